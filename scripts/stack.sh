@@ -1,0 +1,165 @@
+#!/usr/bin/env bash
+# The local build stack: Docker engine (with its embedded BuildKit), docker-buildx and a Registry v2 on
+# 127.0.0.1:5000, plus the test base image localhost:5000/cache/busybox:latest.
+#   scripts/stack.sh up      install what is missing, start what is not running, wait until both answer
+#   scripts/stack.sh down    stop what `up` started
+#   scripts/stack.sh status  print what runs; exit 1 if something is down
+# Idempotent: every step checks before it acts. Logs and pid files live in $CODEHUB_STACK_DIR.
+set -euo pipefail
+
+STACK_DIR=${CODEHUB_STACK_DIR:-/var/lib/codehub-stack}
+REGISTRY_ADDR=${CODEHUB_STACK_REGISTRY_ADDR:-127.0.0.1:5000}
+REGISTRY_HOSTPORT="localhost:${REGISTRY_ADDR##*:}"
+BASE_IMAGE="$REGISTRY_HOSTPORT/cache/busybox:latest"
+# Debian 12 has no docker-buildx; Debian 13's engine, client, buildx and registry install on bookworm
+# once bookworm's own containerd/runc/tini/iptables are present (STACK.md). runc and libc6 never from trixie.
+TRIXIE_DEBS=(docker.io docker-cli docker-buildx docker-registry)
+BOOKWORM_DEPS=(containerd runc tini iptables busybox-static ca-certificates)
+
+log() { printf '[stack] %s\n' "$*" >&2; }
+die() { printf '[stack] error: %s\n' "$*" >&2; exit 1; }
+
+need_root() { [ "$(id -u)" = 0 ] || die "installing and starting dockerd needs root; run as root (sudo $0 $*)"; }
+
+apt_updated=0
+apt_update_once() {
+  if [ "$apt_updated" = 0 ]; then
+    log "apt-get update"
+    DEBIAN_FRONTEND=noninteractive apt-get update -qq >/dev/null
+    apt_updated=1
+  fi
+}
+
+install_packages() {
+  local missing=()
+  for p in "${BOOKWORM_DEPS[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+  if [ ${#missing[@]} -gt 0 ]; then
+    apt_update_once
+    log "installing from bookworm: ${missing[*]}"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  fi
+  missing=()
+  for p in "${TRIXIE_DEBS[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  # A private apt state naming trixie, so the machine's own sources stay as they are.
+  local adir="$STACK_DIR/apt-trixie"
+  mkdir -p "$adir/lists/partial" "$adir/debs"
+  echo 'deb http://deb.debian.org/debian trixie main' > "$adir/sources.list"
+  local aopts=(-o "Dir::Etc::sourcelist=$adir/sources.list" -o Dir::Etc::sourceparts=/nonexistent
+               -o "Dir::State::Lists=$adir/lists" -o Debug::NoLocking=1)
+  log "fetching from trixie: ${missing[*]}"
+  apt-get "${aopts[@]}" update -qq >/dev/null
+  (cd "$adir/debs" && rm -f ./*.deb && apt-get "${aopts[@]}" download "${missing[@]}" >/dev/null)
+  apt_update_once
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$adir"/debs/*.deb >/dev/null \
+    || die "installing ${missing[*]} from trixie .debs failed; see apt output above"
+  # The Debian package may try to start dockerd through systemd/sysvinit; we manage it ourselves.
+  return 0
+}
+
+pid_alive() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
+
+docker_ok() { DOCKER_HOST=unix:///var/run/docker.sock docker info >/dev/null 2>&1; }
+registry_ok() { curl -fsS -o /dev/null "http://$REGISTRY_ADDR/v2/" 2>/dev/null; }
+
+wait_for() { # name, check-function, seconds
+  local i
+  for ((i = 0; i < $3 * 10; i++)); do "$2" && return 0; sleep 0.1; done
+  return 1
+}
+
+start_dockerd() {
+  if docker_ok; then log "dockerd already answers"; return 0; fi
+  local dockerd_bin=/usr/sbin/dockerd
+  [ -x "$dockerd_bin" ] || dockerd_bin=$(command -v dockerd) || die "dockerd not installed"
+  log "starting dockerd (log: $STACK_DIR/dockerd.log)"
+  # setsid: the engine must outlive the shell (and the test run) that started it.
+  setsid "$dockerd_bin" --host unix:///var/run/docker.sock --pidfile "$STACK_DIR/dockerd.pid" \
+    --data-root "${CODEHUB_DOCKER_ROOT:-/var/lib/docker}" >>"$STACK_DIR/dockerd.log" 2>&1 < /dev/null &
+  wait_for dockerd docker_ok 60 || { tail -20 "$STACK_DIR/dockerd.log" >&2; die "dockerd did not answer within 60 s (log above)"; }
+}
+
+start_registry() {
+  if registry_ok; then log "registry already answers on $REGISTRY_ADDR"; return 0; fi
+  mkdir -p "$STACK_DIR/registry-data"
+  cat > "$STACK_DIR/registry.yml" <<YML
+version: 0.1
+log:
+  level: warn
+storage:
+  filesystem:
+    rootdirectory: $STACK_DIR/registry-data
+  delete:
+    enabled: true
+http:
+  addr: $REGISTRY_ADDR
+YML
+  log "starting registry on $REGISTRY_ADDR (log: $STACK_DIR/registry.log)"
+  # AWS_CA_BUNDLE makes the registry's S3 driver panic at start (STACK.md); it is not needed here.
+  env -u AWS_CA_BUNDLE setsid docker-registry serve "$STACK_DIR/registry.yml" >>"$STACK_DIR/registry.log" 2>&1 < /dev/null &
+  echo $! > "$STACK_DIR/registry.pid"
+  wait_for registry registry_ok 30 || { tail -20 "$STACK_DIR/registry.log" >&2; die "registry did not answer on $REGISTRY_ADDR within 30 s"; }
+}
+
+make_base_image() {
+  if curl -fsS -o /dev/null -H 'Accept: application/vnd.docker.distribution.manifest.v2+json' \
+      "http://$REGISTRY_ADDR/v2/cache/busybox/manifests/latest" 2>/dev/null; then
+    log "base image $BASE_IMAGE present"; return 0
+  fi
+  log "building base image $BASE_IMAGE from Debian's busybox-static"
+  local root; root=$(mktemp -d)
+  mkdir -p "$root/bin" "$root/tmp" "$root/etc" "$root/root"
+  cp /bin/busybox "$root/bin/busybox"
+  local applet
+  for applet in $("$root/bin/busybox" --list); do
+    [ -e "$root/bin/$applet" ] || ln -s busybox "$root/bin/$applet"
+  done
+  echo 'root:x:0:0:root:/root:/bin/sh' > "$root/etc/passwd"
+  echo 'root:x:0:' > "$root/etc/group"
+  tar -C "$root" -c . | docker import -c 'CMD ["/bin/sh"]' -c 'ENV PATH=/bin' - "$BASE_IMAGE" >/dev/null
+  rm -rf "$root"
+  docker push -q "$BASE_IMAGE" >/dev/null
+}
+
+cmd_up() {
+  need_root "$@"
+  mkdir -p "$STACK_DIR"
+  install_packages
+  start_dockerd
+  docker buildx version >/dev/null 2>&1 || die "docker buildx is not available (expected /usr/libexec/docker/cli-plugins/docker-buildx)"
+  start_registry
+  make_base_image
+  log "up: dockerd ($(docker version -f '{{.Server.Version}}' 2>/dev/null)), registry http://$REGISTRY_ADDR, base $BASE_IMAGE"
+}
+
+stop_pid() { # name pidfile
+  if pid_alive "$2"; then
+    local pid; pid=$(cat "$2")
+    log "stopping $1 (pid $pid)"
+    kill "$pid" 2>/dev/null || true
+    for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -9 "$pid" 2>/dev/null || true
+  else
+    log "$1 not running (no live pid in $2)"
+  fi
+  rm -f "$2"
+}
+
+cmd_down() {
+  stop_pid registry "$STACK_DIR/registry.pid"
+  stop_pid dockerd "$STACK_DIR/dockerd.pid"
+}
+
+cmd_status() {
+  local rc=0
+  if docker_ok; then echo "dockerd: up"; else echo "dockerd: down"; rc=1; fi
+  if registry_ok; then echo "registry: up ($REGISTRY_ADDR)"; else echo "registry: down ($REGISTRY_ADDR)"; rc=1; fi
+  return $rc
+}
+
+case "${1:-}" in
+  up) cmd_up "$@" ;;
+  down) cmd_down ;;
+  status) cmd_status ;;
+  *) echo "usage: $0 up|down|status" >&2; exit 2 ;;
+esac

@@ -1,0 +1,43 @@
+import type { HttpBindings } from '@hono/node-server';
+import { Hono } from 'hono';
+import { HTTPException } from 'hono/http-exception';
+import { AppError } from './errors.js';
+import { ChallengeError } from './http/auth.js';
+import type { Logger } from './log.js';
+
+export interface AppParts {
+  log: Logger;
+  git: Hono<{ Bindings: HttpBindings }>;
+  hooks: Hono;
+  api: Hono<any>;
+  health: Hono;
+}
+
+/**
+ * The HTTP app: routes mounted, and the one place where errors become HTTP answers
+ * (`{ "error": { code, message, details? } }`). Unexpected errors are logged with their stack and
+ * answered 500 without internals.
+ */
+export function createApp(parts: AppParts): Hono<{ Bindings: HttpBindings }> {
+  const app = new Hono<{ Bindings: HttpBindings }>();
+  app.route('/', parts.git);
+  app.route('/hooks', parts.hooks);
+  app.route('/api', parts.api);
+  app.route('/', parts.health);
+  app.get('/', (c) => c.text('codehub-build: push to /git/<owner>/<repo>.git; the API is under /api (see README)\n'));
+
+  app.notFound((c) => c.json({ error: { code: 'not_found', message: `no route for ${c.req.method} ${c.req.path}` } }, 404));
+  app.onError((err, c) => {
+    if (err instanceof ChallengeError) c.header('WWW-Authenticate', `Basic realm="${err.realm}", charset="UTF-8"`);
+    if (err instanceof AppError) {
+      // git shows a text/plain error body to the user as `remote:` lines; JSON it would hide.
+      if (c.req.path.startsWith('/git/')) return c.text(`codehub-build: ${err.message}\n`, err.status as 400);
+      const body = { error: { code: err.code, message: err.message, ...(err.details !== undefined ? { details: err.details } : {}) } };
+      return c.json(body, err.status as 400);
+    }
+    if (err instanceof HTTPException) return c.json({ error: { code: 'http_error', message: err.message } }, err.status);
+    parts.log.error('unhandled error', { err, method: c.req.method, path: c.req.path });
+    return c.json({ error: { code: 'internal', message: 'internal error; the server log has the details' } }, 500);
+  });
+  return app;
+}

@@ -1,0 +1,60 @@
+import type { Readable } from 'node:stream';
+import type { Step } from './progress.js';
+
+/** Everything a driver needs to build and push one image; paths are inside the build context. */
+export interface BuildRequest {
+  /** Dockerfile path inside the context tar. */
+  dockerfile: string;
+  target: string | null;
+  args: Record<string, string>;
+  labels: Record<string, string>;
+  /** Full image references to push, e.g. localhost:5000/alice/shop:main. */
+  tags: string[];
+  platforms: string[];
+  /** Secret ids and their values; drivers pass them as BuildKit secrets, never as arguments. */
+  secrets: Record<string, string>;
+  /** A scratch folder the driver may write to (metadata file); removed by the caller. */
+  workDir: string;
+}
+
+export type FailureCode = 'user' | 'infrastructure' | 'timeout' | 'canceled';
+
+export type BuildOutcome =
+  | { ok: true; digest: string; steps: Step[] }
+  | { ok: false; code: FailureCode; reason: string; steps: Step[] };
+
+export interface BuildIO {
+  /** The build context as a tar stream. */
+  context: Readable;
+  /** Called with each rendered log line, in order. */
+  onLog: (line: string) => void;
+  /** Aborting stops the solve on the daemon; `signal.reason` says why (a `timeout` or `canceled` string). */
+  signal: AbortSignal;
+}
+
+export interface HealthReport {
+  ok: boolean;
+  detail: string;
+}
+
+/**
+ * One way of reaching BuildKit. `build` resolves (never rejects) with the outcome: ok with the pushed
+ * manifest digest, or a failure classified as the user's fault (bad Dockerfile, failing RUN; never retried),
+ * the infrastructure's (builder or registry unreachable; worth retrying), a timeout, or a cancel.
+ */
+export interface BuilderDriver {
+  readonly name: string;
+  build(req: BuildRequest, io: BuildIO): Promise<BuildOutcome>;
+  health(): Promise<HealthReport>;
+}
+
+/** Patterns in BuildKit's failure text that mean the builder or registry could not be reached. */
+const INFRA_PATTERNS = [
+  /connection refused/i, /no such host/i, /i\/o timeout/i, /dial (tcp|unix)/i, /Cannot connect to the Docker daemon/i,
+  /no builder .* found/i, /failed to push/i, /failed to do request/i, /context deadline exceeded/i,
+  /server misbehaving/i, /503 Service Unavailable/i, /EOF$/,
+];
+
+export function classifyFailure(text: string): 'user' | 'infrastructure' {
+  return INFRA_PATTERNS.some((re) => re.test(text)) ? 'infrastructure' : 'user';
+}

@@ -1,0 +1,162 @@
+import { matchesAny, pathsMatch } from '../config/glob.js';
+import { defaultConfig, parseConfig } from '../config/parse.js';
+import { CONFIG_FILE, formatProblem, type BuildConfig, type ImageConfig } from '../config/types.js';
+import { changedPaths, CommitReader, isZeroSha } from '../git/read.js';
+import type { RepoStore } from '../git/repos.js';
+import type { LogStore } from '../logs/store.js';
+import { SHA_RE } from '../names.js';
+import type { Build, NewBuild, Repo } from '../store/schema.js';
+import type { Store } from '../store/store.js';
+import { imageRepository, refInfo, renderTags, type RefInfo } from './tags.js';
+
+export interface RefUpdate {
+  old: string;
+  new: string;
+  ref: string;
+}
+
+export interface Push {
+  owner: string;
+  repo: string;
+  pusher: string;
+  updates: RefUpdate[];
+  options: string[];
+}
+
+export interface PushResult {
+  builds: Build[];
+  /** Lines for the pusher, in order: what was queued, skipped or failed, and how to follow it. */
+  lines: string[];
+}
+
+export interface EnqueueDeps {
+  store: Store;
+  repos: RepoStore;
+  logs: LogStore;
+  registry: string;
+  publicUrl: string;
+}
+
+/** What a ref of a push turns into before anything is written. */
+type Planned =
+  | { kind: 'build'; ref: RefInfo; sha: string; image: ImageConfig }
+  | { kind: 'failed' | 'skipped'; ref: RefInfo; sha: string; image: string; reason: string; code: string; log: string[] };
+
+/**
+ * Turns a push into build records: reads codehub-build.yaml at each pushed commit (no checkout), matches
+ * images against branch and path filters, and commits every record of the push in one transaction before
+ * returning, so an accepted push never loses its builds.
+ */
+export async function enqueuePush(deps: EnqueueDeps, push: Push): Promise<PushResult> {
+  const gitdir = deps.repos.path(push.owner, push.repo);
+  const repo = deps.store.ensureRepo(push.owner, push.repo);
+  const defaultBranch = repo.defaultBranch ?? await chooseDefaultBranch(deps, repo, push.updates);
+  const reader = new CommitReader(gitdir);
+  const lines: string[] = [];
+  const planned: Planned[] = [];
+
+  for (const u of push.updates) {
+    const ref = refInfo(u.ref);
+    if (!ref) continue; // notes and other refs never build
+    if (!SHA_RE.test(u.new) || !SHA_RE.test(u.old)) { lines.push(`${u.ref}: malformed update, ignored`); continue; }
+    if (isZeroSha(u.new)) { lines.push(`${ref.name}: deleted, nothing to build`); continue; }
+    if (push.options.includes('skip')) {
+      planned.push({ kind: 'skipped', ref, sha: u.new, image: push.repo, reason: 'skipped by the pusher (git push -o skip)', code: 'skipped', log: [] });
+      continue;
+    }
+    const plan = await planRef(reader, gitdir, push.repo, ref, u);
+    for (const p of plan.planned) planned.push(p);
+    lines.push(...plan.lines);
+  }
+
+  const rows: NewBuild[] = planned.map((p) => ({
+    repoId: repo.id, repo: `${push.owner}/${push.repo}`, ref: p.ref.ref, refType: p.ref.type, refName: p.ref.name,
+    commitSha: p.sha, pusher: push.pusher,
+    ...(p.kind === 'build'
+      ? { image: p.image.name, config: p.image as unknown as Record<string, unknown>, status: 'queued' as const }
+      : { image: p.image, status: p.kind, reason: p.reason, reasonCode: p.code, finishedAt: new Date().toISOString() }),
+  }));
+  const builds = deps.store.insertBuilds(rows, (b, i) => {
+    const p = planned[i]!;
+    if (p.kind !== 'build') return [];
+    const repoRef = imageRepository(deps.registry, push.owner, p.image);
+    const tags = renderTags(p.image.tags, { ref: p.ref, sha: p.sha, buildId: b.id, isDefaultBranch: p.ref.name === defaultBranch });
+    return tags.map((t) => `${repoRef}:${t}`);
+  });
+
+  for (const [i, b] of builds.entries()) {
+    const p = planned[i]!;
+    if (p.kind !== 'build') await deps.logs.append(b.id, [`build #${b.id} of ${b.repo} ${b.refName} @ ${b.commitSha}: ${b.status}`, ...p.log, p.reason]);
+    lines.push(...describe(deps.publicUrl, b));
+  }
+  if (builds.some((b) => b.status === 'queued')) {
+    lines.push(`follow: codehub-build logs ${builds[0]!.commitSha.slice(0, 7)} --follow   (${deps.publicUrl}/api/builds?commit=${builds[0]!.commitSha.slice(0, 7)})`);
+  }
+  return { builds, lines };
+}
+
+async function planRef(reader: CommitReader, gitdir: string, repoName: string, ref: RefInfo, u: RefUpdate): Promise<{ planned: Planned[]; lines: string[] }> {
+  const sha = u.new;
+  const lines: string[] = [];
+  let config: BuildConfig;
+  const file = await reader.readFile(sha, CONFIG_FILE);
+  if (file) {
+    const res = parseConfig(file.toString('utf8'), repoName);
+    if (!res.ok) {
+      const log = res.errors.map(formatProblem);
+      return {
+        planned: [{ kind: 'failed', ref, sha, image: repoName, code: 'config', log, reason: `${CONFIG_FILE} at ${sha.slice(0, 12)} is invalid (${res.errors.length} problem${res.errors.length > 1 ? 's' : ''}): ${log[0]}` }],
+        lines: log.map((l) => `  ${l}`),
+      };
+    }
+    config = res.value;
+  } else if (await reader.readFile(sha, 'Dockerfile')) {
+    config = defaultConfig(repoName);
+  } else {
+    const reason = `nothing to build: ${sha.slice(0, 12)} has neither ${CONFIG_FILE} nor a Dockerfile at the repository root; add one of them`;
+    return { planned: [{ kind: 'skipped', ref, sha, image: repoName, code: 'skipped', reason, log: [] }], lines };
+  }
+
+  const planned: Planned[] = [];
+  let changed: string[] | null = null;
+  for (const image of config.images) {
+    if (image.branches && !matchesAny(ref.name, image.branches)) {
+      lines.push(`${image.name}: not built for ${ref.type} ${ref.name} (branches: ${image.branches.join(', ')})`);
+      continue;
+    }
+    if (image.paths && !isZeroSha(u.old)) {
+      changed ??= await changedPaths(gitdir, u.old, u.new);
+      if (!pathsMatch(changed, image.paths)) {
+        lines.push(`${image.name}: not built, the push changed none of paths: ${image.paths.join(', ')}`);
+        continue;
+      }
+    }
+    const dockerfilePath = image.context === '.' ? image.dockerfile : `${image.context}/${image.dockerfile}`;
+    if (!(await reader.readFile(sha, dockerfilePath))) {
+      const reason = `${dockerfilePath} does not exist at ${sha.slice(0, 12)} (image ${image.name}: context "${image.context}", dockerfile "${image.dockerfile}")`;
+      planned.push({ kind: 'failed', ref, sha, image: image.name, code: 'config', reason, log: [] });
+      continue;
+    }
+    planned.push({ kind: 'build', ref, sha, image });
+  }
+  return { planned, lines };
+}
+
+/**
+ * The repo's default branch gets `latest`. It is fixed by the first push: `main` if pushed, else `master`,
+ * else the first branch pushed; the bare repo's HEAD follows so clones check it out.
+ */
+async function chooseDefaultBranch(deps: EnqueueDeps, repo: Repo, updates: RefUpdate[]): Promise<string | null> {
+  const branches = updates.filter((u) => u.ref.startsWith('refs/heads/') && !isZeroSha(u.new)).map((u) => u.ref.slice(11));
+  const pick = ['main', 'master'].find((b) => branches.includes(b)) ?? branches[0];
+  if (!pick) return null;
+  deps.store.setDefaultBranch(repo.id, pick);
+  await deps.repos.setHead(repo.owner, repo.name, pick);
+  return pick;
+}
+
+function describe(publicUrl: string, b: Build): string[] {
+  const head = `build #${b.id} ${b.image} (${b.refName} @ ${b.commitSha.slice(0, 7)}): ${b.status}`;
+  if (b.status !== 'queued') return [`${head}: ${b.reason ?? ''}`];
+  return [head, ...b.imageRefs.map((r) => `  -> ${r}`), `  log: ${publicUrl}/api/builds/${b.id}/log`];
+}

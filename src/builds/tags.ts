@@ -1,0 +1,76 @@
+import type { ImageConfig } from '../config/types.js';
+
+/** A pushed ref as a build sees it. */
+export interface RefInfo {
+  /** Full ref, e.g. refs/heads/feature/x or refs/tags/v1.2. */
+  ref: string;
+  type: 'branch' | 'tag';
+  /** The ref without refs/heads/ or refs/tags/. */
+  name: string;
+}
+
+/** Only branches and tags build; other refs (notes, pull refs) return null. */
+export function refInfo(ref: string): RefInfo | null {
+  if (ref.startsWith('refs/heads/')) return { ref, type: 'branch', name: ref.slice('refs/heads/'.length) };
+  if (ref.startsWith('refs/tags/')) return { ref, type: 'tag', name: ref.slice('refs/tags/'.length) };
+  return null;
+}
+
+/**
+ * A branch or tag name as an image tag (DESIGN.md): runs of characters outside [A-Za-z0-9._-] become one
+ * `-`, leading `.` and `-` are dropped, and the result is cut to 128 characters.
+ */
+export function toImageTag(name: string): string {
+  return name.replace(/[^A-Za-z0-9._-]+/g, '-').replace(/^[.-]+/, '').slice(0, 128);
+}
+
+const TAG_RE = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/;
+
+export interface TagContext {
+  ref: RefInfo;
+  sha: string;
+  buildId: number;
+  isDefaultBranch: boolean;
+}
+
+/**
+ * The tags one build pushes: the image's templates rendered, plus `latest` on the default branch. A template
+ * whose placeholder is empty here ({tag} on a branch push) is left out; duplicates are dropped.
+ */
+export function renderTags(templates: readonly string[], ctx: TagContext): string[] {
+  const values: Record<string, string> = {
+    // On a tag push {branch} is the tag's name, so the default templates tag a release `v1.2` as `v1.2`.
+    branch: toImageTag(ctx.ref.name),
+    sha: ctx.sha,
+    short_sha: ctx.sha.slice(0, 12),
+    tag: ctx.ref.type === 'tag' ? toImageTag(ctx.ref.name) : '',
+    build: String(ctx.buildId),
+  };
+  const out = new Set<string>();
+  for (const t of templates) {
+    let empty = false;
+    const tag = t.replace(/\{([a-z_]+)\}/g, (_, k: string) => {
+      const v = values[k] ?? '';
+      if (v === '') empty = true;
+      return v;
+    });
+    if (!empty && TAG_RE.test(tag)) out.add(tag);
+  }
+  if (ctx.isDefaultBranch && ctx.ref.type === 'branch') out.add('latest');
+  return [...out];
+}
+
+export function imageRepository(registry: string, owner: string, image: ImageConfig): string {
+  return `${registry}/${owner}/${image.name}`;
+}
+
+/** The OCI labels every image carries (DESIGN.md). */
+export function imageLabels(p: { sha: string; sourceUrl: string; refName: string; buildId: number; created: Date }): Record<string, string> {
+  return {
+    'org.opencontainers.image.revision': p.sha,
+    'org.opencontainers.image.source': p.sourceUrl,
+    'org.opencontainers.image.created': p.created.toISOString(),
+    'org.opencontainers.image.ref.name': p.refName,
+    'dev.codehub.build.id': String(p.buildId),
+  };
+}

@@ -1,0 +1,138 @@
+#!/usr/bin/env node
+import { parseArgs } from 'node:util';
+import { generateToken, hashToken } from './auth/tokens.js';
+import { ClientError, clientConfig, getJson, request, type ClientConfig } from './client.js';
+import type { BuildView } from './http/views.js';
+import { dbFile, startServer } from './main.js';
+import { nameProblem, SHA_PREFIX_RE } from './names.js';
+import { loadSettings, SettingsError } from './settings.js';
+import { openDb } from './store/db.js';
+import { Store } from './store/store.js';
+
+const USAGE = `usage: codehub-build <command>
+
+server (run where the data dir is):
+  serve                       run the server (settings from CODEHUB_* variables; see README)
+  migrate                     create or upgrade the database in CODEHUB_DATA_DIR
+  user add <name>             add a user; prints the new token as the last line
+
+client (talks to CODEHUB_URL with CODEHUB_TOKEN):
+  builds [--repo owner/name] [--commit sha-prefix] [--ref ref] [--status s] [--limit n] [--json]
+  logs <sha-prefix|build-id>  print the log of that commit's builds (a number of at most 6 digits, or #N, is a build id)
+`;
+
+class UsageError extends Error {}
+
+async function main(argv: string[]): Promise<number> {
+  const [cmd, ...rest] = argv;
+  switch (cmd) {
+    case 'serve': return serveCmd();
+    case 'migrate': return migrateCmd();
+    case 'user': return userCmd(rest);
+    case 'builds': return buildsCmd(rest);
+    case 'logs': return logsCmd(rest);
+    case undefined: case 'help': case '--help': case '-h':
+      process.stdout.write(USAGE);
+      return cmd === undefined ? 2 : 0;
+    default: throw new UsageError(`unknown command ${JSON.stringify(cmd)}`);
+  }
+}
+
+async function serveCmd(): Promise<number> {
+  const server = await startServer(loadSettings());
+  await new Promise<void>((resolve) => {
+    const stop = () => { process.off('SIGTERM', stop); process.off('SIGINT', stop); resolve(); };
+    process.on('SIGTERM', stop);
+    process.on('SIGINT', stop);
+  });
+  await server.close();
+  return 0;
+}
+
+function migrateCmd(): number {
+  const settings = loadSettings();
+  const db = openDb(dbFile(settings.dataDir));
+  const n = db.$client.prepare('SELECT count(*) AS n FROM __drizzle_migrations').get() as { n: number };
+  db.$client.close();
+  console.log(`database ${dbFile(settings.dataDir)} is up to date (${n.n} migrations applied)`);
+  return 0;
+}
+
+function userCmd(args: string[]): number {
+  const [sub, name] = args;
+  if (sub !== 'add' || !name || args.length !== 2) throw new UsageError('usage: codehub-build user add <name>');
+  const problem = nameProblem('user', name);
+  if (problem) throw new UsageError(problem);
+  const settings = loadSettings();
+  const store = new Store(openDb(dbFile(settings.dataDir)));
+  const token = generateToken();
+  const user = store.createUser(name, hashToken(token));
+  store.db.$client.close();
+  if (!user) throw new UsageError(`user ${name} already exists`);
+  console.error(`added user ${name}; the token below is shown once, store it now (git password and API bearer token)`);
+  console.log(token);
+  return 0;
+}
+
+async function buildsCmd(args: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args, strict: true,
+    options: { repo: { type: 'string' }, commit: { type: 'string' }, ref: { type: 'string' }, status: { type: 'string' }, limit: { type: 'string' }, json: { type: 'boolean' } },
+  });
+  const cfg = clientConfig();
+  const q = new URLSearchParams();
+  for (const k of ['repo', 'commit', 'ref', 'status', 'limit'] as const) if (values[k]) q.set(k, values[k]!);
+  const { builds } = await getJson<{ builds: BuildView[] }>(cfg, `/api/builds?${q}`);
+  if (values.json) { console.log(JSON.stringify(builds, null, 2)); return 0; }
+  if (builds.length === 0) { console.log('no builds'); return 0; }
+  const rows = builds.map((b) => [`#${b.id}`, b.status, b.repo, b.ref_name, b.commit.slice(0, 7), b.image, b.digest ? b.digest.slice(0, 19) : b.reason ?? '']);
+  printTable([['BUILD', 'STATUS', 'REPO', 'REF', 'COMMIT', 'IMAGE', 'DIGEST / REASON'], ...rows]);
+  return 0;
+}
+
+async function logsCmd(args: string[]): Promise<number> {
+  const { positionals } = parseArgs({ args, strict: true, allowPositionals: true, options: {} });
+  if (positionals.length !== 1) throw new UsageError('usage: codehub-build logs <sha-prefix|build-id>');
+  const cfg = clientConfig();
+  const builds = await resolveBuilds(cfg, positionals[0]!);
+  for (const [i, b] of builds.entries()) {
+    if (builds.length > 1) process.stdout.write(`${i ? '\n' : ''}==> build #${b.id} ${b.repo} ${b.image} ${b.ref_name} @ ${b.commit.slice(0, 7)}: ${b.status} <==\n`);
+    const res = await request(cfg, `/api/builds/${b.id}/log`);
+    for await (const chunk of res.body!) process.stdout.write(chunk);
+  }
+  return 0;
+}
+
+/**
+ * A number of at most 6 digits (or `#N`) is a build id; anything else of 4-40 hex digits is a commit prefix.
+ * A prefix naming several commits lists them and fails, so a log is never shown for the wrong commit.
+ */
+async function resolveBuilds(cfg: ClientConfig, arg: string): Promise<BuildView[]> {
+  const id = /^#?(\d{1,6})$/.exec(arg);
+  if (id) return [await getJson<BuildView>(cfg, `/api/builds/${id[1]}`)];
+  const prefix = arg.toLowerCase();
+  if (!SHA_PREFIX_RE.test(prefix)) throw new UsageError(`${JSON.stringify(arg)} is neither a build id nor a commit prefix (4 to 40 hex digits)`);
+  const { builds } = await getJson<{ builds: BuildView[] }>(cfg, `/api/builds?commit=${prefix}&limit=200`);
+  if (builds.length === 0) throw new ClientError(`no build found for a commit starting with ${prefix}`, 404);
+  const commits = [...new Set(builds.map((b) => `${b.repo}@${b.commit}`))];
+  if (commits.length > 1) {
+    throw new ClientError(`commit prefix ${prefix} is ambiguous; it matches:\n${commits.map((c) => `  ${c}`).join('\n')}\ngive more digits`, 409);
+  }
+  return builds.reverse(); // oldest first, as they ran
+}
+
+function printTable(rows: string[][]): void {
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));
+  for (const r of rows) console.log(r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!))).join('  '));
+}
+
+main(process.argv.slice(2)).then((code) => { process.exitCode = code; }, (e: unknown) => {
+  if (e instanceof UsageError || e instanceof SettingsError || e instanceof ClientError) {
+    process.stderr.write(`codehub-build: ${e.message}\n`);
+    if (e instanceof UsageError) process.stderr.write('run `codehub-build help` for usage\n');
+    process.exitCode = e instanceof ClientError && e.status === 404 ? 4 : 1;
+  } else {
+    process.stderr.write(`codehub-build: unexpected error: ${(e as Error).stack ?? e}\n`);
+    process.exitCode = 70;
+  }
+});

@@ -1,0 +1,43 @@
+/** One image to build, with every default filled in: what a build stores as its resolved config. */
+export interface ImageConfig {
+  name: string;
+  /** Folder inside the repo, normalized, '.' for the root; never leaves the repo. */
+  context: string;
+  /** Path relative to `context`, normalized; never leaves the context. */
+  dockerfile: string;
+  target: string | null;
+  args: Record<string, string>;
+  secrets: string[];
+  /** Globs over branch and tag names; null builds every branch and tag. */
+  branches: string[] | null;
+  /** Globs over changed paths; null builds whatever changed. */
+  paths: string[] | null;
+  tags: string[];
+  platforms: string[];
+  timeoutSeconds: number | null;
+}
+
+export interface BuildConfig {
+  version: 1;
+  images: ImageConfig[];
+}
+
+/** A problem in the config file: where it is (1-based line and column) and what was expected. */
+export interface ConfigProblem {
+  file: string;
+  line: number;
+  column: number;
+  message: string;
+}
+
+export type ConfigResult =
+  | { ok: true; value: BuildConfig; warnings: ConfigProblem[] }
+  | { ok: false; errors: ConfigProblem[]; warnings: ConfigProblem[] };
+
+export const CONFIG_FILE = 'codehub-build.yaml';
+export const DEFAULT_TAGS = ['{branch}', '{sha}'];
+export const TAG_PLACEHOLDERS = ['branch', 'sha', 'short_sha', 'tag', 'build'] as const;
+
+export function formatProblem(p: ConfigProblem): string {
+  return `${p.file}:${p.line}:${p.column}: ${p.message}`;
+}

@@ -1,0 +1,38 @@
+/**
+ * Errors the server raises on purpose. Each names its HTTP status and a stable machine code; `app.ts` maps
+ * them to `{ "error": { code, message, details? } }` in one place. Anything else is a 500 that logs its stack.
+ */
+export class AppError extends Error {
+  readonly status: number = 500;
+  readonly code: string = 'internal';
+  constructor(message: string, readonly details?: unknown) {
+    super(message);
+    this.name = new.target.name;
+  }
+}
+
+export class BadRequestError extends AppError {
+  override readonly status = 400;
+  override readonly code = 'bad_request';
+}
+export class UnauthorizedError extends AppError {
+  override readonly status = 401;
+  override readonly code = 'unauthorized';
+}
+export class ForbiddenError extends AppError {
+  override readonly status = 403;
+  override readonly code = 'forbidden';
+}
+export class NotFoundError extends AppError {
+  override readonly status = 404;
+  override readonly code = 'not_found';
+}
+/** More than one thing matched (e.g. a sha prefix naming several commits); `details` lists the candidates. */
+export class AmbiguousError extends AppError {
+  override readonly status = 409;
+  override readonly code = 'ambiguous';
+}
+export class PayloadTooLargeError extends AppError {
+  override readonly status = 413;
+  override readonly code = 'payload_too_large';
+}

@@ -1,0 +1,76 @@
+import { execa } from 'execa';
+import { existsSync } from 'node:fs';
+import { chmod, mkdir, rename, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { nameProblem } from '../names.js';
+import { HOOK_PROGRAM } from '../paths.js';
+import { BadRequestError } from '../errors.js';
+import { gitEnv } from './env.js';
+
+/**
+ * The bare repositories under `<dataDir>/repos/<owner>/<repo>.git`. Every repo shares one hooks folder
+ * (`core.hooksPath`), rewritten at each start, so moving the install never leaves stale hook paths behind.
+ */
+export class RepoStore {
+  readonly root: string;
+  readonly hooksDir: string;
+
+  constructor(dataDir: string) {
+    this.root = join(dataDir, 'repos');
+    this.hooksDir = join(dataDir, 'hooks');
+  }
+
+  /** The bare repo's folder. Throws BadRequestError for names outside the grammar, so no path can escape. */
+  path(owner: string, repo: string): string {
+    const problem = nameProblem('owner', owner) ?? nameProblem('repo', repo);
+    if (problem) throw new BadRequestError(problem);
+    return join(this.root, owner, `${repo}.git`);
+  }
+
+  exists(owner: string, repo: string): boolean {
+    return existsSync(join(this.path(owner, repo), 'HEAD'));
+  }
+
+  /** Creates the bare repo if missing, set up to accept pushes with push options. Returns its path. */
+  async ensure(owner: string, repo: string): Promise<string> {
+    const dir = this.path(owner, repo);
+    if (existsSync(join(dir, 'HEAD'))) return dir;
+    // Init in a temporary folder and rename, so a concurrent request never sees a half-made repo.
+    const tmp = `${dir}.tmp-${process.pid}-${Date.now()}`;
+    await mkdir(tmp, { recursive: true });
+    const git = (...args: string[]) => execa('git', args, { cwd: tmp, env: gitEnv(), extendEnv: false });
+    await git('init', '--quiet', '--bare', '--initial-branch=main', '.');
+    for (const [k, v] of [
+      ['http.receivepack', 'true'],
+      ['receive.advertisePushOptions', 'true'],
+      ['receive.denyNonFastForwards', 'false'],
+      ['core.hooksPath', this.hooksDir],
+      ['gc.auto', '0'],
+    ] as const) await git('config', k, v);
+    try {
+      await rename(tmp, dir);
+    } catch (e) {
+      if (!existsSync(join(dir, 'HEAD'))) throw e; // lost a race to a concurrent creator: theirs is as good
+    }
+    return dir;
+  }
+
+  /** Points the bare repo's HEAD at `branch`, so clones check it out. */
+  async setHead(owner: string, repo: string, branch: string): Promise<void> {
+    await execa('git', ['--git-dir', this.path(owner, repo), 'symbolic-ref', 'HEAD', `refs/heads/${branch}`], { env: gitEnv(), extendEnv: false });
+  }
+
+  /** (Re)writes the shared post-receive hook: it execs the compiled hook program with this Node. */
+  async installHooks(): Promise<void> {
+    await mkdir(this.hooksDir, { recursive: true });
+    const script = `#!/bin/sh\nexec ${shQuote(process.execPath)} ${shQuote(HOOK_PROGRAM)}\n`;
+    const file = join(this.hooksDir, 'post-receive');
+    await writeFile(file + '.tmp', script, { mode: 0o755 });
+    await chmod(file + '.tmp', 0o755);
+    await rename(file + '.tmp', file);
+  }
+}
+
+function shQuote(s: string): string {
+  return `'${s.replace(/'/g, `'\\''`)}'`;
+}

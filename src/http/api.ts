@@ -1,0 +1,103 @@
+import { Hono } from 'hono';
+import { stream } from 'hono/streaming';
+import { AmbiguousError, BadRequestError, NotFoundError } from '../errors.js';
+import type { LogStore } from '../logs/store.js';
+import { nameProblem, SHA_PREFIX_RE } from '../names.js';
+import { BUILD_STATUSES, type Build, type BuildStatus, type User } from '../store/schema.js';
+import type { Store } from '../store/store.js';
+import type { Authenticator } from './auth.js';
+import { buildView } from './views.js';
+
+export interface ApiDeps {
+  store: Store;
+  logs: LogStore;
+  auth: Authenticator;
+  publicUrl: string;
+}
+
+type Env = { Variables: { user: User } };
+
+const MAX_LIMIT = 200;
+
+/** The REST API under /api. Every route needs a token; a user sees only the builds of their own repos. */
+export function apiRoutes(deps: ApiDeps): Hono<Env> {
+  const app = new Hono<Env>();
+  app.use('*', async (c, next) => {
+    c.set('user', deps.auth.require(c));
+    await next();
+  });
+
+  /** A build the caller may see, else 404 (another user's build is not admitted to exist). */
+  const visibleBuild = (idParam: string, user: User): Build => {
+    const id = Number(idParam);
+    if (!/^\d{1,15}$/.test(idParam)) throw new BadRequestError(`build id must be a number; got ${JSON.stringify(idParam)}`);
+    const b = deps.store.build(id);
+    if (!b || !ownsRepo(user, b.repo)) throw new NotFoundError(`no build #${id}`);
+    return b;
+  };
+
+  app.get('/builds', (c) => {
+    const q = c.req.query();
+    const limit = q.limit === undefined ? 50 : Number(q.limit);
+    if (!Number.isInteger(limit) || limit < 1 || limit > MAX_LIMIT) throw new BadRequestError(`limit must be a whole number from 1 to ${MAX_LIMIT}`);
+    const commit = q.commit?.toLowerCase();
+    if (commit !== undefined && !SHA_PREFIX_RE.test(commit)) throw new BadRequestError(`commit must be 4 to 40 hex digits; got ${JSON.stringify(q.commit)}`);
+    if (q.status !== undefined && !(BUILD_STATUSES as readonly string[]).includes(q.status)) {
+      throw new BadRequestError(`status must be one of ${BUILD_STATUSES.join(', ')}`);
+    }
+    if (q.repo !== undefined) checkRepoParam(q.repo);
+    const cursor = q.cursor === undefined ? undefined : Number(q.cursor);
+    if (cursor !== undefined && !(Number.isInteger(cursor) && cursor > 0)) throw new BadRequestError('cursor must be a value from next_cursor');
+    const user = c.get('user');
+    const rows = deps.store.listBuilds({
+      owner: user.name, repo: q.repo, commit, ref: q.ref, status: q.status as BuildStatus | undefined, limit: limit + 1, beforeId: cursor,
+    });
+    const page = rows.slice(0, limit);
+    return c.json({
+      builds: page.map((b) => buildView(b, deps.publicUrl)),
+      next_cursor: rows.length > limit ? String(page[page.length - 1]!.id) : null,
+    });
+  });
+
+  app.get('/builds/:id', (c) => c.json(buildView(visibleBuild(c.req.param('id'), c.get('user')), deps.publicUrl)));
+
+  app.get('/builds/:id/log', (c) => {
+    const b = visibleBuild(c.req.param('id'), c.get('user'));
+    c.header('content-type', 'text/plain; charset=utf-8');
+    c.header('x-build-status', b.status);
+    const file = deps.logs.stream(b.id);
+    if (!file) return c.body('');
+    return stream(c, async (s) => {
+      for await (const chunk of file) await s.write(chunk as Uint8Array);
+    });
+  });
+
+  app.get('/repos/:owner/:repo/commits/:sha/builds', (c) => {
+    const { owner, repo, sha } = c.req.param();
+    checkRepoParam(`${owner}/${repo}`);
+    const prefix = sha.toLowerCase();
+    if (!SHA_PREFIX_RE.test(prefix)) throw new BadRequestError(`commit must be 4 to 40 hex digits; got ${JSON.stringify(sha)}`);
+    const user = c.get('user');
+    const full = `${owner}/${repo}`;
+    if (!ownsRepo(user, full) || !deps.store.repo(owner, repo)) throw new NotFoundError(`no repository ${full}`);
+    const commits = deps.store.commitsByPrefix(full, prefix, 10);
+    if (commits.length === 0) throw new NotFoundError(`no build of ${full} for a commit starting with ${prefix}`);
+    if (commits.length > 1) {
+      throw new AmbiguousError(`commit prefix ${prefix} matches ${commits.length === 10 ? '10 or more' : commits.length} commits of ${full}; give more digits`, { candidates: commits });
+    }
+    const builds = deps.store.listBuilds({ repo: full, commit: commits[0]!, limit: MAX_LIMIT });
+    return c.json({ repo: full, commit: commits[0], builds: builds.map((b) => buildView(b, deps.publicUrl)) });
+  });
+
+  return app;
+}
+
+function ownsRepo(user: User, repo: string): boolean {
+  return repo.startsWith(user.name + '/');
+}
+
+function checkRepoParam(repo: string): void {
+  const parts = repo.split('/');
+  const problem = parts.length !== 2 ? `repo must be <owner>/<name>; got ${JSON.stringify(repo)}` : nameProblem('owner', parts[0]!) ?? nameProblem('repo', parts[1]!);
+  if (problem) throw new BadRequestError(problem);
+}

@@ -1,0 +1,135 @@
+import type { HttpBindings } from '@hono/node-server';
+import { RESPONSE_ALREADY_SENT } from '@hono/node-server/utils/response';
+import { spawn } from 'node:child_process';
+import type { Context } from 'hono';
+import { Hono } from 'hono';
+import { ForbiddenError, NotFoundError, BadRequestError } from '../errors.js';
+import { gitEnv } from '../git/env.js';
+import type { RepoStore } from '../git/repos.js';
+import type { Logger } from '../log.js';
+import type { Authenticator } from './auth.js';
+
+export interface GitRouteDeps {
+  repos: RepoStore;
+  auth: Authenticator;
+  log: Logger;
+  /** Where the post-receive hook reports pushes, and the key it signs them with. */
+  hookUrl: string;
+  hookKeyFile: string;
+}
+
+type Service = 'git-upload-pack' | 'git-receive-pack';
+
+/**
+ * Git smart HTTP at /git/<owner>/<repo>.git, served by git's own `git http-backend` as a CGI child per
+ * request. Its output is written straight to the socket, so what the post-receive hook prints reaches the
+ * pusher as it happens.
+ */
+export function gitRoutes(deps: GitRouteDeps): Hono<{ Bindings: HttpBindings }> {
+  const app = new Hono<{ Bindings: HttpBindings }>();
+  app.all('/git/:owner/:repo/*', async (c) => {
+    const { owner, repo: repoGit } = c.req.param();
+    if (!repoGit.endsWith('.git')) throw new NotFoundError(`git URLs look like /git/<owner>/<repo>.git; got ${c.req.path}`);
+    const repo = repoGit.slice(0, -4);
+    const rest = c.req.path.slice(`/git/${owner}/${repoGit}`.length);
+    const service = serviceOf(c, rest);
+    deps.repos.path(owner, repo); // validates both names before anything else looks at them
+
+    const user = deps.auth.basicOrChallenge(c, 'codehub-build git');
+    if (user.name !== owner) {
+      throw new ForbiddenError(`${user.name} may not ${service === 'git-receive-pack' ? 'push to' : 'read'} ${owner}/${repo}: it belongs to ${owner}`);
+    }
+    if (service === 'git-receive-pack') await deps.repos.ensure(owner, repo);
+    else if (!deps.repos.exists(owner, repo)) throw new NotFoundError(`repository ${owner}/${repo} does not exist yet; push to it to create it`);
+    return runBackend(c, deps, { owner, repo, user: user.name, pathInfo: `/${owner}/${repoGit}${rest}` });
+  });
+  return app;
+}
+
+function serviceOf(c: Context, rest: string): Service {
+  if (rest === '/info/refs' && c.req.method === 'GET') {
+    const s = c.req.query('service');
+    if (s === 'git-upload-pack' || s === 'git-receive-pack') return s;
+    throw new BadRequestError('only git smart HTTP is served: info/refs needs ?service=git-upload-pack or git-receive-pack');
+  }
+  if (c.req.method === 'POST' && (rest === '/git-upload-pack' || rest === '/git-receive-pack')) return rest.slice(1) as Service;
+  throw new NotFoundError(`not a git smart HTTP endpoint: ${c.req.method} ${rest}`);
+}
+
+function runBackend(c: Context<{ Bindings: HttpBindings }>, deps: GitRouteDeps, p: { owner: string; repo: string; user: string; pathInfo: string }) {
+  const { incoming, outgoing } = c.env;
+  const url = new URL(c.req.url);
+  const header = (k: string) => c.req.header(k);
+  const env = gitEnv({
+    GIT_PROJECT_ROOT: deps.repos.root,
+    GIT_HTTP_EXPORT_ALL: '1',
+    REQUEST_METHOD: c.req.method,
+    PATH_INFO: p.pathInfo,
+    QUERY_STRING: url.search.slice(1),
+    REMOTE_USER: p.user,
+    REMOTE_ADDR: incoming.socket.remoteAddress ?? '',
+    ...(header('content-type') ? { CONTENT_TYPE: header('content-type')! } : {}),
+    ...(header('content-length') ? { CONTENT_LENGTH: header('content-length')! } : {}),
+    ...(header('content-encoding') ? { HTTP_CONTENT_ENCODING: header('content-encoding')! } : {}),
+    ...(header('git-protocol') ? { GIT_PROTOCOL: header('git-protocol')! } : {}),
+    // Read by the post-receive hook (src/git/hook-main.ts).
+    CODEHUB_HOOK_URL: deps.hookUrl,
+    CODEHUB_HOOK_KEY_FILE: deps.hookKeyFile,
+    CODEHUB_REPO: `${p.owner}/${p.repo}`,
+    CODEHUB_PUSHER: p.user,
+  });
+  const child = spawn('git', ['http-backend'], { env, stdio: ['pipe', 'pipe', 'pipe'] });
+  incoming.pipe(child.stdin);
+  child.stdin.on('error', () => {}); // the backend may exit before reading everything (e.g. a refused push)
+  let stderr = '';
+  child.stderr.on('data', (d: Buffer) => { if (stderr.length < 8192) stderr += d.toString(); });
+
+  let head = Buffer.alloc(0);
+  let headerDone = false;
+  const onData = (chunk: Buffer) => {
+    if (headerDone) return;
+    head = Buffer.concat([head, chunk]);
+    const end = findHeaderEnd(head);
+    if (!end) return;
+    headerDone = true;
+    child.stdout.off('data', onData);
+    const { status, headers } = parseCgiHeaders(head.subarray(0, end.at).toString('latin1'));
+    outgoing.writeHead(status, { ...headers, 'cache-control': 'no-cache, max-age=0, must-revalidate' });
+    outgoing.write(head.subarray(end.at + end.len));
+    child.stdout.pipe(outgoing);
+  };
+  child.stdout.on('data', onData);
+  child.on('close', (code) => {
+    if (!headerDone) {
+      deps.log.error('git http-backend produced no response', { code, stderr, path: p.pathInfo });
+      if (!outgoing.headersSent) outgoing.writeHead(500, { 'content-type': 'text/plain' });
+      outgoing.end('git http-backend failed\n');
+    } else if (code !== 0) {
+      deps.log.warn('git http-backend exited with an error', { code, stderr, path: p.pathInfo });
+    }
+  });
+  outgoing.on('close', () => { if (child.exitCode === null) child.kill('SIGTERM'); });
+  return RESPONSE_ALREADY_SENT;
+}
+
+function findHeaderEnd(b: Buffer): { at: number; len: number } | null {
+  const crlf = b.indexOf('\r\n\r\n');
+  const lf = b.indexOf('\n\n');
+  if (crlf >= 0 && (lf < 0 || crlf < lf)) return { at: crlf, len: 4 };
+  if (lf >= 0) return { at: lf, len: 2 };
+  return null;
+}
+
+function parseCgiHeaders(block: string): { status: number; headers: Record<string, string> } {
+  let status = 200;
+  const headers: Record<string, string> = {};
+  for (const line of block.split(/\r?\n/)) {
+    const i = line.indexOf(':');
+    if (i <= 0) continue;
+    const k = line.slice(0, i).trim();
+    const v = line.slice(i + 1).trim();
+    if (k.toLowerCase() === 'status') status = Number.parseInt(v, 10) || 500;
+    else headers[k] = v;
+  }
+  return { status, headers };
+}

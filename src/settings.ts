@@ -1,0 +1,50 @@
+import { resolve } from 'node:path';
+
+/** Server settings, from the environment (DESIGN.md "Configuration") with the embedded defaults. */
+export interface Settings {
+  port: number;
+  host: string;
+  dataDir: string;
+  /** host[:port] of the Registry v2 the images are pushed to. */
+  registry: string;
+  /** Base URL people and the post-receive hook use to reach this server. */
+  publicUrl: string;
+  /** buildx builder names or tcp:// buildkitd addresses; empty means the local docker driver. */
+  builders: string[];
+  maxBuilds: number;
+  /** Default per-build timeout in ms when the config sets none. */
+  buildTimeoutMs: number;
+}
+
+export class SettingsError extends Error {}
+
+function int(env: NodeJS.ProcessEnv, key: string, dflt: number, min: number, max: number): number {
+  const raw = env[key];
+  if (raw === undefined || raw === '') return dflt;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < min || n > max) {
+    throw new SettingsError(`${key}=${JSON.stringify(raw)} is not a whole number from ${min} to ${max}`);
+  }
+  return n;
+}
+
+export function loadSettings(env: NodeJS.ProcessEnv = process.env): Settings {
+  const port = int(env, 'CODEHUB_PORT', 8080, 0, 65535);
+  const host = env.CODEHUB_HOST || '0.0.0.0';
+  const publicUrl = (env.CODEHUB_PUBLIC_URL || `http://${host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host}:${port}`).replace(/\/+$/, '');
+  try {
+    new URL(publicUrl);
+  } catch {
+    throw new SettingsError(`CODEHUB_PUBLIC_URL=${JSON.stringify(publicUrl)} is not a URL (e.g. http://build:8080)`);
+  }
+  return {
+    port,
+    host,
+    dataDir: resolve(env.CODEHUB_DATA_DIR || './data'),
+    registry: env.CODEHUB_REGISTRY || 'localhost:5000',
+    publicUrl,
+    builders: (env.CODEHUB_BUILDERS || '').split(',').map((s) => s.trim()).filter(Boolean),
+    maxBuilds: int(env, 'CODEHUB_MAX_BUILDS', 2, 1, 256),
+    buildTimeoutMs: int(env, 'CODEHUB_BUILD_TIMEOUT', 3600, 1, 7 * 24 * 3600) * 1000,
+  };
+}

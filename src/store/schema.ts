@@ -1,0 +1,69 @@
+import { sql } from 'drizzle-orm';
+import { index, integer, sqliteTable, text, uniqueIndex } from 'drizzle-orm/sqlite-core';
+
+/** Times are ISO-8601 UTC strings: sortable as text and readable in the sqlite3 shell. */
+const now = sql`(strftime('%Y-%m-%dT%H:%M:%fZ','now'))`;
+
+export const users = sqliteTable('users', {
+  id: integer('id').primaryKey({ autoIncrement: true }),
+  name: text('name').notNull().unique(),
+  createdAt: text('created_at').notNull().default(now),
+});
+
+/** Only the SHA-256 of a token is stored; tokens carry 256 bits of entropy, so a slow hash buys nothing. */
+export const tokens = sqliteTable('tokens', {
+  id: integer('id').primaryKey({ autoIncrement: true }),
+  userId: integer('user_id').notNull().references(() => users.id, { onDelete: 'cascade' }),
+  hash: text('hash').notNull().unique(),
+  label: text('label').notNull().default('default'),
+  createdAt: text('created_at').notNull().default(now),
+  lastUsedAt: text('last_used_at'),
+});
+
+export const repos = sqliteTable('repos', {
+  id: integer('id').primaryKey({ autoIncrement: true }),
+  owner: text('owner').notNull(),
+  name: text('name').notNull(),
+  defaultBranch: text('default_branch'),
+  createdAt: text('created_at').notNull().default(now),
+}, (t) => [uniqueIndex('repos_owner_name').on(t.owner, t.name)]);
+
+export const BUILD_STATUSES = ['queued', 'running', 'succeeded', 'failed', 'canceled', 'skipped'] as const;
+export type BuildStatus = (typeof BUILD_STATUSES)[number];
+export const TERMINAL_STATUSES: readonly BuildStatus[] = ['succeeded', 'failed', 'canceled', 'skipped'];
+
+export const builds = sqliteTable('builds', {
+  id: integer('id').primaryKey({ autoIncrement: true }),
+  repoId: integer('repo_id').notNull().references(() => repos.id),
+  /** `owner/name`, denormalized so lookups by commit never join. */
+  repo: text('repo').notNull(),
+  ref: text('ref').notNull(),
+  refType: text('ref_type', { enum: ['branch', 'tag'] }).notNull(),
+  refName: text('ref_name').notNull(),
+  commitSha: text('commit_sha').notNull(),
+  image: text('image').notNull(),
+  /** The resolved config of this one image (JSON), so a rebuild needs no re-read of the repo. */
+  config: text('config', { mode: 'json' }).$type<Record<string, unknown>>(),
+  imageRefs: text('image_refs', { mode: 'json' }).notNull().$type<string[]>().default(sql`'[]'`),
+  digest: text('digest'),
+  status: text('status', { enum: BUILD_STATUSES }).notNull(),
+  /** Why the build ended the way it did (failure message, skip reason); null while queued/running and on success. */
+  reason: text('reason'),
+  /** Coarse class of `reason`: config, user, infrastructure, timeout, canceled, interrupted, skipped. */
+  reasonCode: text('reason_code'),
+  pusher: text('pusher').notNull(),
+  queuedAt: text('queued_at').notNull().default(now),
+  startedAt: text('started_at'),
+  finishedAt: text('finished_at'),
+  attempts: integer('attempts').notNull().default(0),
+  builder: text('builder'),
+}, (t) => [
+  index('builds_commit').on(t.commitSha),
+  index('builds_repo_id').on(t.repo, t.id),
+  index('builds_status_id').on(t.status, t.id),
+]);
+
+export type User = typeof users.$inferSelect;
+export type Repo = typeof repos.$inferSelect;
+export type Build = typeof builds.$inferSelect;
+export type NewBuild = typeof builds.$inferInsert;

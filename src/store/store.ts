@@ -1,0 +1,173 @@
+import { and, asc, desc, eq, gte, lt, sql, type SQL } from 'drizzle-orm';
+import type { Db } from './db.js';
+import { builds, repos, tokens, users, type Build, type BuildStatus, type NewBuild, type Repo, type User } from './schema.js';
+
+export interface BuildQuery {
+  /** Only builds of repos this owner owns. */
+  owner?: string;
+  repo?: string;
+  /** A full sha or a hex prefix. */
+  commit?: string;
+  ref?: string;
+  status?: BuildStatus;
+  limit: number;
+  /** Return builds with an id below this one (pages go newest first). */
+  beforeId?: number;
+}
+
+/** What finishing a build records. */
+export interface BuildResult {
+  status: Extract<BuildStatus, 'succeeded' | 'failed' | 'canceled'>;
+  digest?: string | null;
+  reason?: string | null;
+  reasonCode?: string | null;
+}
+
+/**
+ * Every read and write of the database goes through here, so that the SQL the server runs can be read in one
+ * file. Methods are synchronous (better-sqlite3): each is one statement or one transaction.
+ */
+export class Store {
+  constructor(readonly db: Db) {}
+
+  // ---- users and tokens
+
+  /** Creates a user with one token hash. Returns null if the name is taken. */
+  createUser(name: string, tokenHash: string): User | null {
+    return this.db.transaction((tx) => {
+      const user = tx.insert(users).values({ name }).onConflictDoNothing().returning().get();
+      if (!user) return null;
+      tx.insert(tokens).values({ userId: user.id, hash: tokenHash }).run();
+      return user;
+    });
+  }
+
+  /** The user a token hash belongs to, or undefined; records the token's last use. */
+  userByTokenHash(hash: string): User | undefined {
+    const row = this.db.select({ user: users, tokenId: tokens.id }).from(tokens)
+      .innerJoin(users, eq(users.id, tokens.userId)).where(eq(tokens.hash, hash)).get();
+    if (!row) return undefined;
+    this.db.update(tokens).set({ lastUsedAt: sql`(strftime('%Y-%m-%dT%H:%M:%fZ','now'))` }).where(eq(tokens.id, row.tokenId)).run();
+    return row.user;
+  }
+
+  // ---- repos
+
+  repo(owner: string, name: string): Repo | undefined {
+    return this.db.select().from(repos).where(and(eq(repos.owner, owner), eq(repos.name, name))).get();
+  }
+
+  /** Returns the repo, creating its row on first use. */
+  ensureRepo(owner: string, name: string): Repo {
+    this.db.insert(repos).values({ owner, name }).onConflictDoNothing().run();
+    return this.repo(owner, name)!;
+  }
+
+  setDefaultBranch(repoId: number, branch: string): void {
+    this.db.update(repos).set({ defaultBranch: branch }).where(eq(repos.id, repoId)).run();
+  }
+
+  // ---- builds
+
+  /**
+   * Inserts the builds of one push in one transaction: either all are recorded or none. `imageRefs` computes
+   * each build's image references once its id is known (a tag may contain the build number).
+   */
+  insertBuilds(rows: NewBuild[], imageRefs: (b: Build, index: number) => string[]): Build[] {
+    if (rows.length === 0) return [];
+    return this.db.transaction((tx) => rows.map((r, i) => {
+      const b = tx.insert(builds).values(r).returning().get();
+      const refs = imageRefs(b, i);
+      if (refs.length === 0) return b;
+      return tx.update(builds).set({ imageRefs: refs }).where(eq(builds.id, b.id)).returning().get()!;
+    }));
+  }
+
+  build(id: number): Build | undefined {
+    return this.db.select().from(builds).where(eq(builds.id, id)).get();
+  }
+
+  listBuilds(q: BuildQuery): Build[] {
+    const where: SQL[] = [];
+    // 'owner/…' sorts from 'owner/' up to 'owner0' ('0' follows '/'), so the repo index serves this.
+    if (q.owner) where.push(gte(builds.repo, q.owner + '/'), lt(builds.repo, q.owner + '0'));
+    if (q.repo) where.push(eq(builds.repo, q.repo));
+    if (q.commit) where.push(...commitPrefix(q.commit));
+    if (q.ref) where.push(sql`(${builds.ref} = ${q.ref} OR ${builds.refName} = ${q.ref})`);
+    if (q.status) where.push(eq(builds.status, q.status));
+    if (q.beforeId !== undefined) where.push(lt(builds.id, q.beforeId));
+    return this.db.select().from(builds).where(and(...where)).orderBy(desc(builds.id)).limit(q.limit).all();
+  }
+
+  /** Distinct commits of a repo whose sha starts with `prefix`, at most `limit`. */
+  commitsByPrefix(repo: string, prefix: string, limit: number): string[] {
+    return this.db.selectDistinct({ sha: builds.commitSha }).from(builds)
+      .where(and(eq(builds.repo, repo), ...commitPrefix(prefix))).orderBy(asc(builds.commitSha)).limit(limit).all()
+      .map((r) => r.sha);
+  }
+
+  /**
+   * Claims the oldest queued build: marks it running, counts the attempt and names the builder. Returns
+   * undefined when nothing is queued. One UPDATE ... RETURNING, so two claimers never get the same build.
+   */
+  claimNext(builder: string): Build | undefined {
+    return this.db.update(builds)
+      .set({ status: 'running', startedAt: sql`(strftime('%Y-%m-%dT%H:%M:%fZ','now'))`, attempts: sql`${builds.attempts} + 1`, builder })
+      .where(eq(builds.id, sql`(SELECT id FROM builds WHERE status = 'queued' ORDER BY id LIMIT 1)`))
+      .returning().get();
+  }
+
+  /** Ends a running build. Returns false if it was not running (e.g. canceled meanwhile), leaving it as it is. */
+  finishBuild(id: number, r: BuildResult): boolean {
+    const res = this.db.update(builds).set({
+      status: r.status,
+      digest: r.digest ?? null,
+      reason: r.reason ?? null,
+      reasonCode: r.reasonCode ?? null,
+      finishedAt: sql`(strftime('%Y-%m-%dT%H:%M:%fZ','now'))`,
+    }).where(and(eq(builds.id, id), eq(builds.status, 'running'))).run();
+    return res.changes === 1;
+  }
+
+  /**
+   * Start-up recovery: builds left running by a dead process go back to the queue while they have attempts
+   * left, else fail as interrupted. Returns what happened to each.
+   */
+  recoverRunning(maxAttempts: number): { requeued: Build[]; failed: Build[] } {
+    return this.db.transaction((tx) => {
+      const stranded = tx.select().from(builds).where(eq(builds.status, 'running')).all();
+      const requeued: Build[] = [];
+      const failed: Build[] = [];
+      for (const b of stranded) {
+        if (b.attempts < maxAttempts) {
+          tx.update(builds).set({ status: 'queued', startedAt: null, builder: null }).where(eq(builds.id, b.id)).run();
+          requeued.push(b);
+        } else {
+          tx.update(builds).set({
+            status: 'failed', reasonCode: 'interrupted', finishedAt: sql`(strftime('%Y-%m-%dT%H:%M:%fZ','now'))`,
+            reason: `the server stopped during the build ${b.attempts} times; giving up`,
+          }).where(eq(builds.id, b.id)).run();
+          failed.push(b);
+        }
+      }
+      return { requeued, failed };
+    });
+  }
+
+  countByStatus(): Record<string, number> {
+    const rows = this.db.select({ status: builds.status, n: sql<number>`count(*)` }).from(builds).groupBy(builds.status).all();
+    return Object.fromEntries(rows.map((r) => [r.status, r.n]));
+  }
+
+  ping(): void {
+    this.db.$client.prepare('SELECT 1').get();
+  }
+}
+
+/**
+ * A prefix match that uses the commit index: every sha starting with `p` sorts at or after `p` and before
+ * `p + 'g'` ('g' sorts after every hex digit). LIKE would scan the table.
+ */
+function commitPrefix(p: string): SQL[] {
+  return p.length === 40 ? [eq(builds.commitSha, p)] : [gte(builds.commitSha, p), lt(builds.commitSha, p + 'g')];
+}
