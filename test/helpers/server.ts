@@ -1,0 +1,134 @@
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { PACKAGE_ROOT } from '../../src/paths.js';
+
+const CLI = join(PACKAGE_ROOT, 'dist', 'src', 'cli.js');
+export const REGISTRY = 'localhost:5000';
+
+/** Fails with the command that fixes it when the local stack or the build output is missing. */
+export function requireStack(): void {
+  if (!existsSync(CLI)) throw new Error(`${CLI} is missing: run \`npm run build\` (npm test does it)`);
+  try {
+    execFileSync('bash', [join(PACKAGE_ROOT, 'scripts', 'stack.sh'), 'status'], { stdio: 'pipe' });
+  } catch (e) {
+    throw new Error(`the build stack is not running (${(e as { stdout?: Buffer }).stdout}); start it: bash scripts/stack.sh up`);
+  }
+}
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.listen(0, '127.0.0.1', () => {
+      const port = (s.address() as { port: number }).port;
+      s.close(() => resolve(port));
+    });
+    s.on('error', reject);
+  });
+}
+
+/** A unique, valid owner name per test run, so runs never meet in the shared registry. */
+export function uniqueName(base: string): string {
+  return `${base}-${Date.now().toString(36)}${Math.floor(Math.random() * 1e4).toString(36)}`;
+}
+
+/** The real server, as an operator runs it: `codehub-build serve` in its own process. */
+export class TestServer {
+  proc: ChildProcess | null = null;
+  logs: string[] = [];
+  readonly url: string;
+
+  private constructor(readonly dataDir: string, readonly port: number, private extraEnv: Record<string, string>) {
+    this.url = `http://127.0.0.1:${port}`;
+  }
+
+  static async start(opts: { dataDir?: string; env?: Record<string, string> } = {}): Promise<TestServer> {
+    requireStack();
+    const s = new TestServer(opts.dataDir ?? mkdtempSync(join(tmpdir(), 'chb-e2e-')), await freePort(), opts.env ?? {});
+    await s.boot();
+    return s;
+  }
+
+  get env(): NodeJS.ProcessEnv {
+    return {
+      PATH: process.env.PATH, HOME: process.env.HOME,
+      CODEHUB_DATA_DIR: this.dataDir, CODEHUB_PORT: String(this.port), CODEHUB_HOST: '127.0.0.1',
+      CODEHUB_REGISTRY: REGISTRY, CODEHUB_LOG_LEVEL: 'debug', ...this.extraEnv,
+    };
+  }
+
+  async boot(): Promise<void> {
+    const proc = spawn(process.execPath, [CLI, 'serve'], { env: this.env, stdio: ['ignore', 'pipe', 'pipe'] });
+    this.proc = proc;
+    proc.stderr!.setEncoding('utf8');
+    proc.stderr!.on('data', (d: string) => this.logs.push(...d.split('\n').filter(Boolean)));
+    proc.stdout!.on('data', () => {});
+    const deadline = Date.now() + 20_000;
+    while (Date.now() < deadline) {
+      if (proc.exitCode !== null) throw new Error(`server exited with ${proc.exitCode}:\n${this.logs.join('\n')}`);
+      try {
+        await fetch(`${this.url}/healthz`);
+        return;
+      } catch {
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    }
+    throw new Error(`server did not answer within 20 s:\n${this.logs.join('\n')}`);
+  }
+
+  /** Stops the process (SIGTERM, or SIGKILL to simulate a crash) and waits for it to exit. */
+  async stop(signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
+    const p = this.proc;
+    if (!p || p.exitCode !== null || p.signalCode !== null) return;
+    const exited = new Promise((r) => p.once('exit', r));
+    p.kill(signal);
+    await exited;
+  }
+
+  /** `codehub-build <args>` against this server's data dir and URL. */
+  cli(args: string[], env: Record<string, string> = {}): { status: number; stdout: string; stderr: string } {
+    try {
+      const stdout = execFileSync(process.execPath, [CLI, ...args], { env: { ...this.env, CODEHUB_URL: this.url, ...env }, stdio: 'pipe' }).toString();
+      return { status: 0, stdout, stderr: '' };
+    } catch (e) {
+      const x = e as { status: number; stdout: Buffer; stderr: Buffer };
+      return { status: x.status, stdout: x.stdout.toString(), stderr: x.stderr.toString() };
+    }
+  }
+
+  /** Adds a user with the CLI and returns the token (the last line it prints). */
+  addUser(name: string): string {
+    const r = this.cli(['user', 'add', name]);
+    if (r.status !== 0) throw new Error(`user add ${name} failed: ${r.stderr}`);
+    return r.stdout.trim().split('\n').pop()!;
+  }
+
+  async api<T = any>(path: string, token: string): Promise<{ status: number; body: T }> {
+    const res = await fetch(this.url + path, { headers: { authorization: `Bearer ${token}` } });
+    const text = await res.text();
+    let body: unknown = text;
+    try { body = JSON.parse(text); } catch { /* a log is text */ }
+    return { status: res.status, body: body as T };
+  }
+
+  /** Polls the API until every build of `commit` is in a terminal state; returns them oldest first. */
+  async waitForBuilds(commit: string, token: string, opts: { count?: number; timeoutMs?: number } = {}): Promise<any[]> {
+    const deadline = Date.now() + (opts.timeoutMs ?? 90_000);
+    let last: any[] = [];
+    while (Date.now() < deadline) {
+      const { body } = await this.api<{ builds: any[] }>(`/api/builds?commit=${commit}&limit=200`, token);
+      last = body.builds ?? [];
+      if (last.length >= (opts.count ?? 1) && last.every((b) => ['succeeded', 'failed', 'canceled', 'skipped'].includes(b.status))) {
+        return last.reverse();
+      }
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    throw new Error(`builds of ${commit} not finished in time: ${JSON.stringify(last.map((b) => [b.id, b.status]))}\n${this.logs.slice(-30).join('\n')}`);
+  }
+
+  gitUrl(user: string, token: string, owner: string, repo: string): string {
+    return `http://${user}:${token}@127.0.0.1:${this.port}/git/${owner}/${repo}.git`;
+  }
+}

@@ -1,0 +1,42 @@
+import { describe, expect, it } from 'vitest';
+import { buildxArgs } from '../../src/builder/buildx.js';
+import { classifyFailure } from '../../src/builder/driver.js';
+
+describe('buildxArgs', () => {
+  it('passes every part of a request as its own argument, the context tar on stdin and secrets by env name only', () => {
+    const args = buildxArgs({
+      dockerfile: 'docker/Dockerfile', target: 'runtime', args: { NODE_ENV: 'production', EMPTY: '' },
+      labels: { 'org.opencontainers.image.revision': 'abc' }, tags: ['r:5000/a/web:main', 'r:5000/a/web:abc'],
+      platforms: ['linux/amd64'], secrets: { npm_token: 's3cr3t-value' }, workDir: '/tmp/w',
+    }, { metadataFile: '/tmp/w/metadata.json', builder: 'remote1' });
+    expect(args).toEqual([
+      'build', '--progress=rawjson', '--metadata-file', '/tmp/w/metadata.json', '--provenance=false',
+      '--builder', 'remote1', '-f', 'docker/Dockerfile', '--target', 'runtime',
+      '--build-arg', 'NODE_ENV=production', '--build-arg', 'EMPTY=',
+      '--label', 'org.opencontainers.image.revision=abc', '--platform', 'linux/amd64',
+      '--secret', 'id=npm_token,env=CODEHUB_SECRET_NPM_TOKEN',
+      '-t', 'r:5000/a/web:main', '-t', 'r:5000/a/web:abc', '--push', '-',
+    ]);
+    expect(args.join(' ')).not.toContain('s3cr3t-value');
+  });
+
+  it('keeps shell characters in values as data, not syntax', () => {
+    const args = buildxArgs({
+      dockerfile: 'Dockerfile', target: null, args: { X: '$(touch /tmp/pwned); `id` | x' }, labels: {}, tags: ['r/a/b:t'],
+      platforms: [], secrets: {}, workDir: '/w',
+    }, { metadataFile: '/w/m.json' });
+    expect(args).toContain('X=$(touch /tmp/pwned); `id` | x');
+    expect(args).not.toContain('--builder');
+    expect(args).not.toContain('--target');
+  });
+});
+
+describe('classifyFailure', () => {
+  it.each([
+    ['failed to solve: process "/bin/sh -c exit 3" did not complete successfully: exit code: 3', 'user'],
+    ['failed to solve: dockerfile parse error on line 2: unknown instruction: RUNN', 'user'],
+    ['failed to push localhost:5999/a/b:main: failed to do request: dial tcp 127.0.0.1:5999: connect: connection refused', 'infrastructure'],
+    ['Cannot connect to the Docker daemon at unix:///var/run/docker.sock. Is the docker daemon running?', 'infrastructure'],
+    ['no builder "x" found', 'infrastructure'],
+  ])('%s -> %s', (text, want) => expect(classifyFailure(text)).toBe(want));
+});

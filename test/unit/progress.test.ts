@@ -1,0 +1,54 @@
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { JsonTextSplitter, ProgressRenderer } from '../../src/builder/progress.js';
+
+const fixture = (name: string) => readFileSync(new URL(`../fixtures/${name}`, import.meta.url), 'utf8');
+
+/** Feeds `text` to a renderer in chunks of `size` characters, as a pipe would deliver it. */
+function render(text: string, size: number) {
+  const lines: string[] = [];
+  const renderer = new ProgressRenderer((l) => lines.push(l));
+  const splitter = new JsonTextSplitter((v) => renderer.status(v as never), (l) => lines.push(l));
+  for (let i = 0; i < text.length; i += size) splitter.push(text.slice(i, i + size));
+  splitter.end();
+  renderer.end();
+  return { lines, steps: renderer.steps };
+}
+
+describe('JsonTextSplitter', () => {
+  it('separates pretty-printed JSON values from text, whatever the chunking', () => {
+    const text = '{\n  "a": "x}{\\"",\n  "b": [1, {"c": 2}]\n}\nplain line with {braces}\n{"d": 3}\ntrailing';
+    for (const size of [1, 3, 7, 1000]) {
+      const json: unknown[] = [];
+      const lines: string[] = [];
+      const s = new JsonTextSplitter((v) => json.push(v), (l) => lines.push(l));
+      for (let i = 0; i < text.length; i += size) s.push(text.slice(i, i + size));
+      s.end();
+      expect(json).toEqual([{ a: 'x}{"', b: [1, { c: 2 }] }, { d: 3 }]);
+      expect(lines).toEqual(['plain line with {braces}', 'trailing']);
+    }
+  });
+});
+
+describe('ProgressRenderer on real buildx 0.13 rawjson output', () => {
+  it('renders a successful build as #N lines with each step once', () => {
+    const whole = render(fixture('buildx-rawjson-ok.txt'), 100_000);
+    const chunked = render(fixture('buildx-rawjson-ok.txt'), 17);
+    expect(chunked.lines).toEqual(whole.lines);
+    expect(whole.lines).toContain('#5 [2/3] COPY hello.txt /hello.txt');
+    expect(whole.lines).toContain('#6 [3/3] RUN cat /hello.txt && echo built');
+    // The RUN step's own output, decoded from base64.
+    expect(whole.lines).toContain('#6 hi');
+    expect(whole.lines).toContain('#6 built');
+    expect(whole.steps.map((s) => s.name)).toContain('[3/3] RUN cat /hello.txt && echo built');
+    expect(whole.steps.every((s) => s.completed)).toBe(true);
+  });
+
+  it('keeps the failing command, its exit code and the error text of a failed build', () => {
+    const { lines, steps } = render(fixture('buildx-rawjson-fail.txt'), 64);
+    const run = steps.find((s) => s.name.includes('RUN echo'))!;
+    expect(run.error).toContain('exit code: 3');
+    expect(lines).toContain(`#${run.n} about to fail {x}`);
+    expect(lines.at(-1)).toBe('ERROR: failed to solve: process "/bin/sh -c echo \\"about to fail {x}\\" && exit 3" did not complete successfully: exit code: 3');
+  });
+});

@@ -1,0 +1,73 @@
+import { beforeEach, describe, expect, it } from 'vitest';
+import { openDb } from '../../src/store/db.js';
+import type { NewBuild } from '../../src/store/schema.js';
+import { Store } from '../../src/store/store.js';
+
+let store: Store;
+let repoId: number;
+const sha = (c: string) => c.repeat(40).slice(0, 40);
+const row = (over: Partial<NewBuild> = {}): NewBuild => ({
+  repoId, repo: 'alice/shop', ref: 'refs/heads/main', refType: 'branch', refName: 'main', commitSha: sha('a'), image: 'shop',
+  status: 'queued', pusher: 'alice', ...over,
+});
+
+beforeEach(() => {
+  store = new Store(openDb(':memory:'));
+  repoId = store.ensureRepo('alice', 'shop').id;
+});
+
+describe('Store', () => {
+  it('creates users once and finds them by token hash only', () => {
+    expect(store.createUser('alice', 'h1')?.name).toBe('alice');
+    expect(store.createUser('alice', 'h2')).toBeNull();
+    expect(store.userByTokenHash('h1')?.name).toBe('alice');
+    expect(store.userByTokenHash('h2')).toBeUndefined();
+  });
+
+  it('inserts a push in one transaction with image refs that know the build id', () => {
+    const rows = store.insertBuilds([row(), row({ image: 'api' })], (b, i) => [`r/alice/${b.image}:b${b.id}-${i}`]);
+    expect(rows.map((b) => b.imageRefs)).toEqual([[`r/alice/shop:b${rows[0]!.id}-0`], [`r/alice/api:b${rows[1]!.id}-1`]]);
+    expect(() => store.insertBuilds([row(), row({ repoId: 999 })], () => [])).toThrow(/FOREIGN KEY/);
+    expect(store.listBuilds({ limit: 10 })).toHaveLength(2); // the failed push left nothing behind
+  });
+
+  it('looks builds up by commit prefix through the index, and pages newest first', () => {
+    store.insertBuilds([row({ commitSha: sha('ab') }), row({ commitSha: sha('ac') }), row({ commitSha: 'abcd' + sha('0').slice(4) })], () => []);
+    expect(store.listBuilds({ commit: 'abab', limit: 10 }).map((b) => b.commitSha)).toEqual([sha('ab')]);
+    expect(store.listBuilds({ commit: 'ab', limit: 10 })).toHaveLength(2);
+    expect(store.commitsByPrefix('alice/shop', 'ab', 10)).toHaveLength(2);
+    const plan = store.db.$client.prepare("EXPLAIN QUERY PLAN SELECT * FROM builds WHERE commit_sha >= 'ab' AND commit_sha < 'abg'").all() as { detail: string }[];
+    expect(plan.map((p) => p.detail).join(' ')).toContain('builds_commit');
+    const [first] = store.listBuilds({ limit: 1 });
+    expect(store.listBuilds({ limit: 10, beforeId: first!.id })).toHaveLength(2);
+  });
+
+  it('filters by owner without matching a longer owner name that shares the prefix', () => {
+    const other = store.ensureRepo('alice2', 'shop').id;
+    store.insertBuilds([row(), row({ repoId: other, repo: 'alice2/shop' })], () => []);
+    expect(store.listBuilds({ owner: 'alice', limit: 10 }).map((b) => b.repo)).toEqual(['alice/shop']);
+  });
+
+  it('claims each queued build once, oldest first, and only finishes running builds', () => {
+    const [a, b] = store.insertBuilds([row(), row({ image: 'api' })], () => []);
+    const c1 = store.claimNext('local');
+    const c2 = store.claimNext('local');
+    expect([c1?.id, c2?.id]).toEqual([a!.id, b!.id]);
+    expect(c1).toMatchObject({ status: 'running', attempts: 1, builder: 'local' });
+    expect(store.claimNext('local')).toBeUndefined();
+    expect(store.finishBuild(a!.id, { status: 'succeeded', digest: 'sha256:x' })).toBe(true);
+    expect(store.finishBuild(a!.id, { status: 'failed' })).toBe(false);
+    expect(store.build(a!.id)).toMatchObject({ status: 'succeeded', digest: 'sha256:x' });
+  });
+
+  it('re-queues builds stranded as running, and fails them once attempts run out', () => {
+    const [a] = store.insertBuilds([row()], () => []);
+    for (let attempt = 1; attempt <= 3; attempt++) {
+      expect(store.claimNext('local')?.attempts).toBe(attempt);
+      const r = store.recoverRunning(3);
+      if (attempt < 3) expect(r.requeued.map((x) => x.id)).toEqual([a!.id]);
+      else expect(r.failed.map((x) => x.id)).toEqual([a!.id]);
+    }
+    expect(store.build(a!.id)).toMatchObject({ status: 'failed', reasonCode: 'interrupted' });
+  });
+});
