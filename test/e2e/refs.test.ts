@@ -1,0 +1,101 @@
+/** How each kind of pushed ref turns into builds: hostile names, deletions, push options and path filters. */
+import { execa } from 'execa';
+import { existsSync, mkdtempSync, readdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { RegistryClient } from '../../src/registry/client.js';
+import { busyboxDockerfile, WorkRepo } from '../helpers/git.js';
+import { REGISTRY, TestServer, uniqueName } from '../helpers/server.js';
+
+const registry = new RegistryClient(REGISTRY);
+let server: TestServer;
+let owner: string;
+let token: string;
+
+beforeAll(async () => {
+  server = await TestServer.start();
+  owner = uniqueName('carol');
+  token = server.addUser(owner);
+});
+afterAll(async () => {
+  await server?.stop();
+});
+
+describe('pushed refs', () => {
+  it('builds a branch named with shell syntax as data: sanitized tag, nothing executed', async () => {
+    const repo = await WorkRepo.create({ Dockerfile: busyboxDockerfile(), 'hello.txt': 'x\n' });
+    const sha = (await repo.git.revparse(['HEAD'])).trim();
+    const branch = 'evil/$(touch_pwned);`touch_pwned2`|&<x>"q\'ünï';
+    const push = await repo.push(server.gitUrl(owner, token, owner, 'hostile'), [`HEAD:refs/heads/${branch}`]);
+    expect(push.exitCode, push.output).toBe(0);
+    const [b] = await server.waitForBuilds(sha, token);
+    expect(b).toMatchObject({ status: 'succeeded', ref_name: branch });
+    const tag = 'evil-touch_pwned-touch_pwned2-x-q-n-';
+    expect(b.image_refs).toContain(`${REGISTRY}/${owner}/hostile:${tag}`);
+    expect(await registry.tags(`${owner}/hostile`)).toContain(tag);
+    for (const dir of [process.cwd(), server.dataDir]) {
+      expect(readdirSync(dir).filter((f) => f.startsWith('touch_pwned'))).toEqual([]);
+    }
+    expect(existsSync('/touch_pwned')).toBe(false);
+  });
+
+  it('builds nothing for a branch deletion and says so', async () => {
+    const repo = await WorkRepo.create({ Dockerfile: busyboxDockerfile(), 'hello.txt': 'x\n' });
+    const sha = (await repo.git.revparse(['HEAD'])).trim();
+    const url = server.gitUrl(owner, token, owner, 'deletes');
+    await repo.push(url, ['HEAD:refs/heads/main', 'HEAD:refs/heads/gone']);
+    await server.waitForBuilds(sha, token, { count: 2 });
+    const del = await repo.push(url, [':refs/heads/gone']);
+    expect(del.exitCode).toBe(0);
+    expect(del.output).toContain('gone: deleted, nothing to build');
+    const all = (await server.api<{ builds: any[] }>(`/api/builds?repo=${owner}/deletes`, token)).body.builds;
+    expect(all).toHaveLength(2);
+  });
+
+  it('records skipped builds and builds nothing for git push -o skip', async () => {
+    const repo = await WorkRepo.create({ Dockerfile: busyboxDockerfile(), 'hello.txt': 'x\n' });
+    const sha = (await repo.git.revparse(['HEAD'])).trim();
+    const push = await repo.push(server.gitUrl(owner, token, owner, 'skipper'), ['main'], ['skip']);
+    expect(push.exitCode, push.output).toBe(0);
+    const [b] = await server.waitForBuilds(sha, token);
+    expect(b).toMatchObject({ status: 'skipped', reason: 'skipped by the pusher (git push -o skip)' });
+    expect(await registry.tags(`${owner}/skipper`)).toEqual([]);
+  });
+
+  it('builds an image with a paths filter only when the push changed one of its paths', async () => {
+    const repo = await WorkRepo.create({
+      'codehub-build.yaml': 'version: 1\nimages:\n  - name: docs-site\n    context: site\n    paths: ["site/**"]\n',
+      'site/Dockerfile': 'FROM localhost:5000/cache/busybox:latest\nCOPY . /site\n', 'site/index.html': 'v1\n', 'README.md': 'r1\n',
+    });
+    const url = server.gitUrl(owner, token, owner, 'paths');
+    const first = (await repo.git.revparse(['HEAD'])).trim();
+    await repo.push(url, ['main']);
+    expect((await server.waitForBuilds(first, token))[0].status).toBe('succeeded'); // a new branch always builds
+
+    const readmeOnly = await repo.commit({ 'README.md': 'r2\n' });
+    const push2 = await repo.push(url, ['main']);
+    expect(push2.output).toContain('docs-site: not built, the push changed none of paths: site/**');
+    expect((await server.api<{ builds: any[] }>(`/api/builds?commit=${readmeOnly}`, token)).body.builds).toEqual([]);
+
+    const siteChange = await repo.commit({ 'site/index.html': 'v2\n' });
+    await repo.push(url, ['main']);
+    expect((await server.waitForBuilds(siteChange, token))[0].status).toBe('succeeded');
+  });
+
+  it('clones back what was pushed, but only for its owner', async () => {
+    const repo = await WorkRepo.create({ 'README.md': 'clone me\n' });
+    const sha = (await repo.git.revparse(['HEAD'])).trim();
+    await repo.push(server.gitUrl(owner, token, owner, 'clonable'), ['main']);
+    const dest = join(mkdtempSync(join(tmpdir(), 'chb-clone-')), 'c');
+    const ok = await execa('git', ['clone', server.gitUrl(owner, token, owner, 'clonable'), dest], { reject: false, env: { GIT_TERMINAL_PROMPT: '0' } });
+    expect(ok.exitCode, ok.stderr).toBe(0);
+    expect((await execa('git', ['rev-parse', 'HEAD'], { cwd: dest })).stdout).toBe(sha);
+
+    const dave = uniqueName('dave');
+    const daveToken = server.addUser(dave);
+    const refused = await execa('git', ['clone', server.gitUrl(dave, daveToken, owner, 'clonable'), dest + '2'], { reject: false, env: { GIT_TERMINAL_PROMPT: '0' } });
+    expect(refused.exitCode).not.toBe(0);
+    expect(refused.stderr).toContain(`${dave} may not read ${owner}/clonable`);
+  });
+});

@@ -1,0 +1,105 @@
+import { execa } from 'execa';
+import { spawn } from 'node:child_process';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Readable } from 'node:stream';
+import { describe, expect, it } from 'vitest';
+import type { BuilderDriver, BuildRequest } from '../../src/builder/driver.js';
+import { RegistryClient } from '../../src/registry/client.js';
+import { REGISTRY, uniqueName } from './server.js';
+
+/** A tar stream of `files`, the form a build context reaches a driver in. */
+function tarOf(files: Record<string, string>): Readable {
+  const dir = mkdtempSync(join(tmpdir(), 'chb-ctx-'));
+  for (const [p, c] of Object.entries(files)) {
+    mkdirSync(join(dir, p, '..'), { recursive: true });
+    writeFileSync(join(dir, p), c);
+  }
+  return spawn('tar', ['-c', '-C', dir, '.'], { stdio: ['ignore', 'pipe', 'inherit'] }).stdout!;
+}
+
+function request(tags: string[], over: Partial<BuildRequest> = {}): BuildRequest {
+  return { dockerfile: 'Dockerfile', target: null, args: {}, labels: {}, tags, platforms: [], secrets: {}, workDir: mkdtempSync(join(tmpdir(), 'chb-w-')), ...over };
+}
+
+/**
+ * The behaviour every BuilderDriver must have, run against the real BuildKit and registry. Each driver's
+ * test file calls this with a factory; a new driver passes this suite before it is used.
+ */
+export function describeDriverContract(label: string, makeDriver: () => BuilderDriver): void {
+  describe(`BuilderDriver contract: ${label}`, () => {
+    const driver = makeDriver();
+    const owner = uniqueName('driver');
+    const registry = new RegistryClient(REGISTRY);
+    const FROM = 'FROM localhost:5000/cache/busybox:latest';
+
+    it('reports itself healthy', async () => {
+      expect(await driver.health()).toMatchObject({ ok: true });
+    });
+
+    it('builds a tar context with args, target and labels, pushes every tag, and returns the pushed digest', async () => {
+      const lines: string[] = [];
+      const tags = [`${REGISTRY}/${owner}/ok:one`, `${REGISTRY}/${owner}/ok:two`];
+      const out = await driver.build(request(tags, {
+        args: { WORD: 'from-arg' }, target: 'final', labels: { 'dev.codehub.test': 'yes' },
+      }), {
+        context: tarOf({ Dockerfile: `${FROM} AS base\nRUN echo base\n${FROM} AS final\nARG WORD\nCOPY f.txt /f.txt\nRUN echo "word=$WORD" && cat /f.txt\n`, 'f.txt': 'file-in-context\n' }),
+        onLog: (l) => lines.push(l), signal: new AbortController().signal,
+      });
+      expect(out.ok, JSON.stringify(out)).toBe(true);
+      if (!out.ok) return;
+      expect(await registry.digest(`${owner}/ok`, 'one')).toBe(out.digest);
+      expect(await registry.digest(`${owner}/ok`, 'two')).toBe(out.digest);
+      expect((await registry.labels(`${owner}/ok`, 'one'))['dev.codehub.test']).toBe('yes');
+      expect(lines.join('\n')).toContain('word=from-arg');
+      expect(lines.join('\n')).toContain('file-in-context');
+      expect(lines.join('\n')).not.toContain('echo base'); // the target stops before the unused stage
+      expect(out.steps.length).toBeGreaterThan(2);
+    });
+
+    it('classifies a failing RUN as the user\'s failure, with the exit code', async () => {
+      const out = await driver.build(request([`${REGISTRY}/${owner}/bad:x`]), {
+        context: tarOf({ Dockerfile: `${FROM}\nRUN exit 7\n` }), onLog: () => {}, signal: new AbortController().signal,
+      });
+      expect(out).toMatchObject({ ok: false, code: 'user' });
+      expect(!out.ok && out.reason).toContain('exit code: 7');
+    });
+
+    it('classifies a Dockerfile syntax error as the user\'s failure', async () => {
+      const out = await driver.build(request([`${REGISTRY}/${owner}/bad:y`]), {
+        context: tarOf({ Dockerfile: `${FROM}\nRUNN echo\n` }), onLog: () => {}, signal: new AbortController().signal,
+      });
+      expect(out).toMatchObject({ ok: false, code: 'user' });
+      expect(!out.ok && out.reason).toMatch(/unknown instruction/i);
+    });
+
+    it('classifies an unreachable registry as an infrastructure failure', async () => {
+      const out = await driver.build(request([`localhost:5999/${owner}/nowhere:x`]), {
+        context: tarOf({ Dockerfile: `${FROM}\nRUN echo unreachable-${Date.now()}\n` }), onLog: () => {}, signal: new AbortController().signal,
+      });
+      expect(out).toMatchObject({ ok: false, code: 'infrastructure' });
+    });
+
+    it('stops the solve when aborted and leaves no client process behind', async () => {
+      const ctl = new AbortController();
+      const marker = `sleep-${Date.now()}`;
+      const lines: string[] = [];
+      const pending = driver.build(request([`${REGISTRY}/${owner}/slow:x`]), {
+        context: tarOf({ Dockerfile: `${FROM}\nRUN echo ${marker} && sleep 300\n` }),
+        onLog: (l) => { lines.push(l); if (l.includes(marker) && !l.includes('RUN')) ctl.abort('canceled by test'); },
+        signal: ctl.signal,
+      });
+      const out = await pending;
+      expect(out).toMatchObject({ ok: false, code: 'canceled', reason: 'canceled by test' });
+      // The RUN's own process (visible in the host's process table) must go away with the solve.
+      let procs = '';
+      for (let i = 0; i < 50; i++) {
+        procs = (await execa('ps', ['-eo', 'args'], { reject: false })).stdout.split('\n').filter((l) => l.includes(marker)).join('\n');
+        if (!procs) break;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      expect(procs).toBe('');
+    });
+  });
+}
