@@ -32,6 +32,7 @@ export interface RunnerDeps {
 
 /** How often a build left running by a dead server is tried again before it fails as interrupted. */
 export const MAX_ATTEMPTS = 3;
+const SHUTDOWN = 'shutdown: the server is stopping';
 
 /**
  * Takes queued builds from the store and runs them, at most `maxBuilds` at once. The database is the queue:
@@ -64,9 +65,13 @@ export class Runner {
     this.wake?.();
   }
 
-  /** Stops taking work and waits for running builds to end. */
+  /**
+   * Stops taking work and stops the running builds' solves. Their records stay `running`, so the next
+   * start's recovery queues them again (within MAX_ATTEMPTS) rather than losing them.
+   */
   async stop(): Promise<void> {
     this.stopped = true;
+    for (const c of this.active.values()) c.abort(SHUTDOWN);
     this.notify();
     await this.idle;
   }
@@ -100,6 +105,12 @@ export class Runner {
 
     const outcome = await this.execute(b, image, out).catch((e: Error): BuildOutcome => ({ ok: false, code: 'infrastructure', reason: e.message, steps: [] }));
     const secs = ((Date.now() - startedAt) / 1000).toFixed(1);
+    if (!outcome.ok && outcome.reason === SHUTDOWN) {
+      out.line(`--- stopped after ${secs}s because the server is stopping; it runs again when the server starts`);
+      await out.end();
+      log.info('build interrupted by shutdown');
+      return;
+    }
     if (outcome.ok) {
       out.line(`--- succeeded in ${secs}s: pushed ${b.imageRefs.join(', ')} @ ${outcome.digest}`);
       deps.store.finishBuild(b.id, { status: 'succeeded', digest: outcome.digest });

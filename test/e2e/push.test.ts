@@ -39,7 +39,8 @@ describe('git push to image', () => {
   const name = 'shop';
 
   beforeAll(async () => {
-    repo = await WorkRepo.create({ Dockerfile: busyboxDockerfile(), 'hello.txt': 'hello from the commit\n' });
+    // Unique content per run, so BuildKit's cache from earlier runs cannot hide the RUN step's output.
+    repo = await WorkRepo.create({ Dockerfile: busyboxDockerfile(), 'hello.txt': `hello from the commit of ${owner}\n` });
     sha = (await repo.git.revparse(['HEAD'])).trim();
   });
 
@@ -69,7 +70,7 @@ describe('git push to image', () => {
     // The log is BuildKit's own output: the COPY and RUN steps and what RUN printed.
     const log = await server.api<string>(`/api/builds/${build.id}/log`, token);
     expect(log.body).toContain('COPY hello.txt /hello.txt');
-    expect(log.body).toContain('hello from the commit');
+    expect(log.body).toContain(`hello from the commit of ${owner}`);
     expect(log.body).toContain('step-ran');
   });
 
@@ -116,7 +117,7 @@ describe('codehub-build.yaml', () => {
       'codehub-build.yaml': 'version: 1\nimages:\n  - name: web\n    context: web\n    branches: [main]\n    args: { GREETING: hi-web }\n' +
         '  - name: api\n    context: api\n    dockerfile: build/Dockerfile\n',
       'web/Dockerfile': 'FROM localhost:5000/cache/busybox:latest\nARG GREETING\nCOPY . /app\nRUN echo "greeting=$GREETING" && test -f /app/index.html\n',
-      'web/index.html': '<h1>web</h1>\n',
+      'web/index.html': `<h1>web of ${owner}</h1>\n`, // unique per run: no cache hit from an earlier run
       'api/build/Dockerfile': 'FROM localhost:5000/cache/busybox:latest\nCOPY build/Dockerfile /api-dockerfile\nRUN echo api-built\n',
     });
     const url = server.gitUrl(owner, token, owner, 'mono');

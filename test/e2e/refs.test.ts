@@ -98,4 +98,38 @@ describe('pushed refs', () => {
     expect(refused.exitCode).not.toBe(0);
     expect(refused.stderr).toContain(`${dave} may not read ${owner}/clonable`);
   });
+
+  it('takes a push over 1 MB (a chunked request body) and builds it', async () => {
+    const big = Buffer.alloc(3 * 1024 * 1024);
+    for (let i = 0; i < big.length; i += 4) big.writeUInt32LE((i * 2654435761) >>> 0, i); // incompressible enough
+    const repo = await WorkRepo.create({ Dockerfile: 'FROM localhost:5000/cache/busybox:latest\nCOPY big.bin /big.bin\nRUN wc -c /big.bin\n', 'big.bin': big.toString('latin1') + owner });
+    const sha = (await repo.git.revparse(['HEAD'])).trim();
+    const push = await repo.push(server.gitUrl(owner, token, owner, 'bigpush'), ['main']);
+    expect(push.exitCode, push.output).toBe(0);
+    const [b] = await server.waitForBuilds(sha, token);
+    expect(b.status).toBe('succeeded');
+  });
+
+  for (const signal of ['SIGTERM', 'SIGKILL'] as const) {
+    it(`finishes a build interrupted by ${signal} of the server once it starts again`, async () => {
+      const marker = `interrupt-${signal}-${owner}`;
+      const repo = await WorkRepo.create({ Dockerfile: `FROM localhost:5000/cache/busybox:latest\nRUN echo ${marker} && sleep 2\n` });
+      const sha = (await repo.git.revparse(['HEAD'])).trim();
+      await repo.push(server.gitUrl(owner, token, owner, `interrupted-${signal.toLowerCase()}`), ['main']);
+      // Stop the server while the build is running (its RUN step has printed).
+      for (let i = 0; i < 200; i++) {
+        const { body } = await server.api<{ builds: any[] }>(`/api/builds?commit=${sha}`, token);
+        const b = body.builds[0];
+        if (b?.status === 'running' && (await server.api<string>(`/api/builds/${b.id}/log`, token)).body.includes(`#`)) break;
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      await server.stop(signal);
+      await server.boot();
+      const [b] = await server.waitForBuilds(sha, token);
+      expect(b).toMatchObject({ status: 'succeeded', attempts: 2 });
+      const log = (await server.api<string>(`/api/builds/${b.id}/log`, token)).body;
+      expect(log).toContain('the server stopped during attempt 1; the build was queued again');
+      expect(await registry.digest(`${owner}/interrupted-${signal.toLowerCase()}`, sha)).toBe(b.digest);
+    });
+  }
 });

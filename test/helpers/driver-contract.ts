@@ -44,7 +44,7 @@ export function describeDriverContract(label: string, makeDriver: () => BuilderD
       const out = await driver.build(request(tags, {
         args: { WORD: 'from-arg' }, target: 'final', labels: { 'dev.codehub.test': 'yes' },
       }), {
-        context: tarOf({ Dockerfile: `${FROM} AS base\nRUN echo base\n${FROM} AS final\nARG WORD\nCOPY f.txt /f.txt\nRUN echo "word=$WORD" && cat /f.txt\n`, 'f.txt': 'file-in-context\n' }),
+        context: tarOf({ Dockerfile: `${FROM} AS base\nRUN echo base\n${FROM} AS final\nARG WORD\nCOPY f.txt /f.txt\nRUN echo "word=$WORD" && cat /f.txt\n`, 'f.txt': `file-in-context of ${owner}\n` }),
         onLog: (l) => lines.push(l), signal: new AbortController().signal,
       });
       expect(out.ok, JSON.stringify(out)).toBe(true);
@@ -53,7 +53,7 @@ export function describeDriverContract(label: string, makeDriver: () => BuilderD
       expect(await registry.digest(`${owner}/ok`, 'two')).toBe(out.digest);
       expect((await registry.labels(`${owner}/ok`, 'one'))['dev.codehub.test']).toBe('yes');
       expect(lines.join('\n')).toContain('word=from-arg');
-      expect(lines.join('\n')).toContain('file-in-context');
+      expect(lines.join('\n')).toContain(`file-in-context of ${owner}`);
       expect(lines.join('\n')).not.toContain('echo base'); // the target stops before the unused stage
       expect(out.steps.length).toBeGreaterThan(2);
     });
