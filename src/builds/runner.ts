@@ -80,7 +80,14 @@ export class Runner {
     const running = new Set<Promise<void>>();
     while (!this.stopped) {
       while (running.size < this.deps.maxBuilds && !this.stopped) {
-        const b = this.deps.store.claimNext(this.deps.driver.name);
+        let b;
+        try {
+          b = this.deps.store.claimNext(this.deps.driver.name);
+        } catch (e) {
+          // A busy or failing database must not end the loop (and with it the process): try again shortly.
+          this.deps.log.warn('claiming a build failed; retrying', { err: e });
+          break;
+        }
         if (!b) break;
         const p = this.run(b).catch((e) => this.deps.log.error('build crashed', { build: b.id, err: e })).finally(() => { running.delete(p); this.notify(); });
         running.add(p);

@@ -1,0 +1,138 @@
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { BuilderDriver, BuildIO, BuildOutcome, BuildRequest } from '../../src/builder/driver.js';
+import { noSecrets, Runner } from '../../src/builds/runner.js';
+import { RepoStore } from '../../src/git/repos.js';
+import { silentLogger } from '../../src/log.js';
+import { LogStore } from '../../src/logs/store.js';
+import { openDb } from '../../src/store/db.js';
+import type { Build } from '../../src/store/schema.js';
+import { Store } from '../../src/store/store.js';
+
+/** A driver that does what the test says, standing in for BuildKit at the driver boundary. */
+class FakeDriver implements BuilderDriver {
+  readonly name = 'fake';
+  running = 0;
+  maxRunning = 0;
+  requests: BuildRequest[] = [];
+  constructor(private behave: (req: BuildRequest, io: BuildIO) => Promise<BuildOutcome>) {}
+  async build(req: BuildRequest, io: BuildIO): Promise<BuildOutcome> {
+    this.requests.push(req);
+    this.maxRunning = Math.max(this.maxRunning, ++this.running);
+    try {
+      return await this.behave(req, io);
+    } finally {
+      this.running--;
+    }
+  }
+  async health() { return { ok: true, detail: 'fake' }; }
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const untilAborted = (signal: AbortSignal) => new Promise<void>((r) => signal.addEventListener('abort', () => r(), { once: true }));
+
+let store: Store;
+let logs: LogStore;
+let runner: Runner | undefined;
+let repoId: number;
+
+beforeEach(() => {
+  store = new Store(openDb(':memory:'));
+  logs = new LogStore(mkdtempSync(join(tmpdir(), 'chb-logs-')));
+  repoId = store.ensureRepo('alice', 'shop').id;
+});
+afterEach(async () => {
+  await runner?.stop();
+  runner = undefined;
+});
+
+function queue(n: number, config: Record<string, unknown> = {}): Build[] {
+  return store.insertBuilds(Array.from({ length: n }, (_, i) => ({
+    repoId, repo: 'alice/shop', ref: 'refs/heads/main', refType: 'branch' as const, refName: 'main', commitSha: String(i).padStart(40, 'a'),
+    image: 'shop', status: 'queued' as const, pusher: 'alice',
+    config: { name: 'shop', context: '.', dockerfile: 'Dockerfile', target: null, args: {}, secrets: [], branches: null, paths: null, tags: [], platforms: [], timeoutSeconds: null, ...config },
+  })), (b) => [`r/alice/shop:${b.id}`]);
+}
+
+function start(driver: BuilderDriver, over: Partial<ConstructorParameters<typeof Runner>[0]> = {}) {
+  runner = new Runner({
+    store, repos: new RepoStore(mkdtempSync(join(tmpdir(), 'chb-data-'))), logs, driver, secrets: noSecrets, log: silentLogger,
+    publicUrl: 'http://x', maxBuilds: 2, defaultTimeoutMs: 60_000, ...over,
+  });
+  return runner.start();
+}
+
+async function until(pred: () => boolean, what: string) {
+  for (let i = 0; i < 200; i++) { if (pred()) return; await sleep(10); }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
+describe('Runner', () => {
+  it('runs queued builds at most maxBuilds at a time and records their outcomes', async () => {
+    const driver = new FakeDriver(async (req, io) => {
+      io.onLog(`building ${req.tags[0]}`);
+      await sleep(20);
+      return req.tags[0]!.endsWith(':3') ? { ok: false, code: 'user', reason: 'exit code: 3', steps: [] } : { ok: true, digest: 'sha256:' + 'd'.repeat(64), steps: [] };
+    });
+    const builds = queue(5);
+    await start(driver);
+    await until(() => store.listBuilds({ limit: 10 }).every((b) => b.status !== 'queued' && b.status !== 'running'), 'all builds to end');
+    expect(driver.maxRunning).toBe(2);
+    expect(builds.map((b) => store.build(b.id)!.status)).toEqual(['succeeded', 'succeeded', 'failed', 'succeeded', 'succeeded']);
+    expect(store.build(builds[2]!.id)).toMatchObject({ reason: 'exit code: 3', reasonCode: 'user' });
+    expect(store.build(builds[0]!.id)!.digest).toBe('sha256:' + 'd'.repeat(64));
+    const log = await logs.read(builds[0]!.id);
+    expect(log).toContain(`building r/alice/shop:${builds[0]!.id}`);
+    expect(log).toContain('--- succeeded in');
+    // Labels name the commit and the build.
+    expect(driver.requests[0]!.labels['org.opencontainers.image.revision']).toBe(builds[0]!.commitSha);
+  });
+
+  it('keeps going when claiming a build fails for a moment (e.g. SQLITE_BUSY)', async () => {
+    const driver = new FakeDriver(async () => ({ ok: true, digest: 'sha256:' + 'e'.repeat(64), steps: [] }));
+    const claim = store.claimNext.bind(store);
+    let failures = 1;
+    store.claimNext = (b: string) => { if (failures-- > 0) throw Object.assign(new Error('database is locked'), { code: 'SQLITE_BUSY' }); return claim(b); };
+    const [b] = queue(1);
+    await start(driver);
+    runner!.notify();
+    await until(() => store.build(b!.id)!.status === 'succeeded', 'the build to succeed after the failed claim');
+  });
+
+  it('fails a build with reason timeout when it runs past its timeout', async () => {
+    const driver = new FakeDriver(async (_req, io) => {
+      await untilAborted(io.signal);
+      return { ok: false, code: 'timeout', reason: String(io.signal.reason), steps: [] };
+    });
+    const [b] = queue(1, { timeoutSeconds: 1 });
+    await start(driver);
+    await until(() => store.build(b!.id)!.status === 'failed', 'the timeout');
+    expect(store.build(b!.id)).toMatchObject({ reasonCode: 'timeout', reason: 'timeout: the build ran longer than 1s' });
+  });
+
+  it('fails a build that names a secret the repo does not have, without running it', async () => {
+    const driver = new FakeDriver(async () => ({ ok: true, digest: 'sha256:x', steps: [] }));
+    const [b] = queue(1, { secrets: ['npm_token'] });
+    await start(driver);
+    await until(() => store.build(b!.id)!.status === 'failed', 'the failure');
+    expect(store.build(b!.id)!.reason).toBe('secret "npm_token" is not set for alice/shop');
+    expect(driver.requests).toHaveLength(0);
+  });
+
+  it('on stop, aborts running builds and leaves them running for the next start to re-queue', async () => {
+    const driver = new FakeDriver(async (_req, io) => {
+      await untilAborted(io.signal);
+      return { ok: false, code: 'canceled', reason: String(io.signal.reason), steps: [] };
+    });
+    const [b] = queue(1);
+    await start(driver);
+    await until(() => driver.running === 1, 'the build to start');
+    await runner!.stop();
+    runner = undefined;
+    expect(store.build(b!.id)!.status).toBe('running');
+    expect(await logs.read(b!.id)).toContain('because the server is stopping');
+    expect(store.recoverRunning(3).requeued.map((x) => x.id)).toEqual([b!.id]);
+  });
+});
