@@ -67,7 +67,7 @@ async function pushToImage(server: TestServer, owner: string, token: string) {
       // Alternate which goes first, so neither always meets a warmer machine.
       for (const who of i % 2 === 0 ? ['raw', 'chb'] : ['chb', 'raw']) {
         // Each runner builds its own commit; on a miss its RUN line is new to BuildKit, so neither profits from the other.
-        const change = mode === 'cached' ? {} : { Dockerfile: `${FROM}\nRUN echo run-${randomBytes(6).toString('hex')}\n` };
+        const change: Record<string, string> = mode === 'cached' ? {} : { Dockerfile: `${FROM}\nRUN echo run-${randomBytes(6).toString('hex')}\n` };
         const sha = await repo.commit(change, `${mode} ${who} ${i}`);
         const t = who === 'raw'
           ? await rawBuild(repo, sha, [`${rawRepo}:main`, `${rawRepo}:${sha}`])
