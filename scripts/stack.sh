@@ -44,6 +44,8 @@ install_packages() {
   # A private apt state naming trixie, so the machine's own sources stay as they are.
   local adir="$STACK_DIR/apt-trixie"
   mkdir -p "$adir/lists/partial" "$adir/debs"
+  # apt downloads as the _apt user where it can; without this it warns and falls back to root.
+  chown -R _apt "$adir" 2>/dev/null || true
   echo 'deb http://deb.debian.org/debian trixie main' > "$adir/sources.list"
   local aopts=(-o "Dir::Etc::sourcelist=$adir/sources.list" -o Dir::Etc::sourceparts=/nonexistent
                -o "Dir::State::Lists=$adir/lists" -o Debug::NoLocking=1)

@@ -220,6 +220,37 @@ describe('access', () => {
   });
 });
 
+describe('CLI', () => {
+  it('lists the candidates of an ambiguous prefix instead of guessing', async () => {
+    // Two commits sharing a 5-digit prefix are rare in real git, so write them into the live database file.
+    const db = new Database(join(server.dataDir, 'codehub.db'));
+    db.pragma('busy_timeout = 5000');
+    const repoId = (db.prepare('SELECT id FROM repos WHERE owner = ? AND name = ?').get(owner, 'shop') as { id: number }).id;
+    const insert = db.prepare("INSERT INTO builds (repo_id, repo, ref, ref_type, ref_name, commit_sha, image, status, pusher) VALUES (?, ?, 'refs/heads/x', 'branch', 'x', ?, 'shop', 'skipped', ?)");
+    for (const sha of ['fedcb1' + '0'.repeat(34), 'fedcb2' + '0'.repeat(34)]) insert.run(repoId, `${owner}/shop`, sha, owner);
+    db.close();
+    const r = server.cli(['logs', 'fedcb'], { CODEHUB_TOKEN: token });
+    expect(r.status).toBe(1);
+    expect(r.stderr).toContain('commit prefix fedcb is ambiguous');
+    expect(r.stderr).toContain(`${owner}/shop@fedcb1`);
+    expect(r.stderr).toContain(`${owner}/shop@fedcb2`);
+  });
+
+  it('explains a missing CODEHUB_TOKEN and an unreachable server', () => {
+    expect(server.cli(['builds']).stderr).toContain('CODEHUB_TOKEN is not set');
+    const down = server.cli(['builds'], { CODEHUB_TOKEN: token, CODEHUB_URL: 'http://127.0.0.1:9' });
+    expect(down.status).toBe(1);
+    expect(down.stderr).toContain('cannot reach http://127.0.0.1:9');
+  });
+
+  it('migrate creates a database on a new data dir and leaves a current one as it is', () => {
+    const r = server.cli(['migrate'], { CODEHUB_DATA_DIR: join(server.dataDir, 'fresh') });
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/is up to date \(\d+ migrations applied\)/);
+    expect(server.cli(['migrate']).stdout).toContain(join(server.dataDir, 'codehub.db'));
+  });
+});
+
 describe('restart', () => {
   it('keeps the whole history across a server restart', async () => {
     const before = (await server.api<{ builds: any[] }>('/api/builds?limit=200', token)).body.builds;

@@ -1,0 +1,97 @@
+import { beforeEach, describe, expect, it } from 'vitest';
+import { createApp } from '../../src/app.js';
+import { generateToken, hashToken } from '../../src/auth/tokens.js';
+import { apiRoutes } from '../../src/http/api.js';
+import { Authenticator } from '../../src/http/auth.js';
+import { Hono } from 'hono';
+import { silentLogger } from '../../src/log.js';
+import { LogStore } from '../../src/logs/store.js';
+import { openDb } from '../../src/store/db.js';
+import { Store } from '../../src/store/store.js';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+let app: ReturnType<typeof createApp>;
+let store: Store;
+let alice: string;
+let bob: string;
+
+function addUser(name: string): string {
+  const t = generateToken();
+  store.createUser(name, hashToken(t));
+  return t;
+}
+function addBuilds(owner: string, repo: string, shas: string[]) {
+  const repoId = store.ensureRepo(owner, repo).id;
+  return store.insertBuilds(shas.map((commitSha) => ({
+    repoId, repo: `${owner}/${repo}`, ref: 'refs/heads/main', refType: 'branch' as const, refName: 'main', commitSha, image: repo, status: 'succeeded' as const, pusher: owner,
+  })), () => []);
+}
+const get = async (path: string, token?: string) => {
+  const res = await app.request(path, token ? { headers: { authorization: `Bearer ${token}` } } : {});
+  return { status: res.status, body: (await res.json()) as any };
+};
+
+beforeEach(() => {
+  store = new Store(openDb(':memory:'));
+  const auth = new Authenticator(store);
+  const logs = new LogStore(mkdtempSync(join(tmpdir(), 'chb-api-')));
+  app = createApp({ log: silentLogger, git: new Hono(), hooks: new Hono(), health: new Hono(), api: apiRoutes({ store, logs, auth, publicUrl: 'http://x' }) });
+  alice = addUser('alice');
+  bob = addUser('bob');
+  addBuilds('alice', 'shop', ['abcd1' + '0'.repeat(35), 'abcd2' + '0'.repeat(35), 'ffff' + '1'.repeat(36)]);
+  addBuilds('bob', 'shop', ['abcd3' + '0'.repeat(35)]);
+});
+
+describe('API', () => {
+  it('needs a token, and says so in the error shape', async () => {
+    expect(await get('/api/builds')).toEqual({ status: 401, body: { error: { code: 'unauthorized', message: expect.stringContaining('authentication required') } } });
+    expect((await get('/api/builds', 'chb_nope')).status).toBe(401);
+  });
+
+  it("lists only the caller's builds, filtered by commit prefix", async () => {
+    const r = await get('/api/builds?commit=abcd', alice);
+    expect(r.body.builds.map((b: any) => b.commit.slice(0, 5))).toEqual(['abcd2', 'abcd1']);
+    expect((await get('/api/builds?commit=abcd', bob)).body.builds.map((b: any) => b.repo)).toEqual(['bob/shop']);
+  });
+
+  it('pages newest first with next_cursor', async () => {
+    const p1 = await get('/api/builds?limit=2', alice);
+    expect(p1.body.builds).toHaveLength(2);
+    const p2 = await get(`/api/builds?limit=2&cursor=${p1.body.next_cursor}`, alice);
+    expect(p2.body.builds).toHaveLength(1);
+    expect(p2.body.next_cursor).toBeNull();
+  });
+
+  it('answers an ambiguous commit prefix with 409 and the candidates, an unknown one with 404', async () => {
+    const amb = await get('/api/repos/alice/shop/commits/abcd/builds', alice);
+    expect(amb.status).toBe(409);
+    expect(amb.body.error.code).toBe('ambiguous');
+    expect(amb.body.error.details.candidates).toEqual(['abcd1' + '0'.repeat(35), 'abcd2' + '0'.repeat(35)]);
+    const one = await get('/api/repos/alice/shop/commits/abcd1/builds', alice);
+    expect(one.status).toBe(200);
+    expect(one.body.commit).toBe('abcd1' + '0'.repeat(35));
+    expect((await get('/api/repos/alice/shop/commits/1234567/builds', alice)).status).toBe(404);
+    expect((await get('/api/repos/bob/shop/commits/abcd3/builds', alice)).status).toBe(404);
+  });
+
+  it('rejects malformed parameters with 400 and says which', async () => {
+    for (const [q, msg] of [
+      ['commit=xyz', 'commit must be 4 to 40 hex digits'], ['commit=abc', 'commit must be 4 to 40 hex digits'],
+      ["commit=' OR 1=1 --", 'commit must be 4 to 40 hex digits'], ['limit=0', 'limit must be'], ['limit=9999', 'limit must be'],
+      ['status=done', 'status must be one of'], ['repo=../etc', 'owner name ".." is invalid'], ['repo=a/..', 'is invalid'], ['repo=justone', 'repo must be <owner>/<name>'], ['cursor=-1', 'cursor'],
+    ]) {
+      const r = await get(`/api/builds?${q!.replace(/ /g, '%20')}`, alice);
+      expect(r.status, q).toBe(400);
+      expect(r.body.error.message, q).toContain(msg);
+    }
+    expect((await get('/api/builds/abc', alice)).status).toBe(400);
+  });
+
+  it("hides another user's build behind 404", async () => {
+    const bobs = store.listBuilds({ owner: 'bob', limit: 1 })[0]!;
+    expect((await get(`/api/builds/${bobs.id}`, alice)).status).toBe(404);
+    expect((await get(`/api/builds/${bobs.id}`, bob)).body.repo).toBe('bob/shop');
+  });
+});
