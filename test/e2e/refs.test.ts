@@ -40,6 +40,16 @@ describe('pushed refs', () => {
     expect(existsSync('/touch_pwned')).toBe(false);
   });
 
+  it('refuses invalid repo names and reserved owners with a message naming the problem', async () => {
+    const repo = await WorkRepo.create({ 'README.md': 'x\n' });
+    const bad = await repo.push(`http://${owner}:${token}@127.0.0.1:${server.port}/git/${owner}/Bad_Name!.git`, ['main']);
+    expect(bad.exitCode).not.toBe(0);
+    expect(bad.output).toContain('repo name "Bad_Name!" is invalid');
+    const reserved = await repo.push(`http://${owner}:${token}@127.0.0.1:${server.port}/git/system/x.git`, ['main']);
+    expect(reserved.output).toContain('owner name "system" is reserved');
+    expect(existsSync(join(server.dataDir, 'repos', 'system'))).toBe(false);
+  });
+
   it('builds nothing for a branch deletion and says so', async () => {
     const repo = await WorkRepo.create({ Dockerfile: busyboxDockerfile(), 'hello.txt': 'x\n' });
     const sha = (await repo.git.revparse(['HEAD'])).trim();
