@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 import { parseArgs } from 'node:util';
 import { generateToken, hashToken } from './auth/tokens.js';
-import { ClientError, clientConfig, getJson, request, type ClientConfig } from './client.js';
+import { ClientError, clientConfig, getJson, postJson, request, type ClientConfig } from './client.js';
 import type { BuildView } from './http/views.js';
 import { dbFile, startServer } from './main.js';
 import { nameProblem, SHA_PREFIX_RE } from './names.js';
@@ -19,6 +19,8 @@ server (run where the data dir is):
 client (talks to CODEHUB_URL with CODEHUB_TOKEN):
   builds [--repo owner/name] [--commit sha-prefix] [--ref ref] [--status s] [--limit n] [--json]
   logs <sha-prefix|build-id>  print the log of that commit's builds (a number of at most 6 digits, or #N, is a build id)
+  cancel <build-id>           stop a queued or running build
+  rebuild <build-id>          build the same commit with the same resolved config again
 `;
 
 class UsageError extends Error {}
@@ -31,6 +33,8 @@ async function main(argv: string[]): Promise<number> {
     case 'user': return userCmd(rest);
     case 'builds': return buildsCmd(rest);
     case 'logs': return logsCmd(rest);
+    case 'cancel': return buildActionCmd('cancel', rest);
+    case 'rebuild': return buildActionCmd('rebuild', rest);
     case undefined: case 'help': case '--help': case '-h':
       process.stdout.write(USAGE);
       return cmd === undefined ? 2 : 0;
@@ -100,6 +104,15 @@ async function logsCmd(args: string[]): Promise<number> {
     const res = await request(cfg, `/api/builds/${b.id}/log`);
     for await (const chunk of res.body!) process.stdout.write(chunk);
   }
+  return 0;
+}
+
+async function buildActionCmd(action: 'cancel' | 'rebuild', args: string[]): Promise<number> {
+  const id = /^#?(\d{1,15})$/.exec(args[0] ?? '');
+  if (args.length !== 1 || !id) throw new UsageError(`usage: codehub-build ${action} <build-id>`);
+  const b = await postJson<BuildView>(clientConfig(), `/api/builds/${id[1]}/${action}`);
+  if (action === 'cancel') console.log(`build #${b.id} ${b.status}: ${b.reason ?? ''}`);
+  else console.log(`build #${b.id} queued: a rebuild of #${id[1]} (${b.repo} ${b.ref_name} @ ${b.commit.slice(0, 7)})\n  log: ${b.log_url}`);
   return 0;
 }
 

@@ -18,10 +18,10 @@ export function clientConfig(env: NodeJS.ProcessEnv = process.env): ClientConfig
   return { url, token };
 }
 
-export async function request(cfg: ClientConfig, path: string): Promise<Response> {
+export async function request(cfg: ClientConfig, path: string, method = 'GET'): Promise<Response> {
   let res: Response;
   try {
-    res = await fetch(cfg.url + path, { headers: { authorization: `Bearer ${cfg.token}` } });
+    res = await fetch(cfg.url + path, { method, headers: { authorization: `Bearer ${cfg.token}` } });
   } catch (e) {
     throw new ClientError(`cannot reach ${cfg.url}: ${(e as Error & { cause?: Error }).cause?.message ?? (e as Error).message}; is the server running and CODEHUB_URL right?`);
   }
@@ -34,4 +34,8 @@ export async function request(cfg: ClientConfig, path: string): Promise<Response
 
 export async function getJson<T>(cfg: ClientConfig, path: string): Promise<T> {
   return (await (await request(cfg, path)).json()) as T;
+}
+
+export async function postJson<T>(cfg: ClientConfig, path: string): Promise<T> {
+  return (await (await request(cfg, path, 'POST')).json()) as T;
 }

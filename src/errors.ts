@@ -32,6 +32,11 @@ export class AmbiguousError extends AppError {
   override readonly status = 409;
   override readonly code = 'ambiguous';
 }
+/** The request conflicts with the resource's state (e.g. canceling a build that has ended). */
+export class ConflictError extends AppError {
+  override readonly status = 409;
+  override readonly code = 'conflict';
+}
 export class PayloadTooLargeError extends AppError {
   override readonly status = 413;
   override readonly code = 'payload_too_large';

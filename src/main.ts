@@ -2,10 +2,13 @@ import { serve, type ServerType } from '@hono/node-server';
 import { join } from 'node:path';
 import { createApp } from './app.js';
 import { loadOrCreateKey } from './auth/hook-signature.js';
-import { BuildxDriver } from './builder/buildx.js';
+import type { Server as HttpServer } from 'node:http';
 import type { BuilderDriver } from './builder/driver.js';
-import { enqueuePush } from './builds/enqueue.js';
+import { BuilderPool, driverFor, parseBuilders } from './builder/pool.js';
 import { noSecrets, Runner } from './builds/runner.js';
+import { BuildService } from './builds/service.js';
+import { createHash } from 'node:crypto';
+import { BuildMetrics } from './metrics.js';
 import { RepoStore } from './git/repos.js';
 import { apiRoutes } from './http/api.js';
 import { Authenticator } from './http/auth.js';
@@ -27,7 +30,7 @@ export interface Server {
 export const dbFile = (dataDir: string): string => join(dataDir, 'codehub.db');
 
 /** Wires every part together and starts listening. The one place that knows how the pieces fit. */
-export async function startServer(settings: Settings, opts: { log?: Logger; driver?: BuilderDriver } = {}): Promise<Server> {
+export async function startServer(settings: Settings, opts: { log?: Logger; drivers?: { driver: BuilderDriver; capacity: number }[] } = {}): Promise<Server> {
   const log = opts.log ?? createLogger();
   const store = new Store(openDb(dbFile(settings.dataDir)));
   const repos = new RepoStore(settings.dataDir);
@@ -35,42 +38,45 @@ export async function startServer(settings: Settings, opts: { log?: Logger; driv
   const hookKeyFile = join(settings.dataDir, 'secrets', 'hook.key');
   const key = loadOrCreateKey(hookKeyFile);
   const logs = new LogStore(join(settings.dataDir, 'logs'));
-  if (settings.builders.length > 1) log.warn('several builders are configured; this version uses the first', { builders: settings.builders });
-  const driver = opts.driver ?? new BuildxDriver({ builder: settings.builders[0] });
   const registry = new RegistryClient(settings.registry);
   const auth = new Authenticator(store);
+  const metrics = new BuildMetrics();
 
-  const runner = new Runner({
-    store, repos, logs, driver, secrets: noSecrets, log, publicUrl: settings.publicUrl,
+  const drivers = opts.drivers ?? parseBuilders(settings.builders, settings.maxBuilds).map((spec) => ({ driver: driverFor(spec), capacity: spec.capacity }));
+  let runner: Runner | undefined;
+  const pool = new BuilderPool(drivers, log, () => runner?.notify(), settings.healthIntervalMs);
+  runner = new Runner({
+    store, repos, logs, pool, secrets: noSecrets, log, metrics, publicUrl: settings.publicUrl,
+    instance: createHash('sha256').update(settings.dataDir).digest('hex').slice(0, 16),
     maxBuilds: settings.maxBuilds, defaultTimeoutMs: settings.buildTimeoutMs,
+    retry: { maxAttempts: settings.maxAttempts, baseMs: settings.retryBaseMs },
   });
+  const builds = new BuildService({ store, repos, logs, runner, log, registry: settings.registry, publicUrl: settings.publicUrl });
   const app = createApp({
     log,
     git: gitRoutes({ repos, auth, log, hookUrl: `http://${loopbackHost(settings.host)}:${settings.port}/hooks/post-receive`, hookKeyFile }),
-    hooks: hookRoutes({
-      key, log,
-      onPush: async (push) => {
-        const result = await enqueuePush({ store, repos, logs, registry: settings.registry, publicUrl: settings.publicUrl }, push);
-        runner.notify();
-        return result;
-      },
-    }),
-    api: apiRoutes({ store, logs, auth, publicUrl: settings.publicUrl }),
-    health: healthRoutes({ store, driver, registry }),
+    hooks: hookRoutes({ key, log, onPush: (push) => builds.push(push) }),
+    api: apiRoutes({ store, builds, logs, auth, publicUrl: settings.publicUrl }),
+    health: healthRoutes({ store, pool, registry, metrics }),
   });
 
   const server: ServerType = await new Promise((resolve, reject) => {
     const s = serve({ fetch: app.fetch, port: settings.port, hostname: settings.host }, () => resolve(s));
     s.once('error', reject);
   });
+  pool.start();
   await runner.start();
-  log.info('listening', { url: settings.publicUrl, port: settings.port, dataDir: settings.dataDir, registry: settings.registry, builder: driver.name });
+  log.info('listening', { url: settings.publicUrl, port: settings.port, dataDir: settings.dataDir, registry: settings.registry, builders: pool.status().map((b) => b.name) });
 
   return {
     url: settings.publicUrl,
     async close() {
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-      await runner.stop();
+      // Stop taking pushes and work first; running builds get the grace period, then run again at next start.
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      await runner!.stop(settings.shutdownGraceMs);
+      pool.stop();
+      (server as HttpServer).closeAllConnections();
+      await closed;
       store.db.$client.close();
     },
   };

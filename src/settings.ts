@@ -14,6 +14,12 @@ export interface Settings {
   maxBuilds: number;
   /** Default per-build timeout in ms when the config sets none. */
   buildTimeoutMs: number;
+  /** Attempts per build (infrastructure errors and server crashes), and the first retry's back-off. */
+  maxAttempts: number;
+  retryBaseMs: number;
+  /** How long SIGTERM waits for running builds before stopping them (they run again at the next start). */
+  shutdownGraceMs: number;
+  healthIntervalMs: number;
 }
 
 export class SettingsError extends Error {}
@@ -46,5 +52,9 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env): Settings {
     builders: (env.CODEHUB_BUILDERS || '').split(',').map((s) => s.trim()).filter(Boolean),
     maxBuilds: int(env, 'CODEHUB_MAX_BUILDS', 2, 1, 256),
     buildTimeoutMs: int(env, 'CODEHUB_BUILD_TIMEOUT', 3600, 1, 7 * 24 * 3600) * 1000,
+    maxAttempts: int(env, 'CODEHUB_MAX_ATTEMPTS', 3, 1, 20),
+    retryBaseMs: int(env, 'CODEHUB_RETRY_BASE_MS', 5000, 1, 600_000),
+    shutdownGraceMs: int(env, 'CODEHUB_SHUTDOWN_GRACE', 30, 0, 3600) * 1000,
+    healthIntervalMs: int(env, 'CODEHUB_HEALTH_INTERVAL_MS', 5000, 100, 600_000),
   };
 }

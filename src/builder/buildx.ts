@@ -1,18 +1,11 @@
 import { execa } from 'execa';
+import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { classifyFailure, type BuilderDriver, type BuildIO, type BuildOutcome, type BuildRequest, type HealthReport } from './driver.js';
-import { JsonTextSplitter, ProgressRenderer } from './progress.js';
+import type { BuilderDriver, BuildIO, BuildOutcome, BuildRequest, HealthReport } from './driver.js';
+import { clientEnv, runSolve } from './solve.js';
 
 const PLUGIN_PATHS = ['/usr/libexec/docker/cli-plugins/docker-buildx', '/usr/lib/docker/cli-plugins/docker-buildx', '/usr/local/lib/docker/cli-plugins/docker-buildx'];
-
-export interface BuildxOptions {
-  /** buildx builder name; undefined uses the current (local docker) builder. */
-  builder?: string;
-  /** The command to run: the buildx plugin binary itself, or ['docker', 'buildx']. */
-  command?: string[];
-}
 
 /**
  * Runs the buildx plugin binary directly when it is installed: `docker buildx` would start the docker CLI
@@ -42,74 +35,83 @@ export function buildxArgs(req: BuildRequest, opts: { builder?: string; metadata
   return args;
 }
 
+export interface BuildxOptions {
+  /** buildx builder to use; undefined is the current builder (the local docker driver). */
+  builder?: string;
+  /** A tcp:// buildkitd address: a buildx "remote" builder for it is created (idempotently) before use. */
+  remote?: string;
+  /** The command to run: the buildx plugin binary itself, or ['docker', 'buildx']. */
+  command?: string[];
+}
+
+/** The buildx builder name codehub-build gives a remote buildkitd address. */
+export const remoteBuilderName = (addr: string): string => 'codehub-' + createHash('sha256').update(addr).digest('hex').slice(0, 10);
+
+/**
+ * BuildKit through buildx: the local docker driver (dockerd's embedded BuildKit), a named builder, or a
+ * remote buildkitd. On a docker-driver builder the pushed images also stay in dockerd's image store, so
+ * they are removed after the push (in the background) to keep the disk from filling.
+ */
 export class BuildxDriver implements BuilderDriver {
   readonly name: string;
   private command: string[];
+  private builder: string | undefined;
+  private ensured = false;
+  /** Whether the builder is a docker driver, learned from `inspect`; images are pruned only there. */
+  private dockerDriver: boolean;
 
   constructor(private opts: BuildxOptions = {}) {
-    this.name = opts.builder ?? 'local';
+    this.name = opts.remote ?? opts.builder ?? 'local';
+    this.builder = opts.remote ? remoteBuilderName(opts.remote) : opts.builder;
     this.command = opts.command ?? findBuildx();
+    this.dockerDriver = !opts.remote && !opts.builder;
+  }
+
+  private run(args: string[], timeout: number) {
+    const [bin, ...pre] = this.command as [string, ...string[]];
+    return execa(bin, [...pre, ...args], { env: clientEnv({}), extendEnv: false, reject: false, timeout });
+  }
+
+  /** Creates the remote builder if needed; `--node` makes a repeat call update rather than fail. */
+  private async ensure(): Promise<void> {
+    if (this.ensured || !this.opts.remote) return;
+    const name = this.builder!;
+    const r = await this.run(['create', '--name', name, '--node', `${name}0`, '--driver', 'remote', this.opts.remote], 30_000);
+    if (r.exitCode !== 0) throw new Error(`could not create buildx builder ${name} for ${this.opts.remote}: ${(r.stderr || r.stdout).trim()}`);
+    this.ensured = true;
   }
 
   async build(req: BuildRequest, io: BuildIO): Promise<BuildOutcome> {
-    const metadataFile = join(req.workDir, 'metadata.json');
+    try {
+      await this.ensure();
+    } catch (e) {
+      return { ok: false, code: 'infrastructure', reason: (e as Error).message, steps: [] };
+    }
     const [bin, ...pre] = this.command as [string, ...string[]];
-    const renderer = new ProgressRenderer(io.onLog);
-    const tail: string[] = []; // the plain-text lines buildx prints after a failure
-    const splitter = new JsonTextSplitter((v) => renderer.status(v as never), (line) => {
-      tail.push(line);
-      if (tail.length > 50) tail.shift();
-      io.onLog(line);
-    });
-    const env: Record<string, string> = { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/root' };
-    if (process.env.DOCKER_HOST) env.DOCKER_HOST = process.env.DOCKER_HOST;
-    if (process.env.DOCKER_CONFIG) env.DOCKER_CONFIG = process.env.DOCKER_CONFIG;
+    const env = clientEnv({ ...io.processEnv });
     for (const [id, value] of Object.entries(req.secrets)) env[secretEnvName(id)] = value;
-
-    const proc = execa(bin, [...pre, ...buildxArgs(req, { builder: this.opts.builder, metadataFile })], {
-      env, extendEnv: false, stdin: 'pipe', stdout: 'ignore', stderr: 'pipe', reject: false,
-      cancelSignal: io.signal, killSignal: 'SIGTERM', forceKillAfterDelay: 5000,
-    });
-    io.context.on('error', (e) => io.onLog(`ERROR: reading the build context failed: ${e.message}`));
-    io.context.pipe(proc.stdin!);
-    proc.stdin!.on('error', () => {}); // buildx may stop reading early when it fails
-    proc.stderr!.setEncoding('utf8');
-    proc.stderr!.on('data', (d: string) => splitter.push(d));
-    const result = await proc;
-    splitter.end();
-    renderer.end();
-    const steps = renderer.steps;
-
-    if (io.signal.aborted) {
-      const why = String(io.signal.reason ?? 'canceled');
-      const code = why.startsWith('timeout') ? 'timeout' : 'canceled';
-      return { ok: false, code, reason: why, steps };
+    const outcome = await runSolve({
+      bin, args: [...pre, ...buildxArgs(req, { builder: this.builder, metadataFile: join(req.workDir, 'metadata.json') })],
+      env, stdin: io.context, metadataFile: join(req.workDir, 'metadata.json'),
+    }, io);
+    if (outcome.ok && this.dockerDriver && req.tags.length) {
+      // Not awaited: the build is done; removing its copy from dockerd's store is housekeeping.
+      void execa('docker', ['image', 'rm', ...req.tags], { env: clientEnv({}), extendEnv: false, reject: false });
     }
-    if (result.exitCode !== 0) {
-      const err = tail.filter((l) => l.startsWith('ERROR')).pop() ?? tail.pop() ?? `buildx exited with code ${result.exitCode}`;
-      return { ok: false, code: classifyFailure(err), reason: err.replace(/^ERROR:\s*/, ''), steps };
-    }
-    const digest = await readDigest(metadataFile);
-    if (!digest) return { ok: false, code: 'infrastructure', reason: 'buildx succeeded but wrote no image digest to its metadata file', steps };
-    return { ok: true, digest, steps };
+    return outcome;
   }
 
   async health(): Promise<HealthReport> {
-    const [bin, ...pre] = this.command as [string, ...string[]];
-    const args = [...pre, 'inspect', ...(this.opts.builder ? [this.opts.builder] : []), '--bootstrap'];
-    const r = await execa(bin, args, { reject: false, timeout: 10_000 });
-    if (r.exitCode !== 0) return { ok: false, detail: (r.stderr || r.stdout || `exit ${r.exitCode}`).trim().split('\n').pop()! };
+    try {
+      await this.ensure();
+    } catch (e) {
+      return { ok: false, detail: (e as Error).message };
+    }
+    const r = await this.run(['inspect', ...(this.builder ? [this.builder] : []), '--bootstrap'], 8_000);
+    if (r.timedOut) return { ok: false, detail: `builder ${this.name}: no answer within 8 s` };
+    if (r.exitCode !== 0) return { ok: false, detail: `builder ${this.name}: ${(r.stderr || r.stdout || `exit ${r.exitCode}`).trim().split('\n').pop()}` };
     const status = /Status:\s*(\S+)/.exec(r.stdout)?.[1] ?? 'unknown';
+    this.dockerDriver = /Driver:\s*docker\s*$/m.test(r.stdout);
     return { ok: status === 'running', detail: `builder ${this.name}: ${status}` };
-  }
-}
-
-async function readDigest(file: string): Promise<string | null> {
-  try {
-    const meta = JSON.parse(await readFile(file, 'utf8')) as Record<string, unknown>;
-    const d = meta['containerimage.digest'];
-    return typeof d === 'string' && d.startsWith('sha256:') ? d : null;
-  } catch {
-    return null;
   }
 }

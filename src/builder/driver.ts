@@ -30,6 +30,11 @@ export interface BuildIO {
   onLog: (line: string) => void;
   /** Aborting stops the solve on the daemon; `signal.reason` says why (a `timeout` or `canceled` string). */
   signal: AbortSignal;
+  /**
+   * Variables for the client process's environment that mark it as this build's, so that a restarted
+   * server can find and stop a client its dead predecessor left running.
+   */
+  processEnv: Record<string, string>;
 }
 
 export interface HealthReport {

@@ -7,7 +7,7 @@ import type { LogStore } from '../logs/store.js';
 import { SHA_RE } from '../names.js';
 import type { Build, NewBuild, Repo } from '../store/schema.js';
 import type { Store } from '../store/store.js';
-import { imageRepository, refInfo, renderTags, type RefInfo } from './tags.js';
+import { imageRefs, refInfo, type RefInfo } from './tags.js';
 
 export interface RefUpdate {
   old: string;
@@ -70,7 +70,7 @@ export async function enqueuePush(deps: EnqueueDeps, push: Push): Promise<PushRe
   }
 
   const rows: NewBuild[] = planned.map((p) => ({
-    repoId: repo.id, repo: `${push.owner}/${push.repo}`, ref: p.ref.ref, refType: p.ref.type, refName: p.ref.name,
+    repoId: repo.id, repo: `${push.owner}/${push.repo}`, owner: push.owner, ref: p.ref.ref, refType: p.ref.type, refName: p.ref.name,
     commitSha: p.sha, pusher: push.pusher,
     ...(p.kind === 'build'
       ? { image: p.image.name, config: p.image as unknown as Record<string, unknown>, status: 'queued' as const }
@@ -79,9 +79,7 @@ export async function enqueuePush(deps: EnqueueDeps, push: Push): Promise<PushRe
   const builds = deps.store.insertBuilds(rows, (b, i) => {
     const p = planned[i]!;
     if (p.kind !== 'build') return [];
-    const repoRef = imageRepository(deps.registry, push.owner, p.image);
-    const tags = renderTags(p.image.tags, { ref: p.ref, sha: p.sha, buildId: b.id, isDefaultBranch: p.ref.name === defaultBranch });
-    return tags.map((t) => `${repoRef}:${t}`);
+    return imageRefs(deps.registry, b, p.image, defaultBranch);
   });
 
   for (const [i, b] of builds.entries()) {
@@ -150,9 +148,9 @@ async function chooseDefaultBranch(deps: EnqueueDeps, repo: Repo, updates: RefUp
   const branches = updates.filter((u) => u.ref.startsWith('refs/heads/') && !isZeroSha(u.new)).map((u) => u.ref.slice(11));
   const pick = ['main', 'master'].find((b) => branches.includes(b)) ?? branches[0];
   if (!pick) return null;
-  deps.store.setDefaultBranch(repo.id, pick);
-  await deps.repos.setHead(repo.owner, repo.name, pick);
-  return pick;
+  const chosen = deps.store.setDefaultBranch(repo.id, pick);
+  if (chosen === pick) await deps.repos.setHead(repo.owner, repo.name, pick);
+  return chosen;
 }
 
 function describe(publicUrl: string, b: Build): string[] {

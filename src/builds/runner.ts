@@ -3,13 +3,16 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { BuilderDriver, BuildOutcome } from '../builder/driver.js';
+import type { BuilderPool } from '../builder/pool.js';
 import type { ImageConfig } from '../config/types.js';
 import { gitEnv } from '../git/env.js';
 import type { RepoStore } from '../git/repos.js';
 import type { Logger } from '../log.js';
 import type { LogStore, LogWriter } from '../logs/store.js';
+import type { BuildMetrics } from '../metrics.js';
 import type { Build } from '../store/schema.js';
 import type { Store } from '../store/store.js';
+import { buildProcessEnv, stopOrphans } from './orphans.js';
 import { imageLabels } from './tags.js';
 
 /** Where a build's secret values come from; undefined means the repo has no such secret. */
@@ -18,47 +21,66 @@ export interface SecretSource {
 }
 export const noSecrets: SecretSource = { get: () => undefined };
 
+export interface RetryPolicy {
+  /** Attempts a build gets in all: after an infrastructure error, or after the server died during it. */
+  maxAttempts: number;
+  /** Back-off before attempt n+1 is baseMs * 2^(n-1), at most 5 minutes. */
+  baseMs: number;
+}
+
 export interface RunnerDeps {
   store: Store;
   repos: RepoStore;
   logs: LogStore;
-  driver: BuilderDriver;
+  pool: BuilderPool;
   secrets: SecretSource;
   log: Logger;
+  metrics: BuildMetrics;
   publicUrl: string;
+  /** Marks this server's client processes (the data dir's identity), for finding orphans after a crash. */
+  instance: string;
   maxBuilds: number;
   defaultTimeoutMs: number;
+  retry: RetryPolicy;
 }
 
-/** How often a build left running by a dead server is tried again before it fails as interrupted. */
-export const MAX_ATTEMPTS = 3;
 const SHUTDOWN = 'shutdown: the server is stopping';
 
+interface Active {
+  controller: AbortController;
+  done: Promise<void>;
+}
+
 /**
- * Takes queued builds from the store and runs them, at most `maxBuilds` at once. The database is the queue:
- * `notify()` after enqueueing only makes the runner look sooner; nothing is held in memory that a crash
- * could lose.
+ * Takes queued builds from the store and runs them on the builder pool, at most `maxBuilds` at once. The
+ * database is the queue: `notify()` after enqueueing only makes the runner look sooner; nothing is held in
+ * memory that a crash could lose.
  */
 export class Runner {
-  private active = new Map<number, AbortController>();
-  private stopped = false;
-  private idle: Promise<void> | null = null;
+  private active = new Map<number, Active>();
+  private stopping = false;
+  private loopDone: Promise<void> | null = null;
   private wake: (() => void) | null = null;
+  private retryTimer: NodeJS.Timeout | null = null;
 
   constructor(private deps: RunnerDeps) {}
 
-  /** Recovers builds stranded by a dead process, then starts taking work. */
+  /** Recovers builds stranded by a dead process (stopping clients it left behind), then starts taking work. */
   async start(): Promise<void> {
-    const { requeued, failed } = this.deps.store.recoverRunning(MAX_ATTEMPTS);
+    const { store, logs, log, retry } = this.deps;
+    const stranded = store.listBuilds({ status: 'running', limit: 10_000 });
+    const stopped = await stopOrphans(this.deps.instance, stranded.map((b) => b.id));
+    if (stopped) log.warn('stopped build clients left by a previous server process', { count: stopped });
+    const { requeued, failed } = store.recoverRunning(retry.maxAttempts);
     for (const b of requeued) {
-      await this.deps.logs.append(b.id, [`--- the server stopped during attempt ${b.attempts}; the build was queued again`]);
-      this.deps.log.warn('build re-queued after restart', { build: b.id, attempts: b.attempts });
+      await logs.append(b.id, [`--- the server stopped during attempt ${b.attempts}; the build was queued again`]);
+      log.warn('build re-queued after restart', { build: b.id, attempts: b.attempts });
     }
     for (const b of failed) {
-      await this.deps.logs.append(b.id, [`--- the server stopped during attempt ${b.attempts}; no attempts left, the build failed as interrupted`]);
-      this.deps.log.warn('build failed as interrupted', { build: b.id, attempts: b.attempts });
+      await logs.append(b.id, [`--- the server stopped during attempt ${b.attempts}; no attempts left, the build failed as interrupted`]);
+      log.warn('build failed as interrupted', { build: b.id, attempts: b.attempts });
     }
-    this.idle = this.loop();
+    this.loopDone = this.loop();
   }
 
   notify(): void {
@@ -66,72 +88,128 @@ export class Runner {
   }
 
   /**
-   * Stops taking work and stops the running builds' solves. Their records stay `running`, so the next
-   * start's recovery queues them again (within MAX_ATTEMPTS) rather than losing them.
+   * Stops a running build's solve with `reason` (its record must already say canceled) and resolves once
+   * its client has exited. False if this runner is not running that build.
    */
-  async stop(): Promise<void> {
-    this.stopped = true;
-    for (const c of this.active.values()) c.abort(SHUTDOWN);
+  async cancel(id: number, reason: string): Promise<boolean> {
+    const a = this.active.get(id);
+    if (!a) return false;
+    a.controller.abort(reason);
+    await a.done;
+    return true;
+  }
+
+  /**
+   * Stops taking work; lets running builds finish for up to `graceMs`, then stops their solves. Builds
+   * stopped that way stay `running` in the store, so the next start queues them again.
+   */
+  async stop(graceMs = 0): Promise<void> {
+    this.stopping = true;
     this.notify();
-    await this.idle;
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+    const all = () => Promise.all([...this.active.values()].map((a) => a.done));
+    if (this.active.size && graceMs > 0) {
+      this.deps.log.info('waiting for running builds before stopping', { builds: [...this.active.keys()], graceMs });
+      await Promise.race([all(), new Promise((r) => setTimeout(r, graceMs).unref())]);
+    }
+    for (const a of this.active.values()) a.controller.abort(SHUTDOWN);
+    await all();
+    await this.loopDone;
   }
 
   private async loop(): Promise<void> {
-    const running = new Set<Promise<void>>();
-    while (!this.stopped) {
-      while (running.size < this.deps.maxBuilds && !this.stopped) {
-        let b;
+    while (!this.stopping) {
+      while (this.active.size < this.deps.maxBuilds && this.deps.pool.hasRoom() && !this.stopping) {
+        let driver: BuilderDriver | null = null;
+        let b: Build | undefined;
         try {
-          b = this.deps.store.claimNext(this.deps.driver.name);
+          b = this.deps.store.claimNext((c) => (driver = this.deps.pool.acquire(c.repo))?.name ?? null);
         } catch (e) {
           // A busy or failing database must not end the loop (and with it the process): try again shortly.
+          if (driver) this.deps.pool.release((driver as BuilderDriver).name);
           this.deps.log.warn('claiming a build failed; retrying', { err: e });
           break;
         }
-        if (!b) break;
-        const p = this.run(b).catch((e) => this.deps.log.error('build crashed', { build: b.id, err: e })).finally(() => { running.delete(p); this.notify(); });
-        running.add(p);
+        if (!b) {
+          if (driver) this.deps.pool.release((driver as BuilderDriver).name);
+          break;
+        }
+        this.launch(b, driver!);
       }
+      this.scheduleBackoffWake();
       // Sleep until notified, or poll every second as a safety net.
       await new Promise<void>((resolve) => {
         const t = setTimeout(resolve, 1000);
         this.wake = () => { clearTimeout(t); this.wake = null; resolve(); };
       });
     }
-    await Promise.all(running);
   }
 
-  private async run(b: Build): Promise<void> {
+  /** Wakes the loop when the earliest backed-off build becomes due, rather than waiting for the next poll. */
+  private scheduleBackoffWake(): void {
+    if (this.retryTimer) return;
+    const next = this.deps.store.nextNotBefore();
+    if (!next) return;
+    const ms = Math.max(0, Date.parse(next) - Date.now());
+    if (ms >= 1000) return; // the poll comes sooner
+    this.retryTimer = setTimeout(() => { this.retryTimer = null; this.notify(); }, ms + 5);
+  }
+
+  private launch(b: Build, driver: BuilderDriver): void {
+    const controller = new AbortController();
+    const done = this.run(b, driver, controller)
+      .catch((e) => this.deps.log.error('build crashed', { build: b.id, err: e }))
+      .finally(() => {
+        this.active.delete(b.id);
+        this.deps.pool.release(driver.name);
+        this.notify();
+      });
+    this.active.set(b.id, { controller, done });
+  }
+
+  private async run(b: Build, driver: BuilderDriver, controller: AbortController): Promise<void> {
     const { deps } = this;
     const log = deps.log.child({ build: b.id, repo: b.repo, commit: b.commitSha });
     const image = b.config as unknown as ImageConfig;
     const out = deps.logs.writer(b.id);
-    const startedAt = Date.now();
-    out.line(`build #${b.id} of ${b.repo} ${b.refType} ${b.refName} @ ${b.commitSha}, image ${image.name}, attempt ${b.attempts}, builder ${deps.driver.name}`);
-    log.info('build started', { attempt: b.attempts });
+    const started = Date.now();
+    deps.metrics.queueWait.observe((started - Date.parse(b.queuedAt)) / 1000);
+    out.line(`build #${b.id} of ${b.repo} ${b.refType} ${b.refName} @ ${b.commitSha}, image ${image.name}, attempt ${b.attempts}, builder ${driver.name}`);
+    log.info('build started', { attempt: b.attempts, builder: driver.name });
 
-    const outcome = await this.execute(b, image, out).catch((e: Error): BuildOutcome => ({ ok: false, code: 'infrastructure', reason: e.message, steps: [] }));
-    const secs = ((Date.now() - startedAt) / 1000).toFixed(1);
+    const outcome = await this.execute(b, image, driver, controller, out)
+      .catch((e: Error): BuildOutcome => ({ ok: false, code: 'infrastructure', reason: e.message, steps: [] }));
+    const secs = (Date.now() - started) / 1000;
+    deps.metrics.duration.observe(secs);
+    const took = `${secs.toFixed(1)}s`;
+
     if (!outcome.ok && outcome.reason === SHUTDOWN) {
-      out.line(`--- stopped after ${secs}s because the server is stopping; it runs again when the server starts`);
-      await out.end();
+      out.line(`--- stopped after ${took} because the server is stopping; it runs again when the server starts`);
       log.info('build interrupted by shutdown');
-      return;
-    }
-    if (outcome.ok) {
-      out.line(`--- succeeded in ${secs}s: pushed ${b.imageRefs.join(', ')} @ ${outcome.digest}`);
+    } else if (outcome.ok) {
+      out.line(`--- succeeded in ${took}: pushed ${b.imageRefs.join(', ')} @ ${outcome.digest}`);
       deps.store.finishBuild(b.id, { status: 'succeeded', digest: outcome.digest });
+    } else if (outcome.code === 'canceled') {
+      // The record already says canceled and why (cancel API or a newer push); the log says it too.
+      out.line(`--- canceled after ${took}: ${outcome.reason}`);
+      deps.store.finishBuild(b.id, { status: 'canceled', reason: outcome.reason, reasonCode: 'canceled' });
+    } else if (outcome.code === 'infrastructure' && b.attempts < deps.retry.maxAttempts) {
+      const delay = Math.min(deps.retry.baseMs * 2 ** (b.attempts - 1), 300_000);
+      out.line(`--- infrastructure error after ${took}: ${outcome.reason}`);
+      out.line(`--- retrying in ${(delay / 1000).toFixed(1)}s (attempt ${b.attempts + 1} of ${deps.retry.maxAttempts})`);
+      deps.store.requeue(b.id, new Date(Date.now() + delay), `infrastructure error, retrying: ${outcome.reason}`);
+      void deps.pool.recheck(driver.name);
     } else {
-      out.line(`--- ${outcome.code === 'canceled' ? 'canceled' : 'failed'} after ${secs}s (${outcome.code}): ${outcome.reason}`);
-      deps.store.finishBuild(b.id, {
-        status: outcome.code === 'canceled' ? 'canceled' : 'failed', reason: outcome.reason, reasonCode: outcome.code,
-      });
+      const kind = outcome.code === 'infrastructure' ? `infrastructure error, after ${b.attempts} attempt${b.attempts > 1 ? 's' : ''}` : outcome.code;
+      out.line(`--- failed after ${took} (${kind}): ${outcome.reason}`);
+      deps.store.finishBuild(b.id, { status: 'failed', reason: outcome.reason, reasonCode: outcome.code });
+      if (outcome.code === 'infrastructure') void deps.pool.recheck(driver.name);
     }
     await out.end();
-    log.info('build finished', { ok: outcome.ok, ...(outcome.ok ? { digest: outcome.digest } : { code: outcome.code, reason: outcome.reason }), seconds: Number(secs) });
+    log.info('build ended', { ok: outcome.ok, ...(outcome.ok ? { digest: outcome.digest } : { code: outcome.code, reason: outcome.reason }), seconds: secs });
   }
 
-  private async execute(b: Build, image: ImageConfig, out: LogWriter): Promise<BuildOutcome> {
+  private async execute(b: Build, image: ImageConfig, driver: BuilderDriver, controller: AbortController, out: LogWriter): Promise<BuildOutcome> {
     const { deps } = this;
     const secrets: Record<string, string> = {};
     for (const name of image.secrets) {
@@ -142,17 +220,15 @@ export class Runner {
     const [owner, repo] = b.repo.split('/') as [string, string];
     const gitdir = deps.repos.path(owner, repo);
     const workDir = await mkdtemp(join(tmpdir(), `codehub-build-${b.id}-`));
-    const controller = new AbortController();
-    this.active.set(b.id, controller);
     const timeoutMs = image.timeoutSeconds ? image.timeoutSeconds * 1000 : deps.defaultTimeoutMs;
     const timer = setTimeout(() => controller.abort(`timeout: the build ran longer than ${Math.round(timeoutMs / 1000)}s`), timeoutMs);
-    // The commit's own tree as the context: `git archive <sha>:<context>` straight into buildx, no checkout.
+    // The commit's own tree as the context: `git archive <sha>:<context>` straight into the client, no checkout.
     const treeish = image.context === '.' ? b.commitSha : `${b.commitSha}:${image.context}`;
     const archive = spawn('git', ['--git-dir', gitdir, 'archive', '--format=tar', treeish], { env: gitEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
     let archiveErr = '';
     archive.stderr.on('data', (d: Buffer) => { archiveErr += d.toString(); });
     try {
-      const outcome = await deps.driver.build({
+      const outcome = await driver.build({
         dockerfile: image.dockerfile,
         target: image.target,
         args: image.args,
@@ -161,12 +237,14 @@ export class Runner {
         platforms: image.platforms,
         secrets,
         workDir,
-      }, { context: archive.stdout, onLog: (line) => out.line(line), signal: controller.signal });
+      }, {
+        context: archive.stdout, onLog: (line) => out.line(line), signal: controller.signal,
+        processEnv: buildProcessEnv(deps.instance, b.id),
+      });
       if (!outcome.ok && archiveErr) out.line(`git archive: ${archiveErr.trim()}`);
       return outcome;
     } finally {
       clearTimeout(timer);
-      this.active.delete(b.id);
       if (archive.exitCode === null) archive.kill();
       await rm(workDir, { recursive: true, force: true });
     }

@@ -60,8 +60,12 @@ export function renderTags(templates: readonly string[], ctx: TagContext): strin
   return [...out];
 }
 
-export function imageRepository(registry: string, owner: string, image: ImageConfig): string {
-  return `${registry}/${owner}/${image.name}`;
+/** The full references one build pushes: `<registry>/<owner>/<image>:<tag>` for each rendered tag. */
+export function imageRefs(registry: string, b: { id: number; owner: string; ref: string; commitSha: string }, image: ImageConfig, defaultBranch: string | null): string[] {
+  const ref = refInfo(b.ref);
+  if (!ref) return [];
+  const tags = renderTags(image.tags, { ref, sha: b.commitSha, buildId: b.id, isDefaultBranch: ref.name === defaultBranch });
+  return tags.map((t) => `${registry}/${b.owner}/${image.name}:${t}`);
 }
 
 /** The OCI labels every image carries (DESIGN.md). */

@@ -5,7 +5,7 @@ import { CONFIG_FILE, DEFAULT_TAGS, TAG_PLACEHOLDERS, type BuildConfig, type Con
 
 export const MAX_CONFIG_BYTES = 64 * 1024;
 const MAX_IMAGES = 32;
-const IMAGE_KEYS = ['name', 'context', 'dockerfile', 'target', 'args', 'secrets', 'branches', 'paths', 'tags', 'platforms', 'timeout'];
+const IMAGE_KEYS = ['name', 'context', 'dockerfile', 'target', 'args', 'secrets', 'branches', 'paths', 'tags', 'platforms', 'timeout', 'cancel_superseded'];
 const ARG_RE = /^[A-Za-z_][A-Za-z0-9_]*$/;
 const TARGET_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
 const PLATFORM_RE = /^[a-z0-9]+\/[a-z0-9_]+(?:\/[a-z0-9]+)?$/;
@@ -74,7 +74,7 @@ export function defaultConfig(repoName: string): BuildConfig {
 function defaultImage(name: string): ImageConfig {
   return {
     name, context: '.', dockerfile: 'Dockerfile', target: null, args: {}, secrets: [], branches: null,
-    paths: null, tags: [...DEFAULT_TAGS], platforms: [], timeoutSeconds: null,
+    paths: null, tags: [...DEFAULT_TAGS], platforms: [], timeoutSeconds: null, cancelSuperseded: true,
   };
 }
 
@@ -163,6 +163,11 @@ class Validator {
       const s = isScalar(timeout) ? parseDuration(timeout.value) : null;
       if (s === null || s <= 0 || s > MAX_TIMEOUT_S) this.err(timeout, `${where}.timeout: expected a duration like 90s, 30m or 1h30m (at most 24h)`);
       else img.timeoutSeconds = s;
+    }
+    const cancel = get('cancel_superseded');
+    if (cancel !== undefined) {
+      if (!isScalar(cancel) || typeof cancel.value !== 'boolean') this.err(cancel, `${where}.cancel_superseded: expected true or false`);
+      else img.cancelSuperseded = cancel.value;
     }
     return this.errors.length === before ? img : undefined;
   }

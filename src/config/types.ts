@@ -15,6 +15,8 @@ export interface ImageConfig {
   tags: string[];
   platforms: string[];
   timeoutSeconds: number | null;
+  /** A newer push to the same branch and image cancels this image's older queued or running build. */
+  cancelSuperseded: boolean;
 }
 
 export interface BuildConfig {

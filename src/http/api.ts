@@ -5,11 +5,13 @@ import type { LogStore } from '../logs/store.js';
 import { nameProblem, SHA_PREFIX_RE } from '../names.js';
 import { BUILD_STATUSES, type Build, type BuildStatus, type User } from '../store/schema.js';
 import type { Store } from '../store/store.js';
+import type { BuildService } from '../builds/service.js';
 import type { Authenticator } from './auth.js';
 import { buildView } from './views.js';
 
 export interface ApiDeps {
   store: Store;
+  builds: BuildService;
   logs: LogStore;
   auth: Authenticator;
   publicUrl: string;
@@ -70,6 +72,16 @@ export function apiRoutes(deps: ApiDeps): Hono<Env> {
     return stream(c, async (s) => {
       for await (const chunk of file) await s.write(chunk as Uint8Array);
     });
+  });
+
+  app.post('/builds/:id/cancel', async (c) => {
+    const b = visibleBuild(c.req.param('id'), c.get('user'));
+    return c.json(buildView(await deps.builds.cancel(b.id, c.get('user').name), deps.publicUrl));
+  });
+
+  app.post('/builds/:id/rebuild', async (c) => {
+    const b = visibleBuild(c.req.param('id'), c.get('user'));
+    return c.json(buildView(await deps.builds.rebuild(b.id, c.get('user').name), deps.publicUrl), 201);
   });
 
   app.get('/repos/:owner/:repo/commits/:sha/builds', (c) => {

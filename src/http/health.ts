@@ -1,15 +1,21 @@
 import { Hono } from 'hono';
-import type { BuilderDriver } from '../builder/driver.js';
+import type { BuilderPool } from '../builder/pool.js';
+import { samples, type BuildMetrics } from '../metrics.js';
 import type { RegistryClient } from '../registry/client.js';
+import { BUILD_STATUSES } from '../store/schema.js';
 import type { Store } from '../store/store.js';
 
 export interface HealthDeps {
   store: Store;
-  driver: BuilderDriver;
+  pool: BuilderPool;
   registry: RegistryClient;
+  metrics: BuildMetrics;
 }
 
-/** GET /healthz: the process, the database, the builder and the registry; 503 if any is down. */
+/**
+ * GET /healthz: the process, the database, each builder and the registry; 503 if the database or the
+ * registry is down or no builder is healthy. GET /metrics: Prometheus text.
+ */
 export function healthRoutes(deps: HealthDeps): Hono {
   const app = new Hono();
   app.get('/healthz', async (c) => {
@@ -21,10 +27,33 @@ export function healthRoutes(deps: HealthDeps): Hono {
         return { ok: false, detail: (e as Error).message };
       }
     })();
-    const [builder, registry] = await Promise.all([deps.driver.health(), deps.registry.ping()]);
-    const checks = { process: { ok: true, detail: `pid ${process.pid}, up ${Math.round(process.uptime())}s` }, database: db, builder, registry };
-    const ok = Object.values(checks).every((x) => x.ok);
-    return c.json({ status: ok ? 'ok' : 'degraded', checks }, ok ? 200 : 503);
+    const registry = await deps.registry.ping();
+    const builders = deps.pool.status();
+    const ok = db.ok && registry.ok && builders.some((b) => b.healthy);
+    return c.json({
+      status: ok ? 'ok' : 'degraded',
+      checks: {
+        process: { ok: true, detail: `pid ${process.pid}, up ${Math.round(process.uptime())}s` },
+        database: db,
+        registry,
+        builders: builders.map((b) => ({ ok: b.healthy, ...b })),
+      },
+    }, ok ? 200 : 503);
+  });
+
+  app.get('/metrics', (c) => {
+    const counts = deps.store.countByStatus();
+    const builders = deps.pool.status();
+    const body = [
+      samples('codehub_builds', 'Builds recorded, by status.', 'gauge', BUILD_STATUSES.map((s) => ({ labels: { status: s }, value: counts[s] ?? 0 }))),
+      samples('codehub_queue_depth', 'Builds queued (including those backing off).', 'gauge', [{ value: counts.queued ?? 0 }]),
+      deps.metrics.queueWait.render(),
+      deps.metrics.duration.render(),
+      samples('codehub_builder_healthy', 'Whether the last health check of a builder passed.', 'gauge', builders.map((b) => ({ labels: { builder: b.name }, value: b.healthy ? 1 : 0 }))),
+      samples('codehub_builder_running', 'Builds running on a builder.', 'gauge', builders.map((b) => ({ labels: { builder: b.name }, value: b.running }))),
+      samples('codehub_builder_capacity', 'Builds a builder may run at once.', 'gauge', builders.map((b) => ({ labels: { builder: b.name }, value: b.capacity }))),
+    ].join('\n\n') + '\n';
+    return c.body(body, 200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8' });
   });
   return app;
 }

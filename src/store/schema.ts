@@ -37,6 +37,8 @@ export const builds = sqliteTable('builds', {
   repoId: integer('repo_id').notNull().references(() => repos.id),
   /** `owner/name`, denormalized so lookups by commit never join. */
   repo: text('repo').notNull(),
+  /** The repo's owner, denormalized for fair claiming across owners. */
+  owner: text('owner').notNull().default(''),
   ref: text('ref').notNull(),
   refType: text('ref_type', { enum: ['branch', 'tag'] }).notNull(),
   refName: text('ref_name').notNull(),
@@ -56,11 +58,14 @@ export const builds = sqliteTable('builds', {
   startedAt: text('started_at'),
   finishedAt: text('finished_at'),
   attempts: integer('attempts').notNull().default(0),
+  /** A queued build is not claimed before this time (back-off after an infrastructure error). */
+  notBefore: text('not_before'),
   builder: text('builder'),
 }, (t) => [
   index('builds_commit').on(t.commitSha),
   index('builds_repo_id').on(t.repo, t.id),
   index('builds_status_id').on(t.status, t.id),
+  index('builds_line').on(t.repo, t.refName, t.image, t.status),
 ]);
 
 export type User = typeof users.$inferSelect;

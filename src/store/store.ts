@@ -63,8 +63,13 @@ export class Store {
     return this.repo(owner, name)!;
   }
 
-  setDefaultBranch(repoId: number, branch: string): void {
-    this.db.update(repos).set({ defaultBranch: branch }).where(eq(repos.id, repoId)).run();
+  /**
+   * Sets the default branch unless one is set already (concurrent first pushes race here); returns the
+   * branch that is the default afterwards.
+   */
+  setDefaultBranch(repoId: number, branch: string): string {
+    this.db.update(repos).set({ defaultBranch: branch }).where(and(eq(repos.id, repoId), sql`${repos.defaultBranch} IS NULL`)).run();
+    return this.db.select({ b: repos.defaultBranch }).from(repos).where(eq(repos.id, repoId)).get()!.b!;
   }
 
   // ---- builds
@@ -107,14 +112,70 @@ export class Store {
   }
 
   /**
-   * Claims the oldest queued build: marks it running, counts the attempt and names the builder. Returns
-   * undefined when nothing is queued. One UPDATE ... RETURNING, so two claimers never get the same build.
+   * Claims the next build to run and marks it running on the builder `pickBuilder` names for it; returns
+   * undefined when nothing can run now. One transaction, so two claimers never get the same build.
+   *
+   * Which build: queued and past its back-off; not on a line (repo, branch, image) that has a build running,
+   * so an older build of a branch never finishes after a newer one; from the owner with the fewest builds
+   * running (one owner's burst does not starve the others); oldest first. `pickBuilder` may return null
+   * (no builder free for that repo), and then nothing is claimed.
    */
-  claimNext(builder: string): Build | undefined {
-    return this.db.update(builds)
-      .set({ status: 'running', startedAt: sql`(strftime('%Y-%m-%dT%H:%M:%fZ','now'))`, attempts: sql`${builds.attempts} + 1`, builder })
-      .where(eq(builds.id, sql`(SELECT id FROM builds WHERE status = 'queued' ORDER BY id LIMIT 1)`))
-      .returning().get();
+  claimNext(pickBuilder: (b: Build) => string | null, now = new Date()): Build | undefined {
+    return this.db.transaction((tx) => {
+      const candidate = tx.select().from(builds).where(and(
+        eq(builds.status, 'queued'),
+        sql`(${builds.notBefore} IS NULL OR ${builds.notBefore} <= ${now.toISOString()})`,
+        sql`NOT EXISTS (SELECT 1 FROM builds r WHERE r.status = 'running' AND r.repo = ${builds.repo} AND r.ref_name = ${builds.refName} AND r.image = ${builds.image})`,
+      )).orderBy(
+        sql`(SELECT count(*) FROM builds r WHERE r.status = 'running' AND r.owner = ${builds.owner})`,
+        asc(builds.id),
+      ).limit(1).get();
+      if (!candidate) return undefined;
+      const builder = pickBuilder(candidate);
+      if (!builder) return undefined;
+      return tx.update(builds)
+        .set({ status: 'running', startedAt: now.toISOString(), attempts: sql`${builds.attempts} + 1`, builder, notBefore: null })
+        .where(and(eq(builds.id, candidate.id), eq(builds.status, 'queued'))).returning().get();
+    });
+  }
+
+  /**
+   * Cancels a queued or running build with `reason`. Returns the build as it was before, or undefined if it
+   * does not exist; a build already ended is left as it is (check `status` of the result).
+   */
+  cancel(id: number, reason: string): Build | undefined {
+    return this.db.transaction((tx) => {
+      const before = tx.select().from(builds).where(eq(builds.id, id)).get();
+      if (before && (before.status === 'queued' || before.status === 'running')) {
+        tx.update(builds).set({ status: 'canceled', reason, reasonCode: 'canceled', finishedAt: sql`(strftime('%Y-%m-%dT%H:%M:%fZ','now'))` })
+          .where(eq(builds.id, id)).run();
+      }
+      return before;
+    });
+  }
+
+  /**
+   * Cancels the queued or running builds that `newer` supersedes: same repo, branch or tag and image, older.
+   * Returns them as they were before (their status says whether they were running).
+   */
+  supersede(newer: Build): Build[] {
+    return this.db.transaction((tx) => {
+      const older = tx.select().from(builds).where(and(
+        eq(builds.repo, newer.repo), eq(builds.refName, newer.refName), eq(builds.image, newer.image),
+        sql`${builds.status} IN ('queued', 'running')`, lt(builds.id, newer.id),
+      )).orderBy(asc(builds.id)).all();
+      for (const b of older) {
+        tx.update(builds).set({ status: 'canceled', reason: `superseded by #${newer.id}`, reasonCode: 'superseded', finishedAt: sql`(strftime('%Y-%m-%dT%H:%M:%fZ','now'))` })
+          .where(eq(builds.id, b.id)).run();
+      }
+      return older;
+    });
+  }
+
+  /** Puts a running build back in the queue, not to be claimed before `notBefore`. False if it was not running. */
+  requeue(id: number, notBefore: Date, reason: string): boolean {
+    return this.db.update(builds).set({ status: 'queued', notBefore: notBefore.toISOString(), reason, startedAt: null, builder: null })
+      .where(and(eq(builds.id, id), eq(builds.status, 'running'))).run().changes === 1;
   }
 
   /** Ends a running build. Returns false if it was not running (e.g. canceled meanwhile), leaving it as it is. */
@@ -157,6 +218,16 @@ export class Store {
   countByStatus(): Record<string, number> {
     const rows = this.db.select({ status: builds.status, n: sql<number>`count(*)` }).from(builds).groupBy(builds.status).all();
     return Object.fromEntries(rows.map((r) => [r.status, r.n]));
+  }
+
+  /** The earliest back-off end among queued builds, or null. */
+  nextNotBefore(): string | null {
+    return this.db.select({ t: sql<string | null>`min(${builds.notBefore})` }).from(builds).where(eq(builds.status, 'queued')).get()?.t ?? null;
+  }
+
+  /** Queued builds (the queue depth), counting those waiting out a back-off. */
+  queueDepth(): number {
+    return this.db.select({ n: sql<number>`count(*)` }).from(builds).where(eq(builds.status, 'queued')).get()!.n;
   }
 
   ping(): void {

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import type { BuilderDriver, BuildRequest } from '../../src/builder/driver.js';
+import { findBuildProcesses } from '../../src/builds/orphans.js';
 import { RegistryClient } from '../../src/registry/client.js';
 import { REGISTRY, uniqueName } from './server.js';
 
@@ -45,7 +46,7 @@ export function describeDriverContract(label: string, makeDriver: () => BuilderD
         args: { WORD: 'from-arg' }, target: 'final', labels: { 'dev.codehub.test': 'yes' },
       }), {
         context: tarOf({ Dockerfile: `${FROM} AS base\nRUN echo base\n${FROM} AS final\nARG WORD\nCOPY f.txt /f.txt\nRUN echo "word=$WORD" && cat /f.txt\n`, 'f.txt': `file-in-context of ${owner}\n` }),
-        onLog: (l) => lines.push(l), signal: new AbortController().signal,
+        onLog: (l) => lines.push(l), signal: new AbortController().signal, processEnv: {},
       });
       expect(out.ok, JSON.stringify(out)).toBe(true);
       if (!out.ok) return;
@@ -60,7 +61,7 @@ export function describeDriverContract(label: string, makeDriver: () => BuilderD
 
     it('classifies a failing RUN as the user\'s failure, with the exit code', async () => {
       const out = await driver.build(request([`${REGISTRY}/${owner}/bad:x`]), {
-        context: tarOf({ Dockerfile: `${FROM}\nRUN exit 7\n` }), onLog: () => {}, signal: new AbortController().signal,
+        context: tarOf({ Dockerfile: `${FROM}\nRUN exit 7\n` }), onLog: () => {}, signal: new AbortController().signal, processEnv: {},
       });
       expect(out).toMatchObject({ ok: false, code: 'user' });
       expect(!out.ok && out.reason).toContain('exit code: 7');
@@ -68,7 +69,7 @@ export function describeDriverContract(label: string, makeDriver: () => BuilderD
 
     it('classifies a Dockerfile syntax error as the user\'s failure', async () => {
       const out = await driver.build(request([`${REGISTRY}/${owner}/bad:y`]), {
-        context: tarOf({ Dockerfile: `${FROM}\nRUNN echo\n` }), onLog: () => {}, signal: new AbortController().signal,
+        context: tarOf({ Dockerfile: `${FROM}\nRUNN echo\n` }), onLog: () => {}, signal: new AbortController().signal, processEnv: {},
       });
       expect(out).toMatchObject({ ok: false, code: 'user' });
       expect(!out.ok && out.reason).toMatch(/unknown instruction/i);
@@ -76,22 +77,28 @@ export function describeDriverContract(label: string, makeDriver: () => BuilderD
 
     it('classifies an unreachable registry as an infrastructure failure', async () => {
       const out = await driver.build(request([`localhost:5999/${owner}/nowhere:x`]), {
-        context: tarOf({ Dockerfile: `${FROM}\nRUN echo unreachable-${Date.now()}\n` }), onLog: () => {}, signal: new AbortController().signal,
+        context: tarOf({ Dockerfile: `${FROM}\nRUN echo unreachable-${Date.now()}\n` }), onLog: () => {}, signal: new AbortController().signal, processEnv: {},
       });
       expect(out).toMatchObject({ ok: false, code: 'infrastructure' });
     });
 
-    it('stops the solve when aborted and leaves no client process behind', async () => {
+    it('stops the solve when aborted, leaves no process behind, and marks its client for orphan recovery', async () => {
       const ctl = new AbortController();
       const marker = `sleep-${Date.now()}`;
       const lines: string[] = [];
+      let marked = -1;
       const pending = driver.build(request([`${REGISTRY}/${owner}/slow:x`]), {
         context: tarOf({ Dockerfile: `${FROM}\nRUN echo ${marker} && sleep 300\n` }),
-        onLog: (l) => { lines.push(l); if (l.includes(marker) && !l.includes('RUN')) ctl.abort('canceled by test'); },
-        signal: ctl.signal,
+        onLog: (l) => {
+          lines.push(l);
+          if (l.includes(marker) && !l.includes('RUN')) void findBuildProcesses(`contract-${owner}`, [424242]).then((pids) => { marked = pids.length; ctl.abort('canceled by test'); });
+        },
+        signal: ctl.signal, processEnv: { CODEHUB_INSTANCE: `contract-${owner}`, CODEHUB_BUILD_ID: '424242' },
       });
       const out = await pending;
       expect(out).toMatchObject({ ok: false, code: 'canceled', reason: 'canceled by test' });
+      // The client carried the build's markers, so a restarted server could have found and stopped it.
+      expect(marked).toBe(1);
       // The RUN's own process (visible in the host's process table) must go away with the solve.
       let procs = '';
       for (let i = 0; i < 50; i++) {

@@ -4,6 +4,11 @@ import { generateToken, hashToken } from '../../src/auth/tokens.js';
 import { apiRoutes } from '../../src/http/api.js';
 import { Authenticator } from '../../src/http/auth.js';
 import { Hono } from 'hono';
+import { BuilderPool } from '../../src/builder/pool.js';
+import { noSecrets, Runner } from '../../src/builds/runner.js';
+import { BuildService } from '../../src/builds/service.js';
+import { RepoStore } from '../../src/git/repos.js';
+import { BuildMetrics } from '../../src/metrics.js';
 import { silentLogger } from '../../src/log.js';
 import { LogStore } from '../../src/logs/store.js';
 import { openDb } from '../../src/store/db.js';
@@ -25,11 +30,11 @@ function addUser(name: string): string {
 function addBuilds(owner: string, repo: string, shas: string[]) {
   const repoId = store.ensureRepo(owner, repo).id;
   return store.insertBuilds(shas.map((commitSha) => ({
-    repoId, repo: `${owner}/${repo}`, ref: 'refs/heads/main', refType: 'branch' as const, refName: 'main', commitSha, image: repo, status: 'succeeded' as const, pusher: owner,
+    repoId, repo: `${owner}/${repo}`, owner, ref: 'refs/heads/main', refType: 'branch' as const, refName: 'main', commitSha, image: repo, status: 'succeeded' as const, pusher: owner,
   })), () => []);
 }
-const get = async (path: string, token?: string) => {
-  const res = await app.request(path, token ? { headers: { authorization: `Bearer ${token}` } } : {});
+const get = async (path: string, token?: string, method = 'GET') => {
+  const res = await app.request(path, { method, ...(token ? { headers: { authorization: `Bearer ${token}` } } : {}) });
   return { status: res.status, body: (await res.json()) as any };
 };
 
@@ -37,7 +42,16 @@ beforeEach(() => {
   store = new Store(openDb(':memory:'));
   const auth = new Authenticator(store);
   const logs = new LogStore(mkdtempSync(join(tmpdir(), 'chb-api-')));
-  app = createApp({ log: silentLogger, git: new Hono(), hooks: new Hono(), health: new Hono(), api: apiRoutes({ store, logs, auth, publicUrl: 'http://x' }) });
+  // A runner that is never started: queued builds stay queued, which is what these route tests need.
+  const pool = new BuilderPool([], silentLogger);
+  const dataDir = mkdtempSync(join(tmpdir(), 'chb-api-data-'));
+  const repos = new RepoStore(dataDir);
+  const runner = new Runner({
+    store, repos, logs, pool, secrets: noSecrets, log: silentLogger, metrics: new BuildMetrics(), publicUrl: 'http://x', instance: 't',
+    maxBuilds: 1, defaultTimeoutMs: 1000, retry: { maxAttempts: 1, baseMs: 1 },
+  });
+  const builds = new BuildService({ store, repos, logs, runner, log: silentLogger, registry: 'reg:5000', publicUrl: 'http://x' });
+  app = createApp({ log: silentLogger, git: new Hono(), hooks: new Hono(), health: new Hono(), api: apiRoutes({ store, builds, logs, auth, publicUrl: 'http://x' }) });
   alice = addUser('alice');
   bob = addUser('bob');
   addBuilds('alice', 'shop', ['abcd1' + '0'.repeat(35), 'abcd2' + '0'.repeat(35), 'ffff' + '1'.repeat(36)]);
@@ -93,5 +107,26 @@ describe('API', () => {
     const bobs = store.listBuilds({ owner: 'bob', limit: 1 })[0]!;
     expect((await get(`/api/builds/${bobs.id}`, alice)).status).toBe(404);
     expect((await get(`/api/builds/${bobs.id}`, bob)).body.repo).toBe('bob/shop');
+  });
+
+  it('cancels a queued build once, and rebuilds a build as a new queued one by the caller', async () => {
+    const repoId = store.ensureRepo('alice', 'web').id;
+    const config = { name: 'web', context: '.', dockerfile: 'Dockerfile', target: null, args: {}, secrets: [], branches: null, paths: null, tags: ['{branch}', 'b{build}'], platforms: [], timeoutSeconds: null, cancelSuperseded: true };
+    const [q] = store.insertBuilds([{ repoId, repo: 'alice/web', owner: 'alice', ref: 'refs/heads/main', refType: 'branch', refName: 'main', commitSha: 'c'.repeat(40), image: 'web', status: 'queued', pusher: 'alice', config }], () => []);
+    expect((await get(`/api/builds/${q!.id}/cancel`, bob, 'POST')).status).toBe(404);
+    const c = await get(`/api/builds/${q!.id}/cancel`, alice, 'POST');
+    expect(c.status).toBe(200);
+    expect(c.body).toMatchObject({ status: 'canceled', reason: 'canceled by alice' });
+    const again = await get(`/api/builds/${q!.id}/cancel`, alice, 'POST');
+    expect(again).toMatchObject({ status: 409, body: { error: { message: `build #${q!.id} already ended: canceled` } } });
+
+    const r = await get(`/api/builds/${q!.id}/rebuild`, alice, 'POST');
+    expect(r.status).toBe(201);
+    expect(r.body).toMatchObject({ status: 'queued', commit: 'c'.repeat(40), pusher: 'alice', image: 'web' });
+    expect(r.body.id).toBeGreaterThan(q!.id);
+    expect(r.body.image_refs).toEqual(['reg:5000/alice/web:main', `reg:5000/alice/web:b${r.body.id}`]);
+    // A build without a resolved config (a config error) cannot be rebuilt.
+    const [bad] = store.insertBuilds([{ repoId, repo: 'alice/web', owner: 'alice', ref: 'refs/heads/main', refType: 'branch', refName: 'main', commitSha: 'd'.repeat(40), image: 'web', status: 'failed', reason: 'codehub-build.yaml:1:1: x', pusher: 'alice' }], () => []);
+    expect((await get(`/api/builds/${bad!.id}/rebuild`, alice, 'POST')).status).toBe(409);
   });
 });

@@ -13,7 +13,7 @@ describe('parseConfig', () => {
     const r = parseConfig('version: 1\nimages:\n  - {}\n', 'shop');
     expect(r.ok && r.value.images).toEqual([{
       name: 'shop', context: '.', dockerfile: 'Dockerfile', target: null, args: {}, secrets: [], branches: null,
-      paths: null, tags: ['{branch}', '{sha}'], platforms: [], timeoutSeconds: null,
+      paths: null, tags: ['{branch}', '{sha}'], platforms: [], timeoutSeconds: null, cancelSuperseded: true,
     }]);
   });
 
@@ -31,13 +31,14 @@ images:
     tags: ["{branch}", "{short_sha}", "b{build}"]
     platforms: [linux/amd64]
     timeout: 1h30m
+    cancel_superseded: false
 `, 'shop');
     expect(r.ok).toBe(true);
     if (!r.ok) return;
     expect(r.value.images[0]).toEqual({
       name: 'web', context: 'web', dockerfile: 'docker/Dockerfile.prod', target: 'runtime',
       args: { NODE_ENV: 'production', PORT: '8080', DEBUG: 'false' }, secrets: ['npm_token'], branches: ['main', 'release/*'],
-      paths: ['web/**'], tags: ['{branch}', '{short_sha}', 'b{build}'], platforms: ['linux/amd64'], timeoutSeconds: 5400,
+      paths: ['web/**'], tags: ['{branch}', '{short_sha}', 'b{build}'], platforms: ['linux/amd64'], timeoutSeconds: 5400, cancelSuperseded: false,
     });
   });
 
@@ -49,7 +50,7 @@ images:
 
   it('rejects unknown keys where they stand', () => {
     expect(errorsOf('version: 1\nimages:\n  - name: web\n    dockerfil: x\n')).toEqual([
-      'codehub-build.yaml:4:5: unknown key "dockerfil" at images[0] (expected one of: name, context, dockerfile, target, args, secrets, branches, paths, tags, platforms, timeout)',
+      'codehub-build.yaml:4:5: unknown key "dockerfil" at images[0] (expected one of: name, context, dockerfile, target, args, secrets, branches, paths, tags, platforms, timeout, cancel_superseded)',
     ]);
     expect(errorsOf('version: 1\nimage: []\n')[0]).toMatch(/^codehub-build\.yaml:2:1: unknown key "image" at top level/);
   });

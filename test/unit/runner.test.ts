@@ -3,7 +3,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { BuilderDriver, BuildIO, BuildOutcome, BuildRequest } from '../../src/builder/driver.js';
-import { noSecrets, Runner } from '../../src/builds/runner.js';
+import { BuilderPool } from '../../src/builder/pool.js';
+import { noSecrets, Runner, type RunnerDeps } from '../../src/builds/runner.js';
+import { BuildMetrics } from '../../src/metrics.js';
 import { RepoStore } from '../../src/git/repos.js';
 import { silentLogger } from '../../src/log.js';
 import { LogStore } from '../../src/logs/store.js';
@@ -13,11 +15,11 @@ import { Store } from '../../src/store/store.js';
 
 /** A driver that does what the test says, standing in for BuildKit at the driver boundary. */
 class FakeDriver implements BuilderDriver {
-  readonly name = 'fake';
   running = 0;
   maxRunning = 0;
   requests: BuildRequest[] = [];
-  constructor(private behave: (req: BuildRequest, io: BuildIO) => Promise<BuildOutcome>) {}
+  healthy = true;
+  constructor(private behave: (req: BuildRequest, io: BuildIO) => Promise<BuildOutcome>, readonly name = 'fake') {}
   async build(req: BuildRequest, io: BuildIO): Promise<BuildOutcome> {
     this.requests.push(req);
     this.maxRunning = Math.max(this.maxRunning, ++this.running);
@@ -27,7 +29,7 @@ class FakeDriver implements BuilderDriver {
       this.running--;
     }
   }
-  async health() { return { ok: true, detail: 'fake' }; }
+  async health() { return { ok: this.healthy, detail: this.healthy ? 'fake: up' : 'fake: down' }; }
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -45,21 +47,29 @@ beforeEach(() => {
 });
 afterEach(async () => {
   await runner?.stop();
+  pool?.stop();
   runner = undefined;
 });
 
 function queue(n: number, config: Record<string, unknown> = {}): Build[] {
   return store.insertBuilds(Array.from({ length: n }, (_, i) => ({
-    repoId, repo: 'alice/shop', ref: 'refs/heads/main', refType: 'branch' as const, refName: 'main', commitSha: String(i).padStart(40, 'a'),
+    repoId, repo: 'alice/shop', owner: 'alice', ref: 'refs/heads/main', refType: 'branch' as const, refName: `b${i}`, commitSha: String(i).padStart(40, 'a'),
     image: 'shop', status: 'queued' as const, pusher: 'alice',
     config: { name: 'shop', context: '.', dockerfile: 'Dockerfile', target: null, args: {}, secrets: [], branches: null, paths: null, tags: [], platforms: [], timeoutSeconds: null, ...config },
   })), (b) => [`r/alice/shop:${b.id}`]);
 }
 
-function start(driver: BuilderDriver, over: Partial<ConstructorParameters<typeof Runner>[0]> = {}) {
+let pool: BuilderPool;
+
+async function start(drivers: BuilderDriver | { driver: BuilderDriver; capacity: number }[], over: Partial<RunnerDeps> = {}) {
+  const members = Array.isArray(drivers) ? drivers : [{ driver: drivers, capacity: 2 }];
+  pool = new BuilderPool(members, silentLogger, () => runner?.notify(), 50);
+  pool.start();
+  await pool.checkAll();
   runner = new Runner({
-    store, repos: new RepoStore(mkdtempSync(join(tmpdir(), 'chb-data-'))), logs, driver, secrets: noSecrets, log: silentLogger,
-    publicUrl: 'http://x', maxBuilds: 2, defaultTimeoutMs: 60_000, ...over,
+    store, repos: new RepoStore(mkdtempSync(join(tmpdir(), 'chb-data-'))), logs, pool, secrets: noSecrets, log: silentLogger,
+    metrics: new BuildMetrics(), publicUrl: 'http://x', instance: 'test', maxBuilds: 2, defaultTimeoutMs: 60_000,
+    retry: { maxAttempts: 3, baseMs: 20 }, ...over,
   });
   return runner.start();
 }
@@ -94,7 +104,7 @@ describe('Runner', () => {
     const driver = new FakeDriver(async () => ({ ok: true, digest: 'sha256:' + 'e'.repeat(64), steps: [] }));
     const claim = store.claimNext.bind(store);
     let failures = 1;
-    store.claimNext = (b: string) => { if (failures-- > 0) throw Object.assign(new Error('database is locked'), { code: 'SQLITE_BUSY' }); return claim(b); };
+    store.claimNext = (pick, now) => { if (failures-- > 0) throw Object.assign(new Error('database is locked'), { code: 'SQLITE_BUSY' }); return claim(pick, now); };
     const [b] = queue(1);
     await start(driver);
     runner!.notify();
@@ -134,5 +144,59 @@ describe('Runner', () => {
     expect(store.build(b!.id)!.status).toBe('running');
     expect(await logs.read(b!.id)).toContain('because the server is stopping');
     expect(store.recoverRunning(3).requeued.map((x) => x.id)).toEqual([b!.id]);
+  });
+
+  it('retries an infrastructure failure with back-off, then fails it as infrastructure', async () => {
+    const driver = new FakeDriver(async () => ({ ok: false, code: 'infrastructure', reason: 'dial tcp 127.0.0.1:5999: connection refused', steps: [] }));
+    const [b] = queue(1);
+    await start(driver);
+    await until(() => store.build(b!.id)!.status === 'failed', 'the final failure');
+    expect(store.build(b!.id)).toMatchObject({ attempts: 3, reasonCode: 'infrastructure' });
+    expect(driver.requests).toHaveLength(3);
+    const log = await logs.read(b!.id);
+    expect(log).toContain('--- retrying in 0.0s (attempt 2 of 3)');
+    expect(log).toContain('--- failed after');
+    expect(log).toContain('(infrastructure error, after 3 attempts)');
+  });
+
+  it('never retries a user failure', async () => {
+    const driver = new FakeDriver(async () => ({ ok: false, code: 'user', reason: 'exit code: 1', steps: [] }));
+    const [b] = queue(1);
+    await start(driver);
+    await until(() => store.build(b!.id)!.status === 'failed', 'the failure');
+    expect(store.build(b!.id)!.attempts).toBe(1);
+    expect(driver.requests).toHaveLength(1);
+  });
+
+  it('sends builds to a healthy builder when another is down, and keeps them queued while all are down', async () => {
+    const ok = async (): Promise<BuildOutcome> => ({ ok: true, digest: 'sha256:' + 'f'.repeat(64), steps: [] });
+    const down = new FakeDriver(ok, 'down');
+    down.healthy = false;
+    const up = new FakeDriver(ok, 'up');
+    up.healthy = false;
+    const builds = queue(3);
+    await start([{ driver: down, capacity: 2 }, { driver: up, capacity: 2 }]);
+    await sleep(150);
+    expect(builds.map((b) => store.build(b.id)!.status)).toEqual(['queued', 'queued', 'queued']);
+    up.healthy = true; // comes back: the next health check lets the queue drain onto it
+    await until(() => builds.every((b) => store.build(b.id)!.status === 'succeeded'), 'the builds to run on the healthy builder');
+    expect(down.requests).toHaveLength(0);
+    expect(builds.map((b) => store.build(b.id)!.builder)).toEqual(['up', 'up', 'up']);
+  });
+
+  it('cancels a running build and resolves once its client has stopped', async () => {
+    const driver = new FakeDriver(async (_req, io) => {
+      await untilAborted(io.signal);
+      return { ok: false, code: 'canceled', reason: String(io.signal.reason), steps: [] };
+    });
+    const [b] = queue(1);
+    await start(driver);
+    await until(() => driver.running === 1, 'the build to start');
+    store.cancel(b!.id, 'canceled by alice');
+    expect(await runner!.cancel(b!.id, 'canceled by alice')).toBe(true);
+    expect(driver.running).toBe(0);
+    expect(store.build(b!.id)).toMatchObject({ status: 'canceled', reason: 'canceled by alice' });
+    expect(await logs.read(b!.id)).toContain('--- canceled after');
+    expect(await runner!.cancel(b!.id, 'again')).toBe(false);
   });
 });

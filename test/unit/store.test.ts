@@ -7,7 +7,7 @@ let store: Store;
 let repoId: number;
 const sha = (c: string) => c.repeat(40).slice(0, 40);
 const row = (over: Partial<NewBuild> = {}): NewBuild => ({
-  repoId, repo: 'alice/shop', ref: 'refs/heads/main', refType: 'branch', refName: 'main', commitSha: sha('a'), image: 'shop',
+  repoId, repo: 'alice/shop', owner: 'alice', ref: 'refs/heads/main', refType: 'branch', refName: 'main', commitSha: sha('a'), image: 'shop',
   status: 'queued', pusher: 'alice', ...over,
 });
 
@@ -44,17 +44,19 @@ describe('Store', () => {
 
   it('filters by owner without matching a longer owner name that shares the prefix', () => {
     const other = store.ensureRepo('alice2', 'shop').id;
-    store.insertBuilds([row(), row({ repoId: other, repo: 'alice2/shop' })], () => []);
+    store.insertBuilds([row(), row({ repoId: other, repo: 'alice2/shop', owner: 'alice2' })], () => []);
     expect(store.listBuilds({ owner: 'alice', limit: 10 }).map((b) => b.repo)).toEqual(['alice/shop']);
   });
 
   it('claims each queued build once, oldest first, and only finishes running builds', () => {
     const [a, b] = store.insertBuilds([row(), row({ image: 'api' })], () => []);
-    const c1 = store.claimNext('local');
-    const c2 = store.claimNext('local');
+    expect(store.claimNext(() => null)).toBeUndefined(); // no builder free: nothing is claimed
+    expect(store.build(a!.id)!.status).toBe('queued');
+    const c1 = store.claimNext(() => 'local');
+    const c2 = store.claimNext(() => 'local');
     expect([c1?.id, c2?.id]).toEqual([a!.id, b!.id]);
     expect(c1).toMatchObject({ status: 'running', attempts: 1, builder: 'local' });
-    expect(store.claimNext('local')).toBeUndefined();
+    expect(store.claimNext(() => 'local')).toBeUndefined();
     expect(store.finishBuild(a!.id, { status: 'succeeded', digest: 'sha256:x' })).toBe(true);
     expect(store.finishBuild(a!.id, { status: 'failed' })).toBe(false);
     expect(store.build(a!.id)).toMatchObject({ status: 'succeeded', digest: 'sha256:x' });
@@ -63,11 +65,63 @@ describe('Store', () => {
   it('re-queues builds stranded as running, and fails them once attempts run out', () => {
     const [a] = store.insertBuilds([row()], () => []);
     for (let attempt = 1; attempt <= 3; attempt++) {
-      expect(store.claimNext('local')?.attempts).toBe(attempt);
+      expect(store.claimNext(() => 'local')?.attempts).toBe(attempt);
       const r = store.recoverRunning(3);
       if (attempt < 3) expect(r.requeued.map((x) => x.id)).toEqual([a!.id]);
       else expect(r.failed.map((x) => x.id)).toEqual([a!.id]);
     }
     expect(store.build(a!.id)).toMatchObject({ status: 'failed', reasonCode: 'interrupted' });
+  });
+
+  it('claims fairly across owners: a burst of one owner does not starve another', () => {
+    const bobRepo = store.ensureRepo('bob', 'app').id;
+    store.insertBuilds(Array.from({ length: 5 }, (_, i) => row({ refName: `b${i}`, ref: `refs/heads/b${i}` })), () => []);
+    const [bobs] = store.insertBuilds([row({ repoId: bobRepo, repo: 'bob/app', owner: 'bob' })], () => []);
+    expect(store.claimNext(() => 'x')!.owner).toBe('alice'); // alice's oldest first
+    expect(store.claimNext(() => 'x')!.id).toBe(bobs!.id); // then bob, who has nothing running, before alice's 2nd
+    expect(store.claimNext(() => 'x')!.owner).toBe('alice');
+  });
+
+  it('never runs two builds of the same branch and image at once', () => {
+    const [first, second, other] = store.insertBuilds([row(), row({ commitSha: sha('b') }), row({ image: 'api' })], () => []);
+    expect(store.claimNext(() => 'x')!.id).toBe(first!.id);
+    expect(store.claimNext(() => 'x')!.id).toBe(other!.id); // the second of main/shop waits
+    expect(store.claimNext(() => 'x')).toBeUndefined();
+    store.finishBuild(first!.id, { status: 'succeeded' });
+    expect(store.claimNext(() => 'x')!.id).toBe(second!.id);
+  });
+
+  it('supersedes older queued and running builds of the same line only', () => {
+    const [a, b, other] = store.insertBuilds([row(), row({ commitSha: sha('b') }), row({ image: 'api' })], () => []);
+    store.claimNext(() => 'x'); // a runs
+    const [c] = store.insertBuilds([row({ commitSha: sha('c') })], () => []);
+    expect(store.supersede(c!).map((x) => [x.id, x.status])).toEqual([[a!.id, 'running'], [b!.id, 'queued']]);
+    expect(store.build(a!.id)).toMatchObject({ status: 'canceled', reason: `superseded by #${c!.id}`, reasonCode: 'superseded' });
+    expect(store.build(other!.id)!.status).toBe('queued');
+    expect(store.finishBuild(a!.id, { status: 'succeeded' })).toBe(false); // a canceled build stays canceled
+  });
+
+  it('cancels only builds that have not ended', () => {
+    const [a] = store.insertBuilds([row()], () => []);
+    expect(store.cancel(a!.id, 'canceled by alice')!.status).toBe('queued');
+    expect(store.build(a!.id)).toMatchObject({ status: 'canceled', reason: 'canceled by alice' });
+    expect(store.cancel(a!.id, 'again')!.status).toBe('canceled');
+    expect(store.build(a!.id)!.reason).toBe('canceled by alice');
+    expect(store.cancel(9999, 'x')).toBeUndefined();
+  });
+
+  it('holds a re-queued build back until its back-off ends', () => {
+    const [a] = store.insertBuilds([row()], () => []);
+    store.claimNext(() => 'x');
+    const t0 = new Date('2030-01-01T00:00:00Z');
+    expect(store.requeue(a!.id, new Date(t0.getTime() + 5000), 'infrastructure error, retrying: x')).toBe(true);
+    expect(store.claimNext(() => 'x', t0)).toBeUndefined();
+    expect(store.nextNotBefore()).toBe('2030-01-01T00:00:05.000Z');
+    expect(store.claimNext(() => 'x', new Date(t0.getTime() + 5000))).toMatchObject({ id: a!.id, attempts: 2, notBefore: null });
+  });
+
+  it('sets the default branch once, whoever pushes first', () => {
+    expect(store.setDefaultBranch(repoId, 'main')).toBe('main');
+    expect(store.setDefaultBranch(repoId, 'dev')).toBe('main');
   });
 });
