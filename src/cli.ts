@@ -44,8 +44,15 @@ async function main(argv: string[]): Promise<number> {
 
 async function serveCmd(): Promise<number> {
   const server = await startServer(loadSettings());
+  // The handlers stay installed for the whole shutdown: execa's exit hook (signal-exit) re-raises a signal
+  // that finds no other listener, which would kill the process in the middle of its grace period.
+  let signals = 0;
   await new Promise<void>((resolve) => {
-    const stop = () => { process.off('SIGTERM', stop); process.off('SIGINT', stop); resolve(); };
+    const stop = (sig: NodeJS.Signals) => {
+      if (++signals === 1) return resolve();
+      process.stderr.write(`codehub-build: second ${sig} during shutdown; exiting now (interrupted builds run again at the next start)\n`);
+      process.exit(1);
+    };
     process.on('SIGTERM', stop);
     process.on('SIGINT', stop);
   });

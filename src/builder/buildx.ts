@@ -42,6 +42,8 @@ export interface BuildxOptions {
   remote?: string;
   /** The command to run: the buildx plugin binary itself, or ['docker', 'buildx']. */
   command?: string[];
+  /** How long a docker-driver builder must be idle before its images are removed from dockerd's store. */
+  pruneIdleMs?: number;
 }
 
 /** The buildx builder name codehub-build gives a remote buildkitd address. */
@@ -50,7 +52,10 @@ export const remoteBuilderName = (addr: string): string => 'codehub-' + createHa
 /**
  * BuildKit through buildx: the local docker driver (dockerd's embedded BuildKit), a named builder, or a
  * remote buildkitd. On a docker-driver builder the pushed images also stay in dockerd's image store, so
- * they are removed after the push (in the background) to keep the disk from filling.
+ * they are removed to keep the disk from filling, once the builder has been idle for `pruneIdleMs`: a tag
+ * (the commit sha) may be shared by builds running at the same time, and removing it under one of them fails
+ * its push; and a build started right after a `docker image rm` was seen to fail with "no local sources
+ * enabled" (then retried as an infrastructure error), so pruning waits for a quiet moment.
  */
 export class BuildxDriver implements BuilderDriver {
   readonly name: string;
@@ -59,6 +64,10 @@ export class BuildxDriver implements BuilderDriver {
   private ensured = false;
   /** Whether the builder is a docker driver, learned from `inspect`; images are pruned only there. */
   private dockerDriver: boolean;
+  private inFlight = 0;
+  private toPrune = new Set<string>();
+  private pruning: Promise<void> | null = null;
+  private pruneTimer: NodeJS.Timeout | null = null;
 
   constructor(private opts: BuildxOptions = {}) {
     this.name = opts.remote ?? opts.builder ?? 'local';
@@ -82,6 +91,35 @@ export class BuildxDriver implements BuilderDriver {
   }
 
   async build(req: BuildRequest, io: BuildIO): Promise<BuildOutcome> {
+    if (this.pruneTimer) clearTimeout(this.pruneTimer);
+    this.pruneTimer = null;
+    while (this.pruning) await this.pruning;
+    this.inFlight++;
+    try {
+      return await this.solve(req, io);
+    } finally {
+      if (--this.inFlight === 0 && this.toPrune.size) {
+        this.pruneTimer = setTimeout(() => { this.pruneTimer = null; if (this.inFlight === 0) this.pruning = this.prune(); }, this.opts.pruneIdleMs ?? 30_000);
+        this.pruneTimer.unref();
+      }
+    }
+  }
+
+  /** Removes the images builds left in dockerd's store; builds starting meanwhile wait for it. */
+  private async prune(): Promise<void> {
+    const tags = [...this.toPrune];
+    this.toPrune.clear();
+    const env = clientEnv(this.opts.builder ? { DOCKER_CONTEXT: this.opts.builder } : {});
+    await execa('docker', ['image', 'rm', ...tags], { env, extendEnv: false, reject: false, timeout: 60_000 });
+    this.pruning = null;
+  }
+
+  /** Tags waiting to be removed from dockerd's store (for tests and /healthz detail). */
+  get pendingPrune(): number {
+    return this.toPrune.size;
+  }
+
+  private async solve(req: BuildRequest, io: BuildIO): Promise<BuildOutcome> {
     try {
       await this.ensure();
     } catch (e) {
@@ -90,14 +128,15 @@ export class BuildxDriver implements BuilderDriver {
     const [bin, ...pre] = this.command as [string, ...string[]];
     const env = clientEnv({ ...io.processEnv });
     for (const [id, value] of Object.entries(req.secrets)) env[secretEnvName(id)] = value;
+    // buildx refuses `--builder <docker context>` for a docker-driver builder of another context; selecting
+    // the context itself makes it the builder.
+    const viaContext = this.dockerDriver && this.builder !== undefined;
+    if (viaContext) env.DOCKER_CONTEXT = this.builder!;
     const outcome = await runSolve({
-      bin, args: [...pre, ...buildxArgs(req, { builder: this.builder, metadataFile: join(req.workDir, 'metadata.json') })],
+      bin, args: [...pre, ...buildxArgs(req, { builder: viaContext ? undefined : this.builder, metadataFile: join(req.workDir, 'metadata.json') })],
       env, stdin: io.context, metadataFile: join(req.workDir, 'metadata.json'),
     }, io);
-    if (outcome.ok && this.dockerDriver && req.tags.length) {
-      // Not awaited: the build is done; removing its copy from dockerd's store is housekeeping.
-      void execa('docker', ['image', 'rm', ...req.tags], { env: clientEnv({}), extendEnv: false, reject: false });
-    }
+    if (this.dockerDriver) for (const t of req.tags) this.toPrune.add(t);
     return outcome;
   }
 

@@ -58,6 +58,9 @@ const INFRA_PATTERNS = [
   /connection refused/i, /no such host/i, /i\/o timeout/i, /dial (tcp|unix)/i, /Cannot connect to the Docker daemon/i,
   /no builder .* found/i, /failed to push/i, /failed to do request/i, /context deadline exceeded/i,
   /server misbehaving/i, /503 Service Unavailable/i, /EOF$/,
+  // dockerd's BuildKit sometimes loses a build's session under concurrent builds (seen with docker 26 and a
+  // tar context on stdin); the same build succeeds when run again, so it is not the user's fault.
+  /no local sources enabled/i,
 ];
 
 export function classifyFailure(text: string): 'user' | 'infrastructure' {

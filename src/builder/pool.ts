@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { Logger } from '../log.js';
+import { SettingsError } from '../settings.js';
 import { BuildctlDriver } from './buildctl.js';
 import { BuildxDriver } from './buildx.js';
 import type { BuilderDriver, HealthReport } from './driver.js';
@@ -10,7 +11,8 @@ export interface BuilderSpec {
   capacity: number;
 }
 
-export class BuilderSpecError extends Error {}
+/** A CODEHUB_BUILDERS entry that cannot be used; a settings error, reported as such at start. */
+export class BuilderSpecError extends SettingsError {}
 
 /**
  * Parses CODEHUB_BUILDERS: comma-separated entries, each optionally `=N` for how many builds it runs at

@@ -116,7 +116,9 @@ export class Store {
    * undefined when nothing can run now. One transaction, so two claimers never get the same build.
    *
    * Which build: queued and past its back-off; not on a line (repo, branch, image) that has a build running,
-   * so an older build of a branch never finishes after a newer one; from the owner with the fewest builds
+   * so an older build of a branch never finishes after a newer one; not the same commit and image as a
+   * running build (BuildKit shares the identical context upload between the two solves and the second fails
+   * with "no local sources enabled"; run after the first, it is all cache hits); from the owner with the fewest builds
    * running (one owner's burst does not starve the others); oldest first. `pickBuilder` may return null
    * (no builder free for that repo), and then nothing is claimed.
    */
@@ -125,7 +127,8 @@ export class Store {
       const candidate = tx.select().from(builds).where(and(
         eq(builds.status, 'queued'),
         sql`(${builds.notBefore} IS NULL OR ${builds.notBefore} <= ${now.toISOString()})`,
-        sql`NOT EXISTS (SELECT 1 FROM builds r WHERE r.status = 'running' AND r.repo = ${builds.repo} AND r.ref_name = ${builds.refName} AND r.image = ${builds.image})`,
+        sql`NOT EXISTS (SELECT 1 FROM builds r WHERE r.status = 'running' AND r.repo = ${builds.repo} AND r.image = ${builds.image}
+          AND (r.ref_name = ${builds.refName} OR r.commit_sha = ${builds.commitSha}))`,
       )).orderBy(
         sql`(SELECT count(*) FROM builds r WHERE r.status = 'running' AND r.owner = ${builds.owner})`,
         asc(builds.id),

@@ -120,26 +120,47 @@ describe('pushed refs', () => {
     expect(b.status).toBe('succeeded');
   });
 
-  for (const signal of ['SIGTERM', 'SIGKILL'] as const) {
-    it(`finishes a build interrupted by ${signal} of the server once it starts again`, async () => {
-      const marker = `interrupt-${signal}-${owner}`;
-      const repo = await WorkRepo.create({ Dockerfile: `FROM localhost:5000/cache/busybox:latest\nRUN echo ${marker} && sleep 2\n` });
-      const sha = (await repo.git.revparse(['HEAD'])).trim();
-      await repo.push(server.gitUrl(owner, token, owner, `interrupted-${signal.toLowerCase()}`), ['main']);
-      // Stop the server while the build is running (its RUN step has printed).
-      for (let i = 0; i < 200; i++) {
-        const { body } = await server.api<{ builds: any[] }>(`/api/builds?commit=${sha}`, token);
-        const b = body.builds[0];
-        if (b?.status === 'running' && (await server.api<string>(`/api/builds/${b.id}/log`, token)).body.includes(`#`)) break;
-        await new Promise((r) => setTimeout(r, 50));
-      }
-      await server.stop(signal);
-      await server.boot();
-      const [b] = await server.waitForBuilds(sha, token);
-      expect(b).toMatchObject({ status: 'succeeded', attempts: 2 });
-      const log = (await server.api<string>(`/api/builds/${b.id}/log`, token)).body;
-      expect(log).toContain('the server stopped during attempt 1; the build was queued again');
-      expect(await registry.digest(`${owner}/interrupted-${signal.toLowerCase()}`, sha)).toBe(b.digest);
-    });
+  it('lets a running build finish on SIGTERM before the server exits', async () => {
+    const repo = await WorkRepo.create({ Dockerfile: `FROM localhost:5000/cache/busybox:latest\nRUN echo graceful-${owner} && sleep 2\n` });
+    const sha = (await repo.git.revparse(['HEAD'])).trim();
+    await repo.push(server.gitUrl(owner, token, owner, 'graceful'), ['main']);
+    await waitUntilRunning(sha);
+    await server.stop('SIGTERM'); // resolves when the process has exited
+    await server.boot();
+    const [b] = await server.waitForBuilds(sha, token);
+    expect(b, JSON.stringify(b) + server.logs.slice(-15).join('\n')).toMatchObject({ status: 'succeeded', attempts: 1 });
+    expect(await registry.digest(`${owner}/graceful`, sha)).toBe(b.digest);
+  });
+
+  it('finishes a build interrupted by SIGKILL of the server once it starts again, stopping the orphaned client', async () => {
+    const marker = `interrupt-kill-${owner}`;
+    // Long enough that the orphaned client is still running when the server is back.
+    const repo = await WorkRepo.create({ Dockerfile: `FROM localhost:5000/cache/busybox:latest\nRUN echo ${marker} && sleep 5\n` });
+    const sha = (await repo.git.revparse(['HEAD'])).trim();
+    await repo.push(server.gitUrl(owner, token, owner, 'interrupted'), ['main']);
+    // Kill once the RUN has printed: the client then stays silent (and alive) until the sleep ends. (A client
+    // that writes to the dead server's pipe dies of SIGPIPE by itself.)
+    await waitUntilRunning(sha, new RegExp(`^#\\d+ ${marker}$`, 'm'));
+    await server.stop('SIGKILL');
+    await server.boot();
+    const [b] = await server.waitForBuilds(sha, token);
+    expect(b).toMatchObject({ status: 'succeeded', attempts: 2 });
+    const log = (await server.api<string>(`/api/builds/${b.id}/log`, token)).body;
+    expect(log).toContain('the server stopped during attempt 1; the build was queued again');
+    expect(server.logs.some((l) => l.includes('stopped build clients left by a previous server process')), server.logs.join('\n')).toBe(true);
+    // The registry holds what the database says was pushed: the re-run's image, not the orphan's.
+    expect(await registry.digest(`${owner}/interrupted`, sha)).toBe(b.digest);
+    expect(await registry.digest(`${owner}/interrupted`, 'main')).toBe(b.digest);
+  });
+
+  /** Waits until the build of `sha` is running and its log shows `logPattern` (by default: the RUN step began). */
+  async function waitUntilRunning(sha: string, logPattern: RegExp = /RUN echo/): Promise<void> {
+    for (let i = 0; i < 400; i++) {
+      const { body } = await server.api<{ builds: any[] }>(`/api/builds?commit=${sha}`, token);
+      const b = body.builds[0];
+      if (b?.status === 'running' && logPattern.test((await server.api<string>(`/api/builds/${b.id}/log`, token)).body)) return;
+      await new Promise((r) => setTimeout(r, 25));
+    }
+    throw new Error(`build of ${sha} never ran`);
   }
 });

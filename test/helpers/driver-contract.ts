@@ -84,14 +84,28 @@ export function describeDriverContract(label: string, makeDriver: () => BuilderD
 
     it('stops the solve when aborted, leaves no process behind, and marks its client for orphan recovery', async () => {
       const ctl = new AbortController();
-      const marker = `sleep-${Date.now()}`;
+      // busybox's sh execs the last command, so the RUN shows in the process table as this exact sleep.
+      const sleep = `sleep ${300_000 + (Date.now() % 100_000)}`;
+      const marker = `abort-${owner}`;
       const lines: string[] = [];
       let marked = -1;
+      let seenRunning = false;
+      const psLines = async () => (await execa('ps', ['-eo', 'args'], { reject: false })).stdout.split('\n').filter((l) => l.includes(sleep));
+      // Once the RUN has printed: see its process, check the client carries the build's markers, then abort.
+      const abortWhenRunning = async () => {
+        for (let i = 0; i < 100 && !seenRunning; i++) {
+          seenRunning = (await psLines()).length > 0;
+          if (!seenRunning) await new Promise((r) => setTimeout(r, 50));
+        }
+        marked = (await findBuildProcesses(`contract-${owner}`, [424242])).length;
+        ctl.abort('canceled by test');
+      };
+      let triggered = false;
       const pending = driver.build(request([`${REGISTRY}/${owner}/slow:x`]), {
-        context: tarOf({ Dockerfile: `${FROM}\nRUN echo ${marker} && sleep 300\n` }),
+        context: tarOf({ Dockerfile: `${FROM}\nRUN echo ${marker} && ${sleep}\n` }),
         onLog: (l) => {
           lines.push(l);
-          if (l.includes(marker) && !l.includes('RUN')) void findBuildProcesses(`contract-${owner}`, [424242]).then((pids) => { marked = pids.length; ctl.abort('canceled by test'); });
+          if (!triggered && l.includes(marker) && !l.includes('RUN')) { triggered = true; void abortWhenRunning(); }
         },
         signal: ctl.signal, processEnv: { CODEHUB_INSTANCE: `contract-${owner}`, CODEHUB_BUILD_ID: '424242' },
       });
@@ -99,14 +113,15 @@ export function describeDriverContract(label: string, makeDriver: () => BuilderD
       expect(out).toMatchObject({ ok: false, code: 'canceled', reason: 'canceled by test' });
       // The client carried the build's markers, so a restarted server could have found and stopped it.
       expect(marked).toBe(1);
-      // The RUN's own process (visible in the host's process table) must go away with the solve.
-      let procs = '';
+      // The RUN's own process (visible in the host's process table) was there, and goes away with the solve.
+      expect(seenRunning).toBe(true);
+      let procs: string[] = [];
       for (let i = 0; i < 50; i++) {
-        procs = (await execa('ps', ['-eo', 'args'], { reject: false })).stdout.split('\n').filter((l) => l.includes(marker)).join('\n');
-        if (!procs) break;
+        procs = await psLines();
+        if (procs.length === 0) break;
         await new Promise((r) => setTimeout(r, 100));
       }
-      expect(procs).toBe('');
+      expect(procs).toEqual([]);
     });
   });
 }

@@ -38,5 +38,6 @@ describe('classifyFailure', () => {
     ['failed to push localhost:5999/a/b:main: failed to do request: dial tcp 127.0.0.1:5999: connect: connection refused', 'infrastructure'],
     ['Cannot connect to the Docker daemon at unix:///var/run/docker.sock. Is the docker daemon running?', 'infrastructure'],
     ['no builder "x" found', 'infrastructure'],
+    ['failed to solve: failed to read dockerfile: no local sources enabled', 'infrastructure'],
   ])('%s -> %s', (text, want) => expect(classifyFailure(text)).toBe(want));
 });

@@ -75,11 +75,19 @@ describe('Store', () => {
 
   it('claims fairly across owners: a burst of one owner does not starve another', () => {
     const bobRepo = store.ensureRepo('bob', 'app').id;
-    store.insertBuilds(Array.from({ length: 5 }, (_, i) => row({ refName: `b${i}`, ref: `refs/heads/b${i}` })), () => []);
+    store.insertBuilds(Array.from({ length: 5 }, (_, i) => row({ refName: `b${i}`, ref: `refs/heads/b${i}`, commitSha: sha(String(i)) })), () => []);
     const [bobs] = store.insertBuilds([row({ repoId: bobRepo, repo: 'bob/app', owner: 'bob' })], () => []);
     expect(store.claimNext(() => 'x')!.owner).toBe('alice'); // alice's oldest first
     expect(store.claimNext(() => 'x')!.id).toBe(bobs!.id); // then bob, who has nothing running, before alice's 2nd
     expect(store.claimNext(() => 'x')!.owner).toBe('alice');
+  });
+
+  it('never runs two builds of the same commit and image at once, whatever their branches', () => {
+    const [a, b] = store.insertBuilds([row(), row({ refName: 'dev', ref: 'refs/heads/dev' })], () => []);
+    expect(store.claimNext(() => 'x')!.id).toBe(a!.id);
+    expect(store.claimNext(() => 'x')).toBeUndefined();
+    store.finishBuild(a!.id, { status: 'succeeded' });
+    expect(store.claimNext(() => 'x')!.id).toBe(b!.id);
   });
 
   it('never runs two builds of the same branch and image at once', () => {
