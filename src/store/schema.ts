@@ -66,6 +66,7 @@ export const builds = sqliteTable('builds', {
   index('builds_repo_id').on(t.repo, t.id),
   index('builds_status_id').on(t.status, t.id),
   index('builds_line').on(t.repo, t.refName, t.image, t.status),
+  index('builds_queue').on(t.status, t.owner, t.id),
 ]);
 
 export type User = typeof users.$inferSelect;

@@ -123,24 +123,26 @@ export class Store {
    * (no builder free for that repo), and then nothing is claimed.
    */
   claimNext(pickBuilder: (b: Build) => string | null, now = new Date()): Build | undefined {
-    return this.db.transaction((tx) => {
-      const candidate = tx.select().from(builds).where(and(
-        eq(builds.status, 'queued'),
-        sql`(${builds.notBefore} IS NULL OR ${builds.notBefore} <= ${now.toISOString()})`,
-        sql`NOT EXISTS (SELECT 1 FROM builds r WHERE r.status = 'running' AND r.repo = ${builds.repo} AND r.image = ${builds.image}
-          AND (r.ref_name = ${builds.refName} OR r.commit_sha = ${builds.commitSha}))`,
-      )).orderBy(
-        sql`(SELECT count(*) FROM builds r WHERE r.status = 'running' AND r.owner = ${builds.owner})`,
-        asc(builds.id),
-      ).limit(1).get();
-      if (!candidate) return undefined;
-      const builder = pickBuilder(candidate);
-      if (!builder) return undefined;
-      return tx.update(builds)
-        .set({ status: 'running', startedAt: now.toISOString(), attempts: sql`${builds.attempts} + 1`, builder, notBefore: null })
-        .where(and(eq(builds.id, candidate.id), eq(builds.status, 'queued'))).returning().get();
+    const q = (this.claimSql ??= prepareClaim(this.db));
+    return this.db.transaction(() => {
+      // Owners with work waiting, the least busy first, then the one waiting longest: each owner's oldest
+      // eligible build is one walk of the builds_queue index, so a deep queue costs per owner, not per build.
+      const load = new Map((q.load.all() as { owner: string; n: number }[]).map((r) => [r.owner, r.n]));
+      const heads = (q.heads.all() as { owner: string; first: number }[])
+        .sort((a, b) => (load.get(a.owner) ?? 0) - (load.get(b.owner) ?? 0) || a.first - b.first);
+      const nowIso = now.toISOString();
+      for (const { owner } of heads) {
+        const row = q.candidate.get(owner, nowIso) as BuildRow | undefined;
+        if (!row) continue;
+        const builder = pickBuilder(toBuild(row));
+        if (!builder) return undefined;
+        return toBuild(q.claim.get(nowIso, builder, row.id) as BuildRow);
+      }
+      return undefined;
     });
   }
+
+  private claimSql: ReturnType<typeof prepareClaim> | undefined;
 
   /**
    * Cancels a queued or running build with `reason`. Returns the build as it was before, or undefined if it
@@ -236,6 +238,37 @@ export class Store {
   ping(): void {
     this.db.$client.prepare('SELECT 1').get();
   }
+}
+
+/** The claim's queries, prepared once: claiming is the queue's hot path. */
+function prepareClaim(db: Db) {
+  const c = db.$client;
+  return {
+    load: c.prepare("SELECT owner, count(*) AS n FROM builds WHERE status = 'running' GROUP BY owner"),
+    heads: c.prepare("SELECT owner, min(id) AS first FROM builds WHERE status = 'queued' GROUP BY owner"),
+    candidate: c.prepare(`SELECT q.* FROM builds q WHERE q.status = 'queued' AND q.owner = ?
+      AND (q.not_before IS NULL OR q.not_before <= ?)
+      AND NOT EXISTS (SELECT 1 FROM builds r WHERE r.status = 'running' AND r.repo = q.repo AND r.image = q.image
+        AND (r.ref_name = q.ref_name OR r.commit_sha = q.commit_sha))
+      ORDER BY q.id LIMIT 1`),
+    claim: c.prepare(`UPDATE builds SET status = 'running', started_at = ?, attempts = attempts + 1, builder = ?, not_before = NULL
+      WHERE id = ? AND status = 'queued' RETURNING *`),
+  };
+}
+
+/** A builds row as SQLite returns it (snake_case, JSON as text). */
+type BuildRow = Record<string, unknown> & { id: number };
+
+/** Maps a raw row to the Build drizzle would return, for the hot paths that skip its query builder. */
+function toBuild(r: BuildRow): Build {
+  return {
+    id: r.id, repoId: r.repo_id as number, repo: r.repo as string, owner: r.owner as string, ref: r.ref as string,
+    refType: r.ref_type as Build['refType'], refName: r.ref_name as string, commitSha: r.commit_sha as string, image: r.image as string,
+    config: r.config === null ? null : JSON.parse(r.config as string), imageRefs: JSON.parse(r.image_refs as string),
+    digest: r.digest as string | null, status: r.status as BuildStatus, reason: r.reason as string | null, reasonCode: r.reason_code as string | null,
+    pusher: r.pusher as string, queuedAt: r.queued_at as string, startedAt: r.started_at as string | null, finishedAt: r.finished_at as string | null,
+    attempts: r.attempts as number, notBefore: r.not_before as string | null, builder: r.builder as string | null,
+  };
 }
 
 /**

@@ -49,13 +49,14 @@ describe('Store', () => {
   });
 
   it('claims each queued build once, oldest first, and only finishes running builds', () => {
-    const [a, b] = store.insertBuilds([row(), row({ image: 'api' })], () => []);
+    const [a, b] = store.insertBuilds([row({ config: { name: 'shop', args: { A: '1' } } }), row({ image: 'api' })], (x) => [`r/alice/${x.image}:main`]);
     expect(store.claimNext(() => null)).toBeUndefined(); // no builder free: nothing is claimed
     expect(store.build(a!.id)!.status).toBe('queued');
     const c1 = store.claimNext(() => 'local');
     const c2 = store.claimNext(() => 'local');
     expect([c1?.id, c2?.id]).toEqual([a!.id, b!.id]);
     expect(c1).toMatchObject({ status: 'running', attempts: 1, builder: 'local' });
+    expect(c1).toEqual(store.build(c1!.id)); // the raw-SQL claim maps rows exactly as drizzle does
     expect(store.claimNext(() => 'local')).toBeUndefined();
     expect(store.finishBuild(a!.id, { status: 'succeeded', digest: 'sha256:x' })).toBe(true);
     expect(store.finishBuild(a!.id, { status: 'failed' })).toBe(false);

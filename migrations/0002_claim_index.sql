@@ -1,0 +1,1 @@
+CREATE INDEX `builds_queue` ON `builds` (`status`,`owner`,`id`);
