@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+import { execa } from 'execa';
 import { parseArgs } from 'node:util';
 import { generateToken, hashToken } from './auth/tokens.js';
 import { ClientError, clientConfig, getJson, postJson, request, type ClientConfig } from './client.js';
@@ -18,7 +19,11 @@ server (run where the data dir is):
 
 client (talks to CODEHUB_URL with CODEHUB_TOKEN):
   builds [--repo owner/name] [--commit sha-prefix] [--ref ref] [--status s] [--limit n] [--json]
-  logs <sha-prefix|build-id>  print the log of that commit's builds (a number of at most 6 digits, or #N, is a build id)
+  logs <commit|build-id> [--follow] [--timestamps]
+                              print the log of that commit's builds; a commit is a sha prefix (4+ hex digits) or,
+                              inside a git checkout, any revision (HEAD, main~2, a tag); #N or a number of at most
+                              6 digits is a build id. --follow streams until the builds end
+  status [<revision>]         the builds of HEAD (or that revision) of the checkout you are in
   cancel <build-id>           stop a queued or running build
   rebuild <build-id>          build the same commit with the same resolved config again
 `;
@@ -33,6 +38,7 @@ async function main(argv: string[]): Promise<number> {
     case 'user': return userCmd(rest);
     case 'builds': return buildsCmd(rest);
     case 'logs': return logsCmd(rest);
+    case 'status': return statusCmd(rest);
     case 'cancel': return buildActionCmd('cancel', rest);
     case 'rebuild': return buildActionCmd('rebuild', rest);
     case undefined: case 'help': case '--help': case '-h':
@@ -102,16 +108,49 @@ async function buildsCmd(args: string[]): Promise<number> {
 }
 
 async function logsCmd(args: string[]): Promise<number> {
-  const { positionals } = parseArgs({ args, strict: true, allowPositionals: true, options: {} });
-  if (positionals.length !== 1) throw new UsageError('usage: codehub-build logs <sha-prefix|build-id>');
+  const { positionals, values } = parseArgs({
+    args, strict: true, allowPositionals: true,
+    options: { follow: { type: 'boolean', short: 'f' }, timestamps: { type: 'boolean', short: 't' } },
+  });
+  if (positionals.length !== 1) throw new UsageError('usage: codehub-build logs <commit|build-id> [--follow] [--timestamps]');
   const cfg = clientConfig();
   const builds = await resolveBuilds(cfg, positionals[0]!);
+  const q = new URLSearchParams();
+  if (values.follow) q.set('follow', '1');
+  if (values.timestamps) q.set('timestamps', '1');
   for (const [i, b] of builds.entries()) {
     if (builds.length > 1) process.stdout.write(`${i ? '\n' : ''}==> build #${b.id} ${b.repo} ${b.image} ${b.ref_name} @ ${b.commit.slice(0, 7)}: ${b.status} <==\n`);
-    const res = await request(cfg, `/api/builds/${b.id}/log`);
+    const res = await request(cfg, `/api/builds/${b.id}/log?${q}`);
     for await (const chunk of res.body!) process.stdout.write(chunk);
   }
+  if (values.follow) {
+    const ended = await Promise.all(builds.map((b) => getJson<BuildView>(cfg, `/api/builds/${b.id}`)));
+    return ended.every((b) => b.status === 'succeeded' || b.status === 'skipped') ? 0 : 1;
+  }
   return 0;
+}
+
+async function statusCmd(args: string[]): Promise<number> {
+  const { positionals } = parseArgs({ args, strict: true, allowPositionals: true, options: {} });
+  if (positionals.length > 1) throw new UsageError('usage: codehub-build status [<revision>]');
+  const rev = positionals[0] ?? 'HEAD';
+  const sha = await revParse(rev);
+  if (!sha) throw new UsageError(`${JSON.stringify(rev)} is not a commit of the git checkout in ${process.cwd()}`);
+  const { builds } = await getJson<{ builds: BuildView[] }>(clientConfig(), `/api/builds?commit=${sha}&limit=200`);
+  if (builds.length === 0) {
+    console.log(`no builds of ${sha.slice(0, 12)} (${rev}): has it been pushed to the build remote?`);
+    return 4;
+  }
+  printTable([['BUILD', 'STATUS', 'REPO', 'REF', 'IMAGE', 'DIGEST / REASON'],
+    ...builds.map((b) => [`#${b.id}`, b.status, b.repo, b.ref_name, b.image, b.digest ?? b.reason ?? ''])]);
+  return 0;
+}
+
+/** The commit a revision names in the git checkout of the current folder, or null (no checkout, no such revision). */
+async function revParse(rev: string): Promise<string | null> {
+  if (rev.startsWith('-')) return null; // never an option to git
+  const r = await execa('git', ['rev-parse', '--verify', '--quiet', '--end-of-options', `${rev}^{commit}`], { reject: false });
+  return r.exitCode === 0 && /^[0-9a-f]{40}$/.test(r.stdout.trim()) ? r.stdout.trim() : null;
 }
 
 async function buildActionCmd(action: 'cancel' | 'rebuild', args: string[]): Promise<number> {
@@ -130,8 +169,9 @@ async function buildActionCmd(action: 'cancel' | 'rebuild', args: string[]): Pro
 async function resolveBuilds(cfg: ClientConfig, arg: string): Promise<BuildView[]> {
   const id = /^#?(\d{1,6})$/.exec(arg);
   if (id) return [await getJson<BuildView>(cfg, `/api/builds/${id[1]}`)];
-  const prefix = arg.toLowerCase();
-  if (!SHA_PREFIX_RE.test(prefix)) throw new UsageError(`${JSON.stringify(arg)} is neither a build id nor a commit prefix (4 to 40 hex digits)`);
+  // A revision of the checkout we are in (HEAD, a branch, a tag) wins over reading it as a hex prefix.
+  const prefix = (SHA_PREFIX_RE.test(arg.toLowerCase()) ? null : await revParse(arg)) ?? arg.toLowerCase();
+  if (!SHA_PREFIX_RE.test(prefix)) throw new UsageError(`${JSON.stringify(arg)} is neither a build id, a commit prefix (4 to 40 hex digits) nor a revision of a git checkout here`);
   const { builds } = await getJson<{ builds: BuildView[] }>(cfg, `/api/builds?commit=${prefix}&limit=200`);
   if (builds.length === 0) throw new ClientError(`no build found for a commit starting with ${prefix}`, 404);
   const commits = [...new Set(builds.map((b) => `${b.repo}@${b.commit}`))];

@@ -7,8 +7,10 @@ import type { BuilderDriver } from './builder/driver.js';
 import { BuilderPool, driverFor, parseBuilders } from './builder/pool.js';
 import { noSecrets, Runner } from './builds/runner.js';
 import { BuildService } from './builds/service.js';
+import { streamBuilds } from './builds/wait.js';
 import { createHash } from 'node:crypto';
 import { BuildMetrics } from './metrics.js';
+import { NoteWriter } from './git/notes.js';
 import { RepoStore } from './git/repos.js';
 import { apiRoutes } from './http/api.js';
 import { Authenticator } from './http/auth.js';
@@ -37,25 +39,30 @@ export async function startServer(settings: Settings, opts: { log?: Logger; driv
   await repos.installHooks();
   const hookKeyFile = join(settings.dataDir, 'secrets', 'hook.key');
   const key = loadOrCreateKey(hookKeyFile);
-  const logs = new LogStore(join(settings.dataDir, 'logs'));
+  const logs = new LogStore(join(settings.dataDir, 'logs'), { maxBytes: settings.logMaxBytes });
   const registry = new RegistryClient(settings.registry);
   const auth = new Authenticator(store);
   const metrics = new BuildMetrics();
 
   const drivers = opts.drivers ?? parseBuilders(settings.builders, settings.maxBuilds).map((spec) => ({ driver: driverFor(spec), capacity: spec.capacity }));
+  const notes = new NoteWriter(repos, (repo, commit) => store.listBuilds({ repo, commit, limit: 50 }), settings.publicUrl, log);
+  const onEnded = (b: { repo: string; commitSha: string }) => void notes.record(b);
   let runner: Runner | undefined;
   const pool = new BuilderPool(drivers, log, () => runner?.notify(), settings.healthIntervalMs);
   runner = new Runner({
     store, repos, logs, pool, secrets: noSecrets, log, metrics, publicUrl: settings.publicUrl,
     instance: createHash('sha256').update(settings.dataDir).digest('hex').slice(0, 16),
     maxBuilds: settings.maxBuilds, defaultTimeoutMs: settings.buildTimeoutMs,
-    retry: { maxAttempts: settings.maxAttempts, baseMs: settings.retryBaseMs },
+    retry: { maxAttempts: settings.maxAttempts, baseMs: settings.retryBaseMs }, onEnded,
   });
-  const builds = new BuildService({ store, repos, logs, runner, log, registry: settings.registry, publicUrl: settings.publicUrl });
+  const builds = new BuildService({ store, repos, logs, runner, log, registry: settings.registry, publicUrl: settings.publicUrl, onEnded });
   const app = createApp({
     log,
     git: gitRoutes({ repos, auth, log, hookUrl: `http://${loopbackHost(settings.host)}:${settings.port}/hooks/post-receive`, hookKeyFile }),
-    hooks: hookRoutes({ key, log, onPush: (push) => builds.push(push) }),
+    hooks: hookRoutes({
+      key, log, onPush: (push) => builds.push(push),
+      wait: (list, write, signal) => streamBuilds({ logs, store, publicUrl: settings.publicUrl, builds: list, write, signal }),
+    }),
     api: apiRoutes({ store, builds, logs, auth, publicUrl: settings.publicUrl }),
     health: healthRoutes({ store, pool, registry, metrics }),
   });

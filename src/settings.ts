@@ -20,6 +20,8 @@ export interface Settings {
   /** How long SIGTERM waits for running builds before stopping them (they run again at the next start). */
   shutdownGraceMs: number;
   healthIntervalMs: number;
+  /** Bytes one build's log may hold before later output is dropped (with a notice). */
+  logMaxBytes: number;
 }
 
 export class SettingsError extends Error {}
@@ -56,5 +58,6 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env): Settings {
     retryBaseMs: int(env, 'CODEHUB_RETRY_BASE_MS', 5000, 1, 600_000),
     shutdownGraceMs: int(env, 'CODEHUB_SHUTDOWN_GRACE', 30, 0, 3600) * 1000,
     healthIntervalMs: int(env, 'CODEHUB_HEALTH_INTERVAL_MS', 5000, 100, 600_000),
+    logMaxBytes: int(env, 'CODEHUB_LOG_MAX_BYTES', 20 * 1024 * 1024, 4096, 1024 * 1024 * 1024),
   };
 }

@@ -1,3 +1,5 @@
+import type { BuildStep } from '../store/schema.js';
+
 /**
  * Turns buildx `--progress=rawjson` output into the build log. buildx 0.13 writes pretty-printed JSON
  * values spanning several lines (newer ones write one per line) and, on failure, plain text after them, so
@@ -73,16 +75,8 @@ export class JsonTextSplitter {
   }
 }
 
-/** One BuildKit step (vertex) as the log and the API show it. */
-export interface Step {
-  /** 1-based number in order of first appearance, as in `#N`. */
-  n: number;
-  name: string;
-  cached: boolean;
-  started?: string;
-  completed?: string;
-  error?: string;
-}
+/** One BuildKit step (vertex) as the log and the API show it; `n` is its number in `#N`, in order of appearance. */
+export type Step = BuildStep;
 
 interface Vertex { digest: string; name?: string; started?: string; completed?: string; cached?: boolean; error?: string }
 interface VertexStatus { id: string; vertex: string; completed?: string }

@@ -10,9 +10,10 @@ import type { RepoStore } from '../git/repos.js';
 import type { Logger } from '../log.js';
 import type { LogStore, LogWriter } from '../logs/store.js';
 import type { BuildMetrics } from '../metrics.js';
-import type { Build } from '../store/schema.js';
+import { TERMINAL_STATUSES, type Build } from '../store/schema.js';
 import type { Store } from '../store/store.js';
 import { buildProcessEnv, stopOrphans } from './orphans.js';
+import { masker, secretValues } from '../logs/mask.js';
 import { imageLabels } from './tags.js';
 
 /** Where a build's secret values come from; undefined means the repo has no such secret. */
@@ -42,6 +43,8 @@ export interface RunnerDeps {
   maxBuilds: number;
   defaultTimeoutMs: number;
   retry: RetryPolicy;
+  /** Called after a build reached a terminal state (not after a retry or a shutdown). */
+  onEnded?: (b: Build) => void;
 }
 
 const SHUTDOWN = 'shutdown: the server is stopping';
@@ -79,6 +82,7 @@ export class Runner {
     for (const b of failed) {
       await logs.append(b.id, [`--- the server stopped during attempt ${b.attempts}; no attempts left, the build failed as interrupted`]);
       log.warn('build failed as interrupted', { build: b.id, attempts: b.attempts });
+      this.deps.onEnded?.(b);
     }
     this.loopDone = this.loop();
   }
@@ -171,52 +175,64 @@ export class Runner {
     const { deps } = this;
     const log = deps.log.child({ build: b.id, repo: b.repo, commit: b.commitSha });
     const image = b.config as unknown as ImageConfig;
-    const out = deps.logs.writer(b.id);
+    const secrets = this.secretsOf(b, image);
+    // Secret values and secret-looking build args never reach the stored log.
+    const out = deps.logs.writer(b.id, masker(secretValues(secrets.ok ? secrets.values : {}, image.args)));
     const started = Date.now();
     deps.metrics.queueWait.observe((started - Date.parse(b.queuedAt)) / 1000);
     out.line(`build #${b.id} of ${b.repo} ${b.refType} ${b.refName} @ ${b.commitSha}, image ${image.name}, attempt ${b.attempts}, builder ${driver.name}`);
     log.info('build started', { attempt: b.attempts, builder: driver.name });
 
-    const outcome = await this.execute(b, image, driver, controller, out)
-      .catch((e: Error): BuildOutcome => ({ ok: false, code: 'infrastructure', reason: e.message, steps: [] }));
+    const outcome = !secrets.ok
+      ? { ok: false as const, code: 'user' as const, reason: secrets.reason, steps: [] }
+      : await this.execute(b, image, secrets.values, driver, controller, out)
+        .catch((e: Error): BuildOutcome => ({ ok: false, code: 'infrastructure', reason: e.message, steps: [] }));
+    if (outcome.steps.length) deps.store.setSteps(b.id, outcome.steps);
     const secs = (Date.now() - started) / 1000;
     deps.metrics.duration.observe(secs);
     const took = `${secs.toFixed(1)}s`;
 
     if (!outcome.ok && outcome.reason === SHUTDOWN) {
-      out.line(`--- stopped after ${took} because the server is stopping; it runs again when the server starts`);
+      out.line(`--- stopped after ${took} because the server is stopping; it runs again when the server starts`, true);
       log.info('build interrupted by shutdown');
     } else if (outcome.ok) {
-      out.line(`--- succeeded in ${took}: pushed ${b.imageRefs.join(', ')} @ ${outcome.digest}`);
+      out.line(`--- succeeded in ${took}: pushed ${b.imageRefs.join(', ')} @ ${outcome.digest}`, true);
       deps.store.finishBuild(b.id, { status: 'succeeded', digest: outcome.digest });
     } else if (outcome.code === 'canceled') {
       // The record already says canceled and why (cancel API or a newer push); the log says it too.
-      out.line(`--- canceled after ${took}: ${outcome.reason}`);
+      out.line(`--- canceled after ${took}: ${outcome.reason}`, true);
       deps.store.finishBuild(b.id, { status: 'canceled', reason: outcome.reason, reasonCode: 'canceled' });
     } else if (outcome.code === 'infrastructure' && b.attempts < deps.retry.maxAttempts) {
       const delay = Math.min(deps.retry.baseMs * 2 ** (b.attempts - 1), 300_000);
-      out.line(`--- infrastructure error after ${took}: ${outcome.reason}`);
-      out.line(`--- retrying in ${(delay / 1000).toFixed(1)}s (attempt ${b.attempts + 1} of ${deps.retry.maxAttempts})`);
+      out.line(`--- infrastructure error after ${took}: ${outcome.reason}`, true);
+      out.line(`--- retrying in ${(delay / 1000).toFixed(1)}s (attempt ${b.attempts + 1} of ${deps.retry.maxAttempts})`, true);
       deps.store.requeue(b.id, new Date(Date.now() + delay), `infrastructure error, retrying: ${outcome.reason}`);
       void deps.pool.recheck(driver.name);
     } else {
       const kind = outcome.code === 'infrastructure' ? `infrastructure error, after ${b.attempts} attempt${b.attempts > 1 ? 's' : ''}` : outcome.code;
-      out.line(`--- failed after ${took} (${kind}): ${outcome.reason}`);
+      out.line(`--- failed after ${took} (${kind}): ${outcome.reason}`, true);
       deps.store.finishBuild(b.id, { status: 'failed', reason: outcome.reason, reasonCode: outcome.code });
       if (outcome.code === 'infrastructure') void deps.pool.recheck(driver.name);
     }
     await out.end();
+    const after = deps.store.build(b.id);
+    if (after && TERMINAL_STATUSES.includes(after.status)) deps.onEnded?.(after);
     log.info('build ended', { ok: outcome.ok, ...(outcome.ok ? { digest: outcome.digest } : { code: outcome.code, reason: outcome.reason }), seconds: secs });
   }
 
-  private async execute(b: Build, image: ImageConfig, driver: BuilderDriver, controller: AbortController, out: LogWriter): Promise<BuildOutcome> {
-    const { deps } = this;
-    const secrets: Record<string, string> = {};
+  /** The values of the secrets the image names, or why they cannot be had. */
+  private secretsOf(b: Build, image: ImageConfig): { ok: true; values: Record<string, string> } | { ok: false; reason: string } {
+    const values: Record<string, string> = {};
     for (const name of image.secrets) {
-      const v = deps.secrets.get(b.repo, name);
-      if (v === undefined) return { ok: false, code: 'user', reason: `secret "${name}" is not set for ${b.repo}`, steps: [] };
-      secrets[name] = v;
+      const v = this.deps.secrets.get(b.repo, name);
+      if (v === undefined) return { ok: false, reason: `secret "${name}" is not set for ${b.repo}` };
+      values[name] = v;
     }
+    return { ok: true, values };
+  }
+
+  private async execute(b: Build, image: ImageConfig, secrets: Record<string, string>, driver: BuilderDriver, controller: AbortController, out: LogWriter): Promise<BuildOutcome> {
+    const { deps } = this;
     const [owner, repo] = b.repo.split('/') as [string, string];
     const gitdir = deps.repos.path(owner, repo);
     const workDir = await mkdtemp(join(tmpdir(), `codehub-build-${b.id}-`));

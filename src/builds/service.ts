@@ -13,6 +13,8 @@ export interface BuildServiceDeps extends EnqueueDeps {
   logs: LogStore;
   runner: Runner;
   log: Logger;
+  /** Called for builds that end without running (skipped, config errors, canceled while queued). */
+  onEnded?: (b: Build) => void;
 }
 
 /** What routes may do to builds: record a push, cancel, rebuild. Each keeps store, logs and runner in step. */
@@ -23,7 +25,10 @@ export class BuildService {
   async push(push: Push): Promise<PushResult> {
     const result = await enqueuePush(this.deps, push);
     for (const b of result.builds) {
-      if (b.status !== 'queued') continue;
+      if (b.status !== 'queued') {
+        this.deps.onEnded?.(b);
+        continue;
+      }
       for (const old of await this.supersede(b)) result.lines.push(`  build #${old.id} (${old.commitSha.slice(0, 7)}) was ${old.status} and is canceled: superseded by #${b.id}`);
     }
     this.deps.runner.notify();
@@ -70,7 +75,9 @@ export class BuildService {
 
   /** After a build's record says canceled: a queued one gets a log line, a running one's solve is stopped. */
   private async stopped(before: Build, reason: string): Promise<void> {
-    if (before.status === 'queued') await this.deps.logs.append(before.id, [`--- canceled before it started: ${reason}`]);
-    else if (before.status === 'running') await this.deps.runner.cancel(before.id, reason);
+    if (before.status === 'queued') {
+      await this.deps.logs.append(before.id, [`--- canceled before it started: ${reason}`]);
+      this.deps.onEnded?.(this.deps.store.build(before.id)!);
+    } else if (before.status === 'running') await this.deps.runner.cancel(before.id, reason);
   }
 }

@@ -1,5 +1,6 @@
 import { Hono } from 'hono';
-import { stream } from 'hono/streaming';
+import { stream, streamSSE } from 'hono/streaming';
+import { sendLog } from '../logs/follow.js';
 import { AmbiguousError, BadRequestError, NotFoundError } from '../errors.js';
 import type { LogStore } from '../logs/store.js';
 import { nameProblem, SHA_PREFIX_RE } from '../names.js';
@@ -63,14 +64,50 @@ export function apiRoutes(deps: ApiDeps): Hono<Env> {
 
   app.get('/builds/:id', (c) => c.json(buildView(visibleBuild(c.req.param('id'), c.get('user')), deps.publicUrl)));
 
+  /**
+   * The log as text (`?timestamps=1` prefixes each line with its time; `?follow=1` streams until the build
+   * ends), or as Server-Sent Events with `Accept: text/event-stream`: one event per line, its number as the
+   * id (resume with Last-Event-ID), and a final `end` event with the build's status.
+   */
   app.get('/builds/:id/log', (c) => {
     const b = visibleBuild(c.req.param('id'), c.get('user'));
+    const q = c.req.query();
+    if ((c.req.header('accept') ?? '').includes('text/event-stream')) {
+      const after = Number(c.req.header('last-event-id') ?? q.last_event_id ?? 0);
+      if (!Number.isInteger(after) || after < 0) throw new BadRequestError('Last-Event-ID must be a line number');
+      return streamSSE(c, async (s) => {
+        const aborted = new AbortController();
+        s.onAbort(() => aborted.abort());
+        const heartbeat = setInterval(() => void s.write(': keep-alive\n\n'), 15_000);
+        try {
+          const end = await sendLog({
+            logs: deps.logs, store: deps.store, id: b.id, after, follow: true, signal: aborted.signal,
+            send: (l) => s.writeSSE({ id: String(l.n), data: l.text }),
+          });
+          if (end && !aborted.signal.aborted) await s.writeSSE({ event: 'end', data: JSON.stringify({ status: end.status, reason: end.reason, digest: end.digest }) });
+        } finally {
+          clearInterval(heartbeat);
+        }
+      });
+    }
+    const follow = q.follow === '1' || q.follow === 'true';
+    const stamps = q.timestamps === '1' || q.timestamps === 'true';
     c.header('content-type', 'text/plain; charset=utf-8');
     c.header('x-build-status', b.status);
-    const file = deps.logs.stream(b.id);
-    if (!file) return c.body('');
+    c.header('x-content-type-options', 'nosniff');
     return stream(c, async (s) => {
-      for await (const chunk of file) await s.write(chunk as Uint8Array);
+      const aborted = new AbortController();
+      s.onAbort(() => aborted.abort());
+      let batch = '';
+      await sendLog({
+        logs: deps.logs, store: deps.store, id: b.id, after: 0, follow, signal: aborted.signal,
+        send: async (l) => {
+          batch += stamps ? `${l.time} ${l.text}\n` : `${l.text}\n`;
+          // Following: every line goes out at once. Reading a finished log: in 64 KiB writes.
+          if (follow || batch.length > 65536) { await s.write(batch); batch = ''; }
+        },
+      });
+      if (batch) await s.write(batch);
     });
   });
 

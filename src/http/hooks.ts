@@ -1,5 +1,7 @@
 import { Hono } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
+import { stream } from 'hono/streaming';
+import type { Build } from '../store/schema.js';
 import { SIGNATURE_HEADER, verify } from '../auth/hook-signature.js';
 import type { Push, PushResult } from '../builds/enqueue.js';
 import { BadRequestError, PayloadTooLargeError, UnauthorizedError } from '../errors.js';
@@ -11,6 +13,8 @@ export interface HookDeps {
   log: Logger;
   /** Records the push's builds durably; resolves once they are committed. */
   onPush: (push: Push) => Promise<PushResult>;
+  /** For `git push -o wait`: streams the builds' output, then one result line each. */
+  wait: (builds: Build[], write: (text: string) => Promise<void>, signal: AbortSignal) => Promise<void>;
 }
 
 const MAX_HOOK_BODY = 1024 * 1024;
@@ -34,7 +38,18 @@ export function hookRoutes(deps: HookDeps): Hono {
       const push = parsePush(raw);
       const result = await deps.onPush(push);
       deps.log.info('push recorded', { repo: `${push.owner}/${push.repo}`, pusher: push.pusher, builds: result.builds.map((b) => b.id) });
-      return c.text(result.lines.map((l) => l + '\n').join(''));
+      const text = result.lines.map((l) => l + '\n').join('');
+      const queued = result.builds.filter((b) => b.status === 'queued');
+      if (!push.options.includes('wait') || queued.length === 0) return c.text(text);
+      // git push -o wait: the builds' output follows as it happens; the pusher may leave (Ctrl-C) at any
+      // time without canceling anything.
+      c.header('content-type', 'text/plain; charset=utf-8');
+      return stream(c, async (s) => {
+        const aborted = new AbortController();
+        s.onAbort(() => aborted.abort());
+        await s.write(text);
+        await deps.wait(queued, async (t) => { await s.write(t); }, aborted.signal);
+      });
     });
   return app;
 }

@@ -1,4 +1,13 @@
+import { MASK, secretValues } from '../logs/mask.js';
 import type { Build } from '../store/schema.js';
+
+/** The stored config with secret-looking build-arg values hidden, as the log hides them. */
+function publicConfig(config: Build['config']): Build['config'] {
+  const args = (config as { args?: Record<string, string> } | null)?.args;
+  if (!config || !args) return config;
+  const hidden = new Set(secretValues({}, args));
+  return { ...config, args: Object.fromEntries(Object.entries(args).map(([k, v]) => [k, hidden.has(v) ? MASK : v])) };
+}
 
 /** A build as the API returns it (snake_case, stable field names). */
 export function buildView(b: Build, publicUrl: string) {
@@ -21,7 +30,8 @@ export function buildView(b: Build, publicUrl: string) {
     finished_at: b.finishedAt,
     attempts: b.attempts,
     builder: b.builder,
-    config: b.config,
+    config: publicConfig(b.config),
+    steps: b.steps,
     log_url: `${publicUrl}/api/builds/${b.id}/log`,
   };
 }

@@ -61,6 +61,8 @@ export const builds = sqliteTable('builds', {
   /** A queued build is not claimed before this time (back-off after an infrastructure error). */
   notBefore: text('not_before'),
   builder: text('builder'),
+  /** BuildKit's steps of the last attempt (name, cached, started, completed, error), as JSON. */
+  steps: text('steps', { mode: 'json' }).$type<BuildStep[]>(),
 }, (t) => [
   index('builds_commit').on(t.commitSha),
   index('builds_repo_id').on(t.repo, t.id),
@@ -68,6 +70,15 @@ export const builds = sqliteTable('builds', {
   index('builds_line').on(t.repo, t.refName, t.image, t.status),
   index('builds_queue').on(t.status, t.owner, t.id),
 ]);
+
+export interface BuildStep {
+  n: number;
+  name: string;
+  cached: boolean;
+  started?: string;
+  completed?: string;
+  error?: string;
+}
 
 export type User = typeof users.$inferSelect;
 export type Repo = typeof repos.$inferSelect;

@@ -1,6 +1,6 @@
 import { and, asc, desc, eq, gte, lt, sql, type SQL } from 'drizzle-orm';
 import type { Db } from './db.js';
-import { builds, repos, tokens, users, type Build, type BuildStatus, type NewBuild, type Repo, type User } from './schema.js';
+import { builds, repos, tokens, users, type Build, type BuildStatus, type BuildStep, type NewBuild, type Repo, type User } from './schema.js';
 
 export interface BuildQuery {
   /** Only builds of repos this owner owns. */
@@ -183,6 +183,11 @@ export class Store {
       .where(and(eq(builds.id, id), eq(builds.status, 'running'))).run().changes === 1;
   }
 
+  /** Records the BuildKit steps of a build's latest attempt. */
+  setSteps(id: number, steps: BuildStep[]): void {
+    this.db.update(builds).set({ steps }).where(eq(builds.id, id)).run();
+  }
+
   /** Ends a running build. Returns false if it was not running (e.g. canceled meanwhile), leaving it as it is. */
   finishBuild(id: number, r: BuildResult): boolean {
     const res = this.db.update(builds).set({
@@ -268,6 +273,7 @@ function toBuild(r: BuildRow): Build {
     digest: r.digest as string | null, status: r.status as BuildStatus, reason: r.reason as string | null, reasonCode: r.reason_code as string | null,
     pusher: r.pusher as string, queuedAt: r.queued_at as string, startedAt: r.started_at as string | null, finishedAt: r.finished_at as string | null,
     attempts: r.attempts as number, notBefore: r.not_before as string | null, builder: r.builder as string | null,
+    steps: r.steps === null ? null : JSON.parse(r.steps as string),
   };
 }
 
