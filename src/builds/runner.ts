@@ -177,7 +177,8 @@ export class Runner {
     const image = b.config as unknown as ImageConfig;
     const secrets = this.secretsOf(b, image);
     // Secret values and secret-looking build args never reach the stored log.
-    const out = deps.logs.writer(b.id, masker(secretValues(secrets.ok ? secrets.values : {}, image.args)));
+    const mask = masker(secretValues(secrets.ok ? secrets.values : {}, image.args));
+    const out = deps.logs.writer(b.id, mask);
     const started = Date.now();
     deps.metrics.queueWait.observe((started - Date.parse(b.queuedAt)) / 1000);
     out.line(`build #${b.id} of ${b.repo} ${b.refType} ${b.refName} @ ${b.commitSha}, image ${image.name}, attempt ${b.attempts}, builder ${driver.name}`);
@@ -187,7 +188,12 @@ export class Runner {
       ? { ok: false as const, code: 'user' as const, reason: secrets.reason, steps: [] }
       : await this.execute(b, image, secrets.values, driver, controller, out)
         .catch((e: Error): BuildOutcome => ({ ok: false, code: 'infrastructure', reason: e.message, steps: [] }));
-    if (outcome.steps.length) deps.store.setSteps(b.id, outcome.steps);
+    // BuildKit names steps with build args expanded, so step names and errors are masked like the log.
+    if (outcome.steps.length) {
+      deps.store.setSteps(b.id, outcome.steps.map((st) => ({
+        n: st.n, name: mask(st.name), cached: st.cached, started: st.started, completed: st.completed, ...(st.error ? { error: mask(st.error) } : {}),
+      })));
+    }
     const secs = (Date.now() - started) / 1000;
     deps.metrics.duration.observe(secs);
     const took = `${secs.toFixed(1)}s`;

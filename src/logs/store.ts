@@ -139,7 +139,7 @@ export class LogWriter {
       if (!closing && this.bytes + size > this.maxBytes) {
         if (!this.truncated) {
           this.truncated = true;
-          this.push(`--- log truncated: it reached ${(this.maxBytes / 1048576).toFixed(0)} MB (CODEHUB_LOG_MAX_BYTES); later output is dropped, the build goes on`);
+          this.push(`--- log truncated: it reached ${formatBytes(this.maxBytes)} (CODEHUB_LOG_MAX_BYTES); later output is dropped, the build goes on`);
         }
         continue;
       }
@@ -182,4 +182,8 @@ export class LogWriter {
     });
     return this.ended;
   }
+}
+
+function formatBytes(n: number): string {
+  return n >= 1048576 ? `${+(n / 1048576).toFixed(1)} MB` : `${+(n / 1024).toFixed(1)} KiB`;
 }

@@ -255,11 +255,13 @@ describe('restart', () => {
   it('keeps the whole history across a server restart', async () => {
     const before = (await server.api<{ builds: any[] }>('/api/builds?limit=200', token)).body.builds;
     expect(before.length).toBeGreaterThan(5);
+    const logsBefore = await Promise.all(before.map((b) => server.api<string>(`/api/builds/${b.id}/log?timestamps=1`, token).then((r) => r.body)));
     await server.stop();
     await server.boot();
     const after = (await server.api<{ builds: any[] }>('/api/builds?limit=200', token)).body.builds;
     expect(after).toEqual(before);
-    const log = await server.api<string>(`/api/builds/${before.at(-1).id}/log`, token);
-    expect(log.body.length).toBeGreaterThan(0);
+    const logsAfter = await Promise.all(after.map((b) => server.api<string>(`/api/builds/${b.id}/log?timestamps=1`, token).then((r) => r.body)));
+    expect(logsAfter).toEqual(logsBefore); // every log intact, line for line and time for time
+    expect(logsAfter.find((l) => l.includes('succeeded in'))).toBeDefined();
   });
 });
