@@ -7,21 +7,14 @@
  * (c) codehub:  git push to the server until the API reports the build succeeded (polled every 5 ms)
  * Cached: a new commit with the same tree (every layer cached; a new manifest is pushed for the new labels).
  * Miss:   a new commit whose RUN step changes, so it runs.
- * Lookup: GET /api/builds?commit=<7-hex prefix> with 100,000 builds in the database.
  */
 import { execa } from 'execa';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { findBuildx } from '../src/builder/buildx.js';
-import { openDb } from '../src/store/db.js';
-import { Store } from '../src/store/store.js';
 import { WorkRepo } from '../test/helpers/git.js';
 import { REGISTRY, TestServer, uniqueName } from '../test/helpers/server.js';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 7);
-const LOOKUPS = Number(process.env.BENCH_LOOKUPS ?? 1000);
 const FROM = 'FROM localhost:5000/cache/busybox:latest';
 
 const ms = (t0: bigint) => Number(process.hrtime.bigint() - t0) / 1e6;
@@ -80,43 +73,11 @@ async function pushToImage(server: TestServer, owner: string, token: string) {
   return rows;
 }
 
-async function lookups(n: number) {
-  // Fill the database first, then start the server on it, as after months of use.
-  const dataDir = mkdtempSync(join(tmpdir(), 'chb-bench-'));
-  const owner = uniqueName('lookup');
-  const store = new Store(openDb(join(dataDir, 'codehub.db')));
-  const repoId = store.ensureRepo(owner, 'many').id;
-  const shas: string[] = [];
-  const BATCH = 10_000;
-  for (let done = 0; done < n; done += BATCH) {
-    const rows = Array.from({ length: BATCH }, () => {
-      const sha = randomBytes(20).toString('hex');
-      shas.push(sha);
-      return { repoId, repo: `${owner}/many`, ref: 'refs/heads/main', refType: 'branch' as const, refName: 'main', commitSha: sha, image: 'many', status: 'succeeded' as const, pusher: owner };
-    });
-    store.insertBuilds(rows, () => []);
-  }
-  store.db.$client.close();
-  const server = await TestServer.start({ dataDir });
-  const token = server.addUser(owner);
-  const times: number[] = [];
-  for (let i = 0; i < LOOKUPS; i++) {
-    const sha = shas[Math.floor(Math.random() * shas.length)]!;
-    const t0 = process.hrtime.bigint();
-    const { status, body } = await server.api<{ builds: unknown[] }>(`/api/builds?commit=${sha.slice(0, 7)}`, token);
-    times.push(ms(t0));
-    if (status !== 200 || body.builds.length < 1) throw new Error(`lookup failed: ${status}`);
-  }
-  await server.stop();
-  return times;
-}
-
 const server = await TestServer.start();
 const owner = uniqueName('bench');
 const token = server.addUser(owner);
 const rows = await pushToImage(server, owner, token);
 await server.stop();
-const look = await lookups(100_000);
 
 console.log(`\npush to pushed image (ms; ${RUNS} runs after a warm-up; trivial image FROM busybox + one RUN)`);
 console.log('case      |  raw buildx median (min-max)  | codehub-build median (min-max) | ratio c/a');
@@ -125,5 +86,3 @@ for (const [mode, raw, chb] of rows) {
   const c = stats(chb);
   console.log(`${mode.padEnd(9)} | ${fmt(a.median)} (${a.min.toFixed(0)}-${a.max.toFixed(0)})`.padEnd(42) + `| ${fmt(c.median)} (${c.min.toFixed(0)}-${c.max.toFixed(0)})`.padEnd(33) + `| ${(c.median / a.median).toFixed(2)}`);
 }
-const l = stats(look);
-console.log(`\nlookup GET /api/builds?commit=<7 hex> over HTTP, 100,000 builds: p50 ${l.median.toFixed(2)} ms, p99 ${l.p99.toFixed(2)} ms (${LOOKUPS} lookups)`);

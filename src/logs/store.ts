@@ -1,5 +1,5 @@
 import { EventEmitter } from 'node:events';
-import { closeSync, createReadStream, existsSync, mkdirSync, openSync, readFileSync, writeSync } from 'node:fs';
+import { closeSync, createReadStream, existsSync, mkdirSync, openSync, readFileSync, statSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 
@@ -75,6 +75,17 @@ export class LogStore {
     const file = this.path(id);
     if (!existsSync(file)) return after;
     let n = 0;
+    if (statSync(file).size < 1048576) {
+      // Small logs (most) in one read; large ones are streamed so memory stays bounded.
+      const text = readFileSync(file, 'utf8');
+      const lines = text.split('\n');
+      if (lines.at(-1) === '') lines.pop();
+      for (const raw of lines) {
+        n++;
+        if (n > after) await fn(parseLine(n, raw));
+      }
+      return Math.max(n, after);
+    }
     const rl = createInterface({ input: createReadStream(file, { encoding: 'utf8' }), crlfDelay: Infinity });
     for await (const raw of rl) {
       n++;

@@ -42,14 +42,24 @@ export class Store {
     });
   }
 
-  /** The user a token hash belongs to, or undefined; records the token's last use. */
+  /**
+   * The user a token hash belongs to, or undefined. Records the token's last use at most once a minute, so
+   * that reading the API is not a database write per request.
+   */
   userByTokenHash(hash: string): User | undefined {
-    const row = this.db.select({ user: users, tokenId: tokens.id }).from(tokens)
-      .innerJoin(users, eq(users.id, tokens.userId)).where(eq(tokens.hash, hash)).get();
+    const q = (this.authSql ??= {
+      find: this.db.$client.prepare(`SELECT u.id, u.name, u.created_at AS createdAt, t.id AS tokenId, t.last_used_at AS lastUsedAt
+        FROM tokens t JOIN users u ON u.id = t.user_id WHERE t.hash = ?`),
+      touch: this.db.$client.prepare("UPDATE tokens SET last_used_at = ? WHERE id = ?"),
+    });
+    const row = q.find.get(hash) as (User & { tokenId: number; lastUsedAt: string | null }) | undefined;
     if (!row) return undefined;
-    this.db.update(tokens).set({ lastUsedAt: sql`(strftime('%Y-%m-%dT%H:%M:%fZ','now'))` }).where(eq(tokens.id, row.tokenId)).run();
-    return row.user;
+    const now = new Date();
+    if (!row.lastUsedAt || now.getTime() - Date.parse(row.lastUsedAt) > 60_000) q.touch.run(now.toISOString(), row.tokenId);
+    return { id: row.id, name: row.name, createdAt: row.createdAt };
   }
+
+  private authSql: { find: import('better-sqlite3').Statement; touch: import('better-sqlite3').Statement } | undefined;
 
   // ---- repos
 
@@ -92,17 +102,33 @@ export class Store {
     return this.db.select().from(builds).where(eq(builds.id, id)).get();
   }
 
+  /**
+   * Builds matching a query, newest first. The SQL is written out and its statement prepared once per
+   * combination of filters: lookups by commit are the API's hot path.
+   */
   listBuilds(q: BuildQuery): Build[] {
-    const where: SQL[] = [];
+    const where: string[] = [];
+    const params: unknown[] = [];
+    const key: string[] = [];
+    const add = (name: string, sqlText: string, ...values: unknown[]) => { key.push(name); where.push(sqlText); params.push(...values); };
     // 'owner/…' sorts from 'owner/' up to 'owner0' ('0' follows '/'), so the repo index serves this.
-    if (q.owner) where.push(gte(builds.repo, q.owner + '/'), lt(builds.repo, q.owner + '0'));
-    if (q.repo) where.push(eq(builds.repo, q.repo));
-    if (q.commit) where.push(...commitPrefix(q.commit));
-    if (q.ref) where.push(sql`(${builds.ref} = ${q.ref} OR ${builds.refName} = ${q.ref})`);
-    if (q.status) where.push(eq(builds.status, q.status));
-    if (q.beforeId !== undefined) where.push(lt(builds.id, q.beforeId));
-    return this.db.select().from(builds).where(and(...where)).orderBy(desc(builds.id)).limit(q.limit).all();
+    if (q.owner) add('owner', 'repo >= ? AND repo < ?', q.owner + '/', q.owner + '0');
+    if (q.repo) add('repo', 'repo = ?', q.repo);
+    // Every sha starting with p sorts at or after p and before p + 'g' ('g' follows every hex digit).
+    if (q.commit) q.commit.length === 40 ? add('sha', 'commit_sha = ?', q.commit) : add('prefix', 'commit_sha >= ? AND commit_sha < ?', q.commit, q.commit + 'g');
+    if (q.ref) add('ref', '(ref = ? OR ref_name = ?)', q.ref, q.ref);
+    if (q.status) add('status', 'status = ?', q.status);
+    if (q.beforeId !== undefined) add('before', 'id < ?', q.beforeId);
+    const k = key.join(',');
+    let stmt = this.listSql.get(k);
+    if (!stmt) {
+      stmt = this.db.$client.prepare(`SELECT * FROM builds ${where.length ? 'WHERE ' + where.join(' AND ') : ''} ORDER BY id DESC LIMIT ?`);
+      this.listSql.set(k, stmt);
+    }
+    return (stmt.all(...params, q.limit) as BuildRow[]).map(toBuild);
   }
+
+  private listSql = new Map<string, import('better-sqlite3').Statement>();
 
   /** Distinct commits of a repo whose sha starts with `prefix`, at most `limit`. */
   commitsByPrefix(repo: string, prefix: string, limit: number): string[] {
