@@ -1,6 +1,7 @@
 import { Hono } from 'hono';
 import { stream, streamSSE } from 'hono/streaming';
 import { sendLog } from '../logs/follow.js';
+import type { LogLine } from '../logs/store.js';
 import { AmbiguousError, BadRequestError, NotFoundError } from '../errors.js';
 import type { LogStore } from '../logs/store.js';
 import { nameProblem, SHA_PREFIX_RE } from '../names.js';
@@ -69,7 +70,7 @@ export function apiRoutes(deps: ApiDeps): Hono<Env> {
    * ends), or as Server-Sent Events with `Accept: text/event-stream`: one event per line, its number as the
    * id (resume with Last-Event-ID), and a final `end` event with the build's status.
    */
-  app.get('/builds/:id/log', (c) => {
+  app.get('/builds/:id/log', async (c) => {
     const b = visibleBuild(c.req.param('id'), c.get('user'));
     const q = c.req.query();
     if ((c.req.header('accept') ?? '').includes('text/event-stream')) {
@@ -95,6 +96,11 @@ export function apiRoutes(deps: ApiDeps): Hono<Env> {
     c.header('content-type', 'text/plain; charset=utf-8');
     c.header('x-build-status', b.status);
     c.header('x-content-type-options', 'nosniff');
+    const format = (l: LogLine) => (stamps ? `${l.time} ${l.text}\n` : `${l.text}\n`);
+    if (!follow && deps.logs.size(b.id) < 1048576) {
+      // A finished or small log in one answer: cheaper than a stream for the common lookup.
+      return c.body((await deps.logs.read(b.id)).map(format).join(''));
+    }
     return stream(c, async (s) => {
       const aborted = new AbortController();
       s.onAbort(() => aborted.abort());
@@ -102,7 +108,7 @@ export function apiRoutes(deps: ApiDeps): Hono<Env> {
       await sendLog({
         logs: deps.logs, store: deps.store, id: b.id, after: 0, follow, signal: aborted.signal,
         send: async (l) => {
-          batch += stamps ? `${l.time} ${l.text}\n` : `${l.text}\n`;
+          batch += format(l);
           // Following: every line goes out at once. Reading a finished log: in 64 KiB writes.
           if (follow || batch.length > 65536) { await s.write(batch); batch = ''; }
         },

@@ -95,6 +95,15 @@ export class LogStore {
     return Math.max(n, after);
   }
 
+  /** The log file's size in bytes (0 if nothing was written yet). */
+  size(id: number): number {
+    try {
+      return statSync(this.path(id)).size;
+    } catch {
+      return 0;
+    }
+  }
+
   /** Whether a writer is open for the build (it is running, or lines are being appended). */
   isOpen(id: number): boolean {
     return this.writers.has(id);
