@@ -82,6 +82,26 @@ describe('git push -o wait', () => {
     expect(push.output).toContain(`remote:   log: codehub-build logs ${b.id}`);
   });
 
+  it('leaves the build running when the waiting pusher goes away (Ctrl-C)', async () => {
+    const repo = await WorkRepo.create({ Dockerfile: `${FROM}\nRUN echo interrupted-wait-${owner} && sleep 2 && echo still-built\n` });
+    const sha = (await repo.git.revparse(['HEAD'])).trim();
+    // Its own process group, so SIGINT reaches git and its helpers together, as Ctrl-C in a terminal does.
+    const push = execa('git', ['push', '-o', 'wait', server.gitUrl(owner, token, owner, 'ctrlc'), 'main'], { cwd: repo.dir, reject: false, all: true, detached: true, env: { GIT_TERMINAL_PROMPT: '0' } });
+    let seen = '';
+    let interrupted = false;
+    push.all!.on('data', (d: Buffer) => {
+      seen += d.toString();
+      if (!interrupted && seen.includes(`interrupted-wait-${owner}`)) { interrupted = true; process.kill(-push.pid!, 'SIGINT'); }
+    });
+    const r = await push;
+    expect(r.exitCode).not.toBe(0); // the pusher left before the build ended
+    expect(seen).toContain(`interrupted-wait-${owner}`);
+    expect(seen).not.toContain('succeeded:');
+    const [b] = await server.waitForBuilds(sha, token);
+    expect(b.status).toBe('succeeded');
+    expect((await server.api<string>(`/api/builds/${b.id}/log`, token)).body).toContain('still-built');
+  });
+
   it('returns without waiting when not asked to, printing how to follow', async () => {
     const repo = await WorkRepo.create({ Dockerfile: `${FROM}\nRUN echo no-wait-${owner} && sleep 2\n` });
     const sha = (await repo.git.revparse(['HEAD'])).trim();
@@ -188,6 +208,25 @@ describe('logs on disk', () => {
 });
 
 describe('results on commits', () => {
+  it('keeps the results of builds of one commit that end together in one note', async () => {
+    const repo = await WorkRepo.create({
+      'codehub-build.yaml': 'version: 1\nimages:\n  - name: one\n  - name: two\n  - name: three\n',
+      Dockerfile: `${FROM}\nRUN echo together-${owner}\n`,
+    });
+    const sha = (await repo.git.revparse(['HEAD'])).trim();
+    const url = server.gitUrl(owner, token, owner, 'together');
+    await repo.push(url, ['main'], ['wait']);
+    const builds = await server.waitForBuilds(sha, token, { count: 3 });
+    let note = '';
+    for (let i = 0; i < 50 && !builds.every((b) => note.includes(`#${b.id} `)); i++) {
+      await execa('git', ['fetch', '-q', url, '+refs/notes/builds:refs/notes/builds'], { cwd: repo.dir, reject: false });
+      note = (await execa('git', ['notes', '--ref=builds', 'show', sha], { cwd: repo.dir, reject: false })).stdout;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    expect(note).toContain('codehub-build: 3 builds of');
+    for (const b of builds) expect(note).toContain(`#${b.id} ${b.image} (main): succeeded`);
+  });
+
   it('shows each built commit\'s result in git log --notes=builds of a fresh clone', async () => {
     const repo = await WorkRepo.create({ Dockerfile: `${FROM}\nRUN echo notes-${owner}\n` });
     const url = server.gitUrl(owner, token, owner, 'noted');
