@@ -32,6 +32,11 @@ class FakeDriver implements BuilderDriver {
   async health() { return { ok: this.healthy, detail: this.healthy ? 'fake: up' : 'fake: down' }; }
 }
 
+/** A driver whose builds run until their signal aborts, then end as a BuildKit client would: canceled. */
+const runsUntilAborted = () => new FakeDriver(async (_req, io) => {
+  await untilAborted(io.signal);
+  return { ok: false, code: 'canceled', reason: String(io.signal.reason), steps: [] };
+});
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const untilAborted = (signal: AbortSignal) => new Promise<void>((r) => signal.addEventListener('abort', () => r(), { once: true }));
 
@@ -134,10 +139,7 @@ describe('Runner', () => {
   });
 
   it('on stop, aborts running builds and leaves them running for the next start to re-queue', async () => {
-    const driver = new FakeDriver(async (_req, io) => {
-      await untilAborted(io.signal);
-      return { ok: false, code: 'canceled', reason: String(io.signal.reason), steps: [] };
-    });
+    const driver = runsUntilAborted();
     const [b] = queue(1);
     await start(driver);
     await until(() => driver.running === 1, 'the build to start');
@@ -187,10 +189,7 @@ describe('Runner', () => {
   });
 
   it('cancels a running build and resolves once its client has stopped', async () => {
-    const driver = new FakeDriver(async (_req, io) => {
-      await untilAborted(io.signal);
-      return { ok: false, code: 'canceled', reason: String(io.signal.reason), steps: [] };
-    });
+    const driver = runsUntilAborted();
     const [b] = queue(1);
     await start(driver);
     await until(() => driver.running === 1, 'the build to start');
