@@ -127,10 +127,6 @@ export class BuilderPool {
     if (m && m.running > 0) m.running--;
   }
 
-  driver(name: string): BuilderDriver | undefined {
-    return this.members.find((m) => m.driver.name === name)?.driver;
-  }
-
   status(): BuilderStatus[] {
     return this.members.map((m) => ({
       name: m.driver.name, healthy: m.health?.ok ?? false, detail: m.health?.detail ?? 'not checked yet', running: m.running, capacity: m.capacity,

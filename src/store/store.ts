@@ -1,4 +1,4 @@
-import { and, asc, desc, eq, gte, lt, sql, type SQL } from 'drizzle-orm';
+import { and, asc, eq, gte, lt, sql, type SQL } from 'drizzle-orm';
 import type { Db } from './db.js';
 import { builds, repos, tokens, users, type Build, type BuildStatus, type BuildStep, type NewBuild, type Repo, type User } from './schema.js';
 
@@ -259,11 +259,6 @@ export class Store {
   /** The earliest back-off end among queued builds, or null. */
   nextNotBefore(): string | null {
     return this.db.select({ t: sql<string | null>`min(${builds.notBefore})` }).from(builds).where(eq(builds.status, 'queued')).get()?.t ?? null;
-  }
-
-  /** Queued builds (the queue depth), counting those waiting out a back-off. */
-  queueDepth(): number {
-    return this.db.select({ n: sql<number>`count(*)` }).from(builds).where(eq(builds.status, 'queued')).get()!.n;
   }
 
   ping(): void {
