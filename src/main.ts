@@ -36,7 +36,8 @@ export async function startServer(settings: Settings, opts: { log?: Logger; driv
   const log = opts.log ?? createLogger();
   const store = new Store(openDb(dbFile(settings.dataDir)));
   const repos = new RepoStore(settings.dataDir);
-  await repos.installHooks();
+  const hook = await repos.installHooks();
+  if (hook === 'node') log.warn('the native post-receive hook is not built (no C compiler at install); every push pays Node start-up in the Node hook', { fix: 'apt-get install gcc && npm run build' });
   const hookKeyFile = join(settings.dataDir, 'secrets', 'hook.key');
   const key = loadOrCreateKey(hookKeyFile);
   const logs = new LogStore(join(settings.dataDir, 'logs'), { maxBytes: settings.logMaxBytes });
@@ -50,7 +51,7 @@ export async function startServer(settings: Settings, opts: { log?: Logger; driv
   let runner: Runner | undefined;
   const pool = new BuilderPool(drivers, log, () => runner?.notify(), settings.healthIntervalMs);
   runner = new Runner({
-    store, repos, logs, pool, secrets: noSecrets, log, metrics, publicUrl: settings.publicUrl,
+    store, repos, logs, pool, secrets: noSecrets, tagger: registry, log, metrics, publicUrl: settings.publicUrl,
     instance: createHash('sha256').update(settings.dataDir).digest('hex').slice(0, 16),
     maxBuilds: settings.maxBuilds, defaultTimeoutMs: settings.buildTimeoutMs,
     retry: { maxAttempts: settings.maxAttempts, baseMs: settings.retryBaseMs }, onEnded,

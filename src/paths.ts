@@ -17,5 +17,7 @@ export const PACKAGE_ROOT: string = (() => {
 })();
 
 export const MIGRATIONS_DIR = join(PACKAGE_ROOT, 'migrations');
-/** The compiled post-receive hook program; the hook script in the data dir execs it. */
+/** The Node post-receive hook program: the fallback where no C compiler built the native one. */
 export const HOOK_PROGRAM = join(PACKAGE_ROOT, 'dist', 'src', 'git', 'hook-main.js');
+/** The native post-receive hook (native/post-receive.c, built by scripts/build-hook.sh): the same protocol, ~1 ms start-up. */
+export const NATIVE_HOOK = join(PACKAGE_ROOT, 'dist', 'native', 'post-receive');

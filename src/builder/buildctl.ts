@@ -14,6 +14,7 @@ export function buildctlArgs(req: BuildRequest, opts: { addr: string; contextDir
   const args = ['--addr', opts.addr, 'build', '--progress=rawjson', '--frontend', 'dockerfile.v0',
     '--local', `context=${opts.contextDir}`, '--local', `dockerfile=${opts.contextDir}`, '--opt', `filename=${req.dockerfile}`];
   if (req.target) args.push('--opt', `target=${req.target}`);
+  if (req.noCache) args.push('--no-cache');
   for (const [k, v] of Object.entries(req.args)) args.push('--opt', `build-arg:${k}=${v}`);
   for (const [k, v] of Object.entries(req.labels)) args.push('--opt', `label:${k}=${v}`);
   if (req.platforms.length) args.push('--opt', `platform=${req.platforms.join(',')}`);

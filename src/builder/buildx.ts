@@ -26,6 +26,7 @@ export function buildxArgs(req: BuildRequest, opts: { builder?: string; metadata
   if (opts.builder) args.push('--builder', opts.builder);
   args.push('-f', req.dockerfile);
   if (req.target) args.push('--target', req.target);
+  if (req.noCache) args.push('--no-cache');
   for (const [k, v] of Object.entries(req.args)) args.push('--build-arg', `${k}=${v}`);
   for (const [k, v] of Object.entries(req.labels)) args.push('--label', `${k}=${v}`);
   if (req.platforms.length) args.push('--platform', req.platforms.join(','));

@@ -13,6 +13,8 @@ export interface BuildRequest {
   platforms: string[];
   /** Secret ids and their values; drivers pass them as BuildKit secrets, never as arguments. */
   secrets: Record<string, string>;
+  /** Build every step again, using no cache (`git push -o no-cache`). */
+  noCache?: boolean;
   /** A scratch folder the driver may write to (metadata file); removed by the caller. */
   workDir: string;
 }

@@ -65,7 +65,8 @@ export async function enqueuePush(deps: EnqueueDeps, push: Push): Promise<PushRe
       continue;
     }
     const plan = await planRef(reader, gitdir, push.repo, ref, u);
-    for (const p of plan.planned) planned.push(p);
+    const noCache = push.options.includes('no-cache');
+    for (const p of plan.planned) planned.push(noCache && p.kind === 'build' ? { ...p, image: { ...p.image, noCache: true } } : p);
     lines.push(...plan.lines);
   }
 

@@ -14,13 +14,18 @@ import { TERMINAL_STATUSES, type Build } from '../store/schema.js';
 import type { Store } from '../store/store.js';
 import { buildProcessEnv, stopOrphans } from './orphans.js';
 import { masker, secretValues } from '../logs/mask.js';
-import { imageLabels } from './tags.js';
+import { imageLabels, splitRefs } from './tags.js';
 
 /** Where a build's secret values come from; undefined means the repo has no such secret. */
 export interface SecretSource {
   get(repo: string, name: string): string | undefined;
 }
 export const noSecrets: SecretSource = { get: () => undefined };
+
+/** Points more tags at an image already pushed (the registry client); throws saying which tag failed. */
+export interface Tagger {
+  tag(repository: string, digest: string, tags: string[]): Promise<void>;
+}
 
 export interface RetryPolicy {
   /** Attempts a build gets in all: after an infrastructure error, or after the server died during it. */
@@ -35,6 +40,7 @@ export interface RunnerDeps {
   logs: LogStore;
   pool: BuilderPool;
   secrets: SecretSource;
+  tagger: Tagger;
   log: Logger;
   metrics: BuildMetrics;
   publicUrl: string;
@@ -249,22 +255,32 @@ export class Runner {
     const archive = spawn('git', ['--git-dir', gitdir, 'archive', '--format=tar', treeish], { env: gitEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
     let archiveErr = '';
     archive.stderr.on('data', (d: Buffer) => { archiveErr += d.toString(); });
+    const refs = splitRefs(b.imageRefs);
     try {
       const outcome = await driver.build({
         dockerfile: image.dockerfile,
         target: image.target,
         args: image.args,
         labels: imageLabels({ sha: b.commitSha, sourceUrl: `${deps.publicUrl}/git/${b.repo}.git`, refName: b.refName, buildId: b.id, created: new Date() }),
-        tags: b.imageRefs,
+        tags: refs.push,
         platforms: image.platforms,
         secrets,
+        noCache: image.noCache === true,
         workDir,
       }, {
         context: archive.stdout, onLog: (line) => out.line(line), signal: controller.signal,
         processEnv: buildProcessEnv(deps.instance, b.id),
       });
       if (!outcome.ok && archiveErr) out.line(`git archive: ${archiveErr.trim()}`);
-      return outcome;
+      if (!outcome.ok || !refs.extraTags.length) return outcome;
+      try {
+        const t0 = Date.now();
+        await deps.tagger.tag(refs.repository, outcome.digest, refs.extraTags);
+        out.line(`tagged ${refs.extraTags.map((t) => `${refs.repository}:${t}`).join(', ')} (${Date.now() - t0} ms)`);
+        return outcome;
+      } catch (e) {
+        return { ok: false, code: 'infrastructure', reason: `tagging the pushed image failed: ${(e as Error).message}`, steps: outcome.steps };
+      }
     } finally {
       clearTimeout(timer);
       if (archive.exitCode === null) archive.kill();

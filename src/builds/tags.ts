@@ -78,3 +78,23 @@ export function imageLabels(p: { sha: string; sourceUrl: string; refName: string
     'dev.codehub.build.id': String(p.buildId),
   };
 }
+
+/**
+ * Splits a build's references into the one BuildKit pushes and the rest, which point at the same manifest
+ * by a registry manifest PUT each (`Tagger`): a BuildKit client pushes tag after tag, walking every layer
+ * again for each. Only tags in the same repository as the first can be added that way; others stay with BuildKit.
+ */
+export function splitRefs(refs: readonly string[]): { push: string[]; repository: string; extraTags: string[] } {
+  const [first, ...rest] = refs;
+  if (!first) return { push: [], repository: '', extraTags: [] };
+  const base = (r: string) => r.slice(0, r.lastIndexOf(':'));
+  const repoOf = base(first);
+  const push = [first];
+  const extraTags: string[] = [];
+  for (const r of rest) {
+    if (r.lastIndexOf(':') > r.lastIndexOf('/') && base(r) === repoOf) extraTags.push(r.slice(repoOf.length + 1));
+    else push.push(r);
+  }
+  // The repository path inside the registry: the reference without its host and tag.
+  return { push, repository: repoOf.slice(repoOf.indexOf('/') + 1), extraTags };
+}

@@ -17,6 +17,8 @@ export interface ImageConfig {
   timeoutSeconds: number | null;
   /** A newer push to the same branch and image cancels this image's older queued or running build. */
   cancelSuperseded: boolean;
+  /** Set on a build's copy by `git push -o no-cache`, never by the file: run every step without cache. */
+  noCache?: boolean;
 }
 
 export interface BuildConfig {

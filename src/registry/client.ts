@@ -51,6 +51,25 @@ export class RegistryClient {
     return r.headers.get('docker-content-digest');
   }
 
+  /**
+   * Points more tags of repository `name` at the manifest `digest` already in it: one GET of the manifest and
+   * one PUT of the same bytes per tag, a few ms each, where a client pushing every tag would walk all the
+   * layers once per tag. Resolves with no value; throws RegistryError saying which tag failed and why.
+   */
+  async tag(name: string, digest: string, tags: string[]): Promise<void> {
+    if (!tags.length) return;
+    const m = await this.get(`/v2/${name}/manifests/${digest}`, { headers: { accept: MANIFEST_TYPES } });
+    if (!m.ok) throw new RegistryError(`GET manifest ${name}@${digest}: ${m.status}`);
+    const type = m.headers.get('content-type') ?? 'application/vnd.docker.distribution.manifest.v2+json';
+    const bytes = new Uint8Array(await m.arrayBuffer());
+    await Promise.all(tags.map(async (tag) => {
+      const r = await this.get(`/v2/${name}/manifests/${tag}`, { method: 'PUT', headers: { 'content-type': type }, body: bytes });
+      if (!r.ok) throw new RegistryError(`PUT manifest ${name}:${tag}: ${r.status} ${(await r.text()).slice(0, 200)}`);
+      const got = r.headers.get('docker-content-digest');
+      if (got && got !== digest) throw new RegistryError(`PUT manifest ${name}:${tag} stored ${got}, not ${digest}`);
+    }));
+  }
+
   /** The image config's labels of a single-platform image. */
   async labels(name: string, reference: string): Promise<Record<string, string>> {
     const m = await this.get(`/v2/${name}/manifests/${reference}`, { headers: { accept: MANIFEST_TYPES } });

@@ -73,6 +73,26 @@ describe('pushed refs', () => {
     expect(await registry.tags(`${owner}/skipper`)).toEqual([]);
   });
 
+  it('runs every step again for git push -o no-cache, and from cache without it', async () => {
+    const repo = await WorkRepo.create({ Dockerfile: `FROM localhost:5000/cache/busybox:latest\nRUN echo nocache-${owner}\n` });
+    const url = server.gitUrl(owner, token, owner, 'nocache');
+    const runStep = async (sha: string) => {
+      const [b] = await server.waitForBuilds(sha, token);
+      expect(b.status, b.reason).toBe('succeeded');
+      return (b.steps as { name: string; cached: boolean }[]).find((st) => st.name.includes(`RUN echo nocache-${owner}`));
+    };
+    expect((await repo.push(url, ['main'])).exitCode).toBe(0);
+    expect(await runStep((await repo.git.revparse(['HEAD'])).trim())).toMatchObject({ cached: false });
+    // The same tree again: cached, unless the push asks otherwise.
+    const again = await repo.commit({}, 'same tree');
+    expect((await repo.push(url, ['main'])).exitCode).toBe(0);
+    expect(await runStep(again)).toMatchObject({ cached: true });
+    const fresh = await repo.commit({}, 'same tree, no cache');
+    const push = await repo.push(url, ['main'], ['no-cache']);
+    expect(push.exitCode, push.output).toBe(0);
+    expect(await runStep(fresh)).toMatchObject({ cached: false });
+  });
+
   it('builds an image with a paths filter only when the push changed one of its paths', async () => {
     const repo = await WorkRepo.create({
       'codehub-build.yaml': 'version: 1\nimages:\n  - name: docs-site\n    context: site\n    paths: ["site/**"]\n',

@@ -47,7 +47,7 @@ beforeEach(() => {
   const dataDir = mkdtempSync(join(tmpdir(), 'chb-api-data-'));
   const repos = new RepoStore(dataDir);
   const runner = new Runner({
-    store, repos, logs, pool, secrets: noSecrets, log: silentLogger, metrics: new BuildMetrics(), publicUrl: 'http://x', instance: 't',
+    store, repos, logs, pool, secrets: noSecrets, tagger: { tag: async () => {} }, log: silentLogger, metrics: new BuildMetrics(), publicUrl: 'http://x', instance: 't',
     maxBuilds: 1, defaultTimeoutMs: 1000, retry: { maxAttempts: 1, baseMs: 1 },
   });
   const builds = new BuildService({ store, repos, logs, runner, log: silentLogger, registry: 'reg:5000', publicUrl: 'http://x' });

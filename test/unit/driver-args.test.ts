@@ -45,7 +45,12 @@ describe.each(drivers)('%s arguments', (_name, argv) => {
 
   it('leave out what the request does not ask for', () => {
     const bare = argv({ ...request, target: null, args: {}, labels: {}, platforms: [], secrets: {} });
-    expect(bare.join(' ')).not.toMatch(/target|build-arg|label|platform|--secret/);
+    expect(bare.join(' ')).not.toMatch(/target|build-arg|label|platform|--secret|--no-cache/);
+  });
+
+  it('ask for no cache only when the push did (git push -o no-cache)', () => {
+    expect(argv({ ...request, noCache: true })).toContain('--no-cache');
+    expect(argv({ ...request, noCache: false })).not.toContain('--no-cache');
   });
 });
 

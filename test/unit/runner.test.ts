@@ -44,8 +44,19 @@ let store: Store;
 let logs: LogStore;
 let runner: Runner | undefined;
 let repoId: number;
+/** What the runner asked the registry to tag; `failTag` makes the next call throw. */
+let tagged: { repository: string; digest: string; tags: string[] }[];
+let failTag: string | null;
+const tagger = {
+  async tag(repository: string, digest: string, tags: string[]) {
+    if (failTag) throw new Error(failTag);
+    tagged.push({ repository, digest, tags });
+  },
+};
 
 beforeEach(() => {
+  tagged = [];
+  failTag = null;
   store = new Store(openDb(':memory:'));
   logs = new LogStore(mkdtempSync(join(tmpdir(), 'chb-logs-')));
   repoId = store.ensureRepo('alice', 'shop').id;
@@ -56,12 +67,12 @@ afterEach(async () => {
   runner = undefined;
 });
 
-function queue(n: number, config: Record<string, unknown> = {}): Build[] {
+function queue(n: number, config: Record<string, unknown> = {}, refs = (b: { id: number }) => [`r/alice/shop:${b.id}`]): Build[] {
   return store.insertBuilds(Array.from({ length: n }, (_, i) => ({
     repoId, repo: 'alice/shop', owner: 'alice', ref: 'refs/heads/main', refType: 'branch' as const, refName: `b${i}`, commitSha: String(i).padStart(40, 'a'),
     image: 'shop', status: 'queued' as const, pusher: 'alice',
     config: { name: 'shop', context: '.', dockerfile: 'Dockerfile', target: null, args: {}, secrets: [], branches: null, paths: null, tags: [], platforms: [], timeoutSeconds: null, ...config },
-  })), (b) => [`r/alice/shop:${b.id}`]);
+  })), refs);
 }
 
 let pool: BuilderPool;
@@ -72,7 +83,7 @@ async function start(drivers: BuilderDriver | { driver: BuilderDriver; capacity:
   pool.start();
   await pool.checkAll();
   runner = new Runner({
-    store, repos: new RepoStore(mkdtempSync(join(tmpdir(), 'chb-data-'))), logs, pool, secrets: noSecrets, log: silentLogger,
+    store, repos: new RepoStore(mkdtempSync(join(tmpdir(), 'chb-data-'))), logs, pool, secrets: noSecrets, tagger, log: silentLogger,
     metrics: new BuildMetrics(), publicUrl: 'http://x', instance: 'test', maxBuilds: 2, defaultTimeoutMs: 60_000,
     retry: { maxAttempts: 3, baseMs: 20 }, ...over,
   });
@@ -105,6 +116,26 @@ describe('Runner', () => {
     expect(log).toContain('--- succeeded in');
     // Labels name the commit and the build.
     expect(driver.requests[0]!.labels['org.opencontainers.image.revision']).toBe(builds[0]!.commitSha);
+  });
+
+  it('has BuildKit push one tag and adds the others in the same repository by registry tagging', async () => {
+    const driver = new FakeDriver(async () => ({ ok: true, digest: 'sha256:' + 'e'.repeat(64), steps: [] }));
+    const [b] = queue(1, {}, () => ['reg:5000/alice/shop:abc', 'reg:5000/alice/shop:main', 'other:5000/alice/shop:x', 'reg:5000/alice/shop:latest']);
+    await start(driver);
+    await until(() => store.build(b!.id)!.status === 'succeeded', 'the build to succeed');
+    expect(driver.requests.map((r) => r.tags)).toEqual([['reg:5000/alice/shop:abc', 'other:5000/alice/shop:x']]);
+    expect(tagged).toEqual([{ repository: 'alice/shop', digest: 'sha256:' + 'e'.repeat(64), tags: ['main', 'latest'] }]);
+    expect(await logText(b!.id)).toContain('tagged alice/shop:main, alice/shop:latest');
+  });
+
+  it('retries a build whose tagging fails, as an infrastructure error', async () => {
+    failTag = 'PUT manifest alice/shop:main: 500';
+    const driver = new FakeDriver(async () => ({ ok: true, digest: 'sha256:' + 'e'.repeat(64), steps: [] }));
+    const [b] = queue(1, {}, () => ['reg:5000/alice/shop:abc', 'reg:5000/alice/shop:main']);
+    await start(driver, { retry: { maxAttempts: 2, baseMs: 10 } });
+    await until(() => store.build(b!.id)!.status === 'failed', 'the build to fail');
+    expect(driver.requests).toHaveLength(2);
+    expect(store.build(b!.id)).toMatchObject({ reasonCode: 'infrastructure', reason: expect.stringContaining('tagging the pushed image failed: PUT manifest alice/shop:main: 500') });
   });
 
   it('keeps going when claiming a build fails for a moment (e.g. SQLITE_BUSY)', async () => {
