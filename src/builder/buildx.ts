@@ -3,6 +3,7 @@ import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { BuilderDriver, BuildIO, BuildOutcome, BuildRequest, HealthReport } from './driver.js';
+import { IdlePruner } from './idle-prune.js';
 import { clientEnv, runSolve } from './solve.js';
 
 const PLUGIN_PATHS = ['/usr/libexec/docker/cli-plugins/docker-buildx', '/usr/lib/docker/cli-plugins/docker-buildx', '/usr/local/lib/docker/cli-plugins/docker-buildx'];
@@ -52,11 +53,8 @@ export const remoteBuilderName = (addr: string): string => 'codehub-' + createHa
 
 /**
  * BuildKit through buildx: the local docker driver (dockerd's embedded BuildKit), a named builder, or a
- * remote buildkitd. On a docker-driver builder the pushed images also stay in dockerd's image store, so
- * they are removed to keep the disk from filling, once the builder has been idle for `pruneIdleMs`: a tag
- * (the commit sha) may be shared by builds running at the same time, and removing it under one of them fails
- * its push; and a build started right after a `docker image rm` was seen to fail with "no local sources
- * enabled" (then retried as an infrastructure error), so pruning waits for a quiet moment.
+ * remote buildkitd. On a docker-driver builder the pushed images also stay in dockerd's store; they are
+ * removed once the builder is idle (IdlePruner).
  */
 export class BuildxDriver implements BuilderDriver {
   readonly name: string;
@@ -65,16 +63,17 @@ export class BuildxDriver implements BuilderDriver {
   private ensured = false;
   /** Whether the builder is a docker driver, learned from `inspect`; images are pruned only there. */
   private dockerDriver: boolean;
-  private inFlight = 0;
-  private toPrune = new Set<string>();
-  private pruning: Promise<void> | null = null;
-  private pruneTimer: NodeJS.Timeout | null = null;
+  private pruner: IdlePruner;
 
   constructor(private opts: BuildxOptions = {}) {
     this.name = opts.remote ?? opts.builder ?? 'local';
     this.builder = opts.remote ? remoteBuilderName(opts.remote) : opts.builder;
     this.command = opts.command ?? findBuildx();
     this.dockerDriver = !opts.remote && !opts.builder;
+    this.pruner = new IdlePruner(async (tags) => {
+      const env = clientEnv(this.opts.builder ? { DOCKER_CONTEXT: this.opts.builder } : {});
+      await execa('docker', ['image', 'rm', ...tags], { env, extendEnv: false, reject: false, timeout: 60_000 });
+    }, opts.pruneIdleMs);
   }
 
   private run(args: string[], timeout: number) {
@@ -91,33 +90,13 @@ export class BuildxDriver implements BuilderDriver {
     this.ensured = true;
   }
 
-  async build(req: BuildRequest, io: BuildIO): Promise<BuildOutcome> {
-    if (this.pruneTimer) clearTimeout(this.pruneTimer);
-    this.pruneTimer = null;
-    while (this.pruning) await this.pruning;
-    this.inFlight++;
-    try {
-      return await this.solve(req, io);
-    } finally {
-      if (--this.inFlight === 0 && this.toPrune.size) {
-        this.pruneTimer = setTimeout(() => { this.pruneTimer = null; if (this.inFlight === 0) this.pruning = this.prune(); }, this.opts.pruneIdleMs ?? 30_000);
-        this.pruneTimer.unref();
-      }
-    }
-  }
-
-  /** Removes the images builds left in dockerd's store; builds starting meanwhile wait for it. */
-  private async prune(): Promise<void> {
-    const tags = [...this.toPrune];
-    this.toPrune.clear();
-    const env = clientEnv(this.opts.builder ? { DOCKER_CONTEXT: this.opts.builder } : {});
-    await execa('docker', ['image', 'rm', ...tags], { env, extendEnv: false, reject: false, timeout: 60_000 });
-    this.pruning = null;
+  build(req: BuildRequest, io: BuildIO): Promise<BuildOutcome> {
+    return this.pruner.around(() => this.solve(req, io));
   }
 
   /** Tags waiting to be removed from dockerd's store (for tests and /healthz detail). */
   get pendingPrune(): number {
-    return this.toPrune.size;
+    return this.pruner.pending;
   }
 
   private async solve(req: BuildRequest, io: BuildIO): Promise<BuildOutcome> {
@@ -137,7 +116,7 @@ export class BuildxDriver implements BuilderDriver {
       bin, args: [...pre, ...buildxArgs(req, { builder: viaContext ? undefined : this.builder, metadataFile: join(req.workDir, 'metadata.json') })],
       env, stdin: io.context, metadataFile: join(req.workDir, 'metadata.json'),
     }, io);
-    if (this.dockerDriver) for (const t of req.tags) this.toPrune.add(t);
+    if (this.dockerDriver) this.pruner.add(req.tags);
     return outcome;
   }
 

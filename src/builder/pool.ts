@@ -3,6 +3,7 @@ import type { Logger } from '../log.js';
 import { SettingsError } from '../settings.js';
 import { BuildctlDriver } from './buildctl.js';
 import { BuildxDriver } from './buildx.js';
+import { dockerSocket, EngineDriver } from './dockerd.js';
 import type { BuilderDriver, HealthReport } from './driver.js';
 
 export interface BuilderSpec {
@@ -30,8 +31,13 @@ export function parseBuilders(list: string[], defaultCapacity: number): BuilderS
   });
 }
 
+/**
+ * `local` is dockerd's BuildKit over the Engine API (buildx on the same daemon for builds with secrets), or
+ * buildx alone when DOCKER_HOST is not a unix socket; any other name is a buildx builder (`default` is
+ * buildx's own name for the local docker driver).
+ */
 export function driverFor(spec: BuilderSpec): BuilderDriver {
-  if (spec.target === 'local') return new BuildxDriver();
+  if (spec.target === 'local') return dockerSocket() ? new EngineDriver({ fallback: new BuildxDriver() }) : new BuildxDriver();
   if (spec.target.startsWith('buildctl+')) return new BuildctlDriver(spec.target.slice('buildctl+'.length));
   if (spec.target.startsWith('tcp://')) return new BuildxDriver({ remote: spec.target });
   return new BuildxDriver({ builder: spec.target });

@@ -80,8 +80,12 @@ export type Step = BuildStep;
 
 interface Vertex { digest: string; name?: string; started?: string; completed?: string; cached?: boolean; error?: string }
 interface VertexStatus { id: string; vertex: string; completed?: string }
-interface VertexLog { vertex: string; data: string; timestamp?: string }
-interface SolveStatus { vertexes?: Vertex[]; statuses?: VertexStatus[]; logs?: VertexLog[]; warnings?: { short?: string }[] }
+/** `data` is base64 in buildx's rawjson and raw bytes when decoded from dockerd's protobuf (solve-status.ts). */
+interface VertexLog { vertex: string; data: string | Buffer; timestamp?: string }
+/** One BuildKit progress update (moby.buildkit.v1.StatusResponse) in rawjson's shape. */
+export interface SolveStatus { vertexes?: Vertex[]; statuses?: VertexStatus[]; logs?: VertexLog[]; warnings?: { short?: string | Buffer }[] }
+
+const decoded = (v: string | Buffer): string => (typeof v === 'string' ? Buffer.from(v, 'base64') : v).toString('utf8');
 
 /** Renders SolveStatus values as plain-progress-style lines and keeps the list of steps. */
 export class ProgressRenderer {
@@ -121,7 +125,7 @@ export class ProgressRenderer {
     }
     for (const l of st.logs ?? []) {
       const s = this.step(l.vertex);
-      const text = s.partial + Buffer.from(l.data, 'base64').toString('utf8');
+      const text = s.partial + decoded(l.data);
       const lines = text.split(/\r?\n/);
       s.partial = lines.pop() ?? '';
       for (const line of lines) this.emit(`#${s.n} ${line}`);
@@ -131,7 +135,7 @@ export class ProgressRenderer {
       this.doneStatuses.add(x.vertex + x.id);
       this.emit(`#${this.step(x.vertex).n} ${x.id} done`);
     }
-    for (const w of st.warnings ?? []) if (w.short) this.emit(`WARNING: ${Buffer.from(w.short, 'base64').toString('utf8')}`);
+    for (const w of st.warnings ?? []) if (w.short) this.emit(`WARNING: ${decoded(w.short)}`);
   }
 
   private flush(s: { n: number; partial: string }) {

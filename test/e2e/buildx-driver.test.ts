@@ -9,7 +9,7 @@ import { describeDriverContract } from '../helpers/driver-contract.js';
 import { REGISTRY, requireStack, uniqueName } from '../helpers/server.js';
 
 requireStack();
-describeDriverContract('buildx, local docker driver', () => new BuildxDriver());
+describeDriverContract('buildx, local docker driver', () => new BuildxDriver(), { clientProcess: true });
 
 describe('buildx docker driver housekeeping', () => {
   it("removes pushed images from dockerd's store once the builder has been idle", async () => {

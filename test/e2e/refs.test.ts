@@ -152,33 +152,53 @@ describe('pushed refs', () => {
     expect(await registry.digest(`${owner}/graceful`, sha)).toBe(b.digest);
   });
 
-  it('finishes a build interrupted by SIGKILL of the server once it starts again, stopping the orphaned client', async () => {
-    const marker = `interrupt-kill-${owner}`;
-    // Long enough that the orphaned client is still running when the server is back.
-    const repo = await WorkRepo.create({ Dockerfile: `FROM localhost:5000/cache/busybox:latest\nRUN echo ${marker} && sleep 5\n` });
-    const sha = (await repo.git.revparse(['HEAD'])).trim();
-    await repo.push(server.gitUrl(owner, token, owner, 'interrupted'), ['main']);
-    // Kill once the RUN has printed: the client then stays silent (and alive) until the sleep ends. (A client
-    // that writes to the dead server's pipe dies of SIGPIPE by itself.)
-    await waitUntilRunning(sha, new RegExp(`^#\\d+ ${marker}$`, 'm'));
-    await server.stop('SIGKILL');
-    await server.boot();
-    const [b] = await server.waitForBuilds(sha, token);
-    expect(b).toMatchObject({ status: 'succeeded', attempts: 2 });
-    const log = (await server.api<string>(`/api/builds/${b.id}/log`, token)).body;
-    expect(log).toContain('the server stopped during attempt 1; the build was queued again');
-    expect(server.logs.some((l) => l.includes('stopped build clients left by a previous server process')), server.logs.join('\n')).toBe(true);
-    // The registry holds what the database says was pushed: the re-run's image, not the orphan's.
-    expect(await registry.digest(`${owner}/interrupted`, sha)).toBe(b.digest);
-    expect(await registry.digest(`${owner}/interrupted`, 'main')).toBe(b.digest);
+  // The default builder drives dockerd over the Engine API: the solve lives on the server's connection and
+  // stops with it. A buildx builder runs a client process, which outlives the server until the next one stops it.
+  it.each([
+    ['the Engine API (default)', {}],
+    ['buildx', { CODEHUB_BUILDERS: 'default' }],
+  ])('finishes a build interrupted by SIGKILL of the server once it starts again, through %s; the dead server\'s solve does not outlive it', async (_label, env) => {
+    const srv = Object.keys(env).length ? await TestServer.start({ env }) : server;
+    const tok = srv === server ? token : srv.addUser(owner);
+    try {
+      const marker = `interrupt-kill-${owner}`;
+      // busybox's sh execs the last command, so the RUN shows in the process table as exactly this sleep.
+      const sleep = `sleep 6.${String(Date.now() % 1000).padStart(3, '0')}`;
+      const running = async () => (await execa('ps', ['-eo', 'args'], { reject: false })).stdout.split('\n').some((l) => l.trim() === sleep);
+      const repo = await WorkRepo.create({ Dockerfile: `FROM localhost:5000/cache/busybox:latest\nRUN echo ${marker} && ${sleep}\n` });
+      const sha = (await repo.git.revparse(['HEAD'])).trim();
+      await repo.push(srv.gitUrl(owner, tok, owner, 'interrupted'), ['main']);
+      await waitUntilRunning(sha, new RegExp(`^#\\d+ ${marker}$`, 'm'), srv, tok);
+      expect(await running()).toBe(true);
+      await srv.stop('SIGKILL');
+      await new Promise((r) => setTimeout(r, 1500));
+      if (srv === server) {
+        expect(await running()).toBe(false); // gone with the connection, before any server is back
+        await srv.boot();
+      } else {
+        expect(await running()).toBe(true); // the orphaned client keeps its solve going...
+        await srv.boot();
+        for (let i = 0; i < 100 && !srv.logs.some((l) => l.includes('stopped build clients left by a previous server process')); i++) await new Promise((r) => setTimeout(r, 50));
+        expect(srv.logs.some((l) => l.includes('stopped build clients left by a previous server process')), srv.logs.join('\n')).toBe(true); // ...until the new server stops it
+      }
+      const [b] = await srv.waitForBuilds(sha, tok);
+      expect(b).toMatchObject({ status: 'succeeded', attempts: 2 });
+      const log = (await srv.api<string>(`/api/builds/${b.id}/log`, tok)).body;
+      expect(log).toContain('the server stopped during attempt 1; the build was queued again');
+      // The registry holds what the database says was pushed: the re-run's image, not the orphan's.
+      expect(await registry.digest(`${owner}/interrupted`, sha)).toBe(b.digest);
+      expect(await registry.digest(`${owner}/interrupted`, 'main')).toBe(b.digest);
+    } finally {
+      if (srv !== server) await srv.stop();
+    }
   });
 
   /** Waits until the build of `sha` is running and its log shows `logPattern` (by default: the RUN step began). */
-  async function waitUntilRunning(sha: string, logPattern: RegExp = /RUN echo/): Promise<void> {
+  async function waitUntilRunning(sha: string, logPattern: RegExp = /RUN echo/, srv = server, tok = token): Promise<void> {
     for (let i = 0; i < 400; i++) {
-      const { body } = await server.api<{ builds: any[] }>(`/api/builds?commit=${sha}`, token);
+      const { body } = await srv.api<{ builds: any[] }>(`/api/builds?commit=${sha}`, tok);
       const b = body.builds[0];
-      if (b?.status === 'running' && logPattern.test((await server.api<string>(`/api/builds/${b.id}/log`, token)).body)) return;
+      if (b?.status === 'running' && logPattern.test((await srv.api<string>(`/api/builds/${b.id}/log`, tok)).body)) return;
       await new Promise((r) => setTimeout(r, 25));
     }
     throw new Error(`build of ${sha} never ran`);
