@@ -1,88 +1,106 @@
 /**
- * Push to pushed image, and lookup by commit, against the raw baseline in the same run.
- *
- *   npm run bench            (the stack must be up: bash scripts/stack.sh up)
- *
- * (a) raw:      git archive <sha> | docker-buildx build --push -   (same labels and tags as codehub-build sets)
- * (c) codehub:  git push to the server until the API reports the build succeeded (polled every 5 ms)
- * Cached: a new commit with the same tree (every layer cached; a new manifest is pushed for the new labels).
- * Miss:   a new commit whose RUN step changes, so it runs.
+ * Push to pushed image, three ways, the same commit each time:
+ *   (a) raw:   git archive <sha> | docker buildx build --push -       (run by hand, no push at all)
+ *   (b) hook:  git push to a bare repo over HTTP whose post-receive hook runs (a) (PLAIN_HOOK below)
+ *   (c) codehub-build: git push -o wait, which returns when the image is pushed
+ * All three push the same three tags (branch, sha, latest) with the same labels, to their own repository.
+ * Cached: each round is a new commit with the same tree, so every step is cached and a new manifest (new
+ * labels) is pushed. No cache: the same, with --no-cache (git push -o no-cache for b and c).
  */
-import { execa } from 'execa';
 import { randomBytes } from 'node:crypto';
-import { findBuildx } from '../src/builder/buildx.js';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { RegistryClient } from '../src/registry/client.js';
 import { WorkRepo } from '../test/helpers/git.js';
-import { REGISTRY, TestServer, uniqueName } from '../test/helpers/server.js';
+import { REGISTRY, type TestServer } from '../test/helpers/server.js';
+import { initBare, startPlainGitServer } from './lib/plain-git.js';
+import { run } from './lib/proc.js';
+import { msSince, stats, type Stats } from './lib/stats.js';
 
-const RUNS = Number(process.env.BENCH_RUNS ?? 7);
-const FROM = 'FROM localhost:5000/cache/busybox:latest';
+/** The hook a user would write instead of codehub-build; $1.. are unused, git gives the updates on stdin. */
+export const PLAIN_HOOK = `#!/bin/sh
+# post-receive: build and push every pushed branch, tagged by branch, sha and latest.
+REPO=$(cat "$GIT_DIR/image-repo")
+nc=; [ "\${GIT_PUSH_OPTION_0:-}" = no-cache ] && nc=--no-cache
+while read old new ref; do
+  branch=\${ref#refs/heads/}
+  git archive --format=tar "$new" | docker buildx build --push $nc \\
+    --label org.opencontainers.image.revision="$new" --label org.opencontainers.image.source=plain \\
+    --label org.opencontainers.image.created="$(date -u +%Y-%m-%dT%H:%M:%SZ)" \\
+    --label org.opencontainers.image.ref.name="$branch" --label dev.codehub.build.id=0 \\
+    -t "$REPO:$branch" -t "$REPO:$new" -t "$REPO:latest" -
+done
+`;
 
-const ms = (t0: bigint) => Number(process.hrtime.bigint() - t0) / 1e6;
-function stats(xs: number[]) {
-  const s = [...xs].sort((a, b) => a - b);
-  const q = (p: number) => s[Math.min(s.length - 1, Math.floor(p * s.length))]!;
-  return { median: q(0.5), p99: q(0.99), min: s[0]!, max: s[s.length - 1]! };
+export const RAW_COMMAND = 'git archive --format=tar <sha> | docker buildx build --push [--no-cache] --label ... (5 labels) -t <repo>:main -t <repo>:<sha> -t <repo>:latest -';
+
+export interface PushToImageRow {
+  mode: 'cached' | 'no-cache';
+  raw: Stats;
+  hook: Stats;
+  codehub: Stats;
 }
-const fmt = (x: number) => x.toFixed(1).padStart(8);
 
-async function rawBuild(repo: WorkRepo, sha: string, tags: string[]) {
-  const [bin, ...pre] = findBuildx();
-  const labels = ['org.opencontainers.image.revision=' + sha, 'org.opencontainers.image.source=x', 'org.opencontainers.image.created=' + new Date().toISOString(),
+function labels(sha: string): string[] {
+  return ['org.opencontainers.image.revision=' + sha, 'org.opencontainers.image.source=raw', 'org.opencontainers.image.created=' + new Date().toISOString(),
     'org.opencontainers.image.ref.name=main', 'dev.codehub.build.id=0'].flatMap((l) => ['--label', l]);
-  const t0 = process.hrtime.bigint();
-  const archive = execa('git', ['archive', '--format=tar', sha], { cwd: repo.dir, buffer: false });
-  await archive.pipe(bin!, [...pre, 'build', '--progress=quiet', '--provenance=false', '-f', 'Dockerfile', ...labels, ...tags.flatMap((t) => ['-t', t]), '--push', '-']);
-  return ms(t0);
 }
 
-async function codehubBuild(server: TestServer, repo: WorkRepo, url: string, token: string, sha: string) {
+async function rawBuild(repo: WorkRepo, sha: string, image: string, noCache: boolean): Promise<number> {
   const t0 = process.hrtime.bigint();
-  const push = await repo.push(url, ['main']);
-  if (push.exitCode !== 0) throw new Error(push.output);
-  for (;;) {
-    const { body } = await server.api<{ builds: { status: string; reason: string }[] }>(`/api/builds?commit=${sha}`, token);
-    const b = body.builds[0];
-    if (b && b.status === 'succeeded') return ms(t0);
-    if (b && ['failed', 'canceled', 'skipped'].includes(b.status)) throw new Error(`build ${b.status}: ${b.reason}`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
+  const r = await run(['docker', 'buildx', 'build', '--push', ...(noCache ? ['--no-cache'] : []), ...labels(sha),
+    '-t', `${image}:main`, '-t', `${image}:${sha}`, '-t', `${image}:latest`, '-'], { cwd: repo.dir, stdinFrom: ['git', 'archive', '--format=tar', sha] });
+  const t = msSince(t0);
+  if (r.code !== 0) throw new Error(`raw build failed:\n${r.out}`);
+  return t;
 }
 
-async function pushToImage(server: TestServer, owner: string, token: string) {
-  const repo = await WorkRepo.create({ Dockerfile: `${FROM}\nRUN echo warm-${owner}\n` });
-  const url = server.gitUrl(owner, token, owner, 'bench');
-  const rawRepo = `${REGISTRY}/${owner}/bench-raw`;
-  const rows: [string, number[], number[]][] = [];
-  for (const mode of ['cached', 'miss'] as const) {
-    const raw: number[] = [];
-    const chb: number[] = [];
-    for (let i = -1; i < RUNS; i++) { // i = -1 is the warm-up
-      // Alternate which goes first, so neither always meets a warmer machine.
-      for (const who of i % 2 === 0 ? ['raw', 'chb'] : ['chb', 'raw']) {
-        // Each runner builds its own commit; on a miss its RUN line is new to BuildKit, so neither profits from the other.
-        const change: Record<string, string> = mode === 'cached' ? {} : { Dockerfile: `${FROM}\nRUN echo run-${randomBytes(6).toString('hex')}\n` };
-        const sha = await repo.commit(change, `${mode} ${who} ${i}`);
-        const t = who === 'raw'
-          ? await rawBuild(repo, sha, [`${rawRepo}:main`, `${rawRepo}:${sha}`])
-          : await codehubBuild(server, repo, url, token, sha);
-        if (i >= 0) (who === 'raw' ? raw : chb).push(t);
+async function gitPush(repo: WorkRepo, url: string, options: string[]): Promise<{ ms: number; out: string }> {
+  const t0 = process.hrtime.bigint();
+  const r = await run(['git', 'push', ...options.flatMap((o) => ['-o', o]), url, 'HEAD:main'], { cwd: repo.dir, env: { ...process.env, GIT_TERMINAL_PROMPT: '0' } });
+  const ms = msSince(t0);
+  if (r.code !== 0) throw new Error(`git push to ${url.replace(/:[^@/]*@/, ':***@')} failed:\n${r.out}`);
+  return { ms, out: r.out };
+}
+
+export async function pushToImage(server: TestServer, owner: string, token: string, runs: number, log: (s: string) => void): Promise<PushToImageRow[]> {
+  const registry = new RegistryClient(REGISTRY);
+  const repo = await WorkRepo.create({ Dockerfile: `FROM localhost:5000/cache/busybox:latest\nRUN echo bench-${randomBytes(4).toString('hex')}\n` });
+  const plainRoot = mkdtempSync(join(tmpdir(), 'chb-plain-'));
+  const bare = initBare(plainRoot, 'img', PLAIN_HOOK);
+  writeFileSync(join(bare, 'image-repo'), `${REGISTRY}/${owner}/img-hook`);
+  const plain = await startPlainGitServer(plainRoot);
+  const codehubUrl = server.gitUrl(owner, token, owner, 'img');
+  const rows: PushToImageRow[] = [];
+  try {
+    for (const mode of ['cached', 'no-cache'] as const) {
+      const noCache = mode === 'no-cache';
+      const times = { raw: [] as number[], hook: [] as number[], codehub: [] as number[] };
+      for (let i = -1; i < runs; i++) { // round -1 warms every path up
+        const sha = await repo.commit({}, `${mode} round ${i}`);
+        // Rotate who goes first, so no way always meets a machine the previous one just warmed or loaded.
+        const order = (['raw', 'hook', 'codehub'] as const).map((_, k, all) => all[(k + i + 1) % 3]!);
+        for (const who of order) {
+          let t: number;
+          if (who === 'raw') t = await rawBuild(repo, sha, `${REGISTRY}/${owner}/img-raw`, noCache);
+          else if (who === 'hook') t = (await gitPush(repo, `${plain.url}/img.git`, noCache ? ['no-cache'] : [])).ms;
+          else {
+            const p = await gitPush(repo, codehubUrl, ['wait', ...(noCache ? ['no-cache'] : [])]);
+            if (!/build #\d+ img succeeded/.test(p.out)) throw new Error(`codehub-build did not report success:\n${p.out}`);
+            t = p.ms;
+          }
+          // Untimed: each way really pushed this commit's image.
+          const image = { raw: 'img-raw', hook: 'img-hook', codehub: 'img' }[who];
+          if (!(await registry.digest(`${owner}/${image}`, sha))) throw new Error(`${who}: ${owner}/${image}:${sha} is not in the registry`);
+          if (i >= 0) times[who].push(t);
+        }
+        log(`  push to image, ${mode}, round ${i + 1}/${runs}`);
       }
+      rows.push({ mode, raw: stats(times.raw), hook: stats(times.hook), codehub: stats(times.codehub) });
     }
-    rows.push([mode, raw, chb]);
+  } finally {
+    await plain.close();
   }
   return rows;
-}
-
-const server = await TestServer.start();
-const owner = uniqueName('bench');
-const token = server.addUser(owner);
-const rows = await pushToImage(server, owner, token);
-await server.stop();
-
-console.log(`\npush to pushed image (ms; ${RUNS} runs after a warm-up; trivial image FROM busybox + one RUN)`);
-console.log('case      |  raw buildx median (min-max)  | codehub-build median (min-max) | ratio c/a');
-for (const [mode, raw, chb] of rows) {
-  const a = stats(raw);
-  const c = stats(chb);
-  console.log(`${mode.padEnd(9)} | ${fmt(a.median)} (${a.min.toFixed(0)}-${a.max.toFixed(0)})`.padEnd(42) + `| ${fmt(c.median)} (${c.min.toFixed(0)}-${c.max.toFixed(0)})`.padEnd(33) + `| ${(c.median / a.median).toFixed(2)}`);
 }

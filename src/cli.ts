@@ -1,4 +1,4 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --max-semi-space-size=2
 import { execa } from 'execa';
 import { parseArgs } from 'node:util';
 import { generateToken, hashToken } from './auth/tokens.js';

@@ -2,7 +2,9 @@
  * The baseline a user would set up instead of codehub-build: `git http-backend` behind a minimal Node HTTP
  * server, no authentication, bare repos under one folder. Used for the plain-push and plain-hook figures.
  */
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
+import { chmodSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
@@ -50,4 +52,16 @@ export async function startPlainGitServer(root: string): Promise<PlainGitServer>
     url: `http://127.0.0.1:${port}`,
     close: () => new Promise((r) => { server.closeAllConnections(); server.close(() => r()); }),
   };
+}
+
+/** A bare repo under `root` that accepts pushes (and push options), with `postReceive` as its hook if given. */
+export function initBare(root: string, name: string, postReceive?: string): string {
+  const dir = join(root, `${name}.git`);
+  execFileSync('git', ['init', '--quiet', '--bare', '--initial-branch=main', dir]);
+  for (const [k, v] of [['http.receivepack', 'true'], ['receive.advertisePushOptions', 'true'], ['gc.auto', '0']]) execFileSync('git', ['--git-dir', dir, 'config', k!, v!]);
+  if (postReceive) {
+    writeFileSync(join(dir, 'hooks', 'post-receive'), postReceive);
+    chmodSync(join(dir, 'hooks', 'post-receive'), 0o755);
+  }
+  return dir;
 }

@@ -60,7 +60,8 @@ export class TestServer {
   }
 
   async boot(): Promise<void> {
-    const proc = spawn(process.execPath, [CLI, 'serve'], { env: this.env, stdio: ['ignore', 'pipe', 'pipe'] });
+    // Run as an operator does (`codehub-build serve`): the file's own #! line carries the server's Node flags.
+    const proc = spawn(CLI, ['serve'], { env: this.env, stdio: ['ignore', 'pipe', 'pipe'] });
     this.proc = proc;
     proc.stderr!.setEncoding('utf8');
     proc.stderr!.on('data', (d: string) => this.logs.push(...d.split('\n').filter(Boolean)));

@@ -1,0 +1,92 @@
+/**
+ * The queue under load: 50 concurrent git pushes (10 repos x 5 branches) to a fresh server with the default
+ * two build slots, building on the real BuildKit. Push latency (git push returning), push to running, time
+ * until all 50 are terminal, builds lost or duplicated (read from the SQLite file), and the server's RSS.
+ * Also the claim rate of the SQLite queue itself with 10,000 builds queued.
+ */
+import Database from 'better-sqlite3';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { openDb } from '../src/store/db.js';
+import { Store } from '../src/store/store.js';
+import { TERMINAL_STATUSES } from '../src/store/schema.js';
+import { WorkRepo } from '../test/helpers/git.js';
+import { TestServer, uniqueName } from '../test/helpers/server.js';
+import { rssMb, sampleRss } from './lib/proc.js';
+import { stats, type Stats } from './lib/stats.js';
+
+export interface BurstResult {
+  pushesOk: number;
+  push: Stats;
+  toRunning: Stats;
+  allTerminalMs: number;
+  records: number;
+  lost: number;
+  duplicated: number;
+  statuses: Record<string, number>;
+  rssIdleMb: number;
+  rssPeakMb: number;
+}
+
+export function claimRate(n: number): { perSecond: number; msPerClaim: number } {
+  const store = new Store(openDb(join(mkdtempSync(join(tmpdir(), 'chb-q-')), 'q.db')));
+  const repoIds = Array.from({ length: 100 }, (_, i) => store.ensureRepo(`owner${i}`, 'r').id);
+  store.insertBuilds(Array.from({ length: n }, (_, i) => ({
+    repoId: repoIds[i % 100]!, repo: `owner${i % 100}/r`, owner: `owner${i % 100}`, ref: `refs/heads/b${i}`, refType: 'branch' as const,
+    refName: `b${i}`, commitSha: i.toString(16).padStart(40, '0'), image: 'r', status: 'queued' as const, pusher: `owner${i % 100}`,
+  })), () => []);
+  const t0 = performance.now();
+  let claimed = 0;
+  for (let b = store.claimNext(() => 'bench'); b; b = store.claimNext(() => 'bench')) {
+    store.finishBuild(b.id, { status: 'succeeded', digest: 'sha256:x' });
+    claimed++;
+  }
+  const secs = (performance.now() - t0) / 1000;
+  store.db.$client.close();
+  return { perSecond: claimed / secs, msPerClaim: (secs * 1000) / claimed };
+}
+
+export async function burst(): Promise<BurstResult> {
+  const server = await TestServer.start({ env: { CODEHUB_LOG_LEVEL: 'info' } });
+  try {
+    const owner = uniqueName('burst');
+    const token = server.addUser(owner);
+    const repos = await Promise.all(Array.from({ length: 10 }, (_, i) => WorkRepo.create({ Dockerfile: `FROM localhost:5000/cache/busybox:latest\nRUN echo ${owner}-${i}\n` })));
+    await new Promise((r) => setTimeout(r, 2000));
+    const pid = server.proc!.pid!;
+    const rssIdleMb = rssMb(pid);
+    const rss = sampleRss(pid);
+    const t0 = Date.now();
+    const pushes = await Promise.all(repos.flatMap((repo, i) => Array.from({ length: 5 }, async (_, j) => {
+      const start = Date.now();
+      const r = await repo.push(server.gitUrl(owner, token, owner, `q${i}`), [`HEAD:refs/heads/b${j}`]);
+      return { start, ms: Date.now() - start, ok: r.exitCode === 0, repo: `${owner}/q${i}`, branch: `b${j}` };
+    })));
+    const db = new Database(join(server.dataDir, 'codehub.db'), { readonly: true });
+    type Row = { repo: string; ref_name: string; status: string; started_at: string | null; finished_at: string | null };
+    let rows: Row[] = [];
+    for (;;) {
+      rows = db.prepare('SELECT repo, ref_name, status, started_at, finished_at FROM builds WHERE owner = ?').all(owner) as Row[];
+      if (rows.length >= 50 && rows.every((r) => (TERMINAL_STATUSES as readonly string[]).includes(r.status))) break;
+      if (Date.now() - t0 > 300_000) throw new Error(`the burst did not end within 5 minutes: ${rows.length} records`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    const rssPeakMb = rss.stop();
+    db.close();
+    const allTerminalMs = Math.max(...rows.map((r) => Date.parse(r.finished_at!))) - t0;
+    const toRunning = pushes.map((p) => {
+      const row = rows.find((r) => r.repo === p.repo && r.ref_name === p.branch);
+      return row?.started_at ? Date.parse(row.started_at) - p.start : NaN;
+    }).filter(Number.isFinite);
+    const keys = new Set(rows.map((r) => `${r.repo}@${r.ref_name}`));
+    return {
+      pushesOk: pushes.filter((p) => p.ok).length, push: stats(pushes.map((p) => p.ms)), toRunning: stats(toRunning), allTerminalMs,
+      records: rows.length, lost: 50 - keys.size, duplicated: rows.length - keys.size,
+      statuses: rows.reduce<Record<string, number>>((a, r) => ({ ...a, [r.status]: (a[r.status] ?? 0) + 1 }), {}),
+      rssIdleMb, rssPeakMb,
+    };
+  } finally {
+    await server.stop();
+  }
+}

@@ -1,0 +1,145 @@
+/**
+ * codehub-build against the limit, in one run:
+ *
+ *   npm run bench                                   (brings the stack up first)
+ *   BENCH_RUNS=7 BENCH_ONLY=image,recorded,burst,lookup,sse npm run bench
+ *
+ * Prints a table and writes it to bench/RESULTS.md with the date, the machine and the exact commands. Every
+ * ratio compares figures measured in this same run.
+ */
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { PACKAGE_ROOT } from '../src/paths.js';
+import { TestServer, uniqueName } from '../test/helpers/server.js';
+import { burst, claimRate, type BurstResult } from './burst.js';
+import { machine } from './lib/machine.js';
+import { rssMb } from './lib/proc.js';
+import { ratio, spread, type Stats } from './lib/stats.js';
+import { lookups, type LookupResult } from './lookup.js';
+import { PLAIN_HOOK, pushToImage, RAW_COMMAND, type PushToImageRow } from './push-to-image.js';
+import { pushToRecorded } from './push-recorded.js';
+import { sseLatency } from './sse.js';
+
+const RUNS = Number(process.env.BENCH_RUNS ?? 7);
+const LOOKUPS = Number(process.env.BENCH_LOOKUPS ?? 2000);
+const ONLY = new Set((process.env.BENCH_ONLY ?? 'image,recorded,burst,lookup,sse').split(','));
+const SIZES = (process.env.BENCH_SIZES ?? '100000,1000000').split(',').map(Number);
+const progress = (s: string) => process.stderr.write(s + '\n');
+
+const out: string[] = [];
+const say = (s = '') => { out.push(s); console.log(s); };
+const verdict = (ok: boolean) => (ok ? 'met' : '**missed**');
+
+const started = new Date();
+say(`# codehub-build benchmark`);
+say();
+say(`Run ${started.toISOString()} with \`${process.env.BENCH_RUNS || process.env.BENCH_ONLY ? `BENCH_RUNS=${RUNS} BENCH_ONLY=${[...ONLY].join(',')} ` : ''}npm run bench\`. Every figure is the median of ${RUNS} runs after a warm-up, with (min-max), unless it says otherwise.`);
+say();
+say('| machine | |');
+say('| --- | --- |');
+for (const [k, v] of Object.entries(machine())) say(`| ${k} | ${v} |`);
+say();
+
+// One server for the push, SSE and idle-memory figures, as an operator runs it (log level info).
+const server = await TestServer.start({ env: { CODEHUB_LOG_LEVEL: 'info' } });
+const owner = uniqueName('bench');
+const token = server.addUser(owner);
+await new Promise((r) => setTimeout(r, 1000));
+const rssStart = rssMb(server.proc!.pid!);
+let image: PushToImageRow[] = [];
+let recorded: { plain: Stats; codehub: Stats } | null = null;
+let sse: Stats | null = null;
+let rssIdle = 0;
+try {
+  if (ONLY.has('image')) image = await pushToImage(server, owner, token, RUNS, progress);
+  if (ONLY.has('recorded')) { progress('push to recorded'); recorded = await pushToRecorded(server, owner, token, RUNS * 3); }
+  if (ONLY.has('sse')) { progress('SSE latency'); sse = await sseLatency(server, owner, token); }
+  await new Promise((r) => setTimeout(r, 3000));
+  rssIdle = rssMb(server.proc!.pid!);
+} finally {
+  await server.stop();
+}
+let b: BurstResult | null = null;
+let claims: { perSecond: number; msPerClaim: number } | null = null;
+if (ONLY.has('burst')) { progress('burst of 50 pushes'); b = await burst(); claims = claimRate(10_000); }
+const lookupResults: LookupResult[] = [];
+if (ONLY.has('lookup')) for (const n of SIZES) { progress(`lookups with ${n} builds`); lookupResults.push(await lookups(n, LOOKUPS)); }
+
+if (image.length) {
+  say('## Push to pushed image (ms)');
+  say();
+  say('Trivial image (`FROM busybox`, one `RUN`), same repo, each round a new commit; all three push the same three tags (branch, sha, latest) and five labels to the local registry, one after another in rotating order.');
+  say();
+  say('| case | (a) raw `docker buildx build --push` | (b) `git push`, plain post-receive hook | (c) codehub-build `git push -o wait` | c/a | c/b |');
+  say('| --- | --- | --- | --- | --- | --- |');
+  for (const r of image) say(`| ${r.mode} | ${spread(r.raw)} | ${spread(r.hook)} | ${spread(r.codehub)} | ${ratio(r.codehub.median, r.raw.median)} | ${ratio(r.codehub.median, r.hook.median)} |`);
+  say();
+  const cached = image.find((r) => r.mode === 'cached')!;
+  say(`Targets (cached): c/a at most 1.15: ${verdict(cached.codehub.median / cached.raw.median <= 1.15)}; c/b at most 1.0: ${verdict(cached.codehub.median / cached.hook.median <= 1.0)}.`);
+  say();
+  say('Commands:');
+  say(`- (a) \`${RAW_COMMAND}\`, run in the work tree (the time includes \`git archive\`).`);
+  say('- (b) `git push <plain>/img.git HEAD:main` (`-o no-cache` for the no-cache case) to `git http-backend` behind a minimal Node HTTP server (bench/lib/plain-git.ts), whose bare repo has this post-receive hook:');
+  say();
+  say('```sh');
+  for (const l of PLAIN_HOOK.trimEnd().split('\n')) say(l);
+  say('```');
+  say('- (c) `git push -o wait [-o no-cache] http://<user>:<token>@127.0.0.1:<port>/git/<user>/img.git HEAD:main`, which returns after the build pushed its image.');
+  say();
+}
+
+if (recorded) {
+  say('## Push to recorded (ms)');
+  say();
+  say(`\`git push\` of a commit changing one file, ${recorded.codehub.n} rounds after 2 warm-ups; codehub-build returns once the build is committed to SQLite (the build then runs, untimed, before the next round).`);
+  say();
+  say('| plain `git push` to a bare repo over HTTP (`git http-backend`, no hook) | codehub-build `git push` | ratio |');
+  say('| --- | --- | --- |');
+  say(`| ${spread(recorded.plain, 1)} | ${spread(recorded.codehub, 1)} | ${ratio(recorded.codehub.median, recorded.plain.median)} |`);
+  say();
+  say(`Target: at most 1.2x: ${verdict(recorded.codehub.median / recorded.plain.median <= 1.2)}.`);
+  say();
+}
+
+if (b && claims) {
+  say('## Burst: 50 concurrent pushes');
+  say();
+  say('10 repos x 5 branches pushed at once to a fresh server with the default two build slots, building on the real BuildKit; outcomes read from the SQLite file.');
+  say();
+  say('| pushes ok | records | lost | duplicated | statuses | git push p50 / p99 (ms) | push to running p50 / p99 (ms) | first push to all terminal (s) | server RSS idle / peak (MB) |');
+  say('| --- | --- | --- | --- | --- | --- | --- | --- | --- |');
+  say(`| ${b.pushesOk}/50 | ${b.records} | ${b.lost} | ${b.duplicated} | ${Object.entries(b.statuses).map(([s, n]) => `${s} ${n}`).join(', ')} | ${b.push.median} / ${b.push.p99} | ${b.toRunning.median} / ${b.toRunning.p99} | ${(b.allTerminalMs / 1000).toFixed(1)} | ${b.rssIdleMb.toFixed(0)} / ${b.rssPeakMb.toFixed(0)} |`);
+  say();
+  say(`Target (0 lost, 0 duplicated, every build terminal): ${verdict(b.lost === 0 && b.duplicated === 0 && b.records === 50)}.`);
+  say();
+  say(`The queue itself (claim + finish, 10,000 builds queued by 100 owners, SQLite WAL file): ${claims.perSecond.toFixed(0)} claims/s, ${claims.msPerClaim.toFixed(2)} ms each.`);
+  say();
+}
+
+if (lookupResults.length) {
+  say('## Lookups (ms, over HTTP from a keep-alive client)');
+  say();
+  say(`${LOOKUPS} lookups after 100 warm-ups, by one owner of 100 (10 repos each), in a database of N finished builds.`);
+  say();
+  say('| builds | by 7-hex sha prefix p50 / p99 | prefix, then its log p50 / p99 | by repo (newest 20) p50 / p99 | server RSS (MB) | fill (s) |');
+  say('| --- | --- | --- | --- | --- | --- |');
+  const f = (s: Stats) => `${s.median.toFixed(2)} / ${s.p99.toFixed(2)}`;
+  for (const l of lookupResults) say(`| ${l.builds.toLocaleString('en')} | ${f(l.byPrefix)} | ${f(l.prefixThenLog)} | ${f(l.byRepo)} | ${l.rssMb.toFixed(0)} | ${l.fillSeconds.toFixed(0)} |`);
+  say();
+  const million = lookupResults.find((l) => l.builds === 1_000_000);
+  if (million) say(`Target (p99 at most 5 ms with 1,000,000 builds): by prefix ${verdict(million.byPrefix.p99 <= 5)}, by repo ${verdict(million.byRepo.p99 <= 5)}.`);
+  say();
+}
+
+say('## Memory and live logs');
+say();
+say('| server RSS after start (MB) | idle after the push benchmarks (MB) | SSE line latency p50 / p99 (ms) |');
+say('| --- | --- | --- |');
+say(`| ${rssStart.toFixed(0)} | ${rssIdle ? rssIdle.toFixed(0) : '-'} | ${sse ? `${sse.median} / ${sse.p99} (${sse.n} lines)` : '-'} |`);
+say();
+say(`Target (idle RSS at most 120 MB): ${verdict(Math.max(rssStart, rssIdle) <= 120)}. SSE latency: from the server reading a line from BuildKit (its stored time) to the SSE client receiving it, for a build printing 200 lines 20 ms apart.`);
+
+if (ONLY.size === 5 && !process.env.BENCH_SIZES) {
+  writeFileSync(join(PACKAGE_ROOT, 'bench', 'RESULTS.md'), out.join('\n') + '\n');
+  progress(`\nwrote bench/RESULTS.md (${((Date.now() - started.getTime()) / 1000).toFixed(0)} s)`);
+} else progress('\na partial run: bench/RESULTS.md left as it was');
