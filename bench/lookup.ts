@@ -33,7 +33,7 @@ function client() {
 }
 
 /** Fills a fresh data dir with n builds; returns it with the shas and ids of owner 0's builds. */
-async function fill(n: number, base: string): Promise<{ dataDir: string; mine: { id: number; sha: string; repo: string }[]; fillSeconds: number }> {
+export async function fill(n: number, base: string): Promise<{ dataDir: string; mine: { id: number; sha: string; repo: string }[]; fillSeconds: number }> {
   const dataDir = mkdtempSync(join(tmpdir(), 'chb-lookup-'));
   openDb(join(dataDir, 'codehub.db')).$client.close(); // migrations
   const db = new Database(join(dataDir, 'codehub.db'));

@@ -98,9 +98,13 @@ export class Store {
     }));
   }
 
+  /** One build by id; a statement prepared once, as every log and build request starts here. */
   build(id: number): Build | undefined {
-    return this.db.select().from(builds).where(eq(builds.id, id)).get();
+    const row = (this.buildById ??= this.db.$client.prepare('SELECT * FROM builds WHERE id = ?')).get(id) as BuildRow | undefined;
+    return row && toBuild(row);
   }
+
+  private buildById: import('better-sqlite3').Statement | null = null;
 
   /**
    * Builds matching a query, newest first. The SQL is written out and its statement prepared once per
