@@ -13,12 +13,15 @@ import { Store } from '../src/store/store.js';
 import { TERMINAL_STATUSES } from '../src/store/schema.js';
 import { WorkRepo } from '../test/helpers/git.js';
 import { TestServer, uniqueName } from '../test/helpers/server.js';
+import { initBare, startPlainGitServer } from './lib/plain-git.js';
 import { rssMb, sampleRss } from './lib/proc.js';
 import { stats, type Stats } from './lib/stats.js';
 
 export interface BurstResult {
   pushesOk: number;
   push: Stats;
+  /** The same 50 pushes to bare repos behind plain `git http-backend`, no hook, for scale. */
+  plainPush: Stats;
   toRunning: Stats;
   allTerminalMs: number;
   records: number;
@@ -47,22 +50,41 @@ export function claimRate(n: number): { perSecond: number; msPerClaim: number } 
   return { perSecond: claimed / secs, msPerClaim: (secs * 1000) / claimed };
 }
 
+/** 10 repos x 5 branches pushed at once; resolves with each push's outcome and time. */
+function pushAll(repos: WorkRepo[], url: (i: number) => string) {
+  return Promise.all(repos.flatMap((repo, i) => Array.from({ length: 5 }, async (_, j) => {
+    const start = Date.now();
+    const r = await repo.push(url(i), [`HEAD:refs/heads/b${j}`]);
+    return { start, ms: Date.now() - start, ok: r.exitCode === 0, i, branch: `b${j}` };
+  })));
+}
+
+async function plainBurst(repos: WorkRepo[]): Promise<Stats> {
+  const root = mkdtempSync(join(tmpdir(), 'chb-plain-'));
+  for (let i = 0; i < repos.length; i++) initBare(root, `q${i}`);
+  const plain = await startPlainGitServer(root);
+  try {
+    const pushes = await pushAll(repos, (i) => `${plain.url}/q${i}.git`);
+    if (pushes.some((p) => !p.ok)) throw new Error('a plain push failed');
+    return stats(pushes.map((p) => p.ms));
+  } finally {
+    await plain.close();
+  }
+}
+
 export async function burst(): Promise<BurstResult> {
   const server = await TestServer.start({ env: { CODEHUB_LOG_LEVEL: 'info' } });
   try {
     const owner = uniqueName('burst');
     const token = server.addUser(owner);
     const repos = await Promise.all(Array.from({ length: 10 }, (_, i) => WorkRepo.create({ Dockerfile: `FROM localhost:5000/cache/busybox:latest\nRUN echo ${owner}-${i}\n` })));
+    const plainPush = await plainBurst(repos);
     await new Promise((r) => setTimeout(r, 2000));
     const pid = server.proc!.pid!;
     const rssIdleMb = rssMb(pid);
     const rss = sampleRss(pid);
     const t0 = Date.now();
-    const pushes = await Promise.all(repos.flatMap((repo, i) => Array.from({ length: 5 }, async (_, j) => {
-      const start = Date.now();
-      const r = await repo.push(server.gitUrl(owner, token, owner, `q${i}`), [`HEAD:refs/heads/b${j}`]);
-      return { start, ms: Date.now() - start, ok: r.exitCode === 0, repo: `${owner}/q${i}`, branch: `b${j}` };
-    })));
+    const pushes = (await pushAll(repos, (i) => server.gitUrl(owner, token, owner, `q${i}`))).map((p) => ({ ...p, repo: `${owner}/q${p.i}` }));
     const db = new Database(join(server.dataDir, 'codehub.db'), { readonly: true });
     type Row = { repo: string; ref_name: string; status: string; started_at: string | null; finished_at: string | null };
     let rows: Row[] = [];
@@ -81,7 +103,7 @@ export async function burst(): Promise<BurstResult> {
     }).filter(Number.isFinite);
     const keys = new Set(rows.map((r) => `${r.repo}@${r.ref_name}`));
     return {
-      pushesOk: pushes.filter((p) => p.ok).length, push: stats(pushes.map((p) => p.ms)), toRunning: stats(toRunning), allTerminalMs,
+      pushesOk: pushes.filter((p) => p.ok).length, push: stats(pushes.map((p) => p.ms)), plainPush, toRunning: stats(toRunning), allTerminalMs,
       records: rows.length, lost: 50 - keys.size, duplicated: rows.length - keys.size,
       statuses: rows.reduce<Record<string, number>>((a, r) => ({ ...a, [r.status]: (a[r.status] ?? 0) + 1 }), {}),
       rssIdleMb, rssPeakMb,

@@ -1,6 +1,6 @@
 import { execa } from 'execa';
 import { existsSync } from 'node:fs';
-import { chmod, copyFile, mkdir, rename, writeFile } from 'node:fs/promises';
+import { appendFile, chmod, copyFile, mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { nameProblem } from '../names.js';
 import { HOOK_PROGRAM, NATIVE_HOOK } from '../paths.js';
@@ -32,25 +32,37 @@ export class RepoStore {
   }
 
   /** Creates the bare repo if missing, set up to accept pushes with push options. Returns its path. */
-  async ensure(owner: string, repo: string): Promise<string> {
+  ensure(owner: string, repo: string): Promise<string> {
     const dir = this.path(owner, repo);
-    if (existsSync(join(dir, 'HEAD'))) return dir;
+    if (existsSync(join(dir, 'HEAD'))) return Promise.resolve(dir);
+    // Concurrent first pushes to one repo share one creation.
+    let creating = this.creating.get(dir);
+    if (!creating) {
+      creating = this.create(dir).finally(() => this.creating.delete(dir));
+      this.creating.set(dir, creating);
+    }
+    return creating;
+  }
+
+  private creating = new Map<string, Promise<string>>();
+
+  private async create(dir: string): Promise<string> {
     // Init in a temporary folder and rename, so a concurrent request never sees a half-made repo.
     const tmp = `${dir}.tmp-${process.pid}-${Date.now()}`;
     await mkdir(tmp, { recursive: true });
-    const git = (...args: string[]) => execa('git', args, { cwd: tmp, env: gitEnv(), extendEnv: false });
-    await git('init', '--quiet', '--bare', '--initial-branch=main', '.');
-    for (const [k, v] of [
-      ['http.receivepack', 'true'],
-      ['receive.advertisePushOptions', 'true'],
-      ['receive.denyNonFastForwards', 'false'],
-      ['core.hooksPath', this.hooksDir],
-      ['gc.auto', '0'],
-    ] as const) await git('config', k, v);
+    await execa('git', ['init', '--quiet', '--bare', '--initial-branch=main', '.'], { cwd: tmp, env: gitEnv(), extendEnv: false });
+    // Appended in one write rather than one `git config` process per key; git merges repeated sections.
+    await appendFile(join(tmp, 'config'), [
+      '[http]', '\treceivepack = true',
+      '[receive]', '\tadvertisePushOptions = true', '\tdenyNonFastForwards = false',
+      '[core]', `\thooksPath = ${configValue(this.hooksDir)}`,
+      '[gc]', '\tauto = 0',
+    ].join('\n') + '\n');
     try {
       await rename(tmp, dir);
     } catch (e) {
-      if (!existsSync(join(dir, 'HEAD'))) throw e; // lost a race to a concurrent creator: theirs is as good
+      if (!existsSync(join(dir, 'HEAD'))) throw e; // lost a race to another process: theirs is as good
+      await rm(tmp, { recursive: true, force: true });
     }
     return dir;
   }
@@ -75,6 +87,11 @@ export class RepoStore {
     await rename(file + '.tmp', file);
     return kind;
   }
+}
+
+/** A git config value in double quotes, with the two characters that need it escaped. */
+function configValue(s: string): string {
+  return `"${s.replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"`;
 }
 
 function shQuote(s: string): string {
