@@ -1,8 +1,8 @@
 /**
  * Push to recorded: `git push` (no -o wait) to codehub-build, which returns once the build is committed to
  * SQLite, against a plain `git push` of the same commit to a bare repo (no hook) behind `git http-backend`.
- * Each round is a new commit changing one file; between rounds the build runs to its end, untimed, so it
- * never overlaps the next push.
+ * Each round is a new commit changing one file; between rounds the build runs to its end, untimed, and
+ * 300 ms pass, so it never overlaps the next push.
  */
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -38,6 +38,8 @@ export async function pushToRecorded(server: TestServer, owner: string, token: s
       }
       const [b] = await server.waitForBuilds(sha, token);
       if (b.status !== 'succeeded') throw new Error(`build of ${sha} ${b.status}: ${b.reason}`);
+      // Let what follows a build (its git note, the daemon's own work) settle, so neither way meets it.
+      await new Promise((r) => setTimeout(r, 300));
     }
   } finally {
     await plain.close();

@@ -4,6 +4,7 @@
 set -eu
 cd "$(dirname "$0")/.."
 cc=${CC:-cc}
+command -v "$cc" >/dev/null 2>&1 || cc=gcc
 if ! command -v "$cc" >/dev/null 2>&1; then
   echo "build-hook: no C compiler ($cc); pushes will use the slower Node hook. Install one with: apt-get install gcc" >&2
   exit 0

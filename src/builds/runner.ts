@@ -93,9 +93,21 @@ export class Runner {
     this.loopDone = this.loop();
   }
 
+  /**
+   * Makes the loop look at the queue. On the next turn of the event loop, not now: a push's hook call
+   * notifies and then answers, and starting a build (a process spawn, a request to the daemon) before that
+   * answer is written would make the pusher wait for it.
+   */
   notify(): void {
-    this.wake?.();
+    if (this.wakeScheduled) return;
+    this.wakeScheduled = true;
+    setImmediate(() => {
+      this.wakeScheduled = false;
+      this.wake?.();
+    });
   }
+
+  private wakeScheduled = false;
 
   /**
    * Stops a running build's solve with `reason` (its record must already say canceled) and resolves once
