@@ -51,23 +51,13 @@ export async function enqueuePush(deps: EnqueueDeps, push: Push): Promise<PushRe
   const gitdir = deps.repos.path(push.owner, push.repo);
   const repo = deps.store.ensureRepo(push.owner, push.repo);
   const defaultBranch = repo.defaultBranch ?? await chooseDefaultBranch(deps, repo, push.updates);
-  const reader = new CommitReader(gitdir);
   const lines: string[] = [];
   const planned: Planned[] = [];
-
-  for (const u of push.updates) {
-    const ref = refInfo(u.ref);
-    if (!ref) continue; // notes and other refs never build
-    if (!SHA_RE.test(u.new) || !SHA_RE.test(u.old)) { lines.push(`${u.ref}: malformed update, ignored`); continue; }
-    if (isZeroSha(u.new)) { lines.push(`${ref.name}: deleted, nothing to build`); continue; }
-    if (push.options.includes('skip')) {
-      planned.push({ kind: 'skipped', ref, sha: u.new, image: push.repo, reason: 'skipped by the pusher (git push -o skip)', code: 'skipped', log: [] });
-      continue;
-    }
-    const plan = await planRef(reader, gitdir, push.repo, ref, u);
-    const noCache = push.options.includes('no-cache');
-    for (const p of plan.planned) planned.push(noCache && p.kind === 'build' ? { ...p, image: { ...p.image, noCache: true } } : p);
-    lines.push(...plan.lines);
+  const reader = new CommitReader(gitdir);
+  try {
+    await planPush(reader, gitdir, push, lines, planned);
+  } finally {
+    reader.close();
   }
 
   const rows: NewBuild[] = planned.map((p) => ({
@@ -92,6 +82,24 @@ export async function enqueuePush(deps: EnqueueDeps, push: Push): Promise<PushRe
     lines.push(`follow: codehub-build logs ${builds[0]!.commitSha.slice(0, 7)} --follow   (${deps.publicUrl}/api/builds?commit=${builds[0]!.commitSha.slice(0, 7)})`);
   }
   return { builds, lines };
+}
+
+/** What each ref of the push turns into (appended to `planned`), and what the pusher is told (to `lines`). */
+async function planPush(reader: CommitReader, gitdir: string, push: Push, lines: string[], planned: Planned[]): Promise<void> {
+  for (const u of push.updates) {
+    const ref = refInfo(u.ref);
+    if (!ref) continue; // notes and other refs never build
+    if (!SHA_RE.test(u.new) || !SHA_RE.test(u.old)) { lines.push(`${u.ref}: malformed update, ignored`); continue; }
+    if (isZeroSha(u.new)) { lines.push(`${ref.name}: deleted, nothing to build`); continue; }
+    if (push.options.includes('skip')) {
+      planned.push({ kind: 'skipped', ref, sha: u.new, image: push.repo, reason: 'skipped by the pusher (git push -o skip)', code: 'skipped', log: [] });
+      continue;
+    }
+    const plan = await planRef(reader, gitdir, push.repo, ref, u);
+    const noCache = push.options.includes('no-cache');
+    for (const p of plan.planned) planned.push(noCache && p.kind === 'build' ? { ...p, image: { ...p.image, noCache: true } } : p);
+    lines.push(...plan.lines);
+  }
 }
 
 async function planRef(reader: CommitReader, gitdir: string, repoName: string, ref: RefInfo, u: RefUpdate): Promise<{ planned: Planned[]; lines: string[] }> {

@@ -30,7 +30,9 @@ export class NoteWriter {
 
   /** Queues the note of `b`'s commit for rewriting; resolves when it is written (never rejects). */
   record(b: Pick<Build, 'repo' | 'commitSha'>): Promise<void> {
-    const prev = this.chains.get(b.repo) ?? Promise.resolve();
+    // Not before the next turn of the event loop: a skipped push records its note from inside the hook
+    // call, and the git process the note needs would otherwise start before the pusher gets the answer.
+    const prev = this.chains.get(b.repo) ?? new Promise<void>((r) => setImmediate(r));
     const next = prev.then(() => this.write(b.repo, b.commitSha)).catch((e: Error) => {
       this.log.warn('writing the build note failed', { repo: b.repo, commit: b.commitSha, err: e });
     });

@@ -1,5 +1,6 @@
-import git from 'isomorphic-git';
 import { execa } from 'execa';
+import { spawn, type ChildProcessByStdio } from 'node:child_process';
+import type { Readable, Writable } from 'node:stream';
 import * as fs from 'node:fs';
 import { join } from 'node:path';
 import { inflateSync } from 'node:zlib';
@@ -17,11 +18,13 @@ interface GitObject {
 /**
  * Reads files at a commit straight from a bare repo, without a checkout. Loose objects (what a small push
  * leaves: git unpacks pushes of under 100 objects) are read and inflated here directly, a few hundred
- * microseconds for the commit, trees and blob of a path; packed ones through isomorphic-git, whose pack
- * cache one reader (one push) shares across the files it reads.
+ * microseconds for the commit, trees and blob of a path. Packed ones come from one `git cat-file --batch`
+ * per reader, started on first need: git finds them through the pack index and reads only their bytes.
+ * (isomorphic-git, used here before, reads and checksums the whole packfile on a reader's first packed object:
+ * on a repo with a large history, every push would have read all of it.) Call `close()` when done.
  */
 export class CommitReader {
-  private cache = {};
+  private batch: CatFileBatch | null = null;
   constructor(private gitdir: string) {}
 
   /** The file's bytes at `sha` (a commit, an annotated tag or a tree), or null if there is no such file (or it is a folder). */
@@ -40,20 +43,69 @@ export class CommitReader {
     return obj.type === 'blob' ? obj.body : null;
   }
 
+  close(): void {
+    this.batch?.close();
+    this.batch = null;
+  }
+
   private async object(oid: string): Promise<GitObject | null> {
+    if (!/^[0-9a-f]{40}$/.test(oid)) return null;
     try {
       const raw = inflateSync(await fs.promises.readFile(join(this.gitdir, 'objects', oid.slice(0, 2), oid.slice(2))));
-      const nul = raw.indexOf(0);
-      return { type: raw.subarray(0, raw.indexOf(32)).toString('latin1'), body: raw.subarray(nul + 1) };
+      return { type: raw.subarray(0, raw.indexOf(32)).toString('latin1'), body: raw.subarray(raw.indexOf(0) + 1) };
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
     }
-    try {
-      const o = await git.readObject({ fs, gitdir: this.gitdir, oid, format: 'content', cache: this.cache });
-      return { type: o.type, body: Buffer.from(o.object as Uint8Array) };
-    } catch (e) {
-      if (isGitNotFound(e)) return null;
-      throw e;
+    return (this.batch ??= new CatFileBatch(this.gitdir)).get(oid);
+  }
+}
+
+/** One `git cat-file --batch`: an object id per line in, `<oid> <type> <size>\n<content>\n` (or `<oid> missing\n`) out. */
+class CatFileBatch {
+  private proc: ChildProcessByStdio<Writable, Readable, null>;
+  private buf: Buffer = Buffer.alloc(0);
+  private waiting: { resolve: (o: GitObject | null) => void; reject: (e: Error) => void }[] = [];
+  private failed: Error | null = null;
+
+  constructor(gitdir: string) {
+    this.proc = spawn('git', ['--git-dir', gitdir, 'cat-file', '--batch'], { env: gitEnv(), stdio: ['pipe', 'pipe', 'ignore'] });
+    this.proc.stdout.on('data', (d: Buffer) => { this.buf = this.buf.length ? Buffer.concat([this.buf, d]) : d; this.drain(); });
+    this.proc.stdin.on('error', () => {}); // reported through 'close'
+    const fail = (e: Error) => {
+      this.failed = e;
+      for (const w of this.waiting.splice(0)) w.reject(e);
+    };
+    this.proc.on('error', fail);
+    this.proc.on('close', (code) => fail(new Error(`git cat-file --batch in ${gitdir} exited (${code})`)));
+  }
+
+  get(oid: string): Promise<GitObject | null> {
+    if (this.failed) return Promise.reject(this.failed);
+    return new Promise((resolve, reject) => {
+      this.waiting.push({ resolve, reject });
+      this.proc.stdin.write(oid + '\n');
+    });
+  }
+
+  close(): void {
+    this.proc.stdin.end();
+  }
+
+  private drain(): void {
+    while (this.waiting.length) {
+      const nl = this.buf.indexOf(10);
+      if (nl < 0) return;
+      const head = this.buf.subarray(0, nl).toString('latin1').split(' ');
+      if (head[1] === 'missing' || head[1] === 'ambiguous') {
+        this.buf = this.buf.subarray(nl + 1);
+        this.waiting.shift()!.resolve(null);
+        continue;
+      }
+      const size = Number(head[2]);
+      if (this.buf.length < nl + 1 + size + 1) return; // the rest of this object is still coming
+      const body = Buffer.from(this.buf.subarray(nl + 1, nl + 1 + size));
+      this.buf = this.buf.subarray(nl + 2 + size);
+      this.waiting.shift()!.resolve({ type: head[1]!, body });
     }
   }
 }
@@ -79,10 +131,6 @@ function treeEntry(tree: Buffer, name: string): string | null {
   return null;
 }
 
-function isGitNotFound(e: unknown): boolean {
-  const code = (e as { code?: string })?.code;
-  return code === 'NotFoundError' || code === 'ObjectTypeError';
-}
 
 /** Paths that differ between two commits (git diff-tree, renames as delete + add). */
 export async function changedPaths(gitdir: string, from: string, to: string): Promise<string[]> {

@@ -1,4 +1,4 @@
-import { and, asc, eq, gte, lt, sql, type SQL } from 'drizzle-orm';
+import { and, asc, eq, getTableColumns, gte, lt, sql, type SQL } from 'drizzle-orm';
 import type { Db } from './db.js';
 import { builds, repos, tokens, users, type Build, type BuildStatus, type BuildStep, type NewBuild, type Repo, type User } from './schema.js';
 
@@ -64,14 +64,22 @@ export class Store {
   // ---- repos
 
   repo(owner: string, name: string): Repo | undefined {
-    return this.db.select().from(repos).where(and(eq(repos.owner, owner), eq(repos.name, name))).get();
+    const q = (this.repoSql ??= {
+      find: this.db.$client.prepare('SELECT id, owner, name, default_branch AS defaultBranch, created_at AS createdAt FROM repos WHERE owner = ? AND name = ?'),
+      add: this.db.$client.prepare('INSERT INTO repos (owner, name) VALUES (?, ?) ON CONFLICT DO NOTHING'),
+    });
+    return q.find.get(owner, name) as Repo | undefined;
   }
 
-  /** Returns the repo, creating its row on first use. */
+  /** Returns the repo, creating its row on first use. Every push asks, so both statements are prepared once. */
   ensureRepo(owner: string, name: string): Repo {
-    this.db.insert(repos).values({ owner, name }).onConflictDoNothing().run();
+    const found = this.repo(owner, name);
+    if (found) return found;
+    this.repoSql!.add.run(owner, name);
     return this.repo(owner, name)!;
   }
+
+  private repoSql: { find: import('better-sqlite3').Statement; add: import('better-sqlite3').Statement } | undefined;
 
   /**
    * Sets the default branch unless one is set already (concurrent first pushes race here); returns the
@@ -90,13 +98,28 @@ export class Store {
    */
   insertBuilds(rows: NewBuild[], imageRefs: (b: Build, index: number) => string[]): Build[] {
     if (rows.length === 0) return [];
-    return this.db.transaction((tx) => rows.map((r, i) => {
-      const b = tx.insert(builds).values(r).returning().get();
+    const setRefs = (this.setRefsSql ??= this.db.$client.prepare('UPDATE builds SET image_refs = ? WHERE id = ?'));
+    // A push's hot path: one prepared INSERT per set of columns given, no query building per row.
+    return this.db.$client.transaction(() => rows.map((r, i) => {
+      const fields = Object.keys(r).filter((k) => r[k as keyof NewBuild] !== undefined) as (keyof NewBuild)[];
+      const key = fields.join(',');
+      let insert = this.insertSql.get(key);
+      if (!insert) {
+        const columns = getTableColumns(builds);
+        insert = this.db.$client.prepare(`INSERT INTO builds (${fields.map((f) => columns[f].name).join(', ')}) VALUES (${fields.map(() => '?').join(', ')})`);
+        this.insertSql.set(key, insert);
+      }
+      const values = fields.map((f) => (JSON_COLUMNS.has(f) && r[f] !== null ? JSON.stringify(r[f]) : r[f]));
+      const b = this.build(Number(insert.run(...values).lastInsertRowid))!;
       const refs = imageRefs(b, i);
       if (refs.length === 0) return b;
-      return tx.update(builds).set({ imageRefs: refs }).where(eq(builds.id, b.id)).returning().get()!;
-    }));
+      setRefs.run(JSON.stringify(refs), b.id);
+      return { ...b, imageRefs: refs };
+    }))();
   }
+
+  private insertSql = new Map<string, import('better-sqlite3').Statement>();
+  private setRefsSql: import('better-sqlite3').Statement | undefined;
 
   /** One build by id; a statement prepared once, as every log and build request starts here. */
   build(id: number): Build | undefined {
@@ -290,6 +313,9 @@ function prepareClaim(db: Db) {
 type BuildRow = Record<string, unknown> & { id: number };
 
 /** Maps a raw row to the Build drizzle would return, for the hot paths that skip its query builder. */
+/** Build fields stored as JSON text. */
+const JSON_COLUMNS = new Set<keyof NewBuild>(['config', 'imageRefs', 'steps']);
+
 function toBuild(r: BuildRow): Build {
   return {
     id: r.id, repoId: r.repo_id as number, repo: r.repo as string, owner: r.owner as string, ref: r.ref as string,

@@ -1,4 +1,5 @@
 import { execa } from 'execa';
+import { randomUUID } from 'node:crypto';
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -15,7 +16,9 @@ export class WorkRepo {
     const r = new WorkRepo(mkdtempSync(join(tmpdir(), 'chb-work-')));
     await r.git.init(['--initial-branch=main']);
     await r.git.addConfig('user.email', 'dev@example.test').addConfig('user.name', 'Dev');
-    await r.commit(files, 'initial');
+    // A unique message, so that two repos made from the same files in the same second never share a commit
+    // sha (tests look builds up by sha).
+    await r.commit(files, `initial ${randomUUID()}`);
     return r;
   }
 

@@ -55,5 +55,6 @@ describe.each([['loose objects', explode], ['packed objects', repack]])('CommitR
     expect(await r.readFile(commit, 'sub')).toBeNull(); // a folder
     expect(await r.readFile(commit, 'Dockerfile/x')).toBeNull(); // through a file
     expect(await r.readFile('f'.repeat(40), 'Dockerfile')).toBeNull(); // no such object
+    r.close();
   });
 });
