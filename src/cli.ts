@@ -26,6 +26,11 @@ client (talks to CODEHUB_URL with CODEHUB_TOKEN):
   status [<revision>]         the builds of HEAD (or that revision) of the checkout you are in
   cancel <build-id>           stop a queued or running build
   rebuild <build-id>          build the same commit with the same resolved config again
+  secret set <owner/repo> <NAME>
+                              set a build secret from stdin (one trailing newline is dropped); builds get it
+                              only through RUN --mount=type=secret,id=NAME, and logs show it as ***
+  secret list <owner/repo>    the repo's secret names (values are never shown)
+  secret remove <owner/repo> <NAME>
 `;
 
 class UsageError extends Error {}
@@ -41,6 +46,7 @@ async function main(argv: string[]): Promise<number> {
     case 'status': return statusCmd(rest);
     case 'cancel': return buildActionCmd('cancel', rest);
     case 'rebuild': return buildActionCmd('rebuild', rest);
+    case 'secret': return secretCmd(rest);
     case undefined: case 'help': case '--help': case '-h':
       process.stdout.write(USAGE);
       return cmd === undefined ? 2 : 0;
@@ -151,6 +157,37 @@ async function revParse(rev: string): Promise<string | null> {
   if (rev.startsWith('-')) return null; // never an option to git
   const r = await execa('git', ['rev-parse', '--verify', '--quiet', '--end-of-options', `${rev}^{commit}`], { reject: false });
   return r.exitCode === 0 && /^[0-9a-f]{40}$/.test(r.stdout.trim()) ? r.stdout.trim() : null;
+}
+
+async function secretCmd(args: string[]): Promise<number> {
+  const [sub, repo = '', name] = args;
+  const usage = 'usage: codehub-build secret set <owner/repo> <NAME> < value-file | secret list <owner/repo> | secret remove <owner/repo> <NAME>';
+  const parts = repo.split('/');
+  const problem = parts.length !== 2 ? `the repo must be <owner>/<name>; got ${JSON.stringify(repo)}` : nameProblem('owner', parts[0]!) ?? nameProblem('repo', parts[1]!);
+  if (problem) throw new UsageError(`${problem}\n${usage}`);
+  const path = `/api/repos/${repo}/secrets`;
+  if (sub === 'list' && args.length === 2) {
+    const { secrets } = await getJson<{ secrets: { name: string; updated_at: string }[] }>(clientConfig(), path);
+    if (secrets.length === 0) console.log(`${repo} has no secrets`);
+    for (const s of secrets) console.log(`${s.name.padEnd(32)} updated ${s.updated_at}`);
+    return 0;
+  }
+  if ((sub !== 'set' && sub !== 'remove') || args.length !== 3 || !name) throw new UsageError(usage);
+  const target = `${path}/${encodeURIComponent(name)}`;
+  if (sub === 'remove') {
+    await request(clientConfig(), target, 'DELETE');
+    console.log(`removed secret ${name} of ${repo}`);
+    return 0;
+  }
+  if (process.stdin.isTTY) process.stderr.write(`value of ${name} (end with Ctrl-D):\n`);
+  const chunks: Buffer[] = [];
+  for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+  let value = Buffer.concat(chunks);
+  // `echo value | codehub-build secret set` must not store the newline echo added.
+  if (value.at(-1) === 0x0a) value = value.subarray(0, value.at(-2) === 0x0d ? -2 : -1);
+  await request(clientConfig(), target, 'PUT', value);
+  console.log(`set secret ${name} of ${repo} (${value.length} bytes)`);
+  return 0;
 }
 
 async function buildActionCmd(action: 'cancel' | 'rebuild', args: string[]): Promise<number> {

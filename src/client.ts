@@ -18,10 +18,10 @@ export function clientConfig(env: NodeJS.ProcessEnv = process.env): ClientConfig
   return { url, token };
 }
 
-export async function request(cfg: ClientConfig, path: string, method = 'GET'): Promise<Response> {
+export async function request(cfg: ClientConfig, path: string, method = 'GET', body?: Uint8Array): Promise<Response> {
   let res: Response;
   try {
-    res = await fetch(cfg.url + path, { method, headers: { authorization: `Bearer ${cfg.token}` } });
+    res = await fetch(cfg.url + path, { method, headers: { authorization: `Bearer ${cfg.token}` }, ...(body ? { body } : {}) });
   } catch (e) {
     throw new ClientError(`cannot reach ${cfg.url}: ${(e as Error & { cause?: Error }).cause?.message ?? (e as Error).message}; is the server running and CODEHUB_URL right?`);
   }

@@ -1,11 +1,12 @@
 import { serve, type ServerType } from '@hono/node-server';
 import { join } from 'node:path';
 import { createApp } from './app.js';
-import { loadOrCreateKey } from './auth/hook-signature.js';
+import { loadOrCreateKey } from './auth/key-file.js';
 import type { Server as HttpServer } from 'node:http';
 import type { BuilderDriver } from './builder/driver.js';
 import { BuilderPool, driverFor, parseBuilders } from './builder/pool.js';
-import { noSecrets, Runner } from './builds/runner.js';
+import { Runner } from './builds/runner.js';
+import { RepoSecrets } from './secrets/vault.js';
 import { BuildService } from './builds/service.js';
 import { streamBuilds } from './builds/wait.js';
 import { createHash } from 'node:crypto';
@@ -40,6 +41,7 @@ export async function startServer(settings: Settings, opts: { log?: Logger; driv
   if (hook === 'node') log.warn('the native post-receive hook is not built (no C compiler at install); every push pays Node start-up in the Node hook', { fix: 'apt-get install gcc && npm run build' });
   const hookKeyFile = join(settings.dataDir, 'secrets', 'hook.key');
   const key = loadOrCreateKey(hookKeyFile);
+  const secrets = new RepoSecrets(store, loadOrCreateKey(join(settings.dataDir, 'secrets', 'secrets.key')));
   const logs = new LogStore(join(settings.dataDir, 'logs'), { maxBytes: settings.logMaxBytes });
   const registry = new RegistryClient(settings.registry);
   const auth = new Authenticator(store);
@@ -51,7 +53,7 @@ export async function startServer(settings: Settings, opts: { log?: Logger; driv
   let runner: Runner | undefined;
   const pool = new BuilderPool(drivers, log, () => runner?.notify(), settings.healthIntervalMs);
   runner = new Runner({
-    store, repos, logs, pool, secrets: noSecrets, tagger: registry, log, metrics, publicUrl: settings.publicUrl,
+    store, repos, logs, pool, secrets, tagger: registry, log, metrics, publicUrl: settings.publicUrl,
     instance: createHash('sha256').update(settings.dataDir).digest('hex').slice(0, 16),
     maxBuilds: settings.maxBuilds, defaultTimeoutMs: settings.buildTimeoutMs,
     retry: { maxAttempts: settings.maxAttempts, baseMs: settings.retryBaseMs }, onEnded,
@@ -64,7 +66,7 @@ export async function startServer(settings: Settings, opts: { log?: Logger; driv
       key, log, onPush: (push) => builds.push(push),
       wait: (list, write, signal) => streamBuilds({ logs, store, publicUrl: settings.publicUrl, builds: list, write, signal }),
     }),
-    api: apiRoutes({ store, builds, logs, auth, publicUrl: settings.publicUrl }),
+    api: apiRoutes({ store, builds, secrets, logs, auth, publicUrl: settings.publicUrl }),
     health: healthRoutes({ store, pool, registry, metrics }),
   });
 

@@ -1,21 +1,6 @@
-import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { createHmac, timingSafeEqual } from 'node:crypto';
 
 export const SIGNATURE_HEADER = 'x-codehub-signature-256';
-
-/** Reads the hook HMAC key, generating it (mode 0600) on first start. */
-export function loadOrCreateKey(file: string): Buffer {
-  if (!existsSync(file)) {
-    mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
-    try {
-      writeFileSync(file, randomBytes(32).toString('hex') + '\n', { mode: 0o600, flag: 'wx' });
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e; // another process made it first
-    }
-  }
-  return Buffer.from(readFileSync(file, 'utf8').trim(), 'hex');
-}
 
 export function sign(key: Buffer, body: Uint8Array | string): string {
   return 'sha256=' + createHmac('sha256', key).update(body).digest('hex');

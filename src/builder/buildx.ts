@@ -18,8 +18,11 @@ export function findBuildx(): string[] {
   return plugin ? [plugin] : ['docker', 'buildx'];
 }
 
-/** Environment variable a secret's value travels in (never on the command line). */
-export const secretEnvName = (id: string): string => `CODEHUB_SECRET_${id.toUpperCase()}`;
+/**
+ * Environment variable a secret's value travels in (never on the command line). The id in hex, so that ids
+ * differing only in case (npm_token, NPM_TOKEN) never share a variable.
+ */
+export const secretEnvName = (id: string): string => `CODEHUB_SECRET_${Buffer.from(id, 'utf8').toString('hex')}`;
 
 /** The exact buildx arguments for a request; the context tar comes on stdin (`-`). */
 export function buildxArgs(req: BuildRequest, opts: { builder?: string; metadataFile: string }): string[] {

@@ -248,8 +248,13 @@ export class Runner {
   private secretsOf(b: Build, image: ImageConfig): { ok: true; values: Record<string, string> } | { ok: false; reason: string } {
     const values: Record<string, string> = {};
     for (const name of image.secrets) {
-      const v = this.deps.secrets.get(b.repo, name);
-      if (v === undefined) return { ok: false, reason: `secret "${name}" is not set for ${b.repo}` };
+      let v: string | undefined;
+      try {
+        v = this.deps.secrets.get(b.repo, name);
+      } catch (e) {
+        return { ok: false, reason: (e as Error).message };
+      }
+      if (v === undefined) return { ok: false, reason: `secret "${name}" is not set for ${b.repo}: codehub-build secret set ${b.repo} ${name} < file` };
       values[name] = v;
     }
     return { ok: true, values };

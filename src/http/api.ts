@@ -10,10 +10,14 @@ import type { Store } from '../store/store.js';
 import type { BuildService } from '../builds/service.js';
 import type { Authenticator } from './auth.js';
 import { buildView } from './views.js';
+import { bodyLimit } from 'hono/body-limit';
+import { MAX_SECRET_BYTES, type RepoSecrets } from '../secrets/vault.js';
+import { PayloadTooLargeError } from '../errors.js';
 
 export interface ApiDeps {
   store: Store;
   builds: BuildService;
+  secrets: RepoSecrets;
   logs: LogStore;
   auth: Authenticator;
   publicUrl: string;
@@ -142,6 +146,31 @@ export function apiRoutes(deps: ApiDeps): Hono<Env> {
     }
     const builds = deps.store.listBuilds({ repo: full, commit: commits[0]!, limit: MAX_LIMIT });
     return c.json({ repo: full, commit: commits[0], builds: builds.map((b) => buildView(b, deps.publicUrl)) });
+  });
+
+  // Repo secrets: names and times only ever go out; a value comes in as the raw request body.
+  const ownedRepo = (owner: string, repo: string, user: User): void => {
+    checkRepoParam(`${owner}/${repo}`);
+    if (!ownsRepo(user, `${owner}/${repo}`)) throw new NotFoundError(`no repository ${owner}/${repo}`);
+  };
+  app.get('/repos/:owner/:repo/secrets', (c) => {
+    const { owner, repo } = c.req.param();
+    ownedRepo(owner, repo, c.get('user'));
+    return c.json({ repo: `${owner}/${repo}`, secrets: deps.secrets.list(owner, repo).map((s) => ({ name: s.name, created_at: s.createdAt, updated_at: s.updatedAt })) });
+  });
+  app.put('/repos/:owner/:repo/secrets/:name',
+    bodyLimit({ maxSize: MAX_SECRET_BYTES, onError: () => { throw new PayloadTooLargeError(`a secret value may be at most ${MAX_SECRET_BYTES} bytes`); } }),
+    async (c) => {
+      const { owner, repo, name } = c.req.param();
+      ownedRepo(owner, repo, c.get('user'));
+      deps.secrets.set(owner, repo, name, Buffer.from(await c.req.arrayBuffer()));
+      return c.json({ repo: `${owner}/${repo}`, name, set: true });
+    });
+  app.delete('/repos/:owner/:repo/secrets/:name', (c) => {
+    const { owner, repo, name } = c.req.param();
+    ownedRepo(owner, repo, c.get('user'));
+    deps.secrets.remove(owner, repo, name);
+    return c.json({ repo: `${owner}/${repo}`, name, removed: true });
   });
 
   return app;

@@ -28,6 +28,19 @@ export const repos = sqliteTable('repos', {
   createdAt: text('created_at').notNull().default(now),
 }, (t) => [uniqueIndex('repos_owner_name').on(t.owner, t.name)]);
 
+/**
+ * A repo's build secrets, encrypted (AES-256-GCM under the key in `<data>/secrets/secrets.key`, bound to repo
+ * and name): `value` is `v1:` + base64 of IV, tag and ciphertext. Plaintext is never stored.
+ */
+export const secrets = sqliteTable('secrets', {
+  id: integer('id').primaryKey({ autoIncrement: true }),
+  repoId: integer('repo_id').notNull().references(() => repos.id, { onDelete: 'cascade' }),
+  name: text('name').notNull(),
+  value: text('value').notNull(),
+  createdAt: text('created_at').notNull().default(now),
+  updatedAt: text('updated_at').notNull().default(now),
+}, (t) => [uniqueIndex('secrets_repo_name').on(t.repoId, t.name)]);
+
 export const BUILD_STATUSES = ['queued', 'running', 'succeeded', 'failed', 'canceled', 'skipped'] as const;
 export type BuildStatus = (typeof BUILD_STATUSES)[number];
 export const TERMINAL_STATUSES: readonly BuildStatus[] = ['succeeded', 'failed', 'canceled', 'skipped'];

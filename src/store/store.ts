@@ -90,6 +90,30 @@ export class Store {
     return this.db.select({ b: repos.defaultBranch }).from(repos).where(eq(repos.id, repoId)).get()!.b!;
   }
 
+  // ---- secrets (values arrive and leave encrypted; see secrets/vault.ts)
+
+  /** Creates or replaces a repo's secret. */
+  putSecret(repoId: number, name: string, sealed: string): void {
+    this.db.$client.prepare(`INSERT INTO secrets (repo_id, name, value) VALUES (?, ?, ?)
+      ON CONFLICT (repo_id, name) DO UPDATE SET value = excluded.value, updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')`).run(repoId, name, sealed);
+  }
+
+  /** The sealed value of a repo's secret, or undefined. */
+  sealedSecret(repoId: number, name: string): string | undefined {
+    return (this.db.$client.prepare('SELECT value FROM secrets WHERE repo_id = ? AND name = ?').get(repoId, name) as { value: string } | undefined)?.value;
+  }
+
+  /** A repo's secrets by name, without their values. */
+  listSecrets(repoId: number): { name: string; createdAt: string; updatedAt: string }[] {
+    return this.db.$client.prepare('SELECT name, created_at AS createdAt, updated_at AS updatedAt FROM secrets WHERE repo_id = ? ORDER BY name')
+      .all(repoId) as { name: string; createdAt: string; updatedAt: string }[];
+  }
+
+  /** Removes a repo's secret; false if it had none of that name. */
+  deleteSecret(repoId: number, name: string): boolean {
+    return this.db.$client.prepare('DELETE FROM secrets WHERE repo_id = ? AND name = ?').run(repoId, name).changes > 0;
+  }
+
   // ---- builds
 
   /**

@@ -89,9 +89,9 @@ export class TestServer {
   }
 
   /** `codehub-build <args>` against this server's data dir and URL. */
-  cli(args: string[], env: Record<string, string> = {}): { status: number; stdout: string; stderr: string } {
+  cli(args: string[], env: Record<string, string> = {}, input?: string): { status: number; stdout: string; stderr: string } {
     try {
-      const stdout = execFileSync(process.execPath, [CLI, ...args], { env: { ...this.env, CODEHUB_URL: this.url, ...env }, stdio: 'pipe' }).toString();
+      const stdout = execFileSync(process.execPath, [CLI, ...args], { env: { ...this.env, CODEHUB_URL: this.url, ...env }, stdio: 'pipe', ...(input !== undefined ? { input } : {}) }).toString();
       return { status: 0, stdout, stderr: '' };
     } catch (e) {
       const x = e as { status: number; stdout: Buffer; stderr: Buffer };

@@ -14,6 +14,8 @@ import { LogStore } from '../../src/logs/store.js';
 import { openDb } from '../../src/store/db.js';
 import { Store } from '../../src/store/store.js';
 import { mkdtempSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { RepoSecrets } from '../../src/secrets/vault.js';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -33,8 +35,8 @@ function addBuilds(owner: string, repo: string, shas: string[]) {
     repoId, repo: `${owner}/${repo}`, owner, ref: 'refs/heads/main', refType: 'branch' as const, refName: 'main', commitSha, image: repo, status: 'succeeded' as const, pusher: owner,
   })), () => []);
 }
-const get = async (path: string, token?: string, method = 'GET') => {
-  const res = await app.request(path, { method, ...(token ? { headers: { authorization: `Bearer ${token}` } } : {}) });
+const get = async (path: string, token?: string, method = 'GET', body?: string | Uint8Array) => {
+  const res = await app.request(path, { method, ...(body !== undefined ? { body } : {}), ...(token ? { headers: { authorization: `Bearer ${token}` } } : {}) });
   return { status: res.status, body: (await res.json()) as any };
 };
 
@@ -51,7 +53,7 @@ beforeEach(() => {
     maxBuilds: 1, defaultTimeoutMs: 1000, retry: { maxAttempts: 1, baseMs: 1 },
   });
   const builds = new BuildService({ store, repos, logs, runner, log: silentLogger, registry: 'reg:5000', publicUrl: 'http://x' });
-  app = createApp({ log: silentLogger, git: new Hono(), hooks: new Hono(), health: new Hono(), api: apiRoutes({ store, builds, logs, auth, publicUrl: 'http://x' }) });
+  app = createApp({ log: silentLogger, git: new Hono(), hooks: new Hono(), health: new Hono(), api: apiRoutes({ store, builds, secrets: new RepoSecrets(store, randomBytes(32)), logs, auth, publicUrl: 'http://x' }) });
   alice = addUser('alice');
   bob = addUser('bob');
   addBuilds('alice', 'shop', ['abcd1' + '0'.repeat(35), 'abcd2' + '0'.repeat(35), 'ffff' + '1'.repeat(36)]);
@@ -128,5 +130,33 @@ describe('API', () => {
     // A build without a resolved config (a config error) cannot be rebuilt.
     const [bad] = store.insertBuilds([{ repoId, repo: 'alice/web', owner: 'alice', ref: 'refs/heads/main', refType: 'branch', refName: 'main', commitSha: 'd'.repeat(40), image: 'web', status: 'failed', reason: 'codehub-build.yaml:1:1: x', pusher: 'alice' }], () => []);
     expect((await get(`/api/builds/${bad!.id}/rebuild`, alice, 'POST')).status).toBe(409);
+  });
+  it('sets, lists and removes a repo secret for its owner only, and never answers with a value', async () => {
+    const value = 'S3cr3t-value-' + 'x'.repeat(20);
+    expect(await get('/api/repos/alice/shop/secrets/NPM_TOKEN', alice, 'PUT', value)).toEqual({ status: 200, body: { repo: 'alice/shop', name: 'NPM_TOKEN', set: true } });
+    // bob can neither set, list nor remove alice's secrets; for him the repo does not exist
+    expect((await get('/api/repos/alice/shop/secrets/NPM_TOKEN', bob, 'PUT', 'evil')).status).toBe(404);
+    expect((await get('/api/repos/alice/shop/secrets', bob)).status).toBe(404);
+    expect((await get('/api/repos/alice/shop/secrets/NPM_TOKEN', bob, 'DELETE')).status).toBe(404);
+    const listed = await get('/api/repos/alice/shop/secrets', alice);
+    expect(listed.status).toBe(200);
+    expect(listed.body.secrets.map((x: any) => x.name)).toEqual(['NPM_TOKEN']);
+    expect(JSON.stringify(listed.body)).not.toContain('S3cr3t');
+    // stored sealed: the row holds neither the value nor its base64
+    const row = store.db.$client.prepare('SELECT value FROM secrets').get() as { value: string };
+    expect(row.value).toMatch(/^v1:/);
+    expect(row.value).not.toContain(value);
+    expect(row.value).not.toContain(Buffer.from(value).toString('base64'));
+    expect((await get('/api/repos/alice/shop/secrets/NPM_TOKEN', alice, 'DELETE')).body).toEqual({ repo: 'alice/shop', name: 'NPM_TOKEN', removed: true });
+    expect((await get('/api/repos/alice/shop/secrets/NPM_TOKEN', alice, 'DELETE')).status).toBe(404);
+  });
+
+  it('refuses bad secret names, empty values and oversized ones with a reason', async () => {
+    const bad = await get('/api/repos/alice/shop/secrets/1bad-name', alice, 'PUT', 'v');
+    expect(bad).toMatchObject({ status: 400, body: { error: { message: expect.stringContaining('is not valid') } } });
+    expect((await get('/api/repos/alice/shop/secrets/EMPTY', alice, 'PUT', '')).body.error.message).toContain('is empty');
+    const big = await get('/api/repos/alice/shop/secrets/BIG', alice, 'PUT', 'x'.repeat(64 * 1024 + 1));
+    expect(big).toMatchObject({ status: 413, body: { error: { message: expect.stringContaining('at most 65536 bytes') } } });
+    expect(store.db.$client.prepare('SELECT count(*) AS n FROM secrets').get()).toEqual({ n: 0 });
   });
 });

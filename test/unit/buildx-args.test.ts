@@ -14,7 +14,7 @@ describe('buildxArgs', () => {
       '--builder', 'remote1', '-f', 'docker/Dockerfile', '--target', 'runtime',
       '--build-arg', 'NODE_ENV=production', '--build-arg', 'EMPTY=',
       '--label', 'org.opencontainers.image.revision=abc', '--platform', 'linux/amd64',
-      '--secret', 'id=npm_token,env=CODEHUB_SECRET_NPM_TOKEN',
+      '--secret', 'id=npm_token,env=CODEHUB_SECRET_6e706d5f746f6b656e',
       '-t', 'r:5000/a/web:main', '-t', 'r:5000/a/web:abc', '--push', '-',
     ]);
     expect(args.join(' ')).not.toContain('s3cr3t-value');

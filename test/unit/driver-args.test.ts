@@ -34,9 +34,14 @@ describe.each(drivers)('%s arguments', (_name, argv) => {
     expect(args).toContain('--progress=rawjson');
   });
 
+  it('give ids differing only in case their own environment variables', () => {
+    const both = argv({ ...request, secrets: { npm_token: 'a', NPM_TOKEN: 'b' } }).filter((a) => a.startsWith('id='));
+    expect(new Set(both.map((a) => a.split('env=')[1])).size).toBe(2);
+  });
+
   it('name secrets by id and environment variable, never by value', () => {
     expect(joined).not.toContain('S3CR3T-VALUE');
-    expect(args).toContain('id=npm_token,env=CODEHUB_SECRET_NPM_TOKEN');
+    expect(args).toContain('id=npm_token,env=CODEHUB_SECRET_6e706d5f746f6b656e');
   });
 
   it('keep shell syntax in values as data inside one argument', () => {

@@ -2,7 +2,8 @@ import { mkdtempSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { loadOrCreateKey, sign, verify } from '../../src/auth/hook-signature.js';
+import { sign, verify } from '../../src/auth/hook-signature.js';
+import { loadOrCreateKey } from '../../src/auth/key-file.js';
 import { hashToken, parseAuthorization } from '../../src/auth/tokens.js';
 
 describe('hook signatures', () => {

@@ -165,7 +165,7 @@ describe('Runner', () => {
     const [b] = queue(1, { secrets: ['npm_token'] });
     await start(driver);
     await until(() => store.build(b!.id)!.status === 'failed', 'the failure');
-    expect(store.build(b!.id)!.reason).toBe('secret "npm_token" is not set for alice/shop');
+    expect(store.build(b!.id)!.reason).toBe('secret "npm_token" is not set for alice/shop: codehub-build secret set alice/shop npm_token < file');
     expect(driver.requests).toHaveLength(0);
   });
 
