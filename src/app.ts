@@ -1,7 +1,7 @@
 import type { HttpBindings } from '@hono/node-server';
 import { Hono } from 'hono';
 import { HTTPException } from 'hono/http-exception';
-import { AppError } from './errors.js';
+import { AppError, TooManyRequestsError } from './errors.js';
 import { ChallengeError } from './http/auth.js';
 import type { Logger } from './log.js';
 
@@ -29,6 +29,7 @@ export function createApp(parts: AppParts): Hono<{ Bindings: HttpBindings }> {
   app.notFound((c) => c.json({ error: { code: 'not_found', message: `no route for ${c.req.method} ${c.req.path}` } }, 404));
   app.onError((err, c) => {
     if (err instanceof ChallengeError) c.header('WWW-Authenticate', `Basic realm="${err.realm}", charset="UTF-8"`);
+    if (err instanceof TooManyRequestsError) c.header('Retry-After', String(err.retryAfter));
     if (err instanceof AppError) {
       // git shows a text/plain error body to the user as `remote:` lines; JSON it would hide.
       if (c.req.path.startsWith('/git/')) return c.text(`codehub-build: ${err.message}\n`, err.status as 400);

@@ -2,6 +2,7 @@
 import { execa } from 'execa';
 import { parseArgs } from 'node:util';
 import { generateToken, hashToken } from './auth/tokens.js';
+import { DEFAULT_SCOPES, parseScopes, scopesProblem } from './auth/scopes.js';
 import { ClientError, clientConfig, getJson, postJson, request, type ClientConfig } from './client.js';
 import type { BuildView } from './http/views.js';
 import { dbFile, startServer } from './main.js';
@@ -15,7 +16,13 @@ const USAGE = `usage: codehub-build <command>
 server (run where the data dir is):
   serve                       run the server (settings from CODEHUB_* variables; see README)
   migrate                     create or upgrade the database in CODEHUB_DATA_DIR
-  user add <name>             add a user; prints the new token as the last line
+  user add <name>             add a user; prints the new token (scopes read, push) as the last line
+  user list                   users and how many tokens each has
+  user remove <name>          remove a user with their tokens and shares (their repos and builds stay)
+  token create <user> [--scopes read,push,admin] [--label text]
+                              a new token for a user, printed once as the last line (default scopes read,push)
+  token list <user>           a user's tokens: id, label, scopes, created, last used (never the token)
+  token revoke <token-id>     the token stops working at once
 
 client (talks to CODEHUB_URL with CODEHUB_TOKEN):
   builds [--repo owner/name] [--commit sha-prefix] [--ref ref] [--status s] [--limit n] [--json]
@@ -31,6 +38,10 @@ client (talks to CODEHUB_URL with CODEHUB_TOKEN):
                               only through RUN --mount=type=secret,id=NAME, and logs show it as ***
   secret list <owner/repo>    the repo's secret names (values are never shown)
   secret remove <owner/repo> <NAME>
+  repo share <owner/repo> <user> --role read|write
+                              read: clone, builds, logs; write: also push, cancel, rebuild (the owner only)
+  repo unshare <owner/repo> <user>
+  repo members <owner/repo>
 `;
 
 class UsageError extends Error {}
@@ -47,6 +58,8 @@ async function main(argv: string[]): Promise<number> {
     case 'cancel': return buildActionCmd('cancel', rest);
     case 'rebuild': return buildActionCmd('rebuild', rest);
     case 'secret': return secretCmd(rest);
+    case 'token': return tokenCmd(rest);
+    case 'repo': return repoCmd(rest);
     case undefined: case 'help': case '--help': case '-h':
       process.stdout.write(USAGE);
       return cmd === undefined ? 2 : 0;
@@ -81,19 +94,94 @@ function migrateCmd(): number {
   return 0;
 }
 
+/** The server's own database, for the commands run where the data dir is. */
+function withStore<T>(fn: (store: Store) => T): T {
+  const store = new Store(openDb(dbFile(loadSettings().dataDir)));
+  try {
+    return fn(store);
+  } finally {
+    store.db.$client.close();
+  }
+}
+
 function userCmd(args: string[]): number {
   const [sub, name] = args;
-  if (sub !== 'add' || !name || args.length !== 2) throw new UsageError('usage: codehub-build user add <name>');
+  if (sub === 'list' && args.length === 1) {
+    const users = withStore((s) => s.listUsers());
+    for (const u of users) console.log(`${u.name.padEnd(32)} ${String(u.tokens).padStart(3)} token${u.tokens === 1 ? ' ' : 's'}  since ${u.createdAt}`);
+    return 0;
+  }
+  if ((sub !== 'add' && sub !== 'remove') || !name || args.length !== 2) throw new UsageError('usage: codehub-build user add <name> | user list | user remove <name>');
   const problem = nameProblem('user', name);
   if (problem) throw new UsageError(problem);
-  const settings = loadSettings();
-  const store = new Store(openDb(dbFile(settings.dataDir)));
+  if (sub === 'remove') {
+    if (!withStore((s) => s.removeUser(name))) throw new UsageError(`no user ${name}`);
+    console.log(`removed user ${name} with their tokens and shares; their repos and builds stay`);
+    return 0;
+  }
   const token = generateToken();
-  const user = store.createUser(name, hashToken(token));
-  store.db.$client.close();
+  const user = withStore((s) => s.createUser(name, hashToken(token)));
   if (!user) throw new UsageError(`user ${name} already exists`);
   console.error(`added user ${name}; the token below is shown once, store it now (git password and API bearer token)`);
   console.log(token);
+  return 0;
+}
+
+function tokenCmd(args: string[]): number {
+  const usage = 'usage: codehub-build token create <user> [--scopes read,push,admin] [--label text] | token list <user> | token revoke <token-id>';
+  const [sub, ...rest] = args;
+  const { values, positionals } = parseArgs({ args: rest, strict: true, allowPositionals: true, options: { scopes: { type: 'string' }, label: { type: 'string' } } });
+  if (sub === 'revoke' && positionals.length === 1 && /^\d{1,15}$/.test(positionals[0]!)) {
+    if (!withStore((s) => s.revokeToken(Number(positionals[0])))) throw new UsageError(`no token ${positionals[0]}`);
+    console.log(`revoked token ${positionals[0]}`);
+    return 0;
+  }
+  if ((sub !== 'create' && sub !== 'list') || positionals.length !== 1) throw new UsageError(usage);
+  const name = positionals[0]!;
+  return withStore((s) => {
+    const user = s.userByName(name);
+    if (!user) throw new UsageError(`no user ${name}`);
+    if (sub === 'list') {
+      for (const t of s.listTokens(user.id)) console.log(`${String(t.id).padStart(5)}  ${t.label.padEnd(20)} ${t.scopes.join(',').padEnd(16)} created ${t.createdAt}  last used ${t.lastUsedAt ?? 'never'}`);
+      return 0;
+    }
+    const scopesText = values.scopes ?? DEFAULT_SCOPES.join(',');
+    const problem = scopesProblem(scopesText);
+    if (problem) throw new UsageError(problem);
+    const label = values.label ?? 'cli';
+    if (label.length > 100 || /[\x00-\x1f]/.test(label)) throw new UsageError('--label: at most 100 characters, no control characters');
+    const token = generateToken();
+    const id = s.createToken(user.id, hashToken(token), label, parseScopes(scopesText));
+    console.error(`token ${id} for ${name} (${parseScopes(scopesText).join(', ')}); shown once, store it now`);
+    console.log(token);
+    return 0;
+  });
+}
+
+async function repoCmd(args: string[]): Promise<number> {
+  const usage = 'usage: codehub-build repo share <owner/repo> <user> --role read|write | repo unshare <owner/repo> <user> | repo members <owner/repo>';
+  const [sub, ...rest] = args;
+  const { values, positionals } = parseArgs({ args: rest, strict: true, allowPositionals: true, options: { role: { type: 'string' } } });
+  const [repo = '', user] = positionals;
+  const parts = repo.split('/');
+  const problem = parts.length !== 2 ? `the repo must be <owner>/<name>; got ${JSON.stringify(repo)}` : nameProblem('owner', parts[0]!) ?? nameProblem('repo', parts[1]!);
+  if (problem) throw new UsageError(`${problem}\n${usage}`);
+  const path = `/api/repos/${repo}/members`;
+  if (sub === 'members' && positionals.length === 1) {
+    const { owner, members } = await getJson<{ owner: string; members: { user: string; role: string }[] }>(clientConfig(), path);
+    console.log(`${owner.padEnd(32)} owner`);
+    for (const m of members) console.log(`${m.user.padEnd(32)} ${m.role}`);
+    return 0;
+  }
+  if (!user || positionals.length !== 2) throw new UsageError(usage);
+  if (sub === 'unshare') {
+    await request(clientConfig(), `${path}/${user}`, 'DELETE');
+    console.log(`${repo} is no longer shared with ${user}`);
+    return 0;
+  }
+  if (sub !== 'share' || (values.role !== 'read' && values.role !== 'write')) throw new UsageError(usage);
+  await request(clientConfig(), `${path}/${user}`, 'PUT', Buffer.from(JSON.stringify({ role: values.role })), 'application/json');
+  console.log(`shared ${repo} with ${user} (${values.role})`);
   return 0;
 }
 

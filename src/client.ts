@@ -18,10 +18,11 @@ export function clientConfig(env: NodeJS.ProcessEnv = process.env): ClientConfig
   return { url, token };
 }
 
-export async function request(cfg: ClientConfig, path: string, method = 'GET', body?: Uint8Array): Promise<Response> {
+export async function request(cfg: ClientConfig, path: string, method = 'GET', body?: Uint8Array, contentType?: string): Promise<Response> {
   let res: Response;
   try {
-    res = await fetch(cfg.url + path, { method, headers: { authorization: `Bearer ${cfg.token}` }, ...(body ? { body } : {}) });
+    const headers: Record<string, string> = { authorization: `Bearer ${cfg.token}`, ...(contentType ? { 'content-type': contentType } : {}) };
+    res = await fetch(cfg.url + path, { method, headers, ...(body ? { body } : {}) });
   } catch (e) {
     throw new ClientError(`cannot reach ${cfg.url}: ${(e as Error & { cause?: Error }).cause?.message ?? (e as Error).message}; is the server running and CODEHUB_URL right?`);
   }

@@ -41,3 +41,11 @@ export class PayloadTooLargeError extends AppError {
   override readonly status = 413;
   override readonly code = 'payload_too_large';
 }
+/** Too many failed sign-ins from one address; `retryAfter` is in seconds. */
+export class TooManyRequestsError extends AppError {
+  override readonly status = 429;
+  override readonly code = 'too_many_requests';
+  constructor(message: string, readonly retryAfter: number) {
+    super(message);
+  }
+}

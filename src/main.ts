@@ -2,6 +2,8 @@ import { serve, type ServerType } from '@hono/node-server';
 import { join } from 'node:path';
 import { createApp } from './app.js';
 import { loadOrCreateKey } from './auth/key-file.js';
+import { Access } from './auth/access.js';
+import { generateToken, hashToken } from './auth/tokens.js';
 import type { Server as HttpServer } from 'node:http';
 import type { BuilderDriver } from './builder/driver.js';
 import { BuilderPool, driverFor, parseBuilders } from './builder/pool.js';
@@ -32,6 +34,18 @@ export interface Server {
 
 export const dbFile = (dataDir: string): string => join(dataDir, 'codehub.db');
 
+/**
+ * On the first start (no users yet) makes the user `admin` with an admin-scoped token and prints the token
+ * once, on stdout and never in the log, so the operator can add users and see every repo.
+ */
+function createFirstAdmin(store: Store, log: Logger): void {
+  if (store.userCount() > 0) return;
+  const token = generateToken();
+  if (!store.createUser('admin', hashToken(token), ['read', 'push', 'admin'])) return;
+  process.stdout.write(`codehub-build: first start: created user admin with an admin token, shown only now; store it:\n${token}\n`);
+  log.info('first start: created user admin with an admin token (printed once on stdout, not logged)');
+}
+
 /** Wires every part together and starts listening. The one place that knows how the pieces fit. */
 export async function startServer(settings: Settings, opts: { log?: Logger; drivers?: { driver: BuilderDriver; capacity: number }[] } = {}): Promise<Server> {
   const log = opts.log ?? createLogger();
@@ -44,7 +58,9 @@ export async function startServer(settings: Settings, opts: { log?: Logger; driv
   const secrets = new RepoSecrets(store, loadOrCreateKey(join(settings.dataDir, 'secrets', 'secrets.key')));
   const logs = new LogStore(join(settings.dataDir, 'logs'), { maxBytes: settings.logMaxBytes });
   const registry = new RegistryClient(settings.registry);
-  const auth = new Authenticator(store);
+  const auth = new Authenticator(store, { failuresPerMinute: settings.authFailuresPerMinute });
+  const access = new Access(store);
+  createFirstAdmin(store, log);
   const metrics = new BuildMetrics();
 
   const drivers = opts.drivers ?? parseBuilders(settings.builders, settings.maxBuilds).map((spec) => ({ driver: driverFor(spec), capacity: spec.capacity }));
@@ -61,12 +77,12 @@ export async function startServer(settings: Settings, opts: { log?: Logger; driv
   const builds = new BuildService({ store, repos, logs, runner, log, registry: settings.registry, publicUrl: settings.publicUrl, onEnded });
   const app = createApp({
     log,
-    git: gitRoutes({ repos, auth, log, hookUrl: `http://${loopbackHost(settings.host)}:${settings.port}/hooks/post-receive`, hookKeyFile }),
+    git: gitRoutes({ repos, auth, access, log, hookUrl: `http://${loopbackHost(settings.host)}:${settings.port}/hooks/post-receive`, hookKeyFile }),
     hooks: hookRoutes({
       key, log, onPush: (push) => builds.push(push),
       wait: (list, write, signal) => streamBuilds({ logs, store, publicUrl: settings.publicUrl, builds: list, write, signal }),
     }),
-    api: apiRoutes({ store, builds, secrets, logs, auth, publicUrl: settings.publicUrl }),
+    api: apiRoutes({ store, access, builds, secrets, logs, auth, publicUrl: settings.publicUrl }),
     health: healthRoutes({ store, pool, registry, metrics }),
   });
 

@@ -22,6 +22,8 @@ export interface Settings {
   healthIntervalMs: number;
   /** Bytes one build's log may hold before later output is dropped (with a notice). */
   logMaxBytes: number;
+  /** Failed sign-ins one address may make per minute before it gets 429. */
+  authFailuresPerMinute: number;
 }
 
 export class SettingsError extends Error {}
@@ -59,5 +61,6 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env): Settings {
     shutdownGraceMs: int(env, 'CODEHUB_SHUTDOWN_GRACE', 30, 0, 3600) * 1000,
     healthIntervalMs: int(env, 'CODEHUB_HEALTH_INTERVAL_MS', 5000, 100, 600_000),
     logMaxBytes: int(env, 'CODEHUB_LOG_MAX_BYTES', 20 * 1024 * 1024, 4096, 1024 * 1024 * 1024),
+    authFailuresPerMinute: int(env, 'CODEHUB_AUTH_FAILURES_PER_MIN', 30, 1, 100_000),
   };
 }

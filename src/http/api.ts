@@ -5,7 +5,9 @@ import type { LogLine } from '../logs/store.js';
 import { AmbiguousError, BadRequestError, NotFoundError } from '../errors.js';
 import type { LogStore } from '../logs/store.js';
 import { nameProblem, SHA_PREFIX_RE } from '../names.js';
-import { BUILD_STATUSES, type Build, type BuildStatus, type User } from '../store/schema.js';
+import { BUILD_STATUSES, type Build, type BuildStatus } from '../store/schema.js';
+import type { Access } from '../auth/access.js';
+import type { Caller, MemberRole } from '../auth/scopes.js';
 import type { Store } from '../store/store.js';
 import type { BuildService } from '../builds/service.js';
 import type { Authenticator } from './auth.js';
@@ -16,6 +18,7 @@ import { PayloadTooLargeError } from '../errors.js';
 
 export interface ApiDeps {
   store: Store;
+  access: Access;
   builds: BuildService;
   secrets: RepoSecrets;
   logs: LogStore;
@@ -23,24 +26,31 @@ export interface ApiDeps {
   publicUrl: string;
 }
 
-type Env = { Variables: { user: User } };
+type Env = { Variables: { caller: Caller } };
 
 const MAX_LIMIT = 200;
 
-/** The REST API under /api. Every route needs a token; a user sees only the builds of their own repos. */
+/**
+ * The REST API under /api. Every route needs a token; a caller sees the builds of their own repos and of those
+ * shared with them (Access decides, as for git).
+ */
 export function apiRoutes(deps: ApiDeps): Hono<Env> {
   const app = new Hono<Env>();
   app.use('*', async (c, next) => {
-    c.set('user', deps.auth.require(c));
+    c.set('caller', deps.auth.require(c));
     await next();
   });
 
-  /** A build the caller may see, else 404 (another user's build is not admitted to exist). */
-  const visibleBuild = (idParam: string, user: User): Build => {
+  /**
+   * A build the caller may act on at level `need`, else 404 when they may not read its repo (another user's
+   * build is not admitted to exist), or 403 when they may read but not do this.
+   */
+  const visibleBuild = (idParam: string, caller: Caller, need: 'read' | 'write' = 'read'): Build => {
     const id = Number(idParam);
     if (!/^\d{1,15}$/.test(idParam)) throw new BadRequestError(`build id must be a number; got ${JSON.stringify(idParam)}`);
     const b = deps.store.build(id);
-    if (!b || !ownsRepo(user, b.repo)) throw new NotFoundError(`no build #${id}`);
+    if (!b || !deps.access.canRead(caller, b.repo)) throw new NotFoundError(`no build #${id}`);
+    if (need !== 'read') deps.access.require(caller, b.owner, b.repo.slice(b.owner.length + 1), need);
     return b;
   };
 
@@ -54,11 +64,14 @@ export function apiRoutes(deps: ApiDeps): Hono<Env> {
       throw new BadRequestError(`status must be one of ${BUILD_STATUSES.join(', ')}`);
     }
     if (q.repo !== undefined) checkRepoParam(q.repo);
+    const caller = c.get('caller');
+    // A repo the caller cannot read lists as empty, exactly like one without builds.
+    if (q.repo !== undefined && !deps.access.canRead(caller, q.repo)) return c.json({ builds: [], next_cursor: null });
     const cursor = q.cursor === undefined ? undefined : Number(q.cursor);
     if (cursor !== undefined && !(Number.isInteger(cursor) && cursor > 0)) throw new BadRequestError('cursor must be a value from next_cursor');
-    const user = c.get('user');
+    deps.access.requireScope(caller, 'read');
     const rows = deps.store.listBuilds({
-      owner: user.name, repo: q.repo, commit, ref: q.ref, status: q.status as BuildStatus | undefined, limit: limit + 1, beforeId: cursor,
+      readable: q.repo !== undefined ? { all: true } : deps.access.readable(caller), repo: q.repo, commit, ref: q.ref, status: q.status as BuildStatus | undefined, limit: limit + 1, beforeId: cursor,
     });
     const page = rows.slice(0, limit);
     return c.json({
@@ -67,7 +80,7 @@ export function apiRoutes(deps: ApiDeps): Hono<Env> {
     });
   });
 
-  app.get('/builds/:id', (c) => c.json(buildView(visibleBuild(c.req.param('id'), c.get('user')), deps.publicUrl)));
+  app.get('/builds/:id', (c) => c.json(buildView(visibleBuild(c.req.param('id'), c.get('caller')), deps.publicUrl)));
 
   /**
    * The log as text (`?timestamps=1` prefixes each line with its time; `?follow=1` streams until the build
@@ -75,7 +88,7 @@ export function apiRoutes(deps: ApiDeps): Hono<Env> {
    * id (resume with Last-Event-ID), and a final `end` event with the build's status.
    */
   app.get('/builds/:id/log', async (c) => {
-    const b = visibleBuild(c.req.param('id'), c.get('user'));
+    const b = visibleBuild(c.req.param('id'), c.get('caller'));
     const q = c.req.query();
     if ((c.req.header('accept') ?? '').includes('text/event-stream')) {
       const after = Number(c.req.header('last-event-id') ?? q.last_event_id ?? 0);
@@ -122,13 +135,13 @@ export function apiRoutes(deps: ApiDeps): Hono<Env> {
   });
 
   app.post('/builds/:id/cancel', async (c) => {
-    const b = visibleBuild(c.req.param('id'), c.get('user'));
-    return c.json(buildView(await deps.builds.cancel(b.id, c.get('user').name), deps.publicUrl));
+    const b = visibleBuild(c.req.param('id'), c.get('caller'), 'write');
+    return c.json(buildView(await deps.builds.cancel(b.id, c.get('caller').user.name), deps.publicUrl));
   });
 
   app.post('/builds/:id/rebuild', async (c) => {
-    const b = visibleBuild(c.req.param('id'), c.get('user'));
-    return c.json(buildView(await deps.builds.rebuild(b.id, c.get('user').name), deps.publicUrl), 201);
+    const b = visibleBuild(c.req.param('id'), c.get('caller'), 'write');
+    return c.json(buildView(await deps.builds.rebuild(b.id, c.get('caller').user.name), deps.publicUrl), 201);
   });
 
   app.get('/repos/:owner/:repo/commits/:sha/builds', (c) => {
@@ -136,48 +149,74 @@ export function apiRoutes(deps: ApiDeps): Hono<Env> {
     checkRepoParam(`${owner}/${repo}`);
     const prefix = sha.toLowerCase();
     if (!SHA_PREFIX_RE.test(prefix)) throw new BadRequestError(`commit must be 4 to 40 hex digits; got ${JSON.stringify(sha)}`);
-    const user = c.get('user');
     const full = `${owner}/${repo}`;
-    if (!ownsRepo(user, full) || !deps.store.repo(owner, repo)) throw new NotFoundError(`no repository ${full}`);
+    deps.access.require(c.get('caller'), owner, repo, 'read');
+    if (!deps.store.repo(owner, repo)) throw new NotFoundError(`no repository ${full}`);
     const commits = deps.store.commitsByPrefix(full, prefix, 10);
     if (commits.length === 0) throw new NotFoundError(`no build of ${full} for a commit starting with ${prefix}`);
     if (commits.length > 1) {
       throw new AmbiguousError(`commit prefix ${prefix} matches ${commits.length === 10 ? '10 or more' : commits.length} commits of ${full}; give more digits`, { candidates: commits });
     }
-    const builds = deps.store.listBuilds({ repo: full, commit: commits[0]!, limit: MAX_LIMIT });
+    const builds = deps.store.listBuilds({ readable: { all: true }, repo: full, commit: commits[0]!, limit: MAX_LIMIT });
     return c.json({ repo: full, commit: commits[0], builds: builds.map((b) => buildView(b, deps.publicUrl)) });
   });
 
-  // Repo secrets: names and times only ever go out; a value comes in as the raw request body.
-  const ownedRepo = (owner: string, repo: string, user: User): void => {
+  // Repo secrets, the owner's only: names and times go out; a value comes in as the raw request body.
+  const ownedRepo = (c: { get(k: 'caller'): Caller }, owner: string, repo: string): void => {
     checkRepoParam(`${owner}/${repo}`);
-    if (!ownsRepo(user, `${owner}/${repo}`)) throw new NotFoundError(`no repository ${owner}/${repo}`);
+    deps.access.require(c.get('caller'), owner, repo, 'owner');
   };
   app.get('/repos/:owner/:repo/secrets', (c) => {
     const { owner, repo } = c.req.param();
-    ownedRepo(owner, repo, c.get('user'));
+    ownedRepo(c, owner, repo);
     return c.json({ repo: `${owner}/${repo}`, secrets: deps.secrets.list(owner, repo).map((s) => ({ name: s.name, created_at: s.createdAt, updated_at: s.updatedAt })) });
   });
   app.put('/repos/:owner/:repo/secrets/:name',
     bodyLimit({ maxSize: MAX_SECRET_BYTES, onError: () => { throw new PayloadTooLargeError(`a secret value may be at most ${MAX_SECRET_BYTES} bytes`); } }),
     async (c) => {
       const { owner, repo, name } = c.req.param();
-      ownedRepo(owner, repo, c.get('user'));
+      ownedRepo(c, owner, repo);
       deps.secrets.set(owner, repo, name, Buffer.from(await c.req.arrayBuffer()));
       return c.json({ repo: `${owner}/${repo}`, name, set: true });
     });
   app.delete('/repos/:owner/:repo/secrets/:name', (c) => {
     const { owner, repo, name } = c.req.param();
-    ownedRepo(owner, repo, c.get('user'));
+    ownedRepo(c, owner, repo);
     deps.secrets.remove(owner, repo, name);
     return c.json({ repo: `${owner}/${repo}`, name, removed: true });
   });
 
-  return app;
-}
+  // Sharing, the owner's: a user gets read (clone, builds, logs) or write (also push, cancel, rebuild).
+  app.get('/repos/:owner/:repo/members', (c) => {
+    const { owner, repo } = c.req.param();
+    ownedRepo(c, owner, repo);
+    const row = deps.store.repo(owner, repo);
+    return c.json({ repo: `${owner}/${repo}`, owner, members: (row ? deps.store.members(row.id) : []).map((m) => ({ user: m.user, role: m.role, since: m.createdAt })) });
+  });
+  app.put('/repos/:owner/:repo/members/:user', bodyLimit({ maxSize: 1024, onError: () => { throw new PayloadTooLargeError('the body is {"role": "read"|"write"}'); } }), async (c) => {
+    const { owner, repo, user } = c.req.param();
+    ownedRepo(c, owner, repo);
+    const body = (await c.req.json().catch(() => null)) as { role?: unknown } | null;
+    const role = body?.role;
+    if (role !== 'read' && role !== 'write') throw new BadRequestError('the body must be {"role": "read"} or {"role": "write"}');
+    const problem = nameProblem('user', user);
+    if (problem) throw new BadRequestError(problem);
+    const target = deps.store.userByName(user);
+    if (!target) throw new NotFoundError(`no user ${user}`);
+    if (target.name === owner) throw new BadRequestError(`${user} owns ${owner}/${repo} already`);
+    deps.store.share(deps.store.ensureRepo(owner, repo).id, target.id, role as MemberRole);
+    return c.json({ repo: `${owner}/${repo}`, user, role });
+  });
+  app.delete('/repos/:owner/:repo/members/:user', (c) => {
+    const { owner, repo, user } = c.req.param();
+    ownedRepo(c, owner, repo);
+    const target = deps.store.userByName(user);
+    const row = deps.store.repo(owner, repo);
+    if (!target || !row || !deps.store.unshare(row.id, target.id)) throw new NotFoundError(`${owner}/${repo} is not shared with ${user}`);
+    return c.json({ repo: `${owner}/${repo}`, user, removed: true });
+  });
 
-function ownsRepo(user: User, repo: string): boolean {
-  return repo.startsWith(user.name + '/');
+  return app;
 }
 
 function checkRepoParam(repo: string): void {

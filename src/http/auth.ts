@@ -1,8 +1,8 @@
 import type { Context } from 'hono';
+import type { Caller } from '../auth/scopes.js';
 import { hashToken, parseAuthorization } from '../auth/tokens.js';
-import { UnauthorizedError } from '../errors.js';
+import { TooManyRequestsError, UnauthorizedError } from '../errors.js';
 import type { Store } from '../store/store.js';
-import type { User } from '../store/schema.js';
 
 /** 401 that asks the client for credentials (git prompts, or uses its credential helper, on this). */
 export class ChallengeError extends UnauthorizedError {
@@ -11,33 +11,63 @@ export class ChallengeError extends UnauthorizedError {
   }
 }
 
-/** Resolves the caller of a request from its token. */
-export class Authenticator {
-  constructor(private store: Store) {}
+export interface AuthLimits {
+  /** Failed sign-ins one address may make per minute; after that it gets 429 until the minute is over. */
+  failuresPerMinute: number;
+}
 
-  /** The user the request's token belongs to, or undefined (no token, unknown token, or name/token mismatch). */
-  user(c: Context): User | undefined {
+/**
+ * Resolves the caller of a request from its token, and slows down guessing: an address with too many failed
+ * sign-ins in a minute is refused (429) before its token is even looked at.
+ */
+export class Authenticator {
+  private failures = new Map<string, { count: number; since: number }>();
+
+  constructor(private store: Store, private limits: AuthLimits = { failuresPerMinute: 30 }) {}
+
+  /** The caller the request's token belongs to, or undefined (no token, unknown token, or name/token mismatch). */
+  caller(c: Context): Caller | undefined {
     const cred = parseAuthorization(c.req.header('authorization'));
     if (!cred || cred.token.length === 0 || cred.token.length > 512) return undefined;
-    const user = this.store.userByTokenHash(hashToken(cred.token));
+    // The lookup is by SHA-256 of the token: what an attacker can time is the index search for a hash of
+    // their own guess, which says nothing about any real token.
+    const caller = this.store.tokenByHash(hashToken(cred.token));
     // With basic auth the user name must match the token's owner, so a token cannot be used under another name.
-    if (!user || (cred.user !== undefined && cred.user !== user.name)) return undefined;
-    return user;
+    if (!caller || (cred.user !== undefined && cred.user !== caller.user.name)) return undefined;
+    return caller;
   }
 
-  /** The caller, or a 401 with a Basic challenge naming `realm`. */
-  basicOrChallenge(c: Context, realm: string): User {
-    const user = this.user(c);
-    if (user) return user;
+  /** The caller, or a 401 with a Basic challenge naming `realm` (429 once an address has failed too often). */
+  basicOrChallenge(c: Context, realm: string): Caller {
+    const address = remoteAddress(c);
+    const now = Date.now();
+    let f = this.failures.get(address);
+    if (f && now - f.since > 60_000) { this.failures.delete(address); f = undefined; }
+    if (f && f.count >= this.limits.failuresPerMinute) {
+      const retryAfter = Math.max(1, Math.ceil((f.since + 60_000 - now) / 1000));
+      throw new TooManyRequestsError(`too many failed sign-ins from ${address}; try again in ${retryAfter} s`, retryAfter);
+    }
+    const caller = this.caller(c);
+    if (caller) return caller;
     const had = c.req.header('authorization') !== undefined;
+    if (had) {
+      if (!f) this.failures.set(address, (f = { count: 0, since: now }));
+      f.count++;
+      if (this.failures.size > 10_000) this.failures.delete(this.failures.keys().next().value!); // bounded memory
+    }
     throw new ChallengeError(
-      had ? 'wrong user name or token: use your user name and a token from `codehub-build user add`' : 'authentication required: give your user name and token',
+      had ? 'wrong user name or token: use your user name and a token from `codehub-build user add` or `token create`' : 'authentication required: give your user name and token',
       realm,
     );
   }
 
   /** The caller of an API request, or a 401. */
-  require(c: Context): User {
+  require(c: Context): Caller {
     return this.basicOrChallenge(c, 'codehub-build');
   }
+}
+
+function remoteAddress(c: Context): string {
+  const env = c.env as { incoming?: { socket?: { remoteAddress?: string } } } | undefined;
+  return env?.incoming?.socket?.remoteAddress ?? 'local';
 }

@@ -8,10 +8,12 @@ import { gitEnv } from '../git/env.js';
 import type { RepoStore } from '../git/repos.js';
 import type { Logger } from '../log.js';
 import type { Authenticator } from './auth.js';
+import type { Access } from '../auth/access.js';
 
 export interface GitRouteDeps {
   repos: RepoStore;
   auth: Authenticator;
+  access: Access;
   log: Logger;
   /** Where the post-receive hook reports pushes, and the key it signs them with. */
   hookUrl: string;
@@ -35,13 +37,22 @@ export function gitRoutes(deps: GitRouteDeps): Hono<{ Bindings: HttpBindings }> 
     const service = serviceOf(c, rest);
     deps.repos.path(owner, repo); // validates both names before anything else looks at them
 
-    const user = deps.auth.basicOrChallenge(c, 'codehub-build git');
-    if (user.name !== owner) {
-      throw new ForbiddenError(`${user.name} may not ${service === 'git-receive-pack' ? 'push to' : 'read'} ${owner}/${repo}: it belongs to ${owner}`);
+    const caller = deps.auth.basicOrChallenge(c, 'codehub-build git');
+    const role = deps.access.role(caller, owner, repo);
+    const exists = deps.repos.exists(owner, repo);
+    const name = caller.user.name;
+    if (service === 'git-receive-pack') {
+      // The same answer whether or not the repo exists, for anyone who may not see it.
+      if (!role) throw new ForbiddenError(`${name} may not push to ${owner}/${repo}: it belongs to ${owner}`);
+      if (role === 'read') throw new ForbiddenError(`${name} may not push to ${owner}/${repo}: it is shared with ${name} read-only`);
+      if (!exists && role !== 'owner') throw new ForbiddenError(`only ${owner} can create ${owner}/${repo} (by pushing to it)`);
+      deps.access.requireScope(caller, 'push');
+      await deps.repos.ensure(owner, repo);
+    } else {
+      if (!role || !exists) throw new NotFoundError(`repository ${owner}/${repo} does not exist${role ? ' yet; push to it to create it' : ''}`);
+      deps.access.requireScope(caller, 'read');
     }
-    if (service === 'git-receive-pack') await deps.repos.ensure(owner, repo);
-    else if (!deps.repos.exists(owner, repo)) throw new NotFoundError(`repository ${owner}/${repo} does not exist yet; push to it to create it`);
-    return runBackend(c, deps, { owner, repo, user: user.name, pathInfo: `/${owner}/${repoGit}${rest}` });
+    return runBackend(c, deps, { owner, repo, user: name, pathInfo: `/${owner}/${repoGit}${rest}` });
   });
   return app;
 }

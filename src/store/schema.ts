@@ -16,6 +16,8 @@ export const tokens = sqliteTable('tokens', {
   userId: integer('user_id').notNull().references(() => users.id, { onDelete: 'cascade' }),
   hash: text('hash').notNull().unique(),
   label: text('label').notNull().default('default'),
+  /** Comma-separated: read (clone, fetch, the read API), push (push, cancel, rebuild, secrets, sharing), admin (every repo). */
+  scopes: text('scopes').notNull().default('read,push'),
   createdAt: text('created_at').notNull().default(now),
   lastUsedAt: text('last_used_at'),
 });
@@ -40,6 +42,14 @@ export const secrets = sqliteTable('secrets', {
   createdAt: text('created_at').notNull().default(now),
   updatedAt: text('updated_at').notNull().default(now),
 }, (t) => [uniqueIndex('secrets_repo_name').on(t.repoId, t.name)]);
+
+/** Users a repo is shared with, and how far: read (clone, builds, logs) or write (also push, cancel, rebuild). */
+export const repoMembers = sqliteTable('repo_members', {
+  repoId: integer('repo_id').notNull().references(() => repos.id, { onDelete: 'cascade' }),
+  userId: integer('user_id').notNull().references(() => users.id, { onDelete: 'cascade' }),
+  role: text('role', { enum: ['read', 'write'] }).notNull(),
+  createdAt: text('created_at').notNull().default(now),
+}, (t) => [uniqueIndex('repo_members_repo_user').on(t.repoId, t.userId), index('repo_members_user').on(t.userId)]);
 
 export const BUILD_STATUSES = ['queued', 'running', 'succeeded', 'failed', 'canceled', 'skipped'] as const;
 export type BuildStatus = (typeof BUILD_STATUSES)[number];

@@ -1,10 +1,12 @@
 import { and, asc, eq, getTableColumns, gte, lt, sql, type SQL } from 'drizzle-orm';
 import type { Db } from './db.js';
 import { builds, repos, tokens, users, type Build, type BuildStatus, type BuildStep, type NewBuild, type Repo, type User } from './schema.js';
+import type { Readable } from '../auth/access.js';
+import { DEFAULT_SCOPES, parseScopes, type Caller, type MemberRole, type Scope, type TokenInfo } from '../auth/scopes.js';
 
 export interface BuildQuery {
-  /** Only builds of repos this owner owns. */
-  owner?: string;
+  /** Only builds of repos the caller can read (Access.readable); absent is every repo. */
+  readable?: Readable;
   repo?: string;
   /** A full sha or a hex prefix. */
   commit?: string;
@@ -32,32 +34,99 @@ export class Store {
 
   // ---- users and tokens
 
-  /** Creates a user with one token hash. Returns null if the name is taken. */
-  createUser(name: string, tokenHash: string): User | null {
+  /** Creates a user with one token hash (scopes read and push, unless given). Returns null if the name is taken. */
+  createUser(name: string, tokenHash: string, scopes: readonly Scope[] = DEFAULT_SCOPES): User | null {
     return this.db.transaction((tx) => {
       const user = tx.insert(users).values({ name }).onConflictDoNothing().returning().get();
       if (!user) return null;
-      tx.insert(tokens).values({ userId: user.id, hash: tokenHash }).run();
+      tx.insert(tokens).values({ userId: user.id, hash: tokenHash, scopes: scopes.join(',') }).run();
       return user;
     });
   }
 
+  userByName(name: string): User | undefined {
+    return this.db.select().from(users).where(eq(users.name, name)).get();
+  }
+
+  listUsers(): (User & { tokens: number })[] {
+    return this.db.$client.prepare(`SELECT u.id, u.name, u.created_at AS createdAt, count(t.id) AS tokens
+      FROM users u LEFT JOIN tokens t ON t.user_id = u.id GROUP BY u.id ORDER BY u.name`).all() as (User & { tokens: number })[];
+  }
+
+  /** Removes a user with their tokens and memberships (their repos and builds stay); false if there is none. */
+  removeUser(name: string): boolean {
+    return this.db.$client.prepare('DELETE FROM users WHERE name = ?').run(name).changes > 0;
+  }
+
+  /** Adds a token for a user; returns its id. */
+  createToken(userId: number, tokenHash: string, label: string, scopes: readonly Scope[]): number {
+    return Number(this.db.$client.prepare('INSERT INTO tokens (user_id, hash, label, scopes) VALUES (?, ?, ?, ?)').run(userId, tokenHash, label, scopes.join(',')).lastInsertRowid);
+  }
+
+  listTokens(userId: number): TokenInfo[] {
+    return (this.db.$client.prepare('SELECT id, label, scopes, created_at AS createdAt, last_used_at AS lastUsedAt FROM tokens WHERE user_id = ? ORDER BY id')
+      .all(userId) as (Omit<TokenInfo, 'scopes'> & { scopes: string })[]).map((t) => ({ ...t, scopes: parseScopes(t.scopes) }));
+  }
+
+  /** Revokes a token by id; false if there is none. */
+  revokeToken(id: number): boolean {
+    return this.db.$client.prepare('DELETE FROM tokens WHERE id = ?').run(id).changes > 0;
+  }
+
+  userCount(): number {
+    return (this.db.$client.prepare('SELECT count(*) AS n FROM users').get() as { n: number }).n;
+  }
+
   /**
-   * The user a token hash belongs to, or undefined. Records the token's last use at most once a minute, so
-   * that reading the API is not a database write per request.
+   * Who a token hash belongs to and what the token may do, or undefined. Records the token's last use at most
+   * once a minute, so that reading the API is not a database write per request.
    */
-  userByTokenHash(hash: string): User | undefined {
+  tokenByHash(hash: string): Caller | undefined {
     const q = (this.authSql ??= {
-      find: this.db.$client.prepare(`SELECT u.id, u.name, u.created_at AS createdAt, t.id AS tokenId, t.last_used_at AS lastUsedAt
+      find: this.db.$client.prepare(`SELECT u.id, u.name, u.created_at AS createdAt, t.id AS tokenId, t.scopes, t.last_used_at AS lastUsedAt
         FROM tokens t JOIN users u ON u.id = t.user_id WHERE t.hash = ?`),
       touch: this.db.$client.prepare("UPDATE tokens SET last_used_at = ? WHERE id = ?"),
     });
-    const row = q.find.get(hash) as (User & { tokenId: number; lastUsedAt: string | null }) | undefined;
+    const row = q.find.get(hash) as (User & { tokenId: number; scopes: string; lastUsedAt: string | null }) | undefined;
     if (!row) return undefined;
     const now = new Date();
     if (!row.lastUsedAt || now.getTime() - Date.parse(row.lastUsedAt) > 60_000) q.touch.run(now.toISOString(), row.tokenId);
-    return { id: row.id, name: row.name, createdAt: row.createdAt };
+    return { user: { id: row.id, name: row.name, createdAt: row.createdAt }, tokenId: row.tokenId, scopes: parseScopes(row.scopes) };
   }
+
+  // ---- sharing
+
+  /** Shares a repo with a user (or changes their role). */
+  share(repoId: number, userId: number, role: MemberRole): void {
+    this.db.$client.prepare(`INSERT INTO repo_members (repo_id, user_id, role) VALUES (?, ?, ?)
+      ON CONFLICT (repo_id, user_id) DO UPDATE SET role = excluded.role`).run(repoId, userId, role);
+  }
+
+  unshare(repoId: number, userId: number): boolean {
+    return this.db.$client.prepare('DELETE FROM repo_members WHERE repo_id = ? AND user_id = ?').run(repoId, userId).changes > 0;
+  }
+
+  members(repoId: number): { user: string; role: MemberRole; createdAt: string }[] {
+    return this.db.$client.prepare(`SELECT u.name AS user, m.role, m.created_at AS createdAt FROM repo_members m JOIN users u ON u.id = m.user_id
+      WHERE m.repo_id = ? ORDER BY u.name`).all(repoId) as { user: string; role: MemberRole; createdAt: string }[];
+  }
+
+  /** The role a user has on a repo shared with them, or undefined. */
+  memberRole(owner: string, repo: string, userId: number): MemberRole | undefined {
+    const q = (this.memberSql ??= this.db.$client.prepare(`SELECT m.role FROM repo_members m JOIN repos r ON r.id = m.repo_id
+      WHERE r.owner = ? AND r.name = ? AND m.user_id = ?`));
+    return (q.get(owner, repo, userId) as { role: MemberRole } | undefined)?.role;
+  }
+
+  /** `owner/name` of every repo shared with a user. */
+  sharedWith(userId: number): string[] {
+    const q = (this.sharedSql ??= this.db.$client.prepare(`SELECT r.owner || '/' || r.name AS repo FROM repo_members m JOIN repos r ON r.id = m.repo_id
+      WHERE m.user_id = ? ORDER BY repo`));
+    return (q.all(userId) as { repo: string }[]).map((r) => r.repo);
+  }
+
+  private memberSql: import('better-sqlite3').Statement | undefined;
+  private sharedSql: import('better-sqlite3').Statement | undefined;
 
   private authSql: { find: import('better-sqlite3').Statement; touch: import('better-sqlite3').Statement } | undefined;
 
@@ -162,8 +231,13 @@ export class Store {
     const params: unknown[] = [];
     const key: string[] = [];
     const add = (name: string, sqlText: string, ...values: unknown[]) => { key.push(name); where.push(sqlText); params.push(...values); };
-    // 'owner/…' sorts from 'owner/' up to 'owner0' ('0' follows '/'), so the repo index serves this.
-    if (q.owner) add('owner', 'repo >= ? AND repo < ?', q.owner + '/', q.owner + '0');
+    // 'owner/…' sorts from 'owner/' up to 'owner0' ('0' follows '/'), so the repo index serves this; repos
+    // shared with the caller are named one by one (a statement per count of them).
+    if (q.readable && !q.readable.all) {
+      const r = q.readable;
+      const shared = r.shared.length ? ` OR repo IN (${r.shared.map(() => '?').join(', ')})` : '';
+      add(`owner+${r.shared.length}`, `(repo >= ? AND repo < ?${shared})`, r.owner + '/', r.owner + '0', ...r.shared);
+    }
     if (q.repo) add('repo', 'repo = ?', q.repo);
     // Every sha starting with p sorts at or after p and before p + 'g' ('g' follows every hex digit).
     if (q.commit) q.commit.length === 40 ? add('sha', 'commit_sha = ?', q.commit) : add('prefix', 'commit_sha >= ? AND commit_sha < ?', q.commit, q.commit + 'g');

@@ -38,6 +38,8 @@ export function uniqueName(base: string): string {
 export class TestServer {
   proc: ChildProcess | null = null;
   logs: string[] = [];
+  /** What the server printed on stdout (not its log): the first start's admin token. */
+  stdout = '';
   readonly url: string;
 
   private constructor(readonly dataDir: string, readonly port: number, private extraEnv: Record<string, string>) {
@@ -65,7 +67,7 @@ export class TestServer {
     this.proc = proc;
     proc.stderr!.setEncoding('utf8');
     proc.stderr!.on('data', (d: string) => this.logs.push(...d.split('\n').filter(Boolean)));
-    proc.stdout!.on('data', () => {});
+    proc.stdout!.on('data', (d: Buffer) => { this.stdout += d.toString(); });
     const deadline = Date.now() + 20_000;
     while (Date.now() < deadline) {
       if (proc.exitCode !== null) throw new Error(`server exited with ${proc.exitCode}:\n${this.logs.join('\n')}`);

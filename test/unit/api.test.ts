@@ -16,6 +16,7 @@ import { Store } from '../../src/store/store.js';
 import { mkdtempSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { RepoSecrets } from '../../src/secrets/vault.js';
+import { Access } from '../../src/auth/access.js';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -53,7 +54,7 @@ beforeEach(() => {
     maxBuilds: 1, defaultTimeoutMs: 1000, retry: { maxAttempts: 1, baseMs: 1 },
   });
   const builds = new BuildService({ store, repos, logs, runner, log: silentLogger, registry: 'reg:5000', publicUrl: 'http://x' });
-  app = createApp({ log: silentLogger, git: new Hono(), hooks: new Hono(), health: new Hono(), api: apiRoutes({ store, builds, secrets: new RepoSecrets(store, randomBytes(32)), logs, auth, publicUrl: 'http://x' }) });
+  app = createApp({ log: silentLogger, git: new Hono(), hooks: new Hono(), health: new Hono(), api: apiRoutes({ store, access: new Access(store), builds, secrets: new RepoSecrets(store, randomBytes(32)), logs, auth, publicUrl: 'http://x' }) });
   alice = addUser('alice');
   bob = addUser('bob');
   addBuilds('alice', 'shop', ['abcd1' + '0'.repeat(35), 'abcd2' + '0'.repeat(35), 'ffff' + '1'.repeat(36)]);
@@ -106,7 +107,7 @@ describe('API', () => {
   });
 
   it("hides another user's build behind 404", async () => {
-    const bobs = store.listBuilds({ owner: 'bob', limit: 1 })[0]!;
+    const bobs = store.listBuilds({ readable: { all: false, owner: 'bob', shared: [] }, limit: 1 })[0]!;
     expect((await get(`/api/builds/${bobs.id}`, alice)).status).toBe(404);
     expect((await get(`/api/builds/${bobs.id}`, bob)).body.repo).toBe('bob/shop');
   });

@@ -20,8 +20,8 @@ describe('Store', () => {
   it('creates users once and finds them by token hash only', () => {
     expect(store.createUser('alice', 'h1')?.name).toBe('alice');
     expect(store.createUser('alice', 'h2')).toBeNull();
-    expect(store.userByTokenHash('h1')?.name).toBe('alice');
-    expect(store.userByTokenHash('h2')).toBeUndefined();
+    expect(store.tokenByHash('h1')?.user.name).toBe('alice');
+    expect(store.tokenByHash('h2')).toBeUndefined();
   });
 
   it('inserts a push in one transaction with image refs that know the build id', () => {
@@ -45,7 +45,7 @@ describe('Store', () => {
   it('filters by owner without matching a longer owner name that shares the prefix', () => {
     const other = store.ensureRepo('alice2', 'shop').id;
     store.insertBuilds([row(), row({ repoId: other, repo: 'alice2/shop', owner: 'alice2' })], () => []);
-    expect(store.listBuilds({ owner: 'alice', limit: 10 }).map((b) => b.repo)).toEqual(['alice/shop']);
+    expect(store.listBuilds({ readable: { all: false, owner: 'alice', shared: [] }, limit: 10 }).map((b) => b.repo)).toEqual(['alice/shop']);
   });
 
   it('claims each queued build once, oldest first, and only finishes running builds', () => {

@@ -1,0 +1,58 @@
+import { ForbiddenError, NotFoundError } from '../errors.js';
+import type { Store } from '../store/store.js';
+import type { Caller, Role, Scope } from './scopes.js';
+
+const RANK: Record<Role, number> = { read: 1, write: 2, owner: 3 };
+/** The token scope each level of access needs. */
+const SCOPE_FOR: Record<Role, Scope> = { read: 'read', write: 'push', owner: 'push' };
+
+/** Which repos a caller can read, for list queries: all of them (admin), or their own and those shared with them. */
+export type Readable = { all: true } | { all: false; owner: string; shared: string[] };
+
+/**
+ * Who may do what to a repo, decided in one place for git, the API, logs and secrets: the owner may do
+ * everything, a user it is shared with what their role allows, an admin token everything everywhere; and the
+ * token must carry the scope the action needs.
+ */
+export class Access {
+  constructor(private store: Store) {}
+
+  /** The caller's role on owner/repo, or null. */
+  role(caller: Caller, owner: string, repo: string): Role | null {
+    if (caller.scopes.includes('admin') || caller.user.name === owner) return 'owner';
+    return this.store.memberRole(owner, repo, caller.user.id) ?? null;
+  }
+
+  /**
+   * Throws unless the caller may act on owner/repo at level `need`: NotFoundError when they may not even read
+   * it (another user's repo is not admitted to exist), ForbiddenError when they may read it but not this, or
+   * when the token lacks the scope.
+   */
+  require(caller: Caller, owner: string, repo: string, need: Role): Role {
+    const role = this.role(caller, owner, repo);
+    if (!role) throw new NotFoundError(`no repository ${owner}/${repo}`);
+    if (RANK[role] < RANK[need]) {
+      throw new ForbiddenError(`${caller.user.name} has ${role} access to ${owner}/${repo}; this needs ${need === 'owner' ? 'its owner' : `${need} access`}`);
+    }
+    this.requireScope(caller, SCOPE_FOR[need]);
+    return role;
+  }
+
+  /** Throws ForbiddenError unless the caller's token carries `scope` (or admin). */
+  requireScope(caller: Caller, scope: Scope): void {
+    if (!caller.scopes.includes(scope) && !caller.scopes.includes('admin')) {
+      throw new ForbiddenError(`this token has no ${scope} scope (it has ${caller.scopes.join(', ') || 'none'}); create one with it: codehub-build token create ${caller.user.name} --scopes ${scope}`);
+    }
+  }
+
+  /** Whether the caller can read builds of `repo` (owner/name), without throwing. */
+  canRead(caller: Caller, repo: string): boolean {
+    const [owner = '', name = ''] = repo.split('/');
+    return this.role(caller, owner, name) !== null && (caller.scopes.includes('read') || caller.scopes.includes('admin'));
+  }
+
+  readable(caller: Caller): Readable {
+    if (caller.scopes.includes('admin')) return { all: true };
+    return { all: false, owner: caller.user.name, shared: this.store.sharedWith(caller.user.id) };
+  }
+}

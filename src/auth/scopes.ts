@@ -1,0 +1,42 @@
+import type { User } from '../store/schema.js';
+
+/**
+ * What a token may do. read: clone, fetch and the read API; push: push, cancel, rebuild, secrets and sharing
+ * (on repos where the user's role allows it); admin: all of that on every repo.
+ */
+export const SCOPES = ['read', 'push', 'admin'] as const;
+export type Scope = (typeof SCOPES)[number];
+export const DEFAULT_SCOPES: readonly Scope[] = ['read', 'push'];
+
+/** A role on a repo shared with a user; the owner's own role is 'owner'. */
+export type MemberRole = 'read' | 'write';
+export type Role = MemberRole | 'owner';
+
+/** The authenticated side of a request: the token's user, the token and its scopes. */
+export interface Caller {
+  user: User;
+  tokenId: number;
+  scopes: readonly Scope[];
+}
+
+export interface TokenInfo {
+  id: number;
+  label: string;
+  scopes: Scope[];
+  createdAt: string;
+  lastUsedAt: string | null;
+}
+
+/** The scopes in a stored (or typed) comma list; unknown words are dropped. */
+export function parseScopes(text: string): Scope[] {
+  return text.split(',').map((s) => s.trim()).filter((s): s is Scope => (SCOPES as readonly string[]).includes(s));
+}
+
+/** Why a typed scope list is refused, or null. */
+export function scopesProblem(text: string): string | null {
+  const words = text.split(',').map((s) => s.trim()).filter(Boolean);
+  const bad = words.filter((w) => !(SCOPES as readonly string[]).includes(w));
+  if (bad.length) return `unknown scope ${bad.map((b) => JSON.stringify(b)).join(', ')}: scopes are ${SCOPES.join(', ')}`;
+  if (words.length === 0) return `no scopes given: choose from ${SCOPES.join(', ')}`;
+  return null;
+}
