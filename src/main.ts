@@ -74,10 +74,10 @@ export async function startServer(settings: Settings, opts: { log?: Logger; driv
     maxBuilds: settings.maxBuilds, defaultTimeoutMs: settings.buildTimeoutMs,
     retry: { maxAttempts: settings.maxAttempts, baseMs: settings.retryBaseMs }, onEnded,
   });
-  const builds = new BuildService({ store, repos, logs, runner, log, registry: settings.registry, publicUrl: settings.publicUrl, onEnded });
+  const builds = new BuildService({ store, repos, logs, runner, log, registry: settings.registry, publicUrl: settings.publicUrl, onEnded, maxQueuedPerOwner: settings.maxQueuedPerOwner });
   const app = createApp({
     log,
-    git: gitRoutes({ repos, auth, access, log, hookUrl: `http://${loopbackHost(settings.host)}:${settings.port}/hooks/post-receive`, hookKeyFile }),
+    git: gitRoutes({ repos, auth, access, log, maxPushBytes: settings.maxPushBytes, hookUrl: `http://${loopbackHost(settings.host)}:${settings.port}/hooks/post-receive`, hookKeyFile }),
     hooks: hookRoutes({
       key, log, onPush: (push) => builds.push(push),
       wait: (list, write, signal) => streamBuilds({ logs, store, publicUrl: settings.publicUrl, builds: list, write, signal }),
@@ -87,7 +87,8 @@ export async function startServer(settings: Settings, opts: { log?: Logger; driv
   });
 
   const server: ServerType = await new Promise((resolve, reject) => {
-    const s = serve({ fetch: app.fetch, port: settings.port, hostname: settings.host }, () => resolve(s));
+    // Request headers are capped at 16 KiB (431 beyond); bodies per route (hooks 1 MB, secrets 64 KiB, pushes CODEHUB_MAX_PUSH_BYTES).
+    const s = serve({ fetch: app.fetch, port: settings.port, hostname: settings.host, serverOptions: { maxHeaderSize: 16 * 1024 } }, () => resolve(s));
     s.once('error', reject);
   });
   pool.start();

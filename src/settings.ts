@@ -24,6 +24,10 @@ export interface Settings {
   logMaxBytes: number;
   /** Failed sign-ins one address may make per minute before it gets 429. */
   authFailuresPerMinute: number;
+  /** Bytes one git push may send (the receive-pack request body). */
+  maxPushBytes: number;
+  /** Builds one owner may have queued; a push's builds beyond it are recorded as skipped, saying why. */
+  maxQueuedPerOwner: number;
 }
 
 export class SettingsError extends Error {}
@@ -62,5 +66,7 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env): Settings {
     healthIntervalMs: int(env, 'CODEHUB_HEALTH_INTERVAL_MS', 5000, 100, 600_000),
     logMaxBytes: int(env, 'CODEHUB_LOG_MAX_BYTES', 20 * 1024 * 1024, 4096, 1024 * 1024 * 1024),
     authFailuresPerMinute: int(env, 'CODEHUB_AUTH_FAILURES_PER_MIN', 30, 1, 100_000),
+    maxPushBytes: int(env, 'CODEHUB_MAX_PUSH_BYTES', 512 * 1024 * 1024, 1024, 64 * 1024 * 1024 * 1024),
+    maxQueuedPerOwner: int(env, 'CODEHUB_MAX_QUEUED_PER_OWNER', 100, 1, 1_000_000),
   };
 }

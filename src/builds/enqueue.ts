@@ -31,6 +31,8 @@ export interface PushResult {
 
 export interface EnqueueDeps {
   store: Store;
+  /** Builds one owner may have queued; the push's builds beyond it are recorded as skipped. */
+  maxQueuedPerOwner: number;
   repos: RepoStore;
   logs: LogStore;
   registry: string;
@@ -58,6 +60,15 @@ export async function enqueuePush(deps: EnqueueDeps, push: Push): Promise<PushRe
     await planPush(reader, gitdir, push, lines, planned);
   } finally {
     reader.close();
+  }
+
+  // Over the owner's queue limit: recorded, visible and rebuildable, but not queued.
+  let room = deps.maxQueuedPerOwner - deps.store.queuedOf(push.owner);
+  for (const [i, p] of planned.entries()) {
+    if (p.kind !== 'build') continue;
+    if (room-- > 0) continue;
+    planned[i] = { kind: 'skipped', ref: p.ref, sha: p.sha, image: p.image.name, code: 'queue_full', log: [],
+      reason: `not queued: ${push.owner} has ${deps.maxQueuedPerOwner} builds queued already (CODEHUB_MAX_QUEUED_PER_OWNER); cancel some or push again once they ran` };
   }
 
   const rows: NewBuild[] = planned.map((p) => ({

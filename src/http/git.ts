@@ -3,7 +3,7 @@ import { RESPONSE_ALREADY_SENT } from '@hono/node-server/utils/response';
 import { spawn } from 'node:child_process';
 import type { Context } from 'hono';
 import { Hono } from 'hono';
-import { ForbiddenError, NotFoundError, BadRequestError } from '../errors.js';
+import { ForbiddenError, NotFoundError, BadRequestError, PayloadTooLargeError } from '../errors.js';
 import { gitEnv } from '../git/env.js';
 import type { RepoStore } from '../git/repos.js';
 import type { Logger } from '../log.js';
@@ -14,6 +14,8 @@ export interface GitRouteDeps {
   repos: RepoStore;
   auth: Authenticator;
   access: Access;
+  /** Bytes one push may send; a larger one is refused (413) and nothing of it lands. */
+  maxPushBytes: number;
   log: Logger;
   /** Where the post-receive hook reports pushes, and the key it signs them with. */
   hookUrl: string;
@@ -33,9 +35,9 @@ export function gitRoutes(deps: GitRouteDeps): Hono<{ Bindings: HttpBindings }> 
     const { owner, repo: repoGit } = c.req.param();
     if (!repoGit.endsWith('.git')) throw new NotFoundError(`git URLs look like /git/<owner>/<repo>.git; got ${c.req.path}`);
     const repo = repoGit.slice(0, -4);
+    deps.repos.path(owner, repo); // validates both names before anything else looks at them
     const rest = c.req.path.slice(`/git/${owner}/${repoGit}`.length);
     const service = serviceOf(c, rest);
-    deps.repos.path(owner, repo); // validates both names before anything else looks at them
 
     const caller = deps.auth.basicOrChallenge(c, 'codehub-build git');
     const role = deps.access.role(caller, owner, repo);
@@ -47,12 +49,14 @@ export function gitRoutes(deps: GitRouteDeps): Hono<{ Bindings: HttpBindings }> 
       if (role === 'read') throw new ForbiddenError(`${name} may not push to ${owner}/${repo}: it is shared with ${name} read-only`);
       if (!exists && role !== 'owner') throw new ForbiddenError(`only ${owner} can create ${owner}/${repo} (by pushing to it)`);
       deps.access.requireScope(caller, 'push');
+      const declared = Number(c.req.header('content-length') ?? 0);
+      if (declared > deps.maxPushBytes) throw new PayloadTooLargeError(`this push is ${declared} bytes; the limit is ${deps.maxPushBytes} (CODEHUB_MAX_PUSH_BYTES)`);
       await deps.repos.ensure(owner, repo);
     } else {
       if (!role || !exists) throw new NotFoundError(`repository ${owner}/${repo} does not exist${role ? ' yet; push to it to create it' : ''}`);
       deps.access.requireScope(caller, 'read');
     }
-    return runBackend(c, deps, { owner, repo, user: name, pathInfo: `/${owner}/${repoGit}${rest}` });
+    return runBackend(c, deps, { owner, repo, user: name, pathInfo: `/${owner}/${repoGit}${rest}`, maxBytes: service === 'git-receive-pack' && rest === '/git-receive-pack' ? deps.maxPushBytes : Infinity });
   });
   return app;
 }
@@ -67,7 +71,7 @@ function serviceOf(c: Context, rest: string): Service {
   throw new NotFoundError(`not a git smart HTTP endpoint: ${c.req.method} ${rest}`);
 }
 
-function runBackend(c: Context<{ Bindings: HttpBindings }>, deps: GitRouteDeps, p: { owner: string; repo: string; user: string; pathInfo: string }) {
+function runBackend(c: Context<{ Bindings: HttpBindings }>, deps: GitRouteDeps, p: { owner: string; repo: string; user: string; pathInfo: string; maxBytes: number }) {
   const { incoming, outgoing } = c.env;
   const url = new URL(c.req.url);
   const header = (k: string) => c.req.header(k);
@@ -92,6 +96,20 @@ function runBackend(c: Context<{ Bindings: HttpBindings }>, deps: GitRouteDeps, 
   const child = spawn('git', ['http-backend'], { env, stdio: ['pipe', 'pipe', 'pipe'] });
   incoming.pipe(child.stdin);
   child.stdin.on('error', () => {}); // the backend may exit before reading everything (e.g. a refused push)
+  // A chunked push declares no length: count it, and stop git before it has the whole pack, so no ref moves.
+  let received = 0;
+  let tooLarge = false;
+  const requestDone = Number.isFinite(p.maxBytes) && !incoming.readableEnded ? new Promise<void>((r) => incoming.once('end', r).once('close', r)) : Promise.resolve();
+  if (Number.isFinite(p.maxBytes)) {
+    incoming.on('data', (d: Buffer) => {
+      received += d.length;
+      if (received <= p.maxBytes || tooLarge) return;
+      tooLarge = true;
+      incoming.unpipe(child.stdin);
+      child.kill('SIGKILL');
+      deps.log.warn('push refused: too large', { repo: `${p.owner}/${p.repo}`, pusher: p.user, limit: p.maxBytes });
+    });
+  }
   let stderr = '';
   child.stderr.on('data', (d: Buffer) => { if (stderr.length < 8192) stderr += d.toString(); });
 
@@ -104,14 +122,23 @@ function runBackend(c: Context<{ Bindings: HttpBindings }>, deps: GitRouteDeps, 
     if (!end) return;
     headerDone = true;
     child.stdout.off('data', onData);
-    const { status, headers } = parseCgiHeaders(head.subarray(0, end.at).toString('latin1'));
-    outgoing.writeHead(status, { ...headers, 'cache-control': 'no-cache, max-age=0, must-revalidate' });
-    outgoing.write(head.subarray(end.at + end.len));
-    child.stdout.pipe(outgoing);
+    child.stdout.pause();
+    // A push's answer waits for the whole request (git answers only after the pack anyway), so that a push
+    // found too large on the way can still be answered 413 rather than with git's own half-read error.
+    void requestDone.then(() => {
+      if (tooLarge) return;
+      const { status, headers } = parseCgiHeaders(head.subarray(0, end.at).toString('latin1'));
+      outgoing.writeHead(status, { ...headers, 'cache-control': 'no-cache, max-age=0, must-revalidate' });
+      outgoing.write(head.subarray(end.at + end.len));
+      child.stdout.pipe(outgoing);
+    });
   };
   child.stdout.on('data', onData);
   child.on('close', (code) => {
-    if (!headerDone) {
+    if (tooLarge) {
+      if (!outgoing.headersSent) outgoing.writeHead(413, { 'content-type': 'text/plain; charset=utf-8', connection: 'close' });
+      outgoing.end(`codehub-build: this push is larger than ${p.maxBytes} bytes (CODEHUB_MAX_PUSH_BYTES); nothing of it was kept\n`);
+    } else if (!headerDone) {
       deps.log.error('git http-backend produced no response', { code, stderr, path: p.pathInfo });
       if (!outgoing.headersSent) outgoing.writeHead(500, { 'content-type': 'text/plain' });
       outgoing.end('git http-backend failed\n');

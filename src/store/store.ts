@@ -185,6 +185,14 @@ export class Store {
 
   // ---- builds
 
+  /** How many builds an owner has queued (the push-time limit's count). */
+  queuedOf(owner: string): number {
+    const q = (this.queuedSql ??= this.db.$client.prepare("SELECT count(*) AS n FROM builds WHERE status = 'queued' AND owner = ?"));
+    return (q.get(owner) as { n: number }).n;
+  }
+
+  private queuedSql: import('better-sqlite3').Statement | undefined;
+
   /**
    * Inserts the builds of one push in one transaction: either all are recorded or none. `imageRefs` computes
    * each build's image references once its id is known (a tag may contain the build number).

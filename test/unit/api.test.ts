@@ -53,7 +53,7 @@ beforeEach(() => {
     store, repos, logs, pool, secrets: noSecrets, tagger: { tag: async () => {} }, log: silentLogger, metrics: new BuildMetrics(), publicUrl: 'http://x', instance: 't',
     maxBuilds: 1, defaultTimeoutMs: 1000, retry: { maxAttempts: 1, baseMs: 1 },
   });
-  const builds = new BuildService({ store, repos, logs, runner, log: silentLogger, registry: 'reg:5000', publicUrl: 'http://x' });
+  const builds = new BuildService({ store, repos, logs, runner, log: silentLogger, registry: 'reg:5000', publicUrl: 'http://x', maxQueuedPerOwner: 100 });
   app = createApp({ log: silentLogger, git: new Hono(), hooks: new Hono(), health: new Hono(), api: apiRoutes({ store, access: new Access(store), builds, secrets: new RepoSecrets(store, randomBytes(32)), logs, auth, publicUrl: 'http://x' }) });
   alice = addUser('alice');
   bob = addUser('bob');
