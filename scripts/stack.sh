@@ -4,6 +4,11 @@
 #   scripts/stack.sh up      install what is missing, start what is not running, wait until both answer
 #   scripts/stack.sh down    stop what `up` started
 #   scripts/stack.sh status  print what runs; exit 1 if something is down
+#   scripts/stack.sh token-registry up ADDR REALM CERT   a second registry on ADDR (e.g. 127.0.0.1:5001) whose
+#                            pushes and pulls need a token from codehub-build's REALM (http://<server>/registry/token),
+#                            signed by the key of CERT (<data>/secrets/registry-token.crt); CODEHUB_REGISTRY_SERVICE
+#                            (codehub-build-registry) names the service. The plain registry on 5000 stays open.
+#   scripts/stack.sh token-registry down ADDR
 # Idempotent: every step checks before it acts. Logs and pid files live in $CODEHUB_STACK_DIR.
 set -euo pipefail
 
@@ -14,7 +19,8 @@ BASE_IMAGE="$REGISTRY_HOSTPORT/cache/busybox:latest"
 # Debian 12 has no docker-buildx; Debian 13's engine, client, buildx and registry install on bookworm
 # once bookworm's own containerd/runc/tini/iptables are present (STACK.md). runc and libc6 never from trixie.
 TRIXIE_DEBS=(docker.io docker-cli docker-buildx docker-registry)
-BOOKWORM_DEPS=(containerd runc tini iptables busybox-static ca-certificates)
+# openssl makes the registry token signing key (CODEHUB_REGISTRY_AUTH=token); curl checks what runs.
+BOOKWORM_DEPS=(containerd runc tini iptables busybox-static ca-certificates openssl curl)
 
 log() { printf '[stack] %s\n' "$*" >&2; }
 die() { printf '[stack] error: %s\n' "$*" >&2; exit 1; }
@@ -159,9 +165,46 @@ cmd_status() {
   return $rc
 }
 
+cmd_token_registry() { # up|down ADDR [REALM CERT]
+  local action=${1:-} addr=${2:-}
+  [[ "$addr" =~ ^[0-9.]+:[0-9]+$ ]] || die "usage: $0 token-registry up ADDR REALM CERT | token-registry down ADDR (ADDR like 127.0.0.1:5001)"
+  local name="registry-${addr##*:}"
+  if [ "$action" = down ]; then stop_pid "token registry $addr" "$STACK_DIR/$name.pid"; return 0; fi
+  local realm=${3:-} cert=${4:-}
+  [ "$action" = up ] && [ -n "$realm" ] && [ -f "$cert" ] || die "usage: $0 token-registry up ADDR REALM CERT (CERT must exist: start codehub-build with CODEHUB_REGISTRY_AUTH=token once to make it)"
+  command -v docker-registry >/dev/null || die "docker-registry is not installed: run $0 up first"
+  mkdir -p "$STACK_DIR/$name-data"
+  cat > "$STACK_DIR/$name.yml" <<YML
+version: 0.1
+log:
+  level: warn
+storage:
+  filesystem:
+    rootdirectory: $STACK_DIR/$name-data
+  delete:
+    enabled: true
+http:
+  addr: $addr
+auth:
+  token:
+    realm: $realm
+    service: ${CODEHUB_REGISTRY_SERVICE:-codehub-build-registry}
+    issuer: codehub-build
+    rootcertbundle: $cert
+YML
+  stop_pid "token registry $addr" "$STACK_DIR/$name.pid" 2>/dev/null
+  log "starting token-auth registry on $addr (realm $realm; log: $STACK_DIR/$name.log)"
+  env -u AWS_CA_BUNDLE setsid docker-registry serve "$STACK_DIR/$name.yml" >>"$STACK_DIR/$name.log" 2>&1 < /dev/null &
+  echo $! > "$STACK_DIR/$name.pid"
+  # Up means it answers /v2/ with the 401 that points at the realm.
+  token_registry_ok() { curl -sS -o /dev/null -w '%{http_code}' "http://$addr/v2/" 2>/dev/null | grep -q 401; }
+  wait_for "token registry" token_registry_ok 30 || { tail -20 "$STACK_DIR/$name.log" >&2; die "token registry did not answer on $addr within 30 s"; }
+}
+
 case "${1:-}" in
   up) cmd_up "$@" ;;
   down) cmd_down ;;
   status) cmd_status ;;
-  *) echo "usage: $0 up|down|status" >&2; exit 2 ;;
+  token-registry) shift; cmd_token_registry "$@" ;;
+  *) echo "usage: $0 up|down|status|token-registry" >&2; exit 2 ;;
 esac

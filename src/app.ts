@@ -11,6 +11,8 @@ export interface AppParts {
   hooks: Hono;
   api: Hono<any>;
   health: Hono;
+  /** The registry's token realm, when the registry uses token auth. */
+  registryToken?: Hono;
 }
 
 /**
@@ -24,6 +26,7 @@ export function createApp(parts: AppParts): Hono<{ Bindings: HttpBindings }> {
   app.route('/hooks', parts.hooks);
   app.route('/api', parts.api);
   app.route('/', parts.health);
+  if (parts.registryToken) app.route('/registry', parts.registryToken);
   app.get('/', (c) => c.text('codehub-build: push to /git/<owner>/<repo>.git; the API is under /api (see README)\n'));
 
   app.notFound((c) => c.json({ error: { code: 'not_found', message: `no route for ${c.req.method} ${c.req.path}` } }, 404));

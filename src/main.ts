@@ -3,6 +3,8 @@ import { join } from 'node:path';
 import { createApp } from './app.js';
 import { loadOrCreateKey } from './auth/key-file.js';
 import { Access } from './auth/access.js';
+import { BuildCredentials, loadOrCreateTokenKey, parseScope, TokenIssuer } from './registry/token.js';
+import { registryTokenRoutes } from './http/registry-token.js';
 import { generateToken, hashToken } from './auth/tokens.js';
 import type { Server as HttpServer } from 'node:http';
 import type { BuilderDriver } from './builder/driver.js';
@@ -34,6 +36,14 @@ export interface Server {
 
 export const dbFile = (dataDir: string): string => join(dataDir, 'codehub.db');
 
+/** The token issuer (key and certificate in the data dir, made on first use) and the builds' credentials. */
+function registryTokens(settings: Settings, log: Logger): { issuer: TokenIssuer; builds: BuildCredentials } {
+  const certFile = join(settings.dataDir, 'secrets', 'registry-token.crt');
+  const { key, certDer } = loadOrCreateTokenKey(join(settings.dataDir, 'secrets', 'registry-token.key'), certFile);
+  log.info('registry token auth on', { realm: `${settings.publicUrl}/registry/token`, service: settings.registryService, rootcertbundle: certFile });
+  return { issuer: new TokenIssuer(key, certDer, settings.registryService), builds: new BuildCredentials() };
+}
+
 /**
  * On the first start (no users yet) makes the user `admin` with an admin-scoped token and prints the token
  * once, on stdout and never in the log, so the operator can add users and see every repo.
@@ -57,9 +67,11 @@ export async function startServer(settings: Settings, opts: { log?: Logger; driv
   const key = loadOrCreateKey(hookKeyFile);
   const secrets = new RepoSecrets(store, loadOrCreateKey(join(settings.dataDir, 'secrets', 'secrets.key')));
   const logs = new LogStore(join(settings.dataDir, 'logs'), { maxBytes: settings.logMaxBytes });
-  const registry = new RegistryClient(settings.registry);
   const auth = new Authenticator(store, { failuresPerMinute: settings.authFailuresPerMinute });
   const access = new Access(store);
+  // Registry token auth: this server signs the registry's tokens; builds get their own short-lived credential.
+  const tokens = settings.registryAuth === 'token' ? registryTokens(settings, log) : null;
+  const registry = new RegistryClient(settings.registry, 5000, tokens ? (scope) => tokens.issuer.issue('codehub-build', [parseScope(scope)!]).token : undefined);
   createFirstAdmin(store, log);
   const metrics = new BuildMetrics();
 
@@ -70,6 +82,7 @@ export async function startServer(settings: Settings, opts: { log?: Logger; driv
   const pool = new BuilderPool(drivers, log, () => runner?.notify(), settings.healthIntervalMs);
   runner = new Runner({
     store, repos, logs, pool, secrets, tagger: registry, log, metrics, publicUrl: settings.publicUrl,
+    ...(tokens ? { registryCredentials: { server: settings.registry, issue: (id, repos, ttl) => tokens.builds.issue(id, repos, ttl), revoke: (u) => tokens.builds.revoke(u) } } : {}),
     instance: createHash('sha256').update(settings.dataDir).digest('hex').slice(0, 16),
     maxBuilds: settings.maxBuilds, defaultTimeoutMs: settings.buildTimeoutMs,
     retry: { maxAttempts: settings.maxAttempts, baseMs: settings.retryBaseMs }, onEnded,
@@ -84,6 +97,7 @@ export async function startServer(settings: Settings, opts: { log?: Logger; driv
     }),
     api: apiRoutes({ store, access, builds, secrets, logs, auth, publicUrl: settings.publicUrl }),
     health: healthRoutes({ store, pool, registry, metrics }),
+    ...(tokens ? { registryToken: registryTokenRoutes({ issuer: tokens.issuer, builds: tokens.builds, auth, access, store, log }) } : {}),
   });
 
   const server: ServerType = await new Promise((resolve, reject) => {

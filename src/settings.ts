@@ -7,6 +7,10 @@ export interface Settings {
   dataDir: string;
   /** host[:port] of the Registry v2 the images are pushed to. */
   registry: string;
+  /** `token`: the registry uses this server's token auth (GET /registry/token); `none`: it is open. */
+  registryAuth: 'none' | 'token';
+  /** The `service` the registry names in its token requests (its auth.token.service). */
+  registryService: string;
   /** Base URL people and the post-receive hook use to reach this server. */
   publicUrl: string;
   /** buildx builder names or tcp:// buildkitd addresses; empty means the local docker driver. */
@@ -56,6 +60,8 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env): Settings {
     host,
     dataDir: resolve(env.CODEHUB_DATA_DIR || './data'),
     registry: env.CODEHUB_REGISTRY || 'localhost:5000',
+    registryAuth: oneOf(env, 'CODEHUB_REGISTRY_AUTH', ['none', 'token'] as const, 'none'),
+    registryService: env.CODEHUB_REGISTRY_SERVICE || 'codehub-build-registry',
     publicUrl,
     builders: (env.CODEHUB_BUILDERS || '').split(',').map((s) => s.trim()).filter(Boolean),
     maxBuilds: int(env, 'CODEHUB_MAX_BUILDS', 2, 1, 256),
@@ -69,4 +75,11 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env): Settings {
     maxPushBytes: int(env, 'CODEHUB_MAX_PUSH_BYTES', 512 * 1024 * 1024, 1024, 64 * 1024 * 1024 * 1024),
     maxQueuedPerOwner: int(env, 'CODEHUB_MAX_QUEUED_PER_OWNER', 100, 1, 1_000_000),
   };
+}
+
+function oneOf<T extends string>(env: NodeJS.ProcessEnv, name: string, allowed: readonly T[], fallback: T): T {
+  const v = env[name];
+  if (v === undefined || v === '') return fallback;
+  if (!(allowed as readonly string[]).includes(v)) throw new SettingsError(`${name}=${JSON.stringify(v)}: expected one of ${allowed.join(', ')}`);
+  return v as T;
 }

@@ -1,6 +1,7 @@
 import { execa } from 'execa';
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
+import { mkdir, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { BuilderDriver, BuildIO, BuildOutcome, BuildRequest, HealthReport } from './driver.js';
 import { IdlePruner } from './idle-prune.js';
@@ -115,6 +116,7 @@ export class BuildxDriver implements BuilderDriver {
     // the context itself makes it the builder.
     const viaContext = this.dockerDriver && this.builder !== undefined;
     if (viaContext) env.DOCKER_CONTEXT = this.builder!;
+    if (req.registryAuth) env.DOCKER_CONFIG = await dockerConfigWith(req.workDir, req.registryAuth);
     const outcome = await runSolve({
       bin, args: [...pre, ...buildxArgs(req, { builder: viaContext ? undefined : this.builder, metadataFile: join(req.workDir, 'metadata.json') })],
       env, stdin: io.context, metadataFile: join(req.workDir, 'metadata.json'),
@@ -136,4 +138,18 @@ export class BuildxDriver implements BuilderDriver {
     this.dockerDriver = /Driver:\s*docker\s*$/m.test(r.stdout);
     return { ok: status === 'running', detail: `builder ${this.name}: ${status}` };
   }
+}
+
+/**
+ * A docker config folder in the build's scratch folder holding only this build's registry credential, with
+ * the user's contexts and buildx state linked in, so that named builders are still found.
+ */
+async function dockerConfigWith(workDir: string, auth: NonNullable<BuildRequest['registryAuth']>): Promise<string> {
+  const dir = join(workDir, 'docker-config');
+  await mkdir(dir, { recursive: true, mode: 0o700 });
+  const auths = { [auth.server]: { auth: Buffer.from(`${auth.username}:${auth.password}`).toString('base64') } };
+  await writeFile(join(dir, 'config.json'), JSON.stringify({ auths }), { mode: 0o600 });
+  const home = process.env.DOCKER_CONFIG ?? join(process.env.HOME ?? '/root', '.docker');
+  for (const sub of ['contexts', 'buildx']) if (existsSync(join(home, sub))) await symlink(join(home, sub), join(dir, sub)).catch(() => {});
+  return dir;
 }

@@ -183,7 +183,7 @@ export class EngineDriver implements BuilderDriver {
 
       let digest: string | null = null;
       for (const ref of req.tags) {
-        const pushed = await this.push(ref, renderer, request.signal);
+        const pushed = await this.push(ref, renderer, request.signal, req.registryAuth);
         if (io.signal.aborted) return stopped();
         if (!pushed.ok) return { ok: false, code: classifyFailure(pushed.reason), reason: pushed.reason, steps: steps() };
         digest ??= pushed.digest;
@@ -195,7 +195,7 @@ export class EngineDriver implements BuilderDriver {
   }
 
   /** Pushes one reference, shown as one more step of the build; the digest is the pushed manifest's. */
-  private async push(ref: string, renderer: ProgressRenderer, signal: AbortSignal): Promise<{ ok: true; digest: string } | { ok: false; reason: string }> {
+  private async push(ref: string, renderer: ProgressRenderer, signal: AbortSignal, auth: BuildRequest['registryAuth']): Promise<{ ok: true; digest: string } | { ok: false; reason: string }> {
     const vertex = `push:${ref}`;
     const name = `pushing ${ref}`;
     const started = new Date().toISOString();
@@ -206,8 +206,8 @@ export class EngineDriver implements BuilderDriver {
     try {
       await streamLines(this.socket, {
         method: 'POST', path: `/images/${repo}/push?tag=${encodeURIComponent(tag)}`, signal,
-        // The internal registry needs no credentials; the header must be there all the same.
-        headers: { 'x-registry-auth': Buffer.from('{}').toString('base64') },
+        // dockerd wants the header even when the registry is open; with token auth it carries the build's credential.
+        headers: { 'x-registry-auth': Buffer.from(JSON.stringify(auth ? { username: auth.username, password: auth.password, serveraddress: auth.server } : {})).toString('base64') },
         onLine: (m) => {
           const aux = m.aux as { Digest?: string } | undefined;
           if (aux?.Digest) digest = aux.Digest;

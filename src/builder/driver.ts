@@ -15,6 +15,8 @@ export interface BuildRequest {
   secrets: Record<string, string>;
   /** Build every step again, using no cache (`git push -o no-cache`). */
   noCache?: boolean;
+  /** Credentials for pushing to a registry with token auth: this build's own, for exactly its repositories. */
+  registryAuth?: { server: string; username: string; password: string };
   /** A scratch folder the driver may write to (metadata file); removed by the caller. */
   workDir: string;
 }

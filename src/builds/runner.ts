@@ -41,6 +41,8 @@ export interface RunnerDeps {
   pool: BuilderPool;
   secrets: SecretSource;
   tagger: Tagger;
+  /** With registry token auth: makes each build a credential for exactly the repositories it pushes. */
+  registryCredentials?: { server: string; issue(buildId: number, repositories: string[], ttlMs: number): { username: string; password: string }; revoke(username: string): void };
   log: Logger;
   metrics: BuildMetrics;
   publicUrl: string;
@@ -273,6 +275,9 @@ export class Runner {
     let archiveErr = '';
     archive.stderr.on('data', (d: Buffer) => { archiveErr += d.toString(); });
     const refs = splitRefs(b.imageRefs);
+    const rc = deps.registryCredentials;
+    const repositories = [...new Set(b.imageRefs.map((r) => r.slice(r.indexOf('/') + 1, r.lastIndexOf(':'))))];
+    const cred = rc ? rc.issue(b.id, repositories, timeoutMs + 60_000) : undefined;
     try {
       const outcome = await driver.build({
         dockerfile: image.dockerfile,
@@ -283,6 +288,7 @@ export class Runner {
         platforms: image.platforms,
         secrets,
         noCache: image.noCache === true,
+        ...(cred && rc ? { registryAuth: { server: rc.server, ...cred } } : {}),
         workDir,
       }, {
         context: archive.stdout, onLog: (line) => out.line(line), signal: controller.signal,
@@ -299,6 +305,7 @@ export class Runner {
         return { ok: false, code: 'infrastructure', reason: `tagging the pushed image failed: ${(e as Error).message}`, steps: outcome.steps };
       }
     } finally {
+      if (cred) rc!.revoke(cred.username);
       clearTimeout(timer);
       if (archive.exitCode === null) archive.kill();
       await rm(workDir, { recursive: true, force: true });

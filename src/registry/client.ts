@@ -28,13 +28,23 @@ export class RegistryClient {
   readonly base: string;
   private agent: http.Agent;
 
-  /** `host` is host[:port], as in image references. */
-  constructor(host: string, private timeoutMs = 5000) {
+  /**
+   * `host` is host[:port], as in image references. `bearer`, for a registry with token auth, gives a token
+   * for a scope (`repository:<name>:pull,push`) the registry asked for in its 401.
+   */
+  constructor(host: string, private timeoutMs = 5000, private bearer?: (scope: string) => string) {
     this.base = /^https?:\/\//.test(host) ? host : `http://${host}`;
     this.agent = this.base.startsWith('https:') ? new https.Agent({ keepAlive: true }) : new http.Agent({ keepAlive: true });
   }
 
-  private get(path: string, init: { method?: string; headers?: Record<string, string>; body?: Uint8Array } = {}): Promise<Reply> {
+  private async get(path: string, init: { method?: string; headers?: Record<string, string>; body?: Uint8Array } = {}): Promise<Reply> {
+    const first = await this.send(path, init);
+    const challenge = first.status === 401 && this.bearer ? /scope="([^"]+)"/.exec(first.header('www-authenticate') ?? '')?.[1] : undefined;
+    if (!challenge) return first;
+    return this.send(path, { ...init, headers: { ...init.headers, authorization: `Bearer ${this.bearer!(challenge)}` } });
+  }
+
+  private send(path: string, init: { method?: string; headers?: Record<string, string>; body?: Uint8Array }): Promise<Reply> {
     const url = new URL(this.base + path);
     const lib = url.protocol === 'https:' ? https : http;
     return new Promise((resolve, reject) => {

@@ -185,6 +185,14 @@ export class Store {
 
   // ---- builds
 
+  /** Whether a git repo (owner/name) ever built an image of that name (for registry pull grants). */
+  builtImage(repo: string, image: string): boolean {
+    const q = (this.builtSql ??= this.db.$client.prepare('SELECT 1 FROM builds WHERE repo = ? AND image = ? LIMIT 1'));
+    return q.get(repo, image) !== undefined;
+  }
+
+  private builtSql: import('better-sqlite3').Statement | undefined;
+
   /** How many builds an owner has queued (the push-time limit's count). */
   queuedOf(owner: string): number {
     const q = (this.queuedSql ??= this.db.$client.prepare("SELECT count(*) AS n FROM builds WHERE status = 'queued' AND owner = ?"));

@@ -1,0 +1,49 @@
+import { Hono } from 'hono';
+import type { Access } from '../auth/access.js';
+import { parseAuthorization } from '../auth/tokens.js';
+import { BadRequestError } from '../errors.js';
+import type { Logger } from '../log.js';
+import { grant, parseScope, type AccessEntry, type BuildCredentials, type Requester, type TokenIssuer } from '../registry/token.js';
+import type { Store } from '../store/store.js';
+import type { Authenticator } from './auth.js';
+
+export interface RegistryTokenDeps {
+  issuer: TokenIssuer;
+  builds: BuildCredentials;
+  auth: Authenticator;
+  access: Access;
+  store: Store;
+  log: Logger;
+}
+
+/**
+ * GET /registry/token: the realm of the registry's token auth. Basic auth with a user and token (or a
+ * build's own credential); none is anonymous. Answers with what the caller may have of the scopes asked
+ * (possibly nothing: the registry then refuses the operation), as the distribution token spec describes.
+ */
+export function registryTokenRoutes(deps: RegistryTokenDeps): Hono {
+  const app = new Hono();
+  app.get('/token', (c) => {
+    const service = c.req.query('service');
+    if (service !== deps.issuer.service) throw new BadRequestError(`this token server issues tokens for service ${JSON.stringify(deps.issuer.service)}`);
+    const scopes = (c.req.queries('scope') ?? []).flatMap((s) => s.split(' ')).filter(Boolean);
+    if (scopes.length > 50) throw new BadRequestError('at most 50 scopes per token');
+    let who: Requester = { kind: 'anonymous' };
+    const cred = parseAuthorization(c.req.header('authorization'));
+    const build = cred?.user?.startsWith('codehub-build-') ? deps.builds.check(cred.user, cred.token) : undefined;
+    if (build) who = { kind: 'build', cred: build };
+    else if (cred) who = { kind: 'user', caller: deps.auth.basicOrChallenge(c, 'codehub-build registry') };
+    const access: AccessEntry[] = [];
+    for (const s of scopes) {
+      const want = parseScope(s);
+      if (!want) throw new BadRequestError(`scope ${JSON.stringify(s.slice(0, 200))} is not type:name:actions`);
+      const actions = grant(who, want, deps);
+      if (actions.length) access.push({ type: want.type, name: want.name, actions });
+    }
+    const sub = who.kind === 'user' ? who.caller.user.name : who.kind === 'build' ? cred!.user! : '';
+    const t = deps.issuer.issue(sub, access);
+    deps.log.debug('registry token issued', { sub, access: access.map((a) => `${a.name}:${a.actions.join(',')}`) });
+    return c.json({ token: t.token, access_token: t.token, expires_in: t.expiresIn, issued_at: t.issuedAt });
+  });
+  return app;
+}
