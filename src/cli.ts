@@ -120,7 +120,11 @@ function userCmd(args: string[]): number {
     return 0;
   }
   const token = generateToken();
-  const user = withStore((s) => s.createUser(name, hashToken(token)));
+  const user = withStore((s) => {
+    // A removed user's repos, builds and secrets stay: a new user of the same name must not inherit them.
+    if (!s.userByName(name) && s.reposOf(name) > 0) throw new UsageError(`the name ${name} still owns the repos of a removed user; choose another name`);
+    return s.createUser(name, hashToken(token));
+  });
   if (!user) throw new UsageError(`user ${name} already exists`);
   console.error(`added user ${name}; the token below is shown once, store it now (git password and API bearer token)`);
   console.log(token);

@@ -140,6 +140,11 @@ export class Store {
     return q.find.get(owner, name) as Repo | undefined;
   }
 
+  /** How many repos an owner name has (also after its user was removed). */
+  reposOf(owner: string): number {
+    return (this.db.$client.prepare('SELECT count(*) AS n FROM repos WHERE owner = ?').get(owner) as { n: number }).n;
+  }
+
   /** Returns the repo, creating its row on first use. Every push asks, so both statements are prepared once. */
   ensureRepo(owner: string, name: string): Repo {
     const found = this.repo(owner, name);

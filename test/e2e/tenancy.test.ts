@@ -115,6 +115,18 @@ describe('tenancy', () => {
     expect(server.cli(['user', 'list']).stdout).toMatch(new RegExp(`^${bob}\\s+1 token `, 'm'));
   });
 
+  it("removes a user with their tokens, and never hands their repos to a new user of the same name", async () => {
+    const carol = uniqueName('carol');
+    const carolToken = server.addUser(carol);
+    const repo = await WorkRepo.create({ 'README.md': 'carol\n' });
+    expect((await repo.push(server.gitUrl(carol, carolToken, carol, 'mine'), ['main'])).exitCode).toBe(0);
+    expect(server.cli(['user', 'remove', carol]).status).toBe(0);
+    expect((await server.api('/api/builds', carolToken)).status).toBe(401);
+    const again = server.cli(['user', 'add', carol]);
+    expect(again.status).not.toBe(0);
+    expect(again.stderr).toContain(`the name ${carol} still owns the repos of a removed user`);
+  });
+
   it('answers 429 to an address that keeps failing to sign in, then nothing is let through for it', async () => {
     const statuses: number[] = [];
     for (let i = 0; i < 8; i++) statuses.push((await server.api('/api/builds', `chb_guess${i}`)).status);
