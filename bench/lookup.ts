@@ -12,7 +12,9 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { LogStore } from '../src/logs/store.js';
+import { generateToken, hashToken } from '../src/auth/tokens.js';
 import { openDb } from '../src/store/db.js';
+import { Store } from '../src/store/store.js';
 import { TestServer } from '../test/helpers/server.js';
 import { rssMb } from './lib/proc.js';
 import { stats, type Stats } from './lib/stats.js';
@@ -33,9 +35,13 @@ function client() {
 }
 
 /** Fills a fresh data dir with n builds; returns it with the shas and ids of owner 0's builds. */
-export async function fill(n: number, base: string): Promise<{ dataDir: string; mine: { id: number; sha: string; repo: string }[]; fillSeconds: number }> {
+export async function fill(n: number, base: string): Promise<{ dataDir: string; token: string; mine: { id: number; sha: string; repo: string }[]; fillSeconds: number }> {
   const dataDir = mkdtempSync(join(tmpdir(), 'chb-lookup-'));
-  openDb(join(dataDir, 'codehub.db')).$client.close(); // migrations
+  // Migrations, and the user who looks up (an owner's repos exist before the server starts, so its user must too).
+  const store = new Store(openDb(join(dataDir, 'codehub.db')));
+  const token = generateToken();
+  store.createUser(`${base}0`, hashToken(token));
+  store.db.$client.close();
   const db = new Database(join(dataDir, 'codehub.db'));
   db.pragma('journal_mode = WAL');
   // Only the fill runs this way (a crash would just mean filling again); the server opens the file as always.
@@ -65,7 +71,7 @@ export async function fill(n: number, base: string): Promise<{ dataDir: string; 
   });
   for (let done = 0; done < n; done += 50_000) chunk(done, Math.min(n, done + 50_000));
   db.close();
-  return { dataDir, mine, fillSeconds: (performance.now() - t0) / 1000 };
+  return { dataDir, token, mine, fillSeconds: (performance.now() - t0) / 1000 };
 }
 
 export interface LookupResult {
@@ -79,14 +85,13 @@ export interface LookupResult {
 
 export async function lookups(n: number, count: number): Promise<LookupResult> {
   const base = `lk${n}o`;
-  const { dataDir, mine, fillSeconds } = await fill(n, base);
+  const { dataDir, token, mine, fillSeconds } = await fill(n, base);
   const sample = Array.from({ length: 200 }, () => mine[Math.floor(Math.random() * mine.length)]!);
   const logs = new LogStore(join(dataDir, 'logs'));
   for (const b of sample) await logs.append(b.id, Array.from({ length: 40 }, (_, i) => `#${i} a log line of build ${b.id}`));
   const server = await TestServer.start({ dataDir, env: { CODEHUB_LOG_LEVEL: 'warn' } });
   const get = client();
   try {
-    const token = server.addUser(`${base}0`);
     const byPrefix: number[] = [];
     const prefixThenLog: number[] = [];
     const byRepo: number[] = [];
