@@ -227,7 +227,7 @@ export class EngineDriver implements BuilderDriver {
     let version = '';
     try {
       await streamLines(this.socket, { method: 'GET', path: '/version', signal: AbortSignal.timeout(8000), onLine: (m) => { version = String(m.Version ?? ''); } });
-      return { ok: true, detail: `dockerd ${version} at unix://${this.socket} (Engine API${this.opts.fallback ? `; builds with secrets through ${this.opts.fallback.name}` : ''})` };
+      return { ok: true, detail: `dockerd ${version} at unix://${this.socket} (Engine API${this.opts.fallback ? '; builds with secrets or several platforms go through buildx on the same daemon' : ''})` };
     } catch (e) {
       return { ok: false, detail: `builder ${this.name}: ${(e as Error).message}` };
     }
