@@ -6,7 +6,7 @@ import { DEFAULT_SCOPES, parseScopes, scopesProblem } from './auth/scopes.js';
 import { ClientError, clientConfig, getJson, postJson, request, type ClientConfig } from './client.js';
 import type { BuildView } from './http/views.js';
 import { dbFile, startServer } from './main.js';
-import { nameProblem, SHA_PREFIX_RE } from './names.js';
+import { nameProblem, repoPathProblem, SHA_PREFIX_RE } from './names.js';
 import { loadSettings, SettingsError } from './settings.js';
 import { openDb } from './store/db.js';
 import { Store } from './store/store.js';
@@ -167,8 +167,7 @@ async function repoCmd(args: string[]): Promise<number> {
   const [sub, ...rest] = args;
   const { values, positionals } = parseArgs({ args: rest, strict: true, allowPositionals: true, options: { role: { type: 'string' } } });
   const [repo = '', user] = positionals;
-  const parts = repo.split('/');
-  const problem = parts.length !== 2 ? `the repo must be <owner>/<name>; got ${JSON.stringify(repo)}` : nameProblem('owner', parts[0]!) ?? nameProblem('repo', parts[1]!);
+  const problem = repoPathProblem(repo);
   if (problem) throw new UsageError(`${problem}\n${usage}`);
   const path = `/api/repos/${repo}/members`;
   if (sub === 'members' && positionals.length === 1) {
@@ -254,8 +253,7 @@ async function revParse(rev: string): Promise<string | null> {
 async function secretCmd(args: string[]): Promise<number> {
   const [sub, repo = '', name] = args;
   const usage = 'usage: codehub-build secret set <owner/repo> <NAME> < value-file | secret list <owner/repo> | secret remove <owner/repo> <NAME>';
-  const parts = repo.split('/');
-  const problem = parts.length !== 2 ? `the repo must be <owner>/<name>; got ${JSON.stringify(repo)}` : nameProblem('owner', parts[0]!) ?? nameProblem('repo', parts[1]!);
+  const problem = repoPathProblem(repo);
   if (problem) throw new UsageError(`${problem}\n${usage}`);
   const path = `/api/repos/${repo}/secrets`;
   if (sub === 'list' && args.length === 2) {

@@ -13,6 +13,13 @@ export function nameProblem(kind: 'owner' | 'repo' | 'user', name: string): stri
   return null;
 }
 
+/** Null when `repo` is `<owner>/<name>` with both names valid, else a sentence saying what is wrong. */
+export function repoPathProblem(repo: string): string | null {
+  const parts = repo.split('/');
+  if (parts.length !== 2) return `repo must be <owner>/<name>; got ${JSON.stringify(repo)}`;
+  return nameProblem('owner', parts[0]!) ?? nameProblem('repo', parts[1]!);
+}
+
 export const SHA_RE = /^[0-9a-f]{40}$/;
 /** A commit prefix people type: 4 to 40 lowercase hex digits (git's own minimum is 4). */
 export const SHA_PREFIX_RE = /^[0-9a-f]{4,40}$/;

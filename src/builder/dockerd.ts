@@ -15,6 +15,7 @@ import { classifyFailure } from './driver.js';
 import { IdlePruner } from './idle-prune.js';
 import { ProgressRenderer, type Step } from './progress.js';
 import { decodeSolveStatus } from './solve-status.js';
+import { parseImageRef } from '../builds/tags.js';
 
 const API = '/v1.41'; // the oldest API with BuildKit builds that report progress this way; dockerd 20.10 and later
 
@@ -82,15 +83,6 @@ function parseLine(line: string): Record<string, unknown> {
 
 const errorOf = (m: Record<string, unknown>): string | null =>
   typeof m.error === 'string' ? ((m.errorDetail as { message?: string } | undefined)?.message ?? m.error) : null;
-
-/**
- * `registry/owner/image:tag` into the name and tag the push API takes. The name goes into the URL path as it
- * is (dockerd's route takes the slashes literally); references here are made from validated names only.
- */
-function nameAndTag(ref: string): { name: string; tag: string } {
-  const i = ref.lastIndexOf(':');
-  return i > ref.lastIndexOf('/') ? { name: ref.slice(0, i), tag: ref.slice(i + 1) } : { name: ref, tag: 'latest' };
-}
 
 export interface EngineDriverOptions {
   /** The daemon's unix socket; default from DOCKER_HOST, else /var/run/docker.sock. */
@@ -200,12 +192,14 @@ export class EngineDriver implements BuilderDriver {
     const name = `pushing ${ref}`;
     const started = new Date().toISOString();
     renderer.status({ vertexes: [{ digest: vertex, name, started }] });
-    const { name: repo, tag } = nameAndTag(ref);
+    // The name goes into the URL path as it is (dockerd's route takes the slashes literally); references here
+    // are made from validated names only.
+    const { name: repo, tag } = parseImageRef(ref);
     let digest: string | null = null;
     let failure: string | null = null;
     try {
       await streamLines(this.socket, {
-        method: 'POST', path: `/images/${repo}/push?tag=${encodeURIComponent(tag)}`, signal,
+        method: 'POST', path: `/images/${repo}/push?tag=${encodeURIComponent(tag ?? 'latest')}`, signal,
         // dockerd wants the header even when the registry is open; with token auth it carries the build's credential.
         headers: { 'x-registry-auth': Buffer.from(JSON.stringify(auth ? { username: auth.username, password: auth.password, serveraddress: auth.server } : {})).toString('base64') },
         onLine: (m) => {

@@ -14,7 +14,7 @@ import { TERMINAL_STATUSES, type Build } from '../store/schema.js';
 import type { Store } from '../store/store.js';
 import { buildProcessEnv, stopOrphans } from './orphans.js';
 import { masker, secretValues } from '../logs/mask.js';
-import { imageLabels, splitRefs } from './tags.js';
+import { imageLabels, parseImageRef, splitRefs } from './tags.js';
 
 /** Where a build's secret values come from; undefined means the repo has no such secret. */
 export interface SecretSource {
@@ -276,7 +276,7 @@ export class Runner {
     archive.stderr.on('data', (d: Buffer) => { archiveErr += d.toString(); });
     const refs = splitRefs(b.imageRefs);
     const rc = deps.registryCredentials;
-    const repositories = [...new Set(b.imageRefs.map((r) => r.slice(r.indexOf('/') + 1, r.lastIndexOf(':'))))];
+    const repositories = [...new Set(b.imageRefs.map((r) => parseImageRef(r).repository))];
     const cred = rc ? rc.issue(b.id, repositories, timeoutMs + 60_000) : undefined;
     try {
       const outcome = await driver.build({

@@ -80,6 +80,17 @@ export function imageLabels(p: { sha: string; sourceUrl: string; refName: string
 }
 
 /**
+ * An image reference `host[:port]/path[:tag]` in parts: `name` is everything before the tag (what a push
+ * names), `repository` the path inside the registry, `tag` null when there is none.
+ */
+export function parseImageRef(ref: string): { name: string; repository: string; tag: string | null } {
+  const i = ref.lastIndexOf(':');
+  const tagged = i > ref.lastIndexOf('/');
+  const name = tagged ? ref.slice(0, i) : ref;
+  return { name, repository: name.slice(name.indexOf('/') + 1), tag: tagged ? ref.slice(i + 1) : null };
+}
+
+/**
  * Splits a build's references into the one BuildKit pushes and the rest, which point at the same manifest
  * by a registry manifest PUT each (`Tagger`): a BuildKit client pushes tag after tag, walking every layer
  * again for each. Only tags in the same repository as the first can be added that way; others stay with BuildKit.
@@ -87,14 +98,13 @@ export function imageLabels(p: { sha: string; sourceUrl: string; refName: string
 export function splitRefs(refs: readonly string[]): { push: string[]; repository: string; extraTags: string[] } {
   const [first, ...rest] = refs;
   if (!first) return { push: [], repository: '', extraTags: [] };
-  const base = (r: string) => r.slice(0, r.lastIndexOf(':'));
-  const repoOf = base(first);
+  const head = parseImageRef(first);
   const push = [first];
   const extraTags: string[] = [];
   for (const r of rest) {
-    if (r.lastIndexOf(':') > r.lastIndexOf('/') && base(r) === repoOf) extraTags.push(r.slice(repoOf.length + 1));
+    const p = parseImageRef(r);
+    if (p.tag !== null && p.name === head.name) extraTags.push(p.tag);
     else push.push(r);
   }
-  // The repository path inside the registry: the reference without its host and tag.
-  return { push, repository: repoOf.slice(repoOf.indexOf('/') + 1), extraTags };
+  return { push, repository: head.repository, extraTags };
 }

@@ -4,7 +4,7 @@ import { sendLog } from '../logs/follow.js';
 import type { LogLine } from '../logs/store.js';
 import { AmbiguousError, BadRequestError, NotFoundError } from '../errors.js';
 import type { LogStore } from '../logs/store.js';
-import { nameProblem, SHA_PREFIX_RE } from '../names.js';
+import { nameProblem, repoPathProblem, SHA_PREFIX_RE } from '../names.js';
 import { BUILD_STATUSES, type Build, type BuildStatus } from '../store/schema.js';
 import type { Access } from '../auth/access.js';
 import type { Caller, MemberRole } from '../auth/scopes.js';
@@ -220,7 +220,6 @@ export function apiRoutes(deps: ApiDeps): Hono<Env> {
 }
 
 function checkRepoParam(repo: string): void {
-  const parts = repo.split('/');
-  const problem = parts.length !== 2 ? `repo must be <owner>/<name>; got ${JSON.stringify(repo)}` : nameProblem('owner', parts[0]!) ?? nameProblem('repo', parts[1]!);
+  const problem = repoPathProblem(repo);
   if (problem) throw new BadRequestError(problem);
 }

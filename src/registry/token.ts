@@ -13,7 +13,6 @@ import { execFileSync } from 'node:child_process';
 import { createPrivateKey, randomBytes, sign, timingSafeEqual, X509Certificate, type KeyObject } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync } from 'node:fs';
 import { dirname } from 'node:path';
-import type { Access } from '../auth/access.js';
 import type { Caller } from '../auth/scopes.js';
 import type { Store } from '../store/store.js';
 
@@ -101,7 +100,7 @@ export class BuildCredentials {
 export type Requester = { kind: 'user'; caller: Caller } | { kind: 'build'; cred: { repositories: string[] } } | { kind: 'anonymous' };
 
 /** The actions of `want` that `who` may have, for one repository of the registry. */
-export function grant(who: Requester, want: AccessEntry, ctx: { access: Access; store: Store }): string[] {
+export function grant(who: Requester, want: AccessEntry, ctx: { store: Store }): string[] {
   if (want.type !== 'repository') return [];
   const [namespace = '', ...rest] = want.name.split('/');
   const image = rest.join('/');
