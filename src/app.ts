@@ -4,6 +4,7 @@ import { HTTPException } from 'hono/http-exception';
 import { AppError, TooManyRequestsError } from './errors.js';
 import { ChallengeError } from './http/auth.js';
 import type { Logger } from './log.js';
+import type { Viewer } from './http/web/pages.js';
 
 export interface AppParts {
   log: Logger;
@@ -13,6 +14,9 @@ export interface AppParts {
   health: Hono;
   /** The registry's token realm, when the registry uses token auth. */
   registryToken?: Hono;
+  /** The web pages (mounted last: they own `/`), and how an error on a page is shown. */
+  web: Hono<any>;
+  errorPage: (status: number, message: string, viewer?: Viewer) => string;
 }
 
 /**
@@ -27,12 +31,15 @@ export function createApp(parts: AppParts): Hono<{ Bindings: HttpBindings }> {
   app.route('/api', parts.api);
   app.route('/', parts.health);
   if (parts.registryToken) app.route('/registry', parts.registryToken);
-  app.get('/', (c) => c.text('codehub-build: push to /git/<owner>/<repo>.git; the API is under /api (see README)\n'));
+  app.route('/', parts.web);
 
   app.notFound((c) => c.json({ error: { code: 'not_found', message: `no route for ${c.req.method} ${c.req.path}` } }, 404));
   app.onError((err, c) => {
     if (err instanceof ChallengeError) c.header('WWW-Authenticate', `Basic realm="${err.realm}", charset="UTF-8"`);
     if (err instanceof TooManyRequestsError) c.header('Retry-After', String(err.retryAfter));
+    // A page's request (the web routes mark it) gets a page that says the same, with the same status.
+    const page = (c.var as { page?: boolean; viewer?: Viewer }).page;
+    if (page && (err instanceof AppError || err instanceof HTTPException)) return c.html(parts.errorPage(err.status, err.message, (c.var as { viewer?: Viewer }).viewer), err.status as 400);
     if (err instanceof AppError) {
       // git shows a text/plain error body to the user as `remote:` lines; JSON it would hide.
       if (c.req.path.startsWith('/git/')) return c.text(`codehub-build: ${err.message}\n`, err.status as 400);
@@ -41,6 +48,7 @@ export function createApp(parts: AppParts): Hono<{ Bindings: HttpBindings }> {
     }
     if (err instanceof HTTPException) return c.json({ error: { code: 'http_error', message: err.message } }, err.status);
     parts.log.error('unhandled error', { err, method: c.req.method, path: c.req.path });
+    if ((c.var as { page?: boolean }).page) return c.html(parts.errorPage(500, 'internal error; the server log has the details'), 500);
     return c.json({ error: { code: 'internal', message: 'internal error; the server log has the details' } }, 500);
   });
   return app;

@@ -17,6 +17,8 @@ import { createHash } from 'node:crypto';
 import { BuildMetrics } from './metrics.js';
 import { NoteWriter } from './git/notes.js';
 import { RepoStore } from './git/repos.js';
+import { webRoutes, errorPage } from './http/web/routes.js';
+import { WebSession } from './http/web/session.js';
 import { apiRoutes } from './http/api.js';
 import { Authenticator } from './http/auth.js';
 import { gitRoutes } from './http/git.js';
@@ -97,6 +99,11 @@ export async function startServer(settings: Settings, opts: { log?: Logger; driv
     }),
     api: apiRoutes({ store, access, builds, secrets, logs, auth, publicUrl: settings.publicUrl }),
     health: healthRoutes({ store, pool, registry, metrics }),
+    web: webRoutes({
+      store, access, builds, logs, auth, publicUrl: settings.publicUrl,
+      session: new WebSession(loadOrCreateKey(join(settings.dataDir, 'secrets', 'web.key')), settings.publicUrl.startsWith('https:')),
+    }),
+    errorPage,
     ...(tokens ? { registryToken: registryTokenRoutes({ issuer: tokens.issuer, builds: tokens.builds, auth, access, store, log }) } : {}),
   });
 

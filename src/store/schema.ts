@@ -28,6 +28,8 @@ export const repos = sqliteTable('repos', {
   name: text('name').notNull(),
   defaultBranch: text('default_branch'),
   createdAt: text('created_at').notNull().default(now),
+  /** The owner made the repo's status badges readable without a token (`repo badge <owner/repo> public`). */
+  publicBadge: integer('public_badge', { mode: 'boolean' }).notNull().default(false),
 }, (t) => [uniqueIndex('repos_owner_name').on(t.owner, t.name)]);
 
 /**

@@ -1,4 +1,4 @@
-import { and, asc, eq, getTableColumns, gte, lt, sql, type SQL } from 'drizzle-orm';
+import { and, asc, eq, or, getTableColumns, gte, lt, sql, type SQL } from 'drizzle-orm';
 import type { Db } from './db.js';
 import { builds, repos, tokens, users, type Build, type BuildStatus, type BuildStep, type NewBuild, type Repo, type User } from './schema.js';
 import type { Readable } from '../auth/access.js';
@@ -134,10 +134,43 @@ export class Store {
 
   repo(owner: string, name: string): Repo | undefined {
     const q = (this.repoSql ??= {
-      find: this.db.$client.prepare('SELECT id, owner, name, default_branch AS defaultBranch, created_at AS createdAt FROM repos WHERE owner = ? AND name = ?'),
+      find: this.db.$client.prepare('SELECT id, owner, name, default_branch AS defaultBranch, created_at AS createdAt, public_badge AS publicBadge FROM repos WHERE owner = ? AND name = ?'),
       add: this.db.$client.prepare('INSERT INTO repos (owner, name) VALUES (?, ?) ON CONFLICT DO NOTHING'),
     });
-    return q.find.get(owner, name) as Repo | undefined;
+    const row = q.find.get(owner, name) as Repo | undefined;
+    if (row) row.publicBadge = Boolean(row.publicBadge);
+    return row;
+  }
+
+  /** Repos the caller can read, by owner then name. */
+  readableRepos(readable: Readable): Repo[] {
+    const q = this.db.select().from(repos);
+    const rows = readable.all ? q.all()
+      : q.where(or(eq(repos.owner, readable.owner), ...readable.shared.map((r) => and(eq(repos.owner, r.split('/')[0]!), eq(repos.name, r.split('/')[1]!))))).all();
+    return rows.sort((a, b) => (a.owner === b.owner ? a.name.localeCompare(b.name) : a.owner.localeCompare(b.owner)));
+  }
+
+  /** Makes a repo's badges readable without a token, or not. */
+  setPublicBadge(repoId: number, on: boolean): void {
+    this.db.update(repos).set({ publicBadge: on }).where(eq(repos.id, repoId)).run();
+  }
+
+  /** The newest build of each (branch or tag, image) of `repo`, newest first. */
+  latestPerLine(repo: string): Build[] {
+    return (this.db.$client.prepare(`SELECT b.* FROM builds b JOIN (SELECT max(id) AS id FROM builds WHERE repo = ? GROUP BY ref_name, image) m ON b.id = m.id
+      ORDER BY b.id DESC`).all(repo) as BuildRow[]).map(toBuild);
+  }
+
+  /**
+   * The builds a branch's badge stands for: those of the newest commit built on the branch, skipped ones left
+   * out (a push that built nothing says nothing about the branch). Empty when the branch has no build.
+   */
+  badgeBuilds(repo: string, branch: string): Build[] {
+    const newest = this.db.$client.prepare(`SELECT commit_sha AS sha FROM builds WHERE repo = ? AND ref_name = ? AND ref_type = 'branch' AND status != 'skipped'
+      ORDER BY id DESC LIMIT 1`).get(repo, branch) as { sha: string } | undefined;
+    if (!newest) return [];
+    return (this.db.$client.prepare(`SELECT * FROM builds WHERE id IN (SELECT max(id) FROM builds WHERE repo = ? AND ref_name = ? AND ref_type = 'branch'
+      AND commit_sha = ? AND status != 'skipped' GROUP BY image)`).all(repo, branch, newest.sha) as BuildRow[]).map(toBuild);
   }
 
   /** How many repos an owner name has (also after its user was removed). */

@@ -1,60 +1,22 @@
 import { beforeEach, describe, expect, it } from 'vitest';
-import { createApp } from '../../src/app.js';
-import { generateToken, hashToken } from '../../src/auth/tokens.js';
-import { apiRoutes } from '../../src/http/api.js';
-import { Authenticator } from '../../src/http/auth.js';
-import { Hono } from 'hono';
-import { BuilderPool } from '../../src/builder/pool.js';
-import { noSecrets, Runner } from '../../src/builds/runner.js';
-import { BuildService } from '../../src/builds/service.js';
-import { RepoStore } from '../../src/git/repos.js';
-import { BuildMetrics } from '../../src/metrics.js';
-import { silentLogger } from '../../src/log.js';
-import { LogStore } from '../../src/logs/store.js';
-import { openDb } from '../../src/store/db.js';
-import { Store } from '../../src/store/store.js';
-import { mkdtempSync } from 'node:fs';
-import { randomBytes } from 'node:crypto';
-import { RepoSecrets } from '../../src/secrets/vault.js';
-import { Access } from '../../src/auth/access.js';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { memoryApp } from '../helpers/memory-app.js';
+import type { Store } from '../../src/store/store.js';
 
-let app: ReturnType<typeof createApp>;
+let app: ReturnType<typeof memoryApp>['app'];
 let store: Store;
 let alice: string;
 let bob: string;
+let addBuilds: ReturnType<typeof memoryApp>['addBuilds'];
 
-function addUser(name: string): string {
-  const t = generateToken();
-  store.createUser(name, hashToken(t));
-  return t;
-}
-function addBuilds(owner: string, repo: string, shas: string[]) {
-  const repoId = store.ensureRepo(owner, repo).id;
-  return store.insertBuilds(shas.map((commitSha) => ({
-    repoId, repo: `${owner}/${repo}`, owner, ref: 'refs/heads/main', refType: 'branch' as const, refName: 'main', commitSha, image: repo, status: 'succeeded' as const, pusher: owner,
-  })), () => []);
-}
 const get = async (path: string, token?: string, method = 'GET', body?: string | Uint8Array) => {
   const res = await app.request(path, { method, ...(body !== undefined ? { body } : {}), ...(token ? { headers: { authorization: `Bearer ${token}` } } : {}) });
   return { status: res.status, body: (await res.json()) as any };
 };
 
 beforeEach(() => {
-  store = new Store(openDb(':memory:'));
-  const auth = new Authenticator(store);
-  const logs = new LogStore(mkdtempSync(join(tmpdir(), 'chb-api-')));
-  // A runner that is never started: queued builds stay queued, which is what these route tests need.
-  const pool = new BuilderPool([], silentLogger);
-  const dataDir = mkdtempSync(join(tmpdir(), 'chb-api-data-'));
-  const repos = new RepoStore(dataDir);
-  const runner = new Runner({
-    store, repos, logs, pool, secrets: noSecrets, tagger: { tag: async () => {} }, log: silentLogger, metrics: new BuildMetrics(), publicUrl: 'http://x', instance: 't',
-    maxBuilds: 1, defaultTimeoutMs: 1000, retry: { maxAttempts: 1, baseMs: 1 },
-  });
-  const builds = new BuildService({ store, repos, logs, runner, log: silentLogger, registry: 'reg:5000', publicUrl: 'http://x', maxQueuedPerOwner: 100 });
-  app = createApp({ log: silentLogger, git: new Hono(), hooks: new Hono(), health: new Hono(), api: apiRoutes({ store, access: new Access(store), builds, secrets: new RepoSecrets(store, randomBytes(32)), logs, auth, publicUrl: 'http://x' }) });
+  const m = memoryApp();
+  ({ app, store, addBuilds } = m);
+  const addUser = m.addUser;
   alice = addUser('alice');
   bob = addUser('bob');
   addBuilds('alice', 'shop', ['abcd1' + '0'.repeat(35), 'abcd2' + '0'.repeat(35), 'ffff' + '1'.repeat(36)]);

@@ -1,0 +1,1 @@
+ALTER TABLE `repos` ADD `public_badge` integer DEFAULT false NOT NULL;

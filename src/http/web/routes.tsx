@@ -1,0 +1,213 @@
+import { Hono, type Context } from 'hono';
+import { bodyLimit } from 'hono/body-limit';
+import { getCookie } from 'hono/cookie';
+import type { Access } from '../../auth/access.js';
+import type { Caller } from '../../auth/scopes.js';
+import type { BuildService } from '../../builds/service.js';
+import { AmbiguousError, BadRequestError, ForbiddenError, NotFoundError, PayloadTooLargeError } from '../../errors.js';
+import type { LogStore } from '../../logs/store.js';
+import { repoPathProblem, SHA_PREFIX_RE } from '../../names.js';
+import { BUILD_STATUSES, type Build, type BuildStatus } from '../../store/schema.js';
+import type { Store } from '../../store/store.js';
+import { SESSION_COOKIE, type Authenticator } from '../auth.js';
+import { ASSETS } from './assets.js';
+import { badgeState, badgeSvg } from './badge.js';
+import { BuildPage, CommitPage, ErrorPage, HomePage, RepoPage, SignInPage, buildPath, html, type Viewer } from './pages.js';
+import type { WebSession } from './session.js';
+
+export interface WebDeps {
+  store: Store;
+  access: Access;
+  builds: BuildService;
+  logs: LogStore;
+  auth: Authenticator;
+  session: WebSession;
+  publicUrl: string;
+}
+
+/** Marks a request as a page's, so the app's one error handler answers it with a page rather than JSON. */
+export type WebEnv = { Variables: { page: true; caller: Caller; viewer: Viewer } };
+
+const PAGE_SIZE = 50;
+
+/**
+ * Content-Security-Policy for every page: nothing from other origins, no inline script or style, no framing.
+ * The pages work with script off; with it on, only /static/build.js runs.
+ */
+const CSP = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+
+/**
+ * The web pages for people: sign-in, repos, a repo's builds, a commit's builds, a build with its live log,
+ * the build actions, and status badges. Thin over the same Store, Access and BuildService as the API, so a
+ * page shows exactly what the API would answer the same token.
+ */
+export function webRoutes(deps: WebDeps): Hono<WebEnv> {
+  const app = new Hono<WebEnv>();
+
+  app.get('/static/:name', (c) => {
+    const a = ASSETS[c.req.param('name')];
+    if (!a) throw new NotFoundError(`no file ${c.req.param('name')}`);
+    c.header('cache-control', 'public, max-age=300');
+    c.header('etag', a.etag);
+    if (c.req.header('if-none-match') === a.etag) return c.body(null, 304);
+    return c.body(a.body, 200, { 'content-type': a.type, 'x-content-type-options': 'nosniff' });
+  });
+
+  // Badges answer images, never pages: a README that embeds one wants an image (or nothing) back.
+  app.get('/badge/:owner/:repo/*', (c) => {
+    const { owner, repo } = c.req.param();
+    const full = `${owner}/${repo}`;
+    const prefix = `/badge/${encodeURIComponent(owner)}/${encodeURIComponent(repo)}/`;
+    const rest = decodeURIComponent(c.req.path.slice(prefix.length));
+    const problem = repoPathProblem(full);
+    if (problem || !rest.endsWith('.svg')) throw new BadRequestError(problem ?? `a badge is /badge/<owner>/<repo>/<branch>.svg; got ${JSON.stringify(c.req.path)}`);
+    const branch = rest.slice(0, -'.svg'.length);
+    const row = deps.store.repo(owner, repo);
+    const caller = deps.auth.caller(c);
+    const visible = row && (row.publicBadge || (caller && deps.access.canRead(caller, full)));
+    // A private repo's badge is no different from a missing repo's, to anyone who may not read it.
+    if (!visible) throw new NotFoundError(`no repository ${full}`);
+    const state = badgeState(deps.store.badgeBuilds(full, branch));
+    c.header('cache-control', row.publicBadge ? 'no-cache' : 'private, no-cache');
+    return c.body(badgeSvg('build', state.text, state.color), 200, { 'content-type': 'image/svg+xml; charset=utf-8', 'x-content-type-options': 'nosniff' });
+  });
+
+  // Middleware is registered per page path: this app is mounted at / beside git and the API, whose
+  // requests must never meet a page's sign-in redirect or security headers.
+  const pageHeaders = async (c: Context<WebEnv>, next: () => Promise<void>) => {
+    c.set('page', true);
+    c.header('content-security-policy', CSP);
+    c.header('x-content-type-options', 'nosniff');
+    c.header('referrer-policy', 'same-origin');
+    await next();
+  };
+  for (const path of ['/', '/login', '/logout', '/repos/*', '/builds/*']) app.use(path, pageHeaders);
+
+  app.get('/login', (c) => {
+    if (deps.auth.caller(c)) return c.redirect(localPath(c.req.query('next')), 303);
+    return c.html(html(<SignInPage next={localPath(c.req.query('next'))} />));
+  });
+
+  app.post('/login', bodyLimit({ maxSize: 4096, onError: () => { throw new PayloadTooLargeError('a sign-in form is a token and a path'); } }), async (c) => {
+    const form = await c.req.parseBody();
+    const token = typeof form.token === 'string' ? form.token.trim() : '';
+    const next = localPath(typeof form.next === 'string' ? form.next : undefined);
+    const caller = token ? deps.auth.signIn(c, token) : undefined;
+    if (!caller) {
+      return c.html(html(<SignInPage next={next} error={token ? 'That token is not valid: it was mistyped, revoked, or its user removed.' : 'Enter a token.'} />), 401);
+    }
+    deps.session.signIn(c, token);
+    return c.redirect(next, 303);
+  });
+
+  app.post('/logout', bodyLimit({ maxSize: 4096 }), async (c) => {
+    const token = getCookie(c, SESSION_COOKIE);
+    const form = await c.req.parseBody();
+    // Signing out needs the CSRF token too: another site must not be able to sign a user out either.
+    if (token && !deps.session.csrfValid(token, form.csrf)) throw new ForbiddenError('the form is stale or came from another site; reload the page and try again');
+    deps.session.signOut(c);
+    return c.redirect('/login', 303);
+  });
+
+  // The pages below need a signed-in caller; a browser without one is sent to sign in and brought back.
+  const signedIn = async (c: Context<WebEnv>, next: () => Promise<void>) => {
+    const caller = deps.auth.caller(c);
+    if (!caller) {
+      if (c.req.method !== 'GET' && c.req.method !== 'HEAD') throw new ForbiddenError('sign in first: the form needs a signed-in browser');
+      return c.redirect(`/login?next=${encodeURIComponent(c.req.path + (new URL(c.req.url).search))}`, 303);
+    }
+    c.set('caller', caller);
+    c.set('viewer', { name: caller.user.name, csrf: deps.session.csrf(getCookie(c, SESSION_COOKIE) ?? '') });
+    await next();
+  };
+  for (const path of ['/', '/repos/*', '/builds/*']) app.use(path, signedIn);
+
+  app.get('/', (c) => {
+    const caller = c.get('caller');
+    deps.access.requireScope(caller, 'read');
+    const repos = deps.store.readableRepos(deps.access.readable(caller)).map((repo) => ({ repo, lines: deps.store.latestPerLine(`${repo.owner}/${repo.name}`) }));
+    return c.html(html(<HomePage viewer={c.get('viewer')} repos={repos} publicUrl={deps.publicUrl} now={Date.now()} />));
+  });
+
+  app.get('/repos/:owner/:repo', (c) => {
+    const { owner, repo } = c.req.param();
+    const full = readableRepo(c, owner, repo);
+    const q = c.req.query();
+    const filter = { branch: q.branch?.trim() || undefined, status: q.status || undefined, commit: q.commit?.trim().toLowerCase() || undefined };
+    if (filter.status && !(BUILD_STATUSES as readonly string[]).includes(filter.status)) throw new BadRequestError(`status must be one of ${BUILD_STATUSES.join(', ')}; got ${JSON.stringify(filter.status)}`);
+    if (filter.commit && !SHA_PREFIX_RE.test(filter.commit)) throw new BadRequestError(`commit must be 4 to 40 hex digits; got ${JSON.stringify(filter.commit)}`);
+    const before = q.before === undefined ? undefined : Number(q.before);
+    if (before !== undefined && !(Number.isInteger(before) && before > 0)) throw new BadRequestError('before must be a build number from the "Older builds" link');
+    const rows = deps.store.listBuilds({
+      readable: { all: true }, repo: full, ref: filter.branch, status: filter.status as BuildStatus | undefined, commit: filter.commit, beforeId: before, limit: PAGE_SIZE + 1,
+    });
+    const page = rows.slice(0, PAGE_SIZE);
+    return c.html(html(<RepoPage viewer={c.get('viewer')} repo={full} filter={filter} builds={page} now={Date.now()} publicUrl={deps.publicUrl}
+      older={rows.length > PAGE_SIZE ? String(page[page.length - 1]!.id) : undefined} newest={before === undefined}
+      defaultBranch={deps.store.repo(owner, repo)?.defaultBranch ?? null} />));
+  });
+
+  app.get('/repos/:owner/:repo/commits/:sha', (c) => {
+    const { owner, repo, sha } = c.req.param();
+    const full = readableRepo(c, owner, repo);
+    const prefix = sha.toLowerCase();
+    if (!SHA_PREFIX_RE.test(prefix)) throw new BadRequestError(`a commit is 4 to 40 hex digits; got ${JSON.stringify(sha)}`);
+    const commits = deps.store.commitsByPrefix(full, prefix, 10);
+    if (commits.length === 0) throw new NotFoundError(`no build of ${full} for a commit starting with ${prefix}`);
+    if (commits.length > 1) throw new AmbiguousError(`${prefix} starts ${commits.length === 10 ? '10 or more' : commits.length} commits of ${full} (${commits.map((s) => s.slice(0, 12)).join(', ')}); give more digits`);
+    const builds = deps.store.listBuilds({ readable: { all: true }, repo: full, commit: commits[0]!, limit: 200 });
+    return c.html(html(<CommitPage viewer={c.get('viewer')} repo={full} sha={commits[0]!} builds={builds} now={Date.now()} />));
+  });
+
+  app.get('/builds/:id', async (c) => {
+    const b = visibleBuild(c, c.req.param('id'));
+    const caller = c.get('caller');
+    const role = deps.access.role(caller, b.owner, b.repo.slice(b.owner.length + 1));
+    const canWrite = (role === 'write' || role === 'owner') && (caller.scopes.includes('push') || caller.scopes.includes('admin'));
+    return c.html(html(<BuildPage viewer={c.get('viewer')} b={b} lines={await deps.logs.read(b.id)} canWrite={canWrite} now={Date.now()} />));
+  });
+
+  // The build actions as forms: the same checks as the API's, plus the CSRF token; then back to the page.
+  for (const action of ['cancel', 'rebuild'] as const) {
+    app.post(`/builds/:id/${action}`, bodyLimit({ maxSize: 4096 }), async (c) => {
+      const form = await c.req.parseBody();
+      if (!deps.session.csrfValid(getCookie(c, SESSION_COOKIE) ?? '', form.csrf)) throw new ForbiddenError('the form is stale or came from another site; reload the page and try again');
+      const b = visibleBuild(c, c.req.param('id'));
+      const caller = c.get('caller');
+      deps.access.require(caller, b.owner, b.repo.slice(b.owner.length + 1), 'write');
+      const done = action === 'cancel' ? await deps.builds.cancel(b.id, caller.user.name) : await deps.builds.rebuild(b.id, caller.user.name);
+      return c.redirect(buildPath(done.id), 303);
+    });
+  }
+
+  /** owner/repo when the caller may read it, else the 404 a missing repo gets. */
+  const readableRepo = (c: Context<WebEnv>, owner: string, repo: string): string => {
+    const full = `${owner}/${repo}`;
+    const problem = repoPathProblem(full);
+    if (problem) throw new BadRequestError(problem);
+    deps.access.require(c.get('caller'), owner, repo, 'read');
+    if (!deps.store.repo(owner, repo)) throw new NotFoundError(`no repository ${full}`);
+    return full;
+  };
+
+  const visibleBuild = (c: Context<WebEnv>, idParam: string): Build => {
+    const id = Number(idParam.replace(/^#/, ''));
+    if (!/^#?\d{1,15}$/.test(idParam)) throw new BadRequestError(`a build is a number; got ${JSON.stringify(idParam)}`);
+    const b = deps.store.build(id);
+    // Another user's build is not admitted to exist, as in the API.
+    if (!b || !deps.access.canRead(c.get('caller'), b.repo)) throw new NotFoundError(`no build #${id}`);
+    return b;
+  };
+
+  return app;
+}
+
+/** Where to go after signing in: a path on this site only, never another origin (`//evil`, `/\evil`). */
+function localPath(next: string | undefined): string {
+  return next && /^\/(?![/\\])/.test(next) && !/[\r\n]/.test(next) ? next : '/';
+}
+
+/** A page that says what went wrong, for the app's error handler to answer a page's request with. */
+export function errorPage(status: number, message: string, viewer?: Viewer): string {
+  return html(<ErrorPage status={status} message={message} viewer={viewer} />);
+}

@@ -1,0 +1,64 @@
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Hono } from 'hono';
+import { createApp } from '../../src/app.js';
+import { Access } from '../../src/auth/access.js';
+import { generateToken, hashToken } from '../../src/auth/tokens.js';
+import { BuilderPool } from '../../src/builder/pool.js';
+import { noSecrets, Runner } from '../../src/builds/runner.js';
+import { BuildService } from '../../src/builds/service.js';
+import { RepoStore } from '../../src/git/repos.js';
+import { apiRoutes } from '../../src/http/api.js';
+import { Authenticator } from '../../src/http/auth.js';
+import { errorPage, webRoutes } from '../../src/http/web/routes.js';
+import { WebSession } from '../../src/http/web/session.js';
+import { silentLogger } from '../../src/log.js';
+import { LogStore } from '../../src/logs/store.js';
+import { BuildMetrics } from '../../src/metrics.js';
+import { RepoSecrets } from '../../src/secrets/vault.js';
+import { openDb } from '../../src/store/db.js';
+import type { Build, BuildStatus } from '../../src/store/schema.js';
+import { Store } from '../../src/store/store.js';
+
+/**
+ * The whole HTTP app over an in-memory database, with a runner that is never started (queued builds stay
+ * queued): for route tests that need no git, BuildKit or registry.
+ */
+export function memoryApp() {
+  const store = new Store(openDb(':memory:'));
+  const auth = new Authenticator(store);
+  const logs = new LogStore(mkdtempSync(join(tmpdir(), 'chb-app-')));
+  const pool = new BuilderPool([], silentLogger);
+  const repos = new RepoStore(mkdtempSync(join(tmpdir(), 'chb-app-data-')));
+  const runner = new Runner({
+    store, repos, logs, pool, secrets: noSecrets, tagger: { tag: async () => {} }, log: silentLogger, metrics: new BuildMetrics(), publicUrl: 'http://x', instance: 't',
+    maxBuilds: 1, defaultTimeoutMs: 1000, retry: { maxAttempts: 1, baseMs: 1 },
+  });
+  const builds = new BuildService({ store, repos, logs, runner, log: silentLogger, registry: 'reg:5000', publicUrl: 'http://x', maxQueuedPerOwner: 100 });
+  const access = new Access(store);
+  const session = new WebSession(randomBytes(32), false);
+  const app = createApp({
+    log: silentLogger, git: new Hono(), hooks: new Hono(), health: new Hono(),
+    api: apiRoutes({ store, access, builds, secrets: new RepoSecrets(store, randomBytes(32)), logs, auth, publicUrl: 'http://x' }),
+    web: webRoutes({ store, access, builds, logs, auth, session, publicUrl: 'http://x' }),
+    errorPage,
+  });
+  return {
+    app, store, logs, session,
+    /** A new user; returns their token. */
+    addUser(name: string): string {
+      const t = generateToken();
+      store.createUser(name, hashToken(t));
+      return t;
+    },
+    /** One build per sha on main of owner/repo, with the given status. */
+    addBuilds(owner: string, repo: string, shas: string[], status: BuildStatus = 'succeeded', refName = 'main'): Build[] {
+      const repoId = store.ensureRepo(owner, repo).id;
+      return store.insertBuilds(shas.map((commitSha) => ({
+        repoId, repo: `${owner}/${repo}`, owner, ref: `refs/heads/${refName}`, refType: 'branch' as const, refName, commitSha, image: repo, status, pusher: owner,
+      })), () => []);
+    },
+  };
+}
