@@ -42,6 +42,8 @@ client (talks to CODEHUB_URL with CODEHUB_TOKEN):
                               read: clone, builds, logs; write: also push, cancel, rebuild (the owner only)
   repo unshare <owner/repo> <user>
   repo members <owner/repo>
+  repo badge <owner/repo> public|private
+                              public: the repo's status badges answer without a token (builds and logs stay private)
 `;
 
 class UsageError extends Error {}
@@ -163,12 +165,19 @@ function tokenCmd(args: string[]): number {
 }
 
 async function repoCmd(args: string[]): Promise<number> {
-  const usage = 'usage: codehub-build repo share <owner/repo> <user> --role read|write | repo unshare <owner/repo> <user> | repo members <owner/repo>';
+  const usage = 'usage: codehub-build repo share <owner/repo> <user> --role read|write | repo unshare <owner/repo> <user> | repo members <owner/repo> | repo badge <owner/repo> public|private';
   const [sub, ...rest] = args;
   const { values, positionals } = parseArgs({ args: rest, strict: true, allowPositionals: true, options: { role: { type: 'string' } } });
   const [repo = '', user] = positionals;
   const problem = repoPathProblem(repo);
   if (problem) throw new UsageError(`${problem}\n${usage}`);
+  if (sub === 'badge') {
+    if (positionals.length !== 2 || (user !== 'public' && user !== 'private')) throw new UsageError('usage: codehub-build repo badge <owner/repo> public|private');
+    const res = await request(clientConfig(), `/api/repos/${repo}/badge`, 'PUT', Buffer.from(JSON.stringify({ public: user === 'public' })), 'application/json');
+    const { badge_url: url } = (await res.json()) as { badge_url: string };
+    console.log(`${repo}'s badges are ${user === 'public' ? 'public' : 'private (they need a token)'}: ${url}`);
+    return 0;
+  }
   const path = `/api/repos/${repo}/members`;
   if (sub === 'members' && positionals.length === 1) {
     const { owner, members } = await getJson<{ owner: string; members: { user: string; role: string }[] }>(clientConfig(), path);
@@ -240,6 +249,7 @@ async function statusCmd(args: string[]): Promise<number> {
   }
   printTable([['BUILD', 'STATUS', 'REPO', 'REF', 'IMAGE', 'DIGEST / REASON'],
     ...builds.map((b) => [`#${b.id}`, b.status, b.repo, b.ref_name, b.image, b.digest ?? b.reason ?? ''])]);
+  for (const repo of new Set(builds.map((b) => b.repo))) console.log(`page: ${clientConfig().url}/repos/${repo}/commits/${sha.slice(0, 7)}`);
   return 0;
 }
 
@@ -285,7 +295,7 @@ async function buildActionCmd(action: 'cancel' | 'rebuild', args: string[]): Pro
   if (args.length !== 1 || !id) throw new UsageError(`usage: codehub-build ${action} <build-id>`);
   const b = await postJson<BuildView>(clientConfig(), `/api/builds/${id[1]}/${action}`);
   if (action === 'cancel') console.log(`build #${b.id} ${b.status}: ${b.reason ?? ''}`);
-  else console.log(`build #${b.id} queued: a rebuild of #${id[1]} (${b.repo} ${b.ref_name} @ ${b.commit.slice(0, 7)})\n  log: ${b.log_url}`);
+  else console.log(`build #${b.id} queued: a rebuild of #${id[1]} (${b.repo} ${b.ref_name} @ ${b.commit.slice(0, 7)})\n  page: ${b.web_url}`);
   return 0;
 }
 

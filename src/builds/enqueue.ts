@@ -90,7 +90,7 @@ export async function enqueuePush(deps: EnqueueDeps, push: Push): Promise<PushRe
     lines.push(...describe(deps.publicUrl, b));
   }
   if (builds.some((b) => b.status === 'queued')) {
-    lines.push(`follow: codehub-build logs ${builds[0]!.commitSha.slice(0, 7)} --follow   (${deps.publicUrl}/api/builds?commit=${builds[0]!.commitSha.slice(0, 7)})`);
+    lines.push(`follow: codehub-build logs ${builds[0]!.commitSha.slice(0, 7)} --follow   (${deps.publicUrl}/repos/${builds[0]!.repo}/commits/${builds[0]!.commitSha.slice(0, 7)})`);
   }
   return { builds, lines };
 }
@@ -176,5 +176,5 @@ async function chooseDefaultBranch(deps: EnqueueDeps, repo: Repo, updates: RefUp
 function describe(publicUrl: string, b: Build): string[] {
   const head = `build #${b.id} ${b.image} (${b.refName} @ ${b.commitSha.slice(0, 7)}): ${b.status}`;
   if (b.status !== 'queued') return [`${head}: ${b.reason ?? ''}`];
-  return [head, ...b.imageRefs.map((r) => `  -> ${r}`), `  log: ${publicUrl}/api/builds/${b.id}/log`];
+  return [head, ...b.imageRefs.map((r) => `  -> ${r}`), `  page: ${publicUrl}/builds/${b.id}`];
 }

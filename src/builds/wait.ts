@@ -27,7 +27,7 @@ export async function streamBuilds(p: {
       summary.push(`build #${b.id} ${b.image} succeeded:`, ...b.imageRefs.map((r) => `  ${r}@${b.digest}`));
     } else {
       summary.push(`build #${b.id} ${b.image} ${b.status.toUpperCase()}${b.reasonCode ? ` (${b.reasonCode})` : ''}: ${b.reason ?? ''}`,
-        `  log: codehub-build logs ${b.id}   (${p.publicUrl}/api/builds/${b.id}/log)`);
+        `  log: codehub-build logs ${b.id}   (${p.publicUrl}/builds/${b.id})`);
     }
   }
   await write(summary.map((l) => l + '\n').join(''));

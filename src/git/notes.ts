@@ -12,7 +12,7 @@ export function noteText(commit: string, builds: Build[], publicUrl: string): st
   for (const b of builds) {
     lines.push(`#${b.id} ${b.image} (${b.refName}): ${b.status}${b.reason ? ` - ${b.reason}` : ''}`);
     if (b.status === 'succeeded') lines.push(...b.imageRefs.map((r) => `    ${r}`), `    digest ${b.digest}`);
-    lines.push(`    log: ${publicUrl}/api/builds/${b.id}/log`);
+    lines.push(`    page: ${publicUrl}/builds/${b.id}`);
   }
   return lines.join('\n') + '\n';
 }

@@ -186,6 +186,18 @@ export function apiRoutes(deps: ApiDeps): Hono<Env> {
     return c.json({ repo: `${owner}/${repo}`, name, removed: true });
   });
 
+  // A public badge answers anyone, so a README outside code-hub can show it; the rest of the repo stays private.
+  app.put('/repos/:owner/:repo/badge', bodyLimit({ maxSize: 1024, onError: () => { throw new PayloadTooLargeError('the body is {"public": true|false}'); } }), async (c) => {
+    const { owner, repo } = c.req.param();
+    ownedRepo(c, owner, repo);
+    const body = (await c.req.json().catch(() => null)) as { public?: unknown } | null;
+    if (typeof body?.public !== 'boolean') throw new BadRequestError('the body must be {"public": true} or {"public": false}');
+    const row = deps.store.repo(owner, repo);
+    if (!row) throw new NotFoundError(`no repository ${owner}/${repo}: push to it first`);
+    deps.store.setPublicBadge(row.id, body.public);
+    return c.json({ repo: `${owner}/${repo}`, public_badge: body.public, badge_url: `${deps.publicUrl}/badge/${owner}/${repo}/${row.defaultBranch ?? 'main'}.svg` });
+  });
+
   // Sharing, the owner's: a user gets read (clone, builds, logs) or write (also push, cancel, rebuild).
   app.get('/repos/:owner/:repo/members', (c) => {
     const { owner, repo } = c.req.param();

@@ -33,6 +33,8 @@ export function buildView(b: Build, publicUrl: string) {
     config: publicConfig(b.config),
     steps: b.steps,
     log_url: `${publicUrl}/api/builds/${b.id}/log`,
+    /** The build's web page. */
+    web_url: `${publicUrl}/builds/${b.id}`,
   };
 }
 export type BuildView = ReturnType<typeof buildView>;

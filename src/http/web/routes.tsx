@@ -100,7 +100,7 @@ export function webRoutes(deps: WebDeps): Hono<WebEnv> {
     return c.redirect(next, 303);
   });
 
-  app.post('/logout', bodyLimit({ maxSize: 4096 }), async (c) => {
+  app.post('/logout', bodyLimit({ maxSize: 4096, onError: () => { throw new PayloadTooLargeError('a sign-out form is at most 4 KiB'); } }), async (c) => {
     const token = getCookie(c, SESSION_COOKIE);
     const form = await c.req.parseBody();
     // Signing out needs the CSRF token too: another site must not be able to sign a user out either.
@@ -109,17 +109,28 @@ export function webRoutes(deps: WebDeps): Hono<WebEnv> {
     return c.redirect('/login', 303);
   });
 
-  // The pages below need a signed-in caller; a browser without one is sent to sign in and brought back.
+  /**
+   * The pages below need a signed-in caller; a browser without one is sent to sign in and brought back.
+   * A form (any method but GET and HEAD) is taken on the cookie only with the page's CSRF token, checked
+   * here so that no form route can forget it.
+   */
   const signedIn = async (c: Context<WebEnv>, next: () => Promise<void>) => {
-    const caller = deps.auth.caller(c);
+    const cookie = getCookie(c, SESSION_COOKIE) ?? '';
+    const safe = c.req.method === 'GET' || c.req.method === 'HEAD';
+    const caller = safe ? deps.auth.caller(c) : deps.auth.byToken(cookie);
     if (!caller) {
-      if (c.req.method !== 'GET' && c.req.method !== 'HEAD') throw new ForbiddenError('sign in first: the form needs a signed-in browser');
+      if (!safe) throw new ForbiddenError('sign in first: this form needs a signed-in browser');
       return c.redirect(`/login?next=${encodeURIComponent(c.req.path + (new URL(c.req.url).search))}`, 303);
     }
+    if (!safe && !deps.session.csrfValid(cookie, (await c.req.parseBody()).csrf)) {
+      throw new ForbiddenError('the form is stale or came from another site; reload the page and try again');
+    }
     c.set('caller', caller);
-    c.set('viewer', { name: caller.user.name, csrf: deps.session.csrf(getCookie(c, SESSION_COOKIE) ?? '') });
+    c.set('viewer', { name: caller.user.name, csrf: deps.session.csrf(cookie) });
     await next();
   };
+  const formLimit = bodyLimit({ maxSize: 4096, onError: () => { throw new PayloadTooLargeError('a form here is at most 4 KiB'); } });
+  app.use('/builds/*', formLimit);
   for (const path of ['/', '/repos/*', '/builds/*']) app.use(path, signedIn);
 
   app.get('/', (c) => {
@@ -167,11 +178,9 @@ export function webRoutes(deps: WebDeps): Hono<WebEnv> {
     return c.html(html(<BuildPage viewer={c.get('viewer')} b={b} lines={await deps.logs.read(b.id)} canWrite={canWrite} now={Date.now()} />));
   });
 
-  // The build actions as forms: the same checks as the API's, plus the CSRF token; then back to the page.
+  // The build actions as forms (signedIn checked the CSRF token): the same checks as the API's, then back to the page.
   for (const action of ['cancel', 'rebuild'] as const) {
-    app.post(`/builds/:id/${action}`, bodyLimit({ maxSize: 4096 }), async (c) => {
-      const form = await c.req.parseBody();
-      if (!deps.session.csrfValid(getCookie(c, SESSION_COOKIE) ?? '', form.csrf)) throw new ForbiddenError('the form is stale or came from another site; reload the page and try again');
+    app.post(`/builds/:id/${action}`, async (c) => {
       const b = visibleBuild(c, c.req.param('id'));
       const caller = c.get('caller');
       deps.access.require(caller, b.owner, b.repo.slice(b.owner.length + 1), 'write');
