@@ -9,6 +9,7 @@
 #                            signed by the key of CERT (<data>/secrets/registry-token.crt); CODEHUB_REGISTRY_SERVICE
 #                            (codehub-build-registry) names the service. The plain registry on 5000 stays open.
 #   scripts/stack.sh token-registry down ADDR
+#   scripts/stack.sh browser  install Debian's Chromium (/usr/bin/chromium) for the browser tests (test/browser)
 # Idempotent: every step checks before it acts. Logs and pid files live in $CODEHUB_STACK_DIR.
 set -euo pipefail
 
@@ -201,10 +202,21 @@ YML
   wait_for "token registry" token_registry_ok 30 || { tail -20 "$STACK_DIR/$name.log" >&2; die "token registry did not answer on $addr within 30 s"; }
 }
 
+# The browser tests drive Debian's Chromium through playwright-core; no browser is downloaded at test time.
+cmd_browser() {
+  if [ -x /usr/bin/chromium ]; then return 0; fi
+  need_root "$@"
+  apt_update_once
+  log "installing chromium (for the browser tests)"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium fonts-dejavu-core >/dev/null
+  [ -x /usr/bin/chromium ] || die "chromium did not install; the browser tests need /usr/bin/chromium (apt-get install chromium)"
+}
+
 case "${1:-}" in
   up) cmd_up "$@" ;;
+  browser) cmd_browser "$@" ;;
   down) cmd_down ;;
   status) cmd_status ;;
   token-registry) shift; cmd_token_registry "$@" ;;
-  *) echo "usage: $0 up|down|status|token-registry" >&2; exit 2 ;;
+  *) echo "usage: $0 up|down|status|token-registry|browser" >&2; exit 2 ;;
 esac
