@@ -173,6 +173,15 @@ describe('the web pages in Chromium', () => {
     expect(build).toMatchObject({ status: 'canceled', reason: `canceled by ${alice}` });
     expect(build.finished_at).not.toBeNull();
     expect(await page.getByRole('button', { name: 'Rebuild' }).count()).toBe(1);
+
+    // The link the CLI prints for a rebuild opens the new build's page, where it can be canceled too.
+    const rebuilt = server.cli(['rebuild', String(pushed.id)], { CODEHUB_TOKEN: aliceToken });
+    const link = /page: (http\S+\/builds\/(\d+))$/m.exec(rebuilt.stdout);
+    expect(link, rebuilt.stdout + rebuilt.stderr).not.toBeNull();
+    await page.goto(link![1]!);
+    expect(await page.getByRole('heading', { level: 1 }).textContent()).toMatch(new RegExp(`^Build #${link![2]} · longjob · . (queued|running)$`));
+    await page.getByRole('button', { name: 'Cancel build' }).click();
+    await page.locator('h1 .s-canceled').waitFor({ timeout: 30_000 });
     await page.close();
     expect(foreign).toEqual([]);
   });
