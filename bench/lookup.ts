@@ -7,7 +7,6 @@
  */
 import Database from 'better-sqlite3';
 import { randomBytes } from 'node:crypto';
-import http from 'node:http';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -16,22 +15,16 @@ import { generateToken, hashToken } from '../src/auth/tokens.js';
 import { openDb } from '../src/store/db.js';
 import { Store } from '../src/store/store.js';
 import { TestServer } from '../test/helpers/server.js';
+import { keepAliveClient } from './lib/http.js';
 import { rssMb } from './lib/proc.js';
 import { stats, type Stats } from './lib/stats.js';
 
 const OWNERS = 100;
 const REPOS = 10;
 
-// Lighter than fetch, so the figures are the server's more than the client's.
 function client() {
-  const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
-  return (url: string, token: string) => new Promise<{ status: number; text: string }>((resolve, reject) => {
-    http.get(url, { agent, headers: { authorization: `Bearer ${token}` } }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }));
-    }).on('error', reject);
-  });
+  const get = keepAliveClient();
+  return (url: string, token: string) => get(url, { authorization: `Bearer ${token}` });
 }
 
 /** Fills a fresh data dir with n builds; returns it with the shas and ids of owner 0's builds. */

@@ -2,7 +2,7 @@
  * codehub-build against the limit, in one run:
  *
  *   npm run bench                                   (brings the stack up first)
- *   BENCH_RUNS=7 BENCH_ONLY=image,recorded,burst,lookup,sse npm run bench
+ *   BENCH_RUNS=7 BENCH_ONLY=image,recorded,burst,lookup,sse,web npm run bench
  *
  * Prints a table and writes it to bench/RESULTS.md with the date, the machine and the exact commands. Every
  * ratio compares figures measured in this same run.
@@ -19,10 +19,12 @@ import { lookups, type LookupResult } from './lookup.js';
 import { PLAIN_HOOK, pushToImage, RAW_COMMAND, type PushToImageRow } from './push-to-image.js';
 import { pushToRecorded } from './push-recorded.js';
 import { sseLatency } from './sse.js';
+import { webPages, type WebResult } from './web.js';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 7);
 const LOOKUPS = Number(process.env.BENCH_LOOKUPS ?? 2000);
-const ONLY = new Set((process.env.BENCH_ONLY ?? 'image,recorded,burst,lookup,sse').split(','));
+const SECTIONS = ['image', 'recorded', 'burst', 'lookup', 'sse', 'web'];
+const ONLY = new Set((process.env.BENCH_ONLY ?? SECTIONS.join(',')).split(','));
 const SIZES = (process.env.BENCH_SIZES ?? '100000,1000000').split(',').map(Number);
 const progress = (s: string) => process.stderr.write(s + '\n');
 
@@ -64,6 +66,9 @@ let claims: { perSecond: number; msPerClaim: number } | null = null;
 if (ONLY.has('burst')) { progress('burst of 50 pushes'); b = await burst(); claims = claimRate(10_000); }
 const lookupResults: LookupResult[] = [];
 if (ONLY.has('lookup')) for (const n of SIZES) { progress(`lookups with ${n} builds`); lookupResults.push(await lookups(n, LOOKUPS)); }
+const WEB_BUILDS = Math.max(...SIZES);
+let web: WebResult | null = null;
+if (ONLY.has('web')) { progress(`web pages with ${WEB_BUILDS} builds`); web = await webPages(WEB_BUILDS, 300); }
 
 if (image.length) {
   say('## Push to pushed image (ms)');
@@ -131,6 +136,18 @@ if (lookupResults.length) {
   say();
 }
 
+if (web) {
+  say('## Web pages against the API (ms, over HTTP from a keep-alive client)');
+  say();
+  say(`${web.rows[0]!.pageMs.n} requests of each after 20 warm-ups, page and API alternating, in a database of ${web.builds.toLocaleString('en')} finished builds; the page signs in with the cookie, the API with the bearer token. The API column is what a client fetches to show the same.`);
+  say();
+  say('| page | p50 / p99 | size (KiB) | API | p50 / p99 | size (KiB) | page/API (p50) |');
+  say('| --- | --- | --- | --- | --- | --- | --- |');
+  const f = (s: Stats) => `${s.median.toFixed(2)} / ${s.p99.toFixed(2)}`;
+  for (const r of web.rows) say(`| ${r.page} | ${f(r.pageMs)} | ${r.pageKb.toFixed(1)} | ${r.raw} | ${f(r.rawMs)} | ${r.rawKb.toFixed(1)} | ${ratio(r.pageMs.median, r.rawMs.median)} |`);
+  say();
+}
+
 say('## Memory and live logs');
 say();
 say('| server RSS after start (MB) | idle after the push benchmarks (MB) | SSE line latency p50 / p99 (ms) |');
@@ -139,7 +156,7 @@ say(`| ${rssStart.toFixed(0)} | ${rssIdle ? rssIdle.toFixed(0) : '-'} | ${sse ? 
 say();
 say(`Target (idle RSS at most 120 MB): ${verdict(Math.max(rssStart, rssIdle) <= 120)}. SSE latency: from the server reading a line from BuildKit (its stored time) to the SSE client receiving it, for a build printing 200 lines 20 ms apart.`);
 
-if (ONLY.size === 5 && !process.env.BENCH_SIZES) {
+if (SECTIONS.every((s) => ONLY.has(s)) && !process.env.BENCH_SIZES) {
   writeFileSync(join(PACKAGE_ROOT, 'bench', 'RESULTS.md'), out.join('\n') + '\n');
   progress(`\nwrote bench/RESULTS.md (${((Date.now() - started.getTime()) / 1000).toFixed(0)} s)`);
 } else progress('\na partial run: bench/RESULTS.md left as it was');
