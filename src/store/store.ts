@@ -157,21 +157,33 @@ export class Store {
 
   /** The newest build of each (branch or tag, image) of `repo`, newest first. */
   latestPerLine(repo: string): Build[] {
-    return (this.db.$client.prepare(`SELECT b.* FROM builds b JOIN (SELECT max(id) AS id FROM builds WHERE repo = ? GROUP BY ref_name, image) m ON b.id = m.id
-      ORDER BY b.id DESC`).all(repo) as BuildRow[]).map(toBuild);
+    return ((this.latestSql ??= this.db.$client.prepare(`SELECT b.* FROM builds b JOIN (SELECT max(id) AS id FROM builds WHERE repo = ? GROUP BY ref_name, image) m
+      ON b.id = m.id ORDER BY b.id DESC`)).all(repo) as BuildRow[]).map(toBuild);
   }
+
+  private latestSql: import('better-sqlite3').Statement | undefined;
 
   /**
    * The builds a branch's badge stands for: those of the newest commit built on the branch, skipped ones left
    * out (a push that built nothing says nothing about the branch). Empty when the branch has no build.
    */
   badgeBuilds(repo: string, branch: string): Build[] {
-    const newest = this.db.$client.prepare(`SELECT commit_sha AS sha FROM builds WHERE repo = ? AND ref_name = ? AND ref_type = 'branch' AND status != 'skipped'
-      ORDER BY id DESC LIMIT 1`).get(repo, branch) as { sha: string } | undefined;
+    const q = (this.badgeSql ??= {
+      newest: this.db.$client.prepare(`SELECT commit_sha AS sha FROM builds WHERE repo = ? AND ref_name = ? AND ref_type = 'branch' AND status != 'skipped'
+        ORDER BY id DESC LIMIT 1`),
+      // By the commit index: the unary + keeps SQLite off the (repo, ref_name) index, which would walk every
+      // build of the branch to find the few of one commit.
+      ofCommit: this.db.$client.prepare(`SELECT * FROM builds WHERE commit_sha = ? AND +repo = ? AND +ref_name = ? AND ref_type = 'branch' AND status != 'skipped'
+        ORDER BY id DESC`),
+    });
+    const newest = q.newest.get(repo, branch) as { sha: string } | undefined;
     if (!newest) return [];
-    return (this.db.$client.prepare(`SELECT * FROM builds WHERE id IN (SELECT max(id) FROM builds WHERE repo = ? AND ref_name = ? AND ref_type = 'branch'
-      AND commit_sha = ? AND status != 'skipped' GROUP BY image)`).all(repo, branch, newest.sha) as BuildRow[]).map(toBuild);
+    const seen = new Set<string>();
+    // The newest build of each image of that commit (a rebuild replaces the build it repeats).
+    return (q.ofCommit.all(newest.sha, repo, branch) as BuildRow[]).filter((r) => !seen.has(String(r.image)) && seen.add(String(r.image))).map(toBuild);
   }
+
+  private badgeSql: { newest: import('better-sqlite3').Statement; ofCommit: import('better-sqlite3').Statement } | undefined;
 
   /** How many repos an owner name has (also after its user was removed). */
   reposOf(owner: string): number {

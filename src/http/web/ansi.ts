@@ -9,7 +9,9 @@
  * through the same code.
  */
 export function ansiToHtml(line: string): string {
-  const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
+  const esc = (s: string) => (/[&<>"]/.test(s) ? s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;') : s);
+  // Most lines have no escape at all.
+  if (line.indexOf('\u001b') < 0) return esc(line);
   let fg = -1;
   let bg = -1;
   let bold = false;

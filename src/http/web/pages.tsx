@@ -280,11 +280,21 @@ export const BuildPage: FC<{
       <p><a href={`/api/builds/${b.id}/log`}>Raw log</a></p>
       <div id="log" class="log mono" role="log" aria-labelledby="log-title" data-status={b.status} data-lines={String(lines.length ? lines[lines.length - 1]!.n : 0)} data-src={`/api/builds/${b.id}/log`}>
         {lines.length === 0 && <div id="log-empty" class="line"><a aria-hidden="true"></a><code>{active ? 'no output yet' : 'no output'}</code></div>}
-        {lines.map((l) => <div class="line" id={`L${l.n}`}><a href={`#L${l.n}`} aria-label={`line ${l.n}`}>{l.n}</a><code>{raw(ansiToHtml(l.text))}</code></div>)}
+        {raw(logHtml(lines))}
       </div>
     </Layout>
   );
 };
+
+/**
+ * Log lines as HTML, each with its number linking to itself. Built as one string because a JSX element per
+ * line made a 10,000-line log take 200 ms to render; the script appends live lines in the same shape.
+ */
+export function logHtml(lines: LogLine[]): string {
+  let out = '';
+  for (const l of lines) out += `<div class="line" id="L${l.n}"><a href="#L${l.n}" aria-label="line ${l.n}">${l.n}</a><code>${ansiToHtml(l.text)}</code></div>`;
+  return out;
+}
 
 /** The document for a page: the doctype, then the page. */
 export function html(page: Child): string {
