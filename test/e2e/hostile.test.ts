@@ -23,13 +23,13 @@ let work: WorkRepo;
 
 interface Answer { status: number; text: string }
 
-/** One raw HTTP request: the path goes out exactly as written (fetch would normalize `..`). */
+/** One raw HTTP request: the path goes out exactly as written (fetch would normalize `..`); a redirect's target leads the text. */
 function raw(method: string, path: string, opts: { headers?: Record<string, string>; body?: string | Buffer } = {}): Promise<Answer> {
   return new Promise((resolve, reject) => {
     const req = http.request({ host: '127.0.0.1', port: server.port, method, path, headers: opts.headers, agent: false }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, text: (res.headers.location ? `location: ${res.headers.location}\n` : '') + Buffer.concat(chunks).toString('utf8') }));
     });
     req.on('error', reject);
     req.end(opts.body);
@@ -37,6 +37,15 @@ function raw(method: string, path: string, opts: { headers?: Record<string, stri
 }
 
 const bearer = (t: string) => ({ authorization: `Bearer ${t}` });
+/** A browser signed in with token t, posting a form when given one. */
+const cookie = (t: string, form?: Record<string, string>) => ({
+  cookie: `codehub_token=${t}`, ...(form ? { 'content-type': 'application/x-www-form-urlencoded' } : {}),
+});
+const form = (f: Record<string, string>) => new URLSearchParams(f).toString();
+/** The CSRF token of t's pages. */
+async function csrfOf(t: string): Promise<string> {
+  return /name="csrf" value="([^"]+)"/.exec((await raw('GET', '/', { headers: cookie(t) })).text)![1]!;
+}
 const basic = (u: string, t: string) => ({ authorization: `Basic ${Buffer.from(`${u}:${t}`).toString('base64')}` });
 
 function signedHook(body: object | string, opts: { key?: Buffer; tamper?: boolean } = {}): Promise<Answer> {
@@ -127,6 +136,17 @@ const cases: Case[] = [
   ['a token in the query string', () => raw('GET', `/api/builds?token=${aliceToken}&access_token=${aliceToken}`), 401, 'authentication required'],
   ["bob cancelling alice's build", () => raw('POST', '/api/builds/1/cancel', { headers: bearer(bobToken) }), 404, 'no build #1'],
   ["bob setting a secret on alice's repo", () => raw('PUT', `/api/repos/${alice}/shop/secrets/X`, { headers: bearer(bobToken), body: 'v' }), 404, 'no repository'],
+  // the web pages: forms without their CSRF token, cookies where they do not count, redirects off-site
+  ['web rebuild form without a CSRF token', () => raw('POST', '/builds/1/rebuild', { headers: cookie(aliceToken, {}), body: form({}) }), 403, 'came from another site'],
+  ["web rebuild form with bob's CSRF token", async () => raw('POST', '/builds/1/rebuild', { headers: cookie(aliceToken, {}), body: form({ csrf: await csrfOf(bobToken) }) }), 403, 'came from another site'],
+  ['API rebuild with the sign-in cookie alone', () => raw('POST', '/api/builds/1/rebuild', { headers: cookie(aliceToken, {}) }), 401, 'authentication required'],
+  ['web cancel form with a forged cookie', () => raw('POST', '/builds/1/cancel', { headers: cookie('chb_forged', {}), body: form({ csrf: 'x' }) }), 403, 'sign in first'],
+  ['sign-in that would redirect off-site', () => raw('POST', '/login', { headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: form({ token: aliceToken, next: '//evil.example/x' }) }), 303, /^location: \/\n/],
+  ['sign-in form over 4 KiB', () => raw('POST', '/login', { headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: form({ token: 'x'.repeat(5000) }) }), 413, 'a sign-in form'],
+  ["bob's cookie on alice's build page", () => raw('GET', '/builds/1', { headers: cookie(bobToken) }), 404, 'no build #1'],
+  ['badge owner with .. in it', () => raw('GET', '/badge/..%2F..%2Fetc/shop/main.svg'), 400, 'repo must be <owner>/<name>'],
+  ['repo page status filter with SQL', () => raw('GET', `/repos/${alice}/shop?status=${encodeURIComponent('queued; DROP TABLE builds')}`, { headers: cookie(aliceToken) }), 400, 'status must be one of'],
+  ['repo page commit filter with SQL', () => raw('GET', `/repos/${alice}/shop?commit=${encodeURIComponent("' OR 1=1 --")}`, { headers: cookie(aliceToken) }), 400, 'hex digits'],
   // SQL in query parameters
   ['commit prefix with SQL', () => raw('GET', `/api/builds?commit=${encodeURIComponent("' OR 1=1 --")}`, { headers: bearer(aliceToken) }), 400, 'hex digits'],
   ['repo with SQL', () => raw('GET', `/api/builds?repo=${encodeURIComponent(`${alice}/x' OR '1'='1`)}`, { headers: bearer(aliceToken) }), 400, 'invalid'],
