@@ -253,7 +253,7 @@ export const BuildPage: FC<{
         {b.builder && <><dt>Builder</dt><dd>{b.builder}{b.attempts > 1 ? ` (attempt ${b.attempts})` : ''}</dd></>}
         {b.reason && <><dt>Reason</dt><dd>{b.reasonCode ? `${b.reasonCode}: ` : ''}{b.reason}</dd></>}
         {b.digest && <><dt>Digest</dt><dd class="mono">{b.digest}</dd></>}
-        {b.imageRefs.length > 0 && <><dt>{b.digest ? 'Pushed' : 'Will push'}</dt><dd><ImageRefs b={b} /></dd></>}
+        {b.imageRefs.length > 0 && <><dt>{b.digest ? 'Pushed' : active ? 'Will push' : 'Tags (not pushed)'}</dt><dd><ImageRefs b={b} /></dd></>}
       </dl>
       <h2 id="steps">Steps</h2>
       {steps.length === 0 ? <p class="muted">{active ? 'No steps yet.' : 'No BuildKit steps were recorded.'}</p> : (
