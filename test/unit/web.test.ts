@@ -198,6 +198,16 @@ describe('web pages', () => {
     expect((await page(`/builds/${b!.id}`, alice)).body).toContain('&lt;img src=x onerror=alert(2)&gt;');
   });
 
+  it('refuses forms posted from another site\'s page, sign-in included', async () => {
+    const evil = { origin: 'https://evil.example' };
+    const signIn = await page('/login', undefined, { method: 'POST', headers: evil, body: new URLSearchParams({ token: alice }) });
+    expect(signIn.status).toBe(403);
+    expect(signIn.body).toContain('a form posted from https://evil.example is refused');
+    expect(signIn.headers.get('set-cookie')).toBeNull();
+    const same = await page('/login', undefined, { method: 'POST', headers: { origin: 'http://localhost' }, body: new URLSearchParams({ token: alice }) });
+    expect(same.status).toBe(303);
+  });
+
   it('signs out only with the CSRF token, and clears the cookie', async () => {
     const html = (await page('/', alice)).body;
     expect((await post('/logout', alice, { csrf: 'forged' })).status).toBe(403);

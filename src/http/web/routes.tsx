@@ -79,6 +79,12 @@ export function webRoutes(deps: WebDeps): Hono<WebEnv> {
     c.header('content-security-policy', CSP);
     c.header('x-content-type-options', 'nosniff');
     c.header('referrer-policy', 'same-origin');
+    // Browsers name the page a form was posted from: one from another site is refused before anything runs
+    // (this also covers the sign-in form, which no session protects yet).
+    const origin = c.req.header('origin');
+    if (c.req.method !== 'GET' && c.req.method !== 'HEAD' && origin && origin !== new URL(c.req.url).origin && origin !== new URL(deps.publicUrl).origin) {
+      throw new ForbiddenError(`a form posted from ${origin} is refused: forms are taken only from this site's own pages`);
+    }
     await next();
   };
   for (const path of ['/', '/login', '/logout', '/repos/*', '/builds/*']) app.use(path, pageHeaders);
