@@ -76,6 +76,8 @@ async function pushSlowBuild(repoName: string, opts: { ticks?: number; sleep?: n
 
 /** A line the RUN step printed (the step's own header line shows the command, with `tick %s`). */
 const TICK = /tick \d/;
+/** The long step's output line (not its header, which shows the command). */
+const STARTED = /^#\d+ started-long$/;
 const lineCount = (page: Page, text: string | RegExp) => page.locator('#log .line code', { hasText: text }).count();
 
 describe('the web pages in Chromium', () => {
@@ -105,6 +107,8 @@ describe('the web pages in Chromium', () => {
     await expect.poll(() => lineCount(page, TICK), { timeout: 20_000, interval: 100 }).toBeGreaterThan(first);
     expect(await page.evaluate(() => window.sameLoad)).toBe(true);
     expect(first).toBeLessThan(8);
+    // The status says running once output arrives, whether the page was loaded while queued or running.
+    expect(await page.locator('h1 .s-running').count()).toBe(1);
 
     // At the end the page reloads itself with the final status, steps and digest.
     await page.locator('h1 .s-succeeded').waitFor({ timeout: 90_000 });
@@ -163,8 +167,17 @@ describe('the web pages in Chromium', () => {
     const page = await newPage(aliceContext);
     await page.goto(pushed.buildUrl);
     // Running: its first output has arrived over the live log.
-    await expect.poll(() => lineCount(page, 'started-long'), { timeout: 60_000, interval: 100 }).toBeGreaterThanOrEqual(1);
+    await expect.poll(() => lineCount(page, STARTED), { timeout: 60_000, interval: 100 }).toBeGreaterThanOrEqual(1);
     expect((await server.api(`/api/builds/${pushed.id}`, aliceToken)).body.status).toBe('running');
+
+    // Without script the page is whole as sent, and reloads itself while the build runs.
+    const noScript = await aliceContext.browser()!.newContext({ javaScriptEnabled: false, storageState: await aliceContext.storageState() });
+    const plain = await newPage(noScript);
+    await plain.goto(pushed.buildUrl);
+    expect(await lineCount(plain, STARTED)).toBe(1);
+    expect(await plain.locator('noscript').innerHTML()).toContain('http-equiv="refresh" content="5"');
+    expect(await plain.locator('#live').textContent()).toBe('running: without script this page reloads every 5 s');
+    await noScript.close();
 
     await page.getByRole('button', { name: 'Cancel build' }).click();
     await page.locator('h1 .s-canceled').waitFor({ timeout: 30_000 });

@@ -116,6 +116,14 @@ describe('web pages', () => {
     expect(home.body).not.toContain('secret-plans');
   });
 
+  it('shows the first 100 repos on the repositories page and says how many more there are', async () => {
+    for (let i = 0; i < 101; i++) m.store.ensureRepo('alice', `r${String(i).padStart(3, '0')}`);
+    const home = (await page('/', alice)).body;
+    expect(home.match(/<section class="card"/g)).toHaveLength(100);
+    expect(home).toContain('And 1 more repositories');
+    expect(home).not.toContain('alice/r100');
+  });
+
   it('filters and pages a repo\'s builds', async () => {
     const shas = Array.from({ length: 60 }, (_, i) => i.toString(16).padStart(2, '0') + 'f'.repeat(38));
     m.addBuilds('alice', 'shop', shas.slice(0, 55));

@@ -64,7 +64,8 @@ button.danger { color: var(--bad); }
  * The build page's script: follows the log over the API's SSE endpoint (the sign-in cookie authenticates
  * it; EventSource resumes with Last-Event-ID by itself), appends each line rendered by the same ANSI code
  * the server uses, keeps the view at the bottom while the reader is there, and reloads the page when the
- * build ends so steps, digest and status are the final ones. Without script the page is complete as sent.
+ * build ends so steps, digest and status are the final ones. Without script the page is complete as sent,
+ * and a running build's page reloads itself every few seconds (a <noscript> refresh).
  */
 const BUILD_JS = `'use strict';
 ${ansiToHtml.toString()}
@@ -78,10 +79,18 @@ ${ansiToHtml.toString()}
   var last = Number(log.getAttribute('data-lines')) || 0;
   var src = new EventSource(log.getAttribute('data-src') + '?last_event_id=' + last);
   if (live) live.textContent = 'following live';
+  var pill = document.querySelector('h1 .status');
   src.onmessage = function (e) {
     var n = Number(e.lastEventId);
     if (!(n > last)) return;
     last = n;
+    // A queued build writes nothing: its first line means the runner has started it.
+    if (status === 'queued' && pill) {
+      status = 'running';
+      log.setAttribute('data-status', status);
+      pill.className = 'status s-running';
+      pill.innerHTML = '<span aria-hidden="true">\u25cf </span>running';
+    }
     var atBottom = window.innerHeight + window.scrollY >= document.body.scrollHeight - 40;
     var div = document.createElement('div');
     div.className = 'line';

@@ -21,7 +21,7 @@ export const repoPath = (repo: string, q?: Record<string, string | undefined>) =
 };
 export const commitPath = (repo: string, sha: string) => `${repoPath(repo)}/commits/${sha}`;
 
-export const Layout: FC<PropsWithChildren<{ title: string; viewer?: Viewer | undefined; scripts?: string[] }>> = ({ title, viewer, scripts, children }) => (
+export const Layout: FC<PropsWithChildren<{ title: string; viewer?: Viewer | undefined; scripts?: string[]; refreshWithoutScript?: number }>> = ({ title, viewer, scripts, refreshWithoutScript, children }) => (
   <html lang="en">
     <head>
       <meta charset="utf-8" />
@@ -30,6 +30,7 @@ export const Layout: FC<PropsWithChildren<{ title: string; viewer?: Viewer | und
       <link rel="stylesheet" href="/static/app.css" />
       <link rel="icon" href="/static/favicon.svg" type="image/svg+xml" />
       {(scripts ?? []).map((s) => <script src={s} defer></script>)}
+      {refreshWithoutScript && <noscript><meta http-equiv="refresh" content={String(refreshWithoutScript)} /></noscript>}
     </head>
     <body>
       <a class="skip" href="#main">Skip to content</a>
@@ -90,7 +91,7 @@ export const ErrorPage: FC<{ status: number; message: string; viewer?: Viewer | 
   </Layout>
 );
 
-export const HomePage: FC<{ viewer: Viewer; repos: { repo: Repo; lines: Build[] }[]; publicUrl: string; now: number }> = ({ viewer, repos, publicUrl, now }) => (
+export const HomePage: FC<{ viewer: Viewer; repos: { repo: Repo; lines: Build[] }[]; more: number; publicUrl: string; now: number }> = ({ viewer, repos, more, publicUrl, now }) => (
   <Layout title="Repositories" viewer={viewer}>
     <h1>Repositories</h1>
     {repos.length === 0 && <p>No repositories yet. Push one: <code>{`git push ${publicUrl}/git/${viewer.name}/<repo>.git HEAD:main`}</code></p>}
@@ -120,6 +121,7 @@ export const HomePage: FC<{ viewer: Viewer; repos: { repo: Repo; lines: Build[] 
         </section>
       );
     })}
+    {more > 0 && <p>And {more} more repositories: open one at <code>/repos/&lt;owner&gt;/&lt;repo&gt;</code>, or list builds with <code>codehub-build builds --repo owner/name</code>.</p>}
   </Layout>
 );
 
@@ -222,7 +224,7 @@ export const BuildPage: FC<{
   const active = b.status === 'queued' || b.status === 'running';
   const steps = b.steps ?? [];
   return (
-    <Layout title={`#${b.id} ${b.repo} ${b.refName}`} viewer={viewer} scripts={active ? ['/static/build.js'] : []}>
+    <Layout title={`#${b.id} ${b.repo} ${b.refName}`} viewer={viewer} scripts={active ? ['/static/build.js'] : []} {...(active ? { refreshWithoutScript: 5 } : {})}>
       <p class="crumbs"><a href="/">Repositories</a> / <a href={repoPath(b.repo)}>{b.repo}</a> / <a href={commitPath(b.repo, b.commitSha)}>{b.commitSha.slice(0, 7)}</a></p>
       <h1>Build #{b.id} · {b.image} · <Status status={b.status} /></h1>
       {canWrite && (
@@ -276,7 +278,7 @@ export const BuildPage: FC<{
           </table>
         </div>
       )}
-      <h2 id="log-title">Log <span id="live" class="live" aria-live="polite">{active ? 'running: reload for more, or enable script to follow live' : ''}</span></h2>
+      <h2 id="log-title">Log <span id="live" class="live" aria-live="polite">{active ? `${b.status}: without script this page reloads every 5 s` : ''}</span></h2>
       <p><a href={`/api/builds/${b.id}/log`}>Raw log</a></p>
       <div id="log" class="log mono" role="log" aria-labelledby="log-title" data-status={b.status} data-lines={String(lines.length ? lines[lines.length - 1]!.n : 0)} data-src={`/api/builds/${b.id}/log`}>
         {lines.length === 0 && <div id="log-empty" class="line"><a aria-hidden="true"></a><code>{active ? 'no output yet' : 'no output'}</code></div>}

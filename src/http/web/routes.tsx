@@ -29,6 +29,7 @@ export interface WebDeps {
 export type WebEnv = { Variables: { page: true; caller: Caller; viewer: Viewer } };
 
 const PAGE_SIZE = 50;
+const HOME_REPOS = 100;
 
 /**
  * Content-Security-Policy for every page: nothing from other origins, no inline script or style, no framing.
@@ -142,8 +143,10 @@ export function webRoutes(deps: WebDeps): Hono<WebEnv> {
   app.get('/', (c) => {
     const caller = c.get('caller');
     deps.access.requireScope(caller, 'read');
-    const repos = deps.store.readableRepos(deps.access.readable(caller)).map((repo) => ({ repo, lines: deps.store.latestPerLine(`${repo.owner}/${repo.name}`) }));
-    return c.html(html(<HomePage viewer={c.get('viewer')} repos={repos} publicUrl={deps.publicUrl} now={Date.now()} />));
+    const all = deps.store.readableRepos(deps.access.readable(caller));
+    // One query per repo shown: an admin of a large server sees the first HOME_REPOS and how many more there are.
+    const repos = all.slice(0, HOME_REPOS).map((repo) => ({ repo, lines: deps.store.latestPerLine(`${repo.owner}/${repo.name}`) }));
+    return c.html(html(<HomePage viewer={c.get('viewer')} repos={repos} more={all.length - repos.length} publicUrl={deps.publicUrl} now={Date.now()} />));
   });
 
   app.get('/repos/:owner/:repo', (c) => {
