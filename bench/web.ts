@@ -9,6 +9,7 @@ import { TestServer } from '../test/helpers/server.js';
 import { keepAliveClient } from './lib/http.js';
 import { stats, type Stats } from './lib/stats.js';
 import { fill } from './lookup.js';
+import { LOG_TAIL_LINES } from '../src/http/web/routes.js';
 
 export interface WebRow {
   page: string;
@@ -46,7 +47,7 @@ export async function webPages(n: number, count: number): Promise<WebResult> {
     const lines = b === small ? 40 : 10_000;
     const lastLine = b === small ? `#39 <span class="fg2">ok</span> a log line` : 'module_9999';
     pairs.push({
-      page: `build page, ${lines.toLocaleString('en')}-line log`, raw: '`/api/builds/:id` + `/api/builds/:id/log`',
+      page: `build page, ${lines.toLocaleString('en')}-line log${lines > LOG_TAIL_LINES ? ` (shows the last ${LOG_TAIL_LINES.toLocaleString('en')})` : ''}`, raw: '`/api/builds/:id` + `/api/builds/:id/log`',
       getPage: () => one(`/builds/${b.id}`, page, lastLine),
       getRaw: () => both(`/api/builds/${b.id}`, `/api/builds/${b.id}/log`, b.sha),
     });

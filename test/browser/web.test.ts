@@ -34,7 +34,12 @@ beforeAll(async () => {
   aliceToken = server.addUser(alice);
   bobToken = server.addUser(bob);
   browser = await launchChromium();
+  // Alice's browser for the tests after the first, signed in through the form (the first test signs in its own).
   aliceContext = await browser.newContext({ viewport: { width: 1200, height: 900 } });
+  const page = await newPage(aliceContext);
+  await page.goto(`${server.url}/login`);
+  await signIn(page, aliceToken);
+  await page.close();
 });
 afterAll(async () => {
   await browser?.close();
@@ -48,7 +53,7 @@ async function newPage(context: BrowserContext): Promise<Page> {
 }
 
 async function signIn(page: Page, token: string): Promise<void> {
-  await expect.poll(() => page.url()).toContain('/login');
+  await page.waitForURL(/\/login/);
   await page.getByLabel('Token').fill(token);
   await page.getByRole('button', { name: 'Sign in' }).click();
   await page.waitForURL((u) => !u.pathname.startsWith('/login'));
@@ -83,7 +88,8 @@ const lineCount = (page: Page, text: string | RegExp) => page.locator('#log .lin
 describe('the web pages in Chromium', () => {
   it('signs in from a pushed link, finds the commit\'s build, follows its log live, and shows the finished build', async () => {
     const pushed = await pushSlowBuild('webapp');
-    const page = await newPage(aliceContext);
+    const context = await browser.newContext({ viewport: { width: 1200, height: 900 } });
+    const page = await newPage(context);
 
     // The commit link from the push output asks for a sign-in, then comes back to the commit.
     await page.goto(pushed.commitUrl);
@@ -151,14 +157,13 @@ describe('the web pages in Chromium', () => {
     expect(reached).toBe(true);
 
     // Phone width: nothing wider than the screen except the log, which scrolls in its own box.
-    const phone = await newPage(aliceContext);
+    const phone = await newPage(context);
     await phone.setViewportSize({ width: 360, height: 740 });
     for (const url of [pushed.buildUrl, pushed.commitUrl, `${server.url}/repos/${alice}/webapp`, `${server.url}/`]) {
       await phone.goto(url);
       expect(await phone.evaluate(() => document.documentElement.scrollWidth), url).toBeLessThanOrEqual(360);
     }
-    await phone.close();
-    await page.close();
+    await context.close();
     expect(foreign).toEqual([]);
   });
 
@@ -197,6 +202,27 @@ describe('the web pages in Chromium', () => {
     await page.locator('h1 .s-canceled').waitFor({ timeout: 30_000 });
     await page.close();
     expect(foreign).toEqual([]);
+  });
+
+  it("opens the whole log when a link names a line the page's tail left out", async () => {
+    const repo = await WorkRepo.create({ Dockerfile: 'FROM localhost:5000/cache/busybox:latest\nCOPY hello.txt /h\nRUN seq 1 5200\n', 'hello.txt': `${Date.now()}\n` });
+    const sha = (await repo.git.revparse(['HEAD'])).trim();
+    expect((await repo.push(server.gitUrl(alice, aliceToken, alice, 'longlog'), ['main'])).exitCode).toBe(0);
+    const [b] = await server.waitForBuilds(sha, aliceToken);
+    const page = await newPage(aliceContext);
+    await page.goto(`${server.url}/builds/${b.id}`);
+    expect(await page.locator('#L3').count()).toBe(0);
+    expect(await page.locator('#log-hidden').textContent()).toMatch(/^Lines 1 to \d+ are not shown/);
+    // Followed from elsewhere (a fresh load), and typed into this page (a hash change).
+    await page.goto(`${server.url}/`);
+    await page.goto(`${server.url}/builds/${b.id}#L3`);
+    await page.waitForURL(`${server.url}/builds/${b.id}?full=1#L3`);
+    expect(await page.locator('#L3').evaluate((e) => getComputedStyle(e).backgroundColor)).toBe('rgb(59, 46, 0)');
+    await page.goto(`${server.url}/builds/${b.id}`);
+    await page.evaluate(() => { (globalThis as unknown as { location: { hash: string } }).location.hash = '#L4'; });
+    await page.waitForURL(`${server.url}/builds/${b.id}?full=1#L4`);
+    expect(await page.locator('#L4').evaluate((e) => getComputedStyle(e).backgroundColor)).toBe('rgb(59, 46, 0)');
+    await page.close();
   });
 
   it("refuses another user's build page, and signs out", async () => {

@@ -194,6 +194,19 @@ describe('web pages', () => {
     expect((await page(`/api/builds/${b!.id}`, alice)).status).toBe(200);
   });
 
+  it('shows the tail of a long log, and the whole of it on request', async () => {
+    const [b] = m.addBuilds('alice', 'shop', ['a'.repeat(40)], 'failed');
+    await m.logs.append(b!.id, Array.from({ length: 5010 }, (_, i) => `line ${i + 1}`));
+    const tail = (await page(`/builds/${b!.id}`, alice)).body;
+    expect(tail).toContain('<div class="line" id="L11">');
+    expect(tail).not.toContain('id="L10"');
+    expect(tail).toContain('Lines 1 to 10 are not shown');
+    expect(tail).toContain(`<a href="/builds/${b!.id}?full=1">Show the whole log</a>`);
+    const whole = (await page(`/builds/${b!.id}?full=1`, alice)).body;
+    expect(whole).toContain('<div class="line" id="L1">');
+    expect(whole).not.toContain('are not shown');
+  });
+
   it('escapes what users control: branch names, log lines, reasons', async () => {
     const evil = `x"><script>alert(1)</script>`;
     const [b] = m.addBuilds('alice', 'shop', ['a'.repeat(40)], 'failed', evil);

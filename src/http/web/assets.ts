@@ -61,7 +61,7 @@ button.danger { color: var(--bad); }
 `;
 
 /**
- * The build page's script: follows the log over the API's SSE endpoint (the sign-in cookie authenticates
+ * The build page's script: opens the whole log when a link names a line the page left out; and follows the log over the API's SSE endpoint (the sign-in cookie authenticates
  * it; EventSource resumes with Last-Event-ID by itself), appends each line rendered by the same ANSI code
  * the server uses, keeps the view at the bottom while the reader is there, and reloads the page when the
  * build ends so steps, digest and status are the final ones. Without script the page is complete as sent,
@@ -70,6 +70,16 @@ button.danger { color: var(--bad); }
 const BUILD_JS = `'use strict';
 ${ansiToHtml.toString()}
 (function () {
+  // A link to a line of a long log that the page left out opens the whole log at that line.
+  var cut = document.getElementById('log-hidden');
+  function openCut() {
+    var target = /^#L(\\d+)$/.exec(location.hash);
+    if (!cut || !target || Number(target[1]) > Number(cut.getAttribute('data-hidden'))) return false;
+    location.replace(location.pathname + '?full=1' + location.hash);
+    return true;
+  }
+  if (openCut()) return;
+  window.addEventListener('hashchange', openCut);
   var log = document.getElementById('log');
   if (!log || !window.EventSource) return;
   var status = log.getAttribute('data-status');

@@ -219,12 +219,12 @@ function stepState(s: BuildStep): string {
 }
 
 export const BuildPage: FC<{
-  viewer: Viewer; b: Build; lines: LogLine[]; canWrite: boolean; now: number;
-}> = ({ viewer, b, lines, canWrite, now }) => {
+  viewer: Viewer; b: Build; lines: LogLine[]; hidden: number; canWrite: boolean; now: number;
+}> = ({ viewer, b, lines, hidden, canWrite, now }) => {
   const active = b.status === 'queued' || b.status === 'running';
   const steps = b.steps ?? [];
   return (
-    <Layout title={`#${b.id} ${b.repo} ${b.refName}`} viewer={viewer} scripts={active ? ['/static/build.js'] : []} {...(active ? { refreshWithoutScript: 5 } : {})}>
+    <Layout title={`#${b.id} ${b.repo} ${b.refName}`} viewer={viewer} scripts={['/static/build.js']} {...(active ? { refreshWithoutScript: 5 } : {})}>
       <p class="crumbs"><a href="/">Repositories</a> / <a href={repoPath(b.repo)}>{b.repo}</a> / <a href={commitPath(b.repo, b.commitSha)}>{b.commitSha.slice(0, 7)}</a></p>
       <h1>Build #{b.id} · {b.image} · <Status status={b.status} /></h1>
       {canWrite && (
@@ -280,6 +280,7 @@ export const BuildPage: FC<{
       )}
       <h2 id="log-title">Log <span id="live" class="live" aria-live="polite">{active ? `${b.status}: without script this page reloads every 5 s` : ''}</span></h2>
       <p><a href={`/api/builds/${b.id}/log`}>Raw log</a></p>
+      {hidden > 0 && <p id="log-hidden" data-hidden={String(hidden)}>Lines 1 to {hidden} are not shown. <a href={`${buildPath(b.id)}?full=1`}>Show the whole log</a></p>}
       <div id="log" class="log mono" role="log" aria-labelledby="log-title" data-status={b.status} data-lines={String(lines.length ? lines[lines.length - 1]!.n : 0)} data-src={`/api/builds/${b.id}/log`}>
         {lines.length === 0 && <div id="log-empty" class="line"><a aria-hidden="true"></a><code>{active ? 'no output yet' : 'no output'}</code></div>}
         {raw(logHtml(lines))}

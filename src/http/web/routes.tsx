@@ -30,6 +30,8 @@ export type WebEnv = { Variables: { page: true; caller: Caller; viewer: Viewer }
 
 const PAGE_SIZE = 50;
 const HOME_REPOS = 100;
+/** Log lines a build page shows by default: the last 5,000 (about 0.8 MiB of HTML). */
+export const LOG_TAIL_LINES = 5000;
 
 /**
  * Content-Security-Policy for every page: nothing from other origins, no inline script or style, no framing.
@@ -184,7 +186,10 @@ export function webRoutes(deps: WebDeps): Hono<WebEnv> {
     const caller = c.get('caller');
     const role = deps.access.role(caller, b.owner, b.repo.slice(b.owner.length + 1));
     const canWrite = (role === 'write' || role === 'owner') && (caller.scopes.includes('push') || caller.scopes.includes('admin'));
-    return c.html(html(<BuildPage viewer={c.get('viewer')} b={b} lines={await deps.logs.read(b.id)} canWrite={canWrite} now={Date.now()} />));
+    const lines = await deps.logs.read(b.id);
+    // A long log shows its tail (where the error is) unless the whole was asked for; the raw log has it all.
+    const hidden = c.req.query('full') === '1' ? 0 : Math.max(0, lines.length - LOG_TAIL_LINES);
+    return c.html(html(<BuildPage viewer={c.get('viewer')} b={b} lines={lines.slice(hidden)} hidden={hidden} canWrite={canWrite} now={Date.now()} />));
   });
 
   // The build actions as forms (signedIn checked the CSRF token): the same checks as the API's, then back to the page.
