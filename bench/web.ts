@@ -53,6 +53,11 @@ export async function webPages(n: number, count: number): Promise<WebResult> {
     });
   }
   pairs.push({
+    page: 'build page, 10,000-line log, whole (`?full=1`)', raw: '`/api/builds/:id` + `/api/builds/:id/log`',
+    getPage: () => one(`/builds/${big.id}?full=1`, page, 'module_0.c'),
+    getRaw: () => both(`/api/builds/${big.id}`, `/api/builds/${big.id}/log`, big.sha),
+  });
+  pairs.push({
     page: 'commit page, 7-hex prefix', raw: '`/api/repos/:o/:r/commits/:prefix/builds`',
     getPage: () => one(`/repos/${small.repo}/commits/${small.sha.slice(0, 7)}`, page, small.sha),
     getRaw: () => one(`/api/repos/${small.repo}/commits/${small.sha.slice(0, 7)}/builds`, api, small.sha),
