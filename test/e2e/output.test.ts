@@ -256,6 +256,14 @@ describe('results on commits', () => {
     const cli = join(process.cwd(), 'dist/src/cli.js');
     const status = await execa(process.execPath, [cli, 'status'], { cwd: dest, env, reject: false });
     expect(status.stdout).toMatch(new RegExp(`#${b2.id}\\s+failed\\s+${owner}/noted\\s+main`));
+    // The links the notes and `status` print open the build's and the commit's pages.
+    const pageOf = async (url: string) => { const r = await fetch(url, { headers: { authorization: `Bearer ${token}` } }); return { status: r.status, html: await r.text() }; };
+    const notePage = new RegExp(`page: (http\\S+/builds/${b2.id})$`, 'm').exec(log);
+    expect(notePage, log).not.toBeNull();
+    expect(await pageOf(notePage![1]!)).toMatchObject({ status: 200, html: expect.stringContaining(`<h1>Build #${b2.id} · noted · `) });
+    const commitPage = /^page: (http\S+\/commits\/[0-9a-f]{7})$/m.exec(status.stdout);
+    expect(commitPage, status.stdout).not.toBeNull();
+    expect(await pageOf(commitPage![1]!)).toMatchObject({ status: 200, html: expect.stringContaining(`href="/builds/${b2.id}">Build #${b2.id}</a>`) });
     const logs = await execa(process.execPath, [cli, 'logs', 'HEAD~1'], { cwd: dest, env, reject: false });
     expect(logs.stdout).toContain(`notes-${owner}`);
   });
