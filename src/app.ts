@@ -38,8 +38,8 @@ export function createApp(parts: AppParts): Hono<{ Bindings: HttpBindings }> {
     if (err instanceof ChallengeError) c.header('WWW-Authenticate', `Basic realm="${err.realm}", charset="UTF-8"`);
     if (err instanceof TooManyRequestsError) c.header('Retry-After', String(err.retryAfter));
     // A page's request (the web routes mark it) gets a page that says the same, with the same status.
-    const page = (c.var as { page?: boolean; viewer?: Viewer }).page;
-    if (page && (err instanceof AppError || err instanceof HTTPException)) return c.html(parts.errorPage(err.status, err.message, (c.var as { viewer?: Viewer }).viewer), err.status as 400);
+    const page = c.var as { page?: boolean; viewer?: Viewer };
+    if (page.page && (err instanceof AppError || err instanceof HTTPException)) return c.html(parts.errorPage(err.status, err.message, page.viewer), err.status as 400);
     if (err instanceof AppError) {
       // git shows a text/plain error body to the user as `remote:` lines; JSON it would hide.
       if (c.req.path.startsWith('/git/')) return c.text(`codehub-build: ${err.message}\n`, err.status as 400);
@@ -48,7 +48,7 @@ export function createApp(parts: AppParts): Hono<{ Bindings: HttpBindings }> {
     }
     if (err instanceof HTTPException) return c.json({ error: { code: 'http_error', message: err.message } }, err.status);
     parts.log.error('unhandled error', { err, method: c.req.method, path: c.req.path });
-    if ((c.var as { page?: boolean }).page) return c.html(parts.errorPage(500, 'internal error; the server log has the details'), 500);
+    if (page.page) return c.html(parts.errorPage(500, 'internal error; the server log has the details'), 500);
     return c.json({ error: { code: 'internal', message: 'internal error; the server log has the details' } }, 500);
   });
   return app;

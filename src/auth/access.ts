@@ -38,9 +38,15 @@ export class Access {
     return role;
   }
 
+  /** Whether the caller may act on owner/repo at level `need` (role and token scope), without throwing. */
+  allows(caller: Caller, owner: string, repo: string, need: Role): boolean {
+    const role = this.role(caller, owner, repo);
+    return role !== null && RANK[role] >= RANK[need] && hasScope(caller, SCOPE_FOR[need]);
+  }
+
   /** Throws ForbiddenError unless the caller's token carries `scope` (or admin). */
   requireScope(caller: Caller, scope: Scope): void {
-    if (!caller.scopes.includes(scope) && !caller.scopes.includes('admin')) {
+    if (!hasScope(caller, scope)) {
       throw new ForbiddenError(`this token has no ${scope} scope (it has ${caller.scopes.join(', ') || 'none'}); create one with it: codehub-build token create ${caller.user.name} --scopes ${scope}`);
     }
   }
@@ -48,7 +54,7 @@ export class Access {
   /** Whether the caller can read builds of `repo` (owner/name), without throwing. */
   canRead(caller: Caller, repo: string): boolean {
     const [owner = '', name = ''] = repo.split('/');
-    return this.role(caller, owner, name) !== null && (caller.scopes.includes('read') || caller.scopes.includes('admin'));
+    return this.allows(caller, owner, name, 'read');
   }
 
   readable(caller: Caller): Readable {
@@ -56,3 +62,5 @@ export class Access {
     return { all: false, owner: caller.user.name, shared: this.store.sharedWith(caller.user.id) };
   }
 }
+
+const hasScope = (caller: Caller, scope: Scope): boolean => caller.scopes.includes(scope) || caller.scopes.includes('admin');

@@ -2,10 +2,10 @@ import { Hono } from 'hono';
 import { stream, streamSSE } from 'hono/streaming';
 import { sendLog } from '../logs/follow.js';
 import type { LogLine } from '../logs/store.js';
-import { AmbiguousError, BadRequestError, NotFoundError } from '../errors.js';
+import { BadRequestError, NotFoundError } from '../errors.js';
 import type { LogStore } from '../logs/store.js';
-import { nameProblem, repoPathProblem, SHA_PREFIX_RE } from '../names.js';
-import { BUILD_STATUSES, type Build, type BuildStatus } from '../store/schema.js';
+import { nameProblem } from '../names.js';
+import { checkRepoParam, commitParam, Lookups, statusParam } from './lookups.js';
 import type { Access } from '../auth/access.js';
 import type { Caller, MemberRole } from '../auth/scopes.js';
 import type { Store } from '../store/store.js';
@@ -41,28 +41,14 @@ export function apiRoutes(deps: ApiDeps): Hono<Env> {
     await next();
   });
 
-  /**
-   * A build the caller may act on at level `need`, else 404 when they may not read its repo (another user's
-   * build is not admitted to exist), or 403 when they may read but not do this.
-   */
-  const visibleBuild = (idParam: string, caller: Caller, need: 'read' | 'write' = 'read'): Build => {
-    const id = Number(idParam);
-    if (!/^\d{1,15}$/.test(idParam)) throw new BadRequestError(`build id must be a number; got ${JSON.stringify(idParam)}`);
-    const b = deps.store.build(id);
-    if (!b || !deps.access.canRead(caller, b.repo)) throw new NotFoundError(`no build #${id}`);
-    if (need !== 'read') deps.access.require(caller, b.owner, b.repo.slice(b.owner.length + 1), need);
-    return b;
-  };
+  const lookups = new Lookups(deps.store, deps.access);
 
   app.get('/builds', (c) => {
     const q = c.req.query();
     const limit = q.limit === undefined ? 50 : Number(q.limit);
     if (!Number.isInteger(limit) || limit < 1 || limit > MAX_LIMIT) throw new BadRequestError(`limit must be a whole number from 1 to ${MAX_LIMIT}`);
-    const commit = q.commit?.toLowerCase();
-    if (commit !== undefined && !SHA_PREFIX_RE.test(commit)) throw new BadRequestError(`commit must be 4 to 40 hex digits; got ${JSON.stringify(q.commit)}`);
-    if (q.status !== undefined && !(BUILD_STATUSES as readonly string[]).includes(q.status)) {
-      throw new BadRequestError(`status must be one of ${BUILD_STATUSES.join(', ')}`);
-    }
+    const commit = commitParam(q.commit);
+    const status = statusParam(q.status);
     if (q.repo !== undefined) checkRepoParam(q.repo);
     const caller = c.get('caller');
     // A repo the caller cannot read lists as empty, exactly like one without builds.
@@ -71,7 +57,7 @@ export function apiRoutes(deps: ApiDeps): Hono<Env> {
     if (cursor !== undefined && !(Number.isInteger(cursor) && cursor > 0)) throw new BadRequestError('cursor must be a value from next_cursor');
     deps.access.requireScope(caller, 'read');
     const rows = deps.store.listBuilds({
-      readable: q.repo !== undefined ? { all: true } : deps.access.readable(caller), repo: q.repo, commit, ref: q.ref, status: q.status as BuildStatus | undefined, limit: limit + 1, beforeId: cursor,
+      readable: q.repo !== undefined ? { all: true } : deps.access.readable(caller), repo: q.repo, commit, ref: q.ref, status, limit: limit + 1, beforeId: cursor,
     });
     const page = rows.slice(0, limit);
     return c.json({
@@ -80,7 +66,7 @@ export function apiRoutes(deps: ApiDeps): Hono<Env> {
     });
   });
 
-  app.get('/builds/:id', (c) => c.json(buildView(visibleBuild(c.req.param('id'), c.get('caller')), deps.publicUrl)));
+  app.get('/builds/:id', (c) => c.json(buildView(lookups.build(c.get('caller'), c.req.param('id')), deps.publicUrl)));
 
   /**
    * The log as text (`?timestamps=1` prefixes each line with its time; `?follow=1` streams until the build
@@ -88,7 +74,7 @@ export function apiRoutes(deps: ApiDeps): Hono<Env> {
    * id (resume with Last-Event-ID), and a final `end` event with the build's status.
    */
   app.get('/builds/:id/log', async (c) => {
-    const b = visibleBuild(c.req.param('id'), c.get('caller'));
+    const b = lookups.build(c.get('caller'), c.req.param('id'));
     const q = c.req.query();
     if ((c.req.header('accept') ?? '').includes('text/event-stream')) {
       const after = Number(c.req.header('last-event-id') ?? q.last_event_id ?? 0);
@@ -135,30 +121,19 @@ export function apiRoutes(deps: ApiDeps): Hono<Env> {
   });
 
   app.post('/builds/:id/cancel', async (c) => {
-    const b = visibleBuild(c.req.param('id'), c.get('caller'), 'write');
+    const b = lookups.build(c.get('caller'), c.req.param('id'), 'write');
     return c.json(buildView(await deps.builds.cancel(b.id, c.get('caller').user.name), deps.publicUrl));
   });
 
   app.post('/builds/:id/rebuild', async (c) => {
-    const b = visibleBuild(c.req.param('id'), c.get('caller'), 'write');
+    const b = lookups.build(c.get('caller'), c.req.param('id'), 'write');
     return c.json(buildView(await deps.builds.rebuild(b.id, c.get('caller').user.name), deps.publicUrl), 201);
   });
 
   app.get('/repos/:owner/:repo/commits/:sha/builds', (c) => {
     const { owner, repo, sha } = c.req.param();
-    checkRepoParam(`${owner}/${repo}`);
-    const prefix = sha.toLowerCase();
-    if (!SHA_PREFIX_RE.test(prefix)) throw new BadRequestError(`commit must be 4 to 40 hex digits; got ${JSON.stringify(sha)}`);
-    const full = `${owner}/${repo}`;
-    deps.access.require(c.get('caller'), owner, repo, 'read');
-    if (!deps.store.repo(owner, repo)) throw new NotFoundError(`no repository ${full}`);
-    const commits = deps.store.commitsByPrefix(full, prefix, 10);
-    if (commits.length === 0) throw new NotFoundError(`no build of ${full} for a commit starting with ${prefix}`);
-    if (commits.length > 1) {
-      throw new AmbiguousError(`commit prefix ${prefix} matches ${commits.length === 10 ? '10 or more' : commits.length} commits of ${full}; give more digits`, { candidates: commits });
-    }
-    const builds = deps.store.listBuilds({ readable: { all: true }, repo: full, commit: commits[0]!, limit: MAX_LIMIT });
-    return c.json({ repo: full, commit: commits[0], builds: builds.map((b) => buildView(b, deps.publicUrl)) });
+    const found = lookups.commit(c.get('caller'), owner, repo, sha);
+    return c.json({ repo: found.repo, commit: found.commit, builds: found.builds.map((b) => buildView(b, deps.publicUrl)) });
   });
 
   // Repo secrets, the owner's only: names and times go out; a value comes in as the raw request body.
@@ -229,9 +204,4 @@ export function apiRoutes(deps: ApiDeps): Hono<Env> {
   });
 
   return app;
-}
-
-function checkRepoParam(repo: string): void {
-  const problem = repoPathProblem(repo);
-  if (problem) throw new BadRequestError(problem);
 }

@@ -60,7 +60,7 @@ export class Authenticator {
    */
   signIn(c: Context, token: string): Caller | undefined {
     this.refuseIfFailing(c);
-    const caller = this.byToken(token.trim());
+    const caller = this.byToken(token);
     if (!caller) this.countFailure(c);
     return caller;
   }

@@ -144,10 +144,9 @@ export class Store {
 
   /** Repos the caller can read, by owner then name. */
   readableRepos(readable: Readable): Repo[] {
-    const q = this.db.select().from(repos);
-    const rows = readable.all ? q.all()
-      : q.where(or(eq(repos.owner, readable.owner), ...readable.shared.map((r) => and(eq(repos.owner, r.split('/')[0]!), eq(repos.name, r.split('/')[1]!))))).all();
-    return rows.sort((a, b) => (a.owner === b.owner ? a.name.localeCompare(b.name) : a.owner.localeCompare(b.owner)));
+    const mine = readable.all ? undefined
+      : or(eq(repos.owner, readable.owner), ...readable.shared.map((r) => and(eq(repos.owner, r.split('/')[0]!), eq(repos.name, r.split('/')[1]!))));
+    return this.db.select().from(repos).where(mine).orderBy(asc(repos.owner), asc(repos.name)).all();
   }
 
   /** Makes a repo's badges readable without a token, or not. */

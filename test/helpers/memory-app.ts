@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Hono } from 'hono';
 import { createApp } from '../../src/app.js';
-import { DEFAULT_TAGS, type ImageConfig } from '../../src/config/types.js';
+import { defaultConfig } from '../../src/config/parse.js';
 import { Access } from '../../src/auth/access.js';
 import { generateToken, hashToken } from '../../src/auth/tokens.js';
 import { BuilderPool } from '../../src/builder/pool.js';
@@ -22,11 +22,6 @@ import { RepoSecrets } from '../../src/secrets/vault.js';
 import { openDb } from '../../src/store/db.js';
 import type { Build, BuildStatus } from '../../src/store/schema.js';
 import { Store } from '../../src/store/store.js';
-
-/** The resolved config of a one-image repo with every default, as enqueue stores it. */
-export function imageConfig(name: string): ImageConfig {
-  return { name, context: '.', dockerfile: 'Dockerfile', target: null, args: {}, secrets: [], branches: null, paths: null, tags: [...DEFAULT_TAGS], platforms: [], timeoutSeconds: null, cancelSuperseded: true };
-}
 
 /**
  * The whole HTTP app over an in-memory database, with a runner that is never started (queued builds stay
@@ -64,7 +59,7 @@ export function memoryApp() {
       const repoId = store.ensureRepo(owner, repo).id;
       return store.insertBuilds(shas.map((commitSha) => ({
         repoId, repo: `${owner}/${repo}`, owner, ref: `refs/heads/${refName}`, refType: 'branch' as const, refName, commitSha, image: repo, status, pusher: owner,
-        config: { ...imageConfig(repo) },
+        config: { ...defaultConfig(repo).images[0]! },
       })), () => []);
     },
   };

@@ -4,12 +4,11 @@ import { getCookie } from 'hono/cookie';
 import type { Access } from '../../auth/access.js';
 import type { Caller } from '../../auth/scopes.js';
 import type { BuildService } from '../../builds/service.js';
-import { AmbiguousError, BadRequestError, ForbiddenError, NotFoundError, PayloadTooLargeError } from '../../errors.js';
+import { BadRequestError, ForbiddenError, NotFoundError, PayloadTooLargeError } from '../../errors.js';
 import type { LogStore } from '../../logs/store.js';
-import { repoPathProblem, SHA_PREFIX_RE } from '../../names.js';
-import { BUILD_STATUSES, type Build, type BuildStatus } from '../../store/schema.js';
 import type { Store } from '../../store/store.js';
 import { SESSION_COOKIE, type Authenticator } from '../auth.js';
+import { checkRepoParam, commitParam, Lookups, statusParam } from '../lookups.js';
 import { ASSETS } from './assets.js';
 import { badgeState, badgeSvg } from './badge.js';
 import { BuildPage, CommitPage, ErrorPage, HomePage, RepoPage, SignInPage, buildPath, html, type Viewer } from './pages.js';
@@ -46,6 +45,7 @@ const CSP = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 's
  */
 export function webRoutes(deps: WebDeps): Hono<WebEnv> {
   const app = new Hono<WebEnv>();
+  const lookups = new Lookups(deps.store, deps.access);
 
   app.get('/static/:name', (c) => {
     const a = ASSETS[c.req.param('name')];
@@ -62,8 +62,8 @@ export function webRoutes(deps: WebDeps): Hono<WebEnv> {
     const full = `${owner}/${repo}`;
     const prefix = `/badge/${encodeURIComponent(owner)}/${encodeURIComponent(repo)}/`;
     const rest = decodeURIComponent(c.req.path.slice(prefix.length));
-    const problem = repoPathProblem(full);
-    if (problem || !rest.endsWith('.svg')) throw new BadRequestError(problem ?? `a badge is /badge/<owner>/<repo>/<branch>.svg; got ${JSON.stringify(c.req.path)}`);
+    checkRepoParam(full);
+    if (!rest.endsWith('.svg')) throw new BadRequestError(`a badge is /badge/<owner>/<repo>/<branch>.svg; got ${JSON.stringify(c.req.path)}`);
     const branch = rest.slice(0, -'.svg'.length);
     const row = deps.store.repo(owner, repo);
     const caller = deps.auth.caller(c);
@@ -153,39 +153,32 @@ export function webRoutes(deps: WebDeps): Hono<WebEnv> {
 
   app.get('/repos/:owner/:repo', (c) => {
     const { owner, repo } = c.req.param();
-    const full = readableRepo(c, owner, repo);
+    const row = lookups.repo(c.get('caller'), owner, repo);
+    const full = `${row.owner}/${row.name}`;
     const q = c.req.query();
-    const filter = { branch: q.branch?.trim() || undefined, status: q.status || undefined, commit: q.commit?.trim().toLowerCase() || undefined };
-    if (filter.status && !(BUILD_STATUSES as readonly string[]).includes(filter.status)) throw new BadRequestError(`status must be one of ${BUILD_STATUSES.join(', ')}; got ${JSON.stringify(filter.status)}`);
-    if (filter.commit && !SHA_PREFIX_RE.test(filter.commit)) throw new BadRequestError(`commit must be 4 to 40 hex digits; got ${JSON.stringify(filter.commit)}`);
+    // An empty field of the filter form means no filter.
+    const filter = { branch: q.branch?.trim() || undefined, status: statusParam(q.status || undefined), commit: commitParam(q.commit?.trim() || undefined) };
     const before = q.before === undefined ? undefined : Number(q.before);
     if (before !== undefined && !(Number.isInteger(before) && before > 0)) throw new BadRequestError('before must be a build number from the "Older builds" link');
     const rows = deps.store.listBuilds({
-      readable: { all: true }, repo: full, ref: filter.branch, status: filter.status as BuildStatus | undefined, commit: filter.commit, beforeId: before, limit: PAGE_SIZE + 1,
+      readable: { all: true }, repo: full, ref: filter.branch, status: filter.status, commit: filter.commit, beforeId: before, limit: PAGE_SIZE + 1,
     });
     const page = rows.slice(0, PAGE_SIZE);
     return c.html(html(<RepoPage viewer={c.get('viewer')} repo={full} filter={filter} builds={page} now={Date.now()} publicUrl={deps.publicUrl}
       older={rows.length > PAGE_SIZE ? String(page[page.length - 1]!.id) : undefined} newest={before === undefined}
-      defaultBranch={deps.store.repo(owner, repo)?.defaultBranch ?? null} />));
+      defaultBranch={row.defaultBranch} />));
   });
 
   app.get('/repos/:owner/:repo/commits/:sha', (c) => {
     const { owner, repo, sha } = c.req.param();
-    const full = readableRepo(c, owner, repo);
-    const prefix = sha.toLowerCase();
-    if (!SHA_PREFIX_RE.test(prefix)) throw new BadRequestError(`a commit is 4 to 40 hex digits; got ${JSON.stringify(sha)}`);
-    const commits = deps.store.commitsByPrefix(full, prefix, 10);
-    if (commits.length === 0) throw new NotFoundError(`no build of ${full} for a commit starting with ${prefix}`);
-    if (commits.length > 1) throw new AmbiguousError(`${prefix} starts ${commits.length === 10 ? '10 or more' : commits.length} commits of ${full} (${commits.map((s) => s.slice(0, 12)).join(', ')}); give more digits`);
-    const builds = deps.store.listBuilds({ readable: { all: true }, repo: full, commit: commits[0]!, limit: 200 });
-    return c.html(html(<CommitPage viewer={c.get('viewer')} repo={full} sha={commits[0]!} builds={builds} now={Date.now()} />));
+    const found = lookups.commit(c.get('caller'), owner, repo, sha);
+    return c.html(html(<CommitPage viewer={c.get('viewer')} repo={found.repo} sha={found.commit} builds={found.builds} now={Date.now()} />));
   });
 
   app.get('/builds/:id', async (c) => {
-    const b = visibleBuild(c, c.req.param('id'));
     const caller = c.get('caller');
-    const role = deps.access.role(caller, b.owner, b.repo.slice(b.owner.length + 1));
-    const canWrite = (role === 'write' || role === 'owner') && (caller.scopes.includes('push') || caller.scopes.includes('admin'));
+    const b = lookups.build(caller, c.req.param('id'));
+    const canWrite = deps.access.allows(caller, b.owner, b.repo.slice(b.owner.length + 1), 'write');
     const lines = await deps.logs.read(b.id);
     // A long log shows its tail (where the error is) unless the whole was asked for; the raw log has it all.
     const hidden = c.req.query('full') === '1' ? 0 : Math.max(0, lines.length - LOG_TAIL_LINES);
@@ -195,32 +188,12 @@ export function webRoutes(deps: WebDeps): Hono<WebEnv> {
   // The build actions as forms (signedIn checked the CSRF token): the same checks as the API's, then back to the page.
   for (const action of ['cancel', 'rebuild'] as const) {
     app.post(`/builds/:id/${action}`, async (c) => {
-      const b = visibleBuild(c, c.req.param('id'));
       const caller = c.get('caller');
-      deps.access.require(caller, b.owner, b.repo.slice(b.owner.length + 1), 'write');
+      const b = lookups.build(caller, c.req.param('id'), 'write');
       const done = action === 'cancel' ? await deps.builds.cancel(b.id, caller.user.name) : await deps.builds.rebuild(b.id, caller.user.name);
       return c.redirect(buildPath(done.id), 303);
     });
   }
-
-  /** owner/repo when the caller may read it, else the 404 a missing repo gets. */
-  const readableRepo = (c: Context<WebEnv>, owner: string, repo: string): string => {
-    const full = `${owner}/${repo}`;
-    const problem = repoPathProblem(full);
-    if (problem) throw new BadRequestError(problem);
-    deps.access.require(c.get('caller'), owner, repo, 'read');
-    if (!deps.store.repo(owner, repo)) throw new NotFoundError(`no repository ${full}`);
-    return full;
-  };
-
-  const visibleBuild = (c: Context<WebEnv>, idParam: string): Build => {
-    const id = Number(idParam.replace(/^#/, ''));
-    if (!/^#?\d{1,15}$/.test(idParam)) throw new BadRequestError(`a build is a number; got ${JSON.stringify(idParam)}`);
-    const b = deps.store.build(id);
-    // Another user's build is not admitted to exist, as in the API.
-    if (!b || !deps.access.canRead(c.get('caller'), b.repo)) throw new NotFoundError(`no build #${id}`);
-    return b;
-  };
 
   return app;
 }

@@ -1,0 +1,73 @@
+import type { Access } from '../auth/access.js';
+import type { Caller } from '../auth/scopes.js';
+import { AmbiguousError, BadRequestError, NotFoundError } from '../errors.js';
+import { repoPathProblem, SHA_PREFIX_RE } from '../names.js';
+import { BUILD_STATUSES, type Build, type BuildStatus, type Repo } from '../store/schema.js';
+import type { Store } from '../store/store.js';
+
+/** Throws BadRequestError unless `repo` is `<owner>/<name>` with valid names. */
+export function checkRepoParam(repo: string): void {
+  const problem = repoPathProblem(repo);
+  if (problem) throw new BadRequestError(problem);
+}
+
+/** A status filter: undefined, or one of the build statuses (else BadRequestError). */
+export function statusParam(status: string | undefined): BuildStatus | undefined {
+  if (status !== undefined && !(BUILD_STATUSES as readonly string[]).includes(status)) {
+    throw new BadRequestError(`status must be one of ${BUILD_STATUSES.join(', ')}; got ${JSON.stringify(status)}`);
+  }
+  return status as BuildStatus | undefined;
+}
+
+/** A commit filter: undefined, or a sha or prefix of 4 to 40 hex digits, lowercased (else BadRequestError). */
+export function commitParam(commit: string | undefined): string | undefined {
+  const sha = commit?.toLowerCase();
+  if (sha !== undefined && !SHA_PREFIX_RE.test(sha)) throw new BadRequestError(`commit must be 4 to 40 hex digits; got ${JSON.stringify(commit)}`);
+  return sha;
+}
+
+/**
+ * What the API and the web pages look up for a caller, with the same checks and the same errors, so a page
+ * shows exactly what the API answers the same token: another user's repo or build is not admitted to exist.
+ */
+export class Lookups {
+  constructor(private store: Store, private access: Access) {}
+
+  /**
+   * The build the caller may act on at level `need`: BadRequestError for an id that is not a number,
+   * NotFoundError when they may not read its repo, ForbiddenError when they may read it but not do this.
+   */
+  build(caller: Caller, idParam: string, need: 'read' | 'write' = 'read'): Build {
+    if (!/^\d{1,15}$/.test(idParam)) throw new BadRequestError(`build id must be a number; got ${JSON.stringify(idParam)}`);
+    const id = Number(idParam);
+    const b = this.store.build(id);
+    if (!b || !this.access.canRead(caller, b.repo)) throw new NotFoundError(`no build #${id}`);
+    if (need !== 'read') this.access.require(caller, b.owner, b.repo.slice(b.owner.length + 1), need);
+    return b;
+  }
+
+  /** The repo owner/repo when it exists and the caller may read it; else the NotFoundError a missing repo gets. */
+  repo(caller: Caller, owner: string, repo: string): Repo {
+    checkRepoParam(`${owner}/${repo}`);
+    this.access.require(caller, owner, repo, 'read');
+    const row = this.store.repo(owner, repo);
+    if (!row) throw new NotFoundError(`no repository ${owner}/${repo}`);
+    return row;
+  }
+
+  /**
+   * Every build of the one commit of owner/repo whose sha starts with `sha`: NotFoundError when none has a
+   * build, AmbiguousError (with the candidates) when the prefix starts several.
+   */
+  commit(caller: Caller, owner: string, repo: string, sha: string): { repo: string; commit: string; builds: Build[] } {
+    const row = this.repo(caller, owner, repo);
+    const full = `${row.owner}/${row.name}`;
+    const prefix = commitParam(sha)!;
+    const commits = this.store.commitsByPrefix(full, prefix, 10);
+    if (commits.length === 0) throw new NotFoundError(`no build of ${full} for a commit starting with ${prefix}`);
+    if (commits.length > 1) {
+      throw new AmbiguousError(`commit prefix ${prefix} matches ${commits.length === 10 ? '10 or more' : commits.length} commits of ${full} (${commits.map((s) => s.slice(0, 12)).join(', ')}); give more digits`, { candidates: commits });
+    }
+    return { repo: full, commit: commits[0]!, builds: this.store.listBuilds({ readable: { all: true }, repo: full, commit: commits[0]!, limit: 200 }) };
+  }
+}
