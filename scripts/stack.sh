@@ -9,6 +9,10 @@
 #                            signed by the key of CERT (<data>/secrets/registry-token.crt); CODEHUB_REGISTRY_SERVICE
 #                            (codehub-build-registry) names the service. The plain registry on 5000 stays open.
 #   scripts/stack.sh token-registry down ADDR
+#   scripts/stack.sh gc [ADDR]   the registry's garbage collector (read-only meanwhile; never --delete-untagged);
+#                            prints the disk space before and after. ADDR: a registry this script started (default 5000)
+#   scripts/stack.sh registry up ADDR [--read-only] | registry down ADDR
+#                            another plain registry (tests stop it, or start it read-only, without touching 5000)
 #   scripts/stack.sh browser  install Debian's Chromium (/usr/bin/chromium) for the browser tests (test/browser)
 # Idempotent: every step checks before it acts. Logs and pid files live in $CODEHUB_STACK_DIR.
 set -euo pipefail
@@ -88,26 +92,51 @@ start_dockerd() {
   wait_for dockerd docker_ok 60 || { tail -20 "$STACK_DIR/dockerd.log" >&2; die "dockerd did not answer within 60 s (log above)"; }
 }
 
-start_registry() {
-  if registry_ok; then log "registry already answers on $REGISTRY_ADDR"; return 0; fi
-  mkdir -p "$STACK_DIR/registry-data"
-  cat > "$STACK_DIR/registry.yml" <<YML
+# Registries started here are named by address: `registry` for the stack's own ($REGISTRY_ADDR), `registry-PORT`
+# otherwise; each has $STACK_DIR/NAME.yml, NAME-data/, NAME.pid and NAME.log.
+registry_name() { if [ "$1" = "$REGISTRY_ADDR" ]; then echo registry; else echo "registry-${1##*:}"; fi; }
+
+# The config of a plain registry (deletes on, no auth) on ADDR with its data in NAME-data.
+write_registry_config() { # name addr
+  mkdir -p "$STACK_DIR/$1-data"
+  cat > "$STACK_DIR/$1.yml" <<YML
 version: 0.1
 log:
   level: warn
 storage:
   filesystem:
-    rootdirectory: $STACK_DIR/registry-data
+    rootdirectory: $STACK_DIR/$1-data
   delete:
     enabled: true
 http:
-  addr: $REGISTRY_ADDR
+  addr: $2
 YML
-  log "starting registry on $REGISTRY_ADDR (log: $STACK_DIR/registry.log)"
+}
+
+# The same config in maintenance mode: reads answer, writes get 405, so the garbage collector can run.
+read_only_config() { # name -> prints the path of NAME-readonly.yml
+  awk '{ print } /^storage:$/ { print "  maintenance:"; print "    readonly:"; print "      enabled: true" }' "$STACK_DIR/$1.yml" > "$STACK_DIR/$1-readonly.yml"
+  echo "$STACK_DIR/$1-readonly.yml"
+}
+
+answers() { curl -sS -o /dev/null -w '%{http_code}' "http://$1/v2/" 2>/dev/null | grep -Eq '^(200|401)$'; }
+
+# Starts docker-registry with CONFIG as NAME on ADDR and waits until /v2/ answers (200, or 401 with token auth).
+serve_registry() { # name addr config
+  log "starting $1 on $2 (config $3; log: $STACK_DIR/$1.log)"
   # AWS_CA_BUNDLE makes the registry's S3 driver panic at start (STACK.md); it is not needed here.
-  env -u AWS_CA_BUNDLE setsid docker-registry serve "$STACK_DIR/registry.yml" >>"$STACK_DIR/registry.log" 2>&1 < /dev/null &
-  echo $! > "$STACK_DIR/registry.pid"
-  wait_for registry registry_ok 30 || { tail -20 "$STACK_DIR/registry.log" >&2; die "registry did not answer on $REGISTRY_ADDR within 30 s"; }
+  env -u AWS_CA_BUNDLE setsid docker-registry serve "$3" >>"$STACK_DIR/$1.log" 2>&1 < /dev/null &
+  echo $! > "$STACK_DIR/$1.pid"
+  local i
+  for ((i = 0; i < 300; i++)); do answers "$2" && return 0; sleep 0.1; done
+  tail -20 "$STACK_DIR/$1.log" >&2
+  die "$1 did not answer on $2 within 30 s (log above)"
+}
+
+start_registry() {
+  if registry_ok; then log "registry already answers on $REGISTRY_ADDR"; return 0; fi
+  write_registry_config registry "$REGISTRY_ADDR"
+  serve_registry registry "$REGISTRY_ADDR" "$STACK_DIR/registry.yml"
 }
 
 make_base_image() {
@@ -169,23 +198,13 @@ cmd_status() {
 cmd_token_registry() { # up|down ADDR [REALM CERT]
   local action=${1:-} addr=${2:-}
   [[ "$addr" =~ ^[0-9.]+:[0-9]+$ ]] || die "usage: $0 token-registry up ADDR REALM CERT | token-registry down ADDR (ADDR like 127.0.0.1:5001)"
-  local name="registry-${addr##*:}"
+  local name; name=$(registry_name "$addr")
   if [ "$action" = down ]; then stop_pid "token registry $addr" "$STACK_DIR/$name.pid"; return 0; fi
   local realm=${3:-} cert=${4:-}
   [ "$action" = up ] && [ -n "$realm" ] && [ -f "$cert" ] || die "usage: $0 token-registry up ADDR REALM CERT (CERT must exist: start codehub-build with CODEHUB_REGISTRY_AUTH=token once to make it)"
   command -v docker-registry >/dev/null || die "docker-registry is not installed: run $0 up first"
-  mkdir -p "$STACK_DIR/$name-data"
-  cat > "$STACK_DIR/$name.yml" <<YML
-version: 0.1
-log:
-  level: warn
-storage:
-  filesystem:
-    rootdirectory: $STACK_DIR/$name-data
-  delete:
-    enabled: true
-http:
-  addr: $addr
+  write_registry_config "$name" "$addr"
+  cat >> "$STACK_DIR/$name.yml" <<YML
 auth:
   token:
     realm: $realm
@@ -194,12 +213,55 @@ auth:
     rootcertbundle: $cert
 YML
   stop_pid "token registry $addr" "$STACK_DIR/$name.pid" 2>/dev/null
-  log "starting token-auth registry on $addr (realm $realm; log: $STACK_DIR/$name.log)"
-  env -u AWS_CA_BUNDLE setsid docker-registry serve "$STACK_DIR/$name.yml" >>"$STACK_DIR/$name.log" 2>&1 < /dev/null &
-  echo $! > "$STACK_DIR/$name.pid"
-  # Up means it answers /v2/ with the 401 that points at the realm.
-  token_registry_ok() { curl -sS -o /dev/null -w '%{http_code}' "http://$addr/v2/" 2>/dev/null | grep -q 401; }
-  wait_for "token registry" token_registry_ok 30 || { tail -20 "$STACK_DIR/$name.log" >&2; die "token registry did not answer on $addr within 30 s"; }
+  serve_registry "$name" "$addr" "$STACK_DIR/$name.yml"
+}
+
+# Another plain registry, for tests that stop it or make it read-only without touching the stack's own.
+cmd_registry() { # up|down ADDR [--read-only]
+  local action=${1:-} addr=${2:-} mode=${3:-}
+  [[ "$addr" =~ ^[0-9.]+:[0-9]+$ ]] && { [ "$action" = up ] || [ "$action" = down ]; } \
+    || die "usage: $0 registry up|down ADDR [--read-only] (ADDR like 127.0.0.1:5002)"
+  [ "$addr" != "$REGISTRY_ADDR" ] || die "$addr is the stack's own registry: use $0 up|down|gc"
+  local name; name=$(registry_name "$addr")
+  stop_pid "$name" "$STACK_DIR/$name.pid" 2>/dev/null
+  [ "$action" = down ] && return 0
+  command -v docker-registry >/dev/null || die "docker-registry is not installed: run $0 up first"
+  [ -f "$STACK_DIR/$name.yml" ] || write_registry_config "$name" "$addr"
+  local config="$STACK_DIR/$name.yml"
+  case "$mode" in
+    --read-only) config=$(read_only_config "$name") ;;
+    '') ;;
+    *) die "unknown option $mode: $0 registry up ADDR [--read-only]" ;;
+  esac
+  serve_registry "$name" "$addr" "$config"
+}
+
+# Frees the blobs no manifest needs any more: the registry goes read-only (reads still answer, pushes wait),
+# its own garbage collector runs, and it comes back. Never --delete-untagged: on 2.8 that deletes manifests
+# an OCI index still lists (distribution #3178, #4461); codehub-build's gc deletes untagged manifests itself.
+cmd_gc() { # [ADDR]
+  local addr=${1:-$REGISTRY_ADDR}
+  [[ "$addr" =~ ^[0-9.]+:[0-9]+$ ]] || die "usage: $0 gc [ADDR] (ADDR like 127.0.0.1:5000, a registry this script started)"
+  local name; name=$(registry_name "$addr")
+  local config="$STACK_DIR/$name.yml"
+  [ -f "$config" ] || die "no registry was started on $addr by this script ($config is missing): start it with $0 up"
+  pid_alive "$STACK_DIR/$name.pid" || die "the registry on $addr is not running: start it with $0 up (gc needs it to answer reads meanwhile)"
+  local data; data=$(awk '/rootdirectory:/ { print $2; exit }' "$config")
+  # du may meet an upload that finishes while it counts (the server's write probe): it counts on.
+  disk() { du -sb "$data" 2>/dev/null | cut -f1 || true; }
+  local before after
+  before=$(disk)
+  log "garbage collection of $addr (data $data): read-only while it runs; builds wait queued"
+  stop_pid "$name" "$STACK_DIR/$name.pid"
+  serve_registry "$name" "$addr" "$(read_only_config "$name")"
+  local status=0
+  env -u AWS_CA_BUNDLE docker-registry garbage-collect "$config" > "$STACK_DIR/$name-gc.log" 2>&1 || status=$?
+  stop_pid "$name" "$STACK_DIR/$name.pid"
+  serve_registry "$name" "$addr" "$config"
+  [ "$status" = 0 ] || { tail -20 "$STACK_DIR/$name-gc.log" >&2; die "garbage-collect failed (exit $status; log above, $STACK_DIR/$name-gc.log); the registry is back in normal mode"; }
+  after=$(disk)
+  local blobs; blobs=$(grep -c 'blob eligible for deletion' "$STACK_DIR/$name-gc.log" || true)
+  echo "registry $addr: ${blobs} blobs deleted; disk $(numfmt --to=iec-i --suffix=B "$before") before, $(numfmt --to=iec-i --suffix=B "$after") after, freed $(numfmt --to=iec-i --suffix=B $((before - after))) ($((before - after)) bytes)"
 }
 
 # The browser tests drive Debian's Chromium through playwright-core; no browser is downloaded at test time.
@@ -214,9 +276,11 @@ cmd_browser() {
 
 case "${1:-}" in
   up) cmd_up "$@" ;;
+  gc) shift; cmd_gc "$@" ;;
+  registry) shift; cmd_registry "$@" ;;
   browser) cmd_browser "$@" ;;
   down) cmd_down ;;
   status) cmd_status ;;
   token-registry) shift; cmd_token_registry "$@" ;;
-  *) echo "usage: $0 up|down|status|token-registry|browser" >&2; exit 2 ;;
+  *) echo "usage: $0 up|down|status|gc|registry|token-registry|browser" >&2; exit 2 ;;
 esac

@@ -9,7 +9,11 @@ import { dbFile, startServer } from './main.js';
 import { nameProblem, repoPathProblem, SHA_PREFIX_RE } from './names.js';
 import { loadSettings, SettingsError } from './settings.js';
 import { openDb } from './store/db.js';
-import { Store } from './store/store.js';
+import { printTable, UsageError, withStore } from './cli/common.js';
+import { gcCmd, quotaCmd, retentionCmd, usageCmd } from './cli/registry.js';
+import { NO_QUOTA } from './store/schema.js';
+import { RegistryError } from './registry/client.js';
+import { formatBytes } from './units.js';
 
 const USAGE = `usage: codehub-build <command>
 
@@ -23,6 +27,12 @@ server (run where the data dir is):
                               a new token for a user, printed once as the last line (default scopes read,push)
   token list <user>           a user's tokens: id, label, scopes, created, last used (never the token)
   token revoke <token-id>     the token stops working at once
+  user quota <name> <size|none|default>
+                              the registry bytes the user's images may hold (e.g. 10GiB, 500MiB), no quota, or
+                              CODEHUB_QUOTA again; at or over it their builds fail with reason quota
+  gc [--dry-run] [--repo owner/repo] [--json]
+                              retention now: remove the image tags it no longer keeps (printed, with the bytes
+                              that go with them; --dry-run only prints), untagged manifests, and expired logs
 
 client (talks to CODEHUB_URL with CODEHUB_TOKEN):
   builds [--repo owner/name] [--commit sha-prefix] [--ref ref] [--status s] [--limit n] [--json]
@@ -44,9 +54,11 @@ client (talks to CODEHUB_URL with CODEHUB_TOKEN):
   repo members <owner/repo>
   repo badge <owner/repo> public|private
                               public: the repo's status badges answer without a token (builds and logs stay private)
+  repo retention <owner/repo> [--keep N] [--days D] [--default]
+                              show or set how many builds per branch keep their tags and for how many days (the owner)
+  usage [owner] [--json]      registry bytes of your images (or owner's), per image, against the quota
 `;
 
-class UsageError extends Error {}
 
 async function main(argv: string[]): Promise<number> {
   const [cmd, ...rest] = argv;
@@ -62,6 +74,8 @@ async function main(argv: string[]): Promise<number> {
     case 'secret': return secretCmd(rest);
     case 'token': return tokenCmd(rest);
     case 'repo': return repoCmd(rest);
+    case 'usage': return usageCmd(rest);
+    case 'gc': return gcCmd(rest);
     case undefined: case 'help': case '--help': case '-h':
       process.stdout.write(USAGE);
       return cmd === undefined ? 2 : 0;
@@ -96,24 +110,16 @@ function migrateCmd(): number {
   return 0;
 }
 
-/** The server's own database, for the commands run where the data dir is. */
-function withStore<T>(fn: (store: Store) => T): T {
-  const store = new Store(openDb(dbFile(loadSettings().dataDir)));
-  try {
-    return fn(store);
-  } finally {
-    store.db.$client.close();
-  }
-}
-
 function userCmd(args: string[]): number {
   const [sub, name] = args;
+  if (sub === 'quota') return quotaCmd(args.slice(1));
   if (sub === 'list' && args.length === 1) {
     const users = withStore((s) => s.listUsers());
-    for (const u of users) console.log(`${u.name.padEnd(32)} ${String(u.tokens).padStart(3)} token${u.tokens === 1 ? ' ' : 's'}  since ${u.createdAt}`);
+    const quota = (q: number | null) => (q === null ? 'default quota' : q === NO_QUOTA ? 'no quota' : `quota ${formatBytes(q)}`);
+    for (const u of users) console.log(`${u.name.padEnd(32)} ${String(u.tokens).padStart(3)} token${u.tokens === 1 ? ' ' : 's'}  ${quota(u.quotaBytes).padEnd(18)} since ${u.createdAt}`);
     return 0;
   }
-  if ((sub !== 'add' && sub !== 'remove') || !name || args.length !== 2) throw new UsageError('usage: codehub-build user add <name> | user list | user remove <name>');
+  if ((sub !== 'add' && sub !== 'remove') || !name || args.length !== 2) throw new UsageError('usage: codehub-build user add <name> | user list | user remove <name> | user quota <name> <size|none|default>');
   const problem = nameProblem('user', name);
   if (problem) throw new UsageError(problem);
   if (sub === 'remove') {
@@ -165,8 +171,9 @@ function tokenCmd(args: string[]): number {
 }
 
 async function repoCmd(args: string[]): Promise<number> {
-  const usage = 'usage: codehub-build repo share <owner/repo> <user> --role read|write | repo unshare <owner/repo> <user> | repo members <owner/repo> | repo badge <owner/repo> public|private';
+  const usage = 'usage: codehub-build repo share <owner/repo> <user> --role read|write | repo unshare <owner/repo> <user> | repo members <owner/repo> | repo badge <owner/repo> public|private | repo retention <owner/repo> [--keep N] [--days D] [--default]';
   const [sub, ...rest] = args;
+  if (sub === 'retention') return retentionCmd(rest);
   const { values, positionals } = parseArgs({ args: rest, strict: true, allowPositionals: true, options: { role: { type: 'string' } } });
   const [repo = '', user] = positionals;
   const problem = repoPathProblem(repo);
@@ -318,14 +325,11 @@ async function resolveBuilds(cfg: ClientConfig, arg: string): Promise<BuildView[
   return builds.reverse(); // oldest first, as they ran
 }
 
-function printTable(rows: string[][]): void {
-  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));
-  for (const r of rows) console.log(r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!))).join('  '));
-}
-
 main(process.argv.slice(2)).then((code) => { process.exitCode = code; }, (e: unknown) => {
-  if (e instanceof UsageError || e instanceof SettingsError || e instanceof ClientError) {
-    process.stderr.write(`codehub-build: ${e.message}\n`);
+  // node:util parseArgs says what was wrong with the flags (unknown option, missing value): a usage error.
+  if ((e as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) e = new UsageError((e as Error).message);
+  if (e instanceof UsageError || e instanceof SettingsError || e instanceof ClientError || e instanceof RegistryError) {
+    process.stderr.write(`codehub-build: ${e.message}${e instanceof RegistryError ? '; is the registry up (scripts/stack.sh status) and CODEHUB_REGISTRY right?' : ''}\n`);
     if (e instanceof UsageError) process.stderr.write('run `codehub-build help` for usage\n');
     process.exitCode = e instanceof ClientError && e.status === 404 ? 4 : 1;
   } else {

@@ -37,6 +37,11 @@ export class ConflictError extends AppError {
   override readonly status = 409;
   override readonly code = 'conflict';
 }
+/** The thing existed and was removed on purpose (e.g. a build log past its retention); the message says when. */
+export class GoneError extends AppError {
+  override readonly status = 410;
+  override readonly code = 'gone';
+}
 export class PayloadTooLargeError extends AppError {
   override readonly status = 413;
   override readonly code = 'payload_too_large';

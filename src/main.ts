@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { createApp } from './app.js';
 import { loadOrCreateKey } from './auth/key-file.js';
 import { Access } from './auth/access.js';
-import { BuildCredentials, loadOrCreateTokenKey, parseScope, TokenIssuer } from './registry/token.js';
+import { BuildCredentials, loadOrCreateTokenKey, TokenIssuer } from './registry/token.js';
 import { registryTokenRoutes } from './http/registry-token.js';
 import { generateToken, hashToken } from './auth/tokens.js';
 import type { Server as HttpServer } from 'node:http';
@@ -26,7 +26,10 @@ import { healthRoutes } from './http/health.js';
 import { hookRoutes } from './http/hooks.js';
 import { createLogger, type Logger } from './log.js';
 import { LogStore } from './logs/store.js';
-import { RegistryClient } from './registry/client.js';
+import { RegistryGate } from './registry/gate.js';
+import { Maintenance } from './registry/maintenance.js';
+import { registryOps, type RegistryOps } from './registry/ops.js';
+import { UsageService } from './registry/usage.js';
 import type { Settings } from './settings.js';
 import { openDb } from './store/db.js';
 import { Store } from './store/store.js';
@@ -44,6 +47,21 @@ function registryTokens(settings: Settings, log: Logger): { issuer: TokenIssuer;
   const { key, certDer } = loadOrCreateTokenKey(join(settings.dataDir, 'secrets', 'registry-token.key'), certFile);
   log.info('registry token auth on', { realm: `${settings.publicUrl}/registry/token`, service: settings.registryService, rootcertbundle: certFile });
   return { issuer: new TokenIssuer(key, certDer, settings.registryService), builds: new BuildCredentials() };
+}
+
+/**
+ * The registry operations for a command run where the data dir is (`gc`): the same parts the server makes,
+ * signing its own registry tokens when the registry uses token auth.
+ */
+export function openRegistryOps(settings: Settings, store: Store, log: Logger): RegistryOps {
+  const issuer = settings.registryAuth === 'token'
+    ? (() => {
+      const { key, certDer } = loadOrCreateTokenKey(join(settings.dataDir, 'secrets', 'registry-token.key'), join(settings.dataDir, 'secrets', 'registry-token.crt'));
+      return new TokenIssuer(key, certDer, settings.registryService);
+    })()
+    : undefined;
+  const logs = new LogStore(join(settings.dataDir, 'logs'), { maxBytes: settings.logMaxBytes });
+  return registryOps({ settings, store, repos: new RepoStore(settings.dataDir), logs, log, issuer });
 }
 
 /**
@@ -73,7 +91,8 @@ export async function startServer(settings: Settings, opts: { log?: Logger; driv
   const access = new Access(store);
   // Registry token auth: this server signs the registry's tokens; builds get their own short-lived credential.
   const tokens = settings.registryAuth === 'token' ? registryTokens(settings, log) : null;
-  const registry = new RegistryClient(settings.registry, 5000, tokens ? (scope) => tokens.issuer.issue('codehub-build', [parseScope(scope)!]).token : undefined);
+  const ops = registryOps({ settings, store, repos, logs, log, issuer: tokens?.issuer });
+  const registry = ops.client;
   createFirstAdmin(store, log);
   const metrics = new BuildMetrics();
 
@@ -82,14 +101,21 @@ export async function startServer(settings: Settings, opts: { log?: Logger; driv
   const onEnded = (b: { repo: string; commitSha: string }) => void notes.record(b);
   let runner: Runner | undefined;
   const pool = new BuilderPool(drivers, log, () => runner?.notify(), settings.healthIntervalMs);
+  const gate = new RegistryGate(ops.client, log, () => runner?.notify(), settings.healthIntervalMs);
   runner = new Runner({
     store, repos, logs, pool, secrets, tagger: registry, log, metrics, publicUrl: settings.publicUrl,
     ...(tokens ? { registryCredentials: { server: settings.registry, issue: (id, repos, ttl) => tokens.builds.issue(id, repos, ttl), revoke: (u) => tokens.builds.revoke(u) } } : {}),
     instance: createHash('sha256').update(settings.dataDir).digest('hex').slice(0, 16),
     maxBuilds: settings.maxBuilds, defaultTimeoutMs: settings.buildTimeoutMs,
     retry: { maxAttempts: settings.maxAttempts, baseMs: settings.retryBaseMs }, onEnded,
+    registryGate: gate, onPushed: (b, digest) => ops.inventory.recordPush(b, digest),
   });
-  const builds = new BuildService({ store, repos, logs, runner, log, registry: settings.registry, publicUrl: settings.publicUrl, onEnded, maxQueuedPerOwner: settings.maxQueuedPerOwner });
+  const builds = new BuildService({
+    store, repos, logs, runner, log, registry: settings.registry, publicUrl: settings.publicUrl, onEnded, maxQueuedPerOwner: settings.maxQueuedPerOwner,
+    refLog: ops.inventoryStore, quota: ops.quotas, retentionGraceMs: settings.retentionGraceMs,
+  });
+  const usage = new UsageService(ops.inventoryStore, ops.quotas, settings.registry);
+  const maintenance = new Maintenance({ inventory: ops.inventory, gc: ops.gc, log, namespaces: () => store.namespaces(), intervalMs: settings.gcIntervalMs });
   const app = createApp({
     log,
     git: gitRoutes({ repos, auth, access, log, maxPushBytes: settings.maxPushBytes, hookUrl: `http://${loopbackHost(settings.host)}:${settings.port}/hooks/post-receive`, hookKeyFile }),
@@ -97,14 +123,14 @@ export async function startServer(settings: Settings, opts: { log?: Logger; driv
       key, log, onPush: (push) => builds.push(push),
       wait: (list, write, signal) => streamBuilds({ logs, store, publicUrl: settings.publicUrl, builds: list, write, signal }),
     }),
-    api: apiRoutes({ store, access, builds, secrets, logs, auth, publicUrl: settings.publicUrl }),
-    health: healthRoutes({ store, pool, registry, metrics }),
+    api: apiRoutes({ store, access, builds, secrets, logs, auth, publicUrl: settings.publicUrl, usage, retention: { keep: settings.retentionKeep, days: settings.retentionDays } }),
+    health: healthRoutes({ store, pool, registry, metrics, gate }),
     web: webRoutes({
-      store, access, builds, logs, auth, publicUrl: settings.publicUrl,
+      store, access, builds, logs, auth, publicUrl: settings.publicUrl, usage,
       session: new WebSession(loadOrCreateKey(join(settings.dataDir, 'secrets', 'web.key')), settings.publicUrl.startsWith('https:')),
     }),
     errorPage,
-    ...(tokens ? { registryToken: registryTokenRoutes({ issuer: tokens.issuer, builds: tokens.builds, auth, access, store, log }) } : {}),
+    ...(tokens ? { registryToken: registryTokenRoutes({ issuer: tokens.issuer, builds: tokens.builds, auth, access, store, log, pushRefusal: (owner) => ops.quotas.pushRefusal(owner) }) } : {}),
   });
 
   const server: ServerType = await new Promise((resolve, reject) => {
@@ -113,7 +139,9 @@ export async function startServer(settings: Settings, opts: { log?: Logger; driv
     s.once('error', reject);
   });
   pool.start();
+  gate.start();
   await runner.start();
+  maintenance.start();
   log.info('listening', { url: settings.publicUrl, port: settings.port, dataDir: settings.dataDir, registry: settings.registry, builders: pool.status().map((b) => b.name) });
 
   return {
@@ -121,8 +149,10 @@ export async function startServer(settings: Settings, opts: { log?: Logger; driv
     async close() {
       // Stop taking pushes and work first; running builds get the grace period, then run again at next start.
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      await maintenance.stop();
       await runner!.stop(settings.shutdownGraceMs);
       pool.stop();
+      gate.stop();
       (server as HttpServer).closeAllConnections();
       await closed;
       store.db.$client.close();

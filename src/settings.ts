@@ -1,4 +1,5 @@
 import { resolve } from 'node:path';
+import { parseDuration, parseSize, type Parsed } from './units.js';
 
 /** Server settings, from the environment (DESIGN.md "Configuration") with the embedded defaults. */
 export interface Settings {
@@ -32,6 +33,16 @@ export interface Settings {
   maxPushBytes: number;
   /** Builds one owner may have queued; a push's builds beyond it are recorded as skipped, saying why. */
   maxQueuedPerOwner: number;
+  /** Registry bytes each owner may hold unless their user has a quota of their own; 0 is none. */
+  quotaBytes: number;
+  /** How often the server reconciles usage, applies retention and expires logs; 0 never (gc by hand). */
+  gcIntervalMs: number;
+  /** Retention's defaults: builds per branch whose tags stay, days tags stay, and how long a deleted branch's stay. */
+  retentionKeep: number;
+  retentionDays: number;
+  retentionGraceMs: number;
+  /** Days a build's log is kept (the newest build of each branch and image keeps it whatever its age). */
+  logRetentionDays: number;
 }
 
 export class SettingsError extends Error {}
@@ -74,7 +85,25 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env): Settings {
     authFailuresPerMinute: int(env, 'CODEHUB_AUTH_FAILURES_PER_MIN', 30, 1, 100_000),
     maxPushBytes: int(env, 'CODEHUB_MAX_PUSH_BYTES', 512 * 1024 * 1024, 1024, 64 * 1024 * 1024 * 1024),
     maxQueuedPerOwner: int(env, 'CODEHUB_MAX_QUEUED_PER_OWNER', 100, 1, 1_000_000),
+    quotaBytes: parsed(env, 'CODEHUB_QUOTA', '10GiB', (v) => (v.trim() === '0' || v.trim() === 'none' ? { ok: true, value: 0 } : parseSize(v))),
+    gcIntervalMs: parsed(env, 'CODEHUB_GC_INTERVAL', '1h', (v) => parseDuration(v, 30 * 86_400_000)),
+    retentionKeep: int(env, 'CODEHUB_RETENTION_KEEP', 10, 0, RETENTION_MAX_KEEP),
+    retentionDays: int(env, 'CODEHUB_RETENTION_DAYS', 30, 0, RETENTION_MAX_DAYS),
+    retentionGraceMs: parsed(env, 'CODEHUB_RETENTION_GRACE', '24h', (v) => parseDuration(v, RETENTION_MAX_DAYS * 86_400_000)),
+    logRetentionDays: int(env, 'CODEHUB_LOG_RETENTION_DAYS', 90, 0, RETENTION_MAX_DAYS),
   };
+}
+
+/** Bounds of a retention policy, for the settings and for a repo's override alike. */
+export const RETENTION_MAX_KEEP = 10_000;
+export const RETENTION_MAX_DAYS = 3650;
+
+/** A setting read with `parse` (a size, a duration), its default when unset; a bad value names the variable. */
+function parsed(env: NodeJS.ProcessEnv, key: string, dflt: string, parse: (v: string) => Parsed<number>): number {
+  const raw = env[key];
+  const r = parse(raw === undefined || raw === '' ? dflt : raw);
+  if (!r.ok) throw new SettingsError(`${key}: ${r.problem}`);
+  return r.value;
 }
 
 function oneOf<T extends string>(env: NodeJS.ProcessEnv, name: string, allowed: readonly T[], fallback: T): T {

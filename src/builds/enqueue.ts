@@ -7,6 +7,8 @@ import type { LogStore } from '../logs/store.js';
 import { SHA_RE } from '../names.js';
 import type { Build, NewBuild, Repo } from '../store/schema.js';
 import type { Store } from '../store/store.js';
+import type { QuotaVerdict } from '../registry/quota.js';
+import { formatDuration } from '../units.js';
 import { imageRefs, refInfo, type RefInfo } from './tags.js';
 
 export interface RefUpdate {
@@ -29,8 +31,23 @@ export interface PushResult {
   lines: string[];
 }
 
+/** Where a push's branch and tag deletions are recorded, for retention's grace (InventoryStore). */
+export interface RefLog {
+  recordRefDeletion(repoId: number, ref: string, at: string): void;
+  clearRefDeletion(repoId: number, ref: string): void;
+}
+
+/** The quota check made when builds are queued (registry/quota.ts). */
+export interface QuotaCheck {
+  check(repo: string): Promise<QuotaVerdict>;
+}
+
 export interface EnqueueDeps {
   store: Store;
+  refLog?: RefLog;
+  quota?: QuotaCheck;
+  /** CODEHUB_RETENTION_GRACE, for what a branch deletion tells the pusher. */
+  retentionGraceMs?: number;
   /** Builds one owner may have queued; the push's builds beyond it are recorded as skipped. */
   maxQueuedPerOwner: number;
   repos: RepoStore;
@@ -42,7 +59,7 @@ export interface EnqueueDeps {
 /** What a ref of a push turns into before anything is written. */
 type Planned =
   | { kind: 'build'; ref: RefInfo; sha: string; image: ImageConfig }
-  | { kind: 'failed' | 'skipped'; ref: RefInfo; sha: string; image: string; reason: string; code: string; log: string[] };
+  | { kind: 'failed' | 'skipped'; ref: RefInfo; sha: string; image: string; reason: string; code: string; log: string[]; config?: ImageConfig };
 
 /**
  * Turns a push into build records: reads codehub-build.yaml at each pushed commit (no checkout), matches
@@ -57,18 +74,29 @@ export async function enqueuePush(deps: EnqueueDeps, push: Push): Promise<PushRe
   const planned: Planned[] = [];
   const reader = new CommitReader(gitdir);
   try {
-    await planPush(reader, gitdir, push, lines, planned);
+    await planPush(reader, gitdir, push, lines, planned, deps.retentionGraceMs);
   } finally {
     reader.close();
   }
+  recordRefChanges(deps, repo, push.updates);
 
   // Over the owner's queue limit: recorded, visible and rebuildable, but not queued.
   let room = deps.maxQueuedPerOwner - deps.store.queuedOf(push.owner);
   for (const [i, p] of planned.entries()) {
     if (p.kind !== 'build') continue;
     if (room-- > 0) continue;
-    planned[i] = { kind: 'skipped', ref: p.ref, sha: p.sha, image: p.image.name, code: 'queue_full', log: [],
+    planned[i] = { kind: 'skipped', ref: p.ref, sha: p.sha, image: p.image.name, code: 'queue_full', log: [], config: p.image,
       reason: `not queued: ${push.owner} has ${deps.maxQueuedPerOwner} builds queued already (CODEHUB_MAX_QUEUED_PER_OWNER); cancel some or push again once they ran` };
+  }
+
+  // Over quota: recorded failed with the figures, before any BuildKit work; from 80 % a warning.
+  if (deps.quota && planned.some((p) => p.kind === 'build')) {
+    const verdict = await deps.quota.check(`${push.owner}/${push.repo}`);
+    if (verdict.over) {
+      for (const [i, p] of planned.entries()) {
+        if (p.kind === 'build') planned[i] = { kind: 'failed', ref: p.ref, sha: p.sha, image: p.image.name, code: 'quota', log: [], reason: verdict.reason, config: p.image };
+      }
+    } else if (verdict.warning) lines.push(verdict.warning);
   }
 
   const rows: NewBuild[] = planned.map((p) => ({
@@ -76,7 +104,8 @@ export async function enqueuePush(deps: EnqueueDeps, push: Push): Promise<PushRe
     commitSha: p.sha, pusher: push.pusher,
     ...(p.kind === 'build'
       ? { image: p.image.name, config: p.image as unknown as Record<string, unknown>, status: 'queued' as const }
-      : { image: p.image, status: p.kind, reason: p.reason, reasonCode: p.code, finishedAt: new Date().toISOString() }),
+      // A build not run for a limit (queue, quota) keeps its config, so it can be rebuilt once there is room.
+      : { image: p.image, status: p.kind, reason: p.reason, reasonCode: p.code, finishedAt: new Date().toISOString(), ...(p.config ? { config: p.config as unknown as Record<string, unknown> } : {}) }),
   }));
   const builds = deps.store.insertBuilds(rows, (b, i) => {
     const p = planned[i]!;
@@ -96,12 +125,16 @@ export async function enqueuePush(deps: EnqueueDeps, push: Push): Promise<PushRe
 }
 
 /** What each ref of the push turns into (appended to `planned`), and what the pusher is told (to `lines`). */
-async function planPush(reader: CommitReader, gitdir: string, push: Push, lines: string[], planned: Planned[]): Promise<void> {
+async function planPush(reader: CommitReader, gitdir: string, push: Push, lines: string[], planned: Planned[], graceMs?: number): Promise<void> {
   for (const u of push.updates) {
     const ref = refInfo(u.ref);
     if (!ref) continue; // notes and other refs never build
     if (!SHA_RE.test(u.new) || !SHA_RE.test(u.old)) { lines.push(`${u.ref}: malformed update, ignored`); continue; }
-    if (isZeroSha(u.new)) { lines.push(`${ref.name}: deleted, nothing to build`); continue; }
+    if (isZeroSha(u.new)) {
+      const after = graceMs === undefined ? '' : graceMs === 0 ? '; its image tags go at the next gc' : `; its image tags go ${formatDuration(graceMs)} from now (retention), unless kept for another reason`;
+      lines.push(`${ref.name}: deleted, nothing to build${after}`);
+      continue;
+    }
     if (push.options.includes('skip')) {
       planned.push({ kind: 'skipped', ref, sha: u.new, image: push.repo, reason: 'skipped by the pusher (git push -o skip)', code: 'skipped', log: [] });
       continue;
@@ -158,6 +191,17 @@ async function planRef(reader: CommitReader, gitdir: string, repoName: string, r
     planned.push({ kind: 'build', ref, sha, image });
   }
   return { planned, lines };
+}
+
+/** A deleted branch or tag starts retention's grace; one pushed again is live (its deletion forgotten). */
+function recordRefChanges(deps: EnqueueDeps, repo: Repo, updates: RefUpdate[]): void {
+  if (!deps.refLog) return;
+  const now = new Date().toISOString();
+  for (const u of updates) {
+    if (!refInfo(u.ref) || !SHA_RE.test(u.new) || !SHA_RE.test(u.old)) continue;
+    if (isZeroSha(u.new)) deps.refLog.recordRefDeletion(repo.id, u.ref, now);
+    else if (isZeroSha(u.old)) deps.refLog.clearRefDeletion(repo.id, u.ref);
+  }
 }
 
 /**

@@ -53,6 +53,13 @@ export interface RunnerDeps {
   retry: RetryPolicy;
   /** Called after a build reached a terminal state (not after a retry or a shutdown). */
   onEnded?: (b: Build) => void;
+  /**
+   * Whether the registry takes pushes (registry/gate.ts). While it does not, builds wait queued; a build whose
+   * push failed while it did not is queued again without using up an attempt. Absent: always open.
+   */
+  registryGate?: { readonly open: boolean; check(): Promise<boolean>; readonly detail: string };
+  /** Records what a build pushed before it is reported succeeded (the registry inventory), so usage is current. */
+  onPushed?: (b: Build, digest: string) => Promise<void>;
 }
 
 const SHUTDOWN = 'shutdown: the server is stopping';
@@ -143,7 +150,7 @@ export class Runner {
 
   private async loop(): Promise<void> {
     while (!this.stopping) {
-      while (this.active.size < this.deps.maxBuilds && this.deps.pool.hasRoom() && !this.stopping) {
+      while (this.active.size < this.deps.maxBuilds && this.deps.pool.hasRoom() && (this.deps.registryGate?.open ?? true) && !this.stopping) {
         let driver: BuilderDriver | null = null;
         let b: Build | undefined;
         try {
@@ -222,8 +229,15 @@ export class Runner {
       out.line(`--- stopped after ${took} because the server is stopping; it runs again when the server starts`, true);
       log.info('build interrupted by shutdown');
     } else if (outcome.ok) {
+      await deps.onPushed?.(b, outcome.digest);
       out.line(`--- succeeded in ${took}: pushed ${b.imageRefs.join(', ')} @ ${outcome.digest}`, true);
       deps.store.finishBuild(b.id, { status: 'succeeded', digest: outcome.digest });
+    } else if (outcome.code === 'infrastructure' && deps.registryGate && !(await deps.registryGate.check())) {
+      // The registry went away or read-only (its garbage collector) under the build: not the build's fault,
+      // so the attempt does not count; it waits queued until the registry takes pushes again.
+      out.line(`--- the registry does not take pushes (${deps.registryGate.detail}) after ${took}: ${outcome.reason}`, true);
+      out.line('--- the build waits queued until the registry is back; this attempt does not count', true);
+      deps.store.requeue(b.id, new Date(), `waiting for the registry: ${deps.registryGate.detail}`, { refund: true });
     } else if (outcome.code === 'canceled') {
       // The record already says canceled and why (cancel API or a newer push); the log says it too.
       out.line(`--- canceled after ${took}: ${outcome.reason}`, true);

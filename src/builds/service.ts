@@ -53,11 +53,17 @@ export class BuildService {
     if (!b.config) throw new ConflictError(`build #${id} has no resolved image config to run again (${b.reason ?? b.status}); fix the cause and push`);
     const image = b.config as unknown as ImageConfig;
     const repo = this.deps.store.ensureRepo(b.owner, b.repo.slice(b.owner.length + 1));
+    const verdict = this.deps.quota ? await this.deps.quota.check(b.repo) : null;
+    const over = verdict?.over ? { status: 'failed' as const, reason: verdict.reason, reasonCode: 'quota', finishedAt: new Date().toISOString() } : null;
     const [nb] = this.deps.store.insertBuilds([{
       repoId: b.repoId, repo: b.repo, owner: b.owner, ref: b.ref, refType: b.refType, refName: b.refName, commitSha: b.commitSha,
-      image: b.image, config: b.config, status: 'queued', pusher: by,
+      image: b.image, config: b.config, status: 'queued', pusher: by, ...over,
     }], (row) => imageRefs(this.deps.registry, row, image, repo.defaultBranch));
-    await this.deps.logs.append(nb!.id, [`build #${nb!.id} is a rebuild of #${id}, requested by ${by}`]);
+    await this.deps.logs.append(nb!.id, [`build #${nb!.id} is a rebuild of #${id}, requested by ${by}`, ...(over ? [over.reason] : [])]);
+    if (over) {
+      this.deps.onEnded?.(nb!);
+      return nb!;
+    }
     await this.supersede(nb!);
     this.deps.runner.notify();
     return nb!;

@@ -108,3 +108,15 @@ export function splitRefs(refs: readonly string[]): { push: string[]; repository
   }
   return { push, repository: head.repository, extraTags };
 }
+
+/**
+ * Whether a tag a build pushed names that one commit or build (its template has {sha}, {short_sha} or
+ * {build}: retention keeps it while git names the commit) or moves on with the branch ({branch}, {tag},
+ * `latest`, fixed text).
+ */
+export function tagKind(templates: readonly string[], ctx: TagContext, tag: string): 'commit' | 'moving' {
+  for (const t of templates) {
+    if (/\{(sha|short_sha|build)\}/.test(t) && renderTags([t], { ...ctx, isDefaultBranch: false }).includes(tag)) return 'commit';
+  }
+  return 'moving';
+}

@@ -141,3 +141,22 @@ export async function changedPaths(gitdir: string, from: string, to: string): Pr
   });
   return stdout.split('\0').filter(Boolean);
 }
+
+/**
+ * The live branches and git tags of a bare repo, each with the commit it names (an annotated tag peeled to its
+ * commit): one `git for-each-ref`. A repo that does not exist has none.
+ */
+export async function liveRefs(gitdir: string): Promise<{ branches: Map<string, string>; tags: Map<string, string> }> {
+  const branches = new Map<string, string>();
+  const tags = new Map<string, string>();
+  if (!fs.existsSync(join(gitdir, 'HEAD'))) return { branches, tags };
+  const { stdout } = await execa('git', ['--git-dir', gitdir, 'for-each-ref', '--format=%(refname)%00%(objectname)%00%(*objectname)', 'refs/heads/', 'refs/tags/'], {
+    env: gitEnv(), extendEnv: false,
+  });
+  for (const line of stdout.split('\n')) {
+    const [ref = '', oid = '', peeled = ''] = line.split('\0');
+    if (ref.startsWith('refs/heads/')) branches.set(ref.slice(11), oid);
+    else if (ref.startsWith('refs/tags/')) tags.set(ref.slice(10), peeled || oid);
+  }
+  return { branches, tags };
+}

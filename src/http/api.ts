@@ -2,7 +2,7 @@ import { Hono } from 'hono';
 import { stream, streamSSE } from 'hono/streaming';
 import { sendLog } from '../logs/follow.js';
 import type { LogLine } from '../logs/store.js';
-import { BadRequestError, NotFoundError } from '../errors.js';
+import { BadRequestError, GoneError, NotFoundError, PayloadTooLargeError } from '../errors.js';
 import type { LogStore } from '../logs/store.js';
 import { nameProblem } from '../names.js';
 import { checkRepoParam, commitParam, Lookups, statusParam } from './lookups.js';
@@ -11,10 +11,12 @@ import type { Caller, MemberRole } from '../auth/scopes.js';
 import type { Store } from '../store/store.js';
 import type { BuildService } from '../builds/service.js';
 import type { Authenticator } from './auth.js';
-import { buildView } from './views.js';
+import { buildView, logExpiredMessage } from './views.js';
 import { bodyLimit } from 'hono/body-limit';
 import { MAX_SECRET_BYTES, type RepoSecrets } from '../secrets/vault.js';
-import { PayloadTooLargeError } from '../errors.js';
+import { checkOverride, type Policy } from '../registry/retention.js';
+import type { UsageService } from '../registry/usage.js';
+import { RETENTION_MAX_DAYS, RETENTION_MAX_KEEP } from '../settings.js';
 
 export interface ApiDeps {
   store: Store;
@@ -24,6 +26,9 @@ export interface ApiDeps {
   logs: LogStore;
   auth: Authenticator;
   publicUrl: string;
+  usage: UsageService;
+  /** The server's retention defaults (CODEHUB_RETENTION_KEEP, CODEHUB_RETENTION_DAYS), shown beside an override. */
+  retention: Policy;
 }
 
 type Env = { Variables: { caller: Caller } };
@@ -75,6 +80,7 @@ export function apiRoutes(deps: ApiDeps): Hono<Env> {
    */
   app.get('/builds/:id/log', async (c) => {
     const b = lookups.build(c.get('caller'), c.req.param('id'));
+    if (b.logExpiredAt) throw new GoneError(logExpiredMessage(b));
     const q = c.req.query();
     if ((c.req.header('accept') ?? '').includes('text/event-stream')) {
       const after = Number(c.req.header('last-event-id') ?? q.last_event_id ?? 0);
@@ -171,6 +177,34 @@ export function apiRoutes(deps: ApiDeps): Hono<Env> {
     if (!row) throw new NotFoundError(`no repository ${owner}/${repo}: push to it first`);
     deps.store.setPublicBadge(row.id, body.public);
     return c.json({ repo: `${owner}/${repo}`, public_badge: body.public, badge_url: `${deps.publicUrl}/badge/${owner}/${repo}/${row.defaultBranch ?? 'main'}.svg` });
+  });
+
+  // Registry usage: the caller's own, or a user's (that user or an admin; to others the user does not exist).
+  app.get('/usage', (c) => c.json(deps.usage.of(lookups.namespace(c.get('caller'), c.get('caller').user.name))));
+  app.get('/users/:name/usage', (c) => c.json(deps.usage.of(lookups.namespace(c.get('caller'), c.req.param('name')))));
+
+  // Retention override of a repo's images, the owner's: how many builds per branch and how many days stay.
+  const retentionView = (owner: string, repo: string) => {
+    const row = deps.store.repo(owner, repo);
+    const keep = row?.retentionKeep ?? null;
+    const days = row?.retentionDays ?? null;
+    return { repo: `${owner}/${repo}`, keep: keep ?? deps.retention.keep, days: days ?? deps.retention.days, override: { keep, days }, defaults: deps.retention };
+  };
+  app.get('/repos/:owner/:repo/retention', (c) => {
+    const { owner, repo } = c.req.param();
+    ownedRepo(c, owner, repo);
+    return c.json(retentionView(owner, repo));
+  });
+  app.put('/repos/:owner/:repo/retention', bodyLimit({ maxSize: 1024, onError: () => { throw new PayloadTooLargeError('the body is {"keep": N, "days": D}'); } }), async (c) => {
+    const { owner, repo } = c.req.param();
+    ownedRepo(c, owner, repo);
+    const checked = checkOverride(await c.req.json().catch(() => undefined), { maxKeep: RETENTION_MAX_KEEP, maxDays: RETENTION_MAX_DAYS });
+    if (!checked.ok) throw new BadRequestError(checked.problems.join('; '), { problems: checked.problems });
+    const row = deps.store.repo(owner, repo);
+    if (!row) throw new NotFoundError(`no repository ${owner}/${repo}: push to it first`);
+    const next = { keep: 'keep' in checked.value ? checked.value.keep! : row.retentionKeep, days: 'days' in checked.value ? checked.value.days! : row.retentionDays };
+    deps.store.setRetention(row.id, next.keep ?? null, next.days ?? null);
+    return c.json(retentionView(owner, repo));
   });
 
   // Sharing, the owner's: a user gets read (clone, builds, logs) or write (also push, cancel, rebuild).

@@ -10,6 +10,8 @@ export interface HealthDeps {
   pool: BuilderPool;
   registry: RegistryClient;
   metrics: BuildMetrics;
+  /** Whether the registry takes pushes (read-only during its garbage collection): builds wait while it does not. */
+  gate?: { readonly open: boolean; readonly detail: string };
 }
 
 /**
@@ -27,7 +29,8 @@ export function healthRoutes(deps: HealthDeps): Hono {
         return { ok: false, detail: (e as Error).message };
       }
     })();
-    const registry = await deps.registry.ping();
+    const ping = await deps.registry.ping();
+    const registry = deps.gate && ping.ok ? { ...ping, writable: deps.gate.open, detail: `${ping.detail}; ${deps.gate.detail}` } : ping;
     const builders = deps.pool.status();
     const ok = db.ok && registry.ok && builders.some((b) => b.healthy);
     return c.json({
@@ -52,6 +55,7 @@ export function healthRoutes(deps: HealthDeps): Hono {
       samples('codehub_builder_healthy', 'Whether the last health check of a builder passed.', 'gauge', builders.map((b) => ({ labels: { builder: b.name }, value: b.healthy ? 1 : 0 }))),
       samples('codehub_builder_running', 'Builds running on a builder.', 'gauge', builders.map((b) => ({ labels: { builder: b.name }, value: b.running }))),
       samples('codehub_builder_capacity', 'Builds a builder may run at once.', 'gauge', builders.map((b) => ({ labels: { builder: b.name }, value: b.capacity }))),
+      ...(deps.gate ? [samples('codehub_registry_writable', 'Whether the registry takes pushes (builds wait queued while it does not).', 'gauge', [{ value: deps.gate.open ? 1 : 0 }])] : []),
     ].join('\n\n') + '\n';
     return c.body(body, 200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8' });
   });

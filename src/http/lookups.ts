@@ -1,7 +1,7 @@
 import type { Access } from '../auth/access.js';
 import type { Caller } from '../auth/scopes.js';
 import { AmbiguousError, BadRequestError, NotFoundError } from '../errors.js';
-import { repoPathProblem, SHA_PREFIX_RE } from '../names.js';
+import { nameProblem, repoPathProblem, SHA_PREFIX_RE } from '../names.js';
 import { BUILD_STATUSES, type Build, type BuildStatus, type Repo } from '../store/schema.js';
 import type { Store } from '../store/store.js';
 
@@ -44,6 +44,19 @@ export class Lookups {
     if (!b || !this.access.canRead(caller, b.repo)) throw new NotFoundError(`no build #${id}`);
     if (need !== 'read') this.access.require(caller, b.owner, b.repo.slice(b.owner.length + 1), need);
     return b;
+  }
+
+  /**
+   * The namespace whose registry usage and images the caller may see: their own, or any with an admin token.
+   * BadRequestError for a malformed name; NotFoundError for another user's (not admitted to exist) or none.
+   */
+  namespace(caller: Caller, name: string): string {
+    const problem = nameProblem('user', name);
+    if (problem) throw new BadRequestError(problem);
+    this.access.requireScope(caller, 'read');
+    const mayRead = caller.user.name === name || caller.scopes.includes('admin');
+    if (!mayRead || (!this.store.userByName(name) && this.store.reposOf(name) === 0)) throw new NotFoundError(`no user ${name}`);
+    return name;
   }
 
   /** The repo owner/repo when it exists and the caller may read it; else the NotFoundError a missing repo gets. */

@@ -14,6 +14,8 @@ export interface RegistryTokenDeps {
   access: Access;
   store: Store;
   log: Logger;
+  /** Why a namespace takes no pushes now (its owner is over quota), or null. */
+  pushRefusal?: (owner: string) => string | null;
 }
 
 /**
@@ -34,11 +36,23 @@ export function registryTokenRoutes(deps: RegistryTokenDeps): Hono {
     if (build) who = { kind: 'build', cred: build };
     else if (cred) who = { kind: 'user', caller: deps.auth.basicOrChallenge(c, 'codehub-build registry') };
     const access: AccessEntry[] = [];
+    const refusals: string[] = [];
     for (const s of scopes) {
       const want = parseScope(s);
       if (!want) throw new BadRequestError(`scope ${JSON.stringify(s.slice(0, 200))} is not type:name:actions`);
-      const actions = grant(who, want, deps);
+      let actions = grant(who, want, deps);
+      // An owner over quota gets no push (a build already queued keeps its own credential and finishes).
+      const refusal = who.kind === 'user' && actions.includes('push') ? deps.pushRefusal?.(want.name.split('/')[0]!) : null;
+      if (refusal) {
+        actions = actions.filter((a) => a !== 'push');
+        refusals.push(refusal);
+      }
       if (actions.length) access.push({ type: want.type, name: want.name, actions });
+    }
+    if (refusals.length) {
+      // docker shows a token server's error message; a token without push would only get the registry's bare "denied".
+      deps.log.info('registry push refused: over quota', { sub: who.kind === 'user' ? who.caller.user.name : '', reason: refusals[0] });
+      return c.json({ errors: [{ code: 'DENIED', message: refusals[0] }] }, 403);
     }
     const sub = who.kind === 'user' ? who.caller.user.name : who.kind === 'build' ? cred!.user! : '';
     const t = deps.issuer.issue(sub, access);

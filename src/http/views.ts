@@ -32,9 +32,16 @@ export function buildView(b: Build, publicUrl: string) {
     builder: b.builder,
     config: publicConfig(b.config),
     steps: b.steps,
+    log_expired_at: b.logExpiredAt,
     log_url: `${publicUrl}/api/builds/${b.id}/log`,
     /** The build's web page. */
     web_url: `${publicUrl}/builds/${b.id}`,
   };
 }
 export type BuildView = ReturnType<typeof buildView>;
+
+/** What a build whose log retention removed says instead of its log (API 410, the build page). */
+export function logExpiredMessage(b: Pick<Build, 'id' | 'finishedAt' | 'logExpiredAt'>): string {
+  return `the log of build #${b.id} expired on ${b.logExpiredAt!.slice(0, 10)} and was removed (the build finished ${b.finishedAt?.slice(0, 10) ?? 'long ago'}; `
+    + 'logs are kept CODEHUB_LOG_RETENTION_DAYS days, and the newest build of each branch and image keeps its log); the build record stays';
+}

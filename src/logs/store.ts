@@ -2,6 +2,7 @@ import { EventEmitter } from 'node:events';
 import { closeSync, createReadStream, existsSync, mkdirSync, openSync, readFileSync, statSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
+import { formatBytes } from '../units.js';
 
 /** One line of a build log: its 1-based number (the SSE event id), when it was written, and its text. */
 export interface LogLine {
@@ -202,8 +203,4 @@ export class LogWriter {
     });
     return this.ended;
   }
-}
-
-function formatBytes(n: number): string {
-  return n >= 1048576 ? `${+(n / 1048576).toFixed(1)} MB` : `${+(n / 1024).toFixed(1)} KiB`;
 }

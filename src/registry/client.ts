@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import http from 'node:http';
 import https from 'node:https';
 
@@ -10,6 +11,16 @@ export const MANIFEST_TYPES = [
 ].join(', ');
 
 export class RegistryError extends Error {}
+
+/** A manifest as the registry returned it. */
+export interface RawManifest {
+  digest: string;
+  mediaType: string;
+  body: Buffer;
+}
+
+/** Where the write probe starts (and at once cancels) its uploads: the reserved `system` namespace. */
+export const PROBE_REPOSITORY = 'system/codehub-build-probe';
 
 /** A whole registry answer; bodies here are small (manifests, tag lists, image configs). */
 interface Reply {
@@ -37,6 +48,9 @@ export class RegistryClient {
     this.agent = this.base.startsWith('https:') ? new https.Agent({ keepAlive: true }) : new http.Agent({ keepAlive: true });
   }
 
+  /** Requests sent so far (a token round trip counts as one more): what the benchmarks report. */
+  requests = 0;
+
   private async get(path: string, init: { method?: string; headers?: Record<string, string>; body?: Uint8Array } = {}): Promise<Reply> {
     const first = await this.send(path, init);
     const challenge = first.status === 401 && this.bearer ? /scope="([^"]+)"/.exec(first.header('www-authenticate') ?? '')?.[1] : undefined;
@@ -45,6 +59,7 @@ export class RegistryClient {
   }
 
   private send(path: string, init: { method?: string; headers?: Record<string, string>; body?: Uint8Array }): Promise<Reply> {
+    this.requests++;
     const url = new URL(this.base + path);
     const lib = url.protocol === 'https:' ? https : http;
     return new Promise((resolve, reject) => {
@@ -112,6 +127,88 @@ export class RegistryClient {
       const got = r.header('docker-content-digest');
       if (got && got !== digest) throw new RegistryError(`PUT manifest ${name}:${tag} stored ${got}, not ${digest}`);
     }));
+  }
+
+  /**
+   * Whether the registry takes pushes now: it answers, and starting a blob upload (cancelled at once) is
+   * allowed. A registry in maintenance (read-only, for its garbage collector) answers 405 to the upload.
+   */
+  async writable(): Promise<{ ok: boolean; detail: string }> {
+    try {
+      const r = await this.get(`/v2/${PROBE_REPOSITORY}/blobs/uploads/`, { method: 'POST', headers: { 'content-length': '0' } });
+      if (r.status === 202) {
+        const location = r.header('location');
+        if (location) await this.get(this.pathOf(location), { method: 'DELETE' }).catch(() => {});
+        return { ok: true, detail: 'answers and takes pushes' };
+      }
+      if (r.status === 405) return { ok: false, detail: 'read-only (maintenance: its garbage collector may be running); builds wait queued' };
+      return { ok: false, detail: `starting an upload answered ${r.status}` };
+    } catch (e) {
+      return { ok: false, detail: (e as Error).message };
+    }
+  }
+
+  /** Every repository of the registry (`GET /v2/_catalog`, followed page by page). */
+  async catalog(pageSize = 1000): Promise<string[]> {
+    const out: string[] = [];
+    let path: string | null = `/v2/_catalog?n=${pageSize}`;
+    while (path) {
+      const r: Reply = await this.get(path);
+      if (!r.ok) throw new RegistryError(`GET catalog: ${r.status} ${r.body.toString('utf8').slice(0, 200)}`);
+      out.push(...(r.json<{ repositories: string[] | null }>().repositories ?? []));
+      const next = /<([^>]+)>;\s*rel="next"/.exec(r.header('link') ?? '')?.[1];
+      path = next ? this.pathOf(next) : null;
+    }
+    return out;
+  }
+
+  /** A manifest by tag or digest: its digest, media type and bytes; null if there is none. */
+  async manifest(name: string, reference: string): Promise<RawManifest | null> {
+    const r = await this.get(`/v2/${name}/manifests/${reference}`, { headers: { accept: MANIFEST_TYPES } });
+    if (r.status === 404) return null;
+    if (!r.ok) throw new RegistryError(`GET manifest ${name}:${reference}: ${r.status}`);
+    const digest = r.header('docker-content-digest') ?? `sha256:${createHash('sha256').update(r.body).digest('hex')}`;
+    return { digest, mediaType: r.header('content-type') ?? '', body: r.body };
+  }
+
+  /** Stores a manifest under `reference` (a tag, or its digest); returns the digest the registry gave it. */
+  async putManifest(name: string, reference: string, mediaType: string, body: Buffer): Promise<string> {
+    const r = await this.get(`/v2/${name}/manifests/${reference}`, { method: 'PUT', headers: { 'content-type': mediaType }, body });
+    if (!r.ok) throw new RegistryError(`PUT manifest ${name}:${reference}: ${r.status} ${r.body.toString('utf8').slice(0, 200)}`);
+    return r.header('docker-content-digest') ?? `sha256:${createHash('sha256').update(body).digest('hex')}`;
+  }
+
+  /**
+   * Deletes a manifest by digest, and with it every tag of `name` pointing at it (Registry 2.8 has no
+   * delete by tag). Resolves false when there was no such manifest.
+   */
+  async deleteManifest(name: string, digest: string): Promise<boolean> {
+    const r = await this.get(`/v2/${name}/manifests/${digest}`, { method: 'DELETE' });
+    if (r.status === 404) return false;
+    if (r.status !== 202) throw new RegistryError(`DELETE manifest ${name}@${digest}: ${r.status} ${r.body.toString('utf8').slice(0, 200)}`);
+    return true;
+  }
+
+  /** Makes sure repository `name` has a blob of these bytes (uploaded in one PUT when missing); returns its digest. */
+  async ensureBlob(name: string, bytes: Buffer): Promise<string> {
+    const digest = `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
+    const head = await this.get(`/v2/${name}/blobs/${digest}`, { method: 'HEAD' });
+    if (head.ok) return digest;
+    const start = await this.get(`/v2/${name}/blobs/uploads/`, { method: 'POST', headers: { 'content-length': '0' } });
+    const location = start.header('location');
+    if (start.status !== 202 || !location) throw new RegistryError(`starting a blob upload to ${name}: ${start.status}`);
+    const path = this.pathOf(location);
+    const put = await this.get(`${path}${path.includes('?') ? '&' : '?'}digest=${encodeURIComponent(digest)}`, {
+      method: 'PUT', headers: { 'content-type': 'application/octet-stream', 'content-length': String(bytes.length) }, body: bytes,
+    });
+    if (put.status !== 201) throw new RegistryError(`uploading a blob to ${name}: ${put.status} ${put.body.toString('utf8').slice(0, 200)}`);
+    return digest;
+  }
+
+  /** The path (and query) of a URL the registry gave, which may be absolute or relative to it. */
+  private pathOf(location: string): string {
+    const u = new URL(location, this.base);
+    return u.pathname + u.search;
   }
 
   /** The image config's labels of a single-platform image. */

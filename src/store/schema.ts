@@ -1,5 +1,5 @@
 import { sql } from 'drizzle-orm';
-import { index, integer, sqliteTable, text, uniqueIndex } from 'drizzle-orm/sqlite-core';
+import { index, integer, primaryKey, sqliteTable, text, uniqueIndex } from 'drizzle-orm/sqlite-core';
 
 /** Times are ISO-8601 UTC strings: sortable as text and readable in the sqlite3 shell. */
 const now = sql`(strftime('%Y-%m-%dT%H:%M:%fZ','now'))`;
@@ -8,7 +8,12 @@ export const users = sqliteTable('users', {
   id: integer('id').primaryKey({ autoIncrement: true }),
   name: text('name').notNull().unique(),
   createdAt: text('created_at').notNull().default(now),
+  /** Registry bytes this user's namespace may hold: null is CODEHUB_QUOTA, NO_QUOTA (-1) is none. */
+  quotaBytes: integer('quota_bytes'),
 });
+
+/** `users.quota_bytes` of a user with no quota at all (`user quota <name> none`). */
+export const NO_QUOTA = -1;
 
 /** Only the SHA-256 of a token is stored; tokens carry 256 bits of entropy, so a slow hash buys nothing. */
 export const tokens = sqliteTable('tokens', {
@@ -30,6 +35,9 @@ export const repos = sqliteTable('repos', {
   createdAt: text('created_at').notNull().default(now),
   /** The owner made the repo's status badges readable without a token (`repo badge <owner/repo> public`). */
   publicBadge: integer('public_badge', { mode: 'boolean' }).notNull().default(false),
+  /** The owner's retention override (`repo retention`): sha tags kept per branch and days kept; null is the server's default. */
+  retentionKeep: integer('retention_keep'),
+  retentionDays: integer('retention_days'),
 }, (t) => [uniqueIndex('repos_owner_name').on(t.owner, t.name)]);
 
 /**
@@ -88,13 +96,78 @@ export const builds = sqliteTable('builds', {
   builder: text('builder'),
   /** BuildKit's steps of the last attempt (name, cached, started, completed, error), as JSON. */
   steps: text('steps', { mode: 'json' }).$type<BuildStep[]>(),
+  /** When log retention removed this build's log file (CODEHUB_LOG_RETENTION_DAYS); null while it is kept. */
+  logExpiredAt: text('log_expired_at'),
 }, (t) => [
   index('builds_commit').on(t.commitSha),
   index('builds_repo_id').on(t.repo, t.id),
   index('builds_status_id').on(t.status, t.id),
   index('builds_line').on(t.repo, t.refName, t.image, t.status),
   index('builds_queue').on(t.status, t.owner, t.id),
+  // The reconcile finds the build that pushed a digest it reads from the registry.
+  index('builds_digest').on(t.digest),
+  // Log retention walks the finished builds whose log is still kept, oldest first.
+  index('builds_log_kept').on(t.finishedAt).where(sql`log_expired_at IS NULL`),
 ]);
+
+/**
+ * What codehub-build knows of the registry (its inventory): every tag of the namespaces it serves and the
+ * manifest digest it points at. Written after each build from what it pushed, and made exact again by the
+ * reconcile job, which reads the registry itself. The source of usage, quotas and retention.
+ */
+export const imageTags = sqliteTable('image_tags', {
+  /** The registry repository, `<owner>/<image>`. */
+  repository: text('repository').notNull(),
+  tag: text('tag').notNull(),
+  digest: text('digest').notNull(),
+  /** The namespace (first path component of the repository): whose usage the tag counts toward. */
+  owner: text('owner').notNull(),
+  /** The build that pushed the tag; null for a tag pushed otherwise (docker push), which retention keeps. */
+  buildId: integer('build_id'),
+  /** When the tag got this digest: the build's end, or when the reconcile first saw it. */
+  pushedAt: text('pushed_at').notNull(),
+}, (t) => [primaryKey({ columns: [t.repository, t.tag] }), index('image_tags_owner').on(t.owner), index('image_tags_digest').on(t.repository, t.digest), index('image_tags_build').on(t.buildId)]);
+
+/** Manifests of the inventory, tagged or not (a tag that moved leaves its old manifest untagged until gc). */
+export const imageManifests = sqliteTable('image_manifests', {
+  repository: text('repository').notNull(),
+  digest: text('digest').notNull(),
+  mediaType: text('media_type').notNull(),
+  /** Digests of the manifests an index lists (JSON array); empty for an image manifest. */
+  children: text('children', { mode: 'json' }).notNull().$type<string[]>().default(sql`'[]'`),
+  /** A throwaway manifest gc points a tag at to delete that one tag (Registry 2.8 deletes by digest only). */
+  tombstone: integer('tombstone', { mode: 'boolean' }).notNull().default(false),
+  seenAt: text('seen_at').notNull().default(now),
+}, (t) => [primaryKey({ columns: [t.repository, t.digest] })]);
+
+/**
+ * Every blob a manifest needs, with its size: the manifest itself, its config and layers; for an index, its
+ * manifests and theirs. Usage is the sum over the distinct blobs of an owner's tagged manifests.
+ */
+export const manifestBlobs = sqliteTable('manifest_blobs', {
+  repository: text('repository').notNull(),
+  manifest: text('manifest').notNull(),
+  blob: text('blob').notNull(),
+  size: integer('size').notNull(),
+}, (t) => [primaryKey({ columns: [t.repository, t.manifest, t.blob] })]);
+
+/** When a branch or git tag was deleted by a push (or first seen missing by gc): retention's grace starts here. */
+export const refDeletions = sqliteTable('ref_deletions', {
+  repoId: integer('repo_id').notNull().references(() => repos.id, { onDelete: 'cascade' }),
+  /** Full ref, e.g. refs/heads/feat. */
+  ref: text('ref').notNull(),
+  deletedAt: text('deleted_at').notNull(),
+}, (t) => [primaryKey({ columns: [t.repoId, t.ref] })]);
+
+/**
+ * A registry repository gc is deleting from: no build of it is claimed until the lock is released or expires,
+ * and gc takes it only while none runs, so a deletion never meets a push (in this process or another).
+ */
+export const registryLocks = sqliteTable('registry_locks', {
+  repository: text('repository').primaryKey(),
+  holder: text('holder').notNull(),
+  expiresAt: text('expires_at').notNull(),
+});
 
 export interface BuildStep {
   n: number;

@@ -49,7 +49,7 @@ export class Store {
   }
 
   listUsers(): (User & { tokens: number })[] {
-    return this.db.$client.prepare(`SELECT u.id, u.name, u.created_at AS createdAt, count(t.id) AS tokens
+    return this.db.$client.prepare(`SELECT u.id, u.name, u.created_at AS createdAt, u.quota_bytes AS quotaBytes, count(t.id) AS tokens
       FROM users u LEFT JOIN tokens t ON t.user_id = u.id GROUP BY u.id ORDER BY u.name`).all() as (User & { tokens: number })[];
   }
 
@@ -83,7 +83,7 @@ export class Store {
    */
   tokenByHash(hash: string): Caller | undefined {
     const q = (this.authSql ??= {
-      find: this.db.$client.prepare(`SELECT u.id, u.name, u.created_at AS createdAt, t.id AS tokenId, t.scopes, t.last_used_at AS lastUsedAt
+      find: this.db.$client.prepare(`SELECT u.id, u.name, u.created_at AS createdAt, u.quota_bytes AS quotaBytes, t.id AS tokenId, t.scopes, t.last_used_at AS lastUsedAt
         FROM tokens t JOIN users u ON u.id = t.user_id WHERE t.hash = ?`),
       touch: this.db.$client.prepare("UPDATE tokens SET last_used_at = ? WHERE id = ?"),
     });
@@ -91,7 +91,7 @@ export class Store {
     if (!row) return undefined;
     const now = new Date();
     if (!row.lastUsedAt || now.getTime() - Date.parse(row.lastUsedAt) > 60_000) q.touch.run(now.toISOString(), row.tokenId);
-    return { user: { id: row.id, name: row.name, createdAt: row.createdAt }, tokenId: row.tokenId, scopes: parseScopes(row.scopes) };
+    return { user: { id: row.id, name: row.name, createdAt: row.createdAt, quotaBytes: row.quotaBytes }, tokenId: row.tokenId, scopes: parseScopes(row.scopes) };
   }
 
   // ---- sharing
@@ -134,7 +134,8 @@ export class Store {
 
   repo(owner: string, name: string): Repo | undefined {
     const q = (this.repoSql ??= {
-      find: this.db.$client.prepare('SELECT id, owner, name, default_branch AS defaultBranch, created_at AS createdAt, public_badge AS publicBadge FROM repos WHERE owner = ? AND name = ?'),
+      find: this.db.$client.prepare(`SELECT id, owner, name, default_branch AS defaultBranch, created_at AS createdAt, public_badge AS publicBadge,
+        retention_keep AS retentionKeep, retention_days AS retentionDays FROM repos WHERE owner = ? AND name = ?`),
       add: this.db.$client.prepare('INSERT INTO repos (owner, name) VALUES (?, ?) ON CONFLICT DO NOTHING'),
     });
     const row = q.find.get(owner, name) as Repo | undefined;
@@ -242,6 +243,52 @@ export class Store {
 
   private builtSql: import('better-sqlite3').Statement | undefined;
 
+  /** Succeeded builds that pushed the manifest `digest`, newest first (the reconcile attributes tags with this). */
+  buildsWithDigest(digest: string): Build[] {
+    const q = (this.digestSql ??= this.db.$client.prepare("SELECT * FROM builds WHERE digest = ? AND status = 'succeeded' ORDER BY id DESC LIMIT 20"));
+    return (q.all(digest) as BuildRow[]).map(toBuild);
+  }
+
+  private digestSql: import('better-sqlite3').Statement | undefined;
+
+  /** The image names a git repo (owner/name) has built: the registry repositories `<owner>/<image>` it pushes to. */
+  imagesOf(repo: string): string[] {
+    return (this.db.$client.prepare('SELECT DISTINCT image FROM builds WHERE repo = ? ORDER BY image').all(repo) as { image: string }[]).map((r) => r.image);
+  }
+
+  /** Every name that owns a registry namespace here: users, and owners of repos (a removed user's stay). */
+  namespaces(): Set<string> {
+    return new Set((this.db.$client.prepare('SELECT name FROM users UNION SELECT owner FROM repos').all() as { name: string }[]).map((r) => r.name));
+  }
+
+  /** Sets (or, with null, resets to the server's default) a repo's retention override. */
+  setRetention(repoId: number, keep: number | null, days: number | null): void {
+    this.db.update(repos).set({ retentionKeep: keep, retentionDays: days }).where(eq(repos.id, repoId)).run();
+  }
+
+  /** Sets a user's quota in bytes (NO_QUOTA for none, null for the server's default); false if there is no such user. */
+  setQuota(name: string, bytes: number | null): boolean {
+    return this.db.update(users).set({ quotaBytes: bytes }).where(eq(users.name, name)).run().changes > 0;
+  }
+
+  /**
+   * Builds whose log may expire: finished before `cutoff`, log still kept, and not the newest build of their
+   * branch and image (that one keeps its log whatever its age), oldest first, at most `limit`.
+   */
+  expirableLogs(cutoff: string, limit: number, opts: { repo?: string | undefined; after?: { finishedAt: string; id: number } | undefined } = {}): { id: number; finishedAt: string }[] {
+    const after = opts.after ?? { finishedAt: '', id: 0 };
+    return this.db.$client.prepare(`SELECT b.id, b.finished_at AS finishedAt FROM builds b INDEXED BY builds_log_kept
+      WHERE b.log_expired_at IS NULL AND b.finished_at < ? AND (b.finished_at, b.id) > (?, ?) ${opts.repo ? 'AND b.repo = ?' : ''}
+        AND b.id < (SELECT max(n.id) FROM builds n WHERE n.repo = b.repo AND n.ref_name = b.ref_name AND n.image = b.image)
+      ORDER BY b.finished_at, b.id LIMIT ?`).all(cutoff, after.finishedAt, after.id, ...(opts.repo ? [opts.repo] : []), limit) as { id: number; finishedAt: string }[];
+  }
+
+  /** Records that these builds' logs were removed at `at`. */
+  markLogsExpired(ids: number[], at: string): void {
+    const q = this.db.$client.prepare('UPDATE builds SET log_expired_at = ? WHERE id = ?');
+    this.db.$client.transaction(() => { for (const id of ids) q.run(at, id); })();
+  }
+
   /** How many builds an owner has queued (the push-time limit's count). */
   queuedOf(owner: string): number {
     const q = (this.queuedSql ??= this.db.$client.prepare("SELECT count(*) AS n FROM builds WHERE status = 'queued' AND owner = ?"));
@@ -340,6 +387,8 @@ export class Store {
    */
   claimNext(pickBuilder: (b: Build) => string | null, now = new Date()): Build | undefined {
     const q = (this.claimSql ??= prepareClaim(this.db));
+    // Immediate: gc (maybe another process) takes a repository's lock only while none of its builds runs; an
+    // immediate transaction makes that check and this claim strictly one after the other.
     return this.db.transaction(() => {
       // Owners with work waiting, the least busy first, then the one waiting longest: each owner's oldest
       // eligible build is one walk of the builds_queue index, so a deep queue costs per owner, not per build.
@@ -348,14 +397,14 @@ export class Store {
         .sort((a, b) => (load.get(a.owner) ?? 0) - (load.get(b.owner) ?? 0) || a.first - b.first);
       const nowIso = now.toISOString();
       for (const { owner } of heads) {
-        const row = q.candidate.get(owner, nowIso) as BuildRow | undefined;
+        const row = q.candidate.get({ owner, now: nowIso }) as BuildRow | undefined;
         if (!row) continue;
         const builder = pickBuilder(toBuild(row));
         if (!builder) return undefined;
         return toBuild(q.claim.get(nowIso, builder, row.id) as BuildRow);
       }
       return undefined;
-    });
+    }, { behavior: 'immediate' });
   }
 
   private claimSql: ReturnType<typeof prepareClaim> | undefined;
@@ -393,10 +442,15 @@ export class Store {
     });
   }
 
-  /** Puts a running build back in the queue, not to be claimed before `notBefore`. False if it was not running. */
-  requeue(id: number, notBefore: Date, reason: string): boolean {
-    return this.db.update(builds).set({ status: 'queued', notBefore: notBefore.toISOString(), reason, startedAt: null, builder: null })
-      .where(and(eq(builds.id, id), eq(builds.status, 'running'))).run().changes === 1;
+  /**
+   * Puts a running build back in the queue, not to be claimed before `notBefore`. With `refund` the attempt
+   * does not count (the registry was down or read-only: not the build's doing). False if it was not running.
+   */
+  requeue(id: number, notBefore: Date, reason: string, opts: { refund?: boolean } = {}): boolean {
+    return this.db.update(builds).set({
+      status: 'queued', notBefore: notBefore.toISOString(), reason, startedAt: null, builder: null,
+      ...(opts.refund ? { attempts: sql`max(${builds.attempts} - 1, 0)` } : {}),
+    }).where(and(eq(builds.id, id), eq(builds.status, 'running'))).run().changes === 1;
   }
 
   /** Records the BuildKit steps of a build's latest attempt. */
@@ -462,10 +516,11 @@ function prepareClaim(db: Db) {
   return {
     load: c.prepare("SELECT owner, count(*) AS n FROM builds WHERE status = 'running' GROUP BY owner"),
     heads: c.prepare("SELECT owner, min(id) AS first FROM builds WHERE status = 'queued' GROUP BY owner"),
-    candidate: c.prepare(`SELECT q.* FROM builds q WHERE q.status = 'queued' AND q.owner = ?
-      AND (q.not_before IS NULL OR q.not_before <= ?)
+    candidate: c.prepare(`SELECT q.* FROM builds q WHERE q.status = 'queued' AND q.owner = @owner
+      AND (q.not_before IS NULL OR q.not_before <= @now)
       AND NOT EXISTS (SELECT 1 FROM builds r WHERE r.status = 'running' AND r.repo = q.repo AND r.image = q.image
         AND (r.ref_name = q.ref_name OR r.commit_sha = q.commit_sha))
+      AND NOT EXISTS (SELECT 1 FROM registry_locks l WHERE l.repository = q.owner || '/' || q.image AND l.expires_at > @now)
       ORDER BY q.id LIMIT 1`),
     claim: c.prepare(`UPDATE builds SET status = 'running', started_at = ?, attempts = attempts + 1, builder = ?, not_before = NULL
       WHERE id = ? AND status = 'queued' RETURNING *`),
@@ -487,7 +542,7 @@ function toBuild(r: BuildRow): Build {
     digest: r.digest as string | null, status: r.status as BuildStatus, reason: r.reason as string | null, reasonCode: r.reason_code as string | null,
     pusher: r.pusher as string, queuedAt: r.queued_at as string, startedAt: r.started_at as string | null, finishedAt: r.finished_at as string | null,
     attempts: r.attempts as number, notBefore: r.not_before as string | null, builder: r.builder as string | null,
-    steps: r.steps === null ? null : JSON.parse(r.steps as string),
+    steps: r.steps === null ? null : JSON.parse(r.steps as string), logExpiredAt: r.log_expired_at as string | null,
   };
 }
 

@@ -8,25 +8,13 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RegistryClient } from '../../src/registry/client.js';
 import { WorkRepo } from '../helpers/git.js';
-import { freePort, REGISTRY, TestServer, uniqueName } from '../helpers/server.js';
+import { freePort, REGISTRY, sleep, TestServer, uniqueName, waitFor } from '../helpers/server.js';
 
 const registry = new RegistryClient(REGISTRY);
 const FROM = 'FROM localhost:5000/cache/busybox:latest';
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 let sleeps = 0;
 /** A sleep duration of about five minutes that no other test or run uses. */
 const uniqueSleep = () => 300_000 + (Date.now() % 100_000) * 10 + sleeps++;
-
-async function waitFor<T>(what: string, get: () => Promise<T>, ok: (v: T) => boolean, timeoutMs = 60_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let v = await get();
-  while (!ok(v)) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}: ${JSON.stringify(v)}`);
-    await sleep(50);
-    v = await get();
-  }
-  return v;
-}
 
 /**
  * Processes on this machine whose command line contains `marker`. A RUN step's processes show here too;
@@ -215,20 +203,22 @@ describe('shutdown', () => {
 });
 
 describe('infrastructure errors', () => {
-  it('retries a build whose registry is down, then fails it as an infrastructure error', async () => {
+  it('keeps a build queued, using up no attempt, while its registry is down, and says so in healthz', async () => {
     const dead = await freePort();
-    const server = await TestServer.start({ env: { CODEHUB_REGISTRY: `localhost:${dead}`, CODEHUB_RETRY_BASE_MS: '200', CODEHUB_MAX_ATTEMPTS: '2' } });
+    const server = await TestServer.start({ env: { CODEHUB_REGISTRY: `localhost:${dead}`, CODEHUB_HEALTH_INTERVAL_MS: '200', CODEHUB_MAX_ATTEMPTS: '1' } });
     try {
       const owner = uniqueName('noreg');
       const token = server.addUser(owner);
       const repo = await WorkRepo.create({ Dockerfile: `${FROM}\nRUN echo noreg-${owner}\n` });
       const sha = (await repo.git.revparse(['HEAD'])).trim();
       await repo.push(server.gitUrl(owner, token, owner, 'unpushable'), ['main']);
-      const [b] = await server.waitForBuilds(sha, token);
-      expect(b).toMatchObject({ status: 'failed', reason_code: 'infrastructure', attempts: 2 });
-      const log = (await server.api<string>(`/api/builds/${b.id}/log`, token)).body;
-      expect(log).toContain('--- retrying in 0.2s (attempt 2 of 2)');
-      expect(log).toContain('(infrastructure error, after 2 attempts)');
+      await sleep(1500);
+      const [b] = (await server.api<{ builds: any[] }>(`/api/builds?commit=${sha}`, token)).body.builds;
+      expect(b).toMatchObject({ status: 'queued', attempts: 0 });
+      const h = await fetch(`${server.url}/healthz`);
+      expect(h.status).toBe(503);
+      expect(((await h.json()) as any).checks.registry).toMatchObject({ ok: false });
+      expect(await (await fetch(`${server.url}/metrics`)).text()).toContain('codehub_registry_writable 0');
     } finally {
       await server.stop();
     }

@@ -22,6 +22,9 @@ import { RepoSecrets } from '../../src/secrets/vault.js';
 import { openDb } from '../../src/store/db.js';
 import type { Build, BuildStatus } from '../../src/store/schema.js';
 import { Store } from '../../src/store/store.js';
+import { InventoryStore } from '../../src/store/inventory.js';
+import { Quotas } from '../../src/registry/quota.js';
+import { UsageService } from '../../src/registry/usage.js';
 
 /**
  * The whole HTTP app over an in-memory database, with a runner that is never started (queued builds stay
@@ -39,15 +42,17 @@ export function memoryApp() {
   });
   const builds = new BuildService({ store, repos, logs, runner, log: silentLogger, registry: 'reg:5000', publicUrl: 'http://x', maxQueuedPerOwner: 100 });
   const access = new Access(store);
+  const inventory = new InventoryStore(store.db);
+  const usage = new UsageService(inventory, new Quotas({ store, inventory, defaultBytes: 0 }), 'reg:5000');
   const session = new WebSession(randomBytes(32), false);
   const app = createApp({
     log: silentLogger, git: new Hono(), hooks: new Hono(), health: new Hono(),
-    api: apiRoutes({ store, access, builds, secrets: new RepoSecrets(store, randomBytes(32)), logs, auth, publicUrl: 'http://x' }),
-    web: webRoutes({ store, access, builds, logs, auth, session, publicUrl: 'http://x' }),
+    api: apiRoutes({ store, access, builds, secrets: new RepoSecrets(store, randomBytes(32)), logs, auth, publicUrl: 'http://x', usage, retention: { keep: 10, days: 30 } }),
+    web: webRoutes({ store, access, builds, logs, auth, session, publicUrl: 'http://x', usage }),
     errorPage,
   });
   return {
-    app, store, logs, session,
+    app, store, logs, session, inventory,
     /** A new user; returns their token. */
     addUser(name: string): string {
       const t = generateToken();

@@ -1,4 +1,5 @@
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { execa } from 'execa';
+import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -16,6 +17,23 @@ export function requireStack(): void {
   } catch (e) {
     throw new Error(`the build stack is not running (${(e as { stdout?: Buffer }).stdout}); start it: bash scripts/stack.sh up`);
   }
+}
+
+/** `scripts/stack.sh <args>`: its exit code and output, never throwing. */
+export const stack = (...args: string[]) => execa('bash', [join(PACKAGE_ROOT, 'scripts', 'stack.sh'), ...args], { reject: false, all: true });
+
+export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Polls `get` every 50 ms until `ok` holds; throws naming `what` and the last value when `timeoutMs` passes. */
+export async function waitFor<T>(what: string, get: () => Promise<T>, ok: (v: T) => boolean, timeoutMs = 60_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let v = await get();
+  while (!ok(v)) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}: ${JSON.stringify(v)}`);
+    await sleep(50);
+    v = await get();
+  }
+  return v;
 }
 
 export async function freePort(): Promise<number> {
@@ -57,7 +75,8 @@ export class TestServer {
     return {
       PATH: process.env.PATH, HOME: process.env.HOME,
       CODEHUB_DATA_DIR: this.dataDir, CODEHUB_PORT: String(this.port), CODEHUB_HOST: '127.0.0.1',
-      CODEHUB_REGISTRY: REGISTRY, CODEHUB_LOG_LEVEL: 'debug', ...this.extraEnv,
+      // No scheduled gc unless a test asks: tests run `codehub-build gc` when they mean it.
+      CODEHUB_REGISTRY: REGISTRY, CODEHUB_LOG_LEVEL: 'debug', CODEHUB_GC_INTERVAL: '0', ...this.extraEnv,
     };
   }
 
@@ -92,13 +111,14 @@ export class TestServer {
 
   /** `codehub-build <args>` against this server's data dir and URL. */
   cli(args: string[], env: Record<string, string> = {}, input?: string): { status: number; stdout: string; stderr: string } {
-    try {
-      const stdout = execFileSync(process.execPath, [CLI, ...args], { env: { ...this.env, CODEHUB_URL: this.url, ...env }, stdio: 'pipe', ...(input !== undefined ? { input } : {}) }).toString();
-      return { status: 0, stdout, stderr: '' };
-    } catch (e) {
-      const x = e as { status: number; stdout: Buffer; stderr: Buffer };
-      return { status: x.status, stdout: x.stdout.toString(), stderr: x.stderr.toString() };
-    }
+    const r = spawnSync(process.execPath, [CLI, ...args], { env: { ...this.env, CODEHUB_URL: this.url, ...env }, stdio: 'pipe', ...(input !== undefined ? { input } : {}) });
+    return { status: r.status ?? -1, stdout: r.stdout.toString(), stderr: r.stderr.toString() };
+  }
+
+  /** `codehub-build <args>` in a child process the event loop does not wait on (for CLI runs beside pushes). */
+  async cliAsync(args: string[], env: Record<string, string> = {}): Promise<{ status: number; stdout: string; stderr: string }> {
+    const r = await execa(process.execPath, [CLI, ...args], { env: { ...this.env, CODEHUB_URL: this.url, ...env }, extendEnv: false, reject: false });
+    return { status: r.exitCode ?? -1, stdout: r.stdout, stderr: r.stderr };
   }
 
   /** Adds a user with the CLI and returns the token (the last line it prints). */

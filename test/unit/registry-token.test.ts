@@ -14,7 +14,7 @@ const dir = mkdtempSync(join(tmpdir(), 'chb-rt-'));
 const { key, certDer } = loadOrCreateTokenKey(join(dir, 'k.pem'), join(dir, 'c.pem'));
 const store = new Store(openDb(':memory:'));
 const ctx = { access: new Access(store), store };
-const caller = (name: string, scopes: Caller['scopes'] = ['read', 'push']): Caller => ({ user: { id: store.userByName(name)?.id ?? 0, name, createdAt: '' }, tokenId: 1, scopes });
+const caller = (name: string, scopes: Caller['scopes'] = ['read', 'push']): Caller => ({ user: { id: store.userByName(name)?.id ?? 0, name, createdAt: '', quotaBytes: null }, tokenId: 1, scopes });
 
 describe('registry tokens', () => {
   it('makes its key once, private to this user, with a certificate the registry can trust', () => {

@@ -52,6 +52,8 @@ button.danger { color: var(--bad); }
 .log .line a:hover { text-decoration: underline; }
 .log .line code { white-space: pre; padding-right: 16px; }
 .live { color: var(--run); font-weight: 600; }
+.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
+meter { width: 10em; vertical-align: middle; }
 .fg0{color:#6e7681}.fg1{color:#ff7b72}.fg2{color:#3fb950}.fg3{color:#d29922}.fg4{color:#58a6ff}.fg5{color:#bc8cff}.fg6{color:#39c5cf}.fg7{color:#b1bac4}
 .fg8{color:#8b949e}.fg9{color:#ffa198}.fg10{color:#56d364}.fg11{color:#e3b341}.fg12{color:#79c0ff}.fg13{color:#d2a8ff}.fg14{color:#56d4dd}.fg15{color:#fff}
 .bg0{background:#484f58}.bg1{background:#b62324}.bg2{background:#1a7f37}.bg3{background:#9a6700}.bg4{background:#1f6feb}.bg5{background:#8250df}.bg6{background:#1b7c83}.bg7{background:#b1bac4;color:#0d1117}

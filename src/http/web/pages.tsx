@@ -5,6 +5,9 @@ import type { Build, BuildStatus, BuildStep, Repo } from '../../store/schema.js'
 import { BUILD_STATUSES } from '../../store/schema.js';
 import { ansiToHtml } from './ansi.js';
 import { absolute, ago, between, duration } from './format.js';
+import type { ImageTag, UsageView } from '../../registry/usage.js';
+import { formatBytes } from '../../units.js';
+import { logExpiredMessage } from '../views.js';
 
 /** Who is looking, as the layout and the action buttons need it. */
 export interface Viewer {
@@ -20,6 +23,7 @@ export const repoPath = (repo: string, q?: Record<string, string | undefined>) =
   return `/repos/${repo.split('/').map(enc).join('/')}${params.size ? `?${params}` : ''}`;
 };
 export const commitPath = (repo: string, sha: string) => `${repoPath(repo)}/commits/${sha}`;
+export const imagesPath = (owner: string, image?: string) => `/images/${enc(owner)}${image ? `#image-${enc(image)}` : ''}`;
 
 export const Layout: FC<PropsWithChildren<{ title: string; viewer?: Viewer | undefined; scripts?: string[]; refreshWithoutScript?: number }>> = ({ title, viewer, scripts, refreshWithoutScript, children }) => (
   <html lang="en">
@@ -37,6 +41,7 @@ export const Layout: FC<PropsWithChildren<{ title: string; viewer?: Viewer | und
       <header class="site">
         <nav aria-label="Site">
           <a class="brand" href="/">codehub-build</a>
+          {viewer && <a href={imagesPath(viewer.name)}>Images</a>}
           {viewer && <span>Signed in as <strong>{viewer.name}</strong></span>}
           {viewer && (
             <form method="post" action="/logout">
@@ -155,7 +160,9 @@ export const BuildsTable: FC<{ builds: Build[]; now: number; showRepo?: boolean 
 
 export const RepoPage: FC<{
   viewer: Viewer; repo: string; filter: RepoFilter; builds: Build[]; older?: string | undefined; newest: boolean; now: number; publicUrl: string; defaultBranch: string | null;
-}> = ({ viewer, repo, filter, builds, older, newest, now, publicUrl, defaultBranch }) => {
+  images: UsageView['images']; showImages: boolean;
+}> = ({ viewer, repo, filter, builds, older, newest, now, publicUrl, defaultBranch, images, showImages }) => {
+  const owner = repo.split('/')[0]!;
   const badge = defaultBranch ? `/badge/${repo}/${defaultBranch.split('/').map(enc).join('/')}.svg` : null;
   return (
     <Layout title={repo} viewer={viewer}>
@@ -163,6 +170,27 @@ export const RepoPage: FC<{
       <h1>{repo}</h1>
       <p class="muted">Clone or push: <code>{`${publicUrl}/git/${repo}.git`}</code></p>
       {badge && <p><img src={badge} alt={`build status of ${defaultBranch}`} height="20" /> <code class="hide-narrow">{`![build](${publicUrl}${badge})`}</code></p>}
+      {images.length > 0 && (
+        <section aria-labelledby="images">
+          <h2 id="images">Images in the registry</h2>
+          <div class="scroll">
+            <table aria-labelledby="images">
+              <thead><tr><th scope="col">Image</th><th scope="col" class="num">Tags</th><th scope="col" class="num">Size</th></tr></thead>
+              <tbody>
+                {images.map((i) => (
+                  <tr>
+                    <td>{showImages ? <a href={imagesPath(owner, i.image)}>{`${owner}/${i.image}`}</a> : `${owner}/${i.image}`}</td>
+                    <td class="num">{i.tags}</td>
+                    <td class="num">{formatBytes(i.bytes)}</td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          </div>
+          <p class="muted">Sizes count each layer once per image. Retention keeps each branch's newest builds; see <code>{`codehub-build repo retention ${repo}`}</code>.</p>
+        </section>
+      )}
+      <h2>Builds</h2>
       <form class="filters" method="get" action={repoPath(repo)} role="search" aria-label="Filter builds">
         <label>Branch or tag<input name="branch" value={filter.branch ?? ''} spellcheck={false} /></label>
         <label>Status
@@ -278,6 +306,7 @@ export const BuildPage: FC<{
           </table>
         </div>
       )}
+      {b.logExpiredAt ? <><h2 id="log-title">Log</h2><p id="log-expired">{logExpiredMessage(b)}.</p></> : <>
       <h2 id="log-title">Log <span id="live" class="live" aria-live="polite">{active ? `${b.status}: without script this page reloads every 5 s` : ''}</span></h2>
       <p><a href={`/api/builds/${b.id}/log`}>Raw log</a></p>
       {hidden > 0 && <p id="log-hidden" data-hidden={String(hidden)}>Lines 1 to {hidden} are not shown. <a href={`${buildPath(b.id)}?full=1`}>Show the whole log</a></p>}
@@ -285,9 +314,50 @@ export const BuildPage: FC<{
         {lines.length === 0 && <div id="log-empty" class="line"><a aria-hidden="true"></a><code>{active ? 'no output yet' : 'no output'}</code></div>}
         {raw(logHtml(lines))}
       </div>
+      </>}
     </Layout>
   );
 };
+
+/** An owner's images: usage against the quota, then each image with its tags, newest pushed first. */
+export const ImagesPage: FC<{ viewer: Viewer; usage: UsageView; images: { image: string; tags: ImageTag[] }[]; now: number }> = ({ viewer, usage, images, now }) => (
+  <Layout title={`Images of ${usage.owner}`} viewer={viewer}>
+    <p class="crumbs"><a href="/">Repositories</a></p>
+    <h1>Images of {usage.owner}</h1>
+    <p id="usage">
+      <strong>{formatBytes(usage.bytes)}</strong> in the registry{usage.quota === null ? ' (no quota)' : <> of a <strong>{formatBytes(usage.quota)}</strong> quota{' '}
+        <meter min={0} max={usage.quota} value={Math.min(usage.bytes, usage.quota)} high={usage.quota * 0.8} optimum={0}>{`${Math.floor((usage.bytes / usage.quota) * 100)} %`}</meter>
+        {' '}{`${Math.floor((usage.bytes / usage.quota) * 100)} %`}</>}
+    </p>
+    <p class="muted">Each layer counts once however many images and tags share it. Builds fail with <code>quota</code> at 100 %; <code>codehub-build gc --dry-run</code> (on the server) says what retention would free.</p>
+    {images.length === 0 && <p>No images yet: push a repo with a Dockerfile.</p>}
+    {images.map(({ image, tags }) => {
+      const row = usage.images.find((i) => i.image === image);
+      return (
+        <section class="card" id={`image-${image}`} aria-labelledby={`h-${image}`}>
+          <h2 id={`h-${image}`}>{`${usage.owner}/${image}`} <span class="muted">· {formatBytes(row?.bytes ?? 0)} · {tags.length} tag{tags.length === 1 ? '' : 's'}</span></h2>
+          <div class="scroll">
+            <table>
+              <thead><tr><th scope="col">Tag</th><th scope="col">Digest</th><th scope="col" class="num">Size</th><th scope="col">Pushed</th><th scope="col">Build</th><th scope="col" class="hide-narrow">Pull</th></tr></thead>
+              <tbody>
+                {tags.map((t) => (
+                  <tr>
+                    <td class="mono">{t.tag.length > 20 ? <span title={t.tag}>{t.tag.slice(0, 12)}…</span> : t.tag}</td>
+                    <td class="mono" title={t.digest}>{t.digest.slice(0, 19)}</td>
+                    <td class="num">{formatBytes(t.bytes)}</td>
+                    <td><When iso={t.pushedAt} now={now} /></td>
+                    <td>{t.buildId === null ? <span class="muted">docker push</span> : <a href={buildPath(t.buildId)}>#{t.buildId}</a>}</td>
+                    <td class="hide-narrow"><code>{t.pull}</code></td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          </div>
+        </section>
+      );
+    })}
+  </Layout>
+);
 
 /**
  * Log lines as HTML, each with its number linking to itself. Built as one string because a JSX element per

@@ -11,7 +11,8 @@ import { SESSION_COOKIE, type Authenticator } from '../auth.js';
 import { checkRepoParam, commitParam, Lookups, statusParam } from '../lookups.js';
 import { ASSETS } from './assets.js';
 import { badgeState, badgeSvg } from './badge.js';
-import { BuildPage, CommitPage, ErrorPage, HomePage, RepoPage, SignInPage, buildPath, html, type Viewer } from './pages.js';
+import { BuildPage, CommitPage, ErrorPage, HomePage, ImagesPage, RepoPage, SignInPage, buildPath, html, type Viewer } from './pages.js';
+import type { UsageService } from '../../registry/usage.js';
 import type { WebSession } from './session.js';
 
 export interface WebDeps {
@@ -22,6 +23,7 @@ export interface WebDeps {
   auth: Authenticator;
   session: WebSession;
   publicUrl: string;
+  usage: UsageService;
 }
 
 /** Marks a request as a page's, so the app's one error handler answers it with a page rather than JSON. */
@@ -90,7 +92,7 @@ export function webRoutes(deps: WebDeps): Hono<WebEnv> {
     }
     await next();
   };
-  for (const path of ['/', '/login', '/logout', '/repos/*', '/builds/*']) app.use(path, pageHeaders);
+  for (const path of ['/', '/login', '/logout', '/repos/*', '/builds/*', '/images/*']) app.use(path, pageHeaders);
 
   app.get('/login', (c) => {
     if (deps.auth.caller(c)) return c.redirect(localPath(c.req.query('next')), 303);
@@ -140,7 +142,7 @@ export function webRoutes(deps: WebDeps): Hono<WebEnv> {
   };
   const formLimit = bodyLimit({ maxSize: 4096, onError: () => { throw new PayloadTooLargeError('a form here is at most 4 KiB'); } });
   app.use('/builds/*', formLimit);
-  for (const path of ['/', '/repos/*', '/builds/*']) app.use(path, signedIn);
+  for (const path of ['/', '/repos/*', '/builds/*', '/images/*']) app.use(path, signedIn);
 
   app.get('/', (c) => {
     const caller = c.get('caller');
@@ -164,9 +166,18 @@ export function webRoutes(deps: WebDeps): Hono<WebEnv> {
       readable: { all: true }, repo: full, ref: filter.branch, status: filter.status, commit: filter.commit, beforeId: before, limit: PAGE_SIZE + 1,
     });
     const page = rows.slice(0, PAGE_SIZE);
+    // The images this repo builds, as they are in the registry; their tags page is the owner's (and an admin's).
+    const built = new Set(deps.store.imagesOf(full));
+    const images = deps.usage.of(row.owner).images.filter((i) => built.has(i.image));
+    const caller = c.get('caller');
     return c.html(html(<RepoPage viewer={c.get('viewer')} repo={full} filter={filter} builds={page} now={Date.now()} publicUrl={deps.publicUrl}
       older={rows.length > PAGE_SIZE ? String(page[page.length - 1]!.id) : undefined} newest={before === undefined}
-      defaultBranch={row.defaultBranch} />));
+      defaultBranch={row.defaultBranch} images={images} showImages={caller.user.name === row.owner || caller.scopes.includes('admin')} />));
+  });
+
+  app.get('/images/:owner', (c) => {
+    const owner = lookups.namespace(c.get('caller'), c.req.param('owner'));
+    return c.html(html(<ImagesPage viewer={c.get('viewer')} usage={deps.usage.of(owner)} images={deps.usage.tags(owner)} now={Date.now()} />));
   });
 
   app.get('/repos/:owner/:repo/commits/:sha', (c) => {

@@ -1,0 +1,356 @@
+import { randomBytes } from 'node:crypto';
+import { tagKind, refInfo } from '../builds/tags.js';
+import type { RepoStore } from '../git/repos.js';
+import { liveRefs } from '../git/read.js';
+import type { Logger } from '../log.js';
+import { expireLogs, type LogRetentionResult } from '../logs/retention.js';
+import type { LogStore } from '../logs/store.js';
+import type { ImageConfig } from '../config/types.js';
+import type { BlobRef, InventoryStore } from '../store/inventory.js';
+import type { Build } from '../store/schema.js';
+import type { Store } from '../store/store.js';
+import { repoPathProblem } from '../names.js';
+import type { RegistryClient } from './client.js';
+import { ownerOf, type Inventory } from './inventory.js';
+import { TOMBSTONE_CONFIG, tombstoneManifest } from './manifests.js';
+import { planRetention, type GitFacts, type Policy, type RetentionPlan, type TagFacts } from './retention.js';
+
+export interface GcSettings {
+  /** The default policy (CODEHUB_RETENTION_KEEP, CODEHUB_RETENTION_DAYS). */
+  keep: number;
+  days: number;
+  /** How long a deleted branch's or git tag's tags stay (CODEHUB_RETENTION_GRACE). */
+  graceMs: number;
+  /** CODEHUB_LOG_RETENTION_DAYS. */
+  logRetentionDays: number;
+}
+
+export interface GcDeps {
+  store: Store;
+  inventory: InventoryStore;
+  sync: Inventory;
+  registry: RegistryClient;
+  repos: RepoStore;
+  logs: LogStore;
+  log: Logger;
+  settings: GcSettings;
+  /** Names this process's gc locks (several processes may run gc against one database). */
+  holder?: string;
+}
+
+export interface GcOptions {
+  /** Say what would go; change nothing in the registry or the data dir. */
+  dryRun?: boolean;
+  /** Only the image repositories that git repo `owner/name` builds to (and `owner/name` itself). */
+  repo?: string;
+  /** Only the repositories of this namespace. */
+  owner?: string;
+  /** Plan from the inventory alone, with no registry request (implies a dry run): the quota message's estimate. */
+  offline?: boolean;
+  /** A policy for every repo instead of their own (what a smaller retention would free). */
+  policy?: Policy;
+  /** Also expire logs (the default, except with `offline`). */
+  logs?: boolean;
+}
+
+export interface Removal {
+  repository: string;
+  /** The tag that goes; null for a manifest that had none. */
+  tag: string | null;
+  digest: string;
+  reason: string;
+  /** delete: the manifest goes, with every tag on it; tombstone: this one tag, the manifest stays for others. */
+  how: 'delete' | 'tombstone';
+  /** Bytes of the owner's that no manifest that stays needs any more; each blob counted with the first removal that frees it. */
+  bytes: number;
+}
+
+export interface GcReport {
+  dryRun: boolean;
+  removals: Removal[];
+  /** Sum of the removals' bytes. */
+  bytes: number;
+  /** Usage of each owner touched, before and after (after as planned, in a dry run). */
+  owners: { owner: string; before: number; after: number }[];
+  kept: number;
+  repositories: number;
+  skipped: { repository: string; reason: string }[];
+  logs: LogRetentionResult;
+  requests: number;
+  ms: number;
+}
+
+/** How long a repository's lock is held at most: gc's deletions in one repository take far less. */
+const LOCK_MS = 10 * 60_000;
+
+/**
+ * Registry garbage collection by retention (retention.ts decides; this gathers the facts and carries it
+ * out): for each image repository in scope, bring the inventory up to date with the registry, read the git
+ * repos the tags came from, plan, then delete exactly what the plan says, logging each removal as one
+ * JSON line. A repository with a build running is left for the next run; while gc works on one, no build
+ * of it starts (registry_locks), so a deletion never meets a push. Blobs are freed later by the registry's
+ * own collector (scripts/stack.sh gc).
+ */
+export class GarbageCollector {
+  private holder: string;
+
+  constructor(private deps: GcDeps) {
+    this.holder = deps.holder ?? `gc-${process.pid}-${randomBytes(4).toString('hex')}`;
+  }
+
+  async run(opts: GcOptions = {}): Promise<GcReport> {
+    const { deps } = this;
+    const t0 = Date.now();
+    const r0 = deps.registry.requests;
+    const dryRun = opts.dryRun === true || opts.offline === true;
+    const repositories = await this.scope(opts);
+    const report: GcReport = { dryRun, removals: [], bytes: 0, owners: [], kept: 0, repositories: repositories.length, skipped: [], logs: { expired: 0, bytes: 0 }, requests: 0, ms: 0 };
+    const git = new GitFactsCache(deps, !dryRun);
+
+    const byOwner = new Map<string, string[]>();
+    for (const r of repositories) byOwner.set(ownerOf(r), [...(byOwner.get(ownerOf(r)) ?? []), r]);
+    for (const [owner, list] of byOwner) {
+      if (!opts.offline) for (const r of list) await this.sync(r, report);
+      const snapshot = this.snapshot(owner);
+      const done: Removal[] = [];
+      for (const repository of list) {
+        if (report.skipped.some((s) => s.repository === repository)) continue;
+        if (dryRun) {
+          const plan = await this.plan(repository, git, opts.policy);
+          report.kept += plan.decisions.filter((d) => d.keep).length;
+          done.push(...removalsOf(plan));
+          continue;
+        }
+        const lock = deps.inventory.lock(repository, this.holder, LOCK_MS);
+        if (!lock.ok) {
+          report.skipped.push({ repository, reason: 'running' in lock ? `build${lock.running.length > 1 ? 's' : ''} ${lock.running.map((id) => `#${id}`).join(', ')} running: next run` : `another gc (${lock.heldBy}) holds it` });
+          continue;
+        }
+        try {
+          await this.sync(repository, report);
+          const plan = await this.plan(repository, git, opts.policy);
+          report.kept += plan.decisions.filter((d) => d.keep).length;
+          done.push(...await this.execute(plan, report));
+        } finally {
+          deps.inventory.unlock(repository, this.holder);
+        }
+      }
+      const measured = measure(snapshot, done);
+      report.owners.push({ owner, before: measured.before, after: measured.after });
+      for (const r of done) {
+        report.removals.push(r);
+        report.bytes += r.bytes;
+        if (!dryRun) deps.log.info(r.tag === null ? 'gc removed an untagged manifest' : 'gc removed a tag', { repository: r.repository, tag: r.tag, digest: r.digest, how: r.how, bytes: r.bytes, reason: r.reason });
+      }
+    }
+    if (opts.logs ?? !opts.offline) {
+      report.logs = expireLogs({ store: deps.store, logs: deps.logs, log: deps.log, days: deps.settings.logRetentionDays, dryRun, ...(opts.repo ? { repo: opts.repo } : {}) });
+    }
+    report.requests = deps.registry.requests - r0;
+    report.ms = Date.now() - t0;
+    return report;
+  }
+
+  /** The image repositories a run covers. Throws GcScopeError for a --repo that names nothing. */
+  private async scope(opts: GcOptions): Promise<string[]> {
+    const { store, inventory, registry } = this.deps;
+    if (opts.repo) {
+      const problem = repoPathProblem(opts.repo);
+      if (problem) throw new GcScopeError(problem);
+      const [owner] = opts.repo.split('/') as [string, string];
+      const name = opts.repo.slice(owner.length + 1);
+      if (!store.repo(owner, name)) throw new GcScopeError(`no repository ${opts.repo}: nothing was ever pushed to it`);
+      return [...new Set([...store.imagesOf(opts.repo).map((i) => `${owner}/${i}`), ...inventory.repositories(owner).filter((r) => r === opts.repo)])].sort();
+    }
+    if (opts.owner) return inventory.repositories(opts.owner);
+    const known = new Set(inventory.repositories());
+    if (!opts.offline) {
+      // Repositories pushed to without a build (docker push) since the last reconcile, in namespaces served here.
+      const namespaces = store.namespaces();
+      for (const r of await registry.catalog()) if (namespaces.has(ownerOf(r))) known.add(r);
+    }
+    return [...known].sort();
+  }
+
+  private async sync(repository: string, report: GcReport): Promise<void> {
+    try {
+      await this.deps.sync.syncRepository(repository);
+    } catch (e) {
+      report.skipped.push({ repository, reason: `the registry could not be read: ${(e as Error).message}` });
+    }
+  }
+
+  /** The tags, manifests, builds and git refs of one repository, and the plan for them. */
+  private async plan(repository: string, git: GitFactsCache, policy?: Policy): Promise<RetentionPlan> {
+    const { store, inventory, settings } = this.deps;
+    const rows = inventory.tagsOf(repository);
+    const builds = new Map<number, Build>();
+    for (const t of rows) if (t.buildId !== null && !builds.has(t.buildId)) { const b = store.build(t.buildId); if (b) builds.set(b.id, b); }
+    const tags: TagFacts[] = rows.map((t) => {
+      const b = t.buildId === null ? undefined : builds.get(t.buildId);
+      return { tag: t.tag, digest: t.digest, pushedAt: t.pushedAt, build: b ? buildFacts(b, t.tag) : null };
+    });
+    const gitRepos = [...new Set(tags.flatMap((t) => (t.build ? [t.build.repo] : [])))];
+    const facts = new Map(await Promise.all(gitRepos.map(async (r) => [r, await git.get(r, tags)] as const)));
+    const policies = new Map(gitRepos.map((r) => {
+      const [owner = '', name = ''] = r.split('/');
+      const row = store.repo(owner, name);
+      return [r, policy ?? { keep: row?.retentionKeep ?? settings.keep, days: row?.retentionDays ?? settings.days }] as const;
+    }));
+    return planRetention({
+      repository, tags, manifests: inventory.manifestsOf(repository),
+      git: (r) => facts.get(r)!, policy: (r) => policies.get(r)!, graceMs: settings.graceMs, now: Date.now(),
+    });
+  }
+
+  /**
+   * Carries out one repository's plan: deletes (an index before what it lists) and tombstones. A removal the
+   * registry refuses is logged and left for the next run; the rest go on. Returns what was removed.
+   */
+  private async execute(plan: RetentionPlan, report: GcReport): Promise<Removal[]> {
+    const { registry, inventory, log } = this.deps;
+    const repository = plan.repository;
+    const deleted: typeof plan.deletes = [];
+    const tombstoned: typeof plan.tombstones = [];
+    for (const d of plan.deletes) {
+      try {
+        await registry.deleteManifest(repository, d.digest);
+      } catch (e) {
+        log.warn('gc could not delete a manifest; the next run tries again', { repository, digest: d.digest, err: e });
+        report.skipped.push({ repository, reason: `${d.digest}: ${(e as Error).message}` });
+        continue;
+      }
+      inventory.removeManifest(repository, d.digest);
+      deleted.push(d);
+    }
+    if (plan.tombstones.length) {
+      let config: string;
+      try {
+        config = await registry.ensureBlob(repository, TOMBSTONE_CONFIG);
+      } catch (e) {
+        report.skipped.push({ repository, reason: `could not upload the tombstone config: ${(e as Error).message}` });
+        return removalsOf({ ...plan, deletes: deleted, tombstones: [] });
+      }
+      for (const t of plan.tombstones) {
+        try {
+          // Point this one tag at a manifest of its own, then delete that: the tag's old manifest keeps its other tags.
+          const m = tombstoneManifest(config, t.tag, randomBytes(8).toString('hex'));
+          const digest = await registry.putManifest(repository, t.tag, m.mediaType, m.body);
+          await registry.deleteManifest(repository, digest);
+        } catch (e) {
+          log.warn('gc could not remove a tag; the next run tries again', { repository, tag: t.tag, err: e });
+          report.skipped.push({ repository, reason: `${t.tag}: ${(e as Error).message}` });
+          continue;
+        }
+        inventory.removeTags(repository, [t.tag]);
+        tombstoned.push(t);
+      }
+    }
+    return removalsOf({ ...plan, deletes: deleted, tombstones: tombstoned });
+  }
+
+  /** What an owner's namespace holds now: tagged manifests per repository and every manifest's blobs. */
+  private snapshot(owner: string): Snapshot {
+    const repositories = this.deps.inventory.repositories(owner);
+    const tagged = new Map(repositories.map((r) => [r, new Set(this.deps.inventory.tagsOf(r).map((t) => t.digest))]));
+    return { tagged, blobs: this.deps.inventory.blobsOf(repositories) };
+  }
+}
+
+/** A --repo (or owner) that is malformed or names nothing: the CLI says so and changes nothing. */
+export class GcScopeError extends Error {}
+
+interface Snapshot {
+  tagged: Map<string, Set<string>>;
+  blobs: Map<string, Map<string, BlobRef[]>>;
+}
+
+/** A plan's removals, one per tag (or per untagged manifest), bytes not yet measured. */
+function removalsOf(plan: RetentionPlan): Removal[] {
+  const out: Removal[] = [];
+  const reasons = new Map(plan.decisions.map((x) => [x.tag, x.reason]));
+  for (const d of plan.deletes) {
+    if (d.tags.length === 0) out.push({ repository: plan.repository, tag: null, digest: d.digest, reason: d.reason, how: 'delete', bytes: 0 });
+    for (const tag of d.tags) out.push({ repository: plan.repository, tag, digest: d.digest, reason: reasons.get(tag) ?? d.reason, how: 'delete', bytes: 0 });
+  }
+  for (const t of plan.tombstones) out.push({ repository: plan.repository, tag: t.tag, digest: t.digest, reason: t.reason, how: 'tombstone', bytes: 0 });
+  return out;
+}
+
+/**
+ * Fills in each removal's bytes and the owner's usage before and after: a blob is freed when no tagged
+ * manifest that stays (in any of the owner's repositories) needs it, and is counted once, with the first
+ * removal of a manifest that needed it.
+ */
+function measure(s: Snapshot, removals: Removal[]): { before: number; after: number } {
+  const deleted = new Set(removals.filter((r) => r.how === 'delete').map((r) => `${r.repository}@${r.digest}`));
+  const sum = (blobs: Map<string, number>) => [...blobs.values()].reduce((a, b) => a + b, 0);
+  const before = new Map<string, number>();
+  const after = new Map<string, number>();
+  for (const [repository, digests] of s.tagged) {
+    for (const d of digests) {
+      for (const b of s.blobs.get(repository)?.get(d) ?? []) {
+        before.set(b.digest, b.size);
+        if (!deleted.has(`${repository}@${d}`)) after.set(b.digest, b.size);
+      }
+    }
+  }
+  const counted = new Set<string>();
+  for (const r of removals) {
+    if (r.how !== 'delete' || counted.has(`@${r.repository}@${r.digest}`)) continue;
+    counted.add(`@${r.repository}@${r.digest}`);
+    for (const b of s.blobs.get(r.repository)?.get(r.digest) ?? []) {
+      if (after.has(b.digest) || counted.has(b.digest)) continue;
+      counted.add(b.digest);
+      r.bytes += b.size;
+    }
+  }
+  return { before: sum(before), after: sum(after) };
+}
+
+/** A build as retention sees it, for one of the tags it pushed. */
+function buildFacts(b: Build, tag: string): NonNullable<TagFacts['build']> {
+  const image = b.config as unknown as ImageConfig | null;
+  const ref = refInfo(b.ref) ?? { ref: b.ref, type: b.refType, name: b.refName };
+  const kind = tagKind(image?.tags ?? [], { ref, sha: b.commitSha, buildId: b.id, isDefaultBranch: false }, tag);
+  return { id: b.id, repo: b.repo, refType: b.refType, refName: b.refName, commit: b.commitSha, kind };
+}
+
+/**
+ * Git refs per git repo, read once per run: live branches and tags from the bare repo, deletions from the
+ * database. A ref a tag's build came from that is neither live nor recorded as deleted (deleted before this
+ * server recorded deletions, or its repo is gone) is recorded as deleted now, so its grace starts now.
+ */
+class GitFactsCache {
+  private cache = new Map<string, Promise<GitFacts>>();
+  constructor(private deps: GcDeps, private record: boolean) {}
+
+  get(repo: string, tags: TagFacts[]): Promise<GitFacts> {
+    let p = this.cache.get(repo);
+    if (!p) this.cache.set(repo, (p = this.read(repo)));
+    return p.then((facts) => this.noteMissing(repo, facts, tags));
+  }
+
+  private async read(repo: string): Promise<GitFacts> {
+    const [owner = '', name = ''] = repo.split('/');
+    const { branches, tags } = await liveRefs(this.deps.repos.path(owner, name));
+    const row = this.deps.store.repo(owner, name);
+    return { branches, tags, deletedAt: row ? this.deps.inventory.refDeletions(row.id) : new Map() };
+  }
+
+  private noteMissing(repo: string, facts: GitFacts, tags: TagFacts[]): GitFacts {
+    const [owner = '', name = ''] = repo.split('/');
+    const row = this.deps.store.repo(owner, name);
+    const now = new Date().toISOString();
+    for (const t of tags) {
+      const b = t.build;
+      if (!b || b.repo !== repo) continue;
+      const live = b.refType === 'tag' ? facts.tags.has(b.refName) : facts.branches.has(b.refName);
+      const ref = `refs/${b.refType === 'tag' ? 'tags' : 'heads'}/${b.refName}`;
+      if (live || facts.deletedAt.has(ref)) continue;
+      facts.deletedAt.set(ref, now);
+      if (this.record && row) this.deps.inventory.recordRefDeletion(row.id, ref, now);
+    }
+    return facts;
+  }
+}

@@ -1,0 +1,34 @@
+import type { RepoStore } from '../git/repos.js';
+import type { Logger } from '../log.js';
+import type { LogStore } from '../logs/store.js';
+import type { Settings } from '../settings.js';
+import { InventoryStore } from '../store/inventory.js';
+import type { Store } from '../store/store.js';
+import { RegistryClient } from './client.js';
+import { GarbageCollector } from './gc.js';
+import { Inventory } from './inventory.js';
+import { Quotas } from './quota.js';
+import { parseScope, type TokenIssuer } from './token.js';
+
+/** The registry operations, made the same way by the server and by the server-side CLI (`gc`, `user quota`). */
+export interface RegistryOps {
+  client: RegistryClient;
+  inventoryStore: InventoryStore;
+  inventory: Inventory;
+  gc: GarbageCollector;
+  quotas: Quotas;
+}
+
+export function registryOps(p: { settings: Settings; store: Store; repos: RepoStore; logs: LogStore; log: Logger; issuer?: TokenIssuer | undefined }): RegistryOps {
+  const { settings, store, log } = p;
+  // With token auth this server signs its own tokens for whatever the registry asks (it is the registry's operator).
+  const client = new RegistryClient(settings.registry, 5000, p.issuer ? (scope) => p.issuer!.issue('codehub-build', [parseScope(scope)!]).token : undefined);
+  const inventoryStore = new InventoryStore(store.db);
+  const inventory = new Inventory({ inventory: inventoryStore, store, registry: client, log });
+  const gc = new GarbageCollector({
+    store, inventory: inventoryStore, sync: inventory, registry: client, repos: p.repos, logs: p.logs, log,
+    settings: { keep: settings.retentionKeep, days: settings.retentionDays, graceMs: settings.retentionGraceMs, logRetentionDays: settings.logRetentionDays },
+  });
+  const quotas = new Quotas({ store, inventory: inventoryStore, defaultBytes: settings.quotaBytes, estimate: (o) => gc.run(o) });
+  return { client, inventoryStore, inventory, gc, quotas };
+}
