@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PACKAGE_ROOT } from '../../src/paths.js';
 import { WorkRepo } from '../helpers/git.js';
-import { freePort, TestServer, uniqueName } from '../helpers/server.js';
+import { freePort, stack, TestServer, uniqueName } from '../helpers/server.js';
 
 let server: TestServer;
 let addr: string;
@@ -18,7 +18,6 @@ let alice: string;
 let aliceToken: string;
 let bob: string;
 let bobToken: string;
-const stack = (...args: string[]) => execa('bash', [join(PACKAGE_ROOT, 'scripts', 'stack.sh'), ...args], { reject: false });
 
 beforeAll(async () => {
   addr = `127.0.0.1:${await freePort()}`;
@@ -90,5 +89,23 @@ describe('registry token auth', () => {
     const pulled = await docker('pull', `${addr}/${alice}/app:main`);
     expect(pulled.exitCode, pulled.all).toBe(0);
     await docker('image', 'rm', `${addr}/${alice}/app:main`);
+  });
+
+  it('refuses a direct docker push to a namespace over quota, saying why, and still lets its owner pull', async () => {
+    // One byte: alice's images (recorded when her build pushed them) are over it.
+    expect(server.cli(['user', 'quota', alice, '1']).status).toBe(0);
+    try {
+      const docker = dockerAs(alice, aliceToken);
+      expect((await docker('tag', 'localhost:5000/cache/busybox:latest', `${addr}/${alice}/own:2`)).exitCode).toBe(0);
+      const push = await docker('push', `${addr}/${alice}/own:2`);
+      expect(push.exitCode).not.toBe(0);
+      expect(push.all).toContain(`${alice} is over quota:`);
+      expect(push.all).toContain('free space with codehub-build gc or a smaller retention');
+      const pull = await docker('pull', `${addr}/${alice}/app:main`);
+      expect(pull.exitCode, pull.all).toBe(0);
+      for (const ref of [`${addr}/${alice}/own:2`, `${addr}/${alice}/app:main`]) await docker('image', 'rm', ref);
+    } finally {
+      server.cli(['user', 'quota', alice, 'default']);
+    }
   });
 });

@@ -1,0 +1,114 @@
+/**
+ * Usage and quotas through the real parts: what the API reports against the registry's own manifests, a
+ * warning from 80 %, and an owner over quota whose next build fails before BuildKit does anything, while
+ * another owner builds as usual.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { WorkRepo } from '../helpers/git.js';
+import { uniqueBytes } from '../helpers/registry.js';
+import { REGISTRY, TestServer, uniqueName } from '../helpers/server.js';
+
+const FROM = 'FROM localhost:5000/cache/busybox:latest';
+/** A layer of 1.5 MB of random bytes (it does not compress), unique to each build. */
+const bigDockerfile = (tag: string) => `${FROM}\nRUN echo ${tag} && head -c 1500000 /dev/urandom > /blob\n`;
+let server: TestServer;
+
+beforeAll(async () => {
+  server = await TestServer.start({ env: { CODEHUB_QUOTA: '0' } });
+});
+afterAll(async () => {
+  await server?.stop();
+});
+
+describe('usage and quota', () => {
+  it('reports usage equal to the unique blob sizes of the registry\'s manifests, warns from 80 %, and fails the next build of an owner over quota before BuildKit runs', async () => {
+    const alice = uniqueName('quota');
+    const token = server.addUser(alice);
+    const bob = uniqueName('roomy');
+    const bobToken = server.addUser(bob);
+    const repo = await WorkRepo.create({ Dockerfile: bigDockerfile('one') });
+    const url = server.gitUrl(alice, token, alice, 'app');
+    expect((await repo.push(url, ['main'])).exitCode).toBe(0);
+    const [first] = await server.waitForBuilds((await repo.git.revparse(['HEAD'])).trim(), token);
+    expect(first.status, first.reason).toBe('succeeded');
+
+    const usage = (await server.api('/api/usage', token)).body;
+    expect(usage).toMatchObject({ owner: alice, quota: null, images: [{ image: 'app', tags: 3 }] });
+    expect(usage.bytes).toBe(await uniqueBytes(REGISTRY, [`${alice}/app`]));
+    expect(usage.bytes).toBeGreaterThan(1_500_000);
+    expect(usage.images[0].bytes).toBe(usage.bytes);
+    const cli = server.cli(['usage'], { CODEHUB_TOKEN: token });
+    expect(cli.stdout).toContain(`${alice}: `);
+    expect(cli.stdout).toContain(`(${usage.bytes} bytes) no quota`);
+
+    // 85 % of a quota: the push says so, and builds.
+    const quota = Math.ceil(usage.bytes / 0.85);
+    expect(server.cli(['user', 'quota', alice, String(quota)]).status).toBe(0);
+    await repo.commit({ Dockerfile: bigDockerfile('two') });
+    const warned = await repo.push(url, ['main']);
+    expect(warned.output).toContain(`remote: warning: ${alice} uses`);
+    expect(warned.output).toMatch(/quota \((84|85) %\); at 100 % builds fail until space is freed/);
+    const [second] = await server.waitForBuilds((await repo.git.revparse(['HEAD'])).trim(), token);
+    expect(second.status, second.reason).toBe('succeeded');
+    const now = (await server.api('/api/usage', token)).body;
+    expect(now.bytes).toBe(await uniqueBytes(REGISTRY, [`${alice}/app`]));
+    expect(now.bytes).toBeGreaterThan(quota);
+
+    // Over quota: recorded failed at push time, nothing ran; bob, pushing at the same time, builds.
+    expect(server.cli(['user', 'quota', alice, '1MiB']).stdout).toContain(`${alice}'s quota: 1 MiB`);
+    await repo.commit({ Dockerfile: bigDockerfile('three') });
+    const bobRepo = await WorkRepo.create({ Dockerfile: `${FROM}\nRUN echo bob-${bob}\n` });
+    const [over, bobPush] = await Promise.all([repo.push(url, ['main']), bobRepo.push(server.gitUrl(bob, bobToken, bob, 'app'), ['main'])]);
+    const sha = (await repo.git.revparse(['HEAD'])).trim();
+    const [failed] = (await server.api(`/api/builds?commit=${sha}`, token)).body.builds;
+    expect(failed).toMatchObject({ status: 'failed', reason_code: 'quota', attempts: 0, started_at: null, builder: null, steps: null });
+    expect(Date.parse(failed.finished_at) - Date.parse(failed.queued_at)).toBeLessThan(1000);
+    expect(failed.reason).toContain(`of a 1 MiB quota`);
+    expect(failed.reason).toContain('so the build was not started');
+    expect(failed.reason).toMatch(/gc would free [\d.]+ (B|KiB|MiB) now/);
+    expect(failed.reason).toMatch(new RegExp(`codehub-build repo retention ${alice}/app --keep 1 --days 0, then gc\\) would free [\\d.]+ MiB`));
+    expect(over.output).toMatch(new RegExp(`remote: build #${failed.id} app \\(main @ ${sha.slice(0, 7)}\\): failed: ${alice} uses`));
+    const log = (await server.api(`/api/builds/${failed.id}/log`, token)).body as string;
+    expect(log).not.toMatch(/^#\d+ /m); // no BuildKit step ever started
+    expect(bobPush.exitCode).toBe(0);
+    const [bobBuild] = await server.waitForBuilds((await bobRepo.git.revparse(['HEAD'])).trim(), bobToken);
+    expect(bobBuild.status, bobBuild.reason).toBe('succeeded');
+
+    // A rebuild is queued like a push: refused as well, and it says why.
+    const rebuild = server.cli(['rebuild', String(second.id)], { CODEHUB_TOKEN: token });
+    expect(rebuild.status, rebuild.stderr).toBe(0);
+    const [rb] = (await server.api(`/api/builds?repo=${alice}/app&limit=1`, token)).body.builds;
+    expect(rb).toMatchObject({ status: 'failed', reason_code: 'quota' });
+
+    // Back under (no quota): the same commit builds again.
+    expect(server.cli(['user', 'quota', alice, 'none']).stdout).toContain('no quota');
+    const again = await fetch(`${server.url}/api/builds/${failed.id}/rebuild`, { method: 'POST', headers: { authorization: `Bearer ${token}` } });
+    expect(again.status).toBe(201);
+    const [, rebuilt] = await server.waitForBuilds(sha, token, { count: 2 });
+    expect(rebuilt.status, rebuilt.reason).toBe('succeeded');
+  });
+
+  it('shows an owner their images with tags, sizes, builds and pull commands, and no one else', async () => {
+    const owner = uniqueName('pages');
+    const token = server.addUser(owner);
+    const other = uniqueName('nosy');
+    const otherToken = server.addUser(other);
+    const repo = await WorkRepo.create({ Dockerfile: `${FROM}\nRUN echo pages-${owner}\n` });
+    expect((await repo.push(server.gitUrl(owner, token, owner, 'web'), ['main'])).exitCode).toBe(0);
+    const sha = (await repo.git.revparse(['HEAD'])).trim();
+    const [b] = await server.waitForBuilds(sha, token);
+    const page = await fetch(`${server.url}/images/${owner}`, { headers: { cookie: `codehub_token=${token}` } });
+    expect(page.status).toBe(200);
+    const html = await page.text();
+    expect(html).toContain(`${owner}/web`);
+    expect(html).toContain(`docker pull ${REGISTRY}/${owner}/web:main`);
+    expect(html).toContain(`href="/builds/${b.id}"`);
+    expect(html).toContain(b.digest.slice(0, 19));
+    const repoPage = await (await fetch(`${server.url}/repos/${owner}/web`, { headers: { cookie: `codehub_token=${token}` } })).text();
+    expect(repoPage).toContain('Images in the registry');
+    expect(repoPage).toContain(`href="/images/${owner}#image-web"`);
+    expect((await fetch(`${server.url}/images/${owner}`, { headers: { cookie: `codehub_token=${otherToken}` } })).status).toBe(404);
+    expect((await server.api(`/api/users/${owner}/usage`, otherToken)).status).toBe(404);
+    expect((await server.api(`/api/users/${owner}/usage`, token)).body.owner).toBe(owner);
+  });
+});
