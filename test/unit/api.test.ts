@@ -1,5 +1,6 @@
 import { beforeEach, describe, expect, it } from 'vitest';
 import { memoryApp } from '../helpers/memory-app.js';
+import { generateToken, hashToken } from '../../src/auth/tokens.js';
 import type { Store } from '../../src/store/store.js';
 
 let app: ReturnType<typeof memoryApp>['app'];
@@ -121,5 +122,38 @@ describe('API', () => {
     const big = await get('/api/repos/alice/shop/secrets/BIG', alice, 'PUT', 'x'.repeat(64 * 1024 + 1));
     expect(big).toMatchObject({ status: 413, body: { error: { message: expect.stringContaining('at most 65536 bytes') } } });
     expect(store.db.$client.prepare('SELECT count(*) AS n FROM secrets').get()).toEqual({ n: 0 });
+  });
+
+  it("answers the caller's usage, a user's to themselves and admins only, and 400 for a malformed name", async () => {
+    expect(await get('/api/usage', alice)).toEqual({ status: 200, body: { owner: 'alice', bytes: 0, quota: null, images: [] } });
+    expect((await get('/api/users/alice/usage', alice)).body.owner).toBe('alice');
+    expect((await get('/api/users/bob/usage', alice)).status).toBe(404);
+    expect((await get('/api/users/nobody/usage', alice)).status).toBe(404);
+    expect((await get('/api/users/Bad_/usage', alice)).status).toBe(400);
+    const admin = generateToken();
+    store.createUser('root', hashToken(admin), ['read', 'admin']);
+    expect((await get('/api/users/bob/usage', admin)).body).toMatchObject({ owner: 'bob', bytes: 0 });
+  });
+
+  it("shows and sets a repo's retention for its owner, keeping what a partial update leaves out, and refuses bad bodies whole", async () => {
+    const put = (body: unknown, token = alice) => get('/api/repos/alice/shop/retention', token, 'PUT', JSON.stringify(body));
+    expect((await get('/api/repos/alice/shop/retention', alice)).body).toEqual({ repo: 'alice/shop', keep: 10, days: 30, override: { keep: null, days: null }, defaults: { keep: 10, days: 30 } });
+    expect((await put({ keep: 3 })).body).toMatchObject({ keep: 3, days: 30, override: { keep: 3, days: null } });
+    expect((await put({ days: 0 })).body).toMatchObject({ keep: 3, days: 0, override: { keep: 3, days: 0 } });
+    const bad = await put({ keep: 3.5, days: -2 });
+    expect(bad.status).toBe(400);
+    expect(bad.body.error.details.problems).toHaveLength(2);
+    expect((await get('/api/repos/alice/shop/retention', alice)).body.override).toEqual({ keep: 3, days: 0 });
+    expect((await put({ keep: null, days: null })).body).toMatchObject({ keep: 10, days: 30 });
+    expect((await put({ keep: 1 }, bob)).status).toBe(404);
+    expect((await get('/api/repos/alice/nothing/retention', alice, 'PUT', '{"keep":1}')).status).toBe(404);
+  });
+
+  it('answers 410 with the date for a build whose log expired, and keeps the build', async () => {
+    const [b] = addBuilds('alice', 'old', ['e'.repeat(40)]);
+    store.markLogsExpired([b!.id], '2026-03-01T00:00:00.000Z');
+    const r = await get(`/api/builds/${b!.id}/log`, alice);
+    expect(r).toEqual({ status: 410, body: { error: { code: 'gone', message: expect.stringContaining(`the log of build #${b!.id} expired on 2026-03-01 and was removed`) } } });
+    expect((await get(`/api/builds/${b!.id}`, alice)).body).toMatchObject({ status: 'succeeded', log_expired_at: '2026-03-01T00:00:00.000Z' });
   });
 });

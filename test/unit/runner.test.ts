@@ -181,6 +181,46 @@ describe('Runner', () => {
     expect(store.recoverRunning(3).requeued.map((x) => x.id)).toEqual([b!.id]);
   });
 
+  it('claims nothing while the registry gate is closed, and runs the queue when it opens', async () => {
+    const driver = new FakeDriver(async () => ({ ok: true, digest: 'sha256:' + 'a'.repeat(64), steps: [] }));
+    const gate = { open: false, detail: 'read-only (maintenance)', check: async () => gate.open };
+    const [b] = queue(1);
+    await start(driver, { registryGate: gate });
+    await sleep(100);
+    expect(store.build(b!.id)).toMatchObject({ status: 'queued', attempts: 0 });
+    gate.open = true;
+    runner!.notify();
+    await until(() => store.build(b!.id)!.status === 'succeeded', 'the build to run once the gate opens');
+  });
+
+  it('queues a build again without counting the attempt when its push failed because the registry went away', async () => {
+    const gate = { open: true, detail: 'registry down', check: async () => gate.open };
+    let calls = 0;
+    const driver = new FakeDriver(async () => {
+      if (++calls > 1) return { ok: true, digest: 'sha256:' + 'b'.repeat(64), steps: [] };
+      gate.open = false; // the registry went down while the build ran
+      return { ok: false, code: 'infrastructure', reason: 'failed to push r/alice/shop:1: connection refused', steps: [] };
+    });
+    const [b] = queue(1);
+    await start(driver, { registryGate: gate, retry: { maxAttempts: 1, baseMs: 10 } });
+    await until(() => store.build(b!.id)!.status === 'queued' && calls === 1, 'the build to be queued again');
+    expect(store.build(b!.id)).toMatchObject({ attempts: 0, reason: 'waiting for the registry: registry down' });
+    gate.open = true;
+    runner!.notify();
+    await until(() => store.build(b!.id)!.status === 'succeeded', 'the build to succeed with its one attempt');
+    expect(store.build(b!.id)!.attempts).toBe(1);
+    expect(await logText(b!.id)).toContain('--- the build waits queued until the registry is back; this attempt does not count');
+  });
+
+  it('records what a build pushed before it reports the build succeeded', async () => {
+    const seen: string[] = [];
+    const driver = new FakeDriver(async () => ({ ok: true, digest: 'sha256:' + 'c'.repeat(64), steps: [] }));
+    const [b] = queue(1);
+    await start(driver, { onPushed: async (pushed, digest) => { seen.push(`${pushed.id} ${digest} ${store.build(pushed.id)!.status}`); } });
+    await until(() => store.build(b!.id)!.status === 'succeeded', 'the build to succeed');
+    expect(seen).toEqual([`${b!.id} sha256:${'c'.repeat(64)} running`]);
+  });
+
   it('retries an infrastructure failure with back-off, then fails it as infrastructure', async () => {
     const driver = new FakeDriver(async () => ({ ok: false, code: 'infrastructure', reason: 'dial tcp 127.0.0.1:5999: connection refused', steps: [] }));
     const [b] = queue(1);
