@@ -2,7 +2,7 @@
  * codehub-build against the limit, in one run:
  *
  *   npm run bench                                   (brings the stack up first)
- *   BENCH_RUNS=7 BENCH_ONLY=image,recorded,burst,lookup,sse,web npm run bench
+ *   BENCH_RUNS=7 BENCH_ONLY=image,recorded,burst,lookup,sse,web,registry npm run bench
  *
  * Prints a table and writes it to bench/RESULTS.md with the date, the machine and the exact commands. Every
  * ratio compares figures measured in this same run.
@@ -20,10 +20,11 @@ import { PLAIN_HOOK, pushToImage, RAW_COMMAND, type PushToImageRow } from './pus
 import { pushToRecorded } from './push-recorded.js';
 import { sseLatency } from './sse.js';
 import { webPages, type WebResult } from './web.js';
+import { registryOpsBench, type RegistryOpsResult } from './registry-ops.js';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 7);
 const LOOKUPS = Number(process.env.BENCH_LOOKUPS ?? 2000);
-const SECTIONS = ['image', 'recorded', 'burst', 'lookup', 'sse', 'web'];
+const SECTIONS = ['image', 'recorded', 'burst', 'lookup', 'sse', 'web', 'registry'];
 const ONLY = new Set((process.env.BENCH_ONLY ?? SECTIONS.join(',')).split(','));
 const SIZES = (process.env.BENCH_SIZES ?? '100000,1000000').split(',').map(Number);
 const progress = (s: string) => process.stderr.write(s + '\n');
@@ -69,6 +70,9 @@ if (ONLY.has('lookup')) for (const n of SIZES) { progress(`lookups with ${n} bui
 const WEB_BUILDS = Math.max(...SIZES);
 let web: WebResult | null = null;
 if (ONLY.has('web')) { progress(`web pages with ${WEB_BUILDS} builds`); web = await webPages(WEB_BUILDS, 300); }
+
+let regOps: RegistryOpsResult | null = null;
+if (ONLY.has('registry')) { progress('registry operations over 10,000 tags'); regOps = await registryOpsBench(progress); }
 
 if (image.length) {
   say('## Push to pushed image (ms)');
@@ -145,6 +149,29 @@ if (web) {
   say('| --- | --- | --- | --- | --- | --- | --- |');
   const f = (s: Stats) => `${s.median.toFixed(2)} / ${s.p99.toFixed(2)}`;
   for (const r of web.rows) say(`| ${r.page} | ${f(r.pageMs)} | ${r.pageKb.toFixed(1)} | ${r.raw} | ${f(r.rawMs)} | ${r.rawKb.toFixed(1)} | ${ratio(r.pageMs.median, r.rawMs.median)} |`);
+  say();
+}
+
+if (regOps) {
+  const r = regOps;
+  const f = (p: { ms: number; requests: number }) => `${(p.ms / 1000).toFixed(2)} | ${p.requests.toLocaleString('en')}`;
+  say('## Registry operations (usage, retention, gc)');
+  say();
+  say(`${r.repositories} image repositories of 10 owners, each 100 builds of branch main (a sha tag each; main and latest on the newest): ${r.tags.toLocaleString('en')} tags, each its own manifest, in a registry of the benchmark's own on this machine; retention keep 10, days 0. Filled in ${r.fillSeconds.toFixed(0)} s (twice: a second, identical set of repositories for the baseline).`);
+  say();
+  say('| step | seconds | registry requests |');
+  say('| --- | --- | --- |');
+  say(`| usage reconcile, empty inventory (catalog, tag lists, a GET per tag; both sets, ${(r.tags * 2).toLocaleString('en')} tags) | ${f(r.firstReconcile)} |`);
+  say(`| usage reconcile again (a HEAD per tag; both sets) | ${f(r.reconcile)} |`);
+  say(`| retention planning from the inventory (${r.removed.toLocaleString('en')} removals planned) | ${f(r.planOffline)} |`);
+  say(`| \`gc --dry-run\` per repository (a tag list each, then planning) | ${f(r.dryRun)} |`);
+  say(`| \`gc\` per repository: ${r.removed.toLocaleString('en')} manifests deleted, each removal logged | ${f(r.gc)} |`);
+  say(`| baseline: learning the digests without an inventory (a tag list, then a HEAD per tag) | ${f(r.rawRead)} |`);
+  say(`| baseline: the same ${r.removed.toLocaleString('en')} DELETEs by digest, a plain loop, 8 in flight | ${f(r.rawDelete)} |`);
+  say();
+  say(`The quota check a push makes (an owner's usage, 1,020 tags in 10 images, against the quota): ${r.quotaCheck.median.toFixed(2)} ms median, ${r.quotaCheck.p99.toFixed(2)} ms p99 (${r.quotaCheck.n} calls).`);
+  say();
+  say(`gc against the raw deletes: ${ratio(r.gc.ms, r.rawDelete.ms)}x the time, ${ratio(r.gc.requests, r.rawDelete.requests)}x the requests; gc's planning (dry run) against learning the digests without an inventory: ${ratio(r.dryRun.ms, r.rawRead.ms)}x the time, ${ratio(r.dryRun.requests, r.rawRead.requests)}x the requests.`);
   say();
 }
 

@@ -10,6 +10,7 @@ import type { BlobRef, InventoryStore } from '../store/inventory.js';
 import type { Build } from '../store/schema.js';
 import type { Store } from '../store/store.js';
 import { repoPathProblem } from '../names.js';
+import { mapLimit } from '../util/map-limit.js';
 import type { RegistryClient } from './client.js';
 import { ownerOf, type Inventory } from './inventory.js';
 import { TOMBSTONE_CONFIG, tombstoneManifest } from './manifests.js';
@@ -82,6 +83,8 @@ export interface GcReport {
 
 /** How long a repository's lock is held at most: gc's deletions in one repository take far less. */
 const LOCK_MS = 10 * 60_000;
+/** Deletes in flight at once in one repository. */
+const PARALLEL_DELETES = 8;
 
 /**
  * Registry garbage collection by retention (retention.ts decides; this gathers the facts and carries it
@@ -212,16 +215,21 @@ export class GarbageCollector {
     const repository = plan.repository;
     const deleted: typeof plan.deletes = [];
     const tombstoned: typeof plan.tombstones = [];
-    for (const d of plan.deletes) {
-      try {
-        await registry.deleteManifest(repository, d.digest);
-      } catch (e) {
-        log.warn('gc could not delete a manifest; the next run tries again', { repository, digest: d.digest, err: e });
-        report.skipped.push({ repository, reason: `${d.digest}: ${(e as Error).message}` });
-        continue;
-      }
-      inventory.removeManifest(repository, d.digest);
-      deleted.push(d);
+    // Indexes first, then what they list (the plan's order), each wave a few deletes at a time.
+    const going = new Set(plan.deletes.map((d) => d.digest));
+    const listed = new Set(inventory.manifestsOf(repository).filter((m) => going.has(m.digest)).flatMap((m) => m.children));
+    for (const wave of [plan.deletes.filter((d) => !listed.has(d.digest)), plan.deletes.filter((d) => listed.has(d.digest))]) {
+      await mapLimit(wave, PARALLEL_DELETES, async (d) => {
+        try {
+          await registry.deleteManifest(repository, d.digest);
+        } catch (e) {
+          log.warn('gc could not delete a manifest; the next run tries again', { repository, digest: d.digest, err: e });
+          report.skipped.push({ repository, reason: `${d.digest}: ${(e as Error).message}` });
+          return;
+        }
+        inventory.removeManifest(repository, d.digest);
+        deleted.push(d);
+      });
     }
     if (plan.tombstones.length) {
       let config: string;

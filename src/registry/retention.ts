@@ -112,7 +112,11 @@ export function planRetention(input: RetentionInput): RetentionPlan {
   }
 
   const tagsOf = new Map<string, TagDecision[]>();
-  for (const d of decisions) tagsOf.set(d.digest, [...(tagsOf.get(d.digest) ?? []), d]);
+  for (const d of decisions) {
+    const list = tagsOf.get(d.digest);
+    if (list) list.push(d);
+    else tagsOf.set(d.digest, [d]);
+  }
   const listedBy = new Map<string, string>();
   for (const m of manifests.values()) for (const c of m.children) if (!stays.has(m.digest)) listedBy.set(c, m.digest);
 
