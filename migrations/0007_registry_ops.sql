@@ -27,7 +27,7 @@ CREATE TABLE `manifest_blobs` (
 	`blob` text NOT NULL,
 	`size` integer NOT NULL,
 	PRIMARY KEY(`repository`, `manifest`, `blob`)
-);
+) WITHOUT ROWID;
 --> statement-breakpoint
 CREATE TABLE `ref_deletions` (
 	`repo_id` integer NOT NULL,

@@ -40,14 +40,11 @@ export function registryTokenRoutes(deps: RegistryTokenDeps): Hono {
     for (const s of scopes) {
       const want = parseScope(s);
       if (!want) throw new BadRequestError(`scope ${JSON.stringify(s.slice(0, 200))} is not type:name:actions`);
-      let actions = grant(who, want, deps);
+      const actions = grant(who, want, deps);
       // An owner over quota gets no push (a build already queued keeps its own credential and finishes).
       const refusal = who.kind === 'user' && actions.includes('push') ? deps.pushRefusal?.(want.name.split('/')[0]!) : null;
-      if (refusal) {
-        actions = actions.filter((a) => a !== 'push');
-        refusals.push(refusal);
-      }
-      if (actions.length) access.push({ type: want.type, name: want.name, actions });
+      if (refusal) refusals.push(refusal);
+      else if (actions.length) access.push({ type: want.type, name: want.name, actions });
     }
     if (refusals.length) {
       // docker shows a token server's error message; a token without push would only get the registry's bare "denied".

@@ -259,4 +259,31 @@ describe('web pages', () => {
     // Public covers the badge only: the builds stay private.
     expect((await page('/repos/alice/shop', bob)).status).toBe(404);
   });
+
+  it("shows an owner their images with sizes, builds and pull commands, lists a repo's images on its page, and says when a log expired", async () => {
+    const [b] = m.addBuilds('alice', 'shop', ['a'.repeat(40)]);
+    const digest = `sha256:${'1'.repeat(64)}`;
+    m.inventory.addManifest({ repository: 'alice/shop', digest, mediaType: 'application/vnd.oci.image.manifest.v1+json', children: [], tombstone: false },
+      [{ digest, size: 1000 }, { digest: `sha256:${'2'.repeat(64)}`, size: 2 * 1024 * 1024 }]);
+    for (const tag of ['main', '<script>']) m.inventory.setTag({ repository: 'alice/shop', tag, digest, owner: 'alice', buildId: tag === 'main' ? b!.id : null, pushedAt: new Date().toISOString() });
+    const images = await page('/images/alice', alice);
+    expect(images.status).toBe(200);
+    expect(images.body).toContain('alice/shop');
+    expect(images.body).toContain('2 MiB');
+    expect(images.body).toContain(`href="/builds/${b!.id}"`);
+    expect(images.body).toContain('docker pull reg:5000/alice/shop:main');
+    expect(images.body).toContain('docker push');
+    expect(images.body).toContain('&lt;script&gt;');
+    expect(images.body).not.toContain('<script>');
+    expect((await page('/images/alice', bob)).status).toBe(404);
+    expect((await page('/images/Not_A_Name', alice)).status).toBe(400);
+    const repo = await page('/repos/alice/shop', alice);
+    expect(repo.body).toContain('Images in the registry');
+    expect(repo.body).toContain('href="/images/alice#image-shop"');
+
+    m.store.markLogsExpired([b!.id], '2026-02-03T00:00:00.000Z');
+    const build = await page(`/builds/${b!.id}`, alice);
+    expect(build.body).toContain(`the log of build #${b!.id} expired on 2026-02-03`);
+    expect(build.body).not.toContain('id="log"');
+  });
 });
