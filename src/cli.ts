@@ -32,7 +32,8 @@ server (run where the data dir is):
                               CODEHUB_QUOTA again; at or over it their builds fail with reason quota
   gc [--dry-run] [--repo owner/repo] [--json]
                               retention now: remove the image tags it no longer keeps (printed, with the bytes
-                              that go with them; --dry-run only prints), untagged manifests, and expired logs
+                              that go with them; --dry-run only prints), untagged manifests, and expired logs;
+                              exit status 3 when it left a repository for the next run (a build was pushing)
 
 client (talks to CODEHUB_URL with CODEHUB_TOKEN):
   builds [--repo owner/name] [--commit sha-prefix] [--ref ref] [--status s] [--limit n] [--json]

@@ -114,14 +114,22 @@ export class GarbageCollector {
     for (const r of repositories) byOwner.set(ownerOf(r), [...(byOwner.get(ownerOf(r)) ?? []), r]);
     for (const [owner, list] of byOwner) {
       if (!opts.offline) for (const r of list) await this.sync(r, report);
-      const snapshot = this.snapshot(owner);
-      const done: Removal[] = [];
+      const ledger = new Ledger(this.snapshot(owner));
+      // Each repository's removals are counted and logged as soon as they are done (or planned, in a dry run).
+      const settle = (removals: Removal[]) => {
+        ledger.add(removals);
+        for (const r of removals) {
+          report.removals.push(r);
+          report.bytes += r.bytes;
+          if (!dryRun) deps.log.info(r.tag === null ? 'gc removed an untagged manifest' : 'gc removed a tag', { repository: r.repository, tag: r.tag, digest: r.digest, how: r.how, bytes: r.bytes, reason: r.reason });
+        }
+      };
       for (const repository of list) {
         if (report.skipped.some((s) => s.repository === repository)) continue;
         if (dryRun) {
           const plan = await this.plan(repository, git, opts.policy);
           report.kept += plan.decisions.filter((d) => d.keep).length;
-          done.push(...removalsOf(plan));
+          settle(removalsOf(plan));
           continue;
         }
         const lock = deps.inventory.lock(repository, this.holder, LOCK_MS);
@@ -133,18 +141,12 @@ export class GarbageCollector {
           await this.sync(repository, report);
           const plan = await this.plan(repository, git, opts.policy);
           report.kept += plan.decisions.filter((d) => d.keep).length;
-          done.push(...await this.execute(plan, report));
+          settle(await this.execute(plan, report));
         } finally {
           deps.inventory.unlock(repository, this.holder);
         }
       }
-      const measured = measure(snapshot, done);
-      report.owners.push({ owner, before: measured.before, after: measured.after });
-      for (const r of done) {
-        report.removals.push(r);
-        report.bytes += r.bytes;
-        if (!dryRun) deps.log.info(r.tag === null ? 'gc removed an untagged manifest' : 'gc removed a tag', { repository: r.repository, tag: r.tag, digest: r.digest, how: r.how, bytes: r.bytes, reason: r.reason });
-      }
+      report.owners.push({ owner, ...ledger.usage() });
     }
     if (opts.logs ?? !opts.offline) {
       report.logs = expireLogs({ store: deps.store, logs: deps.logs, log: deps.log, days: deps.settings.logRetentionDays, dryRun, ...(opts.repo ? { repo: opts.repo } : {}) });
@@ -286,34 +288,51 @@ function removalsOf(plan: RetentionPlan): Removal[] {
 }
 
 /**
- * Fills in each removal's bytes and the owner's usage before and after: a blob is freed when no tagged
- * manifest that stays (in any of the owner's repositories) needs it, and is counted once, with the first
- * removal of a manifest that needed it.
+ * What an owner's removals free, step by step: a blob is freed by the removals that leave no tagged
+ * manifest of the owner's (in any repository) needing it, and is counted once, with the first of them
+ * that needed it. Summed, the removals' bytes are the fall in the owner's usage plus what untagged manifests
+ * alone held.
  */
-function measure(s: Snapshot, removals: Removal[]): { before: number; after: number } {
-  const deleted = new Set(removals.filter((r) => r.how === 'delete').map((r) => `${r.repository}@${r.digest}`));
-  const sum = (blobs: Map<string, number>) => [...blobs.values()].reduce((a, b) => a + b, 0);
-  const before = new Map<string, number>();
-  const after = new Map<string, number>();
-  for (const [repository, digests] of s.tagged) {
-    for (const d of digests) {
-      for (const b of s.blobs.get(repository)?.get(d) ?? []) {
-        before.set(b.digest, b.size);
-        if (!deleted.has(`${repository}@${d}`)) after.set(b.digest, b.size);
+class Ledger {
+  private deleted = new Set<string>();
+  private counted = new Set<string>();
+
+  constructor(private s: Snapshot) {}
+
+  /** Records removals (one repository's) and fills in their bytes. */
+  add(removals: Removal[]): void {
+    for (const r of removals) if (r.how === 'delete') this.deleted.add(`${r.repository}@${r.digest}`);
+    const needed = this.needed(true);
+    const seen = new Set<string>();
+    for (const r of removals) {
+      const key = `${r.repository}@${r.digest}`;
+      if (r.how !== 'delete' || seen.has(key)) continue;
+      seen.add(key);
+      for (const b of this.s.blobs.get(r.repository)?.get(r.digest) ?? []) {
+        if (needed.has(b.digest) || this.counted.has(b.digest)) continue;
+        this.counted.add(b.digest);
+        r.bytes += b.size;
       }
     }
   }
-  const counted = new Set<string>();
-  for (const r of removals) {
-    if (r.how !== 'delete' || counted.has(`@${r.repository}@${r.digest}`)) continue;
-    counted.add(`@${r.repository}@${r.digest}`);
-    for (const b of s.blobs.get(r.repository)?.get(r.digest) ?? []) {
-      if (after.has(b.digest) || counted.has(b.digest)) continue;
-      counted.add(b.digest);
-      r.bytes += b.size;
-    }
+
+  /** The owner's usage before the run and after what was recorded. */
+  usage(): { before: number; after: number } {
+    const sum = (m: Map<string, number>) => [...m.values()].reduce((a, b) => a + b, 0);
+    return { before: sum(this.needed(false)), after: sum(this.needed(true)) };
   }
-  return { before: sum(before), after: sum(after) };
+
+  /** Blobs the tagged manifests need (those still there, with `remaining`), digest -> size. */
+  private needed(remaining: boolean): Map<string, number> {
+    const out = new Map<string, number>();
+    for (const [repository, digests] of this.s.tagged) {
+      for (const d of digests) {
+        if (remaining && this.deleted.has(`${repository}@${d}`)) continue;
+        for (const b of this.s.blobs.get(repository)?.get(d) ?? []) out.set(b.digest, b.size);
+      }
+    }
+    return out;
+  }
 }
 
 /** A build as retention sees it, for one of the tags it pushed. */
