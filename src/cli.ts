@@ -10,7 +10,7 @@ import { nameProblem, repoPathProblem, SHA_PREFIX_RE } from './names.js';
 import { loadSettings, SettingsError } from './settings.js';
 import { openDb } from './store/db.js';
 import { printTable, UsageError, withStore } from './cli/common.js';
-import { gcCmd, quotaCmd, retentionCmd, usageCmd } from './cli/registry.js';
+import { gcCmd, imageCmd, quotaCmd, retentionCmd, usageCmd } from './cli/registry.js';
 import { NO_QUOTA } from './store/schema.js';
 import { RegistryError } from './registry/client.js';
 import { formatBytes } from './units.js';
@@ -58,6 +58,7 @@ client (talks to CODEHUB_URL with CODEHUB_TOKEN):
   repo retention <owner/repo> [--keep N] [--days D] [--default]
                               show or set how many builds per branch keep their tags and for how many days (the owner)
   usage [owner] [--json]      registry bytes of your images (or owner's), per image, against the quota
+  image rm <owner/image:tag>  remove one tag of your image (a docker push's too), its manifest when nothing else needs it
 `;
 
 
@@ -76,6 +77,7 @@ async function main(argv: string[]): Promise<number> {
     case 'token': return tokenCmd(rest);
     case 'repo': return repoCmd(rest);
     case 'usage': return usageCmd(rest);
+    case 'image': return imageCmd(rest);
     case 'gc': return gcCmd(rest);
     case undefined: case 'help': case '--help': case '-h':
       process.stdout.write(USAGE);

@@ -46,6 +46,11 @@ export class PayloadTooLargeError extends AppError {
   override readonly status = 413;
   override readonly code = 'payload_too_large';
 }
+/** A service behind this one (the registry) refused or did not answer; the message says which and why. */
+export class BadGatewayError extends AppError {
+  override readonly status = 502;
+  override readonly code = 'bad_gateway';
+}
 /** Too many failed sign-ins from one address; `retryAfter` is in seconds. */
 export class TooManyRequestsError extends AppError {
   override readonly status = 429;

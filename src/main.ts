@@ -123,7 +123,7 @@ export async function startServer(settings: Settings, opts: { log?: Logger; driv
       key, log, onPush: (push) => builds.push(push),
       wait: (list, write, signal) => streamBuilds({ logs, store, publicUrl: settings.publicUrl, builds: list, write, signal }),
     }),
-    api: apiRoutes({ store, access, builds, secrets, logs, auth, publicUrl: settings.publicUrl, usage, retention: { keep: settings.retentionKeep, days: settings.retentionDays } }),
+    api: apiRoutes({ store, access, builds, secrets, logs, auth, publicUrl: settings.publicUrl, usage, gc: ops.gc, retention: { keep: settings.retentionKeep, days: settings.retentionDays } }),
     health: healthRoutes({ store, pool, registry, metrics, gate }),
     web: webRoutes({
       store, access, builds, logs, auth, publicUrl: settings.publicUrl, usage,

@@ -120,3 +120,19 @@ function describe(x: Removal): string {
   const what = x.tag === null ? `${x.repository}@${x.digest}` : `${x.repository}:${x.tag}`;
   return `${what}  ${formatBytes(x.bytes)}  ${x.how === 'tombstone' ? '(this tag only) ' : ''}${x.tag === null ? '' : `[${x.digest.slice(0, 19)}] `}${x.reason}`;
 }
+
+/** `image rm <owner/image:tag>`: removes one tag of your image (and its manifest when no other tag needs it). */
+export async function imageCmd(args: string[]): Promise<number> {
+  const usage = 'usage: codehub-build image rm <owner/image:tag>';
+  const [sub, ref = '', ...rest] = args;
+  const m = /^([^/:]+)\/([^/:]+):([^/:]+)$/.exec(ref);
+  if (sub !== 'rm' || rest.length || !m) throw new UsageError(`${sub === 'rm' && ref ? `${JSON.stringify(ref)} is not owner/image:tag` : 'which tag?'}\n${usage}`);
+  const [, owner, image, tag] = m as unknown as [string, string, string, string];
+  const problem = repoPathProblem(`${owner}/${image}`);
+  if (problem) throw new UsageError(problem);
+  const res = await request(clientConfig(), `/api/images/${owner}/${image}/tags/${encodeURIComponent(tag)}`, 'DELETE');
+  const r = (await res.json()) as { removed: { tag: string | null; digest: string; how: string }[]; bytes: number };
+  for (const x of r.removed) console.log(`removed ${owner}/${image}${x.tag === null ? `@${x.digest}` : `:${x.tag}`}${x.how === 'tombstone' ? ' (its manifest stays for its other tags)' : ''}`);
+  console.log(`${owner}'s usage falls by ${formatBytes(r.bytes)}; the registry frees the disk at its next garbage collection`);
+  return 0;
+}

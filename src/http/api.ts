@@ -2,7 +2,10 @@ import { Hono } from 'hono';
 import { stream, streamSSE } from 'hono/streaming';
 import { sendLog } from '../logs/follow.js';
 import type { LogLine } from '../logs/store.js';
-import { BadRequestError, GoneError, NotFoundError, PayloadTooLargeError } from '../errors.js';
+import { BadGatewayError, BadRequestError, GoneError, NotFoundError, PayloadTooLargeError } from '../errors.js';
+import { RegistryError } from '../registry/client.js';
+import type { GarbageCollector } from '../registry/gc.js';
+import { TAG_RE } from '../builds/tags.js';
 import type { LogStore } from '../logs/store.js';
 import { nameProblem } from '../names.js';
 import { checkRepoParam, commitParam, Lookups, statusParam } from './lookups.js';
@@ -27,6 +30,8 @@ export interface ApiDeps {
   auth: Authenticator;
   publicUrl: string;
   usage: UsageService;
+  /** Removes a tag by hand (the images API). */
+  gc: Pick<GarbageCollector, 'removeTag'>;
   /** The server's retention defaults (CODEHUB_RETENTION_KEEP, CODEHUB_RETENTION_DAYS), shown beside an override. */
   retention: Policy;
 }
@@ -182,6 +187,21 @@ export function apiRoutes(deps: ApiDeps): Hono<Env> {
   // Registry usage: the caller's own, or a user's (that user or an admin; to others the user does not exist).
   app.get('/usage', (c) => c.json(deps.usage.of(lookups.namespace(c.get('caller'), c.get('caller').user.name))));
   app.get('/users/:name/usage', (c) => c.json(deps.usage.of(lookups.namespace(c.get('caller'), c.req.param('name')))));
+
+  // One tag removed by hand (its owner or an admin): exactly that tag, and its manifest when nothing else needs it.
+  app.delete('/images/:owner/:image/tags/:tag', async (c) => {
+    const { owner, image, tag } = c.req.param();
+    const caller = c.get('caller');
+    lookups.namespace(caller, owner);
+    deps.access.requireScope(caller, 'push');
+    const problem = nameProblem('repo', image);
+    if (problem) throw new BadRequestError(`image ${problem.replace(/^repo /, '')}`);
+    if (!TAG_RE.test(tag)) throw new BadRequestError(`${JSON.stringify(tag)} is not a tag: letters, digits, '_', '.', '-', at most 128, not starting with '.' or '-'`);
+    const removed = await deps.gc.removeTag(`${owner}/${image}`, tag, caller.user.name).catch((e: unknown) => {
+      throw e instanceof RegistryError ? new BadGatewayError(e.message) : e;
+    });
+    return c.json({ repository: `${owner}/${image}`, tag, removed: removed.map((r) => ({ tag: r.tag, digest: r.digest, how: r.how, bytes: r.bytes })), bytes: removed.reduce((a, r) => a + r.bytes, 0) });
+  });
 
   // Retention override of a repo's images, the owner's: how many builds per branch and how many days stay.
   const retentionView = (owner: string, repo: string) => {

@@ -11,10 +11,11 @@ import type { Build } from '../store/schema.js';
 import type { Store } from '../store/store.js';
 import { repoPathProblem } from '../names.js';
 import { mapLimit } from '../util/map-limit.js';
-import type { RegistryClient } from './client.js';
+import { ConflictError, NotFoundError } from '../errors.js';
+import { RegistryError, type RegistryClient } from './client.js';
 import { ownerOf, type Inventory } from './inventory.js';
 import { TOMBSTONE_CONFIG, tombstoneManifest } from './manifests.js';
-import { planRetention, type GitFacts, type Policy, type RetentionPlan, type TagFacts } from './retention.js';
+import { planRemovals, planRetention, type GitFacts, type Policy, type RetentionPlan, type TagFacts } from './retention.js';
 
 export interface GcSettings {
   /** The default policy (CODEHUB_RETENTION_KEEP, CODEHUB_RETENTION_DAYS). */
@@ -141,7 +142,7 @@ export class GarbageCollector {
           await this.sync(repository, report);
           const plan = await this.plan(repository, git, opts.policy);
           report.kept += plan.decisions.filter((d) => d.keep).length;
-          settle(await this.execute(plan, report));
+          settle(await this.execute(plan, report.skipped));
         } finally {
           deps.inventory.unlock(repository, this.holder);
         }
@@ -154,6 +155,46 @@ export class GarbageCollector {
     report.requests = deps.registry.requests - r0;
     report.ms = Date.now() - t0;
     return report;
+  }
+
+  /**
+   * Removes one tag by hand (`codehub-build image rm`, its owner's): exactly that tag, and its manifest too
+   * (with what only it lists) when no other tag or kept index needs it. Returns what went, with the bytes it
+   * frees. NotFoundError when the registry has no such tag; ConflictError while a build of the repository
+   * runs or a gc holds it; RegistryError when the registry refuses.
+   */
+  async removeTag(repository: string, tag: string, by: string): Promise<Removal[]> {
+    const { inventory, log } = this.deps;
+    const lock = inventory.lock(repository, this.holder, LOCK_MS);
+    if (!lock.ok) {
+      throw new ConflictError('running' in lock ? `build ${lock.running.map((id) => `#${id}`).join(', ')} is pushing to ${repository}; remove the tag once it ends`
+        : `gc is working on ${repository}; try again in a moment`);
+    }
+    try {
+      await this.deps.sync.syncRepository(repository);
+      const tags = inventory.tagsOf(repository);
+      const target = tags.find((t) => t.tag === tag);
+      if (!target) throw new NotFoundError(`${repository} has no tag ${tag}`);
+      const manifests = inventory.manifestsOf(repository);
+      const decisions = tags.map((t) => ({ tag: t.tag, digest: t.digest, keep: t.tag !== tag, reason: t.tag === tag ? `removed by ${by}` : 'kept' }));
+      const plan = planRemovals(repository, decisions, manifests);
+      // Only what this tag held: never the repository's other untagged manifests (gc's to judge).
+      const mine = new Set([target.digest]);
+      for (let grew = true; grew;) {
+        grew = false;
+        for (const m of manifests) if (mine.has(m.digest)) for (const c of m.children) if (!mine.has(c)) { mine.add(c); grew = true; }
+      }
+      plan.deletes = plan.deletes.filter((d) => mine.has(d.digest));
+      const ledger = new Ledger(this.snapshot(ownerOf(repository)));
+      const skipped: GcReport['skipped'] = [];
+      const removals = await this.execute(plan, skipped);
+      if (skipped.length) throw new RegistryError(`the registry refused to remove ${repository}:${tag}: ${skipped.map((s) => s.reason).join('; ')}`);
+      ledger.add(removals);
+      for (const r of removals) log.info(r.tag === null ? 'tag removal took an untagged manifest' : 'tag removed by hand', { repository, tag: r.tag, digest: r.digest, how: r.how, bytes: r.bytes, by });
+      return removals;
+    } finally {
+      inventory.unlock(repository, this.holder);
+    }
   }
 
   /** The image repositories a run covers. Throws GcScopeError for a --repo that names nothing. */
@@ -212,7 +253,7 @@ export class GarbageCollector {
    * Carries out one repository's plan: deletes (an index before what it lists) and tombstones. A removal the
    * registry refuses is logged and left for the next run; the rest go on. Returns what was removed.
    */
-  private async execute(plan: RetentionPlan, report: GcReport): Promise<Removal[]> {
+  private async execute(plan: RetentionPlan, skipped: GcReport['skipped']): Promise<Removal[]> {
     const { registry, inventory, log } = this.deps;
     const repository = plan.repository;
     const deleted: typeof plan.deletes = [];
@@ -226,7 +267,7 @@ export class GarbageCollector {
           await registry.deleteManifest(repository, d.digest);
         } catch (e) {
           log.warn('gc could not delete a manifest; the next run tries again', { repository, digest: d.digest, err: e });
-          report.skipped.push({ repository, reason: `${d.digest}: ${(e as Error).message}` });
+          skipped.push({ repository, reason: `${d.digest}: ${(e as Error).message}` });
           return;
         }
         inventory.removeManifest(repository, d.digest);
@@ -238,7 +279,7 @@ export class GarbageCollector {
       try {
         config = await registry.ensureBlob(repository, TOMBSTONE_CONFIG);
       } catch (e) {
-        report.skipped.push({ repository, reason: `could not upload the tombstone config: ${(e as Error).message}` });
+        skipped.push({ repository, reason: `could not upload the tombstone config: ${(e as Error).message}` });
         return removalsOf({ ...plan, deletes: deleted, tombstones: [] });
       }
       for (const t of plan.tombstones) {
@@ -249,7 +290,7 @@ export class GarbageCollector {
           await registry.deleteManifest(repository, digest);
         } catch (e) {
           log.warn('gc could not remove a tag; the next run tries again', { repository, tag: t.tag, err: e });
-          report.skipped.push({ repository, reason: `${t.tag}: ${(e as Error).message}` });
+          skipped.push({ repository, reason: `${t.tag}: ${(e as Error).message}` });
           continue;
         }
         inventory.removeTags(repository, [t.tag]);

@@ -54,7 +54,7 @@ export class Quotas {
   /** Why pushes to `owner`'s namespace are refused (the registry token server's check), or null. */
   pushRefusal(owner: string): string | null {
     const s = this.state(owner);
-    return isOver(s) ? `${owner} is over quota: ${formatBytes(s.bytes)} of ${formatBytes(s.quota!)} (${percent(s)}); free space with codehub-build gc or a smaller retention` : null;
+    return isOver(s) ? `${owner} is over quota: ${formatBytes(s.bytes)} of ${formatBytes(s.quota!)} (${percent(s)}); free space with codehub-build image rm, gc or a smaller retention` : null;
   }
 
   /**
@@ -80,7 +80,7 @@ export class Quotas {
       `${owner} uses ${formatBytes(s.bytes)} of a ${formatBytes(s.quota)} quota (${percent(s)}, ${formatBytes(s.bytes - s.quota)} over), so the build was not started`,
       now === null ? null : `gc would free ${formatBytes(now)} now (an operator runs codehub-build gc; the server runs it every CODEHUB_GC_INTERVAL)`,
       smaller === null ? null : `keeping only each branch's newest build of ${repo} (codehub-build repo retention ${repo} --keep 1 --days 0, then gc) would free ${formatBytes(smaller)}`,
-      `or an operator raises the quota: codehub-build user quota ${owner} <size>`,
+      `or remove tags yourself (codehub-build image rm ${owner}/<image>:<tag>), or an operator raises the quota: codehub-build user quota ${owner} <size>`,
     ];
     return { over: true, reason: parts.filter(Boolean).join('; ') };
   }

@@ -99,8 +99,15 @@ export function planRetention(input: RetentionInput): RetentionPlan {
   const ranks = rankBuilds(input.tags);
   const tombstones = new Set(input.manifests.filter((m) => m.tombstone).map((m) => m.digest));
   const decisions = input.tags.map((t) => decide(t, input, ranks, tombstones.has(t.digest)));
+  return planRemovals(input.repository, decisions, input.manifests);
+}
 
-  const manifests = new Map(input.manifests.map((m) => [m.digest, m]));
+/**
+ * How to carry out tag decisions exactly: the manifests to delete (those no kept tag and no kept index
+ * needs, untagged ones included) and the tags to remove alone. Also what removes one tag by hand.
+ */
+export function planRemovals(repository: string, decisions: TagDecision[], known: ManifestFacts[]): RetentionPlan {
+  const manifests = new Map(known.map((m) => [m.digest, m]));
   for (const d of decisions) if (!manifests.has(d.digest)) manifests.set(d.digest, { digest: d.digest, children: [], tombstone: false });
   // A manifest stays when a kept tag points at it or a manifest that stays lists it (an index's platforms).
   const stays = new Set(decisions.filter((d) => d.keep).map((d) => d.digest));
@@ -130,7 +137,7 @@ export function planRetention(input: RetentionInput): RetentionPlan {
   }
   // An index goes before the manifests it lists, so nothing is ever left pointing at a missing manifest.
   deletes.sort((a, b) => Number(listedBy.has(a.digest)) - Number(listedBy.has(b.digest)) || a.digest.localeCompare(b.digest));
-  return { repository: input.repository, decisions, deletes, tombstones: decisions.filter((d) => !d.keep && stays.has(d.digest)) };
+  return { repository, decisions, deletes, tombstones: decisions.filter((d) => !d.keep && stays.has(d.digest)) };
 }
 
 /** Per (git repo, branch): the builds that still own tags here, newest first; a build's rank is its index. */

@@ -3,9 +3,10 @@
  * warning from 80 %, and an owner over quota whose next build fails before BuildKit does anything, while
  * another owner builds as usual.
  */
+import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WorkRepo } from '../helpers/git.js';
-import { uniqueBytes } from '../helpers/registry.js';
+import { tagStatus, uniqueBytes } from '../helpers/registry.js';
 import { REGISTRY, TestServer, uniqueName } from '../helpers/server.js';
 
 const FROM = 'FROM localhost:5000/cache/busybox:latest';
@@ -110,5 +111,44 @@ describe('usage and quota', () => {
     expect((await fetch(`${server.url}/images/${owner}`, { headers: { cookie: `codehub_token=${otherToken}` } })).status).toBe(404);
     expect((await server.api(`/api/users/${owner}/usage`, otherToken)).status).toBe(404);
     expect((await server.api(`/api/users/${owner}/usage`, token)).body.owner).toBe(owner);
+  });
+
+  it('lets an owner over quota because of docker pushes remove a tag, exactly that tag, and build again', async () => {
+    const owner = uniqueName('byhand');
+    const token = server.addUser(owner);
+    const other = uniqueName('notyours');
+    const otherToken = server.addUser(other);
+    for (const tag of ['1', '2']) {
+      expect((await execa('docker', ['tag', `${REGISTRY}/cache/busybox:latest`, `${REGISTRY}/${owner}/tool:${tag}`])).exitCode).toBe(0);
+      expect((await execa('docker', ['push', '-q', `${REGISTRY}/${owner}/tool:${tag}`], { reject: false })).exitCode).toBe(0);
+      await execa('docker', ['image', 'rm', `${REGISTRY}/${owner}/tool:${tag}`], { reject: false });
+    }
+    // gc finds what was pushed by hand (it reads the catalog); it keeps it, as nothing built it.
+    const gc = server.cli(['gc']);
+    expect(gc.status, gc.stderr).toBe(0);
+    const digest = (await fetch(`http://${REGISTRY}/v2/${owner}/tool/manifests/2`, { method: 'HEAD', headers: { accept: 'application/vnd.docker.distribution.manifest.v2+json' } })).headers.get('docker-content-digest');
+    expect((await server.api('/api/usage', token)).body.images).toEqual([{ image: 'tool', bytes: expect.any(Number), tags: 2 }]);
+    expect(server.cli(['user', 'quota', owner, '1KiB']).status).toBe(0);
+    const repo = await WorkRepo.create({ Dockerfile: `${FROM}\nRUN echo again-${owner}\n` });
+    await repo.push(server.gitUrl(owner, token, owner, 'app'), ['main']);
+    const sha = (await repo.git.revparse(['HEAD'])).trim();
+    expect((await server.waitForBuilds(sha, token))[0]).toMatchObject({ status: 'failed', reason_code: 'quota' });
+
+    expect(server.cli(['image', 'rm', `${owner}/tool:1`], { CODEHUB_TOKEN: otherToken }).stderr).toContain(`no user ${owner}`);
+    expect(server.cli(['image', 'rm', `${owner}/tool:nope`], { CODEHUB_TOKEN: token }).stderr).toContain(`${owner}/tool has no tag nope`);
+    expect(server.cli(['image', 'rm', `${owner}/tool`], { CODEHUB_TOKEN: token }).stderr).toContain('is not owner/image:tag');
+    const one = server.cli(['image', 'rm', `${owner}/tool:1`], { CODEHUB_TOKEN: token });
+    expect(one.stdout, one.stderr).toContain(`removed ${owner}/tool:1 (its manifest stays for its other tags)`);
+    expect(await tagStatus(REGISTRY, `${owner}/tool`, '1')).toBe(404);
+    expect((await fetch(`http://${REGISTRY}/v2/${owner}/tool/manifests/2`, { method: 'HEAD', headers: { accept: 'application/vnd.docker.distribution.manifest.v2+json' } })).headers.get('docker-content-digest')).toBe(digest);
+    const two = server.cli(['image', 'rm', `${owner}/tool:2`], { CODEHUB_TOKEN: token });
+    expect(two.stdout, two.stderr).toMatch(new RegExp(`removed ${owner}/tool:2\n${owner}'s usage falls by [\\d.]+ (KiB|MiB)`));
+    expect(await tagStatus(REGISTRY, `${owner}/tool`, '2')).toBe(404);
+    expect((await server.api('/api/usage', token)).body).toMatchObject({ bytes: 0, images: [] });
+
+    const rebuild = await fetch(`${server.url}/api/builds/${(await server.waitForBuilds(sha, token))[0].id}/rebuild`, { method: 'POST', headers: { authorization: `Bearer ${token}` } });
+    expect(rebuild.status).toBe(201);
+    const [, again] = await server.waitForBuilds(sha, token, { count: 2 });
+    expect(again.status, again.reason).toBe('succeeded');
   });
 });

@@ -99,12 +99,21 @@ describe('registry token auth', () => {
       const push = await docker('push', `${addr}/${alice}/own:2`);
       expect(push.exitCode).not.toBe(0);
       expect(push.all).toContain(`${alice} is over quota:`);
-      expect(push.all).toContain('free space with codehub-build gc or a smaller retention');
+      expect(push.all).toContain('free space with codehub-build image rm, gc or a smaller retention');
       const pull = await docker('pull', `${addr}/${alice}/app:main`);
       expect(pull.exitCode, pull.all).toBe(0);
       for (const ref of [`${addr}/${alice}/own:2`, `${addr}/${alice}/app:main`]) await docker('image', 'rm', ref);
     } finally {
       server.cli(['user', 'quota', alice, 'default']);
     }
+  });
+
+  it("removes a tag pushed by hand when its owner asks, through the server's own token for the delete", async () => {
+    const rm = server.cli(['image', 'rm', `${alice}/own:1`], { CODEHUB_TOKEN: aliceToken });
+    expect(rm.stdout, rm.stderr).toContain(`removed ${alice}/own:1`);
+    const t = await tokenFor(alice, aliceToken, `repository:${alice}/own:pull`);
+    const res = await fetch(`http://${addr}/v2/${alice}/own/manifests/1`, { method: 'HEAD', headers: { authorization: `Bearer ${t}`, accept: 'application/vnd.docker.distribution.manifest.v2+json' } });
+    expect(res.status).toBe(404);
+    expect(server.cli(['image', 'rm', `${alice}/app:main`], { CODEHUB_TOKEN: bobToken }).stderr).toContain(`no user ${alice}`);
   });
 });

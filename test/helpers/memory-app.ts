@@ -47,7 +47,8 @@ export function memoryApp() {
   const session = new WebSession(randomBytes(32), false);
   const app = createApp({
     log: silentLogger, git: new Hono(), hooks: new Hono(), health: new Hono(),
-    api: apiRoutes({ store, access, builds, secrets: new RepoSecrets(store, randomBytes(32)), logs, auth, publicUrl: 'http://x', usage, retention: { keep: 10, days: 30 } }),
+    api: apiRoutes({ store, access, builds, secrets: new RepoSecrets(store, randomBytes(32)), logs, auth, publicUrl: 'http://x', usage, retention: { keep: 10, days: 30 },
+      gc: { removeTag: async () => { throw new Error('the memory app has no registry'); } } }),
     web: webRoutes({ store, access, builds, logs, auth, session, publicUrl: 'http://x', usage }),
     errorPage,
   });

@@ -128,7 +128,7 @@ describe('quotas', () => {
     expect(over).toEqual({ over: true, reason: 'alice uses 18.2 KiB of a 9.77 KiB quota (186 %, 8.4 KiB over), so the build was not started; '
       + 'gc would free 600 B now (an operator runs codehub-build gc; the server runs it every CODEHUB_GC_INTERVAL); '
       + 'keeping only each branch\'s newest build of alice/web (codehub-build repo retention alice/web --keep 1 --days 0, then gc) would free 9.38 KiB; '
-      + 'or an operator raises the quota: codehub-build user quota alice <size>' });
+      + 'or remove tags yourself (codehub-build image rm alice/<image>:<tag>), or an operator raises the quota: codehub-build user quota alice <size>' });
     expect(quotas.pushRefusal('alice')).toContain('alice is over quota: 18.2 KiB of 9.77 KiB (186 %)');
     store.setQuota('alice', NO_QUOTA);
     expect(quotas.quotaOf('alice')).toBeNull();
