@@ -249,8 +249,12 @@ cmd_gc() { # [ADDR]
   local data; data=$(awk '/rootdirectory:/ { print $2; exit }' "$config")
   # du may meet an upload that finishes while it counts (the server's write probe): it counts on.
   disk() { du -sb "$data" 2>/dev/null | cut -f1 || true; }
-  local before after
+  # Freed bytes are the sizes of the blob files gc removed, listed before and after: a disk total would
+  # also count whatever a build pushes the moment the registry takes writes again.
+  blob_files() { find "$data/docker/registry/v2/blobs" -name data -type f -printf '%s %p\n' 2>/dev/null | LC_ALL=C sort -k2 || true; }
+  local before after listed
   before=$(disk)
+  listed=$(blob_files)
   log "garbage collection of $addr (data $data): read-only while it runs; builds wait queued"
   stop_pid "$name" "$STACK_DIR/$name.pid"
   serve_registry "$name" "$addr" "$(read_only_config "$name")"
@@ -261,7 +265,8 @@ cmd_gc() { # [ADDR]
   [ "$status" = 0 ] || { tail -20 "$STACK_DIR/$name-gc.log" >&2; die "garbage-collect failed (exit $status; log above, $STACK_DIR/$name-gc.log); the registry is back in normal mode"; }
   after=$(disk)
   local blobs; blobs=$(grep -c 'blob eligible for deletion' "$STACK_DIR/$name-gc.log" || true)
-  echo "registry $addr: ${blobs} blobs deleted; disk $(numfmt --to=iec-i --suffix=B "$before") before, $(numfmt --to=iec-i --suffix=B "$after") after, freed $(numfmt --to=iec-i --suffix=B $((before - after))) ($((before - after)) bytes)"
+  local freed; freed=$(LC_ALL=C join -1 2 -2 2 -v 1 <(echo "$listed") <(blob_files) | awk '{ n += $2 } END { print n + 0 }')
+  echo "registry $addr: ${blobs} blobs deleted; disk $(numfmt --to=iec-i --suffix=B "$before") before, $(numfmt --to=iec-i --suffix=B "$after") after, freed $(numfmt --to=iec-i --suffix=B "$freed") ($freed bytes)"
 }
 
 # The browser tests drive Debian's Chromium through playwright-core; no browser is downloaded at test time.
