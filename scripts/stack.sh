@@ -23,7 +23,8 @@ REGISTRY_HOSTPORT="localhost:${REGISTRY_ADDR##*:}"
 BASE_IMAGE="$REGISTRY_HOSTPORT/cache/busybox:latest"
 # Debian 12 has no docker-buildx; Debian 13's engine, client, buildx and registry install on bookworm
 # once bookworm's own containerd/runc/tini/iptables are present (STACK.md). runc and libc6 never from trixie.
-TRIXIE_DEBS=(docker.io docker-cli docker-buildx docker-registry)
+# docker-compose and kubernetes-client (kubectl) render deploy/ in the tests; kubectl only where none is installed.
+TRIXIE_DEBS=(docker.io docker-cli docker-buildx docker-registry docker-compose)
 # openssl makes the registry token signing key (CODEHUB_REGISTRY_AUTH=token); curl checks what runs.
 BOOKWORM_DEPS=(containerd runc tini iptables busybox-static ca-certificates openssl curl)
 
@@ -51,6 +52,7 @@ install_packages() {
   fi
   missing=()
   for p in "${TRIXIE_DEBS[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+  command -v kubectl >/dev/null || missing+=(kubernetes-client)
   [ ${#missing[@]} -eq 0 ] && return 0
   # A private apt state naming trixie, so the machine's own sources stay as they are.
   local adir="$STACK_DIR/apt-trixie"
