@@ -80,6 +80,11 @@ export class TestServer {
     };
   }
 
+  /** The registry this server pushes to (host:port), as builds and docker see it. */
+  get registry(): string {
+    return this.env.CODEHUB_REGISTRY!;
+  }
+
   async boot(): Promise<void> {
     // Run as an operator does (`codehub-build serve`): the file's own #! line carries the server's Node flags.
     const proc = spawn(CLI, ['serve'], { env: this.env, stdio: ['ignore', 'pipe', 'pipe'] });
