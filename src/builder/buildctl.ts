@@ -5,13 +5,23 @@ import { join } from 'node:path';
 import { secretEnvName } from './buildx.js';
 import type { BuilderDriver, BuildIO, BuildOutcome, BuildRequest, HealthReport } from './driver.js';
 import { clientEnv, runSolve } from './solve.js';
+import type { BuilderTls } from './tls.js';
+
+/** buildctl's TLS flags (global ones: they go before the command). */
+export function buildctlTlsArgs(tls?: BuilderTls): string[] {
+  if (!tls) return [];
+  const args = ['--tlscacert', tls.ca];
+  if (tls.cert && tls.key) args.push('--tlscert', tls.cert, '--tlskey', tls.key);
+  if (tls.servername) args.push('--tlsservername', tls.servername);
+  return args;
+}
 
 /**
  * The exact buildctl arguments for a request. buildctl takes no tar on stdin, so the context is a folder
  * (`contextDir`), which also holds the Dockerfile.
  */
-export function buildctlArgs(req: BuildRequest, opts: { addr: string; contextDir: string; metadataFile: string }): string[] {
-  const args = ['--addr', opts.addr, 'build', '--progress=rawjson', '--frontend', 'dockerfile.v0',
+export function buildctlArgs(req: BuildRequest, opts: { addr: string; tls?: BuilderTls; contextDir: string; metadataFile: string }): string[] {
+  const args = ['--addr', opts.addr, ...buildctlTlsArgs(opts.tls), 'build', '--progress=rawjson', '--frontend', 'dockerfile.v0',
     '--local', `context=${opts.contextDir}`, '--local', `dockerfile=${opts.contextDir}`, '--opt', `filename=${req.dockerfile}`];
   if (req.target) args.push('--opt', `target=${req.target}`);
   if (req.noCache) args.push('--no-cache');
@@ -28,7 +38,7 @@ export function buildctlArgs(req: BuildRequest, opts: { addr: string; contextDir
 export class BuildctlDriver implements BuilderDriver {
   readonly name: string;
 
-  constructor(private addr: string, private bin = 'buildctl') {
+  constructor(private addr: string, private bin = 'buildctl', private tls?: BuilderTls) {
     this.name = `buildctl+${addr}`;
   }
 
@@ -42,11 +52,11 @@ export class BuildctlDriver implements BuilderDriver {
     const env = clientEnv({ ...io.processEnv });
     for (const [id, value] of Object.entries(req.secrets)) env[secretEnvName(id)] = value;
     const metadataFile = join(req.workDir, 'metadata.json');
-    return runSolve({ bin: this.bin, args: buildctlArgs(req, { addr: this.addr, contextDir, metadataFile }), env, stdin: null, metadataFile }, io);
+    return runSolve({ bin: this.bin, args: buildctlArgs(req, { addr: this.addr, tls: this.tls, contextDir, metadataFile }), env, stdin: null, metadataFile }, io);
   }
 
   async health(): Promise<HealthReport> {
-    const r = await execa(this.bin, ['--addr', this.addr, 'debug', 'workers'], { env: clientEnv({}), extendEnv: false, reject: false, timeout: 8_000 });
+    const r = await execa(this.bin, ['--addr', this.addr, ...buildctlTlsArgs(this.tls), 'debug', 'workers'], { env: clientEnv({}), extendEnv: false, reject: false, timeout: 8_000 });
     if (r.exitCode === 0) return { ok: true, detail: `buildkitd ${this.addr}: answers` };
     return { ok: false, detail: `buildkitd ${this.addr}: ${r.timedOut ? 'no answer within 8 s' : (r.stderr || r.message || 'failed').trim().split('\n').pop()}` };
   }

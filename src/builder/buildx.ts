@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import type { BuilderDriver, BuildIO, BuildOutcome, BuildRequest, HealthReport } from './driver.js';
 import { IdlePruner } from './idle-prune.js';
 import { clientEnv, runSolve } from './solve.js';
+import type { BuilderTls } from './tls.js';
 
 const PLUGIN_PATHS = ['/usr/libexec/docker/cli-plugins/docker-buildx', '/usr/lib/docker/cli-plugins/docker-buildx', '/usr/local/lib/docker/cli-plugins/docker-buildx'];
 
@@ -46,6 +47,13 @@ export interface BuildxOptions {
   builder?: string;
   /** A tcp:// buildkitd address: a buildx "remote" builder for it is created (idempotently) before use. */
   remote?: string;
+  /** TLS files for the remote buildkitd (its CA, a client certificate and key, the server name to check). */
+  tls?: BuilderTls;
+  /**
+   * Docker client settings of every buildx and docker call (DOCKER_HOST, DOCKER_TLS_VERIFY, DOCKER_CERT_PATH):
+   * the docker driver of another daemon, for builds, inspects and image pruning alike.
+   */
+  env?: Record<string, string>;
   /** The command to run: the buildx plugin binary itself, or ['docker', 'buildx']. */
   command?: string[];
   /** How long a docker-driver builder must be idle before its images are removed from dockerd's store. */
@@ -54,6 +62,22 @@ export interface BuildxOptions {
 
 /** The buildx builder name codehub-build gives a remote buildkitd address. */
 export const remoteBuilderName = (addr: string): string => 'codehub-' + createHash('sha256').update(addr).digest('hex').slice(0, 10);
+
+/** One CSV field of a `--driver-opt` value (buildx reads it as CSV): quoted when a path holds `,` or `"`. */
+const csvField = (v: string): string => (/[",\r\n]/.test(v) ? `"${v.replace(/"/g, '""')}"` : v);
+
+/**
+ * `buildx create` for a remote buildkitd. `--node` makes a repeat call update the builder (new certificate
+ * paths included) rather than fail.
+ */
+export function remoteCreateArgs(name: string, addr: string, tls?: BuilderTls): string[] {
+  const args = ['create', '--name', name, '--node', `${name}0`, '--driver', 'remote'];
+  if (tls) {
+    const opts = [`cacert=${tls.ca}`, ...(tls.cert && tls.key ? [`cert=${tls.cert}`, `key=${tls.key}`] : []), ...(tls.servername ? [`servername=${tls.servername}`] : [])];
+    args.push('--driver-opt', opts.map(csvField).join(','));
+  }
+  return [...args, addr];
+}
 
 /**
  * BuildKit through buildx: the local docker driver (dockerd's embedded BuildKit), a named builder, or a
@@ -72,24 +96,28 @@ export class BuildxDriver implements BuilderDriver {
   constructor(private opts: BuildxOptions = {}) {
     this.name = opts.remote ?? opts.builder ?? 'local';
     this.builder = opts.remote ? remoteBuilderName(opts.remote) : opts.builder;
-    this.command = opts.command ?? findBuildx();
+    // Run directly, the buildx plugin takes no TLS settings from the environment (DOCKER_TLS_VERIFY and
+    // DOCKER_CERT_PATH reach it only through the docker CLI) and speaks plain HTTP to a TLS daemon. Through
+    // `docker buildx` it gets them; the docker CLI (25 and later) stops the plugin when it is signalled, so a
+    // cancel still stops the solve (~80 ms here).
+    this.command = opts.command ?? (opts.env?.DOCKER_TLS_VERIFY ? ['docker', 'buildx'] : findBuildx());
     this.dockerDriver = !opts.remote && !opts.builder;
     this.pruner = new IdlePruner(async (tags) => {
-      const env = clientEnv(this.opts.builder ? { DOCKER_CONTEXT: this.opts.builder } : {});
+      const env = clientEnv({ ...this.opts.env, ...(this.opts.builder ? { DOCKER_CONTEXT: this.opts.builder } : {}) });
       await execa('docker', ['image', 'rm', ...tags], { env, extendEnv: false, reject: false, timeout: 60_000 });
     }, opts.pruneIdleMs);
   }
 
   private run(args: string[], timeout: number) {
     const [bin, ...pre] = this.command as [string, ...string[]];
-    return execa(bin, [...pre, ...args], { env: clientEnv({}), extendEnv: false, reject: false, timeout });
+    return execa(bin, [...pre, ...args], { env: clientEnv({ ...this.opts.env }), extendEnv: false, reject: false, timeout });
   }
 
   /** Creates the remote builder if needed; `--node` makes a repeat call update rather than fail. */
   private async ensure(): Promise<void> {
     if (this.ensured || !this.opts.remote) return;
     const name = this.builder!;
-    const r = await this.run(['create', '--name', name, '--node', `${name}0`, '--driver', 'remote', this.opts.remote], 30_000);
+    const r = await this.run(remoteCreateArgs(name, this.opts.remote, this.opts.tls), 30_000);
     if (r.exitCode !== 0) throw new Error(`could not create buildx builder ${name} for ${this.opts.remote}: ${(r.stderr || r.stdout).trim()}`);
     this.ensured = true;
   }
@@ -110,7 +138,7 @@ export class BuildxDriver implements BuilderDriver {
       return { ok: false, code: 'infrastructure', reason: (e as Error).message, steps: [] };
     }
     const [bin, ...pre] = this.command as [string, ...string[]];
-    const env = clientEnv({ ...io.processEnv });
+    const env = clientEnv({ ...this.opts.env, ...io.processEnv });
     for (const [id, value] of Object.entries(req.secrets)) env[secretEnvName(id)] = value;
     // buildx refuses `--builder <docker context>` for a docker-driver builder of another context; selecting
     // the context itself makes it the builder.

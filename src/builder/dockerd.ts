@@ -7,14 +7,20 @@
  * What needs a BuildKit session (secrets, ssh mounts) or several platforms at once goes to the fallback
  * driver (buildx on the same daemon). Canceling aborts the request, which stops the solve, and asks
  * `POST /build/cancel` as well; a server that dies takes its connection, and so its solves, with it.
+ *
+ * The daemon is this machine's (its unix socket) or another's (`docker+tcp://`: TCP, with TLS and a client
+ * certificate unless it is on loopback); everything above goes over either the same way.
  */
 import { randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import http from 'node:http';
+import https from 'node:https';
 import type { BuilderDriver, BuildIO, BuildOutcome, BuildRequest, HealthReport } from './driver.js';
 import { classifyFailure } from './driver.js';
 import { IdlePruner } from './idle-prune.js';
 import { ProgressRenderer, type Step } from './progress.js';
 import { decodeSolveStatus } from './solve-status.js';
+import type { BuilderTls } from './tls.js';
 import { parseImageRef } from '../builds/tags.js';
 
 const API = '/v1.41'; // the oldest API with BuildKit builds that report progress this way; dockerd 20.10 and later
@@ -32,13 +38,73 @@ class EngineError extends Error {
   }
 }
 
+/** Where a dockerd listens: its unix socket, or a TCP address (TLS when `tls` is given). */
+export type EngineEndpoint = { socket: string } | { host: string; port: number; tls?: BuilderTls };
+
+/** TLS alerts a daemon sends when it refuses the client's certificate (or gets none). */
+const CLIENT_REFUSED = /^ERR_SSL_(SSLV3|TLSV1|TLSV13)_ALERT_/;
+/** What Node says when the daemon's own certificate does not check out against the CA and address. */
+const SERVER_UNTRUSTED = new Set(['SELF_SIGNED_CERT_IN_CHAIN', 'DEPTH_ZERO_SELF_SIGNED_CERT', 'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'UNABLE_TO_GET_ISSUER_CERT', 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY', 'CERT_SIGNATURE_FAILURE', 'CERT_HAS_EXPIRED', 'CERT_NOT_YET_VALID']);
+
+/**
+ * Requests to one daemon. Over TCP a keep-alive agent holds the CA, certificate and key (read once, at start),
+ * so a build's several calls share one TLS handshake.
+ */
+class EngineConnection {
+  /** The daemon's address as `docker -H` takes it. */
+  readonly address: string;
+  readonly tls: boolean;
+  private base: https.RequestOptions;
+  private send: (o: https.RequestOptions, cb: (res: http.IncomingMessage) => void) => http.ClientRequest;
+
+  constructor(ep: EngineEndpoint) {
+    if ('socket' in ep) {
+      this.address = `unix://${ep.socket}`;
+      this.tls = false;
+      this.base = { socketPath: ep.socket };
+      this.send = http.request;
+      return;
+    }
+    this.address = `tcp://${ep.host.includes(':') ? `[${ep.host}]` : ep.host}:${ep.port}`;
+    this.tls = ep.tls !== undefined;
+    const t = ep.tls;
+    const agent = t
+      ? new https.Agent({ keepAlive: true, ca: readFileSync(t.ca), ...(t.cert && t.key ? { cert: readFileSync(t.cert), key: readFileSync(t.key) } : {}), ...(t.servername ? { servername: t.servername } : {}) })
+      : new http.Agent({ keepAlive: true });
+    this.base = { host: ep.host, port: ep.port, agent };
+    this.send = t ? https.request : http.request;
+  }
+
+  request(o: http.RequestOptions, cb: (res: http.IncomingMessage) => void): http.ClientRequest {
+    return this.send({ ...this.base, ...o }, cb);
+  }
+
+  /** Why a request did not get an answer, in words that point at the fix. */
+  problem(e: NodeJS.ErrnoException): string {
+    const code = e.code ?? '';
+    if (code === 'ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED') {
+      return `dockerd at ${this.address} requires a client certificate (TLS alert "certificate required"): give cert= and key=, or tls=DIR`;
+    }
+    if (CLIENT_REFUSED.test(code)) {
+      const alert = /alert ([^:]+)/.exec(e.message)?.[1] ?? code;
+      return `dockerd at ${this.address} refused this client's TLS certificate (TLS alert "${alert}"): the client certificate must be signed by the CA the daemon trusts (its --tlscacert)`;
+    }
+    if (code === 'ERR_TLS_CERT_ALTNAME_INVALID') return `the TLS certificate of dockerd at ${this.address} does not name the host connected to (${e.message})`;
+    if (SERVER_UNTRUSTED.has(code)) return `the TLS certificate of dockerd at ${this.address} is not trusted (${code}: ${e.message}): ca= must be the CA that signed it`;
+    if (this.tls && (code === 'ERR_SSL_WRONG_VERSION_NUMBER' || code === 'EPROTO')) return `dockerd at ${this.address} does not answer TLS (${code}): is it started with --tlsverify?`;
+    if (this.tls && code === 'ECONNRESET') return `dockerd at ${this.address} dropped the TLS connection (ECONNRESET): does it accept this client's certificate?`;
+    return `cannot reach dockerd at ${this.address} (${code || e.message})${this.address.startsWith('unix:') ? ': is the Docker engine running?' : ''}`;
+  }
+}
+
 /** One Engine API call whose answer is JSON lines; each parsed line goes to `onLine`. */
-function streamLines(socket: string, p: {
+function streamLines(conn: EngineConnection, p: {
   method: string; path: string; headers?: Record<string, string>; body?: NodeJS.ReadableStream | null;
   signal?: AbortSignal; onLine: (msg: Record<string, unknown>) => void;
 }): Promise<void> {
   return new Promise((resolve, reject) => {
-    const req = http.request({ socketPath: socket, method: p.method, path: API + p.path, headers: p.headers, signal: p.signal }, (res) => {
+    const req = conn.request({ method: p.method, path: API + p.path, headers: p.headers, signal: p.signal }, (res) => {
       res.setEncoding('utf8');
       let buf = '';
       let errText = '';
@@ -64,8 +130,7 @@ function streamLines(socket: string, p: {
       });
       res.on('error', reject);
     });
-    req.on('error', (e: NodeJS.ErrnoException) => reject(
-      e.name === 'AbortError' ? e : new EngineError(`cannot reach dockerd at unix://${socket} (${e.code ?? e.message}): is the Docker engine running?`, null)));
+    req.on('error', (e: NodeJS.ErrnoException) => reject(e.name === 'AbortError' ? e : new EngineError(conn.problem(e), null)));
     if (p.body) {
       p.body.on('error', (e) => req.destroy(e));
       p.body.pipe(req);
@@ -85,8 +150,8 @@ const errorOf = (m: Record<string, unknown>): string | null =>
   typeof m.error === 'string' ? ((m.errorDetail as { message?: string } | undefined)?.message ?? m.error) : null;
 
 export interface EngineDriverOptions {
-  /** The daemon's unix socket; default from DOCKER_HOST, else /var/run/docker.sock. */
-  socket?: string;
+  /** The daemon; default its unix socket from DOCKER_HOST, else /var/run/docker.sock. */
+  endpoint?: EngineEndpoint;
   /** Runs what the Engine API cannot without a session: secrets, several platforms. */
   fallback?: BuilderDriver;
   /** How long the builder must be idle before its images are removed from dockerd's store. */
@@ -95,15 +160,15 @@ export interface EngineDriverOptions {
 
 export class EngineDriver implements BuilderDriver {
   readonly name: string;
-  private socket: string;
+  private conn: EngineConnection;
   private pruner: IdlePruner;
 
   constructor(private opts: EngineDriverOptions = {}, name = 'local') {
     this.name = name;
-    this.socket = opts.socket ?? dockerSocket() ?? '/var/run/docker.sock';
+    this.conn = new EngineConnection(opts.endpoint ?? { socket: dockerSocket() ?? '/var/run/docker.sock' });
     this.pruner = new IdlePruner(async (tags) => {
       for (const t of tags) {
-        await streamLines(this.socket, { method: 'DELETE', path: `/images/${t}`, onLine: () => {} }).catch(() => {});
+        await streamLines(this.conn, { method: 'DELETE', path: `/images/${t}`, onLine: () => {} }).catch(() => {});
       }
     }, opts.pruneIdleMs);
   }
@@ -138,7 +203,7 @@ export class EngineDriver implements BuilderDriver {
     const request = new AbortController();
     const onAbort = () => {
       request.abort();
-      void streamLines(this.socket, { method: 'POST', path: `/build/cancel?id=${buildId}`, onLine: () => {} }).catch(() => {});
+      void streamLines(this.conn, { method: 'POST', path: `/build/cancel?id=${buildId}`, onLine: () => {} }).catch(() => {});
     };
     if (io.signal.aborted) onAbort();
     else io.signal.addEventListener('abort', onAbort, { once: true });
@@ -152,7 +217,7 @@ export class EngineDriver implements BuilderDriver {
       let failure: string | null = null;
       let imageId: string | null = null;
       try {
-        await streamLines(this.socket, {
+        await streamLines(this.conn, {
           method: 'POST', path: `/build?${q}`, headers: { 'content-type': 'application/x-tar' }, body: io.context, signal: request.signal,
           onLine: (m) => {
             if (m.id === 'moby.buildkit.trace' && typeof m.aux === 'string') renderer.status(decodeSolveStatus(Buffer.from(m.aux, 'base64')));
@@ -198,7 +263,7 @@ export class EngineDriver implements BuilderDriver {
     let digest: string | null = null;
     let failure: string | null = null;
     try {
-      await streamLines(this.socket, {
+      await streamLines(this.conn, {
         method: 'POST', path: `/images/${repo}/push?tag=${encodeURIComponent(tag ?? 'latest')}`, signal,
         // dockerd wants the header even when the registry is open; with token auth it carries the build's credential.
         headers: { 'x-registry-auth': Buffer.from(JSON.stringify(auth ? { username: auth.username, password: auth.password, serveraddress: auth.server } : {})).toString('base64') },
@@ -220,8 +285,8 @@ export class EngineDriver implements BuilderDriver {
   async health(): Promise<HealthReport> {
     let version = '';
     try {
-      await streamLines(this.socket, { method: 'GET', path: '/version', signal: AbortSignal.timeout(8000), onLine: (m) => { version = String(m.Version ?? ''); } });
-      return { ok: true, detail: `dockerd ${version} at unix://${this.socket} (Engine API${this.opts.fallback ? '; builds with secrets or several platforms go through buildx on the same daemon' : ''})` };
+      await streamLines(this.conn, { method: 'GET', path: '/version', signal: AbortSignal.timeout(8000), onLine: (m) => { version = String(m.Version ?? ''); } });
+      return { ok: true, detail: `dockerd ${version} at ${this.conn.address}${this.conn.tls ? ' (TLS)' : ''}: Engine API${this.opts.fallback ? '; builds with secrets or several platforms go through buildx on the same daemon' : ''}` };
     } catch (e) {
       return { ok: false, detail: `builder ${this.name}: ${(e as Error).message}` };
     }

@@ -5,41 +5,95 @@ import { BuildctlDriver } from './buildctl.js';
 import { BuildxDriver } from './buildx.js';
 import { dockerSocket, EngineDriver } from './dockerd.js';
 import type { BuilderDriver, HealthReport } from './driver.js';
+import { dockerCertPath, parseTlsQuery, type BuilderTls } from './tls.js';
 
 export interface BuilderSpec {
-  /** `local`, a buildx builder name, `tcp://host:port` (buildx remote) or `buildctl+tcp://host:port`. */
+  /**
+   * `local`, a buildx builder name, `tcp://host:port` (buildx remote), `buildctl+tcp://host:port` or
+   * `docker+tcp://host:port` (a remote dockerd's BuildKit): the entry without its query, which is also the
+   * builder's name (for routing and /healthz).
+   */
   target: string;
   capacity: number;
+  /** TLS files from the entry's query (`?tls=DIR` or `?ca=…&cert=…&key=…`, `servername=…`). */
+  tls?: BuilderTls;
 }
 
 /** A CODEHUB_BUILDERS entry that cannot be used; a settings error, reported as such at start. */
 export class BuilderSpecError extends SettingsError {}
 
+const NETWORKED = /^(buildctl\+|docker\+)?tcp:\/\/([^/\s?&]+):(\d+)$/;
+const BUILDX_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
+
 /**
- * Parses CODEHUB_BUILDERS: comma-separated entries, each optionally `=N` for how many builds it runs at
- * once (default `defaultCapacity`). Empty means the local docker driver.
+ * Parses CODEHUB_BUILDERS: comma-separated entries, each optionally `=N` (last) for how many builds it runs
+ * at once (default `defaultCapacity`), networked ones optionally with a TLS query before that. Empty means
+ * the local docker driver.
  */
 export function parseBuilders(list: string[], defaultCapacity: number): BuilderSpec[] {
   if (list.length === 0) return [{ target: 'local', capacity: defaultCapacity }];
-  return list.map((entry) => {
-    const m = /^(.+?)(?:=(\d+))?$/.exec(entry.trim());
-    const target = m?.[1] ?? '';
-    const capacity = m?.[2] === undefined ? defaultCapacity : Number(m[2]);
-    if (!Number.isInteger(capacity) || capacity < 1) throw new BuilderSpecError(`CODEHUB_BUILDERS entry ${JSON.stringify(entry)}: capacity must be 1 or more`);
-    if (/^(buildctl\+)?tcp:\/\/[^/\s]+:\d+$/.test(target) || /^[A-Za-z0-9][A-Za-z0-9_.-]*$/.test(target)) return { target, capacity };
-    throw new BuilderSpecError(`CODEHUB_BUILDERS entry ${JSON.stringify(entry)} is not a builder name, tcp://host:port or buildctl+tcp://host:port`);
-  });
+  const specs = list.map((entry) => parseEntry(entry.trim(), defaultCapacity));
+  const seen = new Set<string>();
+  for (const s of specs) {
+    // Builds are routed and released by name: two entries with one name would share one slot count.
+    if (seen.has(s.target)) throw new BuilderSpecError(`CODEHUB_BUILDERS lists builder ${s.target} twice`);
+    seen.add(s.target);
+  }
+  return specs;
 }
+
+function parseEntry(entry: string, defaultCapacity: number): BuilderSpec {
+  const fail = (problem: string): never => { throw new BuilderSpecError(`CODEHUB_BUILDERS entry ${JSON.stringify(entry)} ${problem}`); };
+  // A trailing `=N` is the capacity, unless it is the value of the query's last parameter (`?servername=1234`).
+  let body = entry;
+  let capacity = defaultCapacity;
+  const m = /^(.*)=(\d+)$/.exec(entry);
+  if (m && !(m[1]!.includes('?') && !/[?&][^?&]*=[^?&]*$/.test(m[1]!))) {
+    body = m[1]!;
+    capacity = Number(m[2]);
+    if (!Number.isSafeInteger(capacity) || capacity < 1) fail(`has capacity ${m[2]}: capacity must be 1 or more`);
+  }
+  const q = body.indexOf('?');
+  const target = q < 0 ? body : body.slice(0, q);
+  const net = NETWORKED.exec(target);
+  if (!net && !BUILDX_NAME.test(target)) fail('is not a builder name, tcp://host:port, buildctl+tcp://host:port or docker+tcp://host:port');
+  let tls: BuilderTls | undefined;
+  if (q >= 0) {
+    if (!net) fail('has a query, but only tcp://, buildctl+tcp:// and docker+tcp:// builders take TLS parameters');
+    try {
+      tls = parseTlsQuery(body.slice(q + 1));
+    } catch (e) {
+      fail((e as Error).message);
+    }
+  }
+  if (net?.[1] === 'docker+') {
+    // The Engine API is root on the daemon's machine: over the network it must be TLS with a client certificate.
+    if (!tls && !isLoopback(net[2]!)) fail('has no TLS parameters and its host is not this machine: an Engine API without TLS is root on that machine to anyone who can reach the port; give ?tls=DIR (ca.pem, cert.pem, key.pem) or ?ca=…&cert=…&key=…');
+    if (tls && !tls.cert) fail('has no client certificate (cert= and key=, or tls=DIR): a dockerd that takes clients without one is root on its machine to anyone who can reach it');
+    if (tls?.servername) fail('gives servername=, which docker+tcp:// cannot honour (the docker client behind builds with secrets checks the address\'s host): use a host name the daemon\'s certificate names');
+  }
+  return tls ? { target, capacity, tls } : { target, capacity };
+}
+
+const isLoopback = (host: string): boolean => host === 'localhost' || /^127\.\d+\.\d+\.\d+$/.test(host) || host === '[::1]';
 
 /**
  * `local` is dockerd's BuildKit over the Engine API (buildx on the same daemon for builds with secrets), or
- * buildx alone when DOCKER_HOST is not a unix socket; any other name is a buildx builder (`default` is
+ * buildx alone when DOCKER_HOST is not a unix socket; `docker+tcp://` is the same over the network, buildx's
+ * fallback reaching that daemon through its environment; any other name is a buildx builder (`default` is
  * buildx's own name for the local docker driver).
  */
 export function driverFor(spec: BuilderSpec): BuilderDriver {
   if (spec.target === 'local') return dockerSocket() ? new EngineDriver({ fallback: new BuildxDriver() }) : new BuildxDriver();
-  if (spec.target.startsWith('buildctl+')) return new BuildctlDriver(spec.target.slice('buildctl+'.length));
-  if (spec.target.startsWith('tcp://')) return new BuildxDriver({ remote: spec.target });
+  if (spec.target.startsWith('buildctl+')) return new BuildctlDriver(spec.target.slice('buildctl+'.length), 'buildctl', spec.tls);
+  if (spec.target.startsWith('docker+')) {
+    const addr = spec.target.slice('docker+'.length);
+    const [, , host, port] = NETWORKED.exec(spec.target)!;
+    const env: Record<string, string> = { DOCKER_HOST: addr };
+    if (spec.tls) Object.assign(env, { DOCKER_TLS_VERIFY: '1', DOCKER_CERT_PATH: dockerCertPath(spec.tls) });
+    return new EngineDriver({ endpoint: { host: host!.replace(/^\[|\]$/g, ''), port: Number(port), tls: spec.tls }, fallback: new BuildxDriver({ env }) }, spec.target);
+  }
+  if (spec.target.startsWith('tcp://')) return new BuildxDriver({ remote: spec.target, tls: spec.tls });
   return new BuildxDriver({ builder: spec.target });
 }
 
@@ -138,6 +192,11 @@ export class BuilderPool {
       name: m.driver.name, healthy: m.health?.ok ?? false, detail: m.health?.detail ?? 'not checked yet', running: m.running, capacity: m.capacity,
     }));
   }
+}
+
+/** Builder names in the order a repo's builds try them (rendezvous hashing), as `acquire` ranks them. */
+export function rendezvousOrder(repo: string, names: readonly string[]): string[] {
+  return [...names].sort((a, b) => score(repo, b) - score(repo, a));
 }
 
 function score(repo: string, builder: string): number {

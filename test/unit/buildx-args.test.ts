@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { buildxArgs } from '../../src/builder/buildx.js';
+import { buildxArgs, remoteCreateArgs } from '../../src/builder/buildx.js';
 import { classifyFailure } from '../../src/builder/driver.js';
 
 describe('buildxArgs', () => {
@@ -28,6 +28,21 @@ describe('buildxArgs', () => {
     expect(args).toContain('X=$(touch /tmp/pwned); `id` | x');
     expect(args).not.toContain('--builder');
     expect(args).not.toContain('--target');
+  });
+});
+
+describe('remoteCreateArgs', () => {
+  it('creates a remote builder, with TLS files as driver options when given', () => {
+    expect(remoteCreateArgs('codehub-x', 'tcp://bk:1234')).toEqual(['create', '--name', 'codehub-x', '--node', 'codehub-x0', '--driver', 'remote', 'tcp://bk:1234']);
+    expect(remoteCreateArgs('codehub-x', 'tcp://bk:1234', { ca: '/c/ca.pem', cert: '/c/cert.pem', key: '/c/key.pem', servername: 'bk.example' })).toEqual([
+      'create', '--name', 'codehub-x', '--node', 'codehub-x0', '--driver', 'remote',
+      '--driver-opt', 'cacert=/c/ca.pem,cert=/c/cert.pem,key=/c/key.pem,servername=bk.example', 'tcp://bk:1234',
+    ]);
+    expect(remoteCreateArgs('codehub-x', 'tcp://bk:1234', { ca: '/c/ca.pem' })).toContain('cacert=/c/ca.pem');
+  });
+
+  it('quotes a path holding a comma, as buildx reads the value as CSV', () => {
+    expect(remoteCreateArgs('n', 'tcp://bk:1', { ca: '/a,b/ca.pem', cert: '/c/"x".pem', key: '/c/key.pem' })[8]).toBe('"cacert=/a,b/ca.pem","cert=/c/""x"".pem",key=/c/key.pem');
   });
 });
 

@@ -2,6 +2,9 @@
  * One suite for every driver's command line: whatever the client, a request must reach it whole (tags,
  * args, labels, target, platforms), secrets only by reference, and user text only as separate arguments.
  */
+import { chmodSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { buildctlArgs } from '../../src/builder/buildctl.js';
 import { buildxArgs } from '../../src/builder/buildx.js';
@@ -82,5 +85,78 @@ describe('parseBuilders', () => {
     expect(() => parseBuilders(['local=0'], 2)).toThrow(BuilderSpecError);
     expect(() => parseBuilders(['http://x:1'], 2)).toThrow(/"http:\/\/x:1" is not a builder name/);
     expect(() => parseBuilders(['$(rm -rf /)'], 2)).toThrow(/is not a builder name/);
+    expect(() => parseBuilders(['local', 'local=2'], 2)).toThrow(/lists builder local twice/);
+  });
+
+  describe('TLS parameters', () => {
+    // Files that exist (their contents do not matter to parsing); one folder in the tls=DIR layout.
+    const dir = mkdtempSync(join(tmpdir(), 'chb-tls-'));
+    for (const f of ['ca.pem', 'cert.pem', 'key.pem', 'other-ca.pem']) writeFileSync(join(dir, f), 'x');
+    const [ca, cert, key] = ['ca.pem', 'cert.pem', 'key.pem'].map((f) => join(dir, f));
+    const all = { ca, cert, key, dir };
+
+    it('reads tls=DIR and separate files, before the capacity, and names the builder without its query', () => {
+      expect(parseBuilders([`tcp://buildkitd-0.buildkitd:1234?tls=${dir}=4`, `buildctl+tcp://10.0.0.5:1234?ca=${ca}&cert=${cert}&key=${key}&servername=bk.example`,
+        `docker+tcp://build2.example:2376?tls=${dir}`, `tcp://bk:1234?ca=${ca}`], 2)).toEqual([
+        { target: 'tcp://buildkitd-0.buildkitd:1234', capacity: 4, tls: all },
+        { target: 'buildctl+tcp://10.0.0.5:1234', capacity: 2, tls: { ca, cert, key, servername: 'bk.example' } },
+        { target: 'docker+tcp://build2.example:2376', capacity: 2, tls: all },
+        { target: 'tcp://bk:1234', capacity: 2, tls: { ca } },
+      ]);
+    });
+
+    it('takes a trailing =N as the last parameter\'s value when that parameter has none yet', () => {
+      expect(parseBuilders([`tcp://bk:1234?ca=${ca}&servername=1234`], 2)).toEqual([{ target: 'tcp://bk:1234', capacity: 2, tls: { ca, servername: '1234' } }]);
+      expect(parseBuilders([`tcp://bk:1234?ca=${ca}&servername=bk=3`], 2)).toEqual([{ target: 'tcp://bk:1234', capacity: 3, tls: { ca, servername: 'bk' } }]);
+    });
+
+    it('allows docker+tcp:// without TLS on loopback only, saying why', () => {
+      expect(parseBuilders(['docker+tcp://127.0.0.1:2375=1', 'docker+tcp://localhost:2377'], 2)).toEqual([
+        { target: 'docker+tcp://127.0.0.1:2375', capacity: 1 }, { target: 'docker+tcp://localhost:2377', capacity: 2 },
+      ]);
+      expect(() => parseBuilders(['docker+tcp://10.0.0.9:2375'], 2)).toThrow(/"docker\+tcp:\/\/10\.0\.0\.9:2375" has no TLS parameters .*an Engine API without TLS is root on that machine/);
+      expect(() => parseBuilders([`docker+tcp://10.0.0.9:2376?ca=${ca}`], 2)).toThrow(/has no client certificate/);
+      expect(() => parseBuilders([`docker+tcp://10.0.0.9:2376?tls=${dir}&servername=x`], 2)).toThrow(/servername=/);
+    });
+
+    it.each([
+      [`tcp://bk:1234?tls=${dir}&verify=no`, /has an unknown parameter "verify" \(known: tls, ca, cert, key, servername\)/],
+      [`tcp://bk:1234?ca=${ca}&cert=${cert}`, /gives cert= without key=/],
+      [`tcp://bk:1234?ca=${ca}&key=${key}`, /gives key= without cert=/],
+      [`tcp://bk:1234?cert=${cert}&key=${key}`, /no ca=/],
+      [`tcp://bk:1234?servername=bk`, /servername= without certificates/],
+      [`tcp://bk:1234?tls=${dir}&ca=${ca}`, /both tls=DIR and ca=/],
+      [`tcp://bk:1234?ca=${ca}&ca=${ca}`, /gives ca= twice/],
+      [`tcp://bk:1234?ca=`, /gives ca= no value/],
+      [`tcp://bk:1234?ca=${join(dir, 'missing.pem')}`, /ca file .*missing\.pem does not exist/],
+      [`tcp://bk:1234?tls=${join(dir, 'nowhere')}`, /ca file .*nowhere\/ca\.pem does not exist/],
+      ['tcp://bk:1234?ca=certs/ca.pem', /the path must be absolute/],
+      [`tcp://bk:1234?ca=${dir}`, /is not a file/],
+      [`local?tls=${dir}`, /only tcp:\/\/, buildctl\+tcp:\/\/ and docker\+tcp:\/\/ builders take TLS parameters/],
+    ])('refuses %s', (entry, message) => {
+      expect(() => parseBuilders([entry], 2)).toThrow(BuilderSpecError);
+      expect(() => parseBuilders([entry], 2)).toThrow(message);
+      expect(() => parseBuilders([entry], 2)).toThrow(`CODEHUB_BUILDERS entry ${JSON.stringify(entry)}`);
+    });
+
+    it('refuses a key file it cannot read', () => {
+      if (process.getuid?.() === 0) return; // root reads any file
+      const locked = join(dir, 'locked.pem');
+      writeFileSync(locked, 'x');
+      chmodSync(locked, 0);
+      expect(() => parseBuilders([`tcp://bk:1234?ca=${ca}&cert=${cert}&key=${locked}`], 2)).toThrow(/key file .* cannot be read \(EACCES\)/);
+    });
+  });
+});
+
+describe('buildctlArgs with TLS', () => {
+  it('puts the TLS flags before the command, client certificate and server name only when given', () => {
+    const bare = { ...request, args: {}, labels: {}, target: null, platforms: [], secrets: {}, tags: ['r/a/b:t'] };
+    const opts = { addr: 'tcp://bk:1234', contextDir: '/c', metadataFile: '/m.json' };
+    expect(buildctlArgs(bare, { ...opts, tls: { ca: '/t/ca.pem', cert: '/t/cert.pem', key: '/t/key.pem', servername: 'bk.example' } }).slice(0, 11)).toEqual([
+      '--addr', 'tcp://bk:1234', '--tlscacert', '/t/ca.pem', '--tlscert', '/t/cert.pem', '--tlskey', '/t/key.pem', '--tlsservername', 'bk.example', 'build',
+    ]);
+    expect(buildctlArgs(bare, { ...opts, tls: { ca: '/t/ca.pem' } }).slice(0, 5)).toEqual(['--addr', 'tcp://bk:1234', '--tlscacert', '/t/ca.pem', 'build']);
+    expect(buildctlArgs(bare, opts).slice(0, 3)).toEqual(['--addr', 'tcp://bk:1234', 'build']);
   });
 });

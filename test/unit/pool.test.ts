@@ -1,6 +1,14 @@
+import { mkdtempSync, readlinkSync, writeFileSync } from 'node:fs';
+import { createServer, type AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { BuildctlDriver } from '../../src/builder/buildctl.js';
+import { BuildxDriver } from '../../src/builder/buildx.js';
+import { EngineDriver } from '../../src/builder/dockerd.js';
 import type { BuilderDriver } from '../../src/builder/driver.js';
-import { BuilderPool } from '../../src/builder/pool.js';
+import { BuilderPool, driverFor, parseBuilders, rendezvousOrder } from '../../src/builder/pool.js';
+import { dockerCertPath } from '../../src/builder/tls.js';
 import { silentLogger } from '../../src/log.js';
 
 function driver(name: string, healthy = true): BuilderDriver & { healthy: boolean } {
@@ -80,5 +88,57 @@ describe('BuilderPool', () => {
     expect(pool.status().map((s) => s.running)).toEqual([1, 1]);
     pool.release(first);
     expect(pool.acquire('o/y')?.name).toBe(first);
+  });
+});
+
+describe('rendezvousOrder', () => {
+  it('is the order acquire tries builders in', async () => {
+    const pool = await poolOf(driver('a'), driver('b'), driver('c'));
+    for (let i = 0; i < 20; i++) {
+      const first = pool.acquire(`o/r${i}`)!.name;
+      pool.release(first);
+      expect(rendezvousOrder(`o/r${i}`, ['a', 'b', 'c'])[0]).toBe(first);
+    }
+  });
+});
+
+describe('driverFor', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'chb-tls-'));
+  for (const f of ['ca.pem', 'cert.pem', 'key.pem']) writeFileSync(join(dir, f), 'x');
+
+  it('drives a docker+tcp:// builder over the Engine API, named without its query', () => {
+    const [spec] = parseBuilders([`docker+tcp://127.0.0.1:2376?tls=${dir}=3`], 2);
+    const d = driverFor(spec!);
+    expect(d).toBeInstanceOf(EngineDriver);
+    expect(d.name).toBe('docker+tcp://127.0.0.1:2376');
+    const plain = driverFor(parseBuilders(['docker+tcp://127.0.0.1:2375'], 2)[0]!);
+    expect(plain).toBeInstanceOf(EngineDriver);
+    expect(plain.name).toBe('docker+tcp://127.0.0.1:2375');
+  });
+
+  it('connects a docker+tcp:// builder to the address of its entry', async () => {
+    const port = await new Promise<number>((resolve) => {
+      const s = createServer().listen(0, '127.0.0.1', () => { const p = (s.address() as AddressInfo).port; s.close(() => resolve(p)); });
+    });
+    const d = driverFor(parseBuilders([`docker+tcp://127.0.0.1:${port}`], 2)[0]!);
+    expect(await d.health()).toEqual({ ok: false, detail: `builder docker+tcp://127.0.0.1:${port}: cannot reach dockerd at tcp://127.0.0.1:${port} (ECONNREFUSED)` });
+  });
+
+  it('makes the other networked kinds their own drivers, named by address', () => {
+    const [tcp, bk] = parseBuilders([`tcp://bk:1234?tls=${dir}`, `buildctl+tcp://bk:1234?tls=${dir}`], 2).map(driverFor);
+    expect(tcp).toBeInstanceOf(BuildxDriver);
+    expect(tcp!.name).toBe('tcp://bk:1234');
+    expect(bk).toBeInstanceOf(BuildctlDriver);
+    expect(bk!.name).toBe('buildctl+tcp://bk:1234');
+  });
+});
+
+describe('dockerCertPath', () => {
+  it('is tls=DIR itself, or a private folder of links named as DOCKER_CERT_PATH wants', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'chb-tls-'));
+    expect(dockerCertPath({ ca: join(dir, 'ca.pem'), cert: join(dir, 'cert.pem'), key: join(dir, 'key.pem'), dir })).toBe(dir);
+    const linked = dockerCertPath({ ca: '/etc/a/root.crt', cert: '/etc/b/client.crt', key: '/etc/b/client.key' });
+    expect(linked).not.toBe(dir);
+    expect(['ca.pem', 'cert.pem', 'key.pem'].map((f) => readlinkSync(join(linked, f)))).toEqual(['/etc/a/root.crt', '/etc/b/client.crt', '/etc/b/client.key']);
   });
 });
