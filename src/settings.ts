@@ -8,7 +8,7 @@ export interface Settings {
   dataDir: string;
   /** host[:port] of the Registry v2 the images are pushed to. */
   registry: string;
-  /** `token`: the registry uses this server's token auth (GET /registry/token); `none`: it is open. */
+  /** `token` (the default): the registry uses this server's token auth (GET /registry/token); `none`: it is open. */
   registryAuth: 'none' | 'token';
   /** The `service` the registry names in its token requests (its auth.token.service). */
   registryService: string;
@@ -71,7 +71,7 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env): Settings {
     host,
     dataDir: resolve(env.CODEHUB_DATA_DIR || './data'),
     registry: env.CODEHUB_REGISTRY || 'localhost:5000',
-    registryAuth: oneOf(env, 'CODEHUB_REGISTRY_AUTH', ['none', 'token'] as const, 'none'),
+    registryAuth: oneOf(env, 'CODEHUB_REGISTRY_AUTH', ['none', 'token'] as const, 'token'),
     registryService: env.CODEHUB_REGISTRY_SERVICE || 'codehub-build-registry',
     publicUrl,
     builders: (env.CODEHUB_BUILDERS || '').split(',').map((s) => s.trim()).filter(Boolean),

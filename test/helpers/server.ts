@@ -7,7 +7,12 @@ import { join } from 'node:path';
 import { PACKAGE_ROOT } from '../../src/paths.js';
 
 const CLI = join(PACKAGE_ROOT, 'dist', 'src', 'cli.js');
-export const REGISTRY = 'localhost:5000';
+/**
+ * The suite's shared registry for the cases that are not about access: an explicitly open one (`npm test`
+ * starts it with `scripts/stack.sh registry up 127.0.0.1:5001`), beside the stack's own token-auth registry on
+ * 5000. The access cases (registry-auth, image, registry-s3, secure-default) run token registries and log in.
+ */
+export const REGISTRY = 'localhost:5001';
 
 /** Fails with the command that fixes it when the local stack or the build output is missing. */
 export function requireStack(): void {
@@ -16,6 +21,9 @@ export function requireStack(): void {
     execFileSync('bash', [join(PACKAGE_ROOT, 'scripts', 'stack.sh'), 'status'], { stdio: 'pipe' });
   } catch (e) {
     throw new Error(`the build stack is not running (${(e as { stdout?: Buffer }).stdout}); start it: bash scripts/stack.sh up`);
+  }
+  if (spawnSync('curl', ['-fsS', '-o', '/dev/null', `http://${REGISTRY}/v2/`]).status !== 0) {
+    throw new Error(`the tests' open registry ${REGISTRY} does not answer; start it: bash scripts/stack.sh registry up 127.0.0.1:5001`);
   }
 }
 
@@ -64,9 +72,9 @@ export class TestServer {
     this.url = `http://127.0.0.1:${port}`;
   }
 
-  static async start(opts: { dataDir?: string; env?: Record<string, string> } = {}): Promise<TestServer> {
+  static async start(opts: { dataDir?: string; port?: number; env?: Record<string, string> } = {}): Promise<TestServer> {
     requireStack();
-    const s = new TestServer(opts.dataDir ?? mkdtempSync(join(tmpdir(), 'chb-e2e-')), await freePort(), opts.env ?? {});
+    const s = new TestServer(opts.dataDir ?? mkdtempSync(join(tmpdir(), 'chb-e2e-')), opts.port ?? await freePort(), opts.env ?? {});
     await s.boot();
     return s;
   }
