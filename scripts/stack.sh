@@ -83,7 +83,8 @@ install_packages() {
 
 pid_alive() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
 
-docker_ok() { DOCKER_HOST=unix:///var/run/docker.sock docker info >/dev/null 2>&1; }
+# Bounded: a dockerd that hangs (stuck stopping) must not hang the script with it.
+docker_ok() { timeout 10 env DOCKER_HOST=unix:///var/run/docker.sock docker info >/dev/null 2>&1; }
 registry_ok() { answers "$REGISTRY_ADDR"; }
 
 wait_for() { # name, check-function, seconds
@@ -92,15 +93,53 @@ wait_for() { # name, check-function, seconds
   return 1
 }
 
+# The pid in a dockerd's pid file, if that process is alive and is that dockerd (its command line names the
+# pid file: a pid reused by another process does not count).
+daemon_pid() { # pidfile
+  local pid; pid=$(cat "$1" 2>/dev/null) || return 1
+  [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null && tr '\0' ' ' < "/proc/$pid/cmdline" 2>/dev/null | grep -qF -- "$1" && echo "$pid"
+}
+
+# Before a dockerd starts: one still starting, or still stopping (dockerd 26 was seen to hang on, holding its
+# pid file, after a panic while stopping with a build running), is waited for, to answer (return 0) or to be
+# gone (return 1, its stale pid file removed), never doubled; one that does neither in 60 s is an error.
+settle_dockerd() { # name pidfile check log
+  local pid i
+  if pid=$(daemon_pid "$2"); then
+    log "$1 (pid $pid) is running but does not answer: waiting up to 60 s for it to answer or exit"
+    for ((i = 0; i < 600; i++)); do
+      "$3" && { log "$1 answers"; return 0; }
+      kill -0 "$pid" 2>/dev/null || break
+      sleep 0.1
+    done
+    kill -0 "$pid" 2>/dev/null && die "$1 (pid $pid) neither answers nor exits after 60 s; see $4 (kill it, then run $0 again)"
+  fi
+  [ -e "$2" ] && { log "removing the stale pid file $2"; rm -f "$2"; }
+  return 1
+}
+
+# After a dockerd was started as PID: waits for it to answer; if it exits or stays silent, the error names its log.
+await_dockerd() { # name pid check log what
+  local i
+  for ((i = 0; i < 600; i++)); do
+    "$3" && return 0
+    kill -0 "$2" 2>/dev/null || { tail -20 "$4" >&2; die "$1 exited at start (log above: $4)"; }
+    sleep 0.1
+  done
+  tail -20 "$4" >&2
+  die "$1 did not answer on $5 within 60 s (log above: $4)"
+}
+
 start_dockerd() {
   if docker_ok; then log "dockerd already answers"; return 0; fi
+  settle_dockerd dockerd "$STACK_DIR/dockerd.pid" docker_ok "$STACK_DIR/dockerd.log" && return 0
   local dockerd_bin=/usr/sbin/dockerd
   [ -x "$dockerd_bin" ] || dockerd_bin=$(command -v dockerd) || die "dockerd not installed"
   log "starting dockerd (log: $STACK_DIR/dockerd.log)"
   # setsid: the engine must outlive the shell (and the test run) that started it.
   setsid "$dockerd_bin" --host unix:///var/run/docker.sock --pidfile "$STACK_DIR/dockerd.pid" \
     --data-root "${CODEHUB_DOCKER_ROOT:-/var/lib/docker}" >>"$STACK_DIR/dockerd.log" 2>&1 < /dev/null &
-  wait_for dockerd docker_ok 60 || { tail -20 "$STACK_DIR/dockerd.log" >&2; die "dockerd did not answer within 60 s (log above)"; }
+  await_dockerd dockerd $! docker_ok "$STACK_DIR/dockerd.log" unix:///var/run/docker.sock
 }
 
 # Registries started here are named by address: `registry` for the stack's own ($REGISTRY_ADDR), `registry-PORT`
@@ -171,11 +210,16 @@ serve_registry() { # name addr config
   log "starting $1 on $2 (config $3; log: $STACK_DIR/$1.log)"
   # AWS_CA_BUNDLE makes the registry's S3 driver panic at start (STACK.md); it is not needed here.
   env -u AWS_CA_BUNDLE setsid docker-registry serve "$3" >>"$STACK_DIR/$1.log" 2>&1 < /dev/null &
-  echo $! > "$STACK_DIR/$1.pid"
-  local i
-  for ((i = 0; i < 300; i++)); do answers "$2" && return 0; sleep 0.1; done
+  local pid=$! i
+  echo "$pid" > "$STACK_DIR/$1.pid"
+  # Answering is not enough: something else may hold that port and answer while this one fails to bind it.
+  for ((i = 0; i < 300; i++)); do
+    kill -0 "$pid" 2>/dev/null || { rm -f "$STACK_DIR/$1.pid"; tail -20 "$STACK_DIR/$1.log" >&2; die "$1 exited at start (log above: $STACK_DIR/$1.log)"; }
+    ss -Hltnp "sport = :${2##*:}" 2>/dev/null | grep -q "pid=$pid," && answers "$2" && return 0
+    sleep 0.1
+  done
   tail -20 "$STACK_DIR/$1.log" >&2
-  die "$1 did not answer on $2 within 30 s (log above)"
+  die "$1 did not answer on $2 within 30 s (log above: $STACK_DIR/$1.log)"
 }
 
 # The stack's registry uses codehub-build's token auth unless CODEHUB_STACK_REGISTRY_AUTH=none: its realm is the
@@ -590,7 +634,7 @@ sys.exit(run_wsgi(sys.argv[2], sys.argv[3], verbose=True))' "$S3_DIR" "$S3_DIR/$
 # Own data-root, exec-root, containerd namespace and bridge, so nothing of the main dockerd is shared.
 BUILDER_DIR="$STACK_DIR/builder"
 BUILDER_PORT=${CODEHUB_STACK_BUILDER_PORT:-2376}
-BUILDER_BRIDGE=chb-builder0
+BUILDER_BRIDGE=${CODEHUB_STACK_BUILDER_BRIDGE:-chb-builder0}
 # A private /24 clear of docker0 (172.17.0.0/16) and of this machine's own networks (checked before use).
 BUILDER_BRIDGE_ADDR=${CODEHUB_STACK_BUILDER_BRIDGE_ADDR:-10.213.77.1/24}
 BUILDER_SOCK="$BUILDER_DIR/docker.sock"
@@ -606,11 +650,6 @@ builder_tls_ok() {
     --key "$BUILDER_DIR/client/key.pem" "https://127.0.0.1:$BUILDER_PORT/_ping" 2>/dev/null
 }
 builder_ok() { builder_tls_ok && builder_sock_ok; }
-# The pid in the pid file, if that process is alive and is this builder's dockerd (not a reused pid).
-builder_live_pid() {
-  local pid; pid=$(cat "$BUILDER_PID" 2>/dev/null) || return 1
-  [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null && tr '\0' ' ' < "/proc/$pid/cmdline" 2>/dev/null | grep -qF -- "$BUILDER_PID" && echo "$pid"
-}
 
 # A CA, a server certificate for 127.0.0.1/localhost and a client certificate (clientAuth), made once. The
 # client's files are laid out as DOCKER_CERT_PATH (and BuildKit's create-certs client folder) expect them.
@@ -653,7 +692,7 @@ builder_bridge() {
 
 builder_stop() {
   local pid
-  if ! pid=$(builder_live_pid); then
+  if ! pid=$(daemon_pid "$BUILDER_PID"); then
     log "builder dockerd not running"
     rm -f "$BUILDER_PID"
     return 0
@@ -672,19 +711,7 @@ builder_stop() {
 
 builder_start() {
   if builder_ok; then log "builder dockerd already up on tcp://127.0.0.1:$BUILDER_PORT"; return 0; fi
-  local pid i
-  # A dockerd still starting, or still stopping (dockerd 26 was seen to hang on, holding its pid file, after a
-  # panic while stopping with a build running): wait for it to answer or to be gone, never start a second.
-  if pid=$(builder_live_pid); then
-    log "builder dockerd (pid $pid) is running but does not answer: waiting up to 60 s for it to answer or exit"
-    for ((i = 0; i < 600; i++)); do
-      builder_ok && { log "builder dockerd up on tcp://127.0.0.1:$BUILDER_PORT"; return 0; }
-      kill -0 "$pid" 2>/dev/null || break
-      sleep 0.1
-    done
-    kill -0 "$pid" 2>/dev/null && die "builder dockerd (pid $pid) neither answers nor exits after 60 s; see $BUILDER_LOG (stop it: $0 builder down)"
-  fi
-  [ -e "$BUILDER_PID" ] && { log "removing the stale pid file $BUILDER_PID"; rm -f "$BUILDER_PID"; }
+  settle_dockerd "builder dockerd" "$BUILDER_PID" builder_ok "$BUILDER_LOG" && return 0
   local dockerd_bin=/usr/sbin/dockerd
   [ -x "$dockerd_bin" ] || dockerd_bin=$(command -v dockerd) || die "dockerd not installed: run $0 up first"
   builder_certs
@@ -699,14 +726,7 @@ builder_start() {
     --data-root "$BUILDER_DIR/root" --exec-root "$BUILDER_DIR/exec" --pidfile "$BUILDER_PID" \
     --containerd-namespace codehub-builder --containerd-plugins-namespace codehub-builder-plugins \
     --bridge "$BUILDER_BRIDGE" --iptables=false --ip6tables=false >>"$BUILDER_LOG" 2>&1 < /dev/null &
-  pid=$!
-  for ((i = 0; i < 600; i++)); do
-    builder_ok && return 0
-    kill -0 "$pid" 2>/dev/null || { tail -20 "$BUILDER_LOG" >&2; die "builder dockerd exited at start (log above: $BUILDER_LOG)"; }
-    sleep 0.1
-  done
-  tail -20 "$BUILDER_LOG" >&2
-  die "builder dockerd did not answer on tcp://127.0.0.1:$BUILDER_PORT within 60 s (log above: $BUILDER_LOG)"
+  await_dockerd "builder dockerd" $! builder_ok "$BUILDER_LOG" "tcp://127.0.0.1:$BUILDER_PORT"
 }
 
 # The base image in the builder's own store, where its BuildKit resolves FROM first: builds on it need no
