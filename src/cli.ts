@@ -10,6 +10,7 @@ import { nameProblem, repoPathProblem, SHA_PREFIX_RE } from './names.js';
 import { loadSettings, SettingsError } from './settings.js';
 import { openDb } from './store/db.js';
 import { printTable, UsageError, withStore } from './cli/common.js';
+import { backupCmd } from './cli/backup.js';
 import { gcCmd, imageCmd, quotaCmd, retentionCmd, usageCmd } from './cli/registry.js';
 import { NO_QUOTA } from './store/schema.js';
 import { RegistryError } from './registry/client.js';
@@ -20,6 +21,8 @@ const USAGE = `usage: codehub-build <command>
 server (run where the data dir is):
   serve                       run the server (settings from CODEHUB_* variables; see README)
   migrate                     create or upgrade the database in CODEHUB_DATA_DIR
+  backup <dir>                copy the data dir into a new folder while the server runs: the database as one
+                              consistent snapshot (SQLite's online backup), then repos, logs and secrets
   user add <name>             add a user; prints the new token (scopes read, push) as the last line
   user list                   users and how many tokens each has
   user remove <name>          remove a user with their tokens and shares (their repos and builds stay)
@@ -67,6 +70,7 @@ async function main(argv: string[]): Promise<number> {
   switch (cmd) {
     case 'serve': return serveCmd();
     case 'migrate': return migrateCmd();
+    case 'backup': return backupCmd(rest);
     case 'user': return userCmd(rest);
     case 'builds': return buildsCmd(rest);
     case 'logs': return logsCmd(rest);
