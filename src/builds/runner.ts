@@ -2,6 +2,7 @@ import { spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { PassThrough } from 'node:stream';
 import type { BuilderDriver, BuildOutcome } from '../builder/driver.js';
 import type { BuilderPool } from '../builder/pool.js';
 import type { ImageConfig } from '../config/types.js';
@@ -286,6 +287,11 @@ export class Runner {
     // The commit's own tree as the context: `git archive <sha>:<context>` straight into the client, no checkout.
     const treeish = image.context === '.' ? b.commitSha : `${b.commitSha}:${image.context}`;
     const archive = spawn('git', ['--git-dir', gitdir, 'archive', '--format=tar', treeish], { env: gitEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
+    // Piped at once into a stream the driver reads when it is ready: a small archive's git exits within
+    // milliseconds, and Node then resumes (discards) a child's stdout that nothing reads yet. A driver that
+    // awaits anything first (a docker config with the build's credential, a context folder) got an empty
+    // context, and buildx took that for a Dockerfile ("no local sources enabled").
+    const context = archive.stdout.pipe(new PassThrough());
     let archiveErr = '';
     archive.stderr.on('data', (d: Buffer) => { archiveErr += d.toString(); });
     const refs = splitRefs(b.imageRefs);
@@ -305,7 +311,7 @@ export class Runner {
         ...(cred && rc ? { registryAuth: { server: rc.server, ...cred } } : {}),
         workDir,
       }, {
-        context: archive.stdout, onLog: (line) => out.line(line), signal: controller.signal,
+        context, onLog: (line) => out.line(line), signal: controller.signal,
         processEnv: buildProcessEnv(deps.instance, b.id),
       });
       if (!outcome.ok && archiveErr) out.line(`git archive: ${archiveErr.trim()}`);
