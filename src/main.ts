@@ -133,9 +133,10 @@ export async function startServer(settings: Settings, opts: { log?: Logger; driv
     ...(tokens ? { registryToken: registryTokenRoutes({ issuer: tokens.issuer, builds: tokens.builds, auth, access, store, log, pushRefusal: (owner) => ops.quotas.pushRefusal(owner) }) } : {}),
   });
 
+  let draining = false;
   const server: ServerType = await new Promise((resolve, reject) => {
     // Request headers are capped at 16 KiB (431 beyond); bodies per route (hooks 1 MB, secrets 64 KiB, pushes CODEHUB_MAX_PUSH_BYTES).
-    const s = serve({ fetch: app.fetch, port: settings.port, hostname: settings.host, serverOptions: { maxHeaderSize: 16 * 1024 } }, () => resolve(s));
+    const s = serve({ fetch: (req, env) => (draining && !servedWhileDraining(req) ? stopping() : app.fetch(req, env)), port: settings.port, hostname: settings.host, serverOptions: { maxHeaderSize: 16 * 1024 } }, () => resolve(s));
     s.once('error', reject);
   });
   pool.start();
@@ -148,17 +149,33 @@ export async function startServer(settings: Settings, opts: { log?: Logger; driv
     url: settings.publicUrl,
     async close() {
       // Stop taking pushes and work first; running builds get the grace period, then run again at next start.
-      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      // The server keeps listening meanwhile: it is its registry's token realm, and a running build's push
+      // asks it for a token (a closed port would leave that push retrying until the grace period ends).
+      draining = true;
       await maintenance.stop();
       await runner!.stop(settings.shutdownGraceMs);
       pool.stop();
       gate.stop();
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       (server as HttpServer).closeAllConnections();
       await closed;
       store.db.$client.close();
     },
   };
 }
+
+/**
+ * What a stopping server still answers: reads, registry tokens (for the pushes of builds still running) and
+ * the post-receive reports of pushes git already accepted. Anything else would start work it cannot finish.
+ */
+function servedWhileDraining(req: Request): boolean {
+  const path = new URL(req.url).pathname;
+  return req.method === 'GET' || req.method === 'HEAD' || path === '/registry/token' || path.startsWith('/hooks/');
+}
+
+const stopping = (): Response => new Response('codehub-build is stopping (running builds are finishing); try again in a moment\n', {
+  status: 503, headers: { 'content-type': 'text/plain; charset=utf-8', 'retry-after': '5' },
+});
 
 /** The hook runs on this machine, so it reaches the server on loopback unless the server binds elsewhere. */
 function loopbackHost(host: string): string {
