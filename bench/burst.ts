@@ -12,7 +12,7 @@ import { openDb } from '../src/store/db.js';
 import { Store } from '../src/store/store.js';
 import { TERMINAL_STATUSES } from '../src/store/schema.js';
 import { WorkRepo } from '../test/helpers/git.js';
-import { TestServer, uniqueName } from '../test/helpers/server.js';
+import { removeOwnRegistries, TestServer, uniqueName } from '../test/helpers/server.js';
 import { initBare, startPlainGitServer } from './lib/plain-git.js';
 import { rssMb, sampleRss } from './lib/proc.js';
 import { stats, type Stats } from './lib/stats.js';
@@ -110,5 +110,6 @@ export async function burst(): Promise<BurstResult> {
     };
   } finally {
     await server.stop();
+    await removeOwnRegistries();
   }
 }

@@ -14,7 +14,7 @@ import { LogStore } from '../src/logs/store.js';
 import { generateToken, hashToken } from '../src/auth/tokens.js';
 import { openDb } from '../src/store/db.js';
 import { Store } from '../src/store/store.js';
-import { TestServer } from '../test/helpers/server.js';
+import { removeOwnRegistries, TestServer } from '../test/helpers/server.js';
 import { keepAliveClient } from './lib/http.js';
 import { rssMb } from './lib/proc.js';
 import { stats, type Stats } from './lib/stats.js';
@@ -108,5 +108,6 @@ export async function lookups(n: number, count: number): Promise<LookupResult> {
     return { builds: n, fillSeconds, byPrefix: stats(byPrefix), prefixThenLog: stats(prefixThenLog), byRepo: stats(byRepo), rssMb: rssMb(server.proc!.pid!) };
   } finally {
     await server.stop();
+    await removeOwnRegistries();
   }
 }

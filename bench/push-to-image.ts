@@ -11,9 +11,8 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { RegistryClient } from '../src/registry/client.js';
 import { WorkRepo } from '../test/helpers/git.js';
-import { REGISTRY, type TestServer } from '../test/helpers/server.js';
+import type { TestServer } from '../test/helpers/server.js';
 import { initBare, startPlainGitServer } from './lib/plain-git.js';
 import { run } from './lib/proc.js';
 import { msSince, stats, type Stats } from './lib/stats.js';
@@ -47,10 +46,10 @@ function labels(sha: string): string[] {
     'org.opencontainers.image.ref.name=main', 'dev.codehub.build.id=0'].flatMap((l) => ['--label', l]);
 }
 
-async function rawBuild(repo: WorkRepo, sha: string, image: string, noCache: boolean): Promise<number> {
+async function rawBuild(repo: WorkRepo, sha: string, image: string, noCache: boolean, env: NodeJS.ProcessEnv): Promise<number> {
   const t0 = process.hrtime.bigint();
   const r = await run(['docker', 'buildx', 'build', '--push', ...(noCache ? ['--no-cache'] : []), ...labels(sha),
-    '-t', `${image}:main`, '-t', `${image}:${sha}`, '-t', `${image}:latest`, '-'], { cwd: repo.dir, stdinFrom: ['git', 'archive', '--format=tar', sha] });
+    '-t', `${image}:main`, '-t', `${image}:${sha}`, '-t', `${image}:latest`, '-'], { cwd: repo.dir, env, stdinFrom: ['git', 'archive', '--format=tar', sha] });
   const t = msSince(t0);
   if (r.code !== 0) throw new Error(`raw build failed:\n${r.out}`);
   return t;
@@ -65,12 +64,14 @@ async function gitPush(repo: WorkRepo, url: string, options: string[]): Promise<
 }
 
 export async function pushToImage(server: TestServer, owner: string, token: string, runs: number, log: (s: string) => void): Promise<PushToImageRow[]> {
-  const registry = new RegistryClient(REGISTRY);
+  const registry = server.registryClient();
+  // The raw baseline and the plain hook push as the user does after `docker login` (the registry takes tokens).
+  const dockerEnv = { ...process.env, DOCKER_CONFIG: await server.dockerConfig(owner, token) };
   const repo = await WorkRepo.create({ Dockerfile: `FROM localhost:5000/cache/busybox:latest\nRUN echo bench-${randomBytes(4).toString('hex')}\n` });
   const plainRoot = mkdtempSync(join(tmpdir(), 'chb-plain-'));
   const bare = initBare(plainRoot, 'img', PLAIN_HOOK);
-  writeFileSync(join(bare, 'image-repo'), `${REGISTRY}/${owner}/img-hook`);
-  const plain = await startPlainGitServer(plainRoot);
+  writeFileSync(join(bare, 'image-repo'), `${server.registry}/${owner}/img-hook`);
+  const plain = await startPlainGitServer(plainRoot, dockerEnv);
   const codehubUrl = server.gitUrl(owner, token, owner, 'img');
   const rows: PushToImageRow[] = [];
   try {
@@ -83,7 +84,7 @@ export async function pushToImage(server: TestServer, owner: string, token: stri
         const order = (['raw', 'hook', 'codehub'] as const).map((_, k, all) => all[(k + i + 1) % 3]!);
         for (const who of order) {
           let t: number;
-          if (who === 'raw') t = await rawBuild(repo, sha, `${REGISTRY}/${owner}/img-raw`, noCache);
+          if (who === 'raw') t = await rawBuild(repo, sha, `${server.registry}/${owner}/img-raw`, noCache, dockerEnv);
           else if (who === 'hook') t = (await gitPush(repo, `${plain.url}/img.git`, noCache ? ['no-cache'] : [])).ms;
           else {
             const p = await gitPush(repo, codehubUrl, ['wait', ...(noCache ? ['no-cache'] : [])]);

@@ -10,7 +10,7 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { PACKAGE_ROOT } from '../src/paths.js';
-import { TestServer, uniqueName } from '../test/helpers/server.js';
+import { removeOwnRegistries, TestServer, uniqueName } from '../test/helpers/server.js';
 import { burst, claimRate, type BurstResult } from './burst.js';
 import { machine } from './lib/machine.js';
 import { rssMb } from './lib/proc.js';
@@ -61,6 +61,7 @@ try {
   rssIdle = rssMb(server.proc!.pid!);
 } finally {
   await server.stop();
+  await removeOwnRegistries();
 }
 let b: BurstResult | null = null;
 let claims: { perSecond: number; msPerClaim: number } | null = null;

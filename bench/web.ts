@@ -5,7 +5,7 @@
  */
 import { join } from 'node:path';
 import { LogStore } from '../src/logs/store.js';
-import { TestServer } from '../test/helpers/server.js';
+import { removeOwnRegistries, TestServer } from '../test/helpers/server.js';
 import { keepAliveClient } from './lib/http.js';
 import { stats, type Stats } from './lib/stats.js';
 import { fill } from './lookup.js';
@@ -99,5 +99,6 @@ export async function webPages(n: number, count: number): Promise<WebResult> {
     return { builds: n, rows };
   } finally {
     await server.stop();
+    await removeOwnRegistries();
   }
 }

@@ -9,6 +9,8 @@ const server = createServer((req, res) => {
   const url = new URL(req.url ?? '/', 'http://x');
   const env = {
     PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/root',
+    // The hook's docker pushes with the credentials of `docker login` in that folder.
+    ...(process.env.DOCKER_CONFIG ? { DOCKER_CONFIG: process.env.DOCKER_CONFIG } : {}),
     GIT_PROJECT_ROOT: root, GIT_HTTP_EXPORT_ALL: '1', REQUEST_METHOD: req.method ?? 'GET',
     PATH_INFO: url.pathname, QUERY_STRING: url.search.slice(1), REMOTE_USER: 'plain',
   };

@@ -13,8 +13,9 @@ export interface PlainGitServer {
 }
 
 /** Starts plain-git-server.mjs in its own process over the bare repos under `root`. */
-export async function startPlainGitServer(root: string): Promise<PlainGitServer> {
-  const proc = spawn(process.execPath, [join(dirname(fileURLToPath(import.meta.url)), 'plain-git-server.mjs'), root], { stdio: ['ignore', 'pipe', 'inherit'] });
+/** `env` reaches the hooks (e.g. DOCKER_CONFIG signed in to the registry). */
+export async function startPlainGitServer(root: string, env: NodeJS.ProcessEnv = process.env): Promise<PlainGitServer> {
+  const proc = spawn(process.execPath, [join(dirname(fileURLToPath(import.meta.url)), 'plain-git-server.mjs'), root], { stdio: ['ignore', 'pipe', 'inherit'], env });
   const url = await new Promise<string>((resolve, reject) => {
     proc.stdout.once('data', (d: Buffer) => resolve(d.toString().trim()));
     proc.once('exit', (code) => reject(new Error(`the plain git server exited (${code})`)));

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { BuildxDriver } from '../../src/builder/buildx.js';
 import { describeDriverContract } from '../helpers/driver-contract.js';
-import { REGISTRY, requireStack, uniqueName } from '../helpers/server.js';
+import { OPEN_REGISTRY, requireStack, uniqueName } from '../helpers/server.js';
 
 requireStack();
 describeDriverContract('buildx, local docker driver', () => new BuildxDriver(), { clientProcess: true });
@@ -17,7 +17,7 @@ describe('buildx docker driver housekeeping', () => {
     const dir = mkdtempSync(join(tmpdir(), 'chb-prune-'));
     const owner = uniqueName('prune');
     writeFileSync(join(dir, 'Dockerfile'), `FROM localhost:5000/cache/busybox:latest\nRUN echo ${owner}\n`);
-    const tag = `${REGISTRY}/${owner}/pruned:x`;
+    const tag = `${OPEN_REGISTRY}/${owner}/pruned:x`;
     const out = await driver.build({ dockerfile: 'Dockerfile', target: null, args: {}, labels: {}, tags: [tag], platforms: [], secrets: {}, workDir: mkdtempSync(join(tmpdir(), 'chb-w-')) }, {
       context: spawn('tar', ['-c', '-C', dir, '.']).stdout, onLog: () => {}, signal: new AbortController().signal, processEnv: {},
     });

@@ -6,11 +6,9 @@ import Database from 'better-sqlite3';
 import { execa } from 'execa';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { RegistryClient } from '../../src/registry/client.js';
 import { WorkRepo } from '../helpers/git.js';
-import { freePort, REGISTRY, sleep, TestServer, uniqueName, waitFor } from '../helpers/server.js';
+import { freePort, sleep, TestServer, uniqueName, waitFor } from '../helpers/server.js';
 
-const registry = new RegistryClient(REGISTRY);
 const FROM = 'FROM localhost:5000/cache/busybox:latest';
 let sleeps = 0;
 /** A sleep duration of about five minutes that no other test or run uses. */
@@ -58,7 +56,7 @@ describe('build engine', () => {
     const failures = db.prepare("SELECT id, reason FROM builds WHERE owner = ? AND status != 'succeeded'").all(owner);
     db.close();
     expect(done, JSON.stringify(failures)).toEqual([{ status: 'succeeded', n: 50 }]);
-    for (let i = 0; i < 10; i++) expect((await registry.tags(`${owner}/burst${i}`)).filter((t) => t.startsWith('branch')).sort()).toEqual(['branch0', 'branch1', 'branch2', 'branch3', 'branch4']);
+    for (let i = 0; i < 10; i++) expect((await server.registryClient().tags(`${owner}/burst${i}`)).filter((t) => t.startsWith('branch')).sort()).toEqual(['branch0', 'branch1', 'branch2', 'branch3', 'branch4']);
   });
 
   it('cancels the running build of a branch when a newer push arrives, and the branch tag ends at the newer image', async () => {
@@ -79,7 +77,7 @@ describe('build engine', () => {
     const [newer] = await server.waitForBuilds(second, token);
     expect(newer.status, newer.reason).toBe('succeeded');
     expect(after.reason).toBe(`superseded by #${newer.id}`);
-    expect(await registry.digest(`${owner}/racing`, 'main')).toBe(newer.digest);
+    expect(await server.registryClient().digest(`${owner}/racing`, 'main')).toBe(newer.digest);
     expect((await server.api<string>(`/api/builds/${old.id}/log`, token)).body).toContain(`--- canceled after`);
     expect(await waitFor('the old RUN to be gone', () => processesWith(marker), (ps) => ps.length === 0, 5000)).toEqual([]);
   });

@@ -9,9 +9,9 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import http from 'node:http';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { RegistryClient } from '../../src/registry/client.js';
+import { registryFetch } from '../helpers/registry.js';
 import { WorkRepo } from '../helpers/git.js';
-import { REGISTRY, TestServer, uniqueName } from '../helpers/server.js';
+import { TestServer, uniqueName } from '../helpers/server.js';
 
 let server: TestServer;
 let alice: string;
@@ -69,7 +69,7 @@ async function snapshot() {
   // The catalog is sorted and paged: start right after each owner's name to get that owner's repositories.
   const registry: string[] = [];
   for (const o of [alice, bob]) {
-    const page = await (await fetch(`http://${REGISTRY}/v2/_catalog?n=100&last=${o}`)).json() as { repositories: string[] };
+    const page = await (await registryFetch(server.registryAccess, `/v2/_catalog?n=100&last=${o}`)).json() as { repositories: string[] };
     registry.push(...page.repositories.filter((r) => r.startsWith(`${o}/`)));
   }
   const refs = readdirSync(join(root, alice, 'shop.git', 'refs', 'heads')).sort();
@@ -198,6 +198,6 @@ describe('hostile input', () => {
   });
 
   it('the registry client sees nothing of the refused pushes', async () => {
-    expect(await new RegistryClient(REGISTRY).tags(`${alice}/up`)).toEqual([]);
+    expect(await server.registryClient().tags(`${alice}/up`)).toEqual([]);
   });
 });

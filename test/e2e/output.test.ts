@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WorkRepo } from '../helpers/git.js';
-import { REGISTRY, TestServer, uniqueName } from '../helpers/server.js';
+import { TestServer, uniqueName } from '../helpers/server.js';
 
 const FROM = 'FROM localhost:5000/cache/busybox:latest';
 let server: TestServer;
@@ -66,7 +66,7 @@ describe('git push -o wait', () => {
     expect(push.output).toMatch(/remote: #\d+ second-line/);
     const [b] = await server.waitForBuilds(sha, token);
     expect(push.output).toContain(`remote: build #${b.id} waiter succeeded:`);
-    expect(push.output).toContain(`remote:   ${REGISTRY}/${owner}/waiter:main@${b.digest}`);
+    expect(push.output).toContain(`remote:   ${server.registry}/${owner}/waiter:main@${b.digest}`);
     // The output came before the push ended, in order: the RUN line, then the result.
     expect(push.output.indexOf(`waiting-output-${owner}`)).toBeLessThan(push.output.indexOf('succeeded:'));
   });
@@ -247,7 +247,7 @@ describe('results on commits', () => {
       if (!log.includes(`#${b2.id}`)) await new Promise((r) => setTimeout(r, 100));
     }
     expect(log).toContain(`#${b1.id} noted (main): succeeded`);
-    expect(log).toContain(`${REGISTRY}/${owner}/noted:${first}`);
+    expect(log).toContain(`${server.registry}/${owner}/noted:${first}`);
     expect(log).toContain(`digest ${b1.digest}`);
     expect(log).toMatch(new RegExp(`#${b2.id} noted \\(main\\): failed - .*exit code: 9`));
 

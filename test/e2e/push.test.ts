@@ -5,11 +5,9 @@
 import Database from 'better-sqlite3';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { RegistryClient } from '../../src/registry/client.js';
 import { busyboxDockerfile, WorkRepo } from '../helpers/git.js';
-import { REGISTRY, TestServer, uniqueName } from '../helpers/server.js';
+import { TestServer, uniqueName } from '../helpers/server.js';
 
-const registry = new RegistryClient(REGISTRY);
 let server: TestServer;
 let owner: string;
 let token: string;
@@ -48,20 +46,20 @@ describe('git push to image', () => {
     const push = await repo.push(server.gitUrl(owner, token, owner, name), ['main']);
     expect(push.exitCode, push.output).toBe(0);
     expect(push.output).toMatch(new RegExp(`remote: build #\\d+ shop \\(main @ ${sha.slice(0, 7)}\\): queued`));
-    expect(push.output).toContain(`remote:   -> ${REGISTRY}/${owner}/shop:main`);
+    expect(push.output).toContain(`remote:   -> ${server.registry}/${owner}/shop:main`);
 
     const [build] = await server.waitForBuilds(sha, token);
     expect(build.status, build.reason).toBe('succeeded');
     const image = `${owner}/${name}`;
-    expect((await registry.tags(image)).sort()).toEqual(['latest', 'main', sha].sort());
-    const digest = await registry.digest(image, sha);
+    expect((await server.registryClient().tags(image)).sort()).toEqual(['latest', 'main', sha].sort());
+    const digest = await server.registryClient().digest(image, sha);
     expect(digest).toMatch(/^sha256:[0-9a-f]{64}$/);
-    expect(await registry.digest(image, 'main')).toBe(digest);
+    expect(await server.registryClient().digest(image, 'main')).toBe(digest);
     const [row] = dbRows<{ status: string; digest: string; image_refs: string }>('SELECT status, digest, image_refs FROM builds WHERE id = ?', build.id);
     expect(row).toMatchObject({ status: 'succeeded', digest });
-    expect(JSON.parse(row!.image_refs)).toContain(`${REGISTRY}/${image}:${sha}`);
+    expect(JSON.parse(row!.image_refs)).toContain(`${server.registry}/${image}:${sha}`);
 
-    const labels = await registry.labels(image, sha);
+    const labels = await server.registryClient().labels(image, sha);
     expect(labels['org.opencontainers.image.revision']).toBe(sha);
     expect(labels['org.opencontainers.image.source']).toBe(`${server.url}/git/${owner}/${name}.git`);
     expect(labels['org.opencontainers.image.ref.name']).toBe('main');
@@ -82,10 +80,10 @@ describe('git push to image', () => {
     expect((await repo.push(url, ['refs/tags/v1.0.0'])).exitCode).toBe(0);
     const builds = await server.waitForBuilds(fsha, token, { count: 2 });
     expect(builds.map((b) => [b.ref_name, b.status])).toEqual([['feature/Foo_Bar', 'succeeded'], ['v1.0.0', 'succeeded']]);
-    const tags = await registry.tags(`${owner}/${name}`);
+    const tags = await server.registryClient().tags(`${owner}/${name}`);
     expect(tags).toEqual(expect.arrayContaining(['feature-Foo_Bar', 'v1.0.0', fsha, 'latest', 'main']));
     // latest still points at main's image, not at the feature branch's.
-    expect(await registry.digest(`${owner}/${name}`, 'latest')).toBe(await registry.digest(`${owner}/${name}`, sha));
+    expect(await server.registryClient().digest(`${owner}/${name}`, 'latest')).toBe(await server.registryClient().digest(`${owner}/${name}`, sha));
   });
 
   it('finds a build and its log by a 7-character sha prefix through the CLI and the API', async () => {
@@ -131,8 +129,8 @@ describe('codehub-build.yaml', () => {
     await repo.push(url, ['HEAD:refs/heads/main']);
     const all = await server.waitForBuilds(sha, token, { count: 3 });
     expect(all.filter((b) => b.ref_name === 'main').map((b) => [b.image, b.status]).sort()).toEqual([['api', 'succeeded'], ['web', 'succeeded']]);
-    expect(await registry.tags(`${owner}/web`)).toEqual(expect.arrayContaining(['main', sha]));
-    expect(await registry.tags(`${owner}/api`)).toEqual(expect.arrayContaining(['dev', 'main', sha]));
+    expect(await server.registryClient().tags(`${owner}/web`)).toEqual(expect.arrayContaining(['main', sha]));
+    expect(await server.registryClient().tags(`${owner}/api`)).toEqual(expect.arrayContaining(['dev', 'main', sha]));
     const web = all.find((b) => b.image === 'web')!;
     expect((await server.api<string>(`/api/builds/${web.id}/log`, token)).body).toContain('greeting=hi-web');
   });
@@ -148,7 +146,7 @@ describe('codehub-build.yaml', () => {
     expect(log).toContain('RUN echo before-failing && exit 3');
     expect(log).toContain('before-failing');
     expect(log).toMatch(/did not complete successfully: exit code: 3/);
-    expect(await registry.tags(`${owner}/broken-run`)).toEqual([]);
+    expect(await server.registryClient().tags(`${owner}/broken-run`)).toEqual([]);
   });
 
   it('fails broken YAML with line and column, in the push output and the build', async () => {

@@ -3,11 +3,10 @@
  * warning from 80 %, and an owner over quota whose next build fails before BuildKit does anything, while
  * another owner builds as usual.
  */
-import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WorkRepo } from '../helpers/git.js';
-import { tagStatus, uniqueBytes } from '../helpers/registry.js';
-import { REGISTRY, TestServer, uniqueName } from '../helpers/server.js';
+import { tagDigest, tagStatus, uniqueBytes } from '../helpers/registry.js';
+import { TestServer, uniqueName } from '../helpers/server.js';
 
 const FROM = 'FROM localhost:5000/cache/busybox:latest';
 /** A layer of 1.5 MB of random bytes (it does not compress), unique to each build. */
@@ -35,7 +34,7 @@ describe('usage and quota', () => {
 
     const usage = (await server.api('/api/usage', token)).body;
     expect(usage).toMatchObject({ owner: alice, quota: null, images: [{ image: 'app', tags: 3 }] });
-    expect(usage.bytes).toBe(await uniqueBytes(REGISTRY, [`${alice}/app`]));
+    expect(usage.bytes).toBe(await uniqueBytes(server.registryAccess, [`${alice}/app`]));
     expect(usage.bytes).toBeGreaterThan(1_500_000);
     expect(usage.images[0].bytes).toBe(usage.bytes);
     const cli = server.cli(['usage'], { CODEHUB_TOKEN: token });
@@ -52,7 +51,7 @@ describe('usage and quota', () => {
     const [second] = await server.waitForBuilds((await repo.git.revparse(['HEAD'])).trim(), token);
     expect(second.status, second.reason).toBe('succeeded');
     const now = (await server.api('/api/usage', token)).body;
-    expect(now.bytes).toBe(await uniqueBytes(REGISTRY, [`${alice}/app`]));
+    expect(now.bytes).toBe(await uniqueBytes(server.registryAccess, [`${alice}/app`]));
     expect(now.bytes).toBeGreaterThan(quota);
 
     // Over quota: recorded failed at push time, nothing ran; bob, pushing at the same time, builds.
@@ -102,7 +101,7 @@ describe('usage and quota', () => {
     expect(page.status).toBe(200);
     const html = await page.text();
     expect(html).toContain(`${owner}/web`);
-    expect(html).toContain(`docker pull ${REGISTRY}/${owner}/web:main`);
+    expect(html).toContain(`docker pull ${server.registry}/${owner}/web:main`);
     expect(html).toContain(`href="/builds/${b.id}"`);
     expect(html).toContain(b.digest.slice(0, 19));
     const repoPage = await (await fetch(`${server.url}/repos/${owner}/web`, { headers: { cookie: `codehub_token=${token}` } })).text();
@@ -118,15 +117,19 @@ describe('usage and quota', () => {
     const token = server.addUser(owner);
     const other = uniqueName('notyours');
     const otherToken = server.addUser(other);
+    // Pushed by hand, as the owner signed in with `docker login`.
+    const docker = await server.docker(owner, token);
     for (const tag of ['1', '2']) {
-      expect((await execa('docker', ['tag', `${REGISTRY}/cache/busybox:latest`, `${REGISTRY}/${owner}/tool:${tag}`])).exitCode).toBe(0);
-      expect((await execa('docker', ['push', '-q', `${REGISTRY}/${owner}/tool:${tag}`], { reject: false })).exitCode).toBe(0);
-      await execa('docker', ['image', 'rm', `${REGISTRY}/${owner}/tool:${tag}`], { reject: false });
+      expect((await docker('tag', 'localhost:5000/cache/busybox:latest', `${server.registry}/${owner}/tool:${tag}`)).exitCode).toBe(0);
+      const pushed = await docker('push', '-q', `${server.registry}/${owner}/tool:${tag}`);
+      expect(pushed.exitCode, pushed.all).toBe(0);
+      await docker('image', 'rm', `${server.registry}/${owner}/tool:${tag}`);
     }
     // gc finds what was pushed by hand (it reads the catalog); it keeps it, as nothing built it.
     const gc = server.cli(['gc']);
     expect(gc.status, gc.stderr).toBe(0);
-    const digest = (await fetch(`http://${REGISTRY}/v2/${owner}/tool/manifests/2`, { method: 'HEAD', headers: { accept: 'application/vnd.docker.distribution.manifest.v2+json' } })).headers.get('docker-content-digest');
+    const digest = await tagDigest(server.registryAccess, `${owner}/tool`, '2');
+    expect(digest).toMatch(/^sha256:/);
     expect((await server.api('/api/usage', token)).body.images).toEqual([{ image: 'tool', bytes: expect.any(Number), tags: 2 }]);
     expect(server.cli(['user', 'quota', owner, '1KiB']).status).toBe(0);
     const repo = await WorkRepo.create({ Dockerfile: `${FROM}\nRUN echo again-${owner}\n` });
@@ -139,11 +142,11 @@ describe('usage and quota', () => {
     expect(server.cli(['image', 'rm', `${owner}/tool`], { CODEHUB_TOKEN: token }).stderr).toContain('is not owner/image:tag');
     const one = server.cli(['image', 'rm', `${owner}/tool:1`], { CODEHUB_TOKEN: token });
     expect(one.stdout, one.stderr).toContain(`removed ${owner}/tool:1 (its manifest stays for its other tags)`);
-    expect(await tagStatus(REGISTRY, `${owner}/tool`, '1')).toBe(404);
-    expect((await fetch(`http://${REGISTRY}/v2/${owner}/tool/manifests/2`, { method: 'HEAD', headers: { accept: 'application/vnd.docker.distribution.manifest.v2+json' } })).headers.get('docker-content-digest')).toBe(digest);
+    expect(await tagStatus(server.registryAccess, `${owner}/tool`, '1')).toBe(404);
+    expect(await tagDigest(server.registryAccess, `${owner}/tool`, '2')).toBe(digest);
     const two = server.cli(['image', 'rm', `${owner}/tool:2`], { CODEHUB_TOKEN: token });
     expect(two.stdout, two.stderr).toMatch(new RegExp(`removed ${owner}/tool:2\n${owner}'s usage falls by [\\d.]+ (KiB|MiB)`));
-    expect(await tagStatus(REGISTRY, `${owner}/tool`, '2')).toBe(404);
+    expect(await tagStatus(server.registryAccess, `${owner}/tool`, '2')).toBe(404);
     expect((await server.api('/api/usage', token)).body).toMatchObject({ bytes: 0, images: [] });
 
     const rebuild = await fetch(`${server.url}/api/builds/${(await server.waitForBuilds(sha, token))[0].id}/rebuild`, { method: 'POST', headers: { authorization: `Bearer ${token}` } });

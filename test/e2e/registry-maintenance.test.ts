@@ -6,10 +6,9 @@
  */
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { RegistryClient } from '../../src/registry/client.js';
 import { WorkRepo } from '../helpers/git.js';
-import { blobsOf, tagStatus } from '../helpers/registry.js';
-import { freePort, REGISTRY, sleep, stack, TestServer, uniqueName, waitFor } from '../helpers/server.js';
+import { blobsOf, registryFetch, tagStatus } from '../helpers/registry.js';
+import { freePort, sleep, stack, TestServer, uniqueName, waitFor } from '../helpers/server.js';
 
 const FROM = 'FROM localhost:5000/cache/busybox:latest';
 const TERMINAL = ['succeeded', 'failed', 'canceled', 'skipped'];
@@ -153,10 +152,12 @@ describe('scheduled upkeep', () => {
     try {
       const owner = uniqueName('sched');
       const token = server.addUser(owner);
-      const ref = `${REGISTRY}/${owner}/byhand:1`;
-      expect((await execa('docker', ['tag', `${REGISTRY}/cache/busybox:latest`, ref])).exitCode).toBe(0);
-      expect((await execa('docker', ['push', '-q', ref], { reject: false })).exitCode).toBe(0);
-      await execa('docker', ['image', 'rm', ref], { reject: false });
+      const ref = `${server.registry}/${owner}/byhand:1`;
+      const docker = await server.docker(owner, token);
+      expect((await docker('tag', 'localhost:5000/cache/busybox:latest', ref)).exitCode).toBe(0);
+      const pushed = await docker('push', '-q', ref);
+      expect(pushed.exitCode, pushed.all).toBe(0);
+      await docker('image', 'rm', ref);
       const usage = await waitFor('the reconcile to count the pushed image', async () => (await server.api('/api/usage', token)).body,
         (u) => u.images.some((i: any) => i.image === 'byhand'), 30_000);
       expect(usage.bytes).toBeGreaterThan(0);
@@ -164,9 +165,9 @@ describe('scheduled upkeep', () => {
       const reconciled = server.logs.map((l) => JSON.parse(l)).find((l) => l.msg === 'usage reconciled with the registry');
       expect(reconciled).toMatchObject({ repositories: expect.any(Number), tags: expect.any(Number), requests: expect.any(Number) });
       // A tag nobody built stays: retention removes only what a build pushed.
-      expect(await tagStatus(REGISTRY, `${owner}/byhand`, '1')).toBe(200);
+      expect(await tagStatus(server.registryAccess, `${owner}/byhand`, '1')).toBe(200);
       // The catalog is read page by page (2.8 serves at most 1,000 a page): small pages give the same list.
-      const client = new RegistryClient(REGISTRY);
+      const client = server.registryClient();
       expect((await client.catalog(7)).sort()).toEqual((await client.catalog()).sort());
     } finally {
       await server.stop();
@@ -210,7 +211,7 @@ describe('gc beside pushes', () => {
       for (const branch of ['b0', 'b1', 'b2', 'b3', 'main']) {
         const newest = builds.find((b) => b.ref_name === branch)!;
         for (const tag of [branch, newest.commit]) {
-          const res = await fetch(`http://${REGISTRY}/v2/${owner}/app/manifests/${tag}`, { method: 'HEAD', headers: { accept: 'application/vnd.docker.distribution.manifest.v2+json' } });
+          const res = await registryFetch(server.registryAccess, `/v2/${owner}/app/manifests/${tag}`, { method: 'HEAD', headers: { accept: 'application/vnd.docker.distribution.manifest.v2+json' } });
           expect(res.status, `${branch} ${tag}`).toBe(200);
           if (tag === branch) expect(res.headers.get('docker-content-digest')).toBe(newest.digest);
         }

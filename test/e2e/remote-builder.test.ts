@@ -16,10 +16,9 @@ import { EngineDriver } from '../../src/builder/dockerd.js';
 import type { BuilderDriver, BuildRequest } from '../../src/builder/driver.js';
 import { driverFor, parseBuilders, rendezvousOrder } from '../../src/builder/pool.js';
 import { parseTlsQuery } from '../../src/builder/tls.js';
-import { RegistryClient } from '../../src/registry/client.js';
 import { describeDriverContract } from '../helpers/driver-contract.js';
 import { WorkRepo } from '../helpers/git.js';
-import { REGISTRY, requireStack, stack, TestServer, uniqueName, waitFor } from '../helpers/server.js';
+import { OPEN_REGISTRY, requireStack, stack, TestServer, uniqueName, waitFor } from '../helpers/server.js';
 
 const STACK_DIR = process.env.CODEHUB_STACK_DIR ?? '/var/lib/codehub-stack';
 const PORT = Number(process.env.CODEHUB_STACK_BUILDER_PORT ?? 2376);
@@ -27,7 +26,6 @@ const CLIENT = join(STACK_DIR, 'builder', 'client');
 const REMOTE = `docker+tcp://127.0.0.1:${PORT}`;
 const ENTRY = `${REMOTE}?tls=${CLIENT}`;
 const FROM = 'FROM localhost:5000/cache/busybox:latest';
-const registry = new RegistryClient(REGISTRY);
 
 /** `docker` against the builder's own daemon (its admin socket), e.g. to see what its image store holds. */
 const onBuilder = (...args: string[]) => execa('docker', args, { env: { DOCKER_HOST: `unix://${join(STACK_DIR, 'builder', 'docker.sock')}` }, reject: false });
@@ -82,8 +80,8 @@ describe('docker+tcp:// housekeeping', () => {
     const fallback = new BuildxDriver({ env, pruneIdleMs: 1000 });
     const driver = new EngineDriver({ endpoint: { host: '127.0.0.1', port: PORT, tls }, fallback, pruneIdleMs: 1000 }, REMOTE);
     const owner = uniqueName('rprune');
-    const plain = `${REGISTRY}/${owner}/plain:x`;
-    const secret = `${REGISTRY}/${owner}/secret:x`;
+    const plain = `${OPEN_REGISTRY}/${owner}/plain:x`;
+    const secret = `${OPEN_REGISTRY}/${owner}/secret:x`;
     const io = (dockerfile: string) => ({ context: tarOf(dockerfile), onLog: () => {}, signal: new AbortController().signal, processEnv: {} });
     const a = await driver.build(request(plain), io(`${FROM}\nRUN echo ${owner}\n`));
     expect(a.ok, JSON.stringify(a)).toBe(true);
@@ -126,7 +124,7 @@ describe('through the server, on the remote builder', () => {
     expect(push.exitCode, push.output).toBe(0);
     const [b] = await server.waitForBuilds(sha, token);
     expect(b, b.reason).toMatchObject({ status: 'succeeded', builder: REMOTE });
-    expect(await registry.digest(`${owner}/app`, 'main')).toBe(b.digest);
+    expect(await server.registryClient().digest(`${owner}/app`, 'main')).toBe(b.digest);
     expect((await server.api<string>(`/api/builds/${b.id}/log`, token)).body).toContain(`built-remotely-${owner}`);
     // Built by the remote daemon: its store holds the image BuildKit pushed (until idle pruning), the main one's does not.
     expect((await onBuilder('image', 'inspect', b.image_refs[0])).exitCode).toBe(0);
@@ -211,7 +209,7 @@ describe('fail-over', () => {
       await repo.push(server.gitUrl(owner, token, owner, name), ['main']);
       const [b] = await server.waitForBuilds(second, token);
       expect(b, b.reason).toMatchObject({ status: 'succeeded', builder: 'local' });
-      expect(await registry.digest(`${owner}/${name}`, 'main')).toBe(b.digest);
+      expect(await server.registryClient().digest(`${owner}/${name}`, 'main')).toBe(b.digest);
       const h = await waitFor('the remote builder to be reported down', () => healthz(server), (x) => x.body.checks.builders[1]?.ok === false, 10_000);
       expect(h.body.checks.builders[1]).toMatchObject({ name: REMOTE, detail: expect.stringContaining(`cannot reach dockerd at tcp://127.0.0.1:${PORT} (ECONNREFUSED)`) });
 

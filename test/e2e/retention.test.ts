@@ -9,8 +9,8 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PACKAGE_ROOT } from '../../src/paths.js';
 import { WorkRepo } from '../helpers/git.js';
-import { tagsOf, tagStatus } from '../helpers/registry.js';
-import { REGISTRY, TestServer, uniqueName } from '../helpers/server.js';
+import { registryFetch, tagsOf, tagStatus } from '../helpers/registry.js';
+import { TestServer, uniqueName } from '../helpers/server.js';
 
 const FROM = 'FROM localhost:5000/cache/busybox:latest';
 let server: TestServer;
@@ -50,7 +50,7 @@ describe('retention', () => {
     expect(set.stdout, set.stderr).toContain('keeps the tags of its newest 10 (this repo\'s; the server\'s default is 10) builds, and every tag pushed within 0 (this repo\'s');
     for (let i = 1; i < 15; i++) shas.push(await pushBuild(repo, url, token, 'main'));
     const repository = `${owner}/app`;
-    expect(await tagsOf(REGISTRY, repository)).toEqual([...shas, 'latest', 'main'].sort());
+    expect(await tagsOf(server.registryAccess, repository)).toEqual([...shas, 'latest', 'main'].sort());
     const before = (await server.api('/api/usage', token)).body;
 
     const dry = server.cli(['gc', '--dry-run', '--repo', repository]);
@@ -58,13 +58,13 @@ describe('retention', () => {
     expect(removedIn(dry.stdout, 'would remove').sort()).toEqual(shas.slice(0, 5).map((s) => `${repository}:${s}`).sort());
     expect(dry.stdout).toContain('older than the 10 newest builds of branch main and pushed 0 days ago (keep 10, days 0)');
     expect(dry.stdout).toMatch(/would remove 5 tags, [\d.]+ KiB \(\d+ bytes\); kept 12 tags/);
-    expect(await tagsOf(REGISTRY, repository)).toEqual([...shas, 'latest', 'main'].sort()); // the dry run deleted nothing
+    expect(await tagsOf(server.registryAccess, repository)).toEqual([...shas, 'latest', 'main'].sort()); // the dry run deleted nothing
 
     const run = server.cli(['gc', '--repo', repository]);
     expect(run.status, run.stderr).toBe(0);
     expect(removedIn(run.stdout, 'removed').sort()).toEqual(removedIn(dry.stdout, 'would remove').sort());
-    for (const s of shas.slice(0, 5)) expect(await tagStatus(REGISTRY, repository, s)).toBe(404);
-    for (const t of [...shas.slice(5), 'main', 'latest']) expect(await tagStatus(REGISTRY, repository, t), t).toBe(200);
+    for (const s of shas.slice(0, 5)) expect(await tagStatus(server.registryAccess, repository, s)).toBe(404);
+    for (const t of [...shas.slice(5), 'main', 'latest']) expect(await tagStatus(server.registryAccess, repository, t), t).toBe(200);
     // One JSON line per removal, for operators.
     expect(logLines(run.stderr, 'gc removed a tag').map((l) => l.tag).sort()).toEqual(shas.slice(0, 5).sort());
     const after = (await server.api('/api/usage', token)).body;
@@ -93,7 +93,7 @@ describe('retention', () => {
     const repository = `${owner}/shop`;
     const featDigest = (await server.api(`/api/builds?repo=${repository}&ref=feat&status=succeeded&limit=1`, token)).body.builds[0].digest;
     const headers = { accept: 'application/vnd.docker.distribution.manifest.v2+json, application/vnd.oci.image.manifest.v1+json' };
-    expect((await fetch(`http://${REGISTRY}/v2/${repository}/manifests/${b}`, { method: 'HEAD', headers })).headers.get('docker-content-digest')).toBe(featDigest);
+    expect((await registryFetch(server.registryAccess, `/v2/${repository}/manifests/${b}`, { method: 'HEAD', headers })).headers.get('docker-content-digest')).toBe(featDigest);
 
     const del = await repo.push(url, [':refs/heads/feat']);
     expect(del.output).toContain('feat: deleted, nothing to build; its image tags go at the next gc');
@@ -104,15 +104,16 @@ describe('retention', () => {
 
     const run = server.cli(['gc', '--repo', `${owner}/shop`]);
     expect(run.status, run.stderr).toBe(0);
-    expect(await tagStatus(REGISTRY, repository, 'feat')).toBe(404);
-    expect(await tagStatus(REGISTRY, repository, x)).toBe(404);
-    for (const t of [a, b, 'v1', 'main', 'latest']) expect(await tagStatus(REGISTRY, repository, t), t).toBe(200);
+    expect(await tagStatus(server.registryAccess, repository, 'feat')).toBe(404);
+    expect(await tagStatus(server.registryAccess, repository, x)).toBe(404);
+    for (const t of [a, b, 'v1', 'main', 'latest']) expect(await tagStatus(server.registryAccess, repository, t), t).toBe(200);
     // The tag removed alone left its manifest to sha b, digest and all.
-    expect((await fetch(`http://${REGISTRY}/v2/${repository}/manifests/${b}`, { method: 'HEAD', headers })).headers.get('docker-content-digest')).toBe(featDigest);
+    expect((await registryFetch(server.registryAccess, `/v2/${repository}/manifests/${b}`, { method: 'HEAD', headers })).headers.get('docker-content-digest')).toBe(featDigest);
+    const docker = await server.docker(owner, token);
     for (const t of [a, b, 'v1']) {
-      const pull = await execa('docker', ['pull', '-q', `${REGISTRY}/${repository}:${t}`], { reject: false, all: true });
+      const pull = await docker('pull', '-q', `${server.registry}/${repository}:${t}`);
       expect(pull.exitCode, pull.all).toBe(0);
-      await execa('docker', ['image', 'rm', `${REGISTRY}/${repository}:${t}`], { reject: false });
+      await docker('image', 'rm', `${server.registry}/${repository}:${t}`);
     }
   });
 });
@@ -161,7 +162,7 @@ describe('bad input', () => {
     const otherToken = server.addUser(other);
     const repo = await WorkRepo.create({ Dockerfile: `${FROM}\nRUN echo bad\n` });
     await pushBuild(repo, server.gitUrl(owner, token, owner, 'app'), token, 'main', { commit: false });
-    const tagsBefore = await tagsOf(REGISTRY, `${owner}/app`);
+    const tagsBefore = await tagsOf(server.registryAccess, `${owner}/app`);
     const quota = () => {
       const db = new Database(join(server.dataDir, 'codehub.db'), { readonly: true });
       const row = db.prepare('SELECT quota_bytes AS q FROM users WHERE name = ?').get(owner) as { q: number | null };
@@ -202,7 +203,7 @@ describe('bad input', () => {
       expect(r.status, args.join(' ')).toBe(1);
       expect(r.stderr).toContain(says);
     }
-    expect(await tagsOf(REGISTRY, `${owner}/app`)).toEqual(tagsBefore);
+    expect(await tagsOf(server.registryAccess, `${owner}/app`)).toEqual(tagsBefore);
 
     const start = await execa(process.execPath, [join(PACKAGE_ROOT, 'dist', 'src', 'cli.js'), 'serve'], { env: { ...server.env, CODEHUB_PORT: '0', CODEHUB_QUOTA: '10XB' }, extendEnv: false, reject: false, timeout: 20_000 });
     expect(start.exitCode).toBe(1);

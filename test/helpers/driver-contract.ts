@@ -8,7 +8,7 @@ import { describe, expect, it } from 'vitest';
 import type { BuilderDriver, BuildRequest } from '../../src/builder/driver.js';
 import { findBuildProcesses } from '../../src/builds/orphans.js';
 import { RegistryClient } from '../../src/registry/client.js';
-import { REGISTRY, uniqueName } from './server.js';
+import { OPEN_REGISTRY, uniqueName } from './server.js';
 
 /** A tar stream of `files`, the form a build context reaches a driver in. */
 function tarOf(files: Record<string, string>): Readable {
@@ -39,7 +39,7 @@ export function describeDriverContract(label: string, makeDriver: () => BuilderD
   describe(`BuilderDriver contract: ${label}`, () => {
     const driver = makeDriver();
     const owner = uniqueName('driver');
-    const registry = new RegistryClient(REGISTRY);
+    const registry = new RegistryClient(OPEN_REGISTRY);
     const FROM = 'FROM localhost:5000/cache/busybox:latest';
 
     it('reports itself healthy', async () => {
@@ -48,7 +48,7 @@ export function describeDriverContract(label: string, makeDriver: () => BuilderD
 
     it('builds a tar context with args, target and labels, pushes every tag, and returns the pushed digest', async () => {
       const lines: string[] = [];
-      const tags = [`${REGISTRY}/${owner}/ok:one`, `${REGISTRY}/${owner}/ok:two`];
+      const tags = [`${OPEN_REGISTRY}/${owner}/ok:one`, `${OPEN_REGISTRY}/${owner}/ok:two`];
       const out = await driver.build(request(tags, {
         args: { WORD: 'from-arg' }, target: 'final', labels: { 'dev.codehub.test': 'yes' },
       }), {
@@ -67,7 +67,7 @@ export function describeDriverContract(label: string, makeDriver: () => BuilderD
     });
 
     it('classifies a failing RUN as the user\'s failure, with the exit code', async () => {
-      const out = await driver.build(request([`${REGISTRY}/${owner}/bad:x`]), {
+      const out = await driver.build(request([`${OPEN_REGISTRY}/${owner}/bad:x`]), {
         context: tarOf({ Dockerfile: `${FROM}\nRUN exit 7\n` }), onLog: () => {}, signal: new AbortController().signal, processEnv: {},
       });
       expect(out).toMatchObject({ ok: false, code: 'user' });
@@ -75,7 +75,7 @@ export function describeDriverContract(label: string, makeDriver: () => BuilderD
     });
 
     it('classifies a Dockerfile syntax error as the user\'s failure', async () => {
-      const out = await driver.build(request([`${REGISTRY}/${owner}/bad:y`]), {
+      const out = await driver.build(request([`${OPEN_REGISTRY}/${owner}/bad:y`]), {
         context: tarOf({ Dockerfile: `${FROM}\nRUNN echo\n` }), onLog: () => {}, signal: new AbortController().signal, processEnv: {},
       });
       expect(out).toMatchObject({ ok: false, code: 'user' });
@@ -108,7 +108,7 @@ export function describeDriverContract(label: string, makeDriver: () => BuilderD
         ctl.abort('canceled by test');
       };
       let triggered = false;
-      const pending = driver.build(request([`${REGISTRY}/${owner}/slow:x`]), {
+      const pending = driver.build(request([`${OPEN_REGISTRY}/${owner}/slow:x`]), {
         context: tarOf({ Dockerfile: `${FROM}\nRUN echo ${marker} && ${sleep}\n` }),
         onLog: (l) => {
           lines.push(l);

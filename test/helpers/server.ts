@@ -1,18 +1,22 @@
 import { execa } from 'execa';
 import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync } from 'node:fs';
+import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { afterAll } from 'vitest';
 import { PACKAGE_ROOT } from '../../src/paths.js';
+import { RegistryClient } from '../../src/registry/client.js';
+import { loadOrCreateTokenKey, parseScope, TokenIssuer } from '../../src/registry/token.js';
 
 const CLI = join(PACKAGE_ROOT, 'dist', 'src', 'cli.js');
 /**
- * The suite's shared registry for the cases that are not about access: an explicitly open one (`npm test`
- * starts it with `scripts/stack.sh registry up 127.0.0.1:5001`), beside the stack's own token-auth registry on
- * 5000. The access cases (registry-auth, image, registry-s3, secure-default) run token registries and log in.
+ * An explicitly open registry (`npm test` starts it: `scripts/stack.sh registry up 127.0.0.1:5001`) for the
+ * builder drivers' own tests, which run BuildKit with no server (so no token realm) behind them. Every
+ * server a test starts pushes to a token registry of its own instead (TestServer.registry), as a deployment
+ * does, and tests reach it by logging in.
  */
-export const REGISTRY = 'localhost:5001';
+export const OPEN_REGISTRY = 'localhost:5001';
 
 /** Fails with the command that fixes it when the local stack or the build output is missing. */
 export function requireStack(): void {
@@ -22,8 +26,8 @@ export function requireStack(): void {
   } catch (e) {
     throw new Error(`the build stack is not running (${(e as { stdout?: Buffer }).stdout}); start it: bash scripts/stack.sh up`);
   }
-  if (spawnSync('curl', ['-fsS', '-o', '/dev/null', `http://${REGISTRY}/v2/`]).status !== 0) {
-    throw new Error(`the tests' open registry ${REGISTRY} does not answer; start it: bash scripts/stack.sh registry up 127.0.0.1:5001`);
+  if (spawnSync('curl', ['-fsS', '-o', '/dev/null', `http://${OPEN_REGISTRY}/v2/`]).status !== 0) {
+    throw new Error(`the drivers' open test registry ${OPEN_REGISTRY} does not answer; start it: bash scripts/stack.sh registry up 127.0.0.1:5001`);
   }
 }
 
@@ -60,7 +64,27 @@ export function uniqueName(base: string): string {
   return `${base}-${Date.now().toString(36)}${Math.floor(Math.random() * 1e4).toString(36)}`;
 }
 
-/** The real server, as an operator runs it: `codehub-build serve` in its own process. */
+/** Token registries started for servers of this test file; removed with their data when the file ends. */
+const ownRegistries = new Set<string>();
+export async function removeOwnRegistries(): Promise<void> {
+  for (const addr of ownRegistries) await stack('token-registry', 'down', addr, '--purge');
+  ownRegistries.clear();
+}
+// Only under vitest: the benchmarks import this module too, and call removeOwnRegistries themselves.
+if (process.env.VITEST) afterAll(removeOwnRegistries);
+
+/** A registry as a client reaches it: its address and, for token auth, how to answer its challenge. */
+export interface RegistryAccess {
+  addr: string;
+  /** A bearer token for a challenge's scope (`repository:alice/app:pull`); none for an open registry. */
+  bearer?: (scope: string) => string;
+}
+
+/**
+ * The real server, as an operator runs it: `codehub-build serve` in its own process. Unless the test names a
+ * registry (CODEHUB_REGISTRY), it gets a token registry of its own (scripts/stack.sh token-registry) whose
+ * realm it is, as on the default stack: builds push with their credential, tests log in to look.
+ */
 export class TestServer {
   proc: ChildProcess | null = null;
   logs: string[] = [];
@@ -74,9 +98,60 @@ export class TestServer {
 
   static async start(opts: { dataDir?: string; port?: number; env?: Record<string, string> } = {}): Promise<TestServer> {
     requireStack();
-    const s = new TestServer(opts.dataDir ?? mkdtempSync(join(tmpdir(), 'chb-e2e-')), opts.port ?? await freePort(), opts.env ?? {});
+    const env = { ...opts.env };
+    const own = env.CODEHUB_REGISTRY === undefined ? `127.0.0.1:${await freePort()}` : null;
+    if (own) env.CODEHUB_REGISTRY = own;
+    const s = new TestServer(opts.dataDir ?? mkdtempSync(join(tmpdir(), 'chb-e2e-')), opts.port ?? await freePort(), env);
+    if (own) {
+      // The key pair the server would make at its first start, made first, so the registry answers (and the
+      // server's health check finds it writable) from the start.
+      s.tokenKey();
+      const up = await stack('token-registry', 'up', own, `${s.url}/registry/token`, join(s.dataDir, 'secrets', 'registry-token.crt'));
+      if (up.exitCode !== 0) throw new Error(`the server's token registry on ${own} did not start:\n${up.all}`);
+      ownRegistries.add(own);
+    }
     await s.boot();
     return s;
+  }
+
+  private tokenKey() {
+    return loadOrCreateTokenKey(join(this.dataDir, 'secrets', 'registry-token.key'), join(this.dataDir, 'secrets', 'registry-token.crt'));
+  }
+
+  /** The registry as its operator reads it: tokens signed with the server's own key, for any scope asked. */
+  get registryAccess(): RegistryAccess {
+    const { key, certDer } = this.tokenKey();
+    const issuer = new TokenIssuer(key, certDer, this.env.CODEHUB_REGISTRY_SERVICE ?? 'codehub-build-registry');
+    return { addr: this.registry, bearer: (scope) => issuer.issue('admin', [parseScope(scope)!]).token };
+  }
+
+  /** A Registry v2 client on this server's registry, reading with the operator's tokens. */
+  registryClient(): RegistryClient {
+    const access = this.registryAccess;
+    return new RegistryClient(access.addr, 5000, access.bearer);
+  }
+
+  /** A docker config folder of its own, signed in to this server's registry as `user` by `docker login` (or empty). */
+  async dockerConfig(user?: string, token?: string): Promise<string> {
+    const config = mkdtempSync(join(tmpdir(), 'chb-docker-'));
+    writeFileSync(join(config, 'config.json'), '{}');
+    if (user) {
+      const login = await execa('docker', ['login', '-u', user, '--password-stdin', this.registry], { input: token, env: { DOCKER_CONFIG: config }, reject: false, all: true });
+      if (login.exitCode !== 0) throw new Error(`docker login ${this.registry} as ${user} failed: ${login.all}`);
+    }
+    return config;
+  }
+
+  /**
+   * The docker CLI signed in to this server's registry as `user` with `docker login` (a config folder of its
+   * own, so that parallel tests never share credentials), or anonymous without a user.
+   */
+  async docker(user?: string, token?: string): Promise<(...args: string[]) => Promise<{ exitCode: number; all: string }>> {
+    const env = { DOCKER_CONFIG: await this.dockerConfig(user, token) };
+    return async (...args: string[]) => {
+      const r = await execa('docker', args, { env, reject: false, all: true });
+      return { exitCode: r.exitCode ?? -1, all: r.all ?? '' };
+    };
   }
 
   get env(): NodeJS.ProcessEnv {
@@ -84,7 +159,7 @@ export class TestServer {
       PATH: process.env.PATH, HOME: process.env.HOME,
       CODEHUB_DATA_DIR: this.dataDir, CODEHUB_PORT: String(this.port), CODEHUB_HOST: '127.0.0.1',
       // No scheduled gc unless a test asks: tests run `codehub-build gc` when they mean it.
-      CODEHUB_REGISTRY: REGISTRY, CODEHUB_LOG_LEVEL: 'debug', CODEHUB_GC_INTERVAL: '0', ...this.extraEnv,
+      CODEHUB_LOG_LEVEL: 'debug', CODEHUB_GC_INTERVAL: '0', ...this.extraEnv,
     };
   }
 
