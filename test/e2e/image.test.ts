@@ -58,6 +58,14 @@ describe('the server image (scripts/image.sh)', () => {
     expect(uid).toBe('1000');
   });
 
+  it('survives background GC of many finished SQLite statements (better-sqlite3 built against headers that do not abort, nodejs/node#65446)', async () => {
+    const script = "const D = require('/app/node_modules/better-sqlite3'); const db = new D(':memory:');"
+      + " for (let i = 0; i < 200000; i++) db.prepare('select ' + i).get(); setTimeout(() => console.log('alive'), 1500);";
+    const r = await docker('run', '--rm', '--entrypoint', 'node', image, '-e', script);
+    expect(r.exitCode, r.all).toBe(0);
+    expect(r.stdout).toBe('alive');
+  });
+
   it('runs on its defaults with a data volume: migrates, builds a pushed commit into the token registry, and keeps its history across a restart', async () => {
     const socketGid = String(statSync('/var/run/docker.sock').gid);
     // Host networking: the registry and the server are on this machine's loopback, as dockerd (which pushes) sees them.
