@@ -2,7 +2,7 @@
  * codehub-build against the limit, in one run:
  *
  *   npm run bench                                   (brings the stack up first)
- *   BENCH_RUNS=7 BENCH_ONLY=image,recorded,burst,lookup,sse,web,registry npm run bench
+ *   BENCH_RUNS=7 BENCH_ONLY=image,recorded,burst,lookup,sse,web,registry,deploy npm run bench
  *
  * Prints a table and writes it to bench/RESULTS.md with the date, the machine and the exact commands. Every
  * ratio compares figures measured in this same run.
@@ -21,10 +21,11 @@ import { pushToRecorded } from './push-recorded.js';
 import { sseLatency } from './sse.js';
 import { webPages, type WebResult } from './web.js';
 import { registryOpsBench, type RegistryOpsResult } from './registry-ops.js';
+import { deployBench, type DeployResult } from './deploy.js';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 7);
 const LOOKUPS = Number(process.env.BENCH_LOOKUPS ?? 2000);
-const SECTIONS = ['image', 'recorded', 'burst', 'lookup', 'sse', 'web', 'registry'];
+const SECTIONS = ['image', 'recorded', 'burst', 'lookup', 'sse', 'web', 'registry', 'deploy'];
 const ONLY = new Set((process.env.BENCH_ONLY ?? SECTIONS.join(',')).split(','));
 const SIZES = (process.env.BENCH_SIZES ?? '100000,1000000').split(',').map(Number);
 const progress = (s: string) => process.stderr.write(s + '\n');
@@ -74,6 +75,8 @@ if (ONLY.has('web')) { progress(`web pages with ${WEB_BUILDS} builds`); web = aw
 
 let regOps: RegistryOpsResult | null = null;
 if (ONLY.has('registry')) { progress('registry operations over 10,000 tags'); regOps = await registryOpsBench(progress); }
+let deploy: DeployResult | null = null;
+if (ONLY.has('deploy')) { progress('deployment: builders and registry storage'); deploy = await deployBench(RUNS, progress); }
 
 if (image.length) {
   say('## Push to pushed image (ms)');
@@ -173,6 +176,24 @@ if (regOps) {
   say(`The quota check a push makes (an owner's usage, 1,020 tags in 10 images, against the quota): ${r.quotaCheck.median.toFixed(2)} ms median, ${r.quotaCheck.p99.toFixed(2)} ms p99 (${r.quotaCheck.n} calls).`);
   say();
   say(`gc against the raw deletes: ${ratio(r.gc.ms, r.rawDelete.ms)}x the time, ${ratio(r.gc.requests, r.rawDelete.requests)}x the requests; gc's planning (dry run) against learning the digests without an inventory: ${ratio(r.dryRun.ms, r.rawRead.ms)}x the time, ${ratio(r.dryRun.requests, r.rawRead.requests)}x the requests.`);
+  say();
+}
+
+if (deploy) {
+  say('## Deployment choices: builder transport and registry storage (ms)');
+  say();
+  say('Each round a new commit (FROM busybox, one RUN that changes), pushed as `main` and the sha to a token registry. Raw: `git archive <sha> | docker buildx build --push -` at that daemon after `docker login`; codehub-build: `git push -o wait`.');
+  say();
+  say('| builder | raw `docker buildx build --push` | codehub-build `git push -o wait` | codehub-build / raw |');
+  say('| --- | --- | --- | --- |');
+  for (const b of deploy.builders) say(`| ${b.name} | ${spread(b.raw)} | ${spread(b.codehub)} | ${ratio(b.codehub.median, b.raw.median)} |`);
+  const [local, remote] = deploy.builders;
+  if (local && remote) say(`\nThe networked builder against the local one, codehub-build: ${ratio(remote.codehub.median, local.codehub.median)}x; raw: ${ratio(remote.raw.median, local.raw.median)}x.`);
+  say();
+  say('| registry storage | codehub-build `git push -o wait` | against the filesystem |');
+  say('| --- | --- | --- |');
+  const base = deploy.storage[0]!.codehub.median;
+  for (const r of deploy.storage) say(`| ${r.name} | ${spread(r.codehub)} | ${ratio(r.codehub.median, base)} |`);
   say();
 }
 
