@@ -12,15 +12,12 @@
  * certificate unless it is on loopback); everything above goes over either the same way.
  */
 import { randomUUID } from 'node:crypto';
-import { readFileSync } from 'node:fs';
-import http from 'node:http';
-import https from 'node:https';
 import type { BuilderDriver, BuildIO, BuildOutcome, BuildRequest, HealthReport } from './driver.js';
 import { classifyFailure } from './driver.js';
 import { IdlePruner } from './idle-prune.js';
 import { ProgressRenderer, type Step } from './progress.js';
 import { decodeSolveStatus } from './solve-status.js';
-import type { BuilderTls } from './tls.js';
+import { EngineConnection, type EngineEndpoint } from './engine-connection.js';
 import { parseImageRef } from '../builds/tags.js';
 
 const API = '/v1.41'; // the oldest API with BuildKit builds that report progress this way; dockerd 20.10 and later
@@ -35,66 +32,6 @@ export function dockerSocket(env: NodeJS.ProcessEnv = process.env): string | nul
 class EngineError extends Error {
   constructor(message: string, readonly status: number | null) {
     super(message);
-  }
-}
-
-/** Where a dockerd listens: its unix socket, or a TCP address (TLS when `tls` is given). */
-export type EngineEndpoint = { socket: string } | { host: string; port: number; tls?: BuilderTls };
-
-/** TLS alerts a daemon sends when it refuses the client's certificate (or gets none). */
-const CLIENT_REFUSED = /^ERR_SSL_(SSLV3|TLSV1|TLSV13)_ALERT_/;
-/** What Node says when the daemon's own certificate does not check out against the CA and address. */
-const SERVER_UNTRUSTED = new Set(['SELF_SIGNED_CERT_IN_CHAIN', 'DEPTH_ZERO_SELF_SIGNED_CERT', 'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
-  'UNABLE_TO_GET_ISSUER_CERT', 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY', 'CERT_SIGNATURE_FAILURE', 'CERT_HAS_EXPIRED', 'CERT_NOT_YET_VALID']);
-
-/**
- * Requests to one daemon. Over TCP a keep-alive agent holds the CA, certificate and key (read once, at start),
- * so a build's several calls share one TLS handshake.
- */
-class EngineConnection {
-  /** The daemon's address as `docker -H` takes it. */
-  readonly address: string;
-  readonly tls: boolean;
-  private base: https.RequestOptions;
-  private send: (o: https.RequestOptions, cb: (res: http.IncomingMessage) => void) => http.ClientRequest;
-
-  constructor(ep: EngineEndpoint) {
-    if ('socket' in ep) {
-      this.address = `unix://${ep.socket}`;
-      this.tls = false;
-      this.base = { socketPath: ep.socket };
-      this.send = http.request;
-      return;
-    }
-    this.address = `tcp://${ep.host.includes(':') ? `[${ep.host}]` : ep.host}:${ep.port}`;
-    this.tls = ep.tls !== undefined;
-    const t = ep.tls;
-    const agent = t
-      ? new https.Agent({ keepAlive: true, ca: readFileSync(t.ca), ...(t.cert && t.key ? { cert: readFileSync(t.cert), key: readFileSync(t.key) } : {}), ...(t.servername ? { servername: t.servername } : {}) })
-      : new http.Agent({ keepAlive: true });
-    this.base = { host: ep.host, port: ep.port, agent };
-    this.send = t ? https.request : http.request;
-  }
-
-  request(o: http.RequestOptions, cb: (res: http.IncomingMessage) => void): http.ClientRequest {
-    return this.send({ ...this.base, ...o }, cb);
-  }
-
-  /** Why a request did not get an answer, in words that point at the fix. */
-  problem(e: NodeJS.ErrnoException): string {
-    const code = e.code ?? '';
-    if (code === 'ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED') {
-      return `dockerd at ${this.address} requires a client certificate (TLS alert "certificate required"): give cert= and key=, or tls=DIR`;
-    }
-    if (CLIENT_REFUSED.test(code)) {
-      const alert = /alert ([^:]+)/.exec(e.message)?.[1] ?? code;
-      return `dockerd at ${this.address} refused this client's TLS certificate (TLS alert "${alert}"): the client certificate must be signed by the CA the daemon trusts (its --tlscacert)`;
-    }
-    if (code === 'ERR_TLS_CERT_ALTNAME_INVALID') return `the TLS certificate of dockerd at ${this.address} does not name the host connected to (${e.message})`;
-    if (SERVER_UNTRUSTED.has(code)) return `the TLS certificate of dockerd at ${this.address} is not trusted (${code}: ${e.message}): ca= must be the CA that signed it`;
-    if (this.tls && (code === 'ERR_SSL_WRONG_VERSION_NUMBER' || code === 'EPROTO')) return `dockerd at ${this.address} does not answer TLS (${code}): is it started with --tlsverify?`;
-    if (this.tls && code === 'ECONNRESET') return `dockerd at ${this.address} dropped the TLS connection (ECONNRESET): does it accept this client's certificate?`;
-    return `cannot reach dockerd at ${this.address} (${code || e.message})${this.address.startsWith('unix:') ? ': is the Docker engine running?' : ''}`;
   }
 }
 
