@@ -429,13 +429,17 @@ cmd_gc() { # [ADDR]
     objects() { local l; l=$(s3_list "$endpoint" "$bucket" "$prefix") || die "listing bucket $bucket at $endpoint failed"; printf '%s\n' "$l"; }
     disk() { objects | awk '{ n += $1 } END { print n + 0 }'; }
     blob_files() { objects | awk -v p="${prefix}docker/registry/v2/blobs/" 'index($2, p) == 1 && $2 ~ /\/data$/' | LC_ALL=C sort -k2; }
+    pushed() { objects | awk -v p="${prefix}docker/registry/v2/repositories/" 'index($2, p) == 1 { found = 1 } END { exit !found }'; }
   else
     # du may meet an upload that finishes while it counts (the server's write probe): it counts on.
     disk() { du -sb "$data" 2>/dev/null | cut -f1 || true; }
     # Freed bytes are the sizes of the blob files gc removed, listed before and after: a disk total would
     # also count whatever a build pushes the moment the registry takes writes again.
     blob_files() { find "$data/docker/registry/v2/blobs" -name data -type f -printf '%s %p\n' 2>/dev/null | LC_ALL=C sort -k2 || true; }
+    pushed() { [ -d "$data/docker/registry/v2/repositories" ]; }
   fi
+  # The registry's collector fails with "Path not found" on storage nothing was ever pushed to.
+  if ! pushed; then echo "registry $addr: nothing pushed yet, nothing to collect"; return 0; fi
   local before after listed
   before=$(disk)
   listed=$(blob_files)

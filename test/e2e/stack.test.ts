@@ -59,6 +59,18 @@ describe('scripts/stack.sh, as operators meet it', () => {
     expect((await stackSh('builder', 'status')).exitCode).toBe(0);
   }, 120_000);
 
+  it('collects nothing, successfully, on a registry nothing was pushed to yet', async () => {
+    const addr = `127.0.0.1:${await freePort()}`;
+    expect((await stackSh('registry', 'up', addr)).exitCode).toBe(0);
+    try {
+      const gc = await stackSh('gc', addr);
+      expect(gc.exitCode, gc.all).toBe(0);
+      expect(gc.all).toContain(`registry ${addr}: nothing pushed yet, nothing to collect`);
+    } finally {
+      await stackSh('registry', 'down', addr);
+    }
+  });
+
   it('says a registry could not come up, naming its log, even when something else answers on its port', async () => {
     // Something that answers /v2/ with 200 holds the port: answering alone must not pass for a started registry.
     const squatter: Server = createServer((_, res) => { res.writeHead(200); res.end('{}'); });
