@@ -118,11 +118,19 @@ export class TestServer {
     return loadOrCreateTokenKey(join(this.dataDir, 'secrets', 'registry-token.key'), join(this.dataDir, 'secrets', 'registry-token.crt'));
   }
 
-  /** The registry as its operator reads it: tokens signed with the server's own key, for any scope asked. */
+  private access: RegistryAccess | null = null;
+
+  /**
+   * The registry as its operator reads it: tokens signed with the server's own key, for any scope asked. Made
+   * once (the key pair stays with the data dir); tests read it in loops.
+   */
   get registryAccess(): RegistryAccess {
-    const { key, certDer } = this.tokenKey();
-    const issuer = new TokenIssuer(key, certDer, this.env.CODEHUB_REGISTRY_SERVICE ?? 'codehub-build-registry');
-    return { addr: this.registry, bearer: (scope) => issuer.issue('admin', [parseScope(scope)!]).token };
+    if (!this.access) {
+      const { key, certDer } = this.tokenKey();
+      const issuer = new TokenIssuer(key, certDer, this.env.CODEHUB_REGISTRY_SERVICE ?? 'codehub-build-registry');
+      this.access = { addr: this.registry, bearer: (scope) => issuer.issue('admin', [parseScope(scope)!]).token };
+    }
+    return this.access;
   }
 
   /** A Registry v2 client on this server's registry, reading with the operator's tokens. */
