@@ -12,6 +12,8 @@ export interface AppParts {
   hooks: Hono;
   api: Hono<any>;
   health: Hono;
+  /** The client CLI and the code-server extension, for workspaces to download. */
+  downloads: Hono;
   /** The registry's token realm, when the registry uses token auth. */
   registryToken?: Hono;
   /** The web pages (mounted last: they own `/`), and how an error on a page is shown. */
@@ -30,6 +32,7 @@ export function createApp(parts: AppParts): Hono<{ Bindings: HttpBindings }> {
   app.route('/hooks', parts.hooks);
   app.route('/api', parts.api);
   app.route('/', parts.health);
+  app.route('/', parts.downloads);
   if (parts.registryToken) app.route('/registry', parts.registryToken);
   app.route('/', parts.web);
 

@@ -20,6 +20,7 @@ import { RepoStore } from './git/repos.js';
 import { webRoutes, errorPage } from './http/web/routes.js';
 import { WebSession } from './http/web/session.js';
 import { apiRoutes } from './http/api.js';
+import { downloadRoutes } from './http/downloads.js';
 import { Authenticator } from './http/auth.js';
 import { gitRoutes } from './http/git.js';
 import { healthRoutes } from './http/health.js';
@@ -36,6 +37,8 @@ import { Store } from './store/store.js';
 
 export interface Server {
   url: string;
+  /** The HTTP app as it is served: every route mounted (what /api/openapi.json describes). */
+  app: ReturnType<typeof createApp>;
   close(): Promise<void>;
 }
 
@@ -125,6 +128,7 @@ export async function startServer(settings: Settings, opts: { log?: Logger; driv
     }),
     api: apiRoutes({ store, access, builds, secrets, logs, auth, publicUrl: settings.publicUrl, usage, gc: ops.gc, retention: { keep: settings.retentionKeep, days: settings.retentionDays } }),
     health: healthRoutes({ store, pool, registry, metrics, gate }),
+    downloads: downloadRoutes(),
     web: webRoutes({
       store, access, builds, logs, auth, publicUrl: settings.publicUrl, usage,
       session: new WebSession(loadOrCreateKey(join(settings.dataDir, 'secrets', 'web.key')), settings.publicUrl.startsWith('https:')),
@@ -147,6 +151,7 @@ export async function startServer(settings: Settings, opts: { log?: Logger; driv
 
   return {
     url: settings.publicUrl,
+    app,
     async close() {
       // Stop taking pushes and work first; running builds get the grace period, then run again at next start.
       // The server keeps listening meanwhile: it is its registry's token realm, and a running build's push

@@ -20,6 +20,8 @@ import { MAX_SECRET_BYTES, type RepoSecrets } from '../secrets/vault.js';
 import { checkOverride, type Policy } from '../registry/retention.js';
 import type { UsageService } from '../registry/usage.js';
 import { RETENTION_MAX_DAYS, RETENTION_MAX_KEEP } from '../settings.js';
+import { adminRoutes } from './admin.js';
+import { openApiDocument } from './openapi.js';
 
 export interface ApiDeps {
   store: Store;
@@ -41,11 +43,15 @@ type Env = { Variables: { caller: Caller } };
 const MAX_LIMIT = 200;
 
 /**
- * The REST API under /api. Every route needs a token; a caller sees the builds of their own repos and of those
- * shared with them (Access decides, as for git).
+ * The REST API under /api. Every route but the API's description needs a token; a caller sees the builds of
+ * their own repos and of those shared with them (Access decides, as for git).
  */
 export function apiRoutes(deps: ApiDeps): Hono<Env> {
   const app = new Hono<Env>();
+  // Registered before the sign-in below, which it therefore never reaches: a client reads the description to
+  // learn how to sign in before it has a token, and the document says nothing about this server's users or repos.
+  const description = openApiDocument(deps.publicUrl);
+  app.get('/openapi.json', (c) => c.json(description));
   app.use('*', async (c, next) => {
     c.set('caller', deps.auth.require(c));
     await next();
@@ -183,6 +189,15 @@ export function apiRoutes(deps: ApiDeps): Hono<Env> {
     deps.store.setPublicBadge(row.id, body.public);
     return c.json({ repo: `${owner}/${repo}`, public_badge: body.public, badge_url: `${deps.publicUrl}/badge/${owner}/${repo}/${row.defaultBranch ?? 'main'}.svg` });
   });
+
+  // Who the token is: any valid token may ask, whatever its scopes (a workspace checks what it was given).
+  app.get('/user', (c) => {
+    const { user, scopes } = c.get('caller');
+    return c.json({ name: user.name, scopes });
+  });
+
+  // Users and tokens (admin scope).
+  app.route('/', adminRoutes({ store: deps.store, access: deps.access }));
 
   // Registry usage: the caller's own, or a user's (that user or an admin; to others the user does not exist).
   app.get('/usage', (c) => c.json(deps.usage.of(lookups.namespace(c.get('caller'), c.get('caller').user.name))));

@@ -46,7 +46,7 @@ export function memoryApp() {
   const usage = new UsageService(inventory, new Quotas({ store, inventory, defaultBytes: 0 }), 'reg:5000');
   const session = new WebSession(randomBytes(32), false);
   const app = createApp({
-    log: silentLogger, git: new Hono(), hooks: new Hono(), health: new Hono(),
+    log: silentLogger, git: new Hono(), hooks: new Hono(), health: new Hono(), downloads: new Hono(),
     api: apiRoutes({ store, access, builds, secrets: new RepoSecrets(store, randomBytes(32)), logs, auth, publicUrl: 'http://x', usage, retention: { keep: 10, days: 30 },
       gc: { removeTag: async () => { throw new Error('the memory app has no registry'); } } }),
     web: webRoutes({ store, access, builds, logs, auth, session, publicUrl: 'http://x', usage }),

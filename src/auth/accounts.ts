@@ -1,0 +1,99 @@
+import { nameProblem } from '../names.js';
+import type { Store } from '../store/store.js';
+import { DEFAULT_SCOPES, SCOPES, type Scope, type TokenInfo } from './scopes.js';
+import { generateToken, hashToken } from './tokens.js';
+
+/**
+ * Users and their tokens, made and removed the same way by the command line (`user add|remove`, `token
+ * create|list|revoke`) and the admin API. Nothing here throws for a refused request: every function returns
+ * what it did, or a Refusal whose `problem` is the sentence to show (the CLI prints it, the API answers it).
+ * A clear token exists only in a successful result; the store gets its SHA-256.
+ */
+
+/**
+ * Why a request was refused. `invalid`: a name, scope, label or id that can never be right (API 400);
+ * `conflict`: the name is taken, now or by a removed user's repos (409); `missing`: no such user or token (404).
+ */
+export interface Refusal {
+  ok: false;
+  kind: 'invalid' | 'conflict' | 'missing';
+  problem: string;
+}
+export type Outcome<T> = ({ ok: true } & T) | Refusal;
+
+export const MAX_LABEL_LENGTH = 100;
+
+const refuse = (kind: Refusal['kind'], problem: string): Refusal => ({ ok: false, kind, problem });
+
+/** A new user with one read,push token (`token` is the clear token, shown once: only its hash is stored). */
+export function addUser(store: Store, name: string): Outcome<{ name: string; token: string; scopes: readonly Scope[] }> {
+  const problem = nameProblem('user', name);
+  if (problem) return refuse('invalid', problem);
+  if (store.userByName(name)) return refuse('conflict', `user ${name} already exists`);
+  // A removed user's repos, builds and secrets stay: a new user of the same name must not inherit them.
+  if (store.reposOf(name) > 0) return refuse('conflict', `the name ${name} still owns the repos of a removed user; choose another name`);
+  const token = generateToken();
+  // Null when another request took the name between the check above and here.
+  if (!store.createUser(name, hashToken(token), DEFAULT_SCOPES)) return refuse('conflict', `user ${name} already exists`);
+  return { ok: true, name, token, scopes: DEFAULT_SCOPES };
+}
+
+/** Removes a user with their tokens and shares; their repos, builds and secrets stay, and so does the name's claim on them. */
+export function removeUser(store: Store, name: string): Outcome<{ name: string }> {
+  const problem = nameProblem('user', name);
+  if (problem) return refuse('invalid', problem);
+  if (!store.removeUser(name)) return refuse('missing', `no user ${name}`);
+  return { ok: true, name };
+}
+
+export interface TokenRequest {
+  /** Scope names, as a list or a comma-separated text (`read,push`); default read,push. */
+  scopes?: readonly string[] | string;
+  /** What the token is for, shown by `token list`; at most 100 characters, no control characters. */
+  label: string;
+}
+
+/** A new token for user `name`: `id` is what revokes it, `token` the clear token, shown once. */
+export function createToken(store: Store, name: string, request: TokenRequest): Outcome<{ id: number; token: string; user: string; label: string; scopes: Scope[] }> {
+  const scopes = scopesOf(request.scopes ?? DEFAULT_SCOPES);
+  const problems = [nameProblem('user', name), 'problem' in scopes ? scopes.problem : null, labelProblem(request.label)].filter((p): p is string => p !== null);
+  if (problems.length || 'problem' in scopes) return refuse('invalid', problems.join('; '));
+  const user = store.userByName(name);
+  if (!user) return refuse('missing', `no user ${name}`);
+  const token = generateToken();
+  const id = store.createToken(user.id, hashToken(token), request.label, scopes.scopes);
+  return { ok: true, id, token, user: name, label: request.label, scopes: scopes.scopes };
+}
+
+/** A user's tokens: ids, labels, scopes and times, never a token or its hash. */
+export function listTokens(store: Store, name: string): Outcome<{ user: string; tokens: TokenInfo[] }> {
+  const problem = nameProblem('user', name);
+  if (problem) return refuse('invalid', problem);
+  const user = store.userByName(name);
+  if (!user) return refuse('missing', `no user ${name}`);
+  return { ok: true, user: name, tokens: store.listTokens(user.id) };
+}
+
+/** Revokes the token with this id (as `token list` shows it, or as text from a command line or URL); it stops working at once. */
+export function revokeToken(store: Store, id: number | string): Outcome<{ id: number }> {
+  const n = typeof id === 'number' ? id : /^\d{1,15}$/.test(id) ? Number(id) : NaN;
+  if (!Number.isSafeInteger(n) || n < 1) return refuse('invalid', `${JSON.stringify(String(id))} is not a token id: a whole number, as token list shows`);
+  if (!store.revokeToken(n)) return refuse('missing', `no token ${n}`);
+  return { ok: true, id: n };
+}
+
+/** The scopes named, in their canonical order and without repeats, or why they are refused. */
+export function scopesOf(given: readonly string[] | string): { scopes: Scope[] } | { problem: string } {
+  const words = typeof given === 'string' ? given.split(',').map((s) => s.trim()).filter(Boolean) : given;
+  const bad = words.filter((w) => !(SCOPES as readonly string[]).includes(w));
+  if (bad.length) return { problem: `unknown scope ${bad.map((b) => JSON.stringify(b)).join(', ')}: scopes are ${SCOPES.join(', ')}` };
+  if (words.length === 0) return { problem: `no scopes given: choose from ${SCOPES.join(', ')}` };
+  return { scopes: SCOPES.filter((s) => words.includes(s)) };
+}
+
+/** Why a token label is refused, or null. */
+export function labelProblem(label: string): string | null {
+  // Control characters would let a label rewrite the lines `token list` prints around it.
+  if (label.length > MAX_LABEL_LENGTH || /[\x00-\x1f\x7f]/.test(label)) return `label: at most ${MAX_LABEL_LENGTH} characters, no control characters`;
+  return null;
+}

@@ -1,0 +1,84 @@
+import { beforeEach, describe, expect, it } from 'vitest';
+import { addUser, createToken, listTokens, removeUser, revokeToken } from '../../src/auth/accounts.js';
+import { hashToken } from '../../src/auth/tokens.js';
+import { checkNewToken, checkNewUser } from '../../src/http/admin.js';
+import { openDb } from '../../src/store/db.js';
+import { Store } from '../../src/store/store.js';
+
+let store: Store;
+beforeEach(() => {
+  store = new Store(openDb(':memory:'));
+});
+
+describe('accounts', () => {
+  it('adds a user with a read,push token whose hash alone is stored', () => {
+    const made = addUser(store, 'alice');
+    expect(made).toMatchObject({ ok: true, name: 'alice', scopes: ['read', 'push'], token: expect.stringMatching(/^chb_/) });
+    if (!made.ok) return;
+    expect(store.tokenByHash(hashToken(made.token))).toMatchObject({ user: { name: 'alice' }, scopes: ['read', 'push'] });
+    expect(JSON.stringify(store.db.$client.prepare('SELECT * FROM tokens').all())).not.toContain(made.token);
+  });
+
+  it('refuses a taken, reserved or invalid name, and the name of a removed user who still owns repos', () => {
+    addUser(store, 'alice');
+    expect(addUser(store, 'alice')).toEqual({ ok: false, kind: 'conflict', problem: 'user alice already exists' });
+    expect(addUser(store, 'system')).toEqual({ ok: false, kind: 'invalid', problem: 'user name "system" is reserved' });
+    expect(addUser(store, 'Bad Name')).toMatchObject({ ok: false, kind: 'invalid', problem: expect.stringContaining('is invalid') });
+    store.ensureRepo('alice', 'shop');
+    expect(removeUser(store, 'alice')).toEqual({ ok: true, name: 'alice' });
+    expect(addUser(store, 'alice')).toEqual({ ok: false, kind: 'conflict', problem: 'the name alice still owns the repos of a removed user; choose another name' });
+    expect(removeUser(store, 'alice')).toEqual({ ok: false, kind: 'missing', problem: 'no user alice' });
+  });
+
+  it('makes tokens with scopes given as a list or a comma text, in their canonical order', () => {
+    addUser(store, 'alice');
+    expect(createToken(store, 'alice', { label: 'cli' })).toMatchObject({ ok: true, user: 'alice', label: 'cli', scopes: ['read', 'push'] });
+    expect(createToken(store, 'alice', { scopes: ['push', 'read', 'read'], label: 'a' })).toMatchObject({ ok: true, scopes: ['read', 'push'] });
+    expect(createToken(store, 'alice', { scopes: ' read , admin', label: 'b' })).toMatchObject({ ok: true, scopes: ['read', 'admin'] });
+    const listed = listTokens(store, 'alice');
+    expect(listed.ok && listed.tokens.map((t) => [t.label, t.scopes.join(',')])).toEqual([['default', 'read,push'], ['cli', 'read,push'], ['a', 'read,push'], ['b', 'read,admin']]);
+  });
+
+  it('names every problem with a token request at once, and checks the user last', () => {
+    expect(createToken(store, 'nobody', { scopes: ['read', 'root'], label: 'x'.repeat(101) })).toEqual({
+      ok: false, kind: 'invalid', problem: 'unknown scope "root": scopes are read, push, admin; label: at most 100 characters, no control characters',
+    });
+    expect(createToken(store, 'nobody', { scopes: [], label: 'a\nb' })).toMatchObject({ kind: 'invalid', problem: expect.stringMatching(/^no scopes given.*; label:/) });
+    expect(createToken(store, 'nobody', { label: 'ok' })).toEqual({ ok: false, kind: 'missing', problem: 'no user nobody' });
+    expect(createToken(store, 'cache', { label: 'ok' })).toMatchObject({ kind: 'invalid', problem: 'user name "cache" is reserved' });
+    expect(listTokens(store, 'nobody')).toMatchObject({ kind: 'missing' });
+  });
+
+  it('revokes a token by id, given as a number or as text', () => {
+    addUser(store, 'alice');
+    const t = createToken(store, 'alice', { label: 'x' });
+    if (!t.ok) throw new Error(t.problem);
+    expect(revokeToken(store, String(t.id))).toEqual({ ok: true, id: t.id });
+    expect(store.tokenByHash(hashToken(t.token))).toBeUndefined();
+    expect(revokeToken(store, t.id)).toEqual({ ok: false, kind: 'missing', problem: `no token ${t.id}` });
+    for (const bad of ['12abc', '0', '-1', '', '1'.repeat(16)]) expect(revokeToken(store, bad), bad).toMatchObject({ ok: false, kind: 'invalid' });
+  });
+});
+
+describe('admin request bodies', () => {
+  it('takes {"name"} and nothing else, naming the field that is wrong', () => {
+    expect(checkNewUser({ name: 'alice' })).toEqual({ ok: true, value: { name: 'alice' } });
+    expect(checkNewUser({ name: 5 })).toEqual({ ok: false, problems: ["name must be a string (the new user's name); got 5"] });
+    expect(checkNewUser({})).toEqual({ ok: false, problems: ["name must be a string (the new user's name); got nothing"] });
+    expect(checkNewUser({ name: 'a', admin: true })).toEqual({ ok: false, problems: ['unknown field "admin": the fields are name'] });
+    expect(checkNewUser(['alice'])).toMatchObject({ ok: false, problems: [expect.stringContaining('must be a JSON object')] });
+    expect(checkNewUser(null)).toMatchObject({ ok: false });
+  });
+
+  it('takes {"scopes": [...], "label"}, both optional, and lists every problem', () => {
+    expect(checkNewToken({})).toEqual({ ok: true, value: {} });
+    expect(checkNewToken({ scopes: ['read'], label: 'ci' })).toEqual({ ok: true, value: { scopes: ['read'], label: 'ci' } });
+    expect(checkNewToken({ scopes: 'read,push', label: 7 })).toEqual({
+      ok: false, problems: ['scopes must be a list of scope names, e.g. ["read", "push"]; got "read,push"', 'label must be a string; got 7'],
+    });
+    expect(checkNewToken({ scopes: [1] })).toMatchObject({ ok: false, problems: [expect.stringMatching(/^scopes must be/)] });
+    expect(checkNewToken({ expires: 1, owner: 'x' })).toEqual({
+      ok: false, problems: ['unknown field "expires": the fields are scopes, label', 'unknown field "owner": the fields are scopes, label'],
+    });
+  });
+});
