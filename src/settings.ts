@@ -1,4 +1,5 @@
 import { resolve } from 'node:path';
+import { RETENTION_MAX_DAYS, RETENTION_MAX_KEEP } from './limits.js';
 import { parseDuration, parseSize, type Parsed } from './units.js';
 
 /** Server settings, from the environment (DESIGN.md "Configuration") with the embedded defaults. */
@@ -95,8 +96,7 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env): Settings {
 }
 
 /** Bounds of a retention policy, for the settings and for a repo's override alike. */
-export const RETENTION_MAX_KEEP = 10_000;
-export const RETENTION_MAX_DAYS = 3650;
+export { RETENTION_MAX_DAYS, RETENTION_MAX_KEEP };
 
 /** A setting read with `parse` (a size, a duration), its default when unset; a bad value names the variable. */
 function parsed(env: NodeJS.ProcessEnv, key: string, dflt: string, parse: (v: string) => Parsed<number>): number {

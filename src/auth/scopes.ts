@@ -31,12 +31,3 @@ export interface TokenInfo {
 export function parseScopes(text: string): Scope[] {
   return text.split(',').map((s) => s.trim()).filter((s): s is Scope => (SCOPES as readonly string[]).includes(s));
 }
-
-/** Why a typed scope list is refused, or null. */
-export function scopesProblem(text: string): string | null {
-  const words = text.split(',').map((s) => s.trim()).filter(Boolean);
-  const bad = words.filter((w) => !(SCOPES as readonly string[]).includes(w));
-  if (bad.length) return `unknown scope ${bad.map((b) => JSON.stringify(b)).join(', ')}: scopes are ${SCOPES.join(', ')}`;
-  if (words.length === 0) return `no scopes given: choose from ${SCOPES.join(', ')}`;
-  return null;
-}

@@ -1,57 +1,12 @@
 import { parseArgs } from 'node:util';
-import { clientConfig, getJson, request } from '../client.js';
 import { createLogger } from '../log.js';
 import { openRegistryOps } from '../main.js';
 import { nameProblem, repoPathProblem } from '../names.js';
 import { GcScopeError, type GcReport, type Removal } from '../registry/gc.js';
-import type { UsageView } from '../registry/usage.js';
-import { loadSettings, RETENTION_MAX_DAYS, RETENTION_MAX_KEEP } from '../settings.js';
+import { loadSettings } from '../settings.js';
 import { NO_QUOTA } from '../store/schema.js';
 import { formatBytes, parseSize } from '../units.js';
-import { printTable, UsageError, withStore } from './common.js';
-
-/** `usage [owner] [--json]`: an owner's registry usage (the caller's by default) against their quota, per image. */
-export async function usageCmd(args: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({ args, strict: true, allowPositionals: true, options: { json: { type: 'boolean' } } });
-  if (positionals.length > 1) throw new UsageError('usage: codehub-build usage [owner] [--json]');
-  const owner = positionals[0];
-  const problem = owner === undefined ? null : nameProblem('user', owner);
-  if (problem) throw new UsageError(problem);
-  const u = await getJson<UsageView>(clientConfig(), owner ? `/api/users/${owner}/usage` : '/api/usage');
-  if (values.json) { console.log(JSON.stringify(u, null, 2)); return 0; }
-  const quota = u.quota === null ? 'no quota' : `of a ${formatBytes(u.quota)} quota (${Math.floor((u.bytes / u.quota) * 100)} %)`;
-  console.log(`${u.owner}: ${formatBytes(u.bytes)} (${u.bytes} bytes) ${quota}`);
-  if (u.images.length) printTable([['IMAGE', 'TAGS', 'SIZE'], ...u.images.map((i) => [`${u.owner}/${i.image}`, String(i.tags), formatBytes(i.bytes)])]);
-  console.log('each layer counts once however many images and tags share it; an image\'s size counts it once within the image');
-  return 0;
-}
-
-/** `repo retention <owner/repo> [--keep N] [--days D] [--default]`: show or set the owner's retention override. */
-export async function retentionCmd(args: string[]): Promise<number> {
-  const usage = 'usage: codehub-build repo retention <owner/repo> [--keep N] [--days D] [--default]';
-  const { values, positionals } = parseArgs({ args, strict: true, allowPositionals: true, options: { keep: { type: 'string' }, days: { type: 'string' }, default: { type: 'boolean' } } });
-  const [repo = ''] = positionals;
-  const problem = repoPathProblem(repo);
-  if (problem || positionals.length !== 1) throw new UsageError(`${problem ?? 'one repo, please'}\n${usage}`);
-  if (values.default && (values.keep !== undefined || values.days !== undefined)) throw new UsageError(`--default resets both keep and days to the server's; it takes no --keep or --days\n${usage}`);
-  const body: Record<string, number | null> = {};
-  for (const [key, max] of [['keep', RETENTION_MAX_KEEP], ['days', RETENTION_MAX_DAYS]] as const) {
-    const raw = values[key];
-    if (raw === undefined) continue;
-    if (!/^\d{1,6}$/.test(raw) || Number(raw) > max) throw new UsageError(`--${key} must be a whole number from 0 to ${max}; got ${JSON.stringify(raw)}`);
-    body[key] = Number(raw);
-  }
-  if (values.default) Object.assign(body, { keep: null, days: null });
-  const path = `/api/repos/${repo}/retention`;
-  type View = { keep: number; days: number; override: { keep: number | null; days: number | null }; defaults: { keep: number; days: number } };
-  const v = Object.keys(body).length
-    ? (await (await request(clientConfig(), path, 'PUT', Buffer.from(JSON.stringify(body)), 'application/json')).json()) as View
-    : await getJson<View>(clientConfig(), path);
-  const of = (key: 'keep' | 'days') => (v.override[key] === null ? `${v[key]} (the server's default)` : `${v[key]} (this repo's; the server's default is ${v.defaults[key]})`);
-  console.log(`${repo}: each branch keeps the tags of its newest ${of('keep')} builds, and every tag pushed within ${of('days')} days`);
-  console.log('always kept: each live branch head\'s tags, git tags\' tags, latest; a deleted branch\'s tags go after CODEHUB_RETENTION_GRACE');
-  return 0;
-}
+import { UsageError, withStore } from './common.js';
 
 /** `user quota <name> <size|none|default>` (on the server): a user's own quota, none, or back to CODEHUB_QUOTA. */
 export function quotaCmd(args: string[]): number {
@@ -121,18 +76,3 @@ function describe(x: Removal): string {
   return `${what}  ${formatBytes(x.bytes)}  ${x.how === 'tombstone' ? '(this tag only) ' : ''}${x.tag === null ? '' : `[${x.digest.slice(0, 19)}] `}${x.reason}`;
 }
 
-/** `image rm <owner/image:tag>`: removes one tag of your image (and its manifest when no other tag needs it). */
-export async function imageCmd(args: string[]): Promise<number> {
-  const usage = 'usage: codehub-build image rm <owner/image:tag>';
-  const [sub, ref = '', ...rest] = args;
-  const m = /^([^/:]+)\/([^/:]+):([^/:]+)$/.exec(ref);
-  if (sub !== 'rm' || rest.length || !m) throw new UsageError(`${sub === 'rm' && ref ? `${JSON.stringify(ref)} is not owner/image:tag` : 'which tag?'}\n${usage}`);
-  const [, owner, image, tag] = m as unknown as [string, string, string, string];
-  const problem = repoPathProblem(`${owner}/${image}`);
-  if (problem) throw new UsageError(problem);
-  const res = await request(clientConfig(), `/api/images/${owner}/${image}/tags/${encodeURIComponent(tag)}`, 'DELETE');
-  const r = (await res.json()) as { removed: { tag: string | null; digest: string; how: string }[]; bytes: number };
-  for (const x of r.removed) console.log(`removed ${owner}/${image}${x.tag === null ? `@${x.digest}` : `:${x.tag}`}${x.how === 'tombstone' ? ' (its manifest stays for its other tags)' : ''}`);
-  console.log(`${owner}'s usage falls by ${formatBytes(r.bytes)}; the registry frees the disk at its next garbage collection`);
-  return 0;
-}

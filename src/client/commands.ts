@@ -1,0 +1,57 @@
+import { buildActionCmd, buildsCmd, logsCmd, statusCmd } from './builds.js';
+import { imageCmd, usageCmd } from './registry.js';
+import { credentialCmd, remoteCmd } from './remote.js';
+import { repoCmd, secretCmd } from './repos.js';
+
+/** The client commands' help: the downloadable CLI prints it alone, the server's CLI after its own commands. */
+export const CLIENT_USAGE = `client (talks to CODEHUB_URL with CODEHUB_TOKEN; what a workspace is given):
+  remote add [NAME] [owner/repo]
+                              in a git checkout: add the build remote (NAME build, owner your user, repo the
+                              folder's name) with \`codehub-build credential\` as git's helper for it, so
+                              \`git push build main\` takes the token from CODEHUB_TOKEN and none is written to disk
+  credential get|store|erase  git's credential helper protocol (git runs it; remote add sets it up)
+  builds [--repo owner/name] [--commit sha-prefix] [--ref ref] [--status s] [--limit n] [--json]
+  logs <commit|build-id> [--follow] [--timestamps]
+                              print the log of that commit's builds; a commit is a sha prefix (4+ hex digits) or,
+                              inside a git checkout, any revision (HEAD, main~2, a tag); #N or a number of at most
+                              6 digits is a build id. --follow streams until the builds end
+  status [<revision>]         the builds of HEAD (or that revision) of the checkout you are in
+  cancel <build-id>           stop a queued or running build
+  rebuild <build-id>          build the same commit with the same resolved config again
+  secret set <owner/repo> <NAME>
+                              set a build secret from stdin (one trailing newline is dropped); builds get it
+                              only through RUN --mount=type=secret,id=NAME, and logs show it as ***
+  secret list <owner/repo>    the repo's secret names (values are never shown)
+  secret remove <owner/repo> <NAME>
+  repo share <owner/repo> <user> --role read|write
+                              read: clone, builds, logs; write: also push, cancel, rebuild (the owner only)
+  repo unshare <owner/repo> <user>
+  repo members <owner/repo>
+  repo badge <owner/repo> public|private
+                              public: the repo's status badges answer without a token (builds and logs stay private)
+  repo retention <owner/repo> [--keep N] [--days D] [--default]
+                              show or set how many builds per branch keep their tags and for how many days (the owner)
+  usage [owner] [--json]      registry bytes of your images (or owner's), per image, against the quota
+  image rm <owner/image:tag>  remove one tag of your image (a docker push's too), its manifest when nothing else needs it
+  version                     this CLI's version
+`;
+
+export type Command = (args: string[]) => Promise<number> | number;
+
+/** The client command named `cmd`, or undefined. Both CLIs dispatch through this one table. */
+export function clientCommand(cmd: string): Command | undefined {
+  const table: Record<string, Command> = {
+    remote: remoteCmd,
+    credential: credentialCmd,
+    builds: buildsCmd,
+    logs: logsCmd,
+    status: statusCmd,
+    cancel: (args) => buildActionCmd('cancel', args),
+    rebuild: (args) => buildActionCmd('rebuild', args),
+    secret: secretCmd,
+    repo: repoCmd,
+    usage: usageCmd,
+    image: imageCmd,
+  };
+  return Object.hasOwn(table, cmd) ? table[cmd] : undefined;
+}

@@ -1,0 +1,6 @@
+/**
+ * Limits both sides know: the server enforces them, the client CLI (which carries no server code) checks them
+ * before it asks, so a typo is answered without a round trip.
+ */
+export const RETENTION_MAX_KEEP = 10_000;
+export const RETENTION_MAX_DAYS = 3650;
