@@ -2,7 +2,7 @@
  * codehub-build against the limit, in one run:
  *
  *   npm run bench                                   (brings the stack up first)
- *   BENCH_RUNS=7 BENCH_ONLY=image,recorded,burst,lookup,sse,web,registry,deploy npm run bench
+ *   BENCH_RUNS=7 BENCH_ONLY=image,recorded,burst,lookup,sse,web,registry,deploy,workspace npm run bench
  *
  * Prints a table and writes it to bench/RESULTS.md with the date, the machine and the exact commands. Every
  * ratio compares figures measured in this same run.
@@ -22,10 +22,11 @@ import { sseLatency } from './sse.js';
 import { webPages, type WebResult } from './web.js';
 import { registryOpsBench, type RegistryOpsResult } from './registry-ops.js';
 import { deployBench, type DeployResult } from './deploy.js';
+import { workspaceBench, type WorkspaceResult } from './workspace.js';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 7);
 const LOOKUPS = Number(process.env.BENCH_LOOKUPS ?? 2000);
-const SECTIONS = ['image', 'recorded', 'burst', 'lookup', 'sse', 'web', 'registry', 'deploy'];
+const SECTIONS = ['image', 'recorded', 'burst', 'lookup', 'sse', 'web', 'registry', 'deploy', 'workspace'];
 const ONLY = new Set((process.env.BENCH_ONLY ?? SECTIONS.join(',')).split(','));
 const SIZES = (process.env.BENCH_SIZES ?? '100000,1000000').split(',').map(Number);
 const progress = (s: string) => process.stderr.write(s + '\n');
@@ -53,11 +54,13 @@ const rssStart = rssMb(server.proc!.pid!);
 let image: PushToImageRow[] = [];
 let recorded: { plain: Stats; codehub: Stats } | null = null;
 let sse: Stats | null = null;
+let ws: WorkspaceResult | null = null;
 let rssIdle = 0;
 try {
   if (ONLY.has('image')) image = await pushToImage(server, owner, token, RUNS, progress);
   if (ONLY.has('recorded')) { progress('push to recorded'); recorded = await pushToRecorded(server, owner, token, RUNS * 3); }
   if (ONLY.has('sse')) { progress('SSE latency'); sse = await sseLatency(server, owner, token); }
+  if (ONLY.has('workspace')) ws = await workspaceBench(server, owner, token, RUNS * 3, progress);
   await new Promise((r) => setTimeout(r, 3000));
   rssIdle = rssMb(server.proc!.pid!);
 } finally {
@@ -194,6 +197,24 @@ if (deploy) {
   say('| --- | --- | --- |');
   const base = deploy.storage[0]!.codehub.median;
   for (const r of deploy.storage) say(`| ${r.name} | ${spread(r.codehub)} | ${ratio(r.codehub.median, base)} |`);
+  say();
+}
+
+if (ws) {
+  say('## The workspace side (ms)');
+  say();
+  say(`The client CLI served at /downloads/codehub-build: ${(ws.bundleBytes / 1024).toFixed(0)} KiB, one file; downloading it from the server: ${spread(ws.download)}.`);
+  say();
+  say('| what | the downloaded CLI | the server\'s CLI (`dist/src/cli.js`) | downloaded / server |');
+  say('| --- | --- | --- | --- |');
+  say(`| \`codehub-build --help\` (node start and load) | ${spread(ws.help.client)} | ${spread(ws.help.server)} | ${ratio(ws.help.client.median, ws.help.server.median)} |`);
+  say(`| \`codehub-build status\` in a checkout (git rev-parse + one API call) | ${spread(ws.status.client)} | ${spread(ws.status.server)} | ${ratio(ws.status.client.median, ws.status.server.median)} |`);
+  say();
+  say('| `git push -o skip` of a new commit | token in the remote URL | `codehub-build credential` (token from CODEHUB_TOKEN) | helper / URL |');
+  say('| --- | --- | --- | --- |');
+  say(`| ms | ${spread(ws.push.url)} | ${spread(ws.push.helper)} | ${ratio(ws.push.helper.median, ws.push.url.median)} |`);
+  say();
+  say('git runs the helper twice per push (`get` after the 401, `store` after success); the helper\'s shell line answers `store` itself, so a push pays one node start and one `GET /api/user` (node:http: fetch\'s first call would add ~110 ms to each).');
   say();
 }
 

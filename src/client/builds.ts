@@ -38,7 +38,7 @@ export async function logsCmd(args: string[]): Promise<number> {
   for (const [i, b] of builds.entries()) {
     if (builds.length > 1) process.stdout.write(`${i ? '\n' : ''}==> build #${b.id} ${b.repo} ${b.image} ${b.ref_name} @ ${b.commit.slice(0, 7)}: ${b.status} <==\n`);
     const res = await request(cfg, `/api/builds/${b.id}/log?${q}`);
-    for await (const chunk of res.body!) process.stdout.write(chunk);
+    for await (const chunk of res.body) process.stdout.write(chunk as Buffer);
   }
   if (values.follow) {
     const ended = await Promise.all(builds.map((b) => getJson<BuildView>(cfg, `/api/builds/${b.id}`)));

@@ -1,5 +1,6 @@
 /** The REST client of the client commands: CODEHUB_URL and CODEHUB_TOKEN, errors as plain sentences. */
 import { ClientError } from './errors.js';
+import { send, type Answer } from './http.js';
 
 export { ClientError };
 
@@ -31,13 +32,13 @@ export function clientConfig(env: NodeJS.ProcessEnv = process.env): ClientConfig
   return { url, token };
 }
 
-export async function request(cfg: ClientConfig, path: string, method = 'GET', body?: Uint8Array, contentType?: string): Promise<Response> {
-  let res: Response;
+export async function request(cfg: ClientConfig, path: string, method = 'GET', body?: Uint8Array, contentType?: string): Promise<Answer> {
+  let res: Answer;
   try {
     const headers: Record<string, string> = { authorization: `Bearer ${cfg.token}`, ...(contentType ? { 'content-type': contentType } : {}) };
-    res = await fetch(cfg.url + path, { method, headers, ...(body ? { body } : {}) });
+    res = await send(cfg.url + path, { method, headers, ...(body ? { body } : {}) });
   } catch (e) {
-    throw new ClientError(`cannot reach ${cfg.url}: ${(e as Error & { cause?: Error }).cause?.message ?? (e as Error).message}; is the server running and CODEHUB_URL right?`);
+    throw new ClientError(`cannot reach ${cfg.url}: ${(e as Error).message}; is the server running and CODEHUB_URL right?`);
   }
   if (!res.ok) {
     const body = (await res.json().catch(() => null)) as { error?: { message?: string; code?: string; details?: unknown } } | null;

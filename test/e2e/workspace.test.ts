@@ -96,7 +96,7 @@ describe('the README workspace walk-through', () => {
     expect(filesContaining(home, token)).toEqual([]);
     const config = readFileSync(join(work, 'shop', '.git', 'config'), 'utf8');
     expect(config).toContain(`[credential "${server.url}/git/"]`);
-    expect(config).toMatch(/helper = \n\thelper = "?!'[^']*codehub-build' credential/);
+    expect(config).toMatch(/helper = \n\thelper = "!f\(\) \{ test \\"\$1\\" = store \|\| exec '[^']*codehub-build' credential \\"\$1\\"; \}; f"\n/);
     expect(config).toContain(`url = ${server.url}/git/${owner}/shop.git`);
   });
 
