@@ -116,10 +116,19 @@ describe('web pages', () => {
     expect(home.body).not.toContain('secret-plans');
   });
 
+  it('shows how a workspace starts, with this server\'s URL and the downloads, and never a token', async () => {
+    const home = await page('/', alice);
+    expect(home.body).toContain('<h2 id="workspace">In a workspace</h2>');
+    expect(home.body).toContain('<code>CODEHUB_URL=http://x</code>');
+    expect(home.body).toContain('curl -fsSL &quot;$CODEHUB_URL/downloads/codehub-build&quot; -o ~/.local/bin/codehub-build');
+    expect(home.body).toContain('<a href="/downloads/codehub-build.vsix">');
+    expect(home.body).not.toContain(alice);
+  });
+
   it('shows the first 100 repos on the repositories page and says how many more there are', async () => {
     for (let i = 0; i < 101; i++) m.store.ensureRepo('alice', `r${String(i).padStart(3, '0')}`);
     const home = (await page('/', alice)).body;
-    expect(home.match(/<section class="card"/g)).toHaveLength(100);
+    expect(home.match(/<section class="card" aria-labelledby="repo-/g)).toHaveLength(100);
     expect(home).toContain('And 1 more repositories');
     expect(home).not.toContain('alice/r100');
   });

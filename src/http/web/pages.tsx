@@ -99,7 +99,7 @@ export const ErrorPage: FC<{ status: number; message: string; viewer?: Viewer | 
 export const HomePage: FC<{ viewer: Viewer; repos: { repo: Repo; lines: Build[] }[]; more: number; publicUrl: string; now: number }> = ({ viewer, repos, more, publicUrl, now }) => (
   <Layout title="Repositories" viewer={viewer}>
     <h1>Repositories</h1>
-    {repos.length === 0 && <p>No repositories yet. Push one: <code>{`git push ${publicUrl}/git/${viewer.name}/<repo>.git HEAD:main`}</code></p>}
+    {repos.length === 0 && <p>No repositories yet: a push from a workspace makes one (<a href="#workspace">below</a>).</p>}
     {repos.map(({ repo, lines }) => {
       const full = `${repo.owner}/${repo.name}`;
       return (
@@ -127,7 +127,22 @@ export const HomePage: FC<{ viewer: Viewer; repos: { repo: Repo; lines: Build[] 
       );
     })}
     {more > 0 && <p>And {more} more repositories: open one at <code>/repos/&lt;owner&gt;/&lt;repo&gt;</code>, or list builds with <code>codehub-build builds --repo owner/name</code>.</p>}
+    <WorkspaceSetup publicUrl={publicUrl} />
   </Layout>
+);
+
+/** How a workspace starts: the same commands as the README's walk-through, with this server's URL. */
+const WorkspaceSetup: FC<{ publicUrl: string }> = ({ publicUrl }) => (
+  <section class="card" aria-labelledby="workspace">
+    <h2 id="workspace">In a workspace</h2>
+    <p>With <code>CODEHUB_URL={publicUrl}</code> and <code>CODEHUB_TOKEN</code> in its environment, in a checkout:</p>
+    <pre><code>{`mkdir -p ~/.local/bin
+curl -fsSL "$CODEHUB_URL/downloads/codehub-build" -o ~/.local/bin/codehub-build
+chmod +x ~/.local/bin/codehub-build
+codehub-build remote add && git push build HEAD`}</code></pre>
+    <p>The token stays in <code>CODEHUB_TOKEN</code>: git asks <code>codehub-build credential</code> for it. Build status in code-server:
+      {' '}<a href="/downloads/codehub-build.vsix">codehub-build.vsix</a> (<code>code-server --install-extension codehub-build.vsix</code>).</p>
+  </section>
 );
 
 export interface RepoFilter { branch?: string | undefined; status?: string | undefined; commit?: string | undefined }
