@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Compiles the code-server (VS Code) extension in extensions/vscode and packs it into
+# dist/downloads/codehub-build.vsix, which the server serves at GET /downloads/codehub-build.vsix.
+# Offline: tsc and vsce come from the root's node_modules (devDependencies), and vsce is told not to ask npm
+# for dependencies (the extension has none at run time). Does nothing when the .vsix is newer than every
+# source file of the extension.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+EXT="$ROOT/extensions/vscode"
+OUT="$ROOT/dist/downloads/codehub-build.vsix"
+BIN="$ROOT/node_modules/.bin"
+
+log() { printf '[build-extension] %s\n' "$*" >&2; }
+die() { printf '[build-extension] error: %s\n' "$*" >&2; exit 1; }
+
+[ -x "$BIN/tsc" ] && [ -x "$BIN/vsce" ] || die "tsc or vsce missing from $BIN: run npm install"
+
+if [ -f "$OUT" ] && [ -z "$(find "$EXT" -path "$EXT/out" -prune -o -type f -newer "$OUT" -print -quit)" ] \
+  && [ "$OUT" -nt "$BIN/vsce" ]; then
+  log "$OUT is up to date"
+  exit 0
+fi
+
+# A fresh out/ so that a source file removed since the last build leaves no stale .js in the package.
+rm -rf "$EXT/out"
+"$BIN/tsc" -p "$EXT/tsconfig.json"
+mkdir -p "$(dirname "$OUT")"
+# No repository or license file of its own (the project's license is MIT, in package.json): say so rather
+# than let vsce stop and ask.
+(cd "$EXT" && "$BIN/vsce" package --no-dependencies --allow-missing-repository --skip-license --out "$OUT.tmp" </dev/null >/dev/null) \
+  || die "vsce package failed"
+mv "$OUT.tmp" "$OUT"
+log "packed $OUT ($(du -k "$OUT" | cut -f1) KiB)"
