@@ -38,7 +38,8 @@ RUN --mount=type=secret,id=npm_ca,required=false \
 COPY tsconfig.json ./
 COPY src ./src
 COPY native ./native
-COPY scripts/build-hook.sh scripts/build-client.mjs ./scripts/
+COPY scripts/build-hook.sh scripts/build-client.mjs scripts/build-extension.sh ./scripts/
+COPY extensions/vscode ./extensions/vscode
 RUN npm run build \
  && npm prune --omit=dev \
  && rm -rf node_modules/better-sqlite3/build/Release/obj* node_modules/better-sqlite3/deps node_modules/better-sqlite3/src
