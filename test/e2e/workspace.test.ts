@@ -5,7 +5,7 @@
  * a push without the variable, a token for the wrong host).
  */
 import { execa } from 'execa';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -168,4 +168,25 @@ describe('the downloaded CLI', () => {
     expect(bad.exitCode).toBe(1);
     expect(bad.stderr).toMatch(/owner name "al ice" is invalid/);
   });
+
+  it('works from a folder whose path is full of shell characters, and names a repo after an odd folder', async () => {
+    const odd = join(work, `it's "odd" $(touch pwned) ; \`x\``);
+    mkdirSync(odd);
+    copyFileSync(cli(), join(odd, 'codehub-build'));
+    const checkout = join(work, 'My App!');
+    mkdirSync(checkout);
+    writeFileSync(join(checkout, 'Dockerfile'), `${FROM}\nRUN echo odd-${owner}\n`);
+    const run = (script: string, extra: Record<string, string> = {}) => execa('bash', ['--norc', '-euo', 'pipefail', '-c', script], {
+      cwd: checkout, env: { ...workspaceEnv(), ODD: join(odd, 'codehub-build'), ...extra }, extendEnv: false, reject: false, all: true,
+    });
+    expect((await run('git init -q -b main && git add -A && git commit -qm odd')).exitCode).toBe(0);
+    const added = await run('"$ODD" remote add');
+    expect(added.exitCode, added.all).toBe(0);
+    expect(added.stdout).toContain(`-> ${server.url}/git/${owner}/my-app.git`);
+    const pushed = await run('git push -o wait build main');
+    expect(pushed.exitCode, pushed.all).toBe(0);
+    expect(pushed.all).toContain(`odd-${owner}`);
+    expect(existsSync(join(checkout, 'pwned'))).toBe(false);
+    expect(existsSync(join(work, 'pwned'))).toBe(false);
+  }, 120_000);
 });
