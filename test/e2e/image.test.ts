@@ -66,7 +66,7 @@ describe('the server image (scripts/image.sh)', () => {
     expect(r.stdout).toBe('alive');
   });
 
-  it('runs on its defaults with a data volume: migrates, builds a pushed commit into the token registry, and keeps its history across a restart', async () => {
+  it('runs on its defaults with a data volume: serves the downloads, migrates, builds a pushed commit into the token registry, and keeps its history across a restart', async () => {
     const socketGid = String(statSync('/var/run/docker.sock').gid);
     // Host networking: the registry and the server are on this machine's loopback, as dockerd (which pushes) sees them.
     const run = await docker('run', '-d', '--name', name, '--network', 'host', '-v', `${volume}:/data`,
@@ -82,6 +82,13 @@ describe('the server image (scripts/image.sh)', () => {
     const up = await stack('token-registry', 'up', registry, `${url()}/registry/token`, join(certDir, 'registry-token.crt'));
     expect(up.exitCode, up.all).toBe(0);
     await healthy();
+    // What workspaces download from it: the client CLI and the extension, built in the image.
+    const cli = await fetch(`${url()}/downloads/codehub-build`);
+    expect(cli.status).toBe(200);
+    expect((await cli.text()).startsWith('#!/usr/bin/env node\n')).toBe(true);
+    const vsix = await fetch(`${url()}/downloads/codehub-build.vsix`);
+    expect(vsix.status).toBe(200);
+    expect(Buffer.from(await vsix.arrayBuffer()).subarray(0, 2).toString()).toBe('PK'); // a zip, as a .vsix is
 
     const owner = uniqueName('imaged');
     const added = await docker('exec', name, 'dist/src/cli.js', 'user', 'add', owner);

@@ -136,7 +136,7 @@ const WorkspaceSetup: FC<{ publicUrl: string }> = ({ publicUrl }) => (
   <section class="card" aria-labelledby="workspace">
     <h2 id="workspace">In a workspace</h2>
     <p>With <code>CODEHUB_URL={publicUrl}</code> and <code>CODEHUB_TOKEN</code> in its environment, in a checkout:</p>
-    <pre><code>{`mkdir -p ~/.local/bin
+    <pre class="scroll"><code>{`mkdir -p ~/.local/bin
 curl -fsSL "$CODEHUB_URL/downloads/codehub-build" -o ~/.local/bin/codehub-build
 chmod +x ~/.local/bin/codehub-build
 codehub-build remote add && git push build HEAD`}</code></pre>
