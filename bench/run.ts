@@ -2,7 +2,7 @@
  * codehub-build against the limit, in one run:
  *
  *   npm run bench                                   (brings the stack up first)
- *   BENCH_RUNS=7 BENCH_ONLY=image,recorded,burst,lookup,sse,web,registry,deploy,workspace npm run bench
+ *   BENCH_RUNS=7 BENCH_ONLY=image,recorded,burst,lookup,sse,web,registry,deploy,workspace,large npm run bench
  *
  * Prints a table and writes it to bench/RESULTS.md with the date, the machine and the exact commands. Every
  * ratio compares figures measured in this same run.
@@ -23,10 +23,11 @@ import { webPages, type WebResult } from './web.js';
 import { registryOpsBench, type RegistryOpsResult } from './registry-ops.js';
 import { deployBench, type DeployResult } from './deploy.js';
 import { workspaceBench, type WorkspaceResult } from './workspace.js';
+import { largeRepoBench, type LargeRepoResult } from './large-repo.js';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 7);
 const LOOKUPS = Number(process.env.BENCH_LOOKUPS ?? 2000);
-const SECTIONS = ['image', 'recorded', 'burst', 'lookup', 'sse', 'web', 'registry', 'deploy', 'workspace'];
+const SECTIONS = ['image', 'recorded', 'burst', 'lookup', 'sse', 'web', 'registry', 'deploy', 'workspace', 'large'];
 const ONLY = new Set((process.env.BENCH_ONLY ?? SECTIONS.join(',')).split(','));
 const SIZES = (process.env.BENCH_SIZES ?? '100000,1000000').split(',').map(Number);
 const progress = (s: string) => process.stderr.write(s + '\n');
@@ -79,7 +80,9 @@ if (ONLY.has('web')) { progress(`web pages with ${WEB_BUILDS} builds`); web = aw
 let regOps: RegistryOpsResult | null = null;
 if (ONLY.has('registry')) { progress('registry operations over 10,000 tags'); regOps = await registryOpsBench(progress); }
 let deploy: DeployResult | null = null;
+let large: LargeRepoResult | null = null;
 if (ONLY.has('deploy')) { progress('deployment: builders and registry storage'); deploy = await deployBench(RUNS, progress); }
+if (ONLY.has('large')) large = await largeRepoBench(RUNS, progress);
 
 if (image.length) {
   say('## Push to pushed image (ms)');
@@ -197,6 +200,18 @@ if (deploy) {
   say('| --- | --- | --- |');
   const base = deploy.storage[0]!.codehub.median;
   for (const r of deploy.storage) say(`| ${r.name} | ${spread(r.codehub)} | ${ratio(r.codehub.median, base)} |`);
+  say();
+}
+
+if (large) {
+  say(`## A large repo, one line changed (ms)`);
+  say();
+  say(`${large.files} random 1 MB files beside a small \`app/\`; the Dockerfile copies only \`app/\`; each round changes one line of \`app/version.txt\` and every way builds and pushes it.`);
+  say();
+  say('| way | push to pushed image | against the kept checkout |');
+  say('| --- | --- | --- |');
+  const kept = large.rows.find((r) => r.name.includes('kept checkout'))!.ms.median;
+  for (const r of large.rows) say(`| ${r.name} | ${spread(r.ms)} | ${ratio(r.ms.median, kept)} |`);
   say();
 }
 
