@@ -5,6 +5,7 @@
 import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
+import type { Socket } from 'node:net';
 import type { BuilderTls } from './tls.js';
 
 /** Where a dockerd listens: its unix socket, or a TCP address (TLS when `tls` is given). */
@@ -47,6 +48,35 @@ export class EngineConnection {
 
   request(o: http.RequestOptions, cb: (res: http.IncomingMessage) => void): http.ClientRequest {
     return this.send({ ...this.base, ...o }, cb);
+  }
+
+  /**
+   * A request dockerd answers with 101 Switching Protocols (`POST /session`): resolves with the connection,
+   * unix socket or TLS stream, which then belongs to the caller alone (Node takes it out of the keep-alive pool)
+   * and speaks whatever was upgraded to. It comes paused, with any bytes that arrived in the same read as the
+   * 101 (dockerd may send its HTTP/2 preface at once) put back, so the next reader misses nothing. Any other
+   * answer rejects with dockerd's message; a connection failure with problem()'s words.
+   */
+  upgrade(o: http.RequestOptions): Promise<Socket> {
+    return new Promise((resolve, reject) => {
+      const req = this.request(o, (res) => {
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (d: string) => { if (body.length < 8192) body += d; });
+        res.on('end', () => {
+          let message = body.trim();
+          try { message = (JSON.parse(body) as { message?: string }).message ?? message; } catch { /* plain text */ }
+          reject(new Error(`dockerd answered ${res.statusCode} to ${o.method ?? 'GET'} ${o.path?.split('?')[0]} instead of upgrading: ${message}`));
+        });
+      });
+      req.on('upgrade', (_res, socket: Socket, head: Buffer) => {
+        socket.pause();
+        if (head.length) socket.unshift(head);
+        resolve(socket);
+      });
+      req.on('error', (e: NodeJS.ErrnoException) => reject(e.name === 'AbortError' ? e : new Error(this.problem(e))));
+      req.end();
+    });
   }
 
   /** Why a request did not get an answer, in words that point at the fix. */

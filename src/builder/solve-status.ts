@@ -5,40 +5,7 @@
  * (progress.ts) serves both. Only the fields the log and the steps need are read; unknown ones are skipped.
  */
 import type { SolveStatus } from './progress.js';
-
-type Field = [number, bigint | Buffer];
-
-function* fields(buf: Buffer): Generator<Field> {
-  let i = 0;
-  const varint = (): bigint => {
-    let r = 0n;
-    let shift = 0n;
-    for (;;) {
-      if (i >= buf.length) throw new Error('protobuf: truncated varint');
-      const b = buf[i++]!;
-      r |= BigInt(b & 0x7f) << shift;
-      if (!(b & 0x80)) return r;
-      shift += 7n;
-    }
-  };
-  while (i < buf.length) {
-    const key = Number(varint());
-    const wire = key & 7;
-    if (wire === 0) yield [key >>> 3, varint()];
-    else if (wire === 2) {
-      const n = Number(varint());
-      if (i + n > buf.length) throw new Error('protobuf: truncated field');
-      yield [key >>> 3, buf.subarray(i, i + n)];
-      i += n;
-    } else if (wire === 1) i += 8;
-    else if (wire === 5) i += 4;
-    else throw new Error(`protobuf: unsupported wire type ${wire}`);
-  }
-}
-
-const text = (v: bigint | Buffer): string => (Buffer.isBuffer(v) ? v.toString('utf8') : '');
-const bytes = (v: bigint | Buffer): Buffer => (Buffer.isBuffer(v) ? v : Buffer.alloc(0));
-const num = (v: bigint | Buffer): number => (typeof v === 'bigint' ? Number(v) : 0);
+import { bytes, fields, num, text } from '../util/protobuf.js';
 
 /** google.protobuf.Timestamp {1 seconds, 2 nanos} as an ISO string. */
 function time(v: bigint | Buffer): string {
