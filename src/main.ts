@@ -99,7 +99,7 @@ export async function startServer(settings: Settings, opts: { log?: Logger; driv
   createFirstAdmin(store, log);
   const metrics = new BuildMetrics();
 
-  const drivers = opts.drivers ?? parseBuilders(settings.builders, settings.maxBuilds).map((spec) => ({ driver: driverFor(spec), capacity: spec.capacity }));
+  const drivers = opts.drivers ?? parseBuilders(settings.builders, settings.maxBuilds).map((spec) => ({ driver: driverFor(spec, { contextTransfer: settings.contextTransfer }), capacity: spec.capacity }));
   const notes = new NoteWriter(repos, (repo, commit) => store.listBuilds({ repo, commit, limit: 50 }), settings.publicUrl, log);
   const onEnded = (b: { repo: string; commitSha: string }) => void notes.record(b);
   let runner: Runner | undefined;

@@ -19,6 +19,9 @@ import { ProgressRenderer, type Step } from './progress.js';
 import { decodeSolveStatus } from './solve-status.js';
 import { EngineConnection, type EngineEndpoint } from './engine-connection.js';
 import { parseImageRef } from '../builds/tags.js';
+import { GitTree } from '../context/git-tree.js';
+import { openSession, type Session } from '../context/session.js';
+import { SnapshotSlots } from '../context/slots.js';
 
 const API = '/v1.41'; // the oldest API with BuildKit builds that report progress this way; dockerd 20.10 and later
 
@@ -93,12 +96,15 @@ export interface EngineDriverOptions {
   fallback?: BuilderDriver;
   /** How long the builder must be idle before its images are removed from dockerd's store. */
   pruneIdleMs?: number;
+  /** `session`: serve the context from git over a BuildKit session (only what changed is sent); `tar`: the archive. */
+  contextTransfer?: 'tar' | 'session';
 }
 
 export class EngineDriver implements BuilderDriver {
   readonly name: string;
   private conn: EngineConnection;
   private pruner: IdlePruner;
+  private slots = new SnapshotSlots();
 
   constructor(private opts: EngineDriverOptions = {}, name = 'local') {
     this.name = name;
@@ -150,12 +156,34 @@ export class EngineDriver implements BuilderDriver {
       return { ok: false, code: why.startsWith('timeout') ? 'timeout' : 'canceled', reason: why, steps: steps() };
     };
 
+    // With a session of our own the daemon reads the context from git through it, and under the repo's key only
+    // what changed since its last build; without, the whole archive goes as the request's body.
+    let session: Session | null = null;
+    let tree: GitTree | null = null;
+    let slot: { key: string; release(): void } | null = null;
+    const source = this.opts.contextTransfer === 'session' ? io.source : undefined;
+    if (source) {
+      tree = new GitTree(source.gitDir, source.commit, source.dir);
+      slot = this.slots.take(`${this.name}:${source.repo}:${source.dir}:${req.dockerfile}`);
+      try {
+        session = await openSession(this.conn, { sharedKey: slot.key, name: 'codehub-build', tree, signal: request.signal });
+      } catch (e) {
+        tree.close();
+        slot.release();
+        io.signal.removeEventListener('abort', onAbort);
+        if (io.signal.aborted) return stopped();
+        return { ok: false, code: 'infrastructure', reason: `cannot open a BuildKit session to dockerd at ${this.conn.address}: ${(e as Error).message}`, steps: [] };
+      }
+      q.set('session', session.id);
+      q.set('remote', 'client-session');
+    }
+
     try {
       let failure: string | null = null;
       let imageId: string | null = null;
       try {
         await streamLines(this.conn, {
-          method: 'POST', path: `/build?${q}`, headers: { 'content-type': 'application/x-tar' }, body: io.context, signal: request.signal,
+          method: 'POST', path: `/build?${q}`, headers: { 'content-type': 'application/x-tar' }, ...(session ? {} : { body: io.context }), signal: request.signal,
           onLine: (m) => {
             if (m.id === 'moby.buildkit.trace' && typeof m.aux === 'string') renderer.status(decodeSolveStatus(Buffer.from(m.aux, 'base64')));
             else if (m.id === 'moby.image.id') imageId = (m.aux as { ID?: string } | undefined)?.ID ?? null;
@@ -185,6 +213,13 @@ export class EngineDriver implements BuilderDriver {
       return { ok: true, digest: digest!, steps: steps() };
     } finally {
       io.signal.removeEventListener('abort', onAbort);
+      if (session) {
+        await session.close();
+        const sent = session.stats.reduce((n, c) => ({ files: n.files + c.requested.length, bytes: n.bytes + c.bytesSent }), { files: 0, bytes: 0 });
+        io.onLog(`context: ${sent.files} file${sent.files === 1 ? '' : 's'}, ${sent.bytes} bytes sent (what changed since this builder kept ${source!.repo}'s context)`);
+      }
+      tree?.close();
+      slot?.release();
     }
   }
 

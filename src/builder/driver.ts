@@ -30,6 +30,11 @@ export type BuildOutcome =
 export interface BuildIO {
   /** The build context as a tar stream. */
   context: Readable;
+  /**
+   * Where that context comes from: a driver that serves the context itself (a BuildKit session, sending only
+   * what changed since the snapshot the builder kept) reads it from here and leaves `context` unread.
+   */
+  source?: { gitDir: string; commit: string; dir: string; repo: string };
   /** Called with each rendered log line, in order. */
   onLog: (line: string) => void;
   /** Aborting stops the solve on the daemon; `signal.reason` says why (a `timeout` or `canceled` string). */

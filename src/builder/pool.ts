@@ -83,15 +83,16 @@ const isLoopback = (host: string): boolean => host === 'localhost' || /^127\.\d+
  * fallback reaching that daemon through its environment; any other name is a buildx builder (`default` is
  * buildx's own name for the local docker driver).
  */
-export function driverFor(spec: BuilderSpec): BuilderDriver {
-  if (spec.target === 'local') return dockerSocket() ? new EngineDriver({ fallback: new BuildxDriver() }) : new BuildxDriver();
+export function driverFor(spec: BuilderSpec, opts: { contextTransfer?: 'tar' | 'session' } = {}): BuilderDriver {
+  const contextTransfer = opts.contextTransfer ?? 'tar';
+  if (spec.target === 'local') return dockerSocket() ? new EngineDriver({ fallback: new BuildxDriver(), contextTransfer }) : new BuildxDriver();
   if (spec.target.startsWith('buildctl+')) return new BuildctlDriver(spec.target.slice('buildctl+'.length), 'buildctl', spec.tls);
   if (spec.target.startsWith('docker+')) {
     const addr = spec.target.slice('docker+'.length);
     const [, , host, port] = NETWORKED.exec(spec.target)!;
     const env: Record<string, string> = { DOCKER_HOST: addr };
     if (spec.tls) Object.assign(env, { DOCKER_TLS_VERIFY: '1', DOCKER_CERT_PATH: dockerCertPath(spec.tls) });
-    return new EngineDriver({ endpoint: { host: host!.replace(/^\[|\]$/g, ''), port: Number(port), tls: spec.tls }, fallback: new BuildxDriver({ env }) }, spec.target);
+    return new EngineDriver({ endpoint: { host: host!.replace(/^\[|\]$/g, ''), port: Number(port), tls: spec.tls }, fallback: new BuildxDriver({ env }), contextTransfer }, spec.target);
   }
   if (spec.target.startsWith('tcp://')) return new BuildxDriver({ remote: spec.target, tls: spec.tls });
   return new BuildxDriver({ builder: spec.target });

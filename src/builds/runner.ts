@@ -311,7 +311,8 @@ export class Runner {
         ...(cred && rc ? { registryAuth: { server: rc.server, ...cred } } : {}),
         workDir,
       }, {
-        context, onLog: (line) => out.line(line), signal: controller.signal,
+        context, source: { gitDir: gitdir, commit: b.commitSha, dir: image.context, repo: b.repo },
+        onLog: (line) => out.line(line), signal: controller.signal,
         processEnv: buildProcessEnv(deps.instance, b.id),
       });
       if (!outcome.ok && archiveErr) out.line(`git archive: ${archiveErr.trim()}`);

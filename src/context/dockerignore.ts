@@ -38,7 +38,10 @@ interface Pattern {
   test: (path: string) => boolean;
 }
 
-/** Decides, for each path of a context, whether `.dockerignore` leaves it out. */
+/**
+ * A list of patterns with patternmatcher's rules: `.dockerignore`'s excludes, and the include patterns and
+ * followpaths BuildKit asks a context for. `matches` is patternmatcher's MatchesOrParentMatches.
+ */
 export class IgnoreMatcher {
   /** Whether any pattern is an exception (`!`): then an excluded directory may still hold included files. */
   readonly hasExceptions: boolean;
@@ -69,8 +72,8 @@ export class IgnoreMatcher {
     return problems.length ? { ok: false, problems } : { ok: true, matcher: new IgnoreMatcher(patterns) };
   }
 
-  /** Whether `path` (relative to the context root, `/`-separated, no leading `./`) is left out of the context. */
-  excludes(path: string): boolean {
+  /** Whether a pattern matches `path` (relative to the context root, `/`-separated, no leading `./`) or a parent of it. */
+  matches(path: string): boolean {
     const parents = dirname(path) === '.' ? [] : dirname(path).split('/');
     let matched = false;
     for (const p of this.patterns) {

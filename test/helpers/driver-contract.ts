@@ -1,23 +1,31 @@
 import { execa } from 'execa';
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import type { Readable } from 'node:stream';
+import { basename, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import type { BuilderDriver, BuildRequest } from '../../src/builder/driver.js';
+import type { BuilderDriver, BuildIO, BuildRequest } from '../../src/builder/driver.js';
 import { findBuildProcesses } from '../../src/builds/orphans.js';
 import { RegistryClient } from '../../src/registry/client.js';
 import { OPEN_REGISTRY, uniqueName } from './server.js';
 
-/** A tar stream of `files`, the form a build context reaches a driver in. */
-function tarOf(files: Record<string, string>): Readable {
+/**
+ * A build context the two ways a driver may take it: a tar stream of `files`, and the commit of a git repo
+ * that holds them (`source`, for a driver that serves the context itself).
+ */
+function contextOf(files: Record<string, string>): Pick<BuildIO, 'context' | 'source'> {
   const dir = mkdtempSync(join(tmpdir(), 'chb-ctx-'));
   for (const [p, c] of Object.entries(files)) {
     mkdirSync(join(dir, p, '..'), { recursive: true });
     writeFileSync(join(dir, p), c);
   }
-  return spawn('tar', ['-c', '-C', dir, '.'], { stdio: ['ignore', 'pipe', 'inherit'] }).stdout!;
+  const git = (...args: string[]) => execFileSync('git', ['-c', 'user.name=t', '-c', 'user.email=t@t', ...args], { cwd: dir }).toString().trim();
+  git('init', '-q');
+  git('add', '-A');
+  git('commit', '-qm', 'context');
+  const commit = git('rev-parse', 'HEAD');
+  const context = spawn('tar', ['-c', '--exclude=.git', '-C', dir, '.'], { stdio: ['ignore', 'pipe', 'inherit'] }).stdout!;
+  return { context, source: { gitDir: join(dir, '.git'), commit, dir: '.', repo: `contract/${basename(dir).toLowerCase()}` } };
 }
 
 function request(tags: string[], over: Partial<BuildRequest> = {}): BuildRequest {
@@ -46,13 +54,13 @@ export function describeDriverContract(label: string, makeDriver: () => BuilderD
       expect(await driver.health()).toMatchObject({ ok: true });
     });
 
-    it('builds a tar context with args, target and labels, pushes every tag, and returns the pushed digest', async () => {
+    it('builds a context with args, target and labels, pushes every tag, and returns the pushed digest', async () => {
       const lines: string[] = [];
       const tags = [`${OPEN_REGISTRY}/${owner}/ok:one`, `${OPEN_REGISTRY}/${owner}/ok:two`];
       const out = await driver.build(request(tags, {
         args: { WORD: 'from-arg' }, target: 'final', labels: { 'dev.codehub.test': 'yes' },
       }), {
-        context: tarOf({ Dockerfile: `${FROM} AS base\nRUN echo base\n${FROM} AS final\nARG WORD\nCOPY f.txt /f.txt\nRUN echo "word=$WORD" && cat /f.txt\n`, 'f.txt': `file-in-context of ${owner}\n` }),
+        ...contextOf({ Dockerfile: `${FROM} AS base\nRUN echo base\n${FROM} AS final\nARG WORD\nCOPY f.txt /f.txt\nRUN echo "word=$WORD" && cat /f.txt\n`, 'f.txt': `file-in-context of ${owner}\n` }),
         onLog: (l) => lines.push(l), signal: new AbortController().signal, processEnv: {},
       });
       expect(out.ok, JSON.stringify(out)).toBe(true);
@@ -68,7 +76,7 @@ export function describeDriverContract(label: string, makeDriver: () => BuilderD
 
     it('classifies a failing RUN as the user\'s failure, with the exit code', async () => {
       const out = await driver.build(request([`${OPEN_REGISTRY}/${owner}/bad:x`]), {
-        context: tarOf({ Dockerfile: `${FROM}\nRUN exit 7\n` }), onLog: () => {}, signal: new AbortController().signal, processEnv: {},
+        ...contextOf({ Dockerfile: `${FROM}\nRUN exit 7\n` }), onLog: () => {}, signal: new AbortController().signal, processEnv: {},
       });
       expect(out).toMatchObject({ ok: false, code: 'user' });
       expect(!out.ok && out.reason).toContain('exit code: 7');
@@ -76,7 +84,7 @@ export function describeDriverContract(label: string, makeDriver: () => BuilderD
 
     it('classifies a Dockerfile syntax error as the user\'s failure', async () => {
       const out = await driver.build(request([`${OPEN_REGISTRY}/${owner}/bad:y`]), {
-        context: tarOf({ Dockerfile: `${FROM}\nRUNN echo\n` }), onLog: () => {}, signal: new AbortController().signal, processEnv: {},
+        ...contextOf({ Dockerfile: `${FROM}\nRUNN echo\n` }), onLog: () => {}, signal: new AbortController().signal, processEnv: {},
       });
       expect(out).toMatchObject({ ok: false, code: 'user' });
       expect(!out.ok && out.reason).toMatch(/unknown instruction/i);
@@ -84,7 +92,7 @@ export function describeDriverContract(label: string, makeDriver: () => BuilderD
 
     it('classifies an unreachable registry as an infrastructure failure', async () => {
       const out = await driver.build(request([`localhost:5999/${owner}/nowhere:x`]), {
-        context: tarOf({ Dockerfile: `${FROM}\nRUN echo unreachable-${Date.now()}\n` }), onLog: () => {}, signal: new AbortController().signal, processEnv: {},
+        ...contextOf({ Dockerfile: `${FROM}\nRUN echo unreachable-${Date.now()}\n` }), onLog: () => {}, signal: new AbortController().signal, processEnv: {},
       });
       expect(out).toMatchObject({ ok: false, code: 'infrastructure' });
     });
@@ -109,7 +117,7 @@ export function describeDriverContract(label: string, makeDriver: () => BuilderD
       };
       let triggered = false;
       const pending = driver.build(request([`${OPEN_REGISTRY}/${owner}/slow:x`]), {
-        context: tarOf({ Dockerfile: `${FROM}\nRUN echo ${marker} && ${sleep}\n` }),
+        ...contextOf({ Dockerfile: `${FROM}\nRUN echo ${marker} && ${sleep}\n` }),
         onLog: (l) => {
           lines.push(l);
           if (!triggered && l.includes(marker) && !l.includes('RUN')) { triggered = true; void abortWhenRunning(); }

@@ -125,7 +125,7 @@ describe('driverFor', () => {
   });
 
   it('makes the other networked kinds their own drivers, named by address', () => {
-    const [tcp, bk] = parseBuilders([`tcp://bk:1234?tls=${dir}`, `buildctl+tcp://bk:1234?tls=${dir}`], 2).map(driverFor);
+    const [tcp, bk] = parseBuilders([`tcp://bk:1234?tls=${dir}`, `buildctl+tcp://bk:1234?tls=${dir}`], 2).map((spec) => driverFor(spec));
     expect(tcp).toBeInstanceOf(BuildxDriver);
     expect(tcp!.name).toBe('tcp://bk:1234');
     expect(bk).toBeInstanceOf(BuildctlDriver);
