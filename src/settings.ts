@@ -12,9 +12,9 @@ export interface Settings {
   /** `token` (the default): the registry uses this server's token auth (GET /registry/token); `none`: it is open. */
   registryAuth: 'none' | 'token';
   /**
-   * How the Engine API drivers send a build's context: `tar` (the commit's archive, whole, every build) or
-   * `session` (a BuildKit session of the server's own, read from git: only what changed since the snapshot the
-   * daemon kept for the repo).
+   * How the Engine API drivers send a build's context: `session` (a BuildKit session of the server's own, read
+   * from git: only what changed since the snapshot the daemon kept for the repo) or `tar` (the commit's
+   * archive, whole, every build).
    */
   contextTransfer: 'tar' | 'session';
   /** The `service` the registry names in its token requests (its auth.token.service). */
@@ -79,7 +79,7 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env): Settings {
     dataDir: resolve(env.CODEHUB_DATA_DIR || './data'),
     registry: env.CODEHUB_REGISTRY || 'localhost:5000',
     registryAuth: oneOf(env, 'CODEHUB_REGISTRY_AUTH', ['none', 'token'] as const, 'token'),
-    contextTransfer: oneOf(env, 'CODEHUB_CONTEXT_TRANSFER', ['tar', 'session'] as const, 'tar'),
+    contextTransfer: oneOf(env, 'CODEHUB_CONTEXT_TRANSFER', ['tar', 'session'] as const, 'session'),
     registryService: env.CODEHUB_REGISTRY_SERVICE || 'codehub-build-registry',
     publicUrl,
     builders: (env.CODEHUB_BUILDERS || '').split(',').map((s) => s.trim()).filter(Boolean),
