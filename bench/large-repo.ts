@@ -22,7 +22,9 @@ const FILES = Number(process.env.BENCH_LARGE_FILES ?? 400);
 const DOCKERFILE = 'FROM localhost:5000/cache/busybox:latest\nCOPY app/ /app/\nRUN cat /app/version.txt\n';
 
 export async function largeRepoBench(runs: number, log: (s: string) => void): Promise<LargeRepoResult> {
-  const server = await TestServer.start({ env: { CODEHUB_LOG_LEVEL: 'warn', CODEHUB_MAX_PUSH_BYTES: String(4 * 1024 ** 3) } });
+  const env = { CODEHUB_LOG_LEVEL: 'warn', CODEHUB_MAX_PUSH_BYTES: String(4 * 1024 ** 3) };
+  const server = await TestServer.start({ env: { ...env, CODEHUB_CONTEXT_TRANSFER: 'tar' } });
+  const sessions = await TestServer.start({ env: { ...env, CODEHUB_CONTEXT_TRANSFER: 'session' } });
   try {
     const owner = uniqueName('large');
     const token = server.addUser(owner);
@@ -35,11 +37,19 @@ export async function largeRepoBench(runs: number, log: (s: string) => void): Pr
     const url = server.gitUrl(owner, token, owner, 'large');
     const first = await repo.push(url, ['HEAD:main'], ['wait']);
     if (first.exitCode !== 0) throw new Error(`the first push of the large repo failed:\n${first.output}`);
+    const sessionToken = sessions.addUser(owner);
+    const sessionUrl = sessions.gitUrl(owner, sessionToken, owner, 'large');
+    const firstSession = await repo.push(sessionUrl, ['HEAD:main'], ['wait']);
+    if (firstSession.exitCode !== 0) throw new Error(`the first push to the session server failed:\n${firstSession.output}`);
     const env = { ...process.env, DOCKER_CONFIG: await server.dockerConfig(owner, token) };
     const image = `${server.registry}/${owner}/raw`;
     const ways = {
-      'codehub-build `git push -o wait` (local dockerd, Engine API)': async (sha: string) => {
+      'codehub-build `git push -o wait` (local dockerd, Engine API, the archive as the body)': async (sha: string) => {
         const p = await repo.push(url, ['HEAD:main'], ['wait']);
+        if (p.exitCode !== 0 || !/succeeded/.test(p.output)) throw new Error(`push of ${sha} did not build:\n${p.output}`);
+      },
+      'codehub-build `git push -o wait` (local dockerd, Engine API, CODEHUB_CONTEXT_TRANSFER=session)': async (sha: string) => {
+        const p = await repo.push(sessionUrl, ['HEAD:main'], ['wait']);
         if (p.exitCode !== 0 || !/succeeded/.test(p.output)) throw new Error(`push of ${sha} did not build:\n${p.output}`);
       },
       '`docker buildx build --push .` in a kept checkout': async (sha: string) => {
@@ -67,5 +77,6 @@ export async function largeRepoBench(runs: number, log: (s: string) => void): Pr
     return { files: FILES, rows: [...times].map(([name, ms]) => ({ name, ms: stats(ms) })) };
   } finally {
     await server.stop();
+    await sessions.stop();
   }
 }
