@@ -177,6 +177,17 @@ export class EngineDriver implements BuilderDriver {
       q.set('session', session.id);
       q.set('remote', 'client-session');
     }
+    // Once dockerd has answered /build it has read the context: the key is free for the next build of the repo
+    // and the session can go, in the background (HTTP/2's goodbye waits on dockerd, up to a second over TLS).
+    let ended = false;
+    const endSession = () => {
+      if (ended || !session) return;
+      ended = true;
+      const sent = session.stats.reduce((n, c) => ({ files: n.files + c.requested.length, bytes: n.bytes + c.bytesSent }), { files: 0, bytes: 0 });
+      io.onLog(`context: ${sent.files} file${sent.files === 1 ? '' : 's'}, ${sent.bytes} bytes sent (what changed since this builder kept ${source!.repo}'s context)`);
+      slot!.release();
+      void session.close().finally(() => tree!.close());
+    };
 
     try {
       let failure: string | null = null;
@@ -198,6 +209,7 @@ export class EngineDriver implements BuilderDriver {
         return { ok: false, code: err.status !== null && err.status < 500 ? classifyFailure(err.message) : 'infrastructure', reason: err.message, steps: steps() };
       }
       renderer.end();
+      endSession();
       if (io.signal.aborted) return stopped();
       if (failure) return { ok: false, code: classifyFailure(failure), reason: failure, steps: steps() };
       if (!imageId) return { ok: false, code: 'infrastructure', reason: 'dockerd finished the build without naming the image it made', steps: steps() };
@@ -213,13 +225,7 @@ export class EngineDriver implements BuilderDriver {
       return { ok: true, digest: digest!, steps: steps() };
     } finally {
       io.signal.removeEventListener('abort', onAbort);
-      if (session) {
-        await session.close();
-        const sent = session.stats.reduce((n, c) => ({ files: n.files + c.requested.length, bytes: n.bytes + c.bytesSent }), { files: 0, bytes: 0 });
-        io.onLog(`context: ${sent.files} file${sent.files === 1 ? '' : 's'}, ${sent.bytes} bytes sent (what changed since this builder kept ${source!.repo}'s context)`);
-      }
-      tree?.close();
-      slot?.release();
+      endSession();
     }
   }
 
