@@ -177,9 +177,15 @@ yaml_quote() { printf "'%s'" "${1//\'/\'\'}"; }
 # client would have to reach itself (distribution #3865). Registry 3.x also wants forcepathstyle: true.
 s3_storage() { # url
   [[ "$1" =~ ^(https?://[^/]+)/([a-z0-9][a-z0-9.-]+[a-z0-9])/?$ ]] || die "--s3 wants http://HOST:PORT/BUCKET (a lowercase bucket name), not $1"
-  local endpoint=${BASH_REMATCH[1]} bucket=${BASH_REMATCH[2]} out code
-  out=$(s3_curl PUT "$endpoint" "/$bucket" -w '\n%{http_code}' 2>&1) || die "the S3 server at $endpoint did not answer (start the local one: $0 s3 up): ${out%$'\n'*}"
-  code=${out##*$'\n'}
+  local endpoint=${BASH_REMATCH[1]} bucket=${BASH_REMATCH[2]} out code try
+  # 503 is S3's SlowDown (Swift answers it while busy, e.g. right after a burst of writes): wait and ask again.
+  for try in 1 2 3 4 5 6; do
+    out=$(s3_curl PUT "$endpoint" "/$bucket" -w '\n%{http_code}' 2>&1) || die "the S3 server at $endpoint did not answer (start the local one: $0 s3 up): ${out%$'\n'*}"
+    code=${out##*$'\n'}
+    [ "$code" = 503 ] || break
+    log "the S3 server asks to slow down (503); asking again in $try s"
+    sleep "$try"
+  done
   [ "$code" = 200 ] || { [ "$code" = 409 ] && [[ "$out" == *BucketAlreadyOwnedByYou* ]]; } || die "creating bucket $bucket at $endpoint failed ($code): ${out%$'\n'*}"
   local secure=false; [[ "$endpoint" == https://* ]] && secure=true
   cat <<YML

@@ -138,10 +138,16 @@ export async function openSession(conn: SessionConnection, opts: SessionOptions)
   };
   const onAbort = () => {
     closing = true; // no grace: the caller gave up
-    h2.destroy();
-    socket.destroy();
-    void close();
+    // Not in this tick: Node 20's http2 feeds the bytes that came with the 101 to the session on the next tick,
+    // and a session destroyed before that crashes the process (`this[kHandle].receive` of undefined).
+    setImmediate(() => {
+      h2.destroy();
+      socket.destroy();
+      void close();
+    });
   };
+  // The same race, for a caller that aborts the moment this resolves: the session takes its first bytes first.
+  await new Promise<void>((resolve) => setImmediate(resolve));
   if (opts.signal?.aborted) onAbort();
   else opts.signal?.addEventListener('abort', onAbort, { once: true });
   return { id, stats, close };
