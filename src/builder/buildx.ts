@@ -1,9 +1,10 @@
 import { execa } from 'execa';
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdir, symlink, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
-import type { BuilderDriver, BuildIO, BuildOutcome, BuildRequest, HealthReport } from './driver.js';
+import { mkdir, realpath, symlink, writeFile } from 'node:fs/promises';
+import { join, sep } from 'node:path';
+import { checkoutsAt, defaultCheckoutsDir, type Checkouts, type WorkTree } from '../context/checkout.js';
+import type { BuildCache, BuilderDriver, BuildIO, BuildOutcome, BuildRequest, HealthReport } from './driver.js';
 import { IdlePruner } from './idle-prune.js';
 import { clientEnv, runSolve } from './solve.js';
 import type { BuilderTls } from './tls.js';
@@ -26,20 +27,105 @@ export function findBuildx(): string[] {
  */
 export const secretEnvName = (id: string): string => `CODEHUB_SECRET_${Buffer.from(id, 'utf8').toString('hex')}`;
 
-/** The exact buildx arguments for a request; the context tar comes on stdin (`-`). */
-export function buildxArgs(req: BuildRequest, opts: { builder?: string; metadataFile: string }): string[] {
+/** How a builder keeps the registry cache: dockerd's BuildKit exports only `inline`; a buildkitd exports `mode=max`. */
+export type CacheMode = 'inline' | 'registry';
+
+export interface BuildxArgsOptions {
+  builder?: string;
+  metadataFile: string;
+  /** A folder context (a kept work tree) and the Dockerfile's path in it; absent: the context tar on stdin. */
+  folder?: { dir: string; dockerfile: string };
+  /** Default `inline` (the local docker driver). */
+  cacheMode?: CacheMode;
+}
+
+/** The exact buildx arguments for a request: a folder context, or the tar on stdin (`-`). */
+export function buildxArgs(req: BuildRequest, opts: BuildxArgsOptions): string[] {
   const args = ['build', '--progress=rawjson', '--metadata-file', opts.metadataFile, '--provenance=false'];
   if (opts.builder) args.push('--builder', opts.builder);
-  args.push('-f', req.dockerfile);
+  // buildx resolves -f inside a tar context, but against its working directory for a folder.
+  args.push('-f', opts.folder ? opts.folder.dockerfile : req.dockerfile);
   if (req.target) args.push('--target', req.target);
   if (req.noCache) args.push('--no-cache');
   for (const [k, v] of Object.entries(req.args)) args.push('--build-arg', `${k}=${v}`);
   for (const [k, v] of Object.entries(req.labels)) args.push('--label', `${k}=${v}`);
   if (req.platforms.length) args.push('--platform', req.platforms.join(','));
   for (const id of Object.keys(req.secrets)) args.push('--secret', `id=${id},env=${secretEnvName(id)}`);
+  args.push(...buildxCacheArgs(req, opts.cacheMode ?? 'inline'));
   for (const t of req.tags) args.push('-t', t);
-  args.push('--push', '-');
+  args.push('--push', opts.folder ? opts.folder.dir : '-');
   return args;
+}
+
+/** A `mode=max` cache export that a registry refusing it (or its OCI index) cannot fail the build with. */
+export const registryCacheExport = (ref: string): string =>
+  `type=registry,ref=${ref},mode=max,image-manifest=true,oci-mediatypes=true,ignore-error=true`;
+
+/**
+ * The registry cache arguments. The import side goes with `noCache` (a build asked to run every step must
+ * not take steps from the registry either); the export stays, so the next build starts from this one.
+ */
+export function buildxCacheArgs(req: Pick<BuildRequest, 'cache' | 'noCache'>, mode: CacheMode): string[] {
+  const cache: BuildCache | undefined = req.cache;
+  if (!cache) return [];
+  const args = ['--cache-to', mode === 'inline' ? 'type=inline' : registryCacheExport(cache.exportRef)];
+  if (!req.noCache) for (const r of mode === 'inline' ? cache.imageRefs : cache.cacheRefs) args.push('--cache-from', `type=registry,ref=${r}`);
+  return args;
+}
+
+/**
+ * buildx's own config folder, where it keeps its builders and the node id that is half of BuildKit's shared
+ * key for a folder context. Pinned for every call: the per-build DOCKER_CONFIG (dockerConfigWith) would
+ * otherwise give buildx a new node id each build, and BuildKit would then keep no snapshot to send a
+ * difference against. The operator's own folder, so the builders made with `docker buildx create` are found.
+ */
+export function buildxConfigDir(env: NodeJS.ProcessEnv = process.env): string {
+  return env.BUILDX_CONFIG || join(env.DOCKER_CONFIG || join(env.HOME ?? '/root', '.docker'), 'buildx');
+}
+
+/** How a build's context reaches a BuildKit client that runs its own session from a folder. */
+export interface FolderContextOptions {
+  /**
+   * `session` (incremental): from a work tree kept per builder, repo, context and Dockerfile, so BuildKit sends
+   * only what changed since its snapshot of that folder; `tar` (the default): the whole archive every build.
+   */
+  contextTransfer?: 'tar' | 'session';
+  /** The work trees (default: those under defaultCheckoutsDir()). */
+  checkouts?: Checkouts;
+}
+
+/**
+ * The kept work tree for this build's context and its Dockerfile's path in it, or null for the tar: when
+ * the build names no source, or the tree could not be brought to the commit (logged; the tar then behaves
+ * as before).
+ */
+export async function keptContext(checkouts: Checkouts, builder: string, req: BuildRequest, io: BuildIO): Promise<{ tree: WorkTree; dockerfile: string } | null> {
+  if (!io.source || io.signal.aborted) return null;
+  const { gitDir, commit, dir, repo } = io.source;
+  let tree: WorkTree;
+  try {
+    tree = await checkouts.take(JSON.stringify([builder, repo, dir, req.dockerfile]), { gitDir, commit, dir }, io.signal);
+  } catch (e) {
+    if (!io.signal.aborted) io.onLog(`context: the kept work tree could not be updated (${(e as Error).message.split('\n')[0]}); sending the whole context`);
+    return null;
+  }
+  const dockerfile = await insideTree(tree.path, req.dockerfile);
+  if (!dockerfile) {
+    // A link out of the tree would be read on this machine; inside a tar BuildKit resolves it in the context.
+    await tree.release();
+    io.onLog(`context: ${req.dockerfile} leads out of the context; sending the whole context`);
+    return null;
+  }
+  io.onLog(`context: work tree ${tree.name} at ${commit.slice(0, 7)} (updated in ${tree.updateMs} ms)`);
+  return { tree, dockerfile };
+}
+
+/** `rel`'s absolute path in `root` when it is inside it, symlinks followed; a missing file is left to BuildKit to report. */
+async function insideTree(root: string, rel: string): Promise<string | null> {
+  const top = await realpath(root);
+  const path = join(top, rel);
+  const real = await realpath(path).catch((e: NodeJS.ErrnoException) => (e.code === 'ENOENT' ? path : null));
+  return real !== null && real.startsWith(top + sep) ? path : null;
 }
 
 export interface BuildxOptions {
@@ -59,6 +145,8 @@ export interface BuildxOptions {
   /** How long a docker-driver builder must be idle before its images are removed from dockerd's store. */
   pruneIdleMs?: number;
 }
+
+export type BuildxDriverOptions = BuildxOptions & FolderContextOptions;
 
 /** The buildx builder name codehub-build gives a remote buildkitd address. */
 export const remoteBuilderName = (addr: string): string => 'codehub-' + createHash('sha256').update(addr).digest('hex').slice(0, 10);
@@ -81,7 +169,9 @@ export function remoteCreateArgs(name: string, addr: string, tls?: BuilderTls): 
 
 /**
  * BuildKit through buildx: the local docker driver (dockerd's embedded BuildKit), a named builder, or a
- * remote buildkitd. On a docker-driver builder the pushed images also stay in dockerd's store; they are
+ * remote buildkitd. The context is a kept work tree (`contextTransfer: 'session'`: buildx's own session sends
+ * what changed since BuildKit's snapshot of that folder, and applies `.dockerignore` before sending) or the
+ * commit's tar on stdin. On a docker-driver builder the pushed images also stay in dockerd's store; they are
  * removed once the builder is idle (IdlePruner).
  */
 export class BuildxDriver implements BuilderDriver {
@@ -92,8 +182,10 @@ export class BuildxDriver implements BuilderDriver {
   /** Whether the builder is a docker driver, learned from `inspect`; images are pruned only there. */
   private dockerDriver: boolean;
   private pruner: IdlePruner;
+  private checkouts: Checkouts | null;
+  private env: Record<string, string>;
 
-  constructor(private opts: BuildxOptions = {}) {
+  constructor(private opts: BuildxDriverOptions = {}) {
     this.name = opts.remote ?? opts.builder ?? 'local';
     this.builder = opts.remote ? remoteBuilderName(opts.remote) : opts.builder;
     // Run directly, the buildx plugin takes no TLS settings from the environment (DOCKER_TLS_VERIFY and
@@ -102,6 +194,8 @@ export class BuildxDriver implements BuilderDriver {
     // cancel still stops the solve (~80 ms here).
     this.command = opts.command ?? (opts.env?.DOCKER_TLS_VERIFY ? ['docker', 'buildx'] : findBuildx());
     this.dockerDriver = !opts.remote && !opts.builder;
+    this.checkouts = opts.contextTransfer === 'session' ? (opts.checkouts ?? checkoutsAt(defaultCheckoutsDir())) : null;
+    this.env = { ...opts.env, BUILDX_CONFIG: buildxConfigDir() };
     this.pruner = new IdlePruner(async (tags) => {
       const env = clientEnv({ ...this.opts.env, ...(this.opts.builder ? { DOCKER_CONTEXT: this.opts.builder } : {}) });
       await execa('docker', ['image', 'rm', ...tags], { env, extendEnv: false, reject: false, timeout: 60_000 });
@@ -110,7 +204,7 @@ export class BuildxDriver implements BuilderDriver {
 
   private run(args: string[], timeout: number) {
     const [bin, ...pre] = this.command as [string, ...string[]];
-    return execa(bin, [...pre, ...args], { env: clientEnv({ ...this.opts.env }), extendEnv: false, reject: false, timeout });
+    return execa(bin, [...pre, ...args], { env: clientEnv(this.env), extendEnv: false, reject: false, timeout });
   }
 
   /** Creates the remote builder if needed; `--node` makes a repeat call update rather than fail. */
@@ -137,18 +231,30 @@ export class BuildxDriver implements BuilderDriver {
     } catch (e) {
       return { ok: false, code: 'infrastructure', reason: (e as Error).message, steps: [] };
     }
+    // Keyed by the daemon too: the fallbacks of two Engine API builders are both named `local`.
+    const builderKey = this.opts.env?.DOCKER_HOST ? `${this.name}@${this.opts.env.DOCKER_HOST}` : this.name;
+    const kept = this.checkouts ? await keptContext(this.checkouts, builderKey, req, io) : null;
+    try {
+      return await this.solveWith(req, io, kept && { dir: kept.tree.path, dockerfile: kept.dockerfile });
+    } finally {
+      await kept?.tree.release();
+    }
+  }
+
+  private async solveWith(req: BuildRequest, io: BuildIO, folder: BuildxArgsOptions['folder'] | null): Promise<BuildOutcome> {
     const [bin, ...pre] = this.command as [string, ...string[]];
-    const env = clientEnv({ ...this.opts.env, ...io.processEnv });
+    const env = clientEnv({ ...this.env, ...io.processEnv });
     for (const [id, value] of Object.entries(req.secrets)) env[secretEnvName(id)] = value;
     // buildx refuses `--builder <docker context>` for a docker-driver builder of another context; selecting
     // the context itself makes it the builder.
     const viaContext = this.dockerDriver && this.builder !== undefined;
     if (viaContext) env.DOCKER_CONTEXT = this.builder!;
     if (req.registryAuth) env.DOCKER_CONFIG = await dockerConfigWith(req.workDir, req.registryAuth);
-    const outcome = await runSolve({
-      bin, args: [...pre, ...buildxArgs(req, { builder: viaContext ? undefined : this.builder, metadataFile: join(req.workDir, 'metadata.json') })],
-      env, stdin: io.context, metadataFile: join(req.workDir, 'metadata.json'),
-    }, io);
+    const metadataFile = join(req.workDir, 'metadata.json');
+    const args = buildxArgs(req, {
+      builder: viaContext ? undefined : this.builder, metadataFile, cacheMode: this.dockerDriver ? 'inline' : 'registry', ...(folder ? { folder } : {}),
+    });
+    const outcome = await runSolve({ bin, args: [...pre, ...args], env, stdin: folder ? null : io.context, metadataFile }, io);
     if (this.dockerDriver) this.pruner.add(req.tags);
     return outcome;
   }
@@ -172,7 +278,7 @@ export class BuildxDriver implements BuilderDriver {
  * A docker config folder in the build's scratch folder holding only this build's registry credential, with
  * the user's contexts and buildx state linked in, so that named builders are still found.
  */
-async function dockerConfigWith(workDir: string, auth: NonNullable<BuildRequest['registryAuth']>): Promise<string> {
+export async function dockerConfigWith(workDir: string, auth: NonNullable<BuildRequest['registryAuth']>): Promise<string> {
   const dir = join(workDir, 'docker-config');
   await mkdir(dir, { recursive: true, mode: 0o700 });
   const auths = { [auth.server]: { auth: Buffer.from(`${auth.username}:${auth.password}`).toString('base64') } };

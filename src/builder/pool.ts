@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import type { Logger } from '../log.js';
 import { SettingsError } from '../settings.js';
 import { BuildctlDriver } from './buildctl.js';
+import { checkoutsAt, defaultCheckoutsDir } from '../context/checkout.js';
 import { BuildxDriver } from './buildx.js';
 import { dockerSocket, EngineDriver } from './dockerd.js';
 import type { BuilderDriver, HealthReport } from './driver.js';
@@ -77,25 +78,40 @@ function parseEntry(entry: string, defaultCapacity: number): BuilderSpec {
 
 const isLoopback = (host: string): boolean => host === 'localhost' || /^127\.\d+\.\d+\.\d+$/.test(host) || host === '[::1]';
 
+export interface DriverOptions {
+  /**
+   * `session` (incremental; the server's default): only what changed since the builder's kept snapshot is sent,
+   * the Engine API drivers serving it from git over a session of their own, buildx and buildctl from a work
+   * tree kept per builder, repo, context and Dockerfile; `tar`: the commit's archive, whole, every build.
+   */
+  contextTransfer?: 'tar' | 'session';
+  /** Where buildx and buildctl keep work trees (default: defaultCheckoutsDir()). */
+  checkoutsDir?: string;
+  /** Build cache the dockerd builders (`local`, `docker+tcp://`) may keep, trimmed when idle; 0 or absent: no limit. */
+  cacheMaxBytes?: number;
+}
+
 /**
- * `local` is dockerd's BuildKit over the Engine API (buildx on the same daemon for builds with secrets), or
+ * `local` is dockerd's BuildKit over the Engine API (buildx on the same daemon for several platforms), or
  * buildx alone when DOCKER_HOST is not a unix socket; `docker+tcp://` is the same over the network, buildx's
  * fallback reaching that daemon through its environment; any other name is a buildx builder (`default` is
  * buildx's own name for the local docker driver).
  */
-export function driverFor(spec: BuilderSpec, opts: { contextTransfer?: 'tar' | 'session' } = {}): BuilderDriver {
+export function driverFor(spec: BuilderSpec, opts: DriverOptions = {}): BuilderDriver {
   const contextTransfer = opts.contextTransfer ?? 'tar';
-  if (spec.target === 'local') return dockerSocket() ? new EngineDriver({ fallback: new BuildxDriver(), contextTransfer }) : new BuildxDriver();
-  if (spec.target.startsWith('buildctl+')) return new BuildctlDriver(spec.target.slice('buildctl+'.length), 'buildctl', spec.tls);
+  // One Checkouts per root for every driver: their leases and sweeps must see each other.
+  const folder = { contextTransfer, checkouts: checkoutsAt(opts.checkoutsDir ?? defaultCheckoutsDir()) };
+  if (spec.target === 'local') return dockerSocket() ? new EngineDriver({ fallback: new BuildxDriver(folder), contextTransfer, cacheMaxBytes: opts.cacheMaxBytes ?? 0 }) : new BuildxDriver(folder);
+  if (spec.target.startsWith('buildctl+')) return new BuildctlDriver(spec.target.slice('buildctl+'.length), 'buildctl', spec.tls, folder);
   if (spec.target.startsWith('docker+')) {
     const addr = spec.target.slice('docker+'.length);
     const [, , host, port] = NETWORKED.exec(spec.target)!;
     const env: Record<string, string> = { DOCKER_HOST: addr };
     if (spec.tls) Object.assign(env, { DOCKER_TLS_VERIFY: '1', DOCKER_CERT_PATH: dockerCertPath(spec.tls) });
-    return new EngineDriver({ endpoint: { host: host!.replace(/^\[|\]$/g, ''), port: Number(port), tls: spec.tls }, fallback: new BuildxDriver({ env }), contextTransfer }, spec.target);
+    return new EngineDriver({ endpoint: { host: host!.replace(/^\[|\]$/g, ''), port: Number(port), tls: spec.tls }, fallback: new BuildxDriver({ env, ...folder }), contextTransfer, cacheMaxBytes: opts.cacheMaxBytes ?? 0 }, spec.target);
   }
-  if (spec.target.startsWith('tcp://')) return new BuildxDriver({ remote: spec.target, tls: spec.tls });
-  return new BuildxDriver({ builder: spec.target });
+  if (spec.target.startsWith('tcp://')) return new BuildxDriver({ remote: spec.target, tls: spec.tls, ...folder });
+  return new BuildxDriver({ builder: spec.target, ...folder });
 }
 
 interface Member {

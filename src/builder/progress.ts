@@ -79,7 +79,8 @@ export class JsonTextSplitter {
 export type Step = BuildStep;
 
 interface Vertex { digest: string; name?: string; started?: string; completed?: string; cached?: boolean; error?: string }
-interface VertexStatus { id: string; vertex: string; completed?: string }
+/** `current`: bytes (or items) done so far, e.g. of `transferring context:` (a folder context sent through buildx's session). */
+interface VertexStatus { id: string; vertex: string; current?: number; completed?: string }
 /** `data` is base64 in buildx's rawjson and raw bytes when decoded from dockerd's protobuf (solve-status.ts). */
 interface VertexLog { vertex: string; data: string | Buffer; timestamp?: string }
 /** One BuildKit progress update (moby.buildkit.v1.StatusResponse) in rawjson's shape. */
@@ -133,7 +134,8 @@ export class ProgressRenderer {
     for (const x of st.statuses ?? []) {
       if (!x.completed || this.doneStatuses.has(x.vertex + x.id)) continue;
       this.doneStatuses.add(x.vertex + x.id);
-      this.emit(`#${this.step(x.vertex).n} ${x.id} done`);
+      // What a transfer moved is what an incremental context saves: say it, as BuildKit's plain progress does.
+      this.emit(`#${this.step(x.vertex).n} ${x.id}${x.current ? ` ${x.current} bytes` : ''} done`);
     }
     for (const w of st.warnings ?? []) if (w.short) this.emit(`WARNING: ${decoded(w.short)}`);
   }

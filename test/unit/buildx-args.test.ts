@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { buildxArgs, remoteCreateArgs } from '../../src/builder/buildx.js';
-import { classifyFailure } from '../../src/builder/driver.js';
+import { buildxArgs, buildxConfigDir, remoteCreateArgs } from '../../src/builder/buildx.js';
+import { classifyFailure, type BuildRequest } from '../../src/builder/driver.js';
 
 describe('buildxArgs', () => {
   it('passes every part of a request as its own argument, the context tar on stdin and secrets by env name only', () => {
@@ -28,6 +28,60 @@ describe('buildxArgs', () => {
     expect(args).toContain('X=$(touch /tmp/pwned); `id` | x');
     expect(args).not.toContain('--builder');
     expect(args).not.toContain('--target');
+  });
+});
+
+describe('buildxArgs with a kept work tree and the registry cache', () => {
+  const req: BuildRequest = {
+    dockerfile: 'docker/Dockerfile', target: null, args: {}, labels: {}, tags: ['r:5000/a/web:main'], platforms: [], secrets: {}, workDir: '/w',
+    cache: {
+      imageRefs: ['r:5000/a/web:feature', 'r:5000/a/web:main'],
+      cacheRefs: ['r:5000/a/web:cache-feature', 'r:5000/a/web:cache-main'],
+      exportRef: 'r:5000/a/web:cache-feature',
+    },
+  };
+  const folder = { dir: '/data/checkouts/trees/0123456789abcdef-0', dockerfile: '/data/checkouts/trees/0123456789abcdef-0/docker/Dockerfile' };
+
+  it('builds the folder, with the Dockerfile by its path on disk, and exports the inline cache on a docker driver', () => {
+    expect(buildxArgs(req, { metadataFile: '/w/m.json', folder, cacheMode: 'inline' })).toEqual([
+      'build', '--progress=rawjson', '--metadata-file', '/w/m.json', '--provenance=false',
+      '-f', '/data/checkouts/trees/0123456789abcdef-0/docker/Dockerfile',
+      '--cache-to', 'type=inline',
+      '--cache-from', 'type=registry,ref=r:5000/a/web:feature', '--cache-from', 'type=registry,ref=r:5000/a/web:main',
+      '-t', 'r:5000/a/web:main', '--push', '/data/checkouts/trees/0123456789abcdef-0',
+    ]);
+  });
+
+  it('exports mode=max to the branch\'s cache reference and imports the cache references on a buildkitd', () => {
+    expect(buildxArgs(req, { metadataFile: '/w/m.json', builder: 'codehub-x', cacheMode: 'registry' })).toEqual([
+      'build', '--progress=rawjson', '--metadata-file', '/w/m.json', '--provenance=false', '--builder', 'codehub-x', '-f', 'docker/Dockerfile',
+      '--cache-to', 'type=registry,ref=r:5000/a/web:cache-feature,mode=max,image-manifest=true,oci-mediatypes=true,ignore-error=true',
+      '--cache-from', 'type=registry,ref=r:5000/a/web:cache-feature', '--cache-from', 'type=registry,ref=r:5000/a/web:cache-main',
+      '-t', 'r:5000/a/web:main', '--push', '-',
+    ]);
+  });
+
+  it('imports nothing with no-cache, and still exports', () => {
+    const inline = buildxArgs({ ...req, noCache: true }, { metadataFile: '/w/m.json', cacheMode: 'inline' });
+    expect(inline).toContain('--no-cache');
+    expect(inline).not.toContain('--cache-from');
+    expect(inline.slice(inline.indexOf('--cache-to'), inline.indexOf('--cache-to') + 2)).toEqual(['--cache-to', 'type=inline']);
+    const max = buildxArgs({ ...req, noCache: true }, { metadataFile: '/w/m.json', cacheMode: 'registry' });
+    expect(max).not.toContain('--cache-from');
+    expect(max).toContain('type=registry,ref=r:5000/a/web:cache-feature,mode=max,image-manifest=true,oci-mediatypes=true,ignore-error=true');
+  });
+
+  it('passes no cache arguments when the request has no cache', () => {
+    const { cache: _, ...plain } = req;
+    expect(buildxArgs(plain, { metadataFile: '/w/m.json', cacheMode: 'registry' }).join(' ')).not.toMatch(/--cache/);
+  });
+});
+
+describe('buildxConfigDir', () => {
+  it('is BUILDX_CONFIG, else the buildx folder of DOCKER_CONFIG or ~/.docker: fixed, whatever DOCKER_CONFIG a build gets', () => {
+    expect(buildxConfigDir({ BUILDX_CONFIG: '/etc/bx', DOCKER_CONFIG: '/d', HOME: '/h' })).toBe('/etc/bx');
+    expect(buildxConfigDir({ DOCKER_CONFIG: '/d', HOME: '/h' })).toBe('/d/buildx');
+    expect(buildxConfigDir({ HOME: '/h' })).toBe('/h/.docker/buildx');
   });
 });
 

@@ -73,6 +73,32 @@ describe('buildctlArgs', () => {
   });
 });
 
+describe('buildctlArgs with the registry cache', () => {
+  const cached: BuildRequest = {
+    ...request, args: {}, labels: {}, target: null, platforms: [], secrets: {}, tags: ['r/a/web:main'],
+    cache: { imageRefs: ['r/a/web:feature'], cacheRefs: ['r/a/web:cache-feature', 'r/a/web:cache-main'], exportRef: 'r/a/web:cache-feature' },
+  };
+  const opts = { addr: 'tcp://bk:1234', contextDir: '/data/checkouts/trees/0123456789abcdef-0', metadataFile: '/m.json' };
+
+  it('exports mode=max to the branch\'s reference and imports every cache reference, from the kept work tree', () => {
+    expect(buildctlArgs(cached, opts)).toEqual([
+      '--addr', 'tcp://bk:1234', 'build', '--progress=rawjson', '--frontend', 'dockerfile.v0',
+      '--local', 'context=/data/checkouts/trees/0123456789abcdef-0', '--local', 'dockerfile=/data/checkouts/trees/0123456789abcdef-0',
+      '--opt', 'filename=docker/Dockerfile',
+      '--export-cache', 'type=registry,ref=r/a/web:cache-feature,mode=max,image-manifest=true,oci-mediatypes=true,ignore-error=true',
+      '--import-cache', 'type=registry,ref=r/a/web:cache-feature', '--import-cache', 'type=registry,ref=r/a/web:cache-main',
+      '--output', 'type=image,"name=r/a/web:main",push=true', '--metadata-file', '/m.json',
+    ]);
+  });
+
+  it('imports nothing with no-cache, and still exports', () => {
+    const args = buildctlArgs({ ...cached, noCache: true }, opts);
+    expect(args).toContain('--no-cache');
+    expect(args).not.toContain('--import-cache');
+    expect(args).toContain('--export-cache');
+  });
+});
+
 describe('parseBuilders', () => {
   it('reads names, tcp and buildctl addresses with optional capacities', () => {
     expect(parseBuilders([], 2)).toEqual([{ target: 'local', capacity: 2 }]);

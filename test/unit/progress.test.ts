@@ -52,3 +52,17 @@ describe('ProgressRenderer on real buildx 0.13 rawjson output', () => {
     expect(lines.at(-1)).toBe('ERROR: failed to solve: process "/bin/sh -c echo \\"about to fail {x}\\" && exit 3" did not complete successfully: exit code: 3');
   });
 });
+
+describe('ProgressRenderer statuses', () => {
+  it('says how many bytes a finished transfer moved, once, and nothing for a status without a count', () => {
+    const lines: string[] = [];
+    const r = new ProgressRenderer((l) => lines.push(l));
+    const v = 'sha256:ctx';
+    r.status({ vertexes: [{ digest: v, name: '[internal] load build context' }] });
+    r.status({ statuses: [{ id: 'transferring context:', vertex: v, current: 4096 }] });
+    r.status({ statuses: [{ id: 'transferring context:', vertex: v, current: 189_000, completed: '2026-11-27T00:00:00Z' }] });
+    r.status({ statuses: [{ id: 'transferring context:', vertex: v, current: 189_000, completed: '2026-11-27T00:00:00Z' }] });
+    r.status({ statuses: [{ id: 'extracting', vertex: v, completed: '2026-11-27T00:00:00Z' }] });
+    expect(lines.filter((l) => l.includes('transferring') || l.includes('extracting'))).toEqual(['#1 transferring context: 189000 bytes done', '#1 extracting done']);
+  });
+});
