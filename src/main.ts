@@ -99,14 +99,14 @@ export async function startServer(settings: Settings, opts: { log?: Logger; driv
   createFirstAdmin(store, log);
   const metrics = new BuildMetrics();
 
-  const drivers = opts.drivers ?? parseBuilders(settings.builders, settings.maxBuilds).map((spec) => ({ driver: driverFor(spec, { contextTransfer: settings.contextTransfer }), capacity: spec.capacity }));
+  const drivers = opts.drivers ?? parseBuilders(settings.builders, settings.maxBuilds).map((spec) => ({ driver: driverFor(spec, { contextTransfer: settings.contextTransfer, checkoutsDir: join(settings.dataDir, 'checkouts'), cacheMaxBytes: settings.builderCacheMaxBytes }), capacity: spec.capacity }));
   const notes = new NoteWriter(repos, (repo, commit) => store.listBuilds({ repo, commit, limit: 50 }), settings.publicUrl, log);
   const onEnded = (b: { repo: string; commitSha: string }) => void notes.record(b);
   let runner: Runner | undefined;
   const pool = new BuilderPool(drivers, log, () => runner?.notify(), settings.healthIntervalMs);
   const gate = new RegistryGate(ops.client, log, () => runner?.notify(), settings.healthIntervalMs);
   runner = new Runner({
-    store, repos, logs, pool, secrets, tagger: registry, log, metrics, publicUrl: settings.publicUrl,
+    store, repos, logs, pool, secrets, tagger: registry, log, metrics, publicUrl: settings.publicUrl, registryCache: settings.registryCache === 'on',
     ...(tokens ? { registryCredentials: { server: settings.registry, issue: (id, repos, ttl) => tokens.builds.issue(id, repos, ttl), revoke: (u) => tokens.builds.revoke(u) } } : {}),
     instance: createHash('sha256').update(settings.dataDir).digest('hex').slice(0, 16),
     maxBuilds: settings.maxBuilds, defaultTimeoutMs: settings.buildTimeoutMs,

@@ -34,8 +34,38 @@ export function samples(name: string, help: string, type: 'gauge' | 'counter', r
   return [`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`, ...rows.map((r) => `${name}${labelText(r.labels ?? {})} ${r.value}`)].join('\n');
 }
 
-/** The histograms the runner feeds. */
+/**
+ * A Dockerfile instruction's step as BuildKit names it (`[2/3] RUN …`, `[build 2/5] COPY …`): what cache hits
+ * are counted over. `[internal]` steps, exporting and pushing are the same work cached or not.
+ */
+const INSTRUCTION_STEP = /^\[(?:[^\]\s]+ )?\d+\/\d+\] /;
+
+/** Of a build's steps, how many are Dockerfile instructions and how many of those came from the cache. */
+export function cacheHits(steps: readonly { name: string; cached: boolean }[]): { steps: number; cached: number } {
+  const own = steps.filter((s) => INSTRUCTION_STEP.test(s.name));
+  return { steps: own.length, cached: own.filter((s) => s.cached).length };
+}
+
+/** What the runner feeds, per build attempt. */
 export class BuildMetrics {
   readonly queueWait = new Histogram('codehub_build_queue_wait_seconds', 'Time from queued to started, per build attempt.', [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300]);
   readonly duration = new Histogram('codehub_build_duration_seconds', 'Time from started to ended, per build attempt.', [0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600]);
+  readonly cacheRatio = new Histogram('codehub_build_cache_hit_ratio', 'Dockerfile steps cached / steps, per build attempt that ran any (1: all from the cache).', [0, 0.25, 0.5, 0.75, 0.9, 1]);
+  /** Steps and cached steps per builder, for rates: a builder whose ratio drops has lost its cache. */
+  private stepCounts = new Map<string, { steps: number; cached: number }>();
+
+  recordSteps(builder: string, hits: { steps: number; cached: number }): void {
+    if (hits.steps === 0) return;
+    this.cacheRatio.observe(hits.cached / hits.steps);
+    const c = this.stepCounts.get(builder) ?? { steps: 0, cached: 0 };
+    this.stepCounts.set(builder, { steps: c.steps + hits.steps, cached: c.cached + hits.cached });
+  }
+
+  renderSteps(): string {
+    const rows = [...this.stepCounts];
+    return [
+      samples('codehub_build_steps_total', 'Dockerfile steps run by builds, by builder.', 'counter', rows.map(([builder, c]) => ({ labels: { builder }, value: c.steps }))),
+      samples('codehub_build_steps_cached_total', 'Dockerfile steps that came from the cache (the builder\'s or the registry\'s), by builder.', 'counter', rows.map(([builder, c]) => ({ labels: { builder }, value: c.cached }))),
+    ].join('\n\n');
+  }
 }

@@ -12,11 +12,19 @@ export interface Settings {
   /** `token` (the default): the registry uses this server's token auth (GET /registry/token); `none`: it is open. */
   registryAuth: 'none' | 'token';
   /**
-   * How the Engine API drivers send a build's context: `session` (a BuildKit session of the server's own, read
-   * from git: only what changed since the snapshot the daemon kept for the repo) or `tar` (the commit's
-   * archive, whole, every build).
+   * How builds send their context: `session` (only what changed since the builder's kept snapshot: the Engine API
+   * drivers serve it from git through a BuildKit session of the server's own, buildx and buildctl from a work tree
+   * kept per repo) or `tar` (the commit's archive, whole, every build).
    */
   contextTransfer: 'tar' | 'session';
+  /**
+   * `on` (the default): builds export their BuildKit cache to the registry and import the branch's, then the
+   * default branch's, so a builder that never built the repo and a branch's first build start warm; `off`: the
+   * cache stays in each builder.
+   */
+  registryCache: 'on' | 'off';
+  /** Bytes of build cache BuildKit may keep on each dockerd builder, trimmed when it is idle; 0: no limit. */
+  builderCacheMaxBytes: number;
   /** The `service` the registry names in its token requests (its auth.token.service). */
   registryService: string;
   /** Base URL people and the post-receive hook use to reach this server. */
@@ -80,6 +88,8 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env): Settings {
     registry: env.CODEHUB_REGISTRY || 'localhost:5000',
     registryAuth: oneOf(env, 'CODEHUB_REGISTRY_AUTH', ['none', 'token'] as const, 'token'),
     contextTransfer: oneOf(env, 'CODEHUB_CONTEXT_TRANSFER', ['tar', 'session'] as const, 'session'),
+    registryCache: oneOf(env, 'CODEHUB_REGISTRY_CACHE', ['on', 'off'] as const, 'on'),
+    builderCacheMaxBytes: parsed(env, 'CODEHUB_BUILDER_CACHE_MAX', '20GiB', (v) => (v.trim() === '0' || v.trim() === 'none' ? { ok: true, value: 0 } : parseSize(v))),
     registryService: env.CODEHUB_REGISTRY_SERVICE || 'codehub-build-registry',
     publicUrl,
     builders: (env.CODEHUB_BUILDERS || '').split(',').map((s) => s.trim()).filter(Boolean),

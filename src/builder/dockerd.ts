@@ -1,17 +1,20 @@
 /**
- * BuildKit inside dockerd, driven over the Engine API from this process: `POST /build?version=2` with the
- * context tar as the body, then `POST /images/{name}/push`. No client process starts per build, which is
- * most of what `docker buildx build` costs on a small cached image (its own start-up, ~100 ms here, against
- * a build of ~40 ms and a push of ~40 ms).
+ * BuildKit inside dockerd, driven over the Engine API from this process: `POST /build?version=2`, then
+ * `POST /images/{name}/push`. No client process starts per build, which is most of what `docker buildx build`
+ * costs on a small cached image (its own start-up, ~100 ms here, against a build of ~40 ms and a push of ~40 ms).
  *
- * What needs a BuildKit session (secrets, ssh mounts) or several platforms at once goes to the fallback
- * driver (buildx on the same daemon). Canceling aborts the request, which stops the solve, and asks
+ * The context comes from git through a BuildKit session of our own (src/context/session.ts: only what changed
+ * since the daemon's kept snapshot), or as the archive in the request's body (`contextTransfer: 'tar'`). The
+ * session also serves the build's secrets and its registry credential (cache import from a token registry).
+ * Several platforms at once go to the fallback driver (buildx on the same daemon: dockerd's image store holds
+ * one platform). The cache is exported inline into the pushed image. Canceling aborts the request, which stops the solve, and asks
  * `POST /build/cancel` as well; a server that dies takes its connection, and so its solves, with it.
  *
  * The daemon is this machine's (its unix socket) or another's (`docker+tcp://`: TCP, with TLS and a client
  * certificate unless it is on loopback); everything above goes over either the same way.
  */
 import { randomUUID } from 'node:crypto';
+import { PassThrough } from 'node:stream';
 import type { BuilderDriver, BuildIO, BuildOutcome, BuildRequest, HealthReport } from './driver.js';
 import { classifyFailure } from './driver.js';
 import { IdlePruner } from './idle-prune.js';
@@ -92,10 +95,12 @@ const errorOf = (m: Record<string, unknown>): string | null =>
 export interface EngineDriverOptions {
   /** The daemon; default its unix socket from DOCKER_HOST, else /var/run/docker.sock. */
   endpoint?: EngineEndpoint;
-  /** Runs what the Engine API cannot without a session: secrets, several platforms. */
+  /** Runs what the Engine API cannot: several platforms in one image. */
   fallback?: BuilderDriver;
   /** How long the builder must be idle before its images are removed from dockerd's store. */
   pruneIdleMs?: number;
+  /** Bytes of build cache BuildKit may keep on the daemon; trimmed to it when the builder is idle. 0 or absent: no limit. */
+  cacheMaxBytes?: number;
   /** `session`: serve the context from git over a BuildKit session (only what changed is sent); `tar`: the archive. */
   contextTransfer?: 'tar' | 'session';
 }
@@ -113,6 +118,11 @@ export class EngineDriver implements BuilderDriver {
       for (const t of tags) {
         await streamLines(this.conn, { method: 'DELETE', path: `/images/${t}`, onLine: () => {} }).catch(() => {});
       }
+      // BuildKit keeps every layer and context snapshot it made until told otherwise: its least recently used
+      // records go once it holds more than the budget (the registry cache brings back what a later build needs).
+      if (opts.cacheMaxBytes) {
+        await streamLines(this.conn, { method: 'POST', path: `/build/prune?keep-storage=${opts.cacheMaxBytes}`, onLine: () => {} }).catch(() => {});
+      }
     }, opts.pruneIdleMs);
   }
 
@@ -122,16 +132,16 @@ export class EngineDriver implements BuilderDriver {
   }
 
   build(req: BuildRequest, io: BuildIO): Promise<BuildOutcome> {
-    if (this.opts.fallback && (Object.keys(req.secrets).length > 0 || req.platforms.length > 1)) return this.opts.fallback.build(req, io);
-    return this.pruner.around(() => this.solve(req, io));
+    // The archive is taken up now: a session may be opened (and a prune awaited) before the request reads it, and
+    // Node discards a child process's output that nothing reads when the child exits.
+    const taken = this.opts.contextTransfer === 'session' && io.source ? io : { ...io, context: io.context.pipe(new PassThrough()) };
+    if (this.opts.fallback && req.platforms.length > 1) return this.opts.fallback.build(req, taken);
+    return this.pruner.around(() => this.solve(req, taken));
   }
 
   private async solve(req: BuildRequest, io: BuildIO): Promise<BuildOutcome> {
     const renderer = new ProgressRenderer(io.onLog);
     const steps = (): Step[] => renderer.steps;
-    if (Object.keys(req.secrets).length > 0) {
-      return { ok: false, code: 'infrastructure', reason: 'this builder reaches dockerd without a BuildKit session, so it cannot pass secrets; configure a buildx builder', steps: [] };
-    }
     if (req.tags.length === 0) return { ok: false, code: 'user', reason: 'the build has no image reference to push', steps: [] };
     const buildId = randomUUID();
     const q = new URLSearchParams({ version: '2', dockerfile: req.dockerfile, buildid: buildId });
@@ -139,7 +149,11 @@ export class EngineDriver implements BuilderDriver {
     if (req.target) q.set('target', req.target);
     if (req.noCache) q.set('nocache', '1');
     if (req.platforms.length) q.set('platform', req.platforms[0]!);
-    if (Object.keys(req.args).length) q.set('buildargs', JSON.stringify(req.args));
+    // The registry cache on dockerd is the inline one (its /build exports nothing else): the pushed image carries
+    // it, and the branch's and default branch's images are where a builder that never built the repo finds it.
+    const args = req.cache ? { ...req.args, BUILDKIT_INLINE_CACHE: '1' } : req.args;
+    if (Object.keys(args).length) q.set('buildargs', JSON.stringify(args));
+    if (req.cache && !req.noCache) q.set('cachefrom', JSON.stringify(req.cache.imageRefs));
     if (Object.keys(req.labels).length) q.set('labels', JSON.stringify(req.labels));
 
     // The request's own controller, so that a cancel both drops the connection and asks dockerd to stop.
@@ -158,24 +172,35 @@ export class EngineDriver implements BuilderDriver {
 
     // With a session of our own the daemon reads the context from git through it, and under the repo's key only
     // what changed since its last build; without, the whole archive goes as the request's body.
+    // The session also answers BuildKit's questions a tar context cannot: the build's secrets, and the registry
+    // credential for importing the cache from a registry with token auth.
     let session: Session | null = null;
     let tree: GitTree | null = null;
     let slot: { key: string; release(): void } | null = null;
     const source = this.opts.contextTransfer === 'session' ? io.source : undefined;
-    if (source) {
-      tree = new GitTree(source.gitDir, source.commit, source.dir);
-      slot = this.slots.take(`${this.name}:${source.repo}:${source.dir}:${req.dockerfile}`);
+    const hasSecrets = Object.keys(req.secrets).length > 0;
+    const auth = req.cache && !req.noCache ? req.registryAuth : undefined;
+    if (source || hasSecrets || auth) {
+      if (source) {
+        tree = new GitTree(source.gitDir, source.commit, source.dir, { repo: source.repo, submodules: source.submodules });
+        slot = this.slots.take(`${this.name}:${source.repo}:${source.dir}:${req.dockerfile}`);
+      }
       try {
-        session = await openSession(this.conn, { sharedKey: slot.key, name: 'codehub-build', tree, signal: request.signal });
+        session = await openSession(this.conn, {
+          sharedKey: slot?.key ?? buildId, name: 'codehub-build', signal: request.signal,
+          ...(tree ? { tree } : {}),
+          ...(hasSecrets ? { secrets: req.secrets } : {}),
+          ...(auth ? { credentials: (host: string) => (host === auth.server ? { username: auth.username, secret: auth.password } : null) } : {}),
+        });
       } catch (e) {
-        tree.close();
-        slot.release();
+        tree?.close();
+        slot?.release();
         io.signal.removeEventListener('abort', onAbort);
         if (io.signal.aborted) return stopped();
         return { ok: false, code: 'infrastructure', reason: `cannot open a BuildKit session to dockerd at ${this.conn.address}: ${(e as Error).message}`, steps: [] };
       }
       q.set('session', session.id);
-      q.set('remote', 'client-session');
+      if (tree) q.set('remote', 'client-session');
     }
     // Once dockerd has answered /build it has read the context: the key is free for the next build of the repo
     // and the session can go, in the background (HTTP/2's goodbye waits on dockerd, up to a second over TLS).
@@ -183,10 +208,12 @@ export class EngineDriver implements BuilderDriver {
     const endSession = () => {
       if (ended || !session) return;
       ended = true;
-      const sent = session.stats.reduce((n, c) => ({ files: n.files + c.requested.length, bytes: n.bytes + c.bytesSent }), { files: 0, bytes: 0 });
-      io.onLog(`context: ${sent.files} file${sent.files === 1 ? '' : 's'}, ${sent.bytes} bytes sent (what changed since this builder kept ${source!.repo}'s context)`);
-      slot!.release();
-      void session.close().finally(() => tree!.close());
+      if (tree) {
+        const sent = session.stats.reduce((n, c) => ({ files: n.files + c.requested.length, bytes: n.bytes + c.bytesSent }), { files: 0, bytes: 0 });
+        io.onLog(`context: ${sent.files} file${sent.files === 1 ? '' : 's'}, ${sent.bytes} bytes sent (what changed since this builder kept ${source!.repo}'s context)`);
+      }
+      slot?.release();
+      void session.close().finally(() => tree?.close());
     };
 
     try {
@@ -194,7 +221,7 @@ export class EngineDriver implements BuilderDriver {
       let imageId: string | null = null;
       try {
         await streamLines(this.conn, {
-          method: 'POST', path: `/build?${q}`, headers: { 'content-type': 'application/x-tar' }, ...(session ? {} : { body: io.context }), signal: request.signal,
+          method: 'POST', path: `/build?${q}`, headers: { 'content-type': 'application/x-tar' }, ...(tree ? {} : { body: io.context }), signal: request.signal,
           onLine: (m) => {
             if (m.id === 'moby.buildkit.trace' && typeof m.aux === 'string') renderer.status(decodeSolveStatus(Buffer.from(m.aux, 'base64')));
             else if (m.id === 'moby.image.id') imageId = (m.aux as { ID?: string } | undefined)?.ID ?? null;
@@ -211,7 +238,8 @@ export class EngineDriver implements BuilderDriver {
       renderer.end();
       endSession();
       if (io.signal.aborted) return stopped();
-      if (failure) return { ok: false, code: classifyFailure(failure), reason: failure, steps: steps() };
+      // A session's own refusal (a submodule the pusher may not read) comes back wrapped in gRPC's status text.
+      if (failure) return { ok: false, code: classifyFailure(failure), reason: (failure as string).replace(/rpc error: code = \w+ desc = /g, ''), steps: steps() };
       if (!imageId) return { ok: false, code: 'infrastructure', reason: 'dockerd finished the build without naming the image it made', steps: steps() };
       this.pruner.add(req.tags);
 
@@ -264,7 +292,7 @@ export class EngineDriver implements BuilderDriver {
     let version = '';
     try {
       await streamLines(this.conn, { method: 'GET', path: '/version', signal: AbortSignal.timeout(8000), onLine: (m) => { version = String(m.Version ?? ''); } });
-      return { ok: true, detail: `dockerd ${version} at ${this.conn.address}${this.conn.tls ? ' (TLS)' : ''}: Engine API${this.opts.fallback ? '; builds with secrets or several platforms go through buildx on the same daemon' : ''}` };
+      return { ok: true, detail: `dockerd ${version} at ${this.conn.address}${this.conn.tls ? ' (TLS)' : ''}: Engine API${this.opts.fallback ? '; builds for several platforms go through buildx on the same daemon' : ''}` };
     } catch (e) {
       return { ok: false, detail: `builder ${this.name}: ${(e as Error).message}` };
     }

@@ -19,6 +19,23 @@ export interface BuildRequest {
   registryAuth?: { server: string; username: string; password: string };
   /** A scratch folder the driver may write to (metadata file); removed by the caller. */
   workDir: string;
+  /**
+   * The registry cache that follows the repo (absent: none). Each driver uses the richest mode it supports:
+   * dockerd (Engine API, buildx's docker driver) exports the inline cache into the pushed image and imports
+   * from `imageRefs`; a standalone buildkitd (buildx remote, buildctl) exports `mode=max` to `exportRef` and
+   * imports from `cacheRefs`. Every reference lives in the build's own registry repository, readable with
+   * `registryAuth`; a reference that does not exist yet is only a cache miss.
+   */
+  cache?: BuildCache;
+}
+
+export interface BuildCache {
+  /** Image references whose inline cache to import, most specific first: the branch's tag, then the default branch's. */
+  imageRefs: string[];
+  /** `mode=max` cache references to import, most specific first: the branch's, then the default branch's. */
+  cacheRefs: string[];
+  /** The `mode=max` cache reference this build exports to: the branch's. */
+  exportRef: string;
 }
 
 export type FailureCode = 'user' | 'infrastructure' | 'timeout' | 'canceled';
@@ -34,7 +51,7 @@ export interface BuildIO {
    * Where that context comes from: a driver that serves the context itself (a BuildKit session, sending only
    * what changed since the snapshot the builder kept) reads it from here and leaves `context` unread.
    */
-  source?: { gitDir: string; commit: string; dir: string; repo: string };
+  source?: { gitDir: string; commit: string; dir: string; repo: string; submodules?: import('../context/submodules.js').SubmoduleResolver };
   /** Called with each rendered log line, in order. */
   onLog: (line: string) => void;
   /** Aborting stops the solve on the daemon; `signal.reason` says why (a `timeout` or `canceled` string). */

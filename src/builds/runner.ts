@@ -10,11 +10,13 @@ import { gitEnv } from '../git/env.js';
 import type { RepoStore } from '../git/repos.js';
 import type { Logger } from '../log.js';
 import type { LogStore, LogWriter } from '../logs/store.js';
-import type { BuildMetrics } from '../metrics.js';
+import { cacheHits, type BuildMetrics } from '../metrics.js';
 import { TERMINAL_STATUSES, type Build } from '../store/schema.js';
 import type { Store } from '../store/store.js';
 import { buildProcessEnv, stopOrphans } from './orphans.js';
 import { masker, secretValues } from '../logs/mask.js';
+import { submoduleResolver } from '../context/submodules.js';
+import { buildCache } from './cache-refs.js';
 import { imageLabels, parseImageRef, splitRefs } from './tags.js';
 
 /** Where a build's secret values come from; undefined means the repo has no such secret. */
@@ -59,6 +61,8 @@ export interface RunnerDeps {
    * push failed while it did not is queued again without using up an attempt. Absent: always open.
    */
   registryGate?: { readonly open: boolean; check(): Promise<boolean>; readonly detail: string };
+  /** Whether builds export and import their cache through the registry (settings.registryCache). */
+  registryCache?: boolean;
   /** Records what a build pushed before it is reported succeeded (the registry inventory), so usage is current. */
   onPushed?: (b: Build, digest: string) => Promise<void>;
 }
@@ -222,6 +226,9 @@ export class Runner {
         n: st.n, name: mask(st.name), cached: st.cached, started: st.started, completed: st.completed, ...(st.error ? { error: mask(st.error) } : {}),
       })));
     }
+    const hits = cacheHits(outcome.steps);
+    if (hits.steps) out.line(`cache: ${hits.cached} of ${hits.steps} step${hits.steps === 1 ? '' : 's'} cached`);
+    deps.metrics.recordSteps(driver.name, hits);
     const secs = (Date.now() - started) / 1000;
     deps.metrics.duration.observe(secs);
     const took = `${secs.toFixed(1)}s`;
@@ -296,7 +303,9 @@ export class Runner {
     archive.stderr.on('data', (d: Buffer) => { archiveErr += d.toString(); });
     const refs = splitRefs(b.imageRefs);
     const rc = deps.registryCredentials;
-    const repositories = [...new Set(b.imageRefs.map((r) => parseImageRef(r).repository))];
+    const cache = deps.registryCache ? buildCache(b, image, deps.store.repo(owner, repo)?.defaultBranch ?? null) : null;
+    // The build's credential reaches its cache repository too: it pulls the cache it imports and pushes the one it exports.
+    const repositories = [...new Set([...b.imageRefs, ...(cache ? [cache.exportRef] : [])].map((r) => parseImageRef(r).repository))];
     const cred = rc ? rc.issue(b.id, repositories, timeoutMs + 60_000) : undefined;
     try {
       const outcome = await driver.build({
@@ -308,10 +317,13 @@ export class Runner {
         platforms: image.platforms,
         secrets,
         noCache: image.noCache === true,
+        ...(cache ? { cache } : {}),
         ...(cred && rc ? { registryAuth: { server: rc.server, ...cred } } : {}),
         workDir,
       }, {
-        context, source: { gitDir: gitdir, commit: b.commitSha, dir: image.context, repo: b.repo },
+        context,
+        // Submodules are read from this server's repos, as far as the build's pusher may read them.
+        source: { gitDir: gitdir, commit: b.commitSha, dir: image.context, repo: b.repo, submodules: submoduleResolver({ store: deps.store, repos: deps.repos, publicUrl: deps.publicUrl }, b.pusher) },
         onLog: (line) => out.line(line), signal: controller.signal,
         processEnv: buildProcessEnv(deps.instance, b.id),
       });

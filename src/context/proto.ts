@@ -120,3 +120,24 @@ export class GrpcDeframer {
     return this.buf.length;
   }
 }
+
+/** moby.filesync.v1.CredentialsRequest {1 Host}: the registry host BuildKit wants credentials for. */
+export function decodeCredentialsRequest(buf: Buffer): { host: string } {
+  let host = '';
+  for (const [f, v] of fields(buf)) if (f === 1) host = text(v);
+  return { host };
+}
+
+/** moby.filesync.v1.CredentialsResponse {1 Username, 2 Secret}; both empty: anonymous. */
+export const encodeCredentialsResponse = (c: { username: string; secret: string }): Buffer =>
+  Buffer.concat([...bytesField(1, c.username), ...bytesField(2, c.secret)]);
+
+/** moby.buildkit.secrets.v1.GetSecretRequest {1 ID, 2 annotations}: only the id matters here. */
+export function decodeSecretRequest(buf: Buffer): { id: string } {
+  let id = '';
+  for (const [f, v] of fields(buf)) if (f === 1) id = text(v);
+  return { id };
+}
+
+/** moby.buildkit.secrets.v1.GetSecretResponse {1 data}. */
+export const encodeSecretResponse = (data: Buffer): Buffer => Buffer.concat(bytesField(1, data));

@@ -6,8 +6,10 @@
  *
  * `POST /session` upgrades the Engine API connection to h2c; from then on dockerd is the HTTP/2 client and we
  * are the gRPC server: the health check (dockerd drops a session that fails it twice, 5 s apart) and
- * `moby.filesync.v1.FileSync/DiffCopy`, the sender side of fsutil's diff copy. Anything else is UNIMPLEMENTED,
- * which is what BuildKit expects of a session without secrets, ssh or auth.
+ * `moby.filesync.v1.FileSync/DiffCopy`, the sender side of fsutil's diff copy; `Auth/Credentials` (the build's
+ * own registry credential, for cache imports from a registry with token auth) and `Secrets/GetSecret` when
+ * given. Anything else is UNIMPLEMENTED, which BuildKit takes as "this session has none" (no ssh, no token
+ * authority: it then asks Credentials).
  */
 import { randomUUID } from 'node:crypto';
 import type { RequestOptions } from 'node:http';
@@ -16,12 +18,17 @@ import type { Socket } from 'node:net';
 import { Duplex } from 'node:stream';
 import { TLSSocket } from 'node:tls';
 import { MODE_DIR, MODE_SYMLINK, type ContextTree, type TreeEntry, type TreeFilter } from './tree.js';
-import { decodePacket, encodePacket, GrpcDeframer, grpcFrame, HEALTH_SERVING, PacketType, type Packet } from './proto.js';
+import {
+  decodeCredentialsRequest, decodePacket, decodeSecretRequest, encodeCredentialsResponse, encodePacket, encodeSecretResponse, GrpcDeframer,
+  grpcFrame, HEALTH_SERVING, PacketType, type Packet,
+} from './proto.js';
 
 /** The Engine API version the session is opened with (as dockerd.ts's builds: 1.41 has /session and /build v2). */
 const API = '/v1.41';
 const HEALTH = '/grpc.health.v1.Health/Check';
 const DIFF_COPY = '/moby.filesync.v1.FileSync/DiffCopy';
+const CREDENTIALS = '/moby.filesync.v1.Auth/Credentials';
+const GET_SECRET = '/moby.buildkit.secrets.v1.Secrets/GetSecret';
 /** fsutil's sender chunk (send.go): the receiver takes any size, this keeps each write small. */
 const CHUNK = 32 * 1024;
 /** How long close() lets streams still open finish before it cuts the connection. */
@@ -62,7 +69,15 @@ export interface SessionOptions {
   sharedKey: string;
   /** A name for the session in dockerd's logs. */
   name: string;
-  tree: ContextTree;
+  /** The build context to serve; absent, DiffCopy is refused (the context then goes as /build's body). */
+  tree?: ContextTree;
+  /**
+   * The credential for a registry host BuildKit pulls from (cache imports, base images), or null for none
+   * (anonymous). Called per host; never logged.
+   */
+  credentials?: (host: string) => { username: string; secret: string } | null;
+  /** Secret values by id, for `RUN --mount=type=secret`; an id not here is NOT_FOUND, which BuildKit reports. */
+  secrets?: Record<string, string>;
   /** Failures worth a log line: a read that failed, a broken stream, the connection dropped by dockerd. */
   onProblem?: (msg: string) => void;
   /** Aborting closes the session at once (and fails openSession if it is still opening). */
@@ -85,7 +100,7 @@ export async function openSession(conn: SessionConnection, opts: SessionOptions)
       'X-Docker-Expose-Session-Name': opts.name,
       'X-Docker-Expose-Session-Sharedkey': opts.sharedKey,
       // One header line per method (an array is sent so): BuildKit calls only what is listed here.
-      'X-Docker-Expose-Session-Grpc-Method': [HEALTH, DIFF_COPY],
+      'X-Docker-Expose-Session-Grpc-Method': [HEALTH, ...(opts.tree ? [DIFF_COPY] : []), ...(opts.credentials ? [CREDENTIALS] : []), ...(opts.secrets ? [GET_SECRET] : [])],
     },
   });
   const problem = (msg: string) => opts.onProblem?.(msg);
@@ -113,8 +128,18 @@ export async function openSession(conn: SessionConnection, opts: SessionOptions)
       stream.respond({ ':status': 200, 'content-type': 'application/grpc' }, { waitForTrailers: true });
       stream.on('wantTrailers', () => stream.sendTrailers({ 'grpc-status': String(GRPC.OK) }));
       stream.end(grpcFrame(HEALTH_SERVING));
-    } else if (path === DIFF_COPY) {
+    } else if (path === DIFF_COPY && opts.tree) {
       void diffCopy(stream, rawHeaders ?? [], opts.tree, stats, problem);
+    } else if (path === CREDENTIALS && opts.credentials) {
+      const answer = opts.credentials;
+      unary(stream, (req) => ({ message: encodeCredentialsResponse(answer(decodeCredentialsRequest(req).host) ?? { username: '', secret: '' }) }));
+    } else if (path === GET_SECRET && opts.secrets) {
+      const secrets = opts.secrets;
+      unary(stream, (req) => {
+        const { id } = decodeSecretRequest(req);
+        // Own keys only: an id such as `constructor` must not find the object's prototype.
+        return Object.hasOwn(secrets, id) ? { message: encodeSecretResponse(Buffer.from(secrets[id]!, 'utf8')) } : { code: GRPC.NOT_FOUND, text: `secret ${id} is not set for this build` };
+      });
     } else {
       stream.respond({ ':status': 200, 'content-type': 'application/grpc', 'grpc-status': String(GRPC.UNIMPLEMENTED), 'grpc-message': grpcMessage(`${path} is not served by this session`) }, { endStream: true });
     }
@@ -151,6 +176,33 @@ export async function openSession(conn: SessionConnection, opts: SessionOptions)
   if (opts.signal?.aborted) onAbort();
   else opts.signal?.addEventListener('abort', onAbort, { once: true });
   return { id, stats, close };
+}
+
+/**
+ * A unary call: the one request message in, one answer (a message, or an error status) out. A request that is
+ * not one whole message is INVALID_ARGUMENT.
+ */
+function unary(stream: http2.ServerHttp2Stream, answer: (req: Buffer) => { message: Buffer } | { code: number; text: string }): void {
+  const deframer = new GrpcDeframer();
+  const messages: Buffer[] = [];
+  stream.on('data', (chunk: Buffer) => {
+    try {
+      messages.push(...deframer.push(chunk));
+    } catch {
+      /* reported below: the call ends without one whole message */
+    }
+  });
+  stream.on('end', () => {
+    if (stream.destroyed || stream.closed) return;
+    const result = messages.length === 1 && deframer.pending === 0 ? answer(messages[0]!) : { code: GRPC.INVALID_ARGUMENT, text: 'expected exactly one request message' };
+    if ('code' in result) {
+      stream.respond({ ':status': 200, 'content-type': 'application/grpc', 'grpc-status': String(result.code), 'grpc-message': grpcMessage(result.text) }, { endStream: true });
+      return;
+    }
+    stream.respond({ ':status': 200, 'content-type': 'application/grpc' }, { waitForTrailers: true });
+    stream.on('wantTrailers', () => stream.sendTrailers({ 'grpc-status': String(GRPC.OK) }));
+    stream.end(grpcFrame(result.message));
+  });
 }
 
 /** gRPC's percent-encoding of grpc-message: bytes outside printable ASCII, and `%`. */

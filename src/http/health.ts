@@ -52,6 +52,8 @@ export function healthRoutes(deps: HealthDeps): Hono {
       samples('codehub_queue_depth', 'Builds queued (including those backing off).', 'gauge', [{ value: counts.queued ?? 0 }]),
       deps.metrics.queueWait.render(),
       deps.metrics.duration.render(),
+      deps.metrics.cacheRatio.render(),
+      deps.metrics.renderSteps(),
       samples('codehub_builder_healthy', 'Whether the last health check of a builder passed.', 'gauge', builders.map((b) => ({ labels: { builder: b.name }, value: b.healthy ? 1 : 0 }))),
       samples('codehub_builder_running', 'Builds running on a builder.', 'gauge', builders.map((b) => ({ labels: { builder: b.name }, value: b.running }))),
       samples('codehub_builder_capacity', 'Builds a builder may run at once.', 'gauge', builders.map((b) => ({ labels: { builder: b.name }, value: b.capacity }))),

@@ -15,6 +15,7 @@ import { ConflictError, NotFoundError } from '../errors.js';
 import { RegistryError, type RegistryClient } from './client.js';
 import { ownerOf, type Inventory } from './inventory.js';
 import { TOMBSTONE_CONFIG, tombstoneManifest } from './manifests.js';
+import { cacheRepository } from '../builds/cache-refs.js';
 import { planRemovals, planRetention, type GitFacts, type Policy, type RetentionPlan, type TagFacts } from './retention.js';
 
 export interface GcSettings {
@@ -231,9 +232,19 @@ export class GarbageCollector {
     const { store, inventory, settings } = this.deps;
     const rows = inventory.tagsOf(repository);
     const builds = new Map<number, Build>();
-    for (const t of rows) if (t.buildId !== null && !builds.has(t.buildId)) { const b = store.build(t.buildId); if (b) builds.set(b.id, b); }
+    const buildOf = (id: number | null) => {
+      if (id === null) return undefined;
+      if (!builds.has(id)) { const b = store.build(id); if (b) builds.set(id, b); }
+      return builds.get(id);
+    };
+    // A branch's build cache is judged as the image's tag of the same name (its branch tag): it follows the branch.
+    const image = repository.endsWith(CACHE_SUFFIX) ? new Map(inventory.tagsOf(repository.slice(0, -CACHE_SUFFIX.length)).map((t) => [t.tag, t])) : null;
     const tags: TagFacts[] = rows.map((t) => {
-      const b = t.buildId === null ? undefined : builds.get(t.buildId);
+      if (image) {
+        const b = buildOf(image.get(t.tag)?.buildId ?? null);
+        return { tag: t.tag, digest: t.digest, pushedAt: t.pushedAt, build: b ? { ...buildFacts(b, t.tag), kind: 'moving' } : null, cache: true };
+      }
+      const b = buildOf(t.buildId);
       return { tag: t.tag, digest: t.digest, pushedAt: t.pushedAt, build: b ? buildFacts(b, t.tag) : null };
     });
     const gitRepos = [...new Set(tags.flatMap((t) => (t.build ? [t.build.repo] : [])))];
@@ -375,6 +386,9 @@ class Ledger {
     return out;
   }
 }
+
+/** What `cacheRepository` adds to an image's repository. */
+const CACHE_SUFFIX = cacheRepository('');
 
 /** A build as retention sees it, for one of the tags it pushed. */
 function buildFacts(b: Build, tag: string): NonNullable<TagFacts['build']> {

@@ -4,6 +4,8 @@
  * come in, a plan comes out; gc.ts gathers the facts and carries the plan out.
  *
  * The rules (DESIGN.md "Registry operations"), for each tag, first match wins:
+ *  - a branch's build cache (`<image>/buildcache:<branch tag>`) is judged as the image's tag of that name: it
+ *    follows the branch, and goes at once if the image has no such tag;
  *  - `latest` stays; a tag on a tombstone manifest (left by an interrupted gc) goes; a tag no build pushed
  *    (docker push) stays: retention removes only what it can account for;
  *  - a git-tag build's tags stay while the git tag exists, and go `grace` after it was deleted;
@@ -38,6 +40,12 @@ export interface TagFacts {
     /** `commit` when the tag names one commit or build ({sha}, {short_sha}, {build}); `moving` otherwise ({branch}, {tag}, fixed text). */
     kind: 'commit' | 'moving';
   };
+  /**
+   * A standalone BuildKit's `mode=max` cache of one branch (`<image>/buildcache:<branch tag>`), given the facts of
+   * the build that pushed the image's tag of the same name: it goes when that tag would (grace after its branch
+   * was deleted), and at once when the image has no such tag any more.
+   */
+  cache?: boolean;
 }
 
 /** A git repo's refs as gc found them. */
@@ -159,6 +167,7 @@ function decide(t: TagFacts, input: RetentionInput, ranks: Map<string, number[]>
   if (t.tag === 'latest') return keep('latest');
   if (onTombstone) return drop('a tombstone left by an interrupted gc');
   const b = t.build;
+  if (!b && t.cache) return drop(`the build cache of a branch whose image tag ${t.tag} is gone`);
   if (!b) return keep('not pushed by a codehub-build build (docker push): never removed by retention');
   const git = input.git(b.repo);
 

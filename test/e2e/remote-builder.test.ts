@@ -73,7 +73,7 @@ describe('docker+tcp:// housekeeping', () => {
   const request = (tag: string, secrets: Record<string, string> = {}): BuildRequest => (
     { dockerfile: 'Dockerfile', target: null, args: {}, labels: {}, tags: [tag], platforms: [], secrets, workDir: mkdtempSync(join(tmpdir(), 'chb-w-')) });
 
-  it("removes pushed images from the remote daemon's store once idle, for Engine API and buildx builds alike", async () => {
+  it("removes pushed images from the remote daemon's store once idle, for builds with and without secrets alike", async () => {
     const tls = parseTlsQuery(`tls=${CLIENT}`);
     const env = { DOCKER_HOST: `tcp://127.0.0.1:${PORT}`, DOCKER_TLS_VERIFY: '1', DOCKER_CERT_PATH: CLIENT };
     // Long enough idle time to see each image in the store right after its build, short enough to wait for.
@@ -95,6 +95,22 @@ describe('docker+tcp:// housekeeping', () => {
     for (const tag of [plain, secret]) {
       await waitFor(`${tag} to be pruned from the remote store`, async () => (await onBuilder('image', 'inspect', tag)).exitCode, (c) => c !== 0, 10_000);
     }
+  });
+
+  it('trims BuildKit\'s build cache on the daemon to its budget once idle', async () => {
+    const tls = parseTlsQuery(`tls=${CLIENT}`);
+    // A budget of one byte: every record no build is using goes, this build's RUN among them.
+    const driver = new EngineDriver({ endpoint: { host: '127.0.0.1', port: PORT, tls }, pruneIdleMs: 300, cacheMaxBytes: 1 }, REMOTE);
+    const owner = uniqueName('rbudget');
+    const records = async () => {
+      const r = await execa('curl', ['-sf', '--unix-socket', join(STACK_DIR, 'builder', 'docker.sock'), 'http://builder/v1.41/system/df'], { reject: false });
+      const df = JSON.parse(r.stdout) as { BuildCache: { Description: string }[] | null };
+      return (df.BuildCache ?? []).filter((c) => c.Description.includes(`echo ${owner}`)).length;
+    };
+    const a = await driver.build(request(`${OPEN_REGISTRY}/${owner}/budget:x`), { context: tarOf(`${FROM}\nRUN echo ${owner}\n`), onLog: () => {}, signal: new AbortController().signal, processEnv: {} });
+    expect(a.ok, JSON.stringify(a)).toBe(true);
+    expect(await records()).toBeGreaterThan(0);
+    await waitFor('the RUN step\'s cache record to be pruned', records, (n) => n === 0, 15_000);
   });
 });
 
@@ -131,7 +147,7 @@ describe('through the server, on the remote builder', () => {
     expect((await onMain('image', 'inspect', b.image_refs[0])).exitCode).not.toBe(0);
   });
 
-  it('runs a build with a secret there, through buildx on the same daemon', async () => {
+  it('runs a build with a secret there, served by the server\'s own BuildKit session', async () => {
     const value = `tok-${randomBytes(12).toString('hex')}`;
     const set = server.cli(['secret', 'set', `${owner}/sec`, 'TOKEN'], { CODEHUB_TOKEN: token }, `${value}\n`);
     expect(set.status, set.stderr).toBe(0);

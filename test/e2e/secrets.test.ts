@@ -1,4 +1,4 @@
-/** Repo secrets through the real parts: CLI, API, SQLite file, BuildKit (through buildx) and the log. */
+/** Repo secrets through the real parts: CLI, API, SQLite file, BuildKit (served by the server's own BuildKit session) and the log. */
 import { createHash, randomBytes } from 'node:crypto';
 import { readFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';

@@ -3,6 +3,7 @@ import { execFileSync, spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
+import { PassThrough } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import type { BuilderDriver, BuildIO, BuildRequest } from '../../src/builder/driver.js';
 import { findBuildProcesses } from '../../src/builds/orphans.js';
@@ -24,7 +25,9 @@ function contextOf(files: Record<string, string>): Pick<BuildIO, 'context' | 'so
   git('add', '-A');
   git('commit', '-qm', 'context');
   const commit = git('rev-parse', 'HEAD');
-  const context = spawn('tar', ['-c', '--exclude=.git', '-C', dir, '.'], { stdio: ['ignore', 'pipe', 'inherit'] }).stdout!;
+  // Through a PassThrough, as the runner does: Node discards a child's stdout that nothing reads yet, and a driver
+  // may await something (a session, a docker config) before it reads the context.
+  const context = spawn('tar', ['-c', '--exclude=.git', '-C', dir, '.'], { stdio: ['ignore', 'pipe', 'inherit'] }).stdout!.pipe(new PassThrough());
   return { context, source: { gitDir: join(dir, '.git'), commit, dir: '.', repo: `contract/${basename(dir).toLowerCase()}` } };
 }
 
@@ -88,6 +91,23 @@ export function describeDriverContract(label: string, makeDriver: () => BuilderD
       });
       expect(out).toMatchObject({ ok: false, code: 'user' });
       expect(!out.ok && out.reason).toMatch(/unknown instruction/i);
+    });
+
+    it('passes secrets to RUN --mount=type=secret, and an unset one fails the build naming it', async () => {
+      const value = `s3cr3t-${owner}`;
+      const lines: string[] = [];
+      const out = await driver.build(request([`${OPEN_REGISTRY}/${owner}/secret:x`], { secrets: { token: value } }), {
+        ...contextOf({ Dockerfile: `${FROM}\nRUN --mount=type=secret,id=token test "$(cat /run/secrets/token)" = "${value}" && echo secret-matched-${owner}\n` }),
+        onLog: (l) => lines.push(l), signal: new AbortController().signal, processEnv: {},
+      });
+      expect(out.ok, JSON.stringify(out)).toBe(true);
+      expect(lines.join('\n')).toContain(`secret-matched-${owner}`);
+      const missing = await driver.build(request([`${OPEN_REGISTRY}/${owner}/secret:y`], { secrets: { other: 'x' } }), {
+        ...contextOf({ Dockerfile: `${FROM}\nRUN --mount=type=secret,id=token,required=true cat /run/secrets/token\n` }),
+        onLog: () => {}, signal: new AbortController().signal, processEnv: {},
+      });
+      expect(missing).toMatchObject({ ok: false, code: 'user' });
+      expect(!missing.ok && missing.reason).toMatch(/secret token/i);
     });
 
     it('classifies an unreachable registry as an infrastructure failure', async () => {

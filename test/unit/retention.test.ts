@@ -180,3 +180,24 @@ describe('retention override', () => {
     expect(checkOverride({}, limits)).toEqual({ ok: false, problems: ['give keep, days or both, e.g. {"keep": 10, "days": 30}'] });
   });
 });
+
+describe('retention of a branch\'s build cache (<image>/buildcache:<branch tag>)', () => {
+  const cacheTag = (branch: string, from: TagFacts | null, n: number): TagFacts =>
+    ({ tag: branch, digest: dg(`c${n}`), pushedAt: ago(0), build: from?.build ? { ...from.build, kind: 'moving' } : null, cache: true });
+
+  it('follows the branch: kept while it lives, gone after its grace, gone at once without an image tag', () => {
+    const [main] = branchBuild(1, 'main');
+    const [gone] = branchBuild(2, 'feature');
+    const tags = [cacheTag('main', main!, 1), cacheTag('feature', gone!, 2), cacheTag('orphan', null, 3)];
+    const plan = planRetention(input(tags, {
+      repository: 'alice/shop/buildcache',
+      git: () => git({ branches: new Map([['main', sha(1)]]), deletedAt: new Map([['refs/heads/feature', ago(2)]]) }),
+      graceMs: DAY,
+    }));
+    expect(plan.decisions.find((d) => d.tag === 'main')).toMatchObject({ keep: true, reason: 'the tag of branch main' });
+    expect(plan.decisions.find((d) => d.tag === 'feature')).toMatchObject({ keep: false });
+    expect(plan.decisions.find((d) => d.tag === 'feature')!.reason).toContain('branch feature was deleted');
+    expect(plan.decisions.find((d) => d.tag === 'orphan')).toMatchObject({ keep: false, reason: 'the build cache of a branch whose image tag orphan is gone' });
+    expect(plan.deletes.map((d) => d.digest).sort()).toEqual([dg('c2'), dg('c3')]);
+  });
+});

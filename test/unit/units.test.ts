@@ -64,3 +64,16 @@ describe('registry operation settings', () => {
     }
   });
 });
+
+describe('build cache settings', () => {
+  it('defaults to the registry cache on and a 20 GiB budget per dockerd builder', () => {
+    expect(loadSettings({})).toMatchObject({ registryCache: 'on', builderCacheMaxBytes: 20 * 1024 ** 3 });
+    expect(loadSettings({ CODEHUB_REGISTRY_CACHE: 'off', CODEHUB_BUILDER_CACHE_MAX: 'none' })).toMatchObject({ registryCache: 'off', builderCacheMaxBytes: 0 });
+    expect(loadSettings({ CODEHUB_BUILDER_CACHE_MAX: '512MiB' }).builderCacheMaxBytes).toBe(512 * 1024 ** 2);
+  });
+
+  it('names the variable and what it takes when a value is wrong', () => {
+    expect(() => loadSettings({ CODEHUB_REGISTRY_CACHE: 'yes' })).toThrow('CODEHUB_REGISTRY_CACHE="yes": expected one of on, off');
+    expect(() => loadSettings({ CODEHUB_BUILDER_CACHE_MAX: 'lots' })).toThrow(/CODEHUB_BUILDER_CACHE_MAX: "lots" is not a size/);
+  });
+});

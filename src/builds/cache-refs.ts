@@ -1,0 +1,33 @@
+import type { BuildCache } from '../builder/driver.js';
+import type { ImageConfig } from '../config/types.js';
+import { parseImageRef, refInfo, tagKind, toImageTag } from './tags.js';
+
+/**
+ * The repository a standalone BuildKit's `mode=max` cache goes to: beside the image, in its owner's namespace
+ * (so usage counts it), and a path no image can have (image names hold no `/`), so it never meets a real tag.
+ */
+export const cacheRepository = (imageRepository: string): string => `${imageRepository}/buildcache`;
+
+/**
+ * Where one build's registry cache comes from and goes to: the cache follows the branch first, then the
+ * default branch, so a builder that never built the repo, or a branch's first build, starts from what was
+ * built before. Image references carry dockerd's inline cache: the build's own moving tags (its branch tag),
+ * then `latest` (the default branch's newest build always has it). `mode=max` references are one tag per
+ * branch in `cacheRepository`. Null when the build pushes nothing.
+ */
+export function buildCache(b: { ref: string; commitSha: string; id: number; imageRefs: string[] }, image: ImageConfig, defaultBranch: string | null): BuildCache | null {
+  const first = b.imageRefs[0];
+  const ref = refInfo(b.ref);
+  if (!first || !ref) return null;
+  const { name: registryRepo, repository } = parseImageRef(first);
+  const ctx = { ref, sha: b.commitSha, buildId: b.id, isDefaultBranch: ref.name === defaultBranch };
+  const moving = b.imageRefs.filter((r) => {
+    const p = parseImageRef(r);
+    return p.repository === repository && p.tag !== null && p.tag !== 'latest' && tagKind(image.tags, ctx, p.tag) === 'moving';
+  });
+  const imageRefs = [...new Set([...moving, `${registryRepo}:latest`])];
+  const cacheRepo = cacheRepository(registryRepo);
+  const branchKey = toImageTag(ref.name) || 'unnamed';
+  const cacheRefs = [...new Set([`${cacheRepo}:${branchKey}`, ...(defaultBranch ? [`${cacheRepo}:${toImageTag(defaultBranch) || 'unnamed'}`] : [])])];
+  return { imageRefs, cacheRefs, exportRef: `${cacheRepo}:${branchKey}` };
+}
