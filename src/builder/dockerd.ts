@@ -238,8 +238,11 @@ export class EngineDriver implements BuilderDriver {
       renderer.end();
       endSession();
       if (io.signal.aborted) return stopped();
-      // A session's own refusal (a submodule the pusher may not read) comes back wrapped in gRPC's status text.
-      if (failure) return { ok: false, code: classifyFailure(failure), reason: (failure as string).replace(/rpc error: code = \w+ desc = /g, ''), steps: steps() };
+      // The context's own refusal (a bad .dockerignore, a submodule the pusher may not read) is the build's error,
+      // whichever error BuildKit reports: at times the `context canceled` of a step it stopped because of it.
+      const refusal = session?.stats.find((c) => c.refusal)?.refusal;
+      if (refusal) return { ok: false, code: 'user', reason: refusal, steps: steps() };
+      if (failure) return { ok: false, code: classifyFailure(failure), reason: failure, steps: steps() };
       if (!imageId) return { ok: false, code: 'infrastructure', reason: 'dockerd finished the build without naming the image it made', steps: steps() };
       this.pruner.add(req.tags);
 

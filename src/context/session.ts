@@ -53,6 +53,8 @@ export interface DiffCopyStats {
   finished: boolean;
   /** Why the call failed or was cut short, when it was. */
   problem?: string;
+  /** The tree's own refusal (the user's error: a bad .dockerignore, a submodule the pusher may not read). */
+  refusal?: string;
 }
 
 export interface Session {
@@ -270,7 +272,11 @@ async function diffCopy(stream: http2.ServerHttp2Stream, rawHeaders: string[], t
   let entries: TreeEntry[];
   try {
     const listed = await tree.entries(filter);
-    if (!listed.ok) { fail(GRPC.INVALID_ARGUMENT, listed.problem); return; }
+    if (!listed.ok) {
+      st.refusal = listed.problem;
+      fail(GRPC.INVALID_ARGUMENT, listed.problem);
+      return;
+    }
     entries = listed.entries;
   } catch (e) {
     const msg = `listing the build context failed: ${(e as Error).message}`;

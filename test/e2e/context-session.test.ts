@@ -192,9 +192,11 @@ describe('a BuildKit session serving the context from a ContextTree', () => {
     const s = await openSession(local, { sharedKey: `codehub-session-test-${randomUUID()}`, name: 'codehub-session-test', tree });
     const b = await build(local, s, tag);
     await s.close();
-    expect(b.error).toContain('.dockerignore line 2: bad pattern "[a"');
-    console.log(`build error: ${b.error}`);
-    expect(s.stats.find((c) => c.followPaths.includes('a.txt'))?.problem).toBe('.dockerignore line 2: bad pattern "[a"');
+    // dockerd reports the first error its solve met: the refusal, or (about 1 run in 8) the `context canceled` of a
+    // step BuildKit stopped because of it. The refusal is recorded either way, and EngineDriver reports it as the
+    // build's error (test/e2e/submodules.test.ts, through the server).
+    expect(b.error).toMatch(/\.dockerignore line 2: bad pattern "\[a"|context canceled/);
+    expect(s.stats.find((c) => c.followPaths.includes('a.txt'))).toMatchObject({ problem: '.dockerignore line 2: bad pattern "[a"', refusal: '.dockerignore line 2: bad pattern "[a"' });
   });
 
   it('closes at once when its signal aborts', async () => {
