@@ -90,7 +90,7 @@ describe('submodules in a build context', () => {
     expect(b.status).toBe('failed');
     expect(b.reason_code).toBe('user');
     const problem = `submodule vendor/secret (${url}): ${bob} may not read ${alice}/secret (it is not shared with ${bob}, or does not exist); its owner can share it: codehub-build repo share ${alice}/secret ${bob} --role read`;
-    expect(b.reason).toContain(problem);
+    expect(b.reason).toBe(problem); // as the tree said it: no gRPC status text around it
     expect(log).toContain(problem);
     expect(output).toContain(`${bob} may not read ${alice}/secret`); // -o wait shows it in the push too
     expect(log).not.toContain(secretLine);
