@@ -207,7 +207,9 @@ export class GarbageCollector {
       const [owner] = opts.repo.split('/') as [string, string];
       const name = opts.repo.slice(owner.length + 1);
       if (!store.repo(owner, name)) throw new GcScopeError(`no repository ${opts.repo}: nothing was ever pushed to it`);
-      return [...new Set([...store.imagesOf(opts.repo).map((i) => `${owner}/${i}`), ...inventory.repositories(owner).filter((r) => r === opts.repo)])].sort();
+      // Each image's build cache (a standalone BuildKit's mode=max export) goes with the image's branches.
+      const images = store.imagesOf(opts.repo).flatMap((i) => [`${owner}/${i}`, cacheRepository(`${owner}/${i}`)]);
+      return [...new Set([...images, ...inventory.repositories(owner).filter((r) => r === opts.repo)])].sort();
     }
     if (opts.owner) return inventory.repositories(opts.owner);
     const known = new Set(inventory.repositories());

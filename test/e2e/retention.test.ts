@@ -118,6 +118,42 @@ describe('retention', () => {
   });
 });
 
+describe('retention of a build cache in the registry', () => {
+  it("counts a branch's mode=max cache (<image>/buildcache:<branch>) in usage, and removes it with the branch", async () => {
+    // What a standalone buildkitd exports (type=registry,mode=max,image-manifest=true), made here with docker push:
+    // no buildkitd runs on this machine. An image manifest per branch, in the owner's namespace.
+    const owner = uniqueName('bcache');
+    const token = server.addUser(owner);
+    const repo = await WorkRepo.create({ Dockerfile: `${FROM}\nRUN echo main-${owner}\n` });
+    const url = server.gitUrl(owner, token, owner, 'shop');
+    await pushBuild(repo, url, token, 'main', { commit: false });
+    await repo.git.checkoutLocalBranch('feat');
+    await pushBuild(repo, url, token, 'feat:feat');
+    const docker = await server.docker(owner, token);
+    const cache = `${server.registry}/${owner}/shop/buildcache`;
+    for (const [from, to] of [['main', 'main'], ['feat', 'feat'], ['feat', 'gone-branch']] as const) {
+      expect((await docker('pull', '-q', `${server.registry}/${owner}/shop:${from}`)).exitCode).toBe(0);
+      expect((await docker('tag', `${server.registry}/${owner}/shop:${from}`, `${cache}:${to}`)).exitCode).toBe(0);
+      const push = await docker('push', '-q', `${cache}:${to}`);
+      expect(push.exitCode, push.all).toBe(0);
+      await docker('image', 'rm', `${cache}:${to}`, `${server.registry}/${owner}/shop:${from}`);
+    }
+    const dry = server.cli(['gc', '--dry-run', '--repo', `${owner}/shop`]);
+    expect(dry.status, dry.stderr).toBe(0);
+    // Only the cache of a branch the image has no tag for goes while both branches live.
+    expect(removedIn(dry.stdout, 'would remove')).toEqual([`${owner}/shop/buildcache:gone-branch`]);
+    const usage = (await server.api<{ images: { image: string; tags: number }[] }>('/api/usage', token)).body;
+    expect(usage.images).toContainEqual(expect.objectContaining({ image: 'shop/buildcache', tags: 3 }));
+
+    const del = await repo.push(url, [':refs/heads/feat']);
+    expect(del.exitCode, del.output).toBe(0);
+    const run = server.cli(['gc', '--repo', `${owner}/shop`]);
+    expect(run.status, run.stderr).toBe(0);
+    expect(removedIn(run.stdout, 'removed')).toEqual(expect.arrayContaining([`${owner}/shop:feat`, `${owner}/shop/buildcache:feat`, `${owner}/shop/buildcache:gone-branch`]));
+    expect(await tagsOf(server.registryAccess, `${owner}/shop/buildcache`)).toEqual(['main']);
+  });
+});
+
 describe('log retention', () => {
   it("removes logs older than CODEHUB_LOG_RETENTION_DAYS (410 saying when), keeping each branch's newest build's log", async () => {
     const owner = uniqueName('logs');
