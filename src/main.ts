@@ -112,6 +112,7 @@ export async function startServer(settings: Settings, opts: { log?: Logger; driv
     maxBuilds: settings.maxBuilds, defaultTimeoutMs: settings.buildTimeoutMs,
     retry: { maxAttempts: settings.maxAttempts, baseMs: settings.retryBaseMs }, onEnded,
     registryGate: gate, onPushed: (b, digest) => ops.inventory.recordPush(b, digest),
+    onCacheExported: (repository) => ops.inventory.syncRepository(repository).then(() => {}, (e: Error) => log.warn('could not read the build cache a build exported; the next reconcile will', { repository, err: e })),
   });
   const builds = new BuildService({
     store, repos, logs, runner, log, registry: settings.registry, publicUrl: settings.publicUrl, onEnded, maxQueuedPerOwner: settings.maxQueuedPerOwner,

@@ -72,7 +72,8 @@ export class BuildctlDriver implements BuilderDriver {
     // buildctl reads registry credentials (push, cache import and export) from DOCKER_CONFIG.
     if (req.registryAuth) env.DOCKER_CONFIG = await dockerConfigWith(req.workDir, req.registryAuth);
     const metadataFile = join(req.workDir, 'metadata.json');
-    return runSolve({ bin: this.bin, args: buildctlArgs(req, { addr: this.addr, tls: this.tls, contextDir, metadataFile }), env, stdin: null, metadataFile }, io);
+    const outcome = await runSolve({ bin: this.bin, args: buildctlArgs(req, { addr: this.addr, tls: this.tls, contextDir, metadataFile }), env, stdin: null, metadataFile }, io);
+    return outcome.ok && req.cache ? { ...outcome, cacheExportedTo: req.cache.exportRef } : outcome;
   }
 
   async health(): Promise<HealthReport> {

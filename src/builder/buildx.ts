@@ -256,7 +256,7 @@ export class BuildxDriver implements BuilderDriver {
     });
     const outcome = await runSolve({ bin, args: [...pre, ...args], env, stdin: folder ? null : io.context, metadataFile }, io);
     if (this.dockerDriver) this.pruner.add(req.tags);
-    return outcome;
+    return outcome.ok && req.cache && !this.dockerDriver ? { ...outcome, cacheExportedTo: req.cache.exportRef } : outcome;
   }
 
   async health(): Promise<HealthReport> {

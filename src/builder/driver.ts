@@ -41,7 +41,8 @@ export interface BuildCache {
 export type FailureCode = 'user' | 'infrastructure' | 'timeout' | 'canceled';
 
 export type BuildOutcome =
-  | { ok: true; digest: string; steps: Step[] }
+  /** `cacheExportedTo`: the `mode=max` cache reference the build pushed (a standalone buildkitd), for usage to count now. */
+  | { ok: true; digest: string; steps: Step[]; cacheExportedTo?: string }
   | { ok: false; code: FailureCode; reason: string; steps: Step[] };
 
 export interface BuildIO {

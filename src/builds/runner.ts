@@ -65,6 +65,8 @@ export interface RunnerDeps {
   registryCache?: boolean;
   /** Records what a build pushed before it is reported succeeded (the registry inventory), so usage is current. */
   onPushed?: (b: Build, digest: string) => Promise<void>;
+  /** Records a `mode=max` cache a build exported (registry repository, e.g. alice/web/buildcache), for usage likewise. */
+  onCacheExported?: (repository: string) => Promise<void>;
 }
 
 const SHUTDOWN = 'shutdown: the server is stopping';
@@ -238,6 +240,7 @@ export class Runner {
       log.info('build interrupted by shutdown');
     } else if (outcome.ok) {
       await deps.onPushed?.(b, outcome.digest);
+      if (outcome.cacheExportedTo) await deps.onCacheExported?.(parseImageRef(outcome.cacheExportedTo).repository);
       out.line(`--- succeeded in ${took}: pushed ${b.imageRefs.join(', ')} @ ${outcome.digest}`, true);
       deps.store.finishBuild(b.id, { status: 'succeeded', digest: outcome.digest });
     } else if (outcome.code === 'infrastructure' && deps.registryGate && !(await deps.registryGate.check())) {

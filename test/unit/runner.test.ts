@@ -12,6 +12,7 @@ import { LogStore } from '../../src/logs/store.js';
 import { openDb } from '../../src/store/db.js';
 import type { Build } from '../../src/store/schema.js';
 import { Store } from '../../src/store/store.js';
+import { parseImageRef } from '../../src/builds/tags.js';
 
 /** A driver that does what the test says, standing in for BuildKit at the driver boundary. */
 class FakeDriver implements BuilderDriver {
@@ -219,6 +220,26 @@ describe('Runner', () => {
     await start(driver, { onPushed: async (pushed, digest) => { seen.push(`${pushed.id} ${digest} ${store.build(pushed.id)!.status}`); } });
     await until(() => store.build(b!.id)!.status === 'succeeded', 'the build to succeed');
     expect(seen).toEqual([`${b!.id} sha256:${'c'.repeat(64)} running`]);
+  });
+
+  it('passes the registry cache to the driver when asked, and records a mode=max cache it exported before success', async () => {
+    const seen: string[] = [];
+    const driver = new FakeDriver(async (req) => ({ ok: true, digest: 'sha256:' + 'c'.repeat(64), steps: [], ...(req.cache ? { cacheExportedTo: req.cache.exportRef } : {}) }));
+    const [b] = queue(1);
+    await start(driver, { registryCache: true, onCacheExported: async (repository) => { seen.push(`${repository} ${store.build(b!.id)!.status}`); } });
+    await until(() => store.build(b!.id)!.status === 'succeeded', 'the build to succeed');
+    const cache = driver.requests[0]!.cache!;
+    expect(cache.exportRef).toMatch(/\/buildcache:[A-Za-z0-9_.-]+$/);
+    expect(cache.imageRefs.at(-1)).toMatch(/:latest$/);
+    expect(seen).toEqual([`${parseImageRef(cache.exportRef).repository} running`]);
+  });
+
+  it('passes no registry cache when it is off', async () => {
+    const driver = new FakeDriver(async () => ({ ok: true, digest: 'sha256:' + 'c'.repeat(64), steps: [] }));
+    const [b] = queue(1);
+    await start(driver);
+    await until(() => store.build(b!.id)!.status === 'succeeded', 'the build to succeed');
+    expect(driver.requests[0]!.cache).toBeUndefined();
   });
 
   it('retries an infrastructure failure with back-off, then fails it as infrastructure', async () => {
