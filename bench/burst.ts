@@ -5,8 +5,6 @@
  * Also the claim rate of the SQLite queue itself with 10,000 builds queued.
  */
 import Database from 'better-sqlite3';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openDb } from '../src/store/db.js';
 import { Store } from '../src/store/store.js';
@@ -15,6 +13,7 @@ import { WorkRepo } from '../test/helpers/git.js';
 import { removeOwnRegistries, TestServer, uniqueName } from '../test/helpers/server.js';
 import { initBare, startPlainGitServer } from './lib/plain-git.js';
 import { rssMb, sampleRss } from './lib/proc.js';
+import { Scratch } from './lib/scratch.js';
 import { stats, type Stats } from './lib/stats.js';
 
 export interface BurstResult {
@@ -33,21 +32,26 @@ export interface BurstResult {
 }
 
 export function claimRate(n: number): { perSecond: number; msPerClaim: number } {
-  const store = new Store(openDb(join(mkdtempSync(join(tmpdir(), 'chb-q-')), 'q.db')));
-  const repoIds = Array.from({ length: 100 }, (_, i) => store.ensureRepo(`owner${i}`, 'r').id);
-  store.insertBuilds(Array.from({ length: n }, (_, i) => ({
-    repoId: repoIds[i % 100]!, repo: `owner${i % 100}/r`, owner: `owner${i % 100}`, ref: `refs/heads/b${i}`, refType: 'branch' as const,
-    refName: `b${i}`, commitSha: i.toString(16).padStart(40, '0'), image: 'r', status: 'queued' as const, pusher: `owner${i % 100}`,
-  })), () => []);
-  const t0 = performance.now();
-  let claimed = 0;
-  for (let b = store.claimNext(() => 'bench'); b; b = store.claimNext(() => 'bench')) {
-    store.finishBuild(b.id, { status: 'succeeded', digest: 'sha256:x' });
-    claimed++;
+  const tmp = new Scratch();
+  try {
+    const store = new Store(openDb(join(tmp.dir('chb-q-'), 'q.db')));
+    const repoIds = Array.from({ length: 100 }, (_, i) => store.ensureRepo(`owner${i}`, 'r').id);
+    store.insertBuilds(Array.from({ length: n }, (_, i) => ({
+      repoId: repoIds[i % 100]!, repo: `owner${i % 100}/r`, owner: `owner${i % 100}`, ref: `refs/heads/b${i}`, refType: 'branch' as const,
+      refName: `b${i}`, commitSha: i.toString(16).padStart(40, '0'), image: 'r', status: 'queued' as const, pusher: `owner${i % 100}`,
+    })), () => []);
+    const t0 = performance.now();
+    let claimed = 0;
+    for (let b = store.claimNext(() => 'bench'); b; b = store.claimNext(() => 'bench')) {
+      store.finishBuild(b.id, { status: 'succeeded', digest: 'sha256:x' });
+      claimed++;
+    }
+    const secs = (performance.now() - t0) / 1000;
+    store.db.$client.close();
+    return { perSecond: claimed / secs, msPerClaim: (secs * 1000) / claimed };
+  } finally {
+    tmp.remove();
   }
-  const secs = (performance.now() - t0) / 1000;
-  store.db.$client.close();
-  return { perSecond: claimed / secs, msPerClaim: (secs * 1000) / claimed };
 }
 
 /** 10 repos x 5 branches pushed at once; resolves with each push's outcome and time. */
@@ -59,8 +63,8 @@ function pushAll(repos: WorkRepo[], url: (i: number) => string) {
   })));
 }
 
-async function plainBurst(repos: WorkRepo[]): Promise<Stats> {
-  const root = mkdtempSync(join(tmpdir(), 'chb-plain-'));
+async function plainBurst(repos: WorkRepo[], tmp: Scratch): Promise<Stats> {
+  const root = tmp.dir('chb-plain-');
   for (let i = 0; i < repos.length; i++) initBare(root, `q${i}`);
   const plain = await startPlainGitServer(root);
   try {
@@ -73,12 +77,13 @@ async function plainBurst(repos: WorkRepo[]): Promise<Stats> {
 }
 
 export async function burst(): Promise<BurstResult> {
-  const server = await TestServer.start({ env: { CODEHUB_LOG_LEVEL: 'info' } });
+  const tmp = new Scratch();
+  const server = await TestServer.start({ dataDir: tmp.dir('chb-e2e-'), env: { CODEHUB_LOG_LEVEL: 'info' } });
   try {
     const owner = uniqueName('burst');
     const token = server.addUser(owner);
-    const repos = await Promise.all(Array.from({ length: 10 }, (_, i) => WorkRepo.create({ Dockerfile: `FROM localhost:5000/cache/busybox:latest\nRUN echo ${owner}-${i}\n` })));
-    const plainPush = await plainBurst(repos);
+    const repos = await Promise.all(Array.from({ length: 10 }, (_, i) => WorkRepo.create({ Dockerfile: `FROM localhost:5000/cache/busybox:latest\nRUN echo ${owner}-${i}\n` }).then((r) => tmp.repo(r))));
+    const plainPush = await plainBurst(repos, tmp);
     await new Promise((r) => setTimeout(r, 2000));
     const pid = server.proc!.pid!;
     const rssIdleMb = rssMb(pid);
@@ -111,5 +116,6 @@ export async function burst(): Promise<BurstResult> {
   } finally {
     await server.stop();
     await removeOwnRegistries();
+    tmp.remove();
   }
 }

@@ -11,8 +11,9 @@
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { WorkRepo } from '../test/helpers/git.js';
-import { freePort, stack, TestServer, uniqueName } from '../test/helpers/server.js';
+import { freePort, removeOwnRegistries, stack, TestServer, uniqueName } from '../test/helpers/server.js';
 import { run } from './lib/proc.js';
+import { Scratch } from './lib/scratch.js';
 import { msSince, stats, type Stats } from './lib/stats.js';
 
 const STACK_DIR = process.env.CODEHUB_STACK_DIR ?? '/var/lib/codehub-stack';
@@ -30,10 +31,10 @@ async function must(what: string, p: Promise<{ exitCode?: number | null; all?: s
 }
 
 /** Times `git push -o wait` of a new commit (its RUN differs each round), `runs` times after a warm-up. */
-async function codehubPushes(server: TestServer, runs: number, log: (s: string) => void, label: string): Promise<Stats> {
+async function codehubPushes(tmp: Scratch, server: TestServer, runs: number, log: (s: string) => void, label: string): Promise<Stats> {
   const owner = uniqueName('deploy');
   const token = server.addUser(owner);
-  const repo = await WorkRepo.create({ Dockerfile: `FROM localhost:5000/cache/busybox:latest\nRUN echo ${owner}-start\n` });
+  const repo = tmp.repo(await WorkRepo.create({ Dockerfile: `FROM localhost:5000/cache/busybox:latest\nRUN echo ${owner}-start\n` }));
   const url = server.gitUrl(owner, token, owner, 'app');
   const times: number[] = [];
   for (let i = -1; i < runs; i++) {
@@ -49,11 +50,11 @@ async function codehubPushes(server: TestServer, runs: number, log: (s: string) 
 }
 
 /** Times `git archive | docker buildx build --push -` of a new commit at a daemon (`daemonEnv`), logged in. */
-async function rawBuilds(server: TestServer, daemonEnv: Record<string, string>, runs: number, log: (s: string) => void, label: string): Promise<Stats> {
+async function rawBuilds(tmp: Scratch, server: TestServer, daemonEnv: Record<string, string>, runs: number, log: (s: string) => void, label: string): Promise<Stats> {
   const owner = uniqueName('raw');
   const token = server.addUser(owner);
-  const env = { ...process.env, ...daemonEnv, DOCKER_CONFIG: await server.dockerConfig(owner, token) };
-  const repo = await WorkRepo.create({ Dockerfile: 'FROM localhost:5000/cache/busybox:latest\nRUN echo start\n' });
+  const env = { ...process.env, ...daemonEnv, DOCKER_CONFIG: tmp.add(await server.dockerConfig(owner, token)) };
+  const repo = tmp.repo(await WorkRepo.create({ Dockerfile: 'FROM localhost:5000/cache/busybox:latest\nRUN echo start\n' }));
   const image = `${server.registry}/${owner}/app`;
   const times: number[] = [];
   for (let i = -1; i < runs; i++) {
@@ -71,6 +72,16 @@ async function rawBuilds(server: TestServer, daemonEnv: Record<string, string>, 
 }
 
 export async function deployBench(runs: number, log: (s: string) => void): Promise<DeployResult> {
+  const tmp = new Scratch();
+  try {
+    return await deploy(tmp, runs, log);
+  } finally {
+    await removeOwnRegistries();
+    tmp.remove();
+  }
+}
+
+async function deploy(tmp: Scratch, runs: number, log: (s: string) => void): Promise<DeployResult> {
   await must('stack.sh builder up', stack('builder', 'up'));
   await must('stack.sh s3 up', stack('s3', 'up'));
   const remote = `docker+tcp://127.0.0.1:${BUILDER_PORT}`;
@@ -82,31 +93,31 @@ export async function deployBench(runs: number, log: (s: string) => void): Promi
     ['local dockerd (unix socket, Engine API)', 'local', {}],
     ['second dockerd over TCP + TLS (docker+tcp://)', `${remote}?tls=${CLIENT}`, remoteEnv],
   ] as const) {
-    const server = await TestServer.start({ env: { ...env, CODEHUB_BUILDERS: builders } });
+    const server = await TestServer.start({ dataDir: tmp.dir('chb-e2e-'), env: { ...env, CODEHUB_BUILDERS: builders } });
     try {
       log(`builder: ${name}`);
-      const raw = await rawBuilds(server, daemonEnv, runs, log, name);
-      const codehub = await codehubPushes(server, runs, log, name);
+      const raw = await rawBuilds(tmp, server, daemonEnv, runs, log, name);
+      const codehub = await codehubPushes(tmp, server, runs, log, name);
       result.builders.push({ name, raw, codehub });
     } finally {
       await server.stop();
     }
   }
 
-  const fs = await TestServer.start({ env });
+  const fs = await TestServer.start({ dataDir: tmp.dir('chb-e2e-'), env });
   try {
     log('registry storage: filesystem');
-    result.storage.push({ name: 'filesystem (the stack\'s token registry)', codehub: await codehubPushes(fs, runs, log, 'filesystem') });
+    result.storage.push({ name: 'filesystem (the stack\'s token registry)', codehub: await codehubPushes(tmp, fs, runs, log, 'filesystem') });
   } finally {
     await fs.stop();
   }
   const addr = `127.0.0.1:${await freePort()}`;
-  const s3 = await TestServer.start({ env: { ...env, CODEHUB_REGISTRY: addr } });
+  const s3 = await TestServer.start({ dataDir: tmp.dir('chb-e2e-'), env: { ...env, CODEHUB_REGISTRY: addr } });
   try {
     const bucket = `bench-${randomBytes(4).toString('hex')}`;
     await must('a token registry on S3', stack('token-registry', 'up', addr, `${s3.url}/registry/token`, join(s3.dataDir, 'secrets', 'registry-token.crt'), '--s3', `http://127.0.0.1:${process.env.CODEHUB_STACK_S3_PORT ?? 9000}/${bucket}`));
     log('registry storage: S3 (Swift)');
-    result.storage.push({ name: 'S3: OpenStack Swift\'s s3api on this machine', codehub: await codehubPushes(s3, runs, log, 'S3') });
+    result.storage.push({ name: 'S3: OpenStack Swift\'s s3api on this machine', codehub: await codehubPushes(tmp, s3, runs, log, 'S3') });
   } finally {
     await s3.stop();
     await stack('token-registry', 'down', addr, '--purge');

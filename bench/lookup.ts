@@ -7,7 +7,7 @@
  */
 import Database from 'better-sqlite3';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { LogStore } from '../src/logs/store.js';
@@ -27,7 +27,7 @@ function client() {
   return (url: string, token: string) => get(url, { authorization: `Bearer ${token}` });
 }
 
-/** Fills a fresh data dir with n builds; returns it with the shas and ids of owner 0's builds. */
+/** Fills a fresh data dir with n builds; returns it with the shas and ids of owner 0's builds. The caller removes it. */
 export async function fill(n: number, base: string): Promise<{ dataDir: string; token: string; mine: { id: number; sha: string; repo: string }[]; fillSeconds: number }> {
   const dataDir = mkdtempSync(join(tmpdir(), 'chb-lookup-'));
   // Migrations, and the user who looks up (an owner's repos exist before the server starts, so its user must too).
@@ -79,12 +79,13 @@ export interface LookupResult {
 export async function lookups(n: number, count: number): Promise<LookupResult> {
   const base = `lk${n}o`;
   const { dataDir, token, mine, fillSeconds } = await fill(n, base);
-  const sample = Array.from({ length: 200 }, () => mine[Math.floor(Math.random() * mine.length)]!);
-  const logs = new LogStore(join(dataDir, 'logs'));
-  for (const b of sample) await logs.append(b.id, Array.from({ length: 40 }, (_, i) => `#${i} a log line of build ${b.id}`));
-  const server = await TestServer.start({ dataDir, env: { CODEHUB_LOG_LEVEL: 'warn' } });
-  const get = client();
+  let server: TestServer | null = null;
   try {
+    const sample = Array.from({ length: 200 }, () => mine[Math.floor(Math.random() * mine.length)]!);
+    const logs = new LogStore(join(dataDir, 'logs'));
+    for (const b of sample) await logs.append(b.id, Array.from({ length: 40 }, (_, i) => `#${i} a log line of build ${b.id}`));
+    server = await TestServer.start({ dataDir, env: { CODEHUB_LOG_LEVEL: 'warn' } });
+    const get = client();
     const byPrefix: number[] = [];
     const prefixThenLog: number[] = [];
     const byRepo: number[] = [];
@@ -107,7 +108,8 @@ export async function lookups(n: number, count: number): Promise<LookupResult> {
     }
     return { builds: n, fillSeconds, byPrefix: stats(byPrefix), prefixThenLog: stats(prefixThenLog), byRepo: stats(byRepo), rssMb: rssMb(server.proc!.pid!) };
   } finally {
-    await server.stop();
+    await server?.stop();
     await removeOwnRegistries();
+    rmSync(dataDir, { recursive: true, force: true });
   }
 }

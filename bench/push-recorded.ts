@@ -4,13 +4,11 @@
  * Each round is a new commit changing one file; between rounds the build runs to its end, untimed, and
  * 300 ms pass, so it never overlaps the next push.
  */
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { WorkRepo } from '../test/helpers/git.js';
 import type { TestServer } from '../test/helpers/server.js';
 import { initBare, startPlainGitServer } from './lib/plain-git.js';
 import { run } from './lib/proc.js';
+import { Scratch } from './lib/scratch.js';
 import { msSince, stats, type Stats } from './lib/stats.js';
 
 async function push(repo: WorkRepo, url: string): Promise<{ ms: number; out: string }> {
@@ -22,13 +20,15 @@ async function push(repo: WorkRepo, url: string): Promise<{ ms: number; out: str
 }
 
 export async function pushToRecorded(server: TestServer, owner: string, token: string, runs: number): Promise<{ plain: Stats; codehub: Stats }> {
-  const repo = await WorkRepo.create({ Dockerfile: 'FROM localhost:5000/cache/busybox:latest\nCOPY n.txt /n.txt\n', 'n.txt': '0\n' });
-  const root = mkdtempSync(join(tmpdir(), 'chb-plain-'));
-  initBare(root, 'rec');
-  const plain = await startPlainGitServer(root);
-  const url = server.gitUrl(owner, token, owner, 'rec');
+  const tmp = new Scratch();
   const times = { plain: [] as number[], codehub: [] as number[] };
+  let plain: Awaited<ReturnType<typeof startPlainGitServer>> | null = null;
   try {
+    const repo = tmp.repo(await WorkRepo.create({ Dockerfile: 'FROM localhost:5000/cache/busybox:latest\nCOPY n.txt /n.txt\n', 'n.txt': '0\n' }));
+    const root = tmp.dir('chb-plain-');
+    initBare(root, 'rec');
+    plain = await startPlainGitServer(root);
+    const url = server.gitUrl(owner, token, owner, 'rec');
     for (let i = -2; i < runs; i++) {
       const sha = await repo.commit({ 'n.txt': `${i}\n` }, `round ${i}`);
       for (const who of i % 2 ? ['plain', 'codehub'] as const : ['codehub', 'plain'] as const) {
@@ -42,7 +42,8 @@ export async function pushToRecorded(server: TestServer, owner: string, token: s
       await new Promise((r) => setTimeout(r, 300));
     }
   } finally {
-    await plain.close();
+    await plain?.close();
+    tmp.remove();
   }
   return { plain: stats(times.plain), codehub: stats(times.codehub) };
 }

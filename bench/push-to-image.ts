@@ -8,13 +8,13 @@
  * labels) is pushed. No cache: the same, with --no-cache (git push -o no-cache for b and c).
  */
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { WorkRepo } from '../test/helpers/git.js';
 import type { TestServer } from '../test/helpers/server.js';
 import { initBare, startPlainGitServer } from './lib/plain-git.js';
 import { run } from './lib/proc.js';
+import { Scratch } from './lib/scratch.js';
 import { msSince, stats, type Stats } from './lib/stats.js';
 
 /** The hook a user would write instead of codehub-build; $1.. are unused, git gives the updates on stdin. */
@@ -64,11 +64,20 @@ async function gitPush(repo: WorkRepo, url: string, options: string[]): Promise<
 }
 
 export async function pushToImage(server: TestServer, owner: string, token: string, runs: number, log: (s: string) => void): Promise<PushToImageRow[]> {
+  const tmp = new Scratch();
+  try {
+    return await pushToImageIn(tmp, server, owner, token, runs, log);
+  } finally {
+    tmp.remove();
+  }
+}
+
+async function pushToImageIn(tmp: Scratch, server: TestServer, owner: string, token: string, runs: number, log: (s: string) => void): Promise<PushToImageRow[]> {
   const registry = server.registryClient();
   // The raw baseline and the plain hook push as the user does after `docker login` (the registry takes tokens).
-  const dockerEnv = { ...process.env, DOCKER_CONFIG: await server.dockerConfig(owner, token) };
-  const repo = await WorkRepo.create({ Dockerfile: `FROM localhost:5000/cache/busybox:latest\nRUN echo bench-${randomBytes(4).toString('hex')}\n` });
-  const plainRoot = mkdtempSync(join(tmpdir(), 'chb-plain-'));
+  const dockerEnv = { ...process.env, DOCKER_CONFIG: tmp.add(await server.dockerConfig(owner, token)) };
+  const repo = tmp.repo(await WorkRepo.create({ Dockerfile: `FROM localhost:5000/cache/busybox:latest\nRUN echo bench-${randomBytes(4).toString('hex')}\n` }));
+  const plainRoot = tmp.dir('chb-plain-');
   const bare = initBare(plainRoot, 'img', PLAIN_HOOK);
   writeFileSync(join(bare, 'image-repo'), `${server.registry}/${owner}/img-hook`);
   const plain = await startPlainGitServer(plainRoot, dockerEnv);

@@ -13,8 +13,6 @@
  */
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { defaultConfig } from '../src/config/parse.js';
 import { silentLogger } from '../src/log.js';
@@ -27,6 +25,7 @@ import { mapLimit } from '../src/util/map-limit.js';
 import { RepoStore } from '../src/git/repos.js';
 import { LogStore } from '../src/logs/store.js';
 import { freePort, stack } from '../test/helpers/server.js';
+import { Scratch } from './lib/scratch.js';
 import { msSince, stats, type Stats } from './lib/stats.js';
 
 const OWNERS = 10;
@@ -82,8 +81,9 @@ export async function registryOpsBench(progress: (s: string) => void): Promise<R
   const addr = `127.0.0.1:${await freePort()}`;
   const up = await stack('registry', 'up', addr);
   if (up.exitCode !== 0) throw new Error(`could not start a registry on ${addr}: ${up.all}`);
+  const tmp = new Scratch();
   try {
-    const dataDir = mkdtempSync(join(tmpdir(), 'chb-regops-'));
+    const dataDir = tmp.dir('chb-regops-');
     const settings = { ...loadSettings({ CODEHUB_DATA_DIR: dataDir, CODEHUB_REGISTRY: addr }), retentionKeep: KEEP, retentionDays: 0 };
     const store = new Store(openDb(join(dataDir, 'codehub.db')));
     const repos = new RepoStore(dataDir);
@@ -174,5 +174,6 @@ export async function registryOpsBench(progress: (s: string) => void): Promise<R
     return { repositories: plan.length, tags: plan.length * (BUILDS + 2), removed, firstReconcile, reconcile, planOffline, dryRun, gc, rawRead, rawDelete, fillSeconds, quotaCheck };
   } finally {
     await stack('registry', 'down', addr);
+    tmp.remove();
   }
 }

@@ -2,7 +2,7 @@
  * codehub-build against the limit, in one run:
  *
  *   npm run bench                                   (brings the stack up first)
- *   BENCH_RUNS=7 BENCH_ONLY=image,recorded,burst,lookup,sse,web,registry,deploy,workspace,large npm run bench
+ *   BENCH_RUNS=7 BENCH_ONLY=image,recorded,burst,lookup,sse,web,registry,deploy,workspace,large,cold,pool npm run bench
  *
  * Prints a table and writes it to bench/RESULTS.md with the date, the machine and the exact commands. Every
  * ratio compares figures measured in this same run.
@@ -24,10 +24,14 @@ import { registryOpsBench, type RegistryOpsResult } from './registry-ops.js';
 import { deployBench, type DeployResult } from './deploy.js';
 import { workspaceBench, type WorkspaceResult } from './workspace.js';
 import { largeRepoBench, type LargeRepoResult } from './large-repo.js';
+import { coldBuilderBench, type ColdResult } from './cold-builder.js';
+import { poolMovement, type PoolResult } from './pool-movement.js';
+import { fmtBytes } from './lib/build-log.js';
+import { Scratch } from './lib/scratch.js';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 7);
 const LOOKUPS = Number(process.env.BENCH_LOOKUPS ?? 2000);
-const SECTIONS = ['image', 'recorded', 'burst', 'lookup', 'sse', 'web', 'registry', 'deploy', 'workspace', 'large'];
+const SECTIONS = ['image', 'recorded', 'burst', 'lookup', 'sse', 'web', 'registry', 'deploy', 'workspace', 'large', 'cold', 'pool'];
 const ONLY = new Set((process.env.BENCH_ONLY ?? SECTIONS.join(',')).split(','));
 const SIZES = (process.env.BENCH_SIZES ?? '100000,1000000').split(',').map(Number);
 const progress = (s: string) => process.stderr.write(s + '\n');
@@ -47,7 +51,8 @@ for (const [k, v] of Object.entries(machine())) say(`| ${k} | ${v} |`);
 say();
 
 // One server for the push, SSE and idle-memory figures, as an operator runs it (log level info).
-const server = await TestServer.start({ env: { CODEHUB_LOG_LEVEL: 'info' } });
+const scratch = new Scratch();
+const server = await TestServer.start({ dataDir: scratch.dir('chb-e2e-'), env: { CODEHUB_LOG_LEVEL: 'info' } });
 const owner = uniqueName('bench');
 const token = server.addUser(owner);
 await new Promise((r) => setTimeout(r, 1000));
@@ -67,6 +72,7 @@ try {
 } finally {
   await server.stop();
   await removeOwnRegistries();
+  scratch.remove();
 }
 let b: BurstResult | null = null;
 let claims: { perSecond: number; msPerClaim: number } | null = null;
@@ -83,6 +89,10 @@ let deploy: DeployResult | null = null;
 let large: LargeRepoResult | null = null;
 if (ONLY.has('deploy')) { progress('deployment: builders and registry storage'); deploy = await deployBench(RUNS, progress); }
 if (ONLY.has('large')) large = await largeRepoBench(RUNS, progress);
+let cold: ColdResult | null = null;
+if (ONLY.has('cold')) { progress('a cold builder, with and without the registry cache'); cold = await coldBuilderBench(RUNS, progress); }
+let pool: PoolResult | null = null;
+if (ONLY.has('pool')) pool = poolMovement(progress);
 
 if (image.length) {
   say('## Push to pushed image (ms)');
@@ -206,12 +216,48 @@ if (deploy) {
 if (large) {
   say(`## A large repo, one line changed (ms)`);
   say();
-  say(`${large.files} random 1 MB files beside a small \`app/\`; the Dockerfile copies only \`app/\`; each round changes one line of \`app/version.txt\` and every way builds and pushes it.`);
+  say(`${large.files} random 1 MB files beside a small \`app/\`; the Dockerfile copies only \`app/\`; each round changes one line of \`app/version.txt\` and every way builds and pushes it. Each codehub-build way is its own server (its own data dir and token registry); the raw ways push to the first one's registry after \`docker login\`.`);
   say();
-  say('| way | push to pushed image | against the kept checkout |');
-  say('| --- | --- | --- |');
+  say('| way | push to pushed image | against the kept checkout | context sent per build |');
+  say('| --- | --- | --- | --- |');
   const kept = large.rows.find((r) => r.name.includes('kept checkout'))!.ms.median;
-  for (const r of large.rows) say(`| ${r.name} | ${spread(r.ms)} | ${ratio(r.ms.median, kept)} |`);
+  for (const r of large.rows) {
+    const sent = r.bytes === null ? 'n/a' : `${fmtBytes(r.bytes)}${r.bytesFrom === 'archive' ? ' (the whole archive)' : ''}`;
+    say(`| ${r.name} | ${spread(r.ms)} | ${ratio(r.ms.median, kept)} | ${sent} |`);
+  }
+  say();
+  say(`Context sent: the median per build, from each codehub-build build's log (\`context: N files, B bytes sent\`, GET /api/builds/:id/log; for buildx, BuildKit's \`transferring context: …\` if the log has it) and from buildx's own output for the raw kept checkout; a tar context sends the whole archive, ${fmtBytes(large.archiveBytes)} (\`git archive --format=tar HEAD | wc -c\`). n/a: the log does not say.`);
+  say();
+}
+
+if (cold) {
+  say('## A cold builder, with and without the registry cache (ms)');
+  say();
+  say(`A repo built on \`local\`, then each round a new commit changing a file the image does not copy, pushed with \`git push -o wait\` to the server restarted with only the second dockerd (\`docker+tcp://\` over TLS) as its builder, made cold first (\`docker builder prune -af\` on it, its images of the repo removed). Same data dir and registry throughout. The Dockerfile: \`FROM busybox\`, one RUN standing for a dependency install (${cold.depsSeconds} s of work and ${cold.depsMb} MB of incompressible files: \`sleep ${cold.depsSeconds}\` and \`dd if=/dev/urandom\`), \`COPY app/\`, one short RUN; its steps are the repo's own, so nothing else on a daemon matches them.`);
+  say();
+  say('| cold builder | `git push -o wait` | steps cached (per build) | not cached |');
+  say('| --- | --- | --- | --- |');
+  const distinct = (xs: string[]) => [...new Set(xs)].join('; ');
+  for (const r of cold.rows) say(`| ${r.name} | ${spread(r.ms)} | ${distinct(r.cached.map((x) => `${x.cached} of ${x.steps}`))} | ${distinct(r.uncached.map((u) => u.join(', ') || 'none'))} |`);
+  say();
+  const [on, off] = cold.rows;
+  if (on && off) say(`With the registry cache against without: ${ratio(on.ms.median, off.ms.median)}x the time. Steps cached: each build's log line \`cache: X of Y steps cached\` (Dockerfile instructions); not cached: those instructions by the build's steps (GET /api/builds?commit=).`);
+  say();
+}
+
+if (pool) {
+  say('## The builder pool under change');
+  say();
+  say(`${pool.repos.toLocaleString('en')} repo names routed by the pool's rendezvous hashing (\`rendezvousOrder\`, src/builder/pool.ts: a repo's builds go to its first builder while it is healthy and has room); a repo moves when its first builder changes. For scale, \`hash(repo) mod N\` over the same names.`);
+  say();
+  say('| change | repos moved | ideal | moved only as they must | `hash mod N` moved |');
+  say('| --- | --- | --- | --- | --- |');
+  const pc = (n: number) => `${(n * 100).toFixed(1)}%`;
+  for (const r of pool.rows) say(`| ${r.change} | ${r.moved.toLocaleString('en')} (${pc(r.moved / r.repos)}) | ${Math.round(r.ideal).toLocaleString('en')} (${pc(r.ideal / r.repos)}) | ${r.onlyNecessary ? 'yes' : '**no**'} | ${pc(r.modulo)} |`);
+  say();
+  say(`"Moved only as they must": on adding, every repo that moved went to the new builder; on removing, exactly the removed builder's repos moved. Repos per builder (min / max, even share): ${pool.balance.map((b) => `${b.builders} builders ${b.min} / ${b.max} (${b.even.toFixed(0)})`).join('; ')}.`);
+  say();
+  say(`One routing decision (ranking the builders for a repo): ${pool.decision.map((d) => `${d.us.median.toFixed(2)} µs with ${d.builders} builders (${d.us.min.toFixed(2)}-${d.us.max.toFixed(2)}, ${d.us.n} passes over the repos)`).join('; ')}.`);
   say();
 }
 

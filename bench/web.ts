@@ -3,6 +3,7 @@
  * finished builds (the lookup bench's fill), from a keep-alive client: each page and its raw counterpart
  * alternate, so both see the same machine. A page signs in with the cookie, the API with the bearer token.
  */
+import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { LogStore } from '../src/logs/store.js';
 import { removeOwnRegistries, TestServer } from '../test/helpers/server.js';
@@ -25,6 +26,14 @@ export interface WebResult { builds: number; rows: WebRow[] }
 export async function webPages(n: number, count: number): Promise<WebResult> {
   const base = `wb${n}o`;
   const { dataDir, token, mine } = await fill(n, base);
+  try {
+    return await pages(n, base, dataDir, token, mine, count);
+  } finally {
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+}
+
+async function pages(n: number, base: string, dataDir: string, token: string, mine: { id: number; sha: string; repo: string }[], count: number): Promise<WebResult> {
   const small = mine[mine.length - 1]!;
   const big = mine[mine.length - 2]!;
   const logs = new LogStore(join(dataDir, 'logs'));

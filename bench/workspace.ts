@@ -9,6 +9,7 @@ import { PACKAGE_ROOT } from '../src/paths.js';
 import { WorkRepo } from '../test/helpers/git.js';
 import type { TestServer } from '../test/helpers/server.js';
 import { run } from './lib/proc.js';
+import { Scratch } from './lib/scratch.js';
 import { msSince, stats, type Stats } from './lib/stats.js';
 
 export interface WorkspaceResult {
@@ -31,8 +32,17 @@ async function timed(cmd: string[], opts: { cwd?: string; env?: NodeJS.ProcessEn
 }
 
 export async function workspaceBench(server: TestServer, owner: string, token: string, runs: number, progress: (s: string) => void): Promise<WorkspaceResult> {
+  const tmp = new Scratch();
+  try {
+    return await workspace(server, owner, token, runs, progress, tmp);
+  } finally {
+    tmp.remove();
+  }
+}
+
+async function workspace(server: TestServer, owner: string, token: string, runs: number, progress: (s: string) => void, tmp: Scratch): Promise<WorkspaceResult> {
   progress('workspace: the downloaded CLI and the credential helper');
-  const repo = await WorkRepo.create({ Dockerfile: 'FROM localhost:5000/cache/busybox:latest\nCOPY n.txt /n.txt\n', 'n.txt': '0\n' });
+  const repo = tmp.repo(await WorkRepo.create({ Dockerfile: 'FROM localhost:5000/cache/busybox:latest\nCOPY n.txt /n.txt\n', 'n.txt': '0\n' }));
   const env = { ...process.env, CODEHUB_URL: server.url, CODEHUB_TOKEN: token, GIT_TERMINAL_PROMPT: '0' };
   const added = await run([process.execPath, CLIENT, 'remote', 'add', 'build', `${owner}/ws-bench`], { cwd: repo.dir, env });
   if (added.code !== 0) throw new Error(`remote add failed:\n${added.out}`);
