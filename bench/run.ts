@@ -233,7 +233,7 @@ if (large) {
 if (cold) {
   say('## A cold builder, with and without the registry cache (ms)');
   say();
-  say(`A repo built on \`local\`, then each round a new commit changing a file the image does not copy, pushed with \`git push -o wait\` to the server restarted with only the second dockerd (\`docker+tcp://\` over TLS) as its builder, made cold first (\`docker builder prune -af\` on it, its images of the repo removed). Same data dir and registry throughout. The Dockerfile: \`FROM busybox\`, one RUN standing for a dependency install (${cold.depsSeconds} s of work and ${cold.depsMb} MB of incompressible files: \`sleep ${cold.depsSeconds}\` and \`dd if=/dev/urandom\`), \`COPY app/\`, one short RUN; its steps are the repo's own, so nothing else on a daemon matches them.`);
+  say(`Each round a repo is built on \`local\` (untimed), then a new commit changing a file the image does not copy is pushed with \`git push -o wait\` to the server restarted with only the second dockerd (\`docker+tcp://\` over TLS) as its builder, made cold first (\`docker builder prune -af\` on it, its images of the repo removed). Same data dir and registry throughout. The Dockerfile: \`FROM busybox\`, one RUN standing for a dependency install (${cold.depsSeconds} s of work and ${cold.depsMb} MB of incompressible files: \`sleep ${cold.depsSeconds}\` and \`dd if=/dev/urandom\`), \`COPY app/\`, one short RUN; its steps are the repo's own, so nothing else on a daemon matches them.`);
   say();
   say('| cold builder | `git push -o wait` | steps cached (per build) | not cached |');
   say('| --- | --- | --- | --- |');

@@ -110,6 +110,7 @@ export class EngineDriver implements BuilderDriver {
   private conn: EngineConnection;
   private pruner: IdlePruner;
   private slots = new SnapshotSlots();
+  cachePrunedAt?: number;
 
   constructor(private opts: EngineDriverOptions = {}, name = 'local') {
     this.name = name;
@@ -121,6 +122,7 @@ export class EngineDriver implements BuilderDriver {
       // BuildKit keeps every layer and context snapshot it made until told otherwise: its least recently used
       // records go once it holds more than the budget (the registry cache brings back what a later build needs).
       if (opts.cacheMaxBytes) {
+        this.cachePrunedAt = Date.now();
         await streamLines(this.conn, { method: 'POST', path: `/build/prune?keep-storage=${opts.cacheMaxBytes}`, onLine: () => {} }).catch(() => {});
       }
     }, opts.pruneIdleMs);
@@ -153,7 +155,8 @@ export class EngineDriver implements BuilderDriver {
     // it, and the branch's and default branch's images are where a builder that never built the repo finds it.
     const args = req.cache ? { ...req.args, BUILDKIT_INLINE_CACHE: '1' } : req.args;
     if (Object.keys(args).length) q.set('buildargs', JSON.stringify(args));
-    if (req.cache && !req.noCache) q.set('cachefrom', JSON.stringify(req.cache.imageRefs));
+    const imports = req.cache && !req.noCache ? req.cache.imageRefs : [];
+    if (imports.length) q.set('cachefrom', JSON.stringify(imports));
     if (Object.keys(req.labels).length) q.set('labels', JSON.stringify(req.labels));
 
     // The request's own controller, so that a cancel both drops the connection and asks dockerd to stop.
@@ -179,7 +182,7 @@ export class EngineDriver implements BuilderDriver {
     let slot: { key: string; release(): void } | null = null;
     const source = this.opts.contextTransfer === 'session' ? io.source : undefined;
     const hasSecrets = Object.keys(req.secrets).length > 0;
-    const auth = req.cache && !req.noCache ? req.registryAuth : undefined;
+    const auth = imports.length ? req.registryAuth : undefined;
     if (source || hasSecrets || auth) {
       if (source) {
         tree = new GitTree(source.gitDir, source.commit, source.dir, { repo: source.repo, submodules: source.submodules });

@@ -78,6 +78,11 @@ export interface BuilderDriver {
   readonly name: string;
   build(req: BuildRequest, io: BuildIO): Promise<BuildOutcome>;
   health(): Promise<HealthReport>;
+  /**
+   * When this driver last trimmed the builder's own cache (ms since the epoch), or undefined if never: a cache
+   * warm before then may be gone, so the registry's is imported again.
+   */
+  readonly cachePrunedAt?: number;
 }
 
 /** Patterns in BuildKit's failure text that mean the builder or registry could not be reached. */

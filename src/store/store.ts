@@ -243,6 +243,17 @@ export class Store {
 
   private builtSql: import('better-sqlite3').Statement | undefined;
 
+  /**
+   * The builder and end of the newest succeeded build of a repo's image before build `beforeId`, or null: where
+   * that image's BuildKit cache is warm (the registry cache need not be imported there).
+   */
+  lastBuilder(repo: string, image: string, beforeId: number): { builder: string; finishedAt: string } | null {
+    const q = (this.lastBuilderSql ??= this.db.$client.prepare("SELECT builder, finished_at AS finishedAt FROM builds WHERE repo = ? AND id < ? AND image = ? AND status = 'succeeded' AND builder IS NOT NULL ORDER BY id DESC LIMIT 1"));
+    return (q.get(repo, beforeId, image) as { builder: string; finishedAt: string } | undefined) ?? null;
+  }
+
+  private lastBuilderSql: import('better-sqlite3').Statement | undefined;
+
   /** Succeeded builds that pushed the manifest `digest`, newest first (the reconcile attributes tags with this). */
   buildsWithDigest(digest: string): Build[] {
     const q = (this.digestSql ??= this.db.$client.prepare("SELECT * FROM builds WHERE digest = ? AND status = 'succeeded' ORDER BY id DESC LIMIT 20"));

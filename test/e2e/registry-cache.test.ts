@@ -80,6 +80,7 @@ describe('the registry cache follows the repo to a builder that never built it',
     await repos.same!.commit({ 'README.md': 'two\n' }, 'a change the image does not copy');
     const r = await build('same', 'main');
     expect(r.b.builder).toBe(REMOTE);
+    expect(r.log).toContain('cache: same was last built on local: importing the registry\'s cache');
     expect(r.log).toMatch(new RegExp(`importing cache manifest from ${server.registry}/${owner}/same:main`));
     expect(r.copy).toMatchObject({ cached: true });
     expect(r.run).toMatchObject({ cached: true });
@@ -92,6 +93,13 @@ describe('the registry cache follows the repo to a builder that never built it',
     const cached = new RegExp(`codehub_build_steps_cached_total\\{builder="${REMOTE.replace(/[.+]/g, '\\$&')}"\\} (\\d+)`).exec(metrics);
     expect(Number(cached?.[1]), metrics).toBe(Number(hits![1]));
     expect(metrics).toMatch(/codehub_build_cache_hit_ratio_count 1\n/);
+
+    // B's own cache is warm now: the next build there imports nothing (that would cost every build round trips).
+    await repos.same!.commit({ 'README.md': 'three\n' }, 'another change the image does not copy');
+    const again = await build('same', 'main');
+    expect(again.log).toContain(`cache: ${REMOTE} built same last: its own cache is used, the registry's is not imported`);
+    expect(again.log).not.toContain('importing cache manifest');
+    expect(again.run).toMatchObject({ cached: true });
   }, 120_000);
 
   it('on daemon B, a new branch\'s first push reuses the default branch\'s cache', async () => {

@@ -20,6 +20,7 @@ class FakeDriver implements BuilderDriver {
   maxRunning = 0;
   requests: BuildRequest[] = [];
   healthy = true;
+  cachePrunedAt?: number;
   constructor(private behave: (req: BuildRequest, io: BuildIO) => Promise<BuildOutcome>, readonly name = 'fake') {}
   async build(req: BuildRequest, io: BuildIO): Promise<BuildOutcome> {
     this.requests.push(req);
@@ -232,6 +233,26 @@ describe('Runner', () => {
     expect(cache.exportRef).toMatch(/\/buildcache:[A-Za-z0-9_.-]+$/);
     expect(cache.imageRefs.at(-1)).toMatch(/:latest$/);
     expect(seen).toEqual([`${parseImageRef(cache.exportRef).repository} running`]);
+  });
+
+  it('imports the registry cache only where the builder\'s own is cold: first build, after a trim of its cache', async () => {
+    const driver = new FakeDriver(async () => ({ ok: true, digest: 'sha256:' + 'c'.repeat(64), steps: [] }));
+    await start(driver, { registryCache: true, maxBuilds: 1 });
+    const run = async () => {
+      const [b] = queue(1);
+      await until(() => store.build(b!.id)!.status === 'succeeded', 'the build to succeed');
+      return { imports: driver.requests.at(-1)!.cache!.imageRefs.length, log: await logText(b!.id) };
+    };
+    const first = await run();
+    expect(first.imports).toBeGreaterThan(0);
+    expect(first.log).toContain('cache: fake has not built shop: importing the registry\'s cache');
+    const second = await run();
+    expect(second).toMatchObject({ imports: 0 });
+    expect(second.log).toContain('cache: fake built shop last: its own cache is used, the registry\'s is not imported');
+    driver.cachePrunedAt = Date.now() + 1000; // trimmed after the last build ended
+    const third = await run();
+    expect(third.imports).toBeGreaterThan(0);
+    expect(third.log).toContain('cache: fake\'s cache was trimmed since it built shop: importing the registry\'s cache');
   });
 
   it('passes no registry cache when it is off', async () => {
