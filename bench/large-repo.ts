@@ -33,6 +33,8 @@ export interface LargeRepoRow {
   bytesFrom: 'log' | 'archive' | null;
   /** A codehub-build row (its bytes from its build logs), not a raw one. */
   codehub: boolean;
+  /** The daemon that built it: the main dockerd, or the second one (over TCP + TLS). */
+  daemon: 'main' | 'second';
 }
 
 export interface LargeRepoResult {
@@ -64,6 +66,7 @@ function archiveSize(dir: string, rev: string): Promise<number> {
 interface Way {
   name: string;
   codehub: boolean;
+  daemon: 'main' | 'second';
   /** A tar context: the whole archive goes, whatever the log says. */
   tar: boolean;
   /** Builds and pushes `sha` (timed); returns what reads its bytes of context afterwards (untimed). */
@@ -99,7 +102,7 @@ export async function largeRepoBench(runs: number, log: (s: string) => void): Pr
       if (first.exitCode !== 0 || !/succeeded/.test(first.output)) throw new Error(`${name}: the first push of the large repo did not build:\n${first.output}`);
       log(`  large repo: ${name} seeded`);
       return {
-        name, codehub: true, tar: settings.CODEHUB_CONTEXT_TRANSFER === 'tar',
+        name, codehub: true, tar: settings.CODEHUB_CONTEXT_TRANSFER === 'tar', daemon: builder === REMOTE ? 'second' : 'main',
         build: async (sha) => {
           const p = await repo.push(url, ['HEAD:main'], ['wait']);
           if (p.exitCode !== 0 || !/succeeded/.test(p.output)) throw new Error(`${name}: push of ${sha} did not build:\n${p.output}`);
@@ -122,16 +125,19 @@ export async function largeRepoBench(runs: number, log: (s: string) => void): Pr
     const rawToken = first.addUser(`${owner}r`);
     const rawEnv = { ...process.env, DOCKER_CONFIG: tmp.add(await first.dockerConfig(`${owner}r`, rawToken)) };
     const image = `${first.registry}/${owner}r/raw`;
-    const raw = (name: string, tar: boolean): Way => ({
-      name, codehub: false, tar,
+    // The second dockerd as a developer reaches it: the docker CLI over TCP with TLS (buildx's docker driver there).
+    const secondEnv = { ...rawEnv, DOCKER_HOST: `tcp://127.0.0.1:${BUILDER_PORT}`, DOCKER_TLS_VERIFY: '1', DOCKER_CERT_PATH: join(STACK_DIR, 'builder', 'client') };
+    const raw = (name: string, tar: boolean, daemon: Way['daemon'] = 'main'): Way => ({
+      name, codehub: false, tar, daemon,
       build: async (sha) => {
         const r = await run(['docker', 'buildx', 'build', '--push', '--provenance=false', '-t', `${image}:main`, '-t', `${image}:${sha}`, tar ? '-' : '.'],
-          { cwd: repo.dir, env: rawEnv, ...(tar ? { stdinFrom: ['git', 'archive', '--format=tar', sha] } : {}) });
+          { cwd: repo.dir, env: daemon === 'second' ? secondEnv : rawEnv, ...(tar ? { stdinFrom: ['git', 'archive', '--format=tar', sha] } : {}) });
         if (r.code !== 0) throw new Error(`${name} failed:\n${r.out}`);
         return async () => contextBytes(r.out);
       },
     });
     ways.push(raw('`docker buildx build --push .` in a kept checkout', false));
+    ways.push(raw('`docker buildx build --push .` in a kept checkout, on the second dockerd over TCP + TLS', false, 'second'));
     ways.push(raw('`git archive | docker buildx build --push -` (a tar context)', true));
 
     const times = new Map<string, number[]>(ways.map((w) => [w.name, []]));
@@ -159,7 +165,7 @@ export async function largeRepoBench(runs: number, log: (s: string) => void): Pr
         const b = bytes.get(w.name)!;
         const fromLog = b.length ? pct(b, 0.5) : null;
         return {
-          name: w.name, ms: stats(times.get(w.name)!), codehub: w.codehub,
+          name: w.name, ms: stats(times.get(w.name)!), codehub: w.codehub, daemon: w.daemon,
           bytes: fromLog ?? (w.tar ? archiveBytes : null), bytesFrom: fromLog !== null ? 'log' : w.tar ? 'archive' : null,
         };
       }),

@@ -218,12 +218,12 @@ if (large) {
   say();
   say(`${large.files} random 1 MB files beside a small \`app/\`; the Dockerfile copies only \`app/\`; each round changes one line of \`app/version.txt\` and every way builds and pushes it. Each codehub-build way is its own server (its own data dir and token registry); the raw ways push to the first one's registry after \`docker login\`.`);
   say();
-  say('| way | push to pushed image | against the kept checkout | context sent per build |');
-  say('| --- | --- | --- | --- |');
-  const kept = large.rows.find((r) => r.name.includes('kept checkout'))!.ms.median;
+  say('| way | push to pushed image | against the kept checkout | against the kept checkout on the same daemon | context sent per build |');
+  say('| --- | --- | --- | --- | --- |');
+  const keptOn = (daemon: string) => large!.rows.find((r) => !r.codehub && r.daemon === daemon && r.name.includes('kept checkout'))!.ms.median;
   for (const r of large.rows) {
     const sent = r.bytes === null ? 'n/a' : `${fmtBytes(r.bytes)}${r.bytesFrom === 'archive' ? ' (the whole archive)' : ''}`;
-    say(`| ${r.name} | ${spread(r.ms)} | ${ratio(r.ms.median, kept)} | ${sent} |`);
+    say(`| ${r.name} | ${spread(r.ms)} | ${ratio(r.ms.median, keptOn('main'))} | ${ratio(r.ms.median, keptOn(r.daemon))} | ${sent} |`);
   }
   say();
   say(`Context sent: the median per build, from each codehub-build build's log (\`context: N files, B bytes sent\`, GET /api/builds/:id/log; for buildx, BuildKit's \`transferring context: …\` if the log has it) and from buildx's own output for the raw kept checkout; a tar context sends the whole archive, ${fmtBytes(large.archiveBytes)} (\`git archive --format=tar HEAD | wc -c\`). n/a: the log does not say.`);

@@ -23,19 +23,20 @@ export async function buildOf(server: TestServer, token: string, sha: string): P
   return { build, log: await res.text() };
 }
 
-const UNITS: Record<string, number> = { B: 1, kB: 1e3, KB: 1e3, KiB: 1024, MB: 1e6, MiB: 1024 ** 2, GB: 1e9, GiB: 1024 ** 3, TB: 1e12 };
+const UNITS: Record<string, number> = { bytes: 1, B: 1, kB: 1e3, KB: 1e3, KiB: 1024, MB: 1e6, MiB: 1024 ** 2, GB: 1e9, GiB: 1024 ** 3, TB: 1e12 };
 
 /**
  * Bytes of build context sent, from a build's log or a buildx run's output, or null when it does not say:
  *  - the Engine API drivers' line `context: N files, B bytes sent (…)`;
- *  - else BuildKit's progress `#N transferring context: 1.23kB [1.2s] [done]` (buildx's plain progress): the
+ *  - else BuildKit's progress `#N transferring context: 1.23kB [1.2s] [done]` (buildx's plain progress; the
+ *    build log's own `#N transferring context: 189 bytes done`): the
  *    last figure of each step, summed over the steps (the .dockerignore and the context itself).
  */
 export function contextBytes(log: string): number | null {
   const line = /^(?:\S+ )?context: (\d+) files?, (\d+) bytes sent/m.exec(log);
   if (line) return Number(line[2]);
   const perStep = new Map<string, number>();
-  for (const m of log.matchAll(/^(#\d+) transferring context:? ([\d.]+)\s?([kKMGT]?i?B)\b/gm)) {
+  for (const m of log.matchAll(/^(#\d+) transferring context:? ([\d.]+)\s?([kKMGT]?i?B|bytes)\b/gm)) {
     const bytes = Number(m[2]) * (UNITS[m[3]!] ?? NaN);
     if (Number.isFinite(bytes)) perStep.set(m[1]!, Math.max(perStep.get(m[1]!) ?? 0, bytes));
   }
