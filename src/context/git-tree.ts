@@ -1,8 +1,11 @@
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { execa } from 'execa';
-import { cleanPath, IgnoreMatcher } from './dockerignore.js';
+import { ContextFilter } from './filter.js';
 import { readGitmodules, type SubmoduleResolver } from './submodules.js';
 import { MODE_DIR, MODE_SYMLINK, type ContextTree, type TreeEntry, type TreeFilter } from './tree.js';
+
+// The filter moved to filter.ts (UploadTree shares it); what was exported here still is.
+export { mayReachUnder } from './filter.js';
 
 /** How deep submodules of submodules are followed, and how many one context may hold in all. */
 export const MAX_SUBMODULE_DEPTH = 8;
@@ -39,36 +42,14 @@ export class GitTree implements ContextTree {
 
   async entries(filter: TreeFilter): Promise<{ ok: true; entries: TreeEntry[] } | { ok: false; problem: string }> {
     const all = await this.list();
-    const byPath = new Map(all.map((e) => [e.path, e]));
-    const include = [...filter.includePatterns, ...resolveFollowPaths(filter.followPaths, byPath)];
-    const inc = include.length ? compile(include, 'include pattern') : null;
-    const exc = filter.excludePatterns.length ? compile(filter.excludePatterns, '.dockerignore') : null;
-    for (const m of [inc, exc]) if (m && !m.ok) return { ok: false, problem: m.problems.join('; ') };
-    const includes = inc?.ok ? inc.matcher : null;
-    const excludes = exc?.ok ? exc.matcher : null;
+    const byPath = new Map(all.map((e) => [e.path, e.entry]));
+    const compiled = ContextFilter.compile(filter, (p) => byPath.get(p));
+    if (!compiled.ok) return compiled;
     // A submodule that could not be had fails the build only when the build reads it; otherwise it stays the
     // empty folder `git archive` makes, so an unused (or .dockerignore'd) external submodule costs nothing.
-    const missing = all.filter((e) => {
-      if (e.problem === undefined) return false;
-      const wanted = !includes || include.some((p) => mayReachUnder(p, e.path));
-      const dropped = !!excludes && excludes.matches(e.path) && !filter.excludePatterns.some((p) => p.trimStart().startsWith('!') && mayReachUnder(p.trimStart().slice(1), e.path));
-      return wanted && !dropped;
-    });
+    const missing = all.filter((e) => e.problem !== undefined && compiled.filter.mayRead(e.path));
     if (missing.length) return { ok: false, problem: missing.map((e) => e.problem).join('; ') };
-    const out: TreeEntry[] = [];
-    const sent = new Set<string>();
-    for (const e of all) {
-      if ((includes && !includes.matches(e.path)) || (excludes && excludes.matches(e.path))) continue;
-      // fsutil sends a directory whenever something under it is sent, even one its patterns left out.
-      const parts = e.path.split('/');
-      for (let i = 1; i < parts.length; i++) {
-        const parent = parts.slice(0, i).join('/');
-        if (!sent.has(parent)) { sent.add(parent); out.push(byPath.get(parent)!.entry); }
-      }
-      sent.add(e.path);
-      out.push(e.entry);
-    }
-    return { ok: true, entries: out };
+    return { ok: true, entries: compiled.filter.select(all.map((e) => e.entry), byPath) };
   }
 
   async read(path: string): Promise<Buffer> {
@@ -195,64 +176,6 @@ export function fsutilOrder(a: string, b: string): number {
     if (c !== 0) return c;
   }
   return pa.length - pb.length;
-}
-
-/**
- * The followpaths with the symlinks on their way resolved, as fsutil does (FollowLinks): a path through a link
- * includes the link and what it points at.
- */
-function resolveFollowPaths(paths: readonly string[], byPath: Map<string, Listed>): string[] {
-  const out = new Set<string>();
-  const visit = (p: string, depth: number): void => {
-    if (depth > 40) return; // a link loop
-    const parts = p.split('/').filter((x) => x && x !== '.');
-    for (let i = 0; i < parts.length; i++) {
-      const current = parts.slice(0, i + 1).join('/');
-      const e = byPath.get(current)?.entry;
-      if (e && e.mode & MODE_SYMLINK && e.linkname !== undefined) {
-        out.add(current);
-        const base = e.linkname.startsWith('/') ? '' : parts.slice(0, i).join('/');
-        visit(normalize(`${base}/${e.linkname}/${parts.slice(i + 1).join('/')}`), depth + 1);
-        return;
-      }
-    }
-    if (parts.length) out.add(parts.join('/'));
-  };
-  for (const p of paths) visit(p, 0);
-  return [...out];
-}
-
-/**
- * Whether patternmatcher pattern `pattern` may match `dir` (a folder), a parent of it, or anything under it:
- * compared component by component, a `**` may match anything from there on. Errs towards yes, so that a
- * submodule a build may read is never quietly sent empty.
- */
-export function mayReachUnder(pattern: string, dir: string): boolean {
-  let p = cleanPath(pattern.trim());
-  if (p.startsWith('/')) p = p.slice(1);
-  if (p === '' || p === '.') return true;
-  const pp = p.split('/');
-  const dp = dir.split('/');
-  for (let i = 0; i < pp.length; i++) {
-    if (i >= dp.length || pp[i]!.includes('**')) return true;
-    const one = IgnoreMatcher.compile([{ line: 1, pattern: pp[i]! }]);
-    if (one.ok && !one.matcher.matches(dp[i]!)) return false;
-  }
-  return true;
-}
-
-function normalize(p: string): string {
-  const out: string[] = [];
-  for (const part of p.split('/')) {
-    if (!part || part === '.') continue;
-    if (part === '..') out.pop();
-    else out.push(part);
-  }
-  return out.join('/');
-}
-
-function compile(patterns: string[], file: string) {
-  return IgnoreMatcher.compile(patterns.map((pattern, i) => ({ line: i + 1, pattern })), file);
 }
 
 /** Blob contents through one `git cat-file --batch`, one request at a time. */

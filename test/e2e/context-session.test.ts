@@ -7,6 +7,8 @@
  * server's build output.
  */
 import { randomBytes, randomUUID } from 'node:crypto';
+import { createReadStream, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -16,6 +18,10 @@ import { parseTlsQuery } from '../../src/builder/tls.js';
 import { openSession, type DiffCopyStats, type Session } from '../../src/context/session.js';
 import type { ContextTree, TreeFilter } from '../../src/context/tree.js';
 import { PACKAGE_ROOT } from '../../src/paths.js';
+import { walkContext } from '../../src/client/context-walk.js';
+import { UploadTree } from '../../src/context/upload-tree.js';
+import { BlobStore } from '../../src/uploads/blobs.js';
+import { validateManifest } from '../../src/uploads/manifest.js';
 
 const STACK_DIR = process.env.CODEHUB_STACK_DIR ?? '/var/lib/codehub-stack';
 const BUILDER_PORT = Number(process.env.CODEHUB_STACK_BUILDER_PORT ?? 2376);
@@ -177,6 +183,50 @@ describe('a BuildKit session serving the context from a ContextTree', () => {
     }
     const tls = new EngineConnection({ host: '127.0.0.1', port: BUILDER_PORT, tls: parseTlsQuery(`tls=${join(STACK_DIR, 'builder', 'client')}`) });
     await incrementalBuilds(tls, 'tls', cleanup);
+  });
+
+  it('serves a workspace folder uploaded to the blob store (issue 16\'s path): the second build gets only the changed file', async () => {
+    // The parts issue 16 wires together, here without HTTP: the CLI's walk, the owner's blob store, the tree.
+    const dir = mkdtempSync(join(tmpdir(), 'chb-upload-'));
+    cleanup.push(async () => rmSync(dir, { recursive: true, force: true }));
+    const folder = join(dir, 'folder');
+    mkdirSync(join(folder, 'ignored'), { recursive: true });
+    writeFileSync(join(folder, 'Dockerfile'), 'FROM localhost:5000/cache/busybox:latest\nCOPY . /ctx/\nRUN cat /ctx/app.txt && ls /ctx\n');
+    writeFileSync(join(folder, '.dockerignore'), 'ignored\n');
+    writeFileSync(join(folder, 'ignored', 'big.bin'), randomBytes(BIG));
+    writeFileSync(join(folder, 'big.bin'), randomBytes(BIG));
+    const store = new BlobStore(join(dir, 'blobs'));
+    const key = `codehub-session-test-${randomUUID()}`;
+    const uploadAndBuild = async (line: string) => {
+      writeFileSync(join(folder, 'app.txt'), `${line}\n`);
+      const walked = await walkContext(folder, { dockerfile: 'Dockerfile', cacheDir: join(dir, 'cache') });
+      if (!walked.ok) throw new Error(walked.problem);
+      const checked = validateManifest({ entries: walked.entries }, { maxBytes: 64 * 1024 * 1024 });
+      if (!checked.ok) throw new Error(checked.problems.join('\n'));
+      const missing = await store.missing('alice', checked.manifest.blobs);
+      for (const sha of missing) {
+        const e = walked.entries.find((x) => x.sha256 === sha)!;
+        await store.write('alice', sha, e.size, createReadStream(join(folder, e.path)));
+      }
+      const tag = `codehub-session-test:upload-${randomBytes(4).toString('hex')}`;
+      cleanup.push(() => removeImage(local, tag));
+      const s = await openSession(local, { sharedKey: key, name: 'codehub-session-test', tree: new UploadTree(store, 'alice', checked.manifest) });
+      const b = await build(local, s, tag);
+      await s.close();
+      expect(b.error, b.log).toBeNull();
+      const main = s.stats.filter((c) => c.dirName === 'context').at(-1)!;
+      return { b, uploaded: missing.length, sent: main.bytesSent, requested: main.requested };
+    };
+    const first = await uploadAndBuild('one');
+    expect(first.b.log).toContain('one');
+    expect(first.b.log).not.toContain('ignored'); // .dockerignore applied: the folder is not in /ctx
+    expect(first.sent).toBeGreaterThan(BIG); // big.bin once; ignored/big.bin never
+    expect(first.sent).toBeLessThan(2 * BIG);
+    const second = await uploadAndBuild('two');
+    expect(second.b.log).toContain('two');
+    expect(second.uploaded).toBe(1); // only app.txt's new content left the workspace
+    expect(second.requested).toEqual(['app.txt']);
+    expect(second.sent).toBe(4);
   });
 
   it("fails the build with the tree's problem as its message", async () => {
