@@ -18,13 +18,9 @@ import { homedir } from 'node:os';
 import { dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { cleanPath, IgnoreMatcher, parseDockerignore } from '../context/dockerignore.js';
 
-// Go's os.FileMode bits, which fsutil's Stat carries. src/context/tree.ts has the first two, but importing it
-// would put a server module in the client bundle (scripts/build-client.mjs allows only its own list).
-export const MODE_DIR = 0x80000000;
-export const MODE_SYMLINK = 0x08000000;
-const MODE_SETUID = 0x00800000;
-const MODE_SETGID = 0x00400000;
-const MODE_STICKY = 0x00100000;
+// Go's os.FileMode bits, which fsutil's Stat carries (tree.ts is constants and types only: allowed in the bundle).
+import { MODE_DIR, MODE_SETGID, MODE_SETUID, MODE_STICKY, MODE_SYMLINK } from '../context/tree.js';
+export { MODE_DIR, MODE_SYMLINK };
 
 /** Files hashed at once: enough to overlap one file's read with another's hashing, few enough to keep the disk sequential. */
 const HASH_CONCURRENCY = 4;

@@ -7,6 +7,9 @@
 /** Go's os.FileMode bits, which fsutil's Stat carries. */
 export const MODE_DIR = 0x80000000;
 export const MODE_SYMLINK = 0x08000000;
+export const MODE_SETUID = 0x00800000;
+export const MODE_SETGID = 0x00400000;
+export const MODE_STICKY = 0x00100000;
 
 export interface TreeEntry {
   /** Relative to the context root, `/`-separated, no leading `./`. */

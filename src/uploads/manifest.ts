@@ -10,7 +10,7 @@
  * A file's folders must be listed, not implied: the walker sends every folder above what it sends (an excluded
  * one too, as fsutil does), and fsutil sends a folder's own mode, which an implied folder would have to make up.
  */
-import { MODE_DIR, MODE_SYMLINK } from '../context/tree.js';
+import { MODE_DIR, MODE_SETGID, MODE_SETUID, MODE_STICKY, MODE_SYMLINK } from '../context/tree.js';
 import { formatBytes } from '../units.js';
 
 /** Entries one upload may hold: a large monorepo has ~100k files; beyond that the manifest itself is the cost. */
@@ -21,10 +21,7 @@ const MAX_NAME_BYTES = 255;
 /** Problems listed before the rest are only counted: a wholly wrong manifest of 200k entries is not a 20 MB answer. */
 const MAX_PROBLEMS = 100;
 
-/** Go's FileMode bits beyond the type: fsutil carries them and the walker sends them. */
-const MODE_SETUID = 0x00800000;
-const MODE_SETGID = 0x00400000;
-const MODE_STICKY = 0x00100000;
+/** Go's FileMode bits beyond the type (setuid, setgid, sticky) are allowed: fsutil carries them and the walker sends them. */
 const ALLOWED_BITS = (MODE_DIR | MODE_SYMLINK | MODE_SETUID | MODE_SETGID | MODE_STICKY | 0o777) >>> 0;
 /** Go's other FileMode bits, named for the problem: what a context cannot hold. */
 const OTHER_BITS: [number, string][] = [
