@@ -31,3 +31,17 @@ export function buildCache(b: { ref: string; commitSha: string; id: number; imag
   const cacheRefs = [...new Set([`${cacheRepo}:${branchKey}`, ...(defaultBranch ? [`${cacheRepo}:${toImageTag(defaultBranch) || 'unnamed'}`] : [])])];
   return { imageRefs, cacheRefs, exportRef: `${cacheRepo}:${branchKey}` };
 }
+
+/**
+ * Whether a build imports the registry's cache, and the log line saying why. Importing costs every build a few
+ * registry round trips (~0.25 s locally, ~0.6 s over TLS): worth it only where the builder's own cache is cold for
+ * the image: the image's last successful build ran elsewhere (or never), or the driver trimmed the builder's cache
+ * since. A prune by hand on the daemon is not seen: the next build there runs cold, once.
+ */
+export function cacheImport(p: { builder: string; image: string; prunedAt: number | undefined; last: { builder: string; finishedAt: string } | null }): { import: boolean; line: string } {
+  const { builder, image, last } = p;
+  const pruned = p.prunedAt !== undefined && last !== null && Date.parse(last.finishedAt) < p.prunedAt;
+  if (last?.builder === builder && !pruned) return { import: false, line: `cache: ${builder} built ${image} last: its own cache is used, the registry's is not imported` };
+  const why = !last ? `${builder} has not built ${image}` : pruned ? `${builder}'s cache was trimmed since it built ${image}` : `${image} was last built on ${last.builder}`;
+  return { import: true, line: `cache: ${why}: importing the registry's cache` };
+}

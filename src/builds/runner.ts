@@ -16,7 +16,7 @@ import type { Store } from '../store/store.js';
 import { buildProcessEnv, stopOrphans } from './orphans.js';
 import { masker, secretValues } from '../logs/mask.js';
 import { submoduleResolver } from '../context/submodules.js';
-import { buildCache } from './cache-refs.js';
+import { buildCache, cacheImport } from './cache-refs.js';
 import { imageLabels, parseImageRef, splitRefs } from './tags.js';
 
 /** Where a build's secret values come from; undefined means the repo has no such secret. */
@@ -307,19 +307,10 @@ export class Runner {
     const refs = splitRefs(b.imageRefs);
     const rc = deps.registryCredentials;
     let cache = deps.registryCache ? buildCache(b, image, deps.store.repo(owner, repo)?.defaultBranch ?? null) : null;
-    // Importing costs every build a few registry round trips (~0.25 s here, ~0.6 s over TLS): worth it only where the
-    // builder's own cache is cold for the image: its last build ran elsewhere (or never), or the driver has trimmed
-    // the builder's cache since. (A prune by hand on the daemon is not seen: the next build there runs cold, once.)
     if (cache) {
-      const last = deps.store.lastBuilder(b.repo, image.name, b.id);
-      const pruned = driver.cachePrunedAt !== undefined && last !== null && Date.parse(last.finishedAt) < driver.cachePrunedAt;
-      if (last?.builder === driver.name && !pruned) {
-        cache = { ...cache, imageRefs: [], cacheRefs: [] };
-        out.line(`cache: ${driver.name} built ${image.name} last: its own cache is used, the registry's is not imported`);
-      } else {
-        const why = !last ? `${driver.name} has not built ${image.name}` : pruned ? `${driver.name}'s cache was trimmed since it built ${image.name}` : `${image.name} was last built on ${last.builder}`;
-        out.line(`cache: ${why}: importing the registry's cache`);
-      }
+      const decision = cacheImport({ builder: driver.name, image: image.name, prunedAt: driver.cachePrunedAt, last: deps.store.lastBuilder(b.repo, image.name, b.id) });
+      out.line(decision.line);
+      if (!decision.import) cache = { ...cache, imageRefs: [], cacheRefs: [] };
     }
     // The build's credential reaches its cache repository too: it pulls the cache it imports and pushes the one it exports.
     const repositories = [...new Set([...b.imageRefs, ...(cache ? [cache.exportRef] : [])].map((r) => parseImageRef(r).repository))];
