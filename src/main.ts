@@ -33,7 +33,12 @@ import { registryOps, type RegistryOps } from './registry/ops.js';
 import { UsageService } from './registry/usage.js';
 import type { Settings } from './settings.js';
 import { openDb } from './store/db.js';
+import { isPush, type Build } from './store/schema.js';
 import { Store } from './store/store.js';
+import { UploadStore } from './store/uploads.js';
+import { BlobStore } from './uploads/blobs.js';
+import { HeldSecrets } from './uploads/held-secrets.js';
+import { UploadService } from './uploads/service.js';
 
 export interface Server {
   url: string;
@@ -101,7 +106,18 @@ export async function startServer(settings: Settings, opts: { log?: Logger; driv
 
   const drivers = opts.drivers ?? parseBuilders(settings.builders, settings.maxBuilds).map((spec) => ({ driver: driverFor(spec, { contextTransfer: settings.contextTransfer, checkoutsDir: join(settings.dataDir, 'checkouts'), cacheMaxBytes: settings.builderCacheMaxBytes }), capacity: spec.capacity }));
   const notes = new NoteWriter(repos, (repo, commit) => store.listBuilds({ repo, commit, limit: 50 }), settings.publicUrl, log);
-  const onEnded = (b: { repo: string; commitSha: string }) => void notes.record(b);
+  // Uploaded folders (`codehub-build build`): manifests in the database, files per owner under the data dir.
+  const uploadStore = new UploadStore(store.db);
+  const blobs = new BlobStore(join(settings.dataDir, 'uploads', 'blobs'));
+  const held = new HeldSecrets();
+  // A commit's note lists its builds; an upload's manifest and secrets go once its build ended (its files stay, for the next build of the folder).
+  const onEnded = (b: Build) => {
+    if (isPush(b)) void notes.record(b);
+    else {
+      held.drop(b.id);
+      if (b.uploadId) uploadStore.remove(b.uploadId);
+    }
+  };
   let runner: Runner | undefined;
   const pool = new BuilderPool(drivers, log, () => runner?.notify(), settings.healthIntervalMs);
   const gate = new RegistryGate(ops.client, log, () => runner?.notify(), settings.healthIntervalMs);
@@ -113,10 +129,15 @@ export async function startServer(settings: Settings, opts: { log?: Logger; driv
     retry: { maxAttempts: settings.maxAttempts, baseMs: settings.retryBaseMs }, onEnded,
     registryGate: gate, onPushed: (b, digest) => ops.inventory.recordPush(b, digest),
     onCacheExported: (repository) => ops.inventory.syncRepository(repository).then(() => {}, (e: Error) => log.warn('could not read the build cache a build exported; the next reconcile will', { repository, err: e })),
+    uploads: { store: uploadStore, blobs }, held,
   });
   const builds = new BuildService({
     store, repos, logs, runner, log, registry: settings.registry, publicUrl: settings.publicUrl, onEnded, maxQueuedPerOwner: settings.maxQueuedPerOwner,
     refLog: ops.inventoryStore, quota: ops.quotas, retentionGraceMs: settings.retentionGraceMs,
+  });
+  const uploads = new UploadService({
+    store, uploads: uploadStore, blobs, logs, held, runner, quota: ops.quotas, log, registry: settings.registry, onEnded,
+    maxQueuedPerOwner: settings.maxQueuedPerOwner, maxBytes: settings.maxUploadBytes, cacheBytes: settings.uploadCacheBytes,
   });
   const usage = new UsageService(ops.inventoryStore, ops.quotas, settings.registry);
   const maintenance = new Maintenance({ inventory: ops.inventory, gc: ops.gc, log, namespaces: () => store.namespaces(), intervalMs: settings.gcIntervalMs });
@@ -127,7 +148,7 @@ export async function startServer(settings: Settings, opts: { log?: Logger; driv
       key, log, onPush: (push) => builds.push(push),
       wait: (list, write, signal) => streamBuilds({ logs, store, publicUrl: settings.publicUrl, builds: list, write, signal }),
     }),
-    api: apiRoutes({ store, access, builds, secrets, logs, auth, publicUrl: settings.publicUrl, usage, gc: ops.gc, retention: { keep: settings.retentionKeep, days: settings.retentionDays } }),
+    api: apiRoutes({ store, access, builds, uploads, secrets, logs, auth, publicUrl: settings.publicUrl, usage, gc: ops.gc, retention: { keep: settings.retentionKeep, days: settings.retentionDays } }),
     health: healthRoutes({ store, pool, registry, metrics, gate }),
     downloads: downloadRoutes(),
     web: webRoutes({

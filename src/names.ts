@@ -20,6 +20,11 @@ export function repoPathProblem(repo: string): string | null {
   return nameProblem('owner', parts[0]!) ?? nameProblem('repo', parts[1]!);
 }
 
+/** A repo or image name made from a folder's name: lowercase, runs of other characters as '-' (`My App` -> `my-app`). */
+export function repoNameOf(folder: string): string {
+  return folder.toLowerCase().replace(/[^a-z0-9._-]+/g, '-').replace(/[._-]{2,}/g, '-').replace(/^[._-]+|[._-]+$/g, '');
+}
+
 export const SHA_RE = /^[0-9a-f]{40}$/;
 /** A commit prefix people type: 4 to 40 lowercase hex digits (git's own minimum is 4). */
 export const SHA_PREFIX_RE = /^[0-9a-f]{4,40}$/;

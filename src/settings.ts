@@ -25,6 +25,10 @@ export interface Settings {
   registryCache: 'on' | 'off';
   /** Bytes of build cache BuildKit may keep on each dockerd builder, trimmed when it is idle; 0: no limit. */
   builderCacheMaxBytes: number;
+  /** Bytes one uploaded folder (`codehub-build build`) may hold, after its .dockerignore. */
+  maxUploadBytes: number;
+  /** Bytes of uploaded files kept per user for later builds of the same folders, least recently used trimmed first. */
+  uploadCacheBytes: number;
   /** The `service` the registry names in its token requests (its auth.token.service). */
   registryService: string;
   /** Base URL people and the post-receive hook use to reach this server. */
@@ -90,6 +94,8 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env): Settings {
     contextTransfer: oneOf(env, 'CODEHUB_CONTEXT_TRANSFER', ['tar', 'session'] as const, 'session'),
     registryCache: oneOf(env, 'CODEHUB_REGISTRY_CACHE', ['on', 'off'] as const, 'on'),
     builderCacheMaxBytes: parsed(env, 'CODEHUB_BUILDER_CACHE_MAX', '20GiB', (v) => (v.trim() === '0' || v.trim() === 'none' ? { ok: true, value: 0 } : parseSize(v))),
+    maxUploadBytes: parsed(env, 'CODEHUB_MAX_UPLOAD_BYTES', '2GiB', parseSize),
+    uploadCacheBytes: parsed(env, 'CODEHUB_UPLOAD_CACHE', '5GiB', parseSize),
     registryService: env.CODEHUB_REGISTRY_SERVICE || 'codehub-build-registry',
     publicUrl,
     builders: (env.CODEHUB_BUILDERS || '').split(',').map((s) => s.trim()).filter(Boolean),

@@ -96,11 +96,12 @@ export interface FolderContextOptions {
 
 /**
  * The kept work tree for this build's context and its Dockerfile's path in it, or null for the tar: when
- * the build names no source, or the tree could not be brought to the commit (logged; the tar then behaves
+ * the build names no commit, or the tree could not be brought to the commit (logged; the tar then behaves
  * as before).
  */
 export async function keptContext(checkouts: Checkouts, builder: string, req: BuildRequest, io: BuildIO): Promise<{ tree: WorkTree; dockerfile: string } | null> {
-  if (!io.source || io.signal.aborted) return null;
+  // An upload goes as the tar: its files are in the blob store, not in a git repo a work tree could follow.
+  if (io.source?.kind !== 'commit' || io.signal.aborted) return null;
   const { gitDir, commit, dir, repo } = io.source;
   let tree: WorkTree;
   try {

@@ -23,6 +23,7 @@ import { decodeSolveStatus } from './solve-status.js';
 import { EngineConnection, type EngineEndpoint } from './engine-connection.js';
 import { parseImageRef } from '../builds/tags.js';
 import { GitTree } from '../context/git-tree.js';
+import type { ContextTree } from '../context/tree.js';
 import { openSession, type Session } from '../context/session.js';
 import { SnapshotSlots } from '../context/slots.js';
 
@@ -178,15 +179,18 @@ export class EngineDriver implements BuilderDriver {
     // The session also answers BuildKit's questions a tar context cannot: the build's secrets, and the registry
     // credential for importing the cache from a registry with token auth.
     let session: Session | null = null;
-    let tree: GitTree | null = null;
+    let tree: (ContextTree & { close?(): void }) | null = null;
     let slot: { key: string; release(): void } | null = null;
     const source = this.opts.contextTransfer === 'session' ? io.source : undefined;
     const hasSecrets = Object.keys(req.secrets).length > 0;
     const auth = imports.length ? req.registryAuth : undefined;
     if (source || hasSecrets || auth) {
-      if (source) {
+      if (source?.kind === 'commit') {
         tree = new GitTree(source.gitDir, source.commit, source.dir, { repo: source.repo, submodules: source.submodules });
         slot = this.slots.take(`${this.name}:${source.repo}:${source.dir}:${req.dockerfile}`);
+      } else if (source?.kind === 'upload') {
+        tree = source.tree;
+        slot = this.slots.take(`${this.name}:upload:${source.key}:${req.dockerfile}`);
       }
       try {
         session = await openSession(this.conn, {
@@ -196,7 +200,7 @@ export class EngineDriver implements BuilderDriver {
           ...(auth ? { credentials: (host: string) => (host === auth.server ? { username: auth.username, secret: auth.password } : null) } : {}),
         });
       } catch (e) {
-        tree?.close();
+        tree?.close?.();
         slot?.release();
         io.signal.removeEventListener('abort', onAbort);
         if (io.signal.aborted) return stopped();
@@ -213,10 +217,11 @@ export class EngineDriver implements BuilderDriver {
       ended = true;
       if (tree) {
         const sent = session.stats.reduce((n, c) => ({ files: n.files + c.requested.length, bytes: n.bytes + c.bytesSent }), { files: 0, bytes: 0 });
-        io.onLog(`context: ${sent.files} file${sent.files === 1 ? '' : 's'}, ${sent.bytes} bytes sent (what changed since this builder kept ${source!.repo}'s context)`);
+        const whose = source!.kind === 'commit' ? `${source!.repo}'s context` : source!.label;
+        io.onLog(`context: ${sent.files} file${sent.files === 1 ? '' : 's'}, ${sent.bytes} bytes sent (what changed since this builder kept ${whose})`);
       }
       slot?.release();
-      void session.close().finally(() => tree?.close());
+      void session.close().finally(() => tree?.close?.());
     };
 
     try {

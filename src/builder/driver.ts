@@ -1,4 +1,5 @@
 import type { Readable } from 'node:stream';
+import type { ContextTree } from '../context/tree.js';
 import type { Step } from './progress.js';
 
 /** Everything a driver needs to build and push one image; paths are inside the build context. */
@@ -52,7 +53,7 @@ export interface BuildIO {
    * Where that context comes from: a driver that serves the context itself (a BuildKit session, sending only
    * what changed since the snapshot the builder kept) reads it from here and leaves `context` unread.
    */
-  source?: { gitDir: string; commit: string; dir: string; repo: string; submodules?: import('../context/submodules.js').SubmoduleResolver };
+  source?: ContextSource;
   /** Called with each rendered log line, in order. */
   onLog: (line: string) => void;
   /** Aborting stops the solve on the daemon; `signal.reason` says why (a `timeout` or `canceled` string). */
@@ -62,6 +63,30 @@ export interface BuildIO {
    * server can find and stop a client its dead predecessor left running.
    */
   processEnv: Record<string, string>;
+}
+
+/** A build's context: a pushed commit's folder, or a workspace folder uploaded by `codehub-build build`. */
+export type ContextSource = CommitSource | UploadSource;
+
+export interface CommitSource {
+  kind: 'commit';
+  gitDir: string;
+  commit: string;
+  /** The context folder inside the commit ('.' for its root). */
+  dir: string;
+  /** owner/name of the git repo. */
+  repo: string;
+  submodules?: import('../context/submodules.js').SubmoduleResolver;
+}
+
+export interface UploadSource {
+  kind: 'upload';
+  /** The uploaded files (src/context/upload-tree.ts). */
+  tree: ContextTree;
+  /** What the builder keeps the context under: the same owner and folder later sends only what changed. */
+  key: string;
+  /** The folder as a log names it, e.g. `alice's folder web`. */
+  label: string;
 }
 
 export interface HealthReport {

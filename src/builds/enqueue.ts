@@ -5,7 +5,7 @@ import { changedPaths, CommitReader, isZeroSha } from '../git/read.js';
 import type { RepoStore } from '../git/repos.js';
 import type { LogStore } from '../logs/store.js';
 import { SHA_RE } from '../names.js';
-import type { Build, NewBuild, Repo } from '../store/schema.js';
+import type { Build, NewBuild, PushBuild, Repo } from '../store/schema.js';
 import type { Store } from '../store/store.js';
 import type { QuotaVerdict } from '../registry/quota.js';
 import { formatDuration } from '../units.js';
@@ -26,7 +26,7 @@ export interface Push {
 }
 
 export interface PushResult {
-  builds: Build[];
+  builds: PushBuild[];
   /** Lines for the pusher, in order: what was queued, skipped or failed, and how to follow it. */
   lines: string[];
 }
@@ -107,7 +107,7 @@ export async function enqueuePush(deps: EnqueueDeps, push: Push): Promise<PushRe
       // A build not run for a limit (queue, quota) keeps its config, so it can be rebuilt once there is room.
       : { image: p.image, status: p.kind, reason: p.reason, reasonCode: p.code, finishedAt: new Date().toISOString(), ...(p.config ? { config: p.config as unknown as Record<string, unknown> } : {}) }),
   }));
-  const builds = deps.store.insertBuilds(rows, (b, i) => {
+  const builds = deps.store.insertBuilds<PushBuild>(rows, (b, i) => {
     const p = planned[i]!;
     if (p.kind !== 'build') return [];
     return imageRefs(deps.registry, b, p.image, defaultBranch);
@@ -217,7 +217,7 @@ async function chooseDefaultBranch(deps: EnqueueDeps, repo: Repo, updates: RefUp
   return chosen;
 }
 
-function describe(publicUrl: string, b: Build): string[] {
+function describe(publicUrl: string, b: PushBuild): string[] {
   const head = `build #${b.id} ${b.image} (${b.refName} @ ${b.commitSha.slice(0, 7)}): ${b.status}`;
   if (b.status !== 'queued') return [`${head}: ${b.reason ?? ''}`];
   return [head, ...b.imageRefs.map((r) => `  -> ${r}`), `  page: ${publicUrl}/builds/${b.id}`];

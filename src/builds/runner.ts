@@ -1,23 +1,23 @@
-import { spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { PassThrough } from 'node:stream';
 import type { BuilderDriver, BuildOutcome } from '../builder/driver.js';
 import type { BuilderPool } from '../builder/pool.js';
 import type { ImageConfig } from '../config/types.js';
-import { gitEnv } from '../git/env.js';
 import type { RepoStore } from '../git/repos.js';
 import type { Logger } from '../log.js';
 import type { LogStore, LogWriter } from '../logs/store.js';
 import { cacheHits, type BuildMetrics } from '../metrics.js';
-import { TERMINAL_STATUSES, type Build } from '../store/schema.js';
+import { isPush, TERMINAL_STATUSES, type Build, type UploadBuild } from '../store/schema.js';
+import type { UploadStore } from '../store/uploads.js';
+import type { BlobStore } from '../uploads/blobs.js';
+import type { HeldSecrets } from '../uploads/held-secrets.js';
+import { commitContext, uploadContext } from './contexts.js';
 import type { Store } from '../store/store.js';
 import { buildProcessEnv, stopOrphans } from './orphans.js';
 import { masker, secretValues } from '../logs/mask.js';
-import { submoduleResolver } from '../context/submodules.js';
 import { buildCache, cacheImport } from './cache-refs.js';
-import { imageLabels, parseImageRef, splitRefs } from './tags.js';
+import { parseImageRef, splitRefs } from './tags.js';
 
 /** Where a build's secret values come from; undefined means the repo has no such secret. */
 export interface SecretSource {
@@ -67,6 +67,10 @@ export interface RunnerDeps {
   onPushed?: (b: Build, digest: string) => Promise<void>;
   /** Records a `mode=max` cache a build exported (registry repository, e.g. alice/web/buildcache), for usage likewise. */
   onCacheExported?: (repository: string) => Promise<void>;
+  /** Uploaded folders' manifests and files (`codehub-build build`); absent, such a build fails saying so. */
+  uploads?: { store: UploadStore; blobs: BlobStore };
+  /** The secrets an upload's build was sent, held in memory until it ends. */
+  held?: HeldSecrets;
 }
 
 const SHUTDOWN = 'shutdown: the server is stopping';
@@ -215,7 +219,8 @@ export class Runner {
     const out = deps.logs.writer(b.id, mask);
     const started = Date.now();
     deps.metrics.queueWait.observe((started - Date.parse(b.queuedAt)) / 1000);
-    out.line(`build #${b.id} of ${b.repo} ${b.refType} ${b.refName} @ ${b.commitSha}, image ${image.name}, attempt ${b.attempts}, builder ${driver.name}`);
+    const what = isPush(b) ? `${b.repo} ${b.refType} ${b.refName} @ ${b.commitSha}` : `folder ${b.uploadFolder} uploaded by ${b.pusher}`;
+    out.line(`build #${b.id} of ${what}, image ${image.name}, attempt ${b.attempts}, builder ${driver.name}`);
     log.info('build started', { attempt: b.attempts, builder: driver.name });
 
     const outcome = !secrets.ok
@@ -273,6 +278,13 @@ export class Runner {
 
   /** The values of the secrets the image names, or why they cannot be had. */
   private secretsOf(b: Build, image: ImageConfig): { ok: true; values: Record<string, string> } | { ok: false; reason: string } {
+    if (!isPush(b)) {
+      // An upload's secrets came with its request and live only in this process's memory.
+      const held = this.deps.held?.get(b.id) ?? {};
+      const lost = image.secrets.filter((name) => held[name] === undefined);
+      if (lost.length) return { ok: false, reason: `the values of secret ${lost.join(', ')} were held in the server's memory only, and the server restarted since the build was asked for: run codehub-build build again` };
+      return { ok: true, values: held };
+    }
     const values: Record<string, string> = {};
     for (const name of image.secrets) {
       let v: string | undefined;
@@ -289,24 +301,15 @@ export class Runner {
 
   private async execute(b: Build, image: ImageConfig, secrets: Record<string, string>, driver: BuilderDriver, controller: AbortController, out: LogWriter): Promise<BuildOutcome> {
     const { deps } = this;
-    const [owner, repo] = b.repo.split('/') as [string, string];
-    const gitdir = deps.repos.path(owner, repo);
+    const prepared = isPush(b) ? commitContext(deps, b, image) : uploadContext(deps, b as UploadBuild);
+    if ('problem' in prepared) return { ok: false, code: 'user', reason: prepared.problem, steps: [] };
     const workDir = await mkdtemp(join(tmpdir(), `codehub-build-${b.id}-`));
     const timeoutMs = image.timeoutSeconds ? image.timeoutSeconds * 1000 : deps.defaultTimeoutMs;
     const timer = setTimeout(() => controller.abort(`timeout: the build ran longer than ${Math.round(timeoutMs / 1000)}s`), timeoutMs);
-    // The commit's own tree as the context: `git archive <sha>:<context>` straight into the client, no checkout.
-    const treeish = image.context === '.' ? b.commitSha : `${b.commitSha}:${image.context}`;
-    const archive = spawn('git', ['--git-dir', gitdir, 'archive', '--format=tar', treeish], { env: gitEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
-    // Piped at once into a stream the driver reads when it is ready: a small archive's git exits within
-    // milliseconds, and Node then resumes (discards) a child's stdout that nothing reads yet. A driver that
-    // awaits anything first (a docker config with the build's credential, a context folder) got an empty
-    // context, and buildx took that for a Dockerfile ("no local sources enabled").
-    const context = archive.stdout.pipe(new PassThrough());
-    let archiveErr = '';
-    archive.stderr.on('data', (d: Buffer) => { archiveErr += d.toString(); });
     const refs = splitRefs(b.imageRefs);
     const rc = deps.registryCredentials;
-    let cache = deps.registryCache ? buildCache(b, image, deps.store.repo(owner, repo)?.defaultBranch ?? null) : null;
+    // The registry cache follows a repo's branches; an upload has none (its builder keeps its cache under the folder's key).
+    let cache = deps.registryCache && isPush(b) ? buildCache(b, image, deps.store.repo(b.owner, b.repo.slice(b.owner.length + 1))?.defaultBranch ?? null) : null;
     if (cache) {
       const decision = cacheImport({ builder: driver.name, image: image.name, prunedAt: driver.cachePrunedAt, last: deps.store.lastBuilder(b.repo, image.name, b.id) });
       out.line(decision.line);
@@ -320,7 +323,7 @@ export class Runner {
         dockerfile: image.dockerfile,
         target: image.target,
         args: image.args,
-        labels: imageLabels({ sha: b.commitSha, sourceUrl: `${deps.publicUrl}/git/${b.repo}.git`, refName: b.refName, buildId: b.id, created: new Date() }),
+        labels: prepared.labels,
         tags: refs.push,
         platforms: image.platforms,
         secrets,
@@ -329,13 +332,13 @@ export class Runner {
         ...(cred && rc ? { registryAuth: { server: rc.server, ...cred } } : {}),
         workDir,
       }, {
-        context,
-        // Submodules are read from this server's repos, as far as the build's pusher may read them.
-        source: { gitDir: gitdir, commit: b.commitSha, dir: image.context, repo: b.repo, submodules: submoduleResolver({ store: deps.store, repos: deps.repos, publicUrl: deps.publicUrl }, b.pusher) },
+        context: prepared.context,
+        source: prepared.source,
         onLog: (line) => out.line(line), signal: controller.signal,
         processEnv: buildProcessEnv(deps.instance, b.id),
       });
-      if (!outcome.ok && archiveErr) out.line(`git archive: ${archiveErr.trim()}`);
+      const note = outcome.ok ? null : prepared.failureNote();
+      if (note) out.line(note);
       if (!outcome.ok || !refs.extraTags.length) return outcome;
       try {
         const t0 = Date.now();
@@ -348,7 +351,7 @@ export class Runner {
     } finally {
       if (cred) rc!.revoke(cred.username);
       clearTimeout(timer);
-      if (archive.exitCode === null) archive.kill();
+      prepared.close();
       await rm(workDir, { recursive: true, force: true });
     }
   }

@@ -2,7 +2,7 @@ import type { ImageConfig } from '../config/types.js';
 import { ConflictError, NotFoundError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { LogStore } from '../logs/store.js';
-import type { Build } from '../store/schema.js';
+import { isPush, type Build, type PushBuild } from '../store/schema.js';
 import type { Store } from '../store/store.js';
 import { enqueuePush, type EnqueueDeps, type Push, type PushResult } from './enqueue.js';
 import type { Runner } from './runner.js';
@@ -50,6 +50,8 @@ export class BuildService {
   async rebuild(id: number, by: string): Promise<Build> {
     const b = this.deps.store.build(id);
     if (!b) throw new NotFoundError(`no build #${id}`);
+    // The upload's files may be gone from the server, and its secrets were never kept: the workspace has both.
+    if (!isPush(b)) throw new ConflictError(`build #${id} built an uploaded folder (${b.uploadFolder}), which the server does not keep: run codehub-build build in that folder again`);
     if (!b.config) throw new ConflictError(`build #${id} has no resolved image config to run again (${b.reason ?? b.status}); fix the cause and push`);
     const image = b.config as unknown as ImageConfig;
     const repo = this.deps.store.ensureRepo(b.owner, b.repo.slice(b.owner.length + 1));
@@ -58,7 +60,7 @@ export class BuildService {
     const [nb] = this.deps.store.insertBuilds([{
       repoId: b.repoId, repo: b.repo, owner: b.owner, ref: b.ref, refType: b.refType, refName: b.refName, commitSha: b.commitSha,
       image: b.image, config: b.config, status: 'queued', pusher: by, ...over,
-    }], (row) => imageRefs(this.deps.registry, row, image, repo.defaultBranch));
+    }], (row: PushBuild) => imageRefs(this.deps.registry, row, image, repo.defaultBranch));
     await this.deps.logs.append(nb!.id, [`build #${nb!.id} is a rebuild of #${id}, requested by ${by}`, ...(over ? [over.reason] : [])]);
     if (over) {
       this.deps.onEnded?.(nb!);
@@ -70,7 +72,7 @@ export class BuildService {
   }
 
   /** Cancels the older builds of `b`'s branch and image, unless its config opts out. Returns them as they were. */
-  private async supersede(b: Build): Promise<Build[]> {
+  private async supersede(b: PushBuild): Promise<PushBuild[]> {
     if ((b.config as unknown as ImageConfig | null)?.cancelSuperseded === false) return [];
     const older = this.deps.store.supersede(b);
     const reason = `superseded by #${b.id}`;

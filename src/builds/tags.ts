@@ -80,6 +80,15 @@ export function imageLabels(p: { sha: string; sourceUrl: string; refName: string
   };
 }
 
+/** The labels of an uploaded folder's image: no commit or repo to name, so the folder and the build instead. */
+export function uploadLabels(p: { folder: string; buildId: number; created: Date }): Record<string, string> {
+  return {
+    'org.opencontainers.image.created': p.created.toISOString(),
+    'dev.codehub.build.id': String(p.buildId),
+    'dev.codehub.build.upload': p.folder,
+  };
+}
+
 /**
  * An image reference `host[:port]/path[:tag]` in parts: `name` is everything before the tag (what a push
  * names), `repository` the path inside the registry, `tag` null when there is none.

@@ -18,9 +18,14 @@ export async function buildsCmd(args: string[]): Promise<number> {
   const { builds } = await getJson<{ builds: BuildView[] }>(cfg, `/api/builds?${q}`);
   if (values.json) { console.log(JSON.stringify(builds, null, 2)); return 0; }
   if (builds.length === 0) { console.log('no builds'); return 0; }
-  const rows = builds.map((b) => [`#${b.id}`, b.status, b.repo, b.ref_name, b.commit.slice(0, 7), b.image, b.digest ? b.digest.slice(0, 19) : b.reason ?? '']);
+  const rows = builds.map((b) => [`#${b.id}`, b.status, b.repo, ...origin(b), b.image, b.digest ? b.digest.slice(0, 19) : b.reason ?? '']);
   printTable([['BUILD', 'STATUS', 'REPO', 'REF', 'COMMIT', 'IMAGE', 'DIGEST / REASON'], ...rows]);
   return 0;
+}
+
+/** The REF and COMMIT of a build: a push's ref name and short sha; an upload's folder (it has no commit). */
+function origin(b: BuildView): [string, string] {
+  return b.source === 'upload' ? [`upload ${b.upload?.folder ?? ''}`, '-'] : [b.ref_name ?? '', (b.commit ?? '').slice(0, 7)];
 }
 
 /** `logs <commit|build-id> [--follow] [--timestamps]`; with --follow the exit status says whether every build succeeded. */
@@ -36,7 +41,7 @@ export async function logsCmd(args: string[]): Promise<number> {
   if (values.follow) q.set('follow', '1');
   if (values.timestamps) q.set('timestamps', '1');
   for (const [i, b] of builds.entries()) {
-    if (builds.length > 1) process.stdout.write(`${i ? '\n' : ''}==> build #${b.id} ${b.repo} ${b.image} ${b.ref_name} @ ${b.commit.slice(0, 7)}: ${b.status} <==\n`);
+    if (builds.length > 1) process.stdout.write(`${i ? '\n' : ''}==> build #${b.id} ${b.repo} ${b.image} ${origin(b).join(' @ ')}: ${b.status} <==\n`);
     const res = await request(cfg, `/api/builds/${b.id}/log?${q}`);
     for await (const chunk of res.body) process.stdout.write(chunk as Buffer);
   }
@@ -61,7 +66,7 @@ export async function statusCmd(args: string[]): Promise<number> {
     return 4;
   }
   printTable([['BUILD', 'STATUS', 'REPO', 'REF', 'IMAGE', 'DIGEST / REASON'],
-    ...builds.map((b) => [`#${b.id}`, b.status, b.repo, b.ref_name, b.image, b.digest ?? b.reason ?? ''])]);
+    ...builds.map((b) => [`#${b.id}`, b.status, b.repo, b.ref_name ?? '', b.image, b.digest ?? b.reason ?? ''])]);
   for (const repo of new Set(builds.map((b) => b.repo))) console.log(`page: ${cfg.url}/repos/${repo}/commits/${sha.slice(0, 7)}`);
   return 0;
 }
@@ -72,7 +77,7 @@ export async function buildActionCmd(action: 'cancel' | 'rebuild', args: string[
   if (args.length !== 1 || !id) throw new UsageError(`usage: codehub-build ${action} <build-id>`);
   const b = await postJson<BuildView>(clientConfig(), `/api/builds/${id[1]}/${action}`);
   if (action === 'cancel') console.log(`build #${b.id} ${b.status}: ${b.reason ?? ''}`);
-  else console.log(`build #${b.id} queued: a rebuild of #${id[1]} (${b.repo} ${b.ref_name} @ ${b.commit.slice(0, 7)})\n  page: ${b.web_url}`);
+  else console.log(`build #${b.id} queued: a rebuild of #${id[1]} (${b.repo} ${origin(b).join(' @ ')})\n  page: ${b.web_url}`);
   return 0;
 }
 

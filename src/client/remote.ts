@@ -1,7 +1,7 @@
 import { accessSync, constants, realpathSync } from 'node:fs';
 import { basename } from 'node:path';
 import { parseArgs } from 'node:util';
-import { repoPathProblem } from '../names.js';
+import { repoNameOf, repoPathProblem } from '../names.js';
 import { ClientError, UsageError } from './errors.js';
 import { git, topLevel } from './git.js';
 import { clientConfig, getJson, serverUrl, type ClientConfig } from './rest.js';
@@ -122,10 +122,7 @@ function sameOrigin(url: string, ctx: Record<string, string>): boolean {
   return ctx.protocol === u.protocol.slice(0, -1) && ctx.host === u.host;
 }
 
-/** A repo name made from a folder's name: lowercase, runs of other characters as '-' (`My App` -> `my-app`). */
-export function repoNameOf(folder: string): string {
-  return folder.toLowerCase().replace(/[^a-z0-9._-]+/g, '-').replace(/[._-]{2,}/g, '-').replace(/^[._-]+|[._-]+$/g, '');
-}
+export { repoNameOf };
 
 /**
  * How git runs this CLI as a helper: the script alone when it is executable (it finds node through its

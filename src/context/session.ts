@@ -327,11 +327,13 @@ async function diffCopy(stream: http2.ServerHttp2Stream, rawHeaders: string[], t
         then(async () => {
           if (!e || !isRegular(e)) throw new Error(`the receiver asked for entry ${id}, which is not a regular file`);
           st.requested.push(e.path);
-          const content = await tree.read(e.path);
-          for (let o = 0; o < content.length; o += CHUNK) {
-            const data = content.subarray(o, o + CHUNK);
-            await send({ type: PacketType.DATA, id, data });
-            st.bytesSent += data.length;
+          const pieces: AsyncIterable<Buffer> | Buffer[] = tree.open ? await tree.open(e.path) : [await tree.read(e.path)];
+          for await (const content of pieces) {
+            for (let o = 0; o < content.length; o += CHUNK) {
+              const data = content.subarray(o, o + CHUNK);
+              await send({ type: PacketType.DATA, id, data });
+              st.bytesSent += data.length;
+            }
           }
           await send({ type: PacketType.DATA, id }); // an empty DATA ends the file
         });

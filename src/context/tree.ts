@@ -41,4 +41,9 @@ export interface ContextTree {
   entries(filter: TreeFilter): Promise<{ ok: true; entries: TreeEntry[] } | { ok: false; problem: string }>;
   /** The content of a regular file entry (`path` as entries() gave it). */
   read(path: string): Promise<Buffer>;
+  /**
+   * The same content as a stream, where a file may be larger than memory should hold (an uploaded folder's);
+   * absent, read() is used. A git blob is read whole either way (`git cat-file --batch` answers in one piece).
+   */
+  open?(path: string): Promise<import('node:stream').Readable>;
 }

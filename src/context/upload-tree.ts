@@ -1,8 +1,9 @@
 import { createHash } from 'node:crypto';
-import type { Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import type { BlobStore } from '../uploads/blobs.js';
 import type { UploadManifest } from '../uploads/manifest.js';
 import { filterEntries } from './filter.js';
+import { tarStream } from './tar.js';
 import { MODE_DIR, MODE_SYMLINK, type ContextTree, type TreeEntry, type TreeFilter } from './tree.js';
 
 /** 2000-01-01T00:00:00Z in nanoseconds, as git-tree.ts dates a commit's files: a fixed date plus a hash-derived offset. */
@@ -50,6 +51,18 @@ export class UploadTree implements ContextTree {
   /** The file's content as a stream: for files larger than a Buffer should hold. */
   async open(path: string): Promise<Readable> {
     return this.store.open(this.owner, this.blobOf(path));
+  }
+
+  /**
+   * The whole context as a tar, for the drivers that take one (buildx, buildctl, dockerd without a session).
+   * Made on first read: a driver that serves the tree through its session never reads it, and no blob is opened.
+   */
+  tar(signal?: AbortSignal): Readable {
+    const tree = this;
+    async function* blocks(): AsyncGenerator<Buffer> {
+      yield* tarStream(tree.all, (p) => tree.open(p), signal ? { signal } : {});
+    }
+    return Readable.from(blocks(), { objectMode: false });
   }
 
   private blobOf(path: string): string {

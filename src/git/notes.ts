@@ -1,6 +1,6 @@
 import { execa } from 'execa';
 import type { Logger } from '../log.js';
-import type { Build } from '../store/schema.js';
+import type { Build, PushBuild } from '../store/schema.js';
 import { gitEnv } from './env.js';
 import type { RepoStore } from './repos.js';
 
@@ -29,7 +29,7 @@ export class NoteWriter {
   constructor(private repos: RepoStore, private buildsOf: (repo: string, commit: string) => Build[], private publicUrl: string, private log: Logger) {}
 
   /** Queues the note of `b`'s commit for rewriting; resolves when it is written (never rejects). */
-  record(b: Pick<Build, 'repo' | 'commitSha'>): Promise<void> {
+  record(b: Pick<PushBuild, 'repo' | 'commitSha'>): Promise<void> {
     // Not before the next turn of the event loop: a skipped push records its note from inside the hook
     // call, and the git process the note needs would otherwise start before the pusher gets the answer.
     const prev = this.chains.get(b.repo) ?? new Promise<void>((r) => setImmediate(r));

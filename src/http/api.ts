@@ -22,11 +22,15 @@ import type { UsageService } from '../registry/usage.js';
 import { RETENTION_MAX_DAYS, RETENTION_MAX_KEEP } from '../settings.js';
 import { adminRoutes } from './admin.js';
 import { openApiDocument } from './openapi.js';
+import { uploadRoutes } from './uploads.js';
+import type { UploadService } from '../uploads/service.js';
 
 export interface ApiDeps {
   store: Store;
   access: Access;
   builds: BuildService;
+  /** `codehub-build build`'s uploads. */
+  uploads: UploadService;
   secrets: RepoSecrets;
   logs: LogStore;
   auth: Authenticator;
@@ -65,6 +69,7 @@ export function apiRoutes(deps: ApiDeps): Hono<Env> {
     if (!Number.isInteger(limit) || limit < 1 || limit > MAX_LIMIT) throw new BadRequestError(`limit must be a whole number from 1 to ${MAX_LIMIT}`);
     const commit = commitParam(q.commit);
     const status = statusParam(q.status);
+    if (q.source !== undefined && q.source !== 'push' && q.source !== 'upload') throw new BadRequestError('source must be push or upload');
     if (q.repo !== undefined) checkRepoParam(q.repo);
     const caller = c.get('caller');
     // A repo the caller cannot read lists as empty, exactly like one without builds.
@@ -73,7 +78,7 @@ export function apiRoutes(deps: ApiDeps): Hono<Env> {
     if (cursor !== undefined && !(Number.isInteger(cursor) && cursor > 0)) throw new BadRequestError('cursor must be a value from next_cursor');
     deps.access.requireScope(caller, 'read');
     const rows = deps.store.listBuilds({
-      readable: q.repo !== undefined ? { all: true } : deps.access.readable(caller), repo: q.repo, commit, ref: q.ref, status, limit: limit + 1, beforeId: cursor,
+      readable: q.repo !== undefined ? { all: true } : deps.access.readable(caller), repo: q.repo, commit, ref: q.ref, status, source: q.source as 'push' | 'upload' | undefined, limit: limit + 1, beforeId: cursor,
     });
     const page = rows.slice(0, limit);
     return c.json({
@@ -195,6 +200,9 @@ export function apiRoutes(deps: ApiDeps): Hono<Env> {
     const { user, scopes } = c.get('caller');
     return c.json({ name: user.name, scopes });
   });
+
+  // Builds of uploaded folders (`codehub-build build`).
+  app.route('/', uploadRoutes({ uploads: deps.uploads, access: deps.access, publicUrl: deps.publicUrl }));
 
   // Users and tokens (admin scope).
   app.route('/', adminRoutes({ store: deps.store, access: deps.access }));

@@ -3,6 +3,7 @@ import { SCOPES } from '../auth/scopes.js';
 import { MAX_SECRET_BYTES } from '../secrets/vault.js';
 import { RETENTION_MAX_DAYS, RETENTION_MAX_KEEP } from '../settings.js';
 import { BUILD_STATUSES } from '../store/schema.js';
+import { MAX_UPLOAD_ENTRIES } from '../uploads/manifest.js';
 import { MAX_ADMIN_BODY } from './admin.js';
 
 /**
@@ -158,11 +159,13 @@ const op = (o: Omit<OperationObject, 'tags'>, tag: Tag): OperationObject => ({ .
 
 const BUILD = object({
   id: int('the build id'),
-  repo: str('owner/name'),
-  ref: str('the full ref pushed, e.g. refs/heads/main'),
-  ref_type: str('branch or tag', { enum: ['branch', 'tag'] }),
-  ref_name: str('the branch or tag name'),
-  commit: str('the full commit sha', { pattern: '^[0-9a-f]{40}$' }),
+  source: str('push: a pushed commit; upload: a workspace folder sent by `codehub-build build` (no ref or commit)', { enum: ['push', 'upload'] }),
+  repo: str('owner/name: the git repo of a push, the image repository of an upload'),
+  ref: nullable('string', 'the full ref pushed, e.g. refs/heads/main; null for an upload'),
+  ref_type: nullable('string', 'branch or tag; null for an upload'),
+  ref_name: nullable('string', 'the branch or tag name; null for an upload'),
+  commit: { type: ['string', 'null'], pattern: '^[0-9a-f]{40}$', description: 'the full commit sha; null for an upload' },
+  upload: { type: ['object', 'null'], properties: { folder: str("the uploaded folder's name"), bytes: int("the context's bytes, after .dockerignore") }, description: 'an upload: its folder and size; null for a push' },
   image: str('the image name under the owner'),
   image_refs: arrayOf({ type: 'string' }, 'every reference the build pushes, registry/owner/image:tag'),
   digest: nullable('string', 'the pushed manifest digest, once pushed'),
@@ -298,6 +301,7 @@ const builds: Record<string, PathItemObject> = {
         inQuery('commit', 'a sha or a prefix of 4 to 40 hex digits', { type: 'string', pattern: '^[0-9a-fA-F]{4,40}$' }),
         inQuery('ref', 'a branch or tag name, or a full ref'),
         inQuery('status', 'one status', { type: 'string', enum: BUILD_STATUSES }),
+        inQuery('source', 'only builds of pushes, or of uploads', { type: 'string', enum: ['push', 'upload'] }),
         inQuery('limit', 'page size', { type: 'integer', minimum: 1, maximum: 200, default: 50 }),
         inQuery('cursor', 'next_cursor of the previous page'),
       ],
@@ -353,6 +357,62 @@ const builds: Record<string, PathItemObject> = {
 };
 
 /** An operation of the repo's owner (or an admin) with the push scope: their errors, and 413 where it takes a body. */
+const uploadId = inPath('id', 'the upload id (from POST /api/uploads)', { pattern: '^[0-9a-f]{32}$' });
+const MANIFEST_ENTRY = object({
+  path: str('relative to the folder, `/`-separated'),
+  mode: int("Go's os.FileMode: permission bits plus 0x80000000 (folder) or 0x08000000 (symlink), setuid/setgid/sticky"),
+  size: int('bytes of a regular file; 0 otherwise'),
+  sha256: str("a regular file's content hash", { pattern: '^[0-9a-f]{64}$' }),
+  linkname: str("a symlink's target"),
+});
+const uploads: Record<string, PathItemObject> = {
+  '/api/uploads': {
+    post: op({
+      operationId: 'startUpload', summary: "send a workspace folder's manifest (`codehub-build build`); answers which files to upload",
+      description: `The push scope. Every entry of the context after .dockerignore, in fsutil's order, every folder listed. The context's bytes are checked against CODEHUB_MAX_UPLOAD_BYTES before any file moves (413 naming both). At most ${MAX_UPLOAD_ENTRIES} entries. Unused, it expires after a day.`,
+      security: TOKEN,
+      requestBody: jsonBody(object({ folder: str("the folder's name (its last path component): the image name's default"), entries: arrayOf(MANIFEST_ENTRY) })),
+      responses: {
+        201: json('the upload', object({
+          id: str('the upload id'), folder: str('the folder'), files: int('regular files'), bytes: int("the context's bytes"),
+          missing: arrayOf(str('sha256'), 'the files to PUT: the server has the others from earlier uploads'), missing_bytes: int('their bytes'), expires_at: str('ISO 8601'),
+        })),
+        ...apiErrors('BadRequest', 'Forbidden', 'PayloadTooLarge'),
+      },
+    }, 'builds'),
+  },
+  '/api/uploads/{id}/blobs/{sha256}': {
+    put: op({
+      operationId: 'uploadBlob', summary: 'upload one file of the upload, by its sha256',
+      description: "The raw bytes, streamed. Checked against the manifest's size and hash as it is written: a wrong or cut-short body stores nothing.",
+      security: TOKEN, parameters: [uploadId, inPath('sha256', "the file's sha256", { pattern: '^[0-9a-f]{64}$' })],
+      requestBody: { required: true, content: { 'application/octet-stream': { schema: { type: 'string', format: 'binary' } } } },
+      responses: {
+        201: json('stored', object({ sha256: str('sha256'), size: int('bytes') })),
+        200: json('the server had it already', object({ sha256: str('sha256'), size: int('bytes') })),
+        ...apiErrors('BadRequest', 'Forbidden', 'NotFound', 'PayloadTooLarge'),
+      },
+    }, 'builds'),
+  },
+  '/api/uploads/{id}/build': {
+    post: op({
+      operationId: 'buildUpload', summary: "build the uploaded folder as the caller: docker build's flags",
+      description: "Pushes <registry>/<caller>/<NAME>:<TAG> (NAME defaults to the folder's name, TAG to dev); a tag in another namespace is 403. Secrets reach BuildKit only, are masked in the log and never stored. Queued like a push's build (queue limit, quota, fairness, timeouts, cancel). 409 with details.missing while files are missing.",
+      security: TOKEN, parameters: [uploadId],
+      requestBody: jsonBody({
+        type: 'object', additionalProperties: false,
+        properties: {
+          tag: str('-t: NAME[:TAG], optionally <caller>/ or <registry>/<caller>/ before it'), dockerfile: str("-f: the Dockerfile's path in the folder (default Dockerfile)"),
+          target: str('--target'), build_args: { type: 'object', additionalProperties: { type: 'string' }, description: '--build-arg' },
+          secrets: { type: 'object', additionalProperties: { type: 'string' }, description: '--secret: id -> value' }, no_cache: { type: 'boolean' },
+          platforms: arrayOf({ type: 'string' }, '--platform'),
+        },
+      }),
+      responses: { 201: json('the build', schema('Build')), ...apiErrors('BadRequest', 'Forbidden', 'NotFound', 'Conflict', 'PayloadTooLarge') },
+    }, 'builds'),
+  },
+};
+
 const ownerOp = (o: Pick<OperationObject, 'operationId' | 'summary' | 'parameters' | 'requestBody'> & { ok: Record<string, ResponseObject> }): OperationObject => op({
   operationId: o.operationId, summary: o.summary, description: "The repo's owner only (or an admin), with the push scope.", security: TOKEN,
   parameters: o.parameters ?? repoParams, ...(o.requestBody ? { requestBody: o.requestBody } : {}),
@@ -634,7 +694,7 @@ export function openApiDocument(publicUrl: string): OpenApiDocument {
       { name: 'web', description: 'pages for people, and badges' },
       { name: 'downloads', description: 'what workspaces download' },
     ],
-    paths: { ...git, ...hooks, ...builds, ...repos, ...registry, ...account, ...operations, ...web, ...downloads },
+    paths: { ...git, ...hooks, ...builds, ...uploads, ...repos, ...registry, ...account, ...operations, ...web, ...downloads },
     components: {
       schemas: SCHEMAS,
       responses: RESPONSES,

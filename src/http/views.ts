@@ -13,11 +13,14 @@ function publicConfig(config: Build['config']): Build['config'] {
 export function buildView(b: Build, publicUrl: string) {
   return {
     id: b.id,
+    /** `push` (a pushed commit: ref and commit set) or `upload` (a workspace folder: `upload` set, ref and commit null). */
+    source: b.source,
     repo: b.repo,
     ref: b.ref,
     ref_type: b.refType,
     ref_name: b.refName,
     commit: b.commitSha,
+    upload: b.source === 'upload' ? { folder: b.uploadFolder, bytes: b.contextBytes } : null,
     image: b.image,
     image_refs: b.imageRefs,
     digest: b.digest,

@@ -7,7 +7,7 @@ import { expireLogs, type LogRetentionResult } from '../logs/retention.js';
 import type { LogStore } from '../logs/store.js';
 import type { ImageConfig } from '../config/types.js';
 import type { BlobRef, InventoryStore } from '../store/inventory.js';
-import type { Build } from '../store/schema.js';
+import { isPush, type Build, type PushBuild } from '../store/schema.js';
 import type { Store } from '../store/store.js';
 import { repoPathProblem } from '../names.js';
 import { mapLimit } from '../util/map-limit.js';
@@ -241,12 +241,17 @@ export class GarbageCollector {
     };
     // A branch's build cache is judged as the image's tag of the same name (its branch tag): it follows the branch.
     const image = repository.endsWith(CACHE_SUFFIX) ? new Map(inventory.tagsOf(repository.slice(0, -CACHE_SUFFIX.length)).map((t) => [t.tag, t])) : null;
+    // Only a pushed commit's build has git refs to judge by; an upload's tags are kept like a docker push's.
+    const pushOf = (id: number | null) => {
+      const b = buildOf(id);
+      return b && isPush(b) ? b : undefined;
+    };
     const tags: TagFacts[] = rows.map((t) => {
       if (image) {
-        const b = buildOf(image.get(t.tag)?.buildId ?? null);
+        const b = pushOf(image.get(t.tag)?.buildId ?? null);
         return { tag: t.tag, digest: t.digest, pushedAt: t.pushedAt, build: b ? { ...buildFacts(b, t.tag), kind: 'moving' } : null, cache: true };
       }
-      const b = buildOf(t.buildId);
+      const b = pushOf(t.buildId);
       return { tag: t.tag, digest: t.digest, pushedAt: t.pushedAt, build: b ? buildFacts(b, t.tag) : null };
     });
     const gitRepos = [...new Set(tags.flatMap((t) => (t.build ? [t.build.repo] : [])))];
@@ -393,7 +398,7 @@ class Ledger {
 const CACHE_SUFFIX = cacheRepository('');
 
 /** A build as retention sees it, for one of the tags it pushed. */
-function buildFacts(b: Build, tag: string): NonNullable<TagFacts['build']> {
+function buildFacts(b: PushBuild, tag: string): NonNullable<TagFacts['build']> {
   const image = b.config as unknown as ImageConfig | null;
   const ref = refInfo(b.ref) ?? { ref: b.ref, type: b.refType, name: b.refName };
   const kind = tagKind(image?.tags ?? [], { ref, sha: b.commitSha, buildId: b.id, isDefaultBranch: false }, tag);

@@ -6,8 +6,8 @@
  * The rules (DESIGN.md "Registry operations"), for each tag, first match wins:
  *  - a branch's build cache (`<image>/buildcache:<branch tag>`) is judged as the image's tag of that name: it
  *    follows the branch, and goes at once if the image has no such tag;
- *  - `latest` stays; a tag on a tombstone manifest (left by an interrupted gc) goes; a tag no build pushed
- *    (docker push) stays: retention removes only what it can account for;
+ *  - `latest` stays; a tag on a tombstone manifest (left by an interrupted gc) goes; a tag no build of a commit
+ *    pushed (docker push, an uploaded folder's build) stays: retention removes only what it can account for;
  *  - a git-tag build's tags stay while the git tag exists, and go `grace` after it was deleted;
  *  - a commit tag (rendered from {sha}, {short_sha} or {build}) stays while a live branch head or git tag
  *    names its commit;
@@ -29,7 +29,7 @@ export interface TagFacts {
   tag: string;
   digest: string;
   pushedAt: string;
-  /** The build that pushed it; null when another client (docker push) did. */
+  /** The build of a commit that pushed it; null when another client (docker push) or an upload's build did. */
   build: null | {
     id: number;
     /** The git repo, owner/name. */
@@ -168,7 +168,7 @@ function decide(t: TagFacts, input: RetentionInput, ranks: Map<string, number[]>
   if (onTombstone) return drop('a tombstone left by an interrupted gc');
   const b = t.build;
   if (!b && t.cache) return drop(`the build cache of a branch whose image tag ${t.tag} is gone`);
-  if (!b) return keep('not pushed by a codehub-build build (docker push): never removed by retention');
+  if (!b) return keep('not pushed by a build of a commit (docker push, codehub-build build): never removed by retention');
   const git = input.git(b.repo);
 
   if (b.kind === 'commit') {

@@ -65,17 +65,31 @@ export const BUILD_STATUSES = ['queued', 'running', 'succeeded', 'failed', 'canc
 export type BuildStatus = (typeof BUILD_STATUSES)[number];
 export const TERMINAL_STATUSES: readonly BuildStatus[] = ['succeeded', 'failed', 'canceled', 'skipped'];
 
+export const BUILD_SOURCES = ['push', 'upload'] as const;
+export type BuildSource = (typeof BUILD_SOURCES)[number];
+
 export const builds = sqliteTable('builds', {
   id: integer('id').primaryKey({ autoIncrement: true }),
-  repoId: integer('repo_id').notNull().references(() => repos.id),
-  /** `owner/name`, denormalized so lookups by commit never join. */
+  /** What was built: a pushed commit, or a workspace folder sent by `codehub-build build` (no commit, no git repo). */
+  source: text('source', { enum: BUILD_SOURCES }).notNull().default('push'),
+  /** The git repo of a pushed build; null for an upload. */
+  repoId: integer('repo_id').references(() => repos.id),
+  /**
+   * `owner/name`, denormalized so lookups by commit never join: the git repo of a push, the image's registry
+   * repository (`<uploader>/<NAME>`) of an upload, so both are read, listed and claimed fairly alike.
+   */
   repo: text('repo').notNull(),
   /** The repo's owner, denormalized for fair claiming across owners. */
   owner: text('owner').notNull().default(''),
-  ref: text('ref').notNull(),
-  refType: text('ref_type', { enum: ['branch', 'tag'] }).notNull(),
-  refName: text('ref_name').notNull(),
-  commitSha: text('commit_sha').notNull(),
+  /** The pushed ref; these four are null for an upload, which has neither ref nor commit. */
+  ref: text('ref'),
+  refType: text('ref_type', { enum: ['branch', 'tag'] }),
+  refName: text('ref_name'),
+  commitSha: text('commit_sha'),
+  /** An upload's context: the id of its manifest (table uploads, removed once the build ended), folder name and bytes. */
+  uploadId: text('upload_id'),
+  uploadFolder: text('upload_folder'),
+  contextBytes: integer('context_bytes'),
   image: text('image').notNull(),
   /** The resolved config of this one image (JSON), so a rebuild needs no re-read of the repo. */
   config: text('config', { mode: 'json' }).$type<Record<string, unknown>>(),
@@ -171,6 +185,24 @@ export const registryLocks = sqliteTable('registry_locks', {
   expiresAt: text('expires_at').notNull(),
 });
 
+/**
+ * A workspace folder's manifest sent by `codehub-build build` (POST /api/uploads): its entries, whose files the
+ * owner's blob store holds by sha256. Kept until its build ends, or a day if no build is asked for.
+ */
+export const uploads = sqliteTable('uploads', {
+  id: text('id').primaryKey(),
+  owner: text('owner').notNull(),
+  /** The folder's name in the workspace (its basename): an image name's default and the builder's cache key. */
+  folder: text('folder').notNull(),
+  /** The checked entries (JSON array of ManifestEntry, src/uploads/manifest.ts). */
+  entries: text('entries').notNull(),
+  files: integer('files').notNull(),
+  bytes: integer('bytes').notNull(),
+  createdAt: text('created_at').notNull().default(now),
+  /** The build made from it; null until asked for. */
+  buildId: integer('build_id'),
+}, (t) => [index('uploads_owner').on(t.owner), index('uploads_created').on(t.createdAt)]);
+
 export interface BuildStep {
   n: number;
   name: string;
@@ -184,3 +216,12 @@ export type User = typeof users.$inferSelect;
 export type Repo = typeof repos.$inferSelect;
 export type Build = typeof builds.$inferSelect;
 export type NewBuild = typeof builds.$inferInsert;
+/** A build of a pushed commit: its repo, ref and commit are set. */
+export type PushBuild = Build & { source: 'push'; repoId: number; ref: string; refType: 'branch' | 'tag'; refName: string; commitSha: string };
+/** A build of an uploaded folder (`codehub-build build`): no repo, ref or commit; its upload's folder and size. */
+export type UploadBuild = Build & { source: 'upload'; uploadId: string; uploadFolder: string; contextBytes: number };
+
+export function isPush(b: Build): b is PushBuild {
+  return b.source === 'push';
+}
+export type Upload = typeof uploads.$inferSelect;

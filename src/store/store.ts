@@ -1,6 +1,6 @@
 import { and, asc, eq, or, getTableColumns, gte, lt, sql, type SQL } from 'drizzle-orm';
 import type { Db } from './db.js';
-import { builds, repos, tokens, users, type Build, type BuildStatus, type BuildStep, type NewBuild, type Repo, type User } from './schema.js';
+import { builds, repos, tokens, users, type Build, type BuildSource, type BuildStatus, type BuildStep, type NewBuild, type PushBuild, type Repo, type User } from './schema.js';
 import type { Readable } from '../auth/access.js';
 import { DEFAULT_SCOPES, parseScopes, type Caller, type MemberRole, type Scope, type TokenInfo } from '../auth/scopes.js';
 
@@ -12,6 +12,8 @@ export interface BuildQuery {
   commit?: string;
   ref?: string;
   status?: BuildStatus;
+  /** Only pushed commits' builds, or only uploaded folders'. */
+  source?: BuildSource;
   limit: number;
   /** Return builds with an id below this one (pages go newest first). */
   beforeId?: number;
@@ -312,7 +314,7 @@ export class Store {
    * Inserts the builds of one push in one transaction: either all are recorded or none. `imageRefs` computes
    * each build's image references once its id is known (a tag may contain the build number).
    */
-  insertBuilds(rows: NewBuild[], imageRefs: (b: Build, index: number) => string[]): Build[] {
+  insertBuilds<B extends Build = Build>(rows: NewBuild[], imageRefs: (b: B, index: number) => string[]): B[] {
     if (rows.length === 0) return [];
     const setRefs = (this.setRefsSql ??= this.db.$client.prepare('UPDATE builds SET image_refs = ? WHERE id = ?'));
     // A push's hot path: one prepared INSERT per set of columns given, no query building per row.
@@ -326,7 +328,8 @@ export class Store {
         this.insertSql.set(key, insert);
       }
       const values = fields.map((f) => (JSON_COLUMNS.has(f) && r[f] !== null ? JSON.stringify(r[f]) : r[f]));
-      const b = this.build(Number(insert.run(...values).lastInsertRowid))!;
+      // The rows say what kind of build they are (a push's have ref and commit): B is the caller's to name.
+      const b = this.build(Number(insert.run(...values).lastInsertRowid)) as B;
       const refs = imageRefs(b, i);
       if (refs.length === 0) return b;
       setRefs.run(JSON.stringify(refs), b.id);
@@ -366,6 +369,7 @@ export class Store {
     if (q.commit) q.commit.length === 40 ? add('sha', 'commit_sha = ?', q.commit) : add('prefix', 'commit_sha >= ? AND commit_sha < ?', q.commit, q.commit + 'g');
     if (q.ref) add('ref', '(ref = ? OR ref_name = ?)', q.ref, q.ref);
     if (q.status) add('status', 'status = ?', q.status);
+    if (q.source) add('source', 'source = ?', q.source);
     if (q.beforeId !== undefined) add('before', 'id < ?', q.beforeId);
     const k = key.join(',');
     let stmt = this.listSql.get(k);
@@ -382,7 +386,7 @@ export class Store {
   commitsByPrefix(repo: string, prefix: string, limit: number): string[] {
     return this.db.selectDistinct({ sha: builds.commitSha }).from(builds)
       .where(and(eq(builds.repo, repo), ...commitPrefix(prefix))).orderBy(asc(builds.commitSha)).limit(limit).all()
-      .map((r) => r.sha);
+      .map((r) => r.sha!); // a prefix matches no upload's null commit
   }
 
   /**
@@ -439,7 +443,7 @@ export class Store {
    * Cancels the queued or running builds that `newer` supersedes: same repo, branch or tag and image, older.
    * Returns them as they were before (their status says whether they were running).
    */
-  supersede(newer: Build): Build[] {
+  supersede(newer: PushBuild): PushBuild[] {
     return this.db.transaction((tx) => {
       const older = tx.select().from(builds).where(and(
         eq(builds.repo, newer.repo), eq(builds.refName, newer.refName), eq(builds.image, newer.image),
@@ -449,7 +453,8 @@ export class Store {
         tx.update(builds).set({ status: 'canceled', reason: `superseded by #${newer.id}`, reasonCode: 'superseded', finishedAt: sql`(strftime('%Y-%m-%dT%H:%M:%fZ','now'))` })
           .where(eq(builds.id, b.id)).run();
       }
-      return older;
+      // The same ref_name: builds of pushes alone.
+      return older as PushBuild[];
     });
   }
 
@@ -547,8 +552,9 @@ const JSON_COLUMNS = new Set<keyof NewBuild>(['config', 'imageRefs', 'steps']);
 
 function toBuild(r: BuildRow): Build {
   return {
-    id: r.id, repoId: r.repo_id as number, repo: r.repo as string, owner: r.owner as string, ref: r.ref as string,
-    refType: r.ref_type as Build['refType'], refName: r.ref_name as string, commitSha: r.commit_sha as string, image: r.image as string,
+    id: r.id, source: r.source as Build['source'], repoId: r.repo_id as number | null, repo: r.repo as string, owner: r.owner as string, ref: r.ref as string | null,
+    refType: r.ref_type as Build['refType'], refName: r.ref_name as string | null, commitSha: r.commit_sha as string | null,
+    uploadId: r.upload_id as string | null, uploadFolder: r.upload_folder as string | null, contextBytes: r.context_bytes as number | null, image: r.image as string,
     config: r.config === null ? null : JSON.parse(r.config as string), imageRefs: JSON.parse(r.image_refs as string),
     digest: r.digest as string | null, status: r.status as BuildStatus, reason: r.reason as string | null, reasonCode: r.reason_code as string | null,
     pusher: r.pusher as string, queuedAt: r.queued_at as string, startedAt: r.started_at as string | null, finishedAt: r.finished_at as string | null,

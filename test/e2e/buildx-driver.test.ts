@@ -65,7 +65,7 @@ describe('buildx with a kept work tree', () => {
         registryAuth: { server: OPEN_REGISTRY, username: 'unused', password: 'unused' } };
       const lines: string[] = [];
       const out = await driver.build(req, {
-        context: spawn('false').stdout!, source: { gitDir: bare, commit, dir: '.', repo: `${owner}/big` },
+        context: spawn('false').stdout!, source: { kind: 'commit', gitDir: bare, commit, dir: '.', repo: `${owner}/big` },
         onLog: (l) => lines.push(l), signal: new AbortController().signal, processEnv: {},
       });
       expect(out.ok, JSON.stringify(out) + lines.join('\n')).toBe(true);

@@ -2,11 +2,16 @@ import { execa } from 'execa';
 import { execFileSync, spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { basename, join } from 'node:path';
-import { PassThrough } from 'node:stream';
+import { createHash } from 'node:crypto';
+import { basename, dirname, join } from 'node:path';
+import { PassThrough, Readable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import type { BuilderDriver, BuildIO, BuildRequest } from '../../src/builder/driver.js';
 import { findBuildProcesses } from '../../src/builds/orphans.js';
+import { MODE_DIR, MODE_SYMLINK } from '../../src/context/tree.js';
+import { UploadTree } from '../../src/context/upload-tree.js';
+import { BlobStore } from '../../src/uploads/blobs.js';
+import { validateManifest, type ManifestEntry } from '../../src/uploads/manifest.js';
 import { RegistryClient } from '../../src/registry/client.js';
 import { OPEN_REGISTRY, uniqueName } from './server.js';
 
@@ -28,7 +33,32 @@ function contextOf(files: Record<string, string>): Pick<BuildIO, 'context' | 'so
   // Through a PassThrough, as the runner does: Node discards a child's stdout that nothing reads yet, and a driver
   // may await something (a session, a docker config) before it reads the context.
   const context = spawn('tar', ['-c', '--exclude=.git', '-C', dir, '.'], { stdio: ['ignore', 'pipe', 'inherit'] }).stdout!.pipe(new PassThrough());
-  return { context, source: { gitDir: join(dir, '.git'), commit, dir: '.', repo: `contract/${basename(dir).toLowerCase()}` } };
+  return { context, source: { kind: 'commit', gitDir: join(dir, '.git'), commit, dir: '.', repo: `contract/${basename(dir).toLowerCase()}` } };
+}
+
+type UploadFile = string | { content: string; mode: number } | { symlink: string };
+
+/**
+ * An uploaded folder as the runner gives it to a driver: its files in an owner's blob store, the session's tree
+ * over them (`source`) and the tar of the same (`context`).
+ */
+async function uploadOf(owner: string, files: Record<string, UploadFile>): Promise<Pick<BuildIO, 'context' | 'source'>> {
+  const blobs = new BlobStore(mkdtempSync(join(tmpdir(), 'chb-blobs-')));
+  const entries: ManifestEntry[] = [];
+  const dirs = new Set<string>();
+  for (const [path, f] of Object.entries(files)) {
+    for (let d = dirname(path); d !== '.'; d = dirname(d)) dirs.add(d);
+    if (typeof f === 'object' && 'symlink' in f) { entries.push({ path, mode: (MODE_SYMLINK | 0o777) >>> 0, size: 0, linkname: f.symlink }); continue; }
+    const [content, mode] = typeof f === 'string' ? [f, 0o644] : [f.content, f.mode];
+    const sha256 = createHash('sha256').update(content).digest('hex');
+    await blobs.write(owner, sha256, Buffer.byteLength(content), Readable.from([Buffer.from(content)]));
+    entries.push({ path, mode, size: Buffer.byteLength(content), sha256 });
+  }
+  for (const d of dirs) entries.push({ path: d, mode: (MODE_DIR | 0o755) >>> 0, size: 0 });
+  const checked = validateManifest({ entries }, { maxBytes: 1 << 20 });
+  if (!checked.ok) throw new Error(checked.problems.join('\n'));
+  const tree = new UploadTree(blobs, owner, checked.manifest);
+  return { context: tree.tar(), source: { kind: 'upload', tree, key: `${owner}:contract`, label: `${owner}'s folder contract` } };
 }
 
 function request(tags: string[], over: Partial<BuildRequest> = {}): BuildRequest {
@@ -108,6 +138,25 @@ export function describeDriverContract(label: string, makeDriver: () => BuilderD
       });
       expect(missing).toMatchObject({ ok: false, code: 'user' });
       expect(!missing.ok && missing.reason).toMatch(/secret token/i);
+    });
+
+    it('builds an uploaded folder (`codehub-build build`): files, an executable, a symlink, from the blob store', async () => {
+      const lines: string[] = [];
+      const out = await driver.build(request([`${OPEN_REGISTRY}/${owner}/upload:x`]), {
+        ...await uploadOf(owner, {
+          Dockerfile: `${FROM}\nCOPY . /up/\nRUN cat /up/dir/f.txt && /up/run.sh && readlink /up/link && echo upload-built-${owner}\n`,
+          'dir/f.txt': `uploaded file of ${owner}\n`,
+          'run.sh': { content: '#!/bin/sh\necho ran-executable\n', mode: 0o755 },
+          link: { symlink: 'dir/f.txt' },
+        }),
+        onLog: (l) => lines.push(l), signal: new AbortController().signal, processEnv: {},
+      });
+      expect(out.ok, `${JSON.stringify(out)}\n${lines.join('\n')}`).toBe(true);
+      const log = lines.join('\n');
+      expect(log).toContain(`uploaded file of ${owner}`);
+      expect(log).toContain('ran-executable');
+      expect(log).toContain(`upload-built-${owner}`);
+      expect(log).toMatch(/^#\d+ dir\/f\.txt$/m);
     });
 
     it('classifies an unreachable registry as an infrastructure failure', async () => {

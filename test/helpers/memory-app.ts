@@ -25,6 +25,10 @@ import { Store } from '../../src/store/store.js';
 import { InventoryStore } from '../../src/store/inventory.js';
 import { Quotas } from '../../src/registry/quota.js';
 import { UsageService } from '../../src/registry/usage.js';
+import { UploadStore } from '../../src/store/uploads.js';
+import { BlobStore } from '../../src/uploads/blobs.js';
+import { HeldSecrets } from '../../src/uploads/held-secrets.js';
+import { UploadService } from '../../src/uploads/service.js';
 
 /**
  * The whole HTTP app over an in-memory database, with a runner that is never started (queued builds stay
@@ -42,18 +46,25 @@ export function memoryApp() {
   });
   const builds = new BuildService({ store, repos, logs, runner, log: silentLogger, registry: 'reg:5000', publicUrl: 'http://x', maxQueuedPerOwner: 100 });
   const access = new Access(store);
+  const uploadStore = new UploadStore(store.db);
+  const blobs = new BlobStore(mkdtempSync(join(tmpdir(), 'chb-app-blobs-')));
+  const held = new HeldSecrets();
+  const uploads = new UploadService({
+    store, uploads: uploadStore, blobs, logs, held, runner, log: silentLogger, registry: 'reg:5000',
+    maxQueuedPerOwner: 100, maxBytes: 1024 * 1024, cacheBytes: 10 * 1024 * 1024,
+  });
   const inventory = new InventoryStore(store.db);
   const usage = new UsageService(inventory, new Quotas({ store, inventory, defaultBytes: 0 }), 'reg:5000');
   const session = new WebSession(randomBytes(32), false);
   const app = createApp({
     log: silentLogger, git: new Hono(), hooks: new Hono(), health: new Hono(), downloads: new Hono(),
-    api: apiRoutes({ store, access, builds, secrets: new RepoSecrets(store, randomBytes(32)), logs, auth, publicUrl: 'http://x', usage, retention: { keep: 10, days: 30 },
+    api: apiRoutes({ store, access, builds, uploads, secrets: new RepoSecrets(store, randomBytes(32)), logs, auth, publicUrl: 'http://x', usage, retention: { keep: 10, days: 30 },
       gc: { removeTag: async () => { throw new Error('the memory app has no registry'); } } }),
     web: webRoutes({ store, access, builds, logs, auth, session, publicUrl: 'http://x', usage }),
     errorPage,
   });
   return {
-    app, store, logs, session, inventory,
+    app, store, logs, session, inventory, uploadStore, blobs, held,
     /** A new user; returns their token. */
     addUser(name: string): string {
       const t = generateToken();

@@ -207,7 +207,7 @@ describe('where work trees live', () => {
 describe('a driver\'s kept context (keptContext)', () => {
   const req = (dockerfile: string): BuildRequest => ({ dockerfile, target: null, args: {}, labels: {}, tags: [], platforms: [], secrets: {}, workDir: '/unused' });
   const io = (commit: string, lines: string[]): BuildIO => ({
-    context: null as never, source: { gitDir: bare, commit, dir: '.', repo: 'o/r' }, onLog: (l) => lines.push(l), signal: new AbortController().signal, processEnv: {},
+    context: null as never, source: { kind: 'commit', gitDir: bare, commit, dir: '.', repo: 'o/r' }, onLog: (l) => lines.push(l), signal: new AbortController().signal, processEnv: {},
   });
 
   it('logs the tree, the commit and the update time, and gives the Dockerfile\'s path in the tree', async () => {
@@ -226,7 +226,7 @@ describe('a driver\'s kept context (keptContext)', () => {
     const commit = (await repo.git.revparse(['HEAD'])).trim();
     const lines: string[] = [];
     const c = new Checkouts({ root: newRoot() });
-    const linked = { ...io(commit, lines), source: { gitDir: join(repo.dir, '.git'), commit, dir: '.', repo: 'o/linked' } };
+    const linked = { ...io(commit, lines), source: { kind: 'commit' as const, gitDir: join(repo.dir, '.git'), commit, dir: '.', repo: 'o/linked' } };
     expect(await keptContext(c, 'b', req('Dockerfile'), linked)).toBeNull();
     expect(lines).toEqual(['context: Dockerfile leads out of the context; sending the whole context']);
     expect(await keptContext(c, 'b', req('Dockerfile'), io('f'.repeat(40), lines))).toBeNull();

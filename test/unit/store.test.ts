@@ -1,6 +1,6 @@
 import { beforeEach, describe, expect, it } from 'vitest';
 import { openDb } from '../../src/store/db.js';
-import type { NewBuild } from '../../src/store/schema.js';
+import type { NewBuild, PushBuild } from '../../src/store/schema.js';
 import { Store } from '../../src/store/store.js';
 
 let store: Store;
@@ -103,7 +103,7 @@ describe('Store', () => {
   it('supersedes older queued and running builds of the same line only', () => {
     const [a, b, other] = store.insertBuilds([row(), row({ commitSha: sha('b') }), row({ image: 'api' })], () => []);
     store.claimNext(() => 'x'); // a runs
-    const [c] = store.insertBuilds([row({ commitSha: sha('c') })], () => []);
+    const [c] = store.insertBuilds<PushBuild>([row({ commitSha: sha('c') })], () => []);
     expect(store.supersede(c!).map((x) => [x.id, x.status])).toEqual([[a!.id, 'running'], [b!.id, 'queued']]);
     expect(store.build(a!.id)).toMatchObject({ status: 'canceled', reason: `superseded by #${c!.id}`, reasonCode: 'superseded' });
     expect(store.build(other!.id)!.status).toBe('queued');

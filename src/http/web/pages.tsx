@@ -1,8 +1,8 @@
 import type { Child, FC, PropsWithChildren } from 'hono/jsx';
 import { raw } from 'hono/html';
 import type { LogLine } from '../../logs/store.js';
-import type { Build, BuildStatus, BuildStep, Repo } from '../../store/schema.js';
-import { BUILD_STATUSES } from '../../store/schema.js';
+import type { Build, BuildStatus, BuildStep, Repo, UploadBuild } from '../../store/schema.js';
+import { BUILD_STATUSES, isPush } from '../../store/schema.js';
 import { ansiToHtml } from './ansi.js';
 import { absolute, ago, between, duration } from './format.js';
 import type { ImageTag, UsageView } from '../../registry/usage.js';
@@ -74,6 +74,16 @@ function buildDuration(b: Build, now: number): string {
 
 const Sha: FC<{ repo: string; sha: string }> = ({ repo, sha }) => <a class="mono" href={commitPath(repo, sha)} title={sha}>{sha.slice(0, 7)}</a>;
 
+/** A build of an uploaded workspace folder (`codehub-build build`): no repo page, ref or commit to link. */
+const isUpload = (b: Build): b is UploadBuild => b.source === 'upload';
+
+/** What a table's "Branch or tag" cell says of an upload: the folder it came from. */
+const UploadRef: FC<{ b: UploadBuild }> = ({ b }) => <>upload: <span class="mono">{b.uploadFolder}</span></>;
+
+/** A table's commit cell: the commit of a push; a dash for an upload, which has none. */
+const CommitCell: FC<{ b: Build }> = ({ b }) =>
+  isPush(b) ? <Sha repo={b.repo} sha={b.commitSha} /> : <span class="muted" title="an uploaded folder has no commit">—</span>;
+
 export const SignInPage: FC<{ next: string; error?: string | undefined }> = ({ next, error }) => (
   <Layout title="Sign in">
     <h1>Sign in</h1>
@@ -96,7 +106,7 @@ export const ErrorPage: FC<{ status: number; message: string; viewer?: Viewer | 
   </Layout>
 );
 
-export const HomePage: FC<{ viewer: Viewer; repos: { repo: Repo; lines: Build[] }[]; more: number; publicUrl: string; now: number }> = ({ viewer, repos, more, publicUrl, now }) => (
+export const HomePage: FC<{ viewer: Viewer; repos: { repo: Repo; lines: Build[] }[]; more: number; uploads?: Build[]; publicUrl: string; now: number }> = ({ viewer, repos, more, uploads = [], publicUrl, now }) => (
   <Layout title="Repositories" viewer={viewer}>
     <h1>Repositories</h1>
     {repos.length === 0 && <p>No repositories yet: a push from a workspace makes one (<a href="#workspace">below</a>).</p>}
@@ -112,10 +122,10 @@ export const HomePage: FC<{ viewer: Viewer; repos: { repo: Repo; lines: Build[] 
                 <tbody>
                   {lines.map((b) => (
                     <tr>
-                      <td><a href={repoPath(full, { branch: b.refName })}>{b.refName}</a></td>
+                      <td>{isPush(b) ? <a href={repoPath(full, { branch: b.refName })}>{b.refName}</a> : isUpload(b) ? <UploadRef b={b} /> : b.refName}</td>
                       <td>{b.image}</td>
                       <td><a href={buildPath(b.id)}>#{b.id}</a> <Status status={b.status} /></td>
-                      <td><Sha repo={full} sha={b.commitSha} /></td>
+                      <td><CommitCell b={b} /></td>
                       <td class="hide-narrow"><When iso={b.finishedAt ?? b.startedAt ?? b.queuedAt} now={now} /></td>
                     </tr>
                   ))}
@@ -127,6 +137,13 @@ export const HomePage: FC<{ viewer: Viewer; repos: { repo: Repo; lines: Build[] 
       );
     })}
     {more > 0 && <p>And {more} more repositories: open one at <code>/repos/&lt;owner&gt;/&lt;repo&gt;</code>, or list builds with <code>codehub-build builds --repo owner/name</code>.</p>}
+    {uploads.length > 0 && (
+      <section class="card" aria-labelledby="uploads">
+        <h2 id="uploads">Your uploads</h2>
+        <p class="muted">Workspace folders built with <code>codehub-build build</code>, newest first.</p>
+        <BuildsTable builds={uploads} now={now} />
+      </section>
+    )}
     <WorkspaceSetup publicUrl={publicUrl} />
   </Layout>
 );
@@ -159,9 +176,9 @@ export const BuildsTable: FC<{ builds: Build[]; now: number; showRepo?: boolean 
           <tr>
             <td><a href={buildPath(b.id)}>#{b.id}</a></td>
             <td><Status status={b.status} /></td>
-            {showRepo && <td><a href={repoPath(b.repo)}>{b.repo}</a></td>}
-            <td>{b.refName}</td>
-            <td><Sha repo={b.repo} sha={b.commitSha} /></td>
+            {showRepo && <td>{isPush(b) ? <a href={repoPath(b.repo)}>{b.repo}</a> : b.repo}</td>}
+            <td>{isUpload(b) ? <UploadRef b={b} /> : b.refName}</td>
+            <td><CommitCell b={b} /></td>
             <td>{b.image}</td>
             <td class="hide-narrow">{b.pusher}</td>
             <td class="hide-narrow"><When iso={b.queuedAt} now={now} /></td>
@@ -266,9 +283,14 @@ export const BuildPage: FC<{
 }> = ({ viewer, b, lines, hidden, canWrite, now }) => {
   const active = b.status === 'queued' || b.status === 'running';
   const steps = b.steps ?? [];
+  // An upload has no repo page, branch or commit; and it cannot be rebuilt (the server keeps no copy of the folder).
+  const upload = isUpload(b) ? b : null;
+  const title = upload ? `#${b.id} upload ${upload.uploadFolder}` : `#${b.id} ${b.repo} ${b.refName}`;
   return (
-    <Layout title={`#${b.id} ${b.repo} ${b.refName}`} viewer={viewer} scripts={['/static/build.js']} {...(active ? { refreshWithoutScript: 5 } : {})}>
-      <p class="crumbs"><a href="/">Repositories</a> / <a href={repoPath(b.repo)}>{b.repo}</a> / <a href={commitPath(b.repo, b.commitSha)}>{b.commitSha.slice(0, 7)}</a></p>
+    <Layout title={title} viewer={viewer} scripts={['/static/build.js']} {...(active ? { refreshWithoutScript: 5 } : {})}>
+      {isPush(b)
+        ? <p class="crumbs"><a href="/">Repositories</a> / <a href={repoPath(b.repo)}>{b.repo}</a> / <a href={commitPath(b.repo, b.commitSha)}>{b.commitSha.slice(0, 7)}</a></p>
+        : <p class="crumbs"><a href="/#uploads">Uploads</a> / <span aria-current="page">#{b.id}</span></p>}
       <h1>Build #{b.id} · {b.image} · <Status status={b.status} /></h1>
       {canWrite && (
         <div class="actions">
@@ -278,7 +300,7 @@ export const BuildPage: FC<{
               <button type="submit" class="danger">Cancel build</button>
             </form>
           )}
-          {!active && (
+          {!active && !upload && (
             <form method="post" action={`${buildPath(b.id)}/rebuild`}>
               <input type="hidden" name="csrf" value={viewer.csrf} />
               <button type="submit">Rebuild</button>
@@ -287,10 +309,15 @@ export const BuildPage: FC<{
         </div>
       )}
       <dl class="meta">
-        <dt>Repository</dt><dd><a href={repoPath(b.repo)}>{b.repo}</a></dd>
-        <dt>{b.refType === 'tag' ? 'Tag' : 'Branch'}</dt><dd><a href={repoPath(b.repo, { branch: b.refName })}>{b.refName}</a></dd>
-        <dt>Commit</dt><dd><a class="mono" href={commitPath(b.repo, b.commitSha)}>{b.commitSha}</a></dd>
-        <dt>Pushed by</dt><dd>{b.pusher}</dd>
+        {isPush(b) ? <>
+          <dt>Repository</dt><dd><a href={repoPath(b.repo)}>{b.repo}</a></dd>
+          <dt>{b.refType === 'tag' ? 'Tag' : 'Branch'}</dt><dd><a href={repoPath(b.repo, { branch: b.refName })}>{b.refName}</a></dd>
+          <dt>Commit</dt><dd><a class="mono" href={commitPath(b.repo, b.commitSha)}>{b.commitSha}</a></dd>
+          <dt>Pushed by</dt><dd>{b.pusher}</dd>
+        </> : <>
+          <dt>Source</dt><dd>folder <span class="mono">{b.uploadFolder}</span> uploaded by {b.pusher}</dd>
+          {b.contextBytes !== null && <><dt>Context</dt><dd>{formatBytes(b.contextBytes)}</dd></>}
+        </>}
         <dt>Queued</dt><dd><When iso={b.queuedAt} now={now} /></dd>
         <dt>Started</dt><dd><When iso={b.startedAt} now={now} /></dd>
         <dt>Finished</dt><dd><When iso={b.finishedAt} now={now} /></dd>

@@ -31,6 +31,8 @@ export type WebEnv = { Variables: { page: true; caller: Caller; viewer: Viewer }
 
 const PAGE_SIZE = 50;
 const HOME_REPOS = 100;
+/** Upload builds (`codehub-build build`) the home page lists: the viewer's newest. */
+const HOME_UPLOADS = 10;
 /** Log lines a build page shows by default: the last 5,000 (about 0.8 MiB of HTML). */
 export const LOG_TAIL_LINES = 5000;
 
@@ -150,7 +152,10 @@ export function webRoutes(deps: WebDeps): Hono<WebEnv> {
     const all = deps.store.readableRepos(deps.access.readable(caller));
     // One query per repo shown: an admin of a large server sees the first HOME_REPOS and how many more there are.
     const repos = all.slice(0, HOME_REPOS).map((repo) => ({ repo, lines: deps.store.latestPerLine(`${repo.owner}/${repo.name}`) }));
-    return c.html(html(<HomePage viewer={c.get('viewer')} repos={repos} more={all.length - repos.length} publicUrl={deps.publicUrl} now={Date.now()} />));
+    // "Your uploads" are the viewer's own (an upload's repo is `<uploader>/<image>`): their own namespace, not
+    // everything they may read, so an admin does not see every user's uploads as theirs.
+    const uploads = deps.store.listBuilds({ readable: { all: false, owner: caller.user.name, shared: [] }, source: 'upload', limit: HOME_UPLOADS });
+    return c.html(html(<HomePage viewer={c.get('viewer')} repos={repos} more={all.length - repos.length} uploads={uploads} publicUrl={deps.publicUrl} now={Date.now()} />));
   });
 
   app.get('/repos/:owner/:repo', (c) => {

@@ -1,0 +1,167 @@
+import { randomBytes } from 'node:crypto';
+import type { Readable } from 'node:stream';
+import type { QuotaCheck } from '../builds/enqueue.js';
+import type { ImageConfig } from '../config/types.js';
+import { BadRequestError, ConflictError, ForbiddenError, NotFoundError, PayloadTooLargeError } from '../errors.js';
+import type { Logger } from '../log.js';
+import type { LogStore } from '../logs/store.js';
+import type { Build, NewBuild, UploadBuild } from '../store/schema.js';
+import type { Store } from '../store/store.js';
+import type { StoredUpload, UploadStore } from '../store/uploads.js';
+import { formatBytes } from '../units.js';
+import { BlobError, BlobHashError, BlobIncompleteError, BlobTooLargeError, type BlobStore } from './blobs.js';
+import type { HeldSecrets } from './held-secrets.js';
+import { validateManifest } from './manifest.js';
+import { checkBuildRequest } from './request.js';
+
+/** An upload never asked to build is dropped after this long (the workspace sends its manifest again). */
+export const UPLOAD_TTL_MS = 24 * 3600_000;
+const MAX_FOLDER_BYTES = 255;
+
+export interface UploadServiceDeps {
+  store: Store;
+  uploads: UploadStore;
+  blobs: BlobStore;
+  logs: LogStore;
+  held: HeldSecrets;
+  runner: { notify(): void };
+  quota?: QuotaCheck;
+  log: Logger;
+  /** The registry's host, as image references name it. */
+  registry: string;
+  maxQueuedPerOwner: number;
+  /** CODEHUB_MAX_UPLOAD_BYTES. */
+  maxBytes: number;
+  /** CODEHUB_UPLOAD_CACHE: blob bytes kept per owner. */
+  cacheBytes: number;
+  /** A build recorded as ended at once (over quota or the queue limit). */
+  onEnded?: (b: Build) => void;
+}
+
+/** What `begin` answers: the upload, and the blobs the workspace must send. */
+export interface UploadStarted {
+  upload: StoredUpload;
+  missing: string[];
+  missingBytes: number;
+  expiresAt: string;
+}
+
+/**
+ * Builds of uploaded folders (`codehub-build build`): a manifest in, the blobs the owner's store lacks, then one
+ * build recorded and queued exactly as a push's builds are (queue limit, quota, fair claiming, the runner).
+ */
+export class UploadService {
+  constructor(private deps: UploadServiceDeps) {}
+
+  /** Records the manifest `body` ({ folder, entries }) of `owner`'s folder; says which blobs to send. */
+  async begin(owner: string, body: unknown): Promise<UploadStarted> {
+    const { deps } = this;
+    const folder = (body as { folder?: unknown } | null)?.folder;
+    if (typeof folder !== 'string' || !folder || folder.includes('/') || folder.includes('\0') || Buffer.byteLength(folder) > MAX_FOLDER_BYTES) {
+      throw new BadRequestError('folder must be the uploaded folder\'s name (its last path component)');
+    }
+    const checked = validateManifest(body, { maxBytes: deps.maxBytes, setting: 'CODEHUB_MAX_UPLOAD_BYTES' });
+    if (!checked.ok) {
+      const message = checked.problems.length === 1 ? checked.problems[0]! : `${checked.problems.length} problems in the manifest: ${checked.problems.slice(0, 3).join('; ')}${checked.problems.length > 3 ? '; …' : ''}`;
+      throw checked.tooLarge ? new PayloadTooLargeError(message, { problems: checked.problems }) : new BadRequestError(message, { problems: checked.problems });
+    }
+    deps.uploads.sweep(new Date(Date.now() - UPLOAD_TTL_MS).toISOString());
+    // Recorded before the store is asked: from now on a trim keeps this upload's blobs.
+    const upload = deps.uploads.create(randomBytes(16).toString('hex'), owner, folder, checked.manifest);
+    const missing = await deps.blobs.missing(owner, checked.manifest.blobs);
+    const sizes = blobSizes(upload);
+    const missingBytes = missing.reduce((n, sha) => n + sizes.get(sha)!, 0);
+    deps.log.info('upload started', { owner, upload: upload.id, folder, files: upload.files, bytes: upload.bytes, missing: missing.length, missingBytes });
+    return { upload, missing, missingBytes, expiresAt: new Date(Date.parse(upload.createdAt) + UPLOAD_TTL_MS).toISOString() };
+  }
+
+  /** Stores one file of the upload from `body`, checked against its hash and size as it is written. */
+  async putBlob(owner: string, id: string, sha256: string, body: Readable, signal?: AbortSignal): Promise<{ sha256: string; size: number; stored: 'written' | 'present' }> {
+    const upload = this.uploadOf(owner, id);
+    const size = blobSizes(upload).get(sha256);
+    if (size === undefined) throw new BadRequestError(`${sha256} is not the sha256 of a file of upload ${id}`);
+    const path = upload.entries.find((e) => e.sha256 === sha256)!.path;
+    try {
+      return { sha256, size, stored: await this.deps.blobs.write(owner, sha256, size, body, signal) };
+    } catch (e) {
+      if (e instanceof BlobTooLargeError) throw new PayloadTooLargeError(`${path}: more than the ${size} bytes the manifest gave (${formatBytes(size)}): did it change while uploading? run the build again`);
+      if (e instanceof BlobHashError) throw new BadRequestError(`${path} changed while it was uploaded (its bytes are not the sha256 the manifest gave): run the build again`);
+      if (e instanceof BlobIncompleteError) throw new BadRequestError(`${path}: ${e.message.replace(/^blob \w+: /, '')}`);
+      if (e instanceof BlobError) throw new BadRequestError(e.message);
+      throw e;
+    }
+  }
+
+  /** Records and queues the build of the upload (`body` is the request request.ts checks). */
+  async build(owner: string, id: string, body: unknown): Promise<Build> {
+    const { deps } = this;
+    const upload = this.uploadOf(owner, id);
+    if (upload.buildId !== null) throw new ConflictError(`upload ${id} was built already, as build #${upload.buildId}`);
+    const checked = checkBuildRequest(body, { caller: owner, registry: deps.registry, folder: upload.folder, entries: upload.entries });
+    if (!checked.ok) {
+      const message = checked.problems.join('; ');
+      throw checked.forbidden ? new ForbiddenError(message, { problems: checked.problems }) : new BadRequestError(message, { problems: checked.problems });
+    }
+    const missing = await deps.blobs.missing(owner, blobSizes(upload).keys());
+    if (missing.length) throw new ConflictError(`${missing.length} file${missing.length === 1 ? ' is' : 's are'} not uploaded yet: PUT each to /api/uploads/${id}/blobs/<sha256>`, { missing });
+
+    const req = checked.value;
+    const image: ImageConfig = {
+      name: req.name, context: '.', dockerfile: req.dockerfile, target: req.target, args: req.args, secrets: Object.keys(req.secrets),
+      branches: null, paths: null, tags: [req.tag], platforms: req.platforms, timeoutSeconds: null,
+      // Two tries of the same folder both run, as two `docker build`s would.
+      cancelSuperseded: false, ...(req.noCache ? { noCache: true } : {}),
+    };
+    const repo = `${owner}/${req.name}`;
+    const limit = this.limitReason(owner) ?? await this.quotaReason(repo);
+    const row: NewBuild = {
+      source: 'upload', repo, owner, image: req.name, config: image as unknown as Record<string, unknown>, pusher: owner,
+      uploadId: upload.id, uploadFolder: upload.folder, contextBytes: upload.bytes,
+      ...(limit ? { status: limit.code === 'quota' ? 'failed' : 'skipped', reason: limit.reason, reasonCode: limit.code, finishedAt: new Date().toISOString() } : { status: 'queued' }),
+    };
+    const ref = `${deps.registry}/${repo}:${req.tag}`;
+    // The build and its upload's link in one transaction: a second request for the same upload finds it built.
+    const b = deps.store.db.$client.transaction(() => {
+      const [inserted] = deps.store.insertBuilds<UploadBuild>([row], () => [ref]);
+      if (!deps.uploads.attach(upload.id, inserted!.id)) throw new ConflictError(`upload ${id} was built already`);
+      return inserted!;
+    })();
+    await deps.logs.append(b.id, [`build #${b.id}: folder ${upload.folder} uploaded by ${owner} (${upload.files} file${upload.files === 1 ? '' : 's'}, ${formatBytes(upload.bytes)}) -> ${ref}`, ...(limit ? [limit.reason] : [])]);
+    deps.log.info('upload build recorded', { build: b.id, owner, upload: upload.id, image: ref, status: b.status });
+    if (limit) {
+      deps.onEnded?.(b);
+      return b;
+    }
+    deps.held.hold(b.id, req.secrets);
+    deps.runner.notify();
+    void deps.blobs.trim(owner, deps.cacheBytes, deps.uploads.blobsInUse(owner))
+      .then((t) => { if (t.removed) deps.log.info('upload store trimmed', { owner, removed: t.removed, freedBytes: t.freedBytes, keptBytes: t.keptBytes }); })
+      .catch((e: Error) => deps.log.warn('trimming the upload store failed', { owner, err: e }));
+    return b;
+  }
+
+  /** The upload if `owner` sent it; another user's is not admitted to exist. */
+  private uploadOf(owner: string, id: string): StoredUpload {
+    const upload = /^[0-9a-f]{32}$/.test(id) ? this.deps.uploads.get(id) : undefined;
+    if (!upload || upload.owner !== owner) throw new NotFoundError(`no upload ${id.slice(0, 64)}: it expired (a day), its build ended, or it was never sent; run codehub-build build again`);
+    return upload;
+  }
+
+  private limitReason(owner: string): { code: string; reason: string } | null {
+    const max = this.deps.maxQueuedPerOwner;
+    if (this.deps.store.queuedOf(owner) < max) return null;
+    return { code: 'queue_full', reason: `not queued: ${owner} has ${max} builds queued already (CODEHUB_MAX_QUEUED_PER_OWNER); cancel some or build again once they ran` };
+  }
+
+  private async quotaReason(repo: string): Promise<{ code: string; reason: string } | null> {
+    const verdict = this.deps.quota ? await this.deps.quota.check(repo) : null;
+    return verdict?.over ? { code: 'quota', reason: verdict.reason } : null;
+  }
+}
+
+/** Each file content of the upload once, with its size. */
+function blobSizes(upload: StoredUpload): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const e of upload.entries) if (e.sha256 !== undefined) out.set(e.sha256, e.size);
+  return out;
+}
