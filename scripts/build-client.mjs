@@ -4,7 +4,7 @@
 import { build } from 'esbuild';
 import { chmodSync, mkdirSync, readFileSync, statSync } from 'node:fs';
 
-const ALLOWED = [/^src\/client\//, /^src\/names\.ts$/, /^src\/units\.ts$/, /^src\/limits\.ts$/, /^src\/context\/dockerignore\.ts$/, /^src\/context\/tree\.ts$/];
+const ALLOWED = [/^src\/client\//, /^src\/names\.ts$/, /^src\/units\.ts$/, /^src\/limits\.ts$/, /^src\/context\/dockerignore\.ts$/, /^src\/context\/tree\.ts$/, /^src\/util\/map-limit\.ts$/];
 const out = 'dist/downloads/codehub-build';
 const { version } = JSON.parse(readFileSync('package.json', 'utf8'));
 

@@ -1,3 +1,4 @@
+import { buildCmd } from './build.js';
 import { buildActionCmd, buildsCmd, logsCmd, statusCmd } from './builds.js';
 import { imageCmd, usageCmd } from './registry.js';
 import { credentialCmd, remoteCmd } from './remote.js';
@@ -10,6 +11,12 @@ export const CLIENT_USAGE = `client (talks to CODEHUB_URL with CODEHUB_TOKEN; wh
                               folder's name) with \`codehub-build credential\` as git's helper for it, so
                               \`git push build main\` takes the token from CODEHUB_TOKEN and none is written to disk
   credential get|store|erase  git's credential helper protocol (git runs it; remote add sets it up)
+  build [PATH] [-f FILE] [-t NAME[:TAG]] [--target T] [--build-arg K[=V]]... [--secret id=ID[,src=FILE|,env=VAR]]...
+        [--no-cache] [--platform P[,P]]
+                              docker build of the folder PATH (default .) without a commit: uploads what the
+                              server lacks (.dockerignore applied), builds it as you, streams the log and prints
+                              <registry>/<you>/NAME:TAG@digest (NAME the folder's name, TAG dev). -f is relative
+                              to the current folder and must be inside PATH; Ctrl-C cancels the build
   builds [--repo owner/name] [--commit sha-prefix] [--ref ref] [--status s] [--limit n] [--json]
   logs <commit|build-id> [--follow] [--timestamps]
                               print the log of that commit's builds; a commit is a sha prefix (4+ hex digits) or,
@@ -43,6 +50,7 @@ export function clientCommand(cmd: string): Command | undefined {
   const table: Record<string, Command> = {
     remote: remoteCmd,
     credential: credentialCmd,
+    build: buildCmd,
     builds: buildsCmd,
     logs: logsCmd,
     status: statusCmd,

@@ -20,6 +20,7 @@ import { cleanPath, IgnoreMatcher, parseDockerignore } from '../context/dockerig
 
 // Go's os.FileMode bits, which fsutil's Stat carries (tree.ts is constants and types only: allowed in the bundle).
 import { MODE_DIR, MODE_SETGID, MODE_SETUID, MODE_STICKY, MODE_SYMLINK } from '../context/tree.js';
+import { mapLimit } from '../util/map-limit.js';
 export { MODE_DIR, MODE_SYMLINK };
 
 /** Files hashed at once: enough to overlap one file's read with another's hashing, few enough to keep the disk sequential. */
@@ -415,28 +416,6 @@ async function saveCache(file: string, cache: CacheFile): Promise<string | undef
     await rm(tmp, { force: true }).catch(() => {});
     return `could not write the hash cache ${file}: ${why(e)}`;
   }
-}
-
-/** `fn` over `items`, at most `limit` at a time, results in order; the first failure stops new work and is thrown. */
-async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
-  const results = new Array<R>(items.length);
-  let next = 0;
-  let failed = false;
-  const worker = async () => {
-    while (!failed && next < items.length) {
-      const i = next++;
-      try {
-        results[i] = await fn(items[i]!);
-      } catch (e) {
-        failed = true;
-        throw e;
-      }
-    }
-  };
-  const settled = await Promise.allSettled(Array.from({ length: Math.min(limit, items.length) }, worker));
-  const failure = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
-  if (failure) throw failure.reason;
-  return results;
 }
 
 function code(e: unknown): string | undefined {

@@ -1,6 +1,6 @@
 /** The REST client of the client commands: CODEHUB_URL and CODEHUB_TOKEN, errors as plain sentences. */
 import { ClientError } from './errors.js';
-import { send, type Answer } from './http.js';
+import { BodyError, send, type Answer, type RequestBody } from './http.js';
 
 export { ClientError };
 
@@ -32,12 +32,15 @@ export function clientConfig(env: NodeJS.ProcessEnv = process.env): ClientConfig
   return { url, token };
 }
 
-export async function request(cfg: ClientConfig, path: string, method = 'GET', body?: Uint8Array, contentType?: string): Promise<Answer> {
+/** One call to the server; `body` may be bytes or a stream of known length (a file, see StreamBody). */
+export async function request(cfg: ClientConfig, path: string, method = 'GET', body?: RequestBody, contentType?: string): Promise<Answer> {
   let res: Answer;
   try {
     const headers: Record<string, string> = { authorization: `Bearer ${cfg.token}`, ...(contentType ? { 'content-type': contentType } : {}) };
     res = await send(cfg.url + path, { method, headers, ...(body ? { body } : {}) });
   } catch (e) {
+    // The body's own failure (a file that changed or vanished while sent) is for the caller to explain.
+    if (e instanceof BodyError) throw e;
     throw new ClientError(`cannot reach ${cfg.url}: ${(e as Error).message}; is the server running and CODEHUB_URL right?`);
   }
   if (!res.ok) {
