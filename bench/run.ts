@@ -2,7 +2,7 @@
  * codehub-build against the limit, in one run:
  *
  *   npm run bench                                   (brings the stack up first)
- *   BENCH_RUNS=7 BENCH_ONLY=image,recorded,burst,lookup,sse,web,registry,deploy,workspace,large,cold,pool npm run bench
+ *   BENCH_RUNS=7 BENCH_ONLY=image,recorded,burst,lookup,sse,web,registry,deploy,workspace,large,upload,cold,pool npm run bench
  *
  * Prints a table and writes it to bench/RESULTS.md with the date, the machine and the exact commands. Every
  * ratio compares figures measured in this same run.
@@ -24,6 +24,7 @@ import { registryOpsBench, type RegistryOpsResult } from './registry-ops.js';
 import { deployBench, type DeployResult } from './deploy.js';
 import { workspaceBench, type WorkspaceResult } from './workspace.js';
 import { largeRepoBench, type LargeRepoResult } from './large-repo.js';
+import { uploadFolderBench, type UploadFolderResult } from './upload-folder.js';
 import { coldBuilderBench, type ColdResult } from './cold-builder.js';
 import { poolMovement, type PoolResult } from './pool-movement.js';
 import { fmtBytes } from './lib/build-log.js';
@@ -31,7 +32,7 @@ import { Scratch } from './lib/scratch.js';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 7);
 const LOOKUPS = Number(process.env.BENCH_LOOKUPS ?? 2000);
-const SECTIONS = ['image', 'recorded', 'burst', 'lookup', 'sse', 'web', 'registry', 'deploy', 'workspace', 'large', 'cold', 'pool'];
+const SECTIONS = ['image', 'recorded', 'burst', 'lookup', 'sse', 'web', 'registry', 'deploy', 'workspace', 'large', 'upload', 'cold', 'pool'];
 const ONLY = new Set((process.env.BENCH_ONLY ?? SECTIONS.join(',')).split(','));
 const SIZES = (process.env.BENCH_SIZES ?? '100000,1000000').split(',').map(Number);
 const progress = (s: string) => process.stderr.write(s + '\n');
@@ -89,6 +90,8 @@ let deploy: DeployResult | null = null;
 let large: LargeRepoResult | null = null;
 if (ONLY.has('deploy')) { progress('deployment: builders and registry storage'); deploy = await deployBench(RUNS, progress); }
 if (ONLY.has('large')) large = await largeRepoBench(RUNS, progress);
+let upload: UploadFolderResult | null = null;
+if (ONLY.has('upload')) upload = await uploadFolderBench(RUNS, progress);
 let cold: ColdResult | null = null;
 if (ONLY.has('cold')) { progress('a cold builder, with and without the registry cache'); cold = await coldBuilderBench(RUNS, progress); }
 let pool: PoolResult | null = null;
@@ -227,6 +230,30 @@ if (large) {
   }
   say();
   say(`Context sent: the median per build, from each codehub-build build's log (\`context: N files, B bytes sent\`, GET /api/builds/:id/log; for buildx, BuildKit's \`transferring context: …\` if the log has it) and from buildx's own output for the raw kept checkout; a tar context sends the whole archive, ${fmtBytes(large.archiveBytes)} (\`git archive --format=tar HEAD | wc -c\`). n/a: the log does not say.`);
+  say();
+}
+
+if (upload) {
+  const u = upload;
+  const bytes = (n: number | null) => (n === null ? 'n/a' : fmtBytes(n));
+  say(`## A ${fmtBytes(u.folderBytes)} folder, one line changed: \`codehub-build build\` (ms)`);
+  say();
+  say(`A folder that is not a git repo: ${u.files} random 1 MB files under \`data/\` beside a small \`app/\`, no .dockerignore, so all of it is the context both ways. Two Dockerfiles, each \`FROM busybox\`, a COPY, then \`RUN wc -c /ctx/app/version.txt\`: \`COPY . /ctx/\` (the whole folder goes into the image: every change also makes and pushes a 300 MB layer, both ways) and \`COPY app/ /ctx/app/\` (the build uses a small part: what the change costs to reach BuildKit dominates). The first build with each Dockerfile is the warm-up (everything uploaded and sent); then each round changes one line of \`app/version.txt\` before each way builds and pushes it, each way first in turn. codehub-build: the CLI downloaded from the server (GET /downloads/codehub-build, run with node, its hash cache in a scratch HOME) against a server building on \`local\`, timed from start to exit (walk, upload, build, push, the log followed to its end); raw: \`docker buildx build --push\` in the same folder on the same dockerd, pushing to the server's token registry after \`docker login\`.`);
+  say();
+  say('| Dockerfile | way | first build | one line changed | against raw | uploaded to the server (first / changed) | context BuildKit was sent (first / changed) |');
+  say('| --- | --- | --- | --- | --- | --- | --- |');
+  for (const v of u.variants) {
+    for (const w of [v.codehub, v.raw]) {
+      say(`| ${v.label} | ${w.name} | ${w.firstMs.toFixed(0)} | ${spread(w.ms)} | ${ratio(w.ms.median, v.raw.ms.median)} | ${w.firstUploaded === null ? 'n/a (no server)' : `${bytes(w.firstUploaded)} / ${bytes(w.uploaded)}`} | ${bytes(w.firstSent)} / ${bytes(w.sent)} |`);
+    }
+  }
+  say();
+  for (const v of u.variants) say(`Target (${v.label}; one line changed, codehub-build / raw, asked <= 1.5x): ${ratio(v.codehub.ms.median, v.raw.ms.median)}x: ${verdict(v.codehub.ms.median / v.raw.ms.median <= 1.5)}.`);
+  say();
+  say(`Uploaded: the CLI's \`context: N files, X (Y uploaded, Z already on the server)\` (median per build); sent: the build log's \`context: N files, B bytes sent\` (GET /api/builds/:id/log) and BuildKit's \`transferring context: …\` in buildx's output. The CLI's walk alone (src/client/context-walk.ts in process, a hash cache of its own): ${u.walk.firstMs.toFixed(0)} ms the first time (every file hashed), ${spread(u.walk.ms, 1)} after a one-line change.`);
+  say();
+  say('Commands:');
+  for (const w of [u.variants[0]!.codehub, u.variants[0]!.raw]) say(`- \`${w.command}\``);
   say();
 }
 
