@@ -390,7 +390,7 @@ async function sendContext(cfg: ClientConfig, plan: BuildPlan, io: BuildIo): Pro
     const walk = await walkFolder(plan, io);
     const blobs = new Map<string, WalkEntry>();
     for (const e of walk.entries) if (e.sha256 && !blobs.has(e.sha256)) blobs.set(e.sha256, e);
-    const upload = await createUpload(cfg, plan.folder, walk);
+    const upload = await createUpload(cfg, plan.folder, plan.request.tag, walk);
     const sent: SentContext = { walk, upload, blobs, root: plan.context };
     try {
       const bytes = await uploadBlobs(cfg, sent, upload.missing, io);
@@ -427,10 +427,13 @@ async function walkFolder(plan: BuildPlan, io: BuildIo): Promise<Walked> {
   return walk;
 }
 
-/** `POST /api/uploads`: the manifest exactly as walked; the answer names the blobs to upload. */
-async function createUpload(cfg: ClientConfig, folder: string, walk: Walked): Promise<UploadView> {
+/**
+ * `POST /api/uploads`: the manifest exactly as walked; the answer names the blobs to upload. The tag goes too, so
+ * that one the server refuses (another namespace) is refused before a file is uploaded.
+ */
+async function createUpload(cfg: ClientConfig, folder: string, tag: string | undefined, walk: Walked): Promise<UploadView> {
   try {
-    return await sendJson<UploadView>(cfg, '/api/uploads', 'POST', { folder, entries: walk.entries });
+    return await sendJson<UploadView>(cfg, '/api/uploads', 'POST', { folder, ...(tag !== undefined ? { tag } : {}), entries: walk.entries });
   } catch (e) {
     throw withProblems(e);
   }

@@ -371,7 +371,10 @@ const uploads: Record<string, PathItemObject> = {
       operationId: 'startUpload', summary: "send a workspace folder's manifest (`codehub-build build`); answers which files to upload",
       description: `The push scope. Every entry of the context after .dockerignore, in fsutil's order, every folder listed. The context's bytes are checked against CODEHUB_MAX_UPLOAD_BYTES before any file moves (413 naming both). At most ${MAX_UPLOAD_ENTRIES} entries. Unused, it expires after a day.`,
       security: TOKEN,
-      requestBody: jsonBody(object({ folder: str("the folder's name (its last path component): the image name's default"), entries: arrayOf(MANIFEST_ENTRY) })),
+      requestBody: jsonBody(object({
+        folder: str("the folder's name (its last path component): the image name's default"), entries: arrayOf(MANIFEST_ENTRY),
+        tag: str('optional: the -t the build will ask for, checked now (400, or 403 for another namespace) so nothing is uploaded in vain'),
+      })),
       responses: {
         201: json('the upload', object({
           id: str('the upload id'), folder: str('the folder'), files: int('regular files'), bytes: int("the context's bytes"),

@@ -12,7 +12,7 @@ import { formatBytes } from '../units.js';
 import { BlobError, BlobHashError, BlobIncompleteError, BlobTooLargeError, type BlobStore } from './blobs.js';
 import type { HeldSecrets } from './held-secrets.js';
 import { validateManifest } from './manifest.js';
-import { checkBuildRequest } from './request.js';
+import { checkBuildRequest, parseTag } from './request.js';
 
 /** An upload never asked to build is dropped after this long (the workspace sends its manifest again). */
 export const UPLOAD_TTL_MS = 24 * 3600_000;
@@ -59,6 +59,12 @@ export class UploadService {
     const folder = (body as { folder?: unknown } | null)?.folder;
     if (typeof folder !== 'string' || !folder || folder.includes('/') || folder.includes('\0') || Buffer.byteLength(folder) > MAX_FOLDER_BYTES) {
       throw new BadRequestError('folder must be the uploaded folder\'s name (its last path component)');
+    }
+    // The tag the build will ask for, if given now: refused before any file moves rather than after.
+    const tag = (body as { tag?: unknown }).tag;
+    if (tag !== undefined) {
+      const parsed = typeof tag === 'string' ? parseTag(tag, { caller: owner, registry: deps.registry }) : { problem: 'tag must be a string like "web:try1"' };
+      if ('problem' in parsed) throw 'forbidden' in parsed && parsed.forbidden ? new ForbiddenError(parsed.problem) : new BadRequestError(parsed.problem);
     }
     const checked = validateManifest(body, { maxBytes: deps.maxBytes, setting: 'CODEHUB_MAX_UPLOAD_BYTES' });
     if (!checked.ok) {

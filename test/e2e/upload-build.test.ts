@@ -229,6 +229,7 @@ describe('codehub-build build', () => {
     const r2 = await build(ok, '-t', 'someone-else/web:x');
     expect(r2.exitCode).not.toBe(0);
     expect(r2.stderr).toMatch(new RegExp(`${owner} may push only to ${owner}/`));
+    expect(r2.stderr).not.toMatch(/uploaded/); // refused with the manifest, before any file moved
 
     // A .dockerignore that lists the Dockerfile still sends it (docker's behaviour).
     const ignored = folder('ignores-dockerfile', { 'Dockerfile': `${FROM}\nRUN echo kept-${owner}\n`, '.dockerignore': 'Dockerfile\n.dockerignore\n' });

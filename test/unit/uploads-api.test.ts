@@ -111,6 +111,11 @@ describe('uploads API', () => {
     const other = await call('POST', `/api/uploads/${u.body.id}/build`, alice, { tag: 'bob/web:x' });
     expect(other.status).toBe(403);
     expect(other.body.error.message).toMatch(/alice may push only to alice\//);
+    // Given with the manifest, the tag is refused before anything is recorded or uploaded.
+    const early = await begin(alice, { folder: 'web', tag: 'bob/web:x', entries: entries() });
+    expect(early.status).toBe(403);
+    expect((await begin(alice, { folder: 'web', tag: 'Web!', entries: entries() })).status).toBe(400);
+    expect(m.store.db.$client.prepare('SELECT count(*) AS n FROM uploads').get()).toEqual({ n: 1 });
     const noFile = await call('POST', `/api/uploads/${u.body.id}/build`, alice, { dockerfile: 'docker/Dockerfile.dev' });
     expect(noFile.status).toBe(400);
     expect(noFile.body.error.message).toMatch(/no Dockerfile at docker\/Dockerfile\.dev in the uploaded folder web: give its path with -f/);
