@@ -42,6 +42,11 @@ export class GoneError extends AppError {
   override readonly status = 410;
   override readonly code = 'gone';
 }
+/** Bytes sent are not what they were announced as (an uploaded file changed after its hash was taken). */
+export class ContentMismatchError extends AppError {
+  override readonly status = 400;
+  override readonly code = 'content_mismatch';
+}
 export class PayloadTooLargeError extends AppError {
   override readonly status = 413;
   override readonly code = 'payload_too_large';

@@ -162,7 +162,9 @@ export async function startServer(settings: Settings, opts: { log?: Logger; driv
   let draining = false;
   const server: ServerType = await new Promise((resolve, reject) => {
     // Request headers are capped at 16 KiB (431 beyond); bodies per route (hooks 1 MB, secrets 64 KiB, pushes CODEHUB_MAX_PUSH_BYTES).
-    const s = serve({ fetch: (req, env) => (draining && !servedWhileDraining(req) ? stopping() : app.fetch(req, env)), port: settings.port, hostname: settings.host, serverOptions: { maxHeaderSize: 16 * 1024 } }, () => resolve(s));
+    // No limit on a whole request's time (Node's default is 5 minutes): a large push or an uploaded file on a slow
+    // link takes longer; headers must still arrive within headersTimeout (60 s), and an idle socket is closed.
+    const s = serve({ fetch: (req, env) => (draining && !servedWhileDraining(req) ? stopping() : app.fetch(req, env)), port: settings.port, hostname: settings.host, serverOptions: { maxHeaderSize: 16 * 1024, requestTimeout: 0 } }, () => resolve(s));
     s.once('error', reject);
   });
   pool.start();

@@ -12,7 +12,7 @@ import { isPush, TERMINAL_STATUSES, type Build, type UploadBuild } from '../stor
 import type { UploadStore } from '../store/uploads.js';
 import type { BlobStore } from '../uploads/blobs.js';
 import type { HeldSecrets } from '../uploads/held-secrets.js';
-import { commitContext, uploadContext } from './contexts.js';
+import { commitContext, uploadContext, type PreparedContext } from './contexts.js';
 import type { Store } from '../store/store.js';
 import { buildProcessEnv, stopOrphans } from './orphans.js';
 import { masker, secretValues } from '../logs/mask.js';
@@ -301,8 +301,6 @@ export class Runner {
 
   private async execute(b: Build, image: ImageConfig, secrets: Record<string, string>, driver: BuilderDriver, controller: AbortController, out: LogWriter): Promise<BuildOutcome> {
     const { deps } = this;
-    const prepared = isPush(b) ? commitContext(deps, b, image) : uploadContext(deps, b as UploadBuild);
-    if ('problem' in prepared) return { ok: false, code: 'user', reason: prepared.problem, steps: [] };
     const workDir = await mkdtemp(join(tmpdir(), `codehub-build-${b.id}-`));
     const timeoutMs = image.timeoutSeconds ? image.timeoutSeconds * 1000 : deps.defaultTimeoutMs;
     const timer = setTimeout(() => controller.abort(`timeout: the build ran longer than ${Math.round(timeoutMs / 1000)}s`), timeoutMs);
@@ -317,8 +315,13 @@ export class Runner {
     }
     // The build's credential reaches its cache repository too: it pulls the cache it imports and pushes the one it exports.
     const repositories = [...new Set([...b.imageRefs, ...(cache ? [cache.exportRef] : [])].map((r) => parseImageRef(r).repository))];
-    const cred = rc ? rc.issue(b.id, repositories, timeoutMs + 60_000) : undefined;
+    let cred: { username: string; password: string } | undefined;
+    let prepared: PreparedContext | { problem: string } | null = null;
     try {
+      cred = rc ? rc.issue(b.id, repositories, timeoutMs + 60_000) : undefined;
+      // Made last, inside the try: a commit's context is a running `git archive`, which the finally must end.
+      prepared = isPush(b) ? commitContext(deps, b, image) : uploadContext(deps, b as UploadBuild);
+      if ('problem' in prepared) return { ok: false, code: 'user', reason: prepared.problem, steps: [] };
       const outcome = await driver.build({
         dockerfile: image.dockerfile,
         target: image.target,
@@ -337,7 +340,7 @@ export class Runner {
         onLog: (line) => out.line(line), signal: controller.signal,
         processEnv: buildProcessEnv(deps.instance, b.id),
       });
-      const note = outcome.ok ? null : prepared.failureNote();
+      const note = outcome.ok ? null : (prepared as PreparedContext).failureNote();
       if (note) out.line(note);
       if (!outcome.ok || !refs.extraTags.length) return outcome;
       try {
@@ -351,7 +354,7 @@ export class Runner {
     } finally {
       if (cred) rc!.revoke(cred.username);
       clearTimeout(timer);
-      prepared.close();
+      if (prepared && !('problem' in prepared)) prepared.close();
       await rm(workDir, { recursive: true, force: true });
     }
   }

@@ -493,8 +493,9 @@ async function uploadBlob(cfg: ClientConfig, uploadId: string, entry: WalkEntry,
       if (code && code !== 'ENOENT') throw new ClientError(`cannot read ${entry.path}: ${(e.cause as Error).message}`);
       throw new ChangedFile(entry.path);
     }
-    // The contract: a blob is refused with 400 when its bytes do not hash to its name.
-    if (e instanceof ClientError && e.status === 400) throw new ChangedFile(entry.path, e.message);
+    // The server says the bytes are not the ones walked (hash, or more or fewer than the size): the file changed.
+    // Any other refusal is its own error, said as the server said it.
+    if (e instanceof ClientError && (e.code === 'content_mismatch' || e.status === 413)) throw new ChangedFile(entry.path, e.message);
     throw e;
   }
 }

@@ -100,7 +100,7 @@ export async function openSession(conn: SessionConnection, opts: SessionOptions)
       'Upgrade': 'h2c', 'Connection': 'Upgrade', 'Content-Length': '0',
       'X-Docker-Expose-Session-Uuid': id,
       'X-Docker-Expose-Session-Name': opts.name,
-      'X-Docker-Expose-Session-Sharedkey': opts.sharedKey,
+      'X-Docker-Expose-Session-Sharedkey': headerSafe(opts.sharedKey),
       // One header line per method (an array is sent so): BuildKit calls only what is listed here.
       'X-Docker-Expose-Session-Grpc-Method': [HEALTH, ...(opts.tree ? [DIFF_COPY] : []), ...(opts.credentials ? [CREDENTIALS] : []), ...(opts.secrets ? [GET_SECRET] : [])],
     },
@@ -360,4 +360,13 @@ async function diffCopy(stream: http2.ServerHttp2Stream, rawHeaders: string[], t
   } catch (e) {
     if (!stream.destroyed && !stream.closed) fail(GRPC.INTERNAL, (e as Error).message);
   }
+}
+
+/**
+ * A key as an HTTP header value: characters beyond printable ASCII (a folder named `项目`, a control character)
+ * would make Node refuse the request; they are percent-encoded, the same key always the same way, and a key of
+ * printable ASCII alone (every repo's) unchanged, so BuildKit's snapshots kept under it stay found.
+ */
+export function headerSafe(key: string): string {
+  return key.replace(/[^\x20-\x7e]|%/gu, (c) => encodeURIComponent(c));
 }

@@ -286,13 +286,14 @@ export class Store {
 
   /**
    * Builds whose log may expire: finished before `cutoff`, log still kept, and not the newest build of their
-   * branch and image (that one keeps its log whatever its age), oldest first, at most `limit`.
+   * branch and image (that one keeps its log whatever its age; of uploads, which have no branch: the newest of
+   * the image), oldest first, at most `limit`.
    */
   expirableLogs(cutoff: string, limit: number, opts: { repo?: string | undefined; after?: { finishedAt: string; id: number } | undefined } = {}): { id: number; finishedAt: string }[] {
     const after = opts.after ?? { finishedAt: '', id: 0 };
     return this.db.$client.prepare(`SELECT b.id, b.finished_at AS finishedAt FROM builds b INDEXED BY builds_log_kept
       WHERE b.log_expired_at IS NULL AND b.finished_at < ? AND (b.finished_at, b.id) > (?, ?) ${opts.repo ? 'AND b.repo = ?' : ''}
-        AND b.id < (SELECT max(n.id) FROM builds n WHERE n.repo = b.repo AND n.ref_name = b.ref_name AND n.image = b.image)
+        AND b.id < (SELECT max(n.id) FROM builds n WHERE n.repo = b.repo AND n.ref_name IS b.ref_name AND n.image = b.image)
       ORDER BY b.finished_at, b.id LIMIT ?`).all(cutoff, after.finishedAt, after.id, ...(opts.repo ? [opts.repo] : []), limit) as { id: number; finishedAt: string }[];
   }
 

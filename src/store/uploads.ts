@@ -1,4 +1,4 @@
-import { and, eq, inArray, isNull, lt } from 'drizzle-orm';
+import { and, desc, eq, inArray, isNull, lt } from 'drizzle-orm';
 import type { ManifestEntry, UploadManifest } from '../uploads/manifest.js';
 import type { Db } from './db.js';
 import { builds, uploads, type Upload } from './schema.js';
@@ -26,6 +26,22 @@ export class UploadStore {
   get(id: string): StoredUpload | undefined {
     const row = this.db.select().from(uploads).where(eq(uploads.id, id)).get();
     return row && { ...row, entries: JSON.parse(row.entries) as ManifestEntry[] };
+  }
+
+  /** Who sent the upload, without reading its entries (each file's request asks). */
+  ownerOf(id: string): { owner: string; buildId: number | null } | undefined {
+    return this.db.select({ owner: uploads.owner, buildId: uploads.buildId }).from(uploads).where(eq(uploads.id, id)).get();
+  }
+
+  /**
+   * Leaves the owner at most `keep` uploads waiting for their build request, removing the oldest others;
+   * returns how many went.
+   */
+  dropPending(owner: string, keep: number): number {
+    const pending = this.db.select({ id: uploads.id }).from(uploads).where(and(eq(uploads.owner, owner), isNull(uploads.buildId)))
+      .orderBy(desc(uploads.createdAt), desc(uploads.id)).all();
+    const gone = pending.slice(Math.max(0, keep)).map((r) => r.id);
+    return gone.length ? this.db.delete(uploads).where(inArray(uploads.id, gone)).run().changes : 0;
   }
 
   /** Records the build made from the upload; false if it has one already (a second build request). */

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import type { QuotaCheck } from '../builds/enqueue.js';
 import type { ImageConfig } from '../config/types.js';
-import { BadRequestError, ConflictError, ForbiddenError, NotFoundError, PayloadTooLargeError } from '../errors.js';
+import { BadRequestError, ConflictError, ContentMismatchError, ForbiddenError, NotFoundError, PayloadTooLargeError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { LogStore } from '../logs/store.js';
 import type { Build, NewBuild, UploadBuild } from '../store/schema.js';
@@ -16,7 +16,16 @@ import { checkBuildRequest, parseTag } from './request.js';
 
 /** An upload never asked to build is dropped after this long (the workspace sends its manifest again). */
 export const UPLOAD_TTL_MS = 24 * 3600_000;
+/**
+ * Uploads one owner may have waiting for their build request: a workspace sends one and builds it at once, so
+ * more are abandoned tries (a Ctrl-C during the upload); the oldest go, and their files become trimmable.
+ */
+export const MAX_PENDING_UPLOADS = 4;
 const MAX_FOLDER_BYTES = 255;
+/** Upload indexes kept in memory for the blob requests that follow a manifest (one per file, often thousands). */
+const INDEX_CACHE = 32;
+// eslint-disable-next-line no-control-regex
+const CONTROL_RE = /[\x00-\x1f\x7f]/;
 
 export interface UploadServiceDeps {
   store: Store;
@@ -57,8 +66,8 @@ export class UploadService {
   async begin(owner: string, body: unknown): Promise<UploadStarted> {
     const { deps } = this;
     const folder = (body as { folder?: unknown } | null)?.folder;
-    if (typeof folder !== 'string' || !folder || folder.includes('/') || folder.includes('\0') || Buffer.byteLength(folder) > MAX_FOLDER_BYTES) {
-      throw new BadRequestError('folder must be the uploaded folder\'s name (its last path component)');
+    if (typeof folder !== 'string' || !folder || folder.includes('/') || CONTROL_RE.test(folder) || Buffer.byteLength(folder) > MAX_FOLDER_BYTES) {
+      throw new BadRequestError('folder must be the uploaded folder\'s name (its last path component, no control characters, at most 255 bytes)');
     }
     // The tag the build will ask for, if given now: refused before any file moves rather than after.
     const tag = (body as { tag?: unknown }).tag;
@@ -72,27 +81,35 @@ export class UploadService {
       throw checked.tooLarge ? new PayloadTooLargeError(message, { problems: checked.problems }) : new BadRequestError(message, { problems: checked.problems });
     }
     deps.uploads.sweep(new Date(Date.now() - UPLOAD_TTL_MS).toISOString());
-    // Recorded before the store is asked: from now on a trim keeps this upload's blobs.
-    const upload = deps.uploads.create(randomBytes(16).toString('hex'), owner, folder, checked.manifest);
-    const missing = await deps.blobs.missing(owner, checked.manifest.blobs);
-    const sizes = blobSizes(upload);
-    const missingBytes = missing.reduce((n, sha) => n + sizes.get(sha)!, 0);
+    const dropped = deps.uploads.dropPending(owner, MAX_PENDING_UPLOADS - 1);
+    if (dropped) deps.log.info('abandoned uploads dropped', { owner, dropped });
+    const { upload, missing } = await this.exclusive(owner, async () => {
+      // Recorded before the store is asked, and never while a trim runs: from now on a trim keeps these blobs.
+      const created = deps.uploads.create(randomBytes(16).toString('hex'), owner, folder, checked.manifest);
+      return { upload: created, missing: await deps.blobs.missing(owner, checked.manifest.blobs) };
+    });
+    const sizes = this.indexOf(upload);
+    const missingBytes = missing.reduce((n, sha) => n + sizes.get(sha)!.size, 0);
     deps.log.info('upload started', { owner, upload: upload.id, folder, files: upload.files, bytes: upload.bytes, missing: missing.length, missingBytes });
+    // Room for what is coming, before it comes: the owner's older files beyond the budget go now.
+    if (missingBytes) this.trim(owner);
     return { upload, missing, missingBytes, expiresAt: new Date(Date.parse(upload.createdAt) + UPLOAD_TTL_MS).toISOString() };
   }
 
   /** Stores one file of the upload from `body`, checked against its hash and size as it is written. */
   async putBlob(owner: string, id: string, sha256: string, body: Readable, signal?: AbortSignal): Promise<{ sha256: string; size: number; stored: 'written' | 'present' }> {
-    const upload = this.uploadOf(owner, id);
-    const size = blobSizes(upload).get(sha256);
-    if (size === undefined) throw new BadRequestError(`${sha256} is not the sha256 of a file of upload ${id}`);
-    const path = upload.entries.find((e) => e.sha256 === sha256)!.path;
+    // One request per file: the upload's index comes from memory, not from parsing its manifest each time.
+    const known = /^[0-9a-f]{32}$/.test(id) ? this.deps.uploads.ownerOf(id) : undefined;
+    if (!known || known.owner !== owner) throw this.noUpload(id);
+    const blob = this.indexOf(id).get(sha256);
+    if (!blob) throw new BadRequestError(`${sha256} is not the sha256 of a file of upload ${id}`);
+    const { size, path } = blob;
     try {
       return { sha256, size, stored: await this.deps.blobs.write(owner, sha256, size, body, signal) };
     } catch (e) {
       if (e instanceof BlobTooLargeError) throw new PayloadTooLargeError(`${path}: more than the ${size} bytes the manifest gave (${formatBytes(size)}): did it change while uploading? run the build again`);
-      if (e instanceof BlobHashError) throw new BadRequestError(`${path} changed while it was uploaded (its bytes are not the sha256 the manifest gave): run the build again`);
-      if (e instanceof BlobIncompleteError) throw new BadRequestError(`${path}: ${e.message.replace(/^blob \w+: /, '')}`);
+      if (e instanceof BlobHashError) throw new ContentMismatchError(`${path} changed while it was uploaded (its bytes are not the sha256 the manifest gave): run the build again`);
+      if (e instanceof BlobIncompleteError) throw new ContentMismatchError(`${path}: ${e.message.replace(/^blob \w+: /, '')}`);
       if (e instanceof BlobError) throw new BadRequestError(e.message);
       throw e;
     }
@@ -108,7 +125,7 @@ export class UploadService {
       const message = checked.problems.join('; ');
       throw checked.forbidden ? new ForbiddenError(message, { problems: checked.problems }) : new BadRequestError(message, { problems: checked.problems });
     }
-    const missing = await deps.blobs.missing(owner, blobSizes(upload).keys());
+    const missing = await deps.blobs.missing(owner, this.indexOf(upload).keys());
     if (missing.length) throw new ConflictError(`${missing.length} file${missing.length === 1 ? ' is' : 's are'} not uploaded yet: PUT each to /api/uploads/${id}/blobs/<sha256>`, { missing });
 
     const req = checked.value;
@@ -127,30 +144,80 @@ export class UploadService {
     };
     const ref = `${deps.registry}/${repo}:${req.tag}`;
     // The build and its upload's link in one transaction: a second request for the same upload finds it built.
-    const b = deps.store.db.$client.transaction(() => {
+    // Its secrets are held before the build can be claimed (the runner may take it the moment it commits).
+    let heldFor: number | null = null;
+    const record = deps.store.db.$client.transaction(() => {
       const [inserted] = deps.store.insertBuilds<UploadBuild>([row], () => [ref]);
       if (!deps.uploads.attach(upload.id, inserted!.id)) throw new ConflictError(`upload ${id} was built already`);
+      if (!limit) deps.held.hold((heldFor = inserted!.id), req.secrets);
       return inserted!;
-    })();
-    await deps.logs.append(b.id, [`build #${b.id}: folder ${upload.folder} uploaded by ${owner} (${upload.files} file${upload.files === 1 ? '' : 's'}, ${formatBytes(upload.bytes)}) -> ${ref}`, ...(limit ? [limit.reason] : [])]);
-    deps.log.info('upload build recorded', { build: b.id, owner, upload: upload.id, image: ref, status: b.status });
-    if (limit) {
-      deps.onEnded?.(b);
-      return b;
+    });
+    let built: UploadBuild;
+    try {
+      built = record();
+    } catch (e) {
+      if (heldFor !== null) deps.held.drop(heldFor);
+      throw e;
     }
-    deps.held.hold(b.id, req.secrets);
+    this.index.delete(upload.id);
+    await deps.logs.append(built.id, [`build #${built.id}: folder ${upload.folder} uploaded by ${owner} (${upload.files} file${upload.files === 1 ? '' : 's'}, ${formatBytes(upload.bytes)}) -> ${ref}`, ...(limit ? [limit.reason] : [])]);
+    deps.log.info('upload build recorded', { build: built.id, owner, upload: upload.id, image: ref, status: built.status });
+    if (limit) {
+      deps.onEnded?.(built);
+      return built;
+    }
     deps.runner.notify();
-    void deps.blobs.trim(owner, deps.cacheBytes, deps.uploads.blobsInUse(owner))
+    return built;
+  }
+
+  /**
+   * Trims the owner's blobs to CODEHUB_UPLOAD_CACHE, in the background, never beside a `begin` of the same owner
+   * (which could be told a blob is present that the trim is about to remove). Live uploads' blobs are kept.
+   */
+  private trim(owner: string): void {
+    const { deps } = this;
+    void this.exclusive(owner, () => deps.blobs.trim(owner, deps.cacheBytes, deps.uploads.blobsInUse(owner)))
       .then((t) => { if (t.removed) deps.log.info('upload store trimmed', { owner, removed: t.removed, freedBytes: t.freedBytes, keptBytes: t.keptBytes }); })
       .catch((e: Error) => deps.log.warn('trimming the upload store failed', { owner, err: e }));
-    return b;
   }
+
+  /** Runs `fn` when nothing else of `owner`'s runs under this lock (each owner's blob store has one). */
+  private exclusive<T>(owner: string, fn: () => Promise<T>): Promise<T> {
+    const prev = this.locks.get(owner) ?? Promise.resolve();
+    const next = prev.then(fn, fn);
+    const settled = next.then(() => {}, () => {});
+    this.locks.set(owner, settled);
+    void settled.then(() => { if (this.locks.get(owner) === settled) this.locks.delete(owner); });
+    return next;
+  }
+
+  private locks = new Map<string, Promise<void>>();
+
+  /** Each file content of the upload once, with its size and a path that has it; kept for the blob requests. */
+  private indexOf(upload: StoredUpload | string): Map<string, { size: number; path: string }> {
+    const id = typeof upload === 'string' ? upload : upload.id;
+    let index = this.index.get(id);
+    if (index) return index;
+    const stored = typeof upload === 'string' ? this.deps.uploads.get(id) : upload;
+    index = new Map();
+    for (const e of stored?.entries ?? []) if (e.sha256 !== undefined && !index.has(e.sha256)) index.set(e.sha256, { size: e.size, path: e.path });
+    this.index.set(id, index);
+    // Insertion order is age: the oldest index goes first (rebuilt from the database if it is asked for again).
+    if (this.index.size > INDEX_CACHE) this.index.delete(this.index.keys().next().value!);
+    return index;
+  }
+
+  private index = new Map<string, Map<string, { size: number; path: string }>>();
 
   /** The upload if `owner` sent it; another user's is not admitted to exist. */
   private uploadOf(owner: string, id: string): StoredUpload {
     const upload = /^[0-9a-f]{32}$/.test(id) ? this.deps.uploads.get(id) : undefined;
-    if (!upload || upload.owner !== owner) throw new NotFoundError(`no upload ${id.slice(0, 64)}: it expired (a day), its build ended, or it was never sent; run codehub-build build again`);
+    if (!upload || upload.owner !== owner) throw this.noUpload(id);
     return upload;
+  }
+
+  private noUpload(id: string): NotFoundError {
+    return new NotFoundError(`no upload ${id.slice(0, 64)}: it expired (a day), its build ended, it was replaced by newer ones (at most ${MAX_PENDING_UPLOADS} wait for their build), or it was never sent; run codehub-build build again`);
   }
 
   private limitReason(owner: string): { code: string; reason: string } | null {
@@ -163,11 +230,4 @@ export class UploadService {
     const verdict = this.deps.quota ? await this.deps.quota.check(repo) : null;
     return verdict?.over ? { code: 'quota', reason: verdict.reason } : null;
   }
-}
-
-/** Each file content of the upload once, with its size. */
-function blobSizes(upload: StoredUpload): Map<string, number> {
-  const out = new Map<string, number>();
-  for (const e of upload.entries) if (e.sha256 !== undefined) out.set(e.sha256, e.size);
-  return out;
 }

@@ -95,6 +95,10 @@ describe('codehub-build build', () => {
     const b = builds.find((x) => x.image_refs.includes(ref));
     expect(b).toMatchObject({ source: 'upload', status: 'succeeded', repo: `${owner}/web`, commit: null, upload: { folder: 'web' }, pusher: owner });
     expect(b.upload.bytes).toBeLessThan(4096);
+    // It counts toward the owner's registry usage (and so the quota), as soon as it is reported pushed.
+    const usage = await server.api(`/api/usage`, token);
+    expect(usage.body.images).toContainEqual(expect.objectContaining({ image: 'web', tags: 1 }));
+    expect(usage.body.bytes).toBeGreaterThan(0);
     const page = await fetch(`${server.url}/builds/${b.id}`, { headers: { authorization: `Bearer ${token}` } });
     expect(page.status).toBe(200);
     const html = await page.text();

@@ -275,7 +275,7 @@ async function fakeServer(opts: FakeOptions = {}): Promise<Fake> {
       if (badPuts > 0 || sha(body) !== m[2]) {
         badPuts--;
         const path = (fake.uploads.at(-1)!.entries as { path: string; sha256?: string }[]).find((e) => e.sha256 === m![2])!.path;
-        return json(res, 400, { error: { code: 'bad_request', message: `${path} changed while it was uploaded (its bytes are not the sha256 the manifest gave): run the build again` } });
+        return json(res, 400, { error: { code: 'content_mismatch', message: `${path} changed while it was uploaded (its bytes are not the sha256 the manifest gave): run the build again` } });
       }
       have.add(m[2]!);
       return json(res, 201, { sha256: m[2], size: body.length });

@@ -5,6 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { decodePacket, decodeStat, encodePacket, encodeStat, GrpcDeframer, grpcFrame, HEALTH_SERVING, MAX_MESSAGE, PacketType, type Stat } from '../../src/context/proto.js';
+import { headerSafe } from '../../src/context/session.js';
 import { MODE_DIR, MODE_SYMLINK } from '../../src/context/tree.js';
 import { varint } from '../../src/util/protobuf.js';
 
@@ -87,5 +88,16 @@ describe('gRPC framing', () => {
     const big = Buffer.alloc(5);
     big.writeUInt32BE(MAX_MESSAGE + 1, 1);
     expect(() => new GrpcDeframer().push(big)).toThrow(/exceeds/);
+  });
+});
+
+describe('the session shared key as a header value', () => {
+  it('leaves printable ASCII keys as they are and encodes anything else, one way', () => {
+    expect(headerSafe('local:alice/shop:.:Dockerfile#0')).toBe('local:alice/shop:.:Dockerfile#0');
+    expect(headerSafe('local:upload:alice:项目:Dockerfile#0')).toBe('local:upload:alice:%E9%A1%B9%E7%9B%AE:Dockerfile#0');
+    // Distinct keys stay distinct: a literal `%E9` is not the character it would encode.
+    expect(headerSafe('a%E9')).not.toBe(headerSafe('aé'));
+    expect(headerSafe('x\ny')).toBe('x%0Ay');
+    expect(() => new Headers({ k: headerSafe('dossier été\u0007') })).not.toThrow();
   });
 });

@@ -111,6 +111,21 @@ describe('log retention', () => {
     expect(store.build(builds[2]!.id)!.logExpiredAt).toBeNull();
     expect(expireLogs({ store, logs, log: silentLogger, days: 7 }).expired).toBe(0); // nothing twice
   });
+
+  it('expires the logs of uploads (no branch) but the newest of each image', () => {
+    const logs = new LogStore(mkdtempSync(join(tmpdir(), 'chb-logret-')));
+    const old = new Date(Date.now() - 10 * 86_400_000).toISOString();
+    const builds = store.insertBuilds(['web', 'web', 'api'].map((image) => ({
+      source: 'upload' as const, repo: `alice/${image}`, owner: 'alice', image, status: 'succeeded' as const, pusher: 'alice', finishedAt: old,
+      uploadId: 'u', uploadFolder: image, contextBytes: 1,
+    })), () => []);
+    for (const b of builds) {
+      mkdirSync(dirname(logs.path(b.id)), { recursive: true });
+      writeFileSync(logs.path(b.id), `${old}\tlog of #${b.id}\n`);
+    }
+    expect(expireLogs({ store, logs, log: silentLogger, days: 7 }).expired).toBe(1);
+    expect(builds.map((b) => existsSync(logs.path(b.id)))).toEqual([false, true, true]);
+  });
 });
 
 describe('quotas', () => {

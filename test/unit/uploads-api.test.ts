@@ -88,11 +88,26 @@ describe('uploads API', () => {
     const u = await begin();
     const wrong = await put(u.body.id, 'hellO\n', alice, sha(APP));
     expect(wrong.status).toBe(400);
+    expect(wrong.body.error.code).toBe('content_mismatch');
     expect(wrong.body.error.message).toMatch(/src\/app\.txt changed while it was uploaded/);
     expect(await m.blobs.has('alice', sha(APP))).toBe(false);
     expect((await put(u.body.id, 'not in the manifest')).status).toBe(400);
     expect((await put(u.body.id, 'x'.repeat(APP.length + 5), alice, sha(APP))).status).toBe(413);
     expect(await m.blobs.has('alice', sha(APP))).toBe(false);
+  });
+
+  it('keeps at most a few uploads waiting for their build: the oldest abandoned one goes', async () => {
+    const ids: string[] = [];
+    for (let i = 0; i < 5; i++) ids.push((await begin()).body.id);
+    expect((await put(ids[0]!, DOCKERFILE)).status).toBe(404);
+    expect((await put(ids[1]!, DOCKERFILE)).status).toBe(201);
+    expect(m.store.db.$client.prepare("SELECT count(*) AS n FROM uploads WHERE owner = 'alice'").get()).toEqual({ n: 4 });
+  });
+
+  it('refuses a folder name with a control character (it would forge log lines)', async () => {
+    const r = await begin(alice, { folder: 'web\nbuild #1 succeeded', entries: entries() });
+    expect(r.status).toBe(400);
+    expect(r.body.error.message).toMatch(/no control characters/);
   });
 
   it('builds nothing while files are missing, saying which', async () => {
