@@ -1,0 +1,223 @@
+import { execa } from 'execa';
+import { gitEnv } from '../git/env.js';
+
+/**
+ * The upstream side of a repo linked to a forge (issue 17, DESIGN.md "Existing forges"): checking the
+ * upstream URL an owner gives, and fetching pushed refs from it into the bare repo here.
+ *
+ * The URL is handed to git, which understands far more than http(s): local paths, `file://`, `ssh://`,
+ * scp-like `host:path`, and `ext::<command>` which runs a command. Only http(s) is allowed, by the check
+ * below and again by git's own `protocol.*.allow` settings at fetch time.
+ *
+ * A token for a private upstream never goes into a URL (git writes remote URLs into config, FETCH_HEAD and
+ * error messages) nor into git's arguments (visible to every user through `ps`): it reaches git through the
+ * environment only, as an `http.extraHeader` set with GIT_CONFIG_COUNT (git >= 2.31).
+ */
+
+export type UpstreamUrlCheck = { ok: true; url: URL; display: string } | { ok: false; problem: string };
+
+export interface UpstreamUrlOptions {
+  /** An operator's restriction of upstream hosts. Without it every host is allowed: internal hosts are the normal case on-premises. */
+  allowHosts?: (host: string) => boolean;
+}
+
+export function checkUpstreamUrl(raw: string, opts: UpstreamUrlOptions = {}): UpstreamUrlCheck {
+  const bad = (why: string): UpstreamUrlCheck => ({ ok: false, problem: `upstream URL ${JSON.stringify(raw)} ${why}` });
+  if (raw === '') return { ok: false, problem: 'upstream URL is empty' };
+  // eslint-disable-next-line no-control-regex
+  if (/[\u0000-\u001f\u007f-\u009f]/.test(raw)) return bad('contains control characters');
+  if (/\s/.test(raw)) return bad('contains whitespace');
+  if (raw.startsWith('-')) return bad('starts with "-", which git would read as an option');
+  if (/^[A-Za-z0-9+.-]+::/.test(raw)) return bad('uses git\'s "<transport>::<address>" form (ext:: runs commands); only http:// and https:// URLs are allowed');
+  if (/^(\/|\.{1,2}(\/|$)|~)/.test(raw) || /^[A-Za-z]:\\/.test(raw)) return bad('is a local path; only http:// and https:// URLs are allowed');
+  const scheme = /^([A-Za-z][A-Za-z0-9+.-]*):\/\//.exec(raw)?.[1]?.toLowerCase();
+  if (scheme === undefined) {
+    // Without "://", git reads "host:path" (and "user@host:path") as an ssh address, anything else as a path.
+    const colon = /^([^/]*?):/.exec(raw);
+    if (colon && /^[A-Za-z][A-Za-z0-9+.-]*$/.test(colon[1]!)) return bad(`has the scheme "${colon[1]}:", not http or https`);
+    if (colon) return bad('looks like an ssh address (user@host:path); only http:// and https:// URLs are allowed');
+    return bad('has no scheme; it would be read as a local path. Use http:// or https://');
+  }
+  if (scheme !== 'http' && scheme !== 'https') return bad(`uses ${scheme}://; only http:// and https:// URLs are allowed`);
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    return bad('is not a valid URL');
+  }
+  if (url.username !== '' || url.password !== '') {
+    return bad('contains credentials (user:token@); a token goes in the link\'s status_token, never in a URL');
+  }
+  if (url.hostname === '') return bad('has no host');
+  if (url.search !== '' || url.hash !== '' || raw.includes('?') || raw.includes('#')) return bad('has a query or fragment; a repository URL has neither');
+  let decoded: string;
+  try {
+    decoded = decodeURIComponent(url.pathname);
+  } catch {
+    return bad('has broken percent-encoding');
+  }
+  // eslint-disable-next-line no-control-regex
+  if (/[\u0000-\u001f\u007f-\u009f]|\s/.test(decoded)) return bad('contains encoded control characters or whitespace');
+  // The URL always follows `--` at fetch time; this only refuses URLs whose sole purpose is an attack.
+  if (/--(upload-pack|receive-pack|exec|config)/i.test(decoded)) return bad('contains a git option (--upload-pack and the like)');
+  const path = url.pathname.replace(/\/+$/, '');
+  if (path === '') return bad('names a host but no repository path');
+  if (opts.allowHosts && !opts.allowHosts(url.hostname)) return bad(`names host ${url.hostname}, which the operator's setting does not allow`);
+  const display = `${url.protocol}//${url.host}${path}`;
+  return { ok: true, url: new URL(display), display };
+}
+
+/** One git process: what fetchUpstream runs, replaceable so tests can see every argument and variable. */
+export type GitRun = (args: string[], env: Record<string, string>, opts: { timeoutMs: number; signal?: AbortSignal }) => Promise<GitRunResult>;
+export interface GitRunResult { exitCode: number | undefined; stdout: string; stderr: string; timedOut: boolean; aborted: boolean }
+
+/**
+ * Runs git in its own process group, and on timeout or abort kills the whole group: `git fetch` does the
+ * network work in a `git-remote-https` child, which would otherwise outlive a killed parent and hang on a
+ * silent server.
+ */
+export const runGit: GitRun = async (args, env, { timeoutMs, signal }) => {
+  let timedOut = false;
+  let aborted = false;
+  const child = execa('git', args, { env, extendEnv: false, reject: false, stdin: 'ignore', detached: true, maxBuffer: 1_000_000 });
+  const killGroup = () => {
+    try {
+      if (child.pid !== undefined) process.kill(-child.pid, 'SIGKILL');
+    } catch { /* already gone */ }
+  };
+  const timer = setTimeout(() => { timedOut = true; killGroup(); }, timeoutMs);
+  const onAbort = () => { aborted = true; killGroup(); };
+  if (signal?.aborted) onAbort();
+  else signal?.addEventListener('abort', onAbort, { once: true });
+  try {
+    const r = await child;
+    const spawnError = r.failed && r.exitCode === undefined && !timedOut && !aborted ? (r.shortMessage ?? '') : '';
+    return { exitCode: r.exitCode, stdout: String(r.stdout ?? ''), stderr: String(r.stderr ?? '') || spawnError, timedOut, aborted };
+  } finally {
+    clearTimeout(timer);
+    signal?.removeEventListener('abort', onAbort);
+  }
+};
+
+export interface FetchUpstreamOptions {
+  /** The bare repo to fetch into (RepoStore.path). */
+  gitDir: string;
+  /** A URL that passed checkUpstreamUrl (checked again here). */
+  url: URL;
+  /** For a private upstream: sent as HTTP Basic auth through the environment only. */
+  token?: string;
+  /** The Basic auth user name sent with the token. GitHub and Gitea accept any name; GitLab wants `oauth2` for OAuth tokens. */
+  username?: string;
+  /** Full ref names, refs/heads/... or refs/tags/...; each is fetched onto the same name here, forced. */
+  refs: string[];
+  signal?: AbortSignal;
+  /** Default 120 s. */
+  timeoutMs?: number;
+}
+
+export type FetchUpstreamResult =
+  | { ok: true; updated: { ref: string; sha: string }[] }
+  /** `missing`: requested refs the upstream does not have (deleted there, or never pushed); nothing was updated. */
+  | { ok: false; problem: string; missing?: string[] };
+
+const DEFAULT_TIMEOUT_MS = 120_000;
+
+/** Variables passed through from the server's environment: an on-premises network may need a proxy or its own CA. */
+const NETWORK_ENV = ['http_proxy', 'https_proxy', 'HTTPS_PROXY', 'no_proxy', 'NO_PROXY', 'GIT_SSL_CAINFO', 'GIT_SSL_CAPATH', 'SSL_CERT_FILE', 'SSL_CERT_DIR'];
+
+/**
+ * Fetches exactly `refs` from the upstream into the bare repo, each onto the same name and forced
+ * (`+refs/heads/x:refs/heads/x`), so the commits land as if pushed here, rewritten history included. All
+ * refs move together or none (`--atomic`).
+ *
+ * A ref the upstream does not have is a failure with `missing` naming it, and nothing is updated: this
+ * library never deletes a ref. A branch deleted on the forge arrives as a push whose new sha is all zeros,
+ * and the caller deletes the branch here through the same path as a deletion pushed here (so retention
+ * sees it); a fetch that finds a ref gone anyway (deleted between the webhook and the fetch) should be
+ * treated the same way.
+ *
+ * `updated` lists every requested ref with the sha it points at after the fetch, changed or not: the caller
+ * compares it with the sha the webhook announced.
+ */
+export async function fetchUpstream(opts: FetchUpstreamOptions, run: GitRun = runGit): Promise<FetchUpstreamResult> {
+  const checked = checkUpstreamUrl(opts.url.href);
+  if (!checked.ok) return checked;
+  const display = checked.display;
+  const refProblem = opts.refs.map(refNameProblem).find((p) => p !== null);
+  if (refProblem) return { ok: false, problem: refProblem };
+  if (opts.refs.length === 0) return { ok: true, updated: [] };
+  const secrets: string[] = [];
+  const env = gitEnv({
+    ...Object.fromEntries(NETWORK_ENV.flatMap((k) => (process.env[k] ? [[k, process.env[k]!]] : []))),
+    // Never ask anyone for a password: a refused token is an error, not a prompt that hangs the fetch.
+    GIT_TERMINAL_PROMPT: '0',
+    GIT_ASKPASS: '', // empty: no askpass program (git does not fall back to SSH_ASKPASS when it is set)
+  });
+  // The first entry empties any http.extraHeader list from the user's git config, so only ours is sent.
+  const config: [string, string][] = [['http.extraHeader', '']];
+  if (opts.token !== undefined && opts.token !== '') {
+    const username = opts.username || 'x-access-token';
+    // eslint-disable-next-line no-control-regex
+    if (/[\u0000-\u001f\u007f]/.test(opts.token + username) || username.includes(':')) {
+      return { ok: false, problem: `fetch from ${display}: the token or user name contains control characters or the user name a ":"; refused` };
+    }
+    const basic = Buffer.from(`${username}:${opts.token}`).toString('base64');
+    config.push(['http.extraHeader', `Authorization: Basic ${basic}`]);
+    secrets.push(opts.token, basic);
+  }
+  env.GIT_CONFIG_COUNT = String(config.length);
+  config.forEach(([k, v], i) => { env[`GIT_CONFIG_KEY_${i}`] = k; env[`GIT_CONFIG_VALUE_${i}`] = v; });
+
+  const args = [
+    // Only http(s) can be reached, whatever the URL turns into (url.*.insteadOf in the user's config, a
+    // redirect, a submodule): `never` for every other transport, including file and ext.
+    '-c', 'protocol.allow=never', '-c', 'protocol.http.allow=always', '-c', 'protocol.https.allow=always',
+    // A redirect could send the request (and our Authorization header) to another host: follow none.
+    '-c', 'http.followRedirects=false',
+    // An empty helper list: no stored credentials from the user's config are sent to the upstream, and none
+    // are saved.
+    '-c', 'credential.helper=',
+    '--git-dir', opts.gitDir,
+    'fetch',
+    '--quiet', // no progress lines in the error text
+    '--no-tags', // exactly the refs asked for: no tags following along
+    '--no-write-fetch-head', // nothing about the upstream is written into the repo
+    '--no-recurse-submodules',
+    '--atomic',
+    '--', display, ...opts.refs.map((r) => `+${r}:${r}`),
+  ];
+  const r = await run(args, env, { timeoutMs: opts.timeoutMs ?? DEFAULT_TIMEOUT_MS, signal: opts.signal });
+  const stderr = mask(r.stderr.trim(), secrets).slice(-2000);
+  if (r.timedOut) return { ok: false, problem: `fetch from ${display} took longer than ${(opts.timeoutMs ?? DEFAULT_TIMEOUT_MS) / 1000} s and was stopped` };
+  if (r.aborted) return { ok: false, problem: `fetch from ${display} was cancelled` };
+  if (r.exitCode !== 0) {
+    const missing = opts.refs.filter((ref) => stderr.includes(`couldn't find remote ref ${ref}`));
+    if (missing.length > 0) return { ok: false, problem: `fetch from ${display}: the upstream has no ${missing.join(', ')} (deleted there?); nothing was updated`, missing };
+    if (/terminal prompts disabled|Authentication failed|HTTP 40[13]|\b40[13]\b/.test(stderr)) {
+      const why = secrets.length > 0 ? 'refused the token' : 'asks for credentials and the link has no token';
+      return { ok: false, problem: `fetch from ${display}: the upstream ${why} (git said: ${stderr})` };
+    }
+    return { ok: false, problem: `fetch from ${display} failed (git exit ${r.exitCode ?? 'none'}): ${stderr || 'no output'}` };
+  }
+
+  const shown = await run(['--git-dir', opts.gitDir, 'show-ref', '--verify', '--', ...opts.refs], gitEnv(), { timeoutMs: 30_000 });
+  if (shown.exitCode !== 0) return { ok: false, problem: `fetch from ${display} succeeded but the refs cannot be read: ${shown.stderr.trim()}` };
+  const updated = shown.stdout.split('\n').filter(Boolean).map((line) => {
+    const [sha = '', ref = ''] = line.split(' ');
+    return { ref, sha };
+  });
+  return { ok: true, updated };
+}
+
+/** Refs are fetched as `+ref:ref`: only plain branch and tag names, nothing that changes the refspec's meaning. */
+function refNameProblem(ref: string): string | null {
+  const ok = /^refs\/(heads|tags)\/[^\s~^:?*[\\\u0000-\u001f\u007f]+$/.test(ref)
+    && !ref.includes('..') && !ref.includes('@{') && !ref.includes('//')
+    && !/(^|\/)\./.test(ref) && !/(\.lock|\/|\.)$/.test(ref);
+  return ok ? null : `cannot fetch ${JSON.stringify(ref)}: only full branch or tag names (refs/heads/..., refs/tags/...) are fetched`;
+}
+
+/** Defence in depth: git has no reason to print the token, but if it ever does, it is not passed on. */
+function mask(text: string, secrets: string[]): string {
+  return secrets.reduce((t, s) => t.split(s).join('***'), text);
+}
