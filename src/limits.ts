@@ -4,3 +4,5 @@
  */
 export const RETENTION_MAX_KEEP = 10_000;
 export const RETENTION_MAX_DAYS = 3650;
+/** Bytes of one build secret's value (a repo secret, or `codehub-build build --secret`). */
+export const MAX_SECRET_BYTES = 64 * 1024;

@@ -340,7 +340,7 @@ export class Runner {
         onLog: (line) => out.line(line), signal: controller.signal,
         processEnv: buildProcessEnv(deps.instance, b.id),
       });
-      const note = outcome.ok ? null : (prepared as PreparedContext).failureNote();
+      const note = outcome.ok ? null : prepared.failureNote();
       if (note) out.line(note);
       if (!outcome.ok || !refs.extraTags.length) return outcome;
       try {

@@ -15,6 +15,7 @@ import type { Writable } from 'node:stream';
 import { parseArgs } from 'node:util';
 import type { BuildView } from '../http/views.js';
 import { nameProblem, repoNameOf } from '../names.js';
+import { MAX_SECRET_BYTES } from '../limits.js';
 import { formatBytes } from '../units.js';
 import { walkContext, type WalkEntry, type WalkResult } from './context-walk.js';
 import { ClientError, UsageError } from './errors.js';
@@ -27,11 +28,6 @@ export const BUILD_USAGE = 'usage: codehub-build build [PATH] [-f FILE] [-t NAME
 
 /** Blob uploads at once: enough to hide each request's round trip, few enough not to crowd a shared server. */
 const UPLOAD_CONCURRENCY = 4;
-/**
- * The server's limit for one secret (src/secrets/vault.ts's MAX_SECRET_BYTES, which the client bundle cannot
- * import): checked here so that a wrong file is said before the upload, and never read whole if it is huge.
- */
-const MAX_SECRET_BYTES = 64 * 1024;
 /** Statuses after which a build's log is complete. */
 const TERMINAL = ['succeeded', 'failed', 'canceled', 'skipped'];
 

@@ -7,10 +7,11 @@ import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
 import type { SecretSource } from '../builds/runner.js';
 import { BadRequestError, NotFoundError, PayloadTooLargeError } from '../errors.js';
 import type { Store } from '../store/store.js';
+import { MAX_SECRET_BYTES } from '../limits.js';
 
 /** A BuildKit secret id and a config `secrets:` entry: letters, digits and _, not starting with a digit. */
 export const SECRET_NAME_RE = /^[A-Za-z_][A-Za-z0-9_]{0,63}$/;
-export const MAX_SECRET_BYTES = 64 * 1024;
+export { MAX_SECRET_BYTES };
 const VERSION = 'v1:';
 
 export class SecretError extends Error {}
