@@ -13,6 +13,7 @@ import { BlobError, BlobHashError, BlobIncompleteError, BlobTooLargeError, type 
 import type { HeldSecrets } from './held-secrets.js';
 import { validateManifest } from './manifest.js';
 import { checkBuildRequest, parseTag } from './request.js';
+import { KeyedLock } from '../util/keyed-lock.js';
 
 /** An upload never asked to build is dropped after this long (the workspace sends its manifest again). */
 export const UPLOAD_TTL_MS = 24 * 3600_000;
@@ -183,15 +184,10 @@ export class UploadService {
 
   /** Runs `fn` when nothing else of `owner`'s runs under this lock (each owner's blob store has one). */
   private exclusive<T>(owner: string, fn: () => Promise<T>): Promise<T> {
-    const prev = this.locks.get(owner) ?? Promise.resolve();
-    const next = prev.then(fn, fn);
-    const settled = next.then(() => {}, () => {});
-    this.locks.set(owner, settled);
-    void settled.then(() => { if (this.locks.get(owner) === settled) this.locks.delete(owner); });
-    return next;
+    return this.locks.run(owner, fn);
   }
 
-  private locks = new Map<string, Promise<void>>();
+  private locks = new KeyedLock();
 
   /** Each file content of the upload once, with its size and a path that has it; kept for the blob requests. */
   private indexOf(upload: StoredUpload | string): Map<string, { size: number; path: string }> {
