@@ -203,6 +203,63 @@ export const uploads = sqliteTable('uploads', {
   buildId: integer('build_id'),
 }, (t) => [index('uploads_owner').on(t.owner), index('uploads_created').on(t.createdAt)]);
 
+/**
+ * A repo linked to a repository on a forge (issue 17, `PUT /api/repos/:owner/:repo/upstream`): the forge's
+ * push webhook builds it here, and each build's result goes back as a commit status. Both secrets are sealed
+ * like build secrets (src/secrets/vault.ts, bound to the repo and the column's name); neither is returned.
+ */
+export const upstreams = sqliteTable('upstreams', {
+  repoId: integer('repo_id').primaryKey().references(() => repos.id, { onDelete: 'cascade' }),
+  /** The upstream repository's http(s) URL as given, checked (src/forges/upstream.ts). */
+  url: text('url').notNull(),
+  /** `host[:port]/path` lower-cased, without `.git`: what a webhook payload's repository URLs are matched on. */
+  urlKey: text('url_key').notNull(),
+  forge: text('forge', { enum: ['github', 'gitea', 'gitlab'] }).notNull(),
+  /** The forge's API base when the owner named one; null derives it from the URL (Forge.apiBase). */
+  apiUrl: text('api_url'),
+  webhookSecret: text('webhook_secret').notNull(),
+  /** Null: no statuses are sent, and only a public upstream can be fetched. */
+  statusToken: text('status_token'),
+  createdAt: text('created_at').notNull().default(now),
+  updatedAt: text('updated_at').notNull().default(now),
+}, (t) => [index('upstreams_url_key').on(t.urlKey)]);
+
+/** Webhook deliveries acted on, by the forge's delivery id, so a replayed one builds nothing; kept 30 days. */
+export const webhookDeliveries = sqliteTable('webhook_deliveries', {
+  repoId: integer('repo_id').notNull().references(() => repos.id, { onDelete: 'cascade' }),
+  deliveryId: text('delivery_id').notNull(),
+  receivedAt: text('received_at').notNull().default(now),
+}, (t) => [primaryKey({ columns: [t.repoId, t.deliveryId] }), index('webhook_deliveries_received').on(t.receivedAt)]);
+
+export const STATUS_STATES = ['pending', 'success', 'failure', 'error'] as const;
+
+/**
+ * The commit status each build of a linked repo owes its forge: the latest state to report, the last one the
+ * forge accepted, and the retry state while the forge does not answer. Durable, so a restart resumes sending.
+ */
+export const commitStatuses = sqliteTable('commit_statuses', {
+  buildId: integer('build_id').primaryKey().references(() => builds.id, { onDelete: 'cascade' }),
+  repoId: integer('repo_id').notNull().references(() => repos.id, { onDelete: 'cascade' }),
+  sha: text('sha').notNull(),
+  /** The branch or tag (short name) the build was for. */
+  ref: text('ref').notNull(),
+  /** `codehub-build/<image>`: tells this status apart from other systems' on the same commit. */
+  context: text('context').notNull(),
+  state: text('state', { enum: STATUS_STATES }).notNull(),
+  description: text('description').notNull(),
+  /** The state the forge last accepted; equal to `state` once delivered. */
+  deliveredState: text('delivered_state', { enum: STATUS_STATES }),
+  /** Failed attempts at delivering `state` (reset when a new state is wanted). */
+  attempts: integer('attempts').notNull().default(0),
+  /** Why the last attempt failed; null after a delivery. */
+  error: text('error'),
+  /** When to try next; null when nothing is owed (delivered, or given up). */
+  nextAttemptAt: text('next_attempt_at'),
+  /** Delivery stopped: the forge refused the status for good (401, 404, 422...) or kept failing past the deadline. */
+  gaveUp: integer('gave_up', { mode: 'boolean' }).notNull().default(false),
+  updatedAt: text('updated_at').notNull().default(now),
+}, (t) => [index('commit_statuses_due').on(t.nextAttemptAt).where(sql`next_attempt_at IS NOT NULL`)]);
+
 export interface BuildStep {
   n: number;
   name: string;
@@ -225,3 +282,6 @@ export function isPush(b: Build): b is PushBuild {
   return b.source === 'push';
 }
 export type Upload = typeof uploads.$inferSelect;
+export type UpstreamRow = typeof upstreams.$inferSelect;
+export type CommitStatusRow = typeof commitStatuses.$inferSelect;
+export type StatusStateName = (typeof STATUS_STATES)[number];
