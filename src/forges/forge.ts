@@ -335,3 +335,29 @@ export function truncate(text: string, max: number): string {
 
 /** The headers every status call sends besides the forge's own authorization header. */
 export const JSON_HEADERS = { Accept: 'application/json', 'Content-Type': 'application/json', 'User-Agent': 'codehub-build' } as const;
+
+/**
+ * What a repository URL is matched on when a webhook names its repository: `host[:port]/path`, lower-cased,
+ * without `.git` or a trailing slash. http(s), ssh:// and git:// URLs and scp-like `user@host:path` all give
+ * one (null for anything else), so the payload's web, clone and ssh URLs each find a link made with any of them.
+ * Forges treat owner and repository names case-insensitively, hence the lower case.
+ */
+export function repoUrlKey(raw: string): string | null {
+  let hostPath: string;
+  const scp = /^(?:[^@/\s]+@)?([A-Za-z0-9.-]+):(?!\/\/)([^\s]+)$/.exec(raw);
+  if (/^[A-Za-z][A-Za-z0-9+.-]*:\/\//.test(raw)) {
+    let url: URL;
+    try {
+      url = new URL(raw);
+    } catch {
+      return null;
+    }
+    if (!['http:', 'https:', 'ssh:', 'git:'].includes(url.protocol) || url.hostname === '') return null;
+    // An ssh or git URL's port is its own transport's, not the web's: leave it out so it can still match.
+    const host = url.protocol === 'http:' || url.protocol === 'https:' ? url.host : url.hostname;
+    hostPath = host + url.pathname;
+  } else if (scp) hostPath = `${scp[1]}/${scp[2]}`;
+  else return null;
+  const key = hostPath.toLowerCase().replace(/\/+$/, '').replace(/\.git$/, '').replace(/\/+$/, '');
+  return key.includes('/') ? key : null;
+}

@@ -22,14 +22,16 @@ export interface UpstreamUrlOptions {
 }
 
 export function checkUpstreamUrl(raw: string, opts: UpstreamUrlOptions = {}): UpstreamUrlCheck {
-  const bad = (why: string): UpstreamUrlCheck => ({ ok: false, problem: `upstream URL ${JSON.stringify(raw)} ${why}` });
+  // Credentials in a refused URL are not repeated back (answers and logs would keep them).
+  const shown = raw.replace(/\/\/[^/@]*@/, '//***@');
+  const bad = (why: string): UpstreamUrlCheck => ({ ok: false, problem: `upstream URL ${JSON.stringify(shown)} ${why}` });
   if (raw === '') return { ok: false, problem: 'upstream URL is empty' };
   // eslint-disable-next-line no-control-regex
   if (/[\u0000-\u001f\u007f-\u009f]/.test(raw)) return bad('contains control characters');
-  if (/\s/.test(raw)) return bad('contains whitespace');
   if (raw.startsWith('-')) return bad('starts with "-", which git would read as an option');
   if (/^[A-Za-z0-9+.-]+::/.test(raw)) return bad('uses git\'s "<transport>::<address>" form (ext:: runs commands); only http:// and https:// URLs are allowed');
   if (/^(\/|\.{1,2}(\/|$)|~)/.test(raw) || /^[A-Za-z]:\\/.test(raw)) return bad('is a local path; only http:// and https:// URLs are allowed');
+  if (/\s/.test(raw)) return bad('contains whitespace');
   const scheme = /^([A-Za-z][A-Za-z0-9+.-]*):\/\//.exec(raw)?.[1]?.toLowerCase();
   if (scheme === undefined) {
     // Without "://", git reads "host:path" (and "user@host:path") as an ssh address, anything else as a path.

@@ -29,8 +29,9 @@ describe('checkUpstreamUrl', () => {
     ['file:///etc', /file:\/\/; only http/],
     ['/srv/repo', /local path/],
     ['../repo.git', /local path/],
-    ['ext::sh -c touch', /whitespace/], // whitespace is caught first…
-    ['ext::sh%20-c%20touch', /<transport>::<address>.*ext:: runs commands/], // …and the transport form without it
+    ['ext::sh -c touch', /<transport>::<address>.*ext:: runs commands/], // the transport form is named, with spaces…
+    ['ext::sh%20-c%20touch', /<transport>::<address>.*ext:: runs commands/], // …or without
+    ['https://h/a b/c', /whitespace/],
     ['ssh://git@h/x', /ssh:\/\/; only http/],
     ['git://h/x', /git:\/\/; only http/],
     ['git@host:a/b.git', /ssh address/],

@@ -1,0 +1,196 @@
+import { BadRequestError, NotFoundError } from '../errors.js';
+import type { RepoStore } from '../git/repos.js';
+import { MAX_SECRET_BYTES } from '../limits.js';
+import { open, seal } from '../secrets/vault.js';
+import type { ForgeStore, LinkRow } from '../store/forges.js';
+import type { UpstreamRow } from '../store/schema.js';
+import type { Store } from '../store/store.js';
+import { parseApiUrl, repoUrlKey } from './forge.js';
+import { FORGE_NAMES, forgeNamed, isForgeName, type Forge, type ForgeName } from './index.js';
+import { checkUpstreamUrl, type UpstreamUrlOptions } from './upstream.js';
+
+/** `PUT /api/repos/:owner/:repo/upstream`'s body, checked. */
+export interface LinkInput {
+  url: string;
+  forge: ForgeName;
+  webhookSecret: string;
+  statusToken: string | null;
+  apiUrl: string | null;
+}
+
+export type LinkCheck = { ok: true; value: LinkInput } | { ok: false; problems: string[] };
+
+const FIELDS = ['url', 'forge', 'webhook_secret', 'status_token', 'api_url'];
+/** Tokens of the three forges are 40 to a few hundred characters; this bounds what is sealed and sent. */
+const MAX_TOKEN_CHARS = 4096;
+
+/**
+ * Checks a link request, every field, and returns all the problems at once rather than the first: the URL
+ * with git's rules (http(s) only, no credentials or options: upstream.ts), the forge, and that the forge can
+ * name the repository and its API from the URL (GitHub wants exactly owner/repo).
+ */
+export function checkLinkInput(body: unknown, opts: UpstreamUrlOptions = {}): LinkCheck {
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) {
+    return { ok: false, problems: ['the body must be a JSON object: {"url", "forge", "webhook_secret", "status_token", "api_url"}'] };
+  }
+  const b = body as Record<string, unknown>;
+  const problems: string[] = [];
+  for (const k of Object.keys(b)) if (!FIELDS.includes(k)) problems.push(`unknown field ${JSON.stringify(k.slice(0, 60))}; the fields are ${FIELDS.join(', ')}`);
+  const str = (k: string, required: boolean): string | null => {
+    const v = b[k];
+    if (v === undefined || v === null) {
+      if (required) problems.push(`${k} is required`);
+      return null;
+    }
+    if (typeof v !== 'string' || v === '') {
+      problems.push(`${k} must be a non-empty string`);
+      return null;
+    }
+    return v;
+  };
+  const url = str('url', true);
+  const forgeName = str('forge', true);
+  const webhookSecret = str('webhook_secret', true);
+  const statusToken = str('status_token', false);
+  const apiUrl = str('api_url', false);
+
+  let forge: Forge | undefined;
+  if (forgeName !== null) {
+    if (isForgeName(forgeName)) forge = forgeNamed(forgeName);
+    else problems.push(`forge ${JSON.stringify(forgeName.slice(0, 60))} is not one of ${FORGE_NAMES.join(', ')} (Forgejo is gitea)`);
+  }
+  if (url !== null) {
+    const checked = checkUpstreamUrl(url, opts);
+    if (!checked.ok) problems.push(checked.problem);
+    else if (forge) {
+      try {
+        forge.repoPath(url, apiUrl ?? undefined);
+      } catch (e) {
+        problems.push((e as Error).message);
+      }
+    }
+  }
+  if (apiUrl !== null) {
+    try {
+      parseApiUrl(apiUrl);
+    } catch (e) {
+      problems.push((e as Error).message);
+    }
+  }
+  if (webhookSecret !== null && Buffer.byteLength(webhookSecret) > MAX_SECRET_BYTES) problems.push(`webhook_secret is longer than ${MAX_SECRET_BYTES} bytes`);
+  if (statusToken !== null) {
+    // eslint-disable-next-line no-control-regex
+    if (statusToken.length > MAX_TOKEN_CHARS || /[\u0000-\u001f\u007f\s]/.test(statusToken)) problems.push(`status_token must be at most ${MAX_TOKEN_CHARS} characters without spaces or control characters`);
+  }
+  if (problems.length > 0 || url === null || forge === undefined || webhookSecret === null) return { ok: false, problems };
+  return { ok: true, value: { url, forge: forge.name, webhookSecret, statusToken, apiUrl: apiUrl === null ? null : parseApiUrl(apiUrl) } };
+}
+
+/** A link as the API shows it: never a secret, only whether a status token is set. */
+export interface LinkView {
+  repo: string;
+  url: string;
+  forge: ForgeName;
+  /** The API statuses go to: the link's api_url, or the one derived from the URL. */
+  api_url: string;
+  /** Where the forge's push webhook goes; `?repo` names this repo even if the payload's URLs differ from `url`. */
+  hook_url: string;
+  /** Whether build results go back as commit statuses (a status token is set). */
+  statuses: boolean;
+  created_at: string;
+  updated_at: string;
+}
+
+/** A link opened for use: its secrets in clear, for verifying a delivery, fetching and sending statuses. */
+export interface OpenLink {
+  repoId: number;
+  owner: string;
+  name: string;
+  forge: Forge;
+  url: URL;
+  apiUrl: string | undefined;
+  webhookSecret: string;
+  statusToken: string | undefined;
+}
+
+// The associated data of each sealed column: `repo\0<name>` as for build secrets, with names no secret can have.
+const SECRET_AAD = 'upstream.webhook_secret';
+const TOKEN_AAD = 'upstream.status_token';
+
+/**
+ * Repos linked to a repository on a forge: set, shown and removed by the repo's owner; found by a webhook's
+ * repository URLs; opened (secrets decrypted) only to verify, fetch and report.
+ */
+export class UpstreamLinks {
+  constructor(private deps: { store: Store; forges: ForgeStore; repos: RepoStore; key: Buffer; publicUrl: string; urlOptions?: UpstreamUrlOptions }) {}
+
+  /** Creates or replaces the link of owner/repo, making the repo (and its bare git repo) if needed. */
+  async set(owner: string, repo: string, body: unknown): Promise<{ view: LinkView; created: boolean }> {
+    const checked = checkLinkInput(body, this.deps.urlOptions);
+    if (!checked.ok) throw new BadRequestError(`upstream link of ${owner}/${repo}: ${checked.problems.join('; ')}`, { problems: checked.problems });
+    const v = checked.value;
+    await this.deps.repos.ensure(owner, repo);
+    const row = this.deps.store.ensureRepo(owner, repo);
+    const full = `${owner}/${repo}`;
+    const { link, created } = this.deps.forges.putLink({
+      repoId: row.id, url: v.url, urlKey: repoUrlKey(v.url)!, forge: v.forge, apiUrl: v.apiUrl,
+      webhookSecret: seal(this.deps.key, full, SECRET_AAD, Buffer.from(v.webhookSecret)),
+      statusToken: v.statusToken === null ? null : seal(this.deps.key, full, TOKEN_AAD, Buffer.from(v.statusToken)),
+    });
+    return { view: this.view(owner, repo, link), created };
+  }
+
+  /** The link of owner/repo as the API shows it; NotFoundError when there is none. */
+  get(owner: string, repo: string): LinkView {
+    const row = this.deps.store.repo(owner, repo);
+    const link = row && this.deps.forges.link(row.id);
+    if (!link) throw new NotFoundError(`${owner}/${repo} is not linked to an upstream; link it with PUT /api/repos/${owner}/${repo}/upstream`);
+    return this.view(owner, repo, link);
+  }
+
+  remove(owner: string, repo: string): void {
+    const row = this.deps.store.repo(owner, repo);
+    if (!row || !this.deps.forges.removeLink(row.id)) throw new NotFoundError(`${owner}/${repo} is not linked to an upstream`);
+  }
+
+  /** The link of a repo by id, opened; undefined when it has none. */
+  openById(repoId: number): OpenLink | undefined {
+    const link = this.deps.forges.linkWithRepo(repoId);
+    return link && this.open(link);
+  }
+
+  /** The link of owner/repo, opened; undefined when it has none. */
+  openByName(owner: string, repo: string): OpenLink | undefined {
+    const row = this.deps.store.repo(owner, repo);
+    return row ? this.openById(row.id) : undefined;
+  }
+
+  /** The links whose upstream is one of `urls` (a payload's repository URLs), opened. */
+  openByUrls(urls: string[]): OpenLink[] {
+    const keys = [...new Set(urls.map(repoUrlKey).filter((k): k is string => k !== null))];
+    return this.deps.forges.linksByUrlKey(keys).map((l) => this.open(l));
+  }
+
+  private open(l: LinkRow): OpenLink {
+    const full = `${l.owner}/${l.name}`;
+    return {
+      repoId: l.repoId, owner: l.owner, name: l.name, forge: forgeNamed(l.forge), url: new URL(l.url), apiUrl: l.apiUrl ?? undefined,
+      webhookSecret: open(this.deps.key, full, SECRET_AAD, l.webhookSecret).toString('utf8'),
+      statusToken: l.statusToken === null ? undefined : open(this.deps.key, full, TOKEN_AAD, l.statusToken).toString('utf8'),
+    };
+  }
+
+  private view(owner: string, repo: string, link: UpstreamRow): LinkView {
+    const forge = forgeNamed(link.forge);
+    return {
+      repo: `${owner}/${repo}`, url: link.url, forge: link.forge, api_url: forge.apiBase(link.url, link.apiUrl ?? undefined),
+      hook_url: `${this.deps.publicUrl}/hooks/${link.forge}?repo=${owner}/${repo}`, statuses: link.statusToken !== null,
+      created_at: link.createdAt, updated_at: link.updatedAt,
+    };
+  }
+}
+
+/** The Basic auth user name each forge expects beside a token when git fetches (GitLab: OAuth and personal tokens alike). */
+export function fetchUserFor(forge: ForgeName): string {
+  return forge === 'gitlab' ? 'oauth2' : 'x-access-token';
+}

@@ -1,0 +1,215 @@
+import type { Logger } from '../log.js';
+import type { ForgeStore } from '../store/forges.js';
+import { isPush, type Build, type CommitStatusRow, type StatusStateName } from '../store/schema.js';
+import { formatDuration } from '../units.js';
+import { mapLimit } from '../util/map-limit.js';
+import type { HttpCall } from './forge.js';
+import type { UpstreamLinks } from './links.js';
+
+/** Sends one status call; resolves with the forge's answer, rejects when there was none (refused, timed out). */
+export type StatusSender = (call: HttpCall, signal: AbortSignal) => Promise<{ status: number; body: string; retryAfter?: string }>;
+
+export const fetchSender: StatusSender = async (call, signal) => {
+  // No redirects: the Authorization header must not follow a forge's answer to another host.
+  const res = await fetch(call.url, { method: call.method, headers: call.headers, body: call.body, signal, redirect: 'manual' });
+  return { status: res.status, body: (await res.text()).slice(0, 500), retryAfter: res.headers.get('retry-after') ?? undefined };
+};
+
+/** The status a build owes its forge now, or null when it owes none (nothing was built, e.g. no Dockerfile). */
+export function statusFor(b: Build): { state: StatusStateName; description: string } | null {
+  switch (b.status) {
+    case 'queued':
+      return { state: 'pending', description: 'queued' };
+    case 'running':
+      return { state: 'pending', description: `building${b.builder ? ` on ${b.builder}` : ''}` };
+    case 'succeeded': {
+      const took = b.startedAt && b.finishedAt ? ` in ${formatDuration(Date.parse(b.finishedAt) - Date.parse(b.startedAt))}` : '';
+      return { state: 'success', description: `built ${b.image}${took}` };
+    }
+    case 'failed':
+      // A fault of the service (a builder lost, a restart) is an error; the commit's own (config, Dockerfile, quota, timeout) a failure.
+      return { state: b.reasonCode === 'infrastructure' || b.reasonCode === 'interrupted' ? 'error' : 'failure', description: b.reason ?? 'failed' };
+    case 'canceled':
+      return { state: 'error', description: `canceled: ${b.reason ?? ''}`.replace(/: $/, '') };
+    case 'skipped':
+      return b.reasonCode === 'skipped' ? null : { state: 'error', description: b.reason ?? 'not built' };
+  }
+}
+
+export interface StatusReporterDeps {
+  forges: ForgeStore;
+  links: UpstreamLinks;
+  log: Logger;
+  publicUrl: string;
+  send?: StatusSender;
+  /** First retry after this long, doubling to `maxMs`. Defaults 1 s and 60 s. */
+  baseMs?: number;
+  maxMs?: number;
+  /** A state not delivered this long after it was wanted is given up. Default 24 h. */
+  giveUpAfterMs?: number;
+  /** One call's limit. Default 10 s. */
+  timeoutMs?: number;
+  now?: () => number;
+}
+
+/** HTTP answers that say the status will never be accepted as sent: retrying cannot help, the link must change. */
+const PERMANENT = new Set([400, 401, 403, 404, 405, 410, 422]);
+const BATCH = 16;
+const PARALLEL = 4;
+
+/**
+ * Sends each build's result to its forge as a commit status: `pending` when queued, then `success`,
+ * `failure` or `error` when it ends, linking the build page. What is owed is in the database
+ * (commit_statuses), so a forge that is down, or a server restart, only delays it: failed calls are retried
+ * with back-off (1 s doubling to 60 s, honouring Retry-After) for a day. Nothing here ever waits in a
+ * build's path: `queued` and `ended` only record and wake the sender.
+ *
+ * Only the latest state is sent: a build that ends while its `pending` is still being retried sends its
+ * result alone. A refused status (bad token, unknown repository or commit) stops at once, with the reason on
+ * the build.
+ */
+export class StatusReporter {
+  private timer: NodeJS.Timeout | undefined;
+  private draining: Promise<void> | undefined;
+  private again = false;
+  private stopped = true;
+  private readonly send: StatusSender;
+  private readonly now: () => number;
+
+  constructor(private deps: StatusReporterDeps) {
+    this.send = deps.send ?? fetchSender;
+    this.now = deps.now ?? Date.now;
+  }
+
+  /** A build of a linked repo was recorded: its `pending` is owed, unless its end is already. */
+  queued(b: Build): void {
+    this.record(b, true);
+  }
+
+  /** A build ended (or was recorded ended): its result is owed. */
+  ended(b: Build): void {
+    this.record(b, false);
+  }
+
+  /** Sends what is owed, including what a previous process left. */
+  start(): void {
+    this.stopped = false;
+    this.wake();
+  }
+
+  /** Stops sending; resolves when the calls in flight ended. What is still owed is sent after the next start. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearTimeout(this.timer);
+    await this.draining;
+  }
+
+  private record(b: Build, onlyIfNew: boolean): void {
+    if (!isPush(b)) return;
+    const link = this.deps.forges.link(b.repoId);
+    if (!link || link.statusToken === null) return;
+    const s = statusFor(b);
+    if (!s) return;
+    this.deps.forges.want({ buildId: b.id, repoId: b.repoId, sha: b.commitSha, ref: b.refName, context: `codehub-build/${b.image}`, ...s }, this.now(), onlyIfNew);
+    this.wake();
+  }
+
+  /** Runs a drain now, or right after the one running. */
+  private wake(): void {
+    if (this.stopped) return;
+    if (this.draining) {
+      this.again = true;
+      return;
+    }
+    clearTimeout(this.timer);
+    this.draining = this.drain().finally(() => {
+      this.draining = undefined;
+      if (this.again) {
+        this.again = false;
+        this.wake();
+      } else this.schedule();
+    });
+  }
+
+  private schedule(): void {
+    if (this.stopped) return;
+    const next = this.deps.forges.nextDue();
+    if (next === undefined) return;
+    const wait = Math.min(Math.max(0, Date.parse(next) - this.now()), 2 ** 31 - 1);
+    this.timer = setTimeout(() => this.wake(), wait);
+    this.timer.unref();
+  }
+
+  private async drain(): Promise<void> {
+    for (;;) {
+      if (this.stopped) return;
+      const rows = this.deps.forges.due(this.now(), BATCH);
+      if (rows.length === 0) return;
+      await mapLimit(rows, PARALLEL, (row) => this.deliver(row).catch((e: Error) => this.deps.log.error('sending a commit status failed unexpectedly', { build: row.buildId, err: e })));
+    }
+  }
+
+  private async deliver(row: CommitStatusRow): Promise<void> {
+    const { forges, log } = this.deps;
+    const giveUp = (error: string) => {
+      forges.failed(row.buildId, row.state, error, null);
+      log.warn('commit status not delivered; gave up', { build: row.buildId, state: row.state, error });
+    };
+    let link;
+    try {
+      link = this.deps.links.openById(row.repoId);
+    } catch (e) {
+      return giveUp((e as Error).message);
+    }
+    if (!link) return giveUp('the repo is no longer linked to an upstream');
+    if (!link.statusToken) return giveUp('the link has no status_token; set one with PUT /api/repos/:owner/:repo/upstream');
+    let call: HttpCall;
+    try {
+      call = link.forge.statusCall(link.url.href, link.apiUrl, link.statusToken, {
+        sha: row.sha, state: row.state, targetUrl: `${this.deps.publicUrl}/builds/${row.buildId}`, description: row.description, context: row.context, ref: row.ref,
+      });
+    } catch (e) {
+      return giveUp((e as Error).message);
+    }
+    const where = `${link.forge.name} at ${new URL(call.url).host}`;
+    let answer: Awaited<ReturnType<StatusSender>>;
+    try {
+      answer = await this.send(call, AbortSignal.timeout(this.deps.timeoutMs ?? 10_000));
+    } catch (e) {
+      const err = e as Error & { cause?: { code?: string; message?: string } };
+      const why = err.name === 'TimeoutError' ? `no answer within ${(this.deps.timeoutMs ?? 10_000) / 1000} s` : (err.cause?.code ?? err.cause?.message ?? err.message);
+      return this.retry(row, `${where} did not answer (${why})`);
+    }
+    if (answer.status >= 200 && answer.status < 300) {
+      forges.delivered(row.buildId, row.state);
+      log.info('commit status delivered', { build: row.buildId, state: row.state, forge: link.forge.name, repo: `${link.owner}/${link.name}`, sha: row.sha, attempts: row.attempts + 1 });
+      return;
+    }
+    const said = answer.body.replace(/\s+/g, ' ').trim().slice(0, 200).split(link.statusToken).join('***');
+    if (PERMANENT.has(answer.status)) return giveUp(`${where} refused the status (HTTP ${answer.status}${said ? `: ${said}` : ''}); ${fixFor(answer.status)}`);
+    return this.retry(row, `${where} answered HTTP ${answer.status}${said ? `: ${said}` : ''}`, answer.retryAfter);
+  }
+
+  private retry(row: CommitStatusRow, error: string, retryAfter?: string): void {
+    const now = this.now();
+    const giveUpAfter = this.deps.giveUpAfterMs ?? 86_400_000;
+    if (now - Date.parse(row.updatedAt) >= giveUpAfter) {
+      this.deps.forges.failed(row.buildId, row.state, `${error}; gave up after ${formatDuration(giveUpAfter)} of retries`, null);
+      this.deps.log.warn('commit status not delivered; gave up', { build: row.buildId, state: row.state, error, attempts: row.attempts + 1 });
+      return;
+    }
+    const maxMs = this.deps.maxMs ?? 60_000;
+    let wait = Math.min((this.deps.baseMs ?? 1000) * 2 ** Math.min(row.attempts, 30), maxMs);
+    const asked = retryAfter === undefined ? NaN : Number(retryAfter) * 1000;
+    if (Number.isFinite(asked) && asked > 0) wait = Math.min(Math.max(wait, asked), maxMs * 10);
+    this.deps.forges.failed(row.buildId, row.state, error, now + wait);
+    this.deps.log.warn('commit status not delivered; will retry', { build: row.buildId, state: row.state, error, attempts: row.attempts + 1, retryInMs: wait });
+  }
+}
+
+function fixFor(status: number): string {
+  if (status === 401 || status === 403) return 'give the link a status_token that may set commit statuses (GitHub: "Commit statuses: write" or repo:status; Gitea/Forgejo: write:repository; GitLab: api)';
+  if (status === 404) return 'check the link\'s url (and api_url): the forge has no such repository, or the token cannot see it';
+  if (status === 422) return 'the forge does not accept this commit or state (is the commit on the forge?)';
+  return 'check the link\'s url and api_url';
+}

@@ -1,0 +1,193 @@
+import { createHash } from 'node:crypto';
+import { execa } from 'execa';
+import type { Push, PushResult } from '../builds/enqueue.js';
+import { BadGatewayError, BadRequestError, UnauthorizedError } from '../errors.js';
+import { gitEnv } from '../git/env.js';
+import type { RepoStore } from '../git/repos.js';
+import type { Logger } from '../log.js';
+import { repoPathProblem } from '../names.js';
+import type { ForgeStore } from '../store/forges.js';
+import type { PushBuild } from '../store/schema.js';
+import { KeyedLock } from '../util/keyed-lock.js';
+import { isZeroSha, repoUrlKey, ZERO_SHA, type PushEvent } from './forge.js';
+import { forgeNamed, type ForgeName, type WebhookRequest } from './index.js';
+import { fetchUserFor, type OpenLink, type UpstreamLinks } from './links.js';
+import { fetchUpstream, type FetchUpstreamOptions, type FetchUpstreamResult } from './upstream.js';
+
+/** What the hook route answers the forge: shown in the forge's delivery log. */
+export type HookAnswer =
+  | { result: 'pong' | 'ignored' | 'duplicate'; message: string }
+  | { result: 'queued' | 'deleted'; repo: string; ref: string; commit: string; builds: PushBuild[]; lines: string[] };
+
+export interface WebhookDeps {
+  links: UpstreamLinks;
+  forges: ForgeStore;
+  repos: RepoStore;
+  log: Logger;
+  /** Records a push's builds exactly as a push to this server's git does (BuildService.push). */
+  push: (push: Push) => Promise<PushResult>;
+  /** Fetches from the upstream (replaceable in unit tests). */
+  fetch?: (opts: FetchUpstreamOptions) => Promise<FetchUpstreamResult>;
+  now?: () => number;
+}
+
+/** Replay ids are kept this long: forges redeliver within hours, by hand within days. */
+const DELIVERY_KEEP_MS = 30 * 86_400_000;
+
+/**
+ * A forge's push webhook, from the raw delivery to builds (issue 17, DESIGN.md "Existing forges"):
+ *
+ * 1. the link is found by `?repo=owner/name`, else by the payload's repository URLs (read before they are
+ *    trusted, only to know which secret to check);
+ * 2. the delivery is verified with that link's secret in the forge's scheme, before anything is acted on;
+ * 3. a delivery id seen before is a replay and builds nothing;
+ * 4. the pushed ref is fetched from the upstream (one fetch per repo at a time) and the push goes through
+ *    the same path as a push to this server's git: config, tags, superseding, lookups; a deleted branch or
+ *    tag is deleted here too, so retention sees it.
+ *
+ * Pings, other events and pushes no link matches are answered (2xx, as forges expect) and recorded nowhere.
+ */
+export class WebhookService {
+  private fetchLock = new KeyedLock();
+  private lastPrune = 0;
+  private readonly now: () => number;
+
+  constructor(private deps: WebhookDeps) {
+    this.now = deps.now ?? Date.now;
+  }
+
+  async receive(forgeName: ForgeName, req: WebhookRequest, repoParam?: string): Promise<HookAnswer> {
+    const forge = forgeNamed(forgeName);
+    const parsed = forge.parse(req);
+    let candidates: OpenLink[];
+    if (repoParam !== undefined) {
+      const problem = repoPathProblem(repoParam);
+      if (problem) throw new BadRequestError(`?repo=: ${problem}`);
+      const [owner = '', name = ''] = repoParam.split('/');
+      const link = this.deps.links.openByName(owner, name);
+      if (!link || link.forge.name !== forgeName) {
+        return { result: 'ignored', message: `${repoParam} is not linked to a ${forgeName} upstream here; nothing to do (link it with PUT /api/repos/${repoParam}/upstream)` };
+      }
+      candidates = [link];
+    } else {
+      if (!parsed.ok) throw new BadRequestError(`${forgeName} delivery: ${parsed.problem}`);
+      if (parsed.event.kind !== 'push') return this.unlinkedAnswer(parsed.event.kind);
+      candidates = this.deps.links.openByUrls(parsed.event.repoUrls).filter((l) => l.forge.name === forgeName);
+      if (candidates.length === 0) {
+        return { result: 'ignored', message: `no repo here is linked to ${parsed.event.repoUrls[0]}; nothing to do (link one with PUT /api/repos/:owner/:repo/upstream)` };
+      }
+    }
+
+    // Each link has its own secret; a delivery is for the links whose secret signed it (normally exactly one).
+    const checks = candidates.map((l) => ({ link: l, v: forge.verify(req, l.webhookSecret) }));
+    const verified = checks.filter((c) => c.v.ok).map((c) => c.link);
+    if (verified.length === 0) {
+      const reason = checks.map((c) => (c.v.ok ? '' : c.v.reason))[0]!;
+      this.deps.log.warn('webhook delivery refused: signature', { forge: forgeName, repos: candidates.map((l) => `${l.owner}/${l.name}`), reason });
+      throw new UnauthorizedError(`${forgeName} delivery refused: ${reason}`);
+    }
+    if (!parsed.ok) throw new BadRequestError(`${forgeName} delivery: ${parsed.problem}`);
+    const event = parsed.event;
+    if (event.kind === 'ping') return { result: 'pong', message: `the hook works: deliveries build ${verified.map((l) => `${l.owner}/${l.name}`).join(', ')}` };
+    if (event.kind === 'ignored') return { result: 'ignored', message: `${event.event}: only pushes of branches and tags build; nothing to do` };
+
+    const answers: HookAnswer[] = [];
+    for (const link of verified) {
+      if (repoParam !== undefined && !event.repoUrls.some((u) => repoUrlKey(u) === repoUrlKey(link.url.href))) {
+        throw new BadRequestError(`the delivery is for ${event.repoFullName} (${event.repoUrls[0]}), but ${link.owner}/${link.name} is linked to ${link.url.href}; nothing was done`);
+      }
+      answers.push(await this.onPush(link, event, req));
+    }
+    return answers.length === 1 ? answers[0]! : merge(answers);
+  }
+
+  /** Without `?repo` and without a repository to match, nothing says which secret to check: a 2xx, doing nothing. */
+  private unlinkedAnswer(kind: 'ping' | 'ignored'): HookAnswer {
+    return kind === 'ping'
+      ? { result: 'pong', message: 'pong; pushes build the repo linked to this repository (add ?repo=owner/name to the hook URL to check the secret on pings too)' }
+      : { result: 'ignored', message: 'only pushes of branches and tags build; nothing to do' };
+  }
+
+  private async onPush(link: OpenLink, event: PushEvent, req: WebhookRequest): Promise<HookAnswer> {
+    const { forges, log } = this.deps;
+    const repo = `${link.owner}/${link.name}`;
+    // Without a forge's id, the body's hash: a replay is the same bytes.
+    const delivery = event.deliveryId ?? `sha256:${createHash('sha256').update(req.body).digest('hex')}`;
+    this.prune();
+    if (!forges.recordDelivery(link.repoId, delivery)) {
+      log.info('webhook delivery replayed; ignored', { forge: link.forge.name, repo, delivery });
+      return { result: 'duplicate', message: `delivery ${delivery} was acted on before; nothing new is built` };
+    }
+    try {
+      const answer = await this.fetchLock.run(repo, () => this.apply(link, event));
+      log.info('webhook push recorded', { forge: link.forge.name, repo, ref: event.ref, commit: event.after, delivery, result: answer.result, builds: 'builds' in answer ? answer.builds.map((b) => b.id) : [] });
+      return answer;
+    } catch (e) {
+      // Not acted on: the forge's redelivery (same id) must be.
+      forges.forgetDelivery(link.repoId, delivery);
+      log.warn('webhook push failed', { forge: link.forge.name, repo, ref: event.ref, commit: event.after, delivery, err: e as Error });
+      throw e;
+    }
+  }
+
+  private async apply(link: OpenLink, event: PushEvent): Promise<HookAnswer> {
+    const gitDir = await this.deps.repos.ensure(link.owner, link.name);
+    const here = await localSha(gitDir, event.ref);
+    if (event.deleted) return this.deleteRef(link, event, gitDir, here);
+
+    const fetch = this.deps.fetch ?? ((o: FetchUpstreamOptions) => fetchUpstream(o));
+    const r = await fetch({ gitDir, url: link.url, token: link.statusToken, username: fetchUserFor(link.forge.name), refs: [event.ref] });
+    if (!r.ok) {
+      // Deleted on the forge between the push and this fetch: the same as the deletion's own delivery.
+      if (r.missing?.includes(event.ref)) return this.deleteRef(link, event, gitDir, here);
+      throw new BadGatewayError(`${r.problem}; nothing was built (the forge may redeliver the webhook once this is fixed)`);
+    }
+    if (!(await hasCommit(gitDir, event.after))) {
+      // The upstream moved on (a force push) and no longer has the pushed commit: its own delivery builds the new one.
+      return { result: 'ignored', message: `${event.ref} on the upstream no longer contains ${event.after}; the delivery of its newer push builds that` };
+    }
+    // `old` picks the paths a push changed (config `paths:`): the forge's `before` when this repo has it, else what the ref was here.
+    const before = event.before !== null && !isZeroSha(event.before) && (await hasCommit(gitDir, event.before)) ? event.before : here ?? ZERO_SHA;
+    const result = await this.deps.push({ owner: link.owner, repo: link.name, pusher: pusherOf(link, event), updates: [{ old: before, new: event.after, ref: event.ref }], options: [] });
+    return { result: 'queued', repo: `${link.owner}/${link.name}`, ref: event.ref, commit: event.after, builds: result.builds, lines: result.lines };
+  }
+
+  private async deleteRef(link: OpenLink, event: PushEvent, gitDir: string, here: string | null): Promise<HookAnswer> {
+    if (here !== null) await execa('git', ['--git-dir', gitDir, 'update-ref', '-d', event.ref, here], { env: gitEnv(), extendEnv: false });
+    const old = here ?? (event.before !== null && !isZeroSha(event.before) ? event.before : ZERO_SHA);
+    const result = await this.deps.push({ owner: link.owner, repo: link.name, pusher: pusherOf(link, event), updates: [{ old, new: ZERO_SHA, ref: event.ref }], options: [] });
+    return { result: 'deleted', repo: `${link.owner}/${link.name}`, ref: event.ref, commit: ZERO_SHA, builds: result.builds, lines: result.lines };
+  }
+
+  /** At most hourly: forget delivery ids older than any redelivery. */
+  private prune(): void {
+    const now = this.now();
+    if (now - this.lastPrune < 3_600_000) return;
+    this.lastPrune = now;
+    const n = this.deps.forges.pruneDeliveries(new Date(now - DELIVERY_KEEP_MS).toISOString());
+    if (n) this.deps.log.info('old webhook delivery ids forgotten', { count: n });
+  }
+}
+
+/** `<forge>:<user>`: who pushed on the forge, kept apart from this server's users. */
+function pusherOf(link: OpenLink, event: PushEvent): string {
+  const who = (event.pusher ?? 'unknown').replace(/[^A-Za-z0-9._@-]/g, '_').slice(0, 64);
+  return `${link.forge.name}:${who}`;
+}
+
+function merge(answers: HookAnswer[]): HookAnswer {
+  const pushed = answers.filter((a): a is Extract<HookAnswer, { builds: PushBuild[] }> => 'builds' in a);
+  if (pushed.length === 0) return answers[0]!;
+  return { ...pushed[0]!, builds: pushed.flatMap((a) => a.builds), lines: pushed.flatMap((a) => a.lines) };
+}
+
+async function localSha(gitDir: string, ref: string): Promise<string | null> {
+  // The ref's own value (an annotated tag's object, not its commit), as update-ref and the post-receive hook see it.
+  const r = await execa('git', ['--git-dir', gitDir, 'rev-parse', '--verify', '--quiet', ref], { env: gitEnv(), extendEnv: false, reject: false });
+  return r.exitCode === 0 ? r.stdout.trim() : null;
+}
+
+async function hasCommit(gitDir: string, sha: string): Promise<boolean> {
+  const r = await execa('git', ['--git-dir', gitDir, 'cat-file', '-e', `${sha}^{commit}`], { env: gitEnv(), extendEnv: false, reject: false });
+  return r.exitCode === 0;
+}
