@@ -39,6 +39,12 @@ import { UploadStore } from './store/uploads.js';
 import { BlobStore } from './uploads/blobs.js';
 import { HeldSecrets } from './uploads/held-secrets.js';
 import { UploadService } from './uploads/service.js';
+import { ForgeStore } from './store/forges.js';
+import { UpstreamLinks } from './forges/links.js';
+import { StatusReporter } from './forges/statuses.js';
+import { WebhookService } from './forges/webhooks.js';
+import { forgeHookRoutes } from './http/forges.js';
+import { hostAllowed } from './settings.js';
 
 export interface Server {
   url: string;
@@ -93,7 +99,8 @@ export async function startServer(settings: Settings, opts: { log?: Logger; driv
   if (hook === 'node') log.warn('the native post-receive hook is not built (no C compiler at install); every push pays Node start-up in the Node hook', { fix: 'apt-get install gcc && npm run build' });
   const hookKeyFile = join(settings.dataDir, 'secrets', 'hook.key');
   const key = loadOrCreateKey(hookKeyFile);
-  const secrets = new RepoSecrets(store, loadOrCreateKey(join(settings.dataDir, 'secrets', 'secrets.key')));
+  const secretsKey = loadOrCreateKey(join(settings.dataDir, 'secrets', 'secrets.key'));
+  const secrets = new RepoSecrets(store, secretsKey);
   const logs = new LogStore(join(settings.dataDir, 'logs'), { maxBytes: settings.logMaxBytes });
   const auth = new Authenticator(store, { failuresPerMinute: settings.authFailuresPerMinute });
   const access = new Access(store);
@@ -110,10 +117,19 @@ export async function startServer(settings: Settings, opts: { log?: Logger; driv
   const uploadStore = new UploadStore(store.db);
   const blobs = new BlobStore(join(settings.dataDir, 'uploads', 'blobs'));
   const held = new HeldSecrets();
+  // Repos linked to a forge (issue 17): its webhooks build them here, their results go back as commit statuses.
+  const forgeStore = new ForgeStore(store.db);
+  const links = new UpstreamLinks({
+    store, forges: forgeStore, repos, key: secretsKey, publicUrl: settings.publicUrl,
+    ...(settings.upstreamHosts.length ? { urlOptions: { allowHosts: (h: string) => hostAllowed(settings.upstreamHosts, h) } } : {}),
+  });
+  const statuses = new StatusReporter({ forges: forgeStore, links, log, publicUrl: settings.publicUrl });
   // A commit's note lists its builds; an upload's manifest and secrets go once its build ended (its files stay, for the next build of the folder).
   const onEnded = (b: Build) => {
-    if (isPush(b)) void notes.record(b);
-    else {
+    if (isPush(b)) {
+      void notes.record(b);
+      statuses.ended(b);
+    } else {
       held.drop(b.id);
       if (b.uploadId) uploadStore.remove(b.uploadId);
     }
@@ -133,8 +149,10 @@ export async function startServer(settings: Settings, opts: { log?: Logger; driv
   });
   const builds = new BuildService({
     store, repos, logs, runner, log, registry: settings.registry, publicUrl: settings.publicUrl, onEnded, maxQueuedPerOwner: settings.maxQueuedPerOwner,
-    refLog: ops.inventoryStore, quota: ops.quotas, retentionGraceMs: settings.retentionGraceMs,
+    refLog: ops.inventoryStore, quota: ops.quotas, retentionGraceMs: settings.retentionGraceMs, onRecorded: (b) => statuses.queued(b),
   });
+  const webhooks = new WebhookService({ links, forges: forgeStore, repos, log, push: (p) => builds.push(p) });
+  const statusesOf = (ids: number[]) => forgeStore.statusesOf(ids);
   const uploads = new UploadService({
     store, uploads: uploadStore, blobs, logs, held, runner, quota: ops.quotas, log, registry: settings.registry, onEnded,
     maxQueuedPerOwner: settings.maxQueuedPerOwner, maxBytes: settings.maxUploadBytes, cacheBytes: settings.uploadCacheBytes,
@@ -147,12 +165,12 @@ export async function startServer(settings: Settings, opts: { log?: Logger; driv
     hooks: hookRoutes({
       key, log, onPush: (push) => builds.push(push),
       wait: (list, write, signal) => streamBuilds({ logs, store, publicUrl: settings.publicUrl, builds: list, write, signal }),
-    }),
-    api: apiRoutes({ store, access, builds, uploads, secrets, logs, auth, publicUrl: settings.publicUrl, usage, gc: ops.gc, retention: { keep: settings.retentionKeep, days: settings.retentionDays } }),
+    }).route('/', forgeHookRoutes({ webhooks, publicUrl: settings.publicUrl, statusesOf })),
+    api: apiRoutes({ store, access, builds, uploads, secrets, logs, auth, publicUrl: settings.publicUrl, usage, gc: ops.gc, retention: { keep: settings.retentionKeep, days: settings.retentionDays }, links, statusesOf }),
     health: healthRoutes({ store, pool, registry, metrics, gate }),
     downloads: downloadRoutes(),
     web: webRoutes({
-      store, access, builds, logs, auth, publicUrl: settings.publicUrl, usage,
+      store, access, builds, logs, auth, publicUrl: settings.publicUrl, usage, statusOf: (id) => forgeStore.status(id),
       session: new WebSession(loadOrCreateKey(join(settings.dataDir, 'secrets', 'web.key')), settings.publicUrl.startsWith('https:')),
     }),
     errorPage,
@@ -170,6 +188,7 @@ export async function startServer(settings: Settings, opts: { log?: Logger; driv
   pool.start();
   gate.start();
   await runner.start();
+  statuses.start();
   maintenance.start();
   log.info('listening', { url: settings.publicUrl, port: settings.port, dataDir: settings.dataDir, registry: settings.registry, builders: pool.status().map((b) => b.name) });
 
@@ -183,6 +202,8 @@ export async function startServer(settings: Settings, opts: { log?: Logger; driv
       draining = true;
       await maintenance.stop();
       await runner!.stop(settings.shutdownGraceMs);
+      // Statuses still owed (builds that ended just now included) are sent after the next start.
+      await statuses.stop();
       pool.stop();
       gate.stop();
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));

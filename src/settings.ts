@@ -62,6 +62,11 @@ export interface Settings {
   retentionGraceMs: number;
   /** Days a build's log is kept (the newest build of each branch and image keeps it whatever its age). */
   logRetentionDays: number;
+  /**
+   * Hosts upstream links may name (`git.corp.example`, `*.corp.example`); empty allows every host, private and
+   * loopback ones included, as on-premises forges are.
+   */
+  upstreamHosts: string[];
 }
 
 export class SettingsError extends Error {}
@@ -115,7 +120,25 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env): Settings {
     retentionDays: int(env, 'CODEHUB_RETENTION_DAYS', 30, 0, RETENTION_MAX_DAYS),
     retentionGraceMs: parsed(env, 'CODEHUB_RETENTION_GRACE', '24h', (v) => parseDuration(v, RETENTION_MAX_DAYS * 86_400_000)),
     logRetentionDays: int(env, 'CODEHUB_LOG_RETENTION_DAYS', 90, 0, RETENTION_MAX_DAYS),
+    upstreamHosts: hostPatterns(env, 'CODEHUB_UPSTREAM_HOSTS'),
   };
+}
+
+/** A comma-separated list of host names, each exact or `*.` and a domain; lower-cased. */
+function hostPatterns(env: NodeJS.ProcessEnv, key: string): string[] {
+  const list = (env[key] ?? '').split(',').map((h) => h.trim().toLowerCase()).filter(Boolean);
+  for (const h of list) {
+    if (!/^(\*\.)?[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$/.test(h) && !/^\[?[0-9a-f:.]+\]?$/.test(h)) {
+      throw new SettingsError(`${key}: ${JSON.stringify(h)} is not a host name, an address or *.domain`);
+    }
+  }
+  return list;
+}
+
+/** Whether `host` is one of `patterns` (hostPatterns): equal, or under the domain of a `*.` pattern. */
+export function hostAllowed(patterns: readonly string[], host: string): boolean {
+  const h = host.toLowerCase().replace(/^\[|\]$/g, '');
+  return patterns.some((p) => (p.startsWith('*.') ? h.endsWith(p.slice(1)) : h === p.replace(/^\[|\]$/g, '')));
 }
 
 /** Bounds of a retention policy, for the settings and for a repo's override alike. */

@@ -15,6 +15,8 @@ export interface BuildServiceDeps extends EnqueueDeps {
   log: Logger;
   /** Called for builds that end without running (skipped, config errors, canceled while queued). */
   onEnded?: (b: Build) => void;
+  /** Called for every build a push or rebuild records, before any of them ends (commit statuses: `pending`). */
+  onRecorded?: (b: PushBuild) => void;
 }
 
 /** What routes may do to builds: record a push, cancel, rebuild. Each keeps store, logs and runner in step. */
@@ -24,6 +26,7 @@ export class BuildService {
   /** Records a push's builds, cancels what they supersede, and wakes the runner. */
   async push(push: Push): Promise<PushResult> {
     const result = await enqueuePush(this.deps, push);
+    for (const b of result.builds) this.deps.onRecorded?.(b);
     for (const b of result.builds) {
       if (b.status !== 'queued') {
         this.deps.onEnded?.(b);
@@ -62,6 +65,7 @@ export class BuildService {
       image: b.image, config: b.config, status: 'queued', pusher: by, ...over,
     }], (row: PushBuild) => imageRefs(this.deps.registry, row, image, repo.defaultBranch));
     await this.deps.logs.append(nb!.id, [`build #${nb!.id} is a rebuild of #${id}, requested by ${by}`, ...(over ? [over.reason] : [])]);
+    this.deps.onRecorded?.(nb!);
     if (over) {
       this.deps.onEnded?.(nb!);
       return nb!;

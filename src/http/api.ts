@@ -23,6 +23,9 @@ import { RETENTION_MAX_DAYS, RETENTION_MAX_KEEP } from '../settings.js';
 import { adminRoutes } from './admin.js';
 import { openApiDocument } from './openapi.js';
 import { uploadRoutes } from './uploads.js';
+import { upstreamRoutes } from './forges.js';
+import type { UpstreamLinks } from '../forges/links.js';
+import type { Build, CommitStatusRow } from '../store/schema.js';
 import type { UploadService } from '../uploads/service.js';
 
 export interface ApiDeps {
@@ -40,6 +43,10 @@ export interface ApiDeps {
   gc: Pick<GarbageCollector, 'removeTag'>;
   /** The server's retention defaults (CODEHUB_RETENTION_KEEP, CODEHUB_RETENTION_DAYS), shown beside an override. */
   retention: Policy;
+  /** Links to forges (`/repos/:owner/:repo/upstream`). */
+  links: UpstreamLinks;
+  /** The commit statuses owed for builds of linked repos, shown on each build. */
+  statusesOf: (ids: number[]) => Map<number, CommitStatusRow>;
 }
 
 type Env = { Variables: { caller: Caller } };
@@ -62,6 +69,11 @@ export function apiRoutes(deps: ApiDeps): Hono<Env> {
   });
 
   const lookups = new Lookups(deps.store, deps.access);
+  const views = (list: Build[]) => {
+    const statuses = deps.statusesOf(list.map((b) => b.id));
+    return list.map((b) => buildView(b, deps.publicUrl, statuses.get(b.id)));
+  };
+  const view = (b: Build) => views([b])[0]!;
 
   app.get('/builds', (c) => {
     const q = c.req.query();
@@ -82,12 +94,12 @@ export function apiRoutes(deps: ApiDeps): Hono<Env> {
     });
     const page = rows.slice(0, limit);
     return c.json({
-      builds: page.map((b) => buildView(b, deps.publicUrl)),
+      builds: views(page),
       next_cursor: rows.length > limit ? String(page[page.length - 1]!.id) : null,
     });
   });
 
-  app.get('/builds/:id', (c) => c.json(buildView(lookups.build(c.get('caller'), c.req.param('id')), deps.publicUrl)));
+  app.get('/builds/:id', (c) => c.json(view(lookups.build(c.get('caller'), c.req.param('id')))));
 
   /**
    * The log as text (`?timestamps=1` prefixes each line with its time; `?follow=1` streams until the build
@@ -144,18 +156,18 @@ export function apiRoutes(deps: ApiDeps): Hono<Env> {
 
   app.post('/builds/:id/cancel', async (c) => {
     const b = lookups.build(c.get('caller'), c.req.param('id'), 'write');
-    return c.json(buildView(await deps.builds.cancel(b.id, c.get('caller').user.name), deps.publicUrl));
+    return c.json(view(await deps.builds.cancel(b.id, c.get('caller').user.name)));
   });
 
   app.post('/builds/:id/rebuild', async (c) => {
     const b = lookups.build(c.get('caller'), c.req.param('id'), 'write');
-    return c.json(buildView(await deps.builds.rebuild(b.id, c.get('caller').user.name), deps.publicUrl), 201);
+    return c.json(view(await deps.builds.rebuild(b.id, c.get('caller').user.name)), 201);
   });
 
   app.get('/repos/:owner/:repo/commits/:sha/builds', (c) => {
     const { owner, repo, sha } = c.req.param();
     const found = lookups.commit(c.get('caller'), owner, repo, sha);
-    return c.json({ repo: found.repo, commit: found.commit, builds: found.builds.map((b) => buildView(b, deps.publicUrl)) });
+    return c.json({ repo: found.repo, commit: found.commit, builds: views(found.builds) });
   });
 
   // Repo secrets, the owner's only: names and times go out; a value comes in as the raw request body.
@@ -203,6 +215,9 @@ export function apiRoutes(deps: ApiDeps): Hono<Env> {
 
   // Builds of uploaded folders (`codehub-build build`).
   app.route('/', uploadRoutes({ uploads: deps.uploads, access: deps.access, publicUrl: deps.publicUrl }));
+
+  // Links to forges: the owner's (issue 17).
+  app.route('/', upstreamRoutes({ links: deps.links, access: deps.access }));
 
   // Users and tokens (admin scope).
   app.route('/', adminRoutes({ store: deps.store, access: deps.access }));

@@ -2,7 +2,9 @@ import { MAX_LABEL_LENGTH } from '../auth/accounts.js';
 import { SCOPES } from '../auth/scopes.js';
 import { MAX_SECRET_BYTES } from '../secrets/vault.js';
 import { RETENTION_MAX_DAYS, RETENTION_MAX_KEEP } from '../settings.js';
-import { BUILD_STATUSES } from '../store/schema.js';
+import { BUILD_STATUSES, STATUS_STATES } from '../store/schema.js';
+import { FORGE_NAMES } from '../forges/index.js';
+import { MAX_FORGE_HOOK_BYTES } from './forges.js';
 import { MAX_UPLOAD_ENTRIES } from '../uploads/manifest.js';
 import { MAX_ADMIN_BODY } from './admin.js';
 
@@ -20,7 +22,7 @@ export interface SchemaObject {
   required?: string[];
   additionalProperties?: boolean | SchemaObject;
   items?: SchemaObject;
-  enum?: readonly (string | number | boolean)[];
+  enum?: readonly (string | number | boolean | null)[];
   format?: string;
   pattern?: string;
   minimum?: number;
@@ -139,7 +141,7 @@ const ERROR_STATUS: Record<ErrorName, [number, string]> = {
   Gone: [410, 'removed on purpose (e.g. a log past its retention); the message says when'],
   PayloadTooLarge: [413, 'the body is larger than this route takes'],
   TooManyRequests: [429, 'this address failed to sign in too often this minute (Retry-After says how long to wait)'],
-  BadGateway: [502, 'the registry refused or did not answer'],
+  BadGateway: [502, 'a service behind this one (the registry, a forge) refused or did not answer; the message says which and why'],
 };
 
 /** The errors every API route may answer (sign-in and its rate limit), plus `more`. */
@@ -183,6 +185,18 @@ const BUILD = object({
   log_expired_at: nullable('string', 'when log retention removed the log; null while it is kept'),
   log_url: str('the API URL of its log'),
   web_url: str('its web page'),
+  forge_status: {
+    type: ['object', 'null'], description: 'for a repo linked to a forge: the commit status this build owes it, and how delivering it went; null otherwise',
+    properties: {
+      context: str('codehub-build/<image>'), state: str('the latest state to report', { enum: STATUS_STATES }), description: str('the text sent with it'),
+      delivered: { type: 'boolean', description: 'the forge accepted `state`' }, delivered_state: { type: ['string', 'null'], enum: [...STATUS_STATES, null], description: 'the last state the forge accepted' },
+      attempts: int('failed attempts at sending `state`'), error: nullable('string', 'why the last attempt failed'),
+      next_attempt_at: nullable('string', 'ISO 8601: when it is tried again; null when nothing is owed'),
+      gave_up: { type: 'boolean', description: 'not sent and not tried again: the forge refused it for good (the error names the fix) or stayed down a day' },
+      updated_at: str('ISO 8601: when `state` was wanted'),
+    },
+    required: ['context', 'state', 'description', 'delivered', 'delivered_state', 'attempts', 'error', 'next_attempt_at', 'gave_up', 'updated_at'], additionalProperties: false,
+  },
 });
 
 const TOKEN_INFO = object({
@@ -194,6 +208,12 @@ const TOKEN_INFO = object({
 }, 'a token as it is listed: never the token or its hash');
 
 const SCHEMAS: Record<string, SchemaObject> = {
+  Upstream: object({
+    repo: str('owner/name'), url: str('the upstream repository URL'), forge: str('the forge', { enum: FORGE_NAMES }),
+    api_url: str('where statuses are sent: the link\'s api_url, or derived from url (github.com: api.github.com; GitHub Enterprise: /api/v3; Gitea: /api/v1; GitLab: /api/v4)'),
+    hook_url: str("the URL to set as the forge's push webhook"), statuses: { type: 'boolean', description: 'results go back as commit statuses (a status_token is set)' },
+    created_at: str('ISO 8601'), updated_at: str('ISO 8601'),
+  }, 'a link to a forge, without its secrets'),
   Error: object({
     error: {
       type: 'object', required: ['code', 'message'], additionalProperties: false,
@@ -291,6 +311,39 @@ const hooks: Record<string, PathItemObject> = {
     }, 'hooks'),
   },
 };
+
+const HOOK_ANSWER = {
+  type: 'object', required: ['result'], description: 'what the delivery did, for the forge\'s delivery log',
+  properties: {
+    result: str('queued: fetched and built; deleted: a branch or tag deleted here too; pong: a ping; ignored: nothing to do (not a push, or no repo linked); duplicate: a delivery id acted on before; accepted (202): verified, still fetching', { enum: ['queued', 'deleted', 'pong', 'ignored', 'duplicate', 'accepted'] }),
+    message: str('for pong, ignored, duplicate and accepted'),
+    repo: str('queued, deleted: owner/name here'), ref: str('queued, deleted: the full ref'), commit: str('queued: the pushed commit'),
+    builds: arrayOf(schema('Build'), 'queued, deleted: the builds recorded'), lines: arrayOf({ type: 'string' }, 'what a pusher to this server would have been told'),
+  },
+} satisfies SchemaObject;
+const forgeHook = (forge: string, operationId: string, signature: ParameterObject[], docs: string): PathItemObject => ({
+  post: op({
+    operationId, summary: `${forge}'s push webhook: builds the pushed commit of the linked repo`,
+    description: `Set as the webhook of the forge's repository (push events; JSON or GitHub's form encoding), with the link's webhook_secret. The link is found by \`?repo=owner/name\` (the hook_url the link shows), else by the payload's repository URLs. ${docs} At most ${MAX_FORGE_HOOK_BYTES} bytes. Answers within about 3 s; a slower fetch goes on after a 202.`,
+    security: PUBLIC,
+    parameters: [inQuery('repo', 'owner/name: the linked repo (its secret checks the delivery; the payload must name its upstream)'), ...signature],
+    requestBody: { required: true, description: "the forge's push (or ping) payload, as the forge sends it", content: { 'application/json': { schema: { type: 'object' } }, 'application/x-www-form-urlencoded': { schema: { type: 'object', properties: { payload: str('the JSON payload') } } } } },
+    responses: {
+      200: json('done, or nothing to do', HOOK_ANSWER), 202: json('verified and recorded; the fetch goes on', HOOK_ANSWER),
+      400: error('BadRequest'), 401: error('Unauthorized'), 413: error('PayloadTooLarge'), 502: error('BadGateway'),
+    },
+  }, 'hooks'),
+});
+const header = (name: string, description: string): ParameterObject => ({ name, in: 'header', description, schema: { type: 'string' } });
+hooks['/hooks/github'] = forgeHook('GitHub', 'githubHook', [
+  header('X-GitHub-Event', 'push, ping (others are ignored)'), header('X-GitHub-Delivery', 'the delivery id (a replay is ignored)'), header('X-Hub-Signature-256', 'sha256=<hex HMAC-SHA256 of the body under the webhook secret>'),
+], 'A deleted branch or tag arrives as a push with `deleted`.');
+hooks['/hooks/gitea'] = forgeHook('Gitea/Forgejo', 'giteaHook', [
+  header('X-Gitea-Event', 'push, delete (others are ignored); X-Forgejo-Event also'), header('X-Gitea-Delivery', 'the delivery id; X-Forgejo-Delivery also'), header('X-Gitea-Signature', '<hex HMAC-SHA256 of the body>; X-Forgejo-Signature also'),
+], 'Both the push and the delete events are read.');
+hooks['/hooks/gitlab'] = forgeHook('GitLab', 'gitlabHook', [
+  header('X-Gitlab-Event', 'Push Hook, Tag Push Hook (others are ignored)'), header('X-Gitlab-Event-UUID', 'the delivery id (Idempotency-Key also)'), header('X-Gitlab-Token', 'the webhook secret itself (GitLab\'s scheme), compared in constant time'),
+], 'GitLab sends the secret itself rather than a signature: use HTTPS.');
 
 const builds: Record<string, PathItemObject> = {
   '/api/builds': {
@@ -440,6 +493,24 @@ const repos: Record<string, PathItemObject> = {
       ok: { 200: json('set', object({ repo: str('owner/name'), name: str('name'), set: { type: 'boolean', enum: [true] } })) },
     }),
     delete: ownerOp({ operationId: 'removeSecret', summary: 'remove a secret', parameters: [...repoParams, secretName], ok: { 200: removed('removed', { name: str('name') }) } }),
+  },
+  '/api/repos/{owner}/{repo}/upstream': {
+    get: ownerOp({ operationId: 'getUpstream', summary: "the repo's link to a forge (never its secrets)", ok: { 200: json('the link', schema('Upstream')) } }),
+    put: ownerOp({
+      operationId: 'setUpstream', summary: 'link the repo to its repository on a forge: that forge\'s push webhook builds it here, results go back as commit statuses',
+      requestBody: jsonBody({
+        type: 'object', required: ['url', 'forge', 'webhook_secret'], additionalProperties: false,
+        properties: {
+          url: str('the upstream repository, http(s) only, without credentials: https://host/owner/repo(.git)'),
+          forge: str('which forge serves it (Forgejo is gitea)', { enum: FORGE_NAMES }),
+          webhook_secret: str('the secret set on the forge\'s webhook; stored encrypted, never returned'),
+          status_token: str('a token that may set commit statuses (and read a private upstream); stored encrypted, never returned. Without it no statuses are sent'),
+          api_url: str('the forge\'s API base when it is not where the URL says (e.g. https://git.example/api/v1)'),
+        },
+      }),
+      ok: { 200: json('the link, replaced', schema('Upstream')), 201: json('the link, new (the repo made if missing)', schema('Upstream')) },
+    }),
+    delete: ownerOp({ operationId: 'removeUpstream', summary: 'unlink the repo (statuses still owed are not sent)', ok: { 200: removed('removed', {}) } }),
   },
   '/api/repos/{owner}/{repo}/badge': {
     put: ownerOp({
@@ -687,9 +758,9 @@ export function openApiDocument(publicUrl: string): OpenApiDocument {
     servers: [{ url: publicUrl }],
     tags: [
       { name: 'git', description: 'git smart HTTP' },
-      { name: 'hooks', description: "the repos' hook reporting pushes" },
+      { name: 'hooks', description: "the repos' hook reporting pushes, and the forges' push webhooks" },
       { name: 'builds', description: 'builds and their logs' },
-      { name: 'repos', description: "a repo's secrets, badge, retention and sharing (its owner's)" },
+      { name: 'repos', description: "a repo's secrets, upstream link, badge, retention and sharing (its owner's)" },
       { name: 'registry', description: 'registry usage, tags and token realm' },
       { name: 'account', description: 'the caller, and this document' },
       { name: 'admin', description: 'users and tokens (admin scope)' },

@@ -1,5 +1,5 @@
 import { MASK, secretValues } from '../logs/mask.js';
-import type { Build } from '../store/schema.js';
+import type { Build, CommitStatusRow } from '../store/schema.js';
 
 /** The stored config with secret-looking build-arg values hidden, as the log hides them. */
 function publicConfig(config: Build['config']): Build['config'] {
@@ -9,8 +9,21 @@ function publicConfig(config: Build['config']): Build['config'] {
   return { ...config, args: Object.fromEntries(Object.entries(args).map(([k, v]) => [k, hidden.has(v) ? MASK : v])) };
 }
 
-/** A build as the API returns it (snake_case, stable field names). */
-export function buildView(b: Build, publicUrl: string) {
+/**
+ * The commit status a build of a linked repo owes its forge, and how delivering it went: `delivered` once the
+ * forge accepted `state`; else `error` says why not yet, `next_attempt_at` when it is tried again, and
+ * `gave_up` that it will not be (the link must change).
+ */
+export function forgeStatusView(s: CommitStatusRow | undefined) {
+  if (!s) return null;
+  return {
+    context: s.context, state: s.state, description: s.description, delivered: s.deliveredState === s.state, delivered_state: s.deliveredState,
+    attempts: s.attempts, error: s.error, next_attempt_at: s.nextAttemptAt, gave_up: s.gaveUp, updated_at: s.updatedAt,
+  };
+}
+
+/** A build as the API returns it (snake_case, stable field names); `status` is its forge status row, if any. */
+export function buildView(b: Build, publicUrl: string, status?: CommitStatusRow) {
   return {
     id: b.id,
     /** `push` (a pushed commit: ref and commit set) or `upload` (a workspace folder: `upload` set, ref and commit null). */
@@ -39,6 +52,8 @@ export function buildView(b: Build, publicUrl: string) {
     log_url: `${publicUrl}/api/builds/${b.id}/log`,
     /** The build's web page. */
     web_url: `${publicUrl}/builds/${b.id}`,
+    /** For a repo linked to a forge: the commit status sent back for this build; null otherwise. */
+    forge_status: forgeStatusView(status),
   };
 }
 export type BuildView = ReturnType<typeof buildView>;

@@ -12,6 +12,8 @@ import { noSecrets, Runner } from '../../src/builds/runner.js';
 import { BuildService } from '../../src/builds/service.js';
 import { RepoStore } from '../../src/git/repos.js';
 import { apiRoutes } from '../../src/http/api.js';
+import { UpstreamLinks } from '../../src/forges/links.js';
+import { ForgeStore } from '../../src/store/forges.js';
 import { Authenticator } from '../../src/http/auth.js';
 import { errorPage, webRoutes } from '../../src/http/web/routes.js';
 import { WebSession } from '../../src/http/web/session.js';
@@ -56,15 +58,17 @@ export function memoryApp() {
   const inventory = new InventoryStore(store.db);
   const usage = new UsageService(inventory, new Quotas({ store, inventory, defaultBytes: 0 }), 'reg:5000');
   const session = new WebSession(randomBytes(32), false);
+  const forges = new ForgeStore(store.db);
+  const links = new UpstreamLinks({ store, forges, repos, key: randomBytes(32), publicUrl: 'http://x' });
   const app = createApp({
     log: silentLogger, git: new Hono(), hooks: new Hono(), health: new Hono(), downloads: new Hono(),
     api: apiRoutes({ store, access, builds, uploads, secrets: new RepoSecrets(store, randomBytes(32)), logs, auth, publicUrl: 'http://x', usage, retention: { keep: 10, days: 30 },
-      gc: { removeTag: async () => { throw new Error('the memory app has no registry'); } } }),
+      gc: { removeTag: async () => { throw new Error('the memory app has no registry'); } }, links, statusesOf: (ids) => forges.statusesOf(ids) }),
     web: webRoutes({ store, access, builds, logs, auth, session, publicUrl: 'http://x', usage }),
     errorPage,
   });
   return {
-    app, store, logs, session, inventory, uploadStore, blobs, held,
+    app, store, logs, session, inventory, uploadStore, blobs, held, forges, links,
     /** A new user; returns their token. */
     addUser(name: string): string {
       const t = generateToken();

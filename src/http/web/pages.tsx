@@ -1,7 +1,7 @@
 import type { Child, FC, PropsWithChildren } from 'hono/jsx';
 import { raw } from 'hono/html';
 import type { LogLine } from '../../logs/store.js';
-import type { Build, BuildStatus, BuildStep, Repo, UploadBuild } from '../../store/schema.js';
+import type { Build, BuildStatus, BuildStep, CommitStatusRow, Repo, UploadBuild } from '../../store/schema.js';
 import { BUILD_STATUSES, isPush } from '../../store/schema.js';
 import { ansiToHtml } from './ansi.js';
 import { absolute, ago, between, duration } from './format.js';
@@ -278,9 +278,18 @@ function stepState(s: BuildStep): string {
   return s.completed ? 'done' : s.started ? 'running' : 'waiting';
 }
 
+/** The commit status a build of a linked repo owes its forge: sent, being retried (and why), or given up. */
+const ForgeStatus: FC<{ s: CommitStatusRow; now: number }> = ({ s, now }) => {
+  const head = <><span class="mono">{s.context}</span> {s.state}</>;
+  if (s.deliveredState === s.state) return <>{head}, delivered</>;
+  if (s.gaveUp) return <>{head}, <strong>not delivered</strong>: {s.error}</>;
+  if (s.attempts === 0) return <>{head}, sending</>;
+  return <>{head}, <strong>not delivered yet</strong> ({s.attempts} attempt{s.attempts > 1 ? 's' : ''}): {s.error}{s.nextAttemptAt && <>; next try in {duration(Math.max(0, Date.parse(s.nextAttemptAt) - now))}</>}</>;
+};
+
 export const BuildPage: FC<{
-  viewer: Viewer; b: Build; lines: LogLine[]; hidden: number; canWrite: boolean; now: number;
-}> = ({ viewer, b, lines, hidden, canWrite, now }) => {
+  viewer: Viewer; b: Build; lines: LogLine[]; hidden: number; canWrite: boolean; now: number; forgeStatus?: CommitStatusRow | undefined;
+}> = ({ viewer, b, lines, hidden, canWrite, now, forgeStatus }) => {
   const active = b.status === 'queued' || b.status === 'running';
   const steps = b.steps ?? [];
   // An upload has no repo page, branch or commit; and it cannot be rebuilt (the server keeps no copy of the folder).
@@ -326,6 +335,7 @@ export const BuildPage: FC<{
         {b.reason && <><dt>Reason</dt><dd>{b.reasonCode ? `${b.reasonCode}: ` : ''}{b.reason}</dd></>}
         {b.digest && <><dt>Digest</dt><dd class="mono">{b.digest}</dd></>}
         {b.imageRefs.length > 0 && <><dt>{b.digest ? 'Pushed' : active ? 'Will push' : 'Tags (not pushed)'}</dt><dd><ImageRefs b={b} /></dd></>}
+        {forgeStatus && <><dt>Forge status</dt><dd><ForgeStatus s={forgeStatus} now={now} /></dd></>}
       </dl>
       <h2 id="steps">Steps</h2>
       {steps.length === 0 ? <p class="muted">{active ? 'No steps yet.' : 'No BuildKit steps were recorded.'}</p> : (

@@ -7,6 +7,7 @@ import type { BuildService } from '../../builds/service.js';
 import { BadRequestError, ForbiddenError, NotFoundError, PayloadTooLargeError } from '../../errors.js';
 import type { LogStore } from '../../logs/store.js';
 import type { Store } from '../../store/store.js';
+import type { CommitStatusRow } from '../../store/schema.js';
 import { SESSION_COOKIE, type Authenticator } from '../auth.js';
 import { checkRepoParam, commitParam, Lookups, statusParam } from '../lookups.js';
 import { ASSETS } from './assets.js';
@@ -24,6 +25,8 @@ export interface WebDeps {
   session: WebSession;
   publicUrl: string;
   usage: UsageService;
+  /** The commit status a build of a linked repo owes its forge. */
+  statusOf?: (buildId: number) => CommitStatusRow | undefined;
 }
 
 /** Marks a request as a page's, so the app's one error handler answers it with a page rather than JSON. */
@@ -198,7 +201,7 @@ export function webRoutes(deps: WebDeps): Hono<WebEnv> {
     const lines = await deps.logs.read(b.id);
     // A long log shows its tail (where the error is) unless the whole was asked for; the raw log has it all.
     const hidden = c.req.query('full') === '1' ? 0 : Math.max(0, lines.length - LOG_TAIL_LINES);
-    return c.html(html(<BuildPage viewer={c.get('viewer')} b={b} lines={lines.slice(hidden)} hidden={hidden} canWrite={canWrite} now={Date.now()} />));
+    return c.html(html(<BuildPage viewer={c.get('viewer')} b={b} lines={lines.slice(hidden)} hidden={hidden} canWrite={canWrite} now={Date.now()} forgeStatus={deps.statusOf?.(b.id)} />));
   });
 
   // The build actions as forms (signedIn checked the CSRF token): the same checks as the API's, then back to the page.
