@@ -38,6 +38,10 @@ export const CLIENT_USAGE = `client (talks to CODEHUB_URL with CODEHUB_TOKEN; wh
                               public: the repo's status badges answer without a token (builds and logs stay private)
   repo retention <owner/repo> [--keep N] [--days D] [--default]
                               show or set how many builds per branch keep their tags and for how many days (the owner)
+  repo upstream <owner/repo> [--url URL --forge github|gitea|gitlab [--api-url URL]] [--remove]
+                              show, set or remove the repo's link to a forge: its push webhook builds here, results go
+                              back as commit statuses; secrets from CODEHUB_WEBHOOK_SECRET (else made and printed once)
+                              and CODEHUB_STATUS_TOKEN (the owner)
   usage [owner] [--json]      registry bytes of your images (or owner's), per image, against the quota
   image rm <owner/image:tag>  remove one tag of your image (a docker push's too), its manifest when nothing else needs it
   version                     this CLI's version

@@ -3,12 +3,14 @@ import { RETENTION_MAX_DAYS, RETENTION_MAX_KEEP } from '../limits.js';
 import { repoPathProblem } from '../names.js';
 import { UsageError } from './errors.js';
 import { clientConfig, getJson, request, sendJson } from './rest.js';
+import { upstreamCmd } from './upstream.js';
 
-/** `repo share|unshare|members|badge|retention`: sharing, badges and retention of a repo (its owner). */
+/** `repo share|unshare|members|badge|retention|upstream`: sharing, badges and retention of a repo (its owner). */
 export async function repoCmd(args: string[]): Promise<number> {
-  const usage = 'usage: codehub-build repo share <owner/repo> <user> --role read|write | repo unshare <owner/repo> <user> | repo members <owner/repo> | repo badge <owner/repo> public|private | repo retention <owner/repo> [--keep N] [--days D] [--default]';
+  const usage = 'usage: codehub-build repo share <owner/repo> <user> --role read|write | repo unshare <owner/repo> <user> | repo members <owner/repo> | repo badge <owner/repo> public|private | repo retention <owner/repo> [--keep N] [--days D] [--default] | repo upstream <owner/repo> [--url URL --forge F] [--remove]';
   const [sub, ...rest] = args;
   if (sub === 'retention') return retentionCmd(rest);
+  if (sub === 'upstream') return upstreamCmd(rest);
   const { values, positionals } = parseArgs({ args: rest, strict: true, allowPositionals: true, options: { role: { type: 'string' } } });
   const [repo = '', user] = positionals;
   const problem = repoPathProblem(repo);
@@ -71,7 +73,7 @@ export async function secretCmd(args: string[]): Promise<number> {
 
 /** `repo retention <owner/repo> [--keep N] [--days D] [--default]`: show or set the owner's retention override. */
 async function retentionCmd(args: string[]): Promise<number> {
-  const usage = 'usage: codehub-build repo retention <owner/repo> [--keep N] [--days D] [--default]';
+  const usage = 'usage: codehub-build repo retention <owner/repo> [--keep N] [--days D] [--default] | repo upstream <owner/repo> [--url URL --forge F] [--remove]';
   const { values, positionals } = parseArgs({ args, strict: true, allowPositionals: true, options: { keep: { type: 'string' }, days: { type: 'string' }, default: { type: 'boolean' } } });
   const [repo = ''] = positionals;
   const problem = repoPathProblem(repo);
