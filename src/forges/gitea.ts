@@ -1,5 +1,5 @@
 import {
-  checkHmacSha256, checkStatusArgs, firstHeader, JSON_HEADERS, objectAt, parseApiUrl, parseUpstream, pushEvent, readPayload,
+  checkHmacSha256, checkStatusArgs, firstHeader, isZeroSha, JSON_HEADERS, objectAt, parseApiUrl, parseUpstream, pushEvent, readPayload,
   stringAt, stringsAt, truncate, ZERO_SHA, type Forge, type HttpCall, type Json, type ParseResult, type StatusUpdate,
   type Verification, type WebhookRequest,
 } from './forge.js';
@@ -45,10 +45,14 @@ function parse(req: WebhookRequest): ParseResult {
   const repo = objectAt(p, 'repository');
   const common = { deliveryId, repoFullName: stringAt(repo, 'full_name'), repoUrls: stringsAt(repo, REPO_URL_KEYS) };
   switch (event) {
-    // "Test Delivery" in the hook's settings is a push too (of the default branch, before = after = its
-    // head), so a test builds that head like any push: there is no separate ping.
-    case 'push':
-      return pushEvent({ ...common, ref: stringAt(p, 'ref'), before: stringAt(p, 'before'), after: stringAt(p, 'after'), pusher: userName(objectAt(p, 'pusher')) });
+    case 'push': {
+      const before = stringAt(p, 'before');
+      // "Test Delivery" in the hook's settings sends a push of the default branch with before = after = its
+      // head, which no real push has (git sends no update that moves nothing): it is the hook's ping, and
+      // like GitHub's builds nothing.
+      if (before !== undefined && !isZeroSha(before) && before === stringAt(p, 'after')) return { ok: true, event: { kind: 'ping', deliveryId } };
+      return pushEvent({ ...common, ref: stringAt(p, 'ref'), before, after: stringAt(p, 'after'), pusher: userName(objectAt(p, 'pusher')) });
+    }
     case 'delete':
       return deleted(p, common);
     default:

@@ -321,6 +321,18 @@ describe('deliveries that build nothing', () => {
     expect(l.fake.statuses.length).toBe(statusesBefore);
   });
 
+  it('Gitea\'s Test Delivery (a push whose before and after are the branch head): 200 pong, nothing fetched or built', async () => {
+    const l = await linked('gitea', 'gitea-test-delivery');
+    const sha = await pushUpstream(l, { Dockerfile: `${FROM}\n` });
+    const gitBefore = l.fake.gitRequestsFor(l.up.owner, l.up.name).length;
+    const r = await deliver(l.hookUrl, l.fake.deliveryFor('gitea', { owner: l.up.owner, name: l.up.name, secret: l.secret, before: sha, after: sha }));
+    expect(r.status, r.text).toBe(200);
+    expect(r.body).toMatchObject({ result: 'pong' });
+    await sleep(500);
+    expect(await buildsOf(l.repo)).toEqual([]);
+    expect(l.fake.gitRequestsFor(l.up.owner, l.up.name).slice(gitBefore)).toEqual([]);
+  });
+
   it.each(FORGE_KINDS)('%s: an issues event is ignored', async (kind) => {
     const l = await linked(kind, `${kind}-events`);
     const gitBefore = l.fake.gitRequestsFor(l.up.owner, l.up.name).length;

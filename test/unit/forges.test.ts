@@ -379,7 +379,7 @@ describeForgeContract(gitea, {
   },
   tag: { ...gt('tag-push'), ref: 'refs/tags/v1.0.0', deleted: false },
   deletion: { ...gt('branch-delete', 'delete'), ref: 'refs/heads/develop' },
-  test: { ...gt('test-delivery'), kind: 'push' },
+  test: { ...gt('test-delivery'), kind: 'ping' },
   other: { ...gt('issues', 'issues'), event: 'issues' },
   status: [
     {
@@ -447,11 +447,12 @@ describe('Gitea and Forgejo', () => {
     expect(gitea.verify({ body, headers }, '3gEsCfjlV2ugRwgpU#w1*WaW*wa4NXgGmpCfkbG3').ok).toBe(false);
   });
 
-  it('builds the head of the default branch on a Test Delivery (a push whose before and after are the same)', () => {
-    expect(gitea.parse(load(gt('test-delivery')))).toMatchObject({
-      ok: true,
-      event: { kind: 'push', ref: 'refs/heads/main', before: 'bffeb74224043ba2feb48d137756c8a9331c449a', after: 'bffeb74224043ba2feb48d137756c8a9331c449a', created: false, deleted: false },
-    });
+  it('takes a Test Delivery (a push whose before and after are the same, which no real push has) as the hook\'s ping', () => {
+    expect(gitea.parse(load(gt('test-delivery')))).toEqual({ ok: true, event: { kind: 'ping', deliveryId: expect.any(String) } });
+    // A real push of the same branch is still a push.
+    const real = JSON.parse(readFileSync(join(FIXTURES, 'gitea', 'test-delivery.json'), 'utf8')) as { before: string };
+    real.before = 'a'.repeat(40);
+    expect(gitea.parse({ headers: load(gt('test-delivery')).headers, body: Buffer.from(JSON.stringify(real)) })).toMatchObject({ ok: true, event: { kind: 'push', before: 'a'.repeat(40) } });
   });
 
   it('takes the delete event of a branch as its deletion (Gitea sends no push for it), with no before', () => {
