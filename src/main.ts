@@ -120,7 +120,7 @@ export async function startServer(settings: Settings, opts: { log?: Logger; driv
   // Repos linked to a forge (issue 17): its webhooks build them here, their results go back as commit statuses.
   const forgeStore = new ForgeStore(store.db);
   const links = new UpstreamLinks({
-    store, forges: forgeStore, repos, key: secretsKey, publicUrl: settings.publicUrl,
+    store, forges: forgeStore, repos, key: secretsKey, publicUrl: settings.publicUrl, log,
     ...(settings.upstreamHosts.length ? { urlOptions: { allowHosts: (h: string) => hostAllowed(settings.upstreamHosts, h) } } : {}),
   });
   const statuses = new StatusReporter({ forges: forgeStore, links, log, publicUrl: settings.publicUrl });

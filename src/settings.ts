@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import { resolve } from 'node:path';
 import { RETENTION_MAX_DAYS, RETENTION_MAX_KEEP } from './limits.js';
 import { parseDuration, parseSize, type Parsed } from './units.js';
@@ -128,7 +129,7 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env): Settings {
 function hostPatterns(env: NodeJS.ProcessEnv, key: string): string[] {
   const list = (env[key] ?? '').split(',').map((h) => h.trim().toLowerCase()).filter(Boolean);
   for (const h of list) {
-    if (!/^(\*\.)?[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$/.test(h) && !/^\[?[0-9a-f:.]+\]?$/.test(h)) {
+    if (!/^(\*\.)?[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$/.test(h) && isIP(h.replace(/^\[(.*)\]$/, '$1')) === 0) {
       throw new SettingsError(`${key}: ${JSON.stringify(h)} is not a host name, an address or *.domain`);
     }
   }

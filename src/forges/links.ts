@@ -3,6 +3,7 @@ import type { RepoStore } from '../git/repos.js';
 import { MAX_SECRET_BYTES } from '../limits.js';
 import { open, seal } from '../secrets/vault.js';
 import type { ForgeStore, LinkRow } from '../store/forges.js';
+import type { Logger } from '../log.js';
 import type { UpstreamRow } from '../store/schema.js';
 import type { Store } from '../store/store.js';
 import { parseApiUrl, repoUrlKey } from './forge.js';
@@ -59,22 +60,29 @@ export function checkLinkInput(body: unknown, opts: UpstreamUrlOptions = {}): Li
     if (isForgeName(forgeName)) forge = forgeNamed(forgeName);
     else problems.push(`forge ${JSON.stringify(forgeName.slice(0, 60))} is not one of ${FORGE_NAMES.join(', ')} (Forgejo is gitea)`);
   }
+  // The API gets the status token: the operator's host restriction applies to it as to the upstream.
+  let api: string | undefined;
+  if (apiUrl !== null) {
+    try {
+      api = parseApiUrl(apiUrl);
+      const host = new URL(api).hostname;
+      if (opts.allowHosts && !opts.allowHosts(host)) {
+        problems.push(`api_url ${JSON.stringify(apiUrl)} names host ${host}, which the operator's setting does not allow`);
+        api = undefined;
+      }
+    } catch (e) {
+      problems.push((e as Error).message);
+    }
+  }
   if (url !== null) {
     const checked = checkUpstreamUrl(url, opts);
     if (!checked.ok) problems.push(checked.problem);
-    else if (forge) {
+    else if (forge && (apiUrl === null || api !== undefined)) {
       try {
-        forge.repoPath(url, apiUrl ?? undefined);
+        forge.repoPath(url, api);
       } catch (e) {
         problems.push((e as Error).message);
       }
-    }
-  }
-  if (apiUrl !== null) {
-    try {
-      parseApiUrl(apiUrl);
-    } catch (e) {
-      problems.push((e as Error).message);
     }
   }
   if (webhookSecret !== null && Buffer.byteLength(webhookSecret) > MAX_SECRET_BYTES) problems.push(`webhook_secret is longer than ${MAX_SECRET_BYTES} bytes`);
@@ -83,7 +91,7 @@ export function checkLinkInput(body: unknown, opts: UpstreamUrlOptions = {}): Li
     if (statusToken.length > MAX_TOKEN_CHARS || /[\u0000-\u001f\u007f\s]/.test(statusToken)) problems.push(`status_token must be at most ${MAX_TOKEN_CHARS} characters without spaces or control characters`);
   }
   if (problems.length > 0 || url === null || forge === undefined || webhookSecret === null) return { ok: false, problems };
-  return { ok: true, value: { url, forge: forge.name, webhookSecret, statusToken, apiUrl: apiUrl === null ? null : parseApiUrl(apiUrl) } };
+  return { ok: true, value: { url, forge: forge.name, webhookSecret, statusToken, apiUrl: api ?? null } };
 }
 
 /** A link as the API shows it: never a secret, only whether a status token is set. */
@@ -122,7 +130,7 @@ const TOKEN_AAD = 'upstream.status_token';
  * repository URLs; opened (secrets decrypted) only to verify, fetch and report.
  */
 export class UpstreamLinks {
-  constructor(private deps: { store: Store; forges: ForgeStore; repos: RepoStore; key: Buffer; publicUrl: string; urlOptions?: UpstreamUrlOptions }) {}
+  constructor(private deps: { store: Store; forges: ForgeStore; repos: RepoStore; key: Buffer; publicUrl: string; urlOptions?: UpstreamUrlOptions; log?: Logger }) {}
 
   /** Creates or replaces the link of owner/repo, making the repo (and its bare git repo) if needed. */
   async set(owner: string, repo: string, body: unknown): Promise<{ view: LinkView; created: boolean }> {
@@ -168,7 +176,15 @@ export class UpstreamLinks {
   /** The links whose upstream is one of `urls` (a payload's repository URLs), opened. */
   openByUrls(urls: string[]): OpenLink[] {
     const keys = [...new Set(urls.map(repoUrlKey).filter((k): k is string => k !== null))];
-    return this.deps.forges.linksByUrlKey(keys).map((l) => this.open(l));
+    // One link whose secrets no longer open (the key changed) must not stop the others linked to the same upstream.
+    return this.deps.forges.linksByUrlKey(keys).flatMap((l) => {
+      try {
+        return [this.open(l)];
+      } catch (e) {
+        this.deps.log?.warn('an upstream link cannot be opened; its owner must link it again', { repo: `${l.owner}/${l.name}`, err: e as Error });
+        return [];
+      }
+    });
   }
 
   private open(l: LinkRow): OpenLink {

@@ -6,13 +6,29 @@ import { mapLimit } from '../util/map-limit.js';
 import type { HttpCall } from './forge.js';
 import type { UpstreamLinks } from './links.js';
 
+/** The forge's answer to a status call. */
+export interface StatusAnswer {
+  status: number;
+  /** The body, or its first 64 KiB. */
+  body: string;
+  /** Retry-After, when sent. */
+  retryAfter?: string;
+  /** GitHub's and GitLab's rate limits: `x-ratelimit-remaining` is 0 (GitHub answers such a limit with 403). */
+  rateLimited?: boolean;
+  /** Where a redirect pointed (not followed). */
+  location?: string;
+}
+
 /** Sends one status call; resolves with the forge's answer, rejects when there was none (refused, timed out). */
-export type StatusSender = (call: HttpCall, signal: AbortSignal) => Promise<{ status: number; body: string; retryAfter?: string }>;
+export type StatusSender = (call: HttpCall, signal: AbortSignal) => Promise<StatusAnswer>;
+
+const MAX_ANSWER_CHARS = 64 * 1024;
 
 export const fetchSender: StatusSender = async (call, signal) => {
   // No redirects: the Authorization header must not follow a forge's answer to another host.
   const res = await fetch(call.url, { method: call.method, headers: call.headers, body: call.body, signal, redirect: 'manual' });
-  return { status: res.status, body: (await res.text()).slice(0, 500), retryAfter: res.headers.get('retry-after') ?? undefined };
+  const h = (k: string) => res.headers.get(k) ?? undefined;
+  return { status: res.status, body: (await res.text()).slice(0, MAX_ANSWER_CHARS), retryAfter: h('retry-after'), rateLimited: h('x-ratelimit-remaining') === '0', location: h('location') };
 };
 
 /** The status a build owes its forge now, or null when it owes none (nothing was built, e.g. no Dockerfile). */
@@ -53,7 +69,7 @@ export interface StatusReporterDeps {
 }
 
 /** HTTP answers that say the status will never be accepted as sent: retrying cannot help, the link must change. */
-const PERMANENT = new Set([400, 401, 403, 404, 405, 410, 422]);
+const PERMANENT = new Set([301, 302, 303, 307, 308, 400, 401, 403, 404, 405, 410, 422]);
 const BATCH = 16;
 const PARALLEL = 4;
 
@@ -106,11 +122,17 @@ export class StatusReporter {
 
   private record(b: Build, onlyIfNew: boolean): void {
     if (!isPush(b)) return;
-    const link = this.deps.forges.link(b.repoId);
-    if (!link || link.statusToken === null) return;
-    const s = statusFor(b);
-    if (!s) return;
-    this.deps.forges.want({ buildId: b.id, repoId: b.repoId, sha: b.commitSha, ref: b.refName, context: `codehub-build/${b.image}`, ...s }, this.now(), onlyIfNew);
+    // Called from the build's own path (recording a push, a build's end): a failure here is logged, never thrown there.
+    try {
+      const link = this.deps.forges.link(b.repoId);
+      if (!link || link.statusToken === null) return;
+      const s = statusFor(b);
+      if (!s) return;
+      this.deps.forges.want({ buildId: b.id, repoId: b.repoId, sha: b.commitSha, ref: b.refName, context: `codehub-build/${b.image}`, ...s }, this.now(), onlyIfNew);
+    } catch (e) {
+      this.deps.log.error('could not record the commit status a build owes', { build: b.id, err: e as Error });
+      return;
+    }
     this.wake();
   }
 
@@ -122,7 +144,7 @@ export class StatusReporter {
       return;
     }
     clearTimeout(this.timer);
-    this.draining = this.drain().finally(() => {
+    this.draining = this.drain().catch((e: Error) => this.deps.log.error('sending commit statuses failed; they stay owed', { err: e })).finally(() => {
       this.draining = undefined;
       if (this.again) {
         this.again = false;
@@ -133,9 +155,15 @@ export class StatusReporter {
 
   private schedule(): void {
     if (this.stopped) return;
-    const next = this.deps.forges.nextDue();
-    if (next === undefined) return;
-    const wait = Math.min(Math.max(0, Date.parse(next) - this.now()), 2 ** 31 - 1);
+    let wait: number;
+    try {
+      const next = this.deps.forges.nextDue();
+      if (next === undefined) return;
+      wait = Math.min(Math.max(0, Date.parse(next) - this.now()), 2 ** 31 - 1);
+    } catch (e) {
+      this.deps.log.error('could not read which commit statuses are due; trying again in a minute', { err: e as Error });
+      wait = 60_000;
+    }
     this.timer = setTimeout(() => this.wake(), wait);
     this.timer.unref();
   }
@@ -172,22 +200,28 @@ export class StatusReporter {
       return giveUp((e as Error).message);
     }
     const where = `${link.forge.name} at ${new URL(call.url).host}`;
-    let answer: Awaited<ReturnType<StatusSender>>;
+    // Whatever the forge or the HTTP client says goes into the build's record and the log: never the token.
+    const masked = (text: string) => text.split(link.statusToken!).join('***');
+    let answer: StatusAnswer;
     try {
       answer = await this.send(call, AbortSignal.timeout(this.deps.timeoutMs ?? 10_000));
     } catch (e) {
       const err = e as Error & { cause?: { code?: string; message?: string } };
       const why = err.name === 'TimeoutError' ? `no answer within ${(this.deps.timeoutMs ?? 10_000) / 1000} s` : (err.cause?.code ?? err.cause?.message ?? err.message);
-      return this.retry(row, `${where} did not answer (${why})`);
+      return this.retry(row, masked(`${where} did not answer (${why})`));
     }
     if (answer.status >= 200 && answer.status < 300) {
       forges.delivered(row.buildId, row.state);
       log.info('commit status delivered', { build: row.buildId, state: row.state, forge: link.forge.name, repo: `${link.owner}/${link.name}`, sha: row.sha, attempts: row.attempts + 1 });
       return;
     }
-    const said = answer.body.replace(/\s+/g, ' ').trim().slice(0, 200).split(link.statusToken).join('***');
-    if (PERMANENT.has(answer.status)) return giveUp(`${where} refused the status (HTTP ${answer.status}${said ? `: ${said}` : ''}); ${fixFor(answer.status)}`);
-    return this.retry(row, `${where} answered HTTP ${answer.status}${said ? `: ${said}` : ''}`, answer.retryAfter);
+    // Masked whole before it is cut, so no part of a token at the cut survives.
+    const said = masked(answer.body).replace(/\s+/g, ' ').trim().slice(0, 200);
+    const what = `HTTP ${answer.status}${said ? `: ${said}` : ''}`;
+    // A rate limit is a wait, even as 403 (GitHub's secondary limits): not a refusal of the token.
+    const limited = (answer.status === 403 || answer.status === 429) && (answer.retryAfter !== undefined || answer.rateLimited === true);
+    if (PERMANENT.has(answer.status) && !limited) return giveUp(`${where} refused the status (${what}); ${fixFor(answer.status, answer.location)}`);
+    return this.retry(row, `${where} answered ${what}`, answer.retryAfter);
   }
 
   private retry(row: CommitStatusRow, error: string, retryAfter?: string): void {
@@ -207,7 +241,8 @@ export class StatusReporter {
   }
 }
 
-function fixFor(status: number): string {
+function fixFor(status: number, location?: string): string {
+  if (status >= 300 && status < 400) return `the forge redirects${location ? ` to ${location}` : ''} (a renamed or moved repository?): set the link's url, or api_url, to where it is now`;
   if (status === 401 || status === 403) return 'give the link a status_token that may set commit statuses (GitHub: "Commit statuses: write" or repo:status; Gitea/Forgejo: write:repository; GitLab: api)';
   if (status === 404) return 'check the link\'s url (and api_url): the forge has no such repository, or the token cannot see it';
   if (status === 422) return 'the forge does not accept this commit or state (is the commit on the forge?)';
