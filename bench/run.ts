@@ -2,7 +2,7 @@
  * codehub-build against the limit, in one run:
  *
  *   npm run bench                                   (brings the stack up first)
- *   BENCH_RUNS=7 BENCH_ONLY=image,recorded,burst,lookup,sse,web,registry,deploy,workspace,large,upload,cold,pool npm run bench
+ *   BENCH_RUNS=7 BENCH_ONLY=image,recorded,forge,burst,lookup,sse,web,registry,deploy,workspace,large,upload,cold,pool npm run bench
  *
  * Prints a table and writes it to bench/RESULTS.md with the date, the machine and the exact commands. Every
  * ratio compares figures measured in this same run.
@@ -18,6 +18,7 @@ import { ratio, spread, type Stats } from './lib/stats.js';
 import { lookups, type LookupResult } from './lookup.js';
 import { PLAIN_HOOK, pushToImage, RAW_COMMAND, type PushToImageRow } from './push-to-image.js';
 import { pushToRecorded } from './push-recorded.js';
+import { forgeWebhookBench, type ForgeWebhookResult } from './forge-webhook.js';
 import { sseLatency } from './sse.js';
 import { webPages, type WebResult } from './web.js';
 import { registryOpsBench, type RegistryOpsResult } from './registry-ops.js';
@@ -32,7 +33,7 @@ import { Scratch } from './lib/scratch.js';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 7);
 const LOOKUPS = Number(process.env.BENCH_LOOKUPS ?? 2000);
-const SECTIONS = ['image', 'recorded', 'burst', 'lookup', 'sse', 'web', 'registry', 'deploy', 'workspace', 'large', 'upload', 'cold', 'pool'];
+const SECTIONS = ['image', 'recorded', 'forge', 'burst', 'lookup', 'sse', 'web', 'registry', 'deploy', 'workspace', 'large', 'upload', 'cold', 'pool'];
 const ONLY = new Set((process.env.BENCH_ONLY ?? SECTIONS.join(',')).split(','));
 const SIZES = (process.env.BENCH_SIZES ?? '100000,1000000').split(',').map(Number);
 const progress = (s: string) => process.stderr.write(s + '\n');
@@ -61,11 +62,13 @@ const rssStart = rssMb(server.proc!.pid!);
 let image: PushToImageRow[] = [];
 let recorded: { plain: Stats; codehub: Stats } | null = null;
 let sse: Stats | null = null;
+let forge: ForgeWebhookResult | null = null;
 let ws: WorkspaceResult | null = null;
 let rssIdle = 0;
 try {
   if (ONLY.has('image')) image = await pushToImage(server, owner, token, RUNS, progress);
   if (ONLY.has('recorded')) { progress('push to recorded'); recorded = await pushToRecorded(server, owner, token, RUNS * 3); }
+  if (ONLY.has('forge')) forge = await forgeWebhookBench(server, owner, token, RUNS * 3, progress);
   if (ONLY.has('sse')) { progress('SSE latency'); sse = await sseLatency(server, owner, token); }
   if (ONLY.has('workspace')) ws = await workspaceBench(server, owner, token, RUNS * 3, progress);
   await new Promise((r) => setTimeout(r, 3000));
@@ -130,6 +133,17 @@ if (recorded) {
   say(`| ${spread(recorded.plain, 1)} | ${spread(recorded.codehub, 1)} | ${ratio(recorded.codehub.median, recorded.plain.median)} |`);
   say();
   say(`Target: at most 1.2x: ${verdict(recorded.codehub.median / recorded.plain.median <= 1.2)}.`);
+  say();
+}
+
+if (forge) {
+  say('## A push on a forge to recorded, and statuses back (ms)');
+  say();
+  say(`A commit changing one file pushed to the upstream (test/helpers/fake-forge.ts: \`git http-backend\` plus a status recorder, on loopback), untimed; then, in rotating order, ${forge.webhook.n} rounds after 2 warm-ups: (a) \`git --git-dir <bare> fetch --quiet --no-tags <upstream> +refs/heads/main:refs/heads/main\`, the raw fetch a webhook must do; (b) Gitea's signed push delivery (\`POST /hooks/gitea?repo=\`) until codehub-build answers \`queued\`: verified, replay-checked, fetched, config read, builds committed to SQLite. Statuses: receipt times at the fake forge.`);
+  say();
+  say('| (a) raw `git fetch` | (b) webhook to recorded | b/a | `pending` after the delivery was sent | `success` after the build\'s `finished_at` |');
+  say('| --- | --- | --- | --- | --- |');
+  say(`| ${spread(forge.rawFetch, 1)} | ${spread(forge.webhook, 1)} | ${ratio(forge.webhook.median, forge.rawFetch.median)} | ${spread(forge.pending, 0)} | ${spread(forge.success, 0)} |`);
   say();
 }
 

@@ -1,5 +1,6 @@
 import { execa } from 'execa';
 import { gitEnv } from '../git/env.js';
+import { refValue } from '../git/read.js';
 
 /**
  * The upstream side of a repo linked to a forge (issue 17, DESIGN.md "Existing forges"): checking the
@@ -202,12 +203,13 @@ export async function fetchUpstream(opts: FetchUpstreamOptions, run: GitRun = ru
     return { ok: false, problem: `fetch from ${display} failed (git exit ${r.exitCode ?? 'none'}): ${stderr || 'no output'}` };
   }
 
-  const shown = await run(['--git-dir', opts.gitDir, 'show-ref', '--verify', '--', ...opts.refs], gitEnv(), { timeoutMs: 30_000 });
-  if (shown.exitCode !== 0) return { ok: false, problem: `fetch from ${display} succeeded but the refs cannot be read: ${shown.stderr.trim()}` };
-  const updated = shown.stdout.split('\n').filter(Boolean).map((line) => {
-    const [sha = '', ref = ''] = line.split(' ');
-    return { ref, sha };
-  });
+  // Read from the ref files, not by another git process: this is on every webhook's path.
+  const updated: { ref: string; sha: string }[] = [];
+  for (const ref of opts.refs) {
+    const sha = await refValue(opts.gitDir, ref);
+    if (sha === null) return { ok: false, problem: `fetch from ${display} succeeded but ${ref} cannot be read here` };
+    updated.push({ ref, sha });
+  }
   return { ok: true, updated };
 }
 

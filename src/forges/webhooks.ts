@@ -3,6 +3,7 @@ import { execa } from 'execa';
 import type { Push, PushResult } from '../builds/enqueue.js';
 import { BadGatewayError, BadRequestError, UnauthorizedError } from '../errors.js';
 import { gitEnv } from '../git/env.js';
+import { refValue } from '../git/read.js';
 import type { RepoStore } from '../git/repos.js';
 import type { Logger } from '../log.js';
 import { repoPathProblem } from '../names.js';
@@ -132,7 +133,7 @@ export class WebhookService {
 
   private async apply(link: OpenLink, event: PushEvent): Promise<HookAnswer> {
     const gitDir = await this.deps.repos.ensure(link.owner, link.name);
-    const here = await localSha(gitDir, event.ref);
+    const here = await refValue(gitDir, event.ref);
     if (event.deleted) return this.deleteRef(link, event, gitDir, here);
 
     const fetch = this.deps.fetch ?? ((o: FetchUpstreamOptions) => fetchUpstream(o));
@@ -142,12 +143,15 @@ export class WebhookService {
       if (r.missing?.includes(event.ref)) return this.deleteRef(link, event, gitDir, here);
       throw new BadGatewayError(`${r.problem}; nothing was built (the forge may redeliver the webhook once this is fixed)`);
     }
-    if (!(await hasCommit(gitDir, event.after))) {
+    // Usually the ref now is the pushed commit; else (the upstream moved on since) the commit must still be here.
+    const fetched = r.updated.find((u) => u.ref === event.ref)?.sha;
+    if (fetched !== event.after && !(await hasCommit(gitDir, event.after))) {
       // The upstream moved on (a force push) and no longer has the pushed commit: its own delivery builds the new one.
       return { result: 'ignored', message: `${event.ref} on the upstream no longer contains ${event.after}; the delivery of its newer push builds that` };
     }
     // `old` picks the paths a push changed (config `paths:`): the forge's `before` when this repo has it, else what the ref was here.
-    const before = event.before !== null && !isZeroSha(event.before) && (await hasCommit(gitDir, event.before)) ? event.before : here ?? ZERO_SHA;
+    const known = event.before !== null && !isZeroSha(event.before) && (event.before === here || (await hasCommit(gitDir, event.before)));
+    const before = known ? event.before! : here ?? ZERO_SHA;
     const result = await this.deps.push({ owner: link.owner, repo: link.name, pusher: pusherOf(link, event), updates: [{ old: before, new: event.after, ref: event.ref }], options: [] });
     return { result: 'queued', repo: `${link.owner}/${link.name}`, ref: event.ref, commit: event.after, builds: result.builds, lines: result.lines };
   }
@@ -179,12 +183,6 @@ function merge(answers: HookAnswer[]): HookAnswer {
   const pushed = answers.filter((a): a is Extract<HookAnswer, { builds: PushBuild[] }> => 'builds' in a);
   if (pushed.length === 0) return answers[0]!;
   return { ...pushed[0]!, builds: pushed.flatMap((a) => a.builds), lines: pushed.flatMap((a) => a.lines) };
-}
-
-async function localSha(gitDir: string, ref: string): Promise<string | null> {
-  // The ref's own value (an annotated tag's object, not its commit), as update-ref and the post-receive hook see it.
-  const r = await execa('git', ['--git-dir', gitDir, 'rev-parse', '--verify', '--quiet', ref], { env: gitEnv(), extendEnv: false, reject: false });
-  return r.exitCode === 0 ? r.stdout.trim() : null;
 }
 
 async function hasCommit(gitDir: string, sha: string): Promise<boolean> {

@@ -160,3 +160,31 @@ export async function liveRefs(gitdir: string): Promise<{ branches: Map<string, 
   }
   return { branches, tags };
 }
+
+/**
+ * The object id a branch or tag ref holds (an annotated tag's own object, unpeeled), or null when the repo
+ * does not have it: read from the loose ref file, else from packed-refs, without starting git (a webhook
+ * reads it on every delivery). `ref` must be a checked full ref name (refs/heads/... or refs/tags/...).
+ */
+export async function refValue(gitdir: string, ref: string): Promise<string | null> {
+  if (!/^refs\/(heads|tags)\//.test(ref) || ref.split('/').some((c) => c === '..' || c === '.')) throw new Error(`not a branch or tag ref: ${ref}`);
+  const oid = /^[0-9a-f]{40}(?:[0-9a-f]{24})?$/;
+  try {
+    const loose = (await fs.promises.readFile(join(gitdir, ref), 'utf8')).trim();
+    if (oid.test(loose)) return loose;
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT' && (e as NodeJS.ErrnoException).code !== 'ENOTDIR' && (e as NodeJS.ErrnoException).code !== 'EISDIR') throw e;
+  }
+  let packed: string;
+  try {
+    packed = await fs.promises.readFile(join(gitdir, 'packed-refs'), 'utf8');
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    throw e;
+  }
+  for (const line of packed.split('\n')) {
+    const space = line.indexOf(' ');
+    if (space > 0 && line.slice(space + 1) === ref && oid.test(line.slice(0, space))) return line.slice(0, space);
+  }
+  return null;
+}

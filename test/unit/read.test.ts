@@ -3,7 +3,7 @@ import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { CommitReader } from '../../src/git/read.js';
+import { CommitReader, refValue } from '../../src/git/read.js';
 
 let work: string;
 let bare: string;
@@ -56,5 +56,31 @@ describe.each([['loose objects', explode], ['packed objects', repack]])('CommitR
     expect(await r.readFile(commit, 'Dockerfile/x')).toBeNull(); // through a file
     expect(await r.readFile('f'.repeat(40), 'Dockerfile')).toBeNull(); // no such object
     r.close();
+  });
+});
+
+describe('refValue', () => {
+  it('reads a ref from packed-refs (a clone packs them) and from its loose file, as git does', async () => {
+    // The clone left main and v1 in packed-refs only.
+    expect(ls(`${bare}/refs/heads/main`)).toBe('');
+    expect(await refValue(bare, 'refs/heads/main')).toBe(commit);
+    expect(await refValue(bare, 'refs/tags/v1')).toBe(tag); // the annotated tag's own object, not its commit
+    expect(tag).not.toBe(commit);
+    git(bare, 'update-ref', 'refs/heads/loose', commit);
+    expect(ls(`${bare}/refs/heads/loose`)).not.toBe('');
+    expect(await refValue(bare, 'refs/heads/loose')).toBe(git(bare, 'rev-parse', 'refs/heads/loose'));
+    // A loose file wins over packed-refs, as it does for git: main moved to a new commit is read from its file.
+    const next = git(bare, 'commit-tree', '-p', commit, '-m', 'two', `${commit}^{tree}`);
+    git(bare, 'update-ref', 'refs/heads/main', next);
+    expect(ls(`${bare}/refs/heads/main`)).not.toBe('');
+    expect(await refValue(bare, 'refs/heads/main')).toBe(next);
+  });
+
+  it('answers null for a ref the repo does not have, and refuses what is not a branch or tag ref', async () => {
+    expect(await refValue(bare, 'refs/heads/nope')).toBeNull();
+    expect(await refValue(bare, 'refs/heads/main/deeper')).toBeNull(); // main is a file: ENOTDIR
+    expect(await refValue(join(bare, 'missing.git'), 'refs/heads/main')).toBeNull();
+    await expect(refValue(bare, 'HEAD')).rejects.toThrow(/not a branch or tag ref/);
+    await expect(refValue(bare, 'refs/heads/../../config')).rejects.toThrow(/not a branch or tag ref/);
   });
 });
