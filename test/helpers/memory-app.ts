@@ -64,7 +64,7 @@ export function memoryApp() {
     log: silentLogger, git: new Hono(), hooks: new Hono(), health: new Hono(), downloads: new Hono(),
     api: apiRoutes({ store, access, builds, uploads, secrets: new RepoSecrets(store, randomBytes(32)), logs, auth, publicUrl: 'http://x', usage, retention: { keep: 10, days: 30 },
       gc: { removeTag: async () => { throw new Error('the memory app has no registry'); } }, links, statusesOf: (ids) => forges.statusesOf(ids) }),
-    web: webRoutes({ store, access, builds, logs, auth, session, publicUrl: 'http://x', usage }),
+    web: webRoutes({ store, access, builds, logs, auth, session, publicUrl: 'http://x', usage, statusOf: (id) => forges.status(id) }),
     errorPage,
   });
   return {

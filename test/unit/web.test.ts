@@ -216,6 +216,22 @@ describe('web pages', () => {
     expect(whole).not.toContain('are not shown');
   });
 
+  it('shows where the commit status a linked repo\'s build owes its forge stands: delivered, retrying and why, given up', async () => {
+    const [b] = m.addBuilds('alice', 'shop', ['a'.repeat(40)], 'succeeded');
+    expect((await page(`/builds/${b!.id}`, alice)).body).not.toContain('Forge status');
+    const now = Date.now();
+    m.forges.want({ buildId: b!.id, repoId: b!.repoId!, sha: b!.commitSha!, ref: 'main', context: 'codehub-build/shop', state: 'success', description: 'built shop' }, now);
+    m.forges.failed(b!.id, 'success', 'gitea at git.example did not answer (ECONNREFUSED)', now + 8000);
+    const retrying = (await page(`/builds/${b!.id}`, alice)).body;
+    expect(retrying).toContain('Forge status');
+    expect(retrying).toMatch(/codehub-build\/shop<\/span> success, <strong>not delivered yet<\/strong> \(1 attempt\): gitea at git\.example did not answer \(ECONNREFUSED\); next try in \d/);
+    m.forges.delivered(b!.id, 'success');
+    expect((await page(`/builds/${b!.id}`, alice)).body).toContain('codehub-build/shop</span> success, delivered');
+    m.forges.want({ buildId: b!.id, repoId: b!.repoId!, sha: b!.commitSha!, ref: 'main', context: 'codehub-build/shop', state: 'failure', description: 'x' }, now);
+    m.forges.failed(b!.id, 'failure', 'gitea refused the status (HTTP 401); give the link a status_token', null);
+    expect((await page(`/builds/${b!.id}`, alice)).body).toContain('failure, <strong>not delivered</strong>: gitea refused the status (HTTP 401); give the link a status_token');
+  });
+
   it('escapes what users control: branch names, log lines, reasons', async () => {
     const evil = `x"><script>alert(1)</script>`;
     const [b] = m.addBuilds('alice', 'shop', ['a'.repeat(40)], 'failed', evil);
