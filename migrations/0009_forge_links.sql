@@ -27,6 +27,9 @@ CREATE TABLE `upstreams` (
 	`status_token` text,
 	`created_at` text DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ','now')) NOT NULL,
 	`updated_at` text DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ','now')) NOT NULL,
+	`last_delivery_at` text,
+	`last_delivery_result` text,
+	`last_delivery_error` text,
 	FOREIGN KEY (`repo_id`) REFERENCES `repos`(`id`) ON UPDATE no action ON DELETE cascade
 );
 --> statement-breakpoint
@@ -35,6 +38,7 @@ CREATE TABLE `webhook_deliveries` (
 	`repo_id` integer NOT NULL,
 	`delivery_id` text NOT NULL,
 	`received_at` text DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ','now')) NOT NULL,
+	`done_at` text,
 	PRIMARY KEY(`repo_id`, `delivery_id`),
 	FOREIGN KEY (`repo_id`) REFERENCES `repos`(`id`) ON UPDATE no action ON DELETE cascade
 );

@@ -45,6 +45,8 @@ import { StatusReporter } from './forges/statuses.js';
 import { WebhookService } from './forges/webhooks.js';
 import { forgeHookRoutes } from './http/forges.js';
 import { hostAllowed } from './settings.js';
+import { execa } from 'execa';
+import { gitEnv } from './git/env.js';
 
 export interface Server {
   url: string;
@@ -123,7 +125,12 @@ export async function startServer(settings: Settings, opts: { log?: Logger; driv
     store, forges: forgeStore, repos, key: secretsKey, publicUrl: settings.publicUrl, log,
     ...(settings.upstreamHosts.length ? { urlOptions: { allowHosts: (h: string) => hostAllowed(settings.upstreamHosts, h) } } : {}),
   });
-  const statuses = new StatusReporter({ forges: forgeStore, links, log, publicUrl: settings.publicUrl });
+  const statuses = new StatusReporter({
+    forges: forgeStore, links, log, publicUrl: settings.publicUrl,
+    commitOf: (owner, name, sha) => execa('git', ['--git-dir', repos.path(owner, name), 'rev-parse', '--verify', '--quiet', `${sha}^{commit}`], { env: gitEnv(), extendEnv: false, reject: false })
+      .then((r) => (r.exitCode === 0 ? r.stdout.trim() : sha)),
+    ...(settings.upstreamHosts.length ? { allowHost: (h: string) => hostAllowed(settings.upstreamHosts, h) } : {}),
+  });
   // A commit's note lists its builds; an upload's manifest and secrets go once its build ended (its files stay, for the next build of the folder).
   const onEnded = (b: Build) => {
     if (isPush(b)) {
@@ -151,7 +158,14 @@ export async function startServer(settings: Settings, opts: { log?: Logger; driv
     store, repos, logs, runner, log, registry: settings.registry, publicUrl: settings.publicUrl, onEnded, maxQueuedPerOwner: settings.maxQueuedPerOwner,
     refLog: ops.inventoryStore, quota: ops.quotas, retentionGraceMs: settings.retentionGraceMs, onRecorded: (b) => statuses.queued(b),
   });
-  const webhooks = new WebhookService({ links, forges: forgeStore, repos, log, push: (p) => builds.push(p) });
+  const urlOptions = settings.upstreamHosts.length ? { allowHosts: (h: string) => hostAllowed(settings.upstreamHosts, h) } : undefined;
+  const webhooks = new WebhookService({
+    links, forges: forgeStore, repos, log, push: (p) => builds.push(p), ...(urlOptions ? { urlOptions } : {}),
+    defaultBranch: async (owner, name, branch) => {
+      const repo = store.ensureRepo(owner, name);
+      if (repo.defaultBranch === null && store.setDefaultBranch(repo.id, branch) === branch) await repos.setHead(owner, name, branch);
+    },
+  });
   const statusesOf = (ids: number[]) => forgeStore.statusesOf(ids);
   const uploads = new UploadService({
     store, uploads: uploadStore, blobs, logs, held, runner, quota: ops.quotas, log, registry: settings.registry, onEnded,
@@ -201,7 +215,11 @@ export async function startServer(settings: Settings, opts: { log?: Logger; driv
       // asks it for a token (a closed port would leave that push retrying until the grace period ends).
       draining = true;
       await maintenance.stop();
-      await runner!.stop(settings.shutdownGraceMs);
+      // Webhook deliveries taken before the drain finish their fetch and record their builds (queued, run at the next start).
+      await Promise.all([
+        Promise.race([webhooks.idle(), new Promise((r) => setTimeout(r, settings.shutdownGraceMs).unref())]),
+        runner!.stop(settings.shutdownGraceMs),
+      ]);
       // Statuses still owed (builds that ended just now included) are sent after the next start.
       await statuses.stop();
       pool.stop();
@@ -216,11 +234,12 @@ export async function startServer(settings: Settings, opts: { log?: Logger; driv
 
 /**
  * What a stopping server still answers: reads, registry tokens (for the pushes of builds still running) and
- * the post-receive reports of pushes git already accepted. Anything else would start work it cannot finish.
+ * the post-receive reports of pushes git already accepted. Anything else would start work it cannot finish:
+ * a forge's webhook gets 503, which its delivery log shows, to redeliver.
  */
 function servedWhileDraining(req: Request): boolean {
   const path = new URL(req.url).pathname;
-  return req.method === 'GET' || req.method === 'HEAD' || path === '/registry/token' || path.startsWith('/hooks/');
+  return req.method === 'GET' || req.method === 'HEAD' || path === '/registry/token' || path === '/hooks/post-receive';
 }
 
 const stopping = (): Response => new Response('codehub-build is stopping (running builds are finishing); try again in a moment\n', {

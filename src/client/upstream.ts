@@ -7,7 +7,10 @@ import { clientConfig, getJson, request, sendJson } from './rest.js';
 const USAGE = 'usage: codehub-build repo upstream <owner/repo> [--url URL --forge github|gitea|gitlab [--api-url URL]] [--remove]\n'
   + '  the webhook secret comes from CODEHUB_WEBHOOK_SECRET (else one is made and printed once), the status token from CODEHUB_STATUS_TOKEN';
 
-interface LinkView { repo: string; url: string; forge: string; api_url: string; hook_url: string; statuses: boolean; updated_at: string }
+interface LinkView {
+  repo: string; url: string; forge: string; api_url: string; hook_url: string; statuses: boolean; updated_at: string;
+  last_delivery: { at: string; result: string; error: string | null } | null;
+}
 
 /**
  * `repo upstream <owner/repo>`: show, set or remove the repo's link to a forge. Secrets come from the
@@ -52,4 +55,5 @@ function show(v: LinkView): void {
   console.log(v.statuses
     ? `commit statuses: on, sent to ${v.api_url}`
     : 'commit statuses: off (no status token; set CODEHUB_STATUS_TOKEN and link again to send them)');
+  if (v.last_delivery) console.log(`last push delivery: ${v.last_delivery.at} ${v.last_delivery.result}${v.last_delivery.error ? `: ${v.last_delivery.error}` : ''}`);
 }

@@ -43,6 +43,8 @@ export interface PushEvent {
   pusher: string | null;
   deleted: boolean;
   created: boolean;
+  /** The repository's default branch on the forge, when the payload says: it gets `latest` here too. */
+  defaultBranch?: string;
 }
 
 export type ForgeEvent =
@@ -254,6 +256,7 @@ export interface PushFields {
   repoFullName: string | undefined;
   repoUrls: string[];
   pusher: string | undefined;
+  defaultBranch?: string | undefined;
 }
 
 /** Checks the fields every forge's push has and builds the event; `deleted` and `created` come from the shas. */
@@ -272,7 +275,10 @@ export function pushEvent(f: PushFields): ParseResult {
   if (deleted && created) return problem('the push has all-zero shas on both sides');
   return {
     ok: true,
-    event: { kind: 'push', deliveryId: f.deliveryId, repoUrls, repoFullName: f.repoFullName, ref: f.ref, before: f.before, after: f.after, pusher: f.pusher ?? null, deleted, created },
+    event: {
+      kind: 'push', deliveryId: f.deliveryId, repoUrls, repoFullName: f.repoFullName, ref: f.ref, before: f.before, after: f.after, pusher: f.pusher ?? null, deleted, created,
+      ...(f.defaultBranch !== undefined && isWellFormedRef(`refs/heads/${f.defaultBranch}`) ? { defaultBranch: f.defaultBranch } : {}),
+    },
   };
 }
 

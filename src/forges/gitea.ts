@@ -43,7 +43,7 @@ function parse(req: WebhookRequest): ParseResult {
   if (!read.ok) return read;
   const p = read.payload;
   const repo = objectAt(p, 'repository');
-  const common = { deliveryId, repoFullName: stringAt(repo, 'full_name'), repoUrls: stringsAt(repo, REPO_URL_KEYS) };
+  const common = { deliveryId, repoFullName: stringAt(repo, 'full_name'), repoUrls: stringsAt(repo, REPO_URL_KEYS), defaultBranch: stringAt(repo, 'default_branch') };
   switch (event) {
     case 'push': {
       const before = stringAt(p, 'before');
@@ -66,7 +66,7 @@ function parse(req: WebhookRequest): ParseResult {
  * event has `before` null. A deleted tag also comes as a push with an all-zero `after`, so its `delete`
  * event is ignored rather than counted twice.
  */
-function deleted(p: Json, common: { deliveryId: string | null; repoFullName: string | undefined; repoUrls: string[] }): ParseResult {
+function deleted(p: Json, common: { deliveryId: string | null; repoFullName: string | undefined; repoUrls: string[]; defaultBranch: string | undefined }): ParseResult {
   const refType = stringAt(p, 'ref_type');
   if (refType !== 'branch') return { ok: true, event: { kind: 'ignored', event: `delete of a ${refType ?? 'ref'}`, deliveryId: common.deliveryId } };
   const name = stringAt(p, 'ref');

@@ -46,6 +46,7 @@ function parse(req: WebhookRequest): ParseResult {
         before: stringAt(p, 'before'),
         after: stringAt(p, 'after'),
         repoFullName: stringAt(repo, 'full_name'),
+        defaultBranch: stringAt(repo, 'default_branch'),
         repoUrls: stringsAt(repo, REPO_URL_KEYS),
         pusher: stringAt(objectAt(p, 'pusher'), 'name') ?? stringAt(objectAt(p, 'sender'), 'login'),
       });

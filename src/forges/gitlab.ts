@@ -53,6 +53,7 @@ function parse(req: WebhookRequest): ParseResult {
         before: stringAt(p, 'before'),
         after: stringAt(p, 'after'),
         repoFullName: stringAt(project, 'path_with_namespace'),
+        defaultBranch: stringAt(project, 'default_branch'),
         repoUrls: [...stringsAt(project, PROJECT_URL_KEYS), ...stringsAt(objectAt(p, 'repository'), REPOSITORY_URL_KEYS)],
         pusher: stringAt(p, 'user_username') ?? stringAt(p, 'user_name'),
       });

@@ -22,6 +22,7 @@ export interface LinkInput {
 export type LinkCheck = { ok: true; value: LinkInput } | { ok: false; problems: string[] };
 
 const FIELDS = ['url', 'forge', 'webhook_secret', 'status_token', 'api_url'];
+const MIN_SECRET_CHARS = 16;
 /** Tokens of the three forges are 40 to a few hundred characters; this bounds what is sealed and sent. */
 const MAX_TOKEN_CHARS = 4096;
 
@@ -86,6 +87,8 @@ export function checkLinkInput(body: unknown, opts: UpstreamUrlOptions = {}): Li
     }
   }
   if (webhookSecret !== null && Buffer.byteLength(webhookSecret) > MAX_SECRET_BYTES) problems.push(`webhook_secret is longer than ${MAX_SECRET_BYTES} bytes`);
+  // GitLab sends the secret itself, so a short one can be guessed through the hook URL; forges take any length.
+  if (webhookSecret !== null && webhookSecret.length < MIN_SECRET_CHARS) problems.push(`webhook_secret must be at least ${MIN_SECRET_CHARS} characters (a random one: openssl rand -base64 24)`);
   if (statusToken !== null) {
     // eslint-disable-next-line no-control-regex
     if (statusToken.length > MAX_TOKEN_CHARS || /[\u0000-\u001f\u007f\s]/.test(statusToken)) problems.push(`status_token must be at most ${MAX_TOKEN_CHARS} characters without spaces or control characters`);
@@ -107,6 +110,8 @@ export interface LinkView {
   statuses: boolean;
   created_at: string;
   updated_at: string;
+  /** The last push delivery acted on: a failure after the forge was answered 202 shows here only. */
+  last_delivery: { at: string; result: string; error: string | null } | null;
 }
 
 /** A link opened for use: its secrets in clear, for verifying a delivery, fetching and sending statuses. */
@@ -202,6 +207,7 @@ export class UpstreamLinks {
       repo: `${owner}/${repo}`, url: link.url, forge: link.forge, api_url: forge.apiBase(link.url, link.apiUrl ?? undefined),
       hook_url: `${this.deps.publicUrl}/hooks/${link.forge}?repo=${owner}/${repo}`, statuses: link.statusToken !== null,
       created_at: link.createdAt, updated_at: link.updatedAt,
+      last_delivery: link.lastDeliveryAt === null ? null : { at: link.lastDeliveryAt, result: link.lastDeliveryResult ?? '', error: link.lastDeliveryError },
     };
   }
 }

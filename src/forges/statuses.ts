@@ -65,6 +65,13 @@ export interface StatusReporterDeps {
   giveUpAfterMs?: number;
   /** One call's limit. Default 10 s. */
   timeoutMs?: number;
+  /**
+   * The commit an object id of the repo names: a build of an annotated tag records the tag's object, and
+   * forges set statuses on commits only. Without it the id is sent as it is.
+   */
+  commitOf?: (owner: string, name: string, sha: string) => Promise<string>;
+  /** The operator's restriction of hosts (CODEHUB_UPSTREAM_HOSTS): a status is not sent elsewhere, whatever the link says. */
+  allowHost?: (host: string) => boolean;
   now?: () => number;
 }
 
@@ -193,13 +200,15 @@ export class StatusReporter {
     if (!link.statusToken) return giveUp('the link has no status_token; set one with PUT /api/repos/:owner/:repo/upstream');
     let call: HttpCall;
     try {
+      const sha = this.deps.commitOf ? await this.deps.commitOf(link.owner, link.name, row.sha) : row.sha;
       call = link.forge.statusCall(link.url.href, link.apiUrl, link.statusToken, {
-        sha: row.sha, state: row.state, targetUrl: `${this.deps.publicUrl}/builds/${row.buildId}`, description: row.description, context: row.context, ref: row.ref,
+        sha, state: row.state, targetUrl: `${this.deps.publicUrl}/builds/${row.buildId}`, description: row.description, context: row.context, ref: row.ref,
       });
     } catch (e) {
       return giveUp((e as Error).message);
     }
     const where = `${link.forge.name} at ${new URL(call.url).host}`;
+    if (this.deps.allowHost && !this.deps.allowHost(new URL(call.url).hostname)) return giveUp(`${where} is not among the hosts the operator allows (CODEHUB_UPSTREAM_HOSTS); link the repo again`);
     // Whatever the forge or the HTTP client says goes into the build's record and the log: never the token.
     const masked = (text: string) => text.split(link.statusToken!).join('***');
     let answer: StatusAnswer;
@@ -215,8 +224,10 @@ export class StatusReporter {
       log.info('commit status delivered', { build: row.buildId, state: row.state, forge: link.forge.name, repo: `${link.owner}/${link.name}`, sha: row.sha, attempts: row.attempts + 1 });
       return;
     }
-    // Masked whole before it is cut, so no part of a token at the cut survives.
-    const said = masked(answer.body).replace(/\s+/g, ' ').trim().slice(0, 200);
+    // Only what a forge's API says in its JSON (`message`): the answer is shown on the build to all who read it,
+    // and a host that is not a forge must not have its pages read out this way. Masked whole before it is cut,
+    // so no part of a token at the cut survives.
+    const said = masked(forgeMessage(answer.body)).replace(/\s+/g, ' ').trim().slice(0, 200);
     const what = `HTTP ${answer.status}${said ? `: ${said}` : ''}`;
     // A rate limit is a wait, even as 403 (GitHub's secondary limits): not a refusal of the token.
     const limited = (answer.status === 403 || answer.status === 429) && (answer.retryAfter !== undefined || answer.rateLimited === true);
@@ -238,6 +249,17 @@ export class StatusReporter {
     if (Number.isFinite(asked) && asked > 0) wait = Math.min(Math.max(wait, asked), maxMs * 10);
     this.deps.forges.failed(row.buildId, row.state, error, now + wait);
     this.deps.log.warn('commit status not delivered; will retry', { build: row.buildId, state: row.state, error, attempts: row.attempts + 1, retryInMs: wait });
+  }
+}
+
+/** The `message` (GitHub, Gitea, GitLab) or `error` of a forge's JSON answer; nothing for any other body. */
+function forgeMessage(body: string): string {
+  try {
+    const v = JSON.parse(body) as { message?: unknown; error?: unknown };
+    const m = v?.message ?? v?.error;
+    return typeof m === 'string' ? m : Array.isArray(m) || (typeof m === 'object' && m !== null) ? JSON.stringify(m) : '';
+  } catch {
+    return '';
   }
 }
 

@@ -149,37 +149,11 @@ export async function fetchUpstream(opts: FetchUpstreamOptions, run: GitRun = ru
   const refProblem = opts.refs.map(refNameProblem).find((p) => p !== null);
   if (refProblem) return { ok: false, problem: refProblem };
   if (opts.refs.length === 0) return { ok: true, updated: [] };
-  const secrets: string[] = [];
-  const env = gitEnv({
-    ...Object.fromEntries(NETWORK_ENV.flatMap((k) => (process.env[k] ? [[k, process.env[k]!]] : []))),
-    // Never ask anyone for a password: a refused token is an error, not a prompt that hangs the fetch.
-    GIT_TERMINAL_PROMPT: '0',
-    GIT_ASKPASS: '', // empty: no askpass program (git does not fall back to SSH_ASKPASS when it is set)
-  });
-  // The first entry empties any http.extraHeader list from the user's git config, so only ours is sent.
-  const config: [string, string][] = [['http.extraHeader', '']];
-  if (opts.token !== undefined && opts.token !== '') {
-    const username = opts.username || 'x-access-token';
-    // eslint-disable-next-line no-control-regex
-    if (/[\u0000-\u001f\u007f]/.test(opts.token + username) || username.includes(':')) {
-      return { ok: false, problem: `fetch from ${display}: the token or user name contains control characters or the user name a ":"; refused` };
-    }
-    const basic = Buffer.from(`${username}:${opts.token}`).toString('base64');
-    config.push(['http.extraHeader', `Authorization: Basic ${basic}`]);
-    secrets.push(opts.token, basic);
-  }
-  env.GIT_CONFIG_COUNT = String(config.length);
-  config.forEach(([k, v], i) => { env[`GIT_CONFIG_KEY_${i}`] = k; env[`GIT_CONFIG_VALUE_${i}`] = v; });
-
+  const net = networkGit(opts, display, 'fetch from');
+  if (!net.ok) return net;
+  const { env, secrets } = net;
   const args = [
-    // Only http(s) can be reached, whatever the URL turns into (url.*.insteadOf in the user's config, a
-    // redirect, a submodule): `never` for every other transport, including file and ext.
-    '-c', 'protocol.allow=never', '-c', 'protocol.http.allow=always', '-c', 'protocol.https.allow=always',
-    // A redirect could send the request (and our Authorization header) to another host: follow none.
-    '-c', 'http.followRedirects=false',
-    // An empty helper list: no stored credentials from the user's config are sent to the upstream, and none
-    // are saved.
-    '-c', 'credential.helper=',
+    ...NETWORK_OPTIONS,
     '--git-dir', opts.gitDir,
     'fetch',
     '--quiet', // no progress lines in the error text
@@ -211,6 +185,73 @@ export async function fetchUpstream(opts: FetchUpstreamOptions, run: GitRun = ru
     updated.push({ ref, sha });
   }
   return { ok: true, updated };
+}
+
+/**
+ * Options of every git process that reaches an upstream. Only http(s) can be reached, whatever the URL turns
+ * into (a redirect, a submodule): `never` for every other transport, including file and ext. A redirect
+ * could send the request (and our Authorization header) to another host: none is followed. An empty helper
+ * list: no stored credentials are sent to the upstream, and none are saved.
+ */
+const NETWORK_OPTIONS = [
+  '-c', 'protocol.allow=never', '-c', 'protocol.http.allow=always', '-c', 'protocol.https.allow=always',
+  '-c', 'http.followRedirects=false', '-c', 'credential.helper=',
+];
+
+/**
+ * The environment of a git process that reaches an upstream: no prompts, no config of the server user's own
+ * (`~/.gitconfig` could rewrite URLs or add headers for them), the network variables an on-premises network
+ * needs, and the token as an `http.extraHeader` through GIT_CONFIG_COUNT, never in an argument or a URL.
+ * `secrets` are what must be masked in git's output.
+ */
+function networkGit(opts: { token?: string | undefined; username?: string | undefined }, display: string, doing: string):
+  { ok: true; env: Record<string, string>; secrets: string[] } | { ok: false; problem: string } {
+  const secrets: string[] = [];
+  const env = gitEnv({
+    ...Object.fromEntries(NETWORK_ENV.flatMap((k) => (process.env[k] ? [[k, process.env[k]!]] : []))),
+    GIT_CONFIG_GLOBAL: '/dev/null',
+    // Never ask anyone for a password: a refused token is an error, not a prompt that hangs the fetch.
+    GIT_TERMINAL_PROMPT: '0',
+    GIT_ASKPASS: '', // empty: no askpass program (git does not fall back to SSH_ASKPASS when it is set)
+  });
+  // The first entry empties any http.extraHeader list from other config, so only ours is sent.
+  const config: [string, string][] = [['http.extraHeader', '']];
+  if (opts.token !== undefined && opts.token !== '') {
+    const username = opts.username || 'x-access-token';
+    // eslint-disable-next-line no-control-regex
+    if (/[\u0000-\u001f\u007f]/.test(opts.token + username) || username.includes(':')) {
+      return { ok: false, problem: `${doing} ${display}: the token or user name contains control characters or the user name a ":"; refused` };
+    }
+    const basic = Buffer.from(`${username}:${opts.token}`).toString('base64');
+    config.push(['http.extraHeader', `Authorization: Basic ${basic}`]);
+    secrets.push(opts.token, basic);
+  }
+  env.GIT_CONFIG_COUNT = String(config.length);
+  config.forEach(([k, v], i) => { env[`GIT_CONFIG_KEY_${i}`] = k; env[`GIT_CONFIG_VALUE_${i}`] = v; });
+  return { ok: true, env, secrets };
+}
+
+export type RemoteRefResult = { ok: true; sha: string | null } | { ok: false; problem: string };
+
+/**
+ * What `ref` names on the upstream now (null: it has no such ref), by `git ls-remote` with the same
+ * protections as a fetch. A deletion announced by a webhook is checked with it: deliveries can arrive late
+ * or out of order, and a branch made again since must not be deleted here.
+ */
+export async function remoteRef(opts: { url: URL; token?: string | undefined; username?: string | undefined; ref: string; timeoutMs?: number }, run: GitRun = runGit): Promise<RemoteRefResult> {
+  const checked = checkUpstreamUrl(opts.url.href);
+  if (!checked.ok) return checked;
+  const problem = refNameProblem(opts.ref);
+  if (problem) return { ok: false, problem };
+  const net = networkGit(opts, checked.display, 'listing refs of');
+  if (!net.ok) return net;
+  const r = await run([...NETWORK_OPTIONS, 'ls-remote', '--', checked.display, opts.ref], net.env, { timeoutMs: opts.timeoutMs ?? 30_000 });
+  const stderr = mask(r.stderr.trim(), net.secrets).slice(-2000);
+  if (r.timedOut) return { ok: false, problem: `listing refs of ${checked.display} took too long and was stopped` };
+  if (r.exitCode !== 0) return { ok: false, problem: `listing refs of ${checked.display} failed (git exit ${r.exitCode ?? 'none'}): ${stderr || 'no output'}` };
+  // ls-remote matches patterns by their tail: keep the exact ref only.
+  const line = r.stdout.split('\n').map((l) => l.split('\t')).find(([, name]) => name === opts.ref);
+  return { ok: true, sha: line?.[0] ?? null };
 }
 
 /** Refs are fetched as `+ref:ref`: only plain branch and tag names, nothing that changes the refspec's meaning. */

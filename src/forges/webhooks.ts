@@ -13,7 +13,7 @@ import { KeyedLock } from '../util/keyed-lock.js';
 import { isZeroSha, repoUrlKey, ZERO_SHA, type PushEvent } from './forge.js';
 import { forgeNamed, type ForgeName, type WebhookRequest } from './index.js';
 import { fetchUserFor, type OpenLink, type UpstreamLinks } from './links.js';
-import { fetchUpstream, type FetchUpstreamOptions, type FetchUpstreamResult } from './upstream.js';
+import { checkUpstreamUrl, fetchUpstream, remoteRef, type FetchUpstreamOptions, type FetchUpstreamResult, type UpstreamUrlOptions } from './upstream.js';
 
 /** What the hook route answers the forge: shown in the forge's delivery log. */
 export type HookAnswer =
@@ -27,13 +27,23 @@ export interface WebhookDeps {
   log: Logger;
   /** Records a push's builds exactly as a push to this server's git does (BuildService.push). */
   push: (push: Push) => Promise<PushResult>;
-  /** Fetches from the upstream (replaceable in unit tests). */
+  /**
+   * Fixes the repo's default branch (the one tagged `latest`) if it has none yet: for a linked repo, the
+   * forge's, rather than whichever branch happens to be delivered first.
+   */
+  defaultBranch?: (owner: string, name: string, branch: string) => Promise<void>;
+  /** Fetches from the upstream, and reads a ref there (replaceable in unit tests). */
   fetch?: (opts: FetchUpstreamOptions) => Promise<FetchUpstreamResult>;
+  remoteRef?: typeof remoteRef;
+  /** The operator's restriction of upstream hosts, checked again at each delivery (links may predate it). */
+  urlOptions?: UpstreamUrlOptions;
   now?: () => number;
 }
 
 /** Replay ids are kept this long: forges redeliver within hours, by hand within days. */
 const DELIVERY_KEEP_MS = 30 * 86_400_000;
+/** A delivery taken this long ago and never finished was cut off (the server stopped): its redelivery is taken. Longer than any fetch. */
+const STALE_DELIVERY_MS = 10 * 60_000;
 
 /**
  * A forge's push webhook, from the raw delivery to builds (issue 17, DESIGN.md "Existing forges"):
@@ -112,42 +122,74 @@ export class WebhookService {
   private async onPush(link: OpenLink, event: PushEvent, req: WebhookRequest): Promise<HookAnswer> {
     const { forges, log } = this.deps;
     const repo = `${link.owner}/${link.name}`;
+    if (event.after.length === 64 || (event.before?.length ?? 0) === 64) {
+      throw new BadRequestError(`${repo}: the upstream is a SHA-256 repository, which codehub-build does not build yet; nothing was done`);
+    }
     // Without a forge's id, the body's hash: a replay is the same bytes.
     const delivery = event.deliveryId ?? `sha256:${createHash('sha256').update(req.body).digest('hex')}`;
     this.prune();
-    if (!forges.recordDelivery(link.repoId, delivery)) {
+    const now = this.now();
+    if (!forges.takeDelivery(link.repoId, delivery, new Date(now).toISOString(), new Date(now - STALE_DELIVERY_MS).toISOString())) {
       log.info('webhook delivery replayed; ignored', { forge: link.forge.name, repo, delivery });
       return { result: 'duplicate', message: `delivery ${delivery} was acted on before; nothing new is built` };
     }
+    const work = this.fetchLock.run(repo, () => this.apply(link, event));
+    this.inFlight.add(work);
     try {
-      const answer = await this.fetchLock.run(repo, () => this.apply(link, event));
+      const answer = await work;
+      forges.finishDelivery(link.repoId, delivery);
+      forges.noteDelivery(link.repoId, answer.result, null);
       log.info('webhook push recorded', { forge: link.forge.name, repo, ref: event.ref, commit: event.after, delivery, result: answer.result, builds: 'builds' in answer ? answer.builds.map((b) => b.id) : [] });
       return answer;
     } catch (e) {
-      // Not acted on: the forge's redelivery (same id) must be.
-      forges.forgetDelivery(link.repoId, delivery);
       log.warn('webhook push failed', { forge: link.forge.name, repo, ref: event.ref, commit: event.after, delivery, err: e as Error });
+      // Not acted on: the forge's redelivery (same id) must be. The owner sees why (GET upstream), even when the forge got a 202.
+      try {
+        forges.forgetDelivery(link.repoId, delivery);
+        forges.noteDelivery(link.repoId, 'failed', (e as Error).message);
+      } catch (e2) {
+        log.error('could not forget a failed webhook delivery; its redelivery is taken once it is stale', { repo, delivery, err: e2 as Error });
+      }
       throw e;
+    } finally {
+      this.inFlight.delete(work);
     }
   }
 
+  /** Resolves once the deliveries being worked on ended (for a server stopping: new ones are refused meanwhile). */
+  async idle(): Promise<void> {
+    await Promise.allSettled([...this.inFlight]);
+  }
+
+  private inFlight = new Set<Promise<HookAnswer>>();
+
   private async apply(link: OpenLink, event: PushEvent): Promise<HookAnswer> {
+    const allowed = checkUpstreamUrl(link.url.href, this.deps.urlOptions);
+    if (!allowed.ok) throw new BadRequestError(`${allowed.problem}; link ${link.owner}/${link.name} to an allowed upstream`);
     const gitDir = await this.deps.repos.ensure(link.owner, link.name);
+    if (event.defaultBranch) await this.deps.defaultBranch?.(link.owner, link.name, event.defaultBranch);
     const here = await refValue(gitDir, event.ref);
-    if (event.deleted) return this.deleteRef(link, event, gitDir, here);
+    const access = { url: link.url, token: link.statusToken, username: fetchUserFor(link.forge.name) };
+    if (event.deleted) {
+      // Deliveries can come late or out of order: a branch made again since is not deleted here.
+      const remote = await (this.deps.remoteRef ?? remoteRef)({ ...access, ref: event.ref });
+      if (!remote.ok) throw new BadGatewayError(`${remote.problem}; nothing was deleted (use Redeliver in the forge's webhook log once this is fixed)`);
+      if (remote.sha !== null) return { result: 'ignored', message: `${event.ref} exists on the upstream again (at ${remote.sha}): a stale deletion, nothing was deleted` };
+      return this.deleteRef(link, event, gitDir, here);
+    }
 
     const fetch = this.deps.fetch ?? ((o: FetchUpstreamOptions) => fetchUpstream(o));
-    const r = await fetch({ gitDir, url: link.url, token: link.statusToken, username: fetchUserFor(link.forge.name), refs: [event.ref] });
+    const r = await fetch({ gitDir, ...access, refs: [event.ref] });
     if (!r.ok) {
       // Deleted on the forge between the push and this fetch: the same as the deletion's own delivery.
       if (r.missing?.includes(event.ref)) return this.deleteRef(link, event, gitDir, here);
-      throw new BadGatewayError(`${r.problem}; nothing was built (the forge may redeliver the webhook once this is fixed)`);
+      throw new BadGatewayError(`${r.problem}; nothing was built (use Redeliver in the forge's webhook log once this is fixed)`);
     }
-    // Usually the ref now is the pushed commit; else (the upstream moved on since) the commit must still be here.
-    const fetched = r.updated.find((u) => u.ref === event.ref)?.sha;
-    if (fetched !== event.after && !(await hasCommit(gitDir, event.after))) {
-      // The upstream moved on (a force push) and no longer has the pushed commit: its own delivery builds the new one.
-      return { result: 'ignored', message: `${event.ref} on the upstream no longer contains ${event.after}; the delivery of its newer push builds that` };
+    // The upstream's ref now. If it is not the pushed commit, a newer push (or a force push) came since, and
+    // building this one would move the branch's tags back: the newer push's own delivery builds that.
+    const fetched = r.updated.find((u) => u.ref === event.ref)?.sha ?? null;
+    if (fetched !== event.after && !(fetched !== null && (await sameCommit(gitDir, fetched, event.after)))) {
+      return { result: 'ignored', message: `${event.ref} on the upstream is at ${fetched ?? 'nothing'} now, not ${event.after}: a stale delivery; the newer push's builds that` };
     }
     // `old` picks the paths a push changed (config `paths:`): the forge's `before` when this repo has it, else what the ref was here.
     const known = event.before !== null && !isZeroSha(event.before) && (event.before === here || (await hasCommit(gitDir, event.before)));
@@ -183,6 +225,13 @@ function merge(answers: HookAnswer[]): HookAnswer {
   const pushed = answers.filter((a): a is Extract<HookAnswer, { builds: PushBuild[] }> => 'builds' in a);
   if (pushed.length === 0) return answers[0]!;
   return { ...pushed[0]!, builds: pushed.flatMap((a) => a.builds), lines: pushed.flatMap((a) => a.lines) };
+}
+
+/** Whether two object ids name the same commit (an annotated tag and its commit do). */
+async function sameCommit(gitDir: string, a: string, b: string): Promise<boolean> {
+  const r = await execa('git', ['--git-dir', gitDir, 'rev-parse', `${a}^{commit}`, `${b}^{commit}`], { env: gitEnv(), extendEnv: false, reject: false });
+  const [x, y] = r.stdout.trim().split('\n');
+  return r.exitCode === 0 && x !== undefined && x === y;
 }
 
 async function hasCommit(gitDir: string, sha: string): Promise<boolean> {

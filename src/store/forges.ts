@@ -32,7 +32,7 @@ export class ForgeStore {
   // Links
 
   /** Creates or replaces the repo's link; `created` says which. Secrets arrive sealed. */
-  putLink(row: Omit<UpstreamRow, 'createdAt' | 'updatedAt'>): { link: UpstreamRow; created: boolean } {
+  putLink(row: Omit<UpstreamRow, 'createdAt' | 'updatedAt' | 'lastDeliveryAt' | 'lastDeliveryResult' | 'lastDeliveryError'>): { link: UpstreamRow; created: boolean } {
     return this.db.transaction((tx) => {
       const before = tx.select({ repoId: upstreams.repoId }).from(upstreams).where(eq(upstreams.repoId, row.repoId)).get();
       const link = tx.insert(upstreams).values(row)
@@ -69,9 +69,31 @@ export class ForgeStore {
   // ------------------------------------------------------------------------------------------------------
   // Deliveries
 
-  /** Records a delivery as acted on; false if it was already (a replay). */
-  recordDelivery(repoId: number, deliveryId: string): boolean {
-    return this.db.insert(webhookDeliveries).values({ repoId, deliveryId }).onConflictDoNothing().run().changes === 1;
+  /**
+   * Takes a delivery for work; false if it was taken before (a replay), unless that one never finished and
+   * was taken before `staleBefore` (ISO time): the server stopped in its middle, and this is the redelivery.
+   */
+  takeDelivery(repoId: number, deliveryId: string, now: string, staleBefore: string): boolean {
+    return this.db.transaction((tx) => {
+      const key = and(eq(webhookDeliveries.repoId, repoId), eq(webhookDeliveries.deliveryId, deliveryId));
+      const seen = tx.select().from(webhookDeliveries).where(key).get();
+      if (!seen) return tx.insert(webhookDeliveries).values({ repoId, deliveryId, receivedAt: now }).run().changes === 1;
+      if (seen.doneAt !== null || seen.receivedAt >= staleBefore) return false;
+      tx.update(webhookDeliveries).set({ receivedAt: now }).where(key).run();
+      return true;
+    }, { behavior: 'immediate' });
+  }
+
+  /** The delivery's push is recorded: a redelivery is a replay from now on. */
+  finishDelivery(repoId: number, deliveryId: string): void {
+    this.db.update(webhookDeliveries).set({ doneAt: sql`(strftime('%Y-%m-%dT%H:%M:%fZ','now'))` })
+      .where(and(eq(webhookDeliveries.repoId, repoId), eq(webhookDeliveries.deliveryId, deliveryId))).run();
+  }
+
+  /** What came of the link's last push delivery, for its owner (GET upstream): a failure after a 202 reaches nobody else. */
+  noteDelivery(repoId: number, result: string, error: string | null): void {
+    this.db.update(upstreams).set({ lastDeliveryAt: sql`(strftime('%Y-%m-%dT%H:%M:%fZ','now'))`, lastDeliveryResult: result, lastDeliveryError: error })
+      .where(eq(upstreams.repoId, repoId)).run();
   }
 
   /** Forgets a delivery whose work failed, so the forge's redelivery is acted on. */
@@ -93,6 +115,10 @@ export class ForgeStore {
    */
   want(s: WantedStatus, nowMs: number, onlyIfNew = false): void {
     const now = iso(nowMs);
+    // An older build's status for the same commit and context still owed (the forge was down) would land
+    // after this one and overwrite it: it is not sent any more.
+    this.db.update(commitStatuses).set({ nextAttemptAt: null, gaveUp: true, error: `not sent: build #${s.buildId} reports on the same commit and context now` })
+      .where(and(eq(commitStatuses.repoId, s.repoId), eq(commitStatuses.sha, s.sha), eq(commitStatuses.context, s.context), lt(commitStatuses.buildId, s.buildId), isNotNull(commitStatuses.nextAttemptAt))).run();
     const q = this.db.insert(commitStatuses).values({ ...s, attempts: 0, error: null, nextAttemptAt: now, gaveUp: false, updatedAt: now });
     if (onlyIfNew) q.onConflictDoNothing().run();
     else {

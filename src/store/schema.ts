@@ -222,13 +222,23 @@ export const upstreams = sqliteTable('upstreams', {
   statusToken: text('status_token'),
   createdAt: text('created_at').notNull().default(now),
   updatedAt: text('updated_at').notNull().default(now),
+  /** The last push delivery acted on: when, what came of it (queued, deleted, ignored, failed) and why it failed. */
+  lastDeliveryAt: text('last_delivery_at'),
+  lastDeliveryResult: text('last_delivery_result'),
+  lastDeliveryError: text('last_delivery_error'),
 }, (t) => [index('upstreams_url_key').on(t.urlKey)]);
 
-/** Webhook deliveries acted on, by the forge's delivery id, so a replayed one builds nothing; kept 30 days. */
+/**
+ * Webhook deliveries taken, by the forge's delivery id, so a replayed one builds nothing; kept 30 days. A row
+ * whose work never finished (the server stopped in the middle) is taken again by the forge's redelivery once
+ * it is older than any fetch could be.
+ */
 export const webhookDeliveries = sqliteTable('webhook_deliveries', {
   repoId: integer('repo_id').notNull().references(() => repos.id, { onDelete: 'cascade' }),
   deliveryId: text('delivery_id').notNull(),
   receivedAt: text('received_at').notNull().default(now),
+  /** When its push was recorded; null while it is being worked on. */
+  doneAt: text('done_at'),
 }, (t) => [primaryKey({ columns: [t.repoId, t.deliveryId] }), index('webhook_deliveries_received').on(t.receivedAt)]);
 
 export const STATUS_STATES = ['pending', 'success', 'failure', 'error'] as const;

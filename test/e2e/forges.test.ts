@@ -442,7 +442,7 @@ describe('PUT/GET/DELETE /api/repos/:owner/:repo/upstream', () => {
     ['credentials in the URL', 'https://user:pw@git.example.com/acme/app.git', /credentials/],
   ])('refuses %s with 400 naming the problem, and makes no link', async (_label, url, why) => {
     const repo = 'bad-url';
-    const r = await linkRepo(repo, { url, forge: 'gitea', webhook_secret: 'whsec-x', status_token: 'tok-x' });
+    const r = await linkRepo(repo, { url, forge: 'gitea', webhook_secret: 'whsec-x-0123456789', status_token: 'tok-x' });
     expect(r.status, r.text).toBe(400);
     expect(r.body.error.code).toBe('bad_request');
     expect(r.body.error.message).toMatch(/upstream URL/);

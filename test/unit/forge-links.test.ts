@@ -13,7 +13,7 @@ import { openDb } from '../../src/store/db.js';
 import { ForgeStore } from '../../src/store/forges.js';
 import { Store } from '../../src/store/store.js';
 
-const VALID = { url: 'https://github.com/acme/shop', forge: 'github', webhook_secret: 'hook secret' };
+const VALID = { url: 'https://github.com/acme/shop', forge: 'github', webhook_secret: 'hook secret 0123456789' };
 const problemsOf = (body: unknown, opts?: Parameters<typeof checkLinkInput>[1]): string[] => {
   const r = checkLinkInput(body, opts);
   return r.ok ? [] : r.problems;
@@ -109,11 +109,16 @@ describe('checkLinkInput', () => {
     expect(checkLinkInput({ ...VALID, webhook_secret: 'x'.repeat(MAX_SECRET_BYTES) }).ok).toBe(true);
   });
 
+  it('refuses a webhook secret shorter than 16 characters (GitLab sends it as it is; a short one is guessed)', () => {
+    expect(problemsOf({ ...VALID, webhook_secret: 'x'.repeat(15) })).toEqual([expect.stringMatching(/webhook_secret must be at least 16 characters/)]);
+    expect(checkLinkInput({ ...VALID, webhook_secret: 'x'.repeat(16) }).ok).toBe(true);
+  });
+
   it('accepts a valid link, with api_url normalised and absent fields null', () => {
-    expect(checkLinkInput(VALID)).toEqual({ ok: true, value: { url: VALID.url, forge: 'github', webhookSecret: 'hook secret', statusToken: null, apiUrl: null } });
+    expect(checkLinkInput(VALID)).toEqual({ ok: true, value: { url: VALID.url, forge: 'github', webhookSecret: 'hook secret 0123456789', statusToken: null, apiUrl: null } });
     expect(checkLinkInput({ ...VALID, url: 'https://ghe.corp.example/acme/shop.git', status_token: 'ghp_x', api_url: 'https://GHE.corp.example/api/v3///' })).toEqual({
       ok: true,
-      value: { url: 'https://ghe.corp.example/acme/shop.git', forge: 'github', webhookSecret: 'hook secret', statusToken: 'ghp_x', apiUrl: 'https://ghe.corp.example/api/v3' },
+      value: { url: 'https://ghe.corp.example/acme/shop.git', forge: 'github', webhookSecret: 'hook secret 0123456789', statusToken: 'ghp_x', apiUrl: 'https://ghe.corp.example/api/v3' },
     });
     expect(checkLinkInput({ ...VALID, status_token: null, api_url: null })).toMatchObject({ ok: true, value: { statusToken: null, apiUrl: null } });
   });
@@ -231,17 +236,17 @@ describe('UpstreamLinks', () => {
     expect(store.repo('alice', 'shop')).toBeDefined();
     expect(first.view).toEqual({
       repo: 'alice/shop', url: 'https://github.com/Acme/Shop', forge: 'github', api_url: 'https://api.github.com',
-      hook_url: `${PUBLIC}/hooks/github?repo=alice/shop`, statuses: true, created_at: expect.any(String), updated_at: expect.any(String),
+      hook_url: `${PUBLIC}/hooks/github?repo=alice/shop`, statuses: true, created_at: expect.any(String), updated_at: expect.any(String), last_delivery: null,
     });
     expect(JSON.stringify(first.view)).not.toContain(SECRET);
     expect(JSON.stringify(first.view)).not.toContain(TOKEN);
     expect(links.get('alice', 'shop')).toEqual(first.view);
 
-    const second = await links.set('alice', 'shop', { url: 'https://gitea.example/sub/acme/shop.git', forge: 'gitea', webhook_secret: 'other' });
+    const second = await links.set('alice', 'shop', { url: 'https://gitea.example/sub/acme/shop.git', forge: 'gitea', webhook_secret: 'other-0123456789' });
     expect(second.created).toBe(false);
     expect(second.view).toMatchObject({ forge: 'gitea', api_url: 'https://gitea.example/sub/api/v1', hook_url: `${PUBLIC}/hooks/gitea?repo=alice/shop`, statuses: false });
     expect(second.view.created_at).toBe(first.view.created_at);
-    expect(links.openByName('alice', 'shop')).toMatchObject({ webhookSecret: 'other', statusToken: undefined });
+    expect(links.openByName('alice', 'shop')).toMatchObject({ webhookSecret: 'other-0123456789', statusToken: undefined });
   });
 
   it('refuses a bad link with every problem, and creates nothing', async () => {
@@ -265,7 +270,7 @@ describe('UpstreamLinks', () => {
     expect(links.openByName('alice', 'shop')).toMatchObject({ owner: 'alice', name: 'shop', webhookSecret: SECRET, statusToken: TOKEN, url: new URL('https://github.com/Acme/Shop') });
 
     // Copied onto another repo's link, the sealed values do not open.
-    await links.set('bob', 'shop', { ...link, webhook_secret: 'bob secret', status_token: 'bob-token' });
+    await links.set('bob', 'shop', { ...link, webhook_secret: 'bob secret 0123456789', status_token: 'bob-token' });
     const bob = store.repo('bob', 'shop')!;
     store.db.$client.prepare('UPDATE upstreams SET webhook_secret = ?, status_token = ? WHERE repo_id = ?').run(row.webhook_secret, row.status_token, bob.id);
     expect(() => links.openByName('bob', 'shop')).toThrow(SecretError);
@@ -318,8 +323,8 @@ describe('UpstreamLinks', () => {
 
   it('finds every repo linked to the same upstream', async () => {
     await links.set('alice', 'shop', link);
-    await links.set('bob', 'shop-mirror', { ...link, url: 'https://github.com/acme/shop.git', webhook_secret: 'bob' });
-    expect(links.openByUrls(['https://github.com/acme/shop']).map((l) => [`${l.owner}/${l.name}`, l.webhookSecret])).toEqual([['alice/shop', SECRET], ['bob/shop-mirror', 'bob']]);
+    await links.set('bob', 'shop-mirror', { ...link, url: 'https://github.com/acme/shop.git', webhook_secret: 'bob-0123456789abcdef' });
+    expect(links.openByUrls(['https://github.com/acme/shop']).map((l) => [`${l.owner}/${l.name}`, l.webhookSecret])).toEqual([['alice/shop', SECRET], ['bob/shop-mirror', 'bob-0123456789abcdef']]);
   });
 
   it('refuses hosts the operator did not allow', async () => {

@@ -137,7 +137,7 @@ async function setup(opts: {
   const key = Buffer.alloc(32, 7);
   const links = new UpstreamLinks({ store, forges, repos, key, publicUrl: PUBLIC });
   if (opts.link !== null) {
-    await links.set('alice', 'shop', opts.link ?? { url: 'https://github.com/acme/shop', forge: 'github', webhook_secret: 'hook secret', status_token: TOKEN });
+    await links.set('alice', 'shop', opts.link ?? { url: 'https://github.com/acme/shop', forge: 'github', webhook_secret: 'hook secret 0123456789', status_token: TOKEN });
   }
   vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'Date'], now: T0 });
   const forge = new FakeForge(opts.answers);
@@ -188,7 +188,7 @@ describe('StatusReporter', () => {
     ['github', 'https://ghe.corp.example/acme/shop', undefined, (sha: string) => `https://ghe.corp.example/api/v3/repos/acme/shop/statuses/${sha}`, `Bearer ${TOKEN}`, 'Authorization'],
     ['gitea', 'https://code.example/git/acme/shop', 'https://api.code.example/v1/', (sha: string) => `https://api.code.example/v1/repos/acme/shop/statuses/${sha}`, `token ${TOKEN}`, 'Authorization'],
   ])('sends to %s at the API of %s (api_url %s)', async (forgeName, url, apiUrl, expected, auth, header) => {
-    const e = await setup({ link: { url, forge: forgeName, webhook_secret: 's', status_token: TOKEN, ...(apiUrl ? { api_url: apiUrl } : {}) } });
+    const e = await setup({ link: { url, forge: forgeName, webhook_secret: 's'.repeat(16), status_token: TOKEN, ...(apiUrl ? { api_url: apiUrl } : {}) } });
     const b = e.addBuild();
     e.reporter.queued(b);
     await tick();
@@ -200,7 +200,7 @@ describe('StatusReporter', () => {
   });
 
   it('sends and records nothing for a repo without a link, a link without a status token, an upload, or a commit with nothing to build', async () => {
-    const e = await setup({ link: { url: 'https://github.com/acme/shop', forge: 'github', webhook_secret: 's' } });
+    const e = await setup({ link: { url: 'https://github.com/acme/shop', forge: 'github', webhook_secret: 's'.repeat(16) } });
     const noToken = e.addBuild();
     const unlinked = e.addBuild('queued', {}, 'bob/tool');
     e.reporter.queued(noToken);
@@ -317,7 +317,8 @@ describe('StatusReporter', () => {
     e.reporter.queued(b);
     await tick(300_000);
     expect(e.forge.calls.map((c) => c.at)).toEqual([0, 1000, 3000, 7000, 15_000, 31_000, 63_000, 123_000, 183_000, 243_000]);
-    expect(e.forges.status(b.id)!.error).toBe('github at api.github.com answered HTTP 502: <html>Bad Gateway</html>');
+    // Only a forge's JSON message is shown (the error is on the build for all its readers): not a page's HTML.
+    expect(e.forges.status(b.id)!.error).toBe('github at api.github.com answered HTTP 502');
   });
 
   it('says a call that timed out had no answer within timeoutMs', async () => {
@@ -330,7 +331,7 @@ describe('StatusReporter', () => {
   });
 
   it('waits as long as a 503 or 429 asks with Retry-After, bounded by ten times maxMs', async () => {
-    const e = await setup({ answers: [{ status: 503, body: 'maintenance', retryAfter: '30' }] });
+    const e = await setup({ answers: [{ status: 503, body: '{"message":"maintenance"}', retryAfter: '30' }] });
     const b = e.addBuild();
     e.reporter.queued(b);
     await tick();
@@ -354,7 +355,7 @@ describe('StatusReporter', () => {
     [422, /refused the status \(HTTP 422: Bad credentials\); the forge does not accept this commit or state \(is the commit on the forge\?\)/],
     [400, /refused the status \(HTTP 400: Bad credentials\); check the link's url and api_url/],
   ])('gives up at once on HTTP %i, saying how to fix the link', async (status, why) => {
-    const e = await setup({ answers: [{ status, body: ' Bad\n  credentials ' }] });
+    const e = await setup({ answers: [{ status, body: '{"message": " Bad\\n  credentials ", "documentation_url": "https://docs.github.com/rest"}' }] });
     const b = e.addBuild();
     e.reporter.queued(b);
     await tick();
@@ -381,7 +382,7 @@ describe('StatusReporter', () => {
   });
 
   it('gives up a state still not delivered giveUpAfterMs after it was wanted', async () => {
-    const e = await setup({ answers: [{ status: 500, body: 'oops' }], deps: { baseMs: 1000, maxMs: 4000, giveUpAfterMs: 5000 } });
+    const e = await setup({ answers: [{ status: 500, body: '{"error":"oops"}' }], deps: { baseMs: 1000, maxMs: 4000, giveUpAfterMs: 5000 } });
     const b = e.addBuild();
     e.reporter.queued(b);
     await tick(60_000);
@@ -421,13 +422,51 @@ describe('StatusReporter', () => {
 
   it('never stores part of the status token when the forge\'s echo is cut at the error\'s length', async () => {
     // The answer is cut to 200 characters before the token is masked: a token across the cut is left half in clear.
-    const e = await setup({ answers: [{ status: 401, body: `${'x'.repeat(180)} ${TOKEN}` }] });
+    const e = await setup({ answers: [{ status: 401, body: JSON.stringify({ message: `${'x'.repeat(180)} ${TOKEN}` }) }] });
     const b = e.addBuild();
     e.reporter.queued(b);
     await tick();
     const row = e.forges.status(b.id)!;
     expect(row.gaveUp).toBe(true);
     expect(row.error).not.toContain(TOKEN.slice(0, 12));
+  });
+
+  it('sends the status on the commit an annotated tag names (commitOf), not on the tag object the build recorded', async () => {
+    const e = await setup({ start: false });
+    const tagObject = 'a'.repeat(40);
+    const commit = 'c'.repeat(40);
+    const r = e.newReporter({ commitOf: async (owner, name, sha) => (owner === 'alice' && name === 'shop' && sha === tagObject ? commit : sha) });
+    r.start();
+    r.queued(e.addBuild('queued', { commitSha: tagObject }));
+    await tick();
+    expect(e.forge.calls.map((c) => c.call.url)).toEqual([`https://api.github.com/repos/acme/shop/statuses/${commit}`]);
+  });
+
+  it('sends no status to a host the operator does not allow, whatever the link says', async () => {
+    const e = await setup({ start: false });
+    const r = e.newReporter({ allowHost: (h) => h.endsWith('.corp.example') });
+    r.start();
+    const b = e.addBuild();
+    r.queued(b);
+    await tick();
+    expect(e.forge.calls).toEqual([]);
+    expect(e.forges.status(b.id)).toMatchObject({ gaveUp: true, error: expect.stringContaining('not among the hosts the operator allows') });
+  });
+
+  it('stops sending an older build\'s status for the same commit and context once a newer build reports on it', async () => {
+    const e = await setup({ answers: [{ status: 503 }] });
+    const older = e.addBuild('queued', { commitSha: SHA });
+    e.reporter.ended(ended(older, 'failed', { reasonCode: 'user', reason: 'RUN false' }));
+    await tick();
+    expect(e.forges.status(older.id)).toMatchObject({ state: 'failure', gaveUp: false });
+    // A rebuild of the same commit succeeds while the forge is still down: the old failure must not land after it.
+    e.forge.answer({ status: 201 });
+    const newer = e.addBuild('queued', { commitSha: SHA });
+    e.reporter.ended(ended(newer, 'succeeded'));
+    await tick(120_000);
+    expect(e.forges.status(older.id)).toMatchObject({ gaveUp: true, nextAttemptAt: null, error: `not sent: build #${newer.id} reports on the same commit and context now` });
+    expect(e.forge.states.at(-1)).toBe('success');
+    expect(e.forge.states.filter((x) => x === 'failure')).toHaveLength(1); // only the attempt made before the newer build
   });
 
   it('retries a 403 that asks to wait (GitHub\'s rate limits answer 403 with Retry-After) instead of giving up', async () => {

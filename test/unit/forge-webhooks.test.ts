@@ -101,6 +101,11 @@ function service(now?: () => number): WebhookService {
       fetches.push(o);
       return fetchImpl(o);
     },
+    // What the upstream work repo has now, as `git ls-remote` over http would say.
+    remoteRef: async (o) => {
+      const r = await git(upstream.dir, 'rev-parse', '--verify', '--quiet', o.ref);
+      return { ok: true, sha: r.exitCode === 0 ? r.stdout.trim() : null };
+    },
     ...(now ? { now } : {}),
   });
 }
@@ -170,7 +175,7 @@ describe('WebhookService: pushes', () => {
   it('builds nothing when the upstream no longer has the pushed commit (a force push since)', async () => {
     const gone = 'f'.repeat(40);
     const answer = await svc.receive('github', github('push', githubPushBody({ after: gone })));
-    expect(answer).toMatchObject({ result: 'ignored', message: expect.stringContaining(`no longer contains ${gone}`) });
+    expect(answer).toMatchObject({ result: 'ignored', message: expect.stringContaining(`not ${gone}: a stale delivery`) });
     expect(fetches).toHaveLength(1);
     expect(pushes).toEqual([]);
   });
@@ -187,12 +192,77 @@ describe('WebhookService: pushes', () => {
     };
     const a = await head();
     const b = await upstream.commit({ 'a.txt': 'a' });
+    // Two deliveries of the head (a push, and the forge's redelivery under a new id), at once.
     await Promise.all([
-      svc.receive('github', github('push', githubPushBody({ after: a }))),
+      svc.receive('github', github('push', githubPushBody({ before: a, after: b }))),
       svc.receive('github', github('push', githubPushBody({ before: a, after: b }))),
     ]);
     expect(most).toBe(1);
     expect(pushes).toHaveLength(2);
+  });
+
+  it('builds nothing for a push delivered after a newer one (the branch\'s tags never move back)', async () => {
+    const a = await head();
+    const b = await upstream.commit({ 'a.txt': 'a' });
+    expect(await svc.receive('github', github('push', githubPushBody({ before: a, after: b })))).toMatchObject({ result: 'queued', commit: b });
+    // A's delivery arrives late: A is in the repo (an ancestor of B), but the upstream's main is at B.
+    const late = await svc.receive('github', github('push', githubPushBody({ after: a })));
+    expect(late).toMatchObject({ result: 'ignored', message: expect.stringContaining(`is at ${b} now, not ${a}: a stale delivery`) });
+    expect(pushes.map((p) => p.updates[0]!.new)).toEqual([b]);
+    expect(await localSha(shopDir(), 'refs/heads/main')).toBe(b);
+    // A replay of an old signed push under a new delivery id can therefore not roll the branch back either.
+  });
+
+  it('fixes the repo\'s default branch (the one tagged latest) from the forge\'s, not from the first branch delivered', async () => {
+    const calls: string[][] = [];
+    const withDefault = new WebhookService({
+      links, forges, repos, log: silentLogger, fetch: gitFetch, remoteRef: async () => ({ ok: true, sha: null }),
+      push: async (p) => { pushes.push(p); return { builds: [], lines: [] }; },
+      defaultBranch: async (owner, name, branch) => { calls.push([owner, name, branch]); },
+    });
+    const sha = await head();
+    const body = githubPushBody({ after: sha });
+    (body.repository as Record<string, unknown>).default_branch = 'trunk';
+    await withDefault.receive('github', github('push', body));
+    expect(calls).toEqual([['alice', 'shop', 'trunk']]);
+    // A payload naming something that is no branch name fixes nothing.
+    (body.repository as Record<string, unknown>).default_branch = '../x';
+    await withDefault.receive('github', github('push', body));
+    expect(calls).toHaveLength(1);
+  });
+
+  it('refuses a SHA-256 upstream\'s push, naming it, before anything is taken', async () => {
+    await expect(svc.receive('github', github('push', githubPushBody({ after: 'a'.repeat(64) }), { delivery: 'd-256' }))).rejects.toThrow(/SHA-256 repository/);
+    expect(fetches).toEqual([]);
+    expect(deliveries()).toEqual([]);
+  });
+
+  it('tells the link\'s owner what came of the last delivery, a failure included', async () => {
+    const sha = await head();
+    await svc.receive('github', github('push', githubPushBody({ after: sha })));
+    expect(links.get('alice', 'shop').last_delivery).toMatchObject({ result: 'queued', error: null });
+    fetchImpl = async () => ({ ok: false, problem: 'fetch from https://github.com/acme/shop: the upstream refused the token' });
+    await svc.receive('github', github('push', githubPushBody({ after: sha }))).catch(() => {});
+    expect(links.get('alice', 'shop').last_delivery).toMatchObject({ result: 'failed', error: expect.stringContaining('refused the token') });
+  });
+});
+
+describe('WebhookService: a delivery cut off by a stop', () => {
+  it('takes the redelivery of a delivery taken but never finished once it is older than any fetch, and not before', async () => {
+    const sha = await head();
+    let t = Date.parse('2026-11-27T12:00:00Z');
+    const clock = service(() => t);
+    // The server stopped in the middle: the delivery was taken, its push never recorded.
+    expect(forges.takeDelivery(store.repo('alice', 'shop')!.id, 'd-cut', new Date(t).toISOString(), new Date(t - 600_000).toISOString())).toBe(true);
+    const req = github('push', githubPushBody({ after: sha }), { delivery: 'd-cut' });
+    expect(await clock.receive('github', req)).toMatchObject({ result: 'duplicate' });
+    expect(pushes).toEqual([]);
+    t += 11 * 60_000;
+    expect(await clock.receive('github', req)).toMatchObject({ result: 'queued', commit: sha });
+    // Finished now: a replay again.
+    t += 11 * 60_000;
+    expect(await clock.receive('github', req)).toMatchObject({ result: 'duplicate' });
+    expect(pushes).toHaveLength(1);
   });
 });
 
@@ -258,7 +328,7 @@ describe('WebhookService: verification and replays', () => {
     const req = github('push', githubPushBody({ after: sha }), { delivery: 'd-9' });
     const err = await svc.receive('github', req).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(BadGatewayError);
-    expect((err as AppError).message).toBe('fetch from https://github.com/acme/shop: the upstream refused the token; nothing was built (the forge may redeliver the webhook once this is fixed)');
+    expect((err as AppError).message).toBe('fetch from https://github.com/acme/shop: the upstream refused the token; nothing was built (use Redeliver in the forge\'s webhook log once this is fixed)');
     expect(pushes).toEqual([]);
     expect(deliveries()).toEqual([]);
 
@@ -278,9 +348,9 @@ describe('WebhookService: verification and replays', () => {
   });
 
   it('builds only the links whose secret signed the delivery when several repos link one upstream', async () => {
-    await links.set('bob', 'mirror', { url: `${GITHUB}.git`, forge: 'github', webhook_secret: 'bob-secret' });
+    await links.set('bob', 'mirror', { url: `${GITHUB}.git`, forge: 'github', webhook_secret: 'bob-secret-0123456789' });
     const sha = await head();
-    const answer = await svc.receive('github', github('push', githubPushBody({ after: sha }), { secret: 'bob-secret' }));
+    const answer = await svc.receive('github', github('push', githubPushBody({ after: sha }), { secret: 'bob-secret-0123456789' }));
     expect(answer).toMatchObject({ result: 'queued', repo: 'bob/mirror' });
     expect(pushes.map((p) => `${p.owner}/${p.repo}`)).toEqual(['bob/mirror']);
     expect(fetches[0]).toMatchObject({ gitDir: repos.path('bob', 'mirror'), token: undefined });
@@ -329,7 +399,7 @@ describe('WebhookService: deletions', () => {
   });
 
   it('reads Gitea\'s branch delete event (no shas) as the deletion of refs/heads/<name>', async () => {
-    await links.set('carol', 'app', { url: 'https://gitea.example/team/app', forge: 'gitea', webhook_secret: 'carol-secret' });
+    await links.set('carol', 'app', { url: 'https://gitea.example/team/app', forge: 'gitea', webhook_secret: 'carol-secret-0123456789' });
     const sha = await head();
     const gitDir = await repos.ensure('carol', 'app');
     await git(gitDir, 'fetch', '--quiet', upstream.dir, '+refs/heads/main:refs/heads/develop');
@@ -339,7 +409,7 @@ describe('WebhookService: deletions', () => {
       repository: { full_name: 'team/app', html_url: 'https://gitea.example/team/app', clone_url: 'https://gitea.example/team/app.git', ssh_url: 'git@gitea.example:team/app.git' },
       sender: { login: 'carol' },
     };
-    const answer = await svc.receive('gitea', gitea('delete', body, { secret: 'carol-secret', delivery: 'g-1' }));
+    const answer = await svc.receive('gitea', gitea('delete', body, { secret: 'carol-secret-0123456789', delivery: 'g-1' }));
     expect(answer).toMatchObject({ result: 'deleted', repo: 'carol/app', ref: 'refs/heads/develop' });
     expect(await localSha(gitDir, 'refs/heads/develop')).toBeNull();
     expect(pushes).toEqual([{ owner: 'carol', repo: 'app', pusher: 'gitea:carol', updates: [{ old: sha, new: ZERO, ref: 'refs/heads/develop' }], options: [] }]);
@@ -371,7 +441,7 @@ describe('WebhookService: ?repo, pings and other events', () => {
     expect(await svc.receive('github', req, 'bob/none')).toMatchObject({ result: 'ignored', message: expect.stringContaining('bob/none is not linked to a github upstream') });
     store.ensureRepo('bob', 'unlinked');
     expect(await svc.receive('github', req, 'bob/unlinked')).toMatchObject({ result: 'ignored' });
-    await links.set('bob', 'lab', { url: 'https://gitlab.example/g/lab', forge: 'gitlab', webhook_secret: 'x' });
+    await links.set('bob', 'lab', { url: 'https://gitlab.example/g/lab', forge: 'gitlab', webhook_secret: 'x'.repeat(16) });
     expect(await svc.receive('github', req, 'bob/lab')).toMatchObject({ result: 'ignored', message: expect.stringContaining('bob/lab is not linked to a github upstream') });
     expect(fetches).toEqual([]);
     expect(pushes).toEqual([]);

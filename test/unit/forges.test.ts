@@ -254,6 +254,7 @@ describeForgeContract(github, {
       pusher: 'baxterthehacker',
       deleted: false,
       created: false,
+      defaultBranch: 'master',
     },
   },
   // GitHub's documented push example is itself a deleted tag.
@@ -375,6 +376,7 @@ describeForgeContract(gitea, {
       pusher: 'gitea',
       deleted: false,
       created: false,
+      defaultBranch: 'main',
     },
   },
   tag: { ...gt('tag-push'), ref: 'refs/tags/v1.0.0', deleted: false },
@@ -460,7 +462,7 @@ describe('Gitea and Forgejo', () => {
       ok: true,
       event: {
         kind: 'push', deliveryId: 'f6266f16-1bf3-46a5-9ea4-602e06ead473', repoUrls: ['http://localhost:3000/gitea/webhooks', 'http://localhost:3000/gitea/webhooks.git', 'ssh://gitea@localhost:2222/gitea/webhooks.git'],
-        repoFullName: 'gitea/webhooks', ref: 'refs/heads/develop', before: null, after: ZERO, pusher: 'gitea', deleted: true, created: false,
+        repoFullName: 'gitea/webhooks', ref: 'refs/heads/develop', before: null, after: ZERO, pusher: 'gitea', deleted: true, created: false, defaultBranch: 'main',
       },
     });
   });
@@ -505,6 +507,7 @@ describeForgeContract(gitlab, {
       pusher: 'jsmith',
       deleted: false,
       created: false,
+      defaultBranch: 'master',
     },
   },
   tag: { ...gl('tag-push', 'tag-push'), ref: 'refs/tags/v1.0.0', deleted: false },
