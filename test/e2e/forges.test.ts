@@ -382,6 +382,40 @@ describe.each(FORGE_KINDS)('%s: a branch deleted on the forge', (kind) => {
   });
 });
 
+describe('deliveries that come late', () => {
+  it('a push delivered after a newer one builds nothing and moves no branch back; a deletion of a branch made again deletes nothing', async () => {
+    const l = await linked('gitea', 'gitea-late');
+    const work = await WorkRepo.create({ 'README.md': 'a\n' });
+    const a = (await work.git.revparse(['HEAD'])).trim();
+    await l.fake.pushFrom(work, l.up.owner, l.up.name, ['HEAD:refs/heads/main']);
+    const b = await work.commit({ 'README.md': 'b\n' });
+    await l.fake.pushFrom(work, l.up.owner, l.up.name, ['HEAD:refs/heads/main']);
+    expectTaken(await deliver(l.hookUrl, pushOf(l, b)));
+    await waitForBuild(l.repo, b);
+    // A's delivery arrives last (or is replayed under a new id): main stays at B here.
+    const late = await deliver(l.hookUrl, pushOf(l, a));
+    expect(late.status, late.text).toBe(200);
+    expect(late.body).toMatchObject({ result: 'ignored', message: expect.stringContaining('stale delivery') });
+    expect((await codehubRefs(l.repo)).get('refs/heads/main')).toBe(b);
+    await sleep(500);
+    expect((await buildsOf(l.repo)).map((x) => x.commit)).toEqual([b]);
+
+    // main deleted and pushed again on the forge; the deletion's delivery comes after.
+    await l.fake.deleteRef(l.up.owner, l.up.name, 'main');
+    const c = await work.commit({ 'README.md': 'c\n' });
+    await l.fake.pushFrom(work, l.up.owner, l.up.name, ['HEAD:refs/heads/main']);
+    expectTaken(await deliver(l.hookUrl, pushOf(l, c)));
+    await waitForBuild(l.repo, c);
+    const del = await deliver(l.hookUrl, l.fake.deliveryFor('gitea', { owner: l.up.owner, name: l.up.name, secret: l.secret, event: 'delete', ref: 'refs/heads/main', before: b }));
+    expect(del.status, del.text).toBe(200);
+    expect(del.body).toMatchObject({ result: 'ignored', message: expect.stringContaining('stale deletion') });
+    expect((await codehubRefs(l.repo)).get('refs/heads/main')).toBe(c);
+    // What the owner sees of the last delivery.
+    const view = await call('GET', `/api/repos/${owner}/${l.repo}/upstream`, token);
+    expect(view.body.last_delivery).toMatchObject({ result: 'ignored', error: null });
+  });
+});
+
 // ---------------------------------------------------------------------------------------------------------
 // 6. The forge's API down
 
