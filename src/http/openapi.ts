@@ -213,6 +213,11 @@ const SCHEMAS: Record<string, SchemaObject> = {
     api_url: str('where statuses are sent: the link\'s api_url, or derived from url (github.com: api.github.com; GitHub Enterprise: /api/v3; Gitea: /api/v1; GitLab: /api/v4)'),
     hook_url: str("the URL to set as the forge's push webhook"), statuses: { type: 'boolean', description: 'results go back as commit statuses (a status_token is set)' },
     created_at: str('ISO 8601'), updated_at: str('ISO 8601'),
+    last_delivery: {
+      type: ['object', 'null'], description: 'the last push delivery acted on (a failure after the forge was answered 202 shows only here); null before the first',
+      properties: { at: str('ISO 8601'), result: str('queued, deleted, ignored or failed'), error: nullable('string', 'why it failed') },
+      required: ['at', 'result', 'error'], additionalProperties: false,
+    },
   }, 'a link to a forge, without its secrets'),
   Error: object({
     error: {
