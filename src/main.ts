@@ -45,8 +45,7 @@ import { StatusReporter } from './forges/statuses.js';
 import { WebhookService } from './forges/webhooks.js';
 import { forgeHookRoutes } from './http/forges.js';
 import { hostAllowed } from './settings.js';
-import { execa } from 'execa';
-import { gitEnv } from './git/env.js';
+import { commitOf } from './git/read.js';
 
 export interface Server {
   url: string;
@@ -127,8 +126,7 @@ export async function startServer(settings: Settings, opts: { log?: Logger; driv
   });
   const statuses = new StatusReporter({
     forges: forgeStore, links, log, publicUrl: settings.publicUrl,
-    commitOf: (owner, name, sha) => execa('git', ['--git-dir', repos.path(owner, name), 'rev-parse', '--verify', '--quiet', `${sha}^{commit}`], { env: gitEnv(), extendEnv: false, reject: false })
-      .then((r) => (r.exitCode === 0 ? r.stdout.trim() : sha)),
+    commitOf: async (owner, name, sha) => (await commitOf(repos.path(owner, name), sha)) ?? sha,
     ...(settings.upstreamHosts.length ? { allowHost: (h: string) => hostAllowed(settings.upstreamHosts, h) } : {}),
   });
   // A commit's note lists its builds; an upload's manifest and secrets go once its build ended (its files stay, for the next build of the folder).

@@ -3,7 +3,7 @@ import { execa } from 'execa';
 import type { Push, PushResult } from '../builds/enqueue.js';
 import { BadGatewayError, BadRequestError, UnauthorizedError } from '../errors.js';
 import { gitEnv } from '../git/env.js';
-import { refValue } from '../git/read.js';
+import { commitOf, refValue } from '../git/read.js';
 import type { RepoStore } from '../git/repos.js';
 import type { Logger } from '../log.js';
 import { repoPathProblem } from '../names.js';
@@ -192,7 +192,7 @@ export class WebhookService {
       return { result: 'ignored', message: `${event.ref} on the upstream is at ${fetched ?? 'nothing'} now, not ${event.after}: a stale delivery; the newer push's builds that` };
     }
     // `old` picks the paths a push changed (config `paths:`): the forge's `before` when this repo has it, else what the ref was here.
-    const known = event.before !== null && !isZeroSha(event.before) && (event.before === here || (await hasCommit(gitDir, event.before)));
+    const known = event.before !== null && !isZeroSha(event.before) && (event.before === here || (await commitOf(gitDir, event.before)) !== null);
     const before = known ? event.before! : here ?? ZERO_SHA;
     const result = await this.deps.push({ owner: link.owner, repo: link.name, pusher: pusherOf(link, event), updates: [{ old: before, new: event.after, ref: event.ref }], options: [] });
     return { result: 'queued', repo: `${link.owner}/${link.name}`, ref: event.ref, commit: event.after, builds: result.builds, lines: result.lines };
@@ -229,12 +229,6 @@ function merge(answers: HookAnswer[]): HookAnswer {
 
 /** Whether two object ids name the same commit (an annotated tag and its commit do). */
 async function sameCommit(gitDir: string, a: string, b: string): Promise<boolean> {
-  const r = await execa('git', ['--git-dir', gitDir, 'rev-parse', `${a}^{commit}`, `${b}^{commit}`], { env: gitEnv(), extendEnv: false, reject: false });
-  const [x, y] = r.stdout.trim().split('\n');
-  return r.exitCode === 0 && x !== undefined && x === y;
-}
-
-async function hasCommit(gitDir: string, sha: string): Promise<boolean> {
-  const r = await execa('git', ['--git-dir', gitDir, 'cat-file', '-e', `${sha}^{commit}`], { env: gitEnv(), extendEnv: false, reject: false });
-  return r.exitCode === 0;
+  const x = await commitOf(gitDir, a);
+  return x !== null && x === (await commitOf(gitDir, b));
 }

@@ -188,3 +188,9 @@ export async function refValue(gitdir: string, ref: string): Promise<string | nu
   }
   return null;
 }
+
+/** The commit `rev` names (a commit's own id, or the commit an annotated tag points at), or null when the repo has none. */
+export async function commitOf(gitdir: string, rev: string): Promise<string | null> {
+  const r = await execa('git', ['--git-dir', gitdir, 'rev-parse', '--verify', '--quiet', `${rev}^{commit}`], { env: gitEnv(), extendEnv: false, reject: false });
+  return r.exitCode === 0 ? r.stdout.trim() : null;
+}
