@@ -1,4 +1,5 @@
 import type { BuildStep } from '../store/schema.js';
+import { escapeControls } from '../util/controls.js';
 
 /**
  * Turns buildx `--progress=rawjson` output into the build log. buildx 0.13 writes pretty-printed JSON
@@ -96,7 +97,10 @@ export class ProgressRenderer {
 
   constructor(private emit: (line: string) => void) {}
 
-  private step(digest: string, name?: string) {
+  private step(digest: string, raw?: string) {
+    // BuildKit names steps with build args expanded: a value holding a line break or ESC would otherwise
+    // start a line of its own in the log (a forged `--- succeeded`) or drive the reader's terminal.
+    const name = raw === undefined ? undefined : escapeControls(raw);
     let s = this.byDigest.get(digest);
     if (!s) {
       s = { n: this.steps.length + 1, name: name ?? digest, cached: false, announced: false, done: false, partial: '' };
@@ -120,7 +124,7 @@ export class ProgressRenderer {
         s.done = true;
         s.completed = v.completed;
         this.flush(s);
-        if (v.error) { s.error = v.error; this.emit(`#${s.n} ERROR: ${v.error}`); }
+        if (v.error) { s.error = escapeControls(v.error); this.emit(`#${s.n} ERROR: ${s.error}`); }
         else if (!s.cached) this.emit(`#${s.n} DONE ${seconds(s.started, s.completed)}`);
       }
     }
@@ -137,7 +141,7 @@ export class ProgressRenderer {
       // What a transfer moved is what an incremental context saves: say it, as BuildKit's plain progress does.
       this.emit(`#${this.step(x.vertex).n} ${x.id}${x.current ? ` ${x.current} bytes` : ''} done`);
     }
-    for (const w of st.warnings ?? []) if (w.short) this.emit(`WARNING: ${decoded(w.short)}`);
+    for (const w of st.warnings ?? []) if (w.short) this.emit(`WARNING: ${escapeControls(decoded(w.short))}`);
   }
 
   private flush(s: { n: number; partial: string }) {

@@ -16,6 +16,8 @@ import { commitContext, uploadContext, type PreparedContext } from './contexts.j
 import type { Store } from '../store/store.js';
 import { buildProcessEnv, stopOrphans } from './orphans.js';
 import { masker, secretValues } from '../logs/mask.js';
+import { escapeControls } from '../util/controls.js';
+import { resolveArgs } from './build-args.js';
 import { buildCache, cacheImport } from './cache-refs.js';
 import { parseImageRef, splitRefs } from './tags.js';
 
@@ -212,7 +214,9 @@ export class Runner {
   private async run(b: Build, driver: BuilderDriver, controller: AbortController): Promise<void> {
     const { deps } = this;
     const log = deps.log.child({ build: b.id, repo: b.repo, commit: b.commitSha });
-    const image = b.config as unknown as ImageConfig;
+    const stored = b.config as unknown as ImageConfig;
+    const args = await resolveArgs(b, stored, deps);
+    const image: ImageConfig = args.ok ? { ...stored, args: args.values } : stored;
     const secrets = this.secretsOf(b, image);
     // Secret values and secret-looking build args never reach the stored log.
     const mask = masker(secretValues(secrets.ok ? secrets.values : {}, image.args));
@@ -223,10 +227,13 @@ export class Runner {
     out.line(`build #${b.id} of ${what}, image ${image.name}, attempt ${b.attempts}, builder ${driver.name}`);
     log.info('build started', { attempt: b.attempts, builder: driver.name });
 
-    const outcome = !secrets.ok
-      ? { ok: false as const, code: 'user' as const, reason: secrets.reason, steps: [] }
+    const refused = !args.ok ? args.reason : !secrets.ok ? secrets.reason : null;
+    const result = refused !== null || !secrets.ok
+      ? { ok: false as const, code: 'user' as const, reason: refused ?? '', steps: [] }
       : await this.execute(b, image, secrets.values, driver, controller, out)
         .catch((e: Error): BuildOutcome => ({ ok: false, code: 'infrastructure', reason: e.message, steps: [] }));
+    // A reason may quote BuildKit's error, which quotes the Dockerfile with its args expanded: stored masked.
+    const outcome = result.ok ? result : { ...result, reason: mask(result.reason) };
     // BuildKit names steps with build args expanded, so step names and errors are masked like the log.
     if (outcome.steps.length) {
       deps.store.setSteps(b.id, outcome.steps.map((st) => ({
@@ -240,6 +247,7 @@ export class Runner {
     deps.metrics.duration.observe(secs);
     const took = `${secs.toFixed(1)}s`;
 
+    // A reason may quote a build arg or an error's own lines: one line in the log, never a forged closing line.
     if (!outcome.ok && outcome.reason === SHUTDOWN) {
       out.line(`--- stopped after ${took} because the server is stopping; it runs again when the server starts`, true);
       log.info('build interrupted by shutdown');
@@ -251,22 +259,22 @@ export class Runner {
     } else if (outcome.code === 'infrastructure' && deps.registryGate && !(await deps.registryGate.check())) {
       // The registry went away or read-only (its garbage collector) under the build: not the build's fault,
       // so the attempt does not count; it waits queued until the registry takes pushes again.
-      out.line(`--- the registry does not take pushes (${deps.registryGate.detail}) after ${took}: ${outcome.reason}`, true);
+      out.line(`--- the registry does not take pushes (${deps.registryGate.detail}) after ${took}: ${escapeControls(outcome.reason)}`, true);
       out.line('--- the build waits queued until the registry is back; this attempt does not count', true);
       deps.store.requeue(b.id, new Date(), `waiting for the registry: ${deps.registryGate.detail}`, { refund: true });
     } else if (outcome.code === 'canceled') {
       // The record already says canceled and why (cancel API or a newer push); the log says it too.
-      out.line(`--- canceled after ${took}: ${outcome.reason}`, true);
+      out.line(`--- canceled after ${took}: ${escapeControls(outcome.reason)}`, true);
       deps.store.finishBuild(b.id, { status: 'canceled', reason: outcome.reason, reasonCode: 'canceled' });
     } else if (outcome.code === 'infrastructure' && b.attempts < deps.retry.maxAttempts) {
       const delay = Math.min(deps.retry.baseMs * 2 ** (b.attempts - 1), 300_000);
-      out.line(`--- infrastructure error after ${took}: ${outcome.reason}`, true);
+      out.line(`--- infrastructure error after ${took}: ${escapeControls(outcome.reason)}`, true);
       out.line(`--- retrying in ${(delay / 1000).toFixed(1)}s (attempt ${b.attempts + 1} of ${deps.retry.maxAttempts})`, true);
       deps.store.requeue(b.id, new Date(Date.now() + delay), `infrastructure error, retrying: ${outcome.reason}`);
       void deps.pool.recheck(driver.name);
     } else {
       const kind = outcome.code === 'infrastructure' ? `infrastructure error, after ${b.attempts} attempt${b.attempts > 1 ? 's' : ''}` : outcome.code;
-      out.line(`--- failed after ${took} (${kind}): ${outcome.reason}`, true);
+      out.line(`--- failed after ${took} (${kind}): ${escapeControls(outcome.reason)}`, true);
       deps.store.finishBuild(b.id, { status: 'failed', reason: outcome.reason, reasonCode: outcome.code });
       if (outcome.code === 'infrastructure') void deps.pool.recheck(driver.name);
     }

@@ -20,7 +20,18 @@ export function openDb(file: string): Db {
   sqlite.pragma('synchronous = NORMAL');
   sqlite.pragma('busy_timeout = 5000');
   sqlite.pragma('foreign_keys = ON');
+  // Deleted and overwritten content is zeroed, so a scrubbed value (a secret-looking build arg) is not left in a free page.
+  sqlite.pragma('secure_delete = ON');
   const db = drizzle(sqlite, { schema }) as Db;
+  const before = appliedMigrations(sqlite);
   migrate(db, { migrationsFolder: MIGRATIONS_DIR });
+  // A migration may have scrubbed values: the WAL still holds the pages as they were until it is checkpointed and emptied.
+  if (file !== ':memory:' && appliedMigrations(sqlite) !== before) sqlite.pragma('wal_checkpoint(TRUNCATE)');
   return db;
+}
+
+/** How many migrations the file has had (0 for a new one). */
+function appliedMigrations(sqlite: Database.Database): number {
+  const table = sqlite.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = '__drizzle_migrations'").get();
+  return table ? (sqlite.prepare('SELECT count(*) AS n FROM __drizzle_migrations').get() as { n: number }).n : 0;
 }

@@ -1,5 +1,6 @@
 import { and, asc, eq, or, getTableColumns, gte, lt, sql, type SQL } from 'drizzle-orm';
 import type { Db } from './db.js';
+import { storableConfig } from '../logs/mask.js';
 import { builds, repos, tokens, users, type Build, type BuildSource, type BuildStatus, type BuildStep, type NewBuild, type PushBuild, type Repo, type User } from './schema.js';
 import type { Readable } from '../auth/access.js';
 import { DEFAULT_SCOPES, parseScopes, type Caller, type MemberRole, type Scope, type TokenInfo } from '../auth/scopes.js';
@@ -328,7 +329,8 @@ export class Store {
         insert = this.db.$client.prepare(`INSERT INTO builds (${fields.map((f) => columns[f].name).join(', ')}) VALUES (${fields.map(() => '?').join(', ')})`);
         this.insertSql.set(key, insert);
       }
-      const values = fields.map((f) => (JSON_COLUMNS.has(f) && r[f] !== null ? JSON.stringify(r[f]) : r[f]));
+      // Secret-looking build args are never stored: every build's row goes through here.
+      const values = fields.map((f) => (JSON_COLUMNS.has(f) && r[f] !== null ? JSON.stringify(f === 'config' ? storableConfig(r.config!) : r[f]) : r[f]));
       // The rows say what kind of build they are (a push's have ref and commit): B is the caller's to name.
       const b = this.build(Number(insert.run(...values).lastInsertRowid)) as B;
       const refs = imageRefs(b, i);

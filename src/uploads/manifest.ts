@@ -12,6 +12,7 @@
  */
 import { MODE_DIR, MODE_SETGID, MODE_SETUID, MODE_STICKY, MODE_SYMLINK } from '../context/tree.js';
 import { formatBytes } from '../units.js';
+import { escapeControls, firstControl } from '../util/controls.js';
 
 /** Entries one upload may hold: a large monorepo has ~100k files; beyond that the manifest itself is the cost. */
 export const MAX_UPLOAD_ENTRIES = 200_000;
@@ -175,6 +176,9 @@ function pathProblems(path: string): string[] {
   if (path.startsWith('/')) out.push('the path starts with "/": paths are relative to the context folder');
   if (path.includes('\0')) out.push('the path holds a NUL byte');
   if (path.includes('\n') || path.includes('\r')) out.push('the path holds a line break');
+  // The other controls too (ESC, BEL, DEL, C1): a path is echoed into logs and terminals, where they act.
+  const control = firstControl(path.replace(/[\0\n\r]/g, ''));
+  if (control) out.push(`the path holds the control character ${control}`);
   if (LONE_SURROGATE_RE.test(path)) out.push('the path is not valid Unicode');
   if (Buffer.byteLength(path) > MAX_PATH_BYTES) out.push(`the path is longer than ${MAX_PATH_BYTES} bytes`);
   const parts = path.split('/');
@@ -207,7 +211,8 @@ function where(i: number, item: unknown): string {
 
 /** A path for a message: quoted and escaped, and cut short, since it came from outside. */
 function show(path: string): string {
-  return JSON.stringify(path.length > 120 ? `${path.slice(0, 120)}…` : path);
+  // JSON escapes C0 controls; DEL and C1 (which some terminals act on) are left to escapeControls.
+  return escapeControls(JSON.stringify(path.length > 120 ? `${path.slice(0, 120)}…` : path));
 }
 
 function isObject(v: unknown): v is Record<string, unknown> {

@@ -4,6 +4,7 @@ import type { QuotaCheck } from '../builds/enqueue.js';
 import type { ImageConfig } from '../config/types.js';
 import { BadRequestError, ConflictError, ContentMismatchError, ForbiddenError, NotFoundError, PayloadTooLargeError } from '../errors.js';
 import type { Logger } from '../log.js';
+import { isSecretArgName } from '../logs/mask.js';
 import type { LogStore } from '../logs/store.js';
 import type { Build, NewBuild, UploadBuild } from '../store/schema.js';
 import type { Store } from '../store/store.js';
@@ -14,6 +15,7 @@ import type { HeldSecrets } from './held-secrets.js';
 import { validateManifest } from './manifest.js';
 import { checkBuildRequest, parseTag } from './request.js';
 import { KeyedLock } from '../util/keyed-lock.js';
+import { CONTROL_RE } from '../util/controls.js';
 
 /** An upload never asked to build is dropped after this long (the workspace sends its manifest again). */
 export const UPLOAD_TTL_MS = 24 * 3600_000;
@@ -25,8 +27,6 @@ export const MAX_PENDING_UPLOADS = 4;
 const MAX_FOLDER_BYTES = 255;
 /** Upload indexes kept in memory for the blob requests that follow a manifest (one per file, often thousands). */
 const INDEX_CACHE = 32;
-// eslint-disable-next-line no-control-regex
-const CONTROL_RE = /[\x00-\x1f\x7f]/;
 
 export interface UploadServiceDeps {
   store: Store;
@@ -67,8 +67,9 @@ export class UploadService {
   async begin(owner: string, body: unknown): Promise<UploadStarted> {
     const { deps } = this;
     const folder = (body as { folder?: unknown } | null)?.folder;
-    if (typeof folder !== 'string' || !folder || folder.includes('/') || CONTROL_RE.test(folder) || Buffer.byteLength(folder) > MAX_FOLDER_BYTES) {
-      throw new BadRequestError('folder must be the uploaded folder\'s name (its last path component, no control characters, at most 255 bytes)');
+    // The folder's name is echoed into the build's log and pages: no control characters, no `.` or `..`.
+    if (typeof folder !== 'string' || !folder || folder === '.' || folder === '..' || folder.includes('/') || CONTROL_RE.test(folder) || Buffer.byteLength(folder) > MAX_FOLDER_BYTES) {
+      throw new BadRequestError('folder must be the uploaded folder\'s name (its last path component, not "." or "..", no control characters, at most 255 bytes)');
     }
     // The tag the build will ask for, if given now: refused before any file moves rather than after.
     const tag = (body as { tag?: unknown }).tag;
@@ -150,7 +151,7 @@ export class UploadService {
     const record = deps.store.db.$client.transaction(() => {
       const [inserted] = deps.store.insertBuilds<UploadBuild>([row], () => [ref]);
       if (!deps.uploads.attach(upload.id, inserted!.id)) throw new ConflictError(`upload ${id} was built already`);
-      if (!limit) deps.held.hold((heldFor = inserted!.id), req.secrets);
+      if (!limit) deps.held.hold((heldFor = inserted!.id), req.secrets, secretArgs(req.args));
       return inserted!;
     });
     let built: UploadBuild;
@@ -226,4 +227,9 @@ export class UploadService {
     const verdict = this.deps.quota ? await this.deps.quota.check(repo) : null;
     return verdict?.over ? { code: 'quota', reason: verdict.reason } : null;
   }
+}
+
+/** The build args whose values the database never holds (mask.ts storableArgs): held in memory instead. */
+function secretArgs(args: Record<string, string>): Record<string, string> {
+  return Object.fromEntries(Object.entries(args).filter(([k]) => isSecretArgName(k)));
 }

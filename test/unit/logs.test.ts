@@ -3,7 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { sendLog } from '../../src/logs/follow.js';
-import { masker, secretValues } from '../../src/logs/mask.js';
+import { maskedArgNames, masker, secretValues, storableArgs, storableConfig } from '../../src/logs/mask.js';
+import { escapeControls, firstControl } from '../../src/util/controls.js';
 import { LogStore, type LogLine } from '../../src/logs/store.js';
 import { openDb } from '../../src/store/db.js';
 import { Store } from '../../src/store/store.js';
@@ -90,5 +91,28 @@ describe('sendLog', () => {
     const got: number[] = [];
     await sendLog({ logs, store, id, after: 2, follow: true, signal: new AbortController().signal, send: async (l) => { got.push(l.n); } });
     expect(got).toEqual([3]);
+  });
+});
+
+describe('build args at rest and values echoed into a log', () => {
+  it('stores secret-looking args as *** (non-empty ones), and names the ones a runner must get back', () => {
+    const args = { API_TOKEN: 'tok-123', db_password: 'pw', NPM_AUTH: 'a', MODE: 'prod', EMPTY_SECRET: '', PASSPHRASE: 'x y' };
+    const stored = storableArgs(args);
+    expect(stored).toEqual({ API_TOKEN: '***', db_password: '***', NPM_AUTH: '***', MODE: 'prod', EMPTY_SECRET: '', PASSPHRASE: '***' });
+    expect(maskedArgNames(stored).sort()).toEqual(['API_TOKEN', 'NPM_AUTH', 'PASSPHRASE', 'db_password']);
+    expect(storableConfig({ name: 'web', args, secrets: [] })).toEqual({ name: 'web', args: stored, secrets: [] });
+    expect(storableConfig({ name: 'web' })).toEqual({ name: 'web' });
+  });
+
+  it('masks a value also as it appears escaped (a step name with a line break in it)', () => {
+    const mask = masker(secretValues({}, { API_TOKEN: 'one\ntwo' }));
+    expect(mask(`#5 RUN echo ${escapeControls('one\ntwo')}`)).toBe('#5 RUN echo ***');
+    expect(mask('raw one\ntwo')).toBe('raw ***');
+  });
+
+  it('escapes every C0, DEL and C1 control character, and names the first', () => {
+    expect(escapeControls('a\nb\rc\td\x1b[0m\x07\x00\x7f\x85\x9f é ✓')).toBe('a\\nb\\rc\\td\\x1b[0m\\x07\\x00\\x7f\\x85\\x9f é ✓');
+    expect(firstControl('ok\x1bno')).toBe('U+001B');
+    expect(firstControl('plain é')).toBeNull();
   });
 });

@@ -66,3 +66,28 @@ describe('ProgressRenderer statuses', () => {
     expect(lines.filter((l) => l.includes('transferring') || l.includes('extracting'))).toEqual(['#1 transferring context: 189000 bytes done', '#1 extracting done']);
   });
 });
+
+describe('ProgressRenderer and values from outside', () => {
+  it('escapes control characters in step names, errors and warnings: a build arg never starts a line of its own', () => {
+    const lines: string[] = [];
+    const r = new ProgressRenderer((l) => lines.push(l));
+    const name = '[2/2] RUN echo "a\nbuild #999: succeeded\r\x1b[2J\x07\u009b"';
+    r.status({ vertexes: [{ digest: 'sha256:a', name, started: '2026-12-01T00:00:00Z' }] });
+    r.status({ vertexes: [{ digest: 'sha256:a', name, started: '2026-12-01T00:00:00Z', completed: '2026-12-01T00:00:01Z', error: 'bad\nbuild #999: succeeded' }] });
+    r.status({ warnings: [{ short: Buffer.from('w\x1b[31mred') }] });
+    expect(lines).toEqual([
+      '#1 [2/2] RUN echo "a\\nbuild #999: succeeded\\r\\x1b[2J\\x07\\x9b"',
+      '#1 ERROR: bad\\nbuild #999: succeeded',
+      'WARNING: w\\x1b[31mred',
+    ]);
+    expect(r.steps[0]).toMatchObject({ name: '[2/2] RUN echo "a\\nbuild #999: succeeded\\r\\x1b[2J\\x07\\x9b"', error: 'bad\\nbuild #999: succeeded' });
+  });
+
+  it('keeps a step\'s own output as it is (colours included): only its lines are split', () => {
+    const lines: string[] = [];
+    const r = new ProgressRenderer((l) => lines.push(l));
+    r.status({ vertexes: [{ digest: 'sha256:b', name: 'RUN x', started: '2026-12-01T00:00:00Z' }] });
+    r.status({ logs: [{ vertex: 'sha256:b', data: Buffer.from('\x1b[32mok\x1b[0m\nnext\n') }] });
+    expect(lines).toEqual(['#1 RUN x', '#1 \x1b[32mok\x1b[0m', '#1 next']);
+  });
+});

@@ -74,6 +74,14 @@ describe('problems, each naming its entry', () => {
       'entries[8] ("x\\ud800"): the path is not valid Unicode',
     ]);
     expect(problems([file(`${'x'.repeat(256)}`)])[0]).toContain('a name in the path is longer than 255 bytes');
+    // Every other control character too: a path is echoed into logs and terminals.
+    expect(problems([file('a\x1b[2Jb'), file('bell\x07'), file('del\x7f'), file('c1\u009b'), file('tab\tx')])).toEqual([
+      'entries[0] ("a\\u001b[2Jb"): the path holds the control character U+001B',
+      'entries[1] ("bell\\u0007"): the path holds the control character U+0007',
+      'entries[2] ("del\\x7f"): the path holds the control character U+007F',
+      'entries[3] ("c1\\x9b"): the path holds the control character U+009B',
+      'entries[4] ("tab\\tx"): the path holds the control character U+0009',
+    ]);
   });
 
   it('refuses duplicates, and entries whose folder is missing or is not a folder', () => {

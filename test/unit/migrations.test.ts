@@ -1,7 +1,7 @@
 import Database from 'better-sqlite3';
 import { drizzle } from 'drizzle-orm/better-sqlite3';
 import { migrate } from 'drizzle-orm/better-sqlite3/migrator';
-import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -44,5 +44,38 @@ describe('migration 0008 (upload builds)', () => {
     db.$client.prepare("INSERT INTO builds (source, repo, owner, image, status, pusher, upload_id, upload_folder, context_bytes) VALUES ('upload', 'alice/web', 'alice', 'web', 'queued', 'alice', 'u1', 'web', 10)").run();
     expect(new Store(db).build(2)).toMatchObject({ source: 'upload', repoId: null, commitSha: null, uploadFolder: 'web', contextBytes: 10 });
     db.$client.close();
+  });
+});
+
+describe('migration 0010 (secret-looking build args scrubbed)', () => {
+  it('replaces their values in every stored config, and leaves them in neither the file nor its WAL', () => {
+    const file = join(dir, 'args.db');
+    const old = new Database(file);
+    old.pragma('journal_mode = WAL');
+    old.pragma('foreign_keys = ON');
+    migrate(drizzle(old), { migrationsFolder: migrationsBefore(10) });
+    const secret = 'tok-0123456789-scrub-me';
+    const insert = old.prepare("INSERT INTO builds (source, repo, owner, image, status, pusher, upload_id, upload_folder, config) VALUES ('upload', 'alice/web', 'alice', 'web', 'succeeded', 'alice', ?, 'web', ?)");
+    insert.run('u1', JSON.stringify({ name: 'web', args: { API_TOKEN: secret, MODE: 'prod', db_password: `${secret}-2`, EMPTY_TOKEN: '' }, secrets: [] }));
+    insert.run('u2', JSON.stringify({ name: 'web', args: {}, secrets: [] }));
+    insert.run('u3', null);
+    old.close();
+    expect(readFileSync(file).includes(secret)).toBe(true);
+
+    const db = openDb(file);
+    const store = new Store(db);
+    expect(store.build(1)!.config).toEqual({ name: 'web', args: { API_TOKEN: '***', MODE: 'prod', db_password: '***', EMPTY_TOKEN: '' }, secrets: [] });
+    expect(store.build(2)!.config).toEqual({ name: 'web', args: {}, secrets: [] });
+    expect(store.build(3)!.config).toBeNull();
+    for (const f of [file, `${file}-wal`]) if (existsSync(f)) expect(readFileSync(f).includes(secret), f).toBe(false);
+    db.$client.close();
+  });
+
+  it('never stores a new build\'s secret-looking arg in clear', () => {
+    const db = openDb(':memory:');
+    const store = new Store(db);
+    const [b] = store.insertBuilds([{ source: 'upload', repo: 'alice/web', owner: 'alice', image: 'web', status: 'queued', pusher: 'alice', uploadId: 'u9', uploadFolder: 'web', config: { name: 'web', args: { GITHUB_TOKEN: 'ghp_x', N: '1' } } }], () => []);
+    expect(b!.config).toEqual({ name: 'web', args: { GITHUB_TOKEN: '***', N: '1' } });
+    expect(JSON.stringify(db.$client.prepare('SELECT config FROM builds').all())).not.toContain('ghp_x');
   });
 });
