@@ -68,6 +68,9 @@ function printReport(r: GcReport, registry: string): void {
   for (const o of r.owners) if (o.before !== o.after) console.log(`usage of ${o.owner}: ${formatBytes(o.before)} -> ${formatBytes(o.after)}`);
   if (r.logs.expired) console.log(`logs: ${r.logs.expired} ${r.dryRun ? 'would expire' : 'expired'} (${formatBytes(r.logs.bytes)})`);
   for (const s of r.skipped) console.log(`skipped ${s.repository}: ${s.reason}`);
+  for (const t of r.topLevel) {
+    console.log(`${t.repository} is outside every namespace (pushed before the token server refused top-level names): its usage counts toward user ${t.owner}; delete its tags through the registry API with an admin token to free it`);
+  }
   if (!r.dryRun && r.bytes) console.log('the registry frees the blobs at its next garbage collection (scripts/stack.sh gc for the local registry)');
 }
 

@@ -17,7 +17,7 @@ export async function usageCmd(args: string[]): Promise<number> {
   if (values.json) { console.log(JSON.stringify(u, null, 2)); return 0; }
   const quota = u.quota === null ? 'no quota' : `of a ${formatBytes(u.quota)} quota (${Math.floor((u.bytes / u.quota) * 100)} %)`;
   console.log(`${u.owner}: ${formatBytes(u.bytes)} (${u.bytes} bytes) ${quota}`);
-  if (u.images.length) printTable([['IMAGE', 'TAGS', 'SIZE'], ...u.images.map((i) => [`${u.owner}/${i.image}`, String(i.tags), formatBytes(i.bytes)])]);
+  if (u.images.length) printTable([['IMAGE', 'TAGS', 'SIZE'], ...u.images.map((i) => [i.image ? `${u.owner}/${i.image}` : `${u.owner} (top level, counted as ${u.owner}'s)`, String(i.tags), formatBytes(i.bytes)])]);
   console.log('each layer counts once however many images and tags share it; an image\'s size counts it once within the image');
   return 0;
 }

@@ -78,6 +78,8 @@ export interface GcReport {
   kept: number;
   repositories: number;
   skipped: { repository: string; reason: string }[];
+  /** Repositories in scope named just after a user (no image part): counted toward that user (inventory.ts ownerOf). */
+  topLevel: { repository: string; owner: string }[];
   logs: LogRetentionResult;
   requests: number;
   ms: number;
@@ -109,7 +111,11 @@ export class GarbageCollector {
     const r0 = deps.registry.requests;
     const dryRun = opts.dryRun === true || opts.offline === true;
     const repositories = await this.scope(opts);
-    const report: GcReport = { dryRun, removals: [], bytes: 0, owners: [], kept: 0, repositories: repositories.length, skipped: [], logs: { expired: 0, bytes: 0 }, requests: 0, ms: 0 };
+    const report: GcReport = {
+      dryRun, removals: [], bytes: 0, owners: [], kept: 0, repositories: repositories.length, skipped: [],
+      topLevel: repositories.filter((r) => !r.includes('/')).map((repository) => ({ repository, owner: ownerOf(repository) })),
+      logs: { expired: 0, bytes: 0 }, requests: 0, ms: 0,
+    };
     const git = new GitFactsCache(deps, !dryRun);
 
     const byOwner = new Map<string, string[]>();

@@ -25,6 +25,11 @@ export interface ReconcileResult {
   /** Registry requests the reconcile made. */
   requests: number;
   ms: number;
+  /**
+   * Repositories named just after a user (`alice`, no image part), which the token server granted before it
+   * was fixed to grant only `<user>/<image>`: counted toward that user, and listed for the operator to remove.
+   */
+  topLevel: { repository: string; owner: string; tags: number }[];
 }
 
 export interface InventoryDeps {
@@ -100,11 +105,16 @@ export class Inventory {
   async reconcile(include: (owner: string) => boolean = () => true): Promise<ReconcileResult> {
     const t0 = Date.now();
     const r0 = this.deps.registry.requests;
-    const listed = (await this.deps.registry.catalog()).filter((r) => r.includes('/') && include(ownerOf(r)));
+    const listed = (await this.deps.registry.catalog()).filter((r) => include(ownerOf(r)));
     const all = new Set([...listed, ...this.deps.inventory.repositories().filter((r) => include(ownerOf(r)))]);
     let tags = 0;
-    for (const repository of all) tags += (await this.syncRepository(repository, true)).tags;
-    return { repositories: all.size, tags, requests: this.deps.registry.requests - r0, ms: Date.now() - t0 };
+    const topLevel: { repository: string; owner: string; tags: number }[] = [];
+    for (const repository of all) {
+      const synced = await this.syncRepository(repository, true);
+      tags += synced.tags;
+      if (!repository.includes('/') && synced.tags) topLevel.push({ repository, owner: ownerOf(repository), tags: synced.tags });
+    }
+    return { repositories: all.size, tags, requests: this.deps.registry.requests - r0, ms: Date.now() - t0, topLevel };
   }
 
   /** Records a tag found in the registry, attributed to the build that pushed that digest under that tag, if any. */
@@ -128,5 +138,8 @@ export class Inventory {
   }
 }
 
-/** The namespace of a registry repository: the owner whose usage it counts toward. */
-export const ownerOf = (repository: string): string => repository.slice(0, Math.max(0, repository.indexOf('/')));
+/**
+ * The namespace of a registry repository: the owner whose usage it counts toward. A top-level repository
+ * (`alice`, pushed before such names were refused) counts toward the user it is named after.
+ */
+export const ownerOf = (repository: string): string => (repository.includes('/') ? repository.slice(0, repository.indexOf('/')) : repository);

@@ -99,19 +99,29 @@ export class BuildCredentials {
 /** Who asks for a token: a signed-in user, a build's credential, or nobody. */
 export type Requester = { kind: 'user'; caller: Caller } | { kind: 'build'; cred: { repositories: string[] } } | { kind: 'anonymous' };
 
+/**
+ * A repository name the registry accepts (distribution's reference grammar: path components of lowercase
+ * alphanumerics joined by `.`, `_`, `__` or runs of `-`, separated by `/`; at most 255 characters). Nothing
+ * else is ever signed: a token for `alice/../bob/x` would mean whatever the registry makes of it.
+ */
+const REPOSITORY_RE = /^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:\/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*$/;
+export const isRepositoryName = (name: string): boolean => name.length <= 255 && REPOSITORY_RE.test(name);
+
 /** The actions of `want` that `who` may have, for one repository of the registry. */
 export function grant(who: Requester, want: AccessEntry, ctx: { store: Store }): string[] {
-  if (want.type !== 'repository') return [];
+  if (want.type !== 'repository' || !isRepositoryName(want.name)) return [];
   const [namespace = '', ...rest] = want.name.split('/');
   const image = rest.join('/');
   const allowed = new Set<string>();
-  if (namespace === 'system' || namespace === 'cache') allowed.add('pull');
+  if ((namespace === 'system' || namespace === 'cache') && image) allowed.add('pull');
   if (who.kind === 'build') {
     if (who.cred.repositories.includes(want.name)) { allowed.add('pull'); allowed.add('push'); }
   } else if (who.kind === 'user') {
     const c = who.caller;
     const may = (scope: 'read' | 'push') => c.scopes.includes(scope) || c.scopes.includes('admin');
-    if (c.scopes.includes('admin') || namespace === c.user.name) {
+    // A user's namespace is `<user>/<image>`: a repository named just `<user>` is in no namespace, and usage,
+    // quotas and retention (which count by namespace) would never see what was pushed there.
+    if (c.scopes.includes('admin') || (namespace === c.user.name && image)) {
       if (may('read')) allowed.add('pull');
       if (may('push')) allowed.add('push');
     } else if (image && may('read') && sharedImage(ctx.store, c, namespace, image)) {

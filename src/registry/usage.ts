@@ -30,6 +30,7 @@ export class UsageService {
   constructor(private inventory: InventoryStore, private quotas: Quotas, private registry: string) {}
 
   of(owner: string): UsageView {
+    // A top-level repository named after the owner (pushed before such names were refused) is the image "".
     const images = this.inventory.repositoryUsage(owner).map((r) => ({ image: r.repository.slice(owner.length + 1), bytes: r.bytes, tags: r.tags }));
     return { owner, bytes: this.inventory.ownerBytes(owner), quota: this.quotas.quotaOf(owner), images };
   }

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { Access } from '../../src/auth/access.js';
 import type { Caller } from '../../src/auth/scopes.js';
-import { BuildCredentials, grant, loadOrCreateTokenKey, parseScope, TokenIssuer } from '../../src/registry/token.js';
+import { BuildCredentials, grant, isRepositoryName, loadOrCreateTokenKey, parseScope, TokenIssuer } from '../../src/registry/token.js';
 import { openDb } from '../../src/store/db.js';
 import { Store } from '../../src/store/store.js';
 
@@ -58,6 +58,23 @@ describe('registry tokens', () => {
     creds.revoke(c.username);
     expect(creds.check(c.username, c.password)).toBeUndefined();
     expect(parseScope('registry:catalog:*')).toEqual({ type: 'registry', name: 'catalog', actions: ['*'] });
+  });
+
+  it('grants nothing on a repository with no image part (out of every namespace, so of usage and quota), nor on a name the registry would refuse', () => {
+    const want = (s: string) => parseScope(s)!;
+    const alice = { kind: 'user' as const, caller: caller('alice') };
+    const admin = { kind: 'user' as const, caller: caller('bob', ['admin']) };
+    expect(grant(alice, want('repository:alice:pull,push'), ctx)).toEqual([]);
+    expect(grant(alice, want('repository:cache:pull'), ctx)).toEqual([]);
+    for (const name of ['alice/../bob/x', 'alice/./x', 'alice//x', 'alice/x/', '/alice/x', 'alice/X', 'alice/-x', 'alice/x-', 'alice/x..y', 'alice/x___y', `alice/${'x'.repeat(250)}`]) {
+      expect(isRepositoryName(name), name).toBe(false);
+      expect(grant(alice, want(`repository:${name}:pull,push`), ctx), name).toEqual([]);
+      expect(grant(admin, want(`repository:${name}:pull,push`), ctx), name).toEqual([]);
+    }
+    for (const name of ['alice/app', 'alice/my-app', 'alice/a--b', 'alice/a__b', 'alice/a.b_c', 'alice/web/buildcache']) {
+      expect(isRepositoryName(name), name).toBe(true);
+      expect(grant(alice, want(`repository:${name}:pull,push`), ctx), name).toEqual(['pull', 'push']);
+    }
     expect(parseScope('nonsense')).toBeNull();
   });
 });
