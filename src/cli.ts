@@ -2,6 +2,7 @@
 import { parseArgs } from 'node:util';
 import { addUser, createToken, listTokens, removeUser, revokeToken, type Outcome } from './auth/accounts.js';
 import { CLIENT_USAGE, clientCommand } from './client/commands.js';
+import { ClientError } from './client/errors.js';
 import { runMain } from './client/run.js';
 import { version } from './client/version.js';
 import { dbFile, startServer } from './main.js';
@@ -22,12 +23,14 @@ server (run where the data dir is):
   backup <dir>                copy the data dir into a new folder while the server runs: the database as one
                               consistent snapshot (SQLite's online backup), then repos, logs and secrets
   user add <name>             add a user; prints the new token (scopes read, push) as the last line
+                              (codehub-build and codehub-build-* are reserved for the server's own)
   user list                   users and how many tokens each has
-  user remove <name>          remove a user with their tokens and shares (their repos and builds stay)
+  user remove <name>          remove a user with their tokens and shares (their repos and builds stay);
+                              refused for the user holding the last admin token: make another admin first
   token create <user> [--scopes read,push,admin] [--label text]
                               a new token for a user, printed once as the last line (default scopes read,push)
   token list <user>           a user's tokens: id, label, scopes, created, last used (never the token)
-  token revoke <token-id>     the token stops working at once
+  token revoke <token-id>     the token stops working at once (refused for the last admin token)
   user quota <name> <size|none|default>
                               the registry bytes the user's images may hold (e.g. 10GiB, 500MiB), no quota, or
                               CODEHUB_QUOTA again; at or over it their builds fail with reason quota
@@ -127,9 +130,12 @@ function tokenCmd(args: string[]): number {
   return 0;
 }
 
-/** What an accounts call did, or its refusal as a usage error (the same sentence the admin API answers). */
+/**
+ * What an accounts call did, or its refusal with the same sentence the admin API answers: a conflict (a taken
+ * name, the last admin) is the database's state, not the command's usage, so it comes without the usage hint.
+ */
 function accepted<T>(outcome: Outcome<T>): T {
-  if (!outcome.ok) throw new UsageError(outcome.problem);
+  if (!outcome.ok) throw outcome.kind === 'conflict' ? new ClientError(outcome.problem, 409, 'conflict') : new UsageError(outcome.problem);
   return outcome;
 }
 

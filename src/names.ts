@@ -13,6 +13,28 @@ export function nameProblem(kind: 'owner' | 'repo' | 'user', name: string): stri
   return null;
 }
 
+/**
+ * The server's own identities: a build's registry credential is the user `codehub-build-<build>-<hex>`
+ * (src/registry/token.ts BuildCredentials), and the registry's service is `codehub-build-registry`.
+ */
+export const RESERVED_USER_NAME = 'codehub-build';
+export const RESERVED_USER_PREFIX = `${RESERVED_USER_NAME}-`;
+
+/**
+ * Null when `name` may be given to a new user, else why not: a valid user name that is not `codehub-build` and
+ * does not start with `codehub-build-`, so that no user can pass for a build's credential in the registry's
+ * tokens and logs. Checked when a user is made only: a user named so before the rule can still be listed,
+ * given tokens and removed.
+ */
+export function newUserNameProblem(name: string): string | null {
+  const problem = nameProblem('user', name);
+  if (problem) return problem;
+  if (name === RESERVED_USER_NAME || name.startsWith(RESERVED_USER_PREFIX)) {
+    return `user name ${JSON.stringify(name)} is reserved: "${RESERVED_USER_NAME}" and names starting with "${RESERVED_USER_PREFIX}" are the server's own (its builds' registry credentials)`;
+  }
+  return null;
+}
+
 /** Null when `repo` is `<owner>/<name>` with both names valid, else a sentence saying what is wrong. */
 export function repoPathProblem(repo: string): string | null {
   const parts = repo.split('/');

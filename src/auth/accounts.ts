@@ -1,4 +1,4 @@
-import { nameProblem } from '../names.js';
+import { nameProblem, newUserNameProblem } from '../names.js';
 import type { Store } from '../store/store.js';
 import { DEFAULT_SCOPES, SCOPES, type Scope, type TokenInfo } from './scopes.js';
 import { generateToken, hashToken } from './tokens.js';
@@ -12,7 +12,8 @@ import { generateToken, hashToken } from './tokens.js';
 
 /**
  * Why a request was refused. `invalid`: a name, scope, label or id that can never be right (API 400);
- * `conflict`: the name is taken, now or by a removed user's repos (409); `missing`: no such user or token (404).
+ * `conflict`: the name is taken, now or by a removed user's repos, or the request would leave no admin (409);
+ * `missing`: no such user or token (404).
  */
 export interface Refusal {
   ok: false;
@@ -27,7 +28,7 @@ const refuse = (kind: Refusal['kind'], problem: string): Refusal => ({ ok: false
 
 /** A new user with one read,push token (`token` is the clear token, shown once: only its hash is stored). */
 export function addUser(store: Store, name: string): Outcome<{ name: string; token: string; scopes: readonly Scope[] }> {
-  const problem = nameProblem('user', name);
+  const problem = newUserNameProblem(name);
   if (problem) return refuse('invalid', problem);
   if (store.userByName(name)) return refuse('conflict', `user ${name} already exists`);
   // A removed user's repos, builds and secrets stay: a new user of the same name must not inherit them.
@@ -38,11 +39,23 @@ export function addUser(store: Store, name: string): Outcome<{ name: string; tok
   return { ok: true, name, token, scopes: DEFAULT_SCOPES };
 }
 
-/** Removes a user with their tokens and shares; their repos, builds and secrets stay, and so does the name's claim on them. */
+/**
+ * What to do instead of removing the last admin: without an admin token nobody can make users or tokens over
+ * the API, and a platform that makes workspaces would be stuck until someone ran the CLI on the server.
+ */
+const MAKE_ANOTHER_ADMIN = 'make another admin first (codehub-build token create <user> --scopes read,push,admin on the server, '
+  + 'or POST /api/users/<user>/tokens with {"scopes": ["read", "push", "admin"]})';
+
+/**
+ * Removes a user with their tokens and shares; their repos, builds and secrets stay, and so does the name's
+ * claim on them. Refused while the user holds the last admin tokens (the CLI too: it can make another admin first).
+ */
 export function removeUser(store: Store, name: string): Outcome<{ name: string }> {
   const problem = nameProblem('user', name);
   if (problem) return refuse('invalid', problem);
-  if (!store.removeUser(name)) return refuse('missing', `no user ${name}`);
+  const removed = store.removeUser(name);
+  if (removed === 'missing') return refuse('missing', `no user ${name}`);
+  if (removed === 'last_admin') return refuse('conflict', `user ${name} holds the last admin token: removing it would leave no admin; ${MAKE_ANOTHER_ADMIN}, then remove ${name}`);
   return { ok: true, name };
 }
 
@@ -74,11 +87,16 @@ export function listTokens(store: Store, name: string): Outcome<{ user: string; 
   return { ok: true, user: name, tokens: store.listTokens(user.id) };
 }
 
-/** Revokes the token with this id (as `token list` shows it, or as text from a command line or URL); it stops working at once. */
+/**
+ * Revokes the token with this id (as `token list` shows it, or as text from a command line or URL); it stops
+ * working at once. Refused for the last admin token, as removing the last admin is.
+ */
 export function revokeToken(store: Store, id: number | string): Outcome<{ id: number }> {
   const n = typeof id === 'number' ? id : /^\d{1,15}$/.test(id) ? Number(id) : NaN;
   if (!Number.isSafeInteger(n) || n < 1) return refuse('invalid', `${JSON.stringify(String(id))} is not a token id: a whole number, as token list shows`);
-  if (!store.revokeToken(n)) return refuse('missing', `no token ${n}`);
+  const revoked = store.revokeToken(n);
+  if (revoked === 'missing') return refuse('missing', `no token ${n}`);
+  if (revoked === 'last_admin') return refuse('conflict', `token ${n} is the last admin token: revoking it would leave no admin; ${MAKE_ANOTHER_ADMIN}, then revoke token ${n}`);
   return { ok: true, id: n };
 }
 

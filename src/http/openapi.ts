@@ -612,7 +612,7 @@ const account: Record<string, PathItemObject> = {
   '/api/users': {
     post: op({
       operationId: 'addUser', summary: 'add a user, with one read,push token (as `codehub-build user add`)',
-      description: `${ADMIN} The name may not be taken, reserved (system, cache) or still own the repos of a removed user (409). The token is shown only in this answer; the server keeps its SHA-256.`,
+      description: `${ADMIN} The name may not be taken or still own the repos of a removed user (409), nor be reserved (system, cache, codehub-build and codehub-build-*: 400). The token is shown only in this answer; the server keeps its SHA-256.`,
       security: TOKEN,
       requestBody: { ...jsonBody(object({ name: str('the new user name', NAME) })), description: `JSON, at most ${MAX_ADMIN_BODY} bytes; no other field` },
       responses: { 201: json('the user and their token', object({ name: str('user name'), token: str('the token (chb_...): git password and API bearer token') })), ...adminErrors('BadRequest', 'Conflict', 'PayloadTooLarge') },
@@ -621,8 +621,8 @@ const account: Record<string, PathItemObject> = {
   '/api/users/{name}': {
     delete: op({
       operationId: 'removeUser', summary: 'remove a user with their tokens and shares (as `codehub-build user remove`)',
-      description: `${ADMIN} Their repos, builds and secrets stay, and the name cannot be given to a new user while it owns them.`, security: TOKEN, parameters: [userName],
-      responses: { 200: json('removed', object({ name: str('user name'), removed: { type: 'boolean', enum: [true] } })), ...adminErrors('BadRequest', 'NotFound') },
+      description: `${ADMIN} Their repos, builds and secrets stay, and the name cannot be given to a new user while it owns them. The user holding the last admin token is not removed (409): make another admin first.`, security: TOKEN, parameters: [userName],
+      responses: { 200: json('removed', object({ name: str('user name'), removed: { type: 'boolean', enum: [true] } })), ...adminErrors('BadRequest', 'NotFound', 'Conflict') },
     }, 'admin'),
   },
   '/api/users/{name}/tokens': {
@@ -650,9 +650,9 @@ const account: Record<string, PathItemObject> = {
   },
   '/api/tokens/{id}': {
     delete: op({
-      operationId: 'revokeToken', summary: 'revoke a token: it stops working at once (as `codehub-build token revoke`)', description: ADMIN, security: TOKEN,
+      operationId: 'revokeToken', summary: 'revoke a token: it stops working at once (as `codehub-build token revoke`)', description: `${ADMIN} The last admin token is not revoked (409): make another admin first.`, security: TOKEN,
       parameters: [inPath('id', 'the token id, as the list shows', { pattern: '^[0-9]+$' })],
-      responses: { 200: json('revoked', object({ id: int('the token id'), revoked: { type: 'boolean', enum: [true] } })), ...adminErrors('BadRequest', 'NotFound') },
+      responses: { 200: json('revoked', object({ id: int('the token id'), revoked: { type: 'boolean', enum: [true] } })), ...adminErrors('BadRequest', 'NotFound', 'Conflict') },
     }, 'admin'),
   },
 };

@@ -56,9 +56,22 @@ export class Store {
       FROM users u LEFT JOIN tokens t ON t.user_id = u.id GROUP BY u.id ORDER BY u.name`).all() as (User & { tokens: number })[];
   }
 
-  /** Removes a user with their tokens and memberships (their repos and builds stay); false if there is none. */
-  removeUser(name: string): boolean {
-    return this.db.$client.prepare('DELETE FROM users WHERE name = ?').run(name).changes > 0;
+  /**
+   * Removes a user with their tokens and memberships (their repos and builds stay): 'missing' if there is none,
+   * 'last_admin' (nothing removed) if every admin token left is theirs. The check and the delete are one
+   * immediate transaction: two removals at once, in this process or another (the CLI beside the server), take
+   * the write lock one after the other, so two admins removing each other cannot leave none.
+   */
+  removeUser(name: string): 'removed' | 'missing' | 'last_admin' {
+    const c = this.db.$client;
+    return c.transaction((): 'removed' | 'missing' | 'last_admin' => {
+      const user = c.prepare('SELECT id FROM users WHERE name = ?').get(name) as { id: number } | undefined;
+      if (!user) return 'missing';
+      const admins = c.prepare(`SELECT count(*) AS total, coalesce(sum(user_id = ?), 0) AS theirs FROM tokens WHERE ${ADMIN_TOKEN}`).get(user.id) as { total: number; theirs: number };
+      if (admins.theirs > 0 && admins.theirs === admins.total) return 'last_admin';
+      c.prepare('DELETE FROM users WHERE id = ?').run(user.id);
+      return 'removed';
+    }).immediate();
   }
 
   /** Adds a token for a user; returns its id. */
@@ -71,9 +84,19 @@ export class Store {
       .all(userId) as (Omit<TokenInfo, 'scopes'> & { scopes: string })[]).map((t) => ({ ...t, scopes: parseScopes(t.scopes) }));
   }
 
-  /** Revokes a token by id; false if there is none. */
-  revokeToken(id: number): boolean {
-    return this.db.$client.prepare('DELETE FROM tokens WHERE id = ?').run(id).changes > 0;
+  /**
+   * Revokes a token by id: 'missing' if there is none, 'last_admin' (nothing revoked) if it is the only admin
+   * token left. One immediate transaction, as removeUser.
+   */
+  revokeToken(id: number): 'revoked' | 'missing' | 'last_admin' {
+    const c = this.db.$client;
+    return c.transaction((): 'revoked' | 'missing' | 'last_admin' => {
+      const token = c.prepare(`SELECT ${ADMIN_TOKEN} AS admin FROM tokens WHERE id = ?`).get(id) as { admin: number } | undefined;
+      if (!token) return 'missing';
+      if (token.admin && (c.prepare(`SELECT count(*) AS n FROM tokens WHERE ${ADMIN_TOKEN}`).get() as { n: number }).n === 1) return 'last_admin';
+      c.prepare('DELETE FROM tokens WHERE id = ?').run(id);
+      return 'revoked';
+    }).immediate();
   }
 
   userCount(): number {
@@ -528,6 +551,9 @@ export class Store {
     this.db.$client.prepare('SELECT 1').get();
   }
 }
+
+/** SQL true for a token row with the admin scope (scopes are stored as `read,push,admin`). */
+const ADMIN_TOKEN = "instr(',' || scopes || ',', ',admin,') > 0";
 
 /** The claim's queries, prepared once: claiming is the queue's hot path. */
 function prepareClaim(db: Db) {

@@ -1,3 +1,6 @@
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { addUser, createToken, listTokens, removeUser, revokeToken } from '../../src/auth/accounts.js';
 import { hashToken } from '../../src/auth/tokens.js';
@@ -28,6 +31,71 @@ describe('accounts', () => {
     expect(removeUser(store, 'alice')).toEqual({ ok: true, name: 'alice' });
     expect(addUser(store, 'alice')).toEqual({ ok: false, kind: 'conflict', problem: 'the name alice still owns the repos of a removed user; choose another name' });
     expect(removeUser(store, 'alice')).toEqual({ ok: false, kind: 'missing', problem: 'no user alice' });
+  });
+
+  it("reserves codehub-build and codehub-build-* (build credentials' names) for new users only", () => {
+    const reserved = (name: string) => `user name "${name}" is reserved: "codehub-build" and names starting with "codehub-build-" are the server's own (its builds' registry credentials)`;
+    for (const name of ['codehub-build', 'codehub-build-x', 'codehub-build-12-deadbeef', 'codehub-build-registry']) {
+      expect(addUser(store, name), name).toEqual({ ok: false, kind: 'invalid', problem: reserved(name) });
+    }
+    // Upper case and a trailing separator fail the name grammar before the rule.
+    for (const name of ['CODEHUB-BUILD-x', 'Codehub-build-x', 'codehub-build-']) expect(addUser(store, name), name).toMatchObject({ ok: false, kind: 'invalid', problem: expect.stringContaining('is invalid') });
+    for (const name of ['codehub-buildx', 'codehub-builds', 'my-codehub-build-x', 'codehub.build-x']) expect(addUser(store, name), name).toMatchObject({ ok: true, name });
+    // A user named so before the rule keeps working, and can be removed.
+    store.createUser('codehub-build-old', hashToken('chb_legacy'));
+    expect(createToken(store, 'codehub-build-old', { label: 'x' })).toMatchObject({ ok: true });
+    expect(listTokens(store, 'codehub-build-old')).toMatchObject({ ok: true });
+    expect(removeUser(store, 'codehub-build-old')).toEqual({ ok: true, name: 'codehub-build-old' });
+  });
+
+  it('refuses to remove the last admin, or revoke the last admin token, saying to make another admin first', () => {
+    store.createUser('admin', hashToken('chb_admin'), ['read', 'push', 'admin']);
+    const [only] = store.listTokens(store.userByName('admin')!.id);
+    const removal = removeUser(store, 'admin');
+    expect(removal).toMatchObject({ ok: false, kind: 'conflict', problem: expect.stringMatching(/^user admin holds the last admin token: removing it would leave no admin; make another admin first \(codehub-build token create <user> --scopes read,push,admin/) });
+    expect(revokeToken(store, only!.id)).toMatchObject({ ok: false, kind: 'conflict', problem: expect.stringMatching(new RegExp(`^token ${only!.id} is the last admin token: revoking it would leave no admin; make another admin first`)) });
+    expect(store.tokenByHash(hashToken('chb_admin'))).toBeDefined();
+
+    // A second admin token of the same user: either may go, not both.
+    const second = createToken(store, 'admin', { scopes: 'admin', label: 'spare' });
+    if (!second.ok) throw new Error(second.problem);
+    expect(revokeToken(store, only!.id)).toEqual({ ok: true, id: only!.id });
+    expect(revokeToken(store, second.id)).toMatchObject({ ok: false, kind: 'conflict' });
+
+    // Another admin made first: then the old one may go, and the new one is the last.
+    addUser(store, 'bob');
+    const bobs = createToken(store, 'bob', { scopes: 'read,push,admin', label: 'admin' });
+    if (!bobs.ok) throw new Error(bobs.problem);
+    expect(removeUser(store, 'admin')).toEqual({ ok: true, name: 'admin' });
+    expect(removeUser(store, 'bob')).toMatchObject({ ok: false, kind: 'conflict', problem: expect.stringContaining('user bob holds the last admin token') });
+    // bob's other, non-admin token is not the last admin token.
+    const bobsDefault = store.listTokens(store.userByName('bob')!.id).find((t) => !t.scopes.includes('admin'))!;
+    expect(revokeToken(store, bobsDefault.id)).toEqual({ ok: true, id: bobsDefault.id });
+  });
+
+  it('removes users and revokes tokens as before where no admin is at stake', () => {
+    // No admin at all (a database made by hand): nothing to protect, nothing refused.
+    addUser(store, 'alice');
+    const t = createToken(store, 'alice', { label: 'x' });
+    if (!t.ok) throw new Error(t.problem);
+    expect(revokeToken(store, t.id)).toEqual({ ok: true, id: t.id });
+    expect(removeUser(store, 'alice')).toEqual({ ok: true, name: 'alice' });
+  });
+
+  it('keeps the last admin when two connections (the CLI beside the server) remove both admins', () => {
+    const file = join(mkdtempSync(join(tmpdir(), 'chb-accounts-')), 'codehub.db');
+    const server = new Store(openDb(file));
+    const cli = new Store(openDb(file));
+    try {
+      server.createUser('ann', hashToken('chb_ann'), ['read', 'push', 'admin']);
+      server.createUser('ben', hashToken('chb_ben'), ['read', 'push', 'admin']);
+      expect(server.removeUser('ann')).toBe('removed');
+      expect(cli.removeUser('ben')).toBe('last_admin');
+      expect(server.userByName('ben')).toBeDefined();
+    } finally {
+      server.db.$client.close();
+      cli.db.$client.close();
+    }
   });
 
   it('makes tokens with scopes given as a list or a comma text, in their canonical order', () => {
