@@ -29,6 +29,14 @@ import { SnapshotSlots } from '../context/slots.js';
 
 const API = '/v1.41'; // the oldest API with BuildKit builds that report progress this way; dockerd 20.10 and later
 
+/**
+ * The label every image the server builds carries (src/builds/tags.ts imageLabels and uploadLabels): what tells
+ * an image in dockerd's store made here from one a person or another tool put there.
+ */
+const BUILT_HERE_LABEL = 'dev.codehub.build.id';
+/** An image ID as dockerd gives it: what an image is removed by (never a name, which a user's tag controls). */
+const IMAGE_ID_RE = /^sha256:[0-9a-f]{64}$/;
+
 /** The unix socket of the docker daemon this process would use, or null when DOCKER_HOST is not a socket. */
 export function dockerSocket(env: NodeJS.ProcessEnv = process.env): string | null {
   const host = env.DOCKER_HOST;
@@ -116,10 +124,11 @@ export class EngineDriver implements BuilderDriver {
   constructor(private opts: EngineDriverOptions = {}, name = 'local') {
     this.name = name;
     this.conn = new EngineConnection(opts.endpoint ?? { socket: dockerSocket() ?? '/var/run/docker.sock' });
-    this.pruner = new IdlePruner(async (tags) => {
+    this.pruner = new IdlePruner(async (tags, images) => {
       for (const t of tags) {
         await streamLines(this.conn, { method: 'DELETE', path: `/images/${t}`, onLine: () => {} }).catch(() => {});
       }
+      for (const id of images) await this.removeIfUntagged(id);
       // BuildKit keeps every layer and context snapshot it made until told otherwise: its least recently used
       // records go once it holds more than the budget (the registry cache brings back what a later build needs).
       if (opts.cacheMaxBytes) {
@@ -129,7 +138,7 @@ export class EngineDriver implements BuilderDriver {
     }, opts.pruneIdleMs);
   }
 
-  /** Tags waiting to be removed from dockerd's store. */
+  /** Tags and untagged images waiting to be removed from dockerd's store. */
   get pendingPrune(): number {
     return this.pruner.pending;
   }
@@ -159,6 +168,8 @@ export class EngineDriver implements BuilderDriver {
     const imports = req.cache && !req.noCache ? req.cache.imageRefs : [];
     if (imports.length) q.set('cachefrom', JSON.stringify(imports));
     if (Object.keys(req.labels).length) q.set('labels', JSON.stringify(req.labels));
+    // What the build's tags name before it moves them (asked while the session opens; it never fails).
+    const tagged = this.imagesBuiltHere(req.tags);
 
     // The request's own controller, so that a cancel both drops the connection and asks dockerd to stop.
     const request = new AbortController();
@@ -225,6 +236,7 @@ export class EngineDriver implements BuilderDriver {
     };
 
     try {
+      const previous = await tagged;
       let failure: string | null = null;
       let imageId: string | null = null;
       try {
@@ -252,7 +264,9 @@ export class EngineDriver implements BuilderDriver {
       if (refusal) return { ok: false, code: 'user', reason: refusal, steps: steps() };
       if (failure) return { ok: false, code: classifyFailure(failure), reason: failure, steps: steps() };
       if (!imageId) return { ok: false, code: 'infrastructure', reason: 'dockerd finished the build without naming the image it made', steps: steps() };
-      this.pruner.add(req.tags);
+      // The images the tags named before are untagged now unless another tag holds them: dockerd keeps them as
+      // `<none>`, and removing the tags later never reaches them.
+      this.pruner.add(req.tags, previous.filter((id) => id !== imageId));
 
       let digest: string | null = null;
       for (const ref of req.tags) {
@@ -297,6 +311,43 @@ export class EngineDriver implements BuilderDriver {
     renderer.status({ vertexes: [{ digest: vertex, name, started, completed: new Date().toISOString(), ...(reason ? { error: reason } : {}) }] });
     // "failed to push" marks it as the registry's (or the network's) failure, not the user's.
     return reason ? { ok: false, reason: `failed to push ${ref}: ${reason}` } : { ok: true, digest: digest! };
+  }
+
+  /**
+   * The IDs of the images `refs` name in dockerd's store that were built here (labelled so): those a build
+   * tagging `refs` would move the tags off. Never fails: a name that names nothing, or a daemon that does not
+   * answer, gives none.
+   */
+  private async imagesBuiltHere(refs: readonly string[]): Promise<string[]> {
+    const found = await Promise.all(refs.map((r) => this.inspectImage(r)));
+    return [...new Set(found.flatMap((i) => (i?.builtHere ? [i.id] : [])))];
+  }
+
+  /** An image's ID, tags and whether it was built here, by reference or ID; null when there is none (or no answer). */
+  private async inspectImage(nameOrId: string): Promise<{ id: string; tags: string[]; builtHere: boolean } | null> {
+    let info: Record<string, unknown> | null = null;
+    try {
+      await streamLines(this.conn, { method: 'GET', path: `/images/${nameOrId}/json`, signal: AbortSignal.timeout(8000), onLine: (m) => { info ??= m; } });
+    } catch {
+      return null;
+    }
+    const i = info as { Id?: unknown; RepoTags?: unknown; Config?: { Labels?: Record<string, string> | null } } | null;
+    if (typeof i?.Id !== 'string' || !IMAGE_ID_RE.test(i.Id)) return null;
+    // Old daemons list an untagged image's tags as `<none>:<none>`.
+    const tags = Array.isArray(i.RepoTags) ? i.RepoTags.filter((t): t is string => typeof t === 'string' && t !== '<none>:<none>') : [];
+    return { id: i.Id, tags, builtHere: typeof i.Config?.Labels?.[BUILT_HERE_LABEL] === 'string' };
+  }
+
+  /**
+   * Removes, by its ID, an image built here that no tag names any more. Looked at again first, as the store may
+   * have changed since it was handed over: an image tagged again, or without the label, stays. No force, so
+   * dockerd itself refuses while a container (running or stopped) uses it or another image is built on it.
+   */
+  private async removeIfUntagged(id: string): Promise<void> {
+    if (!IMAGE_ID_RE.test(id)) return;
+    const image = await this.inspectImage(id);
+    if (!image || image.id !== id || !image.builtHere || image.tags.length > 0) return;
+    await streamLines(this.conn, { method: 'DELETE', path: `/images/${id}`, onLine: () => {} }).catch(() => {});
   }
 
   async health(): Promise<HealthReport> {
