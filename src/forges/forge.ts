@@ -1,6 +1,6 @@
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
 import { BadRequestError } from '../errors.js';
-import { checkUpstreamUrl } from './upstream.js';
+import { checkUpstreamShape } from './upstream.js';
 
 /**
  * The forges a repo can be linked to (issue 17, DESIGN.md "Existing forges"): GitHub, Gitea/Forgejo and
@@ -292,13 +292,14 @@ export interface Upstream {
 }
 
 /**
- * Checks an upstream URL with the same rules as fetching from it (upstream.ts: http(s) only, no
+ * Checks an upstream URL's form with the same rules as fetching from it (upstream.ts: http(s) only, no
  * credentials, query or fragment, no local paths or `ext::`), then splits its path. Each segment must be a
  * plain name, as all three forges require of owners, groups and repositories, so it can go into an API
- * URL as it is.
+ * URL as it is. The host is not judged here: a stored link must still show and name its API; whatever
+ * reaches the network checks the host (checkUpstreamUrl, StatusReporter).
  */
 export function parseUpstream(raw: string): Upstream {
-  const checked = checkUpstreamUrl(raw);
+  const checked = checkUpstreamShape(raw);
   if (!checked.ok) throw new BadRequestError(checked.problem);
   const segments = checked.url.pathname.split('/').filter((s) => s !== '');
   const last = segments.length - 1;

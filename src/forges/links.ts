@@ -4,11 +4,11 @@ import { MAX_SECRET_BYTES } from '../limits.js';
 import { open, seal } from '../secrets/vault.js';
 import type { ForgeStore, LinkRow } from '../store/forges.js';
 import type { Logger } from '../log.js';
-import type { UpstreamRow } from '../store/schema.js';
+import { isPush, type PushBuild, type UpstreamRow } from '../store/schema.js';
 import type { Store } from '../store/store.js';
 import { parseApiUrl, repoUrlKey } from './forge.js';
 import { FORGE_NAMES, forgeNamed, isForgeName, type Forge, type ForgeName } from './index.js';
-import { checkUpstreamUrl, type UpstreamUrlOptions } from './upstream.js';
+import { checkUpstreamUrl, hostProblem, type UpstreamUrlOptions } from './upstream.js';
 
 /** `PUT /api/repos/:owner/:repo/upstream`'s body, checked. */
 export interface LinkInput {
@@ -61,14 +61,15 @@ export function checkLinkInput(body: unknown, opts: UpstreamUrlOptions = {}): Li
     if (isForgeName(forgeName)) forge = forgeNamed(forgeName);
     else problems.push(`forge ${JSON.stringify(forgeName.slice(0, 60))} is not one of ${FORGE_NAMES.join(', ')} (Forgejo is gitea)`);
   }
-  // The API gets the status token: the operator's host restriction applies to it as to the upstream.
+  // The API gets the status token, and its JSON message is shown back: the rules of hosts (the operator's
+  // list, no link-local address) apply to it as to the upstream.
   let api: string | undefined;
   if (apiUrl !== null) {
     try {
       api = parseApiUrl(apiUrl);
-      const host = new URL(api).hostname;
-      if (opts.allowHosts && !opts.allowHosts(host)) {
-        problems.push(`api_url ${JSON.stringify(apiUrl)} names host ${host}, which the operator's setting does not allow`);
+      const refused = hostProblem(new URL(api).hostname, opts);
+      if (refused !== null) {
+        problems.push(`api_url ${JSON.stringify(apiUrl)} ${refused}`);
         api = undefined;
       }
     } catch (e) {
@@ -176,6 +177,15 @@ export class UpstreamLinks {
   openByName(owner: string, repo: string): OpenLink | undefined {
     const row = this.deps.store.repo(owner, repo);
     return row ? this.openById(row.id) : undefined;
+  }
+
+  /**
+   * The builds a push of `ref` to `sha` made in the link's repo (queued, running or ended), newest first: a
+   * delivery of a push already acted on is answered with these rather than built again.
+   */
+  buildsOf(link: OpenLink, ref: string, sha: string): PushBuild[] {
+    return this.deps.store.listBuilds({ repo: `${link.owner}/${link.name}`, commit: sha, ref, source: 'push', limit: 100 })
+      .filter((b): b is PushBuild => isPush(b) && b.ref === ref && b.commitSha === sha);
   }
 
   /** The links whose upstream is one of `urls` (a payload's repository URLs), opened. */

@@ -1,3 +1,8 @@
+import { lookup as dnsLookup, type LookupAddress } from 'node:dns';
+import { request as httpRequest, type IncomingMessage } from 'node:http';
+import { request as httpsRequest } from 'node:https';
+import type { LookupFunction } from 'node:net';
+import { BadRequestError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { ForgeStore } from '../store/forges.js';
 import { isPush, type Build, type CommitStatusRow, type StatusStateName } from '../store/schema.js';
@@ -5,6 +10,7 @@ import { formatDuration } from '../units.js';
 import { mapLimit } from '../util/map-limit.js';
 import type { HttpCall } from './forge.js';
 import type { UpstreamLinks } from './links.js';
+import { hostProblem, isLinkLocal, LINK_LOCAL_RULE } from './upstream.js';
 
 /** The forge's answer to a status call. */
 export interface StatusAnswer {
@@ -24,12 +30,69 @@ export type StatusSender = (call: HttpCall, signal: AbortSignal) => Promise<Stat
 
 const MAX_ANSWER_CHARS = 64 * 1024;
 
-export const fetchSender: StatusSender = async (call, signal) => {
-  // No redirects: the Authorization header must not follow a forge's answer to another host.
-  const res = await fetch(call.url, { method: call.method, headers: call.headers, body: call.body, signal, redirect: 'manual' });
-  const h = (k: string) => res.headers.get(k) ?? undefined;
-  return { status: res.status, body: (await res.text()).slice(0, MAX_ANSWER_CHARS), retryAfter: h('retry-after'), rateLimited: h('x-ratelimit-remaining') === '0', location: h('location') };
-};
+/** A host name's addresses for node's sockets, as dns.lookup gives them with `all`; replaceable in tests. */
+export type LookupAll = (host: string, family: number, done: (err: Error | null, addresses: LookupAddress[]) => void) => void;
+const systemLookupAll: LookupAll = (host, family, done) => dnsLookup(host, { all: true, family }, done);
+
+/**
+ * The lookup node's http client connects with: what the name resolves to is checked as the connection is
+ * made, so no second lookup (DNS rebinding) can point a status call, and its token, at a link-local address
+ * (cloud metadata) after a check. A host the operator's list names is looked up as usual.
+ */
+export function refusingLinkLocal(allowHost?: (host: string) => boolean, lookupAll: LookupAll = systemLookupAll): LookupFunction {
+  return (hostname, options, callback) => {
+    const answer = callback as (err: Error | null, address: string | LookupAddress[], family?: number) => void;
+    if (allowHost?.(hostname)) {
+      dnsLookup(hostname, options, callback);
+      return;
+    }
+    const family = options.family === 'IPv4' ? 4 : options.family === 'IPv6' ? 6 : (options.family ?? 0);
+    lookupAll(hostname, family, (err, addresses) => {
+      if (err) return answer(err, '', 0);
+      const bad = addresses.find((a) => isLinkLocal(a.address));
+      if (bad) return answer(new BadRequestError(`host ${hostname} resolves to ${bad.address}, a link-local address; ${LINK_LOCAL_RULE}`), '', 0);
+      if (options.all) return answer(null, addresses);
+      const first = addresses[0];
+      if (!first) return answer(Object.assign(new Error(`${hostname} has no address`), { code: 'ENOTFOUND' }), '', 0);
+      return answer(null, first.address, first.family);
+    });
+  };
+}
+
+/**
+ * Sends status calls with node's http client (not fetch: its lookup cannot be replaced), every connection
+ * through refusingLinkLocal. No redirects are followed: the Authorization header must not follow a forge's
+ * answer to another host.
+ */
+export function httpSender(opts: { allowHost?: ((host: string) => boolean) | undefined; lookupAll?: LookupAll } = {}): StatusSender {
+  const lookup = refusingLinkLocal(opts.allowHost, opts.lookupAll);
+  return (call, signal) => new Promise<StatusAnswer>((resolve, reject) => {
+    const url = new URL(call.url);
+    const body = Buffer.from(call.body);
+    const request = url.protocol === 'https:' ? httpsRequest : httpRequest;
+    const req = request(url, { method: call.method, headers: { ...call.headers, 'Content-Length': String(body.length) }, lookup, signal }, (res) => {
+      readAnswer(res).then(resolve, reject);
+    });
+    // An abort rejects with the signal's reason (a TimeoutError for AbortSignal.timeout), as fetch did.
+    req.on('error', (e) => reject(signal.aborted ? signal.reason : e));
+    req.end(body);
+  });
+}
+
+async function readAnswer(res: IncomingMessage): Promise<StatusAnswer> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of res) {
+    // Read to the end (the socket goes back to the pool), kept only up to the limit.
+    if (size < MAX_ANSWER_CHARS * 4) chunks.push(chunk as Buffer);
+    size += (chunk as Buffer).length;
+  }
+  const h = (k: string) => { const v = res.headers[k]; return Array.isArray(v) ? v[0] : v; };
+  return {
+    status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8').slice(0, MAX_ANSWER_CHARS),
+    retryAfter: h('retry-after'), rateLimited: h('x-ratelimit-remaining') === '0', location: h('location'),
+  };
+}
 
 /** The status a build owes its forge now, or null when it owes none (nothing was built, e.g. no Dockerfile). */
 export function statusFor(b: Build): { state: StatusStateName; description: string } | null {
@@ -70,7 +133,10 @@ export interface StatusReporterDeps {
    * forges set statuses on commits only. Without it the id is sent as it is.
    */
   commitOf?: (owner: string, name: string, sha: string) => Promise<string>;
-  /** The operator's restriction of hosts (CODEHUB_UPSTREAM_HOSTS): a status is not sent elsewhere, whatever the link says. */
+  /**
+   * The operator's restriction of hosts (CODEHUB_UPSTREAM_HOSTS): a status is not sent elsewhere, whatever the
+   * link says. Without it, any host but a link-local address, or a name that resolves to one.
+   */
   allowHost?: (host: string) => boolean;
   now?: () => number;
 }
@@ -100,7 +166,7 @@ export class StatusReporter {
   private readonly now: () => number;
 
   constructor(private deps: StatusReporterDeps) {
-    this.send = deps.send ?? fetchSender;
+    this.send = deps.send ?? httpSender({ allowHost: deps.allowHost });
     this.now = deps.now ?? Date.now;
   }
 
@@ -208,13 +274,19 @@ export class StatusReporter {
       return giveUp((e as Error).message);
     }
     const where = `${link.forge.name} at ${new URL(call.url).host}`;
-    if (this.deps.allowHost && !this.deps.allowHost(new URL(call.url).hostname)) return giveUp(`${where} is not among the hosts the operator allows (CODEHUB_UPSTREAM_HOSTS); link the repo again`);
+    // Checked at every call: the link may be older than the rules, or than the operator's list.
+    const refused = hostProblem(new URL(call.url).hostname, this.deps.allowHost ? { allowHosts: this.deps.allowHost } : {});
+    if (refused !== null) {
+      return giveUp(this.deps.allowHost ? `${where} is not among the hosts the operator allows (CODEHUB_UPSTREAM_HOSTS); link the repo again` : `the status API ${refused}; link the repo again`);
+    }
     // Whatever the forge or the HTTP client says goes into the build's record and the log: never the token.
     const masked = (text: string) => text.split(link.statusToken!).join('***');
     let answer: StatusAnswer;
     try {
       answer = await this.send(call, AbortSignal.timeout(this.deps.timeoutMs ?? 10_000));
     } catch (e) {
+      // The host resolved to a link-local address (refusingLinkLocal): never sent, and retrying would not change the rule.
+      if (e instanceof BadRequestError) return giveUp(`${where}: ${e.message}; link the repo again`);
       const err = e as Error & { cause?: { code?: string; message?: string } };
       const why = err.name === 'TimeoutError' ? `no answer within ${(this.deps.timeoutMs ?? 10_000) / 1000} s` : (err.cause?.code ?? err.cause?.message ?? err.message);
       return this.retry(row, masked(`${where} did not answer (${why})`));

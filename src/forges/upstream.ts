@@ -1,4 +1,6 @@
 import { execa } from 'execa';
+import { lookup } from 'node:dns/promises';
+import { BlockList, isIP } from 'node:net';
 import { gitEnv } from '../git/env.js';
 import { refValue } from '../git/read.js';
 
@@ -13,16 +15,40 @@ import { refValue } from '../git/read.js';
  * A token for a private upstream never goes into a URL (git writes remote URLs into config, FETCH_HEAD and
  * error messages) nor into git's arguments (visible to every user through `ps`): it reaches git through the
  * environment only, as an `http.extraHeader` set with GIT_CONFIG_COUNT (git >= 2.31).
+ *
+ * Hosts: internal and loopback ones are allowed (on-premises forges live there), link-local addresses
+ * (cloud metadata) are not, whether the URL spells one or its host name resolves to one, unless the
+ * operator's list names the host; checked when a link is made and again before every git process.
  */
 
 export type UpstreamUrlCheck = { ok: true; url: URL; display: string } | { ok: false; problem: string };
 
 export interface UpstreamUrlOptions {
-  /** An operator's restriction of upstream hosts. Without it every host is allowed: internal hosts are the normal case on-premises. */
+  /**
+   * An operator's restriction of upstream hosts (CODEHUB_UPSTREAM_HOSTS). Without it every host is allowed but
+   * link-local addresses (hostProblem): internal hosts are the normal case on-premises.
+   */
   allowHosts?: (host: string) => boolean;
 }
 
+/**
+ * Checks an upstream URL for fetching: its form (checkUpstreamShape) and its host (hostProblem: the operator's
+ * list, else no link-local address).
+ */
 export function checkUpstreamUrl(raw: string, opts: UpstreamUrlOptions = {}): UpstreamUrlCheck {
+  const shape = checkUpstreamShape(raw);
+  if (!shape.ok) return shape;
+  const problem = hostProblem(shape.url.hostname, opts);
+  // The URL as given (it passed the checks, so it carries no credentials): a refused spelling is recognisable.
+  return problem === null ? shape : { ok: false, problem: `upstream URL ${JSON.stringify(raw)} ${problem}` };
+}
+
+/**
+ * The form of an upstream URL alone: http(s) only, no credentials, query, fragment, local paths, `ext::` or
+ * git options. Parsing a stored link's URL (Forge.apiBase, repoPath) needs only this; whatever reaches the
+ * network checks the host too (checkUpstreamUrl).
+ */
+export function checkUpstreamShape(raw: string): UpstreamUrlCheck {
   // Credentials in a refused URL are not repeated back (answers and logs would keep them).
   const shown = raw.replace(/\/\/[^/@]*@/, '//***@');
   const bad = (why: string): UpstreamUrlCheck => ({ ok: false, problem: `upstream URL ${JSON.stringify(shown)} ${why}` });
@@ -65,9 +91,71 @@ export function checkUpstreamUrl(raw: string, opts: UpstreamUrlOptions = {}): Up
   if (/--(upload-pack|receive-pack|exec|config)/i.test(decoded)) return bad('contains a git option (--upload-pack and the like)');
   const path = url.pathname.replace(/\/+$/, '');
   if (path === '') return bad('names a host but no repository path');
-  if (opts.allowHosts && !opts.allowHosts(url.hostname)) return bad(`names host ${url.hostname}, which the operator's setting does not allow`);
   const display = `${url.protocol}//${url.host}${path}`;
   return { ok: true, url: new URL(display), display };
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Hosts
+
+/**
+ * Link-local addresses: 169.254.0.0/16 and fe80::/10, where cloud metadata services answer (169.254.169.254)
+ * with the machine's credentials. Also the IPv6 forms that carry such an IPv4 address
+ * (BlockList matches ::ffff:a.b.c.d itself): IPv4-compatible ::a.b.c.d, SIIT's ::ffff:0:a.b.c.d and NAT64's
+ * 64:ff9b::a.b.c.d, which some stacks and gateways deliver to the IPv4 address.
+ */
+const LINK_LOCAL = new BlockList();
+LINK_LOCAL.addSubnet('169.254.0.0', 16, 'ipv4');
+LINK_LOCAL.addSubnet('fe80::', 10, 'ipv6');
+for (const prefix of ['::', '::ffff:0:', '64:ff9b::']) LINK_LOCAL.addSubnet(`${prefix}a9fe:0`, 112, 'ipv6');
+
+/** The rule, as every refusal states it. */
+export const LINK_LOCAL_RULE = 'link-local addresses (169.254.0.0/16, fe80::/10: cloud metadata services answer there) are refused unless the operator lists the host in CODEHUB_UPSTREAM_HOSTS';
+
+/** Whether `address` (an IP address, IPv6 with or without brackets; a name is not) is link-local. */
+export function isLinkLocal(address: string): boolean {
+  const a = address.replace(/^\[(.*)\]$/, '$1');
+  const v = isIP(a);
+  return v !== 0 && LINK_LOCAL.check(a, v === 6 ? 'ipv6' : 'ipv4');
+}
+
+/**
+ * Why a URL's host (`URL.hostname`: the WHATWG parser has already turned every IPv4 spelling, decimal, hex,
+ * octal, short or with a trailing dot, into a.b.c.d, and IPv6 into its short form) may not be reached; null
+ * when it may. The operator's list, when set, decides alone: a host it names is allowed, link-local or not.
+ * Without it every host is allowed but link-local addresses: internal and loopback hosts are the normal case
+ * on-premises.
+ */
+export function hostProblem(host: string, opts: UpstreamUrlOptions = {}): string | null {
+  if (opts.allowHosts) return opts.allowHosts(host) ? null : `names host ${host}, which the operator's setting does not allow`;
+  return isLinkLocal(host) ? `names host ${host}, a link-local address; ${LINK_LOCAL_RULE}` : null;
+}
+
+/** A host name's addresses (the system resolver's, as git's libcurl and node's http use); replaceable in tests. */
+export type Resolve = (host: string) => Promise<string[]>;
+export const systemResolve: Resolve = async (host) => (await lookup(host, { all: true, verbatim: true })).map((a) => a.address);
+
+export type ResolvedHost = { ok: true; addresses: string[] | null } | { ok: false; problem: string };
+
+/**
+ * A host name checked by what it resolves to now: a name can point at a link-local address as well as a
+ * literal can. `addresses` are what was checked, for pinning the connection to them (a second lookup by the
+ * client could be answered differently); null when nothing was resolved: an IP literal (checked as written),
+ * a host the operator's list names, or a name that does not resolve here (the client then fails on it alone,
+ * or reaches it through a proxy, which resolves it itself).
+ */
+export async function resolveHost(host: string, opts: UpstreamUrlOptions & { resolve?: Resolve } = {}): Promise<ResolvedHost> {
+  const bare = host.replace(/^\[(.*)\]$/, '$1');
+  if (isIP(bare) !== 0 || opts.allowHosts?.(host)) return { ok: true, addresses: null };
+  let addresses: string[];
+  try {
+    addresses = await (opts.resolve ?? systemResolve)(bare);
+  } catch {
+    return { ok: true, addresses: null };
+  }
+  const bad = addresses.find(isLinkLocal);
+  if (bad !== undefined) return { ok: false, problem: `host ${host} resolves to ${bad}, a link-local address; ${LINK_LOCAL_RULE}` };
+  return { ok: true, addresses: addresses.length > 0 ? addresses : null };
 }
 
 /** One git process: what fetchUpstream runs, replaceable so tests can see every argument and variable. */
@@ -116,12 +204,19 @@ export interface FetchUpstreamOptions {
   signal?: AbortSignal;
   /** Default 120 s. */
   timeoutMs?: number;
+  /** The operator's restriction of hosts; the URL's host and what it resolves to are checked against it before git runs. */
+  urlOptions?: UpstreamUrlOptions;
+  /** Default: the system resolver. */
+  resolve?: Resolve;
 }
 
 export type FetchUpstreamResult =
   | { ok: true; updated: { ref: string; sha: string }[] }
-  /** `missing`: requested refs the upstream does not have (deleted there, or never pushed); nothing was updated. */
-  | { ok: false; problem: string; missing?: string[] };
+  /**
+   * `missing`: requested refs the upstream does not have (deleted there, or never pushed); nothing was updated.
+   * `refused`: the URL or its host is not allowed (hostProblem, resolveHost); nothing was contacted.
+   */
+  | { ok: false; problem: string; missing?: string[]; refused?: true };
 
 const DEFAULT_TIMEOUT_MS = 120_000;
 
@@ -143,13 +238,15 @@ const NETWORK_ENV = ['http_proxy', 'https_proxy', 'HTTPS_PROXY', 'no_proxy', 'NO
  * compares it with the sha the webhook announced.
  */
 export async function fetchUpstream(opts: FetchUpstreamOptions, run: GitRun = runGit): Promise<FetchUpstreamResult> {
-  const checked = checkUpstreamUrl(opts.url.href);
-  if (!checked.ok) return checked;
+  const checked = checkUpstreamUrl(opts.url.href, opts.urlOptions);
+  if (!checked.ok) return { ...checked, refused: true };
   const display = checked.display;
   const refProblem = opts.refs.map(refNameProblem).find((p) => p !== null);
   if (refProblem) return { ok: false, problem: refProblem };
   if (opts.refs.length === 0) return { ok: true, updated: [] };
-  const net = networkGit(opts, display, 'fetch from');
+  const pin = await pinnedHost(checked.url, opts);
+  if (!pin.ok) return { ok: false, problem: `fetch from ${display} refused: ${pin.problem}`, refused: true };
+  const net = networkGit({ ...opts, pin: pin.pin }, display, 'fetch from');
   if (!net.ok) return net;
   const { env, secrets } = net;
   const args = [
@@ -199,12 +296,25 @@ const NETWORK_OPTIONS = [
 ];
 
 /**
+ * What `url`'s host resolves to, checked (resolveHost), as an `http.curloptResolve` entry (`host:port:addr,...`,
+ * git >= 2.37) that makes git's libcurl connect to exactly those addresses: a DNS answer that changes between
+ * this check and git's own lookup (rebinding) cannot send git elsewhere. Null when nothing was resolved.
+ */
+async function pinnedHost(url: URL, opts: { urlOptions?: UpstreamUrlOptions | undefined; resolve?: Resolve | undefined }): Promise<{ ok: true; pin: string | null } | { ok: false; problem: string }> {
+  const r = await resolveHost(url.hostname, { ...opts.urlOptions, ...(opts.resolve ? { resolve: opts.resolve } : {}) });
+  if (!r.ok) return r;
+  if (r.addresses === null) return { ok: true, pin: null };
+  const port = url.port || (url.protocol === 'https:' ? '443' : '80');
+  return { ok: true, pin: `${url.hostname}:${port}:${r.addresses.map((a) => (isIP(a) === 6 ? `[${a}]` : a)).join(',')}` };
+}
+
+/**
  * The environment of a git process that reaches an upstream: no prompts, no config of the server user's own
  * (`~/.gitconfig` could rewrite URLs or add headers for them), the network variables an on-premises network
  * needs, and the token as an `http.extraHeader` through GIT_CONFIG_COUNT, never in an argument or a URL.
  * `secrets` are what must be masked in git's output.
  */
-function networkGit(opts: { token?: string | undefined; username?: string | undefined }, display: string, doing: string):
+function networkGit(opts: { token?: string | undefined; username?: string | undefined; pin?: string | null }, display: string, doing: string):
   { ok: true; env: Record<string, string>; secrets: string[] } | { ok: false; problem: string } {
   const secrets: string[] = [];
   const env = gitEnv({
@@ -216,6 +326,8 @@ function networkGit(opts: { token?: string | undefined; username?: string | unde
   });
   // The first entry empties any http.extraHeader list from other config, so only ours is sent.
   const config: [string, string][] = [['http.extraHeader', '']];
+  // The same for name resolution: an empty value drops any other config's entries, then ours, when resolved.
+  if (opts.pin) config.push(['http.curloptResolve', ''], ['http.curloptResolve', opts.pin]);
   if (opts.token !== undefined && opts.token !== '') {
     const username = opts.username || 'x-access-token';
     // eslint-disable-next-line no-control-regex
@@ -231,19 +343,24 @@ function networkGit(opts: { token?: string | undefined; username?: string | unde
   return { ok: true, env, secrets };
 }
 
-export type RemoteRefResult = { ok: true; sha: string | null } | { ok: false; problem: string };
+export type RemoteRefResult = { ok: true; sha: string | null } | { ok: false; problem: string; refused?: true };
 
 /**
  * What `ref` names on the upstream now (null: it has no such ref), by `git ls-remote` with the same
  * protections as a fetch. A deletion announced by a webhook is checked with it: deliveries can arrive late
  * or out of order, and a branch made again since must not be deleted here.
  */
-export async function remoteRef(opts: { url: URL; token?: string | undefined; username?: string | undefined; ref: string; timeoutMs?: number }, run: GitRun = runGit): Promise<RemoteRefResult> {
-  const checked = checkUpstreamUrl(opts.url.href);
-  if (!checked.ok) return checked;
+export async function remoteRef(
+  opts: { url: URL; token?: string | undefined; username?: string | undefined; ref: string; timeoutMs?: number; urlOptions?: UpstreamUrlOptions | undefined; resolve?: Resolve },
+  run: GitRun = runGit,
+): Promise<RemoteRefResult> {
+  const checked = checkUpstreamUrl(opts.url.href, opts.urlOptions);
+  if (!checked.ok) return { ...checked, refused: true };
   const problem = refNameProblem(opts.ref);
   if (problem) return { ok: false, problem };
-  const net = networkGit(opts, checked.display, 'listing refs of');
+  const pin = await pinnedHost(checked.url, opts);
+  if (!pin.ok) return { ok: false, problem: `listing refs of ${checked.display} refused: ${pin.problem}`, refused: true };
+  const net = networkGit({ ...opts, pin: pin.pin }, checked.display, 'listing refs of');
   if (!net.ok) return net;
   const r = await run([...NETWORK_OPTIONS, 'ls-remote', '--', checked.display, opts.ref], net.env, { timeoutMs: opts.timeoutMs ?? 30_000 });
   const stderr = mask(r.stderr.trim(), net.secrets).slice(-2000);

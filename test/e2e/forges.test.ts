@@ -344,15 +344,16 @@ describe('deliveries that build nothing', () => {
     expect(l.fake.gitRequestsFor(l.up.owner, l.up.name).slice(gitBefore)).toEqual([]);
   });
 
-  it.each(FORGE_KINDS)('%s: a push for a repository no link names is ignored, and not fetched', async (kind) => {
+  it.each(FORGE_KINDS)('%s: a push for a repository no link names is refused as a wrong signature is (401, the same answer), and not fetched', async (kind) => {
     const fake = fakes[kind];
     const up = await upstreamRepo(fake, kind);
     const work = await WorkRepo.create({ 'README.md': 'unlinked\n' });
     await fake.pushFrom(work, up.owner, up.name, ['main']);
     const sha = (await work.git.revparse(['HEAD'])).trim();
     const r = await deliver(`/hooks/${kind}`, fake.deliveryFor(kind, { owner: up.owner, name: up.name, secret: `whsec-${randomUUID()}`, after: sha }));
-    expect(r.status, r.text).toBe(200);
-    expect(r.body).toMatchObject({ result: 'ignored', message: expect.any(String) });
+    // Issue 24: a 200 here against a 401 for a linked upstream would tell anyone which upstreams are linked.
+    expect(r.status, r.text).toBe(401);
+    expect(r.body.error).toMatchObject({ code: 'unauthorized', message: expect.stringContaining(`or the repo is not linked to ${kind} here`) });
     await sleep(500);
     expect(fake.gitRequestsFor(up.owner, up.name)).toEqual([]);
     expect((await call('GET', `/api/builds?commit=${sha}`, token)).body.builds).toEqual([]);
@@ -533,8 +534,9 @@ describe('PUT/GET/DELETE /api/repos/:owner/:repo/upstream', () => {
     await fake.pushFrom(work, up.owner, up.name, ['main']);
     const sha = (await work.git.revparse(['HEAD'])).trim();
     const r = await deliver('/hooks/gitea', fake.deliveryFor('gitea', { owner: up.owner, name: up.name, secret: secret2, after: sha }));
-    expect(r.status, r.text).toBe(200);
-    expect(r.body.result).toBe('ignored');
+    expect(r.status, r.text).toBe(401);
+    expect(r.body.error.code).toBe('unauthorized');
+    expect(await buildsOf(repo)).toEqual([]);
   });
 });
 

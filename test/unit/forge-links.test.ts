@@ -136,6 +136,38 @@ describe('checkLinkInput', () => {
   });
 });
 
+describe('checkLinkInput: link-local hosts (issue 24)', () => {
+  const RULE = 'a link-local address; link-local addresses (169.254.0.0/16, fe80::/10: cloud metadata services answer there) are refused unless the operator lists the host in CODEHUB_UPSTREAM_HOSTS';
+
+  it.each([
+    ['http://169.254.169.254/acme/shop', '169.254.169.254'],
+    ['http://2852039166/acme/shop', '169.254.169.254'],
+    ['http://0xa9fea9fe/acme/shop', '169.254.169.254'],
+    ['http://0251.0376.0251.0376/acme/shop', '169.254.169.254'],
+    ['http://169.254.43518/acme/shop', '169.254.169.254'],
+    ['http://169.254.169.254./acme/shop', '169.254.169.254'],
+    ['http://[::ffff:169.254.169.254]/acme/shop', '[::ffff:a9fe:a9fe]'],
+    ['http://[fe80::1]/acme/shop', '[fe80::1]'],
+  ])('refuses the url %s, naming the field and the rule', (url, host) => {
+    expect(problemsOf({ ...VALID, url })).toEqual([`upstream URL ${JSON.stringify(url)} names host ${host}, ${RULE}`]);
+  });
+
+  it.each([
+    ['http://169.254.169.254/latest', '169.254.169.254'],
+    ['http://2852039166/api/v3', '169.254.169.254'],
+    ['http://[::ffff:a9fe:a9fe]/api/v3', '[::ffff:a9fe:a9fe]'],
+    ['http://[FE80::1]/api/v3', '[fe80::1]'],
+  ])('refuses the api_url %s (the status token goes there, its message comes back), naming the field and the rule', (apiUrl, host) => {
+    expect(problemsOf({ ...VALID, status_token: 'tok', api_url: apiUrl })).toEqual([`api_url ${JSON.stringify(apiUrl)} names host ${host}, ${RULE}`]);
+  });
+
+  it('takes them when the operator lists the host, and internal hosts always', () => {
+    const opts = { allowHosts: (h: string) => hostAllowed(['169.254.169.254', 'fe80::1'], h) };
+    expect(checkLinkInput({ ...VALID, url: 'http://2852039166/acme/shop', api_url: 'http://[fe80::1]/api/v3' }, opts).ok).toBe(true);
+    expect(checkLinkInput({ ...VALID, url: 'http://10.0.0.5:3000/acme/shop', api_url: 'http://localhost:3000/api/v3' }).ok).toBe(true);
+  });
+});
+
 describe('repoUrlKey', () => {
   it.each([
     ['https://github.com/acme/shop', 'github.com/acme/shop'],

@@ -1,4 +1,6 @@
 import { randomBytes } from 'node:crypto';
+import { createServer, type IncomingHttpHeaders } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -6,7 +8,7 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { defaultConfig } from '../../src/config/parse.js';
 import type { HttpCall } from '../../src/forges/forge.js';
 import { UpstreamLinks } from '../../src/forges/links.js';
-import { StatusReporter, statusFor, type StatusReporterDeps, type StatusSender } from '../../src/forges/statuses.js';
+import { httpSender, StatusReporter, statusFor, type LookupAll, type StatusReporterDeps, type StatusSender } from '../../src/forges/statuses.js';
 import { RepoStore } from '../../src/git/repos.js';
 import { createLogger } from '../../src/log.js';
 import { openDb, type Db } from '../../src/store/db.js';
@@ -453,6 +455,31 @@ describe('StatusReporter', () => {
     expect(e.forges.status(b.id)).toMatchObject({ gaveUp: true, error: expect.stringContaining('not among the hosts the operator allows') });
   });
 
+  it.each([
+    ['api_url', 'http://169.254.169.254/latest'],
+    ['api_url', 'http://[::ffff:a9fe:a9fe]/api/v3'],
+    ['api_url', 'http://[fe80::1]/api/v3'],
+    ['url', 'http://2852039166/acme/shop'],
+  ])('sends no status to a link-local %s stored before the rule (%s), and says why', async (column, value) => {
+    const e = await setup({ start: false });
+    e.db.$client.prepare(`UPDATE upstreams SET ${column === 'url' ? 'url' : 'api_url'} = ?`).run(value);
+    const r = e.newReporter();
+    r.start();
+    const b = e.addBuild();
+    r.queued(b);
+    await tick();
+    expect(e.forge.calls).toEqual([]);
+    expect(e.forges.status(b.id)).toMatchObject({ gaveUp: true, nextAttemptAt: null, error: expect.stringMatching(/a link-local address; link-local addresses .* are refused unless the operator lists the host in CODEHUB_UPSTREAM_HOSTS/) });
+    // The operator listing the host lets it through.
+    const host = new URL(value).hostname;
+    const listed = e.newReporter({ allowHost: (h) => h === host });
+    listed.start();
+    const b2 = e.addBuild();
+    listed.queued(b2);
+    await tick();
+    expect(e.forge.calls.map((c) => new URL(c.call.url).hostname)).toEqual([host]);
+  });
+
   it('stops sending an older build\'s status for the same commit and context once a newer build reports on it', async () => {
     const e = await setup({ answers: [{ status: 503 }] });
     const older = e.addBuild('queued', { commitSha: SHA });
@@ -589,5 +616,112 @@ describe('StatusReporter', () => {
     expect(most).toBeGreaterThan(1);
     expect(most).toBeLessThanOrEqual(4);
     for (const b of bs) expect(e.forges.status(b.id)!.deliveredState).toBe('pending');
+  });
+});
+
+// ---------------------------------------------------------------------------------------------------------
+// httpSender: what a status API's host name resolves to
+
+describe('httpSender', () => {
+  const call = (url: string): HttpCall => ({ method: 'POST', url, headers: { 'Content-Type': 'application/json', Authorization: `Bearer ${TOKEN}` }, body: '{"state":"pending"}' });
+  /** A resolver that knows some names only, as a DNS server an owner controls could answer. */
+  const resolver = (names: Record<string, string[]>): { lookupAll: LookupAll; asked: string[] } => {
+    const asked: string[] = [];
+    const lookupAll: LookupAll = (host, _family, done) => {
+      asked.push(host);
+      const a = names[host];
+      if (!a) return done(Object.assign(new Error(`getaddrinfo ENOTFOUND ${host}`), { code: 'ENOTFOUND' }), []);
+      return done(null, a.map((address) => ({ address, family: address.includes(':') ? 6 : 4 })));
+    };
+    return { lookupAll, asked };
+  };
+
+  async function withServer<T>(f: (port: number, seen: IncomingHttpHeaders[]) => Promise<T>): Promise<T> {
+    const seen: IncomingHttpHeaders[] = [];
+    const server = createServer((req, res) => {
+      seen.push(req.headers);
+      req.resume();
+      req.on('end', () => res.writeHead(201, { 'content-type': 'application/json', 'x-ratelimit-remaining': '9' }).end('{"message":"created"}'));
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    try {
+      return await f((server.address() as AddressInfo).port, seen);
+    } finally {
+      server.closeAllConnections();
+      await new Promise((r) => server.close(r));
+    }
+  }
+
+  it('connects to the addresses it checked: a name resolving to a loopback address is reached there', async () => {
+    await withServer(async (port, seen) => {
+      const { lookupAll, asked } = resolver({ 'forge.test': ['127.0.0.1'] });
+      const answer = await httpSender({ lookupAll })(call(`http://forge.test:${port}/api/v1/repos/a/b/statuses/${SHA}`), AbortSignal.timeout(5000));
+      expect(answer).toMatchObject({ status: 201, body: '{"message":"created"}', rateLimited: false });
+      expect(asked).toEqual(['forge.test']);
+      expect(seen.map((h) => [h.host, h.authorization])).toEqual([[`forge.test:${port}`, `Bearer ${TOKEN}`]]);
+    });
+  });
+
+  it.each([
+    [['169.254.169.254']],
+    [['10.0.0.8', '169.254.169.254']],
+    [['fe80::1']],
+    [['::ffff:169.254.169.254']],
+  ])('refuses a name resolving to a link-local address (%j) without connecting, saying so', async (addresses) => {
+    await withServer(async (port, seen) => {
+      const { lookupAll } = resolver({ 'meta.test': addresses });
+      const err = await httpSender({ lookupAll })(call(`http://meta.test:${port}/api/v1`), AbortSignal.timeout(5000)).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(Error);
+      expect((err as Error).message).toMatch(/^host meta\.test resolves to .*, a link-local address; link-local addresses .* CODEHUB_UPSTREAM_HOSTS$/);
+      expect(seen).toEqual([]);
+    });
+  });
+
+  it('answers a redirect as it is (the token never follows it), and rejects a silent host with the timeout\'s TimeoutError', async () => {
+    const server = createServer((req, res) => {
+      req.resume();
+      if (req.url === '/moved') res.writeHead(301, { location: 'http://elsewhere.example/x' }).end();
+      // /silent: never answered
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const port = (server.address() as AddressInfo).port;
+    try {
+      const send = httpSender();
+      expect(await send(call(`http://127.0.0.1:${port}/moved`), AbortSignal.timeout(5000))).toMatchObject({ status: 301, location: 'http://elsewhere.example/x' });
+      const err = await send(call(`http://127.0.0.1:${port}/silent`), AbortSignal.timeout(200)).catch((e: unknown) => e);
+      expect((err as Error).name).toBe('TimeoutError');
+    } finally {
+      server.closeAllConnections();
+      await new Promise((r) => server.close(r));
+    }
+  });
+
+  it('lets the operator\'s list name such a host', async () => {
+    const { lookupAll, asked } = resolver({ localhost: ['169.254.169.254'] });
+    // Listed: the system's own lookup (localhost is 127.0.0.1 there), not the refusing one.
+    await withServer(async (port) => {
+      const answer = await httpSender({ allowHost: (h) => h === 'localhost', lookupAll })(call(`http://localhost:${port}/api/v1`), AbortSignal.timeout(5000));
+      expect(answer.status).toBe(201);
+      expect(asked).toEqual([]);
+    });
+  });
+
+  it('gives up a status whose API name resolves to a link-local address, with the reason on the build', async () => {
+    const e = await setup({ start: false, link: { url: 'https://meta.test/acme/shop', forge: 'gitea', webhook_secret: 'hook secret 0123456789', status_token: TOKEN } });
+    vi.useRealTimers();
+    const { lookupAll } = resolver({ 'meta.test': ['169.254.169.254'] });
+    const r = e.newReporter({ send: httpSender({ lookupAll }) });
+    r.start();
+    const b = e.addBuild();
+    r.queued(b);
+    const status = await (async () => {
+      for (let i = 0; i < 200; i++) {
+        const s = e.forges.status(b.id);
+        if (s?.gaveUp) return s;
+        await new Promise((res) => setTimeout(res, 10));
+      }
+      return e.forges.status(b.id);
+    })();
+    expect(status).toMatchObject({ gaveUp: true, nextAttemptAt: null, error: expect.stringMatching(/^gitea at meta\.test: host meta\.test resolves to 169\.254\.169\.254, a link-local address; .*; link the repo again$/) });
   });
 });

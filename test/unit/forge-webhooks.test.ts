@@ -5,16 +5,18 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeEach, describe, expect, it } from 'vitest';
 import type { Push, PushResult } from '../../src/builds/enqueue.js';
+import { defaultConfig } from '../../src/config/parse.js';
 import { AppError, BadGatewayError, BadRequestError, UnauthorizedError } from '../../src/errors.js';
-import type { WebhookRequest } from '../../src/forges/forge.js';
+import type { PushEvent, WebhookRequest } from '../../src/forges/forge.js';
 import { UpstreamLinks } from '../../src/forges/links.js';
 import type { FetchUpstreamOptions, FetchUpstreamResult } from '../../src/forges/upstream.js';
-import { WebhookService, type HookAnswer } from '../../src/forges/webhooks.js';
+import { alreadyBuilt, refusalMessage, WebhookService, type HookAnswer } from '../../src/forges/webhooks.js';
 import { gitEnv } from '../../src/git/env.js';
 import { RepoStore } from '../../src/git/repos.js';
-import { silentLogger } from '../../src/log.js';
+import { createLogger, silentLogger } from '../../src/log.js';
 import { openDb } from '../../src/store/db.js';
 import { ForgeStore } from '../../src/store/forges.js';
+import type { PushBuild } from '../../src/store/schema.js';
 import { Store } from '../../src/store/store.js';
 import { WorkRepo } from '../helpers/git.js';
 
@@ -76,6 +78,9 @@ let fetches: FetchUpstreamOptions[];
 /** What the next fetches do; by default a real `git fetch` of the refs from `upstream`'s folder. */
 let fetchImpl: (o: FetchUpstreamOptions) => Promise<FetchUpstreamResult>;
 let svc: WebhookService;
+/** What the service logged (warn and up), one parsed JSON object per line. */
+let logged: Record<string, unknown>[];
+const log = createLogger({ level: 'warn', write: (line) => logged.push(JSON.parse(line) as Record<string, unknown>) });
 
 /** Fetches the refs from the upstream work repo into the bare repo with real git, as fetchUpstream would over http. */
 async function gitFetch(o: FetchUpstreamOptions): Promise<FetchUpstreamResult> {
@@ -92,7 +97,7 @@ const shopDir = () => repos.path('alice', 'shop');
 
 function service(now?: () => number): WebhookService {
   return new WebhookService({
-    links, forges, repos, log: silentLogger,
+    links, forges, repos, log,
     push: async (p: Push): Promise<PushResult> => {
       pushes.push(p);
       return { builds: [], lines: [`recorded ${p.updates.map((u) => `${u.ref} ${u.old.slice(0, 7)}..${u.new.slice(0, 7)}`).join(', ')}`] };
@@ -119,6 +124,7 @@ beforeEach(async () => {
   upstream = await WorkRepo.create({ Dockerfile: 'FROM scratch\n' });
   pushes = [];
   fetches = [];
+  logged = [];
   fetchImpl = gitFetch;
   svc = service();
 });
@@ -271,10 +277,15 @@ describe('WebhookService: verification and replays', () => {
     const sha = await head();
     const req = github('push', githubPushBody({ after: sha }), { secret: 'not the secret', delivery: 'd-1' });
     await expect(svc.receive('github', req)).rejects.toThrow(UnauthorizedError);
-    await expect(svc.receive('github', req)).rejects.toThrow(/github delivery refused: X-Hub-Signature-256 does not match/);
+    await expect(svc.receive('github', req)).rejects.toThrow(refusalMessage('github'));
     await expect(svc.receive('github', req, 'alice/shop')).rejects.toThrow(UnauthorizedError);
     const unsigned = { headers: { 'X-GitHub-Event': 'push', 'X-GitHub-Delivery': 'd-2', 'Content-Type': 'application/json' }, body: req.body };
-    await expect(svc.receive('github', unsigned)).rejects.toThrow(/X-Hub-Signature-256 header is missing/);
+    await expect(svc.receive('github', unsigned)).rejects.toThrow(refusalMessage('github'));
+    // Which check failed is for the operator's log only.
+    expect(logged.map((l) => [l.msg, l.why, l.repos, l.reason])).toEqual([
+      ...Array(3).fill(['webhook delivery refused', 'signature', ['alice/shop'], 'X-Hub-Signature-256 does not match the body signed with this link\'s webhook secret']),
+      ['webhook delivery refused', 'signature', ['alice/shop'], 'X-Hub-Signature-256 header is missing'],
+    ]);
     expect(fetches).toEqual([]);
     expect(pushes).toEqual([]);
     expect(deliveries()).toEqual([]);
@@ -282,6 +293,7 @@ describe('WebhookService: verification and replays', () => {
     // The refusal never repeats the secret.
     const err = await svc.receive('github', req).catch((e: Error) => e);
     expect(String((err as Error).message)).not.toContain(SECRET);
+    expect(JSON.stringify(logged)).not.toContain(SECRET);
   });
 
   it('refuses a delivery whose body was changed after signing', async () => {
@@ -355,6 +367,136 @@ describe('WebhookService: verification and replays', () => {
     expect(pushes.map((p) => `${p.owner}/${p.repo}`)).toEqual(['bob/mirror']);
     expect(fetches[0]).toMatchObject({ gitDir: repos.path('bob', 'mirror'), token: undefined });
     expect(await localSha(shopDir(), 'refs/heads/main')).toBeNull();
+  });
+});
+
+// ---------------------------------------------------------------------------------------------------------
+// A push delivered again under a new id (issue 24): the id is not signed, the ref and the builds tell
+
+const A = 'a'.repeat(40);
+const B = 'b'.repeat(40);
+let nextId = 1;
+const built = (commit: string, over: Partial<PushBuild> = {}): PushBuild =>
+  ({ id: nextId++, ref: 'refs/heads/main', commitSha: commit, image: 'shop', status: 'succeeded', ...over }) as PushBuild;
+const pushTo = (after: string, over: Partial<PushEvent> = {}): PushEvent => ({
+  kind: 'push', deliveryId: null, repoUrls: [GITHUB], repoFullName: 'acme/shop', ref: 'refs/heads/main', before: ZERO, after, pusher: 'octo', deleted: false, created: false, ...over,
+});
+
+describe('alreadyBuilt', () => {
+  it('acts on a push whose ref here is elsewhere: new, moved on, or moved back to a commit built before', () => {
+    expect(alreadyBuilt(null, pushTo(A), [])).toBeNull();
+    expect(alreadyBuilt(A, pushTo(B, { before: A }), [built(A)])).toBeNull();
+    expect(alreadyBuilt(B, pushTo(A, { before: B }), [built(A), built(B)])).toBeNull();
+  });
+
+  it('acts on a push whose ref is already here but never built (a fetch whose push was not recorded, or one a replay of an older push fetched)', () => {
+    expect(alreadyBuilt(A, pushTo(A), [])).toBeNull();
+    // Built for another ref only: this ref's build is still owed (its tags differ).
+    expect(alreadyBuilt(A, pushTo(A), [built(A, { ref: 'refs/heads/feature' }), built(B)])).toBeNull();
+    expect(alreadyBuilt(A, pushTo(A, { ref: 'refs/tags/v1' }), [built(A)])).toBeNull();
+  });
+
+  it('answers a push whose ref is here at its commit, built, with the newest build of each image, whatever its state', () => {
+    const old = built(A, { status: 'canceled' });
+    const api = built(A, { image: 'api', status: 'queued' });
+    const newer = built(A, { status: 'running' });
+    expect(alreadyBuilt(A, pushTo(A), [newer, api, old, built(B)])).toEqual([api, newer]);
+    expect(alreadyBuilt(A, pushTo(A, { before: B }), [old])).toEqual([old]);
+  });
+
+  it('never holds back a deletion', () => {
+    expect(alreadyBuilt(ZERO, pushTo(ZERO, { deleted: true, before: A }), [built(ZERO)])).toBeNull();
+  });
+
+  it('builds GitLab\'s genuine A, B, A, B pushes each, and not the replay of the last one', () => {
+    let here: string | null = null;
+    const builds: PushBuild[] = [];
+    const deliver = (e: PushEvent): PushBuild[] | 'built' => {
+      const done = alreadyBuilt(here, e, builds);
+      if (done) return done;
+      builds.push(built(e.after));
+      here = e.after;
+      return 'built';
+    };
+    const pushes = [pushTo(A), pushTo(B, { before: A }), pushTo(A, { before: B }), pushTo(B, { before: A })];
+    expect(pushes.map(deliver)).toEqual(['built', 'built', 'built', 'built']);
+    // The last push sent again (GitLab signs no id; any id): our ref is at B and B has builds.
+    expect(deliver(pushes[3]!)).toEqual([builds[3]]);
+    // Even the first push of B (before: zero) replayed: nothing.
+    expect(deliver(pushTo(B))).toEqual([builds[3]]);
+    expect(builds.map((b) => b.commitSha)).toEqual([A, B, A, B]);
+  });
+});
+
+describe('WebhookService: a push delivered again under a new id', () => {
+  /** A service whose pushes record real builds (one per push, image shop), as BuildService does. */
+  function recording(): { svc: WebhookService; recorded: PushBuild[] } {
+    const recorded: PushBuild[] = [];
+    const s = new WebhookService({
+      links, forges, repos, log, fetch: (o) => { fetches.push(o); return gitFetch(o); },
+      push: async (p) => {
+        pushes.push(p);
+        const repoId = store.ensureRepo(p.owner, p.repo).id;
+        const u = p.updates[0]!;
+        const rows = store.insertBuilds<PushBuild>([{
+          repoId, repo: `${p.owner}/${p.repo}`, owner: p.owner, ref: u.ref, refType: 'branch', refName: u.ref.replace(/^refs\/heads\//, ''), commitSha: u.new,
+          image: 'shop', status: 'queued', pusher: p.pusher, config: { ...defaultConfig('shop').images[0]! },
+        }], () => []);
+        recorded.push(...rows);
+        return { builds: rows, lines: [] };
+      },
+    });
+    return { svc: s, recorded };
+  }
+
+  it('builds nothing, fetches nothing, and names the build it already is', async () => {
+    const { svc: s, recorded } = recording();
+    const sha = await head();
+    const body = githubPushBody({ after: sha });
+    expect(await s.receive('github', github('push', body, { delivery: 'first' }))).toMatchObject({ result: 'queued', builds: [{ id: recorded[0]!.id }] });
+    const again = await s.receive('github', github('push', body, { delivery: 'second' }));
+    expect(again).toMatchObject({ result: 'duplicate', repo: 'alice/shop', ref: 'refs/heads/main', commit: sha, builds: [{ id: recorded[0]!.id, commitSha: sha }] });
+    expect((again as { message: string }).message).toContain(`build ${recorded[0]!.id} (shop, queued)`);
+    // Also on ?repo, and without any id: the same push serialised otherwise (signed anew) has a body hash never seen.
+    const spaced = Buffer.from(JSON.stringify(body, null, 1));
+    const resigned = { headers: { 'Content-Type': 'application/json', 'X-GitHub-Event': 'push', 'X-Hub-Signature-256': `sha256=${createHmac('sha256', SECRET).update(spaced).digest('hex')}` }, body: spaced };
+    expect(await s.receive('github', resigned, 'alice/shop')).toMatchObject({ result: 'duplicate', builds: [{ id: recorded[0]!.id }] });
+    expect(pushes).toHaveLength(1);
+    expect(fetches).toHaveLength(1);
+    expect(links.get('alice', 'shop').last_delivery).toMatchObject({ result: 'duplicate', error: null });
+  });
+
+  it('builds the next real push, and a push back to a commit built before (A, B, A, B), each; only a replay of the last is nothing', async () => {
+    const { svc: s, recorded } = recording();
+    const a = await head();
+    const b = await upstream.commit({ 'b.txt': 'b' });
+    const moveTo = async (sha: string) => { await upstream.git.raw(['reset', '--hard', sha]); };
+    const answers: HookAnswer[] = [];
+    await moveTo(a);
+    answers.push(await s.receive('github', github('push', githubPushBody({ after: a }))));
+    await moveTo(b);
+    answers.push(await s.receive('github', github('push', githubPushBody({ before: a, after: b }))));
+    await moveTo(a);
+    answers.push(await s.receive('github', github('push', githubPushBody({ before: b, after: a }))));
+    await moveTo(b);
+    const last = githubPushBody({ before: a, after: b });
+    answers.push(await s.receive('github', github('push', last)));
+    expect(answers.map((x) => x.result)).toEqual(['queued', 'queued', 'queued', 'queued']);
+    expect(recorded.map((x) => x.commitSha)).toEqual([a, b, a, b]);
+    const replay = await s.receive('github', github('push', last));
+    expect(replay).toMatchObject({ result: 'duplicate', builds: [{ id: recorded[3]!.id }] });
+    expect(recorded).toHaveLength(4);
+    expect(fetches).toHaveLength(4);
+  });
+
+  it('tells a push and its replay sent at once apart: one is built, the other answers with its build', async () => {
+    const { svc: s, recorded } = recording();
+    const sha = await head();
+    const body = githubPushBody({ after: sha });
+    const both = await Promise.all([s.receive('github', github('push', body)), s.receive('github', github('push', body))]);
+    expect(both.map((x) => x.result).sort()).toEqual(['duplicate', 'queued']);
+    expect(recorded).toHaveLength(1);
+    expect(both.map((x) => ('builds' in x ? x.builds.map((y) => y.id) : []))).toEqual([[recorded[0]!.id], [recorded[0]!.id]]);
   });
 });
 
@@ -435,16 +577,27 @@ describe('WebhookService: ?repo, pings and other events', () => {
     expect(answer).toMatchObject({ result: 'queued', repo: 'alice/shop' });
   });
 
-  it('ignores ?repo naming a repo with no link, or one linked to another forge, checking nothing', async () => {
+  it('refuses ?repo naming no repo, a repo with no link, or one linked to another forge, exactly as a wrong signature', async () => {
     const sha = await head();
     const req = github('push', githubPushBody({ after: sha }), { secret: 'whatever' });
-    expect(await svc.receive('github', req, 'bob/none')).toMatchObject({ result: 'ignored', message: expect.stringContaining('bob/none is not linked to a github upstream') });
     store.ensureRepo('bob', 'unlinked');
-    expect(await svc.receive('github', req, 'bob/unlinked')).toMatchObject({ result: 'ignored' });
     await links.set('bob', 'lab', { url: 'https://gitlab.example/g/lab', forge: 'gitlab', webhook_secret: 'x'.repeat(16) });
-    expect(await svc.receive('github', req, 'bob/lab')).toMatchObject({ result: 'ignored', message: expect.stringContaining('bob/lab is not linked to a github upstream') });
+    // An unsigned request must not learn which repos exist here, nor whether and where they are linked.
+    for (const repo of ['bob/none', 'bob/unlinked', 'bob/lab', 'alice/shop']) {
+      const err = await svc.receive('github', req, repo).catch((e: unknown) => e);
+      expect(err, repo).toBeInstanceOf(UnauthorizedError);
+      expect((err as Error).message, repo).toBe(refusalMessage('github'));
+    }
+    // The operator's log tells them apart.
+    expect(logged.map((l) => [l.why, l.reason])).toEqual([
+      ['not linked', 'bob/none is not linked to an upstream'],
+      ['not linked', 'bob/unlinked is not linked to an upstream'],
+      ['not linked', 'bob/lab is linked to gitlab, not github'],
+      ['signature', 'X-Hub-Signature-256 does not match the body signed with this link\'s webhook secret'],
+    ]);
     expect(fetches).toEqual([]);
     expect(pushes).toEqual([]);
+    expect(deliveries()).toEqual([]);
   });
 
   it('refuses a ?repo that is not owner/name', async () => {
@@ -454,13 +607,19 @@ describe('WebhookService: ?repo, pings and other events', () => {
     }
   });
 
-  it('ignores a push no link matches', async () => {
+  it('refuses a push no link matches as a wrong signature, so the bare hook path tells no linked upstream either', async () => {
     const sha = await head();
-    const answer = await svc.receive('github', github('push', githubPushBody({ after: sha, url: 'https://github.com/acme/unknown' })));
-    expect(answer).toMatchObject({ result: 'ignored', message: expect.stringContaining('no repo here is linked to https://github.com/acme/unknown') });
+    const unknown = github('push', githubPushBody({ after: sha, url: 'https://github.com/acme/unknown' }));
+    await expect(svc.receive('github', unknown)).rejects.toThrow(refusalMessage('github'));
     // A link to the same URL on another forge is not this forge's.
     await links.set('bob', 'tea', { url: 'https://github.com/acme/unknown', forge: 'gitea', webhook_secret: SECRET });
-    expect(await svc.receive('github', github('push', githubPushBody({ after: sha, url: 'https://github.com/acme/unknown' })))).toMatchObject({ result: 'ignored' });
+    await expect(svc.receive('github', unknown)).rejects.toThrow(refusalMessage('github'));
+    await expect(svc.receive('github', github('push', githubPushBody({ after: sha }), { secret: 'wrong' }))).rejects.toThrow(refusalMessage('github'));
+    expect(logged.map((l) => [l.why, l.reason])).toEqual([
+      ['not linked', 'no repo is linked to github https://github.com/acme/unknown'],
+      ['not linked', 'no repo is linked to github https://github.com/acme/unknown'],
+      ['signature', 'X-Hub-Signature-256 does not match the body signed with this link\'s webhook secret'],
+    ]);
     expect(pushes).toEqual([]);
   });
 

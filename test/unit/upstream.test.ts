@@ -7,7 +7,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { checkUpstreamUrl, fetchUpstream, runGit, type GitRun } from '../../src/forges/upstream.js';
+import { checkUpstreamUrl, fetchUpstream, hostProblem, isLinkLocal, remoteRef, resolveHost, runGit, type GitRun, type Resolve } from '../../src/forges/upstream.js';
 import { gitEnv } from '../../src/git/env.js';
 import { RepoStore } from '../../src/git/repos.js';
 import { WorkRepo } from '../helpers/git.js';
@@ -64,6 +64,81 @@ describe('checkUpstreamUrl', () => {
     const onlyCorp = { allowHosts: (h: string) => h.endsWith('.corp.example') };
     expect(checkUpstreamUrl('https://git.corp.example/a/b', onlyCorp).ok).toBe(true);
     expect(checkUpstreamUrl('http://127.0.0.1/a/b', onlyCorp)).toMatchObject({ ok: false, problem: expect.stringMatching(/127\.0\.0\.1.*does not allow/) });
+  });
+});
+
+/**
+ * The link-local spellings of the review (issue 24): every one a URL parser (WHATWG, as node's) reads as
+ * 169.254.169.254 or fe80::/10, and git's libcurl connects to.
+ */
+const LINK_LOCAL_SPELLINGS: [string, string][] = [
+  ['http://169.254.169.254/a/b', '169.254.169.254'],
+  ['http://2852039166/a/b', '169.254.169.254'], // decimal
+  ['http://0xa9fea9fe/a/b', '169.254.169.254'], // hex
+  ['http://0xA9.0xFE.0xA9.0xFE/a/b', '169.254.169.254'], // hex per part
+  ['http://0251.0376.0251.0376/a/b', '169.254.169.254'], // octal
+  ['http://169.254.43518/a/b', '169.254.169.254'], // short form
+  ['http://169.254.169.254./a/b', '169.254.169.254'], // trailing dot
+  ['http://169.254.169.254:80/a/b', '169.254.169.254'],
+  ['http://%31%36%39.254.169.254/a/b', '169.254.169.254'], // percent-encoded host
+  ['http://169\u3002254\u3002169\u3002254/a/b', '169.254.169.254'], // ideographic full stops
+  ['https://169.254.0.1/a/b', '169.254.0.1'],
+  ['http://169.254.255.255/a/b', '169.254.255.255'],
+  ['http://[::ffff:169.254.169.254]/a/b', '[::ffff:a9fe:a9fe]'], // IPv4-mapped IPv6
+  ['http://[::ffff:a9fe:a9fe]/a/b', '[::ffff:a9fe:a9fe]'],
+  ['http://[0:0:0:0:0:ffff:a9fe:a9fe]/a/b', '[::ffff:a9fe:a9fe]'],
+  ['http://[::169.254.169.254]/a/b', '[::a9fe:a9fe]'], // IPv4-compatible
+  ['http://[64:ff9b::169.254.169.254]/a/b', '[64:ff9b::a9fe:a9fe]'], // NAT64
+  ['http://[fe80::1]/a/b', '[fe80::1]'],
+  ['http://[FE80:0::1]/a/b', '[fe80::1]'],
+  ['http://[febf:ffff::1]/a/b', '[febf:ffff::1]'], // the top of fe80::/10
+];
+
+describe('link-local hosts', () => {
+  it.each(LINK_LOCAL_SPELLINGS)('refuses %s (host %s) by default, naming the rule', (raw, host) => {
+    const r = checkUpstreamUrl(raw);
+    expect(r).toMatchObject({ ok: false, problem: `upstream URL ${JSON.stringify(raw)} names host ${host}, a link-local address; link-local addresses (169.254.0.0/16, fe80::/10: cloud metadata services answer there) are refused unless the operator lists the host in CODEHUB_UPSTREAM_HOSTS` });
+  });
+
+  it.each(LINK_LOCAL_SPELLINGS)('allows %s when the operator lists %s', (raw, host) => {
+    expect(checkUpstreamUrl(raw, { allowHosts: (h) => h === host })).toMatchObject({ ok: true });
+  });
+
+  it.each([
+    'http://[FE80::1%25eth0]/a/b', 'http://[fe80::1%eth0]/a/b', // zone ids: not a URL host at all
+  ])('refuses %s as no valid URL', (raw) => {
+    expect(checkUpstreamUrl(raw)).toMatchObject({ ok: false, problem: expect.stringMatching(/is not a valid URL/) });
+  });
+
+  it.each([
+    'http://127.0.0.1/a/b', 'http://localhost/a/b', 'http://10.0.0.5:3000/a/b', 'http://192.168.1.20/a/b', 'http://172.16.0.1/a/b', 'http://[::1]/a/b',
+    'http://[fd00::5]/a/b', 'http://[fec0::1]/a/b', 'http://169.255.0.1/a/b', 'http://169.253.255.255/a/b', 'http://gitlab/a/b', 'http://0x7f.1/a/b',
+  ])('still allows the internal or loopback %s', (raw) => {
+    expect(checkUpstreamUrl(raw).ok).toBe(true);
+  });
+
+  it('knows link-local addresses in every IP form, and no name', () => {
+    for (const a of ['169.254.169.254', '::ffff:169.254.169.254', '[fe80::1]', 'FE80::abcd', '::a9fe:1', '::ffff:0:a9fe:1', '64:ff9b::a9fe:a9fe']) expect(isLinkLocal(a), a).toBe(true);
+    for (const a of ['127.0.0.1', '::1', 'fec0::1', '169.255.0.0', '::ffff:127.0.0.1', 'metadata.google.internal', '169.254.169.254.nip.io', '']) expect(isLinkLocal(a), a).toBe(false);
+    expect(hostProblem('169.254.169.254')).toMatch(/link-local/);
+    expect(hostProblem('169.254.169.254', { allowHosts: (h) => h === 'git.corp' })).toMatch(/does not allow/);
+    expect(hostProblem('git.corp', { allowHosts: (h) => h === 'git.corp' })).toBeNull();
+  });
+
+  it('refuses a name that resolves to a link-local address, and keeps what it checked for pinning', async () => {
+    const names: Record<string, string[]> = { 'meta.test': ['10.1.2.3', '169.254.169.254'], 'six.test': ['fe80::1'], 'ok.test': ['10.1.2.3', '::1'] };
+    const resolve: Resolve = async (h) => {
+      if (!names[h]) throw Object.assign(new Error('ENOTFOUND'), { code: 'ENOTFOUND' });
+      return names[h]!;
+    };
+    expect(await resolveHost('meta.test', { resolve })).toEqual({ ok: false, problem: expect.stringMatching(/^host meta\.test resolves to 169\.254\.169\.254, a link-local address; .*CODEHUB_UPSTREAM_HOSTS$/) });
+    expect(await resolveHost('six.test', { resolve })).toMatchObject({ ok: false, problem: expect.stringContaining('resolves to fe80::1') });
+    expect(await resolveHost('ok.test', { resolve })).toEqual({ ok: true, addresses: ['10.1.2.3', '::1'] });
+    // Not resolved: literals (checked as written), a name the operator lists, a name that does not resolve here.
+    expect(await resolveHost('10.0.0.1', { resolve })).toEqual({ ok: true, addresses: null });
+    expect(await resolveHost('[::1]', { resolve })).toEqual({ ok: true, addresses: null });
+    expect(await resolveHost('meta.test', { resolve, allowHosts: (h) => h === 'meta.test' })).toEqual({ ok: true, addresses: null });
+    expect(await resolveHost('nowhere.test', { resolve })).toEqual({ ok: true, addresses: null });
   });
 });
 
@@ -255,6 +330,40 @@ describe('fetchUpstream against git http-backend', () => {
   it('does not follow redirects', async () => {
     const r = await fetchUpstream({ gitDir: target, url: url('/moved/team/app.git'), token: TOKEN, refs: ['refs/heads/main'] });
     expect(r).toMatchObject({ ok: false, problem: expect.stringMatching(new RegExp(`fetch from ${base}/moved/team/app.git failed.*301`)) });
+  });
+
+  it('fetches by a name through the addresses it checked, pinned for git (http.curloptResolve), so a second lookup cannot differ', async () => {
+    const calls: { args: string[]; env: Record<string, string> }[] = [];
+    const recording: GitRun = (args, env, o) => { calls.push({ args, env }); return runGit(args, env, o); };
+    const port = new URL(base).port;
+    // forge.test resolves nowhere but through this resolver: git reaching it proves git used the pinned address.
+    const resolve: Resolve = async (h) => (h === 'forge.test' ? ['127.0.0.1'] : Promise.reject(new Error('ENOTFOUND')));
+    const r = await fetchUpstream({ gitDir: target, url: new URL(`http://forge.test:${port}/team/app.git`), token: TOKEN, refs: ['refs/heads/main'], resolve }, recording);
+    expect(r).toMatchObject({ ok: true, updated: [{ ref: 'refs/heads/main', sha: await git(upstream, 'rev-parse', 'refs/heads/main') }] });
+    const env = calls[0]!.env;
+    const config = Array.from({ length: Number(env.GIT_CONFIG_COUNT) }, (_, i) => [env[`GIT_CONFIG_KEY_${i}`], env[`GIT_CONFIG_VALUE_${i}`]]);
+    // An empty entry first drops any other config's entries, then exactly the address checked.
+    expect(config.filter(([k]) => k === 'http.curloptResolve')).toEqual([['http.curloptResolve', ''], ['http.curloptResolve', `forge.test:${port}:127.0.0.1`]]);
+  });
+
+  it('refuses to fetch from or list a name that resolves to a link-local address, without running git', async () => {
+    const never: GitRun = () => { throw new Error('git must not run'); };
+    const resolve: Resolve = async () => ['169.254.169.254'];
+    const url = new URL('http://metadata.test/team/app.git');
+    expect(await fetchUpstream({ gitDir: target, url, refs: ['refs/heads/main'], resolve }, never)).toEqual({
+      ok: false, refused: true, problem: expect.stringMatching(/^fetch from http:\/\/metadata\.test\/team\/app\.git refused: host metadata\.test resolves to 169\.254\.169\.254, a link-local address; /),
+    });
+    expect(await remoteRef({ url, ref: 'refs/heads/main', resolve }, never)).toMatchObject({ ok: false, refused: true, problem: expect.stringContaining('resolves to 169.254.169.254') });
+    // A literal one stored before the rule: refused as written, nothing resolved.
+    for (const raw of ['http://2852039166/team/app.git', 'http://[::ffff:a9fe:a9fe]/team/app.git']) {
+      expect(await fetchUpstream({ gitDir: target, url: new URL(raw), refs: ['refs/heads/main'] }, never)).toMatchObject({ ok: false, refused: true, problem: expect.stringContaining('a link-local address') });
+      expect(await remoteRef({ url: new URL(raw), ref: 'refs/heads/main' }, never)).toMatchObject({ ok: false, refused: true });
+    }
+    // Unless the operator lists it.
+    const listed = await fetchUpstream({ gitDir: target, url: new URL('http://169.254.169.254/team/app.git'), refs: ['refs/heads/main'], urlOptions: { allowHosts: (h) => h === '169.254.169.254' } },
+      async () => ({ exitCode: 128, stdout: '', stderr: 'fatal: unable to access', timedOut: false, aborted: false }));
+    expect(listed).toMatchObject({ ok: false, problem: expect.stringMatching(/failed \(git exit 128\)/) });
+    expect(listed).not.toHaveProperty('refused');
   });
 
   it('refuses refs that are not plain branch or tag names, and URLs that are not http(s), without running git', async () => {
