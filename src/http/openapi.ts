@@ -320,10 +320,10 @@ const hooks: Record<string, PathItemObject> = {
 const HOOK_ANSWER = {
   type: 'object', required: ['result'], description: 'what the delivery did, for the forge\'s delivery log',
   properties: {
-    result: str('queued: fetched and built; deleted: a branch or tag deleted here too; pong: a ping; ignored: nothing to do (not a push, or no repo linked); duplicate: a delivery id acted on before; accepted (202): verified, still fetching', { enum: ['queued', 'deleted', 'pong', 'ignored', 'duplicate', 'accepted'] }),
+    result: str('queued: fetched and built; deleted: a branch or tag deleted here too; pong: a ping; ignored: nothing to do (not a push, or a stale push); duplicate: a delivery id acted on before, or a push already built under another id (then repo, ref, commit and builds name what it made); accepted (202): verified, still fetching', { enum: ['queued', 'deleted', 'pong', 'ignored', 'duplicate', 'accepted'] }),
     message: str('for pong, ignored, duplicate and accepted'),
-    repo: str('queued, deleted: owner/name here'), ref: str('queued, deleted: the full ref'), commit: str('queued: the pushed commit'),
-    builds: arrayOf(schema('Build'), 'queued, deleted: the builds recorded'), lines: arrayOf({ type: 'string' }, 'what a pusher to this server would have been told'),
+    repo: str('queued, deleted, duplicate: owner/name here'), ref: str('queued, deleted, duplicate: the full ref'), commit: str('queued, duplicate: the pushed commit'),
+    builds: arrayOf(schema('Build'), 'queued, deleted: the builds recorded; duplicate: the builds the push made before'), lines: arrayOf({ type: 'string' }, 'what a pusher to this server would have been told'),
   },
 } satisfies SchemaObject;
 const forgeHook = (forge: string, operationId: string, signature: ParameterObject[], docs: string): PathItemObject => ({
@@ -335,7 +335,7 @@ const forgeHook = (forge: string, operationId: string, signature: ParameterObjec
     requestBody: { required: true, description: "the forge's push (or ping) payload, as the forge sends it", content: { 'application/json': { schema: { type: 'object' } }, 'application/x-www-form-urlencoded': { schema: { type: 'object', properties: { payload: str('the JSON payload') } } } } },
     responses: {
       200: json('done, or nothing to do', HOOK_ANSWER), 202: json('verified and recorded; the fetch goes on', HOOK_ANSWER),
-      400: error('BadRequest'), 401: error('Unauthorized'), 413: error('PayloadTooLarge'), 502: error('BadGateway'),
+      400: error('BadRequest'), 401: { ...error('Unauthorized'), description: 'no link verifies the delivery: one answer whether the repo is missing, not linked, linked to another forge, or the signature is wrong' }, 413: error('PayloadTooLarge'), 502: error('BadGateway'),
     },
   }, 'hooks'),
 });

@@ -51,15 +51,12 @@ async function granted(user: string, secret: string, scope: string): Promise<{ s
 
 beforeAll(async () => {
   server = await TestServer.start();
-  adminToken = server.stdout.match(/first start: created user admin[^\n]*\n(chb_\S+)/)?.[1] ?? '';
-  expect(adminToken, server.stdout).toMatch(/^chb_/);
+  adminToken = server.firstAdminToken;
   alice = uniqueName('sec');
   token = server.addUser(alice);
   work = mkdtempSync(join(tmpdir(), 'chb-security-'));
   mkdirSync(join(work, 'home'));
-  cli = join(work, 'home', 'codehub-build');
-  const res = await fetch(`${server.url}/downloads/codehub-build`);
-  writeFileSync(cli, Buffer.from(await res.arrayBuffer()), { mode: 0o755 });
+  cli = await server.downloadCli(join(work, 'home'));
 }, 120_000);
 afterAll(async () => {
   await server?.stop();

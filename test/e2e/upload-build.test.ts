@@ -52,10 +52,7 @@ beforeAll(async () => {
   token = server.addUser(owner);
   work = mkdtempSync(join(tmpdir(), 'chb-upload-'));
   mkdirSync(join(work, 'home'));
-  cli = join(work, 'home', 'codehub-build');
-  const res = await fetch(`${server.url}/downloads/codehub-build`);
-  expect(res.status).toBe(200);
-  writeFileSync(cli, Buffer.from(await res.arrayBuffer()), { mode: 0o755 });
+  cli = await server.downloadCli(join(work, 'home'));
 }, 120_000);
 afterAll(async () => {
   await server?.stop();

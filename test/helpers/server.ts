@@ -217,6 +217,22 @@ export class TestServer {
     return { status: r.exitCode ?? -1, stdout: r.stdout, stderr: r.stderr };
   }
 
+  /** The admin token the server's first start printed on stdout (throws when it printed none). */
+  get firstAdminToken(): string {
+    const token = this.stdout.match(/first start: created user admin[^\n]*\n(chb_\S+)/)?.[1];
+    if (!token) throw new Error(`the server printed no admin token at its first start: ${JSON.stringify(this.stdout)}`);
+    return token;
+  }
+
+  /** The client CLI downloaded from this server into `dir` (as a workspace gets it); returns its path. */
+  async downloadCli(dir: string): Promise<string> {
+    const res = await fetch(`${this.url}/downloads/codehub-build`);
+    if (res.status !== 200) throw new Error(`GET /downloads/codehub-build answered ${res.status}`);
+    const path = join(dir, 'codehub-build');
+    writeFileSync(path, Buffer.from(await res.arrayBuffer()), { mode: 0o755 });
+    return path;
+  }
+
   /** Adds a user with the CLI and returns the token (the last line it prints). */
   addUser(name: string): string {
     const r = this.cli(['user', 'add', name]);
