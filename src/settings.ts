@@ -47,6 +47,11 @@ export interface Settings {
   healthIntervalMs: number;
   /** Bytes one build's log may hold before later output is dropped (with a notice). */
   logMaxBytes: number;
+  /**
+   * Free bytes the data dir's file system keeps: below it pushes are refused up front (an accepted push must
+   * end with its builds) and /healthz says degraded; 0 turns the check off.
+   */
+  minFreeBytes: number;
   /** Failed sign-ins one address may make per minute before it gets 429. */
   authFailuresPerMinute: number;
   /** Bytes one git push may send (the receive-pack request body). */
@@ -112,6 +117,7 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env): Settings {
     shutdownGraceMs: int(env, 'CODEHUB_SHUTDOWN_GRACE', 30, 0, 3600) * 1000,
     healthIntervalMs: int(env, 'CODEHUB_HEALTH_INTERVAL_MS', 5000, 100, 600_000),
     logMaxBytes: int(env, 'CODEHUB_LOG_MAX_BYTES', 20 * 1024 * 1024, 4096, 1024 * 1024 * 1024),
+    minFreeBytes: parsed(env, 'CODEHUB_MIN_FREE', '256MiB', (v) => (v.trim() === '0' || v.trim() === 'none' ? { ok: true, value: 0 } : parseSize(v))),
     authFailuresPerMinute: int(env, 'CODEHUB_AUTH_FAILURES_PER_MIN', 30, 1, 100_000),
     maxPushBytes: int(env, 'CODEHUB_MAX_PUSH_BYTES', 512 * 1024 * 1024, 1024, 64 * 1024 * 1024 * 1024),
     maxQueuedPerOwner: int(env, 'CODEHUB_MAX_QUEUED_PER_OWNER', 100, 1, 1_000_000),
