@@ -38,6 +38,11 @@ export const repos = sqliteTable('repos', {
   /** The owner's retention override (`repo retention`): sha tags kept per branch and days kept; null is the server's default. */
   retentionKeep: integer('retention_keep'),
   retentionDays: integer('retention_days'),
+  /**
+   * Whether the repo's branch and tag heads are in recorded_heads. Repos made before that table are not, once:
+   * their heads are taken as they are (recorded, nothing built) rather than built again.
+   */
+  headsTracked: integer('heads_tracked', { mode: 'boolean' }).notNull().default(true),
 }, (t) => [uniqueIndex('repos_owner_name').on(t.owner, t.name)]);
 
 /**
@@ -173,6 +178,19 @@ export const refDeletions = sqliteTable('ref_deletions', {
   /** Full ref, e.g. refs/heads/feat. */
   ref: text('ref').notNull(),
   deletedAt: text('deleted_at').notNull(),
+}, (t) => [primaryKey({ columns: [t.repoId, t.ref] })]);
+
+/**
+ * Where each branch and tag of a repo stood when its push was last recorded (with that push's builds, in one
+ * transaction). The repo on disk is the truth: a head that differs from its row was accepted by git without
+ * being recorded (the hook's request failed: a full disk, a crash), and is recorded as a push late.
+ */
+export const recordedHeads = sqliteTable('recorded_heads', {
+  repoId: integer('repo_id').notNull().references(() => repos.id, { onDelete: 'cascade' }),
+  /** Full ref, e.g. refs/heads/main. */
+  ref: text('ref').notNull(),
+  sha: text('sha').notNull(),
+  recordedAt: text('recorded_at').notNull(),
 }, (t) => [primaryKey({ columns: [t.repoId, t.ref] })]);
 
 /**
