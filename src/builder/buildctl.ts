@@ -48,6 +48,8 @@ export function buildctlArgs(req: BuildRequest, opts: { addr: string; tls?: Buil
 export class BuildctlDriver implements BuilderDriver {
   readonly name: string;
   private checkouts: Checkouts | null;
+  identity?: string;
+  cachePrunedAt?: number;
 
   constructor(private addr: string, private bin = 'buildctl', private tls?: BuilderTls, opts: FolderContextOptions = {}) {
     this.name = `buildctl+${addr}`;
@@ -76,11 +78,41 @@ export class BuildctlDriver implements BuilderDriver {
     return outcome.ok && req.cache ? { ...outcome, cacheExportedTo: req.cache.exportRef } : outcome;
   }
 
+  /** Answers with buildkitd's worker list, which also names who answers (`identity`); notes an empty cache. */
   async health(): Promise<HealthReport> {
-    const r = await execa(this.bin, ['--addr', this.addr, ...buildctlTlsArgs(this.tls), 'debug', 'workers'], { env: clientEnv({}), extendEnv: false, reject: false, timeout: 8_000 });
-    if (r.exitCode === 0) return { ok: true, detail: `buildkitd ${this.addr}: answers` };
-    return { ok: false, detail: `buildkitd ${this.addr}: ${r.timedOut ? 'no answer within 8 s' : (r.stderr || r.message || 'failed').trim().split('\n').pop()}` };
+    const state = await buildkitdState(this.bin, ['--addr', this.addr, ...buildctlTlsArgs(this.tls)]);
+    if (!state.ok) return { ok: false, detail: `buildkitd ${this.addr}: ${state.problem}` };
+    this.identity = state.identity ?? this.identity;
+    if (state.empty) this.cachePrunedAt = Date.now();
+    return { ok: true, detail: `buildkitd ${this.addr}: answers${state.identity ? ` (${state.identity})` : ''}` };
   }
+}
+
+/**
+ * What `buildctl debug workers` and `buildctl du` say of a buildkitd (`global`: its address and TLS flags): whether
+ * it answers, who answers (its worker ids: a buildkitd makes its id once, in its `--root`, so a new root is a new
+ * id), and whether its cache is empty (null: `du` did not say).
+ */
+export async function buildkitdState(bin: string, global: string[]): Promise<{ ok: true; identity: string | undefined; empty: boolean | null } | { ok: false; problem: string }> {
+  const run = (args: string[]) => execa(bin, [...global, ...args], { env: clientEnv({}), extendEnv: false, reject: false, timeout: 8_000 });
+  const r = await run(['debug', 'workers']);
+  if (r.exitCode !== 0) return { ok: false, problem: r.timedOut ? 'no answer within 8 s' : String(r.stderr || r.message || 'failed').trim().split('\n').pop()! };
+  const du = await run(['du']);
+  return { ok: true, identity: workerIdentity(String(r.stdout)), empty: du.exitCode === 0 ? cacheIsEmpty(String(du.stdout)) : null };
+}
+
+/**
+ * The identity in `buildctl debug workers`' table (a header `ID PLATFORMS`, then a row per worker): `worker` and the
+ * ids, sorted; undefined when it lists none.
+ */
+export function workerIdentity(table: string): string | undefined {
+  const ids = table.split('\n').slice(1).map((l) => l.trim().split(/\s+/)[0] ?? '').filter((id) => /^[a-z0-9]+$/i.test(id));
+  return ids.length ? `worker ${ids.sort().join(',')}` : undefined;
+}
+
+/** `buildctl du`'s or `buildx du`'s table: whether it lists no cache record (only its header and totals, or nothing). */
+export function cacheIsEmpty(table: string): boolean {
+  return !table.split('\n').some((l) => l.trim() !== '' && !/^ID\s+RECLAIMABLE\b/.test(l) && !/^(Shared|Private|Reclaimable|Total):/.test(l));
 }
 
 /** Unpacks the context tar into `dir`; the problem, or null. */

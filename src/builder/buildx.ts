@@ -4,12 +4,18 @@ import { existsSync } from 'node:fs';
 import { mkdir, realpath, symlink, writeFile } from 'node:fs/promises';
 import { join, sep } from 'node:path';
 import { checkoutsAt, defaultCheckoutsDir, type Checkouts, type WorkTree } from '../context/checkout.js';
+import { buildctlTlsArgs, buildkitdState, cacheIsEmpty } from './buildctl.js';
 import type { BuildCache, BuilderDriver, BuildIO, BuildOutcome, BuildRequest, HealthReport } from './driver.js';
 import { IdlePruner } from './idle-prune.js';
 import { clientEnv, runSolve } from './solve.js';
 import type { BuilderTls } from './tls.js';
 
 const PLUGIN_PATHS = ['/usr/libexec/docker/cli-plugins/docker-buildx', '/usr/lib/docker/cli-plugins/docker-buildx', '/usr/local/lib/docker/cli-plugins/docker-buildx'];
+
+/** Whether an executable of that name is on the PATH. */
+export function onPath(bin: string, path = process.env.PATH ?? ''): boolean {
+  return path.split(':').some((dir) => dir !== '' && existsSync(join(dir, bin)));
+}
 
 /**
  * Runs the buildx plugin binary directly when it is installed: `docker buildx` would start the docker CLI
@@ -185,6 +191,8 @@ export class BuildxDriver implements BuilderDriver {
   private pruner: IdlePruner;
   private checkouts: Checkouts | null;
   private env: Record<string, string>;
+  identity?: string;
+  cachePrunedAt?: number;
 
   constructor(private opts: BuildxDriverOptions = {}) {
     this.name = opts.remote ?? opts.builder ?? 'local';
@@ -271,7 +279,26 @@ export class BuildxDriver implements BuilderDriver {
     if (r.exitCode !== 0) return { ok: false, detail: `builder ${this.name}: ${(r.stderr || r.stdout || `exit ${r.exitCode}`).trim().split('\n').pop()}` };
     const status = /Status:\s*(\S+)/.exec(r.stdout)?.[1] ?? 'unknown';
     this.dockerDriver = /Driver:\s*docker\s*$/m.test(r.stdout);
-    return { ok: status === 'running', detail: `builder ${this.name}: ${status}` };
+    if (status === 'running' && this.opts.remote) await this.readRemoteState();
+    return { ok: status === 'running', detail: `builder ${this.name}: ${status}${this.identity ? ` (${this.identity})` : ''}` };
+  }
+
+  /**
+   * Who answers at the remote buildkitd and whether its cache is empty (for the cache decision). buildx shows no
+   * worker id, so that takes `buildctl` on the PATH; without it the identity stays unknown and `buildx du` still
+   * tells an empty cache (a replaced buildkitd's, until its first build).
+   */
+  private async readRemoteState(): Promise<void> {
+    if (onPath('buildctl')) {
+      const state = await buildkitdState('buildctl', ['--addr', this.opts.remote!, ...buildctlTlsArgs(this.opts.tls)]);
+      if (state.ok) {
+        this.identity = state.identity ?? this.identity;
+        if (state.empty) this.cachePrunedAt = Date.now();
+        return;
+      }
+    }
+    const du = await this.run(['du', '--builder', this.builder!], 8_000);
+    if (du.exitCode === 0 && cacheIsEmpty(String(du.stdout))) this.cachePrunedAt = Date.now();
   }
 }
 

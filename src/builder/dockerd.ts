@@ -350,10 +350,23 @@ export class EngineDriver implements BuilderDriver {
     await streamLines(this.conn, { method: 'DELETE', path: `/images/${id}`, onLine: () => {} }).catch(() => {});
   }
 
+  /**
+   * Who answers at the daemon's address, as the last health check saw it: dockerd's ID (made once, in its data
+   * root) and that data root, so a daemon reinstalled or moved to a new root, whose BuildKit keeps its cache there,
+   * counts as another builder.
+   */
+  identity?: string;
+
   async health(): Promise<HealthReport> {
     let version = '';
     try {
-      await streamLines(this.conn, { method: 'GET', path: '/version', signal: AbortSignal.timeout(8000), onLine: (m) => { version = String(m.Version ?? ''); } });
+      await streamLines(this.conn, {
+        method: 'GET', path: '/info', signal: AbortSignal.timeout(8000),
+        onLine: (m) => {
+          version = String(m.ServerVersion ?? '');
+          if (typeof m.ID === 'string' && m.ID) this.identity = `dockerd ${m.ID} ${String(m.DockerRootDir ?? '')}`.trim();
+        },
+      });
       return { ok: true, detail: `dockerd ${version} at ${this.conn.address}${this.conn.tls ? ' (TLS)' : ''}: Engine API${this.opts.fallback ? '; builds for several platforms go through buildx on the same daemon' : ''}` };
     } catch (e) {
       return { ok: false, detail: `builder ${this.name}: ${(e as Error).message}` };

@@ -104,10 +104,17 @@ export interface BuilderDriver {
   build(req: BuildRequest, io: BuildIO): Promise<BuildOutcome>;
   health(): Promise<HealthReport>;
   /**
-   * When this driver last trimmed the builder's own cache (ms since the epoch), or undefined if never: a cache
-   * warm before then may be gone, so the registry's is imported again.
+   * When this driver last trimmed the builder's own cache, or a health check last found it empty (ms since the
+   * epoch), or undefined if neither: a cache warm before then may be gone, so the registry's is imported again.
    */
   readonly cachePrunedAt?: number;
+  /**
+   * Who answers at this builder's address, as the last health check saw it: BuildKit's worker id(s) for a
+   * buildkitd, the daemon's ID and data root for a dockerd. A buildkitd replaced at the same address (a new
+   * `--root`) has a new one and none of the old one's cache. Undefined: not known (not checked yet, or the
+   * driver has no way to tell), which the cache decision takes as unchanged.
+   */
+  readonly identity?: string;
 }
 
 /** Patterns in BuildKit's failure text that mean the builder or registry could not be reached. */
@@ -118,8 +125,21 @@ const INFRA_PATTERNS = [
   // dockerd's BuildKit sometimes loses a build's session under concurrent builds (seen with docker 26 and a
   // tar context on stdin); the same build succeeds when run again, so it is not the user's fault.
   /no local sources enabled/i,
+  // gRPC's own words for a connection to buildkitd that is gone or going (grpc-go internal/transport): status
+  // `Unavailable`, printed by buildctl and older buildx as `rpc error: code = Unavailable desc = …` and by newer
+  // BuildKit clients as `Unavailable: …`. A buildkitd stopped gracefully (SIGTERM, as Kubernetes stops a pod)
+  // ends with `received prior goaway: code: NO_ERROR, debug data: "graceful_stop"`, which no pattern above sees.
+  /\bcode = Unavailable\b/, /(^|: )Unavailable: /, /error reading from server/i, /error reading server preface/i,
+  /received prior goaway/i, /transport is closing/i,
+  // grpc-go's ErrClientConnClosing (status Canceled): the client's connection went away under the solve. A cancel
+  // of ours never gets here: the drivers report it from the abort signal before classifying any text.
+  /the client connection is closing/i,
 ];
 
+/** A failing RUN names its command, which is the user's text: `curl … || echo "connection refused"` says nothing of the builder. */
+const RUN_COMMAND = /process "(?:[^"\\]|\\.)*" did not complete successfully/g;
+
 export function classifyFailure(text: string): 'user' | 'infrastructure' {
-  return INFRA_PATTERNS.some((re) => re.test(text)) ? 'infrastructure' : 'user';
+  const ours = text.replace(RUN_COMMAND, 'process did not complete successfully');
+  return INFRA_PATTERNS.some((re) => re.test(ours)) ? 'infrastructure' : 'user';
 }

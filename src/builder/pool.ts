@@ -120,6 +120,12 @@ interface Member {
   running: number;
   /** null until the first health check answers. */
   health: HealthReport | null;
+  /**
+   * Set by an infrastructure failure on the builder: it takes no build until a health check begun after that
+   * failure passes (`failures` counts them, so a check already under way when one came cannot clear it).
+   */
+  suspended: boolean;
+  failures: number;
 }
 
 export interface BuilderStatus {
@@ -135,7 +141,7 @@ export interface BuilderStatus {
  * and has room (rendezvous hashing: the builder with the highest hash of repo and builder name), for
  * BuildKit cache locality; otherwise to the next in that repo's order. A builder is used only after a
  * health check passed, and is checked again every `intervalMs` and whenever a build on it fails for
- * infrastructure reasons.
+ * infrastructure reasons (taking no builds until that check passes).
  */
 export class BuilderPool {
   private members: Member[];
@@ -143,7 +149,7 @@ export class BuilderPool {
   private checking = new Map<Member, Promise<void>>();
 
   constructor(drivers: { driver: BuilderDriver; capacity: number }[], private log: Logger, private onChange: () => void = () => {}, private intervalMs = 5000) {
-    this.members = drivers.map((d) => ({ ...d, running: 0, health: null }));
+    this.members = drivers.map((d) => ({ ...d, running: 0, health: null, suspended: false, failures: 0 }));
   }
 
   /** Starts the periodic health checks (the first round runs now, in the background). */
@@ -161,30 +167,45 @@ export class BuilderPool {
     return Promise.all(this.members.map((m) => this.check(m))).then(() => {});
   }
 
-  /** Re-checks a builder now (e.g. after an infrastructure failure on it). */
+  /**
+   * Called after an infrastructure failure on a builder: it takes no builds from now until a health check begun
+   * after the failure passes, and that check starts now (after one already under way, whose answer may predate
+   * the failure). A retry so never goes back to a builder that just failed while its check is slower than the
+   * retry's back-off (buildx reports a dead remote only after its bootstrap's 8 s).
+   */
   recheck(name: string): Promise<void> {
     const m = this.members.find((x) => x.driver.name === name);
-    return m ? this.check(m) : Promise.resolve();
+    if (!m) return Promise.resolve();
+    m.suspended = true;
+    m.failures++;
+    const earlier = this.checking.get(m);
+    return earlier ? earlier.then(() => this.check(m)) : this.check(m);
   }
 
   private check(m: Member): Promise<void> {
     const pending = this.checking.get(m);
     if (pending) return pending;
+    const failuresBefore = m.failures;
     const p = m.driver.health().catch((e: Error) => ({ ok: false, detail: e.message })).then((h) => {
-      const was = m.health?.ok;
+      const wasOk = m.health?.ok;
+      const wasUsable = this.usable(m);
       m.health = h;
-      if (was !== h.ok) {
-        this.log[h.ok ? 'info' : 'warn'](h.ok ? 'builder healthy' : 'builder unhealthy', { builder: m.driver.name, detail: h.detail });
-        if (h.ok) this.onChange();
-      }
+      if (h.ok && m.failures === failuresBefore) m.suspended = false;
+      if (wasOk !== h.ok) this.log[h.ok ? 'info' : 'warn'](h.ok ? 'builder healthy' : 'builder unhealthy', { builder: m.driver.name, detail: h.detail });
+      if (!wasUsable && this.usable(m)) this.onChange();
     }).finally(() => this.checking.delete(m));
     this.checking.set(m, p);
     return p;
   }
 
+  /** Whether the builder may take builds: its last check passed, and none failed on it since that check began. */
+  private usable(m: Member): boolean {
+    return m.health?.ok === true && !m.suspended;
+  }
+
   /** True if some healthy builder has room for one more build. */
   hasRoom(): boolean {
-    return this.members.some((m) => m.health?.ok && m.running < m.capacity);
+    return this.members.some((m) => this.usable(m) && m.running < m.capacity);
   }
 
   /**
@@ -193,7 +214,7 @@ export class BuilderPool {
    */
   acquire(repo: string): BuilderDriver | null {
     const ranked = [...this.members].sort((a, b) => score(repo, b.driver.name) - score(repo, a.driver.name));
-    const m = ranked.find((x) => x.health?.ok && x.running < x.capacity);
+    const m = ranked.find((x) => this.usable(x) && x.running < x.capacity);
     if (!m) return null;
     m.running++;
     return m.driver;
@@ -206,7 +227,9 @@ export class BuilderPool {
 
   status(): BuilderStatus[] {
     return this.members.map((m) => ({
-      name: m.driver.name, healthy: m.health?.ok ?? false, detail: m.health?.detail ?? 'not checked yet', running: m.running, capacity: m.capacity,
+      name: m.driver.name, healthy: m.health?.ok ?? false,
+      detail: m.suspended && m.health?.ok ? `checking again after an infrastructure error (last check: ${m.health.detail})` : m.health?.detail ?? 'not checked yet',
+      running: m.running, capacity: m.capacity,
     }));
   }
 }

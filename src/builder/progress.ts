@@ -124,7 +124,8 @@ export class ProgressRenderer {
         s.done = true;
         s.completed = v.completed;
         this.flush(s);
-        if (v.error) { s.error = escapeControls(v.error); this.emit(`#${s.n} ERROR: ${s.error}`); }
+        if (v.error && isCacheImport(s.name)) this.emit(`#${s.n} no cache imported from there (the build goes on without it): ${escapeControls(v.error)}`);
+        else if (v.error) { s.error = escapeControls(v.error); this.emit(`#${s.n} ERROR: ${s.error}`); }
         else if (!s.cached) this.emit(`#${s.n} DONE ${seconds(s.started, s.completed)}`);
       }
     }
@@ -152,6 +153,13 @@ export class ProgressRenderer {
     for (const s of this.byDigest.values()) this.flush(s);
   }
 }
+
+/**
+ * BuildKit's step for reading a cache to import (solver/llbsolver/bridge.go). Its error is only a miss (a
+ * branch's first build: the reference does not exist yet) or an unreadable cache: BuildKit goes on without it,
+ * so the step is no failure of the build's, and is not recorded as one.
+ */
+const isCacheImport = (name: string): boolean => name.startsWith('importing cache manifest from ');
 
 function seconds(start?: string, end?: string): string {
   if (!start || !end) return '';

@@ -35,13 +35,22 @@ export function buildCache(b: { ref: string; commitSha: string; id: number; imag
 /**
  * Whether a build imports the registry's cache, and the log line saying why. Importing costs every build a few
  * registry round trips (~0.25 s locally, ~0.6 s over TLS): worth it only where the builder's own cache is cold for
- * the image: the image's last successful build ran elsewhere (or never), or the driver trimmed the builder's cache
- * since. A prune by hand on the daemon is not seen: the next build there runs cold, once.
+ * the image: the image's last successful build ran elsewhere (or never), another BuildKit answers at the builder's
+ * address since (its `identity` changed: a buildkitd replaced with a new root), or the builder's cache was trimmed
+ * or seen empty since (`prunedAt`). An unknown identity, now or then, counts as unchanged. A partial prune by hand
+ * on the daemon is not seen: the next build there runs cold, once.
  */
-export function cacheImport(p: { builder: string; image: string; prunedAt: number | undefined; last: { builder: string; finishedAt: string } | null }): { import: boolean; line: string } {
+export function cacheImport(p: {
+  builder: string; image: string; prunedAt: number | undefined; identity: string | undefined;
+  last: { builder: string; identity: string | null; finishedAt: string } | null;
+}): { import: boolean; line: string } {
   const { builder, image, last } = p;
   const pruned = p.prunedAt !== undefined && last !== null && Date.parse(last.finishedAt) < p.prunedAt;
-  if (last?.builder === builder && !pruned) return { import: false, line: `cache: ${builder} built ${image} last: its own cache is used, the registry's is not imported` };
-  const why = !last ? `${builder} has not built ${image}` : pruned ? `${builder}'s cache was trimmed since it built ${image}` : `${image} was last built on ${last.builder}`;
+  const replaced = last?.builder === builder && !!last.identity && !!p.identity && last.identity !== p.identity;
+  if (last?.builder === builder && !pruned && !replaced) return { import: false, line: `cache: ${builder} built ${image} last: its own cache is used, the registry's is not imported` };
+  const why = !last ? `${builder} has not built ${image}`
+    : last.builder !== builder ? `${image} was last built on ${last.builder}`
+    : replaced ? `another BuildKit answers at ${builder} since it built ${image} (${last.identity}, now ${p.identity})`
+    : `${builder}'s cache was trimmed since it built ${image}`; // by the driver, or found empty
   return { import: true, line: `cache: ${why}: importing the registry's cache` };
 }

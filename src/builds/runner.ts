@@ -316,8 +316,10 @@ export class Runner {
     const rc = deps.registryCredentials;
     // The registry cache follows a repo's branches; an upload has none (its builder keeps its cache under the folder's key).
     let cache = deps.registryCache && isPush(b) ? buildCache(b, image, deps.store.repo(b.owner, b.repo.slice(b.owner.length + 1))?.defaultBranch ?? null) : null;
+    // Who answers at the builder now: a later build there sees from it whether that BuildKit was replaced since.
+    deps.store.setBuilderIdentity(b.id, driver.identity ?? null);
     if (cache) {
-      const decision = cacheImport({ builder: driver.name, image: image.name, prunedAt: driver.cachePrunedAt, last: deps.store.lastBuilder(b.repo, image.name, b.id) });
+      const decision = cacheImport({ builder: driver.name, image: image.name, prunedAt: driver.cachePrunedAt, identity: driver.identity, last: deps.store.lastBuilder(b.repo, image.name, b.id) });
       out.line(decision.line);
       if (!decision.import) cache = { ...cache, imageRefs: [], cacheRefs: [] };
     }

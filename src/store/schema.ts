@@ -113,6 +113,12 @@ export const builds = sqliteTable('builds', {
   /** A queued build is not claimed before this time (back-off after an infrastructure error). */
   notBefore: text('not_before'),
   builder: text('builder'),
+  /**
+   * Who answered at `builder`'s address when the build ran (the driver's `identity`: a buildkitd's worker id, a
+   * dockerd's ID and data root); null when not known. A later build there sees from it whether the builder was
+   * replaced since, and its cache with it.
+   */
+  builderIdentity: text('builder_identity'),
   /** BuildKit's steps of the last attempt (name, cached, started, completed, error), as JSON. */
   steps: text('steps', { mode: 'json' }).$type<BuildStep[]>(),
   /** When log retention removed this build's log file (CODEHUB_LOG_RETENTION_DAYS); null while it is kept. */

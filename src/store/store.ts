@@ -270,15 +270,21 @@ export class Store {
   private builtSql: import('better-sqlite3').Statement | undefined;
 
   /**
-   * The builder and end of the newest succeeded build of a repo's image before build `beforeId`, or null: where
-   * that image's BuildKit cache is warm (the registry cache need not be imported there).
+   * The builder, its identity then (null: not known) and the end of the newest succeeded build of a repo's image
+   * before build `beforeId`, or null: where that image's BuildKit cache is warm (the registry cache need not be
+   * imported there), unless another BuildKit answers at that builder's address now.
    */
-  lastBuilder(repo: string, image: string, beforeId: number): { builder: string; finishedAt: string } | null {
-    const q = (this.lastBuilderSql ??= this.db.$client.prepare("SELECT builder, finished_at AS finishedAt FROM builds WHERE repo = ? AND id < ? AND image = ? AND status = 'succeeded' AND builder IS NOT NULL ORDER BY id DESC LIMIT 1"));
-    return (q.get(repo, beforeId, image) as { builder: string; finishedAt: string } | undefined) ?? null;
+  lastBuilder(repo: string, image: string, beforeId: number): { builder: string; identity: string | null; finishedAt: string } | null {
+    const q = (this.lastBuilderSql ??= this.db.$client.prepare("SELECT builder, builder_identity AS identity, finished_at AS finishedAt FROM builds WHERE repo = ? AND id < ? AND image = ? AND status = 'succeeded' AND builder IS NOT NULL ORDER BY id DESC LIMIT 1"));
+    return (q.get(repo, beforeId, image) as { builder: string; identity: string | null; finishedAt: string } | undefined) ?? null;
   }
 
   private lastBuilderSql: import('better-sqlite3').Statement | undefined;
+
+  /** Records who answered at the build's builder for this attempt (null: not known), for lastBuilder. */
+  setBuilderIdentity(id: number, identity: string | null): void {
+    this.db.update(builds).set({ builderIdentity: identity }).where(eq(builds.id, id)).run();
+  }
 
   /** Succeeded builds that pushed the manifest `digest`, newest first (the reconcile attributes tags with this). */
   buildsWithDigest(digest: string): Build[] {
@@ -588,6 +594,7 @@ function toBuild(r: BuildRow): Build {
     digest: r.digest as string | null, status: r.status as BuildStatus, reason: r.reason as string | null, reasonCode: r.reason_code as string | null,
     pusher: r.pusher as string, queuedAt: r.queued_at as string, startedAt: r.started_at as string | null, finishedAt: r.finished_at as string | null,
     attempts: r.attempts as number, notBefore: r.not_before as string | null, builder: r.builder as string | null,
+    builderIdentity: r.builder_identity as string | null,
     steps: r.steps === null ? null : JSON.parse(r.steps as string), logExpiredAt: r.log_expired_at as string | null,
   };
 }

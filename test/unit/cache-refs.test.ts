@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { buildCache, cacheRepository } from '../../src/builds/cache-refs.js';
+import { buildCache, cacheImport, cacheRepository } from '../../src/builds/cache-refs.js';
 import { imageRefs } from '../../src/builds/tags.js';
 import type { ImageConfig } from '../../src/config/types.js';
 import { cacheHits } from '../../src/metrics.js';
@@ -59,5 +59,38 @@ describe('cacheHits', () => {
       { name: 'pushing reg:5000/alice/web:main', cached: false },
     ])).toEqual({ steps: 3, cached: 2 });
     expect(cacheHits([])).toEqual({ steps: 0, cached: 0 });
+  });
+});
+
+describe('cacheImport', () => {
+  const at = '2030-01-01T00:00:00.000Z';
+  const W1 = 'worker wsl5y4hq4cjdb9i4dnvm2ghpo';
+  const W2 = 'worker q8ngw1uxg6h3bjmd1h0f3x3m9';
+  const decide = (identity: string | undefined, last: { builder: string; identity: string | null } | null, prunedAt?: number) =>
+    cacheImport({ builder: 'tcp://bk:1234', image: 'web', prunedAt, identity, last: last && { ...last, finishedAt: at } });
+
+  it('imports where another BuildKit answers at the builder since the image was built there (a new worker id)', () => {
+    const d = decide(W2, { builder: 'tcp://bk:1234', identity: W1 });
+    expect(d.import).toBe(true);
+    expect(d.line).toBe(`cache: another BuildKit answers at tcp://bk:1234 since it built web (${W1}, now ${W2}): importing the registry's cache`);
+  });
+
+  it('uses the builder\'s own cache while the same worker answers', () => {
+    expect(decide(W1, { builder: 'tcp://bk:1234', identity: W1 })).toEqual({
+      import: false, line: 'cache: tcp://bk:1234 built web last: its own cache is used, the registry\'s is not imported',
+    });
+  });
+
+  it('takes an identity not known, then or now, as unchanged', () => {
+    expect(decide(undefined, { builder: 'tcp://bk:1234', identity: W1 }).import).toBe(false);
+    expect(decide(W1, { builder: 'tcp://bk:1234', identity: null }).import).toBe(false);
+    expect(decide(undefined, { builder: 'tcp://bk:1234', identity: null }).import).toBe(false);
+  });
+
+  it('imports where the image was built elsewhere or never, whatever the identities, and after a trim or an empty cache', () => {
+    expect(decide(W1, { builder: 'local', identity: W1 }).line).toBe('cache: web was last built on local: importing the registry\'s cache');
+    expect(decide(W1, null).line).toBe('cache: tcp://bk:1234 has not built web: importing the registry\'s cache');
+    expect(decide(W1, { builder: 'tcp://bk:1234', identity: W1 }, Date.parse(at) + 1).line).toBe('cache: tcp://bk:1234\'s cache was trimmed since it built web: importing the registry\'s cache');
+    expect(decide(W1, { builder: 'tcp://bk:1234', identity: W1 }, Date.parse(at) - 1).import).toBe(false);
   });
 });

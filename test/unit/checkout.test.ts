@@ -72,6 +72,20 @@ describe('a kept work tree', () => {
     await b.release();
   });
 
+  it('leaves no file racily clean: its index is dated past every file, so the next update trusts what git wrote', async () => {
+    // git re-reads (hashes) every file whose mtime is not older than the index's, in whole seconds: the whole of
+    // a new tree when the index is written in the same second as its files (1.1-1.3 s for a 200 MB file).
+    const root = newRoot();
+    const c = new Checkouts({ root });
+    const a = await c.take('k', src(first));
+    const seconds = (p: string) => statSync(p, { bigint: true }).mtimeNs / 1_000_000_000n;
+    const indexSecond = seconds(join(root, 'index', a.name));
+    for (const f of listing(a.path).filter((f) => !f.endsWith('/'))) expect(seconds(join(a.path, f))).toBeLessThan(indexSecond);
+    const { stdout } = await execa('git', ['--git-dir', bare, '--work-tree', a.path, 'ls-files', '--debug'], { env: { ...process.env, GIT_INDEX_FILE: join(root, 'index', a.name) } });
+    expect(stdout).not.toMatch(/size: 0\b/); // nor smudged (a racily clean entry written again has its size zeroed)
+    await a.release();
+  });
+
   it('removes untracked leftovers and restores touched files (a crash mid-update, or anything else writing there)', async () => {
     const c = new Checkouts({ root: newRoot() });
     const a = await c.take('k', src(first));

@@ -31,7 +31,7 @@ function build(over: Partial<Build>): Build {
     id: 7, source: 'push', repoId: 1, repo: 'alice/shop', owner: 'alice', ref: 'refs/heads/main', refType: 'branch', refName: 'main',
     commitSha: SHA, uploadId: null, uploadFolder: null, contextBytes: null, image: 'shop', config: null, imageRefs: [], digest: null,
     status: 'queued', reason: null, reasonCode: null, pusher: 'alice', queuedAt: '2030-01-01T00:00:00.000Z', startedAt: null,
-    finishedAt: null, attempts: 0, notBefore: null, builder: null, steps: null, logExpiredAt: null,
+    finishedAt: null, attempts: 0, notBefore: null, builder: null, builderIdentity: null, steps: null, logExpiredAt: null,
     ...over,
   };
 }

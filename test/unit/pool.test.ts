@@ -91,6 +91,78 @@ describe('BuilderPool', () => {
   });
 });
 
+/** A driver whose health checks answer only when the test says, in the order they were asked. */
+function heldDriver(name: string) {
+  const waiting: ((ok: boolean) => void)[] = [];
+  const d: BuilderDriver & { asked: () => number; answer: (ok: boolean) => Promise<void> } = {
+    name,
+    async build() { throw new Error('not used'); },
+    health: () => new Promise((resolve) => waiting.push((ok) => resolve({ ok, detail: `${name}: ${ok ? 'up' : 'down'}` }))),
+    asked: () => waiting.length,
+    // Answers the oldest check still waiting, then lets the pool take the answer in.
+    async answer(ok) {
+      waiting.shift()!(ok);
+      await new Promise((r) => setImmediate(r));
+    },
+  };
+  return d;
+}
+
+describe('BuilderPool after an infrastructure failure', () => {
+  /** Pool of a held `a` and an always-healthy `b`, both checked once; `repo` ranks `a` first. */
+  async function setup() {
+    const a = heldDriver('a');
+    const pool = new BuilderPool([{ driver: a, capacity: 10 }, { driver: driver('b'), capacity: 10 }], silentLogger);
+    const first = pool.checkAll();
+    await a.answer(true);
+    await first;
+    const repo = Array.from({ length: 50 }, (_, i) => `o/r${i}`).find((r) => rendezvousOrder(r, ['a', 'b'])[0] === 'a')!;
+    expect(pool.acquire(repo)?.name).toBe('a');
+    pool.release('a');
+    return { a, pool, repo };
+  }
+
+  it('sends no build to the failed builder until a check begun after the failure passes', async () => {
+    const { a, pool, repo } = await setup();
+    const rechecked = pool.recheck('a');
+    // The check is still running (buildx takes its whole bootstrap timeout over a dead remote): the retry goes elsewhere.
+    expect(pool.acquire(repo)?.name).toBe('b');
+    pool.release('b');
+    expect(pool.status().find((s) => s.name === 'a')!.detail).toMatch(/^checking again after an infrastructure error/);
+    await a.answer(true);
+    await rechecked;
+    expect(pool.acquire(repo)?.name).toBe('a');
+  });
+
+  it('keeps it out while the recheck fails, and lets it back once a later check passes', async () => {
+    const { a, pool, repo } = await setup();
+    const rechecked = pool.recheck('a');
+    await a.answer(false);
+    await rechecked;
+    expect(pool.acquire(repo)?.name).toBe('b');
+    pool.release('b');
+    const periodic = pool.checkAll();
+    await a.answer(true);
+    await periodic;
+    expect(pool.acquire(repo)?.name).toBe('a');
+  });
+
+  it('does not take the answer of a check begun before the failure as the recheck', async () => {
+    const { a, pool, repo } = await setup();
+    const periodic = pool.checkAll(); // under way when the build fails
+    const rechecked = pool.recheck('a');
+    expect(a.asked()).toBe(1);
+    await a.answer(true); // the earlier check's answer: it may predate the failure
+    await periodic;
+    expect(pool.acquire(repo)?.name).toBe('b');
+    pool.release('b');
+    expect(a.asked()).toBe(1); // the recheck proper, asked once the earlier one ended
+    await a.answer(true);
+    await rechecked;
+    expect(pool.acquire(repo)?.name).toBe('a');
+  });
+});
+
 describe('rendezvousOrder', () => {
   it('is the order acquire tries builders in', async () => {
     const pool = await poolOf(driver('a'), driver('b'), driver('c'));

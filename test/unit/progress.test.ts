@@ -91,3 +91,26 @@ describe('ProgressRenderer and values from outside', () => {
     expect(lines).toEqual(['#1 RUN x', '#1 \x1b[32mok\x1b[0m', '#1 next']);
   });
 });
+
+describe('ProgressRenderer and a registry cache that is not there', () => {
+  it('logs a cache import\'s error but records no failed step: BuildKit builds on without that cache', () => {
+    // buildx 0.13.1 on dockerd 26.1.5 here, `--cache-from type=registry,ref=…` naming a cache it could not read.
+    const v = {
+      digest: 'sha256:c6f0016781f45a2d3c6a10c6ee2eff617c5c636bfd6d218c89f4589d1675f198',
+      name: 'importing cache manifest from localhost:5000/nobody/none:missing',
+      started: '2026-12-07T06:28:27.781266351Z',
+    };
+    const error = 'failed to configure registry cache importer: failed to authorize: failed to fetch anonymous token: Get "http://127.0.0.1:8080/registry/token?scope=repository%3Anobody%2Fnone%3Apull&service=codehub-build-registry": dial tcp 127.0.0.1:8080: connect: connection refused';
+    const lines: string[] = [];
+    const r = new ProgressRenderer((l) => lines.push(l));
+    r.status({ vertexes: [v] });
+    r.status({ vertexes: [{ ...v, completed: '2026-12-07T06:28:27.825701884Z', error }] });
+    expect(lines).toEqual([
+      '#1 importing cache manifest from localhost:5000/nobody/none:missing',
+      `#1 no cache imported from there (the build goes on without it): ${error}`,
+    ]);
+    expect(r.steps).toHaveLength(1);
+    expect(r.steps[0]).toMatchObject({ n: 1, name: v.name, cached: false, started: v.started, completed: '2026-12-07T06:28:27.825701884Z' });
+    expect(r.steps[0]!.error).toBeUndefined();
+  });
+});

@@ -16,7 +16,7 @@ const sha = 'c0ffee'.padEnd(40, '1');
 const common = {
   owner: 'alice', config: null, digest: null, reason: null, reasonCode: null, pusher: 'alice',
   queuedAt: '2026-03-01T12:00:00Z', startedAt: '2026-03-01T12:00:02Z', finishedAt: '2026-03-01T12:01:00Z', attempts: 1, notBefore: null,
-  builder: 'tcp://buildkitd:1234', steps: null, logExpiredAt: null,
+  builder: 'tcp://buildkitd:1234', builderIdentity: null, steps: null, logExpiredAt: null,
 } as const;
 
 function uploadBuild(over: Partial<UploadBuild> = {}): UploadBuild {
