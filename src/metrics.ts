@@ -1,4 +1,5 @@
 /** Just enough of the Prometheus text format for the server's own metrics; no client library needed. */
+import type { DiskSpace } from './util/disk.js';
 
 const escape = (v: string) => v.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n');
 const labelText = (labels: Record<string, string>) => {
@@ -68,4 +69,22 @@ export class BuildMetrics {
       samples('codehub_build_steps_cached_total', 'Dockerfile steps that came from the cache (the builder\'s or the registry\'s), by builder.', 'counter', rows.map(([builder, c]) => ({ labels: { builder }, value: c.cached }))),
     ].join('\n\n');
   }
+}
+
+/**
+ * The data dir's file system, read at scrape time: alert on free bytes nearing CODEHUB_MIN_FREE, under which
+ * pushes are refused. Nothing when it cannot be read (the scrape still answers with the rest).
+ */
+export function renderDisk(disk: DiskSpace): string {
+  let r;
+  try {
+    r = disk.read();
+  } catch {
+    return '';
+  }
+  return [
+    samples('codehub_data_free_bytes', 'Bytes free on the data dir\'s file system (for the server\'s user).', 'gauge', [{ value: r.freeBytes }]),
+    samples('codehub_data_total_bytes', 'Size in bytes of the data dir\'s file system.', 'gauge', [{ value: r.totalBytes }]),
+    samples('codehub_data_min_free_bytes', 'Free bytes the server keeps on the data dir (CODEHUB_MIN_FREE): below it pushes are refused.', 'gauge', [{ value: r.minFreeBytes }]),
+  ].join('\n\n');
 }

@@ -1,8 +1,40 @@
-import { readdir, readFile } from 'node:fs/promises';
+import { readdir, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 
 /** Variables a build's client process carries, so a later server can recognise it (see BuildIO.processEnv). */
 export function buildProcessEnv(instance: string, buildId: number): Record<string, string> {
   return { CODEHUB_INSTANCE: instance, CODEHUB_BUILD_ID: String(buildId) };
+}
+
+/**
+ * The prefix of a build's work folder in the temp dir (mkdtemp adds six characters): it carries the server's
+ * instance, so that a start removes what its own crash left and never the work of another server on the host.
+ */
+export function workDirPrefix(instance: string, buildId: number): string {
+  return join(tmpdir(), `codehub-build-${instance}-${buildId}-`);
+}
+
+/**
+ * Removes this instance's build work folders (they may hold a build's registry credential) except those of
+ * `running` builds. At start none runs, so what a crash left goes. Returns how many were removed.
+ */
+export async function removeWorkDirs(instance: string, running: ReadonlySet<number> = new Set(), dir = tmpdir()): Promise<number> {
+  const mine = new RegExp(`^codehub-build-${instance.replace(/[^A-Za-z0-9]/g, '\\$&')}-(\\d+)-[A-Za-z0-9]{6}$`);
+  let names: string[];
+  try {
+    names = await readdir(dir);
+  } catch {
+    return 0;
+  }
+  let removed = 0;
+  for (const name of names) {
+    const m = mine.exec(name);
+    if (!m || running.has(Number(m[1]))) continue;
+    await rm(join(dir, name), { recursive: true, force: true });
+    removed++;
+  }
+  return removed;
 }
 
 /**

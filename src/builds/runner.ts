@@ -1,6 +1,4 @@
 import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import type { BuilderDriver, BuildOutcome } from '../builder/driver.js';
 import type { BuilderPool } from '../builder/pool.js';
 import type { ImageConfig } from '../config/types.js';
@@ -14,7 +12,9 @@ import type { BlobStore } from '../uploads/blobs.js';
 import type { HeldSecrets } from '../uploads/held-secrets.js';
 import { commitContext, uploadContext, type PreparedContext } from './contexts.js';
 import type { Store } from '../store/store.js';
-import { buildProcessEnv, stopOrphans } from './orphans.js';
+import { buildProcessEnv, removeWorkDirs, stopOrphans, workDirPrefix } from './orphans.js';
+import { isNoSpace } from '../util/disk.js';
+import { failureFields, RepeatedFailure } from '../util/repeated-failure.js';
 import { masker, secretValues } from '../logs/mask.js';
 import { escapeControls } from '../util/controls.js';
 import { resolveArgs } from './build-args.js';
@@ -73,9 +73,16 @@ export interface RunnerDeps {
   uploads?: { store: UploadStore; blobs: BlobStore };
   /** The secrets an upload's build was sent, held in memory until it ends. */
   held?: HeldSecrets;
+  /** First wait before a build's end the database refused (a full disk) is written again; doubling, at most 30 s. Default 1 s. */
+  endRetryBaseMs?: number;
 }
 
 const SHUTDOWN = 'shutdown: the server is stopping';
+
+/** Why a build stopped when its log could not be written: the cause first, as a user reads the reason. */
+function logFailure(e: Error): string {
+  return isNoSpace(e) ? `the data dir is full: its log could not be written (${e.message})` : `its log could not be written (${e.message})`;
+}
 
 interface Active {
   controller: AbortController;
@@ -93,11 +100,44 @@ export class Runner {
   private loopDone: Promise<void> | null = null;
   private wake: (() => void) | null = null;
   private retryTimer: NodeJS.Timeout | null = null;
+  /** Aborted when stop's grace period is over: builds' end writes still being retried give up then. */
+  private halt = new AbortController();
+  /** Whether builds a dead process left running are recovered yet (not while the database cannot be written). */
+  private recovered = false;
+  private claimFailures: RepeatedFailure;
+  private recoveryFailures: RepeatedFailure;
 
-  constructor(private deps: RunnerDeps) {}
+  constructor(private deps: RunnerDeps) {
+    this.claimFailures = new RepeatedFailure(deps.log, 'claiming a build failed; retrying every second');
+    this.recoveryFailures = new RepeatedFailure(deps.log, 'queueing again the builds a previous server process left running failed; retrying before any build is claimed');
+  }
 
-  /** Recovers builds stranded by a dead process (stopping clients it left behind), then starts taking work. */
+  /**
+   * Recovers builds stranded by a dead process (stopping clients it left behind, removing their work
+   * folders), then starts taking work. With the database unwritable (a full disk) the server still starts:
+   * recovery is retried by the loop, and no build is claimed until it is done.
+   */
   async start(): Promise<void> {
+    const removed = await removeWorkDirs(this.deps.instance).catch((e: Error) => {
+      this.deps.log.warn('removing the work folders of builds a previous server process left failed', { err: e });
+      return 0;
+    });
+    if (removed) this.deps.log.info('removed work folders left by a previous server process', { count: removed });
+    await this.recover();
+    this.loopDone = this.loop();
+  }
+
+  private async recover(): Promise<void> {
+    try {
+      await this.recoverStranded();
+      this.recovered = true;
+      this.recoveryFailures.succeeded();
+    } catch (e) {
+      this.recoveryFailures.failed(e);
+    }
+  }
+
+  private async recoverStranded(): Promise<void> {
     const { store, logs, log, retry } = this.deps;
     const stranded = store.listBuilds({ status: 'running', limit: 10_000 });
     const stopped = await stopOrphans(this.deps.instance, stranded.map((b) => b.id));
@@ -112,7 +152,6 @@ export class Runner {
       log.warn('build failed as interrupted', { build: b.id, attempts: b.attempts });
       this.deps.onEnded?.(b);
     }
-    this.loopDone = this.loop();
   }
 
   /**
@@ -156,6 +195,7 @@ export class Runner {
       this.deps.log.info('waiting for running builds before stopping', { builds: [...this.active.keys()], graceMs });
       await Promise.race([all(), new Promise((r) => setTimeout(r, graceMs).unref())]);
     }
+    this.halt.abort();
     for (const a of this.active.values()) a.controller.abort(SHUTDOWN);
     await all();
     await this.loopDone;
@@ -163,7 +203,8 @@ export class Runner {
 
   private async loop(): Promise<void> {
     while (!this.stopping) {
-      while (this.active.size < this.deps.maxBuilds && this.deps.pool.hasRoom() && (this.deps.registryGate?.open ?? true) && !this.stopping) {
+      if (!this.recovered) await this.recover();
+      while (this.recovered && this.active.size < this.deps.maxBuilds && this.deps.pool.hasRoom() && (this.deps.registryGate?.open ?? true) && !this.stopping) {
         let driver: BuilderDriver | null = null;
         let b: Build | undefined;
         try {
@@ -171,9 +212,10 @@ export class Runner {
         } catch (e) {
           // A busy or failing database must not end the loop (and with it the process): try again shortly.
           if (driver) this.deps.pool.release((driver as BuilderDriver).name);
-          this.deps.log.warn('claiming a build failed; retrying', { err: e });
+          this.claimFailures.failed(e);
           break;
         }
+        this.claimFailures.succeeded();
         if (!b) {
           if (driver) this.deps.pool.release((driver as BuilderDriver).name);
           break;
@@ -202,7 +244,15 @@ export class Runner {
   private launch(b: Build, driver: BuilderDriver): void {
     const controller = new AbortController();
     const done = this.run(b, driver, controller)
-      .catch((e) => this.deps.log.error('build crashed', { build: b.id, err: e }))
+      .catch(async (e: Error) => {
+        // Not a build's failure but the runner's: still, no build may stay running with nothing behind it.
+        this.deps.log.error('build crashed', { build: b.id, err: e });
+        const reason = `internal error in the build runner: ${e.message}`;
+        if (await this.persist(() => { this.deps.store.finishBuild(b.id, { status: 'failed', reason, reasonCode: 'infrastructure' }); }, this.deps.log.child({ build: b.id }))) {
+          const after = this.deps.store.build(b.id);
+          if (after && TERMINAL_STATUSES.includes(after.status)) this.deps.onEnded?.(after);
+        }
+      })
       .finally(() => {
         this.active.delete(b.id);
         this.deps.pool.release(driver.name);
@@ -220,7 +270,22 @@ export class Runner {
     const secrets = this.secretsOf(b, image);
     // Secret values and secret-looking build args never reach the stored log.
     const mask = masker(secretValues(secrets.ok ? secrets.values : {}, image.args));
-    const out = deps.logs.writer(b.id, mask);
+    // A log that cannot be written (a full data dir) stops the build: its output would be lost.
+    const out = deps.logs.writer(b.id, mask, (e) => {
+      log.warn('the build\'s log could not be written; the build is stopped', failureFields(e));
+      controller.abort(logFailure(e));
+    });
+    try {
+      await this.attempt(b, driver, controller, out, image, secrets, args, mask, log);
+    } finally {
+      await out.end();
+    }
+  }
+
+  /** One attempt of a build, from its first log line to its end recorded in the store. */
+  private async attempt(b: Build, driver: BuilderDriver, controller: AbortController, out: LogWriter, image: ImageConfig,
+    secrets: ReturnType<Runner['secretsOf']>, args: Awaited<ReturnType<typeof resolveArgs>>, mask: (t: string) => string, log: Logger): Promise<void> {
+    const { deps } = this;
     const started = Date.now();
     deps.metrics.queueWait.observe((started - Date.parse(b.queuedAt)) / 1000);
     const what = isPush(b) ? `${b.repo} ${b.refType} ${b.refName} @ ${b.commitSha}` : `folder ${b.uploadFolder} uploaded by ${b.pusher}`;
@@ -228,18 +293,18 @@ export class Runner {
     log.info('build started', { attempt: b.attempts, builder: driver.name });
 
     const refused = !args.ok ? args.reason : !secrets.ok ? secrets.reason : null;
-    const result = refused !== null || !secrets.ok
+    const executed = refused !== null || !secrets.ok
       ? { ok: false as const, code: 'user' as const, reason: refused ?? '', steps: [] }
       : await this.execute(b, image, secrets.values, driver, controller, out)
         .catch((e: Error): BuildOutcome => ({ ok: false, code: 'infrastructure', reason: e.message, steps: [] }));
+    // A build stopped because its log could not be written failed for that, whatever its client said when stopped.
+    const result: BuildOutcome = !executed.ok && out.failed ? { ok: false, code: 'infrastructure', reason: logFailure(out.failed), steps: executed.steps } : executed;
     // A reason may quote BuildKit's error, which quotes the Dockerfile with its args expanded: stored masked.
     const outcome = result.ok ? result : { ...result, reason: mask(result.reason) };
     // BuildKit names steps with build args expanded, so step names and errors are masked like the log.
-    if (outcome.steps.length) {
-      deps.store.setSteps(b.id, outcome.steps.map((st) => ({
-        n: st.n, name: mask(st.name), cached: st.cached, started: st.started, completed: st.completed, ...(st.error ? { error: mask(st.error) } : {}),
-      })));
-    }
+    const steps = outcome.steps.map((st) => ({
+      n: st.n, name: mask(st.name), cached: st.cached, started: st.started, completed: st.completed, ...(st.error ? { error: mask(st.error) } : {}),
+    }));
     const hits = cacheHits(outcome.steps);
     if (hits.steps) out.line(`cache: ${hits.cached} of ${hits.steps} step${hits.steps === 1 ? '' : 's'} cached`);
     deps.metrics.recordSteps(driver.name, hits);
@@ -247,6 +312,8 @@ export class Runner {
     deps.metrics.duration.observe(secs);
     const took = `${secs.toFixed(1)}s`;
 
+    // What the store is told at the end: made below, once the log has said it.
+    let end: () => void = () => {};
     // A reason may quote a build arg or an error's own lines: one line in the log, never a forged closing line.
     if (!outcome.ok && outcome.reason === SHUTDOWN) {
       out.line(`--- stopped after ${took} because the server is stopping; it runs again when the server starts`, true);
@@ -255,33 +322,78 @@ export class Runner {
       await deps.onPushed?.(b, outcome.digest);
       if (outcome.cacheExportedTo) await deps.onCacheExported?.(parseImageRef(outcome.cacheExportedTo).repository);
       out.line(`--- succeeded in ${took}: pushed ${b.imageRefs.join(', ')} @ ${outcome.digest}`, true);
-      deps.store.finishBuild(b.id, { status: 'succeeded', digest: outcome.digest });
+      end = () => { deps.store.finishBuild(b.id, { status: 'succeeded', digest: outcome.digest }); };
     } else if (outcome.code === 'infrastructure' && deps.registryGate && !(await deps.registryGate.check())) {
       // The registry went away or read-only (its garbage collector) under the build: not the build's fault,
       // so the attempt does not count; it waits queued until the registry takes pushes again.
       out.line(`--- the registry does not take pushes (${deps.registryGate.detail}) after ${took}: ${escapeControls(outcome.reason)}`, true);
       out.line('--- the build waits queued until the registry is back; this attempt does not count', true);
-      deps.store.requeue(b.id, new Date(), `waiting for the registry: ${deps.registryGate.detail}`, { refund: true });
+      const why = `waiting for the registry: ${deps.registryGate.detail}`;
+      end = () => { deps.store.requeue(b.id, new Date(), why, { refund: true }); };
     } else if (outcome.code === 'canceled') {
       // The record already says canceled and why (cancel API or a newer push); the log says it too.
       out.line(`--- canceled after ${took}: ${escapeControls(outcome.reason)}`, true);
-      deps.store.finishBuild(b.id, { status: 'canceled', reason: outcome.reason, reasonCode: 'canceled' });
+      end = () => { deps.store.finishBuild(b.id, { status: 'canceled', reason: outcome.reason, reasonCode: 'canceled' }); };
     } else if (outcome.code === 'infrastructure' && b.attempts < deps.retry.maxAttempts) {
       const delay = Math.min(deps.retry.baseMs * 2 ** (b.attempts - 1), 300_000);
       out.line(`--- infrastructure error after ${took}: ${escapeControls(outcome.reason)}`, true);
       out.line(`--- retrying in ${(delay / 1000).toFixed(1)}s (attempt ${b.attempts + 1} of ${deps.retry.maxAttempts})`, true);
-      deps.store.requeue(b.id, new Date(Date.now() + delay), `infrastructure error, retrying: ${outcome.reason}`);
+      // The back-off counts from when the record is written: a write retried for minutes must not make it due at once.
+      end = () => { deps.store.requeue(b.id, new Date(Date.now() + delay), `infrastructure error, retrying: ${outcome.reason}`); };
       void deps.pool.recheck(driver.name);
     } else {
       const kind = outcome.code === 'infrastructure' ? `infrastructure error, after ${b.attempts} attempt${b.attempts > 1 ? 's' : ''}` : outcome.code;
       out.line(`--- failed after ${took} (${kind}): ${escapeControls(outcome.reason)}`, true);
-      deps.store.finishBuild(b.id, { status: 'failed', reason: outcome.reason, reasonCode: outcome.code });
+      end = () => { deps.store.finishBuild(b.id, { status: 'failed', reason: outcome.reason, reasonCode: outcome.code }); };
       if (outcome.code === 'infrastructure') void deps.pool.recheck(driver.name);
     }
-    await out.end();
+    const record = () => {
+      if (steps.length) deps.store.setSteps(b.id, steps);
+      end();
+    };
+    // The image may be pushed already: an end the database cannot take now (a full disk) is written when it can.
+    const written = await this.persist(record, log, async () => {
+      out.line('--- the build\'s end could not be recorded yet (the server\'s database cannot be written); it is recorded as soon as it can be', true);
+      await out.end(); // followers wait for the record alone, not for a log that will not grow
+    });
+    if (!written) return;
     const after = deps.store.build(b.id);
     if (after && TERMINAL_STATUSES.includes(after.status)) deps.onEnded?.(after);
     log.info('build ended', { ok: outcome.ok, ...(outcome.ok ? { digest: outcome.digest } : { code: outcome.code, reason: outcome.reason }), seconds: secs });
+  }
+
+  /**
+   * Makes a write (a build's end) until it succeeds, with back-off from 1 s to 30 s, logged once when it first
+   * fails (`onFirstFailure` then runs) and once when it lands. Gives up only when the runner stops: the build
+   * then stays running in the store, and the next start queues it again. Returns whether it was written.
+   */
+  private async persist(write: () => void, log: Logger, onFirstFailure?: () => Promise<void>): Promise<boolean> {
+    for (let failures = 0, delay = this.deps.endRetryBaseMs ?? 1000; ; delay = Math.min(delay * 2, 30_000)) {
+      try {
+        write();
+        if (failures) log.info('the build\'s end is recorded after all', { failures });
+        return true;
+      } catch (e) {
+        if (failures++ === 0) {
+          log.warn('recording the build\'s end failed; retrying until it can be written', failureFields(e));
+          await onFirstFailure?.();
+        }
+        if (this.halt.signal.aborted) {
+          log.warn('the server stops before the build\'s end could be recorded: it stays running, and the next start queues it again', failureFields(e));
+          return false;
+        }
+        await this.pause(delay);
+      }
+    }
+  }
+
+  /** Waits `ms`, or less if the runner is halted meanwhile. */
+  private pause(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const done = () => { clearTimeout(t); this.halt.signal.removeEventListener('abort', done); resolve(); };
+      const t = setTimeout(done, ms);
+      this.halt.signal.addEventListener('abort', done, { once: true });
+    });
   }
 
   /** The values of the secrets the image names, or why they cannot be had. */
@@ -309,7 +421,7 @@ export class Runner {
 
   private async execute(b: Build, image: ImageConfig, secrets: Record<string, string>, driver: BuilderDriver, controller: AbortController, out: LogWriter): Promise<BuildOutcome> {
     const { deps } = this;
-    const workDir = await mkdtemp(join(tmpdir(), `codehub-build-${b.id}-`));
+    const workDir = await mkdtemp(workDirPrefix(deps.instance, b.id));
     const timeoutMs = image.timeoutSeconds ? image.timeoutSeconds * 1000 : deps.defaultTimeoutMs;
     const timer = setTimeout(() => controller.abort(`timeout: the build ran longer than ${Math.round(timeoutMs / 1000)}s`), timeoutMs);
     const refs = splitRefs(b.imageRefs);

@@ -1,9 +1,10 @@
 import { Hono } from 'hono';
 import type { BuilderPool } from '../builder/pool.js';
-import { samples, type BuildMetrics } from '../metrics.js';
+import { renderDisk, samples, type BuildMetrics } from '../metrics.js';
 import type { RegistryClient } from '../registry/client.js';
 import { BUILD_STATUSES } from '../store/schema.js';
 import type { Store } from '../store/store.js';
+import { describeDisk, type DiskSpace } from '../util/disk.js';
 
 export interface HealthDeps {
   store: Store;
@@ -12,11 +13,31 @@ export interface HealthDeps {
   metrics: BuildMetrics;
   /** Whether the registry takes pushes (read-only during its garbage collection): builds wait while it does not. */
   gate?: { readonly open: boolean; readonly detail: string };
+  /** The data dir's free space: under CODEHUB_MIN_FREE the server is degraded (pushes refused), at none failing. */
+  disk?: DiskSpace;
+}
+
+/** The disk check: `status` degraded under the threshold (still 200), failing with no space at all (503). */
+function diskCheck(disk: DiskSpace): { ok: boolean; degraded: boolean; check: Record<string, unknown> } {
+  try {
+    const r = disk.read();
+    const status = r.level === 'ok' ? 'ok' : r.level === 'low' ? 'degraded' : 'failing';
+    const detail = r.level === 'full'
+      ? `the data dir is full: ${describeDisk(r)}; builds, pushes and logs cannot be written until space is freed`
+      : r.level === 'low' ? `low on space, pushes are refused: ${describeDisk(r)}` : describeDisk(r);
+    return {
+      ok: r.level !== 'full', degraded: r.level !== 'ok',
+      check: { ok: r.level !== 'full', status, free_bytes: r.freeBytes, total_bytes: r.totalBytes, min_free_bytes: r.minFreeBytes, detail },
+    };
+  } catch (e) {
+    return { ok: false, degraded: true, check: { ok: false, status: 'failing', detail: `the data dir's file system cannot be read: ${(e as Error).message}` } };
+  }
 }
 
 /**
- * GET /healthz: the process, the database, each builder and the registry; 503 if the database or the
- * registry is down or no builder is healthy. GET /metrics: Prometheus text.
+ * GET /healthz: the process, the database, the data dir's free space, each builder and the registry; 503 if
+ * the database or the registry is down, no builder is healthy or the data dir is full (degraded but 200 when
+ * it is only under CODEHUB_MIN_FREE). GET /metrics: Prometheus text.
  */
 export function healthRoutes(deps: HealthDeps): Hono {
   const app = new Hono();
@@ -32,12 +53,14 @@ export function healthRoutes(deps: HealthDeps): Hono {
     const ping = await deps.registry.ping();
     const registry = deps.gate && ping.ok ? { ...ping, writable: deps.gate.open, detail: `${ping.detail}; ${deps.gate.detail}` } : ping;
     const builders = deps.pool.status();
-    const ok = db.ok && registry.ok && builders.some((b) => b.healthy);
+    const disk = deps.disk ? diskCheck(deps.disk) : null;
+    const ok = db.ok && registry.ok && builders.some((b) => b.healthy) && (disk?.ok ?? true);
     return c.json({
-      status: ok ? 'ok' : 'degraded',
+      status: ok && !disk?.degraded ? 'ok' : 'degraded',
       checks: {
         process: { ok: true, detail: `pid ${process.pid}, up ${Math.round(process.uptime())}s` },
         database: db,
+        ...(disk ? { disk: disk.check } : {}),
         registry,
         builders: builders.map((b) => ({ ok: b.healthy, ...b })),
       },
@@ -58,6 +81,7 @@ export function healthRoutes(deps: HealthDeps): Hono {
       samples('codehub_builder_running', 'Builds running on a builder.', 'gauge', builders.map((b) => ({ labels: { builder: b.name }, value: b.running }))),
       samples('codehub_builder_capacity', 'Builds a builder may run at once.', 'gauge', builders.map((b) => ({ labels: { builder: b.name }, value: b.capacity }))),
       ...(deps.gate ? [samples('codehub_registry_writable', 'Whether the registry takes pushes (builds wait queued while it does not).', 'gauge', [{ value: deps.gate.open ? 1 : 0 }])] : []),
+      ...(deps.disk ? [renderDisk(deps.disk)].filter(Boolean) : []),
     ].join('\n\n') + '\n';
     return c.body(body, 200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8' });
   });

@@ -1,5 +1,5 @@
 import { EventEmitter } from 'node:events';
-import { closeSync, createReadStream, existsSync, mkdirSync, openSync, readFileSync, statSync, writeSync } from 'node:fs';
+import { closeSync, createReadStream, existsSync, ftruncateSync, mkdirSync, openSync, readFileSync, statSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { formatBytes } from '../units.js';
@@ -14,7 +14,20 @@ export interface LogLine {
 export interface LogStoreOptions {
   /** Bytes a build's log may hold; past it, lines are dropped after a notice (the closing lines still come). */
   maxBytes?: number;
+  /** The file calls a writer makes, replaceable so tests can fail them (a full disk, a short write). */
+  io?: LogFileIo;
 }
+
+/** The three calls that write a log file; node:fs's by default. */
+export interface LogFileIo {
+  write(fd: number, buf: Buffer, offset: number, length: number): number;
+  truncate(fd: number, length: number): void;
+}
+
+const fsIo: LogFileIo = {
+  write: (fd, buf, offset, length) => writeSync(fd, buf, offset, length),
+  truncate: (fd, length) => ftruncateSync(fd, length),
+};
 
 export const DEFAULT_LOG_MAX_BYTES = 20 * 1024 * 1024;
 
@@ -27,10 +40,17 @@ export const DEFAULT_LOG_MAX_BYTES = 20 * 1024 * 1024;
 export class LogStore {
   private events = new EventEmitter();
   private writers = new Map<number, LogWriter>();
+  /**
+   * Lines announced to followers but not stored when a writer ended (its disk was full), per build: the next
+   * writer of the build stores that many placeholders first, so a line's number means the same live and on disk.
+   */
+  private owed = new Map<number, { lines: number; reason: string }>();
   readonly maxBytes: number;
+  private io: LogFileIo;
 
   constructor(private root: string, opts: LogStoreOptions = {}) {
     this.maxBytes = opts.maxBytes ?? DEFAULT_LOG_MAX_BYTES;
+    this.io = opts.io ?? fsIo;
     this.events.setMaxListeners(0);
   }
 
@@ -38,15 +58,23 @@ export class LogStore {
     return join(this.root, String(id % 1000), `${id}.log`);
   }
 
-  /** The writer of a build's log (one at a time per build); `mask` is applied to every line before it is stored. */
-  writer(id: number, mask: (text: string) => string = (t) => t): LogWriter {
+  /**
+   * The writer of a build's log (one at a time per build); `mask` is applied to every line before it is
+   * stored. A write that fails never throws: `onError` hears of the first failure (the writer's `failed`).
+   */
+  writer(id: number, mask: (text: string) => string = (t) => t, onError?: (e: Error) => void): LogWriter {
     const existing = this.writers.get(id);
     if (existing) return existing;
-    const w = new LogWriter(this.path(id), this.maxBytes, mask, (lines) => {
-      for (const l of lines) this.events.emit(`line:${id}`, l);
-    }, () => {
-      this.writers.delete(id);
-      this.events.emit(`end:${id}`);
+    const owed = this.owed.get(id) ?? { lines: 0, reason: '' };
+    this.owed.delete(id);
+    const w = new LogWriter({
+      file: this.path(id), maxBytes: this.maxBytes, mask, io: this.io, owed, onError,
+      announce: (lines) => { for (const l of lines) this.events.emit(`line:${id}`, l); },
+      onClose: (unstored, reason) => {
+        if (unstored > 0) this.owed.set(id, { lines: unstored, reason });
+        this.writers.delete(id);
+        this.events.emit(`end:${id}`);
+      },
     });
     this.writers.set(id, w);
     return w;
@@ -126,41 +154,76 @@ function parseLine(n: number, raw: string): LogLine {
   return tab < 0 ? { n, time: '', text: raw } : { n, time: raw.slice(0, tab), text: raw.slice(tab + 1) };
 }
 
+/** How a LogWriter is made (LogStore.writer). */
+interface WriterOptions {
+  file: string;
+  maxBytes: number;
+  mask: (t: string) => string;
+  io: LogFileIo;
+  /** Lines an earlier writer announced but could not store: placeholders for them come first. */
+  owed: { lines: number; reason: string };
+  announce: (lines: LogLine[]) => void;
+  /** Called once, at the end, with how many announced lines the file still lacks, and why. */
+  onClose: (unstored: number, reason: string) => void;
+  onError?: (e: Error) => void;
+}
+
 /**
  * Appends to one build's log. Lines are batched and written synchronously on the next turn of the event
- * loop (or at once past 64 KiB), then announced: the file always holds every announced line, and memory
- * holds at most one batch, whatever the build prints.
+ * loop (or at once past 64 KiB), then announced: the file holds every announced line, and memory holds at
+ * most one batch, whatever the build prints.
+ *
+ * A write that fails (a full disk) never throws out of the writer: it would be thrown from setImmediate and
+ * take the whole server down. The file is cut back to its last whole line, the lines are still announced to
+ * live followers, `failed` keeps the first error (the runner fails the build naming it), and once writes
+ * work again a placeholder per lost line is stored first, so line numbers stay those followers saw.
  */
 export class LogWriter {
-  private fd: number;
-  private n: number;
-  private bytes: number;
+  private fd = -1;
+  private n = 0;
+  private bytes = 0;
+  /** Bytes of whole lines in the file: where a failed write is cut back to. */
+  private stored = 0;
+  /** Announced lines the file lacks (writes failed): stored as placeholders before the next line. */
+  private unstored: number;
   private pending: LogLine[] = [];
   private pendingBytes = 0;
   private scheduled = false;
   private truncated = false;
   private ended: Promise<void> | null = null;
+  /** The first write that failed, if any. */
+  failed: Error | null = null;
+  /** Why the lines not stored were lost, for their placeholder. */
+  private lostBecause: string;
 
-  constructor(file: string, private maxBytes: number, private mask: (t: string) => string,
-    private announce: (lines: LogLine[]) => void, private onClose: () => void) {
-    mkdirSync(join(file, '..'), { recursive: true });
-    // A build's next attempt continues the same log: count what is there, so line numbers keep increasing.
-    const existing = existsSync(file) ? readFileSync(file) : Buffer.alloc(0);
-    this.bytes = existing.length;
-    this.n = 0;
-    for (let i = existing.indexOf(10); i >= 0; i = existing.indexOf(10, i + 1)) this.n++;
-    this.fd = openSync(file, 'a');
+  constructor(private o: WriterOptions) {
+    this.unstored = o.owed.lines;
+    this.lostBecause = o.owed.reason;
+    try {
+      mkdirSync(join(o.file, '..'), { recursive: true });
+      // A build's next attempt continues the same log: count what is there, so line numbers keep increasing.
+      const existing = existsSync(o.file) ? readFileSync(o.file) : Buffer.alloc(0);
+      // A torn last line (a crash mid-write before lines were cut back) is cut off rather than glued to ours.
+      this.stored = existing.lastIndexOf(10) + 1;
+      this.bytes = this.stored;
+      for (let i = existing.indexOf(10); i >= 0 && i < this.stored; i = existing.indexOf(10, i + 1)) this.n++;
+      this.fd = openSync(o.file, 'a');
+      if (this.stored < existing.length) o.io.truncate(this.fd, this.stored);
+    } catch (e) {
+      this.fail(e as Error);
+    }
+    this.n += this.unstored;
   }
 
   /** Adds a line (newlines inside become separate lines). Past the cap only `closing` lines are kept. */
   line(text: string, closing = false): void {
     if (this.ended) return;
-    for (const part of this.mask(text).split(/\r?\n/)) {
+    for (const part of this.o.mask(text).split(/\r?\n/)) {
       const size = Buffer.byteLength(part) + 26; // time, tab and newline
-      if (!closing && this.bytes + size > this.maxBytes) {
+      if (!closing && this.bytes + size > this.o.maxBytes) {
         if (!this.truncated) {
           this.truncated = true;
-          this.push(`--- log truncated: it reached ${formatBytes(this.maxBytes)} (CODEHUB_LOG_MAX_BYTES); later output is dropped, the build goes on`);
+          this.push(`--- log truncated: it reached ${formatBytes(this.o.maxBytes)} (CODEHUB_LOG_MAX_BYTES); later output is dropped, the build goes on`);
         }
         continue;
       }
@@ -187,18 +250,84 @@ export class LogWriter {
     const batch = this.pending;
     this.pending = [];
     this.pendingBytes = 0;
-    writeSync(this.fd, batch.map((l) => `${l.time}\t${l.text}\n`).join(''));
-    this.announce(batch);
+    const text = batch.map((l) => `${l.time}\t${l.text}\n`).join('');
+    this.store(this.unstored ? this.placeholders(batch[0]!.time) + text : text, this.unstored + batch.length);
+    this.o.announce(batch);
   }
 
-  /** Writes what is pending, closes the file, and tells followers this writer is done. */
+  /** One line saying what was lost, then an empty line for each other lost line: the numbering holds. */
+  private placeholders(time: string): string {
+    return `${time}\t--- ${this.unstored} line${this.unstored === 1 ? '' : 's'} of this log could not be stored (${this.lostBecause})\n` + '\n'.repeat(this.unstored - 1);
+  }
+
+  /**
+   * Writes `lines` whole lines, looping over short writes. On an error the file is cut back to its last whole
+   * line and the lines not stored are counted for the next write.
+   */
+  private store(text: string, lines: number): void {
+    if (this.fd < 0) {
+      this.unstored = lines;
+      return;
+    }
+    const buf = Buffer.from(text);
+    let done = 0;
+    try {
+      while (done < buf.length) {
+        const n = this.o.io.write(this.fd, buf, done, buf.length - done);
+        if (n <= 0) throw new Error(`writing ${this.o.file} stored nothing (${n} bytes of ${buf.length - done})`);
+        done += n;
+      }
+      this.stored += buf.length;
+      this.unstored = 0;
+    } catch (e) {
+      const whole = done > 0 ? buf.lastIndexOf(10, done - 1) + 1 : 0;
+      let kept = 0;
+      for (let i = buf.indexOf(10); i >= 0 && i < whole; i = buf.indexOf(10, i + 1)) kept++;
+      this.cutBack(this.stored + whole);
+      this.unstored = lines - kept;
+      this.fail(e as Error);
+    }
+  }
+
+  /** Cuts a torn line off the file; should that fail too, the file is left as is and not written again. */
+  private cutBack(length: number): void {
+    try {
+      this.o.io.truncate(this.fd, length);
+      this.stored = length;
+    } catch (e) {
+      this.fail(e as Error);
+      this.close();
+    }
+  }
+
+  private fail(e: Error): void {
+    this.lostBecause = e.message;
+    if (this.failed) return;
+    this.failed = e;
+    try {
+      this.o.onError?.(e);
+    } catch { /* a listener's own failure must not reach the event loop either */ }
+  }
+
+  private close(): void {
+    if (this.fd < 0) return;
+    try {
+      closeSync(this.fd);
+    } catch { /* nothing more can be done with it */ }
+    this.fd = -1;
+  }
+
+  /** Writes what is pending, closes the file, and tells followers this writer is done; never rejects. */
   end(): Promise<void> {
     this.ended ??= new Promise<void>((resolve) => {
       setImmediate(() => {
-        this.flush();
-        closeSync(this.fd);
-        this.onClose();
-        resolve();
+        try {
+          this.flush();
+        } finally {
+          this.close();
+          this.o.onClose(this.unstored, this.lostBecause);
+          resolve();
+        }
       });
     });
     return this.ended;

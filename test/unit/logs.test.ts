@@ -5,7 +5,8 @@ import { beforeEach, describe, expect, it } from 'vitest';
 import { sendLog } from '../../src/logs/follow.js';
 import { maskedArgNames, masker, secretValues, storableArgs, storableConfig } from '../../src/logs/mask.js';
 import { escapeControls, firstControl } from '../../src/util/controls.js';
-import { LogStore, type LogLine } from '../../src/logs/store.js';
+import { writeSync, ftruncateSync } from 'node:fs';
+import { LogStore, type LogFileIo, type LogLine } from '../../src/logs/store.js';
 import { openDb } from '../../src/store/db.js';
 import { Store } from '../../src/store/store.js';
 
@@ -54,6 +55,116 @@ describe('LogStore', () => {
     expect(file).toContain('token *** auth *** env production');
     expect(file).not.toContain('tok-123456');
     expect(file).not.toContain(Buffer.from('tok-123456').toString('base64').replace(/=+$/, ''));
+  });
+});
+
+describe('LogWriter on a full disk', () => {
+  /** The real calls, except that writes fail with ENOSPC while `full`, and each write stores at most `chunk` bytes. */
+  function faultyIo(opts: { chunk?: number } = {}) {
+    const io = {
+      full: false,
+      failAfter: Infinity, // bytes a write may store before the disk fills mid-write
+      write(fd: number, buf: Buffer, offset: number, length: number): number {
+        if (io.full) throw Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' });
+        const n = Math.min(length, opts.chunk ?? length, io.failAfter);
+        if (n === 0) {
+          io.full = true;
+          throw Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' });
+        }
+        io.failAfter -= n;
+        return writeSync(fd, buf, offset, n);
+      },
+      truncate: (fd: number, length: number) => ftruncateSync(fd, length),
+    };
+    return io satisfies LogFileIo;
+  }
+
+  it('loops over short writes, so no line is torn', async () => {
+    const l = new LogStore(mkdtempSync(join(tmpdir(), 'chb-logstore-')), { io: faultyIo({ chunk: 7 }) });
+    const w = l.writer(id);
+    for (let i = 0; i < 20; i++) w.line(`line ${i}`);
+    await w.end();
+    expect((await l.read(id)).map((x) => x.text)).toEqual(Array.from({ length: 20 }, (_, i) => `line ${i}`));
+  });
+
+  it('never throws on a failed write: records it once, cuts the file back to whole lines, announces the lines, and ends', async () => {
+    const io = faultyIo();
+    const l = new LogStore(mkdtempSync(join(tmpdir(), 'chb-logstore-')), { io });
+    const errors: Error[] = [];
+    const live: LogLine[] = [];
+    let ended = false;
+    l.subscribe(id, (x) => live.push(x), () => { ended = true; });
+    const w = l.writer(id, undefined, (e) => errors.push(e));
+    w.line('stored');
+    await tick();
+    io.failAfter = 60; // the disk fills in the middle of the next batch's second line (the first is 42 bytes)
+    w.line('a line that fits');
+    w.line('a line torn by the full disk');
+    w.line('one more');
+    await tick();
+    w.line('and another, still full');
+    await w.end();
+    expect(ended).toBe(true);
+    expect(errors).toHaveLength(1);
+    expect(w.failed?.message).toContain('ENOSPC');
+    expect(live.map((x) => x.n)).toEqual([1, 2, 3, 4, 5]);
+    const file = readFileSync(l.path(id), 'utf8');
+    expect(file.endsWith('\n')).toBe(true);
+    expect((await l.read(id)).map((x) => x.text)).toEqual(['stored', 'a line that fits']);
+  });
+
+  it('once space returns, stores a placeholder for each lost line first, so line numbers match what followers saw', async () => {
+    const io = faultyIo();
+    const l = new LogStore(mkdtempSync(join(tmpdir(), 'chb-logstore-')), { io });
+    const w = l.writer(id);
+    w.line('one');
+    await tick();
+    io.full = true;
+    w.line('two');
+    w.line('three');
+    await tick();
+    io.full = false;
+    w.line('four');
+    await w.end();
+    const lines = await l.read(id);
+    expect(lines.map((x) => x.n)).toEqual([1, 2, 3, 4]);
+    expect(lines[1]!.text).toMatch(/^--- 2 lines of this log could not be stored \(ENOSPC/);
+    expect(lines[2]!.text).toBe('');
+    expect(lines[3]!.text).toBe('four');
+  });
+
+  it('carries lines a writer could not store over to the build\'s next writer (its next attempt)', async () => {
+    const io = faultyIo();
+    const l = new LogStore(mkdtempSync(join(tmpdir(), 'chb-logstore-')), { io });
+    const w1 = l.writer(id);
+    w1.line('attempt 1');
+    await tick();
+    io.full = true;
+    w1.line('lost 1');
+    w1.line('lost 2');
+    await w1.end();
+    io.full = false;
+    const w2 = l.writer(id);
+    w2.line('attempt 2');
+    await w2.end();
+    expect((await l.read(id)).map((x) => [x.n, x.text.slice(0, 6)])).toEqual([[1, 'attemp'], [2, '--- 2 '], [3, ''], [4, 'attemp']]);
+  });
+
+  it('ends, releasing followers, when the log cannot even be opened', async () => {
+    const root = mkdtempSync(join(tmpdir(), 'chb-logstore-'));
+    const l = new LogStore(join(root, 'no', 'such'), {});
+    // A file where the log's folder must go: mkdir fails as it would on a full disk.
+    const { writeFileSync } = await import('node:fs');
+    writeFileSync(join(root, 'no'), '');
+    const errors: Error[] = [];
+    let ended = false;
+    l.subscribe(id, () => {}, () => { ended = true; });
+    const w = l.writer(id, undefined, (e) => errors.push(e));
+    w.line('nowhere to go');
+    await w.end();
+    expect(ended).toBe(true);
+    expect(errors).toHaveLength(1);
+    await l.append(id, ['append does not throw either']);
   });
 });
 

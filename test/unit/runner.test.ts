@@ -1,4 +1,4 @@
-import { mkdtempSync } from 'node:fs';
+import { existsSync, ftruncateSync, mkdirSync, mkdtempSync, readdirSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -13,6 +13,9 @@ import { openDb } from '../../src/store/db.js';
 import type { Build } from '../../src/store/schema.js';
 import { Store } from '../../src/store/store.js';
 import { parseImageRef } from '../../src/builds/tags.js';
+import { removeWorkDirs } from '../../src/builds/orphans.js';
+import { createLogger } from '../../src/log.js';
+import { sendLog } from '../../src/logs/follow.js';
 
 /** A driver that does what the test says, standing in for BuildKit at the driver boundary. */
 class FakeDriver implements BuilderDriver {
@@ -312,5 +315,106 @@ describe('Runner', () => {
     expect(store.build(b!.id)).toMatchObject({ status: 'canceled', reason: 'canceled by alice' });
     expect(await logText(b!.id)).toContain('--- canceled after');
     expect(await runner!.cancel(b!.id, 'again')).toBe(false);
+  });
+
+  describe('on a full disk', () => {
+    const full = () => Object.assign(new Error('database or disk is full'), { code: 'SQLITE_FULL' });
+    /** A logger whose JSON lines the test reads. */
+    const captured = () => {
+      const lines: any[] = [];
+      return { lines, log: createLogger({ level: 'debug', write: (l) => lines.push(JSON.parse(l)) }) };
+    };
+
+    it('finishes a build whose end the database refused once it takes it, ending the log (and followers) meanwhile', async () => {
+      const { lines, log } = captured();
+      const driver = new FakeDriver(async (_req, io) => { io.onLog('built'); return { ok: true, digest: 'sha256:' + 'f'.repeat(64), steps: [] }; });
+      const [b] = queue(1);
+      const finish = store.finishBuild.bind(store);
+      let refused = 0;
+      let diskFull = true;
+      store.finishBuild = (id, r) => { if (diskFull) { refused++; throw full(); } return finish(id, r); };
+      await start(driver, { log, endRetryBaseMs: 5 });
+      // Barrier: the end was refused twice, and the log writer is closed while the build is still running.
+      await until(() => refused >= 2 && !logs.isOpen(b!.id), 'the end to be refused and the log closed');
+      expect(store.build(b!.id)!.status).toBe('running');
+      const following = sendLog({ logs, store, id: b!.id, after: 0, follow: true, signal: new AbortController().signal, send: async () => {} });
+      diskFull = false;
+      expect((await following)?.status).toBe('succeeded');
+      expect(store.build(b!.id)!.digest).toBe('sha256:' + 'f'.repeat(64));
+      expect(await logText(b!.id)).toContain('could not be recorded yet');
+      const warned = lines.filter((l) => l.msg.startsWith('recording the build\'s end failed'));
+      expect(warned).toHaveLength(1);
+      expect(warned[0]).toMatchObject({ cause: 'the data dir is full', err: { code: 'SQLITE_FULL' } });
+      expect(JSON.stringify(warned[0])).not.toContain('stack');
+      expect(lines.filter((l) => l.msg.includes('recorded after all'))).toHaveLength(1);
+    });
+
+    it('fails a build whose log cannot be written, naming the full data dir, and the server goes on', async () => {
+      let diskFull = false;
+      const io = {
+        write: (fd: number, buf: Buffer, offset: number, length: number) => {
+          if (diskFull) throw Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' });
+          return writeSync(fd, buf, offset, length);
+        },
+        truncate: (fd: number, length: number) => ftruncateSync(fd, length),
+      };
+      const faulty = new LogStore(mkdtempSync(join(tmpdir(), 'chb-logs-')), { io });
+      const driver = new FakeDriver(async (_req, buildIo) => {
+        diskFull = true;
+        buildIo.onLog('a line the disk has no room for');
+        await untilAborted(buildIo.signal);
+        return { ok: false, code: 'canceled', reason: String(buildIo.signal.reason), steps: [] };
+      });
+      const [b] = queue(1);
+      await start(driver, { logs: faulty, retry: { maxAttempts: 1, baseMs: 10 } });
+      await until(() => store.build(b!.id)!.status === 'failed', 'the build to fail');
+      expect(store.build(b!.id)).toMatchObject({ reasonCode: 'infrastructure', reason: expect.stringMatching(/^the data dir is full: its log could not be written \(ENOSPC/) });
+      expect(faulty.isOpen(b!.id)).toBe(false);
+    });
+
+    it('logs a claim loop failing on a full disk once, as one line without a stack, and again when it works', async () => {
+      const { lines, log } = captured();
+      const driver = new FakeDriver(async () => ({ ok: true, digest: 'sha256:' + 'e'.repeat(64), steps: [] }));
+      const claim = store.claimNext.bind(store);
+      let tries = 0;
+      let diskFull = true;
+      store.claimNext = (pick, now) => { tries++; if (diskFull) throw full(); return claim(pick, now); };
+      const [b] = queue(1);
+      await start(driver, { log });
+      for (let seen = tries; tries < seen + 3;) { runner!.notify(); await sleep(5); } // barrier: three more failed claims
+      diskFull = false;
+      runner!.notify();
+      await until(() => store.build(b!.id)!.status === 'succeeded', 'the build to succeed once the claim works');
+      const claims = lines.filter((l) => l.level === 'warn' && l.msg.startsWith('claiming a build failed'));
+      expect(claims).toEqual([expect.objectContaining({ level: 'warn', cause: 'the data dir is full', fix: expect.stringContaining('CODEHUB_DATA_DIR') })]);
+      expect(JSON.stringify(claims)).not.toContain('stack');
+      expect(lines.filter((l) => l.msg.endsWith('works again'))).toHaveLength(1);
+    });
+
+    it('starts when the builds a dead process left running cannot be queued again yet, and queues them once it can', async () => {
+      const driver = new FakeDriver(async () => ({ ok: true, digest: 'sha256:' + 'e'.repeat(64), steps: [] }));
+      const [b] = queue(1);
+      store.claimNext(() => 'fake'); // left running by a "dead process"
+      const recover = store.recoverRunning.bind(store);
+      let diskFull = true;
+      store.recoverRunning = (n) => { if (diskFull) throw full(); return recover(n); };
+      await start(driver);
+      expect(store.build(b!.id)!.status).toBe('running');
+      diskFull = false;
+      runner!.notify();
+      await until(() => store.build(b!.id)!.status === 'succeeded', 'the recovered build to run');
+      expect(await logText(b!.id)).toContain('the build was queued again');
+    });
+  });
+});
+
+describe('removeWorkDirs', () => {
+  it('removes the work folders of this instance\'s builds that are not running, and nothing else', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'chb-tmp-'));
+    const names = ['codehub-build-test-5-aB3dE9', 'codehub-build-test-7-xYz123', 'codehub-build-other-5-aB3dE9', 'codehub-build-checkouts', 'codehub-build-5-aB3dE9'];
+    for (const n of names) mkdirSync(join(dir, n, 'docker-config'), { recursive: true });
+    expect(await removeWorkDirs('test', new Set([7]), dir)).toBe(1);
+    expect(readdirSync(dir).sort()).toEqual(names.filter((n) => n !== 'codehub-build-test-5-aB3dE9').sort());
+    expect(existsSync(join(dir, 'codehub-build-test-7-xYz123'))).toBe(true);
   });
 });
