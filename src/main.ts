@@ -1,4 +1,5 @@
 import { serve, type ServerType } from '@hono/node-server';
+import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { createApp } from './app.js';
 import { loadOrCreateKey } from './auth/key-file.js';
@@ -32,9 +33,11 @@ import { Maintenance } from './registry/maintenance.js';
 import { registryOps, type RegistryOps } from './registry/ops.js';
 import { UsageService } from './registry/usage.js';
 import type { Settings } from './settings.js';
-import { openDb } from './store/db.js';
+import { openDb, type Db } from './store/db.js';
 import { isPush, type Build } from './store/schema.js';
 import { Store } from './store/store.js';
+import { HeadStore } from './store/heads.js';
+import { LatePushes } from './builds/late-pushes.js';
 import { UploadStore } from './store/uploads.js';
 import { BlobStore } from './uploads/blobs.js';
 import { HeldSecrets } from './uploads/held-secrets.js';
@@ -46,6 +49,9 @@ import { WebhookService } from './forges/webhooks.js';
 import { forgeHookRoutes } from './http/forges.js';
 import { hostAllowed } from './settings.js';
 import { commitOf } from './git/read.js';
+import { DiskSpace, describeDisk, isNoSpace } from './util/disk.js';
+import { failureFields } from './util/repeated-failure.js';
+import { keepReserve, releaseReserve } from './util/reserve.js';
 
 export interface Server {
   url: string;
@@ -94,9 +100,18 @@ function createFirstAdmin(store: Store, log: Logger): void {
 /** Wires every part together and starts listening. The one place that knows how the pieces fit. */
 export async function startServer(settings: Settings, opts: { log?: Logger; drivers?: { driver: BuilderDriver; capacity: number }[] } = {}): Promise<Server> {
   const log = opts.log ?? createLogger();
-  const store = new Store(openDb(dbFile(settings.dataDir)));
+  mkdirSync(settings.dataDir, { recursive: true });
+  // The data dir's free space: pushes are refused under CODEHUB_MIN_FREE; /healthz and /metrics report it.
+  const disk = new DiskSpace(settings.dataDir, settings.minFreeBytes);
+  const store = new Store(openStartDb(settings.dataDir, disk, log));
+  keepReserve(settings.dataDir, disk);
+  // Made again once space returns, so the next start on a full disk has it to give back.
+  const reserveTimer = setInterval(() => keepReserve(settings.dataDir, disk), 60_000).unref();
   const repos = new RepoStore(settings.dataDir);
-  const hook = await repos.installHooks();
+  const hook = await installHooks(repos, disk, log);
+  // Repo creations a crash or a full disk cut off leave `<repo>.git.tmp-*` folders: never a repo, so removed.
+  const leftovers = await repos.removeLeftovers().catch((e: Error) => { log.warn('could not remove unfinished repo folders', { err: e.message }); return 0; });
+  if (leftovers) log.info('removed unfinished repo folders left by an earlier process', { count: leftovers });
   if (hook === 'node') log.warn('the native post-receive hook is not built (no C compiler at install); every push pays Node start-up in the Node hook', { fix: 'apt-get install gcc && npm run build' });
   const hookKeyFile = join(settings.dataDir, 'secrets', 'hook.key');
   const key = loadOrCreateKey(hookKeyFile);
@@ -152,8 +167,9 @@ export async function startServer(settings: Settings, opts: { log?: Logger; driv
     onCacheExported: (repository) => ops.inventory.syncRepository(repository).then(() => {}, (e: Error) => log.warn('could not read the build cache a build exported; the next reconcile will', { repository, err: e })),
     uploads: { store: uploadStore, blobs }, held,
   });
+  const heads = new HeadStore(store.db);
   const builds = new BuildService({
-    store, repos, logs, runner, log, registry: settings.registry, publicUrl: settings.publicUrl, onEnded, maxQueuedPerOwner: settings.maxQueuedPerOwner,
+    store, heads, repos, logs, runner, log, registry: settings.registry, publicUrl: settings.publicUrl, onEnded, maxQueuedPerOwner: settings.maxQueuedPerOwner,
     refLog: ops.inventoryStore, quota: ops.quotas, retentionGraceMs: settings.retentionGraceMs, onRecorded: (b) => statuses.queued(b),
   });
   const urlOptions = settings.upstreamHosts.length ? { allowHosts: (h: string) => hostAllowed(settings.upstreamHosts, h) } : undefined;
@@ -170,16 +186,18 @@ export async function startServer(settings: Settings, opts: { log?: Logger; driv
     maxQueuedPerOwner: settings.maxQueuedPerOwner, maxBytes: settings.maxUploadBytes, cacheBytes: settings.uploadCacheBytes,
   });
   const usage = new UsageService(ops.inventoryStore, ops.quotas, settings.registry);
+  // Pushes git accepted whose report never got through (a full disk, a crash) are recorded from the repos themselves.
+  const latePushes = new LatePushes({ store, heads, repos, log, push: (p) => builds.push(p), intervalMs: settings.latePushIntervalMs });
   const maintenance = new Maintenance({ inventory: ops.inventory, gc: ops.gc, log, namespaces: () => store.namespaces(), intervalMs: settings.gcIntervalMs });
   const app = createApp({
     log,
-    git: gitRoutes({ repos, auth, access, log, maxPushBytes: settings.maxPushBytes, hookUrl: `http://${loopbackHost(settings.host)}:${settings.port}/hooks/post-receive`, hookKeyFile }),
+    git: gitRoutes({ repos, auth, access, log, maxPushBytes: settings.maxPushBytes, hookUrl: `http://${loopbackHost(settings.host)}:${settings.port}/hooks/post-receive`, hookKeyFile, disk }),
     hooks: hookRoutes({
       key, log, onPush: (push) => builds.push(push),
       wait: (list, write, signal) => streamBuilds({ logs, store, publicUrl: settings.publicUrl, builds: list, write, signal }),
     }).route('/', forgeHookRoutes({ webhooks, publicUrl: settings.publicUrl, statusesOf })),
     api: apiRoutes({ store, access, builds, uploads, secrets, logs, auth, publicUrl: settings.publicUrl, usage, gc: ops.gc, retention: { keep: settings.retentionKeep, days: settings.retentionDays }, links, statusesOf }),
-    health: healthRoutes({ store, pool, registry, metrics, gate }),
+    health: healthRoutes({ store, pool, registry, metrics, gate, disk }),
     downloads: downloadRoutes(),
     web: webRoutes({
       store, access, builds, logs, auth, publicUrl: settings.publicUrl, usage, statusOf: (id) => forgeStore.status(id),
@@ -200,6 +218,7 @@ export async function startServer(settings: Settings, opts: { log?: Logger; driv
   pool.start();
   gate.start();
   await runner.start();
+  latePushes.start();
   statuses.start();
   maintenance.start();
   log.info('listening', { url: settings.publicUrl, port: settings.port, dataDir: settings.dataDir, registry: settings.registry, builders: pool.status().map((b) => b.name) });
@@ -212,7 +231,7 @@ export async function startServer(settings: Settings, opts: { log?: Logger; driv
       // The server keeps listening meanwhile: it is its registry's token realm, and a running build's push
       // asks it for a token (a closed port would leave that push retrying until the grace period ends).
       draining = true;
-      await maintenance.stop();
+      await Promise.all([maintenance.stop(), latePushes.stop()]);
       // Webhook deliveries taken before the drain finish their fetch and record their builds (queued, run at the next start).
       await Promise.all([
         Promise.race([webhooks.idle(), new Promise((r) => setTimeout(r, settings.shutdownGraceMs).unref())]),
@@ -220,6 +239,7 @@ export async function startServer(settings: Settings, opts: { log?: Logger; driv
       ]);
       // Statuses still owed (builds that ended just now included) are sent after the next start.
       await statuses.stop();
+      clearInterval(reserveTimer);
       pool.stop();
       gate.stop();
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
@@ -243,6 +263,50 @@ function servedWhileDraining(req: Request): boolean {
 const stopping = (): Response => new Response('codehub-build is stopping (running builds are finishing); try again in a moment\n', {
   status: 503, headers: { 'content-type': 'text/plain; charset=utf-8', 'retry-after': '5' },
 });
+
+/**
+ * Installs the post-receive hook. With the data dir full and a hook already there, the server starts with the
+ * hook it has (a warning says so): reads must be served exactly when the operator needs them, and a supervisor
+ * restarting a server that cannot start would only loop.
+ */
+async function installHooks(repos: RepoStore, disk: DiskSpace, log: Logger): Promise<'native' | 'node' | 'kept'> {
+  try {
+    return await repos.installHooks();
+  } catch (e) {
+    if (!isNoSpace(e) || !existsSync(join(repos.hooksDir, 'post-receive'))) throw e;
+    disk.invalidate();
+    log.warn('the post-receive hook could not be rewritten; the one installed is kept', { ...failureFields(e), disk: describeDiskSafe(disk) });
+    return 'kept';
+  }
+}
+
+/**
+ * Opens the database. On a full disk SQLite cannot open it even to read (WAL mode's `-shm` file must be made):
+ * the reserve file is given back for it, once; without one, the error says what to free.
+ */
+function openStartDb(dataDir: string, disk: DiskSpace, log: Logger): Db {
+  try {
+    return openDb(dbFile(dataDir));
+  } catch (e) {
+    disk.invalidate();
+    if (!isNoSpace(e) && disk.read().level !== 'full') throw e;
+    if (!releaseReserve(dataDir)) {
+      throw new Error(`the data dir is full (${describeDiskSafe(disk)}), and the database cannot be opened (${(e as Error).message}): free space on ${dataDir}'s file system, then start again`);
+    }
+    disk.invalidate();
+    log.warn('the data dir is full: gave back its reserve file to open the database; free space on it', { dataDir, disk: describeDiskSafe(disk), err: (e as Error).message });
+    return openDb(dbFile(dataDir));
+  }
+}
+
+/** The disk's figures for a log line, or why they cannot be read. */
+function describeDiskSafe(disk: DiskSpace): string {
+  try {
+    return describeDisk(disk.read());
+  } catch (e) {
+    return (e as Error).message;
+  }
+}
 
 /** The hook runs on this machine, so it reaches the server on loopback unless the server binds elsewhere. */
 function loopbackHost(host: string): string {

@@ -5,6 +5,7 @@ import { changedPaths, CommitReader, isZeroSha } from '../git/read.js';
 import type { RepoStore } from '../git/repos.js';
 import type { LogStore } from '../logs/store.js';
 import { SHA_RE } from '../names.js';
+import type { HeadStore } from '../store/heads.js';
 import type { Build, NewBuild, PushBuild, Repo } from '../store/schema.js';
 import type { Store } from '../store/store.js';
 import type { QuotaVerdict } from '../registry/quota.js';
@@ -44,6 +45,8 @@ export interface QuotaCheck {
 
 export interface EnqueueDeps {
   store: Store;
+  /** Where each ref stood at its last recorded push: written with the push's builds (the late-push check reads it). */
+  heads?: HeadStore;
   refLog?: RefLog;
   quota?: QuotaCheck;
   /** CODEHUB_RETENTION_GRACE, for what a branch deletion tells the pusher. */
@@ -66,11 +69,12 @@ type Planned =
  * images against branch and path filters, and commits every record of the push in one transaction before
  * returning, so an accepted push never loses its builds.
  */
-export async function enqueuePush(deps: EnqueueDeps, push: Push): Promise<PushResult> {
-  const gitdir = deps.repos.path(push.owner, push.repo);
-  const repo = deps.store.ensureRepo(push.owner, push.repo);
-  const defaultBranch = repo.defaultBranch ?? await chooseDefaultBranch(deps, repo, push.updates);
+export async function enqueuePush(deps: EnqueueDeps, push0: Push): Promise<PushResult> {
+  const gitdir = deps.repos.path(push0.owner, push0.repo);
+  const repo = deps.store.ensureRepo(push0.owner, push0.repo);
   const lines: string[] = [];
+  const push = { ...push0, updates: notYetRecorded(deps, repo, push0.updates, lines) };
+  const defaultBranch = repo.defaultBranch ?? await chooseDefaultBranch(deps, repo, push.updates);
   const planned: Planned[] = [];
   const reader = new CommitReader(gitdir);
   try {
@@ -107,10 +111,15 @@ export async function enqueuePush(deps: EnqueueDeps, push: Push): Promise<PushRe
       // A build not run for a limit (queue, quota) keeps its config, so it can be rebuilt once there is room.
       : { image: p.image, status: p.kind, reason: p.reason, reasonCode: p.code, finishedAt: new Date().toISOString(), ...(p.config ? { config: p.config as unknown as Record<string, unknown> } : {}) }),
   }));
-  const builds = deps.store.insertBuilds<PushBuild>(rows, (b, i) => {
-    const p = planned[i]!;
-    if (p.kind !== 'build') return [];
-    return imageRefs(deps.registry, b, p.image, defaultBranch);
+  // The builds and where the push left its refs, in one transaction: a ref is recorded exactly when its builds are.
+  const builds = deps.store.atomically(() => {
+    const inserted = deps.store.insertBuilds<PushBuild>(rows, (b, i) => {
+      const p = planned[i]!;
+      if (p.kind !== 'build') return [];
+      return imageRefs(deps.registry, b, p.image, defaultBranch);
+    });
+    deps.heads?.record(repo.id, push.updates);
+    return inserted;
   });
 
   for (const [i, b] of builds.entries()) {
@@ -122,6 +131,21 @@ export async function enqueuePush(deps: EnqueueDeps, push: Push): Promise<PushRe
     lines.push(`follow: codehub-build logs ${builds[0]!.commitSha.slice(0, 7)} --follow   (${deps.publicUrl}/repos/${builds[0]!.repo}/commits/${builds[0]!.commitSha.slice(0, 7)})`);
   }
   return { builds, lines };
+}
+
+/**
+ * The push's updates less those recorded already: a ref whose recorded head is the pushed commit was recorded
+ * by the late-push check before this report of it came (the hook's request was slow or retried), and must not
+ * build twice. Deletions always go through (recording one again changes nothing).
+ */
+function notYetRecorded(deps: EnqueueDeps, repo: Repo, updates: RefUpdate[], lines: string[]): RefUpdate[] {
+  if (!deps.heads || !repo.headsTracked) return updates;
+  const recorded = deps.heads.of(repo.id);
+  return updates.filter((u) => {
+    if (isZeroSha(u.new) || recorded.get(u.ref) !== u.new) return true;
+    lines.push(`${u.ref}: recorded already at ${u.new.slice(0, 12)} (the server found it before this report came); see ${deps.publicUrl}/repos/${repo.owner}/${repo.name}/commits/${u.new.slice(0, 7)}`);
+    return false;
+  });
 }
 
 /** What each ref of the push turns into (appended to `planned`), and what the pusher is told (to `lines`). */

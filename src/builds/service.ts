@@ -7,6 +7,7 @@ import type { Store } from '../store/store.js';
 import { enqueuePush, type EnqueueDeps, type Push, type PushResult } from './enqueue.js';
 import type { Runner } from './runner.js';
 import { imageRefs } from './tags.js';
+import { KeyedLock } from '../util/keyed-lock.js';
 
 export interface BuildServiceDeps extends EnqueueDeps {
   store: Store;
@@ -23,9 +24,12 @@ export interface BuildServiceDeps extends EnqueueDeps {
 export class BuildService {
   constructor(private deps: BuildServiceDeps) {}
 
+  /** One push recorded at a time per repo: the hook's report and the late-push check may carry the same one. */
+  private pushLock = new KeyedLock();
+
   /** Records a push's builds, cancels what they supersede, and wakes the runner. */
   async push(push: Push): Promise<PushResult> {
-    const result = await enqueuePush(this.deps, push);
+    const result = await this.pushLock.run(`${push.owner}/${push.repo}`, () => enqueuePush(this.deps, push));
     for (const b of result.builds) this.deps.onRecorded?.(b);
     for (const b of result.builds) {
       if (b.status !== 'queued') {

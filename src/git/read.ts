@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { inflateSync } from 'node:zlib';
 import { gitEnv } from './env.js';
 
-const ZERO_SHA = '0'.repeat(40);
+export const ZERO_SHA = '0'.repeat(40);
 export const isZeroSha = (sha: string): boolean => sha === ZERO_SHA;
 
 /** A git object: its type and its content (without the `<type> <size>\0` header). */
@@ -193,4 +193,46 @@ export async function refValue(gitdir: string, ref: string): Promise<string | nu
 export async function commitOf(gitdir: string, rev: string): Promise<string | null> {
   const r = await execa('git', ['--git-dir', gitdir, 'rev-parse', '--verify', '--quiet', `${rev}^{commit}`], { env: gitEnv(), extendEnv: false, reject: false });
   return r.exitCode === 0 ? r.stdout.trim() : null;
+}
+
+/** A branch or tag ref as the repo holds it: its object id (unpeeled) and when it last changed (0: packed, so old). */
+export interface Head {
+  sha: string;
+  changedAtMs: number;
+}
+
+/**
+ * Every branch and tag of a bare repo with its object id, read from packed-refs and the loose ref files
+ * without starting git (the late-push check reads every repo on a schedule). Loose refs win over packed
+ * ones, as in git; a ref file being written right now (not an object id yet) is left for the next read.
+ */
+export async function headsOf(gitdir: string): Promise<Map<string, Head>> {
+  const heads = new Map<string, Head>();
+  const oid = /^[0-9a-f]{40}(?:[0-9a-f]{24})?$/;
+  try {
+    for (const line of (await fs.promises.readFile(join(gitdir, 'packed-refs'), 'utf8')).split('\n')) {
+      const space = line.indexOf(' ');
+      const ref = line.slice(space + 1);
+      if (space > 0 && /^refs\/(heads|tags)\//.test(ref) && oid.test(line.slice(0, space))) heads.set(ref, { sha: line.slice(0, space), changedAtMs: 0 });
+    }
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+  }
+  for (const top of ['refs/heads', 'refs/tags']) {
+    let entries: fs.Dirent[];
+    try {
+      entries = await fs.promises.readdir(join(gitdir, top), { withFileTypes: true, recursive: true });
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') continue;
+      throw e;
+    }
+    for (const e of entries) {
+      if (!e.isFile() || e.name.endsWith('.lock')) continue;
+      const path = join(e.parentPath, e.name);
+      const [text, st] = await Promise.all([fs.promises.readFile(path, 'utf8').catch(() => ''), fs.promises.stat(path).catch(() => null)]);
+      if (!st || !oid.test(text.trim())) continue;
+      heads.set(path.slice(gitdir.length + 1).split('\\').join('/'), { sha: text.trim(), changedAtMs: st.mtimeMs });
+    }
+  }
+  return heads;
 }

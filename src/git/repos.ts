@@ -1,6 +1,6 @@
 import { execa } from 'execa';
 import { existsSync } from 'node:fs';
-import { appendFile, chmod, copyFile, mkdir, rename, rm, writeFile } from 'node:fs/promises';
+import { appendFile, chmod, mkdir, readFile, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { nameProblem } from '../names.js';
 import { HOOK_PROGRAM, NATIVE_HOOK } from '../paths.js';
@@ -48,23 +48,50 @@ export class RepoStore {
 
   private async create(dir: string): Promise<string> {
     // Init in a temporary folder and rename, so a concurrent request never sees a half-made repo.
-    const tmp = `${dir}.tmp-${process.pid}-${Date.now()}`;
-    await mkdir(tmp, { recursive: true });
-    await execa('git', ['init', '--quiet', '--bare', '--initial-branch=main', '.'], { cwd: tmp, env: gitEnv(), extendEnv: false });
-    // Appended in one write rather than one `git config` process per key; git merges repeated sections.
-    await appendFile(join(tmp, 'config'), [
-      '[http]', '\treceivepack = true',
-      '[receive]', '\tadvertisePushOptions = true', '\tdenyNonFastForwards = false',
-      '[core]', `\thooksPath = ${configValue(this.hooksDir)}`,
-      '[gc]', '\tauto = 0',
-    ].join('\n') + '\n');
+    const tmp = `${dir}${TMP_MARK}${process.pid}-${Date.now()}`;
     try {
+      await mkdir(tmp, { recursive: true });
+      await execa('git', ['init', '--quiet', '--bare', '--initial-branch=main', '.'], { cwd: tmp, env: gitEnv(), extendEnv: false });
+      // Appended in one write rather than one `git config` process per key; git merges repeated sections.
+      await appendFile(join(tmp, 'config'), [
+        '[http]', '\treceivepack = true',
+        '[receive]', '\tadvertisePushOptions = true', '\tdenyNonFastForwards = false',
+        '[core]', `\thooksPath = ${configValue(this.hooksDir)}`,
+        '[gc]', '\tauto = 0',
+      ].join('\n') + '\n');
       await rename(tmp, dir);
     } catch (e) {
-      if (!existsSync(join(dir, 'HEAD'))) throw e; // lost a race to another process: theirs is as good
-      await rm(tmp, { recursive: true, force: true });
+      // A failed write (a full disk) leaves nothing behind: no half-made repo, no temporary folder.
+      await rm(tmp, { recursive: true, force: true }).catch(() => {});
+      if (!existsSync(join(dir, 'HEAD'))) throw e; // else: lost a race to another process, and theirs is as good
     }
     return dir;
+  }
+
+  /** Every bare repo on disk, as owner and name (folders whose names are not valid are not repos here). */
+  async list(): Promise<{ owner: string; repo: string }[]> {
+    const out: { owner: string; repo: string }[] = [];
+    for (const owner of await readdir(this.root).catch(() => [] as string[])) {
+      if (nameProblem('owner', owner)) continue;
+      for (const entry of await readdir(join(this.root, owner)).catch(() => [] as string[])) {
+        const repo = entry.endsWith('.git') ? entry.slice(0, -4) : '';
+        if (repo && !nameProblem('repo', repo) && existsSync(join(this.root, owner, entry, 'HEAD'))) out.push({ owner, repo });
+      }
+    }
+    return out;
+  }
+
+  /** Removes the temporary folders of repo creations a crash cut off (`<repo>.git.tmp-*`); returns how many. */
+  async removeLeftovers(): Promise<number> {
+    let removed = 0;
+    for (const owner of await readdir(this.root).catch(() => [] as string[])) {
+      for (const entry of await readdir(join(this.root, owner)).catch(() => [] as string[])) {
+        if (!entry.includes(TMP_MARK)) continue;
+        await rm(join(this.root, owner, entry), { recursive: true, force: true });
+        removed++;
+      }
+    }
+    return removed;
   }
 
   /** Points the bare repo's HEAD at `branch`, so clones check it out. */
@@ -78,14 +105,33 @@ export class RepoStore {
    * of start-up on every push).
    */
   async installHooks(): Promise<'native' | 'node'> {
-    await mkdir(this.hooksDir, { recursive: true });
     const file = join(this.hooksDir, 'post-receive');
     const kind = existsSync(NATIVE_HOOK) ? 'native' : 'node';
-    if (kind === 'native') await copyFile(NATIVE_HOOK, file + '.tmp');
-    else await writeFile(file + '.tmp', `#!/bin/sh\nexec ${shQuote(process.execPath)} ${shQuote(HOOK_PROGRAM)}\n`);
-    await chmod(file + '.tmp', 0o755);
-    await rename(file + '.tmp', file);
+    const content = kind === 'native' ? await readFile(NATIVE_HOOK) : Buffer.from(`#!/bin/sh\nexec ${shQuote(process.execPath)} ${shQuote(HOOK_PROGRAM)}\n`);
+    // The hook as it should be is left alone: a start writes nothing it need not (a full disk must not stop it).
+    if (await sameExecutable(file, content)) return kind;
+    try {
+      await mkdir(this.hooksDir, { recursive: true });
+      await writeFile(file + '.tmp', content, { mode: 0o755 });
+      await chmod(file + '.tmp', 0o755);
+      await rename(file + '.tmp', file);
+    } catch (e) {
+      await rm(file + '.tmp', { force: true }).catch(() => {});
+      throw e;
+    }
     return kind;
+  }
+}
+
+/** What marks a repo being made (`<repo>.git.tmp-<pid>-<time>`): never a valid repo folder name. */
+const TMP_MARK = '.tmp-';
+
+/** Whether `file` is an executable holding exactly `content`. */
+async function sameExecutable(file: string, content: Buffer): Promise<boolean> {
+  try {
+    return ((await stat(file)).mode & 0o111) === 0o111 && (await readFile(file)).equals(content);
+  } catch {
+    return false;
   }
 }
 

@@ -9,6 +9,8 @@ import type { RepoStore } from '../git/repos.js';
 import type { Logger } from '../log.js';
 import type { Authenticator } from './auth.js';
 import type { Access } from '../auth/access.js';
+import { describeDisk, type DiskReading, type DiskSpace } from '../util/disk.js';
+import { PushCommandReader, readPushCommands, writeAdvertisedError, writePushRefusal } from './git-refusal.js';
 
 export interface GitRouteDeps {
   repos: RepoStore;
@@ -20,6 +22,8 @@ export interface GitRouteDeps {
   /** Where the post-receive hook reports pushes, and the key it signs them with. */
   hookUrl: string;
   hookKeyFile: string;
+  /** The data dir's free space: under CODEHUB_MIN_FREE pushes are refused before git receives anything. */
+  disk?: DiskSpace;
 }
 
 type Service = 'git-upload-pack' | 'git-receive-pack';
@@ -51,6 +55,10 @@ export function gitRoutes(deps: GitRouteDeps): Hono<{ Bindings: HttpBindings }> 
       deps.access.requireScope(caller, 'push');
       const declared = Number(c.req.header('content-length') ?? 0);
       if (declared > deps.maxPushBytes) throw new PayloadTooLargeError(`this push is ${declared} bytes; the limit is ${deps.maxPushBytes} (CODEHUB_MAX_PUSH_BYTES)`);
+      // An accepted push must end with its builds: refused while the disk cannot take it and them, before
+      // git writes anything (an existing repo still advertises its refs; the push itself is refused).
+      const disk = deps.disk?.read();
+      if (disk && disk.level !== 'ok' && (rest === '/git-receive-pack' || !exists)) return refuseForSpace(c, deps, { repo: `${owner}/${repo}`, user: name, disk });
       await deps.repos.ensure(owner, repo);
     } else {
       if (!role || !exists) throw new NotFoundError(`repository ${owner}/${repo} does not exist${role ? ' yet; push to it to create it' : ''}`);
@@ -59,6 +67,19 @@ export function gitRoutes(deps: GitRouteDeps): Hono<{ Bindings: HttpBindings }> 
     return runBackend(c, deps, { owner, repo, user: name, pathInfo: `/${owner}/${repoGit}${rest}`, maxBytes: service === 'git-receive-pack' && rest === '/git-receive-pack' ? deps.maxPushBytes : Infinity });
   });
   return app;
+}
+
+/** A push refused for lack of space, as git shows a hook's refusal: the figures as `remote:` lines. */
+async function refuseForSpace(c: Context<{ Bindings: HttpBindings }>, deps: GitRouteDeps, p: { repo: string; user: string; disk: DiskReading }) {
+  deps.log.warn('push refused: the data dir is low on space', { repo: p.repo, pusher: p.user, freeBytes: p.disk.freeBytes, minFreeBytes: p.disk.minFreeBytes });
+  const { incoming, outgoing } = c.env;
+  const lines = [
+    `codehub-build: push refused: the server's data dir is ${p.disk.level === 'full' ? 'full' : 'low on space'}: ${describeDisk(p.disk)}`,
+    'codehub-build: nothing of this push was kept; push again once the server\'s operator has freed space (see /healthz)',
+  ];
+  if (c.req.method === 'GET') writeAdvertisedError(outgoing, lines.join('; '));
+  else writePushRefusal(outgoing, await readPushCommands(incoming, c.req.header('content-encoding')), 'the server is low on disk space', lines);
+  return RESPONSE_ALREADY_SENT;
 }
 
 function serviceOf(c: Context, rest: string): Service {
@@ -99,9 +120,15 @@ function runBackend(c: Context<{ Bindings: HttpBindings }>, deps: GitRouteDeps, 
   // A chunked push declares no length: count it, and stop git before it has the whole pack, so no ref moves.
   let received = 0;
   let tooLarge = false;
-  const requestDone = Number.isFinite(p.maxBytes) && !incoming.readableEnded ? new Promise<void>((r) => incoming.once('end', r).once('close', r)) : Promise.resolve();
-  if (Number.isFinite(p.maxBytes)) {
+  const isPush = Number.isFinite(p.maxBytes);
+  // A push's commands, read as they pass to git: a push git fails on is answered in git's own protocol.
+  const commands = isPush && header('content-encoding') !== 'gzip' ? new PushCommandReader() : null;
+  const requestDone = isPush && !incoming.readableEnded ? new Promise<void>((r) => incoming.once('end', r).once('close', r)) : Promise.resolve();
+  // Whichever comes first: a backend that died (a full disk) has nothing more to read, and the pusher must hear so now.
+  const childClosed = new Promise<void>((r) => child.once('close', () => r()));
+  if (isPush) {
     incoming.on('data', (d: Buffer) => {
+      commands?.push(d);
       received += d.length;
       if (received <= p.maxBytes || tooLarge) return;
       tooLarge = true;
@@ -125,8 +152,8 @@ function runBackend(c: Context<{ Bindings: HttpBindings }>, deps: GitRouteDeps, 
     child.stdout.pause();
     // A push's answer waits for the whole request (git answers only after the pack anyway), so that a push
     // found too large on the way can still be answered 413 rather than with git's own half-read error.
-    void requestDone.then(() => {
-      if (tooLarge) return;
+    void Promise.race([requestDone, childClosed]).then(() => {
+      if (tooLarge || failed) return;
       const { status, headers } = parseCgiHeaders(head.subarray(0, end.at).toString('latin1'));
       outgoing.writeHead(status, { ...headers, 'cache-control': 'no-cache, max-age=0, must-revalidate' });
       outgoing.write(head.subarray(end.at + end.len));
@@ -134,10 +161,22 @@ function runBackend(c: Context<{ Bindings: HttpBindings }>, deps: GitRouteDeps, 
     });
   };
   child.stdout.on('data', onData);
+  let failed = false;
   child.on('close', (code) => {
     if (tooLarge) {
       if (!outgoing.headersSent) outgoing.writeHead(413, { 'content-type': 'text/plain; charset=utf-8', connection: 'close' });
       outgoing.end(`codehub-build: this push is larger than ${p.maxBytes} bytes (CODEHUB_MAX_PUSH_BYTES); nothing of it was kept\n`);
+    } else if (code !== 0 && commands && !outgoing.headersSent) {
+      // git failed on the push (most often: no space left for its pack) before it answered: say why in git's
+      // protocol, and stop reading a body nobody needs, so the pusher gets an answer rather than a hang.
+      failed = true;
+      const cause = stderr.trim().split('\n').filter(Boolean).slice(-2).map((l) => l.slice(0, 300));
+      deps.log.error('git http-backend failed on a push', { code, stderr, repo: `${p.owner}/${p.repo}`, pusher: p.user, received });
+      writePushRefusal(outgoing, commands.commands, /No space left/i.test(stderr) ? 'the server is out of disk space' : 'the server failed to take the push', [
+        ...cause.map((l) => `codehub-build: git on the server: ${l}`),
+        `codehub-build: the push failed on the server${/No space left/i.test(stderr) ? ': its data dir is full' : ''}; push again later (its operator sees this in the server's log)`,
+      ]);
+      if (!incoming.readableEnded) outgoing.once('finish', () => incoming.destroy());
     } else if (!headerDone) {
       deps.log.error('git http-backend produced no response', { code, stderr, path: p.pathInfo });
       if (!outgoing.headersSent) outgoing.writeHead(500, { 'content-type': 'text/plain' });

@@ -6,6 +6,7 @@ import { SIGNATURE_HEADER, verify } from '../auth/hook-signature.js';
 import type { Push, PushResult } from '../builds/enqueue.js';
 import { BadRequestError, PayloadTooLargeError, UnauthorizedError } from '../errors.js';
 import { nameProblem } from '../names.js';
+import { isNoSpace } from '../util/disk.js';
 import type { Logger } from '../log.js';
 
 export interface HookDeps {
@@ -36,7 +37,17 @@ export function hookRoutes(deps: HookDeps): Hono {
         throw new UnauthorizedError(`missing or wrong ${SIGNATURE_HEADER} signature`);
       }
       const push = parsePush(raw);
-      const result = await deps.onPush(push);
+      let result: PushResult;
+      try {
+        result = await deps.onPush(push);
+      } catch (e) {
+        // git has moved the refs already: say so in lines the hook prints as they are (no JSON run into its own
+        // words), and that nothing is lost (the late-push check records it, late-pushes.ts).
+        deps.log.error('could not record a push git accepted; the late-push check records it', { repo: `${push.owner}/${push.repo}`, pusher: push.pusher, err: e });
+        const why = isNoSpace(e) ? 'the server\'s data dir is full' : `recording failed (${(e as Error).message.split('\n')[0]!.slice(0, 200)})`;
+        return c.text(`codehub-build: your push landed, but its builds could not be recorded now: ${why}.\n`
+          + 'codehub-build: the server records them on its own once it can (within a minute of that): do not push again; the builds appear under the commit\n', 503);
+      }
       deps.log.info('push recorded', { repo: `${push.owner}/${push.repo}`, pusher: push.pusher, builds: result.builds.map((b) => b.id) });
       const text = result.lines.map((l) => l + '\n').join('');
       const queued = result.builds.filter((b) => b.status === 'queued');

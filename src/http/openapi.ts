@@ -662,8 +662,8 @@ const operations: Record<string, PathItemObject> = {
     get: op({
       operationId: 'health', summary: 'the process, database, each builder and the registry', security: PUBLIC,
       responses: {
-        200: json('all is well (status ok)', { type: 'object', description: '{"status": "ok"|"degraded", "checks": {process, database, registry, builders[]}}' }),
-        503: json('degraded: the database or registry is down, or no builder is healthy', { type: 'object' }),
+        200: json('all is well (status ok), or degraded with the data dir under CODEHUB_MIN_FREE', { type: 'object', description: '{"status": "ok"|"degraded", "checks": {process, database, registry, builders[], disk: {ok, status: ok|degraded|failing, free_bytes, total_bytes, min_free_bytes, detail}}}' }),
+        503: json('failing: the database or registry is down, no builder is healthy, or the data dir is full', { type: 'object' }),
       },
     }, 'operations'),
   },

@@ -161,11 +161,14 @@ export class Store {
   repo(owner: string, name: string): Repo | undefined {
     const q = (this.repoSql ??= {
       find: this.db.$client.prepare(`SELECT id, owner, name, default_branch AS defaultBranch, created_at AS createdAt, public_badge AS publicBadge,
-        retention_keep AS retentionKeep, retention_days AS retentionDays FROM repos WHERE owner = ? AND name = ?`),
+        retention_keep AS retentionKeep, retention_days AS retentionDays, heads_tracked AS headsTracked FROM repos WHERE owner = ? AND name = ?`),
       add: this.db.$client.prepare('INSERT INTO repos (owner, name) VALUES (?, ?) ON CONFLICT DO NOTHING'),
     });
     const row = q.find.get(owner, name) as Repo | undefined;
-    if (row) row.publicBadge = Boolean(row.publicBadge);
+    if (row) {
+      row.publicBadge = Boolean(row.publicBadge);
+      row.headsTracked = Boolean(row.headsTracked);
+    }
     return row;
   }
 
@@ -217,6 +220,11 @@ export class Store {
   }
 
   /** Returns the repo, creating its row on first use. Every push asks, so both statements are prepared once. */
+  /** Runs `fn` in one transaction (a savepoint inside another): every write in it lands, or none does. */
+  atomically<T>(fn: () => T): T {
+    return this.db.$client.transaction(fn)();
+  }
+
   ensureRepo(owner: string, name: string): Repo {
     const found = this.repo(owner, name);
     if (found) return found;
