@@ -7,9 +7,8 @@
  */
 import { execa } from 'execa';
 import { randomBytes, randomUUID } from 'node:crypto';
-import { request as httpRequest } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { FakeForge, FORGE_KINDS, signatureHeaders, type ForgeDelivery, type ForgeKind, type StatusCall } from '../helpers/fake-forge.js';
+import { FakeForge, FORGE_KINDS, signatureHeaders, type ForgeDelivery, type ForgeKind, type StatusCall, deliverHook, type HookAnswer } from '../helpers/fake-forge.js';
 import { WorkRepo } from '../helpers/git.js';
 import { tagDigest } from '../helpers/registry.js';
 import { sleep, TestServer, uniqueName, waitFor } from '../helpers/server.js';
@@ -64,7 +63,7 @@ afterAll(async () => {
 // ---------------------------------------------------------------------------------------------------------
 // Helpers
 
-interface Answer { status: number; text: string; body: any }
+type Answer = HookAnswer;
 
 async function call(method: string, path: string, tok: string | null, json?: unknown): Promise<Answer> {
   const headers: Record<string, string> = {};
@@ -80,31 +79,8 @@ async function call(method: string, path: string, tok: string | null, json?: unk
 const upstreamPath = (repo: string) => `/api/repos/${owner}/${repo}/upstream`;
 const linkRepo = (repo: string, body: Record<string, unknown>, tok: string | null = token) => call('PUT', upstreamPath(repo), tok, body);
 
-/**
- * POSTs a delivery as the forge does (its headers, its raw bytes) to `target` (a path or the hook_url).
- * node:http rather than fetch, so that an answer the server gives before reading the whole body (413) is
- * still read.
- */
-function deliver(target: string, d: Pick<ForgeDelivery, 'headers' | 'body'>): Promise<Answer> {
-  const url = target.startsWith('http') ? target : server.url + target;
-  return new Promise((resolve, reject) => {
-    let answered = false;
-    const req = httpRequest(url, { method: 'POST', headers: { ...d.headers, 'content-length': String(d.body.length) } }, (res) => {
-      answered = true;
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('error', reject);
-      res.on('end', () => {
-        const text = Buffer.concat(chunks).toString('utf8');
-        let body: any = text;
-        try { body = JSON.parse(text); } catch { /* not JSON */ }
-        resolve({ status: res.statusCode ?? 0, text, body });
-      });
-    });
-    req.on('error', (e) => { if (!answered) reject(e); });
-    req.end(d.body);
-  });
-}
+/** A delivery POSTed to this server (a path) or anywhere (a URL), as the forge sends it. */
+const deliver = (target: string, d: Pick<ForgeDelivery, 'headers' | 'body'>): Promise<Answer> => deliverHook(target.startsWith('http') ? target : server.url + target, d);
 
 /** The builds of owner/repo, oldest first. */
 async function buildsOf(repo: string): Promise<any[]> {

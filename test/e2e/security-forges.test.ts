@@ -11,10 +11,9 @@
  */
 import Database from 'better-sqlite3';
 import { randomBytes, randomUUID } from 'node:crypto';
-import { request as httpRequest } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { dbFile } from '../../src/main.js';
-import { FakeForge, FORGE_KINDS, signatureHeaders, type ForgeDelivery, type ForgeKind } from '../helpers/fake-forge.js';
+import { FakeForge, FORGE_KINDS, signatureHeaders, type ForgeDelivery, type ForgeKind, deliverHook, type HookAnswer } from '../helpers/fake-forge.js';
 import { WorkRepo } from '../helpers/git.js';
 import { TestServer, uniqueName, waitFor } from '../helpers/server.js';
 
@@ -47,7 +46,7 @@ afterAll(async () => {
 // ---------------------------------------------------------------------------------------------------------
 // Helpers
 
-interface Answer { status: number; text: string; body: any }
+type Answer = HookAnswer;
 
 async function call(method: string, path: string, json?: unknown): Promise<Answer> {
   const headers: Record<string, string> = { authorization: `Bearer ${token}` };
@@ -59,25 +58,8 @@ async function call(method: string, path: string, json?: unknown): Promise<Answe
   return { status: res.status, text, body };
 }
 
-/** POSTs a delivery as the forge does: its headers, its raw bytes. */
-function deliver(target: string, d: Pick<ForgeDelivery, 'headers' | 'body'>): Promise<Answer> {
-  const url = target.startsWith('http') ? target : server.url + target;
-  return new Promise((resolve, reject) => {
-    const req = httpRequest(url, { method: 'POST', headers: { ...d.headers, 'content-length': String(d.body.length) } }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('error', reject);
-      res.on('end', () => {
-        const text = Buffer.concat(chunks).toString('utf8');
-        let body: any = text;
-        try { body = JSON.parse(text); } catch { /* not JSON */ }
-        resolve({ status: res.statusCode ?? 0, text, body });
-      });
-    });
-    req.on('error', reject);
-    req.end(d.body);
-  });
-}
+/** A delivery POSTed to this server (a path) or anywhere (a URL), as the forge sends it. */
+const deliver = (target: string, d: Pick<ForgeDelivery, 'headers' | 'body'>): Promise<Answer> => deliverHook(target.startsWith('http') ? target : server.url + target, d);
 
 /** The same signed delivery under a fresh id in every delivery-id header: what anyone who saw it can send. */
 function withNewId(d: Pick<ForgeDelivery, 'headers' | 'body'>): Pick<ForgeDelivery, 'headers' | 'body'> {

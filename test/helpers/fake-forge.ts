@@ -17,7 +17,7 @@ import { execa } from 'execa';
 import { spawn } from 'node:child_process';
 import { createHmac, randomUUID } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer, request as httpRequest, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -549,4 +549,31 @@ function setPusher(forge: ForgeKind, payload: Json, pusher: string): void {
   } else {
     payload.user_username = pusher;
   }
+}
+
+/** What the server answered a delivery: its status, its text, and that text as JSON where it is. */
+export interface HookAnswer { status: number; text: string; body: any }
+
+/**
+ * POSTs a delivery to `url` as the forge does: its headers, its raw bytes. node:http rather than fetch, so that
+ * an answer the server gives before reading the whole body (413) is still read.
+ */
+export function deliverHook(url: string, d: Pick<ForgeDelivery, 'headers' | 'body'>): Promise<HookAnswer> {
+  return new Promise((resolve, reject) => {
+    let answered = false;
+    const req = httpRequest(url, { method: 'POST', headers: { ...d.headers, 'content-length': String(d.body.length) } }, (res) => {
+      answered = true;
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('error', reject);
+      res.on('end', () => {
+        const text = Buffer.concat(chunks).toString('utf8');
+        let body: any = text;
+        try { body = JSON.parse(text); } catch { /* not JSON */ }
+        resolve({ status: res.statusCode ?? 0, text, body });
+      });
+    });
+    req.on('error', (e) => { if (!answered) reject(e); });
+    req.end(d.body);
+  });
 }
