@@ -51,11 +51,16 @@ export class PushCommandReader {
  * Reads a receive-pack request's commands, then drains the rest (the pack) without keeping it. Resolves once
  * the whole body is read, so the answer comes when git expects it.
  */
-export function readPushCommands(incoming: IncomingMessage, encoding: string | undefined): Promise<PushCommands> {
+export function readPushCommands(incoming: IncomingMessage, encoding: string | undefined, maxBytes: number): Promise<PushCommands> {
   const body: Readable = encoding === 'gzip' ? incoming.pipe(createGunzip()) : incoming;
   const reader = new PushCommandReader();
+  let read = 0;
   return new Promise((resolve) => {
-    body.on('data', (chunk: Buffer) => reader.push(chunk));
+    body.on('data', (chunk: Buffer) => {
+      reader.push(chunk);
+      // Dropped as it comes, but not without end: past the push limit the answer goes now (and the connection with it).
+      if ((read += chunk.length) > maxBytes) resolve(reader.commands);
+    });
     const done = () => resolve(reader.commands);
     body.on('end', done);
     body.on('error', done);

@@ -78,7 +78,10 @@ async function refuseForSpace(c: Context<{ Bindings: HttpBindings }>, deps: GitR
     'codehub-build: nothing of this push was kept; push again once the server\'s operator has freed space (see /healthz)',
   ];
   if (c.req.method === 'GET') writeAdvertisedError(outgoing, lines.join('; '));
-  else writePushRefusal(outgoing, await readPushCommands(incoming, c.req.header('content-encoding')), 'the server is low on disk space', lines);
+  else {
+    writePushRefusal(outgoing, await readPushCommands(incoming, c.req.header('content-encoding'), deps.maxPushBytes), 'the server is low on disk space', lines);
+    if (!incoming.readableEnded) outgoing.once('finish', () => incoming.destroy());
+  }
   return RESPONSE_ALREADY_SENT;
 }
 
