@@ -1,4 +1,4 @@
-import { matchesAny, pathsMatch } from '../config/glob.js';
+import { matchGlob, pathsHit } from '../config/glob.js';
 import { defaultConfig, parseConfig } from '../config/parse.js';
 import { CONFIG_FILE, formatProblem, type BuildConfig, type ImageConfig } from '../config/types.js';
 import { changedPaths, CommitReader, isZeroSha } from '../git/read.js';
@@ -195,16 +195,20 @@ async function planRef(reader: CommitReader, gitdir: string, repoName: string, r
   const planned: Planned[] = [];
   let changed: string[] | null = null;
   for (const image of config.images) {
-    if (image.branches && !matchesAny(ref.name, image.branches)) {
+    const branchHit = image.branches && matchGlob(ref.name, image.branches);
+    if (image.branches && !branchHit) {
       lines.push(`${image.name}: not built for ${ref.type} ${ref.name} (branches: ${image.branches.join(', ')})`);
       continue;
     }
+    if (branchHit && branchHit.literalOnly) lines.push(literalOnlyWarning(image.name, 'branches', branchHit.glob, `${ref.type} ${ref.name}`));
     if (image.paths && !isZeroSha(u.old)) {
       changed ??= await changedPaths(gitdir, u.old, u.new);
-      if (!pathsMatch(changed, image.paths)) {
+      const pathHit = pathsHit(changed, image.paths);
+      if (!pathHit) {
         lines.push(`${image.name}: not built, the push changed none of paths: ${image.paths.join(', ')}`);
         continue;
       }
+      if (pathHit.literalOnly) lines.push(literalOnlyWarning(image.name, 'paths', pathHit.glob, pathHit.path));
     }
     const dockerfilePath = image.context === '.' ? image.dockerfile : `${image.context}/${image.dockerfile}`;
     if (!(await reader.readFile(sha, dockerfilePath))) {
@@ -215,6 +219,15 @@ async function planRef(reader: CommitReader, gitdir: string, repoName: string, r
     planned.push({ kind: 'build', ref, sha, image });
   }
   return { planned, lines };
+}
+
+/**
+ * `{` and `[` were plain characters in globs before they became braces and classes: a pattern that matches only
+ * read that way still matches, and the pusher is told how to keep it so.
+ */
+function literalOnlyWarning(image: string, key: 'branches' | 'paths', glob: string, what: string): string {
+  return `${image}: warning: ${key}: ${JSON.stringify(glob)} matches ${what} only with { } [ ] read as plain characters, as before they `
+    + 'were glob syntax; it still counts as a match, but write [{] or [[] for a plain { or [';
 }
 
 /** A deleted branch or tag starts retention's grace; one pushed again is live (its deletion forgotten). */
