@@ -30,10 +30,10 @@ import { createLogger, type Logger } from './log.js';
 import { LogStore } from './logs/store.js';
 import { RegistryGate } from './registry/gate.js';
 import { Maintenance } from './registry/maintenance.js';
-import { registryOps, type RegistryOps } from './registry/ops.js';
+import { registryOps } from './registry/ops.js';
 import { UsageService } from './registry/usage.js';
 import type { Settings } from './settings.js';
-import { openDb, type Db } from './store/db.js';
+import { dbFile, openDb, type Db } from './store/db.js';
 import { isPush, type Build } from './store/schema.js';
 import { Store } from './store/store.js';
 import { HeadStore } from './store/heads.js';
@@ -60,7 +60,8 @@ export interface Server {
   close(): Promise<void>;
 }
 
-export const dbFile = (dataDir: string): string => join(dataDir, 'codehub.db');
+// Where the server's database is: in src/store/db.ts, so the server-side CLI (src/cli/) need not import this module.
+export { dbFile } from './store/db.js';
 
 /** The token issuer (key and certificate in the data dir, made on first use) and the builds' credentials. */
 function registryTokens(settings: Settings, log: Logger): { issuer: TokenIssuer; builds: BuildCredentials } {
@@ -68,21 +69,6 @@ function registryTokens(settings: Settings, log: Logger): { issuer: TokenIssuer;
   const { key, certDer } = loadOrCreateTokenKey(join(settings.dataDir, 'secrets', 'registry-token.key'), certFile);
   log.info('registry token auth on', { realm: `${settings.publicUrl}/registry/token`, service: settings.registryService, rootcertbundle: certFile });
   return { issuer: new TokenIssuer(key, certDer, settings.registryService), builds: new BuildCredentials() };
-}
-
-/**
- * The registry operations for a command run where the data dir is (`gc`): the same parts the server makes,
- * signing its own registry tokens when the registry uses token auth.
- */
-export function openRegistryOps(settings: Settings, store: Store, log: Logger): RegistryOps {
-  const issuer = settings.registryAuth === 'token'
-    ? (() => {
-      const { key, certDer } = loadOrCreateTokenKey(join(settings.dataDir, 'secrets', 'registry-token.key'), join(settings.dataDir, 'secrets', 'registry-token.crt'));
-      return new TokenIssuer(key, certDer, settings.registryService);
-    })()
-    : undefined;
-  const logs = new LogStore(join(settings.dataDir, 'logs'), { maxBytes: settings.logMaxBytes });
-  return registryOps({ settings, store, repos: new RepoStore(settings.dataDir), logs, log, issuer });
 }
 
 /**

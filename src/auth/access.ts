@@ -1,13 +1,10 @@
 import { ForbiddenError, NotFoundError } from '../errors.js';
 import type { Store } from '../store/store.js';
-import type { Caller, Role, Scope } from './scopes.js';
+import type { Caller, Readable, Role, Scope } from '../store/scopes.js';
 
 const RANK: Record<Role, number> = { read: 1, write: 2, owner: 3 };
 /** The token scope each level of access needs. */
 const SCOPE_FOR: Record<Role, Scope> = { read: 'read', write: 'push', owner: 'push' };
-
-/** Which repos a caller can read, for list queries: all of them (admin), or their own and those shared with them. */
-export type Readable = { all: true } | { all: false; owner: string; shared: string[] };
 
 /**
  * Who may do what to a repo, decided in one place for git, the API, logs and secrets: the owner may do
@@ -55,6 +52,17 @@ export class Access {
   canRead(caller: Caller, repo: string): boolean {
     const [owner = '', name = ''] = repo.split('/');
     return this.allows(caller, owner, name, 'read');
+  }
+
+  /**
+   * Whether user `name` may read owner/repo with their own user's rights, as a clone with a read token would (an
+   * admin token's reach does not carry over); 'no such user' when there is no user of that name. A build's
+   * submodules are read so (context/submodules.ts): the pusher's token is not known once the build runs.
+   */
+  userMayRead(name: string, owner: string, repo: string): boolean | 'no such user' {
+    const user = this.store.userByName(name);
+    if (!user) return 'no such user';
+    return this.allows({ user, tokenId: 0, scopes: ['read'] }, owner, repo, 'read');
   }
 
   readable(caller: Caller): Readable {

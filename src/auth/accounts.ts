@@ -1,6 +1,6 @@
 import { nameProblem, newUserNameProblem } from '../names.js';
 import type { Store } from '../store/store.js';
-import { DEFAULT_SCOPES, SCOPES, type Scope, type TokenInfo } from './scopes.js';
+import { DEFAULT_SCOPES, SCOPES, type Scope, type TokenInfo } from '../store/scopes.js';
 import { generateToken, hashToken } from './tokens.js';
 
 /**

@@ -4,7 +4,7 @@ import { existsSync } from 'node:fs';
 import { mkdir, realpath, symlink, writeFile } from 'node:fs/promises';
 import { join, sep } from 'node:path';
 import { checkoutsAt, defaultCheckoutsDir, type Checkouts, type WorkTree } from '../context/checkout.js';
-import { buildctlTlsArgs, buildkitdState, cacheIsEmpty } from './buildctl.js';
+import { buildctlTlsArgs, buildkitdState, cacheIsEmpty } from './buildkitd.js';
 import type { BuildCache, BuilderDriver, BuildIO, BuildOutcome, BuildRequest, HealthReport } from './driver.js';
 import { IdlePruner } from './idle-prune.js';
 import { clientEnv, runSolve } from './solve.js';

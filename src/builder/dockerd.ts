@@ -21,7 +21,7 @@ import { IdlePruner } from './idle-prune.js';
 import { ProgressRenderer, type Step } from './progress.js';
 import { decodeSolveStatus } from './solve-status.js';
 import { EngineConnection, type EngineEndpoint } from './engine-connection.js';
-import { parseImageRef } from '../builds/tags.js';
+import { parseImageRef } from '../images/tags.js';
 import { GitTree } from '../context/git-tree.js';
 import type { ContextTree } from '../context/tree.js';
 import { openSession, type Session } from '../context/session.js';

@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process';
 import { PassThrough, type Readable } from 'node:stream';
+import { Access } from '../auth/access.js';
 import type { ContextSource } from '../builder/driver.js';
 import type { ImageConfig } from '../config/types.js';
 import { submoduleResolver } from '../context/submodules.js';
@@ -10,7 +11,7 @@ import type { PushBuild, UploadBuild } from '../store/schema.js';
 import type { Store } from '../store/store.js';
 import type { UploadStore } from '../store/uploads.js';
 import type { BlobStore } from '../uploads/blobs.js';
-import { imageLabels, uploadLabels } from './tags.js';
+import { imageLabels, uploadLabels } from '../images/tags.js';
 
 /**
  * A build's context made ready for its driver: the tar every driver can read, and the source a driver that
@@ -34,6 +35,12 @@ export interface ContextDeps {
   uploads?: { store: UploadStore; blobs: BlobStore };
 }
 
+/** What a build's pusher may read, for its submodules: their own user's rights (src/auth/access.ts). */
+function readerOf(store: Store): (pusher: string, owner: string, repo: string) => boolean | 'no such user' {
+  const access = new Access(store);
+  return (pusher, owner, repo) => access.userMayRead(pusher, owner, repo);
+}
+
 /** A pushed commit's context folder: `git archive <sha>:<context>` straight into the client, no checkout. */
 export function commitContext(deps: ContextDeps, b: PushBuild, image: ImageConfig): PreparedContext {
   const [owner, repo] = b.repo.split('/') as [string, string];
@@ -50,7 +57,7 @@ export function commitContext(deps: ContextDeps, b: PushBuild, image: ImageConfi
   return {
     context,
     // Submodules are read from this server's repos, as far as the build's pusher may read them.
-    source: { kind: 'commit', gitDir, commit: b.commitSha, dir: image.context, repo: b.repo, submodules: submoduleResolver({ store: deps.store, repos: deps.repos, publicUrl: deps.publicUrl }, b.pusher) },
+    source: { kind: 'commit', gitDir, commit: b.commitSha, dir: image.context, repo: b.repo, submodules: submoduleResolver({ canRead: readerOf(deps.store), repos: deps.repos, publicUrl: deps.publicUrl }, b.pusher) },
     labels: imageLabels({ sha: b.commitSha, sourceUrl: `${deps.publicUrl}/git/${b.repo}.git`, refName: b.refName, buildId: b.id, created: new Date() }),
     failureNote: () => (stderr ? `git archive: ${stderr.trim()}` : null),
     close: () => { if (archive.exitCode === null) archive.kill(); },

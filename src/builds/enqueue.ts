@@ -10,7 +10,7 @@ import type { Build, NewBuild, PushBuild, Repo } from '../store/schema.js';
 import type { Store } from '../store/store.js';
 import type { QuotaVerdict } from '../registry/quota.js';
 import { formatDuration } from '../units.js';
-import { imageRefs, refInfo, type RefInfo } from './tags.js';
+import { imageRefs, refInfo, type RefInfo } from '../images/tags.js';
 
 export interface RefUpdate {
   old: string;

@@ -16,16 +16,11 @@ import { buildProcessEnv, removeWorkDirs, stopOrphans, workDirPrefix } from './o
 import { isNoSpace } from '../util/disk.js';
 import { failureFields, RepeatedFailure } from '../util/repeated-failure.js';
 import { masker, secretValues } from '../logs/mask.js';
-import { escapeControls } from '../util/controls.js';
+import { decideOutcome, needsRegistryCheck } from './outcome.js';
 import { resolveArgs } from './build-args.js';
-import { buildCache, cacheImport } from './cache-refs.js';
-import { parseImageRef, splitRefs } from './tags.js';
-
-/** Where a build's secret values come from; undefined means the repo has no such secret. */
-export interface SecretSource {
-  get(repo: string, name: string): string | undefined;
-}
-export const noSecrets: SecretSource = { get: () => undefined };
+import { buildCache, cacheImport } from '../registry/cache-refs.js';
+import { parseImageRef, splitRefs } from '../images/tags.js';
+import type { SecretSource } from '../secrets/source.js';
 
 /** Points more tags at an image already pushed (the registry client); throws saying which tag failed. */
 export interface Tagger {
@@ -310,43 +305,34 @@ export class Runner {
     deps.metrics.recordSteps(driver.name, hits);
     const secs = (Date.now() - started) / 1000;
     deps.metrics.duration.observe(secs);
-    const took = `${secs.toFixed(1)}s`;
-
-    // What the store is told at the end: made below, once the log has said it.
-    let end: () => void = () => {};
-    // A reason may quote a build arg or an error's own lines: one line in the log, never a forged closing line.
-    if (!outcome.ok && outcome.reason === SHUTDOWN) {
-      out.line(`--- stopped after ${took} because the server is stopping; it runs again when the server starts`, true);
-      log.info('build interrupted by shutdown');
-    } else if (outcome.ok) {
+    // What the attempt's end means (outcome.ts); carried out below: the log says it, then the store is told.
+    const stopping = !outcome.ok && outcome.reason === SHUTDOWN;
+    const gate = deps.registryGate;
+    const registryOpen = gate && needsRegistryCheck(outcome, stopping) ? await gate.check() : true;
+    const decision = decideOutcome({
+      outcome, stopping, attempts: b.attempts, maxAttempts: deps.retry.maxAttempts, retryBaseMs: deps.retry.baseMs,
+      registryOpen, registryDetail: gate?.detail ?? '', seconds: secs, imageRefs: b.imageRefs,
+    });
+    if (decision.kind === 'stopped') log.info('build interrupted by shutdown');
+    if (outcome.ok) {
       await deps.onPushed?.(b, outcome.digest);
       if (outcome.cacheExportedTo) await deps.onCacheExported?.(parseImageRef(outcome.cacheExportedTo).repository);
-      out.line(`--- succeeded in ${took}: pushed ${b.imageRefs.join(', ')} @ ${outcome.digest}`, true);
-      end = () => { deps.store.finishBuild(b.id, { status: 'succeeded', digest: outcome.digest }); };
-    } else if (outcome.code === 'infrastructure' && deps.registryGate && !(await deps.registryGate.check())) {
-      // The registry went away or read-only (its garbage collector) under the build: not the build's fault,
-      // so the attempt does not count; it waits queued until the registry takes pushes again.
-      out.line(`--- the registry does not take pushes (${deps.registryGate.detail}) after ${took}: ${escapeControls(outcome.reason)}`, true);
-      out.line('--- the build waits queued until the registry is back; this attempt does not count', true);
-      const why = `waiting for the registry: ${deps.registryGate.detail}`;
-      end = () => { deps.store.requeue(b.id, new Date(), why, { refund: true }); };
-    } else if (outcome.code === 'canceled') {
-      // The record already says canceled and why (cancel API or a newer push); the log says it too.
-      out.line(`--- canceled after ${took}: ${escapeControls(outcome.reason)}`, true);
-      end = () => { deps.store.finishBuild(b.id, { status: 'canceled', reason: outcome.reason, reasonCode: 'canceled' }); };
-    } else if (outcome.code === 'infrastructure' && b.attempts < deps.retry.maxAttempts) {
-      const delay = Math.min(deps.retry.baseMs * 2 ** (b.attempts - 1), 300_000);
-      out.line(`--- infrastructure error after ${took}: ${escapeControls(outcome.reason)}`, true);
-      out.line(`--- retrying in ${(delay / 1000).toFixed(1)}s (attempt ${b.attempts + 1} of ${deps.retry.maxAttempts})`, true);
-      // The back-off counts from when the record is written: a write retried for minutes must not make it due at once.
-      end = () => { deps.store.requeue(b.id, new Date(Date.now() + delay), `infrastructure error, retrying: ${outcome.reason}`); };
-      void deps.pool.recheck(driver.name);
-    } else {
-      const kind = outcome.code === 'infrastructure' ? `infrastructure error, after ${b.attempts} attempt${b.attempts > 1 ? 's' : ''}` : outcome.code;
-      out.line(`--- failed after ${took} (${kind}): ${escapeControls(outcome.reason)}`, true);
-      end = () => { deps.store.finishBuild(b.id, { status: 'failed', reason: outcome.reason, reasonCode: outcome.code }); };
-      if (outcome.code === 'infrastructure') void deps.pool.recheck(driver.name);
     }
+    for (const line of decision.lines) out.line(line, true);
+    const action = decision.store;
+    // The back-off counts from when the record is written: a write retried for minutes must not make it due at once.
+    const end = () => {
+      if (action.kind === 'finish') {
+        deps.store.finishBuild(b.id, action.status === 'succeeded'
+          ? { status: 'succeeded', digest: action.digest }
+          : { status: action.status, reason: action.reason, reasonCode: action.reasonCode });
+      } else if (action.kind === 'requeue') {
+        const at = new Date(Date.now() + action.delayMs);
+        if (action.refund) deps.store.requeue(b.id, at, action.reason, { refund: true });
+        else deps.store.requeue(b.id, at, action.reason);
+      }
+    };
+    if (decision.recheckBuilder) void deps.pool.recheck(driver.name);
     const record = () => {
       if (steps.length) deps.store.setSteps(b.id, steps);
       end();

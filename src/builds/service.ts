@@ -6,7 +6,7 @@ import { isPush, type Build, type PushBuild } from '../store/schema.js';
 import type { Store } from '../store/store.js';
 import { enqueuePush, type EnqueueDeps, type Push, type PushResult } from './enqueue.js';
 import type { Runner } from './runner.js';
-import { imageRefs } from './tags.js';
+import { imageRefs } from '../images/tags.js';
 import { KeyedLock } from '../util/keyed-lock.js';
 
 export interface BuildServiceDeps extends EnqueueDeps {

@@ -7,7 +7,7 @@
 import Database from 'better-sqlite3';
 import { cpSync, existsSync, mkdirSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { dbFile } from '../main.js';
+import { dbFile } from '../store/db.js';
 import { loadSettings } from '../settings.js';
 import { UsageError } from './common.js';
 

@@ -1,6 +1,5 @@
-import { dbFile } from '../main.js';
 import { loadSettings } from '../settings.js';
-import { openDb } from '../store/db.js';
+import { dbFile, openDb } from '../store/db.js';
 import { Store } from '../store/store.js';
 
 export { UsageError } from '../client/errors.js';

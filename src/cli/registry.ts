@@ -1,6 +1,6 @@
 import { parseArgs } from 'node:util';
 import { createLogger } from '../log.js';
-import { openRegistryOps } from '../main.js';
+import { openRegistryOps } from '../registry/ops.js';
 import { nameProblem, repoPathProblem } from '../names.js';
 import { GcScopeError, type GcReport, type Removal } from '../registry/gc.js';
 import { loadSettings } from '../settings.js';

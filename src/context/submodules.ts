@@ -6,12 +6,9 @@
  * what to do, which the tree reports only when the build would read the submodule.
  */
 import { execa } from 'execa';
-import { Access } from '../auth/access.js';
-import type { Caller } from '../auth/scopes.js';
 import { gitEnv } from '../git/env.js';
 import type { RepoStore } from '../git/repos.js';
 import { nameProblem } from '../names.js';
-import type { Store } from '../store/store.js';
 
 /** A gitlink to resolve: where it is, what .gitmodules says it is, and the repo whose .gitmodules that is. */
 export interface SubmoduleRef {
@@ -136,7 +133,11 @@ async function reachable(gitDir: string, commit: string): Promise<boolean> {
 }
 
 export interface ResolverDeps {
-  store: Store;
+  /**
+   * Whether user `pusher` may read owner/repo, by the same rules as a clone (owner, or shared with them);
+   * 'no such user' when the pusher is no longer a user. The builds pass src/auth/access.ts's `userMayRead`.
+   */
+  canRead(pusher: string, owner: string, repo: string): boolean | 'no such user';
   repos: Pick<RepoStore, 'path' | 'exists'>;
   /** The server's public URL (CODEHUB_PUBLIC_URL): what absolute submodule URLs must point at. */
   publicUrl: string;
@@ -148,7 +149,6 @@ export interface ResolverDeps {
  * token's reach over every repo does not carry over: a build reads what its pusher's own user may read.
  */
 export function submoduleResolver(deps: ResolverDeps, pusher: string): SubmoduleResolver {
-  const access = new Access(deps.store);
   const pub = deps.publicUrl.replace(/\/+$/, '');
   return {
     async resolve(sub) {
@@ -156,10 +156,9 @@ export function submoduleResolver(deps: ResolverDeps, pusher: string): Submodule
       const parsed = parseSubmoduleUrl(sub.url, { publicUrl: pub, superRepo: sub.superRepo });
       if (!parsed.ok) return { ok: false, problem: `${where} cannot be read: ${parsed.why}; push it to this server and point .gitmodules at it, or leave ${sub.path} out of the build (.dockerignore)` };
       const repo = `${parsed.owner}/${parsed.repo}`;
-      const user = deps.store.userByName(pusher);
-      if (!user) return { ok: false, problem: `${where}: the build's pusher ${pusher} is no longer a user, so it may read no repo` };
-      const caller: Caller = { user, tokenId: 0, scopes: ['read'] };
-      if (!access.allows(caller, parsed.owner, parsed.repo, 'read')) {
+      const may = deps.canRead(pusher, parsed.owner, parsed.repo);
+      if (may === 'no such user') return { ok: false, problem: `${where}: the build's pusher ${pusher} is no longer a user, so it may read no repo` };
+      if (!may) {
         // As everywhere else, another user's repo is not admitted to exist to someone who may not read it.
         return { ok: false, problem: `${where}: ${pusher} may not read ${repo} (it is not shared with ${pusher}, or does not exist); its owner can share it: codehub-build repo share ${repo} ${pusher} --role read` };
       }

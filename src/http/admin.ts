@@ -2,7 +2,7 @@ import { Hono, type Context, type MiddlewareHandler } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { addUser, createToken, listTokens, removeUser, revokeToken, type Outcome, type Refusal } from '../auth/accounts.js';
 import type { Access } from '../auth/access.js';
-import type { Caller } from '../auth/scopes.js';
+import type { Caller } from '../store/scopes.js';
 import { BadRequestError, ConflictError, NotFoundError, PayloadTooLargeError } from '../errors.js';
 import type { Store } from '../store/store.js';
 

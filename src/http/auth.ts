@@ -1,6 +1,6 @@
 import type { Context } from 'hono';
 import { getCookie } from 'hono/cookie';
-import type { Caller } from '../auth/scopes.js';
+import type { Caller } from '../store/scopes.js';
 import { hashToken, parseAuthorization } from '../auth/tokens.js';
 import { TooManyRequestsError, UnauthorizedError } from '../errors.js';
 import type { Store } from '../store/store.js';

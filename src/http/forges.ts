@@ -1,7 +1,7 @@
 import { Hono } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import type { Access } from '../auth/access.js';
-import type { Caller } from '../auth/scopes.js';
+import type { Caller } from '../store/scopes.js';
 import { BadRequestError, PayloadTooLargeError } from '../errors.js';
 import type { UpstreamLinks } from '../forges/links.js';
 import type { HookAnswer, WebhookService } from '../forges/webhooks.js';

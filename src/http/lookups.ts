@@ -1,5 +1,5 @@
 import type { Access } from '../auth/access.js';
-import type { Caller } from '../auth/scopes.js';
+import type { Caller } from '../store/scopes.js';
 import { AmbiguousError, BadRequestError, NotFoundError } from '../errors.js';
 import { nameProblem, repoPathProblem, SHA_PREFIX_RE } from '../names.js';
 import { BUILD_STATUSES, type Build, type BuildStatus, type Repo } from '../store/schema.js';

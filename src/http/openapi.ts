@@ -1,5 +1,5 @@
 import { MAX_LABEL_LENGTH } from '../auth/accounts.js';
-import { SCOPES } from '../auth/scopes.js';
+import { SCOPES } from '../store/scopes.js';
 import { MAX_SECRET_BYTES } from '../secrets/vault.js';
 import { RETENTION_MAX_DAYS, RETENTION_MAX_KEEP } from '../settings.js';
 import { BUILD_STATUSES, STATUS_STATES } from '../store/schema.js';

@@ -3,7 +3,7 @@ import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import { Hono } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import type { Access } from '../auth/access.js';
-import type { Caller } from '../auth/scopes.js';
+import type { Caller } from '../store/scopes.js';
 import { BadRequestError, PayloadTooLargeError } from '../errors.js';
 import { MAX_UPLOAD_ENTRIES } from '../uploads/manifest.js';
 import type { UploadService } from '../uploads/service.js';

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { tagKind, refInfo } from '../builds/tags.js';
+import { tagKind, refInfo } from '../images/tags.js';
 import type { RepoStore } from '../git/repos.js';
 import { liveRefs } from '../git/read.js';
 import type { Logger } from '../log.js';
@@ -15,7 +15,7 @@ import { ConflictError, NotFoundError } from '../errors.js';
 import { RegistryError, type RegistryClient } from './client.js';
 import { ownerOf, type Inventory } from './inventory.js';
 import { TOMBSTONE_CONFIG, tombstoneManifest } from './manifests.js';
-import { cacheRepository } from '../builds/cache-refs.js';
+import { cacheRepository } from './cache-refs.js';
 import { planRemovals, planRetention, type GitFacts, type Policy, type RetentionPlan, type TagFacts } from './retention.js';
 
 export interface GcSettings {

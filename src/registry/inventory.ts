@@ -3,7 +3,7 @@ import type { Build } from '../store/schema.js';
 import type { InventoryStore, TagRow } from '../store/inventory.js';
 import type { Store } from '../store/store.js';
 import { mapLimit } from '../util/map-limit.js';
-import { parseImageRef } from '../builds/tags.js';
+import { parseImageRef } from '../images/tags.js';
 import type { RawManifest, RegistryClient } from './client.js';
 import { describeManifest } from './manifests.js';
 

@@ -1,6 +1,7 @@
-import type { RepoStore } from '../git/repos.js';
+import { join } from 'node:path';
+import { RepoStore } from '../git/repos.js';
 import type { Logger } from '../log.js';
-import type { LogStore } from '../logs/store.js';
+import { LogStore } from '../logs/store.js';
 import type { Settings } from '../settings.js';
 import { InventoryStore } from '../store/inventory.js';
 import type { Store } from '../store/store.js';
@@ -8,7 +9,7 @@ import { RegistryClient } from './client.js';
 import { GarbageCollector } from './gc.js';
 import { Inventory } from './inventory.js';
 import { Quotas } from './quota.js';
-import { parseScope, type TokenIssuer } from './token.js';
+import { loadOrCreateTokenKey, parseScope, TokenIssuer } from './token.js';
 
 /** The registry operations, made the same way by the server and by the server-side CLI (`gc`, `user quota`). */
 export interface RegistryOps {
@@ -31,4 +32,19 @@ export function registryOps(p: { settings: Settings; store: Store; repos: RepoSt
   });
   const quotas = new Quotas({ store, inventory: inventoryStore, defaultBytes: settings.quotaBytes, estimate: (o) => gc.run(o) });
   return { client, inventoryStore, inventory, gc, quotas };
+}
+
+/**
+ * The registry operations for a command run where the data dir is (`gc`): the same parts the server makes,
+ * signing its own registry tokens when the registry uses token auth.
+ */
+export function openRegistryOps(settings: Settings, store: Store, log: Logger): RegistryOps {
+  const issuer = settings.registryAuth === 'token'
+    ? (() => {
+      const { key, certDer } = loadOrCreateTokenKey(join(settings.dataDir, 'secrets', 'registry-token.key'), join(settings.dataDir, 'secrets', 'registry-token.crt'));
+      return new TokenIssuer(key, certDer, settings.registryService);
+    })()
+    : undefined;
+  const logs = new LogStore(join(settings.dataDir, 'logs'), { maxBytes: settings.logMaxBytes });
+  return registryOps({ settings, store, repos: new RepoStore(settings.dataDir), logs, log, issuer });
 }

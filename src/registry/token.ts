@@ -13,7 +13,7 @@ import { execFileSync } from 'node:child_process';
 import { createPrivateKey, randomBytes, sign, timingSafeEqual, X509Certificate, type KeyObject } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync } from 'node:fs';
 import { dirname } from 'node:path';
-import type { Caller } from '../auth/scopes.js';
+import type { Caller } from '../store/scopes.js';
 import type { Store } from '../store/store.js';
 
 export interface AccessEntry {

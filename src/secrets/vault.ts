@@ -4,7 +4,7 @@
  * with the repo and name as associated data, so a sealed value copied onto another secret's row does not open.
  */
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
-import type { SecretSource } from '../builds/runner.js';
+import type { SecretSource } from './source.js';
 import { BadRequestError, NotFoundError, PayloadTooLargeError } from '../errors.js';
 import type { Store } from '../store/store.js';
 import { MAX_SECRET_BYTES } from '../limits.js';

@@ -2,11 +2,14 @@ import Database from 'better-sqlite3';
 import { drizzle, type BetterSQLite3Database } from 'drizzle-orm/better-sqlite3';
 import { migrate } from 'drizzle-orm/better-sqlite3/migrator';
 import { mkdirSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { dirname, join } from 'node:path';
 import { MIGRATIONS_DIR } from '../paths.js';
 import * as schema from './schema.js';
 
 export type Db = BetterSQLite3Database<typeof schema> & { $client: Database.Database };
+
+/** The server's database file in its data dir. */
+export const dbFile = (dataDir: string): string => join(dataDir, 'codehub.db');
 
 /**
  * Opens (creating if needed) the SQLite file and applies every pending migration. WAL lets readers run

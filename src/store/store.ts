@@ -2,8 +2,7 @@ import { and, asc, eq, or, getTableColumns, gte, lt, sql, type SQL } from 'drizz
 import type { Db } from './db.js';
 import { storableConfig } from '../logs/mask.js';
 import { builds, repos, tokens, users, type Build, type BuildSource, type BuildStatus, type BuildStep, type NewBuild, type PushBuild, type Repo, type User } from './schema.js';
-import type { Readable } from '../auth/access.js';
-import { DEFAULT_SCOPES, parseScopes, type Caller, type MemberRole, type Scope, type TokenInfo } from '../auth/scopes.js';
+import { DEFAULT_SCOPES, parseScopes, type Caller, type MemberRole, type Readable, type Scope, type TokenInfo } from './scopes.js';
 
 export interface BuildQuery {
   /** Only builds of repos the caller can read (Access.readable); absent is every repo. */

@@ -2,7 +2,7 @@
  * The build request of an upload (`POST /api/uploads/:id/build`): docker build's flags as the CLI sends them,
  * checked in one pass that reports every problem, before anything is recorded.
  */
-import { TAG_RE } from '../builds/tags.js';
+import { TAG_RE } from '../images/tags.js';
 import { nameProblem, repoNameOf } from '../names.js';
 import { MAX_SECRET_BYTES, SECRET_NAME_RE } from '../secrets/vault.js';
 import { MODE_DIR, MODE_SYMLINK } from '../context/tree.js';

@@ -7,7 +7,8 @@ import { chmodSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { BuildctlDriver, cacheIsEmpty, workerIdentity } from '../../src/builder/buildctl.js';
+import { BuildctlDriver } from '../../src/builder/buildctl.js';
+import { cacheIsEmpty, workerIdentity } from '../../src/builder/buildkitd.js';
 
 const WORKERS = 'ID\t\t\t\tPLATFORMS\nwsl5y4hq4cjdb9i4dnvm2ghpo\tlinux/amd64,linux/amd64/v2,linux/386\n';
 /** `buildx du` as buildx 0.13.1 printed it here (rows shortened to three). */

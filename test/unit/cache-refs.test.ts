@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { buildCache, cacheImport, cacheRepository } from '../../src/builds/cache-refs.js';
-import { imageRefs } from '../../src/builds/tags.js';
+import { buildCache, cacheImport, cacheRepository } from '../../src/registry/cache-refs.js';
+import { imageRefs } from '../../src/images/tags.js';
 import type { ImageConfig } from '../../src/config/types.js';
 import { cacheHits } from '../../src/metrics.js';
 

@@ -6,7 +6,7 @@ const B = 'b'.repeat(40);
 
 /** What writePushRefusal sends, caught from a minimal response. */
 function refusal(commands: { refs: string[]; capabilities: string[] }, lines: string[]): { status: number; headers: Record<string, string>; body: Buffer } {
-  const out = { status: 0, headers: {} as Record<string, string>, body: Buffer.alloc(0) };
+  const out = { status: 0, headers: {} as Record<string, string>, body: Buffer.alloc(0) as Buffer };
   writePushRefusal({
     writeHead: (status: number, headers: Record<string, string>) => { out.status = status; out.headers = headers; },
     end: (b: Buffer) => { out.body = b; },

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { Access } from '../../src/auth/access.js';
-import type { Caller } from '../../src/auth/scopes.js';
+import type { Caller } from '../../src/store/scopes.js';
 import { BuildCredentials, grant, isRepositoryName, loadOrCreateTokenKey, parseScope, TokenIssuer } from '../../src/registry/token.js';
 import { openDb } from '../../src/store/db.js';
 import { Store } from '../../src/store/store.js';

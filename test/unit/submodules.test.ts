@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fsutilOrder, GitTree } from '../../src/context/git-tree.js';
+import { Access } from '../../src/auth/access.js';
 import { maskUrl, parseGitmodules, parseSubmoduleUrl, readGitmodules, submoduleResolver, type SubmoduleResolver } from '../../src/context/submodules.js';
 import type { TreeFilter } from '../../src/context/tree.js';
 import { RepoStore } from '../../src/git/repos.js';
@@ -109,7 +110,8 @@ describe('the resolver for a build\'s pusher', () => {
     lostSha = await lib.commit({ 'lib.txt': 'never pushed\n' });
     const repoId = store.ensureRepo('alice', 'lib').id;
     store.share(repoId, store.userByName('carol')!.id, 'read');
-    resolver = (pusher) => submoduleResolver({ store, repos, publicUrl: `${PUBLIC}/` }, pusher);
+    const access = new Access(store);
+    resolver = (pusher) => submoduleResolver({ canRead: (p, o, r) => access.userMayRead(p, o, r), repos, publicUrl: `${PUBLIC}/` }, pusher);
   });
 
   const ref = (url: string, commit = libSha) => ({ path: 'vendor/lib', url, commit, superRepo: 'alice/app' });

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { matchesAny, pathsMatch } from '../../src/config/glob.js';
-import { imageLabels, refInfo, renderTags, toImageTag } from '../../src/builds/tags.js';
+import { imageLabels, refInfo, renderTags, toImageTag } from '../../src/images/tags.js';
 
 const sha = 'a'.repeat(8) + 'b'.repeat(32);
 

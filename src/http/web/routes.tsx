@@ -2,7 +2,7 @@ import { Hono, type Context } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { getCookie } from 'hono/cookie';
 import type { Access } from '../../auth/access.js';
-import type { Caller } from '../../auth/scopes.js';
+import type { Caller } from '../../store/scopes.js';
 import type { BuildService } from '../../builds/service.js';
 import { BadRequestError, ForbiddenError, NotFoundError, PayloadTooLargeError } from '../../errors.js';
 import type { LogStore } from '../../logs/store.js';

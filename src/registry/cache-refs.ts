@@ -1,6 +1,6 @@
 import type { BuildCache } from '../builder/driver.js';
 import type { ImageConfig } from '../config/types.js';
-import { parseImageRef, refInfo, tagKind, toImageTag } from './tags.js';
+import { parseImageRef, refInfo, tagKind, toImageTag } from '../images/tags.js';
 
 /**
  * The repository a standalone BuildKit's `mode=max` cache goes to: beside the image, in its owner's namespace

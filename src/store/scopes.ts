@@ -1,4 +1,6 @@
-import type { User } from '../store/schema.js';
+// Scopes, roles and callers as the store keeps and returns them; src/auth/access.ts decides with them. They live
+// here, below auth, so that the store imports nothing from auth (auth imports the Store).
+import type { User } from './schema.js';
 
 /**
  * What a token may do. read: clone, fetch and the read API; push: push, cancel, rebuild, secrets and sharing
@@ -31,3 +33,6 @@ export interface TokenInfo {
 export function parseScopes(text: string): Scope[] {
   return text.split(',').map((s) => s.trim()).filter((s): s is Scope => (SCOPES as readonly string[]).includes(s));
 }
+
+/** Which repos a caller can read, for list queries: all of them (admin), or their own and those shared with them. */
+export type Readable = { all: true } | { all: false; owner: string; shared: string[] };
