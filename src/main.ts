@@ -113,7 +113,7 @@ export async function startServer(settings: Settings, opts: { log?: Logger; driv
   createFirstAdmin(store, log);
   const metrics = new BuildMetrics();
 
-  const drivers = opts.drivers ?? parseBuilders(settings.builders, settings.maxBuilds).map((spec) => ({ driver: driverFor(spec, { contextTransfer: settings.contextTransfer, checkoutsDir: join(settings.dataDir, 'checkouts'), cacheMaxBytes: settings.builderCacheMaxBytes }), capacity: spec.capacity }));
+  const drivers = opts.drivers ?? parseBuilders(settings.builders, settings.maxBuilds).map((spec) => ({ driver: driverFor(spec, { contextTransfer: settings.contextTransfer, checkoutsDir: join(settings.dataDir, 'checkouts'), cacheMaxBytes: settings.builderCacheMaxBytes, pruneIdleMs: settings.pruneIdleMs }), capacity: spec.capacity }));
   const notes = new NoteWriter(repos, (repo, commit) => store.listBuilds({ repo, commit, limit: 50 }), settings.publicUrl, log);
   // Uploaded folders (`codehub-build build`): manifests in the database, files per owner under the data dir.
   const uploadStore = new UploadStore(store.db);

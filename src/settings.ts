@@ -52,6 +52,8 @@ export interface Settings {
    * end with its builds) and /healthz says degraded; 0 turns the check off.
    */
   minFreeBytes: number;
+  /** How long a builder is idle before the image tags (and images they left untagged) its builds left in dockerd are removed. */
+  pruneIdleMs: number;
   /** How often every repo's branches and tags are checked for pushes git accepted but nothing recorded; 0: only at start. */
   latePushIntervalMs: number;
   /** Failed sign-ins one address may make per minute before it gets 429. */
@@ -119,6 +121,7 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env): Settings {
     shutdownGraceMs: int(env, 'CODEHUB_SHUTDOWN_GRACE', 30, 0, 3600) * 1000,
     healthIntervalMs: int(env, 'CODEHUB_HEALTH_INTERVAL_MS', 5000, 100, 600_000),
     logMaxBytes: int(env, 'CODEHUB_LOG_MAX_BYTES', 20 * 1024 * 1024, 4096, 1024 * 1024 * 1024),
+    pruneIdleMs: int(env, 'CODEHUB_PRUNE_IDLE_MS', 30_000, 0, 86_400_000),
     latePushIntervalMs: int(env, 'CODEHUB_LATE_PUSH_INTERVAL_MS', 30_000, 0, 86_400_000),
     minFreeBytes: parsed(env, 'CODEHUB_MIN_FREE', '256MiB', (v) => (v.trim() === '0' || v.trim() === 'none' ? { ok: true, value: 0 } : parseSize(v))),
     authFailuresPerMinute: int(env, 'CODEHUB_AUTH_FAILURES_PER_MIN', 30, 1, 100_000),

@@ -89,6 +89,8 @@ export interface DriverOptions {
   checkoutsDir?: string;
   /** Build cache the dockerd builders (`local`, `docker+tcp://`) may keep, trimmed when idle; 0 or absent: no limit. */
   cacheMaxBytes?: number;
+  /** How long a builder is idle before the image tags its builds left in its store are removed (default 30 s). */
+  pruneIdleMs?: number;
 }
 
 /**
@@ -100,15 +102,15 @@ export interface DriverOptions {
 export function driverFor(spec: BuilderSpec, opts: DriverOptions = {}): BuilderDriver {
   const contextTransfer = opts.contextTransfer ?? 'tar';
   // One Checkouts per root for every driver: their leases and sweeps must see each other.
-  const folder = { contextTransfer, checkouts: checkoutsAt(opts.checkoutsDir ?? defaultCheckoutsDir()) };
-  if (spec.target === 'local') return dockerSocket() ? new EngineDriver({ fallback: new BuildxDriver(folder), contextTransfer, cacheMaxBytes: opts.cacheMaxBytes ?? 0 }) : new BuildxDriver(folder);
+  const folder = { contextTransfer, checkouts: checkoutsAt(opts.checkoutsDir ?? defaultCheckoutsDir()), ...(opts.pruneIdleMs !== undefined ? { pruneIdleMs: opts.pruneIdleMs } : {}) };
+  if (spec.target === 'local') return dockerSocket() ? new EngineDriver({ fallback: new BuildxDriver(folder), contextTransfer, cacheMaxBytes: opts.cacheMaxBytes ?? 0, ...(opts.pruneIdleMs !== undefined ? { pruneIdleMs: opts.pruneIdleMs } : {}) }) : new BuildxDriver(folder);
   if (spec.target.startsWith('buildctl+')) return new BuildctlDriver(spec.target.slice('buildctl+'.length), 'buildctl', spec.tls, folder);
   if (spec.target.startsWith('docker+')) {
     const addr = spec.target.slice('docker+'.length);
     const [, , host, port] = NETWORKED.exec(spec.target)!;
     const env: Record<string, string> = { DOCKER_HOST: addr };
     if (spec.tls) Object.assign(env, { DOCKER_TLS_VERIFY: '1', DOCKER_CERT_PATH: dockerCertPath(spec.tls) });
-    return new EngineDriver({ endpoint: { host: host!.replace(/^\[|\]$/g, ''), port: Number(port), tls: spec.tls }, fallback: new BuildxDriver({ env, ...folder }), contextTransfer, cacheMaxBytes: opts.cacheMaxBytes ?? 0 }, spec.target);
+    return new EngineDriver({ endpoint: { host: host!.replace(/^\[|\]$/g, ''), port: Number(port), tls: spec.tls }, fallback: new BuildxDriver({ env, ...folder }), contextTransfer, cacheMaxBytes: opts.cacheMaxBytes ?? 0, ...(opts.pruneIdleMs !== undefined ? { pruneIdleMs: opts.pruneIdleMs } : {}) }, spec.target);
   }
   if (spec.target.startsWith('tcp://')) return new BuildxDriver({ remote: spec.target, tls: spec.tls, ...folder });
   return new BuildxDriver({ builder: spec.target, ...folder });
