@@ -11,7 +11,7 @@ import { existsSync, mkdtempSync, readdirSync, rmSync, statfsSync, writeFileSync
 import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { busyboxDockerfile, WorkRepo } from '../helpers/git.js';
 import { TestServer, uniqueName, waitFor } from '../helpers/server.js';
 
@@ -23,8 +23,11 @@ let token: string;
 
 const free = () => { const s = statfsSync(mnt); return Number(s.bavail) * Number(s.bsize); };
 const ballast = () => join(mnt, 'ballast');
-/** Fills the tmpfs until `left` bytes are free (0: full). */
-function fill(left: number): void {
+/** The server's own reading of the disk (/healthz reads it at most once a second): ok, degraded or failing. */
+const diskStatus = async (): Promise<string> => ((await (await fetch(`${server.url}/healthz`)).json()) as any).checks?.disk?.status;
+
+/** Fills the tmpfs until `left` bytes are free (0: full), and waits until the server sees it so. */
+async function fill(left: number): Promise<void> {
   rmSync(ballast(), { force: true });
   const size = Math.max(0, free() - left);
   try {
@@ -32,11 +35,13 @@ function fill(left: number): void {
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code !== 'ENOSPC') throw e; // full is what was asked for
   }
+  const expected = left === 0 ? 'failing' : left < 24 * MiB ? 'degraded' : 'ok';
+  await waitFor(`the server to see the disk ${expected}`, diskStatus, (s) => s === expected, 10_000);
 }
 /** Frees the tmpfs again, and waits until the server sees it (it reads free space at most once a second). */
 async function unfill(): Promise<void> {
   rmSync(ballast(), { force: true });
-  await waitFor('the server to see the space back', () => fetch(`${server.url}/healthz`).then((r) => r.json() as Promise<any>), (h) => h.checks?.disk?.status === 'ok', 10_000);
+  await waitFor('the server to see the space back', diskStatus, (s) => s === 'ok', 10_000);
 }
 const bare = (repo: string) => join(server.dataDir, 'repos', owner, `${repo}.git`);
 const headOf = (repo: string, ref = 'refs/heads/main') => execFileSync('git', ['--git-dir', bare(repo), 'rev-parse', '--verify', '--quiet', ref], { stdio: ['ignore', 'pipe', 'ignore'] }).toString().trim();
@@ -48,6 +53,8 @@ beforeAll(async () => {
   owner = uniqueName('disk');
   token = server.addUser(owner);
 });
+// A test that fails while the disk is filled must not leave the next one a full disk.
+afterEach(() => rmSync(ballast(), { force: true }));
 afterAll(async () => {
   await server?.stop();
   try { execFileSync('umount', [mnt]); } catch { execFileSync('umount', ['-l', mnt]); }
@@ -61,7 +68,7 @@ describe('pushes on a full data disk', () => {
     expect((await repo.push(url, ['main'])).exitCode).toBe(0);
     const first = headOf('shop');
 
-    fill(10 * MiB);
+    await fill(10 * MiB);
     const sha = await repo.commit({ 'hello.txt': 'two\n' });
     const refused = await repo.push(url, ['main']);
     expect(refused.exitCode).not.toBe(0);
@@ -91,7 +98,7 @@ describe('pushes on a full data disk', () => {
     const url = server.gitUrl(owner, token, owner, 'big');
     expect((await repo.push(url, ['main'])).exitCode).toBe(0);
     const before = headOf('big');
-    fill(30 * MiB); // above the threshold, below the pack
+    await fill(30 * MiB); // above the threshold, below the pack
     try {
       await repo.commit({ 'blob.bin': randomBytes(40 * MiB).toString('base64') });
       const r = await repo.push(url, ['main']);
@@ -114,7 +121,7 @@ describe('pushes on a full data disk', () => {
     const direct = await execa('git', ['push', bare('late'), 'main'], { cwd: repo.dir, reject: false, all: true, env: { CODEHUB_HOOK_URL: 'http://127.0.0.1:9/none' } });
     expect(direct.exitCode, direct.all).toBe(0);
     expect(headOf('late')).toBe(sha);
-    fill(0); // and the disk is full, so nothing can be recorded now
+    await fill(0); // and the disk is full, so nothing can be recorded now
     try {
       expect((await fetch(`${server.url}/api/builds?commit=${sha}`, { headers: { authorization: `Bearer ${token}` } })).status).toBe(200); // reads go on
     } finally {
