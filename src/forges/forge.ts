@@ -224,7 +224,8 @@ export function stringsAt(o: Json | undefined, keys: string[]): string[] {
 // ---------------------------------------------------------------------------------------------------------
 // Pushes
 
-export const ZERO_SHA = '0'.repeat(40);
+// The null sha of a deletion, as git writes it: one constant for git's side and the forges'.
+export { ZERO_SHA } from '../git/read.js';
 
 /** A full sha as forges send them: 40 lowercase hex digits, or 64 for a SHA-256 repository. */
 export function isSha(s: unknown): s is string {

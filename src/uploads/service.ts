@@ -148,7 +148,7 @@ export class UploadService {
     // The build and its upload's link in one transaction: a second request for the same upload finds it built.
     // Its secrets are held before the build can be claimed (the runner may take it the moment it commits).
     let heldFor: number | null = null;
-    const record = deps.store.db.$client.transaction(() => {
+    const record = () => deps.store.atomically(() => {
       const [inserted] = deps.store.insertBuilds<UploadBuild>([row], () => [ref]);
       if (!deps.uploads.attach(upload.id, inserted!.id)) throw new ConflictError(`upload ${id} was built already`);
       if (!limit) deps.held.hold((heldFor = inserted!.id), req.secrets, secretArgs(req.args));
