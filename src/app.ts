@@ -4,7 +4,7 @@ import { HTTPException } from 'hono/http-exception';
 import { AppError, TooManyRequestsError } from './errors.js';
 import { ChallengeError } from './http/auth.js';
 import type { Logger } from './log.js';
-import type { Viewer } from './http/web/pages.js';
+import type { Viewer } from './http/web/layout.js';
 
 export interface AppParts {
   log: Logger;

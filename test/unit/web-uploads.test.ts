@@ -1,7 +1,10 @@
 import { jsx } from 'hono/jsx';
 import { generateToken, hashToken } from '../../src/auth/tokens.js';
 import { beforeEach, describe, expect, it } from 'vitest';
-import { BuildPage, BuildsTable, HomePage, html } from '../../src/http/web/pages.js';
+import { BuildPage } from '../../src/http/web/build-page.js';
+import { BuildsTable } from '../../src/http/web/builds.js';
+import { HomePage } from '../../src/http/web/home-page.js';
+import { html } from '../../src/http/web/layout.js';
 import type { Build, PushBuild, UploadBuild } from '../../src/store/schema.js';
 import { memoryApp } from '../helpers/memory-app.js';
 

@@ -12,7 +12,12 @@ import { SESSION_COOKIE, type Authenticator } from '../auth.js';
 import { checkRepoParam, commitParam, Lookups, statusParam } from '../lookups.js';
 import { ASSETS } from './assets.js';
 import { badgeState, badgeSvg } from './badge.js';
-import { BuildPage, CommitPage, ErrorPage, HomePage, ImagesPage, RepoPage, SignInPage, buildPath, html, type Viewer } from './pages.js';
+import { BuildPage } from './build-page.js';
+import { HomePage } from './home-page.js';
+import { ImagesPage } from './images-page.js';
+import { buildPath, ErrorPage, html, type Viewer } from './layout.js';
+import { CommitPage, RepoPage } from './repo-page.js';
+import { SignInPage } from './sign-in-page.js';
 import type { UsageService } from '../../registry/usage.js';
 import type { WebSession } from './session.js';
 
