@@ -8,20 +8,19 @@
  * context it reads, so what is kept here may be a superset (the Dockerfile and .dockerignore always go) but never
  * less than the build sees.
  *
- * Hashes are kept per folder (`path -> size, mtime, inode, sha256`), so a repeat walk reads only what changed.
+ * Hashes are kept per folder (`path -> size, mtime, inode, sha256`: context-hashes.ts), so a repeat walk reads only
+ * what changed.
  */
-import { createHash, randomBytes } from 'node:crypto';
 import type { Dirent, Stats } from 'node:fs';
-import { constants } from 'node:fs';
-import { lstat, mkdir, open, readdir, readFile, readlink, realpath, rename, rm, stat, writeFile } from 'node:fs/promises';
-import { homedir } from 'node:os';
-import { dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
+import { lstat, readdir, readFile, readlink, realpath, stat } from 'node:fs/promises';
+import { isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { cleanPath, IgnoreMatcher, parseDockerignore } from '../context/dockerignore.js';
 
 // Go's os.FileMode bits, which fsutil's Stat carries (tree.ts is constants and types only: allowed in the bundle).
 import { MODE_DIR, MODE_SETGID, MODE_SETUID, MODE_STICKY, MODE_SYMLINK } from '../context/tree.js';
 import { mapLimit } from '../util/map-limit.js';
-export { MODE_DIR, MODE_SYMLINK };
+import { code, contextCachePath, hashFile, loadCache, racy, saveCache, WalkProblem, why, type CachedHash, type FileToHash } from './context-hashes.js';
+export { contextCachePath, MODE_DIR, MODE_SYMLINK };
 
 /** Files hashed at once: enough to overlap one file's read with another's hashing, few enough to keep the disk sequential. */
 const HASH_CONCURRENCY = 4;
@@ -73,27 +72,10 @@ export type WalkResult =
   }
   | { ok: false; problem: string };
 
-/** One remembered hash: reused while the file's size, mtime and inode are the same. */
-interface CachedHash {
-  size: number;
-  mtimeMs: number;
-  ino: number;
-  sha256: string;
-}
-
-interface CacheFile {
-  version: 1;
-  folder: string;
-  files: Record<string, CachedHash>;
-}
-
-interface FileToHash {
+/** A file listed to send, with its entry to fill in once its hash is settled. */
+interface ListedFile extends FileToHash {
   entry: WalkEntry;
-  abs: string;
-  stat: Stats;
 }
-
-class WalkProblem extends Error {}
 
 /** Describes the folder `root` as a build context: the entries to send, and each file's sha256. */
 export async function walkContext(root: string, opts: WalkOptions): Promise<WalkResult> {
@@ -103,13 +85,6 @@ export async function walkContext(root: string, opts: WalkOptions): Promise<Walk
     if (e instanceof WalkProblem) return { ok: false, problem: e.message };
     throw e;
   }
-}
-
-/** Where the hash cache of the folder `realRoot` (a realpath) lives. */
-export function contextCachePath(realRoot: string, cacheDir?: string): string {
-  const base = cacheDir
-    ?? (process.env.XDG_CACHE_HOME && isAbsolute(process.env.XDG_CACHE_HOME) ? join(process.env.XDG_CACHE_HOME, 'codehub-build') : join(homedir(), '.cache', 'codehub-build'));
-  return join(base, 'contexts', `${createHash('sha256').update(realRoot).digest('hex')}.json`);
 }
 
 async function walk(root: string, opts: WalkOptions): Promise<WalkResult> {
@@ -128,7 +103,7 @@ async function walk(root: string, opts: WalkOptions): Promise<WalkResult> {
   if (ignore) forced.add('.dockerignore');
 
   const out: WalkEntry[] = [];
-  const files: FileToHash[] = [];
+  const files: ListedFile[] = [];
   const skipped: SkippedEntry[] = [];
   // The folders above the entry being looked at; an excluded one is sent only once something under it is.
   const chain: { entry: WalkEntry; sent: boolean }[] = [];
@@ -181,7 +156,7 @@ async function walk(root: string, opts: WalkOptions): Promise<WalkResult> {
       } else if (st.isFile()) {
         const entry: WalkEntry = { path, mode: goMode(st, 0), size: st.size };
         send(entry);
-        files.push({ entry, abs: join(realRoot, path), stat: st });
+        files.push({ entry, path, abs: join(realRoot, path), stat: st });
       } else if (st.isSymbolicLink()) {
         const target = await readlink(join(realRoot, path), { encoding: 'buffer' }).catch((e: unknown) => {
           throw new WalkProblem(`cannot read the symlink ${path}: ${why(e)}`);
@@ -319,112 +294,4 @@ function goMode(st: Stats, type: number): number {
   if (st.mode & 0o2000) m |= MODE_SETGID;
   if (st.mode & 0o1000) m |= MODE_STICKY;
   return m >>> 0;
-}
-
-/**
- * A file's sha256, streamed. Read through one descriptor and checked against it afterwards: if its size, mtime
- * or inode moved while it was read (an editor saving, a build writing), it is read once more, then given up on.
- */
-async function hashFile(f: FileToHash): Promise<{ sha256: string; stat: Stats; hashed: number; checkedAt: number }> {
-  let hashed = 0;
-  let st = f.stat;
-  for (let attempt = 0; attempt < 2; attempt++) {
-    if (attempt > 0) {
-      try {
-        st = await lstat(f.abs);
-      } catch (e) {
-        throw new WalkProblem(`${f.entry.path} ${code(e) === 'ENOENT' ? 'was removed' : `could not be read (${why(e)})`} while the folder was read: run again`);
-      }
-      if (!st.isFile()) throw new WalkProblem(`${f.entry.path} stopped being a file while the folder was read: run again`);
-    }
-    const r = await hashOnce(f, st);
-    hashed += r.bytes;
-    if (r.sha256) return { sha256: r.sha256, stat: st, hashed, checkedAt: r.checkedAt };
-  }
-  throw new WalkProblem(`${f.entry.path} changed while it was read, twice: wait for what writes it to finish (or add it to .dockerignore) and run again`);
-}
-
-/** One read of the file; `sha256` null when the file was not the one `st` describes from start to end. */
-async function hashOnce(f: FileToHash, st: Stats): Promise<{ sha256: string | null; bytes: number; checkedAt: number }> {
-  let fh;
-  try {
-    // O_NOFOLLOW: a file swapped for a symlink since it was stat'ed must not be read through the link.
-    fh = await open(f.abs, constants.O_RDONLY | constants.O_NOFOLLOW);
-  } catch (e) {
-    if (code(e) === 'ENOENT' || code(e) === 'ELOOP') return { sha256: null, bytes: 0, checkedAt: 0 };
-    throw new WalkProblem(`cannot read ${f.entry.path}: ${why(e)}: make it readable or add it to .dockerignore`);
-  }
-  try {
-    const hash = createHash('sha256');
-    let bytes = 0;
-    for await (const chunk of fh.createReadStream({ autoClose: false, highWaterMark: 256 * 1024 }) as AsyncIterable<Buffer>) {
-      hash.update(chunk);
-      bytes += chunk.length;
-    }
-    const after = await fh.stat();
-    const checkedAt = Date.now();
-    const same = bytes === st.size && after.size === st.size && after.mtimeMs === st.mtimeMs && after.ino === st.ino;
-    return { sha256: same ? hash.digest('hex') : null, bytes, checkedAt };
-  } catch (e) {
-    throw new WalkProblem(`cannot read ${f.entry.path}: ${why(e)}`);
-  } finally {
-    await fh.close();
-  }
-}
-
-/**
- * Whether a hash taken at `checkedAt` may not be trusted later on size and mtime alone: a write in the same
- * timestamp tick as the read would leave the mtime unchanged (git's "racily clean" entries). Such a file is not
- * cached, so the next walk reads it again. The tick is guessed from the mtime itself: a whole second means a
- * filesystem that keeps seconds (some keep two), anything else one with fine timestamps, stamped from a clock
- * that may lag by a scheduler tick.
- */
-function racy(mtimeMs: number, checkedAt: number): boolean {
-  return checkedAt - mtimeMs < (mtimeMs % 1000 === 0 ? 2500 : 100);
-}
-
-/** The remembered hashes of the folder, or none if the file is missing, unreadable, corrupt or another folder's. */
-async function loadCache(file: string, realRoot: string): Promise<Map<string, CachedHash>> {
-  // A Map, not an object: paths such as `__proto__` or `constructor` are file names like any other.
-  const out = new Map<string, CachedHash>();
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(await readFile(file, 'utf8'));
-  } catch {
-    return out;
-  }
-  const c = parsed as Partial<CacheFile> | null;
-  if (!c || c.version !== 1 || c.folder !== realRoot || typeof c.files !== 'object' || c.files === null) return out;
-  for (const [path, h] of Object.entries(c.files as Record<string, unknown>)) {
-    const v = h as Partial<CachedHash> | null;
-    if (v && typeof v.size === 'number' && typeof v.mtimeMs === 'number' && typeof v.ino === 'number' && typeof v.sha256 === 'string' && /^[0-9a-f]{64}$/.test(v.sha256)) {
-      out.set(path, { size: v.size, mtimeMs: v.mtimeMs, ino: v.ino, sha256: v.sha256 });
-    }
-  }
-  return out;
-}
-
-/** Writes the cache whole or not at all (a temp file renamed over it), so a crash never leaves half a cache; returns why not. */
-async function saveCache(file: string, cache: CacheFile): Promise<string | undefined> {
-  const tmp = `${file}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
-  try {
-    await mkdir(dirname(file), { recursive: true, mode: 0o700 });
-    await writeFile(tmp, JSON.stringify(cache), { mode: 0o600 });
-    await rename(tmp, file);
-    return undefined;
-  } catch (e) {
-    await rm(tmp, { force: true }).catch(() => {});
-    return `could not write the hash cache ${file}: ${why(e)}`;
-  }
-}
-
-function code(e: unknown): string | undefined {
-  return (e as NodeJS.ErrnoException | null)?.code;
-}
-
-/** A system error as a short phrase (`permission denied`), anything else as its message. */
-function why(e: unknown): string {
-  const c = code(e);
-  const known: Record<string, string> = { EACCES: 'permission denied', EPERM: 'operation not permitted', ENOENT: 'no such file or folder', ENOTDIR: 'not a folder', ELOOP: 'too many symlinks', EIO: 'input/output error' };
-  return (c && known[c]) ?? (e instanceof Error ? e.message : String(e));
 }
