@@ -55,7 +55,7 @@ async function main(): Promise<void> {
     let entries = 0;
     for (let i = 0; i < runs; i++) {
       // Nobody starts a build within 100 ms of saving a file; without this pause the file the last round edited
-      // would (rightly, see racy() in context-walk.ts) be kept out of the cache and read again by the warm walk.
+      // would (rightly, see racy() in context-hashes.ts) be kept out of the cache and read again by the warm walk.
       await new Promise((r) => setTimeout(r, 200));
       const cacheDir = join(cacheRoot, String(i)); // a fresh cache each round: the first walk reads everything
       const c = await timedWalk(dir, cacheDir);
