@@ -110,7 +110,7 @@ export async function burst(): Promise<BurstResult> {
     return {
       pushesOk: pushes.filter((p) => p.ok).length, push: stats(pushes.map((p) => p.ms)), plainPush, toRunning: stats(toRunning), allTerminalMs,
       records: rows.length, lost: 50 - keys.size, duplicated: rows.length - keys.size,
-      statuses: rows.reduce<Record<string, number>>((a, r) => ({ ...a, [r.status]: (a[r.status] ?? 0) + 1 }), {}),
+      statuses: countBy(rows.map((r) => r.status)),
       rssIdleMb, rssPeakMb,
     };
   } finally {
@@ -118,4 +118,10 @@ export async function burst(): Promise<BurstResult> {
     await removeOwnRegistries();
     tmp.remove();
   }
+}
+
+function countBy(values: string[]): Record<string, number> {
+  const counts: Record<string, number> = {};
+  for (const v of values) counts[v] = (counts[v] ?? 0) + 1;
+  return counts;
 }

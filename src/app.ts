@@ -10,6 +10,7 @@ export interface AppParts {
   log: Logger;
   git: Hono<{ Bindings: HttpBindings }>;
   hooks: Hono;
+  // biome-ignore lint/suspicious/noExplicitAny: a Hono app with its own Variables is not assignable to Hono<Env> (handlers are contravariant); mounting needs none of its types
   api: Hono<any>;
   health: Hono;
   /** The client CLI and the code-server extension, for workspaces to download. */
@@ -17,6 +18,7 @@ export interface AppParts {
   /** The registry's token realm, when the registry uses token auth. */
   registryToken?: Hono;
   /** The web pages (mounted last: they own `/`), and how an error on a page is shown. */
+  // biome-ignore lint/suspicious/noExplicitAny: as for api
   web: Hono<any>;
   errorPage: (status: number, message: string, viewer?: Viewer) => string;
 }

@@ -1,9 +1,9 @@
 /** Just enough of the Prometheus text format for the server's own metrics; no client library needed. */
-import type { DiskSpace } from './util/disk.js';
+import type { DiskReading, DiskSpace } from './util/disk.js';
 
-const escape = (v: string) => v.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n');
+const escapeLabel = (v: string) => v.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n');
 const labelText = (labels: Record<string, string>) => {
-  const parts = Object.entries(labels).map(([k, v]) => `${k}="${escape(v)}"`);
+  const parts = Object.entries(labels).map(([k, v]) => `${k}="${escapeLabel(v)}"`);
   return parts.length ? `{${parts.join(',')}}` : '';
 };
 
@@ -19,12 +19,12 @@ export class Histogram {
   observe(value: number): void {
     this.sum += value;
     this.count++;
-    this.buckets.forEach((b, i) => { if (value <= b) this.counts[i]!++; });
+    for (const [i, b] of this.buckets.entries()) if (value <= b) this.counts[i]!++;
   }
 
   render(): string {
     const lines = [`# HELP ${this.name} ${this.help}`, `# TYPE ${this.name} histogram`];
-    this.buckets.forEach((b, i) => lines.push(`${this.name}_bucket{le="${b}"} ${this.counts[i]}`));
+    for (const [i, b] of this.buckets.entries()) lines.push(`${this.name}_bucket{le="${b}"} ${this.counts[i]}`);
     lines.push(`${this.name}_bucket{le="+Inf"} ${this.count}`, `${this.name}_sum ${this.sum}`, `${this.name}_count ${this.count}`);
     return lines.join('\n');
   }
@@ -76,7 +76,7 @@ export class BuildMetrics {
  * pushes are refused. Nothing when it cannot be read (the scrape still answers with the rest).
  */
 export function renderDisk(disk: DiskSpace): string {
-  let r;
+  let r: DiskReading;
   try {
     r = disk.read();
   } catch {

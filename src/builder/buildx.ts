@@ -132,7 +132,7 @@ async function insideTree(root: string, rel: string): Promise<string | null> {
   const top = await realpath(root);
   const path = join(top, rel);
   const real = await realpath(path).catch((e: NodeJS.ErrnoException) => (e.code === 'ENOENT' ? path : null));
-  return real !== null && real.startsWith(top + sep) ? path : null;
+  return real?.startsWith(top + sep) ? path : null;
 }
 
 export interface BuildxOptions {

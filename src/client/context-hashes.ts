@@ -6,7 +6,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import type { Stats } from 'node:fs';
 import { constants } from 'node:fs';
-import { lstat, mkdir, open, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { type FileHandle, lstat, mkdir, open, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { dirname, isAbsolute, join } from 'node:path';
 
@@ -66,7 +66,7 @@ export async function hashFile(f: FileToHash): Promise<{ sha256: string; stat: S
 
 /** One read of the file; `sha256` null when the file was not the one `st` describes from start to end. */
 async function hashOnce(f: FileToHash, st: Stats): Promise<{ sha256: string | null; bytes: number; checkedAt: number }> {
-  let fh;
+  let fh: FileHandle;
   try {
     // O_NOFOLLOW: a file swapped for a symlink since it was stat'ed must not be read through the link.
     fh = await open(f.abs, constants.O_RDONLY | constants.O_NOFOLLOW);
@@ -114,7 +114,7 @@ export async function loadCache(file: string, realRoot: string): Promise<Map<str
     return out;
   }
   const c = parsed as Partial<CacheFile> | null;
-  if (!c || c.version !== 1 || c.folder !== realRoot || typeof c.files !== 'object' || c.files === null) return out;
+  if (c?.version !== 1 || c.folder !== realRoot || typeof c.files !== 'object' || c.files === null) return out;
   for (const [path, h] of Object.entries(c.files as Record<string, unknown>)) {
     const v = h as Partial<CachedHash> | null;
     if (v && typeof v.size === 'number' && typeof v.mtimeMs === 'number' && typeof v.ino === 'number' && typeof v.sha256 === 'string' && /^[0-9a-f]{64}$/.test(v.sha256)) {

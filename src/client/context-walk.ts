@@ -145,14 +145,14 @@ async function walk(root: string, opts: WalkOptions): Promise<WalkResult> {
     for (const [i, { path, excluded }] of kept.entries()) {
       const st = stats[i];
       if (!st) continue;
+      // Excluded and not a folder: it was a folder when listed, and is something else by now.
+      if (excluded && !st.isDirectory()) continue;
       if (st.isDirectory()) {
         const entry: WalkEntry = { path, mode: goMode(st, MODE_DIR), size: 0 };
         if (!excluded) send(entry);
         chain.push({ entry, sent: !excluded });
         await visit(path);
         chain.pop();
-      } else if (excluded) {
-        continue; // a folder when listed, something else by now
       } else if (st.isFile()) {
         const entry: WalkEntry = { path, mode: goMode(st, 0), size: st.size };
         send(entry);

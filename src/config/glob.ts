@@ -171,13 +171,13 @@ function tokenize(glob: string, syntax: boolean): { toks: Tok[]; groups: boolean
       push({ t: 'text', s: b.text });
       groups = true;
       i = b.end;
-    } else push({ t: 'text', s: escape(c) });
+    } else push({ t: 'text', s: escapePunctuation(c) });
   }
   return { toks, groups };
 }
 
 /** ASCII punctuation is escaped for picomatch (`(`, `!`, `+`, `@`, `\`… are literal here); `/` stays a separator. */
-function escape(c: string): string {
+function escapePunctuation(c: string): string {
   return /^[!-.:-@[-`{-~]$/.test(c) ? '\\' + c : c;
 }
 

@@ -47,7 +47,7 @@ export class ContextFilter {
     const out: TreeEntry[] = [];
     const sent = new Set<string>();
     for (const e of all) {
-      if ((this.includes && !this.includes.matches(e.path)) || (this.excludes && this.excludes.matches(e.path))) continue;
+      if ((this.includes && !this.includes.matches(e.path)) || (this.excludes?.matches(e.path))) continue;
       // fsutil sends a directory whenever something under it is sent, even one its patterns left out.
       const parts = e.path.split('/');
       for (let i = 1; i < parts.length; i++) {

@@ -227,13 +227,13 @@ function metadata(rawHeaders: string[]): (key: string) => string[] {
     list.push(rawHeaders[i + 1]!);
     md.set(k, list);
   }
-  const unescape = (s: string): string => {
+  const decode = (s: string): string => {
     try { return decodeURIComponent(s.replace(/\+/g, ' ')); } catch { return s; }
   };
   return (key) => {
     const values = md.get(key) ?? [];
     const encoded = /^(1|t|true)$/i.test(md.get(`${key}-encoded`)?.[0] ?? '');
-    return encoded ? values.map(unescape) : values;
+    return encoded ? values.map(decode) : values;
   };
 }
 

@@ -32,7 +32,7 @@ export class CommitReader {
     let obj = await this.object(sha);
     for (let hops = 0; obj && obj.type === 'tag' && hops < 10; hops++) obj = await this.object(header(obj.body, 'object'));
     if (obj?.type === 'commit') obj = await this.object(header(obj.body, 'tree'));
-    if (!obj || obj.type !== 'tree') return null;
+    if (obj?.type !== 'tree') return null;
     for (const part of filepath.split('/').filter(Boolean)) {
       if (obj.type !== 'tree') return null;
       const oid = treeEntry(obj.body, part);

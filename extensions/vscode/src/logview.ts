@@ -1,4 +1,4 @@
-import { Api, ApiError, type LogEnd } from './api';
+import { type Api, ApiError, type LogEnd } from './api';
 import { Backoff } from './backoff';
 import type { Build } from './status';
 

@@ -114,23 +114,27 @@ export class Monitor {
 
   /** An API call failed: say why, and when to look again. */
   private failed(e: unknown): void {
+    const [state, nextMs] = this.failure(e);
+    this.set(state, nextMs);
+  }
+
+  /** The state an API call's failure leaves, and how long until the next look. */
+  private failure(e: unknown): [State, number] {
     const url = this.api!.baseUrl;
     if (e instanceof UnreachableError) {
       const retryMs = this.backoff.next();
-      return this.set({ kind: 'unreachable', url, error: e.message, retryMs }, retryMs);
+      return [{ kind: 'unreachable', url, error: e.message, retryMs }, retryMs];
     }
-    if (e instanceof ApiError) {
-      // A token fixed in the settings restarts the monitor; one fixed on the server (or a server restored
-      // from a backup) is noticed by the calm poll.
-      if (e.status === 401) return this.set({ kind: 'token-refused', url, tokenFrom: this.opts.settings.tokenFrom }, this.pollMs);
-      if (e.status === 429) {
-        const wait = e.retryAfterMs ?? this.backoff.next();
-        return this.set({ kind: 'error', summary: 'too many failed sign-ins', detail: `${url}: ${e.message}` }, Math.max(wait, 1_000));
-      }
-      if (e.status === 403) return this.set({ kind: 'error', summary: 'not allowed', detail: `${url}: ${e.message} (the token needs the read scope)` }, this.pollMs);
-      return this.set({ kind: 'error', summary: `HTTP ${e.status}`, detail: `${url}: ${e.message}` }, this.backoff.next());
+    if (!(e instanceof ApiError)) throw e;
+    // A token fixed in the settings restarts the monitor; one fixed on the server (or a server restored
+    // from a backup) is noticed by the calm poll.
+    if (e.status === 401) return [{ kind: 'token-refused', url, tokenFrom: this.opts.settings.tokenFrom }, this.pollMs];
+    if (e.status === 429) {
+      const wait = e.retryAfterMs ?? this.backoff.next();
+      return [{ kind: 'error', summary: 'too many failed sign-ins', detail: `${url}: ${e.message}` }, Math.max(wait, 1_000)];
     }
-    throw e;
+    if (e.status === 403) return [{ kind: 'error', summary: 'not allowed', detail: `${url}: ${e.message} (the token needs the read scope)` }, this.pollMs];
+    return [{ kind: 'error', summary: `HTTP ${e.status}`, detail: `${url}: ${e.message}` }, this.backoff.next()];
   }
 
   private watch(dirs: RepoDirs): void {

@@ -23,8 +23,8 @@ export const NAMES = {
  */
 export function resolveSettings(configured: { url?: string; token?: string }, env: Record<string, string | undefined>): Settings {
   const pick = (setting: string | undefined, envValue: string | undefined): { value: string; from?: Source } => {
-    if (setting && setting.trim()) return { value: setting.trim(), from: 'setting' };
-    if (envValue && envValue.trim()) return { value: envValue.trim(), from: 'env' };
+    if (setting?.trim()) return { value: setting.trim(), from: 'setting' };
+    if (envValue?.trim()) return { value: envValue.trim(), from: 'env' };
     return { value: '' };
   };
   const url = pick(configured.url, env.CODEHUB_URL);

@@ -74,6 +74,7 @@ export class SseParser {
  * Reads a response body as an event stream, calling `onEvent` for each event until the body ends (or the
  * request's signal aborts it, which throws). `onEvent` returning true stops reading early.
  */
+// biome-ignore lint/suspicious/noConfusingVoidType: a callback that returns nothing keeps reading; `undefined` would refuse such callbacks
 export async function readSse(body: ReadableStream<Uint8Array>, onEvent: (e: SseEvent) => boolean | void): Promise<void> {
   const parser = new SseParser();
   const decoder = new TextDecoder();

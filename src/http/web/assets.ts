@@ -48,7 +48,7 @@ button.danger { color: var(--bad); }
 .log { background: var(--logbg); color: var(--logfg); border-radius: 6px; padding: 8px 0; overflow-x: auto; }
 .log .line { display: flex; white-space: pre; min-height: 1.4em; line-height: 1.4em; }
 .log .line:target { background: var(--hl); }
-.log .line a { flex: none; width: 5ch; text-align: right; padding-right: 1.5ch; color: var(--lognum); text-decoration: none; user-select: none; }
+.log .line a, .log .line .ln { flex: none; width: 5ch; text-align: right; padding-right: 1.5ch; color: var(--lognum); text-decoration: none; user-select: none; }
 .log .line a:hover { text-decoration: underline; }
 .log .line code { white-space: pre; padding-right: 16px; }
 .live { color: var(--run); font-weight: 600; }

@@ -101,7 +101,7 @@ export const BuildPage: FC<{
       <p><a href={`/api/builds/${b.id}/log`}>Raw log</a></p>
       {hidden > 0 && <p id="log-hidden" data-hidden={String(hidden)}>Lines 1 to {hidden} are not shown. <a href={`${buildPath(b.id)}?full=1`}>Show the whole log</a></p>}
       <div id="log" class="log mono" role="log" aria-labelledby="log-title" data-status={b.status} data-lines={String(lines.length ? lines[lines.length - 1]!.n : 0)} data-src={`/api/builds/${b.id}/log`}>
-        {lines.length === 0 && <div id="log-empty" class="line"><a aria-hidden="true"></a><code>{active ? 'no output yet' : 'no output'}</code></div>}
+        {lines.length === 0 && <div id="log-empty" class="line"><span class="ln" aria-hidden="true"></span><code>{active ? 'no output yet' : 'no output'}</code></div>}
         {raw(logHtml(lines))}
       </div>
       </>}

@@ -44,6 +44,7 @@ export const RepoPage: FC<{
         </section>
       )}
       <h2>Builds</h2>
+      {/* biome-ignore lint/a11y/useSemanticElements: the <search> element is newer than some browsers code-server runs in; role=search is the same landmark */}
       <form class="filters" method="get" action={repoPath(repo)} role="search" aria-label="Filter builds">
         <label>Branch or tag<input name="branch" value={filter.branch ?? ''} spellcheck={false} /></label>
         <label>Status
