@@ -53,7 +53,7 @@ export class BuildctlDriver implements BuilderDriver {
       if (kept) return await this.solve(req, io, kept.tree.path);
       const contextDir = join(req.workDir, 'context');
       const problem = await untar(io, contextDir);
-      return problem ? { ok: false, code: 'infrastructure', reason: problem, steps: [] } : await this.solve(req, io, contextDir);
+      return problem ? { ok: false, code: 'infrastructure', problem: problem, steps: [] } : await this.solve(req, io, contextDir);
     } finally {
       await kept?.tree.release();
     }

@@ -238,7 +238,7 @@ export class BuildxDriver implements BuilderDriver {
     try {
       await this.ensure();
     } catch (e) {
-      return { ok: false, code: 'infrastructure', reason: (e as Error).message, steps: [] };
+      return { ok: false, code: 'infrastructure', problem: (e as Error).message, steps: [] };
     }
     // Keyed by the daemon too: the fallbacks of two Engine API builders are both named `local`.
     const builderKey = this.opts.env?.DOCKER_HOST ? `${this.name}@${this.opts.env.DOCKER_HOST}` : this.name;

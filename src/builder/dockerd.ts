@@ -154,7 +154,7 @@ export class EngineDriver implements BuilderDriver {
   private async solve(req: BuildRequest, io: BuildIO): Promise<BuildOutcome> {
     const renderer = new ProgressRenderer(io.onLog);
     const steps = (): Step[] => renderer.steps;
-    if (req.tags.length === 0) return { ok: false, code: 'user', reason: 'the build has no image reference to push', steps: [] };
+    if (req.tags.length === 0) return { ok: false, code: 'user', problem: 'the build has no image reference to push', steps: [] };
     const buildId = randomUUID();
     const q = new URLSearchParams({ version: '2', dockerfile: req.dockerfile, buildid: buildId });
     for (const t of req.tags) q.append('t', t);
@@ -182,7 +182,7 @@ export class EngineDriver implements BuilderDriver {
     const stopped = (): BuildOutcome => {
       const why = String(io.signal.reason ?? 'canceled');
       renderer.end();
-      return { ok: false, code: why.startsWith('timeout') ? 'timeout' : 'canceled', reason: why, steps: steps() };
+      return { ok: false, code: why.startsWith('timeout') ? 'timeout' : 'canceled', problem: why, steps: steps() };
     };
 
     // With a session of our own the daemon reads the context from git through it, and under the repo's key only
@@ -215,7 +215,7 @@ export class EngineDriver implements BuilderDriver {
         slot?.release();
         io.signal.removeEventListener('abort', onAbort);
         if (io.signal.aborted) return stopped();
-        return { ok: false, code: 'infrastructure', reason: `cannot open a BuildKit session to dockerd at ${this.conn.address}: ${(e as Error).message}`, steps: [] };
+        return { ok: false, code: 'infrastructure', problem: `cannot open a BuildKit session to dockerd at ${this.conn.address}: ${(e as Error).message}`, steps: [] };
       }
       q.set('session', session.id);
       if (tree) q.set('remote', 'client-session');
@@ -253,7 +253,7 @@ export class EngineDriver implements BuilderDriver {
         if (io.signal.aborted) return stopped();
         const err = e as EngineError;
         renderer.end();
-        return { ok: false, code: err.status !== null && err.status < 500 ? classifyFailure(err.message) : 'infrastructure', reason: err.message, steps: steps() };
+        return { ok: false, code: err.status !== null && err.status < 500 ? classifyFailure(err.message) : 'infrastructure', problem: err.message, steps: steps() };
       }
       renderer.end();
       endSession();
@@ -261,9 +261,9 @@ export class EngineDriver implements BuilderDriver {
       // The context's own refusal (a bad .dockerignore, a submodule the pusher may not read) is the build's error,
       // whichever error BuildKit reports: at times the `context canceled` of a step it stopped because of it.
       const refusal = session?.stats.find((c) => c.refusal)?.refusal;
-      if (refusal) return { ok: false, code: 'user', reason: refusal, steps: steps() };
-      if (failure) return { ok: false, code: classifyFailure(failure), reason: failure, steps: steps() };
-      if (!imageId) return { ok: false, code: 'infrastructure', reason: 'dockerd finished the build without naming the image it made', steps: steps() };
+      if (refusal) return { ok: false, code: 'user', problem: refusal, steps: steps() };
+      if (failure) return { ok: false, code: classifyFailure(failure), problem: failure, steps: steps() };
+      if (!imageId) return { ok: false, code: 'infrastructure', problem: 'dockerd finished the build without naming the image it made', steps: steps() };
       // The images the tags named before are untagged now unless another tag holds them: dockerd keeps them as
       // `<none>`, and removing the tags later never reaches them.
       this.pruner.add(req.tags, previous.filter((id) => id !== imageId));
@@ -272,7 +272,7 @@ export class EngineDriver implements BuilderDriver {
       for (const ref of req.tags) {
         const pushed = await this.push(ref, renderer, request.signal, req.registryAuth);
         if (io.signal.aborted) return stopped();
-        if (!pushed.ok) return { ok: false, code: classifyFailure(pushed.reason), reason: pushed.reason, steps: steps() };
+        if (!pushed.ok) return { ok: false, code: classifyFailure(pushed.problem), problem: pushed.problem, steps: steps() };
         digest ??= pushed.digest;
       }
       return { ok: true, digest: digest!, steps: steps() };
@@ -283,7 +283,7 @@ export class EngineDriver implements BuilderDriver {
   }
 
   /** Pushes one reference, shown as one more step of the build; the digest is the pushed manifest's. */
-  private async push(ref: string, renderer: ProgressRenderer, signal: AbortSignal, auth: BuildRequest['registryAuth']): Promise<{ ok: true; digest: string } | { ok: false; reason: string }> {
+  private async push(ref: string, renderer: ProgressRenderer, signal: AbortSignal, auth: BuildRequest['registryAuth']): Promise<{ ok: true; digest: string } | { ok: false; problem: string }> {
     const vertex = `push:${ref}`;
     const name = `pushing ${ref}`;
     const started = new Date().toISOString();
@@ -307,10 +307,10 @@ export class EngineDriver implements BuilderDriver {
     } catch (e) {
       failure = (e as Error).message;
     }
-    const reason = failure ?? (digest ? null : 'the push ended without a manifest digest');
-    renderer.status({ vertexes: [{ digest: vertex, name, started, completed: new Date().toISOString(), ...(reason ? { error: reason } : {}) }] });
+    const problem = failure ?? (digest ? null : 'the push ended without a manifest digest');
+    renderer.status({ vertexes: [{ digest: vertex, name, started, completed: new Date().toISOString(), ...(problem ? { error: problem } : {}) }] });
     // "failed to push" marks it as the registry's (or the network's) failure, not the user's.
-    return reason ? { ok: false, reason: `failed to push ${ref}: ${reason}` } : { ok: true, digest: digest! };
+    return problem ? { ok: false, problem: `failed to push ${ref}: ${problem}` } : { ok: true, digest: digest! };
   }
 
   /**

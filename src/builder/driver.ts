@@ -44,7 +44,7 @@ export type FailureCode = 'user' | 'infrastructure' | 'timeout' | 'canceled';
 export type BuildOutcome =
   /** `cacheExportedTo`: the `mode=max` cache reference the build pushed (a standalone buildkitd), for usage to count now. */
   | { ok: true; digest: string; steps: Step[]; cacheExportedTo?: string }
-  | { ok: false; code: FailureCode; reason: string; steps: Step[] };
+  | { ok: false; code: FailureCode; problem: string; steps: Step[] };
 
 export interface BuildIO {
   /** The build context as a tar stream. */

@@ -45,15 +45,15 @@ export async function runSolve(cmd: SolveCommand, io: BuildIO): Promise<BuildOut
 
   if (io.signal.aborted) {
     const why = String(io.signal.reason ?? 'canceled');
-    return { ok: false, code: why.startsWith('timeout') ? 'timeout' : 'canceled', reason: why, steps };
+    return { ok: false, code: why.startsWith('timeout') ? 'timeout' : 'canceled', problem: why, steps };
   }
   if (result.exitCode !== 0) {
     const err = tail.filter((l) => l.startsWith('ERROR') || l.startsWith('error:')).pop() ?? tail.pop()
       ?? (result.exitCode === undefined ? `could not start ${cmd.bin}: ${result.message}` : `${cmd.bin} exited with code ${result.exitCode}`);
-    return { ok: false, code: result.exitCode === undefined ? 'infrastructure' : classifyFailure(err), reason: err.replace(/^(ERROR|error):\s*/, ''), steps };
+    return { ok: false, code: result.exitCode === undefined ? 'infrastructure' : classifyFailure(err), problem: err.replace(/^(ERROR|error):\s*/, ''), steps };
   }
   const digest = await readDigest(cmd.metadataFile);
-  if (!digest) return { ok: false, code: 'infrastructure', reason: `${cmd.bin} succeeded but wrote no image digest to its metadata file`, steps };
+  if (!digest) return { ok: false, code: 'infrastructure', problem: `${cmd.bin} succeeded but wrote no image digest to its metadata file`, steps };
   return { ok: true, digest, steps };
 }
 

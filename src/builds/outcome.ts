@@ -8,7 +8,7 @@ import { escapeControls } from '../util/controls.js';
  */
 
 export interface OutcomeInput {
-  /** The attempt's outcome, its reason masked already. */
+  /** The attempt's outcome, its problem masked already. */
   outcome: BuildOutcome;
   /** The outcome is the runner's own stop for a shutdown (the server is stopping), not the build's. */
   stopping: boolean;
@@ -56,7 +56,7 @@ export function needsRegistryCheck(outcome: BuildOutcome, stopping: boolean): bo
 export function decideOutcome(input: OutcomeInput): OutcomeDecision {
   const { outcome, attempts, maxAttempts } = input;
   const took = `${input.seconds.toFixed(1)}s`;
-  // A reason may quote a build arg or an error's own lines: one line in the log, never a forged closing line.
+  // A problem may quote a build arg or an error's own lines: one line in the log, never a forged closing line.
   if (!outcome.ok && input.stopping) {
     return {
       kind: 'stopped', store: { kind: 'none' }, recheckBuilder: false,
@@ -69,7 +69,7 @@ export function decideOutcome(input: OutcomeInput): OutcomeDecision {
       lines: [`--- succeeded in ${took}: pushed ${input.imageRefs.join(', ')} @ ${outcome.digest}`],
     };
   }
-  const reason = escapeControls(outcome.reason);
+  const problem = escapeControls(outcome.problem);
   if (outcome.code === 'infrastructure' && !input.registryOpen) {
     // The registry went away or read-only (its garbage collector) under the build: not the build's fault,
     // so the attempt does not count; it waits queued until the registry takes pushes again.
@@ -77,7 +77,7 @@ export function decideOutcome(input: OutcomeInput): OutcomeDecision {
       kind: 'wait-registry', recheckBuilder: false,
       store: { kind: 'requeue', delayMs: 0, reason: `waiting for the registry: ${input.registryDetail}`, refund: true },
       lines: [
-        `--- the registry does not take pushes (${input.registryDetail}) after ${took}: ${reason}`,
+        `--- the registry does not take pushes (${input.registryDetail}) after ${took}: ${problem}`,
         '--- the build waits queued until the registry is back; this attempt does not count',
       ],
     };
@@ -86,17 +86,17 @@ export function decideOutcome(input: OutcomeInput): OutcomeDecision {
     // The record already says canceled and why (cancel API or a newer push); the log says it too.
     return {
       kind: 'canceled', recheckBuilder: false,
-      store: { kind: 'finish', status: 'canceled', reason: outcome.reason, reasonCode: 'canceled' },
-      lines: [`--- canceled after ${took}: ${reason}`],
+      store: { kind: 'finish', status: 'canceled', reason: outcome.problem, reasonCode: 'canceled' },
+      lines: [`--- canceled after ${took}: ${problem}`],
     };
   }
   if (outcome.code === 'infrastructure' && attempts < maxAttempts) {
     const delay = Math.min(input.retryBaseMs * 2 ** (attempts - 1), MAX_DELAY_MS);
     return {
       kind: 'retry', recheckBuilder: true,
-      store: { kind: 'requeue', delayMs: delay, reason: `infrastructure error, retrying: ${outcome.reason}`, refund: false },
+      store: { kind: 'requeue', delayMs: delay, reason: `infrastructure error, retrying: ${outcome.problem}`, refund: false },
       lines: [
-        `--- infrastructure error after ${took}: ${reason}`,
+        `--- infrastructure error after ${took}: ${problem}`,
         `--- retrying in ${(delay / 1000).toFixed(1)}s (attempt ${attempts + 1} of ${maxAttempts})`,
       ],
     };
@@ -104,7 +104,7 @@ export function decideOutcome(input: OutcomeInput): OutcomeDecision {
   const kind = outcome.code === 'infrastructure' ? `infrastructure error, after ${attempts} attempt${attempts > 1 ? 's' : ''}` : outcome.code;
   return {
     kind: 'failed', recheckBuilder: outcome.code === 'infrastructure',
-    store: { kind: 'finish', status: 'failed', reason: outcome.reason, reasonCode: outcome.code },
-    lines: [`--- failed after ${took} (${kind}): ${reason}`],
+    store: { kind: 'finish', status: 'failed', reason: outcome.problem, reasonCode: outcome.code },
+    lines: [`--- failed after ${took} (${kind}): ${problem}`],
   };
 }

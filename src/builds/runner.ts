@@ -18,6 +18,8 @@ import { failureFields, RepeatedFailure } from '../util/repeated-failure.js';
 import { masker, secretValues } from '../logs/mask.js';
 import { decideOutcome, needsRegistryCheck } from './outcome.js';
 import { resolveArgs } from './build-args.js';
+import { resolveSecrets, type ResolvedSecrets } from './build-secrets.js';
+import { writeEnd } from './end-write.js';
 import { buildCache, cacheImport } from '../registry/cache-refs.js';
 import { parseImageRef, splitRefs } from '../images/tags.js';
 import type { SecretSource } from '../secrets/source.js';
@@ -262,7 +264,7 @@ export class Runner {
     const stored = b.config as unknown as ImageConfig;
     const args = await resolveArgs(b, stored, deps);
     const image: ImageConfig = args.ok ? { ...stored, args: args.values } : stored;
-    const secrets = this.secretsOf(b, image);
+    const secrets = resolveSecrets(b, image, deps);
     // Secret values and secret-looking build args never reach the stored log.
     const mask = masker(secretValues(secrets.ok ? secrets.values : {}, image.args));
     // A log that cannot be written (a full data dir) stops the build: its output would be lost.
@@ -279,7 +281,7 @@ export class Runner {
 
   /** One attempt of a build, from its first log line to its end recorded in the store. */
   private async attempt(b: Build, driver: BuilderDriver, controller: AbortController, out: LogWriter, image: ImageConfig,
-    secrets: ReturnType<Runner['secretsOf']>, args: Awaited<ReturnType<typeof resolveArgs>>, mask: (t: string) => string, log: Logger): Promise<void> {
+    secrets: ResolvedSecrets, args: Awaited<ReturnType<typeof resolveArgs>>, mask: (t: string) => string, log: Logger): Promise<void> {
     const { deps } = this;
     const started = Date.now();
     deps.metrics.queueWait.observe((started - Date.parse(b.queuedAt)) / 1000);
@@ -287,15 +289,15 @@ export class Runner {
     out.line(`build #${b.id} of ${what}, image ${image.name}, attempt ${b.attempts}, builder ${driver.name}`);
     log.info('build started', { attempt: b.attempts, builder: driver.name });
 
-    const refused = !args.ok ? args.reason : !secrets.ok ? secrets.reason : null;
+    const refused = !args.ok ? args.problem : !secrets.ok ? secrets.problem : null;
     const executed = refused !== null || !secrets.ok
-      ? { ok: false as const, code: 'user' as const, reason: refused ?? '', steps: [] }
+      ? { ok: false as const, code: 'user' as const, problem: refused ?? '', steps: [] }
       : await this.execute(b, image, secrets.values, driver, controller, out)
-        .catch((e: Error): BuildOutcome => ({ ok: false, code: 'infrastructure', reason: e.message, steps: [] }));
+        .catch((e: Error): BuildOutcome => ({ ok: false, code: 'infrastructure', problem: e.message, steps: [] }));
     // A build stopped because its log could not be written failed for that, whatever its client said when stopped.
-    const result: BuildOutcome = !executed.ok && out.failed ? { ok: false, code: 'infrastructure', reason: logFailure(out.failed), steps: executed.steps } : executed;
-    // A reason may quote BuildKit's error, which quotes the Dockerfile with its args expanded: stored masked.
-    const outcome = result.ok ? result : { ...result, reason: mask(result.reason) };
+    const result: BuildOutcome = !executed.ok && out.failed ? { ok: false, code: 'infrastructure', problem: logFailure(out.failed), steps: executed.steps } : executed;
+    // A problem may quote BuildKit's error, which quotes the Dockerfile with its args expanded: stored masked.
+    const outcome = result.ok ? result : { ...result, problem: mask(result.problem) };
     // BuildKit names steps with build args expanded, so step names and errors are masked like the log.
     const steps = outcome.steps.map((st) => ({
       n: st.n, name: mask(st.name), cached: st.cached, started: st.started, completed: st.completed, ...(st.error ? { error: mask(st.error) } : {}),
@@ -306,7 +308,7 @@ export class Runner {
     const secs = (Date.now() - started) / 1000;
     deps.metrics.duration.observe(secs);
     // What the attempt's end means (outcome.ts); carried out below: the log says it, then the store is told.
-    const stopping = !outcome.ok && outcome.reason === SHUTDOWN;
+    const stopping = !outcome.ok && outcome.problem === SHUTDOWN;
     const gate = deps.registryGate;
     const registryOpen = gate && needsRegistryCheck(outcome, stopping) ? await gate.check() : true;
     const decision = decideOutcome({
@@ -345,64 +347,12 @@ export class Runner {
     if (!written) return;
     const after = deps.store.build(b.id);
     if (after && TERMINAL_STATUSES.includes(after.status)) deps.onEnded?.(after);
-    log.info('build ended', { ok: outcome.ok, ...(outcome.ok ? { digest: outcome.digest } : { code: outcome.code, reason: outcome.reason }), seconds: secs });
+    log.info('build ended', { ok: outcome.ok, ...(outcome.ok ? { digest: outcome.digest } : { code: outcome.code, reason: outcome.problem }), seconds: secs });
   }
 
-  /**
-   * Makes a write (a build's end) until it succeeds, with back-off from 1 s to 30 s, logged once when it first
-   * fails (`onFirstFailure` then runs) and once when it lands. Gives up only when the runner stops: the build
-   * then stays running in the store, and the next start queues it again. Returns whether it was written.
-   */
-  private async persist(write: () => void, log: Logger, onFirstFailure?: () => Promise<void>): Promise<boolean> {
-    for (let failures = 0, delay = this.deps.endRetryBaseMs ?? 1000; ; delay = Math.min(delay * 2, 30_000)) {
-      try {
-        write();
-        if (failures) log.info('the build\'s end is recorded after all', { failures });
-        return true;
-      } catch (e) {
-        if (failures++ === 0) {
-          log.warn('recording the build\'s end failed; retrying until it can be written', failureFields(e));
-          await onFirstFailure?.();
-        }
-        if (this.halt.signal.aborted) {
-          log.warn('the server stops before the build\'s end could be recorded: it stays running, and the next start queues it again', failureFields(e));
-          return false;
-        }
-        await this.pause(delay);
-      }
-    }
-  }
-
-  /** Waits `ms`, or less if the runner is halted meanwhile. */
-  private pause(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const done = () => { clearTimeout(t); this.halt.signal.removeEventListener('abort', done); resolve(); };
-      const t = setTimeout(done, ms);
-      this.halt.signal.addEventListener('abort', done, { once: true });
-    });
-  }
-
-  /** The values of the secrets the image names, or why they cannot be had. */
-  private secretsOf(b: Build, image: ImageConfig): { ok: true; values: Record<string, string> } | { ok: false; reason: string } {
-    if (!isPush(b)) {
-      // An upload's secrets came with its request and live only in this process's memory.
-      const held = this.deps.held?.get(b.id) ?? {};
-      const lost = image.secrets.filter((name) => held[name] === undefined);
-      if (lost.length) return { ok: false, reason: `the values of secret ${lost.join(', ')} were held in the server's memory only, and the server restarted since the build was asked for: run codehub-build build again` };
-      return { ok: true, values: held };
-    }
-    const values: Record<string, string> = {};
-    for (const name of image.secrets) {
-      let v: string | undefined;
-      try {
-        v = this.deps.secrets.get(b.repo, name);
-      } catch (e) {
-        return { ok: false, reason: (e as Error).message };
-      }
-      if (v === undefined) return { ok: false, reason: `secret "${name}" is not set for ${b.repo}: codehub-build secret set ${b.repo} ${name} < file` };
-      values[name] = v;
-    }
-    return { ok: true, values };
+  /** A build's end written until it lands, or the runner stops (end-write.ts). */
+  private persist(write: () => void, log: Logger, onFirstFailure?: () => Promise<void>): Promise<boolean> {
+    return writeEnd(write, log, { baseMs: this.deps.endRetryBaseMs ?? 1000, halt: this.halt.signal, onFirstFailure });
   }
 
   private async execute(b: Build, image: ImageConfig, secrets: Record<string, string>, driver: BuilderDriver, controller: AbortController, out: LogWriter): Promise<BuildOutcome> {
@@ -429,7 +379,7 @@ export class Runner {
       cred = rc ? rc.issue(b.id, repositories, timeoutMs + 60_000) : undefined;
       // Made last, inside the try: a commit's context is a running `git archive`, which the finally must end.
       prepared = isPush(b) ? commitContext(deps, b, image) : uploadContext(deps, b as UploadBuild);
-      if ('problem' in prepared) return { ok: false, code: 'user', reason: prepared.problem, steps: [] };
+      if ('problem' in prepared) return { ok: false, code: 'user', problem: prepared.problem, steps: [] };
       const outcome = await driver.build({
         dockerfile: image.dockerfile,
         target: image.target,
@@ -457,7 +407,7 @@ export class Runner {
         out.line(`tagged ${refs.extraTags.map((t) => `${refs.repository}:${t}`).join(', ')} (${Date.now() - t0} ms)`);
         return outcome;
       } catch (e) {
-        return { ok: false, code: 'infrastructure', reason: `tagging the pushed image failed: ${(e as Error).message}`, steps: outcome.steps };
+        return { ok: false, code: 'infrastructure', problem: `tagging the pushed image failed: ${(e as Error).message}`, steps: outcome.steps };
       }
     } finally {
       if (cred) rc!.revoke(cred.username);

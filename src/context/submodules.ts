@@ -30,7 +30,7 @@ export interface SubmoduleResolver {
 }
 
 /** What a submodule URL names: a repo of this server, or something else and why it cannot be used. */
-export type SubmoduleUrl = { ok: true; owner: string; repo: string } | { ok: false; why: string };
+export type SubmoduleUrl = { ok: true; owner: string; repo: string } | { ok: false; problem: string };
 
 /**
  * The repo of this server a submodule URL names. Absolute: http(s) with the public URL's host and port, the
@@ -47,7 +47,7 @@ export function parseSubmoduleUrl(url: string, opts: { publicUrl: string; superR
     const parts = `${prefix}/git/${opts.superRepo}.git`.split('/').filter(Boolean);
     for (const part of url.split('/')) {
       if (part === '..') {
-        if (!parts.length) return { ok: false, why: `it climbs above ${pub.origin}${prefix}/` };
+        if (!parts.length) return { ok: false, problem: `it climbs above ${pub.origin}${prefix}/` };
         parts.pop();
       } else if (part && part !== '.') parts.push(part);
     }
@@ -58,19 +58,19 @@ export function parseSubmoduleUrl(url: string, opts: { publicUrl: string; superR
       u = new URL(url);
     } catch {
       // scp-like `git@host:path`, a local path: git would fetch those over ssh or the file system.
-      return { ok: false, why: `it is not an http(s) URL of this server (${pub.origin}${prefix})` };
+      return { ok: false, problem: `it is not an http(s) URL of this server (${pub.origin}${prefix})` };
     }
-    if (u.protocol !== 'http:' && u.protocol !== 'https:') return { ok: false, why: `${u.protocol.slice(0, -1)} URLs are not served by this server (${pub.origin}${prefix})` };
+    if (u.protocol !== 'http:' && u.protocol !== 'https:') return { ok: false, problem: `${u.protocol.slice(0, -1)} URLs are not served by this server (${pub.origin}${prefix})` };
     if (u.hostname.toLowerCase() !== pub.hostname.toLowerCase() || effectivePort(u) !== effectivePort(pub)) {
-      return { ok: false, why: `${u.host} is another host: codehub-build has no credentials for it and reads submodules only from its own repos (${pub.origin}${prefix}/git/<owner>/<repo>.git)` };
+      return { ok: false, problem: `${u.host} is another host: codehub-build has no credentials for it and reads submodules only from its own repos (${pub.origin}${prefix}/git/<owner>/<repo>.git)` };
     }
     path = u.pathname;
   }
   const m = path.startsWith(`${prefix}/git/`) ? /^([^/]+)\/([^/]+?)(?:\.git)?\/?$/.exec(path.slice(prefix.length + 5)) : null;
-  if (!m) return { ok: false, why: `it is not a repo URL of this server: those are ${pub.origin}${prefix}/git/<owner>/<repo>.git` };
+  if (!m) return { ok: false, problem: `it is not a repo URL of this server: those are ${pub.origin}${prefix}/git/<owner>/<repo>.git` };
   const [, owner = '', repo = ''] = m;
   const problem = nameProblem('owner', owner) ?? nameProblem('repo', repo);
-  if (problem) return { ok: false, why: problem };
+  if (problem) return { ok: false, problem };
   return { ok: true, owner, repo };
 }
 
@@ -154,7 +154,7 @@ export function submoduleResolver(deps: ResolverDeps, pusher: string): Submodule
     async resolve(sub) {
       const where = `submodule ${sub.path} (${maskUrl(sub.url)})`;
       const parsed = parseSubmoduleUrl(sub.url, { publicUrl: pub, superRepo: sub.superRepo });
-      if (!parsed.ok) return { ok: false, problem: `${where} cannot be read: ${parsed.why}; push it to this server and point .gitmodules at it, or leave ${sub.path} out of the build (.dockerignore)` };
+      if (!parsed.ok) return { ok: false, problem: `${where} cannot be read: ${parsed.problem}; push it to this server and point .gitmodules at it, or leave ${sub.path} out of the build (.dockerignore)` };
       const repo = `${parsed.owner}/${parsed.repo}`;
       const may = deps.canRead(pusher, parsed.owner, parsed.repo);
       if (may === 'no such user') return { ok: false, problem: `${where}: the build's pusher ${pusher} is no longer a user, so it may read no repo` };

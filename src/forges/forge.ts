@@ -22,8 +22,8 @@ export interface WebhookRequest {
   body: Buffer;
 }
 
-/** `reason` names the header that is missing or wrong; it never contains the secret or the value expected. */
-export type Verification = { ok: true } | { ok: false; reason: string };
+/** `problem` names the header that is missing or wrong; it never contains the secret or the value expected. */
+export type Verification = { ok: true } | { ok: false; problem: string };
 
 /** A push of one branch or tag, in the same terms whichever forge sent it. */
 export interface PushEvent {
@@ -143,7 +143,7 @@ export function firstHeader(req: WebhookRequest, names: string[]): { name: strin
 // ---------------------------------------------------------------------------------------------------------
 // Verification
 
-const NO_SECRET: Verification = { ok: false, reason: 'the link has no webhook secret, so no delivery can be verified' };
+const NO_SECRET: Verification = { ok: false, problem: 'the link has no webhook secret, so no delivery can be verified' };
 
 /**
  * Checks `value` (from header `header`) as `<prefix><hex HMAC-SHA256 of the raw body>`. The bytes are
@@ -152,11 +152,11 @@ const NO_SECRET: Verification = { ok: false, reason: 'the link has no webhook se
 export function checkHmacSha256(req: WebhookRequest, secret: string, header: string, value: string, prefix: '' | 'sha256='): Verification {
   if (secret === '') return NO_SECRET;
   const hex = value.startsWith(prefix) ? value.slice(prefix.length) : '';
-  if (!/^[0-9a-fA-F]{64}$/.test(hex)) return { ok: false, reason: `${header} is not ${prefix}<64 hex digits of an HMAC-SHA256>` };
+  if (!/^[0-9a-fA-F]{64}$/.test(hex)) return { ok: false, problem: `${header} is not ${prefix}<64 hex digits of an HMAC-SHA256>` };
   const expected = createHmac('sha256', secret).update(req.body).digest();
   return timingSafeEqual(Buffer.from(hex, 'hex'), expected)
     ? { ok: true }
-    : { ok: false, reason: `${header} does not match the body signed with this link's webhook secret` };
+    : { ok: false, problem: `${header} does not match the body signed with this link's webhook secret` };
 }
 
 /**
@@ -166,11 +166,11 @@ export function checkHmacSha256(req: WebhookRequest, secret: string, header: str
 export function checkSharedToken(req: WebhookRequest, secret: string, header: string): Verification {
   if (secret === '') return NO_SECRET;
   const got = headerOf(req, header);
-  if (got === undefined) return { ok: false, reason: `${header} header is missing` };
+  if (got === undefined) return { ok: false, problem: `${header} header is missing` };
   const digest = (s: string) => createHash('sha256').update(s, 'utf8').digest();
   return timingSafeEqual(digest(got), digest(secret))
     ? { ok: true }
-    : { ok: false, reason: `${header} does not match this link's webhook secret` };
+    : { ok: false, problem: `${header} does not match this link's webhook secret` };
 }
 
 // ---------------------------------------------------------------------------------------------------------

@@ -30,7 +30,7 @@ const REPO_URL_KEYS = ['html_url', 'clone_url', 'ssh_url'];
 
 function verify(req: WebhookRequest, secret: string): Verification {
   const found = firstHeader(req, SIGNATURES.map((s) => s.name));
-  if (found === undefined) return { ok: false, reason: `none of ${SIGNATURES.map((s) => s.name).join(', ')} is present` };
+  if (found === undefined) return { ok: false, problem: `none of ${SIGNATURES.map((s) => s.name).join(', ')} is present` };
   const prefix = SIGNATURES.find((s) => s.name === found.name)!.prefix;
   return checkHmacSha256(req, secret, found.name, found.value, prefix);
 }

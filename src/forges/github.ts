@@ -22,7 +22,7 @@ const REPO_URL_KEYS = ['html_url', 'clone_url', 'ssh_url', 'git_url', 'svn_url']
 function verify(req: WebhookRequest, secret: string): Verification {
   // Only the SHA-256 signature: GitHub still sends the SHA-1 X-Hub-Signature for old integrations and advises against it.
   const value = headerOf(req, SIGNATURE);
-  if (value === undefined) return { ok: false, reason: `${SIGNATURE} header is missing` };
+  if (value === undefined) return { ok: false, problem: `${SIGNATURE} header is missing` };
   return checkHmacSha256(req, secret, SIGNATURE, value, 'sha256=');
 }
 

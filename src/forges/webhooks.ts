@@ -159,7 +159,7 @@ export class WebhookService {
     if (checks.length === 0) forge.verify(req, this.decoySecret);
     const verified = checks.filter((c) => c.v.ok).map((c) => c.link);
     if (verified.length > 0) return verified;
-    const reason = found.missing ?? checks.map((c) => (c.v.ok ? '' : c.v.reason))[0]!;
+    const reason = found.missing ?? checks.map((c) => (c.v.ok ? '' : c.v.problem))[0]!;
     this.deps.log.warn('webhook delivery refused', {
       forge: forge.name, why: found.missing !== undefined ? 'not linked' : 'signature', repos: found.links.map((l) => `${l.owner}/${l.name}`), reason,
     });

@@ -6,7 +6,7 @@ import type { Logger } from '../log.js';
 import { expireLogs, type LogRetentionResult } from '../logs/retention.js';
 import type { LogStore } from '../logs/store.js';
 import type { ImageConfig } from '../config/types.js';
-import type { BlobRef, InventoryStore } from '../store/inventory.js';
+import type { InventoryStore } from '../store/inventory.js';
 import { isPush, type Build, type PushBuild } from '../store/schema.js';
 import type { Store } from '../store/store.js';
 import { repoPathProblem } from '../names.js';
@@ -16,6 +16,7 @@ import { RegistryError, type RegistryClient } from './client.js';
 import { ownerOf, type Inventory } from './inventory.js';
 import { TOMBSTONE_CONFIG, tombstoneManifest } from './manifests.js';
 import { cacheRepository } from './cache-refs.js';
+import { Ledger, type Snapshot } from './ledger.js';
 import { planRemovals, planRetention, type GitFacts, type Policy, type RetentionPlan, type TagFacts } from './retention.js';
 
 export interface GcSettings {
@@ -335,11 +336,6 @@ export class GarbageCollector {
 /** A --repo (or owner) that is malformed or names nothing: the CLI says so and changes nothing. */
 export class GcScopeError extends Error {}
 
-interface Snapshot {
-  tagged: Map<string, Set<string>>;
-  blobs: Map<string, Map<string, BlobRef[]>>;
-}
-
 /** A plan's removals, one per tag (or per untagged manifest), bytes not yet measured. */
 function removalsOf(plan: RetentionPlan): Removal[] {
   const out: Removal[] = [];
@@ -350,54 +346,6 @@ function removalsOf(plan: RetentionPlan): Removal[] {
   }
   for (const t of plan.tombstones) out.push({ repository: plan.repository, tag: t.tag, digest: t.digest, reason: t.reason, how: 'tombstone', bytes: 0 });
   return out;
-}
-
-/**
- * What an owner's removals free, step by step: a blob is freed by the removals that leave no tagged
- * manifest of the owner's (in any repository) needing it, and is counted once, with the first of them
- * that needed it. Summed, the removals' bytes are the fall in the owner's usage plus what untagged manifests
- * alone held.
- */
-class Ledger {
-  private deleted = new Set<string>();
-  private counted = new Set<string>();
-
-  constructor(private s: Snapshot) {}
-
-  /** Records removals (one repository's) and fills in their bytes. */
-  add(removals: Removal[]): void {
-    for (const r of removals) if (r.how === 'delete') this.deleted.add(`${r.repository}@${r.digest}`);
-    const needed = this.needed(true);
-    const seen = new Set<string>();
-    for (const r of removals) {
-      const key = `${r.repository}@${r.digest}`;
-      if (r.how !== 'delete' || seen.has(key)) continue;
-      seen.add(key);
-      for (const b of this.s.blobs.get(r.repository)?.get(r.digest) ?? []) {
-        if (needed.has(b.digest) || this.counted.has(b.digest)) continue;
-        this.counted.add(b.digest);
-        r.bytes += b.size;
-      }
-    }
-  }
-
-  /** The owner's usage before the run and after what was recorded. */
-  usage(): { before: number; after: number } {
-    const sum = (m: Map<string, number>) => [...m.values()].reduce((a, b) => a + b, 0);
-    return { before: sum(this.needed(false)), after: sum(this.needed(true)) };
-  }
-
-  /** Blobs the tagged manifests need (those still there, with `remaining`), digest -> size. */
-  private needed(remaining: boolean): Map<string, number> {
-    const out = new Map<string, number>();
-    for (const [repository, digests] of this.s.tagged) {
-      for (const d of digests) {
-        if (remaining && this.deleted.has(`${repository}@${d}`)) continue;
-        for (const b of this.s.blobs.get(repository)?.get(d) ?? []) out.set(b.digest, b.size);
-      }
-    }
-    return out;
-  }
 }
 
 /** What `cacheRepository` adds to an image's repository. */

@@ -112,7 +112,7 @@ export function describeDriverContract(label: string, makeDriver: () => BuilderD
         ...contextOf({ Dockerfile: `${FROM}\nRUN exit 7\n` }), onLog: () => {}, signal: new AbortController().signal, processEnv: {},
       });
       expect(out).toMatchObject({ ok: false, code: 'user' });
-      expect(!out.ok && out.reason).toContain('exit code: 7');
+      expect(!out.ok && out.problem).toContain('exit code: 7');
     });
 
     it('classifies a Dockerfile syntax error as the user\'s failure', async () => {
@@ -120,7 +120,7 @@ export function describeDriverContract(label: string, makeDriver: () => BuilderD
         ...contextOf({ Dockerfile: `${FROM}\nRUNN echo\n` }), onLog: () => {}, signal: new AbortController().signal, processEnv: {},
       });
       expect(out).toMatchObject({ ok: false, code: 'user' });
-      expect(!out.ok && out.reason).toMatch(/unknown instruction/i);
+      expect(!out.ok && out.problem).toMatch(/unknown instruction/i);
     });
 
     it('passes secrets to RUN --mount=type=secret, and an unset one fails the build naming it', async () => {
@@ -137,7 +137,7 @@ export function describeDriverContract(label: string, makeDriver: () => BuilderD
         onLog: () => {}, signal: new AbortController().signal, processEnv: {},
       });
       expect(missing).toMatchObject({ ok: false, code: 'user' });
-      expect(!missing.ok && missing.reason).toMatch(/secret token/i);
+      expect(!missing.ok && missing.problem).toMatch(/secret token/i);
     });
 
     it('builds an uploaded folder (`codehub-build build`): files, an executable, a symlink, from the blob store', async () => {
@@ -194,7 +194,7 @@ export function describeDriverContract(label: string, makeDriver: () => BuilderD
         signal: ctl.signal, processEnv: { CODEHUB_INSTANCE: `contract-${owner}`, CODEHUB_BUILD_ID: '424242' },
       });
       const out = await pending;
-      expect(out).toMatchObject({ ok: false, code: 'canceled', reason: 'canceled by test' });
+      expect(out).toMatchObject({ ok: false, code: 'canceled', problem: 'canceled by test' });
       // A client process carried the build's markers, so a restarted server could have found and stopped it;
       // a driver without one started none.
       expect(marked).toBe(opts.clientProcess ? 1 : 0);

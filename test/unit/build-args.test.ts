@@ -41,8 +41,8 @@ describe('resolveArgs: the values stored as ***', () => {
     held.hold(7, {}, { API_TOKEN: 'tok-1' });
     expect(await resolveArgs(upload, image({ API_TOKEN: '***', MODE: 'x' }), { repos, held })).toEqual({ ok: true, values: { API_TOKEN: 'tok-1', MODE: 'x' } });
     const lost = await resolveArgs(upload, image({ API_TOKEN: '***' }), { repos, held: new HeldSecrets() });
-    expect(lost).toEqual({ ok: false, reason: expect.stringContaining('build arg API_TOKEN was held in the server\'s memory only') });
-    expect(!lost.ok && lost.reason).toContain('run codehub-build build again');
+    expect(lost).toEqual({ ok: false, problem: expect.stringContaining('build arg API_TOKEN was held in the server\'s memory only') });
+    expect(!lost.ok && lost.problem).toContain('run codehub-build build again');
   });
 
   it('reads a push\'s from its commit\'s codehub-build.yaml, and names what is missing when it is not there', async () => {
@@ -50,6 +50,6 @@ describe('resolveArgs: the values stored as ***', () => {
     const push = { id: 8, source: 'push', repo: 'alice/app', commitSha: sha } as unknown as Build;
     expect(await resolveArgs(push, image({ DB_PASSWORD: '***', MODE: 'prod' }), { repos })).toEqual({ ok: true, values: { DB_PASSWORD: 's3cret-value', MODE: 'prod' } });
     const other = await resolveArgs(push, image({ API_TOKEN: '***' }), { repos });
-    expect(other).toEqual({ ok: false, reason: `the value of build arg API_TOKEN is not stored by the server (its name looks secret), and codehub-build.yaml at ${sha.slice(0, 12)} no longer gives it for image app` });
+    expect(other).toEqual({ ok: false, problem: `the value of build arg API_TOKEN is not stored by the server (its name looks secret), and codehub-build.yaml at ${sha.slice(0, 12)} no longer gives it for image app` });
   });
 });

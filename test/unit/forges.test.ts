@@ -102,29 +102,29 @@ function describeForgeContract(forge: Forge, c: ForgeContract): void {
       const at = body.indexOf(c.push.event.after); // the commit to build: what an attacker would change
       body[at] = body[at] === 0x61 ? 0x62 : 0x61;
       const v = forge.verify({ ...req, body }, SECRET);
-      if (c.bindsBody) expect(v).toEqual({ ok: false, reason: expect.stringContaining(c.signatureHeader) });
+      if (c.bindsBody) expect(v).toEqual({ ok: false, problem: expect.stringContaining(c.signatureHeader) });
       else expect(v).toEqual({ ok: true });
     });
 
     it('refuses a delivery signed with another secret, naming the header and neither secret', () => {
       const v = forge.verify(signed(c.push, 'another secret'), SECRET);
-      expect(v).toEqual({ ok: false, reason: expect.stringContaining(c.signatureHeader) });
+      expect(v).toEqual({ ok: false, problem: expect.stringContaining(c.signatureHeader) });
       if (!v.ok) {
-        expect(v.reason).not.toContain(SECRET);
-        expect(v.reason).not.toContain('another secret');
+        expect(v.problem).not.toContain(SECRET);
+        expect(v.problem).not.toContain('another secret');
       }
     });
 
     it('refuses a delivery without the signature header, naming it', () => {
       const { body, headers } = load(c.push);
-      expect(forge.verify({ body, headers }, SECRET)).toEqual({ ok: false, reason: expect.stringContaining(c.signatureHeader) });
+      expect(forge.verify({ body, headers }, SECRET)).toEqual({ ok: false, problem: expect.stringContaining(c.signatureHeader) });
     });
 
     it('refuses a signature header of the wrong length or not hex, naming it', () => {
       const { body, headers } = load(c.push);
       for (const bad of ['abc', 'sha256=abc', 'sha256=' + 'z'.repeat(64), 'z'.repeat(64), hmacHex(body, SECRET).slice(0, 63)]) {
         const forged = Object.fromEntries(Object.keys(c.sign(body, SECRET)).map((k) => [k, bad]));
-        expect(forge.verify({ body, headers: { ...headers, ...forged } }, SECRET), bad).toEqual({ ok: false, reason: expect.stringContaining(c.signatureHeader) });
+        expect(forge.verify({ body, headers: { ...headers, ...forged } }, SECRET), bad).toEqual({ ok: false, problem: expect.stringContaining(c.signatureHeader) });
       }
     });
 
@@ -309,7 +309,7 @@ describe('GitHub', () => {
   it('does not accept the SHA-1 X-Hub-Signature in place of X-Hub-Signature-256', () => {
     const { body, headers } = load(gh('push'));
     const sha1 = `sha1=${createHmac('sha1', SECRET).update(body).digest('hex')}`;
-    expect(github.verify({ body, headers: { ...headers, 'X-Hub-Signature': sha1 } }, SECRET)).toEqual({ ok: false, reason: 'X-Hub-Signature-256 header is missing' });
+    expect(github.verify({ body, headers: { ...headers, 'X-Hub-Signature': sha1 } }, SECRET)).toEqual({ ok: false, problem: 'X-Hub-Signature-256 header is missing' });
   });
 
   it('reads a delivery sent form-encoded (a hook left at GitHub\'s API default) like the JSON one', () => {
@@ -441,7 +441,7 @@ describe('Gitea and Forgejo', () => {
   it('checks the forge\'s own signature first: a wrong X-Forgejo-Signature is not rescued by a right X-Gitea-Signature', () => {
     const { body, headers } = load(gt('push'));
     const req = { body, headers: { ...headers, ...giteaSign(body, SECRET), 'X-Forgejo-Signature': hmacHex(body, 'another secret') } };
-    expect(gitea.verify(req, SECRET)).toEqual({ ok: false, reason: expect.stringContaining('X-Forgejo-Signature') });
+    expect(gitea.verify(req, SECRET)).toEqual({ ok: false, problem: expect.stringContaining('X-Forgejo-Signature') });
   });
 
   it('does not take the deprecated "secret" field in the documented payload as a credential', () => {
@@ -548,7 +548,7 @@ describe('GitLab', () => {
   it('compares the whole token: a prefix, a longer value or other case is refused', () => {
     const { body, headers } = load(gl('push'));
     for (const token of [SECRET.slice(0, -1), `${SECRET}x`, SECRET.toUpperCase(), '']) {
-      expect(gitlab.verify({ body, headers: { ...headers, 'X-Gitlab-Token': token } }, SECRET), token).toEqual({ ok: false, reason: 'X-Gitlab-Token does not match this link\'s webhook secret' });
+      expect(gitlab.verify({ body, headers: { ...headers, 'X-Gitlab-Token': token } }, SECRET), token).toEqual({ ok: false, problem: 'X-Gitlab-Token does not match this link\'s webhook secret' });
     }
   });
 

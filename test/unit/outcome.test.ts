@@ -3,7 +3,7 @@ import type { BuildOutcome } from '../../src/builder/driver.js';
 import { decideOutcome, needsRegistryCheck, type OutcomeDecision, type OutcomeInput } from '../../src/builds/outcome.js';
 
 const ok: BuildOutcome = { ok: true, digest: 'sha256:abc', steps: [] };
-const fail = (code: 'user' | 'infrastructure' | 'timeout' | 'canceled', reason = 'it broke'): BuildOutcome => ({ ok: false, code, reason, steps: [] });
+const fail = (code: 'user' | 'infrastructure' | 'timeout' | 'canceled', problem = 'it broke'): BuildOutcome => ({ ok: false, code, problem, steps: [] });
 
 function input(outcome: BuildOutcome, over: Partial<OutcomeInput> = {}): OutcomeInput {
   return {

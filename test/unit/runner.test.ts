@@ -41,7 +41,7 @@ class FakeDriver implements BuilderDriver {
 /** A driver whose builds run until their signal aborts, then end as a BuildKit client would: canceled. */
 const runsUntilAborted = () => new FakeDriver(async (_req, io) => {
   await untilAborted(io.signal);
-  return { ok: false, code: 'canceled', reason: String(io.signal.reason), steps: [] };
+  return { ok: false, code: 'canceled', problem: String(io.signal.reason), steps: [] };
 });
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const untilAborted = (signal: AbortSignal) => new Promise<void>((r) => signal.addEventListener('abort', () => r(), { once: true }));
@@ -108,7 +108,7 @@ describe('Runner', () => {
     const driver = new FakeDriver(async (req, io) => {
       io.onLog(`building ${req.tags[0]}`);
       await sleep(20);
-      return req.tags[0]!.endsWith(':3') ? { ok: false, code: 'user', reason: 'exit code: 3', steps: [] } : { ok: true, digest: 'sha256:' + 'd'.repeat(64), steps: [] };
+      return req.tags[0]!.endsWith(':3') ? { ok: false, code: 'user', problem: 'exit code: 3', steps: [] } : { ok: true, digest: 'sha256:' + 'd'.repeat(64), steps: [] };
     });
     const builds = queue(5);
     await start(driver);
@@ -158,7 +158,7 @@ describe('Runner', () => {
   it('fails a build with reason timeout when it runs past its timeout', async () => {
     const driver = new FakeDriver(async (_req, io) => {
       await untilAborted(io.signal);
-      return { ok: false, code: 'timeout', reason: String(io.signal.reason), steps: [] };
+      return { ok: false, code: 'timeout', problem: String(io.signal.reason), steps: [] };
     });
     const [b] = queue(1, { timeoutSeconds: 1 });
     await start(driver);
@@ -205,7 +205,7 @@ describe('Runner', () => {
     const driver = new FakeDriver(async () => {
       if (++calls > 1) return { ok: true, digest: 'sha256:' + 'b'.repeat(64), steps: [] };
       gate.open = false; // the registry went down while the build ran
-      return { ok: false, code: 'infrastructure', reason: 'failed to push r/alice/shop:1: connection refused', steps: [] };
+      return { ok: false, code: 'infrastructure', problem: 'failed to push r/alice/shop:1: connection refused', steps: [] };
     });
     const [b] = queue(1);
     await start(driver, { registryGate: gate, retry: { maxAttempts: 1, baseMs: 10 } });
@@ -268,7 +268,7 @@ describe('Runner', () => {
   });
 
   it('retries an infrastructure failure with back-off, then fails it as infrastructure', async () => {
-    const driver = new FakeDriver(async () => ({ ok: false, code: 'infrastructure', reason: 'dial tcp 127.0.0.1:5999: connection refused', steps: [] }));
+    const driver = new FakeDriver(async () => ({ ok: false, code: 'infrastructure', problem: 'dial tcp 127.0.0.1:5999: connection refused', steps: [] }));
     const [b] = queue(1);
     await start(driver);
     await until(() => store.build(b!.id)!.status === 'failed', 'the final failure');
@@ -281,7 +281,7 @@ describe('Runner', () => {
   });
 
   it('never retries a user failure', async () => {
-    const driver = new FakeDriver(async () => ({ ok: false, code: 'user', reason: 'exit code: 1', steps: [] }));
+    const driver = new FakeDriver(async () => ({ ok: false, code: 'user', problem: 'exit code: 1', steps: [] }));
     const [b] = queue(1);
     await start(driver);
     await until(() => store.build(b!.id)!.status === 'failed', 'the failure');
@@ -364,7 +364,7 @@ describe('Runner', () => {
         diskFull = true;
         buildIo.onLog('a line the disk has no room for');
         await untilAborted(buildIo.signal);
-        return { ok: false, code: 'canceled', reason: String(buildIo.signal.reason), steps: [] };
+        return { ok: false, code: 'canceled', problem: String(buildIo.signal.reason), steps: [] };
       });
       const [b] = queue(1);
       await start(driver, { logs: faulty, retry: { maxAttempts: 1, baseMs: 10 } });

@@ -45,19 +45,19 @@ describe('which URLs name a repo of this server', () => {
     expect(parse('../../bob/other.git')).toEqual({ ok: true, owner: 'bob', repo: 'other' });
     expect(parse('../../bob/other.git', 'alice/app', 'https://build.test/prefix')).toEqual({ ok: true, owner: 'bob', repo: 'other' });
     expect(parse('./lib.git').ok).toBe(false); // inside app.git: no repo
-    expect(parse('../../../../../x.git')).toMatchObject({ ok: false, why: expect.stringContaining('climbs above') });
-    expect(parse('../../../x/y/z.git')).toMatchObject({ ok: false, why: expect.stringContaining('not a repo URL of this server') });
+    expect(parse('../../../../../x.git')).toMatchObject({ ok: false, problem: expect.stringContaining('climbs above') });
+    expect(parse('../../../x/y/z.git')).toMatchObject({ ok: false, problem: expect.stringContaining('not a repo URL of this server') });
   });
 
   it('calls everything else external, saying why', () => {
-    expect(parse('https://github.com/x/y.git')).toMatchObject({ ok: false, why: expect.stringContaining('github.com is another host: codehub-build has no credentials for it') });
-    expect(parse('http://build.test:9090/git/alice/lib.git')).toMatchObject({ ok: false, why: expect.stringContaining('another host') });
+    expect(parse('https://github.com/x/y.git')).toMatchObject({ ok: false, problem: expect.stringContaining('github.com is another host: codehub-build has no credentials for it') });
+    expect(parse('http://build.test:9090/git/alice/lib.git')).toMatchObject({ ok: false, problem: expect.stringContaining('another host') });
     expect(parse('https://build.test:8080/git/alice/lib.git').ok).toBe(true); // the port decides, not the scheme
-    expect(parse('git@github.com:x/y.git')).toMatchObject({ ok: false, why: expect.stringContaining('not an http(s) URL') });
-    expect(parse('/srv/git/lib.git')).toMatchObject({ ok: false, why: expect.stringContaining('not an http(s) URL') });
-    expect(parse('ssh://git@build.test:8080/git/alice/lib.git')).toMatchObject({ ok: false, why: expect.stringContaining('ssh URLs are not served') });
-    expect(parse('http://build.test:8080/alice/lib.git')).toMatchObject({ ok: false, why: expect.stringContaining('/git/<owner>/<repo>.git') });
-    expect(parse('http://build.test:8080/git/Alice/lib.git')).toMatchObject({ ok: false, why: expect.stringContaining('owner name "Alice" is invalid') });
+    expect(parse('git@github.com:x/y.git')).toMatchObject({ ok: false, problem: expect.stringContaining('not an http(s) URL') });
+    expect(parse('/srv/git/lib.git')).toMatchObject({ ok: false, problem: expect.stringContaining('not an http(s) URL') });
+    expect(parse('ssh://git@build.test:8080/git/alice/lib.git')).toMatchObject({ ok: false, problem: expect.stringContaining('ssh URLs are not served') });
+    expect(parse('http://build.test:8080/alice/lib.git')).toMatchObject({ ok: false, problem: expect.stringContaining('/git/<owner>/<repo>.git') });
+    expect(parse('http://build.test:8080/git/Alice/lib.git')).toMatchObject({ ok: false, problem: expect.stringContaining('owner name "Alice" is invalid') });
   });
 
   it('masks passwords and http user names (tokens) in what it shows', () => {
