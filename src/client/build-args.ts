@@ -47,23 +47,26 @@ export type ParsedBuildArgs = { ok: true; plan: BuildPlan } | { ok: false; probl
  * env secrets. Every problem is returned at once (none is thrown), so a command line is fixed in one go.
  */
 export function parseBuildArgs(argv: string[], env: NodeJS.ProcessEnv, cwd: string): ParsedBuildArgs {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args: argv, strict: true, allowPositionals: true,
-      options: {
-        file: { type: 'string', short: 'f' },
-        tag: { type: 'string', short: 't', multiple: true },
-        target: { type: 'string' },
-        'build-arg': { type: 'string', multiple: true },
-        secret: { type: 'string', multiple: true },
-        'no-cache': { type: 'boolean' },
-        platform: { type: 'string', multiple: true },
-      },
-    });
-  } catch (e) {
-    return { ok: false, problems: [(e as Error).message] };
-  }
+  // parseArgs throws on an unknown flag: its message is the problem.
+  const parsed = (() => {
+    try {
+      return parseArgs({
+        args: argv, strict: true, allowPositionals: true,
+        options: {
+          file: { type: 'string', short: 'f' },
+          tag: { type: 'string', short: 't', multiple: true },
+          target: { type: 'string' },
+          'build-arg': { type: 'string', multiple: true },
+          secret: { type: 'string', multiple: true },
+          'no-cache': { type: 'boolean' },
+          platform: { type: 'string', multiple: true },
+        },
+      });
+    } catch (e) {
+      return e as Error;
+    }
+  })();
+  if (parsed instanceof Error) return { ok: false, problems: [parsed.message] };
   const { values: v, positionals } = parsed;
   const problems: string[] = [];
   const ctx = contextOf(positionals, cwd, problems);
