@@ -35,15 +35,15 @@ export function claimRate(n: number): { perSecond: number; msPerClaim: number } 
   const tmp = new Scratch();
   try {
     const store = new Store(openDb(join(tmp.dir('chb-q-'), 'q.db')));
-    const repoIds = Array.from({ length: 100 }, (_, i) => store.ensureRepo(`owner${i}`, 'r').id);
-    store.insertBuilds(Array.from({ length: n }, (_, i) => ({
+    const repoIds = Array.from({ length: 100 }, (_, i) => store.repos.ensure(`owner${i}`, 'r').id);
+    store.builds.insert(Array.from({ length: n }, (_, i) => ({
       repoId: repoIds[i % 100]!, repo: `owner${i % 100}/r`, owner: `owner${i % 100}`, ref: `refs/heads/b${i}`, refType: 'branch' as const,
       refName: `b${i}`, commitSha: i.toString(16).padStart(40, '0'), image: 'r', status: 'queued' as const, pusher: `owner${i % 100}`,
     })), () => []);
     const t0 = performance.now();
     let claimed = 0;
-    for (let b = store.claimNext(() => 'bench'); b; b = store.claimNext(() => 'bench')) {
-      store.finishBuild(b.id, { status: 'succeeded', digest: 'sha256:x' });
+    for (let b = store.queue.claimNext(() => 'bench'); b; b = store.queue.claimNext(() => 'bench')) {
+      store.queue.finish(b.id, { status: 'succeeded', digest: 'sha256:x' });
       claimed++;
     }
     const secs = (performance.now() - t0) / 1000;

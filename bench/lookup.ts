@@ -33,7 +33,7 @@ export async function fill(n: number, base: string): Promise<{ dataDir: string; 
   // Migrations, and the user who looks up (an owner's repos exist before the server starts, so its user must too).
   const store = new Store(openDb(join(dataDir, 'codehub.db')));
   const token = generateToken();
-  store.createUser(`${base}0`, hashToken(token));
+  store.accounts.createUser(`${base}0`, hashToken(token));
   store.db.$client.close();
   const db = new Database(join(dataDir, 'codehub.db'));
   db.pragma('journal_mode = WAL');

@@ -95,7 +95,7 @@ export async function registryOpsBench(progress: (s: string) => void): Promise<R
     const plan: { owner: string; repo: string; commits: string[] }[] = [];
     for (let o = 0; o < OWNERS; o++) {
       const owner = `bench-${o}`;
-      store.createUser(owner, `hash-${o}-${randomBytes(4).toString('hex')}`);
+      store.accounts.createUser(owner, `hash-${o}-${randomBytes(4).toString('hex')}`);
       for (let r = 0; r < REPOS; r++) {
         const repo = `app${r}`;
         const gitdir = await repos.ensure(owner, repo);
@@ -114,10 +114,10 @@ export async function registryOpsBench(progress: (s: string) => void): Promise<R
         const tags = p.commits.map((c, i) => (i === BUILDS - 1 ? [c, 'main', 'latest'] : [c]));
         const digests = await fillRepository(filler, name, tags);
         if (set) continue;
-        const repoRow = store.ensureRepo(p.owner, p.repo);
-        store.setDefaultBranch(repoRow.id, 'main');
+        const repoRow = store.repos.ensure(p.owner, p.repo);
+        store.repos.setDefaultBranch(repoRow.id, 'main');
         const finished = (i: number) => new Date(Date.now() - (BUILDS - i) * 60_000).toISOString();
-        store.insertBuilds(p.commits.map((c, i) => ({
+        store.builds.insert(p.commits.map((c, i) => ({
           repoId: repoRow.id, repo: `${p.owner}/${p.repo}`, owner: p.owner, ref: 'refs/heads/main', refType: 'branch' as const, refName: 'main', commitSha: c,
           image: p.repo, status: 'succeeded' as const, pusher: p.owner, digest: digests[i]!, finishedAt: finished(i),
           config: defaultConfig(p.repo).images[0]! as unknown as Record<string, unknown>,

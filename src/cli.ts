@@ -92,7 +92,7 @@ function userCmd(args: string[]): number {
   const [sub, name] = args;
   if (sub === 'quota') return quotaCmd(args.slice(1));
   if (sub === 'list' && args.length === 1) {
-    const users = withStore((s) => s.listUsers());
+    const users = withStore((s) => s.accounts.listUsers());
     const quota = (q: number | null) => (q === null ? 'default quota' : q === NO_QUOTA ? 'no quota' : `quota ${formatBytes(q)}`);
     for (const u of users) console.log(`${u.name.padEnd(32)} ${String(u.tokens).padStart(3)} token${u.tokens === 1 ? ' ' : 's'}  ${quota(u.quotaBytes).padEnd(18)} since ${u.createdAt}`);
     return 0;

@@ -76,9 +76,9 @@ function registryTokens(settings: Settings, log: Logger): { issuer: TokenIssuer;
  * once, on stdout and never in the log, so the operator can add users and see every repo.
  */
 function createFirstAdmin(store: Store, log: Logger): void {
-  if (store.userCount() > 0) return;
+  if (store.accounts.userCount() > 0) return;
   const token = generateToken();
-  if (!store.createUser('admin', hashToken(token), ['read', 'push', 'admin'])) return;
+  if (!store.accounts.createUser('admin', hashToken(token), ['read', 'push', 'admin'])) return;
   process.stdout.write(`codehub-build: first start: created user admin with an admin token, shown only now; store it:\n${token}\n`);
   log.info('first start: created user admin with an admin token (printed once on stdout, not logged)');
 }
@@ -114,7 +114,7 @@ export async function startServer(settings: Settings, opts: { log?: Logger; driv
   const metrics = new BuildMetrics();
 
   const drivers = opts.drivers ?? parseBuilders(settings.builders, settings.maxBuilds).map((spec) => ({ driver: driverFor(spec, { contextTransfer: settings.contextTransfer, checkoutsDir: join(settings.dataDir, 'checkouts'), cacheMaxBytes: settings.builderCacheMaxBytes, pruneIdleMs: settings.pruneIdleMs }), capacity: spec.capacity }));
-  const notes = new NoteWriter(repos, (repo, commit) => store.listBuilds({ repo, commit, limit: 50 }), settings.publicUrl, log);
+  const notes = new NoteWriter(repos, (repo, commit) => store.builds.list({ repo, commit, limit: 50 }), settings.publicUrl, log);
   // Uploaded folders (`codehub-build build`): manifests in the database, files per owner under the data dir.
   const uploadStore = new UploadStore(store.db);
   const blobs = new BlobStore(join(settings.dataDir, 'uploads', 'blobs'));
@@ -162,8 +162,8 @@ export async function startServer(settings: Settings, opts: { log?: Logger; driv
   const webhooks = new WebhookService({
     links, forges: forgeStore, repos, log, push: (p) => builds.push(p), ...(urlOptions ? { urlOptions } : {}),
     defaultBranch: async (owner, name, branch) => {
-      const repo = store.ensureRepo(owner, name);
-      if (repo.defaultBranch === null && store.setDefaultBranch(repo.id, branch) === branch) await repos.setHead(owner, name, branch);
+      const repo = store.repos.ensure(owner, name);
+      if (repo.defaultBranch === null && store.repos.setDefaultBranch(repo.id, branch) === branch) await repos.setHead(owner, name, branch);
     },
   });
   const statusesOf = (ids: number[]) => forgeStore.statusesOf(ids);
@@ -174,7 +174,7 @@ export async function startServer(settings: Settings, opts: { log?: Logger; driv
   const usage = new UsageService(ops.inventoryStore, ops.quotas, settings.registry);
   // Pushes git accepted whose report never got through (a full disk, a crash) are recorded from the repos themselves.
   const latePushes = new LatePushes({ store, heads, repos, log, push: (p) => builds.push(p), intervalMs: settings.latePushIntervalMs });
-  const maintenance = new Maintenance({ inventory: ops.inventory, gc: ops.gc, log, namespaces: () => store.namespaces(), intervalMs: settings.gcIntervalMs });
+  const maintenance = new Maintenance({ inventory: ops.inventory, gc: ops.gc, log, namespaces: () => store.accounts.namespaces(), intervalMs: settings.gcIntervalMs });
   const app = createApp({
     log,
     git: gitRoutes({ repos, auth, access, log, maxPushBytes: settings.maxPushBytes, hookUrl: `http://${loopbackHost(settings.host)}:${settings.port}/hooks/post-receive`, hookKeyFile, disk }),

@@ -17,7 +17,7 @@ export class Access {
   /** The caller's role on owner/repo, or null. */
   role(caller: Caller, owner: string, repo: string): Role | null {
     if (caller.scopes.includes('admin') || caller.user.name === owner) return 'owner';
-    return this.store.memberRole(owner, repo, caller.user.id) ?? null;
+    return this.store.repos.memberRole(owner, repo, caller.user.id) ?? null;
   }
 
   /**
@@ -60,14 +60,14 @@ export class Access {
    * submodules are read so (context/submodules.ts): the pusher's token is not known once the build runs.
    */
   userMayRead(name: string, owner: string, repo: string): boolean | 'no such user' {
-    const user = this.store.userByName(name);
+    const user = this.store.accounts.userByName(name);
     if (!user) return 'no such user';
     return this.allows({ user, tokenId: 0, scopes: ['read'] }, owner, repo, 'read');
   }
 
   readable(caller: Caller): Readable {
     if (caller.scopes.includes('admin')) return { all: true };
-    return { all: false, owner: caller.user.name, shared: this.store.sharedWith(caller.user.id) };
+    return { all: false, owner: caller.user.name, shared: this.store.repos.sharedWith(caller.user.id) };
   }
 }
 

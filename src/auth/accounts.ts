@@ -30,12 +30,12 @@ const refuse = (kind: Refusal['kind'], problem: string): Refusal => ({ ok: false
 export function addUser(store: Store, name: string): Outcome<{ name: string; token: string; scopes: readonly Scope[] }> {
   const problem = newUserNameProblem(name);
   if (problem) return refuse('invalid', problem);
-  if (store.userByName(name)) return refuse('conflict', `user ${name} already exists`);
+  if (store.accounts.userByName(name)) return refuse('conflict', `user ${name} already exists`);
   // A removed user's repos, builds and secrets stay: a new user of the same name must not inherit them.
-  if (store.reposOf(name) > 0) return refuse('conflict', `the name ${name} still owns the repos of a removed user; choose another name`);
+  if (store.repos.countOf(name) > 0) return refuse('conflict', `the name ${name} still owns the repos of a removed user; choose another name`);
   const token = generateToken();
   // Null when another request took the name between the check above and here.
-  if (!store.createUser(name, hashToken(token), DEFAULT_SCOPES)) return refuse('conflict', `user ${name} already exists`);
+  if (!store.accounts.createUser(name, hashToken(token), DEFAULT_SCOPES)) return refuse('conflict', `user ${name} already exists`);
   return { ok: true, name, token, scopes: DEFAULT_SCOPES };
 }
 
@@ -53,7 +53,7 @@ const MAKE_ANOTHER_ADMIN = 'make another admin first (codehub-build token create
 export function removeUser(store: Store, name: string): Outcome<{ name: string }> {
   const problem = nameProblem('user', name);
   if (problem) return refuse('invalid', problem);
-  const removed = store.removeUser(name);
+  const removed = store.accounts.removeUser(name);
   if (removed === 'missing') return refuse('missing', `no user ${name}`);
   if (removed === 'last_admin') return refuse('conflict', `user ${name} holds the last admin token: removing it would leave no admin; ${MAKE_ANOTHER_ADMIN}, then remove ${name}`);
   return { ok: true, name };
@@ -71,10 +71,10 @@ export function createToken(store: Store, name: string, request: TokenRequest): 
   const scopes = scopesOf(request.scopes ?? DEFAULT_SCOPES);
   const problems = [nameProblem('user', name), 'problem' in scopes ? scopes.problem : null, labelProblem(request.label)].filter((p): p is string => p !== null);
   if (problems.length || 'problem' in scopes) return refuse('invalid', problems.join('; '));
-  const user = store.userByName(name);
+  const user = store.accounts.userByName(name);
   if (!user) return refuse('missing', `no user ${name}`);
   const token = generateToken();
-  const id = store.createToken(user.id, hashToken(token), request.label, scopes.scopes);
+  const id = store.accounts.createToken(user.id, hashToken(token), request.label, scopes.scopes);
   return { ok: true, id, token, user: name, label: request.label, scopes: scopes.scopes };
 }
 
@@ -82,9 +82,9 @@ export function createToken(store: Store, name: string, request: TokenRequest): 
 export function listTokens(store: Store, name: string): Outcome<{ user: string; tokens: TokenInfo[] }> {
   const problem = nameProblem('user', name);
   if (problem) return refuse('invalid', problem);
-  const user = store.userByName(name);
+  const user = store.accounts.userByName(name);
   if (!user) return refuse('missing', `no user ${name}`);
-  return { ok: true, user: name, tokens: store.listTokens(user.id) };
+  return { ok: true, user: name, tokens: store.accounts.listTokens(user.id) };
 }
 
 /**
@@ -94,7 +94,7 @@ export function listTokens(store: Store, name: string): Outcome<{ user: string; 
 export function revokeToken(store: Store, id: number | string): Outcome<{ id: number }> {
   const n = typeof id === 'number' ? id : /^\d{1,15}$/.test(id) ? Number(id) : NaN;
   if (!Number.isSafeInteger(n) || n < 1) return refuse('invalid', `${JSON.stringify(String(id))} is not a token id: a whole number, as token list shows`);
-  const revoked = store.revokeToken(n);
+  const revoked = store.accounts.revokeToken(n);
   if (revoked === 'missing') return refuse('missing', `no token ${n}`);
   if (revoked === 'last_admin') return refuse('conflict', `token ${n} is the last admin token: revoking it would leave no admin; ${MAKE_ANOTHER_ADMIN}, then revoke token ${n}`);
   return { ok: true, id: n };

@@ -71,7 +71,7 @@ type Planned =
  */
 export async function enqueuePush(deps: EnqueueDeps, push0: Push): Promise<PushResult> {
   const gitdir = deps.repos.path(push0.owner, push0.repo);
-  const repo = deps.store.ensureRepo(push0.owner, push0.repo);
+  const repo = deps.store.repos.ensure(push0.owner, push0.repo);
   const lines: string[] = [];
   const push = { ...push0, updates: notYetRecorded(deps, repo, push0.updates, lines) };
   const defaultBranch = repo.defaultBranch ?? await chooseDefaultBranch(deps, repo, push.updates);
@@ -85,7 +85,7 @@ export async function enqueuePush(deps: EnqueueDeps, push0: Push): Promise<PushR
   recordRefChanges(deps, repo, push.updates);
 
   // Over the owner's queue limit: recorded, visible and rebuildable, but not queued.
-  let room = deps.maxQueuedPerOwner - deps.store.queuedOf(push.owner);
+  let room = deps.maxQueuedPerOwner - deps.store.queue.queuedOf(push.owner);
   for (const [i, p] of planned.entries()) {
     if (p.kind !== 'build') continue;
     if (room-- > 0) continue;
@@ -112,8 +112,8 @@ export async function enqueuePush(deps: EnqueueDeps, push0: Push): Promise<PushR
       : { image: p.image, status: p.kind, reason: p.reason, reasonCode: p.code, finishedAt: new Date().toISOString(), ...(p.config ? { config: p.config as unknown as Record<string, unknown> } : {}) }),
   }));
   // The builds and where the push left its refs, in one transaction: a ref is recorded exactly when its builds are.
-  const builds = deps.store.atomically(() => {
-    const inserted = deps.store.insertBuilds<PushBuild>(rows, (b, i) => {
+  const builds = deps.store.transaction(() => {
+    const inserted = deps.store.builds.insert<PushBuild>(rows, (b, i) => {
       const p = planned[i]!;
       if (p.kind !== 'build') return [];
       return imageRefs(deps.registry, b, p.image, defaultBranch);
@@ -249,7 +249,7 @@ async function chooseDefaultBranch(deps: EnqueueDeps, repo: Repo, updates: RefUp
   const branches = updates.filter((u) => u.ref.startsWith('refs/heads/') && !isZeroSha(u.new)).map((u) => u.ref.slice(11));
   const pick = ['main', 'master'].find((b) => branches.includes(b)) ?? branches[0];
   if (!pick) return null;
-  const chosen = deps.store.setDefaultBranch(repo.id, pick);
+  const chosen = deps.store.repos.setDefaultBranch(repo.id, pick);
   if (chosen === pick) await deps.repos.setHead(repo.owner, repo.name, pick);
   return chosen;
 }

@@ -103,7 +103,7 @@ export class LatePushes {
 
   private async checkRepo(owner: string, repo: string, now: number): Promise<'recorded' | 'adopted' | 'same'> {
     const heads = await headsOf(this.deps.repos.path(owner, repo));
-    const row = this.deps.store.repo(owner, repo);
+    const row = this.deps.store.repos.byName(owner, repo);
     if (row && !row.headsTracked) {
       this.deps.heads.adopt(row.id, [...heads].map(([ref, h]) => ({ ref, new: h.sha })));
       return 'adopted';

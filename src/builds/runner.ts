@@ -136,10 +136,10 @@ export class Runner {
 
   private async recoverStranded(): Promise<void> {
     const { store, logs, log, retry } = this.deps;
-    const stranded = store.listBuilds({ status: 'running', limit: 10_000 });
+    const stranded = store.builds.list({ status: 'running', limit: 10_000 });
     const stopped = await stopOrphans(this.deps.instance, stranded.map((b) => b.id));
     if (stopped) log.warn('stopped build clients left by a previous server process', { count: stopped });
-    const { requeued, failed } = store.recoverRunning(retry.maxAttempts);
+    const { requeued, failed } = store.queue.recoverRunning(retry.maxAttempts);
     for (const b of requeued) {
       await logs.append(b.id, [`--- the server stopped during attempt ${b.attempts}; the build was queued again`]);
       log.warn('build re-queued after restart', { build: b.id, attempts: b.attempts });
@@ -205,7 +205,7 @@ export class Runner {
         let driver: BuilderDriver | null = null;
         let b: Build | undefined;
         try {
-          b = this.deps.store.claimNext((c) => (driver = this.deps.pool.acquire(c.repo))?.name ?? null);
+          b = this.deps.store.queue.claimNext((c) => (driver = this.deps.pool.acquire(c.repo))?.name ?? null);
         } catch (e) {
           // A busy or failing database must not end the loop (and with it the process): try again shortly.
           if (driver) this.deps.pool.release((driver as BuilderDriver).name);
@@ -231,7 +231,7 @@ export class Runner {
   /** Wakes the loop when the earliest backed-off build becomes due, rather than waiting for the next poll. */
   private scheduleBackoffWake(): void {
     if (this.retryTimer) return;
-    const next = this.deps.store.nextNotBefore();
+    const next = this.deps.store.queue.nextNotBefore();
     if (!next) return;
     const ms = Math.max(0, Date.parse(next) - Date.now());
     if (ms >= 1000) return; // the poll comes sooner
@@ -245,8 +245,8 @@ export class Runner {
         // Not a build's failure but the runner's: still, no build may stay running with nothing behind it.
         this.deps.log.error('build crashed', { build: b.id, err: e });
         const reason = `internal error in the build runner: ${e.message}`;
-        if (await this.persist(() => { this.deps.store.finishBuild(b.id, { status: 'failed', reason, reasonCode: 'infrastructure' }); }, this.deps.log.child({ build: b.id }))) {
-          const after = this.deps.store.build(b.id);
+        if (await this.persist(() => { this.deps.store.queue.finish(b.id, { status: 'failed', reason, reasonCode: 'infrastructure' }); }, this.deps.log.child({ build: b.id }))) {
+          const after = this.deps.store.builds.byId(b.id);
           if (after && TERMINAL_STATUSES.includes(after.status)) this.deps.onEnded?.(after);
         }
       })
@@ -325,18 +325,18 @@ export class Runner {
     // The back-off counts from when the record is written: a write retried for minutes must not make it due at once.
     const end = () => {
       if (action.kind === 'finish') {
-        deps.store.finishBuild(b.id, action.status === 'succeeded'
+        deps.store.queue.finish(b.id, action.status === 'succeeded'
           ? { status: 'succeeded', digest: action.digest }
           : { status: action.status, reason: action.reason, reasonCode: action.reasonCode });
       } else if (action.kind === 'requeue') {
         const at = new Date(Date.now() + action.delayMs);
-        if (action.refund) deps.store.requeue(b.id, at, action.reason, { refund: true });
-        else deps.store.requeue(b.id, at, action.reason);
+        if (action.refund) deps.store.queue.requeue(b.id, at, action.reason, { refund: true });
+        else deps.store.queue.requeue(b.id, at, action.reason);
       }
     };
     if (decision.recheckBuilder) void deps.pool.recheck(driver.name);
     const record = () => {
-      if (steps.length) deps.store.setSteps(b.id, steps);
+      if (steps.length) deps.store.builds.setSteps(b.id, steps);
       end();
     };
     // The image may be pushed already: an end the database cannot take now (a full disk) is written when it can.
@@ -345,7 +345,7 @@ export class Runner {
       await out.end(); // followers wait for the record alone, not for a log that will not grow
     });
     if (!written) return;
-    const after = deps.store.build(b.id);
+    const after = deps.store.builds.byId(b.id);
     if (after && TERMINAL_STATUSES.includes(after.status)) deps.onEnded?.(after);
     log.info('build ended', { ok: outcome.ok, ...(outcome.ok ? { digest: outcome.digest } : { code: outcome.code, reason: outcome.problem }), seconds: secs });
   }
@@ -363,11 +363,11 @@ export class Runner {
     const refs = splitRefs(b.imageRefs);
     const rc = deps.registryCredentials;
     // The registry cache follows a repo's branches; an upload has none (its builder keeps its cache under the folder's key).
-    let cache = deps.registryCache && isPush(b) ? buildCache(b, image, deps.store.repo(b.owner, b.repo.slice(b.owner.length + 1))?.defaultBranch ?? null) : null;
+    let cache = deps.registryCache && isPush(b) ? buildCache(b, image, deps.store.repos.byName(b.owner, b.repo.slice(b.owner.length + 1))?.defaultBranch ?? null) : null;
     // Who answers at the builder now: a later build there sees from it whether that BuildKit was replaced since.
-    deps.store.setBuilderIdentity(b.id, driver.identity ?? null);
+    deps.store.builds.setBuilderIdentity(b.id, driver.identity ?? null);
     if (cache) {
-      const decision = cacheImport({ builder: driver.name, image: image.name, prunedAt: driver.cachePrunedAt, identity: driver.identity, last: deps.store.lastBuilder(b.repo, image.name, b.id) });
+      const decision = cacheImport({ builder: driver.name, image: image.name, prunedAt: driver.cachePrunedAt, identity: driver.identity, last: deps.store.builds.lastBuilder(b.repo, image.name, b.id) });
       out.line(decision.line);
       if (!decision.import) cache = { ...cache, imageRefs: [], cacheRefs: [] };
     }

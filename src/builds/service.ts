@@ -45,26 +45,26 @@ export class BuildService {
   /** Cancels a queued or running build; resolves once a running one's client has stopped. */
   async cancel(id: number, by: string): Promise<Build> {
     const reason = `canceled by ${by}`;
-    const before = this.deps.store.cancel(id, reason);
+    const before = this.deps.store.queue.cancel(id, reason);
     if (!before) throw new NotFoundError(`no build #${id}`);
     if (before.status !== 'queued' && before.status !== 'running') throw new ConflictError(`build #${id} already ended: ${before.status}`);
     await this.stopped(before, reason);
     this.deps.log.info('build canceled', { build: id, by, was: before.status });
-    return this.deps.store.build(id)!;
+    return this.deps.store.builds.byId(id)!;
   }
 
   /** Queues the same commit and resolved config again, as a new build by `by`. */
   async rebuild(id: number, by: string): Promise<Build> {
-    const b = this.deps.store.build(id);
+    const b = this.deps.store.builds.byId(id);
     if (!b) throw new NotFoundError(`no build #${id}`);
     // The upload's files may be gone from the server, and its secrets were never kept: the workspace has both.
     if (!isPush(b)) throw new ConflictError(`build #${id} built an uploaded folder (${b.uploadFolder}), which the server does not keep: run codehub-build build in that folder again`);
     if (!b.config) throw new ConflictError(`build #${id} has no resolved image config to run again (${b.reason ?? b.status}); fix the cause and push`);
     const image = b.config as unknown as ImageConfig;
-    const repo = this.deps.store.ensureRepo(b.owner, b.repo.slice(b.owner.length + 1));
+    const repo = this.deps.store.repos.ensure(b.owner, b.repo.slice(b.owner.length + 1));
     const verdict = this.deps.quota ? await this.deps.quota.check(b.repo) : null;
     const over = verdict?.over ? { status: 'failed' as const, reason: verdict.reason, reasonCode: 'quota', finishedAt: new Date().toISOString() } : null;
-    const [nb] = this.deps.store.insertBuilds([{
+    const [nb] = this.deps.store.builds.insert([{
       repoId: b.repoId, repo: b.repo, owner: b.owner, ref: b.ref, refType: b.refType, refName: b.refName, commitSha: b.commitSha,
       image: b.image, config: b.config, status: 'queued', pusher: by, ...over,
     }], (row: PushBuild) => imageRefs(this.deps.registry, row, image, repo.defaultBranch));
@@ -82,7 +82,7 @@ export class BuildService {
   /** Cancels the older builds of `b`'s branch and image, unless its config opts out. Returns them as they were. */
   private async supersede(b: PushBuild): Promise<PushBuild[]> {
     if ((b.config as unknown as ImageConfig | null)?.cancelSuperseded === false) return [];
-    const older = this.deps.store.supersede(b);
+    const older = this.deps.store.queue.supersede(b);
     const reason = `superseded by #${b.id}`;
     await Promise.all(older.map((o) => this.stopped(o, reason)));
     if (older.length) this.deps.log.info('builds superseded', { by: b.id, builds: older.map((o) => o.id) });
@@ -93,7 +93,7 @@ export class BuildService {
   private async stopped(before: Build, reason: string): Promise<void> {
     if (before.status === 'queued') {
       await this.deps.logs.append(before.id, [`--- canceled before it started: ${reason}`]);
-      this.deps.onEnded?.(this.deps.store.build(before.id)!);
+      this.deps.onEnded?.(this.deps.store.builds.byId(before.id)!);
     } else if (before.status === 'running') await this.deps.runner.cancel(before.id, reason);
   }
 }

@@ -23,7 +23,7 @@ export function quotaCmd(args: string[]): number {
     if (!parsed.ok) throw new UsageError(`${parsed.problem}; or none (no quota), default (CODEHUB_QUOTA)\n${usage}`);
     bytes = parsed.value;
   }
-  if (!withStore((s) => s.setQuota(name, bytes))) throw new UsageError(`no user ${name}`);
+  if (!withStore((s) => s.accounts.setQuota(name, bytes))) throw new UsageError(`no user ${name}`);
   const settings = loadSettings();
   const text = bytes === NO_QUOTA ? 'no quota' : bytes === null ? `the server's default (CODEHUB_QUOTA: ${settings.quotaBytes ? formatBytes(settings.quotaBytes) : 'none'})` : formatBytes(bytes);
   console.log(`${name}'s quota: ${text}`);

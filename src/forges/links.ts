@@ -144,7 +144,7 @@ export class UpstreamLinks {
     if (!checked.ok) throw new BadRequestError(`upstream link of ${owner}/${repo}: ${checked.problems.join('; ')}`, { problems: checked.problems });
     const v = checked.value;
     await this.deps.repos.ensure(owner, repo);
-    const row = this.deps.store.ensureRepo(owner, repo);
+    const row = this.deps.store.repos.ensure(owner, repo);
     const full = `${owner}/${repo}`;
     const { link, created } = this.deps.forges.putLink({
       repoId: row.id, url: v.url, urlKey: repoUrlKey(v.url)!, forge: v.forge, apiUrl: v.apiUrl,
@@ -156,14 +156,14 @@ export class UpstreamLinks {
 
   /** The link of owner/repo as the API shows it; NotFoundError when there is none. */
   get(owner: string, repo: string): LinkView {
-    const row = this.deps.store.repo(owner, repo);
+    const row = this.deps.store.repos.byName(owner, repo);
     const link = row && this.deps.forges.link(row.id);
     if (!link) throw new NotFoundError(`${owner}/${repo} is not linked to an upstream; link it with PUT /api/repos/${owner}/${repo}/upstream`);
     return this.view(owner, repo, link);
   }
 
   remove(owner: string, repo: string): void {
-    const row = this.deps.store.repo(owner, repo);
+    const row = this.deps.store.repos.byName(owner, repo);
     if (!row || !this.deps.forges.removeLink(row.id)) throw new NotFoundError(`${owner}/${repo} is not linked to an upstream`);
   }
 
@@ -175,7 +175,7 @@ export class UpstreamLinks {
 
   /** The link of owner/repo, opened; undefined when it has none. */
   openByName(owner: string, repo: string): OpenLink | undefined {
-    const row = this.deps.store.repo(owner, repo);
+    const row = this.deps.store.repos.byName(owner, repo);
     return row ? this.openById(row.id) : undefined;
   }
 
@@ -184,7 +184,7 @@ export class UpstreamLinks {
    * delivery of a push already acted on is answered with these rather than built again.
    */
   buildsOf(link: OpenLink, ref: string, sha: string): PushBuild[] {
-    return this.deps.store.listBuilds({ repo: `${link.owner}/${link.name}`, commit: sha, ref, source: 'push', limit: 100 })
+    return this.deps.store.builds.list({ repo: `${link.owner}/${link.name}`, commit: sha, ref, source: 'push', limit: 100 })
       .filter((b): b is PushBuild => isPush(b) && b.ref === ref && b.commitSha === sha);
   }
 

@@ -89,7 +89,7 @@ export function apiRoutes(deps: ApiDeps): Hono<Env> {
     const cursor = q.cursor === undefined ? undefined : Number(q.cursor);
     if (cursor !== undefined && !(Number.isInteger(cursor) && cursor > 0)) throw new BadRequestError('cursor must be a value from next_cursor');
     deps.access.requireScope(caller, 'read');
-    const rows = deps.store.listBuilds({
+    const rows = deps.store.builds.list({
       readable: q.repo !== undefined ? { all: true } : deps.access.readable(caller), repo: q.repo, commit, ref: q.ref, status, source: q.source as 'push' | 'upload' | undefined, limit: limit + 1, beforeId: cursor,
     });
     const page = rows.slice(0, limit);
@@ -201,9 +201,9 @@ export function apiRoutes(deps: ApiDeps): Hono<Env> {
     ownedRepo(c, owner, repo);
     const body = (await c.req.json().catch(() => null)) as { public?: unknown } | null;
     if (typeof body?.public !== 'boolean') throw new BadRequestError('the body must be {"public": true} or {"public": false}');
-    const row = deps.store.repo(owner, repo);
+    const row = deps.store.repos.byName(owner, repo);
     if (!row) throw new NotFoundError(`no repository ${owner}/${repo}: push to it first`);
-    deps.store.setPublicBadge(row.id, body.public);
+    deps.store.repos.setPublicBadge(row.id, body.public);
     return c.json({ repo: `${owner}/${repo}`, public_badge: body.public, badge_url: `${deps.publicUrl}/badge/${owner}/${repo}/${row.defaultBranch ?? 'main'}.svg` });
   });
 
@@ -243,7 +243,7 @@ export function apiRoutes(deps: ApiDeps): Hono<Env> {
 
   // Retention override of a repo's images, the owner's: how many builds per branch and how many days stay.
   const retentionView = (owner: string, repo: string) => {
-    const row = deps.store.repo(owner, repo);
+    const row = deps.store.repos.byName(owner, repo);
     const keep = row?.retentionKeep ?? null;
     const days = row?.retentionDays ?? null;
     return { repo: `${owner}/${repo}`, keep: keep ?? deps.retention.keep, days: days ?? deps.retention.days, override: { keep, days }, defaults: deps.retention };
@@ -258,10 +258,10 @@ export function apiRoutes(deps: ApiDeps): Hono<Env> {
     ownedRepo(c, owner, repo);
     const checked = checkOverride(await c.req.json().catch(() => undefined), { maxKeep: RETENTION_MAX_KEEP, maxDays: RETENTION_MAX_DAYS });
     if (!checked.ok) throw new BadRequestError(checked.problems.join('; '), { problems: checked.problems });
-    const row = deps.store.repo(owner, repo);
+    const row = deps.store.repos.byName(owner, repo);
     if (!row) throw new NotFoundError(`no repository ${owner}/${repo}: push to it first`);
     const next = { keep: 'keep' in checked.value ? checked.value.keep! : row.retentionKeep, days: 'days' in checked.value ? checked.value.days! : row.retentionDays };
-    deps.store.setRetention(row.id, next.keep ?? null, next.days ?? null);
+    deps.store.repos.setRetention(row.id, next.keep ?? null, next.days ?? null);
     return c.json(retentionView(owner, repo));
   });
 
@@ -269,8 +269,8 @@ export function apiRoutes(deps: ApiDeps): Hono<Env> {
   app.get('/repos/:owner/:repo/members', (c) => {
     const { owner, repo } = c.req.param();
     ownedRepo(c, owner, repo);
-    const row = deps.store.repo(owner, repo);
-    return c.json({ repo: `${owner}/${repo}`, owner, members: (row ? deps.store.members(row.id) : []).map((m) => ({ user: m.user, role: m.role, since: m.createdAt })) });
+    const row = deps.store.repos.byName(owner, repo);
+    return c.json({ repo: `${owner}/${repo}`, owner, members: (row ? deps.store.repos.members(row.id) : []).map((m) => ({ user: m.user, role: m.role, since: m.createdAt })) });
   });
   app.put('/repos/:owner/:repo/members/:user', bodyLimit({ maxSize: 1024, onError: () => { throw new PayloadTooLargeError('the body is {"role": "read"|"write"}'); } }), async (c) => {
     const { owner, repo, user } = c.req.param();
@@ -280,18 +280,18 @@ export function apiRoutes(deps: ApiDeps): Hono<Env> {
     if (role !== 'read' && role !== 'write') throw new BadRequestError('the body must be {"role": "read"} or {"role": "write"}');
     const problem = nameProblem('user', user);
     if (problem) throw new BadRequestError(problem);
-    const target = deps.store.userByName(user);
+    const target = deps.store.accounts.userByName(user);
     if (!target) throw new NotFoundError(`no user ${user}`);
     if (target.name === owner) throw new BadRequestError(`${user} owns ${owner}/${repo} already`);
-    deps.store.share(deps.store.ensureRepo(owner, repo).id, target.id, role as MemberRole);
+    deps.store.repos.share(deps.store.repos.ensure(owner, repo).id, target.id, role as MemberRole);
     return c.json({ repo: `${owner}/${repo}`, user, role });
   });
   app.delete('/repos/:owner/:repo/members/:user', (c) => {
     const { owner, repo, user } = c.req.param();
     ownedRepo(c, owner, repo);
-    const target = deps.store.userByName(user);
-    const row = deps.store.repo(owner, repo);
-    if (!target || !row || !deps.store.unshare(row.id, target.id)) throw new NotFoundError(`${owner}/${repo} is not shared with ${user}`);
+    const target = deps.store.accounts.userByName(user);
+    const row = deps.store.repos.byName(owner, repo);
+    if (!target || !row || !deps.store.repos.unshare(row.id, target.id)) throw new NotFoundError(`${owner}/${repo} is not shared with ${user}`);
     return c.json({ repo: `${owner}/${repo}`, user, removed: true });
   });
 

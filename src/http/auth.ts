@@ -42,7 +42,7 @@ export class Authenticator {
     if (!cred || cred.token.length === 0 || cred.token.length > 512) return undefined;
     // The lookup is by SHA-256 of the token: what an attacker can time is the index search for a hash of
     // their own guess, which says nothing about any real token.
-    const caller = this.store.tokenByHash(hashToken(cred.token));
+    const caller = this.store.accounts.tokenByHash(hashToken(cred.token));
     // With basic auth the user name must match the token's owner, so a token cannot be used under another name.
     if (!caller || (cred.user !== undefined && cred.user !== caller.user.name)) return undefined;
     return caller;
@@ -51,7 +51,7 @@ export class Authenticator {
   /** The caller a bare token (a cookie's, or one typed into the sign-in form) belongs to. */
   byToken(token: string | undefined): Caller | undefined {
     if (!token || token.length > 512) return undefined;
-    return this.store.tokenByHash(hashToken(token));
+    return this.store.accounts.tokenByHash(hashToken(token));
   }
 
   /**

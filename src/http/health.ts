@@ -68,7 +68,7 @@ export function healthRoutes(deps: HealthDeps): Hono {
   });
 
   app.get('/metrics', (c) => {
-    const counts = deps.store.countByStatus();
+    const counts = deps.store.builds.countByStatus();
     const builders = deps.pool.status();
     const body = [
       samples('codehub_builds', 'Builds recorded, by status.', 'gauge', BUILD_STATUSES.map((s) => ({ labels: { status: s }, value: counts[s] ?? 0 }))),

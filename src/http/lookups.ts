@@ -40,7 +40,7 @@ export class Lookups {
   build(caller: Caller, idParam: string, need: 'read' | 'write' = 'read'): Build {
     if (!/^\d{1,15}$/.test(idParam)) throw new BadRequestError(`build id must be a number; got ${JSON.stringify(idParam)}`);
     const id = Number(idParam);
-    const b = this.store.build(id);
+    const b = this.store.builds.byId(id);
     if (!b || !this.access.canRead(caller, b.repo)) throw new NotFoundError(`no build #${id}`);
     if (need !== 'read') this.access.require(caller, b.owner, b.repo.slice(b.owner.length + 1), need);
     return b;
@@ -55,7 +55,7 @@ export class Lookups {
     if (problem) throw new BadRequestError(problem);
     this.access.requireScope(caller, 'read');
     const mayRead = caller.user.name === name || caller.scopes.includes('admin');
-    if (!mayRead || (!this.store.userByName(name) && this.store.reposOf(name) === 0)) throw new NotFoundError(`no user ${name}`);
+    if (!mayRead || (!this.store.accounts.userByName(name) && this.store.repos.countOf(name) === 0)) throw new NotFoundError(`no user ${name}`);
     return name;
   }
 
@@ -63,7 +63,7 @@ export class Lookups {
   repo(caller: Caller, owner: string, repo: string): Repo {
     checkRepoParam(`${owner}/${repo}`);
     this.access.require(caller, owner, repo, 'read');
-    const row = this.store.repo(owner, repo);
+    const row = this.store.repos.byName(owner, repo);
     if (!row) throw new NotFoundError(`no repository ${owner}/${repo}`);
     return row;
   }
@@ -76,11 +76,11 @@ export class Lookups {
     const row = this.repo(caller, owner, repo);
     const full = `${row.owner}/${row.name}`;
     const prefix = commitParam(sha)!;
-    const commits = this.store.commitsByPrefix(full, prefix, 10);
+    const commits = this.store.builds.commitsByPrefix(full, prefix, 10);
     if (commits.length === 0) throw new NotFoundError(`no build of ${full} for a commit starting with ${prefix}`);
     if (commits.length > 1) {
       throw new AmbiguousError(`commit prefix ${prefix} matches ${commits.length === 10 ? '10 or more' : commits.length} commits of ${full} (${commits.map((s) => s.slice(0, 12)).join(', ')}); give more digits`, { candidates: commits });
     }
-    return { repo: full, commit: commits[0]!, builds: this.store.listBuilds({ readable: { all: true }, repo: full, commit: commits[0]!, limit: 200 }) };
+    return { repo: full, commit: commits[0]!, builds: this.store.builds.list({ readable: { all: true }, repo: full, commit: commits[0]!, limit: 200 }) };
   }
 }

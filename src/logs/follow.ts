@@ -21,7 +21,7 @@ export async function sendLog(p: {
   };
   if (!p.follow) {
     await logs.each(id, last, sendNew);
-    return store.build(id);
+    return store.builds.byId(id);
   }
   // Subscribe before reading the file: lines are in the file before they are announced, so together the
   // two cover everything, and line numbers drop what both deliver.
@@ -34,7 +34,7 @@ export async function sendLog(p: {
     await logs.each(id, last, sendNew);
     for (;;) {
       while (queue.length) await sendNew(queue.shift()!);
-      const b = store.build(id);
+      const b = store.builds.byId(id);
       if (!b || p.signal.aborted) return b;
       if (TERMINAL_STATUSES.includes(b.status) && !logs.isOpen(id)) {
         await logs.each(id, last, sendNew); // anything appended after the last announcement we saw

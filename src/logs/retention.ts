@@ -23,7 +23,7 @@ export function expireLogs(p: { store: Store; logs: LogStore; log: Logger; days:
   let after: { finishedAt: string; id: number } | undefined;
   for (;;) {
     // A dry run changes nothing, so it pages on past what it counted; a real run's batch leaves the index as it goes.
-    const batch = p.store.expirableLogs(cutoff, BATCH, { repo: p.repo, after });
+    const batch = p.store.builds.expirableLogs(cutoff, BATCH, { repo: p.repo, after });
     for (const b of batch) {
       result.expired++;
       result.bytes += fileSize(p.logs.path(b.id));
@@ -31,7 +31,7 @@ export function expireLogs(p: { store: Store; logs: LogStore; log: Logger; days:
         try { unlinkSync(p.logs.path(b.id)); } catch { /* never written, or gone already */ }
       }
     }
-    if (!p.dryRun) p.store.markLogsExpired(batch.map((b) => b.id), now.toISOString());
+    if (!p.dryRun) p.store.builds.markLogsExpired(batch.map((b) => b.id), now.toISOString());
     else after = batch[batch.length - 1];
     if (batch.length < BATCH) break;
   }

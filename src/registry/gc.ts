@@ -213,16 +213,16 @@ export class GarbageCollector {
       if (problem) throw new GcScopeError(problem);
       const [owner] = opts.repo.split('/') as [string, string];
       const name = opts.repo.slice(owner.length + 1);
-      if (!store.repo(owner, name)) throw new GcScopeError(`no repository ${opts.repo}: nothing was ever pushed to it`);
+      if (!store.repos.byName(owner, name)) throw new GcScopeError(`no repository ${opts.repo}: nothing was ever pushed to it`);
       // Each image's build cache (a standalone BuildKit's mode=max export) goes with the image's branches.
-      const images = store.imagesOf(opts.repo).flatMap((i) => [`${owner}/${i}`, cacheRepository(`${owner}/${i}`)]);
+      const images = store.builds.imagesOf(opts.repo).flatMap((i) => [`${owner}/${i}`, cacheRepository(`${owner}/${i}`)]);
       return [...new Set([...images, ...inventory.repositories(owner).filter((r) => r === opts.repo)])].sort();
     }
     if (opts.owner) return inventory.repositories(opts.owner);
     const known = new Set(inventory.repositories());
     if (!opts.offline) {
       // Repositories pushed to without a build (docker push) since the last reconcile, in namespaces served here.
-      const namespaces = store.namespaces();
+      const namespaces = store.accounts.namespaces();
       for (const r of await registry.catalog()) if (namespaces.has(ownerOf(r))) known.add(r);
     }
     return [...known].sort();
@@ -243,7 +243,7 @@ export class GarbageCollector {
     const builds = new Map<number, Build>();
     const buildOf = (id: number | null) => {
       if (id === null) return undefined;
-      if (!builds.has(id)) { const b = store.build(id); if (b) builds.set(id, b); }
+      if (!builds.has(id)) { const b = store.builds.byId(id); if (b) builds.set(id, b); }
       return builds.get(id);
     };
     // A branch's build cache is judged as the image's tag of the same name (its branch tag): it follows the branch.
@@ -265,7 +265,7 @@ export class GarbageCollector {
     const facts = new Map(await Promise.all(gitRepos.map(async (r) => [r, await git.get(r, tags)] as const)));
     const policies = new Map(gitRepos.map((r) => {
       const [owner = '', name = ''] = r.split('/');
-      const row = store.repo(owner, name);
+      const row = store.repos.byName(owner, name);
       return [r, policy ?? { keep: row?.retentionKeep ?? settings.keep, days: row?.retentionDays ?? settings.days }] as const;
     }));
     return planRetention({
@@ -377,13 +377,13 @@ class GitFactsCache {
   private async read(repo: string): Promise<GitFacts> {
     const [owner = '', name = ''] = repo.split('/');
     const { branches, tags } = await liveRefs(this.deps.repos.path(owner, name));
-    const row = this.deps.store.repo(owner, name);
+    const row = this.deps.store.repos.byName(owner, name);
     return { branches, tags, deletedAt: row ? this.deps.inventory.refDeletions(row.id) : new Map() };
   }
 
   private noteMissing(repo: string, facts: GitFacts, tags: TagFacts[]): GitFacts {
     const [owner = '', name = ''] = repo.split('/');
-    const row = this.deps.store.repo(owner, name);
+    const row = this.deps.store.repos.byName(owner, name);
     const now = new Date().toISOString();
     for (const t of tags) {
       const b = t.build;

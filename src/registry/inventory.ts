@@ -119,7 +119,7 @@ export class Inventory {
 
   /** Records a tag found in the registry, attributed to the build that pushed that digest under that tag, if any. */
   private noteTag(repository: string, tag: string, digest: string): void {
-    const build = this.deps.store.buildsWithDigest(digest).find((b) => b.imageRefs.some((r) => {
+    const build = this.deps.store.builds.withDigest(digest).find((b) => b.imageRefs.some((r) => {
       const p = parseImageRef(r);
       return p.repository === repository && p.tag === tag;
     }));

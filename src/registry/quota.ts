@@ -41,7 +41,7 @@ export class Quotas {
 
   /** The quota in bytes that applies to `owner`, or null for none. */
   quotaOf(owner: string): number | null {
-    const own = this.deps.store.userByName(owner)?.quotaBytes ?? null;
+    const own = this.deps.store.accounts.userByName(owner)?.quotaBytes ?? null;
     if (own === NO_QUOTA) return null;
     const bytes = own ?? this.deps.defaultBytes;
     return bytes > 0 ? bytes : null;

@@ -133,5 +133,5 @@ export function grant(who: Requester, want: AccessEntry, ctx: { store: Store }):
 
 /** Whether some git repo of `owner` shared with the caller built an image named `image`. */
 function sharedImage(store: Store, caller: Caller, owner: string, image: string): boolean {
-  return store.sharedWith(caller.user.id).some((repo) => repo.startsWith(`${owner}/`) && store.builtImage(repo, image));
+  return store.repos.sharedWith(caller.user.id).some((repo) => repo.startsWith(`${owner}/`) && store.builds.builtImage(repo, image));
 }

@@ -55,27 +55,27 @@ export class RepoSecrets implements SecretSource {
   set(owner: string, repo: string, name: string, value: Buffer): void {
     const problem = secretProblem(name, value);
     if (problem) throw value.length > MAX_SECRET_BYTES ? new PayloadTooLargeError(problem) : new BadRequestError(problem);
-    const row = this.store.ensureRepo(owner, repo);
-    this.store.putSecret(row.id, name, seal(this.key, `${owner}/${repo}`, name, value));
+    const row = this.store.repos.ensure(owner, repo);
+    this.store.secrets.put(row.id, name, seal(this.key, `${owner}/${repo}`, name, value));
   }
 
   list(owner: string, repo: string): { name: string; createdAt: string; updatedAt: string }[] {
-    const row = this.store.repo(owner, repo);
-    return row ? this.store.listSecrets(row.id) : [];
+    const row = this.store.repos.byName(owner, repo);
+    return row ? this.store.secrets.list(row.id) : [];
   }
 
   remove(owner: string, repo: string, name: string): void {
     const problem = secretProblem(name);
     if (problem) throw new BadRequestError(problem);
-    const row = this.store.repo(owner, repo);
-    if (!row || !this.store.deleteSecret(row.id, name)) throw new NotFoundError(`${owner}/${repo} has no secret ${name}`);
+    const row = this.store.repos.byName(owner, repo);
+    if (!row || !this.store.secrets.delete(row.id, name)) throw new NotFoundError(`${owner}/${repo} has no secret ${name}`);
   }
 
   /** For the runner: the value of `name` for `repo` (owner/name), or undefined when it is not set. */
   get(repo: string, name: string): string | undefined {
     const [owner = '', repoName = ''] = repo.split('/');
-    const row = this.store.repo(owner, repoName);
-    const sealed = row && this.store.sealedSecret(row.id, name);
+    const row = this.store.repos.byName(owner, repoName);
+    const sealed = row && this.store.secrets.sealed(row.id, name);
     return sealed === undefined ? undefined : open(this.key, repo, name, sealed).toString('utf8');
   }
 }

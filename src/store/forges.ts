@@ -1,5 +1,6 @@
 import { and, asc, eq, inArray, isNotNull, lt, lte, sql } from 'drizzle-orm';
 import type { Db } from './db.js';
+import { NOW } from './sql.js';
 import { commitStatuses, repos, upstreams, webhookDeliveries, type CommitStatusRow, type StatusStateName, type UpstreamRow } from './schema.js';
 
 /** A link with the repo it belongs to. */
@@ -36,7 +37,7 @@ export class ForgeStore {
     return this.db.transaction((tx) => {
       const before = tx.select({ repoId: upstreams.repoId }).from(upstreams).where(eq(upstreams.repoId, row.repoId)).get();
       const link = tx.insert(upstreams).values(row)
-        .onConflictDoUpdate({ target: upstreams.repoId, set: { ...row, updatedAt: sql`(strftime('%Y-%m-%dT%H:%M:%fZ','now'))` } })
+        .onConflictDoUpdate({ target: upstreams.repoId, set: { ...row, updatedAt: NOW } })
         .returning().get();
       return { link, created: before === undefined };
     });
@@ -86,13 +87,13 @@ export class ForgeStore {
 
   /** The delivery's push is recorded: a redelivery is a replay from now on. */
   finishDelivery(repoId: number, deliveryId: string): void {
-    this.db.update(webhookDeliveries).set({ doneAt: sql`(strftime('%Y-%m-%dT%H:%M:%fZ','now'))` })
+    this.db.update(webhookDeliveries).set({ doneAt: NOW })
       .where(and(eq(webhookDeliveries.repoId, repoId), eq(webhookDeliveries.deliveryId, deliveryId))).run();
   }
 
   /** What came of the link's last push delivery, for its owner (GET upstream): a failure after a 202 reaches nobody else. */
   noteDelivery(repoId: number, result: string, error: string | null): void {
-    this.db.update(upstreams).set({ lastDeliveryAt: sql`(strftime('%Y-%m-%dT%H:%M:%fZ','now'))`, lastDeliveryResult: result, lastDeliveryError: error })
+    this.db.update(upstreams).set({ lastDeliveryAt: NOW, lastDeliveryResult: result, lastDeliveryError: error })
       .where(eq(upstreams.repoId, repoId)).run();
   }
 
@@ -153,6 +154,7 @@ export class ForgeStore {
    * The forge accepted `sent`. If a newer state was wanted meanwhile, it stays due; else nothing is owed.
    */
   delivered(buildId: number, sent: StatusStateName): void {
+    // CASE: drizzle has no conditional expression.
     this.db.update(commitStatuses).set({
       deliveredState: sent, error: null,
       attempts: sql`CASE WHEN ${commitStatuses.state} = ${sent} THEN 0 ELSE ${commitStatuses.attempts} END`,

@@ -1,6 +1,6 @@
-import { and, asc, eq, inArray, sql } from 'drizzle-orm';
+import { and, asc, eq, gte, inArray, lt, sql } from 'drizzle-orm';
 import type { Db } from './db.js';
-import { imageManifests, imageTags, manifestBlobs, refDeletions, registryLocks } from './schema.js';
+import { builds, imageManifests, imageTags, manifestBlobs, refDeletions, registryLocks } from './schema.js';
 
 /** A tag of the inventory with what is known of the build that pushed it. */
 export interface TagRow {
@@ -74,10 +74,11 @@ export class InventoryStore {
 
   /** Every repository with a tag or a manifest in the inventory, optionally only those of `owner`. */
   repositories(owner?: string): string[] {
-    const rows = this.db.$client.prepare(`SELECT repository FROM image_tags ${owner ? 'WHERE owner = ?' : ''}
-      UNION SELECT repository FROM image_manifests ${owner ? "WHERE repository >= ? AND repository < ?" : ''} ORDER BY repository`)
-      .all(...(owner ? [owner, `${owner}/`, `${owner}0`] : [])) as { repository: string }[];
-    return rows.map((r) => r.repository);
+    const tagged = this.db.select({ repository: imageTags.repository }).from(imageTags).where(owner ? eq(imageTags.owner, owner) : undefined);
+    // 'owner/…' sorts from 'owner/' up to 'owner0' ('0' follows '/'): the key's index serves it.
+    const manifests = this.db.select({ repository: imageManifests.repository }).from(imageManifests)
+      .where(owner ? and(gte(imageManifests.repository, `${owner}/`), lt(imageManifests.repository, `${owner}0`)) : undefined);
+    return tagged.union(manifests).orderBy(asc(imageTags.repository)).all().map((r) => r.repository);
   }
 
   /** Records that `tag` points at `digest` (pushed by build `buildId`, or null when another client pushed it). */
@@ -191,7 +192,7 @@ export class InventoryStore {
     return this.db.transaction((tx) => {
       const held = tx.select().from(registryLocks).where(eq(registryLocks.repository, repository)).get();
       if (held && held.holder !== holder && held.expiresAt > now.toISOString()) return { ok: false as const, heldBy: held.holder, until: held.expiresAt };
-      const running = this.db.$client.prepare("SELECT id FROM builds WHERE status = 'running' AND owner = ? AND image = ?").all(owner, image) as { id: number }[];
+      const running = tx.select({ id: builds.id }).from(builds).where(and(eq(builds.status, 'running'), eq(builds.owner, owner), eq(builds.image, image))).all();
       if (running.length) return { ok: false as const, running: running.map((r) => r.id) };
       const expiresAt = new Date(now.getTime() + ttlMs).toISOString();
       tx.insert(registryLocks).values({ repository, holder, expiresAt })

@@ -1,13 +1,13 @@
 import { sql } from 'drizzle-orm';
 import { index, integer, primaryKey, sqliteTable, text, uniqueIndex } from 'drizzle-orm/sqlite-core';
+import { NOW } from './sql.js';
 
-/** Times are ISO-8601 UTC strings: sortable as text and readable in the sqlite3 shell. */
-const now = sql`(strftime('%Y-%m-%dT%H:%M:%fZ','now'))`;
+export { imageManifests, imageTags, manifestBlobs, registryLocks } from './inventory-schema.js';
 
 export const users = sqliteTable('users', {
   id: integer('id').primaryKey({ autoIncrement: true }),
   name: text('name').notNull().unique(),
-  createdAt: text('created_at').notNull().default(now),
+  createdAt: text('created_at').notNull().default(NOW),
   /** Registry bytes this user's namespace may hold: null is CODEHUB_QUOTA, NO_QUOTA (-1) is none. */
   quotaBytes: integer('quota_bytes'),
 });
@@ -23,7 +23,7 @@ export const tokens = sqliteTable('tokens', {
   label: text('label').notNull().default('default'),
   /** Comma-separated: read (clone, fetch, the read API), push (push, cancel, rebuild, secrets, sharing), admin (every repo). */
   scopes: text('scopes').notNull().default('read,push'),
-  createdAt: text('created_at').notNull().default(now),
+  createdAt: text('created_at').notNull().default(NOW),
   lastUsedAt: text('last_used_at'),
 });
 
@@ -32,7 +32,7 @@ export const repos = sqliteTable('repos', {
   owner: text('owner').notNull(),
   name: text('name').notNull(),
   defaultBranch: text('default_branch'),
-  createdAt: text('created_at').notNull().default(now),
+  createdAt: text('created_at').notNull().default(NOW),
   /** The owner made the repo's status badges readable without a token (`repo badge <owner/repo> public`). */
   publicBadge: integer('public_badge', { mode: 'boolean' }).notNull().default(false),
   /** The owner's retention override (`repo retention`): sha tags kept per branch and days kept; null is the server's default. */
@@ -54,8 +54,8 @@ export const secrets = sqliteTable('secrets', {
   repoId: integer('repo_id').notNull().references(() => repos.id, { onDelete: 'cascade' }),
   name: text('name').notNull(),
   value: text('value').notNull(),
-  createdAt: text('created_at').notNull().default(now),
-  updatedAt: text('updated_at').notNull().default(now),
+  createdAt: text('created_at').notNull().default(NOW),
+  updatedAt: text('updated_at').notNull().default(NOW),
 }, (t) => [uniqueIndex('secrets_repo_name').on(t.repoId, t.name)]);
 
 /** Users a repo is shared with, and how far: read (clone, builds, logs) or write (also push, cancel, rebuild). */
@@ -63,7 +63,7 @@ export const repoMembers = sqliteTable('repo_members', {
   repoId: integer('repo_id').notNull().references(() => repos.id, { onDelete: 'cascade' }),
   userId: integer('user_id').notNull().references(() => users.id, { onDelete: 'cascade' }),
   role: text('role', { enum: ['read', 'write'] }).notNull(),
-  createdAt: text('created_at').notNull().default(now),
+  createdAt: text('created_at').notNull().default(NOW),
 }, (t) => [uniqueIndex('repo_members_repo_user').on(t.repoId, t.userId), index('repo_members_user').on(t.userId)]);
 
 export const BUILD_STATUSES = ['queued', 'running', 'succeeded', 'failed', 'canceled', 'skipped'] as const;
@@ -106,7 +106,7 @@ export const builds = sqliteTable('builds', {
   /** Coarse class of `reason`: config, user, infrastructure, timeout, canceled, interrupted, skipped. */
   reasonCode: text('reason_code'),
   pusher: text('pusher').notNull(),
-  queuedAt: text('queued_at').notNull().default(now),
+  queuedAt: text('queued_at').notNull().default(NOW),
   startedAt: text('started_at'),
   finishedAt: text('finished_at'),
   attempts: integer('attempts').notNull().default(0),
@@ -135,49 +135,6 @@ export const builds = sqliteTable('builds', {
   index('builds_log_kept').on(t.finishedAt).where(sql`log_expired_at IS NULL`),
 ]);
 
-/**
- * What codehub-build knows of the registry (its inventory): every tag of the namespaces it serves and the
- * manifest digest it points at. Written after each build from what it pushed, and made exact again by the
- * reconcile job, which reads the registry itself. The source of usage, quotas and retention.
- */
-export const imageTags = sqliteTable('image_tags', {
-  /** The registry repository, `<owner>/<image>`. */
-  repository: text('repository').notNull(),
-  tag: text('tag').notNull(),
-  digest: text('digest').notNull(),
-  /** The namespace (first path component of the repository): whose usage the tag counts toward. */
-  owner: text('owner').notNull(),
-  /** The build that pushed the tag; null for a tag pushed otherwise (docker push), which retention keeps. */
-  buildId: integer('build_id'),
-  /** When the tag got this digest: the build's end, or when the reconcile first saw it. */
-  pushedAt: text('pushed_at').notNull(),
-}, (t) => [primaryKey({ columns: [t.repository, t.tag] }), index('image_tags_owner').on(t.owner), index('image_tags_digest').on(t.repository, t.digest), index('image_tags_build').on(t.buildId)]);
-
-/** Manifests of the inventory, tagged or not (a tag that moved leaves its old manifest untagged until gc). */
-export const imageManifests = sqliteTable('image_manifests', {
-  repository: text('repository').notNull(),
-  digest: text('digest').notNull(),
-  mediaType: text('media_type').notNull(),
-  /** Digests of the manifests an index lists (JSON array); empty for an image manifest. */
-  children: text('children', { mode: 'json' }).notNull().$type<string[]>().default(sql`'[]'`),
-  /** A throwaway manifest gc points a tag at to delete that one tag (Registry 2.8 deletes by digest only). */
-  tombstone: integer('tombstone', { mode: 'boolean' }).notNull().default(false),
-  seenAt: text('seen_at').notNull().default(now),
-}, (t) => [primaryKey({ columns: [t.repository, t.digest] })]);
-
-/**
- * Every blob a manifest needs, with its size: the manifest itself, its config and layers; for an index, its
- * manifests and theirs. Usage is the sum over the distinct blobs of an owner's tagged manifests. The table is
- * WITHOUT ROWID (added by hand to its migration: drizzle-kit cannot say it), so the usage sum a push waits
- * for reads sizes straight from the key's b-tree: 1.1 ms rather than 1.7 for an owner of 1,000 tags.
- */
-export const manifestBlobs = sqliteTable('manifest_blobs', {
-  repository: text('repository').notNull(),
-  manifest: text('manifest').notNull(),
-  blob: text('blob').notNull(),
-  size: integer('size').notNull(),
-}, (t) => [primaryKey({ columns: [t.repository, t.manifest, t.blob] })]);
-
 /** When a branch or git tag was deleted by a push (or first seen missing by gc): retention's grace starts here. */
 export const refDeletions = sqliteTable('ref_deletions', {
   repoId: integer('repo_id').notNull().references(() => repos.id, { onDelete: 'cascade' }),
@@ -200,16 +157,6 @@ export const recordedHeads = sqliteTable('recorded_heads', {
 }, (t) => [primaryKey({ columns: [t.repoId, t.ref] })]);
 
 /**
- * A registry repository gc is deleting from: no build of it is claimed until the lock is released or expires,
- * and gc takes it only while none runs, so a deletion never meets a push (in this process or another).
- */
-export const registryLocks = sqliteTable('registry_locks', {
-  repository: text('repository').primaryKey(),
-  holder: text('holder').notNull(),
-  expiresAt: text('expires_at').notNull(),
-});
-
-/**
  * A workspace folder's manifest sent by `codehub-build build` (POST /api/uploads): its entries, whose files the
  * owner's blob store holds by sha256. Kept until its build ends, or a day if no build is asked for.
  */
@@ -222,7 +169,7 @@ export const uploads = sqliteTable('uploads', {
   entries: text('entries').notNull(),
   files: integer('files').notNull(),
   bytes: integer('bytes').notNull(),
-  createdAt: text('created_at').notNull().default(now),
+  createdAt: text('created_at').notNull().default(NOW),
   /** The build made from it; null until asked for. */
   buildId: integer('build_id'),
 }, (t) => [index('uploads_owner').on(t.owner), index('uploads_created').on(t.createdAt)]);
@@ -244,8 +191,8 @@ export const upstreams = sqliteTable('upstreams', {
   webhookSecret: text('webhook_secret').notNull(),
   /** Null: no statuses are sent, and only a public upstream can be fetched. */
   statusToken: text('status_token'),
-  createdAt: text('created_at').notNull().default(now),
-  updatedAt: text('updated_at').notNull().default(now),
+  createdAt: text('created_at').notNull().default(NOW),
+  updatedAt: text('updated_at').notNull().default(NOW),
   /** The last push delivery acted on: when, what came of it (queued, deleted, ignored, failed) and why it failed. */
   lastDeliveryAt: text('last_delivery_at'),
   lastDeliveryResult: text('last_delivery_result'),
@@ -260,7 +207,7 @@ export const upstreams = sqliteTable('upstreams', {
 export const webhookDeliveries = sqliteTable('webhook_deliveries', {
   repoId: integer('repo_id').notNull().references(() => repos.id, { onDelete: 'cascade' }),
   deliveryId: text('delivery_id').notNull(),
-  receivedAt: text('received_at').notNull().default(now),
+  receivedAt: text('received_at').notNull().default(NOW),
   /** When its push was recorded; null while it is being worked on. */
   doneAt: text('done_at'),
 }, (t) => [primaryKey({ columns: [t.repoId, t.deliveryId] }), index('webhook_deliveries_received').on(t.receivedAt)]);
@@ -291,7 +238,7 @@ export const commitStatuses = sqliteTable('commit_statuses', {
   nextAttemptAt: text('next_attempt_at'),
   /** Delivery stopped: the forge refused the status for good (401, 404, 422...) or kept failing past the deadline. */
   gaveUp: integer('gave_up', { mode: 'boolean' }).notNull().default(false),
-  updatedAt: text('updated_at').notNull().default(now),
+  updatedAt: text('updated_at').notNull().default(NOW),
 }, (t) => [index('commit_statuses_due').on(t.nextAttemptAt).where(sql`next_attempt_at IS NOT NULL`)]);
 
 export interface BuildStep {

@@ -148,8 +148,8 @@ export class UploadService {
     // The build and its upload's link in one transaction: a second request for the same upload finds it built.
     // Its secrets are held before the build can be claimed (the runner may take it the moment it commits).
     let heldFor: number | null = null;
-    const record = () => deps.store.atomically(() => {
-      const [inserted] = deps.store.insertBuilds<UploadBuild>([row], () => [ref]);
+    const record = () => deps.store.transaction(() => {
+      const [inserted] = deps.store.builds.insert<UploadBuild>([row], () => [ref]);
       if (!deps.uploads.attach(upload.id, inserted!.id)) throw new ConflictError(`upload ${id} was built already`);
       if (!limit) deps.held.hold((heldFor = inserted!.id), req.secrets, secretArgs(req.args));
       return inserted!;
@@ -219,7 +219,7 @@ export class UploadService {
 
   private limitReason(owner: string): { code: string; reason: string } | null {
     const max = this.deps.maxQueuedPerOwner;
-    if (this.deps.store.queuedOf(owner) < max) return null;
+    if (this.deps.store.queue.queuedOf(owner) < max) return null;
     return { code: 'queue_full', reason: `not queued: ${owner} has ${max} builds queued already (CODEHUB_MAX_QUEUED_PER_OWNER); cancel some or build again once they ran` };
   }
 

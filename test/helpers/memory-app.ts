@@ -73,13 +73,13 @@ export function memoryApp() {
     /** A new user; returns their token. */
     addUser(name: string): string {
       const t = generateToken();
-      store.createUser(name, hashToken(t));
+      store.accounts.createUser(name, hashToken(t));
       return t;
     },
     /** One build per sha on main of owner/repo, with the given status. */
     addBuilds(owner: string, repo: string, shas: string[], status: BuildStatus = 'succeeded', refName = 'main'): Build[] {
-      const repoId = store.ensureRepo(owner, repo).id;
-      return store.insertBuilds(shas.map((commitSha) => ({
+      const repoId = store.repos.ensure(owner, repo).id;
+      return store.builds.insert(shas.map((commitSha) => ({
         repoId, repo: `${owner}/${repo}`, owner, ref: `refs/heads/${refName}`, refType: 'branch' as const, refName, commitSha, image: repo, status, pusher: owner,
         config: { ...defaultConfig(repo).images[0]! },
       })), () => []);

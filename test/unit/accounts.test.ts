@@ -18,7 +18,7 @@ describe('accounts', () => {
     const made = addUser(store, 'alice');
     expect(made).toMatchObject({ ok: true, name: 'alice', scopes: ['read', 'push'], token: expect.stringMatching(/^chb_/) });
     if (!made.ok) return;
-    expect(store.tokenByHash(hashToken(made.token))).toMatchObject({ user: { name: 'alice' }, scopes: ['read', 'push'] });
+    expect(store.accounts.tokenByHash(hashToken(made.token))).toMatchObject({ user: { name: 'alice' }, scopes: ['read', 'push'] });
     expect(JSON.stringify(store.db.$client.prepare('SELECT * FROM tokens').all())).not.toContain(made.token);
   });
 
@@ -27,7 +27,7 @@ describe('accounts', () => {
     expect(addUser(store, 'alice')).toEqual({ ok: false, kind: 'conflict', problem: 'user alice already exists' });
     expect(addUser(store, 'system')).toEqual({ ok: false, kind: 'invalid', problem: 'user name "system" is reserved' });
     expect(addUser(store, 'Bad Name')).toMatchObject({ ok: false, kind: 'invalid', problem: expect.stringContaining('is invalid') });
-    store.ensureRepo('alice', 'shop');
+    store.repos.ensure('alice', 'shop');
     expect(removeUser(store, 'alice')).toEqual({ ok: true, name: 'alice' });
     expect(addUser(store, 'alice')).toEqual({ ok: false, kind: 'conflict', problem: 'the name alice still owns the repos of a removed user; choose another name' });
     expect(removeUser(store, 'alice')).toEqual({ ok: false, kind: 'missing', problem: 'no user alice' });
@@ -42,19 +42,19 @@ describe('accounts', () => {
     for (const name of ['CODEHUB-BUILD-x', 'Codehub-build-x', 'codehub-build-']) expect(addUser(store, name), name).toMatchObject({ ok: false, kind: 'invalid', problem: expect.stringContaining('is invalid') });
     for (const name of ['codehub-buildx', 'codehub-builds', 'my-codehub-build-x', 'codehub.build-x']) expect(addUser(store, name), name).toMatchObject({ ok: true, name });
     // A user named so before the rule keeps working, and can be removed.
-    store.createUser('codehub-build-old', hashToken('chb_legacy'));
+    store.accounts.createUser('codehub-build-old', hashToken('chb_legacy'));
     expect(createToken(store, 'codehub-build-old', { label: 'x' })).toMatchObject({ ok: true });
     expect(listTokens(store, 'codehub-build-old')).toMatchObject({ ok: true });
     expect(removeUser(store, 'codehub-build-old')).toEqual({ ok: true, name: 'codehub-build-old' });
   });
 
   it('refuses to remove the last admin, or revoke the last admin token, saying to make another admin first', () => {
-    store.createUser('admin', hashToken('chb_admin'), ['read', 'push', 'admin']);
-    const [only] = store.listTokens(store.userByName('admin')!.id);
+    store.accounts.createUser('admin', hashToken('chb_admin'), ['read', 'push', 'admin']);
+    const [only] = store.accounts.listTokens(store.accounts.userByName('admin')!.id);
     const removal = removeUser(store, 'admin');
     expect(removal).toMatchObject({ ok: false, kind: 'conflict', problem: expect.stringMatching(/^user admin holds the last admin token: removing it would leave no admin; make another admin first \(codehub-build token create <user> --scopes read,push,admin/) });
     expect(revokeToken(store, only!.id)).toMatchObject({ ok: false, kind: 'conflict', problem: expect.stringMatching(new RegExp(`^token ${only!.id} is the last admin token: revoking it would leave no admin; make another admin first`)) });
-    expect(store.tokenByHash(hashToken('chb_admin'))).toBeDefined();
+    expect(store.accounts.tokenByHash(hashToken('chb_admin'))).toBeDefined();
 
     // A second admin token of the same user: either may go, not both.
     const second = createToken(store, 'admin', { scopes: 'admin', label: 'spare' });
@@ -69,7 +69,7 @@ describe('accounts', () => {
     expect(removeUser(store, 'admin')).toEqual({ ok: true, name: 'admin' });
     expect(removeUser(store, 'bob')).toMatchObject({ ok: false, kind: 'conflict', problem: expect.stringContaining('user bob holds the last admin token') });
     // bob's other, non-admin token is not the last admin token.
-    const bobsDefault = store.listTokens(store.userByName('bob')!.id).find((t) => !t.scopes.includes('admin'))!;
+    const bobsDefault = store.accounts.listTokens(store.accounts.userByName('bob')!.id).find((t) => !t.scopes.includes('admin'))!;
     expect(revokeToken(store, bobsDefault.id)).toEqual({ ok: true, id: bobsDefault.id });
   });
 
@@ -87,11 +87,11 @@ describe('accounts', () => {
     const server = new Store(openDb(file));
     const cli = new Store(openDb(file));
     try {
-      server.createUser('ann', hashToken('chb_ann'), ['read', 'push', 'admin']);
-      server.createUser('ben', hashToken('chb_ben'), ['read', 'push', 'admin']);
-      expect(server.removeUser('ann')).toBe('removed');
-      expect(cli.removeUser('ben')).toBe('last_admin');
-      expect(server.userByName('ben')).toBeDefined();
+      server.accounts.createUser('ann', hashToken('chb_ann'), ['read', 'push', 'admin']);
+      server.accounts.createUser('ben', hashToken('chb_ben'), ['read', 'push', 'admin']);
+      expect(server.accounts.removeUser('ann')).toBe('removed');
+      expect(cli.accounts.removeUser('ben')).toBe('last_admin');
+      expect(server.accounts.userByName('ben')).toBeDefined();
     } finally {
       server.db.$client.close();
       cli.db.$client.close();
@@ -122,7 +122,7 @@ describe('accounts', () => {
     const t = createToken(store, 'alice', { label: 'x' });
     if (!t.ok) throw new Error(t.problem);
     expect(revokeToken(store, String(t.id))).toEqual({ ok: true, id: t.id });
-    expect(store.tokenByHash(hashToken(t.token))).toBeUndefined();
+    expect(store.accounts.tokenByHash(hashToken(t.token))).toBeUndefined();
     expect(revokeToken(store, t.id)).toEqual({ ok: false, kind: 'missing', problem: `no token ${t.id}` });
     for (const bad of ['12abc', '0', '-1', '', '1'.repeat(16)]) expect(revokeToken(store, bad), bad).toMatchObject({ ok: false, kind: 'invalid' });
   });

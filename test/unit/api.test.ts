@@ -70,15 +70,15 @@ describe('API', () => {
   });
 
   it("hides another user's build behind 404", async () => {
-    const bobs = store.listBuilds({ readable: { all: false, owner: 'bob', shared: [] }, limit: 1 })[0]!;
+    const bobs = store.builds.list({ readable: { all: false, owner: 'bob', shared: [] }, limit: 1 })[0]!;
     expect((await get(`/api/builds/${bobs.id}`, alice)).status).toBe(404);
     expect((await get(`/api/builds/${bobs.id}`, bob)).body.repo).toBe('bob/shop');
   });
 
   it('cancels a queued build once, and rebuilds a build as a new queued one by the caller', async () => {
-    const repoId = store.ensureRepo('alice', 'web').id;
+    const repoId = store.repos.ensure('alice', 'web').id;
     const config = { name: 'web', context: '.', dockerfile: 'Dockerfile', target: null, args: {}, secrets: [], branches: null, paths: null, tags: ['{branch}', 'b{build}'], platforms: [], timeoutSeconds: null, cancelSuperseded: true };
-    const [q] = store.insertBuilds([{ repoId, repo: 'alice/web', owner: 'alice', ref: 'refs/heads/main', refType: 'branch', refName: 'main', commitSha: 'c'.repeat(40), image: 'web', status: 'queued', pusher: 'alice', config }], () => []);
+    const [q] = store.builds.insert([{ repoId, repo: 'alice/web', owner: 'alice', ref: 'refs/heads/main', refType: 'branch', refName: 'main', commitSha: 'c'.repeat(40), image: 'web', status: 'queued', pusher: 'alice', config }], () => []);
     expect((await get(`/api/builds/${q!.id}/cancel`, bob, 'POST')).status).toBe(404);
     const c = await get(`/api/builds/${q!.id}/cancel`, alice, 'POST');
     expect(c.status).toBe(200);
@@ -92,7 +92,7 @@ describe('API', () => {
     expect(r.body.id).toBeGreaterThan(q!.id);
     expect(r.body.image_refs).toEqual(['reg:5000/alice/web:main', `reg:5000/alice/web:b${r.body.id}`]);
     // A build without a resolved config (a config error) cannot be rebuilt.
-    const [bad] = store.insertBuilds([{ repoId, repo: 'alice/web', owner: 'alice', ref: 'refs/heads/main', refType: 'branch', refName: 'main', commitSha: 'd'.repeat(40), image: 'web', status: 'failed', reason: 'codehub-build.yaml:1:1: x', pusher: 'alice' }], () => []);
+    const [bad] = store.builds.insert([{ repoId, repo: 'alice/web', owner: 'alice', ref: 'refs/heads/main', refType: 'branch', refName: 'main', commitSha: 'd'.repeat(40), image: 'web', status: 'failed', reason: 'codehub-build.yaml:1:1: x', pusher: 'alice' }], () => []);
     expect((await get(`/api/builds/${bad!.id}/rebuild`, alice, 'POST')).status).toBe(409);
   });
   it('sets, lists and removes a repo secret for its owner only, and never answers with a value', async () => {
@@ -131,7 +131,7 @@ describe('API', () => {
     expect((await get('/api/users/nobody/usage', alice)).status).toBe(404);
     expect((await get('/api/users/Bad_/usage', alice)).status).toBe(400);
     const admin = generateToken();
-    store.createUser('root', hashToken(admin), ['read', 'admin']);
+    store.accounts.createUser('root', hashToken(admin), ['read', 'admin']);
     expect((await get('/api/users/bob/usage', admin)).body).toMatchObject({ owner: 'bob', bytes: 0 });
   });
 
@@ -151,7 +151,7 @@ describe('API', () => {
 
   it('answers 410 with the date for a build whose log expired, and keeps the build', async () => {
     const [b] = addBuilds('alice', 'old', ['e'.repeat(40)]);
-    store.markLogsExpired([b!.id], '2026-03-01T00:00:00.000Z');
+    store.builds.markLogsExpired([b!.id], '2026-03-01T00:00:00.000Z');
     const r = await get(`/api/builds/${b!.id}/log`, alice);
     expect(r).toEqual({ status: 410, body: { error: { code: 'gone', message: expect.stringContaining(`the log of build #${b!.id} expired on 2026-03-01 and was removed`) } } });
     expect((await get(`/api/builds/${b!.id}`, alice)).body).toMatchObject({ status: 'succeeded', log_expired_at: '2026-03-01T00:00:00.000Z' });

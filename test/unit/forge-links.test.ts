@@ -265,7 +265,7 @@ describe('UpstreamLinks', () => {
     const first = await links.set('alice', 'shop', link);
     expect(first.created).toBe(true);
     expect(repos.exists('alice', 'shop')).toBe(true);
-    expect(store.repo('alice', 'shop')).toBeDefined();
+    expect(store.repos.byName('alice', 'shop')).toBeDefined();
     expect(first.view).toEqual({
       repo: 'alice/shop', url: 'https://github.com/Acme/Shop', forge: 'github', api_url: 'https://api.github.com',
       hook_url: `${PUBLIC}/hooks/github?repo=alice/shop`, statuses: true, created_at: expect.any(String), updated_at: expect.any(String), last_delivery: null,
@@ -286,7 +286,7 @@ describe('UpstreamLinks', () => {
     expect(err).toBeInstanceOf(BadRequestError);
     expect((err as BadRequestError).message).toMatch(/^upstream link of alice\/shop: /);
     expect((err as BadRequestError).details).toEqual({ problems: [expect.stringMatching(/webhook_secret is required/), expect.stringMatching(/forge "svn"/), expect.stringMatching(/file:\/\//)] });
-    expect(store.repo('alice', 'shop')).toBeUndefined();
+    expect(store.repos.byName('alice', 'shop')).toBeUndefined();
     expect(repos.exists('alice', 'shop')).toBe(false);
   });
 
@@ -303,12 +303,12 @@ describe('UpstreamLinks', () => {
 
     // Copied onto another repo's link, the sealed values do not open.
     await links.set('bob', 'shop', { ...link, webhook_secret: 'bob secret 0123456789', status_token: 'bob-token' });
-    const bob = store.repo('bob', 'shop')!;
+    const bob = store.repos.byName('bob', 'shop')!;
     store.db.$client.prepare('UPDATE upstreams SET webhook_secret = ?, status_token = ? WHERE repo_id = ?').run(row.webhook_secret, row.status_token, bob.id);
     expect(() => links.openByName('bob', 'shop')).toThrow(SecretError);
     expect(() => links.openById(bob.id)).toThrow(/cannot be decrypted/);
     // Nor does the token in the secret's column of its own repo.
-    store.db.$client.prepare('UPDATE upstreams SET webhook_secret = ? WHERE repo_id = ?').run(row.status_token, store.repo('alice', 'shop')!.id);
+    store.db.$client.prepare('UPDATE upstreams SET webhook_secret = ? WHERE repo_id = ?').run(row.status_token, store.repos.byName('alice', 'shop')!.id);
     expect(() => links.openByName('alice', 'shop')).toThrow(SecretError);
   });
 
@@ -321,7 +321,7 @@ describe('UpstreamLinks', () => {
   it('get and remove say NotFound for a repo without a link', async () => {
     expect(() => links.get('alice', 'shop')).toThrow(NotFoundError);
     expect(() => links.remove('alice', 'shop')).toThrow(NotFoundError);
-    store.ensureRepo('alice', 'shop');
+    store.repos.ensure('alice', 'shop');
     expect(() => links.get('alice', 'shop')).toThrow(/alice\/shop is not linked to an upstream; link it with PUT \/api\/repos\/alice\/shop\/upstream/);
     await links.set('alice', 'shop', link);
     links.remove('alice', 'shop');
@@ -349,7 +349,7 @@ describe('UpstreamLinks', () => {
     expect(found(['https://gitlab.example/group/site'])).toEqual([]);
     expect(found([])).toEqual([]);
     const opened = links.openByUrls(['git@github.com:acme/shop.git'])[0]!;
-    expect(opened).toMatchObject({ repoId: store.repo('alice', 'shop')!.id, webhookSecret: SECRET, statusToken: TOKEN, apiUrl: undefined });
+    expect(opened).toMatchObject({ repoId: store.repos.byName('alice', 'shop')!.id, webhookSecret: SECRET, statusToken: TOKEN, apiUrl: undefined });
     expect(opened.forge.name).toBe('github');
   });
 
@@ -364,7 +364,7 @@ describe('UpstreamLinks', () => {
     const err = await restricted.set('alice', 'shop', link).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(BadRequestError);
     expect((err as BadRequestError).details).toEqual({ problems: [expect.stringMatching(/names host github\.com, which the operator's setting does not allow/)] });
-    expect(store.repo('alice', 'shop')).toBeUndefined();
+    expect(store.repos.byName('alice', 'shop')).toBeUndefined();
     expect((await restricted.set('alice', 'shop', { ...link, url: 'https://git.corp.example/acme/shop' })).created).toBe(true);
     expect((await restricted.set('alice', 'tool', { ...link, url: 'http://10.0.0.5:3000/acme/tool', forge: 'gitea' })).created).toBe(true);
   });

@@ -155,8 +155,8 @@ async function setup(opts: {
   let n = 0;
   const addBuild = (status: BuildStatus = 'queued', over: Partial<Build> = {}, repo = 'alice/shop'): PushBuild => {
     const [owner, name] = repo.split('/') as [string, string];
-    const repoId = store.ensureRepo(owner, name).id;
-    const [b] = store.insertBuilds([{
+    const repoId = store.repos.ensure(owner, name).id;
+    const [b] = store.builds.insert([{
       repoId, repo, owner, ref: 'refs/heads/main', refType: 'branch' as const, refName: 'main', commitSha: over.commitSha ?? SHA.slice(0, 38) + String(10 + n++).slice(-2),
       image: name, status, pusher: owner, config: { ...defaultConfig(name).images[0]! },
     }], () => []);

@@ -259,7 +259,7 @@ describe('WebhookService: a delivery cut off by a stop', () => {
     let t = Date.parse('2026-11-27T12:00:00Z');
     const clock = service(() => t);
     // The server stopped in the middle: the delivery was taken, its push never recorded.
-    expect(forges.takeDelivery(store.repo('alice', 'shop')!.id, 'd-cut', new Date(t).toISOString(), new Date(t - 600_000).toISOString())).toBe(true);
+    expect(forges.takeDelivery(store.repos.byName('alice', 'shop')!.id, 'd-cut', new Date(t).toISOString(), new Date(t - 600_000).toISOString())).toBe(true);
     const req = github('push', githubPushBody({ after: sha }), { delivery: 'd-cut' });
     expect(await clock.receive('github', req)).toMatchObject({ result: 'duplicate' });
     expect(pushes).toEqual([]);
@@ -313,7 +313,7 @@ describe('WebhookService: verification and replays', () => {
     expect(await service().receive('github', req, 'alice/shop')).toMatchObject({ result: 'duplicate' });
     expect(pushes).toHaveLength(1);
     expect(fetches).toHaveLength(1);
-    expect(deliveries()).toEqual([{ repo_id: store.repo('alice', 'shop')!.id, delivery_id: 'd-7' }]);
+    expect(deliveries()).toEqual([{ repo_id: store.repos.byName('alice', 'shop')!.id, delivery_id: 'd-7' }]);
   });
 
   it('knows a replay without a delivery id by its body', async () => {
@@ -436,9 +436,9 @@ describe('WebhookService: a push delivered again under a new id', () => {
       links, forges, repos, log, fetch: (o) => { fetches.push(o); return gitFetch(o); },
       push: async (p) => {
         pushes.push(p);
-        const repoId = store.ensureRepo(p.owner, p.repo).id;
+        const repoId = store.repos.ensure(p.owner, p.repo).id;
         const u = p.updates[0]!;
-        const rows = store.insertBuilds<PushBuild>([{
+        const rows = store.builds.insert<PushBuild>([{
           repoId, repo: `${p.owner}/${p.repo}`, owner: p.owner, ref: u.ref, refType: 'branch', refName: u.ref.replace(/^refs\/heads\//, ''), commitSha: u.new,
           image: 'shop', status: 'queued', pusher: p.pusher, config: { ...defaultConfig('shop').images[0]! },
         }], () => []);
@@ -580,7 +580,7 @@ describe('WebhookService: ?repo, pings and other events', () => {
   it('refuses ?repo naming no repo, a repo with no link, or one linked to another forge, exactly as a wrong signature', async () => {
     const sha = await head();
     const req = github('push', githubPushBody({ after: sha }), { secret: 'whatever' });
-    store.ensureRepo('bob', 'unlinked');
+    store.repos.ensure('bob', 'unlinked');
     await links.set('bob', 'lab', { url: 'https://gitlab.example/g/lab', forge: 'gitlab', webhook_secret: 'x'.repeat(16) });
     // An unsigned request must not learn which repos exist here, nor whether and where they are linked.
     for (const repo of ['bob/none', 'bob/unlinked', 'bob/lab', 'alice/shop']) {

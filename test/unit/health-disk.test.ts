@@ -10,7 +10,7 @@ import type { DiskReading, DiskSpace } from '../../src/util/disk.js';
 function app(reading: Omit<DiskReading, 'minFreeBytes' | 'totalBytes'>) {
   const disk = { read: () => ({ totalBytes: 8 << 20, minFreeBytes: 1 << 20, ...reading }), invalidate() {}, minFreeBytes: 1 << 20 } as unknown as DiskSpace;
   return healthRoutes({
-    store: { ping() {}, countByStatus: () => ({}) } as unknown as Store,
+    store: { ping() {}, builds: { countByStatus: () => ({}) } } as unknown as Store,
     pool: { status: () => [{ name: 'local', healthy: true, detail: 'up', running: 0, capacity: 1 }] } as unknown as BuilderPool,
     registry: { ping: async () => ({ ok: true, detail: 'up' }) } as unknown as RegistryClient,
     metrics: new BuildMetrics(), disk,

@@ -59,25 +59,25 @@ describe('usage from the inventory', () => {
 
 describe('gc locks', () => {
   const row = (over: Partial<NewBuild>): NewBuild => ({
-    repoId: store.ensureRepo('alice', 'shop').id, repo: 'alice/shop', owner: 'alice', ref: 'refs/heads/main', refType: 'branch', refName: 'main',
+    repoId: store.repos.ensure('alice', 'shop').id, repo: 'alice/shop', owner: 'alice', ref: 'refs/heads/main', refType: 'branch', refName: 'main',
     commitSha: 'a'.repeat(40), image: 'shop', status: 'queued', pusher: 'alice', ...over,
   });
 
   it('is not taken while a build of the repository runs, and no build of a locked repository is claimed', () => {
-    const [b] = store.insertBuilds([row({})], () => []);
-    expect(store.claimNext(() => 'local')?.id).toBe(b!.id);
+    const [b] = store.builds.insert([row({})], () => []);
+    expect(store.queue.claimNext(() => 'local')?.id).toBe(b!.id);
     expect(inv.lock('alice/shop', 'gc-1', 60_000)).toEqual({ ok: false, running: [b!.id] });
     expect(inv.lock('alice/other', 'gc-1', 60_000)).toEqual({ ok: true });
     inv.unlock('alice/other', 'gc-1');
-    store.finishBuild(b!.id, { status: 'succeeded' });
+    store.queue.finish(b!.id, { status: 'succeeded' });
     expect(inv.lock('alice/shop', 'gc-1', 60_000)).toEqual({ ok: true });
     expect(inv.lock('alice/shop', 'gc-2', 60_000)).toMatchObject({ ok: false, heldBy: 'gc-1' });
-    const [next] = store.insertBuilds([row({ commitSha: 'b'.repeat(40) }), row({ image: 'other', commitSha: 'c'.repeat(40) })], () => []);
+    const [next] = store.builds.insert([row({ commitSha: 'b'.repeat(40) }), row({ image: 'other', commitSha: 'c'.repeat(40) })], () => []);
     // The locked repository's build waits; another image's runs.
-    expect(store.claimNext(() => 'local')?.image).toBe('other');
-    expect(store.claimNext(() => 'local')).toBeUndefined();
+    expect(store.queue.claimNext(() => 'local')?.image).toBe('other');
+    expect(store.queue.claimNext(() => 'local')).toBeUndefined();
     inv.unlock('alice/shop', 'gc-1');
-    expect(store.claimNext(() => 'local')?.id).toBe(next!.id);
+    expect(store.queue.claimNext(() => 'local')?.id).toBe(next!.id);
   });
 
   it('expires, so a gc that died never blocks a repository for good', () => {
@@ -89,9 +89,9 @@ describe('gc locks', () => {
 describe('log retention', () => {
   it("removes old logs but the newest build's of each branch and image; a dry run only counts", async () => {
     const logs = new LogStore(mkdtempSync(join(tmpdir(), 'chb-logret-')));
-    const repoId = store.ensureRepo('alice', 'shop').id;
+    const repoId = store.repos.ensure('alice', 'shop').id;
     const old = new Date(Date.now() - 10 * 86_400_000).toISOString();
-    const builds = store.insertBuilds(['main', 'main', 'main', 'feat'].map((refName, i) => ({
+    const builds = store.builds.insert(['main', 'main', 'main', 'feat'].map((refName, i) => ({
       repoId, repo: 'alice/shop', owner: 'alice', ref: `refs/heads/${refName}`, refType: 'branch' as const, refName, commitSha: String(i).repeat(40),
       image: 'shop', status: 'succeeded' as const, pusher: 'alice', finishedAt: old,
     })), () => []);
@@ -107,15 +107,15 @@ describe('log retention', () => {
     expect(run.expired).toBe(2);
     expect(run.bytes).toBe(2 * `${old}\tlog of #1\n`.length);
     expect(builds.map((b) => existsSync(logs.path(b.id)))).toEqual([false, false, true, true]);
-    expect(store.build(builds[0]!.id)!.logExpiredAt).not.toBeNull();
-    expect(store.build(builds[2]!.id)!.logExpiredAt).toBeNull();
+    expect(store.builds.byId(builds[0]!.id)!.logExpiredAt).not.toBeNull();
+    expect(store.builds.byId(builds[2]!.id)!.logExpiredAt).toBeNull();
     expect(expireLogs({ store, logs, log: silentLogger, days: 7 }).expired).toBe(0); // nothing twice
   });
 
   it('expires the logs of uploads (no branch) but the newest of each image', () => {
     const logs = new LogStore(mkdtempSync(join(tmpdir(), 'chb-logret-')));
     const old = new Date(Date.now() - 10 * 86_400_000).toISOString();
-    const builds = store.insertBuilds(['web', 'web', 'api'].map((image) => ({
+    const builds = store.builds.insert(['web', 'web', 'api'].map((image) => ({
       source: 'upload' as const, repo: `alice/${image}`, owner: 'alice', image, status: 'succeeded' as const, pusher: 'alice', finishedAt: old,
       uploadId: 'u', uploadFolder: image, contextBytes: 1,
     })), () => []);
@@ -130,22 +130,22 @@ describe('log retention', () => {
 
 describe('quotas', () => {
   it("uses the user's own quota, none, or the server's default, and warns from 80 %", async () => {
-    store.createUser('alice', 'h');
+    store.accounts.createUser('alice', 'h');
     image('alice/web', dg('a1'), 8_000);
     inv.setTag({ repository: 'alice/web', tag: 'main', digest: dg('a1'), owner: 'alice', buildId: null, pushedAt: at });
     const usage = inv.ownerBytes('alice'); // 18,600
     const quotas = new Quotas({ store, inventory: inv, defaultBytes: 0, estimate: async (o) => ({ owners: [{ owner: 'alice', before: usage, after: o.policy ? 9000 : usage - 600 }] }) as never });
     expect(await quotas.check('alice/web')).toEqual({ over: false, warning: null });
-    store.setQuota('alice', 20_000);
+    store.accounts.setQuota('alice', 20_000);
     expect(await quotas.check('alice/web')).toEqual({ over: false, warning: 'warning: alice uses 18.2 KiB of a 19.5 KiB quota (93 %); at 100 % builds fail until space is freed (codehub-build usage)' });
-    store.setQuota('alice', 10_000);
+    store.accounts.setQuota('alice', 10_000);
     const over = await quotas.check('alice/web');
     expect(over).toEqual({ over: true, reason: 'alice uses 18.2 KiB of a 9.77 KiB quota (186 %, 8.4 KiB over), so the build was not started; '
       + 'gc would free 600 B now (an operator runs codehub-build gc; the server runs it every CODEHUB_GC_INTERVAL); '
       + 'keeping only each branch\'s newest build of alice/web (codehub-build repo retention alice/web --keep 1 --days 0, then gc) would free 9.38 KiB; '
       + 'or remove tags yourself (codehub-build image rm alice/<image>:<tag>), or an operator raises the quota: codehub-build user quota alice <size>' });
     expect(quotas.pushRefusal('alice')).toContain('alice is over quota: 18.2 KiB of 9.77 KiB (186 %)');
-    store.setQuota('alice', NO_QUOTA);
+    store.accounts.setQuota('alice', NO_QUOTA);
     expect(quotas.quotaOf('alice')).toBeNull();
     expect(new Quotas({ store, inventory: inv, defaultBytes: 5 }).quotaOf('someone-removed')).toBe(5);
   });

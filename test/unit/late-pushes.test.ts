@@ -47,9 +47,9 @@ describe('late pushes: what git accepted and nothing recorded', () => {
     expect(await late.runOnce(changedAt + 1000)).toEqual({ repos: 1, recorded: 0, adopted: 0, failed: 0 });
     expect(await late.runOnce(changedAt + 10_000)).toEqual({ repos: 1, recorded: 1, adopted: 0, failed: 0 });
     expect(pushes).toEqual([{ owner: 'alice', repo: 'shop', pusher: 'alice', updates: [{ ref: 'refs/heads/main', old: ZERO_SHA, new: sha }], options: [] }]);
-    expect(store.listBuilds({ repo: 'alice/shop', limit: 100 }).map((b) => [b.status, b.commitSha, b.ref])).toEqual([['queued', sha, 'refs/heads/main']]);
+    expect(store.builds.list({ repo: 'alice/shop', limit: 100 }).map((b) => [b.status, b.commitSha, b.ref])).toEqual([['queued', sha, 'refs/heads/main']]);
     expect(await late.runOnce(changedAt + 60_000)).toEqual({ repos: 1, recorded: 0, adopted: 0, failed: 0 });
-    expect(store.listBuilds({ repo: 'alice/shop', limit: 100 })).toHaveLength(1);
+    expect(store.builds.list({ repo: 'alice/shop', limit: 100 })).toHaveLength(1);
   });
 
   it('a hook report that comes after the late check builds nothing twice; a new push after it builds', async () => {
@@ -62,7 +62,7 @@ describe('late pushes: what git accepted and nothing recorded', () => {
     const next = commitAndPush('three');
     const normal = await enqueuePush(deps, { owner: 'alice', repo: 'shop', pusher: 'alice', updates: [{ ref: 'refs/heads/main', old: sha, new: next }], options: [] });
     expect(normal.builds.map((b) => b.commitSha)).toEqual([next]);
-    expect(store.listBuilds({ repo: 'alice/shop', limit: 100 })).toHaveLength(2);
+    expect(store.builds.list({ repo: 'alice/shop', limit: 100 })).toHaveLength(2);
     // Recorded in the push's own transaction: the check finds nothing left.
     utimesSync(join(gitdir, 'refs', 'heads', 'main'), new Date(0), new Date(0));
     expect((await late.runOnce()).recorded).toBe(0);
@@ -74,19 +74,19 @@ describe('late pushes: what git accepted and nothing recorded', () => {
     await enqueuePush(deps, { owner: 'alice', repo: 'shop', pusher: 'alice', updates: [{ ref: 'refs/heads/feature', old: ZERO_SHA, new: sha }], options: [] });
     execFileSync('git', ['--git-dir', gitdir, 'update-ref', '-d', 'refs/heads/feature']);
     expect((await late.runOnce()).recorded).toBe(1);
-    expect(deps.heads.of(store.repo('alice', 'shop')!.id).has('refs/heads/feature')).toBe(false);
-    expect(store.listBuilds({ repo: 'alice/shop', limit: 100 })).toHaveLength(1); // a deletion builds nothing
+    expect(deps.heads.of(store.repos.byName('alice', 'shop')!.id).has('refs/heads/feature')).toBe(false);
+    expect(store.builds.list({ repo: 'alice/shop', limit: 100 })).toHaveLength(1); // a deletion builds nothing
   });
 
   it('takes a repo made before heads were recorded as it is: heads recorded, nothing built', async () => {
     const { store, heads, late, commitAndPush } = await setup();
     const sha = commitAndPush('five');
-    const repo = store.ensureRepo('alice', 'shop');
+    const repo = store.repos.ensure('alice', 'shop');
     store.db.$client.prepare('UPDATE repos SET heads_tracked = 0 WHERE id = ?').run(repo.id);
     expect(await late.runOnce(Date.now() + 60_000)).toEqual({ repos: 1, recorded: 0, adopted: 1, failed: 0 });
     expect(heads.of(repo.id)).toEqual(new Map([['refs/heads/main', sha]]));
-    expect(store.listBuilds({ repo: 'alice/shop', limit: 100 })).toEqual([]);
-    expect(store.repo('alice', 'shop')!.headsTracked).toBe(true);
+    expect(store.builds.list({ repo: 'alice/shop', limit: 100 })).toEqual([]);
+    expect(store.repos.byName('alice', 'shop')!.headsTracked).toBe(true);
   });
 
   it('reads loose and packed refs (loose ones win), branches and tags, without git', async () => {

@@ -18,8 +18,8 @@ const tick = () => new Promise((r) => setImmediate(r));
 beforeEach(() => {
   logs = new LogStore(mkdtempSync(join(tmpdir(), 'chb-logstore-')), { maxBytes: 4096 });
   store = new Store(openDb(':memory:'));
-  const repoId = store.ensureRepo('alice', 'shop').id;
-  id = store.insertBuilds([{ repoId, repo: 'alice/shop', owner: 'alice', ref: 'refs/heads/main', refType: 'branch', refName: 'main', commitSha: 'a'.repeat(40), image: 'shop', status: 'queued', pusher: 'alice' }], () => [])[0]!.id;
+  const repoId = store.repos.ensure('alice', 'shop').id;
+  id = store.builds.insert([{ repoId, repo: 'alice/shop', owner: 'alice', ref: 'refs/heads/main', refType: 'branch', refName: 'main', commitSha: 'a'.repeat(40), image: 'shop', status: 'queued', pusher: 'alice' }], () => [])[0]!.id;
 });
 
 describe('LogStore', () => {
@@ -181,14 +181,14 @@ describe('sendLog', () => {
     const w1 = logs.writer(id);
     w1.line('before the follower came');
     await tick();
-    store.claimNext(() => 'x');
+    store.queue.claimNext(() => 'x');
     const following = sendLog({ logs, store, id, after: 0, follow: true, signal: new AbortController().signal, send: async (l) => { got.push(l); } });
     for (let i = 0; i < 50; i++) w1.line(`attempt 1 line ${i}`);
     await w1.end(); // the attempt ends but the build is not over (say, an infrastructure retry)
     await tick();
     const w2 = logs.writer(id);
     w2.line('attempt 2');
-    store.finishBuild(id, { status: 'succeeded', digest: 'sha256:x' });
+    store.queue.finish(id, { status: 'succeeded', digest: 'sha256:x' });
     await w2.end();
     const end = await following;
     expect(end?.status).toBe('succeeded');
@@ -198,7 +198,7 @@ describe('sendLog', () => {
 
   it('resumes after a given line number, as with Last-Event-ID', async () => {
     await logs.append(id, ['a', 'b', 'c']);
-    store.cancel(id, 'x');
+    store.queue.cancel(id, 'x');
     const got: number[] = [];
     await sendLog({ logs, store, id, after: 2, follow: true, signal: new AbortController().signal, send: async (l) => { got.push(l.n); } });
     expect(got).toEqual([3]);

@@ -35,14 +35,14 @@ describe('migration 0008 (upload builds)', () => {
     old.close();
 
     const db = openDb(file);
-    const b = new Store(db).build(1)!;
+    const b = new Store(db).builds.byId(1)!;
     expect(b).toMatchObject({ source: 'push', repoId: 1, repo: 'alice/shop', ref: 'refs/heads/main', refType: 'branch', refName: 'main', commitSha: 'a'.repeat(40), digest: 'sha256:abc', uploadId: null, contextBytes: null });
     expect(db.$client.prepare('PRAGMA foreign_key_check').all()).toEqual([]);
     const indexes = (db.$client.prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'builds'").all() as { name: string }[]).map((r) => r.name).sort();
     expect(indexes).toEqual(['builds_commit', 'builds_digest', 'builds_line', 'builds_log_kept', 'builds_queue', 'builds_repo_id', 'builds_status_id']);
     // An upload's build has no repo, ref or commit.
     db.$client.prepare("INSERT INTO builds (source, repo, owner, image, status, pusher, upload_id, upload_folder, context_bytes) VALUES ('upload', 'alice/web', 'alice', 'web', 'queued', 'alice', 'u1', 'web', 10)").run();
-    expect(new Store(db).build(2)).toMatchObject({ source: 'upload', repoId: null, commitSha: null, uploadFolder: 'web', contextBytes: 10 });
+    expect(new Store(db).builds.byId(2)).toMatchObject({ source: 'upload', repoId: null, commitSha: null, uploadFolder: 'web', contextBytes: 10 });
     db.$client.close();
   });
 });
@@ -64,9 +64,9 @@ describe('migration 0010 (secret-looking build args scrubbed)', () => {
 
     const db = openDb(file);
     const store = new Store(db);
-    expect(store.build(1)!.config).toEqual({ name: 'web', args: { API_TOKEN: '***', MODE: 'prod', db_password: '***', EMPTY_TOKEN: '' }, secrets: [] });
-    expect(store.build(2)!.config).toEqual({ name: 'web', args: {}, secrets: [] });
-    expect(store.build(3)!.config).toBeNull();
+    expect(store.builds.byId(1)!.config).toEqual({ name: 'web', args: { API_TOKEN: '***', MODE: 'prod', db_password: '***', EMPTY_TOKEN: '' }, secrets: [] });
+    expect(store.builds.byId(2)!.config).toEqual({ name: 'web', args: {}, secrets: [] });
+    expect(store.builds.byId(3)!.config).toBeNull();
     for (const f of [file, `${file}-wal`]) if (existsSync(f)) expect(readFileSync(f).includes(secret), f).toBe(false);
     db.$client.close();
   });
@@ -74,7 +74,7 @@ describe('migration 0010 (secret-looking build args scrubbed)', () => {
   it('never stores a new build\'s secret-looking arg in clear', () => {
     const db = openDb(':memory:');
     const store = new Store(db);
-    const [b] = store.insertBuilds([{ source: 'upload', repo: 'alice/web', owner: 'alice', image: 'web', status: 'queued', pusher: 'alice', uploadId: 'u9', uploadFolder: 'web', config: { name: 'web', args: { GITHUB_TOKEN: 'ghp_x', N: '1' } } }], () => []);
+    const [b] = store.builds.insert([{ source: 'upload', repo: 'alice/web', owner: 'alice', image: 'web', status: 'queued', pusher: 'alice', uploadId: 'u9', uploadFolder: 'web', config: { name: 'web', args: { GITHUB_TOKEN: 'ghp_x', N: '1' } } }], () => []);
     expect(b!.config).toEqual({ name: 'web', args: { GITHUB_TOKEN: '***', N: '1' } });
     expect(JSON.stringify(db.$client.prepare('SELECT config FROM builds').all())).not.toContain('ghp_x');
   });

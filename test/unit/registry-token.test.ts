@@ -14,7 +14,7 @@ const dir = mkdtempSync(join(tmpdir(), 'chb-rt-'));
 const { key, certDer } = loadOrCreateTokenKey(join(dir, 'k.pem'), join(dir, 'c.pem'));
 const store = new Store(openDb(':memory:'));
 const ctx = { access: new Access(store), store };
-const caller = (name: string, scopes: Caller['scopes'] = ['read', 'push']): Caller => ({ user: { id: store.userByName(name)?.id ?? 0, name, createdAt: '', quotaBytes: null }, tokenId: 1, scopes });
+const caller = (name: string, scopes: Caller['scopes'] = ['read', 'push']): Caller => ({ user: { id: store.accounts.userByName(name)?.id ?? 0, name, createdAt: '', quotaBytes: null }, tokenId: 1, scopes });
 
 describe('registry tokens', () => {
   it('makes its key once, private to this user, with a certificate the registry can trust', () => {
@@ -38,8 +38,8 @@ describe('registry tokens', () => {
   });
 
   it("grants a user their namespace, pull of system and cache, nothing of another's; a build exactly its repositories", () => {
-    store.createUser('alice', 'h-a');
-    store.createUser('bob', 'h-b');
+    store.accounts.createUser('alice', 'h-a');
+    store.accounts.createUser('bob', 'h-b');
     const want = (s: string) => parseScope(s)!;
     const alice = { kind: 'user' as const, caller: caller('alice') };
     expect(grant(alice, want('repository:alice/app:pull,push'), ctx)).toEqual(['pull', 'push']);

@@ -65,7 +65,7 @@ beforeEach(() => {
   failTag = null;
   store = new Store(openDb(':memory:'));
   logs = new LogStore(mkdtempSync(join(tmpdir(), 'chb-logs-')));
-  repoId = store.ensureRepo('alice', 'shop').id;
+  repoId = store.repos.ensure('alice', 'shop').id;
 });
 afterEach(async () => {
   await runner?.stop();
@@ -74,7 +74,7 @@ afterEach(async () => {
 });
 
 function queue(n: number, config: Record<string, unknown> = {}, refs = (b: { id: number }) => [`r/alice/shop:${b.id}`]): Build[] {
-  return store.insertBuilds(Array.from({ length: n }, (_, i) => ({
+  return store.builds.insert(Array.from({ length: n }, (_, i) => ({
     repoId, repo: 'alice/shop', owner: 'alice', ref: 'refs/heads/main', refType: 'branch' as const, refName: `b${i}`, commitSha: String(i).padStart(40, 'a'),
     image: 'shop', status: 'queued' as const, pusher: 'alice',
     config: { name: 'shop', context: '.', dockerfile: 'Dockerfile', target: null, args: {}, secrets: [], branches: null, paths: null, tags: [], platforms: [], timeoutSeconds: null, ...config },
@@ -112,11 +112,11 @@ describe('Runner', () => {
     });
     const builds = queue(5);
     await start(driver);
-    await until(() => store.listBuilds({ limit: 10 }).every((b) => b.status !== 'queued' && b.status !== 'running'), 'all builds to end');
+    await until(() => store.builds.list({ limit: 10 }).every((b) => b.status !== 'queued' && b.status !== 'running'), 'all builds to end');
     expect(driver.maxRunning).toBe(2);
-    expect(builds.map((b) => store.build(b.id)!.status)).toEqual(['succeeded', 'succeeded', 'failed', 'succeeded', 'succeeded']);
-    expect(store.build(builds[2]!.id)).toMatchObject({ reason: 'exit code: 3', reasonCode: 'user' });
-    expect(store.build(builds[0]!.id)!.digest).toBe('sha256:' + 'd'.repeat(64));
+    expect(builds.map((b) => store.builds.byId(b.id)!.status)).toEqual(['succeeded', 'succeeded', 'failed', 'succeeded', 'succeeded']);
+    expect(store.builds.byId(builds[2]!.id)).toMatchObject({ reason: 'exit code: 3', reasonCode: 'user' });
+    expect(store.builds.byId(builds[0]!.id)!.digest).toBe('sha256:' + 'd'.repeat(64));
     const log = await logText(builds[0]!.id);
     expect(log).toContain(`building r/alice/shop:${builds[0]!.id}`);
     expect(log).toContain('--- succeeded in');
@@ -128,7 +128,7 @@ describe('Runner', () => {
     const driver = new FakeDriver(async () => ({ ok: true, digest: 'sha256:' + 'e'.repeat(64), steps: [] }));
     const [b] = queue(1, {}, () => ['reg:5000/alice/shop:abc', 'reg:5000/alice/shop:main', 'other:5000/alice/shop:x', 'reg:5000/alice/shop:latest']);
     await start(driver);
-    await until(() => store.build(b!.id)!.status === 'succeeded', 'the build to succeed');
+    await until(() => store.builds.byId(b!.id)!.status === 'succeeded', 'the build to succeed');
     expect(driver.requests.map((r) => r.tags)).toEqual([['reg:5000/alice/shop:abc', 'other:5000/alice/shop:x']]);
     expect(tagged).toEqual([{ repository: 'alice/shop', digest: 'sha256:' + 'e'.repeat(64), tags: ['main', 'latest'] }]);
     expect(await logText(b!.id)).toContain('tagged alice/shop:main, alice/shop:latest');
@@ -139,20 +139,20 @@ describe('Runner', () => {
     const driver = new FakeDriver(async () => ({ ok: true, digest: 'sha256:' + 'e'.repeat(64), steps: [] }));
     const [b] = queue(1, {}, () => ['reg:5000/alice/shop:abc', 'reg:5000/alice/shop:main']);
     await start(driver, { retry: { maxAttempts: 2, baseMs: 10 } });
-    await until(() => store.build(b!.id)!.status === 'failed', 'the build to fail');
+    await until(() => store.builds.byId(b!.id)!.status === 'failed', 'the build to fail');
     expect(driver.requests).toHaveLength(2);
-    expect(store.build(b!.id)).toMatchObject({ reasonCode: 'infrastructure', reason: expect.stringContaining('tagging the pushed image failed: PUT manifest alice/shop:main: 500') });
+    expect(store.builds.byId(b!.id)).toMatchObject({ reasonCode: 'infrastructure', reason: expect.stringContaining('tagging the pushed image failed: PUT manifest alice/shop:main: 500') });
   });
 
   it('keeps going when claiming a build fails for a moment (e.g. SQLITE_BUSY)', async () => {
     const driver = new FakeDriver(async () => ({ ok: true, digest: 'sha256:' + 'e'.repeat(64), steps: [] }));
-    const claim = store.claimNext.bind(store);
+    const claim = store.queue.claimNext.bind(store.queue);
     let failures = 1;
-    store.claimNext = (pick, now) => { if (failures-- > 0) throw Object.assign(new Error('database is locked'), { code: 'SQLITE_BUSY' }); return claim(pick, now); };
+    store.queue.claimNext = (pick, now) => { if (failures-- > 0) throw Object.assign(new Error('database is locked'), { code: 'SQLITE_BUSY' }); return claim(pick, now); };
     const [b] = queue(1);
     await start(driver);
     runner!.notify();
-    await until(() => store.build(b!.id)!.status === 'succeeded', 'the build to succeed after the failed claim');
+    await until(() => store.builds.byId(b!.id)!.status === 'succeeded', 'the build to succeed after the failed claim');
   });
 
   it('fails a build with reason timeout when it runs past its timeout', async () => {
@@ -162,16 +162,16 @@ describe('Runner', () => {
     });
     const [b] = queue(1, { timeoutSeconds: 1 });
     await start(driver);
-    await until(() => store.build(b!.id)!.status === 'failed', 'the timeout');
-    expect(store.build(b!.id)).toMatchObject({ reasonCode: 'timeout', reason: 'timeout: the build ran longer than 1s' });
+    await until(() => store.builds.byId(b!.id)!.status === 'failed', 'the timeout');
+    expect(store.builds.byId(b!.id)).toMatchObject({ reasonCode: 'timeout', reason: 'timeout: the build ran longer than 1s' });
   });
 
   it('fails a build that names a secret the repo does not have, without running it', async () => {
     const driver = new FakeDriver(async () => ({ ok: true, digest: 'sha256:x', steps: [] }));
     const [b] = queue(1, { secrets: ['npm_token'] });
     await start(driver);
-    await until(() => store.build(b!.id)!.status === 'failed', 'the failure');
-    expect(store.build(b!.id)!.reason).toBe('secret "npm_token" is not set for alice/shop: codehub-build secret set alice/shop npm_token < file');
+    await until(() => store.builds.byId(b!.id)!.status === 'failed', 'the failure');
+    expect(store.builds.byId(b!.id)!.reason).toBe('secret "npm_token" is not set for alice/shop: codehub-build secret set alice/shop npm_token < file');
     expect(driver.requests).toHaveLength(0);
   });
 
@@ -182,9 +182,9 @@ describe('Runner', () => {
     await until(() => driver.running === 1, 'the build to start');
     await runner!.stop();
     runner = undefined;
-    expect(store.build(b!.id)!.status).toBe('running');
+    expect(store.builds.byId(b!.id)!.status).toBe('running');
     expect(await logText(b!.id)).toContain('because the server is stopping');
-    expect(store.recoverRunning(3).requeued.map((x) => x.id)).toEqual([b!.id]);
+    expect(store.queue.recoverRunning(3).requeued.map((x) => x.id)).toEqual([b!.id]);
   });
 
   it('claims nothing while the registry gate is closed, and runs the queue when it opens', async () => {
@@ -193,10 +193,10 @@ describe('Runner', () => {
     const [b] = queue(1);
     await start(driver, { registryGate: gate });
     await sleep(100);
-    expect(store.build(b!.id)).toMatchObject({ status: 'queued', attempts: 0 });
+    expect(store.builds.byId(b!.id)).toMatchObject({ status: 'queued', attempts: 0 });
     gate.open = true;
     runner!.notify();
-    await until(() => store.build(b!.id)!.status === 'succeeded', 'the build to run once the gate opens');
+    await until(() => store.builds.byId(b!.id)!.status === 'succeeded', 'the build to run once the gate opens');
   });
 
   it('queues a build again without counting the attempt when its push failed because the registry went away', async () => {
@@ -209,12 +209,12 @@ describe('Runner', () => {
     });
     const [b] = queue(1);
     await start(driver, { registryGate: gate, retry: { maxAttempts: 1, baseMs: 10 } });
-    await until(() => store.build(b!.id)!.status === 'queued' && calls === 1, 'the build to be queued again');
-    expect(store.build(b!.id)).toMatchObject({ attempts: 0, reason: 'waiting for the registry: registry down' });
+    await until(() => store.builds.byId(b!.id)!.status === 'queued' && calls === 1, 'the build to be queued again');
+    expect(store.builds.byId(b!.id)).toMatchObject({ attempts: 0, reason: 'waiting for the registry: registry down' });
     gate.open = true;
     runner!.notify();
-    await until(() => store.build(b!.id)!.status === 'succeeded', 'the build to succeed with its one attempt');
-    expect(store.build(b!.id)!.attempts).toBe(1);
+    await until(() => store.builds.byId(b!.id)!.status === 'succeeded', 'the build to succeed with its one attempt');
+    expect(store.builds.byId(b!.id)!.attempts).toBe(1);
     expect(await logText(b!.id)).toContain('--- the build waits queued until the registry is back; this attempt does not count');
   });
 
@@ -222,8 +222,8 @@ describe('Runner', () => {
     const seen: string[] = [];
     const driver = new FakeDriver(async () => ({ ok: true, digest: 'sha256:' + 'c'.repeat(64), steps: [] }));
     const [b] = queue(1);
-    await start(driver, { onPushed: async (pushed, digest) => { seen.push(`${pushed.id} ${digest} ${store.build(pushed.id)!.status}`); } });
-    await until(() => store.build(b!.id)!.status === 'succeeded', 'the build to succeed');
+    await start(driver, { onPushed: async (pushed, digest) => { seen.push(`${pushed.id} ${digest} ${store.builds.byId(pushed.id)!.status}`); } });
+    await until(() => store.builds.byId(b!.id)!.status === 'succeeded', 'the build to succeed');
     expect(seen).toEqual([`${b!.id} sha256:${'c'.repeat(64)} running`]);
   });
 
@@ -231,8 +231,8 @@ describe('Runner', () => {
     const seen: string[] = [];
     const driver = new FakeDriver(async (req) => ({ ok: true, digest: 'sha256:' + 'c'.repeat(64), steps: [], ...(req.cache ? { cacheExportedTo: req.cache.exportRef } : {}) }));
     const [b] = queue(1);
-    await start(driver, { registryCache: true, onCacheExported: async (repository) => { seen.push(`${repository} ${store.build(b!.id)!.status}`); } });
-    await until(() => store.build(b!.id)!.status === 'succeeded', 'the build to succeed');
+    await start(driver, { registryCache: true, onCacheExported: async (repository) => { seen.push(`${repository} ${store.builds.byId(b!.id)!.status}`); } });
+    await until(() => store.builds.byId(b!.id)!.status === 'succeeded', 'the build to succeed');
     const cache = driver.requests[0]!.cache!;
     expect(cache.exportRef).toMatch(/\/buildcache:[A-Za-z0-9_.-]+$/);
     expect(cache.imageRefs.at(-1)).toMatch(/:latest$/);
@@ -244,7 +244,7 @@ describe('Runner', () => {
     await start(driver, { registryCache: true, maxBuilds: 1 });
     const run = async () => {
       const [b] = queue(1);
-      await until(() => store.build(b!.id)!.status === 'succeeded', 'the build to succeed');
+      await until(() => store.builds.byId(b!.id)!.status === 'succeeded', 'the build to succeed');
       return { imports: driver.requests.at(-1)!.cache!.imageRefs.length, log: await logText(b!.id) };
     };
     const first = await run();
@@ -263,7 +263,7 @@ describe('Runner', () => {
     const driver = new FakeDriver(async () => ({ ok: true, digest: 'sha256:' + 'c'.repeat(64), steps: [] }));
     const [b] = queue(1);
     await start(driver);
-    await until(() => store.build(b!.id)!.status === 'succeeded', 'the build to succeed');
+    await until(() => store.builds.byId(b!.id)!.status === 'succeeded', 'the build to succeed');
     expect(driver.requests[0]!.cache).toBeUndefined();
   });
 
@@ -271,8 +271,8 @@ describe('Runner', () => {
     const driver = new FakeDriver(async () => ({ ok: false, code: 'infrastructure', problem: 'dial tcp 127.0.0.1:5999: connection refused', steps: [] }));
     const [b] = queue(1);
     await start(driver);
-    await until(() => store.build(b!.id)!.status === 'failed', 'the final failure');
-    expect(store.build(b!.id)).toMatchObject({ attempts: 3, reasonCode: 'infrastructure' });
+    await until(() => store.builds.byId(b!.id)!.status === 'failed', 'the final failure');
+    expect(store.builds.byId(b!.id)).toMatchObject({ attempts: 3, reasonCode: 'infrastructure' });
     expect(driver.requests).toHaveLength(3);
     const log = await logText(b!.id);
     expect(log).toContain('--- retrying in 0.0s (attempt 2 of 3)');
@@ -284,8 +284,8 @@ describe('Runner', () => {
     const driver = new FakeDriver(async () => ({ ok: false, code: 'user', problem: 'exit code: 1', steps: [] }));
     const [b] = queue(1);
     await start(driver);
-    await until(() => store.build(b!.id)!.status === 'failed', 'the failure');
-    expect(store.build(b!.id)!.attempts).toBe(1);
+    await until(() => store.builds.byId(b!.id)!.status === 'failed', 'the failure');
+    expect(store.builds.byId(b!.id)!.attempts).toBe(1);
     expect(driver.requests).toHaveLength(1);
   });
 
@@ -298,11 +298,11 @@ describe('Runner', () => {
     const builds = queue(3);
     await start([{ driver: down, capacity: 2 }, { driver: up, capacity: 2 }]);
     await sleep(150);
-    expect(builds.map((b) => store.build(b.id)!.status)).toEqual(['queued', 'queued', 'queued']);
+    expect(builds.map((b) => store.builds.byId(b.id)!.status)).toEqual(['queued', 'queued', 'queued']);
     up.healthy = true; // comes back: the next health check lets the queue drain onto it
-    await until(() => builds.every((b) => store.build(b.id)!.status === 'succeeded'), 'the builds to run on the healthy builder');
+    await until(() => builds.every((b) => store.builds.byId(b.id)!.status === 'succeeded'), 'the builds to run on the healthy builder');
     expect(down.requests).toHaveLength(0);
-    expect(builds.map((b) => store.build(b.id)!.builder)).toEqual(['up', 'up', 'up']);
+    expect(builds.map((b) => store.builds.byId(b.id)!.builder)).toEqual(['up', 'up', 'up']);
   });
 
   it('cancels a running build and resolves once its client has stopped', async () => {
@@ -310,10 +310,10 @@ describe('Runner', () => {
     const [b] = queue(1);
     await start(driver);
     await until(() => driver.running === 1, 'the build to start');
-    store.cancel(b!.id, 'canceled by alice');
+    store.queue.cancel(b!.id, 'canceled by alice');
     expect(await runner!.cancel(b!.id, 'canceled by alice')).toBe(true);
     expect(driver.running).toBe(0);
-    expect(store.build(b!.id)).toMatchObject({ status: 'canceled', reason: 'canceled by alice' });
+    expect(store.builds.byId(b!.id)).toMatchObject({ status: 'canceled', reason: 'canceled by alice' });
     expect(await logText(b!.id)).toContain('--- canceled after');
     expect(await runner!.cancel(b!.id, 'again')).toBe(false);
   });
@@ -330,18 +330,18 @@ describe('Runner', () => {
       const { lines, log } = captured();
       const driver = new FakeDriver(async (_req, io) => { io.onLog('built'); return { ok: true, digest: 'sha256:' + 'f'.repeat(64), steps: [] }; });
       const [b] = queue(1);
-      const finish = store.finishBuild.bind(store);
+      const finish = store.queue.finish.bind(store.queue);
       let refused = 0;
       let diskFull = true;
-      store.finishBuild = (id, r) => { if (diskFull) { refused++; throw full(); } return finish(id, r); };
+      store.queue.finish = (id, r) => { if (diskFull) { refused++; throw full(); } return finish(id, r); };
       await start(driver, { log, endRetryBaseMs: 5 });
       // Barrier: the end was refused twice, and the log writer is closed while the build is still running.
       await until(() => refused >= 2 && !logs.isOpen(b!.id), 'the end to be refused and the log closed');
-      expect(store.build(b!.id)!.status).toBe('running');
+      expect(store.builds.byId(b!.id)!.status).toBe('running');
       const following = sendLog({ logs, store, id: b!.id, after: 0, follow: true, signal: new AbortController().signal, send: async () => {} });
       diskFull = false;
       expect((await following)?.status).toBe('succeeded');
-      expect(store.build(b!.id)!.digest).toBe('sha256:' + 'f'.repeat(64));
+      expect(store.builds.byId(b!.id)!.digest).toBe('sha256:' + 'f'.repeat(64));
       expect(await logText(b!.id)).toContain('could not be recorded yet');
       const warned = lines.filter((l) => l.msg.startsWith('recording the build\'s end failed'));
       expect(warned).toHaveLength(1);
@@ -368,24 +368,24 @@ describe('Runner', () => {
       });
       const [b] = queue(1);
       await start(driver, { logs: faulty, retry: { maxAttempts: 1, baseMs: 10 } });
-      await until(() => store.build(b!.id)!.status === 'failed', 'the build to fail');
-      expect(store.build(b!.id)).toMatchObject({ reasonCode: 'infrastructure', reason: expect.stringMatching(/^the data dir is full: its log could not be written \(ENOSPC/) });
+      await until(() => store.builds.byId(b!.id)!.status === 'failed', 'the build to fail');
+      expect(store.builds.byId(b!.id)).toMatchObject({ reasonCode: 'infrastructure', reason: expect.stringMatching(/^the data dir is full: its log could not be written \(ENOSPC/) });
       expect(faulty.isOpen(b!.id)).toBe(false);
     });
 
     it('logs a claim loop failing on a full disk once, as one line without a stack, and again when it works', async () => {
       const { lines, log } = captured();
       const driver = new FakeDriver(async () => ({ ok: true, digest: 'sha256:' + 'e'.repeat(64), steps: [] }));
-      const claim = store.claimNext.bind(store);
+      const claim = store.queue.claimNext.bind(store.queue);
       let tries = 0;
       let diskFull = true;
-      store.claimNext = (pick, now) => { tries++; if (diskFull) throw full(); return claim(pick, now); };
+      store.queue.claimNext = (pick, now) => { tries++; if (diskFull) throw full(); return claim(pick, now); };
       const [b] = queue(1);
       await start(driver, { log });
       for (let seen = tries; tries < seen + 3;) { runner!.notify(); await sleep(5); } // barrier: three more failed claims
       diskFull = false;
       runner!.notify();
-      await until(() => store.build(b!.id)!.status === 'succeeded', 'the build to succeed once the claim works');
+      await until(() => store.builds.byId(b!.id)!.status === 'succeeded', 'the build to succeed once the claim works');
       const claims = lines.filter((l) => l.level === 'warn' && l.msg.startsWith('claiming a build failed'));
       expect(claims).toEqual([expect.objectContaining({ level: 'warn', cause: 'the data dir is full', fix: expect.stringContaining('CODEHUB_DATA_DIR') })]);
       expect(JSON.stringify(claims)).not.toContain('stack');
@@ -395,15 +395,15 @@ describe('Runner', () => {
     it('starts when the builds a dead process left running cannot be queued again yet, and queues them once it can', async () => {
       const driver = new FakeDriver(async () => ({ ok: true, digest: 'sha256:' + 'e'.repeat(64), steps: [] }));
       const [b] = queue(1);
-      store.claimNext(() => 'fake'); // left running by a "dead process"
-      const recover = store.recoverRunning.bind(store);
+      store.queue.claimNext(() => 'fake'); // left running by a "dead process"
+      const recover = store.queue.recoverRunning.bind(store.queue);
       let diskFull = true;
-      store.recoverRunning = (n) => { if (diskFull) throw full(); return recover(n); };
+      store.queue.recoverRunning = (n) => { if (diskFull) throw full(); return recover(n); };
       await start(driver);
-      expect(store.build(b!.id)!.status).toBe('running');
+      expect(store.builds.byId(b!.id)!.status).toBe('running');
       diskFull = false;
       runner!.notify();
-      await until(() => store.build(b!.id)!.status === 'succeeded', 'the recovered build to run');
+      await until(() => store.builds.byId(b!.id)!.status === 'succeeded', 'the recovered build to run');
       expect(await logText(b!.id)).toContain('the build was queued again');
     });
   });

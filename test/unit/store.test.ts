@@ -13,124 +13,124 @@ const row = (over: Partial<NewBuild> = {}): NewBuild => ({
 
 beforeEach(() => {
   store = new Store(openDb(':memory:'));
-  repoId = store.ensureRepo('alice', 'shop').id;
+  repoId = store.repos.ensure('alice', 'shop').id;
 });
 
 describe('Store', () => {
   it('creates users once and finds them by token hash only', () => {
-    expect(store.createUser('alice', 'h1')?.name).toBe('alice');
-    expect(store.createUser('alice', 'h2')).toBeNull();
-    expect(store.tokenByHash('h1')?.user.name).toBe('alice');
-    expect(store.tokenByHash('h2')).toBeUndefined();
+    expect(store.accounts.createUser('alice', 'h1')?.name).toBe('alice');
+    expect(store.accounts.createUser('alice', 'h2')).toBeNull();
+    expect(store.accounts.tokenByHash('h1')?.user.name).toBe('alice');
+    expect(store.accounts.tokenByHash('h2')).toBeUndefined();
   });
 
   it('inserts a push in one transaction with image refs that know the build id', () => {
-    const rows = store.insertBuilds([row(), row({ image: 'api' })], (b, i) => [`r/alice/${b.image}:b${b.id}-${i}`]);
+    const rows = store.builds.insert([row(), row({ image: 'api' })], (b, i) => [`r/alice/${b.image}:b${b.id}-${i}`]);
     expect(rows.map((b) => b.imageRefs)).toEqual([[`r/alice/shop:b${rows[0]!.id}-0`], [`r/alice/api:b${rows[1]!.id}-1`]]);
-    expect(() => store.insertBuilds([row(), row({ repoId: 999 })], () => [])).toThrow(/FOREIGN KEY/);
-    expect(store.listBuilds({ limit: 10 })).toHaveLength(2); // the failed push left nothing behind
+    expect(() => store.builds.insert([row(), row({ repoId: 999 })], () => [])).toThrow(/FOREIGN KEY/);
+    expect(store.builds.list({ limit: 10 })).toHaveLength(2); // the failed push left nothing behind
   });
 
   it('looks builds up by commit prefix through the index, and pages newest first', () => {
-    store.insertBuilds([row({ commitSha: sha('ab') }), row({ commitSha: sha('ac') }), row({ commitSha: 'abcd' + sha('0').slice(4) })], () => []);
-    expect(store.listBuilds({ commit: 'abab', limit: 10 }).map((b) => b.commitSha)).toEqual([sha('ab')]);
-    expect(store.listBuilds({ commit: 'ab', limit: 10 })).toHaveLength(2);
-    expect(store.commitsByPrefix('alice/shop', 'ab', 10)).toHaveLength(2);
+    store.builds.insert([row({ commitSha: sha('ab') }), row({ commitSha: sha('ac') }), row({ commitSha: 'abcd' + sha('0').slice(4) })], () => []);
+    expect(store.builds.list({ commit: 'abab', limit: 10 }).map((b) => b.commitSha)).toEqual([sha('ab')]);
+    expect(store.builds.list({ commit: 'ab', limit: 10 })).toHaveLength(2);
+    expect(store.builds.commitsByPrefix('alice/shop', 'ab', 10)).toHaveLength(2);
     const plan = store.db.$client.prepare("EXPLAIN QUERY PLAN SELECT * FROM builds WHERE commit_sha >= 'ab' AND commit_sha < 'abg'").all() as { detail: string }[];
     expect(plan.map((p) => p.detail).join(' ')).toContain('builds_commit');
-    const [first] = store.listBuilds({ limit: 1 });
-    expect(store.listBuilds({ limit: 10, beforeId: first!.id })).toHaveLength(2);
+    const [first] = store.builds.list({ limit: 1 });
+    expect(store.builds.list({ limit: 10, beforeId: first!.id })).toHaveLength(2);
   });
 
   it('filters by owner without matching a longer owner name that shares the prefix', () => {
-    const other = store.ensureRepo('alice2', 'shop').id;
-    store.insertBuilds([row(), row({ repoId: other, repo: 'alice2/shop', owner: 'alice2' })], () => []);
-    expect(store.listBuilds({ readable: { all: false, owner: 'alice', shared: [] }, limit: 10 }).map((b) => b.repo)).toEqual(['alice/shop']);
+    const other = store.repos.ensure('alice2', 'shop').id;
+    store.builds.insert([row(), row({ repoId: other, repo: 'alice2/shop', owner: 'alice2' })], () => []);
+    expect(store.builds.list({ readable: { all: false, owner: 'alice', shared: [] }, limit: 10 }).map((b) => b.repo)).toEqual(['alice/shop']);
   });
 
   it('claims each queued build once, oldest first, and only finishes running builds', () => {
-    const [a, b] = store.insertBuilds([row({ config: { name: 'shop', args: { A: '1' } } }), row({ image: 'api' })], (x) => [`r/alice/${x.image}:main`]);
-    expect(store.claimNext(() => null)).toBeUndefined(); // no builder free: nothing is claimed
-    expect(store.build(a!.id)!.status).toBe('queued');
-    const c1 = store.claimNext(() => 'local');
-    const c2 = store.claimNext(() => 'local');
+    const [a, b] = store.builds.insert([row({ config: { name: 'shop', args: { A: '1' } } }), row({ image: 'api' })], (x) => [`r/alice/${x.image}:main`]);
+    expect(store.queue.claimNext(() => null)).toBeUndefined(); // no builder free: nothing is claimed
+    expect(store.builds.byId(a!.id)!.status).toBe('queued');
+    const c1 = store.queue.claimNext(() => 'local');
+    const c2 = store.queue.claimNext(() => 'local');
     expect([c1?.id, c2?.id]).toEqual([a!.id, b!.id]);
     expect(c1).toMatchObject({ status: 'running', attempts: 1, builder: 'local' });
-    expect(c1).toEqual(store.build(c1!.id)); // the raw-SQL claim maps rows exactly as drizzle does
-    expect(store.claimNext(() => 'local')).toBeUndefined();
-    expect(store.finishBuild(a!.id, { status: 'succeeded', digest: 'sha256:x' })).toBe(true);
-    expect(store.finishBuild(a!.id, { status: 'failed' })).toBe(false);
-    expect(store.build(a!.id)).toMatchObject({ status: 'succeeded', digest: 'sha256:x' });
+    expect(c1).toEqual(store.builds.byId(c1!.id)); // the raw-SQL claim maps rows exactly as drizzle does
+    expect(store.queue.claimNext(() => 'local')).toBeUndefined();
+    expect(store.queue.finish(a!.id, { status: 'succeeded', digest: 'sha256:x' })).toBe(true);
+    expect(store.queue.finish(a!.id, { status: 'failed' })).toBe(false);
+    expect(store.builds.byId(a!.id)).toMatchObject({ status: 'succeeded', digest: 'sha256:x' });
   });
 
   it('re-queues builds stranded as running, and fails them once attempts run out', () => {
-    const [a] = store.insertBuilds([row()], () => []);
+    const [a] = store.builds.insert([row()], () => []);
     for (let attempt = 1; attempt <= 3; attempt++) {
-      expect(store.claimNext(() => 'local')?.attempts).toBe(attempt);
-      const r = store.recoverRunning(3);
+      expect(store.queue.claimNext(() => 'local')?.attempts).toBe(attempt);
+      const r = store.queue.recoverRunning(3);
       if (attempt < 3) expect(r.requeued.map((x) => x.id)).toEqual([a!.id]);
       else expect(r.failed.map((x) => x.id)).toEqual([a!.id]);
     }
-    expect(store.build(a!.id)).toMatchObject({ status: 'failed', reasonCode: 'interrupted' });
+    expect(store.builds.byId(a!.id)).toMatchObject({ status: 'failed', reasonCode: 'interrupted' });
   });
 
   it('claims fairly across owners: a burst of one owner does not starve another', () => {
-    const bobRepo = store.ensureRepo('bob', 'app').id;
-    store.insertBuilds(Array.from({ length: 5 }, (_, i) => row({ refName: `b${i}`, ref: `refs/heads/b${i}`, commitSha: sha(String(i)) })), () => []);
-    const [bobs] = store.insertBuilds([row({ repoId: bobRepo, repo: 'bob/app', owner: 'bob' })], () => []);
-    expect(store.claimNext(() => 'x')!.owner).toBe('alice'); // alice's oldest first
-    expect(store.claimNext(() => 'x')!.id).toBe(bobs!.id); // then bob, who has nothing running, before alice's 2nd
-    expect(store.claimNext(() => 'x')!.owner).toBe('alice');
+    const bobRepo = store.repos.ensure('bob', 'app').id;
+    store.builds.insert(Array.from({ length: 5 }, (_, i) => row({ refName: `b${i}`, ref: `refs/heads/b${i}`, commitSha: sha(String(i)) })), () => []);
+    const [bobs] = store.builds.insert([row({ repoId: bobRepo, repo: 'bob/app', owner: 'bob' })], () => []);
+    expect(store.queue.claimNext(() => 'x')!.owner).toBe('alice'); // alice's oldest first
+    expect(store.queue.claimNext(() => 'x')!.id).toBe(bobs!.id); // then bob, who has nothing running, before alice's 2nd
+    expect(store.queue.claimNext(() => 'x')!.owner).toBe('alice');
   });
 
   it('never runs two builds of the same commit and image at once, whatever their branches', () => {
-    const [a, b] = store.insertBuilds([row(), row({ refName: 'dev', ref: 'refs/heads/dev' })], () => []);
-    expect(store.claimNext(() => 'x')!.id).toBe(a!.id);
-    expect(store.claimNext(() => 'x')).toBeUndefined();
-    store.finishBuild(a!.id, { status: 'succeeded' });
-    expect(store.claimNext(() => 'x')!.id).toBe(b!.id);
+    const [a, b] = store.builds.insert([row(), row({ refName: 'dev', ref: 'refs/heads/dev' })], () => []);
+    expect(store.queue.claimNext(() => 'x')!.id).toBe(a!.id);
+    expect(store.queue.claimNext(() => 'x')).toBeUndefined();
+    store.queue.finish(a!.id, { status: 'succeeded' });
+    expect(store.queue.claimNext(() => 'x')!.id).toBe(b!.id);
   });
 
   it('never runs two builds of the same branch and image at once', () => {
-    const [first, second, other] = store.insertBuilds([row(), row({ commitSha: sha('b') }), row({ image: 'api' })], () => []);
-    expect(store.claimNext(() => 'x')!.id).toBe(first!.id);
-    expect(store.claimNext(() => 'x')!.id).toBe(other!.id); // the second of main/shop waits
-    expect(store.claimNext(() => 'x')).toBeUndefined();
-    store.finishBuild(first!.id, { status: 'succeeded' });
-    expect(store.claimNext(() => 'x')!.id).toBe(second!.id);
+    const [first, second, other] = store.builds.insert([row(), row({ commitSha: sha('b') }), row({ image: 'api' })], () => []);
+    expect(store.queue.claimNext(() => 'x')!.id).toBe(first!.id);
+    expect(store.queue.claimNext(() => 'x')!.id).toBe(other!.id); // the second of main/shop waits
+    expect(store.queue.claimNext(() => 'x')).toBeUndefined();
+    store.queue.finish(first!.id, { status: 'succeeded' });
+    expect(store.queue.claimNext(() => 'x')!.id).toBe(second!.id);
   });
 
   it('supersedes older queued and running builds of the same line only', () => {
-    const [a, b, other] = store.insertBuilds([row(), row({ commitSha: sha('b') }), row({ image: 'api' })], () => []);
-    store.claimNext(() => 'x'); // a runs
-    const [c] = store.insertBuilds<PushBuild>([row({ commitSha: sha('c') })], () => []);
-    expect(store.supersede(c!).map((x) => [x.id, x.status])).toEqual([[a!.id, 'running'], [b!.id, 'queued']]);
-    expect(store.build(a!.id)).toMatchObject({ status: 'canceled', reason: `superseded by #${c!.id}`, reasonCode: 'superseded' });
-    expect(store.build(other!.id)!.status).toBe('queued');
-    expect(store.finishBuild(a!.id, { status: 'succeeded' })).toBe(false); // a canceled build stays canceled
+    const [a, b, other] = store.builds.insert([row(), row({ commitSha: sha('b') }), row({ image: 'api' })], () => []);
+    store.queue.claimNext(() => 'x'); // a runs
+    const [c] = store.builds.insert<PushBuild>([row({ commitSha: sha('c') })], () => []);
+    expect(store.queue.supersede(c!).map((x) => [x.id, x.status])).toEqual([[a!.id, 'running'], [b!.id, 'queued']]);
+    expect(store.builds.byId(a!.id)).toMatchObject({ status: 'canceled', reason: `superseded by #${c!.id}`, reasonCode: 'superseded' });
+    expect(store.builds.byId(other!.id)!.status).toBe('queued');
+    expect(store.queue.finish(a!.id, { status: 'succeeded' })).toBe(false); // a canceled build stays canceled
   });
 
   it('cancels only builds that have not ended', () => {
-    const [a] = store.insertBuilds([row()], () => []);
-    expect(store.cancel(a!.id, 'canceled by alice')!.status).toBe('queued');
-    expect(store.build(a!.id)).toMatchObject({ status: 'canceled', reason: 'canceled by alice' });
-    expect(store.cancel(a!.id, 'again')!.status).toBe('canceled');
-    expect(store.build(a!.id)!.reason).toBe('canceled by alice');
-    expect(store.cancel(9999, 'x')).toBeUndefined();
+    const [a] = store.builds.insert([row()], () => []);
+    expect(store.queue.cancel(a!.id, 'canceled by alice')!.status).toBe('queued');
+    expect(store.builds.byId(a!.id)).toMatchObject({ status: 'canceled', reason: 'canceled by alice' });
+    expect(store.queue.cancel(a!.id, 'again')!.status).toBe('canceled');
+    expect(store.builds.byId(a!.id)!.reason).toBe('canceled by alice');
+    expect(store.queue.cancel(9999, 'x')).toBeUndefined();
   });
 
   it('holds a re-queued build back until its back-off ends', () => {
-    const [a] = store.insertBuilds([row()], () => []);
-    store.claimNext(() => 'x');
+    const [a] = store.builds.insert([row()], () => []);
+    store.queue.claimNext(() => 'x');
     const t0 = new Date('2030-01-01T00:00:00Z');
-    expect(store.requeue(a!.id, new Date(t0.getTime() + 5000), 'infrastructure error, retrying: x')).toBe(true);
-    expect(store.claimNext(() => 'x', t0)).toBeUndefined();
-    expect(store.nextNotBefore()).toBe('2030-01-01T00:00:05.000Z');
-    expect(store.claimNext(() => 'x', new Date(t0.getTime() + 5000))).toMatchObject({ id: a!.id, attempts: 2, notBefore: null });
+    expect(store.queue.requeue(a!.id, new Date(t0.getTime() + 5000), 'infrastructure error, retrying: x')).toBe(true);
+    expect(store.queue.claimNext(() => 'x', t0)).toBeUndefined();
+    expect(store.queue.nextNotBefore()).toBe('2030-01-01T00:00:05.000Z');
+    expect(store.queue.claimNext(() => 'x', new Date(t0.getTime() + 5000))).toMatchObject({ id: a!.id, attempts: 2, notBefore: null });
   });
 
   it('sets the default branch once, whoever pushes first', () => {
-    expect(store.setDefaultBranch(repoId, 'main')).toBe('main');
-    expect(store.setDefaultBranch(repoId, 'dev')).toBe('main');
+    expect(store.repos.setDefaultBranch(repoId, 'main')).toBe('main');
+    expect(store.repos.setDefaultBranch(repoId, 'dev')).toBe('main');
   });
 });

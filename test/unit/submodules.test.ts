@@ -102,14 +102,14 @@ describe('the resolver for a build\'s pusher', () => {
 
   beforeAll(async () => {
     store = new Store(openDb(':memory:'));
-    for (const u of ['alice', 'bob', 'carol']) store.createUser(u, `hash-${u}`);
+    for (const u of ['alice', 'bob', 'carol']) store.accounts.createUser(u, `hash-${u}`);
     repos = new RepoStore(mkdtempSync(join(tmpdir(), 'chb-sub-')));
     const lib = await WorkRepo.create({ 'lib.txt': 'from lib\n' });
     libSha = (await lib.git.revparse(['HEAD'])).trim();
     await execa('git', ['push', '-q', await repos.ensure('alice', 'lib'), 'HEAD:main'], { cwd: lib.dir });
     lostSha = await lib.commit({ 'lib.txt': 'never pushed\n' });
-    const repoId = store.ensureRepo('alice', 'lib').id;
-    store.share(repoId, store.userByName('carol')!.id, 'read');
+    const repoId = store.repos.ensure('alice', 'lib').id;
+    store.repos.share(repoId, store.accounts.userByName('carol')!.id, 'read');
     const access = new Access(store);
     resolver = (pusher) => submoduleResolver({ canRead: (p, o, r) => access.userMayRead(p, o, r), repos, publicUrl: `${PUBLIC}/` }, pusher);
   });

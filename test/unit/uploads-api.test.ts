@@ -116,7 +116,7 @@ describe('uploads API', () => {
     const r = await call('POST', `/api/uploads/${u.body.id}/build`, alice, {});
     expect(r.status).toBe(409);
     expect(r.body.error.details.missing).toEqual([sha(APP)]);
-    expect(m.store.listBuilds({ limit: 10 })).toEqual([]);
+    expect(m.store.builds.list({ limit: 10 })).toEqual([]);
   });
 
   it("refuses another namespace (403), a missing Dockerfile, and someone else's upload", async () => {
@@ -136,12 +136,12 @@ describe('uploads API', () => {
     expect(noFile.body.error.message).toMatch(/no Dockerfile at docker\/Dockerfile\.dev in the uploaded folder web: give its path with -f/);
     expect((await call('POST', `/api/uploads/${u.body.id}/build`, bob, {})).status).toBe(404);
     expect((await put(u.body.id, APP, bob)).status).toBe(404);
-    expect(m.store.listBuilds({ limit: 10 })).toEqual([]);
+    expect(m.store.builds.list({ limit: 10 })).toEqual([]);
   });
 
   it('needs the push scope', async () => {
     const readOnly = generateToken();
-    m.store.createToken(m.store.userByName('alice')!.id, hashToken(readOnly), 'ro', ['read']);
+    m.store.accounts.createToken(m.store.accounts.userByName('alice')!.id, hashToken(readOnly), 'ro', ['read']);
     expect((await begin(readOnly)).status).toBe(403);
   });
 

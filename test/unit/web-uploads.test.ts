@@ -144,7 +144,7 @@ describe('upload pages over the app', () => {
   const csrfOf = (body: string) => /name="csrf" value="([^"]+)"/.exec(body)![1]!;
   const post = (path: string, token: string, form: Record<string, string>) => page(path, token, { method: 'POST', body: new URLSearchParams(form) });
   const addUpload = (uploader: string, image: string, folder: string, status: Build['status'] = 'succeeded') =>
-    m.store.insertBuilds<UploadBuild>([{
+    m.store.builds.insert<UploadBuild>([{
       source: 'upload', repo: `${uploader}/${image}`, owner: uploader, uploadId: `u-${folder}`, uploadFolder: folder, contextBytes: 2048,
       image, status, pusher: uploader,
     }], (b) => [`localhost:5000/${b.repo}:try${b.id}`])[0]!;
@@ -154,7 +154,7 @@ describe('upload pages over the app', () => {
     alice = m.addUser('alice');
     bob = m.addUser('bob');
     admin = generateToken();
-    m.store.createUser('root', hashToken(admin), ['read', 'push', 'admin']);
+    m.store.accounts.createUser('root', hashToken(admin), ['read', 'push', 'admin']);
   });
 
   it('lists the viewer\'s newest 10 uploads on the home page, and nobody else\'s', async () => {

@@ -126,7 +126,7 @@ describe('web pages', () => {
   });
 
   it('shows the first 100 repos on the repositories page and says how many more there are', async () => {
-    for (let i = 0; i < 101; i++) m.store.ensureRepo('alice', `r${String(i).padStart(3, '0')}`);
+    for (let i = 0; i < 101; i++) m.store.repos.ensure('alice', `r${String(i).padStart(3, '0')}`);
     const home = (await page('/', alice)).body;
     expect(home.match(/<section class="card" aria-labelledby="repo-/g)).toHaveLength(100);
     expect(home).toContain('And 1 more repositories');
@@ -170,14 +170,14 @@ describe('web pages', () => {
       expect(refused.status).toBe(404);
       expect(refused.body).not.toContain('step-output');
     }
-    const repoId = m.store.repo('alice', 'shop')!.id;
-    m.store.share(repoId, m.store.userByName('bob')!.id, 'read');
+    const repoId = m.store.repos.byName('alice', 'shop')!.id;
+    m.store.repos.share(repoId, m.store.accounts.userByName('bob')!.id, 'read');
     const read = await page(`/builds/${b!.id}`, bob);
     expect(read.status).toBe(200);
     expect(read.body).toContain('step-output');
     expect(read.body).not.toContain('Cancel build');
     expect((await post(`/builds/${b!.id}/cancel`, bob, { csrf: csrfOf(read.body) })).status).toBe(403);
-    m.store.share(repoId, m.store.userByName('bob')!.id, 'write');
+    m.store.repos.share(repoId, m.store.accounts.userByName('bob')!.id, 'write');
     expect((await page(`/builds/${b!.id}`, bob)).body).toContain('Cancel build');
   });
 
@@ -187,18 +187,18 @@ describe('web pages', () => {
     expect((await post(`/builds/${b!.id}/cancel`, alice, {})).status).toBe(403);
     expect((await post(`/builds/${b!.id}/cancel`, alice, { csrf: csrfOf(html).replace(/^./, (c) => (c === 'A' ? 'B' : 'A')) })).status).toBe(403);
     expect((await page(`/api/builds/${b!.id}/cancel`, alice, { method: 'POST' })).status).toBe(401);
-    expect(m.store.build(b!.id)!.status).toBe('queued');
+    expect(m.store.builds.byId(b!.id)!.status).toBe('queued');
 
     const canceled = await post(`/builds/${b!.id}/cancel`, alice, { csrf: csrfOf(html) });
     expect(canceled).toMatchObject({ status: 303, location: `/builds/${b!.id}` });
-    expect(m.store.build(b!.id)!.status).toBe('canceled');
+    expect(m.store.builds.byId(b!.id)!.status).toBe('canceled');
     const after = (await page(`/builds/${b!.id}`, alice)).body;
     expect(after).toContain('Rebuild');
     const rebuilt = await post(`/builds/${b!.id}/rebuild`, alice, { csrf: csrfOf(after) });
     expect(rebuilt.status).toBe(303);
     const id = Number(/\/builds\/(\d+)$/.exec(rebuilt.location!)![1]);
     expect(id).toBeGreaterThan(b!.id);
-    expect(m.store.build(id)).toMatchObject({ status: 'queued', commitSha: 'a'.repeat(40), pusher: 'alice' });
+    expect(m.store.builds.byId(id)).toMatchObject({ status: 'queued', commitSha: 'a'.repeat(40), pusher: 'alice' });
     // The cookie does read the API (the build page's live log uses it).
     expect((await page(`/api/builds/${b!.id}`, alice)).status).toBe(200);
   });
@@ -306,7 +306,7 @@ describe('web pages', () => {
     expect(repo.body).toContain('Images in the registry');
     expect(repo.body).toContain('href="/images/alice#image-shop"');
 
-    m.store.markLogsExpired([b!.id], '2026-02-03T00:00:00.000Z');
+    m.store.builds.markLogsExpired([b!.id], '2026-02-03T00:00:00.000Z');
     const build = await page(`/builds/${b!.id}`, alice);
     expect(build.body).toContain(`the log of build #${b!.id} expired on 2026-02-03`);
     expect(build.body).not.toContain('id="log"');

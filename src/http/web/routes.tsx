@@ -77,12 +77,12 @@ export function webRoutes(deps: WebDeps): Hono<WebEnv> {
     checkRepoParam(full);
     if (!rest.endsWith('.svg')) throw new BadRequestError(`a badge is /badge/<owner>/<repo>/<branch>.svg; got ${JSON.stringify(c.req.path)}`);
     const branch = rest.slice(0, -'.svg'.length);
-    const row = deps.store.repo(owner, repo);
+    const row = deps.store.repos.byName(owner, repo);
     const caller = deps.auth.caller(c);
     const visible = row && (row.publicBadge || (caller && deps.access.canRead(caller, full)));
     // A private repo's badge is no different from a missing repo's, to anyone who may not read it.
     if (!visible) throw new NotFoundError(`no repository ${full}`);
-    const state = badgeState(deps.store.badgeBuilds(full, branch));
+    const state = badgeState(deps.store.builds.forBadge(full, branch));
     c.header('cache-control', row.publicBadge ? 'no-cache' : 'private, no-cache');
     return c.body(badgeSvg('build', state.text, state.color), 200, { 'content-type': 'image/svg+xml; charset=utf-8', 'x-content-type-options': 'nosniff' });
   });
@@ -157,12 +157,12 @@ export function webRoutes(deps: WebDeps): Hono<WebEnv> {
   app.get('/', (c) => {
     const caller = c.get('caller');
     deps.access.requireScope(caller, 'read');
-    const all = deps.store.readableRepos(deps.access.readable(caller));
+    const all = deps.store.repos.readable(deps.access.readable(caller));
     // One query per repo shown: an admin of a large server sees the first HOME_REPOS and how many more there are.
-    const repos = all.slice(0, HOME_REPOS).map((repo) => ({ repo, lines: deps.store.latestPerLine(`${repo.owner}/${repo.name}`) }));
+    const repos = all.slice(0, HOME_REPOS).map((repo) => ({ repo, lines: deps.store.builds.latestPerLine(`${repo.owner}/${repo.name}`) }));
     // "Your uploads" are the viewer's own (an upload's repo is `<uploader>/<image>`): their own namespace, not
     // everything they may read, so an admin does not see every user's uploads as theirs.
-    const uploads = deps.store.listBuilds({ readable: { all: false, owner: caller.user.name, shared: [] }, source: 'upload', limit: HOME_UPLOADS });
+    const uploads = deps.store.builds.list({ readable: { all: false, owner: caller.user.name, shared: [] }, source: 'upload', limit: HOME_UPLOADS });
     return c.html(html(<HomePage viewer={c.get('viewer')} repos={repos} more={all.length - repos.length} uploads={uploads} publicUrl={deps.publicUrl} now={Date.now()} />));
   });
 
@@ -175,12 +175,12 @@ export function webRoutes(deps: WebDeps): Hono<WebEnv> {
     const filter = { branch: q.branch?.trim() || undefined, status: statusParam(q.status || undefined), commit: commitParam(q.commit?.trim() || undefined) };
     const before = q.before === undefined ? undefined : Number(q.before);
     if (before !== undefined && !(Number.isInteger(before) && before > 0)) throw new BadRequestError('before must be a build number from the "Older builds" link');
-    const rows = deps.store.listBuilds({
+    const rows = deps.store.builds.list({
       readable: { all: true }, repo: full, ref: filter.branch, status: filter.status, commit: filter.commit, beforeId: before, limit: PAGE_SIZE + 1,
     });
     const page = rows.slice(0, PAGE_SIZE);
     // The images this repo builds, as they are in the registry; their tags page is the owner's (and an admin's).
-    const built = new Set(deps.store.imagesOf(full));
+    const built = new Set(deps.store.builds.imagesOf(full));
     const images = deps.usage.of(row.owner).images.filter((i) => built.has(i.image));
     const caller = c.get('caller');
     return c.html(html(<RepoPage viewer={c.get('viewer')} repo={full} filter={filter} builds={page} now={Date.now()} publicUrl={deps.publicUrl}
