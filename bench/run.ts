@@ -2,7 +2,7 @@
  * codehub-build against the limit, in one run:
  *
  *   npm run bench                                   (brings the stack up first)
- *   BENCH_RUNS=7 BENCH_ONLY=image,recorded,forge,burst,lookup,sse,web,registry,deploy,workspace,large,upload,cold,pool npm run bench
+ *   BENCH_RUNS=7 BENCH_ONLY=image,recorded,forge,burst,lookup,sse,web,registry,deploy,workspace,large,upload,manifest,cold,pool npm run bench
  *
  * Prints a table and writes it to bench/RESULTS.md with the date, the machine and the exact commands. Every
  * ratio compares figures measured in this same run.
@@ -26,6 +26,7 @@ import { deployBench, type DeployResult } from './deploy.js';
 import { workspaceBench, type WorkspaceResult } from './workspace.js';
 import { largeRepoBench, type LargeRepoResult } from './large-repo.js';
 import { uploadFolderBench, type UploadFolderResult } from './upload-folder.js';
+import { manifestBench, type ManifestResult } from './upload-manifest.js';
 import { coldBuilderBench, type ColdResult } from './cold-builder.js';
 import { poolMovement, type PoolResult } from './pool-movement.js';
 import { fmtBytes } from './lib/build-log.js';
@@ -33,7 +34,7 @@ import { Scratch } from './lib/scratch.js';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 7);
 const LOOKUPS = Number(process.env.BENCH_LOOKUPS ?? 2000);
-const SECTIONS = ['image', 'recorded', 'forge', 'burst', 'lookup', 'sse', 'web', 'registry', 'deploy', 'workspace', 'large', 'upload', 'cold', 'pool'];
+const SECTIONS = ['image', 'recorded', 'forge', 'burst', 'lookup', 'sse', 'web', 'registry', 'deploy', 'workspace', 'large', 'upload', 'manifest', 'cold', 'pool'];
 const ONLY = new Set((process.env.BENCH_ONLY ?? SECTIONS.join(',')).split(','));
 const SIZES = (process.env.BENCH_SIZES ?? '100000,1000000').split(',').map(Number);
 const progress = (s: string) => process.stderr.write(s + '\n');
@@ -95,6 +96,8 @@ if (ONLY.has('deploy')) { progress('deployment: builders and registry storage');
 if (ONLY.has('large')) large = await largeRepoBench(RUNS, progress);
 let upload: UploadFolderResult | null = null;
 if (ONLY.has('upload')) upload = await uploadFolderBench(RUNS, progress);
+let manifest: ManifestResult | null = null;
+if (ONLY.has('manifest')) { progress('an upload manifest of the most entries taken'); manifest = manifestBench(RUNS); }
 let cold: ColdResult | null = null;
 if (ONLY.has('cold')) { progress('a cold builder, with and without the registry cache'); cold = await coldBuilderBench(RUNS, progress); }
 let pool: PoolResult | null = null;
@@ -268,6 +271,19 @@ if (upload) {
   say();
   say('Commands:');
   for (const w of [u.variants[0]!.codehub, u.variants[0]!.raw]) say(`- \`${w.command}\``);
+  say();
+}
+
+if (manifest) {
+  say('## An upload manifest of the most entries taken (ms)');
+  say();
+  say(`\`validateManifest\` (src/uploads/manifest.ts) in process on ${manifest.entries.toLocaleString('en')} entries (MAX_UPLOAD_ENTRIES: 200 folders of 999 files, listed in reverse order), checked and sorted into fsutil's order, as POST /api/uploads does before it answers.`);
+  say();
+  say('| entries | check and sort |');
+  say('| --- | --- |');
+  say(`| ${manifest.entries.toLocaleString('en')} | ${spread(manifest.ms)} |`);
+  say();
+  say(`Target (well under the time a request may take, at most 5,000 ms): ${verdict(manifest.ms.max <= 5000)}.`);
   say();
 }
 

@@ -24,7 +24,7 @@ import { dirname, join, resolve } from 'node:path';
 import { connect as tlsConnect, createServer as createTlsServer } from 'node:tls';
 import { fileURLToPath } from 'node:url';
 import ts from 'typescript';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import YAML from 'yaml';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
@@ -609,6 +609,8 @@ describe('registry-mode.mjs (the gc CronJob switching the registry)', () => {
   let deps: Record<string, Dep>;
   let calls: string[];
   let neverReady: Set<string>;
+  /** What the fake API server found wrong in a request; checked after each test (an expect in its handler would fail no test). */
+  let wrong: string[] = [];
   let server: ReturnType<typeof createServer>;
   let base: string;
   let sa: string;
@@ -620,7 +622,11 @@ describe('registry-mode.mjs (the gc CronJob switching the registry)', () => {
     };
     calls = [];
     neverReady = new Set();
+    wrong = [];
   };
+  afterEach(() => {
+    expect(wrong, 'requests the fake Kubernetes API found wrong').toEqual([]);
+  });
 
   beforeAll(async () => {
     sa = mkdtempSync(join(tmpdir(), 'deploy-sa-'));
@@ -637,7 +643,11 @@ describe('registry-mode.mjs (the gc CronJob switching the registry)', () => {
         if (m && deps[m[1]!]) {
           const d = deps[m[1]!]!;
           if (req.method === 'PATCH' && m[2]) {
-            expect(req.headers['content-type']).toBe('application/merge-patch+json');
+            const type = req.headers['content-type'];
+            if (type !== 'application/merge-patch+json') {
+              wrong.push(`PATCH ${url.pathname} with content-type ${type}`);
+              return send(415, { message: `unsupported content-type ${type}` });
+            }
             const replicas = (JSON.parse(body) as Obj).spec.replicas as number;
             calls.push(`scale ${m[1]} ${replicas}`);
             if (replicas !== d.replicas) Object.assign(d, { replicas, generation: d.generation + 1, polls: 0 });
@@ -650,7 +660,11 @@ describe('registry-mode.mjs (the gc CronJob switching the registry)', () => {
           }
         }
         if (req.method === 'GET' && url.pathname === '/api/v1/namespaces/codehub-build/pods') {
-          expect(url.searchParams.get('labelSelector')).toBe('app.kubernetes.io/name=registry,app.kubernetes.io/component=read-write');
+          const selector = url.searchParams.get('labelSelector');
+          if (selector !== 'app.kubernetes.io/name=registry,app.kubernetes.io/component=read-write') {
+            wrong.push(`GET pods with labelSelector ${selector}`);
+            return send(400, { message: `unexpected labelSelector ${selector}` });
+          }
           const d = deps.registry!;
           if (++d.polls >= d.readyAfterPolls) d.ready = d.replicas;
           calls.push(`pods ${d.ready}`);

@@ -7,7 +7,7 @@ import { execa } from 'execa';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WorkRepo } from '../helpers/git.js';
-import { freePort, sleep, TestServer, uniqueName, waitFor } from '../helpers/server.js';
+import { freePort, stack, TestServer, uniqueName, waitFor } from '../helpers/server.js';
 
 const FROM = 'FROM localhost:5000/cache/busybox:latest';
 let sleeps = 0;
@@ -109,13 +109,15 @@ describe('build engine', () => {
   it('fails a build that runs past its timeout with reason timeout', async () => {
     const marker = `sleep ${uniqueSleep()}`;
     const repo = await WorkRepo.create({
-      'codehub-build.yaml': 'version: 1\nimages:\n  - timeout: 2s\n',
+      'codehub-build.yaml': 'version: 1\nimages:\n  - timeout: 3s\n',
       Dockerfile: `${FROM}\nRUN echo timeout-${owner} && ${marker}\n`,
     });
     const sha = (await repo.git.revparse(['HEAD'])).trim();
     await repo.push(server.gitUrl(owner, token, owner, 'slow'), ['main']);
     const [b] = await server.waitForBuilds(sha, token);
-    expect(b).toMatchObject({ status: 'failed', reason_code: 'timeout', reason: 'timeout: the build ran longer than 2s' });
+    expect(b).toMatchObject({ status: 'failed', reason_code: 'timeout', reason: 'timeout: the build ran longer than 3s' });
+    // The RUN step had started (its echo's output line; busybox's sh then execs the sleep), so "none left" means it was stopped.
+    expect((await server.api<string>(`/api/builds/${b.id}/log`, token)).body).toMatch(new RegExp(`^#\\d+ timeout-${owner}$`, 'm'));
     expect(await waitFor('the RUN to be gone', () => processesWith(marker), (ps) => ps.length === 0, 5000)).toEqual([]);
   });
 
@@ -161,15 +163,18 @@ describe('builders', () => {
       const sha = (await repo.git.revparse(['HEAD'])).trim();
       const push = await repo.push(server.gitUrl(owner, token, owner, 'waits'), ['main']);
       expect(push.exitCode).toBe(0);
-      await sleep(1000);
-      expect((await server.api<{ builds: any[] }>(`/api/builds?commit=${sha}`, token)).body.builds[0].status).toBe('queued');
-      const h = await fetch(`${server.url}/healthz`);
+      const h = await waitFor('healthz to report the builder missing', async () => {
+        const res = await fetch(`${server.url}/healthz`);
+        return { status: res.status, body: (await res.json()) as any };
+      }, (x) => x.body.checks.builders[0]?.detail?.includes(`no builder "${context}" found`), 30_000);
       expect(h.status).toBe(503);
-      expect(((await h.json()) as any).checks.builders[0].detail).toContain(`no builder "${context}" found`);
+      expect((await server.api<{ builds: any[] }>(`/api/builds?commit=${sha}`, token)).body.builds[0]).toMatchObject({ status: 'queued', attempts: 0 });
       // The builder appears: a docker context of that name is a docker-driver builder to buildx.
       await execa('docker', ['context', 'create', context, '--docker', 'host=unix:///var/run/docker.sock']);
       const [b] = await server.waitForBuilds(sha, token);
-      expect(b, JSON.stringify(b)).toMatchObject({ status: 'succeeded', builder: context });
+      // Its one attempt is the one on the builder that came back: none was tried while there was none.
+      expect(b, JSON.stringify(b)).toMatchObject({ status: 'succeeded', builder: context, attempts: 1 });
+      expect((await server.api<string>(`/api/builds/${b.id}/log`, token)).body.match(/^build #\d+ of .*, attempt \d+,/gm)).toHaveLength(1);
     } finally {
       await server.stop();
       await execa('docker', ['context', 'rm', '-f', context], { reject: false });
@@ -202,21 +207,31 @@ describe('shutdown', () => {
 
 describe('infrastructure errors', () => {
   it('keeps a build queued, using up no attempt, while its registry is down, and says so in healthz', async () => {
-    const dead = await freePort();
-    const server = await TestServer.start({ env: { CODEHUB_REGISTRY: `localhost:${dead}`, CODEHUB_HEALTH_INTERVAL_MS: '200', CODEHUB_MAX_ATTEMPTS: '1' } });
+    const registry = `127.0.0.1:${await freePort()}`;
+    const server = await TestServer.start({ env: { CODEHUB_REGISTRY: registry, CODEHUB_HEALTH_INTERVAL_MS: '200', CODEHUB_MAX_ATTEMPTS: '1' } });
     try {
       const owner = uniqueName('noreg');
       const token = server.addUser(owner);
       const repo = await WorkRepo.create({ Dockerfile: `${FROM}\nRUN echo noreg-${owner}\n` });
       const sha = (await repo.git.revparse(['HEAD'])).trim();
       await repo.push(server.gitUrl(owner, token, owner, 'unpushable'), ['main']);
-      await sleep(1500);
+      const h = await waitFor('healthz to report the registry down', async () => {
+        const res = await fetch(`${server.url}/healthz`);
+        return { status: res.status, body: (await res.json()) as any };
+      }, (x) => x.body.checks.registry?.ok === false, 30_000);
+      expect(h.status).toBe(503);
+      expect(await (await fetch(`${server.url}/metrics`)).text()).toContain('codehub_registry_writable 0');
       const [b] = (await server.api<{ builds: any[] }>(`/api/builds?commit=${sha}`, token)).body.builds;
       expect(b).toMatchObject({ status: 'queued', attempts: 0 });
-      const h = await fetch(`${server.url}/healthz`);
-      expect(h.status).toBe(503);
-      expect(((await h.json()) as any).checks.registry).toMatchObject({ ok: false });
-      expect(await (await fetch(`${server.url}/metrics`)).text()).toContain('codehub_registry_writable 0');
+      // The registry comes up at that address: with one attempt allowed, the build succeeding proves none was used up meanwhile.
+      const up = await stack('token-registry', 'up', registry, `${server.url}/registry/token`, join(server.dataDir, 'secrets', 'registry-token.crt'));
+      try {
+        expect(up.exitCode, up.all).toBe(0);
+        const [done] = await server.waitForBuilds(sha, token);
+        expect(done, JSON.stringify(done)).toMatchObject({ status: 'succeeded', attempts: 1 });
+      } finally {
+        await stack('token-registry', 'down', registry, '--purge');
+      }
     } finally {
       await server.stop();
     }

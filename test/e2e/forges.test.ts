@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FakeForge, FORGE_KINDS, signatureHeaders, type ForgeDelivery, type ForgeKind, type StatusCall, deliverHook, type HookAnswer } from '../helpers/fake-forge.js';
 import { WorkRepo } from '../helpers/git.js';
 import { tagDigest } from '../helpers/registry.js';
-import { sleep, TestServer, uniqueName, waitFor } from '../helpers/server.js';
+import { TestServer, uniqueName, waitFor } from '../helpers/server.js';
 
 const FROM = 'FROM localhost:5000/cache/busybox:latest';
 const TERMINAL = ['succeeded', 'failed', 'canceled', 'skipped'];
@@ -139,6 +139,32 @@ async function pushUpstream(l: Linked, files: Record<string, string> = { 'README
   return sha;
 }
 
+/**
+ * How many times this server contacted the upstream of `l` since its `from`-th git request: a fetch and an
+ * ls-remote each begin with one GET of info/refs (the link's token goes with every request, so none is retried).
+ */
+const contactsSince = (l: Linked, from: number): number =>
+  l.fake.gitRequestsFor(l.up.owner, l.up.name).slice(from).filter((g) => g.method === 'GET' && g.what.startsWith('info/refs')).length;
+
+/**
+ * A barrier: a new commit on a branch of its own, pushed on the forge, delivered rightly signed and built
+ * (skipped: no Dockerfile). The deliveries of a repo are worked on one at a time, so whatever an earlier
+ * delivery set off has happened by the time this one's build has ended. Returns its commit.
+ */
+async function barrier(l: Linked): Promise<string> {
+  const branch = `barrier-${randomUUID().slice(0, 8)}`;
+  const sha = await pushUpstream(l, undefined, branch);
+  const sent = Date.now();
+  expectTaken(await deliver(l.hookUrl, pushOf(l, sha, { ref: `refs/heads/${branch}` })));
+  expect((await waitForBuild(l.repo, sha)).status).toBe('skipped');
+  expect(await deliveryOutcome(l, sent)).toMatchObject({ result: 'queued', error: null });
+  return sha;
+}
+
+/** What came of the link's first delivery done after `since` (ms), as its owner sees it: a 202's outcome too. */
+const deliveryOutcome = (l: Linked, since: number) => waitFor('the delivery\'s outcome', async () => (await call('GET', upstreamPath(l.repo), token)).body.last_delivery,
+  (d) => d !== null && Date.parse(d.at) >= since - 1000, 30_000);
+
 const pushOf = (l: Linked, sha: string, extra: { secret?: string | null; deliveryId?: string; ref?: string; pusher?: string } = {}) =>
   l.fake.deliveryFor(l.kind, { owner: l.up.owner, name: l.up.name, secret: extra.secret === undefined ? l.secret : extra.secret, after: sha, ...(extra.ref ? { ref: extra.ref } : {}), ...(extra.deliveryId ? { deliveryId: extra.deliveryId } : {}), ...(extra.pusher ? { pusher: extra.pusher } : {}) });
 
@@ -191,8 +217,9 @@ describe.each(FORGE_KINDS)('%s: a push on the forge', (kind) => {
     expect(build.digest).toMatch(/^sha256:[0-9a-f]{64}$/);
     expect(await tagDigest(server.registryAccess, `${owner}/${repo}`, sha)).toBe(build.digest);
     expect(await tagDigest(server.registryAccess, `${owner}/${repo}`, 'main')).toBe(build.digest);
+    // The RUN step's output line, not its header (`#5 [2/2] RUN echo built-…`), which names the marker too.
     const log = await server.api<string>(`/api/builds/${build.id}/log`, token);
-    expect(log.body).toContain(`built-${marker}`);
+    expect(log.body).toMatch(new RegExp(`^#\\d+ built-${marker}$`, 'm'));
     // The commit is in codehub-build's own repo, on the branch pushed.
     expect((await codehubRefs(repo)).get('refs/heads/main')).toBe(sha);
     const fetches = fake.gitRequestsFor(up.owner, up.name).slice(gitBefore);
@@ -243,18 +270,22 @@ describe.each(FORGE_KINDS)('%s: a delivery that does not verify', (kind) => {
       expect(r.body.error, label).toMatchObject({ code: 'unauthorized', message: expect.any(String) });
       expect(r.text).not.toContain(l.secret);
     }
-    await sleep(1500);
     expect(await buildsOf(l.repo)).toEqual([]);
     expect(l.fake.gitRequestsFor(l.up.owner, l.up.name).slice(gitBefore)).toEqual([]);
     expect((await codehubRefs(l.repo)).get('refs/heads/main')).toBeUndefined();
-    expect(l.fake.statusesFor(sha)).toEqual([]);
 
-    // The refused delivery left no trace: the forge's redelivery of the same id, rightly signed, is acted on.
+    // The refused deliveries left no trace: the forge's redelivery of the same id, rightly signed, is acted on
+    // (not a duplicate), and once its build ended it is the one build, after the one fetch, and no status was sent.
     const right = pushOf(l, sha, { deliveryId: wrong.deliveryId });
+    const sent = Date.now();
     expectTaken(await deliver(l.hookUrl, right));
     const build = await waitForBuild(l.repo, sha);
     expect(build.status, build.reason).toBe('skipped'); // no Dockerfile: fetched and recorded, nothing to build
+    expect(await deliveryOutcome(l, sent)).toMatchObject({ result: 'queued', error: null }); // the redelivery built it, not a refused one
     expect((await codehubRefs(l.repo)).get('refs/heads/main')).toBe(sha);
+    expect((await buildsOf(l.repo)).map((b) => b.id)).toEqual([build.id]);
+    expect(contactsSince(l, gitBefore)).toBe(1);
+    expect(l.fake.statusesFor(sha)).toEqual([]);
   });
 });
 
@@ -275,8 +306,8 @@ describe.each(FORGE_KINDS)('%s: the same delivery twice', (kind) => {
     const third = await deliver(`/hooks/${kind}`, d);
     expect(third.status, third.text).toBe(200);
     expect(third.body.result).toBe('duplicate');
-    await sleep(1000);
-    expect((await buildsOf(l.repo)).map((b) => b.commit)).toEqual([sha]);
+    const after = await barrier(l);
+    expect((await buildsOf(l.repo)).map((b) => b.commit)).toEqual([sha, after]);
   });
 });
 
@@ -291,9 +322,9 @@ describe('deliveries that build nothing', () => {
     const r = await deliver(l.hookUrl, l.fake.deliveryFor('github', { owner: l.up.owner, name: l.up.name, secret: l.secret, event: 'ping' }));
     expect(r.status, r.text).toBe(200);
     expect(r.body).toMatchObject({ result: 'pong' });
-    await sleep(500);
-    expect(await buildsOf(l.repo)).toEqual([]);
-    expect(l.fake.gitRequestsFor(l.up.owner, l.up.name).slice(gitBefore)).toEqual([]);
+    const after = await barrier(l);
+    expect((await buildsOf(l.repo)).map((b) => b.commit)).toEqual([after]);
+    expect(contactsSince(l, gitBefore)).toBe(1); // the barrier's fetch
     expect(l.fake.statuses.length).toBe(statusesBefore);
   });
 
@@ -304,9 +335,9 @@ describe('deliveries that build nothing', () => {
     const r = await deliver(l.hookUrl, l.fake.deliveryFor('gitea', { owner: l.up.owner, name: l.up.name, secret: l.secret, before: sha, after: sha }));
     expect(r.status, r.text).toBe(200);
     expect(r.body).toMatchObject({ result: 'pong' });
-    await sleep(500);
-    expect(await buildsOf(l.repo)).toEqual([]);
-    expect(l.fake.gitRequestsFor(l.up.owner, l.up.name).slice(gitBefore)).toEqual([]);
+    const after = await barrier(l);
+    expect((await buildsOf(l.repo)).map((b) => b.commit)).toEqual([after]);
+    expect(contactsSince(l, gitBefore)).toBe(1); // the barrier's fetch
   });
 
   it.each(FORGE_KINDS)('%s: an issues event is ignored', async (kind) => {
@@ -315,9 +346,9 @@ describe('deliveries that build nothing', () => {
     const r = await deliver(l.hookUrl, l.fake.deliveryFor(kind, { owner: l.up.owner, name: l.up.name, secret: l.secret, event: 'issues' }));
     expect(r.status, r.text).toBe(200);
     expect(r.body).toMatchObject({ result: 'ignored', message: expect.any(String) });
-    await sleep(500);
-    expect(await buildsOf(l.repo)).toEqual([]);
-    expect(l.fake.gitRequestsFor(l.up.owner, l.up.name).slice(gitBefore)).toEqual([]);
+    const after = await barrier(l);
+    expect((await buildsOf(l.repo)).map((b) => b.commit)).toEqual([after]);
+    expect(contactsSince(l, gitBefore)).toBe(1); // the barrier's fetch
   });
 
   it.each(FORGE_KINDS)('%s: a push for a repository no link names is refused as a wrong signature is (401, the same answer), and not fetched', async (kind) => {
@@ -330,7 +361,8 @@ describe('deliveries that build nothing', () => {
     // Issue 24: a 200 here against a 401 for a linked upstream would tell anyone which upstreams are linked.
     expect(r.status, r.text).toBe(401);
     expect(r.body.error).toMatchObject({ code: 'unauthorized', message: expect.stringContaining(`or the repo is not linked to ${kind} here`) });
-    await sleep(500);
+    // A linked repo's delivery on the same forge, sent after it and built, before looking for traces.
+    await barrier(await linked(kind, `${kind}-unlinked-barrier`));
     expect(fake.gitRequestsFor(up.owner, up.name)).toEqual([]);
     expect((await call('GET', `/api/builds?commit=${sha}`, token)).body.builds).toEqual([]);
   });
@@ -354,8 +386,8 @@ describe.each(FORGE_KINDS)('%s: a branch deleted on the forge', (kind) => {
     expect(r.status, r.text).toBe(200);
     expect(r.body).toMatchObject({ result: 'deleted' });
     await waitFor('the branch to be gone here', async () => [...(await codehubRefs(l.repo)).keys()], (refs) => !refs.includes('refs/heads/feature'), 10_000);
-    await sleep(500);
-    expect((await buildsOf(l.repo)).map((b) => b.commit)).toEqual([sha]);
+    const after = await barrier(l);
+    expect((await buildsOf(l.repo)).map((b) => b.commit)).toEqual([sha, after]);
   });
 });
 
@@ -374,15 +406,15 @@ describe('deliveries that come late', () => {
     expect(late.status, late.text).toBe(200);
     expect(late.body).toMatchObject({ result: 'ignored', message: expect.stringContaining('stale delivery') });
     expect((await codehubRefs(l.repo)).get('refs/heads/main')).toBe(b);
-    await sleep(500);
-    expect((await buildsOf(l.repo)).map((x) => x.commit)).toEqual([b]);
 
-    // main deleted and pushed again on the forge; the deletion's delivery comes after.
+    // main deleted and pushed again on the forge; the deletion's delivery comes after. C's build is also the
+    // barrier for A's late delivery: built nothing.
     await l.fake.deleteRef(l.up.owner, l.up.name, 'main');
     const c = await work.commit({ 'README.md': 'c\n' });
     await l.fake.pushFrom(work, l.up.owner, l.up.name, ['HEAD:refs/heads/main']);
     expectTaken(await deliver(l.hookUrl, pushOf(l, c)));
     await waitForBuild(l.repo, c);
+    expect((await buildsOf(l.repo)).map((x) => x.commit)).toEqual([b, c]);
     const del = await deliver(l.hookUrl, l.fake.deliveryFor('gitea', { owner: l.up.owner, name: l.up.name, secret: l.secret, event: 'delete', ref: 'refs/heads/main', before: b }));
     expect(del.status, del.text).toBe(200);
     expect(del.body).toMatchObject({ result: 'ignored', message: expect.stringContaining('stale deletion') });
@@ -405,7 +437,6 @@ describe('commit statuses while the forge is down', () => {
       const marker = `down-${owner}-${randomUUID().slice(0, 8)}`;
       const sha = await pushUpstream(l, { Dockerfile: `${FROM}\nRUN echo built-${marker}\n` });
       fake.setStatusDown('refuse');
-      const downAt = Date.now();
       expectTaken(await deliver(l.hookUrl, pushOf(l, sha)));
 
       const build = await waitForBuild(l.repo, sha);
@@ -418,9 +449,8 @@ describe('commit statuses while the forge is down', () => {
       });
       expect(failing.forge_status.error).not.toContain(STATUS_TOKEN[kind]);
 
-      // Down for at least 10 s: retried meanwhile (back-off from 1 s), never delivered.
-      await sleep(Math.max(0, downAt + 10_000 - Date.now()));
-      expect(fake.failedStatusAttempts).toBeGreaterThanOrEqual(2);
+      // Down: retried meanwhile (back-off from 1 s), never delivered.
+      await waitFor('a second failed status attempt', async () => fake.failedStatusAttempts, (n) => n >= 2, 30_000);
       expect(fake.statuses).toEqual([]);
       fake.setStatusDown(null);
 
@@ -530,11 +560,11 @@ describe('the hook URL\'s ?repo=', () => {
     const r = await deliver(a.hookUrl, d);
     expect(r.status, r.text).toBe(400);
     expect(r.body.error).toMatchObject({ code: 'bad_request', message: expect.any(String) });
-    await sleep(1000);
-    expect(await buildsOf(a.repo)).toEqual([]);
-    expect(await buildsOf(b.repo)).toEqual([]);
-    expect([a, b].map((l, i) => l.fake.gitRequestsFor(l.up.owner, l.up.name).slice(gitBefore[i]))).toEqual([[], []]);
-    expect((await codehubRefs(a.repo)).size).toBe(0);
+    const [afterA, afterB] = [await barrier(a), await barrier(b)];
+    expect((await buildsOf(a.repo)).map((x) => x.commit)).toEqual([afterA]);
+    expect((await buildsOf(b.repo)).map((x) => x.commit)).toEqual([afterB]);
+    expect([a, b].map((l, i) => contactsSince(l, gitBefore[i]!))).toEqual([1, 1]); // the barriers' fetches
+    expect([...(await codehubRefs(a.repo)).keys()].filter((ref) => ref.startsWith('refs/heads/'))).toEqual([expect.stringMatching(/^refs\/heads\/barrier-/)]);
   });
 
   it('refuses a body over 5 MiB with 413', async () => {

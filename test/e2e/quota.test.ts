@@ -62,7 +62,6 @@ describe('usage and quota', () => {
     const sha = (await repo.git.revparse(['HEAD'])).trim();
     const [failed] = (await server.api(`/api/builds?commit=${sha}`, token)).body.builds;
     expect(failed).toMatchObject({ status: 'failed', reason_code: 'quota', attempts: 0, started_at: null, builder: null, steps: null });
-    expect(Date.parse(failed.finished_at) - Date.parse(failed.queued_at)).toBeLessThan(1000);
     expect(failed.reason).toContain(`of a 1 MiB quota`);
     expect(failed.reason).toContain('so the build was not started');
     expect(failed.reason).toMatch(/gc would free [\d.]+ (B|KiB|MiB) now/);

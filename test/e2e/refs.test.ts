@@ -177,11 +177,12 @@ describe('pushed refs', () => {
       await waitUntilRunning(sha, new RegExp(`^#\\d+ ${marker}$`, 'm'), srv, tok);
       expect(await running()).toBe(true);
       await srv.stop('SIGKILL');
-      await new Promise((r) => setTimeout(r, 1500));
       if (srv === server) {
-        expect(await running()).toBe(false); // gone with the connection, before any server is back
+        // Gone with the connection, before any server is back.
+        expect(await waitFor('the RUN to stop with the dead server\'s connection', running, (r) => !r, 10_000)).toBe(false);
         await srv.boot();
       } else {
+        await new Promise((r) => setTimeout(r, 1500));
         expect(await running()).toBe(true); // the orphaned client keeps its solve going...
         await srv.boot();
         for (let i = 0; i < 100 && !srv.logs.some((l) => l.includes('stopped build clients left by a previous server process')); i++) await new Promise((r) => setTimeout(r, 50));

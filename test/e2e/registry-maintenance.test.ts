@@ -98,7 +98,6 @@ describe('blob garbage collection (scripts/stack.sh gc)', () => {
       const repo = await WorkRepo.create({ Dockerfile: `${FROM}\nRUN echo readonly-${owner}\n` });
       expect((await repo.push(server.gitUrl(owner, token, owner, 'app'), ['main'])).exitCode).toBe(0);
       const sha = (await repo.git.revparse(['HEAD'])).trim();
-      await sleep(2000);
       expect((await buildsOf(server, token, `commit=${sha}`))[0]).toMatchObject({ status: 'queued', attempts: 0 });
       const h = (await (await fetch(`${server.url}/healthz`)).json()) as any;
       expect(h.checks.registry.detail).toContain('read-only (maintenance');
@@ -107,6 +106,10 @@ describe('blob garbage collection (scripts/stack.sh gc)', () => {
     }
     const [b] = await waitFor('the build to finish', () => buildsOf(server, token, `repo=${owner}/app`), (bs) => bs.length === 1 && TERMINAL.includes(bs[0].status), 60_000);
     expect(b).toMatchObject({ status: 'succeeded', attempts: 1 });
+    // The barrier for "queued meanwhile": its log holds one attempt, once the registry took pushes, and none given back for the registry.
+    const log = (await server.api<string>(`/api/builds/${b.id}/log`, token)).body;
+    expect(log.match(/^build #\d+ of .*, attempt \d+,/gm)).toHaveLength(1);
+    expect(log).not.toContain('this attempt does not count');
   });
 });
 

@@ -1,7 +1,7 @@
 /** Repo secrets through the real parts: CLI, API, SQLite file, BuildKit (served by the server's own BuildKit session) and the log. */
 import { createHash, randomBytes } from 'node:crypto';
-import { readFileSync, existsSync } from 'node:fs';
-import { join } from 'node:path';
+import { type Dirent, readdirSync, readFileSync } from 'node:fs';
+import { join, relative } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WorkRepo } from '../helpers/git.js';
 import { TestServer, uniqueName } from '../helpers/server.js';
@@ -52,10 +52,12 @@ describe('repo secrets', () => {
     ];
     const forms = [value, Buffer.from(value).toString('base64'), Buffer.from(value).toString('hex')];
     for (const a of answers) for (const f of forms) expect(a).not.toContain(f);
-    for (const file of ['codehub.db', 'codehub.db-wal']) {
-      const path = join(server.dataDir, file);
-      if (!existsSync(path)) continue;
-      const bytes = readFileSync(path);
+    // Every file of the data dir, whatever its name: the database and its journal among them.
+    const files = (readdirSync(server.dataDir, { recursive: true, withFileTypes: true }) as Dirent[])
+      .filter((e) => e.isFile()).map((e) => relative(server.dataDir, join(e.parentPath, e.name)));
+    expect(files).toContain('codehub.db');
+    for (const file of files) {
+      const bytes = readFileSync(join(server.dataDir, file));
       for (const f of forms) expect(bytes.includes(Buffer.from(f)), `${file} holds the secret as ${f.slice(0, 6)}…`).toBe(false);
     }
 

@@ -142,11 +142,13 @@ describe('tarStream of a large file', () => {
   it('streams the file from open() as the reader pulls, bytes intact', async () => {
     let produced = 0;
     const opened: string[] = [];
+    let file: Readable | undefined;
     const open = async (path: string) => {
       opened.push(path);
-      return Readable.from((function* () {
+      file = Readable.from((function* () {
         for (let off = 0; off < SIZE; off += CHUNK) { produced++; yield content.subarray(off, off + CHUNK); }
       })(), { objectMode: false });
+      return file;
     };
     const entry: TreeEntry = { path: 'big.bin', mode: 0o644, size: SIZE, mtimeNs: MTIME_NS };
     const stream = tarStream([entry], open);
@@ -154,8 +156,14 @@ describe('tarStream of a large file', () => {
     const chunks: Buffer[] = [];
     const it = stream[Symbol.asyncIterator]();
     chunks.push((await it.next()).value as Buffer);
-    await new Promise((r) => setTimeout(r, 50));
-    // With the reader stalled, only a few chunks are read ahead: the file is not buffered whole.
+    // The reader stalls. A barrier: the file was read to its end, or the read-ahead came to rest (the tar stream
+    // holds what its high-water mark asks for, and the file has filled its own buffer: nobody reads it).
+    const atRest = (f: Readable) => f.readableLength >= f.readableHighWaterMark && stream.readableLength >= stream.readableHighWaterMark;
+    for (let i = 0; !(file && (file.readableEnded || atRest(file))); i++) {
+      if (i > 10_000) throw new Error(`the read-ahead never came to rest: ${produced} chunks produced`);
+      await new Promise((r) => setImmediate(r));
+    }
+    // Only a few chunks are read ahead: the file is not buffered whole.
     expect(produced).toBeLessThan(SIZE / CHUNK / 4);
     for (let r = await it.next(); !r.done; r = await it.next()) chunks.push(r.value as Buffer);
 

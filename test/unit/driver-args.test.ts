@@ -5,11 +5,22 @@
 import { chmodSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { buildctlArgs } from '../../src/builder/buildctl.js';
 import { buildxArgs } from '../../src/builder/buildx.js';
 import type { BuildRequest } from '../../src/builder/driver.js';
 import { BuilderSpecError, parseBuilders } from '../../src/builder/pool.js';
+
+// A file made unreadable: as root (CI) a mode-000 file is readable anyway, so the access check is told it is not.
+const unreadable = vi.hoisted(() => new Set<string>());
+vi.mock('node:fs', async (importOriginal) => {
+  const orig = await importOriginal<typeof import('node:fs')>();
+  const accessSync: typeof orig.accessSync = (path, mode) => {
+    if (unreadable.has(String(path))) throw Object.assign(new Error(`EACCES: permission denied, access '${String(path)}'`), { code: 'EACCES' });
+    orig.accessSync(path, mode);
+  };
+  return { ...orig, default: { ...orig, accessSync }, accessSync };
+});
 
 const request: BuildRequest = {
   dockerfile: 'docker/Dockerfile', target: 'runtime', args: { NODE_ENV: 'production', TRICKY: '$(id); `x` | y' },
@@ -166,10 +177,10 @@ describe('parseBuilders', () => {
     });
 
     it('refuses a key file it cannot read', () => {
-      if (process.getuid?.() === 0) return; // root reads any file
       const locked = join(dir, 'locked.pem');
       writeFileSync(locked, 'x');
       chmodSync(locked, 0);
+      unreadable.add(locked);
       expect(() => parseBuilders([`tcp://bk:1234?ca=${ca}&cert=${cert}&key=${locked}`], 2)).toThrow(/key file .* cannot be read \(EACCES\)/);
     });
   });

@@ -248,7 +248,7 @@ describe('WebhookService: pushes', () => {
     await svc.receive('github', github('push', githubPushBody({ after: sha })));
     expect(links.get('alice', 'shop').last_delivery).toMatchObject({ result: 'queued', error: null });
     fetchImpl = async () => ({ ok: false, problem: 'fetch from https://github.com/acme/shop: the upstream refused the token' });
-    await svc.receive('github', github('push', githubPushBody({ after: sha }))).catch(() => {});
+    await expect(svc.receive('github', github('push', githubPushBody({ after: sha })))).rejects.toThrow(/refused the token; nothing was built/);
     expect(links.get('alice', 'shop').last_delivery).toMatchObject({ result: 'failed', error: expect.stringContaining('refused the token') });
   });
 });

@@ -35,7 +35,8 @@ class FakeDriver implements BuilderDriver {
       this.running--;
     }
   }
-  async health() { return { ok: this.healthy, detail: this.healthy ? 'fake: up' : 'fake: down' }; }
+  checks = 0;
+  async health() { this.checks++; return { ok: this.healthy, detail: this.healthy ? 'fake: up' : 'fake: down' }; }
 }
 
 /** A driver whose builds run until their signal aborts, then end as a BuildKit client would: canceled. */
@@ -103,6 +104,15 @@ async function until(pred: () => boolean, what: string) {
   throw new Error(`timed out waiting for ${what}`);
 }
 
+/** A barrier: `passes` more passes of the runner's loop, each counted by `count`, the runner woken for each. */
+async function loopPasses(count: () => number, passes: number) {
+  const from = count();
+  for (let i = 1; i <= passes; i++) {
+    runner!.notify();
+    await until(() => count() >= from + i, `pass ${i} of the runner's loop`);
+  }
+}
+
 describe('Runner', () => {
   it('runs queued builds at most maxBuilds at a time and records their outcomes', async () => {
     const driver = new FakeDriver(async (req, io) => {
@@ -147,12 +157,14 @@ describe('Runner', () => {
   it('keeps going when claiming a build fails for a moment (e.g. SQLITE_BUSY)', async () => {
     const driver = new FakeDriver(async () => ({ ok: true, digest: 'sha256:' + 'e'.repeat(64), steps: [] }));
     const claim = store.queue.claimNext.bind(store.queue);
-    let failures = 1;
-    store.queue.claimNext = (pick, now) => { if (failures-- > 0) throw Object.assign(new Error('database is locked'), { code: 'SQLITE_BUSY' }); return claim(pick, now); };
+    let thrown = 0;
+    store.queue.claimNext = (pick, now) => { if (thrown < 1) { thrown++; throw Object.assign(new Error('database is locked'), { code: 'SQLITE_BUSY' }); } return claim(pick, now); };
     const [b] = queue(1);
     await start(driver);
     runner!.notify();
     await until(() => store.builds.byId(b!.id)!.status === 'succeeded', 'the build to succeed after the failed claim');
+    expect(thrown).toBe(1);
+    expect(store.builds.byId(b!.id)!.attempts).toBe(1);
   });
 
   it('fails a build with reason timeout when it runs past its timeout', async () => {
@@ -189,12 +201,16 @@ describe('Runner', () => {
 
   it('claims nothing while the registry gate is closed, and runs the queue when it opens', async () => {
     const driver = new FakeDriver(async () => ({ ok: true, digest: 'sha256:' + 'a'.repeat(64), steps: [] }));
-    const gate = { open: false, detail: 'read-only (maintenance)', check: async () => gate.open };
+    // Every pass of the runner's loop that could claim reads `open`: the barrier below counts them.
+    let opened = false;
+    let reads = 0;
+    const gate = { get open() { reads++; return opened; }, detail: 'read-only (maintenance)', check: async () => opened };
     const [b] = queue(1);
     await start(driver, { registryGate: gate });
-    await sleep(100);
+    await loopPasses(() => reads, 2);
     expect(store.builds.byId(b!.id)).toMatchObject({ status: 'queued', attempts: 0 });
-    gate.open = true;
+    expect(driver.requests).toHaveLength(0);
+    opened = true;
     runner!.notify();
     await until(() => store.builds.byId(b!.id)!.status === 'succeeded', 'the build to run once the gate opens');
   });
@@ -297,7 +313,13 @@ describe('Runner', () => {
     up.healthy = false;
     const builds = queue(3);
     await start([{ driver: down, capacity: 2 }, { driver: up, capacity: 2 }]);
-    await sleep(150);
+    // Every pass of the runner's loop that could claim asks the pool for room: the barrier below counts them.
+    const hasRoom = pool.hasRoom.bind(pool);
+    let asked = 0;
+    pool.hasRoom = () => { asked++; return hasRoom(); };
+    const checked = down.checks + up.checks;
+    await until(() => down.checks + up.checks >= checked + 4, 'two more health checks of each builder');
+    await loopPasses(() => asked, 2);
     expect(builds.map((b) => store.builds.byId(b.id)!.status)).toEqual(['queued', 'queued', 'queued']);
     up.healthy = true; // comes back: the next health check lets the queue drain onto it
     await until(() => builds.every((b) => store.builds.byId(b.id)!.status === 'succeeded'), 'the builds to run on the healthy builder');

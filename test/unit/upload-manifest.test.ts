@@ -176,18 +176,4 @@ describe('limits', () => {
     const r = validateManifest({ entries: Array.from({ length: 4 }, () => 'junk') }, { ...limits, maxEntries: 3 });
     expect(r).toEqual({ ok: false, tooLarge: true, problems: ['the context has 4 entries; the server takes at most 3: add what the build does not need to .dockerignore'] });
   });
-
-  it('checks and sorts 200,000 entries in well under the time a request may take', () => {
-    const entries: ManifestEntry[] = [];
-    for (let a = 0; a < 200; a++) {
-      entries.push(dir(`d${a}`));
-      for (let b = 0; b < 999; b++) entries.push(file(`d${a}/f${b}.ts`, 'x'));
-    }
-    entries.reverse();
-    const start = performance.now();
-    const r = validateManifest({ entries }, limits);
-    const ms = performance.now() - start;
-    expect(r.ok && r.manifest.entries.length).toBe(200_000);
-    expect(ms).toBeLessThan(5000);
-  });
 });
