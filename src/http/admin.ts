@@ -1,10 +1,10 @@
 import { Hono, type Context, type MiddlewareHandler } from 'hono';
-import { bodyLimit } from 'hono/body-limit';
-import { addUser, createToken, listTokens, removeUser, revokeToken, type Outcome, type Refusal } from '../auth/accounts.js';
+import { addUser, createToken, listTokens, removeUser, revokeToken } from '../auth/accounts.js';
 import type { Access } from '../auth/access.js';
 import type { Caller } from '../store/scopes.js';
-import { BadRequestError, ConflictError, NotFoundError, PayloadTooLargeError } from '../errors.js';
 import type { Store } from '../store/store.js';
+import { readJson } from './body.js';
+import { checked, done, type Checked } from './outcome.js';
 
 export interface AdminDeps {
   store: Store;
@@ -28,9 +28,8 @@ export function adminRoutes(deps: AdminDeps): Hono<Env> {
     deps.access.requireScope(c.get('caller'), 'admin');
     await next();
   };
-  const limit = bodyLimit({ maxSize: MAX_ADMIN_BODY, onError: () => { throw new PayloadTooLargeError(`the body may be at most ${MAX_ADMIN_BODY} bytes of JSON`); } });
 
-  app.post('/users', admin, limit, async (c) => {
+  app.post('/users', admin, async (c) => {
     const body = checked(checkNewUser(await jsonBody(c, false)));
     const made = done(addUser(deps.store, body.name));
     return c.json({ name: made.name, token: made.token }, 201);
@@ -41,7 +40,7 @@ export function adminRoutes(deps: AdminDeps): Hono<Env> {
     return c.json({ name: removed.name, removed: true });
   });
 
-  app.post('/users/:name/tokens', admin, limit, async (c) => {
+  app.post('/users/:name/tokens', admin, async (c) => {
     const body = checked(checkNewToken(await jsonBody(c, true)));
     const made = done(createToken(deps.store, c.req.param('name'), { scopes: body.scopes, label: body.label ?? 'api' }));
     return c.json({ id: made.id, token: made.token, label: made.label, scopes: made.scopes }, 201);
@@ -63,35 +62,12 @@ export function adminRoutes(deps: AdminDeps): Hono<Env> {
   return app;
 }
 
-/** What an accounts operation did, or its refusal thrown as the HTTP error of its kind. */
-function done<T>(outcome: Outcome<T>): T {
-  if (outcome.ok) return outcome;
-  throw refusalError(outcome);
-}
-
-function refusalError(r: Refusal): Error {
-  if (r.kind === 'conflict') return new ConflictError(r.problem);
-  if (r.kind === 'missing') return new NotFoundError(r.problem);
-  return new BadRequestError(r.problem);
-}
-
-/** Every problem a body check found, each naming its field, as one 400 (the list in `details.problems`). */
-export type Checked<T> = { ok: true; value: T } | { ok: false; problems: string[] };
-
-function checked<T>(result: Checked<T>): T {
-  if (result.ok) return result.value;
-  throw new BadRequestError(result.problems.join('; '), { problems: result.problems });
-}
-
 /** The parsed body; an empty one is `{}` where every field has a default (`emptyIsObject`), else a 400. */
-async function jsonBody(c: Context, emptyIsObject: boolean): Promise<unknown> {
-  const text = await c.req.text();
-  if (text.trim() === '' && emptyIsObject) return {};
-  try {
-    return JSON.parse(text);
-  } catch (e) {
-    throw new BadRequestError(`the body is not JSON (${(e as Error).message}); send a JSON object`);
-  }
+function jsonBody(c: Context, emptyIsObject: boolean): Promise<unknown> {
+  return readJson(c, {
+    maxBytes: MAX_ADMIN_BODY, tooLarge: `the body may be at most ${MAX_ADMIN_BODY} bytes of JSON`,
+    notJson: (why) => `the body is not JSON (${why}); send a JSON object`, ...(emptyIsObject ? { empty: {} } : {}),
+  });
 }
 
 /** `{"name": "alice"}`: the new user's name (its grammar is checked with the other names, in accounts). */
