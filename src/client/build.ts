@@ -13,7 +13,7 @@ import { createReadStream, readFileSync, realpathSync, statSync } from 'node:fs'
 import { basename, dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import type { Writable } from 'node:stream';
 import { parseArgs } from 'node:util';
-import type { BuildView } from '../http/views.js';
+import type { BuildAnswer as BuildView, UploadStartedAnswer as UploadView } from '../api/answers.js';
 import { nameProblem, repoNameOf } from '../names.js';
 import { MAX_SECRET_BYTES } from '../limits.js';
 import { formatBytes } from '../units.js';
@@ -352,13 +352,6 @@ function defaultIo(): BuildIo {
 }
 
 type Walked = Extract<WalkResult, { ok: true }>;
-
-/** What `POST /api/uploads` answers. */
-interface UploadView {
-  id: string;
-  missing: string[];
-  missing_bytes?: number;
-}
 
 /** An upload whose blobs are all on the server, and the walk it was made from. */
 interface SentContext {
