@@ -1,0 +1,73 @@
+/**
+ * Every JSON answer of the API a test sees, held to its schema: the test process's fetch is wrapped so that an
+ * answer of an operation in src/api/operations.ts is checked against the schema that operation names for its
+ * status (an error against the error answer), and a status the operation does not declare is a mismatch too.
+ * A mismatch fails the test it happened in (or the file, if it came from a hook), naming the request, the
+ * field and what was wrong: the fix is in src/api (the schema was wrong) or in the server (the answer was).
+ *
+ * Loaded by test/helpers/server.ts, so every test with a server has it; nothing in src/ knows.
+ */
+import { afterAll, afterEach } from 'vitest';
+import { answerSchema, operationOf } from '../../src/api/operations.js';
+
+const mismatches: string[] = [];
+/** How many answers were checked, by operation and status: a test can show the check was not vacuous. */
+export const checkedAnswers = new Map<string, number>();
+
+/** Only the API's answers: a forge's or registry's fake, or a page, is not an operation of the table. */
+async function check(method: string, url: URL, res: Response): Promise<void> {
+  if (method === 'HEAD' || !url.pathname.startsWith('/api/')) return;
+  const op = operationOf(method, url.pathname);
+  if (!op) return;
+  const where = `${method} ${url.pathname}${url.search} -> ${res.status}`;
+  const expected = answerSchema(op, res.status);
+  if ('undeclared' in expected) {
+    mismatches.push(`${where}: status ${res.status} is not among ${op.operationId}'s answers in src/api/operations.ts`);
+    return;
+  }
+  if ('notJson' in expected) return;
+  if (!(res.headers.get('content-type') ?? '').includes('application/json')) {
+    mismatches.push(`${where}: ${op.operationId} answers JSON here, but the content type is ${res.headers.get('content-type')}`);
+    return;
+  }
+  const body: unknown = await res.clone().json().catch((e: unknown) => {
+    mismatches.push(`${where}: not JSON (${(e as Error).message})`);
+    return undefined;
+  });
+  if (body === undefined) return;
+  const parsed = expected.schema.safeParse(body);
+  const key = `${op.operationId} ${res.status}`;
+  checkedAnswers.set(key, (checkedAnswers.get(key) ?? 0) + 1);
+  if (!parsed.success) {
+    const issues = parsed.error.issues.slice(0, 5).map((i) => `${i.path.join('.') || '(the answer)'}: ${i.message}`).join('; ');
+    mismatches.push(`${where}: does not match ${op.operationId}'s schema for ${res.status}: ${issues}\n  answer: ${JSON.stringify(body).slice(0, 400)}`);
+  }
+}
+
+const wrapped = Symbol.for('codehub-build.answer-shapes');
+if (!(globalThis.fetch as unknown as Record<symbol, boolean>)[wrapped]) {
+  const realFetch = globalThis.fetch;
+  const fetchChecked = async (input: string | URL | Request, init?: RequestInit): Promise<Response> => {
+    const res = await realFetch(input, init);
+    const method = (init?.method ?? (input instanceof Request ? input.method : 'GET')).toUpperCase();
+    const url = new URL(input instanceof Request ? input.url : String(input));
+    // Checked before the test reads the answer, so a mismatch belongs to the test that caused it.
+    await check(method, url, res);
+    return res;
+  };
+  Object.assign(fetchChecked, { [wrapped]: true });
+  globalThis.fetch = fetchChecked as typeof fetch;
+}
+
+/** The mismatches seen since the last report, taken (a test of this check reads them rather than failing). */
+export function takeMismatches(): string[] {
+  return mismatches.splice(0);
+}
+
+const report = () => {
+  if (mismatches.length === 0) return;
+  const found = takeMismatches();
+  throw new Error(`${found.length} API answer(s) not of their schema (src/api/answers.ts, operations.ts):\n${found.join('\n')}`);
+};
+afterEach(report);
+afterAll(report);
