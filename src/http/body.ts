@@ -1,5 +1,8 @@
 import type { Context } from 'hono';
+import type { z } from 'zod';
+import { parseRequest } from '../api/requests.js';
 import { BadRequestError, PayloadTooLargeError } from '../errors.js';
+import { checked } from './outcome.js';
 
 export interface BodyLimit {
   /** Bytes the body may have. */
@@ -55,4 +58,12 @@ export async function readJson(c: Context, opts: JsonBodyOptions): Promise<unkno
     if (typeof opts.notJson !== 'function') return opts.notJson.value;
     throw new BadRequestError(opts.notJson((e as Error).message));
   }
+}
+
+/**
+ * A request's JSON body within its limit, checked against its schema (src/api/requests.ts): the value, or one
+ * 400 with every problem, each naming its field (the list in `details.problems`).
+ */
+export async function readRequest<S extends z.ZodType>(c: Context, schema: S, opts: JsonBodyOptions): Promise<z.output<S>> {
+  return checked(parseRequest(schema, await readJson(c, opts)));
 }

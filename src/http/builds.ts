@@ -1,5 +1,6 @@
 import { Hono } from 'hono';
 import { stream, streamSSE } from 'hono/streaming';
+import { BuildListQuery, LogQuery, parseRequest } from '../api/requests.js';
 import type { Access } from '../auth/access.js';
 import type { BuildService } from '../builds/service.js';
 import { BadRequestError, GoneError } from '../errors.js';
@@ -8,7 +9,8 @@ import type { LogLine, LogStore } from '../logs/store.js';
 import type { Build, CommitStatusRow } from '../store/schema.js';
 import type { Caller } from '../store/scopes.js';
 import type { Store } from '../store/store.js';
-import { checkRepoParam, commitParam, Lookups, statusParam } from './lookups.js';
+import { Lookups } from './lookups.js';
+import { checked } from './outcome.js';
 import { buildView, logExpiredMessage } from './views.js';
 
 export interface BuildRoutesDeps {
@@ -23,8 +25,6 @@ export interface BuildRoutesDeps {
 
 type Env = { Variables: { caller: Caller } };
 
-const MAX_LIMIT = 200;
-
 /** Builds and their logs, under /api (the caller is signed in): listed, looked up by id or commit, canceled, rebuilt. */
 export function buildRoutes(deps: BuildRoutesDeps): Hono<Env> {
   const app = new Hono<Env>();
@@ -36,26 +36,18 @@ export function buildRoutes(deps: BuildRoutesDeps): Hono<Env> {
   const view = (b: Build) => views([b])[0]!;
 
   app.get('/builds', (c) => {
-    const q = c.req.query();
-    const limit = q.limit === undefined ? 50 : Number(q.limit);
-    if (!Number.isInteger(limit) || limit < 1 || limit > MAX_LIMIT) throw new BadRequestError(`limit must be a whole number from 1 to ${MAX_LIMIT}`);
-    const commit = commitParam(q.commit);
-    const status = statusParam(q.status);
-    if (q.source !== undefined && q.source !== 'push' && q.source !== 'upload') throw new BadRequestError('source must be push or upload');
-    if (q.repo !== undefined) checkRepoParam(q.repo);
+    const q = checked(parseRequest(BuildListQuery, c.req.query()));
     const caller = c.get('caller');
     // A repo the caller cannot read lists as empty, exactly like one without builds.
     if (q.repo !== undefined && !deps.access.canRead(caller, q.repo)) return c.json({ builds: [], next_cursor: null });
-    const cursor = q.cursor === undefined ? undefined : Number(q.cursor);
-    if (cursor !== undefined && !(Number.isInteger(cursor) && cursor > 0)) throw new BadRequestError('cursor must be a value from next_cursor');
     deps.access.requireScope(caller, 'read');
     const rows = deps.store.listBuilds({
-      readable: q.repo !== undefined ? { all: true } : deps.access.readable(caller), repo: q.repo, commit, ref: q.ref, status, source: q.source as 'push' | 'upload' | undefined, limit: limit + 1, beforeId: cursor,
+      readable: q.repo !== undefined ? { all: true } : deps.access.readable(caller), repo: q.repo, commit: q.commit, ref: q.ref, status: q.status, source: q.source, limit: q.limit + 1, beforeId: q.cursor,
     });
-    const page = rows.slice(0, limit);
+    const page = rows.slice(0, q.limit);
     return c.json({
       builds: views(page),
-      next_cursor: rows.length > limit ? String(page[page.length - 1]!.id) : null,
+      next_cursor: rows.length > q.limit ? String(page[page.length - 1]!.id) : null,
     });
   });
 
@@ -69,7 +61,7 @@ export function buildRoutes(deps: BuildRoutesDeps): Hono<Env> {
   app.get('/builds/:id/log', async (c) => {
     const b = lookups.build(c.get('caller'), c.req.param('id'));
     if (b.logExpiredAt) throw new GoneError(logExpiredMessage(b));
-    const q = c.req.query();
+    const q = checked(parseRequest(LogQuery, c.req.query()));
     if ((c.req.header('accept') ?? '').includes('text/event-stream')) {
       const after = Number(c.req.header('last-event-id') ?? q.last_event_id ?? 0);
       if (!Number.isInteger(after) || after < 0) throw new BadRequestError('Last-Event-ID must be a line number');

@@ -1,3 +1,4 @@
+import type { Parsed } from '../api/requests.js';
 import type { Outcome, Refusal } from '../auth/accounts.js';
 import { BadRequestError, ConflictError, NotFoundError } from '../errors.js';
 
@@ -13,10 +14,8 @@ function refusalError(r: Refusal): Error {
   return new BadRequestError(r.problem);
 }
 
-/** Every problem a body check found, each naming its field, as one 400 (the list in `details.problems`). */
-export type Checked<T> = { ok: true; value: T } | { ok: false; problems: string[] };
-
-export function checked<T>(result: Checked<T>): T {
+/** Every problem a request's check found, each naming its field, as one 400 (the list in `details.problems`). */
+export function checked<T>(result: Parsed<T>): T {
   if (result.ok) return result.value;
   throw new BadRequestError(result.problems.join('; '), { problems: result.problems });
 }

@@ -1,16 +1,16 @@
 import { Hono } from 'hono';
+import { BadgeRequest, MemberRequest, RetentionRequest } from '../api/requests.js';
 import type { Access } from '../auth/access.js';
 import { membersOf, share, unshare } from '../auth/members.js';
-import { BadRequestError, NotFoundError } from '../errors.js';
-import { checkOverride, type Policy } from '../registry/retention.js';
+import { NotFoundError } from '../errors.js';
+import type { Policy } from '../registry/retention.js';
 import { retentionOf, setRetention, type RetentionSettings } from '../registry/retention-settings.js';
 import { MAX_SECRET_BYTES, type RepoSecrets } from '../secrets/vault.js';
-import { RETENTION_MAX_DAYS, RETENTION_MAX_KEEP } from '../settings.js';
 import type { Caller } from '../store/scopes.js';
 import type { Store } from '../store/store.js';
-import { readBody, readJson } from './body.js';
+import { readBody, readRequest } from './body.js';
 import { checkRepoParam } from './lookups.js';
-import { checked, done } from './outcome.js';
+import { done } from './outcome.js';
 
 export interface RepoRoutesDeps {
   store: Store;
@@ -60,8 +60,8 @@ export function repoRoutes(deps: RepoRoutesDeps): Hono<Env> {
   app.put('/repos/:owner/:repo/badge', async (c) => {
     const { owner, repo } = c.req.param();
     owned(c, owner, repo);
-    const body = (await readJson(c, { maxBytes: MAX_SETTING_BODY, tooLarge: 'the body is {"public": true|false}', notJson: { value: null } })) as { public?: unknown } | null;
-    if (typeof body?.public !== 'boolean') throw new BadRequestError('the body must be {"public": true} or {"public": false}');
+    // A body that is not JSON is told what to send, as one of the wrong shape is.
+    const body = await readRequest(c, BadgeRequest, { maxBytes: MAX_SETTING_BODY, tooLarge: 'the body is {"public": true|false}', notJson: { value: null } });
     const row = deps.store.repo(owner, repo);
     if (!row) throw new NotFoundError(`no repository ${owner}/${repo}: push to it first`);
     deps.store.setPublicBadge(row.id, body.public);
@@ -78,8 +78,7 @@ export function repoRoutes(deps: RepoRoutesDeps): Hono<Env> {
   app.put('/repos/:owner/:repo/retention', async (c) => {
     const { owner, repo } = c.req.param();
     owned(c, owner, repo);
-    const body = await readJson(c, { maxBytes: MAX_SETTING_BODY, tooLarge: 'the body is {"keep": N, "days": D}', notJson: { value: undefined } });
-    const change = checked(checkOverride(body, { maxKeep: RETENTION_MAX_KEEP, maxDays: RETENTION_MAX_DAYS }));
+    const change = await readRequest(c, RetentionRequest, { maxBytes: MAX_SETTING_BODY, tooLarge: 'the body is {"keep": N, "days": D}', notJson: { value: null } });
     return c.json(retentionView(owner, repo, done(setRetention(deps.store, deps.retention, owner, repo, change))));
   });
 
@@ -92,9 +91,7 @@ export function repoRoutes(deps: RepoRoutesDeps): Hono<Env> {
   app.put('/repos/:owner/:repo/members/:user', async (c) => {
     const { owner, repo, user } = c.req.param();
     owned(c, owner, repo);
-    const body = (await readJson(c, { maxBytes: MAX_SETTING_BODY, tooLarge: 'the body is {"role": "read"|"write"}', notJson: { value: null } })) as { role?: unknown } | null;
-    const role = body?.role;
-    if (role !== 'read' && role !== 'write') throw new BadRequestError('the body must be {"role": "read"} or {"role": "write"}');
+    const { role } = await readRequest(c, MemberRequest, { maxBytes: MAX_SETTING_BODY, tooLarge: 'the body is {"role": "read"|"write"}', notJson: { value: null } });
     const shared = done(share(deps.store, owner, repo, user, role));
     return c.json({ repo: `${owner}/${repo}`, user: shared.user, role: shared.role });
   });

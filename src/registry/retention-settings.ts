@@ -1,6 +1,6 @@
 import type { Outcome } from '../auth/accounts.js';
 import type { Store } from '../store/store.js';
-import type { Policy, PolicyOverride } from './retention.js';
+import type { Policy } from './retention.js';
 
 /**
  * A repo's retention override, its owner's: how many builds per branch and how many days of its images stay,
@@ -15,6 +15,12 @@ export interface RetentionSettings {
   override: { keep: number | null; days: number | null };
   /** The server's defaults (CODEHUB_RETENTION_KEEP, CODEHUB_RETENTION_DAYS). */
   defaults: Policy;
+}
+
+/** A change to the override (the API's RetentionRequest): each of keep and days a number, null (back to the default) or absent (as it was). */
+export interface PolicyOverride {
+  keep?: number | null;
+  days?: number | null;
 }
 
 /** owner/repo's settings; a repo not pushed to yet has the defaults. */

@@ -1,13 +1,14 @@
 import { Hono } from 'hono';
 import { describe, expect, it } from 'vitest';
 import { AppError } from '../../src/errors.js';
-import { readBody, readJson, type JsonBodyOptions } from '../../src/http/body.js';
+import { RetentionRequest } from '../../src/api/requests.js';
+import { readBody, readJson, readRequest, type JsonBodyOptions } from '../../src/http/body.js';
 
 /** An app whose one route answers what `read` made of the body, or the error it threw. */
 function app(read: (c: Parameters<typeof readBody>[0]) => Promise<unknown>) {
   const a = new Hono();
   a.post('/', async (c) => c.json({ got: await read(c) ?? null }));
-  a.onError((e, c) => c.json({ status: (e as AppError).status, message: e.message }));
+  a.onError((e, c) => c.json({ status: (e as AppError).status, message: e.message, ...((e as AppError).details ? { details: (e as AppError).details } : {}) }));
   return a;
 }
 const post = async (a: Hono, body: string, headers: Record<string, string> = {}) => (await a.request('/', { method: 'POST', body, headers })).json();
@@ -53,5 +54,19 @@ describe('readJson', () => {
   ];
   it.each(cases)('%s', async (_what, opts, body, answer) => {
     expect(await post(json(opts), body)).toEqual(answer);
+  });
+});
+
+describe('readRequest', () => {
+  const retention = app((c) => readRequest(c, RetentionRequest, { maxBytes: 64, tooLarge: 'too large', notJson: { value: null } }));
+
+  it('gives the value the schema checked, or one 400 with every problem, each naming its field', async () => {
+    expect(await post(retention, '{"keep": 3}')).toEqual({ got: { keep: 3 } });
+    const problems = [
+      'unknown field "colour": only keep and days can be set',
+      "keep must be a whole number from 0 to 10000 (builds per branch), or null for the server's default; got -1",
+    ];
+    expect(await post(retention, '{"keep": -1, "colour": "red"}')).toEqual({ status: 400, message: problems.join('; '), details: { problems } });
+    expect(await post(retention, 'nope')).toEqual({ status: 400, message: 'the body must be a JSON object like {"keep": 10, "days": 30}', details: { problems: [expect.any(String)] } });
   });
 });

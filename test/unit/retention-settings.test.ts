@@ -1,6 +1,5 @@
 import { beforeEach, describe, expect, it } from 'vitest';
-import { retentionOf, setRetention } from '../../src/registry/retention-settings.js';
-import type { PolicyOverride } from '../../src/registry/retention.js';
+import { retentionOf, setRetention, type PolicyOverride } from '../../src/registry/retention-settings.js';
 import { openDb } from '../../src/store/db.js';
 import { Store } from '../../src/store/store.js';
 
