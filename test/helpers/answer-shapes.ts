@@ -1,7 +1,8 @@
 /**
  * Every JSON answer of the API a test sees, held to its schema: the test process's fetch is wrapped so that an
- * answer of an operation in src/api/operations.ts is checked against the schema that operation names for its
- * status (an error against the error answer), and a status the operation does not declare is a mismatch too.
+ * answer of an operation in src/api/operations.ts, as the test reads it, is checked against the schema that
+ * operation names for its status (an error against the error answer); a status the operation does not declare
+ * is a mismatch too.
  * A mismatch fails the test it happened in (or the file, if it came from a hook), naming the request, the
  * field and what was wrong: the fix is in src/api (the schema was wrong) or in the server (the answer was).
  *
@@ -21,9 +22,11 @@ const FORGE_HOOK = /^\/hooks\/(github|gitea|gitlab)$/;
 
 /**
  * Only the API's answers and the forges' hooks': a forge's or registry's fake, or a page, is not an operation
- * of the table.
+ * of the table. The status is checked at once; the body when the test reads it (json() or text()), because
+ * reading it here would hand the connection back to the pool where the test would have left it, and a test
+ * that restarts the server would then meet that stale connection.
  */
-async function check(method: string, url: URL, res: Response): Promise<void> {
+function check(method: string, url: URL, res: Response): void {
   if (method === 'HEAD') return;
   const hook = method === 'POST' && FORGE_HOOK.test(url.pathname);
   const op = hook ? { operationId: 'forgeHook' } : url.pathname.startsWith('/api/') ? operationOf(method, url.pathname) : undefined;
@@ -40,18 +43,31 @@ async function check(method: string, url: URL, res: Response): Promise<void> {
     mismatches.push(`${where}: ${op.operationId} answers JSON here, but the content type is ${res.headers.get('content-type')}`);
     return;
   }
-  const body: unknown = await res.clone().json().catch((e: unknown) => {
-    mismatches.push(`${where}: not JSON (${(e as Error).message})`);
-    return undefined;
+  const verify = (body: unknown) => {
+    const parsed = expected.schema.safeParse(body);
+    const key = `${op.operationId} ${res.status}`;
+    checkedAnswers.set(key, (checkedAnswers.get(key) ?? 0) + 1);
+    if (!parsed.success) {
+      const issues = parsed.error.issues.slice(0, 5).map((i) => `${i.path.join('.') || '(the answer)'}: ${i.message}`).join('; ');
+      mismatches.push(`${where}: does not match ${op.operationId}'s schema for ${res.status}: ${issues}\n  answer: ${JSON.stringify(body).slice(0, 400)}`);
+    }
+  };
+  const readJson = res.json.bind(res);
+  const readText = res.text.bind(res);
+  Object.defineProperties(res, {
+    json: { value: async () => { const body: unknown = await readJson(); verify(body); return body; } },
+    text: {
+      value: async () => {
+        const text = await readText();
+        try {
+          verify(JSON.parse(text));
+        } catch {
+          mismatches.push(`${where}: not JSON: ${JSON.stringify(text.slice(0, 200))}`);
+        }
+        return text;
+      },
+    },
   });
-  if (body === undefined) return;
-  const parsed = expected.schema.safeParse(body);
-  const key = `${op.operationId} ${res.status}`;
-  checkedAnswers.set(key, (checkedAnswers.get(key) ?? 0) + 1);
-  if (!parsed.success) {
-    const issues = parsed.error.issues.slice(0, 5).map((i) => `${i.path.join('.') || '(the answer)'}: ${i.message}`).join('; ');
-    mismatches.push(`${where}: does not match ${op.operationId}'s schema for ${res.status}: ${issues}\n  answer: ${JSON.stringify(body).slice(0, 400)}`);
-  }
 }
 
 const wrapped = Symbol.for('codehub-build.answer-shapes');
@@ -60,9 +76,7 @@ if (!(globalThis.fetch as unknown as Record<symbol, boolean>)[wrapped]) {
   const fetchChecked = async (input: string | URL | Request, init?: RequestInit): Promise<Response> => {
     const res = await realFetch(input, init);
     const method = (init?.method ?? (input instanceof Request ? input.method : 'GET')).toUpperCase();
-    const url = new URL(input instanceof Request ? input.url : String(input));
-    // Checked before the test reads the answer, so a mismatch belongs to the test that caused it.
-    await check(method, url, res);
+    check(method, new URL(input instanceof Request ? input.url : String(input)), res);
     return res;
   };
   Object.assign(fetchChecked, { [wrapped]: true });
