@@ -20,53 +20,72 @@ export const checkedAnswers = new Map<string, number>();
 /** The forges' webhooks answer JSON too (written out in src/http/openapi.ts), with builds in it. */
 const FORGE_HOOK = /^\/hooks\/(github|gitea|gitlab)$/;
 
+interface Expected { where: string; operationId: string; status: number; schema: z.ZodType }
+
 /**
- * Only the API's answers and the forges' hooks': a forge's or registry's fake, or a page, is not an operation
- * of the table. The status is checked at once; the body when the test reads it (json() or text()), because
- * reading it here would hand the connection back to the pool where the test would have left it, and a test
- * that restarts the server would then meet that stale connection.
+ * What an answer must be: undefined when it is not the API's (a forge's or registry's fake, a page), or not
+ * JSON by its operation; a status or content type the operation does not declare is a mismatch at once.
  */
-function check(method: string, url: URL, res: Response): void {
-  if (method === 'HEAD') return;
+function expectation(method: string, url: URL, status: number, contentType: string | null): Expected | undefined {
+  if (method === 'HEAD') return undefined;
   const hook = method === 'POST' && FORGE_HOOK.test(url.pathname);
   const op = hook ? { operationId: 'forgeHook' } : url.pathname.startsWith('/api/') ? operationOf(method, url.pathname) : undefined;
-  if (!op) return;
-  const where = `${method} ${url.pathname}${url.search} -> ${res.status}`;
-  const expected: { schema: z.ZodType } | { undeclared: true } | { notJson: true } = !hook ? answerSchema(op as Operation, res.status)
-    : { schema: res.status < 300 ? HookAnswer : ErrorAnswer };
+  if (!op) return undefined;
+  const where = `${method} ${url.pathname}${url.search} -> ${status}`;
+  const expected: { schema: z.ZodType } | { undeclared: true } | { notJson: true } = !hook ? answerSchema(op as Operation, status)
+    : { schema: status < 300 ? HookAnswer : ErrorAnswer };
   if ('undeclared' in expected) {
-    mismatches.push(`${where}: status ${res.status} is not among ${op.operationId}'s answers in src/api/operations.ts`);
+    mismatches.push(`${where}: status ${status} is not among ${op.operationId}'s answers in src/api/operations.ts`);
+    return undefined;
+  }
+  if ('notJson' in expected) return undefined;
+  if (!(contentType ?? '').includes('application/json')) {
+    mismatches.push(`${where}: ${op.operationId} answers JSON here, but the content type is ${contentType}`);
+    return undefined;
+  }
+  return { where, operationId: op.operationId, status, schema: expected.schema };
+}
+
+function verify(e: Expected, body: unknown): void {
+  const parsed = e.schema.safeParse(body);
+  const key = `${e.operationId} ${e.status}`;
+  checkedAnswers.set(key, (checkedAnswers.get(key) ?? 0) + 1);
+  if (!parsed.success) {
+    const issues = parsed.error.issues.slice(0, 5).map((i) => `${i.path.join('.') || '(the answer)'}: ${i.message}`).join('; ');
+    mismatches.push(`${e.where}: does not match ${e.operationId}'s schema for ${e.status}: ${issues}\n  answer: ${JSON.stringify(body).slice(0, 400)}`);
+  }
+}
+
+function verifyText(e: Expected, text: string): void {
+  let body: unknown;
+  try {
+    body = JSON.parse(text);
+  } catch {
+    mismatches.push(`${e.where}: not JSON: ${JSON.stringify(text.slice(0, 200))}`);
     return;
   }
-  if ('notJson' in expected) return;
-  if (!(res.headers.get('content-type') ?? '').includes('application/json')) {
-    mismatches.push(`${where}: ${op.operationId} answers JSON here, but the content type is ${res.headers.get('content-type')}`);
-    return;
-  }
-  const verify = (body: unknown) => {
-    const parsed = expected.schema.safeParse(body);
-    const key = `${op.operationId} ${res.status}`;
-    checkedAnswers.set(key, (checkedAnswers.get(key) ?? 0) + 1);
-    if (!parsed.success) {
-      const issues = parsed.error.issues.slice(0, 5).map((i) => `${i.path.join('.') || '(the answer)'}: ${i.message}`).join('; ');
-      mismatches.push(`${where}: does not match ${op.operationId}'s schema for ${res.status}: ${issues}\n  answer: ${JSON.stringify(body).slice(0, 400)}`);
-    }
-  };
+  verify(e, body);
+}
+
+/** An answer read without fetch (node:http, as a forge's delivery is sent), checked as fetch's are. */
+export function checkAnswer(method: string, url: string, status: number, contentType: string | null, text: string): void {
+  const e = expectation(method, new URL(url), status, contentType);
+  if (e) verifyText(e, text);
+}
+
+/**
+ * A fetch answer: its status at once, its body when the test reads it (json() or text()), because reading it
+ * here would hand the connection back to the pool where the test would have left it, and a test that
+ * restarts the server would then meet that stale connection.
+ */
+function check(method: string, url: URL, res: Response): void {
+  const e = expectation(method, url, res.status, res.headers.get('content-type'));
+  if (!e) return;
   const readJson = res.json.bind(res);
   const readText = res.text.bind(res);
   Object.defineProperties(res, {
-    json: { value: async () => { const body: unknown = await readJson(); verify(body); return body; } },
-    text: {
-      value: async () => {
-        const text = await readText();
-        try {
-          verify(JSON.parse(text));
-        } catch {
-          mismatches.push(`${where}: not JSON: ${JSON.stringify(text.slice(0, 200))}`);
-        }
-        return text;
-      },
-    },
+    json: { value: async () => { const body: unknown = await readJson(); verify(e, body); return body; } },
+    text: { value: async () => { const text = await readText(); verifyText(e, text); return text; } },
   });
 }
 
