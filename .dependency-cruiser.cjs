@@ -33,6 +33,9 @@ const LAYERS = [
   { name: 'upload-parts', path: [UPLOAD_PARTS] },
   { name: 'store', path: ['^src/store/'] },
   { name: 'auth', path: ['^src/auth/'] },
+  // The API's shapes (zod schemas of every /api request and answer, and its operations): constants from the
+  // layers below, nothing else; the routes, the services that take a request, and the client's types use them.
+  { name: 'api', path: ['^src/api/'] },
   // git sits above store and auth (the README lists it before them): notes.ts writes a Build as a git note and
   // the hook program signs its report with auth/hook-signature.ts; nothing in store or auth reads git.
   { name: 'git', path: ['^src/git/'] },

@@ -6,3 +6,5 @@ export const RETENTION_MAX_KEEP = 10_000;
 export const RETENTION_MAX_DAYS = 3650;
 /** Bytes of one build secret's value (a repo secret, or `codehub-build build --secret`). */
 export const MAX_SECRET_BYTES = 64 * 1024;
+/** A BuildKit secret id and a config `secrets:` entry: letters, digits and _, not starting with a digit. */
+export const SECRET_NAME_RE = /^[A-Za-z_][A-Za-z0-9_]{0,63}$/;

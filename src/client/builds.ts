@@ -1,5 +1,5 @@
 import { parseArgs } from 'node:util';
-import type { BuildView } from '../http/views.js';
+import type { BuildAnswer as BuildView, BuildListAnswer } from '../api/answers.js';
 import { SHA_PREFIX_RE } from '../names.js';
 import { ClientError, UsageError } from './errors.js';
 import { revParse } from './git.js';
@@ -15,7 +15,7 @@ export async function buildsCmd(args: string[]): Promise<number> {
   const cfg = clientConfig();
   const q = new URLSearchParams();
   for (const k of ['repo', 'commit', 'ref', 'status', 'limit'] as const) if (values[k]) q.set(k, values[k]!);
-  const { builds } = await getJson<{ builds: BuildView[] }>(cfg, `/api/builds?${q}`);
+  const { builds } = await getJson<BuildListAnswer>(cfg, `/api/builds?${q}`);
   if (values.json) { console.log(JSON.stringify(builds, null, 2)); return 0; }
   if (builds.length === 0) { console.log('no builds'); return 0; }
   const rows = builds.map((b) => [`#${b.id}`, b.status, b.repo, ...origin(b), b.image, b.digest ? b.digest.slice(0, 19) : b.reason ?? '']);
@@ -60,7 +60,7 @@ export async function statusCmd(args: string[]): Promise<number> {
   const sha = await revParse(rev);
   if (!sha) throw new UsageError(`${JSON.stringify(rev)} is not a commit of the git checkout in ${process.cwd()}`);
   const cfg = clientConfig();
-  const { builds } = await getJson<{ builds: BuildView[] }>(cfg, `/api/builds?commit=${sha}&limit=200`);
+  const { builds } = await getJson<BuildListAnswer>(cfg, `/api/builds?commit=${sha}&limit=200`);
   if (builds.length === 0) {
     console.log(`no builds of ${sha.slice(0, 12)} (${rev}): has it been pushed to the build remote?`);
     return 4;
@@ -91,7 +91,7 @@ async function resolveBuilds(cfg: ClientConfig, arg: string): Promise<BuildView[
   // A revision of the checkout we are in (HEAD, a branch, a tag) wins over reading it as a hex prefix.
   const prefix = (SHA_PREFIX_RE.test(arg.toLowerCase()) ? null : await revParse(arg)) ?? arg.toLowerCase();
   if (!SHA_PREFIX_RE.test(prefix)) throw new UsageError(`${JSON.stringify(arg)} is neither a build id, a commit prefix (4 to 40 hex digits) nor a revision of a git checkout here`);
-  const { builds } = await getJson<{ builds: BuildView[] }>(cfg, `/api/builds?commit=${prefix}&limit=200`);
+  const { builds } = await getJson<BuildListAnswer>(cfg, `/api/builds?commit=${prefix}&limit=200`);
   if (builds.length === 0) throw new ClientError(`no build found for a commit starting with ${prefix}`, 404);
   const commits = [...new Set(builds.map((b) => `${b.repo}@${b.commit}`))];
   if (commits.length > 1) {

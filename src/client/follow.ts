@@ -3,7 +3,7 @@
  * end said and turned into the command's exit status.
  */
 import { once } from 'node:events';
-import type { BuildView } from '../http/views.js';
+import type { BuildAnswer as BuildView } from '../api/answers.js';
 import type { BuildIo } from './build-io.js';
 import { getJson, postJson, request, type ClientConfig } from './rest.js';
 

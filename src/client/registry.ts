@@ -1,5 +1,5 @@
 import { parseArgs } from 'node:util';
-import type { UsageView } from '../registry/usage.js';
+import type { UsageAnswer as UsageView } from '../api/answers.js';
 import { nameProblem, repoPathProblem } from '../names.js';
 import { formatBytes } from '../units.js';
 import { UsageError } from './errors.js';

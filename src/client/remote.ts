@@ -1,6 +1,7 @@
 import { accessSync, constants, realpathSync } from 'node:fs';
 import { basename } from 'node:path';
 import { parseArgs } from 'node:util';
+import type { CallerAnswer } from '../api/answers.js';
 import { repoNameOf, repoPathProblem } from '../names.js';
 import { ClientError, UsageError } from './errors.js';
 import { git, topLevel } from './git.js';
@@ -9,10 +10,7 @@ import { clientConfig, getJson, serverUrl, type ClientConfig } from './rest.js';
 const REMOTE_USAGE = 'usage: codehub-build remote add [NAME] [owner/repo]   (NAME defaults to build, owner to your user, repo to the folder\'s name)';
 
 /** What `GET /api/user` answers: the token's user and scopes. */
-export interface UserView {
-  name: string;
-  scopes: string[];
-}
+export type UserView = CallerAnswer;
 
 /**
  * `remote add [NAME] [owner/repo]`: adds the build remote and makes `codehub-build credential` git's only

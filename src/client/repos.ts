@@ -1,4 +1,5 @@
 import { parseArgs } from 'node:util';
+import type { BadgeAnswer, MembersAnswer, RetentionAnswer, SecretListAnswer } from '../api/answers.js';
 import { RETENTION_MAX_DAYS, RETENTION_MAX_KEEP } from '../limits.js';
 import { repoPathProblem } from '../names.js';
 import { UsageError } from './errors.js';
@@ -17,13 +18,13 @@ export async function repoCmd(args: string[]): Promise<number> {
   if (problem) throw new UsageError(`${problem}\n${usage}`);
   if (sub === 'badge') {
     if (positionals.length !== 2 || (user !== 'public' && user !== 'private')) throw new UsageError('usage: codehub-build repo badge <owner/repo> public|private');
-    const { badge_url: url } = await sendJson<{ badge_url: string }>(clientConfig(), `/api/repos/${repo}/badge`, 'PUT', { public: user === 'public' });
+    const { badge_url: url } = await sendJson<BadgeAnswer>(clientConfig(), `/api/repos/${repo}/badge`, 'PUT', { public: user === 'public' });
     console.log(`${repo}'s badges are ${user === 'public' ? 'public' : 'private (they need a token)'}: ${url}`);
     return 0;
   }
   const path = `/api/repos/${repo}/members`;
   if (sub === 'members' && positionals.length === 1) {
-    const { owner, members } = await getJson<{ owner: string; members: { user: string; role: string }[] }>(clientConfig(), path);
+    const { owner, members } = await getJson<MembersAnswer>(clientConfig(), path);
     console.log(`${owner.padEnd(32)} owner`);
     for (const m of members) console.log(`${m.user.padEnd(32)} ${m.role}`);
     return 0;
@@ -48,7 +49,7 @@ export async function secretCmd(args: string[]): Promise<number> {
   if (problem) throw new UsageError(`${problem}\n${usage}`);
   const path = `/api/repos/${repo}/secrets`;
   if (sub === 'list' && args.length === 2) {
-    const { secrets } = await getJson<{ secrets: { name: string; updated_at: string }[] }>(clientConfig(), path);
+    const { secrets } = await getJson<SecretListAnswer>(clientConfig(), path);
     if (secrets.length === 0) console.log(`${repo} has no secrets`);
     for (const s of secrets) console.log(`${s.name.padEnd(32)} updated ${s.updated_at}`);
     return 0;
@@ -88,10 +89,9 @@ async function retentionCmd(args: string[]): Promise<number> {
   }
   if (values.default) Object.assign(body, { keep: null, days: null });
   const path = `/api/repos/${repo}/retention`;
-  type View = { keep: number; days: number; override: { keep: number | null; days: number | null }; defaults: { keep: number; days: number } };
   const v = Object.keys(body).length
-    ? await sendJson<View>(clientConfig(), path, 'PUT', body)
-    : await getJson<View>(clientConfig(), path);
+    ? await sendJson<RetentionAnswer>(clientConfig(), path, 'PUT', body)
+    : await getJson<RetentionAnswer>(clientConfig(), path);
   const of = (key: 'keep' | 'days') => (v.override[key] === null ? `${v[key]} (the server's default)` : `${v[key]} (this repo's; the server's default is ${v.defaults[key]})`);
   console.log(`${repo}: each branch keeps the tags of its newest ${of('keep')} builds, and every tag pushed within ${of('days')} days`);
   console.log('always kept: each live branch head\'s tags, git tags\' tags, latest; a deleted branch\'s tags go after CODEHUB_RETENTION_GRACE');

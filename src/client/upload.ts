@@ -5,7 +5,7 @@
  */
 import { createReadStream } from 'node:fs';
 import { join } from 'node:path';
-import type { BuildView } from '../http/views.js';
+import type { BuildAnswer as BuildView, UploadStartedAnswer as UploadView } from '../api/answers.js';
 import { formatBytes } from '../units.js';
 import { mapLimit } from '../util/map-limit.js';
 import type { BuildPlan, BuildRequest } from './build-args.js';
@@ -19,13 +19,6 @@ import { request, sendJson, type ClientConfig } from './rest.js';
 const UPLOAD_CONCURRENCY = 4;
 
 type Walked = Extract<WalkResult, { ok: true }>;
-
-/** What `POST /api/uploads` answers. */
-interface UploadView {
-  id: string;
-  missing: string[];
-  missing_bytes?: number;
-}
 
 /** An upload whose blobs are all on the server, and the walk it was made from. */
 export interface SentContext {

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { parseArgs } from 'node:util';
+import type { UpstreamAnswer } from '../api/answers.js';
 import { repoPathProblem } from '../names.js';
 import { UsageError } from './errors.js';
 import { clientConfig, getJson, request, sendJson } from './rest.js';
@@ -7,10 +8,7 @@ import { clientConfig, getJson, request, sendJson } from './rest.js';
 const USAGE = 'usage: codehub-build repo upstream <owner/repo> [--url URL --forge github|gitea|gitlab [--api-url URL]] [--remove]\n'
   + '  the webhook secret comes from CODEHUB_WEBHOOK_SECRET (else one is made and printed once), the status token from CODEHUB_STATUS_TOKEN';
 
-interface LinkView {
-  repo: string; url: string; forge: string; api_url: string; hook_url: string; statuses: boolean; updated_at: string;
-  last_delivery: { at: string; result: string; error: string | null } | null;
-}
+type LinkView = UpstreamAnswer;
 
 /**
  * `repo upstream <owner/repo>`: show, set or remove the repo's link to a forge. Secrets come from the

@@ -1,6 +1,6 @@
+import { LinkRequest, parseRequest } from '../api/requests.js';
 import { BadRequestError, NotFoundError } from '../errors.js';
 import type { RepoStore } from '../git/repos.js';
-import { MAX_SECRET_BYTES } from '../limits.js';
 import { open, seal } from '../secrets/vault.js';
 import type { ForgeStore, LinkRow } from '../store/forges.js';
 import type { Logger } from '../log.js';
@@ -21,40 +21,21 @@ export interface LinkInput {
 
 export type LinkCheck = { ok: true; value: LinkInput } | { ok: false; problems: string[] };
 
-const FIELDS = ['url', 'forge', 'webhook_secret', 'status_token', 'api_url'];
-const MIN_SECRET_CHARS = 16;
-/** Tokens of the three forges are 40 to a few hundred characters; this bounds what is sealed and sent. */
-const MAX_TOKEN_CHARS = 4096;
-
 /**
- * Checks a link request, every field, and returns all the problems at once rather than the first: the URL
- * with git's rules (http(s) only, no credentials or options: upstream.ts), the forge, and that the forge can
- * name the repository and its API from the URL (GitHub wants exactly owner/repo).
+ * Checks a link request, every field, and returns all the problems at once rather than the first: its shape
+ * (LinkRequest, src/api/requests.ts), then what the shape cannot say, for every field given as a string, even
+ * when another is wrong: the URL with git's rules (http(s) only, no credentials or options: upstream.ts), the
+ * forge, and that the forge can name the repository and its API from the URL (GitHub wants exactly owner/repo).
  */
 export function checkLinkInput(body: unknown, opts: UpstreamUrlOptions = {}): LinkCheck {
-  if (typeof body !== 'object' || body === null || Array.isArray(body)) {
-    return { ok: false, problems: ['the body must be a JSON object: {"url", "forge", "webhook_secret", "status_token", "api_url"}'] };
-  }
+  const shape = parseRequest(LinkRequest, body);
+  const problems = shape.ok ? [] : [...shape.problems];
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) return { ok: false, problems };
   const b = body as Record<string, unknown>;
-  const problems: string[] = [];
-  for (const k of Object.keys(b)) if (!FIELDS.includes(k)) problems.push(`unknown field ${JSON.stringify(k.slice(0, 60))}; the fields are ${FIELDS.join(', ')}`);
-  const str = (k: string, required: boolean): string | null => {
-    const v = b[k];
-    if (v === undefined || v === null) {
-      if (required) problems.push(`${k} is required`);
-      return null;
-    }
-    if (typeof v !== 'string' || v === '') {
-      problems.push(`${k} must be a non-empty string`);
-      return null;
-    }
-    return v;
-  };
-  const url = str('url', true);
-  const forgeName = str('forge', true);
-  const webhookSecret = str('webhook_secret', true);
-  const statusToken = str('status_token', false);
-  const apiUrl = str('api_url', false);
+  const given = (k: string): string | null => (typeof b[k] === 'string' && b[k] !== '' ? b[k] : null);
+  const url = given('url');
+  const forgeName = given('forge');
+  const apiUrl = given('api_url');
 
   let forge: Forge | undefined;
   if (forgeName !== null) {
@@ -87,15 +68,9 @@ export function checkLinkInput(body: unknown, opts: UpstreamUrlOptions = {}): Li
       }
     }
   }
-  if (webhookSecret !== null && Buffer.byteLength(webhookSecret) > MAX_SECRET_BYTES) problems.push(`webhook_secret is longer than ${MAX_SECRET_BYTES} bytes`);
-  // GitLab sends the secret itself, so a short one can be guessed through the hook URL; forges take any length.
-  if (webhookSecret !== null && webhookSecret.length < MIN_SECRET_CHARS) problems.push(`webhook_secret must be at least ${MIN_SECRET_CHARS} characters (a random one: openssl rand -base64 24)`);
-  if (statusToken !== null) {
-    // eslint-disable-next-line no-control-regex
-    if (statusToken.length > MAX_TOKEN_CHARS || /[\u0000-\u001f\u007f\s]/.test(statusToken)) problems.push(`status_token must be at most ${MAX_TOKEN_CHARS} characters without spaces or control characters`);
-  }
-  if (problems.length > 0 || url === null || forge === undefined || webhookSecret === null) return { ok: false, problems };
-  return { ok: true, value: { url, forge: forge.name, webhookSecret, statusToken, apiUrl: api ?? null } };
+  if (!shape.ok || problems.length > 0 || forge === undefined) return { ok: false, problems };
+  const v = shape.value;
+  return { ok: true, value: { url: v.url, forge: forge.name, webhookSecret: v.webhook_secret, statusToken: v.status_token ?? null, apiUrl: api ?? null } };
 }
 
 /** A link as the API shows it: never a secret, only whether a status token is set. */

@@ -1,10 +1,11 @@
-import { Hono, type Context, type MiddlewareHandler } from 'hono';
-import { bodyLimit } from 'hono/body-limit';
-import { addUser, createToken, listTokens, removeUser, revokeToken, type Outcome, type Refusal } from '../auth/accounts.js';
+import { Hono, type MiddlewareHandler } from 'hono';
+import { NewTokenRequest, NewUserRequest } from '../api/requests.js';
+import { addUser, createToken, listTokens, removeUser, revokeToken } from '../auth/accounts.js';
 import type { Access } from '../auth/access.js';
 import type { Caller } from '../store/scopes.js';
-import { BadRequestError, ConflictError, NotFoundError, PayloadTooLargeError } from '../errors.js';
 import type { Store } from '../store/store.js';
+import { readRequest } from './body.js';
+import { done } from './outcome.js';
 
 export interface AdminDeps {
   store: Store;
@@ -15,6 +16,7 @@ type Env = { Variables: { caller: Caller } };
 
 /** Bytes an admin request body may have: its JSON is a name, or a few scopes and a label. */
 export const MAX_ADMIN_BODY = 1024;
+const BODY = { maxBytes: MAX_ADMIN_BODY, tooLarge: `the body may be at most ${MAX_ADMIN_BODY} bytes of JSON`, notJson: (why: string) => `the body is not JSON (${why}); send a JSON object` };
 
 /**
  * Users and tokens, for the platform that makes workspaces (the admin scope): the same operations as
@@ -28,10 +30,9 @@ export function adminRoutes(deps: AdminDeps): Hono<Env> {
     deps.access.requireScope(c.get('caller'), 'admin');
     await next();
   };
-  const limit = bodyLimit({ maxSize: MAX_ADMIN_BODY, onError: () => { throw new PayloadTooLargeError(`the body may be at most ${MAX_ADMIN_BODY} bytes of JSON`); } });
 
-  app.post('/users', admin, limit, async (c) => {
-    const body = checked(checkNewUser(await jsonBody(c, false)));
+  app.post('/users', admin, async (c) => {
+    const body = await readRequest(c, NewUserRequest, BODY);
     const made = done(addUser(deps.store, body.name));
     return c.json({ name: made.name, token: made.token }, 201);
   });
@@ -41,8 +42,9 @@ export function adminRoutes(deps: AdminDeps): Hono<Env> {
     return c.json({ name: removed.name, removed: true });
   });
 
-  app.post('/users/:name/tokens', admin, limit, async (c) => {
-    const body = checked(checkNewToken(await jsonBody(c, true)));
+  app.post('/users/:name/tokens', admin, async (c) => {
+    // An empty body takes both defaults.
+    const body = await readRequest(c, NewTokenRequest, { ...BODY, empty: {} });
     const made = done(createToken(deps.store, c.req.param('name'), { scopes: body.scopes, label: body.label ?? 'api' }));
     return c.json({ id: made.id, token: made.token, label: made.label, scopes: made.scopes }, 201);
   });
@@ -63,69 +65,3 @@ export function adminRoutes(deps: AdminDeps): Hono<Env> {
   return app;
 }
 
-/** What an accounts operation did, or its refusal thrown as the HTTP error of its kind. */
-function done<T>(outcome: Outcome<T>): T {
-  if (outcome.ok) return outcome;
-  throw refusalError(outcome);
-}
-
-function refusalError(r: Refusal): Error {
-  if (r.kind === 'conflict') return new ConflictError(r.problem);
-  if (r.kind === 'missing') return new NotFoundError(r.problem);
-  return new BadRequestError(r.problem);
-}
-
-/** Every problem a body check found, each naming its field, as one 400 (the list in `details.problems`). */
-export type Checked<T> = { ok: true; value: T } | { ok: false; problems: string[] };
-
-function checked<T>(result: Checked<T>): T {
-  if (result.ok) return result.value;
-  throw new BadRequestError(result.problems.join('; '), { problems: result.problems });
-}
-
-/** The parsed body; an empty one is `{}` where every field has a default (`emptyIsObject`), else a 400. */
-async function jsonBody(c: Context, emptyIsObject: boolean): Promise<unknown> {
-  const text = await c.req.text();
-  if (text.trim() === '' && emptyIsObject) return {};
-  try {
-    return JSON.parse(text);
-  } catch (e) {
-    throw new BadRequestError(`the body is not JSON (${(e as Error).message}); send a JSON object`);
-  }
-}
-
-/** `{"name": "alice"}`: the new user's name (its grammar is checked with the other names, in accounts). */
-export function checkNewUser(body: unknown): Checked<{ name: string }> {
-  const problems = shapeProblems(body, ['name'], '{"name": "alice"}');
-  if (problems) return { ok: false, problems };
-  const { name } = body as { name?: unknown };
-  if (typeof name !== 'string') return { ok: false, problems: [`name must be a string (the new user's name); got ${describe(name)}`] };
-  return { ok: true, value: { name } };
-}
-
-/** `{"scopes": ["read", "push"], "label": "ci"}`, both optional: scopes a list of scope names, label a string. */
-export function checkNewToken(body: unknown): Checked<{ scopes?: string[]; label?: string }> {
-  const problems = shapeProblems(body, ['scopes', 'label'], '{"scopes": ["read", "push"], "label": "ci"}') ?? [];
-  if (problems.length) return { ok: false, problems };
-  const { scopes, label } = body as { scopes?: unknown; label?: unknown };
-  if (scopes !== undefined && !(Array.isArray(scopes) && scopes.every((s) => typeof s === 'string'))) {
-    problems.push(`scopes must be a list of scope names, e.g. ["read", "push"]; got ${describe(scopes)}`);
-  }
-  if (label !== undefined && typeof label !== 'string') problems.push(`label must be a string; got ${describe(label)}`);
-  if (problems.length) return { ok: false, problems };
-  return { ok: true, value: { ...(scopes !== undefined ? { scopes: scopes as string[] } : {}), ...(label !== undefined ? { label: label as string } : {}) } };
-}
-
-/** Null when `body` is a JSON object with no field but `allowed`, else what is wrong with it. */
-function shapeProblems(body: unknown, allowed: readonly string[], example: string): string[] | null {
-  if (typeof body !== 'object' || body === null || Array.isArray(body)) return [`the body must be a JSON object like ${example}; got ${describe(body)}`];
-  const unknown = Object.keys(body).filter((k) => !allowed.includes(k));
-  return unknown.length ? unknown.map((k) => `unknown field ${JSON.stringify(k)}: the fields are ${allowed.join(', ')}`) : null;
-}
-
-/** A value in an error message: its JSON, cut short (the body is small, but a message should be smaller). */
-function describe(v: unknown): string {
-  if (v === undefined) return 'nothing';
-  const json = JSON.stringify(v);
-  return json.length > 60 ? `${json.slice(0, 57)}...` : json;
-}

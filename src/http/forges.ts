@@ -1,17 +1,18 @@
 import { Hono } from 'hono';
-import { bodyLimit } from 'hono/body-limit';
 import type { Access } from '../auth/access.js';
 import type { Caller } from '../store/scopes.js';
-import { BadRequestError, PayloadTooLargeError } from '../errors.js';
 import type { UpstreamLinks } from '../forges/links.js';
 import type { HookAnswer, WebhookService } from '../forges/webhooks.js';
 import { FORGE_NAMES } from '../forges/index.js';
 import type { CommitStatusRow } from '../store/schema.js';
+import { readBody, readJson } from './body.js';
 import { checkRepoParam } from './lookups.js';
 import { buildView } from './views.js';
 
 /** GitHub caps its payloads at 25 MB, but a push's (20 commits at most) is a few KiB; this leaves room for Gitea's and GitLab's longer lists. */
 export const MAX_FORGE_HOOK_BYTES = 5 * 1024 * 1024;
+/** A link's JSON: a URL, two secrets and an API URL. */
+export const MAX_LINK_BODY = 64 * 1024;
 /**
  * How long a delivery's answer waits for its fetch and builds. Forges give up on a hook after 10 s (GitHub,
  * GitLab) or 5 s (Gitea's default) and count it failed; a slower first fetch carries on after a 202.
@@ -29,20 +30,18 @@ export interface ForgeHookDeps {
 export function forgeHookRoutes(deps: ForgeHookDeps): Hono {
   const app = new Hono();
   for (const forge of FORGE_NAMES) {
-    app.post(`/${forge}`,
-      bodyLimit({ maxSize: MAX_FORGE_HOOK_BYTES, onError: () => { throw new PayloadTooLargeError(`webhook body larger than ${MAX_FORGE_HOOK_BYTES} bytes`); } }),
-      async (c) => {
-        const body = Buffer.from(await c.req.arrayBuffer());
-        // The delivery goes on when the forge stops waiting: it is verified and recorded, and its fetch is not the forge's to cancel.
-        const work = deps.webhooks.receive(forge, { headers: c.req.raw.headers, body }, c.req.query('repo'));
-        let timer: NodeJS.Timeout | undefined;
-        const waited = await Promise.race([work, new Promise<null>((r) => { timer = setTimeout(() => r(null), ANSWER_WAIT_MS); })]).finally(() => clearTimeout(timer));
-        if (waited === null) {
-          work.catch(() => {}); // logged by the service
-          return c.json({ result: 'accepted', message: 'verified; still fetching from the upstream, the builds follow (see the repo\'s builds)' }, 202);
-        }
-        return c.json(answerView(waited, deps));
-      });
+    app.post(`/${forge}`, async (c) => {
+      const body = await readBody(c, { maxBytes: MAX_FORGE_HOOK_BYTES, tooLarge: `webhook body larger than ${MAX_FORGE_HOOK_BYTES} bytes` });
+      // The delivery goes on when the forge stops waiting: it is verified and recorded, and its fetch is not the forge's to cancel.
+      const work = deps.webhooks.receive(forge, { headers: c.req.raw.headers, body }, c.req.query('repo'));
+      let timer: NodeJS.Timeout | undefined;
+      const waited = await Promise.race([work, new Promise<null>((r) => { timer = setTimeout(() => r(null), ANSWER_WAIT_MS); })]).finally(() => clearTimeout(timer));
+      if (waited === null) {
+        work.catch(() => {}); // logged by the service
+        return c.json({ result: 'accepted', message: 'verified; still fetching from the upstream, the builds follow (see the repo\'s builds)' }, 202);
+      }
+      return c.json(answerView(waited, deps));
+    });
   }
   return app;
 }
@@ -60,15 +59,16 @@ export function upstreamRoutes(deps: { links: UpstreamLinks; access: Access }): 
     checkRepoParam(`${owner}/${repo}`);
     deps.access.require(caller, owner, repo, 'owner');
   };
-  app.put('/repos/:owner/:repo/upstream',
-    bodyLimit({ maxSize: 64 * 1024, onError: () => { throw new PayloadTooLargeError('the body is {"url", "forge", "webhook_secret", "status_token", "api_url"}, at most 64 KiB'); } }),
-    async (c) => {
-      const { owner, repo } = c.req.param();
-      owned(c.get('caller'), owner, repo);
-      const body: unknown = await c.req.json().catch(() => { throw new BadRequestError('the body is not JSON: {"url", "forge", "webhook_secret", "status_token", "api_url"}'); });
-      const { view, created } = await deps.links.set(owner, repo, body);
-      return c.json(view, created ? 201 : 200);
+  app.put('/repos/:owner/:repo/upstream', async (c) => {
+    const { owner, repo } = c.req.param();
+    owned(c.get('caller'), owner, repo);
+    const body = await readJson(c, {
+      maxBytes: MAX_LINK_BODY, tooLarge: 'the body is {"url", "forge", "webhook_secret", "status_token", "api_url"}, at most 64 KiB',
+      notJson: () => 'the body is not JSON: {"url", "forge", "webhook_secret", "status_token", "api_url"}',
     });
+    const { view, created } = await deps.links.set(owner, repo, body);
+    return c.json(view, created ? 201 : 200);
+  });
   app.get('/repos/:owner/:repo/upstream', (c) => {
     const { owner, repo } = c.req.param();
     owned(c.get('caller'), owner, repo);

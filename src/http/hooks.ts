@@ -1,13 +1,13 @@
 import { Hono } from 'hono';
-import { bodyLimit } from 'hono/body-limit';
 import { stream } from 'hono/streaming';
 import type { Build } from '../store/schema.js';
 import { SIGNATURE_HEADER, verify } from '../auth/hook-signature.js';
 import type { Push, PushResult } from '../builds/enqueue.js';
-import { BadRequestError, PayloadTooLargeError, UnauthorizedError } from '../errors.js';
+import { BadRequestError, UnauthorizedError } from '../errors.js';
 import { nameProblem } from '../names.js';
 import { isNoSpace } from '../util/disk.js';
 import type { Logger } from '../log.js';
+import { readBody } from './body.js';
 
 export interface HookDeps {
   key: Buffer;
@@ -29,9 +29,8 @@ const MAX_AGE_MS = 5 * 60 * 1000;
 export function hookRoutes(deps: HookDeps): Hono {
   const app = new Hono();
   app.post('/post-receive',
-    bodyLimit({ maxSize: MAX_HOOK_BODY, onError: () => { throw new PayloadTooLargeError(`hook body larger than ${MAX_HOOK_BODY} bytes`); } }),
     async (c) => {
-      const raw = new Uint8Array(await c.req.arrayBuffer());
+      const raw = new Uint8Array(await readBody(c, { maxBytes: MAX_HOOK_BODY, tooLarge: `hook body larger than ${MAX_HOOK_BODY} bytes` }));
       if (!verify(deps.key, raw, c.req.header(SIGNATURE_HEADER))) {
         deps.log.warn('hook call with a missing or wrong signature refused', { remote: c.req.header('x-forwarded-for') });
         throw new UnauthorizedError(`missing or wrong ${SIGNATURE_HEADER} signature`);

@@ -1,20 +1,20 @@
 import { Readable } from 'node:stream';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import { Hono } from 'hono';
-import { bodyLimit } from 'hono/body-limit';
 import type { Access } from '../auth/access.js';
 import type { Caller } from '../store/scopes.js';
-import { BadRequestError, PayloadTooLargeError } from '../errors.js';
+import { BadRequestError } from '../errors.js';
 import { MAX_UPLOAD_ENTRIES } from '../uploads/manifest.js';
 import type { UploadService } from '../uploads/service.js';
+import { readJson } from './body.js';
 import { buildView } from './views.js';
 
 type Env = { Variables: { caller: Caller } };
 
 /** A manifest of the most entries the server takes, each with a long path: what its JSON may weigh. */
-const MAX_MANIFEST_BYTES = MAX_UPLOAD_ENTRIES * 512;
+export const MAX_MANIFEST_BYTES = MAX_UPLOAD_ENTRIES * 512;
 /** docker build's flags with the largest allowed secrets (request.ts): 32 x 64 KiB, base64-free JSON. */
-const MAX_BUILD_REQUEST_BYTES = 4 * 1024 * 1024;
+export const MAX_BUILD_REQUEST_BYTES = 4 * 1024 * 1024;
 const SHA256_RE = /^[0-9a-f]{64}$/;
 
 export interface UploadRoutesDeps {
@@ -34,18 +34,18 @@ export function uploadRoutes(deps: UploadRoutesDeps): Hono<Env> {
     deps.access.requireScope(caller, 'push');
     return caller.user.name;
   };
-  const json = async (c: { req: { json(): Promise<unknown> } }): Promise<unknown> => c.req.json().catch(() => {
-    throw new BadRequestError('the body is not JSON');
-  });
+  const notJson = () => 'the body is not JSON';
 
-  app.post('/uploads',
-    bodyLimit({ maxSize: MAX_MANIFEST_BYTES, onError: () => { throw new PayloadTooLargeError(`a manifest may be at most ${MAX_MANIFEST_BYTES} bytes (${MAX_UPLOAD_ENTRIES} entries): add what the build does not need to .dockerignore`); } }),
-    async (c) => {
-      const owner = push(c);
-      const started = await deps.uploads.begin(owner, await json(c));
-      const u = started.upload;
-      return c.json({ id: u.id, folder: u.folder, files: u.files, bytes: u.bytes, missing: started.missing, missing_bytes: started.missingBytes, expires_at: started.expiresAt }, 201);
+  app.post('/uploads', async (c) => {
+    const owner = push(c);
+    const manifest = await readJson(c, {
+      maxBytes: MAX_MANIFEST_BYTES, notJson,
+      tooLarge: `a manifest may be at most ${MAX_MANIFEST_BYTES} bytes (${MAX_UPLOAD_ENTRIES} entries): add what the build does not need to .dockerignore`,
     });
+    const started = await deps.uploads.begin(owner, manifest);
+    const u = started.upload;
+    return c.json({ id: u.id, folder: u.folder, files: u.files, bytes: u.bytes, missing: started.missing, missing_bytes: started.missingBytes, expires_at: started.expiresAt }, 201);
+  });
 
   app.put('/uploads/:id/blobs/:sha256', async (c) => {
     const owner = push(c);
@@ -57,13 +57,12 @@ export function uploadRoutes(deps: UploadRoutesDeps): Hono<Env> {
     return c.json({ sha256: r.sha256, size: r.size }, r.stored === 'written' ? 201 : 200);
   });
 
-  app.post('/uploads/:id/build',
-    bodyLimit({ maxSize: MAX_BUILD_REQUEST_BYTES, onError: () => { throw new PayloadTooLargeError(`a build request may be at most ${MAX_BUILD_REQUEST_BYTES} bytes`); } }),
-    async (c) => {
-      const owner = push(c);
-      const b = await deps.uploads.build(owner, c.req.param('id'), await json(c));
-      return c.json(buildView(b, deps.publicUrl), 201);
-    });
+  app.post('/uploads/:id/build', async (c) => {
+    const owner = push(c);
+    const request = await readJson(c, { maxBytes: MAX_BUILD_REQUEST_BYTES, tooLarge: `a build request may be at most ${MAX_BUILD_REQUEST_BYTES} bytes`, notJson });
+    const b = await deps.uploads.build(owner, c.req.param('id'), request);
+    return c.json(buildView(b, deps.publicUrl), 201);
+  });
 
   return app;
 }

@@ -1,5 +1,6 @@
+import type { BuildAnswer, ForgeStatusAnswer } from '../api/answers.js';
 import { MASK, secretValues } from '../logs/mask.js';
-import type { Build, CommitStatusRow } from '../store/schema.js';
+import type { Build, CommitStatusRow, UploadBuild } from '../store/schema.js';
 
 /** The stored config with secret-looking build-arg values hidden, as the log hides them. */
 function publicConfig(config: Build['config']): Build['config'] {
@@ -14,7 +15,7 @@ function publicConfig(config: Build['config']): Build['config'] {
  * forge accepted `state`; else `error` says why not yet, `next_attempt_at` when it is tried again, and
  * `gave_up` that it will not be (the link must change).
  */
-export function forgeStatusView(s: CommitStatusRow | undefined) {
+export function forgeStatusView(s: CommitStatusRow | undefined): ForgeStatusAnswer | null {
   if (!s) return null;
   return {
     context: s.context, state: s.state, description: s.description, delivered: s.deliveredState === s.state, delivered_state: s.deliveredState,
@@ -22,18 +23,20 @@ export function forgeStatusView(s: CommitStatusRow | undefined) {
   };
 }
 
-/** A build as the API returns it (snake_case, stable field names); `status` is its forge status row, if any. */
-export function buildView(b: Build, publicUrl: string, status?: CommitStatusRow) {
+/**
+ * A build as the API returns it (its shape, and what each field means: src/api/answers.ts); `status` is its
+ * forge status row, if any.
+ */
+export function buildView(b: Build, publicUrl: string, status?: CommitStatusRow): BuildAnswer {
   return {
     id: b.id,
-    /** `push` (a pushed commit: ref and commit set) or `upload` (a workspace folder: `upload` set, ref and commit null). */
     source: b.source,
     repo: b.repo,
     ref: b.ref,
     ref_type: b.refType,
     ref_name: b.refName,
     commit: b.commitSha,
-    upload: b.source === 'upload' ? { folder: b.uploadFolder, bytes: b.contextBytes } : null,
+    upload: b.source === 'upload' ? { folder: (b as UploadBuild).uploadFolder, bytes: (b as UploadBuild).contextBytes } : null,
     image: b.image,
     image_refs: b.imageRefs,
     digest: b.digest,
@@ -50,13 +53,12 @@ export function buildView(b: Build, publicUrl: string, status?: CommitStatusRow)
     steps: b.steps,
     log_expired_at: b.logExpiredAt,
     log_url: `${publicUrl}/api/builds/${b.id}/log`,
-    /** The build's web page. */
     web_url: `${publicUrl}/builds/${b.id}`,
-    /** For a repo linked to a forge: the commit status sent back for this build; null otherwise. */
     forge_status: forgeStatusView(status),
   };
 }
-export type BuildView = ReturnType<typeof buildView>;
+/** The client's and the pages' name for a build's answer. */
+export type BuildView = BuildAnswer;
 
 /** What a build whose log retention removed says instead of its log (API 410, the build page). */
 export function logExpiredMessage(b: Pick<Build, 'id' | 'finishedAt' | 'logExpiredAt'>): string {

@@ -197,32 +197,3 @@ function decide(t: TagFacts, input: RetentionInput, ranks: Map<string, number[]>
   if (age < policy.days * DAY) return keep(`pushed within ${plural(policy.days, 'day')}${grace}`);
   return drop(`older than the ${plural(policy.keep, 'newest build')} of ${what} and pushed ${plural(Math.floor(age / DAY), 'day')} ago (keep ${policy.keep}, days ${policy.days})`);
 }
-
-/** An owner's override as sent to the API: each of keep and days a number, null (back to the default) or absent. */
-export interface PolicyOverride {
-  keep?: number | null;
-  days?: number | null;
-}
-
-/**
- * Checks `{"keep": N, "days": D}` (keep 0 to 10,000 builds, days 0 to 3,650), returning the override or every
- * problem found, each naming its field; nothing is applied unless all of it is right.
- */
-export function checkOverride(body: unknown, limits: { maxKeep: number; maxDays: number }): { ok: true; value: PolicyOverride } | { ok: false; problems: string[] } {
-  if (typeof body !== 'object' || body === null || Array.isArray(body)) return { ok: false, problems: ['the body must be a JSON object like {"keep": 10, "days": 30}'] };
-  const problems: string[] = [];
-  const value: PolicyOverride = {};
-  for (const key of Object.keys(body)) if (key !== 'keep' && key !== 'days') problems.push(`unknown field ${JSON.stringify(key)}: only keep and days can be set`);
-  for (const [key, max, what] of [['keep', limits.maxKeep, 'builds per branch'], ['days', limits.maxDays, 'days']] as const) {
-    if (!(key in body)) continue;
-    const v = (body as Record<string, unknown>)[key];
-    if (v === null) { value[key] = null; continue; }
-    if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v > max) {
-      problems.push(`${key} must be a whole number from 0 to ${max} (${what}), or null for the server's default; got ${JSON.stringify(v)}`);
-      continue;
-    }
-    value[key] = v;
-  }
-  if (!problems.length && !('keep' in value) && !('days' in value)) problems.push('give keep, days or both, e.g. {"keep": 10, "days": 30}');
-  return problems.length ? { ok: false, problems } : { ok: true, value };
-}

@@ -1,13 +1,9 @@
+import type { UsageAnswer } from '../api/answers.js';
 import type { InventoryStore } from '../store/inventory.js';
 import type { Quotas } from './quota.js';
 
 /** An owner's usage as the API answers it (DESIGN.md): bytes, quota (null: none), and per image. */
-export interface UsageView {
-  owner: string;
-  bytes: number;
-  quota: number | null;
-  images: { image: string; bytes: number; tags: number }[];
-}
+export type UsageView = UsageAnswer;
 
 /** A tag of an owner's image, as the images page shows it. */
 export interface ImageTag {

@@ -7,11 +7,9 @@ import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
 import type { SecretSource } from './source.js';
 import { BadRequestError, NotFoundError, PayloadTooLargeError } from '../errors.js';
 import type { Store } from '../store/store.js';
-import { MAX_SECRET_BYTES } from '../limits.js';
+import { MAX_SECRET_BYTES, SECRET_NAME_RE } from '../limits.js';
 
-/** A BuildKit secret id and a config `secrets:` entry: letters, digits and _, not starting with a digit. */
-export const SECRET_NAME_RE = /^[A-Za-z_][A-Za-z0-9_]{0,63}$/;
-export { MAX_SECRET_BYTES };
+export { MAX_SECRET_BYTES, SECRET_NAME_RE };
 const VERSION = 'v1:';
 
 export class SecretError extends Error {}

@@ -2,20 +2,14 @@
  * The build request of an upload (`POST /api/uploads/:id/build`): docker build's flags as the CLI sends them,
  * checked in one pass that reports every problem, before anything is recorded.
  */
+import { UploadBuildRequest as BuildRequestSchema, parseRequest } from '../api/requests.js';
 import { TAG_RE } from '../images/tags.js';
 import { nameProblem, repoNameOf } from '../names.js';
-import { MAX_SECRET_BYTES, SECRET_NAME_RE } from '../secrets/vault.js';
 import { MODE_DIR, MODE_SYMLINK } from '../context/tree.js';
 import type { ManifestEntry } from './manifest.js';
 
 /** The tag an upload's image gets when `-t` names none (docker's `latest` would be mistaken for a release). */
 export const DEFAULT_UPLOAD_TAG = 'dev';
-
-const PLATFORM_RE = /^[a-z0-9]+\/[a-z0-9_]+(?:\/[a-z0-9]+)?$/;
-const BUILD_ARG_RE = /^[A-Za-z_][A-Za-z0-9_]{0,127}$/;
-const KEYS = ['tag', 'dockerfile', 'target', 'build_args', 'secrets', 'no_cache', 'platforms'];
-/** More secrets than any build mounts; their values are held in memory for the build's life. */
-const MAX_SECRETS = 32;
 
 export interface UploadBuildRequest {
   /** The image's name in the caller's namespace, and its one tag. */
@@ -46,56 +40,43 @@ export type RequestResult =
   /** `forbidden`: the tag names another user's namespace (403 rather than 400). */
   | { ok: false; problems: string[]; forbidden: boolean };
 
-/** The request `body` (parsed JSON) checked against the upload, or every problem with it. Never throws. */
+/**
+ * The request `body` (parsed JSON) checked against the upload, or every problem with it: its shape
+ * (src/api/requests.ts), then, for the fields given as strings even when another is wrong, the tag's
+ * namespace and the Dockerfile's place in the upload. Never throws.
+ */
 export function checkBuildRequest(body: unknown, ctx: RequestContext): RequestResult {
-  if (body === undefined || body === null || typeof body !== 'object' || Array.isArray(body)) {
-    return { ok: false, problems: ['the body must be a JSON object: { "tag", "dockerfile", "target", "build_args", "secrets", "no_cache", "platforms" }'], forbidden: false };
-  }
+  const shape = parseRequest(BuildRequestSchema, body);
+  const problems = shape.ok ? [] : [...shape.problems];
+  if (body === undefined || body === null || typeof body !== 'object' || Array.isArray(body)) return { ok: false, problems, forbidden: false };
   const b = body as Record<string, unknown>;
-  const problems: string[] = [];
   let forbidden = false;
-  for (const k of Object.keys(b)) if (!KEYS.includes(k)) problems.push(`unknown field ${JSON.stringify(k)}: the fields are ${KEYS.join(', ')}`);
 
   let name = repoNameOf(ctx.folder);
   let tag = DEFAULT_UPLOAD_TAG;
-  if (b.tag !== undefined) {
-    const parsed = typeof b.tag === 'string' ? parseTag(b.tag, ctx) : { problem: 'tag must be a string like "web:try1"' };
+  if (typeof b.tag === 'string') {
+    const parsed = parseTag(b.tag, ctx);
     if ('problem' in parsed) {
       problems.push(parsed.problem);
       forbidden ||= parsed.forbidden === true;
     } else ({ name, tag } = parsed);
-  } else if (nameProblem('repo', name)) {
+  } else if (b.tag === undefined && nameProblem('repo', name)) {
     problems.push(`the folder ${JSON.stringify(ctx.folder)} makes no image name; name the image: -t NAME[:TAG]`);
   }
 
   const dockerfile = b.dockerfile === undefined ? 'Dockerfile' : b.dockerfile;
-  if (typeof dockerfile !== 'string' || !dockerfile) problems.push('dockerfile must be the Dockerfile\'s path in the folder');
-  else {
+  if (typeof dockerfile === 'string' && dockerfile) {
     const clean = dockerfile.replace(/^\.\//, '');
     const entry = ctx.entries.find((e) => e.path === clean);
     if (!entry || entry.mode & MODE_DIR) problems.push(`no Dockerfile at ${clean} in the uploaded folder ${ctx.folder}: give its path with -f`);
     else if (entry.mode & MODE_SYMLINK) problems.push(`${clean} is a symlink: give the Dockerfile's own path with -f`);
   }
 
-  const target = b.target ?? null;
-  if (target !== null && (typeof target !== 'string' || !/^[A-Za-z0-9_.-]{1,128}$/.test(target))) problems.push('target must be a build stage name (letters, digits, _ . -)');
-
-  const args = stringMap(b.build_args, 'build_args', problems, (k) => (BUILD_ARG_RE.test(k) ? null : `build arg ${JSON.stringify(k.slice(0, 80))} is not a valid name`));
-  const secrets = stringMap(b.secrets, 'secrets', problems, (k, v) => {
-    if (!SECRET_NAME_RE.test(k)) return `secret id ${JSON.stringify(k.slice(0, 80))} is not valid: letters, digits and _, at most 64, not starting with a digit`;
-    if (Buffer.byteLength(v) > MAX_SECRET_BYTES) return `secret ${k} is larger than ${MAX_SECRET_BYTES} bytes`;
-    return null;
-  });
-  if (Object.keys(secrets).length > MAX_SECRETS) problems.push(`at most ${MAX_SECRETS} secrets`);
-
-  if (b.no_cache !== undefined && typeof b.no_cache !== 'boolean') problems.push('no_cache must be true or false');
-  const platforms = b.platforms ?? [];
-  if (!Array.isArray(platforms) || platforms.some((p) => typeof p !== 'string' || !PLATFORM_RE.test(p))) problems.push('platforms must be a list of platforms like linux/amd64');
-
-  if (problems.length) return { ok: false, problems, forbidden };
+  if (!shape.ok || problems.length) return { ok: false, problems, forbidden };
+  const v = shape.value;
   return {
     ok: true,
-    value: { name, tag, dockerfile: (dockerfile as string).replace(/^\.\//, ''), target: target as string | null, args, secrets, noCache: b.no_cache === true, platforms: [...new Set(platforms as string[])] },
+    value: { name, tag, dockerfile: v.dockerfile.replace(/^\.\//, ''), target: v.target ?? null, args: v.build_args, secrets: v.secrets, noCache: v.no_cache, platforms: [...new Set(v.platforms ?? [])] },
   };
 }
 
@@ -121,21 +102,4 @@ export function parseTag(raw: string, ctx: Pick<RequestContext, 'caller' | 'regi
   if (problem) return { problem: `tag ${JSON.stringify(raw)}: image ${problem.replace(/^repo /, '')}` };
   if (!TAG_RE.test(tag)) return { problem: `tag ${JSON.stringify(raw)}: ${JSON.stringify(tag)} is not a tag: letters, digits, '_', '.', '-', at most 128, not starting with '.' or '-'` };
   return { name, tag };
-}
-
-/** A JSON object of strings, each key checked; problems go to `problems`. */
-function stringMap(v: unknown, field: string, problems: string[], check: (k: string, v: string) => string | null): Record<string, string> {
-  if (v === undefined) return {};
-  if (v === null || typeof v !== 'object' || Array.isArray(v)) {
-    problems.push(`${field} must be an object of names to string values`);
-    return {};
-  }
-  const out: Record<string, string> = {};
-  for (const [k, val] of Object.entries(v)) {
-    if (typeof val !== 'string') { problems.push(`${field}.${k} must be a string`); continue; }
-    const p = check(k, val);
-    if (p) problems.push(p);
-    else out[k] = val;
-  }
-  return out;
 }

@@ -23,6 +23,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { gitEnv } from '../../src/git/env.js';
+import { checkAnswer } from './answer-shapes.js';
 import type { WorkRepo } from './git.js';
 
 export type ForgeKind = 'github' | 'gitea' | 'gitlab';
@@ -570,6 +571,7 @@ export function deliverHook(url: string, d: Pick<ForgeDelivery, 'headers' | 'bod
         const text = Buffer.concat(chunks).toString('utf8');
         let body: any = text;
         try { body = JSON.parse(text); } catch { /* not JSON */ }
+        checkAnswer('POST', url, res.statusCode ?? 0, res.headers['content-type'] ?? null, text);
         resolve({ status: res.statusCode ?? 0, text, body });
       });
     });

@@ -5,6 +5,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll } from 'vitest';
+import './answer-shapes.js';
 import { PACKAGE_ROOT } from '../../src/paths.js';
 import { RegistryClient } from '../../src/registry/client.js';
 import { loadOrCreateTokenKey, parseScope, TokenIssuer } from '../../src/registry/token.js';

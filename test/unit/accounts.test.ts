@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { addUser, createToken, listTokens, removeUser, revokeToken } from '../../src/auth/accounts.js';
 import { hashToken } from '../../src/auth/tokens.js';
-import { checkNewToken, checkNewUser } from '../../src/http/admin.js';
+import { NewTokenRequest, NewUserRequest, parseRequest } from '../../src/api/requests.js';
 import { openDb } from '../../src/store/db.js';
 import { Store } from '../../src/store/store.js';
 
@@ -130,22 +130,22 @@ describe('accounts', () => {
 
 describe('admin request bodies', () => {
   it('takes {"name"} and nothing else, naming the field that is wrong', () => {
-    expect(checkNewUser({ name: 'alice' })).toEqual({ ok: true, value: { name: 'alice' } });
-    expect(checkNewUser({ name: 5 })).toEqual({ ok: false, problems: ["name must be a string (the new user's name); got 5"] });
-    expect(checkNewUser({})).toEqual({ ok: false, problems: ["name must be a string (the new user's name); got nothing"] });
-    expect(checkNewUser({ name: 'a', admin: true })).toEqual({ ok: false, problems: ['unknown field "admin": the fields are name'] });
-    expect(checkNewUser(['alice'])).toMatchObject({ ok: false, problems: [expect.stringContaining('must be a JSON object')] });
-    expect(checkNewUser(null)).toMatchObject({ ok: false });
+    expect(parseRequest(NewUserRequest, { name: 'alice' })).toEqual({ ok: true, value: { name: 'alice' } });
+    expect(parseRequest(NewUserRequest, { name: 5 })).toEqual({ ok: false, problems: ["name must be a string (the new user's name); got 5"] });
+    expect(parseRequest(NewUserRequest, {})).toEqual({ ok: false, problems: ["name must be a string (the new user's name); got nothing"] });
+    expect(parseRequest(NewUserRequest, { name: 'a', admin: true })).toEqual({ ok: false, problems: ['unknown field "admin": the fields are name'] });
+    expect(parseRequest(NewUserRequest, ['alice'])).toMatchObject({ ok: false, problems: [expect.stringContaining('must be a JSON object')] });
+    expect(parseRequest(NewUserRequest, null)).toMatchObject({ ok: false });
   });
 
   it('takes {"scopes": [...], "label"}, both optional, and lists every problem', () => {
-    expect(checkNewToken({})).toEqual({ ok: true, value: {} });
-    expect(checkNewToken({ scopes: ['read'], label: 'ci' })).toEqual({ ok: true, value: { scopes: ['read'], label: 'ci' } });
-    expect(checkNewToken({ scopes: 'read,push', label: 7 })).toEqual({
+    expect(parseRequest(NewTokenRequest, {})).toEqual({ ok: true, value: {} });
+    expect(parseRequest(NewTokenRequest, { scopes: ['read'], label: 'ci' })).toEqual({ ok: true, value: { scopes: ['read'], label: 'ci' } });
+    expect(parseRequest(NewTokenRequest, { scopes: 'read,push', label: 7 })).toEqual({
       ok: false, problems: ['scopes must be a list of scope names, e.g. ["read", "push"]; got "read,push"', 'label must be a string; got 7'],
     });
-    expect(checkNewToken({ scopes: [1] })).toMatchObject({ ok: false, problems: [expect.stringMatching(/^scopes must be/)] });
-    expect(checkNewToken({ expires: 1, owner: 'x' })).toEqual({
+    expect(parseRequest(NewTokenRequest, { scopes: [1] })).toMatchObject({ ok: false, problems: [expect.stringMatching(/^scopes must be/)] });
+    expect(parseRequest(NewTokenRequest, { expires: 1, owner: 'x' })).toEqual({
       ok: false, problems: ['unknown field "expires": the fields are scopes, label', 'unknown field "owner": the fields are scopes, label'],
     });
   });

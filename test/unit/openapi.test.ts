@@ -11,7 +11,8 @@ import type { Hono } from 'hono';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { silentLogger } from '../../src/log.js';
 import { startServer, type Server } from '../../src/main.js';
-import { openApiDocument, type OpenApiDocument, type ParameterObject } from '../../src/http/openapi.js';
+import { OPERATIONS } from '../../src/api/operations.js';
+import { openApiDocument, type OpenApiDocument, type ParameterObject, type ResponseObject, type SchemaObject } from '../../src/http/openapi.js';
 import { loadSettings } from '../../src/settings.js';
 import { freePort } from '../helpers/server.js';
 
@@ -59,6 +60,8 @@ function documented(d: OpenApiDocument): string[] {
   return Object.entries(d.paths).flatMap(([path, item]) => Object.keys(item).map((m) => `${m.toUpperCase()} ${path}`));
 }
 
+const fieldsOf = (s: SchemaObject | undefined) => Object.keys(s?.properties ?? {});
+
 const minus = (a: string[], b: string[]) => a.filter((x) => !b.includes(x)).sort();
 
 describe('the OpenAPI document', () => {
@@ -88,6 +91,37 @@ describe('the OpenAPI document', () => {
         expect(inPath, where).toEqual([...path.matchAll(/\{(\w+)\}/g)].map((m) => m[1]).sort());
         expect(Object.keys(o.responses).some((s) => /^[23]/.test(s)), `${where}: a success response`).toBe(true);
       }
+    }
+  });
+
+  it("gives the API's operations the table's shapes: every JSON body and answer a schema of its fields", () => {
+    const fields = (s: SchemaObject | undefined): string[] => {
+      const target = s?.$ref ? doc.components.schemas[s.$ref.split('/').pop()!] : s;
+      return Object.keys(target?.properties ?? {});
+    };
+    for (const o of OPERATIONS) {
+      const documented = doc.paths[o.path]?.[o.method];
+      expect(documented?.operationId, `${o.method} ${o.path}`).toBe(o.operationId);
+      for (const [status, answer] of Object.entries(o.answers)) {
+        if (!('json' in answer)) continue;
+        const schema = (documented!.responses[status] as ResponseObject).content?.['application/json']?.schema;
+        if (o.operationId !== 'openApi') expect(fields(schema).length, `${o.operationId} ${status}`).toBeGreaterThan(0);
+      }
+      if (o.body && 'schema' in o.body) expect(fields(documented!.requestBody?.content['application/json']?.schema).length, `${o.operationId}'s body`).toBeGreaterThan(0);
+    }
+    // The limits the schemas check are in the document: a body's field, a query's range.
+    const retention = doc.paths['/api/repos/{owner}/{repo}/retention']!.put!.requestBody!.content['application/json']!.schema;
+    expect(JSON.stringify(retention)).toContain('"maximum":10000');
+    expect(doc.paths['/api/builds']!.get!.parameters!.find((p) => p.name === 'limit')!.schema).toMatchObject({ type: 'integer', minimum: 1, maximum: 200, default: 50 });
+  });
+
+  it('defines the Build once, and refers to it wherever a build is answered', () => {
+    const text = JSON.stringify(doc);
+    expect(text.match(/"log_expired_at":\{/g)).toHaveLength(1);
+    expect(fieldsOf(doc.components.schemas.Build)).toContain('forge_status');
+    for (const [path, op] of [['/api/builds/{id}', 'get'], ['/api/uploads/{id}/build', 'post'], ['/api/builds/{id}/rebuild', 'post']] as const) {
+      const answer = Object.values(doc.paths[path]![op]!.responses).find((r) => 'content' in r && r.content?.['application/json']) as ResponseObject;
+      expect(answer.content!['application/json']!.schema, path).toEqual({ $ref: '#/components/schemas/Build' });
     }
   });
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { checkOverride, planRetention, type GitFacts, type RetentionInput, type TagFacts } from '../../src/registry/retention.js';
+import { planRetention, type GitFacts, type RetentionInput, type TagFacts } from '../../src/registry/retention.js';
 
 const DAY = 86_400_000;
 const NOW = Date.parse('2026-11-27T12:00:00Z');
@@ -157,27 +157,6 @@ describe('retention plan', () => {
       git: (repo) => git({ branches: new Map([['main', repo === 'alice/other' ? sha(103) : sha(3)]]) }),
     }));
     expect(removed(plan)).toEqual([sha(1), sha(2)]);
-  });
-});
-
-describe('retention override', () => {
-  const limits = { maxKeep: 10_000, maxDays: 3650 };
-  it('takes keep and days, each a whole number in range or null', () => {
-    expect(checkOverride({ keep: 3, days: 0 }, limits)).toEqual({ ok: true, value: { keep: 3, days: 0 } });
-    expect(checkOverride({ keep: null }, limits)).toEqual({ ok: true, value: { keep: null } });
-  });
-  it('names every field that is wrong, and changes nothing', () => {
-    const r = checkOverride({ keep: -1, days: 100000, colour: 'red' }, limits);
-    expect(r.ok).toBe(false);
-    expect(!r.ok && r.problems).toEqual([
-      'unknown field "colour": only keep and days can be set',
-      'keep must be a whole number from 0 to 10000 (builds per branch), or null for the server\'s default; got -1',
-      'days must be a whole number from 0 to 3650 (days), or null for the server\'s default; got 100000',
-    ]);
-    expect(checkOverride({ keep: 2.5 }, limits).ok).toBe(false);
-    expect(checkOverride({ keep: '3' }, limits).ok).toBe(false);
-    expect(checkOverride([], limits).ok).toBe(false);
-    expect(checkOverride({}, limits)).toEqual({ ok: false, problems: ['give keep, days or both, e.g. {"keep": 10, "days": 30}'] });
   });
 });
 

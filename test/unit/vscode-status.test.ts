@@ -6,7 +6,7 @@ import { currentBuilds, headline, pinnedReferences, view, type Build, type State
 
 const SHA = 'a1b2c3d4e5f6a7b8c9d0a1b2c3d4e5f6a7b8c9d0';
 const build = (id: number, status: string, over: Partial<Build> = {}): Build => ({
-  id, status, repo: 'alice/shop', ref: 'refs/heads/main', ref_name: 'main', commit: SHA, image: 'shop',
+  id, status: status as Build['status'], repo: 'alice/shop', ref: 'refs/heads/main', ref_name: 'main', commit: SHA, image: 'shop',
   image_refs: ['localhost:5000/alice/shop:main', `localhost:5000/alice/shop:${SHA}`], digest: null, reason: null,
   web_url: `http://build:8080/builds/${id}`, ...over,
 });

@@ -1,3 +1,4 @@
+import type { LogEndAnswer } from '../../../src/api/answers';
 import { readSse } from './sse';
 import type { Build } from './status';
 
@@ -12,11 +13,7 @@ export class ApiError extends Error {
 export class UnreachableError extends Error {}
 
 /** A log stream's final `end` event. */
-export interface LogEnd {
-  status: string;
-  reason: string | null;
-  digest: string | null;
-}
+export type LogEnd = LogEndAnswer;
 
 export interface FollowOptions {
   /** Lines up to this number were seen already (the SSE id): resume after it. */

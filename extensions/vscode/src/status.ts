@@ -1,19 +1,9 @@
 import { NAMES, type Settings } from './settings';
 
+import type { BuildAnswer } from '../../../src/api/answers';
+
 /** A build as GET /api/builds returns it (the fields this extension reads). */
-export interface Build {
-  id: number;
-  status: string;
-  repo: string;
-  ref: string | null;
-  ref_name?: string | null;
-  commit: string | null;
-  image: string;
-  image_refs: string[];
-  digest: string | null;
-  reason: string | null;
-  web_url: string;
-}
+export type Build = Pick<BuildAnswer, 'id' | 'status' | 'repo' | 'ref' | 'ref_name' | 'commit' | 'image' | 'image_refs' | 'digest' | 'reason' | 'web_url'>;
 
 export const ACTIVE = new Set(['queued', 'running']);
 

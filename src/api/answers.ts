@@ -1,0 +1,251 @@
+/**
+ * The JSON the API answers, each shape defined once: src/http/views.ts builds answers of these types, the
+ * OpenAPI document is generated from them, the client and the extension read their types from here (as types
+ * only: the client bundle carries no zod), and the e2e suite holds every answer it sees to them.
+ *
+ * Answer objects are strict: a field the server sends but this file does not name fails that check, so a new
+ * field is added here (and so to the document) or not at all. Every field is always sent; absent values are null.
+ */
+import { z } from 'zod';
+import { SCOPES } from '../store/scopes.js';
+import { BUILD_SOURCES, BUILD_STATUSES, STATUS_STATES, upstreams } from '../store/schema.js';
+
+const ISO = 'ISO 8601';
+const iso = (description = ISO) => z.string().meta({ description });
+const isoOrNull = (description = ISO) => z.string().nullable().meta({ description });
+const yes = z.literal(true);
+const REPO = z.string().meta({ description: 'owner/name' });
+
+// ---- errors
+
+export const ErrorAnswer = z.strictObject({
+  error: z.strictObject({
+    code: z.string().meta({
+      description: 'a stable machine code',
+      examples: ['bad_request', 'unauthorized', 'forbidden', 'not_found', 'conflict', 'ambiguous', 'payload_too_large'],
+    }),
+    message: z.string().meta({ description: 'a sentence for people, saying what was wrong and, where there is one, the fix' }),
+    details: z.unknown().optional().meta({ description: 'more, for some errors: e.g. `problems` (every problem with a body) or `candidates` (of an ambiguous prefix)' }),
+  }),
+});
+
+// ---- builds
+
+export const BuildStep = z.object({
+  n: z.int().meta({ description: 'its number' }),
+  name: z.string().meta({ description: 'the step as BuildKit names it' }),
+  cached: z.boolean(),
+  started: iso().optional(),
+  completed: iso().optional(),
+  error: z.string().optional().meta({ description: 'why it failed' }),
+});
+
+export const ForgeStatus = z.strictObject({
+  context: z.string().meta({ description: 'codehub-build/<image>' }),
+  state: z.enum(STATUS_STATES).meta({ description: 'the latest state to report' }),
+  description: z.string().meta({ description: 'the text sent with it' }),
+  delivered: z.boolean().meta({ description: 'the forge accepted `state`' }),
+  delivered_state: z.enum(STATUS_STATES).nullable().meta({ description: 'the last state the forge accepted' }),
+  attempts: z.int().meta({ description: 'failed attempts at sending `state`' }),
+  error: z.string().nullable().meta({ description: 'why the last attempt failed' }),
+  next_attempt_at: isoOrNull('ISO 8601: when it is tried again; null when nothing is owed'),
+  gave_up: z.boolean().meta({ description: 'not sent and not tried again: the forge refused it for good (the error names the fix) or stayed down a day' }),
+  updated_at: iso('ISO 8601: when `state` was wanted'),
+}).meta({ description: 'the commit status a build owes its forge, and how delivering it went' });
+
+export const Build = z.strictObject({
+  id: z.int().meta({ description: 'the build id' }),
+  source: z.enum(BUILD_SOURCES).meta({ description: 'push: a pushed commit; upload: a workspace folder sent by `codehub-build build` (no ref or commit)' }),
+  repo: z.string().meta({ description: 'owner/name: the git repo of a push, the image repository of an upload' }),
+  ref: z.string().nullable().meta({ description: 'the full ref pushed, e.g. refs/heads/main; null for an upload' }),
+  ref_type: z.enum(['branch', 'tag']).nullable().meta({ description: 'branch or tag; null for an upload' }),
+  ref_name: z.string().nullable().meta({ description: 'the branch or tag name; null for an upload' }),
+  commit: z.string().regex(/^[0-9a-f]{40}$/).nullable().meta({ description: 'the full commit sha; null for an upload' }),
+  upload: z.strictObject({
+    folder: z.string().meta({ description: "the uploaded folder's name" }),
+    bytes: z.int().meta({ description: "the context's bytes, after .dockerignore" }),
+  }).nullable().meta({ description: 'an upload: its folder and size; null for a push' }),
+  image: z.string().meta({ description: 'the image name under the owner' }),
+  image_refs: z.array(z.string()).meta({ description: 'every reference the build pushes, registry/owner/image:tag' }),
+  digest: z.string().nullable().meta({ description: 'the pushed manifest digest, once pushed' }),
+  status: z.enum(BUILD_STATUSES).meta({ description: 'the build status' }),
+  reason: z.string().nullable().meta({ description: 'why it failed, was canceled or skipped' }),
+  reason_code: z.string().nullable().meta({ description: 'a stable code for the reason' }),
+  pusher: z.string().meta({ description: 'who pushed (or rebuilt)' }),
+  queued_at: iso(),
+  started_at: isoOrNull(),
+  finished_at: isoOrNull(),
+  attempts: z.int().meta({ description: 'runs so far (infrastructure errors are retried)' }),
+  builder: z.string().nullable().meta({ description: 'the builder that ran it' }),
+  config: z.record(z.string(), z.unknown()).nullable().meta({ description: 'the resolved codehub-build.yaml entry for this image (secret-looking build args masked)' }),
+  steps: z.array(BuildStep).nullable().meta({ description: "BuildKit's steps, as the build reported them" }),
+  log_expired_at: isoOrNull('when log retention removed the log; null while it is kept'),
+  log_url: z.string().meta({ description: 'the API URL of its log' }),
+  web_url: z.string().meta({ description: 'its web page' }),
+  forge_status: ForgeStatus.nullable().meta({ description: 'for a repo linked to a forge: the commit status this build owes it, and how delivering it went; null otherwise' }),
+});
+
+export const BuildList = z.strictObject({
+  builds: z.array(Build).meta({ description: 'newest first' }),
+  next_cursor: z.string().nullable().meta({ description: 'pass as cursor for the next page; null on the last' }),
+});
+
+export const CommitBuilds = z.strictObject({
+  repo: REPO,
+  commit: z.string().meta({ description: 'the full sha' }),
+  builds: z.array(Build),
+});
+
+/** The `end` event of a log's Server-Sent Events: how the build ended. */
+export const LogEnd = z.strictObject({
+  status: z.enum(BUILD_STATUSES),
+  reason: z.string().nullable(),
+  digest: z.string().nullable(),
+});
+
+// ---- uploads (`codehub-build build`)
+
+export const UploadStarted = z.strictObject({
+  id: z.string().meta({ description: 'the upload id' }),
+  folder: z.string().meta({ description: 'the folder' }),
+  files: z.int().meta({ description: 'regular files' }),
+  bytes: z.int().meta({ description: "the context's bytes" }),
+  missing: z.array(z.string().meta({ description: 'sha256' })).meta({ description: 'the files to PUT: the server has the others from earlier uploads' }),
+  missing_bytes: z.int().meta({ description: 'their bytes' }),
+  expires_at: iso(),
+});
+
+export const BlobStored = z.strictObject({ sha256: z.string().meta({ description: 'sha256' }), size: z.int().meta({ description: 'bytes' }) });
+
+// ---- a repo's settings
+
+export const SecretList = z.strictObject({
+  repo: REPO,
+  secrets: z.array(z.strictObject({ name: z.string(), created_at: iso(), updated_at: iso() })),
+});
+export const SecretSet = z.strictObject({ repo: REPO, name: z.string(), set: yes });
+export const SecretRemoved = z.strictObject({ repo: REPO, name: z.string(), removed: yes });
+
+export const Upstream = z.strictObject({
+  repo: REPO,
+  url: z.string().meta({ description: 'the upstream repository URL' }),
+  forge: z.enum(upstreams.forge.enumValues).meta({ description: 'the forge' }),
+  api_url: z.string().meta({ description: 'where statuses are sent: the link\'s api_url, or derived from url (github.com: api.github.com; GitHub Enterprise: /api/v3; Gitea: /api/v1; GitLab: /api/v4)' }),
+  hook_url: z.string().meta({ description: "the URL to set as the forge's push webhook" }),
+  statuses: z.boolean().meta({ description: 'results go back as commit statuses (a status_token is set)' }),
+  created_at: iso(),
+  updated_at: iso(),
+  last_delivery: z.strictObject({
+    at: iso(),
+    result: z.string().meta({ description: 'queued, deleted, ignored or failed' }),
+    error: z.string().nullable().meta({ description: 'why it failed' }),
+  }).nullable().meta({ description: 'the last push delivery acted on (a failure after the forge was answered 202 shows only here); null before the first' }),
+}).meta({ description: 'a link to a forge, without its secrets' });
+export const UpstreamRemoved = z.strictObject({ repo: REPO, removed: yes });
+
+export const Badge = z.strictObject({
+  repo: REPO,
+  public_badge: z.boolean(),
+  badge_url: z.string().meta({ description: "the default branch's badge" }),
+});
+
+const retentionValue = (what: string) => z.int().meta({ description: what });
+export const Retention = z.strictObject({
+  repo: REPO,
+  keep: retentionValue('builds per branch whose tags stay'),
+  days: retentionValue('days tags stay'),
+  override: z.strictObject({
+    keep: z.int().nullable().meta({ description: "null: the server's default" }),
+    days: z.int().nullable().meta({ description: "null: the server's default" }),
+  }),
+  defaults: z.strictObject({ keep: retentionValue("the server's"), days: retentionValue("the server's") }),
+});
+
+const Role = z.enum(['read', 'write']).meta({ description: 'the role' });
+export const Members = z.strictObject({
+  repo: REPO,
+  owner: z.string().meta({ description: 'the owner' }),
+  members: z.array(z.strictObject({ user: z.string().meta({ description: 'user name' }), role: Role, since: iso() })),
+});
+export const Shared = z.strictObject({ repo: REPO, user: z.string(), role: Role });
+export const Unshared = z.strictObject({ repo: REPO, user: z.string(), removed: yes });
+
+// ---- the registry
+
+export const Usage = z.strictObject({
+  owner: z.string().meta({ description: 'the namespace' }),
+  bytes: z.int().meta({ description: 'registry bytes the namespace holds' }),
+  quota: z.int().nullable().meta({ description: 'bytes it may hold; null for none' }),
+  images: z.array(z.strictObject({ image: z.string().meta({ description: 'the image name' }), bytes: z.int(), tags: z.int() })),
+});
+
+export const TagRemoved = z.strictObject({
+  repository: z.string().meta({ description: 'owner/image' }),
+  tag: z.string().meta({ description: 'the tag' }),
+  removed: z.array(z.strictObject({
+    tag: z.string().nullable().meta({ description: 'the tag (null for an untagged manifest)' }),
+    digest: z.string(),
+    how: z.enum(['delete', 'tombstone']).meta({ description: 'delete: the manifest went, with every tag on it; tombstone: only this tag, the manifest stays for others' }),
+    bytes: z.int(),
+  })),
+  bytes: z.int().meta({ description: 'bytes freed in all' }),
+});
+
+// ---- the caller, users and tokens
+
+const Scopes = z.array(z.enum(SCOPES));
+export const Caller = z.strictObject({ name: z.string().meta({ description: 'user name' }), scopes: Scopes });
+export const UserAdded = z.strictObject({
+  name: z.string().meta({ description: 'user name' }),
+  token: z.string().meta({ description: 'the token (chb_...): git password and API bearer token' }),
+});
+export const UserRemoved = z.strictObject({ name: z.string(), removed: yes });
+export const TokenInfo = z.strictObject({
+  id: z.int().meta({ description: 'the token id (what revokes it)' }),
+  label: z.string().meta({ description: 'what it is for' }),
+  scopes: Scopes,
+  created_at: iso(),
+  last_used_at: isoOrNull('ISO 8601, to the minute'),
+}).meta({ description: 'a token as it is listed: never the token or its hash' });
+export const TokenList = z.strictObject({ user: z.string(), tokens: z.array(TokenInfo) });
+export const TokenMade = z.strictObject({
+  id: z.int().meta({ description: 'its id (what revokes it)' }),
+  token: z.string().meta({ description: 'the token (chb_...)' }),
+  label: z.string(),
+  scopes: Scopes,
+});
+export const TokenRevoked = z.strictObject({ id: z.int(), revoked: yes });
+
+// ---- the forges' webhooks (not under /api, but their answers carry builds)
+
+const HOOK_RESULT = 'queued: fetched and built; deleted: a branch or tag deleted here too; pong: a ping; ignored: nothing to do (not a push, or a stale push); '
+  + 'duplicate: a delivery id acted on before, or a push already built under another id (then repo, ref, commit and builds name what it made); accepted (202): verified, still fetching';
+export const HookAnswer = z.strictObject({
+  result: z.enum(['queued', 'deleted', 'pong', 'ignored', 'duplicate', 'accepted']).meta({ description: HOOK_RESULT }),
+  message: z.string().optional().meta({ description: 'for pong, ignored, duplicate and accepted' }),
+  repo: z.string().optional().meta({ description: 'queued, deleted, duplicate: owner/name here' }),
+  ref: z.string().optional().meta({ description: 'queued, deleted, duplicate: the full ref' }),
+  commit: z.string().optional().meta({ description: 'queued, duplicate: the pushed commit' }),
+  builds: z.array(Build).optional().meta({ description: 'queued, deleted: the builds recorded; duplicate: the builds the push made before' }),
+  lines: z.array(z.string()).optional().meta({ description: 'what a pusher to this server would have been told' }),
+}).meta({ description: "what the delivery did, for the forge's delivery log" });
+
+export type ErrorAnswer = z.output<typeof ErrorAnswer>;
+export type BuildAnswer = z.output<typeof Build>;
+export type BuildStepAnswer = z.output<typeof BuildStep>;
+export type ForgeStatusAnswer = z.output<typeof ForgeStatus>;
+export type BuildListAnswer = z.output<typeof BuildList>;
+export type CommitBuildsAnswer = z.output<typeof CommitBuilds>;
+export type LogEndAnswer = z.output<typeof LogEnd>;
+export type UploadStartedAnswer = z.output<typeof UploadStarted>;
+export type UpstreamAnswer = z.output<typeof Upstream>;
+export type RetentionAnswer = z.output<typeof Retention>;
+export type BadgeAnswer = z.output<typeof Badge>;
+export type SecretListAnswer = z.output<typeof SecretList>;
+export type MembersAnswer = z.output<typeof Members>;
+export type UsageAnswer = z.output<typeof Usage>;
+export type TagRemovedAnswer = z.output<typeof TagRemoved>;
+export type CallerAnswer = z.output<typeof Caller>;
+export type TokenListAnswer = z.output<typeof TokenList>;
+export type TokenMadeAnswer = z.output<typeof TokenMade>;
+export type HookAnswerView = z.output<typeof HookAnswer>;
