@@ -1,5 +1,5 @@
 import { serve, type ServerType } from '@hono/node-server';
-import { existsSync, mkdirSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { createApp } from './app.js';
 import { loadOrCreateKey } from './auth/key-file.js';
@@ -33,7 +33,7 @@ import { Maintenance } from './registry/maintenance.js';
 import { registryOps } from './registry/ops.js';
 import { UsageService } from './registry/usage.js';
 import type { Settings } from './settings.js';
-import { dbFile, openDb, type Db } from './store/db.js';
+import { installHooks, openStartDb } from './data-dir.js';
 import { isPush, type Build } from './store/schema.js';
 import { Store } from './store/store.js';
 import { HeadStore } from './store/heads.js';
@@ -49,9 +49,8 @@ import { WebhookService } from './forges/webhooks.js';
 import { forgeHookRoutes } from './http/forges.js';
 import { hostAllowed } from './settings.js';
 import { commitOf } from './git/read.js';
-import { DiskSpace, describeDisk, isNoSpace } from './util/disk.js';
-import { failureFields } from './util/repeated-failure.js';
-import { keepReserve, releaseReserve } from './util/reserve.js';
+import { DiskSpace } from './util/disk.js';
+import { keepReserve } from './util/reserve.js';
 
 export interface Server {
   url: string;
@@ -249,50 +248,6 @@ function servedWhileDraining(req: Request): boolean {
 const stopping = (): Response => new Response('codehub-build is stopping (running builds are finishing); try again in a moment\n', {
   status: 503, headers: { 'content-type': 'text/plain; charset=utf-8', 'retry-after': '5' },
 });
-
-/**
- * Installs the post-receive hook. With the data dir full and a hook already there, the server starts with the
- * hook it has (a warning says so): reads must be served exactly when the operator needs them, and a supervisor
- * restarting a server that cannot start would only loop.
- */
-async function installHooks(repos: RepoStore, disk: DiskSpace, log: Logger): Promise<'native' | 'node' | 'kept'> {
-  try {
-    return await repos.installHooks();
-  } catch (e) {
-    if (!isNoSpace(e) || !existsSync(join(repos.hooksDir, 'post-receive'))) throw e;
-    disk.invalidate();
-    log.warn('the post-receive hook could not be rewritten; the one installed is kept', { ...failureFields(e), disk: describeDiskSafe(disk) });
-    return 'kept';
-  }
-}
-
-/**
- * Opens the database. On a full disk SQLite cannot open it even to read (WAL mode's `-shm` file must be made):
- * the reserve file is given back for it, once; without one, the error says what to free.
- */
-function openStartDb(dataDir: string, disk: DiskSpace, log: Logger): Db {
-  try {
-    return openDb(dbFile(dataDir));
-  } catch (e) {
-    disk.invalidate();
-    if (!isNoSpace(e) && disk.read().level !== 'full') throw e;
-    if (!releaseReserve(dataDir)) {
-      throw new Error(`the data dir is full (${describeDiskSafe(disk)}), and the database cannot be opened (${(e as Error).message}): free space on ${dataDir}'s file system, then start again`);
-    }
-    disk.invalidate();
-    log.warn('the data dir is full: gave back its reserve file to open the database; free space on it', { dataDir, disk: describeDiskSafe(disk), err: (e as Error).message });
-    return openDb(dbFile(dataDir));
-  }
-}
-
-/** The disk's figures for a log line, or why they cannot be read. */
-function describeDiskSafe(disk: DiskSpace): string {
-  try {
-    return describeDisk(disk.read());
-  } catch (e) {
-    return (e as Error).message;
-  }
-}
 
 /** The hook runs on this machine, so it reaches the server on loopback unless the server binds elsewhere. */
 function loopbackHost(host: string): string {

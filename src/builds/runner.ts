@@ -1,4 +1,3 @@
-import { mkdtemp, rm } from 'node:fs/promises';
 import type { BuilderDriver, BuildOutcome } from '../builder/driver.js';
 import type { BuilderPool } from '../builder/pool.js';
 import type { ImageConfig } from '../config/types.js';
@@ -6,13 +5,12 @@ import type { RepoStore } from '../git/repos.js';
 import type { Logger } from '../log.js';
 import type { LogStore, LogWriter } from '../logs/store.js';
 import { cacheHits, type BuildMetrics } from '../metrics.js';
-import { isPush, TERMINAL_STATUSES, type Build, type UploadBuild } from '../store/schema.js';
+import { isPush, TERMINAL_STATUSES, type Build } from '../store/schema.js';
 import type { UploadStore } from '../store/uploads.js';
 import type { BlobStore } from '../uploads/blobs.js';
 import type { HeldSecrets } from '../uploads/held-secrets.js';
-import { commitContext, uploadContext, type PreparedContext } from './contexts.js';
 import type { Store } from '../store/store.js';
-import { buildProcessEnv, removeWorkDirs, stopOrphans, workDirPrefix } from './orphans.js';
+import { removeWorkDirs, stopOrphans } from './orphans.js';
 import { isNoSpace } from '../util/disk.js';
 import { failureFields, RepeatedFailure } from '../util/repeated-failure.js';
 import { masker, secretValues } from '../logs/mask.js';
@@ -20,14 +18,9 @@ import { decideOutcome, needsRegistryCheck } from './outcome.js';
 import { resolveArgs } from './build-args.js';
 import { resolveSecrets, type ResolvedSecrets } from './build-secrets.js';
 import { writeEnd } from './end-write.js';
-import { buildCache, cacheImport } from '../registry/cache-refs.js';
-import { parseImageRef, splitRefs } from '../images/tags.js';
+import { executeBuild, type RegistryCredentials, type Tagger } from './execute.js';
+import { parseImageRef } from '../images/tags.js';
 import type { SecretSource } from '../secrets/source.js';
-
-/** Points more tags at an image already pushed (the registry client); throws saying which tag failed. */
-export interface Tagger {
-  tag(repository: string, digest: string, tags: string[]): Promise<void>;
-}
 
 export interface RetryPolicy {
   /** Attempts a build gets in all: after an infrastructure error, or after the server died during it. */
@@ -44,7 +37,7 @@ export interface RunnerDeps {
   secrets: SecretSource;
   tagger: Tagger;
   /** With registry token auth: makes each build a credential for exactly the repositories it pushes. */
-  registryCredentials?: { server: string; issue(buildId: number, repositories: string[], ttlMs: number): { username: string; password: string }; revoke(username: string): void };
+  registryCredentials?: RegistryCredentials;
   log: Logger;
   metrics: BuildMetrics;
   publicUrl: string;
@@ -292,7 +285,7 @@ export class Runner {
     const refused = !args.ok ? args.problem : !secrets.ok ? secrets.problem : null;
     const executed = refused !== null || !secrets.ok
       ? { ok: false as const, code: 'user' as const, problem: refused ?? '', steps: [] }
-      : await this.execute(b, image, secrets.values, driver, controller, out)
+      : await executeBuild(deps, b, image, secrets.values, driver, controller, out)
         .catch((e: Error): BuildOutcome => ({ ok: false, code: 'infrastructure', problem: e.message, steps: [] }));
     // A build stopped because its log could not be written failed for that, whatever its client said when stopped.
     const result: BuildOutcome = !executed.ok && out.failed ? { ok: false, code: 'infrastructure', problem: logFailure(out.failed), steps: executed.steps } : executed;
@@ -353,67 +346,5 @@ export class Runner {
   /** A build's end written until it lands, or the runner stops (end-write.ts). */
   private persist(write: () => void, log: Logger, onFirstFailure?: () => Promise<void>): Promise<boolean> {
     return writeEnd(write, log, { baseMs: this.deps.endRetryBaseMs ?? 1000, halt: this.halt.signal, onFirstFailure });
-  }
-
-  private async execute(b: Build, image: ImageConfig, secrets: Record<string, string>, driver: BuilderDriver, controller: AbortController, out: LogWriter): Promise<BuildOutcome> {
-    const { deps } = this;
-    const workDir = await mkdtemp(workDirPrefix(deps.instance, b.id));
-    const timeoutMs = image.timeoutSeconds ? image.timeoutSeconds * 1000 : deps.defaultTimeoutMs;
-    const timer = setTimeout(() => controller.abort(`timeout: the build ran longer than ${Math.round(timeoutMs / 1000)}s`), timeoutMs);
-    const refs = splitRefs(b.imageRefs);
-    const rc = deps.registryCredentials;
-    // The registry cache follows a repo's branches; an upload has none (its builder keeps its cache under the folder's key).
-    let cache = deps.registryCache && isPush(b) ? buildCache(b, image, deps.store.repos.byName(b.owner, b.repo.slice(b.owner.length + 1))?.defaultBranch ?? null) : null;
-    // Who answers at the builder now: a later build there sees from it whether that BuildKit was replaced since.
-    deps.store.builds.setBuilderIdentity(b.id, driver.identity ?? null);
-    if (cache) {
-      const decision = cacheImport({ builder: driver.name, image: image.name, prunedAt: driver.cachePrunedAt, identity: driver.identity, last: deps.store.builds.lastBuilder(b.repo, image.name, b.id) });
-      out.line(decision.line);
-      if (!decision.import) cache = { ...cache, imageRefs: [], cacheRefs: [] };
-    }
-    // The build's credential reaches its cache repository too: it pulls the cache it imports and pushes the one it exports.
-    const repositories = [...new Set([...b.imageRefs, ...(cache ? [cache.exportRef] : [])].map((r) => parseImageRef(r).repository))];
-    let cred: { username: string; password: string } | undefined;
-    let prepared: PreparedContext | { problem: string } | null = null;
-    try {
-      cred = rc ? rc.issue(b.id, repositories, timeoutMs + 60_000) : undefined;
-      // Made last, inside the try: a commit's context is a running `git archive`, which the finally must end.
-      prepared = isPush(b) ? commitContext(deps, b, image) : uploadContext(deps, b as UploadBuild);
-      if ('problem' in prepared) return { ok: false, code: 'user', problem: prepared.problem, steps: [] };
-      const outcome = await driver.build({
-        dockerfile: image.dockerfile,
-        target: image.target,
-        args: image.args,
-        labels: prepared.labels,
-        tags: refs.push,
-        platforms: image.platforms,
-        secrets,
-        noCache: image.noCache === true,
-        ...(cache ? { cache } : {}),
-        ...(cred && rc ? { registryAuth: { server: rc.server, ...cred } } : {}),
-        workDir,
-      }, {
-        context: prepared.context,
-        source: prepared.source,
-        onLog: (line) => out.line(line), signal: controller.signal,
-        processEnv: buildProcessEnv(deps.instance, b.id),
-      });
-      const note = outcome.ok ? null : prepared.failureNote();
-      if (note) out.line(note);
-      if (!outcome.ok || !refs.extraTags.length) return outcome;
-      try {
-        const t0 = Date.now();
-        await deps.tagger.tag(refs.repository, outcome.digest, refs.extraTags);
-        out.line(`tagged ${refs.extraTags.map((t) => `${refs.repository}:${t}`).join(', ')} (${Date.now() - t0} ms)`);
-        return outcome;
-      } catch (e) {
-        return { ok: false, code: 'infrastructure', problem: `tagging the pushed image failed: ${(e as Error).message}`, steps: outcome.steps };
-      }
-    } finally {
-      if (cred) rc!.revoke(cred.username);
-      clearTimeout(timer);
-      if (prepared && !('problem' in prepared)) prepared.close();
-      await rm(workDir, { recursive: true, force: true });
-    }
   }
 }

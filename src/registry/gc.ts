@@ -1,13 +1,9 @@
 import { randomBytes } from 'node:crypto';
-import { tagKind, refInfo } from '../images/tags.js';
 import type { RepoStore } from '../git/repos.js';
-import { liveRefs } from '../git/read.js';
 import type { Logger } from '../log.js';
 import { expireLogs, type LogRetentionResult } from '../logs/retention.js';
 import type { LogStore } from '../logs/store.js';
-import type { ImageConfig } from '../config/types.js';
 import type { InventoryStore } from '../store/inventory.js';
-import { isPush, type Build, type PushBuild } from '../store/schema.js';
 import type { Store } from '../store/store.js';
 import { repoPathProblem } from '../names.js';
 import { mapLimit } from '../util/map-limit.js';
@@ -17,7 +13,8 @@ import { ownerOf, type Inventory } from './inventory.js';
 import { TOMBSTONE_CONFIG, tombstoneManifest } from './manifests.js';
 import { cacheRepository } from './cache-refs.js';
 import { Ledger, type Snapshot } from './ledger.js';
-import { planRemovals, planRetention, type GitFacts, type Policy, type RetentionPlan, type TagFacts } from './retention.js';
+import { planRemovals, type Policy, type RetentionPlan } from './retention.js';
+import { GitFactsCache, planRepository } from './retention-facts.js';
 
 export interface GcSettings {
   /** The default policy (CODEHUB_RETENTION_KEEP, CODEHUB_RETENTION_DAYS). */
@@ -92,8 +89,8 @@ const LOCK_MS = 10 * 60_000;
 const PARALLEL_DELETES = 8;
 
 /**
- * Registry garbage collection by retention (retention.ts decides; this gathers the facts and carries it
- * out): for each image repository in scope, bring the inventory up to date with the registry, read the git
+ * Registry garbage collection by retention (retention.ts decides on the facts retention-facts.ts gathers; this
+ * carries it out): for each image repository in scope, bring the inventory up to date with the registry, read the git
  * repos the tags came from, plan, then delete exactly what the plan says, logging each removal as one
  * JSON line. A repository with a build running is left for the next run; while gc works on one, no build
  * of it starts (registry_locks), so a deletion never meets a push. Blobs are freed later by the registry's
@@ -136,7 +133,7 @@ export class GarbageCollector {
       for (const repository of list) {
         if (report.skipped.some((s) => s.repository === repository)) continue;
         if (dryRun) {
-          const plan = await this.plan(repository, git, opts.policy);
+          const plan = await planRepository(deps, repository, git, opts.policy);
           report.kept += plan.decisions.filter((d) => d.keep).length;
           settle(removalsOf(plan));
           continue;
@@ -148,7 +145,7 @@ export class GarbageCollector {
         }
         try {
           await this.sync(repository, report);
-          const plan = await this.plan(repository, git, opts.policy);
+          const plan = await planRepository(deps, repository, git, opts.policy);
           report.kept += plan.decisions.filter((d) => d.keep).length;
           settle(await this.execute(plan, report.skipped));
         } finally {
@@ -236,44 +233,6 @@ export class GarbageCollector {
     }
   }
 
-  /** The tags, manifests, builds and git refs of one repository, and the plan for them. */
-  private async plan(repository: string, git: GitFactsCache, policy?: Policy): Promise<RetentionPlan> {
-    const { store, inventory, settings } = this.deps;
-    const rows = inventory.tagsOf(repository);
-    const builds = new Map<number, Build>();
-    const buildOf = (id: number | null) => {
-      if (id === null) return undefined;
-      if (!builds.has(id)) { const b = store.builds.byId(id); if (b) builds.set(id, b); }
-      return builds.get(id);
-    };
-    // A branch's build cache is judged as the image's tag of the same name (its branch tag): it follows the branch.
-    const image = repository.endsWith(CACHE_SUFFIX) ? new Map(inventory.tagsOf(repository.slice(0, -CACHE_SUFFIX.length)).map((t) => [t.tag, t])) : null;
-    // Only a pushed commit's build has git refs to judge by; an upload's tags are kept like a docker push's.
-    const pushOf = (id: number | null) => {
-      const b = buildOf(id);
-      return b && isPush(b) ? b : undefined;
-    };
-    const tags: TagFacts[] = rows.map((t) => {
-      if (image) {
-        const b = pushOf(image.get(t.tag)?.buildId ?? null);
-        return { tag: t.tag, digest: t.digest, pushedAt: t.pushedAt, build: b ? { ...buildFacts(b, t.tag), kind: 'moving' } : null, cache: true };
-      }
-      const b = pushOf(t.buildId);
-      return { tag: t.tag, digest: t.digest, pushedAt: t.pushedAt, build: b ? buildFacts(b, t.tag) : null };
-    });
-    const gitRepos = [...new Set(tags.flatMap((t) => (t.build ? [t.build.repo] : [])))];
-    const facts = new Map(await Promise.all(gitRepos.map(async (r) => [r, await git.get(r, tags)] as const)));
-    const policies = new Map(gitRepos.map((r) => {
-      const [owner = '', name = ''] = r.split('/');
-      const row = store.repos.byName(owner, name);
-      return [r, policy ?? { keep: row?.retentionKeep ?? settings.keep, days: row?.retentionDays ?? settings.days }] as const;
-    }));
-    return planRetention({
-      repository, tags, manifests: inventory.manifestsOf(repository),
-      git: (r) => facts.get(r)!, policy: (r) => policies.get(r)!, graceMs: settings.graceMs, now: Date.now(),
-    });
-  }
-
   /**
    * Carries out one repository's plan: deletes (an index before what it lists) and tombstones. A removal the
    * registry refuses is logged and left for the next run; the rest go on. Returns what was removed.
@@ -346,54 +305,4 @@ function removalsOf(plan: RetentionPlan): Removal[] {
   }
   for (const t of plan.tombstones) out.push({ repository: plan.repository, tag: t.tag, digest: t.digest, reason: t.reason, how: 'tombstone', bytes: 0 });
   return out;
-}
-
-/** What `cacheRepository` adds to an image's repository. */
-const CACHE_SUFFIX = cacheRepository('');
-
-/** A build as retention sees it, for one of the tags it pushed. */
-function buildFacts(b: PushBuild, tag: string): NonNullable<TagFacts['build']> {
-  const image = b.config as unknown as ImageConfig | null;
-  const ref = refInfo(b.ref) ?? { ref: b.ref, type: b.refType, name: b.refName };
-  const kind = tagKind(image?.tags ?? [], { ref, sha: b.commitSha, buildId: b.id, isDefaultBranch: false }, tag);
-  return { id: b.id, repo: b.repo, refType: b.refType, refName: b.refName, commit: b.commitSha, kind };
-}
-
-/**
- * Git refs per git repo, read once per run: live branches and tags from the bare repo, deletions from the
- * database. A ref a tag's build came from that is neither live nor recorded as deleted (deleted before this
- * server recorded deletions, or its repo is gone) is recorded as deleted now, so its grace starts now.
- */
-class GitFactsCache {
-  private cache = new Map<string, Promise<GitFacts>>();
-  constructor(private deps: GcDeps, private record: boolean) {}
-
-  get(repo: string, tags: TagFacts[]): Promise<GitFacts> {
-    let p = this.cache.get(repo);
-    if (!p) this.cache.set(repo, (p = this.read(repo)));
-    return p.then((facts) => this.noteMissing(repo, facts, tags));
-  }
-
-  private async read(repo: string): Promise<GitFacts> {
-    const [owner = '', name = ''] = repo.split('/');
-    const { branches, tags } = await liveRefs(this.deps.repos.path(owner, name));
-    const row = this.deps.store.repos.byName(owner, name);
-    return { branches, tags, deletedAt: row ? this.deps.inventory.refDeletions(row.id) : new Map() };
-  }
-
-  private noteMissing(repo: string, facts: GitFacts, tags: TagFacts[]): GitFacts {
-    const [owner = '', name = ''] = repo.split('/');
-    const row = this.deps.store.repos.byName(owner, name);
-    const now = new Date().toISOString();
-    for (const t of tags) {
-      const b = t.build;
-      if (!b || b.repo !== repo) continue;
-      const live = b.refType === 'tag' ? facts.tags.has(b.refName) : facts.branches.has(b.refName);
-      const ref = `refs/${b.refType === 'tag' ? 'tags' : 'heads'}/${b.refName}`;
-      if (live || facts.deletedAt.has(ref)) continue;
-      facts.deletedAt.set(ref, now);
-      if (this.record && row) this.deps.inventory.recordRefDeletion(row.id, ref, now);
-    }
-    return facts;
-  }
 }

@@ -6,7 +6,7 @@ import { QueueStore } from './queue.js';
 import { RepoRecordStore } from './repos.js';
 import { SecretStore } from './secrets.js';
 
-export type { BuildQuery } from './builds.js';
+export type { BuildQuery } from './build-search.js';
 export type { BuildResult } from './queue.js';
 
 /**
