@@ -36,10 +36,21 @@ export function claimRate(n: number): { perSecond: number; msPerClaim: number } 
   try {
     const store = new Store(openDb(join(tmp.dir('chb-q-'), 'q.db')));
     const repoIds = Array.from({ length: 100 }, (_, i) => store.repos.ensure(`owner${i}`, 'r').id);
-    store.builds.insert(Array.from({ length: n }, (_, i) => ({
-      repoId: repoIds[i % 100]!, repo: `owner${i % 100}/r`, owner: `owner${i % 100}`, ref: `refs/heads/b${i}`, refType: 'branch' as const,
-      refName: `b${i}`, commitSha: i.toString(16).padStart(40, '0'), image: 'r', status: 'queued' as const, pusher: `owner${i % 100}`,
-    })), () => []);
+    store.builds.insert(
+      Array.from({ length: n }, (_, i) => ({
+        repoId: repoIds[i % 100]!,
+        repo: `owner${i % 100}/r`,
+        owner: `owner${i % 100}`,
+        ref: `refs/heads/b${i}`,
+        refType: 'branch' as const,
+        refName: `b${i}`,
+        commitSha: i.toString(16).padStart(40, '0'),
+        image: 'r',
+        status: 'queued' as const,
+        pusher: `owner${i % 100}`,
+      })),
+      () => [],
+    );
     const t0 = performance.now();
     let claimed = 0;
     for (let b = store.queue.claimNext(() => 'bench'); b; b = store.queue.claimNext(() => 'bench')) {
@@ -56,11 +67,15 @@ export function claimRate(n: number): { perSecond: number; msPerClaim: number } 
 
 /** 10 repos x 5 branches pushed at once; resolves with each push's outcome and time. */
 function pushAll(repos: WorkRepo[], url: (i: number) => string) {
-  return Promise.all(repos.flatMap((repo, i) => Array.from({ length: 5 }, async (_, j) => {
-    const start = Date.now();
-    const r = await repo.push(url(i), [`HEAD:refs/heads/b${j}`]);
-    return { start, ms: Date.now() - start, ok: r.exitCode === 0, i, branch: `b${j}` };
-  })));
+  return Promise.all(
+    repos.flatMap((repo, i) =>
+      Array.from({ length: 5 }, async (_, j) => {
+        const start = Date.now();
+        const r = await repo.push(url(i), [`HEAD:refs/heads/b${j}`]);
+        return { start, ms: Date.now() - start, ok: r.exitCode === 0, i, branch: `b${j}` };
+      }),
+    ),
+  );
 }
 
 async function plainBurst(repos: WorkRepo[], tmp: Scratch): Promise<Stats> {
@@ -82,7 +97,11 @@ export async function burst(): Promise<BurstResult> {
   try {
     const owner = uniqueName('burst');
     const token = server.addUser(owner);
-    const repos = await Promise.all(Array.from({ length: 10 }, (_, i) => WorkRepo.create({ Dockerfile: `FROM localhost:5000/cache/busybox:latest\nRUN echo ${owner}-${i}\n` }).then((r) => tmp.repo(r))));
+    const repos = await Promise.all(
+      Array.from({ length: 10 }, (_, i) =>
+        WorkRepo.create({ Dockerfile: `FROM localhost:5000/cache/busybox:latest\nRUN echo ${owner}-${i}\n` }).then((r) => tmp.repo(r)),
+      ),
+    );
     const plainPush = await plainBurst(repos, tmp);
     await new Promise((r) => setTimeout(r, 2000));
     const pid = server.proc!.pid!;
@@ -102,16 +121,25 @@ export async function burst(): Promise<BurstResult> {
     const rssPeakMb = rss.stop();
     db.close();
     const allTerminalMs = Math.max(...rows.map((r) => Date.parse(r.finished_at!))) - t0;
-    const toRunning = pushes.map((p) => {
-      const row = rows.find((r) => r.repo === p.repo && r.ref_name === p.branch);
-      return row?.started_at ? Date.parse(row.started_at) - p.start : NaN;
-    }).filter(Number.isFinite);
+    const toRunning = pushes
+      .map((p) => {
+        const row = rows.find((r) => r.repo === p.repo && r.ref_name === p.branch);
+        return row?.started_at ? Date.parse(row.started_at) - p.start : NaN;
+      })
+      .filter(Number.isFinite);
     const keys = new Set(rows.map((r) => `${r.repo}@${r.ref_name}`));
     return {
-      pushesOk: pushes.filter((p) => p.ok).length, push: stats(pushes.map((p) => p.ms)), plainPush, toRunning: stats(toRunning), allTerminalMs,
-      records: rows.length, lost: 50 - keys.size, duplicated: rows.length - keys.size,
+      pushesOk: pushes.filter((p) => p.ok).length,
+      push: stats(pushes.map((p) => p.ms)),
+      plainPush,
+      toRunning: stats(toRunning),
+      allTerminalMs,
+      records: rows.length,
+      lost: 50 - keys.size,
+      duplicated: rows.length - keys.size,
       statuses: countBy(rows.map((r) => r.status)),
-      rssIdleMb, rssPeakMb,
+      rssIdleMb,
+      rssPeakMb,
     };
   } finally {
     await server.stop();

@@ -59,7 +59,14 @@ async function makeCold(registry: string, owner: string): Promise<void> {
   const pruned = await onBuilder('builder', 'prune', '-af');
   if (pruned.exitCode !== 0) throw new Error(`builder prune on the second dockerd failed:\n${pruned.all}`);
   const listed = await onBuilder('images', '--format', '{{.Repository}} {{.ID}}');
-  const ids = [...new Set(listed.stdout.split('\n').filter((l) => l.startsWith(`${registry}/${owner}/`)).map((l) => l.split(' ')[1]!))];
+  const ids = [
+    ...new Set(
+      listed.stdout
+        .split('\n')
+        .filter((l) => l.startsWith(`${registry}/${owner}/`))
+        .map((l) => l.split(' ')[1]!),
+    ),
+  ];
   if (ids.length) {
     const removed = await onBuilder('rmi', '-f', ...ids);
     if (removed.exitCode !== 0) throw new Error(`removing ${owner}'s images from the second dockerd failed:\n${removed.all}`);
@@ -111,7 +118,9 @@ export async function coldBuilderBench(runs: number, log: (s: string) => void): 
     ] as const;
     const repos = new Map<string, WorkRepo>();
     for (const m of modes) {
-      const repo = tmp.repo(await WorkRepo.create({ Dockerfile: coldDockerfile(`${m.repo}-${owner}`), 'app/version.txt': `${m.repo}\n`, 'README.md': 'zero\n' }));
+      const repo = tmp.repo(
+        await WorkRepo.create({ Dockerfile: coldDockerfile(`${m.repo}-${owner}`), 'app/version.txt': `${m.repo}\n`, 'README.md': 'zero\n' }),
+      );
       repos.set(m.repo, repo);
       await restart({ CODEHUB_BUILDERS: 'local', CODEHUB_REGISTRY_CACHE: m.cache });
       await build(m.repo, repo, 'local');
@@ -143,7 +152,11 @@ export async function coldBuilderBench(runs: number, log: (s: string) => void): 
       }
       log(`  cold builder: round ${i + 1} of ${runs}`);
     }
-    return { rows: modes.map((m) => ({ name: m.name, ms: stats(times.get(m.name)!), cached: hits.get(m.name)!, uncached: misses.get(m.name)! })), depsSeconds: DEPS_SECONDS, depsMb: DEPS_MB };
+    return {
+      rows: modes.map((m) => ({ name: m.name, ms: stats(times.get(m.name)!), cached: hits.get(m.name)!, uncached: misses.get(m.name)! })),
+      depsSeconds: DEPS_SECONDS,
+      depsMb: DEPS_MB,
+    };
   } finally {
     await server?.stop();
     if (registry) {

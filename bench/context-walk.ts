@@ -76,7 +76,11 @@ async function main(): Promise<void> {
 
     const max = (xs: number[]) => Math.max(...xs);
     console.log(`## Context walk (src/client/context-walk.ts), ${entries} entries, ${MB(total)} MB\n`);
-    console.log(`${cpus().length} cores, ${cpus()[0]?.model ?? '?'}, node ${process.version}, load average ${loadavg().map((l) => l.toFixed(2)).join(' ')} at the end. Median (min-max) of ${runs} runs, ms.\n`);
+    console.log(
+      `${cpus().length} cores, ${cpus()[0]?.model ?? '?'}, node ${process.version}, load average ${loadavg()
+        .map((l) => l.toFixed(2))
+        .join(' ')} at the end. Median (min-max) of ${runs} runs, ms.\n`,
+    );
     console.log('| walk | ms | MB hashed |');
     console.log('| --- | --- | --- |');
     console.log(`| cold (no hash cache) | ${spread(stats(cold))} | ${MB(max(hashed.cold))} |`);

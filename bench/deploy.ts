@@ -50,7 +50,14 @@ async function codehubPushes(tmp: Scratch, server: TestServer, runs: number, log
 }
 
 /** Times `git archive | docker buildx build --push -` of a new commit at a daemon (`daemonEnv`), logged in. */
-async function rawBuilds(tmp: Scratch, server: TestServer, daemonEnv: Record<string, string>, runs: number, log: (s: string) => void, label: string): Promise<Stats> {
+async function rawBuilds(
+  tmp: Scratch,
+  server: TestServer,
+  daemonEnv: Record<string, string>,
+  runs: number,
+  log: (s: string) => void,
+  label: string,
+): Promise<Stats> {
   const owner = uniqueName('raw');
   const token = server.addUser(owner);
   const env = { ...process.env, ...daemonEnv, DOCKER_CONFIG: tmp.add(await server.dockerConfig(owner, token)) };
@@ -61,8 +68,11 @@ async function rawBuilds(tmp: Scratch, server: TestServer, daemonEnv: Record<str
     const sha = await repo.commit({ Dockerfile: `FROM localhost:5000/cache/busybox:latest\nRUN echo ${owner}-${i}-${randomBytes(3).toString('hex')}\n` });
     const t0 = process.hrtime.bigint();
     // `docker buildx`, not the plugin binary: only the docker CLI reads DOCKER_TLS_VERIFY and DOCKER_CERT_PATH.
-    const r = await run(['docker', 'buildx', 'build', '--push', '--provenance=false', '-t', `${image}:main`, '-t', `${image}:${sha}`, '-'],
-      { cwd: repo.dir, env, stdinFrom: ['git', 'archive', '--format=tar', sha] });
+    const r = await run(['docker', 'buildx', 'build', '--push', '--provenance=false', '-t', `${image}:main`, '-t', `${image}:${sha}`, '-'], {
+      cwd: repo.dir,
+      env,
+      stdinFrom: ['git', 'archive', '--format=tar', sha],
+    });
     const ms = msSince(t0);
     if (r.code !== 0) throw new Error(`${label}: raw build failed:\n${r.out}`);
     if (i >= 0) times.push(ms);
@@ -107,7 +117,7 @@ async function deploy(tmp: Scratch, runs: number, log: (s: string) => void): Pro
   const fs = await TestServer.start({ dataDir: tmp.dir('chb-e2e-'), env });
   try {
     log('registry storage: filesystem');
-    result.storage.push({ name: 'filesystem (the stack\'s token registry)', codehub: await codehubPushes(tmp, fs, runs, log, 'filesystem') });
+    result.storage.push({ name: "filesystem (the stack's token registry)", codehub: await codehubPushes(tmp, fs, runs, log, 'filesystem') });
   } finally {
     await fs.stop();
   }
@@ -115,9 +125,20 @@ async function deploy(tmp: Scratch, runs: number, log: (s: string) => void): Pro
   const s3 = await TestServer.start({ dataDir: tmp.dir('chb-e2e-'), env: { ...env, CODEHUB_REGISTRY: addr } });
   try {
     const bucket = `bench-${randomBytes(4).toString('hex')}`;
-    await must('a token registry on S3', stack('token-registry', 'up', addr, `${s3.url}/registry/token`, join(s3.dataDir, 'secrets', 'registry-token.crt'), '--s3', `http://127.0.0.1:${process.env.CODEHUB_STACK_S3_PORT ?? 9000}/${bucket}`));
+    await must(
+      'a token registry on S3',
+      stack(
+        'token-registry',
+        'up',
+        addr,
+        `${s3.url}/registry/token`,
+        join(s3.dataDir, 'secrets', 'registry-token.crt'),
+        '--s3',
+        `http://127.0.0.1:${process.env.CODEHUB_STACK_S3_PORT ?? 9000}/${bucket}`,
+      ),
+    );
     log('registry storage: S3 (Swift)');
-    result.storage.push({ name: 'S3: OpenStack Swift\'s s3api on this machine', codehub: await codehubPushes(tmp, s3, runs, log, 'S3') });
+    result.storage.push({ name: "S3: OpenStack Swift's s3api on this machine", codehub: await codehubPushes(tmp, s3, runs, log, 'S3') });
   } finally {
     await s3.stop();
     await stack('token-registry', 'down', addr, '--purge');

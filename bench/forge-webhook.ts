@@ -28,7 +28,13 @@ export interface ForgeWebhookResult {
   success: Stats;
 }
 
-export async function forgeWebhookBench(server: TestServer, owner: string, token: string, runs: number, progress: (s: string) => void): Promise<ForgeWebhookResult> {
+export async function forgeWebhookBench(
+  server: TestServer,
+  owner: string,
+  token: string,
+  runs: number,
+  progress: (s: string) => void,
+): Promise<ForgeWebhookResult> {
   progress('forge webhook to recorded, and statuses back');
   const tmp = new Scratch();
   const fake = await FakeForge.start();
@@ -37,7 +43,8 @@ export async function forgeWebhookBench(server: TestServer, owner: string, token
     const up = await fake.createRepo('team', 'hooked');
     const secret = randomUUID();
     const link = await fetch(`${server.url}/api/repos/${owner}/hooked/upstream`, {
-      method: 'PUT', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      method: 'PUT',
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
       body: JSON.stringify({ url: up.url, forge: 'gitea', webhook_secret: secret, status_token: 'bench-token' }),
     });
     if (link.status !== 201) throw new Error(`linking failed: ${link.status} ${await link.text()}`);
@@ -49,7 +56,7 @@ export async function forgeWebhookBench(server: TestServer, owner: string, token
     for (let i = -2; i < runs; i++) {
       const sha = await work.commit({ 'n.txt': `${i}\n` }, `round ${i}`);
       await fake.pushFrom(work, 'team', 'hooked', ['HEAD:refs/heads/main']);
-      for (const way of i % 2 ? ['raw', 'hook'] as const : ['hook', 'raw'] as const) {
+      for (const way of i % 2 ? (['raw', 'hook'] as const) : (['hook', 'raw'] as const)) {
         const t0 = process.hrtime.bigint();
         if (way === 'raw') {
           const r = await run(['git', '--git-dir', raw, 'fetch', '--quiet', '--no-tags', up.url, '+refs/heads/main:refs/heads/main']);

@@ -39,7 +39,7 @@ try {
       const p = await repo.push(url, ['HEAD:main'], ['wait']);
       if (!/succeeded/.test(p.output)) throw new Error(`push of ${sha}:\n${p.output}`);
     },
-    '`docker buildx build --push <git URL>#<sha>` (BuildKit\'s git source, from codehub-build\'s git server)': async (sha) => {
+    "`docker buildx build --push <git URL>#<sha>` (BuildKit's git source, from codehub-build's git server)": async (sha) => {
       const r = await run(['docker', 'buildx', 'build', '--push', '--provenance=false', '-t', `${image}:git`, `${url}#${sha}`], { env });
       if (r.code !== 0) throw new Error(`git source build of ${sha}:\n${r.out}`);
     },

@@ -57,7 +57,9 @@ function archiveSize(dir: string, rev: string): Promise<number> {
   return new Promise((resolve, reject) => {
     const p = spawn('git', ['archive', '--format=tar', rev], { cwd: dir, stdio: ['ignore', 'pipe', 'inherit'] });
     let n = 0;
-    p.stdout.on('data', (d: Buffer) => { n += d.length; });
+    p.stdout.on('data', (d: Buffer) => {
+      n += d.length;
+    });
     p.on('error', reject);
     p.on('close', (code) => (code === 0 ? resolve(n) : reject(new Error(`git archive exited ${code}`))));
   });
@@ -102,7 +104,10 @@ export async function largeRepoBench(runs: number, log: (s: string) => void): Pr
       if (first.exitCode !== 0 || !/succeeded/.test(first.output)) throw new Error(`${name}: the first push of the large repo did not build:\n${first.output}`);
       log(`  large repo: ${name} seeded`);
       return {
-        name, codehub: true, tar: settings.CODEHUB_CONTEXT_TRANSFER === 'tar', daemon: builder === REMOTE ? 'second' : 'main',
+        name,
+        codehub: true,
+        tar: settings.CODEHUB_CONTEXT_TRANSFER === 'tar',
+        daemon: builder === REMOTE ? 'second' : 'main',
         build: async (sha) => {
           const p = await repo.push(url, ['HEAD:main'], ['wait']);
           if (p.exitCode !== 0 || !/succeeded/.test(p.output)) throw new Error(`${name}: push of ${sha} did not build:\n${p.output}`);
@@ -115,10 +120,19 @@ export async function largeRepoBench(runs: number, log: (s: string) => void): Pr
       };
     };
     const ways: Way[] = [
-      await codehubWay('codehub-build `git push -o wait`: `local` (dockerd, Engine API, the context through the session: the default)', 'local', { CODEHUB_BUILDERS: 'local' }),
-      await codehubWay('codehub-build `git push -o wait`: the second dockerd over TCP + TLS (`docker+tcp://`, Engine API, session)', REMOTE, { CODEHUB_BUILDERS: REMOTE_ENTRY }),
-      await codehubWay('codehub-build `git push -o wait`: buildx\'s `default` builder (`CODEHUB_BUILDERS=default`, the buildx driver)', 'default', { CODEHUB_BUILDERS: 'default' }),
-      await codehubWay('codehub-build `git push -o wait`: `local`, CODEHUB_CONTEXT_TRANSFER=tar (Engine API, the archive as the body)', 'local', { CODEHUB_BUILDERS: 'local', CODEHUB_CONTEXT_TRANSFER: 'tar' }),
+      await codehubWay('codehub-build `git push -o wait`: `local` (dockerd, Engine API, the context through the session: the default)', 'local', {
+        CODEHUB_BUILDERS: 'local',
+      }),
+      await codehubWay('codehub-build `git push -o wait`: the second dockerd over TCP + TLS (`docker+tcp://`, Engine API, session)', REMOTE, {
+        CODEHUB_BUILDERS: REMOTE_ENTRY,
+      }),
+      await codehubWay("codehub-build `git push -o wait`: buildx's `default` builder (`CODEHUB_BUILDERS=default`, the buildx driver)", 'default', {
+        CODEHUB_BUILDERS: 'default',
+      }),
+      await codehubWay('codehub-build `git push -o wait`: `local`, CODEHUB_CONTEXT_TRANSFER=tar (Engine API, the archive as the body)', 'local', {
+        CODEHUB_BUILDERS: 'local',
+        CODEHUB_CONTEXT_TRANSFER: 'tar',
+      }),
     ];
     // The raw ways push to the first server's registry, logged in as the user.
     const first = servers[0]!;
@@ -126,12 +140,23 @@ export async function largeRepoBench(runs: number, log: (s: string) => void): Pr
     const rawEnv = { ...process.env, DOCKER_CONFIG: tmp.add(await first.dockerConfig(`${owner}r`, rawToken)) };
     const image = `${first.registry}/${owner}r/raw`;
     // The second dockerd as a developer reaches it: the docker CLI over TCP with TLS (buildx's docker driver there).
-    const secondEnv = { ...rawEnv, DOCKER_HOST: `tcp://127.0.0.1:${BUILDER_PORT}`, DOCKER_TLS_VERIFY: '1', DOCKER_CERT_PATH: join(STACK_DIR, 'builder', 'client') };
+    const secondEnv = {
+      ...rawEnv,
+      DOCKER_HOST: `tcp://127.0.0.1:${BUILDER_PORT}`,
+      DOCKER_TLS_VERIFY: '1',
+      DOCKER_CERT_PATH: join(STACK_DIR, 'builder', 'client'),
+    };
     const raw = (name: string, tar: boolean, daemon: Way['daemon'] = 'main'): Way => ({
-      name, codehub: false, tar, daemon,
+      name,
+      codehub: false,
+      tar,
+      daemon,
       build: async (sha) => {
-        const r = await run(['docker', 'buildx', 'build', '--push', '--provenance=false', '-t', `${image}:main`, '-t', `${image}:${sha}`, tar ? '-' : '.'],
-          { cwd: repo.dir, env: daemon === 'second' ? secondEnv : rawEnv, ...(tar ? { stdinFrom: ['git', 'archive', '--format=tar', sha] } : {}) });
+        const r = await run(['docker', 'buildx', 'build', '--push', '--provenance=false', '-t', `${image}:main`, '-t', `${image}:${sha}`, tar ? '-' : '.'], {
+          cwd: repo.dir,
+          env: daemon === 'second' ? secondEnv : rawEnv,
+          ...(tar ? { stdinFrom: ['git', 'archive', '--format=tar', sha] } : {}),
+        });
         if (r.code !== 0) throw new Error(`${name} failed:\n${r.out}`);
         return async () => contextBytes(r.out);
       },
@@ -160,13 +185,18 @@ export async function largeRepoBench(runs: number, log: (s: string) => void): Pr
     }
     const archiveBytes = await archiveSize(repo.dir, 'HEAD');
     return {
-      files: FILES, archiveBytes,
+      files: FILES,
+      archiveBytes,
       rows: ways.map((w) => {
         const b = bytes.get(w.name)!;
         const fromLog = b.length ? pct(b, 0.5) : null;
         return {
-          name: w.name, ms: stats(times.get(w.name)!), codehub: w.codehub, daemon: w.daemon,
-          bytes: fromLog ?? (w.tar ? archiveBytes : null), bytesFrom: fromLog !== null ? 'log' : w.tar ? 'archive' : null,
+          name: w.name,
+          ms: stats(times.get(w.name)!),
+          codehub: w.codehub,
+          daemon: w.daemon,
+          bytes: fromLog ?? (w.tar ? archiveBytes : null),
+          bytesFrom: fromLog !== null ? 'log' : w.tar ? 'archive' : null,
         };
       }),
     };

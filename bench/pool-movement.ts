@@ -75,19 +75,26 @@ export function poolMovement(log: (s: string) => void): PoolResult {
   const rows: PoolChangeRow[] = [
     {
       change: 'a 5th builder added to 4',
-      moved: addMoved.length, repos: REPOS, ideal: REPOS / 5,
+      moved: addMoved.length,
+      repos: REPOS,
+      ideal: REPOS / 5,
       onlyNecessary: addMoved.every((r) => r5.get(r) === builder(4)),
       modulo: repos.filter((r) => four[modulo(r, 4)] !== five[modulo(r, 5)]).length / REPOS,
     },
     {
       change: `1 of 5 builders removed (${removed})`,
-      moved: removeMoved.length, repos: REPOS, ideal: onRemoved.length,
+      moved: removeMoved.length,
+      repos: REPOS,
+      ideal: onRemoved.length,
       // Only the removed builder's repos moved, and all of them (they had to).
       onlyNecessary: removeMoved.every((r) => r5.get(r) === removed) && removeMoved.length === onRemoved.length,
       modulo: repos.filter((r) => five[modulo(r, 5)] !== fourOfFive[modulo(r, 4)]).length / REPOS,
     },
   ];
   const balance = [perBuilder(r4, four), perBuilder(r5, five), perBuilder(rRemoved, fourOfFive)];
-  const decision = [{ builders: 4, us: decisionTime(repos, four) }, { builders: 5, us: decisionTime(repos, five) }];
+  const decision = [
+    { builders: 4, us: decisionTime(repos, four) },
+    { builders: 5, us: decisionTime(repos, five) },
+  ];
   return { repos: REPOS, rows, balance, decision };
 }

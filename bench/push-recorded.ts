@@ -31,7 +31,7 @@ export async function pushToRecorded(server: TestServer, owner: string, token: s
     const url = server.gitUrl(owner, token, owner, 'rec');
     for (let i = -2; i < runs; i++) {
       const sha = await repo.commit({ 'n.txt': `${i}\n` }, `round ${i}`);
-      for (const who of i % 2 ? ['plain', 'codehub'] as const : ['codehub', 'plain'] as const) {
+      for (const who of i % 2 ? (['plain', 'codehub'] as const) : (['codehub', 'plain'] as const)) {
         const p = await push(repo, who === 'plain' ? `${plain.url}/rec.git` : url);
         if (who === 'codehub' && !p.out.includes('queued')) throw new Error(`codehub-build queued nothing:\n${p.out}`);
         if (i >= 0) times[who].push(p.ms);

@@ -32,7 +32,8 @@ while read old new ref; do
 done
 `;
 
-export const RAW_COMMAND = 'git archive --format=tar <sha> | docker buildx build --push [--no-cache] --label ... (5 labels) -t <repo>:main -t <repo>:<sha> -t <repo>:latest -';
+export const RAW_COMMAND =
+  'git archive --format=tar <sha> | docker buildx build --push [--no-cache] --label ... (5 labels) -t <repo>:main -t <repo>:<sha> -t <repo>:latest -';
 
 export interface PushToImageRow {
   mode: 'cached' | 'no-cache';
@@ -42,14 +43,35 @@ export interface PushToImageRow {
 }
 
 function labels(sha: string): string[] {
-  return ['org.opencontainers.image.revision=' + sha, 'org.opencontainers.image.source=raw', 'org.opencontainers.image.created=' + new Date().toISOString(),
-    'org.opencontainers.image.ref.name=main', 'dev.codehub.build.id=0'].flatMap((l) => ['--label', l]);
+  return [
+    'org.opencontainers.image.revision=' + sha,
+    'org.opencontainers.image.source=raw',
+    'org.opencontainers.image.created=' + new Date().toISOString(),
+    'org.opencontainers.image.ref.name=main',
+    'dev.codehub.build.id=0',
+  ].flatMap((l) => ['--label', l]);
 }
 
 async function rawBuild(repo: WorkRepo, sha: string, image: string, noCache: boolean, env: NodeJS.ProcessEnv): Promise<number> {
   const t0 = process.hrtime.bigint();
-  const r = await run(['docker', 'buildx', 'build', '--push', ...(noCache ? ['--no-cache'] : []), ...labels(sha),
-    '-t', `${image}:main`, '-t', `${image}:${sha}`, '-t', `${image}:latest`, '-'], { cwd: repo.dir, env, stdinFrom: ['git', 'archive', '--format=tar', sha] });
+  const r = await run(
+    [
+      'docker',
+      'buildx',
+      'build',
+      '--push',
+      ...(noCache ? ['--no-cache'] : []),
+      ...labels(sha),
+      '-t',
+      `${image}:main`,
+      '-t',
+      `${image}:${sha}`,
+      '-t',
+      `${image}:latest`,
+      '-',
+    ],
+    { cwd: repo.dir, env, stdinFrom: ['git', 'archive', '--format=tar', sha] },
+  );
   const t = msSince(t0);
   if (r.code !== 0) throw new Error(`raw build failed:\n${r.out}`);
   return t;
@@ -57,7 +79,10 @@ async function rawBuild(repo: WorkRepo, sha: string, image: string, noCache: boo
 
 async function gitPush(repo: WorkRepo, url: string, options: string[]): Promise<{ ms: number; out: string }> {
   const t0 = process.hrtime.bigint();
-  const r = await run(['git', 'push', ...options.flatMap((o) => ['-o', o]), url, 'HEAD:main'], { cwd: repo.dir, env: { ...process.env, GIT_TERMINAL_PROMPT: '0' } });
+  const r = await run(['git', 'push', ...options.flatMap((o) => ['-o', o]), url, 'HEAD:main'], {
+    cwd: repo.dir,
+    env: { ...process.env, GIT_TERMINAL_PROMPT: '0' },
+  });
   const ms = msSince(t0);
   if (r.code !== 0) throw new Error(`git push to ${url.replace(/:[^@/]*@/, ':***@')} failed:\n${r.out}`);
   return { ms, out: r.out };
@@ -72,7 +97,14 @@ export async function pushToImage(server: TestServer, owner: string, token: stri
   }
 }
 
-async function pushToImageIn(tmp: Scratch, server: TestServer, owner: string, token: string, runs: number, log: (s: string) => void): Promise<PushToImageRow[]> {
+async function pushToImageIn(
+  tmp: Scratch,
+  server: TestServer,
+  owner: string,
+  token: string,
+  runs: number,
+  log: (s: string) => void,
+): Promise<PushToImageRow[]> {
   const registry = server.registryClient();
   // The raw baseline and the plain hook push as the user does after `docker login` (the registry takes tokens).
   const dockerEnv = { ...process.env, DOCKER_CONFIG: tmp.add(await server.dockerConfig(owner, token)) };
@@ -87,7 +119,8 @@ async function pushToImageIn(tmp: Scratch, server: TestServer, owner: string, to
     for (const mode of ['cached', 'no-cache'] as const) {
       const noCache = mode === 'no-cache';
       const times = { raw: [] as number[], hook: [] as number[], codehub: [] as number[] };
-      for (let i = -1; i < runs; i++) { // round -1 warms every path up
+      for (let i = -1; i < runs; i++) {
+        // round -1 warms every path up
         const sha = await repo.commit({}, `${mode} round ${i}`);
         // Rotate who goes first, so no way always meets a machine the previous one just warmed or loaded.
         const order = (['raw', 'hook', 'codehub'] as const).map((_, k, all) => all[(k + i + 1) % 3]!);

@@ -60,15 +60,20 @@ const OCI = 'application/vnd.oci.image.manifest.v1+json';
 /** Pushes `count` unique manifests (a shared config and layer, a unique annotation) to repository `name`; returns their digests. */
 async function fillRepository(client: RegistryClient, name: string, tags: string[][]): Promise<string[]> {
   const layer = await client.ensureBlob(name, randomBytes(2048));
-  const config = Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: [`sha256:${randomBytes(32).toString('hex')}`] } }));
+  const config = Buffer.from(
+    JSON.stringify({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: [`sha256:${randomBytes(32).toString('hex')}`] } }),
+  );
   const configDigest = await client.ensureBlob(name, config);
   return mapLimit(tags, PARALLEL, async (names, i) => {
-    const body = Buffer.from(JSON.stringify({
-      schemaVersion: 2, mediaType: OCI,
-      config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: configDigest, size: config.length },
-      layers: [{ mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', digest: layer, size: 2048 }],
-      annotations: { 'dev.codehub.build.id': String(i), nonce: randomBytes(8).toString('hex') },
-    }));
+    const body = Buffer.from(
+      JSON.stringify({
+        schemaVersion: 2,
+        mediaType: OCI,
+        config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: configDigest, size: config.length },
+        layers: [{ mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', digest: layer, size: 2048 }],
+        annotations: { 'dev.codehub.build.id': String(i), nonce: randomBytes(8).toString('hex') },
+      }),
+    );
     let digest = '';
     for (const t of names) digest = await client.putManifest(name, t, OCI, body);
     return digest;
@@ -100,7 +105,11 @@ export async function registryOpsBench(progress: (s: string) => void): Promise<R
         const repo = `app${r}`;
         const gitdir = await repos.ensure(owner, repo);
         const tree = execFileSync('git', ['--git-dir', gitdir, 'hash-object', '-w', '-t', 'tree', '--stdin'], { input: '' }).toString().trim();
-        const head = execFileSync('git', ['--git-dir', gitdir, 'commit-tree', tree, '-m', 'head'], { env: { ...process.env, GIT_AUTHOR_NAME: 'b', GIT_AUTHOR_EMAIL: 'b@x', GIT_COMMITTER_NAME: 'b', GIT_COMMITTER_EMAIL: 'b@x' } }).toString().trim();
+        const head = execFileSync('git', ['--git-dir', gitdir, 'commit-tree', tree, '-m', 'head'], {
+          env: { ...process.env, GIT_AUTHOR_NAME: 'b', GIT_AUTHOR_EMAIL: 'b@x', GIT_COMMITTER_NAME: 'b', GIT_COMMITTER_EMAIL: 'b@x' },
+        })
+          .toString()
+          .trim();
         execFileSync('git', ['--git-dir', gitdir, 'update-ref', 'refs/heads/main', head]);
         const commits = Array.from({ length: BUILDS }, (_, i) => (i === BUILDS - 1 ? head : hex(o * 1_000_000 + r * 1000 + i)));
         plan.push({ owner, repo, commits });
@@ -117,11 +126,24 @@ export async function registryOpsBench(progress: (s: string) => void): Promise<R
         const repoRow = store.repos.ensure(p.owner, p.repo);
         store.repos.setDefaultBranch(repoRow.id, 'main');
         const finished = (i: number) => new Date(Date.now() - (BUILDS - i) * 60_000).toISOString();
-        store.builds.insert(p.commits.map((c, i) => ({
-          repoId: repoRow.id, repo: `${p.owner}/${p.repo}`, owner: p.owner, ref: 'refs/heads/main', refType: 'branch' as const, refName: 'main', commitSha: c,
-          image: p.repo, status: 'succeeded' as const, pusher: p.owner, digest: digests[i]!, finishedAt: finished(i),
-          config: defaultConfig(p.repo).images[0]! as unknown as Record<string, unknown>,
-        })), (_b, i) => tags[i]!.map((t) => `${addr}/${name}:${t}`));
+        store.builds.insert(
+          p.commits.map((c, i) => ({
+            repoId: repoRow.id,
+            repo: `${p.owner}/${p.repo}`,
+            owner: p.owner,
+            ref: 'refs/heads/main',
+            refType: 'branch' as const,
+            refName: 'main',
+            commitSha: c,
+            image: p.repo,
+            status: 'succeeded' as const,
+            pusher: p.owner,
+            digest: digests[i]!,
+            finishedAt: finished(i),
+            config: defaultConfig(p.repo).images[0]! as unknown as Record<string, unknown>,
+          })),
+          (_b, i) => tags[i]!.map((t) => `${addr}/${name}:${t}`),
+        );
       }
     }
     const fillSeconds = (Date.now() - t0) / 1000;
@@ -138,7 +160,8 @@ export async function registryOpsBench(progress: (s: string) => void): Promise<R
     const firstReconcile = await measure('usage reconcile, empty inventory', () => ops.inventory.reconcile(include));
     const reconcile = await measure('usage reconcile, again', () => ops.inventory.reconcile(include));
     // Only gc's half is gc's to touch: the baseline repositories leave the inventory.
-    for (const r of ops.inventoryStore.repositories()) if (!gcRepos.has(r)) for (const m of ops.inventoryStore.manifestsOf(r)) ops.inventoryStore.removeManifest(r, m.digest);
+    for (const r of ops.inventoryStore.repositories())
+      if (!gcRepos.has(r)) for (const m of ops.inventoryStore.manifestsOf(r)) ops.inventoryStore.removeManifest(r, m.digest);
     const checks: number[] = [];
     for (let i = 0; i < 200; i++) {
       const c = process.hrtime.bigint();
@@ -147,11 +170,18 @@ export async function registryOpsBench(progress: (s: string) => void): Promise<R
     }
     const quotaCheck = stats(checks.slice(20));
     let removed = 0;
-    const planOffline = await measure('retention planning from the inventory', async () => { for (let o = 0; o < OWNERS; o++) removed += (await ops.gc.run({ owner: `bench-${o}`, offline: true })).removals.length; });
-    const dryRun = await measure('gc --dry-run', async () => { for (const p of plan) await ops.gc.run({ repo: `${p.owner}/${p.repo}`, dryRun: true }); });
+    const planOffline = await measure('retention planning from the inventory', async () => {
+      for (let o = 0; o < OWNERS; o++) removed += (await ops.gc.run({ owner: `bench-${o}`, offline: true })).removals.length;
+    });
+    const dryRun = await measure('gc --dry-run', async () => {
+      for (const p of plan) await ops.gc.run({ repo: `${p.owner}/${p.repo}`, dryRun: true });
+    });
     let deleted = 0;
-    const gc = await measure('gc', async () => { for (const p of plan) deleted += (await ops.gc.run({ repo: `${p.owner}/${p.repo}` })).removals.length; });
-    if (deleted !== removed || removed !== plan.length * (BUILDS - KEEP)) throw new Error(`gc removed ${deleted}, planned ${removed}, expected ${plan.length * (BUILDS - KEEP)}`);
+    const gc = await measure('gc', async () => {
+      for (const p of plan) deleted += (await ops.gc.run({ repo: `${p.owner}/${p.repo}` })).removals.length;
+    });
+    if (deleted !== removed || removed !== plan.length * (BUILDS - KEEP))
+      throw new Error(`gc removed ${deleted}, planned ${removed}, expected ${plan.length * (BUILDS - KEEP)}`);
 
     // The baseline: what a tool without an inventory reads to learn the digests, then the same deletions.
     const raw = new RegistryClient(addr, 30_000);
@@ -162,7 +192,10 @@ export async function registryOpsBench(progress: (s: string) => void): Promise<R
       const tags = await raw.tags(r.name);
       const heads = await mapLimit(tags, PARALLEL, async (t) => [t, await raw.digest(r.name, t)] as const);
       const byTag = new Map(heads);
-      digests.set(r.name, r.drop.map((t) => byTag.get(t)!));
+      digests.set(
+        r.name,
+        r.drop.map((t) => byTag.get(t)!),
+      );
     }
     const rawRead = { ms: msSince(s), requests: raw.requests };
     progress('  raw deletes');
@@ -171,7 +204,20 @@ export async function registryOpsBench(progress: (s: string) => void): Promise<R
     for (const r of rawRepos) await mapLimit(digests.get(r.name)!, PARALLEL, (d) => raw.deleteManifest(r.name, d));
     const rawDelete = { ms: msSince(s), requests: raw.requests - r0 };
     store.db.$client.close();
-    return { repositories: plan.length, tags: plan.length * (BUILDS + 2), removed, firstReconcile, reconcile, planOffline, dryRun, gc, rawRead, rawDelete, fillSeconds, quotaCheck };
+    return {
+      repositories: plan.length,
+      tags: plan.length * (BUILDS + 2),
+      removed,
+      firstReconcile,
+      reconcile,
+      planOffline,
+      dryRun,
+      gc,
+      rawRead,
+      rawDelete,
+      fillSeconds,
+      quotaCheck,
+    };
   } finally {
     await stack('registry', 'down', addr);
     tmp.remove();

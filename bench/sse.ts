@@ -17,7 +17,9 @@ export async function sseLatency(server: TestServer, owner: string, token: strin
 }
 
 async function latency(server: TestServer, owner: string, token: string, tmp: Scratch): Promise<Stats> {
-  const repo = tmp.repo(await WorkRepo.create({ Dockerfile: `FROM localhost:5000/cache/busybox:latest\nRUN for i in $(seq 1 200); do echo ${owner}-$i; usleep 20000; done\n` }));
+  const repo = tmp.repo(
+    await WorkRepo.create({ Dockerfile: `FROM localhost:5000/cache/busybox:latest\nRUN for i in $(seq 1 200); do echo ${owner}-$i; usleep 20000; done\n` }),
+  );
   const sha = (await repo.git.revparse(['HEAD'])).trim();
   await repo.push(server.gitUrl(owner, token, owner, 'sse'), ['main']);
   const { body } = await server.api<{ builds: { id: number }[] }>(`/api/builds?commit=${sha}`, token);

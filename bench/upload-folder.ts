@@ -68,7 +68,10 @@ const FILES = Number(process.env.BENCH_UPLOAD_FILES ?? 300);
 const NAME = 'upload-bench';
 const VARIANTS = [
   { label: 'COPY . (the whole folder into the image)', dockerfile: 'FROM localhost:5000/cache/busybox:latest\nCOPY . /ctx/\nRUN wc -c /ctx/app/version.txt\n' },
-  { label: 'COPY app/ (the build uses a small part of the context)', dockerfile: 'FROM localhost:5000/cache/busybox:latest\nCOPY app/ /ctx/app/\nRUN wc -c /ctx/app/version.txt\n' },
+  {
+    label: 'COPY app/ (the build uses a small part of the context)',
+    dockerfile: 'FROM localhost:5000/cache/busybox:latest\nCOPY app/ /ctx/app/\nRUN wc -c /ctx/app/version.txt\n',
+  },
 ];
 /** The CLI's summary of what it sent (src/client/build.ts). */
 const CLI_CONTEXT = /^context: (\d+) files?, ([\d.]+ ?[KMGT]?i?B) \(([\d.]+ ?[KMGT]?i?B) uploaded, /m;
@@ -137,7 +140,8 @@ export async function uploadFolderBench(runs: number, log: (s: string) => void):
         const id = /^build #(\d+) queued/m.exec(r.out)?.[1];
         if (!id) throw new Error(`codehub-build build printed no build number:\n${r.out.slice(0, 2000)}`);
         const { body: build } = await s.api<BuildRecord>(`/api/builds/${id}`, token);
-        if (build.status !== 'succeeded' || build.builder !== 'local') throw new Error(`build #${id} is ${build.status} on ${build.builder}, not succeeded on local`);
+        if (build.status !== 'succeeded' || build.builder !== 'local')
+          throw new Error(`build #${id} is ${build.status} on ${build.builder}, not succeeded on local`);
         const buildLog = await fetch(`${s.url}/api/builds/${id}/log`, { headers: { authorization: `Bearer ${token}` } });
         if (!buildLog.ok) throw new Error(`GET /api/builds/${id}/log: ${buildLog.status}`);
         return { ms, uploaded: uploaded.value, sent: contextBytes(await buildLog.text()) };
@@ -190,9 +194,14 @@ export async function uploadFolderBench(runs: number, log: (s: string) => void):
         const f = first.get(w.name)!;
         const r = repeats.get(w.name)!;
         return {
-          name: w.name, command: w.command, firstMs: f.ms, ms: stats(r.map((m) => m.ms)),
-          firstUploaded: f.uploaded, uploaded: median(r.map((m) => m.uploaded)),
-          firstSent: f.sent, sent: median(r.map((m) => m.sent)),
+          name: w.name,
+          command: w.command,
+          firstMs: f.ms,
+          ms: stats(r.map((m) => m.ms)),
+          firstUploaded: f.uploaded,
+          uploaded: median(r.map((m) => m.uploaded)),
+          firstSent: f.sent,
+          sent: median(r.map((m) => m.sent)),
         };
       };
       variants.push({ label: variant.label, dockerfile: variant.dockerfile, codehub: row(codehub), raw: row(raw) });

@@ -27,7 +27,8 @@ export function manifestBench(runs: number): ManifestResult {
     const t0 = performance.now();
     const r = validateManifest({ entries }, { maxBytes: 512 * 1024 * 1024 });
     const ms = performance.now() - t0;
-    if (!r.ok || r.manifest.entries.length !== entries.length) throw new Error(`the manifest did not validate: ${r.ok ? 'entries lost' : r.problems.slice(0, 3).join('; ')}`);
+    if (!r.ok || r.manifest.entries.length !== entries.length)
+      throw new Error(`the manifest did not validate: ${r.ok ? 'entries lost' : r.problems.slice(0, 3).join('; ')}`);
     return ms;
   };
   once();

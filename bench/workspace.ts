@@ -23,7 +23,11 @@ export interface WorkspaceResult {
 const CLIENT = join(PACKAGE_ROOT, 'dist', 'downloads', 'codehub-build');
 const SERVER_CLI = join(PACKAGE_ROOT, 'dist', 'src', 'cli.js');
 
-async function timed(cmd: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv } = {}, ok: (code: number | null) => boolean = (code) => code === 0): Promise<number> {
+async function timed(
+  cmd: string[],
+  opts: { cwd?: string; env?: NodeJS.ProcessEnv } = {},
+  ok: (code: number | null) => boolean = (code) => code === 0,
+): Promise<number> {
   const t0 = process.hrtime.bigint();
   const r = await run(cmd, opts);
   const ms = msSince(t0);
@@ -40,13 +44,28 @@ export async function workspaceBench(server: TestServer, owner: string, token: s
   }
 }
 
-async function workspace(server: TestServer, owner: string, token: string, runs: number, progress: (s: string) => void, tmp: Scratch): Promise<WorkspaceResult> {
+async function workspace(
+  server: TestServer,
+  owner: string,
+  token: string,
+  runs: number,
+  progress: (s: string) => void,
+  tmp: Scratch,
+): Promise<WorkspaceResult> {
   progress('workspace: the downloaded CLI and the credential helper');
   const repo = tmp.repo(await WorkRepo.create({ Dockerfile: 'FROM localhost:5000/cache/busybox:latest\nCOPY n.txt /n.txt\n', 'n.txt': '0\n' }));
   const env = { ...process.env, CODEHUB_URL: server.url, CODEHUB_TOKEN: token, GIT_TERMINAL_PROMPT: '0' };
   const added = await run([process.execPath, CLIENT, 'remote', 'add', 'build', `${owner}/ws-bench`], { cwd: repo.dir, env });
   if (added.code !== 0) throw new Error(`remote add failed:\n${added.out}`);
-  const t = { download: [] as number[], helpC: [] as number[], helpS: [] as number[], statusC: [] as number[], statusS: [] as number[], url: [] as number[], helper: [] as number[] };
+  const t = {
+    download: [] as number[],
+    helpC: [] as number[],
+    helpS: [] as number[],
+    statusC: [] as number[],
+    statusS: [] as number[],
+    url: [] as number[],
+    helper: [] as number[],
+  };
   const urlWithToken = server.gitUrl(owner, token, owner, 'ws-bench');
   for (let i = -2; i < runs; i++) {
     const keep = i >= 0;
@@ -66,7 +85,7 @@ async function workspace(server: TestServer, owner: string, token: string, runs:
       if (keep) into.push(ms);
     }
     // Each way pushes a new commit with -o skip: the same hook, record and answer, no build to wait for.
-    for (const way of i % 2 ? ['url', 'helper'] as const : ['helper', 'url'] as const) {
+    for (const way of i % 2 ? (['url', 'helper'] as const) : (['helper', 'url'] as const)) {
       await repo.commit({ 'n.txt': `${i} ${way}\n` }, `round ${i} ${way}`);
       const ms = await timed(['git', 'push', '-o', 'skip', way === 'url' ? urlWithToken : 'build', 'HEAD:main'], { cwd: repo.dir, env });
       if (keep) t[way].push(ms);

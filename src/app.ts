@@ -44,7 +44,8 @@ export function createApp(parts: AppParts): Hono<{ Bindings: HttpBindings }> {
     if (err instanceof TooManyRequestsError) c.header('Retry-After', String(err.retryAfter));
     // A page's request (the web routes mark it) gets a page that says the same, with the same status.
     const page = c.var as { page?: boolean; viewer?: Viewer };
-    if (page.page && (err instanceof AppError || err instanceof HTTPException)) return c.html(parts.errorPage(err.status, err.message, page.viewer), err.status as 400);
+    if (page.page && (err instanceof AppError || err instanceof HTTPException))
+      return c.html(parts.errorPage(err.status, err.message, page.viewer), err.status as 400);
     if (err instanceof AppError) {
       // git shows a text/plain error body to the user as `remote:` lines; JSON it would hide.
       if (c.req.path.startsWith('/git/')) return c.text(`codehub-build: ${err.message}\n`, err.status as 400);

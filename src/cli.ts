@@ -41,18 +41,29 @@ server (run where the data dir is):
 
 ${CLIENT_USAGE}`;
 
-
 async function main(argv: string[]): Promise<number> {
   const [cmd, ...rest] = argv;
   switch (cmd) {
-    case 'serve': return serveCmd();
-    case 'migrate': return migrateCmd();
-    case 'backup': return backupCmd(rest);
-    case 'user': return userCmd(rest);
-    case 'token': return tokenCmd(rest);
-    case 'gc': return gcCmd(rest);
-    case 'version': case '--version': console.log(`codehub-build ${version()}`); return 0;
-    case undefined: case 'help': case '--help': case '-h':
+    case 'serve':
+      return serveCmd();
+    case 'migrate':
+      return migrateCmd();
+    case 'backup':
+      return backupCmd(rest);
+    case 'user':
+      return userCmd(rest);
+    case 'token':
+      return tokenCmd(rest);
+    case 'gc':
+      return gcCmd(rest);
+    case 'version':
+    case '--version':
+      console.log(`codehub-build ${version()}`);
+      return 0;
+    case undefined:
+    case 'help':
+    case '--help':
+    case '-h':
       process.stdout.write(USAGE);
       return cmd === undefined ? 2 : 0;
   }
@@ -94,10 +105,14 @@ function userCmd(args: string[]): number {
   if (sub === 'list' && args.length === 1) {
     const users = withStore((s) => s.accounts.listUsers());
     const quota = (q: number | null) => (q === null ? 'default quota' : q === NO_QUOTA ? 'no quota' : `quota ${formatBytes(q)}`);
-    for (const u of users) console.log(`${u.name.padEnd(32)} ${String(u.tokens).padStart(3)} token${u.tokens === 1 ? ' ' : 's'}  ${quota(u.quotaBytes).padEnd(18)} since ${u.createdAt}`);
+    for (const u of users)
+      console.log(
+        `${u.name.padEnd(32)} ${String(u.tokens).padStart(3)} token${u.tokens === 1 ? ' ' : 's'}  ${quota(u.quotaBytes).padEnd(18)} since ${u.createdAt}`,
+      );
     return 0;
   }
-  if ((sub !== 'add' && sub !== 'remove') || !name || args.length !== 2) throw new UsageError('usage: codehub-build user add <name> | user list | user remove <name> | user quota <name> <size|none|default>');
+  if ((sub !== 'add' && sub !== 'remove') || !name || args.length !== 2)
+    throw new UsageError('usage: codehub-build user add <name> | user list | user remove <name> | user quota <name> <size|none|default>');
   if (sub === 'remove') {
     accepted(withStore((s) => removeUser(s, name)));
     console.log(`removed user ${name} with their tokens and shares; their repos and builds stay`);
@@ -112,7 +127,12 @@ function userCmd(args: string[]): number {
 function tokenCmd(args: string[]): number {
   const usage = 'usage: codehub-build token create <user> [--scopes read,push,admin] [--label text] | token list <user> | token revoke <token-id>';
   const [sub, ...rest] = args;
-  const { values, positionals } = parseArgs({ args: rest, strict: true, allowPositionals: true, options: { scopes: { type: 'string' }, label: { type: 'string' } } });
+  const { values, positionals } = parseArgs({
+    args: rest,
+    strict: true,
+    allowPositionals: true,
+    options: { scopes: { type: 'string' }, label: { type: 'string' } },
+  });
   if (positionals.length !== 1 || (sub !== 'create' && sub !== 'list' && sub !== 'revoke')) throw new UsageError(usage);
   const [arg] = positionals as [string];
   if (sub === 'revoke') {
@@ -121,10 +141,15 @@ function tokenCmd(args: string[]): number {
     return 0;
   }
   if (sub === 'list') {
-    for (const t of accepted(withStore((s) => listTokens(s, arg))).tokens) console.log(`${String(t.id).padStart(5)}  ${t.label.padEnd(20)} ${t.scopes.join(',').padEnd(16)} created ${t.createdAt}  last used ${t.lastUsedAt ?? 'never'}`);
+    for (const t of accepted(withStore((s) => listTokens(s, arg))).tokens)
+      console.log(
+        `${String(t.id).padStart(5)}  ${t.label.padEnd(20)} ${t.scopes.join(',').padEnd(16)} created ${t.createdAt}  last used ${t.lastUsedAt ?? 'never'}`,
+      );
     return 0;
   }
-  const made = accepted(withStore((s) => createToken(s, arg, { ...(values.scopes !== undefined ? { scopes: values.scopes } : {}), label: values.label ?? 'cli' })));
+  const made = accepted(
+    withStore((s) => createToken(s, arg, { ...(values.scopes !== undefined ? { scopes: values.scopes } : {}), label: values.label ?? 'cli' })),
+  );
   console.error(`token ${made.id} for ${arg} (${made.scopes.join(', ')}); shown once, store it now`);
   console.log(made.token);
   return 0;
@@ -139,8 +164,11 @@ function accepted<T>(outcome: Outcome<T>): T {
   return outcome;
 }
 
-runMain(() => main(process.argv.slice(2)), (e) => {
-  if (e instanceof SettingsError) return { hint: '' };
-  if (e instanceof RegistryError) return { hint: '; is the registry up (scripts/stack.sh status) and CODEHUB_REGISTRY right?' };
-  return undefined;
-});
+runMain(
+  () => main(process.argv.slice(2)),
+  (e) => {
+    if (e instanceof SettingsError) return { hint: '' };
+    if (e instanceof RegistryError) return { hint: '; is the registry up (scripts/stack.sh status) and CODEHUB_REGISTRY right?' };
+    return undefined;
+  },
+);

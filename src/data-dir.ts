@@ -36,10 +36,16 @@ export function openStartDb(dataDir: string, disk: DiskSpace, log: Logger): Db {
     disk.invalidate();
     if (!isNoSpace(e) && disk.read().level !== 'full') throw e;
     if (!releaseReserve(dataDir)) {
-      throw new Error(`the data dir is full (${describeDiskSafe(disk)}), and the database cannot be opened (${(e as Error).message}): free space on ${dataDir}'s file system, then start again`);
+      throw new Error(
+        `the data dir is full (${describeDiskSafe(disk)}), and the database cannot be opened (${(e as Error).message}): free space on ${dataDir}'s file system, then start again`,
+      );
     }
     disk.invalidate();
-    log.warn('the data dir is full: gave back its reserve file to open the database; free space on it', { dataDir, disk: describeDiskSafe(disk), err: (e as Error).message });
+    log.warn('the data dir is full: gave back its reserve file to open the database; free space on it', {
+      dataDir,
+      disk: describeDiskSafe(disk),
+      err: (e as Error).message,
+    });
     return openDb(dbFile(dataDir));
   }
 }

@@ -5,7 +5,10 @@
 export class AppError extends Error {
   readonly status: number = 500;
   readonly code: string = 'internal';
-  constructor(message: string, readonly details?: unknown) {
+  constructor(
+    message: string,
+    readonly details?: unknown,
+  ) {
     super(message);
     this.name = new.target.name;
   }
@@ -60,7 +63,10 @@ export class BadGatewayError extends AppError {
 export class TooManyRequestsError extends AppError {
   override readonly status = 429;
   override readonly code = 'too_many_requests';
-  constructor(message: string, readonly retryAfter: number) {
+  constructor(
+    message: string,
+    readonly retryAfter: number,
+  ) {
     super(message);
   }
 }

@@ -16,14 +16,19 @@ export function createLogger(opts: { level?: Level; write?: (line: string) => vo
   const min = ORDER[opts.level ?? ((process.env.CODEHUB_LOG_LEVEL as Level) || 'info')] ?? ORDER.info;
   const write = opts.write ?? ((line: string) => process.stderr.write(line + '\n'));
   const base = opts.base ?? {};
-  const emit = (level: Level) => (msg: string, fields: Fields = {}) => {
-    if (ORDER[level] < min) return;
-    const rec: Fields = { time: new Date().toISOString(), level, msg, ...base, ...fields };
-    if (rec.err instanceof Error) rec.err = { name: rec.err.name, message: rec.err.message, stack: rec.err.stack };
-    write(JSON.stringify(rec));
-  };
+  const emit =
+    (level: Level) =>
+    (msg: string, fields: Fields = {}) => {
+      if (ORDER[level] < min) return;
+      const rec: Fields = { time: new Date().toISOString(), level, msg, ...base, ...fields };
+      if (rec.err instanceof Error) rec.err = { name: rec.err.name, message: rec.err.message, stack: rec.err.stack };
+      write(JSON.stringify(rec));
+    };
   return {
-    debug: emit('debug'), info: emit('info'), warn: emit('warn'), error: emit('error'),
+    debug: emit('debug'),
+    info: emit('info'),
+    warn: emit('warn'),
+    error: emit('error'),
     child: (fields) => createLogger({ ...opts, base: { ...base, ...fields } }),
   };
 }

@@ -95,9 +95,15 @@ export async function startServer(settings: Settings, opts: { log?: Logger; driv
   const repos = new RepoStore(settings.dataDir);
   const hook = await installHooks(repos, disk, log);
   // Repo creations a crash or a full disk cut off leave `<repo>.git.tmp-*` folders: never a repo, so removed.
-  const leftovers = await repos.removeLeftovers().catch((e: Error) => { log.warn('could not remove unfinished repo folders', { err: e.message }); return 0; });
+  const leftovers = await repos.removeLeftovers().catch((e: Error) => {
+    log.warn('could not remove unfinished repo folders', { err: e.message });
+    return 0;
+  });
   if (leftovers) log.info('removed unfinished repo folders left by an earlier process', { count: leftovers });
-  if (hook === 'node') log.warn('the native post-receive hook is not built (no C compiler at install); every push pays Node start-up in the Node hook', { fix: 'apt-get install gcc && npm run build' });
+  if (hook === 'node')
+    log.warn('the native post-receive hook is not built (no C compiler at install); every push pays Node start-up in the Node hook', {
+      fix: 'apt-get install gcc && npm run build',
+    });
   const hookKeyFile = join(settings.dataDir, 'secrets', 'hook.key');
   const key = loadOrCreateKey(hookKeyFile);
   const secretsKey = loadOrCreateKey(join(settings.dataDir, 'secrets', 'secrets.key'));
@@ -112,7 +118,17 @@ export async function startServer(settings: Settings, opts: { log?: Logger; driv
   createFirstAdmin(store, log);
   const metrics = new BuildMetrics();
 
-  const drivers = opts.drivers ?? parseBuilders(settings.builders, settings.maxBuilds).map((spec) => ({ driver: driverFor(spec, { contextTransfer: settings.contextTransfer, checkoutsDir: join(settings.dataDir, 'checkouts'), cacheMaxBytes: settings.builderCacheMaxBytes, pruneIdleMs: settings.pruneIdleMs }), capacity: spec.capacity }));
+  const drivers =
+    opts.drivers ??
+    parseBuilders(settings.builders, settings.maxBuilds).map((spec) => ({
+      driver: driverFor(spec, {
+        contextTransfer: settings.contextTransfer,
+        checkoutsDir: join(settings.dataDir, 'checkouts'),
+        cacheMaxBytes: settings.builderCacheMaxBytes,
+        pruneIdleMs: settings.pruneIdleMs,
+      }),
+      capacity: spec.capacity,
+    }));
   const notes = new NoteWriter(repos, (repo, commit) => store.builds.list({ repo, commit, limit: 50 }), settings.publicUrl, log);
   // Uploaded folders (`codehub-build build`): manifests in the database, files per owner under the data dir.
   const uploadStore = new UploadStore(store.db);
@@ -121,11 +137,19 @@ export async function startServer(settings: Settings, opts: { log?: Logger; driv
   // Repos linked to a forge (issue 17): its webhooks build them here, their results go back as commit statuses.
   const forgeStore = new ForgeStore(store.db);
   const links = new UpstreamLinks({
-    store, forges: forgeStore, repos, key: secretsKey, publicUrl: settings.publicUrl, log,
+    store,
+    forges: forgeStore,
+    repos,
+    key: secretsKey,
+    publicUrl: settings.publicUrl,
+    log,
     ...(settings.upstreamHosts.length ? { urlOptions: { allowHosts: (h: string) => hostAllowed(settings.upstreamHosts, h) } } : {}),
   });
   const statuses = new StatusReporter({
-    forges: forgeStore, links, log, publicUrl: settings.publicUrl,
+    forges: forgeStore,
+    links,
+    log,
+    publicUrl: settings.publicUrl,
     commitOf: async (owner, name, sha) => (await commitOf(repos.path(owner, name), sha)) ?? sha,
     ...(settings.upstreamHosts.length ? { allowHost: (h: string) => hostAllowed(settings.upstreamHosts, h) } : {}),
   });
@@ -143,23 +167,65 @@ export async function startServer(settings: Settings, opts: { log?: Logger; driv
   const pool = new BuilderPool(drivers, log, () => runner?.notify(), settings.healthIntervalMs);
   const gate = new RegistryGate(ops.client, log, () => runner?.notify(), settings.healthIntervalMs);
   runner = new Runner({
-    store, repos, logs, pool, secrets, tagger: registry, log, metrics, publicUrl: settings.publicUrl, registryCache: settings.registryCache === 'on',
-    ...(tokens ? { registryCredentials: { server: settings.registry, issue: (id, repos, ttl) => tokens.builds.issue(id, repos, ttl), revoke: (u) => tokens.builds.revoke(u) } } : {}),
+    store,
+    repos,
+    logs,
+    pool,
+    secrets,
+    tagger: registry,
+    log,
+    metrics,
+    publicUrl: settings.publicUrl,
+    registryCache: settings.registryCache === 'on',
+    ...(tokens
+      ? {
+          registryCredentials: {
+            server: settings.registry,
+            issue: (id, repos, ttl) => tokens.builds.issue(id, repos, ttl),
+            revoke: (u) => tokens.builds.revoke(u),
+          },
+        }
+      : {}),
     instance: createHash('sha256').update(settings.dataDir).digest('hex').slice(0, 16),
-    maxBuilds: settings.maxBuilds, defaultTimeoutMs: settings.buildTimeoutMs,
-    retry: { maxAttempts: settings.maxAttempts, baseMs: settings.retryBaseMs }, onEnded,
-    registryGate: gate, onPushed: (b, digest) => ops.inventory.recordPush(b, digest),
-    onCacheExported: (repository) => ops.inventory.syncRepository(repository).then(() => {}, (e: Error) => log.warn('could not read the build cache a build exported; the next reconcile will', { repository, err: e })),
-    uploads: { store: uploadStore, blobs }, held,
+    maxBuilds: settings.maxBuilds,
+    defaultTimeoutMs: settings.buildTimeoutMs,
+    retry: { maxAttempts: settings.maxAttempts, baseMs: settings.retryBaseMs },
+    onEnded,
+    registryGate: gate,
+    onPushed: (b, digest) => ops.inventory.recordPush(b, digest),
+    onCacheExported: (repository) =>
+      ops.inventory.syncRepository(repository).then(
+        () => {},
+        (e: Error) => log.warn('could not read the build cache a build exported; the next reconcile will', { repository, err: e }),
+      ),
+    uploads: { store: uploadStore, blobs },
+    held,
   });
   const heads = new HeadStore(store.db);
   const builds = new BuildService({
-    store, heads, repos, logs, runner, log, registry: settings.registry, publicUrl: settings.publicUrl, onEnded, maxQueuedPerOwner: settings.maxQueuedPerOwner,
-    refLog: ops.inventoryStore, quota: ops.quotas, retentionGraceMs: settings.retentionGraceMs, onRecorded: (b) => statuses.queued(b),
+    store,
+    heads,
+    repos,
+    logs,
+    runner,
+    log,
+    registry: settings.registry,
+    publicUrl: settings.publicUrl,
+    onEnded,
+    maxQueuedPerOwner: settings.maxQueuedPerOwner,
+    refLog: ops.inventoryStore,
+    quota: ops.quotas,
+    retentionGraceMs: settings.retentionGraceMs,
+    onRecorded: (b) => statuses.queued(b),
   });
   const urlOptions = settings.upstreamHosts.length ? { allowHosts: (h: string) => hostAllowed(settings.upstreamHosts, h) } : undefined;
   const webhooks = new WebhookService({
-    links, forges: forgeStore, repos, log, push: (p) => builds.push(p), ...(urlOptions ? { urlOptions } : {}),
+    links,
+    forges: forgeStore,
+    repos,
+    log,
+    push: (p) => builds.push(p),
+    ...(urlOptions ? { urlOptions } : {}),
     defaultBranch: async (owner, name, branch) => {
       const repo = store.repos.ensure(owner, name);
       if (repo.defaultBranch === null && store.repos.setDefaultBranch(repo.id, branch) === branch) await repos.setHead(owner, name, branch);
@@ -167,29 +233,90 @@ export async function startServer(settings: Settings, opts: { log?: Logger; driv
   });
   const statusesOf = (ids: number[]) => forgeStore.statusesOf(ids);
   const uploads = new UploadService({
-    store, uploads: uploadStore, blobs, logs, held, runner, quota: ops.quotas, log, registry: settings.registry, onEnded,
-    maxQueuedPerOwner: settings.maxQueuedPerOwner, maxBytes: settings.maxUploadBytes, cacheBytes: settings.uploadCacheBytes,
+    store,
+    uploads: uploadStore,
+    blobs,
+    logs,
+    held,
+    runner,
+    quota: ops.quotas,
+    log,
+    registry: settings.registry,
+    onEnded,
+    maxQueuedPerOwner: settings.maxQueuedPerOwner,
+    maxBytes: settings.maxUploadBytes,
+    cacheBytes: settings.uploadCacheBytes,
   });
   const usage = new UsageService(ops.inventoryStore, ops.quotas, settings.registry);
   // Pushes git accepted whose report never got through (a full disk, a crash) are recorded from the repos themselves.
   const latePushes = new LatePushes({ store, heads, repos, log, push: (p) => builds.push(p), intervalMs: settings.latePushIntervalMs });
-  const maintenance = new Maintenance({ inventory: ops.inventory, gc: ops.gc, log, namespaces: () => store.accounts.namespaces(), intervalMs: settings.gcIntervalMs });
+  const maintenance = new Maintenance({
+    inventory: ops.inventory,
+    gc: ops.gc,
+    log,
+    namespaces: () => store.accounts.namespaces(),
+    intervalMs: settings.gcIntervalMs,
+  });
   const app = createApp({
     log,
-    git: gitRoutes({ repos, auth, access, log, maxPushBytes: settings.maxPushBytes, hookUrl: `http://${loopbackHost(settings.host)}:${settings.port}/hooks/post-receive`, hookKeyFile, disk }),
+    git: gitRoutes({
+      repos,
+      auth,
+      access,
+      log,
+      maxPushBytes: settings.maxPushBytes,
+      hookUrl: `http://${loopbackHost(settings.host)}:${settings.port}/hooks/post-receive`,
+      hookKeyFile,
+      disk,
+    }),
     hooks: hookRoutes({
-      key, log, onPush: (push) => builds.push(push),
+      key,
+      log,
+      onPush: (push) => builds.push(push),
       wait: (list, write, signal) => streamBuilds({ logs, store, publicUrl: settings.publicUrl, builds: list, write, signal }),
     }).route('/', forgeHookRoutes({ webhooks, publicUrl: settings.publicUrl, statusesOf })),
-    api: apiRoutes({ store, access, builds, uploads, secrets, logs, auth, publicUrl: settings.publicUrl, usage, gc: ops.gc, retention: { keep: settings.retentionKeep, days: settings.retentionDays }, links, statusesOf }),
+    api: apiRoutes({
+      store,
+      access,
+      builds,
+      uploads,
+      secrets,
+      logs,
+      auth,
+      publicUrl: settings.publicUrl,
+      usage,
+      gc: ops.gc,
+      retention: { keep: settings.retentionKeep, days: settings.retentionDays },
+      links,
+      statusesOf,
+    }),
     health: healthRoutes({ store, pool, registry, metrics, gate, disk }),
     downloads: downloadRoutes(),
     web: webRoutes({
-      store, access, builds, logs, auth, publicUrl: settings.publicUrl, usage, statusOf: (id) => forgeStore.status(id),
+      store,
+      access,
+      builds,
+      logs,
+      auth,
+      publicUrl: settings.publicUrl,
+      usage,
+      statusOf: (id) => forgeStore.status(id),
       session: new WebSession(loadOrCreateKey(join(settings.dataDir, 'secrets', 'web.key')), settings.publicUrl.startsWith('https:')),
     }),
     errorPage,
-    ...(tokens ? { registryToken: registryTokenRoutes({ issuer: tokens.issuer, builds: tokens.builds, auth, access, store, log, pushRefusal: (owner) => ops.quotas.pushRefusal(owner) }) } : {}),
+    ...(tokens
+      ? {
+          registryToken: registryTokenRoutes({
+            issuer: tokens.issuer,
+            builds: tokens.builds,
+            auth,
+            access,
+            store,
+            log,
+            pushRefusal: (owner) => ops.quotas.pushRefusal(owner),
+          }),
+        }
+      : {}),
   });
 
   let draining = false;
@@ -197,7 +324,15 @@ export async function startServer(settings: Settings, opts: { log?: Logger; driv
     // Request headers are capped at 16 KiB (431 beyond); bodies per route (hooks 1 MB, secrets 64 KiB, pushes CODEHUB_MAX_PUSH_BYTES).
     // No limit on a whole request's time (Node's default is 5 minutes): a large push or an uploaded file on a slow
     // link takes longer; headers must still arrive within headersTimeout (60 s), and an idle socket is closed.
-    const s = serve({ fetch: (req, env) => (draining && !servedWhileDraining(req) ? stopping() : app.fetch(req, env)), port: settings.port, hostname: settings.host, serverOptions: { maxHeaderSize: 16 * 1024, requestTimeout: 0 } }, () => resolve(s));
+    const s = serve(
+      {
+        fetch: (req, env) => (draining && !servedWhileDraining(req) ? stopping() : app.fetch(req, env)),
+        port: settings.port,
+        hostname: settings.host,
+        serverOptions: { maxHeaderSize: 16 * 1024, requestTimeout: 0 },
+      },
+      () => resolve(s),
+    );
     s.once('error', reject);
   });
   pool.start();
@@ -206,7 +341,13 @@ export async function startServer(settings: Settings, opts: { log?: Logger; driv
   latePushes.start();
   statuses.start();
   maintenance.start();
-  log.info('listening', { url: settings.publicUrl, port: settings.port, dataDir: settings.dataDir, registry: settings.registry, builders: pool.status().map((b) => b.name) });
+  log.info('listening', {
+    url: settings.publicUrl,
+    port: settings.port,
+    dataDir: settings.dataDir,
+    registry: settings.registry,
+    builders: pool.status().map((b) => b.name),
+  });
 
   return {
     url: settings.publicUrl,
@@ -245,9 +386,11 @@ function servedWhileDraining(req: Request): boolean {
   return req.method === 'GET' || req.method === 'HEAD' || path === '/registry/token' || path === '/hooks/post-receive';
 }
 
-const stopping = (): Response => new Response('codehub-build is stopping (running builds are finishing); try again in a moment\n', {
-  status: 503, headers: { 'content-type': 'text/plain; charset=utf-8', 'retry-after': '5' },
-});
+const stopping = (): Response =>
+  new Response('codehub-build is stopping (running builds are finishing); try again in a moment\n', {
+    status: 503,
+    headers: { 'content-type': 'text/plain; charset=utf-8', 'retry-after': '5' },
+  });
 
 /** The hook runs on this machine, so it reaches the server on loopback unless the server binds elsewhere. */
 function loopbackHost(host: string): string {

@@ -12,7 +12,11 @@ export class Histogram {
   private sum = 0;
   private count = 0;
 
-  constructor(readonly name: string, readonly help: string, readonly buckets: number[]) {
+  constructor(
+    readonly name: string,
+    readonly help: string,
+    readonly buckets: number[],
+  ) {
     this.counts = buckets.map(() => 0);
   }
 
@@ -49,9 +53,21 @@ export function cacheHits(steps: readonly { name: string; cached: boolean }[]): 
 
 /** What the runner feeds, per build attempt. */
 export class BuildMetrics {
-  readonly queueWait = new Histogram('codehub_build_queue_wait_seconds', 'Time from queued to started, per build attempt.', [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300]);
-  readonly duration = new Histogram('codehub_build_duration_seconds', 'Time from started to ended, per build attempt.', [0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600]);
-  readonly cacheRatio = new Histogram('codehub_build_cache_hit_ratio', 'Dockerfile steps cached / steps, per build attempt that ran any (1: all from the cache).', [0, 0.25, 0.5, 0.75, 0.9, 1]);
+  readonly queueWait = new Histogram(
+    'codehub_build_queue_wait_seconds',
+    'Time from queued to started, per build attempt.',
+    [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300],
+  );
+  readonly duration = new Histogram(
+    'codehub_build_duration_seconds',
+    'Time from started to ended, per build attempt.',
+    [0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600],
+  );
+  readonly cacheRatio = new Histogram(
+    'codehub_build_cache_hit_ratio',
+    'Dockerfile steps cached / steps, per build attempt that ran any (1: all from the cache).',
+    [0, 0.25, 0.5, 0.75, 0.9, 1],
+  );
   /** Steps and cached steps per builder, for rates: a builder whose ratio drops has lost its cache. */
   private stepCounts = new Map<string, { steps: number; cached: number }>();
 
@@ -65,8 +81,18 @@ export class BuildMetrics {
   renderSteps(): string {
     const rows = [...this.stepCounts];
     return [
-      samples('codehub_build_steps_total', 'Dockerfile steps run by builds, by builder.', 'counter', rows.map(([builder, c]) => ({ labels: { builder }, value: c.steps }))),
-      samples('codehub_build_steps_cached_total', 'Dockerfile steps that came from the cache (the builder\'s or the registry\'s), by builder.', 'counter', rows.map(([builder, c]) => ({ labels: { builder }, value: c.cached }))),
+      samples(
+        'codehub_build_steps_total',
+        'Dockerfile steps run by builds, by builder.',
+        'counter',
+        rows.map(([builder, c]) => ({ labels: { builder }, value: c.steps })),
+      ),
+      samples(
+        'codehub_build_steps_cached_total',
+        "Dockerfile steps that came from the cache (the builder's or the registry's), by builder.",
+        'counter',
+        rows.map(([builder, c]) => ({ labels: { builder }, value: c.cached })),
+      ),
     ].join('\n\n');
   }
 }
@@ -83,8 +109,10 @@ export function renderDisk(disk: DiskSpace): string {
     return '';
   }
   return [
-    samples('codehub_data_free_bytes', 'Bytes free on the data dir\'s file system (for the server\'s user).', 'gauge', [{ value: r.freeBytes }]),
-    samples('codehub_data_total_bytes', 'Size in bytes of the data dir\'s file system.', 'gauge', [{ value: r.totalBytes }]),
-    samples('codehub_data_min_free_bytes', 'Free bytes the server keeps on the data dir (CODEHUB_MIN_FREE): below it pushes are refused.', 'gauge', [{ value: r.minFreeBytes }]),
+    samples('codehub_data_free_bytes', "Bytes free on the data dir's file system (for the server's user).", 'gauge', [{ value: r.freeBytes }]),
+    samples('codehub_data_total_bytes', "Size in bytes of the data dir's file system.", 'gauge', [{ value: r.totalBytes }]),
+    samples('codehub_data_min_free_bytes', 'Free bytes the server keeps on the data dir (CODEHUB_MIN_FREE): below it pushes are refused.', 'gauge', [
+      { value: r.minFreeBytes },
+    ]),
   ].join('\n\n');
 }

@@ -44,7 +44,11 @@ export function repoPathProblem(repo: string): string | null {
 
 /** A repo or image name made from a folder's name: lowercase, runs of other characters as '-' (`My App` -> `my-app`). */
 export function repoNameOf(folder: string): string {
-  return folder.toLowerCase().replace(/[^a-z0-9._-]+/g, '-').replace(/[._-]{2,}/g, '-').replace(/^[._-]+|[._-]+$/g, '');
+  return folder
+    .toLowerCase()
+    .replace(/[^a-z0-9._-]+/g, '-')
+    .replace(/[._-]{2,}/g, '-')
+    .replace(/^[._-]+|[._-]+$/g, '');
 }
 
 export const SHA_RE = /^[0-9a-f]{40}$/;

@@ -108,12 +108,17 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env): Settings {
     registryAuth: oneOf(env, 'CODEHUB_REGISTRY_AUTH', ['none', 'token'] as const, 'token'),
     contextTransfer: oneOf(env, 'CODEHUB_CONTEXT_TRANSFER', ['tar', 'session'] as const, 'session'),
     registryCache: oneOf(env, 'CODEHUB_REGISTRY_CACHE', ['on', 'off'] as const, 'on'),
-    builderCacheMaxBytes: parsed(env, 'CODEHUB_BUILDER_CACHE_MAX', '20GiB', (v) => (v.trim() === '0' || v.trim() === 'none' ? { ok: true, value: 0 } : parseSize(v))),
+    builderCacheMaxBytes: parsed(env, 'CODEHUB_BUILDER_CACHE_MAX', '20GiB', (v) =>
+      v.trim() === '0' || v.trim() === 'none' ? { ok: true, value: 0 } : parseSize(v),
+    ),
     maxUploadBytes: parsed(env, 'CODEHUB_MAX_UPLOAD_BYTES', '2GiB', parseSize),
     uploadCacheBytes: parsed(env, 'CODEHUB_UPLOAD_CACHE', '5GiB', parseSize),
     registryService: env.CODEHUB_REGISTRY_SERVICE || 'codehub-build-registry',
     publicUrl,
-    builders: (env.CODEHUB_BUILDERS || '').split(',').map((s) => s.trim()).filter(Boolean),
+    builders: (env.CODEHUB_BUILDERS || '')
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean),
     maxBuilds: int(env, 'CODEHUB_MAX_BUILDS', 2, 1, 256),
     buildTimeoutMs: int(env, 'CODEHUB_BUILD_TIMEOUT', 3600, 1, 7 * 24 * 3600) * 1000,
     maxAttempts: int(env, 'CODEHUB_MAX_ATTEMPTS', 3, 1, 20),
@@ -139,7 +144,10 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env): Settings {
 
 /** A comma-separated list of host names, each exact or `*.` and a domain; lower-cased. */
 function hostPatterns(env: NodeJS.ProcessEnv, key: string): string[] {
-  const list = (env[key] ?? '').split(',').map((h) => h.trim().toLowerCase()).filter(Boolean);
+  const list = (env[key] ?? '')
+    .split(',')
+    .map((h) => h.trim().toLowerCase())
+    .filter(Boolean);
   for (const h of list) {
     if (!/^(\*\.)?[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$/.test(h) && isIP(h.replace(/^\[(.*)\]$/, '$1')) === 0) {
       throw new SettingsError(`${key}: ${JSON.stringify(h)} is not a host name, an address or *.domain`);

@@ -6,9 +6,18 @@
 
 const SIZE_UNITS: Record<string, number> = {
   b: 1,
-  kb: 1e3, mb: 1e6, gb: 1e9, tb: 1e12,
-  kib: 1024, mib: 1024 ** 2, gib: 1024 ** 3, tib: 1024 ** 4,
-  k: 1024, m: 1024 ** 2, g: 1024 ** 3, t: 1024 ** 4,
+  kb: 1e3,
+  mb: 1e6,
+  gb: 1e9,
+  tb: 1e12,
+  kib: 1024,
+  mib: 1024 ** 2,
+  gib: 1024 ** 3,
+  tib: 1024 ** 4,
+  k: 1024,
+  m: 1024 ** 2,
+  g: 1024 ** 3,
+  t: 1024 ** 4,
 };
 
 /** The largest size accepted anywhere (a petabyte): beyond it a figure is a typo, not a quota. */
@@ -54,7 +63,10 @@ export function formatBytes(n: number): string {
   const units = ['KiB', 'MiB', 'GiB', 'TiB', 'PiB'];
   let v = n;
   let i = -1;
-  do { v /= 1024; i++; } while (v >= 1024 && i < units.length - 1);
+  do {
+    v /= 1024;
+    i++;
+  } while (v >= 1024 && i < units.length - 1);
   return `${v >= 100 ? Math.round(v) : +v.toFixed(v >= 10 ? 1 : 2)} ${units[i]}`;
 }
 
@@ -63,8 +75,16 @@ export function formatDuration(ms: number): string {
   if (ms === 0) return '0s';
   const out: string[] = [];
   let rest = ms;
-  for (const [unit, size] of [['d', 86_400_000], ['h', 3_600_000], ['m', 60_000], ['s', 1000]] as const) {
-    if (rest >= size) { out.push(`${Math.floor(rest / size)}${unit}`); rest %= size; }
+  for (const [unit, size] of [
+    ['d', 86_400_000],
+    ['h', 3_600_000],
+    ['m', 60_000],
+    ['s', 1000],
+  ] as const) {
+    if (rest >= size) {
+      out.push(`${Math.floor(rest / size)}${unit}`);
+      rest %= size;
+    }
   }
   if (rest > 0 || out.length === 0) out.push(`${rest}ms`);
   return out.join('');

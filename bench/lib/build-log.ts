@@ -51,7 +51,10 @@ export function stepsCached(log: string): { cached: number; steps: number } | nu
 
 /** The Dockerfile instructions (`[2/4] RUN …`, by keyword) of a build's steps that did not come from the cache. */
 export function uncachedInstructions(build: BuildRecord): string[] {
-  return (build.steps ?? []).filter((s) => !s.cached).map((s) => /^\[(?:[^\]\s]+ )?\d+\/\d+\] (\S+)/.exec(s.name)?.[1]).filter((k): k is string => !!k);
+  return (build.steps ?? [])
+    .filter((s) => !s.cached)
+    .map((s) => /^\[(?:[^\]\s]+ )?\d+\/\d+\] (\S+)/.exec(s.name)?.[1])
+    .filter((k): k is string => !!k);
 }
 
 /** Bytes as BuildKit prints them (decimal units), with a space: `61 B`, `2.1 kB`, `419.4 MB`. */

@@ -7,6 +7,13 @@ import { execa } from 'execa';
 export async function removeImages(prefixes: string[], env: Record<string, string> = {}): Promise<void> {
   const docker = (...args: string[]) => execa('docker', args, { env, reject: false });
   const listed = await docker('images', '--format', '{{.Repository}} {{.ID}}');
-  const ids = [...new Set((listed.stdout ?? '').split('\n').filter((l) => prefixes.some((p) => l.startsWith(p))).map((l) => l.split(' ')[1]!))];
+  const ids = [
+    ...new Set(
+      (listed.stdout ?? '')
+        .split('\n')
+        .filter((l) => prefixes.some((p) => l.startsWith(p)))
+        .map((l) => l.split(' ')[1]!),
+    ),
+  ];
   if (ids.length) await docker('rmi', '-f', ...ids);
 }

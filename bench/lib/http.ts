@@ -6,11 +6,14 @@ import http from 'node:http';
  */
 export function keepAliveClient() {
   const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
-  return (url: string, headers: Record<string, string>) => new Promise<{ status: number; text: string }>((resolve, reject) => {
-    http.get(url, { agent, headers }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }));
-    }).on('error', reject);
-  });
+  return (url: string, headers: Record<string, string>) =>
+    new Promise<{ status: number; text: string }>((resolve, reject) => {
+      http
+        .get(url, { agent, headers }, (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (c: Buffer) => chunks.push(c));
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }));
+        })
+        .on('error', reject);
+    });
 }

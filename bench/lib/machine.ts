@@ -4,7 +4,10 @@ import { findBuildx } from '../../src/builder/buildx.js';
 
 const version = (cmd: string, args: string[]): string => {
   try {
-    return execFileSync(cmd, args, { stdio: ['ignore', 'pipe', 'ignore'] }).toString().trim().split('\n')[0]!;
+    return execFileSync(cmd, args, { stdio: ['ignore', 'pipe', 'ignore'] })
+      .toString()
+      .trim()
+      .split('\n')[0]!;
   } catch {
     return 'not found';
   }

@@ -8,13 +8,23 @@ const root = process.argv[2];
 const server = createServer((req, res) => {
   const url = new URL(req.url ?? '/', 'http://x');
   const env = {
-    PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/root',
+    PATH: process.env.PATH ?? '/usr/bin:/bin',
+    HOME: process.env.HOME ?? '/root',
     // The hook's docker pushes with the credentials of `docker login` in that folder.
     ...(process.env.DOCKER_CONFIG ? { DOCKER_CONFIG: process.env.DOCKER_CONFIG } : {}),
-    GIT_PROJECT_ROOT: root, GIT_HTTP_EXPORT_ALL: '1', REQUEST_METHOD: req.method ?? 'GET',
-    PATH_INFO: url.pathname, QUERY_STRING: url.search.slice(1), REMOTE_USER: 'plain',
+    GIT_PROJECT_ROOT: root,
+    GIT_HTTP_EXPORT_ALL: '1',
+    REQUEST_METHOD: req.method ?? 'GET',
+    PATH_INFO: url.pathname,
+    QUERY_STRING: url.search.slice(1),
+    REMOTE_USER: 'plain',
   };
-  for (const [h, k] of [['content-type', 'CONTENT_TYPE'], ['content-length', 'CONTENT_LENGTH'], ['content-encoding', 'HTTP_CONTENT_ENCODING'], ['git-protocol', 'GIT_PROTOCOL']]) {
+  for (const [h, k] of [
+    ['content-type', 'CONTENT_TYPE'],
+    ['content-length', 'CONTENT_LENGTH'],
+    ['content-encoding', 'HTTP_CONTENT_ENCODING'],
+    ['git-protocol', 'GIT_PROTOCOL'],
+  ]) {
     if (typeof req.headers[h] === 'string') env[k] = req.headers[h];
   }
   const child = spawn('git', ['http-backend'], { env, stdio: ['pipe', 'pipe', 'inherit'] });

@@ -15,14 +15,21 @@ export interface PlainGitServer {
 /** Starts plain-git-server.mjs in its own process over the bare repos under `root`. */
 /** `env` reaches the hooks (e.g. DOCKER_CONFIG signed in to the registry). */
 export async function startPlainGitServer(root: string, env: NodeJS.ProcessEnv = process.env): Promise<PlainGitServer> {
-  const proc = spawn(process.execPath, [join(dirname(fileURLToPath(import.meta.url)), 'plain-git-server.mjs'), root], { stdio: ['ignore', 'pipe', 'inherit'], env });
+  const proc = spawn(process.execPath, [join(dirname(fileURLToPath(import.meta.url)), 'plain-git-server.mjs'), root], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+    env,
+  });
   const url = await new Promise<string>((resolve, reject) => {
     proc.stdout.once('data', (d: Buffer) => resolve(d.toString().trim()));
     proc.once('exit', (code) => reject(new Error(`the plain git server exited (${code})`)));
   });
   return {
     url,
-    close: () => new Promise((r) => { proc.once('exit', () => r()); proc.kill(); }),
+    close: () =>
+      new Promise((r) => {
+        proc.once('exit', () => r());
+        proc.kill();
+      }),
   };
 }
 
@@ -30,7 +37,12 @@ export async function startPlainGitServer(root: string, env: NodeJS.ProcessEnv =
 export function initBare(root: string, name: string, postReceive?: string): string {
   const dir = join(root, `${name}.git`);
   execFileSync('git', ['init', '--quiet', '--bare', '--initial-branch=main', dir]);
-  for (const [k, v] of [['http.receivepack', 'true'], ['receive.advertisePushOptions', 'true'], ['gc.auto', '0']]) execFileSync('git', ['--git-dir', dir, 'config', k!, v!]);
+  for (const [k, v] of [
+    ['http.receivepack', 'true'],
+    ['receive.advertisePushOptions', 'true'],
+    ['gc.auto', '0'],
+  ])
+    execFileSync('git', ['--git-dir', dir, 'config', k!, v!]);
   if (postReceive) {
     writeFileSync(join(dir, 'hooks', 'post-receive'), postReceive);
     chmodSync(join(dir, 'hooks', 'post-receive'), 0o755);

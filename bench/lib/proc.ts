@@ -14,8 +14,15 @@ export function rssMb(pid: number): number {
 /** Samples a process's RSS every `everyMs` until stopped; returns the peak. */
 export function sampleRss(pid: number, everyMs = 20): { stop(): number } {
   let peak = rssMb(pid);
-  const t = setInterval(() => { peak = Math.max(peak, rssMb(pid)); }, everyMs);
-  return { stop: () => { clearInterval(t); return Math.max(peak, rssMb(pid)); } };
+  const t = setInterval(() => {
+    peak = Math.max(peak, rssMb(pid));
+  }, everyMs);
+  return {
+    stop: () => {
+      clearInterval(t);
+      return Math.max(peak, rssMb(pid));
+    },
+  };
 }
 
 /**
@@ -26,8 +33,12 @@ export function run(cmd: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv
   return new Promise((resolve, reject) => {
     const p = spawn(cmd[0]!, cmd.slice(1), { cwd: opts.cwd, env: opts.env ?? process.env, stdio: ['pipe', 'pipe', 'pipe'] });
     let out = '';
-    p.stdout.on('data', (d: Buffer) => { out += d.toString(); });
-    p.stderr.on('data', (d: Buffer) => { out += d.toString(); });
+    p.stdout.on('data', (d: Buffer) => {
+      out += d.toString();
+    });
+    p.stderr.on('data', (d: Buffer) => {
+      out += d.toString();
+    });
     p.on('error', reject);
     p.on('close', (code) => resolve({ code, out }));
     p.stdin.on('error', () => {});

@@ -25,7 +25,10 @@ export const ErrorAnswer = z.strictObject({
       examples: ['bad_request', 'unauthorized', 'forbidden', 'not_found', 'conflict', 'ambiguous', 'payload_too_large'],
     }),
     message: z.string().meta({ description: 'a sentence for people, saying what was wrong and, where there is one, the fix' }),
-    details: z.unknown().optional().meta({ description: 'more, for some errors: e.g. `problems` (every problem with a body) or `candidates` (of an ambiguous prefix)' }),
+    details: z
+      .unknown()
+      .optional()
+      .meta({ description: 'more, for some errors: e.g. `problems` (every problem with a body) or `candidates` (of an ambiguous prefix)' }),
   }),
 });
 
@@ -40,18 +43,20 @@ export const BuildStep = z.object({
   error: z.string().optional().meta({ description: 'why it failed' }),
 });
 
-export const ForgeStatus = z.strictObject({
-  context: z.string().meta({ description: 'codehub-build/<image>' }),
-  state: z.enum(STATUS_STATES).meta({ description: 'the latest state to report' }),
-  description: z.string().meta({ description: 'the text sent with it' }),
-  delivered: z.boolean().meta({ description: 'the forge accepted `state`' }),
-  delivered_state: z.enum(STATUS_STATES).nullable().meta({ description: 'the last state the forge accepted' }),
-  attempts: z.int().meta({ description: 'failed attempts at sending `state`' }),
-  error: z.string().nullable().meta({ description: 'why the last attempt failed' }),
-  next_attempt_at: isoOrNull('ISO 8601: when it is tried again; null when nothing is owed'),
-  gave_up: z.boolean().meta({ description: 'not sent and not tried again: the forge refused it for good (the error names the fix) or stayed down a day' }),
-  updated_at: iso('ISO 8601: when `state` was wanted'),
-}).meta({ description: 'the commit status a build owes its forge, and how delivering it went' });
+export const ForgeStatus = z
+  .strictObject({
+    context: z.string().meta({ description: 'codehub-build/<image>' }),
+    state: z.enum(STATUS_STATES).meta({ description: 'the latest state to report' }),
+    description: z.string().meta({ description: 'the text sent with it' }),
+    delivered: z.boolean().meta({ description: 'the forge accepted `state`' }),
+    delivered_state: z.enum(STATUS_STATES).nullable().meta({ description: 'the last state the forge accepted' }),
+    attempts: z.int().meta({ description: 'failed attempts at sending `state`' }),
+    error: z.string().nullable().meta({ description: 'why the last attempt failed' }),
+    next_attempt_at: isoOrNull('ISO 8601: when it is tried again; null when nothing is owed'),
+    gave_up: z.boolean().meta({ description: 'not sent and not tried again: the forge refused it for good (the error names the fix) or stayed down a day' }),
+    updated_at: iso('ISO 8601: when `state` was wanted'),
+  })
+  .meta({ description: 'the commit status a build owes its forge, and how delivering it went' });
 
 export const Build = z.strictObject({
   id: z.int().meta({ description: 'the build id' }),
@@ -60,11 +65,18 @@ export const Build = z.strictObject({
   ref: z.string().nullable().meta({ description: 'the full ref pushed, e.g. refs/heads/main; null for an upload' }),
   ref_type: z.enum(['branch', 'tag']).nullable().meta({ description: 'branch or tag; null for an upload' }),
   ref_name: z.string().nullable().meta({ description: 'the branch or tag name; null for an upload' }),
-  commit: z.string().regex(/^[0-9a-f]{40}$/).nullable().meta({ description: 'the full commit sha; null for an upload' }),
-  upload: z.strictObject({
-    folder: z.string().meta({ description: "the uploaded folder's name" }),
-    bytes: z.int().meta({ description: "the context's bytes, after .dockerignore" }),
-  }).nullable().meta({ description: 'an upload: its folder and size; null for a push' }),
+  commit: z
+    .string()
+    .regex(/^[0-9a-f]{40}$/)
+    .nullable()
+    .meta({ description: 'the full commit sha; null for an upload' }),
+  upload: z
+    .strictObject({
+      folder: z.string().meta({ description: "the uploaded folder's name" }),
+      bytes: z.int().meta({ description: "the context's bytes, after .dockerignore" }),
+    })
+    .nullable()
+    .meta({ description: 'an upload: its folder and size; null for a push' }),
   image: z.string().meta({ description: 'the image name under the owner' }),
   image_refs: z.array(z.string()).meta({ description: 'every reference the build pushes, registry/owner/image:tag' }),
   digest: z.string().nullable().meta({ description: 'the pushed manifest digest, once pushed' }),
@@ -77,12 +89,17 @@ export const Build = z.strictObject({
   finished_at: isoOrNull(),
   attempts: z.int().meta({ description: 'runs so far (infrastructure errors are retried)' }),
   builder: z.string().nullable().meta({ description: 'the builder that ran it' }),
-  config: z.record(z.string(), z.unknown()).nullable().meta({ description: 'the resolved codehub-build.yaml entry for this image (secret-looking build args masked)' }),
+  config: z
+    .record(z.string(), z.unknown())
+    .nullable()
+    .meta({ description: 'the resolved codehub-build.yaml entry for this image (secret-looking build args masked)' }),
   steps: z.array(BuildStep).nullable().meta({ description: "BuildKit's steps, as the build reported them" }),
   log_expired_at: isoOrNull('when log retention removed the log; null while it is kept'),
   log_url: z.string().meta({ description: 'the API URL of its log' }),
   web_url: z.string().meta({ description: 'its web page' }),
-  forge_status: ForgeStatus.nullable().meta({ description: 'for a repo linked to a forge: the commit status this build owes it, and how delivering it went; null otherwise' }),
+  forge_status: ForgeStatus.nullable().meta({
+    description: 'for a repo linked to a forge: the commit status this build owes it, and how delivering it went; null otherwise',
+  }),
 });
 
 export const BuildList = z.strictObject({
@@ -126,21 +143,31 @@ export const SecretList = z.strictObject({
 export const SecretSet = z.strictObject({ repo: REPO, name: z.string(), set: yes });
 export const SecretRemoved = z.strictObject({ repo: REPO, name: z.string(), removed: yes });
 
-export const Upstream = z.strictObject({
-  repo: REPO,
-  url: z.string().meta({ description: 'the upstream repository URL' }),
-  forge: z.enum(upstreams.forge.enumValues).meta({ description: 'the forge' }),
-  api_url: z.string().meta({ description: 'where statuses are sent: the link\'s api_url, or derived from url (github.com: api.github.com; GitHub Enterprise: /api/v3; Gitea: /api/v1; GitLab: /api/v4)' }),
-  hook_url: z.string().meta({ description: "the URL to set as the forge's push webhook" }),
-  statuses: z.boolean().meta({ description: 'results go back as commit statuses (a status_token is set)' }),
-  created_at: iso(),
-  updated_at: iso(),
-  last_delivery: z.strictObject({
-    at: iso(),
-    result: z.string().meta({ description: 'queued, deleted, ignored or failed' }),
-    error: z.string().nullable().meta({ description: 'why it failed' }),
-  }).nullable().meta({ description: 'the last push delivery acted on (a failure after the forge was answered 202 shows only here); null before the first' }),
-}).meta({ description: 'a link to a forge, without its secrets' });
+export const Upstream = z
+  .strictObject({
+    repo: REPO,
+    url: z.string().meta({ description: 'the upstream repository URL' }),
+    forge: z.enum(upstreams.forge.enumValues).meta({ description: 'the forge' }),
+    api_url: z
+      .string()
+      .meta({
+        description:
+          "where statuses are sent: the link's api_url, or derived from url (github.com: api.github.com; GitHub Enterprise: /api/v3; Gitea: /api/v1; GitLab: /api/v4)",
+      }),
+    hook_url: z.string().meta({ description: "the URL to set as the forge's push webhook" }),
+    statuses: z.boolean().meta({ description: 'results go back as commit statuses (a status_token is set)' }),
+    created_at: iso(),
+    updated_at: iso(),
+    last_delivery: z
+      .strictObject({
+        at: iso(),
+        result: z.string().meta({ description: 'queued, deleted, ignored or failed' }),
+        error: z.string().nullable().meta({ description: 'why it failed' }),
+      })
+      .nullable()
+      .meta({ description: 'the last push delivery acted on (a failure after the forge was answered 202 shows only here); null before the first' }),
+  })
+  .meta({ description: 'a link to a forge, without its secrets' });
 export const UpstreamRemoved = z.strictObject({ repo: REPO, removed: yes });
 
 export const Badge = z.strictObject({
@@ -182,12 +209,16 @@ export const Usage = z.strictObject({
 export const TagRemoved = z.strictObject({
   repository: z.string().meta({ description: 'owner/image' }),
   tag: z.string().meta({ description: 'the tag' }),
-  removed: z.array(z.strictObject({
-    tag: z.string().nullable().meta({ description: 'the tag (null for an untagged manifest)' }),
-    digest: z.string(),
-    how: z.enum(['delete', 'tombstone']).meta({ description: 'delete: the manifest went, with every tag on it; tombstone: only this tag, the manifest stays for others' }),
-    bytes: z.int(),
-  })),
+  removed: z.array(
+    z.strictObject({
+      tag: z.string().nullable().meta({ description: 'the tag (null for an untagged manifest)' }),
+      digest: z.string(),
+      how: z
+        .enum(['delete', 'tombstone'])
+        .meta({ description: 'delete: the manifest went, with every tag on it; tombstone: only this tag, the manifest stays for others' }),
+      bytes: z.int(),
+    }),
+  ),
   bytes: z.int().meta({ description: 'bytes freed in all' }),
 });
 
@@ -200,13 +231,15 @@ export const UserAdded = z.strictObject({
   token: z.string().meta({ description: 'the token (chb_...): git password and API bearer token' }),
 });
 export const UserRemoved = z.strictObject({ name: z.string(), removed: yes });
-export const TokenInfo = z.strictObject({
-  id: z.int().meta({ description: 'the token id (what revokes it)' }),
-  label: z.string().meta({ description: 'what it is for' }),
-  scopes: Scopes,
-  created_at: iso(),
-  last_used_at: isoOrNull('ISO 8601, to the minute'),
-}).meta({ description: 'a token as it is listed: never the token or its hash' });
+export const TokenInfo = z
+  .strictObject({
+    id: z.int().meta({ description: 'the token id (what revokes it)' }),
+    label: z.string().meta({ description: 'what it is for' }),
+    scopes: Scopes,
+    created_at: iso(),
+    last_used_at: isoOrNull('ISO 8601, to the minute'),
+  })
+  .meta({ description: 'a token as it is listed: never the token or its hash' });
 export const TokenList = z.strictObject({ user: z.string(), tokens: z.array(TokenInfo) });
 export const TokenMade = z.strictObject({
   id: z.int().meta({ description: 'its id (what revokes it)' }),
@@ -218,17 +251,20 @@ export const TokenRevoked = z.strictObject({ id: z.int(), revoked: yes });
 
 // ---- the forges' webhooks (not under /api, but their answers carry builds)
 
-const HOOK_RESULT = 'queued: fetched and built; deleted: a branch or tag deleted here too; pong: a ping; ignored: nothing to do (not a push, or a stale push); '
-  + 'duplicate: a delivery id acted on before, or a push already built under another id (then repo, ref, commit and builds name what it made); accepted (202): verified, still fetching';
-export const HookAnswer = z.strictObject({
-  result: z.enum(['queued', 'deleted', 'pong', 'ignored', 'duplicate', 'accepted']).meta({ description: HOOK_RESULT }),
-  message: z.string().optional().meta({ description: 'for pong, ignored, duplicate and accepted' }),
-  repo: z.string().optional().meta({ description: 'queued, deleted, duplicate: owner/name here' }),
-  ref: z.string().optional().meta({ description: 'queued, deleted, duplicate: the full ref' }),
-  commit: z.string().optional().meta({ description: 'queued, duplicate: the pushed commit' }),
-  builds: z.array(Build).optional().meta({ description: 'queued, deleted: the builds recorded; duplicate: the builds the push made before' }),
-  lines: z.array(z.string()).optional().meta({ description: 'what a pusher to this server would have been told' }),
-}).meta({ description: "what the delivery did, for the forge's delivery log" });
+const HOOK_RESULT =
+  'queued: fetched and built; deleted: a branch or tag deleted here too; pong: a ping; ignored: nothing to do (not a push, or a stale push); ' +
+  'duplicate: a delivery id acted on before, or a push already built under another id (then repo, ref, commit and builds name what it made); accepted (202): verified, still fetching';
+export const HookAnswer = z
+  .strictObject({
+    result: z.enum(['queued', 'deleted', 'pong', 'ignored', 'duplicate', 'accepted']).meta({ description: HOOK_RESULT }),
+    message: z.string().optional().meta({ description: 'for pong, ignored, duplicate and accepted' }),
+    repo: z.string().optional().meta({ description: 'queued, deleted, duplicate: owner/name here' }),
+    ref: z.string().optional().meta({ description: 'queued, deleted, duplicate: the full ref' }),
+    commit: z.string().optional().meta({ description: 'queued, duplicate: the pushed commit' }),
+    builds: z.array(Build).optional().meta({ description: 'queued, deleted: the builds recorded; duplicate: the builds the push made before' }),
+    lines: z.array(z.string()).optional().meta({ description: 'what a pusher to this server would have been told' }),
+  })
+  .meta({ description: "what the delivery did, for the forge's delivery log" });
 
 export type ErrorAnswer = z.output<typeof ErrorAnswer>;
 export type BuildAnswer = z.output<typeof Build>;

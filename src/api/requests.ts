@@ -69,45 +69,65 @@ export function jsonObject<S extends z.ZodRawShape>(shape: S, words: { notObject
 const says = (message: string) => ({ error: message });
 
 /** A whole number from `min` to `max`; the schema's every failure says `message`. */
-const wholeNumber = (min: number, max: number, message: string) =>
-  z.int(says(message)).min(min, says(message)).max(max, says(message));
+const wholeNumber = (min: number, max: number, message: string) => z.int(says(message)).min(min, says(message)).max(max, says(message));
 
 // ---- admin: users and tokens
 
-export const NewUserRequest = jsonObject({
-  name: z.string(says("name must be a string (the new user's name); got {got}")).meta({ description: 'the new user name', examples: ['alice'] }),
-}, { notObject: 'the body must be a JSON object like {"name": "alice"}; got {got}', unknownField: 'unknown field {key}: the fields are {fields}' })
-  .meta({ description: 'the new user; its name is checked with the other names (grammar, reserved, taken) by the accounts' });
+export const NewUserRequest = jsonObject(
+  {
+    name: z.string(says("name must be a string (the new user's name); got {got}")).meta({ description: 'the new user name', examples: ['alice'] }),
+  },
+  { notObject: 'the body must be a JSON object like {"name": "alice"}; got {got}', unknownField: 'unknown field {key}: the fields are {fields}' },
+).meta({ description: 'the new user; its name is checked with the other names (grammar, reserved, taken) by the accounts' });
 
-export const NewTokenRequest = jsonObject({
-  // The scope names and the label's rules are checked by the accounts, as for `codehub-build token create`.
-  scopes: z.array(z.string(says('scopes must be a list of scope names, e.g. ["read", "push"]; got {got}')), says('scopes must be a list of scope names, e.g. ["read", "push"]; got {got}'))
-    .optional()
-    .meta({
-      items: { type: 'string', enum: [...SCOPES] }, minItems: 1, default: ['read', 'push'],
-      description: 'read: clone, fetch, the read API; push: push, cancel, rebuild, secrets, sharing; admin: all of it on every repo, and this admin API',
-    }),
-  label: z.string(says('label must be a string; got {got}')).optional()
-    .meta({ description: 'what the token is for, shown in the list', maxLength: MAX_LABEL_LENGTH, default: 'api', pattern: '^[^\\x00-\\x1f\\x7f]*$' }),
-}, { notObject: 'the body must be a JSON object like {"scopes": ["read", "push"], "label": "ci"}; got {got}', unknownField: 'unknown field {key}: the fields are {fields}' })
-  .meta({ description: 'both fields optional (an empty body takes both defaults)' });
+export const NewTokenRequest = jsonObject(
+  {
+    // The scope names and the label's rules are checked by the accounts, as for `codehub-build token create`.
+    scopes: z
+      .array(
+        z.string(says('scopes must be a list of scope names, e.g. ["read", "push"]; got {got}')),
+        says('scopes must be a list of scope names, e.g. ["read", "push"]; got {got}'),
+      )
+      .optional()
+      .meta({
+        items: { type: 'string', enum: [...SCOPES] },
+        minItems: 1,
+        default: ['read', 'push'],
+        description: 'read: clone, fetch, the read API; push: push, cancel, rebuild, secrets, sharing; admin: all of it on every repo, and this admin API',
+      }),
+    label: z
+      .string(says('label must be a string; got {got}'))
+      .optional()
+      .meta({ description: 'what the token is for, shown in the list', maxLength: MAX_LABEL_LENGTH, default: 'api', pattern: '^[^\\x00-\\x1f\\x7f]*$' }),
+  },
+  {
+    notObject: 'the body must be a JSON object like {"scopes": ["read", "push"], "label": "ci"}; got {got}',
+    unknownField: 'unknown field {key}: the fields are {fields}',
+  },
+).meta({ description: 'both fields optional (an empty body takes both defaults)' });
 
 // ---- a repo's settings (its owner's)
 
 const BADGE = 'the body must be {"public": true} or {"public": false}';
 /** Fields other than `public` are ignored, as they always were. */
-export const BadgeRequest = z.object({ public: z.boolean(says(BADGE)).meta({ description: 'true: anyone may read the badges; false: only who can read the repo' }) }, says(BADGE));
+export const BadgeRequest = z.object(
+  { public: z.boolean(says(BADGE)).meta({ description: 'true: anyone may read the badges; false: only who can read the repo' }) },
+  says(BADGE),
+);
 
 const ROLE = 'the body must be {"role": "read"} or {"role": "write"}';
 export const MemberRole = z.enum(['read', 'write'], says(ROLE)).meta({ description: 'read: clone, builds, logs; write: also push, cancel, rebuild' });
 export const MemberRequest = z.object({ role: MemberRole }, says(ROLE));
 
-const override = (max: number, what: string) => wholeNumber(0, max, `{field} must be a whole number from 0 to ${max} (${what}), or null for the server's default; got {got}`)
-  .nullable().optional();
-export const RetentionRequest = jsonObject({
-  keep: override(RETENTION_MAX_KEEP, 'builds per branch').meta({ description: 'builds per branch whose tags stay; null: the server\'s default' }),
-  days: override(RETENTION_MAX_DAYS, 'days').meta({ description: 'days tags stay; null: the server\'s default' }),
-}, { notObject: 'the body must be a JSON object like {"keep": 10, "days": 30}', unknownField: 'unknown field {key}: only keep and days can be set' })
+const override = (max: number, what: string) =>
+  wholeNumber(0, max, `{field} must be a whole number from 0 to ${max} (${what}), or null for the server's default; got {got}`).nullable().optional();
+export const RetentionRequest = jsonObject(
+  {
+    keep: override(RETENTION_MAX_KEEP, 'builds per branch').meta({ description: "builds per branch whose tags stay; null: the server's default" }),
+    days: override(RETENTION_MAX_DAYS, 'days').meta({ description: "days tags stay; null: the server's default" }),
+  },
+  { notObject: 'the body must be a JSON object like {"keep": 10, "days": 30}', unknownField: 'unknown field {key}: only keep and days can be set' },
+)
   // Only once the fields are right: an unknown field alone says enough.
   .refine((v) => 'keep' in v || 'days' in v, { error: 'give keep, days or both, e.g. {"keep": 10, "days": 30}', when: (p) => p.issues.length === 0 })
   .meta({ description: 'either may be left out (it keeps its value), not both' });
@@ -118,27 +138,37 @@ const MIN_WEBHOOK_SECRET_CHARS = 16;
 /** Tokens of the three forges are 40 to a few hundred characters; this bounds what is sealed and sent. */
 const MAX_STATUS_TOKEN_CHARS = 4096;
 /** A field given as a non-empty string; a required one may not be missing or null. */
-const text = (required: boolean) => z.string({ error: (iss) => (required && (iss.input === undefined || iss.input === null) ? '{field} is required' : '{field} must be a non-empty string') })
-  .min(1, says('{field} must be a non-empty string'));
+const text = (required: boolean) =>
+  z
+    .string({ error: (iss) => (required && (iss.input === undefined || iss.input === null) ? '{field} is required' : '{field} must be a non-empty string') })
+    .min(1, says('{field} must be a non-empty string'));
 /**
  * `PUT /api/repos/:owner/:repo/upstream`: the link's shape. The forge's name, the URL (git's rules, the
  * operator's hosts) and whether the forge can name the repository from it are the links service's to check.
  */
-export const LinkRequest = jsonObject({
-  url: text(true).meta({ description: 'the upstream repository, http(s) only, without credentials: https://host/owner/repo(.git)' }),
-  forge: text(true).meta({ description: 'which forge serves it (Forgejo is gitea)', enum: [...upstreams.forge.enumValues] }),
-  webhook_secret: text(true)
-    .min(MIN_WEBHOOK_SECRET_CHARS, says(`webhook_secret must be at least ${MIN_WEBHOOK_SECRET_CHARS} characters (a random one: openssl rand -base64 24)`))
-    // GitLab sends the secret itself, so a short one can be guessed through the hook URL; forges take any length.
-    .refine((s) => Buffer.byteLength(s) <= MAX_SECRET_BYTES, says(`webhook_secret is longer than ${MAX_SECRET_BYTES} bytes`))
-    .meta({ description: 'the secret set on the forge\'s webhook; stored encrypted, never returned' }),
-  status_token: text(false)
-    .regex(/^[^\u0000-\u001f\u007f\s]*$/, says(`status_token must be at most ${MAX_STATUS_TOKEN_CHARS} characters without spaces or control characters`))
-    .max(MAX_STATUS_TOKEN_CHARS, says(`status_token must be at most ${MAX_STATUS_TOKEN_CHARS} characters without spaces or control characters`))
-    .nullish()
-    .meta({ description: 'a token that may set commit statuses (and read a private upstream); stored encrypted, never returned. Without it no statuses are sent' }),
-  api_url: text(false).nullish().meta({ description: 'the forge\'s API base when it is not where the URL says (e.g. https://git.example/api/v1)' }),
-}, { notObject: 'the body must be a JSON object: {"url", "forge", "webhook_secret", "status_token", "api_url"}', unknownField: 'unknown field {key}; the fields are {fields}' });
+export const LinkRequest = jsonObject(
+  {
+    url: text(true).meta({ description: 'the upstream repository, http(s) only, without credentials: https://host/owner/repo(.git)' }),
+    forge: text(true).meta({ description: 'which forge serves it (Forgejo is gitea)', enum: [...upstreams.forge.enumValues] }),
+    webhook_secret: text(true)
+      .min(MIN_WEBHOOK_SECRET_CHARS, says(`webhook_secret must be at least ${MIN_WEBHOOK_SECRET_CHARS} characters (a random one: openssl rand -base64 24)`))
+      // GitLab sends the secret itself, so a short one can be guessed through the hook URL; forges take any length.
+      .refine((s) => Buffer.byteLength(s) <= MAX_SECRET_BYTES, says(`webhook_secret is longer than ${MAX_SECRET_BYTES} bytes`))
+      .meta({ description: "the secret set on the forge's webhook; stored encrypted, never returned" }),
+    status_token: text(false)
+      .regex(/^[^\u0000-\u001f\u007f\s]*$/, says(`status_token must be at most ${MAX_STATUS_TOKEN_CHARS} characters without spaces or control characters`))
+      .max(MAX_STATUS_TOKEN_CHARS, says(`status_token must be at most ${MAX_STATUS_TOKEN_CHARS} characters without spaces or control characters`))
+      .nullish()
+      .meta({
+        description: 'a token that may set commit statuses (and read a private upstream); stored encrypted, never returned. Without it no statuses are sent',
+      }),
+    api_url: text(false).nullish().meta({ description: "the forge's API base when it is not where the URL says (e.g. https://git.example/api/v1)" }),
+  },
+  {
+    notObject: 'the body must be a JSON object: {"url", "forge", "webhook_secret", "status_token", "api_url"}',
+    unknownField: 'unknown field {key}; the fields are {fields}',
+  },
+);
 
 // ---- `codehub-build build`: an upload's manifest and its build
 
@@ -146,7 +176,11 @@ export const ManifestEntry = z.object({
   path: z.string().meta({ description: 'relative to the folder, `/`-separated' }),
   mode: z.int().meta({ description: "Go's os.FileMode: permission bits plus 0x80000000 (folder) or 0x08000000 (symlink), setuid/setgid/sticky" }),
   size: z.int().min(0).meta({ description: 'bytes of a regular file; 0 otherwise' }),
-  sha256: z.string().regex(/^[0-9a-f]{64}$/).optional().meta({ description: "a regular file's content hash" }),
+  sha256: z
+    .string()
+    .regex(/^[0-9a-f]{64}$/)
+    .optional()
+    .meta({ description: "a regular file's content hash" }),
   linkname: z.string().optional().meta({ description: "a symlink's target" }),
 });
 /**
@@ -155,8 +189,14 @@ export const ManifestEntry = z.object({
  */
 export const UploadStartRequest = z.object({
   folder: z.string().meta({ description: "the folder's name (its last path component): the image name's default" }),
-  entries: z.array(ManifestEntry).max(MAX_UPLOAD_ENTRIES).meta({ description: 'every entry of the context after .dockerignore, in fsutil\'s order, every folder listed' }),
-  tag: z.string().optional().meta({ description: 'the -t the build will ask for, checked now (400, or 403 for another namespace) so nothing is uploaded in vain' }),
+  entries: z
+    .array(ManifestEntry)
+    .max(MAX_UPLOAD_ENTRIES)
+    .meta({ description: "every entry of the context after .dockerignore, in fsutil's order, every folder listed" }),
+  tag: z
+    .string()
+    .optional()
+    .meta({ description: 'the -t the build will ask for, checked now (400, or 403 for another namespace) so nothing is uploaded in vain' }),
 });
 
 const PLATFORM_RE = /^[a-z0-9]+\/[a-z0-9_]+(?:\/[a-z0-9]+)?$/;
@@ -164,65 +204,110 @@ const BUILD_ARG_RE = /^[A-Za-z_][A-Za-z0-9_]{0,127}$/;
 /** More secrets than any build mounts; their values are held in memory for the build's life. */
 export const MAX_UPLOAD_SECRETS = 32;
 /** An object of names to strings; a bad name is told by `badKey`, quoted and cut short (a key can be as long as the body). */
-const stringMap = (field: string, key: RegExp, badKey: (quoted: string) => string) => z.record(
-  z.string().regex(key),
-  z.string(says(`${field}.{last} must be a string`)),
-  { error: (iss) => (iss.code === 'invalid_key' ? badKey(JSON.stringify(String(iss.input).slice(0, 80))) : `${field} must be an object of names to string values`) },
-);
+const stringMap = (field: string, key: RegExp, badKey: (quoted: string) => string) =>
+  z.record(z.string().regex(key), z.string(says(`${field}.{last} must be a string`)), {
+    error: (iss) =>
+      iss.code === 'invalid_key' ? badKey(JSON.stringify(String(iss.input).slice(0, 80))) : `${field} must be an object of names to string values`,
+  });
 
 /**
  * `POST /api/uploads/:id/build`: docker build's flags as the CLI sends them. The tag's namespace and the
  * Dockerfile's place in the upload are the uploads service's to check.
  */
-export const UploadBuildRequest = jsonObject({
-  tag: z.string(says('tag must be a string like "web:try1"')).optional()
-    .meta({ description: '-t: NAME[:TAG], optionally <caller>/ or <registry>/<caller>/ before it (default: the folder\'s name, tag dev)' }),
-  dockerfile: z.string(says("dockerfile must be the Dockerfile's path in the folder")).min(1, says("dockerfile must be the Dockerfile's path in the folder")).default('Dockerfile')
-    .meta({ description: "-f: the Dockerfile's path in the folder" }),
-  target: z.string(says('target must be a build stage name (letters, digits, _ . -)')).regex(/^[A-Za-z0-9_.-]{1,128}$/, says('target must be a build stage name (letters, digits, _ . -)')).nullish()
-    .meta({ description: '--target: the stage to build' }),
-  build_args: stringMap('build_args', BUILD_ARG_RE, (k) => `build arg ${k} is not a valid name`).default({})
-    .meta({ description: '--build-arg: name -> value' }),
-  secrets: stringMap('secrets', SECRET_NAME_RE, (k) => `secret id ${k} is not valid: letters, digits and _, at most 64, not starting with a digit`)
-    .superRefine((secrets, ctx) => {
-      for (const [k, v] of Object.entries(secrets)) {
-        if (Buffer.byteLength(v) > MAX_SECRET_BYTES) ctx.addIssue({ code: 'custom', path: [k], message: `secret ${k} is larger than ${MAX_SECRET_BYTES} bytes`, input: v });
-      }
-      if (Object.keys(secrets).length > MAX_UPLOAD_SECRETS) ctx.addIssue({ code: 'custom', message: `at most ${MAX_UPLOAD_SECRETS} secrets`, input: secrets });
-    })
-    .default({})
-    .meta({ description: `--secret: id -> value (at most ${MAX_UPLOAD_SECRETS}, each at most ${MAX_SECRET_BYTES} bytes); for BuildKit only, never stored`, maxProperties: MAX_UPLOAD_SECRETS }),
-  no_cache: z.boolean(says('no_cache must be true or false')).default(false).meta({ description: '--no-cache' }),
-  platforms: z.array(z.string(says('platforms must be a list of platforms like linux/amd64')).regex(PLATFORM_RE, says('platforms must be a list of platforms like linux/amd64')), says('platforms must be a list of platforms like linux/amd64'))
-    .nullish()
-    .meta({ description: '--platform: e.g. linux/amd64' }),
-}, {
-  notObject: 'the body must be a JSON object: { "tag", "dockerfile", "target", "build_args", "secrets", "no_cache", "platforms" }',
-  unknownField: 'unknown field {key}: the fields are {fields}',
-});
+export const UploadBuildRequest = jsonObject(
+  {
+    tag: z
+      .string(says('tag must be a string like "web:try1"'))
+      .optional()
+      .meta({ description: "-t: NAME[:TAG], optionally <caller>/ or <registry>/<caller>/ before it (default: the folder's name, tag dev)" }),
+    dockerfile: z
+      .string(says("dockerfile must be the Dockerfile's path in the folder"))
+      .min(1, says("dockerfile must be the Dockerfile's path in the folder"))
+      .default('Dockerfile')
+      .meta({ description: "-f: the Dockerfile's path in the folder" }),
+    target: z
+      .string(says('target must be a build stage name (letters, digits, _ . -)'))
+      .regex(/^[A-Za-z0-9_.-]{1,128}$/, says('target must be a build stage name (letters, digits, _ . -)'))
+      .nullish()
+      .meta({ description: '--target: the stage to build' }),
+    build_args: stringMap('build_args', BUILD_ARG_RE, (k) => `build arg ${k} is not a valid name`)
+      .default({})
+      .meta({ description: '--build-arg: name -> value' }),
+    secrets: stringMap('secrets', SECRET_NAME_RE, (k) => `secret id ${k} is not valid: letters, digits and _, at most 64, not starting with a digit`)
+      .superRefine((secrets, ctx) => {
+        for (const [k, v] of Object.entries(secrets)) {
+          if (Buffer.byteLength(v) > MAX_SECRET_BYTES)
+            ctx.addIssue({ code: 'custom', path: [k], message: `secret ${k} is larger than ${MAX_SECRET_BYTES} bytes`, input: v });
+        }
+        if (Object.keys(secrets).length > MAX_UPLOAD_SECRETS)
+          ctx.addIssue({ code: 'custom', message: `at most ${MAX_UPLOAD_SECRETS} secrets`, input: secrets });
+      })
+      .default({})
+      .meta({
+        description: `--secret: id -> value (at most ${MAX_UPLOAD_SECRETS}, each at most ${MAX_SECRET_BYTES} bytes); for BuildKit only, never stored`,
+        maxProperties: MAX_UPLOAD_SECRETS,
+      }),
+    no_cache: z.boolean(says('no_cache must be true or false')).default(false).meta({ description: '--no-cache' }),
+    platforms: z
+      .array(
+        z
+          .string(says('platforms must be a list of platforms like linux/amd64'))
+          .regex(PLATFORM_RE, says('platforms must be a list of platforms like linux/amd64')),
+        says('platforms must be a list of platforms like linux/amd64'),
+      )
+      .nullish()
+      .meta({ description: '--platform: e.g. linux/amd64' }),
+  },
+  {
+    notObject: 'the body must be a JSON object: { "tag", "dockerfile", "target", "build_args", "secrets", "no_cache", "platforms" }',
+    unknownField: 'unknown field {key}: the fields are {fields}',
+  },
+);
 
 // ---- query strings
 
 const LIMIT = 200;
 /** `GET /api/builds`: the filters and the page. Other parameters are ignored. */
 export const BuildListQuery = z.object({
-  repo: z.string().refine((r) => repoPathProblem(r) === null, { error: (iss) => repoPathProblem(String(iss.input)) ?? 'repo must be <owner>/<name>' }).optional()
+  repo: z
+    .string()
+    .refine((r) => repoPathProblem(r) === null, { error: (iss) => repoPathProblem(String(iss.input)) ?? 'repo must be <owner>/<name>' })
+    .optional()
     .meta({ description: 'owner/name' }),
-  commit: z.string().regex(/^[0-9a-fA-F]{4,40}$/, says('commit must be 4 to 40 hex digits; got {got}')).transform((s) => s.toLowerCase()).optional()
+  commit: z
+    .string()
+    .regex(/^[0-9a-fA-F]{4,40}$/, says('commit must be 4 to 40 hex digits; got {got}'))
+    .transform((s) => s.toLowerCase())
+    .optional()
     .meta({ description: 'a sha or a prefix of 4 to 40 hex digits' }),
   ref: z.string().optional().meta({ description: 'a branch or tag name, or a full ref' }),
-  status: z.enum(BUILD_STATUSES, says(`status must be one of ${BUILD_STATUSES.join(', ')}; got {got}`)).optional().meta({ description: 'one status' }),
+  status: z
+    .enum(BUILD_STATUSES, says(`status must be one of ${BUILD_STATUSES.join(', ')}; got {got}`))
+    .optional()
+    .meta({ description: 'one status' }),
   source: z.enum(BUILD_SOURCES, says('source must be push or upload')).optional().meta({ description: 'only builds of pushes, or of uploads' }),
-  limit: z.coerce.number(says(`limit must be a whole number from 1 to ${LIMIT}`)).pipe(wholeNumber(1, LIMIT, `limit must be a whole number from 1 to ${LIMIT}`)).default(50)
+  limit: z.coerce
+    .number(says(`limit must be a whole number from 1 to ${LIMIT}`))
+    .pipe(wholeNumber(1, LIMIT, `limit must be a whole number from 1 to ${LIMIT}`))
+    .default(50)
     .meta({ description: 'page size', type: 'integer', minimum: 1, maximum: LIMIT }),
-  cursor: z.coerce.number(says('cursor must be a value from next_cursor')).pipe(wholeNumber(1, Number.MAX_SAFE_INTEGER, 'cursor must be a value from next_cursor')).optional()
+  cursor: z.coerce
+    .number(says('cursor must be a value from next_cursor'))
+    .pipe(wholeNumber(1, Number.MAX_SAFE_INTEGER, 'cursor must be a value from next_cursor'))
+    .optional()
     .meta({ description: 'next_cursor of the previous page', type: 'integer', minimum: 1 }),
 });
 
 /** `GET /api/builds/:id/log`: how the text comes (the SSE form is asked for with `Accept: text/event-stream`). */
 export const LogQuery = z.object({
-  timestamps: z.string().optional().meta({ description: '1 or true: prefix each line with its time', enum: ['1', 'true'] }),
-  follow: z.string().optional().meta({ description: '1 or true: stream until the build ends', enum: ['1', 'true'] }),
+  timestamps: z
+    .string()
+    .optional()
+    .meta({ description: '1 or true: prefix each line with its time', enum: ['1', 'true'] }),
+  follow: z
+    .string()
+    .optional()
+    .meta({ description: '1 or true: stream until the build ends', enum: ['1', 'true'] }),
   last_event_id: z.string().optional().meta({ description: 'SSE: the line to resume after (as the Last-Event-ID header)', type: 'integer', minimum: 0 }),
 });
 

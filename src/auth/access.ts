@@ -44,7 +44,9 @@ export class Access {
   /** Throws ForbiddenError unless the caller's token carries `scope` (or admin). */
   requireScope(caller: Caller, scope: Scope): void {
     if (!hasScope(caller, scope)) {
-      throw new ForbiddenError(`this token has no ${scope} scope (it has ${caller.scopes.join(', ') || 'none'}); create one with it: codehub-build token create ${caller.user.name} --scopes ${scope}`);
+      throw new ForbiddenError(
+        `this token has no ${scope} scope (it has ${caller.scopes.join(', ') || 'none'}); create one with it: codehub-build token create ${caller.user.name} --scopes ${scope}`,
+      );
     }
   }
 

@@ -43,8 +43,9 @@ export function addUser(store: Store, name: string): Outcome<{ name: string; tok
  * What to do instead of removing the last admin: without an admin token nobody can make users or tokens over
  * the API, and a platform that makes workspaces would be stuck until someone ran the CLI on the server.
  */
-const MAKE_ANOTHER_ADMIN = 'make another admin first (codehub-build token create <user> --scopes read,push,admin on the server, '
-  + 'or POST /api/users/<user>/tokens with {"scopes": ["read", "push", "admin"]})';
+const MAKE_ANOTHER_ADMIN =
+  'make another admin first (codehub-build token create <user> --scopes read,push,admin on the server, ' +
+  'or POST /api/users/<user>/tokens with {"scopes": ["read", "push", "admin"]})';
 
 /**
  * Removes a user with their tokens and shares; their repos, builds and secrets stay, and so does the name's
@@ -55,7 +56,8 @@ export function removeUser(store: Store, name: string): Outcome<{ name: string }
   if (problem) return refuse('invalid', problem);
   const removed = store.accounts.removeUser(name);
   if (removed === 'missing') return refuse('missing', `no user ${name}`);
-  if (removed === 'last_admin') return refuse('conflict', `user ${name} holds the last admin token: removing it would leave no admin; ${MAKE_ANOTHER_ADMIN}, then remove ${name}`);
+  if (removed === 'last_admin')
+    return refuse('conflict', `user ${name} holds the last admin token: removing it would leave no admin; ${MAKE_ANOTHER_ADMIN}, then remove ${name}`);
   return { ok: true, name };
 }
 
@@ -67,7 +69,11 @@ export interface TokenRequest {
 }
 
 /** A new token for user `name`: `id` is what revokes it, `token` the clear token, shown once. */
-export function createToken(store: Store, name: string, request: TokenRequest): Outcome<{ id: number; token: string; user: string; label: string; scopes: Scope[] }> {
+export function createToken(
+  store: Store,
+  name: string,
+  request: TokenRequest,
+): Outcome<{ id: number; token: string; user: string; label: string; scopes: Scope[] }> {
   const scopes = scopesOf(request.scopes ?? DEFAULT_SCOPES);
   const problems = [nameProblem('user', name), 'problem' in scopes ? scopes.problem : null, labelProblem(request.label)].filter((p): p is string => p !== null);
   if (problems.length || 'problem' in scopes) return refuse('invalid', problems.join('; '));
@@ -96,13 +102,20 @@ export function revokeToken(store: Store, id: number | string): Outcome<{ id: nu
   if (!Number.isSafeInteger(n) || n < 1) return refuse('invalid', `${JSON.stringify(String(id))} is not a token id: a whole number, as token list shows`);
   const revoked = store.accounts.revokeToken(n);
   if (revoked === 'missing') return refuse('missing', `no token ${n}`);
-  if (revoked === 'last_admin') return refuse('conflict', `token ${n} is the last admin token: revoking it would leave no admin; ${MAKE_ANOTHER_ADMIN}, then revoke token ${n}`);
+  if (revoked === 'last_admin')
+    return refuse('conflict', `token ${n} is the last admin token: revoking it would leave no admin; ${MAKE_ANOTHER_ADMIN}, then revoke token ${n}`);
   return { ok: true, id: n };
 }
 
 /** The scopes named, in their canonical order and without repeats, or why they are refused. */
 export function scopesOf(given: readonly string[] | string): { scopes: Scope[] } | { problem: string } {
-  const words = typeof given === 'string' ? given.split(',').map((s) => s.trim()).filter(Boolean) : given;
+  const words =
+    typeof given === 'string'
+      ? given
+          .split(',')
+          .map((s) => s.trim())
+          .filter(Boolean)
+      : given;
   const bad = words.filter((w) => !(SCOPES as readonly string[]).includes(w));
   if (bad.length) return { problem: `unknown scope ${bad.map((b) => JSON.stringify(b)).join(', ')}: scopes are ${SCOPES.join(', ')}` };
   if (words.length === 0) return { problem: `no scopes given: choose from ${SCOPES.join(', ')}` };

@@ -14,8 +14,21 @@ import type { BuilderTls } from './tls.js';
  * side goes with `noCache`, the export stays.
  */
 export function buildctlArgs(req: BuildRequest, opts: { addr: string; tls?: BuilderTls; contextDir: string; metadataFile: string }): string[] {
-  const args = ['--addr', opts.addr, ...buildctlTlsArgs(opts.tls), 'build', '--progress=rawjson', '--frontend', 'dockerfile.v0',
-    '--local', `context=${opts.contextDir}`, '--local', `dockerfile=${opts.contextDir}`, '--opt', `filename=${req.dockerfile}`];
+  const args = [
+    '--addr',
+    opts.addr,
+    ...buildctlTlsArgs(opts.tls),
+    'build',
+    '--progress=rawjson',
+    '--frontend',
+    'dockerfile.v0',
+    '--local',
+    `context=${opts.contextDir}`,
+    '--local',
+    `dockerfile=${opts.contextDir}`,
+    '--opt',
+    `filename=${req.dockerfile}`,
+  ];
   if (req.target) args.push('--opt', `target=${req.target}`);
   if (req.noCache) args.push('--no-cache');
   for (const [k, v] of Object.entries(req.args)) args.push('--opt', `build-arg:${k}=${v}`);
@@ -42,7 +55,12 @@ export class BuildctlDriver implements BuilderDriver {
   identity?: string;
   cachePrunedAt?: number;
 
-  constructor(private addr: string, private bin = 'buildctl', private tls?: BuilderTls, opts: FolderContextOptions = {}) {
+  constructor(
+    private addr: string,
+    private bin = 'buildctl',
+    private tls?: BuilderTls,
+    opts: FolderContextOptions = {},
+  ) {
     this.name = `buildctl+${addr}`;
     this.checkouts = opts.contextTransfer === 'session' ? (opts.checkouts ?? checkoutsAt(defaultCheckoutsDir())) : null;
   }
@@ -65,7 +83,10 @@ export class BuildctlDriver implements BuilderDriver {
     // buildctl reads registry credentials (push, cache import and export) from DOCKER_CONFIG.
     if (req.registryAuth) env.DOCKER_CONFIG = await dockerConfigWith(req.workDir, req.registryAuth);
     const metadataFile = join(req.workDir, 'metadata.json');
-    const outcome = await runSolve({ bin: this.bin, args: buildctlArgs(req, { addr: this.addr, tls: this.tls, contextDir, metadataFile }), env, stdin: null, metadataFile }, io);
+    const outcome = await runSolve(
+      { bin: this.bin, args: buildctlArgs(req, { addr: this.addr, tls: this.tls, contextDir, metadataFile }), env, stdin: null, metadataFile },
+      io,
+    );
     return outcome.ok && req.cache ? { ...outcome, cacheExportedTo: req.cache.exportRef } : outcome;
   }
 

@@ -19,10 +19,22 @@ export function buildctlTlsArgs(tls?: BuilderTls): string[] {
  * it answers, who answers (its worker ids: a buildkitd makes its id once, in its `--root`, so a new root is a new
  * id), and whether its cache is empty (null: `du` did not say).
  */
-export async function buildkitdState(bin: string, global: string[]): Promise<{ ok: true; identity: string | undefined; empty: boolean | null } | { ok: false; problem: string }> {
+export async function buildkitdState(
+  bin: string,
+  global: string[],
+): Promise<{ ok: true; identity: string | undefined; empty: boolean | null } | { ok: false; problem: string }> {
   const run = (args: string[]) => execa(bin, [...global, ...args], { env: clientEnv({}), extendEnv: false, reject: false, timeout: 8_000 });
   const r = await run(['debug', 'workers']);
-  if (r.exitCode !== 0) return { ok: false, problem: r.timedOut ? 'no answer within 8 s' : String(r.stderr || r.message || 'failed').trim().split('\n').pop()! };
+  if (r.exitCode !== 0)
+    return {
+      ok: false,
+      problem: r.timedOut
+        ? 'no answer within 8 s'
+        : String(r.stderr || r.message || 'failed')
+            .trim()
+            .split('\n')
+            .pop()!,
+    };
   const du = await run(['du']);
   return { ok: true, identity: workerIdentity(String(r.stdout)), empty: du.exitCode === 0 ? cacheIsEmpty(String(du.stdout)) : null };
 }
@@ -32,7 +44,11 @@ export async function buildkitdState(bin: string, global: string[]): Promise<{ o
  * ids, sorted; undefined when it lists none.
  */
 export function workerIdentity(table: string): string | undefined {
-  const ids = table.split('\n').slice(1).map((l) => l.trim().split(/\s+/)[0] ?? '').filter((id) => /^[a-z0-9]+$/i.test(id));
+  const ids = table
+    .split('\n')
+    .slice(1)
+    .map((l) => l.trim().split(/\s+/)[0] ?? '')
+    .filter((id) => /^[a-z0-9]+$/i.test(id));
   return ids.length ? `worker ${ids.sort().join(',')}` : undefined;
 }
 

@@ -10,7 +10,11 @@ import { IdlePruner } from './idle-prune.js';
 import { clientEnv, runSolve } from './solve.js';
 import type { BuilderTls } from './tls.js';
 
-const PLUGIN_PATHS = ['/usr/libexec/docker/cli-plugins/docker-buildx', '/usr/lib/docker/cli-plugins/docker-buildx', '/usr/local/lib/docker/cli-plugins/docker-buildx'];
+const PLUGIN_PATHS = [
+  '/usr/libexec/docker/cli-plugins/docker-buildx',
+  '/usr/lib/docker/cli-plugins/docker-buildx',
+  '/usr/local/lib/docker/cli-plugins/docker-buildx',
+];
 
 /** Whether an executable of that name is on the PATH. */
 export function onPath(bin: string, path = process.env.PATH ?? ''): boolean {
@@ -64,8 +68,7 @@ export function buildxArgs(req: BuildRequest, opts: BuildxArgsOptions): string[]
 }
 
 /** A `mode=max` cache export that a registry refusing it (or its OCI index) cannot fail the build with. */
-export const registryCacheExport = (ref: string): string =>
-  `type=registry,ref=${ref},mode=max,image-manifest=true,oci-mediatypes=true,ignore-error=true`;
+export const registryCacheExport = (ref: string): string => `type=registry,ref=${ref},mode=max,image-manifest=true,oci-mediatypes=true,ignore-error=true`;
 
 /**
  * The registry cache arguments. The import side goes with `noCache` (a build asked to run every step must
@@ -105,7 +108,12 @@ export interface FolderContextOptions {
  * the build names no commit, or the tree could not be brought to the commit (logged; the tar then behaves
  * as before).
  */
-export async function keptContext(checkouts: Checkouts, builder: string, req: BuildRequest, io: BuildIO): Promise<{ tree: WorkTree; dockerfile: string } | null> {
+export async function keptContext(
+  checkouts: Checkouts,
+  builder: string,
+  req: BuildRequest,
+  io: BuildIO,
+): Promise<{ tree: WorkTree; dockerfile: string } | null> {
   // An upload goes as the tar: its files are in the blob store, not in a git repo a work tree could follow.
   if (io.source?.kind !== 'commit' || io.signal.aborted) return null;
   const { gitDir, commit, dir, repo } = io.source;
@@ -168,7 +176,11 @@ const csvField = (v: string): string => (/[",\r\n]/.test(v) ? `"${v.replace(/"/g
 export function remoteCreateArgs(name: string, addr: string, tls?: BuilderTls): string[] {
   const args = ['create', '--name', name, '--node', `${name}0`, '--driver', 'remote'];
   if (tls) {
-    const opts = [`cacert=${tls.ca}`, ...(tls.cert && tls.key ? [`cert=${tls.cert}`, `key=${tls.key}`] : []), ...(tls.servername ? [`servername=${tls.servername}`] : [])];
+    const opts = [
+      `cacert=${tls.ca}`,
+      ...(tls.cert && tls.key ? [`cert=${tls.cert}`, `key=${tls.key}`] : []),
+      ...(tls.servername ? [`servername=${tls.servername}`] : []),
+    ];
     args.push('--driver-opt', opts.map(csvField).join(','));
   }
   return [...args, addr];
@@ -261,7 +273,10 @@ export class BuildxDriver implements BuilderDriver {
     if (req.registryAuth) env.DOCKER_CONFIG = await dockerConfigWith(req.workDir, req.registryAuth);
     const metadataFile = join(req.workDir, 'metadata.json');
     const args = buildxArgs(req, {
-      builder: viaContext ? undefined : this.builder, metadataFile, cacheMode: this.dockerDriver ? 'inline' : 'registry', ...(folder ? { folder } : {}),
+      builder: viaContext ? undefined : this.builder,
+      metadataFile,
+      cacheMode: this.dockerDriver ? 'inline' : 'registry',
+      ...(folder ? { folder } : {}),
     });
     const outcome = await runSolve({ bin, args: [...pre, ...args], env, stdin: folder ? null : io.context, metadataFile }, io);
     if (this.dockerDriver) this.pruner.add(req.tags);

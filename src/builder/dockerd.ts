@@ -45,23 +45,36 @@ export function dockerSocket(env: NodeJS.ProcessEnv = process.env): string | nul
 }
 
 class EngineError extends Error {
-  constructor(message: string, readonly status: number | null) {
+  constructor(
+    message: string,
+    readonly status: number | null,
+  ) {
     super(message);
   }
 }
 
 /** One Engine API call whose answer is JSON lines; each parsed line goes to `onLine`. */
-function streamLines(conn: EngineConnection, p: {
-  method: string; path: string; headers?: Record<string, string>; body?: NodeJS.ReadableStream | null;
-  signal?: AbortSignal; onLine: (msg: Record<string, unknown>) => void;
-}): Promise<void> {
+function streamLines(
+  conn: EngineConnection,
+  p: {
+    method: string;
+    path: string;
+    headers?: Record<string, string>;
+    body?: NodeJS.ReadableStream | null;
+    signal?: AbortSignal;
+    onLine: (msg: Record<string, unknown>) => void;
+  },
+): Promise<void> {
   return new Promise((resolve, reject) => {
     const req = conn.request({ method: p.method, path: API + p.path, headers: p.headers, signal: p.signal }, (res) => {
       res.setEncoding('utf8');
       let buf = '';
       let errText = '';
       res.on('data', (d: string) => {
-        if (res.statusCode !== 200) { if (errText.length < 8192) errText += d; return; }
+        if (res.statusCode !== 200) {
+          if (errText.length < 8192) errText += d;
+          return;
+        }
         buf += d;
         let i: number;
         while ((i = buf.indexOf('\n')) >= 0) {
@@ -73,7 +86,11 @@ function streamLines(conn: EngineConnection, p: {
       res.on('end', () => {
         if (res.statusCode !== 200) {
           let message = errText.trim();
-          try { message = (JSON.parse(errText) as { message?: string }).message ?? message; } catch { /* plain text */ }
+          try {
+            message = (JSON.parse(errText) as { message?: string }).message ?? message;
+          } catch {
+            /* plain text */
+          }
           reject(new EngineError(`dockerd answered ${res.statusCode} to ${p.method} ${p.path.split('?')[0]}: ${message}`, res.statusCode ?? null));
           return;
         }
@@ -121,7 +138,10 @@ export class EngineDriver implements BuilderDriver {
   private slots = new SnapshotSlots();
   cachePrunedAt?: number;
 
-  constructor(private opts: EngineDriverOptions = {}, name = 'local') {
+  constructor(
+    private opts: EngineDriverOptions = {},
+    name = 'local',
+  ) {
     this.name = name;
     this.conn = new EngineConnection(opts.endpoint ?? { socket: dockerSocket() ?? '/var/run/docker.sock' });
     this.pruner = new IdlePruner(async (tags, images) => {
@@ -205,7 +225,9 @@ export class EngineDriver implements BuilderDriver {
       }
       try {
         session = await openSession(this.conn, {
-          sharedKey: slot?.key ?? buildId, name: 'codehub-build', signal: request.signal,
+          sharedKey: slot?.key ?? buildId,
+          name: 'codehub-build',
+          signal: request.signal,
           ...(tree ? { tree } : {}),
           ...(hasSecrets ? { secrets: req.secrets } : {}),
           ...(auth ? { credentials: (host: string) => (host === auth.server ? { username: auth.username, secret: auth.password } : null) } : {}),
@@ -215,7 +237,12 @@ export class EngineDriver implements BuilderDriver {
         slot?.release();
         io.signal.removeEventListener('abort', onAbort);
         if (io.signal.aborted) return stopped();
-        return { ok: false, code: 'infrastructure', problem: `cannot open a BuildKit session to dockerd at ${this.conn.address}: ${(e as Error).message}`, steps: [] };
+        return {
+          ok: false,
+          code: 'infrastructure',
+          problem: `cannot open a BuildKit session to dockerd at ${this.conn.address}: ${(e as Error).message}`,
+          steps: [],
+        };
       }
       q.set('session', session.id);
       if (tree) q.set('remote', 'client-session');
@@ -241,7 +268,11 @@ export class EngineDriver implements BuilderDriver {
       let imageId: string | null = null;
       try {
         await streamLines(this.conn, {
-          method: 'POST', path: `/build?${q}`, headers: { 'content-type': 'application/x-tar' }, ...(tree ? {} : { body: io.context }), signal: request.signal,
+          method: 'POST',
+          path: `/build?${q}`,
+          headers: { 'content-type': 'application/x-tar' },
+          ...(tree ? {} : { body: io.context }),
+          signal: request.signal,
           onLine: (m) => {
             if (m.id === 'moby.buildkit.trace' && typeof m.aux === 'string') renderer.status(decodeSolveStatus(Buffer.from(m.aux, 'base64')));
             else if (m.id === 'moby.image.id') imageId = (m.aux as { ID?: string } | undefined)?.ID ?? null;
@@ -253,7 +284,12 @@ export class EngineDriver implements BuilderDriver {
         if (io.signal.aborted) return stopped();
         const err = e as EngineError;
         renderer.end();
-        return { ok: false, code: err.status !== null && err.status < 500 ? classifyFailure(err.message) : 'infrastructure', problem: err.message, steps: steps() };
+        return {
+          ok: false,
+          code: err.status !== null && err.status < 500 ? classifyFailure(err.message) : 'infrastructure',
+          problem: err.message,
+          steps: steps(),
+        };
       }
       renderer.end();
       endSession();
@@ -266,7 +302,10 @@ export class EngineDriver implements BuilderDriver {
       if (!imageId) return { ok: false, code: 'infrastructure', problem: 'dockerd finished the build without naming the image it made', steps: steps() };
       // The images the tags named before are untagged now unless another tag holds them: dockerd keeps them as
       // `<none>`, and removing the tags later never reaches them.
-      this.pruner.add(req.tags, previous.filter((id) => id !== imageId));
+      this.pruner.add(
+        req.tags,
+        previous.filter((id) => id !== imageId),
+      );
 
       let digest: string | null = null;
       for (const ref of req.tags) {
@@ -283,7 +322,12 @@ export class EngineDriver implements BuilderDriver {
   }
 
   /** Pushes one reference, shown as one more step of the build; the digest is the pushed manifest's. */
-  private async push(ref: string, renderer: ProgressRenderer, signal: AbortSignal, auth: BuildRequest['registryAuth']): Promise<{ ok: true; digest: string } | { ok: false; problem: string }> {
+  private async push(
+    ref: string,
+    renderer: ProgressRenderer,
+    signal: AbortSignal,
+    auth: BuildRequest['registryAuth'],
+  ): Promise<{ ok: true; digest: string } | { ok: false; problem: string }> {
     const vertex = `push:${ref}`;
     const name = `pushing ${ref}`;
     const started = new Date().toISOString();
@@ -295,9 +339,15 @@ export class EngineDriver implements BuilderDriver {
     let failure: string | null = null;
     try {
       await streamLines(this.conn, {
-        method: 'POST', path: `/images/${repo}/push?tag=${encodeURIComponent(tag ?? 'latest')}`, signal,
+        method: 'POST',
+        path: `/images/${repo}/push?tag=${encodeURIComponent(tag ?? 'latest')}`,
+        signal,
         // dockerd wants the header even when the registry is open; with token auth it carries the build's credential.
-        headers: { 'x-registry-auth': Buffer.from(JSON.stringify(auth ? { username: auth.username, password: auth.password, serveraddress: auth.server } : {})).toString('base64') },
+        headers: {
+          'x-registry-auth': Buffer.from(JSON.stringify(auth ? { username: auth.username, password: auth.password, serveraddress: auth.server } : {})).toString(
+            'base64',
+          ),
+        },
         onLine: (m) => {
           const aux = m.aux as { Digest?: string } | undefined;
           if (aux?.Digest) digest = aux.Digest;
@@ -327,7 +377,14 @@ export class EngineDriver implements BuilderDriver {
   private async inspectImage(nameOrId: string): Promise<{ id: string; tags: string[]; builtHere: boolean } | null> {
     let info: Record<string, unknown> | null = null;
     try {
-      await streamLines(this.conn, { method: 'GET', path: `/images/${nameOrId}/json`, signal: AbortSignal.timeout(8000), onLine: (m) => { info ??= m; } });
+      await streamLines(this.conn, {
+        method: 'GET',
+        path: `/images/${nameOrId}/json`,
+        signal: AbortSignal.timeout(8000),
+        onLine: (m) => {
+          info ??= m;
+        },
+      });
     } catch {
       return null;
     }
@@ -361,13 +418,18 @@ export class EngineDriver implements BuilderDriver {
     let version = '';
     try {
       await streamLines(this.conn, {
-        method: 'GET', path: '/info', signal: AbortSignal.timeout(8000),
+        method: 'GET',
+        path: '/info',
+        signal: AbortSignal.timeout(8000),
         onLine: (m) => {
           version = String(m.ServerVersion ?? '');
           if (typeof m.ID === 'string' && m.ID) this.identity = `dockerd ${m.ID} ${String(m.DockerRootDir ?? '')}`.trim();
         },
       });
-      return { ok: true, detail: `dockerd ${version} at ${this.conn.address}${this.conn.tls ? ' (TLS)' : ''}: Engine API${this.opts.fallback ? '; builds for several platforms go through buildx on the same daemon' : ''}` };
+      return {
+        ok: true,
+        detail: `dockerd ${version} at ${this.conn.address}${this.conn.tls ? ' (TLS)' : ''}: Engine API${this.opts.fallback ? '; builds for several platforms go through buildx on the same daemon' : ''}`,
+      };
     } catch (e) {
       return { ok: false, detail: `builder ${this.name}: ${(e as Error).message}` };
     }

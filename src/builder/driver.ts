@@ -43,8 +43,7 @@ export type FailureCode = 'user' | 'infrastructure' | 'timeout' | 'canceled';
 
 export type BuildOutcome =
   /** `cacheExportedTo`: the `mode=max` cache reference the build pushed (a standalone buildkitd), for usage to count now. */
-  | { ok: true; digest: string; steps: Step[]; cacheExportedTo?: string }
-  | { ok: false; code: FailureCode; problem: string; steps: Step[] };
+  { ok: true; digest: string; steps: Step[]; cacheExportedTo?: string } | { ok: false; code: FailureCode; problem: string; steps: Step[] };
 
 export interface BuildIO {
   /** The build context as a tar stream. */
@@ -119,9 +118,18 @@ export interface BuilderDriver {
 
 /** Patterns in BuildKit's failure text that mean the builder or registry could not be reached. */
 const INFRA_PATTERNS = [
-  /connection refused/i, /no such host/i, /i\/o timeout/i, /dial (tcp|unix)/i, /Cannot connect to the Docker daemon/i,
-  /no builder .* found/i, /failed to push/i, /failed to do request/i, /context deadline exceeded/i,
-  /server misbehaving/i, /503 Service Unavailable/i, /EOF$/,
+  /connection refused/i,
+  /no such host/i,
+  /i\/o timeout/i,
+  /dial (tcp|unix)/i,
+  /Cannot connect to the Docker daemon/i,
+  /no builder .* found/i,
+  /failed to push/i,
+  /failed to do request/i,
+  /context deadline exceeded/i,
+  /server misbehaving/i,
+  /503 Service Unavailable/i,
+  /EOF$/,
   // dockerd's BuildKit sometimes loses a build's session under concurrent builds (seen with docker 26 and a
   // tar context on stdin); the same build succeeds when run again, so it is not the user's fault.
   /no local sources enabled/i,
@@ -129,8 +137,12 @@ const INFRA_PATTERNS = [
   // `Unavailable`, printed by buildctl and older buildx as `rpc error: code = Unavailable desc = …` and by newer
   // BuildKit clients as `Unavailable: …`. A buildkitd stopped gracefully (SIGTERM, as Kubernetes stops a pod)
   // ends with `received prior goaway: code: NO_ERROR, debug data: "graceful_stop"`, which no pattern above sees.
-  /\bcode = Unavailable\b/, /(^|: )Unavailable: /, /error reading from server/i, /error reading server preface/i,
-  /received prior goaway/i, /transport is closing/i,
+  /\bcode = Unavailable\b/,
+  /(^|: )Unavailable: /,
+  /error reading from server/i,
+  /error reading server preface/i,
+  /received prior goaway/i,
+  /transport is closing/i,
   // grpc-go's ErrClientConnClosing (status Canceled): the client's connection went away under the solve. A cancel
   // of ours never gets here: the drivers report it from the abort signal before classifying any text.
   /the client connection is closing/i,

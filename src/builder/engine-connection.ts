@@ -14,8 +14,16 @@ export type EngineEndpoint = { socket: string } | { host: string; port: number; 
 /** TLS alerts a daemon sends when it refuses the client's certificate (or gets none). */
 const CLIENT_REFUSED = /^ERR_SSL_(SSLV3|TLSV1|TLSV13)_ALERT_/;
 /** What Node says when the daemon's own certificate does not check out against the CA and address. */
-const SERVER_UNTRUSTED = new Set(['SELF_SIGNED_CERT_IN_CHAIN', 'DEPTH_ZERO_SELF_SIGNED_CERT', 'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
-  'UNABLE_TO_GET_ISSUER_CERT', 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY', 'CERT_SIGNATURE_FAILURE', 'CERT_HAS_EXPIRED', 'CERT_NOT_YET_VALID']);
+const SERVER_UNTRUSTED = new Set([
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'UNABLE_TO_GET_ISSUER_CERT',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'CERT_SIGNATURE_FAILURE',
+  'CERT_HAS_EXPIRED',
+  'CERT_NOT_YET_VALID',
+]);
 
 /**
  * Requests to one daemon. Over TCP a keep-alive agent holds the CA, certificate and key (read once, at start),
@@ -40,7 +48,12 @@ export class EngineConnection {
     this.tls = ep.tls !== undefined;
     const t = ep.tls;
     const agent = t
-      ? new https.Agent({ keepAlive: true, ca: readFileSync(t.ca), ...(t.cert && t.key ? { cert: readFileSync(t.cert), key: readFileSync(t.key) } : {}), ...(t.servername ? { servername: t.servername } : {}) })
+      ? new https.Agent({
+          keepAlive: true,
+          ca: readFileSync(t.ca),
+          ...(t.cert && t.key ? { cert: readFileSync(t.cert), key: readFileSync(t.key) } : {}),
+          ...(t.servername ? { servername: t.servername } : {}),
+        })
       : new http.Agent({ keepAlive: true });
     this.base = { host: ep.host, port: ep.port, agent };
     this.send = t ? https.request : http.request;
@@ -62,10 +75,16 @@ export class EngineConnection {
       const req = this.request(o, (res) => {
         let body = '';
         res.setEncoding('utf8');
-        res.on('data', (d: string) => { if (body.length < 8192) body += d; });
+        res.on('data', (d: string) => {
+          if (body.length < 8192) body += d;
+        });
         res.on('end', () => {
           let message = body.trim();
-          try { message = (JSON.parse(body) as { message?: string }).message ?? message; } catch { /* plain text */ }
+          try {
+            message = (JSON.parse(body) as { message?: string }).message ?? message;
+          } catch {
+            /* plain text */
+          }
           reject(new Error(`dockerd answered ${res.statusCode} to ${o.method ?? 'GET'} ${o.path?.split('?')[0]} instead of upgrading: ${message}`));
         });
       });
@@ -93,9 +112,12 @@ export class EngineConnection {
       return `dockerd at ${this.address} refused this client's TLS certificate (TLS alert "${alert}"): the client certificate must be signed by the CA the daemon trusts (its --tlscacert)`;
     }
     if (code === 'ERR_TLS_CERT_ALTNAME_INVALID') return `the TLS certificate of dockerd at ${this.address} does not name the host connected to (${e.message})`;
-    if (SERVER_UNTRUSTED.has(code)) return `the TLS certificate of dockerd at ${this.address} is not trusted (${code}: ${e.message}): ca= must be the CA that signed it`;
-    if (this.tls && (code === 'ERR_SSL_WRONG_VERSION_NUMBER' || code === 'EPROTO')) return `dockerd at ${this.address} does not answer TLS (${code}): is it started with --tlsverify?`;
-    if (this.tls && code === 'ECONNRESET') return `dockerd at ${this.address} dropped the TLS connection (ECONNRESET): does it accept this client's certificate?`;
+    if (SERVER_UNTRUSTED.has(code))
+      return `the TLS certificate of dockerd at ${this.address} is not trusted (${code}: ${e.message}): ca= must be the CA that signed it`;
+    if (this.tls && (code === 'ERR_SSL_WRONG_VERSION_NUMBER' || code === 'EPROTO'))
+      return `dockerd at ${this.address} does not answer TLS (${code}): is it started with --tlsverify?`;
+    if (this.tls && code === 'ECONNRESET')
+      return `dockerd at ${this.address} dropped the TLS connection (ECONNRESET): does it accept this client's certificate?`;
     return `cannot reach dockerd at ${this.address} (${code || e.message})${this.address.startsWith('unix:') ? ': is the Docker engine running?' : ''}`;
   }
 }

@@ -19,7 +19,10 @@ export class IdlePruner {
    * `remove` deletes the given image references from the store, then the given image IDs (each only if it is
    * still what it was handed over as: the driver checks); its failures are its own to report.
    */
-  constructor(private remove: (tags: string[], images: string[]) => Promise<void>, private idleMs = 30_000) {}
+  constructor(
+    private remove: (tags: string[], images: string[]) => Promise<void>,
+    private idleMs = 30_000,
+  ) {}
 
   /** Runs one build's work, counted as activity; the images it names with `add` are pruned after it. */
   async around<T>(work: () => Promise<T>): Promise<T> {
@@ -31,7 +34,10 @@ export class IdlePruner {
       return await work();
     } finally {
       if (--this.inFlight === 0 && this.pending) {
-        this.timer = setTimeout(() => { this.timer = null; if (this.inFlight === 0) this.pruning = this.prune(); }, this.idleMs);
+        this.timer = setTimeout(() => {
+          this.timer = null;
+          if (this.inFlight === 0) this.pruning = this.prune();
+        }, this.idleMs);
         this.timer.unref();
       }
     }

@@ -44,7 +44,9 @@ export function parseBuilders(list: string[], defaultCapacity: number): BuilderS
 }
 
 function parseEntry(entry: string, defaultCapacity: number): BuilderSpec {
-  const fail = (problem: string): never => { throw new BuilderSpecError(`CODEHUB_BUILDERS entry ${JSON.stringify(entry)} ${problem}`); };
+  const fail = (problem: string): never => {
+    throw new BuilderSpecError(`CODEHUB_BUILDERS entry ${JSON.stringify(entry)} ${problem}`);
+  };
   // A trailing `=N` is the capacity, unless it is the value of the query's last parameter (`?servername=1234`).
   let body = entry;
   let capacity = defaultCapacity;
@@ -69,9 +71,18 @@ function parseEntry(entry: string, defaultCapacity: number): BuilderSpec {
   }
   if (net?.[1] === 'docker+') {
     // The Engine API is root on the daemon's machine: over the network it must be TLS with a client certificate.
-    if (!tls && !isLoopback(net[2]!)) fail('has no TLS parameters and its host is not this machine: an Engine API without TLS is root on that machine to anyone who can reach the port; give ?tls=DIR (ca.pem, cert.pem, key.pem) or ?ca=…&cert=…&key=…');
-    if (tls && !tls.cert) fail('has no client certificate (cert= and key=, or tls=DIR): a dockerd that takes clients without one is root on its machine to anyone who can reach it');
-    if (tls?.servername) fail('gives servername=, which docker+tcp:// cannot honour (the docker client behind builds with secrets checks the address\'s host): use a host name the daemon\'s certificate names');
+    if (!tls && !isLoopback(net[2]!))
+      fail(
+        'has no TLS parameters and its host is not this machine: an Engine API without TLS is root on that machine to anyone who can reach the port; give ?tls=DIR (ca.pem, cert.pem, key.pem) or ?ca=…&cert=…&key=…',
+      );
+    if (tls && !tls.cert)
+      fail(
+        'has no client certificate (cert= and key=, or tls=DIR): a dockerd that takes clients without one is root on its machine to anyone who can reach it',
+      );
+    if (tls?.servername)
+      fail(
+        "gives servername=, which docker+tcp:// cannot honour (the docker client behind builds with secrets checks the address's host): use a host name the daemon's certificate names",
+      );
   }
   return tls ? { target, capacity, tls } : { target, capacity };
 }
@@ -102,15 +113,36 @@ export interface DriverOptions {
 export function driverFor(spec: BuilderSpec, opts: DriverOptions = {}): BuilderDriver {
   const contextTransfer = opts.contextTransfer ?? 'tar';
   // One Checkouts per root for every driver: their leases and sweeps must see each other.
-  const folder = { contextTransfer, checkouts: checkoutsAt(opts.checkoutsDir ?? defaultCheckoutsDir()), ...(opts.pruneIdleMs !== undefined ? { pruneIdleMs: opts.pruneIdleMs } : {}) };
-  if (spec.target === 'local') return dockerSocket() ? new EngineDriver({ fallback: new BuildxDriver(folder), contextTransfer, cacheMaxBytes: opts.cacheMaxBytes ?? 0, ...(opts.pruneIdleMs !== undefined ? { pruneIdleMs: opts.pruneIdleMs } : {}) }) : new BuildxDriver(folder);
+  const folder = {
+    contextTransfer,
+    checkouts: checkoutsAt(opts.checkoutsDir ?? defaultCheckoutsDir()),
+    ...(opts.pruneIdleMs !== undefined ? { pruneIdleMs: opts.pruneIdleMs } : {}),
+  };
+  if (spec.target === 'local')
+    return dockerSocket()
+      ? new EngineDriver({
+          fallback: new BuildxDriver(folder),
+          contextTransfer,
+          cacheMaxBytes: opts.cacheMaxBytes ?? 0,
+          ...(opts.pruneIdleMs !== undefined ? { pruneIdleMs: opts.pruneIdleMs } : {}),
+        })
+      : new BuildxDriver(folder);
   if (spec.target.startsWith('buildctl+')) return new BuildctlDriver(spec.target.slice('buildctl+'.length), 'buildctl', spec.tls, folder);
   if (spec.target.startsWith('docker+')) {
     const addr = spec.target.slice('docker+'.length);
     const [, , host, port] = NETWORKED.exec(spec.target)!;
     const env: Record<string, string> = { DOCKER_HOST: addr };
     if (spec.tls) Object.assign(env, { DOCKER_TLS_VERIFY: '1', DOCKER_CERT_PATH: dockerCertPath(spec.tls) });
-    return new EngineDriver({ endpoint: { host: host!.replace(/^\[|\]$/g, ''), port: Number(port), tls: spec.tls }, fallback: new BuildxDriver({ env, ...folder }), contextTransfer, cacheMaxBytes: opts.cacheMaxBytes ?? 0, ...(opts.pruneIdleMs !== undefined ? { pruneIdleMs: opts.pruneIdleMs } : {}) }, spec.target);
+    return new EngineDriver(
+      {
+        endpoint: { host: host!.replace(/^\[|\]$/g, ''), port: Number(port), tls: spec.tls },
+        fallback: new BuildxDriver({ env, ...folder }),
+        contextTransfer,
+        cacheMaxBytes: opts.cacheMaxBytes ?? 0,
+        ...(opts.pruneIdleMs !== undefined ? { pruneIdleMs: opts.pruneIdleMs } : {}),
+      },
+      spec.target,
+    );
   }
   if (spec.target.startsWith('tcp://')) return new BuildxDriver({ remote: spec.target, tls: spec.tls, ...folder });
   return new BuildxDriver({ builder: spec.target, ...folder });
@@ -150,7 +182,12 @@ export class BuilderPool {
   private timer: NodeJS.Timeout | null = null;
   private checking = new Map<Member, Promise<void>>();
 
-  constructor(drivers: { driver: BuilderDriver; capacity: number }[], private log: Logger, private onChange: () => void = () => {}, private intervalMs = 5000) {
+  constructor(
+    drivers: { driver: BuilderDriver; capacity: number }[],
+    private log: Logger,
+    private onChange: () => void = () => {},
+    private intervalMs = 5000,
+  ) {
     this.members = drivers.map((d) => ({ ...d, running: 0, health: null, suspended: false, failures: 0 }));
   }
 
@@ -188,14 +225,18 @@ export class BuilderPool {
     const pending = this.checking.get(m);
     if (pending) return pending;
     const failuresBefore = m.failures;
-    const p = m.driver.health().catch((e: Error) => ({ ok: false, detail: e.message })).then((h) => {
-      const wasOk = m.health?.ok;
-      const wasUsable = this.usable(m);
-      m.health = h;
-      if (h.ok && m.failures === failuresBefore) m.suspended = false;
-      if (wasOk !== h.ok) this.log[h.ok ? 'info' : 'warn'](h.ok ? 'builder healthy' : 'builder unhealthy', { builder: m.driver.name, detail: h.detail });
-      if (!wasUsable && this.usable(m)) this.onChange();
-    }).finally(() => this.checking.delete(m));
+    const p = m.driver
+      .health()
+      .catch((e: Error) => ({ ok: false, detail: e.message }))
+      .then((h) => {
+        const wasOk = m.health?.ok;
+        const wasUsable = this.usable(m);
+        m.health = h;
+        if (h.ok && m.failures === failuresBefore) m.suspended = false;
+        if (wasOk !== h.ok) this.log[h.ok ? 'info' : 'warn'](h.ok ? 'builder healthy' : 'builder unhealthy', { builder: m.driver.name, detail: h.detail });
+        if (!wasUsable && this.usable(m)) this.onChange();
+      })
+      .finally(() => this.checking.delete(m));
     this.checking.set(m, p);
     return p;
   }
@@ -229,9 +270,12 @@ export class BuilderPool {
 
   status(): BuilderStatus[] {
     return this.members.map((m) => ({
-      name: m.driver.name, healthy: m.health?.ok ?? false,
-      detail: m.suspended && m.health?.ok ? `checking again after an infrastructure error (last check: ${m.health.detail})` : m.health?.detail ?? 'not checked yet',
-      running: m.running, capacity: m.capacity,
+      name: m.driver.name,
+      healthy: m.health?.ok ?? false,
+      detail:
+        m.suspended && m.health?.ok ? `checking again after an infrastructure error (last check: ${m.health.detail})` : (m.health?.detail ?? 'not checked yet'),
+      running: m.running,
+      capacity: m.capacity,
     }));
   }
 }

@@ -19,7 +19,10 @@ export class JsonTextSplitter {
   private escaped = false;
   private start = -1;
 
-  constructor(private onJson: (value: unknown) => void, private onText: (line: string) => void) {}
+  constructor(
+    private onJson: (value: unknown) => void,
+    private onText: (line: string) => void,
+  ) {}
 
   push(chunk: string): void {
     this.buf += chunk;
@@ -79,13 +82,34 @@ export class JsonTextSplitter {
 /** One BuildKit step (vertex) as the log and the API show it; `n` is its number in `#N`, in order of appearance. */
 export type Step = BuildStep;
 
-interface Vertex { digest: string; name?: string; started?: string; completed?: string; cached?: boolean; error?: string }
+interface Vertex {
+  digest: string;
+  name?: string;
+  started?: string;
+  completed?: string;
+  cached?: boolean;
+  error?: string;
+}
 /** `current`: bytes (or items) done so far, e.g. of `transferring context:` (a folder context sent through buildx's session). */
-interface VertexStatus { id: string; vertex: string; current?: number; completed?: string }
+interface VertexStatus {
+  id: string;
+  vertex: string;
+  current?: number;
+  completed?: string;
+}
 /** `data` is base64 in buildx's rawjson and raw bytes when decoded from dockerd's protobuf (solve-status.ts). */
-interface VertexLog { vertex: string; data: string | Buffer; timestamp?: string }
+interface VertexLog {
+  vertex: string;
+  data: string | Buffer;
+  timestamp?: string;
+}
 /** One BuildKit progress update (moby.buildkit.v1.StatusResponse) in rawjson's shape. */
-export interface SolveStatus { vertexes?: Vertex[]; statuses?: VertexStatus[]; logs?: VertexLog[]; warnings?: { short?: string | Buffer }[] }
+export interface SolveStatus {
+  vertexes?: Vertex[];
+  statuses?: VertexStatus[];
+  logs?: VertexLog[];
+  warnings?: { short?: string | Buffer }[];
+}
 
 const decoded = (v: string | Buffer): string => (typeof v === 'string' ? Buffer.from(v, 'base64') : v).toString('utf8');
 
@@ -119,14 +143,19 @@ export class ProgressRenderer {
       if (!v.started && !v.cached && !v.completed) continue; // not begun yet: announce when it starts
       const s = this.step(v.digest, v.name);
       if (v.started) s.started = v.started;
-      if (v.cached && !s.cached && !s.done) { s.cached = true; this.emit(`#${s.n} CACHED`); }
+      if (v.cached && !s.cached && !s.done) {
+        s.cached = true;
+        this.emit(`#${s.n} CACHED`);
+      }
       if (v.completed && !s.done) {
         s.done = true;
         s.completed = v.completed;
         this.flush(s);
         if (v.error && isCacheImport(s.name)) this.emit(`#${s.n} no cache imported from there (the build goes on without it): ${escapeControls(v.error)}`);
-        else if (v.error) { s.error = escapeControls(v.error); this.emit(`#${s.n} ERROR: ${s.error}`); }
-        else if (!s.cached) this.emit(`#${s.n} DONE ${seconds(s.started, s.completed)}`);
+        else if (v.error) {
+          s.error = escapeControls(v.error);
+          this.emit(`#${s.n} ERROR: ${s.error}`);
+        } else if (!s.cached) this.emit(`#${s.n} DONE ${seconds(s.started, s.completed)}`);
       }
     }
     for (const l of st.logs ?? []) {
@@ -146,7 +175,10 @@ export class ProgressRenderer {
   }
 
   private flush(s: { n: number; partial: string }) {
-    if (s.partial) { this.emit(`#${s.n} ${s.partial}`); s.partial = ''; }
+    if (s.partial) {
+      this.emit(`#${s.n} ${s.partial}`);
+      s.partial = '';
+    }
   }
 
   end(): void {

@@ -23,7 +23,8 @@ export function decodeSolveStatus(buf: Buffer): SolveStatus {
   const out: Required<SolveStatus> = { vertexes: [], statuses: [], logs: [], warnings: [] };
   for (const [f, v] of fields(buf)) {
     const b = bytes(v);
-    if (f === 1) { // Vertex {1 digest, 2 inputs, 3 name, 4 cached, 5 started, 6 completed, 7 error}
+    if (f === 1) {
+      // Vertex {1 digest, 2 inputs, 3 name, 4 cached, 5 started, 6 completed, 7 error}
       const x: NonNullable<SolveStatus['vertexes']>[number] = { digest: '' };
       for (const [g, y] of fields(b)) {
         if (g === 1) x.digest = text(y);
@@ -34,7 +35,8 @@ export function decodeSolveStatus(buf: Buffer): SolveStatus {
         else if (g === 7) x.error = text(y);
       }
       out.vertexes.push(x);
-    } else if (f === 2) { // VertexStatus {1 ID, 2 vertex, 3 name, 4 current, 5 total, 6 timestamp, 7 started, 8 completed}
+    } else if (f === 2) {
+      // VertexStatus {1 ID, 2 vertex, 3 name, 4 current, 5 total, 6 timestamp, 7 started, 8 completed}
       const x: { id: string; vertex: string; completed?: string } = { id: '', vertex: '' };
       for (const [g, y] of fields(b)) {
         if (g === 1) x.id = text(y);
@@ -42,14 +44,16 @@ export function decodeSolveStatus(buf: Buffer): SolveStatus {
         else if (g === 8) x.completed = time(y);
       }
       out.statuses.push(x);
-    } else if (f === 3) { // VertexLog {1 vertex, 2 timestamp, 3 stream, 4 msg}
+    } else if (f === 3) {
+      // VertexLog {1 vertex, 2 timestamp, 3 stream, 4 msg}
       const x: { vertex: string; data: Buffer } = { vertex: '', data: Buffer.alloc(0) };
       for (const [g, y] of fields(b)) {
         if (g === 1) x.vertex = text(y);
         else if (g === 4) x.data = bytes(y);
       }
       out.logs.push(x);
-    } else if (f === 4) { // VertexWarning {1 vertex, 2 level, 3 short, 4 detail, 5 url}
+    } else if (f === 4) {
+      // VertexWarning {1 vertex, 2 level, 3 short, 4 detail, 5 url}
       for (const [g, y] of fields(b)) if (g === 3) out.warnings.push({ short: bytes(y) });
     }
   }

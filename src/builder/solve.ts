@@ -22,14 +22,24 @@ export interface SolveCommand {
 export async function runSolve(cmd: SolveCommand, io: BuildIO): Promise<BuildOutcome> {
   const renderer = new ProgressRenderer(io.onLog);
   const tail: string[] = []; // the plain-text lines a client prints after a failure
-  const splitter = new JsonTextSplitter((v) => renderer.status(v as never), (line) => {
-    tail.push(line);
-    if (tail.length > 50) tail.shift();
-    io.onLog(line);
-  });
+  const splitter = new JsonTextSplitter(
+    (v) => renderer.status(v as never),
+    (line) => {
+      tail.push(line);
+      if (tail.length > 50) tail.shift();
+      io.onLog(line);
+    },
+  );
   const proc = execa(cmd.bin, cmd.args, {
-    env: cmd.env, extendEnv: false, stdin: cmd.stdin ? 'pipe' : 'ignore', stdout: 'ignore', stderr: 'pipe', reject: false,
-    cancelSignal: io.signal, killSignal: 'SIGTERM', forceKillAfterDelay: 5000,
+    env: cmd.env,
+    extendEnv: false,
+    stdin: cmd.stdin ? 'pipe' : 'ignore',
+    stdout: 'ignore',
+    stderr: 'pipe',
+    reject: false,
+    cancelSignal: io.signal,
+    killSignal: 'SIGTERM',
+    forceKillAfterDelay: 5000,
   });
   if (cmd.stdin) {
     cmd.stdin.on('error', (e) => io.onLog(`ERROR: reading the build context failed: ${e.message}`));
@@ -48,8 +58,10 @@ export async function runSolve(cmd: SolveCommand, io: BuildIO): Promise<BuildOut
     return { ok: false, code: why.startsWith('timeout') ? 'timeout' : 'canceled', problem: why, steps };
   }
   if (result.exitCode !== 0) {
-    const err = tail.filter((l) => l.startsWith('ERROR') || l.startsWith('error:')).pop() ?? tail.pop()
-      ?? (result.exitCode === undefined ? `could not start ${cmd.bin}: ${result.message}` : `${cmd.bin} exited with code ${result.exitCode}`);
+    const err =
+      tail.filter((l) => l.startsWith('ERROR') || l.startsWith('error:')).pop() ??
+      tail.pop() ??
+      (result.exitCode === undefined ? `could not start ${cmd.bin}: ${result.message}` : `${cmd.bin} exited with code ${result.exitCode}`);
     return { ok: false, code: result.exitCode === undefined ? 'infrastructure' : classifyFailure(err), problem: err.replace(/^(ERROR|error):\s*/, ''), steps };
   }
   const digest = await readDigest(cmd.metadataFile);

@@ -48,12 +48,22 @@ export function parseTlsQuery(query: string): BuilderTls {
     tls = { ca: join(dir, 'ca.pem'), cert: join(dir, 'cert.pem'), key: join(dir, 'key.pem'), dir };
   } else {
     const [ca, cert, key] = [got.get('ca'), got.get('cert'), got.get('key')];
-    if (cert && !key) throw new Error('gives cert= without key= (the client certificate\'s private key)');
+    if (cert && !key) throw new Error("gives cert= without key= (the client certificate's private key)");
     if (key && !cert) throw new Error('gives key= without cert= (the client certificate)');
-    if (!ca) throw new Error(cert ? 'gives a client certificate but no ca= (the CA that signed the builder\'s certificate)' : 'gives servername= without certificates (tls=DIR, or ca= with cert= and key=)');
+    if (!ca)
+      throw new Error(
+        cert
+          ? "gives a client certificate but no ca= (the CA that signed the builder's certificate)"
+          : 'gives servername= without certificates (tls=DIR, or ca= with cert= and key=)',
+      );
     tls = { ca, ...(cert && key ? { cert, key } : {}) };
   }
-  for (const [label, path] of [['ca', tls.ca], ['cert', tls.cert], ['key', tls.key]] as const) if (path !== undefined) checkFile(label, path);
+  for (const [label, path] of [
+    ['ca', tls.ca],
+    ['cert', tls.cert],
+    ['key', tls.key],
+  ] as const)
+    if (path !== undefined) checkFile(label, path);
   return servername ? { ...tls, servername } : tls;
 }
 

@@ -21,11 +21,19 @@ export async function resolveArgs(b: Build, image: ImageConfig, deps: { repos: R
     const at = `${CONFIG_FILE} at ${b.commitSha.slice(0, 12)}`;
     source = await committedArgs(b.repo, b.commitSha, image.name, deps.repos);
     const lost = masked.filter((k) => source?.[k] === undefined);
-    if (lost.length) return { ok: false, problem: `the value of build arg ${lost.join(', ')} is not stored by the server (its name looks secret), and ${at} no longer gives it for image ${image.name}` };
+    if (lost.length)
+      return {
+        ok: false,
+        problem: `the value of build arg ${lost.join(', ')} is not stored by the server (its name looks secret), and ${at} no longer gives it for image ${image.name}`,
+      };
   } else {
     source = deps.held?.args(b.id);
     const lost = masked.filter((k) => source?.[k] === undefined);
-    if (lost.length) return { ok: false, problem: `the value of build arg ${lost.join(', ')} was held in the server's memory only (its name looks secret), and the server restarted since the build was asked for: run codehub-build build again` };
+    if (lost.length)
+      return {
+        ok: false,
+        problem: `the value of build arg ${lost.join(', ')} was held in the server's memory only (its name looks secret), and the server restarted since the build was asked for: run codehub-build build again`,
+      };
   }
   return { ok: true, values: { ...image.args, ...Object.fromEntries(masked.map((k) => [k, source![k]!])) } };
 }

@@ -14,7 +14,11 @@ export function resolveSecrets(b: Build, image: ImageConfig, deps: { secrets: Se
   if (!isPush(b)) {
     const held = deps.held?.get(b.id) ?? {};
     const lost = image.secrets.filter((name) => held[name] === undefined);
-    if (lost.length) return { ok: false, problem: `the values of secret ${lost.join(', ')} were held in the server's memory only, and the server restarted since the build was asked for: run codehub-build build again` };
+    if (lost.length)
+      return {
+        ok: false,
+        problem: `the values of secret ${lost.join(', ')} were held in the server's memory only, and the server restarted since the build was asked for: run codehub-build build again`,
+      };
     return { ok: true, values: held };
   }
   const values: Record<string, string> = {};

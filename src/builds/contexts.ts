@@ -53,14 +53,25 @@ export function commitContext(deps: ContextDeps, b: PushBuild, image: ImageConfi
   // context, and buildx took that for a Dockerfile ("no local sources enabled").
   const context = archive.stdout.pipe(new PassThrough());
   let stderr = '';
-  archive.stderr.on('data', (d: Buffer) => { stderr += d.toString(); });
+  archive.stderr.on('data', (d: Buffer) => {
+    stderr += d.toString();
+  });
   return {
     context,
     // Submodules are read from this server's repos, as far as the build's pusher may read them.
-    source: { kind: 'commit', gitDir, commit: b.commitSha, dir: image.context, repo: b.repo, submodules: submoduleResolver({ canRead: readerOf(deps.store), repos: deps.repos, publicUrl: deps.publicUrl }, b.pusher) },
+    source: {
+      kind: 'commit',
+      gitDir,
+      commit: b.commitSha,
+      dir: image.context,
+      repo: b.repo,
+      submodules: submoduleResolver({ canRead: readerOf(deps.store), repos: deps.repos, publicUrl: deps.publicUrl }, b.pusher),
+    },
     labels: imageLabels({ sha: b.commitSha, sourceUrl: `${deps.publicUrl}/git/${b.repo}.git`, refName: b.refName, buildId: b.id, created: new Date() }),
     failureNote: () => (stderr ? `git archive: ${stderr.trim()}` : null),
-    close: () => { if (archive.exitCode === null) archive.kill(); },
+    close: () => {
+      if (archive.exitCode === null) archive.kill();
+    },
   };
 }
 
@@ -80,6 +91,9 @@ export function uploadContext(deps: ContextDeps, b: UploadBuild): PreparedContex
     source: { kind: 'upload', tree, key: `${b.owner}:${upload.folder}`, label: `${b.owner}'s folder ${upload.folder}` },
     labels: uploadLabels({ folder: upload.folder, buildId: b.id, created: new Date() }),
     failureNote: () => null,
-    close: () => { abort.abort(); context.destroy(); },
+    close: () => {
+      abort.abort();
+      context.destroy();
+    },
   };
 }

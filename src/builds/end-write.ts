@@ -19,15 +19,15 @@ export async function writeEnd(write: () => void, log: Logger, opts: EndWriteOpt
   for (let failures = 0, delay = opts.baseMs; ; delay = Math.min(delay * 2, 30_000)) {
     try {
       write();
-      if (failures) log.info('the build\'s end is recorded after all', { failures });
+      if (failures) log.info("the build's end is recorded after all", { failures });
       return true;
     } catch (e) {
       if (failures++ === 0) {
-        log.warn('recording the build\'s end failed; retrying until it can be written', failureFields(e));
+        log.warn("recording the build's end failed; retrying until it can be written", failureFields(e));
         await opts.onFirstFailure?.();
       }
       if (opts.halt.aborted) {
-        log.warn('the server stops before the build\'s end could be recorded: it stays running, and the next start queues it again', failureFields(e));
+        log.warn("the server stops before the build's end could be recorded: it stays running, and the next start queues it again", failureFields(e));
         return false;
       }
       await pause(delay, opts.halt);
@@ -38,7 +38,11 @@ export async function writeEnd(write: () => void, log: Logger, opts: EndWriteOpt
 /** Waits `ms`, or less if `halt` is aborted meanwhile. */
 function pause(ms: number, halt: AbortSignal): Promise<void> {
   return new Promise((resolve) => {
-    const done = () => { clearTimeout(t); halt.removeEventListener('abort', done); resolve(); };
+    const done = () => {
+      clearTimeout(t);
+      halt.removeEventListener('abort', done);
+      resolve();
+    };
     const t = setTimeout(done, ms);
     halt.addEventListener('abort', done, { once: true });
   });

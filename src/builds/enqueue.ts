@@ -74,7 +74,7 @@ export async function enqueuePush(deps: EnqueueDeps, push0: Push): Promise<PushR
   const repo = deps.store.repos.ensure(push0.owner, push0.repo);
   const lines: string[] = [];
   const push = { ...push0, updates: notYetRecorded(deps, repo, push0.updates, lines) };
-  const defaultBranch = repo.defaultBranch ?? await chooseDefaultBranch(deps, repo, push.updates);
+  const defaultBranch = repo.defaultBranch ?? (await chooseDefaultBranch(deps, repo, push.updates));
   const planned: Planned[] = [];
   const reader = new CommitReader(gitdir);
   try {
@@ -89,8 +89,16 @@ export async function enqueuePush(deps: EnqueueDeps, push0: Push): Promise<PushR
   for (const [i, p] of planned.entries()) {
     if (p.kind !== 'build') continue;
     if (room-- > 0) continue;
-    planned[i] = { kind: 'skipped', ref: p.ref, sha: p.sha, image: p.image.name, code: 'queue_full', log: [], config: p.image,
-      reason: `not queued: ${push.owner} has ${deps.maxQueuedPerOwner} builds queued already (CODEHUB_MAX_QUEUED_PER_OWNER); cancel some or push again once they ran` };
+    planned[i] = {
+      kind: 'skipped',
+      ref: p.ref,
+      sha: p.sha,
+      image: p.image.name,
+      code: 'queue_full',
+      log: [],
+      config: p.image,
+      reason: `not queued: ${push.owner} has ${deps.maxQueuedPerOwner} builds queued already (CODEHUB_MAX_QUEUED_PER_OWNER); cancel some or push again once they ran`,
+    };
   }
 
   // Over quota: recorded failed with the figures, before any BuildKit work; from 80 % a warning.
@@ -98,18 +106,32 @@ export async function enqueuePush(deps: EnqueueDeps, push0: Push): Promise<PushR
     const verdict = await deps.quota.check(`${push.owner}/${push.repo}`);
     if (verdict.over) {
       for (const [i, p] of planned.entries()) {
-        if (p.kind === 'build') planned[i] = { kind: 'failed', ref: p.ref, sha: p.sha, image: p.image.name, code: 'quota', log: [], reason: verdict.reason, config: p.image };
+        if (p.kind === 'build')
+          planned[i] = { kind: 'failed', ref: p.ref, sha: p.sha, image: p.image.name, code: 'quota', log: [], reason: verdict.reason, config: p.image };
       }
     } else if (verdict.warning) lines.push(verdict.warning);
   }
 
   const rows: NewBuild[] = planned.map((p) => ({
-    repoId: repo.id, repo: `${push.owner}/${push.repo}`, owner: push.owner, ref: p.ref.ref, refType: p.ref.type, refName: p.ref.name,
-    commitSha: p.sha, pusher: push.pusher,
+    repoId: repo.id,
+    repo: `${push.owner}/${push.repo}`,
+    owner: push.owner,
+    ref: p.ref.ref,
+    refType: p.ref.type,
+    refName: p.ref.name,
+    commitSha: p.sha,
+    pusher: push.pusher,
     ...(p.kind === 'build'
       ? { image: p.image.name, config: p.image as unknown as Record<string, unknown>, status: 'queued' as const }
-      // A build not run for a limit (queue, quota) keeps its config, so it can be rebuilt once there is room.
-      : { image: p.image, status: p.kind, reason: p.reason, reasonCode: p.code, finishedAt: new Date().toISOString(), ...(p.config ? { config: p.config as unknown as Record<string, unknown> } : {}) }),
+      : // A build not run for a limit (queue, quota) keeps its config, so it can be rebuilt once there is room.
+        {
+          image: p.image,
+          status: p.kind,
+          reason: p.reason,
+          reasonCode: p.code,
+          finishedAt: new Date().toISOString(),
+          ...(p.config ? { config: p.config as unknown as Record<string, unknown> } : {}),
+        }),
   }));
   // The builds and where the push left its refs, in one transaction: a ref is recorded exactly when its builds are.
   const builds = deps.store.transaction(() => {
@@ -128,7 +150,9 @@ export async function enqueuePush(deps: EnqueueDeps, push0: Push): Promise<PushR
     lines.push(...describe(deps.publicUrl, b));
   }
   if (builds.some((b) => b.status === 'queued')) {
-    lines.push(`follow: codehub-build logs ${builds[0]!.commitSha.slice(0, 7)} --follow   (${deps.publicUrl}/repos/${builds[0]!.repo}/commits/${builds[0]!.commitSha.slice(0, 7)})`);
+    lines.push(
+      `follow: codehub-build logs ${builds[0]!.commitSha.slice(0, 7)} --follow   (${deps.publicUrl}/repos/${builds[0]!.repo}/commits/${builds[0]!.commitSha.slice(0, 7)})`,
+    );
   }
   return { builds, lines };
 }
@@ -143,7 +167,9 @@ function notYetRecorded(deps: EnqueueDeps, repo: Repo, updates: RefUpdate[], lin
   const recorded = deps.heads.of(repo.id);
   return updates.filter((u) => {
     if (isZeroSha(u.new) || recorded.get(u.ref) !== u.new) return true;
-    lines.push(`${u.ref}: recorded already at ${u.new.slice(0, 12)} (the server found it before this report came); see ${deps.publicUrl}/repos/${repo.owner}/${repo.name}/commits/${u.new.slice(0, 7)}`);
+    lines.push(
+      `${u.ref}: recorded already at ${u.new.slice(0, 12)} (the server found it before this report came); see ${deps.publicUrl}/repos/${repo.owner}/${repo.name}/commits/${u.new.slice(0, 7)}`,
+    );
     return false;
   });
 }
@@ -153,9 +179,17 @@ async function planPush(reader: CommitReader, gitdir: string, push: Push, lines:
   for (const u of push.updates) {
     const ref = refInfo(u.ref);
     if (!ref) continue; // notes and other refs never build
-    if (!SHA_RE.test(u.new) || !SHA_RE.test(u.old)) { lines.push(`${u.ref}: malformed update, ignored`); continue; }
+    if (!SHA_RE.test(u.new) || !SHA_RE.test(u.old)) {
+      lines.push(`${u.ref}: malformed update, ignored`);
+      continue;
+    }
     if (isZeroSha(u.new)) {
-      const after = graceMs === undefined ? '' : graceMs === 0 ? '; its image tags go at the next gc' : `; its image tags go ${formatDuration(graceMs)} from now (retention), unless kept for another reason`;
+      const after =
+        graceMs === undefined
+          ? ''
+          : graceMs === 0
+            ? '; its image tags go at the next gc'
+            : `; its image tags go ${formatDuration(graceMs)} from now (retention), unless kept for another reason`;
       lines.push(`${ref.name}: deleted, nothing to build${after}`);
       continue;
     }
@@ -180,7 +214,17 @@ async function planRef(reader: CommitReader, gitdir: string, repoName: string, r
     if (!res.ok) {
       const log = res.errors.map(formatProblem);
       return {
-        planned: [{ kind: 'failed', ref, sha, image: repoName, code: 'config', log, reason: `${CONFIG_FILE} at ${sha.slice(0, 12)} is invalid (${res.errors.length} problem${res.errors.length > 1 ? 's' : ''}): ${log[0]}` }],
+        planned: [
+          {
+            kind: 'failed',
+            ref,
+            sha,
+            image: repoName,
+            code: 'config',
+            log,
+            reason: `${CONFIG_FILE} at ${sha.slice(0, 12)} is invalid (${res.errors.length} problem${res.errors.length > 1 ? 's' : ''}): ${log[0]}`,
+          },
+        ],
         lines: log.map((l) => `  ${l}`),
       };
     }
@@ -226,8 +270,10 @@ async function planRef(reader: CommitReader, gitdir: string, repoName: string, r
  * read that way still matches, and the pusher is told how to keep it so.
  */
 function literalOnlyWarning(image: string, key: 'branches' | 'paths', glob: string, what: string): string {
-  return `${image}: warning: ${key}: ${JSON.stringify(glob)} matches ${what} only with { } [ ] read as plain characters, as before they `
-    + 'were glob syntax; it still counts as a match, but write [{] or [[] for a plain { or [';
+  return (
+    `${image}: warning: ${key}: ${JSON.stringify(glob)} matches ${what} only with { } [ ] read as plain characters, as before they ` +
+    'were glob syntax; it still counts as a match, but write [{] or [[] for a plain { or ['
+  );
 }
 
 /** A deleted branch or tag starts retention's grace; one pushed again is live (its deletion forgotten). */

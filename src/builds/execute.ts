@@ -34,18 +34,33 @@ export interface ExecuteDeps extends ContextDeps {
  * the registry cache and credential, the context, the driver's build, then the extra tags. Whatever it
  * opened is closed before it returns.
  */
-export async function executeBuild(deps: ExecuteDeps, b: Build, image: ImageConfig, secrets: Record<string, string>, driver: BuilderDriver, controller: AbortController, out: LogWriter): Promise<BuildOutcome> {
+export async function executeBuild(
+  deps: ExecuteDeps,
+  b: Build,
+  image: ImageConfig,
+  secrets: Record<string, string>,
+  driver: BuilderDriver,
+  controller: AbortController,
+  out: LogWriter,
+): Promise<BuildOutcome> {
   const workDir = await mkdtemp(workDirPrefix(deps.instance, b.id));
   const timeoutMs = image.timeoutSeconds ? image.timeoutSeconds * 1000 : deps.defaultTimeoutMs;
   const timer = setTimeout(() => controller.abort(`timeout: the build ran longer than ${Math.round(timeoutMs / 1000)}s`), timeoutMs);
   const refs = splitRefs(b.imageRefs);
   const rc = deps.registryCredentials;
   // The registry cache follows a repo's branches; an upload has none (its builder keeps its cache under the folder's key).
-  let cache = deps.registryCache && isPush(b) ? buildCache(b, image, deps.store.repos.byName(b.owner, b.repo.slice(b.owner.length + 1))?.defaultBranch ?? null) : null;
+  let cache =
+    deps.registryCache && isPush(b) ? buildCache(b, image, deps.store.repos.byName(b.owner, b.repo.slice(b.owner.length + 1))?.defaultBranch ?? null) : null;
   // Who answers at the builder now: a later build there sees from it whether that BuildKit was replaced since.
   deps.store.builds.setBuilderIdentity(b.id, driver.identity ?? null);
   if (cache) {
-    const decision = cacheImport({ builder: driver.name, image: image.name, prunedAt: driver.cachePrunedAt, identity: driver.identity, last: deps.store.builds.lastBuilder(b.repo, image.name, b.id) });
+    const decision = cacheImport({
+      builder: driver.name,
+      image: image.name,
+      prunedAt: driver.cachePrunedAt,
+      identity: driver.identity,
+      last: deps.store.builds.lastBuilder(b.repo, image.name, b.id),
+    });
     out.line(decision.line);
     if (!decision.import) cache = { ...cache, imageRefs: [], cacheRefs: [] };
   }
@@ -58,24 +73,28 @@ export async function executeBuild(deps: ExecuteDeps, b: Build, image: ImageConf
     // Made last, inside the try: a commit's context is a running `git archive`, which the finally must end.
     prepared = isPush(b) ? commitContext(deps, b, image) : uploadContext(deps, b as UploadBuild);
     if ('problem' in prepared) return { ok: false, code: 'user', problem: prepared.problem, steps: [] };
-    const outcome = await driver.build({
-      dockerfile: image.dockerfile,
-      target: image.target,
-      args: image.args,
-      labels: prepared.labels,
-      tags: refs.push,
-      platforms: image.platforms,
-      secrets,
-      noCache: image.noCache === true,
-      ...(cache ? { cache } : {}),
-      ...(cred && rc ? { registryAuth: { server: rc.server, ...cred } } : {}),
-      workDir,
-    }, {
-      context: prepared.context,
-      source: prepared.source,
-      onLog: (line) => out.line(line), signal: controller.signal,
-      processEnv: buildProcessEnv(deps.instance, b.id),
-    });
+    const outcome = await driver.build(
+      {
+        dockerfile: image.dockerfile,
+        target: image.target,
+        args: image.args,
+        labels: prepared.labels,
+        tags: refs.push,
+        platforms: image.platforms,
+        secrets,
+        noCache: image.noCache === true,
+        ...(cache ? { cache } : {}),
+        ...(cred && rc ? { registryAuth: { server: rc.server, ...cred } } : {}),
+        workDir,
+      },
+      {
+        context: prepared.context,
+        source: prepared.source,
+        onLog: (line) => out.line(line),
+        signal: controller.signal,
+        processEnv: buildProcessEnv(deps.instance, b.id),
+      },
+    );
     const note = outcome.ok ? null : prepared.failureNote();
     if (note) out.line(note);
     if (!outcome.ok || !refs.extraTags.length) return outcome;

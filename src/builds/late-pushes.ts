@@ -94,7 +94,8 @@ export class LatePushes {
     // While the disk stays full every run fails the same way: said once when it starts and once when it ends.
     if (firstError && !this.failing) {
       this.deps.log.warn('could not record pushes git accepted; trying again on the next check', {
-        failed: result.failed, ...(isNoSpace(firstError) ? { cause: 'the data dir is full' } : { err: firstError }),
+        failed: result.failed,
+        ...(isNoSpace(firstError) ? { cause: 'the data dir is full' } : { err: firstError }),
       });
     } else if (!firstError && this.failing) this.deps.log.info('unreported pushes can be recorded again');
     this.failing = firstError !== null;
@@ -105,7 +106,10 @@ export class LatePushes {
     const heads = await headsOf(this.deps.repos.path(owner, repo));
     const row = this.deps.store.repos.byName(owner, repo);
     if (row && !row.headsTracked) {
-      this.deps.heads.adopt(row.id, [...heads].map(([ref, h]) => ({ ref, new: h.sha })));
+      this.deps.heads.adopt(
+        row.id,
+        [...heads].map(([ref, h]) => ({ ref, new: h.sha })),
+      );
       return 'adopted';
     }
     const recorded = row ? this.deps.heads.of(row.id) : new Map<string, string>();
@@ -119,7 +123,9 @@ export class LatePushes {
     if (updates.length === 0) return 'same';
     const r = await this.deps.push({ owner, repo, pusher: owner, updates, options: [] });
     this.deps.log.warn('push recorded late: git had accepted it, but its report never got through', {
-      repo: `${owner}/${repo}`, refs: updates.map((u) => `${u.ref} ${u.old.slice(0, 12)}..${u.new.slice(0, 12)}`), builds: r.builds.map((b) => b.id),
+      repo: `${owner}/${repo}`,
+      refs: updates.map((u) => `${u.ref} ${u.old.slice(0, 12)}..${u.new.slice(0, 12)}`),
+      builds: r.builds.map((b) => b.id),
     });
     return 'recorded';
   }

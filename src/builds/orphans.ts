@@ -44,10 +44,20 @@ export async function removeWorkDirs(instance: string, running: ReadonlySet<numb
  */
 export async function stopOrphans(instance: string, buildIds: number[]): Promise<number> {
   const found = await findBuildProcesses(instance, buildIds);
-  for (const pid of found) try { process.kill(pid, 'SIGTERM'); } catch { /* already gone */ }
+  for (const pid of found)
+    try {
+      process.kill(pid, 'SIGTERM');
+    } catch {
+      /* already gone */
+    }
   // Wait (bounded) for them to go, so their solves are cancelled before the builds run again.
   for (let i = 0; i < 50 && found.some(alive); i++) await new Promise((r) => setTimeout(r, 100));
-  for (const pid of found.filter(alive)) try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ }
+  for (const pid of found.filter(alive))
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      /* gone */
+    }
   return found.length;
 }
 
@@ -62,16 +72,19 @@ export async function findBuildProcesses(instance: string, buildIds: number[]): 
     return [];
   }
   const found: number[] = [];
-  await Promise.all(pids.map(async (pid) => {
-    let environ: string;
-    try {
-      environ = await readFile(`/proc/${pid}/environ`, 'utf8');
-    } catch {
-      return; // gone, or not ours to read
-    }
-    const vars = environ.split('\0');
-    if (vars.includes(`CODEHUB_INSTANCE=${instance}`) && vars.some((v) => v.startsWith('CODEHUB_BUILD_ID=') && wanted.has(v.slice(17)))) found.push(Number(pid));
-  }));
+  await Promise.all(
+    pids.map(async (pid) => {
+      let environ: string;
+      try {
+        environ = await readFile(`/proc/${pid}/environ`, 'utf8');
+      } catch {
+        return; // gone, or not ours to read
+      }
+      const vars = environ.split('\0');
+      if (vars.includes(`CODEHUB_INSTANCE=${instance}`) && vars.some((v) => v.startsWith('CODEHUB_BUILD_ID=') && wanted.has(v.slice(17))))
+        found.push(Number(pid));
+    }),
+  );
   return found;
 }
 

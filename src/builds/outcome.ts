@@ -59,13 +59,17 @@ export function decideOutcome(input: OutcomeInput): OutcomeDecision {
   // A problem may quote a build arg or an error's own lines: one line in the log, never a forged closing line.
   if (!outcome.ok && input.stopping) {
     return {
-      kind: 'stopped', store: { kind: 'none' }, recheckBuilder: false,
+      kind: 'stopped',
+      store: { kind: 'none' },
+      recheckBuilder: false,
       lines: [`--- stopped after ${took} because the server is stopping; it runs again when the server starts`],
     };
   }
   if (outcome.ok) {
     return {
-      kind: 'succeeded', store: { kind: 'finish', status: 'succeeded', digest: outcome.digest }, recheckBuilder: false,
+      kind: 'succeeded',
+      store: { kind: 'finish', status: 'succeeded', digest: outcome.digest },
+      recheckBuilder: false,
       lines: [`--- succeeded in ${took}: pushed ${input.imageRefs.join(', ')} @ ${outcome.digest}`],
     };
   }
@@ -74,7 +78,8 @@ export function decideOutcome(input: OutcomeInput): OutcomeDecision {
     // The registry went away or read-only (its garbage collector) under the build: not the build's fault,
     // so the attempt does not count; it waits queued until the registry takes pushes again.
     return {
-      kind: 'wait-registry', recheckBuilder: false,
+      kind: 'wait-registry',
+      recheckBuilder: false,
       store: { kind: 'requeue', delayMs: 0, reason: `waiting for the registry: ${input.registryDetail}`, refund: true },
       lines: [
         `--- the registry does not take pushes (${input.registryDetail}) after ${took}: ${problem}`,
@@ -85,7 +90,8 @@ export function decideOutcome(input: OutcomeInput): OutcomeDecision {
   if (outcome.code === 'canceled') {
     // The record already says canceled and why (cancel API or a newer push); the log says it too.
     return {
-      kind: 'canceled', recheckBuilder: false,
+      kind: 'canceled',
+      recheckBuilder: false,
       store: { kind: 'finish', status: 'canceled', reason: outcome.problem, reasonCode: 'canceled' },
       lines: [`--- canceled after ${took}: ${problem}`],
     };
@@ -93,7 +99,8 @@ export function decideOutcome(input: OutcomeInput): OutcomeDecision {
   if (outcome.code === 'infrastructure' && attempts < maxAttempts) {
     const delay = Math.min(input.retryBaseMs * 2 ** (attempts - 1), MAX_DELAY_MS);
     return {
-      kind: 'retry', recheckBuilder: true,
+      kind: 'retry',
+      recheckBuilder: true,
       store: { kind: 'requeue', delayMs: delay, reason: `infrastructure error, retrying: ${outcome.problem}`, refund: false },
       lines: [
         `--- infrastructure error after ${took}: ${problem}`,
@@ -103,7 +110,8 @@ export function decideOutcome(input: OutcomeInput): OutcomeDecision {
   }
   const kind = outcome.code === 'infrastructure' ? `infrastructure error, after ${attempts} attempt${attempts > 1 ? 's' : ''}` : outcome.code;
   return {
-    kind: 'failed', recheckBuilder: outcome.code === 'infrastructure',
+    kind: 'failed',
+    recheckBuilder: outcome.code === 'infrastructure',
     store: { kind: 'finish', status: 'failed', reason: outcome.problem, reasonCode: outcome.code },
     lines: [`--- failed after ${took} (${kind}): ${problem}`],
   };

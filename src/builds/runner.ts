@@ -99,7 +99,10 @@ export class Runner {
 
   constructor(private deps: RunnerDeps) {
     this.claimFailures = new RepeatedFailure(deps.log, 'claiming a build failed; retrying every second');
-    this.recoveryFailures = new RepeatedFailure(deps.log, 'queueing again the builds a previous server process left running failed; retrying before any build is claimed');
+    this.recoveryFailures = new RepeatedFailure(
+      deps.log,
+      'queueing again the builds a previous server process left running failed; retrying before any build is claimed',
+    );
   }
 
   /**
@@ -130,7 +133,10 @@ export class Runner {
   private async recoverStranded(): Promise<void> {
     const { store, logs, log, retry } = this.deps;
     const stranded = store.builds.list({ status: 'running', limit: 10_000 });
-    const stopped = await stopOrphans(this.deps.instance, stranded.map((b) => b.id));
+    const stopped = await stopOrphans(
+      this.deps.instance,
+      stranded.map((b) => b.id),
+    );
     if (stopped) log.warn('stopped build clients left by a previous server process', { count: stopped });
     const { requeued, failed } = store.queue.recoverRunning(retry.maxAttempts);
     for (const b of requeued) {
@@ -216,7 +222,11 @@ export class Runner {
       // Sleep until notified, or poll every second as a safety net.
       await new Promise<void>((resolve) => {
         const t = setTimeout(resolve, 1000);
-        this.wake = () => { clearTimeout(t); this.wake = null; resolve(); };
+        this.wake = () => {
+          clearTimeout(t);
+          this.wake = null;
+          resolve();
+        };
       });
     }
   }
@@ -228,7 +238,10 @@ export class Runner {
     if (!next) return;
     const ms = Math.max(0, Date.parse(next) - Date.now());
     if (ms >= 1000) return; // the poll comes sooner
-    this.retryTimer = setTimeout(() => { this.retryTimer = null; this.notify(); }, ms + 5);
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = null;
+      this.notify();
+    }, ms + 5);
   }
 
   private launch(b: Build, driver: BuilderDriver): void {
@@ -238,7 +251,14 @@ export class Runner {
         // Not a build's failure but the runner's: still, no build may stay running with nothing behind it.
         this.deps.log.error('build crashed', { build: b.id, err: e });
         const reason = `internal error in the build runner: ${e.message}`;
-        if (await this.persist(() => { this.deps.store.queue.finish(b.id, { status: 'failed', reason, reasonCode: 'infrastructure' }); }, this.deps.log.child({ build: b.id }))) {
+        if (
+          await this.persist(
+            () => {
+              this.deps.store.queue.finish(b.id, { status: 'failed', reason, reasonCode: 'infrastructure' });
+            },
+            this.deps.log.child({ build: b.id }),
+          )
+        ) {
           const after = this.deps.store.builds.byId(b.id);
           if (after && TERMINAL_STATUSES.includes(after.status)) this.deps.onEnded?.(after);
         }
@@ -262,7 +282,7 @@ export class Runner {
     const mask = masker(secretValues(secrets.ok ? secrets.values : {}, image.args));
     // A log that cannot be written (a full data dir) stops the build: its output would be lost.
     const out = deps.logs.writer(b.id, mask, (e) => {
-      log.warn('the build\'s log could not be written; the build is stopped', failureFields(e));
+      log.warn("the build's log could not be written; the build is stopped", failureFields(e));
       controller.abort(logFailure(e));
     });
     try {
@@ -273,8 +293,17 @@ export class Runner {
   }
 
   /** One attempt of a build, from its first log line to its end recorded in the store. */
-  private async attempt(b: Build, driver: BuilderDriver, controller: AbortController, out: LogWriter, image: ImageConfig,
-    secrets: ResolvedSecrets, args: Awaited<ReturnType<typeof resolveArgs>>, mask: (t: string) => string, log: Logger): Promise<void> {
+  private async attempt(
+    b: Build,
+    driver: BuilderDriver,
+    controller: AbortController,
+    out: LogWriter,
+    image: ImageConfig,
+    secrets: ResolvedSecrets,
+    args: Awaited<ReturnType<typeof resolveArgs>>,
+    mask: (t: string) => string,
+    log: Logger,
+  ): Promise<void> {
     const { deps } = this;
     const started = Date.now();
     deps.metrics.queueWait.observe((started - Date.parse(b.queuedAt)) / 1000);
@@ -283,17 +312,25 @@ export class Runner {
     log.info('build started', { attempt: b.attempts, builder: driver.name });
 
     const refused = !args.ok ? args.problem : !secrets.ok ? secrets.problem : null;
-    const executed = refused !== null || !secrets.ok
-      ? { ok: false as const, code: 'user' as const, problem: refused ?? '', steps: [] }
-      : await executeBuild(deps, b, image, secrets.values, driver, controller, out)
-        .catch((e: Error): BuildOutcome => ({ ok: false, code: 'infrastructure', problem: e.message, steps: [] }));
+    const executed =
+      refused !== null || !secrets.ok
+        ? { ok: false as const, code: 'user' as const, problem: refused ?? '', steps: [] }
+        : await executeBuild(deps, b, image, secrets.values, driver, controller, out).catch(
+            (e: Error): BuildOutcome => ({ ok: false, code: 'infrastructure', problem: e.message, steps: [] }),
+          );
     // A build stopped because its log could not be written failed for that, whatever its client said when stopped.
-    const result: BuildOutcome = !executed.ok && out.failed ? { ok: false, code: 'infrastructure', problem: logFailure(out.failed), steps: executed.steps } : executed;
+    const result: BuildOutcome =
+      !executed.ok && out.failed ? { ok: false, code: 'infrastructure', problem: logFailure(out.failed), steps: executed.steps } : executed;
     // A problem may quote BuildKit's error, which quotes the Dockerfile with its args expanded: stored masked.
     const outcome = result.ok ? result : { ...result, problem: mask(result.problem) };
     // BuildKit names steps with build args expanded, so step names and errors are masked like the log.
     const steps = outcome.steps.map((st) => ({
-      n: st.n, name: mask(st.name), cached: st.cached, started: st.started, completed: st.completed, ...(st.error ? { error: mask(st.error) } : {}),
+      n: st.n,
+      name: mask(st.name),
+      cached: st.cached,
+      started: st.started,
+      completed: st.completed,
+      ...(st.error ? { error: mask(st.error) } : {}),
     }));
     const hits = cacheHits(outcome.steps);
     if (hits.steps) out.line(`cache: ${hits.cached} of ${hits.steps} step${hits.steps === 1 ? '' : 's'} cached`);
@@ -305,8 +342,15 @@ export class Runner {
     const gate = deps.registryGate;
     const registryOpen = gate && needsRegistryCheck(outcome, stopping) ? await gate.check() : true;
     const decision = decideOutcome({
-      outcome, stopping, attempts: b.attempts, maxAttempts: deps.retry.maxAttempts, retryBaseMs: deps.retry.baseMs,
-      registryOpen, registryDetail: gate?.detail ?? '', seconds: secs, imageRefs: b.imageRefs,
+      outcome,
+      stopping,
+      attempts: b.attempts,
+      maxAttempts: deps.retry.maxAttempts,
+      retryBaseMs: deps.retry.baseMs,
+      registryOpen,
+      registryDetail: gate?.detail ?? '',
+      seconds: secs,
+      imageRefs: b.imageRefs,
     });
     if (decision.kind === 'stopped') log.info('build interrupted by shutdown');
     if (outcome.ok) {
@@ -318,9 +362,12 @@ export class Runner {
     // The back-off counts from when the record is written: a write retried for minutes must not make it due at once.
     const end = () => {
       if (action.kind === 'finish') {
-        deps.store.queue.finish(b.id, action.status === 'succeeded'
-          ? { status: 'succeeded', digest: action.digest }
-          : { status: action.status, reason: action.reason, reasonCode: action.reasonCode });
+        deps.store.queue.finish(
+          b.id,
+          action.status === 'succeeded'
+            ? { status: 'succeeded', digest: action.digest }
+            : { status: action.status, reason: action.reason, reasonCode: action.reasonCode },
+        );
       } else if (action.kind === 'requeue') {
         const at = new Date(Date.now() + action.delayMs);
         if (action.refund) deps.store.queue.requeue(b.id, at, action.reason, { refund: true });
@@ -334,7 +381,7 @@ export class Runner {
     };
     // The image may be pushed already: an end the database cannot take now (a full disk) is written when it can.
     const written = await this.persist(record, log, async () => {
-      out.line('--- the build\'s end could not be recorded yet (the server\'s database cannot be written); it is recorded as soon as it can be', true);
+      out.line("--- the build's end could not be recorded yet (the server's database cannot be written); it is recorded as soon as it can be", true);
       await out.end(); // followers wait for the record alone, not for a log that will not grow
     });
     if (!written) return;

@@ -36,7 +36,8 @@ export class BuildService {
         this.deps.onEnded?.(b);
         continue;
       }
-      for (const old of await this.supersede(b)) result.lines.push(`  build #${old.id} (${old.commitSha.slice(0, 7)}) was ${old.status} and is canceled: superseded by #${b.id}`);
+      for (const old of await this.supersede(b))
+        result.lines.push(`  build #${old.id} (${old.commitSha.slice(0, 7)}) was ${old.status} and is canceled: superseded by #${b.id}`);
     }
     this.deps.runner.notify();
     return result;
@@ -58,16 +59,34 @@ export class BuildService {
     const b = this.deps.store.builds.byId(id);
     if (!b) throw new NotFoundError(`no build #${id}`);
     // The upload's files may be gone from the server, and its secrets were never kept: the workspace has both.
-    if (!isPush(b)) throw new ConflictError(`build #${id} built an uploaded folder (${b.uploadFolder}), which the server does not keep: run codehub-build build in that folder again`);
+    if (!isPush(b))
+      throw new ConflictError(
+        `build #${id} built an uploaded folder (${b.uploadFolder}), which the server does not keep: run codehub-build build in that folder again`,
+      );
     if (!b.config) throw new ConflictError(`build #${id} has no resolved image config to run again (${b.reason ?? b.status}); fix the cause and push`);
     const image = b.config as unknown as ImageConfig;
     const repo = this.deps.store.repos.ensure(b.owner, b.repo.slice(b.owner.length + 1));
     const verdict = this.deps.quota ? await this.deps.quota.check(b.repo) : null;
     const over = verdict?.over ? { status: 'failed' as const, reason: verdict.reason, reasonCode: 'quota', finishedAt: new Date().toISOString() } : null;
-    const [nb] = this.deps.store.builds.insert([{
-      repoId: b.repoId, repo: b.repo, owner: b.owner, ref: b.ref, refType: b.refType, refName: b.refName, commitSha: b.commitSha,
-      image: b.image, config: b.config, status: 'queued', pusher: by, ...over,
-    }], (row: PushBuild) => imageRefs(this.deps.registry, row, image, repo.defaultBranch));
+    const [nb] = this.deps.store.builds.insert(
+      [
+        {
+          repoId: b.repoId,
+          repo: b.repo,
+          owner: b.owner,
+          ref: b.ref,
+          refType: b.refType,
+          refName: b.refName,
+          commitSha: b.commitSha,
+          image: b.image,
+          config: b.config,
+          status: 'queued',
+          pusher: by,
+          ...over,
+        },
+      ],
+      (row: PushBuild) => imageRefs(this.deps.registry, row, image, repo.defaultBranch),
+    );
     await this.deps.logs.append(nb!.id, [`build #${nb!.id} is a rebuild of #${id}, requested by ${by}`, ...(over ? [over.reason] : [])]);
     this.deps.onRecorded?.(nb!);
     if (over) {

@@ -17,7 +17,8 @@ const FOLDERS = ['repos', 'logs', 'secrets'] as const;
 export async function backupCmd(args: string[]): Promise<number> {
   if (args.length !== 1 || args[0]!.startsWith('-')) throw new UsageError('usage: codehub-build backup <dir> (a new or empty folder)');
   const dest = args[0]!;
-  if (existsSync(dest) && readdirSync(dest).length > 0) throw new UsageError(`${dest} is not empty: back up into a new or empty folder, so that no older copy mixes in`);
+  if (existsSync(dest) && readdirSync(dest).length > 0)
+    throw new UsageError(`${dest} is not empty: back up into a new or empty folder, so that no older copy mixes in`);
   const { dataDir } = loadSettings();
   const source = dbFile(dataDir);
   if (!existsSync(source)) throw new UsageError(`no database at ${source}: is CODEHUB_DATA_DIR (${dataDir}) the server's data dir?`);
@@ -37,6 +38,8 @@ export async function backupCmd(args: string[]): Promise<number> {
     cpSync(from, join(dest, folder), { recursive: true, preserveTimestamps: true, verbatimSymlinks: true });
     console.log(`${folder}/: copied`);
   }
-  console.log(`backup of ${dataDir} in ${dest}; restore: stop the server, put these in an empty CODEHUB_DATA_DIR, start it (migrations run at start). secrets/ holds keys: keep the copy as private as the data dir`);
+  console.log(
+    `backup of ${dataDir} in ${dest}; restore: stop the server, put these in an empty CODEHUB_DATA_DIR, start it (migrations run at start). secrets/ holds keys: keep the copy as private as the data dir`,
+  );
   return 0;
 }

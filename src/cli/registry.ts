@@ -25,7 +25,12 @@ export function quotaCmd(args: string[]): number {
   }
   if (!withStore((s) => s.accounts.setQuota(name, bytes))) throw new UsageError(`no user ${name}`);
   const settings = loadSettings();
-  const text = bytes === NO_QUOTA ? 'no quota' : bytes === null ? `the server's default (CODEHUB_QUOTA: ${settings.quotaBytes ? formatBytes(settings.quotaBytes) : 'none'})` : formatBytes(bytes);
+  const text =
+    bytes === NO_QUOTA
+      ? 'no quota'
+      : bytes === null
+        ? `the server's default (CODEHUB_QUOTA: ${settings.quotaBytes ? formatBytes(settings.quotaBytes) : 'none'})`
+        : formatBytes(bytes);
   console.log(`${name}'s quota: ${text}`);
   return 0;
 }
@@ -36,8 +41,16 @@ export function quotaCmd(args: string[]): number {
  */
 export async function gcCmd(args: string[]): Promise<number> {
   const usage = 'usage: codehub-build gc [--dry-run] [--repo owner/repo] [--json]';
-  const { values, positionals } = parseArgs({ args, strict: true, allowPositionals: true, options: { 'dry-run': { type: 'boolean' }, repo: { type: 'string' }, json: { type: 'boolean' } } });
-  if (positionals.length) throw new UsageError(`gc takes no arguments (got ${positionals.map((p) => JSON.stringify(p)).join(' ')}); to limit it to one repo: --repo owner/repo\n${usage}`);
+  const { values, positionals } = parseArgs({
+    args,
+    strict: true,
+    allowPositionals: true,
+    options: { 'dry-run': { type: 'boolean' }, repo: { type: 'string' }, json: { type: 'boolean' } },
+  });
+  if (positionals.length)
+    throw new UsageError(
+      `gc takes no arguments (got ${positionals.map((p) => JSON.stringify(p)).join(' ')}); to limit it to one repo: --repo owner/repo\n${usage}`,
+    );
   if (values.repo !== undefined) {
     const problem = repoPathProblem(values.repo);
     if (problem) throw new UsageError(`--repo: ${problem}\n${usage}`);
@@ -53,7 +66,10 @@ export async function gcCmd(args: string[]): Promise<number> {
       throw e;
     }
   });
-  if (values.json) { console.log(JSON.stringify(report, null, 2)); return 0; }
+  if (values.json) {
+    console.log(JSON.stringify(report, null, 2));
+    return 0;
+  }
   printReport(report, settings.registry);
   return report.skipped.length ? 3 : 0;
 }
@@ -64,12 +80,16 @@ function printReport(r: GcReport, registry: string): void {
   for (const x of r.removals) console.log(`${verb} ${describe(x)}`);
   const tags = r.removals.filter((x) => x.tag !== null).length;
   const untagged = r.removals.length - tags;
-  console.log(`${verb} ${tags} tag${tags === 1 ? '' : 's'}${untagged ? ` and ${untagged} untagged manifest${untagged === 1 ? '' : 's'}` : ''}, ${formatBytes(r.bytes)} (${r.bytes} bytes); kept ${r.kept} tag${r.kept === 1 ? '' : 's'}`);
+  console.log(
+    `${verb} ${tags} tag${tags === 1 ? '' : 's'}${untagged ? ` and ${untagged} untagged manifest${untagged === 1 ? '' : 's'}` : ''}, ${formatBytes(r.bytes)} (${r.bytes} bytes); kept ${r.kept} tag${r.kept === 1 ? '' : 's'}`,
+  );
   for (const o of r.owners) if (o.before !== o.after) console.log(`usage of ${o.owner}: ${formatBytes(o.before)} -> ${formatBytes(o.after)}`);
   if (r.logs.expired) console.log(`logs: ${r.logs.expired} ${r.dryRun ? 'would expire' : 'expired'} (${formatBytes(r.logs.bytes)})`);
   for (const s of r.skipped) console.log(`skipped ${s.repository}: ${s.reason}`);
   for (const t of r.topLevel) {
-    console.log(`${t.repository} is outside every namespace (pushed before the token server refused top-level names): its usage counts toward user ${t.owner}; delete its tags through the registry API with an admin token to free it`);
+    console.log(
+      `${t.repository} is outside every namespace (pushed before the token server refused top-level names): its usage counts toward user ${t.owner}; delete its tags through the registry API with an admin token to free it`,
+    );
   }
   if (!r.dryRun && r.bytes) console.log('the registry frees the blobs at its next garbage collection (scripts/stack.sh gc for the local registry)');
 }
@@ -78,4 +98,3 @@ function describe(x: Removal): string {
   const what = x.tag === null ? `${x.repository}@${x.digest}` : `${x.repository}:${x.tag}`;
   return `${what}  ${formatBytes(x.bytes)}  ${x.how === 'tombstone' ? '(this tag only) ' : ''}${x.tag === null ? '' : `[${x.digest.slice(0, 19)}] `}${x.reason}`;
 }
-

@@ -11,8 +11,9 @@ import { nameProblem, repoNameOf } from '../names.js';
 import { MAX_SECRET_BYTES } from '../limits.js';
 import { formatBytes } from '../units.js';
 
-export const BUILD_USAGE = 'usage: codehub-build build [PATH] [-f FILE] [-t NAME[:TAG]] [--target T] [--build-arg K[=V]]... '
-  + '[--secret id=ID[,src=FILE|,env=VAR]]... [--no-cache] [--platform P[,P]]';
+export const BUILD_USAGE =
+  'usage: codehub-build build [PATH] [-f FILE] [-t NAME[:TAG]] [--target T] [--build-arg K[=V]]... ' +
+  '[--secret id=ID[,src=FILE|,env=VAR]]... [--no-cache] [--platform P[,P]]';
 
 /** The body of `POST /api/uploads/:id/build`. Fields left out take the server's defaults. */
 export interface BuildRequest {
@@ -51,7 +52,9 @@ export function parseBuildArgs(argv: string[], env: NodeJS.ProcessEnv, cwd: stri
   const parsed = (() => {
     try {
       return parseArgs({
-        args: argv, strict: true, allowPositionals: true,
+        args: argv,
+        strict: true,
+        allowPositionals: true,
         options: {
           file: { type: 'string', short: 'f' },
           tag: { type: 'string', short: 't', multiple: true },
@@ -174,7 +177,10 @@ function buildArgsOf(list: string[], env: NodeJS.ProcessEnv, problems: string[])
   for (const arg of list) {
     const eq = arg.indexOf('=');
     const key = eq < 0 ? arg : arg.slice(0, eq);
-    if (key === '') { problems.push(`--build-arg ${arg}: give NAME=VALUE`); continue; }
+    if (key === '') {
+      problems.push(`--build-arg ${arg}: give NAME=VALUE`);
+      continue;
+    }
     const value = eq < 0 ? env[key] : arg.slice(eq + 1);
     // defineProperty, not assignment: a build arg named __proto__ is a name like any other.
     if (value !== undefined) Object.defineProperty(out, key, { value, enumerable: true, writable: true, configurable: true });
@@ -191,7 +197,10 @@ function secretsOf(list: string[], env: NodeJS.ProcessEnv, cwd: string, problems
   const out: Record<string, string> = {};
   for (const spec of list) {
     const s = secretSpec(spec);
-    if (typeof s === 'string') { problems.push(`--secret ${spec}: ${s}`); continue; }
+    if (typeof s === 'string') {
+      problems.push(`--secret ${spec}: ${s}`);
+      continue;
+    }
     let value: string | { problem: string };
     if (s.env !== undefined) value = env[s.env] ?? { problem: `the environment variable ${s.env} is not set` };
     else if (s.src !== undefined) value = readSecretFile(resolve(cwd, s.src), s.src);
@@ -227,7 +236,7 @@ function secretSpec(spec: string): { id: string; src?: string; env?: string } | 
   }
   // buildx: `type=env,src=VAR` names the variable with src.
   if (type === 'env' && envVar === undefined) [envVar, src] = [src, undefined];
-  if (!id) return 'give the secret\'s id (id=ID), the name RUN --mount=type=secret,id=ID uses';
+  if (!id) return "give the secret's id (id=ID), the name RUN --mount=type=secret,id=ID uses";
   if (src !== undefined && envVar !== undefined) return 'give src=FILE or env=VAR, not both';
   return { id, ...(src !== undefined ? { src } : {}), ...(envVar !== undefined ? { env: envVar } : {}) };
 }
@@ -240,10 +249,16 @@ function csvFields(line: string): string[] {
   for (let i = 0; i < line.length; i++) {
     const c = line[i];
     if (quoted) {
-      if (c === '"' && line[i + 1] === '"') { cur += '"'; i++; } else if (c === '"') quoted = false;
+      if (c === '"' && line[i + 1] === '"') {
+        cur += '"';
+        i++;
+      } else if (c === '"') quoted = false;
       else cur += c;
     } else if (c === '"' && cur === '') quoted = true;
-    else if (c === ',') { fields.push(cur); cur = ''; } else cur += c;
+    else if (c === ',') {
+      fields.push(cur);
+      cur = '';
+    } else cur += c;
   }
   fields.push(cur);
   return fields;
@@ -255,7 +270,8 @@ function readSecretFile(abs: string, shown: string): string | { problem: string 
   try {
     const st = statSync(abs);
     if (!st.isFile()) return { problem: `${shown} is not a file` };
-    if (st.size > MAX_SECRET_BYTES) return { problem: `the file ${shown} is ${formatBytes(st.size)}; a secret may be at most ${formatBytes(MAX_SECRET_BYTES)}` };
+    if (st.size > MAX_SECRET_BYTES)
+      return { problem: `the file ${shown} is ${formatBytes(st.size)}; a secret may be at most ${formatBytes(MAX_SECRET_BYTES)}` };
     bytes = readFileSync(abs);
   } catch (e) {
     const c = (e as NodeJS.ErrnoException).code;
@@ -279,5 +295,12 @@ function exists(path: string): boolean {
 
 /** `--platform linux/amd64,linux/arm64` and repeated flags alike: one list, in order, without repeats. */
 function platformsOf(list: string[]): string[] {
-  return [...new Set(list.flatMap((p) => p.split(',')).map((p) => p.trim()).filter(Boolean))];
+  return [
+    ...new Set(
+      list
+        .flatMap((p) => p.split(','))
+        .map((p) => p.trim())
+        .filter(Boolean),
+    ),
+  ];
 }

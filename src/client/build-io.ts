@@ -21,7 +21,9 @@ export function defaultIo(): BuildIo {
     stderr: process.stderr,
     onInterrupt: (handler) => {
       process.on('SIGINT', handler);
-      return () => { process.off('SIGINT', handler); };
+      return () => {
+        process.off('SIGINT', handler);
+      };
     },
     exit: (code) => process.exit(code),
     now: Date.now,

@@ -9,16 +9,30 @@ import { printTable } from './table.js';
 /** `builds [--repo] [--commit] [--ref] [--status] [--limit] [--json]`: the builds the caller may see, newest first. */
 export async function buildsCmd(args: string[]): Promise<number> {
   const { values } = parseArgs({
-    args, strict: true,
-    options: { repo: { type: 'string' }, commit: { type: 'string' }, ref: { type: 'string' }, status: { type: 'string' }, limit: { type: 'string' }, json: { type: 'boolean' } },
+    args,
+    strict: true,
+    options: {
+      repo: { type: 'string' },
+      commit: { type: 'string' },
+      ref: { type: 'string' },
+      status: { type: 'string' },
+      limit: { type: 'string' },
+      json: { type: 'boolean' },
+    },
   });
   const cfg = clientConfig();
   const q = new URLSearchParams();
   for (const k of ['repo', 'commit', 'ref', 'status', 'limit'] as const) if (values[k]) q.set(k, values[k]!);
   const { builds } = await getJson<BuildListAnswer>(cfg, `/api/builds?${q}`);
-  if (values.json) { console.log(JSON.stringify(builds, null, 2)); return 0; }
-  if (builds.length === 0) { console.log('no builds'); return 0; }
-  const rows = builds.map((b) => [`#${b.id}`, b.status, b.repo, ...origin(b), b.image, b.digest ? b.digest.slice(0, 19) : b.reason ?? '']);
+  if (values.json) {
+    console.log(JSON.stringify(builds, null, 2));
+    return 0;
+  }
+  if (builds.length === 0) {
+    console.log('no builds');
+    return 0;
+  }
+  const rows = builds.map((b) => [`#${b.id}`, b.status, b.repo, ...origin(b), b.image, b.digest ? b.digest.slice(0, 19) : (b.reason ?? '')]);
   printTable([['BUILD', 'STATUS', 'REPO', 'REF', 'COMMIT', 'IMAGE', 'DIGEST / REASON'], ...rows]);
   return 0;
 }
@@ -31,7 +45,9 @@ function origin(b: BuildView): [string, string] {
 /** `logs <commit|build-id> [--follow] [--timestamps]`; with --follow the exit status says whether every build succeeded. */
 export async function logsCmd(args: string[]): Promise<number> {
   const { positionals, values } = parseArgs({
-    args, strict: true, allowPositionals: true,
+    args,
+    strict: true,
+    allowPositionals: true,
     options: { follow: { type: 'boolean', short: 'f' }, timestamps: { type: 'boolean', short: 't' } },
   });
   if (positionals.length !== 1) throw new UsageError('usage: codehub-build logs <commit|build-id> [--follow] [--timestamps]');
@@ -65,8 +81,10 @@ export async function statusCmd(args: string[]): Promise<number> {
     console.log(`no builds of ${sha.slice(0, 12)} (${rev}): has it been pushed to the build remote?`);
     return 4;
   }
-  printTable([['BUILD', 'STATUS', 'REPO', 'REF', 'IMAGE', 'DIGEST / REASON'],
-    ...builds.map((b) => [`#${b.id}`, b.status, b.repo, b.ref_name ?? '', b.image, b.digest ?? b.reason ?? ''])]);
+  printTable([
+    ['BUILD', 'STATUS', 'REPO', 'REF', 'IMAGE', 'DIGEST / REASON'],
+    ...builds.map((b) => [`#${b.id}`, b.status, b.repo, b.ref_name ?? '', b.image, b.digest ?? b.reason ?? '']),
+  ]);
   for (const repo of new Set(builds.map((b) => b.repo))) console.log(`page: ${cfg.url}/repos/${repo}/commits/${sha.slice(0, 7)}`);
   return 0;
 }
@@ -90,7 +108,8 @@ async function resolveBuilds(cfg: ClientConfig, arg: string): Promise<BuildView[
   if (id) return [await getJson<BuildView>(cfg, `/api/builds/${id[1]}`)];
   // A revision of the checkout we are in (HEAD, a branch, a tag) wins over reading it as a hex prefix.
   const prefix = (SHA_PREFIX_RE.test(arg.toLowerCase()) ? null : await revParse(arg)) ?? arg.toLowerCase();
-  if (!SHA_PREFIX_RE.test(prefix)) throw new UsageError(`${JSON.stringify(arg)} is neither a build id, a commit prefix (4 to 40 hex digits) nor a revision of a git checkout here`);
+  if (!SHA_PREFIX_RE.test(prefix))
+    throw new UsageError(`${JSON.stringify(arg)} is neither a build id, a commit prefix (4 to 40 hex digits) nor a revision of a git checkout here`);
   const { builds } = await getJson<BuildListAnswer>(cfg, `/api/builds?commit=${prefix}&limit=200`);
   if (builds.length === 0) throw new ClientError(`no build found for a commit starting with ${prefix}`, 404);
   const commits = [...new Set(builds.map((b) => `${b.repo}@${b.commit}`))];

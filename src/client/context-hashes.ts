@@ -36,8 +36,11 @@ export class WalkProblem extends Error {}
 
 /** Where the hash cache of the folder `realRoot` (a realpath) lives. */
 export function contextCachePath(realRoot: string, cacheDir?: string): string {
-  const base = cacheDir
-    ?? (process.env.XDG_CACHE_HOME && isAbsolute(process.env.XDG_CACHE_HOME) ? join(process.env.XDG_CACHE_HOME, 'codehub-build') : join(homedir(), '.cache', 'codehub-build'));
+  const base =
+    cacheDir ??
+    (process.env.XDG_CACHE_HOME && isAbsolute(process.env.XDG_CACHE_HOME)
+      ? join(process.env.XDG_CACHE_HOME, 'codehub-build')
+      : join(homedir(), '.cache', 'codehub-build'));
   return join(base, 'contexts', `${createHash('sha256').update(realRoot).digest('hex')}.json`);
 }
 
@@ -117,7 +120,14 @@ export async function loadCache(file: string, realRoot: string): Promise<Map<str
   if (c?.version !== 1 || c.folder !== realRoot || typeof c.files !== 'object' || c.files === null) return out;
   for (const [path, h] of Object.entries(c.files as Record<string, unknown>)) {
     const v = h as Partial<CachedHash> | null;
-    if (v && typeof v.size === 'number' && typeof v.mtimeMs === 'number' && typeof v.ino === 'number' && typeof v.sha256 === 'string' && /^[0-9a-f]{64}$/.test(v.sha256)) {
+    if (
+      v &&
+      typeof v.size === 'number' &&
+      typeof v.mtimeMs === 'number' &&
+      typeof v.ino === 'number' &&
+      typeof v.sha256 === 'string' &&
+      /^[0-9a-f]{64}$/.test(v.sha256)
+    ) {
       out.set(path, { size: v.size, mtimeMs: v.mtimeMs, ino: v.ino, sha256: v.sha256 });
     }
   }
@@ -145,6 +155,13 @@ export function code(e: unknown): string | undefined {
 /** A system error as a short phrase (`permission denied`), anything else as its message. */
 export function why(e: unknown): string {
   const c = code(e);
-  const known: Record<string, string> = { EACCES: 'permission denied', EPERM: 'operation not permitted', ENOENT: 'no such file or folder', ENOTDIR: 'not a folder', ELOOP: 'too many symlinks', EIO: 'input/output error' };
+  const known: Record<string, string> = {
+    EACCES: 'permission denied',
+    EPERM: 'operation not permitted',
+    ENOENT: 'no such file or folder',
+    ENOTDIR: 'not a folder',
+    ELOOP: 'too many symlinks',
+    EIO: 'input/output error',
+  };
   return (c && known[c]) ?? (e instanceof Error ? e.message : String(e));
 }

@@ -57,19 +57,19 @@ export interface WalkOptions {
 
 export type WalkResult =
   | {
-    ok: true;
-    /** fsutil's order: bytes order within a folder, a folder's children right after it. */
-    entries: WalkEntry[];
-    /** Bytes of every regular file in `entries`. */
-    totalBytes: number;
-    /** Bytes actually read to hash them (the rest came from the cache). */
-    hashedBytes: number;
-    skipped: SkippedEntry[];
-    /** The Dockerfile's path in `entries` (opts.dockerfile cleaned, or the file it leads to through symlinks). */
-    dockerfile: string;
-    /** Why the hash cache could not be written (the walk itself succeeded; the next one will read everything). */
-    cacheProblem?: string;
-  }
+      ok: true;
+      /** fsutil's order: bytes order within a folder, a folder's children right after it. */
+      entries: WalkEntry[];
+      /** Bytes of every regular file in `entries`. */
+      totalBytes: number;
+      /** Bytes actually read to hash them (the rest came from the cache). */
+      hashedBytes: number;
+      skipped: SkippedEntry[];
+      /** The Dockerfile's path in `entries` (opts.dockerfile cleaned, or the file it leads to through symlinks). */
+      dockerfile: string;
+      /** Why the hash cache could not be written (the walk itself succeeded; the next one will read everything). */
+      cacheProblem?: string;
+    }
   | { ok: false; problem: string };
 
 /** A file listed to send, with its entry to fill in once its hash is settled. */
@@ -108,7 +108,11 @@ async function walk(root: string, opts: WalkOptions): Promise<WalkResult> {
   // The folders above the entry being looked at; an excluded one is sent only once something under it is.
   const chain: { entry: WalkEntry; sent: boolean }[] = [];
   const send = (e: WalkEntry) => {
-    for (const c of chain) if (!c.sent) { out.push(c.entry); c.sent = true; }
+    for (const c of chain)
+      if (!c.sent) {
+        out.push(c.entry);
+        c.sent = true;
+      }
     out.push(e);
   };
   const forcedList = [...forced];
@@ -120,7 +124,9 @@ async function walk(root: string, opts: WalkOptions): Promise<WalkResult> {
     try {
       dirents = await readdir(abs, { withFileTypes: true, encoding: 'buffer' });
     } catch (e) {
-      throw new WalkProblem(rel ? `cannot read the folder ${rel}: ${why(e)}: make it readable or add it to .dockerignore` : `cannot read the folder ${root}: ${why(e)}`);
+      throw new WalkProblem(
+        rel ? `cannot read the folder ${rel}: ${why(e)}: make it readable or add it to .dockerignore` : `cannot read the folder ${root}: ${why(e)}`,
+      );
     }
     dirents.sort((a, b) => Buffer.compare(a.name, b.name));
     const kept: { path: string; excluded: boolean }[] = [];
@@ -162,7 +168,10 @@ async function walk(root: string, opts: WalkOptions): Promise<WalkResult> {
           throw new WalkProblem(`cannot read the symlink ${path}: ${why(e)}`);
         });
         const linkname = UTF8.decode(target);
-        if (!Buffer.from(linkname).equals(target)) throw new WalkProblem(`the symlink ${path} points at a path that is not valid UTF-8 (${JSON.stringify(linkname)}): change it or add it to .dockerignore`);
+        if (!Buffer.from(linkname).equals(target))
+          throw new WalkProblem(
+            `the symlink ${path} points at a path that is not valid UTF-8 (${JSON.stringify(linkname)}): change it or add it to .dockerignore`,
+          );
         send({ path, mode: goMode(st, MODE_SYMLINK), size: 0, linkname });
       } else {
         skipped.push({ path, kind: st.isSocket() ? 'socket' : st.isFIFO() ? 'fifo' : 'device' });
@@ -208,7 +217,9 @@ function dockerfileIn(root: string, given: string): string {
   const rel = isAbsolute(given) ? relative(resolve(root), given).split(sep).join('/') : given;
   const p = cleanPath(rel);
   if (p === '.' || p === '..' || p.startsWith('../') || p.startsWith('/')) {
-    throw new WalkProblem(`the Dockerfile ${given} is not inside the folder ${root}: the Dockerfile is uploaded with the folder, so give one inside it with -f`);
+    throw new WalkProblem(
+      `the Dockerfile ${given} is not inside the folder ${root}: the Dockerfile is uploaded with the folder, so give one inside it with -f`,
+    );
   }
   return p;
 }
@@ -231,8 +242,11 @@ async function realDockerfile(root: string, realRoot: string, rel: string): Prom
     throw new WalkProblem(`cannot read the Dockerfile ${shown}: ${why(e)}`);
   }
   if (!st.isFile()) throw new WalkProblem(`the Dockerfile ${shown} is not a file: give the Dockerfile's path with -f`);
-  const target = relative(realRoot, await realpath(abs)).split(sep).join('/');
-  if (target.startsWith('../') || isAbsolute(target)) throw new WalkProblem(`the Dockerfile ${shown} is a symlink to a file outside the folder: give a Dockerfile inside ${root} with -f`);
+  const target = relative(realRoot, await realpath(abs))
+    .split(sep)
+    .join('/');
+  if (target.startsWith('../') || isAbsolute(target))
+    throw new WalkProblem(`the Dockerfile ${shown} is a symlink to a file outside the folder: give a Dockerfile inside ${root} with -f`);
   return target;
 }
 

@@ -22,7 +22,10 @@ export class Interrupts {
   private id: number | undefined;
   private pending: Promise<void> = Promise.resolve();
 
-  constructor(private readonly cfg: ClientConfig, private readonly io: BuildIo) {}
+  constructor(
+    private readonly cfg: ClientConfig,
+    private readonly io: BuildIo,
+  ) {}
 
   press(): void {
     this.presses++;
@@ -48,9 +51,12 @@ export class Interrupts {
     if (this.canceled) return;
     this.canceled = true;
     this.io.stderr.write(`canceling build #${id}…\n`);
-    this.pending = postJson(this.cfg, `/api/builds/${id}/cancel`).then(() => undefined, (e: unknown) => {
-      this.io.stderr.write(`codehub-build: could not cancel build #${id}: ${(e as Error).message}\n`);
-    });
+    this.pending = postJson(this.cfg, `/api/builds/${id}/cancel`).then(
+      () => undefined,
+      (e: unknown) => {
+        this.io.stderr.write(`codehub-build: could not cancel build #${id}: ${(e as Error).message}\n`);
+      },
+    );
   }
 }
 

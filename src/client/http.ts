@@ -53,18 +53,31 @@ export function send(url: string, opts: { method: string; headers: Record<string
         for await (const chunk of res) s += chunk;
         return s;
       };
-      resolve({ status, statusText: res.statusMessage ?? '', ok: status >= 200 && status < 300, body: res, text, json: async () => JSON.parse(await text()) as unknown });
+      resolve({
+        status,
+        statusText: res.statusMessage ?? '',
+        ok: status >= 200 && status < 300,
+        body: res,
+        text,
+        json: async () => JSON.parse(await text()) as unknown,
+      });
     });
     req.on('error', (e) => reject(bodyFailed ?? e));
     if (body === undefined || body instanceof Uint8Array) {
       req.end(body);
       return;
     }
-    body.stream.once('error', (e) => { bodyFailed ??= new BodyError(`the body could not be read: ${e.message}`, { cause: e }); });
+    body.stream.once('error', (e) => {
+      bodyFailed ??= new BodyError(`the body could not be read: ${e.message}`, { cause: e });
+    });
     const counter = countBytes(body.length, body.onProgress);
-    counter.once('error', (e) => { bodyFailed ??= e instanceof BodyError ? e : new BodyError(e.message, { cause: e }); });
+    counter.once('error', (e) => {
+      bodyFailed ??= e instanceof BodyError ? e : new BodyError(e.message, { cause: e });
+    });
     // pipeline destroys every stream on a failure: the file is closed and the half-sent request aborted.
-    pipeline(body.stream, counter, req, (e) => { if (e) reject(bodyFailed ?? e); });
+    pipeline(body.stream, counter, req, (e) => {
+      if (e) reject(bodyFailed ?? e);
+    });
   });
 }
 

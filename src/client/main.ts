@@ -16,10 +16,16 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(`usage: codehub-build <command>\n\n${CLIENT_USAGE}`);
     return cmd === undefined ? 2 : 0;
   }
-  if (cmd === 'version' || cmd === '--version') { console.log(`codehub-build ${version()} (client)`); return 0; }
+  if (cmd === 'version' || cmd === '--version') {
+    console.log(`codehub-build ${version()} (client)`);
+    return 0;
+  }
   const run = clientCommand(cmd);
   if (run) return run(rest);
-  if (SERVER_COMMANDS.includes(cmd)) throw new UsageError(`${cmd} is a server command: run it where the server runs (\`npx codehub-build ${cmd}\` in its checkout, or in its container); an admin can also use the admin API (/api/users)`);
+  if (SERVER_COMMANDS.includes(cmd))
+    throw new UsageError(
+      `${cmd} is a server command: run it where the server runs (\`npx codehub-build ${cmd}\` in its checkout, or in its container); an admin can also use the admin API (/api/users)`,
+    );
   throw new UsageError(`unknown command ${JSON.stringify(cmd)}`);
 }
 

@@ -7,7 +7,7 @@ import { ClientError, UsageError } from './errors.js';
 import { git, topLevel } from './git.js';
 import { clientConfig, getJson, serverUrl, type ClientConfig } from './rest.js';
 
-const REMOTE_USAGE = 'usage: codehub-build remote add [NAME] [owner/repo]   (NAME defaults to build, owner to your user, repo to the folder\'s name)';
+const REMOTE_USAGE = "usage: codehub-build remote add [NAME] [owner/repo]   (NAME defaults to build, owner to your user, repo to the folder's name)";
 
 /** What `GET /api/user` answers: the token's user and scopes. */
 export type UserView = CallerAnswer;
@@ -25,19 +25,23 @@ export async function remoteCmd(args: string[]): Promise<number> {
   if (positionals.length > 2) throw new UsageError(REMOTE_USAGE);
   let [name = 'build', path] = positionals;
   if (positionals.length === 1 && positionals[0]!.includes('/')) [name, path] = ['build', positionals[0]];
-  if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/.test(name) || name.endsWith('.lock')) throw new UsageError(`remote name ${JSON.stringify(name)} is invalid: use letters, digits, '.', '_' or '-'\n${REMOTE_USAGE}`);
+  if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/.test(name) || name.endsWith('.lock'))
+    throw new UsageError(`remote name ${JSON.stringify(name)} is invalid: use letters, digits, '.', '_' or '-'\n${REMOTE_USAGE}`);
   const top = await topLevel();
   if (!top) throw new UsageError(`${process.cwd()} is not in a git checkout: run \`git init\` (or cd into your checkout) first`);
   const cfg = clientConfig();
   const user = await getJson<UserView>(cfg, '/api/user');
   const repoPath = path ?? `${user.name}/${repoNameOf(basename(top))}`;
   const problem = repoPathProblem(repoPath);
-  if (problem) throw new UsageError(`${problem}${path ? '' : ` (made from the folder name ${JSON.stringify(basename(top))}): give owner/repo`}\n${REMOTE_USAGE}`);
+  if (problem)
+    throw new UsageError(`${problem}${path ? '' : ` (made from the folder name ${JSON.stringify(basename(top))}): give owner/repo`}\n${REMOTE_USAGE}`);
   const url = `${cfg.url}/git/${repoPath}.git`;
 
   const existing = await git(['remote', 'get-url', '--', name]);
   if (existing.code === 0 && existing.stdout.trim() !== url) {
-    throw new UsageError(`the remote ${name} already exists with URL ${redact(existing.stdout.trim())}: remove it first (git remote remove ${name}) or choose another name`);
+    throw new UsageError(
+      `the remote ${name} already exists with URL ${redact(existing.stdout.trim())}: remove it first (git remote remove ${name}) or choose another name`,
+    );
   }
   if (existing.code !== 0) await mustGit(['remote', 'add', '--', name, url]);
   const key = `credential.${cfg.url}/git/.helper`;
@@ -67,7 +71,9 @@ export async function credentialCmd(args: string[]): Promise<number> {
   const where = url ?? `${ctx.protocol}://${ctx.host}`;
   if (op === 'store') return 0;
   if (op === 'erase') {
-    process.stderr.write(`codehub-build: ${where} refused the token in CODEHUB_TOKEN: it is revoked, mistyped, or for another server; set CODEHUB_TOKEN to a valid token\n`);
+    process.stderr.write(
+      `codehub-build: ${where} refused the token in CODEHUB_TOKEN: it is revoked, mistyped, or for another server; set CODEHUB_TOKEN to a valid token\n`,
+    );
     return 0;
   }
   const refuse = (why: string) => {

@@ -8,7 +8,8 @@ import { upstreamCmd } from './upstream.js';
 
 /** `repo share|unshare|members|badge|retention|upstream`: sharing, badges and retention of a repo (its owner). */
 export async function repoCmd(args: string[]): Promise<number> {
-  const usage = 'usage: codehub-build repo share <owner/repo> <user> --role read|write | repo unshare <owner/repo> <user> | repo members <owner/repo> | repo badge <owner/repo> public|private | repo retention <owner/repo> [--keep N] [--days D] [--default] | repo upstream <owner/repo> [--url URL --forge F] [--remove]';
+  const usage =
+    'usage: codehub-build repo share <owner/repo> <user> --role read|write | repo unshare <owner/repo> <user> | repo members <owner/repo> | repo badge <owner/repo> public|private | repo retention <owner/repo> [--keep N] [--days D] [--default] | repo upstream <owner/repo> [--url URL --forge F] [--remove]';
   const [sub, ...rest] = args;
   if (sub === 'retention') return retentionCmd(rest);
   if (sub === 'upstream') return upstreamCmd(rest);
@@ -17,7 +18,8 @@ export async function repoCmd(args: string[]): Promise<number> {
   const problem = repoPathProblem(repo);
   if (problem) throw new UsageError(`${problem}\n${usage}`);
   if (sub === 'badge') {
-    if (positionals.length !== 2 || (user !== 'public' && user !== 'private')) throw new UsageError('usage: codehub-build repo badge <owner/repo> public|private');
+    if (positionals.length !== 2 || (user !== 'public' && user !== 'private'))
+      throw new UsageError('usage: codehub-build repo badge <owner/repo> public|private');
     const { badge_url: url } = await sendJson<BadgeAnswer>(clientConfig(), `/api/repos/${repo}/badge`, 'PUT', { public: user === 'public' });
     console.log(`${repo}'s badges are ${user === 'public' ? 'public' : 'private (they need a token)'}: ${url}`);
     return 0;
@@ -74,14 +76,24 @@ export async function secretCmd(args: string[]): Promise<number> {
 
 /** `repo retention <owner/repo> [--keep N] [--days D] [--default]`: show or set the owner's retention override. */
 async function retentionCmd(args: string[]): Promise<number> {
-  const usage = 'usage: codehub-build repo retention <owner/repo> [--keep N] [--days D] [--default] | repo upstream <owner/repo> [--url URL --forge F] [--remove]';
-  const { values, positionals } = parseArgs({ args, strict: true, allowPositionals: true, options: { keep: { type: 'string' }, days: { type: 'string' }, default: { type: 'boolean' } } });
+  const usage =
+    'usage: codehub-build repo retention <owner/repo> [--keep N] [--days D] [--default] | repo upstream <owner/repo> [--url URL --forge F] [--remove]';
+  const { values, positionals } = parseArgs({
+    args,
+    strict: true,
+    allowPositionals: true,
+    options: { keep: { type: 'string' }, days: { type: 'string' }, default: { type: 'boolean' } },
+  });
   const [repo = ''] = positionals;
   const problem = repoPathProblem(repo);
   if (problem || positionals.length !== 1) throw new UsageError(`${problem ?? 'one repo, please'}\n${usage}`);
-  if (values.default && (values.keep !== undefined || values.days !== undefined)) throw new UsageError(`--default resets both keep and days to the server's; it takes no --keep or --days\n${usage}`);
+  if (values.default && (values.keep !== undefined || values.days !== undefined))
+    throw new UsageError(`--default resets both keep and days to the server's; it takes no --keep or --days\n${usage}`);
   const body: Record<string, number | null> = {};
-  for (const [key, max] of [['keep', RETENTION_MAX_KEEP], ['days', RETENTION_MAX_DAYS]] as const) {
+  for (const [key, max] of [
+    ['keep', RETENTION_MAX_KEEP],
+    ['days', RETENTION_MAX_DAYS],
+  ] as const) {
     const raw = values[key];
     if (raw === undefined) continue;
     if (!/^\d{1,6}$/.test(raw) || Number(raw) > max) throw new UsageError(`--${key} must be a whole number from 0 to ${max}; got ${JSON.stringify(raw)}`);
@@ -92,8 +104,9 @@ async function retentionCmd(args: string[]): Promise<number> {
   const v = Object.keys(body).length
     ? await sendJson<RetentionAnswer>(clientConfig(), path, 'PUT', body)
     : await getJson<RetentionAnswer>(clientConfig(), path);
-  const of = (key: 'keep' | 'days') => (v.override[key] === null ? `${v[key]} (the server's default)` : `${v[key]} (this repo's; the server's default is ${v.defaults[key]})`);
+  const of = (key: 'keep' | 'days') =>
+    v.override[key] === null ? `${v[key]} (the server's default)` : `${v[key]} (this repo's; the server's default is ${v.defaults[key]})`;
   console.log(`${repo}: each branch keeps the tags of its newest ${of('keep')} builds, and every tag pushed within ${of('days')} days`);
-  console.log('always kept: each live branch head\'s tags, git tags\' tags, latest; a deleted branch\'s tags go after CODEHUB_RETENTION_GRACE');
+  console.log("always kept: each live branch head's tags, git tags' tags, latest; a deleted branch's tags go after CODEHUB_RETENTION_GRACE");
   return 0;
 }

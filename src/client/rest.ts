@@ -19,7 +19,8 @@ export function serverUrl(env: NodeJS.ProcessEnv = process.env): string {
   } catch {
     throw new ClientError(`CODEHUB_URL ${JSON.stringify(url)} is not a URL: export CODEHUB_URL=http://<server>:8080`);
   }
-  if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') throw new ClientError(`CODEHUB_URL must start with http:// or https://; got ${JSON.stringify(url)}`);
+  if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:')
+    throw new ClientError(`CODEHUB_URL must start with http:// or https://; got ${JSON.stringify(url)}`);
   // A token in the URL ends up in .git/config, shell history and logs: the token belongs in CODEHUB_TOKEN.
   if (parsed.username || parsed.password) throw new ClientError('CODEHUB_URL must not carry a user name or token: put the token in CODEHUB_TOKEN');
   return url;
@@ -28,7 +29,10 @@ export function serverUrl(env: NodeJS.ProcessEnv = process.env): string {
 export function clientConfig(env: NodeJS.ProcessEnv = process.env): ClientConfig {
   const url = serverUrl(env);
   const token = env.CODEHUB_TOKEN;
-  if (!token) throw new ClientError('CODEHUB_TOKEN is not set: export CODEHUB_TOKEN=<your token> (a workspace is given one; an admin makes them with `codehub-build token create`)');
+  if (!token)
+    throw new ClientError(
+      'CODEHUB_TOKEN is not set: export CODEHUB_TOKEN=<your token> (a workspace is given one; an admin makes them with `codehub-build token create`)',
+    );
   return { url, token };
 }
 
@@ -45,7 +49,10 @@ export async function request(cfg: ClientConfig, path: string, method = 'GET', b
   }
   if (!res.ok) {
     const body = (await res.json().catch(() => null)) as { error?: { message?: string; code?: string; details?: unknown } } | null;
-    const message = res.status === 401 ? `${cfg.url} refused the token in CODEHUB_TOKEN (revoked, mistyped, or for another server?)` : body?.error?.message ?? `${res.status} ${res.statusText}`;
+    const message =
+      res.status === 401
+        ? `${cfg.url} refused the token in CODEHUB_TOKEN (revoked, mistyped, or for another server?)`
+        : (body?.error?.message ?? `${res.status} ${res.statusText}`);
     throw new ClientError(message, res.status, body?.error?.code ?? '', body?.error?.details);
   }
   return res;

@@ -31,7 +31,10 @@ export interface SentContext {
 
 /** A file no longer had the content the walk hashed when it was uploaded. */
 class ChangedFile extends Error {
-  constructor(readonly path: string, readonly serverSaid?: string) {
+  constructor(
+    readonly path: string,
+    readonly serverSaid?: string,
+  ) {
     super(`${path} changed while it was uploaded`);
   }
 }
@@ -51,7 +54,9 @@ export async function sendContext(cfg: ClientConfig, plan: BuildPlan, io: BuildI
     try {
       const bytes = await uploadBlobs(cfg, sent, upload.missing, io);
       const files = walk.entries.filter((e) => e.sha256 !== undefined).length;
-      io.stderr.write(`context: ${files} files, ${formatBytes(walk.totalBytes)} (${formatBytes(bytes)} uploaded, ${formatBytes(Math.max(0, walk.totalBytes - bytes))} already on the server)\n`);
+      io.stderr.write(
+        `context: ${files} files, ${formatBytes(walk.totalBytes)} (${formatBytes(bytes)} uploaded, ${formatBytes(Math.max(0, walk.totalBytes - bytes))} already on the server)\n`,
+      );
       return sent;
     } catch (e) {
       if (!(e instanceof ChangedFile)) throw e;
@@ -76,7 +81,10 @@ async function walkFolder(plan: BuildPlan, io: BuildIo): Promise<Walked> {
   progress.clear();
   if (!walk.ok) throw new ClientError(walk.problem);
   if (walk.skipped.length) {
-    const some = walk.skipped.slice(0, 3).map((s) => `${s.path} (${s.kind})`).join(', ');
+    const some = walk.skipped
+      .slice(0, 3)
+      .map((s) => `${s.path} (${s.kind})`)
+      .join(', ');
     io.stderr.write(`left out ${walk.skipped.length} special file(s) a context cannot hold: ${some}${walk.skipped.length > 3 ? ', …' : ''}\n`);
   }
   if (walk.cacheProblem) io.stderr.write(`codehub-build: ${walk.cacheProblem} (the next build reads every file again)\n`);
@@ -97,14 +105,16 @@ async function createUpload(cfg: ClientConfig, folder: string, tag: string | und
 
 /** An error's `details.problems` (a manifest's bad entries, a build request's bad flags) added to its message, one a line. */
 function withProblems(e: unknown): unknown {
-  const problems = (e instanceof ClientError ? (e.details as { problems?: unknown } | undefined)?.problems : undefined);
+  const problems = e instanceof ClientError ? (e.details as { problems?: unknown } | undefined)?.problems : undefined;
   if (!(e instanceof ClientError) || !Array.isArray(problems) || problems.length === 0) return e;
-  const lines = problems.map((p) => {
-    if (typeof p === 'string') return p;
-    const o = p as { path?: unknown; problem?: unknown; message?: unknown };
-    const what = o.problem ?? o.message;
-    return typeof what === 'string' ? (typeof o.path === 'string' ? `${o.path}: ${what}` : what) : JSON.stringify(p);
-  }).filter((l) => !e.message.includes(l)); // the message may quote the first few already
+  const lines = problems
+    .map((p) => {
+      if (typeof p === 'string') return p;
+      const o = p as { path?: unknown; problem?: unknown; message?: unknown };
+      const what = o.problem ?? o.message;
+      return typeof what === 'string' ? (typeof o.path === 'string' ? `${o.path}: ${what}` : what) : JSON.stringify(p);
+    })
+    .filter((l) => !e.message.includes(l)); // the message may quote the first few already
   if (lines.length === 0) return e;
   return new ClientError(`${e.message}\n${lines.map((l) => `  ${l}`).join('\n')}`, e.status, e.code, e.details);
 }
@@ -124,7 +134,10 @@ async function uploadBlobs(cfg: ClientConfig, sent: SentContext, missing: string
   let done = 0;
   try {
     await mapLimit(entries, UPLOAD_CONCURRENCY, async (entry) => {
-      await uploadBlob(cfg, sent.upload.id, entry, join(sent.root, entry.path), (n) => { bytes += n; show(); });
+      await uploadBlob(cfg, sent.upload.id, entry, join(sent.root, entry.path), (n) => {
+        bytes += n;
+        show();
+      });
       files++;
       done += entry.size;
       show();
@@ -139,8 +152,13 @@ async function uploadBlobs(cfg: ClientConfig, sent: SentContext, missing: string
 async function uploadBlob(cfg: ClientConfig, uploadId: string, entry: WalkEntry, abs: string, onProgress: (bytes: number) => void): Promise<void> {
   const sha = entry.sha256!;
   try {
-    const res = await request(cfg, `/api/uploads/${encodeURIComponent(uploadId)}/blobs/${sha}`, 'PUT',
-      { stream: createReadStream(abs, { highWaterMark: 256 * 1024 }), length: entry.size, onProgress }, 'application/octet-stream');
+    const res = await request(
+      cfg,
+      `/api/uploads/${encodeURIComponent(uploadId)}/blobs/${sha}`,
+      'PUT',
+      { stream: createReadStream(abs, { highWaterMark: 256 * 1024 }), length: entry.size, onProgress },
+      'application/octet-stream',
+    );
     await res.text(); // read the answer to its end, so the connection serves the next blob
   } catch (e) {
     if (e instanceof BodyError) {

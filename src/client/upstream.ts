@@ -5,8 +5,9 @@ import { repoPathProblem } from '../names.js';
 import { UsageError } from './errors.js';
 import { clientConfig, getJson, request, sendJson } from './rest.js';
 
-const USAGE = 'usage: codehub-build repo upstream <owner/repo> [--url URL --forge github|gitea|gitlab [--api-url URL]] [--remove]\n'
-  + '  the webhook secret comes from CODEHUB_WEBHOOK_SECRET (else one is made and printed once), the status token from CODEHUB_STATUS_TOKEN';
+const USAGE =
+  'usage: codehub-build repo upstream <owner/repo> [--url URL --forge github|gitea|gitlab [--api-url URL]] [--remove]\n' +
+  '  the webhook secret comes from CODEHUB_WEBHOOK_SECRET (else one is made and printed once), the status token from CODEHUB_STATUS_TOKEN';
 
 type LinkView = UpstreamAnswer;
 
@@ -17,7 +18,9 @@ type LinkView = UpstreamAnswer;
  */
 export async function upstreamCmd(args: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
-    args, strict: true, allowPositionals: true,
+    args,
+    strict: true,
+    allowPositionals: true,
     options: { url: { type: 'string' }, forge: { type: 'string' }, 'api-url': { type: 'string' }, remove: { type: 'boolean' } },
   });
   const [repo = ''] = positionals;
@@ -40,7 +43,11 @@ export async function upstreamCmd(args: string[]): Promise<number> {
   const secret = given || randomBytes(24).toString('base64url');
   const token = process.env.CODEHUB_STATUS_TOKEN;
   const view = await sendJson<LinkView>(clientConfig(), path, 'PUT', {
-    url: values.url, forge: values.forge, webhook_secret: secret, ...(token ? { status_token: token } : {}), ...(values['api-url'] ? { api_url: values['api-url'] } : {}),
+    url: values.url,
+    forge: values.forge,
+    webhook_secret: secret,
+    ...(token ? { status_token: token } : {}),
+    ...(values['api-url'] ? { api_url: values['api-url'] } : {}),
   });
   show(view);
   if (!given) console.log(`webhook secret: ${secret}\n  (made now and shown only this once: paste it into the forge's webhook with the URL above)`);
@@ -50,8 +57,9 @@ export async function upstreamCmd(args: string[]): Promise<number> {
 function show(v: LinkView): void {
   console.log(`${v.repo} builds pushes to ${v.url} (${v.forge})`);
   console.log(`webhook URL: ${v.hook_url}   (push events; content type application/json; the link's secret)`);
-  console.log(v.statuses
-    ? `commit statuses: on, sent to ${v.api_url}`
-    : 'commit statuses: off (no status token; set CODEHUB_STATUS_TOKEN and link again to send them)');
-  if (v.last_delivery) console.log(`last push delivery: ${v.last_delivery.at} ${v.last_delivery.result}${v.last_delivery.error ? `: ${v.last_delivery.error}` : ''}`);
+  console.log(
+    v.statuses ? `commit statuses: on, sent to ${v.api_url}` : 'commit statuses: off (no status token; set CODEHUB_STATUS_TOKEN and link again to send them)',
+  );
+  if (v.last_delivery)
+    console.log(`last push delivery: ${v.last_delivery.at} ${v.last_delivery.result}${v.last_delivery.error ? `: ${v.last_delivery.error}` : ''}`);
 }

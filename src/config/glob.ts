@@ -42,7 +42,7 @@ export function pathsHit(changed: readonly string[], globs: readonly string[]): 
     folder: /[*?]/.test(g) ? null : compile(g.replace(/\/+$/, '')),
   }));
   for (const literalOnly of [false, true]) {
-    const test = (m: Compiled, s: string) => (literalOnly ? m.literal?.(s) ?? false : m.test(s));
+    const test = (m: Compiled, s: string) => (literalOnly ? (m.literal?.(s) ?? false) : m.test(s));
     for (const path of changed) {
       const folders = ancestors(path);
       for (const c of compiled) {
@@ -119,7 +119,9 @@ function translate(glob: string, syntax: boolean): { patterns: string[]; groups:
   const wholeSegment = (i: number) => segmentStart(toks, i) && (toks[i]!.t === 'dirs' || i === toks.length - 1);
   const splits = toks.filter((t, i) => (t.t === 'any' || t.t === 'dirs') && !wholeSegment(i)).length;
   let alts = [''];
-  const add = (...options: string[]) => { alts = alts.flatMap((a) => options.map((o) => a + o)); };
+  const add = (...options: string[]) => {
+    alts = alts.flatMap((a) => options.map((o) => a + o));
+  };
   toks.forEach((t, i) => {
     if (t.t === 'text') add(t.s);
     else if (t.t === 'star') add('*');
@@ -150,7 +152,10 @@ function tokenize(glob: string, syntax: boolean): { toks: Tok[]; groups: boolean
     // Runs of stars mean what they meant before: `.*` absorbs a neighbouring `*`, `**` or `**/`, and `**/**/` is `**/`.
     const last = toks[toks.length - 1];
     if (last?.t === 'any' && t.t !== 'text' && t.t !== 'q') return;
-    if (t.t === 'any' && (last?.t === 'star' || last?.t === 'dirs')) { toks[toks.length - 1] = t; return; }
+    if (t.t === 'any' && (last?.t === 'star' || last?.t === 'dirs')) {
+      toks[toks.length - 1] = t;
+      return;
+    }
     if (t.t === 'dirs' && last?.t === 'dirs') return;
     toks.push(t);
   };
@@ -158,7 +163,13 @@ function tokenize(glob: string, syntax: boolean): { toks: Tok[]; groups: boolean
     const c = glob[i]!;
     if (c === '*') {
       if (glob[i + 1] === '*') {
-        if (glob[i + 2] === '/') { push({ t: 'dirs' }); i += 2; } else { push({ t: 'any' }); i += 1; }
+        if (glob[i + 2] === '/') {
+          push({ t: 'dirs' });
+          i += 2;
+        } else {
+          push({ t: 'any' });
+          i += 1;
+        }
       } else push({ t: 'star' });
     } else if (c === '?') push({ t: 'q' });
     else if (syntax && c === '[' && classEnd(glob, i) > 0) {
@@ -208,14 +219,20 @@ function braceText(glob: string, i: number): { text: string; end: number } | nul
   const commas: number[] = [];
   for (let j = i; j < glob.length; j++) {
     if (glob[j] === '{') depth++;
-    else if (glob[j] === '}' && --depth === 0) { end = j; break; } else if (glob[j] === ',' && depth === 1) commas.push(j);
+    else if (glob[j] === '}' && --depth === 0) {
+      end = j;
+      break;
+    } else if (glob[j] === ',' && depth === 1) commas.push(j);
   }
   if (end < 0) return null;
   const inner = glob.slice(i + 1, end);
   if (commas.length) {
     const parts: string[] = [];
     let from = i + 1;
-    for (const at of [...commas, end]) { parts.push(glob.slice(from, at)); from = at + 1; }
+    for (const at of [...commas, end]) {
+      parts.push(glob.slice(from, at));
+      from = at + 1;
+    }
     return { text: '{' + parts.map(inBraces).join(',') + '}', end };
   }
   const range = expandRange(inner);
@@ -224,7 +241,9 @@ function braceText(glob: string, i: number): { text: string; end: number } | nul
 
 /** An alternative inside braces: a glob of its own, its stars read as picomatch reads them. */
 function inBraces(part: string): string {
-  return tokenize(part, true).toks.map((t) => (t.t === 'text' ? t.s : t.t === 'star' ? '*' : t.t === 'any' ? '**' : t.t === 'dirs' ? '**/' : '?')).join('');
+  return tokenize(part, true)
+    .toks.map((t) => (t.t === 'text' ? t.s : t.t === 'star' ? '*' : t.t === 'any' ? '**' : t.t === 'dirs' ? '**/' : '?'))
+    .join('');
 }
 
 /** `1..3` -> 1 2 3 (`01..10`: zero-padded), `a..c` -> a b c; null if not a range or over MAX_RANGE values. */

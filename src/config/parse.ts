@@ -73,15 +73,28 @@ export function defaultConfig(repoName: string): BuildConfig {
 
 function defaultImage(name: string): ImageConfig {
   return {
-    name, context: '.', dockerfile: 'Dockerfile', target: null, args: {}, secrets: [], branches: null,
-    paths: null, tags: [...DEFAULT_TAGS], platforms: [], timeoutSeconds: null, cancelSuperseded: true,
+    name,
+    context: '.',
+    dockerfile: 'Dockerfile',
+    target: null,
+    args: {},
+    secrets: [],
+    branches: null,
+    paths: null,
+    tags: [...DEFAULT_TAGS],
+    platforms: [],
+    timeoutSeconds: null,
+    cancelSuperseded: true,
   };
 }
 
 type At = (offset: number | undefined, message: string) => ConfigProblem;
 
 class Validator {
-  constructor(private at: At, private errors: ConfigProblem[]) {}
+  constructor(
+    private at: At,
+    private errors: ConfigProblem[],
+  ) {}
 
   private err(node: Node | undefined | null, message: string): undefined {
     this.errors.push(this.at(node?.range?.[0], message));
@@ -121,7 +134,10 @@ class Validator {
     if (dockerfile !== undefined) {
       const d = insidePath(dockerfile);
       if (d === null || d === '.') {
-        this.err(get('dockerfile'), `${where}.dockerfile: ${JSON.stringify(dockerfile)} is not a file inside the context "${img.context}"; give a path relative to the context`);
+        this.err(
+          get('dockerfile'),
+          `${where}.dockerfile: ${JSON.stringify(dockerfile)} is not a file inside the context "${img.context}"; give a path relative to the context`,
+        );
       } else img.dockerfile = d;
     }
     const target = this.string(get('target'), `${where}.target`);
@@ -135,7 +151,10 @@ class Validator {
       else {
         for (const pair of args.items) {
           const k = isScalar(pair.key) ? String(pair.key.value) : '';
-          if (!ARG_RE.test(k)) { this.err(pair.key as Node, `${where}.args: ${JSON.stringify(k)} is not a build-arg name (letters, digits, _)`); continue; }
+          if (!ARG_RE.test(k)) {
+            this.err(pair.key as Node, `${where}.args: ${JSON.stringify(k)} is not a build-arg name (letters, digits, _)`);
+            continue;
+          }
           const val = pair.value as Node | null;
           if (!isScalar(val) || (val.value !== null && typeof val.value === 'object')) {
             this.err(val ?? (pair.key as Node), `${where}.args.${k}: expected a string, number or boolean`);
@@ -145,7 +164,7 @@ class Validator {
         }
       }
     }
-    const secrets = this.stringList(get('secrets'), `${where}.secrets`, (s) => ARG_RE.test(s) ? null : 'is not a secret name (letters, digits, _)');
+    const secrets = this.stringList(get('secrets'), `${where}.secrets`, (s) => (ARG_RE.test(s) ? null : 'is not a secret name (letters, digits, _)'));
     if (secrets) img.secrets = secrets;
     const branches = this.stringList(get('branches'), `${where}.branches`, () => null);
     if (branches) img.branches = branches;
@@ -184,9 +203,17 @@ class Validator {
     const out: string[] = [];
     let ok = true;
     for (const item of node.items as Node[]) {
-      if (!isScalar(item) || typeof item.value !== 'string' || item.value === '') { this.err(item, `${where}: expected a non-empty string`); ok = false; continue; }
+      if (!isScalar(item) || typeof item.value !== 'string' || item.value === '') {
+        this.err(item, `${where}: expected a non-empty string`);
+        ok = false;
+        continue;
+      }
       const problem = check(item.value);
-      if (problem) { this.err(item, `${where}: ${JSON.stringify(item.value)} ${problem}`); ok = false; continue; }
+      if (problem) {
+        this.err(item, `${where}: ${JSON.stringify(item.value)} ${problem}`);
+        ok = false;
+        continue;
+      }
       out.push(item.value);
     }
     return ok ? out : undefined;

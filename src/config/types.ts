@@ -34,9 +34,7 @@ export interface ConfigProblem {
   message: string;
 }
 
-export type ConfigResult =
-  | { ok: true; value: BuildConfig; warnings: ConfigProblem[] }
-  | { ok: false; errors: ConfigProblem[]; warnings: ConfigProblem[] };
+export type ConfigResult = { ok: true; value: BuildConfig; warnings: ConfigProblem[] } | { ok: false; errors: ConfigProblem[]; warnings: ConfigProblem[] };
 
 export const CONFIG_FILE = 'codehub-build.yaml';
 export const DEFAULT_TAGS = ['{branch}', '{sha}'];

@@ -121,7 +121,9 @@ export class Checkouts {
    * returns it.
    */
   sweep(): Promise<void> {
-    this.sweeping ??= this.sweepOnce().finally(() => { this.sweeping = null; });
+    this.sweeping ??= this.sweepOnce().finally(() => {
+      this.sweeping = null;
+    });
     return this.sweeping;
   }
 
@@ -210,7 +212,11 @@ async function datePastFiles(index: string): Promise<void> {
 
 async function git(gitDir: string, workTree: string, index: string, args: string[], signal?: AbortSignal): Promise<void> {
   const r = await execa('git', ['--git-dir', gitDir, '--work-tree', workTree, ...args], {
-    env: gitEnv({ GIT_INDEX_FILE: index }), extendEnv: false, reject: false, timeout: 10 * 60_000, ...(signal ? { cancelSignal: signal } : {}),
+    env: gitEnv({ GIT_INDEX_FILE: index }),
+    extendEnv: false,
+    reject: false,
+    timeout: 10 * 60_000,
+    ...(signal ? { cancelSignal: signal } : {}),
   });
   if (r.exitCode !== 0) throw new Error(`git ${args[0]}: ${String(r.stderr || r.message).trim()}`);
 }

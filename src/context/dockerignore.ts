@@ -18,7 +18,10 @@ export interface IgnoreLine {
 /** The patterns of a `.dockerignore` text, cleaned, with their line numbers (comments and blank lines dropped). */
 export function parseDockerignore(text: string): IgnoreLine[] {
   const out: IgnoreLine[] = [];
-  for (const [i, raw] of text.replace(/^\uFEFF/, '').split(/\r?\n/).entries()) {
+  for (const [i, raw] of text
+    .replace(/^\uFEFF/, '')
+    .split(/\r?\n/)
+    .entries()) {
     if (raw.startsWith('#')) continue;
     let pattern = raw.trim();
     if (pattern === '') continue;
@@ -104,7 +107,10 @@ function compilePattern(pattern: string): ((path: string) => boolean) | string {
         if (i + 1 >= chars.length) {
           // A trailing `**` accepts everything, as in .gitignore.
           if (kind === 'exact') kind = 'prefix';
-          else { re += '.*'; kind = 'regexp'; }
+          else {
+            re += '.*';
+            kind = 'regexp';
+          }
         } else {
           re += '(.*/)?';
           kind = 'regexp';

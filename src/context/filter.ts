@@ -34,8 +34,10 @@ export class ContextFilter {
    */
   mayRead(dir: string): boolean {
     const wanted = !this.includes || this.include.some((p) => mayReachUnder(p, dir));
-    const dropped = !!this.excludes && this.excludes.matches(dir)
-      && !this.excludePatterns.some((p) => p.trimStart().startsWith('!') && mayReachUnder(p.trimStart().slice(1), dir));
+    const dropped =
+      !!this.excludes &&
+      this.excludes.matches(dir) &&
+      !this.excludePatterns.some((p) => p.trimStart().startsWith('!') && mayReachUnder(p.trimStart().slice(1), dir));
     return wanted && !dropped;
   }
 
@@ -47,12 +49,15 @@ export class ContextFilter {
     const out: TreeEntry[] = [];
     const sent = new Set<string>();
     for (const e of all) {
-      if ((this.includes && !this.includes.matches(e.path)) || (this.excludes?.matches(e.path))) continue;
+      if ((this.includes && !this.includes.matches(e.path)) || this.excludes?.matches(e.path)) continue;
       // fsutil sends a directory whenever something under it is sent, even one its patterns left out.
       const parts = e.path.split('/');
       for (let i = 1; i < parts.length; i++) {
         const parent = parts.slice(0, i).join('/');
-        if (!sent.has(parent)) { sent.add(parent); out.push(byPath.get(parent)!); }
+        if (!sent.has(parent)) {
+          sent.add(parent);
+          out.push(byPath.get(parent)!);
+        }
       }
       sent.add(e.path);
       out.push(e);
@@ -122,5 +127,8 @@ function normalize(p: string): string {
 }
 
 function compile(patterns: string[], file: string) {
-  return IgnoreMatcher.compile(patterns.map((pattern, i) => ({ line: i + 1, pattern })), file);
+  return IgnoreMatcher.compile(
+    patterns.map((pattern, i) => ({ line: i + 1, pattern })),
+    file,
+  );
 }

@@ -38,7 +38,12 @@ export class GitTree implements ContextTree {
   private closed = false;
 
   /** `gitDir` a bare repo, `commit` a full sha, `dir` the context folder in it (`.` for the root). */
-  constructor(private readonly gitDir: string, private readonly commit: string, private readonly dir: string, private readonly opts: GitTreeOptions = {}) {}
+  constructor(
+    private readonly gitDir: string,
+    private readonly commit: string,
+    private readonly dir: string,
+    private readonly opts: GitTreeOptions = {},
+  ) {}
 
   async entries(filter: TreeFilter): Promise<{ ok: true; entries: TreeEntry[] } | { ok: false; problem: string }> {
     const all = await this.list();
@@ -49,7 +54,13 @@ export class GitTree implements ContextTree {
     // empty folder `git archive` makes, so an unused (or .dockerignore'd) external submodule costs nothing.
     const missing = all.filter((e) => e.problem !== undefined && compiled.filter.mayRead(e.path));
     if (missing.length) return { ok: false, problem: missing.map((e) => e.problem).join('; ') };
-    return { ok: true, entries: compiled.filter.select(all.map((e) => e.entry), byPath) };
+    return {
+      ok: true,
+      entries: compiled.filter.select(
+        all.map((e) => e.entry),
+        byPath,
+      ),
+    };
   }
 
   async read(path: string): Promise<Buffer> {
@@ -58,7 +69,7 @@ export class GitTree implements ContextTree {
     if (!e?.oid || e.entry.mode & (MODE_DIR | MODE_SYMLINK)) throw new Error(`${path} is not a file of the context`);
     if (this.closed) throw new Error('the context tree is closed');
     let reader = this.blobs.get(e.gitDir);
-    if (!reader) this.blobs.set(e.gitDir, reader = new BlobReader(e.gitDir));
+    if (!reader) this.blobs.set(e.gitDir, (reader = new BlobReader(e.gitDir)));
     return reader.read(e.oid);
   }
 
@@ -80,7 +91,12 @@ export class GitTree implements ContextTree {
     if (!resolver || !top.some((e) => e.gitlink)) return top;
     const budget = { left: MAX_SUBMODULES };
     const repoPrefix = this.dir === '.' ? '' : `${this.dir.replace(/^\.\/|\/+$/g, '')}/`;
-    const all = await this.splice(top, { gitDir: this.gitDir, commit: this.commit, repo: this.opts.repo ?? '', repoPrefix, shownPrefix: repoPrefix, depth: 0 }, resolver, budget);
+    const all = await this.splice(
+      top,
+      { gitDir: this.gitDir, commit: this.commit, repo: this.opts.repo ?? '', repoPrefix, shownPrefix: repoPrefix, depth: 0 },
+      resolver,
+      budget,
+    );
     // One order over the whole: a submodule's entries all start with its path, so they land right after it.
     return all.sort((a, b) => fsutilOrder(a.path, b.path));
   }
@@ -90,7 +106,12 @@ export class GitTree implements ContextTree {
    * why it could not be. `repoPrefix` is where `listed` sits in its repo (what .gitmodules paths are relative
    * to), `shownPrefix` where it sits in the pushed repo (what messages name).
    */
-  private async splice(listed: Listed[], at: { gitDir: string; commit: string; repo: string; repoPrefix: string; shownPrefix: string; depth: number }, resolver: SubmoduleResolver, budget: { left: number }): Promise<Listed[]> {
+  private async splice(
+    listed: Listed[],
+    at: { gitDir: string; commit: string; repo: string; repoPrefix: string; shownPrefix: string; depth: number },
+    resolver: SubmoduleResolver,
+    budget: { left: number },
+  ): Promise<Listed[]> {
     const links = listed.filter((e) => e.gitlink);
     if (!links.length) return listed;
     const out = [...listed];
@@ -98,15 +119,37 @@ export class GitTree implements ContextTree {
     for (const link of links) {
       const inRepo = at.repoPrefix + link.rel;
       const shown = at.shownPrefix + link.rel;
-      if (!modules.ok) { link.problem = `submodule ${shown}: ${modules.problem}`; continue; }
+      if (!modules.ok) {
+        link.problem = `submodule ${shown}: ${modules.problem}`;
+        continue;
+      }
       const url = modules.urls.get(inRepo);
-      if (url === undefined) { link.problem = `submodule ${shown} (commit ${link.gitlink}) has no url in .gitmodules, so nothing says which repo holds it`; continue; }
-      if (at.depth >= MAX_SUBMODULE_DEPTH) { link.problem = `submodule ${shown}: submodules nest deeper than ${MAX_SUBMODULE_DEPTH} levels here`; continue; }
-      if (budget.left-- <= 0) { link.problem = `submodule ${shown}: the context holds more than ${MAX_SUBMODULES} submodules`; continue; }
+      if (url === undefined) {
+        link.problem = `submodule ${shown} (commit ${link.gitlink}) has no url in .gitmodules, so nothing says which repo holds it`;
+        continue;
+      }
+      if (at.depth >= MAX_SUBMODULE_DEPTH) {
+        link.problem = `submodule ${shown}: submodules nest deeper than ${MAX_SUBMODULE_DEPTH} levels here`;
+        continue;
+      }
+      if (budget.left-- <= 0) {
+        link.problem = `submodule ${shown}: the context holds more than ${MAX_SUBMODULES} submodules`;
+        continue;
+      }
       const r = await resolver.resolve({ path: shown, url, commit: link.gitlink!, superRepo: at.repo });
-      if (!r.ok) { link.problem = r.problem; continue; }
+      if (!r.ok) {
+        link.problem = r.problem;
+        continue;
+      }
       const sub = await listTree(r.gitDir, link.gitlink!, `${link.path}/`);
-      out.push(...await this.splice(sub, { gitDir: r.gitDir, commit: link.gitlink!, repo: r.repo, repoPrefix: '', shownPrefix: `${shown}/`, depth: at.depth + 1 }, resolver, budget));
+      out.push(
+        ...(await this.splice(
+          sub,
+          { gitDir: r.gitDir, commit: link.gitlink!, repo: r.repo, repoPrefix: '', shownPrefix: `${shown}/`, depth: at.depth + 1 },
+          resolver,
+          budget,
+        )),
+      );
     }
     return out;
   }
@@ -145,7 +188,14 @@ async function listTree(gitDir: string, treeish: string, prefix = ''): Promise<L
     const mtimeNs = BASE_NS + (BigInt(`0x${oid.slice(0, 12)}`) & 0x3ffffffffffffn);
     if (type === 'tree' || type === 'commit') {
       // A submodule is an empty folder until its own tree is spliced in under it (GitTree.splice).
-      out.push({ path, rel, gitDir, oid: null, entry: { path, mode: (MODE_DIR | 0o755) >>> 0, size: 0, mtimeNs: BASE_NS }, ...(type === 'commit' ? { gitlink: oid } : {}) });
+      out.push({
+        path,
+        rel,
+        gitDir,
+        oid: null,
+        entry: { path, mode: (MODE_DIR | 0o755) >>> 0, size: 0, mtimeNs: BASE_NS },
+        ...(type === 'commit' ? { gitlink: oid } : {}),
+      });
     } else if (mode === '120000') {
       out.push({ path, rel, gitDir, oid, entry: { path, mode: (MODE_SYMLINK | 0o777) >>> 0, size: 0, mtimeNs, linkname: '' } });
     } else {
@@ -188,8 +238,14 @@ class BlobReader {
 
   constructor(gitDir: string) {
     this.proc = spawn('git', ['--git-dir', gitDir, 'cat-file', '--batch'], { stdio: ['pipe', 'pipe', 'pipe'] });
-    this.proc.stdout.on('data', (d: Buffer) => { this.buf = Buffer.concat([this.buf, d]); this.waiting?.(); });
-    const fail = (e: Error) => { this.failed ??= e; this.waiting?.(); };
+    this.proc.stdout.on('data', (d: Buffer) => {
+      this.buf = Buffer.concat([this.buf, d]);
+      this.waiting?.();
+    });
+    const fail = (e: Error) => {
+      this.failed ??= e;
+      this.waiting?.();
+    };
     this.proc.on('error', fail);
     this.proc.on('exit', () => fail(new Error('git cat-file ended')));
     this.proc.stdin.on('error', fail);
@@ -208,7 +264,10 @@ class BlobReader {
 
   private async readOne(oid: string): Promise<Buffer> {
     this.proc.stdin.write(`${oid}\n`);
-    const header = await this.take((b) => { const i = b.indexOf(10); return i < 0 ? -1 : i + 1; });
+    const header = await this.take((b) => {
+      const i = b.indexOf(10);
+      return i < 0 ? -1 : i + 1;
+    });
     const m = /^[0-9a-f]+ (\w+) (\d+)\n$/.exec(header.toString());
     if (!m) throw new Error(`git cat-file: ${header.toString().trim()}`);
     const size = Number(m[2]);
@@ -226,7 +285,9 @@ class BlobReader {
         return piece;
       }
       if (this.failed) throw this.failed;
-      await new Promise<void>((r) => { this.waiting = r; });
+      await new Promise<void>((r) => {
+        this.waiting = r;
+      });
       this.waiting = null;
     }
   }

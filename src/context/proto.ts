@@ -38,9 +38,15 @@ export interface Packet {
 /** Stat {1 path, 2 mode, 3 uid, 4 gid, 5 size, 6 modTime, 7 linkname, 8 devmajor, 9 devminor}. */
 export function encodeStat(s: Stat): Buffer {
   return Buffer.concat([
-    ...bytesField(1, s.path), ...varintField(2, s.mode >>> 0), ...varintField(3, s.uid), ...varintField(4, s.gid),
-    ...varintField(5, s.size), ...varintField(6, s.modTime), ...bytesField(7, s.linkname),
-    ...varintField(8, s.devmajor), ...varintField(9, s.devminor),
+    ...bytesField(1, s.path),
+    ...varintField(2, s.mode >>> 0),
+    ...varintField(3, s.uid),
+    ...varintField(4, s.gid),
+    ...varintField(5, s.size),
+    ...varintField(6, s.modTime),
+    ...bytesField(7, s.linkname),
+    ...varintField(8, s.devmajor),
+    ...varintField(9, s.devminor),
   ]);
 }
 
@@ -65,10 +71,7 @@ export function decodeStat(buf: Buffer): Stat {
  * stat, which ends the list, is a zero-length message, as Go's encoder makes it.
  */
 export function encodePacket(p: Packet): Buffer {
-  return Buffer.concat([
-    ...varintField(1, p.type), ...(p.stat ? bytesField(2, encodeStat(p.stat)) : []),
-    ...varintField(3, p.id), ...bytesField(4, p.data),
-  ]);
+  return Buffer.concat([...varintField(1, p.type), ...(p.stat ? bytesField(2, encodeStat(p.stat)) : []), ...varintField(3, p.id), ...bytesField(4, p.data)]);
 }
 
 export function decodePacket(buf: Buffer): Packet {

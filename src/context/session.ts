@@ -19,8 +19,17 @@ import { Duplex } from 'node:stream';
 import { TLSSocket } from 'node:tls';
 import { MODE_DIR, MODE_SYMLINK, type ContextTree, type TreeEntry, type TreeFilter } from './tree.js';
 import {
-  decodeCredentialsRequest, decodePacket, decodeSecretRequest, encodeCredentialsResponse, encodePacket, encodeSecretResponse, GrpcDeframer,
-  grpcFrame, HEALTH_SERVING, PacketType, type Packet,
+  decodeCredentialsRequest,
+  decodePacket,
+  decodeSecretRequest,
+  encodeCredentialsResponse,
+  encodePacket,
+  encodeSecretResponse,
+  GrpcDeframer,
+  grpcFrame,
+  HEALTH_SERVING,
+  PacketType,
+  type Packet,
 } from './proto.js';
 
 /** The Engine API version the session is opened with (as dockerd.ts's builds: 1.41 has /session and /build v2). */
@@ -95,14 +104,23 @@ export async function openSession(conn: SessionConnection, opts: SessionOptions)
   opts.signal?.throwIfAborted();
   const id = randomUUID();
   const socket = await conn.upgrade({
-    method: 'POST', path: `${API}/session`, signal: opts.signal,
+    method: 'POST',
+    path: `${API}/session`,
+    signal: opts.signal,
     headers: {
-      'Upgrade': 'h2c', 'Connection': 'Upgrade', 'Content-Length': '0',
+      Upgrade: 'h2c',
+      Connection: 'Upgrade',
+      'Content-Length': '0',
       'X-Docker-Expose-Session-Uuid': id,
       'X-Docker-Expose-Session-Name': opts.name,
       'X-Docker-Expose-Session-Sharedkey': headerSafe(opts.sharedKey),
       // One header line per method (an array is sent so): BuildKit calls only what is listed here.
-      'X-Docker-Expose-Session-Grpc-Method': [HEALTH, ...(opts.tree ? [DIFF_COPY] : []), ...(opts.credentials ? [CREDENTIALS] : []), ...(opts.secrets ? [GET_SECRET] : [])],
+      'X-Docker-Expose-Session-Grpc-Method': [
+        HEALTH,
+        ...(opts.tree ? [DIFF_COPY] : []),
+        ...(opts.credentials ? [CREDENTIALS] : []),
+        ...(opts.secrets ? [GET_SECRET] : []),
+      ],
     },
   });
   const problem = (msg: string) => opts.onProblem?.(msg);
@@ -115,7 +133,9 @@ export async function openSession(conn: SessionConnection, opts: SessionOptions)
   const h2 = http2.performServerHandshake(socket instanceof TLSSocket ? Duplex.from({ readable: socket, writable: socket }) : socket);
   let closing = false;
   const closed = new Promise<void>((resolve) => h2.once('close', resolve));
-  h2.on('error', (e) => { if (!closing) problem(`session ${id}: ${e.message}`); });
+  h2.on('error', (e) => {
+    if (!closing) problem(`session ${id}: ${e.message}`);
+  });
   h2.on('close', () => {
     socket.destroy(); // a TLS stream may be only half closed after the session's end()
     if (!closing) problem(`session ${id}: dockerd closed the connection`);
@@ -123,7 +143,9 @@ export async function openSession(conn: SessionConnection, opts: SessionOptions)
   // Node passes the header lines as received as a fourth argument (@types/node leaves it out): only they keep
   // a repeated metadata key's values apart.
   const onStream = (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, _flags: number, rawHeaders?: string[]) => {
-    stream.on('error', () => { /* reported where it matters: the DiffCopy call's stats, or not at all (health) */ });
+    stream.on('error', () => {
+      /* reported where it matters: the DiffCopy call's stats, or not at all (health) */
+    });
     const path = headers[':path'];
     if (path === HEALTH) {
       stream.resume(); // the request (an empty HealthCheckRequest) says nothing
@@ -140,10 +162,20 @@ export async function openSession(conn: SessionConnection, opts: SessionOptions)
       unary(stream, (req) => {
         const { id } = decodeSecretRequest(req);
         // Own keys only: an id such as `constructor` must not find the object's prototype.
-        return Object.hasOwn(secrets, id) ? { message: encodeSecretResponse(Buffer.from(secrets[id]!, 'utf8')) } : { code: GRPC.NOT_FOUND, text: `secret ${id} is not set for this build` };
+        return Object.hasOwn(secrets, id)
+          ? { message: encodeSecretResponse(Buffer.from(secrets[id]!, 'utf8')) }
+          : { code: GRPC.NOT_FOUND, text: `secret ${id} is not set for this build` };
       });
     } else {
-      stream.respond({ ':status': 200, 'content-type': 'application/grpc', 'grpc-status': String(GRPC.UNIMPLEMENTED), 'grpc-message': grpcMessage(`${path} is not served by this session`) }, { endStream: true });
+      stream.respond(
+        {
+          ':status': 200,
+          'content-type': 'application/grpc',
+          'grpc-status': String(GRPC.UNIMPLEMENTED),
+          'grpc-message': grpcMessage(`${path} is not served by this session`),
+        },
+        { endStream: true },
+      );
     }
   };
   h2.on('stream', onStream);
@@ -196,9 +228,13 @@ function unary(stream: http2.ServerHttp2Stream, answer: (req: Buffer) => { messa
   });
   stream.on('end', () => {
     if (stream.destroyed || stream.closed) return;
-    const result = messages.length === 1 && deframer.pending === 0 ? answer(messages[0]!) : { code: GRPC.INVALID_ARGUMENT, text: 'expected exactly one request message' };
+    const result =
+      messages.length === 1 && deframer.pending === 0 ? answer(messages[0]!) : { code: GRPC.INVALID_ARGUMENT, text: 'expected exactly one request message' };
     if ('code' in result) {
-      stream.respond({ ':status': 200, 'content-type': 'application/grpc', 'grpc-status': String(result.code), 'grpc-message': grpcMessage(result.text) }, { endStream: true });
+      stream.respond(
+        { ':status': 200, 'content-type': 'application/grpc', 'grpc-status': String(result.code), 'grpc-message': grpcMessage(result.text) },
+        { endStream: true },
+      );
       return;
     }
     stream.respond({ ':status': 200, 'content-type': 'application/grpc' }, { waitForTrailers: true });
@@ -210,7 +246,8 @@ function unary(stream: http2.ServerHttp2Stream, answer: (req: Buffer) => { messa
 /** gRPC's percent-encoding of grpc-message: bytes outside printable ASCII, and `%`. */
 function grpcMessage(msg: string): string {
   let out = '';
-  for (const b of Buffer.from(msg, 'utf8')) out += b >= 0x20 && b <= 0x7e && b !== 0x25 ? String.fromCharCode(b) : `%${b.toString(16).toUpperCase().padStart(2, '0')}`;
+  for (const b of Buffer.from(msg, 'utf8'))
+    out += b >= 0x20 && b <= 0x7e && b !== 0x25 ? String.fromCharCode(b) : `%${b.toString(16).toUpperCase().padStart(2, '0')}`;
   return out;
 }
 
@@ -228,7 +265,11 @@ function metadata(rawHeaders: string[]): (key: string) => string[] {
     md.set(k, list);
   }
   const decode = (s: string): string => {
-    try { return decodeURIComponent(s.replace(/\+/g, ' ')); } catch { return s; }
+    try {
+      return decodeURIComponent(s.replace(/\+/g, ' '));
+    } catch {
+      return s;
+    }
   };
   return (key) => {
     const values = md.get(key) ?? [];
@@ -244,7 +285,13 @@ const isRegular = (e: TreeEntry): boolean => (e.mode & (MODE_DIR | MODE_SYMLINK)
  * STAT's position) answered with the file in DATA chunks and an empty DATA; the receiver's FIN with FIN; then
  * grpc-status 0 in the trailers. REQs may come while STATs are still going out; all writes are whole frames.
  */
-async function diffCopy(stream: http2.ServerHttp2Stream, rawHeaders: string[], tree: ContextTree, all: DiffCopyStats[], problem: (msg: string) => void): Promise<void> {
+async function diffCopy(
+  stream: http2.ServerHttp2Stream,
+  rawHeaders: string[],
+  tree: ContextTree,
+  all: DiffCopyStats[],
+  problem: (msg: string) => void,
+): Promise<void> {
   const md = metadata(rawHeaders);
   const dirName = md('dir-name')[0] ?? '';
   const filter: TreeFilter = { includePatterns: md('include-patterns'), excludePatterns: md('exclude-patterns'), followPaths: md('followpaths') };
@@ -261,7 +308,9 @@ async function diffCopy(stream: http2.ServerHttp2Stream, rawHeaders: string[], t
     if (!responded) stream.respond({ ':status': 200, 'content-type': 'application/grpc', ...trailers }, { endStream: true });
     else if (!stream.writableEnded) stream.end();
   };
-  stream.on('close', () => { if (!st.finished) st.problem ??= 'the receiver closed the stream before it finished'; });
+  stream.on('close', () => {
+    if (!st.finished) st.problem ??= 'the receiver closed the stream before it finished';
+  });
 
   // The daemon reads the Dockerfile (`dockerfile`) and the context (`context`) from the same tree: the frontend
   // takes the Dockerfile from the context folder here, the followpaths say which file.
@@ -294,8 +343,14 @@ async function diffCopy(stream: http2.ServerHttp2Stream, rawHeaders: string[], t
     if (stream.write(grpcFrame(encodePacket(p)))) return;
     // HTTP/2 flow control: the receiver reads as it writes files to disk; a large file must wait for it.
     await new Promise<void>((resolve, reject) => {
-      const done = () => { stream.off('close', gone); resolve(); };
-      const gone = () => { stream.off('drain', done); reject(new Error('the stream closed while sending')); };
+      const done = () => {
+        stream.off('close', gone);
+        resolve();
+      };
+      const gone = () => {
+        stream.off('drain', done);
+        reject(new Error('the stream closed while sending'));
+      };
       stream.once('drain', done);
       stream.once('close', gone);
     });

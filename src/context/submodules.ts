@@ -60,9 +60,13 @@ export function parseSubmoduleUrl(url: string, opts: { publicUrl: string; superR
       // scp-like `git@host:path`, a local path: git would fetch those over ssh or the file system.
       return { ok: false, problem: `it is not an http(s) URL of this server (${pub.origin}${prefix})` };
     }
-    if (u.protocol !== 'http:' && u.protocol !== 'https:') return { ok: false, problem: `${u.protocol.slice(0, -1)} URLs are not served by this server (${pub.origin}${prefix})` };
+    if (u.protocol !== 'http:' && u.protocol !== 'https:')
+      return { ok: false, problem: `${u.protocol.slice(0, -1)} URLs are not served by this server (${pub.origin}${prefix})` };
     if (u.hostname.toLowerCase() !== pub.hostname.toLowerCase() || effectivePort(u) !== effectivePort(pub)) {
-      return { ok: false, problem: `${u.host} is another host: codehub-build has no credentials for it and reads submodules only from its own repos (${pub.origin}${prefix}/git/<owner>/<repo>.git)` };
+      return {
+        ok: false,
+        problem: `${u.host} is another host: codehub-build has no credentials for it and reads submodules only from its own repos (${pub.origin}${prefix}/git/<owner>/<repo>.git)`,
+      };
     }
     path = u.pathname;
   }
@@ -120,7 +124,11 @@ export async function readGitmodules(gitDir: string, commit: string): Promise<{ 
   const blob = `${commit}:.gitmodules`;
   const exists = await execa('git', ['--git-dir', gitDir, 'cat-file', '-e', '--end-of-options', blob], { env: gitEnv(), extendEnv: false, reject: false });
   if (exists.exitCode !== 0) return { ok: true, urls: new Map() };
-  const r = await execa('git', ['--git-dir', gitDir, 'config', '--no-includes', '--blob', blob, '--list', '-z'], { env: gitEnv(), extendEnv: false, reject: false });
+  const r = await execa('git', ['--git-dir', gitDir, 'config', '--no-includes', '--blob', blob, '--list', '-z'], {
+    env: gitEnv(),
+    extendEnv: false,
+    reject: false,
+  });
   if (r.exitCode !== 0) return { ok: false, problem: `.gitmodules at ${commit.slice(0, 12)} cannot be read: ${r.stderr.trim().split('\n').pop()}` };
   return { ok: true, urls: parseGitmodules(r.stdout) };
 }
@@ -128,7 +136,11 @@ export async function readGitmodules(gitDir: string, commit: string): Promise<{ 
 /** Whether `commit` is on a branch or tag of the bare repo (an object a force-push left behind is not). */
 async function reachable(gitDir: string, commit: string): Promise<boolean> {
   if (!/^[0-9a-f]{40}$/.test(commit)) return false;
-  const r = await execa('git', ['--git-dir', gitDir, 'for-each-ref', '--count=1', `--contains=${commit}`, '--format=%(refname)', 'refs/heads/', 'refs/tags/'], { env: gitEnv(), extendEnv: false, reject: false });
+  const r = await execa('git', ['--git-dir', gitDir, 'for-each-ref', '--count=1', `--contains=${commit}`, '--format=%(refname)', 'refs/heads/', 'refs/tags/'], {
+    env: gitEnv(),
+    extendEnv: false,
+    reject: false,
+  });
   return r.exitCode === 0 && r.stdout.trim() !== '';
 }
 
@@ -154,20 +166,30 @@ export function submoduleResolver(deps: ResolverDeps, pusher: string): Submodule
     async resolve(sub) {
       const where = `submodule ${sub.path} (${maskUrl(sub.url)})`;
       const parsed = parseSubmoduleUrl(sub.url, { publicUrl: pub, superRepo: sub.superRepo });
-      if (!parsed.ok) return { ok: false, problem: `${where} cannot be read: ${parsed.problem}; push it to this server and point .gitmodules at it, or leave ${sub.path} out of the build (.dockerignore)` };
+      if (!parsed.ok)
+        return {
+          ok: false,
+          problem: `${where} cannot be read: ${parsed.problem}; push it to this server and point .gitmodules at it, or leave ${sub.path} out of the build (.dockerignore)`,
+        };
       const repo = `${parsed.owner}/${parsed.repo}`;
       const may = deps.canRead(pusher, parsed.owner, parsed.repo);
       if (may === 'no such user') return { ok: false, problem: `${where}: the build's pusher ${pusher} is no longer a user, so it may read no repo` };
       if (!may) {
         // As everywhere else, another user's repo is not admitted to exist to someone who may not read it.
-        return { ok: false, problem: `${where}: ${pusher} may not read ${repo} (it is not shared with ${pusher}, or does not exist); its owner can share it: codehub-build repo share ${repo} ${pusher} --role read` };
+        return {
+          ok: false,
+          problem: `${where}: ${pusher} may not read ${repo} (it is not shared with ${pusher}, or does not exist); its owner can share it: codehub-build repo share ${repo} ${pusher} --role read`,
+        };
       }
       if (!deps.repos.exists(parsed.owner, parsed.repo)) {
         return { ok: false, problem: `${where}: there is no repository ${repo} on this server; push it first: git push ${pub}/git/${repo}.git` };
       }
       const gitDir = deps.repos.path(parsed.owner, parsed.repo);
       if (!(await reachable(gitDir, sub.commit))) {
-        return { ok: false, problem: `${where}: commit ${sub.commit} is not on a branch or tag of ${repo}; push ${sub.commit} to ${repo} first (in the submodule: git push ${pub}/git/${repo}.git ${sub.commit}:refs/heads/<branch>)` };
+        return {
+          ok: false,
+          problem: `${where}: commit ${sub.commit} is not on a branch or tag of ${repo}; push ${sub.commit} to ${repo} first (in the submodule: git push ${pub}/git/${repo}.git ${sub.commit}:refs/heads/<branch>)`,
+        };
       }
       return { ok: true, gitDir, repo };
     },

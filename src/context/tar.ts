@@ -17,11 +17,7 @@ const MAX_OCTAL_11 = 8 ** 11 - 1;
  * than its entry's size errors the stream, naming it (the headers already sent promised that size). Aborting
  * `signal` errors the stream and destroys the file being read.
  */
-export function tarStream(
-  entries: TreeEntry[],
-  open: (path: string) => Promise<Readable>,
-  opts: { signal?: AbortSignal } = {},
-): Readable {
+export function tarStream(entries: TreeEntry[], open: (path: string) => Promise<Readable>, opts: { signal?: AbortSignal } = {}): Readable {
   const { signal } = opts;
   async function* blocks(): AsyncGenerator<Buffer> {
     for (const entry of entries) {
@@ -125,12 +121,7 @@ function octal(b: Buffer, offset: number, width: number, value: number): void {
 
 /** tar's mode: the permission bits plus setuid/setgid/sticky, which Go keeps in high bits of its own. */
 function tarMode(mode: number): number {
-  return (
-    (mode & 0o777) |
-    (mode & MODE_SETUID ? 0o4000 : 0) |
-    (mode & MODE_SETGID ? 0o2000 : 0) |
-    (mode & MODE_STICKY ? 0o1000 : 0)
-  );
+  return (mode & 0o777) | (mode & MODE_SETUID ? 0o4000 : 0) | (mode & MODE_SETGID ? 0o2000 : 0) | (mode & MODE_STICKY ? 0o1000 : 0);
 }
 
 /**

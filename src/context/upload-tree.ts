@@ -25,7 +25,11 @@ export class UploadTree implements ContextTree {
   /** A regular file's path -> its blob. */
   private readonly blobs = new Map<string, string>();
 
-  constructor(private readonly store: BlobStore, private readonly owner: string, manifest: UploadManifest) {
+  constructor(
+    private readonly store: BlobStore,
+    private readonly owner: string,
+    manifest: UploadManifest,
+  ) {
     this.all = manifest.entries.map((e) => {
       const entry: TreeEntry = { path: e.path, mode: e.mode, size: e.size, mtimeNs: BASE_NS };
       if (e.mode & MODE_SYMLINK) {

@@ -168,9 +168,7 @@ export function checkSharedToken(req: WebhookRequest, secret: string, header: st
   const got = headerOf(req, header);
   if (got === undefined) return { ok: false, problem: `${header} header is missing` };
   const digest = (s: string) => createHash('sha256').update(s, 'utf8').digest();
-  return timingSafeEqual(digest(got), digest(secret))
-    ? { ok: true }
-    : { ok: false, problem: `${header} does not match this link's webhook secret` };
+  return timingSafeEqual(digest(got), digest(secret)) ? { ok: true } : { ok: false, problem: `${header} does not match this link's webhook secret` };
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -277,7 +275,16 @@ export function pushEvent(f: PushFields): ParseResult {
   return {
     ok: true,
     event: {
-      kind: 'push', deliveryId: f.deliveryId, repoUrls, repoFullName: f.repoFullName, ref: f.ref, before: f.before, after: f.after, pusher: f.pusher ?? null, deleted, created,
+      kind: 'push',
+      deliveryId: f.deliveryId,
+      repoUrls,
+      repoFullName: f.repoFullName,
+      ref: f.ref,
+      before: f.before,
+      after: f.after,
+      pusher: f.pusher ?? null,
+      deleted,
+      created,
       ...(f.defaultBranch !== undefined && isWellFormedRef(`refs/heads/${f.defaultBranch}`) ? { defaultBranch: f.defaultBranch } : {}),
     },
   };
@@ -308,7 +315,9 @@ export function parseUpstream(raw: string): Upstream {
   if (segments.length < 2) throw new BadRequestError(`upstream URL ${JSON.stringify(raw)} does not name a repository (https://host/owner/repo)`);
   for (const s of segments) {
     if (!/^[A-Za-z0-9_.-]+$/.test(s) || /^\.+$/.test(s)) {
-      throw new BadRequestError(`upstream URL ${JSON.stringify(raw)} has the path segment ${JSON.stringify(s)}; owners and repositories are letters, digits, ".", "-" and "_"`);
+      throw new BadRequestError(
+        `upstream URL ${JSON.stringify(raw)} has the path segment ${JSON.stringify(s)}; owners and repositories are letters, digits, ".", "-" and "_"`,
+      );
     }
   }
   return { origin: checked.url.origin, segments };
@@ -366,6 +375,10 @@ export function repoUrlKey(raw: string): string | null {
     hostPath = host + url.pathname;
   } else if (scp) hostPath = `${scp[1]}/${scp[2]}`;
   else return null;
-  const key = hostPath.toLowerCase().replace(/\/+$/, '').replace(/\.git$/, '').replace(/\/+$/, '');
+  const key = hostPath
+    .toLowerCase()
+    .replace(/\/+$/, '')
+    .replace(/\.git$/, '')
+    .replace(/\/+$/, '');
   return key.includes('/') ? key : null;
 }

@@ -1,7 +1,25 @@
 import {
-  checkHmacSha256, checkStatusArgs, firstHeader, isZeroSha, JSON_HEADERS, objectAt, parseApiUrl, parseUpstream, pushEvent, readPayload,
-  stringAt, stringsAt, truncate, ZERO_SHA, type Forge, type HttpCall, type Json, type ParseResult, type StatusUpdate,
-  type Verification, type WebhookRequest,
+  checkHmacSha256,
+  checkStatusArgs,
+  firstHeader,
+  isZeroSha,
+  JSON_HEADERS,
+  objectAt,
+  parseApiUrl,
+  parseUpstream,
+  pushEvent,
+  readPayload,
+  stringAt,
+  stringsAt,
+  truncate,
+  ZERO_SHA,
+  type Forge,
+  type HttpCall,
+  type Json,
+  type ParseResult,
+  type StatusUpdate,
+  type Verification,
+  type WebhookRequest,
 } from './forge.js';
 
 /**
@@ -29,7 +47,10 @@ const MAX_DESCRIPTION = 255;
 const REPO_URL_KEYS = ['html_url', 'clone_url', 'ssh_url'];
 
 function verify(req: WebhookRequest, secret: string): Verification {
-  const found = firstHeader(req, SIGNATURES.map((s) => s.name));
+  const found = firstHeader(
+    req,
+    SIGNATURES.map((s) => s.name),
+  );
   if (found === undefined) return { ok: false, problem: `none of ${SIGNATURES.map((s) => s.name).join(', ')} is present` };
   const prefix = SIGNATURES.find((s) => s.name === found.name)!.prefix;
   return checkHmacSha256(req, secret, found.name, found.value, prefix);
@@ -43,7 +64,12 @@ function parse(req: WebhookRequest): ParseResult {
   if (!read.ok) return read;
   const p = read.payload;
   const repo = objectAt(p, 'repository');
-  const common = { deliveryId, repoFullName: stringAt(repo, 'full_name'), repoUrls: stringsAt(repo, REPO_URL_KEYS), defaultBranch: stringAt(repo, 'default_branch') };
+  const common = {
+    deliveryId,
+    repoFullName: stringAt(repo, 'full_name'),
+    repoUrls: stringsAt(repo, REPO_URL_KEYS),
+    defaultBranch: stringAt(repo, 'default_branch'),
+  };
   switch (event) {
     case 'push': {
       const before = stringAt(p, 'before');
@@ -66,7 +92,10 @@ function parse(req: WebhookRequest): ParseResult {
  * event has `before` null. A deleted tag also comes as a push with an all-zero `after`, so its `delete`
  * event is ignored rather than counted twice.
  */
-function deleted(p: Json, common: { deliveryId: string | null; repoFullName: string | undefined; repoUrls: string[]; defaultBranch: string | undefined }): ParseResult {
+function deleted(
+  p: Json,
+  common: { deliveryId: string | null; repoFullName: string | undefined; repoUrls: string[]; defaultBranch: string | undefined },
+): ParseResult {
   const refType = stringAt(p, 'ref_type');
   if (refType !== 'branch') return { ok: true, event: { kind: 'ignored', event: `delete of a ${refType ?? 'ref'}`, deliveryId: common.deliveryId } };
   const name = stringAt(p, 'ref');

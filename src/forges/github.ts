@@ -1,7 +1,23 @@
 import { BadRequestError } from '../errors.js';
 import {
-  checkHmacSha256, checkStatusArgs, headerOf, JSON_HEADERS, objectAt, parseApiUrl, parseUpstream, pushEvent, readPayload,
-  stringAt, stringsAt, truncate, type Forge, type HttpCall, type ParseResult, type StatusUpdate, type Verification, type WebhookRequest,
+  checkHmacSha256,
+  checkStatusArgs,
+  headerOf,
+  JSON_HEADERS,
+  objectAt,
+  parseApiUrl,
+  parseUpstream,
+  pushEvent,
+  readPayload,
+  stringAt,
+  stringsAt,
+  truncate,
+  type Forge,
+  type HttpCall,
+  type ParseResult,
+  type StatusUpdate,
+  type Verification,
+  type WebhookRequest,
 } from './forge.js';
 
 /**
@@ -86,7 +102,8 @@ function statusCall(upstreamUrl: string, apiUrl: string | undefined, token: stri
 /** GitHub (and Enterprise Server, which has no sub-path) names a repository by exactly owner/repo. */
 function upstreamOf(upstreamUrl: string) {
   const u = parseUpstream(upstreamUrl);
-  if (u.segments.length !== 2) throw new BadRequestError(`upstream URL ${JSON.stringify(upstreamUrl)} is not a GitHub repository URL (https://host/owner/repo)`);
+  if (u.segments.length !== 2)
+    throw new BadRequestError(`upstream URL ${JSON.stringify(upstreamUrl)} is not a GitHub repository URL (https://host/owner/repo)`);
   return u;
 }
 

@@ -1,7 +1,23 @@
 import {
-  checkSharedToken, checkStatusArgs, headerOf, JSON_HEADERS, objectAt, parseApiUrl, parseUpstream, pushEvent, readPayload,
-  stringAt, stringsAt, truncate, type Forge, type HttpCall, type ParseResult, type StatusState, type StatusUpdate,
-  type Verification, type WebhookRequest,
+  checkSharedToken,
+  checkStatusArgs,
+  headerOf,
+  JSON_HEADERS,
+  objectAt,
+  parseApiUrl,
+  parseUpstream,
+  pushEvent,
+  readPayload,
+  stringAt,
+  stringsAt,
+  truncate,
+  type Forge,
+  type HttpCall,
+  type ParseResult,
+  type StatusState,
+  type StatusUpdate,
+  type Verification,
+  type WebhookRequest,
 } from './forge.js';
 
 /**
@@ -76,7 +92,11 @@ function repoPath(upstreamUrl: string, apiUrl?: string): string {
   // With an api_url on the same host ending in /api/v4, whatever precedes /api/v4 is the relative URL
   // root, and the project path is what follows it in the upstream URL.
   const api = new URL(parseApiUrl(apiUrl));
-  const root = /^(.*)\/api\/v4$/.exec(api.pathname)?.[1]?.split('/').filter((s) => s !== '') ?? [];
+  const root =
+    /^(.*)\/api\/v4$/
+      .exec(api.pathname)?.[1]
+      ?.split('/')
+      .filter((s) => s !== '') ?? [];
   const underRoot = api.origin === origin && root.length > 0 && segments.length - root.length >= 2 && root.every((s, i) => segments[i] === s);
   return (underRoot ? segments.slice(root.length) : segments).join('/');
 }

@@ -111,7 +111,9 @@ const TOKEN_AAD = 'upstream.status_token';
  * repository URLs; opened (secrets decrypted) only to verify, fetch and report.
  */
 export class UpstreamLinks {
-  constructor(private deps: { store: Store; forges: ForgeStore; repos: RepoStore; key: Buffer; publicUrl: string; urlOptions?: UpstreamUrlOptions; log?: Logger }) {}
+  constructor(
+    private deps: { store: Store; forges: ForgeStore; repos: RepoStore; key: Buffer; publicUrl: string; urlOptions?: UpstreamUrlOptions; log?: Logger },
+  ) {}
 
   /** Creates or replaces the link of owner/repo, making the repo (and its bare git repo) if needed. */
   async set(owner: string, repo: string, body: unknown): Promise<{ view: LinkView; created: boolean }> {
@@ -122,7 +124,11 @@ export class UpstreamLinks {
     const row = this.deps.store.repos.ensure(owner, repo);
     const full = `${owner}/${repo}`;
     const { link, created } = this.deps.forges.putLink({
-      repoId: row.id, url: v.url, urlKey: repoUrlKey(v.url)!, forge: v.forge, apiUrl: v.apiUrl,
+      repoId: row.id,
+      url: v.url,
+      urlKey: repoUrlKey(v.url)!,
+      forge: v.forge,
+      apiUrl: v.apiUrl,
       webhookSecret: seal(this.deps.key, full, SECRET_AAD, Buffer.from(v.webhookSecret)),
       statusToken: v.statusToken === null ? null : seal(this.deps.key, full, TOKEN_AAD, Buffer.from(v.statusToken)),
     });
@@ -159,7 +165,8 @@ export class UpstreamLinks {
    * delivery of a push already acted on is answered with these rather than built again.
    */
   buildsOf(link: OpenLink, ref: string, sha: string): PushBuild[] {
-    return this.deps.store.builds.list({ repo: `${link.owner}/${link.name}`, commit: sha, ref, source: 'push', limit: 100 })
+    return this.deps.store.builds
+      .list({ repo: `${link.owner}/${link.name}`, commit: sha, ref, source: 'push', limit: 100 })
       .filter((b): b is PushBuild => isPush(b) && b.ref === ref && b.commitSha === sha);
   }
 
@@ -180,7 +187,12 @@ export class UpstreamLinks {
   private open(l: LinkRow): OpenLink {
     const full = `${l.owner}/${l.name}`;
     return {
-      repoId: l.repoId, owner: l.owner, name: l.name, forge: forgeNamed(l.forge), url: new URL(l.url), apiUrl: l.apiUrl ?? undefined,
+      repoId: l.repoId,
+      owner: l.owner,
+      name: l.name,
+      forge: forgeNamed(l.forge),
+      url: new URL(l.url),
+      apiUrl: l.apiUrl ?? undefined,
       webhookSecret: open(this.deps.key, full, SECRET_AAD, l.webhookSecret).toString('utf8'),
       statusToken: l.statusToken === null ? undefined : open(this.deps.key, full, TOKEN_AAD, l.statusToken).toString('utf8'),
     };
@@ -189,9 +201,14 @@ export class UpstreamLinks {
   private view(owner: string, repo: string, link: UpstreamRow): LinkView {
     const forge = forgeNamed(link.forge);
     return {
-      repo: `${owner}/${repo}`, url: link.url, forge: link.forge, api_url: forge.apiBase(link.url, link.apiUrl ?? undefined),
-      hook_url: `${this.deps.publicUrl}/hooks/${link.forge}?repo=${owner}/${repo}`, statuses: link.statusToken !== null,
-      created_at: link.createdAt, updated_at: link.updatedAt,
+      repo: `${owner}/${repo}`,
+      url: link.url,
+      forge: link.forge,
+      api_url: forge.apiBase(link.url, link.apiUrl ?? undefined),
+      hook_url: `${this.deps.publicUrl}/hooks/${link.forge}?repo=${owner}/${repo}`,
+      statuses: link.statusToken !== null,
+      created_at: link.createdAt,
+      updated_at: link.updatedAt,
       last_delivery: link.lastDeliveryAt === null ? null : { at: link.lastDeliveryAt, result: link.lastDeliveryResult ?? '', error: link.lastDeliveryError },
     };
   }

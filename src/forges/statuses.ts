@@ -66,17 +66,18 @@ export function refusingLinkLocal(allowHost?: (host: string) => boolean, lookupA
  */
 export function httpSender(opts: { allowHost?: ((host: string) => boolean) | undefined; lookupAll?: LookupAll } = {}): StatusSender {
   const lookup = refusingLinkLocal(opts.allowHost, opts.lookupAll);
-  return (call, signal) => new Promise<StatusAnswer>((resolve, reject) => {
-    const url = new URL(call.url);
-    const body = Buffer.from(call.body);
-    const request = url.protocol === 'https:' ? httpsRequest : httpRequest;
-    const req = request(url, { method: call.method, headers: { ...call.headers, 'Content-Length': String(body.length) }, lookup, signal }, (res) => {
-      readAnswer(res).then(resolve, reject);
+  return (call, signal) =>
+    new Promise<StatusAnswer>((resolve, reject) => {
+      const url = new URL(call.url);
+      const body = Buffer.from(call.body);
+      const request = url.protocol === 'https:' ? httpsRequest : httpRequest;
+      const req = request(url, { method: call.method, headers: { ...call.headers, 'Content-Length': String(body.length) }, lookup, signal }, (res) => {
+        readAnswer(res).then(resolve, reject);
+      });
+      // An abort rejects with the signal's reason (a TimeoutError for AbortSignal.timeout), as fetch did.
+      req.on('error', (e) => reject(signal.aborted ? signal.reason : e));
+      req.end(body);
     });
-    // An abort rejects with the signal's reason (a TimeoutError for AbortSignal.timeout), as fetch did.
-    req.on('error', (e) => reject(signal.aborted ? signal.reason : e));
-    req.end(body);
-  });
 }
 
 async function readAnswer(res: IncomingMessage): Promise<StatusAnswer> {
@@ -87,10 +88,16 @@ async function readAnswer(res: IncomingMessage): Promise<StatusAnswer> {
     if (size < MAX_ANSWER_CHARS * 4) chunks.push(chunk as Buffer);
     size += (chunk as Buffer).length;
   }
-  const h = (k: string) => { const v = res.headers[k]; return Array.isArray(v) ? v[0] : v; };
+  const h = (k: string) => {
+    const v = res.headers[k];
+    return Array.isArray(v) ? v[0] : v;
+  };
   return {
-    status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8').slice(0, MAX_ANSWER_CHARS),
-    retryAfter: h('retry-after'), rateLimited: h('x-ratelimit-remaining') === '0', location: h('location'),
+    status: res.statusCode ?? 0,
+    body: Buffer.concat(chunks).toString('utf8').slice(0, MAX_ANSWER_CHARS),
+    retryAfter: h('retry-after'),
+    rateLimited: h('x-ratelimit-remaining') === '0',
+    location: h('location'),
   };
 }
 
@@ -201,7 +208,11 @@ export class StatusReporter {
       if (!link || link.statusToken === null) return;
       const s = statusFor(b);
       if (!s) return;
-      this.deps.forges.want({ buildId: b.id, repoId: b.repoId, sha: b.commitSha, ref: b.refName, context: `codehub-build/${b.image}`, ...s }, this.now(), onlyIfNew);
+      this.deps.forges.want(
+        { buildId: b.id, repoId: b.repoId, sha: b.commitSha, ref: b.refName, context: `codehub-build/${b.image}`, ...s },
+        this.now(),
+        onlyIfNew,
+      );
     } catch (e) {
       this.deps.log.error('could not record the commit status a build owes', { build: b.id, err: e as Error });
       return;
@@ -217,13 +228,15 @@ export class StatusReporter {
       return;
     }
     clearTimeout(this.timer);
-    this.draining = this.drain().catch((e: Error) => this.deps.log.error('sending commit statuses failed; they stay owed', { err: e })).finally(() => {
-      this.draining = undefined;
-      if (this.again) {
-        this.again = false;
-        this.wake();
-      } else this.schedule();
-    });
+    this.draining = this.drain()
+      .catch((e: Error) => this.deps.log.error('sending commit statuses failed; they stay owed', { err: e }))
+      .finally(() => {
+        this.draining = undefined;
+        if (this.again) {
+          this.again = false;
+          this.wake();
+        } else this.schedule();
+      });
   }
 
   private schedule(): void {
@@ -246,7 +259,9 @@ export class StatusReporter {
       if (this.stopped) return;
       const rows = this.deps.forges.due(this.now(), BATCH);
       if (rows.length === 0) return;
-      await mapLimit(rows, PARALLEL, (row) => this.deliver(row).catch((e: Error) => this.deps.log.error('sending a commit status failed unexpectedly', { build: row.buildId, err: e })));
+      await mapLimit(rows, PARALLEL, (row) =>
+        this.deliver(row).catch((e: Error) => this.deps.log.error('sending a commit status failed unexpectedly', { build: row.buildId, err: e })),
+      );
     }
   }
 
@@ -268,7 +283,12 @@ export class StatusReporter {
     try {
       const sha = this.deps.commitOf ? await this.deps.commitOf(link.owner, link.name, row.sha) : row.sha;
       call = link.forge.statusCall(link.url.href, link.apiUrl, link.statusToken, {
-        sha, state: row.state, targetUrl: `${this.deps.publicUrl}/builds/${row.buildId}`, description: row.description, context: row.context, ref: row.ref,
+        sha,
+        state: row.state,
+        targetUrl: `${this.deps.publicUrl}/builds/${row.buildId}`,
+        description: row.description,
+        context: row.context,
+        ref: row.ref,
       });
     } catch (e) {
       return giveUp((e as Error).message);
@@ -277,7 +297,11 @@ export class StatusReporter {
     // Checked at every call: the link may be older than the rules, or than the operator's list.
     const refused = hostProblem(new URL(call.url).hostname, this.deps.allowHost ? { allowHosts: this.deps.allowHost } : {});
     if (refused !== null) {
-      return giveUp(this.deps.allowHost ? `${where} is not among the hosts the operator allows (CODEHUB_UPSTREAM_HOSTS); link the repo again` : `the status API ${refused}; link the repo again`);
+      return giveUp(
+        this.deps.allowHost
+          ? `${where} is not among the hosts the operator allows (CODEHUB_UPSTREAM_HOSTS); link the repo again`
+          : `the status API ${refused}; link the repo again`,
+      );
     }
     // Whatever the forge or the HTTP client says goes into the build's record and the log: never the token.
     const masked = (text: string) => text.split(link.statusToken!).join('***');
@@ -288,12 +312,20 @@ export class StatusReporter {
       // The host resolved to a link-local address (refusingLinkLocal): never sent, and retrying would not change the rule.
       if (e instanceof BadRequestError) return giveUp(`${where}: ${e.message}; link the repo again`);
       const err = e as Error & { cause?: { code?: string; message?: string } };
-      const why = err.name === 'TimeoutError' ? `no answer within ${(this.deps.timeoutMs ?? 10_000) / 1000} s` : (err.cause?.code ?? err.cause?.message ?? err.message);
+      const why =
+        err.name === 'TimeoutError' ? `no answer within ${(this.deps.timeoutMs ?? 10_000) / 1000} s` : (err.cause?.code ?? err.cause?.message ?? err.message);
       return this.retry(row, masked(`${where} did not answer (${why})`));
     }
     if (answer.status >= 200 && answer.status < 300) {
       forges.delivered(row.buildId, row.state);
-      log.info('commit status delivered', { build: row.buildId, state: row.state, forge: link.forge.name, repo: `${link.owner}/${link.name}`, sha: row.sha, attempts: row.attempts + 1 });
+      log.info('commit status delivered', {
+        build: row.buildId,
+        state: row.state,
+        forge: link.forge.name,
+        repo: `${link.owner}/${link.name}`,
+        sha: row.sha,
+        attempts: row.attempts + 1,
+      });
       return;
     }
     // Only what a forge's API says in its JSON (`message`): the answer is shown on the build to all who read it,
@@ -336,9 +368,11 @@ function forgeMessage(body: string): string {
 }
 
 function fixFor(status: number, location?: string): string {
-  if (status >= 300 && status < 400) return `the forge redirects${location ? ` to ${location}` : ''} (a renamed or moved repository?): set the link's url, or api_url, to where it is now`;
-  if (status === 401 || status === 403) return 'give the link a status_token that may set commit statuses (GitHub: "Commit statuses: write" or repo:status; Gitea/Forgejo: write:repository; GitLab: api)';
-  if (status === 404) return 'check the link\'s url (and api_url): the forge has no such repository, or the token cannot see it';
+  if (status >= 300 && status < 400)
+    return `the forge redirects${location ? ` to ${location}` : ''} (a renamed or moved repository?): set the link's url, or api_url, to where it is now`;
+  if (status === 401 || status === 403)
+    return 'give the link a status_token that may set commit statuses (GitHub: "Commit statuses: write" or repo:status; Gitea/Forgejo: write:repository; GitLab: api)';
+  if (status === 404) return "check the link's url (and api_url): the forge has no such repository, or the token cannot see it";
   if (status === 422) return 'the forge does not accept this commit or state (is the commit on the forge?)';
-  return 'check the link\'s url and api_url';
+  return "check the link's url and api_url";
 }

@@ -75,7 +75,7 @@ export function checkUpstreamShape(raw: string): UpstreamUrlCheck {
     return bad('is not a valid URL');
   }
   if (url.username !== '' || url.password !== '') {
-    return bad('contains credentials (user:token@); a token goes in the link\'s status_token, never in a URL');
+    return bad("contains credentials (user:token@); a token goes in the link's status_token, never in a URL");
   }
   if (url.hostname === '') return bad('has no host');
   if (url.search !== '' || url.hash !== '' || raw.includes('?') || raw.includes('#')) return bad('has a query or fragment; a repository URL has neither');
@@ -110,7 +110,8 @@ LINK_LOCAL.addSubnet('fe80::', 10, 'ipv6');
 for (const prefix of ['::', '::ffff:0:', '64:ff9b::']) LINK_LOCAL.addSubnet(`${prefix}a9fe:0`, 112, 'ipv6');
 
 /** The rule, as every refusal states it. */
-export const LINK_LOCAL_RULE = 'link-local addresses (169.254.0.0/16, fe80::/10: cloud metadata services answer there) are refused unless the operator lists the host in CODEHUB_UPSTREAM_HOSTS';
+export const LINK_LOCAL_RULE =
+  'link-local addresses (169.254.0.0/16, fe80::/10: cloud metadata services answer there) are refused unless the operator lists the host in CODEHUB_UPSTREAM_HOSTS';
 
 /** Whether `address` (an IP address, IPv6 with or without brackets; a name is not) is link-local. */
 export function isLinkLocal(address: string): boolean {
@@ -160,7 +161,13 @@ export async function resolveHost(host: string, opts: UpstreamUrlOptions & { res
 
 /** One git process: what fetchUpstream runs, replaceable so tests can see every argument and variable. */
 export type GitRun = (args: string[], env: Record<string, string>, opts: { timeoutMs: number; signal?: AbortSignal }) => Promise<GitRunResult>;
-export interface GitRunResult { exitCode: number | undefined; stdout: string; stderr: string; timedOut: boolean; aborted: boolean }
+export interface GitRunResult {
+  exitCode: number | undefined;
+  stdout: string;
+  stderr: string;
+  timedOut: boolean;
+  aborted: boolean;
+}
 
 /**
  * Runs git in its own process group, and on timeout or abort kills the whole group: `git fetch` does the
@@ -174,10 +181,18 @@ export const runGit: GitRun = async (args, env, { timeoutMs, signal }) => {
   const killGroup = () => {
     try {
       if (child.pid !== undefined) process.kill(-child.pid, 'SIGKILL');
-    } catch { /* already gone */ }
+    } catch {
+      /* already gone */
+    }
   };
-  const timer = setTimeout(() => { timedOut = true; killGroup(); }, timeoutMs);
-  const onAbort = () => { aborted = true; killGroup(); };
+  const timer = setTimeout(() => {
+    timedOut = true;
+    killGroup();
+  }, timeoutMs);
+  const onAbort = () => {
+    aborted = true;
+    killGroup();
+  };
   if (signal?.aborted) onAbort();
   else signal?.addEventListener('abort', onAbort, { once: true });
   try {
@@ -251,14 +266,17 @@ export async function fetchUpstream(opts: FetchUpstreamOptions, run: GitRun = ru
   const { env, secrets } = net;
   const args = [
     ...NETWORK_OPTIONS,
-    '--git-dir', opts.gitDir,
+    '--git-dir',
+    opts.gitDir,
     'fetch',
     '--quiet', // no progress lines in the error text
     '--no-tags', // exactly the refs asked for: no tags following along
     '--no-write-fetch-head', // nothing about the upstream is written into the repo
     '--no-recurse-submodules',
     '--atomic',
-    '--', display, ...opts.refs.map((r) => `+${r}:${r}`),
+    '--',
+    display,
+    ...opts.refs.map((r) => `+${r}:${r}`),
   ];
   const r = await run(args, env, { timeoutMs: opts.timeoutMs ?? DEFAULT_TIMEOUT_MS, signal: opts.signal });
   const stderr = mask(r.stderr.trim(), secrets).slice(-2000);
@@ -266,7 +284,8 @@ export async function fetchUpstream(opts: FetchUpstreamOptions, run: GitRun = ru
   if (r.aborted) return { ok: false, problem: `fetch from ${display} was cancelled` };
   if (r.exitCode !== 0) {
     const missing = opts.refs.filter((ref) => stderr.includes(`couldn't find remote ref ${ref}`));
-    if (missing.length > 0) return { ok: false, problem: `fetch from ${display}: the upstream has no ${missing.join(', ')} (deleted there?); nothing was updated`, missing };
+    if (missing.length > 0)
+      return { ok: false, problem: `fetch from ${display}: the upstream has no ${missing.join(', ')} (deleted there?); nothing was updated`, missing };
     if (/terminal prompts disabled|Authentication failed|HTTP 40[13]|\b40[13]\b/.test(stderr)) {
       const why = secrets.length > 0 ? 'refused the token' : 'asks for credentials and the link has no token';
       return { ok: false, problem: `fetch from ${display}: the upstream ${why} (git said: ${stderr})` };
@@ -291,8 +310,16 @@ export async function fetchUpstream(opts: FetchUpstreamOptions, run: GitRun = ru
  * list: no stored credentials are sent to the upstream, and none are saved.
  */
 const NETWORK_OPTIONS = [
-  '-c', 'protocol.allow=never', '-c', 'protocol.http.allow=always', '-c', 'protocol.https.allow=always',
-  '-c', 'http.followRedirects=false', '-c', 'credential.helper=',
+  '-c',
+  'protocol.allow=never',
+  '-c',
+  'protocol.http.allow=always',
+  '-c',
+  'protocol.https.allow=always',
+  '-c',
+  'http.followRedirects=false',
+  '-c',
+  'credential.helper=',
 ];
 
 /**
@@ -300,7 +327,10 @@ const NETWORK_OPTIONS = [
  * git >= 2.37) that makes git's libcurl connect to exactly those addresses: a DNS answer that changes between
  * this check and git's own lookup (rebinding) cannot send git elsewhere. Null when nothing was resolved.
  */
-async function pinnedHost(url: URL, opts: { urlOptions?: UpstreamUrlOptions | undefined; resolve?: Resolve | undefined }): Promise<{ ok: true; pin: string | null } | { ok: false; problem: string }> {
+async function pinnedHost(
+  url: URL,
+  opts: { urlOptions?: UpstreamUrlOptions | undefined; resolve?: Resolve | undefined },
+): Promise<{ ok: true; pin: string | null } | { ok: false; problem: string }> {
   const r = await resolveHost(url.hostname, { ...opts.urlOptions, ...(opts.resolve ? { resolve: opts.resolve } : {}) });
   if (!r.ok) return r;
   if (r.addresses === null) return { ok: true, pin: null };
@@ -314,8 +344,11 @@ async function pinnedHost(url: URL, opts: { urlOptions?: UpstreamUrlOptions | un
  * needs, and the token as an `http.extraHeader` through GIT_CONFIG_COUNT, never in an argument or a URL.
  * `secrets` are what must be masked in git's output.
  */
-function networkGit(opts: { token?: string | undefined; username?: string | undefined; pin?: string | null }, display: string, doing: string):
-  { ok: true; env: Record<string, string>; secrets: string[] } | { ok: false; problem: string } {
+function networkGit(
+  opts: { token?: string | undefined; username?: string | undefined; pin?: string | null },
+  display: string,
+  doing: string,
+): { ok: true; env: Record<string, string>; secrets: string[] } | { ok: false; problem: string } {
   const secrets: string[] = [];
   const env = gitEnv({
     ...Object.fromEntries(NETWORK_ENV.flatMap((k) => (process.env[k] ? [[k, process.env[k]!]] : []))),
@@ -339,7 +372,10 @@ function networkGit(opts: { token?: string | undefined; username?: string | unde
     secrets.push(opts.token, basic);
   }
   env.GIT_CONFIG_COUNT = String(config.length);
-  config.forEach(([k, v], i) => { env[`GIT_CONFIG_KEY_${i}`] = k; env[`GIT_CONFIG_VALUE_${i}`] = v; });
+  config.forEach(([k, v], i) => {
+    env[`GIT_CONFIG_KEY_${i}`] = k;
+    env[`GIT_CONFIG_VALUE_${i}`] = v;
+  });
   return { ok: true, env, secrets };
 }
 
@@ -351,7 +387,15 @@ export type RemoteRefResult = { ok: true; sha: string | null } | { ok: false; pr
  * or out of order, and a branch made again since must not be deleted here.
  */
 export async function remoteRef(
-  opts: { url: URL; token?: string | undefined; username?: string | undefined; ref: string; timeoutMs?: number; urlOptions?: UpstreamUrlOptions | undefined; resolve?: Resolve },
+  opts: {
+    url: URL;
+    token?: string | undefined;
+    username?: string | undefined;
+    ref: string;
+    timeoutMs?: number;
+    urlOptions?: UpstreamUrlOptions | undefined;
+    resolve?: Resolve;
+  },
   run: GitRun = runGit,
 ): Promise<RemoteRefResult> {
   const checked = checkUpstreamUrl(opts.url.href, opts.urlOptions);
@@ -367,15 +411,22 @@ export async function remoteRef(
   if (r.timedOut) return { ok: false, problem: `listing refs of ${checked.display} took too long and was stopped` };
   if (r.exitCode !== 0) return { ok: false, problem: `listing refs of ${checked.display} failed (git exit ${r.exitCode ?? 'none'}): ${stderr || 'no output'}` };
   // ls-remote matches patterns by their tail: keep the exact ref only.
-  const line = r.stdout.split('\n').map((l) => l.split('\t')).find(([, name]) => name === opts.ref);
+  const line = r.stdout
+    .split('\n')
+    .map((l) => l.split('\t'))
+    .find(([, name]) => name === opts.ref);
   return { ok: true, sha: line?.[0] ?? null };
 }
 
 /** Refs are fetched as `+ref:ref`: only plain branch and tag names, nothing that changes the refspec's meaning. */
 function refNameProblem(ref: string): string | null {
-  const ok = /^refs\/(heads|tags)\/[^\s~^:?*[\\\u0000-\u001f\u007f]+$/.test(ref)
-    && !ref.includes('..') && !ref.includes('@{') && !ref.includes('//')
-    && !/(^|\/)\./.test(ref) && !/(\.lock|\/|\.)$/.test(ref);
+  const ok =
+    /^refs\/(heads|tags)\/[^\s~^:?*[\\\u0000-\u001f\u007f]+$/.test(ref) &&
+    !ref.includes('..') &&
+    !ref.includes('@{') &&
+    !ref.includes('//') &&
+    !/(^|\/)\./.test(ref) &&
+    !/(\.lock|\/|\.)$/.test(ref);
   return ok ? null : `cannot fetch ${JSON.stringify(ref)}: only full branch or tag names (refs/heads/..., refs/tags/...) are fetched`;
 }
 

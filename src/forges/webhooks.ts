@@ -120,7 +120,9 @@ export class WebhookService {
     const answers: HookAnswer[] = [];
     for (const link of verified) {
       if (repoParam !== undefined && !event.repoUrls.some((u) => repoUrlKey(u) === repoUrlKey(link.url.href))) {
-        throw new BadRequestError(`the delivery is for ${event.repoFullName} (${event.repoUrls[0]}), but ${link.owner}/${link.name} is linked to ${link.url.href}; nothing was done`);
+        throw new BadRequestError(
+          `the delivery is for ${event.repoFullName} (${event.repoUrls[0]}), but ${link.owner}/${link.name} is linked to ${link.url.href}; nothing was done`,
+        );
       }
       answers.push(await this.onPush(link, event, req));
     }
@@ -133,7 +135,11 @@ export class WebhookService {
    * there is none, for the log. Only what does not depend on any link is answered here: a `?repo` that is no
    * repo name, and without `?repo` a body that cannot be read or an event that names no repo to look up.
    */
-  private candidates(forgeName: ForgeName, parsed: ParseResult, repoParam: string | undefined): { links: OpenLink[]; missing?: string } | { answer: HookAnswer } {
+  private candidates(
+    forgeName: ForgeName,
+    parsed: ParseResult,
+    repoParam: string | undefined,
+  ): { links: OpenLink[]; missing?: string } | { answer: HookAnswer } {
     if (repoParam !== undefined) {
       const problem = repoPathProblem(repoParam);
       if (problem) throw new BadRequestError(`?repo=: ${problem}`);
@@ -161,7 +167,10 @@ export class WebhookService {
     if (verified.length > 0) return verified;
     const reason = found.missing ?? checks.map((c) => (c.v.ok ? '' : c.v.problem))[0]!;
     this.deps.log.warn('webhook delivery refused', {
-      forge: forge.name, why: found.missing !== undefined ? 'not linked' : 'signature', repos: found.links.map((l) => `${l.owner}/${l.name}`), reason,
+      forge: forge.name,
+      why: found.missing !== undefined ? 'not linked' : 'signature',
+      repos: found.links.map((l) => `${l.owner}/${l.name}`),
+      reason,
     });
     throw new UnauthorizedError(refusalMessage(forge.name));
   }
@@ -172,7 +181,10 @@ export class WebhookService {
   /** Without `?repo` and without a repository to match, nothing says which secret to check: a 2xx, doing nothing. */
   private unlinkedAnswer(kind: 'ping' | 'ignored'): HookAnswer {
     return kind === 'ping'
-      ? { result: 'pong', message: 'pong; pushes build the repo linked to this repository (add ?repo=owner/name to the hook URL to check the secret on pings too)' }
+      ? {
+          result: 'pong',
+          message: 'pong; pushes build the repo linked to this repository (add ?repo=owner/name to the hook URL to check the secret on pings too)',
+        }
       : { result: 'ignored', message: 'only pushes of branches and tags build; nothing to do' };
   }
 
@@ -196,7 +208,15 @@ export class WebhookService {
       const answer = await work;
       forges.finishDelivery(link.repoId, delivery);
       forges.noteDelivery(link.repoId, answer.result, null);
-      log.info('webhook push recorded', { forge: link.forge.name, repo, ref: event.ref, commit: event.after, delivery, result: answer.result, builds: 'builds' in answer ? answer.builds.map((b) => b.id) : [] });
+      log.info('webhook push recorded', {
+        forge: link.forge.name,
+        repo,
+        ref: event.ref,
+        commit: event.after,
+        delivery,
+        result: answer.result,
+        builds: 'builds' in answer ? answer.builds.map((b) => b.id) : [],
+      });
       return answer;
     } catch (e) {
       log.warn('webhook push failed', { forge: link.forge.name, repo, ref: event.ref, commit: event.after, delivery, err: e as Error });
@@ -229,13 +249,19 @@ export class WebhookService {
     // Under the repo's fetch lock, so a push and its replay sent at once are told apart too: the first has recorded its builds.
     const done = here === event.after ? alreadyBuilt(here, event, this.deps.links.buildsOf(link, event.ref, event.after)) : null;
     if (done) return this.builtBefore(link, event, done);
-    const access = { url: link.url, token: link.statusToken, username: fetchUserFor(link.forge.name), ...(this.deps.urlOptions ? { urlOptions: this.deps.urlOptions } : {}) };
+    const access = {
+      url: link.url,
+      token: link.statusToken,
+      username: fetchUserFor(link.forge.name),
+      ...(this.deps.urlOptions ? { urlOptions: this.deps.urlOptions } : {}),
+    };
     if (event.deleted) {
       // Deliveries can come late or out of order: a branch made again since is not deleted here.
       const remote = await (this.deps.remoteRef ?? remoteRef)({ ...access, ref: event.ref });
       if (!remote.ok && remote.refused) throw this.refusedUpstream(link, remote.problem);
       if (!remote.ok) throw new BadGatewayError(`${remote.problem}; nothing was deleted (use Redeliver in the forge's webhook log once this is fixed)`);
-      if (remote.sha !== null) return { result: 'ignored', message: `${event.ref} exists on the upstream again (at ${remote.sha}): a stale deletion, nothing was deleted` };
+      if (remote.sha !== null)
+        return { result: 'ignored', message: `${event.ref} exists on the upstream again (at ${remote.sha}): a stale deletion, nothing was deleted` };
       return this.deleteRef(link, event, gitDir, here);
     }
 
@@ -251,12 +277,21 @@ export class WebhookService {
     // building this one would move the branch's tags back: the newer push's own delivery builds that.
     const fetched = r.updated.find((u) => u.ref === event.ref)?.sha ?? null;
     if (fetched !== event.after && !(fetched !== null && (await sameCommit(gitDir, fetched, event.after)))) {
-      return { result: 'ignored', message: `${event.ref} on the upstream is at ${fetched ?? 'nothing'} now, not ${event.after}: a stale delivery; the newer push's builds that` };
+      return {
+        result: 'ignored',
+        message: `${event.ref} on the upstream is at ${fetched ?? 'nothing'} now, not ${event.after}: a stale delivery; the newer push's builds that`,
+      };
     }
     // `old` picks the paths a push changed (config `paths:`): the forge's `before` when this repo has it, else what the ref was here.
     const known = event.before !== null && !isZeroSha(event.before) && (event.before === here || (await commitOf(gitDir, event.before)) !== null);
-    const before = known ? event.before! : here ?? ZERO_SHA;
-    const result = await this.deps.push({ owner: link.owner, repo: link.name, pusher: pusherOf(link, event), updates: [{ old: before, new: event.after, ref: event.ref }], options: [] });
+    const before = known ? event.before! : (here ?? ZERO_SHA);
+    const result = await this.deps.push({
+      owner: link.owner,
+      repo: link.name,
+      pusher: pusherOf(link, event),
+      updates: [{ old: before, new: event.after, ref: event.ref }],
+      options: [],
+    });
     return { result: 'queued', repo: `${link.owner}/${link.name}`, ref: event.ref, commit: event.after, builds: result.builds, lines: result.lines };
   }
 
@@ -268,7 +303,12 @@ export class WebhookService {
   private builtBefore(link: OpenLink, event: PushEvent, builds: PushBuild[]): HookAnswer {
     const which = builds.map((b) => `build ${b.id} (${b.image}, ${b.status})`).join(', ');
     return {
-      result: 'duplicate', repo: `${link.owner}/${link.name}`, ref: event.ref, commit: event.after, builds, lines: [],
+      result: 'duplicate',
+      repo: `${link.owner}/${link.name}`,
+      ref: event.ref,
+      commit: event.after,
+      builds,
+      lines: [],
       message: `${event.ref} here is already at ${event.after}, and this push was acted on: ${which}; a delivery of it again (under any id) builds nothing new`,
     };
   }
@@ -276,7 +316,13 @@ export class WebhookService {
   private async deleteRef(link: OpenLink, event: PushEvent, gitDir: string, here: string | null): Promise<HookAnswer> {
     if (here !== null) await execa('git', ['--git-dir', gitDir, 'update-ref', '-d', event.ref, here], { env: gitEnv(), extendEnv: false });
     const old = here ?? (event.before !== null && !isZeroSha(event.before) ? event.before : ZERO_SHA);
-    const result = await this.deps.push({ owner: link.owner, repo: link.name, pusher: pusherOf(link, event), updates: [{ old, new: ZERO_SHA, ref: event.ref }], options: [] });
+    const result = await this.deps.push({
+      owner: link.owner,
+      repo: link.name,
+      pusher: pusherOf(link, event),
+      updates: [{ old, new: ZERO_SHA, ref: event.ref }],
+      options: [],
+    });
     return { result: 'deleted', repo: `${link.owner}/${link.name}`, ref: event.ref, commit: ZERO_SHA, builds: result.builds, lines: result.lines };
   }
 

@@ -22,25 +22,33 @@ if (!url || !keyFile || !env.CODEHUB_REPO || !env.CODEHUB_PUSHER) {
 }
 
 const stdin = readFileSync(0, 'utf8');
-const updates = stdin.split('\n').filter(Boolean).map((line) => {
-  const [oldSha, newSha, ref] = line.split(' ');
-  return { old: oldSha, new: newSha, ref };
-});
+const updates = stdin
+  .split('\n')
+  .filter(Boolean)
+  .map((line) => {
+    const [oldSha, newSha, ref] = line.split(' ');
+    return { old: oldSha, new: newSha, ref };
+  });
 const options: string[] = [];
 for (let i = 0; i < Number(env.GIT_PUSH_OPTION_COUNT ?? 0); i++) options.push(env[`GIT_PUSH_OPTION_${i}`] ?? '');
 
 const body = JSON.stringify({ repo: env.CODEHUB_REPO, pusher: env.CODEHUB_PUSHER, updates, options, sentAt: new Date().toISOString() });
 const key = Buffer.from(readFileSync(keyFile!, 'utf8').trim(), 'hex');
 
-const req = request(url!, {
-  method: 'POST',
-  headers: { 'content-type': 'application/json', [SIGNATURE_HEADER]: sign(key, body), 'content-length': Buffer.byteLength(body) },
-}, (res) => {
-  // Streamed straight through, so later features can print build progress as it happens.
-  res.pipe(process.stdout);
-  res.on('end', () => {
-    if ((res.statusCode ?? 500) >= 300) process.stdout.write(`codehub-build: the server answered ${res.statusCode}; the push landed but its builds may not have been queued\n`);
-  });
-});
+const req = request(
+  url!,
+  {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', [SIGNATURE_HEADER]: sign(key, body), 'content-length': Buffer.byteLength(body) },
+  },
+  (res) => {
+    // Streamed straight through, so later features can print build progress as it happens.
+    res.pipe(process.stdout);
+    res.on('end', () => {
+      if ((res.statusCode ?? 500) >= 300)
+        process.stdout.write(`codehub-build: the server answered ${res.statusCode}; the push landed but its builds may not have been queued\n`);
+    });
+  },
+);
 req.on('error', (e) => fail(`could not reach the build server at ${url} (${e.message}); the push landed but no build was queued`));
 req.end(body);

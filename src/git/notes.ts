@@ -34,8 +34,13 @@ export class NoteWriter {
   private retryTimer: NodeJS.Timeout | null = null;
   private failures: RepeatedFailure;
 
-  constructor(private repos: RepoStore, private buildsOf: (repo: string, commit: string) => Build[], private publicUrl: string, private log: Logger,
-    private retryMs = 30_000) {
+  constructor(
+    private repos: RepoStore,
+    private buildsOf: (repo: string, commit: string) => Build[],
+    private publicUrl: string,
+    private log: Logger,
+    private retryMs = 30_000,
+  ) {
     this.failures = new RepeatedFailure(log, 'writing build notes failed; they are written again once it works');
   }
 
@@ -44,15 +49,22 @@ export class NoteWriter {
     // Not before the next turn of the event loop: a skipped push records its note from inside the hook
     // call, and the git process the note needs would otherwise start before the pusher gets the answer.
     const prev = this.chains.get(b.repo) ?? new Promise<void>((r) => setImmediate(r));
-    const next = prev.then(() => this.write(b.repo, b.commitSha)).then(() => {
-      this.failures.succeeded();
-      if (this.owed.size) this.retry(); // whatever stopped the owed ones has passed
-    }, (e: Error) => {
-      this.failures.failed(e, { repo: b.repo, commit: b.commitSha });
-      this.owe(b.repo, b.commitSha);
-    });
+    const next = prev
+      .then(() => this.write(b.repo, b.commitSha))
+      .then(
+        () => {
+          this.failures.succeeded();
+          if (this.owed.size) this.retry(); // whatever stopped the owed ones has passed
+        },
+        (e: Error) => {
+          this.failures.failed(e, { repo: b.repo, commit: b.commitSha });
+          this.owe(b.repo, b.commitSha);
+        },
+      );
     this.chains.set(b.repo, next);
-    void next.finally(() => { if (this.chains.get(b.repo) === next) this.chains.delete(b.repo); });
+    void next.finally(() => {
+      if (this.chains.get(b.repo) === next) this.chains.delete(b.repo);
+    });
     return next;
   }
 
@@ -67,7 +79,10 @@ export class NoteWriter {
     const commits = this.owed.get(repo) ?? new Set<string>();
     commits.add(commit);
     this.owed.set(repo, commits);
-    this.retryTimer ??= setTimeout(() => { this.retryTimer = null; this.retry(); }, this.retryMs);
+    this.retryTimer ??= setTimeout(() => {
+      this.retryTimer = null;
+      this.retry();
+    }, this.retryMs);
     this.retryTimer.unref();
   }
 
@@ -109,7 +124,12 @@ export class NoteWriter {
     const [owner, name] = repo.split('/') as [string, string];
     await execa('git', ['--git-dir', this.repos.path(owner, name), 'notes', `--ref=${NOTES_REF}`, 'add', '-f', '-F', '-', commit], {
       input: noteText(commit, builds, this.publicUrl),
-      env: gitEnv({ GIT_AUTHOR_NAME: 'codehub-build', GIT_AUTHOR_EMAIL: 'codehub-build@localhost', GIT_COMMITTER_NAME: 'codehub-build', GIT_COMMITTER_EMAIL: 'codehub-build@localhost' }),
+      env: gitEnv({
+        GIT_AUTHOR_NAME: 'codehub-build',
+        GIT_AUTHOR_EMAIL: 'codehub-build@localhost',
+        GIT_COMMITTER_NAME: 'codehub-build',
+        GIT_COMMITTER_EMAIL: 'codehub-build@localhost',
+      }),
       extendEnv: false,
     });
   }

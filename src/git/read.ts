@@ -71,7 +71,10 @@ class CatFileBatch {
 
   constructor(gitdir: string) {
     this.proc = spawn('git', ['--git-dir', gitdir, 'cat-file', '--batch'], { env: gitEnv(), stdio: ['pipe', 'pipe', 'ignore'] });
-    this.proc.stdout.on('data', (d: Buffer) => { this.buf = this.buf.length ? Buffer.concat([this.buf, d]) : d; this.drain(); });
+    this.proc.stdout.on('data', (d: Buffer) => {
+      this.buf = this.buf.length ? Buffer.concat([this.buf, d]) : d;
+      this.drain();
+    });
     this.proc.stdin.on('error', () => {}); // reported through 'close'
     const fail = (e: Error) => {
       this.failed = e;
@@ -133,11 +136,11 @@ function treeEntry(tree: Buffer, name: string): string | null {
   return null;
 }
 
-
 /** Paths that differ between two commits (git diff-tree, renames as delete + add). */
 export async function changedPaths(gitdir: string, from: string, to: string): Promise<string[]> {
   const { stdout } = await execa('git', ['--git-dir', gitdir, 'diff-tree', '-r', '-z', '--no-renames', '--name-only', from, to], {
-    env: gitEnv(), extendEnv: false,
+    env: gitEnv(),
+    extendEnv: false,
   });
   return stdout.split('\0').filter(Boolean);
 }
@@ -150,9 +153,14 @@ export async function liveRefs(gitdir: string): Promise<{ branches: Map<string, 
   const branches = new Map<string, string>();
   const tags = new Map<string, string>();
   if (!fs.existsSync(join(gitdir, 'HEAD'))) return { branches, tags };
-  const { stdout } = await execa('git', ['--git-dir', gitdir, 'for-each-ref', '--format=%(refname)%00%(objectname)%00%(*objectname)', 'refs/heads/', 'refs/tags/'], {
-    env: gitEnv(), extendEnv: false,
-  });
+  const { stdout } = await execa(
+    'git',
+    ['--git-dir', gitdir, 'for-each-ref', '--format=%(refname)%00%(objectname)%00%(*objectname)', 'refs/heads/', 'refs/tags/'],
+    {
+      env: gitEnv(),
+      extendEnv: false,
+    },
+  );
   for (const line of stdout.split('\n')) {
     const [ref = '', oid = '', peeled = ''] = line.split('\0');
     if (ref.startsWith('refs/heads/')) branches.set(ref.slice(11), oid);
@@ -173,7 +181,8 @@ export async function refValue(gitdir: string, ref: string): Promise<string | nu
     const loose = (await fs.promises.readFile(join(gitdir, ref), 'utf8')).trim();
     if (oid.test(loose)) return loose;
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== 'ENOENT' && (e as NodeJS.ErrnoException).code !== 'ENOTDIR' && (e as NodeJS.ErrnoException).code !== 'EISDIR') throw e;
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT' && (e as NodeJS.ErrnoException).code !== 'ENOTDIR' && (e as NodeJS.ErrnoException).code !== 'EISDIR')
+      throw e;
   }
   let packed: string;
   try {
@@ -191,7 +200,11 @@ export async function refValue(gitdir: string, ref: string): Promise<string | nu
 
 /** The commit `rev` names (a commit's own id, or the commit an annotated tag points at), or null when the repo has none. */
 export async function commitOf(gitdir: string, rev: string): Promise<string | null> {
-  const r = await execa('git', ['--git-dir', gitdir, 'rev-parse', '--verify', '--quiet', `${rev}^{commit}`], { env: gitEnv(), extendEnv: false, reject: false });
+  const r = await execa('git', ['--git-dir', gitdir, 'rev-parse', '--verify', '--quiet', `${rev}^{commit}`], {
+    env: gitEnv(),
+    extendEnv: false,
+    reject: false,
+  });
   return r.exitCode === 0 ? r.stdout.trim() : null;
 }
 
@@ -231,7 +244,13 @@ export async function headsOf(gitdir: string): Promise<Map<string, Head>> {
       const path = join(e.parentPath, e.name);
       const [text, st] = await Promise.all([fs.promises.readFile(path, 'utf8').catch(() => ''), fs.promises.stat(path).catch(() => null)]);
       if (!st || !oid.test(text.trim())) continue;
-      heads.set(path.slice(gitdir.length + 1).split('\\').join('/'), { sha: text.trim(), changedAtMs: st.mtimeMs });
+      heads.set(
+        path
+          .slice(gitdir.length + 1)
+          .split('\\')
+          .join('/'),
+        { sha: text.trim(), changedAtMs: st.mtimeMs },
+      );
     }
   }
   return heads;

@@ -53,12 +53,20 @@ export class RepoStore {
       await mkdir(tmp, { recursive: true });
       await execa('git', ['init', '--quiet', '--bare', '--initial-branch=main', '.'], { cwd: tmp, env: gitEnv(), extendEnv: false });
       // Appended in one write rather than one `git config` process per key; git merges repeated sections.
-      await appendFile(join(tmp, 'config'), [
-        '[http]', '\treceivepack = true',
-        '[receive]', '\tadvertisePushOptions = true', '\tdenyNonFastForwards = false',
-        '[core]', `\thooksPath = ${configValue(this.hooksDir)}`,
-        '[gc]', '\tauto = 0',
-      ].join('\n') + '\n');
+      await appendFile(
+        join(tmp, 'config'),
+        [
+          '[http]',
+          '\treceivepack = true',
+          '[receive]',
+          '\tadvertisePushOptions = true',
+          '\tdenyNonFastForwards = false',
+          '[core]',
+          `\thooksPath = ${configValue(this.hooksDir)}`,
+          '[gc]',
+          '\tauto = 0',
+        ].join('\n') + '\n',
+      );
       await rename(tmp, dir);
     } catch (e) {
       // A failed write (a full disk) leaves nothing behind: no half-made repo, no temporary folder.

@@ -16,7 +16,11 @@ type Env = { Variables: { caller: Caller } };
 
 /** Bytes an admin request body may have: its JSON is a name, or a few scopes and a label. */
 export const MAX_ADMIN_BODY = 1024;
-const BODY = { maxBytes: MAX_ADMIN_BODY, tooLarge: `the body may be at most ${MAX_ADMIN_BODY} bytes of JSON`, notJson: (why: string) => `the body is not JSON (${why}); send a JSON object` };
+const BODY = {
+  maxBytes: MAX_ADMIN_BODY,
+  tooLarge: `the body may be at most ${MAX_ADMIN_BODY} bytes of JSON`,
+  notJson: (why: string) => `the body is not JSON (${why}); send a JSON object`,
+};
 
 /**
  * Users and tokens, for the platform that makes workspaces (the admin scope): the same operations as
@@ -64,4 +68,3 @@ export function adminRoutes(deps: AdminDeps): Hono<Env> {
 
   return app;
 }
-

@@ -10,7 +10,10 @@ export const SESSION_COOKIE = 'codehub_token';
 
 /** 401 that asks the client for credentials (git prompts, or uses its credential helper, on this). */
 export class ChallengeError extends UnauthorizedError {
-  constructor(message: string, readonly realm: string) {
+  constructor(
+    message: string,
+    readonly realm: string,
+  ) {
     super(message);
   }
 }
@@ -27,7 +30,10 @@ export interface AuthLimits {
 export class Authenticator {
   private failures = new Map<string, { count: number; since: number }>();
 
-  constructor(private store: Store, private limits: AuthLimits = { failuresPerMinute: 30 }) {}
+  constructor(
+    private store: Store,
+    private limits: AuthLimits = { failuresPerMinute: 30 },
+  ) {}
 
   /**
    * The caller the request's token belongs to, or undefined (no token, unknown token, or name/token mismatch).
@@ -73,7 +79,9 @@ export class Authenticator {
     const had = c.req.header('authorization') !== undefined;
     if (had) this.countFailure(c);
     throw new ChallengeError(
-      had ? 'wrong user name or token: use your user name and a token from `codehub-build user add` or `token create`' : 'authentication required: give your user name and token',
+      had
+        ? 'wrong user name or token: use your user name and a token from `codehub-build user add` or `token create`'
+        : 'authentication required: give your user name and token',
       realm,
     );
   }

@@ -30,7 +30,8 @@ export async function readBody(c: Context, limit: BodyLimit): Promise<Buffer> {
   const req = c.req.raw;
   if (!req.body) return Buffer.alloc(0);
   const declared = req.headers.get('content-length');
-  if (declared !== null && !req.headers.has('transfer-encoding') && Number.parseInt(declared, 10) > limit.maxBytes) throw new PayloadTooLargeError(limit.tooLarge);
+  if (declared !== null && !req.headers.has('transfer-encoding') && Number.parseInt(declared, 10) > limit.maxBytes)
+    throw new PayloadTooLargeError(limit.tooLarge);
   const chunks: Uint8Array[] = [];
   let size = 0;
   const reader = req.body.getReader();

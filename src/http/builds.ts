@@ -42,7 +42,14 @@ export function buildRoutes(deps: BuildRoutesDeps): Hono<Env> {
     if (q.repo !== undefined && !deps.access.canRead(caller, q.repo)) return c.json({ builds: [], next_cursor: null });
     deps.access.requireScope(caller, 'read');
     const rows = deps.store.builds.list({
-      readable: q.repo !== undefined ? { all: true } : deps.access.readable(caller), repo: q.repo, commit: q.commit, ref: q.ref, status: q.status, source: q.source, limit: q.limit + 1, beforeId: q.cursor,
+      readable: q.repo !== undefined ? { all: true } : deps.access.readable(caller),
+      repo: q.repo,
+      commit: q.commit,
+      ref: q.ref,
+      status: q.status,
+      source: q.source,
+      limit: q.limit + 1,
+      beforeId: q.cursor,
     });
     const page = rows.slice(0, q.limit);
     return c.json({
@@ -71,10 +78,16 @@ export function buildRoutes(deps: BuildRoutesDeps): Hono<Env> {
         const heartbeat = setInterval(() => void s.write(': keep-alive\n\n'), 15_000);
         try {
           const end = await sendLog({
-            logs: deps.logs, store: deps.store, id: b.id, after, follow: true, signal: aborted.signal,
+            logs: deps.logs,
+            store: deps.store,
+            id: b.id,
+            after,
+            follow: true,
+            signal: aborted.signal,
             send: (l) => s.writeSSE({ id: String(l.n), data: l.text }),
           });
-          if (end && !aborted.signal.aborted) await s.writeSSE({ event: 'end', data: JSON.stringify({ status: end.status, reason: end.reason, digest: end.digest }) });
+          if (end && !aborted.signal.aborted)
+            await s.writeSSE({ event: 'end', data: JSON.stringify({ status: end.status, reason: end.reason, digest: end.digest }) });
         } finally {
           clearInterval(heartbeat);
         }
@@ -95,11 +108,19 @@ export function buildRoutes(deps: BuildRoutesDeps): Hono<Env> {
       s.onAbort(() => aborted.abort());
       let batch = '';
       await sendLog({
-        logs: deps.logs, store: deps.store, id: b.id, after: 0, follow, signal: aborted.signal,
+        logs: deps.logs,
+        store: deps.store,
+        id: b.id,
+        after: 0,
+        follow,
+        signal: aborted.signal,
         send: async (l) => {
           batch += format(l);
           // Following: every line goes out at once. Reading a finished log: in 64 KiB writes.
-          if (follow || batch.length > 65536) { await s.write(batch); batch = ''; }
+          if (follow || batch.length > 65536) {
+            await s.write(batch);
+            batch = '';
+          }
         },
       });
       if (batch) await s.write(batch);

@@ -35,10 +35,15 @@ export function forgeHookRoutes(deps: ForgeHookDeps): Hono {
       // The delivery goes on when the forge stops waiting: it is verified and recorded, and its fetch is not the forge's to cancel.
       const work = deps.webhooks.receive(forge, { headers: c.req.raw.headers, body }, c.req.query('repo'));
       let timer: NodeJS.Timeout | undefined;
-      const waited = await Promise.race([work, new Promise<null>((r) => { timer = setTimeout(() => r(null), ANSWER_WAIT_MS); })]).finally(() => clearTimeout(timer));
+      const waited = await Promise.race([
+        work,
+        new Promise<null>((r) => {
+          timer = setTimeout(() => r(null), ANSWER_WAIT_MS);
+        }),
+      ]).finally(() => clearTimeout(timer));
       if (waited === null) {
         work.catch(() => {}); // logged by the service
-        return c.json({ result: 'accepted', message: 'verified; still fetching from the upstream, the builds follow (see the repo\'s builds)' }, 202);
+        return c.json({ result: 'accepted', message: "verified; still fetching from the upstream, the builds follow (see the repo's builds)" }, 202);
       }
       return c.json(answerView(waited, deps));
     });
@@ -63,7 +68,8 @@ export function upstreamRoutes(deps: { links: UpstreamLinks; access: Access }): 
     const { owner, repo } = c.req.param();
     owned(c.get('caller'), owner, repo);
     const body = await readJson(c, {
-      maxBytes: MAX_LINK_BODY, tooLarge: 'the body is {"url", "forge", "webhook_secret", "status_token", "api_url"}, at most 64 KiB',
+      maxBytes: MAX_LINK_BODY,
+      tooLarge: 'the body is {"url", "forge", "webhook_secret", "status_token", "api_url"}, at most 64 KiB',
       notJson: () => 'the body is not JSON: {"url", "forge", "webhook_secret", "status_token", "api_url"}',
     });
     const { view, created } = await deps.links.set(owner, repo, body);

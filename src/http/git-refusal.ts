@@ -35,7 +35,10 @@ export class PushCommandReader {
     this.buf = Buffer.concat([this.buf, chunk]);
     while (!this.done && this.buf.length >= 4) {
       const len = Number.parseInt(this.buf.subarray(0, 4).toString('latin1'), 16);
-      if (!Number.isFinite(len) || len < 4) { this.done = true; break; } // the flush (0000), or not a pkt-line
+      if (!Number.isFinite(len) || len < 4) {
+        this.done = true;
+        break;
+      } // the flush (0000), or not a pkt-line
       if (this.buf.length < len) break;
       const [command = '', caps] = this.buf.subarray(4, len).toString('utf8').replace(/\n$/, '').split('\0');
       this.buf = this.buf.subarray(len);
@@ -43,7 +46,10 @@ export class PushCommandReader {
       if (ref) this.commands.refs.push(ref);
       if (caps !== undefined) this.commands.capabilities = caps.split(' ').filter(Boolean);
     }
-    if (this.done || this.buf.length > 1 << 20) { this.done = true; this.buf = Buffer.alloc(0); }
+    if (this.done || this.buf.length > 1 << 20) {
+      this.done = true;
+      this.buf = Buffer.alloc(0);
+    }
   }
 }
 
@@ -80,7 +86,11 @@ export function writePushRefusal(outgoing: ServerResponse, commands: PushCommand
   const pieces: Buffer[] = [];
   for (let i = 0; i < status.length; i += 995) pieces.push(band(1, status.subarray(i, i + 995)));
   const body = sideBand ? Buffer.concat([...lines.map((l) => band(2, Buffer.from(`${l}\n`))), ...pieces, FLUSH]) : status;
-  outgoing.writeHead(200, { 'content-type': 'application/x-git-receive-pack-result', 'cache-control': 'no-cache, max-age=0, must-revalidate', 'content-length': String(body.length) });
+  outgoing.writeHead(200, {
+    'content-type': 'application/x-git-receive-pack-result',
+    'cache-control': 'no-cache, max-age=0, must-revalidate',
+    'content-length': String(body.length),
+  });
   outgoing.end(body);
 }
 
@@ -90,6 +100,10 @@ export function writePushRefusal(outgoing: ServerResponse, commands: PushCommand
  */
 export function writeAdvertisedError(outgoing: ServerResponse, message: string): void {
   const body = Buffer.concat([pkt('# service=git-receive-pack\n'), FLUSH, pkt(`ERR ${message}\n`)]);
-  outgoing.writeHead(200, { 'content-type': 'application/x-git-receive-pack-advertisement', 'cache-control': 'no-cache, max-age=0, must-revalidate', 'content-length': String(body.length) });
+  outgoing.writeHead(200, {
+    'content-type': 'application/x-git-receive-pack-advertisement',
+    'cache-control': 'no-cache, max-age=0, must-revalidate',
+    'content-length': String(body.length),
+  });
   outgoing.end(body);
 }

@@ -54,17 +54,25 @@ export function gitRoutes(deps: GitRouteDeps): Hono<{ Bindings: HttpBindings }> 
       if (!exists && role !== 'owner') throw new ForbiddenError(`only ${owner} can create ${owner}/${repo} (by pushing to it)`);
       deps.access.requireScope(caller, 'push');
       const declared = Number(c.req.header('content-length') ?? 0);
-      if (declared > deps.maxPushBytes) throw new PayloadTooLargeError(`this push is ${declared} bytes; the limit is ${deps.maxPushBytes} (CODEHUB_MAX_PUSH_BYTES)`);
+      if (declared > deps.maxPushBytes)
+        throw new PayloadTooLargeError(`this push is ${declared} bytes; the limit is ${deps.maxPushBytes} (CODEHUB_MAX_PUSH_BYTES)`);
       // An accepted push must end with its builds: refused while the disk cannot take it and them, before
       // git writes anything (an existing repo still advertises its refs; the push itself is refused).
       const disk = deps.disk?.read();
-      if (disk && disk.level !== 'ok' && (rest === '/git-receive-pack' || !exists)) return refuseForSpace(c, deps, { repo: `${owner}/${repo}`, user: name, disk });
+      if (disk && disk.level !== 'ok' && (rest === '/git-receive-pack' || !exists))
+        return refuseForSpace(c, deps, { repo: `${owner}/${repo}`, user: name, disk });
       await deps.repos.ensure(owner, repo);
     } else {
       if (!role || !exists) throw new NotFoundError(`repository ${owner}/${repo} does not exist${role ? ' yet; push to it to create it' : ''}`);
       deps.access.requireScope(caller, 'read');
     }
-    return runBackend(c, deps, { owner, repo, user: name, pathInfo: `/${owner}/${repoGit}${rest}`, maxBytes: service === 'git-receive-pack' && rest === '/git-receive-pack' ? deps.maxPushBytes : Infinity });
+    return runBackend(c, deps, {
+      owner,
+      repo,
+      user: name,
+      pathInfo: `/${owner}/${repoGit}${rest}`,
+      maxBytes: service === 'git-receive-pack' && rest === '/git-receive-pack' ? deps.maxPushBytes : Infinity,
+    });
   });
   return app;
 }
@@ -75,7 +83,7 @@ async function refuseForSpace(c: Context<{ Bindings: HttpBindings }>, deps: GitR
   const { incoming, outgoing } = c.env;
   const lines = [
     `codehub-build: push refused: the server's data dir is ${p.disk.level === 'full' ? 'full' : 'low on space'}: ${describeDisk(p.disk)}`,
-    'codehub-build: nothing of this push was kept; push again once the server\'s operator has freed space (see /healthz)',
+    "codehub-build: nothing of this push was kept; push again once the server's operator has freed space (see /healthz)",
   ];
   if (c.req.method === 'GET') writeAdvertisedError(outgoing, lines.join('; '));
   else {
@@ -95,7 +103,11 @@ function serviceOf(c: Context, rest: string): Service {
   throw new NotFoundError(`not a git smart HTTP endpoint: ${c.req.method} ${rest}`);
 }
 
-function runBackend(c: Context<{ Bindings: HttpBindings }>, deps: GitRouteDeps, p: { owner: string; repo: string; user: string; pathInfo: string; maxBytes: number }) {
+function runBackend(
+  c: Context<{ Bindings: HttpBindings }>,
+  deps: GitRouteDeps,
+  p: { owner: string; repo: string; user: string; pathInfo: string; maxBytes: number },
+) {
   const { incoming, outgoing } = c.env;
   const url = new URL(c.req.url);
   const header = (k: string) => c.req.header(k);
@@ -141,7 +153,9 @@ function runBackend(c: Context<{ Bindings: HttpBindings }>, deps: GitRouteDeps, 
     });
   }
   let stderr = '';
-  child.stderr.on('data', (d: Buffer) => { if (stderr.length < 8192) stderr += d.toString(); });
+  child.stderr.on('data', (d: Buffer) => {
+    if (stderr.length < 8192) stderr += d.toString();
+  });
 
   let head = Buffer.alloc(0);
   let headerDone = false;
@@ -173,7 +187,12 @@ function runBackend(c: Context<{ Bindings: HttpBindings }>, deps: GitRouteDeps, 
       // git failed on the push (most often: no space left for its pack) before it answered: say why in git's
       // protocol, and stop reading a body nobody needs, so the pusher gets an answer rather than a hang.
       failed = true;
-      const cause = stderr.trim().split('\n').filter(Boolean).slice(-2).map((l) => l.slice(0, 300));
+      const cause = stderr
+        .trim()
+        .split('\n')
+        .filter(Boolean)
+        .slice(-2)
+        .map((l) => l.slice(0, 300));
       deps.log.error('git http-backend failed on a push', { code, stderr, repo: `${p.owner}/${p.repo}`, pusher: p.user, received });
       writePushRefusal(outgoing, commands.commands, /No space left/i.test(stderr) ? 'the server is out of disk space' : 'the server failed to take the push', [
         ...cause.map((l) => `codehub-build: git on the server: ${l}`),
@@ -188,7 +207,9 @@ function runBackend(c: Context<{ Bindings: HttpBindings }>, deps: GitRouteDeps, 
       deps.log.warn('git http-backend exited with an error', { code, stderr, path: p.pathInfo });
     }
   });
-  outgoing.on('close', () => { if (child.exitCode === null) child.kill('SIGTERM'); });
+  outgoing.on('close', () => {
+    if (child.exitCode === null) child.kill('SIGTERM');
+  });
   return RESPONSE_ALREADY_SENT;
 }
 

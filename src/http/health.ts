@@ -22,11 +22,15 @@ function diskCheck(disk: DiskSpace): { ok: boolean; degraded: boolean; check: Re
   try {
     const r = disk.read();
     const status = r.level === 'ok' ? 'ok' : r.level === 'low' ? 'degraded' : 'failing';
-    const detail = r.level === 'full'
-      ? `the data dir is full: ${describeDisk(r)}; builds, pushes and logs cannot be written until space is freed`
-      : r.level === 'low' ? `low on space, pushes are refused: ${describeDisk(r)}` : describeDisk(r);
+    const detail =
+      r.level === 'full'
+        ? `the data dir is full: ${describeDisk(r)}; builds, pushes and logs cannot be written until space is freed`
+        : r.level === 'low'
+          ? `low on space, pushes are refused: ${describeDisk(r)}`
+          : describeDisk(r);
     return {
-      ok: r.level !== 'full', degraded: r.level !== 'ok',
+      ok: r.level !== 'full',
+      degraded: r.level !== 'ok',
       check: { ok: r.level !== 'full', status, free_bytes: r.freeBytes, total_bytes: r.totalBytes, min_free_bytes: r.minFreeBytes, detail },
     };
   } catch (e) {
@@ -55,34 +59,64 @@ export function healthRoutes(deps: HealthDeps): Hono {
     const builders = deps.pool.status();
     const disk = deps.disk ? diskCheck(deps.disk) : null;
     const ok = db.ok && registry.ok && builders.some((b) => b.healthy) && (disk?.ok ?? true);
-    return c.json({
-      status: ok && !disk?.degraded ? 'ok' : 'degraded',
-      checks: {
-        process: { ok: true, detail: `pid ${process.pid}, up ${Math.round(process.uptime())}s` },
-        database: db,
-        ...(disk ? { disk: disk.check } : {}),
-        registry,
-        builders: builders.map((b) => ({ ok: b.healthy, ...b })),
+    return c.json(
+      {
+        status: ok && !disk?.degraded ? 'ok' : 'degraded',
+        checks: {
+          process: { ok: true, detail: `pid ${process.pid}, up ${Math.round(process.uptime())}s` },
+          database: db,
+          ...(disk ? { disk: disk.check } : {}),
+          registry,
+          builders: builders.map((b) => ({ ok: b.healthy, ...b })),
+        },
       },
-    }, ok ? 200 : 503);
+      ok ? 200 : 503,
+    );
   });
 
   app.get('/metrics', (c) => {
     const counts = deps.store.builds.countByStatus();
     const builders = deps.pool.status();
-    const body = [
-      samples('codehub_builds', 'Builds recorded, by status.', 'gauge', BUILD_STATUSES.map((s) => ({ labels: { status: s }, value: counts[s] ?? 0 }))),
-      samples('codehub_queue_depth', 'Builds queued (including those backing off).', 'gauge', [{ value: counts.queued ?? 0 }]),
-      deps.metrics.queueWait.render(),
-      deps.metrics.duration.render(),
-      deps.metrics.cacheRatio.render(),
-      deps.metrics.renderSteps(),
-      samples('codehub_builder_healthy', 'Whether the last health check of a builder passed.', 'gauge', builders.map((b) => ({ labels: { builder: b.name }, value: b.healthy ? 1 : 0 }))),
-      samples('codehub_builder_running', 'Builds running on a builder.', 'gauge', builders.map((b) => ({ labels: { builder: b.name }, value: b.running }))),
-      samples('codehub_builder_capacity', 'Builds a builder may run at once.', 'gauge', builders.map((b) => ({ labels: { builder: b.name }, value: b.capacity }))),
-      ...(deps.gate ? [samples('codehub_registry_writable', 'Whether the registry takes pushes (builds wait queued while it does not).', 'gauge', [{ value: deps.gate.open ? 1 : 0 }])] : []),
-      ...(deps.disk ? [renderDisk(deps.disk)].filter(Boolean) : []),
-    ].join('\n\n') + '\n';
+    const body =
+      [
+        samples(
+          'codehub_builds',
+          'Builds recorded, by status.',
+          'gauge',
+          BUILD_STATUSES.map((s) => ({ labels: { status: s }, value: counts[s] ?? 0 })),
+        ),
+        samples('codehub_queue_depth', 'Builds queued (including those backing off).', 'gauge', [{ value: counts.queued ?? 0 }]),
+        deps.metrics.queueWait.render(),
+        deps.metrics.duration.render(),
+        deps.metrics.cacheRatio.render(),
+        deps.metrics.renderSteps(),
+        samples(
+          'codehub_builder_healthy',
+          'Whether the last health check of a builder passed.',
+          'gauge',
+          builders.map((b) => ({ labels: { builder: b.name }, value: b.healthy ? 1 : 0 })),
+        ),
+        samples(
+          'codehub_builder_running',
+          'Builds running on a builder.',
+          'gauge',
+          builders.map((b) => ({ labels: { builder: b.name }, value: b.running })),
+        ),
+        samples(
+          'codehub_builder_capacity',
+          'Builds a builder may run at once.',
+          'gauge',
+          builders.map((b) => ({ labels: { builder: b.name }, value: b.capacity })),
+        ),
+        ...(deps.gate
+          ? [
+              samples('codehub_registry_writable', 'Whether the registry takes pushes (builds wait queued while it does not).', 'gauge', [
+                { value: deps.gate.open ? 1 : 0 },
+              ]),
+            ]
+          : []),
+        ...(deps.disk ? [renderDisk(deps.disk)].filter(Boolean) : []),
+      ].join('\n\n') + '\n';
     return c.body(body, 200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8' });
   });
   return app;

@@ -37,11 +37,17 @@ export function imageRoutes(deps: ImageRoutesDeps): Hono<Env> {
     deps.access.requireScope(caller, 'push');
     const problem = nameProblem('repo', image);
     if (problem) throw new BadRequestError(`image ${problem.replace(/^repo /, '')}`);
-    if (!TAG_RE.test(tag)) throw new BadRequestError(`${JSON.stringify(tag)} is not a tag: letters, digits, '_', '.', '-', at most 128, not starting with '.' or '-'`);
+    if (!TAG_RE.test(tag))
+      throw new BadRequestError(`${JSON.stringify(tag)} is not a tag: letters, digits, '_', '.', '-', at most 128, not starting with '.' or '-'`);
     const removed = await deps.gc.removeTag(`${owner}/${image}`, tag, caller.user.name).catch((e: unknown) => {
       throw e instanceof RegistryError ? new BadGatewayError(e.message) : e;
     });
-    return c.json({ repository: `${owner}/${image}`, tag, removed: removed.map((r) => ({ tag: r.tag, digest: r.digest, how: r.how, bytes: r.bytes })), bytes: removed.reduce((a, r) => a + r.bytes, 0) });
+    return c.json({
+      repository: `${owner}/${image}`,
+      tag,
+      removed: removed.map((r) => ({ tag: r.tag, digest: r.digest, how: r.how, bytes: r.bytes })),
+      bytes: removed.reduce((a, r) => a + r.bytes, 0),
+    });
   });
 
   return app;

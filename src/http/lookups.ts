@@ -31,7 +31,10 @@ export function commitParam(commit: string | undefined): string | undefined {
  * shows exactly what the API answers the same token: another user's repo or build is not admitted to exist.
  */
 export class Lookups {
-  constructor(private store: Store, private access: Access) {}
+  constructor(
+    private store: Store,
+    private access: Access,
+  ) {}
 
   /**
    * The build the caller may act on at level `need`: BadRequestError for an id that is not a number,
@@ -79,7 +82,10 @@ export class Lookups {
     const commits = this.store.builds.commitsByPrefix(full, prefix, 10);
     if (commits.length === 0) throw new NotFoundError(`no build of ${full} for a commit starting with ${prefix}`);
     if (commits.length > 1) {
-      throw new AmbiguousError(`commit prefix ${prefix} matches ${commits.length === 10 ? '10 or more' : commits.length} commits of ${full} (${commits.map((s) => s.slice(0, 12)).join(', ')}); give more digits`, { candidates: commits });
+      throw new AmbiguousError(
+        `commit prefix ${prefix} matches ${commits.length === 10 ? '10 or more' : commits.length} commits of ${full} (${commits.map((s) => s.slice(0, 12)).join(', ')}); give more digits`,
+        { candidates: commits },
+      );
     }
     return { repo: full, commit: commits[0]!, builds: this.store.builds.list({ readable: { all: true }, repo: full, commit: commits[0]!, limit: 200 }) };
   }

@@ -27,7 +27,9 @@ export interface SchemaObject {
 }
 export type JsonType = 'object' | 'array' | 'string' | 'integer' | 'number' | 'boolean' | 'null';
 
-export interface Reference { $ref: string }
+export interface Reference {
+  $ref: string;
+}
 
 export interface ParameterObject {
   name: string;
@@ -38,7 +40,9 @@ export interface ParameterObject {
   explode?: boolean;
 }
 
-export interface MediaTypeObject { schema: SchemaObject }
+export interface MediaTypeObject {
+  schema: SchemaObject;
+}
 
 export interface RequestBodyObject {
   description?: string;
@@ -95,18 +99,37 @@ export const int = (description: string, more: SchemaObject = {}): SchemaObject 
 export const arrayOf = (items: SchemaObject, description?: string): SchemaObject => ({ type: 'array', items, ...(description ? { description } : {}) });
 /** An object whose listed properties are all required (the API never leaves a field out; it sends null). */
 export const object = (properties: Record<string, SchemaObject>, description?: string): SchemaObject => ({
-  type: 'object', properties, required: Object.keys(properties), additionalProperties: false, ...(description ? { description } : {}),
+  type: 'object',
+  properties,
+  required: Object.keys(properties),
+  additionalProperties: false,
+  ...(description ? { description } : {}),
 });
 
 export const json = (description: string, body: SchemaObject): ResponseObject => ({ description, content: { 'application/json': { schema: body } } });
-export const text = (description: string, type = 'text/plain; charset=utf-8'): ResponseObject => ({ description, content: { [type]: { schema: { type: 'string' } } } });
+export const text = (description: string, type = 'text/plain; charset=utf-8'): ResponseObject => ({
+  description,
+  content: { [type]: { schema: { type: 'string' } } },
+});
 export const jsonBody = (body: SchemaObject, required = true): RequestBodyObject => ({ required, content: { 'application/json': { schema: body } } });
 export const formBody = (fields: Record<string, SchemaObject>, required: string[]): RequestBodyObject => ({
-  required: true, content: { 'application/x-www-form-urlencoded': { schema: { type: 'object', properties: fields, required } } },
+  required: true,
+  content: { 'application/x-www-form-urlencoded': { schema: { type: 'object', properties: fields, required } } },
 });
 
-export const inPath = (name: string, description: string, more: SchemaObject = {}): ParameterObject => ({ name, in: 'path', required: true, description, schema: { type: 'string', ...more } });
-export const inQuery = (name: string, description: string, s: SchemaObject = { type: 'string' }): ParameterObject => ({ name, in: 'query', description, schema: s });
+export const inPath = (name: string, description: string, more: SchemaObject = {}): ParameterObject => ({
+  name,
+  in: 'path',
+  required: true,
+  description,
+  schema: { type: 'string', ...more },
+});
+export const inQuery = (name: string, description: string, s: SchemaObject = { type: 'string' }): ParameterObject => ({
+  name,
+  in: 'query',
+  description,
+  schema: s,
+});
 
 export const NAME = { pattern: '^[a-z0-9]+([._-][a-z0-9]+)*$', maxLength: 64 };
 export const owner = inPath('owner', "the repo's owner (a user name)", NAME);
@@ -123,8 +146,6 @@ export const PAGE: SecurityRequirement[] = [{ session: [] }, ...TOKEN];
 /** A form posted from a page: the sign-in cookie and the page's CSRF token, nothing else. */
 export const FORM: SecurityRequirement[] = [{ session: [] }];
 
-
-
 /** The errors every API route may answer (sign-in and its rate limit), plus `more`. */
 export const apiErrors = (...more: ErrorName[]): Record<string, Reference> =>
   Object.fromEntries((['Unauthorized', 'TooManyRequests', ...more] as ErrorName[]).map((e) => [String(ERRORS[e].status), error(e)]));
@@ -139,9 +160,12 @@ export const pageResponses = (what: string): Record<string, ResponseObject> => (
 export const op = (o: Omit<OperationObject, 'tags'>, tag: Tag): OperationObject => ({ ...o, tags: [tag] });
 
 /** Every error answer, by name: its status, meaning and the error body. */
-export const RESPONSES: Record<string, ResponseObject> = Object.fromEntries((Object.entries(ERRORS) as [ErrorName, { status: number; description: string }][]).map(([name, { status, description }]) => {
-  const r = json(`${status}: ${description}`, schema('Error'));
-  if (name === 'Unauthorized') r.headers = { 'WWW-Authenticate': { description: 'Basic realm="codehub-build", charset="UTF-8"', schema: { type: 'string' } } };
-  if (name === 'TooManyRequests') r.headers = { 'Retry-After': { description: 'seconds until the minute is over', schema: { type: 'integer' } } };
-  return [name, r];
-}));
+export const RESPONSES: Record<string, ResponseObject> = Object.fromEntries(
+  (Object.entries(ERRORS) as [ErrorName, { status: number; description: string }][]).map(([name, { status, description }]) => {
+    const r = json(`${status}: ${description}`, schema('Error'));
+    if (name === 'Unauthorized')
+      r.headers = { 'WWW-Authenticate': { description: 'Basic realm="codehub-build", charset="UTF-8"', schema: { type: 'string' } } };
+    if (name === 'TooManyRequests') r.headers = { 'Retry-After': { description: 'seconds until the minute is over', schema: { type: 'integer' } } };
+    return [name, r];
+  }),
+);

@@ -1,12 +1,35 @@
 import { BUILD_STATUSES } from '../store/schema.js';
 import { MAX_FORGE_HOOK_BYTES } from './forges.js';
 import {
-  apiErrors, arrayOf, BASIC, buildId, error, FORM, formBody, inPath, inQuery, int, json, jsonBody, object, op, owner, PAGE, pageResponses, PUBLIC,
-  repoParams, str, text,
-  type OperationObject, type ParameterObject, type PathItemObject, type SchemaObject,
+  apiErrors,
+  arrayOf,
+  BASIC,
+  buildId,
+  error,
+  FORM,
+  formBody,
+  inPath,
+  inQuery,
+  int,
+  json,
+  jsonBody,
+  object,
+  op,
+  owner,
+  PAGE,
+  pageResponses,
+  PUBLIC,
+  repoParams,
+  str,
+  text,
+  type OperationObject,
+  type ParameterObject,
+  type PathItemObject,
+  type SchemaObject,
 } from './openapi-parts.js';
 
-const GIT_AUTH = 'HTTP basic auth: user = a user name, password = that user\'s token. A push needs the push scope and the owner\'s role (or write on a shared repo); it creates the repo on its owner\'s first push.';
+const GIT_AUTH =
+  "HTTP basic auth: user = a user name, password = that user's token. A push needs the push scope and the owner's role (or write on a shared repo); it creates the repo on its owner's first push.";
 const gitPath = (service: string) => `/git/{owner}/{repo}.git/${service}`;
 const gitErrors = {
   401: text('no or wrong credentials (a Basic challenge: git asks its credential helper)'),
@@ -18,176 +41,373 @@ const gitErrors = {
 
 /** POST of one git service: the request and result types are git's own, named after the service. */
 const gitService = (service: 'git-upload-pack' | 'git-receive-pack', operationId: string, summary: string, result: string): PathItemObject => ({
-  post: op({
-    operationId, summary, description: GIT_AUTH, security: BASIC, parameters: repoParams,
-    requestBody: { required: true, content: { [`application/x-${service}-request`]: { schema: { type: 'string', format: 'binary' } } } },
-    responses: { 200: text(result, `application/x-${service}-result`), ...gitErrors },
-  }, 'git'),
+  post: op(
+    {
+      operationId,
+      summary,
+      description: GIT_AUTH,
+      security: BASIC,
+      parameters: repoParams,
+      requestBody: { required: true, content: { [`application/x-${service}-request`]: { schema: { type: 'string', format: 'binary' } } } },
+      responses: { 200: text(result, `application/x-${service}-result`), ...gitErrors },
+    },
+    'git',
+  ),
 });
 
 const git: Record<string, PathItemObject> = {
   [gitPath('info/refs')]: {
-    get: op({
-      operationId: 'gitInfoRefs', summary: 'git smart HTTP: ref advertisement (clone, fetch, push start here)', description: GIT_AUTH, security: BASIC,
-      parameters: [...repoParams, { ...inQuery('service', 'the git service', { type: 'string', enum: ['git-upload-pack', 'git-receive-pack'] }), required: true }],
-      responses: {
-        200: { description: 'the advertisement of the service asked', content: { 'application/x-git-upload-pack-advertisement': { schema: { type: 'string' } }, 'application/x-git-receive-pack-advertisement': { schema: { type: 'string' } } } },
-        400: text('not a smart HTTP request'), ...gitErrors,
+    get: op(
+      {
+        operationId: 'gitInfoRefs',
+        summary: 'git smart HTTP: ref advertisement (clone, fetch, push start here)',
+        description: GIT_AUTH,
+        security: BASIC,
+        parameters: [
+          ...repoParams,
+          { ...inQuery('service', 'the git service', { type: 'string', enum: ['git-upload-pack', 'git-receive-pack'] }), required: true },
+        ],
+        responses: {
+          200: {
+            description: 'the advertisement of the service asked',
+            content: {
+              'application/x-git-upload-pack-advertisement': { schema: { type: 'string' } },
+              'application/x-git-receive-pack-advertisement': { schema: { type: 'string' } },
+            },
+          },
+          400: text('not a smart HTTP request'),
+          ...gitErrors,
+        },
       },
-    }, 'git'),
+      'git',
+    ),
   },
   [gitPath('git-upload-pack')]: gitService('git-upload-pack', 'gitUploadPack', 'git smart HTTP: clone and fetch', 'the pack'),
-  [gitPath('git-receive-pack')]: gitService('git-receive-pack', 'gitReceivePack', 'git smart HTTP: push (queues builds; the hook output reaches the pusher as `remote:` lines)', 'the push result, with the builds queued'),
+  [gitPath('git-receive-pack')]: gitService(
+    'git-receive-pack',
+    'gitReceivePack',
+    'git smart HTTP: push (queues builds; the hook output reaches the pusher as `remote:` lines)',
+    'the push result, with the builds queued',
+  ),
 };
 
 const postReceive: Record<string, PathItemObject> = {
   '/hooks/post-receive': {
-    post: op({
-      operationId: 'postReceive', summary: "the bare repos' post-receive hook reports a push",
-      description: 'Called by the hook installed in every repo, not by people. No token: the body is signed with HMAC-SHA256 under the key in <data>/secrets/hook.key, and must be at most 5 minutes old (sentAt).',
-      security: PUBLIC,
-      parameters: [{ name: 'X-Codehub-Signature-256', in: 'header', required: true, description: 'sha256=<hex HMAC-SHA256 of the raw body>', schema: { type: 'string', pattern: '^sha256=[0-9a-f]{64}$' } }],
-      requestBody: jsonBody({
-        type: 'object', required: ['repo', 'pusher', 'updates', 'sentAt'],
-        properties: {
-          repo: str('owner/name'), pusher: str('user name'), sentAt: str('ISO 8601'), options: arrayOf({ type: 'string' }, 'git push -o options (wait, skip)'),
-          updates: arrayOf(object({ old: str('old sha'), new: str('new sha'), ref: str('the ref') })),
+    post: op(
+      {
+        operationId: 'postReceive',
+        summary: "the bare repos' post-receive hook reports a push",
+        description:
+          'Called by the hook installed in every repo, not by people. No token: the body is signed with HMAC-SHA256 under the key in <data>/secrets/hook.key, and must be at most 5 minutes old (sentAt).',
+        security: PUBLIC,
+        parameters: [
+          {
+            name: 'X-Codehub-Signature-256',
+            in: 'header',
+            required: true,
+            description: 'sha256=<hex HMAC-SHA256 of the raw body>',
+            schema: { type: 'string', pattern: '^sha256=[0-9a-f]{64}$' },
+          },
+        ],
+        requestBody: jsonBody({
+          type: 'object',
+          required: ['repo', 'pusher', 'updates', 'sentAt'],
+          properties: {
+            repo: str('owner/name'),
+            pusher: str('user name'),
+            sentAt: str('ISO 8601'),
+            options: arrayOf({ type: 'string' }, 'git push -o options (wait, skip)'),
+            updates: arrayOf(object({ old: str('old sha'), new: str('new sha'), ref: str('the ref') })),
+          },
+        }),
+        responses: {
+          200: text("lines for the pusher (with -o wait, the builds' output follows until they end)"),
+          400: error('BadRequest'),
+          401: error('Unauthorized'),
+          413: error('PayloadTooLarge'),
         },
-      }),
-      responses: {
-        200: text('lines for the pusher (with -o wait, the builds\' output follows until they end)'),
-        400: error('BadRequest'), 401: error('Unauthorized'), 413: error('PayloadTooLarge'),
       },
-    }, 'hooks'),
+      'hooks',
+    ),
   },
 };
 
 const forgeHook = (hookAnswer: SchemaObject, forge: string, operationId: string, signature: ParameterObject[], docs: string): PathItemObject => ({
-  post: op({
-    operationId, summary: `${forge}'s push webhook: builds the pushed commit of the linked repo`,
-    description: `Set as the webhook of the forge's repository (push events; JSON or GitHub's form encoding), with the link's webhook_secret. The link is found by \`?repo=owner/name\` (the hook_url the link shows), else by the payload's repository URLs. ${docs} At most ${MAX_FORGE_HOOK_BYTES} bytes. Answers within about 3 s; a slower fetch goes on after a 202.`,
-    security: PUBLIC,
-    parameters: [inQuery('repo', 'owner/name: the linked repo (its secret checks the delivery; the payload must name its upstream)'), ...signature],
-    requestBody: { required: true, description: "the forge's push (or ping) payload, as the forge sends it", content: { 'application/json': { schema: { type: 'object' } }, 'application/x-www-form-urlencoded': { schema: { type: 'object', properties: { payload: str('the JSON payload') } } } } },
-    responses: {
-      200: json('done, or nothing to do', hookAnswer), 202: json('verified and recorded; the fetch goes on', hookAnswer),
-      400: error('BadRequest'), 401: { ...error('Unauthorized'), description: 'no link verifies the delivery: one answer whether the repo is missing, not linked, linked to another forge, or the signature is wrong' }, 413: error('PayloadTooLarge'), 502: error('BadGateway'),
+  post: op(
+    {
+      operationId,
+      summary: `${forge}'s push webhook: builds the pushed commit of the linked repo`,
+      description: `Set as the webhook of the forge's repository (push events; JSON or GitHub's form encoding), with the link's webhook_secret. The link is found by \`?repo=owner/name\` (the hook_url the link shows), else by the payload's repository URLs. ${docs} At most ${MAX_FORGE_HOOK_BYTES} bytes. Answers within about 3 s; a slower fetch goes on after a 202.`,
+      security: PUBLIC,
+      parameters: [inQuery('repo', 'owner/name: the linked repo (its secret checks the delivery; the payload must name its upstream)'), ...signature],
+      requestBody: {
+        required: true,
+        description: "the forge's push (or ping) payload, as the forge sends it",
+        content: {
+          'application/json': { schema: { type: 'object' } },
+          'application/x-www-form-urlencoded': { schema: { type: 'object', properties: { payload: str('the JSON payload') } } },
+        },
+      },
+      responses: {
+        200: json('done, or nothing to do', hookAnswer),
+        202: json('verified and recorded; the fetch goes on', hookAnswer),
+        400: error('BadRequest'),
+        401: {
+          ...error('Unauthorized'),
+          description: 'no link verifies the delivery: one answer whether the repo is missing, not linked, linked to another forge, or the signature is wrong',
+        },
+        413: error('PayloadTooLarge'),
+        502: error('BadGateway'),
+      },
     },
-  }, 'hooks'),
+    'hooks',
+  ),
 });
 const header = (name: string, description: string): ParameterObject => ({ name, in: 'header', description, schema: { type: 'string' } });
 
 const registry: Record<string, PathItemObject> = {
   '/registry/token': {
-    get: op({
-      operationId: 'registryToken', summary: "the registry's token realm (the distribution token spec)",
-      description: 'docker asks here when the registry challenges it. Basic auth with a user and token (or a build\'s own credential), or none for anonymous pulls of system/* and cache/*. The token grants what the caller may have of the scopes asked, possibly nothing.',
-      security: [{}, ...BASIC],
-      parameters: [
-        { ...inQuery('service', "the registry's service name (CODEHUB_REGISTRY_SERVICE)"), required: true },
-        { ...inQuery('scope', 'repository:<owner>/<image>:pull,push (repeatable, at most 50)', arrayOf({ type: 'string' })), explode: true },
-        inQuery('account', 'the user name docker sends (the credentials decide, not this)'),
-      ],
-      responses: {
-        200: json('a JWT signed RS256, its certificate in x5c', object({ token: str('the JWT'), access_token: str('the same JWT'), expires_in: int('seconds'), issued_at: str('ISO 8601') })),
-        403: json('a push refused because the namespace is over its quota', object({ errors: arrayOf(object({ code: str('DENIED'), message: str('why') })) })),
-        ...apiErrors('BadRequest'),
+    get: op(
+      {
+        operationId: 'registryToken',
+        summary: "the registry's token realm (the distribution token spec)",
+        description:
+          "docker asks here when the registry challenges it. Basic auth with a user and token (or a build's own credential), or none for anonymous pulls of system/* and cache/*. The token grants what the caller may have of the scopes asked, possibly nothing.",
+        security: [{}, ...BASIC],
+        parameters: [
+          { ...inQuery('service', "the registry's service name (CODEHUB_REGISTRY_SERVICE)"), required: true },
+          { ...inQuery('scope', 'repository:<owner>/<image>:pull,push (repeatable, at most 50)', arrayOf({ type: 'string' })), explode: true },
+          inQuery('account', 'the user name docker sends (the credentials decide, not this)'),
+        ],
+        responses: {
+          200: json(
+            'a JWT signed RS256, its certificate in x5c',
+            object({ token: str('the JWT'), access_token: str('the same JWT'), expires_in: int('seconds'), issued_at: str('ISO 8601') }),
+          ),
+          403: json(
+            'a push refused because the namespace is over its quota',
+            object({ errors: arrayOf(object({ code: str('DENIED'), message: str('why') })) }),
+          ),
+          ...apiErrors('BadRequest'),
+        },
       },
-    }, 'registry'),
+      'registry',
+    ),
   },
 };
 
 const operations: Record<string, PathItemObject> = {
   '/healthz': {
-    get: op({
-      operationId: 'health', summary: 'the process, database, each builder and the registry', security: PUBLIC,
-      responses: {
-        200: json('all is well (status ok), or degraded with the data dir under CODEHUB_MIN_FREE', { type: 'object', description: '{"status": "ok"|"degraded", "checks": {process, database, registry, builders[], disk: {ok, status: ok|degraded|failing, free_bytes, total_bytes, min_free_bytes, detail}}}' }),
-        503: json('failing: the database or registry is down, no builder is healthy, or the data dir is full', { type: 'object' }),
+    get: op(
+      {
+        operationId: 'health',
+        summary: 'the process, database, each builder and the registry',
+        security: PUBLIC,
+        responses: {
+          200: json('all is well (status ok), or degraded with the data dir under CODEHUB_MIN_FREE', {
+            type: 'object',
+            description:
+              '{"status": "ok"|"degraded", "checks": {process, database, registry, builders[], disk: {ok, status: ok|degraded|failing, free_bytes, total_bytes, min_free_bytes, detail}}}',
+          }),
+          503: json('failing: the database or registry is down, no builder is healthy, or the data dir is full', { type: 'object' }),
+        },
       },
-    }, 'operations'),
+      'operations',
+    ),
   },
   '/metrics': {
-    get: op({
-      operationId: 'metrics', summary: 'Prometheus metrics: builds by status, queue depth and wait, build durations, builders, registry', security: PUBLIC,
-      responses: { 200: text('Prometheus text format', 'text/plain; version=0.0.4; charset=utf-8') },
-    }, 'operations'),
+    get: op(
+      {
+        operationId: 'metrics',
+        summary: 'Prometheus metrics: builds by status, queue depth and wait, build durations, builders, registry',
+        security: PUBLIC,
+        responses: { 200: text('Prometheus text format', 'text/plain; version=0.0.4; charset=utf-8') },
+      },
+      'operations',
+    ),
   },
 };
 
 const csrf = { csrf: str("the page's CSRF token") };
-const formAction = (action: 'cancel' | 'rebuild'): OperationObject => op({
-  operationId: `${action}BuildForm`, summary: `the build page's ${action} button`, description: 'A form from the build page: the sign-in cookie and its CSRF token; the same checks as the API.', security: FORM,
-  parameters: [buildId], requestBody: formBody(csrf, ['csrf']),
-  responses: { 303: { description: 'done: to the build page (of the new build, for a rebuild)' }, default: text('an error, as a page', 'text/html; charset=utf-8') },
-}, 'web');
+const formAction = (action: 'cancel' | 'rebuild'): OperationObject =>
+  op(
+    {
+      operationId: `${action}BuildForm`,
+      summary: `the build page's ${action} button`,
+      description: 'A form from the build page: the sign-in cookie and its CSRF token; the same checks as the API.',
+      security: FORM,
+      parameters: [buildId],
+      requestBody: formBody(csrf, ['csrf']),
+      responses: {
+        303: { description: 'done: to the build page (of the new build, for a rebuild)' },
+        default: text('an error, as a page', 'text/html; charset=utf-8'),
+      },
+    },
+    'web',
+  );
 
 const web: Record<string, PathItemObject> = {
-  '/': { get: op({ operationId: 'homePage', summary: 'the repos the caller can read, with their latest builds', security: PAGE, responses: pageResponses('the page') }, 'web') },
+  '/': {
+    get: op(
+      { operationId: 'homePage', summary: 'the repos the caller can read, with their latest builds', security: PAGE, responses: pageResponses('the page') },
+      'web',
+    ),
+  },
   '/login': {
-    get: op({ operationId: 'signInPage', summary: 'the sign-in form (a token)', security: PUBLIC, parameters: [inQuery('next', 'a path on this site to go to after')], responses: { 200: text('the form', 'text/html; charset=utf-8'), 303: { description: 'signed in already: to next' } } }, 'web'),
-    post: op({
-      operationId: 'signIn', summary: 'sign in with a token (sets an HTTP-only cookie)', security: PUBLIC,
-      requestBody: formBody({ token: str('a token'), next: str('a path on this site') }, ['token']),
-      responses: {
-        303: { description: 'signed in: to next' }, 401: text('the form again, saying the token is not valid', 'text/html; charset=utf-8'),
-        403: text('posted from another site', 'text/html; charset=utf-8'), 413: text('more than 4 KiB', 'text/html; charset=utf-8'), 429: text('this address failed too often this minute', 'text/html; charset=utf-8'),
+    get: op(
+      {
+        operationId: 'signInPage',
+        summary: 'the sign-in form (a token)',
+        security: PUBLIC,
+        parameters: [inQuery('next', 'a path on this site to go to after')],
+        responses: { 200: text('the form', 'text/html; charset=utf-8'), 303: { description: 'signed in already: to next' } },
       },
-    }, 'web'),
+      'web',
+    ),
+    post: op(
+      {
+        operationId: 'signIn',
+        summary: 'sign in with a token (sets an HTTP-only cookie)',
+        security: PUBLIC,
+        requestBody: formBody({ token: str('a token'), next: str('a path on this site') }, ['token']),
+        responses: {
+          303: { description: 'signed in: to next' },
+          401: text('the form again, saying the token is not valid', 'text/html; charset=utf-8'),
+          403: text('posted from another site', 'text/html; charset=utf-8'),
+          413: text('more than 4 KiB', 'text/html; charset=utf-8'),
+          429: text('this address failed too often this minute', 'text/html; charset=utf-8'),
+        },
+      },
+      'web',
+    ),
   },
   '/logout': {
-    post: op({
-      operationId: 'signOut', summary: 'sign out (clears the cookie)', security: [{}, ...FORM], requestBody: formBody(csrf, ['csrf']),
-      responses: { 303: { description: 'to /login' }, 403: text('a stale form, or one from another site', 'text/html; charset=utf-8') },
-    }, 'web'),
+    post: op(
+      {
+        operationId: 'signOut',
+        summary: 'sign out (clears the cookie)',
+        security: [{}, ...FORM],
+        requestBody: formBody(csrf, ['csrf']),
+        responses: { 303: { description: 'to /login' }, 403: text('a stale form, or one from another site', 'text/html; charset=utf-8') },
+      },
+      'web',
+    ),
   },
   '/repos/{owner}/{repo}': {
-    get: op({
-      operationId: 'repoPage', summary: "a repo's builds, filtered, with its images", security: PAGE,
-      parameters: [...repoParams, inQuery('branch', 'a branch or tag'), inQuery('status', 'a status', { type: 'string', enum: BUILD_STATUSES }), inQuery('commit', 'a sha prefix'), inQuery('before', 'a build id from the "Older builds" link')],
-      responses: pageResponses('the page'),
-    }, 'web'),
+    get: op(
+      {
+        operationId: 'repoPage',
+        summary: "a repo's builds, filtered, with its images",
+        security: PAGE,
+        parameters: [
+          ...repoParams,
+          inQuery('branch', 'a branch or tag'),
+          inQuery('status', 'a status', { type: 'string', enum: BUILD_STATUSES }),
+          inQuery('commit', 'a sha prefix'),
+          inQuery('before', 'a build id from the "Older builds" link'),
+        ],
+        responses: pageResponses('the page'),
+      },
+      'web',
+    ),
   },
   '/repos/{owner}/{repo}/commits/{sha}': {
-    get: op({ operationId: 'commitPage', summary: "a commit's builds", security: PAGE, parameters: [...repoParams, inPath('sha', 'a sha or prefix', { pattern: '^[0-9a-fA-F]{4,40}$' })], responses: pageResponses('the page') }, 'web'),
+    get: op(
+      {
+        operationId: 'commitPage',
+        summary: "a commit's builds",
+        security: PAGE,
+        parameters: [...repoParams, inPath('sha', 'a sha or prefix', { pattern: '^[0-9a-fA-F]{4,40}$' })],
+        responses: pageResponses('the page'),
+      },
+      'web',
+    ),
   },
   '/builds/{id}': {
-    get: op({ operationId: 'buildPage', summary: 'a build with its live log', security: PAGE, parameters: [buildId, inQuery('full', '1: the whole log, not its last 5,000 lines', { type: 'string', enum: ['1'] })], responses: pageResponses('the page') }, 'web'),
+    get: op(
+      {
+        operationId: 'buildPage',
+        summary: 'a build with its live log',
+        security: PAGE,
+        parameters: [buildId, inQuery('full', '1: the whole log, not its last 5,000 lines', { type: 'string', enum: ['1'] })],
+        responses: pageResponses('the page'),
+      },
+      'web',
+    ),
   },
   '/builds/{id}/cancel': { post: formAction('cancel') },
   '/builds/{id}/rebuild': { post: formAction('rebuild') },
   '/images/{owner}': {
-    get: op({ operationId: 'imagesPage', summary: "an owner's images and tags, with usage (that owner or an admin)", security: PAGE, parameters: [owner], responses: pageResponses('the page') }, 'web'),
+    get: op(
+      {
+        operationId: 'imagesPage',
+        summary: "an owner's images and tags, with usage (that owner or an admin)",
+        security: PAGE,
+        parameters: [owner],
+        responses: pageResponses('the page'),
+      },
+      'web',
+    ),
   },
   '/static/{name}': {
-    get: op({
-      operationId: 'staticFile', summary: "the pages' stylesheet and script", security: PUBLIC, parameters: [inPath('name', 'the file name')],
-      responses: { 200: { description: 'the file (ETag; 5 minutes of caching)', content: { 'text/css; charset=utf-8': { schema: { type: 'string' } }, 'text/javascript; charset=utf-8': { schema: { type: 'string' } } } }, 304: { description: 'unchanged (If-None-Match)' }, 404: error('NotFound') },
-    }, 'web'),
+    get: op(
+      {
+        operationId: 'staticFile',
+        summary: "the pages' stylesheet and script",
+        security: PUBLIC,
+        parameters: [inPath('name', 'the file name')],
+        responses: {
+          200: {
+            description: 'the file (ETag; 5 minutes of caching)',
+            content: { 'text/css; charset=utf-8': { schema: { type: 'string' } }, 'text/javascript; charset=utf-8': { schema: { type: 'string' } } },
+          },
+          304: { description: 'unchanged (If-None-Match)' },
+          404: error('NotFound'),
+        },
+      },
+      'web',
+    ),
   },
   '/badge/{owner}/{repo}/{branch}.svg': {
-    get: op({
-      operationId: 'badge', summary: "the status of a branch's latest builds, as an SVG badge",
-      description: 'Anyone, once the owner made the badges public (PUT /api/repos/{owner}/{repo}/badge); else a caller who can read the repo. The branch may contain `/`.',
-      security: [{}, ...PAGE], parameters: [...repoParams, inPath('branch', 'the branch')],
-      responses: { 200: text('the badge', 'image/svg+xml; charset=utf-8'), 400: error('BadRequest'), 404: error('NotFound') },
-    }, 'web'),
+    get: op(
+      {
+        operationId: 'badge',
+        summary: "the status of a branch's latest builds, as an SVG badge",
+        description:
+          'Anyone, once the owner made the badges public (PUT /api/repos/{owner}/{repo}/badge); else a caller who can read the repo. The branch may contain `/`.',
+        security: [{}, ...PAGE],
+        parameters: [...repoParams, inPath('branch', 'the branch')],
+        responses: { 200: text('the badge', 'image/svg+xml; charset=utf-8'), 400: error('BadRequest'), 404: error('NotFound') },
+      },
+      'web',
+    ),
   },
 };
 
 const download = (name: string, what: string, type: string, operationId: string): PathItemObject => ({
-  get: op({
-    operationId, summary: what, description: 'Public: a workspace fetches it with curl before anything is set up; it holds no secret.', security: PUBLIC,
-    responses: {
-      200: { description: `${name} (ETag of size and time; no-cache)`, content: { [type]: { schema: { type: 'string', format: 'binary' } } } },
-      304: { description: 'unchanged (If-None-Match)' },
-      404: error('NotFound'),
+  get: op(
+    {
+      operationId,
+      summary: what,
+      description: 'Public: a workspace fetches it with curl before anything is set up; it holds no secret.',
+      security: PUBLIC,
+      responses: {
+        200: { description: `${name} (ETag of size and time; no-cache)`, content: { [type]: { schema: { type: 'string', format: 'binary' } } } },
+        304: { description: 'unchanged (If-None-Match)' },
+        404: error('NotFound'),
+      },
     },
-  }, 'downloads'),
+    'downloads',
+  ),
 });
 
 const downloads: Record<string, PathItemObject> = {
-  '/downloads/codehub-build': download('codehub-build', 'the client CLI: one file that runs with node 20 or later', 'text/javascript; charset=utf-8', 'downloadCli'),
+  '/downloads/codehub-build': download(
+    'codehub-build',
+    'the client CLI: one file that runs with node 20 or later',
+    'text/javascript; charset=utf-8',
+    'downloadCli',
+  ),
   '/downloads/codehub-build.vsix': download('codehub-build.vsix', 'the code-server extension, packed', 'application/vsix', 'downloadExtension'),
 };
 
@@ -198,15 +418,39 @@ const downloads: Record<string, PathItemObject> = {
  */
 export function writtenPaths(hookAnswer: SchemaObject): { gitAndHooks: Record<string, PathItemObject>; rest: Record<string, PathItemObject> } {
   const forgeHooks: Record<string, PathItemObject> = {
-    '/hooks/github': forgeHook(hookAnswer, 'GitHub', 'githubHook', [
-      header('X-GitHub-Event', 'push, ping (others are ignored)'), header('X-GitHub-Delivery', 'the delivery id (a replay is ignored)'), header('X-Hub-Signature-256', 'sha256=<hex HMAC-SHA256 of the body under the webhook secret>'),
-    ], 'A deleted branch or tag arrives as a push with `deleted`.'),
-    '/hooks/gitea': forgeHook(hookAnswer, 'Gitea/Forgejo', 'giteaHook', [
-      header('X-Gitea-Event', 'push, delete (others are ignored); X-Forgejo-Event also'), header('X-Gitea-Delivery', 'the delivery id; X-Forgejo-Delivery also'), header('X-Gitea-Signature', '<hex HMAC-SHA256 of the body>; X-Forgejo-Signature also'),
-    ], 'Both the push and the delete events are read.'),
-    '/hooks/gitlab': forgeHook(hookAnswer, 'GitLab', 'gitlabHook', [
-      header('X-Gitlab-Event', 'Push Hook, Tag Push Hook (others are ignored)'), header('X-Gitlab-Event-UUID', 'the delivery id (Idempotency-Key also)'), header('X-Gitlab-Token', 'the webhook secret itself (GitLab\'s scheme), compared in constant time'),
-    ], 'GitLab sends the secret itself rather than a signature: use HTTPS.'),
+    '/hooks/github': forgeHook(
+      hookAnswer,
+      'GitHub',
+      'githubHook',
+      [
+        header('X-GitHub-Event', 'push, ping (others are ignored)'),
+        header('X-GitHub-Delivery', 'the delivery id (a replay is ignored)'),
+        header('X-Hub-Signature-256', 'sha256=<hex HMAC-SHA256 of the body under the webhook secret>'),
+      ],
+      'A deleted branch or tag arrives as a push with `deleted`.',
+    ),
+    '/hooks/gitea': forgeHook(
+      hookAnswer,
+      'Gitea/Forgejo',
+      'giteaHook',
+      [
+        header('X-Gitea-Event', 'push, delete (others are ignored); X-Forgejo-Event also'),
+        header('X-Gitea-Delivery', 'the delivery id; X-Forgejo-Delivery also'),
+        header('X-Gitea-Signature', '<hex HMAC-SHA256 of the body>; X-Forgejo-Signature also'),
+      ],
+      'Both the push and the delete events are read.',
+    ),
+    '/hooks/gitlab': forgeHook(
+      hookAnswer,
+      'GitLab',
+      'gitlabHook',
+      [
+        header('X-Gitlab-Event', 'Push Hook, Tag Push Hook (others are ignored)'),
+        header('X-Gitlab-Event-UUID', 'the delivery id (Idempotency-Key also)'),
+        header('X-Gitlab-Token', "the webhook secret itself (GitLab's scheme), compared in constant time"),
+      ],
+      'GitLab sends the secret itself rather than a signature: use HTTPS.',
+    ),
   };
   return { gitAndHooks: { ...git, ...postReceive, ...forgeHooks }, rest: { ...registry, ...operations, ...web, ...downloads } };
 }

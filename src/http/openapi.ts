@@ -3,8 +3,22 @@ import * as A from '../api/answers.js';
 import { ERRORS, OPERATIONS, type Operation } from '../api/operations.js';
 import { MAX_ADMIN_BODY } from './admin.js';
 import {
-  apiErrors, error, json, op, PUBLIC, RESPONSES, schema, TOKEN,
-  type OpenApiDocument, type OperationObject, type ParameterObject, type PathItemObject, type Reference, type RequestBodyObject, type ResponseObject, type SchemaObject,
+  apiErrors,
+  error,
+  json,
+  op,
+  PUBLIC,
+  RESPONSES,
+  schema,
+  TOKEN,
+  type OpenApiDocument,
+  type OperationObject,
+  type ParameterObject,
+  type PathItemObject,
+  type Reference,
+  type RequestBodyObject,
+  type ResponseObject,
+  type SchemaObject,
 } from './openapi-parts.js';
 import { writtenPaths } from './openapi-written.js';
 
@@ -22,8 +36,15 @@ export type { OpenApiDocument, OperationObject, ParameterObject, PathItemObject,
 
 /** The answers' shapes the document names as components (referred to wherever they appear). */
 const COMPONENTS: Record<string, z.ZodType> = {
-  Error: A.ErrorAnswer, Build: A.Build, BuildStep: A.BuildStep, BuildList: A.BuildList, Upstream: A.Upstream, Usage: A.Usage,
-  Retention: A.Retention, Members: A.Members, TokenInfo: A.TokenInfo,
+  Error: A.ErrorAnswer,
+  Build: A.Build,
+  BuildStep: A.BuildStep,
+  BuildList: A.BuildList,
+  Upstream: A.Upstream,
+  Usage: A.Usage,
+  Retention: A.Retention,
+  Members: A.Members,
+  TokenInfo: A.TokenInfo,
 };
 const SAFE_INT = Number.MAX_SAFE_INTEGER;
 
@@ -55,7 +76,10 @@ const answers = (() => {
   add(A.HookAnswer);
   const { schemas } = z.toJSONSchema(registry, { io: 'output', uri: (id) => `#/components/schemas/${id}`, override });
   const named = Object.fromEntries(Object.keys(COMPONENTS).map((id) => [id, clean(schemas[id]!)]));
-  return { named, of: (s: z.ZodType): SchemaObject => (registry.get(s)?.id && named[registry.get(s)!.id] ? schema(registry.get(s)!.id) : clean(schemas[anonymous.get(s)!]!)) };
+  return {
+    named,
+    of: (s: z.ZodType): SchemaObject => (registry.get(s)?.id && named[registry.get(s)!.id] ? schema(registry.get(s)!.id) : clean(schemas[anonymous.get(s)!]!)),
+  };
 })();
 function answerSchema(s: z.ZodType): SchemaObject {
   return answers.of(s);
@@ -71,8 +95,11 @@ function parameters(where: 'path' | 'query' | 'header', fields: Record<string, z
   return Object.entries(fields).map(([name, field]) => {
     const { description, ...schema } = requestSchema(field);
     return {
-      name, in: where, ...(where === 'path' || required?.includes(name) ? { required: true } : {}),
-      description: (description as string | undefined) ?? name, schema,
+      name,
+      in: where,
+      ...(where === 'path' || required?.includes(name) ? { required: true } : {}),
+      description: (description as string | undefined) ?? name,
+      schema,
     };
   });
 }
@@ -85,20 +112,44 @@ function operation(o: Operation): OperationObject {
   const params = [...parameters('path', o.params ?? {}), ...query, ...parameters('header', o.headers ?? {})];
   const limit = BODY_LIMITS[o.operationId];
   const bodyText = o.body?.description && limit !== undefined ? o.body.description.replace(/^JSON/, `JSON, at most ${limit} bytes`) : o.body?.description;
-  const requestBody: RequestBodyObject | undefined = !o.body ? undefined : {
-    required: o.body.required ?? true, ...(bodyText ? { description: bodyText } : {}),
-    content: 'schema' in o.body ? { 'application/json': { schema: requestSchema(o.body.schema) } } : { [o.body.binary]: { schema: { type: 'string', format: 'binary' } } },
-  };
+  const requestBody: RequestBodyObject | undefined = !o.body
+    ? undefined
+    : {
+        required: o.body.required ?? true,
+        ...(bodyText ? { description: bodyText } : {}),
+        content:
+          'schema' in o.body
+            ? { 'application/json': { schema: requestSchema(o.body.schema) } }
+            : { [o.body.binary]: { schema: { type: 'string', format: 'binary' } } },
+      };
   const responses: Record<string, ResponseObject | Reference> = {};
   for (const [status, a] of Object.entries(o.answers)) {
-    responses[status] = 'json' in a ? json(a.description, answerSchema(a.json))
-      : { description: a.description, content: Object.fromEntries(Object.entries(a.content).map(([type, kind]) => [type, { schema: kind === 'binary' ? { type: 'string', format: 'binary' } : { type: 'string' } }])) };
+    responses[status] =
+      'json' in a
+        ? json(a.description, answerSchema(a.json))
+        : {
+            description: a.description,
+            content: Object.fromEntries(
+              Object.entries(a.content).map(([type, kind]) => [
+                type,
+                { schema: kind === 'binary' ? { type: 'string', format: 'binary' } : { type: 'string' } },
+              ]),
+            ),
+          };
   }
   Object.assign(responses, o.public ? Object.fromEntries(o.errors.map((e) => [String(ERRORS[e].status), error(e)])) : apiErrors(...o.errors));
-  return op({
-    operationId: o.operationId, summary: o.summary, ...(o.description ? { description: o.description } : {}),
-    security: o.public ? PUBLIC : TOKEN, ...(params.length ? { parameters: params } : {}), ...(requestBody ? { requestBody } : {}), responses,
-  }, o.tag);
+  return op(
+    {
+      operationId: o.operationId,
+      summary: o.summary,
+      ...(o.description ? { description: o.description } : {}),
+      security: o.public ? PUBLIC : TOKEN,
+      ...(params.length ? { parameters: params } : {}),
+      ...(requestBody ? { requestBody } : {}),
+      responses,
+    },
+    o.tag,
+  );
 }
 
 const api: Record<string, PathItemObject> = {};
@@ -132,9 +183,18 @@ export function openApiDocument(publicUrl: string): OpenApiDocument {
       schemas: answers.named,
       responses: RESPONSES,
       securitySchemes: {
-        bearer: { type: 'http', scheme: 'bearer', description: 'Authorization: Bearer <token> (a token from POST /api/users, POST /api/users/{name}/tokens or the CLI)' },
-        basic: { type: 'http', scheme: 'basic', description: 'user = the token\'s user name, password = the token (what git and docker send)' },
-        session: { type: 'apiKey', in: 'cookie', name: 'codehub_token', description: 'the web sign-in cookie; taken on GET and HEAD only, and on forms with their CSRF token' },
+        bearer: {
+          type: 'http',
+          scheme: 'bearer',
+          description: 'Authorization: Bearer <token> (a token from POST /api/users, POST /api/users/{name}/tokens or the CLI)',
+        },
+        basic: { type: 'http', scheme: 'basic', description: "user = the token's user name, password = the token (what git and docker send)" },
+        session: {
+          type: 'apiKey',
+          in: 'cookie',
+          name: 'codehub_token',
+          description: 'the web sign-in cookie; taken on GET and HEAD only, and on forms with their CSRF token',
+        },
       },
     },
   };

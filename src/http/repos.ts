@@ -41,7 +41,10 @@ export function repoRoutes(deps: RepoRoutesDeps): Hono<Env> {
   app.get('/repos/:owner/:repo/secrets', (c) => {
     const { owner, repo } = c.req.param();
     owned(c, owner, repo);
-    return c.json({ repo: `${owner}/${repo}`, secrets: deps.secrets.list(owner, repo).map((s) => ({ name: s.name, created_at: s.createdAt, updated_at: s.updatedAt })) });
+    return c.json({
+      repo: `${owner}/${repo}`,
+      secrets: deps.secrets.list(owner, repo).map((s) => ({ name: s.name, created_at: s.createdAt, updated_at: s.updatedAt })),
+    });
   });
   app.put('/repos/:owner/:repo/secrets/:name', async (c) => {
     const { owner, repo, name } = c.req.param();
@@ -65,11 +68,21 @@ export function repoRoutes(deps: RepoRoutesDeps): Hono<Env> {
     const row = deps.store.repos.byName(owner, repo);
     if (!row) throw new NotFoundError(`no repository ${owner}/${repo}: push to it first`);
     deps.store.repos.setPublicBadge(row.id, body.public);
-    return c.json({ repo: `${owner}/${repo}`, public_badge: body.public, badge_url: `${deps.publicUrl}/badge/${owner}/${repo}/${row.defaultBranch ?? 'main'}.svg` });
+    return c.json({
+      repo: `${owner}/${repo}`,
+      public_badge: body.public,
+      badge_url: `${deps.publicUrl}/badge/${owner}/${repo}/${row.defaultBranch ?? 'main'}.svg`,
+    });
   });
 
   // How many builds per branch and how many days of the repo's images stay.
-  const retentionView = (owner: string, repo: string, s: RetentionSettings) => ({ repo: `${owner}/${repo}`, keep: s.keep, days: s.days, override: s.override, defaults: s.defaults });
+  const retentionView = (owner: string, repo: string, s: RetentionSettings) => ({
+    repo: `${owner}/${repo}`,
+    keep: s.keep,
+    days: s.days,
+    override: s.override,
+    defaults: s.defaults,
+  });
   app.get('/repos/:owner/:repo/retention', (c) => {
     const { owner, repo } = c.req.param();
     owned(c, owner, repo);
@@ -78,7 +91,11 @@ export function repoRoutes(deps: RepoRoutesDeps): Hono<Env> {
   app.put('/repos/:owner/:repo/retention', async (c) => {
     const { owner, repo } = c.req.param();
     owned(c, owner, repo);
-    const change = await readRequest(c, RetentionRequest, { maxBytes: MAX_SETTING_BODY, tooLarge: 'the body is {"keep": N, "days": D}', notJson: { value: null } });
+    const change = await readRequest(c, RetentionRequest, {
+      maxBytes: MAX_SETTING_BODY,
+      tooLarge: 'the body is {"keep": N, "days": D}',
+      notJson: { value: null },
+    });
     return c.json(retentionView(owner, repo, done(setRetention(deps.store, deps.retention, owner, repo, change))));
   });
 
@@ -91,7 +108,11 @@ export function repoRoutes(deps: RepoRoutesDeps): Hono<Env> {
   app.put('/repos/:owner/:repo/members/:user', async (c) => {
     const { owner, repo, user } = c.req.param();
     owned(c, owner, repo);
-    const { role } = await readRequest(c, MemberRequest, { maxBytes: MAX_SETTING_BODY, tooLarge: 'the body is {"role": "read"|"write"}', notJson: { value: null } });
+    const { role } = await readRequest(c, MemberRequest, {
+      maxBytes: MAX_SETTING_BODY,
+      tooLarge: 'the body is {"role": "read"|"write"}',
+      notJson: { value: null },
+    });
     const shared = done(share(deps.store, owner, repo, user, role));
     return c.json({ repo: `${owner}/${repo}`, user: shared.user, role: shared.role });
   });

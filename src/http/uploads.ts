@@ -39,12 +39,24 @@ export function uploadRoutes(deps: UploadRoutesDeps): Hono<Env> {
   app.post('/uploads', async (c) => {
     const owner = push(c);
     const manifest = await readJson(c, {
-      maxBytes: MAX_MANIFEST_BYTES, notJson,
+      maxBytes: MAX_MANIFEST_BYTES,
+      notJson,
       tooLarge: `a manifest may be at most ${MAX_MANIFEST_BYTES} bytes (${MAX_UPLOAD_ENTRIES} entries): add what the build does not need to .dockerignore`,
     });
     const started = await deps.uploads.begin(owner, manifest);
     const u = started.upload;
-    return c.json({ id: u.id, folder: u.folder, files: u.files, bytes: u.bytes, missing: started.missing, missing_bytes: started.missingBytes, expires_at: started.expiresAt }, 201);
+    return c.json(
+      {
+        id: u.id,
+        folder: u.folder,
+        files: u.files,
+        bytes: u.bytes,
+        missing: started.missing,
+        missing_bytes: started.missingBytes,
+        expires_at: started.expiresAt,
+      },
+      201,
+    );
   });
 
   app.put('/uploads/:id/blobs/:sha256', async (c) => {
@@ -59,7 +71,11 @@ export function uploadRoutes(deps: UploadRoutesDeps): Hono<Env> {
 
   app.post('/uploads/:id/build', async (c) => {
     const owner = push(c);
-    const request = await readJson(c, { maxBytes: MAX_BUILD_REQUEST_BYTES, tooLarge: `a build request may be at most ${MAX_BUILD_REQUEST_BYTES} bytes`, notJson });
+    const request = await readJson(c, {
+      maxBytes: MAX_BUILD_REQUEST_BYTES,
+      tooLarge: `a build request may be at most ${MAX_BUILD_REQUEST_BYTES} bytes`,
+      notJson,
+    });
     const b = await deps.uploads.build(owner, c.req.param('id'), request);
     return c.json(buildView(b, deps.publicUrl), 201);
   });

@@ -18,8 +18,16 @@ function publicConfig(config: Build['config']): Build['config'] {
 export function forgeStatusView(s: CommitStatusRow | undefined): ForgeStatusAnswer | null {
   if (!s) return null;
   return {
-    context: s.context, state: s.state, description: s.description, delivered: s.deliveredState === s.state, delivered_state: s.deliveredState,
-    attempts: s.attempts, error: s.error, next_attempt_at: s.nextAttemptAt, gave_up: s.gaveUp, updated_at: s.updatedAt,
+    context: s.context,
+    state: s.state,
+    description: s.description,
+    delivered: s.deliveredState === s.state,
+    delivered_state: s.deliveredState,
+    attempts: s.attempts,
+    error: s.error,
+    next_attempt_at: s.nextAttemptAt,
+    gave_up: s.gaveUp,
+    updated_at: s.updatedAt,
   };
 }
 
@@ -62,6 +70,8 @@ export type BuildView = BuildAnswer;
 
 /** What a build whose log retention removed says instead of its log (API 410, the build page). */
 export function logExpiredMessage(b: Pick<Build, 'id' | 'finishedAt' | 'logExpiredAt'>): string {
-  return `the log of build #${b.id} expired on ${b.logExpiredAt!.slice(0, 10)} and was removed (the build finished ${b.finishedAt?.slice(0, 10) ?? 'long ago'}; `
-    + 'logs are kept CODEHUB_LOG_RETENTION_DAYS days, and the newest build of each branch and image keeps its log); the build record stays';
+  return (
+    `the log of build #${b.id} expired on ${b.logExpiredAt!.slice(0, 10)} and was removed (the build finished ${b.finishedAt?.slice(0, 10) ?? 'long ago'}; ` +
+    'logs are kept CODEHUB_LOG_RETENTION_DAYS days, and the newest build of each branch and image keeps its log); the build record stays'
+  );
 }

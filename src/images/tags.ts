@@ -21,7 +21,10 @@ export function refInfo(ref: string): RefInfo | null {
  * `-`, leading `.` and `-` are dropped, and the result is cut to 128 characters.
  */
 export function toImageTag(name: string): string {
-  return name.replace(/[^A-Za-z0-9._-]+/g, '-').replace(/^[.-]+/, '').slice(0, 128);
+  return name
+    .replace(/[^A-Za-z0-9._-]+/g, '-')
+    .replace(/^[.-]+/, '')
+    .slice(0, 128);
 }
 
 /** What the registry takes as a tag. */
@@ -62,7 +65,12 @@ export function renderTags(templates: readonly string[], ctx: TagContext): strin
 }
 
 /** The full references one build pushes: `<registry>/<owner>/<image>:<tag>` for each rendered tag. */
-export function imageRefs(registry: string, b: { id: number; owner: string; ref: string; commitSha: string }, image: ImageConfig, defaultBranch: string | null): string[] {
+export function imageRefs(
+  registry: string,
+  b: { id: number; owner: string; ref: string; commitSha: string },
+  image: ImageConfig,
+  defaultBranch: string | null,
+): string[] {
   const ref = refInfo(b.ref);
   if (!ref) return [];
   const tags = renderTags(image.tags, { ref, sha: b.commitSha, buildId: b.id, isDefaultBranch: ref.name === defaultBranch });

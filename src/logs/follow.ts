@@ -9,7 +9,12 @@ import type { LogLine, LogStore } from './store.js';
  * the build as it ended, or as it was when `signal` aborted (the reader went away) or `follow` was off.
  */
 export async function sendLog(p: {
-  logs: LogStore; store: Store; id: number; after: number; follow: boolean; signal: AbortSignal;
+  logs: LogStore;
+  store: Store;
+  id: number;
+  after: number;
+  follow: boolean;
+  signal: AbortSignal;
   send: (l: LogLine) => Promise<void>;
 }): Promise<Build | undefined> {
   const { logs, store, id } = p;
@@ -28,7 +33,14 @@ export async function sendLog(p: {
   const queue: LogLine[] = [];
   let wake: (() => void) | null = null;
   const poke = () => wake?.();
-  const unsubscribe = logs.subscribe(id, (l) => { queue.push(l); poke(); }, poke);
+  const unsubscribe = logs.subscribe(
+    id,
+    (l) => {
+      queue.push(l);
+      poke();
+    },
+    poke,
+  );
   p.signal.addEventListener('abort', poke, { once: true });
   try {
     await logs.each(id, last, sendNew);
@@ -42,7 +54,10 @@ export async function sendLog(p: {
       }
       await new Promise<void>((resolve) => {
         const t = setTimeout(resolve, 1000); // a safety net; lines and ends wake us at once
-        wake = () => { clearTimeout(t); resolve(); };
+        wake = () => {
+          clearTimeout(t);
+          resolve();
+        };
       });
       wake = null;
     }

@@ -13,7 +13,9 @@ export const isSecretArgName = (name: string): boolean => SECRET_NAME.test(name)
 
 /** The values of a build that must not reach its log: secret values, and build args with secret-like names. */
 export function secretValues(secrets: Record<string, string>, args: Record<string, string>): string[] {
-  const argValues = Object.entries(args).filter(([k]) => isSecretArgName(k)).map(([, v]) => v);
+  const argValues = Object.entries(args)
+    .filter(([k]) => isSecretArgName(k))
+    .map(([, v]) => v);
   return [...Object.values(secrets), ...argValues];
 }
 
@@ -28,7 +30,9 @@ export function storableArgs(args: Record<string, string>): Record<string, strin
 
 /** The names of `args` whose values `storableArgs` replaced: the ones a runner must get back. */
 export function maskedArgNames(args: Record<string, string>): string[] {
-  return Object.entries(args).filter(([k, v]) => isSecretArgName(k) && v === MASK).map(([k]) => k);
+  return Object.entries(args)
+    .filter(([k, v]) => isSecretArgName(k) && v === MASK)
+    .map(([k]) => k);
 }
 
 /**

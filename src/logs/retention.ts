@@ -28,10 +28,18 @@ export function expireLogs(p: { store: Store; logs: LogStore; log: Logger; days:
       result.expired++;
       result.bytes += fileSize(p.logs.path(b.id));
       if (!p.dryRun) {
-        try { unlinkSync(p.logs.path(b.id)); } catch { /* never written, or gone already */ }
+        try {
+          unlinkSync(p.logs.path(b.id));
+        } catch {
+          /* never written, or gone already */
+        }
       }
     }
-    if (!p.dryRun) p.store.builds.markLogsExpired(batch.map((b) => b.id), now.toISOString());
+    if (!p.dryRun)
+      p.store.builds.markLogsExpired(
+        batch.map((b) => b.id),
+        now.toISOString(),
+      );
     else after = batch[batch.length - 1];
     if (batch.length < BATCH) break;
   }

@@ -48,7 +48,10 @@ export class LogStore {
   readonly maxBytes: number;
   private io: LogFileIo;
 
-  constructor(private root: string, opts: LogStoreOptions = {}) {
+  constructor(
+    private root: string,
+    opts: LogStoreOptions = {},
+  ) {
     this.maxBytes = opts.maxBytes ?? DEFAULT_LOG_MAX_BYTES;
     this.io = opts.io ?? fsIo;
     this.events.setMaxListeners(0);
@@ -68,8 +71,15 @@ export class LogStore {
     const owed = this.owed.get(id) ?? { lines: 0, reason: '' };
     this.owed.delete(id);
     const w = new LogWriter({
-      file: this.path(id), maxBytes: this.maxBytes, mask, io: this.io, owed, onError,
-      announce: (lines) => { for (const l of lines) this.events.emit(`line:${id}`, l); },
+      file: this.path(id),
+      maxBytes: this.maxBytes,
+      mask,
+      io: this.io,
+      owed,
+      onError,
+      announce: (lines) => {
+        for (const l of lines) this.events.emit(`line:${id}`, l);
+      },
       onClose: (unstored, reason) => {
         if (unstored > 0) this.owed.set(id, { lines: unstored, reason });
         this.writers.delete(id);
@@ -95,7 +105,9 @@ export class LogStore {
   /** Lines after number `after`, from the file. */
   async read(id: number, after = 0): Promise<LogLine[]> {
     const out: LogLine[] = [];
-    await this.each(id, after, (l) => { out.push(l); });
+    await this.each(id, after, (l) => {
+      out.push(l);
+    });
     return out;
   }
 
@@ -257,7 +269,10 @@ export class LogWriter {
 
   /** One line saying what was lost, then an empty line for each other lost line: the numbering holds. */
   private placeholders(time: string): string {
-    return `${time}\t--- ${this.unstored} line${this.unstored === 1 ? '' : 's'} of this log could not be stored (${this.lostBecause})\n` + '\n'.repeat(this.unstored - 1);
+    return (
+      `${time}\t--- ${this.unstored} line${this.unstored === 1 ? '' : 's'} of this log could not be stored (${this.lostBecause})\n` +
+      '\n'.repeat(this.unstored - 1)
+    );
   }
 
   /**
@@ -306,14 +321,18 @@ export class LogWriter {
     this.failed = e;
     try {
       this.o.onError?.(e);
-    } catch { /* a listener's own failure must not reach the event loop either */ }
+    } catch {
+      /* a listener's own failure must not reach the event loop either */
+    }
   }
 
   private close(): void {
     if (this.fd < 0) return;
     try {
       closeSync(this.fd);
-    } catch { /* nothing more can be done with it */ }
+    } catch {
+      /* nothing more can be done with it */
+    }
     this.fd = -1;
   }
 

@@ -15,7 +15,11 @@ export const cacheRepository = (imageRepository: string): string => `${imageRepo
  * then `latest` (the default branch's newest build always has it). `mode=max` references are one tag per
  * branch in `cacheRepository`. Null when the build pushes nothing.
  */
-export function buildCache(b: { ref: string; commitSha: string; id: number; imageRefs: string[] }, image: ImageConfig, defaultBranch: string | null): BuildCache | null {
+export function buildCache(
+  b: { ref: string; commitSha: string; id: number; imageRefs: string[] },
+  image: ImageConfig,
+  defaultBranch: string | null,
+): BuildCache | null {
   const first = b.imageRefs[0];
   const ref = refInfo(b.ref);
   if (!first || !ref) return null;
@@ -41,16 +45,23 @@ export function buildCache(b: { ref: string; commitSha: string; id: number; imag
  * on the daemon is not seen: the next build there runs cold, once.
  */
 export function cacheImport(p: {
-  builder: string; image: string; prunedAt: number | undefined; identity: string | undefined;
+  builder: string;
+  image: string;
+  prunedAt: number | undefined;
+  identity: string | undefined;
   last: { builder: string; identity: string | null; finishedAt: string } | null;
 }): { import: boolean; line: string } {
   const { builder, image, last } = p;
   const pruned = p.prunedAt !== undefined && last !== null && Date.parse(last.finishedAt) < p.prunedAt;
   const replaced = last?.builder === builder && !!last.identity && !!p.identity && last.identity !== p.identity;
-  if (last?.builder === builder && !pruned && !replaced) return { import: false, line: `cache: ${builder} built ${image} last: its own cache is used, the registry's is not imported` };
-  const why = !last ? `${builder} has not built ${image}`
-    : last.builder !== builder ? `${image} was last built on ${last.builder}`
-    : replaced ? `another BuildKit answers at ${builder} since it built ${image} (${last.identity}, now ${p.identity})`
-    : `${builder}'s cache was trimmed since it built ${image}`; // by the driver, or found empty
+  if (last?.builder === builder && !pruned && !replaced)
+    return { import: false, line: `cache: ${builder} built ${image} last: its own cache is used, the registry's is not imported` };
+  const why = !last
+    ? `${builder} has not built ${image}`
+    : last.builder !== builder
+      ? `${image} was last built on ${last.builder}`
+      : replaced
+        ? `another BuildKit answers at ${builder} since it built ${image} (${last.identity}, now ${p.identity})`
+        : `${builder}'s cache was trimmed since it built ${image}`; // by the driver, or found empty
   return { import: true, line: `cache: ${why}: importing the registry's cache` };
 }

@@ -43,7 +43,11 @@ export class RegistryClient {
    * `host` is host[:port], as in image references. `bearer`, for a registry with token auth, gives a token
    * for a scope (`repository:<name>:pull,push`) the registry asked for in its 401.
    */
-  constructor(host: string, private timeoutMs = 5000, private bearer?: (scope: string) => string) {
+  constructor(
+    host: string,
+    private timeoutMs = 5000,
+    private bearer?: (scope: string) => string,
+  ) {
     this.base = /^https?:\/\//.test(host) ? host : `http://${host}`;
     this.agent = this.base.startsWith('https:') ? new https.Agent({ keepAlive: true }) : new http.Agent({ keepAlive: true });
   }
@@ -72,8 +76,13 @@ export class RegistryClient {
           const status = res.statusCode ?? 0;
           const body = Buffer.concat(chunks);
           resolve({
-            status, ok: status >= 200 && status < 300, body,
-            header: (name) => { const v = res.headers[name.toLowerCase()]; return v === undefined ? null : String(v); },
+            status,
+            ok: status >= 200 && status < 300,
+            body,
+            header: (name) => {
+              const v = res.headers[name.toLowerCase()];
+              return v === undefined ? null : String(v);
+            },
             json: <T>() => JSON.parse(body.toString('utf8')) as T,
           });
         });
@@ -121,12 +130,14 @@ export class RegistryClient {
     if (!m.ok) throw new RegistryError(`GET manifest ${name}@${digest}: ${m.status}`);
     const type = m.header('content-type') ?? 'application/vnd.docker.distribution.manifest.v2+json';
     const bytes = m.body;
-    await Promise.all(tags.map(async (tag) => {
-      const r = await this.get(`/v2/${name}/manifests/${tag}`, { method: 'PUT', headers: { 'content-type': type }, body: bytes });
-      if (!r.ok) throw new RegistryError(`PUT manifest ${name}:${tag}: ${r.status} ${r.body.toString('utf8').slice(0, 200)}`);
-      const got = r.header('docker-content-digest');
-      if (got && got !== digest) throw new RegistryError(`PUT manifest ${name}:${tag} stored ${got}, not ${digest}`);
-    }));
+    await Promise.all(
+      tags.map(async (tag) => {
+        const r = await this.get(`/v2/${name}/manifests/${tag}`, { method: 'PUT', headers: { 'content-type': type }, body: bytes });
+        if (!r.ok) throw new RegistryError(`PUT manifest ${name}:${tag}: ${r.status} ${r.body.toString('utf8').slice(0, 200)}`);
+        const got = r.header('docker-content-digest');
+        if (got && got !== digest) throw new RegistryError(`PUT manifest ${name}:${tag} stored ${got}, not ${digest}`);
+      }),
+    );
   }
 
   /**
@@ -199,7 +210,9 @@ export class RegistryClient {
     if (start.status !== 202 || !location) throw new RegistryError(`starting a blob upload to ${name}: ${start.status}`);
     const path = this.pathOf(location);
     const put = await this.get(`${path}${path.includes('?') ? '&' : '?'}digest=${encodeURIComponent(digest)}`, {
-      method: 'PUT', headers: { 'content-type': 'application/octet-stream', 'content-length': String(bytes.length) }, body: bytes,
+      method: 'PUT',
+      headers: { 'content-type': 'application/octet-stream', 'content-length': String(bytes.length) },
+      body: bytes,
     });
     if (put.status !== 201) throw new RegistryError(`uploading a blob to ${name}: ${put.status} ${put.body.toString('utf8').slice(0, 200)}`);
     return digest;

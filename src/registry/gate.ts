@@ -11,7 +11,12 @@ export class RegistryGate {
   private timer: NodeJS.Timeout | null = null;
   private pending: Promise<boolean> | null = null;
 
-  constructor(private registry: Pick<RegistryClient, 'writable' | 'base'>, private log: Logger, private onOpen: () => void = () => {}, private intervalMs = 5000) {}
+  constructor(
+    private registry: Pick<RegistryClient, 'writable' | 'base'>,
+    private log: Logger,
+    private onOpen: () => void = () => {},
+    private intervalMs = 5000,
+  ) {}
 
   start(): void {
     void this.check();
@@ -33,15 +38,23 @@ export class RegistryGate {
 
   /** Checks now (one check at a time; callers meanwhile share it) and resolves with whether it is open. */
   check(): Promise<boolean> {
-    this.pending ??= this.registry.writable().then((s) => {
-      const was = this.state?.ok;
-      this.state = s;
-      if (was !== s.ok) {
-        this.log[s.ok ? 'info' : 'warn'](s.ok ? 'registry takes pushes: builds run' : 'registry does not take pushes: builds wait queued', { registry: this.registry.base, detail: s.detail });
-        if (s.ok) this.onOpen();
-      }
-      return s.ok;
-    }).finally(() => { this.pending = null; });
+    this.pending ??= this.registry
+      .writable()
+      .then((s) => {
+        const was = this.state?.ok;
+        this.state = s;
+        if (was !== s.ok) {
+          this.log[s.ok ? 'info' : 'warn'](s.ok ? 'registry takes pushes: builds run' : 'registry does not take pushes: builds wait queued', {
+            registry: this.registry.base,
+            detail: s.detail,
+          });
+          if (s.ok) this.onOpen();
+        }
+        return s.ok;
+      })
+      .finally(() => {
+        this.pending = null;
+      });
     return this.pending;
   }
 }

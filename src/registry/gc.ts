@@ -110,9 +110,17 @@ export class GarbageCollector {
     const dryRun = opts.dryRun === true || opts.offline === true;
     const repositories = await this.scope(opts);
     const report: GcReport = {
-      dryRun, removals: [], bytes: 0, owners: [], kept: 0, repositories: repositories.length, skipped: [],
+      dryRun,
+      removals: [],
+      bytes: 0,
+      owners: [],
+      kept: 0,
+      repositories: repositories.length,
+      skipped: [],
       topLevel: repositories.filter((r) => !r.includes('/')).map((repository) => ({ repository, owner: ownerOf(repository) })),
-      logs: { expired: 0, bytes: 0 }, requests: 0, ms: 0,
+      logs: { expired: 0, bytes: 0 },
+      requests: 0,
+      ms: 0,
     };
     const git = new GitFactsCache(deps, !dryRun);
 
@@ -127,7 +135,15 @@ export class GarbageCollector {
         for (const r of removals) {
           report.removals.push(r);
           report.bytes += r.bytes;
-          if (!dryRun) deps.log.info(r.tag === null ? 'gc removed an untagged manifest' : 'gc removed a tag', { repository: r.repository, tag: r.tag, digest: r.digest, how: r.how, bytes: r.bytes, reason: r.reason });
+          if (!dryRun)
+            deps.log.info(r.tag === null ? 'gc removed an untagged manifest' : 'gc removed a tag', {
+              repository: r.repository,
+              tag: r.tag,
+              digest: r.digest,
+              how: r.how,
+              bytes: r.bytes,
+              reason: r.reason,
+            });
         }
       };
       for (const repository of list) {
@@ -140,7 +156,13 @@ export class GarbageCollector {
         }
         const lock = deps.inventory.lock(repository, this.holder, LOCK_MS);
         if (!lock.ok) {
-          report.skipped.push({ repository, reason: 'running' in lock ? `build${lock.running.length > 1 ? 's' : ''} ${lock.running.map((id) => `#${id}`).join(', ')} running: next run` : `another gc (${lock.heldBy}) holds it` });
+          report.skipped.push({
+            repository,
+            reason:
+              'running' in lock
+                ? `build${lock.running.length > 1 ? 's' : ''} ${lock.running.map((id) => `#${id}`).join(', ')} running: next run`
+                : `another gc (${lock.heldBy}) holds it`,
+          });
           continue;
         }
         try {
@@ -155,7 +177,14 @@ export class GarbageCollector {
       report.owners.push({ owner, ...ledger.usage() });
     }
     if (opts.logs ?? !opts.offline) {
-      report.logs = expireLogs({ store: deps.store, logs: deps.logs, log: deps.log, days: deps.settings.logRetentionDays, dryRun, ...(opts.repo ? { repo: opts.repo } : {}) });
+      report.logs = expireLogs({
+        store: deps.store,
+        logs: deps.logs,
+        log: deps.log,
+        days: deps.settings.logRetentionDays,
+        dryRun,
+        ...(opts.repo ? { repo: opts.repo } : {}),
+      });
     }
     report.requests = deps.registry.requests - r0;
     report.ms = Date.now() - t0;
@@ -172,8 +201,11 @@ export class GarbageCollector {
     const { inventory, log } = this.deps;
     const lock = inventory.lock(repository, this.holder, LOCK_MS);
     if (!lock.ok) {
-      throw new ConflictError('running' in lock ? `build ${lock.running.map((id) => `#${id}`).join(', ')} is pushing to ${repository}; remove the tag once it ends`
-        : `gc is working on ${repository}; try again in a moment`);
+      throw new ConflictError(
+        'running' in lock
+          ? `build ${lock.running.map((id) => `#${id}`).join(', ')} is pushing to ${repository}; remove the tag once it ends`
+          : `gc is working on ${repository}; try again in a moment`,
+      );
     }
     try {
       await this.deps.sync.syncRepository(repository);
@@ -185,9 +217,15 @@ export class GarbageCollector {
       const plan = planRemovals(repository, decisions, manifests);
       // Only what this tag held: never the repository's other untagged manifests (gc's to judge).
       const mine = new Set([target.digest]);
-      for (let grew = true; grew;) {
+      for (let grew = true; grew; ) {
         grew = false;
-        for (const m of manifests) if (mine.has(m.digest)) for (const c of m.children) if (!mine.has(c)) { mine.add(c); grew = true; }
+        for (const m of manifests)
+          if (mine.has(m.digest))
+            for (const c of m.children)
+              if (!mine.has(c)) {
+                mine.add(c);
+                grew = true;
+              }
       }
       plan.deletes = plan.deletes.filter((d) => mine.has(d.digest));
       const ledger = new Ledger(this.snapshot(ownerOf(repository)));
@@ -195,7 +233,15 @@ export class GarbageCollector {
       const removals = await this.execute(plan, skipped);
       if (skipped.length) throw new RegistryError(`the registry refused to remove ${repository}:${tag}: ${skipped.map((s) => s.reason).join('; ')}`);
       ledger.add(removals);
-      for (const r of removals) log.info(r.tag === null ? 'tag removal took an untagged manifest' : 'tag removed by hand', { repository, tag: r.tag, digest: r.digest, how: r.how, bytes: r.bytes, by });
+      for (const r of removals)
+        log.info(r.tag === null ? 'tag removal took an untagged manifest' : 'tag removed by hand', {
+          repository,
+          tag: r.tag,
+          digest: r.digest,
+          how: r.how,
+          bytes: r.bytes,
+          by,
+        });
       return removals;
     } finally {
       inventory.unlock(repository, this.holder);
@@ -244,7 +290,12 @@ export class GarbageCollector {
     const tombstoned: typeof plan.tombstones = [];
     // Indexes first, then what they list (the plan's order), each wave a few deletes at a time.
     const going = new Set(plan.deletes.map((d) => d.digest));
-    const listed = new Set(inventory.manifestsOf(repository).filter((m) => going.has(m.digest)).flatMap((m) => m.children));
+    const listed = new Set(
+      inventory
+        .manifestsOf(repository)
+        .filter((m) => going.has(m.digest))
+        .flatMap((m) => m.children),
+    );
     for (const wave of [plan.deletes.filter((d) => !listed.has(d.digest)), plan.deletes.filter((d) => listed.has(d.digest))]) {
       await mapLimit(wave, PARALLEL_DELETES, async (d) => {
         try {

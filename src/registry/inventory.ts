@@ -84,7 +84,10 @@ export class Inventory {
       // A known tag needs only its digest (HEAD); a new one its manifest too, so one GET.
       if (before) {
         const digest = await registry.digest(repository, tag);
-        if (digest === null) { inventory.removeTags(repository, [tag]); return; }
+        if (digest === null) {
+          inventory.removeTags(repository, [tag]);
+          return;
+        }
         if (digest === before.digest) return;
         await this.ensureManifest(repository, digest);
         this.noteTag(repository, tag, digest);
@@ -119,21 +122,33 @@ export class Inventory {
 
   /** Records a tag found in the registry, attributed to the build that pushed that digest under that tag, if any. */
   private noteTag(repository: string, tag: string, digest: string): void {
-    const build = this.deps.store.builds.withDigest(digest).find((b) => b.imageRefs.some((r) => {
-      const p = parseImageRef(r);
-      return p.repository === repository && p.tag === tag;
-    }));
-    const row: TagRow = { repository, tag, digest, owner: ownerOf(repository), buildId: build?.id ?? null, pushedAt: build?.finishedAt ?? new Date().toISOString() };
+    const build = this.deps.store.builds.withDigest(digest).find((b) =>
+      b.imageRefs.some((r) => {
+        const p = parseImageRef(r);
+        return p.repository === repository && p.tag === tag;
+      }),
+    );
+    const row: TagRow = {
+      repository,
+      tag,
+      digest,
+      owner: ownerOf(repository),
+      buildId: build?.id ?? null,
+      pushedAt: build?.finishedAt ?? new Date().toISOString(),
+    };
     this.deps.inventory.setTag(row);
   }
 
   /** Makes sure the inventory describes a manifest (reading it, and an index's manifests, when new). False when the registry has none. */
   private async ensureManifest(repository: string, digest: string, raw?: RawManifest): Promise<boolean> {
     if (this.deps.inventory.hasManifest(repository, digest)) return true;
-    const m = raw ?? await this.deps.registry.manifest(repository, digest);
+    const m = raw ?? (await this.deps.registry.manifest(repository, digest));
     if (!m) return false;
     const facts = await describeManifest(this.deps.registry, repository, m);
-    this.deps.inventory.addManifest({ repository, digest: facts.digest, mediaType: facts.mediaType, children: facts.children, tombstone: facts.tombstone }, facts.blobs);
+    this.deps.inventory.addManifest(
+      { repository, digest: facts.digest, mediaType: facts.mediaType, children: facts.children, tombstone: facts.tombstone },
+      facts.blobs,
+    );
     return true;
   }
 }

@@ -58,12 +58,22 @@ export class Maintenance {
       const r = await this.deps.inventory.reconcile((owner) => namespaces.has(owner));
       log.info('usage reconciled with the registry', { repositories: r.repositories, tags: r.tags, requests: r.requests, ms: r.ms });
       for (const t of r.topLevel) {
-        log.warn('registry repository outside every namespace (pushed before such pushes were refused): its usage counts toward the user it is named after; delete its tags through the registry API with an admin token, then run the registry\'s gc', { repository: t.repository, owner: t.owner, tags: t.tags });
+        log.warn(
+          "registry repository outside every namespace (pushed before such pushes were refused): its usage counts toward the user it is named after; delete its tags through the registry API with an admin token, then run the registry's gc",
+          { repository: t.repository, owner: t.owner, tags: t.tags },
+        );
       }
       const g = await this.deps.gc.run();
       log.info('gc run', {
-        removed: g.removals.length, freed: formatBytes(g.bytes), freedBytes: g.bytes, kept: g.kept, repositories: g.repositories,
-        skipped: g.skipped, logsExpired: g.logs.expired, requests: g.requests, ms: g.ms,
+        removed: g.removals.length,
+        freed: formatBytes(g.bytes),
+        freedBytes: g.bytes,
+        kept: g.kept,
+        repositories: g.repositories,
+        skipped: g.skipped,
+        logsExpired: g.logs.expired,
+        requests: g.requests,
+        ms: g.ms,
       });
     } catch (e) {
       log.warn('scheduled registry upkeep failed; the next run tries again', { err: e });

@@ -45,7 +45,10 @@ export async function describeManifest(client: RegistryClient, repository: strin
   if (json.config) blobs.push(ref(json.config));
   for (const l of json.layers ?? []) blobs.push(ref(l));
   for (const m of json.manifests ?? []) {
-    if (!m.mediaType || !MANIFEST_TYPES.has(m.mediaType)) { blobs.push(ref(m)); continue; }
+    if (!m.mediaType || !MANIFEST_TYPES.has(m.mediaType)) {
+      blobs.push(ref(m));
+      continue;
+    }
     children.push(m.digest);
     const child = await client.manifest(repository, m.digest);
     if (!child) throw new RegistryError(`${repository}@${raw.digest} lists ${m.digest}, which the registry does not have`);
@@ -75,7 +78,8 @@ export const TOMBSTONE_CONFIG = Buffer.from('{"architecture":"amd64","os":"linux
 export function tombstoneManifest(configDigest: string, tag: string, nonce: string): { mediaType: string; body: Buffer } {
   const mediaType = 'application/vnd.oci.image.manifest.v1+json';
   const body = {
-    schemaVersion: 2, mediaType,
+    schemaVersion: 2,
+    mediaType,
     config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: configDigest, size: TOMBSTONE_CONFIG.length },
     layers: [],
     annotations: { [TOMBSTONE_ANNOTATION]: `${tag} ${nonce}` },

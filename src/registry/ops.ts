@@ -20,14 +20,27 @@ export interface RegistryOps {
   quotas: Quotas;
 }
 
-export function registryOps(p: { settings: Settings; store: Store; repos: RepoStore; logs: LogStore; log: Logger; issuer?: TokenIssuer | undefined }): RegistryOps {
+export function registryOps(p: {
+  settings: Settings;
+  store: Store;
+  repos: RepoStore;
+  logs: LogStore;
+  log: Logger;
+  issuer?: TokenIssuer | undefined;
+}): RegistryOps {
   const { settings, store, log } = p;
   // With token auth this server signs its own tokens for whatever the registry asks (it is the registry's operator).
   const client = new RegistryClient(settings.registry, 5000, p.issuer ? (scope) => p.issuer!.issue('codehub-build', [parseScope(scope)!]).token : undefined);
   const inventoryStore = new InventoryStore(store.db);
   const inventory = new Inventory({ inventory: inventoryStore, store, registry: client, log });
   const gc = new GarbageCollector({
-    store, inventory: inventoryStore, sync: inventory, registry: client, repos: p.repos, logs: p.logs, log,
+    store,
+    inventory: inventoryStore,
+    sync: inventory,
+    registry: client,
+    repos: p.repos,
+    logs: p.logs,
+    log,
     settings: { keep: settings.retentionKeep, days: settings.retentionDays, graceMs: settings.retentionGraceMs, logRetentionDays: settings.logRetentionDays },
   });
   const quotas = new Quotas({ store, inventory: inventoryStore, defaultBytes: settings.quotaBytes, estimate: (o) => gc.run(o) });
@@ -39,12 +52,16 @@ export function registryOps(p: { settings: Settings; store: Store; repos: RepoSt
  * signing its own registry tokens when the registry uses token auth.
  */
 export function openRegistryOps(settings: Settings, store: Store, log: Logger): RegistryOps {
-  const issuer = settings.registryAuth === 'token'
-    ? (() => {
-      const { key, certDer } = loadOrCreateTokenKey(join(settings.dataDir, 'secrets', 'registry-token.key'), join(settings.dataDir, 'secrets', 'registry-token.crt'));
-      return new TokenIssuer(key, certDer, settings.registryService);
-    })()
-    : undefined;
+  const issuer =
+    settings.registryAuth === 'token'
+      ? (() => {
+          const { key, certDer } = loadOrCreateTokenKey(
+            join(settings.dataDir, 'secrets', 'registry-token.key'),
+            join(settings.dataDir, 'secrets', 'registry-token.crt'),
+          );
+          return new TokenIssuer(key, certDer, settings.registryService);
+        })()
+      : undefined;
   const logs = new LogStore(join(settings.dataDir, 'logs'), { maxBytes: settings.logMaxBytes });
   return registryOps({ settings, store, repos: new RepoStore(settings.dataDir), logs, log, issuer });
 }

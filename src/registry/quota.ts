@@ -54,7 +54,9 @@ export class Quotas {
   /** Why pushes to `owner`'s namespace are refused (the registry token server's check), or null. */
   pushRefusal(owner: string): string | null {
     const s = this.state(owner);
-    return isOver(s) ? `${owner} is over quota: ${formatBytes(s.bytes)} of ${formatBytes(s.quota!)} (${percent(s)}); free space with codehub-build image rm, gc or a smaller retention` : null;
+    return isOver(s)
+      ? `${owner} is over quota: ${formatBytes(s.bytes)} of ${formatBytes(s.quota!)} (${percent(s)}); free space with codehub-build image rm, gc or a smaller retention`
+      : null;
   }
 
   /**
@@ -66,8 +68,13 @@ export class Quotas {
     const s = this.state(owner);
     if (s.quota === null) return { over: false, warning: null };
     if (!isOver(s)) {
-      return { over: false, warning: s.bytes >= WARN_RATIO * s.quota
-        ? `warning: ${owner} uses ${formatBytes(s.bytes)} of a ${formatBytes(s.quota)} quota (${percent(s)}); at 100 % builds fail until space is freed (codehub-build usage)` : null };
+      return {
+        over: false,
+        warning:
+          s.bytes >= WARN_RATIO * s.quota
+            ? `warning: ${owner} uses ${formatBytes(s.bytes)} of a ${formatBytes(s.quota)} quota (${percent(s)}); at 100 % builds fail until space is freed (codehub-build usage)`
+            : null,
+      };
     }
     const freed = async (opts: GcOptions) => {
       const r = await this.deps.estimate?.({ ...opts, offline: true, logs: false }).catch(() => null);
@@ -79,7 +86,9 @@ export class Quotas {
     const parts = [
       `${owner} uses ${formatBytes(s.bytes)} of a ${formatBytes(s.quota)} quota (${percent(s)}, ${formatBytes(s.bytes - s.quota)} over), so the build was not started`,
       now === null ? null : `gc would free ${formatBytes(now)} now (an operator runs codehub-build gc; the server runs it every CODEHUB_GC_INTERVAL)`,
-      smaller === null ? null : `keeping only each branch's newest build of ${repo} (codehub-build repo retention ${repo} --keep 1 --days 0, then gc) would free ${formatBytes(smaller)}`,
+      smaller === null
+        ? null
+        : `keeping only each branch's newest build of ${repo} (codehub-build repo retention ${repo} --keep 1 --days 0, then gc) would free ${formatBytes(smaller)}`,
       `or remove tags yourself (codehub-build image rm ${owner}/<image>:<tag>), or an operator raises the quota: codehub-build user quota ${owner} <size>`,
     ];
     return { over: true, reason: parts.filter(Boolean).join('; ') };

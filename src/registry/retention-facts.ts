@@ -27,7 +27,10 @@ export async function planRepository(deps: FactsDeps, repository: string, git: G
   const builds = new Map<number, Build>();
   const buildOf = (id: number | null) => {
     if (id === null) return undefined;
-    if (!builds.has(id)) { const b = store.builds.byId(id); if (b) builds.set(id, b); }
+    if (!builds.has(id)) {
+      const b = store.builds.byId(id);
+      if (b) builds.set(id, b);
+    }
     return builds.get(id);
   };
   // A branch's build cache is judged as the image's tag of the same name (its branch tag): it follows the branch.
@@ -47,14 +50,21 @@ export async function planRepository(deps: FactsDeps, repository: string, git: G
   });
   const gitRepos = [...new Set(tags.flatMap((t) => (t.build ? [t.build.repo] : [])))];
   const facts = new Map(await Promise.all(gitRepos.map(async (r) => [r, await git.get(r, tags)] as const)));
-  const policies = new Map(gitRepos.map((r) => {
-    const [owner = '', name = ''] = r.split('/');
-    const row = store.repos.byName(owner, name);
-    return [r, policy ?? { keep: row?.retentionKeep ?? settings.keep, days: row?.retentionDays ?? settings.days }] as const;
-  }));
+  const policies = new Map(
+    gitRepos.map((r) => {
+      const [owner = '', name = ''] = r.split('/');
+      const row = store.repos.byName(owner, name);
+      return [r, policy ?? { keep: row?.retentionKeep ?? settings.keep, days: row?.retentionDays ?? settings.days }] as const;
+    }),
+  );
   return planRetention({
-    repository, tags, manifests: inventory.manifestsOf(repository),
-    git: (r) => facts.get(r)!, policy: (r) => policies.get(r)!, graceMs: settings.graceMs, now: Date.now(),
+    repository,
+    tags,
+    manifests: inventory.manifestsOf(repository),
+    git: (r) => facts.get(r)!,
+    policy: (r) => policies.get(r)!,
+    graceMs: settings.graceMs,
+    now: Date.now(),
   });
 }
 
@@ -76,7 +86,10 @@ function buildFacts(b: PushBuild, tag: string): NonNullable<TagFacts['build']> {
  */
 export class GitFactsCache {
   private cache = new Map<string, Promise<GitFacts>>();
-  constructor(private deps: FactsDeps, private record: boolean) {}
+  constructor(
+    private deps: FactsDeps,
+    private record: boolean,
+  ) {}
 
   get(repo: string, tags: TagFacts[]): Promise<GitFacts> {
     let p = this.cache.get(repo);

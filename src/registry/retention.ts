@@ -122,7 +122,10 @@ export function planRemovals(repository: string, decisions: TagDecision[], known
   const queue = [...stays];
   while (queue.length) {
     for (const child of manifests.get(queue.pop()!)?.children ?? []) {
-      if (!stays.has(child)) { stays.add(child); queue.push(child); }
+      if (!stays.has(child)) {
+        stays.add(child);
+        queue.push(child);
+      }
     }
   }
 
@@ -139,8 +142,13 @@ export function planRemovals(repository: string, decisions: TagDecision[], known
   for (const m of manifests.values()) {
     if (stays.has(m.digest)) continue;
     const tags = tagsOf.get(m.digest) ?? [];
-    const reason = tags[0]?.reason ?? (m.tombstone ? 'a tombstone left by an interrupted gc'
-      : listedBy.has(m.digest) ? `listed only by ${listedBy.get(m.digest)!.slice(0, 19)}, which goes` : 'untagged: its tags moved to newer builds');
+    const reason =
+      tags[0]?.reason ??
+      (m.tombstone
+        ? 'a tombstone left by an interrupted gc'
+        : listedBy.has(m.digest)
+          ? `listed only by ${listedBy.get(m.digest)!.slice(0, 19)}, which goes`
+          : 'untagged: its tags moved to newer builds');
     deletes.push({ digest: m.digest, tags: tags.map((t) => t.tag).sort(), reason });
   }
   // An index goes before the manifests it lists, so nothing is ever left pointing at a missing manifest.
@@ -183,7 +191,8 @@ function decide(t: TagFacts, input: RetentionInput, ranks: Map<string, number[]>
   if (!live) {
     const deleted = git.deletedAt.get(ref) ?? new Date(input.now).toISOString();
     const until = Date.parse(deleted) + input.graceMs;
-    if (input.now >= until) return drop(`${what} was deleted ${date(deleted)}${input.graceMs ? `; its grace ended ${date(new Date(until).toISOString())}` : ''}`);
+    if (input.now >= until)
+      return drop(`${what} was deleted ${date(deleted)}${input.graceMs ? `; its grace ended ${date(new Date(until).toISOString())}` : ''}`);
     grace = ` (deleted ${date(deleted)}; kept until ${date(new Date(until).toISOString())})`;
   }
   if (b.refType === 'tag') return keep(`${what}${grace}`);
@@ -195,5 +204,7 @@ function decide(t: TagFacts, input: RetentionInput, ranks: Map<string, number[]>
   if (rank < policy.keep) return keep(`one of the ${policy.keep} newest builds of ${what}${grace}`);
   const age = input.now - Date.parse(t.pushedAt);
   if (age < policy.days * DAY) return keep(`pushed within ${plural(policy.days, 'day')}${grace}`);
-  return drop(`older than the ${plural(policy.keep, 'newest build')} of ${what} and pushed ${plural(Math.floor(age / DAY), 'day')} ago (keep ${policy.keep}, days ${policy.days})`);
+  return drop(
+    `older than the ${plural(policy.keep, 'newest build')} of ${what} and pushed ${plural(Math.floor(age / DAY), 'day')} ago (keep ${policy.keep}, days ${policy.days})`,
+  );
 }

@@ -27,7 +27,10 @@ export function parseScope(scope: string): AccessEntry | null {
   const first = scope.indexOf(':');
   const last = scope.lastIndexOf(':');
   if (first <= 0 || last === first) return null;
-  const actions = scope.slice(last + 1).split(',').filter((a) => /^[a-z*]+$/.test(a));
+  const actions = scope
+    .slice(last + 1)
+    .split(',')
+    .filter((a) => /^[a-z*]+$/.test(a));
   return { type: scope.slice(0, first), name: scope.slice(first + 1, last), actions };
 }
 
@@ -40,8 +43,25 @@ export function loadOrCreateTokenKey(keyFile: string, certFile: string): { key: 
     mkdirSync(dirname(keyFile), { recursive: true, mode: 0o700 });
     const tmpKey = `${keyFile}.tmp-${process.pid}`;
     const tmpCert = `${certFile}.tmp-${process.pid}`;
-    execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', tmpKey, '-out', tmpCert, '-days', '3650',
-      '-subj', '/CN=codehub-build registry token issuer'], { stdio: ['ignore', 'ignore', 'pipe'] });
+    execFileSync(
+      'openssl',
+      [
+        'req',
+        '-x509',
+        '-newkey',
+        'rsa:2048',
+        '-nodes',
+        '-keyout',
+        tmpKey,
+        '-out',
+        tmpCert,
+        '-days',
+        '3650',
+        '-subj',
+        '/CN=codehub-build registry token issuer',
+      ],
+      { stdio: ['ignore', 'ignore', 'pipe'] },
+    );
     chmodSync(tmpKey, 0o600);
     renameSync(tmpCert, certFile);
     renameSync(tmpKey, keyFile);
@@ -53,7 +73,12 @@ export function loadOrCreateTokenKey(keyFile: string, certFile: string): { key: 
 const b64url = (b: Buffer | string) => Buffer.from(b).toString('base64url');
 
 export class TokenIssuer {
-  constructor(private key: KeyObject, private certDer: Buffer, readonly service: string, readonly issuer = 'codehub-build') {}
+  constructor(
+    private key: KeyObject,
+    private certDer: Buffer,
+    readonly service: string,
+    readonly issuer = 'codehub-build',
+  ) {}
 
   /** A signed JWT for `sub` granting `access`, valid for `ttlSeconds`. */
   issue(sub: string, access: AccessEntry[], ttlSeconds = 300): { token: string; expiresIn: number; issuedAt: string } {
@@ -115,7 +140,10 @@ export function grant(who: Requester, want: AccessEntry, ctx: { store: Store }):
   const allowed = new Set<string>();
   if ((namespace === 'system' || namespace === 'cache') && image) allowed.add('pull');
   if (who.kind === 'build') {
-    if (who.cred.repositories.includes(want.name)) { allowed.add('pull'); allowed.add('push'); }
+    if (who.cred.repositories.includes(want.name)) {
+      allowed.add('pull');
+      allowed.add('push');
+    }
   } else if (who.kind === 'user') {
     const c = who.caller;
     const may = (scope: 'read' | 'push') => c.scopes.includes(scope) || c.scopes.includes('admin');

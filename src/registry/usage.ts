@@ -23,7 +23,11 @@ export interface ImageTag {
  * bytes count each blob once however many images and tags share it; an image's count it once within it.
  */
 export class UsageService {
-  constructor(private inventory: InventoryStore, private quotas: Quotas, private registry: string) {}
+  constructor(
+    private inventory: InventoryStore,
+    private quotas: Quotas,
+    private registry: string,
+  ) {}
 
   of(owner: string): UsageView {
     // A top-level repository named after the owner (pushed before such names were refused) is the image "".
@@ -34,12 +38,22 @@ export class UsageService {
   /** Every image of `owner` with its tags, newest pushed first (only `images` when given). */
   tags(owner: string, images?: string[]): { image: string; tags: ImageTag[] }[] {
     const repositories = this.inventory.repositories(owner).filter((r) => !images || images.includes(r.slice(owner.length + 1)));
-    return repositories.map((repository) => {
-      const sizes = this.inventory.manifestSizes(repository);
-      const tags = this.inventory.tagsOf(repository)
-        .map((t) => ({ tag: t.tag, digest: t.digest, bytes: sizes.get(t.digest) ?? 0, pushedAt: t.pushedAt, buildId: t.buildId, pull: `docker pull ${this.registry}/${repository}:${t.tag}` }))
-        .sort((a, b) => b.pushedAt.localeCompare(a.pushedAt) || a.tag.localeCompare(b.tag));
-      return { image: repository.slice(owner.length + 1), tags };
-    }).filter((i) => i.tags.length > 0);
+    return repositories
+      .map((repository) => {
+        const sizes = this.inventory.manifestSizes(repository);
+        const tags = this.inventory
+          .tagsOf(repository)
+          .map((t) => ({
+            tag: t.tag,
+            digest: t.digest,
+            bytes: sizes.get(t.digest) ?? 0,
+            pushedAt: t.pushedAt,
+            buildId: t.buildId,
+            pull: `docker pull ${this.registry}/${repository}:${t.tag}`,
+          }))
+          .sort((a, b) => b.pushedAt.localeCompare(a.pushedAt) || a.tag.localeCompare(b.tag));
+        return { image: repository.slice(owner.length + 1), tags };
+      })
+      .filter((i) => i.tags.length > 0);
   }
 }

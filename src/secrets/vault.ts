@@ -16,7 +16,8 @@ export class SecretError extends Error {}
 
 /** Why a secret name or value is refused, or null. Never repeats the value. */
 export function secretProblem(name: string, value?: Buffer): string | null {
-  if (!SECRET_NAME_RE.test(name)) return `secret name ${JSON.stringify(name.slice(0, 80))} is not valid: use letters, digits and _ (at most 64), not starting with a digit`;
+  if (!SECRET_NAME_RE.test(name))
+    return `secret name ${JSON.stringify(name.slice(0, 80))} is not valid: use letters, digits and _ (at most 64), not starting with a digit`;
   if (value !== undefined) {
     if (value.length === 0) return `secret ${name} is empty: pass its value on stdin`;
     if (value.length > MAX_SECRET_BYTES) return `secret ${name} is ${value.length} bytes; the limit is ${MAX_SECRET_BYTES}`;
@@ -47,7 +48,10 @@ export function open(key: Buffer, repo: string, name: string, sealed: string): B
 }
 
 export class RepoSecrets implements SecretSource {
-  constructor(private store: Store, private key: Buffer) {}
+  constructor(
+    private store: Store,
+    private key: Buffer,
+  ) {}
 
   /** Creates or replaces `name` in the repo `owner/repo` (whose row is made if the repo was never pushed). */
   set(owner: string, repo: string, name: string, value: Buffer): void {

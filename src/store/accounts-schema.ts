@@ -19,7 +19,9 @@ export const NO_QUOTA = -1;
 /** Only the SHA-256 of a token is stored; tokens carry 256 bits of entropy, so a slow hash buys nothing. */
 export const tokens = sqliteTable('tokens', {
   id: integer('id').primaryKey({ autoIncrement: true }),
-  userId: integer('user_id').notNull().references(() => users.id, { onDelete: 'cascade' }),
+  userId: integer('user_id')
+    .notNull()
+    .references(() => users.id, { onDelete: 'cascade' }),
   hash: text('hash').notNull().unique(),
   label: text('label').notNull().default('default'),
   /** Comma-separated: read (clone, fetch, the read API), push (push, cancel, rebuild, secrets, sharing), admin (every repo). */
@@ -28,44 +30,62 @@ export const tokens = sqliteTable('tokens', {
   lastUsedAt: text('last_used_at'),
 });
 
-export const repos = sqliteTable('repos', {
-  id: integer('id').primaryKey({ autoIncrement: true }),
-  owner: text('owner').notNull(),
-  name: text('name').notNull(),
-  defaultBranch: text('default_branch'),
-  createdAt: text('created_at').notNull().default(NOW),
-  /** The owner made the repo's status badges readable without a token (`repo badge <owner/repo> public`). */
-  publicBadge: integer('public_badge', { mode: 'boolean' }).notNull().default(false),
-  /** The owner's retention override (`repo retention`): sha tags kept per branch and days kept; null is the server's default. */
-  retentionKeep: integer('retention_keep'),
-  retentionDays: integer('retention_days'),
-  /**
-   * Whether the repo's branch and tag heads are in recorded_heads. Repos made before that table are not, once:
-   * their heads are taken as they are (recorded, nothing built) rather than built again.
-   */
-  headsTracked: integer('heads_tracked', { mode: 'boolean' }).notNull().default(true),
-}, (t) => [uniqueIndex('repos_owner_name').on(t.owner, t.name)]);
+export const repos = sqliteTable(
+  'repos',
+  {
+    id: integer('id').primaryKey({ autoIncrement: true }),
+    owner: text('owner').notNull(),
+    name: text('name').notNull(),
+    defaultBranch: text('default_branch'),
+    createdAt: text('created_at').notNull().default(NOW),
+    /** The owner made the repo's status badges readable without a token (`repo badge <owner/repo> public`). */
+    publicBadge: integer('public_badge', { mode: 'boolean' }).notNull().default(false),
+    /** The owner's retention override (`repo retention`): sha tags kept per branch and days kept; null is the server's default. */
+    retentionKeep: integer('retention_keep'),
+    retentionDays: integer('retention_days'),
+    /**
+     * Whether the repo's branch and tag heads are in recorded_heads. Repos made before that table are not, once:
+     * their heads are taken as they are (recorded, nothing built) rather than built again.
+     */
+    headsTracked: integer('heads_tracked', { mode: 'boolean' }).notNull().default(true),
+  },
+  (t) => [uniqueIndex('repos_owner_name').on(t.owner, t.name)],
+);
 
 /**
  * A repo's build secrets, encrypted (AES-256-GCM under the key in `<data>/secrets/secrets.key`, bound to repo
  * and name): `value` is `v1:` + base64 of IV, tag and ciphertext. Plaintext is never stored.
  */
-export const secrets = sqliteTable('secrets', {
-  id: integer('id').primaryKey({ autoIncrement: true }),
-  repoId: integer('repo_id').notNull().references(() => repos.id, { onDelete: 'cascade' }),
-  name: text('name').notNull(),
-  value: text('value').notNull(),
-  createdAt: text('created_at').notNull().default(NOW),
-  updatedAt: text('updated_at').notNull().default(NOW),
-}, (t) => [uniqueIndex('secrets_repo_name').on(t.repoId, t.name)]);
+export const secrets = sqliteTable(
+  'secrets',
+  {
+    id: integer('id').primaryKey({ autoIncrement: true }),
+    repoId: integer('repo_id')
+      .notNull()
+      .references(() => repos.id, { onDelete: 'cascade' }),
+    name: text('name').notNull(),
+    value: text('value').notNull(),
+    createdAt: text('created_at').notNull().default(NOW),
+    updatedAt: text('updated_at').notNull().default(NOW),
+  },
+  (t) => [uniqueIndex('secrets_repo_name').on(t.repoId, t.name)],
+);
 
 /** Users a repo is shared with, and how far: read (clone, builds, logs) or write (also push, cancel, rebuild). */
-export const repoMembers = sqliteTable('repo_members', {
-  repoId: integer('repo_id').notNull().references(() => repos.id, { onDelete: 'cascade' }),
-  userId: integer('user_id').notNull().references(() => users.id, { onDelete: 'cascade' }),
-  role: text('role', { enum: ['read', 'write'] }).notNull(),
-  createdAt: text('created_at').notNull().default(NOW),
-}, (t) => [uniqueIndex('repo_members_repo_user').on(t.repoId, t.userId), index('repo_members_user').on(t.userId)]);
+export const repoMembers = sqliteTable(
+  'repo_members',
+  {
+    repoId: integer('repo_id')
+      .notNull()
+      .references(() => repos.id, { onDelete: 'cascade' }),
+    userId: integer('user_id')
+      .notNull()
+      .references(() => users.id, { onDelete: 'cascade' }),
+    role: text('role', { enum: ['read', 'write'] }).notNull(),
+    createdAt: text('created_at').notNull().default(NOW),
+  },
+  (t) => [uniqueIndex('repo_members_repo_user').on(t.repoId, t.userId), index('repo_members_user').on(t.userId)],
+);
 
 export type User = typeof users.$inferSelect;
 export type Repo = typeof repos.$inferSelect;

@@ -23,9 +23,17 @@ export class AccountStore {
   private prepare() {
     const p = sql.placeholder;
     return {
-      byHash: this.db.select({ user: users, tokenId: tokens.id, scopes: tokens.scopes, lastUsedAt: tokens.lastUsedAt }).from(tokens)
-        .innerJoin(users, eq(users.id, tokens.userId)).where(eq(tokens.hash, p('hash'))).prepare(),
-      touch: this.db.update(tokens).set({ lastUsedAt: slot('at') }).where(eq(tokens.id, p('id'))).prepare(),
+      byHash: this.db
+        .select({ user: users, tokenId: tokens.id, scopes: tokens.scopes, lastUsedAt: tokens.lastUsedAt })
+        .from(tokens)
+        .innerJoin(users, eq(users.id, tokens.userId))
+        .where(eq(tokens.hash, p('hash')))
+        .prepare(),
+      touch: this.db
+        .update(tokens)
+        .set({ lastUsedAt: slot('at') })
+        .where(eq(tokens.id, p('id')))
+        .prepare(),
     };
   }
 
@@ -34,7 +42,9 @@ export class AccountStore {
     return this.db.transaction((tx) => {
       const user = tx.insert(users).values({ name }).onConflictDoNothing().returning().get();
       if (!user) return null;
-      tx.insert(tokens).values({ userId: user.id, hash: tokenHash, scopes: scopes.join(',') }).run();
+      tx.insert(tokens)
+        .values({ userId: user.id, hash: tokenHash, scopes: scopes.join(',') })
+        .run();
       return user;
     });
   }
@@ -44,8 +54,13 @@ export class AccountStore {
   }
 
   listUsers(): (User & { tokens: number })[] {
-    return this.db.select({ id: users.id, name: users.name, createdAt: users.createdAt, quotaBytes: users.quotaBytes, tokens: count(tokens.id) })
-      .from(users).leftJoin(tokens, eq(tokens.userId, users.id)).groupBy(users.id).orderBy(asc(users.name)).all();
+    return this.db
+      .select({ id: users.id, name: users.name, createdAt: users.createdAt, quotaBytes: users.quotaBytes, tokens: count(tokens.id) })
+      .from(users)
+      .leftJoin(tokens, eq(tokens.userId, users.id))
+      .groupBy(users.id)
+      .orderBy(asc(users.name))
+      .all();
   }
 
   /**
@@ -55,24 +70,40 @@ export class AccountStore {
    * the write lock one after the other, so two admins removing each other cannot leave none.
    */
   removeUser(name: string): 'removed' | 'missing' | 'last_admin' {
-    return this.db.transaction((tx): 'removed' | 'missing' | 'last_admin' => {
-      const user = tx.select({ id: users.id }).from(users).where(eq(users.name, name)).get();
-      if (!user) return 'missing';
-      const admins = tx.select({ total: count(), theirs: sql<number>`coalesce(sum(${tokens.userId} = ${user.id}), 0)` }).from(tokens).where(ADMIN_TOKEN).get()!;
-      if (admins.theirs > 0 && admins.theirs === admins.total) return 'last_admin';
-      tx.delete(users).where(eq(users.id, user.id)).run();
-      return 'removed';
-    }, { behavior: 'immediate' });
+    return this.db.transaction(
+      (tx): 'removed' | 'missing' | 'last_admin' => {
+        const user = tx.select({ id: users.id }).from(users).where(eq(users.name, name)).get();
+        if (!user) return 'missing';
+        const admins = tx
+          .select({ total: count(), theirs: sql<number>`coalesce(sum(${tokens.userId} = ${user.id}), 0)` })
+          .from(tokens)
+          .where(ADMIN_TOKEN)
+          .get()!;
+        if (admins.theirs > 0 && admins.theirs === admins.total) return 'last_admin';
+        tx.delete(users).where(eq(users.id, user.id)).run();
+        return 'removed';
+      },
+      { behavior: 'immediate' },
+    );
   }
 
   /** Adds a token for a user; returns its id. */
   createToken(userId: number, tokenHash: string, label: string, scopes: readonly Scope[]): number {
-    return this.db.insert(tokens).values({ userId, hash: tokenHash, label, scopes: scopes.join(',') }).returning({ id: tokens.id }).get().id;
+    return this.db
+      .insert(tokens)
+      .values({ userId, hash: tokenHash, label, scopes: scopes.join(',') })
+      .returning({ id: tokens.id })
+      .get().id;
   }
 
   listTokens(userId: number): TokenInfo[] {
-    return this.db.select({ id: tokens.id, label: tokens.label, scopes: tokens.scopes, createdAt: tokens.createdAt, lastUsedAt: tokens.lastUsedAt })
-      .from(tokens).where(eq(tokens.userId, userId)).orderBy(asc(tokens.id)).all().map((t) => ({ ...t, scopes: parseScopes(t.scopes) }));
+    return this.db
+      .select({ id: tokens.id, label: tokens.label, scopes: tokens.scopes, createdAt: tokens.createdAt, lastUsedAt: tokens.lastUsedAt })
+      .from(tokens)
+      .where(eq(tokens.userId, userId))
+      .orderBy(asc(tokens.id))
+      .all()
+      .map((t) => ({ ...t, scopes: parseScopes(t.scopes) }));
   }
 
   /**
@@ -80,13 +111,20 @@ export class AccountStore {
    * token left. One immediate transaction, as removeUser.
    */
   revokeToken(id: number): 'revoked' | 'missing' | 'last_admin' {
-    return this.db.transaction((tx): 'revoked' | 'missing' | 'last_admin' => {
-      const token = tx.select({ admin: sql<number>`${ADMIN_TOKEN}` }).from(tokens).where(eq(tokens.id, id)).get();
-      if (!token) return 'missing';
-      if (token.admin && tx.select({ n: count() }).from(tokens).where(ADMIN_TOKEN).get()!.n === 1) return 'last_admin';
-      tx.delete(tokens).where(eq(tokens.id, id)).run();
-      return 'revoked';
-    }, { behavior: 'immediate' });
+    return this.db.transaction(
+      (tx): 'revoked' | 'missing' | 'last_admin' => {
+        const token = tx
+          .select({ admin: sql<number>`${ADMIN_TOKEN}` })
+          .from(tokens)
+          .where(eq(tokens.id, id))
+          .get();
+        if (!token) return 'missing';
+        if (token.admin && tx.select({ n: count() }).from(tokens).where(ADMIN_TOKEN).get()!.n === 1) return 'last_admin';
+        tx.delete(tokens).where(eq(tokens.id, id)).run();
+        return 'revoked';
+      },
+      { behavior: 'immediate' },
+    );
   }
 
   userCount(): number {
@@ -112,7 +150,11 @@ export class AccountStore {
 
   /** Every name that owns a registry namespace here: users, and owners of repos (a removed user's stay). */
   namespaces(): Set<string> {
-    const names = this.db.select({ name: users.name }).from(users).union(this.db.select({ name: repos.owner }).from(repos)).all();
+    const names = this.db
+      .select({ name: users.name })
+      .from(users)
+      .union(this.db.select({ name: repos.owner }).from(repos))
+      .all();
     return new Set(names.map((r) => r.name));
   }
 }

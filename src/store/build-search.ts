@@ -34,13 +34,30 @@ export class BuildSearch {
   list(q: BuildQuery): Build[] {
     const filters: [string, () => SQL | undefined][] = [];
     const values: Record<string, unknown> = { limit: q.limit };
-    const add = (key: string, v: Record<string, unknown>, where: () => SQL | undefined) => { filters.push([key, where]); Object.assign(values, v); };
+    const add = (key: string, v: Record<string, unknown>, where: () => SQL | undefined) => {
+      filters.push([key, where]);
+      Object.assign(values, v);
+    };
     // 'owner/…' sorts from 'owner/' up to 'owner0' ('0' follows '/'), so the repo index serves this; repos
     // shared with the caller are named one by one (a statement per count of them).
     if (q.readable && !q.readable.all) {
       const shared = q.readable.shared;
-      add(`owner+${shared.length}`, Object.assign({ ownerFrom: q.readable.owner + '/', ownerTo: q.readable.owner + '0' }, ...shared.map((r, i) => ({ [`shared${i}`]: r }))),
-        () => or(and(gte(builds.repo, p('ownerFrom')), lt(builds.repo, p('ownerTo'))), ...(shared.length ? [inArray(builds.repo, shared.map((_, i) => p(`shared${i}`)))] : [])));
+      add(
+        `owner+${shared.length}`,
+        Object.assign({ ownerFrom: q.readable.owner + '/', ownerTo: q.readable.owner + '0' }, ...shared.map((r, i) => ({ [`shared${i}`]: r }))),
+        () =>
+          or(
+            and(gte(builds.repo, p('ownerFrom')), lt(builds.repo, p('ownerTo'))),
+            ...(shared.length
+              ? [
+                  inArray(
+                    builds.repo,
+                    shared.map((_, i) => p(`shared${i}`)),
+                  ),
+                ]
+              : []),
+          ),
+      );
     }
     if (q.repo) add('repo', { repo: q.repo }, () => eq(builds.repo, p('repo')));
     if (q.commit?.length === 40) add('sha', { sha: q.commit }, () => eq(builds.commitSha, p('sha')));
@@ -60,14 +77,25 @@ export class BuildSearch {
 
   private lists = new Map<string, ReturnType<BuildSearch['prepareList']>>();
   private prepareList(where: (SQL | undefined)[]) {
-    return this.db.select().from(builds).where(and(...where)).orderBy(desc(builds.id)).limit(p('limit')).prepare();
+    return this.db
+      .select()
+      .from(builds)
+      .where(and(...where))
+      .orderBy(desc(builds.id))
+      .limit(p('limit'))
+      .prepare();
   }
 
   /** Distinct commits of a repo whose sha starts with `prefix`, at most `limit`. */
   commitsByPrefix(repo: string, prefix: string, limit: number): string[] {
     const range = prefix.length === 40 ? [eq(builds.commitSha, prefix)] : commitPrefix(prefix, prefix + 'g');
-    return this.db.selectDistinct({ sha: builds.commitSha }).from(builds)
-      .where(and(eq(builds.repo, repo), ...range)).orderBy(asc(builds.commitSha)).limit(limit).all()
+    return this.db
+      .selectDistinct({ sha: builds.commitSha })
+      .from(builds)
+      .where(and(eq(builds.repo, repo), ...range))
+      .orderBy(asc(builds.commitSha))
+      .limit(limit)
+      .all()
       .map((r) => r.sha!); // a prefix matches no upload's null commit
   }
 }

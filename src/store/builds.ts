@@ -27,25 +27,87 @@ export class BuildStore {
   private prepare() {
     const d = this.db;
     return {
-      byId: d.select().from(builds).where(eq(builds.id, p('id'))).prepare(),
-      setRefs: d.update(builds).set({ imageRefs: slot('refs') }).where(eq(builds.id, p('id'))).prepare(),
-      latestPerLine: d.select().from(builds).where(inArray(builds.id, d.select({ id: max(builds.id) }).from(builds)
-        .where(eq(builds.repo, p('repo'))).groupBy(builds.refName, builds.image))).orderBy(desc(builds.id)).prepare(),
-      newestOfBranch: d.select({ sha: builds.commitSha }).from(builds)
+      byId: d
+        .select()
+        .from(builds)
+        .where(eq(builds.id, p('id')))
+        .prepare(),
+      setRefs: d
+        .update(builds)
+        .set({ imageRefs: slot('refs') })
+        .where(eq(builds.id, p('id')))
+        .prepare(),
+      latestPerLine: d
+        .select()
+        .from(builds)
+        .where(
+          inArray(
+            builds.id,
+            d
+              .select({ id: max(builds.id) })
+              .from(builds)
+              .where(eq(builds.repo, p('repo')))
+              .groupBy(builds.refName, builds.image),
+          ),
+        )
+        .orderBy(desc(builds.id))
+        .prepare(),
+      newestOfBranch: d
+        .select({ sha: builds.commitSha })
+        .from(builds)
         .where(and(eq(builds.repo, p('repo')), eq(builds.refName, p('branch')), eq(builds.refType, 'branch'), ne(builds.status, 'skipped')))
-        .orderBy(desc(builds.id)).limit(1).prepare(),
+        .orderBy(desc(builds.id))
+        .limit(1)
+        .prepare(),
       // By the commit index: the unary + keeps SQLite off the (repo, ref_name) index, which would walk every
       // build of the branch to find the few of one commit.
-      ofCommitOnBranch: d.select().from(builds)
-        .where(and(eq(builds.commitSha, p('sha')), eq(sql`+${builds.repo}`, p('repo')), eq(sql`+${builds.refName}`, p('branch')),
-          eq(builds.refType, 'branch'), ne(builds.status, 'skipped')))
-        .orderBy(desc(builds.id)).prepare(),
-      builtImage: d.select({ one: sql`1` }).from(builds).where(and(eq(builds.repo, p('repo')), eq(builds.image, p('image')))).limit(1).prepare(),
-      lastBuilder: d.select({ builder: builds.builder, identity: builds.builderIdentity, finishedAt: builds.finishedAt }).from(builds)
-        .where(and(eq(builds.repo, p('repo')), lt(builds.id, p('beforeId')), eq(builds.image, p('image')), eq(builds.status, 'succeeded'), isNotNull(builds.builder)))
-        .orderBy(desc(builds.id)).limit(1).prepare(),
-      withDigest: d.select().from(builds).where(and(eq(builds.digest, p('digest')), eq(builds.status, 'succeeded'))).orderBy(desc(builds.id)).limit(20).prepare(),
-      markLogExpired: d.update(builds).set({ logExpiredAt: slot('at') }).where(eq(builds.id, p('id'))).prepare(),
+      ofCommitOnBranch: d
+        .select()
+        .from(builds)
+        .where(
+          and(
+            eq(builds.commitSha, p('sha')),
+            eq(sql`+${builds.repo}`, p('repo')),
+            eq(sql`+${builds.refName}`, p('branch')),
+            eq(builds.refType, 'branch'),
+            ne(builds.status, 'skipped'),
+          ),
+        )
+        .orderBy(desc(builds.id))
+        .prepare(),
+      builtImage: d
+        .select({ one: sql`1` })
+        .from(builds)
+        .where(and(eq(builds.repo, p('repo')), eq(builds.image, p('image'))))
+        .limit(1)
+        .prepare(),
+      lastBuilder: d
+        .select({ builder: builds.builder, identity: builds.builderIdentity, finishedAt: builds.finishedAt })
+        .from(builds)
+        .where(
+          and(
+            eq(builds.repo, p('repo')),
+            lt(builds.id, p('beforeId')),
+            eq(builds.image, p('image')),
+            eq(builds.status, 'succeeded'),
+            isNotNull(builds.builder),
+          ),
+        )
+        .orderBy(desc(builds.id))
+        .limit(1)
+        .prepare(),
+      withDigest: d
+        .select()
+        .from(builds)
+        .where(and(eq(builds.digest, p('digest')), eq(builds.status, 'succeeded')))
+        .orderBy(desc(builds.id))
+        .limit(20)
+        .prepare(),
+      markLogExpired: d
+        .update(builds)
+        .set({ logExpiredAt: slot('at') })
+        .where(eq(builds.id, p('id')))
+        .prepare(),
     };
   }
 
@@ -60,16 +122,18 @@ export class BuildStore {
    */
   insert<B extends Build = Build>(rows: NewBuild[], imageRefs: (b: B, index: number) => string[]): B[] {
     if (rows.length === 0) return [];
-    return this.db.transaction(() => rows.map((r, i) => {
-      // Secret-looking build args are never stored: every build's row goes through here.
-      const row = r.config ? { ...r, config: storableConfig(r.config) } : r;
-      // The rows say what kind of build they are (a push's have ref and commit): B is the caller's to name.
-      const b = this.insertOf(row).get(row) as B;
-      const refs = imageRefs(b, i);
-      if (refs.length === 0) return b;
-      this.q.setRefs.run({ refs, id: b.id });
-      return { ...b, imageRefs: refs };
-    }));
+    return this.db.transaction(() =>
+      rows.map((r, i) => {
+        // Secret-looking build args are never stored: every build's row goes through here.
+        const row = r.config ? { ...r, config: storableConfig(r.config) } : r;
+        // The rows say what kind of build they are (a push's have ref and commit): B is the caller's to name.
+        const b = this.insertOf(row).get(row) as B;
+        const refs = imageRefs(b, i);
+        if (refs.length === 0) return b;
+        this.q.setRefs.run({ refs, id: b.id });
+        return { ...b, imageRefs: refs };
+      }),
+    );
   }
 
   /**
@@ -151,7 +215,13 @@ export class BuildStore {
 
   /** The image names a git repo (owner/name) has built: the registry repositories `<owner>/<image>` it pushes to. */
   imagesOf(repo: string): string[] {
-    return this.db.selectDistinct({ image: builds.image }).from(builds).where(eq(builds.repo, repo)).orderBy(asc(builds.image)).all().map((r) => r.image);
+    return this.db
+      .selectDistinct({ image: builds.image })
+      .from(builds)
+      .where(eq(builds.repo, repo))
+      .orderBy(asc(builds.image))
+      .all()
+      .map((r) => r.image);
   }
 
   countByStatus(): Record<string, number> {
@@ -164,7 +234,11 @@ export class BuildStore {
    * branch and image (that one keeps its log whatever its age; of uploads, which have no branch: the newest of
    * the image), oldest first, at most `limit`.
    */
-  expirableLogs(cutoff: string, limit: number, opts: { repo?: string | undefined; after?: { finishedAt: string; id: number } | undefined } = {}): { id: number; finishedAt: string }[] {
+  expirableLogs(
+    cutoff: string,
+    limit: number,
+    opts: { repo?: string | undefined; after?: { finishedAt: string; id: number } | undefined } = {},
+  ): { id: number; finishedAt: string }[] {
     const after = opts.after ?? { finishedAt: '', id: 0 };
     // Raw SQL: drizzle's select has no INDEXED BY. Without it, SQLite reads a named repo's every build by the repo
     // index; the partial index of kept logs reads only those, already in finish order.
@@ -176,6 +250,8 @@ export class BuildStore {
 
   /** Records that these builds' logs were removed at `at`. */
   markLogsExpired(ids: number[], at: string): void {
-    this.db.transaction(() => { for (const id of ids) this.q.markLogExpired.run({ at, id }); });
+    this.db.transaction(() => {
+      for (const id of ids) this.q.markLogExpired.run({ at, id });
+    });
   }
 }

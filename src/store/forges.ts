@@ -33,12 +33,18 @@ export class ForgeStore {
   // Links
 
   /** Creates or replaces the repo's link; `created` says which. Secrets arrive sealed. */
-  putLink(row: Omit<UpstreamRow, 'createdAt' | 'updatedAt' | 'lastDeliveryAt' | 'lastDeliveryResult' | 'lastDeliveryError'>): { link: UpstreamRow; created: boolean } {
+  putLink(row: Omit<UpstreamRow, 'createdAt' | 'updatedAt' | 'lastDeliveryAt' | 'lastDeliveryResult' | 'lastDeliveryError'>): {
+    link: UpstreamRow;
+    created: boolean;
+  } {
     return this.db.transaction((tx) => {
       const before = tx.select({ repoId: upstreams.repoId }).from(upstreams).where(eq(upstreams.repoId, row.repoId)).get();
-      const link = tx.insert(upstreams).values(row)
+      const link = tx
+        .insert(upstreams)
+        .values(row)
         .onConflictDoUpdate({ target: upstreams.repoId, set: { ...row, updatedAt: NOW } })
-        .returning().get();
+        .returning()
+        .get();
       return { link, created: before === undefined };
     });
   }
@@ -49,16 +55,25 @@ export class ForgeStore {
 
   /** The repo's link with the repo's owner and name. */
   linkWithRepo(repoId: number): LinkRow | undefined {
-    const r = this.db.select({ link: upstreams, owner: repos.owner, name: repos.name }).from(upstreams)
-      .innerJoin(repos, eq(repos.id, upstreams.repoId)).where(eq(upstreams.repoId, repoId)).get();
+    const r = this.db
+      .select({ link: upstreams, owner: repos.owner, name: repos.name })
+      .from(upstreams)
+      .innerJoin(repos, eq(repos.id, upstreams.repoId))
+      .where(eq(upstreams.repoId, repoId))
+      .get();
     return r && { ...r.link, owner: r.owner, name: r.name };
   }
 
   /** The links whose upstream URL has one of `keys` (Upstream URL keys), with their repo's owner and name. */
   linksByUrlKey(keys: string[]): LinkRow[] {
     if (keys.length === 0) return [];
-    return this.db.select({ link: upstreams, owner: repos.owner, name: repos.name }).from(upstreams)
-      .innerJoin(repos, eq(repos.id, upstreams.repoId)).where(inArray(upstreams.urlKey, keys)).orderBy(asc(upstreams.repoId)).all()
+    return this.db
+      .select({ link: upstreams, owner: repos.owner, name: repos.name })
+      .from(upstreams)
+      .innerJoin(repos, eq(repos.id, upstreams.repoId))
+      .where(inArray(upstreams.urlKey, keys))
+      .orderBy(asc(upstreams.repoId))
+      .all()
       .map((r) => ({ ...r.link, owner: r.owner, name: r.name }));
   }
 
@@ -75,31 +90,39 @@ export class ForgeStore {
    * was taken before `staleBefore` (ISO time): the server stopped in its middle, and this is the redelivery.
    */
   takeDelivery(repoId: number, deliveryId: string, now: string, staleBefore: string): boolean {
-    return this.db.transaction((tx) => {
-      const key = and(eq(webhookDeliveries.repoId, repoId), eq(webhookDeliveries.deliveryId, deliveryId));
-      const seen = tx.select().from(webhookDeliveries).where(key).get();
-      if (!seen) return tx.insert(webhookDeliveries).values({ repoId, deliveryId, receivedAt: now }).run().changes === 1;
-      if (seen.doneAt !== null || seen.receivedAt >= staleBefore) return false;
-      tx.update(webhookDeliveries).set({ receivedAt: now }).where(key).run();
-      return true;
-    }, { behavior: 'immediate' });
+    return this.db.transaction(
+      (tx) => {
+        const key = and(eq(webhookDeliveries.repoId, repoId), eq(webhookDeliveries.deliveryId, deliveryId));
+        const seen = tx.select().from(webhookDeliveries).where(key).get();
+        if (!seen) return tx.insert(webhookDeliveries).values({ repoId, deliveryId, receivedAt: now }).run().changes === 1;
+        if (seen.doneAt !== null || seen.receivedAt >= staleBefore) return false;
+        tx.update(webhookDeliveries).set({ receivedAt: now }).where(key).run();
+        return true;
+      },
+      { behavior: 'immediate' },
+    );
   }
 
   /** The delivery's push is recorded: a redelivery is a replay from now on. */
   finishDelivery(repoId: number, deliveryId: string): void {
-    this.db.update(webhookDeliveries).set({ doneAt: NOW })
-      .where(and(eq(webhookDeliveries.repoId, repoId), eq(webhookDeliveries.deliveryId, deliveryId))).run();
+    this.db
+      .update(webhookDeliveries)
+      .set({ doneAt: NOW })
+      .where(and(eq(webhookDeliveries.repoId, repoId), eq(webhookDeliveries.deliveryId, deliveryId)))
+      .run();
   }
 
   /** What came of the link's last push delivery, for its owner (GET upstream): a failure after a 202 reaches nobody else. */
   noteDelivery(repoId: number, result: string, error: string | null): void {
-    this.db.update(upstreams).set({ lastDeliveryAt: NOW, lastDeliveryResult: result, lastDeliveryError: error })
-      .where(eq(upstreams.repoId, repoId)).run();
+    this.db.update(upstreams).set({ lastDeliveryAt: NOW, lastDeliveryResult: result, lastDeliveryError: error }).where(eq(upstreams.repoId, repoId)).run();
   }
 
   /** Forgets a delivery whose work failed, so the forge's redelivery is acted on. */
   forgetDelivery(repoId: number, deliveryId: string): void {
-    this.db.delete(webhookDeliveries).where(and(eq(webhookDeliveries.repoId, repoId), eq(webhookDeliveries.deliveryId, deliveryId))).run();
+    this.db
+      .delete(webhookDeliveries)
+      .where(and(eq(webhookDeliveries.repoId, repoId), eq(webhookDeliveries.deliveryId, deliveryId)))
+      .run();
   }
 
   /** Removes deliveries received before `before` (ISO time); returns how many. */
@@ -118,8 +141,19 @@ export class ForgeStore {
     const now = iso(nowMs);
     // An older build's status for the same commit and context still owed (the forge was down) would land
     // after this one and overwrite it: it is not sent any more.
-    this.db.update(commitStatuses).set({ nextAttemptAt: null, gaveUp: true, error: `not sent: build #${s.buildId} reports on the same commit and context now` })
-      .where(and(eq(commitStatuses.repoId, s.repoId), eq(commitStatuses.sha, s.sha), eq(commitStatuses.context, s.context), lt(commitStatuses.buildId, s.buildId), isNotNull(commitStatuses.nextAttemptAt))).run();
+    this.db
+      .update(commitStatuses)
+      .set({ nextAttemptAt: null, gaveUp: true, error: `not sent: build #${s.buildId} reports on the same commit and context now` })
+      .where(
+        and(
+          eq(commitStatuses.repoId, s.repoId),
+          eq(commitStatuses.sha, s.sha),
+          eq(commitStatuses.context, s.context),
+          lt(commitStatuses.buildId, s.buildId),
+          isNotNull(commitStatuses.nextAttemptAt),
+        ),
+      )
+      .run();
     const q = this.db.insert(commitStatuses).values({ ...s, attempts: 0, error: null, nextAttemptAt: now, gaveUp: false, updatedAt: now });
     if (onlyIfNew) q.onConflictDoNothing().run();
     else {
@@ -136,18 +170,35 @@ export class ForgeStore {
 
   statusesOf(buildIds: number[]): Map<number, CommitStatusRow> {
     if (buildIds.length === 0) return new Map();
-    return new Map(this.db.select().from(commitStatuses).where(inArray(commitStatuses.buildId, buildIds)).all().map((r) => [r.buildId, r]));
+    return new Map(
+      this.db
+        .select()
+        .from(commitStatuses)
+        .where(inArray(commitStatuses.buildId, buildIds))
+        .all()
+        .map((r) => [r.buildId, r]),
+    );
   }
 
   /** Statuses due by `nowMs`, oldest due first. */
   due(nowMs: number, limit: number): CommitStatusRow[] {
-    return this.db.select().from(commitStatuses).where(and(isNotNull(commitStatuses.nextAttemptAt), lte(commitStatuses.nextAttemptAt, iso(nowMs))))
-      .orderBy(asc(commitStatuses.nextAttemptAt)).limit(limit).all();
+    return this.db
+      .select()
+      .from(commitStatuses)
+      .where(and(isNotNull(commitStatuses.nextAttemptAt), lte(commitStatuses.nextAttemptAt, iso(nowMs))))
+      .orderBy(asc(commitStatuses.nextAttemptAt))
+      .limit(limit)
+      .all();
   }
 
   /** When the next status falls due, or undefined when none is owed. */
   nextDue(): string | undefined {
-    return this.db.select({ at: sql<string | null>`min(${commitStatuses.nextAttemptAt})` }).from(commitStatuses).get()?.at ?? undefined;
+    return (
+      this.db
+        .select({ at: sql<string | null>`min(${commitStatuses.nextAttemptAt})` })
+        .from(commitStatuses)
+        .get()?.at ?? undefined
+    );
   }
 
   /**
@@ -155,11 +206,16 @@ export class ForgeStore {
    */
   delivered(buildId: number, sent: StatusStateName): void {
     // CASE: drizzle has no conditional expression.
-    this.db.update(commitStatuses).set({
-      deliveredState: sent, error: null,
-      attempts: sql`CASE WHEN ${commitStatuses.state} = ${sent} THEN 0 ELSE ${commitStatuses.attempts} END`,
-      nextAttemptAt: sql`CASE WHEN ${commitStatuses.state} = ${sent} THEN NULL ELSE ${commitStatuses.nextAttemptAt} END`,
-    }).where(eq(commitStatuses.buildId, buildId)).run();
+    this.db
+      .update(commitStatuses)
+      .set({
+        deliveredState: sent,
+        error: null,
+        attempts: sql`CASE WHEN ${commitStatuses.state} = ${sent} THEN 0 ELSE ${commitStatuses.attempts} END`,
+        nextAttemptAt: sql`CASE WHEN ${commitStatuses.state} = ${sent} THEN NULL ELSE ${commitStatuses.nextAttemptAt} END`,
+      })
+      .where(eq(commitStatuses.buildId, buildId))
+      .run();
   }
 
   /**
@@ -167,9 +223,15 @@ export class ForgeStore {
    * up). A newer state wanted meanwhile is left due as `want` made it.
    */
   failed(buildId: number, tried: StatusStateName, error: string, nextMs: number | null): void {
-    this.db.update(commitStatuses).set({
-      attempts: sql`${commitStatuses.attempts} + 1`, error,
-      nextAttemptAt: nextMs === null ? null : iso(nextMs), gaveUp: nextMs === null,
-    }).where(and(eq(commitStatuses.buildId, buildId), eq(commitStatuses.state, tried))).run();
+    this.db
+      .update(commitStatuses)
+      .set({
+        attempts: sql`${commitStatuses.attempts} + 1`,
+        error,
+        nextAttemptAt: nextMs === null ? null : iso(nextMs),
+        gaveUp: nextMs === null,
+      })
+      .where(and(eq(commitStatuses.buildId, buildId), eq(commitStatuses.state, tried)))
+      .run();
   }
 }

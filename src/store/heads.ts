@@ -22,8 +22,12 @@ export class HeadStore {
     for (const u of updates) {
       const key = and(eq(recordedHeads.repoId, repoId), eq(recordedHeads.ref, u.ref));
       if (ZERO.test(u.new)) this.db.delete(recordedHeads).where(key).run();
-      else this.db.insert(recordedHeads).values({ repoId, ref: u.ref, sha: u.new, recordedAt: at })
-        .onConflictDoUpdate({ target: [recordedHeads.repoId, recordedHeads.ref], set: { sha: u.new, recordedAt: at } }).run();
+      else
+        this.db
+          .insert(recordedHeads)
+          .values({ repoId, ref: u.ref, sha: u.new, recordedAt: at })
+          .onConflictDoUpdate({ target: [recordedHeads.repoId, recordedHeads.ref], set: { sha: u.new, recordedAt: at } })
+          .run();
     }
   }
 

@@ -52,10 +52,22 @@ export class InventoryStore {
     const d = this.db;
     const p = sql.placeholder;
     return {
-      tagsOf: d.select().from(imageTags).where(eq(imageTags.repository, p('repository'))).orderBy(asc(imageTags.tag)).prepare(),
-      manifestsOf: d.select().from(imageManifests).where(eq(imageManifests.repository, p('repository'))).prepare(),
-      hasManifest: d.select({ digest: imageManifests.digest }).from(imageManifests)
-        .where(and(eq(imageManifests.repository, p('repository')), eq(imageManifests.digest, p('digest')))).prepare(),
+      tagsOf: d
+        .select()
+        .from(imageTags)
+        .where(eq(imageTags.repository, p('repository')))
+        .orderBy(asc(imageTags.tag))
+        .prepare(),
+      manifestsOf: d
+        .select()
+        .from(imageManifests)
+        .where(eq(imageManifests.repository, p('repository')))
+        .prepare(),
+      hasManifest: d
+        .select({ digest: imageManifests.digest })
+        .from(imageManifests)
+        .where(and(eq(imageManifests.repository, p('repository')), eq(imageManifests.digest, p('digest'))))
+        .prepare(),
       // Raw SQL: drizzle's builder has no DISTINCT over a join in a subquery that a sum reads. A blob counts once
       // per owner however many of its tags, manifests and images need it.
       ownerBytes: d.$client.prepare(`SELECT coalesce(sum(size), 0) AS bytes FROM (SELECT DISTINCT mb.blob, mb.size FROM image_tags t
@@ -74,23 +86,40 @@ export class InventoryStore {
 
   /** Every repository with a tag or a manifest in the inventory, optionally only those of `owner`. */
   repositories(owner?: string): string[] {
-    const tagged = this.db.select({ repository: imageTags.repository }).from(imageTags).where(owner ? eq(imageTags.owner, owner) : undefined);
+    const tagged = this.db
+      .select({ repository: imageTags.repository })
+      .from(imageTags)
+      .where(owner ? eq(imageTags.owner, owner) : undefined);
     // 'owner/…' sorts from 'owner/' up to 'owner0' ('0' follows '/'): the key's index serves it.
-    const manifests = this.db.select({ repository: imageManifests.repository }).from(imageManifests)
+    const manifests = this.db
+      .select({ repository: imageManifests.repository })
+      .from(imageManifests)
       .where(owner ? and(gte(imageManifests.repository, `${owner}/`), lt(imageManifests.repository, `${owner}0`)) : undefined);
-    return tagged.union(manifests).orderBy(asc(imageTags.repository)).all().map((r) => r.repository);
+    return tagged
+      .union(manifests)
+      .orderBy(asc(imageTags.repository))
+      .all()
+      .map((r) => r.repository);
   }
 
   /** Records that `tag` points at `digest` (pushed by build `buildId`, or null when another client pushed it). */
   setTag(row: TagRow): void {
-    this.db.insert(imageTags).values(row)
-      .onConflictDoUpdate({ target: [imageTags.repository, imageTags.tag], set: { digest: row.digest, buildId: row.buildId, pushedAt: row.pushedAt, owner: row.owner } })
+    this.db
+      .insert(imageTags)
+      .values(row)
+      .onConflictDoUpdate({
+        target: [imageTags.repository, imageTags.tag],
+        set: { digest: row.digest, buildId: row.buildId, pushedAt: row.pushedAt, owner: row.owner },
+      })
       .run();
   }
 
   removeTags(repository: string, tags: string[]): void {
     if (tags.length === 0) return;
-    this.db.delete(imageTags).where(and(eq(imageTags.repository, repository), inArray(imageTags.tag, tags))).run();
+    this.db
+      .delete(imageTags)
+      .where(and(eq(imageTags.repository, repository), inArray(imageTags.tag, tags)))
+      .run();
   }
 
   /** The tags of every repository that a build pushed: what retention must never take from a build still being recorded. */
@@ -105,26 +134,38 @@ export class InventoryStore {
   }
 
   manifestsOf(repository: string): ManifestRow[] {
-    return this.q.manifestsOf.all({ repository }).map((m) => ({ repository: m.repository, digest: m.digest, mediaType: m.mediaType, children: m.children, tombstone: m.tombstone }));
+    return this.q.manifestsOf
+      .all({ repository })
+      .map((m) => ({ repository: m.repository, digest: m.digest, mediaType: m.mediaType, children: m.children, tombstone: m.tombstone }));
   }
 
   /** Records a manifest (immutable by digest, so a second record is a no-op) with every blob it needs. */
   addManifest(m: ManifestRow, blobs: BlobRef[]): void {
     this.db.transaction((tx) => {
-      const added = tx.insert(imageManifests).values({ repository: m.repository, digest: m.digest, mediaType: m.mediaType, children: m.children, tombstone: m.tombstone })
-        .onConflictDoNothing().run().changes;
+      const added = tx
+        .insert(imageManifests)
+        .values({ repository: m.repository, digest: m.digest, mediaType: m.mediaType, children: m.children, tombstone: m.tombstone })
+        .onConflictDoNothing()
+        .run().changes;
       if (!added) return;
       const unique = new Map(blobs.map((b) => [b.digest, b.size]));
-      for (const [blob, size] of unique) tx.insert(manifestBlobs).values({ repository: m.repository, manifest: m.digest, blob, size }).onConflictDoNothing().run();
+      for (const [blob, size] of unique)
+        tx.insert(manifestBlobs).values({ repository: m.repository, manifest: m.digest, blob, size }).onConflictDoNothing().run();
     });
   }
 
   /** Forgets a manifest the registry deleted, with its blobs and any tag still recorded on it. */
   removeManifest(repository: string, digest: string): void {
     this.db.transaction((tx) => {
-      tx.delete(imageTags).where(and(eq(imageTags.repository, repository), eq(imageTags.digest, digest))).run();
-      tx.delete(manifestBlobs).where(and(eq(manifestBlobs.repository, repository), eq(manifestBlobs.manifest, digest))).run();
-      tx.delete(imageManifests).where(and(eq(imageManifests.repository, repository), eq(imageManifests.digest, digest))).run();
+      tx.delete(imageTags)
+        .where(and(eq(imageTags.repository, repository), eq(imageTags.digest, digest)))
+        .run();
+      tx.delete(manifestBlobs)
+        .where(and(eq(manifestBlobs.repository, repository), eq(manifestBlobs.manifest, digest)))
+        .run();
+      tx.delete(imageManifests)
+        .where(and(eq(imageManifests.repository, repository), eq(imageManifests.digest, digest)))
+        .run();
     });
   }
 
@@ -147,8 +188,12 @@ export class InventoryStore {
 
   /** Each manifest's own size in a repository: the sum of every blob it needs (shared blobs count in each). */
   manifestSizes(repository: string): Map<string, number> {
-    const rows = this.db.select({ manifest: manifestBlobs.manifest, bytes: sql<number>`sum(${manifestBlobs.size})` }).from(manifestBlobs)
-      .where(eq(manifestBlobs.repository, repository)).groupBy(manifestBlobs.manifest).all();
+    const rows = this.db
+      .select({ manifest: manifestBlobs.manifest, bytes: sql<number>`sum(${manifestBlobs.size})` })
+      .from(manifestBlobs)
+      .where(eq(manifestBlobs.repository, repository))
+      .groupBy(manifestBlobs.manifest)
+      .all();
     return new Map(rows.map((r) => [r.manifest, r.bytes]));
   }
 
@@ -171,12 +216,22 @@ export class InventoryStore {
 
   /** A ref pushed again is live: its deletion is forgotten. */
   clearRefDeletion(repoId: number, ref: string): void {
-    this.db.delete(refDeletions).where(and(eq(refDeletions.repoId, repoId), eq(refDeletions.ref, ref))).run();
+    this.db
+      .delete(refDeletions)
+      .where(and(eq(refDeletions.repoId, repoId), eq(refDeletions.ref, ref)))
+      .run();
   }
 
   /** When each deleted ref of a repo was deleted (full ref -> ISO time). */
   refDeletions(repoId: number): Map<string, string> {
-    return new Map(this.db.select().from(refDeletions).where(eq(refDeletions.repoId, repoId)).all().map((r) => [r.ref, r.deletedAt]));
+    return new Map(
+      this.db
+        .select()
+        .from(refDeletions)
+        .where(eq(refDeletions.repoId, repoId))
+        .all()
+        .map((r) => [r.ref, r.deletedAt]),
+    );
   }
 
   // ---- gc locks
@@ -189,19 +244,31 @@ export class InventoryStore {
     const slash = repository.indexOf('/');
     const owner = repository.slice(0, slash);
     const image = repository.slice(slash + 1);
-    return this.db.transaction((tx) => {
-      const held = tx.select().from(registryLocks).where(eq(registryLocks.repository, repository)).get();
-      if (held && held.holder !== holder && held.expiresAt > now.toISOString()) return { ok: false as const, heldBy: held.holder, until: held.expiresAt };
-      const running = tx.select({ id: builds.id }).from(builds).where(and(eq(builds.status, 'running'), eq(builds.owner, owner), eq(builds.image, image))).all();
-      if (running.length) return { ok: false as const, running: running.map((r) => r.id) };
-      const expiresAt = new Date(now.getTime() + ttlMs).toISOString();
-      tx.insert(registryLocks).values({ repository, holder, expiresAt })
-        .onConflictDoUpdate({ target: registryLocks.repository, set: { holder, expiresAt } }).run();
-      return { ok: true as const };
-    }, { behavior: 'immediate' });
+    return this.db.transaction(
+      (tx) => {
+        const held = tx.select().from(registryLocks).where(eq(registryLocks.repository, repository)).get();
+        if (held && held.holder !== holder && held.expiresAt > now.toISOString()) return { ok: false as const, heldBy: held.holder, until: held.expiresAt };
+        const running = tx
+          .select({ id: builds.id })
+          .from(builds)
+          .where(and(eq(builds.status, 'running'), eq(builds.owner, owner), eq(builds.image, image)))
+          .all();
+        if (running.length) return { ok: false as const, running: running.map((r) => r.id) };
+        const expiresAt = new Date(now.getTime() + ttlMs).toISOString();
+        tx.insert(registryLocks)
+          .values({ repository, holder, expiresAt })
+          .onConflictDoUpdate({ target: registryLocks.repository, set: { holder, expiresAt } })
+          .run();
+        return { ok: true as const };
+      },
+      { behavior: 'immediate' },
+    );
   }
 
   unlock(repository: string, holder: string): void {
-    this.db.delete(registryLocks).where(and(eq(registryLocks.repository, repository), eq(registryLocks.holder, holder))).run();
+    this.db
+      .delete(registryLocks)
+      .where(and(eq(registryLocks.repository, repository), eq(registryLocks.holder, holder)))
+      .run();
   }
 }

@@ -32,24 +32,61 @@ export class QueueStore {
     const running = alias(builds, 'r');
     return {
       load: d.select({ owner: builds.owner, n: count() }).from(builds).where(eq(builds.status, 'running')).groupBy(builds.owner).prepare(),
-      heads: d.select({ owner: builds.owner, first: min(builds.id).mapWith(Number) }).from(builds).where(eq(builds.status, 'queued')).groupBy(builds.owner).prepare(),
-      candidate: d.select().from(builds).where(and(
-        eq(builds.status, 'queued'), eq(builds.owner, p('owner')),
-        or(isNull(builds.notBefore), lte(builds.notBefore, p('now'))),
-        notExists(d.select({ one: sql`1` }).from(running).where(and(
-          eq(running.status, 'running'), eq(running.repo, builds.repo), eq(running.image, builds.image),
-          or(eq(running.refName, builds.refName), eq(running.commitSha, builds.commitSha)),
-        ))),
-        // A build pushes to the registry repository `<owner>/<image>`; gc may hold it locked.
-        notExists(d.select({ one: sql`1` }).from(registryLocks).where(and(
-          eq(registryLocks.repository, sql`${builds.owner} || '/' || ${builds.image}`), gt(registryLocks.expiresAt, p('now')),
-        ))),
-      )).orderBy(asc(builds.id)).limit(1).prepare(),
-      claim: d.update(builds).set({ status: 'running', startedAt: slot('now'), attempts: sql`${builds.attempts} + 1`, builder: slot('builder'), notBefore: null })
-        .where(and(eq(builds.id, p('id')), eq(builds.status, 'queued'))).returning().prepare(),
-      finish: d.update(builds).set({ status: slot('status'), digest: slot('digest'), reason: slot('reason'), reasonCode: slot('reasonCode'), finishedAt: NOW })
-        .where(and(eq(builds.id, p('id')), eq(builds.status, 'running'))).prepare(),
-      queuedOf: d.select({ n: count() }).from(builds).where(and(eq(builds.status, 'queued'), eq(builds.owner, p('owner')))).prepare(),
+      heads: d
+        .select({ owner: builds.owner, first: min(builds.id).mapWith(Number) })
+        .from(builds)
+        .where(eq(builds.status, 'queued'))
+        .groupBy(builds.owner)
+        .prepare(),
+      candidate: d
+        .select()
+        .from(builds)
+        .where(
+          and(
+            eq(builds.status, 'queued'),
+            eq(builds.owner, p('owner')),
+            or(isNull(builds.notBefore), lte(builds.notBefore, p('now'))),
+            notExists(
+              d
+                .select({ one: sql`1` })
+                .from(running)
+                .where(
+                  and(
+                    eq(running.status, 'running'),
+                    eq(running.repo, builds.repo),
+                    eq(running.image, builds.image),
+                    or(eq(running.refName, builds.refName), eq(running.commitSha, builds.commitSha)),
+                  ),
+                ),
+            ),
+            // A build pushes to the registry repository `<owner>/<image>`; gc may hold it locked.
+            notExists(
+              d
+                .select({ one: sql`1` })
+                .from(registryLocks)
+                .where(and(eq(registryLocks.repository, sql`${builds.owner} || '/' || ${builds.image}`), gt(registryLocks.expiresAt, p('now')))),
+            ),
+          ),
+        )
+        .orderBy(asc(builds.id))
+        .limit(1)
+        .prepare(),
+      claim: d
+        .update(builds)
+        .set({ status: 'running', startedAt: slot('now'), attempts: sql`${builds.attempts} + 1`, builder: slot('builder'), notBefore: null })
+        .where(and(eq(builds.id, p('id')), eq(builds.status, 'queued')))
+        .returning()
+        .prepare(),
+      finish: d
+        .update(builds)
+        .set({ status: slot('status'), digest: slot('digest'), reason: slot('reason'), reasonCode: slot('reasonCode'), finishedAt: NOW })
+        .where(and(eq(builds.id, p('id')), eq(builds.status, 'running')))
+        .prepare(),
+      queuedOf: d
+        .select({ n: count() })
+        .from(builds)
+        .where(and(eq(builds.status, 'queued'), eq(builds.owner, p('owner'))))
+        .prepare(),
     };
   }
 
@@ -69,21 +106,24 @@ export class QueueStore {
     const q = this.q;
     // Immediate: gc (maybe another process) takes a repository's lock only while none of its builds runs; an
     // immediate transaction makes that check and this claim strictly one after the other.
-    return this.db.transaction(() => {
-      // Owners with work waiting, the least busy first, then the one waiting longest: each owner's oldest
-      // eligible build is one walk of the builds_queue index, so a deep queue costs per owner, not per build.
-      const load = new Map(q.load.all().map((r) => [r.owner, r.n]));
-      const heads = q.heads.all().sort((a, b) => (load.get(a.owner) ?? 0) - (load.get(b.owner) ?? 0) || a.first - b.first);
-      const nowIso = now.toISOString();
-      for (const { owner } of heads) {
-        const build = q.candidate.get({ owner, now: nowIso });
-        if (!build) continue;
-        const builder = pickBuilder(build);
-        if (!builder) return undefined;
-        return q.claim.get({ now: nowIso, builder, id: build.id });
-      }
-      return undefined;
-    }, { behavior: 'immediate' });
+    return this.db.transaction(
+      () => {
+        // Owners with work waiting, the least busy first, then the one waiting longest: each owner's oldest
+        // eligible build is one walk of the builds_queue index, so a deep queue costs per owner, not per build.
+        const load = new Map(q.load.all().map((r) => [r.owner, r.n]));
+        const heads = q.heads.all().sort((a, b) => (load.get(a.owner) ?? 0) - (load.get(b.owner) ?? 0) || a.first - b.first);
+        const nowIso = now.toISOString();
+        for (const { owner } of heads) {
+          const build = q.candidate.get({ owner, now: nowIso });
+          if (!build) continue;
+          const builder = pickBuilder(build);
+          if (!builder) return undefined;
+          return q.claim.get({ now: nowIso, builder, id: build.id });
+        }
+        return undefined;
+      },
+      { behavior: 'immediate' },
+    );
   }
 
   /** Ends a running build. Returns false if it was not running (e.g. canceled meanwhile), leaving it as it is. */
@@ -111,13 +151,25 @@ export class QueueStore {
    */
   supersede(newer: PushBuild): PushBuild[] {
     return this.db.transaction((tx) => {
-      const older = tx.select().from(builds).where(and(
-        eq(builds.repo, newer.repo), eq(builds.refName, newer.refName), eq(builds.image, newer.image),
-        inArray(builds.status, ['queued', 'running']), lt(builds.id, newer.id),
-      )).orderBy(asc(builds.id)).all();
+      const older = tx
+        .select()
+        .from(builds)
+        .where(
+          and(
+            eq(builds.repo, newer.repo),
+            eq(builds.refName, newer.refName),
+            eq(builds.image, newer.image),
+            inArray(builds.status, ['queued', 'running']),
+            lt(builds.id, newer.id),
+          ),
+        )
+        .orderBy(asc(builds.id))
+        .all();
       for (const b of older) {
-        tx.update(builds).set({ status: 'canceled', reason: `superseded by #${newer.id}`, reasonCode: 'superseded', finishedAt: NOW })
-          .where(eq(builds.id, b.id)).run();
+        tx.update(builds)
+          .set({ status: 'canceled', reason: `superseded by #${newer.id}`, reasonCode: 'superseded', finishedAt: NOW })
+          .where(eq(builds.id, b.id))
+          .run();
       }
       // The same ref_name: builds of pushes alone.
       return older as PushBuild[];
@@ -129,10 +181,20 @@ export class QueueStore {
    * does not count (the registry was down or read-only: not the build's doing). False if it was not running.
    */
   requeue(id: number, notBefore: Date, reason: string, opts: { refund?: boolean } = {}): boolean {
-    return this.db.update(builds).set({
-      status: 'queued', notBefore: notBefore.toISOString(), reason, startedAt: null, builder: null,
-      ...(opts.refund ? { attempts: sql`max(${builds.attempts} - 1, 0)` } : {}),
-    }).where(and(eq(builds.id, id), eq(builds.status, 'running'))).run().changes === 1;
+    return (
+      this.db
+        .update(builds)
+        .set({
+          status: 'queued',
+          notBefore: notBefore.toISOString(),
+          reason,
+          startedAt: null,
+          builder: null,
+          ...(opts.refund ? { attempts: sql`max(${builds.attempts} - 1, 0)` } : {}),
+        })
+        .where(and(eq(builds.id, id), eq(builds.status, 'running')))
+        .run().changes === 1
+    );
   }
 
   /**
@@ -149,10 +211,15 @@ export class QueueStore {
           tx.update(builds).set({ status: 'queued', startedAt: null, builder: null }).where(eq(builds.id, b.id)).run();
           requeued.push(b);
         } else {
-          tx.update(builds).set({
-            status: 'failed', reasonCode: 'interrupted', finishedAt: NOW,
-            reason: `the server stopped during the build ${b.attempts} times; giving up`,
-          }).where(eq(builds.id, b.id)).run();
+          tx.update(builds)
+            .set({
+              status: 'failed',
+              reasonCode: 'interrupted',
+              finishedAt: NOW,
+              reason: `the server stopped during the build ${b.attempts} times; giving up`,
+            })
+            .where(eq(builds.id, b.id))
+            .run();
           failed.push(b);
         }
       }
@@ -162,7 +229,13 @@ export class QueueStore {
 
   /** The earliest back-off end among queued builds, or null. */
   nextNotBefore(): string | null {
-    return this.db.select({ t: min(builds.notBefore) }).from(builds).where(eq(builds.status, 'queued')).get()?.t ?? null;
+    return (
+      this.db
+        .select({ t: min(builds.notBefore) })
+        .from(builds)
+        .where(eq(builds.status, 'queued'))
+        .get()?.t ?? null
+    );
   }
 
   /** How many builds an owner has queued (the push-time limit's count). */

@@ -22,12 +22,29 @@ export class RepoRecordStore {
   private prepare() {
     const p = sql.placeholder;
     return {
-      byName: this.db.select().from(repos).where(and(eq(repos.owner, p('owner')), eq(repos.name, p('name')))).prepare(),
-      add: this.db.insert(repos).values({ owner: p('owner'), name: p('name') }).onConflictDoNothing().prepare(),
-      memberRole: this.db.select({ role: repoMembers.role }).from(repoMembers).innerJoin(repos, eq(repos.id, repoMembers.repoId))
-        .where(and(eq(repos.owner, p('owner')), eq(repos.name, p('name')), eq(repoMembers.userId, p('userId')))).prepare(),
-      sharedWith: this.db.select({ repo: FULL_NAME }).from(repoMembers)
-        .innerJoin(repos, eq(repos.id, repoMembers.repoId)).where(eq(repoMembers.userId, p('userId'))).orderBy(FULL_NAME).prepare(),
+      byName: this.db
+        .select()
+        .from(repos)
+        .where(and(eq(repos.owner, p('owner')), eq(repos.name, p('name'))))
+        .prepare(),
+      add: this.db
+        .insert(repos)
+        .values({ owner: p('owner'), name: p('name') })
+        .onConflictDoNothing()
+        .prepare(),
+      memberRole: this.db
+        .select({ role: repoMembers.role })
+        .from(repoMembers)
+        .innerJoin(repos, eq(repos.id, repoMembers.repoId))
+        .where(and(eq(repos.owner, p('owner')), eq(repos.name, p('name')), eq(repoMembers.userId, p('userId'))))
+        .prepare(),
+      sharedWith: this.db
+        .select({ repo: FULL_NAME })
+        .from(repoMembers)
+        .innerJoin(repos, eq(repos.id, repoMembers.repoId))
+        .where(eq(repoMembers.userId, p('userId')))
+        .orderBy(FULL_NAME)
+        .prepare(),
     };
   }
 
@@ -45,7 +62,8 @@ export class RepoRecordStore {
 
   /** Repos the caller can read, by owner then name. */
   readable(readable: Readable): Repo[] {
-    const mine = readable.all ? undefined
+    const mine = readable.all
+      ? undefined
       : or(eq(repos.owner, readable.owner), ...readable.shared.map((r) => and(eq(repos.owner, r.split('/')[0]!), eq(repos.name, r.split('/')[1]!))));
     return this.db.select().from(repos).where(mine).orderBy(asc(repos.owner), asc(repos.name)).all();
   }
@@ -65,7 +83,11 @@ export class RepoRecordStore {
    * branch that is the default afterwards.
    */
   setDefaultBranch(repoId: number, branch: string): string {
-    this.db.update(repos).set({ defaultBranch: branch }).where(and(eq(repos.id, repoId), isNull(repos.defaultBranch))).run();
+    this.db
+      .update(repos)
+      .set({ defaultBranch: branch })
+      .where(and(eq(repos.id, repoId), isNull(repos.defaultBranch)))
+      .run();
     return this.db.select({ b: repos.defaultBranch }).from(repos).where(eq(repos.id, repoId)).get()!.b!;
   }
 
@@ -78,17 +100,30 @@ export class RepoRecordStore {
 
   /** Shares a repo with a user (or changes their role). */
   share(repoId: number, userId: number, role: MemberRole): void {
-    this.db.insert(repoMembers).values({ repoId, userId, role })
-      .onConflictDoUpdate({ target: [repoMembers.repoId, repoMembers.userId], set: { role } }).run();
+    this.db
+      .insert(repoMembers)
+      .values({ repoId, userId, role })
+      .onConflictDoUpdate({ target: [repoMembers.repoId, repoMembers.userId], set: { role } })
+      .run();
   }
 
   unshare(repoId: number, userId: number): boolean {
-    return this.db.delete(repoMembers).where(and(eq(repoMembers.repoId, repoId), eq(repoMembers.userId, userId))).run().changes > 0;
+    return (
+      this.db
+        .delete(repoMembers)
+        .where(and(eq(repoMembers.repoId, repoId), eq(repoMembers.userId, userId)))
+        .run().changes > 0
+    );
   }
 
   members(repoId: number): { user: string; role: MemberRole; createdAt: string }[] {
-    return this.db.select({ user: users.name, role: repoMembers.role, createdAt: repoMembers.createdAt }).from(repoMembers)
-      .innerJoin(users, eq(users.id, repoMembers.userId)).where(eq(repoMembers.repoId, repoId)).orderBy(asc(users.name)).all();
+    return this.db
+      .select({ user: users.name, role: repoMembers.role, createdAt: repoMembers.createdAt })
+      .from(repoMembers)
+      .innerJoin(users, eq(users.id, repoMembers.userId))
+      .where(eq(repoMembers.repoId, repoId))
+      .orderBy(asc(users.name))
+      .all();
   }
 
   /** The role a user has on a repo shared with them, or undefined. */

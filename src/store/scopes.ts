@@ -31,7 +31,10 @@ export interface TokenInfo {
 
 /** The scopes in a stored (or typed) comma list; unknown words are dropped. */
 export function parseScopes(text: string): Scope[] {
-  return text.split(',').map((s) => s.trim()).filter((s): s is Scope => (SCOPES as readonly string[]).includes(s));
+  return text
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s): s is Scope => (SCOPES as readonly string[]).includes(s));
 }
 
 /** Which repos a caller can read, for list queries: all of them (admin), or their own and those shared with them. */

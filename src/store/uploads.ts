@@ -16,9 +16,18 @@ export class UploadStore {
   constructor(private db: Db) {}
 
   create(id: string, owner: string, folder: string, manifest: UploadManifest): StoredUpload {
-    const row = this.db.insert(uploads).values({
-      id, owner, folder, entries: JSON.stringify(manifest.entries), files: manifest.entries.filter((e) => e.sha256 !== undefined).length, bytes: manifest.totalBytes,
-    }).returning().get();
+    const row = this.db
+      .insert(uploads)
+      .values({
+        id,
+        owner,
+        folder,
+        entries: JSON.stringify(manifest.entries),
+        files: manifest.entries.filter((e) => e.sha256 !== undefined).length,
+        bytes: manifest.totalBytes,
+      })
+      .returning()
+      .get();
     return { ...row, entries: manifest.entries };
   }
 
@@ -38,15 +47,25 @@ export class UploadStore {
    * returns how many went.
    */
   dropPending(owner: string, keep: number): number {
-    const pending = this.db.select({ id: uploads.id }).from(uploads).where(and(eq(uploads.owner, owner), isNull(uploads.buildId)))
-      .orderBy(desc(uploads.createdAt), desc(uploads.id)).all();
+    const pending = this.db
+      .select({ id: uploads.id })
+      .from(uploads)
+      .where(and(eq(uploads.owner, owner), isNull(uploads.buildId)))
+      .orderBy(desc(uploads.createdAt), desc(uploads.id))
+      .all();
     const gone = pending.slice(Math.max(0, keep)).map((r) => r.id);
     return gone.length ? this.db.delete(uploads).where(inArray(uploads.id, gone)).run().changes : 0;
   }
 
   /** Records the build made from the upload; false if it has one already (a second build request). */
   attach(id: string, buildId: number): boolean {
-    return this.db.update(uploads).set({ buildId }).where(and(eq(uploads.id, id), isNull(uploads.buildId))).run().changes === 1;
+    return (
+      this.db
+        .update(uploads)
+        .set({ buildId })
+        .where(and(eq(uploads.id, id), isNull(uploads.buildId)))
+        .run().changes === 1
+    );
   }
 
   remove(id: string): void {
@@ -58,10 +77,18 @@ export class UploadStore {
    * ended (a crash between a build's end and its upload's removal leaves such rows). Returns how many went.
    */
   sweep(before: string): number {
-    const ended = this.db.select({ id: uploads.id }).from(uploads).innerJoin(builds, eq(builds.id, uploads.buildId))
-      .where(inArray(builds.status, ['succeeded', 'failed', 'canceled', 'skipped'])).all().map((r) => r.id);
+    const ended = this.db
+      .select({ id: uploads.id })
+      .from(uploads)
+      .innerJoin(builds, eq(builds.id, uploads.buildId))
+      .where(inArray(builds.status, ['succeeded', 'failed', 'canceled', 'skipped']))
+      .all()
+      .map((r) => r.id);
     let n = ended.length ? this.db.delete(uploads).where(inArray(uploads.id, ended)).run().changes : 0;
-    n += this.db.delete(uploads).where(and(isNull(uploads.buildId), lt(uploads.createdAt, before))).run().changes;
+    n += this.db
+      .delete(uploads)
+      .where(and(isNull(uploads.buildId), lt(uploads.createdAt, before)))
+      .run().changes;
     return n;
   }
 

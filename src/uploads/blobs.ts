@@ -29,7 +29,10 @@ const STAT_CONCURRENCY = 32;
 
 /** Something wrong with one blob; `sha256` names it. */
 export class BlobError extends Error {
-  constructor(message: string, readonly sha256: string) {
+  constructor(
+    message: string,
+    readonly sha256: string,
+  ) {
     super(message);
     this.name = new.target.name;
   }
@@ -71,7 +74,10 @@ export class BlobStore {
     const now = new Date();
     const have = await mapLimit(files, STAT_CONCURRENCY, async (file, i) => {
       if (!(await present(file, unique[i]!))) return false;
-      return utimes(file, now, now).then(() => true, (e: unknown) => (code(e) === 'ENOENT' ? false : Promise.reject(e)));
+      return utimes(file, now, now).then(
+        () => true,
+        (e: unknown) => (code(e) === 'ENOENT' ? false : Promise.reject(e)),
+      );
     });
     return unique.filter((_, i) => !have[i]);
   }
@@ -80,7 +86,11 @@ export class BlobStore {
   async touch(owner: string, shas: string | Iterable<string>): Promise<void> {
     const files = [...new Set(typeof shas === 'string' ? [shas] : shas)].map((sha) => this.file(owner, sha));
     const now = new Date();
-    await mapLimit(files, STAT_CONCURRENCY, (file) => utimes(file, now, now).catch((e: unknown) => { if (code(e) !== 'ENOENT') throw e; }));
+    await mapLimit(files, STAT_CONCURRENCY, (file) =>
+      utimes(file, now, now).catch((e: unknown) => {
+        if (code(e) !== 'ENOENT') throw e;
+      }),
+    );
   }
 
   /**
@@ -117,7 +127,7 @@ export class BlobStore {
         }
         hash.update(chunk);
         got += chunk.length;
-        for (let off = 0; off < chunk.length;) off += (await fh.write(chunk, off)).bytesWritten;
+        for (let off = 0; off < chunk.length; ) off += (await fh.write(chunk, off)).bytesWritten;
         signal?.throwIfAborted();
       }
       if (got < size) throw new BlobIncompleteError(`blob ${sha256}: the upload ended after ${got} of its ${size} bytes`, sha256);
@@ -196,7 +206,8 @@ export class BlobStore {
 
   /** The blob's path, once the owner and hash are known to be names that cannot leave the root. */
   private file(owner: string, sha256: string): string {
-    if (typeof sha256 !== 'string' || !SHA256_RE.test(sha256)) throw new BlobArgumentError(`${JSON.stringify(sha256)} is not a sha256 (64 lowercase hex digits)`, String(sha256));
+    if (typeof sha256 !== 'string' || !SHA256_RE.test(sha256))
+      throw new BlobArgumentError(`${JSON.stringify(sha256)} is not a sha256 (64 lowercase hex digits)`, String(sha256));
     return join(this.ownerDir(owner, sha256), sha256.slice(0, 2), sha256);
   }
 

@@ -26,8 +26,14 @@ const MAX_PROBLEMS = 100;
 const ALLOWED_BITS = (MODE_DIR | MODE_SYMLINK | MODE_SETUID | MODE_SETGID | MODE_STICKY | 0o777) >>> 0;
 /** Go's other FileMode bits, named for the problem: what a context cannot hold. */
 const OTHER_BITS: [number, string][] = [
-  [0x40000000, 'append-only'], [0x20000000, 'exclusive'], [0x10000000, 'temporary'], [0x04000000, 'a device'],
-  [0x02000000, 'a named pipe'], [0x01000000, 'a socket'], [0x00200000, 'a character device'], [0x00080000, 'irregular'],
+  [0x40000000, 'append-only'],
+  [0x20000000, 'exclusive'],
+  [0x10000000, 'temporary'],
+  [0x04000000, 'a device'],
+  [0x02000000, 'a named pipe'],
+  [0x01000000, 'a socket'],
+  [0x00200000, 'a character device'],
+  [0x00080000, 'irregular'],
 ];
 
 const SHA256_RE = /^[0-9a-f]{64}$/;
@@ -73,10 +79,15 @@ export type ManifestResult =
 export function validateManifest(body: unknown, limits: ManifestLimits): ManifestResult {
   const maxEntries = limits.maxEntries ?? MAX_UPLOAD_ENTRIES;
   const raw = isObject(body) ? body.entries : undefined;
-  if (!Array.isArray(raw)) return { ok: false, problems: ['the manifest must be an object { "entries": [{ path, mode, size, sha256?, linkname? }, ...] }'], tooLarge: false };
+  if (!Array.isArray(raw))
+    return { ok: false, problems: ['the manifest must be an object { "entries": [{ path, mode, size, sha256?, linkname? }, ...] }'], tooLarge: false };
   // Checked before anything else, so that an oversized list costs no more than its length.
   if (raw.length > maxEntries) {
-    return { ok: false, problems: [`the context has ${raw.length} entries; the server takes at most ${maxEntries}: add what the build does not need to .dockerignore`], tooLarge: true };
+    return {
+      ok: false,
+      problems: [`the context has ${raw.length} entries; the server takes at most ${maxEntries}: add what the build does not need to .dockerignore`],
+      tooLarge: true,
+    };
   }
 
   const problems: string[] = [];
@@ -89,9 +100,15 @@ export function validateManifest(body: unknown, limits: ManifestLimits): Manifes
   for (const [i, item] of raw.entries()) {
     if (isObject(item) && typeof item.path === 'string') given.add(item.path);
     const r = checkEntry(item);
-    if (!r.ok) { problems.push(`${where(i, item)}: ${r.problems.join('; ')}`); continue; }
+    if (!r.ok) {
+      problems.push(`${where(i, item)}: ${r.problems.join('; ')}`);
+      continue;
+    }
     const first = index.get(r.entry.path);
-    if (first !== undefined) { problems.push(`${where(i, item)}: listed twice (also entries[${first.i}])`); continue; }
+    if (first !== undefined) {
+      problems.push(`${where(i, item)}: listed twice (also entries[${first.i}])`);
+      continue;
+    }
     index.set(r.entry.path, { i, entry: r.entry });
     entries.push(r.entry);
     if (!(r.entry.mode & (MODE_DIR | MODE_SYMLINK))) totalBytes += r.entry.size;
@@ -110,7 +127,9 @@ export function validateManifest(body: unknown, limits: ManifestLimits): Manifes
   let tooLarge = false;
   if (totalBytes > limits.maxBytes) {
     tooLarge = true;
-    problems.push(`the context is ${formatBytes(totalBytes)}; the server takes at most ${formatBytes(limits.maxBytes)} (${limits.setting ?? 'CODEHUB_MAX_UPLOAD_BYTES'}): add what the build does not need to .dockerignore`);
+    problems.push(
+      `the context is ${formatBytes(totalBytes)}; the server takes at most ${formatBytes(limits.maxBytes)} (${limits.setting ?? 'CODEHUB_MAX_UPLOAD_BYTES'}): add what the build does not need to .dockerignore`,
+    );
   }
   if (problems.length) {
     const shown = problems.length > MAX_PROBLEMS ? [...problems.slice(0, MAX_PROBLEMS), `... and ${problems.length - MAX_PROBLEMS} more problems`] : problems;
@@ -120,7 +139,11 @@ export function validateManifest(body: unknown, limits: ManifestLimits): Manifes
   const sorted = sortFsutil(entries);
   const seen = new Set<string>();
   const blobs: string[] = [];
-  for (const e of sorted) if (e.sha256 !== undefined && !seen.has(e.sha256)) { seen.add(e.sha256); blobs.push(e.sha256); }
+  for (const e of sorted)
+    if (e.sha256 !== undefined && !seen.has(e.sha256)) {
+      seen.add(e.sha256);
+      blobs.push(e.sha256);
+    }
   return { ok: true, manifest: { entries: sorted, totalBytes, blobs } };
 }
 
@@ -139,8 +162,9 @@ function checkEntry(item: unknown): { ok: true; entry: ManifestEntry } | { ok: f
   } else {
     const other = OTHER_BITS.filter(([bit]) => mode & bit).map(([, name]) => name);
     if (other.length) problems.push(`mode 0x${mode.toString(16)} is ${other.join(', ')}: a context holds only files, folders and symlinks`);
-    else if (mode & ~ALLOWED_BITS) problems.push(`mode 0x${mode.toString(16)} has bits no Go FileMode of a file, folder or symlink has (0x${((mode & ~ALLOWED_BITS) >>> 0).toString(16)})`);
-    else if ((mode & MODE_DIR) && (mode & MODE_SYMLINK)) problems.push(`mode 0x${mode.toString(16)} is both a folder and a symlink`);
+    else if (mode & ~ALLOWED_BITS)
+      problems.push(`mode 0x${mode.toString(16)} has bits no Go FileMode of a file, folder or symlink has (0x${((mode & ~ALLOWED_BITS) >>> 0).toString(16)})`);
+    else if (mode & MODE_DIR && mode & MODE_SYMLINK) problems.push(`mode 0x${mode.toString(16)} is both a folder and a symlink`);
     else kind = mode & MODE_DIR ? 'folder' : mode & MODE_SYMLINK ? 'symlink' : 'file';
   }
 

@@ -76,7 +76,16 @@ export function checkBuildRequest(body: unknown, ctx: RequestContext): RequestRe
   const v = shape.value;
   return {
     ok: true,
-    value: { name, tag, dockerfile: v.dockerfile.replace(/^\.\//, ''), target: v.target ?? null, args: v.build_args, secrets: v.secrets, noCache: v.no_cache, platforms: [...new Set(v.platforms ?? [])] },
+    value: {
+      name,
+      tag,
+      dockerfile: v.dockerfile.replace(/^\.\//, ''),
+      target: v.target ?? null,
+      args: v.build_args,
+      secrets: v.secrets,
+      noCache: v.no_cache,
+      platforms: [...new Set(v.platforms ?? [])],
+    },
   };
 }
 
@@ -84,7 +93,10 @@ export function checkBuildRequest(body: unknown, ctx: RequestContext): RequestRe
  * `-t` as docker takes it: `NAME[:TAG]`, optionally `<caller>/NAME[:TAG]` and a leading `<registry>/`. Anything
  * that names another namespace or registry is refused, saying where the image goes instead.
  */
-export function parseTag(raw: string, ctx: Pick<RequestContext, 'caller' | 'registry'>): { name: string; tag: string } | { problem: string; forbidden?: boolean } {
+export function parseTag(
+  raw: string,
+  ctx: Pick<RequestContext, 'caller' | 'registry'>,
+): { name: string; tag: string } | { problem: string; forbidden?: boolean } {
   let rest = raw.trim();
   if (rest.startsWith(`${ctx.registry}/`)) rest = rest.slice(ctx.registry.length + 1);
   const colon = rest.lastIndexOf(':');
@@ -100,6 +112,9 @@ export function parseTag(raw: string, ctx: Pick<RequestContext, 'caller' | 'regi
   const name = parts[parts.length - 1]!;
   const problem = nameProblem('repo', name);
   if (problem) return { problem: `tag ${JSON.stringify(raw)}: image ${problem.replace(/^repo /, '')}` };
-  if (!TAG_RE.test(tag)) return { problem: `tag ${JSON.stringify(raw)}: ${JSON.stringify(tag)} is not a tag: letters, digits, '_', '.', '-', at most 128, not starting with '.' or '-'` };
+  if (!TAG_RE.test(tag))
+    return {
+      problem: `tag ${JSON.stringify(raw)}: ${JSON.stringify(tag)} is not a tag: letters, digits, '_', '.', '-', at most 128, not starting with '.' or '-'`,
+    };
   return { name, tag };
 }

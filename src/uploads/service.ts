@@ -68,8 +68,18 @@ export class UploadService {
     const { deps } = this;
     const folder = (body as { folder?: unknown } | null)?.folder;
     // The folder's name is echoed into the build's log and pages: no control characters, no `.` or `..`.
-    if (typeof folder !== 'string' || !folder || folder === '.' || folder === '..' || folder.includes('/') || CONTROL_RE.test(folder) || Buffer.byteLength(folder) > MAX_FOLDER_BYTES) {
-      throw new BadRequestError('folder must be the uploaded folder\'s name (its last path component, not "." or "..", no control characters, at most 255 bytes)');
+    if (
+      typeof folder !== 'string' ||
+      !folder ||
+      folder === '.' ||
+      folder === '..' ||
+      folder.includes('/') ||
+      CONTROL_RE.test(folder) ||
+      Buffer.byteLength(folder) > MAX_FOLDER_BYTES
+    ) {
+      throw new BadRequestError(
+        'folder must be the uploaded folder\'s name (its last path component, not "." or "..", no control characters, at most 255 bytes)',
+      );
     }
     // The tag the build will ask for, if given now: refused before any file moves rather than after.
     const tag = (body as { tag?: unknown }).tag;
@@ -79,7 +89,10 @@ export class UploadService {
     }
     const checked = validateManifest(body, { maxBytes: deps.maxBytes, setting: 'CODEHUB_MAX_UPLOAD_BYTES' });
     if (!checked.ok) {
-      const message = checked.problems.length === 1 ? checked.problems[0]! : `${checked.problems.length} problems in the manifest: ${checked.problems.slice(0, 3).join('; ')}${checked.problems.length > 3 ? '; …' : ''}`;
+      const message =
+        checked.problems.length === 1
+          ? checked.problems[0]!
+          : `${checked.problems.length} problems in the manifest: ${checked.problems.slice(0, 3).join('; ')}${checked.problems.length > 3 ? '; …' : ''}`;
       throw checked.tooLarge ? new PayloadTooLargeError(message, { problems: checked.problems }) : new BadRequestError(message, { problems: checked.problems });
     }
     deps.uploads.sweep(new Date(Date.now() - UPLOAD_TTL_MS).toISOString());
@@ -99,7 +112,13 @@ export class UploadService {
   }
 
   /** Stores one file of the upload from `body`, checked against its hash and size as it is written. */
-  async putBlob(owner: string, id: string, sha256: string, body: Readable, signal?: AbortSignal): Promise<{ sha256: string; size: number; stored: 'written' | 'present' }> {
+  async putBlob(
+    owner: string,
+    id: string,
+    sha256: string,
+    body: Readable,
+    signal?: AbortSignal,
+  ): Promise<{ sha256: string; size: number; stored: 'written' | 'present' }> {
     // One request per file: the upload's index comes from memory, not from parsing its manifest each time.
     const known = /^[0-9a-f]{32}$/.test(id) ? this.deps.uploads.ownerOf(id) : undefined;
     if (!known || known.owner !== owner) throw this.noUpload(id);
@@ -109,8 +128,12 @@ export class UploadService {
     try {
       return { sha256, size, stored: await this.deps.blobs.write(owner, sha256, size, body, signal) };
     } catch (e) {
-      if (e instanceof BlobTooLargeError) throw new PayloadTooLargeError(`${path}: more than the ${size} bytes the manifest gave (${formatBytes(size)}): did it change while uploading? run the build again`);
-      if (e instanceof BlobHashError) throw new ContentMismatchError(`${path} changed while it was uploaded (its bytes are not the sha256 the manifest gave): run the build again`);
+      if (e instanceof BlobTooLargeError)
+        throw new PayloadTooLargeError(
+          `${path}: more than the ${size} bytes the manifest gave (${formatBytes(size)}): did it change while uploading? run the build again`,
+        );
+      if (e instanceof BlobHashError)
+        throw new ContentMismatchError(`${path} changed while it was uploaded (its bytes are not the sha256 the manifest gave): run the build again`);
       if (e instanceof BlobIncompleteError) throw new ContentMismatchError(`${path}: ${e.message.replace(/^blob \w+: /, '')}`);
       if (e instanceof BlobError) throw new BadRequestError(e.message);
       throw e;
@@ -128,32 +151,56 @@ export class UploadService {
       throw checked.forbidden ? new ForbiddenError(message, { problems: checked.problems }) : new BadRequestError(message, { problems: checked.problems });
     }
     const missing = await deps.blobs.missing(owner, this.indexOf(upload).keys());
-    if (missing.length) throw new ConflictError(`${missing.length} file${missing.length === 1 ? ' is' : 's are'} not uploaded yet: PUT each to /api/uploads/${id}/blobs/<sha256>`, { missing });
+    if (missing.length)
+      throw new ConflictError(
+        `${missing.length} file${missing.length === 1 ? ' is' : 's are'} not uploaded yet: PUT each to /api/uploads/${id}/blobs/<sha256>`,
+        { missing },
+      );
 
     const req = checked.value;
     const image: ImageConfig = {
-      name: req.name, context: '.', dockerfile: req.dockerfile, target: req.target, args: req.args, secrets: Object.keys(req.secrets),
-      branches: null, paths: null, tags: [req.tag], platforms: req.platforms, timeoutSeconds: null,
+      name: req.name,
+      context: '.',
+      dockerfile: req.dockerfile,
+      target: req.target,
+      args: req.args,
+      secrets: Object.keys(req.secrets),
+      branches: null,
+      paths: null,
+      tags: [req.tag],
+      platforms: req.platforms,
+      timeoutSeconds: null,
       // Two tries of the same folder both run, as two `docker build`s would.
-      cancelSuperseded: false, ...(req.noCache ? { noCache: true } : {}),
+      cancelSuperseded: false,
+      ...(req.noCache ? { noCache: true } : {}),
     };
     const repo = `${owner}/${req.name}`;
-    const limit = this.limitReason(owner) ?? await this.quotaReason(repo);
+    const limit = this.limitReason(owner) ?? (await this.quotaReason(repo));
     const row: NewBuild = {
-      source: 'upload', repo, owner, image: req.name, config: image as unknown as Record<string, unknown>, pusher: owner,
-      uploadId: upload.id, uploadFolder: upload.folder, contextBytes: upload.bytes,
-      ...(limit ? { status: limit.code === 'quota' ? 'failed' : 'skipped', reason: limit.reason, reasonCode: limit.code, finishedAt: new Date().toISOString() } : { status: 'queued' }),
+      source: 'upload',
+      repo,
+      owner,
+      image: req.name,
+      config: image as unknown as Record<string, unknown>,
+      pusher: owner,
+      uploadId: upload.id,
+      uploadFolder: upload.folder,
+      contextBytes: upload.bytes,
+      ...(limit
+        ? { status: limit.code === 'quota' ? 'failed' : 'skipped', reason: limit.reason, reasonCode: limit.code, finishedAt: new Date().toISOString() }
+        : { status: 'queued' }),
     };
     const ref = `${deps.registry}/${repo}:${req.tag}`;
     // The build and its upload's link in one transaction: a second request for the same upload finds it built.
     // Its secrets are held before the build can be claimed (the runner may take it the moment it commits).
     let heldFor: number | null = null;
-    const record = () => deps.store.transaction(() => {
-      const [inserted] = deps.store.builds.insert<UploadBuild>([row], () => [ref]);
-      if (!deps.uploads.attach(upload.id, inserted!.id)) throw new ConflictError(`upload ${id} was built already`);
-      if (!limit) deps.held.hold((heldFor = inserted!.id), req.secrets, secretArgs(req.args));
-      return inserted!;
-    });
+    const record = () =>
+      deps.store.transaction(() => {
+        const [inserted] = deps.store.builds.insert<UploadBuild>([row], () => [ref]);
+        if (!deps.uploads.attach(upload.id, inserted!.id)) throw new ConflictError(`upload ${id} was built already`);
+        if (!limit) deps.held.hold((heldFor = inserted!.id), req.secrets, secretArgs(req.args));
+        return inserted!;
+      });
     let built: UploadBuild;
     try {
       built = record();
@@ -162,7 +209,10 @@ export class UploadService {
       throw e;
     }
     this.index.delete(upload.id);
-    await deps.logs.append(built.id, [`build #${built.id}: folder ${upload.folder} uploaded by ${owner} (${upload.files} file${upload.files === 1 ? '' : 's'}, ${formatBytes(upload.bytes)}) -> ${ref}`, ...(limit ? [limit.reason] : [])]);
+    await deps.logs.append(built.id, [
+      `build #${built.id}: folder ${upload.folder} uploaded by ${owner} (${upload.files} file${upload.files === 1 ? '' : 's'}, ${formatBytes(upload.bytes)}) -> ${ref}`,
+      ...(limit ? [limit.reason] : []),
+    ]);
     deps.log.info('upload build recorded', { build: built.id, owner, upload: upload.id, image: ref, status: built.status });
     if (limit) {
       deps.onEnded?.(built);
@@ -179,7 +229,9 @@ export class UploadService {
   private trim(owner: string): void {
     const { deps } = this;
     void this.exclusive(owner, () => deps.blobs.trim(owner, deps.cacheBytes, deps.uploads.blobsInUse(owner)))
-      .then((t) => { if (t.removed) deps.log.info('upload store trimmed', { owner, removed: t.removed, freedBytes: t.freedBytes, keptBytes: t.keptBytes }); })
+      .then((t) => {
+        if (t.removed) deps.log.info('upload store trimmed', { owner, removed: t.removed, freedBytes: t.freedBytes, keptBytes: t.keptBytes });
+      })
       .catch((e: Error) => deps.log.warn('trimming the upload store failed', { owner, err: e }));
   }
 
@@ -214,13 +266,18 @@ export class UploadService {
   }
 
   private noUpload(id: string): NotFoundError {
-    return new NotFoundError(`no upload ${id.slice(0, 64)}: it expired (a day), its build ended, it was replaced by newer ones (at most ${MAX_PENDING_UPLOADS} wait for their build), or it was never sent; run codehub-build build again`);
+    return new NotFoundError(
+      `no upload ${id.slice(0, 64)}: it expired (a day), its build ended, it was replaced by newer ones (at most ${MAX_PENDING_UPLOADS} wait for their build), or it was never sent; run codehub-build build again`,
+    );
   }
 
   private limitReason(owner: string): { code: string; reason: string } | null {
     const max = this.deps.maxQueuedPerOwner;
     if (this.deps.store.queue.queuedOf(owner) < max) return null;
-    return { code: 'queue_full', reason: `not queued: ${owner} has ${max} builds queued already (CODEHUB_MAX_QUEUED_PER_OWNER); cancel some or build again once they ran` };
+    return {
+      code: 'queue_full',
+      reason: `not queued: ${owner} has ${max} builds queued already (CODEHUB_MAX_QUEUED_PER_OWNER); cancel some or build again once they ran`,
+    };
   }
 
   private async quotaReason(repo: string): Promise<{ code: string; reason: string } | null> {

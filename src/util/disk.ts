@@ -21,7 +21,11 @@ const FULL_BYTES = 64 * 1024;
 export class DiskSpace {
   private last: { at: number; reading: DiskReading } | null = null;
 
-  constructor(private path: string, readonly minFreeBytes: number, private maxAgeMs = 1000) {}
+  constructor(
+    private path: string,
+    readonly minFreeBytes: number,
+    private maxAgeMs = 1000,
+  ) {}
 
   read(now = Date.now()): DiskReading {
     if (this.last && now - this.last.at < this.maxAgeMs) return this.last.reading;

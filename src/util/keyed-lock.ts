@@ -9,9 +9,14 @@ export class KeyedLock {
   run<T>(key: string, fn: () => Promise<T>): Promise<T> {
     const prev = this.tails.get(key) ?? Promise.resolve();
     const next = prev.then(fn, fn);
-    const settled = next.then(() => {}, () => {});
+    const settled = next.then(
+      () => {},
+      () => {},
+    );
     this.tails.set(key, settled);
-    void settled.then(() => { if (this.tails.get(key) === settled) this.tails.delete(key); });
+    void settled.then(() => {
+      if (this.tails.get(key) === settled) this.tails.delete(key);
+    });
     return next;
   }
 }

@@ -58,8 +58,7 @@ export function varint(n: number | bigint): Buffer {
 }
 
 /** A varint field, or nothing for zero (proto3 leaves default values out). */
-export const varintField = (field: number, n: number | bigint | undefined): Buffer[] =>
-  (n ? [varint((field << 3) | 0), varint(n)] : []);
+export const varintField = (field: number, n: number | bigint | undefined): Buffer[] => (n ? [varint((field << 3) | 0), varint(n)] : []);
 
 /** A length-delimited field (string, bytes or an embedded message), or nothing when empty. */
 export function bytesField(field: number, b: string | Buffer | undefined): Buffer[] {

@@ -8,7 +8,11 @@ import { isNoSpace } from './disk.js';
 export function failureFields(e: unknown): Fields {
   const err = e as { code?: unknown; message?: unknown };
   if (isNoSpace(e)) {
-    return { cause: 'the data dir is full', fix: 'free space on the data dir\'s file system (CODEHUB_DATA_DIR)', err: { code: err?.code, message: String(err?.message ?? e) } };
+    return {
+      cause: 'the data dir is full',
+      fix: "free space on the data dir's file system (CODEHUB_DATA_DIR)",
+      err: { code: err?.code, message: String(err?.message ?? e) },
+    };
   }
   return { err: e };
 }
@@ -23,7 +27,11 @@ export class RepeatedFailure {
   private lastLogged = 0;
   private failures = 0;
 
-  constructor(private log: Logger, private msg: string, private everyMs = 60_000) {}
+  constructor(
+    private log: Logger,
+    private msg: string,
+    private everyMs = 60_000,
+  ) {}
 
   failed(e: unknown, fields: Fields = {}, now = Date.now()): void {
     this.failures++;
@@ -32,7 +40,9 @@ export class RepeatedFailure {
     this.since ??= now;
     this.lastLogged = now;
     this.log.warn(first ? this.msg : `${this.msg} (still failing)`, {
-      ...fields, ...failureFields(e), ...(first ? {} : { failures: this.failures, seconds: Math.round((now - this.since) / 1000) }),
+      ...fields,
+      ...failureFields(e),
+      ...(first ? {} : { failures: this.failures, seconds: Math.round((now - this.since) / 1000) }),
     });
   }
 

@@ -48,7 +48,9 @@ afterAll(async () => {
 
 async function newPage(context: BrowserContext): Promise<Page> {
   const page = await context.newPage();
-  page.on('request', (r) => { if (!r.url().startsWith(server.url)) foreign.push(r.url()); });
+  page.on('request', (r) => {
+    if (!r.url().startsWith(server.url)) foreign.push(r.url());
+  });
   return page;
 }
 
@@ -86,7 +88,7 @@ const STARTED = /^#\d+ started-long$/;
 const lineCount = (page: Page, text: string | RegExp) => page.locator('#log .line code', { hasText: text }).count();
 
 describe('the web pages in Chromium', () => {
-  it('signs in from a pushed link, finds the commit\'s build, follows its log live, and shows the finished build', async () => {
+  it("signs in from a pushed link, finds the commit's build, follows its log live, and shows the finished build", async () => {
     const pushed = await pushSlowBuild('webapp');
     const context = await browser.newContext({ viewport: { width: 1200, height: 900 } });
     const page = await newPage(context);
@@ -107,7 +109,9 @@ describe('the web pages in Chromium', () => {
     await page.waitForURL(pushed.buildUrl);
 
     // The log grows on this same page load (the marker would not survive a reload) as BuildKit runs.
-    await page.evaluate(() => { window.sameLoad = true; });
+    await page.evaluate(() => {
+      window.sameLoad = true;
+    });
     await expect.poll(() => lineCount(page, TICK), { timeout: 60_000, interval: 100 }).toBeGreaterThanOrEqual(1);
     const first = await lineCount(page, TICK);
     await expect.poll(() => lineCount(page, TICK), { timeout: 20_000, interval: 100 }).toBeGreaterThan(first);
@@ -132,7 +136,12 @@ describe('the web pages in Chromium', () => {
     expect(await page.locator('#log').textContent()).not.toContain('\u001b');
 
     // Line anchors: a line's number links to it, and the linked line is highlighted.
-    const lineNo = Number(await page.locator('#log .line', { hasText: 'tick 3' }).getAttribute('id').then((id) => id!.slice(1)));
+    const lineNo = Number(
+      await page
+        .locator('#log .line', { hasText: 'tick 3' })
+        .getAttribute('id')
+        .then((id) => id!.slice(1)),
+    );
     await page.getByRole('link', { name: `line ${lineNo}`, exact: true }).click();
     expect(new URL(page.url()).hash).toBe(`#L${lineNo}`);
     expect(await page.locator(`#L${lineNo}`).evaluate((e) => getComputedStyle(e).backgroundColor)).toBe('rgb(59, 46, 0)');
@@ -205,7 +214,10 @@ describe('the web pages in Chromium', () => {
   });
 
   it("opens the whole log when a link names a line the page's tail left out", async () => {
-    const repo = await WorkRepo.create({ Dockerfile: 'FROM localhost:5000/cache/busybox:latest\nCOPY hello.txt /h\nRUN seq 1 5200\n', 'hello.txt': `${Date.now()}\n` });
+    const repo = await WorkRepo.create({
+      Dockerfile: 'FROM localhost:5000/cache/busybox:latest\nCOPY hello.txt /h\nRUN seq 1 5200\n',
+      'hello.txt': `${Date.now()}\n`,
+    });
     const sha = (await repo.git.revparse(['HEAD'])).trim();
     expect((await repo.push(server.gitUrl(alice, aliceToken, alice, 'longlog'), ['main'])).exitCode).toBe(0);
     const [b] = await server.waitForBuilds(sha, aliceToken);
@@ -219,7 +231,9 @@ describe('the web pages in Chromium', () => {
     await page.waitForURL(`${server.url}/builds/${b.id}?full=1#L3`);
     expect(await page.locator('#L3').evaluate((e) => getComputedStyle(e).backgroundColor)).toBe('rgb(59, 46, 0)');
     await page.goto(`${server.url}/builds/${b.id}`);
-    await page.evaluate(() => { (globalThis as unknown as { location: { hash: string } }).location.hash = '#L4'; });
+    await page.evaluate(() => {
+      (globalThis as unknown as { location: { hash: string } }).location.hash = '#L4';
+    });
     await page.waitForURL(`${server.url}/builds/${b.id}?full=1#L4`);
     expect(await page.locator('#L4').evaluate((e) => getComputedStyle(e).backgroundColor)).toBe('rgb(59, 46, 0)');
     await page.close();

@@ -33,7 +33,11 @@ afterAll(async () => {
 async function call(method: string, path: string, token?: string, body?: unknown): Promise<{ status: number; body: any }> {
   const headers: Record<string, string> = token ? { authorization: `Bearer ${token}` } : {};
   if (body !== undefined) headers['content-type'] = 'application/json';
-  const res = await fetch(server.url + path, { method, headers, ...(body !== undefined ? { body: typeof body === 'string' ? body : JSON.stringify(body) } : {}) });
+  const res = await fetch(server.url + path, {
+    method,
+    headers,
+    ...(body !== undefined ? { body: typeof body === 'string' ? body : JSON.stringify(body) } : {}),
+  });
   const text = await res.text();
   try {
     return { status: res.status, body: JSON.parse(text) };
@@ -42,12 +46,16 @@ async function call(method: string, path: string, token?: string, body?: unknown
   }
 }
 
-const clone = (url: string) => execa('git', ['clone', url, join(mkdtempSync(join(tmpdir(), 'chb-a-')), 'c')], { reject: false, env: { GIT_TERMINAL_PROMPT: '0' } });
+const clone = (url: string) =>
+  execa('git', ['clone', url, join(mkdtempSync(join(tmpdir(), 'chb-a-')), 'c')], { reject: false, env: { GIT_TERMINAL_PROMPT: '0' } });
 
 /** Every byte of the database (with its write-ahead log, where fresh writes are), as text to search. */
 function databaseBytes(): string {
   const file = dbFile(server.dataDir);
-  return [file, `${file}-wal`].filter(existsSync).map((f) => readFileSync(f).toString('latin1')).join('');
+  return [file, `${file}-wal`]
+    .filter(existsSync)
+    .map((f) => readFileSync(f).toString('latin1'))
+    .join('');
 }
 
 describe('admin API', () => {
@@ -70,7 +78,9 @@ describe('admin API', () => {
 
     const db = new Database(dbFile(server.dataDir), { readonly: true });
     try {
-      const hashes = (db.prepare('SELECT t.hash FROM tokens t JOIN users u ON u.id = t.user_id WHERE u.name = ?').all(alice) as { hash: string }[]).map((r) => r.hash);
+      const hashes = (db.prepare('SELECT t.hash FROM tokens t JOIN users u ON u.id = t.user_id WHERE u.name = ?').all(alice) as { hash: string }[]).map(
+        (r) => r.hash,
+      );
       expect(hashes).toEqual([hashToken(aliceToken)]);
     } finally {
       db.close();
@@ -107,7 +117,9 @@ describe('admin API', () => {
     expect(listed.status).toBe(200);
     expect(listed.body.user).toBe(alice);
     expect(listed.body.tokens.map((t: any) => [t.id, t.label, t.scopes])).toEqual([
-      [expect.any(Number), 'default', ['read', 'push']], [made.body.id, 'ci reader', ['read']], [plain.body.id, 'api', ['read', 'push']],
+      [expect.any(Number), 'default', ['read', 'push']],
+      [made.body.id, 'ci reader', ['read']],
+      [plain.body.id, 'api', ['read', 'push']],
     ]);
     for (const t of listed.body.tokens) expect(Object.keys(t).sort()).toEqual(['created_at', 'id', 'label', 'last_used_at', 'scopes']);
     expect(listed.body.tokens[1].last_used_at).not.toBeNull();
@@ -141,7 +153,10 @@ describe('admin API', () => {
   it('refuses taken, reserved and invalid names, and the name of a removed user who still owns repos', async () => {
     const again = await call('POST', '/api/users', admin, { name: alice });
     expect(again).toEqual({ status: 409, body: { error: { code: 'conflict', message: `user ${alice} already exists` } } });
-    expect(await call('POST', '/api/users', admin, { name: 'system' })).toEqual({ status: 400, body: { error: { code: 'bad_request', message: 'user name "system" is reserved' } } });
+    expect(await call('POST', '/api/users', admin, { name: 'system' })).toEqual({
+      status: 400,
+      body: { error: { code: 'bad_request', message: 'user name "system" is reserved' } },
+    });
     const bad = await call('POST', '/api/users', admin, { name: 'Bad Name' });
     expect(bad.status).toBe(400);
     expect(bad.body.error.message).toContain('user name "Bad Name" is invalid');
@@ -199,7 +214,7 @@ describe('admin API', () => {
     expect((await call('DELETE', `/api/tokens/${made.body.id}`, admin)).status).toBe(404);
   });
 
-  it("removes a user with DELETE /api/users/:name: their tokens stop, their builds stay", async () => {
+  it('removes a user with DELETE /api/users/:name: their tokens stop, their builds stay', async () => {
     expect(await call('DELETE', `/api/users/${alice}`, admin)).toEqual({ status: 200, body: { name: alice, removed: true } });
     for (const t of [aliceToken, readerToken]) expect((await call('GET', '/api/user', t)).status).toBe(401);
     expect((await call('GET', `/api/users/${alice}/tokens`, admin)).status).toBe(404);
@@ -212,6 +227,8 @@ describe('admin API', () => {
     expect(r.status).toBe(200);
     expect(r.body.openapi).toBe('3.1.0');
     expect(r.body.servers).toEqual([{ url: server.url }]);
-    expect(Object.keys(r.body.paths)).toEqual(expect.arrayContaining(['/api/users', '/api/users/{name}', '/api/users/{name}/tokens', '/api/tokens/{id}', '/api/user']));
+    expect(Object.keys(r.body.paths)).toEqual(
+      expect.arrayContaining(['/api/users', '/api/users/{name}', '/api/users/{name}/tokens', '/api/tokens/{id}', '/api/user']),
+    );
   });
 });

@@ -17,7 +17,7 @@ afterAll(async () => {
 });
 
 describe('codehub-build backup', () => {
-  it('copies a running server\'s data dir into one a new server starts on, consistent while builds write', async () => {
+  it("copies a running server's data dir into one a new server starts on, consistent while builds write", async () => {
     const server = await TestServer.start();
     servers.push(server);
     const owner = uniqueName('backup');

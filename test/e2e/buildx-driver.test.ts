@@ -14,9 +14,15 @@ import { OPEN_REGISTRY, requireStack, uniqueName } from '../helpers/server.js';
 
 requireStack();
 describeDriverContract('buildx, local docker driver', () => new BuildxDriver(), { clientProcess: true });
-describeDriverContract('buildx, local docker driver, kept work tree', () => new BuildxDriver({
-  contextTransfer: 'session', checkouts: new Checkouts({ root: mkdtempSync(join(tmpdir(), 'chb-checkouts-')) }),
-}), { clientProcess: true });
+describeDriverContract(
+  'buildx, local docker driver, kept work tree',
+  () =>
+    new BuildxDriver({
+      contextTransfer: 'session',
+      checkouts: new Checkouts({ root: mkdtempSync(join(tmpdir(), 'chb-checkouts-')) }),
+    }),
+  { clientProcess: true },
+);
 
 describe('buildx docker driver housekeeping', () => {
   it("removes pushed images from dockerd's store once the builder has been idle", async () => {
@@ -25,21 +31,27 @@ describe('buildx docker driver housekeeping', () => {
     const owner = uniqueName('prune');
     writeFileSync(join(dir, 'Dockerfile'), `FROM localhost:5000/cache/busybox:latest\nRUN echo ${owner}\n`);
     const tag = `${OPEN_REGISTRY}/${owner}/pruned:x`;
-    const out = await driver.build({ dockerfile: 'Dockerfile', target: null, args: {}, labels: {}, tags: [tag], platforms: [], secrets: {}, workDir: mkdtempSync(join(tmpdir(), 'chb-w-')) }, {
-      context: spawn('tar', ['-c', '-C', dir, '.']).stdout, onLog: () => {}, signal: new AbortController().signal, processEnv: {},
-    });
+    const out = await driver.build(
+      { dockerfile: 'Dockerfile', target: null, args: {}, labels: {}, tags: [tag], platforms: [], secrets: {}, workDir: mkdtempSync(join(tmpdir(), 'chb-w-')) },
+      {
+        context: spawn('tar', ['-c', '-C', dir, '.']).stdout,
+        onLog: () => {},
+        signal: new AbortController().signal,
+        processEnv: {},
+      },
+    );
     expect(out.ok).toBe(true);
     expect((await execa('docker', ['image', 'inspect', tag], { reject: false })).exitCode).toBe(0); // still there right after
     expect(driver.pendingPrune).toBe(1);
     for (let i = 0; i < 100 && driver.pendingPrune > 0; i++) await new Promise((r) => setTimeout(r, 50));
-    for (let i = 0; i < 100 && (await execa('docker', ['image', 'inspect', tag], { reject: false })).exitCode === 0; i++) await new Promise((r) => setTimeout(r, 50));
+    for (let i = 0; i < 100 && (await execa('docker', ['image', 'inspect', tag], { reject: false })).exitCode === 0; i++)
+      await new Promise((r) => setTimeout(r, 50));
     expect((await execa('docker', ['image', 'inspect', tag], { reject: false })).exitCode).not.toBe(0);
   });
 });
 
 /** The bytes BuildKit reported sending for the `context` local, from the build's log (the largest count). */
-const contextBytes = (lines: string[]): number =>
-  Math.max(-1, ...lines.map((l) => Number(/ transferring context: (\d+) bytes done$/.exec(l)?.[1] ?? -1)));
+const contextBytes = (lines: string[]): number => Math.max(-1, ...lines.map((l) => Number(/ transferring context: (\d+) bytes done$/.exec(l)?.[1] ?? -1)));
 
 describe('buildx with a kept work tree', () => {
   it('sends only what changed: a one-line change beside a 20 MB file, and never a .dockerignored 20 MB file', async () => {
@@ -49,7 +61,8 @@ describe('buildx with a kept work tree', () => {
     // base64 of random bytes: 20 MB that nothing on the way can shrink.
     const big = randomBytes(15 * MB).toString('base64');
     const work = await WorkRepo.create({
-      Dockerfile: 'FROM localhost:5000/cache/busybox:latest\nCOPY . /ctx/\nRUN cat /ctx/app/version.txt && test ! -e /ctx/ignored.bin && echo no-ignored-file\n',
+      Dockerfile:
+        'FROM localhost:5000/cache/busybox:latest\nCOPY . /ctx/\nRUN cat /ctx/app/version.txt && test ! -e /ctx/ignored.bin && echo no-ignored-file\n',
       '.dockerignore': 'ignored.bin\n',
       'big.bin': big,
       'ignored.bin': randomBytes(15 * MB).toString('base64'),
@@ -57,16 +70,28 @@ describe('buildx with a kept work tree', () => {
     });
     const bare = join(dir, 'repo.git');
     await execa('git', ['clone', '-q', '--bare', work.dir, bare]);
-    const driver = new BuildxDriver({ contextTransfer: 'session', checkouts: new Checkouts({ root: join(dir, 'checkouts') })});
+    const driver = new BuildxDriver({ contextTransfer: 'session', checkouts: new Checkouts({ root: join(dir, 'checkouts') }) });
     const build = async (tag: string) => {
       const commit = (await execa('git', ['--git-dir', bare, 'rev-parse', 'main'])).stdout.trim();
-      const req: BuildRequest = { dockerfile: 'Dockerfile', target: null, args: {}, labels: {}, tags: [`${OPEN_REGISTRY}/${owner}/big:${tag}`], platforms: [], secrets: {}, workDir: mkdtempSync(join(tmpdir(), 'chb-w-')),
+      const req: BuildRequest = {
+        dockerfile: 'Dockerfile',
+        target: null,
+        args: {},
+        labels: {},
+        tags: [`${OPEN_REGISTRY}/${owner}/big:${tag}`],
+        platforms: [],
+        secrets: {},
+        workDir: mkdtempSync(join(tmpdir(), 'chb-w-')),
         // A per-build DOCKER_CONFIG, as with a token registry: buildx's node id (half the snapshot key) must not follow it.
-        registryAuth: { server: OPEN_REGISTRY, username: 'unused', password: 'unused' } };
+        registryAuth: { server: OPEN_REGISTRY, username: 'unused', password: 'unused' },
+      };
       const lines: string[] = [];
       const out = await driver.build(req, {
-        context: spawn('false').stdout!, source: { kind: 'commit', gitDir: bare, commit, dir: '.', repo: `${owner}/big` },
-        onLog: (l) => lines.push(l), signal: new AbortController().signal, processEnv: {},
+        context: spawn('false').stdout!,
+        source: { kind: 'commit', gitDir: bare, commit, dir: '.', repo: `${owner}/big` },
+        onLog: (l) => lines.push(l),
+        signal: new AbortController().signal,
+        processEnv: {},
       });
       expect(out.ok, JSON.stringify(out) + lines.join('\n')).toBe(true);
       return { commit, lines, bytes: contextBytes(lines) };

@@ -108,7 +108,7 @@ async function toast(page: Page, text: string | RegExp): Promise<string> {
 describe('the code-server extension', () => {
   it('shows HEAD as not pushed, then the pushed build running and succeeded, and its log in the Output channel', async () => {
     const sha = (await checkout.git.revparse(['HEAD'])).trim();
-    const page = workPage = await openFolder(checkout.dir);
+    const page = (workPage = await openFolder(checkout.dir));
     let t = Date.now();
     await waitText(statusItem(page), /not pushed/, 90_000);
     timings.workbenchToStatusMs = Date.now() - t;
@@ -117,7 +117,10 @@ describe('the code-server extension', () => {
     t = Date.now();
     const basic = Buffer.from(`${owner}:${token}`).toString('base64');
     const push = await execa('git', ['-c', `http.extraHeader=Authorization: Basic ${basic}`, 'push', 'build', 'main'], {
-      cwd: checkout.dir, reject: false, all: true, env: { GIT_TERMINAL_PROMPT: '0' },
+      cwd: checkout.dir,
+      reject: false,
+      all: true,
+      env: { GIT_TERMINAL_PROMPT: '0' },
     });
     expect(push.exitCode, push.all).toBe(0);
     const [b] = (await server.api<{ builds: any[] }>(`/api/builds?commit=${sha}`, token)).body.builds;
@@ -143,7 +146,10 @@ describe('the code-server extension', () => {
     t = Date.now();
     await runCommand(page, 'codehub-build: Show Build Log');
     const output = page.locator('.part.panel');
-    await output.locator('.view-lines').filter({ hasText: `--- build #${b.id} succeeded` }).waitFor({ timeout: 20_000 });
+    await output
+      .locator('.view-lines')
+      .filter({ hasText: `--- build #${b.id} succeeded` })
+      .waitFor({ timeout: 20_000 });
     await page.keyboard.press('Escape');
     const filter = output.locator('.viewpane-filter input, input[placeholder*="Filter"]').first();
     await filter.fill(marker);
@@ -155,7 +161,10 @@ describe('the code-server extension', () => {
     await expect.poll(async () => (await lines()).some((l) => stepOutput.test(l)), { timeout: 30_000 }).toBe(true);
     timings.logCommandMs = Date.now() - t;
     await filter.fill('');
-    await output.locator('.view-lines').filter({ hasText: `--- build #${b.id} succeeded` }).waitFor({ timeout: 10_000 });
+    await output
+      .locator('.view-lines')
+      .filter({ hasText: `--- build #${b.id} succeeded` })
+      .waitFor({ timeout: 10_000 });
     if (process.env.CODEHUB_SCREENSHOT) {
       // The Dockerfile beside its log, with the status bar: what a person sees after the push.
       await page.locator('.explorer-folders-view').getByText('Dockerfile', { exact: true }).click();
@@ -173,7 +182,10 @@ describe('the code-server extension', () => {
     await runCommand(page, 'codehub-build: Copy Image Reference');
     const pinned = `${server.registry}/${owner}/shop@${first.digest}`;
     // A choice of references pinned to the digest: the repository@digest first, then each tag@digest.
-    await page.locator('.quick-input-widget .monaco-list-row').filter({ hasText: `shop:main@${first.digest}` }).waitFor();
+    await page
+      .locator('.quick-input-widget .monaco-list-row')
+      .filter({ hasText: `shop:main@${first.digest}` })
+      .waitFor();
     expect(await page.locator('.quick-input-widget .monaco-list-row').first().textContent()).toContain(pinned);
     await page.keyboard.press('Enter');
     await toast(page, `codehub-build: copied ${pinned}`);
@@ -191,7 +203,11 @@ describe('the code-server extension', () => {
     await waitText(statusItem(page), /not pushed/, 5_000);
     timings.commitToNotPushedMs = Date.now() - t;
     const basic = Buffer.from(`${owner}:${token}`).toString('base64');
-    const push = await execa('git', ['-c', `http.extraHeader=Authorization: Basic ${basic}`, 'push', 'build', 'main'], { cwd: checkout.dir, reject: false, all: true });
+    const push = await execa('git', ['-c', `http.extraHeader=Authorization: Basic ${basic}`, 'push', 'build', 'main'], {
+      cwd: checkout.dir,
+      reject: false,
+      all: true,
+    });
     expect(push.exitCode, push.all).toBe(0);
     const [slow] = (await server.api<{ builds: any[] }>(`/api/builds?commit=${next}`, token)).body.builds;
     await waitText(statusItem(page), new RegExp(`build #${slow.id} running`), 20_000);

@@ -40,7 +40,8 @@ class MemoryTree implements ContextTree {
   async entries(filter: TreeFilter): ReturnType<ContextTree['entries']> {
     this.filters.push(filter);
     const follows = (p: string) => filter.followPaths.length === 0 || filter.followPaths.some((f) => f === p || p.startsWith(`${f}/`) || f.startsWith(`${p}/`));
-    const entries = [...this.files].filter(([p]) => follows(p))
+    const entries = [...this.files]
+      .filter(([p]) => follows(p))
       .sort(([a], [b]) => Buffer.compare(Buffer.from(a), Buffer.from(b)))
       .map(([path, f]) => ({ path, mode: 0o644, size: f.content.length, mtimeNs: f.mtimeNs }));
     return { ok: true, entries };
@@ -63,9 +64,14 @@ async function build(conn: EngineConnection, session: Session, tag: string): Pro
       let error: string | null = null;
       let imageId: string | null = null;
       res.setEncoding('utf8');
-      res.on('data', (d: string) => { buf += d; });
+      res.on('data', (d: string) => {
+        buf += d;
+      });
       res.on('end', () => {
-        if (res.statusCode !== 200) { resolve({ error: `HTTP ${res.statusCode}: ${buf}`, imageId, log }); return; }
+        if (res.statusCode !== 200) {
+          resolve({ error: `HTTP ${res.statusCode}: ${buf}`, imageId, log });
+          return;
+        }
         for (const line of buf.split('\n').filter((l) => l.trim())) {
           const m = JSON.parse(line) as { id?: string; aux?: unknown; error?: string; stream?: string };
           if (m.id === 'moby.buildkit.trace' && typeof m.aux === 'string') {
@@ -87,7 +93,10 @@ async function build(conn: EngineConnection, session: Session, tag: string): Pro
 /** DELETE /images/<tag>, ignoring the answer (cleanup). */
 function removeImage(conn: EngineConnection, tag: string): Promise<void> {
   return new Promise((resolve) => {
-    const req = conn.request({ method: 'DELETE', path: `/v1.41/images/${tag}?force=1` }, (res) => { res.resume(); res.on('end', resolve); });
+    const req = conn.request({ method: 'DELETE', path: `/v1.41/images/${tag}?force=1` }, (res) => {
+      res.resume();
+      res.on('end', resolve);
+    });
     req.on('error', () => resolve());
     req.end();
   });
@@ -185,7 +194,7 @@ describe('a BuildKit session serving the context from a ContextTree', () => {
     await incrementalBuilds(tls, 'tls', cleanup);
   });
 
-  it('serves a workspace folder uploaded to the blob store (issue 16\'s path): the second build gets only the changed file', async () => {
+  it("serves a workspace folder uploaded to the blob store (issue 16's path): the second build gets only the changed file", async () => {
     // The parts issue 16 wires together, here without HTTP: the CLI's walk, the owner's blob store, the tree.
     const dir = mkdtempSync(join(tmpdir(), 'chb-upload-'));
     cleanup.push(async () => rmSync(dir, { recursive: true, force: true }));
@@ -246,14 +255,23 @@ describe('a BuildKit session serving the context from a ContextTree', () => {
     // step BuildKit stopped because of it. The refusal is recorded either way, and EngineDriver reports it as the
     // build's error (test/e2e/submodules.test.ts, through the server).
     expect(b.error).toMatch(/\.dockerignore line 2: bad pattern "\[a"|context canceled/);
-    expect(s.stats.find((c) => c.followPaths.includes('a.txt'))).toMatchObject({ problem: '.dockerignore line 2: bad pattern "[a"', refusal: '.dockerignore line 2: bad pattern "[a"' });
+    expect(s.stats.find((c) => c.followPaths.includes('a.txt'))).toMatchObject({
+      problem: '.dockerignore line 2: bad pattern "[a"',
+      refusal: '.dockerignore line 2: bad pattern "[a"',
+    });
   });
 
   it('closes at once when its signal aborts', async () => {
     const tree = new MemoryTree();
     const abort = new AbortController();
     const problems: string[] = [];
-    const s = await openSession(local, { sharedKey: `codehub-session-test-${randomUUID()}`, name: 'codehub-session-test', tree, signal: abort.signal, onProblem: (m) => problems.push(m) });
+    const s = await openSession(local, {
+      sharedKey: `codehub-session-test-${randomUUID()}`,
+      name: 'codehub-session-test',
+      tree,
+      signal: abort.signal,
+      onProblem: (m) => problems.push(m),
+    });
     expect(s.id).toMatch(/^[0-9a-f-]{36}$/);
     // Counted once open: the upgrade may have taken an idle keep-alive socket out of the pool.
     const open = openSockets();

@@ -41,7 +41,7 @@ function sentBytes(log: string): number {
   return Number(m[2]);
 }
 
-describe('contexts through a session of the server\'s own', () => {
+describe("contexts through a session of the server's own", () => {
   it('never sends a 100 MB file .dockerignore lists, and later sends only what changed', async () => {
     const repo = await WorkRepo.create({
       Dockerfile: `${FROM}\nCOPY . /app/\nRUN ls /app && cat /app/version.txt\n`,

@@ -35,7 +35,10 @@ const DEPLOY = join(ROOT, 'deploy');
 const K8S = join(DEPLOY, 'kubernetes');
 const NS = 'codehub-build';
 
-const parseAll = (text: string): Obj[] => YAML.parseAllDocuments(text).map((d) => d.toJS() as Obj).filter((o) => o && typeof o === 'object');
+const parseAll = (text: string): Obj[] =>
+  YAML.parseAllDocuments(text)
+    .map((d) => d.toJS() as Obj)
+    .filter((o) => o && typeof o === 'object');
 const readYaml = (file: string): Obj => YAML.parse(readFileSync(file, 'utf8')) as Obj;
 
 // ---------------------------------------------------------------------------------------------------------
@@ -85,8 +88,13 @@ function typeErrors(objects: Obj[]): string[][] {
   });
   const source = lines.join('\n');
   const options: ts.CompilerOptions = {
-    strict: true, noEmit: true, skipLibCheck: true, types: [],
-    target: ts.ScriptTarget.ES2022, module: ts.ModuleKind.NodeNext, moduleResolution: ts.ModuleResolutionKind.NodeNext,
+    strict: true,
+    noEmit: true,
+    skipLibCheck: true,
+    types: [],
+    target: ts.ScriptTarget.ES2022,
+    module: ts.ModuleKind.NodeNext,
+    moduleResolution: ts.ModuleResolutionKind.NodeNext,
   };
   const host = ts.createCompilerHost(options);
   const getSourceFile = host.getSourceFile.bind(host);
@@ -115,17 +123,23 @@ function typeErrors(objects: Obj[]): string[][] {
 /** Each object's errors, as `Kind/name: error` lines (empty when it validates). */
 async function validateEach(objects: Obj[]): Promise<string[][]> {
   const types = typeErrors(objects);
-  return Promise.all(objects.map(async (o, i) => {
-    const name = `${o.kind}/${o.metadata?.name ?? '?'}`;
-    return [...await schemaErrors(o), ...types[i]!].map((e) => `${name}: ${e}`);
-  }));
+  return Promise.all(
+    objects.map(async (o, i) => {
+      const name = `${o.kind}/${o.metadata?.name ?? '?'}`;
+      return [...(await schemaErrors(o)), ...types[i]!].map((e) => `${name}: ${e}`);
+    }),
+  );
 }
 const validateAll = async (objects: Obj[]): Promise<string[]> => (await validateEach(objects)).flat();
 
 // ---------------------------------------------------------------------------------------------------------
 // NetworkPolicy semantics (ingress), on the rendered policies.
 
-interface Peer { namespace: string; namespaceLabels: Record<string, string>; labels: Record<string, string> }
+interface Peer {
+  namespace: string;
+  namespaceLabels: Record<string, string>;
+  labels: Record<string, string>;
+}
 
 function matches(selector: Obj | undefined, labels: Record<string, string>): boolean {
   if (!selector) return true;
@@ -142,20 +156,25 @@ function matches(selector: Obj | undefined, labels: Record<string, string>): boo
 
 /** Whether `from` may open a TCP connection to a pod of `ns` with `labels` on `port`, under `policies`. */
 function allowed(policies: Obj[], from: Peer, to: { namespace: string; labels: Record<string, string> }, port: number): boolean {
-  const applying = policies.filter((p) => p.metadata.namespace === to.namespace && (p.spec.policyTypes ?? ['Ingress']).includes('Ingress')
-    && matches(p.spec.podSelector, to.labels));
+  const applying = policies.filter(
+    (p) => p.metadata.namespace === to.namespace && (p.spec.policyTypes ?? ['Ingress']).includes('Ingress') && matches(p.spec.podSelector, to.labels),
+  );
   if (applying.length === 0) return true;
-  return applying.some((p) => ((p.spec.ingress ?? []) as Obj[]).some((rule) => {
-    const ports = (rule.ports ?? []) as Obj[];
-    const portOk = ports.length === 0 || ports.some((x) => (x.protocol ?? 'TCP') === 'TCP' && (x.port === undefined || x.port === port));
-    const peers = (rule.from ?? []) as Obj[];
-    const peerOk = peers.length === 0 || peers.some((peer) => {
-      if (peer.ipBlock) return false;
-      const nsOk = peer.namespaceSelector ? matches(peer.namespaceSelector, from.namespaceLabels) : from.namespace === p.metadata.namespace;
-      return nsOk && matches(peer.podSelector, from.labels);
-    });
-    return portOk && peerOk;
-  }));
+  return applying.some((p) =>
+    ((p.spec.ingress ?? []) as Obj[]).some((rule) => {
+      const ports = (rule.ports ?? []) as Obj[];
+      const portOk = ports.length === 0 || ports.some((x) => (x.protocol ?? 'TCP') === 'TCP' && (x.port === undefined || x.port === port));
+      const peers = (rule.from ?? []) as Obj[];
+      const peerOk =
+        peers.length === 0 ||
+        peers.some((peer) => {
+          if (peer.ipBlock) return false;
+          const nsOk = peer.namespaceSelector ? matches(peer.namespaceSelector, from.namespaceLabels) : from.namespace === p.metadata.namespace;
+          return nsOk && matches(peer.podSelector, from.labels);
+        });
+      return portOk && peerOk;
+    }),
+  );
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -163,12 +182,14 @@ function allowed(policies: Obj[], from: Peer, to: { namespace: string; labels: R
 describe('deploy/compose.yaml', () => {
   let config: Obj;
   let maintenance: Obj;
-  const compose = (...args: string[]) => execa('docker', ['compose', '-f', join(DEPLOY, 'compose.yaml'), ...args], {
-    reject: false, all: true,
-    // Only the env file given may supply the settings (a developer's shell might hold some).
-    env: Object.fromEntries(Object.entries(process.env).filter(([k]) => !/^(MINIO_|REGISTRY_|CODEHUB_)/.test(k))) as NodeJS.ProcessEnv,
-    extendEnv: false,
-  });
+  const compose = (...args: string[]) =>
+    execa('docker', ['compose', '-f', join(DEPLOY, 'compose.yaml'), ...args], {
+      reject: false,
+      all: true,
+      // Only the env file given may supply the settings (a developer's shell might hold some).
+      env: Object.fromEntries(Object.entries(process.env).filter(([k]) => !/^(MINIO_|REGISTRY_|CODEHUB_)/.test(k))) as NodeJS.ProcessEnv,
+      extendEnv: false,
+    });
 
   beforeAll(async () => {
     const r = await compose('--env-file', join(DEPLOY, '.env.example'), 'config');
@@ -205,15 +226,21 @@ describe('deploy/compose.yaml', () => {
   it('wires codehub-build to buildkitd and to the registry with token auth', () => {
     const env = config.services['codehub-build'].environment as Obj;
     expect(env).toMatchObject({
-      CODEHUB_REGISTRY_AUTH: 'token', CODEHUB_REGISTRY: 'registry:5000', CODEHUB_DATA_DIR: '/data', CODEHUB_PORT: '8080',
-      CODEHUB_BUILDERS: 'tcp://buildkitd:1234=4', CODEHUB_REGISTRY_SERVICE: 'codehub-build-registry',
+      CODEHUB_REGISTRY_AUTH: 'token',
+      CODEHUB_REGISTRY: 'registry:5000',
+      CODEHUB_DATA_DIR: '/data',
+      CODEHUB_PORT: '8080',
+      CODEHUB_BUILDERS: 'tcp://buildkitd:1234=4',
+      CODEHUB_REGISTRY_SERVICE: 'codehub-build-registry',
     });
     const reg = config.services.registry.environment as Obj;
     expect(reg.REGISTRY_AUTH_TOKEN_REALM).toBe('http://codehub-build:8080/registry/token');
     // buildkitd may push to the registry over plain HTTP, under the name images are tagged with.
     expect(config.configs['buildkitd-toml'].content).toContain('[registry."registry:5000"]\n  http = true\n  insecure = true');
     expect(config.services.buildkitd.configs).toEqual([{ source: 'buildkitd-toml', target: '/etc/buildkit/buildkitd.toml' }]);
-    expect(config.services.buildkitd.command).toEqual(expect.arrayContaining(['--config', '/etc/buildkit/buildkitd.toml', 'tcp://0.0.0.0:1234', '--oci-worker-no-process-sandbox']));
+    expect(config.services.buildkitd.command).toEqual(
+      expect.arrayContaining(['--config', '/etc/buildkit/buildkitd.toml', 'tcp://0.0.0.0:1234', '--oci-worker-no-process-sandbox']),
+    );
   });
 
   it('shares only the token certificate with the registry, read-only, and keeps every volume named', () => {
@@ -240,7 +267,9 @@ describe('deploy/compose.yaml', () => {
     expect(nets('buildkitd')).toEqual(['default']);
     expect(nets('codehub-build')).toEqual(['default']);
     expect(config.services['token-key'].network_mode).toBe('none');
-    const published = Object.entries(config.services as Obj).flatMap(([name, s]) => ((s as Obj).ports ?? []).map((p: Obj) => `${name} ${p.host_ip}:${p.published}->${p.target}`));
+    const published = Object.entries(config.services as Obj).flatMap(([name, s]) =>
+      ((s as Obj).ports ?? []).map((p: Obj) => `${name} ${p.host_ip}:${p.published}->${p.target}`),
+    );
     expect(published.sort()).toEqual(['codehub-build 127.0.0.1:8080->8080', 'registry 127.0.0.1:5000->5000']);
   });
 
@@ -272,7 +301,14 @@ describe('deploy/compose.yaml', () => {
   it('configures the registry as verified: S3 on MinIO without redirects, deletes on, token auth', () => {
     for (const file of ['config.yml', 'config-readonly.yml']) {
       const c = readYaml(join(DEPLOY, 'registry', file));
-      expect(c.storage.s3).toEqual({ region: 'us-east-1', regionendpoint: 'http://minio:9000', bucket: 'registry', secure: false, v4auth: true, rootdirectory: '/' });
+      expect(c.storage.s3).toEqual({
+        region: 'us-east-1',
+        regionendpoint: 'http://minio:9000',
+        bucket: 'registry',
+        secure: false,
+        v4auth: true,
+        rootdirectory: '/',
+      });
       expect(c.storage.redirect.disable).toBe(true);
       expect(c.storage.delete.enabled).toBe(true);
       expect(c.auth.token).toMatchObject({ service: 'codehub-build-registry', issuer: 'codehub-build' });
@@ -305,11 +341,30 @@ describe('deploy/kubernetes', () => {
   it('renders every piece into the namespace', () => {
     const names = objects.map((o) => `${o.kind}/${o.metadata.name.replace(/-[a-z0-9]{10}$/, '-HASH')}`).sort();
     expect(names).toEqual([
-      'ConfigMap/buildkitd-config-HASH', 'ConfigMap/codehub-build-env', 'ConfigMap/registry-config-HASH', 'ConfigMap/registry-gc-script-HASH',
-      'CronJob/registry-gc', 'Deployment/registry', 'Deployment/registry-readonly', 'Job/minio-setup', 'Namespace/codehub-build',
-      'NetworkPolicy/buildkitd', 'NetworkPolicy/codehub-build', 'NetworkPolicy/default-deny-ingress', 'NetworkPolicy/minio', 'NetworkPolicy/registry',
-      'Role/registry-gc', 'RoleBinding/registry-gc', 'Service/buildkitd', 'Service/codehub-build', 'Service/minio', 'Service/registry',
-      'ServiceAccount/registry-gc', 'StatefulSet/buildkitd', 'StatefulSet/codehub-build', 'StatefulSet/minio',
+      'ConfigMap/buildkitd-config-HASH',
+      'ConfigMap/codehub-build-env',
+      'ConfigMap/registry-config-HASH',
+      'ConfigMap/registry-gc-script-HASH',
+      'CronJob/registry-gc',
+      'Deployment/registry',
+      'Deployment/registry-readonly',
+      'Job/minio-setup',
+      'Namespace/codehub-build',
+      'NetworkPolicy/buildkitd',
+      'NetworkPolicy/codehub-build',
+      'NetworkPolicy/default-deny-ingress',
+      'NetworkPolicy/minio',
+      'NetworkPolicy/registry',
+      'Role/registry-gc',
+      'RoleBinding/registry-gc',
+      'Service/buildkitd',
+      'Service/codehub-build',
+      'Service/minio',
+      'Service/registry',
+      'ServiceAccount/registry-gc',
+      'StatefulSet/buildkitd',
+      'StatefulSet/codehub-build',
+      'StatefulSet/minio',
     ]);
     for (const o of objects) if (o.kind !== 'Namespace') expect(o.metadata.namespace, `${o.kind}/${o.metadata.name}`).toBe(NS);
     // No Secret is rendered (make-secrets.sh makes them), nor the workspace example.
@@ -351,7 +406,10 @@ describe('deploy/kubernetes', () => {
     expect(cm.data).toEqual({ CODEHUB_URL: env.CODEHUB_PUBLIC_URL, REGISTRY_URL: env.CODEHUB_REGISTRY });
     const pod = example.find((o) => o.kind === 'Pod')!;
     expect(pod.metadata.labels['app.kubernetes.io/part-of']).toBe('code-hub-workspace');
-    expect(pod.spec.containers[0].env[0]).toEqual({ name: 'CODEHUB_TOKEN', valueFrom: { secretKeyRef: { name: 'codehub-build-token-alice', key: 'CODEHUB_TOKEN' } } });
+    expect(pod.spec.containers[0].env[0]).toEqual({
+      name: 'CODEHUB_TOKEN',
+      valueFrom: { secretKeyRef: { name: 'codehub-build-token-alice', key: 'CODEHUB_TOKEN' } },
+    });
   });
 
   describe('NetworkPolicies', () => {
@@ -363,7 +421,11 @@ describe('deploy/kubernetes', () => {
 
     beforeAll(() => {
       policies = objects.filter((o) => o.kind === 'NetworkPolicy');
-      const peer = (o: Obj): Peer => ({ namespace: NS, namespaceLabels: find('Namespace', NS).metadata.labels, labels: (o.kind === 'CronJob' ? o.spec.jobTemplate.spec.template : o.spec.template).metadata.labels });
+      const peer = (o: Obj): Peer => ({
+        namespace: NS,
+        namespaceLabels: find('Namespace', NS).metadata.labels,
+        labels: (o.kind === 'CronJob' ? o.spec.jobTemplate.spec.template : o.spec.template).metadata.labels,
+      });
       pods = {
         'codehub-build': peer(find('StatefulSet', 'codehub-build')),
         buildkitd: peer(find('StatefulSet', 'buildkitd')),
@@ -385,7 +447,9 @@ describe('deploy/kubernetes', () => {
     it('let only codehub-build reach buildkitd, on 1234 alone', () => {
       const p = find('NetworkPolicy', 'buildkitd');
       expect(p.spec.podSelector).toEqual({ matchLabels: { 'app.kubernetes.io/name': 'buildkitd' } });
-      expect(p.spec.ingress).toEqual([{ from: [{ podSelector: { matchLabels: { 'app.kubernetes.io/name': 'codehub-build' } } }], ports: [{ protocol: 'TCP', port: 1234 }] }]);
+      expect(p.spec.ingress).toEqual([
+        { from: [{ podSelector: { matchLabels: { 'app.kubernetes.io/name': 'codehub-build' } } }], ports: [{ protocol: 'TCP', port: 1234 }] },
+      ]);
       expect(can(pods['codehub-build']!, 'buildkitd', 1234)).toBe(true);
       expect(can(pods['codehub-build']!, 'buildkitd', 1235)).toBe(false);
       for (const from of ['buildkitd', 'registry', 'minio', 'registry-gc', 'other']) expect(can(pods[from]!, 'buildkitd', 1234), from).toBe(false);
@@ -439,7 +503,18 @@ describe('deploy/kubernetes', () => {
     // buildkitd: rootless, TLS from its Secret, readiness by buildctl.
     const b = podSpec(sts).containers[0];
     expect(b.image).toBe('moby/buildkit:v0.26.3-rootless');
-    expect(b.args).toEqual(expect.arrayContaining(['tcp://0.0.0.0:1234', '--tlscacert', '/certs/ca.pem', '--tlscert', '/certs/cert.pem', '--tlskey', '/certs/key.pem', '--oci-worker-no-process-sandbox']));
+    expect(b.args).toEqual(
+      expect.arrayContaining([
+        'tcp://0.0.0.0:1234',
+        '--tlscacert',
+        '/certs/ca.pem',
+        '--tlscert',
+        '/certs/cert.pem',
+        '--tlskey',
+        '/certs/key.pem',
+        '--oci-worker-no-process-sandbox',
+      ]),
+    );
     expect(b.securityContext).toMatchObject({ runAsUser: 1000, seccompProfile: { type: 'Unconfined' }, appArmorProfile: { type: 'Unconfined' } });
     expect(b.securityContext.privileged).toBeUndefined();
     expect(b.readinessProbe.exec.command).toEqual(['buildctl', 'debug', 'workers']);
@@ -459,9 +534,18 @@ describe('deploy/kubernetes', () => {
       const c = YAML.parse(configs[file]) as Obj;
       expect(c.auth.token).toEqual({
         realm: `http://${web.metadata.name}.${NS}.svc:${web.spec.ports[0].port}/registry/token`,
-        service: env.CODEHUB_REGISTRY_SERVICE, issuer: 'codehub-build', rootcertbundle: '/etc/registry-token/registry-token.crt',
+        service: env.CODEHUB_REGISTRY_SERVICE,
+        issuer: 'codehub-build',
+        rootcertbundle: '/etc/registry-token/registry-token.crt',
       });
-      expect(c.storage.s3).toEqual({ region: 'us-east-1', regionendpoint: 'http://minio:9000', bucket: 'registry', secure: false, v4auth: true, rootdirectory: '/' });
+      expect(c.storage.s3).toEqual({
+        region: 'us-east-1',
+        regionendpoint: 'http://minio:9000',
+        bucket: 'registry',
+        secure: false,
+        v4auth: true,
+        rootdirectory: '/',
+      });
       expect(c.storage.redirect.disable).toBe(true);
       expect(c.storage.delete.enabled).toBe(true);
       expect(Boolean(c.storage.maintenance.readonly?.enabled)).toBe(file === 'config-readonly.yml');
@@ -504,7 +588,9 @@ describe('deploy/kubernetes', () => {
     const [manifests, readOnly, blobs] = spec.initContainers as Obj[];
     expect(manifests!.args[0]).toMatch(/^dist\/src\/cli\.js gc;/);
     expect(spec.volumes.find((v: Obj) => v.name === 'data').persistentVolumeClaim.claimName).toBe('data-codehub-build-0');
-    expect(spec.affinity.podAffinity.requiredDuringSchedulingIgnoredDuringExecution[0].labelSelector.matchLabels).toEqual({ 'app.kubernetes.io/name': 'codehub-build' });
+    expect(spec.affinity.podAffinity.requiredDuringSchedulingIgnoredDuringExecution[0].labelSelector.matchLabels).toEqual({
+      'app.kubernetes.io/name': 'codehub-build',
+    });
     expect(readOnly!.command).toEqual(['node', '/scripts/registry-mode.mjs', 'read-only']);
     expect(blobs!.args[0]).toContain('registry garbage-collect /etc/docker/registry/config-readonly.yml');
     expect(blobs!.args[0]).not.toContain('--delete-untagged');
@@ -519,7 +605,9 @@ describe('deploy/kubernetes', () => {
     ]);
     // Only the two containers that call the API get the token.
     expect(spec.automountServiceAccountToken).toBe(false);
-    const withToken = containersOf(cron).filter((c) => (c.volumeMounts ?? []).some((m: Obj) => m.mountPath === '/var/run/secrets/kubernetes.io/serviceaccount')).map((c) => c.name);
+    const withToken = containersOf(cron)
+      .filter((c) => (c.volumeMounts ?? []).some((m: Obj) => m.mountPath === '/var/run/secrets/kubernetes.io/serviceaccount'))
+      .map((c) => c.name);
     expect(withToken).toEqual(['read-only', 'read-write']);
   });
 
@@ -558,7 +646,9 @@ describe('deploy/kubernetes', () => {
         if (o.secretKeyRef) referred.add(`${o.secretKeyRef.name}/${o.secretKeyRef.key}`);
         if (o.secret?.secretName) {
           const items = (o.secret.items as Obj[] | undefined)?.map((i) => i.key as string);
-          const keys = items ?? (o.secret.secretName === 'codehub-build-registry-token' ? ['registry-token.key', 'registry-token.crt'] : ['ca.pem', 'cert.pem', 'key.pem']);
+          const keys =
+            items ??
+            (o.secret.secretName === 'codehub-build-registry-token' ? ['registry-token.key', 'registry-token.crt'] : ['ca.pem', 'cert.pem', 'key.pem']);
           for (const k of keys) referred.add(`${o.secret.secretName}/${k}`);
         }
         Object.values(o).forEach(walk);
@@ -574,18 +664,32 @@ describe('deploy/kubernetes', () => {
 
     it('gives buildkitd and codehub-build certificates that complete mutual TLS under the names CODEHUB_BUILDERS uses', async () => {
       const read = (p: string) => readFileSync(join(dir, 'buildkit', p));
-      const server = createTlsServer({ key: read('daemon/key.pem'), cert: read('daemon/cert.pem'), ca: read('daemon/ca.pem'), requestCert: true, rejectUnauthorized: true }, (s) => s.end('ok'));
+      const server = createTlsServer(
+        { key: read('daemon/key.pem'), cert: read('daemon/cert.pem'), ca: read('daemon/ca.pem'), requestCert: true, rejectUnauthorized: true },
+        (s) => s.end('ok'),
+      );
       await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
       const port = (server.address() as AddressInfo).port;
-      const handshake = (servername: string, withClientCert = true) => new Promise<string>((res) => {
-        const s = tlsConnect({ host: '127.0.0.1', port, servername, ca: read('client/ca.pem'), ...(withClientCert ? { key: read('client/key.pem'), cert: read('client/cert.pem') } : {}) });
-        let got = '';
-        s.on('data', (d) => { got += String(d); });
-        s.on('end', () => res(got));
-        s.on('error', (e) => res(`error: ${e.message}`));
-      });
+      const handshake = (servername: string, withClientCert = true) =>
+        new Promise<string>((res) => {
+          const s = tlsConnect({
+            host: '127.0.0.1',
+            port,
+            servername,
+            ca: read('client/ca.pem'),
+            ...(withClientCert ? { key: read('client/key.pem'), cert: read('client/cert.pem') } : {}),
+          });
+          let got = '';
+          s.on('data', (d) => {
+            got += String(d);
+          });
+          s.on('end', () => res(got));
+          s.on('error', (e) => res(`error: ${e.message}`));
+        });
       try {
-        const hosts = find('ConfigMap', 'codehub-build-env').data.CODEHUB_BUILDERS.split(',').map((b: string) => new URL(b.replace(/=\d+$/, '')).hostname);
+        const hosts = find('ConfigMap', 'codehub-build-env')
+          .data.CODEHUB_BUILDERS.split(',')
+          .map((b: string) => new URL(b.replace(/=\d+$/, '')).hostname);
         expect(hosts).toEqual(['buildkitd-0.buildkitd', 'buildkitd-1.buildkitd']);
         for (const h of hosts) expect(await handshake(h), h).toBe('ok');
         expect(await handshake('buildkitd-2.buildkitd')).toMatch(/^error: .*altnames/);
@@ -605,7 +709,13 @@ describe('deploy/kubernetes', () => {
 });
 
 describe('registry-mode.mjs (the gc CronJob switching the registry)', () => {
-  interface Dep { replicas: number; ready: number; generation: number; readyAfterPolls: number; polls: number }
+  interface Dep {
+    replicas: number;
+    ready: number;
+    generation: number;
+    readyAfterPolls: number;
+    polls: number;
+  }
   let deps: Record<string, Dep>;
   let calls: string[];
   let neverReady: Set<string>;
@@ -634,9 +744,14 @@ describe('registry-mode.mjs (the gc CronJob switching the registry)', () => {
     writeFileSync(join(sa, 'namespace'), NS);
     server = createServer((req: IncomingMessage, res: ServerResponse) => {
       let body = '';
-      req.on('data', (d) => { body += String(d); });
+      req.on('data', (d) => {
+        body += String(d);
+      });
       req.on('end', () => {
-        const send = (status: number, o: unknown) => { res.writeHead(status, { 'content-type': 'application/json' }); res.end(JSON.stringify(o)); };
+        const send = (status: number, o: unknown) => {
+          res.writeHead(status, { 'content-type': 'application/json' });
+          res.end(JSON.stringify(o));
+        };
         if (req.headers.authorization !== 'Bearer the-token') return send(401, { message: 'no token' });
         const url = new URL(req.url!, 'http://x');
         const m = /^\/apis\/apps\/v1\/namespaces\/codehub-build\/deployments\/([a-z-]+)(\/scale)?$/.exec(url.pathname);
@@ -656,7 +771,10 @@ describe('registry-mode.mjs (the gc CronJob switching the registry)', () => {
           if (req.method === 'GET' && !m[2]) {
             // Pods come (or go) a couple of polls after a scale.
             if (++d.polls >= d.readyAfterPolls && !neverReady.has(m[1]!)) d.ready = d.replicas;
-            return send(200, { metadata: { generation: d.generation }, status: { observedGeneration: d.generation, readyReplicas: d.ready, updatedReplicas: d.ready } });
+            return send(200, {
+              metadata: { generation: d.generation },
+              status: { observedGeneration: d.generation, readyReplicas: d.ready, updatedReplicas: d.ready },
+            });
           }
         }
         if (req.method === 'GET' && url.pathname === '/api/v1/namespaces/codehub-build/pods') {
@@ -681,10 +799,12 @@ describe('registry-mode.mjs (the gc CronJob switching the registry)', () => {
     rmSync(sa, { recursive: true, force: true });
   });
 
-  const run = (...args: string[]) => execa('node', [join(K8S, 'registry-gc', 'registry-mode.mjs'), ...args], {
-    reject: false, all: true,
-    env: { KUBERNETES_API_URL: base, SERVICEACCOUNT_DIR: sa, POLL_MS: '10', WAIT_SECONDS: '2' },
-  });
+  const run = (...args: string[]) =>
+    execa('node', [join(K8S, 'registry-gc', 'registry-mode.mjs'), ...args], {
+      reject: false,
+      all: true,
+      env: { KUBERNETES_API_URL: base, SERVICEACCOUNT_DIR: sa, POLL_MS: '10', WAIT_SECONDS: '2' },
+    });
   const scales = () => calls.filter((c) => c.startsWith('scale'));
 
   it('read-only: the read-only twin is up before the read-write registry goes, and waits until its pods are gone', async () => {
@@ -698,7 +818,10 @@ describe('registry-mode.mjs (the gc CronJob switching the registry)', () => {
 
   it('read-write: the registry is back before the twin goes; a failed collection fails the Job after restoring', async () => {
     const status = join(sa, 'status');
-    for (const [code, exit] of [['0', 0], ['1', 1]] as const) {
+    for (const [code, exit] of [
+      ['0', 0],
+      ['1', 1],
+    ] as const) {
       reset();
       deps.registry = { replicas: 0, ready: 0, generation: 2, readyAfterPolls: 2, polls: 0 };
       deps['registry-readonly'] = { replicas: 1, ready: 1, generation: 2, readyAfterPolls: 2, polls: 0 };

@@ -21,7 +21,10 @@ let server: TestServer;
 let owner: string;
 let token: string;
 
-const free = () => { const s = statfsSync(mnt); return Number(s.bavail) * Number(s.bsize); };
+const free = () => {
+  const s = statfsSync(mnt);
+  return Number(s.bavail) * Number(s.bsize);
+};
 const ballast = () => join(mnt, 'ballast');
 /** The server's own reading of the disk (/healthz reads it at most once a second): ok, degraded or failing. */
 const diskStatus = async (): Promise<string> => ((await (await fetch(`${server.url}/healthz`)).json()) as any).checks?.disk?.status;
@@ -44,7 +47,10 @@ async function unfill(): Promise<void> {
   await waitFor('the server to see the space back', diskStatus, (s) => s === 'ok', 10_000);
 }
 const bare = (repo: string) => join(server.dataDir, 'repos', owner, `${repo}.git`);
-const headOf = (repo: string, ref = 'refs/heads/main') => execFileSync('git', ['--git-dir', bare(repo), 'rev-parse', '--verify', '--quiet', ref], { stdio: ['ignore', 'pipe', 'ignore'] }).toString().trim();
+const headOf = (repo: string, ref = 'refs/heads/main') =>
+  execFileSync('git', ['--git-dir', bare(repo), 'rev-parse', '--verify', '--quiet', ref], { stdio: ['ignore', 'pipe', 'ignore'] })
+    .toString()
+    .trim();
 
 beforeAll(async () => {
   mnt = mkdtempSync(join(tmpdir(), 'chb-tmpfs-'));
@@ -57,7 +63,11 @@ beforeAll(async () => {
 afterEach(() => rmSync(ballast(), { force: true }));
 afterAll(async () => {
   await server?.stop();
-  try { execFileSync('umount', [mnt]); } catch { execFileSync('umount', ['-l', mnt]); }
+  try {
+    execFileSync('umount', [mnt]);
+  } catch {
+    execFileSync('umount', ['-l', mnt]);
+  }
   rmSync(mnt, { recursive: true, force: true });
 });
 
@@ -72,7 +82,9 @@ describe('pushes on a full data disk', () => {
     const sha = await repo.commit({ 'hello.txt': 'two\n' });
     const refused = await repo.push(url, ['main']);
     expect(refused.exitCode).not.toBe(0);
-    expect(refused.output).toMatch(/remote: codehub-build: push refused: the server's data dir is low on space: \d+(\.\d+)? (MiB|KiB) free of \d+(\.\d+)? MiB \(the server keeps 24 MiB free: CODEHUB_MIN_FREE\)/);
+    expect(refused.output).toMatch(
+      /remote: codehub-build: push refused: the server's data dir is low on space: \d+(\.\d+)? (MiB|KiB) free of \d+(\.\d+)? MiB \(the server keeps 24 MiB free: CODEHUB_MIN_FREE\)/,
+    );
     expect(refused.output).toContain('remote: codehub-build: nothing of this push was kept');
     expect(refused.output).toContain('[remote rejected] (the server is low on disk space)');
     expect(headOf('shop')).toBe(first);
@@ -93,7 +105,7 @@ describe('pushes on a full data disk', () => {
     expect(b.status, b.reason).toBe('succeeded');
   });
 
-  it('a pack that does not fit gets git\'s error at once, not a hang, and leaves the branch where it was', async () => {
+  it("a pack that does not fit gets git's error at once, not a hang, and leaves the branch where it was", async () => {
     const repo = await WorkRepo.create({ Dockerfile: busyboxDockerfile(), 'hello.txt': 'big\n' });
     const url = server.gitUrl(owner, token, owner, 'big');
     expect((await repo.push(url, ['main'])).exitCode).toBe(0);
@@ -118,7 +130,12 @@ describe('pushes on a full data disk', () => {
     expect(firstBuild.status).toBe('succeeded');
     // Straight into the bare repo: git moves the ref, and its hook has no server to report to.
     const sha = await repo.commit({ 'hello.txt': 'landed without a report\n' });
-    const direct = await execa('git', ['push', bare('late'), 'main'], { cwd: repo.dir, reject: false, all: true, env: { CODEHUB_HOOK_URL: 'http://127.0.0.1:9/none' } });
+    const direct = await execa('git', ['push', bare('late'), 'main'], {
+      cwd: repo.dir,
+      reject: false,
+      all: true,
+      env: { CODEHUB_HOOK_URL: 'http://127.0.0.1:9/none' },
+    });
     expect(direct.exitCode, direct.all).toBe(0);
     expect(headOf('late')).toBe(sha);
     await fill(0); // and the disk is full, so nothing can be recorded now

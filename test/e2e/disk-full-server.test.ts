@@ -66,9 +66,18 @@ describe('a full data disk, server side', () => {
     const repo = await WorkRepo.create({ Dockerfile: `${FROM}\nRUN for i in $(seq 1 600); do echo "${owner} line $i ${'x'.repeat(100)}"; sleep 0.05; done\n` });
     const sha = (await repo.git.revparse(['HEAD'])).trim();
     expect((await repo.push(server.gitUrl(owner, token, owner, 'chatty'), ['main'])).exitCode).toBe(0);
-    const [b] = await waitFor('the build to print into its log', async () => (await server.api<{ builds: any[] }>(`/api/builds?commit=${sha}`, token)).body.builds,
-      (l) => l?.[0]?.status === 'running', 60_000);
-    await waitFor('its log to hold RUN output', async () => (await server.api<string>(`/api/builds/${b.id}/log`, token)).body, (t) => typeof t === 'string' && t.includes(`${owner} line 5 `), 60_000);
+    const [b] = await waitFor(
+      'the build to print into its log',
+      async () => (await server.api<{ builds: any[] }>(`/api/builds?commit=${sha}`, token)).body.builds,
+      (l) => l?.[0]?.status === 'running',
+      60_000,
+    );
+    await waitFor(
+      'its log to hold RUN output',
+      async () => (await server.api<string>(`/api/builds/${b.id}/log`, token)).body,
+      (t) => typeof t === 'string' && t.includes(`${owner} line 5 `),
+      60_000,
+    );
 
     fill('fill');
     const full = await waitFor('/healthz to say the disk is full', health, (h) => h.body.checks.disk?.status === 'failing', 10_000);
@@ -76,7 +85,12 @@ describe('a full data disk, server side', () => {
     expect(full.body.checks.disk).toMatchObject({ ok: false, free_bytes: expect.any(Number), min_free_bytes: 1 << 20 });
     expect(full.body.checks.disk.detail).toContain('the data dir is full');
     // The build's log cannot grow: the build is stopped (its end recorded now, or as soon as the database can).
-    await waitFor('the build to stop', async () => server.logs.join('\n'), (t) => t.includes('the build\'s log could not be written'), 60_000);
+    await waitFor(
+      'the build to stop',
+      async () => server.logs.join('\n'),
+      (t) => t.includes("the build's log could not be written"),
+      60_000,
+    );
     expect(server.proc!.exitCode).toBeNull();
     const metrics = await (await fetch(`${server.url}/metrics`)).text();
     expect(metrics).toMatch(/codehub_data_free_bytes \d+/);

@@ -41,8 +41,11 @@ describe('build engine', () => {
 
   it('records and finishes exactly 50 builds from 50 pushes fired at once, with no error for any pusher', async () => {
     const repos = await Promise.all(Array.from({ length: 10 }, (_, i) => WorkRepo.create({ Dockerfile: `${FROM}\nRUN echo burst-${owner}-${i}\n` })));
-    const pushes = await Promise.all(repos.flatMap((repo, i) => Array.from({ length: 5 }, (_, j) =>
-      repo.push(server.gitUrl(owner, token, owner, `burst${i}`), [`HEAD:refs/heads/branch${j}`]))));
+    const pushes = await Promise.all(
+      repos.flatMap((repo, i) =>
+        Array.from({ length: 5 }, (_, j) => repo.push(server.gitUrl(owner, token, owner, `burst${i}`), [`HEAD:refs/heads/branch${j}`])),
+      ),
+    );
     for (const p of pushes) {
       expect(p.exitCode, p.output).toBe(0);
       expect(p.output).toMatch(/remote: build #\d+ burst\d+ \(branch\d @ [0-9a-f]{7}\): queued/);
@@ -51,12 +54,27 @@ describe('build engine', () => {
     const db = new Database(join(server.dataDir, 'codehub.db'), { readonly: true });
     const count = () => (db.prepare("SELECT count(*) AS n FROM builds WHERE owner = ? AND repo LIKE ? || '/burst%'").get(owner, owner) as { n: number }).n;
     expect(count()).toBe(50);
-    const done = await waitFor('50 terminal builds', async () => db.prepare("SELECT status, count(*) AS n FROM builds WHERE owner = ? AND repo LIKE ? || '/burst%' GROUP BY status").all(owner, owner) as { status: string; n: number }[],
-      (rows) => rows.every((r) => ['succeeded', 'failed', 'canceled', 'skipped'].includes(r.status)), 180_000);
+    const done = await waitFor(
+      '50 terminal builds',
+      async () =>
+        db.prepare("SELECT status, count(*) AS n FROM builds WHERE owner = ? AND repo LIKE ? || '/burst%' GROUP BY status").all(owner, owner) as {
+          status: string;
+          n: number;
+        }[],
+      (rows) => rows.every((r) => ['succeeded', 'failed', 'canceled', 'skipped'].includes(r.status)),
+      180_000,
+    );
     const failures = db.prepare("SELECT id, reason FROM builds WHERE owner = ? AND status != 'succeeded'").all(owner);
     db.close();
     expect(done, JSON.stringify(failures)).toEqual([{ status: 'succeeded', n: 50 }]);
-    for (let i = 0; i < 10; i++) expect((await server.registryClient().tags(`${owner}/burst${i}`)).filter((t) => t.startsWith('branch')).sort()).toEqual(['branch0', 'branch1', 'branch2', 'branch3', 'branch4']);
+    for (let i = 0; i < 10; i++)
+      expect((await server.registryClient().tags(`${owner}/burst${i}`)).filter((t) => t.startsWith('branch')).sort()).toEqual([
+        'branch0',
+        'branch1',
+        'branch2',
+        'branch3',
+        'branch4',
+      ]);
   });
 
   it('cancels the running build of a branch when a newer push arrives, and the branch tag ends at the newer image', async () => {
@@ -65,8 +83,16 @@ describe('build engine', () => {
     const first = (await repo.git.revparse(['HEAD'])).trim();
     const url = server.gitUrl(owner, token, owner, 'racing');
     await repo.push(url, ['main']);
-    const [old] = await waitFor('the first build to run its RUN step', () => buildsOf(first), (bs) => bs[0]?.status === 'running');
-    await waitFor('the RUN step to start', () => processesWith(marker), (ps) => ps.length > 0);
+    const [old] = await waitFor(
+      'the first build to run its RUN step',
+      () => buildsOf(first),
+      (bs) => bs[0]?.status === 'running',
+    );
+    await waitFor(
+      'the RUN step to start',
+      () => processesWith(marker),
+      (ps) => ps.length > 0,
+    );
 
     const second = await repo.commit({ Dockerfile: `${FROM}\nRUN echo newer-${owner}\n` });
     const push = await repo.push(url, ['main']);
@@ -79,7 +105,14 @@ describe('build engine', () => {
     expect(after.reason).toBe(`superseded by #${newer.id}`);
     expect(await server.registryClient().digest(`${owner}/racing`, 'main')).toBe(newer.digest);
     expect((await server.api<string>(`/api/builds/${old.id}/log`, token)).body).toContain(`--- canceled after`);
-    expect(await waitFor('the old RUN to be gone', () => processesWith(marker), (ps) => ps.length === 0, 5000)).toEqual([]);
+    expect(
+      await waitFor(
+        'the old RUN to be gone',
+        () => processesWith(marker),
+        (ps) => ps.length === 0,
+        5000,
+      ),
+    ).toEqual([]);
   });
 
   it('cancels a running build through the CLI, leaving no process of it behind; rebuild runs it again', async () => {
@@ -87,20 +120,39 @@ describe('build engine', () => {
     const repo = await WorkRepo.create({ Dockerfile: `${FROM}\nRUN echo cancel-${owner} && ${marker}\n` });
     const sha = (await repo.git.revparse(['HEAD'])).trim();
     await repo.push(server.gitUrl(owner, token, owner, 'cancelme'), ['main']);
-    const [b] = await waitFor('the build to run', () => buildsOf(sha), (bs) => bs[0]?.status === 'running');
-    await waitFor('the RUN step to start', () => processesWith(marker), (ps) => ps.length > 0);
+    const [b] = await waitFor(
+      'the build to run',
+      () => buildsOf(sha),
+      (bs) => bs[0]?.status === 'running',
+    );
+    await waitFor(
+      'the RUN step to start',
+      () => processesWith(marker),
+      (ps) => ps.length > 0,
+    );
     const t0 = Date.now();
     const r = server.cli(['cancel', String(b.id)], { CODEHUB_TOKEN: token });
     const took = Date.now() - t0;
     expect(r.stdout, r.stderr).toContain(`build #${b.id} canceled: canceled by ${owner}`);
     console.log(`cancel of a running build returned in ${took} ms`);
     expect((await build(b.id)).status).toBe('canceled');
-    expect(await waitFor('the RUN to be gone', () => processesWith(marker), (ps) => ps.length === 0, 5000)).toEqual([]);
+    expect(
+      await waitFor(
+        'the RUN to be gone',
+        () => processesWith(marker),
+        (ps) => ps.length === 0,
+        5000,
+      ),
+    ).toEqual([]);
     expect(server.cli(['cancel', String(b.id)], { CODEHUB_TOKEN: token }).stderr).toContain('already ended: canceled');
 
     const re = server.cli(['rebuild', String(b.id)], { CODEHUB_TOKEN: token });
     expect(re.stdout, re.stderr).toContain(`a rebuild of #${b.id}`);
-    const rebuilt = await waitFor('the rebuild to run', () => buildsOf(sha), (bs) => bs.length === 2 && bs[0].status === 'running');
+    const rebuilt = await waitFor(
+      'the rebuild to run',
+      () => buildsOf(sha),
+      (bs) => bs.length === 2 && bs[0].status === 'running',
+    );
     expect(rebuilt[0]).toMatchObject({ commit: sha, pusher: owner });
     const stop = await fetch(`${server.url}/api/builds/${rebuilt[0].id}/cancel`, { method: 'POST', headers: { authorization: `Bearer ${token}` } });
     expect(((await stop.json()) as any).status).toBe('canceled');
@@ -118,7 +170,14 @@ describe('build engine', () => {
     expect(b).toMatchObject({ status: 'failed', reason_code: 'timeout', reason: 'timeout: the build ran longer than 3s' });
     // The RUN step had started (its echo's output line; busybox's sh then execs the sleep), so "none left" means it was stopped.
     expect((await server.api<string>(`/api/builds/${b.id}/log`, token)).body).toMatch(new RegExp(`^#\\d+ timeout-${owner}$`, 'm'));
-    expect(await waitFor('the RUN to be gone', () => processesWith(marker), (ps) => ps.length === 0, 5000)).toEqual([]);
+    expect(
+      await waitFor(
+        'the RUN to be gone',
+        () => processesWith(marker),
+        (ps) => ps.length === 0,
+        5000,
+      ),
+    ).toEqual([]);
   });
 
   it('exports build counts, queue depth, histograms and builder health as Prometheus text', async () => {
@@ -139,13 +198,19 @@ describe('builders', () => {
       const owner = uniqueName('failover');
       const token = server.addUser(owner);
       const repos = await Promise.all([1, 2, 3].map((i) => WorkRepo.create({ Dockerfile: `${FROM}\nRUN echo failover-${owner}-${i}\n` })));
-      const shas = await Promise.all(repos.map(async (r, i) => {
-        await r.push(server.gitUrl(owner, token, owner, `fo${i}`), ['main']);
-        return (await r.git.revparse(['HEAD'])).trim();
-      }));
+      const shas = await Promise.all(
+        repos.map(async (r, i) => {
+          await r.push(server.gitUrl(owner, token, owner, `fo${i}`), ['main']);
+          return (await r.git.revparse(['HEAD'])).trim();
+        }),
+      );
       for (const sha of shas) expect((await server.waitForBuilds(sha, token))[0]).toMatchObject({ status: 'succeeded', builder: 'local' });
-      const health = await waitFor('the remote builder to be reported down', async () => (await fetch(`${server.url}/healthz`)).json() as Promise<any>,
-        (h) => h.checks.builders.some((b: any) => b.name.startsWith('tcp://') && b.detail !== 'not checked yet'), 30_000);
+      const health = await waitFor(
+        'the remote builder to be reported down',
+        async () => (await fetch(`${server.url}/healthz`)).json() as Promise<any>,
+        (h) => h.checks.builders.some((b: any) => b.name.startsWith('tcp://') && b.detail !== 'not checked yet'),
+        30_000,
+      );
       expect(health.status).toBe('ok');
       expect(health.checks.builders.find((b: any) => b.name === `tcp://127.0.0.1:${closed}`)).toMatchObject({ ok: false });
     } finally {
@@ -163,10 +228,15 @@ describe('builders', () => {
       const sha = (await repo.git.revparse(['HEAD'])).trim();
       const push = await repo.push(server.gitUrl(owner, token, owner, 'waits'), ['main']);
       expect(push.exitCode).toBe(0);
-      const h = await waitFor('healthz to report the builder missing', async () => {
-        const res = await fetch(`${server.url}/healthz`);
-        return { status: res.status, body: (await res.json()) as any };
-      }, (x) => x.body.checks.builders[0]?.detail?.includes(`no builder "${context}" found`), 30_000);
+      const h = await waitFor(
+        'healthz to report the builder missing',
+        async () => {
+          const res = await fetch(`${server.url}/healthz`);
+          return { status: res.status, body: (await res.json()) as any };
+        },
+        (x) => x.body.checks.builders[0]?.detail?.includes(`no builder "${context}" found`),
+        30_000,
+      );
       expect(h.status).toBe(503);
       expect((await server.api<{ builds: any[] }>(`/api/builds?commit=${sha}`, token)).body.builds[0]).toMatchObject({ status: 'queued', attempts: 0 });
       // The builder appears: a docker context of that name is a docker-driver builder to buildx.
@@ -191,7 +261,11 @@ describe('shutdown', () => {
       const repo = await WorkRepo.create({ Dockerfile: `${FROM}\nRUN echo grace-${owner} && sleep 4\n` });
       const sha = (await repo.git.revparse(['HEAD'])).trim();
       await repo.push(server.gitUrl(owner, token, owner, 'grace'), ['main']);
-      await waitFor('the build to run', async () => (await server.api<{ builds: any[] }>(`/api/builds?commit=${sha}`, token)).body.builds, (bs) => bs[0]?.status === 'running');
+      await waitFor(
+        'the build to run',
+        async () => (await server.api<{ builds: any[] }>(`/api/builds?commit=${sha}`, token)).body.builds,
+        (bs) => bs[0]?.status === 'running',
+      );
       await server.stop('SIGTERM');
       await server.boot();
       const [b] = await server.waitForBuilds(sha, token);
@@ -215,10 +289,15 @@ describe('infrastructure errors', () => {
       const repo = await WorkRepo.create({ Dockerfile: `${FROM}\nRUN echo noreg-${owner}\n` });
       const sha = (await repo.git.revparse(['HEAD'])).trim();
       await repo.push(server.gitUrl(owner, token, owner, 'unpushable'), ['main']);
-      const h = await waitFor('healthz to report the registry down', async () => {
-        const res = await fetch(`${server.url}/healthz`);
-        return { status: res.status, body: (await res.json()) as any };
-      }, (x) => x.body.checks.registry?.ok === false, 30_000);
+      const h = await waitFor(
+        'healthz to report the registry down',
+        async () => {
+          const res = await fetch(`${server.url}/healthz`);
+          return { status: res.status, body: (await res.json()) as any };
+        },
+        (x) => x.body.checks.registry?.ok === false,
+        30_000,
+      );
       expect(h.status).toBe(503);
       expect(await (await fetch(`${server.url}/metrics`)).text()).toContain('codehub_registry_writable 0');
       const [b] = (await server.api<{ builds: any[] }>(`/api/builds?commit=${sha}`, token)).body.builds;

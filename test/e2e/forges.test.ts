@@ -8,7 +8,16 @@
 import { execa } from 'execa';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { FakeForge, FORGE_KINDS, signatureHeaders, type ForgeDelivery, type ForgeKind, type StatusCall, deliverHook, type HookAnswer } from '../helpers/fake-forge.js';
+import {
+  FakeForge,
+  FORGE_KINDS,
+  signatureHeaders,
+  type ForgeDelivery,
+  type ForgeKind,
+  type StatusCall,
+  deliverHook,
+  type HookAnswer,
+} from '../helpers/fake-forge.js';
 import { WorkRepo } from '../helpers/git.js';
 import { tagDigest } from '../helpers/registry.js';
 import { TestServer, uniqueName, waitFor } from '../helpers/server.js';
@@ -38,7 +47,11 @@ const PRIVATE: Partial<Record<ForgeKind, string>> = { github: 'x-access-token', 
 /** The header a status call must authenticate with, per forge (src/forges/*.ts statusCall). */
 function statusAuth(kind: ForgeKind, s: StatusCall): { header: string; value: string | undefined; expected: string } {
   if (kind === 'gitlab') return { header: 'private-token', value: s.headers['private-token'], expected: STATUS_TOKEN.gitlab };
-  return { header: 'authorization', value: s.headers.authorization, expected: kind === 'github' ? `Bearer ${STATUS_TOKEN.github}` : `token ${STATUS_TOKEN.gitea}` };
+  return {
+    header: 'authorization',
+    value: s.headers.authorization,
+    expected: kind === 'github' ? `Bearer ${STATUS_TOKEN.github}` : `token ${STATUS_TOKEN.gitea}`,
+  };
 }
 /** GitLab names a status `name`; GitHub and Gitea `context`. */
 const contextOf = (s: StatusCall): unknown => s.body.context ?? s.body.name;
@@ -72,7 +85,11 @@ async function call(method: string, path: string, tok: string | null, json?: unk
   const res = await fetch(server.url + path, { method, headers, body: json === undefined ? undefined : JSON.stringify(json) });
   const text = await res.text();
   let body: any = text;
-  try { body = JSON.parse(text); } catch { /* not JSON */ }
+  try {
+    body = JSON.parse(text);
+  } catch {
+    /* not JSON */
+  }
   return { status: res.status, text, body };
 }
 
@@ -80,7 +97,8 @@ const upstreamPath = (repo: string) => `/api/repos/${owner}/${repo}/upstream`;
 const linkRepo = (repo: string, body: Record<string, unknown>, tok: string | null = token) => call('PUT', upstreamPath(repo), tok, body);
 
 /** A delivery POSTed to this server (a path) or anywhere (a URL), as the forge sends it. */
-const deliver = (target: string, d: Pick<ForgeDelivery, 'headers' | 'body'>): Promise<Answer> => deliverHook(target.startsWith('http') ? target : server.url + target, d);
+const deliver = (target: string, d: Pick<ForgeDelivery, 'headers' | 'body'>): Promise<Answer> =>
+  deliverHook(target.startsWith('http') ? target : server.url + target, d);
 
 /** The builds of owner/repo, oldest first. */
 async function buildsOf(repo: string): Promise<any[]> {
@@ -91,9 +109,12 @@ async function buildsOf(repo: string): Promise<any[]> {
 
 /** Waits for the one build of `sha` in owner/repo to end; returns it as GET /api/builds/:id gives it. */
 async function waitForBuild(repo: string, sha: string, timeoutMs = 120_000): Promise<any> {
-  const list = await waitFor(`the build of ${sha.slice(0, 7)} in ${owner}/${repo}`,
+  const list = await waitFor(
+    `the build of ${sha.slice(0, 7)} in ${owner}/${repo}`,
     async () => (await buildsOf(repo)).filter((b) => b.commit === sha),
-    (bs) => bs.length > 0 && bs.every((b) => TERMINAL.includes(b.status)), timeoutMs);
+    (bs) => bs.length > 0 && bs.every((b) => TERMINAL.includes(b.status)),
+    timeoutMs,
+  );
   expect(list.map((b) => b.id)).toHaveLength(1);
   const r = await call('GET', `/api/builds/${list[0].id}`, token);
   expect(r.status, r.text).toBe(200);
@@ -104,13 +125,23 @@ async function waitForBuild(repo: string, sha: string, timeoutMs = 120_000): Pro
 async function codehubRefs(repo: string): Promise<Map<string, string>> {
   const r = await execa('git', ['ls-remote', server.gitUrl(owner, token, owner, repo)], { env: { GIT_TERMINAL_PROMPT: '0' }, reject: false });
   expect(r.exitCode, r.stderr).toBe(0);
-  return new Map(r.stdout.split('\n').filter(Boolean).map((line) => {
-    const [sha = '', ref = ''] = line.split('\t');
-    return [ref, sha];
-  }));
+  return new Map(
+    r.stdout
+      .split('\n')
+      .filter(Boolean)
+      .map((line) => {
+        const [sha = '', ref = ''] = line.split('\t');
+        return [ref, sha];
+      }),
+  );
 }
 
-interface Upstream { owner: string; name: string; url: string; dir: string }
+interface Upstream {
+  owner: string;
+  name: string;
+  url: string;
+  dir: string;
+}
 
 /** A new repo on the fake forge; GitLab's under a nested group, as GitLab projects often are. */
 async function upstreamRepo(fake: FakeForge, kind: ForgeKind): Promise<Upstream> {
@@ -119,7 +150,14 @@ async function upstreamRepo(fake: FakeForge, kind: ForgeKind): Promise<Upstream>
   return { owner: upOwner, name, ...(await fake.createRepo(upOwner, name)) };
 }
 
-interface Linked { kind: ForgeKind; fake: FakeForge; repo: string; up: Upstream; secret: string; hookUrl: string }
+interface Linked {
+  kind: ForgeKind;
+  fake: FakeForge;
+  repo: string;
+  up: Upstream;
+  secret: string;
+  hookUrl: string;
+}
 
 /** owner/repo here linked to a new repo on `fake`, with a fresh webhook secret and the forge's status token. */
 async function linked(kind: ForgeKind, repo: string, fake: FakeForge = fakes[kind]): Promise<Linked> {
@@ -144,7 +182,10 @@ async function pushUpstream(l: Linked, files: Record<string, string> = { 'README
  * ls-remote each begin with one GET of info/refs (the link's token goes with every request, so none is retried).
  */
 const contactsSince = (l: Linked, from: number): number =>
-  l.fake.gitRequestsFor(l.up.owner, l.up.name).slice(from).filter((g) => g.method === 'GET' && g.what.startsWith('info/refs')).length;
+  l.fake
+    .gitRequestsFor(l.up.owner, l.up.name)
+    .slice(from)
+    .filter((g) => g.method === 'GET' && g.what.startsWith('info/refs')).length;
 
 /**
  * A barrier: a new commit on a branch of its own, pushed on the forge, delivered rightly signed and built
@@ -162,11 +203,24 @@ async function barrier(l: Linked): Promise<string> {
 }
 
 /** What came of the link's first delivery done after `since` (ms), as its owner sees it: a 202's outcome too. */
-const deliveryOutcome = (l: Linked, since: number) => waitFor('the delivery\'s outcome', async () => (await call('GET', upstreamPath(l.repo), token)).body.last_delivery,
-  (d) => d !== null && Date.parse(d.at) >= since - 1000, 30_000);
+const deliveryOutcome = (l: Linked, since: number) =>
+  waitFor(
+    "the delivery's outcome",
+    async () => (await call('GET', upstreamPath(l.repo), token)).body.last_delivery,
+    (d) => d !== null && Date.parse(d.at) >= since - 1000,
+    30_000,
+  );
 
 const pushOf = (l: Linked, sha: string, extra: { secret?: string | null; deliveryId?: string; ref?: string; pusher?: string } = {}) =>
-  l.fake.deliveryFor(l.kind, { owner: l.up.owner, name: l.up.name, secret: extra.secret === undefined ? l.secret : extra.secret, after: sha, ...(extra.ref ? { ref: extra.ref } : {}), ...(extra.deliveryId ? { deliveryId: extra.deliveryId } : {}), ...(extra.pusher ? { pusher: extra.pusher } : {}) });
+  l.fake.deliveryFor(l.kind, {
+    owner: l.up.owner,
+    name: l.up.name,
+    secret: extra.secret === undefined ? l.secret : extra.secret,
+    after: sha,
+    ...(extra.ref ? { ref: extra.ref } : {}),
+    ...(extra.deliveryId ? { deliveryId: extra.deliveryId } : {}),
+    ...(extra.pusher ? { pusher: extra.pusher } : {}),
+  });
 
 /** A push was taken: 200 queued, or 202 accepted while the fetch is still running. */
 function expectTaken(r: Answer): void {
@@ -186,7 +240,9 @@ describe.each(FORGE_KINDS)('%s: a push on the forge', (kind) => {
     const put = await linkRepo(repo, { url: up.url, forge: kind, webhook_secret: secret, status_token: STATUS_TOKEN[kind] });
     expect(put.status, put.text).toBe(201);
     expect(put.body).toMatchObject({
-      repo: `${owner}/${repo}`, url: up.url, forge: kind,
+      repo: `${owner}/${repo}`,
+      url: up.url,
+      forge: kind,
       // Derived from the upstream URL's host: GitHub Enterprise /api/v3, Gitea /api/v1, GitLab /api/v4.
       api_url: fake.apiBase(kind),
       hook_url: `${server.url}/hooks/${kind}?repo=${owner}/${repo}`,
@@ -209,7 +265,12 @@ describe.each(FORGE_KINDS)('%s: a push on the forge', (kind) => {
     const build = await waitForBuild(repo, sha);
     expect(build.status, build.reason).toBe('succeeded');
     expect(build).toMatchObject({
-      source: 'push', repo: `${owner}/${repo}`, ref: 'refs/heads/main', ref_name: 'main', commit: sha, image: repo,
+      source: 'push',
+      repo: `${owner}/${repo}`,
+      ref: 'refs/heads/main',
+      ref_name: 'main',
+      commit: sha,
+      image: repo,
       pusher: `${kind}:dev-${kind}`,
     });
     // Tagged as a push is: branch and sha, both the build's digest.
@@ -223,19 +284,29 @@ describe.each(FORGE_KINDS)('%s: a push on the forge', (kind) => {
     // The commit is in codehub-build's own repo, on the branch pushed.
     expect((await codehubRefs(repo)).get('refs/heads/main')).toBe(sha);
     const fetches = fake.gitRequestsFor(up.owner, up.name).slice(gitBefore);
-    expect(fetches.some((g) => g.authorized && g.what.includes('git-upload-pack')), JSON.stringify(fetches)).toBe(true);
+    expect(
+      fetches.some((g) => g.authorized && g.what.includes('git-upload-pack')),
+      JSON.stringify(fetches),
+    ).toBe(true);
     if (PRIVATE[kind]) {
       // The private upstream was fetched with the status token, as the user name the forge wants.
       expect(fetches.filter((g) => g.authorized).map((g) => g.user)).toEqual(fetches.filter((g) => g.authorized).map(() => PRIVATE[kind]));
     }
 
     // Back on the forge: pending when queued, then success, in that order, each linking the build page.
-    const statuses = await waitFor(`a success status for ${sha.slice(0, 7)} on the fake ${kind}`, async () => fake.statusesFor(sha),
-      (s) => s.some((x) => x.body.state === 'success'), 30_000);
+    const statuses = await waitFor(
+      `a success status for ${sha.slice(0, 7)} on the fake ${kind}`,
+      async () => fake.statusesFor(sha),
+      (s) => s.some((x) => x.body.state === 'success'),
+      30_000,
+    );
     const states = statuses.map((s) => s.body.state);
     expect(states[0], JSON.stringify(states)).toBe('pending');
     expect(states.at(-1), JSON.stringify(states)).toBe('success');
-    expect(states.slice(0, -1).every((s) => s === 'pending'), JSON.stringify(states)).toBe(true);
+    expect(
+      states.slice(0, -1).every((s) => s === 'pending'),
+      JSON.stringify(states),
+    ).toBe(true);
     for (const s of statuses) {
       expect(s.forge).toBe(kind);
       expect(s.repo).toBe(`${up.owner}/${up.name}`);
@@ -247,9 +318,20 @@ describe.each(FORGE_KINDS)('%s: a push on the forge', (kind) => {
       if (kind === 'gitlab' && s.body.ref !== undefined) expect(s.body.ref).toBe('main');
     }
 
-    const view = await waitFor('forge_status delivered', async () => (await call('GET', `/api/builds/${build.id}`, token)).body,
-      (b) => b.forge_status?.delivered === true && b.forge_status.state === 'success', 30_000);
-    expect(view.forge_status).toMatchObject({ context: `codehub-build/${repo}`, state: 'success', delivered: true, error: null, next_attempt_at: null, gave_up: false });
+    const view = await waitFor(
+      'forge_status delivered',
+      async () => (await call('GET', `/api/builds/${build.id}`, token)).body,
+      (b) => b.forge_status?.delivered === true && b.forge_status.state === 'success',
+      30_000,
+    );
+    expect(view.forge_status).toMatchObject({
+      context: `codehub-build/${repo}`,
+      state: 'success',
+      delivered: true,
+      error: null,
+      next_attempt_at: null,
+      gave_up: false,
+    });
     expect(typeof view.forge_status.attempts).toBe('number');
   }, 180_000);
 });
@@ -264,7 +346,11 @@ describe.each(FORGE_KINDS)('%s: a delivery that does not verify', (kind) => {
     const gitBefore = l.fake.gitRequestsFor(l.up.owner, l.up.name).length;
     const wrong = pushOf(l, sha, { secret: `not-${l.secret}` });
     const unsigned = pushOf(l, sha, { secret: null });
-    for (const [label, target, d] of [['wrong secret, bare path', `/hooks/${kind}`, wrong], ['wrong secret, hook_url', l.hookUrl, wrong], ['no signature', l.hookUrl, unsigned]] as const) {
+    for (const [label, target, d] of [
+      ['wrong secret, bare path', `/hooks/${kind}`, wrong],
+      ['wrong secret, hook_url', l.hookUrl, wrong],
+      ['no signature', l.hookUrl, unsigned],
+    ] as const) {
       const r = await deliver(target, d);
       expect(r.status, `${label}: ${r.text}`).toBe(401);
       expect(r.body.error, label).toMatchObject({ code: 'unauthorized', message: expect.any(String) });
@@ -328,7 +414,7 @@ describe('deliveries that build nothing', () => {
     expect(l.fake.statuses.length).toBe(statusesBefore);
   });
 
-  it('Gitea\'s Test Delivery (a push whose before and after are the branch head): 200 pong, nothing fetched or built', async () => {
+  it("Gitea's Test Delivery (a push whose before and after are the branch head): 200 pong, nothing fetched or built", async () => {
     const l = await linked('gitea', 'gitea-test-delivery');
     const sha = await pushUpstream(l, { Dockerfile: `${FROM}\n` });
     const gitBefore = l.fake.gitRequestsFor(l.up.owner, l.up.name).length;
@@ -385,7 +471,12 @@ describe.each(FORGE_KINDS)('%s: a branch deleted on the forge', (kind) => {
     const r = await deliver(l.hookUrl, d);
     expect(r.status, r.text).toBe(200);
     expect(r.body).toMatchObject({ result: 'deleted' });
-    await waitFor('the branch to be gone here', async () => [...(await codehubRefs(l.repo)).keys()], (refs) => !refs.includes('refs/heads/feature'), 10_000);
+    await waitFor(
+      'the branch to be gone here',
+      async () => [...(await codehubRefs(l.repo)).keys()],
+      (refs) => !refs.includes('refs/heads/feature'),
+      10_000,
+    );
     const after = await barrier(l);
     expect((await buildsOf(l.repo)).map((b) => b.commit)).toEqual([sha, after]);
   });
@@ -415,7 +506,10 @@ describe('deliveries that come late', () => {
     expectTaken(await deliver(l.hookUrl, pushOf(l, c)));
     await waitForBuild(l.repo, c);
     expect((await buildsOf(l.repo)).map((x) => x.commit)).toEqual([b, c]);
-    const del = await deliver(l.hookUrl, l.fake.deliveryFor('gitea', { owner: l.up.owner, name: l.up.name, secret: l.secret, event: 'delete', ref: 'refs/heads/main', before: b }));
+    const del = await deliver(
+      l.hookUrl,
+      l.fake.deliveryFor('gitea', { owner: l.up.owner, name: l.up.name, secret: l.secret, event: 'delete', ref: 'refs/heads/main', before: b }),
+    );
     expect(del.status, del.text).toBe(200);
     expect(del.body).toMatchObject({ result: 'ignored', message: expect.stringContaining('stale deletion') });
     expect((await codehubRefs(l.repo)).get('refs/heads/main')).toBe(c);
@@ -442,26 +536,50 @@ describe('commit statuses while the forge is down', () => {
       const build = await waitForBuild(l.repo, sha);
       expect(build.status, build.reason).toBe('succeeded');
       expect(fake.statuses).toEqual([]);
-      const failing = await waitFor('forge_status to show the failed delivery', async () => (await call('GET', `/api/builds/${build.id}`, token)).body,
-        (b) => b.forge_status?.state === 'success' && b.forge_status.delivered === false && b.forge_status.attempts > 0 && typeof b.forge_status.error === 'string', 30_000);
+      const failing = await waitFor(
+        'forge_status to show the failed delivery',
+        async () => (await call('GET', `/api/builds/${build.id}`, token)).body,
+        (b) =>
+          b.forge_status?.state === 'success' && b.forge_status.delivered === false && b.forge_status.attempts > 0 && typeof b.forge_status.error === 'string',
+        30_000,
+      );
       expect(failing.forge_status).toMatchObject({
-        context: `codehub-build/${l.repo}`, state: 'success', delivered: false, error: expect.any(String), next_attempt_at: expect.any(String), gave_up: false,
+        context: `codehub-build/${l.repo}`,
+        state: 'success',
+        delivered: false,
+        error: expect.any(String),
+        next_attempt_at: expect.any(String),
+        gave_up: false,
       });
       expect(failing.forge_status.error).not.toContain(STATUS_TOKEN[kind]);
 
       // Down: retried meanwhile (back-off from 1 s), never delivered.
-      await waitFor('a second failed status attempt', async () => fake.failedStatusAttempts, (n) => n >= 2, 30_000);
+      await waitFor(
+        'a second failed status attempt',
+        async () => fake.failedStatusAttempts,
+        (n) => n >= 2,
+        30_000,
+      );
       expect(fake.statuses).toEqual([]);
       fake.setStatusDown(null);
 
-      const got = await waitFor('the success status once the forge is back', async () => fake.statusesFor(sha), (s) => s.some((x) => x.body.state === 'success'), 60_000);
+      const got = await waitFor(
+        'the success status once the forge is back',
+        async () => fake.statusesFor(sha),
+        (s) => s.some((x) => x.body.state === 'success'),
+        60_000,
+      );
       const last = got.at(-1)!;
       expect(last.body.state).toBe('success');
       expect(last.body.target_url).toBe(`${server.url}/builds/${build.id}`);
       expect(contextOf(last)).toBe(`codehub-build/${l.repo}`);
       expect(statusAuth(kind, last).value).toBe(statusAuth(kind, last).expected);
-      const view = await waitFor('forge_status delivered', async () => (await call('GET', `/api/builds/${build.id}`, token)).body,
-        (b) => b.forge_status?.delivered === true, 10_000);
+      const view = await waitFor(
+        'forge_status delivered',
+        async () => (await call('GET', `/api/builds/${build.id}`, token)).body,
+        (b) => b.forge_status?.delivered === true,
+        10_000,
+      );
       expect(view.forge_status).toMatchObject({ state: 'success', delivered: true, error: null, next_attempt_at: null, gave_up: false });
     } finally {
       await fake.close();
@@ -528,7 +646,14 @@ describe('PUT/GET/DELETE /api/repos/:owner/:repo/upstream', () => {
     const apiUrl = `${fake.url}/custom/api/v1`;
     const replaced = await linkRepo(repo, { url: up.url, forge: 'gitea', webhook_secret: secret2, api_url: apiUrl });
     expect(replaced.status, replaced.text).toBe(200);
-    expect(replaced.body).toMatchObject({ repo: `${owner}/${repo}`, url: up.url, forge: 'gitea', api_url: apiUrl, statuses: false, created_at: made.body.created_at });
+    expect(replaced.body).toMatchObject({
+      repo: `${owner}/${repo}`,
+      url: up.url,
+      forge: 'gitea',
+      api_url: apiUrl,
+      statuses: false,
+      created_at: made.body.created_at,
+    });
     expect(replaced.text).not.toContain(secret2);
     expect((await call('GET', upstreamPath(repo), token)).text).not.toContain(secret2);
 
@@ -549,7 +674,7 @@ describe('PUT/GET/DELETE /api/repos/:owner/:repo/upstream', () => {
 // ---------------------------------------------------------------------------------------------------------
 // 8. What a hook URL names
 
-describe('the hook URL\'s ?repo=', () => {
+describe("the hook URL's ?repo=", () => {
   it('refuses with 400 a payload naming another repository than the link of ?repo=, and builds nothing', async () => {
     const a = await linked('github', 'hook-a');
     const b = await linked('github', 'hook-b');
@@ -570,7 +695,12 @@ describe('the hook URL\'s ?repo=', () => {
   it('refuses a body over 5 MiB with 413', async () => {
     const l = await linked('github', 'hook-big');
     const body = Buffer.from(JSON.stringify({ ref: 'refs/heads/main', padding: 'x'.repeat(5 * 1024 * 1024 + 1) }));
-    const headers = { 'X-GitHub-Event': 'push', 'X-GitHub-Delivery': randomUUID(), 'Content-Type': 'application/json', ...signatureHeaders('github', body, l.secret) };
+    const headers = {
+      'X-GitHub-Event': 'push',
+      'X-GitHub-Delivery': randomUUID(),
+      'Content-Type': 'application/json',
+      ...signatureHeaders('github', body, l.secret),
+    };
     const r = await deliver(l.hookUrl, { headers, body });
     expect(r.status, r.text.slice(0, 500)).toBe(413);
     expect(await buildsOf(l.repo)).toEqual([]);

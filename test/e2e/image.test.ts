@@ -37,9 +37,18 @@ afterAll(async () => {
 });
 
 async function healthy(): Promise<void> {
-  await waitFor('the container to answer /healthz', async () => {
-    try { return (await fetch(`${url()}/healthz`)).status; } catch { return 0; }
-  }, (s) => s === 200, 60_000);
+  await waitFor(
+    'the container to answer /healthz',
+    async () => {
+      try {
+        return (await fetch(`${url()}/healthz`)).status;
+      } catch {
+        return 0;
+      }
+    },
+    (s) => s === 200,
+    60_000,
+  );
 }
 
 describe('the server image (scripts/image.sh)', () => {
@@ -49,7 +58,15 @@ describe('the server image (scripts/image.sh)', () => {
     const inspect = JSON.parse((await docker('image', 'inspect', image)).stdout)[0];
     expect(inspect.Config.User).toBe('node');
     expect(inspect.Config.Volumes).toHaveProperty(['/data']);
-    const versions = await docker('run', '--rm', '--entrypoint', 'sh', image, '-c', 'node -v; git --version; docker-buildx version || /usr/libexec/docker/cli-plugins/docker-buildx version; id -u');
+    const versions = await docker(
+      'run',
+      '--rm',
+      '--entrypoint',
+      'sh',
+      image,
+      '-c',
+      'node -v; git --version; docker-buildx version || /usr/libexec/docker/cli-plugins/docker-buildx version; id -u',
+    );
     expect(versions.exitCode, versions.all).toBe(0);
     const [node, git, buildx, uid] = versions.stdout.trim().split('\n');
     expect(node).toMatch(/^v24\./);
@@ -59,8 +76,9 @@ describe('the server image (scripts/image.sh)', () => {
   });
 
   it('survives background GC of many finished SQLite statements (better-sqlite3 built against headers that do not abort, nodejs/node#65446)', async () => {
-    const script = "const D = require('/app/node_modules/better-sqlite3'); const db = new D(':memory:');"
-      + " for (let i = 0; i < 200000; i++) db.prepare('select ' + i).get(); setTimeout(() => console.log('alive'), 1500);";
+    const script =
+      "const D = require('/app/node_modules/better-sqlite3'); const db = new D(':memory:');" +
+      " for (let i = 0; i < 200000; i++) db.prepare('select ' + i).get(); setTimeout(() => console.log('alive'), 1500);";
     const r = await docker('run', '--rm', '--entrypoint', 'node', image, '-e', script);
     expect(r.exitCode, r.all).toBe(0);
     expect(r.stdout).toBe('alive');
@@ -69,13 +87,42 @@ describe('the server image (scripts/image.sh)', () => {
   it('runs on its defaults with a data volume: serves the downloads, migrates, builds a pushed commit into the token registry, and keeps its history across a restart', async () => {
     const socketGid = String(statSync('/var/run/docker.sock').gid);
     // Host networking: the registry and the server are on this machine's loopback, as dockerd (which pushes) sees them.
-    const run = await docker('run', '-d', '--name', name, '--network', 'host', '-v', `${volume}:/data`,
-      '-v', '/var/run/docker.sock:/var/run/docker.sock', '--group-add', socketGid,
-      '-e', `CODEHUB_PORT=${port}`, '-e', 'CODEHUB_HOST=127.0.0.1', '-e', `CODEHUB_REGISTRY=${registry}`, image);
+    const run = await docker(
+      'run',
+      '-d',
+      '--name',
+      name,
+      '--network',
+      'host',
+      '-v',
+      `${volume}:/data`,
+      '-v',
+      '/var/run/docker.sock:/var/run/docker.sock',
+      '--group-add',
+      socketGid,
+      '-e',
+      `CODEHUB_PORT=${port}`,
+      '-e',
+      'CODEHUB_HOST=127.0.0.1',
+      '-e',
+      `CODEHUB_REGISTRY=${registry}`,
+      image,
+    );
     expect(run.exitCode, run.all).toBe(0);
-    await waitFor('the server to listen', async () => {
-      try { return (await fetch(`${url()}/healthz`)).status; } catch { return 0; }
-    }, (s) => s > 0, 60_000).catch(async (e: Error) => { throw new Error(`${e.message}\n${(await docker('logs', name)).all}`); });
+    await waitFor(
+      'the server to listen',
+      async () => {
+        try {
+          return (await fetch(`${url()}/healthz`)).status;
+        } catch {
+          return 0;
+        }
+      },
+      (s) => s > 0,
+      60_000,
+    ).catch(async (e: Error) => {
+      throw new Error(`${e.message}\n${(await docker('logs', name)).all}`);
+    });
     // The token key pair the server made in its volume on first start is what the registry trusts.
     const certDir = mkdtempSync(join(tmpdir(), 'chb-image-cert-'));
     expect((await docker('cp', `${name}:/data/secrets/registry-token.crt`, certDir)).exitCode).toBe(0);
@@ -88,7 +135,11 @@ describe('the server image (scripts/image.sh)', () => {
     expect((await cli.text()).startsWith('#!/usr/bin/env node\n')).toBe(true);
     const vsix = await fetch(`${url()}/downloads/codehub-build.vsix`);
     expect(vsix.status).toBe(200);
-    expect(Buffer.from(await vsix.arrayBuffer()).subarray(0, 2).toString()).toBe('PK'); // a zip, as a .vsix is
+    expect(
+      Buffer.from(await vsix.arrayBuffer())
+        .subarray(0, 2)
+        .toString(),
+    ).toBe('PK'); // a zip, as a .vsix is
 
     const owner = uniqueName('imaged');
     const added = await docker('exec', name, 'dist/src/cli.js', 'user', 'add', owner);
@@ -98,7 +149,8 @@ describe('the server image (scripts/image.sh)', () => {
     const sha = (await repo.git.revparse(['HEAD'])).trim();
     const push = await repo.push(`http://${owner}:${token}@127.0.0.1:${port}/git/${owner}/app.git`, ['main'], ['wait']);
     expect(push.exitCode, push.output).toBe(0);
-    const builds = async () => (await (await fetch(`${url()}/api/builds?commit=${sha}`, { headers: { authorization: `Bearer ${token}` } })).json() as { builds: any[] }).builds;
+    const builds = async () =>
+      ((await (await fetch(`${url()}/api/builds?commit=${sha}`, { headers: { authorization: `Bearer ${token}` } })).json()) as { builds: any[] }).builds;
     const [b] = await waitFor('the build', builds, (bs) => bs.length === 1 && ['succeeded', 'failed'].includes(bs[0].status), 120_000);
     expect(b.status, b.reason).toBe('succeeded');
 
@@ -106,7 +158,9 @@ describe('the server image (scripts/image.sh)', () => {
     expect((await fetch(`http://${registry}/v2/${owner}/app/tags/list`)).status).toBe(401);
     const config = mkdtempSync(join(tmpdir(), 'chb-image-docker-'));
     const as = (...args: string[]) => execa('docker', args, { reject: false, all: true, env: { DOCKER_CONFIG: config } });
-    expect((await execa('docker', ['login', '-u', owner, '--password-stdin', registry], { input: token, reject: false, env: { DOCKER_CONFIG: config } })).exitCode).toBe(0);
+    expect(
+      (await execa('docker', ['login', '-u', owner, '--password-stdin', registry], { input: token, reject: false, env: { DOCKER_CONFIG: config } })).exitCode,
+    ).toBe(0);
     const pulled = await as('pull', `${registry}/${owner}/app:${sha}`);
     expect(pulled.exitCode, pulled.all).toBe(0);
     expect(pulled.all).toContain(b.digest);

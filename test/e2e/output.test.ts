@@ -44,10 +44,15 @@ async function readSse(url: string, headers: Record<string, string>, stopAfter?:
         for (const line of block.split('\n')) {
           const [k, ...rest] = line.split(':');
           const v = rest.join(':').replace(/^ /, '');
-          if (k === 'id') ev.id = v; else if (k === 'event') ev.event = v; else if (k === 'data') ev.data += v;
+          if (k === 'id') ev.id = v;
+          else if (k === 'event') ev.event = v;
+          else if (k === 'data') ev.data += v;
         }
         events.push(ev);
-        if (ev.event === 'end' || (stopAfter !== undefined && events.length >= stopAfter)) { ctl.abort(); return events; }
+        if (ev.event === 'end' || (stopAfter !== undefined && events.length >= stopAfter)) {
+          ctl.abort();
+          return events;
+        }
       }
     }
   } catch (e) {
@@ -86,12 +91,21 @@ describe('git push -o wait', () => {
     const repo = await WorkRepo.create({ Dockerfile: `${FROM}\nRUN echo interrupted-wait-${owner} && sleep 2 && echo still-built\n` });
     const sha = (await repo.git.revparse(['HEAD'])).trim();
     // Its own process group, so SIGINT reaches git and its helpers together, as Ctrl-C in a terminal does.
-    const push = execa('git', ['push', '-o', 'wait', server.gitUrl(owner, token, owner, 'ctrlc'), 'main'], { cwd: repo.dir, reject: false, all: true, detached: true, env: { GIT_TERMINAL_PROMPT: '0' } });
+    const push = execa('git', ['push', '-o', 'wait', server.gitUrl(owner, token, owner, 'ctrlc'), 'main'], {
+      cwd: repo.dir,
+      reject: false,
+      all: true,
+      detached: true,
+      env: { GIT_TERMINAL_PROMPT: '0' },
+    });
     let seen = '';
     let interrupted = false;
     push.all!.on('data', (d: Buffer) => {
       seen += d.toString();
-      if (!interrupted && seen.includes(`interrupted-wait-${owner}`)) { interrupted = true; process.kill(-push.pid!, 'SIGINT'); }
+      if (!interrupted && seen.includes(`interrupted-wait-${owner}`)) {
+        interrupted = true;
+        process.kill(-push.pid!, 'SIGINT');
+      }
     });
     const r = await push;
     expect(r.exitCode).not.toBe(0); // the pusher left before the build ended
@@ -153,7 +167,8 @@ describe('live logs', () => {
     const sha = (await repo.git.revparse(['HEAD'])).trim();
     await repo.push(server.gitUrl(owner, token, owner, 'follower'), ['main']);
     const r = await execa(process.execPath, [join(process.cwd(), 'dist/src/cli.js'), 'logs', sha.slice(0, 7), '--follow'], {
-      env: { ...server.env, CODEHUB_URL: server.url, CODEHUB_TOKEN: token }, reject: false,
+      env: { ...server.env, CODEHUB_URL: server.url, CODEHUB_TOKEN: token },
+      reject: false,
     });
     expect(r.exitCode, r.stderr).toBe(0);
     expect(r.stdout).toContain(`follow-end-${owner}`);
@@ -185,12 +200,16 @@ describe('logs on disk', () => {
     try {
       const o = uniqueName('big');
       const t = capped.addUser(o);
-      const repo = await WorkRepo.create({ Dockerfile: `${FROM}\nRUN yes "${o} 0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef" | head -c 52428800\nRUN echo after-the-flood\n` });
+      const repo = await WorkRepo.create({
+        Dockerfile: `${FROM}\nRUN yes "${o} 0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef" | head -c 52428800\nRUN echo after-the-flood\n`,
+      });
       const sha = (await repo.git.revparse(['HEAD'])).trim();
       await repo.push(capped.gitUrl(o, t, o, 'flood'), ['main']);
       let peak = 0;
       const rss = () => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${capped.proc!.pid}/status`, 'utf8'))![1]) * 1024;
-      const poll = setInterval(() => { peak = Math.max(peak, rss()); }, 20);
+      const poll = setInterval(() => {
+        peak = Math.max(peak, rss());
+      }, 20);
       const [b] = await capped.waitForBuilds(sha, t);
       clearInterval(poll);
       expect(b.status, b.reason).toBe('succeeded');
@@ -227,7 +246,7 @@ describe('results on commits', () => {
     for (const b of builds) expect(note).toContain(`#${b.id} ${b.image} (main): succeeded`);
   });
 
-  it('shows each built commit\'s result in git log --notes=builds of a fresh clone', async () => {
+  it("shows each built commit's result in git log --notes=builds of a fresh clone", async () => {
     const repo = await WorkRepo.create({ Dockerfile: `${FROM}\nRUN echo notes-${owner}\n` });
     const url = server.gitUrl(owner, token, owner, 'noted');
     const first = (await repo.git.revparse(['HEAD'])).trim();
@@ -257,7 +276,10 @@ describe('results on commits', () => {
     const status = await execa(process.execPath, [cli, 'status'], { cwd: dest, env, reject: false });
     expect(status.stdout).toMatch(new RegExp(`#${b2.id}\\s+failed\\s+${owner}/noted\\s+main`));
     // The links the notes and `status` print open the build's and the commit's pages.
-    const pageOf = async (url: string) => { const r = await fetch(url, { headers: { authorization: `Bearer ${token}` } }); return { status: r.status, html: await r.text() }; };
+    const pageOf = async (url: string) => {
+      const r = await fetch(url, { headers: { authorization: `Bearer ${token}` } });
+      return { status: r.status, html: await r.text() };
+    };
     const notePage = new RegExp(`page: (http\\S+/builds/${b2.id})$`, 'm').exec(log);
     expect(notePage, log).not.toBeNull();
     expect(await pageOf(notePage![1]!)).toMatchObject({ status: 200, html: expect.stringContaining(`<h1>Build #${b2.id} · noted · `) });

@@ -79,7 +79,10 @@ describe('git push to image', () => {
     await repo.git.addTag('v1.0.0');
     expect((await repo.push(url, ['refs/tags/v1.0.0'])).exitCode).toBe(0);
     const builds = await server.waitForBuilds(fsha, token, { count: 2 });
-    expect(builds.map((b) => [b.ref_name, b.status])).toEqual([['feature/Foo_Bar', 'succeeded'], ['v1.0.0', 'succeeded']]);
+    expect(builds.map((b) => [b.ref_name, b.status])).toEqual([
+      ['feature/Foo_Bar', 'succeeded'],
+      ['v1.0.0', 'succeeded'],
+    ]);
     const tags = await server.registryClient().tags(`${owner}/${name}`);
     expect(tags).toEqual(expect.arrayContaining(['feature-Foo_Bar', 'v1.0.0', fsha, 'latest', 'main']));
     // latest still points at main's image, not at the feature branch's.
@@ -112,7 +115,8 @@ describe('git push to image', () => {
 describe('codehub-build.yaml', () => {
   it('builds two images from two contexts, and the branches filter skips what it names', async () => {
     const repo = await WorkRepo.create({
-      'codehub-build.yaml': 'version: 1\nimages:\n  - name: web\n    context: web\n    branches: [main]\n    args: { GREETING: hi-web }\n' +
+      'codehub-build.yaml':
+        'version: 1\nimages:\n  - name: web\n    context: web\n    branches: [main]\n    args: { GREETING: hi-web }\n' +
         '  - name: api\n    context: api\n    dockerfile: build/Dockerfile\n',
       'web/Dockerfile': 'FROM localhost:5000/cache/busybox:latest\nARG GREETING\nCOPY . /app\nRUN echo "greeting=$GREETING" && test -f /app/index.html\n',
       'web/index.html': `<h1>web of ${owner}</h1>\n`, // unique per run: no cache hit from an earlier run
@@ -128,7 +132,15 @@ describe('codehub-build.yaml', () => {
 
     await repo.push(url, ['HEAD:refs/heads/main']);
     const all = await server.waitForBuilds(sha, token, { count: 3 });
-    expect(all.filter((b) => b.ref_name === 'main').map((b) => [b.image, b.status]).sort()).toEqual([['api', 'succeeded'], ['web', 'succeeded']]);
+    expect(
+      all
+        .filter((b) => b.ref_name === 'main')
+        .map((b) => [b.image, b.status])
+        .sort(),
+    ).toEqual([
+      ['api', 'succeeded'],
+      ['web', 'succeeded'],
+    ]);
     expect(await server.registryClient().tags(`${owner}/web`)).toEqual(expect.arrayContaining(['main', sha]));
     expect(await server.registryClient().tags(`${owner}/api`)).toEqual(expect.arrayContaining(['dev', 'main', sha]));
     const web = all.find((b) => b.image === 'web')!;
@@ -209,9 +221,19 @@ describe('access', () => {
 
   it('refuses a forged hook call with 401 and records nothing', async () => {
     const before = dbRows<{ n: number }>('SELECT count(*) AS n FROM builds')[0]!.n;
-    const body = JSON.stringify({ repo: `${owner}/shop`, pusher: owner, updates: [{ old: '0'.repeat(40), new: 'a'.repeat(40), ref: 'refs/heads/x' }], options: [], sentAt: new Date().toISOString() });
+    const body = JSON.stringify({
+      repo: `${owner}/shop`,
+      pusher: owner,
+      updates: [{ old: '0'.repeat(40), new: 'a'.repeat(40), ref: 'refs/heads/x' }],
+      options: [],
+      sentAt: new Date().toISOString(),
+    });
     for (const sig of [undefined, 'sha256=' + '0'.repeat(64)]) {
-      const res = await fetch(`${server.url}/hooks/post-receive`, { method: 'POST', body, headers: { 'content-type': 'application/json', ...(sig ? { 'x-codehub-signature-256': sig } : {}) } });
+      const res = await fetch(`${server.url}/hooks/post-receive`, {
+        method: 'POST',
+        body,
+        headers: { 'content-type': 'application/json', ...(sig ? { 'x-codehub-signature-256': sig } : {}) },
+      });
       expect(res.status).toBe(401);
     }
     expect(dbRows<{ n: number }>('SELECT count(*) AS n FROM builds')[0]!.n).toBe(before);
@@ -224,7 +246,9 @@ describe('CLI', () => {
     const db = new Database(join(server.dataDir, 'codehub.db'));
     db.pragma('busy_timeout = 5000');
     const repoId = (db.prepare('SELECT id FROM repos WHERE owner = ? AND name = ?').get(owner, 'shop') as { id: number }).id;
-    const insert = db.prepare("INSERT INTO builds (repo_id, repo, ref, ref_type, ref_name, commit_sha, image, status, pusher) VALUES (?, ?, 'refs/heads/x', 'branch', 'x', ?, 'shop', 'skipped', ?)");
+    const insert = db.prepare(
+      "INSERT INTO builds (repo_id, repo, ref, ref_type, ref_name, commit_sha, image, status, pusher) VALUES (?, ?, 'refs/heads/x', 'branch', 'x', ?, 'shop', 'skipped', ?)",
+    );
     for (const sha of ['fedcb1' + '0'.repeat(34), 'fedcb2' + '0'.repeat(34)]) insert.run(repoId, `${owner}/shop`, sha, owner);
     db.close();
     const r = server.cli(['logs', 'fedcb'], { CODEHUB_TOKEN: token });

@@ -21,7 +21,7 @@ afterAll(async () => {
 });
 
 describe('usage and quota', () => {
-  it('reports usage equal to the unique blob sizes of the registry\'s manifests, warns from 80 %, and fails the next build of an owner over quota before BuildKit runs', async () => {
+  it("reports usage equal to the unique blob sizes of the registry's manifests, warns from 80 %, and fails the next build of an owner over quota before BuildKit runs", async () => {
     const alice = uniqueName('quota');
     const token = server.addUser(alice);
     const bob = uniqueName('roomy');
@@ -148,7 +148,10 @@ describe('usage and quota', () => {
     expect(await tagStatus(server.registryAccess, `${owner}/tool`, '2')).toBe(404);
     expect((await server.api('/api/usage', token)).body).toMatchObject({ bytes: 0, images: [] });
 
-    const rebuild = await fetch(`${server.url}/api/builds/${(await server.waitForBuilds(sha, token))[0].id}/rebuild`, { method: 'POST', headers: { authorization: `Bearer ${token}` } });
+    const rebuild = await fetch(`${server.url}/api/builds/${(await server.waitForBuilds(sha, token))[0].id}/rebuild`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}` },
+    });
     expect(rebuild.status).toBe(201);
     const [, again] = await server.waitForBuilds(sha, token, { count: 2 });
     expect(again.status, again.reason).toBe('succeeded');

@@ -94,7 +94,9 @@ describe('pushed refs', () => {
   it('builds an image with a paths filter only when the push changed one of its paths', async () => {
     const repo = await WorkRepo.create({
       'codehub-build.yaml': 'version: 1\nimages:\n  - name: docs-site\n    context: site\n    paths: ["site/**"]\n',
-      'site/Dockerfile': 'FROM localhost:5000/cache/busybox:latest\nCOPY . /site\n', 'site/index.html': 'v1\n', 'README.md': 'r1\n',
+      'site/Dockerfile': 'FROM localhost:5000/cache/busybox:latest\nCOPY . /site\n',
+      'site/index.html': 'v1\n',
+      'README.md': 'r1\n',
     });
     const url = server.gitUrl(owner, token, owner, 'paths');
     const first = (await repo.git.revparse(['HEAD'])).trim();
@@ -122,7 +124,10 @@ describe('pushed refs', () => {
 
     const dave = uniqueName('dave');
     const daveToken = server.addUser(dave);
-    const refused = await execa('git', ['clone', server.gitUrl(dave, daveToken, owner, 'clonable'), dest + '2'], { reject: false, env: { GIT_TERMINAL_PROMPT: '0' } });
+    const refused = await execa('git', ['clone', server.gitUrl(dave, daveToken, owner, 'clonable'), dest + '2'], {
+      reject: false,
+      env: { GIT_TERMINAL_PROMPT: '0' },
+    });
     expect(refused.exitCode).not.toBe(0);
     // To someone it is not shared with, the repo does not exist (the same answer as for a missing one).
     expect(refused.stderr).toContain(`repository ${owner}/clonable does not exist`);
@@ -131,7 +136,10 @@ describe('pushed refs', () => {
   it('takes a push over 1 MB (a chunked request body) and builds it', async () => {
     const big = Buffer.alloc(3 * 1024 * 1024);
     for (let i = 0; i < big.length; i += 4) big.writeUInt32LE((i * 2654435761) >>> 0, i); // incompressible enough
-    const repo = await WorkRepo.create({ Dockerfile: 'FROM localhost:5000/cache/busybox:latest\nCOPY big.bin /big.bin\nRUN wc -c /big.bin\n', 'big.bin': big.toString('latin1') + owner });
+    const repo = await WorkRepo.create({
+      Dockerfile: 'FROM localhost:5000/cache/busybox:latest\nCOPY big.bin /big.bin\nRUN wc -c /big.bin\n',
+      'big.bin': big.toString('latin1') + owner,
+    });
     const sha = (await repo.git.revparse(['HEAD'])).trim();
     const push = await repo.push(server.gitUrl(owner, token, owner, 'bigpush'), ['main']);
     expect(push.exitCode, push.output).toBe(0);
@@ -147,8 +155,12 @@ describe('pushed refs', () => {
     const stopped = server.stop('SIGTERM'); // resolves when the process has exited
     // While it drains it refuses new work, but still answers reads and registry tokens (its running build's
     // push asks it for one: it is the registry's realm).
-    const refused = await waitFor('the stopping server to refuse new work', async () => fetch(`${server.url}/api/builds/999999/cancel`, { method: 'POST', headers: { authorization: `Bearer ${token}` } }),
-      (r) => r.status === 503, 5_000);
+    const refused = await waitFor(
+      'the stopping server to refuse new work',
+      async () => fetch(`${server.url}/api/builds/999999/cancel`, { method: 'POST', headers: { authorization: `Bearer ${token}` } }),
+      (r) => r.status === 503,
+      5_000,
+    );
     expect(await refused.text()).toContain('codehub-build is stopping');
     expect((await fetch(`${server.url}/registry/token?service=codehub-build-registry&scope=repository:cache/busybox:pull`)).status).toBe(200);
     await stopped;
@@ -163,42 +175,49 @@ describe('pushed refs', () => {
   it.each([
     ['the Engine API (default)', {}],
     ['buildx', { CODEHUB_BUILDERS: 'default' }],
-  ])('finishes a build interrupted by SIGKILL of the server once it starts again, through %s; the dead server\'s solve does not outlive it', async (_label, env) => {
-    const srv = Object.keys(env).length ? await TestServer.start({ env }) : server;
-    const tok = srv === server ? token : srv.addUser(owner);
-    try {
-      const marker = `interrupt-kill-${owner}`;
-      // busybox's sh execs the last command, so the RUN shows in the process table as exactly this sleep.
-      const sleep = `sleep 6.${String(Date.now() % 1000).padStart(3, '0')}`;
-      const running = async () => (await execa('ps', ['-eo', 'args'], { reject: false })).stdout.split('\n').some((l) => l.trim() === sleep);
-      const repo = await WorkRepo.create({ Dockerfile: `FROM localhost:5000/cache/busybox:latest\nRUN echo ${marker} && ${sleep}\n` });
-      const sha = (await repo.git.revparse(['HEAD'])).trim();
-      await repo.push(srv.gitUrl(owner, tok, owner, 'interrupted'), ['main']);
-      await waitUntilRunning(sha, new RegExp(`^#\\d+ ${marker}$`, 'm'), srv, tok);
-      expect(await running()).toBe(true);
-      await srv.stop('SIGKILL');
-      if (srv === server) {
-        // Gone with the connection, before any server is back.
-        expect(await waitFor('the RUN to stop with the dead server\'s connection', running, (r) => !r, 10_000)).toBe(false);
-        await srv.boot();
-      } else {
-        await new Promise((r) => setTimeout(r, 1500));
-        expect(await running()).toBe(true); // the orphaned client keeps its solve going...
-        await srv.boot();
-        for (let i = 0; i < 100 && !srv.logs.some((l) => l.includes('stopped build clients left by a previous server process')); i++) await new Promise((r) => setTimeout(r, 50));
-        expect(srv.logs.some((l) => l.includes('stopped build clients left by a previous server process')), srv.logs.join('\n')).toBe(true); // ...until the new server stops it
+  ])(
+    "finishes a build interrupted by SIGKILL of the server once it starts again, through %s; the dead server's solve does not outlive it",
+    async (_label, env) => {
+      const srv = Object.keys(env).length ? await TestServer.start({ env }) : server;
+      const tok = srv === server ? token : srv.addUser(owner);
+      try {
+        const marker = `interrupt-kill-${owner}`;
+        // busybox's sh execs the last command, so the RUN shows in the process table as exactly this sleep.
+        const sleep = `sleep 6.${String(Date.now() % 1000).padStart(3, '0')}`;
+        const running = async () => (await execa('ps', ['-eo', 'args'], { reject: false })).stdout.split('\n').some((l) => l.trim() === sleep);
+        const repo = await WorkRepo.create({ Dockerfile: `FROM localhost:5000/cache/busybox:latest\nRUN echo ${marker} && ${sleep}\n` });
+        const sha = (await repo.git.revparse(['HEAD'])).trim();
+        await repo.push(srv.gitUrl(owner, tok, owner, 'interrupted'), ['main']);
+        await waitUntilRunning(sha, new RegExp(`^#\\d+ ${marker}$`, 'm'), srv, tok);
+        expect(await running()).toBe(true);
+        await srv.stop('SIGKILL');
+        if (srv === server) {
+          // Gone with the connection, before any server is back.
+          expect(await waitFor("the RUN to stop with the dead server's connection", running, (r) => !r, 10_000)).toBe(false);
+          await srv.boot();
+        } else {
+          await new Promise((r) => setTimeout(r, 1500));
+          expect(await running()).toBe(true); // the orphaned client keeps its solve going...
+          await srv.boot();
+          for (let i = 0; i < 100 && !srv.logs.some((l) => l.includes('stopped build clients left by a previous server process')); i++)
+            await new Promise((r) => setTimeout(r, 50));
+          expect(
+            srv.logs.some((l) => l.includes('stopped build clients left by a previous server process')),
+            srv.logs.join('\n'),
+          ).toBe(true); // ...until the new server stops it
+        }
+        const [b] = await srv.waitForBuilds(sha, tok);
+        const log = (await srv.api<string>(`/api/builds/${b.id}/log`, tok)).body;
+        expect(b, `${b.reason}\n${log}`).toMatchObject({ status: 'succeeded', attempts: 2 });
+        expect(log).toContain('the server stopped during attempt 1; the build was queued again');
+        // The registry holds what the database says was pushed: the re-run's image, not the orphan's.
+        expect(await srv.registryClient().digest(`${owner}/interrupted`, sha)).toBe(b.digest);
+        expect(await srv.registryClient().digest(`${owner}/interrupted`, 'main')).toBe(b.digest);
+      } finally {
+        if (srv !== server) await srv.stop();
       }
-      const [b] = await srv.waitForBuilds(sha, tok);
-      const log = (await srv.api<string>(`/api/builds/${b.id}/log`, tok)).body;
-      expect(b, `${b.reason}\n${log}`).toMatchObject({ status: 'succeeded', attempts: 2 });
-      expect(log).toContain('the server stopped during attempt 1; the build was queued again');
-      // The registry holds what the database says was pushed: the re-run's image, not the orphan's.
-      expect(await srv.registryClient().digest(`${owner}/interrupted`, sha)).toBe(b.digest);
-      expect(await srv.registryClient().digest(`${owner}/interrupted`, 'main')).toBe(b.digest);
-    } finally {
-      if (srv !== server) await srv.stop();
-    }
-  });
+    },
+  );
 
   /** Waits until the build of `sha` is running and its log shows `logPattern` (by default: the RUN step began). */
   async function waitUntilRunning(sha: string, logPattern: RegExp = /RUN echo/, srv = server, tok = token): Promise<void> {

@@ -61,7 +61,7 @@ describe('registry token auth', () => {
     expect(anonymous.status).toBe(401); // the registry really asks for a token
     expect(anonymous.headers.get('www-authenticate')).toContain(`realm="${server.url}/registry/token"`);
     const t = await tokenFor(alice, aliceToken, `repository:${alice}/app:pull`);
-    const tags = await (await fetch(`http://${addr}/v2/${alice}/app/tags/list`, { headers: { authorization: `Bearer ${t}` } })).json() as { tags: string[] };
+    const tags = (await (await fetch(`http://${addr}/v2/${alice}/app/tags/list`, { headers: { authorization: `Bearer ${t}` } })).json()) as { tags: string[] };
     expect(tags.tags.sort()).toEqual([sha, 'latest', 'main'].sort());
   });
 
@@ -112,7 +112,10 @@ describe('registry token auth', () => {
     const rm = server.cli(['image', 'rm', `${alice}/own:1`], { CODEHUB_TOKEN: aliceToken });
     expect(rm.stdout, rm.stderr).toContain(`removed ${alice}/own:1`);
     const t = await tokenFor(alice, aliceToken, `repository:${alice}/own:pull`);
-    const res = await fetch(`http://${addr}/v2/${alice}/own/manifests/1`, { method: 'HEAD', headers: { authorization: `Bearer ${t}`, accept: 'application/vnd.docker.distribution.manifest.v2+json' } });
+    const res = await fetch(`http://${addr}/v2/${alice}/own/manifests/1`, {
+      method: 'HEAD',
+      headers: { authorization: `Bearer ${t}`, accept: 'application/vnd.docker.distribution.manifest.v2+json' },
+    });
     expect(res.status).toBe(404);
     expect(server.cli(['image', 'rm', `${alice}/app:main`], { CODEHUB_TOKEN: bobToken }).stderr).toContain(`no user ${alice}`);
   });

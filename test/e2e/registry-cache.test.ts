@@ -75,12 +75,12 @@ describe('the registry cache follows the repo to a builder that never built it',
     expect(Object.keys((await blob.json()) as object)).toContain('moby.buildkit.cache.v0');
   }, 120_000);
 
-  it('on a fresh daemon B, the same branch\'s next commit reports its unchanged steps cached, from the registry', async () => {
+  it("on a fresh daemon B, the same branch's next commit reports its unchanged steps cached, from the registry", async () => {
     await restart({ CODEHUB_BUILDERS: ENTRY });
     await repos.same!.commit({ 'README.md': 'two\n' }, 'a change the image does not copy');
     const r = await build('same', 'main');
     expect(r.b.builder).toBe(REMOTE);
-    expect(r.log).toContain('cache: same was last built on local: importing the registry\'s cache');
+    expect(r.log).toContain("cache: same was last built on local: importing the registry's cache");
     expect(r.log).toMatch(new RegExp(`importing cache manifest from ${server.registry}/${owner}/same:main`));
     expect(r.copy).toMatchObject({ cached: true });
     expect(r.run).toMatchObject({ cached: true });
@@ -102,7 +102,7 @@ describe('the registry cache follows the repo to a builder that never built it',
     expect(again.run).toMatchObject({ cached: true });
   }, 120_000);
 
-  it('on daemon B, a new branch\'s first push reuses the default branch\'s cache', async () => {
+  it("on daemon B, a new branch's first push reuses the default branch's cache", async () => {
     await repos.branch!.commit({ 'README.md': 'feature\n' }, 'start a feature');
     const r = await build('branch', 'feature/try-it');
     expect(r.b.builder).toBe(REMOTE);

@@ -26,7 +26,8 @@ afterAll(async () => {
   for (const addr of registries) await stack('registry', 'down', addr);
 });
 
-const buildsOf = (server: TestServer, token: string, q: string) => server.api<{ builds: any[] }>(`/api/builds?${q}&limit=200`, token).then((r) => r.body.builds);
+const buildsOf = (server: TestServer, token: string, q: string) =>
+  server.api<{ builds: any[] }>(`/api/builds?${q}&limit=200`, token).then((r) => r.body.builds);
 
 describe('blob garbage collection (scripts/stack.sh gc)', () => {
   let addr: string;
@@ -93,8 +94,12 @@ describe('blob garbage collection (scripts/stack.sh gc)', () => {
     const token = server.addUser(owner);
     expect((await stack('registry', 'up', addr, '--read-only')).exitCode).toBe(0);
     try {
-      await waitFor('healthz to see the read-only registry', async () => (await (await fetch(`${server.url}/healthz`)).json()) as any,
-        (h) => h.checks.registry.writable === false, 10_000);
+      await waitFor(
+        'healthz to see the read-only registry',
+        async () => (await (await fetch(`${server.url}/healthz`)).json()) as any,
+        (h) => h.checks.registry.writable === false,
+        10_000,
+      );
       const repo = await WorkRepo.create({ Dockerfile: `${FROM}\nRUN echo readonly-${owner}\n` });
       expect((await repo.push(server.gitUrl(owner, token, owner, 'app'), ['main'])).exitCode).toBe(0);
       const sha = (await repo.git.revparse(['HEAD'])).trim();
@@ -104,7 +109,12 @@ describe('blob garbage collection (scripts/stack.sh gc)', () => {
     } finally {
       expect((await stack('registry', 'up', addr)).exitCode).toBe(0);
     }
-    const [b] = await waitFor('the build to finish', () => buildsOf(server, token, `repo=${owner}/app`), (bs) => bs.length === 1 && TERMINAL.includes(bs[0].status), 60_000);
+    const [b] = await waitFor(
+      'the build to finish',
+      () => buildsOf(server, token, `repo=${owner}/app`),
+      (bs) => bs.length === 1 && TERMINAL.includes(bs[0].status),
+      60_000,
+    );
     expect(b).toMatchObject({ status: 'succeeded', attempts: 1 });
     // The barrier for "queued meanwhile": its log holds one attempt, once the registry took pushes, and none given back for the registry.
     const log = (await server.api<string>(`/api/builds/${b.id}/log`, token)).body;
@@ -117,14 +127,20 @@ describe('a registry that stops', () => {
   it('loses no build of a burst of 10 pushes while it is down for 30 s, nor the one that was pushing when it stopped', async () => {
     const addr = await ownRegistry();
     // One attempt only: a build that counted the registry's absence against itself would fail.
-    const server = await TestServer.start({ env: { CODEHUB_REGISTRY: addr, CODEHUB_HEALTH_INTERVAL_MS: '300', CODEHUB_MAX_ATTEMPTS: '1', CODEHUB_MAX_BUILDS: '4' } });
+    const server = await TestServer.start({
+      env: { CODEHUB_REGISTRY: addr, CODEHUB_HEALTH_INTERVAL_MS: '300', CODEHUB_MAX_ATTEMPTS: '1', CODEHUB_MAX_BUILDS: '4' },
+    });
     try {
       const owner = uniqueName('regdown');
       const token = server.addUser(owner);
       const repo = await WorkRepo.create({ Dockerfile: `${FROM}\nRUN echo slow-${owner} && sleep 3\n` });
       const url = server.gitUrl(owner, token, owner, 'app');
       expect((await repo.push(url, ['main'])).exitCode).toBe(0);
-      await waitFor('the slow build to run', () => buildsOf(server, token, `repo=${owner}/app`), (bs) => bs[0]?.status === 'running');
+      await waitFor(
+        'the slow build to run',
+        () => buildsOf(server, token, `repo=${owner}/app`),
+        (bs) => bs[0]?.status === 'running',
+      );
       expect((await stack('registry', 'down', addr)).exitCode).toBe(0);
       const stopped = Date.now();
       for (let i = 0; i < 10; i++) {
@@ -137,8 +153,12 @@ describe('a registry that stops', () => {
         await sleep(1000);
       }
       expect((await stack('registry', 'up', addr)).exitCode).toBe(0);
-      const all = await waitFor('all 11 builds to finish', () => buildsOf(server, token, `repo=${owner}/app`),
-        (bs) => bs.length === 11 && bs.every((b) => TERMINAL.includes(b.status)), 120_000);
+      const all = await waitFor(
+        'all 11 builds to finish',
+        () => buildsOf(server, token, `repo=${owner}/app`),
+        (bs) => bs.length === 11 && bs.every((b) => TERMINAL.includes(b.status)),
+        120_000,
+      );
       for (const b of all) expect(b, JSON.stringify(b)).toMatchObject({ status: 'succeeded', attempts: 1 });
       const slow = all.find((b) => b.ref_name === 'main');
       const log = (await server.api<string>(`/api/builds/${slow.id}/log`, token)).body;
@@ -161,10 +181,19 @@ describe('scheduled upkeep', () => {
       const pushed = await docker('push', '-q', ref);
       expect(pushed.exitCode, pushed.all).toBe(0);
       await docker('image', 'rm', ref);
-      const usage = await waitFor('the reconcile to count the pushed image', async () => (await server.api('/api/usage', token)).body,
-        (u) => u.images.some((i: any) => i.image === 'byhand'), 30_000);
+      const usage = await waitFor(
+        'the reconcile to count the pushed image',
+        async () => (await server.api('/api/usage', token)).body,
+        (u) => u.images.some((i: any) => i.image === 'byhand'),
+        30_000,
+      );
       expect(usage.bytes).toBeGreaterThan(0);
-      await waitFor('a gc run in the log', async () => server.logs.filter((l) => l.includes('"msg":"gc run"')), (l) => l.length > 0, 30_000);
+      await waitFor(
+        'a gc run in the log',
+        async () => server.logs.filter((l) => l.includes('"msg":"gc run"')),
+        (l) => l.length > 0,
+        30_000,
+      );
       const reconciled = server.logs.map((l) => JSON.parse(l)).find((l) => l.msg === 'usage reconciled with the registry');
       expect(reconciled).toMatchObject({ repositories: expect.any(Number), tags: expect.any(Number), requests: expect.any(Number) });
       // A tag nobody built stays: retention removes only what a build pushed.
@@ -199,11 +228,18 @@ describe('gc beside pushes', () => {
         }
       })();
       for (let round = 0; round < 3; round++) {
-        await Promise.all([0, 1, 2, 3].map(async (i) => {
-          const branch = await WorkRepo.create({ Dockerfile: `${FROM}\nRUN echo busy-${owner}-${round}-${i}\n` });
-          expect((await branch.push(url, [`+HEAD:refs/heads/b${i}`])).exitCode).toBe(0);
-        }));
-        await waitFor('the round to finish', () => buildsOf(server, token, `repo=${owner}/app`), (bs) => bs.every((b) => TERMINAL.includes(b.status)), 60_000);
+        await Promise.all(
+          [0, 1, 2, 3].map(async (i) => {
+            const branch = await WorkRepo.create({ Dockerfile: `${FROM}\nRUN echo busy-${owner}-${round}-${i}\n` });
+            expect((await branch.push(url, [`+HEAD:refs/heads/b${i}`])).exitCode).toBe(0);
+          }),
+        );
+        await waitFor(
+          'the round to finish',
+          () => buildsOf(server, token, `repo=${owner}/app`),
+          (bs) => bs.every((b) => TERMINAL.includes(b.status)),
+          60_000,
+        );
       }
       pushing = false;
       await gcLoop;
@@ -214,7 +250,10 @@ describe('gc beside pushes', () => {
       for (const branch of ['b0', 'b1', 'b2', 'b3', 'main']) {
         const newest = builds.find((b) => b.ref_name === branch)!;
         for (const tag of [branch, newest.commit]) {
-          const res = await registryFetch(server.registryAccess, `/v2/${owner}/app/manifests/${tag}`, { method: 'HEAD', headers: { accept: 'application/vnd.docker.distribution.manifest.v2+json' } });
+          const res = await registryFetch(server.registryAccess, `/v2/${owner}/app/manifests/${tag}`, {
+            method: 'HEAD',
+            headers: { accept: 'application/vnd.docker.distribution.manifest.v2+json' },
+          });
           expect(res.status, `${branch} ${tag}`).toBe(200);
           if (tag === branch) expect(res.headers.get('docker-content-digest')).toBe(newest.digest);
         }

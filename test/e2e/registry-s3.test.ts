@@ -20,8 +20,10 @@ const ACCESS_KEY = process.env.CODEHUB_STACK_S3_ACCESS_KEY ?? 'test:tester';
 const SECRET_KEY = process.env.CODEHUB_STACK_S3_SECRET_KEY ?? 'testing';
 const BLOBS = 'docker/registry/v2/blobs/';
 const ACCEPT = [
-  'application/vnd.oci.image.index.v1+json', 'application/vnd.oci.image.manifest.v1+json',
-  'application/vnd.docker.distribution.manifest.list.v2+json', 'application/vnd.docker.distribution.manifest.v2+json',
+  'application/vnd.oci.image.index.v1+json',
+  'application/vnd.oci.image.manifest.v1+json',
+  'application/vnd.docker.distribution.manifest.list.v2+json',
+  'application/vnd.docker.distribution.manifest.v2+json',
 ].join(', ');
 
 const sha256 = (s: string) => createHash('sha256').update(s).digest('hex');
@@ -35,16 +37,24 @@ async function s3(method: string, path: string, query: Record<string, string> = 
   const scope = `${amzDate.slice(0, 8)}/us-east-1/s3/aws4_request`;
   const payload = sha256('');
   const canonicalPath = path.split('/').map(uriEncode).join('/');
-  const canonicalQuery = Object.keys(query).sort().map((k) => `${uriEncode(k)}=${uriEncode(query[k]!)}`).join('&');
+  const canonicalQuery = Object.keys(query)
+    .sort()
+    .map((k) => `${uriEncode(k)}=${uriEncode(query[k]!)}`)
+    .join('&');
   const signed = 'host;x-amz-content-sha256;x-amz-date';
-  const canonical = [method, canonicalPath, canonicalQuery, `host:${host}\nx-amz-content-sha256:${payload}\nx-amz-date:${amzDate}\n`, signed, payload].join('\n');
+  const canonical = [method, canonicalPath, canonicalQuery, `host:${host}\nx-amz-content-sha256:${payload}\nx-amz-date:${amzDate}\n`, signed, payload].join(
+    '\n',
+  );
   let key = hmac(`AWS4${SECRET_KEY}`, amzDate.slice(0, 8));
   for (const part of ['us-east-1', 's3', 'aws4_request']) key = hmac(key, part);
-  const signature = createHmac('sha256', key).update(['AWS4-HMAC-SHA256', amzDate, scope, sha256(canonical)].join('\n')).digest('hex');
+  const signature = createHmac('sha256', key)
+    .update(['AWS4-HMAC-SHA256', amzDate, scope, sha256(canonical)].join('\n'))
+    .digest('hex');
   const res = await fetch(`${S3}${canonicalPath}${canonicalQuery ? `?${canonicalQuery}` : ''}`, {
     method,
     headers: {
-      'x-amz-content-sha256': payload, 'x-amz-date': amzDate,
+      'x-amz-content-sha256': payload,
+      'x-amz-date': amzDate,
       authorization: `AWS4-HMAC-SHA256 Credential=${ACCESS_KEY}/${scope}, SignedHeaders=${signed}, Signature=${signature}`,
     },
   });
@@ -79,7 +89,15 @@ beforeAll(async () => {
   const addr = `127.0.0.1:${await freePort()}`;
   bucket = uniqueName('chb-registry');
   server = await TestServer.start({ env: { CODEHUB_REGISTRY_AUTH: 'token', CODEHUB_REGISTRY: addr, CODEHUB_MAX_ATTEMPTS: '1' } });
-  const reg = await stack('token-registry', 'up', server.registry, `${server.url}/registry/token`, join(server.dataDir, 'secrets', 'registry-token.crt'), '--s3', `${S3}/${bucket}`);
+  const reg = await stack(
+    'token-registry',
+    'up',
+    server.registry,
+    `${server.url}/registry/token`,
+    join(server.dataDir, 'secrets', 'registry-token.crt'),
+    '--s3',
+    `${S3}/${bucket}`,
+  );
   expect(reg.exitCode, reg.all).toBe(0);
   owner = uniqueName('s3');
   token = server.addUser(owner);
@@ -89,7 +107,12 @@ beforeAll(async () => {
     const r = await execa('docker', args, { reject: false, all: true, env: { DOCKER_CONFIG: config } });
     return { exitCode: r.exitCode ?? -1, all: r.all ?? '', stdout: r.stdout ?? '' };
   };
-  const login = await execa('docker', ['login', server.registry, '-u', owner, '--password-stdin'], { input: token, reject: false, all: true, env: { DOCKER_CONFIG: config } });
+  const login = await execa('docker', ['login', server.registry, '-u', owner, '--password-stdin'], {
+    input: token,
+    reject: false,
+    all: true,
+    env: { DOCKER_CONFIG: config },
+  });
   expect(login.exitCode, login.all).toBe(0);
 });
 
@@ -121,7 +144,11 @@ async function blobsOf(repository: string, reference: string): Promise<Map<strin
   const body = Buffer.from(await res.arrayBuffer());
   const m = JSON.parse(body.toString('utf8')) as { config: { digest: string; size: number }; layers: { digest: string; size: number }[] };
   expect(m.layers, 'a plain image manifest (no index)').toBeDefined();
-  return new Map([[res.headers.get('docker-content-digest')!, body.length], [m.config.digest, m.config.size], ...m.layers.map((l) => [l.digest, l.size] as [string, number])]);
+  return new Map([
+    [res.headers.get('docker-content-digest')!, body.length],
+    [m.config.digest, m.config.size],
+    ...m.layers.map((l) => [l.digest, l.size] as [string, number]),
+  ]);
 }
 
 describe('the registry on S3 (Swift s3api)', () => {
@@ -143,7 +170,10 @@ describe('the registry on S3 (Swift s3api)', () => {
     expect(blobs.get(b.digest)).toBeGreaterThan(0);
     const inBucket = await objects(bucket, `${BLOBS}sha256/`);
     for (const [digest, size] of blobs) expect(inBucket.get(blobKey(digest)), digest).toBe(size);
-    expect([...blobs.values()].some((size) => size > 1_900_000), 'the 2 MB layer').toBe(true);
+    expect(
+      [...blobs.values()].some((size) => size > 1_900_000),
+      'the 2 MB layer',
+    ).toBe(true);
 
     // docker pull, signed in with the user's token, gets the very manifest the build pushed.
     const ref = `${server.registry}/${repository()}:${sha}`;
@@ -183,7 +213,9 @@ describe('the registry on S3 (Swift s3api)', () => {
     for (const d of freed.keys()) expect(inBucket.has(blobKey(d)), d).toBe(true);
     const collect = await stack('gc', server.registry);
     expect(collect.exitCode, collect.all).toBe(0);
-    expect(collect.all).toMatch(new RegExp(`registry ${server.registry}: ${freed.size} blobs deleted; bucket \\S+ before, \\S+ after, freed \\S+ \\(${freedBytes} bytes\\)`));
+    expect(collect.all).toMatch(
+      new RegExp(`registry ${server.registry}: ${freed.size} blobs deleted; bucket \\S+ before, \\S+ after, freed \\S+ \\(${freedBytes} bytes\\)`),
+    );
 
     inBucket = await objects(bucket, BLOBS);
     for (const d of freed.keys()) expect(inBucket.has(blobKey(d)), `${d} is freed`).toBe(false);
@@ -201,7 +233,8 @@ describe('the registry on S3 (Swift s3api)', () => {
     }
     for (const s of shas.slice(0, 3)) {
       const res = await fetch(`http://${server.registry}/v2/${repository()}/manifests/${s}`, {
-        method: 'HEAD', headers: { accept: ACCEPT, authorization: `Bearer ${await pullToken(repository())}` },
+        method: 'HEAD',
+        headers: { accept: ACCEPT, authorization: `Bearer ${await pullToken(repository())}` },
       });
       expect(res.status, s).toBe(404);
     }

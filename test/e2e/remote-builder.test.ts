@@ -62,7 +62,9 @@ function lazyDriver(make: () => BuilderDriver): BuilderDriver {
   return { name: REMOTE, build: (req, io) => get().build(req, io), health: () => get().health() };
 }
 
-describeDriverContract('remote dockerd over TCP with TLS (docker+tcp://)', () => lazyDriver(() => driverFor(parseBuilders([ENTRY], 1)[0]!)), { clientProcess: false });
+describeDriverContract('remote dockerd over TCP with TLS (docker+tcp://)', () => lazyDriver(() => driverFor(parseBuilders([ENTRY], 1)[0]!)), {
+  clientProcess: false,
+});
 
 describe('docker+tcp:// housekeeping', () => {
   const tarOf = (dockerfile: string) => {
@@ -70,8 +72,16 @@ describe('docker+tcp:// housekeeping', () => {
     writeFileSync(join(dir, 'Dockerfile'), dockerfile);
     return spawn('tar', ['-c', '-C', dir, '.']).stdout;
   };
-  const request = (tag: string, secrets: Record<string, string> = {}): BuildRequest => (
-    { dockerfile: 'Dockerfile', target: null, args: {}, labels: {}, tags: [tag], platforms: [], secrets, workDir: mkdtempSync(join(tmpdir(), 'chb-w-')) });
+  const request = (tag: string, secrets: Record<string, string> = {}): BuildRequest => ({
+    dockerfile: 'Dockerfile',
+    target: null,
+    args: {},
+    labels: {},
+    tags: [tag],
+    platforms: [],
+    secrets,
+    workDir: mkdtempSync(join(tmpdir(), 'chb-w-')),
+  });
 
   it("removes pushed images from the remote daemon's store once idle, for builds with and without secrets alike", async () => {
     const tls = parseTlsQuery(`tls=${CLIENT}`);
@@ -93,11 +103,16 @@ describe('docker+tcp:// housekeeping', () => {
     expect((await onBuilder('image', 'inspect', secret)).exitCode).toBe(0);
     expect((await onMain('image', 'inspect', secret)).exitCode).not.toBe(0);
     for (const tag of [plain, secret]) {
-      await waitFor(`${tag} to be pruned from the remote store`, async () => (await onBuilder('image', 'inspect', tag)).exitCode, (c) => c !== 0, 10_000);
+      await waitFor(
+        `${tag} to be pruned from the remote store`,
+        async () => (await onBuilder('image', 'inspect', tag)).exitCode,
+        (c) => c !== 0,
+        10_000,
+      );
     }
   });
 
-  it('trims BuildKit\'s build cache on the daemon to its budget once idle', async () => {
+  it("trims BuildKit's build cache on the daemon to its budget once idle", async () => {
     const tls = parseTlsQuery(`tls=${CLIENT}`);
     // A budget of one byte: every record no build is using goes, this build's RUN among them.
     const driver = new EngineDriver({ endpoint: { host: '127.0.0.1', port: PORT, tls }, pruneIdleMs: 300, cacheMaxBytes: 1 }, REMOTE);
@@ -107,10 +122,15 @@ describe('docker+tcp:// housekeeping', () => {
       const df = JSON.parse(r.stdout) as { BuildCache: { Description: string }[] | null };
       return (df.BuildCache ?? []).filter((c) => c.Description.includes(`echo ${owner}`)).length;
     };
-    const a = await driver.build(request(`${OPEN_REGISTRY}/${owner}/budget:x`), { context: tarOf(`${FROM}\nRUN echo ${owner}\n`), onLog: () => {}, signal: new AbortController().signal, processEnv: {} });
+    const a = await driver.build(request(`${OPEN_REGISTRY}/${owner}/budget:x`), {
+      context: tarOf(`${FROM}\nRUN echo ${owner}\n`),
+      onLog: () => {},
+      signal: new AbortController().signal,
+      processEnv: {},
+    });
     expect(a.ok, JSON.stringify(a)).toBe(true);
     expect(await records()).toBeGreaterThan(0);
-    await waitFor('the RUN step\'s cache record to be pruned', records, (n) => n === 0, 15_000);
+    await waitFor("the RUN step's cache record to be pruned", records, (n) => n === 0, 15_000);
   });
 });
 
@@ -130,8 +150,15 @@ describe('through the server, on the remote builder', () => {
   });
 
   it('builds a pushed commit there: /healthz names it, the build records it, the registry has the image', async () => {
-    const health = await waitFor('the remote builder to be healthy', () => healthz(server), (h) => h.body.checks.builders[0]?.ok === true, 20_000);
-    expect(health.body.checks.builders).toEqual([expect.objectContaining({ name: REMOTE, ok: true, detail: expect.stringContaining(`at tcp://127.0.0.1:${PORT} (TLS)`) })]);
+    const health = await waitFor(
+      'the remote builder to be healthy',
+      () => healthz(server),
+      (h) => h.body.checks.builders[0]?.ok === true,
+      20_000,
+    );
+    expect(health.body.checks.builders).toEqual([
+      expect.objectContaining({ name: REMOTE, ok: true, detail: expect.stringContaining(`at tcp://127.0.0.1:${PORT} (TLS)`) }),
+    ]);
     expect(JSON.stringify(health.body)).not.toContain(CLIENT); // the name is the entry without its query
 
     const repo = await WorkRepo.create({ Dockerfile: `${FROM}\nRUN echo built-remotely-${owner}\n` });
@@ -148,7 +175,7 @@ describe('through the server, on the remote builder', () => {
     expect((await onMain('image', 'inspect', b.image_refs[0])).exitCode).not.toBe(0);
   });
 
-  it('runs a build with a secret there, served by the server\'s own BuildKit session', async () => {
+  it("runs a build with a secret there, served by the server's own BuildKit session", async () => {
     const value = `tok-${randomBytes(12).toString('hex')}`;
     const set = server.cli(['secret', 'set', `${owner}/sec`, 'TOKEN'], { CODEHUB_TOKEN: token }, `${value}\n`);
     expect(set.status, set.stderr).toBe(0);
@@ -170,13 +197,28 @@ describe('through the server, on the remote builder', () => {
     const repo = await WorkRepo.create({ Dockerfile: `${FROM}\nRUN echo cancel-${owner} && ${marker}\n` });
     const sha = (await repo.git.revparse(['HEAD'])).trim();
     await repo.push(server.gitUrl(owner, token, owner, 'cancelme'), ['main']);
-    const [b] = await waitFor('the build to run', () => buildsOf(sha), (bs) => bs[0]?.status === 'running');
+    const [b] = await waitFor(
+      'the build to run',
+      () => buildsOf(sha),
+      (bs) => bs[0]?.status === 'running',
+    );
     expect(b.builder).toBe(REMOTE);
-    await waitFor('the RUN step to start on the remote daemon', () => processesWith(marker), (ps) => ps.length > 0);
+    await waitFor(
+      'the RUN step to start on the remote daemon',
+      () => processesWith(marker),
+      (ps) => ps.length > 0,
+    );
     const r = server.cli(['cancel', String(b.id)], { CODEHUB_TOKEN: token });
     expect(r.stdout, r.stderr).toContain(`build #${b.id} canceled: canceled by ${owner}`);
     expect((await buildsOf(sha))[0].status).toBe('canceled');
-    expect(await waitFor('the RUN to be gone', () => processesWith(marker), (ps) => ps.length === 0, 5000)).toEqual([]);
+    expect(
+      await waitFor(
+        'the RUN to be gone',
+        () => processesWith(marker),
+        (ps) => ps.length === 0,
+        5000,
+      ),
+    ).toEqual([]);
   });
 });
 
@@ -190,15 +232,38 @@ describe('a client without the right certificate', () => {
     await ssl('genpkey', '-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256', '-out', 'key.pem');
     await ssl('req', '-new', '-key', 'key.pem', '-subj', '/CN=mallory', '-out', 'client.csr');
     writeFileSync(join(dir, 'client.ext'), 'extendedKeyUsage=clientAuth\n');
-    await ssl('x509', '-req', '-in', 'client.csr', '-CA', 'other-ca.pem', '-CAkey', 'other-ca-key.pem', '-CAcreateserial', '-days', '2', '-extfile', 'client.ext', '-out', 'cert.pem');
+    await ssl(
+      'x509',
+      '-req',
+      '-in',
+      'client.csr',
+      '-CA',
+      'other-ca.pem',
+      '-CAkey',
+      'other-ca-key.pem',
+      '-CAcreateserial',
+      '-days',
+      '2',
+      '-extfile',
+      'client.ext',
+      '-out',
+      'cert.pem',
+    );
     copyFileSync(join(CLIENT, 'ca.pem'), join(dir, 'ca.pem'));
 
     const server = await TestServer.start({ env: { CODEHUB_BUILDERS: `${REMOTE}?tls=${dir}`, CODEHUB_HEALTH_INTERVAL_MS: '500' } });
     try {
-      const h = await waitFor('the builder to be checked', () => healthz(server), (x) => x.body.checks.builders[0]?.detail !== 'not checked yet', 20_000);
+      const h = await waitFor(
+        'the builder to be checked',
+        () => healthz(server),
+        (x) => x.body.checks.builders[0]?.detail !== 'not checked yet',
+        20_000,
+      );
       expect(h.status).toBe(503);
       expect(h.body.checks.builders[0]).toMatchObject({ name: REMOTE, ok: false });
-      expect(h.body.checks.builders[0]!.detail).toMatch(/refused this client's TLS certificate \(TLS alert "(unknown ca|bad certificate)"\): the client certificate must be signed by the CA the daemon trusts/);
+      expect(h.body.checks.builders[0]!.detail).toMatch(
+        /refused this client's TLS certificate \(TLS alert "(unknown ca|bad certificate)"\): the client certificate must be signed by the CA the daemon trusts/,
+      );
     } finally {
       await server.stop();
     }
@@ -213,7 +278,12 @@ describe('fail-over', () => {
       const token = server.addUser(owner);
       // A repo whose builds go to the remote builder while it is healthy (rendezvous order, as the pool ranks).
       const name = Array.from({ length: 50 }, (_, i) => `app${i}`).find((n) => rendezvousOrder(`${owner}/${n}`, ['local', REMOTE])[0] === REMOTE)!;
-      await waitFor('both builders to be healthy', () => healthz(server), (h) => h.body.checks.builders.every((b) => b.ok), 20_000);
+      await waitFor(
+        'both builders to be healthy',
+        () => healthz(server),
+        (h) => h.body.checks.builders.every((b) => b.ok),
+        20_000,
+      );
 
       const repo = await WorkRepo.create({ Dockerfile: `${FROM}\nRUN echo fail-over-${owner}\n` });
       const first = (await repo.git.revparse(['HEAD'])).trim();
@@ -227,11 +297,24 @@ describe('fail-over', () => {
       const [b] = await server.waitForBuilds(second, token);
       expect(b, b.reason).toMatchObject({ status: 'succeeded', builder: 'local' });
       expect(await server.registryClient().digest(`${owner}/${name}`, 'main')).toBe(b.digest);
-      const h = await waitFor('the remote builder to be reported down', () => healthz(server), (x) => x.body.checks.builders[1]?.ok === false, 10_000);
-      expect(h.body.checks.builders[1]).toMatchObject({ name: REMOTE, detail: expect.stringContaining(`cannot reach dockerd at tcp://127.0.0.1:${PORT} (ECONNREFUSED)`) });
+      const h = await waitFor(
+        'the remote builder to be reported down',
+        () => healthz(server),
+        (x) => x.body.checks.builders[1]?.ok === false,
+        10_000,
+      );
+      expect(h.body.checks.builders[1]).toMatchObject({
+        name: REMOTE,
+        detail: expect.stringContaining(`cannot reach dockerd at tcp://127.0.0.1:${PORT} (ECONNREFUSED)`),
+      });
 
       await builderUp();
-      await waitFor('the remote builder to be healthy again', () => healthz(server), (x) => x.body.checks.builders[1]?.ok === true, 20_000);
+      await waitFor(
+        'the remote builder to be healthy again',
+        () => healthz(server),
+        (x) => x.body.checks.builders[1]?.ok === true,
+        20_000,
+      );
       const third = await repo.commit({ 'x.txt': 'back\n' });
       await repo.push(server.gitUrl(owner, token, owner, name), ['main']);
       expect((await server.waitForBuilds(third, token))[0]).toMatchObject({ status: 'succeeded', builder: REMOTE });

@@ -33,11 +33,20 @@ async function pushBuild(repo: WorkRepo, url: string, token: string, refspec: st
 }
 
 /** The `<repository>:<tag>` a gc output's removal lines name, in order. */
-const removedIn = (out: string, verb: 'would remove' | 'removed') => out.split('\n').filter((l) => l.startsWith(`${verb} `))
-  .map((l) => l.slice(verb.length + 1).split(/\s+/)[0]!).filter((what) => /^[^@\s]+:[^@\s]+$/.test(what));
+const removedIn = (out: string, verb: 'would remove' | 'removed') =>
+  out
+    .split('\n')
+    .filter((l) => l.startsWith(`${verb} `))
+    .map((l) => l.slice(verb.length + 1).split(/\s+/)[0]!)
+    .filter((what) => /^[^@\s]+:[^@\s]+$/.test(what));
 
 /** The JSON log lines a CLI run wrote on stderr with this message. */
-const logLines = (stderr: string, msg: string) => stderr.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l)).filter((l) => l.msg === msg);
+const logLines = (stderr: string, msg: string) =>
+  stderr
+    .split('\n')
+    .filter((l) => l.startsWith('{'))
+    .map((l) => JSON.parse(l))
+    .filter((l) => l.msg === msg);
 
 describe('retention', () => {
   it('keeps the branch tag and the 10 newest sha tags of 15 pushes; the dry run lists exactly the 5 it then removes', async () => {
@@ -47,7 +56,9 @@ describe('retention', () => {
     const url = server.gitUrl(owner, token, owner, 'app');
     const shas = [await pushBuild(repo, url, token, 'main', { commit: false })];
     const set = server.cli(['repo', 'retention', `${owner}/app`, '--keep', '10', '--days', '0'], { CODEHUB_TOKEN: token });
-    expect(set.stdout, set.stderr).toContain('keeps the tags of its newest 10 (this repo\'s; the server\'s default is 10) builds, and every tag pushed within 0 (this repo\'s');
+    expect(set.stdout, set.stderr).toContain(
+      "keeps the tags of its newest 10 (this repo's; the server's default is 10) builds, and every tag pushed within 0 (this repo's",
+    );
     for (let i = 1; i < 15; i++) shas.push(await pushBuild(repo, url, token, 'main'));
     const repository = `${owner}/app`;
     expect(await tagsOf(server.registryAccess, repository)).toEqual([...shas, 'latest', 'main'].sort());
@@ -55,7 +66,12 @@ describe('retention', () => {
 
     const dry = server.cli(['gc', '--dry-run', '--repo', repository]);
     expect(dry.status, dry.stderr).toBe(0);
-    expect(removedIn(dry.stdout, 'would remove').sort()).toEqual(shas.slice(0, 5).map((s) => `${repository}:${s}`).sort());
+    expect(removedIn(dry.stdout, 'would remove').sort()).toEqual(
+      shas
+        .slice(0, 5)
+        .map((s) => `${repository}:${s}`)
+        .sort(),
+    );
     expect(dry.stdout).toContain('older than the 10 newest builds of branch main and pushed 0 days ago (keep 10, days 0)');
     expect(dry.stdout).toMatch(/would remove 5 tags, [\d.]+ KiB \(\d+ bytes\); kept 12 tags/);
     expect(await tagsOf(server.registryAccess, repository)).toEqual([...shas, 'latest', 'main'].sort()); // the dry run deleted nothing
@@ -66,7 +82,11 @@ describe('retention', () => {
     for (const s of shas.slice(0, 5)) expect(await tagStatus(server.registryAccess, repository, s)).toBe(404);
     for (const t of [...shas.slice(5), 'main', 'latest']) expect(await tagStatus(server.registryAccess, repository, t), t).toBe(200);
     // One JSON line per removal, for operators.
-    expect(logLines(run.stderr, 'gc removed a tag').map((l) => l.tag).sort()).toEqual(shas.slice(0, 5).sort());
+    expect(
+      logLines(run.stderr, 'gc removed a tag')
+        .map((l) => l.tag)
+        .sort(),
+    ).toEqual(shas.slice(0, 5).sort());
     const after = (await server.api('/api/usage', token)).body;
     expect(after.bytes).toBeLessThan(before.bytes);
     expect(run.stdout).toContain(`usage of ${owner}: `);
@@ -93,7 +113,9 @@ describe('retention', () => {
     const repository = `${owner}/shop`;
     const featDigest = (await server.api(`/api/builds?repo=${repository}&ref=feat&status=succeeded&limit=1`, token)).body.builds[0].digest;
     const headers = { accept: 'application/vnd.docker.distribution.manifest.v2+json, application/vnd.oci.image.manifest.v1+json' };
-    expect((await registryFetch(server.registryAccess, `/v2/${repository}/manifests/${b}`, { method: 'HEAD', headers })).headers.get('docker-content-digest')).toBe(featDigest);
+    expect(
+      (await registryFetch(server.registryAccess, `/v2/${repository}/manifests/${b}`, { method: 'HEAD', headers })).headers.get('docker-content-digest'),
+    ).toBe(featDigest);
 
     const del = await repo.push(url, [':refs/heads/feat']);
     expect(del.output).toContain('feat: deleted, nothing to build; its image tags go at the next gc');
@@ -108,7 +130,9 @@ describe('retention', () => {
     expect(await tagStatus(server.registryAccess, repository, x)).toBe(404);
     for (const t of [a, b, 'v1', 'main', 'latest']) expect(await tagStatus(server.registryAccess, repository, t), t).toBe(200);
     // The tag removed alone left its manifest to sha b, digest and all.
-    expect((await registryFetch(server.registryAccess, `/v2/${repository}/manifests/${b}`, { method: 'HEAD', headers })).headers.get('docker-content-digest')).toBe(featDigest);
+    expect(
+      (await registryFetch(server.registryAccess, `/v2/${repository}/manifests/${b}`, { method: 'HEAD', headers })).headers.get('docker-content-digest'),
+    ).toBe(featDigest);
     const docker = await server.docker(owner, token);
     for (const t of [a, b, 'v1']) {
       const pull = await docker('pull', '-q', `${server.registry}/${repository}:${t}`);
@@ -131,7 +155,11 @@ describe('retention of a build cache in the registry', () => {
     await pushBuild(repo, url, token, 'feat:feat');
     const docker = await server.docker(owner, token);
     const cache = `${server.registry}/${owner}/shop/buildcache`;
-    for (const [from, to] of [['main', 'main'], ['feat', 'feat'], ['feat', 'gone-branch']] as const) {
+    for (const [from, to] of [
+      ['main', 'main'],
+      ['feat', 'feat'],
+      ['feat', 'gone-branch'],
+    ] as const) {
       expect((await docker('pull', '-q', `${server.registry}/${owner}/shop:${from}`)).exitCode).toBe(0);
       expect((await docker('tag', `${server.registry}/${owner}/shop:${from}`, `${cache}:${to}`)).exitCode).toBe(0);
       const push = await docker('push', '-q', `${cache}:${to}`);
@@ -149,7 +177,9 @@ describe('retention of a build cache in the registry', () => {
     expect(del.exitCode, del.output).toBe(0);
     const run = server.cli(['gc', '--repo', `${owner}/shop`]);
     expect(run.status, run.stderr).toBe(0);
-    expect(removedIn(run.stdout, 'removed')).toEqual(expect.arrayContaining([`${owner}/shop:feat`, `${owner}/shop/buildcache:feat`, `${owner}/shop/buildcache:gone-branch`]));
+    expect(removedIn(run.stdout, 'removed')).toEqual(
+      expect.arrayContaining([`${owner}/shop:feat`, `${owner}/shop/buildcache:feat`, `${owner}/shop/buildcache:gone-branch`]),
+    );
     expect(await tagsOf(server.registryAccess, `${owner}/shop/buildcache`)).toEqual(['main']);
   });
 });
@@ -191,7 +221,7 @@ describe('log retention', () => {
 });
 
 describe('bad input', () => {
-  it('refuses malformed sizes, absurd retention, retention of another owner\'s repo and gc flags that make no sense, changing nothing', async () => {
+  it("refuses malformed sizes, absurd retention, retention of another owner's repo and gc flags that make no sense, changing nothing", async () => {
     const owner = uniqueName('bad');
     const token = server.addUser(owner);
     const other = uniqueName('other');
@@ -215,9 +245,12 @@ describe('bad input', () => {
     const neg = server.cli(['repo', 'retention', `${owner}/app`, '--keep=-1'], { CODEHUB_TOKEN: token });
     expect(neg.status).toBe(1);
     expect(neg.stderr).toContain('--keep must be a whole number from 0 to 10000; got "-1"');
-    const put = (body: unknown, t = token, path = `${owner}/app`) => fetch(`${server.url}/api/repos/${path}/retention`, {
-      method: 'PUT', headers: { authorization: `Bearer ${t}`, 'content-type': 'application/json' }, body: typeof body === 'string' ? body : JSON.stringify(body),
-    });
+    const put = (body: unknown, t = token, path = `${owner}/app`) =>
+      fetch(`${server.url}/api/repos/${path}/retention`, {
+        method: 'PUT',
+        headers: { authorization: `Bearer ${t}`, 'content-type': 'application/json' },
+        body: typeof body === 'string' ? body : JSON.stringify(body),
+      });
     const absurd = await put({ keep: -1, days: 100000 });
     expect(absurd.status).toBe(400);
     const msg = ((await absurd.json()) as any).error.message;
@@ -241,7 +274,12 @@ describe('bad input', () => {
     }
     expect(await tagsOf(server.registryAccess, `${owner}/app`)).toEqual(tagsBefore);
 
-    const start = await execa(process.execPath, [join(PACKAGE_ROOT, 'dist', 'src', 'cli.js'), 'serve'], { env: { ...server.env, CODEHUB_PORT: '0', CODEHUB_QUOTA: '10XB' }, extendEnv: false, reject: false, timeout: 20_000 });
+    const start = await execa(process.execPath, [join(PACKAGE_ROOT, 'dist', 'src', 'cli.js'), 'serve'], {
+      env: { ...server.env, CODEHUB_PORT: '0', CODEHUB_QUOTA: '10XB' },
+      extendEnv: false,
+      reject: false,
+      timeout: 20_000,
+    });
     expect(start.exitCode).toBe(1);
     expect(start.stderr).toContain('CODEHUB_QUOTA: "10XB" is not a size');
   });

@@ -54,7 +54,8 @@ describe('repo secrets', () => {
     for (const a of answers) for (const f of forms) expect(a).not.toContain(f);
     // Every file of the data dir, whatever its name: the database and its journal among them.
     const files = (readdirSync(server.dataDir, { recursive: true, withFileTypes: true }) as Dirent[])
-      .filter((e) => e.isFile()).map((e) => relative(server.dataDir, join(e.parentPath, e.name)));
+      .filter((e) => e.isFile())
+      .map((e) => relative(server.dataDir, join(e.parentPath, e.name)));
     expect(files).toContain('codehub.db');
     for (const file of files) {
       const bytes = readFileSync(join(server.dataDir, file));
@@ -66,7 +67,11 @@ describe('repo secrets', () => {
     const again = await repo.commit({ 'README.md': 'again\n' });
     await repo.push(server.gitUrl(owner, token, owner, 'app'), ['main']);
     const [c] = await server.waitForBuilds(again, token);
-    expect(c).toMatchObject({ status: 'failed', reason_code: 'user', reason: expect.stringContaining(`secret "NPM_TOKEN" is not set for ${owner}/app: codehub-build secret set`) });
+    expect(c).toMatchObject({
+      status: 'failed',
+      reason_code: 'user',
+      reason: expect.stringContaining(`secret "NPM_TOKEN" is not set for ${owner}/app: codehub-build secret set`),
+    });
   });
 
   it("keeps another user out of a repo's secrets", async () => {

@@ -44,20 +44,25 @@ async function dockerAs(user?: string, token?: string) {
   writeFileSync(join(config, 'config.json'), '{}');
   const run = (...args: string[]) => execa('docker', args, { reject: false, all: true, env: { DOCKER_CONFIG: config } });
   if (user) {
-    const login = await execa('docker', ['login', '-u', user, '--password-stdin', addr], { input: token, reject: false, all: true, env: { DOCKER_CONFIG: config } });
+    const login = await execa('docker', ['login', '-u', user, '--password-stdin', addr], {
+      input: token,
+      reject: false,
+      all: true,
+      env: { DOCKER_CONFIG: config },
+    });
     expect(login.exitCode, login.all).toBe(0);
   }
   return run;
 }
 
 describe('the default local stack', () => {
-  it('trusts the server\'s own token certificate and names it as the realm', () => {
+  it("trusts the server's own token certificate and names it as the realm", () => {
     const config = readFileSync(join(stackDir, 'registry.yml'), 'utf8');
     expect(config).toContain(`realm: ${server.url}/registry/token`);
     expect(config).toContain(`rootcertbundle: ${join(dataDir, 'secrets', 'registry-token.crt')}`);
   });
 
-  it('refuses an anonymous docker push into a user\'s namespace, and lets users push their own and pull only what they may read', async () => {
+  it("refuses an anonymous docker push into a user's namespace, and lets users push their own and pull only what they may read", async () => {
     const alice = uniqueName('alice');
     const bob = uniqueName('bob');
     const aliceToken = server.addUser(alice);

@@ -46,7 +46,9 @@ function query<T>(sql: string, ...params: unknown[]): T[] {
 
 /** Names of the users holding an admin token, and how many such tokens there are. */
 function admins(): { users: string[]; tokens: number } {
-  const rows = query<{ name: string }>("SELECT u.name FROM tokens t JOIN users u ON u.id = t.user_id WHERE instr(',' || t.scopes || ',', ',admin,') > 0 ORDER BY u.name");
+  const rows = query<{ name: string }>(
+    "SELECT u.name FROM tokens t JOIN users u ON u.id = t.user_id WHERE instr(',' || t.scopes || ',', ',admin,') > 0 ORDER BY u.name",
+  );
   return { users: [...new Set(rows.map((r) => r.name))], tokens: rows.length };
 }
 
@@ -66,13 +68,19 @@ async function adminTokenId(name: string): Promise<number> {
   return ids[0];
 }
 
-const MAKE_ANOTHER = 'make another admin first (codehub-build token create <user> --scopes read,push,admin on the server, or POST /api/users/<user>/tokens with {"scopes": ["read", "push", "admin"]})';
+const MAKE_ANOTHER =
+  'make another admin first (codehub-build token create <user> --scopes read,push,admin on the server, or POST /api/users/<user>/tokens with {"scopes": ["read", "push", "admin"]})';
 
 describe('the last admin (issue 24, finding 6)', () => {
   it('refuses DELETE /api/users/admin by the only admin with 409, saying why and to make another admin first', async () => {
     expect(admins()).toEqual({ users: ['admin'], tokens: 1 });
     const r = await call('DELETE', '/api/users/admin', admin);
-    expect(r).toEqual({ status: 409, body: { error: { code: 'conflict', message: `user admin holds the last admin token: removing it would leave no admin; ${MAKE_ANOTHER}, then remove admin` } } });
+    expect(r).toEqual({
+      status: 409,
+      body: {
+        error: { code: 'conflict', message: `user admin holds the last admin token: removing it would leave no admin; ${MAKE_ANOTHER}, then remove admin` },
+      },
+    });
     expect(await call('GET', '/api/user', admin)).toEqual({ status: 200, body: { name: 'admin', scopes: ['read', 'push', 'admin'] } });
     expect(admins()).toEqual({ users: ['admin'], tokens: 1 });
   });
@@ -80,7 +88,12 @@ describe('the last admin (issue 24, finding 6)', () => {
   it('refuses to revoke the last admin token over the API, and lets a non-admin token of the same user go', async () => {
     const id = await adminTokenId('admin');
     const r = await call('DELETE', `/api/tokens/${id}`, admin);
-    expect(r).toEqual({ status: 409, body: { error: { code: 'conflict', message: `token ${id} is the last admin token: revoking it would leave no admin; ${MAKE_ANOTHER}, then revoke token ${id}` } } });
+    expect(r).toEqual({
+      status: 409,
+      body: {
+        error: { code: 'conflict', message: `token ${id} is the last admin token: revoking it would leave no admin; ${MAKE_ANOTHER}, then revoke token ${id}` },
+      },
+    });
     expect((await call('GET', '/api/user', admin)).status).toBe(200);
     const plain = await call('POST', '/api/users/admin/tokens', admin, { scopes: ['read'] });
     expect(await call('DELETE', `/api/tokens/${plain.body.id}`, admin)).toEqual({ status: 200, body: { id: plain.body.id, revoked: true } });
@@ -93,7 +106,9 @@ describe('the last admin (issue 24, finding 6)', () => {
     expect(removal.stderr).toBe(`codehub-build: user admin holds the last admin token: removing it would leave no admin; ${MAKE_ANOTHER}, then remove admin\n`);
     const revoke = server.cli(['token', 'revoke', String(id)]);
     expect(revoke.status, revoke.stderr).toBe(1);
-    expect(revoke.stderr).toBe(`codehub-build: token ${id} is the last admin token: revoking it would leave no admin; ${MAKE_ANOTHER}, then revoke token ${id}\n`);
+    expect(revoke.stderr).toBe(
+      `codehub-build: token ${id} is the last admin token: revoking it would leave no admin; ${MAKE_ANOTHER}, then revoke token ${id}\n`,
+    );
     expect((await call('GET', '/api/user', admin)).status).toBe(200);
     expect(admins()).toEqual({ users: ['admin'], tokens: 1 });
   });
@@ -143,7 +158,10 @@ describe('the last admin (issue 24, finding 6)', () => {
     const other = admins().users.find((u) => u !== dave)!;
     const [a, b] = await Promise.all([call('DELETE', `/api/users/${dave}`, admin), call('DELETE', `/api/users/${other}`, daveToken)]);
     // One goes; the other request finds its own token gone (401) or its target the last admin (409).
-    expect([a.status, b.status].filter((s) => s === 200), JSON.stringify([a, b])).toHaveLength(1);
+    expect(
+      [a.status, b.status].filter((s) => s === 200),
+      JSON.stringify([a, b]),
+    ).toHaveLength(1);
     for (const r of [a, b]) expect([200, 401, 409]).toContain(r.status);
     expect(admins().users).toHaveLength(1);
     if (a.status !== 200) admin = daveToken;
@@ -158,7 +176,8 @@ async function tokenIdLabelled(user: string, label: string): Promise<number> {
 }
 
 describe('reserved user names (issue 24, finding 8a)', () => {
-  const rule = (name: string) => `user name "${name}" is reserved: "codehub-build" and names starting with "codehub-build-" are the server's own (its builds' registry credentials)`;
+  const rule = (name: string) =>
+    `user name "${name}" is reserved: "codehub-build" and names starting with "codehub-build-" are the server's own (its builds' registry credentials)`;
 
   it('refuses codehub-build and codehub-build-* over the admin API with 400 naming the rule', async () => {
     for (const name of ['codehub-build-x', 'codehub-build', 'codehub-build-12-0a1b2c3d', 'codehub-build-registry']) {

@@ -54,12 +54,17 @@ async function call(method: string, path: string, json?: unknown): Promise<Answe
   const res = await fetch(server.url + path, { method, headers, body: json === undefined ? undefined : JSON.stringify(json) });
   const text = await res.text();
   let body: any = text;
-  try { body = JSON.parse(text); } catch { /* not JSON */ }
+  try {
+    body = JSON.parse(text);
+  } catch {
+    /* not JSON */
+  }
   return { status: res.status, text, body };
 }
 
 /** A delivery POSTed to this server (a path) or anywhere (a URL), as the forge sends it. */
-const deliver = (target: string, d: Pick<ForgeDelivery, 'headers' | 'body'>): Promise<Answer> => deliverHook(target.startsWith('http') ? target : server.url + target, d);
+const deliver = (target: string, d: Pick<ForgeDelivery, 'headers' | 'body'>): Promise<Answer> =>
+  deliverHook(target.startsWith('http') ? target : server.url + target, d);
 
 /** The same signed delivery under a fresh id in every delivery-id header: what anyone who saw it can send. */
 function withNewId(d: Pick<ForgeDelivery, 'headers' | 'body'>): Pick<ForgeDelivery, 'headers' | 'body'> {
@@ -71,7 +76,10 @@ function withNewId(d: Pick<ForgeDelivery, 'headers' | 'body'>): Pick<ForgeDelive
 
 /** The same signed delivery with no delivery-id header at all (the server then keys it by the body's hash). */
 function withoutId(d: Pick<ForgeDelivery, 'headers' | 'body'>): Pick<ForgeDelivery, 'headers' | 'body'> {
-  return { headers: Object.fromEntries(Object.entries(d.headers).filter(([k]) => !/-delivery$|^x-gitlab-event-uuid$|^idempotency-key$/i.test(k))), body: d.body };
+  return {
+    headers: Object.fromEntries(Object.entries(d.headers).filter(([k]) => !/-delivery$|^x-gitlab-event-uuid$|^idempotency-key$/i.test(k))),
+    body: d.body,
+  };
 }
 
 async function buildsOf(repo: string): Promise<any[]> {
@@ -82,17 +90,36 @@ async function buildsOf(repo: string): Promise<any[]> {
 
 /** Waits until `sha` has `count` builds in owner/repo, all ended; returns them oldest first. */
 async function waitForBuilds(repo: string, sha: string, count = 1): Promise<any[]> {
-  return waitFor(`${count} ended build(s) of ${sha.slice(0, 7)} in ${owner}/${repo}`, async () => (await buildsOf(repo)).filter((b) => b.commit === sha),
-    (bs) => bs.length >= count && bs.every((b) => TERMINAL.includes(b.status)), 120_000);
+  return waitFor(
+    `${count} ended build(s) of ${sha.slice(0, 7)} in ${owner}/${repo}`,
+    async () => (await buildsOf(repo)).filter((b) => b.commit === sha),
+    (bs) => bs.length >= count && bs.every((b) => TERMINAL.includes(b.status)),
+    120_000,
+  );
 }
 
-interface Linked { kind: ForgeKind; repo: string; upOwner: string; upName: string; url: string; secret: string; hookUrl: string; work: WorkRepo | null }
+interface Linked {
+  kind: ForgeKind;
+  repo: string;
+  upOwner: string;
+  upName: string;
+  url: string;
+  secret: string;
+  hookUrl: string;
+  work: WorkRepo | null;
+}
 
 async function linked(kind: ForgeKind, repo: string, extra: Record<string, unknown> = {}): Promise<Linked> {
   const upOwner = kind === 'gitlab' ? `${uniqueName('team')}/backend` : uniqueName('acme');
   const { url } = await fake.createRepo(upOwner, 'app');
   const secret = `whsec-${randomUUID()}`;
-  const put = await call('PUT', `/api/repos/${owner}/${repo}/upstream`, { url, forge: kind, webhook_secret: secret, status_token: STATUS_TOKEN[kind], ...extra });
+  const put = await call('PUT', `/api/repos/${owner}/${repo}/upstream`, {
+    url,
+    forge: kind,
+    webhook_secret: secret,
+    status_token: STATUS_TOKEN[kind],
+    ...extra,
+  });
   expect(put.status, put.text).toBe(201);
   return { kind, repo, upOwner, upName: 'app', url, secret, hookUrl: put.body.hook_url, work: null };
 }
@@ -131,7 +158,15 @@ function withDb<T>(f: (db: Database.Database) => T): T {
 
 /** The server's log lines (JSON) whose msg is `msg`. */
 const logged = (msg: string): Record<string, unknown>[] =>
-  server.logs.flatMap((l) => { try { return [JSON.parse(l) as Record<string, unknown>]; } catch { return []; } }).filter((r) => r.msg === msg);
+  server.logs
+    .flatMap((l) => {
+      try {
+        return [JSON.parse(l) as Record<string, unknown>];
+      } catch {
+        return [];
+      }
+    })
+    .filter((r) => r.msg === msg);
 
 // ---------------------------------------------------------------------------------------------------------
 // 2. A signed delivery replayed under a new id
@@ -144,15 +179,30 @@ describe.each(FORGE_KINDS)('%s: a signed push delivered again under a new delive
     expectTaken(await deliver(l.hookUrl, first));
     const [build] = await waitForBuilds(l.repo, sha);
     expect(build.status, build.reason).toBe('succeeded');
-    const statuses = await waitFor('the success status', async () => fake.statusesFor(sha), (s) => s.some((x) => x.body.state === 'success'), 30_000);
+    const statuses = await waitFor(
+      'the success status',
+      async () => fake.statusesFor(sha),
+      (s) => s.some((x) => x.body.state === 'success'),
+      30_000,
+    );
     const gitBefore = fake.gitRequestsFor(l.upOwner, l.upName).length;
 
     // Anyone who saw the delivery (a proxy, the forge's delivery log) sends it again under new ids, on both
     // hook paths, or with no id at all.
-    for (const [target, d] of [[l.hookUrl, withNewId(first)], [`/hooks/${kind}`, withNewId(first)], [l.hookUrl, withoutId(first)]] as const) {
+    for (const [target, d] of [
+      [l.hookUrl, withNewId(first)],
+      [`/hooks/${kind}`, withNewId(first)],
+      [l.hookUrl, withoutId(first)],
+    ] as const) {
       const again = await deliver(target, d);
       expect(again.status, again.text).toBe(200);
-      expect(again.body).toMatchObject({ result: 'duplicate', repo: `${owner}/${l.repo}`, ref: 'refs/heads/main', commit: sha, builds: [{ id: build.id, commit: sha, status: 'succeeded' }] });
+      expect(again.body).toMatchObject({
+        result: 'duplicate',
+        repo: `${owner}/${l.repo}`,
+        ref: 'refs/heads/main',
+        commit: sha,
+        builds: [{ id: build.id, commit: sha, status: 'succeeded' }],
+      });
       expect(again.body.message).toContain(`build ${build.id} (${l.repo}, succeeded)`);
       // Answered once the delivery was dealt with: nothing was fetched for it.
       expect(fake.gitRequestsFor(l.upOwner, l.upName).length).toBe(gitBefore);
@@ -162,7 +212,12 @@ describe.each(FORGE_KINDS)('%s: a signed push delivered again under a new delive
     const next = await pushUpstream(l, { Dockerfile: `${FROM}\nRUN echo next-${randomUUID()}\n` });
     expectTaken(await deliver(l.hookUrl, pushOf(l, next, sha)));
     await waitForBuilds(l.repo, next);
-    await waitFor('the next push\'s success status', async () => fake.statusesFor(next), (s) => s.some((x) => x.body.state === 'success'), 30_000);
+    await waitFor(
+      "the next push's success status",
+      async () => fake.statusesFor(next),
+      (s) => s.some((x) => x.body.state === 'success'),
+      30_000,
+    );
     expect((await buildsOf(l.repo)).map((b) => b.commit)).toEqual([sha, next]);
     expect(fake.statusesFor(sha)).toEqual(statuses);
   }, 240_000);
@@ -240,14 +295,20 @@ describe.each(FORGE_KINDS)('%s: a hook request no link verifies', (kind) => {
     }
     expect(JSON.parse(answers[0]![2]).error).toEqual({
       code: 'unauthorized',
-      message: expect.stringMatching(new RegExp(`^${kind} delivery refused: its (signature|token) \\(.*\\) does not verify for this repo's link, or the repo is not linked to ${kind} here`)),
+      message: expect.stringMatching(
+        new RegExp(`^${kind} delivery refused: its (signature|token) \\(.*\\) does not verify for this repo's link, or the repo is not linked to ${kind} here`),
+      ),
     });
 
     // The operator's log tells the cases apart, never with a secret.
     const refused = logged('webhook delivery refused').filter((r) => r.forge === kind);
-    expect(refused.filter((r) => r.why === 'not linked').map((r) => r.reason)).toEqual(expect.arrayContaining([
-      expect.stringMatching(/is not linked to an upstream$/), `${owner}/${elsewhere.repo} is linked to ${other}, not ${kind}`, expect.stringMatching(/^no repo is linked to /),
-    ]));
+    expect(refused.filter((r) => r.why === 'not linked').map((r) => r.reason)).toEqual(
+      expect.arrayContaining([
+        expect.stringMatching(/is not linked to an upstream$/),
+        `${owner}/${elsewhere.repo} is linked to ${other}, not ${kind}`,
+        expect.stringMatching(/^no repo is linked to /),
+      ]),
+    );
     expect(refused.filter((r) => r.why === 'signature').length).toBeGreaterThanOrEqual(4);
     expect(JSON.stringify(refused)).not.toContain(l.secret);
 
@@ -266,9 +327,19 @@ describe.each(FORGE_KINDS)('%s: a hook request no link verifies', (kind) => {
 
 /** Spellings of 169.254.169.254 and fe80::/10 a URL parser accepts (with the host it reads), and one it does not. */
 const LINK_LOCAL: string[] = [
-  'http://169.254.169.254', 'http://2852039166', 'http://0xa9fea9fe', 'http://0251.0376.0251.0376', 'http://169.254.43518',
-  'http://169.254.169.254.', 'http://0xA9.0xFE.0xA9.0xFE', 'http://%31%36%39.254.169.254', 'http://[::ffff:169.254.169.254]',
-  'http://[::ffff:a9fe:a9fe]', 'http://[fe80::1]', 'http://[FE80::1%25eth0]', 'https://169.254.0.1:8443',
+  'http://169.254.169.254',
+  'http://2852039166',
+  'http://0xa9fea9fe',
+  'http://0251.0376.0251.0376',
+  'http://169.254.43518',
+  'http://169.254.169.254.',
+  'http://0xA9.0xFE.0xA9.0xFE',
+  'http://%31%36%39.254.169.254',
+  'http://[::ffff:169.254.169.254]',
+  'http://[::ffff:a9fe:a9fe]',
+  'http://[fe80::1]',
+  'http://[FE80::1%25eth0]',
+  'https://169.254.0.1:8443',
 ];
 
 describe('link-local upstreams and APIs', () => {
@@ -279,17 +350,33 @@ describe('link-local upstreams and APIs', () => {
     const asUrl = await call('PUT', `/api/repos/${owner}/${repo}/upstream`, { url: `${origin}/acme/app.git`, forge: 'gitea', webhook_secret: secret });
     expect(asUrl.status, asUrl.text).toBe(400);
     // A zone id is no URL host at all (refused as such); every other spelling by the rule.
-    expect(asUrl.body.error.message).toMatch(zoned ? /upstream URL .* is not a valid URL/ : /upstream URL .* names host .*, a link-local address; link-local addresses \(169\.254\.0\.0\/16, fe80::\/10.*\) are refused unless the operator lists the host in CODEHUB_UPSTREAM_HOSTS/);
-    const asApi = await call('PUT', `/api/repos/${owner}/${repo}/upstream`, { url: fake.repoUrl('acme', 'app'), forge: 'gitea', webhook_secret: secret, status_token: STATUS_TOKEN.gitea, api_url: `${origin}/api/v1` });
+    expect(asUrl.body.error.message).toMatch(
+      zoned
+        ? /upstream URL .* is not a valid URL/
+        : /upstream URL .* names host .*, a link-local address; link-local addresses \(169\.254\.0\.0\/16, fe80::\/10.*\) are refused unless the operator lists the host in CODEHUB_UPSTREAM_HOSTS/,
+    );
+    const asApi = await call('PUT', `/api/repos/${owner}/${repo}/upstream`, {
+      url: fake.repoUrl('acme', 'app'),
+      forge: 'gitea',
+      webhook_secret: secret,
+      status_token: STATUS_TOKEN.gitea,
+      api_url: `${origin}/api/v1`,
+    });
     expect(asApi.status, asApi.text).toBe(400);
-    expect(asApi.body.error.message).toMatch(zoned ? /api_url .* is not an absolute URL/ : /api_url .* names host .*, a link-local address; .*CODEHUB_UPSTREAM_HOSTS/);
+    expect(asApi.body.error.message).toMatch(
+      zoned ? /api_url .* is not an absolute URL/ : /api_url .* names host .*, a link-local address; .*CODEHUB_UPSTREAM_HOSTS/,
+    );
     expect((await call('GET', `/api/repos/${owner}/${repo}/upstream`)).status).toBe(404);
   });
 
   it('a link stored before the rule with a link-local url: its signed delivery is refused before any fetch, saying why', async () => {
     const l = await linked('gitea', 'll-stored-url');
     // As an earlier version stored it: the owner's spelling, and the key a payload is matched on.
-    withDb((db) => db.prepare('UPDATE upstreams SET url = ?, url_key = ? WHERE url = ?').run(`http://2852039166/${l.upOwner}/app.git`, `169.254.169.254/${l.upOwner}/app`, l.url));
+    withDb((db) =>
+      db
+        .prepare('UPDATE upstreams SET url = ?, url_key = ? WHERE url = ?')
+        .run(`http://2852039166/${l.upOwner}/app.git`, `169.254.169.254/${l.upOwner}/app`, l.url),
+    );
     // The forge's signed push naming that upstream (what its webhook would send).
     const sha = await pushUpstream(l);
     const d = pushOf(l, sha);
@@ -297,7 +384,9 @@ describe('link-local upstreams and APIs', () => {
     const headers = { ...Object.fromEntries(Object.entries(d.headers).filter(([k]) => !/signature/i.test(k))), ...signatureHeaders('gitea', body, l.secret) };
     const r = await deliver(l.hookUrl, { headers, body });
     expect(r.status, r.text).toBe(400);
-    expect(r.body.error.message).toMatch(/^upstream URL "http:\/\/169\.254\.169\.254\/.*" names host 169\.254\.169\.254, a link-local address; .*CODEHUB_UPSTREAM_HOSTS; nothing was fetched or built: link .* to an allowed upstream$/);
+    expect(r.body.error.message).toMatch(
+      /^upstream URL "http:\/\/169\.254\.169\.254\/.*" names host 169\.254\.169\.254, a link-local address; .*CODEHUB_UPSTREAM_HOSTS; nothing was fetched or built: link .* to an allowed upstream$/,
+    );
     const view = await call('GET', `/api/repos/${owner}/${l.repo}/upstream`);
     expect(view.body.last_delivery).toMatchObject({ result: 'failed', error: expect.stringContaining('a link-local address') });
     expect(await buildsOf(l.repo)).toEqual([]);
@@ -311,10 +400,16 @@ describe('link-local upstreams and APIs', () => {
     const [build] = await waitForBuilds(l.repo, sha);
     expect(build.status, build.reason).toBe('succeeded');
     // The final state too was refused at once (not retried for a day), and said so.
-    const view = await waitFor('the success status given up', async () => (await call('GET', `/api/builds/${build.id}`)).body,
-      (b) => b.forge_status?.state === 'success' && b.forge_status.gave_up === true, 30_000);
+    const view = await waitFor(
+      'the success status given up',
+      async () => (await call('GET', `/api/builds/${build.id}`)).body,
+      (b) => b.forge_status?.state === 'success' && b.forge_status.gave_up === true,
+      30_000,
+    );
     expect(view.forge_status).toMatchObject({ delivered: false, gave_up: true, next_attempt_at: null });
-    expect(view.forge_status.error).toMatch(/^the status API names host \[::ffff:a9fe:a9fe\], a link-local address; .*CODEHUB_UPSTREAM_HOSTS; link the repo again$/);
+    expect(view.forge_status.error).toMatch(
+      /^the status API names host \[::ffff:a9fe:a9fe\], a link-local address; .*CODEHUB_UPSTREAM_HOSTS; link the repo again$/,
+    );
     expect(view.forge_status.error).not.toContain(STATUS_TOKEN.gitea);
     expect(fake.statusesFor(sha)).toEqual([]);
   }, 180_000);

@@ -27,7 +27,11 @@ beforeAll(async () => {
   owner = uniqueName('secimg');
   token = server.addUser(owner);
   // The default builder is dockerd over the Engine API (its health check says so once it has run).
-  await waitFor('the local builder over the Engine API', () => fetch(`${server.url}/healthz`).then((r) => r.text()), (t) => /"name":"local".*Engine API/.test(t));
+  await waitFor(
+    'the local builder over the Engine API',
+    () => fetch(`${server.url}/healthz`).then((r) => r.text()),
+    (t) => /"name":"local".*Engine API/.test(t),
+  );
 });
 afterAll(async () => {
   await server?.stop();
@@ -67,7 +71,12 @@ describe('images left untagged by a rebuilt tag, on the local driver', () => {
     expect(second).not.toBe(first);
     // The tag moved: the first image is `<none>` now, as `docker images` shows it.
     expect(await untaggedOf(name)).toEqual([first]);
-    await waitFor('the untagged image to be removed', () => untaggedOf(name), (ids) => ids.length === 0, PRUNED_WITHIN);
+    await waitFor(
+      'the untagged image to be removed',
+      () => untaggedOf(name),
+      (ids) => ids.length === 0,
+      PRUNED_WITHIN,
+    );
     expect(await exists(first)).toBe(false);
   });
 
@@ -87,11 +96,16 @@ describe('images left untagged by a rebuilt tag, on the local driver', () => {
     cleanup.unshift(['rm', container], ['rmi', held]);
     const mine = await build(folder(name, 'two\n'), 'app2:dev');
     await build(folder(name, 'three\n'), 'app2:dev');
-    expect((await docker('image', 'inspect', '--format', '{{len .RepoTags}}', foreign))).toBe('0');
+    expect(await docker('image', 'inspect', '--format', '{{len .RepoTags}}', foreign)).toBe('0');
     expect((await untaggedOf(name)).sort()).toEqual([held, mine].sort());
 
     // Its own untagged image goes at the idle prune; the one a container uses and the foreign one stay.
-    await waitFor(`image ${mine} to be removed`, () => exists(mine), (e) => !e, PRUNED_WITHIN);
+    await waitFor(
+      `image ${mine} to be removed`,
+      () => exists(mine),
+      (e) => !e,
+      PRUNED_WITHIN,
+    );
     expect(await untaggedOf(name)).toEqual([held]);
     expect(await exists(held)).toBe(true);
     expect(await exists(foreign)).toBe(true);

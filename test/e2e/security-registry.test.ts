@@ -24,9 +24,14 @@ let work: string;
 let cli: string;
 
 /** What a workspace has: node on PATH, a HOME, CODEHUB_URL and CODEHUB_TOKEN. */
-const build = (cwd: string, ...args: string[]) => execa(cli, ['build', ...args], {
-  cwd, env: { HOME: join(work, 'home'), PATH: '/usr/local/bin:/usr/bin:/bin', CODEHUB_URL: server.url, CODEHUB_TOKEN: token }, extendEnv: false, reject: false, all: true,
-});
+const build = (cwd: string, ...args: string[]) =>
+  execa(cli, ['build', ...args], {
+    cwd,
+    env: { HOME: join(work, 'home'), PATH: '/usr/local/bin:/usr/bin:/bin', CODEHUB_URL: server.url, CODEHUB_TOKEN: token },
+    extendEnv: false,
+    reject: false,
+    all: true,
+  });
 
 const sha256 = (value: string) => createHash('sha256').update(`${value}\n`).digest('hex');
 
@@ -44,8 +49,10 @@ async function granted(user: string, secret: string, scope: string): Promise<{ s
   const res = await fetch(`${server.url}/registry/token?service=codehub-build-registry&scope=${encodeURIComponent(scope)}`, {
     headers: { authorization: `Basic ${Buffer.from(`${user}:${secret}`).toString('base64')}` },
   });
-  const body = await res.json() as { token?: string };
-  const claims = body.token ? JSON.parse(Buffer.from(body.token.split('.')[1]!, 'base64url').toString()) as { access: { name: string; actions: string[] }[] } : { access: [] };
+  const body = (await res.json()) as { token?: string };
+  const claims = body.token
+    ? (JSON.parse(Buffer.from(body.token.split('.')[1]!, 'base64url').toString()) as { access: { name: string; actions: string[] }[] })
+    : { access: [] };
   return { status: res.status, access: claims.access };
 }
 
@@ -64,7 +71,9 @@ afterAll(async () => {
 
 describe('registry namespaces (quota bypass)', () => {
   it('grants nothing on a repository named just after the user, nor on a name the registry would not accept; docker push there is denied', async () => {
-    expect((await granted(alice, token, `repository:${alice}/app:push,pull`)).access).toEqual([{ type: 'repository', name: `${alice}/app`, actions: ['push', 'pull'] }]);
+    expect((await granted(alice, token, `repository:${alice}/app:push,pull`)).access).toEqual([
+      { type: 'repository', name: `${alice}/app`, actions: ['push', 'pull'] },
+    ]);
     for (const name of [alice, `${alice}/../bob/x`, `${alice}//x`, `${alice}/X`, `${alice}/x/`, `${alice}/-x`, `${alice}/x..y`]) {
       const r = await granted(alice, token, `repository:${name}:push,pull`);
       expect(r.status, name).toBe(200);
@@ -113,7 +122,9 @@ describe('secret-looking build args', () => {
   it('an upload build gets the value, and no server file (database, WAL, logs) holds it', async () => {
     const value = `tok-${uniqueName('v')}-upload`;
     // The Dockerfile checks the value by its hash: the uploaded Dockerfile itself must not hold it either.
-    const dir = folder('args-upload', { Dockerfile: `${FROM}\nARG API_TOKEN\nARG MODE\nRUN test "$(echo "$API_TOKEN" | sha256sum | cut -c1-64)" = "${sha256(value)}" && echo "arg-check-ok $MODE"\n` });
+    const dir = folder('args-upload', {
+      Dockerfile: `${FROM}\nARG API_TOKEN\nARG MODE\nRUN test "$(echo "$API_TOKEN" | sha256sum | cut -c1-64)" = "${sha256(value)}" && echo "arg-check-ok $MODE"\n`,
+    });
     const r = await build(dir, '-t', 'args:1', '--build-arg', `API_TOKEN=${value}`, '--build-arg', 'MODE=plain', '.');
     expect(r.exitCode, r.all).toBe(0);
     expect(r.all).toMatch(/^#\d+ arg-check-ok plain$/m);
@@ -150,7 +161,10 @@ describe('log injection', () => {
     for (const query of ['', '?timestamps=1']) {
       const text = (await server.api(`/api/builds/${id}/log${query}`, token)).body as string;
       const lines = text.split('\n').map((l) => (query ? l.replace(/^\S+ /, '') : l));
-      expect(lines.filter((l) => l.startsWith('build #999')), query).toEqual([]);
+      expect(
+        lines.filter((l) => l.startsWith('build #999')),
+        query,
+      ).toEqual([]);
       expect(text).not.toContain('\x1b[2J');
       expect(lines.join('\n')).toMatch(new RegExp(`^#\\d+ \\[2/2\\] RUN echo "note: a\\\\n${forged}\\\\n\\\\x1b\\[2Jb" > /dev/null$`, 'm'));
     }
@@ -163,24 +177,37 @@ describe('log injection', () => {
 
   it('refuses upload paths with control characters, naming the entry, and the folder ".."', async () => {
     const entry = { mode: 0o644, size: 0, sha256: 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855' };
-    for (const [path, char] of [['a\x1bb.txt', 'U+001B'], ['bell\x07', 'U+0007'], ['del\x7f', 'U+007F'], ['c1\u0085x', 'U+0085']] as const) {
+    for (const [path, char] of [
+      ['a\x1bb.txt', 'U+001B'],
+      ['bell\x07', 'U+0007'],
+      ['del\x7f', 'U+007F'],
+      ['c1\u0085x', 'U+0085'],
+    ] as const) {
       const res = await fetch(`${server.url}/api/uploads`, {
-        method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
-        body: JSON.stringify({ folder: 'web', entries: [{ path: 'Dockerfile', ...entry }, { path, ...entry }] }),
+        method: 'POST',
+        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+        body: JSON.stringify({
+          folder: 'web',
+          entries: [
+            { path: 'Dockerfile', ...entry },
+            { path, ...entry },
+          ],
+        }),
       });
       expect(res.status, path).toBe(400);
-      const { error } = await res.json() as { error: { message: string } };
+      const { error } = (await res.json()) as { error: { message: string } };
       expect(error.message).toContain(`the path holds the control character ${char}`);
       expect(error.message).toContain(`entries[1] (${JSON.stringify(path).replace(/[\x7f-\x9f]/g, (c) => `\\x${c.charCodeAt(0).toString(16)}`)})`);
       expect(error.message).not.toMatch(/[\x7f-\x9f]/);
     }
     for (const name of ['..', '.']) {
       const res = await fetch(`${server.url}/api/uploads`, {
-        method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+        method: 'POST',
+        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
         body: JSON.stringify({ folder: name, entries: [{ path: 'Dockerfile', ...entry }] }),
       });
       expect(res.status, name).toBe(400);
-      expect((await res.json() as { error: { message: string } }).error.message).toContain('not "." or ".."');
+      expect(((await res.json()) as { error: { message: string } }).error.message).toContain('not "." or ".."');
     }
   });
 });

@@ -21,8 +21,10 @@ const pidFile = join(stackDir, 'builder', 'dockerd.pid');
 beforeAll(async () => {
   const n = Math.floor(Math.random() * 200) + 20;
   env = {
-    CODEHUB_STACK_DIR: stackDir, CODEHUB_STACK_BUILDER_PORT: String(await freePort()),
-    CODEHUB_STACK_BUILDER_BRIDGE: `chb-t${n}`, CODEHUB_STACK_BUILDER_BRIDGE_ADDR: `10.214.${n}.1/24`,
+    CODEHUB_STACK_DIR: stackDir,
+    CODEHUB_STACK_BUILDER_PORT: String(await freePort()),
+    CODEHUB_STACK_BUILDER_BRIDGE: `chb-t${n}`,
+    CODEHUB_STACK_BUILDER_BRIDGE_ADDR: `10.214.${n}.1/24`,
   };
 });
 
@@ -73,7 +75,10 @@ describe('scripts/stack.sh, as operators meet it', () => {
 
   it('says a registry could not come up, naming its log, even when something else answers on its port', async () => {
     // Something that answers /v2/ with 200 holds the port: answering alone must not pass for a started registry.
-    const squatter: Server = createServer((_, res) => { res.writeHead(200); res.end('{}'); });
+    const squatter: Server = createServer((_, res) => {
+      res.writeHead(200);
+      res.end('{}');
+    });
     const port = await freePort();
     await new Promise<void>((r) => squatter.listen(port, '127.0.0.1', r));
     try {

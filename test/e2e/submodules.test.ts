@@ -63,7 +63,12 @@ describe('submodules in a build context', () => {
     // .gitmodules records the plain URL, as a workspace's credential helper would leave it).
     const libUrl = `${server.url}/git/${alice}/lib.git`;
     const basic = Buffer.from(`${alice}:${aliceToken}`).toString('base64');
-    const added = await execa('git', ['-c', `http.extraHeader=Authorization: Basic ${basic}`, 'submodule', 'add', '-q', libUrl, 'vendor/lib'], { cwd: app.dir, reject: false, all: true, env: { GIT_TERMINAL_PROMPT: '0' } });
+    const added = await execa('git', ['-c', `http.extraHeader=Authorization: Basic ${basic}`, 'submodule', 'add', '-q', libUrl, 'vendor/lib'], {
+      cwd: app.dir,
+      reject: false,
+      all: true,
+      env: { GIT_TERMINAL_PROMPT: '0' },
+    });
     expect(added.exitCode, added.all).toBe(0);
     await app.git.commit('add lib');
     const gitmodules = (await execa('git', ['config', '-f', '.gitmodules', '--get-regexp', 'url'], { cwd: app.dir })).stdout;
@@ -97,7 +102,9 @@ describe('submodules in a build context', () => {
 
     // Shared with bob for reading: the same commit builds when bob runs it again.
     const shared = await fetch(`${server.url}/api/repos/${alice}/secret/members/${bob}`, {
-      method: 'PUT', headers: { authorization: `Bearer ${aliceToken}`, 'content-type': 'application/json' }, body: JSON.stringify({ role: 'read' }),
+      method: 'PUT',
+      headers: { authorization: `Bearer ${aliceToken}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ role: 'read' }),
     });
     expect(shared.status, await shared.text()).toBeLessThan(300);
     const rebuilt = await fetch(`${server.url}/api/builds/${b.id}/rebuild`, { method: 'POST', headers: { authorization: `Bearer ${bobToken}` } });
@@ -109,14 +116,19 @@ describe('submodules in a build context', () => {
   }, 240_000);
 
   it('fails clearly when the Dockerfile copies a submodule with an external URL, and not when the build leaves it out', async () => {
-    const app = await WorkRepo.create({ Dockerfile: `${FROM}\nCOPY hello.txt /hello.txt\nCOPY third_party/ext /ext\nRUN cat /hello.txt\n`, 'hello.txt': 'hello\n' });
+    const app = await WorkRepo.create({
+      Dockerfile: `${FROM}\nCOPY hello.txt /hello.txt\nCOPY third_party/ext /ext\nRUN cat /hello.txt\n`,
+      'hello.txt': 'hello\n',
+    });
     const url = `https://${alice}:ghp_not_a_real_token@github.com/x/y.git`;
     const sha = await addLinks(app, { 'third_party/ext': [libSha, url] }, {});
     const repoUrl = server.gitUrl(alice, aliceToken, alice, 'ext');
     const { b, log } = await pushAndWait(app, repoUrl, sha, aliceToken);
     expect(b.status).toBe('failed');
     expect(b.reason_code).toBe('user');
-    expect(b.reason).toContain(`submodule third_party/ext (https://${alice}:***@github.com/x/y.git) cannot be read: github.com is another host: codehub-build has no credentials for it`);
+    expect(b.reason).toContain(
+      `submodule third_party/ext (https://${alice}:***@github.com/x/y.git) cannot be read: github.com is another host: codehub-build has no credentials for it`,
+    );
     expect(`${b.reason}\n${log}`).not.toContain('ghp_not_a_real_token');
 
     // Not copied: an empty folder, as git archive makes it.
@@ -125,7 +137,10 @@ describe('submodules in a build context', () => {
     expect(r1.b.status, `${r1.b.reason}\n${r1.log}`).toBe('succeeded');
     expect(r1.log).toContain('unused-ok');
     // COPY . with the submodule in .dockerignore: not read either.
-    const ignored = await app.commit({ Dockerfile: `${FROM}\nCOPY . /app/\nRUN ls /app && cat /app/hello.txt && echo ignored-ok\n`, '.dockerignore': 'third_party\n' });
+    const ignored = await app.commit({
+      Dockerfile: `${FROM}\nCOPY . /app/\nRUN ls /app && cat /app/hello.txt && echo ignored-ok\n`,
+      '.dockerignore': 'third_party\n',
+    });
     const r2 = await pushAndWait(app, repoUrl, ignored, aliceToken);
     expect(r2.b.status, `${r2.b.reason}\n${r2.log}`).toBe('succeeded');
     expect(r2.log).toContain('ignored-ok');

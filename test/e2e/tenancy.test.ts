@@ -40,7 +40,8 @@ function getFrom(address: string, path: string, token: string): Promise<{ status
   });
 }
 
-const clone = (url: string) => execa('git', ['clone', url, join(mkdtempSync(join(tmpdir(), 'chb-t-')), 'c')], { reject: false, env: { GIT_TERMINAL_PROMPT: '0' } });
+const clone = (url: string) =>
+  execa('git', ['clone', url, join(mkdtempSync(join(tmpdir(), 'chb-t-')), 'c')], { reject: false, env: { GIT_TERMINAL_PROMPT: '0' } });
 const as = (token: string) => ({ CODEHUB_TOKEN: token });
 
 describe('tenancy', () => {
@@ -128,7 +129,7 @@ describe('tenancy', () => {
     expect(server.cli(['user', 'list']).stdout).toMatch(new RegExp(`^${bob}\\s+1 token `, 'm'));
   });
 
-  it("removes a user with their tokens, and never hands their repos to a new user of the same name", async () => {
+  it('removes a user with their tokens, and never hands their repos to a new user of the same name', async () => {
     const carol = uniqueName('carol');
     const carolToken = server.addUser(carol);
     const repo = await WorkRepo.create({ 'README.md': 'carol\n' });

@@ -61,7 +61,7 @@ afterAll(async () => {
 describe('codehub-build build', () => {
   it('builds a folder that is not a git repo: RUN output, the digest, the image pulls, the build is listed', async () => {
     const web = folder('web', {
-      'Dockerfile': `${FROM}\nCOPY src/ /src/\nARG GREETING\nRUN cat /src/hello.txt && echo "$GREETING from ${owner}"\n`,
+      Dockerfile: `${FROM}\nCOPY src/ /src/\nARG GREETING\nRUN cat /src/hello.txt && echo "$GREETING from ${owner}"\n`,
       'src/hello.txt': `hello from ${owner}'s folder\n`,
       // 50 MB the build does not need: .dockerignore keeps it in the workspace.
       'big/data.bin': Buffer.alloc(50 * 1024 * 1024, 7),
@@ -104,7 +104,12 @@ describe('codehub-build build', () => {
     // The database records the upload's source, folder and size; the upload's manifest is gone once it ended.
     const db = new Database(dbFile(server.dataDir), { readonly: true });
     try {
-      expect(db.prepare('SELECT source, commit_sha, upload_folder, context_bytes FROM builds WHERE id = ?').get(b.id)).toEqual({ source: 'upload', commit_sha: null, upload_folder: 'web', context_bytes: b.upload.bytes });
+      expect(db.prepare('SELECT source, commit_sha, upload_folder, context_bytes FROM builds WHERE id = ?').get(b.id)).toEqual({
+        source: 'upload',
+        commit_sha: null,
+        upload_folder: 'web',
+        context_bytes: b.upload.bytes,
+      });
       expect(db.prepare('SELECT count(*) AS n FROM uploads WHERE build_id = ?').get(b.id)).toEqual({ n: 0 });
     } finally {
       db.close();
@@ -112,7 +117,12 @@ describe('codehub-build build', () => {
   }, 180_000);
 
   it('a repeat build after a one-line change uploads that file alone', async () => {
-    const dir = folder('again', { 'Dockerfile': `${FROM}\nCOPY . /app/\nRUN wc -c /app/a.txt\n`, 'a.txt': 'one\n', 'b.txt': 'two\n', 'c.txt': 'x'.repeat(200_000) });
+    const dir = folder('again', {
+      Dockerfile: `${FROM}\nCOPY . /app/\nRUN wc -c /app/a.txt\n`,
+      'a.txt': 'one\n',
+      'b.txt': 'two\n',
+      'c.txt': 'x'.repeat(200_000),
+    });
     const first = await build(dir, '-t', 'again');
     expect(first.exitCode, first.all).toBe(0);
     writeFileSync(join(dir, 'a.txt'), 'one, changed\n');
@@ -128,7 +138,9 @@ describe('codehub-build build', () => {
   it('a secret reaches RUN --mount=type=secret only: masked in the log, in no file of the server', async () => {
     const value = `upload-secret-${owner}-${Date.now()}`;
     writeFileSync(join(work, 'token.txt'), value);
-    const dir = folder('secret', { 'Dockerfile': `${FROM}\nRUN --mount=type=secret,id=api_token,required=true echo "token is $(cat /run/secrets/api_token)" && ls /run/secrets\n` });
+    const dir = folder('secret', {
+      Dockerfile: `${FROM}\nRUN --mount=type=secret,id=api_token,required=true echo "token is $(cat /run/secrets/api_token)" && ls /run/secrets\n`,
+    });
     const r = await build(dir, '--secret', `id=api_token,src=${join(work, 'token.txt')}`, '--no-cache');
     expect(r.exitCode, r.all).toBe(0);
     expect(r.all).toContain('token is ***');
@@ -145,7 +157,7 @@ describe('codehub-build build', () => {
   }, 180_000);
 
   it('a failing RUN exits non-zero with the exit code in the output', async () => {
-    const dir = folder('fails', { 'Dockerfile': `${FROM}\nRUN echo about to fail-${owner} && exit 3\n` });
+    const dir = folder('fails', { Dockerfile: `${FROM}\nRUN echo about to fail-${owner} && exit 3\n` });
     const r = await build(dir);
     expect(r.exitCode, r.all).toBe(1);
     expect(r.all).toContain(`about to fail-${owner}`);
@@ -155,12 +167,19 @@ describe('codehub-build build', () => {
 
   it('Ctrl-C cancels the build on the server and leaves no BuildKit process', async () => {
     const marker = `${owner}-${Date.now()}`;
-    const dir = folder('slow', { 'Dockerfile': `${FROM}\nRUN echo started-${marker} && sleep 120 && echo ${marker}\n` });
+    const dir = folder('slow', { Dockerfile: `${FROM}\nRUN echo started-${marker} && sleep 120 && echo ${marker}\n` });
     const p = build(dir, '-t', 'slow:1');
     let out = '';
-    p.all!.on('data', (d: Buffer) => { out += d.toString(); });
+    p.all!.on('data', (d: Buffer) => {
+      out += d.toString();
+    });
     // The step's output (`#7 started-…`), not its name (`#7 [2/2] RUN echo started-…`), which comes first.
-    await waitFor('the RUN step to start', async () => out, (o) => new RegExp(`^#\\d+ started-${marker}$`, 'm').test(o), 120_000);
+    await waitFor(
+      'the RUN step to start',
+      async () => out,
+      (o) => new RegExp(`^#\\d+ started-${marker}$`, 'm').test(o),
+      120_000,
+    );
     // The RUN's own process runs on this host under dockerd's runc.
     expect(pgrep(`sleep 120 && echo ${marker}`)).not.toEqual([]);
     p.kill('SIGINT');
@@ -170,7 +189,12 @@ describe('codehub-build build', () => {
     const b = await server.api(`/api/builds/${id}`, token);
     expect(b.body.status).toBe('canceled');
     expect(b.body.reason).toBe(`canceled by ${owner}`);
-    await waitFor('the RUN process to go', async () => pgrep(`sleep 120 && echo ${marker}`), (l) => l.length === 0, 30_000);
+    await waitFor(
+      'the RUN process to go',
+      async () => pgrep(`sleep 120 && echo ${marker}`),
+      (l) => l.length === 0,
+      30_000,
+    );
   }, 240_000);
 
   it('an upload cut off midway records no build and leaves no partial file', async () => {
@@ -181,22 +205,43 @@ describe('codehub-build build', () => {
       { path: 'Dockerfile', mode: 0o644, size: dockerfile.length, sha256: createHash('sha256').update(dockerfile).digest('hex') },
       { path: 'big.bin', mode: 0o644, size: content.length, sha256: sha },
     ];
-    const begun = await fetch(`${server.url}/api/uploads`, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: JSON.stringify({ folder: 'cut', entries }) });
+    const begun = await fetch(`${server.url}/api/uploads`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ folder: 'cut', entries }),
+    });
     const upload = (await begun.json()) as { id: string; missing: string[] };
     expect(upload.missing).toContain(sha);
     // Half the file, then the connection drops (a workspace losing its network, a killed CLI).
     const blobs = join(server.dataDir, 'uploads', 'blobs', owner);
-    const req = httpRequest(`${server.url}/api/uploads/${upload.id}/blobs/${sha}`, { method: 'PUT', headers: { authorization: `Bearer ${token}`, 'content-length': String(content.length) } });
+    const req = httpRequest(`${server.url}/api/uploads/${upload.id}/blobs/${sha}`, {
+      method: 'PUT',
+      headers: { authorization: `Bearer ${token}`, 'content-length': String(content.length) },
+    });
     req.on('error', () => {});
     req.write(content.subarray(0, content.length / 2));
     // The server is writing it (a temp file beside where the blob would go) ...
-    await waitFor('the server to write part of the file', async () => bytesUnder(blobs), (n) => n >= 1024 * 1024, 30_000);
+    await waitFor(
+      'the server to write part of the file',
+      async () => bytesUnder(blobs),
+      (n) => n >= 1024 * 1024,
+      30_000,
+    );
     req.destroy();
     // ... and removes it once the connection is gone.
-    await waitFor('no partial file', async () => bytesUnder(blobs), (n) => n < 1024 * 1024, 30_000);
+    await waitFor(
+      'no partial file',
+      async () => bytesUnder(blobs),
+      (n) => n < 1024 * 1024,
+      30_000,
+    );
     expect(existsSync(join(blobs, sha.slice(0, 2), sha))).toBe(false);
     // The build cannot be asked for while the file is missing; nothing is recorded or pushed.
-    const asked = await fetch(`${server.url}/api/uploads/${upload.id}/build`, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: '{}' });
+    const asked = await fetch(`${server.url}/api/uploads/${upload.id}/build`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      body: '{}',
+    });
     expect(asked.status).toBe(409);
     expect(((await asked.json()) as any).error.details.missing).toContain(sha);
     const { body } = await server.api(`/api/builds?repo=${owner}/cut`, token);
@@ -204,12 +249,18 @@ describe('codehub-build build', () => {
     expect(await tagDigest(server.registryAccess, `${owner}/cut`, 'dev')).toBeNull();
   }, 180_000);
 
-  it('refuses a context over the server\'s limit before any file moves, naming the setting', async () => {
+  it("refuses a context over the server's limit before any file moves, naming the setting", async () => {
     const small = await TestServer.start({ env: { CODEHUB_MAX_UPLOAD_BYTES: '1MiB' } });
     try {
       const t = small.addUser(owner);
-      const dir = folder('too-big', { 'Dockerfile': `${FROM}\n`, 'data.bin': Buffer.alloc(2 * 1024 * 1024, 3) });
-      const r = await execa(cli, ['build', '.'], { cwd: dir, env: { ...env(), CODEHUB_URL: small.url, CODEHUB_TOKEN: t }, extendEnv: false, reject: false, all: true });
+      const dir = folder('too-big', { Dockerfile: `${FROM}\n`, 'data.bin': Buffer.alloc(2 * 1024 * 1024, 3) });
+      const r = await execa(cli, ['build', '.'], {
+        cwd: dir,
+        env: { ...env(), CODEHUB_URL: small.url, CODEHUB_TOKEN: t },
+        extendEnv: false,
+        reject: false,
+        all: true,
+      });
       expect(r.exitCode).not.toBe(0);
       expect(r.stderr).toMatch(/CODEHUB_MAX_UPLOAD_BYTES/);
       expect(r.stderr).toMatch(/\.dockerignore/);
@@ -226,14 +277,14 @@ describe('codehub-build build', () => {
     expect(r1.stderr).toMatch(/Dockerfile/);
     expect(r1.stderr).toMatch(/-f/);
 
-    const ok = folder('ns', { 'Dockerfile': `${FROM}\n` });
+    const ok = folder('ns', { Dockerfile: `${FROM}\n` });
     const r2 = await build(ok, '-t', 'someone-else/web:x');
     expect(r2.exitCode).not.toBe(0);
     expect(r2.stderr).toMatch(new RegExp(`${owner} may push only to ${owner}/`));
     expect(r2.stderr).not.toMatch(/uploaded/); // refused with the manifest, before any file moved
 
     // A .dockerignore that lists the Dockerfile still sends it (docker's behaviour).
-    const ignored = folder('ignores-dockerfile', { 'Dockerfile': `${FROM}\nRUN echo kept-${owner}\n`, '.dockerignore': 'Dockerfile\n.dockerignore\n' });
+    const ignored = folder('ignores-dockerfile', { Dockerfile: `${FROM}\nRUN echo kept-${owner}\n`, '.dockerignore': 'Dockerfile\n.dockerignore\n' });
     const r3 = await build(ignored);
     expect(r3.exitCode, r3.all).toBe(0);
     expect(r3.all).toContain(`kept-${owner}`);

@@ -31,8 +31,13 @@ function walkthrough(): string {
 /** What a workspace has: node and git on the system PATH, its HOME, CODEHUB_URL and CODEHUB_TOKEN. */
 function workspaceEnv(extra: Record<string, string | undefined> = {}): Record<string, string> {
   const env: Record<string, string | undefined> = {
-    HOME: home, PATH: `${home}/.local/bin:/usr/local/bin:/usr/bin:/bin`, CODEHUB_URL: server.url, CODEHUB_TOKEN: token,
-    REGISTRY_URL: server.registry, GIT_TERMINAL_PROMPT: '0', ...extra,
+    HOME: home,
+    PATH: `${home}/.local/bin:/usr/local/bin:/usr/bin:/bin`,
+    CODEHUB_URL: server.url,
+    CODEHUB_TOKEN: token,
+    REGISTRY_URL: server.registry,
+    GIT_TERMINAL_PROMPT: '0',
+    ...extra,
   };
   return Object.fromEntries(Object.entries(env).filter((e): e is [string, string] => e[1] !== undefined));
 }
@@ -128,13 +133,15 @@ describe('the downloaded CLI', () => {
   it('is one file that imports only node built-ins (no server code, no native module, no package)', () => {
     const text = readFileSync(cli(), 'utf8');
     expect(text.startsWith('#!/usr/bin/env node\n')).toBe(true);
-    const specifiers = [...text.matchAll(/\bfrom\s*["']([^"']+)["']|\bimport\s*\(\s*["']([^"']+)["']|\brequire\s*\(\s*["']([^"']+)["']/g)].map((m) => m[1] ?? m[2] ?? m[3]);
+    const specifiers = [...text.matchAll(/\bfrom\s*["']([^"']+)["']|\bimport\s*\(\s*["']([^"']+)["']|\brequire\s*\(\s*["']([^"']+)["']/g)].map(
+      (m) => m[1] ?? m[2] ?? m[3],
+    );
     expect(specifiers.length).toBeGreaterThan(0);
     expect(specifiers.filter((s) => !s!.startsWith('node:'))).toEqual([]);
     for (const server of ['better-sqlite3', 'drizzle', 'hono', 'src/store/', 'src/http/', 'src/builder/']) expect(text).not.toContain(server);
   });
 
-  it('answers git only for CODEHUB_URL\'s host', async () => {
+  it("answers git only for CODEHUB_URL's host", async () => {
     const other = await sh(`printf 'protocol=http\\nhost=elsewhere.example:80\\n\\n' | codehub-build credential get`, work);
     expect(other.exitCode).toBe(0);
     expect(other.stdout).toBe('');
@@ -169,9 +176,14 @@ describe('the downloaded CLI', () => {
     const checkout = join(work, 'My App!');
     mkdirSync(checkout);
     writeFileSync(join(checkout, 'Dockerfile'), `${FROM}\nRUN echo odd-${owner}\n`);
-    const run = (script: string, extra: Record<string, string> = {}) => execa('bash', ['--norc', '-euo', 'pipefail', '-c', script], {
-      cwd: checkout, env: { ...workspaceEnv(), ODD: join(odd, 'codehub-build'), ...extra }, extendEnv: false, reject: false, all: true,
-    });
+    const run = (script: string, extra: Record<string, string> = {}) =>
+      execa('bash', ['--norc', '-euo', 'pipefail', '-c', script], {
+        cwd: checkout,
+        env: { ...workspaceEnv(), ODD: join(odd, 'codehub-build'), ...extra },
+        extendEnv: false,
+        reject: false,
+        all: true,
+      });
     expect((await run('git init -q -b main && git add -A && git commit -qm odd')).exitCode).toBe(0);
     const added = await run('"$ODD" remote add');
     expect(added.exitCode, added.all).toBe(0);

@@ -20,7 +20,12 @@ export const checkedAnswers = new Map<string, number>();
 /** The forges' webhooks answer JSON too (written out in src/http/openapi.ts), with builds in it. */
 const FORGE_HOOK = /^\/hooks\/(github|gitea|gitlab)$/;
 
-interface Expected { where: string; operationId: string; status: number; schema: z.ZodType }
+interface Expected {
+  where: string;
+  operationId: string;
+  status: number;
+  schema: z.ZodType;
+}
 
 /**
  * What an answer must be: undefined when it is not the API's (a forge's or registry's fake, a page), or not
@@ -32,7 +37,8 @@ function expectation(method: string, url: URL, status: number, contentType: stri
   const op = hook ? { operationId: 'forgeHook' } : url.pathname.startsWith('/api/') ? operationOf(method, url.pathname) : undefined;
   if (!op) return undefined;
   const where = `${method} ${url.pathname}${url.search} -> ${status}`;
-  const expected: { schema: z.ZodType } | { undeclared: true } | { notJson: true } = !hook ? answerSchema(op as Operation, status)
+  const expected: { schema: z.ZodType } | { undeclared: true } | { notJson: true } = !hook
+    ? answerSchema(op as Operation, status)
     : { schema: status < 300 ? HookAnswer : ErrorAnswer };
   if ('undeclared' in expected) {
     mismatches.push(`${where}: status ${status} is not among ${op.operationId}'s answers in src/api/operations.ts`);
@@ -51,7 +57,10 @@ function verify(e: Expected, body: unknown): void {
   const key = `${e.operationId} ${e.status}`;
   checkedAnswers.set(key, (checkedAnswers.get(key) ?? 0) + 1);
   if (!parsed.success) {
-    const issues = parsed.error.issues.slice(0, 5).map((i) => `${i.path.join('.') || '(the answer)'}: ${i.message}`).join('; ');
+    const issues = parsed.error.issues
+      .slice(0, 5)
+      .map((i) => `${i.path.join('.') || '(the answer)'}: ${i.message}`)
+      .join('; ');
     mismatches.push(`${e.where}: does not match ${e.operationId}'s schema for ${e.status}: ${issues}\n  answer: ${JSON.stringify(body).slice(0, 400)}`);
   }
 }
@@ -84,8 +93,20 @@ function check(method: string, url: URL, res: Response): void {
   const readJson = res.json.bind(res);
   const readText = res.text.bind(res);
   Object.defineProperties(res, {
-    json: { value: async () => { const body: unknown = await readJson(); verify(e, body); return body; } },
-    text: { value: async () => { const text = await readText(); verifyText(e, text); return text; } },
+    json: {
+      value: async () => {
+        const body: unknown = await readJson();
+        verify(e, body);
+        return body;
+      },
+    },
+    text: {
+      value: async () => {
+        const text = await readText();
+        verifyText(e, text);
+        return text;
+      },
+    },
   });
 }
 

@@ -51,7 +51,11 @@ export async function buildVsix(): Promise<string> {
 export class CodeServer {
   private output: string[] = [];
 
-  private constructor(readonly url: string, private readonly proc: ChildProcess, readonly root: string) {}
+  private constructor(
+    readonly url: string,
+    private readonly proc: ChildProcess,
+    readonly root: string,
+  ) {}
 
   /** The environment code-server and its extension hosts run with: clean, plus `extra` (CODEHUB_URL...). */
   static env(root: string, extra: Record<string, string>): Record<string, string> {
@@ -80,16 +84,31 @@ export class CodeServer {
       if (r.exitCode !== 0) throw new Error(`code-server --install-extension ${vsix} failed:\n${r.all}`);
     }
     const port = await freePort();
-    const proc = spawn(bin, [
-      '--bind-addr', `127.0.0.1:${port}`, '--auth', 'none', '--disable-telemetry', '--disable-update-check',
-      '--disable-workspace-trust', '--disable-getting-started-override', ...dirs, opts.folder,
-    ], { env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+    const proc = spawn(
+      bin,
+      [
+        '--bind-addr',
+        `127.0.0.1:${port}`,
+        '--auth',
+        'none',
+        '--disable-telemetry',
+        '--disable-update-check',
+        '--disable-workspace-trust',
+        '--disable-getting-started-override',
+        ...dirs,
+        opts.folder,
+      ],
+      { env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] },
+    );
     const cs = new CodeServer(`http://127.0.0.1:${port}`, proc, root);
     for (const s of [proc.stdout!, proc.stderr!]) s.on('data', (d: Buffer) => cs.output.push(d.toString()));
     const deadline = Date.now() + 60_000;
     while (Date.now() < deadline) {
       if (proc.exitCode !== null) throw new Error(`code-server exited with ${proc.exitCode}:\n${cs.log}`);
-      const ok = await fetch(`${cs.url}/healthz`).then((r) => r.ok, () => false);
+      const ok = await fetch(`${cs.url}/healthz`).then(
+        (r) => r.ok,
+        () => false,
+      );
       if (ok) return cs;
       await sleep(100);
     }
@@ -111,9 +130,15 @@ export class CodeServer {
     const p = this.proc;
     if (p.exitCode !== null || p.signalCode !== null || p.pid === undefined) return;
     const exited = new Promise((r) => p.once('exit', r));
-    const group = (sig: NodeJS.Signals) => { try { process.kill(-p.pid!, sig); } catch { /* already gone */ } };
+    const group = (sig: NodeJS.Signals) => {
+      try {
+        process.kill(-p.pid!, sig);
+      } catch {
+        /* already gone */
+      }
+    };
     group('SIGTERM');
-    if (await Promise.race([exited.then(() => true), sleep(5_000).then(() => false)]) === false) group('SIGKILL');
+    if ((await Promise.race([exited.then(() => true), sleep(5_000).then(() => false)])) === false) group('SIGKILL');
     await exited;
     // Children that outlive their parent's exit by a moment (an extension host finishing its shutdown).
     await sleep(200);

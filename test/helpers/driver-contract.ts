@@ -25,7 +25,10 @@ function contextOf(files: Record<string, string>): Pick<BuildIO, 'context' | 'so
     mkdirSync(join(dir, p, '..'), { recursive: true });
     writeFileSync(join(dir, p), c);
   }
-  const git = (...args: string[]) => execFileSync('git', ['-c', 'user.name=t', '-c', 'user.email=t@t', ...args], { cwd: dir }).toString().trim();
+  const git = (...args: string[]) =>
+    execFileSync('git', ['-c', 'user.name=t', '-c', 'user.email=t@t', ...args], { cwd: dir })
+      .toString()
+      .trim();
   git('init', '-q');
   git('add', '-A');
   git('commit', '-qm', 'context');
@@ -48,7 +51,10 @@ async function uploadOf(owner: string, files: Record<string, UploadFile>): Promi
   const dirs = new Set<string>();
   for (const [path, f] of Object.entries(files)) {
     for (let d = dirname(path); d !== '.'; d = dirname(d)) dirs.add(d);
-    if (typeof f === 'object' && 'symlink' in f) { entries.push({ path, mode: (MODE_SYMLINK | 0o777) >>> 0, size: 0, linkname: f.symlink }); continue; }
+    if (typeof f === 'object' && 'symlink' in f) {
+      entries.push({ path, mode: (MODE_SYMLINK | 0o777) >>> 0, size: 0, linkname: f.symlink });
+      continue;
+    }
     const [content, mode] = typeof f === 'string' ? [f, 0o644] : [f.content, f.mode];
     const sha256 = createHash('sha256').update(content).digest('hex');
     await blobs.write(owner, sha256, Buffer.byteLength(content), Readable.from([Buffer.from(content)]));
@@ -62,21 +68,35 @@ async function uploadOf(owner: string, files: Record<string, UploadFile>): Promi
 }
 
 function request(tags: string[], over: Partial<BuildRequest> = {}): BuildRequest {
-  return { dockerfile: 'Dockerfile', target: null, args: {}, labels: {}, tags, platforms: [], secrets: {}, workDir: mkdtempSync(join(tmpdir(), 'chb-w-')), ...over };
+  return {
+    dockerfile: 'Dockerfile',
+    target: null,
+    args: {},
+    labels: {},
+    tags,
+    platforms: [],
+    secrets: {},
+    workDir: mkdtempSync(join(tmpdir(), 'chb-w-')),
+    ...over,
+  };
 }
 
 /**
  * The behaviour every BuilderDriver must have, run against the real BuildKit and registry. Each driver's
  * test file calls this with a factory; a new driver passes this suite before it is used.
  */
-export function describeDriverContract(label: string, makeDriver: () => BuilderDriver, opts: {
-  /**
-   * True for drivers that run a BuildKit client process per build: it must carry the build's markers so a
-   * restarted server can stop one its dead predecessor left. False for drivers whose solve lives on this
-   * process's own connection to the daemon, and dies with it.
-   */
-  clientProcess: boolean;
-}): void {
+export function describeDriverContract(
+  label: string,
+  makeDriver: () => BuilderDriver,
+  opts: {
+    /**
+     * True for drivers that run a BuildKit client process per build: it must carry the build's markers so a
+     * restarted server can stop one its dead predecessor left. False for drivers whose solve lives on this
+     * process's own connection to the daemon, and dies with it.
+     */
+    clientProcess: boolean;
+  },
+): void {
   describe(`BuilderDriver contract: ${label}`, () => {
     const driver = makeDriver();
     const owner = uniqueName('driver');
@@ -90,12 +110,22 @@ export function describeDriverContract(label: string, makeDriver: () => BuilderD
     it('builds a context with args, target and labels, pushes every tag, and returns the pushed digest', async () => {
       const lines: string[] = [];
       const tags = [`${OPEN_REGISTRY}/${owner}/ok:one`, `${OPEN_REGISTRY}/${owner}/ok:two`];
-      const out = await driver.build(request(tags, {
-        args: { WORD: 'from-arg' }, target: 'final', labels: { 'dev.codehub.test': 'yes' },
-      }), {
-        ...contextOf({ Dockerfile: `${FROM} AS base\nRUN echo base\n${FROM} AS final\nARG WORD\nCOPY f.txt /f.txt\nRUN echo "word=$WORD" && cat /f.txt\n`, 'f.txt': `file-in-context of ${owner}\n` }),
-        onLog: (l) => lines.push(l), signal: new AbortController().signal, processEnv: {},
-      });
+      const out = await driver.build(
+        request(tags, {
+          args: { WORD: 'from-arg' },
+          target: 'final',
+          labels: { 'dev.codehub.test': 'yes' },
+        }),
+        {
+          ...contextOf({
+            Dockerfile: `${FROM} AS base\nRUN echo base\n${FROM} AS final\nARG WORD\nCOPY f.txt /f.txt\nRUN echo "word=$WORD" && cat /f.txt\n`,
+            'f.txt': `file-in-context of ${owner}\n`,
+          }),
+          onLog: (l) => lines.push(l),
+          signal: new AbortController().signal,
+          processEnv: {},
+        },
+      );
       expect(out.ok, JSON.stringify(out)).toBe(true);
       if (!out.ok) return;
       expect(await registry.digest(`${owner}/ok`, 'one')).toBe(out.digest);
@@ -107,17 +137,23 @@ export function describeDriverContract(label: string, makeDriver: () => BuilderD
       expect(out.steps.length).toBeGreaterThan(2);
     });
 
-    it('classifies a failing RUN as the user\'s failure, with the exit code', async () => {
+    it("classifies a failing RUN as the user's failure, with the exit code", async () => {
       const out = await driver.build(request([`${OPEN_REGISTRY}/${owner}/bad:x`]), {
-        ...contextOf({ Dockerfile: `${FROM}\nRUN exit 7\n` }), onLog: () => {}, signal: new AbortController().signal, processEnv: {},
+        ...contextOf({ Dockerfile: `${FROM}\nRUN exit 7\n` }),
+        onLog: () => {},
+        signal: new AbortController().signal,
+        processEnv: {},
       });
       expect(out).toMatchObject({ ok: false, code: 'user' });
       expect(!out.ok && out.problem).toContain('exit code: 7');
     });
 
-    it('classifies a Dockerfile syntax error as the user\'s failure', async () => {
+    it("classifies a Dockerfile syntax error as the user's failure", async () => {
       const out = await driver.build(request([`${OPEN_REGISTRY}/${owner}/bad:y`]), {
-        ...contextOf({ Dockerfile: `${FROM}\nRUNN echo\n` }), onLog: () => {}, signal: new AbortController().signal, processEnv: {},
+        ...contextOf({ Dockerfile: `${FROM}\nRUNN echo\n` }),
+        onLog: () => {},
+        signal: new AbortController().signal,
+        processEnv: {},
       });
       expect(out).toMatchObject({ ok: false, code: 'user' });
       expect(!out.ok && out.problem).toMatch(/unknown instruction/i);
@@ -127,14 +163,20 @@ export function describeDriverContract(label: string, makeDriver: () => BuilderD
       const value = `s3cr3t-${owner}`;
       const lines: string[] = [];
       const out = await driver.build(request([`${OPEN_REGISTRY}/${owner}/secret:x`], { secrets: { token: value } }), {
-        ...contextOf({ Dockerfile: `${FROM}\nRUN --mount=type=secret,id=token test "$(cat /run/secrets/token)" = "${value}" && echo secret-matched-${owner}\n` }),
-        onLog: (l) => lines.push(l), signal: new AbortController().signal, processEnv: {},
+        ...contextOf({
+          Dockerfile: `${FROM}\nRUN --mount=type=secret,id=token test "$(cat /run/secrets/token)" = "${value}" && echo secret-matched-${owner}\n`,
+        }),
+        onLog: (l) => lines.push(l),
+        signal: new AbortController().signal,
+        processEnv: {},
       });
       expect(out.ok, JSON.stringify(out)).toBe(true);
       expect(lines.join('\n')).toContain(`secret-matched-${owner}`);
       const missing = await driver.build(request([`${OPEN_REGISTRY}/${owner}/secret:y`], { secrets: { other: 'x' } }), {
         ...contextOf({ Dockerfile: `${FROM}\nRUN --mount=type=secret,id=token,required=true cat /run/secrets/token\n` }),
-        onLog: () => {}, signal: new AbortController().signal, processEnv: {},
+        onLog: () => {},
+        signal: new AbortController().signal,
+        processEnv: {},
       });
       expect(missing).toMatchObject({ ok: false, code: 'user' });
       expect(!missing.ok && missing.problem).toMatch(/secret token/i);
@@ -143,13 +185,15 @@ export function describeDriverContract(label: string, makeDriver: () => BuilderD
     it('builds an uploaded folder (`codehub-build build`): files, an executable, a symlink, from the blob store', async () => {
       const lines: string[] = [];
       const out = await driver.build(request([`${OPEN_REGISTRY}/${owner}/upload:x`]), {
-        ...await uploadOf(owner, {
+        ...(await uploadOf(owner, {
           Dockerfile: `${FROM}\nCOPY . /up/\nRUN cat /up/dir/f.txt && /up/run.sh && readlink /up/link && echo upload-built-${owner}\n`,
           'dir/f.txt': `uploaded file of ${owner}\n`,
           'run.sh': { content: '#!/bin/sh\necho ran-executable\n', mode: 0o755 },
           link: { symlink: 'dir/f.txt' },
-        }),
-        onLog: (l) => lines.push(l), signal: new AbortController().signal, processEnv: {},
+        })),
+        onLog: (l) => lines.push(l),
+        signal: new AbortController().signal,
+        processEnv: {},
       });
       expect(out.ok, `${JSON.stringify(out)}\n${lines.join('\n')}`).toBe(true);
       const log = lines.join('\n');
@@ -161,7 +205,10 @@ export function describeDriverContract(label: string, makeDriver: () => BuilderD
 
     it('classifies an unreachable registry as an infrastructure failure', async () => {
       const out = await driver.build(request([`localhost:5999/${owner}/nowhere:x`]), {
-        ...contextOf({ Dockerfile: `${FROM}\nRUN echo unreachable-${Date.now()}\n` }), onLog: () => {}, signal: new AbortController().signal, processEnv: {},
+        ...contextOf({ Dockerfile: `${FROM}\nRUN echo unreachable-${Date.now()}\n` }),
+        onLog: () => {},
+        signal: new AbortController().signal,
+        processEnv: {},
       });
       expect(out).toMatchObject({ ok: false, code: 'infrastructure' });
     });
@@ -189,9 +236,13 @@ export function describeDriverContract(label: string, makeDriver: () => BuilderD
         ...contextOf({ Dockerfile: `${FROM}\nRUN echo ${marker} && ${sleep}\n` }),
         onLog: (l) => {
           lines.push(l);
-          if (!triggered && l.includes(marker) && !l.includes('RUN')) { triggered = true; void abortWhenRunning(); }
+          if (!triggered && l.includes(marker) && !l.includes('RUN')) {
+            triggered = true;
+            void abortWhenRunning();
+          }
         },
-        signal: ctl.signal, processEnv: { CODEHUB_INSTANCE: `contract-${owner}`, CODEHUB_BUILD_ID: '424242' },
+        signal: ctl.signal,
+        processEnv: { CODEHUB_INSTANCE: `contract-${owner}`, CODEHUB_BUILD_ID: '424242' },
       });
       const out = await pending;
       expect(out).toMatchObject({ ok: false, code: 'canceled', problem: 'canceled by test' });

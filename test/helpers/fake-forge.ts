@@ -59,7 +59,12 @@ export interface GitRequest {
 }
 
 /** Any other request under /api/ (answered 404), for seeing what a server tried. */
-export interface ApiCall { method: string; path: string; headers: Record<string, string>; at: number }
+export interface ApiCall {
+  method: string;
+  path: string;
+  headers: Record<string, string>;
+  at: number;
+}
 
 export type DeliveryEvent = 'push' | 'delete' | 'ping' | 'issues';
 
@@ -134,8 +139,10 @@ export function signatureHeaders(forge: ForgeKind, body: Buffer, secret: string,
       const hex = hmac('sha256', body, secret);
       return {
         ...(opts.forgejo ? { 'X-Forgejo-Signature': hex } : {}),
-        'X-Gitea-Signature': hex, 'X-Gogs-Signature': hex,
-        'X-Hub-Signature': `sha1=${hmac('sha1', body, secret)}`, 'X-Hub-Signature-256': `sha256=${hex}`,
+        'X-Gitea-Signature': hex,
+        'X-Gogs-Signature': hex,
+        'X-Hub-Signature': `sha1=${hmac('sha1', body, secret)}`,
+        'X-Hub-Signature-256': `sha256=${hex}`,
       };
     }
     case 'gitlab':
@@ -246,7 +253,11 @@ export class FakeForge {
   /** The sha a ref (refs/heads/main, or a short branch name) points at, or null. */
   async refSha(owner: string, name: string, ref: string): Promise<string | null> {
     const full = ref.startsWith('refs/') ? ref : `refs/heads/${ref}`;
-    const r = await execa('git', ['--git-dir', this.repoDir(owner, name), 'rev-parse', '--verify', '--quiet', `${full}^{commit}`], { env: gitEnv(), extendEnv: false, reject: false });
+    const r = await execa('git', ['--git-dir', this.repoDir(owner, name), 'rev-parse', '--verify', '--quiet', `${full}^{commit}`], {
+      env: gitEnv(),
+      extendEnv: false,
+      reject: false,
+    });
     return r.exitCode === 0 ? String(r.stdout).trim() : null;
   }
 
@@ -316,13 +327,14 @@ export class FakeForge {
       headers[k] = /-delivery$|^x-gitlab-event-uuid$|^idempotency-key$/i.test(k) ? deliveryId : v;
     }
     if (forge === 'gitlab' && 'X-Gitlab-Instance' in headers) headers['X-Gitlab-Instance'] = this.url;
-    if (opts.secret !== null) Object.assign(headers, signatureHeaders(forge, body, opts.secret, { forgejo: Object.keys(headers).some((k) => /^x-forgejo-/i.test(k)) }));
+    if (opts.secret !== null)
+      Object.assign(headers, signatureHeaders(forge, body, opts.secret, { forgejo: Object.keys(headers).some((k) => /^x-forgejo-/i.test(k)) }));
     return { headers, body, deliveryId };
   }
 
   /** Rewrites the documented repository (its URLs anywhere in the payload) to `<owner>/<name>` on this host. */
   private moveRepository(forge: ForgeKind, payload: Json, owner: string, name: string): void {
-    const project = forge === 'gitlab' ? payload.project as Json : payload.repository as Json;
+    const project = forge === 'gitlab' ? (payload.project as Json) : (payload.repository as Json);
     const srcFull: string = forge === 'gitlab' ? project.path_with_namespace : project.full_name;
     const srcWeb = new URL(forge === 'gitlab' ? project.web_url : project.html_url);
     const srcOrigin = srcWeb.origin;
@@ -398,7 +410,10 @@ export class FakeForge {
     }
     // The documented shas, wherever they appear (commit ids and URLs, compare URLs in full and 12-digit form).
     const swaps: [string, string][] = [];
-    for (const [from, to] of [[payload.after as string, after], [payload.before as string, before]] as const) {
+    for (const [from, to] of [
+      [payload.after as string, after],
+      [payload.before as string, before],
+    ] as const) {
       if (typeof from === 'string' && /^[0-9a-f]{40}$/.test(from) && !/^0+$/.test(from) && !/^0+$/.test(to)) {
         swaps.push([from, to], [from.slice(0, 12), to.slice(0, 12)]);
       }
@@ -453,15 +468,27 @@ export class FakeForge {
     }
     const text = Buffer.concat(chunks).toString('utf8');
     let body: any = text;
-    try { body = JSON.parse(text); } catch { /* kept as text */ }
+    try {
+      body = JSON.parse(text);
+    } catch {
+      /* kept as text */
+    }
     const at = Date.now();
     this.recorded.push({ forge, repo, sha, headers: lowerHeaders(req.headers), body, at });
     const state = typeof body === 'object' && body !== null ? body.state : undefined;
     const context = typeof body === 'object' && body !== null ? (body.context ?? body.name) : undefined;
-    res.writeHead(201, { 'content-type': 'application/json' }).end(JSON.stringify({
-      id: this.recorded.length, sha, state, context, target_url: body?.target_url ?? null, description: body?.description ?? null,
-      created_at: new Date(at).toISOString(), updated_at: new Date(at).toISOString(),
-    }));
+    res.writeHead(201, { 'content-type': 'application/json' }).end(
+      JSON.stringify({
+        id: this.recorded.length,
+        sha,
+        state,
+        context,
+        target_url: body?.target_url ?? null,
+        description: body?.description ?? null,
+        created_at: new Date(at).toISOString(),
+        updated_at: new Date(at).toISOString(),
+      }),
+    );
   }
 
   private async handleGit(req: IncomingMessage, res: ServerResponse, url: URL, repo: string, rest: string): Promise<void> {
@@ -482,26 +509,44 @@ export class FakeForge {
       res.writeHead(403, { 'content-type': 'text/plain' }).end('the fake forge takes pushes through its folders only\n');
       return;
     }
-    const h = (k: string) => { const v = req.headers[k]; return typeof v === 'string' ? v : undefined; };
+    const h = (k: string) => {
+      const v = req.headers[k];
+      return typeof v === 'string' ? v : undefined;
+    };
     const env: Record<string, string> = gitEnv({
-      GIT_PROJECT_ROOT: this.root, GIT_HTTP_EXPORT_ALL: '1',
-      REQUEST_METHOD: req.method ?? 'GET', PATH_INFO: `/${repo}.git/${rest}`, QUERY_STRING: url.search.slice(1),
+      GIT_PROJECT_ROOT: this.root,
+      GIT_HTTP_EXPORT_ALL: '1',
+      REQUEST_METHOD: req.method ?? 'GET',
+      PATH_INFO: `/${repo}.git/${rest}`,
+      QUERY_STRING: url.search.slice(1),
       REMOTE_ADDR: req.socket.remoteAddress ?? '127.0.0.1',
     });
-    for (const [k, header] of [['CONTENT_TYPE', 'content-type'], ['CONTENT_LENGTH', 'content-length'], ['HTTP_CONTENT_ENCODING', 'content-encoding'], ['GIT_PROTOCOL', 'git-protocol']] as const) {
+    for (const [k, header] of [
+      ['CONTENT_TYPE', 'content-type'],
+      ['CONTENT_LENGTH', 'content-length'],
+      ['HTTP_CONTENT_ENCODING', 'content-encoding'],
+      ['GIT_PROTOCOL', 'git-protocol'],
+    ] as const) {
       const v = h(header);
       if (v !== undefined) env[k] = v;
     }
     const child = spawn('git', ['http-backend'], { env, stdio: ['pipe', 'pipe', 'pipe'] });
-    child.stdin.on('error', () => { /* the backend may stop reading early */ });
+    child.stdin.on('error', () => {
+      /* the backend may stop reading early */
+    });
     req.pipe(child.stdin);
     let stderr = '';
-    child.stderr.on('data', (d: Buffer) => { stderr += d.toString(); });
+    child.stderr.on('data', (d: Buffer) => {
+      stderr += d.toString();
+    });
     // The CGI answer: header lines, a blank line, the body; streamed on once the headers are read.
     let head: Buffer = Buffer.alloc(0);
     let started = false;
     child.stdout.on('data', (d: Buffer) => {
-      if (started) { res.write(d); return; }
+      if (started) {
+        res.write(d);
+        return;
+      }
       head = Buffer.concat([head, d]);
       const crlf = head.indexOf('\r\n\r\n');
       const lf = head.indexOf('\n\n');
@@ -553,7 +598,11 @@ function setPusher(forge: ForgeKind, payload: Json, pusher: string): void {
 }
 
 /** What the server answered a delivery: its status, its text, and that text as JSON where it is. */
-export interface HookAnswer { status: number; text: string; body: any }
+export interface HookAnswer {
+  status: number;
+  text: string;
+  body: any;
+}
 
 /**
  * POSTs a delivery to `url` as the forge does: its headers, its raw bytes. node:http rather than fetch, so that
@@ -570,12 +619,18 @@ export function deliverHook(url: string, d: Pick<ForgeDelivery, 'headers' | 'bod
       res.on('end', () => {
         const text = Buffer.concat(chunks).toString('utf8');
         let body: any = text;
-        try { body = JSON.parse(text); } catch { /* not JSON */ }
+        try {
+          body = JSON.parse(text);
+        } catch {
+          /* not JSON */
+        }
         checkAnswer('POST', url, res.statusCode ?? 0, res.headers['content-type'] ?? null, text);
         resolve({ status: res.statusCode ?? 0, text, body });
       });
     });
-    req.on('error', (e) => { if (!answered) reject(e); });
+    req.on('error', (e) => {
+      if (!answered) reject(e);
+    });
     req.end(d.body);
   });
 }

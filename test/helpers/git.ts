@@ -25,7 +25,10 @@ export class WorkRepo {
   /** Writes the files (a null content deletes one), commits, and returns the new commit's sha. */
   async commit(files: Record<string, string | null>, message = 'change'): Promise<string> {
     for (const [path, content] of Object.entries(files)) {
-      if (content === null) { await this.git.rm(path); continue; }
+      if (content === null) {
+        await this.git.rm(path);
+        continue;
+      }
       mkdirSync(dirname(join(this.dir, path)), { recursive: true });
       writeFileSync(join(this.dir, path), content);
       await this.git.add(path);
@@ -37,7 +40,10 @@ export class WorkRepo {
   /** `git push` with the real client; returns its exit code and what it printed (remote: lines are on stderr). */
   async push(url: string, refspecs: string[], pushOptions: string[] = []): Promise<{ exitCode: number; output: string }> {
     const r = await execa('git', ['push', '--porcelain', ...pushOptions.flatMap((o) => ['-o', o]), url, ...refspecs], {
-      cwd: this.dir, reject: false, env: { GIT_TERMINAL_PROMPT: '0' }, all: true,
+      cwd: this.dir,
+      reject: false,
+      env: { GIT_TERMINAL_PROMPT: '0' },
+      all: true,
     });
     return { exitCode: r.exitCode ?? -1, output: r.all ?? '' };
   }

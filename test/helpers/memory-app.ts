@@ -44,8 +44,19 @@ export function memoryApp() {
   const pool = new BuilderPool([], silentLogger);
   const repos = new RepoStore(mkdtempSync(join(tmpdir(), 'chb-app-data-')));
   const runner = new Runner({
-    store, repos, logs, pool, secrets: noSecrets, tagger: { tag: async () => {} }, log: silentLogger, metrics: new BuildMetrics(), publicUrl: 'http://x', instance: 't',
-    maxBuilds: 1, defaultTimeoutMs: 1000, retry: { maxAttempts: 1, baseMs: 1 },
+    store,
+    repos,
+    logs,
+    pool,
+    secrets: noSecrets,
+    tagger: { tag: async () => {} },
+    log: silentLogger,
+    metrics: new BuildMetrics(),
+    publicUrl: 'http://x',
+    instance: 't',
+    maxBuilds: 1,
+    defaultTimeoutMs: 1000,
+    retry: { maxAttempts: 1, baseMs: 1 },
   });
   const builds = new BuildService({ store, repos, logs, runner, log: silentLogger, registry: 'reg:5000', publicUrl: 'http://x', maxQueuedPerOwner: 100 });
   const access = new Access(store);
@@ -53,8 +64,17 @@ export function memoryApp() {
   const blobs = new BlobStore(mkdtempSync(join(tmpdir(), 'chb-app-blobs-')));
   const held = new HeldSecrets();
   const uploads = new UploadService({
-    store, uploads: uploadStore, blobs, logs, held, runner, log: silentLogger, registry: 'reg:5000',
-    maxQueuedPerOwner: 100, maxBytes: 1024 * 1024, cacheBytes: 10 * 1024 * 1024,
+    store,
+    uploads: uploadStore,
+    blobs,
+    logs,
+    held,
+    runner,
+    log: silentLogger,
+    registry: 'reg:5000',
+    maxQueuedPerOwner: 100,
+    maxBytes: 1024 * 1024,
+    cacheBytes: 10 * 1024 * 1024,
   });
   const inventory = new InventoryStore(store.db);
   const usage = new UsageService(inventory, new Quotas({ store, inventory, defaultBytes: 0 }), 'reg:5000');
@@ -62,14 +82,44 @@ export function memoryApp() {
   const forges = new ForgeStore(store.db);
   const links = new UpstreamLinks({ store, forges, repos, key: randomBytes(32), publicUrl: 'http://x' });
   const app = createApp({
-    log: silentLogger, git: new Hono(), hooks: new Hono(), health: new Hono(), downloads: new Hono(),
-    api: apiRoutes({ store, access, builds, uploads, secrets: new RepoSecrets(store, randomBytes(32)), logs, auth, publicUrl: 'http://x', usage, retention: { keep: 10, days: 30 },
-      gc: { removeTag: async () => { throw new Error('the memory app has no registry'); } }, links, statusesOf: (ids) => forges.statusesOf(ids) }),
+    log: silentLogger,
+    git: new Hono(),
+    hooks: new Hono(),
+    health: new Hono(),
+    downloads: new Hono(),
+    api: apiRoutes({
+      store,
+      access,
+      builds,
+      uploads,
+      secrets: new RepoSecrets(store, randomBytes(32)),
+      logs,
+      auth,
+      publicUrl: 'http://x',
+      usage,
+      retention: { keep: 10, days: 30 },
+      gc: {
+        removeTag: async () => {
+          throw new Error('the memory app has no registry');
+        },
+      },
+      links,
+      statusesOf: (ids) => forges.statusesOf(ids),
+    }),
     web: webRoutes({ store, access, builds, logs, auth, session, publicUrl: 'http://x', usage, statusOf: (id) => forges.status(id) }),
     errorPage,
   });
   return {
-    app, store, logs, session, inventory, uploadStore, blobs, held, forges, links,
+    app,
+    store,
+    logs,
+    session,
+    inventory,
+    uploadStore,
+    blobs,
+    held,
+    forges,
+    links,
     /** A new user; returns their token. */
     addUser(name: string): string {
       const t = generateToken();
@@ -79,10 +129,22 @@ export function memoryApp() {
     /** One build per sha on main of owner/repo, with the given status. */
     addBuilds(owner: string, repo: string, shas: string[], status: BuildStatus = 'succeeded', refName = 'main'): Build[] {
       const repoId = store.repos.ensure(owner, repo).id;
-      return store.builds.insert(shas.map((commitSha) => ({
-        repoId, repo: `${owner}/${repo}`, owner, ref: `refs/heads/${refName}`, refType: 'branch' as const, refName, commitSha, image: repo, status, pusher: owner,
-        config: { ...defaultConfig(repo).images[0]! },
-      })), () => []);
+      return store.builds.insert(
+        shas.map((commitSha) => ({
+          repoId,
+          repo: `${owner}/${repo}`,
+          owner,
+          ref: `refs/heads/${refName}`,
+          refType: 'branch' as const,
+          refName,
+          commitSha,
+          image: repo,
+          status,
+          pusher: owner,
+          config: { ...defaultConfig(repo).images[0]! },
+        })),
+        () => [],
+      );
     },
   };
 }

@@ -16,11 +16,17 @@ export async function registryFetch(registry: Registry, path: string, init: Requ
   return fetch(url, { ...init, headers: { ...(init.headers as Record<string, string>), authorization: `Bearer ${access.bearer(scope)}` } });
 }
 const ACCEPT = [
-  'application/vnd.oci.image.index.v1+json', 'application/vnd.oci.image.manifest.v1+json',
-  'application/vnd.docker.distribution.manifest.list.v2+json', 'application/vnd.docker.distribution.manifest.v2+json',
+  'application/vnd.oci.image.index.v1+json',
+  'application/vnd.oci.image.manifest.v1+json',
+  'application/vnd.docker.distribution.manifest.list.v2+json',
+  'application/vnd.docker.distribution.manifest.v2+json',
 ].join(', ');
 
-interface Manifest { config?: { digest: string; size: number }; layers?: { digest: string; size: number }[]; manifests?: { digest: string; size: number; mediaType: string }[] }
+interface Manifest {
+  config?: { digest: string; size: number };
+  layers?: { digest: string; size: number }[];
+  manifests?: { digest: string; size: number; mediaType: string }[];
+}
 
 export async function tagsOf(registry: Registry, repository: string): Promise<string[]> {
   const res = await registryFetch(registry, `/v2/${repository}/tags/list`);

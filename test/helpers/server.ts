@@ -93,7 +93,11 @@ export class TestServer {
   stdout = '';
   readonly url: string;
 
-  private constructor(readonly dataDir: string, readonly port: number, private extraEnv: Record<string, string>) {
+  private constructor(
+    readonly dataDir: string,
+    readonly port: number,
+    private extraEnv: Record<string, string>,
+  ) {
     this.url = `http://127.0.0.1:${port}`;
   }
 
@@ -102,7 +106,7 @@ export class TestServer {
     const env = { ...opts.env };
     const own = env.CODEHUB_REGISTRY === undefined ? `127.0.0.1:${await freePort()}` : null;
     if (own) env.CODEHUB_REGISTRY = own;
-    const s = new TestServer(opts.dataDir ?? mkdtempSync(join(tmpdir(), 'chb-e2e-')), opts.port ?? await freePort(), env);
+    const s = new TestServer(opts.dataDir ?? mkdtempSync(join(tmpdir(), 'chb-e2e-')), opts.port ?? (await freePort()), env);
     if (own) {
       // The key pair the server would make at its first start, made first, so the registry answers (and the
       // server's health check finds it writable) from the start.
@@ -145,7 +149,12 @@ export class TestServer {
     const config = mkdtempSync(join(tmpdir(), 'chb-docker-'));
     writeFileSync(join(config, 'config.json'), '{}');
     if (user) {
-      const login = await execa('docker', ['login', '-u', user, '--password-stdin', this.registry], { input: token, env: { DOCKER_CONFIG: config }, reject: false, all: true });
+      const login = await execa('docker', ['login', '-u', user, '--password-stdin', this.registry], {
+        input: token,
+        env: { DOCKER_CONFIG: config },
+        reject: false,
+        all: true,
+      });
       if (login.exitCode !== 0) throw new Error(`docker login ${this.registry} as ${user} failed: ${login.all}`);
     }
     return config;
@@ -165,10 +174,15 @@ export class TestServer {
 
   get env(): NodeJS.ProcessEnv {
     return {
-      PATH: process.env.PATH, HOME: process.env.HOME,
-      CODEHUB_DATA_DIR: this.dataDir, CODEHUB_PORT: String(this.port), CODEHUB_HOST: '127.0.0.1',
+      PATH: process.env.PATH,
+      HOME: process.env.HOME,
+      CODEHUB_DATA_DIR: this.dataDir,
+      CODEHUB_PORT: String(this.port),
+      CODEHUB_HOST: '127.0.0.1',
       // No scheduled gc unless a test asks: tests run `codehub-build gc` when they mean it.
-      CODEHUB_LOG_LEVEL: 'debug', CODEHUB_GC_INTERVAL: '0', ...this.extraEnv,
+      CODEHUB_LOG_LEVEL: 'debug',
+      CODEHUB_GC_INTERVAL: '0',
+      ...this.extraEnv,
     };
   }
 
@@ -183,7 +197,9 @@ export class TestServer {
     this.proc = proc;
     proc.stderr!.setEncoding('utf8');
     proc.stderr!.on('data', (d: string) => this.logs.push(...d.split('\n').filter(Boolean)));
-    proc.stdout!.on('data', (d: Buffer) => { this.stdout += d.toString(); });
+    proc.stdout!.on('data', (d: Buffer) => {
+      this.stdout += d.toString();
+    });
     const deadline = Date.now() + 20_000;
     while (Date.now() < deadline) {
       if (proc.exitCode !== null) throw new Error(`server exited with ${proc.exitCode}:\n${this.logs.join('\n')}`);
@@ -208,7 +224,11 @@ export class TestServer {
 
   /** `codehub-build <args>` against this server's data dir and URL. */
   cli(args: string[], env: Record<string, string> = {}, input?: string): { status: number; stdout: string; stderr: string } {
-    const r = spawnSync(process.execPath, [CLI, ...args], { env: { ...this.env, CODEHUB_URL: this.url, ...env }, stdio: 'pipe', ...(input !== undefined ? { input } : {}) });
+    const r = spawnSync(process.execPath, [CLI, ...args], {
+      env: { ...this.env, CODEHUB_URL: this.url, ...env },
+      stdio: 'pipe',
+      ...(input !== undefined ? { input } : {}),
+    });
     return { status: r.status ?? -1, stdout: r.stdout.toString(), stderr: r.stderr.toString() };
   }
 
@@ -245,7 +265,11 @@ export class TestServer {
     const res = await fetch(this.url + path, { headers: { authorization: `Bearer ${token}` } });
     const text = await res.text();
     let body: unknown = text;
-    try { body = JSON.parse(text); } catch { /* a log is text */ }
+    try {
+      body = JSON.parse(text);
+    } catch {
+      /* a log is text */
+    }
     return { status: res.status, body: body as T };
   }
 

@@ -29,18 +29,25 @@ describe('accounts', () => {
     expect(addUser(store, 'Bad Name')).toMatchObject({ ok: false, kind: 'invalid', problem: expect.stringContaining('is invalid') });
     store.repos.ensure('alice', 'shop');
     expect(removeUser(store, 'alice')).toEqual({ ok: true, name: 'alice' });
-    expect(addUser(store, 'alice')).toEqual({ ok: false, kind: 'conflict', problem: 'the name alice still owns the repos of a removed user; choose another name' });
+    expect(addUser(store, 'alice')).toEqual({
+      ok: false,
+      kind: 'conflict',
+      problem: 'the name alice still owns the repos of a removed user; choose another name',
+    });
     expect(removeUser(store, 'alice')).toEqual({ ok: false, kind: 'missing', problem: 'no user alice' });
   });
 
   it("reserves codehub-build and codehub-build-* (build credentials' names) for new users only", () => {
-    const reserved = (name: string) => `user name "${name}" is reserved: "codehub-build" and names starting with "codehub-build-" are the server's own (its builds' registry credentials)`;
+    const reserved = (name: string) =>
+      `user name "${name}" is reserved: "codehub-build" and names starting with "codehub-build-" are the server's own (its builds' registry credentials)`;
     for (const name of ['codehub-build', 'codehub-build-x', 'codehub-build-12-deadbeef', 'codehub-build-registry']) {
       expect(addUser(store, name), name).toEqual({ ok: false, kind: 'invalid', problem: reserved(name) });
     }
     // Upper case and a trailing separator fail the name grammar before the rule.
-    for (const name of ['CODEHUB-BUILD-x', 'Codehub-build-x', 'codehub-build-']) expect(addUser(store, name), name).toMatchObject({ ok: false, kind: 'invalid', problem: expect.stringContaining('is invalid') });
-    for (const name of ['codehub-buildx', 'codehub-builds', 'my-codehub-build-x', 'codehub.build-x']) expect(addUser(store, name), name).toMatchObject({ ok: true, name });
+    for (const name of ['CODEHUB-BUILD-x', 'Codehub-build-x', 'codehub-build-'])
+      expect(addUser(store, name), name).toMatchObject({ ok: false, kind: 'invalid', problem: expect.stringContaining('is invalid') });
+    for (const name of ['codehub-buildx', 'codehub-builds', 'my-codehub-build-x', 'codehub.build-x'])
+      expect(addUser(store, name), name).toMatchObject({ ok: true, name });
     // A user named so before the rule keeps working, and can be removed.
     store.accounts.createUser('codehub-build-old', hashToken('chb_legacy'));
     expect(createToken(store, 'codehub-build-old', { label: 'x' })).toMatchObject({ ok: true });
@@ -52,8 +59,18 @@ describe('accounts', () => {
     store.accounts.createUser('admin', hashToken('chb_admin'), ['read', 'push', 'admin']);
     const [only] = store.accounts.listTokens(store.accounts.userByName('admin')!.id);
     const removal = removeUser(store, 'admin');
-    expect(removal).toMatchObject({ ok: false, kind: 'conflict', problem: expect.stringMatching(/^user admin holds the last admin token: removing it would leave no admin; make another admin first \(codehub-build token create <user> --scopes read,push,admin/) });
-    expect(revokeToken(store, only!.id)).toMatchObject({ ok: false, kind: 'conflict', problem: expect.stringMatching(new RegExp(`^token ${only!.id} is the last admin token: revoking it would leave no admin; make another admin first`)) });
+    expect(removal).toMatchObject({
+      ok: false,
+      kind: 'conflict',
+      problem: expect.stringMatching(
+        /^user admin holds the last admin token: removing it would leave no admin; make another admin first \(codehub-build token create <user> --scopes read,push,admin/,
+      ),
+    });
+    expect(revokeToken(store, only!.id)).toMatchObject({
+      ok: false,
+      kind: 'conflict',
+      problem: expect.stringMatching(new RegExp(`^token ${only!.id} is the last admin token: revoking it would leave no admin; make another admin first`)),
+    });
     expect(store.accounts.tokenByHash(hashToken('chb_admin'))).toBeDefined();
 
     // A second admin token of the same user: either may go, not both.
@@ -104,14 +121,24 @@ describe('accounts', () => {
     expect(createToken(store, 'alice', { scopes: ['push', 'read', 'read'], label: 'a' })).toMatchObject({ ok: true, scopes: ['read', 'push'] });
     expect(createToken(store, 'alice', { scopes: ' read , admin', label: 'b' })).toMatchObject({ ok: true, scopes: ['read', 'admin'] });
     const listed = listTokens(store, 'alice');
-    expect(listed.ok && listed.tokens.map((t) => [t.label, t.scopes.join(',')])).toEqual([['default', 'read,push'], ['cli', 'read,push'], ['a', 'read,push'], ['b', 'read,admin']]);
+    expect(listed.ok && listed.tokens.map((t) => [t.label, t.scopes.join(',')])).toEqual([
+      ['default', 'read,push'],
+      ['cli', 'read,push'],
+      ['a', 'read,push'],
+      ['b', 'read,admin'],
+    ]);
   });
 
   it('names every problem with a token request at once, and checks the user last', () => {
     expect(createToken(store, 'nobody', { scopes: ['read', 'root'], label: 'x'.repeat(101) })).toEqual({
-      ok: false, kind: 'invalid', problem: 'unknown scope "root": scopes are read, push, admin; label: at most 100 characters, no control characters',
+      ok: false,
+      kind: 'invalid',
+      problem: 'unknown scope "root": scopes are read, push, admin; label: at most 100 characters, no control characters',
     });
-    expect(createToken(store, 'nobody', { scopes: [], label: 'a\nb' })).toMatchObject({ kind: 'invalid', problem: expect.stringMatching(/^no scopes given.*; label:/) });
+    expect(createToken(store, 'nobody', { scopes: [], label: 'a\nb' })).toMatchObject({
+      kind: 'invalid',
+      problem: expect.stringMatching(/^no scopes given.*; label:/),
+    });
     expect(createToken(store, 'nobody', { label: 'ok' })).toEqual({ ok: false, kind: 'missing', problem: 'no user nobody' });
     expect(createToken(store, 'cache', { label: 'ok' })).toMatchObject({ kind: 'invalid', problem: 'user name "cache" is reserved' });
     expect(listTokens(store, 'nobody')).toMatchObject({ kind: 'missing' });
@@ -142,11 +169,13 @@ describe('admin request bodies', () => {
     expect(parseRequest(NewTokenRequest, {})).toEqual({ ok: true, value: {} });
     expect(parseRequest(NewTokenRequest, { scopes: ['read'], label: 'ci' })).toEqual({ ok: true, value: { scopes: ['read'], label: 'ci' } });
     expect(parseRequest(NewTokenRequest, { scopes: 'read,push', label: 7 })).toEqual({
-      ok: false, problems: ['scopes must be a list of scope names, e.g. ["read", "push"]; got "read,push"', 'label must be a string; got 7'],
+      ok: false,
+      problems: ['scopes must be a list of scope names, e.g. ["read", "push"]; got "read,push"', 'label must be a string; got 7'],
     });
     expect(parseRequest(NewTokenRequest, { scopes: [1] })).toMatchObject({ ok: false, problems: [expect.stringMatching(/^scopes must be/)] });
     expect(parseRequest(NewTokenRequest, { expires: 1, owner: 'x' })).toEqual({
-      ok: false, problems: ['unknown field "expires": the fields are scopes, label', 'unknown field "owner": the fields are scopes, label'],
+      ok: false,
+      problems: ['unknown field "expires": the fields are scopes, label', 'unknown field "owner": the fields are scopes, label'],
     });
   });
 });

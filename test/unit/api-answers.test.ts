@@ -12,21 +12,67 @@ import type { Build, CommitStatusRow } from '../../src/store/schema.js';
 import { takeMismatches } from '../helpers/answer-shapes.js';
 
 const row: Build = {
-  id: 7, source: 'push', repoId: 1, repo: 'alice/shop', owner: 'alice', ref: 'refs/heads/main', refType: 'branch', refName: 'main',
-  commitSha: 'a'.repeat(40), uploadId: null, uploadFolder: null, contextBytes: null, image: 'shop', config: { args: { TOKEN: 'hunter22hunter22' } },
-  imageRefs: ['localhost:5000/alice/shop:main'], digest: null, status: 'failed', reason: 'RUN exited with 1', reasonCode: 'user', pusher: 'alice',
-  queuedAt: '2026-01-01T00:00:00.000Z', startedAt: '2026-01-01T00:00:01.000Z', finishedAt: '2026-01-01T00:00:09.000Z', attempts: 1, notBefore: null,
-  builder: 'local', builderIdentity: null, steps: [{ n: 1, name: '[1/2] FROM alpine', cached: true }], logExpiredAt: null,
+  id: 7,
+  source: 'push',
+  repoId: 1,
+  repo: 'alice/shop',
+  owner: 'alice',
+  ref: 'refs/heads/main',
+  refType: 'branch',
+  refName: 'main',
+  commitSha: 'a'.repeat(40),
+  uploadId: null,
+  uploadFolder: null,
+  contextBytes: null,
+  image: 'shop',
+  config: { args: { TOKEN: 'hunter22hunter22' } },
+  imageRefs: ['localhost:5000/alice/shop:main'],
+  digest: null,
+  status: 'failed',
+  reason: 'RUN exited with 1',
+  reasonCode: 'user',
+  pusher: 'alice',
+  queuedAt: '2026-01-01T00:00:00.000Z',
+  startedAt: '2026-01-01T00:00:01.000Z',
+  finishedAt: '2026-01-01T00:00:09.000Z',
+  attempts: 1,
+  notBefore: null,
+  builder: 'local',
+  builderIdentity: null,
+  steps: [{ n: 1, name: '[1/2] FROM alpine', cached: true }],
+  logExpiredAt: null,
 };
 const status: CommitStatusRow = {
-  buildId: 7, repoId: 1, sha: 'a'.repeat(40), ref: 'main', context: 'codehub-build/shop', state: 'failure', description: 'failed', deliveredState: null,
-  attempts: 2, error: 'connect ECONNREFUSED', nextAttemptAt: '2026-01-01T00:01:00.000Z', gaveUp: false, updatedAt: '2026-01-01T00:00:09.000Z',
+  buildId: 7,
+  repoId: 1,
+  sha: 'a'.repeat(40),
+  ref: 'main',
+  context: 'codehub-build/shop',
+  state: 'failure',
+  description: 'failed',
+  deliveredState: null,
+  attempts: 2,
+  error: 'connect ECONNREFUSED',
+  nextAttemptAt: '2026-01-01T00:01:00.000Z',
+  gaveUp: false,
+  updatedAt: '2026-01-01T00:00:09.000Z',
 };
 
 describe('the Build answer', () => {
   it('is what buildView makes, for a push with its forge status and for an upload', () => {
     expect(A.Build.safeParse(buildView(row, 'http://x', status)).error).toBeUndefined();
-    const upload: Build = { ...row, source: 'upload', repoId: null, ref: null, refType: null, refName: null, commitSha: null, uploadId: 'u', uploadFolder: 'shop', contextBytes: 12 };
+    const upload: Build = {
+      ...row,
+      source: 'upload',
+      repoId: null,
+      ref: null,
+      refType: null,
+      refName: null,
+      commitSha: null,
+      uploadId: 'u',
+      uploadFolder: 'shop',
+      contextBytes: 12,
+    };
     const view = buildView(upload, 'http://x');
     expect(A.Build.safeParse(view).error).toBeUndefined();
     expect(view.upload).toEqual({ folder: 'shop', bytes: 12 });

@@ -26,7 +26,10 @@ beforeEach(() => {
 
 describe('API', () => {
   it('needs a token, and says so in the error shape', async () => {
-    expect(await get('/api/builds')).toEqual({ status: 401, body: { error: { code: 'unauthorized', message: expect.stringContaining('authentication required') } } });
+    expect(await get('/api/builds')).toEqual({
+      status: 401,
+      body: { error: { code: 'unauthorized', message: expect.stringContaining('authentication required') } },
+    });
     expect((await get('/api/builds', 'chb_nope')).status).toBe(401);
   });
 
@@ -58,9 +61,16 @@ describe('API', () => {
 
   it('rejects malformed parameters with 400 and says which', async () => {
     for (const [q, msg] of [
-      ['commit=xyz', 'commit must be 4 to 40 hex digits'], ['commit=abc', 'commit must be 4 to 40 hex digits'],
-      ["commit=' OR 1=1 --", 'commit must be 4 to 40 hex digits'], ['limit=0', 'limit must be'], ['limit=9999', 'limit must be'],
-      ['status=done', 'status must be one of'], ['repo=../etc', 'owner name ".." is invalid'], ['repo=a/..', 'is invalid'], ['repo=justone', 'repo must be <owner>/<name>'], ['cursor=-1', 'cursor'],
+      ['commit=xyz', 'commit must be 4 to 40 hex digits'],
+      ['commit=abc', 'commit must be 4 to 40 hex digits'],
+      ["commit=' OR 1=1 --", 'commit must be 4 to 40 hex digits'],
+      ['limit=0', 'limit must be'],
+      ['limit=9999', 'limit must be'],
+      ['status=done', 'status must be one of'],
+      ['repo=../etc', 'owner name ".." is invalid'],
+      ['repo=a/..', 'is invalid'],
+      ['repo=justone', 'repo must be <owner>/<name>'],
+      ['cursor=-1', 'cursor'],
     ]) {
       const r = await get(`/api/builds?${q!.replace(/ /g, '%20')}`, alice);
       expect(r.status, q).toBe(400);
@@ -77,8 +87,38 @@ describe('API', () => {
 
   it('cancels a queued build once, and rebuilds a build as a new queued one by the caller', async () => {
     const repoId = store.repos.ensure('alice', 'web').id;
-    const config = { name: 'web', context: '.', dockerfile: 'Dockerfile', target: null, args: {}, secrets: [], branches: null, paths: null, tags: ['{branch}', 'b{build}'], platforms: [], timeoutSeconds: null, cancelSuperseded: true };
-    const [q] = store.builds.insert([{ repoId, repo: 'alice/web', owner: 'alice', ref: 'refs/heads/main', refType: 'branch', refName: 'main', commitSha: 'c'.repeat(40), image: 'web', status: 'queued', pusher: 'alice', config }], () => []);
+    const config = {
+      name: 'web',
+      context: '.',
+      dockerfile: 'Dockerfile',
+      target: null,
+      args: {},
+      secrets: [],
+      branches: null,
+      paths: null,
+      tags: ['{branch}', 'b{build}'],
+      platforms: [],
+      timeoutSeconds: null,
+      cancelSuperseded: true,
+    };
+    const [q] = store.builds.insert(
+      [
+        {
+          repoId,
+          repo: 'alice/web',
+          owner: 'alice',
+          ref: 'refs/heads/main',
+          refType: 'branch',
+          refName: 'main',
+          commitSha: 'c'.repeat(40),
+          image: 'web',
+          status: 'queued',
+          pusher: 'alice',
+          config,
+        },
+      ],
+      () => [],
+    );
     expect((await get(`/api/builds/${q!.id}/cancel`, bob, 'POST')).status).toBe(404);
     const c = await get(`/api/builds/${q!.id}/cancel`, alice, 'POST');
     expect(c.status).toBe(200);
@@ -92,12 +132,32 @@ describe('API', () => {
     expect(r.body.id).toBeGreaterThan(q!.id);
     expect(r.body.image_refs).toEqual(['reg:5000/alice/web:main', `reg:5000/alice/web:b${r.body.id}`]);
     // A build without a resolved config (a config error) cannot be rebuilt.
-    const [bad] = store.builds.insert([{ repoId, repo: 'alice/web', owner: 'alice', ref: 'refs/heads/main', refType: 'branch', refName: 'main', commitSha: 'd'.repeat(40), image: 'web', status: 'failed', reason: 'codehub-build.yaml:1:1: x', pusher: 'alice' }], () => []);
+    const [bad] = store.builds.insert(
+      [
+        {
+          repoId,
+          repo: 'alice/web',
+          owner: 'alice',
+          ref: 'refs/heads/main',
+          refType: 'branch',
+          refName: 'main',
+          commitSha: 'd'.repeat(40),
+          image: 'web',
+          status: 'failed',
+          reason: 'codehub-build.yaml:1:1: x',
+          pusher: 'alice',
+        },
+      ],
+      () => [],
+    );
     expect((await get(`/api/builds/${bad!.id}/rebuild`, alice, 'POST')).status).toBe(409);
   });
   it('sets, lists and removes a repo secret for its owner only, and never answers with a value', async () => {
     const value = 'S3cr3t-value-' + 'x'.repeat(20);
-    expect(await get('/api/repos/alice/shop/secrets/NPM_TOKEN', alice, 'PUT', value)).toEqual({ status: 200, body: { repo: 'alice/shop', name: 'NPM_TOKEN', set: true } });
+    expect(await get('/api/repos/alice/shop/secrets/NPM_TOKEN', alice, 'PUT', value)).toEqual({
+      status: 200,
+      body: { repo: 'alice/shop', name: 'NPM_TOKEN', set: true },
+    });
     // bob can neither set, list nor remove alice's secrets; for him the repo does not exist
     expect((await get('/api/repos/alice/shop/secrets/NPM_TOKEN', bob, 'PUT', 'evil')).status).toBe(404);
     expect((await get('/api/repos/alice/shop/secrets', bob)).status).toBe(404);
@@ -137,7 +197,13 @@ describe('API', () => {
 
   it("shows and sets a repo's retention for its owner, keeping what a partial update leaves out, and refuses bad bodies whole", async () => {
     const put = (body: unknown, token = alice) => get('/api/repos/alice/shop/retention', token, 'PUT', JSON.stringify(body));
-    expect((await get('/api/repos/alice/shop/retention', alice)).body).toEqual({ repo: 'alice/shop', keep: 10, days: 30, override: { keep: null, days: null }, defaults: { keep: 10, days: 30 } });
+    expect((await get('/api/repos/alice/shop/retention', alice)).body).toEqual({
+      repo: 'alice/shop',
+      keep: 10,
+      days: 30,
+      override: { keep: null, days: null },
+      defaults: { keep: 10, days: 30 },
+    });
     expect((await put({ keep: 3 })).body).toMatchObject({ keep: 3, days: 30, override: { keep: 3, days: null } });
     expect((await put({ days: 0 })).body).toMatchObject({ keep: 3, days: 0, override: { keep: 3, days: 0 } });
     const bad = await put({ keep: 3.5, days: -2 });
@@ -153,7 +219,10 @@ describe('API', () => {
     const [b] = addBuilds('alice', 'old', ['e'.repeat(40)]);
     store.builds.markLogsExpired([b!.id], '2026-03-01T00:00:00.000Z');
     const r = await get(`/api/builds/${b!.id}/log`, alice);
-    expect(r).toEqual({ status: 410, body: { error: { code: 'gone', message: expect.stringContaining(`the log of build #${b!.id} expired on 2026-03-01 and was removed`) } } });
+    expect(r).toEqual({
+      status: 410,
+      body: { error: { code: 'gone', message: expect.stringContaining(`the log of build #${b!.id} expired on 2026-03-01 and was removed`) } },
+    });
     expect((await get(`/api/builds/${b!.id}`, alice)).body).toMatchObject({ status: 'succeeded', log_expired_at: '2026-03-01T00:00:00.000Z' });
   });
 });

@@ -17,7 +17,11 @@ const DU = [
   'r9ygoaurfm9wnub14i69fc530               \ttrue \t\t20.97MB*  \t7 minutes ago',
   'k2blwtj2n4n87o2tb3w63hlx4*              \ttrue \t\t20.97MB   \t7 minutes ago',
   '0103lk4q34rtw4ufob5qtaz3j               \ttrue \t\t0B*       \t14 minutes ago',
-  'Shared:\t\t52.84MB', 'Private:\t23.65MB', 'Reclaimable:\t76.5MB', 'Total:\t\t76.5MB', '',
+  'Shared:\t\t52.84MB',
+  'Private:\t23.65MB',
+  'Reclaimable:\t76.5MB',
+  'Total:\t\t76.5MB',
+  '',
 ].join('\n');
 const DU_EMPTY = 'ID\t\t\t\t\t\tRECLAIMABLE\tSIZE\t\tLAST ACCESSED\nReclaimable:\t0.00B\nTotal:\t\t0.00B\n';
 
@@ -44,7 +48,10 @@ describe('BuildctlDriver health', () => {
     const bin = join(dir, 'buildctl');
     writeFileSync(bin, `#!/bin/sh\ncase "$*" in\n*"debug workers"*) cat ${dir}/workers;;\n*du*) cat ${dir}/du;;\nesac\n`);
     chmodSync(bin, 0o755);
-    const set = (workers: string, du: string) => { writeFileSync(join(dir, 'workers'), workers); writeFileSync(join(dir, 'du'), du); };
+    const set = (workers: string, du: string) => {
+      writeFileSync(join(dir, 'workers'), workers);
+      writeFileSync(join(dir, 'du'), du);
+    };
     return { bin, set };
   }
 

@@ -4,27 +4,65 @@ import { classifyFailure, type BuildRequest } from '../../src/builder/driver.js'
 
 describe('buildxArgs', () => {
   it('passes every part of a request as its own argument, the context tar on stdin and secrets by env name only', () => {
-    const args = buildxArgs({
-      dockerfile: 'docker/Dockerfile', target: 'runtime', args: { NODE_ENV: 'production', EMPTY: '' },
-      labels: { 'org.opencontainers.image.revision': 'abc' }, tags: ['r:5000/a/web:main', 'r:5000/a/web:abc'],
-      platforms: ['linux/amd64'], secrets: { npm_token: 's3cr3t-value' }, workDir: '/tmp/w',
-    }, { metadataFile: '/tmp/w/metadata.json', builder: 'remote1' });
+    const args = buildxArgs(
+      {
+        dockerfile: 'docker/Dockerfile',
+        target: 'runtime',
+        args: { NODE_ENV: 'production', EMPTY: '' },
+        labels: { 'org.opencontainers.image.revision': 'abc' },
+        tags: ['r:5000/a/web:main', 'r:5000/a/web:abc'],
+        platforms: ['linux/amd64'],
+        secrets: { npm_token: 's3cr3t-value' },
+        workDir: '/tmp/w',
+      },
+      { metadataFile: '/tmp/w/metadata.json', builder: 'remote1' },
+    );
     expect(args).toEqual([
-      'build', '--progress=rawjson', '--metadata-file', '/tmp/w/metadata.json', '--provenance=false',
-      '--builder', 'remote1', '-f', 'docker/Dockerfile', '--target', 'runtime',
-      '--build-arg', 'NODE_ENV=production', '--build-arg', 'EMPTY=',
-      '--label', 'org.opencontainers.image.revision=abc', '--platform', 'linux/amd64',
-      '--secret', 'id=npm_token,env=CODEHUB_SECRET_6e706d5f746f6b656e',
-      '-t', 'r:5000/a/web:main', '-t', 'r:5000/a/web:abc', '--push', '-',
+      'build',
+      '--progress=rawjson',
+      '--metadata-file',
+      '/tmp/w/metadata.json',
+      '--provenance=false',
+      '--builder',
+      'remote1',
+      '-f',
+      'docker/Dockerfile',
+      '--target',
+      'runtime',
+      '--build-arg',
+      'NODE_ENV=production',
+      '--build-arg',
+      'EMPTY=',
+      '--label',
+      'org.opencontainers.image.revision=abc',
+      '--platform',
+      'linux/amd64',
+      '--secret',
+      'id=npm_token,env=CODEHUB_SECRET_6e706d5f746f6b656e',
+      '-t',
+      'r:5000/a/web:main',
+      '-t',
+      'r:5000/a/web:abc',
+      '--push',
+      '-',
     ]);
     expect(args.join(' ')).not.toContain('s3cr3t-value');
   });
 
   it('keeps shell characters in values as data, not syntax', () => {
-    const args = buildxArgs({
-      dockerfile: 'Dockerfile', target: null, args: { X: '$(touch /tmp/pwned); `id` | x' }, labels: {}, tags: ['r/a/b:t'],
-      platforms: [], secrets: {}, workDir: '/w',
-    }, { metadataFile: '/w/m.json' });
+    const args = buildxArgs(
+      {
+        dockerfile: 'Dockerfile',
+        target: null,
+        args: { X: '$(touch /tmp/pwned); `id` | x' },
+        labels: {},
+        tags: ['r/a/b:t'],
+        platforms: [],
+        secrets: {},
+        workDir: '/w',
+      },
+      { metadataFile: '/w/m.json' },
+    );
     expect(args).toContain('X=$(touch /tmp/pwned); `id` | x');
     expect(args).not.toContain('--builder');
     expect(args).not.toContain('--target');
@@ -33,7 +71,14 @@ describe('buildxArgs', () => {
 
 describe('buildxArgs with a kept work tree and the registry cache', () => {
   const req: BuildRequest = {
-    dockerfile: 'docker/Dockerfile', target: null, args: {}, labels: {}, tags: ['r:5000/a/web:main'], platforms: [], secrets: {}, workDir: '/w',
+    dockerfile: 'docker/Dockerfile',
+    target: null,
+    args: {},
+    labels: {},
+    tags: ['r:5000/a/web:main'],
+    platforms: [],
+    secrets: {},
+    workDir: '/w',
     cache: {
       imageRefs: ['r:5000/a/web:feature', 'r:5000/a/web:main'],
       cacheRefs: ['r:5000/a/web:cache-feature', 'r:5000/a/web:cache-main'],
@@ -44,20 +89,47 @@ describe('buildxArgs with a kept work tree and the registry cache', () => {
 
   it('builds the folder, with the Dockerfile by its path on disk, and exports the inline cache on a docker driver', () => {
     expect(buildxArgs(req, { metadataFile: '/w/m.json', folder, cacheMode: 'inline' })).toEqual([
-      'build', '--progress=rawjson', '--metadata-file', '/w/m.json', '--provenance=false',
-      '-f', '/data/checkouts/trees/0123456789abcdef-0/docker/Dockerfile',
-      '--cache-to', 'type=inline',
-      '--cache-from', 'type=registry,ref=r:5000/a/web:feature', '--cache-from', 'type=registry,ref=r:5000/a/web:main',
-      '-t', 'r:5000/a/web:main', '--push', '/data/checkouts/trees/0123456789abcdef-0',
+      'build',
+      '--progress=rawjson',
+      '--metadata-file',
+      '/w/m.json',
+      '--provenance=false',
+      '-f',
+      '/data/checkouts/trees/0123456789abcdef-0/docker/Dockerfile',
+      '--cache-to',
+      'type=inline',
+      '--cache-from',
+      'type=registry,ref=r:5000/a/web:feature',
+      '--cache-from',
+      'type=registry,ref=r:5000/a/web:main',
+      '-t',
+      'r:5000/a/web:main',
+      '--push',
+      '/data/checkouts/trees/0123456789abcdef-0',
     ]);
   });
 
-  it('exports mode=max to the branch\'s cache reference and imports the cache references on a buildkitd', () => {
+  it("exports mode=max to the branch's cache reference and imports the cache references on a buildkitd", () => {
     expect(buildxArgs(req, { metadataFile: '/w/m.json', builder: 'codehub-x', cacheMode: 'registry' })).toEqual([
-      'build', '--progress=rawjson', '--metadata-file', '/w/m.json', '--provenance=false', '--builder', 'codehub-x', '-f', 'docker/Dockerfile',
-      '--cache-to', 'type=registry,ref=r:5000/a/web:cache-feature,mode=max,image-manifest=true,oci-mediatypes=true,ignore-error=true',
-      '--cache-from', 'type=registry,ref=r:5000/a/web:cache-feature', '--cache-from', 'type=registry,ref=r:5000/a/web:cache-main',
-      '-t', 'r:5000/a/web:main', '--push', '-',
+      'build',
+      '--progress=rawjson',
+      '--metadata-file',
+      '/w/m.json',
+      '--provenance=false',
+      '--builder',
+      'codehub-x',
+      '-f',
+      'docker/Dockerfile',
+      '--cache-to',
+      'type=registry,ref=r:5000/a/web:cache-feature,mode=max,image-manifest=true,oci-mediatypes=true,ignore-error=true',
+      '--cache-from',
+      'type=registry,ref=r:5000/a/web:cache-feature',
+      '--cache-from',
+      'type=registry,ref=r:5000/a/web:cache-main',
+      '-t',
+      'r:5000/a/web:main',
+      '--push',
+      '-',
     ]);
   });
 
@@ -87,16 +159,35 @@ describe('buildxConfigDir', () => {
 
 describe('remoteCreateArgs', () => {
   it('creates a remote builder, with TLS files as driver options when given', () => {
-    expect(remoteCreateArgs('codehub-x', 'tcp://bk:1234')).toEqual(['create', '--name', 'codehub-x', '--node', 'codehub-x0', '--driver', 'remote', 'tcp://bk:1234']);
+    expect(remoteCreateArgs('codehub-x', 'tcp://bk:1234')).toEqual([
+      'create',
+      '--name',
+      'codehub-x',
+      '--node',
+      'codehub-x0',
+      '--driver',
+      'remote',
+      'tcp://bk:1234',
+    ]);
     expect(remoteCreateArgs('codehub-x', 'tcp://bk:1234', { ca: '/c/ca.pem', cert: '/c/cert.pem', key: '/c/key.pem', servername: 'bk.example' })).toEqual([
-      'create', '--name', 'codehub-x', '--node', 'codehub-x0', '--driver', 'remote',
-      '--driver-opt', 'cacert=/c/ca.pem,cert=/c/cert.pem,key=/c/key.pem,servername=bk.example', 'tcp://bk:1234',
+      'create',
+      '--name',
+      'codehub-x',
+      '--node',
+      'codehub-x0',
+      '--driver',
+      'remote',
+      '--driver-opt',
+      'cacert=/c/ca.pem,cert=/c/cert.pem,key=/c/key.pem,servername=bk.example',
+      'tcp://bk:1234',
     ]);
     expect(remoteCreateArgs('codehub-x', 'tcp://bk:1234', { ca: '/c/ca.pem' })).toContain('cacert=/c/ca.pem');
   });
 
   it('quotes a path holding a comma, as buildx reads the value as CSV', () => {
-    expect(remoteCreateArgs('n', 'tcp://bk:1', { ca: '/a,b/ca.pem', cert: '/c/"x".pem', key: '/c/key.pem' })[8]).toBe('"cacert=/a,b/ca.pem","cert=/c/""x"".pem",key=/c/key.pem');
+    expect(remoteCreateArgs('n', 'tcp://bk:1', { ca: '/a,b/ca.pem', cert: '/c/"x".pem', key: '/c/key.pem' })[8]).toBe(
+      '"cacert=/a,b/ca.pem","cert=/c/""x"".pem",key=/c/key.pem',
+    );
   });
 });
 

@@ -5,8 +5,18 @@ import type { ImageConfig } from '../../src/config/types.js';
 import { cacheHits } from '../../src/metrics.js';
 
 const image = (tags = ['{branch}', '{sha}']): ImageConfig => ({
-  name: 'web', context: '.', dockerfile: 'Dockerfile', target: null, args: {}, secrets: [], branches: null, paths: null,
-  tags, platforms: [], timeoutSeconds: null, cancelSuperseded: true,
+  name: 'web',
+  context: '.',
+  dockerfile: 'Dockerfile',
+  target: null,
+  args: {},
+  secrets: [],
+  branches: null,
+  paths: null,
+  tags,
+  platforms: [],
+  timeoutSeconds: null,
+  cancelSuperseded: true,
 });
 const SHA = 'a'.repeat(40);
 const build = (ref: string, img: ImageConfig, defaultBranch: string | null) => {
@@ -15,7 +25,7 @@ const build = (ref: string, img: ImageConfig, defaultBranch: string | null) => {
 };
 
 describe('buildCache', () => {
-  it('imports a branch\'s own tag, then latest; max-mode refs per branch beside the image', () => {
+  it("imports a branch's own tag, then latest; max-mode refs per branch beside the image", () => {
     const img = image();
     expect(buildCache(build('refs/heads/feature/x', img, 'main'), img, 'main')).toEqual({
       imageRefs: ['reg:5000/alice/web:feature-x', 'reg:5000/alice/web:latest'],
@@ -49,15 +59,17 @@ describe('buildCache', () => {
 
 describe('cacheHits', () => {
   it('counts Dockerfile instruction steps only, of any stage', () => {
-    expect(cacheHits([
-      { name: '[internal] load build definition from Dockerfile', cached: false },
-      { name: '[internal] load metadata for localhost:5000/cache/busybox:latest', cached: true },
-      { name: '[1/3] FROM localhost:5000/cache/busybox:latest@sha256:abc', cached: true },
-      { name: '[build 2/3] COPY app/ /app/', cached: true },
-      { name: '[3/3] RUN make', cached: false },
-      { name: 'exporting to image', cached: false },
-      { name: 'pushing reg:5000/alice/web:main', cached: false },
-    ])).toEqual({ steps: 3, cached: 2 });
+    expect(
+      cacheHits([
+        { name: '[internal] load build definition from Dockerfile', cached: false },
+        { name: '[internal] load metadata for localhost:5000/cache/busybox:latest', cached: true },
+        { name: '[1/3] FROM localhost:5000/cache/busybox:latest@sha256:abc', cached: true },
+        { name: '[build 2/3] COPY app/ /app/', cached: true },
+        { name: '[3/3] RUN make', cached: false },
+        { name: 'exporting to image', cached: false },
+        { name: 'pushing reg:5000/alice/web:main', cached: false },
+      ]),
+    ).toEqual({ steps: 3, cached: 2 });
     expect(cacheHits([])).toEqual({ steps: 0, cached: 0 });
   });
 });
@@ -75,9 +87,10 @@ describe('cacheImport', () => {
     expect(d.line).toBe(`cache: another BuildKit answers at tcp://bk:1234 since it built web (${W1}, now ${W2}): importing the registry's cache`);
   });
 
-  it('uses the builder\'s own cache while the same worker answers', () => {
+  it("uses the builder's own cache while the same worker answers", () => {
     expect(decide(W1, { builder: 'tcp://bk:1234', identity: W1 })).toEqual({
-      import: false, line: 'cache: tcp://bk:1234 built web last: its own cache is used, the registry\'s is not imported',
+      import: false,
+      line: "cache: tcp://bk:1234 built web last: its own cache is used, the registry's is not imported",
     });
   });
 
@@ -88,9 +101,11 @@ describe('cacheImport', () => {
   });
 
   it('imports where the image was built elsewhere or never, whatever the identities, and after a trim or an empty cache', () => {
-    expect(decide(W1, { builder: 'local', identity: W1 }).line).toBe('cache: web was last built on local: importing the registry\'s cache');
-    expect(decide(W1, null).line).toBe('cache: tcp://bk:1234 has not built web: importing the registry\'s cache');
-    expect(decide(W1, { builder: 'tcp://bk:1234', identity: W1 }, Date.parse(at) + 1).line).toBe('cache: tcp://bk:1234\'s cache was trimmed since it built web: importing the registry\'s cache');
+    expect(decide(W1, { builder: 'local', identity: W1 }).line).toBe("cache: web was last built on local: importing the registry's cache");
+    expect(decide(W1, null).line).toBe("cache: tcp://bk:1234 has not built web: importing the registry's cache");
+    expect(decide(W1, { builder: 'tcp://bk:1234', identity: W1 }, Date.parse(at) + 1).line).toBe(
+      "cache: tcp://bk:1234's cache was trimmed since it built web: importing the registry's cache",
+    );
     expect(decide(W1, { builder: 'tcp://bk:1234', identity: W1 }, Date.parse(at) - 1).import).toBe(false);
   });
 });

@@ -20,7 +20,11 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 beforeAll(async () => {
   const repo = await WorkRepo.create({
-    Dockerfile: 'FROM scratch\n', 'keep.txt': 'same in both\n', 'change.txt': 'one\n', 'gone/only.txt': 'removed later\n', 'app/main.js': 'x\n',
+    Dockerfile: 'FROM scratch\n',
+    'keep.txt': 'same in both\n',
+    'change.txt': 'one\n',
+    'gone/only.txt': 'removed later\n',
+    'app/main.js': 'x\n',
   });
   first = (await repo.git.revparse(['HEAD'])).trim();
   second = await repo.commit({ 'change.txt': 'two\n', 'gone/only.txt': null, 'added.txt': 'new\n' });
@@ -32,14 +36,14 @@ const newRoot = () => mkdtempSync(join(tmpdir(), 'chb-co-'));
 const src = (commit: string, dir = '.') => ({ gitDir: bare, commit, dir });
 /** Every path under `dir`, folders with a trailing slash, sorted. */
 function listing(dir: string, prefix = ''): string[] {
-  return readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory()
-    ? [`${prefix}${e.name}/`, ...listing(join(dir, e.name), `${prefix}${e.name}/`)]
-    : [`${prefix}${e.name}`])).sort();
+  return readdirSync(dir, { withFileTypes: true })
+    .flatMap((e) => (e.isDirectory() ? [`${prefix}${e.name}/`, ...listing(join(dir, e.name), `${prefix}${e.name}/`)] : [`${prefix}${e.name}`]))
+    .sort();
 }
 const mtimeNs = (p: string) => statSync(p, { bigint: true }).mtimeNs;
 
 describe('a kept work tree', () => {
-  it('holds exactly the commit\'s files: no .git, no index file inside', async () => {
+  it("holds exactly the commit's files: no .git, no index file inside", async () => {
     const c = new Checkouts({ root: newRoot() });
     const t = await c.take('k', src(first));
     expect(listing(t.path)).toEqual(['Dockerfile', 'app/', 'app/main.js', 'change.txt', 'gone/', 'gone/only.txt', 'keep.txt']);
@@ -81,7 +85,9 @@ describe('a kept work tree', () => {
     const seconds = (p: string) => statSync(p, { bigint: true }).mtimeNs / 1_000_000_000n;
     const indexSecond = seconds(join(root, 'index', a.name));
     for (const f of listing(a.path).filter((f) => !f.endsWith('/'))) expect(seconds(join(a.path, f))).toBeLessThan(indexSecond);
-    const { stdout } = await execa('git', ['--git-dir', bare, '--work-tree', a.path, 'ls-files', '--debug'], { env: { ...process.env, GIT_INDEX_FILE: join(root, 'index', a.name) } });
+    const { stdout } = await execa('git', ['--git-dir', bare, '--work-tree', a.path, 'ls-files', '--debug'], {
+      env: { ...process.env, GIT_INDEX_FILE: join(root, 'index', a.name) },
+    });
     expect(stdout).not.toMatch(/size: 0\b/); // nor smudged (a racily clean entry written again has its size zeroed)
     await a.release();
   });
@@ -155,7 +161,7 @@ describe('a kept work tree', () => {
     await t.release();
   });
 
-  it('leaves the bare repo\'s HEAD, config, refs and (absent) index as they were', async () => {
+  it("leaves the bare repo's HEAD, config, refs and (absent) index as they were", async () => {
     const snapshot = async () => ({
       head: readFileSync(join(bare, 'HEAD'), 'utf8'),
       config: readFileSync(join(bare, 'config'), 'utf8'),
@@ -218,13 +224,26 @@ describe('where work trees live', () => {
   });
 });
 
-describe('a driver\'s kept context (keptContext)', () => {
-  const req = (dockerfile: string): BuildRequest => ({ dockerfile, target: null, args: {}, labels: {}, tags: [], platforms: [], secrets: {}, workDir: '/unused' });
+describe("a driver's kept context (keptContext)", () => {
+  const req = (dockerfile: string): BuildRequest => ({
+    dockerfile,
+    target: null,
+    args: {},
+    labels: {},
+    tags: [],
+    platforms: [],
+    secrets: {},
+    workDir: '/unused',
+  });
   const io = (commit: string, lines: string[]): BuildIO => ({
-    context: null as never, source: { kind: 'commit', gitDir: bare, commit, dir: '.', repo: 'o/r' }, onLog: (l) => lines.push(l), signal: new AbortController().signal, processEnv: {},
+    context: null as never,
+    source: { kind: 'commit', gitDir: bare, commit, dir: '.', repo: 'o/r' },
+    onLog: (l) => lines.push(l),
+    signal: new AbortController().signal,
+    processEnv: {},
   });
 
-  it('logs the tree, the commit and the update time, and gives the Dockerfile\'s path in the tree', async () => {
+  it("logs the tree, the commit and the update time, and gives the Dockerfile's path in the tree", async () => {
     const lines: string[] = [];
     const kept = await keptContext(new Checkouts({ root: newRoot() }), 'b', req('Dockerfile'), io(first, lines));
     expect(kept!.dockerfile).toBe(join(kept!.tree.path, 'Dockerfile'));

@@ -18,7 +18,9 @@ import { ClientError } from '../../src/client/errors.js';
 import { BodyError, send } from '../../src/client/http.js';
 
 const made: string[] = [];
-afterAll(() => { for (const d of made) rmSync(d, { recursive: true, force: true }); });
+afterAll(() => {
+  for (const d of made) rmSync(d, { recursive: true, force: true });
+});
 
 /** A fresh folder `top` holding `ctx/` with these files; `cache` is where the walk keeps its hashes. */
 function workspace(files: Record<string, string | Buffer>, name = 'ctx'): { top: string; ctx: string; cache: string } {
@@ -54,7 +56,7 @@ describe('parseBuildArgs', () => {
     expect(plan(['.'], ctx)).toEqual(plan([], ctx));
   });
 
-  it('names the folder by its realpath, so a symlink to it or `..` gives the real folder\'s name', () => {
+  it("names the folder by its realpath, so a symlink to it or `..` gives the real folder's name", () => {
     const { top, ctx } = workspace({ Dockerfile: 'FROM scratch\n' }, 'shop');
     symlinkSync(ctx, join(top, 'link'));
     expect(plan(['link'], top)).toMatchObject({ context: join(top, 'link'), folder: 'shop' });
@@ -80,7 +82,20 @@ describe('parseBuildArgs', () => {
 
   it('reads --build-arg K=V, and K alone from the environment (left out when unset, as docker does)', () => {
     const { ctx } = workspace({ Dockerfile: 'FROM scratch\n' });
-    const argv = ['--build-arg', 'A=1', '--build-arg', 'FROM_ENV', '--build-arg', 'UNSET', '--build-arg', 'EMPTY=', '--build-arg', 'EQ=x=y', '--build-arg', '__proto__=p'];
+    const argv = [
+      '--build-arg',
+      'A=1',
+      '--build-arg',
+      'FROM_ENV',
+      '--build-arg',
+      'UNSET',
+      '--build-arg',
+      'EMPTY=',
+      '--build-arg',
+      'EQ=x=y',
+      '--build-arg',
+      '__proto__=p',
+    ];
     const args = plan(argv, ctx, { FROM_ENV: 'from env' }).request.build_args!;
     expect(args).toEqual({ A: '1', FROM_ENV: 'from env', EMPTY: '', EQ: 'x=y', ['__proto__']: 'p' });
     expect(Object.keys(args)).toEqual(['A', 'FROM_ENV', 'EMPTY', 'EQ', '__proto__']);
@@ -95,27 +110,62 @@ describe('parseBuildArgs', () => {
     const env = { TOKEN: 'token-from-env', GH: 'gh-from-env' };
     const argv = [
       'ctx',
-      '--secret', 'id=npm,src=npmrc',
-      '--secret', 'id=npm2,source=npmrc',
-      '--secret', 'id=tok,env=TOKEN',
-      '--secret', 'type=env,id=tok2,src=TOKEN',
-      '--secret', 'id=GH', // the variable GH
-      '--secret', 'id=bare', // no such variable: the file bare
-      '--secret', '"id=quoted","src=npmrc"',
+      '--secret',
+      'id=npm,src=npmrc',
+      '--secret',
+      'id=npm2,source=npmrc',
+      '--secret',
+      'id=tok,env=TOKEN',
+      '--secret',
+      'type=env,id=tok2,src=TOKEN',
+      '--secret',
+      'id=GH', // the variable GH
+      '--secret',
+      'id=bare', // no such variable: the file bare
+      '--secret',
+      '"id=quoted","src=npmrc"',
     ];
     expect(plan(argv, top, env).request.secrets).toEqual({
-      npm: 'token-from-file\n', npm2: 'token-from-file\n', tok: 'token-from-env', tok2: 'token-from-env', GH: 'gh-from-env', bare: 'bare file', quoted: 'token-from-file\n',
+      npm: 'token-from-file\n',
+      npm2: 'token-from-file\n',
+      tok: 'token-from-env',
+      tok2: 'token-from-env',
+      GH: 'gh-from-env',
+      bare: 'bare file',
+      quoted: 'token-from-file\n',
     });
   });
 
-  it('names a missing secret file or variable, and never a secret\'s value', () => {
+  it("names a missing secret file or variable, and never a secret's value", () => {
     const { top } = workspace({ Dockerfile: 'FROM scratch\n' });
-    const got = problems(['ctx', '--secret', 'id=ok,env=SET', '--secret', 'id=a,src=nope.txt', '--secret', 'id=b,env=NOPE', '--secret', 'id=C', '--secret', 'src=x', '--secret', 'id=d,bogus=1', '--secret', 'id=e,src=f,env=G', '--secret', 'idonly'], top, { SET: 'the-value' });
+    const got = problems(
+      [
+        'ctx',
+        '--secret',
+        'id=ok,env=SET',
+        '--secret',
+        'id=a,src=nope.txt',
+        '--secret',
+        'id=b,env=NOPE',
+        '--secret',
+        'id=C',
+        '--secret',
+        'src=x',
+        '--secret',
+        'id=d,bogus=1',
+        '--secret',
+        'id=e,src=f,env=G',
+        '--secret',
+        'idonly',
+      ],
+      top,
+      { SET: 'the-value' },
+    );
     expect(got).toEqual([
       '--secret id=a,src=nope.txt: there is no file nope.txt',
       '--secret id=b,env=NOPE: the environment variable NOPE is not set',
       '--secret id=C: there is no environment variable C and no file C: give src=FILE or env=VAR',
-      '--secret src=x: give the secret\'s id (id=ID), the name RUN --mount=type=secret,id=ID uses',
+      "--secret src=x: give the secret's id (id=ID), the name RUN --mount=type=secret,id=ID uses",
       '--secret id=d,bogus=1: unexpected key "bogus" (id, src, env or type)',
       '--secret id=e,src=f,env=G: give src=FILE or env=VAR, not both',
       '--secret idonly: "idonly" must be key=value (e.g. id=npmrc,src=.npmrc)',
@@ -137,9 +187,13 @@ describe('parseBuildArgs', () => {
     expect(plan(['-f', 'ctx/docker/Dockerfile.dev', 'ctx'], top).dockerfile).toBe('docker/Dockerfile.dev');
     expect(plan(['--file', join(ctx, 'docker/Dockerfile.dev'), ctx], '/').dockerfile).toBe('docker/Dockerfile.dev');
     expect(plan(['-f', 'Dockerfile.dev'], join(ctx, 'docker'), {}).dockerfile).toBe('Dockerfile.dev');
-    expect(problems(['-f', 'Dockerfile', 'ctx'], top)).toEqual(['the Dockerfile Dockerfile is outside the context ctx: move it in, or build from a folder that contains it']);
-    expect(problems(['-f', '../Dockerfile', '.'], ctx)).toEqual(['the Dockerfile ../Dockerfile is outside the context .: move it in, or build from a folder that contains it']);
-    expect(problems(['-f', '-'], ctx)).toEqual(['-f -: give the Dockerfile\'s path (a Dockerfile from stdin is not supported: put it in the folder)']);
+    expect(problems(['-f', 'Dockerfile', 'ctx'], top)).toEqual([
+      'the Dockerfile Dockerfile is outside the context ctx: move it in, or build from a folder that contains it',
+    ]);
+    expect(problems(['-f', '../Dockerfile', '.'], ctx)).toEqual([
+      'the Dockerfile ../Dockerfile is outside the context .: move it in, or build from a folder that contains it',
+    ]);
+    expect(problems(['-f', '-'], ctx)).toEqual(["-f -: give the Dockerfile's path (a Dockerfile from stdin is not supported: put it in the folder)"]);
     // A context reached through a symlink still contains the Dockerfile given by its real path.
     symlinkSync(ctx, join(top, 'link'));
     expect(plan(['-f', join(ctx, 'Dockerfile'), 'link'], top).dockerfile).toBe('Dockerfile');
@@ -161,14 +215,25 @@ describe('parseBuildArgs', () => {
 
 describe('send with a streamed body', () => {
   let server: Server | undefined;
-  afterEach(() => { server?.closeAllConnections(); server?.close(); server = undefined; });
+  afterEach(() => {
+    server?.closeAllConnections();
+    server?.close();
+    server = undefined;
+  });
 
   /** A server that answers with what it received; `onChunk` sees each chunk as it arrives. */
   async function echo(onChunk: (c: Buffer) => void = () => {}): Promise<string> {
     server = createServer((req, res) => {
       const chunks: Buffer[] = [];
-      req.on('data', (c: Buffer) => { chunks.push(c); onChunk(c); });
-      req.on('end', () => res.end(JSON.stringify({ length: req.headers['content-length'], chunked: req.headers['transfer-encoding'] ?? null, sha256: sha(Buffer.concat(chunks)) })));
+      req.on('data', (c: Buffer) => {
+        chunks.push(c);
+        onChunk(c);
+      });
+      req.on('end', () =>
+        res.end(
+          JSON.stringify({ length: req.headers['content-length'], chunked: req.headers['transfer-encoding'] ?? null, sha256: sha(Buffer.concat(chunks)) }),
+        ),
+      );
       req.on('error', () => {});
     });
     await new Promise<void>((r) => server!.listen(0, '127.0.0.1', r));
@@ -179,7 +244,10 @@ describe('send with a streamed body', () => {
     const parts = [randomBytes(70_000), randomBytes(70_000), randomBytes(5)];
     let arrived = 0;
     let waiting: (() => void) | null = null;
-    const url = await echo((c) => { arrived += c.length; waiting?.(); });
+    const url = await echo((c) => {
+      arrived += c.length;
+      waiting?.();
+    });
     let i = 0;
     let progress = 0;
     const stream = new Readable({
@@ -187,22 +255,41 @@ describe('send with a streamed body', () => {
         if (i === parts.length) return void this.push(null);
         const before = parts.slice(0, i).reduce((n, p) => n + p.length, 0);
         // Not in memory ahead of the connection: the next part is made only once the server has the previous ones.
-        while (arrived < before) await new Promise<void>((r) => { waiting = r; });
+        while (arrived < before)
+          await new Promise<void>((r) => {
+            waiting = r;
+          });
         this.push(parts[i++]);
       },
     });
-    const res = await send(url, { method: 'PUT', headers: {}, body: { stream, length: 140_005, onProgress: (n) => { progress += n; } } });
+    const res = await send(url, {
+      method: 'PUT',
+      headers: {},
+      body: {
+        stream,
+        length: 140_005,
+        onProgress: (n) => {
+          progress += n;
+        },
+      },
+    });
     expect(await res.json()).toEqual({ length: '140005', chunked: null, sha256: sha(Buffer.concat(parts)) });
     expect(progress).toBe(140_005);
   });
 
   it('fails with a BodyError when the stream ends short of its length or runs past it, or cannot be read', async () => {
     const url = await echo();
-    await expect(send(url, { method: 'PUT', headers: {}, body: { stream: Readable.from([Buffer.from('abc')]), length: 10 } }))
-      .rejects.toThrow(new BodyError('the body ended after 3 of the 10 bytes announced'));
-    await expect(send(url, { method: 'PUT', headers: {}, body: { stream: Readable.from([Buffer.from('abcdef')]), length: 4 } }))
-      .rejects.toThrow(new BodyError('the body is longer than the 4 bytes announced'));
-    const failing = new Readable({ read() { this.destroy(Object.assign(new Error('ENOENT: no such file'), { code: 'ENOENT' })); } });
+    await expect(send(url, { method: 'PUT', headers: {}, body: { stream: Readable.from([Buffer.from('abc')]), length: 10 } })).rejects.toThrow(
+      new BodyError('the body ended after 3 of the 10 bytes announced'),
+    );
+    await expect(send(url, { method: 'PUT', headers: {}, body: { stream: Readable.from([Buffer.from('abcdef')]), length: 4 } })).rejects.toThrow(
+      new BodyError('the body is longer than the 4 bytes announced'),
+    );
+    const failing = new Readable({
+      read() {
+        this.destroy(Object.assign(new Error('ENOENT: no such file'), { code: 'ENOENT' }));
+      },
+    });
     const e = await send(url, { method: 'PUT', headers: {}, body: { stream: failing, length: 4 } }).catch((x: unknown) => x);
     expect(e).toBeInstanceOf(BodyError);
     expect(((e as BodyError).cause as NodeJS.ErrnoException).code).toBe('ENOENT');
@@ -250,10 +337,18 @@ async function fakeServer(opts: FakeOptions = {}): Promise<Fake> {
   let status = 'queued';
   let endLog: (() => void) | null = null;
   const view = () => ({
-    id: 7, status, image: 'ctx', image_refs: ['localhost:5000/alice/ctx:dev'], digest: status === 'succeeded' ? DIGEST : null,
-    reason: status === 'failed' || status === 'canceled' ? opts.end?.reason ?? 'canceled by alice' : null, web_url: `${fake.url}/builds/7`, log_url: `${fake.url}/api/builds/7/log`,
+    id: 7,
+    status,
+    image: 'ctx',
+    image_refs: ['localhost:5000/alice/ctx:dev'],
+    digest: status === 'succeeded' ? DIGEST : null,
+    reason: status === 'failed' || status === 'canceled' ? (opts.end?.reason ?? 'canceled by alice') : null,
+    web_url: `${fake.url}/builds/7`,
+    log_url: `${fake.url}/api/builds/7/log`,
   });
-  const json = (res: ServerResponse, code: number, body: unknown) => { res.writeHead(code, { 'content-type': 'application/json' }).end(JSON.stringify(body)); };
+  const json = (res: ServerResponse, code: number, body: unknown) => {
+    res.writeHead(code, { 'content-type': 'application/json' }).end(JSON.stringify(body));
+  };
   const handle = async (req: IncomingMessage, res: ServerResponse) => {
     const path = req.url ?? '';
     fake.calls.push(`${req.method} ${path}`);
@@ -268,14 +363,27 @@ async function fakeServer(opts: FakeOptions = {}): Promise<Fake> {
       opts.onUpload?.(fake.uploads.length);
       if (opts.uploadError) return json(res, opts.uploadError.status, opts.uploadError.body);
       const missing = [...new Set((manifest.entries as { sha256?: string }[]).flatMap((e) => (e.sha256 && !have.has(e.sha256) ? [e.sha256] : [])))];
-      return json(res, 201, { id: `up${fake.uploads.length}`, folder: manifest.folder, files: 0, bytes: 0, missing, missing_bytes: 0, expires_at: '2030-01-01T00:00:00Z' });
+      return json(res, 201, {
+        id: `up${fake.uploads.length}`,
+        folder: manifest.folder,
+        files: 0,
+        bytes: 0,
+        missing,
+        missing_bytes: 0,
+        expires_at: '2030-01-01T00:00:00Z',
+      });
     }
     if (req.method === 'PUT' && (m = /^\/api\/uploads\/(up\d+)\/blobs\/([0-9a-f]{64})$/.exec(path))) {
       fake.puts.push({ sha: m[2]!, bytes: body, length: req.headers['content-length'], type: req.headers['content-type'] });
       if (badPuts > 0 || sha(body) !== m[2]) {
         badPuts--;
         const path = (fake.uploads.at(-1)!.entries as { path: string; sha256?: string }[]).find((e) => e.sha256 === m![2])!.path;
-        return json(res, 400, { error: { code: 'content_mismatch', message: `${path} changed while it was uploaded (its bytes are not the sha256 the manifest gave): run the build again` } });
+        return json(res, 400, {
+          error: {
+            code: 'content_mismatch',
+            message: `${path} changed while it was uploaded (its bytes are not the sha256 the manifest gave): run the build again`,
+          },
+        });
       }
       have.add(m[2]!);
       return json(res, 201, { sha256: m[2], size: body.length });
@@ -294,7 +402,10 @@ async function fakeServer(opts: FakeOptions = {}): Promise<Fake> {
       res.writeHead(200, { 'content-type': 'text/plain' });
       res.write('#1 [1/2] FROM scratch\n');
       opts.onLog?.();
-      if (opts.holdLog && status !== 'canceled') await new Promise<void>((r) => { endLog = r; });
+      if (opts.holdLog && status !== 'canceled')
+        await new Promise<void>((r) => {
+          endLog = r;
+        });
       else status = opts.end?.status ?? 'succeeded';
       res.end(`--- ${status}\n`);
       return;
@@ -308,7 +419,9 @@ async function fakeServer(opts: FakeOptions = {}): Promise<Fake> {
     if (req.method === 'GET' && path === '/api/builds/7') return json(res, 200, view());
     json(res, 404, { error: { code: 'not_found', message: `no route ${req.method} ${path}` } });
   };
-  const server = createServer((req, res) => { handle(req, res).catch(() => res.destroy()); });
+  const server = createServer((req, res) => {
+    handle(req, res).catch(() => res.destroy());
+  });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   servers.push(server);
   fake.url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
@@ -316,13 +429,21 @@ async function fakeServer(opts: FakeOptions = {}): Promise<Fake> {
 }
 
 const servers: Server[] = [];
-afterEach(() => { for (const s of servers.splice(0)) { s.closeAllConnections(); s.close(); } });
+afterEach(() => {
+  for (const s of servers.splice(0)) {
+    s.closeAllConnections();
+    s.close();
+  }
+});
 
 /** Collects what is written to it. */
 class Sink extends Writable {
   text = '';
   isTTY?: boolean;
-  override _write(chunk: Buffer, _enc: BufferEncoding, done: () => void): void { this.text += chunk.toString(); done(); }
+  override _write(chunk: Buffer, _enc: BufferEncoding, done: () => void): void {
+    this.text += chunk.toString();
+    done();
+  }
 }
 
 /** runBuild against `fake`, with its output caught and Ctrl-C pressed by the test through `press`. */
@@ -334,14 +455,26 @@ function harness(fake: Fake, cache: string, tty = false) {
   const exits: number[] = [];
   let clock = 0;
   const io: Partial<BuildIo> = {
-    stdout, stderr, cacheDir: cache,
-    onInterrupt: (h) => { handler = h; return () => { handler = null; }; },
-    exit: (code) => { exits.push(code); },
+    stdout,
+    stderr,
+    cacheDir: cache,
+    onInterrupt: (h) => {
+      handler = h;
+      return () => {
+        handler = null;
+      };
+    },
+    exit: (code) => {
+      exits.push(code);
+    },
     // Each look at the clock is 3 s later, so every progress update is shown.
     now: () => (clock += 3000),
   };
   return {
-    stdout, stderr, exits, io,
+    stdout,
+    stderr,
+    exits,
+    io,
     press: () => handler?.(),
     listening: () => handler !== null,
     run: (p: BuildPlan) => runBuild({ url: fake.url, token: 'chb_test' }, p, io),
@@ -351,10 +484,18 @@ function harness(fake: Fake, cache: string, tty = false) {
 describe('runBuild', () => {
   it('sends the walk as the manifest, uploads only the missing blobs (one per content, streamed with its bytes), builds, follows and prints the reference', async () => {
     const big = randomBytes(3 * 1024 * 1024 + 17);
-    const { ctx, cache, top } = workspace({
-      Dockerfile: 'FROM scratch\nCOPY . /\n', 'a.txt': 'shared\n', 'copy-of-a.txt': 'shared\n', 'sub/big.bin': big, 'on-server.txt': 'already there\n',
-      '.dockerignore': 'ignored\n', 'ignored/secret.key': 'never leaves',
-    }, 'web app');
+    const { ctx, cache, top } = workspace(
+      {
+        Dockerfile: 'FROM scratch\nCOPY . /\n',
+        'a.txt': 'shared\n',
+        'copy-of-a.txt': 'shared\n',
+        'sub/big.bin': big,
+        'on-server.txt': 'already there\n',
+        '.dockerignore': 'ignored\n',
+        'ignored/secret.key': 'never leaves',
+      },
+      'web app',
+    );
     const fake = await fakeServer({ have: [sha('already there\n')] });
     const h = harness(fake, cache);
     const p = plan(['--build-arg', 'A=1', '--secret', 'id=tok,env=TOKEN', '--platform', 'linux/amd64'], ctx, { TOKEN: 'the-secret-value' });
@@ -391,7 +532,9 @@ describe('runBuild', () => {
     const fake = await fakeServer();
     const h = harness(fake, cache, true);
     expect(await h.run(plan(['-t', 'web:try1'], ctx))).toBe(0);
-    expect(h.stderr.text).toContain('\ruploading context: 2 of 2 files, 14 B of 14 B\x1b[K\r\x1b[Kcontext: 2 files, 14 B (14 B uploaded, 0 B already on the server)\n');
+    expect(h.stderr.text).toContain(
+      '\ruploading context: 2 of 2 files, 14 B of 14 B\x1b[K\r\x1b[Kcontext: 2 files, 14 B (14 B uploaded, 0 B already on the server)\n',
+    );
     expect(fake.builds).toEqual([{ tag: 'web:try1', dockerfile: 'Dockerfile' }]);
   });
 
@@ -412,7 +555,7 @@ describe('runBuild', () => {
     expect(fake.builds).toEqual([{ dockerfile: 'docker/real.Dockerfile' }]);
   });
 
-  it('walks again and uploads again when a file changed while it was uploaded (the server\'s hash check)', async () => {
+  it("walks again and uploads again when a file changed while it was uploaded (the server's hash check)", async () => {
     const { ctx, cache } = workspace({ Dockerfile: 'FROM scratch\n' });
     const fake = await fakeServer({ badPuts: 1 });
     const h = harness(fake, cache);
@@ -425,20 +568,31 @@ describe('runBuild', () => {
 
   it('walks again when a file grew between the walk and its upload, and sends its new content', async () => {
     const { ctx, cache } = workspace({ Dockerfile: 'FROM scratch\n', 'log.txt': 'one\n' });
-    const fake = await fakeServer({ onUpload: (n) => { if (n === 1) appendFileSync(join(ctx, 'log.txt'), 'two\n'); } });
+    const fake = await fakeServer({
+      onUpload: (n) => {
+        if (n === 1) appendFileSync(join(ctx, 'log.txt'), 'two\n');
+      },
+    });
     const h = harness(fake, cache);
     expect(await h.run(plan([], ctx))).toBe(0);
     expect(fake.uploads).toHaveLength(2);
     const second = fake.uploads[1]!.entries as { path: string; sha256?: string }[];
     expect(second.find((e) => e.path === 'log.txt')!.sha256).toBe(sha('one\ntwo\n'));
-    expect(fake.puts.filter((x) => sha(x.bytes) === x.sha).map((x) => x.bytes.toString()).sort()).toEqual(['FROM scratch\n', 'one\ntwo\n']);
+    expect(
+      fake.puts
+        .filter((x) => sha(x.bytes) === x.sha)
+        .map((x) => x.bytes.toString())
+        .sort(),
+    ).toEqual(['FROM scratch\n', 'one\ntwo\n']);
     expect(h.stderr.text).toContain('log.txt changed since the folder was read: reading the folder again\n');
   });
 
   it('gives up after a second change, naming the file', async () => {
     const { ctx, cache } = workspace({ Dockerfile: 'FROM scratch\n' });
     const fake = await fakeServer({ badPuts: 2 });
-    const e = await harness(fake, cache).run(plan([], ctx)).catch((x: unknown) => x);
+    const e = await harness(fake, cache)
+      .run(plan([], ctx))
+      .catch((x: unknown) => x);
     expect(e).toBeInstanceOf(ClientError);
     expect((e as Error).message).toBe('Dockerfile changed while it was uploaded: wait for what writes it to finish (or add it to .dockerignore) and run again');
     expect(fake.builds).toEqual([]);
@@ -457,8 +611,12 @@ describe('runBuild', () => {
   it('reports a missing Dockerfile before anything is sent, naming it and -f', async () => {
     const { ctx, cache } = workspace({ 'app.js': '' });
     const fake = await fakeServer();
-    const e = await harness(fake, cache).run(plan([], ctx)).catch((x: unknown) => x);
-    expect((e as Error).message).toBe(`there is no Dockerfile at ${join(ctx, 'Dockerfile')}: give the Dockerfile's path with -f (e.g. codehub-build build -f docker/Dockerfile ${ctx})`);
+    const e = await harness(fake, cache)
+      .run(plan([], ctx))
+      .catch((x: unknown) => x);
+    expect((e as Error).message).toBe(
+      `there is no Dockerfile at ${join(ctx, 'Dockerfile')}: give the Dockerfile's path with -f (e.g. codehub-build build -f docker/Dockerfile ${ctx})`,
+    );
     expect(fake.calls).toEqual([]);
   });
 
@@ -467,7 +625,18 @@ describe('runBuild', () => {
     const message = 'the context is 12 GiB, over CODEHUB_MAX_UPLOAD_BYTES (10 GiB)';
     let fake = await fakeServer({ uploadError: { status: 413, body: { error: { code: 'too_large', message } } } });
     await expect(harness(fake, cache).run(plan([], ctx))).rejects.toThrow(new ClientError(message, 413, 'too_large'));
-    fake = await fakeServer({ uploadError: { status: 400, body: { error: { code: 'bad_request', message: '3 problems in the manifest: a: bad mode; …', details: { problems: ['a: bad mode', { path: 'b', problem: 'too long' }, 'c: not UTF-8'] } } } } });
+    fake = await fakeServer({
+      uploadError: {
+        status: 400,
+        body: {
+          error: {
+            code: 'bad_request',
+            message: '3 problems in the manifest: a: bad mode; …',
+            details: { problems: ['a: bad mode', { path: 'b', problem: 'too long' }, 'c: not UTF-8'] },
+          },
+        },
+      },
+    });
     await expect(harness(fake, cache).run(plan([], ctx))).rejects.toThrow('3 problems in the manifest: a: bad mode; …\n  b: too long\n  c: not UTF-8');
   });
 
@@ -506,7 +675,14 @@ describe('runBuild', () => {
   it('leaves at once with 130 on a second Ctrl-C, having sent one cancel', async () => {
     const { ctx, cache } = workspace({ Dockerfile: 'FROM scratch\n' });
     let h: ReturnType<typeof harness> | undefined;
-    const fake = await fakeServer({ holdLog: true, onLog: () => { h!.press(); h!.press(); h!.press(); } });
+    const fake = await fakeServer({
+      holdLog: true,
+      onLog: () => {
+        h!.press();
+        h!.press();
+        h!.press();
+      },
+    });
     h = harness(fake, cache);
     await h.run(plan([], ctx));
     expect(h.exits).toEqual([130, 130]);
@@ -514,13 +690,17 @@ describe('runBuild', () => {
     expect(h.stderr.text).toContain('left build #7 to the server (follow it: codehub-build logs 7 --follow)\n');
   });
 
-  it('cancels a build Ctrl-C\'d while it was being asked for, as soon as it has an id', async () => {
+  it("cancels a build Ctrl-C'd while it was being asked for, as soon as it has an id", async () => {
     const { ctx, cache } = workspace({ Dockerfile: 'FROM scratch\n' });
     const fake = await fakeServer({ holdLog: true });
     const h = harness(fake, cache);
     // Pressed as soon as the command listens, which is before it asks for the build.
     const listen = h.io.onInterrupt!;
-    h.io.onInterrupt = (handler) => { const stop = listen(handler); handler(); return stop; };
+    h.io.onInterrupt = (handler) => {
+      const stop = listen(handler);
+      handler();
+      return stop;
+    };
     expect(await h.run(plan([], ctx))).toBe(130);
     expect(fake.cancels).toBe(1);
     expect(fake.calls.indexOf('POST /api/builds/7/cancel')).toBeGreaterThan(fake.calls.indexOf('POST /api/uploads/up1/build'));

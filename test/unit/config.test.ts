@@ -11,14 +11,27 @@ const errorsOf = (text: string) => {
 describe('parseConfig', () => {
   it('fills every default for a minimal image', () => {
     const r = parseConfig('version: 1\nimages:\n  - {}\n', 'shop');
-    expect(r.ok && r.value.images).toEqual([{
-      name: 'shop', context: '.', dockerfile: 'Dockerfile', target: null, args: {}, secrets: [], branches: null,
-      paths: null, tags: ['{branch}', '{sha}'], platforms: [], timeoutSeconds: null, cancelSuperseded: true,
-    }]);
+    expect(r.ok && r.value.images).toEqual([
+      {
+        name: 'shop',
+        context: '.',
+        dockerfile: 'Dockerfile',
+        target: null,
+        args: {},
+        secrets: [],
+        branches: null,
+        paths: null,
+        tags: ['{branch}', '{sha}'],
+        platforms: [],
+        timeoutSeconds: null,
+        cancelSuperseded: true,
+      },
+    ]);
   });
 
   it('reads every documented key', () => {
-    const r = parseConfig(`version: 1
+    const r = parseConfig(
+      `version: 1
 images:
   - name: web
     context: ./web/
@@ -32,13 +45,24 @@ images:
     platforms: [linux/amd64]
     timeout: 1h30m
     cancel_superseded: false
-`, 'shop');
+`,
+      'shop',
+    );
     expect(r.ok).toBe(true);
     if (!r.ok) return;
     expect(r.value.images[0]).toEqual({
-      name: 'web', context: 'web', dockerfile: 'docker/Dockerfile.prod', target: 'runtime',
-      args: { NODE_ENV: 'production', PORT: '8080', DEBUG: 'false' }, secrets: ['npm_token'], branches: ['main', 'release/*'],
-      paths: ['web/**'], tags: ['{branch}', '{short_sha}', 'b{build}'], platforms: ['linux/amd64'], timeoutSeconds: 5400, cancelSuperseded: false,
+      name: 'web',
+      context: 'web',
+      dockerfile: 'docker/Dockerfile.prod',
+      target: 'runtime',
+      args: { NODE_ENV: 'production', PORT: '8080', DEBUG: 'false' },
+      secrets: ['npm_token'],
+      branches: ['main', 'release/*'],
+      paths: ['web/**'],
+      tags: ['{branch}', '{short_sha}', 'b{build}'],
+      platforms: ['linux/amd64'],
+      timeoutSeconds: 5400,
+      cancelSuperseded: false,
     });
   });
 
@@ -67,7 +91,7 @@ images:
     const errs = errorsOf('version: 2\nimages:\n  - name: Web!\n    tags: "{branch}"\n    timeout: soon\n    args: { "bad-name": x }\n');
     expect(errs).toEqual([
       'codehub-build.yaml:1:10: expected version: 1',
-      'codehub-build.yaml:3:11: images[0].name: image name "Web!" is invalid: use lowercase letters and digits, joined by single \'.\', \'_\' or \'-\'',
+      "codehub-build.yaml:3:11: images[0].name: image name \"Web!\" is invalid: use lowercase letters and digits, joined by single '.', '_' or '-'",
       'codehub-build.yaml:6:13: images[0].args: "bad-name" is not a build-arg name (letters, digits, _)',
       'codehub-build.yaml:4:11: images[0].tags: expected a list of strings',
       'codehub-build.yaml:5:14: images[0].timeout: expected a duration like 90s, 30m or 1h30m (at most 24h)',
@@ -83,7 +107,8 @@ images:
   });
 
   it('does not expand aliases, so an alias bomb is a type error and not a memory blow-up', () => {
-    const bomb = 'a: &a ["x","x","x","x","x","x","x","x","x"]\nb: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a]\nc: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b]\n' +
+    const bomb =
+      'a: &a ["x","x","x","x","x","x","x","x","x"]\nb: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a]\nc: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b]\n' +
       'version: 1\nimages:\n  - args: { A: *c }\n';
     const errs = errorsOf(bomb);
     expect(errs.some((e) => e.includes('unknown key "a"'))).toBe(true);
@@ -97,13 +122,29 @@ images:
 
 describe('insidePath', () => {
   it.each([
-    ['.', '.'], ['./', '.'], ['web', 'web'], ['web/../api/', 'api'], ['a//b', 'a/b'],
-    ['..', null], ['../x', null], ['a/../../x', null], ['/abs', null], ['a\\..\\b', null],
+    ['.', '.'],
+    ['./', '.'],
+    ['web', 'web'],
+    ['web/../api/', 'api'],
+    ['a//b', 'a/b'],
+    ['..', null],
+    ['../x', null],
+    ['a/../../x', null],
+    ['/abs', null],
+    ['a\\..\\b', null],
   ])('%s -> %s', (p, want) => expect(insidePath(p)).toBe(want));
 });
 
 describe('parseDuration', () => {
-  it.each([['90s', 90], ['30m', 1800], ['1h30m', 5400], [45, 45], ['', null], ['soon', null], [1.5, null]])('%s -> %s', (v, want) => {
+  it.each([
+    ['90s', 90],
+    ['30m', 1800],
+    ['1h30m', 5400],
+    [45, 45],
+    ['', null],
+    ['soon', null],
+    [1.5, null],
+  ])('%s -> %s', (v, want) => {
     expect(parseDuration(v)).toBe(want);
   });
 });

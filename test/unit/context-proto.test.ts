@@ -4,7 +4,18 @@
  * byte stream cut at any point.
  */
 import { describe, expect, it } from 'vitest';
-import { decodePacket, decodeStat, encodePacket, encodeStat, GrpcDeframer, grpcFrame, HEALTH_SERVING, MAX_MESSAGE, PacketType, type Stat } from '../../src/context/proto.js';
+import {
+  decodePacket,
+  decodeStat,
+  encodePacket,
+  encodeStat,
+  GrpcDeframer,
+  grpcFrame,
+  HEALTH_SERVING,
+  MAX_MESSAGE,
+  PacketType,
+  type Stat,
+} from '../../src/context/proto.js';
 import { headerSafe } from '../../src/context/session.js';
 import { MODE_DIR, MODE_SYMLINK } from '../../src/context/tree.js';
 import { varint } from '../../src/util/protobuf.js';
@@ -12,7 +23,7 @@ import { varint } from '../../src/util/protobuf.js';
 describe('fsutil Stat and Packet', () => {
   const file: Stat = { path: 'app/main.go', mode: 0o644, uid: 1000, gid: 1000, size: 5 * 1024 * 1024, modTime: 1_764_000_000_123_456_789n };
 
-  it('round-trips a Stat, with an mtime past a double\'s exact range', () => {
+  it("round-trips a Stat, with an mtime past a double's exact range", () => {
     expect(decodeStat(encodeStat(file))).toEqual(file);
     const dir: Stat = { path: 'app', mode: (MODE_DIR | 0o755) >>> 0, modTime: 1n };
     expect(decodeStat(encodeStat(dir))).toEqual(dir);
@@ -22,7 +33,7 @@ describe('fsutil Stat and Packet', () => {
     expect(decodeStat(encodeStat(link))).toEqual(link);
   });
 
-  it('writes a directory\'s mode (bit 31) as a uint32 varint and a negative int64 as 10 bytes', () => {
+  it("writes a directory's mode (bit 31) as a uint32 varint and a negative int64 as 10 bytes", () => {
     // field 2, varint 0x800001ed: 5 bytes, as Go writes a uint32 with the top bit set
     expect(encodeStat({ path: '', mode: MODE_DIR | 0o755 })).toEqual(Buffer.from([0x10, 0xed, 0x83, 0x80, 0x80, 0x08]));
     const before1970: Stat = { path: 'old', mode: 0o644, modTime: -1n };

@@ -29,19 +29,24 @@ const CONTENT: Record<string, string> = {
   [LONG_150]: '150 chars\n',
   [LONG_300]: '300 chars, a PAX path\n',
   'café/ü.txt': 'utf-8 name\n',
-  'suid': 'setuid\n',
+  suid: 'setuid\n',
 };
-const MODES: Record<string, number> = { 'run.sh': 0o755, 'suid': (MODE_SETUID | 0o755) >>> 0 };
+const MODES: Record<string, number> = { 'run.sh': 0o755, suid: (MODE_SETUID | 0o755) >>> 0 };
 const file = (path: string): TreeEntry => ({ path, mode: MODES[path] ?? 0o644, size: Buffer.byteLength(CONTENT[path]!), mtimeNs: MTIME_NS });
 
 const ENTRIES: TreeEntry[] = [
-  dir('café'), file('café/ü.txt'),
-  dir('deep'), dir(LONG_150.slice(0, LONG_150.lastIndexOf('/'))), file(LONG_150),
+  dir('café'),
+  file('café/ü.txt'),
+  dir('deep'),
+  dir(LONG_150.slice(0, LONG_150.lastIndexOf('/'))),
+  file(LONG_150),
   file('empty.txt'),
-  dir('folder'), file('folder/nested.txt'),
+  dir('folder'),
+  file('folder/nested.txt'),
   link('link', 'folder/nested.txt'),
   link('longlink', LONG_TARGET),
-  dir('pax'), file(LONG_300),
+  dir('pax'),
+  file(LONG_300),
   file('run.sh'),
   file('suid'),
 ];
@@ -57,8 +62,12 @@ function opener(opened: string[] = []) {
 }
 
 let tmp: string;
-beforeAll(async () => { tmp = await mkdtemp(join(tmpdir(), 'chb-tar-')); });
-afterAll(async () => { await rm(tmp, { recursive: true, force: true }); });
+beforeAll(async () => {
+  tmp = await mkdtemp(join(tmpdir(), 'chb-tar-'));
+});
+afterAll(async () => {
+  await rm(tmp, { recursive: true, force: true });
+});
 
 /** GNU tar in a UTF-8 locale, so it neither escapes nor transcodes the names, and in UTC for the listed dates. */
 const tar = (args: string[]) => execa('tar', args, { env: { LC_ALL: 'C.UTF-8', TZ: 'UTC' } });
@@ -121,7 +130,11 @@ describe('tarStream of a small tree', () => {
     const headerOf = (name: string) => {
       for (let off = 0; off + 512 <= bytes.length; off += 512) {
         const h = bytes.subarray(off, off + 512);
-        const field = (s: number, n: number) => h.subarray(s, s + n).toString('utf8').replace(/\0.*$/s, '');
+        const field = (s: number, n: number) =>
+          h
+            .subarray(s, s + n)
+            .toString('utf8')
+            .replace(/\0.*$/s, '');
         const full = field(345, 155) ? `${field(345, 155)}/${field(0, 100)}` : field(0, 100);
         if (full === name) return h;
       }
@@ -145,9 +158,15 @@ describe('tarStream of a large file', () => {
     let file: Readable | undefined;
     const open = async (path: string) => {
       opened.push(path);
-      file = Readable.from((function* () {
-        for (let off = 0; off < SIZE; off += CHUNK) { produced++; yield content.subarray(off, off + CHUNK); }
-      })(), { objectMode: false });
+      file = Readable.from(
+        (function* () {
+          for (let off = 0; off < SIZE; off += CHUNK) {
+            produced++;
+            yield content.subarray(off, off + CHUNK);
+          }
+        })(),
+        { objectMode: false },
+      );
       return file;
     };
     const entry: TreeEntry = { path: 'big.bin', mode: 0o644, size: SIZE, mtimeNs: MTIME_NS };

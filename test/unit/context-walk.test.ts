@@ -5,7 +5,20 @@
  */
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  realpathSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  utimesSync,
+  writeFileSync,
+} from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -20,13 +33,22 @@ vi.mock('node:fs/promises', async (importOriginal) => {
   const orig = await importOriginal<typeof import('node:fs/promises')>();
   return {
     ...orig,
-    readdir: ((path: string, opts: never) => { fsSpy.listed.push(String(path)); return orig.readdir(path, opts); }) as typeof orig.readdir,
-    open: ((path: string, ...rest: never[]) => { fsSpy.beforeOpen?.(String(path)); return orig.open(path, ...rest); }) as typeof orig.open,
+    readdir: ((path: string, opts: never) => {
+      fsSpy.listed.push(String(path));
+      return orig.readdir(path, opts);
+    }) as typeof orig.readdir,
+    open: ((path: string, ...rest: never[]) => {
+      fsSpy.beforeOpen?.(String(path));
+      return orig.open(path, ...rest);
+    }) as typeof orig.open,
   };
 });
 
 const made: string[] = [];
-afterEach(() => { fsSpy.beforeOpen = null; fsSpy.listed = []; });
+afterEach(() => {
+  fsSpy.beforeOpen = null;
+  fsSpy.listed = [];
+});
 afterAll(() => {
   for (const d of made) {
     execFileSync('chmod', ['-R', 'u+rwx', d]); // the mode-000 folders, so that a non-root run can remove them
@@ -70,9 +92,18 @@ const paths = (es: WalkEntry[]) => es.map((e) => e.path);
 const sha = (s: string) => createHash('sha256').update(s).digest('hex');
 
 describe('the entries', () => {
-  it('come in fsutil order (bytes order within a folder, a folder\'s children right after it), with Go modes and hashes', async () => {
+  it("come in fsutil order (bytes order within a folder, a folder's children right after it), with Go modes and hashes", async () => {
     const { dir, cache } = folder({
-      Dockerfile: 'FROM scratch\n', 'a.txt': 'hello\n', 'a/x.txt': 'x\n', 'a/b/y.txt': 'y\n', 'a-b': '-', B: 'upper', 'é.txt': 'accent', _: 'u', 'run.sh': '#!/bin/sh\n', empty: null,
+      Dockerfile: 'FROM scratch\n',
+      'a.txt': 'hello\n',
+      'a/x.txt': 'x\n',
+      'a/b/y.txt': 'y\n',
+      'a-b': '-',
+      B: 'upper',
+      'é.txt': 'accent',
+      _: 'u',
+      'run.sh': '#!/bin/sh\n',
+      empty: null,
     });
     chmodSync(join(dir, 'run.sh'), 0o755);
     const r = await walked(dir, { cacheDir: cache });
@@ -88,7 +119,7 @@ describe('the entries', () => {
     expect(r.dockerfile).toBe('Dockerfile');
   });
 
-  it('carries the same mode bits as the server\'s context trees', () => {
+  it("carries the same mode bits as the server's context trees", () => {
     expect([MODE_DIR, MODE_SYMLINK]).toEqual([tree.MODE_DIR, tree.MODE_SYMLINK]);
   });
 
@@ -112,7 +143,10 @@ describe('the entries', () => {
     try {
       const r = await walked(dir, { cacheDir: cache });
       expect(paths(r.entries)).toEqual(['Dockerfile', 'a.txt']);
-      expect(r.skipped).toEqual([{ path: 'pipe', kind: 'fifo' }, { path: 'sock', kind: 'socket' }]);
+      expect(r.skipped).toEqual([
+        { path: 'pipe', kind: 'fifo' },
+        { path: 'sock', kind: 'socket' },
+      ]);
     } finally {
       await new Promise((res) => server.close(res));
     }
@@ -137,8 +171,16 @@ describe('.dockerignore', () => {
     const { dir, cache } = folder({
       Dockerfile: 'FROM scratch\n',
       '.dockerignore': '# deps\nnode_modules\n*.log\n**/*.tmp\ndata\n!data/keep.txt\nDockerfile\n.dockerignore\n',
-      'node_modules/dep/index.js': 'x', 'node_modules/secret': 's', 'x.log': 'l', 'src/a.ts': 'a', 'src/b.tmp': 't', 'src/deep/c.tmp': 't', 'src/deep/c.ts': 'c',
-      'data/big.bin': 'big', 'data/keep.txt': 'keep', 'data/sub/more.bin': 'm',
+      'node_modules/dep/index.js': 'x',
+      'node_modules/secret': 's',
+      'x.log': 'l',
+      'src/a.ts': 'a',
+      'src/b.tmp': 't',
+      'src/deep/c.tmp': 't',
+      'src/deep/c.ts': 'c',
+      'data/big.bin': 'big',
+      'data/keep.txt': 'keep',
+      'data/sub/more.bin': 'm',
     });
     // As root (CI containers) a mode-000 folder is readable anyway: the listing spy is what proves it is never read.
     chmodSync(join(dir, 'node_modules/secret'), 0o000);
@@ -154,14 +196,27 @@ describe('.dockerignore', () => {
   });
 
   it('with `**` keeps only the exceptions, the Dockerfile and .dockerignore', async () => {
-    const { dir, cache } = folder({ Dockerfile: 'FROM scratch\n', '.dockerignore': '**\n!app\n', 'app/main.js': 'm', 'app/lib/u.js': 'u', 'docs/x.md': 'x', 'README.md': 'r' });
+    const { dir, cache } = folder({
+      Dockerfile: 'FROM scratch\n',
+      '.dockerignore': '**\n!app\n',
+      'app/main.js': 'm',
+      'app/lib/u.js': 'u',
+      'docs/x.md': 'x',
+      'README.md': 'r',
+    });
     const r = await walked(dir, { cacheDir: cache });
     expect(paths(r.entries)).toEqual(['.dockerignore', 'Dockerfile', 'app', 'app/lib', 'app/lib/u.js', 'app/main.js']);
     expect(fsSpy.listed).not.toContain(join(realpathSync(dir), 'docs'));
   });
 
   it('keeps a Dockerfile given with -f inside an excluded folder, with the folders above it and nothing else there', async () => {
-    const { dir, cache } = folder({ '.dockerignore': 'docker\n', 'docker/Dockerfile.dev': 'FROM scratch\n', 'docker/other': 'o', 'docker/sub/x': 'x', 'a.txt': 'a' });
+    const { dir, cache } = folder({
+      '.dockerignore': 'docker\n',
+      'docker/Dockerfile.dev': 'FROM scratch\n',
+      'docker/other': 'o',
+      'docker/sub/x': 'x',
+      'a.txt': 'a',
+    });
     const r = await walked(dir, { cacheDir: cache, dockerfile: 'docker/Dockerfile.dev' });
     expect(paths(r.entries)).toEqual(['.dockerignore', 'a.txt', 'docker', 'docker/Dockerfile.dev']);
     expect(fsSpy.listed).not.toContain(join(realpathSync(dir), 'docker/sub'));
@@ -187,7 +242,9 @@ describe('the Dockerfile', () => {
   it('missing: a problem naming the path and -f', async () => {
     const { dir, cache } = folder({ 'a.txt': 'a' });
     let r = await walkContext(dir, { dockerfile: 'Dockerfile', cacheDir: cache });
-    expect(!r.ok && r.problem).toBe(`there is no Dockerfile at ${join(dir, 'Dockerfile')}: give the Dockerfile's path with -f (e.g. codehub-build build -f docker/Dockerfile ${dir})`);
+    expect(!r.ok && r.problem).toBe(
+      `there is no Dockerfile at ${join(dir, 'Dockerfile')}: give the Dockerfile's path with -f (e.g. codehub-build build -f docker/Dockerfile ${dir})`,
+    );
     r = await walkContext(dir, { dockerfile: 'a.txt/Dockerfile', cacheDir: cache });
     expect(!r.ok && r.problem).toMatch(/^there is no Dockerfile at .*a\.txt\/Dockerfile: give the Dockerfile's path with -f/);
   });
@@ -237,7 +294,12 @@ describe('the hash cache', () => {
     const { dir, cache } = folder(files);
     const first = await walked(dir, { cacheDir: cache });
     const file = contextCachePath(realpathSync(dir), cache);
-    for (const junk of ['{"version":1,"folder":', 'null', '{"version":1,"folder":"/elsewhere","files":{}}', JSON.stringify({ version: 1, folder: realpathSync(dir), files: { 'a.txt': { size: 6, mtimeMs: 1, ino: 1, sha256: 'nope' } } })]) {
+    for (const junk of [
+      '{"version":1,"folder":',
+      'null',
+      '{"version":1,"folder":"/elsewhere","files":{}}',
+      JSON.stringify({ version: 1, folder: realpathSync(dir), files: { 'a.txt': { size: 6, mtimeMs: 1, ino: 1, sha256: 'nope' } } }),
+    ]) {
       writeFileSync(file, junk);
       const r = await walked(dir, { cacheDir: cache });
       expect(r.hashedBytes).toBe(first.totalBytes);

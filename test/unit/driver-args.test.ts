@@ -23,9 +23,14 @@ vi.mock('node:fs', async (importOriginal) => {
 });
 
 const request: BuildRequest = {
-  dockerfile: 'docker/Dockerfile', target: 'runtime', args: { NODE_ENV: 'production', TRICKY: '$(id); `x` | y' },
-  labels: { 'org.opencontainers.image.revision': 'abc' }, tags: ['r:5000/a/web:main', 'r:5000/a/web:abc'],
-  platforms: ['linux/amd64'], secrets: { npm_token: 'S3CR3T-VALUE' }, workDir: '/tmp/w',
+  dockerfile: 'docker/Dockerfile',
+  target: 'runtime',
+  args: { NODE_ENV: 'production', TRICKY: '$(id); `x` | y' },
+  labels: { 'org.opencontainers.image.revision': 'abc' },
+  tags: ['r:5000/a/web:main', 'r:5000/a/web:abc'],
+  platforms: ['linux/amd64'],
+  secrets: { npm_token: 'S3CR3T-VALUE' },
+  workDir: '/tmp/w',
 };
 
 const drivers: [string, (r: BuildRequest) => string[]][] = [
@@ -76,29 +81,71 @@ describe.each(drivers)('%s arguments', (_name, argv) => {
 describe('buildctlArgs', () => {
   it('builds a folder context with the dockerfile frontend and pushes all tags from one image output', () => {
     expect(buildctlArgs({ ...request, args: { A: '1' }, secrets: {} }, { addr: 'tcp://bk:1234', contextDir: '/c', metadataFile: '/m.json' })).toEqual([
-      '--addr', 'tcp://bk:1234', 'build', '--progress=rawjson', '--frontend', 'dockerfile.v0',
-      '--local', 'context=/c', '--local', 'dockerfile=/c', '--opt', 'filename=docker/Dockerfile', '--opt', 'target=runtime',
-      '--opt', 'build-arg:A=1', '--opt', 'label:org.opencontainers.image.revision=abc', '--opt', 'platform=linux/amd64',
-      '--output', 'type=image,"name=r:5000/a/web:main,r:5000/a/web:abc",push=true', '--metadata-file', '/m.json',
+      '--addr',
+      'tcp://bk:1234',
+      'build',
+      '--progress=rawjson',
+      '--frontend',
+      'dockerfile.v0',
+      '--local',
+      'context=/c',
+      '--local',
+      'dockerfile=/c',
+      '--opt',
+      'filename=docker/Dockerfile',
+      '--opt',
+      'target=runtime',
+      '--opt',
+      'build-arg:A=1',
+      '--opt',
+      'label:org.opencontainers.image.revision=abc',
+      '--opt',
+      'platform=linux/amd64',
+      '--output',
+      'type=image,"name=r:5000/a/web:main,r:5000/a/web:abc",push=true',
+      '--metadata-file',
+      '/m.json',
     ]);
   });
 });
 
 describe('buildctlArgs with the registry cache', () => {
   const cached: BuildRequest = {
-    ...request, args: {}, labels: {}, target: null, platforms: [], secrets: {}, tags: ['r/a/web:main'],
+    ...request,
+    args: {},
+    labels: {},
+    target: null,
+    platforms: [],
+    secrets: {},
+    tags: ['r/a/web:main'],
     cache: { imageRefs: ['r/a/web:feature'], cacheRefs: ['r/a/web:cache-feature', 'r/a/web:cache-main'], exportRef: 'r/a/web:cache-feature' },
   };
   const opts = { addr: 'tcp://bk:1234', contextDir: '/data/checkouts/trees/0123456789abcdef-0', metadataFile: '/m.json' };
 
-  it('exports mode=max to the branch\'s reference and imports every cache reference, from the kept work tree', () => {
+  it("exports mode=max to the branch's reference and imports every cache reference, from the kept work tree", () => {
     expect(buildctlArgs(cached, opts)).toEqual([
-      '--addr', 'tcp://bk:1234', 'build', '--progress=rawjson', '--frontend', 'dockerfile.v0',
-      '--local', 'context=/data/checkouts/trees/0123456789abcdef-0', '--local', 'dockerfile=/data/checkouts/trees/0123456789abcdef-0',
-      '--opt', 'filename=docker/Dockerfile',
-      '--export-cache', 'type=registry,ref=r/a/web:cache-feature,mode=max,image-manifest=true,oci-mediatypes=true,ignore-error=true',
-      '--import-cache', 'type=registry,ref=r/a/web:cache-feature', '--import-cache', 'type=registry,ref=r/a/web:cache-main',
-      '--output', 'type=image,"name=r/a/web:main",push=true', '--metadata-file', '/m.json',
+      '--addr',
+      'tcp://bk:1234',
+      'build',
+      '--progress=rawjson',
+      '--frontend',
+      'dockerfile.v0',
+      '--local',
+      'context=/data/checkouts/trees/0123456789abcdef-0',
+      '--local',
+      'dockerfile=/data/checkouts/trees/0123456789abcdef-0',
+      '--opt',
+      'filename=docker/Dockerfile',
+      '--export-cache',
+      'type=registry,ref=r/a/web:cache-feature,mode=max,image-manifest=true,oci-mediatypes=true,ignore-error=true',
+      '--import-cache',
+      'type=registry,ref=r/a/web:cache-feature',
+      '--import-cache',
+      'type=registry,ref=r/a/web:cache-main',
+      '--output',
+      'type=image,"name=r/a/web:main",push=true',
+      '--metadata-file',
+      '/m.json',
     ]);
   });
 
@@ -114,8 +161,10 @@ describe('parseBuilders', () => {
   it('reads names, tcp and buildctl addresses with optional capacities', () => {
     expect(parseBuilders([], 2)).toEqual([{ target: 'local', capacity: 2 }]);
     expect(parseBuilders(['local=3', 'tcp://buildkitd:1234', 'buildctl+tcp://10.0.0.5:1234=4', 'ci-builder'], 2)).toEqual([
-      { target: 'local', capacity: 3 }, { target: 'tcp://buildkitd:1234', capacity: 2 },
-      { target: 'buildctl+tcp://10.0.0.5:1234', capacity: 4 }, { target: 'ci-builder', capacity: 2 },
+      { target: 'local', capacity: 3 },
+      { target: 'tcp://buildkitd:1234', capacity: 2 },
+      { target: 'buildctl+tcp://10.0.0.5:1234', capacity: 4 },
+      { target: 'ci-builder', capacity: 2 },
     ]);
   });
   it('refuses entries that are neither, with the entry in the message', () => {
@@ -133,8 +182,17 @@ describe('parseBuilders', () => {
     const all = { ca, cert, key, dir };
 
     it('reads tls=DIR and separate files, before the capacity, and names the builder without its query', () => {
-      expect(parseBuilders([`tcp://buildkitd-0.buildkitd:1234?tls=${dir}=4`, `buildctl+tcp://10.0.0.5:1234?ca=${ca}&cert=${cert}&key=${key}&servername=bk.example`,
-        `docker+tcp://build2.example:2376?tls=${dir}`, `tcp://bk:1234?ca=${ca}`], 2)).toEqual([
+      expect(
+        parseBuilders(
+          [
+            `tcp://buildkitd-0.buildkitd:1234?tls=${dir}=4`,
+            `buildctl+tcp://10.0.0.5:1234?ca=${ca}&cert=${cert}&key=${key}&servername=bk.example`,
+            `docker+tcp://build2.example:2376?tls=${dir}`,
+            `tcp://bk:1234?ca=${ca}`,
+          ],
+          2,
+        ),
+      ).toEqual([
         { target: 'tcp://buildkitd-0.buildkitd:1234', capacity: 4, tls: all },
         { target: 'buildctl+tcp://10.0.0.5:1234', capacity: 2, tls: { ca, cert, key, servername: 'bk.example' } },
         { target: 'docker+tcp://build2.example:2376', capacity: 2, tls: all },
@@ -142,16 +200,19 @@ describe('parseBuilders', () => {
       ]);
     });
 
-    it('takes a trailing =N as the last parameter\'s value when that parameter has none yet', () => {
+    it("takes a trailing =N as the last parameter's value when that parameter has none yet", () => {
       expect(parseBuilders([`tcp://bk:1234?ca=${ca}&servername=1234`], 2)).toEqual([{ target: 'tcp://bk:1234', capacity: 2, tls: { ca, servername: '1234' } }]);
       expect(parseBuilders([`tcp://bk:1234?ca=${ca}&servername=bk=3`], 2)).toEqual([{ target: 'tcp://bk:1234', capacity: 3, tls: { ca, servername: 'bk' } }]);
     });
 
     it('allows docker+tcp:// without TLS on loopback only, saying why', () => {
       expect(parseBuilders(['docker+tcp://127.0.0.1:2375=1', 'docker+tcp://localhost:2377'], 2)).toEqual([
-        { target: 'docker+tcp://127.0.0.1:2375', capacity: 1 }, { target: 'docker+tcp://localhost:2377', capacity: 2 },
+        { target: 'docker+tcp://127.0.0.1:2375', capacity: 1 },
+        { target: 'docker+tcp://localhost:2377', capacity: 2 },
       ]);
-      expect(() => parseBuilders(['docker+tcp://10.0.0.9:2375'], 2)).toThrow(/"docker\+tcp:\/\/10\.0\.0\.9:2375" has no TLS parameters .*an Engine API without TLS is root on that machine/);
+      expect(() => parseBuilders(['docker+tcp://10.0.0.9:2375'], 2)).toThrow(
+        /"docker\+tcp:\/\/10\.0\.0\.9:2375" has no TLS parameters .*an Engine API without TLS is root on that machine/,
+      );
       expect(() => parseBuilders([`docker+tcp://10.0.0.9:2376?ca=${ca}`], 2)).toThrow(/has no client certificate/);
       expect(() => parseBuilders([`docker+tcp://10.0.0.9:2376?tls=${dir}&servername=x`], 2)).toThrow(/servername=/);
     });
@@ -191,7 +252,17 @@ describe('buildctlArgs with TLS', () => {
     const bare = { ...request, args: {}, labels: {}, target: null, platforms: [], secrets: {}, tags: ['r/a/b:t'] };
     const opts = { addr: 'tcp://bk:1234', contextDir: '/c', metadataFile: '/m.json' };
     expect(buildctlArgs(bare, { ...opts, tls: { ca: '/t/ca.pem', cert: '/t/cert.pem', key: '/t/key.pem', servername: 'bk.example' } }).slice(0, 11)).toEqual([
-      '--addr', 'tcp://bk:1234', '--tlscacert', '/t/ca.pem', '--tlscert', '/t/cert.pem', '--tlskey', '/t/key.pem', '--tlsservername', 'bk.example', 'build',
+      '--addr',
+      'tcp://bk:1234',
+      '--tlscacert',
+      '/t/ca.pem',
+      '--tlscert',
+      '/t/cert.pem',
+      '--tlskey',
+      '/t/key.pem',
+      '--tlsservername',
+      'bk.example',
+      'build',
     ]);
     expect(buildctlArgs(bare, { ...opts, tls: { ca: '/t/ca.pem' } }).slice(0, 5)).toEqual(['--addr', 'tcp://bk:1234', '--tlscacert', '/t/ca.pem', 'build']);
     expect(buildctlArgs(bare, opts).slice(0, 3)).toEqual(['--addr', 'tcp://bk:1234', 'build']);

@@ -26,10 +26,16 @@ async function setup() {
   const store = new Store(openDb(':memory:'));
   const deps = { store, repos, logs: new LogStore(join(dataDir, 'logs')), registry: 'localhost:5000', publicUrl: 'http://build', maxQueuedPerOwner: 100 };
   const work = mkdtempSync(join(tmpdir(), 'chb-globs-work-'));
-  const git = (...a: string[]) => execFileSync('git', ['-C', work, '-c', 'user.name=t', '-c', 'user.email=t@t', ...a]).toString().trim();
+  const git = (...a: string[]) =>
+    execFileSync('git', ['-C', work, '-c', 'user.name=t', '-c', 'user.email=t@t', ...a])
+      .toString()
+      .trim();
   git('init', '-q', '--initial-branch=main');
   const commit = (files: Record<string, string>) => {
-    for (const [f, text] of Object.entries(files)) { mkdirSync(dirname(join(work, f)), { recursive: true }); writeFileSync(join(work, f), text); }
+    for (const [f, text] of Object.entries(files)) {
+      mkdirSync(dirname(join(work, f)), { recursive: true });
+      writeFileSync(join(work, f), text);
+    }
     git('add', '.');
     git('commit', '-q', '-m', 'c');
     return git('rev-parse', 'HEAD');
@@ -48,8 +54,10 @@ describe('push: globs that relied on a plain { or [', () => {
 
     const literal = await push('rel-{a,b}', ZERO_SHA, first);
     expect(literal.builds.map((b) => b.image).sort()).toEqual(['docs', 'web']);
-    expect(literal.lines).toContain('web: warning: branches: "rel-{a,b}" matches branch rel-{a,b} only with { } [ ] read as plain characters, as before they were glob syntax; '
-      + 'it still counts as a match, but write [{] or [[] for a plain { or [');
+    expect(literal.lines).toContain(
+      'web: warning: branches: "rel-{a,b}" matches branch rel-{a,b} only with { } [ ] read as plain characters, as before they were glob syntax; ' +
+        'it still counts as a match, but write [{] or [[] for a plain { or [',
+    );
 
     const real = await push('rel-a', ZERO_SHA, first);
     expect(real.builds.map((b) => b.image).sort()).toEqual(['docs', 'web']);
@@ -59,8 +67,8 @@ describe('push: globs that relied on a plain { or [', () => {
     const paths = await push('main', first, second);
     expect(paths.builds.map((b) => b.image)).toEqual(['docs']);
     expect(paths.lines.filter((l) => l.includes('warning'))).toEqual([
-      'docs: warning: paths: "docs/[0-9]" matches docs/[0-9]/a.md only with { } [ ] read as plain characters, as before they were glob syntax; '
-        + 'it still counts as a match, but write [{] or [[] for a plain { or [',
+      'docs: warning: paths: "docs/[0-9]" matches docs/[0-9]/a.md only with { } [ ] read as plain characters, as before they were glob syntax; ' +
+        'it still counts as a match, but write [{] or [[] for a plain { or [',
     ]);
   });
 });

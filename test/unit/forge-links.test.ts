@@ -34,20 +34,25 @@ describe('checkLinkInput', () => {
   it('collects every problem at once rather than the first', () => {
     const problems = problemsOf({ url: 'ext::sh -c x', forge: 'bitbucket', extra: 1, status_token: 'a b', api_url: 'ftp://x' });
     expect(problems).toHaveLength(6);
-    expect(problems).toEqual(expect.arrayContaining([
-      expect.stringMatching(/^unknown field "extra"; the fields are url, forge, webhook_secret, status_token, api_url$/),
-      'webhook_secret is required',
-      expect.stringMatching(/^forge "bitbucket" is not one of github, gitea, gitlab/),
-      expect.stringMatching(/^upstream URL "ext::sh -c x" /),
-      expect.stringMatching(/^api_url "ftp:\/\/x" is not http\(s\)/),
-      expect.stringMatching(/^status_token must be .* without spaces or control characters/),
-    ]));
+    expect(problems).toEqual(
+      expect.arrayContaining([
+        expect.stringMatching(/^unknown field "extra"; the fields are url, forge, webhook_secret, status_token, api_url$/),
+        'webhook_secret is required',
+        expect.stringMatching(/^forge "bitbucket" is not one of github, gitea, gitlab/),
+        expect.stringMatching(/^upstream URL "ext::sh -c x" /),
+        expect.stringMatching(/^api_url "ftp:\/\/x" is not http\(s\)/),
+        expect.stringMatching(/^status_token must be .* without spaces or control characters/),
+      ]),
+    );
   });
 
   it('refuses fields of the wrong type or empty', () => {
     expect(problemsOf({ url: 5, forge: ['github'], webhook_secret: '', status_token: {}, api_url: false })).toEqual([
-      'url must be a non-empty string', 'forge must be a non-empty string', 'webhook_secret must be a non-empty string',
-      'status_token must be a non-empty string', 'api_url must be a non-empty string',
+      'url must be a non-empty string',
+      'forge must be a non-empty string',
+      'webhook_secret must be a non-empty string',
+      'status_token must be a non-empty string',
+      'api_url must be a non-empty string',
     ]);
   });
 
@@ -100,8 +105,16 @@ describe('checkLinkInput', () => {
     }
   });
 
-  it.each([['a space', 'tok en'], ['a tab', 'tok\ten'], ['a newline', 'tok\n'], ['a leading space', ' token'], ['4097 characters', 'x'.repeat(4097)]])('refuses a status_token with %s', (_, token) => {
-    expect(problemsOf({ ...VALID, status_token: token })).toEqual([expect.stringMatching(/^status_token must be at most 4096 characters without spaces or control characters$/)]);
+  it.each([
+    ['a space', 'tok en'],
+    ['a tab', 'tok\ten'],
+    ['a newline', 'tok\n'],
+    ['a leading space', ' token'],
+    ['4097 characters', 'x'.repeat(4097)],
+  ])('refuses a status_token with %s', (_, token) => {
+    expect(problemsOf({ ...VALID, status_token: token })).toEqual([
+      expect.stringMatching(/^status_token must be at most 4096 characters without spaces or control characters$/),
+    ]);
   });
 
   it('refuses a webhook_secret over the limit', () => {
@@ -115,21 +128,32 @@ describe('checkLinkInput', () => {
   });
 
   it('accepts a valid link, with api_url normalised and absent fields null', () => {
-    expect(checkLinkInput(VALID)).toEqual({ ok: true, value: { url: VALID.url, forge: 'github', webhookSecret: 'hook secret 0123456789', statusToken: null, apiUrl: null } });
-    expect(checkLinkInput({ ...VALID, url: 'https://ghe.corp.example/acme/shop.git', status_token: 'ghp_x', api_url: 'https://GHE.corp.example/api/v3///' })).toEqual({
+    expect(checkLinkInput(VALID)).toEqual({
       ok: true,
-      value: { url: 'https://ghe.corp.example/acme/shop.git', forge: 'github', webhookSecret: 'hook secret 0123456789', statusToken: 'ghp_x', apiUrl: 'https://ghe.corp.example/api/v3' },
+      value: { url: VALID.url, forge: 'github', webhookSecret: 'hook secret 0123456789', statusToken: null, apiUrl: null },
+    });
+    expect(
+      checkLinkInput({ ...VALID, url: 'https://ghe.corp.example/acme/shop.git', status_token: 'ghp_x', api_url: 'https://GHE.corp.example/api/v3///' }),
+    ).toEqual({
+      ok: true,
+      value: {
+        url: 'https://ghe.corp.example/acme/shop.git',
+        forge: 'github',
+        webhookSecret: 'hook secret 0123456789',
+        statusToken: 'ghp_x',
+        apiUrl: 'https://ghe.corp.example/api/v3',
+      },
     });
     expect(checkLinkInput({ ...VALID, status_token: null, api_url: null })).toMatchObject({ ok: true, value: { statusToken: null, apiUrl: null } });
   });
 
-  it('applies the operator\'s host restriction to the url', () => {
+  it("applies the operator's host restriction to the url", () => {
     const opts = { allowHosts: (h: string) => hostAllowed(['*.corp.example'], h) };
     expect(checkLinkInput({ ...VALID, url: 'https://git.corp.example/acme/shop' }, opts).ok).toBe(true);
     expect(problemsOf(VALID, opts)).toEqual([expect.stringMatching(/names host github\.com, which the operator's setting does not allow/)]);
   });
 
-  it('applies the operator\'s host restriction to the api_url too (the status token is sent there)', () => {
+  it("applies the operator's host restriction to the api_url too (the status token is sent there)", () => {
     const opts = { allowHosts: (h: string) => hostAllowed(['*.corp.example'], h) };
     const r = checkLinkInput({ ...VALID, url: 'https://git.corp.example/acme/shop', status_token: 'tok', api_url: 'http://169.254.169.254/latest' }, opts);
     expect(r.ok).toBe(false);
@@ -137,7 +161,8 @@ describe('checkLinkInput', () => {
 });
 
 describe('checkLinkInput: link-local hosts (issue 24)', () => {
-  const RULE = 'a link-local address; link-local addresses (169.254.0.0/16, fe80::/10: cloud metadata services answer there) are refused unless the operator lists the host in CODEHUB_UPSTREAM_HOSTS';
+  const RULE =
+    'a link-local address; link-local addresses (169.254.0.0/16, fe80::/10: cloud metadata services answer there) are refused unless the operator lists the host in CODEHUB_UPSTREAM_HOSTS';
 
   it.each([
     ['http://169.254.169.254/acme/shop', '169.254.169.254'],
@@ -190,7 +215,14 @@ describe('repoUrlKey', () => {
   });
 
   it.each([
-    'ftp://github.com/acme/shop', 'file:///srv/acme/shop.git', 'https://github.com', 'https://github.com/', 'not a url', '/srv/acme/shop', '', 'https://[/a/b',
+    'ftp://github.com/acme/shop',
+    'file:///srv/acme/shop.git',
+    'https://github.com',
+    'https://github.com/',
+    'not a url',
+    '/srv/acme/shop',
+    '',
+    'https://[/a/b',
   ])('%j -> null', (raw) => {
     expect(repoUrlKey(raw)).toBeNull();
   });
@@ -200,16 +232,32 @@ describe('CODEHUB_UPSTREAM_HOSTS', () => {
   it('is empty (every host) by default, and a trimmed, lower-cased list when set', () => {
     expect(loadSettings({}).upstreamHosts).toEqual([]);
     expect(loadSettings({ CODEHUB_UPSTREAM_HOSTS: '' }).upstreamHosts).toEqual([]);
-    expect(loadSettings({ CODEHUB_UPSTREAM_HOSTS: ' Git.Corp.Example, *.corp.example ,,10.0.0.5,[::1],fd00::5 ' }).upstreamHosts)
-      .toEqual(['git.corp.example', '*.corp.example', '10.0.0.5', '[::1]', 'fd00::5']);
+    expect(loadSettings({ CODEHUB_UPSTREAM_HOSTS: ' Git.Corp.Example, *.corp.example ,,10.0.0.5,[::1],fd00::5 ' }).upstreamHosts).toEqual([
+      'git.corp.example',
+      '*.corp.example',
+      '10.0.0.5',
+      '[::1]',
+      'fd00::5',
+    ]);
   });
 
-  it.each(['https://git.corp.example', 'git.corp.example/x', 'a b', '*', '*.', 'foo.*.example', '*example.com', 'a_b.example', '-x.example', 'git.corp.example:3000', '10.0.0.5:3000', '.'])(
-    'refuses %j, naming the variable', (value) => {
-      expect(() => loadSettings({ CODEHUB_UPSTREAM_HOSTS: `git.example,${value}` })).toThrow(SettingsError);
-      expect(() => loadSettings({ CODEHUB_UPSTREAM_HOSTS: `git.example,${value}` })).toThrow(/CODEHUB_UPSTREAM_HOSTS/);
-    },
-  );
+  it.each([
+    'https://git.corp.example',
+    'git.corp.example/x',
+    'a b',
+    '*',
+    '*.',
+    'foo.*.example',
+    '*example.com',
+    'a_b.example',
+    '-x.example',
+    'git.corp.example:3000',
+    '10.0.0.5:3000',
+    '.',
+  ])('refuses %j, naming the variable', (value) => {
+    expect(() => loadSettings({ CODEHUB_UPSTREAM_HOSTS: `git.example,${value}` })).toThrow(SettingsError);
+    expect(() => loadSettings({ CODEHUB_UPSTREAM_HOSTS: `git.example,${value}` })).toThrow(/CODEHUB_UPSTREAM_HOSTS/);
+  });
 });
 
 describe('hostAllowed', () => {
@@ -258,8 +306,11 @@ describe('UpstreamLinks', () => {
   });
 
   const link = { url: 'https://github.com/Acme/Shop', forge: 'github', webhook_secret: SECRET, status_token: TOKEN };
-  const rawRow = (owner: string, name: string) => store.db.$client
-    .prepare('SELECT u.* FROM upstreams u JOIN repos r ON r.id = u.repo_id WHERE r.owner = ? AND r.name = ?').get(owner, name) as Record<string, unknown>;
+  const rawRow = (owner: string, name: string) =>
+    store.db.$client.prepare('SELECT u.* FROM upstreams u JOIN repos r ON r.id = u.repo_id WHERE r.owner = ? AND r.name = ?').get(owner, name) as Record<
+      string,
+      unknown
+    >;
 
   it('creates the repo and its bare git repo, shows the link without secrets, and says whether it was created', async () => {
     const first = await links.set('alice', 'shop', link);
@@ -267,8 +318,15 @@ describe('UpstreamLinks', () => {
     expect(repos.exists('alice', 'shop')).toBe(true);
     expect(store.repos.byName('alice', 'shop')).toBeDefined();
     expect(first.view).toEqual({
-      repo: 'alice/shop', url: 'https://github.com/Acme/Shop', forge: 'github', api_url: 'https://api.github.com',
-      hook_url: `${PUBLIC}/hooks/github?repo=alice/shop`, statuses: true, created_at: expect.any(String), updated_at: expect.any(String), last_delivery: null,
+      repo: 'alice/shop',
+      url: 'https://github.com/Acme/Shop',
+      forge: 'github',
+      api_url: 'https://api.github.com',
+      hook_url: `${PUBLIC}/hooks/github?repo=alice/shop`,
+      statuses: true,
+      created_at: expect.any(String),
+      updated_at: expect.any(String),
+      last_delivery: null,
     });
     expect(JSON.stringify(first.view)).not.toContain(SECRET);
     expect(JSON.stringify(first.view)).not.toContain(TOKEN);
@@ -276,7 +334,12 @@ describe('UpstreamLinks', () => {
 
     const second = await links.set('alice', 'shop', { url: 'https://gitea.example/sub/acme/shop.git', forge: 'gitea', webhook_secret: 'other-0123456789' });
     expect(second.created).toBe(false);
-    expect(second.view).toMatchObject({ forge: 'gitea', api_url: 'https://gitea.example/sub/api/v1', hook_url: `${PUBLIC}/hooks/gitea?repo=alice/shop`, statuses: false });
+    expect(second.view).toMatchObject({
+      forge: 'gitea',
+      api_url: 'https://gitea.example/sub/api/v1',
+      hook_url: `${PUBLIC}/hooks/gitea?repo=alice/shop`,
+      statuses: false,
+    });
     expect(second.view.created_at).toBe(first.view.created_at);
     expect(links.openByName('alice', 'shop')).toMatchObject({ webhookSecret: 'other-0123456789', statusToken: undefined });
   });
@@ -285,7 +348,9 @@ describe('UpstreamLinks', () => {
     const err = await links.set('alice', 'shop', { url: 'file:///x', forge: 'svn' }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(BadRequestError);
     expect((err as BadRequestError).message).toMatch(/^upstream link of alice\/shop: /);
-    expect((err as BadRequestError).details).toEqual({ problems: [expect.stringMatching(/webhook_secret is required/), expect.stringMatching(/forge "svn"/), expect.stringMatching(/file:\/\//)] });
+    expect((err as BadRequestError).details).toEqual({
+      problems: [expect.stringMatching(/webhook_secret is required/), expect.stringMatching(/forge "svn"/), expect.stringMatching(/file:\/\//)],
+    });
     expect(store.repos.byName('alice', 'shop')).toBeUndefined();
     expect(repos.exists('alice', 'shop')).toBe(false);
   });
@@ -299,7 +364,13 @@ describe('UpstreamLinks', () => {
     expect(dump).not.toContain(SECRET);
     expect(dump).not.toContain(TOKEN);
     expect(dump).not.toContain(Buffer.from(SECRET).toString('base64').slice(0, 12));
-    expect(links.openByName('alice', 'shop')).toMatchObject({ owner: 'alice', name: 'shop', webhookSecret: SECRET, statusToken: TOKEN, url: new URL('https://github.com/Acme/Shop') });
+    expect(links.openByName('alice', 'shop')).toMatchObject({
+      owner: 'alice',
+      name: 'shop',
+      webhookSecret: SECRET,
+      statusToken: TOKEN,
+      url: new URL('https://github.com/Acme/Shop'),
+    });
 
     // Copied onto another repo's link, the sealed values do not open.
     await links.set('bob', 'shop', { ...link, webhook_secret: 'bob secret 0123456789', status_token: 'bob-token' });
@@ -312,7 +383,7 @@ describe('UpstreamLinks', () => {
     expect(() => links.openByName('alice', 'shop')).toThrow(SecretError);
   });
 
-  it('does not open with another server\'s key', async () => {
+  it("does not open with another server's key", async () => {
     await links.set('alice', 'shop', link);
     const other = new UpstreamLinks({ store, forges, repos, key: Buffer.alloc(32, 4), publicUrl: PUBLIC });
     expect(() => other.openByName('alice', 'shop')).toThrow(SecretError);
@@ -332,7 +403,7 @@ describe('UpstreamLinks', () => {
     expect(links.openByName('nobody', 'nothing')).toBeUndefined();
   });
 
-  it('finds a link by any of the payload\'s URLs: web, clone, ssh, any case, with or without .git', async () => {
+  it("finds a link by any of the payload's URLs: web, clone, ssh, any case, with or without .git", async () => {
     await links.set('alice', 'shop', link);
     await links.set('alice', 'tool', { ...link, url: 'https://github.com/acme/tool.git' });
     await links.set('bob', 'site', { ...link, url: 'https://gitlab.example/Group/Sub/Site', forge: 'gitlab' });
@@ -356,14 +427,26 @@ describe('UpstreamLinks', () => {
   it('finds every repo linked to the same upstream', async () => {
     await links.set('alice', 'shop', link);
     await links.set('bob', 'shop-mirror', { ...link, url: 'https://github.com/acme/shop.git', webhook_secret: 'bob-0123456789abcdef' });
-    expect(links.openByUrls(['https://github.com/acme/shop']).map((l) => [`${l.owner}/${l.name}`, l.webhookSecret])).toEqual([['alice/shop', SECRET], ['bob/shop-mirror', 'bob-0123456789abcdef']]);
+    expect(links.openByUrls(['https://github.com/acme/shop']).map((l) => [`${l.owner}/${l.name}`, l.webhookSecret])).toEqual([
+      ['alice/shop', SECRET],
+      ['bob/shop-mirror', 'bob-0123456789abcdef'],
+    ]);
   });
 
   it('refuses hosts the operator did not allow', async () => {
-    const restricted = new UpstreamLinks({ store, forges, repos, key, publicUrl: PUBLIC, urlOptions: { allowHosts: (h) => hostAllowed(['*.corp.example', '10.0.0.5'], h) } });
+    const restricted = new UpstreamLinks({
+      store,
+      forges,
+      repos,
+      key,
+      publicUrl: PUBLIC,
+      urlOptions: { allowHosts: (h) => hostAllowed(['*.corp.example', '10.0.0.5'], h) },
+    });
     const err = await restricted.set('alice', 'shop', link).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(BadRequestError);
-    expect((err as BadRequestError).details).toEqual({ problems: [expect.stringMatching(/names host github\.com, which the operator's setting does not allow/)] });
+    expect((err as BadRequestError).details).toEqual({
+      problems: [expect.stringMatching(/names host github\.com, which the operator's setting does not allow/)],
+    });
     expect(store.repos.byName('alice', 'shop')).toBeUndefined();
     expect((await restricted.set('alice', 'shop', { ...link, url: 'https://git.corp.example/acme/shop' })).created).toBe(true);
     expect((await restricted.set('alice', 'tool', { ...link, url: 'http://10.0.0.5:3000/acme/tool', forge: 'gitea' })).created).toBe(true);

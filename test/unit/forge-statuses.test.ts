@@ -28,10 +28,35 @@ const iso = (ms: number) => new Date(ms).toISOString();
 
 function build(over: Partial<Build>): Build {
   return {
-    id: 7, source: 'push', repoId: 1, repo: 'alice/shop', owner: 'alice', ref: 'refs/heads/main', refType: 'branch', refName: 'main',
-    commitSha: SHA, uploadId: null, uploadFolder: null, contextBytes: null, image: 'shop', config: null, imageRefs: [], digest: null,
-    status: 'queued', reason: null, reasonCode: null, pusher: 'alice', queuedAt: '2030-01-01T00:00:00.000Z', startedAt: null,
-    finishedAt: null, attempts: 0, notBefore: null, builder: null, builderIdentity: null, steps: null, logExpiredAt: null,
+    id: 7,
+    source: 'push',
+    repoId: 1,
+    repo: 'alice/shop',
+    owner: 'alice',
+    ref: 'refs/heads/main',
+    refType: 'branch',
+    refName: 'main',
+    commitSha: SHA,
+    uploadId: null,
+    uploadFolder: null,
+    contextBytes: null,
+    image: 'shop',
+    config: null,
+    imageRefs: [],
+    digest: null,
+    status: 'queued',
+    reason: null,
+    reasonCode: null,
+    pusher: 'alice',
+    queuedAt: '2030-01-01T00:00:00.000Z',
+    startedAt: null,
+    finishedAt: null,
+    attempts: 0,
+    notBefore: null,
+    builder: null,
+    builderIdentity: null,
+    steps: null,
+    logExpiredAt: null,
     ...over,
   };
 }
@@ -50,7 +75,10 @@ describe('statusFor', () => {
   });
 
   it.each(['infrastructure', 'interrupted'])('is error for a failure of the service (%s)', (reasonCode) => {
-    expect(statusFor(build({ status: 'failed', reasonCode, reason: 'the builder went away' }))).toEqual({ state: 'error', description: 'the builder went away' });
+    expect(statusFor(build({ status: 'failed', reasonCode, reason: 'the builder went away' }))).toEqual({
+      state: 'error',
+      description: 'the builder went away',
+    });
   });
 
   it.each(['config', 'user', 'quota', 'timeout', null])('is failure for a failure of the commit (%s)', (reasonCode) => {
@@ -62,13 +90,19 @@ describe('statusFor', () => {
   });
 
   it('is error when canceled, with the reason if any', () => {
-    expect(statusFor(build({ status: 'canceled', reasonCode: 'canceled', reason: 'canceled by alice' }))).toEqual({ state: 'error', description: 'canceled: canceled by alice' });
+    expect(statusFor(build({ status: 'canceled', reasonCode: 'canceled', reason: 'canceled by alice' }))).toEqual({
+      state: 'error',
+      description: 'canceled: canceled by alice',
+    });
     expect(statusFor(build({ status: 'canceled' }))).toEqual({ state: 'error', description: 'canceled' });
   });
 
   it('owes nothing for a commit with nothing to build, but an error for one skipped for lack of room', () => {
     expect(statusFor(build({ status: 'skipped', reasonCode: 'skipped', reason: 'no Dockerfile' }))).toBeNull();
-    expect(statusFor(build({ status: 'skipped', reasonCode: 'queue_full', reason: 'alice has 100 builds queued' }))).toEqual({ state: 'error', description: 'alice has 100 builds queued' });
+    expect(statusFor(build({ status: 'skipped', reasonCode: 'queue_full', reason: 'alice has 100 builds queued' }))).toEqual({
+      state: 'error',
+      description: 'alice has 100 builds queued',
+    });
     expect(statusFor(build({ status: 'skipped', reasonCode: 'queue_full' }))).toEqual({ state: 'error', description: 'not built' });
   });
 });
@@ -123,13 +157,9 @@ afterEach(async () => {
  * alice/shop linked to a GitHub repository with a status token (unless `link` says otherwise), a fake forge,
  * and a reporter started under fake timers at T0 (Date.now is the fake clock, and the reporter's `now`).
  */
-async function setup(opts: {
-  link?: Record<string, unknown> | null;
-  deps?: Partial<StatusReporterDeps>;
-  answers?: Answer[];
-  dbFile?: string;
-  start?: boolean;
-} = {}): Promise<Env> {
+async function setup(
+  opts: { link?: Record<string, unknown> | null; deps?: Partial<StatusReporterDeps>; answers?: Answer[]; dbFile?: string; start?: boolean } = {},
+): Promise<Env> {
   vi.useRealTimers();
   const db = openDb(opts.dbFile ?? ':memory:');
   dbs.push(db);
@@ -139,7 +169,11 @@ async function setup(opts: {
   const key = Buffer.alloc(32, 7);
   const links = new UpstreamLinks({ store, forges, repos, key, publicUrl: PUBLIC });
   if (opts.link !== null) {
-    await links.set('alice', 'shop', opts.link ?? { url: 'https://github.com/acme/shop', forge: 'github', webhook_secret: 'hook secret 0123456789', status_token: TOKEN });
+    await links.set(
+      'alice',
+      'shop',
+      opts.link ?? { url: 'https://github.com/acme/shop', forge: 'github', webhook_secret: 'hook secret 0123456789', status_token: TOKEN },
+    );
   }
   vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'Date'], now: T0 });
   const forge = new FakeForge(opts.answers);
@@ -156,10 +190,24 @@ async function setup(opts: {
   const addBuild = (status: BuildStatus = 'queued', over: Partial<Build> = {}, repo = 'alice/shop'): PushBuild => {
     const [owner, name] = repo.split('/') as [string, string];
     const repoId = store.repos.ensure(owner, name).id;
-    const [b] = store.builds.insert([{
-      repoId, repo, owner, ref: 'refs/heads/main', refType: 'branch' as const, refName: 'main', commitSha: over.commitSha ?? SHA.slice(0, 38) + String(10 + n++).slice(-2),
-      image: name, status, pusher: owner, config: { ...defaultConfig(name).images[0]! },
-    }], () => []);
+    const [b] = store.builds.insert(
+      [
+        {
+          repoId,
+          repo,
+          owner,
+          ref: 'refs/heads/main',
+          refType: 'branch' as const,
+          refName: 'main',
+          commitSha: over.commitSha ?? SHA.slice(0, 38) + String(10 + n++).slice(-2),
+          image: name,
+          status,
+          pusher: owner,
+          config: { ...defaultConfig(name).images[0]! },
+        },
+      ],
+      () => [],
+    );
     return { ...b!, ...over } as PushBuild;
   };
   return { db, store, forges, links, forge, reporter, logLines, addBuild, newReporter };
@@ -170,7 +218,7 @@ const tick = (ms = 0) => vi.advanceTimersByTimeAsync(ms);
 const ended = (b: PushBuild, status: BuildStatus, over: Partial<Build> = {}): PushBuild => ({ ...b, status, ...over }) as PushBuild;
 
 describe('StatusReporter', () => {
-  it('sends pending for a queued build of a linked repo: GitHub\'s URL, the build page, the image\'s context', async () => {
+  it("sends pending for a queued build of a linked repo: GitHub's URL, the build page, the image's context", async () => {
     const e = await setup();
     const b = e.addBuild();
     e.reporter.queued(b);
@@ -185,10 +233,38 @@ describe('StatusReporter', () => {
   });
 
   it.each([
-    ['gitea', 'https://gitea.example/acme/shop.git', undefined, (sha: string) => `https://gitea.example/api/v1/repos/acme/shop/statuses/${sha}`, `token ${TOKEN}`, 'Authorization'],
-    ['gitlab', 'https://gitlab.example/acme/sub/shop', undefined, (sha: string) => `https://gitlab.example/api/v4/projects/acme%2Fsub%2Fshop/statuses/${sha}`, TOKEN, 'PRIVATE-TOKEN'],
-    ['github', 'https://ghe.corp.example/acme/shop', undefined, (sha: string) => `https://ghe.corp.example/api/v3/repos/acme/shop/statuses/${sha}`, `Bearer ${TOKEN}`, 'Authorization'],
-    ['gitea', 'https://code.example/git/acme/shop', 'https://api.code.example/v1/', (sha: string) => `https://api.code.example/v1/repos/acme/shop/statuses/${sha}`, `token ${TOKEN}`, 'Authorization'],
+    [
+      'gitea',
+      'https://gitea.example/acme/shop.git',
+      undefined,
+      (sha: string) => `https://gitea.example/api/v1/repos/acme/shop/statuses/${sha}`,
+      `token ${TOKEN}`,
+      'Authorization',
+    ],
+    [
+      'gitlab',
+      'https://gitlab.example/acme/sub/shop',
+      undefined,
+      (sha: string) => `https://gitlab.example/api/v4/projects/acme%2Fsub%2Fshop/statuses/${sha}`,
+      TOKEN,
+      'PRIVATE-TOKEN',
+    ],
+    [
+      'github',
+      'https://ghe.corp.example/acme/shop',
+      undefined,
+      (sha: string) => `https://ghe.corp.example/api/v3/repos/acme/shop/statuses/${sha}`,
+      `Bearer ${TOKEN}`,
+      'Authorization',
+    ],
+    [
+      'gitea',
+      'https://code.example/git/acme/shop',
+      'https://api.code.example/v1/',
+      (sha: string) => `https://api.code.example/v1/repos/acme/shop/statuses/${sha}`,
+      `token ${TOKEN}`,
+      'Authorization',
+    ],
   ])('sends to %s at the API of %s (api_url %s)', async (forgeName, url, apiUrl, expected, auth, header) => {
     const e = await setup({ link: { url, forge: forgeName, webhook_secret: 's'.repeat(16), status_token: TOKEN, ...(apiUrl ? { api_url: apiUrl } : {}) } });
     const b = e.addBuild();
@@ -231,7 +307,10 @@ describe('StatusReporter', () => {
     await tick();
     e.reporter.ended(ended(b, 'failed', { reasonCode: 'config', reason: 'codehub-build.yaml: bad key' }));
     await tick();
-    expect(e.forge.calls.map((c) => [c.body.state, c.body.description])).toEqual([['pending', 'queued'], ['failure', 'codehub-build.yaml: bad key']]);
+    expect(e.forge.calls.map((c) => [c.body.state, c.body.description])).toEqual([
+      ['pending', 'queued'],
+      ['failure', 'codehub-build.yaml: bad key'],
+    ]);
     expect(e.forges.status(b.id)).toMatchObject({ state: 'failure', deliveredState: 'failure', nextAttemptAt: null, attempts: 0, gaveUp: false });
     await tick(3_600_000);
     expect(e.forge.calls).toHaveLength(2);
@@ -250,7 +329,10 @@ describe('StatusReporter', () => {
     e.reporter.queued(skipped);
     e.reporter.ended(skipped);
     await tick();
-    expect(e.forge.calls.map((c) => [c.body.state, c.body.description])).toEqual([['success', 'built shop'], ['error', 'queue full']]);
+    expect(e.forge.calls.map((c) => [c.body.state, c.body.description])).toEqual([
+      ['success', 'built shop'],
+      ['error', 'queue full'],
+    ]);
   });
 
   it('sends only the result when the build ends while its pending is being retried', async () => {
@@ -272,7 +354,13 @@ describe('StatusReporter', () => {
     for (const pendingAnswer of [201, 500]) {
       const e = await setup();
       let release!: () => void;
-      e.forge.answer(() => new Promise((resolve) => { release = () => resolve({ status: pendingAnswer, body: '' }); }), { status: 201 });
+      e.forge.answer(
+        () =>
+          new Promise((resolve) => {
+            release = () => resolve({ status: pendingAnswer, body: '' });
+          }),
+        { status: 201 },
+      );
       const b = e.addBuild();
       e.reporter.queued(b);
       await tick();
@@ -295,10 +383,16 @@ describe('StatusReporter', () => {
     const b = e.addBuild();
     e.reporter.queued(b);
     await tick();
-    expect(e.forges.status(b.id)).toEqual(expect.objectContaining({
-      state: 'pending', deliveredState: null, attempts: 1, gaveUp: false, nextAttemptAt: iso(T0 + 1000),
-      error: 'github at api.github.com did not answer (ECONNREFUSED)',
-    }));
+    expect(e.forges.status(b.id)).toEqual(
+      expect.objectContaining({
+        state: 'pending',
+        deliveredState: null,
+        attempts: 1,
+        gaveUp: false,
+        nextAttemptAt: iso(T0 + 1000),
+        error: 'github at api.github.com did not answer (ECONNREFUSED)',
+      }),
+    );
     await tick(999);
     expect(e.forge.calls).toHaveLength(1);
     await tick(1);
@@ -329,7 +423,11 @@ describe('StatusReporter', () => {
     const b = e.addBuild();
     e.reporter.queued(b);
     await tick();
-    expect(e.forges.status(b.id)).toMatchObject({ attempts: 1, error: 'github at api.github.com did not answer (no answer within 2.5 s)', nextAttemptAt: iso(T0 + 1000) });
+    expect(e.forges.status(b.id)).toMatchObject({
+      attempts: 1,
+      error: 'github at api.github.com did not answer (no answer within 2.5 s)',
+      nextAttemptAt: iso(T0 + 1000),
+    });
   });
 
   it('waits as long as a 503 or 429 asks with Retry-After, bounded by ten times maxMs', async () => {
@@ -337,7 +435,12 @@ describe('StatusReporter', () => {
     const b = e.addBuild();
     e.reporter.queued(b);
     await tick();
-    expect(e.forges.status(b.id)).toMatchObject({ attempts: 1, error: 'github at api.github.com answered HTTP 503: maintenance', nextAttemptAt: iso(T0 + 30_000), gaveUp: false });
+    expect(e.forges.status(b.id)).toMatchObject({
+      attempts: 1,
+      error: 'github at api.github.com answered HTTP 503: maintenance',
+      nextAttemptAt: iso(T0 + 30_000),
+      gaveUp: false,
+    });
     await tick(29_999);
     expect(e.forge.calls).toHaveLength(1);
     e.forge.answer({ status: 429, retryAfter: '100000' });
@@ -422,7 +525,7 @@ describe('StatusReporter', () => {
     }
   });
 
-  it('never stores part of the status token when the forge\'s echo is cut at the error\'s length', async () => {
+  it("never stores part of the status token when the forge's echo is cut at the error's length", async () => {
     // The answer is cut to 200 characters before the token is masked: a token across the cut is left half in clear.
     const e = await setup({ answers: [{ status: 401, body: JSON.stringify({ message: `${'x'.repeat(180)} ${TOKEN}` }) }] });
     const b = e.addBuild();
@@ -469,7 +572,11 @@ describe('StatusReporter', () => {
     r.queued(b);
     await tick();
     expect(e.forge.calls).toEqual([]);
-    expect(e.forges.status(b.id)).toMatchObject({ gaveUp: true, nextAttemptAt: null, error: expect.stringMatching(/a link-local address; link-local addresses .* are refused unless the operator lists the host in CODEHUB_UPSTREAM_HOSTS/) });
+    expect(e.forges.status(b.id)).toMatchObject({
+      gaveUp: true,
+      nextAttemptAt: null,
+      error: expect.stringMatching(/a link-local address; link-local addresses .* are refused unless the operator lists the host in CODEHUB_UPSTREAM_HOSTS/),
+    });
     // The operator listing the host lets it through.
     const host = new URL(value).hostname;
     const listed = e.newReporter({ allowHost: (h) => h === host });
@@ -480,7 +587,7 @@ describe('StatusReporter', () => {
     expect(e.forge.calls.map((c) => new URL(c.call.url).hostname)).toEqual([host]);
   });
 
-  it('stops sending an older build\'s status for the same commit and context once a newer build reports on it', async () => {
+  it("stops sending an older build's status for the same commit and context once a newer build reports on it", async () => {
     const e = await setup({ answers: [{ status: 503 }] });
     const older = e.addBuild('queued', { commitSha: SHA });
     e.reporter.ended(ended(older, 'failed', { reasonCode: 'user', reason: 'RUN false' }));
@@ -491,12 +598,16 @@ describe('StatusReporter', () => {
     const newer = e.addBuild('queued', { commitSha: SHA });
     e.reporter.ended(ended(newer, 'succeeded'));
     await tick(120_000);
-    expect(e.forges.status(older.id)).toMatchObject({ gaveUp: true, nextAttemptAt: null, error: `not sent: build #${newer.id} reports on the same commit and context now` });
+    expect(e.forges.status(older.id)).toMatchObject({
+      gaveUp: true,
+      nextAttemptAt: null,
+      error: `not sent: build #${newer.id} reports on the same commit and context now`,
+    });
     expect(e.forge.states.at(-1)).toBe('success');
     expect(e.forge.states.filter((x) => x === 'failure')).toHaveLength(1); // only the attempt made before the newer build
   });
 
-  it('retries a 403 that asks to wait (GitHub\'s rate limits answer 403 with Retry-After) instead of giving up', async () => {
+  it("retries a 403 that asks to wait (GitHub's rate limits answer 403 with Retry-After) instead of giving up", async () => {
     const e = await setup({ answers: [{ status: 403, body: 'You have exceeded a secondary rate limit', retryAfter: '60' }, { status: 201 }] });
     const b = e.addBuild();
     e.reporter.queued(b);
@@ -520,14 +631,21 @@ describe('StatusReporter', () => {
   it('never throws into queued() or ended(), whatever the sender does', async () => {
     const e = await setup();
     const b = e.addBuild();
-    const throwing: StatusSender = () => { throw new Error('sender exploded'); };
+    const throwing: StatusSender = () => {
+      throw new Error('sender exploded');
+    };
     const r = e.newReporter({ send: throwing });
     r.start();
     expect(() => r.queued(b)).not.toThrow();
     await tick();
     expect(() => r.ended(ended(b, 'succeeded'))).not.toThrow();
     await tick();
-    expect(e.forges.status(b.id)).toMatchObject({ state: 'success', attempts: 1, error: 'github at api.github.com did not answer (sender exploded)', gaveUp: false });
+    expect(e.forges.status(b.id)).toMatchObject({
+      state: 'success',
+      attempts: 1,
+      error: 'github at api.github.com did not answer (sender exploded)',
+      gaveUp: false,
+    });
 
     const rejecting = e.newReporter({ send: () => Promise.reject(new Error('rejected')) });
     rejecting.start();
@@ -581,7 +699,13 @@ describe('StatusReporter', () => {
     dbs.push(db);
     const store = new Store(db);
     const forges = new ForgeStore(db);
-    const links = new UpstreamLinks({ store, forges, repos: new RepoStore(mkdtempSync(join(tmpdir(), 'chb-statuses-'))), key: Buffer.alloc(32, 7), publicUrl: PUBLIC });
+    const links = new UpstreamLinks({
+      store,
+      forges,
+      repos: new RepoStore(mkdtempSync(join(tmpdir(), 'chb-statuses-'))),
+      key: Buffer.alloc(32, 7),
+      publicUrl: PUBLIC,
+    });
     vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'Date'], now: T0 + 500 });
     const forge = new FakeForge([{ status: 201 }]);
     const second = new StatusReporter({ forges, links, log: createLogger({ write: () => {} }), publicUrl: PUBLIC, send: forge.send, now: () => Date.now() });
@@ -598,7 +722,7 @@ describe('StatusReporter', () => {
     expect(forges.status(owed.id)).toMatchObject({ deliveredState: 'failure', nextAttemptAt: null });
   });
 
-  it('sends many builds\' statuses, a few at a time, each once', async () => {
+  it("sends many builds' statuses, a few at a time, each once", async () => {
     const e = await setup();
     let inFlight = 0;
     let most = 0;
@@ -623,7 +747,12 @@ describe('StatusReporter', () => {
 // httpSender: what a status API's host name resolves to
 
 describe('httpSender', () => {
-  const call = (url: string): HttpCall => ({ method: 'POST', url, headers: { 'Content-Type': 'application/json', Authorization: `Bearer ${TOKEN}` }, body: '{"state":"pending"}' });
+  const call = (url: string): HttpCall => ({
+    method: 'POST',
+    url,
+    headers: { 'Content-Type': 'application/json', Authorization: `Bearer ${TOKEN}` },
+    body: '{"state":"pending"}',
+  });
   /** A resolver that knows some names only, as a DNS server an owner controls could answer. */
   const resolver = (names: Record<string, string[]>): { lookupAll: LookupAll; asked: string[] } => {
     const asked: string[] = [];
@@ -631,7 +760,10 @@ describe('httpSender', () => {
       asked.push(host);
       const a = names[host];
       if (!a) return done(Object.assign(new Error(`getaddrinfo ENOTFOUND ${host}`), { code: 'ENOTFOUND' }), []);
-      return done(null, a.map((address) => ({ address, family: address.includes(':') ? 6 : 4 })));
+      return done(
+        null,
+        a.map((address) => ({ address, family: address.includes(':') ? 6 : 4 })),
+      );
     };
     return { lookupAll, asked };
   };
@@ -662,22 +794,20 @@ describe('httpSender', () => {
     });
   });
 
-  it.each([
-    [['169.254.169.254']],
-    [['10.0.0.8', '169.254.169.254']],
-    [['fe80::1']],
-    [['::ffff:169.254.169.254']],
-  ])('refuses a name resolving to a link-local address (%j) without connecting, saying so', async (addresses) => {
-    await withServer(async (port, seen) => {
-      const { lookupAll } = resolver({ 'meta.test': addresses });
-      const err = await httpSender({ lookupAll })(call(`http://meta.test:${port}/api/v1`), AbortSignal.timeout(5000)).catch((e: unknown) => e);
-      expect(err).toBeInstanceOf(Error);
-      expect((err as Error).message).toMatch(/^host meta\.test resolves to .*, a link-local address; link-local addresses .* CODEHUB_UPSTREAM_HOSTS$/);
-      expect(seen).toEqual([]);
-    });
-  });
+  it.each([[['169.254.169.254']], [['10.0.0.8', '169.254.169.254']], [['fe80::1']], [['::ffff:169.254.169.254']]])(
+    'refuses a name resolving to a link-local address (%j) without connecting, saying so',
+    async (addresses) => {
+      await withServer(async (port, seen) => {
+        const { lookupAll } = resolver({ 'meta.test': addresses });
+        const err = await httpSender({ lookupAll })(call(`http://meta.test:${port}/api/v1`), AbortSignal.timeout(5000)).catch((e: unknown) => e);
+        expect(err).toBeInstanceOf(Error);
+        expect((err as Error).message).toMatch(/^host meta\.test resolves to .*, a link-local address; link-local addresses .* CODEHUB_UPSTREAM_HOSTS$/);
+        expect(seen).toEqual([]);
+      });
+    },
+  );
 
-  it('answers a redirect as it is (the token never follows it), and rejects a silent host with the timeout\'s TimeoutError', async () => {
+  it("answers a redirect as it is (the token never follows it), and rejects a silent host with the timeout's TimeoutError", async () => {
     const server = createServer((req, res) => {
       req.resume();
       if (req.url === '/moved') res.writeHead(301, { location: 'http://elsewhere.example/x' }).end();
@@ -687,7 +817,10 @@ describe('httpSender', () => {
     const port = (server.address() as AddressInfo).port;
     try {
       const send = httpSender();
-      expect(await send(call(`http://127.0.0.1:${port}/moved`), AbortSignal.timeout(5000))).toMatchObject({ status: 301, location: 'http://elsewhere.example/x' });
+      expect(await send(call(`http://127.0.0.1:${port}/moved`), AbortSignal.timeout(5000))).toMatchObject({
+        status: 301,
+        location: 'http://elsewhere.example/x',
+      });
       const err = await send(call(`http://127.0.0.1:${port}/silent`), AbortSignal.timeout(200)).catch((e: unknown) => e);
       expect((err as Error).name).toBe('TimeoutError');
     } finally {
@@ -696,7 +829,7 @@ describe('httpSender', () => {
     }
   });
 
-  it('lets the operator\'s list name such a host', async () => {
+  it("lets the operator's list name such a host", async () => {
     const { lookupAll, asked } = resolver({ localhost: ['169.254.169.254'] });
     // Listed: the system's own lookup (localhost is 127.0.0.1 there), not the refusing one.
     await withServer(async (port) => {
@@ -707,7 +840,10 @@ describe('httpSender', () => {
   });
 
   it('gives up a status whose API name resolves to a link-local address, with the reason on the build', async () => {
-    const e = await setup({ start: false, link: { url: 'https://meta.test/acme/shop', forge: 'gitea', webhook_secret: 'hook secret 0123456789', status_token: TOKEN } });
+    const e = await setup({
+      start: false,
+      link: { url: 'https://meta.test/acme/shop', forge: 'gitea', webhook_secret: 'hook secret 0123456789', status_token: TOKEN },
+    });
     vi.useRealTimers();
     const { lookupAll } = resolver({ 'meta.test': ['169.254.169.254'] });
     const r = e.newReporter({ send: httpSender({ lookupAll }) });
@@ -722,6 +858,10 @@ describe('httpSender', () => {
       }
       return e.forges.status(b.id);
     })();
-    expect(status).toMatchObject({ gaveUp: true, nextAttemptAt: null, error: expect.stringMatching(/^gitea at meta\.test: host meta\.test resolves to 169\.254\.169\.254, a link-local address; .*; link the repo again$/) });
+    expect(status).toMatchObject({
+      gaveUp: true,
+      nextAttemptAt: null,
+      error: expect.stringMatching(/^gitea at meta\.test: host meta\.test resolves to 169\.254\.169\.254, a link-local address; .*; link the repo again$/),
+    });
   });
 });

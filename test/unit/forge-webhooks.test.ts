@@ -25,8 +25,7 @@ const SECRET = 'alice-hook-secret-3e9f';
 const TOKEN = 'alice-status-token-77aa';
 const GITHUB = 'https://github.com/acme/shop';
 
-const git = async (gitDir: string, ...args: string[]) =>
-  execa('git', ['--git-dir', gitDir, ...args], { env: gitEnv(), extendEnv: false, reject: false });
+const git = async (gitDir: string, ...args: string[]) => execa('git', ['--git-dir', gitDir, ...args], { env: gitEnv(), extendEnv: false, reject: false });
 const localSha = async (gitDir: string, ref: string): Promise<string | null> => {
   const r = await git(gitDir, 'rev-parse', '--verify', '--quiet', ref);
   return r.exitCode === 0 ? r.stdout.trim() : null;
@@ -35,12 +34,22 @@ const localSha = async (gitDir: string, ref: string): Promise<string | null> => 
 // ---------------------------------------------------------------------------------------------------------
 // Deliveries, signed here as each forge signs them
 
-interface GithubPush { ref?: string; before?: string; after: string; url?: string; pusher?: string | null }
+interface GithubPush {
+  ref?: string;
+  before?: string;
+  after: string;
+  url?: string;
+  pusher?: string | null;
+}
 function githubPushBody(p: GithubPush): Record<string, unknown> {
   const url = p.url ?? GITHUB;
   const path = new URL(url).pathname.slice(1);
   return {
-    ref: p.ref ?? 'refs/heads/main', before: p.before ?? ZERO, after: p.after, created: (p.before ?? ZERO) === ZERO, deleted: p.after === ZERO,
+    ref: p.ref ?? 'refs/heads/main',
+    before: p.before ?? ZERO,
+    after: p.after,
+    created: (p.before ?? ZERO) === ZERO,
+    deleted: p.after === ZERO,
     repository: { full_name: path, html_url: url, clone_url: `${url}.git`, ssh_url: `git@github.com:${path}.git`, git_url: `git://github.com/${path}.git` },
     ...(p.pusher === null ? {} : { pusher: { name: p.pusher ?? 'octo-cat', email: 'o@example.com' } }),
     sender: { login: 'octo-cat' },
@@ -50,8 +59,11 @@ function githubPushBody(p: GithubPush): Record<string, unknown> {
 function github(event: string, body: unknown, opts: { secret?: string; delivery?: string | null } = {}): WebhookRequest {
   const raw = Buffer.from(JSON.stringify(body));
   const headers: Record<string, string> = {
-    'Content-Type': 'application/json', 'X-GitHub-Event': event,
-    'X-Hub-Signature-256': `sha256=${createHmac('sha256', opts.secret ?? SECRET).update(raw).digest('hex')}`,
+    'Content-Type': 'application/json',
+    'X-GitHub-Event': event,
+    'X-Hub-Signature-256': `sha256=${createHmac('sha256', opts.secret ?? SECRET)
+      .update(raw)
+      .digest('hex')}`,
   };
   if (opts.delivery !== null) headers['X-GitHub-Delivery'] = opts.delivery ?? `delivery-${Math.random().toString(16).slice(2)}`;
   return { headers, body: raw };
@@ -60,7 +72,12 @@ function github(event: string, body: unknown, opts: { secret?: string; delivery?
 function gitea(event: string, body: unknown, opts: { secret: string; delivery: string }): WebhookRequest {
   const raw = Buffer.from(JSON.stringify(body));
   return {
-    headers: { 'Content-Type': 'application/json', 'X-Gitea-Event': event, 'X-Gitea-Delivery': opts.delivery, 'X-Gitea-Signature': createHmac('sha256', opts.secret).update(raw).digest('hex') },
+    headers: {
+      'Content-Type': 'application/json',
+      'X-Gitea-Event': event,
+      'X-Gitea-Delivery': opts.delivery,
+      'X-Gitea-Signature': createHmac('sha256', opts.secret).update(raw).digest('hex'),
+    },
     body: raw,
   };
 }
@@ -92,12 +109,16 @@ async function gitFetch(o: FetchUpstreamOptions): Promise<FetchUpstreamResult> {
   return { ok: true, updated: await Promise.all(o.refs.map(async (ref) => ({ ref, sha: (await localSha(o.gitDir, ref))! }))) };
 }
 
-const deliveries = () => (store.db.$client.prepare('SELECT repo_id, delivery_id FROM webhook_deliveries ORDER BY delivery_id').all() as { repo_id: number; delivery_id: string }[]);
+const deliveries = () =>
+  store.db.$client.prepare('SELECT repo_id, delivery_id FROM webhook_deliveries ORDER BY delivery_id').all() as { repo_id: number; delivery_id: string }[];
 const shopDir = () => repos.path('alice', 'shop');
 
 function service(now?: () => number): WebhookService {
   return new WebhookService({
-    links, forges, repos, log,
+    links,
+    forges,
+    repos,
+    log,
     push: async (p: Push): Promise<PushResult> => {
       pushes.push(p);
       return { builds: [], lines: [`recorded ${p.updates.map((u) => `${u.ref} ${u.old.slice(0, 7)}..${u.new.slice(0, 7)}`).join(', ')}`] };
@@ -132,16 +153,25 @@ beforeEach(async () => {
 const head = async () => (await upstream.git.revparse(['HEAD'])).trim();
 
 describe('WebhookService: pushes', () => {
-  it('fetches the pushed ref from the upstream with the link\'s token and records the push as github:<pusher>', async () => {
+  it("fetches the pushed ref from the upstream with the link's token and records the push as github:<pusher>", async () => {
     const sha = await head();
     const answer = await svc.receive('github', github('push', githubPushBody({ after: sha })));
-    expect(answer).toEqual({ result: 'queued', repo: 'alice/shop', ref: 'refs/heads/main', commit: sha, builds: [], lines: [`recorded refs/heads/main 0000000..${sha.slice(0, 7)}`] });
+    expect(answer).toEqual({
+      result: 'queued',
+      repo: 'alice/shop',
+      ref: 'refs/heads/main',
+      commit: sha,
+      builds: [],
+      lines: [`recorded refs/heads/main 0000000..${sha.slice(0, 7)}`],
+    });
     expect(fetches).toEqual([{ gitDir: shopDir(), url: new URL(GITHUB), token: TOKEN, username: 'x-access-token', refs: ['refs/heads/main'] }]);
     expect(await localSha(shopDir(), 'refs/heads/main')).toBe(sha);
-    expect(pushes).toEqual([{ owner: 'alice', repo: 'shop', pusher: 'github:octo-cat', updates: [{ old: ZERO, new: sha, ref: 'refs/heads/main' }], options: [] }]);
+    expect(pushes).toEqual([
+      { owner: 'alice', repo: 'shop', pusher: 'github:octo-cat', updates: [{ old: ZERO, new: sha, ref: 'refs/heads/main' }], options: [] },
+    ]);
   });
 
-  it('gives the forge\'s before as old when this repo has it, else what the ref was here', async () => {
+  it("gives the forge's before as old when this repo has it, else what the ref was here", async () => {
     const first = await head();
     await svc.receive('github', github('push', githubPushBody({ after: first })));
     const second = await upstream.commit({ 'a.txt': 'a' });
@@ -171,7 +201,7 @@ describe('WebhookService: pushes', () => {
     expect(pushes[0]!.updates).toEqual([{ old: ZERO, new: sha, ref: 'refs/tags/v1.0.0' }]);
   });
 
-  it('finds the link by the payload\'s URLs in any case and form', async () => {
+  it("finds the link by the payload's URLs in any case and form", async () => {
     const sha = await head();
     const body = githubPushBody({ after: sha, url: 'https://github.com/ACME/Shop' });
     const answer = await svc.receive('github', github('push', body));
@@ -207,7 +237,7 @@ describe('WebhookService: pushes', () => {
     expect(pushes).toHaveLength(2);
   });
 
-  it('builds nothing for a push delivered after a newer one (the branch\'s tags never move back)', async () => {
+  it("builds nothing for a push delivered after a newer one (the branch's tags never move back)", async () => {
     const a = await head();
     const b = await upstream.commit({ 'a.txt': 'a' });
     expect(await svc.receive('github', github('push', githubPushBody({ before: a, after: b })))).toMatchObject({ result: 'queued', commit: b });
@@ -219,12 +249,22 @@ describe('WebhookService: pushes', () => {
     // A replay of an old signed push under a new delivery id can therefore not roll the branch back either.
   });
 
-  it('fixes the repo\'s default branch (the one tagged latest) from the forge\'s, not from the first branch delivered', async () => {
+  it("fixes the repo's default branch (the one tagged latest) from the forge's, not from the first branch delivered", async () => {
     const calls: string[][] = [];
     const withDefault = new WebhookService({
-      links, forges, repos, log: silentLogger, fetch: gitFetch, remoteRef: async () => ({ ok: true, sha: null }),
-      push: async (p) => { pushes.push(p); return { builds: [], lines: [] }; },
-      defaultBranch: async (owner, name, branch) => { calls.push([owner, name, branch]); },
+      links,
+      forges,
+      repos,
+      log: silentLogger,
+      fetch: gitFetch,
+      remoteRef: async () => ({ ok: true, sha: null }),
+      push: async (p) => {
+        pushes.push(p);
+        return { builds: [], lines: [] };
+      },
+      defaultBranch: async (owner, name, branch) => {
+        calls.push([owner, name, branch]);
+      },
     });
     const sha = await head();
     const body = githubPushBody({ after: sha });
@@ -237,13 +277,13 @@ describe('WebhookService: pushes', () => {
     expect(calls).toHaveLength(1);
   });
 
-  it('refuses a SHA-256 upstream\'s push, naming it, before anything is taken', async () => {
+  it("refuses a SHA-256 upstream's push, naming it, before anything is taken", async () => {
     await expect(svc.receive('github', github('push', githubPushBody({ after: 'a'.repeat(64) }), { delivery: 'd-256' }))).rejects.toThrow(/SHA-256 repository/);
     expect(fetches).toEqual([]);
     expect(deliveries()).toEqual([]);
   });
 
-  it('tells the link\'s owner what came of the last delivery, a failure included', async () => {
+  it("tells the link's owner what came of the last delivery, a failure included", async () => {
     const sha = await head();
     await svc.receive('github', github('push', githubPushBody({ after: sha })));
     expect(links.get('alice', 'shop').last_delivery).toMatchObject({ result: 'queued', error: null });
@@ -283,7 +323,12 @@ describe('WebhookService: verification and replays', () => {
     await expect(svc.receive('github', unsigned)).rejects.toThrow(refusalMessage('github'));
     // Which check failed is for the operator's log only.
     expect(logged.map((l) => [l.msg, l.why, l.repos, l.reason])).toEqual([
-      ...Array(3).fill(['webhook delivery refused', 'signature', ['alice/shop'], 'X-Hub-Signature-256 does not match the body signed with this link\'s webhook secret']),
+      ...Array(3).fill([
+        'webhook delivery refused',
+        'signature',
+        ['alice/shop'],
+        "X-Hub-Signature-256 does not match the body signed with this link's webhook secret",
+      ]),
       ['webhook delivery refused', 'signature', ['alice/shop'], 'X-Hub-Signature-256 header is missing'],
     ]);
     expect(fetches).toEqual([]);
@@ -334,13 +379,15 @@ describe('WebhookService: verification and replays', () => {
     expect(pushes).toHaveLength(2);
   });
 
-  it('says a failed fetch is a bad gateway and forgets the delivery, so the forge\'s redelivery is acted on', async () => {
+  it("says a failed fetch is a bad gateway and forgets the delivery, so the forge's redelivery is acted on", async () => {
     const sha = await head();
     fetchImpl = async () => ({ ok: false, problem: 'fetch from https://github.com/acme/shop: the upstream refused the token' });
     const req = github('push', githubPushBody({ after: sha }), { delivery: 'd-9' });
     const err = await svc.receive('github', req).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(BadGatewayError);
-    expect((err as AppError).message).toBe('fetch from https://github.com/acme/shop: the upstream refused the token; nothing was built (use Redeliver in the forge\'s webhook log once this is fixed)');
+    expect((err as AppError).message).toBe(
+      "fetch from https://github.com/acme/shop: the upstream refused the token; nothing was built (use Redeliver in the forge's webhook log once this is fixed)",
+    );
     expect(pushes).toEqual([]);
     expect(deliveries()).toEqual([]);
 
@@ -352,7 +399,16 @@ describe('WebhookService: verification and replays', () => {
 
   it('forgets the delivery when recording the push fails', async () => {
     const sha = await head();
-    const failing = new WebhookService({ links, forges, repos, log: silentLogger, fetch: gitFetch, push: async () => { throw new Error('database is locked'); } });
+    const failing = new WebhookService({
+      links,
+      forges,
+      repos,
+      log: silentLogger,
+      fetch: gitFetch,
+      push: async () => {
+        throw new Error('database is locked');
+      },
+    });
     const req = github('push', githubPushBody({ after: sha }), { delivery: 'd-10' });
     await expect(failing.receive('github', req)).rejects.toThrow('database is locked');
     expect(deliveries()).toEqual([]);
@@ -379,7 +435,17 @@ let nextId = 1;
 const built = (commit: string, over: Partial<PushBuild> = {}): PushBuild =>
   ({ id: nextId++, ref: 'refs/heads/main', commitSha: commit, image: 'shop', status: 'succeeded', ...over }) as PushBuild;
 const pushTo = (after: string, over: Partial<PushEvent> = {}): PushEvent => ({
-  kind: 'push', deliveryId: null, repoUrls: [GITHUB], repoFullName: 'acme/shop', ref: 'refs/heads/main', before: ZERO, after, pusher: 'octo', deleted: false, created: false, ...over,
+  kind: 'push',
+  deliveryId: null,
+  repoUrls: [GITHUB],
+  repoFullName: 'acme/shop',
+  ref: 'refs/heads/main',
+  before: ZERO,
+  after,
+  pusher: 'octo',
+  deleted: false,
+  created: false,
+  ...over,
 });
 
 describe('alreadyBuilt', () => {
@@ -408,7 +474,7 @@ describe('alreadyBuilt', () => {
     expect(alreadyBuilt(ZERO, pushTo(ZERO, { deleted: true, before: A }), [built(ZERO)])).toBeNull();
   });
 
-  it('builds GitLab\'s genuine A, B, A, B pushes each, and not the replay of the last one', () => {
+  it("builds GitLab's genuine A, B, A, B pushes each, and not the replay of the last one", () => {
     let here: string | null = null;
     const builds: PushBuild[] = [];
     const deliver = (e: PushEvent): PushBuild[] | 'built' => {
@@ -433,15 +499,36 @@ describe('WebhookService: a push delivered again under a new id', () => {
   function recording(): { svc: WebhookService; recorded: PushBuild[] } {
     const recorded: PushBuild[] = [];
     const s = new WebhookService({
-      links, forges, repos, log, fetch: (o) => { fetches.push(o); return gitFetch(o); },
+      links,
+      forges,
+      repos,
+      log,
+      fetch: (o) => {
+        fetches.push(o);
+        return gitFetch(o);
+      },
       push: async (p) => {
         pushes.push(p);
         const repoId = store.repos.ensure(p.owner, p.repo).id;
         const u = p.updates[0]!;
-        const rows = store.builds.insert<PushBuild>([{
-          repoId, repo: `${p.owner}/${p.repo}`, owner: p.owner, ref: u.ref, refType: 'branch', refName: u.ref.replace(/^refs\/heads\//, ''), commitSha: u.new,
-          image: 'shop', status: 'queued', pusher: p.pusher, config: { ...defaultConfig('shop').images[0]! },
-        }], () => []);
+        const rows = store.builds.insert<PushBuild>(
+          [
+            {
+              repoId,
+              repo: `${p.owner}/${p.repo}`,
+              owner: p.owner,
+              ref: u.ref,
+              refType: 'branch',
+              refName: u.ref.replace(/^refs\/heads\//, ''),
+              commitSha: u.new,
+              image: 'shop',
+              status: 'queued',
+              pusher: p.pusher,
+              config: { ...defaultConfig('shop').images[0]! },
+            },
+          ],
+          () => [],
+        );
         recorded.push(...rows);
         return { builds: rows, lines: [] };
       },
@@ -455,11 +542,24 @@ describe('WebhookService: a push delivered again under a new id', () => {
     const body = githubPushBody({ after: sha });
     expect(await s.receive('github', github('push', body, { delivery: 'first' }))).toMatchObject({ result: 'queued', builds: [{ id: recorded[0]!.id }] });
     const again = await s.receive('github', github('push', body, { delivery: 'second' }));
-    expect(again).toMatchObject({ result: 'duplicate', repo: 'alice/shop', ref: 'refs/heads/main', commit: sha, builds: [{ id: recorded[0]!.id, commitSha: sha }] });
+    expect(again).toMatchObject({
+      result: 'duplicate',
+      repo: 'alice/shop',
+      ref: 'refs/heads/main',
+      commit: sha,
+      builds: [{ id: recorded[0]!.id, commitSha: sha }],
+    });
     expect((again as { message: string }).message).toContain(`build ${recorded[0]!.id} (shop, queued)`);
     // Also on ?repo, and without any id: the same push serialised otherwise (signed anew) has a body hash never seen.
     const spaced = Buffer.from(JSON.stringify(body, null, 1));
-    const resigned = { headers: { 'Content-Type': 'application/json', 'X-GitHub-Event': 'push', 'X-Hub-Signature-256': `sha256=${createHmac('sha256', SECRET).update(spaced).digest('hex')}` }, body: spaced };
+    const resigned = {
+      headers: {
+        'Content-Type': 'application/json',
+        'X-GitHub-Event': 'push',
+        'X-Hub-Signature-256': `sha256=${createHmac('sha256', SECRET).update(spaced).digest('hex')}`,
+      },
+      body: spaced,
+    };
     expect(await s.receive('github', resigned, 'alice/shop')).toMatchObject({ result: 'duplicate', builds: [{ id: recorded[0]!.id }] });
     expect(pushes).toHaveLength(1);
     expect(fetches).toHaveLength(1);
@@ -470,7 +570,9 @@ describe('WebhookService: a push delivered again under a new id', () => {
     const { svc: s, recorded } = recording();
     const a = await head();
     const b = await upstream.commit({ 'b.txt': 'b' });
-    const moveTo = async (sha: string) => { await upstream.git.raw(['reset', '--hard', sha]); };
+    const moveTo = async (sha: string) => {
+      await upstream.git.raw(['reset', '--hard', sha]);
+    };
     const answers: HookAnswer[] = [];
     await moveTo(a);
     answers.push(await s.receive('github', github('push', githubPushBody({ after: a }))));
@@ -510,14 +612,27 @@ describe('WebhookService: deletions', () => {
     fetches = [];
 
     const answer = await svc.receive('github', github('push', githubPushBody({ ref: 'refs/heads/feature', before: feature, after: ZERO })));
-    expect(answer).toEqual({ result: 'deleted', repo: 'alice/shop', ref: 'refs/heads/feature', commit: ZERO, builds: [], lines: [`recorded refs/heads/feature ${feature.slice(0, 7)}..0000000`] });
+    expect(answer).toEqual({
+      result: 'deleted',
+      repo: 'alice/shop',
+      ref: 'refs/heads/feature',
+      commit: ZERO,
+      builds: [],
+      lines: [`recorded refs/heads/feature ${feature.slice(0, 7)}..0000000`],
+    });
     expect(fetches).toEqual([]);
     expect(await localSha(shopDir(), 'refs/heads/feature')).toBeNull();
-    expect(pushes[1]).toEqual({ owner: 'alice', repo: 'shop', pusher: 'github:octo-cat', updates: [{ old: feature, new: ZERO, ref: 'refs/heads/feature' }], options: [] });
+    expect(pushes[1]).toEqual({
+      owner: 'alice',
+      repo: 'shop',
+      pusher: 'github:octo-cat',
+      updates: [{ old: feature, new: ZERO, ref: 'refs/heads/feature' }],
+      options: [],
+    });
     expect(sha).not.toBe(feature);
   });
 
-  it('records the deletion of a ref this repo never had with the forge\'s before', async () => {
+  it("records the deletion of a ref this repo never had with the forge's before", async () => {
     const before = 'a'.repeat(40);
     const answer = await svc.receive('github', github('push', githubPushBody({ ref: 'refs/heads/gone', before, after: ZERO })));
     expect(answer).toMatchObject({ result: 'deleted', ref: 'refs/heads/gone' });
@@ -540,21 +655,30 @@ describe('WebhookService: deletions', () => {
     expect(pushes[1]!.updates).toEqual([{ old: feature, new: ZERO, ref: 'refs/heads/feature' }]);
   });
 
-  it('reads Gitea\'s branch delete event (no shas) as the deletion of refs/heads/<name>', async () => {
+  it("reads Gitea's branch delete event (no shas) as the deletion of refs/heads/<name>", async () => {
     await links.set('carol', 'app', { url: 'https://gitea.example/team/app', forge: 'gitea', webhook_secret: 'carol-secret-0123456789' });
     const sha = await head();
     const gitDir = await repos.ensure('carol', 'app');
     await git(gitDir, 'fetch', '--quiet', upstream.dir, '+refs/heads/main:refs/heads/develop');
     expect(await localSha(gitDir, 'refs/heads/develop')).toBe(sha);
     const body = {
-      ref: 'develop', ref_type: 'branch', pusher_type: 'user',
-      repository: { full_name: 'team/app', html_url: 'https://gitea.example/team/app', clone_url: 'https://gitea.example/team/app.git', ssh_url: 'git@gitea.example:team/app.git' },
+      ref: 'develop',
+      ref_type: 'branch',
+      pusher_type: 'user',
+      repository: {
+        full_name: 'team/app',
+        html_url: 'https://gitea.example/team/app',
+        clone_url: 'https://gitea.example/team/app.git',
+        ssh_url: 'git@gitea.example:team/app.git',
+      },
       sender: { login: 'carol' },
     };
     const answer = await svc.receive('gitea', gitea('delete', body, { secret: 'carol-secret-0123456789', delivery: 'g-1' }));
     expect(answer).toMatchObject({ result: 'deleted', repo: 'carol/app', ref: 'refs/heads/develop' });
     expect(await localSha(gitDir, 'refs/heads/develop')).toBeNull();
-    expect(pushes).toEqual([{ owner: 'carol', repo: 'app', pusher: 'gitea:carol', updates: [{ old: sha, new: ZERO, ref: 'refs/heads/develop' }], options: [] }]);
+    expect(pushes).toEqual([
+      { owner: 'carol', repo: 'app', pusher: 'gitea:carol', updates: [{ old: sha, new: ZERO, ref: 'refs/heads/develop' }], options: [] },
+    ]);
     expect(fetches).toEqual([]);
   });
 });
@@ -565,7 +689,9 @@ describe('WebhookService: ?repo, pings and other events', () => {
     const req = github('push', githubPushBody({ after: sha, url: 'https://github.com/acme/other' }), { delivery: 'd-x' });
     const err = await svc.receive('github', req, 'alice/shop').catch((e: unknown) => e);
     expect(err).toBeInstanceOf(BadRequestError);
-    expect((err as Error).message).toMatch(/the delivery is for acme\/other \(https:\/\/github\.com\/acme\/other\), but alice\/shop is linked to https:\/\/github\.com\/acme\/shop; nothing was done/);
+    expect((err as Error).message).toMatch(
+      /the delivery is for acme\/other \(https:\/\/github\.com\/acme\/other\), but alice\/shop is linked to https:\/\/github\.com\/acme\/shop; nothing was done/,
+    );
     expect(fetches).toEqual([]);
     expect(pushes).toEqual([]);
     expect(deliveries()).toEqual([]);
@@ -593,7 +719,7 @@ describe('WebhookService: ?repo, pings and other events', () => {
       ['not linked', 'bob/none is not linked to an upstream'],
       ['not linked', 'bob/unlinked is not linked to an upstream'],
       ['not linked', 'bob/lab is linked to gitlab, not github'],
-      ['signature', 'X-Hub-Signature-256 does not match the body signed with this link\'s webhook secret'],
+      ['signature', "X-Hub-Signature-256 does not match the body signed with this link's webhook secret"],
     ]);
     expect(fetches).toEqual([]);
     expect(pushes).toEqual([]);
@@ -618,7 +744,7 @@ describe('WebhookService: ?repo, pings and other events', () => {
     expect(logged.map((l) => [l.why, l.reason])).toEqual([
       ['not linked', 'no repo is linked to github https://github.com/acme/unknown'],
       ['not linked', 'no repo is linked to github https://github.com/acme/unknown'],
-      ['signature', 'X-Hub-Signature-256 does not match the body signed with this link\'s webhook secret'],
+      ['signature', "X-Hub-Signature-256 does not match the body signed with this link's webhook secret"],
     ]);
     expect(pushes).toEqual([]);
   });
@@ -639,7 +765,9 @@ describe('WebhookService: ?repo, pings and other events', () => {
     await expect(svc.receive('github', github('issues', issue, { secret: 'wrong' }), 'alice/shop')).rejects.toThrow(UnauthorizedError);
     // A push to a ref that is neither a branch nor a tag.
     const sha = await head();
-    expect(await svc.receive('github', github('push', githubPushBody({ ref: 'refs/pull/1/head', after: sha })), 'alice/shop')).toMatchObject({ result: 'ignored' });
+    expect(await svc.receive('github', github('push', githubPushBody({ ref: 'refs/pull/1/head', after: sha })), 'alice/shop')).toMatchObject({
+      result: 'ignored',
+    });
     expect(fetches).toEqual([]);
     expect(pushes).toEqual([]);
     expect(deliveries()).toEqual([]);

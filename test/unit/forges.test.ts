@@ -9,14 +9,18 @@ import { FORGE_NAMES, forgeNamed, isForgeName } from '../../src/forges/index.js'
 
 /** The documented payloads and headers of each forge; test/fixtures/forges/README.md says where each comes from. */
 const FIXTURES = fileURLToPath(new URL('../fixtures/forges/', import.meta.url));
-const SECRET = 'the link\'s webhook secret: 7c1d0f';
+const SECRET = "the link's webhook secret: 7c1d0f";
 const TOKEN = 'status-token-9b2e4a';
 const ZERO = '0'.repeat(40);
 
 const hmacHex = (body: Buffer | string, secret: string) => createHmac('sha256', secret).update(body).digest('hex');
 
 /** A delivery: `<payload>.json` as raw bytes (what the forge signs) and the headers in `<headers>.headers.json`. */
-interface Delivery { forge: string; payload: string; headers: string }
+interface Delivery {
+  forge: string;
+  payload: string;
+  headers: string;
+}
 function load(d: Delivery): { body: Buffer; headers: Record<string, string> } {
   const dir = join(FIXTURES, d.forge);
   return {
@@ -88,7 +92,7 @@ function describeForgeContract(forge: Forge, c: ForgeContract): void {
   const deliveries = { push: c.push, tag: c.tag, deletion: c.deletion, test: c.test, other: c.other };
 
   describe(`Forge contract: ${forge.name}`, () => {
-    it('verifies each documented delivery signed with the link\'s secret, with headers as a record or a fetch Headers', () => {
+    it("verifies each documented delivery signed with the link's secret, with headers as a record or a fetch Headers", () => {
       for (const [label, d] of Object.entries(deliveries)) {
         const req = signed(d);
         expect(forge.verify(req, SECRET), label).toEqual({ ok: true });
@@ -124,7 +128,10 @@ function describeForgeContract(forge: Forge, c: ForgeContract): void {
       const { body, headers } = load(c.push);
       for (const bad of ['abc', 'sha256=abc', 'sha256=' + 'z'.repeat(64), 'z'.repeat(64), hmacHex(body, SECRET).slice(0, 63)]) {
         const forged = Object.fromEntries(Object.keys(c.sign(body, SECRET)).map((k) => [k, bad]));
-        expect(forge.verify({ body, headers: { ...headers, ...forged } }, SECRET), bad).toEqual({ ok: false, problem: expect.stringContaining(c.signatureHeader) });
+        expect(forge.verify({ body, headers: { ...headers, ...forged } }, SECRET), bad).toEqual({
+          ok: false,
+          problem: expect.stringContaining(c.signatureHeader),
+        });
       }
     });
 
@@ -142,7 +149,10 @@ function describeForgeContract(forge: Forge, c: ForgeContract): void {
     });
 
     it('parses a branch deletion as a push with deleted set and an all-zero after', () => {
-      expect(forge.parse(load(c.deletion))).toMatchObject({ ok: true, event: { kind: 'push', ref: c.deletion.ref, after: ZERO, deleted: true, created: false } });
+      expect(forge.parse(load(c.deletion))).toMatchObject({
+        ok: true,
+        event: { kind: 'push', ref: c.deletion.ref, after: ZERO, deleted: true, created: false },
+      });
     });
 
     it(`parses the forge's test delivery as a ${c.test.kind}`, () => {
@@ -179,13 +189,16 @@ function describeForgeContract(forge: Forge, c: ForgeContract): void {
         { ...payload, before: ZERO, after: ZERO },
       ];
       for (const v of variants) {
-        expect(forge.parse({ headers, body: Buffer.from(JSON.stringify(v)) }), JSON.stringify(v).slice(0, 80)).toEqual({ ok: false, problem: expect.any(String) });
+        expect(forge.parse({ headers, body: Buffer.from(JSON.stringify(v)) }), JSON.stringify(v).slice(0, 80)).toEqual({
+          ok: false,
+          problem: expect.any(String),
+        });
       }
     });
 
     it('ignores a push to a ref that is neither a branch nor a tag', () => {
       const { body, headers } = load(c.push);
-      const payload = { ...JSON.parse(body.toString()) as object, ref: 'refs/notes/commits' };
+      const payload = { ...(JSON.parse(body.toString()) as object), ref: 'refs/notes/commits' };
       expect(forge.parse({ headers, body: Buffer.from(JSON.stringify(payload)) })).toMatchObject({ ok: true, event: { kind: 'ignored' } });
     });
 
@@ -229,7 +242,13 @@ function describeForgeContract(forge: Forge, c: ForgeContract): void {
 
 const github = forgeNamed('github');
 const GH_JSON = { Accept: 'application/vnd.github+json', 'Content-Type': 'application/json', 'User-Agent': 'codehub-build', Authorization: `Bearer ${TOKEN}` };
-const ghBody = (over: Partial<Record<string, unknown>> = {}) => ({ state: 'success', target_url: UPDATE.targetUrl, description: UPDATE.description, context: UPDATE.context, ...over });
+const ghBody = (over: Partial<Record<string, unknown>> = {}) => ({
+  state: 'success',
+  target_url: UPDATE.targetUrl,
+  description: UPDATE.description,
+  context: UPDATE.context,
+  ...over,
+});
 const gh = (payload: string, headers = 'push'): Delivery => ({ forge: 'github', payload, headers });
 
 describeForgeContract(github, {
@@ -301,21 +320,30 @@ describeForgeContract(github, {
 describe('GitHub', () => {
   it('checks the signature against the test values GitHub documents', () => {
     // https://docs.github.com/webhooks/using-webhooks/validating-webhook-deliveries#testing-the-webhook-payload-validation
-    const req = { body: Buffer.from('Hello, World!'), headers: { 'X-Hub-Signature-256': 'sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17' } };
-    expect(github.verify(req, 'It\'s a Secret to Everybody')).toEqual({ ok: true });
-    expect(github.verify(req, 'It\'s a secret to everybody').ok).toBe(false);
+    const req = {
+      body: Buffer.from('Hello, World!'),
+      headers: { 'X-Hub-Signature-256': 'sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17' },
+    };
+    expect(github.verify(req, "It's a Secret to Everybody")).toEqual({ ok: true });
+    expect(github.verify(req, "It's a secret to everybody").ok).toBe(false);
   });
 
   it('does not accept the SHA-1 X-Hub-Signature in place of X-Hub-Signature-256', () => {
     const { body, headers } = load(gh('push'));
     const sha1 = `sha1=${createHmac('sha1', SECRET).update(body).digest('hex')}`;
-    expect(github.verify({ body, headers: { ...headers, 'X-Hub-Signature': sha1 } }, SECRET)).toEqual({ ok: false, problem: 'X-Hub-Signature-256 header is missing' });
+    expect(github.verify({ body, headers: { ...headers, 'X-Hub-Signature': sha1 } }, SECRET)).toEqual({
+      ok: false,
+      problem: 'X-Hub-Signature-256 header is missing',
+    });
   });
 
-  it('reads a delivery sent form-encoded (a hook left at GitHub\'s API default) like the JSON one', () => {
+  it("reads a delivery sent form-encoded (a hook left at GitHub's API default) like the JSON one", () => {
     const { body, headers } = load(gh('push'));
     const form = Buffer.from(`payload=${encodeURIComponent(body.toString())}`);
-    const req = { body: form, headers: { ...headers, 'Content-Type': 'application/x-www-form-urlencoded', 'X-Hub-Signature-256': `sha256=${hmacHex(form, SECRET)}` } };
+    const req = {
+      body: form,
+      headers: { ...headers, 'Content-Type': 'application/x-www-form-urlencoded', 'X-Hub-Signature-256': `sha256=${hmacHex(form, SECRET)}` },
+    };
     expect(github.verify(req, SECRET)).toEqual({ ok: true });
     expect(github.parse(req)).toEqual(github.parse({ body, headers }));
     expect(github.parse({ ...req, body: Buffer.from('other=1') })).toEqual({ ok: false, problem: expect.stringContaining('payload') });
@@ -323,7 +351,10 @@ describe('GitHub', () => {
 
   it('ignores the delete event: the push with deleted set already carries the deletion', () => {
     const headers = { ...load(gh('push')).headers, 'X-GitHub-Event': 'delete' };
-    expect(github.parse({ headers, body: Buffer.from('{"ref":"simple-tag","ref_type":"tag"}') })).toMatchObject({ ok: true, event: { kind: 'ignored', event: 'delete' } });
+    expect(github.parse({ headers, body: Buffer.from('{"ref":"simple-tag","ref_type":"tag"}') })).toMatchObject({
+      ok: true,
+      event: { kind: 'ignored', event: 'delete' },
+    });
   });
 
   it('takes a missing delivery id as null', () => {
@@ -332,12 +363,15 @@ describe('GitHub', () => {
     expect(github.parse({ body, headers: rest })).toEqual({ ok: true, event: { kind: 'ping', deliveryId: null } });
   });
 
-  it('cuts a description to GitHub\'s 140 characters without splitting a character', () => {
+  it("cuts a description to GitHub's 140 characters without splitting a character", () => {
     const call = github.statusCall('https://github.com/o/r', undefined, TOKEN, { ...UPDATE, description: '🐳'.repeat(200) });
     const description = (JSON.parse(call.body) as { description: string }).description;
     expect(Array.from(description)).toHaveLength(140);
     expect(description).toBe('🐳'.repeat(139) + '…');
-    expect((JSON.parse(github.statusCall('https://github.com/o/r', undefined, TOKEN, { ...UPDATE, description: 'x'.repeat(140) }).body) as { description: string }).description).toBe('x'.repeat(140));
+    expect(
+      (JSON.parse(github.statusCall('https://github.com/o/r', undefined, TOKEN, { ...UPDATE, description: 'x'.repeat(140) }).body) as { description: string })
+        .description,
+    ).toBe('x'.repeat(140));
   });
 
   it('names a repository by exactly owner/repo', () => {
@@ -419,9 +453,9 @@ describeForgeContract(gitea, {
 });
 
 describe('Gitea and Forgejo', () => {
-  it('signs like GitHub without the prefix: GitHub\'s documented test values verify as X-Gitea-Signature', () => {
+  it("signs like GitHub without the prefix: GitHub's documented test values verify as X-Gitea-Signature", () => {
     const req = { body: Buffer.from('Hello, World!'), headers: { 'X-Gitea-Signature': '757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17' } };
-    expect(gitea.verify(req, 'It\'s a Secret to Everybody')).toEqual({ ok: true });
+    expect(gitea.verify(req, "It's a Secret to Everybody")).toEqual({ ok: true });
   });
 
   it('reads a Forgejo delivery: X-Forgejo-Event, X-Forgejo-Delivery and X-Forgejo-Signature', () => {
@@ -438,7 +472,7 @@ describe('Gitea and Forgejo', () => {
     expect(gitea.verify({ body, headers: { ...headers, 'X-Hub-Signature-256': `sha256=${hmacHex(body, SECRET)}` } }, SECRET)).toEqual({ ok: true });
   });
 
-  it('checks the forge\'s own signature first: a wrong X-Forgejo-Signature is not rescued by a right X-Gitea-Signature', () => {
+  it("checks the forge's own signature first: a wrong X-Forgejo-Signature is not rescued by a right X-Gitea-Signature", () => {
     const { body, headers } = load(gt('push'));
     const req = { body, headers: { ...headers, ...giteaSign(body, SECRET), 'X-Forgejo-Signature': hmacHex(body, 'another secret') } };
     expect(gitea.verify(req, SECRET)).toEqual({ ok: false, problem: expect.stringContaining('X-Forgejo-Signature') });
@@ -449,27 +483,39 @@ describe('Gitea and Forgejo', () => {
     expect(gitea.verify({ body, headers }, '3gEsCfjlV2ugRwgpU#w1*WaW*wa4NXgGmpCfkbG3').ok).toBe(false);
   });
 
-  it('takes a Test Delivery (a push whose before and after are the same, which no real push has) as the hook\'s ping', () => {
+  it("takes a Test Delivery (a push whose before and after are the same, which no real push has) as the hook's ping", () => {
     expect(gitea.parse(load(gt('test-delivery')))).toEqual({ ok: true, event: { kind: 'ping', deliveryId: expect.any(String) } });
     // A real push of the same branch is still a push.
     const real = JSON.parse(readFileSync(join(FIXTURES, 'gitea', 'test-delivery.json'), 'utf8')) as { before: string };
     real.before = 'a'.repeat(40);
-    expect(gitea.parse({ headers: load(gt('test-delivery')).headers, body: Buffer.from(JSON.stringify(real)) })).toMatchObject({ ok: true, event: { kind: 'push', before: 'a'.repeat(40) } });
+    expect(gitea.parse({ headers: load(gt('test-delivery')).headers, body: Buffer.from(JSON.stringify(real)) })).toMatchObject({
+      ok: true,
+      event: { kind: 'push', before: 'a'.repeat(40) },
+    });
   });
 
   it('takes the delete event of a branch as its deletion (Gitea sends no push for it), with no before', () => {
     expect(gitea.parse(load(gt('branch-delete', 'delete')))).toEqual({
       ok: true,
       event: {
-        kind: 'push', deliveryId: 'f6266f16-1bf3-46a5-9ea4-602e06ead473', repoUrls: ['http://localhost:3000/gitea/webhooks', 'http://localhost:3000/gitea/webhooks.git', 'ssh://gitea@localhost:2222/gitea/webhooks.git'],
-        repoFullName: 'gitea/webhooks', ref: 'refs/heads/develop', before: null, after: ZERO, pusher: 'gitea', deleted: true, created: false, defaultBranch: 'main',
+        kind: 'push',
+        deliveryId: 'f6266f16-1bf3-46a5-9ea4-602e06ead473',
+        repoUrls: ['http://localhost:3000/gitea/webhooks', 'http://localhost:3000/gitea/webhooks.git', 'ssh://gitea@localhost:2222/gitea/webhooks.git'],
+        repoFullName: 'gitea/webhooks',
+        ref: 'refs/heads/develop',
+        before: null,
+        after: ZERO,
+        pusher: 'gitea',
+        deleted: true,
+        created: false,
+        defaultBranch: 'main',
       },
     });
   });
 
   it('ignores the delete event of a tag: its push with an all-zero after already carries it', () => {
     const { body, headers } = load(gt('branch-delete', 'delete'));
-    const tag = { ...JSON.parse(body.toString()) as object, ref: 'v1.0.0', ref_type: 'tag' };
+    const tag = { ...(JSON.parse(body.toString()) as object), ref: 'v1.0.0', ref_type: 'tag' };
     expect(gitea.parse({ headers, body: Buffer.from(JSON.stringify(tag)) })).toMatchObject({ ok: true, event: { kind: 'ignored' } });
   });
 
@@ -548,7 +594,10 @@ describe('GitLab', () => {
   it('compares the whole token: a prefix, a longer value or other case is refused', () => {
     const { body, headers } = load(gl('push'));
     for (const token of [SECRET.slice(0, -1), `${SECRET}x`, SECRET.toUpperCase(), '']) {
-      expect(gitlab.verify({ body, headers: { ...headers, 'X-Gitlab-Token': token } }, SECRET), token).toEqual({ ok: false, problem: 'X-Gitlab-Token does not match this link\'s webhook secret' });
+      expect(gitlab.verify({ body, headers: { ...headers, 'X-Gitlab-Token': token } }, SECRET), token).toEqual({
+        ok: false,
+        problem: "X-Gitlab-Token does not match this link's webhook secret",
+      });
     }
   });
 
@@ -563,17 +612,23 @@ describe('GitLab', () => {
 
   it('reads a deleted tag from a Tag Push Hook with an all-zero after', () => {
     const { body, headers } = load(gl('tag-push', 'tag-push'));
-    const deletedTag = { ...JSON.parse(body.toString()) as object, before: '82b3d5ae55f7080f1e6022629cdb57bfae7cccc7', after: ZERO, checkout_sha: null };
-    expect(gitlab.parse({ headers, body: Buffer.from(JSON.stringify(deletedTag)) })).toMatchObject({ ok: true, event: { kind: 'push', ref: 'refs/tags/v1.0.0', deleted: true } });
+    const deletedTag = { ...(JSON.parse(body.toString()) as object), before: '82b3d5ae55f7080f1e6022629cdb57bfae7cccc7', after: ZERO, checkout_sha: null };
+    expect(gitlab.parse({ headers, body: Buffer.from(JSON.stringify(deletedTag)) })).toMatchObject({
+      ok: true,
+      event: { kind: 'push', ref: 'refs/tags/v1.0.0', deleted: true },
+    });
   });
 
   it('reads the pusher from user_username, else user_name (Tag Push Hook documents no user_username)', () => {
     expect(gitlab.parse(load(gl('tag-push', 'tag-push')))).toMatchObject({ event: { pusher: 'John Smith' } });
   });
 
-  it('ignores system hooks, which carry instance events rather than a project\'s pushes', () => {
+  it("ignores system hooks, which carry instance events rather than a project's pushes", () => {
     const { body, headers } = load(gl('push'));
-    expect(gitlab.parse({ body, headers: { ...headers, 'X-Gitlab-Event': 'System Hook' } })).toMatchObject({ ok: true, event: { kind: 'ignored', event: 'System Hook' } });
+    expect(gitlab.parse({ body, headers: { ...headers, 'X-Gitlab-Event': 'System Hook' } })).toMatchObject({
+      ok: true,
+      event: { kind: 'ignored', event: 'System Hook' },
+    });
   });
 
   it('takes a relative URL root off the project path only when the api_url names it', () => {

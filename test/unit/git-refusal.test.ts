@@ -7,14 +7,24 @@ const B = 'b'.repeat(40);
 /** What writePushRefusal sends, caught from a minimal response. */
 function refusal(commands: { refs: string[]; capabilities: string[] }, lines: string[]): { status: number; headers: Record<string, string>; body: Buffer } {
   const out = { status: 0, headers: {} as Record<string, string>, body: Buffer.alloc(0) as Buffer };
-  writePushRefusal({
-    writeHead: (status: number, headers: Record<string, string>) => { out.status = status; out.headers = headers; },
-    end: (b: Buffer) => { out.body = b; },
-  } as never, commands, 'low on space', lines);
+  writePushRefusal(
+    {
+      writeHead: (status: number, headers: Record<string, string>) => {
+        out.status = status;
+        out.headers = headers;
+      },
+      end: (b: Buffer) => {
+        out.body = b;
+      },
+    } as never,
+    commands,
+    'low on space',
+    lines,
+  );
   return out;
 }
 
-describe('refusing a push in git\'s protocol', () => {
+describe("refusing a push in git's protocol", () => {
   it('reads the refs and capabilities of a receive-pack request, split anywhere, and stops at its flush', () => {
     const body = Buffer.concat([
       pkt(`${A} ${B} refs/heads/main\0report-status side-band-64k agent=git/2.39\n`),
@@ -38,7 +48,9 @@ describe('refusing a push in git\'s protocol', () => {
     expect(status).toBe(200);
     expect(headers['content-type']).toBe('application/x-git-receive-pack-result');
     const report = Buffer.concat([pkt('unpack ok\n'), pkt('ng refs/heads/main low on space\n'), Buffer.from('0000')]);
-    expect(body.equals(Buffer.concat([pkt(Buffer.from('\x02codehub-build: full\n')), pkt(Buffer.concat([Buffer.from([1]), report])), Buffer.from('0000')]))).toBe(true);
+    expect(
+      body.equals(Buffer.concat([pkt(Buffer.from('\x02codehub-build: full\n')), pkt(Buffer.concat([Buffer.from([1]), report])), Buffer.from('0000')])),
+    ).toBe(true);
     expect(Number(headers['content-length'])).toBe(body.length);
   });
 

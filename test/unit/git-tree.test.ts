@@ -33,7 +33,12 @@ async function entries(t: GitTree, filter = none) {
 
 beforeAll(async () => {
   const repo = await WorkRepo.create({
-    Dockerfile: 'FROM scratch\n', 'a.txt': 'hello\n', 'a/x.txt': 'x\n', 'a/b/y.txt': 'y\n', 'data/big.bin': 'big\n', 'run.sh': '#!/bin/sh\n',
+    Dockerfile: 'FROM scratch\n',
+    'a.txt': 'hello\n',
+    'a/x.txt': 'x\n',
+    'a/b/y.txt': 'y\n',
+    'data/big.bin': 'big\n',
+    'run.sh': '#!/bin/sh\n',
   });
   await execa('chmod', ['+x', 'run.sh'], { cwd: repo.dir });
   await execa('ln', ['-s', 'a/b', 'link'], { cwd: repo.dir });
@@ -44,10 +49,12 @@ beforeAll(async () => {
   bare = mkdtempSync(join(tmpdir(), 'chb-tree-'));
   await execa('git', ['clone', '-q', '--bare', repo.dir, bare]);
 });
-afterAll(() => { for (const t of trees) t.close(); });
+afterAll(() => {
+  for (const t of trees) t.close();
+});
 
 describe('a commit as a build context', () => {
-  it('lists every entry in fsutil\'s order, folders before what they hold', async () => {
+  it("lists every entry in fsutil's order, folders before what they hold", async () => {
     expect(paths(await entries(tree(first)))).toEqual(['Dockerfile', 'a', 'a/b', 'a/b/y.txt', 'a/x.txt', 'a.txt', 'data', 'data/big.bin', 'link', 'run.sh']);
     expect(['a.txt', 'a', 'a/x'].sort(fsutilOrder)).toEqual(['a', 'a/x', 'a.txt']);
   });
@@ -60,7 +67,7 @@ describe('a commit as a build context', () => {
     expect(byPath.get('link')).toMatchObject({ mode: (MODE_SYMLINK | 0o777) >>> 0, linkname: 'a/b' });
   });
 
-  it('changes a file\'s mtime exactly when its content changes, from one commit to the next', async () => {
+  it("changes a file's mtime exactly when its content changes, from one commit to the next", async () => {
     const before = new Map((await entries(tree(first))).map((e) => [e.path, e.mtimeNs]));
     const after = new Map((await entries(tree(second))).map((e) => [e.path, e.mtimeNs]));
     const changed = [...after].filter(([p, t]) => before.get(p) !== t).map(([p]) => p);
@@ -74,12 +81,19 @@ describe('a commit as a build context', () => {
   });
 
   it('leaves out what .dockerignore excludes, keeps its exceptions and their folders', async () => {
-    expect(paths(await entries(tree(first), { ...none, excludePatterns: ['data', 'a', '!a/x.txt'] }))).toEqual(['Dockerfile', 'a', 'a/x.txt', 'a.txt', 'link', 'run.sh']);
+    expect(paths(await entries(tree(first), { ...none, excludePatterns: ['data', 'a', '!a/x.txt'] }))).toEqual([
+      'Dockerfile',
+      'a',
+      'a/x.txt',
+      'a.txt',
+      'link',
+      'run.sh',
+    ]);
     const bad = await tree(first).entries({ ...none, excludePatterns: ['ok', '!'] });
     expect(bad).toEqual({ ok: false, problem: '.dockerignore:2: "!" with no pattern after it' });
   });
 
-  it('takes a folder of the commit as the root, and reads a file\'s bytes', async () => {
+  it("takes a folder of the commit as the root, and reads a file's bytes", async () => {
     const t = tree(second, 'a');
     expect(paths(await entries(t))).toEqual(['b', 'b/y.txt', 'x.txt']);
     expect((await t.read('x.txt')).toString()).toBe('x\n');
@@ -135,8 +149,11 @@ describe('submodules spliced in from their own bare repos', () => {
   };
   /** Adds gitlinks (path -> commit) with their URLs in .gitmodules, and commits. */
   const link = async (repo: WorkRepo, links: Record<string, [string, string]>, files: Record<string, string> = {}) => {
-    for (const [path, [commit]] of Object.entries(links)) await execa('git', ['update-index', '--add', '--cacheinfo', `160000,${commit},${path}`], { cwd: repo.dir });
-    const modules = Object.entries(links).map(([path, [, url]]) => `[submodule "${path}"]\n\tpath = ${path}\n\turl = ${url}\n`).join('');
+    for (const [path, [commit]] of Object.entries(links))
+      await execa('git', ['update-index', '--add', '--cacheinfo', `160000,${commit},${path}`], { cwd: repo.dir });
+    const modules = Object.entries(links)
+      .map(([path, [, url]]) => `[submodule "${path}"]\n\tpath = ${path}\n\turl = ${url}\n`)
+      .join('');
     return repo.commit({ ...files, '.gitmodules': modules });
   };
 
@@ -163,12 +180,25 @@ describe('submodules spliced in from their own bare repos', () => {
     for (let i = 0; i < 10; i++) chainSha = await link(chainRepo, { m: [chainSha, '../chain.git'] }, { 'a.txt': `a${i}\n` });
     chain = await bareOf(chainRepo);
   });
-  afterAll(() => { for (const t of own) t.close(); });
+  afterAll(() => {
+    for (const t of own) t.close();
+  });
 
-  it('lists a submodule\'s tree under its path, recursively, and reads its files from its own repo', async () => {
+  it("lists a submodule's tree under its path, recursively, and reads its files from its own repo", async () => {
     const t = subTree(app, appSha);
     const es = await entries(t, { ...none, followPaths: ['vendor/lib'] });
-    expect(paths(es)).toEqual(['vendor', 'vendor/lib', 'vendor/lib/.gitmodules', 'vendor/lib/alias', 'vendor/lib/bin', 'vendor/lib/bin/tool', 'vendor/lib/deps', 'vendor/lib/deps/leaf', 'vendor/lib/deps/leaf/leaf.txt', 'vendor/lib/lib.txt']);
+    expect(paths(es)).toEqual([
+      'vendor',
+      'vendor/lib',
+      'vendor/lib/.gitmodules',
+      'vendor/lib/alias',
+      'vendor/lib/bin',
+      'vendor/lib/bin/tool',
+      'vendor/lib/deps',
+      'vendor/lib/deps/leaf',
+      'vendor/lib/deps/leaf/leaf.txt',
+      'vendor/lib/lib.txt',
+    ]);
     const byPath = new Map(es.map((e) => [e.path, e]));
     expect(byPath.get('vendor/lib/bin/tool')!.mode).toBe(0o755);
     expect(byPath.get('vendor/lib/alias')).toMatchObject({ mode: (MODE_SYMLINK | 0o777) >>> 0, linkname: 'lib.txt' });
@@ -201,7 +231,7 @@ describe('submodules spliced in from their own bare repos', () => {
     expect(paths(await entries(t, { ...none, excludePatterns: ['*', '!Dockerfile'] }))).toEqual(['Dockerfile']);
   });
 
-  it('takes .gitmodules paths from the repo\'s root when the context is a folder of it', async () => {
+  it("takes .gitmodules paths from the repo's root when the context is a folder of it", async () => {
     const t = subTree(app, appSha, 'svc');
     expect(paths(await entries(t, { ...none, followPaths: ['lib/lib.txt'] }))).toEqual(['lib', 'lib/lib.txt']);
     expect(await t.entries({ ...none, followPaths: ['ext'] })).toEqual({ ok: false, problem: 'submodule svc/ext (https://github.com/x/y.git): external' });

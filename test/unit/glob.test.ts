@@ -9,7 +9,13 @@ function before(glob: string): RegExp {
     const c = glob[i]!;
     if (c === '*') {
       if (glob[i + 1] === '*') {
-        if (glob[i + 2] === '/') { re += '(?:.*/)?'; i += 2; } else { re += '.*'; i += 1; }
+        if (glob[i + 2] === '/') {
+          re += '(?:.*/)?';
+          i += 2;
+        } else {
+          re += '.*';
+          i += 1;
+        }
       } else re += '[^/]*';
     } else if (c === '?') re += '[^/]';
     else re += c.replace(/[.+^${}()|[\]\\]/g, '\\$&');
@@ -20,7 +26,10 @@ function before(glob: string): RegExp {
 const words = (alphabet: string, max: number): string[] => {
   let cur = [''];
   const out: string[] = [];
-  for (let n = 1; n <= max; n++) { cur = cur.flatMap((c) => [...alphabet].map((a) => c + a)); out.push(...cur); }
+  for (let n = 1; n <= max; n++) {
+    cur = cur.flatMap((c) => [...alphabet].map((a) => c + a));
+    out.push(...cur);
+  }
   return out;
 };
 

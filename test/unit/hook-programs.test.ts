@@ -23,7 +23,10 @@ const programs: [string, string[]][] = [
 ];
 
 let close: (() => Promise<void>) | null = null;
-afterEach(async () => { await close?.(); close = null; });
+afterEach(async () => {
+  await close?.();
+  close = null;
+});
 
 /** A stand-in hook endpoint; `answer` gets each request with its raw body. */
 async function endpoint(answer: (req: IncomingMessage, body: Buffer, res: ServerResponse) => void): Promise<string> {
@@ -33,7 +36,11 @@ async function endpoint(answer: (req: IncomingMessage, body: Buffer, res: Server
     req.on('end', () => answer(req, Buffer.concat(chunks), res));
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  close = () => new Promise((r) => { server.closeAllConnections(); server.close(() => r()); });
+  close = () =>
+    new Promise((r) => {
+      server.closeAllConnections();
+      server.close(() => r());
+    });
   return `http://127.0.0.1:${(server.address() as AddressInfo).port}/hooks/post-receive`;
 }
 
@@ -42,8 +49,13 @@ function runHook(cmd: string[], stdin: string, env: Record<string, string>, onOu
   return new Promise<{ code: number | null; out: string }>((resolve) => {
     const p = spawn(cmd[0]!, cmd.slice(1), { env: { PATH: process.env.PATH!, ...env }, stdio: ['pipe', 'pipe', 'pipe'] });
     let out = '';
-    p.stdout.on('data', (d: Buffer) => { out += d.toString(); onOut?.(out); });
-    p.stderr.on('data', (d: Buffer) => { out += d.toString(); });
+    p.stdout.on('data', (d: Buffer) => {
+      out += d.toString();
+      onOut?.(out);
+    });
+    p.stderr.on('data', (d: Buffer) => {
+      out += d.toString();
+    });
     p.on('close', (code) => resolve({ code, out }));
     p.stdin.on('error', () => {}); // a hook that gives up early does not read its stdin
     p.stdin.end(stdin);
@@ -67,7 +79,10 @@ describe.each(programs)('the %s post-receive hook', (_name, cmd) => {
     });
     const ref = 'refs/heads/we"ird\\näme\ttab';
     const r = await runHook(cmd, `${A} ${B} refs/heads/main\n${'0'.repeat(40)} ${A} ${ref}\n`, {
-      ...hookEnv(url), GIT_PUSH_OPTION_COUNT: '2', GIT_PUSH_OPTION_0: 'wait', GIT_PUSH_OPTION_1: 'x="$(id)" \\ ünï',
+      ...hookEnv(url),
+      GIT_PUSH_OPTION_COUNT: '2',
+      GIT_PUSH_OPTION_0: 'wait',
+      GIT_PUSH_OPTION_1: 'x="$(id)" \\ ünï',
     });
     expect(r).toEqual({ code: 0, out: 'build #7 queued\n' });
     expect(got).not.toBeNull();
@@ -77,8 +92,13 @@ describe.each(programs)('the %s post-receive hook', (_name, cmd) => {
     expect(verify(Buffer.alloc(32), body, sig)).toBe(false);
     const json = JSON.parse(body.toString('utf8'));
     expect(json).toMatchObject({
-      repo: 'alice/shop', pusher: 'bob', options: ['wait', 'x="$(id)" \\ ünï'],
-      updates: [{ old: A, new: B, ref: 'refs/heads/main' }, { old: '0'.repeat(40), new: A, ref }],
+      repo: 'alice/shop',
+      pusher: 'bob',
+      options: ['wait', 'x="$(id)" \\ ünï'],
+      updates: [
+        { old: A, new: B, ref: 'refs/heads/main' },
+        { old: '0'.repeat(40), new: A, ref },
+      ],
     });
     expect(Math.abs(Date.parse(json.sentAt) - Date.now())).toBeLessThan(5000);
   });
@@ -91,12 +111,19 @@ describe.each(programs)('the %s post-receive hook', (_name, cmd) => {
     });
     // The server sends its second line only after the hook has printed the first: a hook that waited for
     // the end of the answer would never finish.
-    const r = await runHook(cmd, `${A} ${B} refs/heads/main\n`, hookEnv(url), (out) => { if (out.includes('first line') && more) { more(); more = null; } });
+    const r = await runHook(cmd, `${A} ${B} refs/heads/main\n`, hookEnv(url), (out) => {
+      if (out.includes('first line') && more) {
+        more();
+        more = null;
+      }
+    });
     expect(r).toEqual({ code: 0, out: 'first line\nsecond line\n' });
   });
 
   it('prints a refusal with its status, and exits 0 (the push has landed either way)', async () => {
-    const url = await endpoint((_req, _body, res) => { res.writeHead(401).end('missing or wrong signature\n'); });
+    const url = await endpoint((_req, _body, res) => {
+      res.writeHead(401).end('missing or wrong signature\n');
+    });
     const r = await runHook(cmd, `${A} ${B} refs/heads/main\n`, hookEnv(url));
     expect(r.code).toBe(0);
     expect(r.out).toContain('missing or wrong signature');

@@ -7,19 +7,20 @@ import { readBody, readJson, readRequest, type JsonBodyOptions } from '../../src
 /** An app whose one route answers what `read` made of the body, or the error it threw. */
 function app(read: (c: Parameters<typeof readBody>[0]) => Promise<unknown>) {
   const a = new Hono();
-  a.post('/', async (c) => c.json({ got: await read(c) ?? null }));
+  a.post('/', async (c) => c.json({ got: (await read(c)) ?? null }));
   a.onError((e, c) => c.json({ status: (e as AppError).status, message: e.message, ...((e as AppError).details ? { details: (e as AppError).details } : {}) }));
   return a;
 }
 const post = async (a: Hono, body: string, headers: Record<string, string> = {}) => (await a.request('/', { method: 'POST', body, headers })).json();
 
 /** A body sent in pieces, with no Content-Length: counted as it arrives. */
-const chunked = (...parts: string[]) => new ReadableStream<Uint8Array>({
-  start(ctl) {
-    for (const p of parts) ctl.enqueue(new TextEncoder().encode(p));
-    ctl.close();
-  },
-});
+const chunked = (...parts: string[]) =>
+  new ReadableStream<Uint8Array>({
+    start(ctl) {
+      for (const p of parts) ctl.enqueue(new TextEncoder().encode(p));
+      ctl.close();
+    },
+  });
 const init = { duplex: 'half' } as RequestInit;
 
 describe('readBody', () => {
@@ -46,7 +47,7 @@ describe('readJson', () => {
   const cases: [string, Partial<JsonBodyOptions>, string, unknown][] = [
     ['JSON', {}, '{"a": 1}', { got: { a: 1 } }],
     ['JSON after a byte-order mark, as Request.json() reads it', {}, '\uFEFF{"a": 1}', { got: { a: 1 } }],
-    ['not JSON: the 400 with the parser\'s words', {}, '{a', { status: 400, message: expect.stringMatching(/^not JSON \(.+\)$/) }],
+    ["not JSON: the 400 with the parser's words", {}, '{a', { status: 400, message: expect.stringMatching(/^not JSON \(.+\)$/) }],
     ['empty, without a default: not JSON', {}, '', { status: 400, message: expect.stringMatching(/^not JSON/) }],
     ['empty, with a default', { empty: {} }, '  ', { got: {} }],
     ['not JSON, handed on as a value', { notJson: { value: 'bad' } }, '{a', { got: 'bad' }],
@@ -67,6 +68,10 @@ describe('readRequest', () => {
       "keep must be a whole number from 0 to 10000 (builds per branch), or null for the server's default; got -1",
     ];
     expect(await post(retention, '{"keep": -1, "colour": "red"}')).toEqual({ status: 400, message: problems.join('; '), details: { problems } });
-    expect(await post(retention, 'nope')).toEqual({ status: 400, message: 'the body must be a JSON object like {"keep": 10, "days": 30}', details: { problems: [expect.any(String)] } });
+    expect(await post(retention, 'nope')).toEqual({
+      status: 400,
+      message: 'the body must be a JSON object like {"keep": 10, "days": 30}',
+      details: { problems: [expect.any(String)] },
+    });
   });
 });

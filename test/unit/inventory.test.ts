@@ -19,8 +19,12 @@ const at = '2026-11-27T10:00:00.000Z';
 
 /** An image manifest in `repository` needing a shared base layer and one layer of its own. */
 function image(repository: string, digest: string, ownLayer: number) {
-  inv.addManifest({ repository, digest, mediaType: 'application/vnd.oci.image.manifest.v1+json', children: [], tombstone: false },
-    [{ digest, size: 500 }, { digest: dg(`c${digest.slice(7, 9)}`), size: 100 }, { digest: dg('base'), size: 10_000 }, { digest: dg(`l${digest.slice(7, 9)}`), size: ownLayer }]);
+  inv.addManifest({ repository, digest, mediaType: 'application/vnd.oci.image.manifest.v1+json', children: [], tombstone: false }, [
+    { digest, size: 500 },
+    { digest: dg(`c${digest.slice(7, 9)}`), size: 100 },
+    { digest: dg('base'), size: 10_000 },
+    { digest: dg(`l${digest.slice(7, 9)}`), size: ownLayer },
+  ]);
 }
 
 beforeEach(() => {
@@ -34,7 +38,12 @@ describe('usage from the inventory', () => {
     image('alice/web', dg('a2'), 2000);
     image('alice/api', dg('b1'), 3000);
     image('alice/web', dg('a3'), 9999); // untagged: its tag moved on
-    for (const [repository, tag, digest] of [['alice/web', 'main', dg('a1')], ['alice/web', 'old', dg('a2')], ['alice/web', 'x', dg('a2')], ['alice/api', 'main', dg('b1')]] as const) {
+    for (const [repository, tag, digest] of [
+      ['alice/web', 'main', dg('a1')],
+      ['alice/web', 'old', dg('a2')],
+      ['alice/web', 'x', dg('a2')],
+      ['alice/api', 'main', dg('b1')],
+    ] as const) {
       inv.setTag({ repository, tag, digest, owner: 'alice', buildId: null, pushedAt: at });
     }
     image('bob/web', dg('c1'), 50);
@@ -59,8 +68,17 @@ describe('usage from the inventory', () => {
 
 describe('gc locks', () => {
   const row = (over: Partial<NewBuild>): NewBuild => ({
-    repoId: store.repos.ensure('alice', 'shop').id, repo: 'alice/shop', owner: 'alice', ref: 'refs/heads/main', refType: 'branch', refName: 'main',
-    commitSha: 'a'.repeat(40), image: 'shop', status: 'queued', pusher: 'alice', ...over,
+    repoId: store.repos.ensure('alice', 'shop').id,
+    repo: 'alice/shop',
+    owner: 'alice',
+    ref: 'refs/heads/main',
+    refType: 'branch',
+    refName: 'main',
+    commitSha: 'a'.repeat(40),
+    image: 'shop',
+    status: 'queued',
+    pusher: 'alice',
+    ...over,
   });
 
   it('is not taken while a build of the repository runs, and no build of a locked repository is claimed', () => {
@@ -91,10 +109,22 @@ describe('log retention', () => {
     const logs = new LogStore(mkdtempSync(join(tmpdir(), 'chb-logret-')));
     const repoId = store.repos.ensure('alice', 'shop').id;
     const old = new Date(Date.now() - 10 * 86_400_000).toISOString();
-    const builds = store.builds.insert(['main', 'main', 'main', 'feat'].map((refName, i) => ({
-      repoId, repo: 'alice/shop', owner: 'alice', ref: `refs/heads/${refName}`, refType: 'branch' as const, refName, commitSha: String(i).repeat(40),
-      image: 'shop', status: 'succeeded' as const, pusher: 'alice', finishedAt: old,
-    })), () => []);
+    const builds = store.builds.insert(
+      ['main', 'main', 'main', 'feat'].map((refName, i) => ({
+        repoId,
+        repo: 'alice/shop',
+        owner: 'alice',
+        ref: `refs/heads/${refName}`,
+        refType: 'branch' as const,
+        refName,
+        commitSha: String(i).repeat(40),
+        image: 'shop',
+        status: 'succeeded' as const,
+        pusher: 'alice',
+        finishedAt: old,
+      })),
+      () => [],
+    );
     for (const b of builds) {
       mkdirSync(dirname(logs.path(b.id)), { recursive: true });
       writeFileSync(logs.path(b.id), `${old}\tlog of #${b.id}\n`);
@@ -115,10 +145,21 @@ describe('log retention', () => {
   it('expires the logs of uploads (no branch) but the newest of each image', () => {
     const logs = new LogStore(mkdtempSync(join(tmpdir(), 'chb-logret-')));
     const old = new Date(Date.now() - 10 * 86_400_000).toISOString();
-    const builds = store.builds.insert(['web', 'web', 'api'].map((image) => ({
-      source: 'upload' as const, repo: `alice/${image}`, owner: 'alice', image, status: 'succeeded' as const, pusher: 'alice', finishedAt: old,
-      uploadId: 'u', uploadFolder: image, contextBytes: 1,
-    })), () => []);
+    const builds = store.builds.insert(
+      ['web', 'web', 'api'].map((image) => ({
+        source: 'upload' as const,
+        repo: `alice/${image}`,
+        owner: 'alice',
+        image,
+        status: 'succeeded' as const,
+        pusher: 'alice',
+        finishedAt: old,
+        uploadId: 'u',
+        uploadFolder: image,
+        contextBytes: 1,
+      })),
+      () => [],
+    );
     for (const b of builds) {
       mkdirSync(dirname(logs.path(b.id)), { recursive: true });
       writeFileSync(logs.path(b.id), `${old}\tlog of #${b.id}\n`);
@@ -134,16 +175,28 @@ describe('quotas', () => {
     image('alice/web', dg('a1'), 8_000);
     inv.setTag({ repository: 'alice/web', tag: 'main', digest: dg('a1'), owner: 'alice', buildId: null, pushedAt: at });
     const usage = inv.ownerBytes('alice'); // 18,600
-    const quotas = new Quotas({ store, inventory: inv, defaultBytes: 0, estimate: async (o) => ({ owners: [{ owner: 'alice', before: usage, after: o.policy ? 9000 : usage - 600 }] }) as never });
+    const quotas = new Quotas({
+      store,
+      inventory: inv,
+      defaultBytes: 0,
+      estimate: async (o) => ({ owners: [{ owner: 'alice', before: usage, after: o.policy ? 9000 : usage - 600 }] }) as never,
+    });
     expect(await quotas.check('alice/web')).toEqual({ over: false, warning: null });
     store.accounts.setQuota('alice', 20_000);
-    expect(await quotas.check('alice/web')).toEqual({ over: false, warning: 'warning: alice uses 18.2 KiB of a 19.5 KiB quota (93 %); at 100 % builds fail until space is freed (codehub-build usage)' });
+    expect(await quotas.check('alice/web')).toEqual({
+      over: false,
+      warning: 'warning: alice uses 18.2 KiB of a 19.5 KiB quota (93 %); at 100 % builds fail until space is freed (codehub-build usage)',
+    });
     store.accounts.setQuota('alice', 10_000);
     const over = await quotas.check('alice/web');
-    expect(over).toEqual({ over: true, reason: 'alice uses 18.2 KiB of a 9.77 KiB quota (186 %, 8.4 KiB over), so the build was not started; '
-      + 'gc would free 600 B now (an operator runs codehub-build gc; the server runs it every CODEHUB_GC_INTERVAL); '
-      + 'keeping only each branch\'s newest build of alice/web (codehub-build repo retention alice/web --keep 1 --days 0, then gc) would free 9.38 KiB; '
-      + 'or remove tags yourself (codehub-build image rm alice/<image>:<tag>), or an operator raises the quota: codehub-build user quota alice <size>' });
+    expect(over).toEqual({
+      over: true,
+      reason:
+        'alice uses 18.2 KiB of a 9.77 KiB quota (186 %, 8.4 KiB over), so the build was not started; ' +
+        'gc would free 600 B now (an operator runs codehub-build gc; the server runs it every CODEHUB_GC_INTERVAL); ' +
+        "keeping only each branch's newest build of alice/web (codehub-build repo retention alice/web --keep 1 --days 0, then gc) would free 9.38 KiB; " +
+        'or remove tags yourself (codehub-build image rm alice/<image>:<tag>), or an operator raises the quota: codehub-build user quota alice <size>',
+    });
     expect(quotas.pushRefusal('alice')).toContain('alice is over quota: 18.2 KiB of 9.77 KiB (186 %)');
     store.accounts.setQuota('alice', NO_QUOTA);
     expect(quotas.quotaOf('alice')).toBeNull();

@@ -21,11 +21,33 @@ async function setup() {
   const db = openDb(':memory:');
   const store = new Store(db);
   const heads = new HeadStore(db);
-  const deps = { store, heads, repos, logs: new LogStore(join(dataDir, 'logs')), registry: 'localhost:5000', publicUrl: 'http://build', maxQueuedPerOwner: 100 };
+  const deps = {
+    store,
+    heads,
+    repos,
+    logs: new LogStore(join(dataDir, 'logs')),
+    registry: 'localhost:5000',
+    publicUrl: 'http://build',
+    maxQueuedPerOwner: 100,
+  };
   const pushes: Push[] = [];
-  const late = new LatePushes({ store, heads, repos, log: createLogger({ level: 'error' }), intervalMs: 0, graceMs: 10_000, push: (p) => { pushes.push(p); return enqueuePush(deps, p); } });
+  const late = new LatePushes({
+    store,
+    heads,
+    repos,
+    log: createLogger({ level: 'error' }),
+    intervalMs: 0,
+    graceMs: 10_000,
+    push: (p) => {
+      pushes.push(p);
+      return enqueuePush(deps, p);
+    },
+  });
   const work = mkdtempSync(join(tmpdir(), 'chb-late-work-'));
-  const git = (...a: string[]) => execFileSync('git', ['-C', work, '-c', 'user.name=t', '-c', 'user.email=t@t', ...a]).toString().trim();
+  const git = (...a: string[]) =>
+    execFileSync('git', ['-C', work, '-c', 'user.name=t', '-c', 'user.email=t@t', ...a])
+      .toString()
+      .trim();
   git('init', '-q', '--initial-branch=main');
   /** A commit with a Dockerfile, pushed straight into the bare repo (no hook runs: the report never came). */
   const commitAndPush = (text: string, ref = 'main') => {
@@ -39,7 +61,7 @@ async function setup() {
 }
 
 describe('late pushes: what git accepted and nothing recorded', () => {
-  it('records a head git moved without a report as the owner\'s push once its grace passed, and only once', async () => {
+  it("records a head git moved without a report as the owner's push once its grace passed, and only once", async () => {
     const { store, late, pushes, commitAndPush, gitdir } = await setup();
     const sha = commitAndPush('one');
     const changedAt = (await headsOf(gitdir)).get('refs/heads/main')!.changedAtMs;
@@ -56,11 +78,23 @@ describe('late pushes: what git accepted and nothing recorded', () => {
     const { store, late, commitAndPush, gitdir, deps } = await setup();
     const sha = commitAndPush('two');
     await late.runOnce(Date.now() + 60_000);
-    const report = await enqueuePush(deps, { owner: 'alice', repo: 'shop', pusher: 'bob', updates: [{ ref: 'refs/heads/main', old: ZERO_SHA, new: sha }], options: [] });
+    const report = await enqueuePush(deps, {
+      owner: 'alice',
+      repo: 'shop',
+      pusher: 'bob',
+      updates: [{ ref: 'refs/heads/main', old: ZERO_SHA, new: sha }],
+      options: [],
+    });
     expect(report.builds).toEqual([]);
     expect(report.lines[0]).toContain(`refs/heads/main: recorded already at ${sha.slice(0, 12)}`);
     const next = commitAndPush('three');
-    const normal = await enqueuePush(deps, { owner: 'alice', repo: 'shop', pusher: 'alice', updates: [{ ref: 'refs/heads/main', old: sha, new: next }], options: [] });
+    const normal = await enqueuePush(deps, {
+      owner: 'alice',
+      repo: 'shop',
+      pusher: 'alice',
+      updates: [{ ref: 'refs/heads/main', old: sha, new: next }],
+      options: [],
+    });
     expect(normal.builds.map((b) => b.commitSha)).toEqual([next]);
     expect(store.builds.list({ repo: 'alice/shop', limit: 100 })).toHaveLength(2);
     // Recorded in the push's own transaction: the check finds nothing left.

@@ -16,9 +16,14 @@ const CRUISE = join(ROOT, 'node_modules', 'dependency-cruiser', 'bin', 'dependen
 /** `npm run lint`'s check, run in `cwd` with the repo's config: its exit code (the number of violations) and report. */
 function lint(cwd: string): Promise<{ code: number; out: string }> {
   return new Promise((resolve) => {
-    execFile(process.execPath, [CRUISE, 'src', '--config', join(ROOT, '.dependency-cruiser.cjs'), '--output-type', 'err'], { cwd, timeout: 30_000 }, (err, stdout, stderr) => {
-      resolve({ code: err ? (typeof err.code === 'number' ? err.code : -1) : 0, out: stdout + stderr });
-    });
+    execFile(
+      process.execPath,
+      [CRUISE, 'src', '--config', join(ROOT, '.dependency-cruiser.cjs'), '--output-type', 'err'],
+      { cwd, timeout: 30_000 },
+      (err, stdout, stderr) => {
+        resolve({ code: err ? (typeof err.code === 'number' ? err.code : -1) : 0, out: stdout + stderr });
+      },
+    );
   });
 }
 
@@ -41,8 +46,10 @@ const FIXTURE: Record<string, string> = {
   'src/util/b.ts': "import { a } from './a.js';\nexport const b = 1;\nexport const twice = (): number => a() * 2;\n",
   'src/auth/access.ts': 'export type Who = string;\n',
   'src/logs/mask.ts': "export const MASK = '***';\n",
-  'src/store/store.ts': "import type { Who } from '../auth/access.js';\nimport { MASK } from '../logs/mask.js';\nimport { b } from '../util/b.js';\nexport const who = (w: Who): string => w + MASK + b;\n",
-  'src/client/main.ts': "import { a } from '../util/a.js';\nimport type { who } from '../store/store.js';\nimport { n } from './x.js';\nexport const run = (w: typeof who): number => a() + n + w.length;\n",
+  'src/store/store.ts':
+    "import type { Who } from '../auth/access.js';\nimport { MASK } from '../logs/mask.js';\nimport { b } from '../util/b.js';\nexport const who = (w: Who): string => w + MASK + b;\n",
+  'src/client/main.ts':
+    "import { a } from '../util/a.js';\nimport type { who } from '../store/store.js';\nimport { n } from './x.js';\nexport const run = (w: typeof who): number => a() + n + w.length;\n",
   'src/client/x.ts': 'export const n = 0;\n',
 };
 

@@ -19,7 +19,23 @@ beforeEach(() => {
   logs = new LogStore(mkdtempSync(join(tmpdir(), 'chb-logstore-')), { maxBytes: 4096 });
   store = new Store(openDb(':memory:'));
   const repoId = store.repos.ensure('alice', 'shop').id;
-  id = store.builds.insert([{ repoId, repo: 'alice/shop', owner: 'alice', ref: 'refs/heads/main', refType: 'branch', refName: 'main', commitSha: 'a'.repeat(40), image: 'shop', status: 'queued', pusher: 'alice' }], () => [])[0]!.id;
+  id = store.builds.insert(
+    [
+      {
+        repoId,
+        repo: 'alice/shop',
+        owner: 'alice',
+        ref: 'refs/heads/main',
+        refType: 'branch',
+        refName: 'main',
+        commitSha: 'a'.repeat(40),
+        image: 'shop',
+        status: 'queued',
+        pusher: 'alice',
+      },
+    ],
+    () => [],
+  )[0]!.id;
 });
 
 describe('LogStore', () => {
@@ -30,7 +46,12 @@ describe('LogStore', () => {
     await w.end();
     await logs.append(id, ['four']);
     const lines = await logs.read(id);
-    expect(lines.map((l) => [l.n, l.text])).toEqual([[1, 'one'], [2, 'two'], [3, 'three'], [4, 'four']]);
+    expect(lines.map((l) => [l.n, l.text])).toEqual([
+      [1, 'one'],
+      [2, 'two'],
+      [3, 'three'],
+      [4, 'four'],
+    ]);
     expect(lines.every((l) => /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/.test(l.time))).toBe(true);
     expect((await logs.read(id, 2)).map((l) => l.n)).toEqual([3, 4]);
   });
@@ -93,7 +114,13 @@ describe('LogWriter on a full disk', () => {
     const errors: Error[] = [];
     const live: LogLine[] = [];
     let ended = false;
-    l.subscribe(id, (x) => live.push(x), () => { ended = true; });
+    l.subscribe(
+      id,
+      (x) => live.push(x),
+      () => {
+        ended = true;
+      },
+    );
     const w = l.writer(id, undefined, (e) => errors.push(e));
     w.line('stored');
     await tick();
@@ -133,7 +160,7 @@ describe('LogWriter on a full disk', () => {
     expect(lines[3]!.text).toBe('four');
   });
 
-  it('carries lines a writer could not store over to the build\'s next writer (its next attempt)', async () => {
+  it("carries lines a writer could not store over to the build's next writer (its next attempt)", async () => {
     const io = faultyIo();
     const l = new LogStore(mkdtempSync(join(tmpdir(), 'chb-logstore-')), { io });
     const w1 = l.writer(id);
@@ -147,7 +174,12 @@ describe('LogWriter on a full disk', () => {
     const w2 = l.writer(id);
     w2.line('attempt 2');
     await w2.end();
-    expect((await l.read(id)).map((x) => [x.n, x.text.slice(0, 6)])).toEqual([[1, 'attemp'], [2, '--- 2 '], [3, ''], [4, 'attemp']]);
+    expect((await l.read(id)).map((x) => [x.n, x.text.slice(0, 6)])).toEqual([
+      [1, 'attemp'],
+      [2, '--- 2 '],
+      [3, ''],
+      [4, 'attemp'],
+    ]);
   });
 
   it('ends, releasing followers, when the log cannot even be opened', async () => {
@@ -158,7 +190,13 @@ describe('LogWriter on a full disk', () => {
     writeFileSync(join(root, 'no'), '');
     const errors: Error[] = [];
     let ended = false;
-    l.subscribe(id, () => {}, () => { ended = true; });
+    l.subscribe(
+      id,
+      () => {},
+      () => {
+        ended = true;
+      },
+    );
     const w = l.writer(id, undefined, (e) => errors.push(e));
     w.line('nowhere to go');
     await w.end();
@@ -182,7 +220,17 @@ describe('sendLog', () => {
     w1.line('before the follower came');
     await tick();
     store.queue.claimNext(() => 'x');
-    const following = sendLog({ logs, store, id, after: 0, follow: true, signal: new AbortController().signal, send: async (l) => { got.push(l); } });
+    const following = sendLog({
+      logs,
+      store,
+      id,
+      after: 0,
+      follow: true,
+      signal: new AbortController().signal,
+      send: async (l) => {
+        got.push(l);
+      },
+    });
     for (let i = 0; i < 50; i++) w1.line(`attempt 1 line ${i}`);
     await w1.end(); // the attempt ends but the build is not over (say, an infrastructure retry)
     await tick();
@@ -200,7 +248,17 @@ describe('sendLog', () => {
     await logs.append(id, ['a', 'b', 'c']);
     store.queue.cancel(id, 'x');
     const got: number[] = [];
-    await sendLog({ logs, store, id, after: 2, follow: true, signal: new AbortController().signal, send: async (l) => { got.push(l.n); } });
+    await sendLog({
+      logs,
+      store,
+      id,
+      after: 2,
+      follow: true,
+      signal: new AbortController().signal,
+      send: async (l) => {
+        got.push(l.n);
+      },
+    });
     expect(got).toEqual([3]);
   });
 });

@@ -30,18 +30,37 @@ describe('migration 0008 (upload builds)', () => {
     old.pragma('foreign_keys = ON');
     migrate(drizzle(old), { migrationsFolder: migrationsBefore(8) });
     old.prepare("INSERT INTO repos (owner, name) VALUES ('alice', 'shop')").run();
-    old.prepare(`INSERT INTO builds (repo_id, repo, owner, ref, ref_type, ref_name, commit_sha, image, status, pusher, steps, digest)
-      VALUES (1, 'alice/shop', 'alice', 'refs/heads/main', 'branch', 'main', ?, 'shop', 'succeeded', 'alice', '[]', 'sha256:abc')`).run('a'.repeat(40));
+    old
+      .prepare(`INSERT INTO builds (repo_id, repo, owner, ref, ref_type, ref_name, commit_sha, image, status, pusher, steps, digest)
+      VALUES (1, 'alice/shop', 'alice', 'refs/heads/main', 'branch', 'main', ?, 'shop', 'succeeded', 'alice', '[]', 'sha256:abc')`)
+      .run('a'.repeat(40));
     old.close();
 
     const db = openDb(file);
     const b = new Store(db).builds.byId(1)!;
-    expect(b).toMatchObject({ source: 'push', repoId: 1, repo: 'alice/shop', ref: 'refs/heads/main', refType: 'branch', refName: 'main', commitSha: 'a'.repeat(40), digest: 'sha256:abc', uploadId: null, contextBytes: null });
+    expect(b).toMatchObject({
+      source: 'push',
+      repoId: 1,
+      repo: 'alice/shop',
+      ref: 'refs/heads/main',
+      refType: 'branch',
+      refName: 'main',
+      commitSha: 'a'.repeat(40),
+      digest: 'sha256:abc',
+      uploadId: null,
+      contextBytes: null,
+    });
     expect(db.$client.prepare('PRAGMA foreign_key_check').all()).toEqual([]);
-    const indexes = (db.$client.prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'builds'").all() as { name: string }[]).map((r) => r.name).sort();
+    const indexes = (db.$client.prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'builds'").all() as { name: string }[])
+      .map((r) => r.name)
+      .sort();
     expect(indexes).toEqual(['builds_commit', 'builds_digest', 'builds_line', 'builds_log_kept', 'builds_queue', 'builds_repo_id', 'builds_status_id']);
     // An upload's build has no repo, ref or commit.
-    db.$client.prepare("INSERT INTO builds (source, repo, owner, image, status, pusher, upload_id, upload_folder, context_bytes) VALUES ('upload', 'alice/web', 'alice', 'web', 'queued', 'alice', 'u1', 'web', 10)").run();
+    db.$client
+      .prepare(
+        "INSERT INTO builds (source, repo, owner, image, status, pusher, upload_id, upload_folder, context_bytes) VALUES ('upload', 'alice/web', 'alice', 'web', 'queued', 'alice', 'u1', 'web', 10)",
+      )
+      .run();
     expect(new Store(db).builds.byId(2)).toMatchObject({ source: 'upload', repoId: null, commitSha: null, uploadFolder: 'web', contextBytes: 10 });
     db.$client.close();
   });
@@ -55,7 +74,9 @@ describe('migration 0010 (secret-looking build args scrubbed)', () => {
     old.pragma('foreign_keys = ON');
     migrate(drizzle(old), { migrationsFolder: migrationsBefore(10) });
     const secret = 'tok-0123456789-scrub-me';
-    const insert = old.prepare("INSERT INTO builds (source, repo, owner, image, status, pusher, upload_id, upload_folder, config) VALUES ('upload', 'alice/web', 'alice', 'web', 'succeeded', 'alice', ?, 'web', ?)");
+    const insert = old.prepare(
+      "INSERT INTO builds (source, repo, owner, image, status, pusher, upload_id, upload_folder, config) VALUES ('upload', 'alice/web', 'alice', 'web', 'succeeded', 'alice', ?, 'web', ?)",
+    );
     insert.run('u1', JSON.stringify({ name: 'web', args: { API_TOKEN: secret, MODE: 'prod', db_password: `${secret}-2`, EMPTY_TOKEN: '' }, secrets: [] }));
     insert.run('u2', JSON.stringify({ name: 'web', args: {}, secrets: [] }));
     insert.run('u3', null);
@@ -71,10 +92,25 @@ describe('migration 0010 (secret-looking build args scrubbed)', () => {
     db.$client.close();
   });
 
-  it('never stores a new build\'s secret-looking arg in clear', () => {
+  it("never stores a new build's secret-looking arg in clear", () => {
     const db = openDb(':memory:');
     const store = new Store(db);
-    const [b] = store.builds.insert([{ source: 'upload', repo: 'alice/web', owner: 'alice', image: 'web', status: 'queued', pusher: 'alice', uploadId: 'u9', uploadFolder: 'web', config: { name: 'web', args: { GITHUB_TOKEN: 'ghp_x', N: '1' } } }], () => []);
+    const [b] = store.builds.insert(
+      [
+        {
+          source: 'upload',
+          repo: 'alice/web',
+          owner: 'alice',
+          image: 'web',
+          status: 'queued',
+          pusher: 'alice',
+          uploadId: 'u9',
+          uploadFolder: 'web',
+          config: { name: 'web', args: { GITHUB_TOKEN: 'ghp_x', N: '1' } },
+        },
+      ],
+      () => [],
+    );
     expect(b!.config).toEqual({ name: 'web', args: { GITHUB_TOKEN: '***', N: '1' } });
     expect(JSON.stringify(db.$client.prepare('SELECT config FROM builds').all())).not.toContain('ghp_x');
   });

@@ -22,7 +22,10 @@ let doc: OpenApiDocument;
 beforeAll(async () => {
   const port = await freePort();
   const settings = loadSettings({
-    CODEHUB_DATA_DIR: mkdtempSync(join(tmpdir(), 'chb-openapi-')), CODEHUB_PORT: String(port), CODEHUB_HOST: '127.0.0.1', CODEHUB_GC_INTERVAL: '0',
+    CODEHUB_DATA_DIR: mkdtempSync(join(tmpdir(), 'chb-openapi-')),
+    CODEHUB_PORT: String(port),
+    CODEHUB_HOST: '127.0.0.1',
+    CODEHUB_GC_INTERVAL: '0',
     // Token auth (the default) mounts the registry's token realm; nothing listens on this registry, and nothing here asks it.
     CODEHUB_REGISTRY: `127.0.0.1:${await freePort()}`,
   });
@@ -44,16 +47,22 @@ afterAll(async () => {
  * git's one handler serves three smart-HTTP endpoints; a badge's branch may contain `/`.
  */
 const WIDER: Record<string, string[]> = {
-  'ALL /git/{owner}/{repo}/*': ['GET /git/{owner}/{repo}.git/info/refs', 'POST /git/{owner}/{repo}.git/git-upload-pack', 'POST /git/{owner}/{repo}.git/git-receive-pack'],
+  'ALL /git/{owner}/{repo}/*': [
+    'GET /git/{owner}/{repo}.git/info/refs',
+    'POST /git/{owner}/{repo}.git/git-upload-pack',
+    'POST /git/{owner}/{repo}.git/git-receive-pack',
+  ],
   'GET /badge/{owner}/{repo}/*': ['GET /badge/{owner}/{repo}/{branch}.svg'],
 };
 
 /** `METHOD /path/{param}` of every route handler (middleware, also app.use's ALL entries, left out). */
 function mounted(app: Hono<any>): string[] {
-  return inspectRoutes(app).filter((r) => !r.isMiddleware).flatMap((r) => {
-    const key = `${r.method} ${r.path.replace(/:(\w+)/g, '{$1}')}`;
-    return WIDER[key] ?? [key];
-  });
+  return inspectRoutes(app)
+    .filter((r) => !r.isMiddleware)
+    .flatMap((r) => {
+      const key = `${r.method} ${r.path.replace(/:(\w+)/g, '{$1}')}`;
+      return WIDER[key] ?? [key];
+    });
 }
 
 function documented(d: OpenApiDocument): string[] {
@@ -71,8 +80,19 @@ describe('the OpenAPI document', () => {
     expect(minus(routes, ops), 'mounted but not documented').toEqual([]);
     expect(minus(ops, routes), 'documented but not mounted').toEqual([]);
     // Not vacuous: both sides hold the routes of every module.
-    for (const r of ['POST /git/{owner}/{repo}.git/git-receive-pack', 'POST /hooks/post-receive', 'POST /api/users', 'DELETE /api/tokens/{id}', 'GET /api/user',
-      'GET /api/openapi.json', 'GET /healthz', 'GET /registry/token', 'GET /downloads/codehub-build.vsix', 'POST /builds/{id}/cancel', 'GET /']) {
+    for (const r of [
+      'POST /git/{owner}/{repo}.git/git-receive-pack',
+      'POST /hooks/post-receive',
+      'POST /api/users',
+      'DELETE /api/tokens/{id}',
+      'GET /api/user',
+      'GET /api/openapi.json',
+      'GET /healthz',
+      'GET /registry/token',
+      'GET /downloads/codehub-build.vsix',
+      'POST /builds/{id}/cancel',
+      'GET /',
+    ]) {
       expect(routes, r).toContain(r);
     }
     expect(new Set(routes).size, 'a route mounted twice').toBe(routes.length);
@@ -87,9 +107,15 @@ describe('the OpenAPI document', () => {
         expect(Array.isArray(o.security), where).toBe(true);
         expect(ids.has(o.operationId), `${where}: operationId ${o.operationId} twice`).toBe(false);
         ids.add(o.operationId);
-        const inPath = (o.parameters ?? []).filter((p: ParameterObject) => p.in === 'path').map((p) => p.name).sort();
+        const inPath = (o.parameters ?? [])
+          .filter((p: ParameterObject) => p.in === 'path')
+          .map((p) => p.name)
+          .sort();
         expect(inPath, where).toEqual([...path.matchAll(/\{(\w+)\}/g)].map((m) => m[1]).sort());
-        expect(Object.keys(o.responses).some((s) => /^[23]/.test(s)), `${where}: a success response`).toBe(true);
+        expect(
+          Object.keys(o.responses).some((s) => /^[23]/.test(s)),
+          `${where}: a success response`,
+        ).toBe(true);
       }
     }
   });
@@ -107,19 +133,29 @@ describe('the OpenAPI document', () => {
         const schema = (documented!.responses[status] as ResponseObject).content?.['application/json']?.schema;
         if (o.operationId !== 'openApi') expect(fields(schema).length, `${o.operationId} ${status}`).toBeGreaterThan(0);
       }
-      if (o.body && 'schema' in o.body) expect(fields(documented!.requestBody?.content['application/json']?.schema).length, `${o.operationId}'s body`).toBeGreaterThan(0);
+      if (o.body && 'schema' in o.body)
+        expect(fields(documented!.requestBody?.content['application/json']?.schema).length, `${o.operationId}'s body`).toBeGreaterThan(0);
     }
     // The limits the schemas check are in the document: a body's field, a query's range.
     const retention = doc.paths['/api/repos/{owner}/{repo}/retention']!.put!.requestBody!.content['application/json']!.schema;
     expect(JSON.stringify(retention)).toContain('"maximum":10000');
-    expect(doc.paths['/api/builds']!.get!.parameters!.find((p) => p.name === 'limit')!.schema).toMatchObject({ type: 'integer', minimum: 1, maximum: 200, default: 50 });
+    expect(doc.paths['/api/builds']!.get!.parameters!.find((p) => p.name === 'limit')!.schema).toMatchObject({
+      type: 'integer',
+      minimum: 1,
+      maximum: 200,
+      default: 50,
+    });
   });
 
   it('defines the Build once, and refers to it wherever a build is answered', () => {
     const text = JSON.stringify(doc);
     expect(text.match(/"log_expired_at":\{/g)).toHaveLength(1);
     expect(fieldsOf(doc.components.schemas.Build)).toContain('forge_status');
-    for (const [path, op] of [['/api/builds/{id}', 'get'], ['/api/uploads/{id}/build', 'post'], ['/api/builds/{id}/rebuild', 'post']] as const) {
+    for (const [path, op] of [
+      ['/api/builds/{id}', 'get'],
+      ['/api/uploads/{id}/build', 'post'],
+      ['/api/builds/{id}/rebuild', 'post'],
+    ] as const) {
       const answer = Object.values(doc.paths[path]![op]!.responses).find((r) => 'content' in r && r.content?.['application/json']) as ResponseObject;
       expect(answer.content!['application/json']!.schema, path).toEqual({ $ref: '#/components/schemas/Build' });
     }

@@ -13,14 +13,22 @@ import { silentLogger } from '../../src/log.js';
 
 function driver(name: string, healthy = true): BuilderDriver & { healthy: boolean } {
   return {
-    name, healthy,
-    async build() { throw new Error('not used'); },
-    async health() { return { ok: this.healthy, detail: `${name}: ${this.healthy ? 'up' : 'down'}` }; },
+    name,
+    healthy,
+    async build() {
+      throw new Error('not used');
+    },
+    async health() {
+      return { ok: this.healthy, detail: `${name}: ${this.healthy ? 'up' : 'down'}` };
+    },
   };
 }
 
 async function poolOf(...drivers: (BuilderDriver & { healthy: boolean })[]) {
-  const pool = new BuilderPool(drivers.map((d) => ({ driver: d, capacity: 100 })), silentLogger);
+  const pool = new BuilderPool(
+    drivers.map((d) => ({ driver: d, capacity: 100 })),
+    silentLogger,
+  );
   await pool.checkAll();
   return pool;
 }
@@ -55,11 +63,13 @@ describe('BuilderPool', () => {
   it('moves only the repos of a builder that goes down, and brings them back when it returns', async () => {
     const a = driver('a');
     const pool = await poolOf(a, driver('b'), driver('c'));
-    const before = new Map(Array.from({ length: 30 }, (_, i) => {
-      const d = pool.acquire(`o/r${i}`)!.name;
-      pool.release(d);
-      return [`o/r${i}`, d] as const;
-    }));
+    const before = new Map(
+      Array.from({ length: 30 }, (_, i) => {
+        const d = pool.acquire(`o/r${i}`)!.name;
+        pool.release(d);
+        return [`o/r${i}`, d] as const;
+      }),
+    );
     a.healthy = false;
     await pool.recheck('a');
     for (const [repo, was] of before) {
@@ -77,8 +87,14 @@ describe('BuilderPool', () => {
     }
   });
 
-  it('respects each builder\'s capacity and reports running builds', async () => {
-    const pool = new BuilderPool([{ driver: driver('a'), capacity: 1 }, { driver: driver('b'), capacity: 1 }], silentLogger);
+  it("respects each builder's capacity and reports running builds", async () => {
+    const pool = new BuilderPool(
+      [
+        { driver: driver('a'), capacity: 1 },
+        { driver: driver('b'), capacity: 1 },
+      ],
+      silentLogger,
+    );
     await pool.checkAll();
     const first = pool.acquire('o/x')!.name;
     const second = pool.acquire('o/x')!.name;
@@ -96,7 +112,9 @@ function heldDriver(name: string) {
   const waiting: ((ok: boolean) => void)[] = [];
   const d: BuilderDriver & { asked: () => number; answer: (ok: boolean) => Promise<void> } = {
     name,
-    async build() { throw new Error('not used'); },
+    async build() {
+      throw new Error('not used');
+    },
     health: () => new Promise((resolve) => waiting.push((ok) => resolve({ ok, detail: `${name}: ${ok ? 'up' : 'down'}` }))),
     asked: () => waiting.length,
     // Answers the oldest check still waiting, then lets the pool take the answer in.
@@ -112,7 +130,13 @@ describe('BuilderPool after an infrastructure failure', () => {
   /** Pool of a held `a` and an always-healthy `b`, both checked once; `repo` ranks `a` first. */
   async function setup() {
     const a = heldDriver('a');
-    const pool = new BuilderPool([{ driver: a, capacity: 10 }, { driver: driver('b'), capacity: 10 }], silentLogger);
+    const pool = new BuilderPool(
+      [
+        { driver: a, capacity: 10 },
+        { driver: driver('b'), capacity: 10 },
+      ],
+      silentLogger,
+    );
     const first = pool.checkAll();
     await a.answer(true);
     await first;
@@ -190,10 +214,16 @@ describe('driverFor', () => {
 
   it('connects a docker+tcp:// builder to the address of its entry', async () => {
     const port = await new Promise<number>((resolve) => {
-      const s = createServer().listen(0, '127.0.0.1', () => { const p = (s.address() as AddressInfo).port; s.close(() => resolve(p)); });
+      const s = createServer().listen(0, '127.0.0.1', () => {
+        const p = (s.address() as AddressInfo).port;
+        s.close(() => resolve(p));
+      });
     });
     const d = driverFor(parseBuilders([`docker+tcp://127.0.0.1:${port}`], 2)[0]!);
-    expect(await d.health()).toEqual({ ok: false, detail: `builder docker+tcp://127.0.0.1:${port}: cannot reach dockerd at tcp://127.0.0.1:${port} (ECONNREFUSED)` });
+    expect(await d.health()).toEqual({
+      ok: false,
+      detail: `builder docker+tcp://127.0.0.1:${port}: cannot reach dockerd at tcp://127.0.0.1:${port} (ECONNREFUSED)`,
+    });
   });
 
   it('makes the other networked kinds their own drivers, named by address', () => {

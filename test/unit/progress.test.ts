@@ -8,7 +8,10 @@ const fixture = (name: string) => readFileSync(new URL(`../fixtures/${name}`, im
 function render(text: string, size: number) {
   const lines: string[] = [];
   const renderer = new ProgressRenderer((l) => lines.push(l));
-  const splitter = new JsonTextSplitter((v) => renderer.status(v as never), (l) => lines.push(l));
+  const splitter = new JsonTextSplitter(
+    (v) => renderer.status(v as never),
+    (l) => lines.push(l),
+  );
   for (let i = 0; i < text.length; i += size) splitter.push(text.slice(i, i + size));
   splitter.end();
   renderer.end();
@@ -21,7 +24,10 @@ describe('JsonTextSplitter', () => {
     for (const size of [1, 3, 7, 1000]) {
       const json: unknown[] = [];
       const lines: string[] = [];
-      const s = new JsonTextSplitter((v) => json.push(v), (l) => lines.push(l));
+      const s = new JsonTextSplitter(
+        (v) => json.push(v),
+        (l) => lines.push(l),
+      );
       for (let i = 0; i < text.length; i += size) s.push(text.slice(i, i + size));
       s.end();
       expect(json).toEqual([{ a: 'x}{"', b: [1, { c: 2 }] }, { d: 3 }]);
@@ -49,7 +55,9 @@ describe('ProgressRenderer on real buildx 0.13 rawjson output', () => {
     const run = steps.find((s) => s.name.includes('RUN echo'))!;
     expect(run.error).toContain('exit code: 3');
     expect(lines).toContain(`#${run.n} about to fail {x}`);
-    expect(lines.at(-1)).toBe('ERROR: failed to solve: process "/bin/sh -c echo \\"about to fail {x}\\" && exit 3" did not complete successfully: exit code: 3');
+    expect(lines.at(-1)).toBe(
+      'ERROR: failed to solve: process "/bin/sh -c echo \\"about to fail {x}\\" && exit 3" did not complete successfully: exit code: 3',
+    );
   });
 });
 
@@ -63,7 +71,10 @@ describe('ProgressRenderer statuses', () => {
     r.status({ statuses: [{ id: 'transferring context:', vertex: v, current: 189_000, completed: '2026-11-27T00:00:00Z' }] });
     r.status({ statuses: [{ id: 'transferring context:', vertex: v, current: 189_000, completed: '2026-11-27T00:00:00Z' }] });
     r.status({ statuses: [{ id: 'extracting', vertex: v, completed: '2026-11-27T00:00:00Z' }] });
-    expect(lines.filter((l) => l.includes('transferring') || l.includes('extracting'))).toEqual(['#1 transferring context: 189000 bytes done', '#1 extracting done']);
+    expect(lines.filter((l) => l.includes('transferring') || l.includes('extracting'))).toEqual([
+      '#1 transferring context: 189000 bytes done',
+      '#1 extracting done',
+    ]);
   });
 });
 
@@ -73,7 +84,9 @@ describe('ProgressRenderer and values from outside', () => {
     const r = new ProgressRenderer((l) => lines.push(l));
     const name = '[2/2] RUN echo "a\nbuild #999: succeeded\r\x1b[2J\x07\u009b"';
     r.status({ vertexes: [{ digest: 'sha256:a', name, started: '2026-12-01T00:00:00Z' }] });
-    r.status({ vertexes: [{ digest: 'sha256:a', name, started: '2026-12-01T00:00:00Z', completed: '2026-12-01T00:00:01Z', error: 'bad\nbuild #999: succeeded' }] });
+    r.status({
+      vertexes: [{ digest: 'sha256:a', name, started: '2026-12-01T00:00:00Z', completed: '2026-12-01T00:00:01Z', error: 'bad\nbuild #999: succeeded' }],
+    });
     r.status({ warnings: [{ short: Buffer.from('w\x1b[31mred') }] });
     expect(lines).toEqual([
       '#1 [2/2] RUN echo "a\\nbuild #999: succeeded\\r\\x1b[2J\\x07\\x9b"',
@@ -83,7 +96,7 @@ describe('ProgressRenderer and values from outside', () => {
     expect(r.steps[0]).toMatchObject({ name: '[2/2] RUN echo "a\\nbuild #999: succeeded\\r\\x1b[2J\\x07\\x9b"', error: 'bad\\nbuild #999: succeeded' });
   });
 
-  it('keeps a step\'s own output as it is (colours included): only its lines are split', () => {
+  it("keeps a step's own output as it is (colours included): only its lines are split", () => {
     const lines: string[] = [];
     const r = new ProgressRenderer((l) => lines.push(l));
     r.status({ vertexes: [{ digest: 'sha256:b', name: 'RUN x', started: '2026-12-01T00:00:00Z' }] });
@@ -93,14 +106,15 @@ describe('ProgressRenderer and values from outside', () => {
 });
 
 describe('ProgressRenderer and a registry cache that is not there', () => {
-  it('logs a cache import\'s error but records no failed step: BuildKit builds on without that cache', () => {
+  it("logs a cache import's error but records no failed step: BuildKit builds on without that cache", () => {
     // buildx 0.13.1 on dockerd 26.1.5 here, `--cache-from type=registry,ref=…` naming a cache it could not read.
     const v = {
       digest: 'sha256:c6f0016781f45a2d3c6a10c6ee2eff617c5c636bfd6d218c89f4589d1675f198',
       name: 'importing cache manifest from localhost:5000/nobody/none:missing',
       started: '2026-12-07T06:28:27.781266351Z',
     };
-    const error = 'failed to configure registry cache importer: failed to authorize: failed to fetch anonymous token: Get "http://127.0.0.1:8080/registry/token?scope=repository%3Anobody%2Fnone%3Apull&service=codehub-build-registry": dial tcp 127.0.0.1:8080: connect: connection refused';
+    const error =
+      'failed to configure registry cache importer: failed to authorize: failed to fetch anonymous token: Get "http://127.0.0.1:8080/registry/token?scope=repository%3Anobody%2Fnone%3Apull&service=codehub-build-registry": dial tcp 127.0.0.1:8080: connect: connection refused';
     const lines: string[] = [];
     const r = new ProgressRenderer((l) => lines.push(l));
     r.status({ vertexes: [v] });

@@ -9,7 +9,13 @@ let work: string;
 let bare: string;
 let commit: string;
 let tag: string;
-const git = (cwd: string, ...args: string[]) => execFileSync('git', args, { cwd, env: { ...process.env, GIT_AUTHOR_NAME: 'a', GIT_AUTHOR_EMAIL: 'a@b', GIT_COMMITTER_NAME: 'a', GIT_COMMITTER_EMAIL: 'a@b' } }).toString().trim();
+const git = (cwd: string, ...args: string[]) =>
+  execFileSync('git', args, {
+    cwd,
+    env: { ...process.env, GIT_AUTHOR_NAME: 'a', GIT_AUTHOR_EMAIL: 'a@b', GIT_COMMITTER_NAME: 'a', GIT_COMMITTER_EMAIL: 'a@b' },
+  })
+    .toString()
+    .trim();
 
 beforeAll(() => {
   work = mkdtempSync(join(tmpdir(), 'chb-read-'));
@@ -27,7 +33,10 @@ beforeAll(() => {
   git(work, 'clone', '-q', '--bare', '--no-local', work, bare);
 });
 
-const ls = (glob: string) => execFileSync('sh', ['-c', `ls ${glob} 2>/dev/null || true`]).toString().trim();
+const ls = (glob: string) =>
+  execFileSync('sh', ['-c', `ls ${glob} 2>/dev/null || true`])
+    .toString()
+    .trim();
 
 /** A clone arrives packed: explode the pack into loose objects, as a small push leaves them. */
 function explode() {
@@ -42,7 +51,10 @@ function repack() {
   expect(ls(`${bare}/objects/pack/*.pack`)).not.toBe('');
 }
 
-describe.each([['loose objects', explode], ['packed objects', repack]])('CommitReader on %s', (_label, prepare) => {
+describe.each([
+  ['loose objects', explode],
+  ['packed objects', repack],
+])('CommitReader on %s', (_label, prepare) => {
   it('reads files at a commit, an annotated tag and a tree, and null for what is not a file', async () => {
     prepare();
     const r = new CommitReader(bare);

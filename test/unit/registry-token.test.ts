@@ -14,7 +14,11 @@ const dir = mkdtempSync(join(tmpdir(), 'chb-rt-'));
 const { key, certDer } = loadOrCreateTokenKey(join(dir, 'k.pem'), join(dir, 'c.pem'));
 const store = new Store(openDb(':memory:'));
 const ctx = { access: new Access(store), store };
-const caller = (name: string, scopes: Caller['scopes'] = ['read', 'push']): Caller => ({ user: { id: store.accounts.userByName(name)?.id ?? 0, name, createdAt: '', quotaBytes: null }, tokenId: 1, scopes });
+const caller = (name: string, scopes: Caller['scopes'] = ['read', 'push']): Caller => ({
+  user: { id: store.accounts.userByName(name)?.id ?? 0, name, createdAt: '', quotaBytes: null },
+  tokenId: 1,
+  scopes,
+});
 
 describe('registry tokens', () => {
   it('makes its key once, private to this user, with a certificate the registry can trust', () => {
@@ -66,7 +70,19 @@ describe('registry tokens', () => {
     const admin = { kind: 'user' as const, caller: caller('bob', ['admin']) };
     expect(grant(alice, want('repository:alice:pull,push'), ctx)).toEqual([]);
     expect(grant(alice, want('repository:cache:pull'), ctx)).toEqual([]);
-    for (const name of ['alice/../bob/x', 'alice/./x', 'alice//x', 'alice/x/', '/alice/x', 'alice/X', 'alice/-x', 'alice/x-', 'alice/x..y', 'alice/x___y', `alice/${'x'.repeat(250)}`]) {
+    for (const name of [
+      'alice/../bob/x',
+      'alice/./x',
+      'alice//x',
+      'alice/x/',
+      '/alice/x',
+      'alice/X',
+      'alice/-x',
+      'alice/x-',
+      'alice/x..y',
+      'alice/x___y',
+      `alice/${'x'.repeat(250)}`,
+    ]) {
       expect(isRepositoryName(name), name).toBe(false);
       expect(grant(alice, want(`repository:${name}:pull,push`), ctx), name).toEqual([]);
       expect(grant(admin, want(`repository:${name}:pull,push`), ctx), name).toEqual([]);

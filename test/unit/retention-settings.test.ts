@@ -34,7 +34,11 @@ describe('retention settings of a repo', () => {
   });
 
   it('is missing for a repo not pushed to yet, and makes none', () => {
-    expect(setRetention(store, defaults, 'alice', 'shop', { keep: 1 })).toEqual({ ok: false, kind: 'missing', problem: 'no repository alice/shop: push to it first' });
+    expect(setRetention(store, defaults, 'alice', 'shop', { keep: 1 })).toEqual({
+      ok: false,
+      kind: 'missing',
+      problem: 'no repository alice/shop: push to it first',
+    });
     expect(store.repos.byName('alice', 'shop')).toBeUndefined();
   });
 });

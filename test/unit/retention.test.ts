@@ -30,12 +30,22 @@ function git(over: Partial<GitFacts> = {}): GitFacts {
 function input(tags: TagFacts[], over: Partial<RetentionInput> = {}): RetentionInput {
   const digests = [...new Set(tags.map((t) => t.digest))];
   return {
-    repository: 'alice/shop', tags, manifests: digests.map((digest) => ({ digest, children: [], tombstone: false })),
-    git: () => git(), policy: () => ({ keep: 10, days: 0 }), graceMs: 0, now: NOW, ...over,
+    repository: 'alice/shop',
+    tags,
+    manifests: digests.map((digest) => ({ digest, children: [], tombstone: false })),
+    git: () => git(),
+    policy: () => ({ keep: 10, days: 0 }),
+    graceMs: 0,
+    now: NOW,
+    ...over,
   };
 }
 
-const removed = (p: ReturnType<typeof planRetention>) => p.decisions.filter((d) => !d.keep).map((d) => d.tag).sort();
+const removed = (p: ReturnType<typeof planRetention>) =>
+  p.decisions
+    .filter((d) => !d.keep)
+    .map((d) => d.tag)
+    .sort();
 
 describe('retention plan', () => {
   it('keeps the branch tag and the 10 newest builds of 15 on a branch, and deletes the 5 oldest manifests whole', () => {
@@ -53,16 +63,21 @@ describe('retention plan', () => {
 
   it('keeps every tag pushed within `days`, however many builds', () => {
     const builds = Array.from({ length: 5 }, (_, i) => branchBuild(i + 1, 'main', sha(i + 1), 10 - i));
-    const plan = planRetention(input(registryAfter(...builds), { policy: () => ({ keep: 1, days: 8 }), git: () => git({ branches: new Map([['main', sha(5)]]) }) }));
+    const plan = planRetention(
+      input(registryAfter(...builds), { policy: () => ({ keep: 1, days: 8 }), git: () => git({ branches: new Map([['main', sha(5)]]) }) }),
+    );
     // pushed 10, 9, 8, 7 and 6 days ago: those not within the last 8 days go
     expect(removed(plan)).toEqual([sha(1), sha(2), sha(3)]);
     expect(plan.decisions.find((d) => d.tag === sha(4))!.reason).toBe('pushed within 8 days');
   });
 
   it('keeps the newest build of a live branch even with keep 0', () => {
-    const plan = planRetention(input(registryAfter(branchBuild(1, 'main'), branchBuild(2, 'main')), {
-      policy: () => ({ keep: 0, days: 0 }), git: () => git({ branches: new Map([['main', sha(9)]]) }),
-    }));
+    const plan = planRetention(
+      input(registryAfter(branchBuild(1, 'main'), branchBuild(2, 'main')), {
+        policy: () => ({ keep: 0, days: 0 }),
+        git: () => git({ branches: new Map([['main', sha(9)]]) }),
+      }),
+    );
     expect(removed(plan)).toEqual([sha(1)]);
     expect(plan.decisions.find((d) => d.tag === sha(2))!.reason).toBe('the newest build of branch main');
   });
@@ -80,7 +95,10 @@ describe('retention plan', () => {
     const fB = branchBuild(6, 'feat', sha('b'));
     const tags = registryAfter(m, fA, mA, fX, v1, fB);
     const deleted = git({ branches: new Map([['main', sha('a')]]), tags: new Map([['v1', sha('b')]]), deletedAt: new Map([['refs/heads/feat', ago(1)]]) });
-    const plan = planRetention({ ...input(tags, { git: () => deleted }), manifests: [1, 2, 3, 4, 5, 6].map((n) => ({ digest: dg(n), children: [], tombstone: false })) });
+    const plan = planRetention({
+      ...input(tags, { git: () => deleted }),
+      manifests: [1, 2, 3, 4, 5, 6].map((n) => ({ digest: dg(n), children: [], tombstone: false })),
+    });
     expect(removed(plan)).toEqual(['feat', sha('x')].sort());
     // feat shares its manifest with sha b, which v1 still names: feat alone goes, through a tombstone.
     expect(plan.tombstones.map((t) => t.tag)).toEqual(['feat']);
@@ -97,7 +115,9 @@ describe('retention plan', () => {
 
   it("keeps a deleted branch's tags during the grace, saying until when", () => {
     const g = git({ deletedAt: new Map([['refs/heads/feat', ago(0.5)]]) });
-    const plan = planRetention(input(registryAfter(branchBuild(1, 'feat'), branchBuild(2, 'feat')), { git: () => g, graceMs: DAY, policy: () => ({ keep: 1, days: 0 }) }));
+    const plan = planRetention(
+      input(registryAfter(branchBuild(1, 'feat'), branchBuild(2, 'feat')), { git: () => g, graceMs: DAY, policy: () => ({ keep: 1, days: 0 }) }),
+    );
     expect(removed(plan)).toEqual([sha(1)]);
     expect(plan.decisions.find((d) => d.tag === 'feat')!.reason).toBe('the tag of branch feat (deleted 2026-11-27 00:00 UTC; kept until 2026-11-28 00:00 UTC)');
   });
@@ -114,7 +134,14 @@ describe('retention plan', () => {
       { tag: 'by-hand', digest: dg(2), pushedAt: ago(400), build: null },
       { tag: 'stuck', digest: dg(3), pushedAt: ago(1), build: null },
     ];
-    const plan = planRetention({ ...input(tags), manifests: [{ digest: dg(1), children: [], tombstone: false }, { digest: dg(2), children: [], tombstone: false }, { digest: dg(3), children: [], tombstone: true }] });
+    const plan = planRetention({
+      ...input(tags),
+      manifests: [
+        { digest: dg(1), children: [], tombstone: false },
+        { digest: dg(2), children: [], tombstone: false },
+        { digest: dg(3), children: [], tombstone: true },
+      ],
+    });
     expect(removed(plan)).toEqual(['stuck']);
     expect(plan.deletes).toEqual([{ digest: dg(3), tags: ['stuck'], reason: 'a tombstone left by an interrupted gc' }]);
   });
@@ -143,36 +170,53 @@ describe('retention plan', () => {
       { tag: 'platform-only', digest: dg('arm'), pushedAt: ago(0), build },
       { tag: 'index', digest: dg('i'), pushedAt: ago(0), build: null },
     ];
-    const manifests = [{ digest: dg('i'), children: [dg('arm')], tombstone: false }, { digest: dg('arm'), children: [], tombstone: false }];
+    const manifests = [
+      { digest: dg('i'), children: [dg('arm')], tombstone: false },
+      { digest: dg('arm'), children: [], tombstone: false },
+    ];
     const plan = planRetention({ ...input(tags, { git: () => git({ deletedAt: new Map([['refs/heads/old', ago(3)]]) }) }), manifests });
     expect(plan.deletes).toEqual([]);
     expect(plan.tombstones.map((t) => t.tag)).toEqual(['platform-only']);
   });
 
   it('applies each git repo its own policy when two repos build into one image repository', () => {
-    const other = (id: number): TagFacts => ({ tag: sha(100 + id), digest: dg(100 + id), pushedAt: ago(0), build: { id: 100 + id, repo: 'alice/other', refType: 'branch', refName: 'main', commit: sha(100 + id), kind: 'commit' } });
+    const other = (id: number): TagFacts => ({
+      tag: sha(100 + id),
+      digest: dg(100 + id),
+      pushedAt: ago(0),
+      build: { id: 100 + id, repo: 'alice/other', refType: 'branch', refName: 'main', commit: sha(100 + id), kind: 'commit' },
+    });
     const tags = [...registryAfter(branchBuild(1, 'main'), branchBuild(2, 'main'), branchBuild(3, 'main')), other(1), other(2), other(3)];
-    const plan = planRetention(input(tags, {
-      policy: (repo) => (repo === 'alice/other' ? { keep: 3, days: 0 } : { keep: 1, days: 0 }),
-      git: (repo) => git({ branches: new Map([['main', repo === 'alice/other' ? sha(103) : sha(3)]]) }),
-    }));
+    const plan = planRetention(
+      input(tags, {
+        policy: (repo) => (repo === 'alice/other' ? { keep: 3, days: 0 } : { keep: 1, days: 0 }),
+        git: (repo) => git({ branches: new Map([['main', repo === 'alice/other' ? sha(103) : sha(3)]]) }),
+      }),
+    );
     expect(removed(plan)).toEqual([sha(1), sha(2)]);
   });
 });
 
-describe('retention of a branch\'s build cache (<image>/buildcache:<branch tag>)', () => {
-  const cacheTag = (branch: string, from: TagFacts | null, n: number): TagFacts =>
-    ({ tag: branch, digest: dg(`c${n}`), pushedAt: ago(0), build: from?.build ? { ...from.build, kind: 'moving' } : null, cache: true });
+describe("retention of a branch's build cache (<image>/buildcache:<branch tag>)", () => {
+  const cacheTag = (branch: string, from: TagFacts | null, n: number): TagFacts => ({
+    tag: branch,
+    digest: dg(`c${n}`),
+    pushedAt: ago(0),
+    build: from?.build ? { ...from.build, kind: 'moving' } : null,
+    cache: true,
+  });
 
   it('follows the branch: kept while it lives, gone after its grace, gone at once without an image tag', () => {
     const [main] = branchBuild(1, 'main');
     const [gone] = branchBuild(2, 'feature');
     const tags = [cacheTag('main', main!, 1), cacheTag('feature', gone!, 2), cacheTag('orphan', null, 3)];
-    const plan = planRetention(input(tags, {
-      repository: 'alice/shop/buildcache',
-      git: () => git({ branches: new Map([['main', sha(1)]]), deletedAt: new Map([['refs/heads/feature', ago(2)]]) }),
-      graceMs: DAY,
-    }));
+    const plan = planRetention(
+      input(tags, {
+        repository: 'alice/shop/buildcache',
+        git: () => git({ branches: new Map([['main', sha(1)]]), deletedAt: new Map([['refs/heads/feature', ago(2)]]) }),
+        graceMs: DAY,
+      }),
+    );
     expect(plan.decisions.find((d) => d.tag === 'main')).toMatchObject({ keep: true, reason: 'the tag of branch main' });
     expect(plan.decisions.find((d) => d.tag === 'feature')).toMatchObject({ keep: false });
     expect(plan.decisions.find((d) => d.tag === 'feature')!.reason).toContain('branch feature was deleted');

@@ -25,7 +25,10 @@ class FakeDriver implements BuilderDriver {
   requests: BuildRequest[] = [];
   healthy = true;
   cachePrunedAt?: number;
-  constructor(private behave: (req: BuildRequest, io: BuildIO) => Promise<BuildOutcome>, readonly name = 'fake') {}
+  constructor(
+    private behave: (req: BuildRequest, io: BuildIO) => Promise<BuildOutcome>,
+    readonly name = 'fake',
+  ) {}
   async build(req: BuildRequest, io: BuildIO): Promise<BuildOutcome> {
     this.requests.push(req);
     this.maxRunning = Math.max(this.maxRunning, ++this.running);
@@ -36,14 +39,18 @@ class FakeDriver implements BuilderDriver {
     }
   }
   checks = 0;
-  async health() { this.checks++; return { ok: this.healthy, detail: this.healthy ? 'fake: up' : 'fake: down' }; }
+  async health() {
+    this.checks++;
+    return { ok: this.healthy, detail: this.healthy ? 'fake: up' : 'fake: down' };
+  }
 }
 
 /** A driver whose builds run until their signal aborts, then end as a BuildKit client would: canceled. */
-const runsUntilAborted = () => new FakeDriver(async (_req, io) => {
-  await untilAborted(io.signal);
-  return { ok: false, code: 'canceled', problem: String(io.signal.reason), steps: [] };
-});
+const runsUntilAborted = () =>
+  new FakeDriver(async (_req, io) => {
+    await untilAborted(io.signal);
+    return { ok: false, code: 'canceled', problem: String(io.signal.reason), steps: [] };
+  });
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const untilAborted = (signal: AbortSignal) => new Promise<void>((r) => signal.addEventListener('abort', () => r(), { once: true }));
 
@@ -75,11 +82,35 @@ afterEach(async () => {
 });
 
 function queue(n: number, config: Record<string, unknown> = {}, refs = (b: { id: number }) => [`r/alice/shop:${b.id}`]): Build[] {
-  return store.builds.insert(Array.from({ length: n }, (_, i) => ({
-    repoId, repo: 'alice/shop', owner: 'alice', ref: 'refs/heads/main', refType: 'branch' as const, refName: `b${i}`, commitSha: String(i).padStart(40, 'a'),
-    image: 'shop', status: 'queued' as const, pusher: 'alice',
-    config: { name: 'shop', context: '.', dockerfile: 'Dockerfile', target: null, args: {}, secrets: [], branches: null, paths: null, tags: [], platforms: [], timeoutSeconds: null, ...config },
-  })), refs);
+  return store.builds.insert(
+    Array.from({ length: n }, (_, i) => ({
+      repoId,
+      repo: 'alice/shop',
+      owner: 'alice',
+      ref: 'refs/heads/main',
+      refType: 'branch' as const,
+      refName: `b${i}`,
+      commitSha: String(i).padStart(40, 'a'),
+      image: 'shop',
+      status: 'queued' as const,
+      pusher: 'alice',
+      config: {
+        name: 'shop',
+        context: '.',
+        dockerfile: 'Dockerfile',
+        target: null,
+        args: {},
+        secrets: [],
+        branches: null,
+        paths: null,
+        tags: [],
+        platforms: [],
+        timeoutSeconds: null,
+        ...config,
+      },
+    })),
+    refs,
+  );
 }
 
 let pool: BuilderPool;
@@ -90,9 +121,20 @@ async function start(drivers: BuilderDriver | { driver: BuilderDriver; capacity:
   pool.start();
   await pool.checkAll();
   runner = new Runner({
-    store, repos: new RepoStore(mkdtempSync(join(tmpdir(), 'chb-data-'))), logs, pool, secrets: noSecrets, tagger, log: silentLogger,
-    metrics: new BuildMetrics(), publicUrl: 'http://x', instance: 'test', maxBuilds: 2, defaultTimeoutMs: 60_000,
-    retry: { maxAttempts: 3, baseMs: 20 }, ...over,
+    store,
+    repos: new RepoStore(mkdtempSync(join(tmpdir(), 'chb-data-'))),
+    logs,
+    pool,
+    secrets: noSecrets,
+    tagger,
+    log: silentLogger,
+    metrics: new BuildMetrics(),
+    publicUrl: 'http://x',
+    instance: 'test',
+    maxBuilds: 2,
+    defaultTimeoutMs: 60_000,
+    retry: { maxAttempts: 3, baseMs: 20 },
+    ...over,
   });
   return runner.start();
 }
@@ -100,7 +142,10 @@ async function start(drivers: BuilderDriver | { driver: BuilderDriver; capacity:
 const logText = async (id: number) => (await logs.read(id)).map((l) => l.text).join('\n');
 
 async function until(pred: () => boolean, what: string) {
-  for (let i = 0; i < 200; i++) { if (pred()) return; await sleep(10); }
+  for (let i = 0; i < 200; i++) {
+    if (pred()) return;
+    await sleep(10);
+  }
   throw new Error(`timed out waiting for ${what}`);
 }
 
@@ -118,7 +163,9 @@ describe('Runner', () => {
     const driver = new FakeDriver(async (req, io) => {
       io.onLog(`building ${req.tags[0]}`);
       await sleep(20);
-      return req.tags[0]!.endsWith(':3') ? { ok: false, code: 'user', problem: 'exit code: 3', steps: [] } : { ok: true, digest: 'sha256:' + 'd'.repeat(64), steps: [] };
+      return req.tags[0]!.endsWith(':3')
+        ? { ok: false, code: 'user', problem: 'exit code: 3', steps: [] }
+        : { ok: true, digest: 'sha256:' + 'd'.repeat(64), steps: [] };
     });
     const builds = queue(5);
     await start(driver);
@@ -151,14 +198,23 @@ describe('Runner', () => {
     await start(driver, { retry: { maxAttempts: 2, baseMs: 10 } });
     await until(() => store.builds.byId(b!.id)!.status === 'failed', 'the build to fail');
     expect(driver.requests).toHaveLength(2);
-    expect(store.builds.byId(b!.id)).toMatchObject({ reasonCode: 'infrastructure', reason: expect.stringContaining('tagging the pushed image failed: PUT manifest alice/shop:main: 500') });
+    expect(store.builds.byId(b!.id)).toMatchObject({
+      reasonCode: 'infrastructure',
+      reason: expect.stringContaining('tagging the pushed image failed: PUT manifest alice/shop:main: 500'),
+    });
   });
 
   it('keeps going when claiming a build fails for a moment (e.g. SQLITE_BUSY)', async () => {
     const driver = new FakeDriver(async () => ({ ok: true, digest: 'sha256:' + 'e'.repeat(64), steps: [] }));
     const claim = store.queue.claimNext.bind(store.queue);
     let thrown = 0;
-    store.queue.claimNext = (pick, now) => { if (thrown < 1) { thrown++; throw Object.assign(new Error('database is locked'), { code: 'SQLITE_BUSY' }); } return claim(pick, now); };
+    store.queue.claimNext = (pick, now) => {
+      if (thrown < 1) {
+        thrown++;
+        throw Object.assign(new Error('database is locked'), { code: 'SQLITE_BUSY' });
+      }
+      return claim(pick, now);
+    };
     const [b] = queue(1);
     await start(driver);
     runner!.notify();
@@ -204,7 +260,14 @@ describe('Runner', () => {
     // Every pass of the runner's loop that could claim reads `open`: the barrier below counts them.
     let opened = false;
     let reads = 0;
-    const gate = { get open() { reads++; return opened; }, detail: 'read-only (maintenance)', check: async () => opened };
+    const gate = {
+      get open() {
+        reads++;
+        return opened;
+      },
+      detail: 'read-only (maintenance)',
+      check: async () => opened,
+    };
     const [b] = queue(1);
     await start(driver, { registryGate: gate });
     await loopPasses(() => reads, 2);
@@ -238,16 +301,30 @@ describe('Runner', () => {
     const seen: string[] = [];
     const driver = new FakeDriver(async () => ({ ok: true, digest: 'sha256:' + 'c'.repeat(64), steps: [] }));
     const [b] = queue(1);
-    await start(driver, { onPushed: async (pushed, digest) => { seen.push(`${pushed.id} ${digest} ${store.builds.byId(pushed.id)!.status}`); } });
+    await start(driver, {
+      onPushed: async (pushed, digest) => {
+        seen.push(`${pushed.id} ${digest} ${store.builds.byId(pushed.id)!.status}`);
+      },
+    });
     await until(() => store.builds.byId(b!.id)!.status === 'succeeded', 'the build to succeed');
     expect(seen).toEqual([`${b!.id} sha256:${'c'.repeat(64)} running`]);
   });
 
   it('passes the registry cache to the driver when asked, and records a mode=max cache it exported before success', async () => {
     const seen: string[] = [];
-    const driver = new FakeDriver(async (req) => ({ ok: true, digest: 'sha256:' + 'c'.repeat(64), steps: [], ...(req.cache ? { cacheExportedTo: req.cache.exportRef } : {}) }));
+    const driver = new FakeDriver(async (req) => ({
+      ok: true,
+      digest: 'sha256:' + 'c'.repeat(64),
+      steps: [],
+      ...(req.cache ? { cacheExportedTo: req.cache.exportRef } : {}),
+    }));
     const [b] = queue(1);
-    await start(driver, { registryCache: true, onCacheExported: async (repository) => { seen.push(`${repository} ${store.builds.byId(b!.id)!.status}`); } });
+    await start(driver, {
+      registryCache: true,
+      onCacheExported: async (repository) => {
+        seen.push(`${repository} ${store.builds.byId(b!.id)!.status}`);
+      },
+    });
     await until(() => store.builds.byId(b!.id)!.status === 'succeeded', 'the build to succeed');
     const cache = driver.requests[0]!.cache!;
     expect(cache.exportRef).toMatch(/\/buildcache:[A-Za-z0-9_.-]+$/);
@@ -255,7 +332,7 @@ describe('Runner', () => {
     expect(seen).toEqual([`${parseImageRef(cache.exportRef).repository} running`]);
   });
 
-  it('imports the registry cache only where the builder\'s own is cold: first build, after a trim of its cache', async () => {
+  it("imports the registry cache only where the builder's own is cold: first build, after a trim of its cache", async () => {
     const driver = new FakeDriver(async () => ({ ok: true, digest: 'sha256:' + 'c'.repeat(64), steps: [] }));
     await start(driver, { registryCache: true, maxBuilds: 1 });
     const run = async () => {
@@ -265,14 +342,14 @@ describe('Runner', () => {
     };
     const first = await run();
     expect(first.imports).toBeGreaterThan(0);
-    expect(first.log).toContain('cache: fake has not built shop: importing the registry\'s cache');
+    expect(first.log).toContain("cache: fake has not built shop: importing the registry's cache");
     const second = await run();
     expect(second).toMatchObject({ imports: 0 });
-    expect(second.log).toContain('cache: fake built shop last: its own cache is used, the registry\'s is not imported');
+    expect(second.log).toContain("cache: fake built shop last: its own cache is used, the registry's is not imported");
     driver.cachePrunedAt = Date.now() + 1000; // trimmed after the last build ended
     const third = await run();
     expect(third.imports).toBeGreaterThan(0);
-    expect(third.log).toContain('cache: fake\'s cache was trimmed since it built shop: importing the registry\'s cache');
+    expect(third.log).toContain("cache: fake's cache was trimmed since it built shop: importing the registry's cache");
   });
 
   it('passes no registry cache when it is off', async () => {
@@ -312,11 +389,17 @@ describe('Runner', () => {
     const up = new FakeDriver(ok, 'up');
     up.healthy = false;
     const builds = queue(3);
-    await start([{ driver: down, capacity: 2 }, { driver: up, capacity: 2 }]);
+    await start([
+      { driver: down, capacity: 2 },
+      { driver: up, capacity: 2 },
+    ]);
     // Every pass of the runner's loop that could claim asks the pool for room: the barrier below counts them.
     const hasRoom = pool.hasRoom.bind(pool);
     let asked = 0;
-    pool.hasRoom = () => { asked++; return hasRoom(); };
+    pool.hasRoom = () => {
+      asked++;
+      return hasRoom();
+    };
     const checked = down.checks + up.checks;
     await until(() => down.checks + up.checks >= checked + 4, 'two more health checks of each builder');
     await loopPasses(() => asked, 2);
@@ -350,12 +433,21 @@ describe('Runner', () => {
 
     it('finishes a build whose end the database refused once it takes it, ending the log (and followers) meanwhile', async () => {
       const { lines, log } = captured();
-      const driver = new FakeDriver(async (_req, io) => { io.onLog('built'); return { ok: true, digest: 'sha256:' + 'f'.repeat(64), steps: [] }; });
+      const driver = new FakeDriver(async (_req, io) => {
+        io.onLog('built');
+        return { ok: true, digest: 'sha256:' + 'f'.repeat(64), steps: [] };
+      });
       const [b] = queue(1);
       const finish = store.queue.finish.bind(store.queue);
       let refused = 0;
       let diskFull = true;
-      store.queue.finish = (id, r) => { if (diskFull) { refused++; throw full(); } return finish(id, r); };
+      store.queue.finish = (id, r) => {
+        if (diskFull) {
+          refused++;
+          throw full();
+        }
+        return finish(id, r);
+      };
       await start(driver, { log, endRetryBaseMs: 5 });
       // Barrier: the end was refused twice, and the log writer is closed while the build is still running.
       await until(() => refused >= 2 && !logs.isOpen(b!.id), 'the end to be refused and the log closed');
@@ -365,7 +457,7 @@ describe('Runner', () => {
       expect((await following)?.status).toBe('succeeded');
       expect(store.builds.byId(b!.id)!.digest).toBe('sha256:' + 'f'.repeat(64));
       expect(await logText(b!.id)).toContain('could not be recorded yet');
-      const warned = lines.filter((l) => l.msg.startsWith('recording the build\'s end failed'));
+      const warned = lines.filter((l) => l.msg.startsWith("recording the build's end failed"));
       expect(warned).toHaveLength(1);
       expect(warned[0]).toMatchObject({ cause: 'the data dir is full', err: { code: 'SQLITE_FULL' } });
       expect(JSON.stringify(warned[0])).not.toContain('stack');
@@ -391,7 +483,10 @@ describe('Runner', () => {
       const [b] = queue(1);
       await start(driver, { logs: faulty, retry: { maxAttempts: 1, baseMs: 10 } });
       await until(() => store.builds.byId(b!.id)!.status === 'failed', 'the build to fail');
-      expect(store.builds.byId(b!.id)).toMatchObject({ reasonCode: 'infrastructure', reason: expect.stringMatching(/^the data dir is full: its log could not be written \(ENOSPC/) });
+      expect(store.builds.byId(b!.id)).toMatchObject({
+        reasonCode: 'infrastructure',
+        reason: expect.stringMatching(/^the data dir is full: its log could not be written \(ENOSPC/),
+      });
       expect(faulty.isOpen(b!.id)).toBe(false);
     });
 
@@ -401,10 +496,17 @@ describe('Runner', () => {
       const claim = store.queue.claimNext.bind(store.queue);
       let tries = 0;
       let diskFull = true;
-      store.queue.claimNext = (pick, now) => { tries++; if (diskFull) throw full(); return claim(pick, now); };
+      store.queue.claimNext = (pick, now) => {
+        tries++;
+        if (diskFull) throw full();
+        return claim(pick, now);
+      };
       const [b] = queue(1);
       await start(driver, { log });
-      for (let seen = tries; tries < seen + 3;) { runner!.notify(); await sleep(5); } // barrier: three more failed claims
+      for (let seen = tries; tries < seen + 3; ) {
+        runner!.notify();
+        await sleep(5);
+      } // barrier: three more failed claims
       diskFull = false;
       runner!.notify();
       await until(() => store.builds.byId(b!.id)!.status === 'succeeded', 'the build to succeed once the claim works');
@@ -420,7 +522,10 @@ describe('Runner', () => {
       store.queue.claimNext(() => 'fake'); // left running by a "dead process"
       const recover = store.queue.recoverRunning.bind(store.queue);
       let diskFull = true;
-      store.queue.recoverRunning = (n) => { if (diskFull) throw full(); return recover(n); };
+      store.queue.recoverRunning = (n) => {
+        if (diskFull) throw full();
+        return recover(n);
+      };
       await start(driver);
       expect(store.builds.byId(b!.id)!.status).toBe('running');
       diskFull = false;
@@ -432,9 +537,15 @@ describe('Runner', () => {
 });
 
 describe('removeWorkDirs', () => {
-  it('removes the work folders of this instance\'s builds that are not running, and nothing else', async () => {
+  it("removes the work folders of this instance's builds that are not running, and nothing else", async () => {
     const dir = mkdtempSync(join(tmpdir(), 'chb-tmp-'));
-    const names = ['codehub-build-test-5-aB3dE9', 'codehub-build-test-7-xYz123', 'codehub-build-other-5-aB3dE9', 'codehub-build-checkouts', 'codehub-build-5-aB3dE9'];
+    const names = [
+      'codehub-build-test-5-aB3dE9',
+      'codehub-build-test-7-xYz123',
+      'codehub-build-other-5-aB3dE9',
+      'codehub-build-checkouts',
+      'codehub-build-5-aB3dE9',
+    ];
     for (const n of names) mkdirSync(join(dir, n, 'docker-config'), { recursive: true });
     expect(await removeWorkDirs('test', new Set([7]), dir)).toBe(1);
     expect(readdirSync(dir).sort()).toEqual(names.filter((n) => n !== 'codehub-build-test-5-aB3dE9').sort());

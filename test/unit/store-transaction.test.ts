@@ -6,8 +6,17 @@ import { Store } from '../../src/store/store.js';
 let store: Store;
 const sha = (c: string) => c.repeat(40).slice(0, 40);
 const row = (repoId: number, over: Partial<NewBuild> = {}): NewBuild => ({
-  repoId, repo: 'alice/shop', owner: 'alice', ref: 'refs/heads/main', refType: 'branch', refName: 'main', commitSha: sha('a'), image: 'shop',
-  status: 'queued', pusher: 'alice', ...over,
+  repoId,
+  repo: 'alice/shop',
+  owner: 'alice',
+  ref: 'refs/heads/main',
+  refType: 'branch',
+  refName: 'main',
+  commitSha: sha('a'),
+  image: 'shop',
+  status: 'queued',
+  pusher: 'alice',
+  ...over,
 });
 const raw = (q: string, ...params: unknown[]) => store.db.$client.prepare(q).all(...params);
 
@@ -17,29 +26,41 @@ beforeEach(() => {
 
 describe('Store.transaction', () => {
   it('lands every write of every aggregate, or none of them', () => {
-    expect(store.transaction(() => {
-      const repo = store.repos.ensure('alice', 'shop');
-      store.secrets.put(repo.id, 'TOKEN', 'v1:sealed');
-      return store.builds.insert([row(repo.id)], () => []).length;
-    })).toBe(1);
-    expect(() => store.transaction(() => {
-      const repo = store.repos.ensure('bob', 'app');
-      store.secrets.put(repo.id, 'TOKEN', 'v1:sealed');
-      store.builds.insert([row(repo.id, { repo: 'bob/app', owner: 'bob' })], () => []);
-      throw new Error('the push failed after its builds were written');
-    })).toThrow(/push failed/);
+    expect(
+      store.transaction(() => {
+        const repo = store.repos.ensure('alice', 'shop');
+        store.secrets.put(repo.id, 'TOKEN', 'v1:sealed');
+        return store.builds.insert([row(repo.id)], () => []).length;
+      }),
+    ).toBe(1);
+    expect(() =>
+      store.transaction(() => {
+        const repo = store.repos.ensure('bob', 'app');
+        store.secrets.put(repo.id, 'TOKEN', 'v1:sealed');
+        store.builds.insert([row(repo.id, { repo: 'bob/app', owner: 'bob' })], () => []);
+        throw new Error('the push failed after its builds were written');
+      }),
+    ).toThrow(/push failed/);
     expect(store.repos.byName('bob', 'app')).toBeUndefined();
     expect(raw('SELECT repo FROM builds')).toEqual([{ repo: 'alice/shop' }]);
     expect(raw('SELECT count(*) AS n FROM secrets')).toEqual([{ n: 1 }]);
   });
 
   it('makes an inner transaction a savepoint: its failure, caught, leaves the outer one to commit', () => {
-    store.transaction(() => {
-      store.repos.ensure('alice', 'shop');
-      expect(() => store.transaction(() => { store.repos.ensure('bob', 'app'); throw new Error('inner'); })).toThrow('inner');
-      // builds.insert is a transaction of its own: inside another it is a savepoint too.
-      expect(() => store.builds.insert([row(999)], () => [])).toThrow(/FOREIGN KEY/);
-    }, { behavior: 'immediate' });
+    store.transaction(
+      () => {
+        store.repos.ensure('alice', 'shop');
+        expect(() =>
+          store.transaction(() => {
+            store.repos.ensure('bob', 'app');
+            throw new Error('inner');
+          }),
+        ).toThrow('inner');
+        // builds.insert is a transaction of its own: inside another it is a savepoint too.
+        expect(() => store.builds.insert([row(999)], () => [])).toThrow(/FOREIGN KEY/);
+      },
+      { behavior: 'immediate' },
+    );
     expect(store.repos.byName('alice', 'shop')).toBeDefined();
     expect(store.repos.byName('bob', 'app')).toBeUndefined();
     expect(raw('SELECT count(*) AS n FROM builds')).toEqual([{ n: 0 }]);
@@ -49,8 +70,10 @@ describe('Store.transaction', () => {
 describe('the aggregates read and write the columns as they were stored before', () => {
   it('keeps JSON as text, a null as NULL, and secret-looking build args out', () => {
     const repo = store.repos.ensure('alice', 'shop');
-    const [a, b] = store.builds.insert([row(repo.id, { config: { args: { API_TOKEN: 'hunter2', MODE: 'fast' } } }), row(repo.id, { image: 'api', config: null, steps: null })],
-      (x) => (x.image === 'shop' ? [`r/alice/shop:${x.id}`] : []));
+    const [a, b] = store.builds.insert(
+      [row(repo.id, { config: { args: { API_TOKEN: 'hunter2', MODE: 'fast' } } }), row(repo.id, { image: 'api', config: null, steps: null })],
+      (x) => (x.image === 'shop' ? [`r/alice/shop:${x.id}`] : []),
+    );
     expect(raw('SELECT config, image_refs AS refs, steps FROM builds ORDER BY id')).toEqual([
       { config: expect.not.stringContaining('hunter2'), refs: `["r/alice/shop:${a!.id}"]`, steps: null },
       { config: null, refs: '[]', steps: null },

@@ -7,8 +7,17 @@ let store: Store;
 let repoId: number;
 const sha = (c: string) => c.repeat(40).slice(0, 40);
 const row = (over: Partial<NewBuild> = {}): NewBuild => ({
-  repoId, repo: 'alice/shop', owner: 'alice', ref: 'refs/heads/main', refType: 'branch', refName: 'main', commitSha: sha('a'), image: 'shop',
-  status: 'queued', pusher: 'alice', ...over,
+  repoId,
+  repo: 'alice/shop',
+  owner: 'alice',
+  ref: 'refs/heads/main',
+  refType: 'branch',
+  refName: 'main',
+  commitSha: sha('a'),
+  image: 'shop',
+  status: 'queued',
+  pusher: 'alice',
+  ...over,
 });
 
 beforeEach(() => {
@@ -36,7 +45,9 @@ describe('Store', () => {
     expect(store.builds.list({ commit: 'abab', limit: 10 }).map((b) => b.commitSha)).toEqual([sha('ab')]);
     expect(store.builds.list({ commit: 'ab', limit: 10 })).toHaveLength(2);
     expect(store.builds.commitsByPrefix('alice/shop', 'ab', 10)).toHaveLength(2);
-    const plan = store.db.$client.prepare("EXPLAIN QUERY PLAN SELECT * FROM builds WHERE commit_sha >= 'ab' AND commit_sha < 'abg'").all() as { detail: string }[];
+    const plan = store.db.$client.prepare("EXPLAIN QUERY PLAN SELECT * FROM builds WHERE commit_sha >= 'ab' AND commit_sha < 'abg'").all() as {
+      detail: string;
+    }[];
     expect(plan.map((p) => p.detail).join(' ')).toContain('builds_commit');
     const [first] = store.builds.list({ limit: 1 });
     expect(store.builds.list({ limit: 10, beforeId: first!.id })).toHaveLength(2);
@@ -76,7 +87,10 @@ describe('Store', () => {
 
   it('claims fairly across owners: a burst of one owner does not starve another', () => {
     const bobRepo = store.repos.ensure('bob', 'app').id;
-    store.builds.insert(Array.from({ length: 5 }, (_, i) => row({ refName: `b${i}`, ref: `refs/heads/b${i}`, commitSha: sha(String(i)) })), () => []);
+    store.builds.insert(
+      Array.from({ length: 5 }, (_, i) => row({ refName: `b${i}`, ref: `refs/heads/b${i}`, commitSha: sha(String(i)) })),
+      () => [],
+    );
     const [bobs] = store.builds.insert([row({ repoId: bobRepo, repo: 'bob/app', owner: 'bob' })], () => []);
     expect(store.queue.claimNext(() => 'x')!.owner).toBe('alice'); // alice's oldest first
     expect(store.queue.claimNext(() => 'x')!.id).toBe(bobs!.id); // then bob, who has nothing running, before alice's 2nd
@@ -104,7 +118,10 @@ describe('Store', () => {
     const [a, b, other] = store.builds.insert([row(), row({ commitSha: sha('b') }), row({ image: 'api' })], () => []);
     store.queue.claimNext(() => 'x'); // a runs
     const [c] = store.builds.insert<PushBuild>([row({ commitSha: sha('c') })], () => []);
-    expect(store.queue.supersede(c!).map((x) => [x.id, x.status])).toEqual([[a!.id, 'running'], [b!.id, 'queued']]);
+    expect(store.queue.supersede(c!).map((x) => [x.id, x.status])).toEqual([
+      [a!.id, 'running'],
+      [b!.id, 'queued'],
+    ]);
     expect(store.builds.byId(a!.id)).toMatchObject({ status: 'canceled', reason: `superseded by #${c!.id}`, reasonCode: 'superseded' });
     expect(store.builds.byId(other!.id)!.status).toBe('queued');
     expect(store.queue.finish(a!.id, { status: 'succeeded' })).toBe(false); // a canceled build stays canceled

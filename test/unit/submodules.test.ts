@@ -24,13 +24,15 @@ const none: TreeFilter = { includePatterns: [], excludePatterns: [], followPaths
 
 /** A commit of a work repo with `links` as gitlinks (path -> commit) and `.gitmodules` naming their URLs. */
 async function withSubmodules(repo: WorkRepo, links: Record<string, { commit: string; url: string }>, files: Record<string, string> = {}): Promise<string> {
-  const modules = Object.entries(links).map(([path, l]) => `[submodule "${path}"]\n\tpath = ${path}\n\turl = ${l.url}\n`).join('');
+  const modules = Object.entries(links)
+    .map(([path, l]) => `[submodule "${path}"]\n\tpath = ${path}\n\turl = ${l.url}\n`)
+    .join('');
   for (const [path, l] of Object.entries(links)) await execa('git', ['update-index', '--add', '--cacheinfo', `160000,${l.commit},${path}`], { cwd: repo.dir });
   return repo.commit({ ...files, '.gitmodules': modules }, 'submodules');
 }
 
 describe('which URLs name a repo of this server', () => {
-  it('takes the public URL\'s host and port with /git/<owner>/<repo>, .git or not, any userinfo ignored', () => {
+  it("takes the public URL's host and port with /git/<owner>/<repo>, .git or not, any userinfo ignored", () => {
     const lib = { ok: true, owner: 'alice', repo: 'lib' };
     expect(parse('http://build.test:8080/git/alice/lib.git')).toEqual(lib);
     expect(parse('http://BUILD.test:8080/git/alice/lib')).toEqual(lib);
@@ -40,7 +42,7 @@ describe('which URLs name a repo of this server', () => {
     expect(parse('https://build.test:443/x/git/bob/tools.git', 'alice/app', 'https://build.test/x/')).toEqual({ ok: true, owner: 'bob', repo: 'tools' });
   });
 
-  it('resolves relative URLs against the superproject\'s own URL, as git does', () => {
+  it("resolves relative URLs against the superproject's own URL, as git does", () => {
     expect(parse('../lib.git')).toEqual({ ok: true, owner: 'alice', repo: 'lib' });
     expect(parse('../../bob/other.git')).toEqual({ ok: true, owner: 'bob', repo: 'other' });
     expect(parse('../../bob/other.git', 'alice/app', 'https://build.test/prefix')).toEqual({ ok: true, owner: 'bob', repo: 'other' });
@@ -50,7 +52,10 @@ describe('which URLs name a repo of this server', () => {
   });
 
   it('calls everything else external, saying why', () => {
-    expect(parse('https://github.com/x/y.git')).toMatchObject({ ok: false, problem: expect.stringContaining('github.com is another host: codehub-build has no credentials for it') });
+    expect(parse('https://github.com/x/y.git')).toMatchObject({
+      ok: false,
+      problem: expect.stringContaining('github.com is another host: codehub-build has no credentials for it'),
+    });
     expect(parse('http://build.test:9090/git/alice/lib.git')).toMatchObject({ ok: false, problem: expect.stringContaining('another host') });
     expect(parse('https://build.test:8080/git/alice/lib.git').ok).toBe(true); // the port decides, not the scheme
     expect(parse('git@github.com:x/y.git')).toMatchObject({ ok: false, problem: expect.stringContaining('not an http(s) URL') });
@@ -70,12 +75,16 @@ describe('which URLs name a repo of this server', () => {
 });
 
 describe('.gitmodules', () => {
-  it('maps each submodule\'s path to its URL from git config -z output, names with dots and case kept', () => {
-    const out = 'submodule.vendor/lib.path\nvendor/lib\0submodule.vendor/lib.url\n../lib.git\0submodule.My.Mod.path\nsrc/mod/\0submodule.My.Mod.url\nhttps://x/y\0submodule.half.path\nonly/path\0core.bare\nfalse\0';
-    expect([...parseGitmodules(out)]).toEqual([['vendor/lib', '../lib.git'], ['src/mod', 'https://x/y']]);
+  it("maps each submodule's path to its URL from git config -z output, names with dots and case kept", () => {
+    const out =
+      'submodule.vendor/lib.path\nvendor/lib\0submodule.vendor/lib.url\n../lib.git\0submodule.My.Mod.path\nsrc/mod/\0submodule.My.Mod.url\nhttps://x/y\0submodule.half.path\nonly/path\0core.bare\nfalse\0';
+    expect([...parseGitmodules(out)]).toEqual([
+      ['vendor/lib', '../lib.git'],
+      ['src/mod', 'https://x/y'],
+    ]);
   });
 
-  it('reads a commit\'s .gitmodules with git (no includes), and none without the file', async () => {
+  it("reads a commit's .gitmodules with git (no includes), and none without the file", async () => {
     const repo = await WorkRepo.create({ 'a.txt': 'a\n' });
     const plain = (await repo.git.revparse(['HEAD'])).trim();
     const sha = await withSubmodules(repo, { 'vendor/lib': { commit: plain, url: 'http://build.test:8080/git/alice/lib.git' } });
@@ -93,7 +102,7 @@ describe('.gitmodules', () => {
   });
 });
 
-describe('the resolver for a build\'s pusher', () => {
+describe("the resolver for a build's pusher", () => {
   let store: Store;
   let repos: RepoStore;
   let libSha: string;
@@ -116,7 +125,7 @@ describe('the resolver for a build\'s pusher', () => {
 
   const ref = (url: string, commit = libSha) => ({ path: 'vendor/lib', url, commit, superRepo: 'alice/app' });
 
-  it('gives the owner and those it is shared with the repo\'s folder', async () => {
+  it("gives the owner and those it is shared with the repo's folder", async () => {
     const ok = { ok: true, gitDir: repos.path('alice', 'lib'), repo: 'alice/lib' };
     expect(await resolver('alice').resolve(ref('../lib.git'))).toEqual(ok);
     expect(await resolver('carol').resolve(ref('http://carol:chb_x@build.test:8080/git/alice/lib.git'))).toEqual(ok);
@@ -126,25 +135,40 @@ describe('the resolver for a build\'s pusher', () => {
     const r = await resolver('bob').resolve(ref('http://bob:chb_secret@build.test:8080/git/alice/lib.git'));
     expect(r).toEqual({
       ok: false,
-      problem: 'submodule vendor/lib (http://bob:***@build.test:8080/git/alice/lib.git): bob may not read alice/lib (it is not shared with bob, or does not exist); its owner can share it: codehub-build repo share alice/lib bob --role read',
+      problem:
+        'submodule vendor/lib (http://bob:***@build.test:8080/git/alice/lib.git): bob may not read alice/lib (it is not shared with bob, or does not exist); its owner can share it: codehub-build repo share alice/lib bob --role read',
     });
   });
 
   it('says what to push when the repo or the commit is missing, and why an external URL cannot be read', async () => {
-    expect(await resolver('alice').resolve(ref('../nope.git'))).toMatchObject({ ok: false, problem: `submodule vendor/lib (../nope.git): there is no repository alice/nope on this server; push it first: git push ${PUBLIC}/git/alice/nope.git` });
-    expect(await resolver('alice').resolve(ref('../lib.git', lostSha))).toMatchObject({ ok: false, problem: expect.stringContaining(`commit ${lostSha} is not on a branch or tag of alice/lib; push ${lostSha} to alice/lib first`) });
+    expect(await resolver('alice').resolve(ref('../nope.git'))).toMatchObject({
+      ok: false,
+      problem: `submodule vendor/lib (../nope.git): there is no repository alice/nope on this server; push it first: git push ${PUBLIC}/git/alice/nope.git`,
+    });
+    expect(await resolver('alice').resolve(ref('../lib.git', lostSha))).toMatchObject({
+      ok: false,
+      problem: expect.stringContaining(`commit ${lostSha} is not on a branch or tag of alice/lib; push ${lostSha} to alice/lib first`),
+    });
     const ext = await resolver('alice').resolve(ref('https://ghp_token@github.com/x/y.git'));
-    expect(ext).toMatchObject({ ok: false, problem: expect.stringContaining('submodule vendor/lib (https://***@github.com/x/y.git) cannot be read: github.com is another host') });
+    expect(ext).toMatchObject({
+      ok: false,
+      problem: expect.stringContaining('submodule vendor/lib (https://***@github.com/x/y.git) cannot be read: github.com is another host'),
+    });
     expect(JSON.stringify(ext)).not.toContain('ghp_token');
-    expect(await resolver('gone').resolve(ref('../lib.git'))).toMatchObject({ ok: false, problem: expect.stringContaining('the build\'s pusher gone is no longer a user') });
+    expect(await resolver('gone').resolve(ref('../lib.git'))).toMatchObject({
+      ok: false,
+      problem: expect.stringContaining("the build's pusher gone is no longer a user"),
+    });
   });
 });
 
 describe('a submodule spliced into the listing', () => {
   const trees: GitTree[] = [];
-  afterAll(() => { for (const t of trees) t.close(); });
+  afterAll(() => {
+    for (const t of trees) t.close();
+  });
 
-  it('puts its entries right after its folder, in fsutil\'s order around names that sort between', async () => {
+  it("puts its entries right after its folder, in fsutil's order around names that sort between", async () => {
     const lib = await WorkRepo.create({ 'a.txt': 'a\n', 'z/deep.txt': 'deep\n', 'b-c.txt': 'b\n' });
     const libSha = (await lib.git.revparse(['HEAD'])).trim();
     // `vendor/lib` beside `vendor/lib-x` and `vendor/lib.txt`, which git sorts before `vendor/lib/` and fsutil after.
@@ -156,7 +180,20 @@ describe('a submodule spliced into the listing', () => {
     const r = await t.entries(none);
     if (!r.ok) throw new Error(r.problem);
     const paths = r.entries.map((e) => e.path);
-    expect(paths).toEqual(['.gitmodules', 'vendor', 'vendor/a.txt', 'vendor/lib', 'vendor/lib/a.txt', 'vendor/lib/b-c.txt', 'vendor/lib/z', 'vendor/lib/z/deep.txt', 'vendor/lib-x', 'vendor/lib-x/k.txt', 'vendor/lib.txt', 'zzz.txt']);
+    expect(paths).toEqual([
+      '.gitmodules',
+      'vendor',
+      'vendor/a.txt',
+      'vendor/lib',
+      'vendor/lib/a.txt',
+      'vendor/lib/b-c.txt',
+      'vendor/lib/z',
+      'vendor/lib/z/deep.txt',
+      'vendor/lib-x',
+      'vendor/lib-x/k.txt',
+      'vendor/lib.txt',
+      'zzz.txt',
+    ]);
     for (let i = 1; i < paths.length; i++) expect(fsutilOrder(paths[i - 1]!, paths[i]!)).toBeLessThan(0);
   });
 });

@@ -6,8 +6,14 @@ const sha = 'a'.repeat(8) + 'b'.repeat(32);
 
 describe('toImageTag', () => {
   it.each([
-    ['main', 'main'], ['feature/Foo_Bar', 'feature-Foo_Bar'], ['a//b  c', 'a-b-c'], ['.hidden', 'hidden'],
-    ['-x', 'x'], ['$(rm -rf /);`x`', 'rm--rf-x-'], ['ünïcode', 'n-code'], ['x'.repeat(200), 'x'.repeat(128)],
+    ['main', 'main'],
+    ['feature/Foo_Bar', 'feature-Foo_Bar'],
+    ['a//b  c', 'a-b-c'],
+    ['.hidden', 'hidden'],
+    ['-x', 'x'],
+    ['$(rm -rf /);`x`', 'rm--rf-x-'],
+    ['ünïcode', 'n-code'],
+    ['x'.repeat(200), 'x'.repeat(128)],
   ])('%s -> %s', (name, tag) => expect(toImageTag(name)).toBe(tag));
 });
 
@@ -21,8 +27,10 @@ describe('renderTags', () => {
     expect(renderTags(['{branch}', '{sha}'], { ref: refInfo('refs/tags/v1.0.0')!, sha, buildId: 1, isDefaultBranch: true })).toEqual(['v1.0.0', sha]);
   });
   it('leaves out templates whose placeholder is empty and renders the rest', () => {
-    expect(renderTags(['{tag}', 'b{build}-{short_sha}', '{branch}'], { ref: branch, sha, buildId: 42, isDefaultBranch: false }))
-      .toEqual([`b42-${sha.slice(0, 12)}`, 'feature-Foo_Bar']);
+    expect(renderTags(['{tag}', 'b{build}-{short_sha}', '{branch}'], { ref: branch, sha, buildId: 42, isDefaultBranch: false })).toEqual([
+      `b42-${sha.slice(0, 12)}`,
+      'feature-Foo_Bar',
+    ]);
   });
   it('only branches and tags are refs that build', () => {
     expect(refInfo('refs/notes/builds')).toBeNull();
@@ -30,8 +38,11 @@ describe('renderTags', () => {
   });
   it('labels carry revision, source, created, ref name and build id', () => {
     expect(imageLabels({ sha, sourceUrl: 'http://x/git/a/b.git', refName: 'main', buildId: 3, created: new Date(0) })).toEqual({
-      'org.opencontainers.image.revision': sha, 'org.opencontainers.image.source': 'http://x/git/a/b.git',
-      'org.opencontainers.image.created': '1970-01-01T00:00:00.000Z', 'org.opencontainers.image.ref.name': 'main', 'dev.codehub.build.id': '3',
+      'org.opencontainers.image.revision': sha,
+      'org.opencontainers.image.source': 'http://x/git/a/b.git',
+      'org.opencontainers.image.created': '1970-01-01T00:00:00.000Z',
+      'org.opencontainers.image.ref.name': 'main',
+      'dev.codehub.build.id': '3',
     });
   });
 });

@@ -46,7 +46,12 @@ describe('durations', () => {
 describe('registry operation settings', () => {
   it('has the documented defaults', () => {
     expect(loadSettings({})).toMatchObject({
-      quotaBytes: 10 * 1024 ** 3, gcIntervalMs: 3_600_000, retentionKeep: 10, retentionDays: 30, retentionGraceMs: 86_400_000, logRetentionDays: 90,
+      quotaBytes: 10 * 1024 ** 3,
+      gcIntervalMs: 3_600_000,
+      retentionKeep: 10,
+      retentionDays: 30,
+      retentionGraceMs: 86_400_000,
+      logRetentionDays: 90,
     });
     expect(loadSettings({ CODEHUB_QUOTA: '0' }).quotaBytes).toBe(0);
     expect(loadSettings({ CODEHUB_QUOTA: 'none' }).quotaBytes).toBe(0);

@@ -10,15 +10,15 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { text } from 'node:stream/consumers';
 import { afterAll, beforeEach, describe, expect, it } from 'vitest';
-import {
-  BlobArgumentError, BlobHashError, BlobIncompleteError, BlobNotFoundError, BlobStore, BlobTooLargeError,
-} from '../../src/uploads/blobs.js';
+import { BlobArgumentError, BlobHashError, BlobIncompleteError, BlobNotFoundError, BlobStore, BlobTooLargeError } from '../../src/uploads/blobs.js';
 
 const sha = (s: string | Buffer) => createHash('sha256').update(s).digest('hex');
 const made: string[] = [];
 let root: string;
 let store: BlobStore;
-afterAll(() => { for (const d of made) rmSync(d, { recursive: true, force: true }); });
+afterAll(() => {
+  for (const d of made) rmSync(d, { recursive: true, force: true });
+});
 beforeEach(() => {
   root = mkdtempSync(join(tmpdir(), 'chb-blobs-'));
   made.push(root);
@@ -27,7 +27,7 @@ beforeEach(() => {
 
 /** Every file under the store, relative to its root: what a failed write must not add to. */
 function files(): string[] {
-  return (readdirSync(root, { recursive: true, withFileTypes: true }))
+  return readdirSync(root, { recursive: true, withFileTypes: true })
     .filter((d) => d.isFile())
     .map((d) => join(d.parentPath, d.name).slice(root.length + 1))
     .sort();
@@ -38,7 +38,9 @@ function counted(chunks: Buffer[]): { source: Readable; pulled: () => number } {
   let i = 0;
   const source = new Readable({
     highWaterMark: 1,
-    read() { this.push(i < chunks.length ? chunks[i++] : null); },
+    read() {
+      this.push(i < chunks.length ? chunks[i++] : null);
+    },
   });
   return { source, pulled: () => i };
 }
@@ -68,12 +70,14 @@ describe('writing a blob', () => {
     expect(await store.write('alice', sha(''), 0, Readable.from([]))).toBe('written');
     expect(await store.has('alice', sha(''))).toBe(true);
     const big = Buffer.alloc(300_000, 7);
-    async function* pieces() { for (let o = 0; o < big.length; o += 65_536) yield big.subarray(o, o + 65_536); }
+    async function* pieces() {
+      for (let o = 0; o < big.length; o += 65_536) yield big.subarray(o, o + 65_536);
+    }
     expect(await store.write('alice', sha(big), big.length, pieces())).toBe('written');
     expect((await store.read('alice', sha(big))).equals(big)).toBe(true);
   });
 
-  it('refuses content that is not the hash\'s, leaving nothing', async () => {
+  it("refuses content that is not the hash's, leaving nothing", async () => {
     const claimed = sha('the real thing');
     const err = await store.write('alice', claimed, 5, Readable.from([Buffer.from('bogus')])).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(BlobHashError);
@@ -96,13 +100,19 @@ describe('writing a blob', () => {
 
   it('refuses an upload that ends short, leaving nothing', async () => {
     await expect(store.write('alice', sha('abcdef'), 6, Readable.from([Buffer.from('abc')]))).rejects.toThrow(BlobIncompleteError);
-    await expect(store.write('alice', sha('abcdef'), 6, Readable.from([Buffer.from('abc')]))).rejects.toThrow(`blob ${sha('abcdef')}: the upload ended after 3 of its 6 bytes`);
+    await expect(store.write('alice', sha('abcdef'), 6, Readable.from([Buffer.from('abc')]))).rejects.toThrow(
+      `blob ${sha('abcdef')}: the upload ended after 3 of its 6 bytes`,
+    );
     expect(files()).toEqual([]);
   });
 
   it('leaves nothing when aborted while the source is silent, and ends the source', async () => {
     const content = 'first half, second half';
-    const source = new Readable({ read() { /* the client stalls after the first chunk */ } });
+    const source = new Readable({
+      read() {
+        /* the client stalls after the first chunk */
+      },
+    });
     source.push(Buffer.from('first half, '));
     const ac = new AbortController();
     const writing = store.write('alice', sha(content), content.length, source, ac.signal);
@@ -116,7 +126,10 @@ describe('writing a blob', () => {
   });
 
   it('leaves nothing when the source fails (a dropped connection)', async () => {
-    async function* dropped() { yield Buffer.from('part'); throw new Error('socket hang up'); }
+    async function* dropped() {
+      yield Buffer.from('part');
+      throw new Error('socket hang up');
+    }
     await expect(store.write('alice', sha('partial content'), 15, dropped())).rejects.toThrow('socket hang up');
     expect(files()).toEqual([]);
   });
@@ -146,7 +159,9 @@ describe('names', () => {
     }
     for (const h of ['../../../etc/passwd', sha('x').toUpperCase(), sha('x').slice(1), `${sha('x')}/..`]) {
       await expect(store.has('alice', h)).rejects.toThrow(BlobArgumentError);
-      await expect(store.write('alice', h, 1, Readable.from([Buffer.from('x')]))).rejects.toThrow(`${JSON.stringify(h)} is not a sha256 (64 lowercase hex digits)`);
+      await expect(store.write('alice', h, 1, Readable.from([Buffer.from('x')]))).rejects.toThrow(
+        `${JSON.stringify(h)} is not a sha256 (64 lowercase hex digits)`,
+      );
     }
     await expect(store.missing('alice', [sha('x'), 'nope'])).rejects.toThrow(BlobArgumentError);
     await expect(store.write('alice', sha('x'), -1, Readable.from([]))).rejects.toThrow(BlobArgumentError);
@@ -191,13 +206,13 @@ describe('trimming a store to its budget', () => {
   }
 
   it('removes the least recently used first, never a protected one', async () => {
-    const [oldest, old, recent, newest] = await blobs('oldest', 'old', 'recent', 'newest') as [string, string, string, string];
+    const [oldest, old, recent, newest] = (await blobs('oldest', 'old', 'recent', 'newest')) as [string, string, string, string];
     expect(await store.trim('alice', 20, new Set([oldest]))).toEqual({ removed: 2, freedBytes: 20, keptBytes: 20 });
     expect(await store.missing('alice', [oldest, old, recent, newest])).toEqual([old, recent]);
   });
 
   it('counts a touch as a use', async () => {
-    const [first, second, third] = await blobs('first', 'second', 'third') as [string, string, string];
+    const [first, second, third] = (await blobs('first', 'second', 'third')) as [string, string, string];
     await store.touch('alice', first);
     await store.touch('alice', [sha('never stored')]); // nothing to touch: no error
     expect(await store.trim('alice', 10)).toEqual({ removed: 2, freedBytes: 20, keptBytes: 10 });

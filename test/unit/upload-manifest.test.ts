@@ -22,10 +22,20 @@ function problems(entries: unknown[], l = limits): string[] {
 }
 
 describe('a valid manifest', () => {
-  it('comes back in fsutil\'s order, with its size and each blob once', () => {
-    const r = validateManifest({
-      entries: [file('a.txt', 'same'), file('a/x', 'same'), dir('a'), file('Dockerfile', 'FROM scratch\n'), link('l', '../../etc/passwd'), file('run.sh', '#!/bin/sh\n', 0o755)],
-    }, limits);
+  it("comes back in fsutil's order, with its size and each blob once", () => {
+    const r = validateManifest(
+      {
+        entries: [
+          file('a.txt', 'same'),
+          file('a/x', 'same'),
+          dir('a'),
+          file('Dockerfile', 'FROM scratch\n'),
+          link('l', '../../etc/passwd'),
+          file('run.sh', '#!/bin/sh\n', 0o755),
+        ],
+      },
+      limits,
+    );
     expect(r.ok).toBe(true);
     if (!r.ok) return;
     expect(r.manifest.entries.map((e) => e.path)).toEqual(['Dockerfile', 'a', 'a/x', 'a.txt', 'l', 'run.sh']);
@@ -35,11 +45,29 @@ describe('a valid manifest', () => {
     expect(r.manifest.entries.find((e) => e.path === 'l')).toEqual(link('l', '../../etc/passwd'));
   });
 
-  it('keeps only the known fields, and Go\'s setuid, setgid and sticky bits', () => {
+  it("keeps only the known fields, and Go's setuid, setgid and sticky bits", () => {
     const setuid = 0x00800000 | 0o755;
     const sticky = (MODE_DIR | 0x00100000 | 0o777) >>> 0;
-    const r = validateManifest({ entries: [{ ...dir('tmp'), mode: sticky, extra: 1 }, { ...file('tmp/su'), mode: setuid, mtime: 5 }] }, limits);
-    expect(r).toEqual({ ok: true, manifest: { entries: [{ path: 'tmp', mode: sticky, size: 0 }, { ...file('tmp/su'), mode: setuid }], totalBytes: 6, blobs: [sha('tmp/su')] } });
+    const r = validateManifest(
+      {
+        entries: [
+          { ...dir('tmp'), mode: sticky, extra: 1 },
+          { ...file('tmp/su'), mode: setuid, mtime: 5 },
+        ],
+      },
+      limits,
+    );
+    expect(r).toEqual({
+      ok: true,
+      manifest: {
+        entries: [
+          { path: 'tmp', mode: sticky, size: 0 },
+          { ...file('tmp/su'), mode: setuid },
+        ],
+        totalBytes: 6,
+        blobs: [sha('tmp/su')],
+      },
+    });
   });
 
   it('takes an empty context (the build then says there is no Dockerfile)', () => {
@@ -49,10 +77,11 @@ describe('a valid manifest', () => {
   it('sorts as fsutilOrder does, names with bytes around "/" and beyond ASCII included', () => {
     const names = ['a', 'a.b', 'a-b', 'a b', 'a/b', 'a/b/c', 'a/b.c', 'a0', 'B', 'é', 'e\u0301', '\u{1F600}', '\uFFFD', 'z', '_', '~'];
     const entries: ManifestEntry[] = [];
-    for (const n of names) for (const m of names) {
-      if (n.includes('/') || m.includes('/')) continue;
-      entries.push(dir(n), file(`${n}/${m}`));
-    }
+    for (const n of names)
+      for (const m of names) {
+        if (n.includes('/') || m.includes('/')) continue;
+        entries.push(dir(n), file(`${n}/${m}`));
+      }
     const unique = [...new Map(entries.map((e) => [e.path, e])).values()].reverse();
     const r = validateManifest({ entries: unique }, limits);
     if (!r.ok) throw new Error(r.problems.join('\n'));
@@ -62,7 +91,9 @@ describe('a valid manifest', () => {
 
 describe('problems, each naming its entry', () => {
   it('refuses paths that are not plain relative paths', () => {
-    expect(problems([file('/etc/passwd'), file('a/../../x'), file('./x'), file('a//b'), file('a/'), file(''), file('a\0b'), file('a\nb'), file('x\uD800')])).toEqual([
+    expect(
+      problems([file('/etc/passwd'), file('a/../../x'), file('./x'), file('a//b'), file('a/'), file(''), file('a\0b'), file('a\nb'), file('x\uD800')]),
+    ).toEqual([
       'entries[0] ("/etc/passwd"): the path starts with "/": paths are relative to the context folder',
       'entries[1] ("a/../../x"): the path has a ".." component',
       'entries[2] ("./x"): the path has a "." component',
@@ -93,25 +124,27 @@ describe('problems, each naming its entry', () => {
     ]);
   });
 
-  it('checks each kind\'s fields: a file\'s sha256, sizes, a symlink\'s target, the mode\'s type', () => {
-    expect(problems([
-      { ...file('nohash'), sha256: undefined },
-      { ...file('upper'), sha256: sha('x').toUpperCase() },
-      { ...file('neg'), size: -1 },
-      { ...file('half'), size: 1.5 },
-      { ...file('huge'), size: 2 ** 53 },
-      { ...dir('d'), size: 4096 },
-      { ...dir('d2'), sha256: sha('x') },
-      { ...link('l', 'x'), linkname: undefined },
-      { ...link('l2', 'x'), linkname: '' },
-      { ...file('f'), linkname: 'x' },
-      { ...file('sock'), mode: 0x01000000 | 0o755 },
-      { ...file('both'), mode: (MODE_DIR | MODE_SYMLINK | 0o755) >>> 0 },
-      { ...file('odd'), mode: 0x1000 },
-      { ...file('neg-mode'), mode: -1 },
-      'a string',
-      { path: 7, mode: 0o644, size: 0, sha256: sha('') },
-    ])).toEqual([
+  it("checks each kind's fields: a file's sha256, sizes, a symlink's target, the mode's type", () => {
+    expect(
+      problems([
+        { ...file('nohash'), sha256: undefined },
+        { ...file('upper'), sha256: sha('x').toUpperCase() },
+        { ...file('neg'), size: -1 },
+        { ...file('half'), size: 1.5 },
+        { ...file('huge'), size: 2 ** 53 },
+        { ...dir('d'), size: 4096 },
+        { ...dir('d2'), sha256: sha('x') },
+        { ...link('l', 'x'), linkname: undefined },
+        { ...link('l2', 'x'), linkname: '' },
+        { ...file('f'), linkname: 'x' },
+        { ...file('sock'), mode: 0x01000000 | 0o755 },
+        { ...file('both'), mode: (MODE_DIR | MODE_SYMLINK | 0o755) >>> 0 },
+        { ...file('odd'), mode: 0x1000 },
+        { ...file('neg-mode'), mode: -1 },
+        'a string',
+        { path: 7, mode: 0o644, size: 0, sha256: sha('') },
+      ]),
+    ).toEqual([
       'entries[0] ("nohash"): a file needs its sha256: 64 lowercase hex digits',
       'entries[1] ("upper"): a file needs its sha256: 64 lowercase hex digits',
       'entries[2] ("neg"): size must be a whole number of bytes, 0 or more',
@@ -143,7 +176,11 @@ describe('problems, each naming its entry', () => {
 
   it('refuses what is not a manifest, without throwing', () => {
     for (const body of [null, undefined, 'x', 42, [], { entries: 'x' }, { entries: null }, { entry: [] }]) {
-      expect(validateManifest(body, limits)).toEqual({ ok: false, tooLarge: false, problems: ['the manifest must be an object { "entries": [{ path, mode, size, sha256?, linkname? }, ...] }'] });
+      expect(validateManifest(body, limits)).toEqual({
+        ok: false,
+        tooLarge: false,
+        problems: ['the manifest must be an object { "entries": [{ path, mode, size, sha256?, linkname? }, ...] }'],
+      });
     }
   });
 
@@ -155,12 +192,18 @@ describe('problems, each naming its entry', () => {
 });
 
 describe('limits', () => {
-  it('names the limit, its setting and the context\'s size when it is over', () => {
+  it("names the limit, its setting and the context's size when it is over", () => {
     const big = { ...file('big.iso'), size: Math.round(1.2 * GiB) };
     const r = validateManifest({ entries: [big, file('Dockerfile')] }, limits);
-    expect(r).toEqual({ ok: false, tooLarge: true, problems: ['the context is 1.2 GiB; the server takes at most 512 MiB (CODEHUB_MAX_UPLOAD_BYTES): add what the build does not need to .dockerignore'] });
+    expect(r).toEqual({
+      ok: false,
+      tooLarge: true,
+      problems: ['the context is 1.2 GiB; the server takes at most 512 MiB (CODEHUB_MAX_UPLOAD_BYTES): add what the build does not need to .dockerignore'],
+    });
     const other = validateManifest({ entries: [big] }, { maxBytes: GiB, setting: 'upload_limit' });
-    expect(!other.ok && other.problems).toEqual(['the context is 1.2 GiB; the server takes at most 1 GiB (upload_limit): add what the build does not need to .dockerignore']);
+    expect(!other.ok && other.problems).toEqual([
+      'the context is 1.2 GiB; the server takes at most 1 GiB (upload_limit): add what the build does not need to .dockerignore',
+    ]);
     // Exactly at the limit is within it; folders and symlinks count nothing.
     expect(validateManifest({ entries: [{ ...file('x'), size: GiB }, dir('d'), link('l', 'x')] }, { maxBytes: GiB }).ok).toBe(true);
   });
@@ -174,6 +217,10 @@ describe('limits', () => {
   it('refuses more entries than the limit before looking at any', () => {
     expect(MAX_UPLOAD_ENTRIES).toBe(200_000);
     const r = validateManifest({ entries: Array.from({ length: 4 }, () => 'junk') }, { ...limits, maxEntries: 3 });
-    expect(r).toEqual({ ok: false, tooLarge: true, problems: ['the context has 4 entries; the server takes at most 3: add what the build does not need to .dockerignore'] });
+    expect(r).toEqual({
+      ok: false,
+      tooLarge: true,
+      problems: ['the context has 4 entries; the server takes at most 3: add what the build does not need to .dockerignore'],
+    });
   });
 });

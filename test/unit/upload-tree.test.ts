@@ -20,7 +20,7 @@ import { WorkRepo } from '../helpers/git.js';
 
 /** The folder, as files (content), executables (`+x` content) and symlinks (`-> target`). */
 const FILES: Record<string, string> = {
-  'Dockerfile': 'FROM scratch\nCOPY . /\n',
+  Dockerfile: 'FROM scratch\nCOPY . /\n',
   '.dockerignore': 'data\n',
   'a.txt': 'hello\n',
   'a-b.txt': 'dash\n',
@@ -33,7 +33,7 @@ const FILES: Record<string, string> = {
   'src/main.go': 'package main\n',
   'src/lib/util.go': 'package lib\n',
   'run.sh': '+x#!/bin/sh\n',
-  'link': '-> a/b',
+  link: '-> a/b',
   'src/up': '-> ../a',
   'empty.txt': '',
 };
@@ -86,7 +86,11 @@ async function entries(t: GitTree | UploadTree, filter: TreeFilter): Promise<Tre
 const shape = (es: TreeEntry[]) => es.map((e) => ({ path: e.path, mode: e.mode, size: e.size, linkname: e.linkname }));
 
 beforeAll(async () => {
-  const plain = Object.fromEntries(Object.entries(FILES).filter(([, v]) => !isLink(v)).map(([p, v]) => [p, content(v)]));
+  const plain = Object.fromEntries(
+    Object.entries(FILES)
+      .filter(([, v]) => !isLink(v))
+      .map(([p, v]) => [p, content(v)]),
+  );
   const repo = await WorkRepo.create(plain);
   await execa('chmod', ['+x', ...Object.keys(FILES).filter((p) => isExec(FILES[p]!))], { cwd: repo.dir });
   for (const [p, v] of Object.entries(FILES)) if (isLink(v)) await execa('ln', ['-s', v.slice(3), p], { cwd: repo.dir });
@@ -111,7 +115,7 @@ afterAll(() => {
 describe('the same folder pushed and uploaded', () => {
   const filters: [string, TreeFilter][] = [
     ['everything', none],
-    ['the Dockerfile\'s own call', { ...none, followPaths: ['Dockerfile', 'Dockerfile.dockerignore', '.dockerignore'] }],
+    ["the Dockerfile's own call", { ...none, followPaths: ['Dockerfile', 'Dockerfile.dockerignore', '.dockerignore'] }],
     ['a followpath to a file', { ...none, followPaths: ['a/x.txt'] }],
     ['a followpath to a folder', { ...none, followPaths: ['a/b'] }],
     ['a followpath through a symlink', { ...none, followPaths: ['link/y.txt'] }],
@@ -147,7 +151,7 @@ describe('the same folder pushed and uploaded', () => {
 });
 
 describe('an uploaded folder as a context', () => {
-  it('reads a file\'s bytes from the owner\'s store, as a Buffer or a stream', async () => {
+  it("reads a file's bytes from the owner's store, as a Buffer or a stream", async () => {
     expect((await uploadTree.read('a/b/y.txt')).toString()).toBe('y\n');
     expect((await uploadTree.read('run.sh')).toString()).toBe('#!/bin/sh\n');
     expect((await uploadTree.read('empty.txt')).length).toBe(0);
@@ -157,19 +161,21 @@ describe('an uploaded folder as a context', () => {
     await expect(uploadTree.read('nope')).rejects.toThrow('nope is not a file of the context');
   });
 
-  it('fails a read whose blob is not in the owner\'s store (another owner\'s copy does not count)', async () => {
+  it("fails a read whose blob is not in the owner's store (another owner's copy does not count)", async () => {
     const t = new UploadTree(store, 'bob', manifestOf(FILES));
     await expect(t.read('a.txt')).rejects.toThrow(BlobNotFoundError);
   });
 
-  it('changes a file\'s mtime exactly when its content changes, and a symlink\'s when its target does', async () => {
+  it("changes a file's mtime exactly when its content changes, and a symlink's when its target does", async () => {
     const before = new Map((await entries(uploadTree, none)).map((e) => [e.path, e.mtimeNs]));
-    const changedFiles = { ...FILES, 'a.txt': 'howdy\n', 'link': '-> a' };
+    const changedFiles = { ...FILES, 'a.txt': 'howdy\n', link: '-> a' };
     const after = new Map((await entries(new UploadTree(store, 'alice', await upload('alice', changedFiles)), none)).map((e) => [e.path, e.mtimeNs]));
     expect([...after].filter(([p, t]) => before.get(p) !== t).map(([p]) => p)).toEqual(['a.txt', 'link']);
     // Same content at another path: the same time, as git-tree gives the same blob the same time.
     expect(before.get('a/x.txt')).not.toBe(before.get('a/b/y.txt'));
-    const copy = new Map((await entries(new UploadTree(store, 'alice', await upload('alice', { ...FILES, 'copy.txt': 'hello\n' })), none)).map((e) => [e.path, e.mtimeNs]));
+    const copy = new Map(
+      (await entries(new UploadTree(store, 'alice', await upload('alice', { ...FILES, 'copy.txt': 'hello\n' })), none)).map((e) => [e.path, e.mtimeNs]),
+    );
     expect(copy.get('copy.txt')).toBe(copy.get('a.txt'));
     // Folders carry the fixed date: 2000-01-01.
     expect(before.get('a')).toBe(946_684_800_000_000_000n);

@@ -39,14 +39,30 @@ describe('uploads API', () => {
   it('asks only for the files the owner has not uploaded before, then queues one build as an upload', async () => {
     const first = await begin();
     expect(first.status).toBe(201);
-    expect(first.body).toMatchObject({ folder: 'web', files: 2, bytes: DOCKERFILE.length + APP.length, missing: [sha(DOCKERFILE), sha(APP)], missing_bytes: DOCKERFILE.length + APP.length });
+    expect(first.body).toMatchObject({
+      folder: 'web',
+      files: 2,
+      bytes: DOCKERFILE.length + APP.length,
+      missing: [sha(DOCKERFILE), sha(APP)],
+      missing_bytes: DOCKERFILE.length + APP.length,
+    });
     expect(await put(first.body.id, DOCKERFILE)).toEqual({ status: 201, body: { sha256: sha(DOCKERFILE), size: DOCKERFILE.length } });
     expect((await put(first.body.id, APP)).status).toBe(201);
     expect((await put(first.body.id, APP)).status).toBe(200); // there already
 
     const built = await call('POST', `/api/uploads/${first.body.id}/build`, alice, { tag: 'web:try1', build_args: { A: '1' } });
     expect(built.status).toBe(201);
-    expect(built.body).toMatchObject({ source: 'upload', repo: 'alice/web', image: 'web', image_refs: ['reg:5000/alice/web:try1'], status: 'queued', pusher: 'alice', ref: null, commit: null, upload: { folder: 'web', bytes: DOCKERFILE.length + APP.length } });
+    expect(built.body).toMatchObject({
+      source: 'upload',
+      repo: 'alice/web',
+      image: 'web',
+      image_refs: ['reg:5000/alice/web:try1'],
+      status: 'queued',
+      pusher: 'alice',
+      ref: null,
+      commit: null,
+      upload: { folder: 'web', bytes: DOCKERFILE.length + APP.length },
+    });
     expect((await call('GET', `/api/builds?source=upload`, alice)).body.builds.map((b: any) => b.id)).toEqual([built.body.id]);
     // The same upload builds once; another user does not see it at all.
     expect((await call('POST', `/api/uploads/${first.body.id}/build`, alice, {})).status).toBe(409);
@@ -54,7 +70,10 @@ describe('uploads API', () => {
 
     // The next upload of the folder after a one-line change asks for that file alone.
     const changed = 'hello, again\n';
-    const second = await begin(alice, { folder: 'web', entries: [entries()[0], entries()[1], { path: 'src/app.txt', mode: 0o644, size: changed.length, sha256: sha(changed) }] });
+    const second = await begin(alice, {
+      folder: 'web',
+      entries: [entries()[0], entries()[1], { path: 'src/app.txt', mode: 0o644, size: changed.length, sha256: sha(changed) }],
+    });
     expect(second.body.missing).toEqual([sha(changed)]);
     // Blobs are per owner: bob uploading the same files sends them all.
     expect((await begin(bob)).body.missing).toHaveLength(2);
@@ -77,7 +96,13 @@ describe('uploads API', () => {
   });
 
   it('names every bad entry and a bad folder', async () => {
-    const r = await begin(alice, { folder: 'web', entries: [{ path: '../etc/passwd', mode: 0o644, size: 1, sha256: sha('x') }, { path: 'a', mode: 0o644, size: 1 }] });
+    const r = await begin(alice, {
+      folder: 'web',
+      entries: [
+        { path: '../etc/passwd', mode: 0o644, size: 1, sha256: sha('x') },
+        { path: 'a', mode: 0o644, size: 1 },
+      ],
+    });
     expect(r.status).toBe(400);
     expect(r.body.error.details.problems.join('\n')).toMatch(/\.\.\/etc\/passwd/);
     expect(r.body.error.details.problems).toHaveLength(2);

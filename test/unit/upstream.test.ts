@@ -7,7 +7,17 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { checkUpstreamUrl, fetchUpstream, hostProblem, isLinkLocal, remoteRef, resolveHost, runGit, type GitRun, type Resolve } from '../../src/forges/upstream.js';
+import {
+  checkUpstreamUrl,
+  fetchUpstream,
+  hostProblem,
+  isLinkLocal,
+  remoteRef,
+  resolveHost,
+  runGit,
+  type GitRun,
+  type Resolve,
+} from '../../src/forges/upstream.js';
 import { gitEnv } from '../../src/git/env.js';
 import { RepoStore } from '../../src/git/repos.js';
 import { WorkRepo } from '../helpers/git.js';
@@ -97,7 +107,10 @@ const LINK_LOCAL_SPELLINGS: [string, string][] = [
 describe('link-local hosts', () => {
   it.each(LINK_LOCAL_SPELLINGS)('refuses %s (host %s) by default, naming the rule', (raw, host) => {
     const r = checkUpstreamUrl(raw);
-    expect(r).toMatchObject({ ok: false, problem: `upstream URL ${JSON.stringify(raw)} names host ${host}, a link-local address; link-local addresses (169.254.0.0/16, fe80::/10: cloud metadata services answer there) are refused unless the operator lists the host in CODEHUB_UPSTREAM_HOSTS` });
+    expect(r).toMatchObject({
+      ok: false,
+      problem: `upstream URL ${JSON.stringify(raw)} names host ${host}, a link-local address; link-local addresses (169.254.0.0/16, fe80::/10: cloud metadata services answer there) are refused unless the operator lists the host in CODEHUB_UPSTREAM_HOSTS`,
+    });
   });
 
   it.each(LINK_LOCAL_SPELLINGS)('allows %s when the operator lists %s', (raw, host) => {
@@ -105,21 +118,34 @@ describe('link-local hosts', () => {
   });
 
   it.each([
-    'http://[FE80::1%25eth0]/a/b', 'http://[fe80::1%eth0]/a/b', // zone ids: not a URL host at all
+    'http://[FE80::1%25eth0]/a/b',
+    'http://[fe80::1%eth0]/a/b', // zone ids: not a URL host at all
   ])('refuses %s as no valid URL', (raw) => {
     expect(checkUpstreamUrl(raw)).toMatchObject({ ok: false, problem: expect.stringMatching(/is not a valid URL/) });
   });
 
   it.each([
-    'http://127.0.0.1/a/b', 'http://localhost/a/b', 'http://10.0.0.5:3000/a/b', 'http://192.168.1.20/a/b', 'http://172.16.0.1/a/b', 'http://[::1]/a/b',
-    'http://[fd00::5]/a/b', 'http://[fec0::1]/a/b', 'http://169.255.0.1/a/b', 'http://169.253.255.255/a/b', 'http://gitlab/a/b', 'http://0x7f.1/a/b',
+    'http://127.0.0.1/a/b',
+    'http://localhost/a/b',
+    'http://10.0.0.5:3000/a/b',
+    'http://192.168.1.20/a/b',
+    'http://172.16.0.1/a/b',
+    'http://[::1]/a/b',
+    'http://[fd00::5]/a/b',
+    'http://[fec0::1]/a/b',
+    'http://169.255.0.1/a/b',
+    'http://169.253.255.255/a/b',
+    'http://gitlab/a/b',
+    'http://0x7f.1/a/b',
   ])('still allows the internal or loopback %s', (raw) => {
     expect(checkUpstreamUrl(raw).ok).toBe(true);
   });
 
   it('knows link-local addresses in every IP form, and no name', () => {
-    for (const a of ['169.254.169.254', '::ffff:169.254.169.254', '[fe80::1]', 'FE80::abcd', '::a9fe:1', '::ffff:0:a9fe:1', '64:ff9b::a9fe:a9fe']) expect(isLinkLocal(a), a).toBe(true);
-    for (const a of ['127.0.0.1', '::1', 'fec0::1', '169.255.0.0', '::ffff:127.0.0.1', 'metadata.google.internal', '169.254.169.254.nip.io', '']) expect(isLinkLocal(a), a).toBe(false);
+    for (const a of ['169.254.169.254', '::ffff:169.254.169.254', '[fe80::1]', 'FE80::abcd', '::a9fe:1', '::ffff:0:a9fe:1', '64:ff9b::a9fe:a9fe'])
+      expect(isLinkLocal(a), a).toBe(true);
+    for (const a of ['127.0.0.1', '::1', 'fec0::1', '169.255.0.0', '::ffff:127.0.0.1', 'metadata.google.internal', '169.254.169.254.nip.io', ''])
+      expect(isLinkLocal(a), a).toBe(false);
     expect(hostProblem('169.254.169.254')).toMatch(/link-local/);
     expect(hostProblem('169.254.169.254', { allowHosts: (h) => h === 'git.corp' })).toMatch(/does not allow/);
     expect(hostProblem('git.corp', { allowHosts: (h) => h === 'git.corp' })).toBeNull();
@@ -131,7 +157,10 @@ describe('link-local hosts', () => {
       if (!names[h]) throw Object.assign(new Error('ENOTFOUND'), { code: 'ENOTFOUND' });
       return names[h]!;
     };
-    expect(await resolveHost('meta.test', { resolve })).toEqual({ ok: false, problem: expect.stringMatching(/^host meta\.test resolves to 169\.254\.169\.254, a link-local address; .*CODEHUB_UPSTREAM_HOSTS$/) });
+    expect(await resolveHost('meta.test', { resolve })).toEqual({
+      ok: false,
+      problem: expect.stringMatching(/^host meta\.test resolves to 169\.254\.169\.254, a link-local address; .*CODEHUB_UPSTREAM_HOSTS$/),
+    });
     expect(await resolveHost('six.test', { resolve })).toMatchObject({ ok: false, problem: expect.stringContaining('resolves to fe80::1') });
     expect(await resolveHost('ok.test', { resolve })).toEqual({ ok: true, addresses: ['10.1.2.3', '::1'] });
     // Not resolved: literals (checked as written), a name the operator lists, a name that does not resolve here.
@@ -181,7 +210,10 @@ describe('fetchUpstream against git http-backend', () => {
     // answers; /moved/ redirects to the real path.
     server = createServer((req, res) => {
       const url = new URL(req.url ?? '/', 'http://x');
-      if (url.pathname.startsWith('/hang/')) { hangReached(); return; }
+      if (url.pathname.startsWith('/hang/')) {
+        hangReached();
+        return;
+      }
       if (url.pathname.startsWith('/moved/')) {
         res.writeHead(301, { location: url.pathname.slice('/moved'.length) + url.search }).end();
         return;
@@ -191,12 +223,23 @@ describe('fetchUpstream against git http-backend', () => {
         res.writeHead(401, { 'www-authenticate': 'Basic realm="forge"' }).end();
         return;
       }
-      const h = (k: string) => { const v = req.headers[k]; return typeof v === 'string' ? v : undefined; };
+      const h = (k: string) => {
+        const v = req.headers[k];
+        return typeof v === 'string' ? v : undefined;
+      };
       const env: Record<string, string> = gitEnv({
-        GIT_PROJECT_ROOT: join(root, 'forge'), GIT_HTTP_EXPORT_ALL: '1',
-        REQUEST_METHOD: req.method ?? 'GET', PATH_INFO: url.pathname, QUERY_STRING: url.search.slice(1),
+        GIT_PROJECT_ROOT: join(root, 'forge'),
+        GIT_HTTP_EXPORT_ALL: '1',
+        REQUEST_METHOD: req.method ?? 'GET',
+        PATH_INFO: url.pathname,
+        QUERY_STRING: url.search.slice(1),
       });
-      for (const [k, header] of [['CONTENT_TYPE', 'content-type'], ['CONTENT_LENGTH', 'content-length'], ['HTTP_CONTENT_ENCODING', 'content-encoding'], ['GIT_PROTOCOL', 'git-protocol']] as const) {
+      for (const [k, header] of [
+        ['CONTENT_TYPE', 'content-type'],
+        ['CONTENT_LENGTH', 'content-length'],
+        ['HTTP_CONTENT_ENCODING', 'content-encoding'],
+        ['GIT_PROTOCOL', 'git-protocol'],
+      ] as const) {
         const v = h(header);
         if (v !== undefined) env[k] = v;
       }
@@ -229,17 +272,27 @@ describe('fetchUpstream against git http-backend', () => {
     await new Promise((r) => server.close(r));
   });
 
-  const url = (path: string) => { const c = checkUpstreamUrl(`${base}${path}`); if (!c.ok) throw new Error(c.problem); return c.url; };
+  const url = (path: string) => {
+    const c = checkUpstreamUrl(`${base}${path}`);
+    if (!c.ok) throw new Error(c.problem);
+    return c.url;
+  };
 
   it('fetches exactly the asked refs, with the token only in an environment header: not in arguments, files or the URL', async () => {
     const calls: { args: string[]; env: Record<string, string> }[] = [];
-    const recording: GitRun = (args, env, o) => { calls.push({ args, env }); return runGit(args, env, o); };
+    const recording: GitRun = (args, env, o) => {
+      calls.push({ args, env });
+      return runGit(args, env, o);
+    };
     authSeen.length = 0;
     const r = await fetchUpstream({ gitDir: target, url: url('/team/app.git'), token: TOKEN, refs: ['refs/heads/main', 'refs/heads/feature'] }, recording);
-    expect(r).toEqual({ ok: true, updated: [
-      { ref: 'refs/heads/main', sha: await git(upstream, 'rev-parse', 'refs/heads/main') },
-      { ref: 'refs/heads/feature', sha: await git(upstream, 'rev-parse', 'refs/heads/feature') },
-    ] });
+    expect(r).toEqual({
+      ok: true,
+      updated: [
+        { ref: 'refs/heads/main', sha: await git(upstream, 'rev-parse', 'refs/heads/main') },
+        { ref: 'refs/heads/feature', sha: await git(upstream, 'rev-parse', 'refs/heads/feature') },
+      ],
+    });
     expect(await git(target, 'rev-parse', 'refs/heads/main')).toBe(await git(upstream, 'rev-parse', 'refs/heads/main'));
     expect(await git(target, 'for-each-ref', 'refs/tags/')).toBe(''); // --no-tags: v1 did not come along
     // The server got the header on every request.
@@ -248,7 +301,9 @@ describe('fetchUpstream against git http-backend', () => {
     // Not in any argument of any git process; in the environment only as the base64 header.
     const fetchCall = calls.find((c) => c.args.includes('fetch'))!;
     for (const c of calls) expect(c.args.join(' ')).not.toMatch(new RegExp(`${TOKEN}|${BASIC}`));
-    expect(fetchCall.args).toEqual(expect.arrayContaining(['protocol.allow=never', 'http.followRedirects=false', 'credential.helper=', '--', `${base}/team/app.git`]));
+    expect(fetchCall.args).toEqual(
+      expect.arrayContaining(['protocol.allow=never', 'http.followRedirects=false', 'credential.helper=', '--', `${base}/team/app.git`]),
+    );
     expect(fetchCall.args.indexOf('--')).toBe(fetchCall.args.indexOf(`${base}/team/app.git`) - 1);
     expect(Object.values(fetchCall.env).filter((v) => v.includes(BASIC))).toEqual([`Authorization: Basic ${BASIC}`]);
     expect(Object.values(fetchCall.env).some((v) => v.includes(TOKEN))).toBe(false);
@@ -287,21 +342,34 @@ describe('fetchUpstream against git http-backend', () => {
     await work.commit({ 'a.txt': 'newer' });
     expect((await work.push(upstream, ['main', ':feature'])).exitCode).toBe(0);
     const r = await fetchUpstream({ gitDir: target, url: url('/team/app.git'), token: TOKEN, refs: ['refs/heads/main', 'refs/heads/feature'] });
-    expect(r).toEqual({ ok: false, missing: ['refs/heads/feature'], problem: expect.stringMatching(/the upstream has no refs\/heads\/feature \(deleted there\?\); nothing was updated/) });
+    expect(r).toEqual({
+      ok: false,
+      missing: ['refs/heads/feature'],
+      problem: expect.stringMatching(/the upstream has no refs\/heads\/feature \(deleted there\?\); nothing was updated/),
+    });
     // --atomic: main did not move either; the library deletes nothing (the caller handles deletions).
     expect(await git(target, 'rev-parse', 'refs/heads/main')).toBe(before.main);
     expect(await git(target, 'rev-parse', 'refs/heads/feature')).toBe(before.feature);
   });
 
   it('stops a fetch from a server that never answers, killing git and its helper, with the token in no process arguments', async () => {
-    const reached = new Promise<void>((r) => { hangReached = r; });
+    const reached = new Promise<void>((r) => {
+      hangReached = r;
+    });
     const started = Date.now();
     const fetching = fetchUpstream({ gitDir: target, url: url('/hang/team/app.git'), token: TOKEN, refs: ['refs/heads/main'], timeoutMs: 1500 });
     await reached;
     // While git hangs on the server: every process's command line (what `ps` shows to all users).
-    const cmdlines = () => readdirSync('/proc').filter((p) => /^\d+$/.test(p)).map((p) => {
-      try { return readFileSync(`/proc/${p}/cmdline`).toString().replace(/\0/g, ' '); } catch { return ''; }
-    });
+    const cmdlines = () =>
+      readdirSync('/proc')
+        .filter((p) => /^\d+$/.test(p))
+        .map((p) => {
+          try {
+            return readFileSync(`/proc/${p}/cmdline`).toString().replace(/\0/g, ' ');
+          } catch {
+            return '';
+          }
+        });
     const hanging = cmdlines().filter((c) => c.includes('/hang/team/app.git'));
     expect(hanging.length).toBeGreaterThan(0); // git fetch and git-remote-http
     expect(cmdlines().some((c) => c.includes(TOKEN) || c.includes(BASIC))).toBe(false);
@@ -313,7 +381,9 @@ describe('fetchUpstream against git http-backend', () => {
   });
 
   it('stops a fetch when its signal aborts', async () => {
-    const reached = new Promise<void>((r) => { hangReached = r; });
+    const reached = new Promise<void>((r) => {
+      hangReached = r;
+    });
     const abort = new AbortController();
     const fetching = fetchUpstream({ gitDir: target, url: url('/hang/team/app.git'), refs: ['refs/heads/main'], signal: abort.signal });
     await reached;
@@ -334,47 +404,92 @@ describe('fetchUpstream against git http-backend', () => {
 
   it('fetches by a name through the addresses it checked, pinned for git (http.curloptResolve), so a second lookup cannot differ', async () => {
     const calls: { args: string[]; env: Record<string, string> }[] = [];
-    const recording: GitRun = (args, env, o) => { calls.push({ args, env }); return runGit(args, env, o); };
+    const recording: GitRun = (args, env, o) => {
+      calls.push({ args, env });
+      return runGit(args, env, o);
+    };
     const port = new URL(base).port;
     // forge.test resolves nowhere but through this resolver: git reaching it proves git used the pinned address.
     const resolve: Resolve = async (h) => (h === 'forge.test' ? ['127.0.0.1'] : Promise.reject(new Error('ENOTFOUND')));
-    const r = await fetchUpstream({ gitDir: target, url: new URL(`http://forge.test:${port}/team/app.git`), token: TOKEN, refs: ['refs/heads/main'], resolve }, recording);
+    const r = await fetchUpstream(
+      { gitDir: target, url: new URL(`http://forge.test:${port}/team/app.git`), token: TOKEN, refs: ['refs/heads/main'], resolve },
+      recording,
+    );
     expect(r).toMatchObject({ ok: true, updated: [{ ref: 'refs/heads/main', sha: await git(upstream, 'rev-parse', 'refs/heads/main') }] });
     const env = calls[0]!.env;
     const config = Array.from({ length: Number(env.GIT_CONFIG_COUNT) }, (_, i) => [env[`GIT_CONFIG_KEY_${i}`], env[`GIT_CONFIG_VALUE_${i}`]]);
     // An empty entry first drops any other config's entries, then exactly the address checked.
-    expect(config.filter(([k]) => k === 'http.curloptResolve')).toEqual([['http.curloptResolve', ''], ['http.curloptResolve', `forge.test:${port}:127.0.0.1`]]);
+    expect(config.filter(([k]) => k === 'http.curloptResolve')).toEqual([
+      ['http.curloptResolve', ''],
+      ['http.curloptResolve', `forge.test:${port}:127.0.0.1`],
+    ]);
   });
 
   it('refuses to fetch from or list a name that resolves to a link-local address, without running git', async () => {
-    const never: GitRun = () => { throw new Error('git must not run'); };
+    const never: GitRun = () => {
+      throw new Error('git must not run');
+    };
     const resolve: Resolve = async () => ['169.254.169.254'];
     const url = new URL('http://metadata.test/team/app.git');
     expect(await fetchUpstream({ gitDir: target, url, refs: ['refs/heads/main'], resolve }, never)).toEqual({
-      ok: false, refused: true, problem: expect.stringMatching(/^fetch from http:\/\/metadata\.test\/team\/app\.git refused: host metadata\.test resolves to 169\.254\.169\.254, a link-local address; /),
+      ok: false,
+      refused: true,
+      problem: expect.stringMatching(
+        /^fetch from http:\/\/metadata\.test\/team\/app\.git refused: host metadata\.test resolves to 169\.254\.169\.254, a link-local address; /,
+      ),
     });
-    expect(await remoteRef({ url, ref: 'refs/heads/main', resolve }, never)).toMatchObject({ ok: false, refused: true, problem: expect.stringContaining('resolves to 169.254.169.254') });
+    expect(await remoteRef({ url, ref: 'refs/heads/main', resolve }, never)).toMatchObject({
+      ok: false,
+      refused: true,
+      problem: expect.stringContaining('resolves to 169.254.169.254'),
+    });
     // A literal one stored before the rule: refused as written, nothing resolved.
     for (const raw of ['http://2852039166/team/app.git', 'http://[::ffff:a9fe:a9fe]/team/app.git']) {
-      expect(await fetchUpstream({ gitDir: target, url: new URL(raw), refs: ['refs/heads/main'] }, never)).toMatchObject({ ok: false, refused: true, problem: expect.stringContaining('a link-local address') });
+      expect(await fetchUpstream({ gitDir: target, url: new URL(raw), refs: ['refs/heads/main'] }, never)).toMatchObject({
+        ok: false,
+        refused: true,
+        problem: expect.stringContaining('a link-local address'),
+      });
       expect(await remoteRef({ url: new URL(raw), ref: 'refs/heads/main' }, never)).toMatchObject({ ok: false, refused: true });
     }
     // Unless the operator lists it.
-    const listed = await fetchUpstream({ gitDir: target, url: new URL('http://169.254.169.254/team/app.git'), refs: ['refs/heads/main'], urlOptions: { allowHosts: (h) => h === '169.254.169.254' } },
-      async () => ({ exitCode: 128, stdout: '', stderr: 'fatal: unable to access', timedOut: false, aborted: false }));
+    const listed = await fetchUpstream(
+      {
+        gitDir: target,
+        url: new URL('http://169.254.169.254/team/app.git'),
+        refs: ['refs/heads/main'],
+        urlOptions: { allowHosts: (h) => h === '169.254.169.254' },
+      },
+      async () => ({ exitCode: 128, stdout: '', stderr: 'fatal: unable to access', timedOut: false, aborted: false }),
+    );
     expect(listed).toMatchObject({ ok: false, problem: expect.stringMatching(/failed \(git exit 128\)/) });
     expect(listed).not.toHaveProperty('refused');
   });
 
   it('refuses refs that are not plain branch or tag names, and URLs that are not http(s), without running git', async () => {
-    const never: GitRun = () => { throw new Error('git must not run'); };
-    for (const ref of ['main', 'refs/heads/a:refs/heads/b', '+refs/heads/x', 'refs/heads/*', 'refs/remotes/o/x', 'refs/heads/a..b', '-refs/heads/x', 'refs/heads/x.lock']) {
+    const never: GitRun = () => {
+      throw new Error('git must not run');
+    };
+    for (const ref of [
+      'main',
+      'refs/heads/a:refs/heads/b',
+      '+refs/heads/x',
+      'refs/heads/*',
+      'refs/remotes/o/x',
+      'refs/heads/a..b',
+      '-refs/heads/x',
+      'refs/heads/x.lock',
+    ]) {
       const r = await fetchUpstream({ gitDir: target, url: url('/team/app.git'), refs: [ref] }, never);
       expect(r, ref).toMatchObject({ ok: false, problem: expect.stringMatching(/only full branch or tag names/) });
     }
-    expect(await fetchUpstream({ gitDir: target, url: new URL('file:///etc'), refs: ['refs/heads/main'] }, never))
-      .toMatchObject({ ok: false, problem: expect.stringMatching(/only http/) });
-    expect(await fetchUpstream({ gitDir: target, url: new URL(`http://u:${TOKEN}@h/a`), refs: ['refs/heads/main'] }, never))
-      .toMatchObject({ ok: false, problem: expect.stringMatching(/credentials/) });
+    expect(await fetchUpstream({ gitDir: target, url: new URL('file:///etc'), refs: ['refs/heads/main'] }, never)).toMatchObject({
+      ok: false,
+      problem: expect.stringMatching(/only http/),
+    });
+    expect(await fetchUpstream({ gitDir: target, url: new URL(`http://u:${TOKEN}@h/a`), refs: ['refs/heads/main'] }, never)).toMatchObject({
+      ok: false,
+      problem: expect.stringMatching(/credentials/),
+    });
   });
 });

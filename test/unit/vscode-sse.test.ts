@@ -2,8 +2,9 @@
 import { describe, expect, it } from 'vitest';
 import { readSse, SseParser, type SseEvent } from '../../extensions/vscode/src/sse.js';
 
-const STREAM = 'id: 1\ndata: #1 [internal] load build definition\n\n: keep-alive\n\nid: 2\ndata: #5 marker ü\n\n'
-  + 'event: end\ndata: {"status":"succeeded","reason":null,"digest":"sha256:ab"}\n\n';
+const STREAM =
+  'id: 1\ndata: #1 [internal] load build definition\n\n: keep-alive\n\nid: 2\ndata: #5 marker ü\n\n' +
+  'event: end\ndata: {"status":"succeeded","reason":null,"digest":"sha256:ab"}\n\n';
 const EXPECTED: SseEvent[] = [
   { event: 'message', id: '1', data: '#1 [internal] load build definition' },
   { event: 'message', id: '2', data: '#5 marker ü' },
@@ -44,24 +45,30 @@ describe('SseParser', () => {
 });
 
 describe('readSse', () => {
-  const body = (chunks: Array<string | Uint8Array>) => new ReadableStream<Uint8Array>({
-    start(c) {
-      for (const s of chunks) c.enqueue(typeof s === 'string' ? new TextEncoder().encode(s) : s);
-      c.close();
-    },
-  });
+  const body = (chunks: Array<string | Uint8Array>) =>
+    new ReadableStream<Uint8Array>({
+      start(c) {
+        for (const s of chunks) c.enqueue(typeof s === 'string' ? new TextEncoder().encode(s) : s);
+        c.close();
+      },
+    });
 
   it('decodes UTF-8 split across chunks and drops an event the stream ends inside', async () => {
     const bytes = new TextEncoder().encode('data: ü\n\ndata: cut');
     // The first chunk ends inside the two bytes of ü.
     const seen: SseEvent[] = [];
-    await readSse(body([bytes.slice(0, 7), bytes.slice(7)]), (e) => { seen.push(e); });
+    await readSse(body([bytes.slice(0, 7), bytes.slice(7)]), (e) => {
+      seen.push(e);
+    });
     expect(seen).toEqual([{ event: 'message', data: 'ü' }]);
   });
 
   it('stops when the callback says so', async () => {
     const seen: string[] = [];
-    await readSse(body(['data: 1\n\n', 'data: 2\n\n', 'data: 3\n\n']), (e) => { seen.push(e.data); return e.data === '2'; });
+    await readSse(body(['data: 1\n\n', 'data: 2\n\n', 'data: 3\n\n']), (e) => {
+      seen.push(e.data);
+      return e.data === '2';
+    });
     expect(seen).toEqual(['1', '2']);
   });
 });

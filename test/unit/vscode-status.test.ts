@@ -6,9 +6,18 @@ import { currentBuilds, headline, pinnedReferences, view, type Build, type State
 
 const SHA = 'a1b2c3d4e5f6a7b8c9d0a1b2c3d4e5f6a7b8c9d0';
 const build = (id: number, status: string, over: Partial<Build> = {}): Build => ({
-  id, status: status as Build['status'], repo: 'alice/shop', ref: 'refs/heads/main', ref_name: 'main', commit: SHA, image: 'shop',
-  image_refs: ['localhost:5000/alice/shop:main', `localhost:5000/alice/shop:${SHA}`], digest: null, reason: null,
-  web_url: `http://build:8080/builds/${id}`, ...over,
+  id,
+  status: status as Build['status'],
+  repo: 'alice/shop',
+  ref: 'refs/heads/main',
+  ref_name: 'main',
+  commit: SHA,
+  image: 'shop',
+  image_refs: ['localhost:5000/alice/shop:main', `localhost:5000/alice/shop:${SHA}`],
+  digest: null,
+  reason: null,
+  web_url: `http://build:8080/builds/${id}`,
+  ...over,
 });
 const builds = (...bs: Build[]): State => ({ kind: 'builds', sha: SHA, branch: 'main', builds: currentBuilds(bs) });
 
@@ -50,11 +59,17 @@ describe('status bar text', () => {
     const settings = resolveSettings({}, {});
     expect(view({ kind: 'unconfigured', settings })).toMatchObject({
       text: '$(gear) codehub-build: not configured',
-      tooltip: 'codehub-build: no url and no token to reach the build server. Set codehub-build.url (or CODEHUB_URL) and codehub-build.token (or CODEHUB_TOKEN).',
+      tooltip:
+        'codehub-build: no url and no token to reach the build server. Set codehub-build.url (or CODEHUB_URL) and codehub-build.token (or CODEHUB_TOKEN).',
       tone: 'warning',
     });
-    expect(view({ kind: 'unconfigured', settings: resolveSettings({}, { CODEHUB_URL: 'http://b' }) }).tooltip).toContain('Set codehub-build.token (or CODEHUB_TOKEN).');
-    expect(view({ kind: 'not-git', folder: '/w/notes' })).toMatchObject({ text: '$(repo) not a git repository', tooltip: expect.stringContaining('/w/notes is not a git repository') });
+    expect(view({ kind: 'unconfigured', settings: resolveSettings({}, { CODEHUB_URL: 'http://b' }) }).tooltip).toContain(
+      'Set codehub-build.token (or CODEHUB_TOKEN).',
+    );
+    expect(view({ kind: 'not-git', folder: '/w/notes' })).toMatchObject({
+      text: '$(repo) not a git repository',
+      tooltip: expect.stringContaining('/w/notes is not a git repository'),
+    });
     expect(view({ kind: 'no-commit', folder: '/w' }).text).toBe('$(repo) no commits yet');
     expect(view({ kind: 'unreachable', url: 'http://b:8080', error: 'ECONNREFUSED', retryMs: 20_000 })).toMatchObject({
       text: '$(debug-disconnect) codehub-build unreachable',
@@ -76,7 +91,9 @@ describe('status bar text', () => {
 describe('image references pinned to the digest', () => {
   it('gives the repository@digest first, then each tag@digest (a registry port is not a tag)', () => {
     expect(pinnedReferences(build(1, 'succeeded', { digest: 'sha256:ff' }))).toEqual([
-      'localhost:5000/alice/shop@sha256:ff', 'localhost:5000/alice/shop:main@sha256:ff', `localhost:5000/alice/shop:${SHA}@sha256:ff`,
+      'localhost:5000/alice/shop@sha256:ff',
+      'localhost:5000/alice/shop:main@sha256:ff',
+      `localhost:5000/alice/shop:${SHA}@sha256:ff`,
     ]);
     expect(pinnedReferences(build(1, 'failed'))).toEqual([]);
   });
@@ -86,7 +103,12 @@ describe('settings', () => {
   it('takes a setting over the environment, the environment when the setting is empty, and trims a trailing /', () => {
     const env = { CODEHUB_URL: 'http://env:8080/', CODEHUB_TOKEN: 'envtoken' };
     expect(resolveSettings({ url: '', token: '' }, env)).toEqual({ url: 'http://env:8080', token: 'envtoken', urlFrom: 'env', tokenFrom: 'env', missing: [] });
-    expect(resolveSettings({ url: 'http://set', token: 'settoken' }, env)).toMatchObject({ url: 'http://set', token: 'settoken', urlFrom: 'setting', tokenFrom: 'setting' });
+    expect(resolveSettings({ url: 'http://set', token: 'settoken' }, env)).toMatchObject({
+      url: 'http://set',
+      token: 'settoken',
+      urlFrom: 'setting',
+      tokenFrom: 'setting',
+    });
     expect(resolveSettings({ url: '  ' }, {}).missing).toEqual(['url', 'token']);
   });
 });

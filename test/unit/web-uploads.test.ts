@@ -17,23 +17,62 @@ const viewer = { name: 'alice', csrf: 'csrf-token' };
 const sha = 'c0ffee'.padEnd(40, '1');
 
 const common = {
-  owner: 'alice', config: null, digest: null, reason: null, reasonCode: null, pusher: 'alice',
-  queuedAt: '2026-03-01T12:00:00Z', startedAt: '2026-03-01T12:00:02Z', finishedAt: '2026-03-01T12:01:00Z', attempts: 1, notBefore: null,
-  builder: 'tcp://buildkitd:1234', builderIdentity: null, steps: null, logExpiredAt: null,
+  owner: 'alice',
+  config: null,
+  digest: null,
+  reason: null,
+  reasonCode: null,
+  pusher: 'alice',
+  queuedAt: '2026-03-01T12:00:00Z',
+  startedAt: '2026-03-01T12:00:02Z',
+  finishedAt: '2026-03-01T12:01:00Z',
+  attempts: 1,
+  notBefore: null,
+  builder: 'tcp://buildkitd:1234',
+  builderIdentity: null,
+  steps: null,
+  logExpiredAt: null,
 } as const;
 
 function uploadBuild(over: Partial<UploadBuild> = {}): UploadBuild {
   return {
-    ...common, id: 12, source: 'upload', repoId: null, repo: 'alice/web', ref: null, refType: null, refName: null, commitSha: null,
-    uploadId: 'u-123', uploadFolder: 'my-site', contextBytes: 5_300_000, image: 'web', imageRefs: ['localhost:5000/alice/web:try1'],
-    status: 'succeeded', ...over,
+    ...common,
+    id: 12,
+    source: 'upload',
+    repoId: null,
+    repo: 'alice/web',
+    ref: null,
+    refType: null,
+    refName: null,
+    commitSha: null,
+    uploadId: 'u-123',
+    uploadFolder: 'my-site',
+    contextBytes: 5_300_000,
+    image: 'web',
+    imageRefs: ['localhost:5000/alice/web:try1'],
+    status: 'succeeded',
+    ...over,
   };
 }
 
 function pushBuild(over: Partial<PushBuild> = {}): PushBuild {
   return {
-    ...common, id: 11, source: 'push', repoId: 1, repo: 'alice/shop', ref: 'refs/heads/main', refType: 'branch', refName: 'main', commitSha: sha,
-    uploadId: null, uploadFolder: null, contextBytes: null, image: 'shop', imageRefs: ['localhost:5000/alice/shop:main'], status: 'succeeded', ...over,
+    ...common,
+    id: 11,
+    source: 'push',
+    repoId: 1,
+    repo: 'alice/shop',
+    ref: 'refs/heads/main',
+    refType: 'branch',
+    refName: 'main',
+    commitSha: sha,
+    uploadId: null,
+    uploadFolder: null,
+    contextBytes: null,
+    image: 'shop',
+    imageRefs: ['localhost:5000/alice/shop:main'],
+    status: 'succeeded',
+    ...over,
   };
 }
 
@@ -42,7 +81,7 @@ const buildPage = (b: Build, canWrite = true) => render(BuildPage, { viewer, b, 
 const rows = (page: string) => page.match(/<tr>[\s\S]*?<\/tr>/g)!.slice(1);
 
 describe('BuildsTable with uploads', () => {
-  it('shows an upload\'s folder for its ref, a dash for its commit, and its uploader', () => {
+  it("shows an upload's folder for its ref, a dash for its commit, and its uploader", () => {
     const page = render(BuildsTable, { builds: [uploadBuild({ pusher: 'alice' }), pushBuild()], now });
     const [upload, push] = rows(page);
     expect(upload).toContain('<td>upload: <span class="mono">my-site</span></td>');
@@ -55,7 +94,7 @@ describe('BuildsTable with uploads', () => {
     expect(push).toContain(`<a class="mono" href="/repos/alice/shop/commits/${sha}" title="${sha}">c0ffee1</a>`);
   });
 
-  it('names an upload\'s registry repository without linking a repo page that does not exist', () => {
+  it("names an upload's registry repository without linking a repo page that does not exist", () => {
     const [upload, push] = rows(render(BuildsTable, { builds: [uploadBuild(), pushBuild()], now, showRepo: true }));
     expect(upload).toContain('<td>alice/web</td>');
     expect(upload).not.toContain('href="/repos/');
@@ -85,15 +124,19 @@ describe('BuildPage of an upload', () => {
     expect(ended).not.toContain('Rebuild');
     for (const status of ['queued', 'running'] as const) {
       const active = buildPage(uploadBuild({ status, finishedAt: null }));
-      expect(active).toContain('<form method="post" action="/builds/12/cancel"><input type="hidden" name="csrf" value="csrf-token"/><button type="submit" class="danger">Cancel build</button></form>');
+      expect(active).toContain(
+        '<form method="post" action="/builds/12/cancel"><input type="hidden" name="csrf" value="csrf-token"/><button type="submit" class="danger">Cancel build</button></form>',
+      );
       expect(active).not.toContain('/rebuild');
     }
   });
 
-  it('leaves a pushed build\'s page as it was: repo and commit crumbs, branch and commit rows, Rebuild', () => {
+  it("leaves a pushed build's page as it was: repo and commit crumbs, branch and commit rows, Rebuild", () => {
     const page = buildPage(pushBuild());
     expect(page).toContain('<title>#11 alice/shop main · codehub-build</title>');
-    expect(page).toContain(`<p class="crumbs"><a href="/">Repositories</a> / <a href="/repos/alice/shop">alice/shop</a> / <a href="/repos/alice/shop/commits/${sha}">c0ffee1</a></p>`);
+    expect(page).toContain(
+      `<p class="crumbs"><a href="/">Repositories</a> / <a href="/repos/alice/shop">alice/shop</a> / <a href="/repos/alice/shop/commits/${sha}">c0ffee1</a></p>`,
+    );
     expect(page).toContain('<dt>Branch</dt><dd><a href="/repos/alice/shop?branch=main">main</a></dd>');
     expect(page).toContain(`<dt>Commit</dt><dd><a class="mono" href="/repos/alice/shop/commits/${sha}">${sha}</a></dd>`);
     expect(page).toContain('<dt>Pushed by</dt><dd>alice</dd>');
@@ -106,7 +149,7 @@ describe('BuildPage of an upload', () => {
 describe('HomePage with uploads', () => {
   const home = (uploads?: Build[]) => render(HomePage, { viewer, repos: [], more: 0, publicUrl: 'http://x', now, ...(uploads ? { uploads } : {}) });
 
-  it('lists the viewer\'s uploads in a card of their own', () => {
+  it("lists the viewer's uploads in a card of their own", () => {
     const page = home([uploadBuild()]);
     expect(page).toContain('<section class="card" aria-labelledby="uploads"><h2 id="uploads">Your uploads</h2>');
     expect(page).toContain('upload: <span class="mono">my-site</span>');
@@ -120,7 +163,7 @@ describe('HomePage with uploads', () => {
     }
   });
 
-  it('shows an upload that shares a repo\'s name in that repo\'s card without a branch or commit link', () => {
+  it("shows an upload that shares a repo's name in that repo's card without a branch or commit link", () => {
     const repo = { id: 1, owner: 'alice', name: 'web', defaultBranch: null, createdAt: '', publicBadge: false, retentionKeep: null, retentionDays: null };
     const page = render(HomePage, { viewer, repos: [{ repo, lines: [uploadBuild()] }], more: 0, publicUrl: 'http://x', now });
     const [row] = rows(page);
@@ -144,10 +187,22 @@ describe('upload pages over the app', () => {
   const csrfOf = (body: string) => /name="csrf" value="([^"]+)"/.exec(body)![1]!;
   const post = (path: string, token: string, form: Record<string, string>) => page(path, token, { method: 'POST', body: new URLSearchParams(form) });
   const addUpload = (uploader: string, image: string, folder: string, status: Build['status'] = 'succeeded') =>
-    m.store.builds.insert<UploadBuild>([{
-      source: 'upload', repo: `${uploader}/${image}`, owner: uploader, uploadId: `u-${folder}`, uploadFolder: folder, contextBytes: 2048,
-      image, status, pusher: uploader,
-    }], (b) => [`localhost:5000/${b.repo}:try${b.id}`])[0]!;
+    m.store.builds.insert<UploadBuild>(
+      [
+        {
+          source: 'upload',
+          repo: `${uploader}/${image}`,
+          owner: uploader,
+          uploadId: `u-${folder}`,
+          uploadFolder: folder,
+          contextBytes: 2048,
+          image,
+          status,
+          pusher: uploader,
+        },
+      ],
+      (b) => [`localhost:5000/${b.repo}:try${b.id}`],
+    )[0]!;
 
   beforeEach(() => {
     m = memoryApp();
@@ -157,7 +212,7 @@ describe('upload pages over the app', () => {
     m.store.accounts.createUser('root', hashToken(admin), ['read', 'push', 'admin']);
   });
 
-  it('lists the viewer\'s newest 10 uploads on the home page, and nobody else\'s', async () => {
+  it("lists the viewer's newest 10 uploads on the home page, and nobody else's", async () => {
     for (let i = 1; i <= 11; i++) addUpload('alice', 'web', `site${i}`);
     addUpload('bob', 'api', 'bobs-folder');
     m.addBuilds('alice', 'shop', [sha]);
@@ -184,7 +239,7 @@ describe('upload pages over the app', () => {
     expect((await page('/', alice)).body).not.toContain('Your uploads');
   });
 
-  it('shows an upload\'s page to its uploader (not to others), and refuses its rebuild but cancels it', async () => {
+  it("shows an upload's page to its uploader (not to others), and refuses its rebuild but cancels it", async () => {
     const b = addUpload('alice', 'web', 'my-site', 'queued');
     const view = await page(`/builds/${b.id}`, alice);
     expect(view.status).toBe(200);

@@ -21,7 +21,9 @@ describe('ansiToHtml', () => {
     const { ASSETS } = await import('../../src/http/web/assets.js');
     const script = ASSETS['build.js']!.body;
     // eslint-disable-next-line no-new-func
-    const fromScript = new Function(`${script.slice(script.indexOf('function ansiToHtml'), script.indexOf('(function ()'))}; return ansiToHtml;`)() as typeof ansiToHtml;
+    const fromScript = new Function(
+      `${script.slice(script.indexOf('function ansiToHtml'), script.indexOf('(function ()'))}; return ansiToHtml;`,
+    )() as typeof ansiToHtml;
     const line = '\u001b[1;31merror\u001b[0m: <x> & \u001b[38;5;12mblue';
     expect(fromScript(line)).toBe(ansiToHtml(line));
   });
@@ -103,7 +105,7 @@ describe('web pages', () => {
     expect(limited.body).toContain('too many failed sign-ins');
   });
 
-  it('lists the repos the caller can read with the newest build of each branch, and nobody else\'s', async () => {
+  it("lists the repos the caller can read with the newest build of each branch, and nobody else's", async () => {
     m.addBuilds('alice', 'shop', ['a'.repeat(40)], 'failed');
     m.addBuilds('alice', 'shop', ['b'.repeat(40)], 'succeeded');
     m.addBuilds('alice', 'shop', ['c'.repeat(40)], 'running', 'feature/x');
@@ -116,7 +118,7 @@ describe('web pages', () => {
     expect(home.body).not.toContain('secret-plans');
   });
 
-  it('shows how a workspace starts, with this server\'s URL and the downloads, and never a token', async () => {
+  it("shows how a workspace starts, with this server's URL and the downloads, and never a token", async () => {
     const home = await page('/', alice);
     expect(home.body).toContain('<h2 id="workspace">In a workspace</h2>');
     expect(home.body).toContain('<code>CODEHUB_URL=http://x</code>');
@@ -133,7 +135,7 @@ describe('web pages', () => {
     expect(home).not.toContain('alice/r100');
   });
 
-  it('filters and pages a repo\'s builds', async () => {
+  it("filters and pages a repo's builds", async () => {
     const shas = Array.from({ length: 60 }, (_, i) => i.toString(16).padStart(2, '0') + 'f'.repeat(38));
     m.addBuilds('alice', 'shop', shas.slice(0, 55));
     m.addBuilds('alice', 'shop', shas.slice(55), 'failed');
@@ -162,7 +164,7 @@ describe('web pages', () => {
     expect(two.body).toContain('give more digits');
   });
 
-  it('applies the API\'s authorization: another user\'s build does not exist until it is shared, and only write shows the buttons', async () => {
+  it("applies the API's authorization: another user's build does not exist until it is shared, and only write shows the buttons", async () => {
     const [b] = m.addBuilds('alice', 'shop', ['a'.repeat(40)], 'queued');
     await m.logs.append(b!.id, ['step-output']);
     for (const path of [`/builds/${b!.id}`, '/repos/alice/shop', `/repos/alice/shop/commits/${'a'.repeat(7)}`]) {
@@ -181,7 +183,7 @@ describe('web pages', () => {
     expect((await page(`/builds/${b!.id}`, bob)).body).toContain('Cancel build');
   });
 
-  it('runs cancel and rebuild only with the page\'s CSRF token, and never on a cookie alone through the API', async () => {
+  it("runs cancel and rebuild only with the page's CSRF token, and never on a cookie alone through the API", async () => {
     const [b] = m.addBuilds('alice', 'shop', ['a'.repeat(40)], 'queued');
     const html = (await page(`/builds/${b!.id}`, alice)).body;
     expect((await post(`/builds/${b!.id}/cancel`, alice, {})).status).toBe(403);
@@ -205,7 +207,10 @@ describe('web pages', () => {
 
   it('shows the tail of a long log, and the whole of it on request', async () => {
     const [b] = m.addBuilds('alice', 'shop', ['a'.repeat(40)], 'failed');
-    await m.logs.append(b!.id, Array.from({ length: 5010 }, (_, i) => `line ${i + 1}`));
+    await m.logs.append(
+      b!.id,
+      Array.from({ length: 5010 }, (_, i) => `line ${i + 1}`),
+    );
     const tail = (await page(`/builds/${b!.id}`, alice)).body;
     expect(tail).toContain('<div class="line" id="L11">');
     expect(tail).not.toContain('id="L10"');
@@ -216,20 +221,30 @@ describe('web pages', () => {
     expect(whole).not.toContain('are not shown');
   });
 
-  it('shows where the commit status a linked repo\'s build owes its forge stands: delivered, retrying and why, given up', async () => {
+  it("shows where the commit status a linked repo's build owes its forge stands: delivered, retrying and why, given up", async () => {
     const [b] = m.addBuilds('alice', 'shop', ['a'.repeat(40)], 'succeeded');
     expect((await page(`/builds/${b!.id}`, alice)).body).not.toContain('Forge status');
     const now = Date.now();
-    m.forges.want({ buildId: b!.id, repoId: b!.repoId!, sha: b!.commitSha!, ref: 'main', context: 'codehub-build/shop', state: 'success', description: 'built shop' }, now);
+    m.forges.want(
+      { buildId: b!.id, repoId: b!.repoId!, sha: b!.commitSha!, ref: 'main', context: 'codehub-build/shop', state: 'success', description: 'built shop' },
+      now,
+    );
     m.forges.failed(b!.id, 'success', 'gitea at git.example did not answer (ECONNREFUSED)', now + 8000);
     const retrying = (await page(`/builds/${b!.id}`, alice)).body;
     expect(retrying).toContain('Forge status');
-    expect(retrying).toMatch(/codehub-build\/shop<\/span> success, <strong>not delivered yet<\/strong> \(1 attempt\): gitea at git\.example did not answer \(ECONNREFUSED\); next try in \d/);
+    expect(retrying).toMatch(
+      /codehub-build\/shop<\/span> success, <strong>not delivered yet<\/strong> \(1 attempt\): gitea at git\.example did not answer \(ECONNREFUSED\); next try in \d/,
+    );
     m.forges.delivered(b!.id, 'success');
     expect((await page(`/builds/${b!.id}`, alice)).body).toContain('codehub-build/shop</span> success, delivered');
-    m.forges.want({ buildId: b!.id, repoId: b!.repoId!, sha: b!.commitSha!, ref: 'main', context: 'codehub-build/shop', state: 'failure', description: 'x' }, now);
+    m.forges.want(
+      { buildId: b!.id, repoId: b!.repoId!, sha: b!.commitSha!, ref: 'main', context: 'codehub-build/shop', state: 'failure', description: 'x' },
+      now,
+    );
     m.forges.failed(b!.id, 'failure', 'gitea refused the status (HTTP 401); give the link a status_token', null);
-    expect((await page(`/builds/${b!.id}`, alice)).body).toContain('failure, <strong>not delivered</strong>: gitea refused the status (HTTP 401); give the link a status_token');
+    expect((await page(`/builds/${b!.id}`, alice)).body).toContain(
+      'failure, <strong>not delivered</strong>: gitea refused the status (HTTP 401); give the link a status_token',
+    );
   });
 
   it('escapes what users control: branch names, log lines, reasons', async () => {
@@ -244,7 +259,7 @@ describe('web pages', () => {
     expect((await page(`/builds/${b!.id}`, alice)).body).toContain('&lt;img src=x onerror=alert(2)&gt;');
   });
 
-  it('refuses forms posted from another site\'s page, sign-in included', async () => {
+  it("refuses forms posted from another site's page, sign-in included", async () => {
     const evil = { origin: 'https://evil.example' };
     const signIn = await page('/login', undefined, { method: 'POST', headers: evil, body: new URLSearchParams({ token: alice }) });
     expect(signIn.status).toBe(403);
@@ -262,7 +277,7 @@ describe('web pages', () => {
     expect(out.headers.get('set-cookie')).toMatch(/^codehub_token=; Max-Age=0; Path=\//);
   });
 
-  it('serves a private repo\'s badge only to those who may read it, and anyone\'s once the owner makes it public', async () => {
+  it("serves a private repo's badge only to those who may read it, and anyone's once the owner makes it public", async () => {
     m.addBuilds('alice', 'shop', ['a'.repeat(40)], 'failed', 'feature/x');
     m.addBuilds('alice', 'shop', ['b'.repeat(40)], 'succeeded');
     expect((await page('/badge/alice/shop/main.svg')).status).toBe(404);
@@ -274,7 +289,8 @@ describe('web pages', () => {
     expect((await page('/badge/alice/shop/feature/x.svg', alice)).body).toContain('aria-label="build: failing"');
     expect((await page('/badge/alice/shop/nope.svg', alice)).body).toContain('aria-label="build: no builds"');
 
-    const put = (token: string, body: unknown) => m.app.request('/api/repos/alice/shop/badge', { method: 'PUT', headers: { authorization: `Bearer ${token}` }, body: JSON.stringify(body) });
+    const put = (token: string, body: unknown) =>
+      m.app.request('/api/repos/alice/shop/badge', { method: 'PUT', headers: { authorization: `Bearer ${token}` }, body: JSON.stringify(body) });
     expect((await put(bob, { public: true })).status).toBe(404);
     expect((await put(alice, { public: 'yes' })).status).toBe(400);
     expect((await put(alice, { public: true })).status).toBe(200);
@@ -288,9 +304,12 @@ describe('web pages', () => {
   it("shows an owner their images with sizes, builds and pull commands, lists a repo's images on its page, and says when a log expired", async () => {
     const [b] = m.addBuilds('alice', 'shop', ['a'.repeat(40)]);
     const digest = `sha256:${'1'.repeat(64)}`;
-    m.inventory.addManifest({ repository: 'alice/shop', digest, mediaType: 'application/vnd.oci.image.manifest.v1+json', children: [], tombstone: false },
-      [{ digest, size: 1000 }, { digest: `sha256:${'2'.repeat(64)}`, size: 2 * 1024 * 1024 }]);
-    for (const tag of ['main', '<script>']) m.inventory.setTag({ repository: 'alice/shop', tag, digest, owner: 'alice', buildId: tag === 'main' ? b!.id : null, pushedAt: new Date().toISOString() });
+    m.inventory.addManifest({ repository: 'alice/shop', digest, mediaType: 'application/vnd.oci.image.manifest.v1+json', children: [], tombstone: false }, [
+      { digest, size: 1000 },
+      { digest: `sha256:${'2'.repeat(64)}`, size: 2 * 1024 * 1024 },
+    ]);
+    for (const tag of ['main', '<script>'])
+      m.inventory.setTag({ repository: 'alice/shop', tag, digest, owner: 'alice', buildId: tag === 'main' ? b!.id : null, pushedAt: new Date().toISOString() });
     const images = await page('/images/alice', alice);
     expect(images.status).toBe(200);
     expect(images.body).toContain('alice/shop');

@@ -4,7 +4,12 @@ import type { Build } from './status';
 
 /** The server answered with an error (`{ "error": { "code", "message" } }`). */
 export class ApiError extends Error {
-  constructor(readonly status: number, readonly code: string, message: string, readonly retryAfterMs?: number) {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+    readonly retryAfterMs?: number,
+  ) {
     super(message);
   }
 }
@@ -34,7 +39,11 @@ function networkReason(e: unknown): string {
 
 /** The codehub-build REST API, as a workspace reaches it with its token (Node's global fetch, nothing else). */
 export class Api {
-  constructor(readonly baseUrl: string, private readonly token: string, private readonly fetchImpl: typeof fetch = fetch) {}
+  constructor(
+    readonly baseUrl: string,
+    private readonly token: string,
+    private readonly fetchImpl: typeof fetch = fetch,
+  ) {}
 
   /** Every build of a commit (newest first; at most 200, more than one commit ever has). */
   async builds(commit: string): Promise<Build[]> {
@@ -89,7 +98,9 @@ export class Api {
     let res: Response;
     try {
       res = await this.fetchImpl(this.baseUrl + path, {
-        method, signal, headers: { ...headers, authorization: `Bearer ${this.token}`, 'user-agent': 'codehub-build-vscode' },
+        method,
+        signal,
+        headers: { ...headers, authorization: `Bearer ${this.token}`, 'user-agent': 'codehub-build-vscode' },
       });
     } catch (e) {
       if ((e as Error).name === 'AbortError') throw e;
@@ -104,7 +115,9 @@ export class Api {
       const err = (JSON.parse(text) as { error?: { code?: string; message?: string } }).error;
       if (err?.code) code = err.code;
       if (err?.message) message = err.message;
-    } catch { /* not the API's JSON error: keep the text */ }
+    } catch {
+      /* not the API's JSON error: keep the text */
+    }
     const retryAfter = Number(res.headers.get('retry-after'));
     throw new ApiError(res.status, code, message, Number.isFinite(retryAfter) && retryAfter > 0 ? retryAfter * 1000 : undefined);
   }

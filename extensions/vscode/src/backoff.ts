@@ -5,7 +5,10 @@
 export class Backoff {
   private attempt = 0;
 
-  constructor(private readonly firstMs = 5_000, private readonly maxMs = 60_000) {}
+  constructor(
+    private readonly firstMs = 5_000,
+    private readonly maxMs = 60_000,
+  ) {}
 
   /** The delay before the next try; each call doubles the one after. */
   next(): number {

@@ -22,8 +22,12 @@ export function activate(context: vscode.ExtensionContext): void {
     item.text = v.text;
     item.tooltip = v.tooltip;
     item.accessibilityInformation = { label: `codehub-build: ${v.text.replace(/\$\([^)]*\)\s*/g, '')}` };
-    item.backgroundColor = v.tone === 'error' ? new vscode.ThemeColor('statusBarItem.errorBackground')
-      : v.tone === 'warning' ? new vscode.ThemeColor('statusBarItem.warningBackground') : undefined;
+    item.backgroundColor =
+      v.tone === 'error'
+        ? new vscode.ThemeColor('statusBarItem.errorBackground')
+        : v.tone === 'warning'
+          ? new vscode.ThemeColor('statusBarItem.warningBackground')
+          : undefined;
     item.show();
   };
 
@@ -42,9 +46,17 @@ export function activate(context: vscode.ExtensionContext): void {
   };
 
   context.subscriptions.push(
-    channel, item,
-    { dispose: () => { monitor.dispose(); logs.dispose(); } },
-    vscode.workspace.onDidChangeConfiguration((e) => { if (e.affectsConfiguration('codehub-build')) restart(); }),
+    channel,
+    item,
+    {
+      dispose: () => {
+        monitor.dispose();
+        logs.dispose();
+      },
+    },
+    vscode.workspace.onDidChangeConfiguration((e) => {
+      if (e.affectsConfiguration('codehub-build')) restart();
+    }),
     vscode.workspace.onDidChangeWorkspaceFolders(restart),
     // Trusting the folder lets its own settings for the URL and token count (restrictedConfigurations).
     vscode.workspace.onDidGrantWorkspaceTrust(restart),
@@ -53,27 +65,56 @@ export function activate(context: vscode.ExtensionContext): void {
       const b = await pick(monitor, 'Show the log of which build?', () => true, 'prefer-headline');
       if (b) void logs.show(monitor.api!, b);
     }),
-    vscode.commands.registerCommand('codehub-build.rebuild', () => act(monitor, 'Rebuild which build?', () => true, async (b) => {
-      const next = await monitor.api!.rebuild(b.id);
-      void monitor.refresh();
-      const answer = await vscode.window.showInformationMessage(`codehub-build: build #${next.id} queued (a rebuild of #${b.id}).`, 'Show Log');
-      if (answer) void logs.show(monitor.api!, next);
-    })),
-    vscode.commands.registerCommand('codehub-build.cancel', () => act(monitor, 'Cancel which build?', (b) => ACTIVE.has(b.status), async (b) => {
-      await monitor.api!.cancel(b.id);
-      void monitor.refresh();
-      void vscode.window.showInformationMessage(`codehub-build: build #${b.id} canceled.`);
-    })),
-    vscode.commands.registerCommand('codehub-build.copyImageReference', () => act(monitor, 'Copy the image of which build?', (b) => b.status === 'succeeded' && !!b.digest, async (b) => {
-      const refs = pinnedReferences(b);
-      const ref = refs.length === 1 ? refs[0] : await vscode.window.showQuickPick(refs, { title: 'codehub-build: copy which reference (pinned to the digest)?' });
-      if (!ref) return;
-      await vscode.env.clipboard.writeText(ref);
-      void vscode.window.showInformationMessage(`codehub-build: copied ${ref}`);
-    })),
-    vscode.commands.registerCommand('codehub-build.openBuildPage', () => act(monitor, 'Open the page of which build?', () => true, async (b) => {
-      await vscode.env.openExternal(vscode.Uri.parse(b.web_url));
-    })),
+    vscode.commands.registerCommand('codehub-build.rebuild', () =>
+      act(
+        monitor,
+        'Rebuild which build?',
+        () => true,
+        async (b) => {
+          const next = await monitor.api!.rebuild(b.id);
+          void monitor.refresh();
+          const answer = await vscode.window.showInformationMessage(`codehub-build: build #${next.id} queued (a rebuild of #${b.id}).`, 'Show Log');
+          if (answer) void logs.show(monitor.api!, next);
+        },
+      ),
+    ),
+    vscode.commands.registerCommand('codehub-build.cancel', () =>
+      act(
+        monitor,
+        'Cancel which build?',
+        (b) => ACTIVE.has(b.status),
+        async (b) => {
+          await monitor.api!.cancel(b.id);
+          void monitor.refresh();
+          void vscode.window.showInformationMessage(`codehub-build: build #${b.id} canceled.`);
+        },
+      ),
+    ),
+    vscode.commands.registerCommand('codehub-build.copyImageReference', () =>
+      act(
+        monitor,
+        'Copy the image of which build?',
+        (b) => b.status === 'succeeded' && !!b.digest,
+        async (b) => {
+          const refs = pinnedReferences(b);
+          const ref =
+            refs.length === 1 ? refs[0] : await vscode.window.showQuickPick(refs, { title: 'codehub-build: copy which reference (pinned to the digest)?' });
+          if (!ref) return;
+          await vscode.env.clipboard.writeText(ref);
+          void vscode.window.showInformationMessage(`codehub-build: copied ${ref}`);
+        },
+      ),
+    ),
+    vscode.commands.registerCommand('codehub-build.openBuildPage', () =>
+      act(
+        monitor,
+        'Open the page of which build?',
+        () => true,
+        async (b) => {
+          await vscode.env.openExternal(vscode.Uri.parse(b.web_url));
+        },
+      ),
+    ),
   );
 }
 
@@ -113,12 +154,18 @@ async function pick(monitor: Monitor, title: string, fits: (b: Build) => boolean
   }
   const candidates = state.builds.filter(fits);
   if (candidates.length === 0) {
-    void vscode.window.showInformationMessage(`codehub-build: none of the builds of HEAD ${state.sha.slice(0, 12)} fits (${state.builds.map((b) => `#${b.id} ${b.status}`).join(', ')}).`);
+    void vscode.window.showInformationMessage(
+      `codehub-build: none of the builds of HEAD ${state.sha.slice(0, 12)} fits (${state.builds.map((b) => `#${b.id} ${b.status}`).join(', ')}).`,
+    );
     return undefined;
   }
   if (candidates.length === 1) return candidates[0];
   const first = prefer ? headline(candidates) : undefined;
-  const items = candidates.map((b) => ({ label: `#${b.id} ${b.status}`, description: `${b.repo} image ${b.image}${b.ref_name ? ` (${b.ref_name})` : ''}`, build: b }));
+  const items = candidates.map((b) => ({
+    label: `#${b.id} ${b.status}`,
+    description: `${b.repo} image ${b.image}${b.ref_name ? ` (${b.ref_name})` : ''}`,
+    build: b,
+  }));
   if (first) items.sort((a, b) => Number(b.build === first) - Number(a.build === first));
   return (await vscode.window.showQuickPick(items, { title: `codehub-build: ${title}` }))?.build;
 }

@@ -25,16 +25,24 @@ export class GitError extends Error {}
  */
 function git(cwd: string, args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
-    execFile('git', args, {
-      cwd, timeout: 10_000, maxBuffer: 1 << 20, encoding: 'utf8',
-      env: { ...process.env, GIT_OPTIONAL_LOCKS: '0', GIT_TERMINAL_PROMPT: '0', LC_ALL: 'C' },
-    }, (err, stdout, stderr) => {
-      if (err && typeof err.code !== 'number') {
-        reject(new GitError(err.code === 'ENOENT' ? 'git is not installed (or not on PATH)' : `git ${args[0]} failed: ${err.message}`));
-        return;
-      }
-      resolve({ code: err ? (err.code as number) : 0, stdout, stderr });
-    });
+    execFile(
+      'git',
+      args,
+      {
+        cwd,
+        timeout: 10_000,
+        maxBuffer: 1 << 20,
+        encoding: 'utf8',
+        env: { ...process.env, GIT_OPTIONAL_LOCKS: '0', GIT_TERMINAL_PROMPT: '0', LC_ALL: 'C' },
+      },
+      (err, stdout, stderr) => {
+        if (err && typeof err.code !== 'number') {
+          reject(new GitError(err.code === 'ENOENT' ? 'git is not installed (or not on PATH)' : `git ${args[0]} failed: ${err.message}`));
+          return;
+        }
+        resolve({ code: err ? (err.code as number) : 0, stdout, stderr });
+      },
+    );
   });
 }
 

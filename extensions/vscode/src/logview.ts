@@ -9,10 +9,18 @@ export interface Channel {
   show(preserveFocus?: boolean): void;
 }
 
-const sleep = (ms: number, signal: AbortSignal) => new Promise<void>((resolve) => {
-  const t = setTimeout(resolve, ms);
-  signal.addEventListener('abort', () => { clearTimeout(t); resolve(); }, { once: true });
-});
+const sleep = (ms: number, signal: AbortSignal) =>
+  new Promise<void>((resolve) => {
+    const t = setTimeout(resolve, ms);
+    signal.addEventListener(
+      'abort',
+      () => {
+        clearTimeout(t);
+        resolve();
+      },
+      { once: true },
+    );
+  });
 
 function endLine(id: number, end: LogEnd): string {
   const extra = end.status === 'succeeded' ? (end.digest ? `: ${end.digest}` : '') : end.reason ? `: ${end.reason}` : '';
@@ -36,14 +44,17 @@ export class LogView {
     const ch = this.channel;
     ch.clear();
     ch.show(true);
-    ch.appendLine(`build #${build.id} ${build.repo} image ${build.image}${build.ref_name ? ` (${build.ref_name})` : ''} at ${build.commit?.slice(0, 12) ?? 'an upload'}: ${build.status}`);
+    ch.appendLine(
+      `build #${build.id} ${build.repo} image ${build.image}${build.ref_name ? ` (${build.ref_name})` : ''} at ${build.commit?.slice(0, 12) ?? 'an upload'}: ${build.status}`,
+    );
     ch.appendLine(`page: ${build.web_url}`);
     let after = 0;
     const backoff = new Backoff(2_000, 30_000);
     while (!ctl.signal.aborted) {
       try {
         const end = await api.followLog(build.id, {
-          after, signal: ctl.signal,
+          after,
+          signal: ctl.signal,
           onLine: (l) => {
             after = l.n;
             ch.appendLine(l.text);

@@ -58,7 +58,9 @@ export class Monitor {
         this.again = false;
         await this.check().catch((e: unknown) => this.set({ kind: 'error', summary: 'internal error', detail: String((e as Error).stack ?? e) }, this.pollMs));
       } while (this.again && !this.disposed);
-    })().finally(() => { this.running = null; });
+    })().finally(() => {
+      this.running = null;
+    });
     return this.running;
   }
 

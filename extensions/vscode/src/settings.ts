@@ -30,7 +30,9 @@ export function resolveSettings(configured: { url?: string; token?: string }, en
   const url = pick(configured.url, env.CODEHUB_URL);
   const token = pick(configured.token, env.CODEHUB_TOKEN);
   const s: Settings = { url: url.value.replace(/\/+$/, ''), token: token.value, missing: [] };
-  if (url.from) s.urlFrom = url.from; else s.missing.push('url');
-  if (token.from) s.tokenFrom = token.from; else s.missing.push('token');
+  if (url.from) s.urlFrom = url.from;
+  else s.missing.push('url');
+  if (token.from) s.tokenFrom = token.from;
+  else s.missing.push('token');
   return s;
 }

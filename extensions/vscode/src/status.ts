@@ -59,13 +59,20 @@ const seconds = (ms: number) => `${Math.round(ms / 1000)} s`;
 
 function buildText(b: Build): string {
   switch (b.status) {
-    case 'queued': return `$(clock) build #${b.id} queued`;
-    case 'running': return `$(sync~spin) build #${b.id} running`;
-    case 'succeeded': return `$(check) #${b.id} succeeded`;
-    case 'failed': return `$(error) #${b.id} failed`;
-    case 'canceled': return `$(stop-circle) #${b.id} canceled`;
-    case 'skipped': return `$(debug-step-over) #${b.id} skipped`;
-    default: return `$(question) #${b.id} ${b.status}`;
+    case 'queued':
+      return `$(clock) build #${b.id} queued`;
+    case 'running':
+      return `$(sync~spin) build #${b.id} running`;
+    case 'succeeded':
+      return `$(check) #${b.id} succeeded`;
+    case 'failed':
+      return `$(error) #${b.id} failed`;
+    case 'canceled':
+      return `$(stop-circle) #${b.id} canceled`;
+    case 'skipped':
+      return `$(debug-step-over) #${b.id} skipped`;
+    default:
+      return `$(question) #${b.id} ${b.status}`;
   }
 }
 
@@ -95,9 +102,17 @@ export function view(state: State): View {
         tone: 'warning',
       };
     case 'not-git':
-      return { text: '$(repo) not a git repository', tooltip: `codehub-build: ${state.folder} is not a git repository, so it has no commit to show the build of.`, tone: 'normal' };
+      return {
+        text: '$(repo) not a git repository',
+        tooltip: `codehub-build: ${state.folder} is not a git repository, so it has no commit to show the build of.`,
+        tone: 'normal',
+      };
     case 'no-commit':
-      return { text: '$(repo) no commits yet', tooltip: `codehub-build: the repository in ${state.folder} has no commit yet; commit and push to build.`, tone: 'normal' };
+      return {
+        text: '$(repo) no commits yet',
+        tooltip: `codehub-build: the repository in ${state.folder} has no commit yet; commit and push to build.`,
+        tone: 'normal',
+      };
     case 'unreachable':
       return {
         text: '$(debug-disconnect) codehub-build unreachable',
@@ -107,8 +122,9 @@ export function view(state: State): View {
     case 'token-refused':
       return {
         text: '$(key) codehub-build: token refused',
-        tooltip: `codehub-build: ${state.url} refused the token${state.tokenFrom === 'setting' ? ` from ${NAMES.token.setting}` : state.tokenFrom === 'env' ? ` from ${NAMES.token.env}` : ''} (401). `
-          + `token refused: set ${NAMES.token.setting} or ${NAMES.token.env} to a valid token.`,
+        tooltip:
+          `codehub-build: ${state.url} refused the token${state.tokenFrom === 'setting' ? ` from ${NAMES.token.setting}` : state.tokenFrom === 'env' ? ` from ${NAMES.token.env}` : ''} (401). ` +
+          `token refused: set ${NAMES.token.setting} or ${NAMES.token.env} to a valid token.`,
         tone: 'warning',
       };
     case 'error':
@@ -116,8 +132,9 @@ export function view(state: State): View {
     case 'not-pushed':
       return {
         text: '$(circle-slash) not pushed',
-        tooltip: `codehub-build: ${head(state.sha, state.branch)} has no build on ${state.url}. `
-          + `Push it to build it${state.branch ? `: git push ${state.remote ?? 'build'} ${state.branch}` : ''}.`,
+        tooltip:
+          `codehub-build: ${head(state.sha, state.branch)} has no build on ${state.url}. ` +
+          `Push it to build it${state.branch ? `: git push ${state.remote ?? 'build'} ${state.branch}` : ''}.`,
         tone: 'normal',
       };
     case 'builds': {

@@ -22,7 +22,9 @@ export function watchRefs(dirs: RepoDirs, onChange: () => void, debounceMs = 200
       });
       w.on('error', () => w.close());
       watchers.push(w);
-    } catch { /* see above: the poll covers it */ }
+    } catch {
+      /* see above: the poll covers it */
+    }
   };
   // HEAD is per worktree; packed-refs and refs/ are shared by all worktrees (the same dir outside worktrees).
   // Only the top of the git dir, not recursively: objects/ changes on every commit and fetch.

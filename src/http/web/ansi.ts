@@ -40,8 +40,11 @@ export function ansiToHtml(line: string): string {
     const codes = (m[1] || '0').split(';').map((p) => (p === '' ? 0 : Number(p)));
     for (let i = 0; i < codes.length; i++) {
       const c = codes[i]!;
-      if (c === 0) { fg = -1; bg = -1; bold = dim = italic = underline = false; }
-      else if (c === 1) bold = true;
+      if (c === 0) {
+        fg = -1;
+        bg = -1;
+        bold = dim = italic = underline = false;
+      } else if (c === 1) bold = true;
       else if (c === 2) dim = true;
       else if (c === 3) italic = true;
       else if (c === 4) underline = true;
@@ -58,7 +61,8 @@ export function ansiToHtml(line: string): string {
         // 38;5;n (256 colours: the first 16 are the named ones) or 38;2;r;g;b (true colour): read past either.
         const n = codes[i + 2];
         const named = codes[i + 1] === 5 && n !== undefined && n < 16 ? n : -1;
-        if (c === 38) fg = named; else bg = named;
+        if (c === 38) fg = named;
+        else bg = named;
         i += codes[i + 1] === 5 ? 2 : codes[i + 1] === 2 ? 4 : 0;
       }
     }

@@ -132,7 +132,11 @@ ${ansiToHtml.toString()}
 
 const FAVICON = `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 16 16"><rect width="16" height="16" rx="3" fill="#1f6feb"/><path d="M4 5h8v2H4zM4 9h5v2H4z" fill="#fff"/></svg>`;
 
-export interface Asset { body: string; type: string; etag: string }
+export interface Asset {
+  body: string;
+  type: string;
+  etag: string;
+}
 
 const asset = (body: string, type: string): Asset => ({ body, type, etag: `"${createHash('sha256').update(body).digest('base64url').slice(0, 16)}"` });
 

@@ -18,15 +18,35 @@ function stepState(s: BuildStep): string {
 
 /** The commit status a build of a linked repo owes its forge: sent, being retried (and why), or given up. */
 const ForgeStatus: FC<{ s: CommitStatusRow; now: number }> = ({ s, now }) => {
-  const head = <><span class="mono">{s.context}</span> {s.state}</>;
+  const head = (
+    <>
+      <span class="mono">{s.context}</span> {s.state}
+    </>
+  );
   if (s.deliveredState === s.state) return <>{head}, delivered</>;
-  if (s.gaveUp) return <>{head}, <strong>not delivered</strong>: {s.error}</>;
+  if (s.gaveUp)
+    return (
+      <>
+        {head}, <strong>not delivered</strong>: {s.error}
+      </>
+    );
   if (s.attempts === 0) return <>{head}, sending</>;
-  return <>{head}, <strong>not delivered yet</strong> ({s.attempts} attempt{s.attempts > 1 ? 's' : ''}): {s.error}{s.nextAttemptAt && <>; next try in {duration(Math.max(0, Date.parse(s.nextAttemptAt) - now))}</>}</>;
+  return (
+    <>
+      {head}, <strong>not delivered yet</strong> ({s.attempts} attempt{s.attempts > 1 ? 's' : ''}): {s.error}
+      {s.nextAttemptAt && <>; next try in {duration(Math.max(0, Date.parse(s.nextAttemptAt) - now))}</>}
+    </>
+  );
 };
 
 export const BuildPage: FC<{
-  viewer: Viewer; b: Build; lines: LogLine[]; hidden: number; canWrite: boolean; now: number; forgeStatus?: CommitStatusRow | undefined;
+  viewer: Viewer;
+  b: Build;
+  lines: LogLine[];
+  hidden: number;
+  canWrite: boolean;
+  now: number;
+  forgeStatus?: CommitStatusRow | undefined;
 }> = ({ viewer, b, lines, hidden, canWrite, now, forgeStatus }) => {
   const active = b.status === 'queued' || b.status === 'running';
   const steps = b.steps ?? [];
@@ -35,16 +55,26 @@ export const BuildPage: FC<{
   const title = upload ? `#${b.id} upload ${upload.uploadFolder}` : `#${b.id} ${b.repo} ${b.refName}`;
   return (
     <Layout title={title} viewer={viewer} scripts={['/static/build.js']} {...(active ? { refreshWithoutScript: 5 } : {})}>
-      {isPush(b)
-        ? <p class="crumbs"><a href="/">Repositories</a> / <a href={repoPath(b.repo)}>{b.repo}</a> / <a href={commitPath(b.repo, b.commitSha)}>{b.commitSha.slice(0, 7)}</a></p>
-        : <p class="crumbs"><a href="/#uploads">Uploads</a> / <span aria-current="page">#{b.id}</span></p>}
-      <h1>Build #{b.id} · {b.image} · <Status status={b.status} /></h1>
+      {isPush(b) ? (
+        <p class="crumbs">
+          <a href="/">Repositories</a> / <a href={repoPath(b.repo)}>{b.repo}</a> / <a href={commitPath(b.repo, b.commitSha)}>{b.commitSha.slice(0, 7)}</a>
+        </p>
+      ) : (
+        <p class="crumbs">
+          <a href="/#uploads">Uploads</a> / <span aria-current="page">#{b.id}</span>
+        </p>
+      )}
+      <h1>
+        Build #{b.id} · {b.image} · <Status status={b.status} />
+      </h1>
       {canWrite && (
         <div class="actions">
           {active && (
             <form method="post" action={`${buildPath(b.id)}/cancel`}>
               <input type="hidden" name="csrf" value={viewer.csrf} />
-              <button type="submit" class="danger">Cancel build</button>
+              <button type="submit" class="danger">
+                Cancel build
+              </button>
             </form>
           )}
           {!active && !upload && (
@@ -56,37 +86,118 @@ export const BuildPage: FC<{
         </div>
       )}
       <dl class="meta">
-        {isPush(b) ? <>
-          <dt>Repository</dt><dd><a href={repoPath(b.repo)}>{b.repo}</a></dd>
-          <dt>{b.refType === 'tag' ? 'Tag' : 'Branch'}</dt><dd><a href={repoPath(b.repo, { branch: b.refName })}>{b.refName}</a></dd>
-          <dt>Commit</dt><dd><a class="mono" href={commitPath(b.repo, b.commitSha)}>{b.commitSha}</a></dd>
-          <dt>Pushed by</dt><dd>{b.pusher}</dd>
-        </> : <>
-          <dt>Source</dt><dd>folder <span class="mono">{b.uploadFolder}</span> uploaded by {b.pusher}</dd>
-          {b.contextBytes !== null && <><dt>Context</dt><dd>{formatBytes(b.contextBytes)}</dd></>}
-        </>}
-        <dt>Queued</dt><dd><When iso={b.queuedAt} now={now} /></dd>
-        <dt>Started</dt><dd><When iso={b.startedAt} now={now} /></dd>
-        <dt>Finished</dt><dd><When iso={b.finishedAt} now={now} /></dd>
-        <dt>Duration</dt><dd>{buildDuration(b, now)}</dd>
-        {b.builder && <><dt>Builder</dt><dd>{b.builder}{b.attempts > 1 ? ` (attempt ${b.attempts})` : ''}</dd></>}
-        {b.reason && <><dt>Reason</dt><dd>{b.reasonCode ? `${b.reasonCode}: ` : ''}{b.reason}</dd></>}
-        {b.digest && <><dt>Digest</dt><dd class="mono">{b.digest}</dd></>}
-        {b.imageRefs.length > 0 && <><dt>{b.digest ? 'Pushed' : active ? 'Will push' : 'Tags (not pushed)'}</dt><dd><ImageRefs b={b} /></dd></>}
-        {forgeStatus && <><dt>Forge status</dt><dd><ForgeStatus s={forgeStatus} now={now} /></dd></>}
+        {isPush(b) ? (
+          <>
+            <dt>Repository</dt>
+            <dd>
+              <a href={repoPath(b.repo)}>{b.repo}</a>
+            </dd>
+            <dt>{b.refType === 'tag' ? 'Tag' : 'Branch'}</dt>
+            <dd>
+              <a href={repoPath(b.repo, { branch: b.refName })}>{b.refName}</a>
+            </dd>
+            <dt>Commit</dt>
+            <dd>
+              <a class="mono" href={commitPath(b.repo, b.commitSha)}>
+                {b.commitSha}
+              </a>
+            </dd>
+            <dt>Pushed by</dt>
+            <dd>{b.pusher}</dd>
+          </>
+        ) : (
+          <>
+            <dt>Source</dt>
+            <dd>
+              folder <span class="mono">{b.uploadFolder}</span> uploaded by {b.pusher}
+            </dd>
+            {b.contextBytes !== null && (
+              <>
+                <dt>Context</dt>
+                <dd>{formatBytes(b.contextBytes)}</dd>
+              </>
+            )}
+          </>
+        )}
+        <dt>Queued</dt>
+        <dd>
+          <When iso={b.queuedAt} now={now} />
+        </dd>
+        <dt>Started</dt>
+        <dd>
+          <When iso={b.startedAt} now={now} />
+        </dd>
+        <dt>Finished</dt>
+        <dd>
+          <When iso={b.finishedAt} now={now} />
+        </dd>
+        <dt>Duration</dt>
+        <dd>{buildDuration(b, now)}</dd>
+        {b.builder && (
+          <>
+            <dt>Builder</dt>
+            <dd>
+              {b.builder}
+              {b.attempts > 1 ? ` (attempt ${b.attempts})` : ''}
+            </dd>
+          </>
+        )}
+        {b.reason && (
+          <>
+            <dt>Reason</dt>
+            <dd>
+              {b.reasonCode ? `${b.reasonCode}: ` : ''}
+              {b.reason}
+            </dd>
+          </>
+        )}
+        {b.digest && (
+          <>
+            <dt>Digest</dt>
+            <dd class="mono">{b.digest}</dd>
+          </>
+        )}
+        {b.imageRefs.length > 0 && (
+          <>
+            <dt>{b.digest ? 'Pushed' : active ? 'Will push' : 'Tags (not pushed)'}</dt>
+            <dd>
+              <ImageRefs b={b} />
+            </dd>
+          </>
+        )}
+        {forgeStatus && (
+          <>
+            <dt>Forge status</dt>
+            <dd>
+              <ForgeStatus s={forgeStatus} now={now} />
+            </dd>
+          </>
+        )}
       </dl>
       <h2 id="steps">Steps</h2>
-      {steps.length === 0 ? <p class="muted">{active ? 'No steps yet.' : 'No BuildKit steps were recorded.'}</p> : (
+      {steps.length === 0 ? (
+        <p class="muted">{active ? 'No steps yet.' : 'No BuildKit steps were recorded.'}</p>
+      ) : (
         <div class="scroll">
           <table aria-labelledby="steps">
-            <thead><tr><th scope="col">#</th><th scope="col">Step</th><th scope="col">Result</th><th scope="col">Time</th></tr></thead>
+            <thead>
+              <tr>
+                <th scope="col">#</th>
+                <th scope="col">Step</th>
+                <th scope="col">Result</th>
+                <th scope="col">Time</th>
+              </tr>
+            </thead>
             <tbody>
               {steps.map((s) => {
                 const ms = between(s.started, s.completed);
                 return (
                   <tr>
                     <td>{s.n}</td>
-                    <td class="mono">{s.name}{s.error && <div class="error">{s.error}</div>}</td>
+                    <td class="mono">
+                      {s.name}
+                      {s.error && <div class="error">{s.error}</div>}
+                    </td>
                     <td class={`step-${stepState(s)}`}>{stepState(s)}</td>
                     <td>{s.cached ? '—' : ms === null ? '—' : duration(ms)}</td>
                   </tr>
@@ -96,15 +207,46 @@ export const BuildPage: FC<{
           </table>
         </div>
       )}
-      {b.logExpiredAt ? <><h2 id="log-title">Log</h2><p id="log-expired">{logExpiredMessage(b)}.</p></> : <>
-      <h2 id="log-title">Log <span id="live" class="live" aria-live="polite">{active ? `${b.status}: without script this page reloads every 5 s` : ''}</span></h2>
-      <p><a href={`/api/builds/${b.id}/log`}>Raw log</a></p>
-      {hidden > 0 && <p id="log-hidden" data-hidden={String(hidden)}>Lines 1 to {hidden} are not shown. <a href={`${buildPath(b.id)}?full=1`}>Show the whole log</a></p>}
-      <div id="log" class="log mono" role="log" aria-labelledby="log-title" data-status={b.status} data-lines={String(lines.length ? lines[lines.length - 1]!.n : 0)} data-src={`/api/builds/${b.id}/log`}>
-        {lines.length === 0 && <div id="log-empty" class="line"><span class="ln" aria-hidden="true"></span><code>{active ? 'no output yet' : 'no output'}</code></div>}
-        {raw(logHtml(lines))}
-      </div>
-      </>}
+      {b.logExpiredAt ? (
+        <>
+          <h2 id="log-title">Log</h2>
+          <p id="log-expired">{logExpiredMessage(b)}.</p>
+        </>
+      ) : (
+        <>
+          <h2 id="log-title">
+            Log{' '}
+            <span id="live" class="live" aria-live="polite">
+              {active ? `${b.status}: without script this page reloads every 5 s` : ''}
+            </span>
+          </h2>
+          <p>
+            <a href={`/api/builds/${b.id}/log`}>Raw log</a>
+          </p>
+          {hidden > 0 && (
+            <p id="log-hidden" data-hidden={String(hidden)}>
+              Lines 1 to {hidden} are not shown. <a href={`${buildPath(b.id)}?full=1`}>Show the whole log</a>
+            </p>
+          )}
+          <div
+            id="log"
+            class="log mono"
+            role="log"
+            aria-labelledby="log-title"
+            data-status={b.status}
+            data-lines={String(lines.length ? lines[lines.length - 1]!.n : 0)}
+            data-src={`/api/builds/${b.id}/log`}
+          >
+            {lines.length === 0 && (
+              <div id="log-empty" class="line">
+                <span class="ln" aria-hidden="true"></span>
+                <code>{active ? 'no output yet' : 'no output'}</code>
+              </div>
+            )}
+            {raw(logHtml(lines))}
+          </div>
+        </>
+      )}
     </Layout>
   );
 };

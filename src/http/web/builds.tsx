@@ -11,36 +11,71 @@ export function buildDuration(b: Build, now: number): string {
   return ms === null ? '—' : duration(ms);
 }
 
-const Sha: FC<{ repo: string; sha: string }> = ({ repo, sha }) => <a class="mono" href={commitPath(repo, sha)} title={sha}>{sha.slice(0, 7)}</a>;
+const Sha: FC<{ repo: string; sha: string }> = ({ repo, sha }) => (
+  <a class="mono" href={commitPath(repo, sha)} title={sha}>
+    {sha.slice(0, 7)}
+  </a>
+);
 
 /** A build of an uploaded workspace folder (`codehub-build build`): no repo page, ref or commit to link. */
 export const isUpload = (b: Build): b is UploadBuild => b.source === 'upload';
 
 /** What a table's "Branch or tag" cell says of an upload: the folder it came from. */
-export const UploadRef: FC<{ b: UploadBuild }> = ({ b }) => <>upload: <span class="mono">{b.uploadFolder}</span></>;
+export const UploadRef: FC<{ b: UploadBuild }> = ({ b }) => (
+  <>
+    upload: <span class="mono">{b.uploadFolder}</span>
+  </>
+);
 
 /** A table's commit cell: the commit of a push; a dash for an upload, which has none. */
 export const CommitCell: FC<{ b: Build }> = ({ b }) =>
-  isPush(b) ? <Sha repo={b.repo} sha={b.commitSha} /> : <span class="muted" title="an uploaded folder has no commit">—</span>;
+  isPush(b) ? (
+    <Sha repo={b.repo} sha={b.commitSha} />
+  ) : (
+    <span class="muted" title="an uploaded folder has no commit">
+      —
+    </span>
+  );
 
 export const BuildsTable: FC<{ builds: Build[]; now: number; showRepo?: boolean }> = ({ builds, now, showRepo }) => (
   <div class="scroll">
     <table>
       <thead>
-        <tr><th scope="col">Build</th><th scope="col">Status</th>{showRepo && <th scope="col">Repo</th>}<th scope="col">Branch or tag</th><th scope="col">Commit</th>
-          <th scope="col">Image</th><th scope="col" class="hide-narrow">Pushed by</th><th scope="col" class="hide-narrow">Queued</th><th scope="col">Duration</th></tr>
+        <tr>
+          <th scope="col">Build</th>
+          <th scope="col">Status</th>
+          {showRepo && <th scope="col">Repo</th>}
+          <th scope="col">Branch or tag</th>
+          <th scope="col">Commit</th>
+          <th scope="col">Image</th>
+          <th scope="col" class="hide-narrow">
+            Pushed by
+          </th>
+          <th scope="col" class="hide-narrow">
+            Queued
+          </th>
+          <th scope="col">Duration</th>
+        </tr>
       </thead>
       <tbody>
         {builds.map((b) => (
           <tr>
-            <td><a href={buildPath(b.id)}>#{b.id}</a></td>
-            <td><Status status={b.status} /></td>
+            <td>
+              <a href={buildPath(b.id)}>#{b.id}</a>
+            </td>
+            <td>
+              <Status status={b.status} />
+            </td>
             {showRepo && <td>{isPush(b) ? <a href={repoPath(b.repo)}>{b.repo}</a> : b.repo}</td>}
             <td>{isUpload(b) ? <UploadRef b={b} /> : b.refName}</td>
-            <td><CommitCell b={b} /></td>
+            <td>
+              <CommitCell b={b} />
+            </td>
             <td>{b.image}</td>
             <td class="hide-narrow">{b.pusher}</td>
-            <td class="hide-narrow"><When iso={b.queuedAt} now={now} /></td>
+            <td class="hide-narrow">
+              <When iso={b.queuedAt} now={now} />
+            </td>
             <td>{buildDuration(b, now)}</td>
           </tr>
         ))}
@@ -51,6 +86,8 @@ export const BuildsTable: FC<{ builds: Build[]; now: number; showRepo?: boolean 
 
 export const ImageRefs: FC<{ b: Build }> = ({ b }) => (
   <ul class="refs mono">
-    {b.imageRefs.map((r) => <li>{b.digest ? `${r}@${b.digest}` : r}</li>)}
+    {b.imageRefs.map((r) => (
+      <li>{b.digest ? `${r}@${b.digest}` : r}</li>
+    ))}
   </ul>
 );

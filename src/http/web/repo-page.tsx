@@ -9,26 +9,57 @@ import { buildPath, imagesPath, Layout, repoPath, Status, When, type Viewer } fr
 
 const enc = encodeURIComponent;
 
-export interface RepoFilter { branch?: string | undefined; status?: string | undefined; commit?: string | undefined }
+export interface RepoFilter {
+  branch?: string | undefined;
+  status?: string | undefined;
+  commit?: string | undefined;
+}
 
 export const RepoPage: FC<{
-  viewer: Viewer; repo: string; filter: RepoFilter; builds: Build[]; older?: string | undefined; newest: boolean; now: number; publicUrl: string; defaultBranch: string | null;
-  images: UsageView['images']; showImages: boolean;
+  viewer: Viewer;
+  repo: string;
+  filter: RepoFilter;
+  builds: Build[];
+  older?: string | undefined;
+  newest: boolean;
+  now: number;
+  publicUrl: string;
+  defaultBranch: string | null;
+  images: UsageView['images'];
+  showImages: boolean;
 }> = ({ viewer, repo, filter, builds, older, newest, now, publicUrl, defaultBranch, images, showImages }) => {
   const owner = repo.split('/')[0]!;
   const badge = defaultBranch ? `/badge/${repo}/${defaultBranch.split('/').map(enc).join('/')}.svg` : null;
   return (
     <Layout title={repo} viewer={viewer}>
-      <p class="crumbs"><a href="/">Repositories</a></p>
+      <p class="crumbs">
+        <a href="/">Repositories</a>
+      </p>
       <h1>{repo}</h1>
-      <p class="muted">Clone or push: <code>{`${publicUrl}/git/${repo}.git`}</code></p>
-      {badge && <p><img src={badge} alt={`build status of ${defaultBranch}`} height="20" /> <code class="hide-narrow">{`![build](${publicUrl}${badge})`}</code></p>}
+      <p class="muted">
+        Clone or push: <code>{`${publicUrl}/git/${repo}.git`}</code>
+      </p>
+      {badge && (
+        <p>
+          <img src={badge} alt={`build status of ${defaultBranch}`} height="20" /> <code class="hide-narrow">{`![build](${publicUrl}${badge})`}</code>
+        </p>
+      )}
       {images.length > 0 && (
         <section aria-labelledby="images">
           <h2 id="images">Images in the registry</h2>
           <div class="scroll">
             <table aria-labelledby="images">
-              <thead><tr><th scope="col">Image</th><th scope="col" class="num">Tags</th><th scope="col" class="num">Size</th></tr></thead>
+              <thead>
+                <tr>
+                  <th scope="col">Image</th>
+                  <th scope="col" class="num">
+                    Tags
+                  </th>
+                  <th scope="col" class="num">
+                    Size
+                  </th>
+                </tr>
+              </thead>
               <tbody>
                 {images.map((i) => (
                   <tr>
@@ -40,27 +71,46 @@ export const RepoPage: FC<{
               </tbody>
             </table>
           </div>
-          <p class="muted">Sizes count each layer once per image. Retention keeps each branch's newest builds; see <code>{`codehub-build repo retention ${repo}`}</code>.</p>
+          <p class="muted">
+            Sizes count each layer once per image. Retention keeps each branch's newest builds; see <code>{`codehub-build repo retention ${repo}`}</code>.
+          </p>
         </section>
       )}
       <h2>Builds</h2>
       {/* biome-ignore lint/a11y/useSemanticElements: the <search> element is newer than some browsers code-server runs in; role=search is the same landmark */}
       <form class="filters" method="get" action={repoPath(repo)} role="search" aria-label="Filter builds">
-        <label>Branch or tag<input name="branch" value={filter.branch ?? ''} spellcheck={false} /></label>
-        <label>Status
+        <label>
+          Branch or tag
+          <input name="branch" value={filter.branch ?? ''} spellcheck={false} />
+        </label>
+        <label>
+          Status
           <select name="status">
-            <option value="" selected={!filter.status}>any</option>
-            {BUILD_STATUSES.map((s) => <option value={s} selected={filter.status === s}>{s}</option>)}
+            <option value="" selected={!filter.status}>
+              any
+            </option>
+            {BUILD_STATUSES.map((s) => (
+              <option value={s} selected={filter.status === s}>
+                {s}
+              </option>
+            ))}
           </select>
         </label>
-        <label>Commit<input name="commit" value={filter.commit ?? ''} size={12} spellcheck={false} placeholder="sha prefix" /></label>
+        <label>
+          Commit
+          <input name="commit" value={filter.commit ?? ''} size={12} spellcheck={false} placeholder="sha prefix" />
+        </label>
         <button type="submit">Filter</button>
         {(filter.branch || filter.status || filter.commit) && <a href={repoPath(repo)}>Clear</a>}
       </form>
       {builds.length === 0 ? <p>No builds match.</p> : <BuildsTable builds={builds} now={now} />}
       <nav class="pager" aria-label="Pages">
         {!newest && <a href={repoPath(repo, { ...filter })}>Newest</a>}
-        {older && <a href={repoPath(repo, { ...filter, before: older })} rel="next">Older builds</a>}
+        {older && (
+          <a href={repoPath(repo, { ...filter, before: older })} rel="next">
+            Older builds
+          </a>
+        )}
       </nav>
     </Layout>
   );
@@ -68,20 +118,49 @@ export const RepoPage: FC<{
 
 export const CommitPage: FC<{ viewer: Viewer; repo: string; sha: string; builds: Build[]; now: number }> = ({ viewer, repo, sha, builds, now }) => (
   <Layout title={`${repo} @ ${sha.slice(0, 7)}`} viewer={viewer}>
-    <p class="crumbs"><a href="/">Repositories</a> / <a href={repoPath(repo)}>{repo}</a></p>
-    <h1>Commit <span class="mono">{sha.slice(0, 7)}</span></h1>
+    <p class="crumbs">
+      <a href="/">Repositories</a> / <a href={repoPath(repo)}>{repo}</a>
+    </p>
+    <h1>
+      Commit <span class="mono">{sha.slice(0, 7)}</span>
+    </h1>
     <p class="mono muted">{sha}</p>
     {builds.map((b) => (
       <article class="card" aria-labelledby={`b${b.id}`}>
-        <h2 id={`b${b.id}`}><a href={buildPath(b.id)}>Build #{b.id}</a> · {b.image} · <Status status={b.status} /></h2>
+        <h2 id={`b${b.id}`}>
+          <a href={buildPath(b.id)}>Build #{b.id}</a> · {b.image} · <Status status={b.status} />
+        </h2>
         <dl class="meta">
-          <dt>Branch or tag</dt><dd>{b.refName}</dd>
-          <dt>Pushed by</dt><dd>{b.pusher}</dd>
-          <dt>Queued</dt><dd><When iso={b.queuedAt} now={now} /></dd>
-          <dt>Duration</dt><dd>{buildDuration(b, now)}</dd>
-          {b.digest && <><dt>Digest</dt><dd class="mono">{b.digest}</dd></>}
-          {b.reason && <><dt>Reason</dt><dd>{b.reason}</dd></>}
-          {b.imageRefs.length > 0 && <><dt>Images</dt><dd><ImageRefs b={b} /></dd></>}
+          <dt>Branch or tag</dt>
+          <dd>{b.refName}</dd>
+          <dt>Pushed by</dt>
+          <dd>{b.pusher}</dd>
+          <dt>Queued</dt>
+          <dd>
+            <When iso={b.queuedAt} now={now} />
+          </dd>
+          <dt>Duration</dt>
+          <dd>{buildDuration(b, now)}</dd>
+          {b.digest && (
+            <>
+              <dt>Digest</dt>
+              <dd class="mono">{b.digest}</dd>
+            </>
+          )}
+          {b.reason && (
+            <>
+              <dt>Reason</dt>
+              <dd>{b.reason}</dd>
+            </>
+          )}
+          {b.imageRefs.length > 0 && (
+            <>
+              <dt>Images</dt>
+              <dd>
+                <ImageRefs b={b} />
+              </dd>
+            </>
+          )}
         </dl>
       </article>
     ))}

@@ -48,7 +48,8 @@ export const LOG_TAIL_LINES = 5000;
  * Content-Security-Policy for every page: nothing from other origins, no inline script or style, no framing.
  * The pages work with script off; with it on, only /static/build.js runs.
  */
-const CSP = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+const CSP =
+  "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
 /**
  * The web pages for people: sign-in, repos, a repo's builds, a commit's builds, a build with its live log,
@@ -109,26 +110,48 @@ export function webRoutes(deps: WebDeps): Hono<WebEnv> {
     return c.html(html(<SignInPage next={localPath(c.req.query('next'))} />));
   });
 
-  app.post('/login', bodyLimit({ maxSize: 4096, onError: () => { throw new PayloadTooLargeError('a sign-in form is a token and a path'); } }), async (c) => {
-    const form = await c.req.parseBody();
-    const token = typeof form.token === 'string' ? form.token.trim() : '';
-    const next = localPath(typeof form.next === 'string' ? form.next : undefined);
-    const caller = token ? deps.auth.signIn(c, token) : undefined;
-    if (!caller) {
-      return c.html(html(<SignInPage next={next} error={token ? 'That token is not valid: it was mistyped, revoked, or its user removed.' : 'Enter a token.'} />), 401);
-    }
-    deps.session.signIn(c, token);
-    return c.redirect(next, 303);
-  });
+  app.post(
+    '/login',
+    bodyLimit({
+      maxSize: 4096,
+      onError: () => {
+        throw new PayloadTooLargeError('a sign-in form is a token and a path');
+      },
+    }),
+    async (c) => {
+      const form = await c.req.parseBody();
+      const token = typeof form.token === 'string' ? form.token.trim() : '';
+      const next = localPath(typeof form.next === 'string' ? form.next : undefined);
+      const caller = token ? deps.auth.signIn(c, token) : undefined;
+      if (!caller) {
+        return c.html(
+          html(<SignInPage next={next} error={token ? 'That token is not valid: it was mistyped, revoked, or its user removed.' : 'Enter a token.'} />),
+          401,
+        );
+      }
+      deps.session.signIn(c, token);
+      return c.redirect(next, 303);
+    },
+  );
 
-  app.post('/logout', bodyLimit({ maxSize: 4096, onError: () => { throw new PayloadTooLargeError('a sign-out form is at most 4 KiB'); } }), async (c) => {
-    const token = getCookie(c, SESSION_COOKIE);
-    const form = await c.req.parseBody();
-    // Signing out needs the CSRF token too: another site must not be able to sign a user out either.
-    if (token && !deps.session.csrfValid(token, form.csrf)) throw new ForbiddenError('the form is stale or came from another site; reload the page and try again');
-    deps.session.signOut(c);
-    return c.redirect('/login', 303);
-  });
+  app.post(
+    '/logout',
+    bodyLimit({
+      maxSize: 4096,
+      onError: () => {
+        throw new PayloadTooLargeError('a sign-out form is at most 4 KiB');
+      },
+    }),
+    async (c) => {
+      const token = getCookie(c, SESSION_COOKIE);
+      const form = await c.req.parseBody();
+      // Signing out needs the CSRF token too: another site must not be able to sign a user out either.
+      if (token && !deps.session.csrfValid(token, form.csrf))
+        throw new ForbiddenError('the form is stale or came from another site; reload the page and try again');
+      deps.session.signOut(c);
+      return c.redirect('/login', 303);
+    },
+  );
 
   /**
    * The pages below need a signed-in caller; a browser without one is sent to sign in and brought back.
@@ -141,7 +164,7 @@ export function webRoutes(deps: WebDeps): Hono<WebEnv> {
     const caller = safe ? deps.auth.caller(c) : deps.auth.byToken(cookie);
     if (!caller) {
       if (!safe) throw new ForbiddenError('sign in first: this form needs a signed-in browser');
-      return c.redirect(`/login?next=${encodeURIComponent(c.req.path + (new URL(c.req.url).search))}`, 303);
+      return c.redirect(`/login?next=${encodeURIComponent(c.req.path + new URL(c.req.url).search)}`, 303);
     }
     if (!safe && !deps.session.csrfValid(cookie, (await c.req.parseBody()).csrf)) {
       throw new ForbiddenError('the form is stale or came from another site; reload the page and try again');
@@ -150,7 +173,12 @@ export function webRoutes(deps: WebDeps): Hono<WebEnv> {
     c.set('viewer', { name: caller.user.name, csrf: deps.session.csrf(cookie) });
     await next();
   };
-  const formLimit = bodyLimit({ maxSize: 4096, onError: () => { throw new PayloadTooLargeError('a form here is at most 4 KiB'); } });
+  const formLimit = bodyLimit({
+    maxSize: 4096,
+    onError: () => {
+      throw new PayloadTooLargeError('a form here is at most 4 KiB');
+    },
+  });
   app.use('/builds/*', formLimit);
   for (const path of ['/', '/repos/*', '/builds/*', '/images/*']) app.use(path, signedIn);
 
@@ -163,7 +191,9 @@ export function webRoutes(deps: WebDeps): Hono<WebEnv> {
     // "Your uploads" are the viewer's own (an upload's repo is `<uploader>/<image>`): their own namespace, not
     // everything they may read, so an admin does not see every user's uploads as theirs.
     const uploads = deps.store.builds.list({ readable: { all: false, owner: caller.user.name, shared: [] }, source: 'upload', limit: HOME_UPLOADS });
-    return c.html(html(<HomePage viewer={c.get('viewer')} repos={repos} more={all.length - repos.length} uploads={uploads} publicUrl={deps.publicUrl} now={Date.now()} />));
+    return c.html(
+      html(<HomePage viewer={c.get('viewer')} repos={repos} more={all.length - repos.length} uploads={uploads} publicUrl={deps.publicUrl} now={Date.now()} />),
+    );
   });
 
   app.get('/repos/:owner/:repo', (c) => {
@@ -174,18 +204,39 @@ export function webRoutes(deps: WebDeps): Hono<WebEnv> {
     // An empty field of the filter form means no filter.
     const filter = { branch: q.branch?.trim() || undefined, status: statusParam(q.status || undefined), commit: commitParam(q.commit?.trim() || undefined) };
     const before = q.before === undefined ? undefined : Number(q.before);
-    if (before !== undefined && !(Number.isInteger(before) && before > 0)) throw new BadRequestError('before must be a build number from the "Older builds" link');
+    if (before !== undefined && !(Number.isInteger(before) && before > 0))
+      throw new BadRequestError('before must be a build number from the "Older builds" link');
     const rows = deps.store.builds.list({
-      readable: { all: true }, repo: full, ref: filter.branch, status: filter.status, commit: filter.commit, beforeId: before, limit: PAGE_SIZE + 1,
+      readable: { all: true },
+      repo: full,
+      ref: filter.branch,
+      status: filter.status,
+      commit: filter.commit,
+      beforeId: before,
+      limit: PAGE_SIZE + 1,
     });
     const page = rows.slice(0, PAGE_SIZE);
     // The images this repo builds, as they are in the registry; their tags page is the owner's (and an admin's).
     const built = new Set(deps.store.builds.imagesOf(full));
     const images = deps.usage.of(row.owner).images.filter((i) => built.has(i.image));
     const caller = c.get('caller');
-    return c.html(html(<RepoPage viewer={c.get('viewer')} repo={full} filter={filter} builds={page} now={Date.now()} publicUrl={deps.publicUrl}
-      older={rows.length > PAGE_SIZE ? String(page[page.length - 1]!.id) : undefined} newest={before === undefined}
-      defaultBranch={row.defaultBranch} images={images} showImages={caller.user.name === row.owner || caller.scopes.includes('admin')} />));
+    return c.html(
+      html(
+        <RepoPage
+          viewer={c.get('viewer')}
+          repo={full}
+          filter={filter}
+          builds={page}
+          now={Date.now()}
+          publicUrl={deps.publicUrl}
+          older={rows.length > PAGE_SIZE ? String(page[page.length - 1]!.id) : undefined}
+          newest={before === undefined}
+          defaultBranch={row.defaultBranch}
+          images={images}
+          showImages={caller.user.name === row.owner || caller.scopes.includes('admin')}
+        />,
+      ),
+    );
   });
 
   app.get('/images/:owner', (c) => {
@@ -206,7 +257,19 @@ export function webRoutes(deps: WebDeps): Hono<WebEnv> {
     const lines = await deps.logs.read(b.id);
     // A long log shows its tail (where the error is) unless the whole was asked for; the raw log has it all.
     const hidden = c.req.query('full') === '1' ? 0 : Math.max(0, lines.length - LOG_TAIL_LINES);
-    return c.html(html(<BuildPage viewer={c.get('viewer')} b={b} lines={lines.slice(hidden)} hidden={hidden} canWrite={canWrite} now={Date.now()} forgeStatus={deps.statusOf?.(b.id)} />));
+    return c.html(
+      html(
+        <BuildPage
+          viewer={c.get('viewer')}
+          b={b}
+          lines={lines.slice(hidden)}
+          hidden={hidden}
+          canWrite={canWrite}
+          now={Date.now()}
+          forgeStatus={deps.statusOf?.(b.id)}
+        />,
+      ),
+    );
   });
 
   // The build actions as forms (signedIn checked the CSRF token): the same checks as the API's, then back to the page.

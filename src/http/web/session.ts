@@ -10,7 +10,11 @@ import { SESSION_COOKIE } from '../auth.js';
  * can neither read nor compute.
  */
 export class WebSession {
-  constructor(private key: Buffer, private secure: boolean, private maxAgeDays = 30) {}
+  constructor(
+    private key: Buffer,
+    private secure: boolean,
+    private maxAgeDays = 30,
+  ) {}
 
   signIn(c: Context, token: string): void {
     setCookie(c, SESSION_COOKIE, token, { httpOnly: true, sameSite: 'Lax', secure: this.secure, path: '/', maxAge: this.maxAgeDays * 86400 });
@@ -22,7 +26,9 @@ export class WebSession {
 
   /** The CSRF token the forms of a page signed in with `token` carry. */
   csrf(token: string): string {
-    return createHmac('sha256', this.key).update('csrf\0' + token).digest('base64url');
+    return createHmac('sha256', this.key)
+      .update('csrf\0' + token)
+      .digest('base64url');
   }
 
   /** Whether a form's CSRF token is the one for `token`, compared in constant time. */
