@@ -148,12 +148,10 @@ export const Upstream = z
     repo: REPO,
     url: z.string().meta({ description: 'the upstream repository URL' }),
     forge: z.enum(upstreams.forge.enumValues).meta({ description: 'the forge' }),
-    api_url: z
-      .string()
-      .meta({
-        description:
-          "where statuses are sent: the link's api_url, or derived from url (github.com: api.github.com; GitHub Enterprise: /api/v3; Gitea: /api/v1; GitLab: /api/v4)",
-      }),
+    api_url: z.string().meta({
+      description:
+        "where statuses are sent: the link's api_url, or derived from url (github.com: api.github.com; GitHub Enterprise: /api/v3; Gitea: /api/v1; GitLab: /api/v4)",
+    }),
     hook_url: z.string().meta({ description: "the URL to set as the forge's push webhook" }),
     statuses: z.boolean().meta({ description: 'results go back as commit statuses (a status_token is set)' }),
     created_at: iso(),

@@ -6,7 +6,7 @@ import type { RepoStore } from '../git/repos.js';
 import type { LogStore } from '../logs/store.js';
 import { SHA_RE } from '../names.js';
 import type { HeadStore } from '../store/heads.js';
-import type { Build, NewBuild, PushBuild, Repo } from '../store/schema.js';
+import type { NewBuild, PushBuild, Repo } from '../store/schema.js';
 import type { Store } from '../store/store.js';
 import type { QuotaVerdict } from '../registry/quota.js';
 import { formatDuration } from '../units.js';
@@ -244,7 +244,7 @@ async function planRef(reader: CommitReader, gitdir: string, repoName: string, r
       lines.push(`${image.name}: not built for ${ref.type} ${ref.name} (branches: ${image.branches.join(', ')})`);
       continue;
     }
-    if (branchHit && branchHit.literalOnly) lines.push(literalOnlyWarning(image.name, 'branches', branchHit.glob, `${ref.type} ${ref.name}`));
+    if (branchHit?.literalOnly) lines.push(literalOnlyWarning(image.name, 'branches', branchHit.glob, `${ref.type} ${ref.name}`));
     if (image.paths && !isZeroSha(u.old)) {
       changed ??= await changedPaths(gitdir, u.old, u.new);
       const pathHit = pathsHit(changed, image.paths);

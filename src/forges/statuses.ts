@@ -9,7 +9,7 @@ import { isPush, type Build, type CommitStatusRow, type StatusStateName } from '
 import { formatDuration } from '../units.js';
 import { mapLimit } from '../util/map-limit.js';
 import type { HttpCall } from './forge.js';
-import type { UpstreamLinks } from './links.js';
+import type { OpenLink, UpstreamLinks } from './links.js';
 import { hostProblem, isLinkLocal, LINK_LOCAL_RULE } from './upstream.js';
 
 /** The forge's answer to a status call. */
@@ -271,7 +271,7 @@ export class StatusReporter {
       forges.failed(row.buildId, row.state, error, null);
       log.warn('commit status not delivered; gave up', { build: row.buildId, state: row.state, error });
     };
-    let link;
+    let link: OpenLink | undefined;
     try {
       link = this.deps.links.openById(row.repoId);
     } catch (e) {

@@ -160,7 +160,7 @@ export function planRemovals(repository: string, decisions: TagDecision[], known
 function rankBuilds(tags: TagFacts[]): Map<string, number[]> {
   const lines = new Map<string, Set<number>>();
   for (const t of tags) {
-    if (!t.build || t.build.refType !== 'branch') continue;
+    if (t.build?.refType !== 'branch') continue;
     const key = `${t.build.repo}\0${t.build.refName}`;
     let ids = lines.get(key);
     if (!ids) lines.set(key, (ids = new Set()));

@@ -640,7 +640,10 @@ describe('deploy/kubernetes', () => {
       const made = new Set(secrets.flatMap((s) => Object.keys(s.data).map((k) => `${s.metadata.name}/${k}`)));
       const referred = new Set<string>();
       const walk = (x: unknown): void => {
-        if (Array.isArray(x)) return x.forEach(walk);
+        if (Array.isArray(x)) {
+          for (const item of x) walk(item);
+          return;
+        }
         if (!x || typeof x !== 'object') return;
         const o = x as Obj;
         if (o.secretKeyRef) referred.add(`${o.secretKeyRef.name}/${o.secretKeyRef.key}`);

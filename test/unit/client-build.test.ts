@@ -104,7 +104,7 @@ describe('parseBuildArgs', () => {
   });
 
   it('reads --secret from a file (src= or source=, relative to the current folder), a variable (env=), or as buildx does with the id alone', () => {
-    const { top, ctx } = workspace({ Dockerfile: 'FROM scratch\n' });
+    const { top } = workspace({ Dockerfile: 'FROM scratch\n' });
     writeFileSync(join(top, 'npmrc'), 'token-from-file\n');
     writeFileSync(join(top, 'bare'), 'bare file');
     const env = { TOKEN: 'token-from-env', GH: 'gh-from-env' };

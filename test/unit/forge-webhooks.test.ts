@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { beforeEach, describe, expect, it } from 'vitest';
 import type { Push, PushResult } from '../../src/builds/enqueue.js';
 import { defaultConfig } from '../../src/config/parse.js';
-import { AppError, BadGatewayError, BadRequestError, UnauthorizedError } from '../../src/errors.js';
+import { type AppError, BadGatewayError, BadRequestError, UnauthorizedError } from '../../src/errors.js';
 import type { PushEvent, WebhookRequest } from '../../src/forges/forge.js';
 import { UpstreamLinks } from '../../src/forges/links.js';
 import type { FetchUpstreamOptions, FetchUpstreamResult } from '../../src/forges/upstream.js';

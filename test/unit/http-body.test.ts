@@ -1,6 +1,6 @@
 import { Hono } from 'hono';
 import { describe, expect, it } from 'vitest';
-import { AppError } from '../../src/errors.js';
+import type { AppError } from '../../src/errors.js';
 import { RetentionRequest } from '../../src/api/requests.js';
 import { readBody, readJson, readRequest, type JsonBodyOptions } from '../../src/http/body.js';
 

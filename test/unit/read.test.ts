@@ -41,6 +41,7 @@ const ls = (glob: string) =>
 /** A clone arrives packed: explode the pack into loose objects, as a small push leaves them. */
 function explode() {
   for (const pack of ls(`${bare}/objects/pack/*.pack`).split('\n').filter(Boolean)) {
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: a shell's ${1%.pack}, not a template
     execFileSync('sh', ['-c', 'mv "$1" "$1.x" && git --git-dir "$2" unpack-objects -q < "$1.x" && rm "$1.x" "${1%.pack}.idx"', 'sh', pack, bare]);
   }
   expect(ls(`${bare}/objects/pack/*.pack`)).toBe('');
