@@ -7,7 +7,7 @@ import { runMain } from './client/run.js';
 import { version } from './client/version.js';
 import { dbFile, startServer } from './main.js';
 import { loadSettings, SettingsError } from './settings.js';
-import { openDb } from './store/db.js';
+import { appliedMigrations, openDb } from './store/db.js';
 import { UsageError, withStore } from './cli/common.js';
 import { backupCmd } from './cli/backup.js';
 import { gcCmd, quotaCmd } from './cli/registry.js';
@@ -93,9 +93,9 @@ async function serveCmd(): Promise<number> {
 function migrateCmd(): number {
   const settings = loadSettings();
   const db = openDb(dbFile(settings.dataDir));
-  const n = db.$client.prepare('SELECT count(*) AS n FROM __drizzle_migrations').get() as { n: number };
+  const n = appliedMigrations(db.$client);
   db.$client.close();
-  console.log(`database ${dbFile(settings.dataDir)} is up to date (${n.n} migrations applied)`);
+  console.log(`database ${dbFile(settings.dataDir)} is up to date (${n} migrations applied)`);
   return 0;
 }
 

@@ -34,7 +34,7 @@ export function openDb(file: string): Db {
 }
 
 /** How many migrations the file has had (0 for a new one). */
-function appliedMigrations(sqlite: Database.Database): number {
+export function appliedMigrations(sqlite: Database.Database): number {
   // Raw SQL: SQLite's catalog and the migrator's own table are not in the schema.
   const table = sqlite.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = '__drizzle_migrations'").get();
   return table ? (sqlite.prepare('SELECT count(*) AS n FROM __drizzle_migrations').get() as { n: number }).n : 0;
