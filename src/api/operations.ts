@@ -398,13 +398,24 @@ export const OPERATIONS: Operation[] = [
 ];
 
 /** The operation serving `method` and `path` (a request's, without its query), if any. */
+/** What an operation that is not a read answers while the server stops (main.ts serves only reads then). */
+export const STOPPING: Answer = {
+  description: 'the server is stopping: running builds finish, new work is refused; try again after Retry-After seconds',
+  content: { 'text/plain; charset=utf-8': 'text' },
+};
+
+/** An operation's own answers, and the stopping server's 503 for one that is not a read. */
+export function answersOf(op: Operation): Record<number, Answer> {
+  return op.method === 'get' ? op.answers : { ...op.answers, 503: STOPPING };
+}
+
 export function operationOf(method: string, path: string): Operation | undefined {
   return OPERATIONS.find((o) => o.method === method.toLowerCase() && pathPattern(o.path).test(path));
 }
 
 /** The schema `op` answers `status` with: its own, the error answer for an error, undefined when it has none. */
 export function answerSchema(op: Operation, status: number): { schema: z.ZodType } | { undeclared: true } | { notJson: true } {
-  const answer = op.answers[status];
+  const answer = answersOf(op)[status];
   if (answer) return 'json' in answer ? { schema: answer.json } : { notJson: true };
   const errors = op.public ? op.errors : (['Unauthorized', 'TooManyRequests', ...op.errors] as ErrorName[]);
   return errors.some((e) => ERRORS[e].status === status) ? { schema: A.ErrorAnswer } : { undeclared: true };

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import * as A from '../api/answers.js';
-import { ERRORS, OPERATIONS, type Operation } from '../api/operations.js';
+import { answersOf, ERRORS, OPERATIONS, type Operation } from '../api/operations.js';
 import { MAX_ADMIN_BODY } from './admin.js';
 import {
   apiErrors,
@@ -123,7 +123,7 @@ function operation(o: Operation): OperationObject {
             : { [o.body.binary]: { schema: { type: 'string', format: 'binary' } } },
       };
   const responses: Record<string, ResponseObject | Reference> = {};
-  for (const [status, a] of Object.entries(o.answers)) {
+  for (const [status, a] of Object.entries(answersOf(o))) {
     responses[status] =
       'json' in a
         ? json(a.description, answerSchema(a.json))

@@ -4,6 +4,7 @@
  */
 import Database from 'better-sqlite3';
 import { execa } from 'execa';
+import { type AddressInfo, createServer } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WorkRepo } from '../helpers/git.js';
@@ -281,7 +282,11 @@ describe('shutdown', () => {
 
 describe('infrastructure errors', () => {
   it('keeps a build queued, using up no attempt, while its registry is down, and says so in healthz', async () => {
-    const registry = `127.0.0.1:${await freePort()}`;
+    // The registry's address is held while it is down (every connection closed at once), so no other process of
+    // the suite takes the port before the registry starts on it.
+    const holder = createServer((s) => s.destroy());
+    await new Promise<void>((resolve) => holder.listen(0, '127.0.0.1', resolve));
+    const registry = `127.0.0.1:${(holder.address() as AddressInfo).port}`;
     const server = await TestServer.start({ env: { CODEHUB_REGISTRY: registry, CODEHUB_HEALTH_INTERVAL_MS: '200', CODEHUB_MAX_ATTEMPTS: '1' } });
     try {
       const owner = uniqueName('noreg');
@@ -303,6 +308,7 @@ describe('infrastructure errors', () => {
       const [b] = (await server.api<{ builds: any[] }>(`/api/builds?commit=${sha}`, token)).body.builds;
       expect(b).toMatchObject({ status: 'queued', attempts: 0 });
       // The registry comes up at that address: with one attempt allowed, the build succeeding proves none was used up meanwhile.
+      await new Promise((resolve) => holder.close(resolve));
       const up = await stack('token-registry', 'up', registry, `${server.url}/registry/token`, join(server.dataDir, 'secrets', 'registry-token.crt'));
       try {
         expect(up.exitCode, up.all).toBe(0);
@@ -312,6 +318,7 @@ describe('infrastructure errors', () => {
         await stack('token-registry', 'down', registry, '--purge');
       }
     } finally {
+      if (holder.listening) holder.close();
       await server.stop();
     }
   });

@@ -479,6 +479,7 @@ describe.each(FORGE_KINDS)('%s: a branch deleted on the forge', (kind) => {
     );
     const after = await barrier(l);
     expect((await buildsOf(l.repo)).map((b) => b.commit)).toEqual([sha, after]);
+    expect([...(await codehubRefs(l.repo)).keys()]).not.toContain('refs/heads/feature');
   });
 });
 
@@ -497,6 +498,8 @@ describe('deliveries that come late', () => {
     expect(late.status, late.text).toBe(200);
     expect(late.body).toMatchObject({ result: 'ignored', message: expect.stringContaining('stale delivery') });
     expect((await codehubRefs(l.repo)).get('refs/heads/main')).toBe(b);
+    const afterLate = await barrier(l);
+    expect((await codehubRefs(l.repo)).get('refs/heads/main'), 'main after the late delivery and a barrier').toBe(b);
 
     // main deleted and pushed again on the forge; the deletion's delivery comes after. C's build is also the
     // barrier for A's late delivery: built nothing.
@@ -505,7 +508,7 @@ describe('deliveries that come late', () => {
     await l.fake.pushFrom(work, l.up.owner, l.up.name, ['HEAD:refs/heads/main']);
     expectTaken(await deliver(l.hookUrl, pushOf(l, c)));
     await waitForBuild(l.repo, c);
-    expect((await buildsOf(l.repo)).map((x) => x.commit)).toEqual([b, c]);
+    expect((await buildsOf(l.repo)).map((x) => x.commit)).toEqual([b, afterLate, c]);
     const del = await deliver(
       l.hookUrl,
       l.fake.deliveryFor('gitea', { owner: l.up.owner, name: l.up.name, secret: l.secret, event: 'delete', ref: 'refs/heads/main', before: b }),
@@ -516,6 +519,8 @@ describe('deliveries that come late', () => {
     // What the owner sees of the last delivery.
     const view = await call('GET', `/api/repos/${owner}/${l.repo}/upstream`, token);
     expect(view.body.last_delivery).toMatchObject({ result: 'ignored', error: null });
+    await barrier(l);
+    expect((await codehubRefs(l.repo)).get('refs/heads/main'), 'main after the stale deletion and a barrier').toBe(c);
   });
 });
 

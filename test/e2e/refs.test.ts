@@ -192,8 +192,9 @@ describe('pushed refs', () => {
         expect(await running()).toBe(true);
         await srv.stop('SIGKILL');
         if (srv === server) {
-          // Gone with the connection, before any server is back.
-          expect(await waitFor("the RUN to stop with the dead server's connection", running, (r) => !r, 10_000)).toBe(false);
+          // Gone with the connection, before any server is back: well before the RUN's own sleep would end it (it
+          // goes within ~0.1 s; a wait as long as the sleep would pass a RUN that outlives the server).
+          expect(await waitFor("the RUN to stop with the dead server's connection", running, (r) => !r, 3_000)).toBe(false);
           await srv.boot();
         } else {
           await new Promise((r) => setTimeout(r, 1500));
