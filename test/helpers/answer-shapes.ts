@@ -6,7 +6,8 @@
  * A mismatch fails the test it happened in (or the file, if it came from a hook), naming the request, the
  * field and what was wrong: the fix is in src/api (the schema was wrong) or in the server (the answer was).
  *
- * Loaded by test/helpers/server.ts, so every test with a server has it; nothing in src/ knows.
+ * Loaded by test/helpers/server.ts, so every test with a server has it; nothing in src/ knows. Only under vitest:
+ * the benchmarks use the same helpers, and must neither time a checked fetch nor register a test hook.
  */
 import { afterAll, afterEach } from 'vitest';
 import type { z } from 'zod';
@@ -78,6 +79,7 @@ function verifyText(e: Expected, text: string): void {
 
 /** An answer read without fetch (node:http, as a forge's delivery is sent), checked as fetch's are. */
 export function checkAnswer(method: string, url: string, status: number, contentType: string | null, text: string): void {
+  if (!underVitest) return;
   const e = expectation(method, new URL(url), status, contentType);
   if (e) verifyText(e, text);
 }
@@ -110,8 +112,9 @@ function check(method: string, url: URL, res: Response): void {
   });
 }
 
+const underVitest = process.env.VITEST !== undefined;
 const wrapped = Symbol.for('codehub-build.answer-shapes');
-if (!(globalThis.fetch as unknown as Record<symbol, boolean>)[wrapped]) {
+if (underVitest && !(globalThis.fetch as unknown as Record<symbol, boolean>)[wrapped]) {
   const realFetch = globalThis.fetch;
   const fetchChecked = async (input: string | URL | Request, init?: RequestInit): Promise<Response> => {
     const res = await realFetch(input, init);
@@ -133,5 +136,7 @@ const report = () => {
   const found = takeMismatches();
   throw new Error(`${found.length} API answer(s) not of their schema (src/api/answers.ts, operations.ts):\n${found.join('\n')}`);
 };
-afterEach(report);
-afterAll(report);
+if (underVitest) {
+  afterEach(report);
+  afterAll(report);
+}
