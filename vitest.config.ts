@@ -7,5 +7,7 @@ export default defineConfig({
     testTimeout: 120_000,
     hookTimeout: 120_000,
     pool: 'forks',
+    // Each fetch on its own connection: see the file for the race it removes.
+    setupFiles: ['test/helpers/fresh-connections.ts'],
   },
 });
