@@ -2,12 +2,24 @@ import { defineConfig } from 'vitest/config';
 
 export default defineConfig({
   test: {
-    include: ['test/**/*.test.ts'],
     // End-to-end tests start a server, push with git and build on the real BuildKit: give them time.
     testTimeout: 120_000,
     hookTimeout: 120_000,
     pool: 'forks',
     // Each fetch on its own connection: see the file for the race it removes.
     setupFiles: ['test/helpers/fresh-connections.ts'],
+    projects: [
+      {
+        // First, two files at a time: the unit tests share nothing (no stack, temp folders of their own).
+        extends: true,
+        test: { name: 'unit', include: ['test/unit/**/*.test.ts'], maxWorkers: 2, sequence: { groupOrder: 0 } },
+      },
+      {
+        // Then one file at a time: the end-to-end and browser tests share the stack's dockerd and registry, and
+        // some stop them (a builder stopped, a registry down) or time what they do.
+        extends: true,
+        test: { name: 'e2e', include: ['test/e2e/**/*.test.ts', 'test/browser/**/*.test.ts'], maxWorkers: 1, sequence: { groupOrder: 1 } },
+      },
+    ],
   },
 });

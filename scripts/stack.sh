@@ -81,7 +81,10 @@ install_packages() {
   return 0
 }
 
-pid_alive() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
+# A process that has exited but not been reaped yet (a zombie) is gone: its parent, often PID 1 when it was
+# started with setsid, may take a second or more to reap it, and waiting for that made every stop that long.
+running() { kill -0 "$1" 2>/dev/null && ! grep -qs '^State:[[:space:]]*Z' "/proc/$1/status"; }
+pid_alive() { [ -f "$1" ] && running "$(cat "$1")"; }
 
 # Bounded: a dockerd that hangs (stuck stopping) must not hang the script with it.
 docker_ok() { timeout 10 env DOCKER_HOST=unix:///var/run/docker.sock docker info >/dev/null 2>&1; }
@@ -97,7 +100,7 @@ wait_for() { # name, check-function, seconds
 # pid file: a pid reused by another process does not count).
 daemon_pid() { # pidfile
   local pid; pid=$(cat "$1" 2>/dev/null) || return 1
-  [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null && tr '\0' ' ' < "/proc/$pid/cmdline" 2>/dev/null | grep -qF -- "$1" && echo "$pid"
+  [ -n "$pid" ] && running "$pid" && tr '\0' ' ' < "/proc/$pid/cmdline" 2>/dev/null | grep -qF -- "$1" && echo "$pid"
 }
 
 # Before a dockerd starts: one still starting, or still stopping (dockerd 26 was seen to hang on, holding its
@@ -109,10 +112,10 @@ settle_dockerd() { # name pidfile check log
     log "$1 (pid $pid) is running but does not answer: waiting up to 60 s for it to answer or exit"
     for ((i = 0; i < 600; i++)); do
       "$3" && { log "$1 answers"; return 0; }
-      kill -0 "$pid" 2>/dev/null || break
+      running "$pid" || break
       sleep 0.1
     done
-    kill -0 "$pid" 2>/dev/null && die "$1 (pid $pid) neither answers nor exits after 60 s; see $4 (kill it, then run $0 again)"
+    running "$pid" && die "$1 (pid $pid) neither answers nor exits after 60 s; see $4 (kill it, then run $0 again)"
   fi
   [ -e "$2" ] && { log "removing the stale pid file $2"; rm -f "$2"; }
   return 1
@@ -123,7 +126,7 @@ await_dockerd() { # name pid check log what
   local i
   for ((i = 0; i < 600; i++)); do
     "$3" && return 0
-    kill -0 "$2" 2>/dev/null || { tail -20 "$4" >&2; die "$1 exited at start (log above: $4)"; }
+    running "$2" || { tail -20 "$4" >&2; die "$1 exited at start (log above: $4)"; }
     sleep 0.1
   done
   tail -20 "$4" >&2
@@ -220,7 +223,7 @@ serve_registry() { # name addr config
   echo "$pid" > "$STACK_DIR/$1.pid"
   # Answering is not enough: something else may hold that port and answer while this one fails to bind it.
   for ((i = 0; i < 300; i++)); do
-    kill -0 "$pid" 2>/dev/null || { rm -f "$STACK_DIR/$1.pid"; tail -20 "$STACK_DIR/$1.log" >&2; die "$1 exited at start (log above: $STACK_DIR/$1.log)"; }
+    running "$pid" || { rm -f "$STACK_DIR/$1.pid"; tail -20 "$STACK_DIR/$1.log" >&2; die "$1 exited at start (log above: $STACK_DIR/$1.log)"; }
     ss -Hltnp "sport = :${2##*:}" 2>/dev/null | grep -q "pid=$pid," && answers "$2" && return 0
     sleep 0.1
   done
@@ -337,7 +340,7 @@ stop_pid() { # name pidfile
     local pid; pid=$(cat "$2")
     log "stopping $1 (pid $pid)"
     kill "$pid" 2>/dev/null || true
-    for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    for _ in $(seq 1 100); do running "$pid" || break; sleep 0.1; done
     kill -9 "$pid" 2>/dev/null || true
   else
     log "$1 not running (no live pid in $2)"
@@ -710,11 +713,11 @@ builder_stop() {
   log "stopping builder dockerd (pid $pid)"
   kill "$pid" 2>/dev/null || true
   # dockerd gives running containers (a build's RUN) time to stop before it exits.
-  for _ in $(seq 1 300); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-  if kill -0 "$pid" 2>/dev/null; then
+  for _ in $(seq 1 300); do running "$pid" || break; sleep 0.1; done
+  if running "$pid"; then
     log "builder dockerd still running after 30 s: killing it"
     kill -9 "$pid" 2>/dev/null || true
-    for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    for _ in $(seq 1 50); do running "$pid" || break; sleep 0.1; done
   fi
   rm -f "$BUILDER_PID"
 }

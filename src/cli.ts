@@ -5,15 +5,17 @@ import { CLIENT_USAGE, clientCommand } from './client/commands.js';
 import { ClientError } from './client/errors.js';
 import { runMain } from './client/run.js';
 import { version } from './client/version.js';
-import { dbFile, startServer } from './main.js';
 import { loadSettings, SettingsError } from './settings.js';
-import { appliedMigrations, openDb } from './store/db.js';
+import { appliedMigrations, dbFile, openDb } from './store/db.js';
 import { UsageError, withStore } from './cli/common.js';
-import { backupCmd } from './cli/backup.js';
-import { gcCmd, quotaCmd } from './cli/registry.js';
 import { NO_QUOTA } from './store/schema.js';
 import { RegistryError } from './registry/client.js';
 import { formatBytes } from './units.js';
+
+// The server, gc, quota and backup are imported when their command runs: the server's modules take half a
+// second to load, and `user add` or `token list` (scripts, the tests) should not wait for them.
+const server = () => import('./main.js');
+const registryCmds = () => import('./cli/registry.js');
 
 const USAGE = `usage: codehub-build <command>
 
@@ -49,13 +51,13 @@ async function main(argv: string[]): Promise<number> {
     case 'migrate':
       return migrateCmd();
     case 'backup':
-      return backupCmd(rest);
+      return (await import('./cli/backup.js')).backupCmd(rest);
     case 'user':
       return userCmd(rest);
     case 'token':
       return tokenCmd(rest);
     case 'gc':
-      return gcCmd(rest);
+      return (await registryCmds()).gcCmd(rest);
     case 'version':
     case '--version':
       console.log(`codehub-build ${version()}`);
@@ -73,7 +75,7 @@ async function main(argv: string[]): Promise<number> {
 }
 
 async function serveCmd(): Promise<number> {
-  const server = await startServer(loadSettings());
+  const running = await (await server()).startServer(loadSettings());
   // The handlers stay installed for the whole shutdown: execa's exit hook (signal-exit) re-raises a signal
   // that finds no other listener, which would kill the process in the middle of its grace period.
   let signals = 0;
@@ -86,7 +88,7 @@ async function serveCmd(): Promise<number> {
     process.on('SIGTERM', stop);
     process.on('SIGINT', stop);
   });
-  await server.close();
+  await running.close();
   return 0;
 }
 
@@ -99,9 +101,9 @@ function migrateCmd(): number {
   return 0;
 }
 
-function userCmd(args: string[]): number {
+async function userCmd(args: string[]): Promise<number> {
   const [sub, name] = args;
-  if (sub === 'quota') return quotaCmd(args.slice(1));
+  if (sub === 'quota') return (await registryCmds()).quotaCmd(args.slice(1));
   if (sub === 'list' && args.length === 1) {
     const users = withStore((s) => s.accounts.listUsers());
     const quota = (q: number | null) => (q === null ? 'default quota' : q === NO_QUOTA ? 'no quota' : `quota ${formatBytes(q)}`);
