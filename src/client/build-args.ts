@@ -7,6 +7,7 @@
 import { readFileSync, realpathSync, statSync } from 'node:fs';
 import { basename, dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { parseArgs } from 'node:util';
+import type { UploadBuildRequestBody } from '../api/requests.js';
 import { nameProblem, repoNameOf } from '../names.js';
 import { MAX_SECRET_BYTES } from '../limits.js';
 import { formatBytes } from '../units.js';
@@ -15,19 +16,12 @@ export const BUILD_USAGE =
   'usage: codehub-build build [PATH] [-f FILE] [-t NAME[:TAG]] [--target T] [--build-arg K[=V]]... ' +
   '[--secret id=ID[,src=FILE|,env=VAR]]... [--no-cache] [--platform P[,P]]';
 
-/** The body of `POST /api/uploads/:id/build`. Fields left out take the server's defaults. */
-export interface BuildRequest {
-  /** `-t` as typed (`web`, `web:try1`, `<registry>/<user>/web:try1`): the server parses it and checks the namespace. */
-  tag?: string;
-  /** The Dockerfile's path in the context, `/`-separated. */
-  dockerfile: string;
-  target?: string;
-  build_args?: Record<string, string>;
-  /** Secret values, by id: sent in this body only, never printed. */
-  secrets?: Record<string, string>;
-  no_cache?: boolean;
-  platforms?: string[];
-}
+/**
+ * The body of `POST /api/uploads/:id/build` (src/api/requests.ts's `UploadBuildRequest`, as sent). Fields left out
+ * take the server's defaults; the Dockerfile is always named, as the walk found it. Secret values travel in this
+ * body only, never printed.
+ */
+export type BuildRequest = UploadBuildRequestBody & { dockerfile: string };
 
 /** What the command line asks for, checked: what runBuild needs. */
 export interface BuildPlan {

@@ -1,3 +1,4 @@
+import type { UpstreamAnswer } from '../api/answers.js';
 import { LinkRequest, parseRequest } from '../api/requests.js';
 import { BadRequestError, NotFoundError } from '../errors.js';
 import type { RepoStore } from '../git/repos.js';
@@ -73,22 +74,8 @@ export function checkLinkInput(body: unknown, opts: UpstreamUrlOptions = {}): Li
   return { ok: true, value: { url: v.url, forge: forge.name, webhookSecret: v.webhook_secret, statusToken: v.status_token ?? null, apiUrl: api ?? null } };
 }
 
-/** A link as the API shows it: never a secret, only whether a status token is set. */
-export interface LinkView {
-  repo: string;
-  url: string;
-  forge: ForgeName;
-  /** The API statuses go to: the link's api_url, or the one derived from the URL. */
-  api_url: string;
-  /** Where the forge's push webhook goes; `?repo` names this repo even if the payload's URLs differ from `url`. */
-  hook_url: string;
-  /** Whether build results go back as commit statuses (a status token is set). */
-  statuses: boolean;
-  created_at: string;
-  updated_at: string;
-  /** The last push delivery acted on: a failure after the forge was answered 202 shows here only. */
-  last_delivery: { at: string; result: string; error: string | null } | null;
-}
+/** A link as the API shows it: never a secret, only whether a status token is set (src/api/answers.ts's `Upstream`). */
+export type LinkView = UpstreamAnswer;
 
 /** A link opened for use: its secrets in clear, for verifying a delivery, fetching and sending statuses. */
 export interface OpenLink {

@@ -67,7 +67,7 @@ describe('Store', () => {
     const c2 = store.queue.claimNext(() => 'local');
     expect([c1?.id, c2?.id]).toEqual([a!.id, b!.id]);
     expect(c1).toMatchObject({ status: 'running', attempts: 1, builder: 'local' });
-    expect(c1).toEqual(store.builds.byId(c1!.id)); // the raw-SQL claim maps rows exactly as drizzle does
+    expect(c1).toEqual(store.builds.byId(c1!.id)); // the claim answers the same Build a lookup reads
     expect(store.queue.claimNext(() => 'local')).toBeUndefined();
     expect(store.queue.finish(a!.id, { status: 'succeeded', digest: 'sha256:x' })).toBe(true);
     expect(store.queue.finish(a!.id, { status: 'failed' })).toBe(false);
