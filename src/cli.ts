@@ -1,6 +1,7 @@
 #!/usr/bin/env -S node --max-semi-space-size=2
 import { parseArgs } from 'node:util';
-import { addUser, createToken, listTokens, removeUser, revokeToken, type Outcome } from './auth/accounts.js';
+import { addUser, createToken, listTokens, removeUser, revokeToken } from './auth/accounts.js';
+import type { Outcome } from './auth/outcome.js';
 import { CLIENT_USAGE, clientCommand } from './client/commands.js';
 import { ClientError } from './client/errors.js';
 import { runMain } from './client/run.js';

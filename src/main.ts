@@ -59,9 +59,6 @@ export interface Server {
   close(): Promise<void>;
 }
 
-// Where the server's database is: in src/store/db.ts, so the server-side CLI (src/cli/) need not import this module.
-export { dbFile } from './store/db.js';
-
 /** The token issuer (key and certificate in the data dir, made on first use) and the builds' credentials. */
 function registryTokens(settings: Settings, log: Logger): { issuer: TokenIssuer; builds: BuildCredentials } {
   const certFile = join(settings.dataDir, 'secrets', 'registry-token.crt');

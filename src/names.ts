@@ -1,11 +1,12 @@
 /** Owner and repo names (DESIGN.md): lowercase alphanumerics joined by single `.`, `_` or `-`, at most 64 chars. */
-const NAME_RE = /^[a-z0-9]+(?:[._-][a-z0-9]+)*$/;
+export const NAME_RE = /^[a-z0-9]+(?:[._-][a-z0-9]+)*$/;
+export const MAX_NAME_LENGTH = 64;
 export const RESERVED_OWNERS: readonly string[] = ['system', 'cache'];
 
 /** Returns null when `name` is a valid owner or repo name, else a sentence saying what is wrong. */
 export function nameProblem(kind: 'owner' | 'repo' | 'user', name: string): string | null {
   if (name.length === 0) return `${kind} name is empty`;
-  if (name.length > 64) return `${kind} name is longer than 64 characters`;
+  if (name.length > MAX_NAME_LENGTH) return `${kind} name is longer than ${MAX_NAME_LENGTH} characters`;
   if (!NAME_RE.test(name)) {
     return `${kind} name ${JSON.stringify(name)} is invalid: use lowercase letters and digits, joined by single '.', '_' or '-'`;
   }

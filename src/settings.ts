@@ -163,7 +163,6 @@ export function hostAllowed(patterns: readonly string[], host: string): boolean 
 }
 
 /** Bounds of a retention policy, for the settings and for a repo's override alike. */
-export { RETENTION_MAX_DAYS, RETENTION_MAX_KEEP };
 
 /** A setting read with `parse` (a size, a duration), its default when unset; a bad value names the variable. */
 function parsed(env: NodeJS.ProcessEnv, key: string, dflt: string, parse: (v: string) => Parsed<number>): number {

@@ -4,7 +4,8 @@
  * only: the client bundle carries no zod), and the e2e suite holds every answer it sees to them.
  *
  * Answer objects are strict: a field the server sends but this file does not name fails that check, so a new
- * field is added here (and so to the document) or not at all. Every field is always sent; absent values are null.
+ * field is added here (and so to the document) or not at all. Every field is always sent, absent values as null,
+ * but those marked optional (a build step's times and error, a webhook answer's fields by result, an error's details).
  */
 import { z } from 'zod';
 import { SCOPES } from '../store/scopes.js';
@@ -34,7 +35,7 @@ export const ErrorAnswer = z.strictObject({
 
 // ---- builds
 
-export const BuildStep = z.object({
+export const BuildStep = z.strictObject({
   n: z.int().meta({ description: 'its number' }),
   name: z.string().meta({ description: 'the step as BuildKit names it' }),
   cached: z.boolean(),
@@ -266,10 +267,8 @@ export const HookAnswer = z
 
 export type ErrorAnswer = z.output<typeof ErrorAnswer>;
 export type BuildAnswer = z.output<typeof Build>;
-export type BuildStepAnswer = z.output<typeof BuildStep>;
 export type ForgeStatusAnswer = z.output<typeof ForgeStatus>;
 export type BuildListAnswer = z.output<typeof BuildList>;
-export type CommitBuildsAnswer = z.output<typeof CommitBuilds>;
 export type LogEndAnswer = z.output<typeof LogEnd>;
 export type UploadStartedAnswer = z.output<typeof UploadStarted>;
 export type UpstreamAnswer = z.output<typeof Upstream>;
@@ -278,8 +277,5 @@ export type BadgeAnswer = z.output<typeof Badge>;
 export type SecretListAnswer = z.output<typeof SecretList>;
 export type MembersAnswer = z.output<typeof Members>;
 export type UsageAnswer = z.output<typeof Usage>;
-export type TagRemovedAnswer = z.output<typeof TagRemoved>;
 export type CallerAnswer = z.output<typeof Caller>;
-export type TokenListAnswer = z.output<typeof TokenList>;
-export type TokenMadeAnswer = z.output<typeof TokenMade>;
 export type HookAnswerView = z.output<typeof HookAnswer>;

@@ -6,6 +6,7 @@
  */
 import { z } from 'zod';
 import { MAX_SECRET_BYTES, SECRET_NAME_RE } from '../limits.js';
+import { MAX_NAME_LENGTH, NAME_RE } from '../names.js';
 import { TAG_RE } from '../images/tags.js';
 import { MAX_UPLOAD_ENTRIES } from '../uploads/manifest.js';
 import * as A from './answers.js';
@@ -52,10 +53,7 @@ export interface Operation {
   errors: ErrorName[];
 }
 
-const NAME = z
-  .string()
-  .regex(/^[a-z0-9]+([._-][a-z0-9]+)*$/)
-  .max(64);
+const NAME = z.string().regex(NAME_RE).max(MAX_NAME_LENGTH);
 const SHA = z.string().regex(/^[0-9a-fA-F]{4,40}$/);
 const p = (schema: z.ZodType, description: string) => schema.meta({ description });
 const owner = p(NAME, "the repo's owner (a user name)");
@@ -397,9 +395,8 @@ export const OPERATIONS: Operation[] = [
   },
 ];
 
-/** The operation serving `method` and `path` (a request's, without its query), if any. */
 /** What an operation that is not a read answers while the server stops (main.ts serves only reads then). */
-export const STOPPING: Answer = {
+const STOPPING: Answer = {
   description: 'the server is stopping: running builds finish, new work is refused; try again after Retry-After seconds',
   content: { 'text/plain; charset=utf-8': 'text' },
 };
@@ -409,6 +406,7 @@ export function answersOf(op: Operation): Record<number, Answer> {
   return op.method === 'get' ? op.answers : { ...op.answers, 503: STOPPING };
 }
 
+/** The operation serving `method` and `path` (a request's, without its query), if any. */
 export function operationOf(method: string, path: string): Operation | undefined {
   return OPERATIONS.find((o) => o.method === method.toLowerCase() && pathPattern(o.path).test(path));
 }

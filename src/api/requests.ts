@@ -5,16 +5,16 @@
  * A schema checks the shape (types, ranges, patterns, unknown fields); what needs the database, the caller or
  * the server's settings (is the user there, may this tag be pushed, is the upstream's host allowed) stays in the
  * services. Every problem of a request is reported at once, each a sentence naming its field: a message may say
- * `{field}` (the field's path, e.g. `build_args.X`), `{got}` (the value sent, cut short) and, for an unknown
+ * `{field}` (the field's path, e.g. `build_args.X`), `{last}` (its last key), `{got}` (the value sent, cut short) and, for an unknown
  * field, `{key}` (its name); parseRequest fills them in.
  */
 import { z } from 'zod';
-import { MAX_SECRET_BYTES, RETENTION_MAX_DAYS, RETENTION_MAX_KEEP, SECRET_NAME_RE } from '../limits.js';
+import { MAX_SECRET_BYTES, PLATFORM_RE, RETENTION_MAX_DAYS, RETENTION_MAX_KEEP, SECRET_NAME_RE } from '../limits.js';
 import { repoPathProblem } from '../names.js';
 import { MAX_LABEL_LENGTH } from '../auth/accounts.js';
 import { SCOPES } from '../store/scopes.js';
 import { BUILD_SOURCES, BUILD_STATUSES, upstreams } from '../store/schema.js';
-import { MAX_UPLOAD_ENTRIES } from '../uploads/manifest.js';
+import { MAX_UPLOAD_ENTRIES, type ManifestEntry as ManifestEntryType } from '../uploads/manifest.js';
 
 /** A request checked: its value (defaults filled in), or every problem with it. */
 export type Parsed<T> = { ok: true; value: T } | { ok: false; problems: string[] };
@@ -48,7 +48,7 @@ export function parseRequest<S extends z.ZodType>(schema: S, value: unknown): Pa
 }
 
 /** A value in a problem: its JSON, cut short (a message should be smaller than the body it is about). */
-export function describe(v: unknown): string {
+function describe(v: unknown): string {
   if (v === undefined) return 'nothing';
   const json = JSON.stringify(v) ?? String(v);
   return json.length > 60 ? `${json.slice(0, 57)}...` : json;
@@ -58,7 +58,7 @@ export function describe(v: unknown): string {
  * A JSON object body with exactly these fields. `notObject` is said of anything else (`{got}` is what came);
  * `unknownField` of each field it does not have (`{key}`; `{fields}` lists the ones it has).
  */
-export function jsonObject<S extends z.ZodRawShape>(shape: S, words: { notObject: string; unknownField: string }) {
+function jsonObject<S extends z.ZodRawShape>(shape: S, words: { notObject: string; unknownField: string }) {
   const fields = Object.keys(shape).join(', ');
   return z.strictObject(shape, {
     error: (iss) => (iss.code === 'unrecognized_keys' ? words.unknownField.replaceAll('{fields}', fields) : words.notObject),
@@ -97,8 +97,8 @@ export const NewTokenRequest = jsonObject(
       }),
     label: z
       .string(says('label must be a string; got {got}'))
-      .optional()
-      .meta({ description: 'what the token is for, shown in the list', maxLength: MAX_LABEL_LENGTH, default: 'api', pattern: '^[^\\x00-\\x1f\\x7f]*$' }),
+      .default('api')
+      .meta({ description: 'what the token is for, shown in the list', maxLength: MAX_LABEL_LENGTH, pattern: '^[^\\x00-\\x1f\\x7f]*$' }),
   },
   {
     notObject: 'the body must be a JSON object like {"scopes": ["read", "push"], "label": "ci"}; got {got}',
@@ -166,7 +166,7 @@ export const LinkRequest = jsonObject(
   },
   {
     notObject: 'the body must be a JSON object: {"url", "forge", "webhook_secret", "status_token", "api_url"}',
-    unknownField: 'unknown field {key}; the fields are {fields}',
+    unknownField: 'unknown field {key}: the fields are {fields}',
   },
 );
 
@@ -182,7 +182,7 @@ export const ManifestEntry = z.object({
     .optional()
     .meta({ description: "a regular file's content hash" }),
   linkname: z.string().optional().meta({ description: "a symlink's target" }),
-});
+}) satisfies z.ZodType<ManifestEntryType>; // one shape: src/uploads/manifest.ts checks the entries themselves
 /**
  * `POST /api/uploads`: the folder's manifest. Its entries are checked by src/uploads/manifest.ts, which names
  * each bad entry by its index and path (up to a hundred of them) and weighs the context against the limits.
@@ -199,10 +199,9 @@ export const UploadStartRequest = z.object({
     .meta({ description: 'the -t the build will ask for, checked now (400, or 403 for another namespace) so nothing is uploaded in vain' }),
 });
 
-const PLATFORM_RE = /^[a-z0-9]+\/[a-z0-9_]+(?:\/[a-z0-9]+)?$/;
 const BUILD_ARG_RE = /^[A-Za-z_][A-Za-z0-9_]{0,127}$/;
 /** More secrets than any build mounts; their values are held in memory for the build's life. */
-export const MAX_UPLOAD_SECRETS = 32;
+const MAX_UPLOAD_SECRETS = 32;
 /** An object of names to strings; a bad name is told by `badKey`, quoted and cut short (a key can be as long as the body). */
 const stringMap = (field: string, key: RegExp, badKey: (quoted: string) => string) =>
   z.record(z.string().regex(key), z.string(says(`${field}.{last} must be a string`)), {

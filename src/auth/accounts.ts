@@ -1,30 +1,17 @@
 import { nameProblem, newUserNameProblem } from '../names.js';
 import type { Store } from '../store/store.js';
 import { DEFAULT_SCOPES, SCOPES, type Scope, type TokenInfo } from '../store/scopes.js';
+import { refuse, type Outcome } from './outcome.js';
 import { generateToken, hashToken } from './tokens.js';
 
 /**
  * Users and their tokens, made and removed the same way by the command line (`user add|remove`, `token
  * create|list|revoke`) and the admin API. Nothing here throws for a refused request: every function returns
- * what it did, or a Refusal whose `problem` is the sentence to show (the CLI prints it, the API answers it).
+ * what it did, or a Refusal (outcome.ts) whose `problem` is the sentence to show (the CLI prints it, the API answers it).
  * A clear token exists only in a successful result; the store gets its SHA-256.
  */
 
-/**
- * Why a request was refused. `invalid`: a name, scope, label or id that can never be right (API 400);
- * `conflict`: the name is taken, now or by a removed user's repos, or the request would leave no admin (409);
- * `missing`: no such user or token (404).
- */
-export interface Refusal {
-  ok: false;
-  kind: 'invalid' | 'conflict' | 'missing';
-  problem: string;
-}
-export type Outcome<T> = ({ ok: true } & T) | Refusal;
-
 export const MAX_LABEL_LENGTH = 100;
-
-const refuse = (kind: Refusal['kind'], problem: string): Refusal => ({ ok: false, kind, problem });
 
 /** A new user with one read,push token (`token` is the clear token, shown once: only its hash is stored). */
 export function addUser(store: Store, name: string): Outcome<{ name: string; token: string; scopes: readonly Scope[] }> {

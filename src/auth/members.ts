@@ -1,7 +1,7 @@
 import { nameProblem } from '../names.js';
 import type { MemberRole } from '../store/scopes.js';
 import type { Store } from '../store/store.js';
-import type { Outcome, Refusal } from './accounts.js';
+import { refuse, type Outcome } from './outcome.js';
 
 /**
  * Who else may use a repo: its owner shares it with a user as `read` (clone, builds, logs) or `write` (also
@@ -16,8 +16,6 @@ export interface Member {
   /** When the repo was shared with them (ISO 8601). */
   since: string;
 }
-
-const refuse = (kind: Refusal['kind'], problem: string): Refusal => ({ ok: false, kind, problem });
 
 /** The users owner/repo is shared with, by name; none for a repo not pushed to yet. */
 export function membersOf(store: Store, owner: string, repo: string): Member[] {

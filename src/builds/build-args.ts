@@ -6,14 +6,15 @@ import { maskedArgNames } from '../logs/mask.js';
 import { isPush, type Build } from '../store/schema.js';
 import type { HeldSecrets } from '../uploads/held-secrets.js';
 
-export type ResolvedArgs = { ok: true; values: Record<string, string> } | { ok: false; problem: string };
+/** A build's arguments or secrets by name, or the one problem that stops the build (said to the pusher). */
+export type Resolved = { ok: true; values: Record<string, string> } | { ok: false; problem: string };
 
 /**
  * A build's args with the values its stored config holds as `***` (mask.ts storableArgs) put back: for a
  * push from the commit's own codehub-build.yaml (where they are committed; the same commit parses the same),
  * for an upload from the server's memory (held with its secrets). Not ok, saying why, when they cannot be had.
  */
-export async function resolveArgs(b: Build, image: ImageConfig, deps: { repos: RepoStore; held?: HeldSecrets | undefined }): Promise<ResolvedArgs> {
+export async function resolveArgs(b: Build, image: ImageConfig, deps: { repos: RepoStore; held?: HeldSecrets | undefined }): Promise<Resolved> {
   const masked = maskedArgNames(image.args);
   if (masked.length === 0) return { ok: true, values: image.args };
   let source: Record<string, string> | undefined;

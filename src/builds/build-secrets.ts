@@ -1,16 +1,15 @@
 import type { ImageConfig } from '../config/types.js';
+import type { Resolved } from './build-args.js';
 import type { SecretSource } from '../secrets/source.js';
 import { isPush, type Build } from '../store/schema.js';
 import type { HeldSecrets } from '../uploads/held-secrets.js';
-
-export type ResolvedSecrets = { ok: true; values: Record<string, string> } | { ok: false; problem: string };
 
 /**
  * The values of the secrets the image names: for a push from the repo's sealed secrets (secrets/vault.ts), for an
  * upload from the server's memory (they came with its request and are never stored). Not ok, saying why, when
  * one cannot be had.
  */
-export function resolveSecrets(b: Build, image: ImageConfig, deps: { secrets: SecretSource; held?: HeldSecrets | undefined }): ResolvedSecrets {
+export function resolveSecrets(b: Build, image: ImageConfig, deps: { secrets: SecretSource; held?: HeldSecrets | undefined }): Resolved {
   if (!isPush(b)) {
     const held = deps.held?.get(b.id) ?? {};
     const lost = image.secrets.filter((name) => held[name] === undefined);

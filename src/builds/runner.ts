@@ -15,8 +15,8 @@ import { isNoSpace } from '../util/disk.js';
 import { failureFields, RepeatedFailure } from '../util/repeated-failure.js';
 import { masker, secretValues } from '../logs/mask.js';
 import { decideOutcome, needsRegistryCheck } from './outcome.js';
-import { resolveArgs } from './build-args.js';
-import { resolveSecrets, type ResolvedSecrets } from './build-secrets.js';
+import { resolveArgs, type Resolved } from './build-args.js';
+import { resolveSecrets } from './build-secrets.js';
 import { writeEnd } from './end-write.js';
 import { executeBuild, type RegistryCredentials, type Tagger } from './execute.js';
 import { parseImageRef } from '../images/tags.js';
@@ -299,7 +299,7 @@ export class Runner {
     controller: AbortController,
     out: LogWriter,
     image: ImageConfig,
-    secrets: ResolvedSecrets,
+    secrets: Resolved,
     args: Awaited<ReturnType<typeof resolveArgs>>,
     mask: (t: string) => string,
     log: Logger,

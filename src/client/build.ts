@@ -17,7 +17,7 @@ import { clientConfig, type ClientConfig } from './rest.js';
 import { requestBuild, sendContext } from './upload.js';
 
 // The command's one door: what its callers and tests use is named here, wherever it lives.
-export { BUILD_USAGE, parseBuildArgs, type BuildPlan, type BuildRequest, type ParsedBuildArgs } from './build-args.js';
+export { parseBuildArgs, type BuildPlan } from './build-args.js';
 export type { BuildIo } from './build-io.js';
 
 /** `codehub-build build ...`: the exit status is the build's (0 succeeded, 1 otherwise, 130 after a Ctrl-C). */

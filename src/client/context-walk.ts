@@ -18,6 +18,7 @@ import { cleanPath, IgnoreMatcher, parseDockerignore } from '../context/dockerig
 
 // Go's os.FileMode bits, which fsutil's Stat carries (tree.ts is constants and types only: allowed in the bundle).
 import { MODE_DIR, MODE_SETGID, MODE_SETUID, MODE_STICKY, MODE_SYMLINK } from '../context/tree.js';
+import type { ManifestEntry } from '../uploads/manifest.js';
 import { mapLimit } from '../util/map-limit.js';
 import { code, contextCachePath, hashFile, loadCache, racy, saveCache, WalkProblem, why, type CachedHash, type FileToHash } from './context-hashes.js';
 export { contextCachePath, MODE_DIR, MODE_SYMLINK };
@@ -27,18 +28,8 @@ const HASH_CONCURRENCY = 4;
 /** Entries of one folder stat'ed at once. */
 const STAT_CONCURRENCY = 32;
 
-export interface WalkEntry {
-  /** Relative to the folder, `/`-separated, no leading `./`. */
-  path: string;
-  /** Permission bits plus MODE_DIR or MODE_SYMLINK (and Go's setuid, setgid and sticky bits). */
-  mode: number;
-  /** Bytes of a regular file (0 for directories and symlinks). */
-  size: number;
-  /** A regular file's content hash, lowercase hex. */
-  sha256?: string;
-  /** A symlink's target, as the link holds it (never followed). */
-  linkname?: string;
-}
+/** An entry as the upload's manifest sends it (src/uploads/manifest.ts): a symlink's target is never followed. */
+export type WalkEntry = ManifestEntry;
 
 /** A file that cannot be part of a context (BuildKit's contexts hold files, folders and symlinks). */
 export interface SkippedEntry {

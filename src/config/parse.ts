@@ -1,5 +1,6 @@
 import { posix } from 'node:path';
 import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Node, type YAMLMap } from 'yaml';
+import { PLATFORM_RE } from '../limits.js';
 import { nameProblem } from '../names.js';
 import { CONFIG_FILE, DEFAULT_TAGS, TAG_PLACEHOLDERS, type BuildConfig, type ConfigProblem, type ConfigResult, type ImageConfig } from './types.js';
 
@@ -8,7 +9,6 @@ const MAX_IMAGES = 32;
 const IMAGE_KEYS = ['name', 'context', 'dockerfile', 'target', 'args', 'secrets', 'branches', 'paths', 'tags', 'platforms', 'timeout', 'cancel_superseded'];
 const ARG_RE = /^[A-Za-z_][A-Za-z0-9_]*$/;
 const TARGET_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
-const PLATFORM_RE = /^[a-z0-9]+\/[a-z0-9_]+(?:\/[a-z0-9]+)?$/;
 const MAX_TIMEOUT_S = 24 * 3600;
 
 /**

@@ -49,7 +49,7 @@ export function adminRoutes(deps: AdminDeps): Hono<Env> {
   app.post('/users/:name/tokens', admin, async (c) => {
     // An empty body takes both defaults.
     const body = await readRequest(c, NewTokenRequest, { ...BODY, empty: {} });
-    const made = done(createToken(deps.store, c.req.param('name'), { scopes: body.scopes, label: body.label ?? 'api' }));
+    const made = done(createToken(deps.store, c.req.param('name'), { scopes: body.scopes, label: body.label }));
     return c.json({ id: made.id, token: made.token, label: made.label, scopes: made.scopes }, 201);
   });
 

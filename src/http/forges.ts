@@ -1,5 +1,6 @@
 import { Hono } from 'hono';
 import type { Access } from '../auth/access.js';
+import type { HookAnswerView } from '../api/answers.js';
 import type { Caller } from '../store/scopes.js';
 import type { UpstreamLinks } from '../forges/links.js';
 import type { HookAnswer, WebhookService } from '../forges/webhooks.js';
@@ -51,7 +52,7 @@ export function forgeHookRoutes(deps: ForgeHookDeps): Hono {
   return app;
 }
 
-function answerView(a: HookAnswer, deps: ForgeHookDeps) {
+function answerView(a: HookAnswer, deps: ForgeHookDeps): HookAnswerView {
   if (!('builds' in a)) return a;
   const statuses = deps.statusesOf(a.builds.map((b) => b.id));
   return { ...a, builds: a.builds.map((b) => buildView(b, deps.publicUrl, statuses.get(b.id))) };
@@ -70,7 +71,7 @@ export function upstreamRoutes(deps: { links: UpstreamLinks; access: Access }): 
     const body = await readJson(c, {
       maxBytes: MAX_LINK_BODY,
       tooLarge: 'the body is {"url", "forge", "webhook_secret", "status_token", "api_url"}, at most 64 KiB',
-      notJson: () => 'the body is not JSON: {"url", "forge", "webhook_secret", "status_token", "api_url"}',
+      notJson: (why) => `the body is not JSON (${why}); send {"url", "forge", "webhook_secret", "status_token", "api_url"}`,
     });
     const { view, created } = await deps.links.set(owner, repo, body);
     return c.json(view, created ? 201 : 200);

@@ -1,9 +1,11 @@
 import type { Access } from '../auth/access.js';
 import type { Caller } from '../store/scopes.js';
 import { AmbiguousError, BadRequestError, NotFoundError } from '../errors.js';
-import { nameProblem, repoPathProblem, SHA_PREFIX_RE } from '../names.js';
-import { BUILD_STATUSES, type Build, type BuildStatus, type Repo } from '../store/schema.js';
+import { BuildListQuery, parseRequest } from '../api/requests.js';
+import { nameProblem, repoPathProblem } from '../names.js';
+import type { Build, BuildStatus, Repo } from '../store/schema.js';
 import type { Store } from '../store/store.js';
+import { checked } from './outcome.js';
 
 /** Throws BadRequestError unless `repo` is `<owner>/<name>` with valid names. */
 export function checkRepoParam(repo: string): void {
@@ -11,19 +13,17 @@ export function checkRepoParam(repo: string): void {
   if (problem) throw new BadRequestError(problem);
 }
 
-/** A status filter: undefined, or one of the build statuses (else BadRequestError). */
-export function statusParam(status: string | undefined): BuildStatus | undefined {
-  if (status !== undefined && !(BUILD_STATUSES as readonly string[]).includes(status)) {
-    throw new BadRequestError(`status must be one of ${BUILD_STATUSES.join(', ')}; got ${JSON.stringify(status)}`);
-  }
-  return status as BuildStatus | undefined;
-}
+const BuildFilter = BuildListQuery.pick({ commit: true, status: true });
 
-/** A commit filter: undefined, or a sha or prefix of 4 to 40 hex digits, lowercased (else BadRequestError). */
-export function commitParam(commit: string | undefined): string | undefined {
-  const sha = commit?.toLowerCase();
-  if (sha !== undefined && !SHA_PREFIX_RE.test(sha)) throw new BadRequestError(`commit must be 4 to 40 hex digits; got ${JSON.stringify(commit)}`);
-  return sha;
+/**
+ * A commit and status filter checked as the API's build list checks them: the commit a sha or prefix of 4 to
+ * 40 hex digits, lowercased, the status one of the build statuses, each undefined for no filter (else a 400).
+ */
+export function buildFilter(q: { commit?: string | undefined; status?: string | undefined }): {
+  commit?: string | undefined;
+  status?: BuildStatus | undefined;
+} {
+  return checked(parseRequest(BuildFilter, q));
 }
 
 /**
@@ -78,7 +78,7 @@ export class Lookups {
   commit(caller: Caller, owner: string, repo: string, sha: string): { repo: string; commit: string; builds: Build[] } {
     const row = this.repo(caller, owner, repo);
     const full = `${row.owner}/${row.name}`;
-    const prefix = commitParam(sha)!;
+    const prefix = buildFilter({ commit: sha }).commit!;
     const commits = this.store.builds.commitsByPrefix(full, prefix, 10);
     if (commits.length === 0) throw new NotFoundError(`no build of ${full} for a commit starting with ${prefix}`);
     if (commits.length > 1) {

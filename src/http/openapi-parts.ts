@@ -1,4 +1,5 @@
 import { ERRORS, type ErrorName } from '../api/operations.js';
+import { MAX_NAME_LENGTH, NAME_RE } from '../names.js';
 
 /**
  * The part of OpenAPI 3.1 the document uses (src/http/openapi.ts makes it), and the building blocks of the
@@ -131,7 +132,7 @@ export const inQuery = (name: string, description: string, s: SchemaObject = { t
   schema: s,
 });
 
-export const NAME = { pattern: '^[a-z0-9]+([._-][a-z0-9]+)*$', maxLength: 64 };
+export const NAME = { pattern: NAME_RE.source, maxLength: MAX_NAME_LENGTH };
 export const owner = inPath('owner', "the repo's owner (a user name)", NAME);
 export const repo = inPath('repo', 'the repo name', NAME);
 export const buildId = inPath('id', 'the build id', { pattern: '^[0-9]+$' });

@@ -2,6 +2,9 @@ import { z } from 'zod';
 import * as A from '../api/answers.js';
 import { answersOf, ERRORS, OPERATIONS, type Operation } from '../api/operations.js';
 import { MAX_ADMIN_BODY } from './admin.js';
+import { MAX_LINK_BODY } from './forges.js';
+import { MAX_SETTING_BODY } from './repos.js';
+import { MAX_BUILD_REQUEST_BYTES, MAX_MANIFEST_BYTES } from './uploads.js';
 import {
   apiErrors,
   error,
@@ -105,13 +108,22 @@ function parameters(where: 'path' | 'query' | 'header', fields: Record<string, z
 }
 
 /** Limits the routes set on a body (src/http), told in the body's description. */
-const BODY_LIMITS: Partial<Record<string, number>> = { addUser: MAX_ADMIN_BODY, createToken: MAX_ADMIN_BODY };
+const BODY_LIMITS: Partial<Record<string, number>> = {
+  addUser: MAX_ADMIN_BODY,
+  createToken: MAX_ADMIN_BODY,
+  setUpstream: MAX_LINK_BODY,
+  setBadge: MAX_SETTING_BODY,
+  setRetention: MAX_SETTING_BODY,
+  shareRepo: MAX_SETTING_BODY,
+  startUpload: MAX_MANIFEST_BYTES,
+  buildUpload: MAX_BUILD_REQUEST_BYTES,
+};
 
 function operation(o: Operation): OperationObject {
   const query = o.query ? parameters('query', o.query.shape, (requestSchema(o.query).required as string[] | undefined) ?? []) : [];
   const params = [...parameters('path', o.params ?? {}), ...query, ...parameters('header', o.headers ?? {})];
   const limit = BODY_LIMITS[o.operationId];
-  const bodyText = o.body?.description && limit !== undefined ? o.body.description.replace(/^JSON/, `JSON, at most ${limit} bytes`) : o.body?.description;
+  const bodyText = o.body && limit !== undefined ? (o.body.description ?? 'JSON').replace(/^JSON/, `JSON, at most ${limit} bytes`) : o.body?.description;
   const requestBody: RequestBodyObject | undefined = !o.body
     ? undefined
     : {

@@ -1,5 +1,5 @@
 import type { Parsed } from '../api/requests.js';
-import type { Outcome, Refusal } from '../auth/accounts.js';
+import type { Outcome, Refusal } from '../auth/outcome.js';
 import { BadRequestError, ConflictError, NotFoundError } from '../errors.js';
 
 /** What a service did, or its refusal thrown as the HTTP error of its kind. */

@@ -2,10 +2,11 @@ import { Hono } from 'hono';
 import { BadgeRequest, MemberRequest, RetentionRequest } from '../api/requests.js';
 import type { Access } from '../auth/access.js';
 import { membersOf, share, unshare } from '../auth/members.js';
-import { NotFoundError } from '../errors.js';
+import { setPublicBadge } from '../auth/public-badge.js';
 import type { Policy } from '../registry/retention.js';
 import { retentionOf, setRetention, type RetentionSettings } from '../registry/retention-settings.js';
-import { MAX_SECRET_BYTES, type RepoSecrets } from '../secrets/vault.js';
+import { MAX_SECRET_BYTES } from '../limits.js';
+import type { RepoSecrets } from '../secrets/vault.js';
 import type { Caller } from '../store/scopes.js';
 import type { Store } from '../store/store.js';
 import { readBody, readRequest } from './body.js';
@@ -65,14 +66,8 @@ export function repoRoutes(deps: RepoRoutesDeps): Hono<Env> {
     owned(c, owner, repo);
     // A body that is not JSON is told what to send, as one of the wrong shape is.
     const body = await readRequest(c, BadgeRequest, { maxBytes: MAX_SETTING_BODY, tooLarge: 'the body is {"public": true|false}', notJson: { value: null } });
-    const row = deps.store.repos.byName(owner, repo);
-    if (!row) throw new NotFoundError(`no repository ${owner}/${repo}: push to it first`);
-    deps.store.repos.setPublicBadge(row.id, body.public);
-    return c.json({
-      repo: `${owner}/${repo}`,
-      public_badge: body.public,
-      badge_url: `${deps.publicUrl}/badge/${owner}/${repo}/${row.defaultBranch ?? 'main'}.svg`,
-    });
+    const set = done(setPublicBadge(deps.store, owner, repo, body.public));
+    return c.json({ repo: `${owner}/${repo}`, public_badge: set.public, badge_url: `${deps.publicUrl}/badge/${owner}/${repo}/${set.branch}.svg` });
   });
 
   // How many builds per branch and how many days of the repo's images stay.

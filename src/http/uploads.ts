@@ -34,7 +34,7 @@ export function uploadRoutes(deps: UploadRoutesDeps): Hono<Env> {
     deps.access.requireScope(caller, 'push');
     return caller.user.name;
   };
-  const notJson = () => 'the body is not JSON';
+  const notJson = (why: string) => `the body is not JSON (${why}); send a JSON object`;
 
   app.post('/uploads', async (c) => {
     const owner = push(c);

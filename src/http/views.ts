@@ -65,8 +65,6 @@ export function buildView(b: Build, publicUrl: string, status?: CommitStatusRow)
     forge_status: forgeStatusView(status),
   };
 }
-/** The client's and the pages' name for a build's answer. */
-export type BuildView = BuildAnswer;
 
 /** What a build whose log retention removed says instead of its log (API 410, the build page). */
 export function logExpiredMessage(b: Pick<Build, 'id' | 'finishedAt' | 'logExpiredAt'>): string {

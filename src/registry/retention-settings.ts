@@ -1,10 +1,11 @@
-import type { Outcome } from '../auth/accounts.js';
+import { noRepo, type Outcome } from '../auth/outcome.js';
+import type { RetentionRequest } from '../api/requests.js';
 import type { Store } from '../store/store.js';
 import type { Policy } from './retention.js';
 
 /**
  * A repo's retention override, its owner's: how many builds per branch and how many days of its images stay,
- * each either set or left to the server's default. As in auth/accounts.ts, a refusal is returned, not thrown.
+ * each either set or left to the server's default. As in auth/outcome.ts, a refusal is returned, not thrown.
  */
 
 export interface RetentionSettings {
@@ -17,11 +18,8 @@ export interface RetentionSettings {
   defaults: Policy;
 }
 
-/** A change to the override (the API's RetentionRequest): each of keep and days a number, null (back to the default) or absent (as it was). */
-export interface PolicyOverride {
-  keep?: number | null;
-  days?: number | null;
-}
+/** A change to the override: each of keep and days a number, null (back to the default) or absent (as it was). */
+export type PolicyOverride = RetentionRequest;
 
 /** owner/repo's settings; a repo not pushed to yet has the defaults. */
 export function retentionOf(store: Store, defaults: Policy, owner: string, repo: string): RetentionSettings {
@@ -37,7 +35,7 @@ export function retentionOf(store: Store, defaults: Policy, owner: string, repo:
  */
 export function setRetention(store: Store, defaults: Policy, owner: string, repo: string, change: PolicyOverride): Outcome<RetentionSettings> {
   const row = store.repos.byName(owner, repo);
-  if (!row) return { ok: false, kind: 'missing', problem: `no repository ${owner}/${repo}: push to it first` };
+  if (!row) return noRepo(owner, repo);
   const keep = change.keep !== undefined ? change.keep : row.retentionKeep;
   const days = change.days !== undefined ? change.days : row.retentionDays;
   store.repos.setRetention(row.id, keep ?? null, days ?? null);

@@ -1,7 +1,7 @@
 /**
  * Retention that knows git: which tags of one registry repository stay and which go, and how to remove
  * exactly those on Registry 2.8 (which deletes by manifest digest, taking every tag on it). Pure: the facts
- * come in, a plan comes out; gc.ts gathers the facts and carries the plan out.
+ * come in, a plan comes out; retention-facts.ts gathers the facts; gc.ts carries the plan out.
  *
  * The rules (DESIGN.md "Registry operations"), for each tag, first match wins:
  *  - a branch's build cache (`<image>/buildcache:<branch tag>`) is judged as the image's tag of that name: it

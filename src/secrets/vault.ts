@@ -9,7 +9,6 @@ import { BadRequestError, NotFoundError, PayloadTooLargeError } from '../errors.
 import type { Store } from '../store/store.js';
 import { MAX_SECRET_BYTES, SECRET_NAME_RE } from '../limits.js';
 
-export { MAX_SECRET_BYTES, SECRET_NAME_RE };
 const VERSION = 'v1:';
 
 export class SecretError extends Error {}

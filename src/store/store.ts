@@ -6,9 +6,6 @@ import { QueueStore } from './queue.js';
 import { RepoRecordStore } from './repos.js';
 import { SecretStore } from './secrets.js';
 
-export type { BuildQuery } from './build-search.js';
-export type { BuildResult } from './queue.js';
-
 /**
  * The server's database, one aggregate per property: users and tokens, repos and their members, builds, the
  * queue, secrets. The registry inventory, uploads, forge links and recorded heads have their own classes

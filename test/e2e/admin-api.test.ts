@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { hashToken } from '../../src/auth/tokens.js';
-import { dbFile } from '../../src/main.js';
+import { dbFile } from '../../src/store/db.js';
 import { busyboxDockerfile, WorkRepo } from '../helpers/git.js';
 import { TestServer, uniqueName } from '../helpers/server.js';
 

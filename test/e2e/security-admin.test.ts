@@ -5,7 +5,7 @@
  */
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { dbFile } from '../../src/main.js';
+import { dbFile } from '../../src/store/db.js';
 import { TestServer, uniqueName } from '../helpers/server.js';
 
 let server: TestServer;

@@ -12,7 +12,7 @@
 import Database from 'better-sqlite3';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { dbFile } from '../../src/main.js';
+import { dbFile } from '../../src/store/db.js';
 import { FakeForge, FORGE_KINDS, signatureHeaders, type ForgeDelivery, type ForgeKind, deliverHook, type HookAnswer } from '../helpers/fake-forge.js';
 import { WorkRepo } from '../helpers/git.js';
 import { TestServer, uniqueName, waitFor } from '../helpers/server.js';

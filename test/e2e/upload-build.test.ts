@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { dbFile } from '../../src/main.js';
+import { dbFile } from '../../src/store/db.js';
 import { tagDigest } from '../helpers/registry.js';
 import { filesContaining } from '../helpers/files.js';
 import { TestServer, uniqueName, waitFor } from '../helpers/server.js';

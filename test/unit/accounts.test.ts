@@ -166,7 +166,7 @@ describe('admin request bodies', () => {
   });
 
   it('takes {"scopes": [...], "label"}, both optional, and lists every problem', () => {
-    expect(parseRequest(NewTokenRequest, {})).toEqual({ ok: true, value: {} });
+    expect(parseRequest(NewTokenRequest, {})).toEqual({ ok: true, value: { label: 'api' } }); // the label's default is the schema's
     expect(parseRequest(NewTokenRequest, { scopes: ['read'], label: 'ci' })).toEqual({ ok: true, value: { scopes: ['read'], label: 'ci' } });
     expect(parseRequest(NewTokenRequest, { scopes: 'read,push', label: 7 })).toEqual({
       ok: false,

@@ -95,7 +95,7 @@ describe('a link to a forge (the shape; the service checks the forge, the URL an
       'api_url must be a non-empty string',
     ]);
     expect(problems(LinkRequest, [])).toEqual(['the body must be a JSON object: {"url", "forge", "webhook_secret", "status_token", "api_url"}']);
-    expect(problems(LinkRequest, { ...VALID, extra: 1 })).toEqual(['unknown field "extra"; the fields are url, forge, webhook_secret, status_token, api_url']);
+    expect(problems(LinkRequest, { ...VALID, extra: 1 })).toEqual(['unknown field "extra": the fields are url, forge, webhook_secret, status_token, api_url']);
     expect(parseRequest(LinkRequest, { ...VALID, status_token: null })).toEqual({ ok: true, value: { ...VALID, status_token: null } });
   });
   it('bounds the secret and the token', () => {

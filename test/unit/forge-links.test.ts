@@ -36,7 +36,7 @@ describe('checkLinkInput', () => {
     expect(problems).toHaveLength(6);
     expect(problems).toEqual(
       expect.arrayContaining([
-        expect.stringMatching(/^unknown field "extra"; the fields are url, forge, webhook_secret, status_token, api_url$/),
+        expect.stringMatching(/^unknown field "extra": the fields are url, forge, webhook_secret, status_token, api_url$/),
         'webhook_secret is required',
         expect.stringMatching(/^forge "bitbucket" is not one of github, gitea, gitlab/),
         expect.stringMatching(/^upstream URL "ext::sh -c x" /),

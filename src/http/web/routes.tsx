@@ -9,7 +9,7 @@ import type { LogStore } from '../../logs/store.js';
 import type { Store } from '../../store/store.js';
 import type { CommitStatusRow } from '../../store/schema.js';
 import { SESSION_COOKIE, type Authenticator } from '../auth.js';
-import { checkRepoParam, commitParam, Lookups, statusParam } from '../lookups.js';
+import { buildFilter, checkRepoParam, Lookups } from '../lookups.js';
 import { ASSETS } from './assets.js';
 import { badgeState, badgeSvg } from './badge.js';
 import { BuildPage } from './build-page.js';
@@ -202,7 +202,7 @@ export function webRoutes(deps: WebDeps): Hono<WebEnv> {
     const full = `${row.owner}/${row.name}`;
     const q = c.req.query();
     // An empty field of the filter form means no filter.
-    const filter = { branch: q.branch?.trim() || undefined, status: statusParam(q.status || undefined), commit: commitParam(q.commit?.trim() || undefined) };
+    const filter = { branch: q.branch?.trim() || undefined, ...buildFilter({ status: q.status || undefined, commit: q.commit?.trim() || undefined }) };
     const before = q.before === undefined ? undefined : Number(q.before);
     if (before !== undefined && !(Number.isInteger(before) && before > 0))
       throw new BadRequestError('before must be a build number from the "Older builds" link');
