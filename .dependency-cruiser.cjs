@@ -45,6 +45,9 @@ const LAYERS = [
   { name: 'logs', path: ['^src/logs/'] },
   { name: 'registry', path: ['^src/registry/'] },
   { name: 'secrets', path: ['^src/secrets/'] },
+  // Image scanning (issue 26: inventory, vulnerability data, matching, policy): it reads images through the
+  // registry layer and keeps what it found in the store; the builds scan what they push, so it sits below them.
+  { name: 'scan', path: ['^src/scan/'] },
   { name: 'builds', path: ['^src/builds/'] },
   { name: 'uploads', path: ['^src/uploads/'] },
   { name: 'forges', path: ['^src/forges/'] },
