@@ -12,15 +12,14 @@
  */
 import { type Affected, type AffectedRange, eventOf, type OsvRecord, splitEcosystem } from './osv.js';
 import { type Severity, severityOf } from './severity.js';
+import type { VersionOrder as EcosystemOrder } from './versions/index.js';
 
 /**
- * An ecosystem's version order: all matching needs of it. `compare(a, b)` is negative when version `a` sorts before
- * `b`, zero when they are the same version, positive when after. It may throw on a string the ecosystem cannot read
- * as a version: the range that needed it gives no answer, and the match says so in its problems.
+ * An ecosystem's version order (src/scan/versions/): all matching needs of it. `compare(a, b)` is negative when
+ * version `a` sorts before `b`, zero when they are the same version, positive when after, or the problem when a
+ * string is not a version of the ecosystem: the range that needed it gives no answer, and the match says so.
  */
-export interface VersionOrder {
-  compare(a: string, b: string): number;
-}
+export type VersionOrder = Pick<EcosystemOrder<unknown>, 'compare'>;
 
 /** One range's or entry's verdict, with what stopped a range from being read (`ranges[1]: ...`). */
 export type Evaluation = { affected: boolean; problems: string[] };
@@ -53,13 +52,9 @@ function comparer(order: VersionOrder): (a: string, b: string) => number {
   return (a, b) => {
     // Equal strings are the same version in every ecosystem: no need to ask an order that might not read them.
     if (a === b) return 0;
-    try {
-      const c = order.compare(a, b);
-      if (!Number.isFinite(c)) throw new Error(`the order answered ${String(c)}`);
-      return c;
-    } catch (err) {
-      throw new Error(`cannot order "${a}" against "${b}": ${err instanceof Error ? err.message : String(err)}`);
-    }
+    const c = order.compare(a, b);
+    if (!c.ok) throw new Error(`cannot order "${a}" against "${b}": ${c.problem}`);
+    return c.value;
   };
 }
 
