@@ -138,6 +138,9 @@ async function readZip(file: string, prefix: string, nested: boolean, r: Reading
   } catch (err) {
     // A broken central directory: what was read stands, the rest is named as unread.
     r.problems.push(`${label} could not be read to its end: ${(err as Error).message}`);
+  } finally {
+    // Closed already when the entries ran out; not when a read of one failed (close() is safe twice).
+    zip.close();
   }
   return true;
 }

@@ -112,7 +112,8 @@ export interface WalkOptions<S> {
  *
  * Links are not followed: a symlink at a selected path is a `shadow` (what it points to may sit in another layer,
  * and a package database behind a symlink is rare; Trivy does not follow them either). A hard link takes what its
- * target (an earlier entry of the same layer, as tar requires) was kept as, or is a shadow with a problem.
+ * target (an earlier entry of the same layer, as tar requires) was kept as; a link to a file that was not
+ * selected is a shadow and a problem.
  *
  * Paths are normalised (`./` and a leading `/` dropped); an entry whose path climbs out of the root with `..` is a
  * problem and is skipped. The stream is always consumed or destroyed; the promise never rejects (select and the
@@ -194,12 +195,10 @@ export async function walkLayer<S = never>(stream: Readable, mediaType: string, 
       } else if (info.type === 'hardlink') {
         const target = normaliseLayerPath(info.linkname ?? '');
         const was = target ? out.files.get(target) : undefined;
-        if (was && was.kind !== 'shadow') {
-          out.files.set(path, was);
-        } else {
-          out.files.set(path, { kind: 'shadow' });
-          problems.add(`${path} is a hard link to ${JSON.stringify(info.linkname ?? '')}, which this layer did not keep: not read`);
-        }
+        out.files.set(path, was ?? { kind: 'shadow' });
+        // A link to a shadow is one too, quietly (Debian hard-links executables that are not Go binaries); a link
+        // to a file that was not selected cannot be read after the fact.
+        if (!was) problems.add(`${path} is a hard link to ${JSON.stringify(info.linkname ?? '')}, which this layer did not keep: not read`);
       } else if (choice === true) {
         if (info.size > maxFile || kept + info.size > maxKept) {
           out.files.set(path, { kind: 'shadow' });

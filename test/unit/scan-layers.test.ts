@@ -158,6 +158,7 @@ describe('walkLayer', () => {
         { name: 'app/node_modules/a/package.json', content: '{"name":"a"}' },
         { name: 'app/node_modules/b/package.json', type: 'link', linkname: './app/node_modules/a/package.json' },
         { name: 'app/node_modules/c/package.json', type: 'link', linkname: 'app/unselected.json' },
+        { name: DPKG, type: 'link', linkname: 'etc/os-release' },
       ]),
       GZIP,
       selectDbs,
@@ -166,6 +167,8 @@ describe('walkLayer', () => {
     expect(out.files.has('usr/lib/os-release')).toBe(false);
     expect(text(out.files, 'app/node_modules/b/package.json')).toBe('{"name":"a"}');
     expect(out.files.get('app/node_modules/c/package.json')).toEqual({ kind: 'shadow' });
+    // A link to a shadow (the symlink above) is a shadow, with nothing to say.
+    expect(out.files.get(DPKG)).toEqual({ kind: 'shadow' });
     expect(out.problems).toEqual(['app/node_modules/c/package.json is a hard link to "app/unselected.json", which this layer did not keep: not read']);
   });
 
