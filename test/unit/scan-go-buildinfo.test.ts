@@ -109,8 +109,9 @@ describe('readGoBuildInfo', () => {
 
   it('passes over the magic at an unaligned offset, as Go does, and where no header follows it', async () => {
     const decoy = blob('go0.0.0-decoy', 'x');
-    // As the go command's rodata holds it: the magic as a string, other strings right after it.
-    const asString = Buffer.concat([MAGIC, Buffer.from('runtime.buildVersion and more strings')]);
+    // As the go command's rodata holds it: the magic as a string, other strings right after it (here 'v' where
+    // the flags byte would be: it has the inline bit, so only the header's other checks tell it apart).
+    const asString = Buffer.concat([MAGIC, Buffer.from('over the strings that follow it in rodata, as many as fill a header')]);
     const found = await read(
       elf(8192, [
         [1004, decoy],
