@@ -140,6 +140,10 @@ describe('dpkg status', () => {
       [1, { package: 'a', description: 'one\ntwo\n.' }],
       [8, { package: 'b' }],
     ]);
+    // Only the kept fields are stored; the others are still read as fields (no problem), their values dropped.
+    const kept = readStanzas('x', 'Package: a\nDescription: one\n two\n', new Set(['package']));
+    expect(kept.problems).toEqual([]);
+    expect(kept.stanzas.map((s) => Object.fromEntries(s.fields))).toEqual([{ package: 'a' }]);
   });
 
   it('reads a whole real status file of this machine when there is one (every stanza a package or not installed)', () => {

@@ -15,8 +15,12 @@ export interface Stanza {
 
 const FIELD_RE = /^([!-9;-~][!-9;-~]*):(.*)$/;
 
-/** Every stanza of a deb822 file, and a problem for each line that is neither a field, a continuation nor blank. */
-export function readStanzas(path: string, text: string): { stanzas: Stanza[]; problems: string[] } {
+/**
+ * Every stanza of a deb822 file, and a problem for each line that is neither a field, a continuation nor blank.
+ * With `keep`, only those fields (lower case) are stored: a status file is mostly Description and Conffiles, and
+ * joining their continuation lines is most of the work when nothing reads them.
+ */
+export function readStanzas(path: string, text: string, keep?: ReadonlySet<string>): { stanzas: Stanza[]; problems: string[] } {
   const stanzas: Stanza[] = [];
   const problems: string[] = [];
   let current: Stanza | null = null;
@@ -30,8 +34,9 @@ export function readStanzas(path: string, text: string): { stanzas: Stanza[]; pr
       continue;
     }
     if (line[0] === ' ' || line[0] === '\t') {
-      if (current && last !== null) current.fields.set(last, `${current.fields.get(last) ?? ''}\n${line.trim()}`);
-      else problems.push(problemAt(path, i + 1, 'a continuation line with no field before it'));
+      if (current && last !== null) {
+        if (!keep || keep.has(last)) current.fields.set(last, `${current.fields.get(last) ?? ''}\n${line.trim()}`);
+      } else problems.push(problemAt(path, i + 1, 'a continuation line with no field before it'));
       continue;
     }
     const m = FIELD_RE.exec(line);
@@ -44,7 +49,7 @@ export function readStanzas(path: string, text: string): { stanzas: Stanza[]; pr
       stanzas.push(current);
     }
     last = (m[1] ?? '').toLowerCase();
-    current.fields.set(last, (m[2] ?? '').trim());
+    if (!keep || keep.has(last)) current.fields.set(last, (m[2] ?? '').trim());
   }
   return { stanzas, problems };
 }
@@ -66,13 +71,14 @@ export function dpkgInstalled(status: string): boolean | null {
 // (and : when there is an epoch). Stricter checks (upstream starts with a digit) are only warnings in dpkg itself.
 const VERSION_RE = /^(?:\d+:)?[A-Za-z0-9.+~:-]+$/;
 const SOURCE_RE = /^(\S+)(?:\s+\((\S+)\))?$/;
+const READ_FIELDS: ReadonlySet<string> = new Set(['package', 'status', 'version', 'source', 'architecture']);
 
 /**
  * The installed packages of one dpkg status file or status.d file. `path` is the file's absolute path in the image.
  * A stanza without Status is installed only in a status.d file; in `status` it is a problem (dpkg always writes one).
  */
 export function parseDpkgStatus(path: string, content: Buffer, distro?: Distro): ParseResult {
-  const { stanzas, problems } = readStanzas(path, content.toString('utf8'));
+  const { stanzas, problems } = readStanzas(path, content.toString('utf8'), READ_FIELDS);
   const inStatusDir = path.includes('/status.d/');
   const packages: Package[] = [];
   for (const s of stanzas) {
