@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { PackageURL } from 'packageurl-js';
 import { describe, expect, it } from 'vitest';
 import { dpkgInstalled, parseDpkgStatus, readStanzas } from '../../src/scan/packages/dpkg.js';
 import type { Distro } from '../../src/scan/packages/types.js';
@@ -34,6 +35,11 @@ describe('dpkg status', () => {
     expect(purl('libexpat1')).toBe('pkg:deb/debian/libexpat1@2.5.0-1%2Bdeb12u1?arch=amd64&distro=debian-12');
     expect(purl('zlib1g')).toBe('pkg:deb/debian/zlib1g@1:1.2.13.dfsg-1?arch=amd64&distro=debian-12');
     expect(purl('tzdata')).toBe('pkg:deb/debian/tzdata@2025b-0%2Bdeb12u2?arch=all&distro=debian-12');
+    // Each purl reads back (packageurl-js's own parser) to the package's exact name and version, + and : included.
+    for (const p of r.packages) {
+      const back = PackageURL.fromString(p.purl);
+      expect([back.type, back.namespace, back.name, back.version, back.qualifiers?.arch]).toEqual(['deb', 'debian', p.name, p.version, p.arch]);
+    }
     // Without an os-release the namespace is still debian, and no distro qualifier is made up.
     const bare = parseDpkgStatus('/var/lib/dpkg/status', fixture('status'));
     expect(bare.packages.find((p) => p.name === 'libexpat1')?.purl).toBe('pkg:deb/debian/libexpat1@2.5.0-1%2Bdeb12u1?arch=amd64');

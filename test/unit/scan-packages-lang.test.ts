@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { PackageURL } from 'packageurl-js';
 import { describe, expect, it } from 'vitest';
 import { parsePomProperties, readProperties } from '../../src/scan/packages/maven.js';
 import { parseNpmPackageJson } from '../../src/scan/packages/npm.js';
@@ -38,6 +39,7 @@ describe('npm package.json', () => {
   it('a + in a version is %2B in the purl; a byte order mark does not stop the parse', () => {
     const r = parseNpmPackageJson('/n/node_modules/x/package.json', Buffer.from('\uFEFF{"name":"x","version":"1.0.0+build.5"}'));
     expect(r.packages[0]?.purl).toBe('pkg:npm/x@1.0.0%2Bbuild.5');
+    expect(PackageURL.fromString(r.packages[0]?.purl ?? '').version).toBe('1.0.0+build.5');
   });
 });
 
