@@ -5,10 +5,11 @@ import type { Db } from './db.js';
 import { QueueStore } from './queue.js';
 import { RepoRecordStore } from './repos.js';
 import { SecretStore } from './secrets.js';
+import { VulnDbStore } from './vulndb.js';
 
 /**
  * The server's database, one aggregate per property: users and tokens, repos and their members, builds, the
- * queue, secrets. The registry inventory, uploads, forge links and recorded heads have their own classes
+ * queue, secrets, the vulnerability database (OSV records). The registry inventory, uploads, forge links and recorded heads have their own classes
  * beside (inventory.ts, uploads.ts, forges.ts, heads.ts), made from the same `db`. Methods are synchronous
  * (better-sqlite3): each is one statement or one transaction.
  */
@@ -18,6 +19,7 @@ export class Store {
   readonly builds: BuildStore;
   readonly queue: QueueStore;
   readonly secrets: SecretStore;
+  readonly vulndb: VulnDbStore;
 
   constructor(readonly db: Db) {
     this.accounts = new AccountStore(db);
@@ -25,6 +27,7 @@ export class Store {
     this.builds = new BuildStore(db);
     this.queue = new QueueStore(db);
     this.secrets = new SecretStore(db);
+    this.vulndb = new VulnDbStore(db);
   }
 
   /**
