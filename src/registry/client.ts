@@ -13,6 +13,9 @@ export const MANIFEST_TYPES = [
 
 export class RegistryError extends Error {}
 
+/** How long a blob's stream may go without a byte (the reader paused, or the registry stalled) before it fails. */
+const BLOB_IDLE_MS = 120_000;
+
 /** A manifest as the registry returned it. */
 export interface RawManifest {
   digest: string;
@@ -260,7 +263,12 @@ export class RegistryClient {
     const lib = u.protocol === 'https:' ? https : http;
     const sameHost = u.origin === new URL(this.base).origin;
     return new Promise((resolve, reject) => {
-      const req = lib.request(u, { headers, ...(sameHost ? { agent: this.agent } : {}), timeout: this.timeoutMs }, resolve);
+      const req = lib.request(u, { headers, ...(sameHost ? { agent: this.agent } : {}), timeout: this.timeoutMs }, (res) => {
+        // Once it answers, the reader sets the pace: a scan that pauses the stream (a jar copied to disk) is not a
+        // registry that stalled, so the idle limit grows to BLOB_IDLE_MS.
+        req.setTimeout(Math.max(this.timeoutMs, BLOB_IDLE_MS));
+        resolve(res);
+      });
       req.on('timeout', () => req.destroy(new Error(`no answer within ${this.timeoutMs} ms`)));
       req.on('error', (e) => reject(new RegistryError(`registry ${this.base} unreachable: ${e.message}`)));
       req.end();

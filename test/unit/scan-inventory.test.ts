@@ -308,3 +308,43 @@ describe('goPackages', () => {
     });
   });
 });
+
+describe('RegistryClient.blob', () => {
+  it('answers a token challenge, follows the storage redirect without the token, and streams the bytes', async () => {
+    const bytes = Buffer.from('layer bytes '.repeat(1000));
+    const seen: { url: string; auth: string | undefined }[] = [];
+    const storage = http.createServer((req, res) => {
+      seen.push({ url: req.url ?? '', auth: req.headers.authorization });
+      res.writeHead(200).end(bytes);
+    });
+    await new Promise<void>((r) => storage.listen(0, '127.0.0.1', r));
+    const storageUrl = `http://127.0.0.1:${(storage.address() as AddressInfo).port}/bucket/blob?sig=1`;
+    const registry = http.createServer((req, res) => {
+      seen.push({ url: req.url ?? '', auth: req.headers.authorization });
+      if (req.headers.authorization !== 'Bearer token-for repository:r/x:pull') {
+        return void res.writeHead(401, { 'www-authenticate': 'Bearer realm="http://auth",service="s",scope="repository:r/x:pull"' }).end();
+      }
+      if (req.url?.endsWith('/missing')) return void res.writeHead(404).end();
+      if (req.url?.endsWith('/broken')) return void res.writeHead(500).end();
+      res.writeHead(307, { location: storageUrl }).end();
+    });
+    await new Promise<void>((r) => registry.listen(0, '127.0.0.1', r));
+    try {
+      const c = new RegistryClient(`127.0.0.1:${(registry.address() as AddressInfo).port}`, 5000, (scope) => `token-for ${scope}`);
+      const stream = await c.blob('r/x', 'sha256:abc');
+      const chunks: Buffer[] = [];
+      for await (const chunk of stream!) chunks.push(chunk as Buffer);
+      expect(Buffer.concat(chunks).equals(bytes)).toBe(true);
+      expect(seen).toEqual([
+        { url: '/v2/r/x/blobs/sha256:abc', auth: undefined },
+        { url: '/v2/r/x/blobs/sha256:abc', auth: 'Bearer token-for repository:r/x:pull' },
+        { url: '/bucket/blob?sig=1', auth: undefined },
+      ]);
+      expect(await c.blob('r/x', 'missing')).toBeNull();
+      await expect(c.blob('r/x', 'broken')).rejects.toThrow('GET blob r/x@broken: 500');
+    } finally {
+      await new Promise((r) => registry.close(r));
+      await new Promise((r) => storage.close(r));
+    }
+  });
+});
