@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import http from 'node:http';
 import https from 'node:https';
+import type { Readable } from 'node:stream';
 
 /** The manifest types a registry may hold; asking for all keeps it from converting schema2 to schema1. */
 export const MANIFEST_TYPES = [
@@ -11,6 +12,9 @@ export const MANIFEST_TYPES = [
 ].join(', ');
 
 export class RegistryError extends Error {}
+
+/** How long a blob's stream may go without a byte (the reader paused, or the registry stalled) before it fails. */
+const BLOB_IDLE_MS = 120_000;
 
 /** A manifest as the registry returned it. */
 export interface RawManifest {
@@ -222,6 +226,53 @@ export class RegistryClient {
   private pathOf(location: string): string {
     const u = new URL(location, this.base);
     return u.pathname + u.search;
+  }
+
+  /**
+   * A blob's bytes as a stream, never buffered (a layer may be gigabytes): the caller reads or destroys it. Null
+   * when the repository has no such blob (404); a RegistryError for any other answer. A registry whose storage
+   * serves blobs elsewhere (S3) answers with a redirect, followed once without this registry's credentials.
+   */
+  async blob(name: string, digest: string): Promise<Readable | null> {
+    let res = await this.open(`${this.base}/v2/${name}/blobs/${digest}`, {});
+    const scope = res.statusCode === 401 && this.bearer ? /scope="([^"]+)"/.exec(String(res.headers['www-authenticate'] ?? ''))?.[1] : undefined;
+    if (scope) {
+      res.resume();
+      res = await this.open(`${this.base}/v2/${name}/blobs/${digest}`, { authorization: `Bearer ${this.bearer!(scope)}` });
+    }
+    const status = res.statusCode ?? 0;
+    if ([301, 302, 303, 307, 308].includes(status) && res.headers.location) {
+      res.resume();
+      res = await this.open(new URL(res.headers.location, this.base).toString(), {});
+    }
+    if (res.statusCode === 404) {
+      res.resume();
+      return null;
+    }
+    if (res.statusCode !== 200) {
+      res.resume();
+      throw new RegistryError(`GET blob ${name}@${digest}: ${res.statusCode}`);
+    }
+    return res;
+  }
+
+  /** One GET whose answer is handed over unread. */
+  private open(url: string, headers: Record<string, string>): Promise<http.IncomingMessage> {
+    this.requests++;
+    const u = new URL(url);
+    const lib = u.protocol === 'https:' ? https : http;
+    const sameHost = u.origin === new URL(this.base).origin;
+    return new Promise((resolve, reject) => {
+      const req = lib.request(u, { headers, ...(sameHost ? { agent: this.agent } : {}), timeout: this.timeoutMs }, (res) => {
+        // Once it answers, the reader sets the pace: a scan that pauses the stream (a jar copied to disk) is not a
+        // registry that stalled, so the idle limit grows to BLOB_IDLE_MS.
+        req.setTimeout(Math.max(this.timeoutMs, BLOB_IDLE_MS));
+        resolve(res);
+      });
+      req.on('timeout', () => req.destroy(new Error(`no answer within ${this.timeoutMs} ms`)));
+      req.on('error', (e) => reject(new RegistryError(`registry ${this.base} unreachable: ${e.message}`)));
+      req.end();
+    });
   }
 
   /** The image config's labels of a single-platform image. */

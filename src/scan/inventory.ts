@@ -1,0 +1,198 @@
+/**
+ * An image's inventory, read from the registry: its manifest, then each layer in order (from the layer cache by
+ * digest, else streamed once through layer-inventory.ts and stored), then the layers applied as the container
+ * would see them, so a package a later layer removed is gone and each remaining one names the layer that last
+ * wrote its database file.
+ *
+ * The distro is decided last, from the applied image's os-release: it may sit in another layer than the dpkg
+ * status (a base layer's os-release, a later `apt-get install`'s status), and a layer's cached result must hold for
+ * every image that shares it. So OS packages are kept distro-free per layer and their purls spelled here.
+ */
+import { PackageURL } from 'packageurl-js';
+import { z } from 'zod';
+import { type RegistryClient, RegistryError } from '../registry/client.js';
+import { applyLayers, type LayerChanges } from './image-files.js';
+import { inventoryLayer, type LayerCache, type LayerFileFacts, type LayerInventory } from './layer-inventory.js';
+import type { Distro, Package } from './packages/index.js';
+import { distroQualifier } from './packages/types.js';
+
+export { type LayerCache, type LayerInventory, MemoryLayerCache } from './layer-inventory.js';
+
+/** The platform read from an index; the others (arm64 and the rest) are issue 29's. */
+export const PLATFORM = { os: 'linux', architecture: 'amd64' } as const;
+
+export interface InventoryProgress {
+  /** 0-based position of the layer in the manifest, and how many there are. */
+  index: number;
+  count: number;
+  digest: string;
+  /** True when the layer came from the cache and no byte of it was read. */
+  cached: boolean;
+}
+
+export interface InventoryOptions {
+  cache: LayerCache;
+  /** Called once per layer when it is done (read or taken from the cache), in order. Must not throw. */
+  onProgress?: (p: InventoryProgress) => void;
+}
+
+export type InventoryPackage = Package & { layer: string };
+
+export interface ImageInventory {
+  /** The digest `reference` resolved to: the image manifest's, or the index's when it named an index. */
+  digest: string;
+  /** The manifest whose layers were read (the index's linux/amd64 entry, or `digest` itself). */
+  manifest: string;
+  distro?: Distro;
+  /** Every installed package of the image as its container sees it, each with the digest of the layer that last wrote its file. */
+  packages: InventoryPackage[];
+  /** The manifest's layers in order; `cached`: taken from the cache, not read. */
+  layers: { digest: string; size: number; cached: boolean }[];
+  /**
+   * Sentences naming what could not be read and where. A layer that could not be read whole (its blob missing, its
+   * bytes not its digest, a compression not supported) is left out of the image and named here: the inventory is
+   * then of the other layers only.
+   */
+  problems: string[];
+}
+
+const INDEX_TYPES = ['application/vnd.oci.image.index.v1+json', 'application/vnd.docker.distribution.manifest.list.v2+json'];
+const descriptor = z.object({ mediaType: z.string().optional(), digest: z.string().regex(/^[a-z0-9]+:[0-9a-f]+$/), size: z.number().int().nonnegative() });
+const imageManifest = z.object({ mediaType: z.string().optional(), config: descriptor, layers: z.array(descriptor) });
+const indexManifest = z.object({
+  mediaType: z.string().optional(),
+  manifests: z.array(descriptor.extend({ platform: z.object({ os: z.string(), architecture: z.string() }).optional() })),
+});
+
+/**
+ * The inventory of `repo:reference` (a tag or a digest). Throws RegistryError only when there is no image to read
+ * (no manifest, an unreadable one, an index without linux/amd64, a registry that does not answer); everything
+ * that goes wrong after that is a problem in the result, and the inventory holds all that could be read.
+ */
+export async function inventoryImage(client: RegistryClient, repo: string, reference: string, opts: InventoryOptions): Promise<ImageInventory> {
+  const top = await client.manifest(repo, reference);
+  if (!top) throw new RegistryError(`${repo}:${reference} has no manifest`);
+  let raw = top;
+  if (INDEX_TYPES.includes(raw.mediaType.split(';')[0]!.trim()) || isIndex(raw.body)) {
+    const index = indexManifest.safeParse(parseJson(raw.body));
+    if (!index.success) throw new RegistryError(`${repo}@${raw.digest} is an index that does not parse: ${z.prettifyError(index.error)}`);
+    // buildx's attestation manifests sit in the index with platform unknown/unknown: never picked.
+    const entry = index.data.manifests.find((m) => m.platform?.os === PLATFORM.os && m.platform.architecture === PLATFORM.architecture);
+    if (!entry)
+      throw new RegistryError(
+        `${repo}@${raw.digest} is an index without a ${PLATFORM.os}/${PLATFORM.architecture} image (other platforms are not scanned yet)`,
+      );
+    const chosen = await client.manifest(repo, entry.digest);
+    if (!chosen)
+      throw new RegistryError(`${repo}@${raw.digest} names ${entry.digest} for ${PLATFORM.os}/${PLATFORM.architecture}, which the registry does not have`);
+    raw = chosen;
+  }
+  const manifest = imageManifest.safeParse(parseJson(raw.body));
+  if (!manifest.success) throw new RegistryError(`${repo}@${raw.digest} is not an image manifest: ${z.prettifyError(manifest.error)}`);
+
+  const layers = manifest.data.layers;
+  const out: ImageInventory = { digest: top.digest, manifest: raw.digest, packages: [], layers: [], problems: [] };
+  const read: LayerInventory[] = [];
+  for (const [index, layer] of layers.entries()) {
+    const cached = await opts.cache.get(layer.digest);
+    let inv: LayerInventory | null = cached;
+    if (!inv) inv = await readLayer(client, repo, layer.digest, layer.mediaType ?? '', opts.cache, out.problems);
+    if (inv) {
+      read.push(inv);
+      out.problems.push(...inv.problems.map((p) => `layer ${layer.digest}: ${p}`));
+    }
+    out.layers.push({ digest: layer.digest, size: layer.size, cached: cached !== null });
+    opts.onProgress?.({ index, count: layers.length, digest: layer.digest, cached: cached !== null });
+  }
+
+  const applied = applyLayers(read.map(changesOf));
+  const distro = distroOf(applied);
+  if (distro) out.distro = distro;
+  for (const [, file] of [...applied].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
+    if (file.kind !== 'found' || file.found.kind !== 'packages') continue;
+    for (const p of file.found.packages) {
+      const spelled = distro ? withDistro(p, distro) : { ok: true as const, pkg: p };
+      if (!spelled.ok) out.problems.push(`${p.path}: ${spelled.problem}`);
+      else out.packages.push({ ...spelled.pkg, layer: file.layer });
+    }
+  }
+  return out;
+}
+
+/** Streams one layer and stores its inventory when it was read whole; null (and a problem) when it was not. */
+async function readLayer(
+  client: RegistryClient,
+  repo: string,
+  digest: string,
+  mediaType: string,
+  cache: LayerCache,
+  problems: string[],
+): Promise<LayerInventory | null> {
+  let stream: Awaited<ReturnType<RegistryClient['blob']>>;
+  try {
+    stream = await client.blob(repo, digest);
+  } catch (err) {
+    problems.push(`layer ${digest}: could not be fetched: ${(err as Error).message}; its packages are not in this inventory`);
+    return null;
+  }
+  if (!stream) {
+    problems.push(`layer ${digest}: the registry has no such blob in ${repo}; its packages are not in this inventory`);
+    return null;
+  }
+  const { inventory, complete } = await inventoryLayer(stream, mediaType, digest);
+  if (!complete) {
+    // Bytes that are not the digest's, or a layer cut short, would put packages in the image that are not its own.
+    const why = inventory.problems.at(-1) ?? 'it could not be read to its end';
+    problems.push(`layer ${digest}: refused: ${why}; its packages are not in this inventory`);
+    return null;
+  }
+  await cache.set(inventory);
+  return inventory;
+}
+
+function changesOf(inv: LayerInventory): LayerChanges<LayerFileFacts> {
+  return {
+    digest: inv.digest,
+    files: new Map(inv.files.map((f) => [f.path, f.kind === 'shadow' ? { kind: 'shadow' } : { kind: 'found', found: f }])),
+    whiteouts: inv.whiteouts,
+    opaque: inv.opaque,
+  };
+}
+
+/** /etc/os-release, else /usr/lib/os-release (Debian's /etc one is a symlink to it), as os-release(5) reads them. */
+function distroOf(image: ReturnType<typeof applyLayers<LayerFileFacts>>): Distro | undefined {
+  for (const path of ['etc/os-release', 'usr/lib/os-release']) {
+    const f = image.get(path);
+    if (f?.kind === 'found' && f.found.kind === 'os-release' && f.found.distro) return f.found.distro;
+  }
+  return undefined;
+}
+
+/** The purl namespace and `distro` qualifier of an OS package, from the image's distro (as its parser would with it). */
+function withDistro(p: Package, distro: Distro): { ok: true; pkg: Package } | { ok: false; problem: string } {
+  if (p.ecosystem !== 'deb' && p.ecosystem !== 'apk' && p.ecosystem !== 'rpm') return { ok: true, pkg: p };
+  try {
+    const u = PackageURL.fromString(p.purl);
+    const qualifiers = { ...(u.qualifiers ?? {}) };
+    const q = distroQualifier(distro);
+    if (q) qualifiers.distro = q;
+    const purl = new PackageURL(u.type, distro.id, u.name, u.version, qualifiers, u.subpath).toString().replaceAll('+', '%2B');
+    return { ok: true, pkg: { ...p, purl } };
+  } catch (err) {
+    return { ok: false, problem: `no package URL for ${p.ecosystem} ${JSON.stringify(p.name)} in ${distro.id}: ${(err as Error).message}` };
+  }
+}
+
+function parseJson(body: Buffer): unknown {
+  try {
+    return JSON.parse(body.toString('utf8'));
+  } catch {
+    return null;
+  }
+}
+
+/** A registry that answers a generic content type: an index is what has `manifests` and no `layers`. */
+function isIndex(body: Buffer): boolean {
+  const j = parseJson(body);
+  return typeof j === 'object' && j !== null && 'manifests' in j && !('layers' in j);
+}
