@@ -4,7 +4,7 @@
  * binaries for the format's edges: alignment, a magic split across chunks, replacements, pre-1.18 binaries,
  * truncation, malformed lengths and lines, files that are not ELF.
  */
-import { createReadStream, existsSync, readFileSync } from 'node:fs';
+import { createReadStream, readFileSync } from 'node:fs';
 import { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
@@ -63,7 +63,7 @@ const MOD = [
 ].join('\n');
 
 describe('readGoBuildInfo', () => {
-  it.skipIf(!existsSync(ESBUILD))("reads esbuild's Go version, main module and dependencies as its bytes show them", async () => {
+  it("reads esbuild's Go version, main module and dependencies as its bytes show them", async () => {
     const result = await readGoBuildInfo(createReadStream(ESBUILD));
     expect(result.problems).toEqual([]);
     const info = result.found!;
