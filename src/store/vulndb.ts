@@ -132,7 +132,8 @@ export class VulnDbStore {
       const outcomes = rows.map((row): PutOutcome => {
         const stored = this.q.stored.get({ id: row.id });
         if (stored && stored.modified >= row.modified) return 'unchanged';
-        this.q.upsert.run({ ...row, aliases: JSON.stringify(row.aliases) });
+        // The placeholder takes the column's JSON mode: the list itself, encoded once by drizzle.
+        this.q.upsert.run({ ...row });
         this.q.dropPackages.run({ id: row.id });
         for (const pkg of row.packages) this.q.addPackage.run({ ...pkg, id: row.id });
         // A record that moved to another ecosystem (its first package changed) leaves its old source's count.

@@ -87,6 +87,8 @@ describe('importOsv', () => {
     const [pg] = recordsFor(store, 'Maven', 'org.postgresql:postgresql');
     expect(pg?.withdrawn).toBe('2024-02-21T23:18:25Z');
     expect(recordsFor(store, 'npm', 'lodash')[0]?.aliases).toEqual(['CVE-2021-23337']);
+    // The aliases column holds the list as JSON once (a query by alias reads it with json_each).
+    expect(store.db.$client.prepare("SELECT aliases FROM vuln_records WHERE id = 'GHSA-35jh-r3h4-6jhm'").get()).toEqual({ aliases: '["CVE-2021-23337"]' });
     expect(vulnDbSources(store)).toEqual([
       { ecosystem: 'Debian', records: 2, newest_modified: '2026-03-09T02:08:46.361951000Z', imported_at: '2026-12-07T12:00:00.000Z' },
       { ecosystem: 'Maven', records: 1, newest_modified: '2024-05-02T13:15:34.000000000Z', imported_at: '2026-12-07T12:00:00.000Z' },
