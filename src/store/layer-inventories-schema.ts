@@ -28,8 +28,11 @@ export const imageInventories = sqliteTable('image_inventories', {
   digest: text('digest').primaryKey(),
   /** The manifest's layer digests, bottom first. */
   layers: text('layers', { mode: 'json' }).notNull().$type<string[]>(),
-  /** The distro the image's os-release names (src/scan/packages' Distro, as JSON); null when it names none. */
-  distro: text('distro', { mode: 'json' }).$type<{ id: string; versionId: string; versionCodename?: string }>(),
+  /**
+   * The distro the image's os-release names (src/scan/packages' Distro) as JSON text; SQL NULL when it names none.
+   * Plain text, encoded by layer-inventories.ts: drizzle's JSON mode would write a null placeholder as `'null'`.
+   */
+  distro: text('distro'),
   /** The image's problems, sentences as the inventory wrote them. */
   problems: text('problems', { mode: 'json' }).notNull().$type<string[]>(),
   createdAt: text('created_at').notNull().default(NOW),

@@ -84,16 +84,13 @@ export class LayerInventoryStore {
 
   /** The image inventory stored under manifest `digest`, or undefined when there is none. */
   image(digest: string): ImageInventoryRow | undefined {
-    return this.q.image.get({ digest });
+    const row = this.q.image.get({ digest });
+    return row && { ...row, distro: row.distro === null ? null : (JSON.parse(row.distro) as ImageInventoryRow['distro']) };
   }
 
   /** Stores an image's inventory result; a second put of the same digest replaces it. */
   putImage(row: ImageInventoryRow): void {
-    this.q.putImage.run({
-      digest: row.digest,
-      layers: JSON.stringify(row.layers),
-      distro: row.distro === null ? null : JSON.stringify(row.distro),
-      problems: JSON.stringify(row.problems),
-    });
+    // The JSON columns' mapping encodes the arrays when the statement runs (placeholders included).
+    this.q.putImage.run({ ...row, distro: row.distro === null ? null : JSON.stringify(row.distro) });
   }
 }
