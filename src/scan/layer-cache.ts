@@ -3,7 +3,8 @@
  * layer_inventories), so a base layer shared by a thousand images is read once, across restarts too.
  */
 import { z } from 'zod';
-import type { LayerInventoryStore } from '../store/layer-inventories.js';
+import type { ImageInventoryRow, LayerInventoryStore } from '../store/layer-inventories.js';
+import type { ImageInventory } from './inventory.js';
 import type { LayerCache, LayerInventory } from './layer-inventory.js';
 
 const distro = z.object({ id: z.string(), versionId: z.string(), versionCodename: z.string().optional() });
@@ -69,4 +70,13 @@ export class SqliteLayerCache implements LayerCache {
   set(inventory: LayerInventory): void {
     this.layers.putLayer(inventory.digest, JSON.stringify(inventory));
   }
+}
+
+/**
+ * What store.layerInventories.putImage keeps of an image's inventory: by the manifest whose layers were read (not
+ * an index's digest), its layer digests in order, its distro (null for none) and its problems as written. With its
+ * layers' rows, that is the whole inventory: matching it again reads no registry.
+ */
+export function imageInventoryRow(inv: ImageInventory): ImageInventoryRow {
+  return { digest: inv.manifest, layers: inv.layers.map((l) => l.digest), distro: inv.distro ?? null, problems: inv.problems };
 }

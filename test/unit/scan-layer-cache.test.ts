@@ -16,7 +16,7 @@ import tar from 'tar-stream';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { RegistryClient } from '../../src/registry/client.js';
 import { inventoryImage } from '../../src/scan/inventory.js';
-import { SqliteLayerCache } from '../../src/scan/layer-cache.js';
+import { imageInventoryRow, SqliteLayerCache } from '../../src/scan/layer-cache.js';
 import { inventoryLayer, type LayerInventory } from '../../src/scan/layer-inventory.js';
 import { openDb } from '../../src/store/db.js';
 import { Store } from '../../src/store/store.js';
@@ -223,7 +223,14 @@ describe('inventoryImage over the SQLite cache', () => {
     expect(deb(second)).toStrictEqual(deb(first));
     expect(second.packages.filter((p) => p.ecosystem === 'npm').map((p) => p.name)).toEqual(['@biomejs/biome']);
 
+    store.layerInventories.putImage(imageInventoryRow(second));
     reopen();
+    expect(store.layerInventories.image(second.manifest)).toStrictEqual({
+      digest: second.manifest,
+      layers: [one[0], two[1]],
+      distro: { id: 'debian', versionId: '12', versionCodename: 'bookworm' },
+      problems: second.problems,
+    });
     const again = await inventoryImage(client, 't/cache-b', 'v1', { cache: new SqliteLayerCache(store.layerInventories) });
     expect(again.layers.map((l) => l.cached)).toEqual([true, true]);
     expect([...two, ...one].map((d) => reg.gets(d))).toEqual([1, 1, 1, 1]);
