@@ -6,6 +6,7 @@ import { NOW } from './sql.js';
 export { NO_QUOTA, repoMembers, repos, secrets, tokens, users, type Repo, type User } from './accounts-schema.js';
 export { imageManifests, imageTags, manifestBlobs, registryLocks } from './inventory-schema.js';
 export { vulnPackages, vulnRecords, vulnSources } from './vulndb-schema.js';
+export { imageInventories, layerInventories } from './layer-inventories-schema.js';
 
 export const BUILD_STATUSES = ['queued', 'running', 'succeeded', 'failed', 'canceled', 'skipped'] as const;
 export type BuildStatus = (typeof BUILD_STATUSES)[number];
