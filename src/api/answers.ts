@@ -239,7 +239,9 @@ export const VulnDbImported = z.strictObject({
 export const VulnDbSources = z.strictObject({
   sources: z.array(
     z.strictObject({
-      ecosystem: z.string().meta({ description: 'the ecosystem, as OSV names it (Debian:12, Alpine:v3.20, npm)' }),
+      ecosystem: z
+        .string()
+        .meta({ description: 'the ecosystem, without its release (Debian, Alpine, npm, PyPI, Go, Maven): records of every Debian release count under Debian' }),
       records: count('records held, withdrawn ones included'),
       newest_modified: iso("the newest record's `modified`"),
       imported_at: iso('when the last import touched this ecosystem'),
