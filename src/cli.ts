@@ -17,6 +17,7 @@ import { formatBytes } from './units.js';
 // second to load, and `user add` or `token list` (scripts, the tests) should not wait for them.
 const server = () => import('./main.js');
 const registryCmds = () => import('./cli/registry.js');
+const vulnDbCmds = () => import('./cli/vulndb.js');
 
 const USAGE = `usage: codehub-build <command>
 
@@ -41,6 +42,10 @@ server (run where the data dir is):
                               retention now: remove the image tags it no longer keeps (printed, with the bytes
                               that go with them; --dry-run only prints), untagged manifests, and expired logs;
                               exit status 3 when it left a repository for the next run (a build was pushing)
+  vulndb import <file|folder>...
+                              import OSV records (OSV's <ecosystem>/all.zip, OSV JSON files, folders of them),
+                              each file all or nothing; prints the counts per ecosystem, then the problems;
+                              exit status 1 when a source was refused (named) or nothing was read
 
 ${CLIENT_USAGE}`;
 
@@ -59,6 +64,8 @@ async function main(argv: string[]): Promise<number> {
       return tokenCmd(rest);
     case 'gc':
       return (await registryCmds()).gcCmd(rest);
+    case 'vulndb':
+      return (await vulnDbCmds()).vulnDbCmd(rest);
     case 'version':
     case '--version':
       console.log(`codehub-build ${version()}`);

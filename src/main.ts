@@ -286,6 +286,7 @@ export async function startServer(settings: Settings, opts: { log?: Logger; driv
       retention: { keep: settings.retentionKeep, days: settings.retentionDays },
       links,
       statusesOf,
+      dataDir: settings.dataDir,
     }),
     health: healthRoutes({ store, pool, registry, metrics, gate, disk }),
     downloads: downloadRoutes(),

@@ -221,6 +221,34 @@ export const TagRemoved = z.strictObject({
   bytes: z.int().meta({ description: 'bytes freed in all' }),
 });
 
+// ---- the vulnerability database
+
+const count = (description: string) => z.int().min(0).meta({ description });
+export const VulnDbCounts = z.strictObject({
+  added: count('records new to the database'),
+  updated: count('records that replaced an older version of themselves'),
+  unchanged: count('records not newer than the stored one, left as they were'),
+  withdrawn: count('withdrawn records that landed (they match nothing)'),
+  skipped: count('records that did not read as OSV, named in problems'),
+});
+export const VulnDbImported = z.strictObject({
+  ecosystems: z.record(z.string(), VulnDbCounts).meta({ description: 'counts per ecosystem (Debian, Alpine, npm, PyPI, Go, Maven)' }),
+  problems: z.array(z.string()).meta({ description: 'each record skipped or file refused, as a sentence naming it (at most 100)' }),
+  more_problems: z.int().min(0).meta({ description: 'problems beyond those listed' }),
+});
+export const VulnDbSources = z.strictObject({
+  sources: z.array(
+    z.strictObject({
+      ecosystem: z
+        .string()
+        .meta({ description: 'the ecosystem, without its release (Debian, Alpine, npm, PyPI, Go, Maven): records of every Debian release count under Debian' }),
+      records: count('records held, withdrawn ones included'),
+      newest_modified: iso("the newest record's `modified`"),
+      imported_at: iso('when the last import touched this ecosystem'),
+    }),
+  ),
+});
+
 // ---- the caller, users and tokens
 
 const Scopes = z.array(z.enum(SCOPES));

@@ -30,7 +30,7 @@ export const ERRORS: Record<ErrorName, { status: number; description: string }> 
 /** An answer: JSON of a schema, or other content (`content` type -> what it is: text or bytes). */
 export type Answer = { description: string } & ({ json: z.ZodType } | { content: Record<string, 'text' | 'binary'> });
 
-export type Tag = 'builds' | 'repos' | 'registry' | 'account' | 'admin';
+export type Tag = 'builds' | 'repos' | 'registry' | 'account' | 'admin' | 'vulndb';
 
 export interface Operation {
   method: 'get' | 'put' | 'post' | 'delete';
@@ -334,6 +334,29 @@ export const OPERATIONS: Operation[] = [
     description: 'Public: a client reads it to learn how to sign in before it has a token, and it says nothing about users or repos.',
     answers: { 200: json('the OpenAPI 3.1 document of every route', z.looseObject({ openapi: z.literal('3.1.0') })) },
     errors: [],
+  },
+
+  // ---- the vulnerability database (issue 26)
+  {
+    method: 'get',
+    path: '/api/vulndb',
+    operationId: 'vulnDbSources',
+    summary: "the vulnerability database's sources: each ecosystem's records, newest modified, last import",
+    tag: 'vulndb',
+    description: 'Any signed-in caller.',
+    answers: { 200: json('the sources, one per ecosystem', A.VulnDbSources) },
+    errors: [],
+  },
+  {
+    method: 'post',
+    path: '/api/vulndb/imports',
+    operationId: 'importVulnDb',
+    summary: 'import OSV records (as `codehub-build vulndb import`): a zip as OSV publishes, or one OSV JSON record',
+    tag: 'vulndb',
+    description: `${ADMIN} The body is streamed to the data dir, then imported all or nothing: a record that does not read as OSV is skipped and named; a body refused whole (a corrupt zip, an entry leaving the archive, a zip bomb, neither zip nor JSON) is a 400 with the reason, and nothing of it lands.`,
+    body: { binary: 'application/octet-stream', description: 'one zip of OSV JSON records (one per entry), or one OSV JSON record; at most 2 GiB' },
+    answers: { 200: json('what was imported, per ecosystem, and the problems', A.VulnDbImported) },
+    errors: ['Forbidden', 'BadRequest', 'PayloadTooLarge'],
   },
 
   // ---- users and tokens (admin)

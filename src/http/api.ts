@@ -19,6 +19,7 @@ import { imageRoutes } from './images.js';
 import { openApiDocument } from './openapi.js';
 import { repoRoutes } from './repos.js';
 import { uploadRoutes } from './uploads.js';
+import { vulnDbRoutes } from './vulndb.js';
 
 export interface ApiDeps {
   store: Store;
@@ -39,6 +40,8 @@ export interface ApiDeps {
   links: UpstreamLinks;
   /** The commit statuses owed for builds of linked repos, shown on each build. */
   statusesOf: (ids: number[]) => Map<number, CommitStatusRow>;
+  /** The data dir, where a vulnerability database upload is written before it is imported. */
+  dataDir: string;
 }
 
 type Env = { Variables: { caller: Caller } };
@@ -77,6 +80,8 @@ export function apiRoutes(deps: ApiDeps): Hono<Env> {
   app.route('/', uploadRoutes({ uploads: deps.uploads, access, publicUrl }));
   // Users and tokens (admin scope).
   app.route('/', adminRoutes({ store, access }));
+  // The vulnerability database: its sources, and imports (admin scope).
+  app.route('/', vulnDbRoutes({ store, access, dataDir: deps.dataDir }));
 
   return app;
 }

@@ -89,7 +89,7 @@ export interface OpenApiDocument {
   };
 }
 
-export type Tag = 'git' | 'hooks' | 'builds' | 'repos' | 'registry' | 'account' | 'admin' | 'operations' | 'web' | 'downloads';
+export type Tag = 'git' | 'hooks' | 'builds' | 'repos' | 'registry' | 'account' | 'admin' | 'vulndb' | 'operations' | 'web' | 'downloads';
 
 // ---- building blocks
 

@@ -186,6 +186,7 @@ export function openApiDocument(publicUrl: string): OpenApiDocument {
       { name: 'registry', description: 'registry usage, tags and token realm' },
       { name: 'account', description: 'the caller, and this document' },
       { name: 'admin', description: 'users and tokens (admin scope)' },
+      { name: 'vulndb', description: 'the vulnerability database: its sources, and imports (admin scope)' },
       { name: 'operations', description: 'health and metrics' },
       { name: 'web', description: 'pages for people, and badges' },
       { name: 'downloads', description: 'what workspaces download' },

@@ -105,6 +105,7 @@ export function memoryApp() {
       },
       links,
       statusesOf: (ids) => forges.statusesOf(ids),
+      dataDir: mkdtempSync(join(tmpdir(), 'chb-app-vulndb-')),
     }),
     web: webRoutes({ store, access, builds, logs, auth, session, publicUrl: 'http://x', usage, statusOf: (id) => forges.status(id) }),
     errorPage,

@@ -1,0 +1,38 @@
+import { type EcosystemCounts, type ImportResult, importOsv } from '../scan/vulndb.js';
+import { UsageError, withStore } from './common.js';
+
+const USAGE = 'usage: codehub-build vulndb import <file|folder>...   (OSV zips as OSV publishes <ecosystem>/all.zip, OSV JSON records, folders of them)';
+
+/** The words importOsv starts a problem with when a whole file or source was not taken (not a record skipped). */
+const FAILED = [': refused, nothing imported', ': not imported, the database refused it', ': cannot be read', ': a folder with no .json file in it'];
+
+/** The sources (as given) at least one of whose files was not taken: a refused zip, an unreadable path, an empty folder. */
+export function failedSources(sources: readonly string[], problems: readonly string[]): string[] {
+  return sources.filter((s) => problems.some((p) => p.startsWith(s) && FAILED.some((f) => p.includes(f))));
+}
+
+/** One line per ecosystem: what an import did to it. */
+export function countsLine(ecosystem: string, c: EcosystemCounts): string {
+  return `${ecosystem}: ${c.added} added, ${c.updated} updated, ${c.unchanged} unchanged, ${c.withdrawn} withdrawn, ${c.skipped} skipped`;
+}
+
+/**
+ * `vulndb import <file|folder>...` (on the server): each file all or nothing. Prints one line per ecosystem, then
+ * the problems; exits 1 when a source was not (wholly) taken, naming it, or when nothing was read at all.
+ */
+export async function vulnDbCmd(args: string[]): Promise<number> {
+  const [sub, ...sources] = args;
+  if (sub !== 'import' || sources.length === 0) throw new UsageError(USAGE);
+  const result: ImportResult = await withStore((store) => importOsv(store, sources));
+  const ecosystems = Object.keys(result.ecosystems).sort();
+  for (const e of ecosystems) console.log(countsLine(e, result.ecosystems[e]!));
+  if (ecosystems.length === 0) console.log('nothing imported');
+  for (const p of result.problems) console.log(`problem: ${p}`);
+  if (result.moreProblems) console.log(`... and ${result.moreProblems} more problem${result.moreProblems === 1 ? '' : 's'}`);
+  const failed = failedSources(sources, result.problems);
+  if (failed.length) {
+    console.error(`codehub-build: not imported (wholly or in part): ${failed.join(', ')}`);
+    return 1;
+  }
+  return ecosystems.length ? 0 : 1;
+}
