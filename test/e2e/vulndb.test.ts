@@ -1,10 +1,3 @@
-/**
- * The vulnerability database's doors through the real server and CLI (issue 26): `codehub-build vulndb import`,
- * `POST /api/vulndb/imports` (admin; the body a zip or one record) and `GET /api/vulndb`. The records are the
- * real ones in test/fixtures/osv/ (its README names each one's source and license); zips are made here with
- * Python's zipfile, as test/unit/scan-vulndb.test.ts makes them.
- */
-import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
@@ -12,6 +5,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TestServer, uniqueName } from '../helpers/server.js';
+import { writeZip } from '../helpers/scan-images.js';
 
 const FIXTURES = fileURLToPath(new URL('../fixtures/osv/', import.meta.url));
 const fixture = (name: string): string => readFileSync(join(FIXTURES, name), 'utf8');
@@ -21,16 +15,8 @@ let server: TestServer;
 let admin: string;
 let reader: string;
 
-/** Writes a zip of `entries` (deflated) with Python's zipfile; returns its bytes. */
-function makeZip(name: string, entries: { name: string; text: string }[]): Buffer {
-  const out = join(dir, name);
-  const script = `import json, sys, zipfile
-with zipfile.ZipFile(sys.argv[1], 'w', zipfile.ZIP_DEFLATED) as z:
-    for e in json.load(sys.stdin):
-        z.writestr(e['name'], e['text'])`;
-  execFileSync('python3', ['-c', script, out], { input: JSON.stringify(entries) });
-  return readFileSync(out);
-}
+/** A zip of `entries` in the test's folder (test/helpers/scan-images.ts), as the bytes a client sends. */
+const makeZip = (name: string, entries: { name: string; text: string }[]): Buffer => readFileSync(writeZip(dir, name, entries));
 
 /** A record of `base` under another id (and a later `modified`), so it is new to the database. */
 function renamed(base: string, id: string, modified: string): string {

@@ -1,16 +1,9 @@
-/**
- * An image's inventory from a registry (src/scan/inventory.ts): layers made here (tar-stream + gzip) and served by
- * a small registry over node:http that counts the blob GETs, read through the real RegistryClient. Package files
- * are the real fixtures of test/fixtures/packages (their sources are named in its README).
- */
-import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
-import { gzipSync } from 'node:zlib';
-import tar from 'tar-stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { FakeRegistry, layer, sha } from '../helpers/scan-images.js';
 import { RegistryClient } from '../../src/registry/client.js';
 import { goPackages } from '../../src/scan/layer-inventory.js';
 import { type InventoryProgress, inventoryImage, MemoryLayerCache } from '../../src/scan/inventory.js';
@@ -24,76 +17,6 @@ const BIOME = FIX('packages/npm/biome-package.json');
 const LODASH_VERSION: string = JSON.parse(LODASH.toString('utf8')).version;
 const JAR = FIX('scan/accessors-smart-2.5.2.jar');
 const ESBUILD = fileURLToPath(new URL(`../../node_modules/@esbuild/${process.platform}-${process.arch}/bin/esbuild`, import.meta.url));
-
-const GZIP = 'application/vnd.oci.image.layer.v1.tar+gzip';
-type Entry = { name: string; body?: Buffer; mode?: number; type?: 'file' | 'symlink'; linkname?: string };
-
-async function layer(entries: Entry[]): Promise<Buffer> {
-  const pack = tar.pack();
-  const chunks: Buffer[] = [];
-  pack.on('data', (c: unknown) => {
-    chunks.push(c as Buffer);
-  });
-  const done = new Promise<void>((r) => pack.on('end', () => r()));
-  for (const e of entries) {
-    if (e.type === 'symlink') pack.entry({ name: e.name, type: 'symlink', linkname: e.linkname ?? '' });
-    else pack.entry({ name: e.name, mode: e.mode ?? 0o644 }, e.body ?? Buffer.alloc(0));
-  }
-  pack.finalize();
-  await done;
-  return gzipSync(Buffer.concat(chunks));
-}
-
-const sha = (b: Buffer) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
-
-/** A registry of one process: manifests by repo and reference, blobs by digest; counts blob GETs by digest. */
-class FakeRegistry {
-  manifests = new Map<string, { type: string; body: Buffer }>();
-  blobs = new Map<string, Buffer>();
-  blobGets = new Map<string, number>();
-  server = http.createServer((req, res) => {
-    const m = /^\/v2\/(.+)\/(manifests|blobs)\/([^/]+)$/.exec(req.url ?? '');
-    if (!m) return void res.writeHead(404).end();
-    const [, repo, kind, ref] = m as unknown as [string, string, string, string];
-    if (kind === 'blobs') {
-      this.blobGets.set(ref, (this.blobGets.get(ref) ?? 0) + 1);
-      const b = this.blobs.get(ref);
-      if (!b) return void res.writeHead(404).end();
-      return void res.writeHead(200, { 'content-length': b.length }).end(b);
-    }
-    const man = this.manifests.get(`${repo}:${ref}`) ?? this.manifests.get(`${repo}@${ref}`);
-    if (!man) return void res.writeHead(404).end();
-    res.writeHead(200, { 'content-type': man.type, 'docker-content-digest': sha(man.body) }).end(man.body);
-  });
-
-  blob(bytes: Buffer): string {
-    const d = sha(bytes);
-    this.blobs.set(d, bytes);
-    return d;
-  }
-
-  /** Stores an image of these layer blobs under repo:tag; `digests` overrides the digest a layer is named by. */
-  image(repo: string, tag: string, layers: Buffer[], digests: (string | undefined)[] = []): { digest: string; layers: string[] } {
-    const config = this.blob(Buffer.from('{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}'));
-    const descs = layers.map((l, i) => ({ mediaType: GZIP, digest: digests[i] ?? this.blob(l), size: l.length }));
-    const body = Buffer.from(
-      JSON.stringify({
-        schemaVersion: 2,
-        mediaType: 'application/vnd.oci.image.manifest.v1+json',
-        config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: config, size: 10 },
-        layers: descs,
-      }),
-    );
-    const type = 'application/vnd.oci.image.manifest.v1+json';
-    this.manifests.set(`${repo}:${tag}`, { type, body });
-    this.manifests.set(`${repo}@${sha(body)}`, { type, body });
-    return { digest: sha(body), layers: descs.map((d) => d.digest) };
-  }
-
-  gets(digest: string): number {
-    return this.blobGets.get(digest) ?? 0;
-  }
-}
 
 const reg = new FakeRegistry();
 let client: RegistryClient;

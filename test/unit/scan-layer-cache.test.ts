@@ -1,19 +1,11 @@
-/**
- * The layer cache in SQLite (src/scan/layer-cache.ts over src/store/layer-inventories.ts) on a real database file:
- * inventories made by reading real layers (tar-stream + gzip, the real fixtures of test/fixtures/packages, whose
- * sources its README names), and images served by a small registry over node:http that counts blob GETs.
- */
-import { createHash } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
-import { gzipSync } from 'node:zlib';
-import tar from 'tar-stream';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { type Entry, FakeRegistry, GZIP, layer, sha } from '../helpers/scan-images.js';
 import { RegistryClient } from '../../src/registry/client.js';
 import { inventoryImage } from '../../src/scan/inventory.js';
 import { imageInventoryRow, SqliteLayerCache } from '../../src/scan/layer-cache.js';
@@ -26,25 +18,6 @@ const DPKG_STATUS = FIX('packages/dpkg/status');
 const DEBIAN_12 = FIX('packages/os-release/debian-12');
 const LODASH = FIX('packages/npm/lodash-package.json');
 const BIOME = FIX('packages/npm/biome-package.json');
-const GZIP = 'application/vnd.oci.image.layer.v1.tar+gzip';
-
-type Entry = { name: string; body?: Buffer; type?: 'file' | 'symlink'; linkname?: string };
-async function layer(entries: Entry[]): Promise<Buffer> {
-  const pack = tar.pack();
-  const chunks: Buffer[] = [];
-  pack.on('data', (c: unknown) => {
-    chunks.push(c as Buffer);
-  });
-  const done = new Promise<void>((r) => pack.on('end', () => r()));
-  for (const e of entries) {
-    if (e.type === 'symlink') pack.entry({ name: e.name, type: 'symlink', linkname: e.linkname ?? '' });
-    else pack.entry({ name: e.name, mode: 0o644 }, e.body ?? Buffer.alloc(0));
-  }
-  pack.finalize();
-  await done;
-  return gzipSync(Buffer.concat(chunks));
-}
-const sha = (b: Buffer) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
 
 /** A layer read for real: its inventory as the scan makes it. */
 async function readInventory(entries: Entry[]): Promise<LayerInventory> {
@@ -156,42 +129,6 @@ describe('store.layerInventories images', () => {
   });
 });
 
-/** A registry of one process: manifests by repo:tag, blobs by digest; counts blob GETs by digest. */
-class FakeRegistry {
-  manifests = new Map<string, Buffer>();
-  blobs = new Map<string, Buffer>();
-  blobGets = new Map<string, number>();
-  server = http.createServer((req, res) => {
-    const m = /^\/v2\/(.+)\/(manifests|blobs)\/([^/]+)$/.exec(req.url ?? '');
-    if (!m) return void res.writeHead(404).end();
-    const [, repo, kind, ref] = m as unknown as [string, string, string, string];
-    const body = kind === 'blobs' ? this.blobs.get(ref) : this.manifests.get(`${repo}:${ref}`);
-    if (kind === 'blobs') this.blobGets.set(ref, this.gets(ref) + 1);
-    if (!body) return void res.writeHead(404).end();
-    const headers = kind === 'blobs' ? {} : { 'content-type': 'application/vnd.oci.image.manifest.v1+json', 'docker-content-digest': sha(body) };
-    res.writeHead(200, { ...headers, 'content-length': body.length }).end(body);
-  });
-  blob(bytes: Buffer): string {
-    this.blobs.set(sha(bytes), bytes);
-    return sha(bytes);
-  }
-  image(repo: string, tag: string, layers: Buffer[]): string[] {
-    const config = this.blob(Buffer.from('{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}'));
-    const descs = layers.map((l) => ({ mediaType: GZIP, digest: this.blob(l), size: l.length }));
-    const manifest = {
-      schemaVersion: 2,
-      mediaType: 'application/vnd.oci.image.manifest.v1+json',
-      config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: config, size: 10 },
-      layers: descs,
-    };
-    this.manifests.set(`${repo}:${tag}`, Buffer.from(JSON.stringify(manifest)));
-    return descs.map((d) => d.digest);
-  }
-  gets(digest: string): number {
-    return this.blobGets.get(digest) ?? 0;
-  }
-}
-
 describe('inventoryImage over the SQLite cache', () => {
   const reg = new FakeRegistry();
   let client: RegistryClient;
@@ -208,8 +145,8 @@ describe('inventoryImage over the SQLite cache', () => {
     ]);
     const a = await layer([{ name: 'srv/node_modules/lodash/package.json', body: LODASH }]);
     const b = await layer([{ name: 'srv/node_modules/@biomejs/biome/package.json', body: BIOME }]);
-    const one = reg.image('t/cache-a', 'v1', [base, a]);
-    const two = reg.image('t/cache-b', 'v1', [base, b]);
+    const one = reg.image('t/cache-a', 'v1', [base, a]).layers;
+    const two = reg.image('t/cache-b', 'v1', [base, b]).layers;
 
     const first = await inventoryImage(client, 't/cache-a', 'v1', { cache: new SqliteLayerCache(store.layerInventories) });
     expect(one.map((d) => reg.gets(d))).toEqual([1, 1]);

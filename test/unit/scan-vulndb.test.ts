@@ -11,6 +11,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { importOsv, recordsFor, utcKey, vulnDbSources } from '../../src/scan/vulndb.js';
 import { openDb } from '../../src/store/db.js';
 import { Store } from '../../src/store/store.js';
+import { writeZip } from '../helpers/scan-images.js';
 
 const fixtureText = (name: string): string => readFileSync(new URL(`../fixtures/osv/${name}`, import.meta.url), 'utf8');
 const lodash = fixtureText('GHSA-35jh-r3h4-6jhm.json');
@@ -38,16 +39,8 @@ afterEach(() => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-/** Writes a zip of `entries` (deflated) with Python's zipfile. */
-function makeZip(name: string, entries: { name: string; text: string }[]): string {
-  const out = join(dir, name);
-  const script = `import json, sys, zipfile
-with zipfile.ZipFile(sys.argv[1], 'w', zipfile.ZIP_DEFLATED) as z:
-    for e in json.load(sys.stdin):
-        z.writestr(e['name'], e['text'])`;
-  execFileSync('python3', ['-c', script, out], { input: JSON.stringify(entries) });
-  return out;
-}
+/** A zip of `entries` in the test's folder (test/helpers/scan-images.ts). */
+const makeZip = (name: string, entries: { name: string; text: string }[]): string => writeZip(dir, name, entries);
 
 /** Writes files under dir/<folder>, making subfolders. */
 function makeFolder(folder: string, files: Record<string, string>): string {
