@@ -215,7 +215,8 @@ export function matchImage(
 ): ImageMatch {
   const rank = layerRanks(packages, options.layers ?? []);
   const unmatched = new Map<string, Unmatched>();
-  // One evaluation per (ecosystem, name, version), with every package it stands for.
+  // Grouped by what OSV is asked about, so that the binaries of one source (or two copies of one npm package) are
+  // evaluated once and give one finding that lists them all.
   const groups = new Map<string, { ref: OsvPackageRef; installed: InventoryPackage[] }>();
   for (const pkg of packages) {
     const of = osvPackageOf(pkg, distro);
