@@ -127,6 +127,18 @@ describe('cycloneDx', () => {
     expect([...(image?.dependsOn ?? [])].sort()).toEqual(refs.slice(1).sort());
   });
 
+  it('gives a package listed twice in one file two bom-refs and two SPDXIDs, and stays valid', async () => {
+    const expat = inv.packages.find((p) => p.purl === EXPAT)!;
+    const twice = { ...inv, packages: [...inv.packages, { ...expat }] };
+    const bom = cycloneDx(twice, meta);
+    expect(await validator.validate(JSON.stringify(bom))).toBeNull();
+    const refs = (bom.components ?? []).filter((c) => c.purl === EXPAT).map((c) => c['bom-ref']);
+    expect(refs).toEqual([`${EXPAT}|/var/lib/dpkg/status`, `${EXPAT}|/var/lib/dpkg/status|2`]);
+    const doc = spdx(twice, meta);
+    expect(spdxProblems(doc)).toEqual([]);
+    expect(doc.packages.filter((p) => p.name === 'libexpat1')).toHaveLength(2);
+  });
+
   it('is the same document twice but for the serial number', () => {
     const a = cycloneDx(inv, meta);
     const b = cycloneDx(inv, meta);
