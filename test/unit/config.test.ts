@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { calendarDate, insidePath, parseConfig, parseDuration } from '../../src/config/parse.js';
 import { formatProblem } from '../../src/config/types.js';
@@ -146,6 +147,19 @@ describe('parseConfig: scan', () => {
     expect(r.ok && r.value.images[0]!.scan).toEqual({ ignoreUnfixed: true, allow: [], vex: ['security/a.json', 'b.json'] });
     const empty = parseConfig(image('      {}\n'), 'shop');
     expect(empty.ok && empty.value.images[0]!.scan).toEqual({ ignoreUnfixed: false, allow: [], vex: [] });
+  });
+
+  it('reads the scan: key of codehub-build.yaml.example as documented', () => {
+    const r = parseConfig(readFileSync(new URL('../../codehub-build.yaml.example', import.meta.url), 'utf8'), 'shop');
+    expect(r.ok && r.value.images.map((i) => i.scan)).toEqual([
+      {
+        failOn: 'high',
+        ignoreUnfixed: false,
+        allow: [{ id: 'CVE-2021-23337', package: 'lodash', until: '2027-03-31', reason: 'template() is never called' }],
+        vex: ['security/openvex.json'],
+      },
+      undefined,
+    ]);
   });
 
   it('adds no scan key to an image that has none, so stored configs read as before', () => {
