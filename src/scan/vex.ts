@@ -64,6 +64,9 @@ export interface VexStatement {
 
 export type VexParsed = { ok: true; statements: VexStatement[] } | { ok: false; problem: string };
 
+/** A repo's statements about its own image fit in far less; a larger file is refused before it is parsed. */
+export const MAX_VEX_BYTES = 1024 * 1024;
+
 const CONTEXT = /^https:\/\/openvex\.dev\/ns(\/v\d+\.\d+\.\d+)?$/;
 const IMAGE_TYPES = new Set(['oci', 'docker']);
 /** Findings of these ecosystems are named by their source package (src/scan/match.ts's PackageRef). */
@@ -79,6 +82,7 @@ class Bad extends Error {}
  * (`security/openvex.json: statements[1].status: ...`). Fields the policy does not use are not checked.
  */
 export function parseOpenVex(path: string, text: string): VexParsed {
+  if (Buffer.byteLength(text) > MAX_VEX_BYTES) return { ok: false, problem: `${path}: larger than ${MAX_VEX_BYTES} bytes` };
   let json: Json;
   try {
     json = JSON.parse(text);
@@ -91,6 +95,27 @@ export function parseOpenVex(path: string, text: string): VexParsed {
     if (err instanceof Bad) return { ok: false, problem: `${path}: ${err.message}` };
     throw err;
   }
+}
+
+/**
+ * The statements of every document a policy names, in the policy's order, each read from the build's commit by the
+ * caller (`text` null: no such file there). A document that is missing or does not read adds no statement and one
+ * problem: it can only take suppressions away, never add a block, so the gate may still run; the caller decides
+ * whether a problem fails the scan.
+ */
+export function readVexDocuments(documents: readonly { path: string; text: string | null }[]): { statements: VexStatement[]; problems: string[] } {
+  const statements: VexStatement[] = [];
+  const problems: string[] = [];
+  for (const { path, text } of documents) {
+    if (text === null) {
+      problems.push(`${path}: no such file at this commit (named in scan.vex)`);
+      continue;
+    }
+    const r = parseOpenVex(path, text);
+    if (r.ok) statements.push(...r.statements);
+    else problems.push(r.problem);
+  }
+  return { statements, problems };
 }
 
 function readDocument(path: string, json: Json): VexStatement[] {

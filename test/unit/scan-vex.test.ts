@@ -5,7 +5,16 @@
  */
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { decidingStatement, parseOpenVex, readPurl, statementApplies, type VexStatement, type VexSubject } from '../../src/scan/vex.js';
+import {
+  decidingStatement,
+  MAX_VEX_BYTES,
+  parseOpenVex,
+  readPurl,
+  readVexDocuments,
+  statementApplies,
+  type VexStatement,
+  type VexSubject,
+} from '../../src/scan/vex.js';
 
 const FIXTURE = readFileSync(new URL('../fixtures/vex/openvex.json', import.meta.url), 'utf8');
 
@@ -134,6 +143,29 @@ describe('parseOpenVex', () => {
     expect(problemOf(doc([{ ...ok, timestamp: 'yesterday' }]))).toBe(
       'security/openvex.json: statements[0].timestamp: expected an RFC 3339 time, got "yesterday"',
     );
+  });
+});
+
+describe('readVexDocuments', () => {
+  it('keeps the statements of the documents that read, in order, and names each that does not', () => {
+    const r = readVexDocuments([
+      { path: 'security/openvex.json', text: FIXTURE },
+      { path: 'security/missing.json', text: null },
+      { path: 'security/broken.json', text: '{"@context": "https://openvex.dev/ns/v0.2.0", "statements": [{"status": "fixed"}]}' },
+      { path: 'security/huge.json', text: ' '.repeat(MAX_VEX_BYTES + 1) },
+      { path: 'security/more.json', text: JSON.stringify(doc([{ vulnerability: 'CVE-2024-45492', status: 'fixed' }])) },
+    ]);
+    expect(r.statements.map((s) => [s.document, s.index, s.vulnerabilities[0]])).toEqual([
+      ['security/openvex.json', 0, 'CVE-2021-23337'],
+      ['security/openvex.json', 1, 'CVE-2024-45490'],
+      ['security/openvex.json', 2, 'CVE-2024-45491'],
+      ['security/more.json', 0, 'CVE-2024-45492'],
+    ]);
+    expect(r.problems).toEqual([
+      'security/missing.json: no such file at this commit (named in scan.vex)',
+      'security/broken.json: statements[0].vulnerability: missing (the vulnerability\'s name, e.g. {"name": "CVE-2021-23337"})',
+      'security/huge.json: larger than 1048576 bytes',
+    ]);
   });
 });
 
