@@ -15,6 +15,7 @@
  * when its status is `not_affected` or `fixed`; VEX is asked first, as the repo's statement of fact outlives any
  * allowance, and the allowance is then not needed.
  */
+import { calendarDate } from '../config/parse.js';
 import { FAIL_ON, type FailOn, type ScanAllowance, type ScanConfig } from '../config/types.js';
 import type { Rating } from './severity.js';
 import { decidingStatement, type VexStatement } from './vex.js';
@@ -105,10 +106,16 @@ export function reaches(severity: Rating, failOn: FailOn): boolean {
   return RANK[severity] <= FAIL_RANK[failOn];
 }
 
-/** The last instant an allowance holds: the end of its `until` day, UTC (exclusive bound, in ms). */
-function endOfDay(until: string): number {
-  const [y, m, d] = until.split('-').map(Number) as [number, number, number];
-  return Date.UTC(y, m - 1, d + 1);
+const DAY_MS = 24 * 60 * 60 * 1000;
+
+/**
+ * Whether an allowance has run out at `now`: it holds through the end of its `until` day, UTC. One whose `until` is
+ * not a date (only a stored config edited by hand could hold one) has run out: an allowance that cannot say when it
+ * ends allows nothing.
+ */
+function hasExpired(until: string, now: Date): boolean {
+  const start = calendarDate(until);
+  return start === null || now.getTime() >= start.getTime() + DAY_MS;
 }
 
 function allowanceMatches(a: ScanAllowance, f: JudgeInput): boolean {
@@ -134,7 +141,7 @@ export function judge<T extends JudgeInput>(findings: readonly T[], policy: Poli
     }
     for (const a of policy.allow) {
       if (!allowanceMatches(a, f)) continue;
-      if (now.getTime() >= endOfDay(a.until)) expired.add(a);
+      if (hasExpired(a.until, now)) expired.add(a);
       else if (allowed === null) allowed = { by: 'allowance', reason: a.reason, until: a.until };
     }
     const unfixedIgnored = policy.ignoreUnfixed && f.fixed.length === 0;

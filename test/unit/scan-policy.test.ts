@@ -172,6 +172,13 @@ describe('judge: allowances', () => {
     expect(judge([lodash], p, [], new Date('2026-12-07T00:00:00.000Z')).blocked).toBe(true);
   });
 
+  it('treats an until that is not a date (a stored config edited by hand) as run out', () => {
+    const p: Policy = { ...policy('fail_on: high'), allow: [{ id: 'CVE-2021-23337', until: '2027-02-30', reason: 'typo' }] };
+    const j = judge([lodash], p, [], NOW);
+    expect(j.blocked).toBe(true);
+    expect(j.expired).toEqual([{ id: 'CVE-2021-23337', until: '2027-02-30', reason: 'typo' }]);
+  });
+
   it('lists an expired allowance once however many findings it would have matched, and not when it matches none', () => {
     const p = policy(
       'fail_on: high\nallow:\n  - { id: CVE-2021-23337, until: 2026-01-31, reason: old }\n  - { id: CVE-2099-0001, until: 2026-01-31, reason: unused }',
