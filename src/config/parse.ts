@@ -2,11 +2,41 @@ import { posix } from 'node:path';
 import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Node, type YAMLMap } from 'yaml';
 import { PLATFORM_RE } from '../limits.js';
 import { nameProblem } from '../names.js';
-import { CONFIG_FILE, DEFAULT_TAGS, TAG_PLACEHOLDERS, type BuildConfig, type ConfigProblem, type ConfigResult, type ImageConfig } from './types.js';
+import {
+  CONFIG_FILE,
+  DEFAULT_TAGS,
+  FAIL_ON,
+  type FailOn,
+  TAG_PLACEHOLDERS,
+  type BuildConfig,
+  type ConfigProblem,
+  type ConfigResult,
+  type ImageConfig,
+  type ScanAllowance,
+  type ScanConfig,
+} from './types.js';
 
 export const MAX_CONFIG_BYTES = 64 * 1024;
 const MAX_IMAGES = 32;
-const IMAGE_KEYS = ['name', 'context', 'dockerfile', 'target', 'args', 'secrets', 'branches', 'paths', 'tags', 'platforms', 'timeout', 'cancel_superseded'];
+const IMAGE_KEYS = [
+  'name',
+  'context',
+  'dockerfile',
+  'target',
+  'args',
+  'secrets',
+  'branches',
+  'paths',
+  'tags',
+  'platforms',
+  'timeout',
+  'cancel_superseded',
+  'scan',
+];
+const SCAN_KEYS = ['fail_on', 'ignore_unfixed', 'allow', 'vex'];
+const ALLOW_KEYS = ['id', 'package', 'until', 'reason'];
+const MAX_ALLOWANCES = 256;
+const MAX_VEX_DOCUMENTS = 32;
 const ARG_RE = /^[A-Za-z_][A-Za-z0-9_]*$/;
 const TARGET_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
 const MAX_TIMEOUT_S = 24 * 3600;
@@ -188,7 +218,87 @@ class Validator {
       if (!isScalar(cancel) || typeof cancel.value !== 'boolean') this.err(cancel, `${where}.cancel_superseded: expected true or false`);
       else img.cancelSuperseded = cancel.value;
     }
+    const scan = get('scan');
+    if (scan !== undefined) {
+      const policy = this.scan(scan, `${where}.scan`);
+      if (policy) img.scan = policy;
+    }
     return this.errors.length === before ? img : undefined;
+  }
+
+  /** An image's `scan:` policy; undefined when anything in it is wrong (each problem is reported). */
+  private scan(node: Node, where: string): ScanConfig | undefined {
+    if (!isMap(node)) return this.err(node, `${where}: expected a mapping with keys ${SCAN_KEYS.join(', ')}`);
+    this.unknownKeys(node, SCAN_KEYS, where);
+    const before = this.errors.length;
+    const get = (k: string) => node.get(k, true) as Node | undefined;
+    const out: ScanConfig = { ignoreUnfixed: false, allow: [], vex: [] };
+
+    const failOn = get('fail_on');
+    if (failOn !== undefined) {
+      const value = isScalar(failOn) ? failOn.value : undefined;
+      if (typeof value !== 'string' || !(FAIL_ON as readonly string[]).includes(value)) {
+        this.err(failOn, `${where}.fail_on: expected one of ${FAIL_ON.join(', ')}`);
+      } else out.failOn = value as FailOn;
+    }
+    const unfixed = get('ignore_unfixed');
+    if (unfixed !== undefined) {
+      if (!isScalar(unfixed) || typeof unfixed.value !== 'boolean') this.err(unfixed, `${where}.ignore_unfixed: expected true or false`);
+      else out.ignoreUnfixed = unfixed.value;
+    }
+    const allow = get('allow');
+    if (allow !== undefined) {
+      if (!isSeq(allow)) this.err(allow, `${where}.allow: expected a list of allowances like { id: CVE-2021-23337, until: 2027-03-31, reason: "..." }`);
+      else if (allow.items.length > MAX_ALLOWANCES) this.err(allow, `${where}.allow: at most ${MAX_ALLOWANCES} allowances`);
+      else
+        (allow.items as Node[]).forEach((item, k) => {
+          const a = this.allowance(item, `${where}.allow[${k}]`);
+          if (a) out.allow.push(a);
+        });
+    }
+    const vexNode = get('vex');
+    const vex = this.stringList(vexNode, `${where}.vex`, (p) => {
+      const n = insidePath(p);
+      return n === null || n === '.' ? 'is not a file inside the repository' : null;
+    });
+    if (vex) {
+      if (vex.length > MAX_VEX_DOCUMENTS) this.err(vexNode, `${where}.vex: at most ${MAX_VEX_DOCUMENTS} documents`);
+      else out.vex = [...new Set(vex.map((p) => insidePath(p)!))];
+    }
+    return this.errors.length === before ? out : undefined;
+  }
+
+  /** One `allow:` entry: id, until and reason required, package optional. */
+  private allowance(node: Node, where: string): ScanAllowance | undefined {
+    if (!isMap(node)) return this.err(node, `${where}: expected a mapping with keys id, until, reason and optionally package`);
+    this.unknownKeys(node, ALLOW_KEYS, where);
+    const before = this.errors.length;
+    const get = (k: string) => node.get(k, true) as Node | undefined;
+    const idNode = get('id');
+    const id =
+      idNode === undefined
+        ? this.err(node, `${where}: missing key "id" (the vulnerability's id or any of its aliases, e.g. CVE-2021-23337)`)
+        : this.string(idNode, `${where}.id`);
+    const pkg = this.string(get('package'), `${where}.package`);
+    const untilNode = get('until');
+    let until: string | undefined;
+    if (untilNode === undefined) this.err(node, `${where}: missing key "until" (each allowance expires: a date like 2027-03-31)`);
+    else {
+      // An unquoted 2027-03-31 is a string under YAML 1.2's core schema (the yaml package's default): no Date to undo.
+      const text = isScalar(untilNode) && typeof untilNode.value === 'string' ? untilNode.value : undefined;
+      if (text === undefined || calendarDate(text) === null) this.err(untilNode, `${where}.until: expected a calendar date YYYY-MM-DD`);
+      else until = text;
+    }
+    const reasonNode = get('reason');
+    let reason: string | undefined;
+    if (reasonNode === undefined) this.err(node, `${where}: missing key "reason" (each allowance names why)`);
+    else {
+      const text = isScalar(reasonNode) && typeof reasonNode.value === 'string' ? reasonNode.value.trim() : '';
+      if (text === '') this.err(reasonNode, `${where}.reason: expected a non-empty sentence saying why (each allowance names why)`);
+      else reason = text;
+    }
+    if (this.errors.length !== before || id === undefined || until === undefined || reason === undefined) return undefined;
+    return pkg === undefined ? { id, until, reason } : { id, package: pkg, until, reason };
   }
 
   private string(node: Node | undefined, where: string): string | undefined {
@@ -234,6 +344,17 @@ function tagTemplateProblem(t: string): string | null {
   const literal = t.replace(/\{[a-z_]+\}/g, 'x');
   if (!/^[A-Za-z0-9_.{}-]+$/.test(literal)) return 'has characters a tag cannot hold (allowed: letters, digits, _ . -)';
   return null;
+}
+
+/** `YYYY-MM-DD` as the UTC midnight starting that day; null unless it is a real calendar date (no 2027-02-30). */
+export function calendarDate(text: string): Date | null {
+  const m = /^(\d{4})-(\d{2})-(\d{2})$/.exec(text);
+  if (!m) return null;
+  const [y, mo, d] = [Number(m[1]), Number(m[2]), Number(m[3])];
+  const date = new Date(Date.UTC(y, mo - 1, d));
+  // Date.UTC rolls 02-30 over into March: a date that does not come back as written is not one.
+  if (date.getUTCFullYear() !== y || date.getUTCMonth() !== mo - 1 || date.getUTCDate() !== d) return null;
+  return date;
 }
 
 /** `90`, `90s`, `30m`, `1h30m` to seconds; null if it is none of those. */

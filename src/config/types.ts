@@ -19,6 +19,32 @@ export interface ImageConfig {
   cancelSuperseded: boolean;
   /** Set on a build's copy by `git push -o no-cache`, never by the file: run every step without cache. */
   noCache?: boolean;
+  /** The image's vulnerability policy (`scan:`); absent when the file has none, as on builds stored before scanning. */
+  scan?: ScanConfig;
+}
+
+/** The severities a policy can fail on, worst first; `none` fails on nothing. */
+export const FAIL_ON = ['critical', 'high', 'medium', 'low', 'none'] as const;
+export type FailOn = (typeof FAIL_ON)[number];
+
+/** One accepted finding: by vulnerability id (or any alias), optionally only in one package, until a day, and why. */
+export interface ScanAllowance {
+  id: string;
+  /** The package name as findings name it (for Debian and Alpine, the source package); absent: any package. */
+  package?: string;
+  /** `YYYY-MM-DD`, a real calendar date; the allowance holds through the end of that day, UTC. */
+  until: string;
+  reason: string;
+}
+
+/** An image's `scan:` key, defaults filled in but `failOn`, which is absent when the server's default applies. */
+export interface ScanConfig {
+  failOn?: FailOn;
+  /** Findings with no fixed version do not block. */
+  ignoreUnfixed: boolean;
+  allow: ScanAllowance[];
+  /** OpenVEX documents, repo-relative paths normalized like `paths` (never leaving the repo). */
+  vex: string[];
 }
 
 export interface BuildConfig {

@@ -1,5 +1,6 @@
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { insidePath, parseConfig, parseDuration } from '../../src/config/parse.js';
+import { calendarDate, insidePath, parseConfig, parseDuration } from '../../src/config/parse.js';
 import { formatProblem } from '../../src/config/types.js';
 
 const errorsOf = (text: string) => {
@@ -74,7 +75,7 @@ images:
 
   it('rejects unknown keys where they stand', () => {
     expect(errorsOf('version: 1\nimages:\n  - name: web\n    dockerfil: x\n')).toEqual([
-      'codehub-build.yaml:4:5: unknown key "dockerfil" at images[0] (expected one of: name, context, dockerfile, target, args, secrets, branches, paths, tags, platforms, timeout, cancel_superseded)',
+      'codehub-build.yaml:4:5: unknown key "dockerfil" at images[0] (expected one of: name, context, dockerfile, target, args, secrets, branches, paths, tags, platforms, timeout, cancel_superseded, scan)',
     ]);
     expect(errorsOf('version: 1\nimage: []\n')[0]).toMatch(/^codehub-build\.yaml:2:1: unknown key "image" at top level/);
   });
@@ -118,6 +119,116 @@ images:
   it('refuses an oversized file before parsing it', () => {
     expect(errorsOf('#'.repeat(70_000))[0]).toContain('larger than 65536 bytes');
   });
+});
+
+describe('parseConfig: scan', () => {
+  const image = (scan: string) => `version: 1\nimages:\n  - name: web\n    scan:\n${scan}`;
+
+  it("reads DESIGN.md's example whole", () => {
+    const r = parseConfig(
+      image(`      fail_on: high
+      ignore_unfixed: false
+      allow:
+        - { id: CVE-2021-23337, package: lodash, until: 2027-03-31, reason: "template() is never called" }
+      vex: [security/openvex.json]
+`),
+      'shop',
+    );
+    expect(r.ok && r.value.images[0]!.scan).toEqual({
+      failOn: 'high',
+      ignoreUnfixed: false,
+      allow: [{ id: 'CVE-2021-23337', package: 'lodash', until: '2027-03-31', reason: 'template() is never called' }],
+      vex: ['security/openvex.json'],
+    });
+  });
+
+  it('fills the defaults and leaves fail_on to the server when the file does not set it', () => {
+    const r = parseConfig(image('      ignore_unfixed: true\n      vex: [./security//a.json, b.json]\n'), 'shop');
+    expect(r.ok && r.value.images[0]!.scan).toEqual({ ignoreUnfixed: true, allow: [], vex: ['security/a.json', 'b.json'] });
+    const empty = parseConfig(image('      {}\n'), 'shop');
+    expect(empty.ok && empty.value.images[0]!.scan).toEqual({ ignoreUnfixed: false, allow: [], vex: [] });
+  });
+
+  it('reads the scan: key of codehub-build.yaml.example as documented', () => {
+    const r = parseConfig(readFileSync(new URL('../../codehub-build.yaml.example', import.meta.url), 'utf8'), 'shop');
+    expect(r.ok && r.value.images.map((i) => i.scan)).toEqual([
+      {
+        failOn: 'high',
+        ignoreUnfixed: false,
+        allow: [{ id: 'CVE-2021-23337', package: 'lodash', until: '2027-03-31', reason: 'template() is never called' }],
+        vex: ['security/openvex.json'],
+      },
+      undefined,
+    ]);
+  });
+
+  it('adds no scan key to an image that has none, so stored configs read as before', () => {
+    const r = parseConfig('version: 1\nimages:\n  - name: web\n', 'shop');
+    expect(r.ok && Object.keys(r.value.images[0]!)).not.toContain('scan');
+  });
+
+  it('names each bad value with its key path, line and column', () => {
+    expect(errorsOf(image('      fail_on: severe\n'))).toEqual([
+      'codehub-build.yaml:5:16: images[0].scan.fail_on: expected one of critical, high, medium, low, none',
+    ]);
+    expect(errorsOf(image('      ignore_unfixed: "yes"\n'))).toEqual(['codehub-build.yaml:5:23: images[0].scan.ignore_unfixed: expected true or false']);
+    expect(errorsOf(image('      failon: high\n'))).toEqual([
+      'codehub-build.yaml:5:7: unknown key "failon" at images[0].scan (expected one of: fail_on, ignore_unfixed, allow, vex)',
+    ]);
+    expect(errorsOf(image('      vex: [../other/openvex.json, /etc/vex.json, "."]\n'))).toEqual([
+      'codehub-build.yaml:5:13: images[0].scan.vex: "../other/openvex.json" is not a file inside the repository',
+      'codehub-build.yaml:5:36: images[0].scan.vex: "/etc/vex.json" is not a file inside the repository',
+      'codehub-build.yaml:5:51: images[0].scan.vex: "." is not a file inside the repository',
+    ]);
+    expect(errorsOf(image('      allow: CVE-2021-23337\n'))[0]).toBe(
+      'codehub-build.yaml:5:14: images[0].scan.allow: expected a list of allowances like { id: CVE-2021-23337, until: 2027-03-31, reason: "..." }',
+    );
+    expect(errorsOf('version: 1\nimages:\n  - scan: strict\n')).toEqual([
+      'codehub-build.yaml:3:11: images[0].scan: expected a mapping with keys fail_on, ignore_unfixed, allow, vex',
+    ]);
+  });
+
+  it('holds each allowance to an id, a real date and a reason, and says which one is wrong', () => {
+    const errs = errorsOf(
+      image(`      allow:
+        - { id: CVE-2021-23337, until: 2027-03-31, reason: ok }
+        - { id: CVE-2021-23337, until: 2027-02-30, reason: ok }
+        - { id: CVE-2021-23337, until: 31/03/2027, reason: ok }
+        - { id: CVE-2021-23337, until: 2027-03-31 }
+        - { id: CVE-2021-23337, until: 2027-03-31, reason: "  " }
+        - { until: 2027-03-31, reason: ok, pkg: lodash }
+        - { id: CVE-2021-23337, reason: ok }
+        - { id: CVE-2021-23337, until: 2027-03-31, reason: ok, package: "" }
+`),
+    );
+    expect(errs).toEqual([
+      'codehub-build.yaml:7:40: images[0].scan.allow[1].until: expected a calendar date YYYY-MM-DD',
+      'codehub-build.yaml:8:40: images[0].scan.allow[2].until: expected a calendar date YYYY-MM-DD',
+      'codehub-build.yaml:9:11: images[0].scan.allow[3]: missing key "reason" (each allowance names why)',
+      'codehub-build.yaml:10:60: images[0].scan.allow[4].reason: expected a non-empty sentence saying why (each allowance names why)',
+      'codehub-build.yaml:11:44: unknown key "pkg" at images[0].scan.allow[5] (expected one of: id, package, until, reason)',
+      'codehub-build.yaml:11:11: images[0].scan.allow[5]: missing key "id" (the vulnerability\'s id or any of its aliases, e.g. CVE-2021-23337)',
+      'codehub-build.yaml:12:11: images[0].scan.allow[6]: missing key "until" (each allowance expires: a date like 2027-03-31)',
+      'codehub-build.yaml:13:73: images[0].scan.allow[7].package: expected a non-empty string',
+    ]);
+  });
+
+  it('reads a leap day only in a leap year', () => {
+    expect(parseConfig(image('      allow: [{ id: X, until: 2028-02-29, reason: ok }]\n'), 'shop').ok).toBe(true);
+    expect(errorsOf(image('      allow: [{ id: X, until: 2027-02-29, reason: ok }]\n'))[0]).toContain('allow[0].until: expected a calendar date');
+  });
+});
+
+describe('calendarDate', () => {
+  it.each([
+    ['2027-03-31', '2027-03-31T00:00:00.000Z'],
+    ['2028-02-29', '2028-02-29T00:00:00.000Z'],
+    ['2027-02-29', null],
+    ['2027-13-01', null],
+    ['2027-04-31', null],
+    ['2027-3-31', null],
+    ['2027-03-31T00:00:00Z', null],
+  ])('%s -> %s', (text, want) => expect(calendarDate(text)?.toISOString() ?? null).toBe(want));
 });
 
 describe('insidePath', () => {
