@@ -203,6 +203,11 @@ export class BuildStore {
     this.db.update(builds).set({ builderIdentity: identity }).where(eq(builds.id, id)).run();
   }
 
+  /** Records the vulnerability scan of the image the build pushed (src/scan's BuildScan as JSON). */
+  setScan(id: number, scan: Record<string, unknown>): void {
+    this.db.update(builds).set({ scan }).where(eq(builds.id, id)).run();
+  }
+
   /** Records the BuildKit steps of a build's latest attempt. */
   setSteps(id: number, steps: BuildStep[]): void {
     this.db.update(builds).set({ steps }).where(eq(builds.id, id)).run();

@@ -7,6 +7,7 @@ export { NO_QUOTA, repoMembers, repos, secrets, tokens, users, type Repo, type U
 export { imageManifests, imageTags, manifestBlobs, registryLocks } from './inventory-schema.js';
 export { vulnPackages, vulnRecords, vulnSources } from './vulndb-schema.js';
 export { imageInventories, layerInventories } from './layer-inventories-schema.js';
+export { imageFindings, imageScans } from './findings-schema.js';
 
 export const BUILD_STATUSES = ['queued', 'running', 'succeeded', 'failed', 'canceled', 'skipped'] as const;
 export type BuildStatus = (typeof BUILD_STATUSES)[number];
@@ -65,6 +66,11 @@ export const builds = sqliteTable(
     builderIdentity: text('builder_identity'),
     /** BuildKit's steps of the last attempt (name, cached, started, completed, error), as JSON. */
     steps: text('steps', { mode: 'json' }).$type<BuildStep[]>(),
+    /**
+     * The vulnerability scan of the image the build pushed (src/scan/scan-build.ts's BuildScan, as JSON): its
+     * status and counts, and the policy it was judged by; null when no scan ran (nothing pushed, or before scanning).
+     */
+    scan: text('scan', { mode: 'json' }).$type<Record<string, unknown>>(),
     /** When log retention removed this build's log file (CODEHUB_LOG_RETENTION_DAYS); null while it is kept. */
     logExpiredAt: text('log_expired_at'),
   },

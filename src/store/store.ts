@@ -2,6 +2,7 @@ import { sql } from 'drizzle-orm';
 import { AccountStore } from './accounts.js';
 import { BuildStore } from './builds.js';
 import type { Db } from './db.js';
+import { FindingsStore } from './findings.js';
 import { LayerInventoryStore } from './layer-inventories.js';
 import { QueueStore } from './queue.js';
 import { RepoRecordStore } from './repos.js';
@@ -10,7 +11,7 @@ import { VulnDbStore } from './vulndb.js';
 
 /**
  * The server's database, one aggregate per property: users and tokens, repos and their members, builds, the
- * queue, secrets, the vulnerability database (OSV records), the scan's layer and image inventories. The registry inventory, uploads, forge links and recorded heads have their own classes
+ * queue, secrets, the vulnerability database (OSV records), the scan's layer and image inventories and its findings per image. The registry inventory, uploads, forge links and recorded heads have their own classes
  * beside (inventory.ts, uploads.ts, forges.ts, heads.ts), made from the same `db`. Methods are synchronous
  * (better-sqlite3): each is one statement or one transaction.
  */
@@ -22,6 +23,7 @@ export class Store {
   readonly secrets: SecretStore;
   readonly vulndb: VulnDbStore;
   readonly layerInventories: LayerInventoryStore;
+  readonly findings: FindingsStore;
 
   constructor(readonly db: Db) {
     this.accounts = new AccountStore(db);
@@ -31,6 +33,7 @@ export class Store {
     this.secrets = new SecretStore(db);
     this.vulndb = new VulnDbStore(db);
     this.layerInventories = new LayerInventoryStore(db);
+    this.findings = new FindingsStore(db);
   }
 
   /**

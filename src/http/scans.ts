@@ -1,0 +1,74 @@
+import { Hono } from 'hono';
+import type { NewFindingsAnswer, VulnerabilitiesAnswer } from '../api/answers.js';
+import { NewFindingsQuery, parseRequest, SbomQuery } from '../api/requests.js';
+import type { Access } from '../auth/access.js';
+import { NotFoundError } from '../errors.js';
+import { SERVER_VERSION } from '../paths.js';
+import { reportFindings, storedBuildScan } from '../scan/report.js';
+import { findingKey } from '../scan/image-match.js';
+import { imageSbom } from '../scan/sbom-report.js';
+import { dbImportedAt } from '../scan/scan-build.js';
+import type { Build } from '../store/schema.js';
+import type { Caller } from '../store/scopes.js';
+import type { Store } from '../store/store.js';
+import { Lookups } from './lookups.js';
+import { checked } from './outcome.js';
+import { findingView, scanView } from './views.js';
+
+export interface ScanRoutesDeps {
+  store: Store;
+  access: Access;
+}
+
+type Env = { Variables: { caller: Caller } };
+
+/** New findings listed at most (newest first). */
+const MAX_NEW = 1000;
+
+/** The image a build pushed, as `registry/owner/image` (its first reference without the tag). */
+const imageOf = (b: Build) => b.imageRefs[0]?.replace(/:[^:/]+$/, '') ?? b.image;
+
+/** A build's scan (issue 26): its findings judged by its policy, and its image's SBOM; whoever may read the build. */
+export function scanRoutes(deps: ScanRoutesDeps): Hono<Env> {
+  const app = new Hono<Env>();
+  const lookups = new Lookups(deps.store, deps.access);
+
+  app.get('/builds/:id/vulnerabilities', (c) => {
+    const b = lookups.build(c.get('caller'), c.req.param('id'));
+    const scan = storedBuildScan(b.scan);
+    const findings = scan && b.digest ? reportFindings(deps.store, b.digest, scan, new Date()).map(findingView) : [];
+    const answer: VulnerabilitiesAnswer = { build: b.id, image: imageOf(b), digest: b.digest, scan: scanView(b.scan), findings };
+    return c.json(answer);
+  });
+
+  app.get('/vulnerabilities/new', (c) => {
+    const caller = c.get('caller');
+    const q = checked(parseRequest(NewFindingsQuery, c.req.query()));
+    const since = q.since ?? dbImportedAt(deps.store) ?? new Date(0).toISOString();
+    const readable = deps.store.findings.newSince(since).filter((r) => deps.access.canRead(caller, r.repo));
+    const now = new Date();
+    const findings: NewFindingsAnswer['findings'] = [];
+    for (const r of readable.slice(0, MAX_NEW)) {
+      const b = deps.store.builds.byId(r.buildId);
+      const scan = b && storedBuildScan(b.scan);
+      if (!scan) continue;
+      const judged = reportFindings(deps.store, r.digest, scan, now).find((f) => findingKey(f) === r.key);
+      if (judged) findings.push({ ...findingView(judged), repo: r.repo, build: r.buildId, digest: r.digest });
+    }
+    const answer: NewFindingsAnswer = { since, findings, more: readable.length > MAX_NEW };
+    return c.json(answer);
+  });
+
+  app.get('/builds/:id/sbom', (c) => {
+    const b = lookups.build(c.get('caller'), c.req.param('id'));
+    const q = checked(parseRequest(SbomQuery, c.req.query()));
+    const tags = b.imageRefs.map((r) => /:([^:/]+)$/.exec(r)?.[1] ?? '').filter(Boolean);
+    const sbom = b.digest ? imageSbom(deps.store, b.digest, q.format, { name: imageOf(b), tags, created: new Date(b.finishedAt ?? b.queuedAt), version: SERVER_VERSION }) : null;
+    if (!sbom) throw new NotFoundError(`build #${b.id}'s image was never inventoried${b.digest ? '' : ' (it pushed no image)'}: there is no SBOM`);
+    return c.body(JSON.stringify(sbom, null, 2), 200, {
+      'content-type': q.format === 'spdx' ? 'application/spdx+json' : 'application/vnd.cyclonedx+json',
+      'content-disposition': `attachment; filename="build-${b.id}.${q.format === 'spdx' ? 'spdx' : 'cdx'}.json"`,
+    });
+  });
+  return app;
+}

@@ -1,0 +1,118 @@
+import { and, desc, eq, gte, inArray, sql } from 'drizzle-orm';
+import type { Db } from './db.js';
+import { builds, imageFindings, imageManifests, imageScans } from './schema.js';
+import { NOW } from './sql.js';
+
+/** One stored finding: its key, its JSON text as written by src/scan, and when it was first seen on the image. */
+export interface FindingRow {
+  key: string;
+  finding: string;
+  firstSeen: string;
+}
+
+/** What replacing an image's findings changed: keys new to the image, and keys no longer found. */
+export interface FindingsChange {
+  added: string[];
+  removed: string[];
+}
+
+/**
+ * The scan's results per image (tables image_scans, image_findings). Findings are opaque JSON text here: their
+ * shape is src/scan's (the store sits below it and cannot name it).
+ */
+export class FindingsStore {
+  constructor(private db: Db) {}
+
+  /** The image manifest whose inventory stands for image `digest`, or undefined when it was never scanned. */
+  scanOf(digest: string): { manifest: string; matchedAt: string } | undefined {
+    return this.db.select({ manifest: imageScans.manifest, matchedAt: imageScans.matchedAt }).from(imageScans).where(eq(imageScans.digest, digest)).get();
+  }
+
+  /**
+   * The scanned images the registry still holds (the registry inventory has their manifest in some repository):
+   * what an import matches again. An image gc removed drops out here, its rows stay until `forget`.
+   */
+  kept(): { digest: string; manifest: string }[] {
+    return this.db
+      .selectDistinct({ digest: imageScans.digest, manifest: imageScans.manifest })
+      .from(imageScans)
+      .innerJoin(imageManifests, and(eq(imageManifests.digest, imageScans.digest), eq(imageManifests.tombstone, false)))
+      .orderBy(imageScans.digest)
+      .all();
+  }
+
+  /**
+   * The findings first seen at or after `since` on images built from the repos `repos` (owner/name; undefined: every
+   * repo), with the newest build of each image: what an import brought, for the people who own those images.
+   */
+  newSince(since: string, repos?: readonly string[]): { digest: string; buildId: number; repo: string; key: string; finding: string; firstSeen: string }[] {
+    const newest = this.db
+      .select({ digest: builds.digest, buildId: sql<number>`max(${builds.id})`.as('build_id'), repo: builds.repo })
+      .from(builds)
+      .where(sql`${builds.digest} IS NOT NULL`)
+      .groupBy(builds.digest, builds.repo)
+      .as('newest');
+    const rows = this.db
+      .select({
+        digest: imageFindings.digest,
+        buildId: newest.buildId,
+        repo: newest.repo,
+        key: imageFindings.key,
+        finding: imageFindings.finding,
+        firstSeen: imageFindings.firstSeen,
+      })
+      .from(imageFindings)
+      .innerJoin(newest, eq(newest.digest, imageFindings.digest))
+      .where(and(gte(imageFindings.firstSeen, since), repos ? inArray(newest.repo, [...repos]) : undefined))
+      .orderBy(desc(imageFindings.firstSeen), imageFindings.digest, imageFindings.key)
+      .all();
+    return rows.map((r) => ({ ...r, digest: r.digest }));
+  }
+
+  /** Image `digest`'s findings as last matched, in key order. */
+  findings(digest: string): FindingRow[] {
+    return this.db
+      .select({ key: imageFindings.key, finding: imageFindings.finding, firstSeen: imageFindings.firstSeen })
+      .from(imageFindings)
+      .where(eq(imageFindings.digest, digest))
+      .orderBy(imageFindings.key)
+      .all();
+  }
+
+  /**
+   * Makes image `digest`'s findings exactly `findings` (by key), in one transaction: a key it had keeps its first
+   * time (its JSON is replaced: a record's fixed versions or severity may have changed), a new key is first seen
+   * `now`, a key not in `findings` goes. Records the manifest its inventory is under.
+   */
+  replace(digest: string, manifest: string, findings: readonly { key: string; finding: string }[], now: string): FindingsChange {
+    return this.db.transaction((tx) => {
+      tx.insert(imageScans)
+        .values({ digest, manifest })
+        .onConflictDoUpdate({ target: imageScans.digest, set: { manifest, matchedAt: NOW } })
+        .run();
+      const before = new Set(
+        tx
+          .select({ key: imageFindings.key })
+          .from(imageFindings)
+          .where(eq(imageFindings.digest, digest))
+          .all()
+          .map((r) => r.key),
+      );
+      const keep = new Set(findings.map((f) => f.key));
+      const removed = [...before].filter((k) => !keep.has(k));
+      if (removed.length)
+        tx.delete(imageFindings)
+          .where(and(eq(imageFindings.digest, digest), inArray(imageFindings.key, removed)))
+          .run();
+      const added: string[] = [];
+      for (const f of findings) {
+        if (!before.has(f.key)) added.push(f.key);
+        tx.insert(imageFindings)
+          .values({ digest, key: f.key, finding: f.finding, firstSeen: now })
+          .onConflictDoUpdate({ target: [imageFindings.digest, imageFindings.key], set: { finding: sql`excluded.finding` } })
+          .run();
+      }
+      return { added, removed };
+    });
+  }
+}
