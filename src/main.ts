@@ -174,6 +174,7 @@ export async function startServer(settings: Settings, opts: { log?: Logger; driv
     metrics,
     publicUrl: settings.publicUrl,
     registryCache: settings.registryCache === 'on',
+    scan: { scanReader: (repositories) => ops.reader(repositories), scanFailOn: settings.scanFailOn },
     ...(tokens
       ? {
           registryCredentials: {
@@ -189,7 +190,7 @@ export async function startServer(settings: Settings, opts: { log?: Logger; driv
     retry: { maxAttempts: settings.maxAttempts, baseMs: settings.retryBaseMs },
     onEnded,
     registryGate: gate,
-    onPushed: (b, digest) => ops.inventory.recordPush(b, digest),
+    onPushed: (b, digest, refs) => ops.inventory.recordPush(b, digest, refs),
     onCacheExported: (repository) =>
       ops.inventory.syncRepository(repository).then(
         () => {},

@@ -39,11 +39,14 @@ export interface BuildCache {
   exportRef: string;
 }
 
-export type FailureCode = 'user' | 'infrastructure' | 'timeout' | 'canceled';
+/** `vulnerabilities` is never a driver's: the image was pushed, and its scan kept its moving tags back (src/builds/scan-gate.ts). */
+export type FailureCode = 'user' | 'infrastructure' | 'timeout' | 'canceled' | 'vulnerabilities';
 
 export type BuildOutcome =
   /** `cacheExportedTo`: the `mode=max` cache reference the build pushed (a standalone buildkitd), for usage to count now. */
-  { ok: true; digest: string; steps: Step[]; cacheExportedTo?: string } | { ok: false; code: FailureCode; problem: string; steps: Step[] };
+  | { ok: true; digest: string; steps: Step[]; cacheExportedTo?: string }
+  /** `digest`: set only when the image was pushed all the same (a scan blocked it). */
+  | { ok: false; code: FailureCode; problem: string; steps: Step[]; digest?: string };
 
 export interface BuildIO {
   /** The build context as a tar stream. */

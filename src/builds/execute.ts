@@ -7,6 +7,7 @@ import { buildCache, cacheImport } from '../registry/cache-refs.js';
 import { isPush, type Build, type UploadBuild } from '../store/schema.js';
 import { commitContext, uploadContext, type ContextDeps, type PreparedContext } from './contexts.js';
 import { buildProcessEnv, workDirPrefix } from './orphans.js';
+import { gateRefs, gateVerdict, policyOf, scanBuild, type ScanGateDeps } from './scan-gate.js';
 
 /** Points more tags at an image already pushed (the registry client); throws saying which tag failed. */
 export interface Tagger {
@@ -27,7 +28,15 @@ export interface ExecuteDeps extends ContextDeps {
   instance: string;
   defaultTimeoutMs: number;
   registryCache?: boolean;
+  /** Scanning of pushed images (issue 26); absent, nothing is scanned and every tag moves at once. */
+  scan?: Omit<ScanGateDeps, 'store' | 'repos'>;
 }
+
+/**
+ * An attempt's outcome, with what it left in the registry: `pushedRefs`, the references that point at `digest`
+ * now (all of the build's, or only the held ones of an image its scan blocked; that failure keeps the digest).
+ */
+export type Executed = BuildOutcome & { pushedRefs?: string[] };
 
 /**
  * An attempt's solve on its builder (the runner decides and records its end): the work folder, the timeout,
@@ -42,11 +51,14 @@ export async function executeBuild(
   driver: BuilderDriver,
   controller: AbortController,
   out: LogWriter,
-): Promise<BuildOutcome> {
+): Promise<Executed> {
   const workDir = await mkdtemp(workDirPrefix(deps.instance, b.id));
   const timeoutMs = image.timeoutSeconds ? image.timeoutSeconds * 1000 : deps.defaultTimeoutMs;
   const timer = setTimeout(() => controller.abort(`timeout: the build ran longer than ${Math.round(timeoutMs / 1000)}s`), timeoutMs);
-  const refs = splitRefs(b.imageRefs);
+  const policy = deps.scan ? policyOf(image, deps.scan.scanFailOn) : null;
+  // With a policy that can block, BuildKit pushes only the tags that name the commit; the others wait for the scan.
+  const gate = policy ? gateRefs(b, image, policy) : { held: [...b.imageRefs], moving: [] };
+  const refs = splitRefs(gate.held);
   const rc = deps.registryCredentials;
   // The registry cache follows a repo's branches; an upload has none (its builder keeps its cache under the folder's key).
   let cache =
@@ -65,7 +77,7 @@ export async function executeBuild(
     if (!decision.import) cache = { ...cache, imageRefs: [], cacheRefs: [] };
   }
   // The build's credential reaches its cache repository too: it pulls the cache it imports and pushes the one it exports.
-  const repositories = [...new Set([...b.imageRefs, ...(cache ? [cache.exportRef] : [])].map((r) => parseImageRef(r).repository))];
+  const repositories = [...new Set([...gate.held, ...gate.moving, ...(cache ? [cache.exportRef] : [])].map((r) => parseImageRef(r).repository))];
   let cred: { username: string; password: string } | undefined;
   let prepared: PreparedContext | { problem: string } | null = null;
   try {
@@ -97,12 +109,33 @@ export async function executeBuild(
     );
     const note = outcome.ok ? null : prepared.failureNote();
     if (note) out.line(note);
-    if (!outcome.ok || !refs.extraTags.length) return outcome;
+    if (!outcome.ok) return outcome;
     try {
-      const t0 = Date.now();
-      await deps.tagger.tag(refs.repository, outcome.digest, refs.extraTags);
-      out.line(`tagged ${refs.extraTags.map((t) => `${refs.repository}:${t}`).join(', ')} (${Date.now() - t0} ms)`);
-      return outcome;
+      await tagWith(deps.tagger, refs.repository, outcome.digest, refs.extraTags, out);
+      if (deps.scan && policy) {
+        const scan = await scanBuild(
+          { ...deps.scan, store: deps.store, repos: deps.repos },
+          b,
+          policy,
+          { repository: refs.repository, digest: outcome.digest },
+          (l) => out.line(l),
+        );
+        const verdict = gateVerdict(scan, policy);
+        if (!verdict.release) {
+          out.line(
+            `scan: the image keeps only ${gate.held.map((r) => parseImageRef(r).tag).join(', ')}; ${gate.moving.map((r) => parseImageRef(r).tag).join(', ') || 'no other tag'} stay${gate.moving.length === 1 ? 's' : ''} on the last image that passed`,
+          );
+          return { ok: false, code: 'vulnerabilities', problem: verdict.problem, steps: outcome.steps, digest: outcome.digest, pushedRefs: gate.held };
+        }
+      }
+      await tagWith(
+        deps.tagger,
+        refs.repository,
+        outcome.digest,
+        gate.moving.map((r) => parseImageRef(r).tag!),
+        out,
+      );
+      return { ...outcome, pushedRefs: [...gate.held, ...gate.moving] };
     } catch (e) {
       return { ok: false, code: 'infrastructure', problem: `tagging the pushed image failed: ${(e as Error).message}`, steps: outcome.steps };
     }
@@ -112,4 +145,12 @@ export async function executeBuild(
     if (prepared && !('problem' in prepared)) prepared.close();
     await rm(workDir, { recursive: true, force: true });
   }
+}
+
+/** Points `tags` of `repository` at `digest` (nothing when there are none), saying so in the log. */
+async function tagWith(tagger: Tagger, repository: string, digest: string, tags: string[], out: LogWriter): Promise<void> {
+  if (!tags.length) return;
+  const t0 = Date.now();
+  await tagger.tag(repository, digest, tags);
+  out.line(`tagged ${tags.map((t) => `${repository}:${t}`).join(', ')} (${Date.now() - t0} ms)`);
 }

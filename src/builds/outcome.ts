@@ -33,7 +33,8 @@ export type StoreAction =
   /** Nothing: the build stays running in the store and the next start queues it again. */
   | { kind: 'none' }
   | { kind: 'finish'; status: 'succeeded'; digest: string }
-  | { kind: 'finish'; status: 'failed' | 'canceled'; reason: string; reasonCode: string }
+  /** `digest`: a failed build whose image was pushed all the same (its scan blocked it). */
+  | { kind: 'finish'; status: 'failed' | 'canceled'; reason: string; reasonCode: string; digest?: string }
   /** Queued again, not before `delayMs` from when the record is written; `refund`: the attempt does not count. */
   | { kind: 'requeue'; delayMs: number; reason: string; refund: boolean };
 
@@ -112,7 +113,7 @@ export function decideOutcome(input: OutcomeInput): OutcomeDecision {
   return {
     kind: 'failed',
     recheckBuilder: outcome.code === 'infrastructure',
-    store: { kind: 'finish', status: 'failed', reason: outcome.problem, reasonCode: outcome.code },
+    store: { kind: 'finish', status: 'failed', reason: outcome.problem, reasonCode: outcome.code, ...(outcome.digest ? { digest: outcome.digest } : {}) },
     lines: [`--- failed after ${took} (${kind}): ${problem}`],
   };
 }

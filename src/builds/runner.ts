@@ -18,7 +18,7 @@ import { decideOutcome, needsRegistryCheck } from './outcome.js';
 import { resolveArgs, type Resolved } from './build-args.js';
 import { resolveSecrets } from './build-secrets.js';
 import { writeEnd } from './end-write.js';
-import { executeBuild, type RegistryCredentials, type Tagger } from './execute.js';
+import { type Executed, type ExecuteDeps, executeBuild, type RegistryCredentials, type Tagger } from './execute.js';
 import { parseImageRef } from '../images/tags.js';
 import type { SecretSource } from '../secrets/source.js';
 
@@ -53,10 +53,12 @@ export interface RunnerDeps {
    * push failed while it did not is queued again without using up an attempt. Absent: always open.
    */
   registryGate?: { readonly open: boolean; check(): Promise<boolean>; readonly detail: string };
+  /** Scanning of pushed images before their tags move (issue 26); absent, nothing is scanned. */
+  scan?: ExecuteDeps['scan'];
   /** Whether builds export and import their cache through the registry (settings.registryCache). */
   registryCache?: boolean;
   /** Records what a build pushed before it is reported succeeded (the registry inventory), so usage is current. */
-  onPushed?: (b: Build, digest: string) => Promise<void>;
+  onPushed?: (b: Build, digest: string, refs: readonly string[]) => Promise<void>;
   /** Records a `mode=max` cache a build exported (registry repository, e.g. alice/web/buildcache), for usage likewise. */
   onCacheExported?: (repository: string) => Promise<void>;
   /** Uploaded folders' manifests and files (`codehub-build build`); absent, such a build fails saying so. */
@@ -312,7 +314,7 @@ export class Runner {
     log.info('build started', { attempt: b.attempts, builder: driver.name });
 
     const refused = !args.ok ? args.problem : !secrets.ok ? secrets.problem : null;
-    const executed =
+    const executed: Executed =
       refused !== null || !secrets.ok
         ? { ok: false as const, code: 'user' as const, problem: refused ?? '', steps: [] }
         : await executeBuild(deps, b, image, secrets.values, driver, controller, out).catch(
@@ -353,10 +355,8 @@ export class Runner {
       imageRefs: b.imageRefs,
     });
     if (decision.kind === 'stopped') log.info('build interrupted by shutdown');
-    if (outcome.ok) {
-      await deps.onPushed?.(b, outcome.digest);
-      if (outcome.cacheExportedTo) await deps.onCacheExported?.(parseImageRef(outcome.cacheExportedTo).repository);
-    }
+    if (outcome.ok || outcome.digest) await deps.onPushed?.(b, outcome.digest!, executed.pushedRefs ?? b.imageRefs);
+    if (outcome.ok && outcome.cacheExportedTo) await deps.onCacheExported?.(parseImageRef(outcome.cacheExportedTo).repository);
     for (const line of decision.lines) out.line(line, true);
     const action = decision.store;
     // The back-off counts from when the record is written: a write retried for minutes must not make it due at once.
@@ -366,7 +366,7 @@ export class Runner {
           b.id,
           action.status === 'succeeded'
             ? { status: 'succeeded', digest: action.digest }
-            : { status: action.status, reason: action.reason, reasonCode: action.reasonCode },
+            : { status: action.status, reason: action.reason, reasonCode: action.reasonCode, ...(action.digest ? { digest: action.digest } : {}) },
         );
       } else if (action.kind === 'requeue') {
         const at = new Date(Date.now() + action.delayMs);

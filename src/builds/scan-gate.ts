@@ -11,7 +11,7 @@ import { parseImageRef, refInfo, tagKind } from '../images/tags.js';
 import type { RegistryClient } from '../registry/client.js';
 import { effectivePolicy, type FailOn, type Policy } from '../scan/policy.js';
 import { type BuildScan, scanPushed } from '../scan/scan-build.js';
-import { parseOpenVex, type VexStatement } from '../scan/vex.js';
+import { readVexDocuments, type VexStatement } from '../scan/vex.js';
 import { type Build, isPush } from '../store/schema.js';
 import type { Store } from '../store/store.js';
 
@@ -53,25 +53,15 @@ export function gateRefs(b: Build, image: ImageConfig, policy: Policy): { held: 
 
 /** The policy's VEX documents at the build's commit, parsed; each one that cannot be read is a problem sentence. */
 export async function readVex(repos: RepoStore, b: Build, paths: readonly string[]): Promise<{ statements: VexStatement[]; problems: string[] }> {
-  const statements: VexStatement[] = [];
-  const problems: string[] = [];
-  if (!paths.length || !isPush(b)) return { statements, problems };
+  if (!paths.length || !isPush(b)) return { statements: [], problems: [] };
   const reader = new CommitReader(repos.path(b.owner, b.repo.slice(b.owner.length + 1)));
   try {
-    for (const path of paths) {
-      const bytes = await reader.readFile(b.commitSha, path);
-      if (!bytes) {
-        problems.push(`${path}: no such file at ${b.commitSha.slice(0, 12)} (named by scan.vex)`);
-        continue;
-      }
-      const parsed = parseOpenVex(path, bytes.toString('utf8'));
-      if (parsed.ok) statements.push(...parsed.statements);
-      else problems.push(parsed.problem);
-    }
+    const documents: { path: string; text: string | null }[] = [];
+    for (const path of paths) documents.push({ path, text: (await reader.readFile(b.commitSha, path))?.toString('utf8') ?? null });
+    return readVexDocuments(documents);
   } finally {
     reader.close();
   }
-  return { statements, problems };
 }
 
 /** Scans the image the build pushed and records the result on the build; the scan's own lines go to `onLine`. */

@@ -1,5 +1,7 @@
 import { sendLog } from '../logs/follow.js';
 import type { LogStore } from '../logs/store.js';
+import { storedBuildScan } from '../scan/report.js';
+import { countsText } from '../scan/scan-build.js';
 import type { Build } from '../store/schema.js';
 import type { Store } from '../store/store.js';
 
@@ -39,13 +41,30 @@ export async function streamBuilds(p: {
     if (!b) continue;
     if (b.status === 'succeeded') {
       summary.push(`build #${b.id} ${b.image} succeeded:`, ...b.imageRefs.map((r) => `  ${r}@${b.digest}`));
+    } else if (b.reasonCode === 'vulnerabilities') {
+      summary.push(
+        `build #${b.id} ${b.image} FAILED (vulnerabilities): its branch and release tags did not move`,
+        `  log: codehub-build vulns ${b.id}   (${p.publicUrl}/builds/${b.id})`,
+      );
     } else {
       summary.push(
         `build #${b.id} ${b.image} ${b.status.toUpperCase()}${b.reasonCode ? ` (${b.reasonCode})` : ''}: ${b.reason ?? ''}`,
         `  log: codehub-build logs ${b.id}   (${p.publicUrl}/builds/${b.id})`,
       );
     }
+    summary.push(...scanLines(b));
   }
   await write(summary.map((l) => l + '\n').join(''));
   await chain;
+}
+
+/** A build's scan in the push's last lines: the counts, then each finding that blocks (with its fixed version). */
+export function scanLines(b: Pick<Build, 'scan'>): string[] {
+  const scan = storedBuildScan(b.scan);
+  if (!scan) return [];
+  const head =
+    scan.status === 'error' || scan.status === 'skipped'
+      ? `  scan ${scan.status}: ${scan.reason ?? ''}`
+      : `  scan ${scan.status}: ${countsText(scan.counts)}; ${scan.fixable} fixable (fail_on: ${scan.fail_on})`;
+  return [head, ...scan.blocking.map((l) => `    blocks: ${l}`), ...scan.expired.map((e) => `    expired allowance: ${e.id} (until ${e.until})`)];
 }

@@ -51,9 +51,9 @@ export class Inventory {
    * Records what a finished build pushed: each of its tags now points at `digest`. Resolves when recorded;
    * a registry that cannot be read now is logged and left to the next reconcile (the build still succeeded).
    */
-  async recordPush(b: Build, digest: string, at = new Date()): Promise<void> {
+  async recordPush(b: Build, digest: string, refs: readonly string[] = b.imageRefs, at = new Date()): Promise<void> {
     const byRepository = new Map<string, string[]>();
-    for (const r of b.imageRefs) {
+    for (const r of refs) {
       const { repository, tag } = parseImageRef(r);
       if (!tag) continue;
       byRepository.set(repository, [...(byRepository.get(repository) ?? []), tag]);

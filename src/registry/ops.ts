@@ -18,6 +18,8 @@ export interface RegistryOps {
   inventory: Inventory;
   gc: GarbageCollector;
   quotas: Quotas;
+  /** A client that may only pull `repositories` (a scan reads what its build pushed, and nothing else). */
+  reader(repositories: readonly string[]): RegistryClient;
 }
 
 export function registryOps(p: {
@@ -44,7 +46,19 @@ export function registryOps(p: {
     settings: { keep: settings.retentionKeep, days: settings.retentionDays, graceMs: settings.retentionGraceMs, logRetentionDays: settings.logRetentionDays },
   });
   const quotas = new Quotas({ store, inventory: inventoryStore, defaultBytes: settings.quotaBytes, estimate: (o) => gc.run(o) });
-  return { client, inventoryStore, inventory, gc, quotas };
+  const reader = (repositories: readonly string[]) =>
+    new RegistryClient(
+      settings.registry,
+      30_000,
+      p.issuer
+        ? (scope) => {
+            const want = parseScope(scope);
+            const may = want?.type === 'repository' && repositories.includes(want.name) && want.actions.includes('pull');
+            return p.issuer!.issue('codehub-build-scan', may ? [{ type: 'repository', name: want.name, actions: ['pull'] }] : []).token;
+          }
+        : undefined,
+    );
+  return { client, inventoryStore, inventory, gc, quotas, reader };
 }
 
 /**

@@ -105,6 +105,14 @@ export async function inventoryImage(client: RegistryClient, repo: string, refer
     opts.onProgress?.({ index, count: layers.length, digest: layer.digest, cached: cached !== null });
   }
 
+  return assemble(out, read);
+}
+
+/**
+ * Fills `out`'s distro and packages from its layers' inventories (bottom first), applied as the container sees
+ * them: what both a scan and a match again from stored rows (storedInventory) do last.
+ */
+function assemble(out: ImageInventory, read: readonly LayerInventory[]): ImageInventory {
   const applied = applyLayers(read.map(changesOf));
   const distro = distroOf(applied);
   if (distro) out.distro = distro;
@@ -117,6 +125,32 @@ export async function inventoryImage(client: RegistryClient, repo: string, refer
     }
   }
   return out;
+}
+
+/**
+ * Image `digest`'s inventory again from what a scan stored (its manifest's layer list, each layer's inventory by
+ * digest), reading nothing from the registry: null when a row is missing (the image was never inventoried whole,
+ * or a layer's row was evicted since), so the caller knows to read the image again instead.
+ */
+export function storedInventory(
+  digest: string,
+  manifest: string,
+  rows: { layers: string[]; problems: string[] } | undefined,
+  cache: { get(digest: string): LayerInventory | null },
+): ImageInventory | null {
+  if (!rows) return null;
+  const read: LayerInventory[] = [];
+  for (const layer of rows.layers) {
+    const inv = cache.get(layer);
+    if (!inv) return null;
+    read.push(inv);
+  }
+  // Sizes are the registry's and not kept; nothing that matches needs them.
+  const out: ImageInventory = { digest, manifest, packages: [], layers: rows.layers.map((d) => ({ digest: d, size: 0, cached: true })), problems: [] };
+  // The stored problems already hold what assembling says again (a package without a purl): said once.
+  const assembled = assemble(out, read);
+  assembled.problems = [...new Set([...rows.problems, ...assembled.problems])];
+  return assembled;
 }
 
 /** Streams one layer and stores its inventory when it was read whole; null (and a problem) when it was not. */

@@ -73,7 +73,10 @@ const policy = (yaml: Partial<NonNullable<ImageConfig['scan']>> | undefined, ser
 describe('scanPushed', () => {
   it('finds lodash and expat in the layer that brought them, stores the findings, and fails at fail_on high', async () => {
     const img = await vulnerableImage('alice/shop', 'v1');
-    const scan = await scanPushed({ store, client }, { repository: 'alice/shop', digest: img.digest, policy: policy({ failOn: 'high' }), vex: [], vexProblems: [], onLine: (l) => lines.push(l) });
+    const scan = await scanPushed(
+      { store, client },
+      { repository: 'alice/shop', digest: img.digest, policy: policy({ failOn: 'high' }), vex: [], vexProblems: [], onLine: (l) => lines.push(l) },
+    );
     expect(scan).toMatchObject({ status: 'failed', counts: { critical: 0, high: 1, medium: 0, low: 0, unknown: 1 }, fixable: 2, fail_on: 'high', packages: 9 });
     expect(scan.blocking).toEqual(['CVE-2021-23337 (GHSA-35jh-r3h4-6jhm) in lodash 4.17.20: high, fixed in 4.17.21']);
     expect(scan.layers_read).toBe(2);
@@ -89,14 +92,23 @@ describe('scanPushed', () => {
 
   it('a second image on the same base reads only its new layer; a finding scanned again keeps its first time', async () => {
     const one = await vulnerableImage('alice/shop', 'v1');
-    await scanPushed({ store, client }, { repository: 'alice/shop', digest: one.digest, policy: policy(undefined), vex: [], vexProblems: [], onLine: () => {} });
+    await scanPushed(
+      { store, client },
+      { repository: 'alice/shop', digest: one.digest, policy: policy(undefined), vex: [], vexProblems: [], onLine: () => {} },
+    );
     const first = store.findings.findings(one.digest);
     const two = await vulnerableImage('alice/shop', 'v2', '4.17.19');
     const getsBase = reg.gets(two.layers[0]!);
-    const scan = await scanPushed({ store, client }, { repository: 'alice/shop', digest: two.digest, policy: policy(undefined), vex: [], vexProblems: [], onLine: () => {} });
+    const scan = await scanPushed(
+      { store, client },
+      { repository: 'alice/shop', digest: two.digest, policy: policy(undefined), vex: [], vexProblems: [], onLine: () => {} },
+    );
     expect(scan).toMatchObject({ status: 'passed', layers_read: 1, layers_cached: 1 });
     expect(reg.gets(two.layers[0]!)).toBe(getsBase);
-    await scanPushed({ store, client }, { repository: 'alice/shop', digest: one.digest, policy: policy(undefined), vex: [], vexProblems: [], onLine: () => {} });
+    await scanPushed(
+      { store, client },
+      { repository: 'alice/shop', digest: one.digest, policy: policy(undefined), vex: [], vexProblems: [], onLine: () => {} },
+    );
     expect(store.findings.findings(one.digest)).toEqual(first);
   });
 
@@ -143,9 +155,15 @@ describe('gateRefs', () => {
 describe('rematchAll', () => {
   it('after an import, matches kept images again from the store: the new record found, first seen now, no blob read', async () => {
     const img = await vulnerableImage('alice/shop', 'v1');
-    await scanPushed({ store, client }, { repository: 'alice/shop', digest: img.digest, policy: policy(undefined), vex: [], vexProblems: [], onLine: () => {} });
+    await scanPushed(
+      { store, client },
+      { repository: 'alice/shop', digest: img.digest, policy: policy(undefined), vex: [], vexProblems: [], onLine: () => {} },
+    );
     // Kept: the registry inventory has its manifest (the reconcile or the build recorded it).
-    new InventoryStore(store.db).addManifest({ repository: 'alice/shop', digest: img.digest, mediaType: 'application/vnd.oci.image.manifest.v1+json', children: [], tombstone: false }, []);
+    new InventoryStore(store.db).addManifest(
+      { repository: 'alice/shop', digest: img.digest, mediaType: 'application/vnd.oci.image.manifest.v1+json', children: [], tombstone: false },
+      [],
+    );
     const gets = img.layers.map((d) => reg.gets(d));
     const record = { ...JSON.parse(FIX('osv/GHSA-35jh-r3h4-6jhm.json').toString('utf8')), id: 'GHSA-test-0001', modified: '2026-12-01T00:00:00Z' };
     writeFileSync(join(dir, 'new.json'), JSON.stringify(record));
@@ -163,14 +181,23 @@ describe('rematchAll', () => {
 
   it('an image gc removed (no manifest in the registry inventory) is not matched again', async () => {
     const img = await vulnerableImage('alice/shop', 'v1');
-    await scanPushed({ store, client }, { repository: 'alice/shop', digest: img.digest, policy: policy(undefined), vex: [], vexProblems: [], onLine: () => {} });
+    await scanPushed(
+      { store, client },
+      { repository: 'alice/shop', digest: img.digest, policy: policy(undefined), vex: [], vexProblems: [], onLine: () => {} },
+    );
     expect(rematchAll(store).images).toBe(0);
   });
 
   it('an image whose layer row is gone is named, and keeps its findings', async () => {
     const img = await vulnerableImage('alice/shop', 'v1');
-    await scanPushed({ store, client }, { repository: 'alice/shop', digest: img.digest, policy: policy(undefined), vex: [], vexProblems: [], onLine: () => {} });
-    new InventoryStore(store.db).addManifest({ repository: 'alice/shop', digest: img.digest, mediaType: 'application/vnd.oci.image.manifest.v1+json', children: [], tombstone: false }, []);
+    await scanPushed(
+      { store, client },
+      { repository: 'alice/shop', digest: img.digest, policy: policy(undefined), vex: [], vexProblems: [], onLine: () => {} },
+    );
+    new InventoryStore(store.db).addManifest(
+      { repository: 'alice/shop', digest: img.digest, mediaType: 'application/vnd.oci.image.manifest.v1+json', children: [], tombstone: false },
+      [],
+    );
     store.db.$client.prepare('DELETE FROM layer_inventories WHERE digest = ?').run(img.layers[1]);
     const r = rematchAll(store);
     expect(r.images).toBe(0);
