@@ -1,4 +1,4 @@
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -17,6 +17,9 @@ export const PACKAGE_ROOT: string = (() => {
 })();
 
 export const MIGRATIONS_DIR = join(PACKAGE_ROOT, 'migrations');
+
+/** This server's version (package.json's), read once: SBOMs name it as the tool that wrote them. */
+export const SERVER_VERSION: string = (JSON.parse(readFileSync(join(PACKAGE_ROOT, 'package.json'), 'utf8')) as { version: string }).version;
 /** The Node post-receive hook program: the fallback where no C compiler built the native one. */
 export const HOOK_PROGRAM = join(PACKAGE_ROOT, 'dist', 'src', 'git', 'hook-main.js');
 /** The native post-receive hook (native/post-receive.c, built by scripts/build-hook.sh): the same protocol, ~1 ms start-up. */

@@ -59,6 +59,81 @@ export const ForgeStatus = z
   })
   .meta({ description: 'the commit status a build owes its forge, and how delivering it went' });
 
+// `none`: a CVSS score of 0.0 (counted with low in `counts`, which has no bucket for it).
+const SEVERITY = z.enum(['critical', 'high', 'medium', 'low', 'none', 'unknown']);
+const FAIL_ON = z.enum(['critical', 'high', 'medium', 'low', 'none']);
+
+export const ScanCounts = z
+  .strictObject({ critical: z.int(), high: z.int(), medium: z.int(), low: z.int(), unknown: z.int() })
+  .meta({ description: 'findings by severity, allowed ones included' });
+
+export const BuildScan = z
+  .strictObject({
+    status: z.enum(['passed', 'failed', 'error', 'skipped']).meta({
+      description:
+        'passed: nothing blocks; failed: a finding blocks (the image keeps only its commit tags); error: not scanned (see reason); skipped: nothing to scan',
+    }),
+    reason: z.string().nullable().meta({ description: 'why error or skipped, or what blocked; null when passed' }),
+    counts: ScanCounts,
+    fixable: z.int().meta({ description: 'findings with a fixed version' }),
+    db_imported_at: isoOrNull('when the vulnerability database last took an import; null when it is empty'),
+    fail_on: FAIL_ON.meta({ description: "the policy's threshold (codehub-build.yaml's scan.fail_on, else CODEHUB_SCAN_FAIL_ON)" }),
+    blocking: z.array(z.string()).meta({ description: 'one sentence per blocking finding: id, package, installed and fixed versions, severity' }),
+    expired: z
+      .array(z.strictObject({ id: z.string(), until: z.string(), reason: z.string() }))
+      .meta({ description: 'allowances past their `until` that would have allowed a finding: they allow nothing' }),
+    packages: z.int().meta({ description: 'packages in the inventory' }),
+  })
+  .meta({ description: 'the vulnerability scan of the pushed image' });
+
+export const Finding = z.strictObject({
+  id: z.string().meta({ description: 'the advisory id, e.g. GHSA-35jh-r3h4-6jhm or DSA-5770-1' }),
+  aliases: z.array(z.string()).meta({ description: 'other ids of the same vulnerability (CVE, GHSA, DSA)' }),
+  package: z.string().meta({ description: 'the package as advisories name it (for Debian and Alpine, the source package)' }),
+  ecosystem: z.string().meta({ description: 'the OSV ecosystem, e.g. npm or Debian:12' }),
+  version: z.string().meta({ description: 'the installed version' }),
+  fixed: z.array(z.string()).meta({ description: 'versions that fix it, lowest first; empty when none is known' }),
+  severity: SEVERITY,
+  score: z.number().nullable().meta({ description: 'the CVSS score, when the record has a vector' }),
+  summary: z.string().nullable(),
+  layer: z.string().meta({ description: 'the digest of the layer that brought the package' }),
+  installed: z
+    .array(z.strictObject({ name: z.string(), version: z.string(), path: z.string(), purl: z.string() }))
+    .meta({ description: 'the installed packages it is about (several binary packages of one Debian source)' }),
+  allowed: z
+    .strictObject({
+      by: z.enum(['allowance', 'vex']),
+      reason: z.string().meta({ description: "the allowance's reason, or the VEX statement's justification or status" }),
+      until: z.string().nullable().meta({ description: "the allowance's last day; null for VEX" }),
+    })
+    .nullable()
+    .meta({ description: 'what allows it; null when nothing does' }),
+  blocking: z.boolean().meta({ description: "whether it blocks under the build's policy (judged now: an allowance past its until no longer allows)" }),
+  first_seen: iso('ISO 8601: when it was first found on this image (a later import can add findings)'),
+});
+
+export const Vulnerabilities = z.strictObject({
+  build: z.int(),
+  image: z.string().meta({ description: 'registry/owner/image' }),
+  digest: z.string().nullable(),
+  scan: BuildScan.nullable().meta({ description: 'null when the build was never scanned' }),
+  findings: z.array(Finding).meta({ description: 'worst first' }),
+});
+
+export const NewFindings = z.strictObject({
+  since: iso('ISO 8601: findings first seen at or after this (default: the last import)'),
+  findings: z
+    .array(
+      Finding.extend({
+        repo: REPO,
+        build: z.int().meta({ description: 'the newest build that pushed the image' }),
+        digest: z.string().meta({ description: 'the image' }),
+      }),
+    )
+    .meta({ description: 'newest first; only images of repos the caller may read' }),
+  more: z.boolean().meta({ description: 'more findings than listed (at most 1000)' }),
+});
+
 export const Build = z.strictObject({
   id: z.int().meta({ description: 'the build id' }),
   source: z.enum(BUILD_SOURCES).meta({ description: 'push: a pushed commit; upload: a workspace folder sent by `codehub-build build` (no ref or commit)' }),
@@ -98,6 +173,7 @@ export const Build = z.strictObject({
   log_expired_at: isoOrNull('when log retention removed the log; null while it is kept'),
   log_url: z.string().meta({ description: 'the API URL of its log' }),
   web_url: z.string().meta({ description: 'its web page' }),
+  scan: BuildScan.nullable().meta({ description: 'the vulnerability scan of the image it pushed; null when none ran' }),
   forge_status: ForgeStatus.nullable().meta({
     description: 'for a repo linked to a forge: the commit status this build owes it, and how delivering it went; null otherwise',
   }),
@@ -235,6 +311,15 @@ export const VulnDbImported = z.strictObject({
   ecosystems: z.record(z.string(), VulnDbCounts).meta({ description: 'counts per ecosystem (Debian, Alpine, npm, PyPI, Go, Maven)' }),
   problems: z.array(z.string()).meta({ description: 'each record skipped or file refused, as a sentence naming it (at most 100)' }),
   more_problems: z.int().min(0).meta({ description: 'problems beyond those listed' }),
+  rematch: z
+    .strictObject({
+      images: z.int().meta({ description: 'kept images matched again from their stored inventories (no layer read again)' }),
+      added: z.int().meta({ description: 'findings new to an image, first seen now' }),
+      removed: z.int().meta({ description: 'findings no longer found (a record withdrawn or fixed)' }),
+      skipped: z.array(z.string()).meta({ description: 'images that could not be matched again, each with why' }),
+    })
+    .nullable()
+    .meta({ description: 'the kept images matched again after the import; null when nothing was imported' }),
 });
 export const VulnDbSources = z.strictObject({
   sources: z.array(
@@ -295,6 +380,10 @@ export const HookAnswer = z
 
 export type ErrorAnswer = z.output<typeof ErrorAnswer>;
 export type BuildAnswer = z.output<typeof Build>;
+export type BuildScanAnswer = z.output<typeof BuildScan>;
+export type FindingAnswer = z.output<typeof Finding>;
+export type VulnerabilitiesAnswer = z.output<typeof Vulnerabilities>;
+export type NewFindingsAnswer = z.output<typeof NewFindings>;
 export type ForgeStatusAnswer = z.output<typeof ForgeStatus>;
 export type BuildListAnswer = z.output<typeof BuildList>;
 export type LogEndAnswer = z.output<typeof LogEnd>;

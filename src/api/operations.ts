@@ -116,6 +116,31 @@ export const OPERATIONS: Operation[] = [
     errors: ['BadRequest', 'Forbidden', 'NotFound', 'Gone'],
   },
   {
+    method: 'get',
+    path: '/api/builds/{id}/vulnerabilities',
+    operationId: 'getBuildVulnerabilities',
+    summary: "the vulnerabilities found in a build's image, judged by its policy (as `codehub-build vulns`)",
+    tag: 'builds',
+    description:
+      'The findings of the pushed image as last matched (an import re-matches every kept image: a finding it adds has a later `first_seen`), each judged now by the policy the build ran with: an allowance past its `until` allows nothing.',
+    params: buildId,
+    answers: { 200: json("the build's scan and findings", A.Vulnerabilities) },
+    errors: ['BadRequest', 'Forbidden', 'NotFound'],
+  },
+  {
+    method: 'get',
+    path: '/api/builds/{id}/sbom',
+    operationId: 'getBuildSbom',
+    summary: "a build's image's software bill of materials (as `codehub-build sbom`)",
+    tag: 'builds',
+    description:
+      "CycloneDX 1.6 JSON (`format=cyclonedx`, the default) or SPDX 2.3 JSON (`format=spdx`): every package of the image's inventory with its purl. 404 when the build's image was never inventoried.",
+    params: buildId,
+    query: R.SbomQuery,
+    answers: { 200: { description: 'the SBOM', content: { 'application/vnd.cyclonedx+json': 'text', 'application/spdx+json': 'text' } } },
+    errors: ['BadRequest', 'Forbidden', 'NotFound'],
+  },
+  {
     method: 'post',
     path: '/api/builds/{id}/cancel',
     operationId: 'cancelBuild',
@@ -357,6 +382,19 @@ export const OPERATIONS: Operation[] = [
     body: { binary: 'application/octet-stream', description: 'one zip of OSV JSON records (one per entry), or one OSV JSON record; at most 2 GiB' },
     answers: { 200: json('what was imported, per ecosystem, and the problems', A.VulnDbImported) },
     errors: ['Forbidden', 'BadRequest', 'PayloadTooLarge'],
+  },
+
+  {
+    method: 'get',
+    path: '/api/vulnerabilities/new',
+    operationId: 'newFindings',
+    summary: 'findings an import brought to images already pushed: what is new since the last import',
+    tag: 'vulndb',
+    description:
+      'After each import every kept image is matched again from its stored inventory; a finding new to an image is first seen then. Admins see every image; others the images of the repos they may read. Judged by the policy of the newest build of each image.',
+    query: R.NewFindingsQuery,
+    answers: { 200: json('the new findings', A.NewFindings) },
+    errors: ['BadRequest'],
   },
 
   // ---- users and tokens (admin)

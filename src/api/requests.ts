@@ -318,3 +318,22 @@ export type UploadBuildRequest = z.output<typeof UploadBuildRequest>;
 /** What the CLI sends: every field but the image's may be left out. */
 export type UploadBuildRequestBody = z.input<typeof UploadBuildRequest>;
 export type BuildListQuery = z.output<typeof BuildListQuery>;
+
+export const SBOM_FORMATS = ['cyclonedx', 'spdx'] as const;
+
+/** `GET /api/builds/:id/sbom`'s query. */
+export const SbomQuery = z.object({
+  format: z
+    .enum(SBOM_FORMATS, { error: 'format must be cyclonedx or spdx' })
+    .default('cyclonedx')
+    .meta({ description: 'cyclonedx (CycloneDX 1.6 JSON, the default) or spdx (SPDX 2.3 JSON)' }),
+});
+
+/** `GET /api/vulnerabilities/new`'s query. */
+export const NewFindingsQuery = z.object({
+  since: z
+    .string()
+    .regex(/^\d{4}-\d{2}-\d{2}(T[0-9:.]+Z)?$/, { error: 'since must be an ISO 8601 UTC date or time, e.g. 2026-12-01 or 2026-12-01T10:00:00Z' })
+    .optional()
+    .meta({ description: 'ISO 8601 UTC; default: the last import' }),
+});

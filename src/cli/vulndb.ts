@@ -1,3 +1,4 @@
+import { rematchAll } from '../scan/rematch.js';
 import { type EcosystemCounts, type ImportResult, importOsv } from '../scan/vulndb.js';
 import { UsageError, withStore } from './common.js';
 
@@ -23,12 +24,26 @@ export function countsLine(ecosystem: string, c: EcosystemCounts): string {
 export async function vulnDbCmd(args: string[]): Promise<number> {
   const [sub, ...sources] = args;
   if (sub !== 'import' || sources.length === 0) throw new UsageError(USAGE);
-  const result: ImportResult = await withStore((store) => importOsv(store, sources));
+  const { result, rematch } = await withStore(async (store) => {
+    const result: ImportResult = await importOsv(store, sources);
+    // What changed reaches every kept image now, matched again from its stored inventory (no registry read).
+    const changed = Object.values(result.ecosystems).some((e) => e.added + e.updated + e.withdrawn > 0);
+    return {
+      result,
+      rematch: changed ? rematchAll(store, new Date(), (done, total) => console.error(`matching kept images again: ${done} of ${total}`)) : null,
+    };
+  });
   const ecosystems = Object.keys(result.ecosystems).sort();
   for (const e of ecosystems) console.log(countsLine(e, result.ecosystems[e]!));
   if (ecosystems.length === 0) console.log('nothing imported');
   for (const p of result.problems) console.log(`problem: ${p}`);
   if (result.moreProblems) console.log(`... and ${result.moreProblems} more problem${result.moreProblems === 1 ? '' : 's'}`);
+  if (rematch) {
+    console.log(
+      `matched ${rematch.images} kept image${rematch.images === 1 ? '' : 's'} again in ${rematch.seconds.toFixed(1)}s: ${rematch.added} new finding${rematch.added === 1 ? '' : 's'}, ${rematch.removed} gone`,
+    );
+    for (const s of rematch.skipped) console.log(`not matched again: ${s}`);
+  }
   const failed = failedSources(sources, result.problems);
   if (failed.length) {
     console.error(`codehub-build: not imported (wholly or in part): ${failed.join(', ')}`);

@@ -103,7 +103,7 @@ export async function buildActionCmd(action: 'cancel' | 'rebuild', args: string[
  * A number of at most 6 digits (or `#N`) is a build id; anything else of 4-40 hex digits is a commit prefix.
  * A prefix naming several commits lists them and fails, so a log is never shown for the wrong commit.
  */
-async function resolveBuilds(cfg: ClientConfig, arg: string): Promise<BuildView[]> {
+export async function resolveBuilds(cfg: ClientConfig, arg: string): Promise<BuildView[]> {
   const id = /^#?(\d{1,6})$/.exec(arg);
   if (id) return [await getJson<BuildView>(cfg, `/api/builds/${id[1]}`)];
   // A revision of the checkout we are in (HEAD, a branch, a tag) wins over reading it as a hex prefix.

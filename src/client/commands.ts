@@ -3,6 +3,7 @@ import { buildActionCmd, buildsCmd, logsCmd, statusCmd } from './builds.js';
 import { imageCmd, usageCmd } from './registry.js';
 import { credentialCmd, remoteCmd } from './remote.js';
 import { repoCmd, secretCmd } from './repos.js';
+import { sbomCmd, vulnsCmd } from './scans.js';
 
 /** The client commands' help: the downloadable CLI prints it alone, the server's CLI after its own commands. */
 export const CLIENT_USAGE = `client (talks to CODEHUB_URL with CODEHUB_TOKEN; what a workspace is given):
@@ -25,6 +26,11 @@ export const CLIENT_USAGE = `client (talks to CODEHUB_URL with CODEHUB_TOKEN; wh
   status [<revision>]         the builds of HEAD (or that revision) of the checkout you are in
   cancel <build-id>           stop a queued or running build
   rebuild <build-id>          build the same commit with the same resolved config again
+  vulns <commit|build-id> [--json]
+                              the vulnerabilities found in the builds' images, worst first, judged by each
+                              build's scan policy; exit 1 when one blocks
+  sbom <commit|build-id> [--format cyclonedx|spdx]
+                              the image's software bill of materials (CycloneDX 1.6 or SPDX 2.3 JSON) on stdout
   secret set <owner/repo> <NAME>
                               set a build secret from stdin (one trailing newline is dropped); builds get it
                               only through RUN --mount=type=secret,id=NAME, and logs show it as ***
@@ -60,6 +66,8 @@ export function clientCommand(cmd: string): Command | undefined {
     status: statusCmd,
     cancel: (args) => buildActionCmd('cancel', args),
     rebuild: (args) => buildActionCmd('rebuild', args),
+    vulns: vulnsCmd,
+    sbom: sbomCmd,
     secret: secretCmd,
     repo: repoCmd,
     usage: usageCmd,

@@ -28,7 +28,9 @@ export async function vulnsCmd(args: string[]): Promise<number> {
       }
       const c = s.counts;
       console.log(`${head}: scan ${s.status}${s.reason ? ` (${s.reason})` : ''}`);
-      console.log(`  ${c.critical} critical, ${c.high} high, ${c.medium} medium, ${c.low} low, ${c.unknown} unknown; ${s.fixable} fixable; policy fail_on: ${s.fail_on}`);
+      console.log(
+        `  ${c.critical} critical, ${c.high} high, ${c.medium} medium, ${c.low} low, ${c.unknown} unknown; ${s.fixable} fixable; policy fail_on: ${s.fail_on}`,
+      );
       if (!s.db_imported_at) console.log('  the vulnerability database is empty: an admin imports OSV data with `codehub-build vulndb import`');
       for (const e of s.expired) console.log(`  allowance for ${e.id} expired on ${e.until}: it allows nothing`);
       if (v.findings.length === 0) continue;
@@ -57,7 +59,8 @@ export async function sbomCmd(args: string[]): Promise<number> {
   const cfg = clientConfig();
   const builds = (await resolveBuilds(cfg, positionals[0]!)).filter((b) => b.digest);
   if (builds.length === 0) throw new UsageError(`no build of ${positionals[0]} pushed an image: there is no SBOM`);
-  if (builds.length > 1) throw new UsageError(`${positionals[0]} has ${builds.length} built images; name one by build id: ${builds.map((b) => `#${b.id} (${b.image})`).join(', ')}`);
+  if (builds.length > 1)
+    throw new UsageError(`${positionals[0]} has ${builds.length} built images; name one by build id: ${builds.map((b) => `#${b.id} (${b.image})`).join(', ')}`);
   const res = await request(cfg, `/api/builds/${builds[0]!.id}/sbom?format=${values.format}`);
   for await (const chunk of res.body) process.stdout.write(chunk as Buffer);
   process.stdout.write('\n');

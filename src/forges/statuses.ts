@@ -8,6 +8,7 @@ import type { ForgeStore } from '../store/forges.js';
 import { isPush, type Build, type CommitStatusRow, type StatusStateName } from '../store/schema.js';
 import { formatDuration } from '../units.js';
 import { mapLimit } from '../util/map-limit.js';
+import { storedBuildScan } from '../scan/report.js';
 import type { HttpCall } from './forge.js';
 import type { OpenLink, UpstreamLinks } from './links.js';
 import { hostProblem, isLinkLocal, LINK_LOCAL_RULE } from './upstream.js';
@@ -101,6 +102,17 @@ async function readAnswer(res: IncomingMessage): Promise<StatusAnswer> {
   };
 }
 
+/** The scan's counts for a commit status (forges cut descriptions at 140 characters: the counts, not the list). */
+function scanNote(b: Build): string {
+  const scan = storedBuildScan(b.scan);
+  if (!scan || scan.status === 'skipped') return '';
+  if (scan.status === 'error') return '; not scanned';
+  const c = scan.counts;
+  const parts = (['critical', 'high', 'medium', 'low'] as const).filter((k) => c[k] > 0).map((k) => `${c[k]} ${k}`);
+  const blocking = scan.blocking.length ? `, ${scan.blocking.length} blocking` : '';
+  return `; vulnerabilities: ${parts.length ? parts.join(', ') : 'none found'}${blocking}`;
+}
+
 /** The status a build owes its forge now, or null when it owes none (nothing was built, e.g. no Dockerfile). */
 export function statusFor(b: Build): { state: StatusStateName; description: string } | null {
   switch (b.status) {
@@ -110,9 +122,10 @@ export function statusFor(b: Build): { state: StatusStateName; description: stri
       return { state: 'pending', description: `building${b.builder ? ` on ${b.builder}` : ''}` };
     case 'succeeded': {
       const took = b.startedAt && b.finishedAt ? ` in ${formatDuration(Date.parse(b.finishedAt) - Date.parse(b.startedAt))}` : '';
-      return { state: 'success', description: `built ${b.image}${took}` };
+      return { state: 'success', description: `built ${b.image}${took}${scanNote(b)}` };
     }
     case 'failed':
+      if (b.reasonCode === 'vulnerabilities') return { state: 'failure', description: `${b.image} blocked by its scan${scanNote(b)}` };
       // A fault of the service (a builder lost, a restart) is an error; the commit's own (config, Dockerfile, quota, timeout) a failure.
       return { state: b.reasonCode === 'infrastructure' || b.reasonCode === 'interrupted' ? 'error' : 'failure', description: b.reason ?? 'failed' };
     case 'canceled':

@@ -20,6 +20,7 @@ import { openApiDocument } from './openapi.js';
 import { repoRoutes } from './repos.js';
 import { uploadRoutes } from './uploads.js';
 import { vulnDbRoutes } from './vulndb.js';
+import { scanRoutes } from './scans.js';
 
 export interface ApiDeps {
   store: Store;
@@ -82,6 +83,8 @@ export function apiRoutes(deps: ApiDeps): Hono<Env> {
   app.route('/', adminRoutes({ store, access }));
   // The vulnerability database: its sources, and imports (admin scope).
   app.route('/', vulnDbRoutes({ store, access, dataDir: deps.dataDir }));
+  // A build's vulnerabilities and SBOM.
+  app.route('/', scanRoutes({ store, access }));
 
   return app;
 }

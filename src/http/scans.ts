@@ -63,7 +63,9 @@ export function scanRoutes(deps: ScanRoutesDeps): Hono<Env> {
     const b = lookups.build(c.get('caller'), c.req.param('id'));
     const q = checked(parseRequest(SbomQuery, c.req.query()));
     const tags = b.imageRefs.map((r) => /:([^:/]+)$/.exec(r)?.[1] ?? '').filter(Boolean);
-    const sbom = b.digest ? imageSbom(deps.store, b.digest, q.format, { name: imageOf(b), tags, created: new Date(b.finishedAt ?? b.queuedAt), version: SERVER_VERSION }) : null;
+    const sbom = b.digest
+      ? imageSbom(deps.store, b.digest, q.format, { name: imageOf(b), tags, created: new Date(b.finishedAt ?? b.queuedAt), version: SERVER_VERSION })
+      : null;
     if (!sbom) throw new NotFoundError(`build #${b.id}'s image was never inventoried${b.digest ? '' : ' (it pushed no image)'}: there is no SBOM`);
     return c.body(JSON.stringify(sbom, null, 2), 200, {
       'content-type': q.format === 'spdx' ? 'application/spdx+json' : 'application/vnd.cyclonedx+json',

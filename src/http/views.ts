@@ -1,5 +1,7 @@
-import type { BuildAnswer, ForgeStatusAnswer } from '../api/answers.js';
+import type { BuildAnswer, BuildScanAnswer, FindingAnswer, ForgeStatusAnswer } from '../api/answers.js';
 import { MASK, secretValues } from '../logs/mask.js';
+import type { ReportedFinding } from '../scan/report.js';
+import { storedBuildScan } from '../scan/report.js';
 import type { Build, CommitStatusRow, UploadBuild } from '../store/schema.js';
 
 /** The stored config with secret-looking build-arg values hidden, as the log hides them. */
@@ -62,7 +64,51 @@ export function buildView(b: Build, publicUrl: string, status?: CommitStatusRow)
     log_expired_at: b.logExpiredAt,
     log_url: `${publicUrl}/api/builds/${b.id}/log`,
     web_url: `${publicUrl}/builds/${b.id}`,
+    scan: scanView(b.scan),
     forge_status: forgeStatusView(status),
+  };
+}
+
+/** A build's stored scan as the API shows it; null when none ran. */
+export function scanView(raw: Build['scan']): BuildScanAnswer | null {
+  const s = storedBuildScan(raw);
+  if (!s) return null;
+  return {
+    status: s.status,
+    reason: s.reason,
+    counts: s.counts,
+    fixable: s.fixable,
+    db_imported_at: s.db_imported_at,
+    fail_on: s.fail_on,
+    blocking: s.blocking,
+    expired: s.expired.map((e) => ({ id: e.id, until: e.until, reason: e.reason })),
+    packages: s.packages,
+  };
+}
+
+/** One finding as the API shows it (src/api/answers.ts's Finding). */
+export function findingView(f: ReportedFinding): FindingAnswer {
+  const a = f.allowed;
+  return {
+    id: f.id,
+    aliases: f.aliases,
+    package: f.package,
+    ecosystem: f.ecosystem,
+    version: f.version,
+    fixed: f.fixed,
+    severity: f.severity,
+    score: f.score,
+    summary: f.summary,
+    layer: f.layer,
+    installed: f.installed.map((p) => ({ name: p.name, version: p.version, path: p.path, purl: p.purl })),
+    allowed:
+      a === null
+        ? null
+        : a.by === 'allowance'
+          ? { by: 'allowance', reason: a.reason, until: a.until }
+          : { by: 'vex', reason: `${a.status}${a.justification ? `: ${a.justification}` : ''} (${a.document})`, until: null },
+    blocking: f.blocking,
+    first_seen: f.firstSeen,
   };
 }
 

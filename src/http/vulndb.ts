@@ -8,6 +8,7 @@ import { Hono, type MiddlewareHandler } from 'hono';
 import type { Access } from '../auth/access.js';
 import { BadRequestError, PayloadTooLargeError } from '../errors.js';
 import { importOsv, type ImportResult, vulnDbSources } from '../scan/vulndb.js';
+import { rematchAll, type RematchResult } from '../scan/rematch.js';
 import type { Caller } from '../store/scopes.js';
 import type { Store } from '../store/store.js';
 
@@ -26,8 +27,13 @@ type Env = { Variables: { caller: Caller } };
 export const MAX_VULNDB_UPLOAD = 2 * 1024 ** 3;
 
 /** The import's answer: counts per ecosystem and the problems, in the API's snake case. */
-export function importAnswer(r: ImportResult) {
-  return { ecosystems: r.ecosystems, problems: r.problems, more_problems: r.moreProblems };
+export function importAnswer(r: ImportResult, rematch: RematchResult | null = null) {
+  return {
+    ecosystems: r.ecosystems,
+    problems: r.problems,
+    more_problems: r.moreProblems,
+    rematch: rematch && { images: rematch.images, added: rematch.added, removed: rematch.removed, skipped: rematch.skipped },
+  };
 }
 
 /**
@@ -67,7 +73,9 @@ export function vulnDbRoutes(deps: VulnDbDeps): Hono<Env> {
       const result = await importOsv(deps.store, [file]);
       // The temp file's path means nothing to the caller: the problems name "the body" instead.
       const problems = result.problems.map((p) => (p.startsWith(file) ? `the body${p.slice(file.length)}` : p));
-      const answer = importAnswer({ ...result, problems });
+      // What changed reaches every kept image now, matched again from its stored inventory.
+      const changed = Object.values(result.ecosystems).some((e) => e.added + e.updated + e.withdrawn > 0);
+      const answer = importAnswer({ ...result, problems }, changed ? rematchAll(deps.store) : null);
       // Nothing read from the body at all (a refused zip, not a record): the caller's mistake, and nothing changed.
       if (Object.keys(result.ecosystems).length === 0 && problems.length > 0) throw new BadRequestError(problems[0] ?? 'nothing imported', answer);
       return c.json(answer);

@@ -8,7 +8,7 @@
  * the vulnerable image has libexpat1's earlier bookworm version, 2.5.0-1, written in place of 2.5.0-1+deb12u1, a
  * change made here in memory) and lodash's own package.json, fetched from the npm registry at the version named.
  */
-import { Validation } from '@cyclonedx/cyclonedx-library';
+import { Spec, Validation } from '@cyclonedx/cyclonedx-library';
 import { execa } from 'execa';
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -128,11 +128,16 @@ describe('scanning every pushed image, and the gate before its tags move', () =>
     expect(gh).toMatchObject({ package: 'lodash', ecosystem: 'npm', version: '4.17.20', fixed: ['4.17.21'], severity: 'high', blocking: true, allowed: null });
     expect(gh.aliases).toContain('CVE-2021-23337');
     expect(gh.score).toBeCloseTo(7.2, 1);
-    expect(gh.installed).toEqual([
-      { name: 'lodash', version: '4.17.20', path: '/app/node_modules/lodash/package.json', purl: 'pkg:npm/lodash@4.17.20' },
-    ]);
+    expect(gh.installed).toEqual([{ name: 'lodash', version: '4.17.20', path: '/app/node_modules/lodash/package.json', purl: 'pkg:npm/lodash@4.17.20' }]);
     const dsa = byId['DSA-5770-1'];
-    expect(dsa).toMatchObject({ package: 'expat', ecosystem: 'Debian:12', version: '2.5.0-1', fixed: ['2.5.0-1+deb12u1'], severity: 'unknown', blocking: false });
+    expect(dsa).toMatchObject({
+      package: 'expat',
+      ecosystem: 'Debian:12',
+      version: '2.5.0-1',
+      fixed: ['2.5.0-1+deb12u1'],
+      severity: 'unknown',
+      blocking: false,
+    });
     expect(dsa.aliases).toEqual(expect.arrayContaining(['CVE-2024-45490', 'CVE-2024-45491', 'CVE-2024-45492']));
     expect(dsa.installed.map((p: any) => p.name)).toEqual(['libexpat1']);
     // Which layer brought them: the COPY, the image's last layer (busybox's is below it).
@@ -153,7 +158,7 @@ describe('scanning every pushed image, and the gate before its tags move', () =>
     expect(cdx.status).toBe(200);
     expect(cdx.headers.get('content-type')).toBe('application/vnd.cyclonedx+json');
     const text = await cdx.text();
-    expect(await new Validation.JsonStrictValidator(Validation.Version.v1dot6).validate(text)).toBeNull();
+    expect(await new Validation.JsonStrictValidator(Spec.Version.v1dot6).validate(text)).toBeNull();
     const bom = JSON.parse(text);
     const purls = bom.components.map((c: any) => c.purl);
     expect(purls).toContain('pkg:npm/lodash@4.17.20');
@@ -174,7 +179,8 @@ describe('scanning every pushed image, and the gate before its tags move', () =>
   });
 
   it('an allowance with a future until passes (and says why); one past its until blocks and says it expired', async () => {
-    const allow = (until: string) => `      fail_on: high\n      allow:\n        - { id: CVE-2021-23337, package: lodash, until: ${until}, reason: "template() is never called" }\n`;
+    const allow = (until: string) =>
+      `      fail_on: high\n      allow:\n        - { id: CVE-2021-23337, package: lodash, until: ${until}, reason: "template() is never called" }\n`;
     const ok = await pushWait(imageFiles({ lodashVersion: '4.17.20', status: STATUS_VULNERABLE, scan: allow('2099-12-31') }));
     expect(ok.build.status, ok.build.reason).toBe('succeeded');
     expect(ok.build.scan.status).toBe('passed');

@@ -41,6 +41,7 @@ const row: Build = {
   builderIdentity: null,
   steps: [{ n: 1, name: '[1/2] FROM alpine', cached: true }],
   logExpiredAt: null,
+  scan: null,
 };
 const status: CommitStatusRow = {
   buildId: 7,

@@ -56,6 +56,7 @@ function build(over: Partial<Build>): Build {
     builderIdentity: null,
     steps: null,
     logExpiredAt: null,
+    scan: null,
     ...over,
   };
 }

@@ -32,6 +32,7 @@ const common = {
   builderIdentity: null,
   steps: null,
   logExpiredAt: null,
+  scan: null,
 } as const;
 
 function uploadBuild(over: Partial<UploadBuild> = {}): UploadBuild {

@@ -4,6 +4,8 @@ import type { LogLine } from '../../logs/store.js';
 import type { Build, BuildStep, CommitStatusRow } from '../../store/schema.js';
 import { isPush } from '../../store/schema.js';
 import { formatBytes } from '../../units.js';
+import type { ReportedFinding } from '../../scan/report.js';
+import { storedBuildScan } from '../../scan/report.js';
 import { logExpiredMessage } from '../views.js';
 import { ansiToHtml } from './ansi.js';
 import { buildDuration, ImageRefs, isUpload } from './builds.js';
@@ -47,7 +49,9 @@ export const BuildPage: FC<{
   canWrite: boolean;
   now: number;
   forgeStatus?: CommitStatusRow | undefined;
-}> = ({ viewer, b, lines, hidden, canWrite, now, forgeStatus }) => {
+  /** The image's findings judged now by the build's policy (empty when it was not scanned or nothing was found). */
+  findings?: ReportedFinding[];
+}> = ({ viewer, b, lines, hidden, canWrite, now, forgeStatus, findings = [] }) => {
   const active = b.status === 'queued' || b.status === 'running';
   const steps = b.steps ?? [];
   // An upload has no repo page, branch or commit; and it cannot be rebuilt (the server keeps no copy of the folder).
@@ -207,6 +211,7 @@ export const BuildPage: FC<{
           </table>
         </div>
       )}
+      <Vulnerabilities b={b} findings={findings} />
       {b.logExpiredAt ? (
         <>
           <h2 id="log-title">Log</h2>
@@ -248,6 +253,84 @@ export const BuildPage: FC<{
         </>
       )}
     </Layout>
+  );
+};
+
+/** The scan of the pushed image: its verdict and counts, then each finding with what allows or blocks it. */
+const Vulnerabilities: FC<{ b: Build; findings: ReportedFinding[] }> = ({ b, findings }) => {
+  const scan = storedBuildScan(b.scan);
+  if (!scan) return <></>;
+  const c = scan.counts;
+  return (
+    <>
+      <h2 id="vulnerabilities">Vulnerabilities</h2>
+      <p id="scan-summary">
+        Scan <strong class={scan.status === 'passed' ? '' : 'error'}>{scan.status}</strong>
+        {scan.reason ? `: ${scan.reason}` : ''}. {c.critical} critical, {c.high} high, {c.medium} medium, {c.low} low, {c.unknown} unknown; {scan.fixable}{' '}
+        fixable; policy fail_on <span class="mono">{scan.fail_on}</span>; {scan.packages} packages.{' '}
+        {scan.db_imported_at ? `Vulnerability data imported ${scan.db_imported_at.slice(0, 10)}.` : 'The vulnerability database is empty.'}{' '}
+        <a href={`/api/builds/${b.id}/sbom?format=cyclonedx`}>SBOM (CycloneDX)</a> · <a href={`/api/builds/${b.id}/sbom?format=spdx`}>SBOM (SPDX)</a>
+      </p>
+      {scan.expired.map((e) => (
+        <p class="error">
+          The allowance for {e.id} expired on {e.until} ("{e.reason}"): it allows nothing.
+        </p>
+      ))}
+      {findings.length > 0 && (
+        <div class="scroll">
+          <table aria-labelledby="vulnerabilities" id="findings">
+            <thead>
+              <tr>
+                <th scope="col">Vulnerability</th>
+                <th scope="col">Package</th>
+                <th scope="col">Installed</th>
+                <th scope="col">Fixed in</th>
+                <th scope="col">Severity</th>
+                <th scope="col">Layer</th>
+                <th scope="col">Verdict</th>
+              </tr>
+            </thead>
+            <tbody>
+              {findings.map((f) => (
+                <tr data-id={f.id}>
+                  <td class="mono">
+                    {f.id}
+                    {f.aliases.length > 0 && <div class="muted">{f.aliases.join(', ')}</div>}
+                  </td>
+                  <td>
+                    {f.package}
+                    {f.installed.some((p) => p.name !== f.package) && <div class="muted">{f.installed.map((p) => p.name).join(', ')}</div>}
+                  </td>
+                  <td class="mono">{f.version}</td>
+                  <td class="mono">{f.fixed.join(', ') || '—'}</td>
+                  <td>
+                    {f.severity}
+                    {f.score !== null ? ` ${f.score.toFixed(1)}` : ''}
+                  </td>
+                  <td class="mono" title={f.layer}>
+                    {f.layer.slice(7, 19)}
+                  </td>
+                  <td>
+                    {f.blocking ? (
+                      <strong class="error">blocks</strong>
+                    ) : f.allowed ? (
+                      f.allowed.by === 'allowance' ? (
+                        `allowed until ${f.allowed.until}: ${f.allowed.reason}`
+                      ) : (
+                        `VEX ${f.allowed.status}${f.allowed.justification ? `: ${f.allowed.justification}` : ''}`
+                      )
+                    ) : (
+                      'below the policy'
+                    )}
+                    <div class="muted">first seen {f.firstSeen.slice(0, 16).replace('T', ' ')}</div>
+                  </td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </div>
+      )}
+    </>
   );
 };
 

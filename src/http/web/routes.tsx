@@ -7,7 +7,8 @@ import type { BuildService } from '../../builds/service.js';
 import { BadRequestError, ForbiddenError, NotFoundError, PayloadTooLargeError } from '../../errors.js';
 import type { LogStore } from '../../logs/store.js';
 import type { Store } from '../../store/store.js';
-import type { CommitStatusRow } from '../../store/schema.js';
+import type { Build, CommitStatusRow } from '../../store/schema.js';
+import { type ReportedFinding, reportFindings, storedBuildScan } from '../../scan/report.js';
 import { SESSION_COOKIE, type Authenticator } from '../auth.js';
 import { buildFilter, checkRepoParam, Lookups } from '../lookups.js';
 import { ASSETS } from './assets.js';
@@ -267,6 +268,7 @@ export function webRoutes(deps: WebDeps): Hono<WebEnv> {
           canWrite={canWrite}
           now={Date.now()}
           forgeStatus={deps.statusOf?.(b.id)}
+          findings={findingsOf(deps.store, b)}
         />,
       ),
     );
@@ -293,4 +295,10 @@ function localPath(next: string | undefined): string {
 /** A page that says what went wrong, for the app's error handler to answer a page's request with. */
 export function errorPage(status: number, message: string, viewer?: Viewer): string {
   return html(<ErrorPage status={status} message={message} viewer={viewer} />);
+}
+
+/** A build's findings for its page, judged now; none when it was not scanned. */
+function findingsOf(store: Store, b: Build): ReportedFinding[] {
+  const scan = storedBuildScan(b.scan);
+  return scan && b.digest ? reportFindings(store, b.digest, scan, new Date()) : [];
 }
