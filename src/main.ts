@@ -174,7 +174,7 @@ export async function startServer(settings: Settings, opts: { log?: Logger; driv
     metrics,
     publicUrl: settings.publicUrl,
     registryCache: settings.registryCache === 'on',
-    scan: { scanReader: (repositories) => ops.reader(repositories), scanFailOn: settings.scanFailOn },
+    ...(settings.scan === 'on' ? { scan: { scanReader: (repositories: readonly string[]) => ops.reader(repositories), scanFailOn: settings.scanFailOn } } : {}),
     ...(tokens
       ? {
           registryCredentials: {

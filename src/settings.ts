@@ -24,6 +24,8 @@ export interface Settings {
    * cache stays in each builder.
    */
   registryCache: 'on' | 'off';
+  /** `on` (the default): every pushed image is inventoried and matched before its build ends; `off`: nothing is (CODEHUB_SCAN). */
+  scan: 'on' | 'off';
   /** The vulnerability policy of an image whose codehub-build.yaml sets no `scan.fail_on` (CODEHUB_SCAN_FAIL_ON). */
   scanFailOn: 'critical' | 'high' | 'medium' | 'low' | 'none';
   /** Bytes of build cache BuildKit may keep on each dockerd builder, trimmed when it is idle; 0: no limit. */
@@ -110,6 +112,7 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env): Settings {
     registryAuth: oneOf(env, 'CODEHUB_REGISTRY_AUTH', ['none', 'token'] as const, 'token'),
     contextTransfer: oneOf(env, 'CODEHUB_CONTEXT_TRANSFER', ['tar', 'session'] as const, 'session'),
     registryCache: oneOf(env, 'CODEHUB_REGISTRY_CACHE', ['on', 'off'] as const, 'on'),
+    scan: oneOf(env, 'CODEHUB_SCAN', ['on', 'off'] as const, 'on'),
     scanFailOn: oneOf(env, 'CODEHUB_SCAN_FAIL_ON', ['critical', 'high', 'medium', 'low', 'none'] as const, 'none'),
     builderCacheMaxBytes: parsed(env, 'CODEHUB_BUILDER_CACHE_MAX', '20GiB', (v) =>
       v.trim() === '0' || v.trim() === 'none' ? { ok: true, value: 0 } : parseSize(v),
