@@ -289,7 +289,7 @@ export async function startServer(settings: Settings, opts: { log?: Logger; driv
       statusesOf,
       dataDir: settings.dataDir,
     }),
-    health: healthRoutes({ store, pool, registry, metrics, gate, disk }),
+    health: healthRoutes({ store, pool, registry, metrics, gate, disk, vulndbMaxAgeMs: settings.vulndbMaxAgeMs }),
     downloads: downloadRoutes(),
     web: webRoutes({
       store,
@@ -300,6 +300,7 @@ export async function startServer(settings: Settings, opts: { log?: Logger; driv
       publicUrl: settings.publicUrl,
       usage,
       statusOf: (id) => forgeStore.status(id),
+      vulndbMaxAgeMs: settings.vulndbMaxAgeMs,
       session: new WebSession(loadOrCreateKey(join(settings.dataDir, 'secrets', 'web.key')), settings.publicUrl.startsWith('https:')),
     }),
     errorPage,

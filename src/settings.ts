@@ -24,6 +24,8 @@ export interface Settings {
    * cache stays in each builder.
    */
   registryCache: 'on' | 'off';
+  /** Past this age (CODEHUB_VULNDB_MAX_AGE, default 7d) of the last import, /healthz warns that the vulnerability data is stale. */
+  vulndbMaxAgeMs: number;
   /** `on` (the default): every pushed image is inventoried and matched before its build ends; `off`: nothing is (CODEHUB_SCAN). */
   scan: 'on' | 'off';
   /** The vulnerability policy of an image whose codehub-build.yaml sets no `scan.fail_on` (CODEHUB_SCAN_FAIL_ON). */
@@ -112,6 +114,7 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env): Settings {
     registryAuth: oneOf(env, 'CODEHUB_REGISTRY_AUTH', ['none', 'token'] as const, 'token'),
     contextTransfer: oneOf(env, 'CODEHUB_CONTEXT_TRANSFER', ['tar', 'session'] as const, 'session'),
     registryCache: oneOf(env, 'CODEHUB_REGISTRY_CACHE', ['on', 'off'] as const, 'on'),
+    vulndbMaxAgeMs: parsed(env, 'CODEHUB_VULNDB_MAX_AGE', '7d', (v) => parseDuration(v, 365 * 86_400_000)),
     scan: oneOf(env, 'CODEHUB_SCAN', ['on', 'off'] as const, 'on'),
     scanFailOn: oneOf(env, 'CODEHUB_SCAN_FAIL_ON', ['critical', 'high', 'medium', 'low', 'none'] as const, 'none'),
     builderCacheMaxBytes: parsed(env, 'CODEHUB_BUILDER_CACHE_MAX', '20GiB', (v) =>

@@ -2,6 +2,7 @@ import { Hono } from 'hono';
 import type { BuilderPool } from '../builder/pool.js';
 import { renderDisk, samples, type BuildMetrics } from '../metrics.js';
 import type { RegistryClient } from '../registry/client.js';
+import { dbImportedAt } from '../scan/scan-build.js';
 import { BUILD_STATUSES } from '../store/schema.js';
 import type { Store } from '../store/store.js';
 import { describeDisk, type DiskSpace } from '../util/disk.js';
@@ -15,6 +16,39 @@ export interface HealthDeps {
   gate?: { readonly open: boolean; readonly detail: string };
   /** The data dir's free space: under CODEHUB_MIN_FREE the server is degraded (pushes refused), at none failing. */
   disk?: DiskSpace;
+  /** Past this age of its last import the vulnerability data is stale: a warning, the server degraded (still 200). */
+  vulndbMaxAgeMs?: number;
+}
+
+/** The vulnerability database's age: stale past `maxAgeMs` (a warning: the scans match old data), empty before an import. */
+export function vulnDbCheck(importedAt: string | null, maxAgeMs: number, now = Date.now()): { stale: boolean; check: Record<string, unknown> } {
+  if (!importedAt) {
+    return {
+      stale: false,
+      check: {
+        ok: true,
+        status: 'empty',
+        imported_at: null,
+        detail: 'no vulnerability data imported yet: scans find nothing; import OSV exports with `codehub-build vulndb import`',
+      },
+    };
+  }
+  const age = now - Date.parse(importedAt);
+  const stale = age > maxAgeMs;
+  const days = (ms: number) => `${(ms / 86_400_000).toFixed(1)} days`;
+  return {
+    stale,
+    check: {
+      ok: true,
+      status: stale ? 'stale' : 'ok',
+      imported_at: importedAt,
+      age_seconds: Math.round(age / 1000),
+      max_age_seconds: Math.round(maxAgeMs / 1000),
+      detail: stale
+        ? `WARNING: the vulnerability data was last imported ${days(age)} ago, more than CODEHUB_VULNDB_MAX_AGE (${days(maxAgeMs)}): import OSV's current exports with \`codehub-build vulndb import\``
+        : `last imported ${days(age)} ago`,
+    },
+  };
 }
 
 /** The disk check: `status` degraded under the threshold (still 200), failing with no space at all (503). */
@@ -59,15 +93,17 @@ export function healthRoutes(deps: HealthDeps): Hono {
     const builders = deps.pool.status();
     const disk = deps.disk ? diskCheck(deps.disk) : null;
     const ok = db.ok && registry.ok && builders.some((b) => b.healthy) && (disk?.ok ?? true);
+    const vulndb = db.ok && deps.vulndbMaxAgeMs !== undefined ? vulnDbCheck(dbImportedAt(deps.store), deps.vulndbMaxAgeMs) : null;
     return c.json(
       {
-        status: ok && !disk?.degraded ? 'ok' : 'degraded',
+        status: ok && !disk?.degraded && !vulndb?.stale ? 'ok' : 'degraded',
         checks: {
           process: { ok: true, detail: `pid ${process.pid}, up ${Math.round(process.uptime())}s` },
           database: db,
           ...(disk ? { disk: disk.check } : {}),
           registry,
           builders: builders.map((b) => ({ ok: b.healthy, ...b })),
+          ...(vulndb ? { vulndb: vulndb.check } : {}),
         },
       },
       ok ? 200 : 503,

@@ -4,10 +4,8 @@ import { NewFindingsQuery, parseRequest, SbomQuery } from '../api/requests.js';
 import type { Access } from '../auth/access.js';
 import { NotFoundError } from '../errors.js';
 import { SERVER_VERSION } from '../paths.js';
-import { reportFindings, storedBuildScan } from '../scan/report.js';
-import { findingKey } from '../scan/image-match.js';
+import { newFindings, reportFindings, storedBuildScan } from '../scan/report.js';
 import { imageSbom } from '../scan/sbom-report.js';
-import { dbImportedAt } from '../scan/scan-build.js';
 import type { Build } from '../store/schema.js';
 import type { Caller } from '../store/scopes.js';
 import type { Store } from '../store/store.js';
@@ -21,9 +19,6 @@ export interface ScanRoutesDeps {
 }
 
 type Env = { Variables: { caller: Caller } };
-
-/** New findings listed at most (newest first). */
-const MAX_NEW = 1000;
 
 /** The image a build pushed, as `registry/owner/image` (its first reference without the tag). */
 const imageOf = (b: Build) => b.imageRefs[0]?.replace(/:[^:/]+$/, '') ?? b.image;
@@ -44,18 +39,12 @@ export function scanRoutes(deps: ScanRoutesDeps): Hono<Env> {
   app.get('/vulnerabilities/new', (c) => {
     const caller = c.get('caller');
     const q = checked(parseRequest(NewFindingsQuery, c.req.query()));
-    const since = q.since ?? dbImportedAt(deps.store) ?? new Date(0).toISOString();
-    const readable = deps.store.findings.newSince(since).filter((r) => deps.access.canRead(caller, r.repo));
-    const now = new Date();
-    const findings: NewFindingsAnswer['findings'] = [];
-    for (const r of readable.slice(0, MAX_NEW)) {
-      const b = deps.store.builds.byId(r.buildId);
-      const scan = b && storedBuildScan(b.scan);
-      if (!scan) continue;
-      const judged = reportFindings(deps.store, r.digest, scan, now).find((f) => findingKey(f) === r.key);
-      if (judged) findings.push({ ...findingView(judged), repo: r.repo, build: r.buildId, digest: r.digest });
-    }
-    const answer: NewFindingsAnswer = { since, findings, more: readable.length > MAX_NEW };
+    const r = newFindings(deps.store, (repo) => deps.access.canRead(caller, repo), q.since);
+    const answer: NewFindingsAnswer = {
+      since: r.since,
+      findings: r.findings.map((f) => ({ ...findingView(f), repo: f.repo, build: f.build, digest: f.digest })),
+      more: r.more,
+    };
     return c.json(answer);
   });
 

@@ -5,9 +5,9 @@
  */
 import { z } from 'zod';
 import type { Store } from '../store/store.js';
-import type { ImageFinding } from './image-match.js';
+import { findingKey, type ImageFinding } from './image-match.js';
 import type { JudgedFinding } from './policy.js';
-import { type BuildScan, type JudgedImageFinding, judgeFindings, SCAN_STATUSES } from './scan-build.js';
+import { type BuildScan, dbImportedAt, type JudgedImageFinding, judgeFindings, SCAN_STATUSES } from './scan-build.js';
 
 const count = z.int().nonnegative();
 // Only what readers rely on is checked; the rest of a stored scan is read as written.
@@ -54,3 +54,33 @@ export function reportFindings(store: Store, digest: string, scan: BuildScan, no
 
 const RANK = ['critical', 'high', 'medium', 'low', 'none', 'unknown'];
 const order = (f: ImageFinding) => RANK.indexOf(f.severity.rating);
+
+/** New findings listed at most (newest first). */
+export const MAX_NEW_FINDINGS = 1000;
+
+/** A finding an import (or a build) brought to an image, with the repo and newest build of that image. */
+export type NewFinding = ReportedFinding & { repo: string; build: number; digest: string };
+
+/**
+ * The findings first seen at or after `since` (default: the last import) on images of the repos `canRead` allows,
+ * newest first, each judged now by the policy of the newest build that pushed its image; `more` when there were
+ * more than MAX_NEW_FINDINGS.
+ */
+export function newFindings(store: Store, canRead: (repo: string) => boolean, since?: string): { since: string; findings: NewFinding[]; more: boolean } {
+  const from = since ?? dbImportedAt(store) ?? new Date(0).toISOString();
+  const rows = store.findings.newSince(from).filter((r) => canRead(r.repo));
+  const now = new Date();
+  const judged = new Map<string, Map<string, ReportedFinding>>();
+  const findings: NewFinding[] = [];
+  for (const r of rows.slice(0, MAX_NEW_FINDINGS)) {
+    let byKey = judged.get(`${r.buildId}`);
+    if (!byKey) {
+      const scan = storedBuildScan(store.builds.byId(r.buildId)?.scan);
+      byKey = new Map(scan ? reportFindings(store, r.digest, scan, now).map((f) => [findingKey(f), f]) : []);
+      judged.set(`${r.buildId}`, byKey);
+    }
+    const f = byKey.get(r.key);
+    if (f) findings.push({ ...f, repo: r.repo, build: r.buildId, digest: r.digest });
+  }
+  return { since: from, findings, more: rows.length > MAX_NEW_FINDINGS };
+}

@@ -151,6 +151,17 @@ describe('scanning every pushed image, and the gate before its tags move', () =>
     expect(cli.status, cli.stderr).toBe(1);
     expect(cli.stdout).toMatch(/GHSA-35jh-r3h4-6jhm .*lodash\s+4\.17\.20\s+4\.17\.21\s+high 7\.2\s+-\s+yes/);
     expect(cli.stdout).toMatch(/DSA-5770-1 .*expat\s+2\.5\.0-1\s+2\.5\.0-1\+deb12u1\s+unknown\s+-\s+no/);
+
+    // The build page lists them: id and aliases, package (and its binary), versions, severity, layer, verdict.
+    const html = await page(`/builds/${build.id}`);
+    expect(html).toMatch(/Scan <strong class="error">failed<\/strong>/);
+    const row = (id: string) => new RegExp(`<tr data-id="${id}">(.*?)</tr>`, 's').exec(html)?.[1] ?? '';
+    expect(row('GHSA-35jh-r3h4-6jhm')).toContain('CVE-2021-23337');
+    expect(row('GHSA-35jh-r3h4-6jhm')).toContain('4.17.21');
+    expect(row('GHSA-35jh-r3h4-6jhm')).toContain('<strong class="error">blocks</strong>');
+    expect(row('GHSA-35jh-r3h4-6jhm')).toContain(gh.layer.slice(7, 19));
+    expect(row('DSA-5770-1')).toContain('libexpat1');
+    expect(row('DSA-5770-1')).toContain('below the policy');
   });
 
   it("the blocked image's SBOMs: CycloneDX 1.6 valid by its schema, SPDX 2.3, every package with its purl", async () => {
@@ -237,8 +248,21 @@ describe('scanning every pushed image, and the gate before its tags move', () =>
     expect(fresh.findings.some((f: any) => f.id === 'GHSA-test-rematch-0001' && f.repo === `${owner}/shop`)).toBe(true);
     const stranger = server.addUser(uniqueName('stranger'));
     expect((await server.api(`/api/vulnerabilities/new`, stranger)).body.findings).toEqual([]);
+    // The page: the database's sources and age, and the new finding on the owner's image.
+    const html = await page('/vulnerabilities');
+    expect(html).toMatch(/<td>npm<\/td><td class="num">2<\/td>/);
+    expect(html).toContain('GHSA-test-rematch-0001');
+    expect(html).not.toContain('id="vulndb-stale"');
+    expect(await page('/vulnerabilities', stranger)).not.toContain('GHSA-test-rematch-0001');
   });
 });
+
+/** A page as a signed-in browser gets it (the session cookie is the token, as the sign-in form sets it). */
+async function page(path: string, as = token): Promise<string> {
+  const res = await fetch(`${server.url}${path}`, { headers: { cookie: `codehub_token=${as}` } });
+  expect(res.status, `${path}: ${server.logs.slice(-5).join('\n')}`).toBe(200);
+  return res.text();
+}
 
 /** The image manifest of `digest` (an index's linux/amd64 entry when BuildKit pushed an index). */
 async function imageManifest(digest: string): Promise<any> {

@@ -55,6 +55,7 @@ export const Layout: FC<PropsWithChildren<{ title: string; viewer?: Viewer | und
             codehub-build
           </a>
           {viewer && <a href={imagesPath(viewer.name)}>Images</a>}
+          {viewer && <a href="/vulnerabilities">Vulnerabilities</a>}
           {viewer && (
             <span>
               Signed in as <strong>{viewer.name}</strong>

@@ -8,7 +8,9 @@ import { BadRequestError, ForbiddenError, NotFoundError, PayloadTooLargeError } 
 import type { LogStore } from '../../logs/store.js';
 import type { Store } from '../../store/store.js';
 import type { Build, CommitStatusRow } from '../../store/schema.js';
-import { type ReportedFinding, reportFindings, storedBuildScan } from '../../scan/report.js';
+import { newFindings, type ReportedFinding, reportFindings, storedBuildScan } from '../../scan/report.js';
+import { vulnDbSources } from '../../scan/vulndb.js';
+import { VulnsPage } from './vulns-page.js';
 import { SESSION_COOKIE, type Authenticator } from '../auth.js';
 import { buildFilter, checkRepoParam, Lookups } from '../lookups.js';
 import { ASSETS } from './assets.js';
@@ -33,6 +35,8 @@ export interface WebDeps {
   usage: UsageService;
   /** The commit status a build of a linked repo owes its forge. */
   statusOf?: (buildId: number) => CommitStatusRow | undefined;
+  /** CODEHUB_VULNDB_MAX_AGE: the vulnerabilities page warns past it (default 7 days). */
+  vulndbMaxAgeMs?: number;
 }
 
 /** Marks a request as a page's, so the app's one error handler answers it with a page rather than JSON. */
@@ -104,7 +108,7 @@ export function webRoutes(deps: WebDeps): Hono<WebEnv> {
     }
     await next();
   };
-  for (const path of ['/', '/login', '/logout', '/repos/*', '/builds/*', '/images/*']) app.use(path, pageHeaders);
+  for (const path of ['/', '/login', '/logout', '/repos/*', '/builds/*', '/images/*', '/vulnerabilities']) app.use(path, pageHeaders);
 
   app.get('/login', (c) => {
     if (deps.auth.caller(c)) return c.redirect(localPath(c.req.query('next')), 303);
@@ -181,7 +185,7 @@ export function webRoutes(deps: WebDeps): Hono<WebEnv> {
     },
   });
   app.use('/builds/*', formLimit);
-  for (const path of ['/', '/repos/*', '/builds/*', '/images/*']) app.use(path, signedIn);
+  for (const path of ['/', '/repos/*', '/builds/*', '/images/*', '/vulnerabilities']) app.use(path, signedIn);
 
   app.get('/', (c) => {
     const caller = c.get('caller');
@@ -235,6 +239,24 @@ export function webRoutes(deps: WebDeps): Hono<WebEnv> {
           defaultBranch={row.defaultBranch}
           images={images}
           showImages={caller.user.name === row.owner || caller.scopes.includes('admin')}
+        />,
+      ),
+    );
+  });
+
+  app.get('/vulnerabilities', (c) => {
+    const caller = c.get('caller');
+    const r = newFindings(deps.store, (repo) => deps.access.canRead(caller, repo));
+    return c.html(
+      html(
+        <VulnsPage
+          viewer={c.get('viewer')}
+          sources={vulnDbSources(deps.store)}
+          maxAgeMs={deps.vulndbMaxAgeMs ?? 7 * 86_400_000}
+          since={r.since}
+          findings={r.findings}
+          more={r.more}
+          now={Date.now()}
         />,
       ),
     );
