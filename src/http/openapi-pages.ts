@@ -139,6 +139,17 @@ const web: Record<string, PathItemObject> = {
       'web',
     ),
   },
+  '/vulnerabilities': {
+    get: op(
+      {
+        operationId: 'vulnerabilitiesPage',
+        summary: "the vulnerability data's sources and age, and the findings new since the last import on the images the viewer may read",
+        security: PAGE,
+        responses: pageResponses('the page'),
+      },
+      'web',
+    ),
+  },
   '/static/{name}': {
     get: op(
       {

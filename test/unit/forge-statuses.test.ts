@@ -85,6 +85,41 @@ describe('statusFor', () => {
     expect(statusFor(build({ status: 'failed', reasonCode, reason: 'RUN make exited 2' }))).toEqual({ state: 'failure', description: 'RUN make exited 2' });
   });
 
+  it("carries the scan's counts: a success says what it found, a blocked image is a failure saying how many block", () => {
+    const scan = (status: string, counts: Record<string, number>, blocking: string[]) => ({
+      status,
+      reason: null,
+      counts: { critical: 0, high: 0, medium: 0, low: 0, unknown: 0, ...counts },
+      fixable: 0,
+      db_imported_at: '2030-01-01T00:00:00.000Z',
+      fail_on: 'high',
+      blocking,
+      expired: [],
+      packages: 9,
+      policy: { failOn: 'high', failOnFrom: 'file', ignoreUnfixed: false, allow: [], vex: [] },
+      vex: [],
+    });
+    expect(statusFor(build({ status: 'succeeded', scan: scan('passed', {}, []) }))).toEqual({
+      state: 'success',
+      description: 'built shop; vulnerabilities: none found',
+    });
+    expect(statusFor(build({ status: 'succeeded', scan: scan('passed', { medium: 2, low: 1 }, []) }))).toEqual({
+      state: 'success',
+      description: 'built shop; vulnerabilities: 2 medium, 1 low',
+    });
+    const blocked = build({
+      status: 'failed',
+      reasonCode: 'vulnerabilities',
+      reason: 'long',
+      scan: scan('failed', { high: 1, unknown: 1 }, ['CVE-2021-23337 (GHSA-35jh-r3h4-6jhm) in lodash 4.17.20: high, fixed in 4.17.21']),
+    });
+    expect(statusFor(blocked)).toEqual({ state: 'failure', description: 'shop blocked by its scan; vulnerabilities: 1 high, 1 blocking' });
+    expect(statusFor(build({ status: 'succeeded', scan: { ...scan('error', {}, []), reason: 'x' } }))).toEqual({
+      state: 'success',
+      description: 'built shop; not scanned',
+    });
+  });
+
   it('describes a failure without a reason as failed', () => {
     expect(statusFor(build({ status: 'failed', reasonCode: 'user' }))).toEqual({ state: 'failure', description: 'failed' });
   });
