@@ -85,6 +85,10 @@ function printReport(r: GcReport, registry: string): void {
   );
   for (const o of r.owners) if (o.before !== o.after) console.log(`usage of ${o.owner}: ${formatBytes(o.before)} -> ${formatBytes(o.after)}`);
   if (r.logs.expired) console.log(`logs: ${r.logs.expired} ${r.dryRun ? 'would expire' : 'expired'} (${formatBytes(r.logs.bytes)})`);
+  if (r.scans.images)
+    console.log(
+      `scans: forgot ${r.scans.images} removed image${r.scans.images === 1 ? "'s" : "s'"} findings and ${r.scans.layers} layer inventor${r.scans.layers === 1 ? 'y' : 'ies'}`,
+    );
   for (const s of r.skipped) console.log(`skipped ${s.repository}: ${s.reason}`);
   for (const t of r.topLevel) {
     console.log(

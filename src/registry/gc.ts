@@ -79,12 +79,16 @@ export interface GcReport {
   /** Repositories in scope named just after a user (no image part): counted toward that user (inventory.ts ownerOf). */
   topLevel: { repository: string; owner: string }[];
   logs: LogRetentionResult;
+  /** Scans of images the registry no longer holds, forgotten with the layer inventories only they listed (a full, real run only). */
+  scans: { images: number; layers: number };
   requests: number;
   ms: number;
 }
 
 /** How long a repository's lock is held at most: gc's deletions in one repository take far less. */
 const LOCK_MS = 10 * 60_000;
+/** A scan written within this long is kept whatever the inventory says: its build may not have recorded its push yet. */
+const SCAN_GRACE_MS = 60 * 60_000;
 /** Deletes in flight at once in one repository. */
 const PARALLEL_DELETES = 8;
 
@@ -119,6 +123,7 @@ export class GarbageCollector {
       skipped: [],
       topLevel: repositories.filter((r) => !r.includes('/')).map((repository) => ({ repository, owner: ownerOf(repository) })),
       logs: { expired: 0, bytes: 0 },
+      scans: { images: 0, layers: 0 },
       requests: 0,
       ms: 0,
     };
@@ -186,6 +191,8 @@ export class GarbageCollector {
         ...(opts.repo ? { repo: opts.repo } : {}),
       });
     }
+    // The scans of images gone from every repository: only after a full run, which has read every repository.
+    if (!dryRun && !opts.repo) report.scans = deps.store.findings.forgetUnkept(new Date(Date.now() - SCAN_GRACE_MS).toISOString());
     report.requests = deps.registry.requests - r0;
     report.ms = Date.now() - t0;
     return report;

@@ -159,7 +159,9 @@ export function verdict(base: BuildScan, judged: Judged<JudgedImageFinding>): Bu
   return {
     ...base,
     status: judged.blocked ? 'failed' : 'passed',
-    reason: judged.blocked ? `${blocking.length === 1 ? '1 finding' : `${blocking.length} findings`} at or above ${base.fail_on} ${blocking.length === 1 ? 'blocks' : 'block'} the image` : null,
+    reason: judged.blocked
+      ? `${blocking.length === 1 ? '1 finding' : `${blocking.length} findings`} at or above ${base.fail_on} ${blocking.length === 1 ? 'blocks' : 'block'} the image`
+      : null,
     counts: judged.counts,
     fixable: judged.fixable,
     blocking,

@@ -1,6 +1,6 @@
 import { and, desc, eq, gte, inArray, sql } from 'drizzle-orm';
 import type { Db } from './db.js';
-import { builds, imageFindings, imageManifests, imageScans } from './schema.js';
+import { builds, imageFindings, imageInventories, imageManifests, imageScans, layerInventories } from './schema.js';
 import { NOW } from './sql.js';
 
 /** One stored finding: its key, its JSON text as written by src/scan, and when it was first seen on the image. */
@@ -67,6 +67,27 @@ export class FindingsStore {
       .orderBy(desc(imageFindings.firstSeen), imageFindings.digest, imageFindings.key)
       .all();
     return rows.map((r) => ({ ...r, digest: r.digest }));
+  }
+
+  /**
+   * Forgets the scans of images the registry no longer holds (no manifest of that digest in the registry inventory),
+   * then the image inventories no scan stands on and the layer inventories no image inventory lists; only rows last
+   * written before `before`, so a scan in flight (its image not recorded yet) keeps what it just wrote. One
+   * transaction. Returns how many images' scans and how many layers went.
+   */
+  forgetUnkept(before: string): { images: number; layers: number } {
+    return this.db.transaction((tx) => {
+      const gone = sql`${imageScans.matchedAt} < ${before} AND NOT EXISTS (SELECT 1 FROM ${imageManifests} WHERE ${imageManifests.digest} = ${imageScans.digest} AND ${imageManifests.tombstone} = 0)`;
+      tx.run(sql`DELETE FROM ${imageFindings} WHERE ${imageFindings.digest} IN (SELECT ${imageScans.digest} FROM ${imageScans} WHERE ${gone})`);
+      const images = tx.run(sql`DELETE FROM ${imageScans} WHERE ${gone}`).changes;
+      tx.run(
+        sql`DELETE FROM ${imageInventories} WHERE ${imageInventories.createdAt} < ${before} AND ${imageInventories.digest} NOT IN (SELECT ${imageScans.manifest} FROM ${imageScans})`,
+      );
+      const layers = tx.run(
+        sql`DELETE FROM ${layerInventories} WHERE ${layerInventories.readAt} < ${before} AND ${layerInventories.digest} NOT IN (SELECT j.value FROM ${imageInventories}, json_each(${imageInventories.layers}) AS j)`,
+      ).changes;
+      return { images, layers };
+    });
   }
 
   /** Image `digest`'s findings as last matched, in key order. */

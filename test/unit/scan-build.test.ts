@@ -205,3 +205,38 @@ describe('rematchAll', () => {
     expect(store.findings.findings(img.digest)).toHaveLength(2);
   });
 });
+
+describe('forgetting the scans of removed images (gc)', () => {
+  const manifest = (digest: string) => ({
+    repository: 'alice/shop',
+    digest,
+    mediaType: 'application/vnd.oci.image.manifest.v1+json',
+    children: [],
+    tombstone: false,
+  });
+  const count = (table: string) => (store.db.$client.prepare(`SELECT count(*) AS n FROM ${table}`).get() as { n: number }).n;
+
+  it('forgets an image the registry no longer holds, and the layers only it listed; a kept image sharing the base keeps it', async () => {
+    const kept = await vulnerableImage('alice/shop', 'v1');
+    const gone = await vulnerableImage('alice/shop', 'v2', '4.17.19');
+    for (const img of [kept, gone])
+      await scanPushed(
+        { store, client },
+        { repository: 'alice/shop', digest: img.digest, policy: policy(undefined), vex: [], vexProblems: [], onLine: () => {} },
+      );
+    new InventoryStore(store.db).addManifest(manifest(kept.digest), []);
+    expect(count('layer_inventories')).toBe(3); // the shared base and each image's own layer
+    // Within the grace (rows written after `before`): nothing goes, whatever the inventory says.
+    expect(store.findings.forgetUnkept('2000-01-01T00:00:00.000Z')).toEqual({ images: 0, layers: 0 });
+    const later = new Date(Date.now() + 60_000).toISOString();
+    expect(store.findings.forgetUnkept(later)).toEqual({ images: 1, layers: 1 });
+    expect(store.findings.scanOf(gone.digest)).toBeUndefined();
+    expect(store.findings.findings(gone.digest)).toEqual([]);
+    expect(store.layerInventories.layer(gone.layers[1]!)).toBeUndefined();
+    // The kept image is whole: its findings, its manifest's inventory and both its layers.
+    expect(store.findings.findings(kept.digest)).toHaveLength(2);
+    expect(store.layerInventories.layer(kept.layers[0]!)).toBeDefined();
+    expect(store.layerInventories.layer(kept.layers[1]!)).toBeDefined();
+    expect(rematchAll(store).images).toBe(1);
+  });
+});
