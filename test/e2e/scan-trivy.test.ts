@@ -16,8 +16,8 @@
  * What must hold: every Debian and npm package Trivy lists is in our SBOM (by purl type, name and version).
  * What we list and Trivy does not is printed by kind, not asserted: it is where the two tools' rules differ. Seen
  * here (December 2026): the jars (Trivy skipped, see below), Go's `stdlib` (we list the toolchain a binary was
- * built with, this Trivy does not) and one Python name spelled two ways (`oslo-config`, PEP 503's normal form,
- * which the purl spec asks for; Trivy keeps `oslo.config`).
+ * built with, this Trivy does not) and one Python name spelled two ways (`oslo-config`, PEP 503's normal form;
+ * Trivy keeps `oslo.config`).
  */
 import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
