@@ -19,7 +19,7 @@
  * built with, this Trivy does not) and one Python name spelled two ways (`oslo-config`, PEP 503's normal form;
  * Trivy keeps `oslo.config`).
  */
-import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { PackageURL } from 'packageurl-js';
@@ -43,7 +43,7 @@ function put(repo: WorkRepo, path: string, content: { text: string } | { from: s
   if ('text' in content) writeFileSync(to, content.text);
   else {
     copyFileSync(content.from, to);
-    if (content.mode) writeFileSync(to, readFileSync(to), { mode: content.mode });
+    if (content.mode) chmodSync(to, content.mode);
   }
 }
 
