@@ -4,6 +4,7 @@
  *   npx tsx bench/scan-rematch.ts                 (no stack needed)
  *   BENCH_IMAGES=500 BENCH_RECORDS=5000 npx tsx bench/scan-rematch.ts    (a quick look)
  *   BENCH_PROF=1 npx tsx bench/scan-rematch.ts    (the re-match under node --cpu-prof; the .cpuprofile's path is printed)
+ *   BENCH_AGAIN=0 npx tsx bench/scan-rematch.ts   (without the second re-match)
  *
  * The data is generated, with a fixed seed, in the shapes the scan stores and OSV publishes:
  *  - BENCH_RECORDS OSV records (70 % npm, 30 % Debian:12), written as OSV's own exports (`npm/all.zip`,
@@ -417,6 +418,7 @@ async function main(): Promise<void> {
       if (file) execFileSync('cp', [join(profDir, file), kept]);
       console.log(`cpu profile: ${kept}`);
     }
+    if (process.env.BENCH_AGAIN === '0') return;
     const second = measure('rematch', dbPath, []);
     console.log(
       `re-match again (nothing new): ${second.seconds.toFixed(1)} s, ${((second.detail as { images: number }).images / second.seconds).toFixed(0)} images/s, ` +
