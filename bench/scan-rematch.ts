@@ -30,7 +30,8 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { importOsv } from '../src/scan/vulndb.js';
+import { importOsv, recordsFor } from '../src/scan/vulndb.js';
+import { SqliteLayerCache } from '../src/scan/layer-cache.js';
 import { rematchAll } from '../src/scan/rematch.js';
 import type { LayerFileFacts, LayerInventory } from '../src/scan/layer-inventory.js';
 import { parsePackages } from '../src/scan/packages/index.js';
@@ -344,6 +345,8 @@ async function child(phase: string, dbPath: string, args: string[]): Promise<voi
   if (phase === 'import') {
     const r = await importOsv(store, args);
     detail = { ecosystems: r.ecosystems, problems: r.problems.slice(0, 5), moreProblems: r.moreProblems };
+  } else if (phase === 'memory') {
+    detail = memoryParts(store);
   } else {
     const r = rematchAll(store, new Date(), (done, total) => {
       if (done % 2000 === 0) process.stderr.write(`  re-match ${done}/${total}\n`);
@@ -360,9 +363,42 @@ async function child(phase: string, dbPath: string, args: string[]): Promise<voi
   console.log(JSON.stringify(out));
 }
 
+/**
+ * Where a re-match's memory goes, part by part (heap in use after a full gc, before and after each part is held):
+ * every import's records parsed, as rematchAll's lookup keeps those of each (ecosystem, name) it was asked about
+ * (all of them: an upper bound), and 2,000 layers parsed, as many as its layer memo keeps.
+ */
+function memoryParts(store: Store): Record<string, unknown> {
+  const gc = (globalThis as { gc?: () => void }).gc;
+  if (!gc) throw new Error('the memory phase needs node --expose-gc');
+  const heap = () => {
+    gc();
+    return process.memoryUsage().heapUsed / 2 ** 20;
+  };
+  const sqlite = store.db.$client;
+  const h0 = heap();
+  // Raw SQL: the store has no listing of every package name, and the benchmark only counts.
+  const names = sqlite.prepare('SELECT DISTINCT ecosystem, name FROM vuln_packages').all() as { ecosystem: string; name: string }[];
+  const records = names.map((n) => recordsFor(store, n.ecosystem, n.name));
+  const h1 = heap();
+  const digests = sqlite.prepare('SELECT digest FROM layer_inventories ORDER BY rowid DESC LIMIT 2000').all() as { digest: string }[];
+  const cache = new SqliteLayerCache(store.layerInventories);
+  const layers = digests.map((d) => cache.get(d.digest));
+  const h2 = heap();
+  const packages = layers.reduce((a, l) => a + (l?.files.reduce((b, f) => b + (f.kind === 'packages' ? f.packages.length : 0), 0) ?? 0), 0);
+  return {
+    recordsMb: Math.round(h1 - h0),
+    names: names.length,
+    records: records.reduce((a, r) => a + r.length, 0),
+    layersMb: Math.round(h2 - h1),
+    layers: layers.length,
+    packages,
+  };
+}
+
 /** Runs one phase in a child process (see the module's comment); with `prof`, under --cpu-prof into `profDir`. */
 function measure(phase: string, dbPath: string, args: string[], profDir?: string): Phase {
-  const flags = ['--import', 'tsx', ...(profDir ? ['--cpu-prof', '--cpu-prof-dir', profDir] : [])];
+  const flags = ['--import', 'tsx', ...(phase === 'memory' ? ['--expose-gc'] : []), ...(profDir ? ['--cpu-prof', '--cpu-prof-dir', profDir] : [])];
   const r = spawnSync(process.execPath, [...flags, SELF, '--phase', phase, dbPath, ...args], {
     encoding: 'utf8',
     stdio: ['ignore', 'pipe', 'inherit'],
@@ -418,6 +454,8 @@ async function main(): Promise<void> {
       if (file) execFileSync('cp', [join(profDir, file), kept]);
       console.log(`cpu profile: ${kept}`);
     }
+    const mem = measure('memory', dbPath, []);
+    console.log(`where a re-match's memory goes (heap MB after a full gc): ${JSON.stringify(mem.detail)}`);
     if (process.env.BENCH_AGAIN === '0') return;
     const second = measure('rematch', dbPath, []);
     console.log(
