@@ -7,8 +7,8 @@
  *   BENCH_AGAIN=0 npx tsx bench/scan-rematch.ts   (without the second re-match)
  *
  * The data is generated, with a fixed seed, in the shapes the scan stores and OSV publishes:
- *  - BENCH_RECORDS OSV records (70 % npm, 30 % Debian:12), written as OSV's own exports (`npm/all.zip`,
- *    `Debian/all.zip`, one record per entry) and imported with importOsv, so the import is timed too. npm records:
+ *  - BENCH_RECORDS OSV records (70 % npm, 30 % Debian:12), written in OSV's own export format (a zip per ecosystem,
+ *    one record per entry, as OSV publishes `<ecosystem>/all.zip`) and imported with importOsv, so the import is timed too. npm records:
  *    SEMVER ranges `introduced`/`fixed` (some `last_affected`, some two ranges, some an enumerated `versions`
  *    list), GHSA ids with CVE aliases, a CVSS 3.1 vector on most. Debian records: ECOSYSTEM ranges on the source
  *    package, some unfixed (`introduced: 0` only), OSV.dev's `versions` list, DSA/DLA/DEBIAN-CVE ids.
@@ -185,7 +185,7 @@ function debianRecord(rand: () => number, i: number, sources: DebSource[]): obje
   };
 }
 
-/** Writes `records` as one OSV export zip (`<dir>/<ecosystem>/all.zip`, an entry per record) with the zip tool. */
+/** Writes `records` as one OSV export zip (`<dir>/<ecosystem>-all.zip`, an entry per record) with the zip tool. */
 function writeZip(dir: string, ecosystem: string, records: { id: string }[]): string {
   const folder = join(dir, ecosystem);
   mkdirSync(folder, { recursive: true });
