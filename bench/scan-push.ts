@@ -70,7 +70,7 @@ function files(status: string, scan: string | null): Record<string, string> {
  * The scan's figures from a log with timestamps (`<ISO time> <text>` a line): see the module's comment. The time
  * before the first `scan:` line is the last line BuildKit (or the extra tags) wrote: the push's end.
  */
-export function scanFigures(log: string): ScanFigures {
+function scanFigures(log: string): ScanFigures {
   const lines = log
     .split('\n')
     .filter(Boolean)
@@ -113,7 +113,7 @@ async function push(side: Side, repo: WorkRepo, noCache: boolean): Promise<numbe
   return ms;
 }
 
-export interface ScanPushRow {
+interface ScanPushRow {
   mode: Mode;
   on: Stats;
   off: Stats;
