@@ -9,7 +9,7 @@
  * release) is counted with the reason, never silently passed as clean.
  */
 import type { InventoryPackage } from './inventory.js';
-import { matchPackage, type PackageRef } from './match.js';
+import { type Matched, matchPackage, type PackageRef } from './match.js';
 import type { OsvRecord } from './osv.js';
 import { type Distro, type Ecosystem, normalizePypiName } from './packages/index.js';
 import { RATINGS, type Severity } from './severity.js';
@@ -200,6 +200,11 @@ export interface MatchImageOptions {
    * (after every listed layer).
    */
   layers?: readonly string[];
+  /**
+   * Matches already made, by OSV ecosystem, name and version, for a caller that matches many images against the
+   * same records (a re-match after an import: the base layers' packages are in most images). Filled as it goes.
+   */
+  memo?: Map<string, Matched<PackageRef>>;
 }
 
 /**
@@ -240,7 +245,12 @@ export function matchImage(
     const order = versionOrder(ref.ecosystem);
     if (order === undefined) continue; // osvPackageOf already refused such a package
     const pkgRef: PackageRef = { ecosystem: ref.ecosystem, name: ref.name, version: ref.version };
-    const matched = matchPackage(pkgRef, lookup(ref.ecosystem, ref.lookup), order);
+    const memoKey = `${ref.ecosystem}\n${ref.name}\n${ref.version}`;
+    let matched = options.memo?.get(memoKey);
+    if (!matched) {
+      matched = matchPackage(pkgRef, lookup(ref.ecosystem, ref.lookup), order);
+      options.memo?.set(memoKey, matched);
+    }
     const where = `${ref.ecosystem} ${ref.name} ${ref.version}`;
     for (const p of matched.problems) problems.add(`${where}: ${p}`);
     for (const f of matched.findings) {

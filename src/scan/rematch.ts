@@ -5,6 +5,7 @@
  */
 import type { Store } from '../store/store.js';
 import { findingKey, matchImage } from './image-match.js';
+import type { Matched, PackageRef } from './match.js';
 import { storedInventory } from './inventory.js';
 import { SqliteLayerCache } from './layer-cache.js';
 import type { LayerInventory } from './layer-inventory.js';
@@ -26,7 +27,11 @@ export interface RematchResult {
 export function rematchAll(store: Store, now = new Date(), onProgress?: (done: number, total: number) => void): RematchResult {
   const t0 = performance.now();
   const images = store.findings.kept();
-  const layers = memo(new SqliteLayerCache(store.layerInventories), MEMO_LAYERS);
+  const rows = new Map(images.map((i) => [i.manifest, store.layerInventories.image(i.manifest)]));
+  // Only layers two kept images share are worth holding parsed: an image's own layers never come back in this run.
+  const uses = new Map<string, number>();
+  for (const r of rows.values()) for (const l of new Set(r?.layers ?? [])) uses.set(l, (uses.get(l) ?? 0) + 1);
+  const layers = shared(new SqliteLayerCache(store.layerInventories), (d) => (uses.get(d) ?? 0) > 1);
   const records = new Map<string, OsvRecord[]>();
   const lookup = (ecosystem: string, name: string) => {
     const key = `${ecosystem}\n${name}`;
@@ -34,46 +39,49 @@ export function rematchAll(store: Store, now = new Date(), onProgress?: (done: n
     if (!r) records.set(key, (r = recordsFor(store, ecosystem, name)));
     return r;
   };
+  // The records do not change during the run: a package at a version is matched once, whatever number of images hold it.
+  const memo = new Map<string, Matched<PackageRef>>();
   const result: RematchResult = { images: 0, added: 0, removed: 0, skipped: [], seconds: 0 };
   const at = now.toISOString();
-  for (const [i, image] of images.entries()) {
-    const inv = storedInventory(image.digest, image.manifest, store.layerInventories.image(image.manifest), layers);
-    if (!inv) {
-      result.skipped.push(`${image.digest}: its stored inventory is incomplete (a layer's row is gone); the next build of it scans it again`);
-      continue;
-    }
-    const matched = matchImage(inv.packages, inv.distro, lookup, { layers: inv.layers.map((l) => l.digest) });
-    const change = store.findings.replace(
-      image.digest,
-      image.manifest,
-      matched.findings.map((f) => ({ key: findingKey(f), finding: JSON.stringify(f) })),
-      at,
-    );
-    result.images++;
-    result.added += change.added.length;
-    result.removed += change.removed.length;
-    if (onProgress && (i + 1) % 500 === 0) onProgress(i + 1, images.length);
+  for (let start = 0; start < images.length; start += BATCH) {
+    // A batch of images per transaction: one commit for many small writes, short enough not to hold builds' writes up.
+    store.transaction(() => {
+      for (const image of images.slice(start, start + BATCH)) {
+        const inv = storedInventory(image.digest, image.manifest, rows.get(image.manifest), layers);
+        if (!inv) {
+          result.skipped.push(`${image.digest}: its stored inventory is incomplete (a layer's row is gone); the next build of it scans it again`);
+          continue;
+        }
+        const matched = matchImage(inv.packages, inv.distro, lookup, { layers: inv.layers.map((l) => l.digest), memo });
+        const change = store.findings.replace(
+          image.digest,
+          image.manifest,
+          matched.findings.map((f) => ({ key: findingKey(f), finding: JSON.stringify(f) })),
+          at,
+        );
+        result.images++;
+        result.added += change.added.length;
+        result.removed += change.removed.length;
+      }
+    });
+    const done = Math.min(start + BATCH, images.length);
+    if (done % 1000 === 0 || done === images.length) onProgress?.(done, images.length);
   }
   result.seconds = (performance.now() - t0) / 1000;
   return result;
 }
 
-/** Layers parsed once per run while they are among the last this many used: base layers are shared by most images. */
-const MEMO_LAYERS = 2000;
+/** Images matched again per transaction. */
+const BATCH = 100;
 
-function memo(cache: { get(digest: string): LayerInventory | null }, max: number): { get(digest: string): LayerInventory | null } {
-  const seen = new Map<string, LayerInventory | null>();
+/** A layer cache that keeps what it parsed of the layers `keep` names (read each time otherwise). */
+function shared(cache: { get(digest: string): LayerInventory | null }, keep: (digest: string) => boolean): { get(digest: string): LayerInventory | null } {
+  const held = new Map<string, LayerInventory | null>();
   return {
     get(digest) {
-      if (seen.has(digest)) {
-        const v = seen.get(digest)!;
-        seen.delete(digest); // re-inserted below: a Map keeps insertion order, so the oldest is first
-        seen.set(digest, v);
-        return v;
-      }
+      if (held.has(digest)) return held.get(digest)!;
       const v = cache.get(digest);
-      seen.set(digest, v);
-      if (seen.size > max) seen.delete(seen.keys().next().value!);
+      if (keep(digest)) held.set(digest, v);
       return v;
     },
   };

@@ -1,7 +1,7 @@
 import { and, desc, eq, gte, inArray, sql } from 'drizzle-orm';
 import type { Db } from './db.js';
 import { builds, imageFindings, imageInventories, imageManifests, imageScans, layerInventories } from './schema.js';
-import { NOW } from './sql.js';
+import { NOW, slot } from './sql.js';
 
 /** One stored finding: its key, its JSON text as written by src/scan, and when it was first seen on the image. */
 export interface FindingRow {
@@ -100,39 +100,65 @@ export class FindingsStore {
       .all();
   }
 
+  private prepared: ReturnType<FindingsStore['prepare']> | undefined;
+  private get q() {
+    return (this.prepared ??= this.prepare());
+  }
+
+  /** A re-match runs these for every kept image: prepared once. */
+  private prepare() {
+    const d = this.db;
+    const p = sql.placeholder;
+    return {
+      upsertScan: d
+        .insert(imageScans)
+        .values({ digest: slot('digest'), manifest: slot('manifest') })
+        .onConflictDoUpdate({ target: imageScans.digest, set: { manifest: sql`excluded.manifest`, matchedAt: NOW } })
+        .prepare(),
+      rows: d
+        .select({ key: imageFindings.key, finding: imageFindings.finding })
+        .from(imageFindings)
+        .where(eq(imageFindings.digest, p('digest')))
+        .prepare(),
+      insert: d
+        .insert(imageFindings)
+        .values({ digest: slot('digest'), key: slot('key'), finding: slot('finding'), firstSeen: slot('firstSeen') })
+        .prepare(),
+      update: d
+        .update(imageFindings)
+        .set({ finding: slot('finding') })
+        .where(and(eq(imageFindings.digest, p('digest')), eq(imageFindings.key, p('key'))))
+        .prepare(),
+      remove: d
+        .delete(imageFindings)
+        .where(and(eq(imageFindings.digest, p('digest')), eq(imageFindings.key, p('key'))))
+        .prepare(),
+    };
+  }
+
   /**
    * Makes image `digest`'s findings exactly `findings` (by key), in one transaction: a key it had keeps its first
-   * time (its JSON is replaced: a record's fixed versions or severity may have changed), a new key is first seen
-   * `now`, a key not in `findings` goes. Records the manifest its inventory is under.
+   * time (its JSON is replaced when it changed: a record's fixed versions or severity may have), a new key is first
+   * seen `now`, a key not in `findings` goes; a row that is the same is not written. Records the manifest its
+   * inventory is under.
    */
   replace(digest: string, manifest: string, findings: readonly { key: string; finding: string }[], now: string): FindingsChange {
-    return this.db.transaction((tx) => {
-      tx.insert(imageScans)
-        .values({ digest, manifest })
-        .onConflictDoUpdate({ target: imageScans.digest, set: { manifest, matchedAt: NOW } })
-        .run();
-      const before = new Set(
-        tx
-          .select({ key: imageFindings.key })
-          .from(imageFindings)
-          .where(eq(imageFindings.digest, digest))
-          .all()
-          .map((r) => r.key),
-      );
-      const keep = new Set(findings.map((f) => f.key));
-      const removed = [...before].filter((k) => !keep.has(k));
-      if (removed.length)
-        tx.delete(imageFindings)
-          .where(and(eq(imageFindings.digest, digest), inArray(imageFindings.key, removed)))
-          .run();
+    const q = this.q;
+    return this.db.transaction(() => {
+      q.upsertScan.run({ digest, manifest });
+      const before = new Map(q.rows.all({ digest }).map((r) => [r.key, r.finding]));
       const added: string[] = [];
+      const seen = new Set<string>();
       for (const f of findings) {
-        if (!before.has(f.key)) added.push(f.key);
-        tx.insert(imageFindings)
-          .values({ digest, key: f.key, finding: f.finding, firstSeen: now })
-          .onConflictDoUpdate({ target: [imageFindings.digest, imageFindings.key], set: { finding: sql`excluded.finding` } })
-          .run();
+        seen.add(f.key);
+        const had = before.get(f.key);
+        if (had === undefined) {
+          q.insert.run({ digest, key: f.key, finding: f.finding, firstSeen: now });
+          added.push(f.key);
+        } else if (had !== f.finding) q.update.run({ digest, key: f.key, finding: f.finding });
       }
+      const removed = [...before.keys()].filter((k) => !seen.has(k));
+      for (const key of removed) q.remove.run({ digest, key });
       return { added, removed };
     });
   }

@@ -240,3 +240,36 @@ describe('forgetting the scans of removed images (gc)', () => {
     expect(rematchAll(store).images).toBe(1);
   });
 });
+
+describe('FindingsStore.replace', () => {
+  it('inserts new keys first seen now, rewrites a changed one keeping its first time, leaves the same one, drops the gone', () => {
+    const d = `sha256:${'1'.repeat(64)}`;
+    const m = `sha256:${'2'.repeat(64)}`;
+    expect(
+      store.findings.replace(
+        d,
+        m,
+        [
+          { key: 'a', finding: '{"v":1}' },
+          { key: 'b', finding: '{"v":1}' },
+        ],
+        '2030-01-01T00:00:00.000Z',
+      ),
+    ).toEqual({ added: ['a', 'b'], removed: [] });
+    const change = store.findings.replace(
+      d,
+      m,
+      [
+        { key: 'a', finding: '{"v":2}' },
+        { key: 'c', finding: '{"v":1}' },
+      ],
+      '2030-02-01T00:00:00.000Z',
+    );
+    expect(change).toEqual({ added: ['c'], removed: ['b'] });
+    expect(store.findings.findings(d)).toEqual([
+      { key: 'a', finding: '{"v":2}', firstSeen: '2030-01-01T00:00:00.000Z' },
+      { key: 'c', finding: '{"v":1}', firstSeen: '2030-02-01T00:00:00.000Z' },
+    ]);
+    expect(store.findings.scanOf(d)?.manifest).toBe(m);
+  });
+});
