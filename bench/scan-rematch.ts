@@ -348,7 +348,7 @@ async function child(phase: string, dbPath: string, args: string[]): Promise<voi
   } else if (phase === 'memory') {
     detail = memoryParts(store);
   } else {
-    const r = rematchAll(store, new Date(), (done, total) => {
+    const r = await rematchAll(store, new Date(), (done, total) => {
       if (done % 2000 === 0) process.stderr.write(`  re-match ${done}/${total}\n`);
     });
     detail = { images: r.images, added: r.added, removed: r.removed, skipped: r.skipped.length, firstSkipped: r.skipped[0] ?? null };

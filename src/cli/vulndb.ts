@@ -30,7 +30,7 @@ export async function vulnDbCmd(args: string[]): Promise<number> {
     const changed = Object.values(result.ecosystems).some((e) => e.added + e.updated + e.withdrawn > 0);
     return {
       result,
-      rematch: changed ? rematchAll(store, new Date(), (done, total) => console.error(`matching kept images again: ${done} of ${total}`)) : null,
+      rematch: changed ? await rematchAll(store, new Date(), (done, total) => console.error(`matching kept images again: ${done} of ${total}`)) : null,
     };
   });
   const ecosystems = Object.keys(result.ecosystems).sort();

@@ -75,7 +75,7 @@ export function vulnDbRoutes(deps: VulnDbDeps): Hono<Env> {
       const problems = result.problems.map((p) => (p.startsWith(file) ? `the body${p.slice(file.length)}` : p));
       // What changed reaches every kept image now, matched again from its stored inventory.
       const changed = Object.values(result.ecosystems).some((e) => e.added + e.updated + e.withdrawn > 0);
-      const answer = importAnswer({ ...result, problems }, changed ? rematchAll(deps.store) : null);
+      const answer = importAnswer({ ...result, problems }, changed ? await rematchAll(deps.store) : null);
       // Nothing read from the body at all (a refused zip, not a record): the caller's mistake, and nothing changed.
       if (Object.keys(result.ecosystems).length === 0 && problems.length > 0) throw new BadRequestError(problems[0] ?? 'nothing imported', answer);
       return c.json(answer);

@@ -23,8 +23,12 @@ export interface RematchResult {
   seconds: number;
 }
 
-/** Matches every kept image again (see the module's comment); `now` is the first-seen time of what is new. */
-export function rematchAll(store: Store, now = new Date(), onProgress?: (done: number, total: number) => void): RematchResult {
+/**
+ * Matches every kept image again (see the module's comment); `now` is the first-seen time of what is new. Between
+ * batches it yields to the event loop: in the server (an import through the API) other requests are answered
+ * meanwhile, whatever the number of images.
+ */
+export async function rematchAll(store: Store, now = new Date(), onProgress?: (done: number, total: number) => void): Promise<RematchResult> {
   const t0 = performance.now();
   const images = store.findings.kept();
   const rows = new Map(images.map((i) => [i.manifest, store.layerInventories.image(i.manifest)]));
@@ -66,6 +70,7 @@ export function rematchAll(store: Store, now = new Date(), onProgress?: (done: n
     });
     const done = Math.min(start + BATCH, images.length);
     if (done % 1000 === 0 || done === images.length) onProgress?.(done, images.length);
+    await new Promise((resolve) => setImmediate(resolve));
   }
   result.seconds = (performance.now() - t0) / 1000;
   return result;

@@ -110,7 +110,7 @@ describe('the README workspace walk-through', () => {
     expect(body.builds).toHaveLength(1);
   }, 60_000);
 
-  it('runs `status` and `logs HEAD` from the checkout, and `--help` with nothing set and no server', async () => {
+  it('runs `status`, `logs HEAD`, `vulns HEAD` and `sbom HEAD` from the checkout, and `--help` with nothing set and no server', async () => {
     const shop = join(work, 'shop');
     await sh('git reset -q --hard HEAD~1', shop);
     const status = await sh('codehub-build status', shop);
@@ -118,6 +118,14 @@ describe('the README workspace walk-through', () => {
     expect(status.stdout).toMatch(new RegExp(`#\\d+\\s+succeeded\\s+${owner}/shop\\s+main`));
     const logs = await sh('codehub-build logs HEAD', shop);
     expect(logs.stdout).toContain('walkthrough-ran');
+    // The README's scanning commands in a workspace: no vulnerability data on this server, so a clean verdict.
+    const vulns = await sh('codehub-build vulns HEAD', shop);
+    expect(vulns.exitCode, vulns.all).toBe(0);
+    expect(vulns.stdout).toMatch(new RegExp(`build #\\d+ [^ ]+/${owner}/shop@sha256:[0-9a-f]{12}: scan passed`));
+    expect(vulns.stdout).toContain('the vulnerability database is empty');
+    const sbom = await sh('codehub-build sbom HEAD --format spdx', shop);
+    expect(sbom.exitCode, sbom.all).toBe(0);
+    expect(JSON.parse(sbom.stdout).spdxVersion).toBe('SPDX-2.3');
     const help = await sh('codehub-build --help', shop, { CODEHUB_URL: undefined, CODEHUB_TOKEN: undefined });
     expect(help.exitCode).toBe(0);
     expect(help.stdout).toContain('remote add [NAME] [owner/repo]');

@@ -169,7 +169,7 @@ describe('rematchAll', () => {
     writeFileSync(join(dir, 'new.json'), JSON.stringify(record));
     await importOsv(store, [join(dir, 'new.json')]);
     const at = new Date('2030-01-02T03:04:05.000Z');
-    const r = rematchAll(store, at);
+    const r = await rematchAll(store, at);
     expect(r).toMatchObject({ images: 1, added: 1, removed: 0, skipped: [] });
     const rows = store.findings.findings(img.digest);
     expect(rows.find((f) => f.key.startsWith('GHSA-test-0001|'))?.firstSeen).toBe(at.toISOString());
@@ -185,7 +185,7 @@ describe('rematchAll', () => {
       { store, client },
       { repository: 'alice/shop', digest: img.digest, policy: policy(undefined), vex: [], vexProblems: [], onLine: () => {} },
     );
-    expect(rematchAll(store).images).toBe(0);
+    expect((await rematchAll(store)).images).toBe(0);
   });
 
   it('an image whose layer row is gone is named, and keeps its findings', async () => {
@@ -199,7 +199,7 @@ describe('rematchAll', () => {
       [],
     );
     store.db.$client.prepare('DELETE FROM layer_inventories WHERE digest = ?').run(img.layers[1]);
-    const r = rematchAll(store);
+    const r = await rematchAll(store);
     expect(r.images).toBe(0);
     expect(r.skipped).toEqual([`${img.digest}: its stored inventory is incomplete (a layer's row is gone); the next build of it scans it again`]);
     expect(store.findings.findings(img.digest)).toHaveLength(2);
@@ -237,7 +237,7 @@ describe('forgetting the scans of removed images (gc)', () => {
     expect(store.findings.findings(kept.digest)).toHaveLength(2);
     expect(store.layerInventories.layer(kept.layers[0]!)).toBeDefined();
     expect(store.layerInventories.layer(kept.layers[1]!)).toBeDefined();
-    expect(rematchAll(store).images).toBe(1);
+    expect((await rematchAll(store)).images).toBe(1);
   });
 });
 
