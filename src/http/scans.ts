@@ -3,6 +3,7 @@ import type { NewFindingsAnswer, VulnerabilitiesAnswer } from '../api/answers.js
 import { NewFindingsQuery, parseRequest, SbomQuery } from '../api/requests.js';
 import type { Access } from '../auth/access.js';
 import { NotFoundError } from '../errors.js';
+import { parseImageRef } from '../images/tags.js';
 import { SERVER_VERSION } from '../paths.js';
 import { newFindings, reportFindings, storedBuildScan } from '../scan/report.js';
 import { imageSbom } from '../scan/sbom-report.js';
@@ -21,7 +22,7 @@ export interface ScanRoutesDeps {
 type Env = { Variables: { caller: Caller } };
 
 /** The image a build pushed, as `registry/owner/image` (its first reference without the tag). */
-const imageOf = (b: Build) => b.imageRefs[0]?.replace(/:[^:/]+$/, '') ?? b.image;
+const imageOf = (b: Build) => (b.imageRefs[0] ? parseImageRef(b.imageRefs[0]).name : b.image);
 
 /** A build's scan (issue 26): its findings judged by its policy, and its image's SBOM; whoever may read the build. */
 export function scanRoutes(deps: ScanRoutesDeps): Hono<Env> {
@@ -51,7 +52,7 @@ export function scanRoutes(deps: ScanRoutesDeps): Hono<Env> {
   app.get('/builds/:id/sbom', (c) => {
     const b = lookups.build(c.get('caller'), c.req.param('id'));
     const q = checked(parseRequest(SbomQuery, c.req.query()));
-    const tags = b.imageRefs.map((r) => /:([^:/]+)$/.exec(r)?.[1] ?? '').filter(Boolean);
+    const tags = b.imageRefs.flatMap((r) => parseImageRef(r).tag ?? []);
     const sbom = b.digest
       ? imageSbom(deps.store, b.digest, q.format, { name: imageOf(b), tags, created: new Date(b.finishedAt ?? b.queuedAt), version: SERVER_VERSION })
       : null;

@@ -67,6 +67,17 @@ async function vulnerableImage(repo: string, tag: string, lodash = '4.17.20', st
   return reg.image(repo, tag, [base, app]);
 }
 
+/** Scans `img` as a build without a policy would. */
+const scanPlain = (img: { digest: string }) =>
+  scanPushed({ store, client }, { repository: 'alice/shop', digest: img.digest, policy: policy(undefined), vex: [], vexProblems: [], onLine: () => {} });
+
+/** Records `img`'s manifest in the registry inventory, as the build or the reconcile does: the image is kept. */
+const keep = (img: { digest: string }): void =>
+  new InventoryStore(store.db).addManifest(
+    { repository: 'alice/shop', digest: img.digest, mediaType: 'application/vnd.oci.image.manifest.v1+json', children: [], tombstone: false },
+    [],
+  );
+
 const policy = (yaml: Partial<NonNullable<ImageConfig['scan']>> | undefined, server: 'high' | 'none' = 'none') =>
   effectivePolicy(yaml && { ignoreUnfixed: false, allow: [], vex: [], ...yaml }, server);
 
@@ -92,23 +103,14 @@ describe('scanPushed', () => {
 
   it('a second image on the same base reads only its new layer; a finding scanned again keeps its first time', async () => {
     const one = await vulnerableImage('alice/shop', 'v1');
-    await scanPushed(
-      { store, client },
-      { repository: 'alice/shop', digest: one.digest, policy: policy(undefined), vex: [], vexProblems: [], onLine: () => {} },
-    );
+    await scanPlain(one);
     const first = store.findings.findings(one.digest);
     const two = await vulnerableImage('alice/shop', 'v2', '4.17.19');
     const getsBase = reg.gets(two.layers[0]!);
-    const scan = await scanPushed(
-      { store, client },
-      { repository: 'alice/shop', digest: two.digest, policy: policy(undefined), vex: [], vexProblems: [], onLine: () => {} },
-    );
+    const scan = await scanPlain(two);
     expect(scan).toMatchObject({ status: 'passed', layers_read: 1, layers_cached: 1 });
     expect(reg.gets(two.layers[0]!)).toBe(getsBase);
-    await scanPushed(
-      { store, client },
-      { repository: 'alice/shop', digest: one.digest, policy: policy(undefined), vex: [], vexProblems: [], onLine: () => {} },
-    );
+    await scanPlain(one);
     expect(store.findings.findings(one.digest)).toEqual(first);
   });
 
@@ -155,15 +157,9 @@ describe('gateRefs', () => {
 describe('rematchAll', () => {
   it('after an import, matches kept images again from the store: the new record found, first seen now, no blob read', async () => {
     const img = await vulnerableImage('alice/shop', 'v1');
-    await scanPushed(
-      { store, client },
-      { repository: 'alice/shop', digest: img.digest, policy: policy(undefined), vex: [], vexProblems: [], onLine: () => {} },
-    );
+    await scanPlain(img);
     // Kept: the registry inventory has its manifest (the reconcile or the build recorded it).
-    new InventoryStore(store.db).addManifest(
-      { repository: 'alice/shop', digest: img.digest, mediaType: 'application/vnd.oci.image.manifest.v1+json', children: [], tombstone: false },
-      [],
-    );
+    keep(img);
     const gets = img.layers.map((d) => reg.gets(d));
     const record = { ...JSON.parse(FIX('osv/GHSA-35jh-r3h4-6jhm.json').toString('utf8')), id: 'GHSA-test-0001', modified: '2026-12-01T00:00:00Z' };
     writeFileSync(join(dir, 'new.json'), JSON.stringify(record));
@@ -181,23 +177,14 @@ describe('rematchAll', () => {
 
   it('an image gc removed (no manifest in the registry inventory) is not matched again', async () => {
     const img = await vulnerableImage('alice/shop', 'v1');
-    await scanPushed(
-      { store, client },
-      { repository: 'alice/shop', digest: img.digest, policy: policy(undefined), vex: [], vexProblems: [], onLine: () => {} },
-    );
+    await scanPlain(img);
     expect((await rematchAll(store)).images).toBe(0);
   });
 
   it('an image whose layer row is gone is named, and keeps its findings', async () => {
     const img = await vulnerableImage('alice/shop', 'v1');
-    await scanPushed(
-      { store, client },
-      { repository: 'alice/shop', digest: img.digest, policy: policy(undefined), vex: [], vexProblems: [], onLine: () => {} },
-    );
-    new InventoryStore(store.db).addManifest(
-      { repository: 'alice/shop', digest: img.digest, mediaType: 'application/vnd.oci.image.manifest.v1+json', children: [], tombstone: false },
-      [],
-    );
+    await scanPlain(img);
+    keep(img);
     store.db.$client.prepare('DELETE FROM layer_inventories WHERE digest = ?').run(img.layers[1]);
     const r = await rematchAll(store);
     expect(r.images).toBe(0);
@@ -207,24 +194,13 @@ describe('rematchAll', () => {
 });
 
 describe('forgetting the scans of removed images (gc)', () => {
-  const manifest = (digest: string) => ({
-    repository: 'alice/shop',
-    digest,
-    mediaType: 'application/vnd.oci.image.manifest.v1+json',
-    children: [],
-    tombstone: false,
-  });
   const count = (table: string) => (store.db.$client.prepare(`SELECT count(*) AS n FROM ${table}`).get() as { n: number }).n;
 
   it('forgets an image the registry no longer holds, and the layers only it listed; a kept image sharing the base keeps it', async () => {
     const kept = await vulnerableImage('alice/shop', 'v1');
     const gone = await vulnerableImage('alice/shop', 'v2', '4.17.19');
-    for (const img of [kept, gone])
-      await scanPushed(
-        { store, client },
-        { repository: 'alice/shop', digest: img.digest, policy: policy(undefined), vex: [], vexProblems: [], onLine: () => {} },
-      );
-    new InventoryStore(store.db).addManifest(manifest(kept.digest), []);
+    for (const img of [kept, gone]) await scanPlain(img);
+    keep(kept);
     expect(count('layer_inventories')).toBe(3); // the shared base and each image's own layer
     // Within the grace (rows written after `before`): nothing goes, whatever the inventory says.
     expect(store.findings.forgetUnkept('2000-01-01T00:00:00.000Z')).toEqual({ images: 0, layers: 0 });
