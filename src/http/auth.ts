@@ -111,7 +111,8 @@ export class Authenticator {
   }
 }
 
-function remoteAddress(c: Context): string {
+/** The address the request came from (the socket's peer), or `local` for an in-process request. */
+export function remoteAddress(c: Context): string {
   const env = c.env as { incoming?: { socket?: { remoteAddress?: string } } } | undefined;
   return env?.incoming?.socket?.remoteAddress ?? 'local';
 }

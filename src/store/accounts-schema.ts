@@ -11,6 +11,11 @@ export const users = sqliteTable('users', {
   createdAt: text('created_at').notNull().default(NOW),
   /** Registry bytes this user's namespace may hold: null is CODEHUB_QUOTA, NO_QUOTA (-1) is none. */
   quotaBytes: integer('quota_bytes'),
+  /**
+   * Who signed in as this user through the OpenID Connect provider: `<issuer> <sub>`; null for a user made by
+   * `user add` or the admin API until their first sign-in (src/auth/sso.ts links the name once, then by subject).
+   */
+  ssoSubject: text('sso_subject').unique(),
 });
 
 /** `users.quota_bytes` of a user with no quota at all (`user quota <name> none`). */
@@ -28,7 +33,74 @@ export const tokens = sqliteTable('tokens', {
   scopes: text('scopes').notNull().default('read,push'),
   createdAt: text('created_at').notNull().default(NOW),
   lastUsedAt: text('last_used_at'),
+  /** When the token stops working (ISO 8601); null for a token that never expires. */
+  expiresAt: text('expires_at'),
 });
+
+/**
+ * Deployment credentials: each pulls one repo's images from the registry and does nothing else (no git, no API),
+ * so it lives apart from user tokens and no lookup of a user token can ever find it. Docker logs in with the
+ * user name `pull-<id>` and the token; only the token's SHA-256 is stored.
+ */
+export const pullTokens = sqliteTable('pull_tokens', {
+  id: integer('id').primaryKey({ autoIncrement: true }),
+  repoId: integer('repo_id')
+    .notNull()
+    .references(() => repos.id, { onDelete: 'cascade' }),
+  hash: text('hash').notNull().unique(),
+  label: text('label').notNull(),
+  /** The user who made it (its repo's owner, or an admin), by name: the token outlives nothing it names. */
+  createdBy: text('created_by').notNull(),
+  createdAt: text('created_at').notNull().default(NOW),
+  lastUsedAt: text('last_used_at'),
+  expiresAt: text('expires_at'),
+});
+
+/**
+ * Web sign-in sessions of single sign-on: the browser's cookie holds a random id, the row its SHA-256. Signing
+ * out deletes the row; `scopes` are fixed at sign-in (admin while the provider named the admin group then).
+ */
+export const sessions = sqliteTable(
+  'sessions',
+  {
+    id: integer('id').primaryKey({ autoIncrement: true }),
+    hash: text('hash').notNull().unique(),
+    userId: integer('user_id')
+      .notNull()
+      .references(() => users.id, { onDelete: 'cascade' }),
+    scopes: text('scopes').notNull(),
+    createdAt: text('created_at').notNull().default(NOW),
+    expiresAt: text('expires_at').notNull(),
+    lastSeenAt: text('last_seen_at'),
+  },
+  (t) => [index('sessions_user').on(t.userId)],
+);
+
+/**
+ * The audit log: who did what to which target, when and from where. Append-only: the migration's triggers refuse
+ * UPDATE and DELETE, so no retention, gc or bug can rewrite it. `actor` is a user name, `cli` (the server's own
+ * command line) or `system` (the server on its own: retention, gc); `detail` is JSON of names and numbers, never
+ * a secret's value or a token.
+ */
+export const auditEvents = sqliteTable(
+  'audit_events',
+  {
+    id: integer('id').primaryKey({ autoIncrement: true }),
+    at: text('at').notNull().default(NOW),
+    actor: text('actor').notNull(),
+    /** How the actor was signed in: `token`, `session`, `cli` or `system`. */
+    actorKind: text('actor_kind').notNull(),
+    /** The token or session id the actor used; null for cli and system. */
+    actorTokenId: integer('actor_token_id'),
+    action: text('action').notNull(),
+    /** `owner/name` of the repo the event concerns, so an owner sees their repos' events; null for server-wide ones. */
+    repo: text('repo'),
+    target: text('target').notNull(),
+    detail: text('detail'),
+    address: text('address'),
+  },
+  (t) => [index('audit_events_repo').on(t.repo, t.id), index('audit_events_actor').on(t.actor, t.id), index('audit_events_action').on(t.action, t.id)],
+);
 
 export const repos = sqliteTable(
   'repos',
@@ -88,4 +160,5 @@ export const repoMembers = sqliteTable(
 );
 
 export type User = typeof users.$inferSelect;
+export type AuditEvent = typeof auditEvents.$inferSelect;
 export type Repo = typeof repos.$inferSelect;

@@ -55,7 +55,14 @@ export class AccountStore {
 
   listUsers(): (User & { tokens: number })[] {
     return this.db
-      .select({ id: users.id, name: users.name, createdAt: users.createdAt, quotaBytes: users.quotaBytes, tokens: count(tokens.id) })
+      .select({
+        id: users.id,
+        name: users.name,
+        createdAt: users.createdAt,
+        quotaBytes: users.quotaBytes,
+        ssoSubject: users.ssoSubject,
+        tokens: count(tokens.id),
+      })
       .from(users)
       .leftJoin(tokens, eq(tokens.userId, users.id))
       .groupBy(users.id)

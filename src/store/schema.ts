@@ -3,7 +3,20 @@ import { index, integer, primaryKey, sqliteTable, text } from 'drizzle-orm/sqlit
 import { repos } from './accounts-schema.js';
 import { NOW } from './sql.js';
 
-export { NO_QUOTA, repoMembers, repos, secrets, tokens, users, type Repo, type User } from './accounts-schema.js';
+export {
+  auditEvents,
+  NO_QUOTA,
+  pullTokens,
+  repoMembers,
+  repos,
+  secrets,
+  sessions,
+  tokens,
+  users,
+  type AuditEvent,
+  type Repo,
+  type User,
+} from './accounts-schema.js';
 export { imageManifests, imageTags, manifestBlobs, registryLocks } from './inventory-schema.js';
 export { vulnPackages, vulnRecords, vulnSources } from './vulndb-schema.js';
 export { imageInventories, layerInventories } from './layer-inventories-schema.js';

@@ -17,8 +17,11 @@ export type Role = MemberRole | 'owner';
 /** The authenticated side of a request: the token's user, the token and its scopes. */
 export interface Caller {
   user: User;
+  /** The token's id, or the session's when `via` is 'session'. */
   tokenId: number;
   scopes: readonly Scope[];
+  /** How the caller signed in: a token (the default), or a web session of single sign-on. */
+  via?: 'token' | 'session';
 }
 
 export interface TokenInfo {

@@ -1,5 +1,6 @@
 import { sql } from 'drizzle-orm';
 import { AccountStore } from './accounts.js';
+import { AuditStore } from './audit.js';
 import { BuildStore } from './builds.js';
 import type { Db } from './db.js';
 import { FindingsStore } from './findings.js';
@@ -11,7 +12,7 @@ import { VulnDbStore } from './vulndb.js';
 
 /**
  * The server's database, one aggregate per property: users and tokens, repos and their members, builds, the
- * queue, secrets, the vulnerability database (OSV records), the scan's layer and image inventories and its findings per image. The registry inventory, uploads, forge links and recorded heads have their own classes
+ * queue, secrets, the vulnerability database (OSV records), the scan's layer and image inventories and its findings per image, the audit log. The registry inventory, uploads, forge links and recorded heads have their own classes
  * beside (inventory.ts, uploads.ts, forges.ts, heads.ts), made from the same `db`. Methods are synchronous
  * (better-sqlite3): each is one statement or one transaction.
  */
@@ -24,6 +25,7 @@ export class Store {
   readonly vulndb: VulnDbStore;
   readonly layerInventories: LayerInventoryStore;
   readonly findings: FindingsStore;
+  readonly audit: AuditStore;
 
   constructor(readonly db: Db) {
     this.accounts = new AccountStore(db);
@@ -34,6 +36,7 @@ export class Store {
     this.vulndb = new VulnDbStore(db);
     this.layerInventories = new LayerInventoryStore(db);
     this.findings = new FindingsStore(db);
+    this.audit = new AuditStore(db);
   }
 
   /**
