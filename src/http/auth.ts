@@ -23,6 +23,12 @@ export interface AuthLimits {
   failuresPerMinute: number;
 }
 
+/** The prefix of a web session's cookie value (src/auth/sso.ts makes them); a token never has it. */
+export const SESSION_PREFIX = 'chs_';
+
+/** What a presented credential is: its caller, a sentence saying why it is refused, or nothing known. */
+type Lookup = { caller: Caller } | { refused: string } | undefined;
+
 /**
  * Resolves the caller of a request from its token, and slows down guessing: an address with too many failed
  * sign-ins in a minute is refused (429) before its token is even looked at.
@@ -33,6 +39,8 @@ export class Authenticator {
   constructor(
     private store: Store,
     private limits: AuthLimits = { failuresPerMinute: 30 },
+    /** The clock tokens expire by (a fake one in unit tests). */
+    private now: () => Date = () => new Date(),
   ) {}
 
   /**
@@ -42,22 +50,38 @@ export class Authenticator {
    * take a cookie as its credential (the web's forms carry a CSRF token as well; see web/session.ts).
    */
   caller(c: Context): Caller | undefined {
+    const found = this.lookup(c);
+    return found && 'caller' in found ? found.caller : undefined;
+  }
+
+  private lookup(c: Context): Lookup {
     const header = c.req.header('authorization');
-    if (header === undefined && (c.req.method === 'GET' || c.req.method === 'HEAD')) return this.byToken(getCookie(c, SESSION_COOKIE));
+    if (header === undefined && (c.req.method === 'GET' || c.req.method === 'HEAD')) {
+      const caller = this.byToken(getCookie(c, SESSION_COOKIE));
+      return caller ? { caller } : undefined;
+    }
     const cred = parseAuthorization(header);
     if (!cred || cred.token.length === 0 || cred.token.length > 512) return undefined;
     // The lookup is by SHA-256 of the token: what an attacker can time is the index search for a hash of
     // their own guess, which says nothing about any real token.
-    const caller = this.store.accounts.tokenByHash(hashToken(cred.token));
+    const found = this.store.accounts.tokenByHash(hashToken(cred.token), this.now());
+    if (!found) return undefined;
+    if ('expired' in found) return { refused: expiredProblem(found.expired) };
     // With basic auth the user name must match the token's owner, so a token cannot be used under another name.
-    if (!caller || (cred.user !== undefined && cred.user !== caller.user.name)) return undefined;
-    return caller;
+    if (cred.user !== undefined && cred.user !== found.user.name) return undefined;
+    return { caller: found };
   }
 
-  /** The caller a bare token (a cookie's, or one typed into the sign-in form) belongs to. */
+  /**
+   * The caller a bare credential belongs to: a token typed into the sign-in form or kept in the cookie, or a
+   * single sign-on session's id (cookie only: a session is never an Authorization header's credential).
+   * Undefined for anything unknown or expired.
+   */
   byToken(token: string | undefined): Caller | undefined {
     if (!token || token.length > 512) return undefined;
-    return this.store.accounts.tokenByHash(hashToken(token));
+    if (token.startsWith(SESSION_PREFIX)) return this.store.sessions.callerByHash(hashToken(token), this.now());
+    const found = this.store.accounts.tokenByHash(hashToken(token), this.now());
+    return found && !('expired' in found) ? found : undefined;
   }
 
   /**
@@ -74,8 +98,10 @@ export class Authenticator {
   /** The caller, or a 401 with a Basic challenge naming `realm` (429 once an address has failed too often). */
   basicOrChallenge(c: Context, realm: string): Caller {
     this.refuseIfFailing(c);
-    const caller = this.caller(c);
-    if (caller) return caller;
+    const found = this.lookup(c);
+    if (found && 'caller' in found) return found.caller;
+    // A known token refused for a reason its holder can act on (it expired) is not a guess: no failure counted.
+    if (found) throw new ChallengeError(found.refused, realm);
     const had = c.req.header('authorization') !== undefined;
     if (had) this.countFailure(c);
     throw new ChallengeError(
@@ -109,6 +135,11 @@ export class Authenticator {
   require(c: Context): Caller {
     return this.basicOrChallenge(c, 'codehub-build');
   }
+}
+
+/** Why an expired token is refused: when it expired, and how to get another. */
+function expiredProblem(e: { id: number; at: string }): string {
+  return `token ${e.id} expired at ${e.at}; make a new one (codehub-build token create <user> --expires 90d, or the tokens page)`;
 }
 
 /** The address the request came from (the socket's peer), or `local` for an in-process request. */

@@ -24,7 +24,7 @@ export class AccountStore {
     const p = sql.placeholder;
     return {
       byHash: this.db
-        .select({ user: users, tokenId: tokens.id, scopes: tokens.scopes, lastUsedAt: tokens.lastUsedAt })
+        .select({ user: users, tokenId: tokens.id, scopes: tokens.scopes, lastUsedAt: tokens.lastUsedAt, expiresAt: tokens.expiresAt })
         .from(tokens)
         .innerJoin(users, eq(users.id, tokens.userId))
         .where(eq(tokens.hash, p('hash')))
@@ -38,12 +38,12 @@ export class AccountStore {
   }
 
   /** Creates a user with one token hash (scopes read and push, unless given). Returns null if the name is taken. */
-  createUser(name: string, tokenHash: string, scopes: readonly Scope[] = DEFAULT_SCOPES): User | null {
+  createUser(name: string, tokenHash: string, scopes: readonly Scope[] = DEFAULT_SCOPES, expiresAt: string | null = null): User | null {
     return this.db.transaction((tx) => {
       const user = tx.insert(users).values({ name }).onConflictDoNothing().returning().get();
       if (!user) return null;
       tx.insert(tokens)
-        .values({ userId: user.id, hash: tokenHash, scopes: scopes.join(',') })
+        .values({ userId: user.id, hash: tokenHash, scopes: scopes.join(','), expiresAt })
         .run();
       return user;
     });
@@ -95,17 +95,24 @@ export class AccountStore {
   }
 
   /** Adds a token for a user; returns its id. */
-  createToken(userId: number, tokenHash: string, label: string, scopes: readonly Scope[]): number {
+  createToken(userId: number, tokenHash: string, label: string, scopes: readonly Scope[], expiresAt: string | null = null): number {
     return this.db
       .insert(tokens)
-      .values({ userId, hash: tokenHash, label, scopes: scopes.join(',') })
+      .values({ userId, hash: tokenHash, label, scopes: scopes.join(','), expiresAt })
       .returning({ id: tokens.id })
       .get().id;
   }
 
   listTokens(userId: number): TokenInfo[] {
     return this.db
-      .select({ id: tokens.id, label: tokens.label, scopes: tokens.scopes, createdAt: tokens.createdAt, lastUsedAt: tokens.lastUsedAt })
+      .select({
+        id: tokens.id,
+        label: tokens.label,
+        scopes: tokens.scopes,
+        createdAt: tokens.createdAt,
+        lastUsedAt: tokens.lastUsedAt,
+        expiresAt: tokens.expiresAt,
+      })
       .from(tokens)
       .where(eq(tokens.userId, userId))
       .orderBy(asc(tokens.id))
@@ -139,13 +146,14 @@ export class AccountStore {
   }
 
   /**
-   * Who a token hash belongs to and what the token may do, or undefined. Records the token's last use at most
-   * once a minute, so that reading the API is not a database write per request.
+   * Who a token hash belongs to and what the token may do, or undefined; `{ expired }` (the token's id and
+   * when it expired) for a token past its expiry at `now`. Records the token's last use at most once a minute,
+   * so that reading the API is not a database write per request; an expired token's use is not recorded.
    */
-  tokenByHash(hash: string): Caller | undefined {
+  tokenByHash(hash: string, now = new Date()): Caller | { expired: { id: number; at: string } } | undefined {
     const row = this.q.byHash.get({ hash });
     if (!row) return undefined;
-    const now = new Date();
+    if (row.expiresAt && Date.parse(row.expiresAt) <= now.getTime()) return { expired: { id: row.tokenId, at: row.expiresAt } };
     if (!row.lastUsedAt || now.getTime() - Date.parse(row.lastUsedAt) > 60_000) this.q.touch.run({ at: now.toISOString(), id: row.tokenId });
     return { user: row.user, tokenId: row.tokenId, scopes: parseScopes(row.scopes) };
   }

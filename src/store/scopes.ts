@@ -30,6 +30,8 @@ export interface TokenInfo {
   scopes: Scope[];
   createdAt: string;
   lastUsedAt: string | null;
+  /** When it stops working; null for never. */
+  expiresAt: string | null;
 }
 
 /** The scopes in a stored (or typed) comma list; unknown words are dropped. */

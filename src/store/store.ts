@@ -8,11 +8,12 @@ import { LayerInventoryStore } from './layer-inventories.js';
 import { QueueStore } from './queue.js';
 import { RepoRecordStore } from './repos.js';
 import { SecretStore } from './secrets.js';
+import { SessionStore } from './sessions.js';
 import { VulnDbStore } from './vulndb.js';
 
 /**
  * The server's database, one aggregate per property: users and tokens, repos and their members, builds, the
- * queue, secrets, the vulnerability database (OSV records), the scan's layer and image inventories and its findings per image, the audit log. The registry inventory, uploads, forge links and recorded heads have their own classes
+ * queue, secrets, the vulnerability database (OSV records), the scan's layer and image inventories and its findings per image, the audit log, web sessions. The registry inventory, uploads, forge links and recorded heads have their own classes
  * beside (inventory.ts, uploads.ts, forges.ts, heads.ts), made from the same `db`. Methods are synchronous
  * (better-sqlite3): each is one statement or one transaction.
  */
@@ -26,6 +27,7 @@ export class Store {
   readonly layerInventories: LayerInventoryStore;
   readonly findings: FindingsStore;
   readonly audit: AuditStore;
+  readonly sessions: SessionStore;
 
   constructor(readonly db: Db) {
     this.accounts = new AccountStore(db);
@@ -37,6 +39,7 @@ export class Store {
     this.layerInventories = new LayerInventoryStore(db);
     this.findings = new FindingsStore(db);
     this.audit = new AuditStore(db);
+    this.sessions = new SessionStore(db);
   }
 
   /**

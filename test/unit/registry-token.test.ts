@@ -15,7 +15,7 @@ const { key, certDer } = loadOrCreateTokenKey(join(dir, 'k.pem'), join(dir, 'c.p
 const store = new Store(openDb(':memory:'));
 const ctx = { access: new Access(store), store };
 const caller = (name: string, scopes: Caller['scopes'] = ['read', 'push']): Caller => ({
-  user: { id: store.accounts.userByName(name)?.id ?? 0, name, createdAt: '', quotaBytes: null },
+  user: { id: store.accounts.userByName(name)?.id ?? 0, name, createdAt: '', quotaBytes: null, ssoSubject: null },
   tokenId: 1,
   scopes,
 });
