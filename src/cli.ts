@@ -11,7 +11,7 @@ import { appliedMigrations, dbFile, openDb } from './store/db.js';
 import { UsageError, withStore } from './cli/common.js';
 import { NO_QUOTA } from './store/schema.js';
 import { RegistryError } from './registry/client.js';
-import { formatBytes } from './units.js';
+import { formatBytes, parseDuration } from './units.js';
 
 // The server, gc, quota and backup are imported when their command runs: the server's modules take half a
 // second to load, and `user add` or `token list` (scripts, the tests) should not wait for them.
@@ -31,9 +31,10 @@ server (run where the data dir is):
   user list                   users and how many tokens each has
   user remove <name>          remove a user with their tokens and shares (their repos and builds stay);
                               refused for the user holding the last admin token: make another admin first
-  token create <user> [--scopes read,push,admin] [--label text]
-                              a new token for a user, printed once as the last line (default scopes read,push)
-  token list <user>           a user's tokens: id, label, scopes, created, last used (never the token)
+  token create <user> [--scopes read,push,admin] [--label text] [--expires 90d|12h|30m|10s]
+                              a new token for a user, printed once as the last line (default scopes read,push;
+                              default expiry never, or CODEHUB_TOKEN_MAX_DAYS, which also caps --expires)
+  token list <user>           a user's tokens: id, label, scopes, created, last used, expires (never the token)
   token revoke <token-id>     the token stops working at once (refused for the last admin token)
   user quota <name> <size|none|default>
                               the registry bytes the user's images may hold (e.g. 10GiB, 500MiB), no quota, or
@@ -128,20 +129,22 @@ async function userCmd(args: string[]): Promise<number> {
     console.log(`removed user ${name} with their tokens and shares; their repos and builds stay`);
     return 0;
   }
-  const added = accepted(withStore((s) => addUser(s, name)));
-  console.error(`added user ${name}; the token below is shown once, store it now (git password and API bearer token)`);
+  const added = accepted(withStore((s) => addUser(s, name, { maxDays: loadSettings().tokenMaxDays })));
+  const until = added.expiresAt ? `, expires at ${added.expiresAt}` : '';
+  console.error(`added user ${name}; the token below is shown once${until}, store it now (git password and API bearer token)`);
   console.log(added.token);
   return 0;
 }
 
 function tokenCmd(args: string[]): number {
-  const usage = 'usage: codehub-build token create <user> [--scopes read,push,admin] [--label text] | token list <user> | token revoke <token-id>';
+  const usage =
+    'usage: codehub-build token create <user> [--scopes read,push,admin] [--label text] [--expires 90d] | token list <user> | token revoke <token-id>';
   const [sub, ...rest] = args;
   const { values, positionals } = parseArgs({
     args: rest,
     strict: true,
     allowPositionals: true,
-    options: { scopes: { type: 'string' }, label: { type: 'string' } },
+    options: { scopes: { type: 'string' }, label: { type: 'string' }, expires: { type: 'string' } },
   });
   if (positionals.length !== 1 || (sub !== 'create' && sub !== 'list' && sub !== 'revoke')) throw new UsageError(usage);
   const [arg] = positionals as [string];
@@ -153,14 +156,24 @@ function tokenCmd(args: string[]): number {
   if (sub === 'list') {
     for (const t of accepted(withStore((s) => listTokens(s, arg))).tokens)
       console.log(
-        `${String(t.id).padStart(5)}  ${t.label.padEnd(20)} ${t.scopes.join(',').padEnd(16)} created ${t.createdAt}  last used ${t.lastUsedAt ?? 'never'}`,
+        `${String(t.id).padStart(5)}  ${t.label.padEnd(20)} ${t.scopes.join(',').padEnd(16)} created ${t.createdAt}  last used ${t.lastUsedAt ?? 'never'}  expires ${t.expiresAt ?? 'never'}`,
       );
     return 0;
   }
-  const made = accepted(
-    withStore((s) => createToken(s, arg, { ...(values.scopes !== undefined ? { scopes: values.scopes } : {}), label: values.label ?? 'cli' })),
-  );
-  console.error(`token ${made.id} for ${arg} (${made.scopes.join(', ')}); shown once, store it now`);
+  let lifetimeMs: number | undefined;
+  if (values.expires !== undefined) {
+    const parsed = parseDuration(values.expires, 36500 * 86_400_000);
+    if (!parsed.ok || parsed.value === 0) throw new UsageError(`--expires: ${parsed.ok ? '0 is no lifetime' : parsed.problem}; e.g. --expires 90d`);
+    lifetimeMs = parsed.value;
+  }
+  const request = {
+    ...(values.scopes !== undefined ? { scopes: values.scopes } : {}),
+    label: values.label ?? 'cli',
+    ...(lifetimeMs !== undefined ? { lifetimeMs } : {}),
+  };
+  const made = accepted(withStore((s) => createToken(s, arg, request, { maxDays: loadSettings().tokenMaxDays })));
+  const until = made.expiresAt ? `, expires at ${made.expiresAt}` : '';
+  console.error(`token ${made.id} for ${arg} (${made.scopes.join(', ')}${until}); shown once, store it now`);
   console.log(made.token);
   return 0;
 }

@@ -7,6 +7,7 @@ import { Access } from './auth/access.js';
 import { BuildCredentials, loadOrCreateTokenKey, TokenIssuer } from './registry/token.js';
 import { registryTokenRoutes } from './http/registry-token.js';
 import { generateToken, hashToken } from './auth/tokens.js';
+import { tokenExpiry, type ExpiryPolicy } from './auth/expiry.js';
 import type { Server as HttpServer } from 'node:http';
 import type { BuilderDriver } from './builder/driver.js';
 import { BuilderPool, driverFor, parseBuilders } from './builder/pool.js';
@@ -71,12 +72,17 @@ function registryTokens(settings: Settings, log: Logger): { issuer: TokenIssuer;
  * On the first start (no users yet) makes the user `admin` with an admin-scoped token and prints the token
  * once, on stdout and never in the log, so the operator can add users and see every repo.
  */
-function createFirstAdmin(store: Store, log: Logger): void {
+function createFirstAdmin(store: Store, log: Logger, policy: ExpiryPolicy): void {
   if (store.accounts.userCount() > 0) return;
   const token = generateToken();
-  if (!store.accounts.createUser('admin', hashToken(token), ['read', 'push', 'admin'])) return;
-  process.stdout.write(`codehub-build: first start: created user admin with an admin token, shown only now; store it:\n${token}\n`);
-  log.info('first start: created user admin with an admin token (printed once on stdout, not logged)');
+  // Under a site maximum the first admin token expires too: no token outlives the site's rule (the server's
+  // CLI makes another: codehub-build token create admin --scopes read,push,admin).
+  const expiry = tokenExpiry(undefined, policy);
+  const expiresAt = 'expiresAt' in expiry ? expiry.expiresAt : null;
+  if (!store.accounts.createUser('admin', hashToken(token), ['read', 'push', 'admin'], expiresAt)) return;
+  const until = expiresAt ? ` (it expires at ${expiresAt})` : '';
+  process.stdout.write(`codehub-build: first start: created user admin with an admin token${until}, shown only now; store it:\n${token}\n`);
+  log.info('first start: created user admin with an admin token (printed once on stdout, not logged)', { expires_at: expiresAt });
 }
 
 /** Wires every part together and starts listening. The one place that knows how the pieces fit. */
@@ -112,7 +118,7 @@ export async function startServer(settings: Settings, opts: { log?: Logger; driv
   const tokens = settings.registryAuth === 'token' ? registryTokens(settings, log) : null;
   const ops = registryOps({ settings, store, repos, logs, log, issuer: tokens?.issuer });
   const registry = ops.client;
-  createFirstAdmin(store, log);
+  createFirstAdmin(store, log, { maxDays: settings.tokenMaxDays });
   const metrics = new BuildMetrics();
 
   const drivers =
@@ -276,6 +282,7 @@ export async function startServer(settings: Settings, opts: { log?: Logger; driv
     api: apiRoutes({
       store,
       access,
+      tokenMaxDays: settings.tokenMaxDays,
       builds,
       uploads,
       secrets,

@@ -30,6 +30,11 @@ export interface Settings {
   scan: 'on' | 'off';
   /** The vulnerability policy of an image whose codehub-build.yaml sets no `scan.fail_on` (CODEHUB_SCAN_FAIL_ON). */
   scanFailOn: 'critical' | 'high' | 'medium' | 'low' | 'none';
+  /**
+   * The longest a token may live, in days (CODEHUB_TOKEN_MAX_DAYS); tokens made without an expiry get it. Null
+   * (unset, the default): tokens may live forever.
+   */
+  tokenMaxDays: number | null;
   /** Bytes of build cache BuildKit may keep on each dockerd builder, trimmed when it is idle; 0: no limit. */
   builderCacheMaxBytes: number;
   /** Bytes one uploaded folder (`codehub-build build`) may hold, after its .dockerignore. */
@@ -117,6 +122,7 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env): Settings {
     vulndbMaxAgeMs: parsed(env, 'CODEHUB_VULNDB_MAX_AGE', '7d', (v) => parseDuration(v, 365 * 86_400_000)),
     scan: oneOf(env, 'CODEHUB_SCAN', ['on', 'off'] as const, 'on'),
     scanFailOn: oneOf(env, 'CODEHUB_SCAN_FAIL_ON', ['critical', 'high', 'medium', 'low', 'none'] as const, 'none'),
+    tokenMaxDays: env.CODEHUB_TOKEN_MAX_DAYS ? int(env, 'CODEHUB_TOKEN_MAX_DAYS', 0, 1, 36500) : null,
     builderCacheMaxBytes: parsed(env, 'CODEHUB_BUILDER_CACHE_MAX', '20GiB', (v) =>
       v.trim() === '0' || v.trim() === 'none' ? { ok: true, value: 0 } : parseSize(v),
     ),

@@ -341,6 +341,7 @@ export const Caller = z.strictObject({ name: z.string().meta({ description: 'use
 export const UserAdded = z.strictObject({
   name: z.string().meta({ description: 'user name' }),
   token: z.string().meta({ description: 'the token (chb_...): git password and API bearer token' }),
+  expires_at: isoOrNull('when the token stops working (CODEHUB_TOKEN_MAX_DAYS from now); null: never'),
 });
 export const UserRemoved = z.strictObject({ name: z.string(), removed: yes });
 export const TokenInfo = z
@@ -350,6 +351,7 @@ export const TokenInfo = z
     scopes: Scopes,
     created_at: iso(),
     last_used_at: isoOrNull('ISO 8601, to the minute'),
+    expires_at: isoOrNull('when it stops working; null: never'),
   })
   .meta({ description: 'a token as it is listed: never the token or its hash' });
 export const TokenList = z.strictObject({ user: z.string(), tokens: z.array(TokenInfo) });
@@ -358,6 +360,7 @@ export const TokenMade = z.strictObject({
   token: z.string().meta({ description: 'the token (chb_...)' }),
   label: z.string(),
   scopes: Scopes,
+  expires_at: isoOrNull('when it stops working; null: never'),
 });
 export const TokenRevoked = z.strictObject({ id: z.int(), revoked: yes });
 

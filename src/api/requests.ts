@@ -73,6 +73,14 @@ const wholeNumber = (min: number, max: number, message: string) => z.int(says(me
 
 // ---- admin: users and tokens
 
+/** A token's lifetime in days from now (fractions allowed); checked against CODEHUB_TOKEN_MAX_DAYS by the accounts. */
+export const expiresInDays = z
+  .number(says('expires_in_days must be a number of days greater than 0 (e.g. 90, or 0.5 for 12 hours); got {got}'))
+  .positive(says('expires_in_days must be a number of days greater than 0 (e.g. 90, or 0.5 for 12 hours); got {got}'))
+  .max(36500, says('expires_in_days must be at most 36500; got {got}'))
+  .optional()
+  .meta({ description: "days until the token stops working; default: never, or the server's maximum (CODEHUB_TOKEN_MAX_DAYS) when it has one" });
+
 export const NewUserRequest = jsonObject(
   {
     name: z.string(says("name must be a string (the new user's name); got {got}")).meta({ description: 'the new user name', examples: ['alice'] }),
@@ -99,9 +107,10 @@ export const NewTokenRequest = jsonObject(
       .string(says('label must be a string; got {got}'))
       .default('api')
       .meta({ description: 'what the token is for, shown in the list', maxLength: MAX_LABEL_LENGTH, pattern: '^[^\\x00-\\x1f\\x7f]*$' }),
+    expires_in_days: expiresInDays,
   },
   {
-    notObject: 'the body must be a JSON object like {"scopes": ["read", "push"], "label": "ci"}; got {got}',
+    notObject: 'the body must be a JSON object like {"scopes": ["read", "push"], "label": "ci", "expires_in_days": 90}; got {got}',
     unknownField: 'unknown field {key}: the fields are {fields}',
   },
 ).meta({ description: 'both fields optional (an empty body takes both defaults)' });

@@ -1,6 +1,7 @@
 import { nameProblem, newUserNameProblem } from '../names.js';
 import type { Store } from '../store/store.js';
 import { DEFAULT_SCOPES, SCOPES, type Scope, type TokenInfo } from '../store/scopes.js';
+import { NO_MAXIMUM, tokenExpiry, type ExpiryPolicy } from './expiry.js';
 import { refuse, type Outcome } from './outcome.js';
 import { generateToken, hashToken } from './tokens.js';
 
@@ -13,17 +14,26 @@ import { generateToken, hashToken } from './tokens.js';
 
 export const MAX_LABEL_LENGTH = 100;
 
-/** A new user with one read,push token (`token` is the clear token, shown once: only its hash is stored). */
-export function addUser(store: Store, name: string): Outcome<{ name: string; token: string; scopes: readonly Scope[] }> {
+/**
+ * A new user with one read,push token (`token` is the clear token, shown once: only its hash is stored). Under a
+ * site maximum (CODEHUB_TOKEN_MAX_DAYS) the token expires at it; `expiresAt` null is never.
+ */
+export function addUser(
+  store: Store,
+  name: string,
+  policy: ExpiryPolicy = NO_MAXIMUM,
+): Outcome<{ name: string; token: string; scopes: readonly Scope[]; expiresAt: string | null }> {
   const problem = newUserNameProblem(name);
   if (problem) return refuse('invalid', problem);
+  const expiry = tokenExpiry(undefined, policy);
+  if ('problem' in expiry) return refuse('invalid', expiry.problem);
   if (store.accounts.userByName(name)) return refuse('conflict', `user ${name} already exists`);
   // A removed user's repos, builds and secrets stay: a new user of the same name must not inherit them.
   if (store.repos.countOf(name) > 0) return refuse('conflict', `the name ${name} still owns the repos of a removed user; choose another name`);
   const token = generateToken();
   // Null when another request took the name between the check above and here.
-  if (!store.accounts.createUser(name, hashToken(token), DEFAULT_SCOPES)) return refuse('conflict', `user ${name} already exists`);
-  return { ok: true, name, token, scopes: DEFAULT_SCOPES };
+  if (!store.accounts.createUser(name, hashToken(token), DEFAULT_SCOPES, expiry.expiresAt)) return refuse('conflict', `user ${name} already exists`);
+  return { ok: true, name, token, scopes: DEFAULT_SCOPES, expiresAt: expiry.expiresAt };
 }
 
 /**
@@ -53,22 +63,34 @@ export interface TokenRequest {
   scopes?: readonly string[] | string;
   /** What the token is for, shown by `token list`; at most 100 characters, no control characters. */
   label: string;
+  /** How long it lives from now (the CLI's `--expires 90d`, the API's `expires_in_days`); none: the policy's default. */
+  lifetimeMs?: number;
 }
 
-/** A new token for user `name`: `id` is what revokes it, `token` the clear token, shown once. */
+/**
+ * A new token for user `name`: `id` is what revokes it, `token` the clear token, shown once, `expiresAt` when it
+ * stops working (null: never), under the site's expiry policy.
+ */
 export function createToken(
   store: Store,
   name: string,
   request: TokenRequest,
-): Outcome<{ id: number; token: string; user: string; label: string; scopes: Scope[] }> {
+  policy: ExpiryPolicy = NO_MAXIMUM,
+): Outcome<{ id: number; token: string; user: string; label: string; scopes: Scope[]; expiresAt: string | null }> {
   const scopes = scopesOf(request.scopes ?? DEFAULT_SCOPES);
-  const problems = [nameProblem('user', name), 'problem' in scopes ? scopes.problem : null, labelProblem(request.label)].filter((p): p is string => p !== null);
-  if (problems.length || 'problem' in scopes) return refuse('invalid', problems.join('; '));
+  const expiry = tokenExpiry(request.lifetimeMs, policy);
+  const problems = [
+    nameProblem('user', name),
+    'problem' in scopes ? scopes.problem : null,
+    labelProblem(request.label),
+    'problem' in expiry ? expiry.problem : null,
+  ].filter((p): p is string => p !== null);
+  if (problems.length || 'problem' in scopes || 'problem' in expiry) return refuse('invalid', problems.join('; '));
   const user = store.accounts.userByName(name);
   if (!user) return refuse('missing', `no user ${name}`);
   const token = generateToken();
-  const id = store.accounts.createToken(user.id, hashToken(token), request.label, scopes.scopes);
-  return { ok: true, id, token, user: name, label: request.label, scopes: scopes.scopes };
+  const id = store.accounts.createToken(user.id, hashToken(token), request.label, scopes.scopes, expiry.expiresAt);
+  return { ok: true, id, token, user: name, label: request.label, scopes: scopes.scopes, expiresAt: expiry.expiresAt };
 }
 
 /** A user's tokens: ids, labels, scopes and times, never a token or its hash. */

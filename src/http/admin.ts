@@ -2,6 +2,7 @@ import { Hono, type MiddlewareHandler } from 'hono';
 import { NewTokenRequest, NewUserRequest } from '../api/requests.js';
 import { addUser, createToken, listTokens, removeUser, revokeToken } from '../auth/accounts.js';
 import type { Access } from '../auth/access.js';
+import { daysToMs } from '../auth/expiry.js';
 import type { Caller } from '../store/scopes.js';
 import type { Store } from '../store/store.js';
 import { readRequest } from './body.js';
@@ -10,6 +11,8 @@ import { done } from './outcome.js';
 export interface AdminDeps {
   store: Store;
   access: Access;
+  /** CODEHUB_TOKEN_MAX_DAYS: how long new tokens may live (null: no maximum). */
+  tokenMaxDays?: number | null;
 }
 
 type Env = { Variables: { caller: Caller } };
@@ -28,6 +31,7 @@ const BODY = {
  */
 export function adminRoutes(deps: AdminDeps): Hono<Env> {
   const app = new Hono<Env>();
+  const policy = { maxDays: deps.tokenMaxDays ?? null };
   // Per route, not app.use('/users/*'): this app is mounted beside /users/:name/usage, which is not admin's.
   // It runs before the body is read, so a caller without the scope learns nothing about what it sent.
   const admin: MiddlewareHandler<Env> = async (c, next) => {
@@ -37,8 +41,8 @@ export function adminRoutes(deps: AdminDeps): Hono<Env> {
 
   app.post('/users', admin, async (c) => {
     const body = await readRequest(c, NewUserRequest, BODY);
-    const made = done(addUser(deps.store, body.name));
-    return c.json({ name: made.name, token: made.token }, 201);
+    const made = done(addUser(deps.store, body.name, policy));
+    return c.json({ name: made.name, token: made.token, expires_at: made.expiresAt }, 201);
   });
 
   app.delete('/users/:name', admin, (c) => {
@@ -49,15 +53,23 @@ export function adminRoutes(deps: AdminDeps): Hono<Env> {
   app.post('/users/:name/tokens', admin, async (c) => {
     // An empty body takes both defaults.
     const body = await readRequest(c, NewTokenRequest, { ...BODY, empty: {} });
-    const made = done(createToken(deps.store, c.req.param('name'), { scopes: body.scopes, label: body.label }));
-    return c.json({ id: made.id, token: made.token, label: made.label, scopes: made.scopes }, 201);
+    const lifetime = body.expires_in_days === undefined ? {} : { lifetimeMs: daysToMs(body.expires_in_days) };
+    const made = done(createToken(deps.store, c.req.param('name'), { scopes: body.scopes, label: body.label, ...lifetime }, policy));
+    return c.json({ id: made.id, token: made.token, label: made.label, scopes: made.scopes, expires_at: made.expiresAt }, 201);
   });
 
   app.get('/users/:name/tokens', admin, (c) => {
     const found = done(listTokens(deps.store, c.req.param('name')));
     return c.json({
       user: found.user,
-      tokens: found.tokens.map((t) => ({ id: t.id, label: t.label, scopes: t.scopes, created_at: t.createdAt, last_used_at: t.lastUsedAt })),
+      tokens: found.tokens.map((t) => ({
+        id: t.id,
+        label: t.label,
+        scopes: t.scopes,
+        created_at: t.createdAt,
+        last_used_at: t.lastUsedAt,
+        expires_at: t.expiresAt,
+      })),
     });
   });
 

@@ -25,6 +25,8 @@ import { scanRoutes } from './scans.js';
 export interface ApiDeps {
   store: Store;
   access: Access;
+  /** CODEHUB_TOKEN_MAX_DAYS (null or absent: tokens may live forever). */
+  tokenMaxDays?: number | null;
   builds: BuildService;
   /** `codehub-build build`'s uploads. */
   uploads: UploadService;
@@ -80,7 +82,7 @@ export function apiRoutes(deps: ApiDeps): Hono<Env> {
   // Builds of uploaded folders (`codehub-build build`).
   app.route('/', uploadRoutes({ uploads: deps.uploads, access, publicUrl }));
   // Users and tokens (admin scope).
-  app.route('/', adminRoutes({ store, access }));
+  app.route('/', adminRoutes({ store, access, tokenMaxDays: deps.tokenMaxDays ?? null }));
   // The vulnerability database: its sources, and imports (admin scope).
   app.route('/', vulnDbRoutes({ store, access, dataDir: deps.dataDir }));
   // A build's vulnerabilities and SBOM.

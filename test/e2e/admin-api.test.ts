@@ -22,7 +22,8 @@ let readerToken: string;
 
 beforeAll(async () => {
   // Many deliberate 401s below: keep them clear of the sign-in rate limit.
-  server = await TestServer.start({ env: { CODEHUB_AUTH_FAILURES_PER_MIN: '1000' } });
+  // Tokens here may live at most 400 days (CODEHUB_TOKEN_MAX_DAYS): those made without an expiry get it.
+  server = await TestServer.start({ env: { CODEHUB_AUTH_FAILURES_PER_MIN: '1000', CODEHUB_TOKEN_MAX_DAYS: '400' } });
   admin = server.firstAdminToken;
 });
 afterAll(async () => {
@@ -63,8 +64,10 @@ describe('admin API', () => {
     expect(await call('GET', '/api/user', admin)).toEqual({ status: 200, body: { name: 'admin', scopes: ['read', 'push', 'admin'] } });
     const made = await call('POST', '/api/users', admin, { name: alice });
     expect(made.status, JSON.stringify(made.body)).toBe(201);
-    expect(Object.keys(made.body).sort()).toEqual(['name', 'token']);
+    expect(Object.keys(made.body).sort()).toEqual(['expires_at', 'name', 'token']);
     expect(made.body.name).toBe(alice);
+    // The site's maximum, counted from now (a minute's leeway for a slow machine).
+    expect(Math.abs(Date.parse(made.body.expires_at) - (Date.now() + 400 * 86_400_000))).toBeLessThan(60_000);
     aliceToken = made.body.token;
     expect(await call('GET', '/api/user', aliceToken)).toEqual({ status: 200, body: { name: alice, scopes: ['read', 'push'] } });
 
@@ -121,7 +124,7 @@ describe('admin API', () => {
       [made.body.id, 'ci reader', ['read']],
       [plain.body.id, 'api', ['read', 'push']],
     ]);
-    for (const t of listed.body.tokens) expect(Object.keys(t).sort()).toEqual(['created_at', 'id', 'label', 'last_used_at', 'scopes']);
+    for (const t of listed.body.tokens) expect(Object.keys(t).sort()).toEqual(['created_at', 'expires_at', 'id', 'label', 'last_used_at', 'scopes']);
     expect(listed.body.tokens[1].last_used_at).not.toBeNull();
     const text = JSON.stringify(listed.body);
     for (const t of [aliceToken, readerToken, plain.body.token]) {
@@ -212,6 +215,55 @@ describe('admin API', () => {
     expect((await call('GET', '/api/user', made.body.token)).status).toBe(401);
     expect((await clone(server.gitUrl(alice, made.body.token, alice, 'app'))).exitCode).not.toBe(0);
     expect((await call('DELETE', `/api/tokens/${made.body.id}`, admin)).status).toBe(404);
+  });
+
+  it('stops a token at its expiry on git, the API and the registry token endpoint, each saying when it expired', async () => {
+    const made = await call('POST', `/api/users/${alice}/tokens`, admin, { label: 'expiring', expires_in_days: 3 / 86_400 });
+    expect(made.status, JSON.stringify(made.body)).toBe(201);
+    const { id, token, expires_at: expiresAt } = made.body as { id: number; token: string; expires_at: string };
+    const listed = (await call('GET', `/api/users/${alice}/tokens`, admin)).body.tokens.find((t: { id: number }) => t.id === id);
+    expect(listed).toMatchObject({ label: 'expiring', expires_at: expiresAt });
+    const basic = { authorization: `Basic ${Buffer.from(`${alice}:${token}`).toString('base64')}` };
+    const infoRefs = () => fetch(`${server.url}/git/${alice}/app.git/info/refs?service=git-upload-pack`, { headers: basic });
+    const registryToken = () => fetch(`${server.url}/registry/token?service=codehub-build-registry&scope=repository:${alice}/app:pull`, { headers: basic });
+    const lsRemote = () => execa('git', ['ls-remote', server.gitUrl(alice, token, alice, 'app')], { reject: false, env: { GIT_TERMINAL_PROMPT: '0' } });
+
+    expect((await lsRemote()).exitCode).toBe(0);
+    expect((await call('GET', '/api/user', token)).status).toBe(200);
+    const granted = (await (await registryToken()).json()) as { token: string };
+    const claims = JSON.parse(Buffer.from(granted.token.split('.')[1]!, 'base64url').toString()) as { access: { actions: string[] }[] };
+    expect(claims.access[0]!.actions).toEqual(['pull']);
+
+    // The token's real expiry: nothing here moves a clock.
+    while (Date.now() <= Date.parse(expiresAt) + 20) await new Promise((r) => setTimeout(r, 100));
+    const said = `token ${id} expired at ${expiresAt}`;
+    const git = await lsRemote();
+    expect(git.exitCode).not.toBe(0);
+    const refs = await infoRefs();
+    expect(refs.status).toBe(401);
+    expect(await refs.text()).toContain(said);
+    const api = await call('GET', '/api/user', token);
+    expect(api.status).toBe(401);
+    expect(api.body.error.message).toContain(said);
+    const reg = await registryToken();
+    expect(reg.status).toBe(401);
+    expect(((await reg.json()) as { error: { message: string } }).error.message).toContain(said);
+  });
+
+  it("refuses an expiry past the site's maximum, on the API and the server's CLI, and lists expiries", async () => {
+    const over = await call('POST', `/api/users/${alice}/tokens`, admin, { label: 'too-long', expires_in_days: 401 });
+    expect(over.status).toBe(400);
+    expect(over.body.error.message).toContain("past this server's maximum of 400 days (CODEHUB_TOKEN_MAX_DAYS)");
+    const cliOver = server.cli(['token', 'create', alice, '--expires', '401d']);
+    expect(cliOver.status).not.toBe(0);
+    expect(cliOver.stderr).toContain('maximum of 400 days');
+    const made = server.cli(['token', 'create', alice, '--label', 'cli-week', '--expires', '7d']);
+    expect(made.status, made.stderr).toBe(0);
+    expect(made.stderr).toMatch(/expires at \d{4}-\d\d-\d\dT/);
+    const list = server.cli(['token', 'list', alice]);
+    const line = list.stdout.split('\n').find((l) => l.includes('cli-week'));
+    const at = Date.parse(line?.match(/expires (\S+)/)?.[1] ?? '');
+    expect(Math.abs(at - (Date.now() + 7 * 86_400_000))).toBeLessThan(60_000);
   });
 
   it('removes a user with DELETE /api/users/:name: their tokens stop, their builds stay', async () => {

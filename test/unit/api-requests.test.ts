@@ -29,8 +29,8 @@ describe('parseRequest', () => {
 
   it('names an unknown field first, each on its own, cut short', () => {
     expect(problems(NewTokenRequest, { scopes: 'read,push', expires: 1, owner: 'x' })).toEqual([
-      'unknown field "expires": the fields are scopes, label',
-      'unknown field "owner": the fields are scopes, label',
+      'unknown field "expires": the fields are scopes, label, expires_in_days',
+      'unknown field "owner": the fields are scopes, label, expires_in_days',
       'scopes must be a list of scope names, e.g. ["read", "push"]; got "read,push"',
     ]);
     expect(problems(NewUserRequest, { name: 'a', ['k'.repeat(100)]: 1 })).toEqual([`unknown field "${'k'.repeat(60)}": the fields are name`]);
