@@ -8,7 +8,7 @@ import { runMain } from './client/run.js';
 import { version } from './client/version.js';
 import { loadSettings, SettingsError } from './settings.js';
 import { appliedMigrations, dbFile, openDb } from './store/db.js';
-import { UsageError, withStore } from './cli/common.js';
+import { cliAudited, UsageError, withStore } from './cli/common.js';
 import { NO_QUOTA } from './store/schema.js';
 import { RegistryError } from './registry/client.js';
 import { formatBytes } from './units.js';
@@ -124,11 +124,11 @@ async function userCmd(args: string[]): Promise<number> {
   if ((sub !== 'add' && sub !== 'remove') || !name || args.length !== 2)
     throw new UsageError('usage: codehub-build user add <name> | user list | user remove <name> | user quota <name> <size|none|default>');
   if (sub === 'remove') {
-    accepted(withStore((s) => removeUser(s, name)));
+    accepted(withStore((s) => cliAudited(s, removeUser(s, name), 'user.remove', (r) => r.name)));
     console.log(`removed user ${name} with their tokens and shares; their repos and builds stay`);
     return 0;
   }
-  const added = accepted(withStore((s) => addUser(s, name)));
+  const added = accepted(withStore((s) => cliAudited(s, addUser(s, name), 'user.create', (a) => a.name)));
   console.error(`added user ${name}; the token below is shown once, store it now (git password and API bearer token)`);
   console.log(added.token);
   return 0;
@@ -146,7 +146,7 @@ function tokenCmd(args: string[]): number {
   if (positionals.length !== 1 || (sub !== 'create' && sub !== 'list' && sub !== 'revoke')) throw new UsageError(usage);
   const [arg] = positionals as [string];
   if (sub === 'revoke') {
-    const r = accepted(withStore((s) => revokeToken(s, arg)));
+    const r = accepted(withStore((s) => cliAudited(s, revokeToken(s, arg), 'token.revoke', (t) => String(t.id))));
     console.log(`revoked token ${r.id}`);
     return 0;
   }
@@ -158,7 +158,15 @@ function tokenCmd(args: string[]): number {
     return 0;
   }
   const made = accepted(
-    withStore((s) => createToken(s, arg, { ...(values.scopes !== undefined ? { scopes: values.scopes } : {}), label: values.label ?? 'cli' })),
+    withStore((s) =>
+      cliAudited(
+        s,
+        createToken(s, arg, { ...(values.scopes !== undefined ? { scopes: values.scopes } : {}), label: values.label ?? 'cli' }),
+        'token.create',
+        (t) => String(t.id),
+        (t) => ({ user: t.user, label: t.label, scopes: t.scopes }),
+      ),
+    ),
   );
   console.error(`token ${made.id} for ${arg} (${made.scopes.join(', ')}); shown once, store it now`);
   console.log(made.token);

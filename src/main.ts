@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { createApp } from './app.js';
 import { loadOrCreateKey } from './auth/key-file.js';
 import { Access } from './auth/access.js';
+import { AuditLog, SYSTEM_ACTOR } from './auth/audit.js';
 import { BuildCredentials, loadOrCreateTokenKey, TokenIssuer } from './registry/token.js';
 import { registryTokenRoutes } from './http/registry-token.js';
 import { generateToken, hashToken } from './auth/tokens.js';
@@ -75,6 +76,7 @@ function createFirstAdmin(store: Store, log: Logger): void {
   if (store.accounts.userCount() > 0) return;
   const token = generateToken();
   if (!store.accounts.createUser('admin', hashToken(token), ['read', 'push', 'admin'])) return;
+  new AuditLog(store).record(SYSTEM_ACTOR, 'user.create', 'admin', { detail: { first_start: true } });
   process.stdout.write(`codehub-build: first start: created user admin with an admin token, shown only now; store it:\n${token}\n`);
   log.info('first start: created user admin with an admin token (printed once on stdout, not logged)');
 }
@@ -254,6 +256,7 @@ export async function startServer(settings: Settings, opts: { log?: Logger; driv
     log,
     namespaces: () => store.accounts.namespaces(),
     intervalMs: settings.gcIntervalMs,
+    audit: new AuditLog(store),
   });
   const app = createApp({
     log,

@@ -2,14 +2,17 @@ import { Hono, type MiddlewareHandler } from 'hono';
 import { NewTokenRequest, NewUserRequest } from '../api/requests.js';
 import { addUser, createToken, listTokens, removeUser, revokeToken } from '../auth/accounts.js';
 import type { Access } from '../auth/access.js';
+import type { AuditLog } from '../auth/audit.js';
 import type { Caller } from '../store/scopes.js';
 import type { Store } from '../store/store.js';
+import { audited } from './audited.js';
 import { readRequest } from './body.js';
 import { done } from './outcome.js';
 
 export interface AdminDeps {
   store: Store;
   access: Access;
+  audit: AuditLog;
 }
 
 type Env = { Variables: { caller: Caller } };
@@ -38,11 +41,13 @@ export function adminRoutes(deps: AdminDeps): Hono<Env> {
   app.post('/users', admin, async (c) => {
     const body = await readRequest(c, NewUserRequest, BODY);
     const made = done(addUser(deps.store, body.name));
+    audited(deps.audit, c, 'user.create', made.name);
     return c.json({ name: made.name, token: made.token }, 201);
   });
 
   app.delete('/users/:name', admin, (c) => {
     const removed = done(removeUser(deps.store, c.req.param('name')));
+    audited(deps.audit, c, 'user.remove', removed.name);
     return c.json({ name: removed.name, removed: true });
   });
 
@@ -50,6 +55,7 @@ export function adminRoutes(deps: AdminDeps): Hono<Env> {
     // An empty body takes both defaults.
     const body = await readRequest(c, NewTokenRequest, { ...BODY, empty: {} });
     const made = done(createToken(deps.store, c.req.param('name'), { scopes: body.scopes, label: body.label }));
+    audited(deps.audit, c, 'token.create', String(made.id), { detail: { user: made.user, label: made.label, scopes: made.scopes } });
     return c.json({ id: made.id, token: made.token, label: made.label, scopes: made.scopes }, 201);
   });
 
@@ -63,6 +69,7 @@ export function adminRoutes(deps: AdminDeps): Hono<Env> {
 
   app.delete('/tokens/:id', admin, (c) => {
     const revoked = done(revokeToken(deps.store, c.req.param('id')));
+    audited(deps.audit, c, 'token.revoke', String(revoked.id));
     return c.json({ id: revoked.id, revoked: true });
   });
 
