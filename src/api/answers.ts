@@ -8,7 +8,7 @@
  * but those marked optional (a build step's times and error, a webhook answer's fields by result, an error's details).
  */
 import { z } from 'zod';
-import { AUDIT_ACTIONS } from '../auth/audit.js';
+import { AUDIT_ACTIONS } from '../auth/audit-actions.js';
 import { SCOPES } from '../store/scopes.js';
 import { BUILD_SOURCES, BUILD_STATUSES, STATUS_STATES, upstreams } from '../store/schema.js';
 

@@ -12,7 +12,7 @@ import { z } from 'zod';
 import { MAX_SECRET_BYTES, PLATFORM_RE, RETENTION_MAX_DAYS, RETENTION_MAX_KEEP, SECRET_NAME_RE } from '../limits.js';
 import { repoPathProblem } from '../names.js';
 import { MAX_LABEL_LENGTH } from '../auth/accounts.js';
-import { AUDIT_ACTIONS } from '../auth/audit.js';
+import { AUDIT_ACTIONS } from '../auth/audit-actions.js';
 import { SCOPES } from '../store/scopes.js';
 import { BUILD_SOURCES, BUILD_STATUSES, upstreams } from '../store/schema.js';
 import { MAX_UPLOAD_ENTRIES, type ManifestEntry as ManifestEntryType } from '../uploads/manifest.js';

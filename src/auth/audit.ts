@@ -1,34 +1,9 @@
 import type { AuditEvent } from '../store/schema.js';
 import type { Caller } from '../store/scopes.js';
 import type { Store } from '../store/store.js';
+import type { AuditAction } from './audit-actions.js';
 
-/**
- * What the audit log records (DESIGN.md, "Identity and access"). One name per kind of event, so a filter by
- * action finds all of them whichever door (CLI, API, web page) the event came through.
- */
-export const AUDIT_ACTIONS = [
-  'sign_in',
-  'sign_out',
-  'user.create',
-  'user.remove',
-  'token.create',
-  'token.revoke',
-  'pull_token.create',
-  'pull_token.revoke',
-  'secret.set',
-  'secret.remove',
-  'repo.share',
-  'repo.unshare',
-  'repo.retention',
-  'user.quota',
-  'repo.upstream.link',
-  'repo.upstream.unlink',
-  'image.remove',
-  'gc.remove',
-  'build.cancel',
-  'build.rebuild',
-] as const;
-export type AuditAction = (typeof AUDIT_ACTIONS)[number];
+export { AUDIT_ACTIONS, type AuditAction } from './audit-actions.js';
 
 /** Who did it: a signed-in caller (with the token or session they used), the server's CLI, or the server itself. */
 export interface Actor {
