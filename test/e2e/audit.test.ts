@@ -153,17 +153,19 @@ describe('the audit log', () => {
     cli(['cancel', String(b3)], { CODEHUB_TOKEN: aliceToken });
     expect((await form('/logout', aliceToken, { csrf })).status).toBe(303);
 
-    // Images: a tag removed through the API (alice's and bob's), then gc removing the manifest a moved tag left.
+    // Images: a tag removed through the API (alice's and bob's), then gc removing a build cache whose branch has no image tag.
     await pushImage(app, 'one');
     await pushImage(app, 'two');
     expect((await call('DELETE', `/api/images/${app}/tags/two`, aliceToken)).status).toBe(200);
     await pushImage(`${bob}/img`, 'x');
     expect((await call('DELETE', `/api/images/${bob}/img/tags/x`, bobToken)).status).toBe(200);
-    await pushImage(app, 'one'); // the first `one` is untagged now, and the inventory knows it
+    const cache = `${app}/buildcache`;
+    await pushImage(cache, 'main');
     const dry = cli(['gc', '--dry-run', '--repo', app]);
-    expect(dry.stdout).toContain('would remove 0 tags and 1 untagged manifest');
+    expect(dry.stdout).toContain(`would remove ${cache}:main`);
+    expect(dry.stdout).toContain('would remove 1 tag,');
     const gc = cli(['gc', '--repo', app]);
-    expect(gc.stdout).toContain('removed 0 tags and 1 untagged manifest');
+    expect(gc.stdout).toContain(`removed ${cache}:main`);
 
     // Every event, oldest first, as an admin sees it.
     const all = await call('GET', '/api/audit?limit=1000', admin);
@@ -202,7 +204,7 @@ describe('the audit log', () => {
       [alice, 'token', 'sign_out', null, alice, a],
       [alice, 'token', 'image.remove', app, `${app}:two`, a],
       [bob, 'token', 'image.remove', `${bob}/img`, `${bob}/img:x`, a],
-      ['cli', 'cli', 'gc.remove', app, app, null],
+      ['cli', 'cli', 'gc.remove', cache, cache, null],
     ]);
     const detailOf = (action: string) => events.filter((e) => e.action === action).map((e) => e.detail);
     expect(detailOf('repo.share')).toEqual([{ role: 'read' }, { role: 'write' }]);
@@ -210,7 +212,7 @@ describe('the audit log', () => {
     expect(detailOf('user.quota')).toEqual([{ bytes: 1024 ** 3 }]);
     expect(detailOf('repo.upstream.link')).toEqual([{ url: `https://github.com/${alice}/app`, forge: 'github', created: true }]);
     expect(detailOf('build.rebuild')).toEqual([{ build: b2 }, { build: b3 }]);
-    expect(detailOf('gc.remove')).toEqual([{ tags: [], tag_count: 0, untagged_manifests: 1, bytes: expect.any(Number) }]);
+    expect(detailOf('gc.remove')).toEqual([{ tags: ['main'], tag_count: 1, untagged_manifests: 0, bytes: expect.any(Number) }]);
     expect(detailOf('token.create')).toEqual([
       { user: alice, label: 'extra', scopes: ['read'] },
       { user: carol, label: 'ci', scopes: ['read'] },
@@ -244,7 +246,7 @@ describe('the audit log', () => {
     expect(JSON.parse(cliJson).events).toHaveLength(events.length);
     const table = cli(['audit', '--action', 'gc.remove'], { CODEHUB_TOKEN: admin }).stdout;
     expect(table.split('\n')[0]).toMatch(/^ID +TIME +ACTOR +ACTION +REPO +TARGET +FROM +DETAIL$/);
-    expect(table).toMatch(new RegExp(`cli +gc\\.remove +${app} +${app} +- +\\{"tags":\\[\\]`));
+    expect(table).toMatch(new RegExp(`cli +gc\\.remove +${cache} +${cache} +- +\\{"tags":\\["main"\\]`));
     const bad = server.cli(['audit', '--action', 'secret.steal'], { CODEHUB_TOKEN: admin });
     expect(bad.status).toBe(1);
     expect(bad.stderr).toContain('action must be one of sign_in, sign_out');
@@ -254,7 +256,7 @@ describe('the audit log', () => {
     const mine = await call('GET', '/api/audit?limit=1000', aliceToken);
     expect(ids(mine.body)).toEqual(
       events
-        .filter((e) => e.repo === app)
+        .filter((e) => e.repo?.startsWith(`${alice}/`))
         .map((e) => e.id)
         .reverse(),
     );
