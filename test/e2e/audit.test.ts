@@ -6,7 +6,7 @@
  * log survives `codehub-build backup` and refuses DELETE and UPDATE on the live file.
  */
 import Database from 'better-sqlite3';
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -115,7 +115,8 @@ describe('the audit log', () => {
     expect((await call('DELETE', `/api/users/${carol}`, admin)).status).toBe(200);
 
     // A repo with one build that sleeps (so it is still cancelable): pushed with the real git client.
-    const work = await WorkRepo.create({ Dockerfile: 'FROM localhost:5000/cache/busybox:latest\nRUN sleep 60\n' });
+    // Its own RUN line, so that no cached layer of an earlier run lets it finish at once.
+    const work = await WorkRepo.create({ Dockerfile: `FROM localhost:5000/cache/busybox:latest\nRUN echo ${randomUUID()} && sleep 60\n` });
     const pushed = await work.push(server.gitUrl(alice, aliceToken, alice, 'app'), ['main']);
     expect(pushed.exitCode, pushed.output).toBe(0);
     const builds = async () => (await call('GET', `/api/builds?repo=${app}`, aliceToken)).body.builds as { id: number }[];
@@ -141,7 +142,8 @@ describe('the audit log', () => {
     expect((await call('DELETE', `/api/repos/${app}/upstream`, aliceToken)).status).toBe(200);
 
     // Builds: canceled through the API, rebuilt through the client CLI, then both through the web forms.
-    expect((await call('POST', `/api/builds/${b1}/cancel`, aliceToken)).status).toBe(200);
+    const c1 = await call('POST', `/api/builds/${b1}/cancel`, aliceToken);
+    expect(c1.status, JSON.stringify(c1.body)).toBe(200);
     cli(['rebuild', String(b1)], { CODEHUB_TOKEN: aliceToken });
     const b2 = (await builds())[0]!.id;
     const signIn = await fetch(`${server.url}/login`, { method: 'POST', redirect: 'manual', body: new URLSearchParams({ token: aliceToken }) });
