@@ -154,7 +154,7 @@ const web: Record<string, PathItemObject> = {
     get: op(
       {
         operationId: 'auditPage',
-        summary: 'the audit log as GET /api/audit shows it to the viewer (an admin every event, anyone else their repos\' events), with a form of filters',
+        summary: "the audit log as GET /api/audit shows it to the viewer (an admin every event, anyone else their repos' events), with a form of filters",
         security: PAGE,
         responses: pageResponses('the page'),
       },
