@@ -8,7 +8,7 @@ import { runMain } from './client/run.js';
 import { version } from './client/version.js';
 import { loadSettings, SettingsError } from './settings.js';
 import { appliedMigrations, dbFile, openDb } from './store/db.js';
-import { UsageError, withStore } from './cli/common.js';
+import { cliAudited, UsageError, withStore } from './cli/common.js';
 import { NO_QUOTA } from './store/schema.js';
 import { RegistryError } from './registry/client.js';
 import { formatBytes, parseDuration } from './units.js';
@@ -125,11 +125,12 @@ async function userCmd(args: string[]): Promise<number> {
   if ((sub !== 'add' && sub !== 'remove') || !name || args.length !== 2)
     throw new UsageError('usage: codehub-build user add <name> | user list | user remove <name> | user quota <name> <size|none|default>');
   if (sub === 'remove') {
-    accepted(withStore((s) => removeUser(s, name)));
+    accepted(withStore((s) => cliAudited(s, removeUser(s, name), 'user.remove', (r) => r.name)));
     console.log(`removed user ${name} with their tokens and shares; their repos and builds stay`);
     return 0;
   }
-  const added = accepted(withStore((s) => addUser(s, name, { maxDays: loadSettings().tokenMaxDays })));
+  const policy = { maxDays: loadSettings().tokenMaxDays };
+  const added = accepted(withStore((s) => cliAudited(s, addUser(s, name, policy), 'user.create', (a) => a.name)));
   const until = added.expiresAt ? `, expires at ${added.expiresAt}` : '';
   console.error(`added user ${name}; the token below is shown once${until}, store it now (git password and API bearer token)`);
   console.log(added.token);
@@ -149,7 +150,7 @@ function tokenCmd(args: string[]): number {
   if (positionals.length !== 1 || (sub !== 'create' && sub !== 'list' && sub !== 'revoke')) throw new UsageError(usage);
   const [arg] = positionals as [string];
   if (sub === 'revoke') {
-    const r = accepted(withStore((s) => revokeToken(s, arg)));
+    const r = accepted(withStore((s) => cliAudited(s, revokeToken(s, arg), 'token.revoke', (t) => String(t.id))));
     console.log(`revoked token ${r.id}`);
     return 0;
   }
@@ -171,7 +172,18 @@ function tokenCmd(args: string[]): number {
     label: values.label ?? 'cli',
     ...(lifetimeMs !== undefined ? { lifetimeMs } : {}),
   };
-  const made = accepted(withStore((s) => createToken(s, arg, request, { maxDays: loadSettings().tokenMaxDays })));
+  const policy = { maxDays: loadSettings().tokenMaxDays };
+  const made = accepted(
+    withStore((s) =>
+      cliAudited(
+        s,
+        createToken(s, arg, request, policy),
+        'token.create',
+        (t) => String(t.id),
+        (t) => ({ user: t.user, label: t.label, scopes: t.scopes, expires_at: t.expiresAt }),
+      ),
+    ),
+  );
   const until = made.expiresAt ? `, expires at ${made.expiresAt}` : '';
   console.error(`token ${made.id} for ${arg} (${made.scopes.join(', ')}${until}); shown once, store it now`);
   console.log(made.token);

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { createApp } from './app.js';
 import { loadOrCreateKey } from './auth/key-file.js';
 import { Access } from './auth/access.js';
+import { AuditLog, SYSTEM_ACTOR } from './auth/audit.js';
 import { BuildCredentials, loadOrCreateTokenKey, TokenIssuer } from './registry/token.js';
 import { registryTokenRoutes } from './http/registry-token.js';
 import { generateToken, hashToken } from './auth/tokens.js';
@@ -80,6 +81,7 @@ function createFirstAdmin(store: Store, log: Logger, policy: ExpiryPolicy): void
   const expiry = tokenExpiry(undefined, policy);
   const expiresAt = 'expiresAt' in expiry ? expiry.expiresAt : null;
   if (!store.accounts.createUser('admin', hashToken(token), ['read', 'push', 'admin'], expiresAt)) return;
+  new AuditLog(store).record(SYSTEM_ACTOR, 'user.create', 'admin', { detail: { first_start: true } });
   const until = expiresAt ? ` (it expires at ${expiresAt})` : '';
   process.stdout.write(`codehub-build: first start: created user admin with an admin token${until}, shown only now; store it:\n${token}\n`);
   log.info('first start: created user admin with an admin token (printed once on stdout, not logged)', { expires_at: expiresAt });
@@ -260,6 +262,7 @@ export async function startServer(settings: Settings, opts: { log?: Logger; driv
     log,
     namespaces: () => store.accounts.namespaces(),
     intervalMs: settings.gcIntervalMs,
+    audit: new AuditLog(store),
   });
   const app = createApp({
     log,

@@ -8,6 +8,7 @@
  * but those marked optional (a build step's times and error, a webhook answer's fields by result, an error's details).
  */
 import { z } from 'zod';
+import { AUDIT_ACTIONS } from '../auth/audit-actions.js';
 import { SCOPES } from '../store/scopes.js';
 import { BUILD_SOURCES, BUILD_STATUSES, STATUS_STATES, upstreams } from '../store/schema.js';
 
@@ -364,6 +365,28 @@ export const TokenMade = z.strictObject({
 });
 export const TokenRevoked = z.strictObject({ id: z.int(), revoked: yes });
 
+// ---- the audit log
+
+export const AuditEvent = z
+  .strictObject({
+    id: z.int().meta({ description: 'its number; ids grow with time' }),
+    at: iso(),
+    actor: z.string().meta({ description: "the user, or `cli` (the server's command line) or `system` (the server on its schedule)" }),
+    actor_kind: z.enum(['token', 'session', 'cli', 'system']).meta({ description: 'how the actor was signed in' }),
+    token_id: z.int().nullable().meta({ description: 'the id of the token (or session) the actor used; null for cli and system' }),
+    action: z.enum(AUDIT_ACTIONS),
+    repo: z.string().nullable().meta({ description: 'owner/name of the repo or image repository it concerns; null for server-wide events' }),
+    target: z.string().meta({ description: 'what it was done to: a user, a token id, a secret name, a tag, a build (#id)' }),
+    detail: z.record(z.string(), z.unknown()).nullable().meta({ description: 'names and numbers only: never a secret value or a token' }),
+    address: z.string().nullable().meta({ description: "the request's source address; null for cli and system" }),
+  })
+  .meta({ description: 'one event of the append-only audit log' });
+
+export const AuditList = z.strictObject({
+  events: z.array(AuditEvent).meta({ description: 'newest first' }),
+  next: z.int().nullable().meta({ description: 'pass as before for the next page; null on the last' }),
+});
+
 // ---- the forges' webhooks (not under /api, but their answers carry builds)
 
 const HOOK_RESULT =
@@ -398,4 +421,6 @@ export type SecretListAnswer = z.output<typeof SecretList>;
 export type MembersAnswer = z.output<typeof Members>;
 export type UsageAnswer = z.output<typeof Usage>;
 export type CallerAnswer = z.output<typeof Caller>;
+export type AuditEventAnswer = z.output<typeof AuditEvent>;
+export type AuditListAnswer = z.output<typeof AuditList>;
 export type HookAnswerView = z.output<typeof HookAnswer>;

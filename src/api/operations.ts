@@ -454,6 +454,21 @@ export const OPERATIONS: Operation[] = [
     answers: { 200: json('revoked', A.TokenRevoked) },
     errors: ['Forbidden', 'BadRequest', 'NotFound', 'Conflict'],
   },
+
+  // ---- the audit log (issue 27)
+  {
+    method: 'get',
+    path: '/api/audit',
+    operationId: 'listAuditEvents',
+    summary:
+      'the audit log, newest first: who signed in, made or removed users and tokens, changed secrets, shares, retention, quotas or links, removed images, canceled or rebuilt builds',
+    tag: 'account',
+    description:
+      "Any valid token: an admin sees every event; anyone else the events of the repos in their own namespace (`<name>/*`) and nothing else. Secret values and tokens are never in it. A filter that is not what it should be is a 400 naming it. Page with `before` set to the previous answer's `next`.",
+    query: R.AuditListQuery,
+    answers: { 200: json('a page of events', A.AuditList) },
+    errors: ['BadRequest'],
+  },
 ];
 
 /** What an operation that is not a read answers while the server stops (main.ts serves only reads then). */

@@ -12,6 +12,7 @@ import { z } from 'zod';
 import { MAX_SECRET_BYTES, PLATFORM_RE, RETENTION_MAX_DAYS, RETENTION_MAX_KEEP, SECRET_NAME_RE } from '../limits.js';
 import { repoPathProblem } from '../names.js';
 import { MAX_LABEL_LENGTH } from '../auth/accounts.js';
+import { AUDIT_ACTIONS } from '../auth/audit-actions.js';
 import { SCOPES } from '../store/scopes.js';
 import { BUILD_SOURCES, BUILD_STATUSES, upstreams } from '../store/schema.js';
 import { MAX_UPLOAD_ENTRIES, type ManifestEntry as ManifestEntryType } from '../uploads/manifest.js';
@@ -346,3 +347,45 @@ export const NewFindingsQuery = z.object({
     .optional()
     .meta({ description: 'ISO 8601 UTC; default: the last import' }),
 });
+
+export const AUDIT_LIMIT = 1000;
+/** `GET /api/audit` (and the /audit page's form): the filters and the page. Other parameters are ignored. */
+export const AuditListQuery = z.object({
+  actor: z.string().min(1, says('actor must be a user name, cli or system')).max(200).optional().meta({ description: 'a user name, `cli` or `system`' }),
+  action: z
+    .enum(AUDIT_ACTIONS, says(`action must be one of ${AUDIT_ACTIONS.join(', ')}; got {got}`))
+    .optional()
+    .meta({ description: 'one action' }),
+  repo: z
+    .string()
+    .refine((r) => repoPathProblem(r) === null, {
+      error: (iss) => {
+        const p = repoPathProblem(String(iss.input)) ?? 'must be <owner>/<name>';
+        return p.startsWith('repo ') ? p : `repo: ${p}`;
+      },
+    })
+    .optional()
+    .meta({ description: 'owner/name: a git repo, or an image repository' }),
+  since: z
+    .string()
+    .regex(
+      /^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2}))?$/,
+      says('since must be an ISO 8601 date or time, e.g. 2026-12-01 or 2026-12-01T10:00:00Z; got {got}'),
+    )
+    .refine((s) => !Number.isNaN(Date.parse(s)), says('since must be a real date or time; got {got}'))
+    // The database writes times as toISOString() does: compared as text, so `since` is written the same way.
+    .transform((s) => new Date(s).toISOString())
+    .optional()
+    .meta({ description: 'ISO 8601: events at or after it' }),
+  limit: z.coerce
+    .number(says(`limit must be a whole number from 1 to ${AUDIT_LIMIT}`))
+    .pipe(wholeNumber(1, AUDIT_LIMIT, `limit must be a whole number from 1 to ${AUDIT_LIMIT}`))
+    .default(100)
+    .meta({ description: 'page size', type: 'integer', minimum: 1, maximum: AUDIT_LIMIT }),
+  before: z.coerce
+    .number(says('before must be a value from next'))
+    .pipe(wholeNumber(1, Number.MAX_SAFE_INTEGER, 'before must be a value from next'))
+    .optional()
+    .meta({ description: "the previous page's `next`: the events older than it", type: 'integer' }),
+});
+export type AuditListQuery = z.output<typeof AuditListQuery>;

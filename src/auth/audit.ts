@@ -1,33 +1,9 @@
+import type { AuditEvent } from '../store/schema.js';
 import type { Caller } from '../store/scopes.js';
 import type { Store } from '../store/store.js';
+import type { AuditAction } from './audit-actions.js';
 
-/**
- * What the audit log records (DESIGN.md, "Identity and access"). One name per kind of event, so a filter by
- * action finds all of them whichever door (CLI, API, web page) the event came through.
- */
-export const AUDIT_ACTIONS = [
-  'sign_in',
-  'sign_out',
-  'user.create',
-  'user.remove',
-  'token.create',
-  'token.revoke',
-  'pull_token.create',
-  'pull_token.revoke',
-  'secret.set',
-  'secret.remove',
-  'repo.share',
-  'repo.unshare',
-  'repo.retention',
-  'user.quota',
-  'repo.upstream.link',
-  'repo.upstream.unlink',
-  'image.remove',
-  'gc.remove',
-  'build.cancel',
-  'build.rebuild',
-] as const;
-export type AuditAction = (typeof AUDIT_ACTIONS)[number];
+export { AUDIT_ACTIONS, type AuditAction } from './audit-actions.js';
 
 /** Who did it: a signed-in caller (with the token or session they used), the server's CLI, or the server itself. */
 export interface Actor {
@@ -46,11 +22,69 @@ export function actorOf(caller: Caller, address: string | null): Actor {
   return { actor: caller.user.name, actorKind: caller.via ?? 'token', actorTokenId: caller.tokenId || null, address };
 }
 
+/** What a listing asks for (GET /api/audit, the /audit page, `codehub-build audit`). */
+export interface AuditFilter {
+  actor?: string;
+  action?: AuditAction;
+  /** `owner/name`: a git repo's, or an image repository's. */
+  repo?: string;
+  /** ISO 8601, as the database writes it (`toISOString()`): events at or after it. */
+  since?: string;
+  /** An id from a page's `next`: the events older than it. */
+  before?: number;
+  limit: number;
+}
+
+/** One gc removal, as far as the log needs it (registry/gc.ts's Removal). */
+export interface RemovedByGc {
+  repository: string;
+  tag: string | null;
+  bytes: number;
+}
+
+/** Tag names one gc event lists at most; the count says how many went. */
+const GC_TAGS_LISTED = 100;
+
 /** Appends events to the audit log. `detail` holds names and numbers only: never a secret's value or a token. */
 export class AuditLog {
   constructor(private store: Store) {}
 
   record(who: Actor, action: AuditAction, target: string, more: { repo?: string | null; detail?: Record<string, unknown> } = {}): void {
     this.store.audit.append({ ...who, action, target, repo: more.repo ?? null, detail: more.detail ?? null });
+  }
+
+  /**
+   * A gc run's removals: one event per image repository it removed something from. Per repository rather than
+   * one per run, so the repository's owner sees it (an owner's view is their repos' events) and one owner's
+   * event never names another's images; rather than one per manifest, because a first run on an old server may
+   * remove thousands and the log stays readable. Nothing is recorded for a repository that lost nothing.
+   */
+  gcRemovals(who: Actor, removals: readonly RemovedByGc[]): void {
+    const byRepository = new Map<string, RemovedByGc[]>();
+    for (const r of removals) byRepository.set(r.repository, [...(byRepository.get(r.repository) ?? []), r]);
+    for (const [repository, list] of byRepository) {
+      const tags = list.flatMap((r) => (r.tag === null ? [] : [r.tag]));
+      this.record(who, 'gc.remove', repository, {
+        repo: repository,
+        detail: {
+          tags: tags.slice(0, GC_TAGS_LISTED),
+          tag_count: tags.length,
+          untagged_manifests: list.length - tags.length,
+          bytes: list.reduce((a, r) => a + r.bytes, 0),
+        },
+      });
+    }
+  }
+
+  /**
+   * The events `caller` may see that match `f`, newest first: an admin every event, anyone else the events of
+   * the repos in their own namespace (`<name>/*`) and nothing else. `next` is the `before` of the next page,
+   * null on the last.
+   */
+  list(caller: Caller, f: AuditFilter): { events: AuditEvent[]; next: number | null } {
+    const admin = caller.scopes.includes('admin');
+    const rows = this.store.audit.list({ ...f, ...(admin ? {} : { owner: caller.user.name }), limit: f.limit + 1 });
+    const events = rows.slice(0, f.limit);
+    return { events, next: rows.length > f.limit ? events[events.length - 1]!.id : null };
   }
 }

@@ -1,3 +1,5 @@
+import { AuditLog, CLI_ACTOR, type AuditAction } from '../auth/audit.js';
+import type { Outcome } from '../auth/outcome.js';
 import { loadSettings } from '../settings.js';
 import { dbFile, openDb } from '../store/db.js';
 import { Store } from '../store/store.js';
@@ -17,4 +19,19 @@ export function withStore<T>(fn: (store: Store) => T): T {
     store.db.$client.close();
     throw e;
   }
+}
+
+/**
+ * Records `action` by the server's command line in the audit log when `outcome` succeeded (in the same store,
+ * before it closes); returns the outcome as it was.
+ */
+export function cliAudited<T>(
+  store: Store,
+  outcome: Outcome<T>,
+  action: AuditAction,
+  target: (done: T) => string,
+  detail?: (done: T) => Record<string, unknown>,
+): Outcome<T> {
+  if (outcome.ok) new AuditLog(store).record(CLI_ACTOR, action, target(outcome), detail ? { detail: detail(outcome) } : {});
+  return outcome;
 }

@@ -6,6 +6,7 @@ import { GcScopeError, type GcReport, type Removal } from '../registry/gc.js';
 import { loadSettings } from '../settings.js';
 import { NO_QUOTA } from '../store/schema.js';
 import { formatBytes, parseSize } from '../units.js';
+import { AuditLog, CLI_ACTOR } from '../auth/audit.js';
 import { UsageError, withStore } from './common.js';
 
 /** `user quota <name> <size|none|default>` (on the server): a user's own quota, none, or back to CODEHUB_QUOTA. */
@@ -23,7 +24,12 @@ export function quotaCmd(args: string[]): number {
     if (!parsed.ok) throw new UsageError(`${parsed.problem}; or none (no quota), default (CODEHUB_QUOTA)\n${usage}`);
     bytes = parsed.value;
   }
-  if (!withStore((s) => s.accounts.setQuota(name, bytes))) throw new UsageError(`no user ${name}`);
+  const set = withStore((s) => {
+    const ok = s.accounts.setQuota(name, bytes);
+    if (ok) new AuditLog(s).record(CLI_ACTOR, 'user.quota', name, { detail: { bytes: bytes === NO_QUOTA ? 'none' : bytes === null ? 'default' : bytes } });
+    return ok;
+  });
+  if (!set) throw new UsageError(`no user ${name}`);
   const settings = loadSettings();
   const text =
     bytes === NO_QUOTA
@@ -60,7 +66,10 @@ export async function gcCmd(args: string[]): Promise<number> {
   const report = await withStore(async (store) => {
     const ops = openRegistryOps(settings, store, log);
     try {
-      return await ops.gc.run({ dryRun: values['dry-run'] === true, ...(values.repo ? { repo: values.repo } : {}) });
+      const r = await ops.gc.run({ dryRun: values['dry-run'] === true, ...(values.repo ? { repo: values.repo } : {}) });
+      // The operator ran it (whoever can run it owns the data dir); a dry run removed nothing.
+      if (!r.dryRun) new AuditLog(store).gcRemovals(CLI_ACTOR, r.removals);
+      return r;
     } catch (e) {
       if (e instanceof GcScopeError) throw new UsageError(e.message);
       throw e;

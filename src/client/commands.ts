@@ -1,3 +1,4 @@
+import { auditCmd } from './audit.js';
 import { buildCmd } from './build.js';
 import { buildActionCmd, buildsCmd, logsCmd, statusCmd } from './builds.js';
 import { imageCmd, usageCmd } from './registry.js';
@@ -50,6 +51,9 @@ export const CLIENT_USAGE = `client (talks to CODEHUB_URL with CODEHUB_TOKEN; wh
                               and CODEHUB_STATUS_TOKEN (the owner)
   usage [owner] [--json]      registry bytes of your images (or owner's), per image, against the quota
   image rm <owner/image:tag>  remove one tag of your image (a docker push's too), its manifest when nothing else needs it
+  audit [--actor A] [--action X] [--repo owner/name] [--since T] [--limit N] [--before ID] [--json]
+                              the audit log, newest first: an admin's token sees every event, anyone else's the events
+                              of their own repos (secret values and tokens are never in it)
   version                     this CLI's version
 `;
 
@@ -72,6 +76,7 @@ export function clientCommand(cmd: string): Command | undefined {
     repo: repoCmd,
     usage: usageCmd,
     image: imageCmd,
+    audit: auditCmd,
   };
   return Object.hasOwn(table, cmd) ? table[cmd] : undefined;
 }

@@ -33,7 +33,7 @@ export async function repoCmd(args: string[]): Promise<number> {
   }
   if (!user || positionals.length !== 2) throw new UsageError(usage);
   if (sub === 'unshare') {
-    await request(clientConfig(), `${path}/${user}`, 'DELETE');
+    await (await request(clientConfig(), `${path}/${user}`, 'DELETE')).text();
     console.log(`${repo} is no longer shared with ${user}`);
     return 0;
   }
@@ -59,7 +59,7 @@ export async function secretCmd(args: string[]): Promise<number> {
   if ((sub !== 'set' && sub !== 'remove') || args.length !== 3 || !name) throw new UsageError(usage);
   const target = `${path}/${encodeURIComponent(name)}`;
   if (sub === 'remove') {
-    await request(clientConfig(), target, 'DELETE');
+    await (await request(clientConfig(), target, 'DELETE')).text();
     console.log(`removed secret ${name} of ${repo}`);
     return 0;
   }
@@ -69,7 +69,8 @@ export async function secretCmd(args: string[]): Promise<number> {
   let value = Buffer.concat(chunks);
   // `echo value | codehub-build secret set` must not store the newline echo added.
   if (value.at(-1) === 0x0a) value = value.subarray(0, value.at(-2) === 0x0d ? -2 : -1);
-  await request(clientConfig(), target, 'PUT', value);
+  // The answer is read (not left unread) so the connection closes and the command exits at once, not after the server's keep-alive.
+  await (await request(clientConfig(), target, 'PUT', value)).text();
   console.log(`set secret ${name} of ${repo} (${value.length} bytes)`);
   return 0;
 }

@@ -30,7 +30,7 @@ export async function upstreamCmd(args: string[]): Promise<number> {
   const setting = values.url !== undefined || values.forge !== undefined || values['api-url'] !== undefined;
   if (values.remove) {
     if (setting) throw new UsageError(`--remove takes no other option\n${USAGE}`);
-    await request(clientConfig(), path, 'DELETE');
+    await (await request(clientConfig(), path, 'DELETE')).text();
     console.log(`${repo} is no longer linked to an upstream; its forge's webhook deliveries are now ignored`);
     return 0;
   }

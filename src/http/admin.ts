@@ -3,14 +3,17 @@ import { NewTokenRequest, NewUserRequest } from '../api/requests.js';
 import { addUser, createToken, listTokens, removeUser, revokeToken } from '../auth/accounts.js';
 import type { Access } from '../auth/access.js';
 import { daysToMs } from '../auth/expiry.js';
+import type { AuditLog } from '../auth/audit.js';
 import type { Caller } from '../store/scopes.js';
 import type { Store } from '../store/store.js';
+import { audited } from './audited.js';
 import { readRequest } from './body.js';
 import { done } from './outcome.js';
 
 export interface AdminDeps {
   store: Store;
   access: Access;
+  audit: AuditLog;
   /** CODEHUB_TOKEN_MAX_DAYS: how long new tokens may live (null: no maximum). */
   tokenMaxDays?: number | null;
 }
@@ -42,11 +45,13 @@ export function adminRoutes(deps: AdminDeps): Hono<Env> {
   app.post('/users', admin, async (c) => {
     const body = await readRequest(c, NewUserRequest, BODY);
     const made = done(addUser(deps.store, body.name, policy));
+    audited(deps.audit, c, 'user.create', made.name);
     return c.json({ name: made.name, token: made.token, expires_at: made.expiresAt }, 201);
   });
 
   app.delete('/users/:name', admin, (c) => {
     const removed = done(removeUser(deps.store, c.req.param('name')));
+    audited(deps.audit, c, 'user.remove', removed.name);
     return c.json({ name: removed.name, removed: true });
   });
 
@@ -55,6 +60,9 @@ export function adminRoutes(deps: AdminDeps): Hono<Env> {
     const body = await readRequest(c, NewTokenRequest, { ...BODY, empty: {} });
     const lifetime = body.expires_in_days === undefined ? {} : { lifetimeMs: daysToMs(body.expires_in_days) };
     const made = done(createToken(deps.store, c.req.param('name'), { scopes: body.scopes, label: body.label, ...lifetime }, policy));
+    audited(deps.audit, c, 'token.create', String(made.id), {
+      detail: { user: made.user, label: made.label, scopes: made.scopes, expires_at: made.expiresAt },
+    });
     return c.json({ id: made.id, token: made.token, label: made.label, scopes: made.scopes, expires_at: made.expiresAt }, 201);
   });
 
@@ -75,6 +83,7 @@ export function adminRoutes(deps: AdminDeps): Hono<Env> {
 
   app.delete('/tokens/:id', admin, (c) => {
     const revoked = done(revokeToken(deps.store, c.req.param('id')));
+    audited(deps.audit, c, 'token.revoke', String(revoked.id));
     return c.json({ id: revoked.id, revoked: true });
   });
 

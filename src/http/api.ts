@@ -1,5 +1,6 @@
 import { Hono } from 'hono';
 import type { Access } from '../auth/access.js';
+import { AuditLog } from '../auth/audit.js';
 import type { BuildService } from '../builds/service.js';
 import type { UpstreamLinks } from '../forges/links.js';
 import type { LogStore } from '../logs/store.js';
@@ -12,6 +13,7 @@ import type { Caller } from '../store/scopes.js';
 import type { Store } from '../store/store.js';
 import type { UploadService } from '../uploads/service.js';
 import { adminRoutes } from './admin.js';
+import { auditRoutes } from './audit.js';
 import type { Authenticator } from './auth.js';
 import { buildRoutes } from './builds.js';
 import { upstreamRoutes } from './forges.js';
@@ -71,22 +73,26 @@ export function apiRoutes(deps: ApiDeps): Hono<Env> {
   });
 
   const { store, access, publicUrl } = deps;
+  // Who changed what (issue 27): each route records its own events, after they succeeded.
+  const audit = new AuditLog(store);
   // Builds and their logs.
-  app.route('/', buildRoutes({ store, access, builds: deps.builds, logs: deps.logs, publicUrl, statusesOf: deps.statusesOf }));
+  app.route('/', buildRoutes({ store, access, builds: deps.builds, logs: deps.logs, publicUrl, statusesOf: deps.statusesOf, audit }));
   // A repo's settings, the owner's: secrets, badge, retention, members.
-  app.route('/', repoRoutes({ store, access, secrets: deps.secrets, publicUrl, retention: deps.retention }));
+  app.route('/', repoRoutes({ store, access, secrets: deps.secrets, publicUrl, retention: deps.retention, audit }));
   // Links to forges, the owner's (issue 17).
-  app.route('/', upstreamRoutes({ links: deps.links, access }));
+  app.route('/', upstreamRoutes({ links: deps.links, access, audit }));
   // Registry usage and tags removed by hand.
-  app.route('/', imageRoutes({ store, access, usage: deps.usage, gc: deps.gc }));
+  app.route('/', imageRoutes({ store, access, usage: deps.usage, gc: deps.gc, audit }));
   // Builds of uploaded folders (`codehub-build build`).
   app.route('/', uploadRoutes({ uploads: deps.uploads, access, publicUrl }));
   // Users and tokens (admin scope).
-  app.route('/', adminRoutes({ store, access, tokenMaxDays: deps.tokenMaxDays ?? null }));
+  app.route('/', adminRoutes({ store, access, audit, tokenMaxDays: deps.tokenMaxDays ?? null }));
   // The vulnerability database: its sources, and imports (admin scope).
   app.route('/', vulnDbRoutes({ store, access, dataDir: deps.dataDir }));
   // A build's vulnerabilities and SBOM.
   app.route('/', scanRoutes({ store, access }));
+  // The audit log: an admin's whole, an owner's repos'.
+  app.route('/', auditRoutes({ audit }));
 
   return app;
 }

@@ -2,6 +2,7 @@ import { Hono } from 'hono';
 import { stream, streamSSE } from 'hono/streaming';
 import { BuildListQuery, LogQuery, parseRequest } from '../api/requests.js';
 import type { Access } from '../auth/access.js';
+import type { AuditLog } from '../auth/audit.js';
 import type { BuildService } from '../builds/service.js';
 import { BadRequestError, GoneError } from '../errors.js';
 import { sendLog } from '../logs/follow.js';
@@ -9,6 +10,7 @@ import type { LogLine, LogStore } from '../logs/store.js';
 import type { Build, CommitStatusRow } from '../store/schema.js';
 import type { Caller } from '../store/scopes.js';
 import type { Store } from '../store/store.js';
+import { audited } from './audited.js';
 import { Lookups } from './lookups.js';
 import { checked } from './outcome.js';
 import { buildView, logExpiredMessage } from './views.js';
@@ -21,6 +23,7 @@ export interface BuildRoutesDeps {
   publicUrl: string;
   /** The commit statuses owed for builds of linked repos, shown on each build. */
   statusesOf: (ids: number[]) => Map<number, CommitStatusRow>;
+  audit: AuditLog;
 }
 
 type Env = { Variables: { caller: Caller } };
@@ -129,12 +132,16 @@ export function buildRoutes(deps: BuildRoutesDeps): Hono<Env> {
 
   app.post('/builds/:id/cancel', async (c) => {
     const b = lookups.build(c.get('caller'), c.req.param('id'), 'write');
-    return c.json(view(await deps.builds.cancel(b.id, c.get('caller').user.name)));
+    const canceled = await deps.builds.cancel(b.id, c.get('caller').user.name);
+    audited(deps.audit, c, 'build.cancel', `#${b.id}`, { repo: b.repo });
+    return c.json(view(canceled));
   });
 
   app.post('/builds/:id/rebuild', async (c) => {
     const b = lookups.build(c.get('caller'), c.req.param('id'), 'write');
-    return c.json(view(await deps.builds.rebuild(b.id, c.get('caller').user.name)), 201);
+    const again = await deps.builds.rebuild(b.id, c.get('caller').user.name);
+    audited(deps.audit, c, 'build.rebuild', `#${b.id}`, { repo: b.repo, detail: { build: again.id } });
+    return c.json(view(again), 201);
   });
 
   app.get('/repos/:owner/:repo/commits/:sha/builds', (c) => {

@@ -1,11 +1,13 @@
 import { Hono } from 'hono';
 import type { Access } from '../auth/access.js';
+import type { AuditLog } from '../auth/audit.js';
 import type { HookAnswerView } from '../api/answers.js';
 import type { Caller } from '../store/scopes.js';
 import type { UpstreamLinks } from '../forges/links.js';
 import type { HookAnswer, WebhookService } from '../forges/webhooks.js';
 import { FORGE_NAMES } from '../forges/index.js';
 import type { CommitStatusRow } from '../store/schema.js';
+import { audited } from './audited.js';
 import { readBody, readJson } from './body.js';
 import { checkRepoParam } from './lookups.js';
 import { buildView } from './views.js';
@@ -59,7 +61,7 @@ function answerView(a: HookAnswer, deps: ForgeHookDeps): HookAnswerView {
 }
 
 /** `PUT|GET|DELETE /api/repos/:owner/:repo/upstream` (mounted under /api): the owner's link to a forge. */
-export function upstreamRoutes(deps: { links: UpstreamLinks; access: Access }): Hono<{ Variables: { caller: Caller } }> {
+export function upstreamRoutes(deps: { links: UpstreamLinks; access: Access; audit: AuditLog }): Hono<{ Variables: { caller: Caller } }> {
   const app = new Hono<{ Variables: { caller: Caller } }>();
   const owned = (caller: Caller, owner: string, repo: string) => {
     checkRepoParam(`${owner}/${repo}`);
@@ -74,6 +76,8 @@ export function upstreamRoutes(deps: { links: UpstreamLinks; access: Access }): 
       notJson: (why) => `the body is not JSON (${why}); send {"url", "forge", "webhook_secret", "status_token", "api_url"}`,
     });
     const { view, created } = await deps.links.set(owner, repo, body);
+    // The URL was refused if it held credentials; the webhook secret and status token are never recorded.
+    audited(deps.audit, c, 'repo.upstream.link', `${owner}/${repo}`, { repo: `${owner}/${repo}`, detail: { url: view.url, forge: view.forge, created } });
     return c.json(view, created ? 201 : 200);
   });
   app.get('/repos/:owner/:repo/upstream', (c) => {
@@ -85,6 +89,7 @@ export function upstreamRoutes(deps: { links: UpstreamLinks; access: Access }): 
     const { owner, repo } = c.req.param();
     owned(c.get('caller'), owner, repo);
     deps.links.remove(owner, repo);
+    audited(deps.audit, c, 'repo.upstream.unlink', `${owner}/${repo}`, { repo: `${owner}/${repo}` });
     return c.json({ repo: `${owner}/${repo}`, removed: true });
   });
   return app;

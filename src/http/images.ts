@@ -1,5 +1,6 @@
 import { Hono } from 'hono';
 import type { Access } from '../auth/access.js';
+import type { AuditLog } from '../auth/audit.js';
 import { BadGatewayError, BadRequestError } from '../errors.js';
 import { TAG_RE } from '../images/tags.js';
 import { nameProblem } from '../names.js';
@@ -8,6 +9,7 @@ import type { GarbageCollector } from '../registry/gc.js';
 import type { UsageService } from '../registry/usage.js';
 import type { Caller } from '../store/scopes.js';
 import type { Store } from '../store/store.js';
+import { audited } from './audited.js';
 import { Lookups } from './lookups.js';
 
 export interface ImageRoutesDeps {
@@ -16,6 +18,7 @@ export interface ImageRoutesDeps {
   usage: UsageService;
   /** Removes a tag by hand. */
   gc: Pick<GarbageCollector, 'removeTag'>;
+  audit: AuditLog;
 }
 
 type Env = { Variables: { caller: Caller } };
@@ -42,6 +45,8 @@ export function imageRoutes(deps: ImageRoutesDeps): Hono<Env> {
     const removed = await deps.gc.removeTag(`${owner}/${image}`, tag, caller.user.name).catch((e: unknown) => {
       throw e instanceof RegistryError ? new BadGatewayError(e.message) : e;
     });
+    const detail = { removed: removed.map((r) => ({ tag: r.tag, digest: r.digest, how: r.how })), bytes: removed.reduce((a, r) => a + r.bytes, 0) };
+    audited(deps.audit, c, 'image.remove', `${owner}/${image}:${tag}`, { repo: `${owner}/${image}`, detail });
     return c.json({
       repository: `${owner}/${image}`,
       tag,

@@ -150,6 +150,17 @@ const web: Record<string, PathItemObject> = {
       'web',
     ),
   },
+  '/audit': {
+    get: op(
+      {
+        operationId: 'auditPage',
+        summary: "the audit log as GET /api/audit shows it to the viewer (an admin every event, anyone else their repos' events), with a form of filters",
+        security: PAGE,
+        responses: pageResponses('the page'),
+      },
+      'web',
+    ),
+  },
   '/static/{name}': {
     get: op(
       {

@@ -1,6 +1,7 @@
 import { Hono } from 'hono';
 import { BadgeRequest, MemberRequest, RetentionRequest } from '../api/requests.js';
 import type { Access } from '../auth/access.js';
+import type { AuditLog } from '../auth/audit.js';
 import { membersOf, share, unshare } from '../auth/members.js';
 import { setPublicBadge } from '../auth/public-badge.js';
 import type { Policy } from '../registry/retention.js';
@@ -9,6 +10,7 @@ import { MAX_SECRET_BYTES } from '../limits.js';
 import type { RepoSecrets } from '../secrets/vault.js';
 import type { Caller } from '../store/scopes.js';
 import type { Store } from '../store/store.js';
+import { audited } from './audited.js';
 import { readBody, readRequest } from './body.js';
 import { checkRepoParam } from './lookups.js';
 import { done } from './outcome.js';
@@ -20,6 +22,7 @@ export interface RepoRoutesDeps {
   publicUrl: string;
   /** The server's retention defaults (CODEHUB_RETENTION_KEEP, CODEHUB_RETENTION_DAYS), shown beside an override. */
   retention: Policy;
+  audit: AuditLog;
 }
 
 type Env = { Variables: { caller: Caller } };
@@ -51,12 +54,14 @@ export function repoRoutes(deps: RepoRoutesDeps): Hono<Env> {
     const { owner, repo, name } = c.req.param();
     owned(c, owner, repo);
     deps.secrets.set(owner, repo, name, await readBody(c, { maxBytes: MAX_SECRET_BYTES, tooLarge: `a secret value may be at most ${MAX_SECRET_BYTES} bytes` }));
+    audited(deps.audit, c, 'secret.set', name, { repo: `${owner}/${repo}` }); // the name only, never the value
     return c.json({ repo: `${owner}/${repo}`, name, set: true });
   });
   app.delete('/repos/:owner/:repo/secrets/:name', (c) => {
     const { owner, repo, name } = c.req.param();
     owned(c, owner, repo);
     deps.secrets.remove(owner, repo, name);
+    audited(deps.audit, c, 'secret.remove', name, { repo: `${owner}/${repo}` });
     return c.json({ repo: `${owner}/${repo}`, name, removed: true });
   });
 
@@ -91,7 +96,9 @@ export function repoRoutes(deps: RepoRoutesDeps): Hono<Env> {
       tooLarge: 'the body is {"keep": N, "days": D}',
       notJson: { value: null },
     });
-    return c.json(retentionView(owner, repo, done(setRetention(deps.store, deps.retention, owner, repo, change))));
+    const set = done(setRetention(deps.store, deps.retention, owner, repo, change));
+    audited(deps.audit, c, 'repo.retention', `${owner}/${repo}`, { repo: `${owner}/${repo}`, detail: { override: set.override } });
+    return c.json(retentionView(owner, repo, set));
   });
 
   // Sharing: a user gets read (clone, builds, logs) or write (also push, cancel, rebuild).
@@ -109,12 +116,14 @@ export function repoRoutes(deps: RepoRoutesDeps): Hono<Env> {
       notJson: { value: null },
     });
     const shared = done(share(deps.store, owner, repo, user, role));
+    audited(deps.audit, c, 'repo.share', shared.user, { repo: `${owner}/${repo}`, detail: { role: shared.role } });
     return c.json({ repo: `${owner}/${repo}`, user: shared.user, role: shared.role });
   });
   app.delete('/repos/:owner/:repo/members/:user', (c) => {
     const { owner, repo, user } = c.req.param();
     owned(c, owner, repo);
     done(unshare(deps.store, owner, repo, user));
+    audited(deps.audit, c, 'repo.unshare', user, { repo: `${owner}/${repo}` });
     return c.json({ repo: `${owner}/${repo}`, user, removed: true });
   });
 

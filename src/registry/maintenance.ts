@@ -1,3 +1,4 @@
+import { SYSTEM_ACTOR, type AuditLog } from '../auth/audit.js';
 import type { Logger } from '../log.js';
 import { formatBytes } from '../units.js';
 import type { GarbageCollector } from './gc.js';
@@ -13,6 +14,8 @@ export interface MaintenanceDeps {
   intervalMs: number;
   /** The first run's delay after start (default: a minute, or the interval if shorter). */
   firstDelayMs?: number;
+  /** Where the scheduled gc's removals are recorded, as the server's own (SYSTEM_ACTOR). */
+  audit?: AuditLog;
 }
 
 /**
@@ -64,6 +67,7 @@ export class Maintenance {
         );
       }
       const g = await this.deps.gc.run();
+      this.deps.audit?.gcRemovals(SYSTEM_ACTOR, g.removals);
       log.info('gc run', {
         removed: g.removals.length,
         freed: formatBytes(g.bytes),

@@ -24,8 +24,10 @@ export interface AuditQuery {
   since?: string;
   /** Events with an id below this one: the next page of a newest-first listing. */
   before?: number;
-  /** Only events of these repos (an owner's view); undefined for every event (an admin's). */
+  /** Only events of these repos; undefined for every event (an admin's). */
   repos?: readonly string[];
+  /** Only events of repos in this namespace (`owner/*`): an owner's view. */
+  owner?: string;
   limit: number;
 }
 
@@ -76,6 +78,8 @@ export class AuditStore {
       q.since !== undefined ? gte(auditEvents.at, q.since) : undefined,
       q.before !== undefined ? lt(auditEvents.id, q.before) : undefined,
     ];
+    // A prefix compared as text, not LIKE: `_` is a wildcard there, and names may hold it.
+    if (q.owner !== undefined) where.push(sql`substr(${auditEvents.repo}, 1, ${q.owner.length + 1}) = ${`${q.owner}/`}`);
     if (q.repos) where.push(q.repos.length ? inArray(auditEvents.repo, [...q.repos]) : sql`0`);
     return this.db
       .select()

@@ -175,7 +175,10 @@ describe('admin request bodies', () => {
     expect(parseRequest(NewTokenRequest, { scopes: [1] })).toMatchObject({ ok: false, problems: [expect.stringMatching(/^scopes must be/)] });
     expect(parseRequest(NewTokenRequest, { expires: 1, owner: 'x' })).toEqual({
       ok: false,
-      problems: ['unknown field "expires": the fields are scopes, label, expires_in_days', 'unknown field "owner": the fields are scopes, label, expires_in_days'],
+      problems: [
+        'unknown field "expires": the fields are scopes, label, expires_in_days',
+        'unknown field "owner": the fields are scopes, label, expires_in_days',
+      ],
     });
   });
 });

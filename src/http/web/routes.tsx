@@ -2,6 +2,8 @@ import { Hono, type Context } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { getCookie } from 'hono/cookie';
 import type { Access } from '../../auth/access.js';
+import { actorOf, AuditLog } from '../../auth/audit.js';
+import { AuditListQuery, parseRequest } from '../../api/requests.js';
 import type { Caller } from '../../store/scopes.js';
 import type { BuildService } from '../../builds/service.js';
 import { BadRequestError, ForbiddenError, NotFoundError, PayloadTooLargeError } from '../../errors.js';
@@ -11,7 +13,11 @@ import type { Build, CommitStatusRow } from '../../store/schema.js';
 import { newFindings, type ReportedFinding, reportFindings, storedBuildScan } from '../../scan/report.js';
 import { vulnDbSources } from '../../scan/vulndb.js';
 import { VulnsPage } from './vulns-page.js';
-import { SESSION_COOKIE, type Authenticator } from '../auth.js';
+import { remoteAddress, SESSION_COOKIE, type Authenticator } from '../auth.js';
+import { auditEventView } from '../audit.js';
+import { audited } from '../audited.js';
+import { checked } from '../outcome.js';
+import { AuditPage } from './audit-page.js';
 import { buildFilter, checkRepoParam, Lookups } from '../lookups.js';
 import { ASSETS } from './assets.js';
 import { badgeState, badgeSvg } from './badge.js';
@@ -64,6 +70,7 @@ const CSP =
 export function webRoutes(deps: WebDeps): Hono<WebEnv> {
   const app = new Hono<WebEnv>();
   const lookups = new Lookups(deps.store, deps.access);
+  const audit = new AuditLog(deps.store);
 
   app.get('/static/:name', (c) => {
     const a = ASSETS[c.req.param('name')];
@@ -108,7 +115,7 @@ export function webRoutes(deps: WebDeps): Hono<WebEnv> {
     }
     await next();
   };
-  for (const path of ['/', '/login', '/logout', '/repos/*', '/builds/*', '/images/*', '/vulnerabilities']) app.use(path, pageHeaders);
+  for (const path of ['/', '/login', '/logout', '/repos/*', '/builds/*', '/images/*', '/vulnerabilities', '/audit']) app.use(path, pageHeaders);
 
   app.get('/login', (c) => {
     if (deps.auth.caller(c)) return c.redirect(localPath(c.req.query('next')), 303);
@@ -135,6 +142,7 @@ export function webRoutes(deps: WebDeps): Hono<WebEnv> {
         );
       }
       deps.session.signIn(c, token);
+      audit.record(actorOf(caller, remoteAddress(c)), 'sign_in', caller.user.name);
       return c.redirect(next, 303);
     },
   );
@@ -154,6 +162,9 @@ export function webRoutes(deps: WebDeps): Hono<WebEnv> {
       if (token && !deps.session.csrfValid(token, form.csrf))
         throw new ForbiddenError('the form is stale or came from another site; reload the page and try again');
       deps.session.signOut(c);
+      // Only a browser that was signed in signed out; a stale cookie's token may be revoked by now.
+      const caller = deps.auth.byToken(token);
+      if (caller) audit.record(actorOf(caller, remoteAddress(c)), 'sign_out', caller.user.name);
       return c.redirect('/login', 303);
     },
   );
@@ -185,7 +196,7 @@ export function webRoutes(deps: WebDeps): Hono<WebEnv> {
     },
   });
   app.use('/builds/*', formLimit);
-  for (const path of ['/', '/repos/*', '/builds/*', '/images/*', '/vulnerabilities']) app.use(path, signedIn);
+  for (const path of ['/', '/repos/*', '/builds/*', '/images/*', '/vulnerabilities', '/audit']) app.use(path, signedIn);
 
   app.get('/', (c) => {
     const caller = c.get('caller');
@@ -262,6 +273,31 @@ export function webRoutes(deps: WebDeps): Hono<WebEnv> {
     );
   });
 
+  // The audit log, as GET /api/audit shows it to the same token; an empty field of the form is no filter.
+  app.get('/audit', (c) => {
+    const caller = c.get('caller');
+    const given = Object.fromEntries(
+      Object.entries(c.req.query())
+        .filter(([, v]) => v.trim() !== '')
+        .map(([k, v]) => [k, v.trim()]),
+    );
+    const q = checked(parseRequest(AuditListQuery, { limit: String(PAGE_SIZE), ...given }));
+    const page = audit.list(caller, q);
+    const filter = { actor: given.actor, action: given.action, repo: given.repo, since: given.since };
+    return c.html(
+      html(
+        <AuditPage
+          viewer={c.get('viewer')}
+          admin={caller.scopes.includes('admin')}
+          filter={filter}
+          events={page.events.map(auditEventView)}
+          older={page.next}
+          now={Date.now()}
+        />,
+      ),
+    );
+  });
+
   app.get('/images/:owner', (c) => {
     const owner = lookups.namespace(c.get('caller'), c.req.param('owner'));
     return c.html(html(<ImagesPage viewer={c.get('viewer')} usage={deps.usage.of(owner)} images={deps.usage.tags(owner)} now={Date.now()} />));
@@ -302,6 +338,10 @@ export function webRoutes(deps: WebDeps): Hono<WebEnv> {
       const caller = c.get('caller');
       const b = lookups.build(caller, c.req.param('id'), 'write');
       const done = action === 'cancel' ? await deps.builds.cancel(b.id, caller.user.name) : await deps.builds.rebuild(b.id, caller.user.name);
+      audited(audit, c, action === 'cancel' ? 'build.cancel' : 'build.rebuild', `#${b.id}`, {
+        repo: b.repo,
+        ...(action === 'rebuild' ? { detail: { build: done.id } } : {}),
+      });
       return c.redirect(buildPath(done.id), 303);
     });
   }
