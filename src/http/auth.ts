@@ -95,6 +95,12 @@ export class Authenticator {
     return caller;
   }
 
+  /** Why a bare token is refused when its holder can act on it (it expired, saying when), or null. */
+  refusalOf(token: string): string | null {
+    const found = token.length <= 512 ? this.store.accounts.tokenByHash(hashToken(token), this.now()) : undefined;
+    return found && 'expired' in found ? expiredProblem(found.expired) : null;
+  }
+
   /** The caller, or a 401 with a Basic challenge naming `realm` (429 once an address has failed too often). */
   basicOrChallenge(c: Context, realm: string): Caller {
     this.refuseIfFailing(c);

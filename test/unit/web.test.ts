@@ -1,4 +1,5 @@
 import { beforeEach, describe, expect, it } from 'vitest';
+import { hashToken } from '../../src/auth/tokens.js';
 import { ansiToHtml } from '../../src/http/web/ansi.js';
 import { badgeState, badgeSvg } from '../../src/http/web/badge.js';
 import { ago, duration } from '../../src/http/web/format.js';
@@ -88,6 +89,16 @@ describe('web pages', () => {
     const cookie = signedIn.headers.get('set-cookie')!;
     expect(cookie).toMatch(/^codehub_token=chb_[^;]+; Max-Age=\d+; Path=\/; HttpOnly; SameSite=Lax$/);
     expect((await page(`/builds/${b!.id}`, alice)).status).toBe(200);
+  });
+
+  it('says when a token typed into the sign-in form expired, and sets no cookie; its page view stops at the expiry too', async () => {
+    const user = m.store.accounts.userByName('alice')!;
+    const id = m.store.accounts.createToken(user.id, hashToken('chb_old'), 'old', ['read'], '2020-01-02T03:04:05.000Z');
+    const refused = await post('/login', undefined, { token: 'chb_old', next: '/' });
+    expect(refused.status).toBe(401);
+    expect(refused.body).toContain(`token ${id} expired at 2020-01-02T03:04:05.000Z`);
+    expect(refused.headers.get('set-cookie')).toBeNull();
+    expect(await page('/', 'chb_old')).toMatchObject({ status: 303, location: '/login?next=%2F' });
   });
 
   it('refuses a wrong token with a message, never redirects off-site, and slows down guessing', async () => {

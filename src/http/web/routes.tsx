@@ -136,10 +136,8 @@ export function webRoutes(deps: WebDeps): Hono<WebEnv> {
       const next = localPath(typeof form.next === 'string' ? form.next : undefined);
       const caller = token ? deps.auth.signIn(c, token) : undefined;
       if (!caller) {
-        return c.html(
-          html(<SignInPage next={next} error={token ? 'That token is not valid: it was mistyped, revoked, or its user removed.' : 'Enter a token.'} />),
-          401,
-        );
+        const problem = token ? (deps.auth.refusalOf(token) ?? 'That token is not valid: it was mistyped, revoked, or its user removed.') : 'Enter a token.';
+        return c.html(html(<SignInPage next={next} error={problem} />), 401);
       }
       deps.session.signIn(c, token);
       audit.record(actorOf(caller, remoteAddress(c)), 'sign_in', caller.user.name);
