@@ -1,7 +1,8 @@
 import type { Context } from 'hono';
 import { getCookie } from 'hono/cookie';
 import type { Caller } from '../store/scopes.js';
-import { hashToken, parseAuthorization } from '../auth/tokens.js';
+import { checkPullToken, pullTokenMisuse } from '../auth/pull-tokens.js';
+import { hashToken, parseAuthorization, type Credentials } from '../auth/tokens.js';
 import { TooManyRequestsError, UnauthorizedError } from '../errors.js';
 import type { Store } from '../store/store.js';
 
@@ -104,12 +105,24 @@ export class Authenticator {
     if (found) throw new ChallengeError(found.refused, realm);
     const had = c.req.header('authorization') !== undefined;
     if (had) this.countFailure(c);
+    // A pull token is a deployment's registry credential: say so, rather than call it wrong.
+    const misuse = had ? pullTokenMisuse(this.store, parseAuthorization(c.req.header('authorization'))?.token ?? '') : null;
     throw new ChallengeError(
-      had
-        ? 'wrong user name or token: use your user name and a token from `codehub-build user add` or `token create`'
-        : 'authentication required: give your user name and token',
+      misuse ??
+        (had
+          ? 'wrong user name or token: use your user name and a token from `codehub-build user add` or `token create`'
+          : 'authentication required: give your user name and token'),
       realm,
     );
+  }
+
+  /** The git repo a pull token (user `pull-<id>`, a `chp_` token) pulls from, or a 401 saying why not (429 as above). */
+  pullOrChallenge(c: Context, cred: Credentials, realm: string): { owner: string; repo: string } {
+    this.refuseIfFailing(c);
+    const check = checkPullToken(this.store, cred.user ?? '', cred.token);
+    if (check.ok) return check;
+    this.countFailure(c);
+    throw new ChallengeError(check.problem, realm);
   }
 
   private refuseIfFailing(c: Context): void {

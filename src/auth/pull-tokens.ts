@@ -1,0 +1,117 @@
+import type { PullTokenInfo } from '../store/pull-tokens.js';
+import type { Store } from '../store/store.js';
+import { labelProblem } from './accounts.js';
+import { noRepo, refuse, type Outcome } from './outcome.js';
+import { generateToken, hashToken, isPullToken, PULL_TOKEN_PREFIX } from './tokens.js';
+
+/**
+ * Pull tokens: a deployment's credential for one repo's images (DESIGN.md "Pull tokens for deployments"). Docker
+ * logs in with the user name `pull-<id>` and the `chp_` token; the registry's token endpoint grants it pull on
+ * that repo's images and nothing else, and git and the API refuse it. The routes check that the caller owns the
+ * repo; these are the rules about the token. Nothing throws for a refused request (outcome.ts).
+ */
+
+const DAY_MS = 86_400_000;
+/** The longest expiry asked without a server maximum: a hundred years is never, said as a date. */
+const MAX_EXPIRY_DAYS = 36_500;
+
+/** The user name docker logs in with. */
+export const pullUsername = (id: number): string => `pull-${id}`;
+const USERNAME_RE = /^pull-([1-9][0-9]{0,15})$/;
+
+export interface PullTokenRequest {
+  /** What it is for (shown in the list). */
+  label: string;
+  /** Days until it stops working (a fraction allowed: 0.5 is 12 hours); undefined or null: the server's maximum, or never. */
+  expiresInDays?: number | null;
+}
+
+export interface PullTokenMade {
+  id: number;
+  username: string;
+  /** The token, shown once: only its SHA-256 is kept. */
+  token: string;
+  label: string;
+  /** ISO 8601, or null for a token that never expires. */
+  expiresAt: string | null;
+}
+
+/**
+ * Makes a pull token of owner/repo for `by` (its owner or an admin). Refused: a repo not pushed to yet (missing),
+ * a bad label, an expiry that is not a positive number of days or is past `maxDays` (CODEHUB_TOKEN_MAX_DAYS;
+ * null: no maximum). Without an asked expiry, a token expires at the maximum, or never without one.
+ */
+export function createPullToken(
+  store: Store,
+  target: { owner: string; repo: string; by: string },
+  request: PullTokenRequest,
+  opts: { maxDays: number | null; now?: Date },
+): Outcome<PullTokenMade> {
+  const row = store.repos.byName(target.owner, target.repo);
+  if (!row) return noRepo(target.owner, target.repo);
+  const problem = labelProblem(request.label);
+  if (problem) return refuse('invalid', problem);
+  const days = request.expiresInDays ?? opts.maxDays;
+  if (days !== null) {
+    if (!Number.isFinite(days) || days <= 0) return refuse('invalid', `expires_in_days must be a positive number of days; got ${days}`);
+    if (opts.maxDays !== null && days > opts.maxDays)
+      return refuse('invalid', `expires_in_days: at most ${opts.maxDays} days on this server (CODEHUB_TOKEN_MAX_DAYS); got ${days}`);
+    if (days > MAX_EXPIRY_DAYS) return refuse('invalid', `expires_in_days: at most ${MAX_EXPIRY_DAYS} days (leave it out for a token that never expires)`);
+  }
+  const now = opts.now ?? new Date();
+  const expiresAt = days === null ? null : new Date(now.getTime() + Math.round(days * DAY_MS)).toISOString();
+  const token = generateToken(PULL_TOKEN_PREFIX);
+  const id = store.pullTokens.create(row.id, hashToken(token), request.label, target.by, expiresAt);
+  return { ok: true, id, username: pullUsername(id), token, label: request.label, expiresAt };
+}
+
+/** A repo's pull tokens (never a token or its hash); a repo not pushed to yet is missing. */
+export function listPullTokens(store: Store, owner: string, repo: string): Outcome<{ tokens: (PullTokenInfo & { username: string })[] }> {
+  const row = store.repos.byName(owner, repo);
+  if (!row) return noRepo(owner, repo);
+  return { ok: true, tokens: store.pullTokens.list(row.id).map((t) => ({ ...t, username: pullUsername(t.id) })) };
+}
+
+/** Revokes pull token `id` of owner/repo: missing when the repo has no such token (another repo's too). */
+export function revokePullToken(store: Store, owner: string, repo: string, id: number): Outcome<{ id: number; username: string; label: string }> {
+  const row = store.repos.byName(owner, repo);
+  if (!row) return noRepo(owner, repo);
+  const gone = store.pullTokens.revoke(row.id, id);
+  if (!gone) return refuse('missing', `${owner}/${repo} has no pull token ${id}`);
+  return { ok: true, id, username: pullUsername(id), label: gone.label };
+}
+
+/** A pull token checked at the registry's token endpoint: the repo it pulls from, or why it is refused (a 401). */
+export type PullCheck = { ok: true; id: number; owner: string; repo: string } | { ok: false; problem: string };
+
+const WRONG =
+  'wrong pull token: log in with the user name pull-<id> and the chp_ token `codehub-build repo pull-token create` printed (it may have been revoked)';
+
+/**
+ * Whether `username` and `token` are a live pull token. An expired one is refused saying when it expired; a wrong
+ * or revoked one says only that (whether an id exists is nobody's business). A good one records its use.
+ */
+export function checkPullToken(store: Store, username: string, token: string, now: Date = new Date()): PullCheck {
+  const m = USERNAME_RE.exec(username);
+  if (!m || !isPullToken(token) || token.length > 512) return { ok: false, problem: WRONG };
+  const found = store.pullTokens.byHash(hashToken(token), { touch: true, now });
+  if (!found || found.id !== Number(m[1])) return { ok: false, problem: WRONG };
+  if (found.expiresAt !== null && Date.parse(found.expiresAt) <= now.getTime())
+    return {
+      ok: false,
+      problem: `pull token ${username} of ${found.repo} expired at ${found.expiresAt}: make a new one with codehub-build repo pull-token create ${found.repo}`,
+    };
+  const [owner = '', repo = ''] = found.repo.split('/');
+  return { ok: true, id: found.id, owner, repo };
+}
+
+/**
+ * Why a pull token given to git or the API is refused, or null when `token` is no pull token: a deployment's
+ * credential pulls images and does nothing else. Its use is not recorded (nothing was done with it).
+ */
+export function pullTokenMisuse(store: Store, token: string): string | null {
+  if (!isPullToken(token) || token.length > 512) return null;
+  const found = store.pullTokens.byHash(hashToken(token), { touch: false });
+  if (!found) return null;
+  return `this is a pull token (pull-${found.id} of ${found.repo}): it only pulls that repo's images from the registry (docker login); git and the API need your user name and a token from codehub-build token create`;
+}
