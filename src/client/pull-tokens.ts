@@ -70,8 +70,9 @@ export async function pullTokenCmd(args: string[]): Promise<number> {
   }
   const id = positionals[1]?.replace(/^pull-/, '');
   if (sub === 'revoke' && positionals.length === 2 && id && /^[0-9]+$/.test(id)) {
-    await request(clientConfig(), `${path}/${id}`, 'DELETE');
-    console.log(`revoked pull token pull-${id} of ${repo}`);
+    // The answer is read to its end: a body left unread holds the connection, and the process with it, for seconds.
+    const revoked = (await (await request(clientConfig(), `${path}/${id}`, 'DELETE')).json()) as { username: string };
+    console.log(`revoked pull token ${revoked.username} of ${repo}`);
     return 0;
   }
   throw new UsageError(PULL_TOKEN_USAGE);
