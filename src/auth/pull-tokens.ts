@@ -81,8 +81,11 @@ export function revokePullToken(store: Store, owner: string, repo: string, id: n
   return { ok: true, id, username: pullUsername(id), label: gone.label };
 }
 
-/** A pull token checked at the registry's token endpoint: the repo it pulls from, or why it is refused (a 401). */
-export type PullCheck = { ok: true; id: number; owner: string; repo: string } | { ok: false; problem: string };
+/**
+ * A pull token checked at the registry's token endpoint: the repo it pulls from, or why it is refused (a 401);
+ * `expired`: a real token past its time (not a guess, so not a failed sign-in).
+ */
+export type PullCheck = { ok: true; id: number; owner: string; repo: string } | { ok: false; problem: string; expired: boolean };
 
 const WRONG =
   'wrong pull token: log in with the user name pull-<id> and the chp_ token `codehub-build repo pull-token create` printed (it may have been revoked)';
@@ -93,13 +96,14 @@ const WRONG =
  */
 export function checkPullToken(store: Store, username: string, token: string, now: Date = new Date()): PullCheck {
   const m = USERNAME_RE.exec(username);
-  if (!m || !isPullToken(token) || token.length > 512) return { ok: false, problem: WRONG };
+  if (!m || !isPullToken(token) || token.length > 512) return { ok: false, problem: WRONG, expired: false };
   const found = store.pullTokens.byHash(hashToken(token), { touch: true, now });
-  if (!found || found.id !== Number(m[1])) return { ok: false, problem: WRONG };
+  if (!found || found.id !== Number(m[1])) return { ok: false, problem: WRONG, expired: false };
   if (found.expiresAt !== null && Date.parse(found.expiresAt) <= now.getTime())
     return {
       ok: false,
       problem: `pull token ${username} of ${found.repo} expired at ${found.expiresAt}: make a new one with codehub-build repo pull-token create ${found.repo}`,
+      expired: true,
     };
   const [owner = '', repo = ''] = found.repo.split('/');
   return { ok: true, id: found.id, owner, repo };

@@ -98,11 +98,12 @@ describe('pull token service', () => {
       [made.username, made.token.replace('chp_', 'chb_')],
       [made.username, `${made.token}x`],
     ] as const)
-      expect(checkPullToken(store, user, token, at(1000))).toEqual({ ok: false, problem: expect.stringMatching(/^wrong pull token/) });
+      expect(checkPullToken(store, user, token, at(1000))).toEqual({ ok: false, problem: expect.stringMatching(/^wrong pull token/), expired: false });
     const expired = checkPullToken(store, made.username, made.token, at(86_400_000));
     expect(expired).toEqual({
       ok: false,
       problem: `pull token ${made.username} of alice/app expired at ${at(86_400_000).toISOString()}: make a new one with codehub-build repo pull-token create alice/app`,
+      expired: true,
     });
     expect(revokePullToken(store, 'bob', 'app', other.id)).toMatchObject({ ok: false, kind: 'missing' });
     expect(revokePullToken(store, 'alice', 'app', other.id)).toEqual({ ok: true, id: other.id, username: other.username, label: 'prod' });
