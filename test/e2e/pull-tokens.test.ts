@@ -119,7 +119,14 @@ describe('pull tokens', () => {
   });
 
   it('is refused by git and the API with a 401 saying it is a pull token; refused by the registry once revoked', async () => {
-    const made = createToken();
+    // Made through the API this time (its answer held to its schema by the test's fetch).
+    const res = await fetch(`${server.url}/api/repos/${alice}/app/pull-tokens`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${aliceToken}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ label: 'git-probe', expires_in_days: 1 }),
+    });
+    expect(res.status).toBe(201);
+    const made = (await res.json()) as Made;
     const basic = { authorization: `Basic ${Buffer.from(`${made.username}:${made.token}`).toString('base64')}` };
     const message = `this is a pull token (${made.username} of ${alice}/app): it only pulls that repo's images`;
     const clone = await execa('git', ['clone', server.gitUrl(made.username, made.token, alice, 'app'), mkdtempSync(join(tmpdir(), 'chb-pull-clone-'))], {

@@ -1,4 +1,5 @@
 import { beforeEach, describe, expect, it } from 'vitest';
+import * as A from '../../src/api/answers.js';
 import { checkPullToken, createPullToken, listPullTokens, pullTokenMisuse, revokePullToken } from '../../src/auth/pull-tokens.js';
 import { hashToken } from '../../src/auth/tokens.js';
 import { grant, parseScope, type Requester } from '../../src/registry/token.js';
@@ -197,6 +198,7 @@ describe('pull token API', () => {
       expires_at: expect.any(String),
       registry: 'reg:5000',
     });
+    expect(A.PullTokenMade.safeParse(made.body).success).toBe(true);
     expect((await call(path, bob, 'POST', {})).status).toBe(404);
     expect((await call(path, bob)).status).toBe(404);
     const list = await call(path, alice);
@@ -214,15 +216,13 @@ describe('pull token API', () => {
         },
       ],
     });
+    expect(A.PullTokenList.safeParse(list.body).success).toBe(true);
     expect(JSON.stringify(list.body)).not.toContain(made.body.token);
     expect((await call(`${path}/${made.body.id}`, bob, 'DELETE')).status).toBe(404);
     expect((await call(`${path}/abc`, alice, 'DELETE')).status).toBe(400);
-    expect((await call(`${path}/${made.body.id}`, alice, 'DELETE')).body).toEqual({
-      repo: 'alice/app',
-      id: made.body.id,
-      username: made.body.username,
-      revoked: true,
-    });
+    const revoked = await call(`${path}/${made.body.id}`, alice, 'DELETE');
+    expect(revoked.body).toEqual({ repo: 'alice/app', id: made.body.id, username: made.body.username, revoked: true });
+    expect(A.PullTokenRevoked.safeParse(revoked.body).success).toBe(true);
     expect((await call(`${path}/${made.body.id}`, alice, 'DELETE')).status).toBe(404);
     const events = m.store.audit.list({ repo: 'alice/app', limit: 10 });
     expect(events.map((e) => [e.action, e.actor, e.target, JSON.parse(e.detail!)])).toEqual([
