@@ -144,18 +144,13 @@ export const RetentionRequest = jsonObject(
 
 // ---- a repo's pull tokens (deployments' registry credentials)
 
-const DAYS = 'expires_in_days must be a positive number of days (0.5 is 12 hours), or null for the longest this server allows; got {got}';
 export const PullTokenRequest = jsonObject(
   {
     label: z
       .string(says('label must be a string; got {got}'))
       .default('deploy')
       .meta({ description: 'what the token is for, shown in the list', maxLength: MAX_LABEL_LENGTH, pattern: '^[^\\x00-\\x1f\\x7f]*$' }),
-    expires_in_days: z
-      .number(says(DAYS))
-      .positive(says(DAYS))
-      .nullish()
-      .meta({ description: 'days until it stops working; left out or null: CODEHUB_TOKEN_MAX_DAYS, or never on a server without it' }),
+    expires_in_days: expiresInDays,
   },
   {
     notObject: 'the body must be a JSON object like {"label": "prod", "expires_in_days": 90}; got {got}',

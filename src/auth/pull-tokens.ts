@@ -1,6 +1,7 @@
 import type { PullTokenInfo } from '../store/pull-tokens.js';
 import type { Store } from '../store/store.js';
 import { labelProblem } from './accounts.js';
+import { tokenExpiry, type ExpiryPolicy } from './expiry.js';
 import { noRepo, refuse, type Outcome } from './outcome.js';
 import { generateToken, hashToken, isPullToken, PULL_TOKEN_PREFIX } from './tokens.js';
 
@@ -11,10 +12,6 @@ import { generateToken, hashToken, isPullToken, PULL_TOKEN_PREFIX } from './toke
  * repo; these are the rules about the token. Nothing throws for a refused request (outcome.ts).
  */
 
-const DAY_MS = 86_400_000;
-/** The longest expiry asked without a server maximum: a hundred years is never, said as a date. */
-const MAX_EXPIRY_DAYS = 36_500;
-
 /** The user name docker logs in with. */
 export const pullUsername = (id: number): string => `pull-${id}`;
 const USERNAME_RE = /^pull-([1-9][0-9]{0,15})$/;
@@ -22,8 +19,8 @@ const USERNAME_RE = /^pull-([1-9][0-9]{0,15})$/;
 export interface PullTokenRequest {
   /** What it is for (shown in the list). */
   label: string;
-  /** Days until it stops working (a fraction allowed: 0.5 is 12 hours); undefined or null: the server's maximum, or never. */
-  expiresInDays?: number | null;
+  /** How long it lives (`--expires 90d`, `expires_in_days`); undefined: the server's maximum, or never. */
+  lifetimeMs?: number;
 }
 
 export interface PullTokenMade {
@@ -38,31 +35,23 @@ export interface PullTokenMade {
 
 /**
  * Makes a pull token of owner/repo for `by` (its owner or an admin). Refused: a repo not pushed to yet (missing),
- * a bad label, an expiry that is not a positive number of days or is past `maxDays` (CODEHUB_TOKEN_MAX_DAYS;
- * null: no maximum). Without an asked expiry, a token expires at the maximum, or never without one.
+ * a bad label, a lifetime the site's rule refuses (expiry.ts: past CODEHUB_TOKEN_MAX_DAYS, naming it). Its expiry
+ * is a user token's: without a lifetime asked, the maximum, or never without one.
  */
 export function createPullToken(
   store: Store,
   target: { owner: string; repo: string; by: string },
   request: PullTokenRequest,
-  opts: { maxDays: number | null; now?: Date },
+  policy: ExpiryPolicy,
 ): Outcome<PullTokenMade> {
   const row = store.repos.byName(target.owner, target.repo);
   if (!row) return noRepo(target.owner, target.repo);
-  const problem = labelProblem(request.label);
-  if (problem) return refuse('invalid', problem);
-  const days = request.expiresInDays ?? opts.maxDays;
-  if (days !== null) {
-    if (!Number.isFinite(days) || days <= 0) return refuse('invalid', `expires_in_days must be a positive number of days; got ${days}`);
-    if (opts.maxDays !== null && days > opts.maxDays)
-      return refuse('invalid', `expires_in_days: at most ${opts.maxDays} days on this server (CODEHUB_TOKEN_MAX_DAYS); got ${days}`);
-    if (days > MAX_EXPIRY_DAYS) return refuse('invalid', `expires_in_days: at most ${MAX_EXPIRY_DAYS} days (leave it out for a token that never expires)`);
-  }
-  const now = opts.now ?? new Date();
-  const expiresAt = days === null ? null : new Date(now.getTime() + Math.round(days * DAY_MS)).toISOString();
+  const expiry = tokenExpiry(request.lifetimeMs, policy);
+  const problems = [labelProblem(request.label), 'problem' in expiry ? expiry.problem : null].filter((p): p is string => p !== null);
+  if (problems.length || 'problem' in expiry) return refuse('invalid', problems.join('; '));
   const token = generateToken(PULL_TOKEN_PREFIX);
-  const id = store.pullTokens.create(row.id, hashToken(token), request.label, target.by, expiresAt);
-  return { ok: true, id, username: pullUsername(id), token, label: request.label, expiresAt };
+  const id = store.pullTokens.create(row.id, hashToken(token), request.label, target.by, expiry.expiresAt);
+  return { ok: true, id, username: pullUsername(id), token, label: request.label, expiresAt: expiry.expiresAt };
 }
 
 /** A repo's pull tokens (never a token or its hash); a repo not pushed to yet is missing. */

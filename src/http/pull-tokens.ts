@@ -2,6 +2,7 @@ import { Hono } from 'hono';
 import { PullTokenRequest } from '../api/requests.js';
 import type { Access } from '../auth/access.js';
 import { actorOf, AuditLog } from '../auth/audit.js';
+import { daysToMs } from '../auth/expiry.js';
 import { createPullToken, listPullTokens, revokePullToken } from '../auth/pull-tokens.js';
 import { BadRequestError } from '../errors.js';
 import type { Caller } from '../store/scopes.js';
@@ -45,14 +46,8 @@ export function pullTokenRoutes(deps: PullTokenRoutesDeps): Hono<Env> {
       notJson: { value: null },
       empty: {},
     });
-    const made = done(
-      createPullToken(
-        deps.store,
-        { owner, repo, by: caller.user.name },
-        { label: body.label, expiresInDays: body.expires_in_days },
-        { maxDays: deps.tokenMaxDays },
-      ),
-    );
+    const lifetime = body.expires_in_days === undefined ? {} : { lifetimeMs: daysToMs(body.expires_in_days) };
+    const made = done(createPullToken(deps.store, { owner, repo, by: caller.user.name }, { label: body.label, ...lifetime }, { maxDays: deps.tokenMaxDays }));
     audit.record(actorOf(caller, remoteAddress(c)), 'pull_token.create', made.username, { repo: `${owner}/${repo}`, detail: { label: made.label } });
     return c.json({ id: made.id, username: made.username, token: made.token, label: made.label, expires_at: made.expiresAt, registry: deps.registry }, 201);
   });
