@@ -83,7 +83,7 @@ export function apiRoutes(deps: ApiDeps): Hono<Env> {
   // A repo's settings, the owner's: secrets, badge, retention, members.
   app.route('/', repoRoutes({ store, access, secrets: deps.secrets, publicUrl, retention: deps.retention, audit }));
   // A repo's pull tokens, the owner's: deployments' registry credentials.
-  app.route('/', pullTokenRoutes({ store, access, registry: deps.registry, tokenMaxDays: deps.tokenMaxDays ?? null }));
+  app.route('/', pullTokenRoutes({ store, access, registry: deps.registry, tokenMaxDays: deps.tokenMaxDays ?? null, audit }));
   // Links to forges, the owner's (issue 17).
   app.route('/', upstreamRoutes({ links: deps.links, access, audit }));
   // Registry usage and tags removed by hand.

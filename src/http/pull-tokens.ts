@@ -1,13 +1,13 @@
 import { Hono } from 'hono';
 import { PullTokenRequest } from '../api/requests.js';
 import type { Access } from '../auth/access.js';
-import { actorOf, AuditLog } from '../auth/audit.js';
+import type { AuditLog } from '../auth/audit.js';
 import { daysToMs } from '../auth/expiry.js';
 import { createPullToken, listPullTokens, revokePullToken } from '../auth/pull-tokens.js';
 import { BadRequestError } from '../errors.js';
 import type { Caller } from '../store/scopes.js';
 import type { Store } from '../store/store.js';
-import { remoteAddress } from './auth.js';
+import { audited } from './audited.js';
 import { readRequest } from './body.js';
 import { checkRepoParam } from './lookups.js';
 import { done } from './outcome.js';
@@ -20,6 +20,7 @@ export interface PullTokenRoutesDeps {
   registry: string;
   /** CODEHUB_TOKEN_MAX_DAYS: the longest a pull token may live; null: no maximum. */
   tokenMaxDays: number | null;
+  audit: AuditLog;
 }
 
 type Env = { Variables: { caller: Caller } };
@@ -30,7 +31,6 @@ type Env = { Variables: { caller: Caller } };
  */
 export function pullTokenRoutes(deps: PullTokenRoutesDeps): Hono<Env> {
   const app = new Hono<Env>();
-  const audit = new AuditLog(deps.store);
   const owned = (caller: Caller, owner: string, repo: string): void => {
     checkRepoParam(`${owner}/${repo}`);
     deps.access.require(caller, owner, repo, 'owner');
@@ -48,7 +48,7 @@ export function pullTokenRoutes(deps: PullTokenRoutesDeps): Hono<Env> {
     });
     const lifetime = body.expires_in_days === undefined ? {} : { lifetimeMs: daysToMs(body.expires_in_days) };
     const made = done(createPullToken(deps.store, { owner, repo, by: caller.user.name }, { label: body.label, ...lifetime }, { maxDays: deps.tokenMaxDays }));
-    audit.record(actorOf(caller, remoteAddress(c)), 'pull_token.create', made.username, { repo: `${owner}/${repo}`, detail: { label: made.label } });
+    audited(deps.audit, c, 'pull_token.create', made.username, { repo: `${owner}/${repo}`, detail: { label: made.label } });
     return c.json({ id: made.id, username: made.username, token: made.token, label: made.label, expires_at: made.expiresAt, registry: deps.registry }, 201);
   });
 
@@ -76,7 +76,7 @@ export function pullTokenRoutes(deps: PullTokenRoutesDeps): Hono<Env> {
     owned(caller, owner, repo);
     if (!/^[1-9][0-9]{0,15}$/.test(id)) throw new BadRequestError(`${JSON.stringify(id.slice(0, 40))} is not a pull token id (the number of pull-<id>)`);
     const revoked = done(revokePullToken(deps.store, owner, repo, Number(id)));
-    audit.record(actorOf(caller, remoteAddress(c)), 'pull_token.revoke', revoked.username, { repo: `${owner}/${repo}`, detail: { label: revoked.label } });
+    audited(deps.audit, c, 'pull_token.revoke', revoked.username, { repo: `${owner}/${repo}`, detail: { label: revoked.label } });
     return c.json({ repo: `${owner}/${repo}`, id: revoked.id, username: revoked.username, revoked: true });
   });
 
