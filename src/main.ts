@@ -298,6 +298,7 @@ export async function startServer(settings: Settings, opts: { log?: Logger; driv
       links,
       statusesOf,
       dataDir: settings.dataDir,
+      registry: settings.registry,
     }),
     health: healthRoutes({ store, pool, registry, metrics, gate, disk, vulndbMaxAgeMs: settings.vulndbMaxAgeMs }),
     downloads: downloadRoutes(),

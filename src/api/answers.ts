@@ -273,6 +273,31 @@ export const Members = z.strictObject({
 export const Shared = z.strictObject({ repo: REPO, user: z.string(), role: Role });
 export const Unshared = z.strictObject({ repo: REPO, user: z.string(), removed: yes });
 
+// ---- a repo's pull tokens
+
+const PULL_USER = z.string().meta({ description: 'the user name docker logs in with: pull-<id>' });
+export const PullTokenMade = z.strictObject({
+  id: z.int().meta({ description: 'its id (what revokes it)' }),
+  username: PULL_USER,
+  token: z.string().meta({ description: 'the token (chp_...), shown this once: the password of docker login' }),
+  label: z.string(),
+  expires_at: isoOrNull('ISO 8601; null: never'),
+  registry: z.string().meta({ description: 'the registry it signs in to (host[:port]), as docker login and a dockerconfigjson name it' }),
+});
+export const PullTokenInfo = z
+  .strictObject({
+    id: z.int().meta({ description: 'its id (what revokes it)' }),
+    username: PULL_USER,
+    label: z.string(),
+    created_by: z.string().meta({ description: 'the user who made it' }),
+    created_at: iso(),
+    last_used_at: isoOrNull('ISO 8601, to the minute: its last registry sign-in'),
+    expires_at: isoOrNull('ISO 8601; null: never (an expired token stays listed until revoked)'),
+  })
+  .meta({ description: 'a pull token as it is listed: never the token or its hash' });
+export const PullTokenList = z.strictObject({ repo: REPO, tokens: z.array(PullTokenInfo) });
+export const PullTokenRevoked = z.strictObject({ repo: REPO, id: z.int(), username: PULL_USER, revoked: yes });
+
 // ---- the registry
 
 export const Usage = z.strictObject({
@@ -419,6 +444,8 @@ export type RetentionAnswer = z.output<typeof Retention>;
 export type BadgeAnswer = z.output<typeof Badge>;
 export type SecretListAnswer = z.output<typeof SecretList>;
 export type MembersAnswer = z.output<typeof Members>;
+export type PullTokenMadeAnswer = z.output<typeof PullTokenMade>;
+export type PullTokenListAnswer = z.output<typeof PullTokenList>;
 export type UsageAnswer = z.output<typeof Usage>;
 export type CallerAnswer = z.output<typeof Caller>;
 export type AuditEventAnswer = z.output<typeof AuditEvent>;

@@ -305,6 +305,29 @@ export const OPERATIONS: Operation[] = [
     params: { ...repoParams, user: member },
     answers: { 200: json('unshared', A.Unshared) },
   }),
+  ownerOp({
+    method: 'post',
+    path: '/api/repos/{owner}/{repo}/pull-tokens',
+    operationId: 'createPullToken',
+    summary: "make a pull token: a deployment's registry credential that pulls the repo's images and does nothing else (no git, no API, no other repo)",
+    body: { schema: R.PullTokenRequest, required: false },
+    answers: { 201: json('the token, shown once, with the user name docker logs in with', A.PullTokenMade) },
+  }),
+  ownerOp({
+    method: 'get',
+    path: '/api/repos/{owner}/{repo}/pull-tokens',
+    operationId: 'listPullTokens',
+    summary: "the repo's pull tokens (never the tokens)",
+    answers: { 200: json('the pull tokens', A.PullTokenList) },
+  }),
+  ownerOp({
+    method: 'delete',
+    path: '/api/repos/{owner}/{repo}/pull-tokens/{id}',
+    operationId: 'revokePullToken',
+    summary: 'revoke a pull token: the registry refuses it from its next sign-in',
+    params: { ...repoParams, id: p(z.string().regex(/^[0-9]+$/), 'the pull token id (pull-<id>)') },
+    answers: { 200: json('revoked', A.PullTokenRevoked) },
+  }),
 
   // ---- the registry
   {

@@ -142,6 +142,22 @@ export const RetentionRequest = jsonObject(
   .refine((v) => 'keep' in v || 'days' in v, { error: 'give keep, days or both, e.g. {"keep": 10, "days": 30}', when: (p) => p.issues.length === 0 })
   .meta({ description: 'either may be left out (it keeps its value), not both' });
 
+// ---- a repo's pull tokens (deployments' registry credentials)
+
+export const PullTokenRequest = jsonObject(
+  {
+    label: z
+      .string(says('label must be a string; got {got}'))
+      .default('deploy')
+      .meta({ description: 'what the token is for, shown in the list', maxLength: MAX_LABEL_LENGTH, pattern: '^[^\\x00-\\x1f\\x7f]*$' }),
+    expires_in_days: expiresInDays,
+  },
+  {
+    notObject: 'the body must be a JSON object like {"label": "prod", "expires_in_days": 90}; got {got}',
+    unknownField: 'unknown field {key}: the fields are {fields}',
+  },
+).meta({ description: 'both fields optional (an empty body takes both defaults); an expiry past CODEHUB_TOKEN_MAX_DAYS is refused, naming it' });
+
 // ---- a link to a forge
 
 const MIN_WEBHOOK_SECRET_CHARS = 16;
@@ -322,6 +338,7 @@ export const LogQuery = z.object({
 
 export type NewUserRequest = z.output<typeof NewUserRequest>;
 export type NewTokenRequest = z.output<typeof NewTokenRequest>;
+export type PullTokenRequest = z.output<typeof PullTokenRequest>;
 export type RetentionRequest = z.output<typeof RetentionRequest>;
 export type LinkRequest = z.output<typeof LinkRequest>;
 export type UploadBuildRequest = z.output<typeof UploadBuildRequest>;

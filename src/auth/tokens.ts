@@ -1,11 +1,19 @@
 import { createHash, randomBytes } from 'node:crypto';
 
 const PREFIX = 'chb_';
+/** A pull token's prefix (a deployment's registry credential, src/auth/pull-tokens.ts): never a user token's. */
+export const PULL_TOKEN_PREFIX = 'chp_';
 
-/** A new API/git token: 256 random bits, prefixed so leaked tokens are easy to recognise and scan for. */
-export function generateToken(): string {
-  return PREFIX + randomBytes(32).toString('base64url');
+/**
+ * A new token: 256 random bits, prefixed so leaked tokens are easy to recognise and scan for: `chb_` for an
+ * API/git token, `chp_` (PULL_TOKEN_PREFIX) for a pull token.
+ */
+export function generateToken(prefix: string = PREFIX): string {
+  return prefix + randomBytes(32).toString('base64url');
 }
+
+/** Whether `token` has a pull token's prefix (it may still be wrong, revoked or expired). */
+export const isPullToken = (token: string): boolean => token.startsWith(PULL_TOKEN_PREFIX);
 
 /** What the database stores instead of the token. */
 export function hashToken(token: string): string {

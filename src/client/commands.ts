@@ -49,6 +49,14 @@ export const CLIENT_USAGE = `client (talks to CODEHUB_URL with CODEHUB_TOKEN; wh
                               show, set or remove the repo's link to a forge: its push webhook builds here, results go
                               back as commit statuses; secrets from CODEHUB_WEBHOOK_SECRET (else made and printed once)
                               and CODEHUB_STATUS_TOKEN (the owner)
+  repo pull-token create <owner/repo> [--label L] [--expires 90d|12h|30m|10s] [--json]
+                              a deployment's registry credential: user pull-<id> and a chp_ token (shown once) that
+                              pull the repo's images and do nothing else; at most CODEHUB_TOKEN_MAX_DAYS (the owner)
+  repo pull-token list <owner/repo> [--json]
+  repo pull-token revoke <owner/repo> <id>
+  repo pull-secret <owner/repo> [--name N] [--namespace NS] [--label L] [--expires D] [--json]
+                              make a pull token and print it as a Kubernetes Secret (kubernetes.io/dockerconfigjson,
+                              YAML or JSON) for imagePullSecrets; its name defaults to <repo>-pull
   usage [owner] [--json]      registry bytes of your images (or owner's), per image, against the quota
   image rm <owner/image:tag>  remove one tag of your image (a docker push's too), its manifest when nothing else needs it
   audit [--actor A] [--action X] [--repo owner/name] [--since T] [--limit N] [--before ID] [--json]

@@ -4,15 +4,18 @@ import { RETENTION_MAX_DAYS, RETENTION_MAX_KEEP } from '../limits.js';
 import { repoPathProblem } from '../names.js';
 import { UsageError } from './errors.js';
 import { clientConfig, getJson, request, sendJson } from './rest.js';
+import { pullSecretCmd, pullTokenCmd } from './pull-tokens.js';
 import { upstreamCmd } from './upstream.js';
 
-/** `repo share|unshare|members|badge|retention|upstream`: sharing, badges and retention of a repo (its owner). */
+/** `repo share|unshare|members|badge|retention|upstream|pull-token|pull-secret`: a repo's sharing, badges, retention, forge link and pull tokens (its owner). */
 export async function repoCmd(args: string[]): Promise<number> {
   const usage =
-    'usage: codehub-build repo share <owner/repo> <user> --role read|write | repo unshare <owner/repo> <user> | repo members <owner/repo> | repo badge <owner/repo> public|private | repo retention <owner/repo> [--keep N] [--days D] [--default] | repo upstream <owner/repo> [--url URL --forge F] [--remove]';
+    'usage: codehub-build repo share <owner/repo> <user> --role read|write | repo unshare <owner/repo> <user> | repo members <owner/repo> | repo badge <owner/repo> public|private | repo retention <owner/repo> [--keep N] [--days D] [--default] | repo upstream <owner/repo> [--url URL --forge F] [--remove] | repo pull-token create|list|revoke <owner/repo> | repo pull-secret <owner/repo> [--name N] [--namespace NS]';
   const [sub, ...rest] = args;
   if (sub === 'retention') return retentionCmd(rest);
   if (sub === 'upstream') return upstreamCmd(rest);
+  if (sub === 'pull-token') return pullTokenCmd(rest);
+  if (sub === 'pull-secret') return pullSecretCmd(rest);
   const { values, positionals } = parseArgs({ args: rest, strict: true, allowPositionals: true, options: { role: { type: 'string' } } });
   const [repo = '', user] = positionals;
   const problem = repoPathProblem(repo);

@@ -19,6 +19,7 @@ import { buildRoutes } from './builds.js';
 import { upstreamRoutes } from './forges.js';
 import { imageRoutes } from './images.js';
 import { openApiDocument } from './openapi.js';
+import { pullTokenRoutes } from './pull-tokens.js';
 import { repoRoutes } from './repos.js';
 import { uploadRoutes } from './uploads.js';
 import { vulnDbRoutes } from './vulndb.js';
@@ -47,6 +48,8 @@ export interface ApiDeps {
   statusesOf: (ids: number[]) => Map<number, CommitStatusRow>;
   /** The data dir, where a vulnerability database upload is written before it is imported. */
   dataDir: string;
+  /** The registry (host[:port]) builds push to and pull tokens sign in to. */
+  registry: string;
 }
 
 type Env = { Variables: { caller: Caller } };
@@ -79,6 +82,8 @@ export function apiRoutes(deps: ApiDeps): Hono<Env> {
   app.route('/', buildRoutes({ store, access, builds: deps.builds, logs: deps.logs, publicUrl, statusesOf: deps.statusesOf, audit }));
   // A repo's settings, the owner's: secrets, badge, retention, members.
   app.route('/', repoRoutes({ store, access, secrets: deps.secrets, publicUrl, retention: deps.retention, audit }));
+  // A repo's pull tokens, the owner's: deployments' registry credentials.
+  app.route('/', pullTokenRoutes({ store, access, registry: deps.registry, tokenMaxDays: deps.tokenMaxDays ?? null, audit }));
   // Links to forges, the owner's (issue 17).
   app.route('/', upstreamRoutes({ links: deps.links, access, audit }));
   // Registry usage and tags removed by hand.

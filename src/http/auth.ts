@@ -1,7 +1,8 @@
 import type { Context } from 'hono';
 import { getCookie } from 'hono/cookie';
 import type { Caller } from '../store/scopes.js';
-import { hashToken, parseAuthorization } from '../auth/tokens.js';
+import { checkPullToken, pullTokenMisuse } from '../auth/pull-tokens.js';
+import { hashToken, parseAuthorization, type Credentials } from '../auth/tokens.js';
 import { TooManyRequestsError, UnauthorizedError } from '../errors.js';
 import type { Store } from '../store/store.js';
 
@@ -65,7 +66,11 @@ export class Authenticator {
     // The lookup is by SHA-256 of the token: what an attacker can time is the index search for a hash of
     // their own guess, which says nothing about any real token.
     const found = this.store.accounts.tokenByHash(hashToken(cred.token), this.now());
-    if (!found) return undefined;
+    if (!found) {
+      // A pull token is a deployment's registry credential: git and the API say so, rather than call it wrong.
+      const misuse = pullTokenMisuse(this.store, cred.token);
+      return misuse ? { refused: misuse } : undefined;
+    }
     if ('expired' in found) return { refused: expiredProblem(found.expired) };
     // With basic auth the user name must match the token's owner, so a token cannot be used under another name.
     if (cred.user !== undefined && cred.user !== found.user.name) return undefined;
@@ -116,6 +121,16 @@ export class Authenticator {
         : 'authentication required: give your user name and token',
       realm,
     );
+  }
+
+  /** The git repo a pull token (user `pull-<id>`, a `chp_` token) pulls from, or a 401 saying why not (429 as above). */
+  pullOrChallenge(c: Context, cred: Credentials, realm: string): { owner: string; repo: string } {
+    this.refuseIfFailing(c);
+    const check = checkPullToken(this.store, cred.user ?? '', cred.token, this.now());
+    if (check.ok) return check;
+    // As for a user token: an expired one is not a guess, a wrong one counts as a failed sign-in.
+    if (!check.expired) this.countFailure(c);
+    throw new ChallengeError(check.problem, realm);
   }
 
   private refuseIfFailing(c: Context): void {

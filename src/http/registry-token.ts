@@ -1,6 +1,6 @@
 import { Hono } from 'hono';
 import type { Access } from '../auth/access.js';
-import { parseAuthorization } from '../auth/tokens.js';
+import { isPullToken, parseAuthorization } from '../auth/tokens.js';
 import { BadRequestError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { grant, parseScope, type AccessEntry, type BuildCredentials, type Requester, type TokenIssuer } from '../registry/token.js';
@@ -20,7 +20,7 @@ export interface RegistryTokenDeps {
 
 /**
  * GET /registry/token: the realm of the registry's token auth. Basic auth with a user and token (or a
- * build's own credential); none is anonymous. Answers with what the caller may have of the scopes asked
+ * build's own credential, or a pull token); none is anonymous. Answers with what the caller may have of the scopes asked
  * (possibly nothing: the registry then refuses the operation), as the distribution token spec describes.
  */
 export function registryTokenRoutes(deps: RegistryTokenDeps): Hono {
@@ -34,6 +34,8 @@ export function registryTokenRoutes(deps: RegistryTokenDeps): Hono {
     const cred = parseAuthorization(c.req.header('authorization'));
     const build = cred?.user?.startsWith('codehub-build-') ? deps.builds.check(cred.user, cred.token) : undefined;
     if (build) who = { kind: 'build', cred: build };
+    // A deployment's pull token (user `pull-<id>`): by its prefix, so a user named pull-7 still signs in as one.
+    else if (cred && isPullToken(cred.token)) who = { kind: 'pull', ...deps.auth.pullOrChallenge(c, cred, 'codehub-build registry') };
     else if (cred) who = { kind: 'user', caller: deps.auth.basicOrChallenge(c, 'codehub-build registry') };
     const access: AccessEntry[] = [];
     const refusals: string[] = [];
@@ -51,7 +53,7 @@ export function registryTokenRoutes(deps: RegistryTokenDeps): Hono {
       deps.log.info('registry push refused: over quota', { sub: who.kind === 'user' ? who.caller.user.name : '', reason: refusals[0] });
       return c.json({ errors: [{ code: 'DENIED', message: refusals[0] }] }, 403);
     }
-    const sub = who.kind === 'user' ? who.caller.user.name : who.kind === 'build' ? cred!.user! : '';
+    const sub = who.kind === 'user' ? who.caller.user.name : who.kind === 'build' || who.kind === 'pull' ? cred!.user! : '';
     const t = deps.issuer.issue(sub, access);
     deps.log.debug('registry token issued', { sub, access: access.map((a) => `${a.name}:${a.actions.join(',')}`) });
     return c.json({ token: t.token, access_token: t.token, expires_in: t.expiresIn, issued_at: t.issuedAt });

@@ -7,7 +7,7 @@
  * Who may do what: a user pushes and pulls their own namespace (`<user>/*`) and pulls `system/*` and
  * `cache/*` (anyone may pull those, signed in or not); an image of another user is pulled by those its git
  * repo is shared with; an admin token may do everything; a build's own credential pushes exactly its
- * repositories.
+ * repositories; a pull token (a deployment's) pulls its git repo's images and nothing else.
  */
 import { execFileSync } from 'node:child_process';
 import { createPrivateKey, randomBytes, sign, timingSafeEqual, X509Certificate, type KeyObject } from 'node:crypto';
@@ -121,8 +121,12 @@ export class BuildCredentials {
   }
 }
 
-/** Who asks for a token: a signed-in user, a build's credential, or nobody. */
-export type Requester = { kind: 'user'; caller: Caller } | { kind: 'build'; cred: { repositories: string[] } } | { kind: 'anonymous' };
+/** Who asks for a token: a signed-in user, a build's credential, a pull token of git repo owner/repo, or nobody. */
+export type Requester =
+  | { kind: 'user'; caller: Caller }
+  | { kind: 'build'; cred: { repositories: string[] } }
+  | { kind: 'pull'; owner: string; repo: string }
+  | { kind: 'anonymous' };
 
 /**
  * A repository name the registry accepts (distribution's reference grammar: path components of lowercase
@@ -155,6 +159,10 @@ export function grant(who: Requester, want: AccessEntry, ctx: { store: Store }):
     } else if (image && may('read') && sharedImage(ctx.store, c, namespace, image)) {
       allowed.add('pull');
     }
+  } else if (who.kind === 'pull') {
+    // A git repo's images are `<owner>/<image>`, the images its builds recorded (the repo's name unless its
+    // codehub-build.yaml names others). Pull only, whatever is asked.
+    if (namespace === who.owner && image && ctx.store.builds.builtImage(`${who.owner}/${who.repo}`, image)) allowed.add('pull');
   }
   return want.actions.filter((a) => allowed.has(a));
 }

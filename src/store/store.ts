@@ -5,6 +5,7 @@ import { BuildStore } from './builds.js';
 import type { Db } from './db.js';
 import { FindingsStore } from './findings.js';
 import { LayerInventoryStore } from './layer-inventories.js';
+import { PullTokenStore } from './pull-tokens.js';
 import { QueueStore } from './queue.js';
 import { RepoRecordStore } from './repos.js';
 import { SecretStore } from './secrets.js';
@@ -28,6 +29,7 @@ export class Store {
   readonly findings: FindingsStore;
   readonly audit: AuditStore;
   readonly sessions: SessionStore;
+  readonly pullTokens: PullTokenStore;
 
   constructor(readonly db: Db) {
     this.accounts = new AccountStore(db);
@@ -40,6 +42,7 @@ export class Store {
     this.findings = new FindingsStore(db);
     this.audit = new AuditStore(db);
     this.sessions = new SessionStore(db);
+    this.pullTokens = new PullTokenStore(db);
   }
 
   /**

@@ -106,6 +106,9 @@ export function memoryApp() {
       links,
       statusesOf: (ids) => forges.statusesOf(ids),
       dataDir: mkdtempSync(join(tmpdir(), 'chb-app-vulndb-')),
+      registry: 'reg:5000',
+      // CODEHUB_TOKEN_MAX_DAYS as an operator sets it, so the route tests see the cap.
+      tokenMaxDays: 30,
     }),
     web: webRoutes({ store, access, builds, logs, auth, session, publicUrl: 'http://x', usage, statusOf: (id) => forges.status(id) }),
     errorPage,
