@@ -16,7 +16,7 @@ import { VulnsPage } from './vulns-page.js';
 import { remoteAddress, SESSION_COOKIE, type Authenticator } from '../auth.js';
 import { auditEventView } from '../audit.js';
 import { audited } from '../audited.js';
-import { checked } from '../outcome.js';
+import { checked, done } from '../outcome.js';
 import { AuditPage } from './audit-page.js';
 import { buildFilter, checkRepoParam, Lookups } from '../lookups.js';
 import { ASSETS } from './assets.js';
@@ -27,6 +27,10 @@ import { ImagesPage } from './images-page.js';
 import { buildPath, ErrorPage, html, type Viewer } from './layout.js';
 import { CommitPage, RepoPage } from './repo-page.js';
 import { SignInPage } from './sign-in-page.js';
+import { type NewToken, TokensPage } from './tokens-page.js';
+import { createToken, revokeToken } from '../../auth/accounts.js';
+import { endSession } from '../../auth/sso.js';
+import { SCOPES } from '../../store/scopes.js';
 import type { UsageService } from '../../registry/usage.js';
 import type { WebSession } from './session.js';
 
@@ -43,6 +47,8 @@ export interface WebDeps {
   statusOf?: (buildId: number) => CommitStatusRow | undefined;
   /** CODEHUB_VULNDB_MAX_AGE: the vulnerabilities page warns past it (default 7 days). */
   vulndbMaxAgeMs?: number;
+  /** Single sign-on, when configured: /login offers the provider (its name on the button) beside the token form. */
+  sso?: { providerName: string };
 }
 
 /** Marks a request as a page's, so the app's one error handler answers it with a page rather than JSON. */
@@ -115,11 +121,12 @@ export function webRoutes(deps: WebDeps): Hono<WebEnv> {
     }
     await next();
   };
-  for (const path of ['/', '/login', '/logout', '/repos/*', '/builds/*', '/images/*', '/vulnerabilities', '/audit']) app.use(path, pageHeaders);
+  for (const path of ['/', '/login', '/logout', '/repos/*', '/builds/*', '/images/*', '/vulnerabilities', '/audit', '/tokens', '/tokens/*'])
+    app.use(path, pageHeaders);
 
   app.get('/login', (c) => {
     if (deps.auth.caller(c)) return c.redirect(localPath(c.req.query('next')), 303);
-    return c.html(html(<SignInPage next={localPath(c.req.query('next'))} />));
+    return c.html(html(<SignInPage next={localPath(c.req.query('next'))} sso={deps.sso} />));
   });
 
   app.post(
@@ -137,7 +144,7 @@ export function webRoutes(deps: WebDeps): Hono<WebEnv> {
       const caller = token ? deps.auth.signIn(c, token) : undefined;
       if (!caller) {
         const problem = token ? (deps.auth.refusalOf(token) ?? 'That token is not valid: it was mistyped, revoked, or its user removed.') : 'Enter a token.';
-        return c.html(html(<SignInPage next={next} error={problem} />), 401);
+        return c.html(html(<SignInPage next={next} sso={deps.sso} error={problem} />), 401);
       }
       deps.session.signIn(c, token);
       audit.record(actorOf(caller, remoteAddress(c)), 'sign_in', caller.user.name);
@@ -162,7 +169,9 @@ export function webRoutes(deps: WebDeps): Hono<WebEnv> {
       deps.session.signOut(c);
       // Only a browser that was signed in signed out; a stale cookie's token may be revoked by now.
       const caller = deps.auth.byToken(token);
-      if (caller) audit.record(actorOf(caller, remoteAddress(c)), 'sign_out', caller.user.name);
+      // A single sign-on session ends on the server too: its cookie, copied elsewhere, no longer works.
+      const session = caller?.via === 'session' && endSession(deps.store, token);
+      if (caller) audit.record(actorOf(caller, remoteAddress(c)), 'sign_out', caller.user.name, session ? { detail: { method: 'oidc' } } : {});
       return c.redirect('/login', 303);
     },
   );
@@ -194,7 +203,9 @@ export function webRoutes(deps: WebDeps): Hono<WebEnv> {
     },
   });
   app.use('/builds/*', formLimit);
-  for (const path of ['/', '/repos/*', '/builds/*', '/images/*', '/vulnerabilities', '/audit']) app.use(path, signedIn);
+  app.use('/tokens', formLimit);
+  app.use('/tokens/*', formLimit);
+  for (const path of ['/', '/repos/*', '/builds/*', '/images/*', '/vulnerabilities', '/audit', '/tokens', '/tokens/*']) app.use(path, signedIn);
 
   app.get('/', (c) => {
     const caller = c.get('caller');
@@ -344,11 +355,49 @@ export function webRoutes(deps: WebDeps): Hono<WebEnv> {
     });
   }
 
+  // The viewer's own personal tokens (signedIn checked the CSRF token of the forms).
+  const tokensPage = (c: Context<WebEnv>, status: 200 | 400, more: { made?: NewToken; error?: string } = {}) => {
+    const caller = c.get('caller');
+    // A token made here is shown once: no cache may keep the page.
+    c.header('cache-control', 'no-store');
+    const offered = SCOPES.filter((s) => s !== 'admin' || caller.scopes.includes('admin'));
+    const tokens = deps.store.accounts.listTokens(caller.user.id);
+    return c.html(html(<TokensPage viewer={c.get('viewer')} tokens={tokens} offered={offered} now={Date.now()} {...more} />), status);
+  };
+  app.get('/tokens', (c) => tokensPage(c, 200));
+
+  app.post('/tokens', async (c) => {
+    const caller = c.get('caller');
+    const form = await c.req.parseBody({ all: true });
+    const label = typeof form.label === 'string' ? form.label.trim() : '';
+    const scopes = [form.scopes ?? []].flat().filter((s): s is string => typeof s === 'string');
+    // A token never has more than its maker: the admin scope only from an admin's session or token.
+    if (scopes.includes('admin') && !caller.scopes.includes('admin')) throw new ForbiddenError('only an admin may make a token with the admin scope');
+    // TODO(expiry): pass the form's expiry once createToken takes one (the lead's token expiry).
+    const made = createToken(deps.store, caller.user.name, { label, scopes });
+    if (!made.ok) return tokensPage(c, 400, { error: made.problem });
+    audit.record(actorOf(caller, remoteAddress(c)), 'token.create', `token ${made.id}`, {
+      detail: { user: made.user, label: made.label, scopes: made.scopes, via: 'web' },
+    });
+    return tokensPage(c, 200, { made: { id: made.id, token: made.token, label: made.label, scopes: made.scopes } });
+  });
+
+  app.post('/tokens/:id/revoke', (c) => {
+    const caller = c.get('caller');
+    const id = Number(c.req.param('id'));
+    // Only the viewer's own: another user's token id is as unknown as a missing one.
+    const own = Number.isSafeInteger(id) && deps.store.accounts.listTokens(caller.user.id).some((t) => t.id === id);
+    if (!own) throw new NotFoundError(`you have no token ${c.req.param('id')}`);
+    done(revokeToken(deps.store, id));
+    audit.record(actorOf(caller, remoteAddress(c)), 'token.revoke', `token ${id}`, { detail: { user: caller.user.name, via: 'web' } });
+    return c.redirect('/tokens', 303);
+  });
+
   return app;
 }
 
 /** Where to go after signing in: a path on this site only, never another origin (`//evil`, `/\evil`). */
-function localPath(next: string | undefined): string {
+export function localPath(next: string | undefined): string {
   return next && /^\/(?![/\\])/.test(next) && !/[\r\n]/.test(next) ? next : '/';
 }
 
