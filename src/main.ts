@@ -317,6 +317,7 @@ export async function startServer(settings: Settings, opts: { log?: Logger; driv
       statusOf: (id) => forgeStore.status(id),
       vulndbMaxAgeMs: settings.vulndbMaxAgeMs,
       session: webSession,
+      tokenMaxDays: settings.tokenMaxDays,
       ...(sso ? { sso: { providerName: sso.providerName } } : {}),
     }).route('/auth', ssoRoutes({ sso, store, session: webSession, secure: settings.publicUrl.startsWith('https:') })),
     errorPage,

@@ -221,8 +221,10 @@ export function provision(store: Store, settings: Pick<OidcSettings, 'issuer' | 
   return { ok: true, user, scopes, admin, how: 'created' };
 }
 
-/** Starts a web session: the cookie's value (`chs_` and 256 random bits, shown to the browser only) and its row's id. */
+/** Starts a web session (and forgets expired ones): the cookie's value (`chs_` and 256 random bits, shown to the browser only) and its row's id. */
 export function startSession(store: Store, p: Provisioned, days: number, now = new Date()): { cookie: string; id: number; expiresAt: string } {
+  // Each sign-in sweeps the sessions that ended by expiry: the table stays the size of the live ones, with no timer.
+  store.sessions.forgetExpired(now);
   const cookie = SESSION_PREFIX + randomBytes(32).toString('base64url');
   const expiresAt = new Date(now.getTime() + days * 86_400_000).toISOString();
   const id = store.sessions.create(p.user.id, hashToken(cookie), p.scopes, expiresAt);

@@ -212,7 +212,12 @@ const web: Record<string, PathItemObject> = {
         summary: "the tokens page's form: makes a token and shows it once (no-store)",
         security: FORM,
         requestBody: formBody(
-          { csrf: str("the page's CSRF token"), label: str('what it is for'), scopes: str('read, push or admin (admin only for an admin); repeated') },
+          {
+            csrf: str("the page's CSRF token"),
+            label: str('what it is for'),
+            scopes: str('read, push or admin (admin only for an admin); repeated'),
+            expires: str('days (7, 30, 90, at most CODEHUB_TOKEN_MAX_DAYS) or never'),
+          },
           ['csrf'],
         ),
         responses: {

@@ -116,7 +116,7 @@ async function newContext(): Promise<BrowserContext> {
 const sessionCookie = async (context: BrowserContext) => (await context.cookies(server.url)).find((c) => c.name === 'codehub_token')?.value;
 
 describe('single sign-on', () => {
-  it('makes a user on first sign-in, who makes a token on the tokens page and pushes with it; a replayed or forged callback makes nothing; sign-out ends the session', async () => {
+  it("makes a user on first sign-in, who makes a 30-day token on the tokens page and pushes with it (and cannot revoke another user's); a replayed or forged callback makes nothing; sign-out ends the session", async () => {
     const { context, page, callback, status } = await signIn('dana');
     expect(status).toBe(303);
     expect(page.url()).toBe(`${server.url}/`);
@@ -134,6 +134,7 @@ describe('single sign-on', () => {
     await page.click('a[href="/tokens"]');
     expect(await page.locator('input[name=scopes][value=admin]').count()).toBe(0);
     await page.fill('#label', 'laptop');
+    await page.selectOption('#expires', '30');
     const [made] = await Promise.all([
       page.waitForResponse((r) => r.url() === `${server.url}/tokens` && r.request().method() === 'POST'),
       page.click('text=Make token'),
@@ -150,6 +151,17 @@ describe('single sign-on', () => {
     expect(pushed.exitCode, pushed.output).toBe(0);
     await page.goto(`${server.url}/`);
     expect(await page.locator('a[href="/repos/dana/notes"]').count()).toBeGreaterThan(0);
+    const [row] = query<{ id: number; expires_at: string }>("SELECT id, expires_at FROM tokens WHERE label = 'laptop'");
+    const days = (Date.parse(row!.expires_at) - Date.now()) / 86_400_000;
+    expect(days).toBeGreaterThan(29.9);
+    expect(days).toBeLessThan(30.1);
+
+    // Another user's token is not hers to revoke, whatever its id.
+    const [adminToken] = query<{ id: number }>("SELECT tokens.id FROM tokens JOIN users ON users.id = tokens.user_id WHERE users.name = 'admin'");
+    const csrf = await page.getAttribute('input[name=csrf]', 'value');
+    const foreign = await page.request.post(`${server.url}/tokens/${adminToken!.id}/revoke`, { form: { csrf: csrf! } });
+    expect(foreign.status()).toBe(404);
+    expect(query<{ n: number }>('SELECT count(*) AS n FROM tokens WHERE id = ?', adminToken!.id)[0]!.n).toBe(1);
 
     // The callback URL again (a replay): its state was spent; nothing new is made.
     const sessions = sessionCount();
@@ -175,11 +187,26 @@ describe('single sign-on', () => {
     await context.close();
   });
 
-  it('gives a member of the admin group an admin session, and offers admin tokens to them', async () => {
+  it('gives a member of the admin group an admin session, whose admin token made on the page stops working once revoked with its button', async () => {
     const { context, page } = await signIn('root-admin');
     expect(await (await page.request.get(`${server.url}/api/user`)).json()).toEqual({ name: 'root-admin', scopes: ['read', 'push', 'admin'] });
     await page.goto(`${server.url}/tokens`);
     expect(await page.locator('input[name=scopes][value=admin]').count()).toBe(1);
+    // An admin token from the page, then revoked with its button: it stops working at once.
+    await page.fill('#label', 'ops');
+    await page.check('input[name=scopes][value=admin]');
+    await page.click('text=Make token');
+    const token = (await page.textContent('#token-value'))!.trim();
+    expect((await server.api('/api/user', token)).body).toEqual({ name: 'root-admin', scopes: ['read', 'push', 'admin'] });
+    const [row] = query<{ id: number; expires_at: string | null }>("SELECT id, expires_at FROM tokens WHERE label = 'ops'");
+    expect(row!.expires_at).not.toBeNull(); // 90 days, the form's default
+    await page.click(`#token-${row!.id} button`);
+    await page.waitForURL(`${server.url}/tokens`);
+    expect((await server.api('/api/user', token)).status).toBe(401);
+    expect(query<{ action: string }>("SELECT action FROM audit_events WHERE actor = 'root-admin' AND action LIKE 'token.%' ORDER BY id")).toEqual([
+      { action: 'token.create' },
+      { action: 'token.revoke' },
+    ]);
     expect(query<{ detail: string }>("SELECT detail FROM audit_events WHERE actor = 'root-admin' AND action = 'sign_in'")).toEqual([
       { detail: JSON.stringify({ method: 'oidc', admin: true }) },
     ]);

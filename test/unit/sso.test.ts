@@ -22,6 +22,7 @@ import { createApp } from '../../src/app.js';
 import { ssoRoutes } from '../../src/http/sso.js';
 import { errorPage } from '../../src/http/web/routes.js';
 import { WebSession } from '../../src/http/web/session.js';
+import { expiryChoices } from '../../src/http/web/tokens-page.js';
 
 const ISSUER = 'https://sso.corp.example';
 const OIDC = { issuer: ISSUER, usernameClaim: 'preferred_username', adminGroup: 'codehub-admins' };
@@ -75,6 +76,16 @@ describe('single sign-on settings', () => {
     expect(refused({ ...base, CODEHUB_OIDC_USERNAME_CLAIM: 'a b' })).toContain('CODEHUB_OIDC_USERNAME_CLAIM');
     // The secret is never in a message, even a refusal's.
     expect(refused({ ...base, CODEHUB_OIDC_ISSUER: 'http://sso.lab' })).not.toContain('s3cret');
+  });
+});
+
+describe("the tokens page's lifetimes", () => {
+  it('offers 90, 30 and 7 days and never; under a site maximum only what fits, with the maximum, never "never"', () => {
+    expect(expiryChoices(null)).toEqual([90, 30, 7, null]);
+    expect(expiryChoices(365)).toEqual([90, 30, 7]);
+    expect(expiryChoices(90)).toEqual([90, 30, 7]);
+    expect(expiryChoices(14)).toEqual([14, 7]);
+    expect(expiryChoices(1)).toEqual([1]);
   });
 });
 
@@ -146,9 +157,13 @@ describe('provisioning', () => {
     expect(JSON.stringify(store.db.$client.prepare('SELECT * FROM sessions').all())).not.toContain(s.cookie);
     expect(store.sessions.callerByHash(hashToken(s.cookie), now)).toMatchObject({ user: { name: 'fay' }, scopes: ['read', 'push', 'admin'], via: 'session' });
     expect(store.sessions.callerByHash(hashToken(s.cookie), new Date('2026-12-08T10:00:01Z'))).toBeUndefined();
+    // The next sign-in, two days on, sweeps the expired one away.
+    const later = startSession(store, p, 1, new Date('2026-12-09T10:00:00Z'));
+    expect(store.db.$client.prepare('SELECT id FROM sessions').all()).toEqual([{ id: later.id }]);
+    const again = startSession(store, p, 1, now);
     expect(endSession(store, 'chb_not-a-session')).toBe(false);
-    expect(endSession(store, s.cookie)).toBe(true);
-    expect(store.sessions.callerByHash(hashToken(s.cookie), now)).toBeUndefined();
+    expect(endSession(store, again.cookie)).toBe(true);
+    expect(store.sessions.callerByHash(hashToken(again.cookie), now)).toBeUndefined();
   });
 });
 

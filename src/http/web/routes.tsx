@@ -27,7 +27,8 @@ import { ImagesPage } from './images-page.js';
 import { buildPath, ErrorPage, html, type Viewer } from './layout.js';
 import { CommitPage, RepoPage } from './repo-page.js';
 import { SignInPage } from './sign-in-page.js';
-import { type NewToken, TokensPage } from './tokens-page.js';
+import { expiryChoices, type NewToken, TokensPage } from './tokens-page.js';
+import { daysToMs } from '../../auth/expiry.js';
 import { createToken, revokeToken } from '../../auth/accounts.js';
 import { endSession } from '../../auth/sso.js';
 import { SCOPES } from '../../store/scopes.js';
@@ -47,6 +48,8 @@ export interface WebDeps {
   statusOf?: (buildId: number) => CommitStatusRow | undefined;
   /** CODEHUB_VULNDB_MAX_AGE: the vulnerabilities page warns past it (default 7 days). */
   vulndbMaxAgeMs?: number;
+  /** CODEHUB_TOKEN_MAX_DAYS: the tokens page offers no longer lifetime (null or absent: tokens may live forever). */
+  tokenMaxDays?: number | null;
   /** Single sign-on, when configured: /login offers the provider (its name on the button) beside the token form. */
   sso?: { providerName: string };
 }
@@ -362,7 +365,8 @@ export function webRoutes(deps: WebDeps): Hono<WebEnv> {
     c.header('cache-control', 'no-store');
     const offered = SCOPES.filter((s) => s !== 'admin' || caller.scopes.includes('admin'));
     const tokens = deps.store.accounts.listTokens(caller.user.id);
-    return c.html(html(<TokensPage viewer={c.get('viewer')} tokens={tokens} offered={offered} now={Date.now()} {...more} />), status);
+    const expiries = expiryChoices(deps.tokenMaxDays ?? null);
+    return c.html(html(<TokensPage viewer={c.get('viewer')} tokens={tokens} offered={offered} expiries={expiries} now={Date.now()} {...more} />), status);
   };
   app.get('/tokens', (c) => tokensPage(c, 200));
 
@@ -373,13 +377,20 @@ export function webRoutes(deps: WebDeps): Hono<WebEnv> {
     const scopes = [form.scopes ?? []].flat().filter((s): s is string => typeof s === 'string');
     // A token never has more than its maker: the admin scope only from an admin's session or token.
     if (scopes.includes('admin') && !caller.scopes.includes('admin')) throw new ForbiddenError('only an admin may make a token with the admin scope');
-    // TODO(expiry): pass the form's expiry once createToken takes one (the lead's token expiry).
-    const made = createToken(deps.store, caller.user.name, { label, scopes });
+    // `never` asks for no lifetime: under a site maximum createToken gives the maximum (the form offers no `never` then).
+    const days = form.expires === undefined || form.expires === 'never' ? undefined : Number(form.expires);
+    if (days !== undefined && !(Number.isInteger(days) && days > 0)) return tokensPage(c, 400, { error: 'expires: a number of days, or never' });
+    const made = createToken(
+      deps.store,
+      caller.user.name,
+      { label, scopes, ...(days !== undefined ? { lifetimeMs: daysToMs(days) } : {}) },
+      { maxDays: deps.tokenMaxDays ?? null },
+    );
     if (!made.ok) return tokensPage(c, 400, { error: made.problem });
     audit.record(actorOf(caller, remoteAddress(c)), 'token.create', `token ${made.id}`, {
-      detail: { user: made.user, label: made.label, scopes: made.scopes, via: 'web' },
+      detail: { user: made.user, label: made.label, scopes: made.scopes, expires_at: made.expiresAt, via: 'web' },
     });
-    return tokensPage(c, 200, { made: { id: made.id, token: made.token, label: made.label, scopes: made.scopes } });
+    return tokensPage(c, 200, { made: { id: made.id, token: made.token, label: made.label, scopes: made.scopes, expiresAt: made.expiresAt } });
   });
 
   app.post('/tokens/:id/revoke', (c) => {

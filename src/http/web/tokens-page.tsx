@@ -8,6 +8,7 @@ export interface NewToken {
   token: string;
   label: string;
   scopes: readonly Scope[];
+  expiresAt: string | null;
 }
 
 /**
@@ -19,10 +20,12 @@ export const TokensPage: FC<{
   tokens: TokenInfo[];
   /** Scopes the viewer may give a token: admin only to an admin. */
   offered: readonly Scope[];
+  /** The lifetimes offered, in days (null: never), the first the default; expiryChoices makes them. */
+  expiries: readonly (number | null)[];
   made?: NewToken | undefined;
   error?: string | undefined;
   now: number;
-}> = ({ viewer, tokens, offered, made, error, now }) => (
+}> = ({ viewer, tokens, offered, expiries, made, error, now }) => (
   <Layout title="Tokens" viewer={viewer}>
     <p class="crumbs">
       <a href="/">Repositories</a>
@@ -32,7 +35,8 @@ export const TokensPage: FC<{
       <section class="card" id="new-token" aria-labelledby="h-new-token">
         <h2 id="h-new-token">New token {made.label ? `“${made.label}”` : `#${made.id}`}</h2>
         <p role="status">
-          Copy it now: it is shown only this once. It signs in as {viewer.name} with the scopes {made.scopes.join(', ')}.
+          Copy it now: it is shown only this once. It signs in as {viewer.name} with the scopes {made.scopes.join(', ')}
+          {made.expiresAt ? ` until ${made.expiresAt}` : ', and never expires'}.
         </p>
         <p>
           <code id="token-value">{made.token}</code>
@@ -109,8 +113,24 @@ export const TokensPage: FC<{
             </label>
           ))}
         </fieldset>
+        <label for="expires">Expires</label>
+        <select id="expires" name="expires">
+          {expiries.map((d) => (
+            <option value={d === null ? 'never' : String(d)}>{d === null ? 'never' : `in ${d} days`}</option>
+          ))}
+        </select>
         <button type="submit">Make token</button>
       </form>
     </section>
   </Layout>
 );
+
+/**
+ * The lifetimes the form offers: 90 days first (a quarter: long enough for a laptop, short enough that a
+ * forgotten token dies), then 30 and 7, and never; under a site maximum (CODEHUB_TOKEN_MAX_DAYS) only what fits,
+ * with the maximum itself, and no "never".
+ */
+export function expiryChoices(maxDays: number | null): (number | null)[] {
+  if (maxDays === null) return [90, 30, 7, null];
+  return [...new Set([90, 30, 7].filter((d) => d <= maxDays).concat(maxDays > 90 ? [] : [maxDays]))].sort((a, b) => b - a);
+}
