@@ -16,6 +16,7 @@ import { loadSettings, type OidcSettings, SettingsError } from '../../src/settin
 import { openDb } from '../../src/store/db.js';
 import { Store } from '../../src/store/store.js';
 import { freePort } from '../helpers/server.js';
+import { memoryApp } from '../helpers/memory-app.js';
 import { randomBytes } from 'node:crypto';
 import { Hono } from 'hono';
 import { createApp } from '../../src/app.js';
@@ -329,5 +330,54 @@ describe('the callback against a provider', () => {
       expect((e as Error).message).toContain("the sign-in provider's answer did not verify");
       expect((e as Error).message).toContain(why);
     }
+  });
+});
+
+describe('the tokens page (in memory)', () => {
+  let m: ReturnType<typeof memoryApp>;
+  const page = async (path: string, cookie: string, init: RequestInit = {}) => {
+    const headers = new Headers(init.headers);
+    headers.set('cookie', `codehub_token=${cookie}`);
+    const res = await m.app.request(path, { ...init, headers });
+    return { status: res.status, headers: res.headers, body: await res.text() };
+  };
+  const csrfOf = (html: string) => /name="csrf" value="([^"]+)"/.exec(html)![1]!;
+  const post = (path: string, cookie: string, form: [string, string][]) => page(path, cookie, { method: 'POST', body: new URLSearchParams(form) });
+  beforeEach(() => {
+    m = memoryApp();
+  });
+
+  it('makes a token no stronger than what signed in: a read-only token is offered read only and refused push', async () => {
+    const user = m.store.accounts.createUser('hal', hashToken('chb_read-only-token-of-hal'), ['read']);
+    expect(user).not.toBeNull();
+    const cookie = 'chb_read-only-token-of-hal';
+    const shown = await page('/tokens', cookie);
+    expect(shown.status).toBe(200);
+    expect(shown.body).toContain('value="read"');
+    expect(shown.body).not.toContain('value="push"');
+    const refused = await post('/tokens', cookie, [
+      ['csrf', csrfOf(shown.body)],
+      ['label', 'sneaky'],
+      ['scopes', 'read'],
+      ['scopes', 'push'],
+    ]);
+    expect(refused.status).toBe(403);
+    expect(refused.body).toContain('without the push scope');
+    expect(m.store.accounts.listTokens(user!.id)).toHaveLength(1);
+    const made = await post('/tokens', cookie, [
+      ['csrf', csrfOf(shown.body)],
+      ['label', 'ro'],
+      ['scopes', 'read'],
+      ['expires', '7'],
+    ]);
+    expect(made.status).toBe(200);
+    expect(made.headers.get('cache-control')).toBe('no-store');
+    expect(m.store.accounts.listTokens(user!.id).map((t) => [t.label, t.scopes])).toEqual([
+      ['default', ['read']],
+      ['ro', ['read']],
+    ]);
+    // Without the page's CSRF token nothing is made.
+    expect((await post('/tokens', cookie, [['label', 'x']])).status).toBe(403);
+    expect(m.store.accounts.listTokens(user!.id)).toHaveLength(2);
   });
 });

@@ -363,7 +363,7 @@ export function webRoutes(deps: WebDeps): Hono<WebEnv> {
     const caller = c.get('caller');
     // A token made here is shown once: no cache may keep the page.
     c.header('cache-control', 'no-store');
-    const offered = SCOPES.filter((s) => s !== 'admin' || caller.scopes.includes('admin'));
+    const offered = SCOPES.filter((s) => caller.scopes.includes(s));
     const tokens = deps.store.accounts.listTokens(caller.user.id);
     const expiries = expiryChoices(deps.tokenMaxDays ?? null);
     return c.html(html(<TokensPage viewer={c.get('viewer')} tokens={tokens} offered={offered} expiries={expiries} now={Date.now()} {...more} />), status);
@@ -375,8 +375,9 @@ export function webRoutes(deps: WebDeps): Hono<WebEnv> {
     const form = await c.req.parseBody({ all: true });
     const label = typeof form.label === 'string' ? form.label.trim() : '';
     const scopes = [form.scopes ?? []].flat().filter((s): s is string => typeof s === 'string');
-    // A token never has more than its maker: the admin scope only from an admin's session or token.
-    if (scopes.includes('admin') && !caller.scopes.includes('admin')) throw new ForbiddenError('only an admin may make a token with the admin scope');
+    // A token never has more than what made it: admin only from an admin's session or token, push not from a read-only token.
+    const beyond = scopes.filter((s) => !(caller.scopes as readonly string[]).includes(s));
+    if (beyond.length) throw new ForbiddenError(`you are signed in without the ${beyond.join(', ')} scope, so no token you make may have it`);
     // `never` asks for no lifetime: under a site maximum createToken gives the maximum (the form offers no `never` then).
     const days = form.expires === undefined || form.expires === 'never' ? undefined : Number(form.expires);
     if (days !== undefined && !(Number.isInteger(days) && days > 0)) return tokensPage(c, 400, { error: 'expires: a number of days, or never' });

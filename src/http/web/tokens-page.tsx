@@ -18,7 +18,7 @@ export interface NewToken {
 export const TokensPage: FC<{
   viewer: Viewer;
   tokens: TokenInfo[];
-  /** Scopes the viewer may give a token: admin only to an admin. */
+  /** Scopes the viewer may give a token: those they are signed in with (admin only to an admin). */
   offered: readonly Scope[];
   /** The lifetimes offered, in days (null: never), the first the default; expiryChoices makes them. */
   expiries: readonly (number | null)[];
