@@ -388,9 +388,8 @@ export function webRoutes(deps: WebDeps): Hono<WebEnv> {
       { maxDays: deps.tokenMaxDays ?? null },
     );
     if (!made.ok) return tokensPage(c, 400, { error: made.problem });
-    audit.record(actorOf(caller, remoteAddress(c)), 'token.create', `token ${made.id}`, {
-      detail: { user: made.user, label: made.label, scopes: made.scopes, expires_at: made.expiresAt, via: 'web' },
-    });
+    // The same event as the admin API's and the CLI's token create (the actor says it came from a page).
+    audited(audit, c, 'token.create', String(made.id), { detail: { user: made.user, label: made.label, scopes: made.scopes, expires_at: made.expiresAt } });
     return tokensPage(c, 200, { made: { id: made.id, token: made.token, label: made.label, scopes: made.scopes, expiresAt: made.expiresAt } });
   });
 
@@ -401,7 +400,7 @@ export function webRoutes(deps: WebDeps): Hono<WebEnv> {
     const own = Number.isSafeInteger(id) && deps.store.accounts.listTokens(caller.user.id).some((t) => t.id === id);
     if (!own) throw new NotFoundError(`you have no token ${c.req.param('id')}`);
     done(revokeToken(deps.store, id));
-    audit.record(actorOf(caller, remoteAddress(c)), 'token.revoke', `token ${id}`, { detail: { user: caller.user.name, via: 'web' } });
+    audited(audit, c, 'token.revoke', String(id));
     return c.redirect('/tokens', 303);
   });
 
