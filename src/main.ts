@@ -22,6 +22,8 @@ import { NoteWriter } from './git/notes.js';
 import { RepoStore } from './git/repos.js';
 import { webRoutes, errorPage } from './http/web/routes.js';
 import { WebSession } from './http/web/session.js';
+import { ssoRoutes } from './http/sso.js';
+import { SingleSignOn } from './auth/sso.js';
 import { apiRoutes } from './http/api.js';
 import { downloadRoutes } from './http/downloads.js';
 import { Authenticator } from './http/auth.js';
@@ -264,6 +266,9 @@ export async function startServer(settings: Settings, opts: { log?: Logger; driv
     intervalMs: settings.gcIntervalMs,
     audit: new AuditLog(store),
   });
+  const webSession = new WebSession(loadOrCreateKey(join(settings.dataDir, 'secrets', 'web.key')), settings.publicUrl.startsWith('https:'));
+  // Single sign-on (CODEHUB_OIDC_*): the provider is discovered at the first sign-in, so the server starts while it is down.
+  const sso = settings.oidc ? new SingleSignOn(settings.oidc, `${settings.publicUrl}/auth/callback`, log) : null;
   const app = createApp({
     log,
     git: gitRoutes({
@@ -312,8 +317,10 @@ export async function startServer(settings: Settings, opts: { log?: Logger; driv
       usage,
       statusOf: (id) => forgeStore.status(id),
       vulndbMaxAgeMs: settings.vulndbMaxAgeMs,
-      session: new WebSession(loadOrCreateKey(join(settings.dataDir, 'secrets', 'web.key')), settings.publicUrl.startsWith('https:')),
-    }),
+      session: webSession,
+      tokenMaxDays: settings.tokenMaxDays,
+      ...(sso ? { sso: { providerName: sso.providerName } } : {}),
+    }).route('/auth', ssoRoutes({ sso, store, session: webSession, secure: settings.publicUrl.startsWith('https:') })),
     errorPage,
     ...(tokens
       ? {

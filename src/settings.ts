@@ -88,6 +88,8 @@ export interface Settings {
    * loopback ones included, as on-premises forges are.
    */
   upstreamHosts: string[];
+  /** Single sign-on with the site's OpenID Connect provider (CODEHUB_OIDC_*), or null when CODEHUB_OIDC_ISSUER is unset. */
+  oidc: OidcSettings | null;
 }
 
 export class SettingsError extends Error {}
@@ -154,6 +156,7 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env): Settings {
     retentionGraceMs: parsed(env, 'CODEHUB_RETENTION_GRACE', '24h', (v) => parseDuration(v, RETENTION_MAX_DAYS * 86_400_000)),
     logRetentionDays: int(env, 'CODEHUB_LOG_RETENTION_DAYS', 90, 0, RETENTION_MAX_DAYS),
     upstreamHosts: hostPatterns(env, 'CODEHUB_UPSTREAM_HOSTS'),
+    oidc: oidcSettings(env),
   };
 }
 
@@ -192,4 +195,67 @@ function oneOf<T extends string>(env: NodeJS.ProcessEnv, name: string, allowed: 
   if (v === undefined || v === '') return fallback;
   if (!(allowed as readonly string[]).includes(v)) throw new SettingsError(`${name}=${JSON.stringify(v)}: expected one of ${allowed.join(', ')}`);
   return v as T;
+}
+
+/** Single sign-on (DESIGN.md "Identity and access"): where the provider is, who this server is to it, and how people map to users. */
+export interface OidcSettings {
+  /** The provider's issuer identifier; its discovery document is under `<issuer>/.well-known/openid-configuration`. */
+  issuer: string;
+  clientId: string;
+  /** Sent to the token endpoint only (client_secret_basic); never logged. */
+  clientSecret: string;
+  /** The ID token (or userinfo) claim that names the user here (default preferred_username). */
+  usernameClaim: string;
+  /** A member of this group (the `groups` claim) at sign-in gets an admin session; null: no session is an admin's. */
+  adminGroup: string | null;
+  /** CODEHUB_OIDC_ALLOW_HTTP=true: an http:// issuer is accepted (labs and tests; tokens then cross the network in clear). */
+  allowHttp: boolean;
+  /** How long a web session lasts (CODEHUB_SESSION_DAYS). */
+  sessionDays: number;
+}
+
+function oidcSettings(env: NodeJS.ProcessEnv): OidcSettings | null {
+  const issuer = (env.CODEHUB_OIDC_ISSUER ?? '').trim();
+  const others = ['CODEHUB_OIDC_CLIENT_ID', 'CODEHUB_OIDC_CLIENT_SECRET', 'CODEHUB_OIDC_USERNAME_CLAIM', 'CODEHUB_OIDC_ADMIN_GROUP'].filter((k) => env[k]);
+  if (!issuer) {
+    if (others.length) throw new SettingsError(`${others.join(', ')} set without CODEHUB_OIDC_ISSUER: set the provider's issuer URL too, or unset them`);
+    return null;
+  }
+  let url: URL;
+  try {
+    url = new URL(issuer);
+  } catch {
+    throw new SettingsError(`CODEHUB_OIDC_ISSUER=${JSON.stringify(issuer)} is not a URL (e.g. https://sso.corp.example/realms/dev)`);
+  }
+  const allowHttp = oneOf(env, 'CODEHUB_OIDC_ALLOW_HTTP', ['true', 'false'] as const, 'false') === 'true';
+  if (url.protocol !== 'https:' && !(url.protocol === 'http:' && allowHttp)) {
+    throw new SettingsError(
+      url.protocol === 'http:'
+        ? `CODEHUB_OIDC_ISSUER=${JSON.stringify(issuer)} is http://: sign-ins would cross the network in clear; use https://, or set CODEHUB_OIDC_ALLOW_HTTP=true for a lab`
+        : `CODEHUB_OIDC_ISSUER=${JSON.stringify(issuer)} is not an https:// URL`,
+    );
+  }
+  const clientId = (env.CODEHUB_OIDC_CLIENT_ID ?? '').trim();
+  const clientSecret = env.CODEHUB_OIDC_CLIENT_SECRET ?? '';
+  const missing = [!clientId && 'CODEHUB_OIDC_CLIENT_ID', !clientSecret && 'CODEHUB_OIDC_CLIENT_SECRET'].filter(Boolean);
+  if (missing.length)
+    throw new SettingsError(
+      `CODEHUB_OIDC_ISSUER is set but ${missing.join(' and ')} ${missing.length > 1 ? 'are' : 'is'} not: the provider's client for this server needs both`,
+    );
+  const usernameClaim = (env.CODEHUB_OIDC_USERNAME_CLAIM ?? '').trim() || 'preferred_username';
+  if (!/^[A-Za-z0-9_.:-]{1,100}$/.test(usernameClaim))
+    throw new SettingsError(`CODEHUB_OIDC_USERNAME_CLAIM=${JSON.stringify(usernameClaim)} is not a claim name`);
+  return {
+    // Exactly as given: discovery checks that the provider names itself the same (`https://x.example/` and without
+    // the slash are different issuers), and users' subjects are `<issuer> <sub>`.
+    issuer,
+    clientId,
+    clientSecret,
+    usernameClaim,
+    adminGroup: (env.CODEHUB_OIDC_ADMIN_GROUP ?? '').trim() || null,
+    allowHttp,
+    // One day: a session's scopes (admin or not) are settled at sign-in from the groups claim, so leaving the admin
+    // group takes effect at the next sign-in; a day bounds that, and a workday's sign-in lasts it.
+    sessionDays: int(env, 'CODEHUB_SESSION_DAYS', 1, 1, 90),
+  };
 }

@@ -161,6 +161,87 @@ const web: Record<string, PathItemObject> = {
       'web',
     ),
   },
+  '/auth/login': {
+    get: op(
+      {
+        operationId: 'ssoSignIn',
+        summary: "single sign-on: to the site's OpenID Connect provider (authorization code flow with PKCE)",
+        security: PUBLIC,
+        parameters: [inQuery('next', 'a path on this site to go to after')],
+        responses: {
+          302: { description: "to the provider's authorization endpoint (sets a short-lived cookie binding the sign-in to this browser)" },
+          404: text('single sign-on is not configured', 'text/html; charset=utf-8'),
+          502: text('the provider could not be reached or discovered', 'text/html; charset=utf-8'),
+        },
+      },
+      'web',
+    ),
+  },
+  '/auth/callback': {
+    get: op(
+      {
+        operationId: 'ssoCallback',
+        summary: 'single sign-on: where the provider sends the browser back; provisions the user and starts a session',
+        security: PUBLIC,
+        parameters: [
+          inQuery('code', 'the authorization code'),
+          inQuery('state', 'the state /auth/login sent'),
+          inQuery('error', "the provider's refusal"),
+          inQuery('iss', 'the issuer (RFC 9207)'),
+        ],
+        responses: {
+          303: { description: 'signed in (a session cookie): to next' },
+          400: text('an unknown, reused or expired sign-in, one begun in another browser, or a name the owner grammar refuses', 'text/html; charset=utf-8'),
+          403: text('the provider refused the sign-in', 'text/html; charset=utf-8'),
+          404: text('single sign-on is not configured', 'text/html; charset=utf-8'),
+          409: text('the name belongs to another account of the provider', 'text/html; charset=utf-8'),
+          502: text('the provider is down, or its answer did not verify (ID token signature, iss, aud, exp, nonce)', 'text/html; charset=utf-8'),
+        },
+      },
+      'web',
+    ),
+  },
+  '/tokens': {
+    get: op(
+      { operationId: 'tokensPage', summary: "the viewer's personal tokens, with a form to make one", security: PAGE, responses: pageResponses('the page') },
+      'web',
+    ),
+    post: op(
+      {
+        operationId: 'createTokenForm',
+        summary: "the tokens page's form: makes a token and shows it once (no-store)",
+        security: FORM,
+        requestBody: formBody(
+          {
+            csrf: str("the page's CSRF token"),
+            label: str('what it is for'),
+            scopes: str('read, push or admin (admin only for an admin); repeated'),
+            expires: str('days (7, 30, 90, at most CODEHUB_TOKEN_MAX_DAYS) or never'),
+          },
+          ['csrf'],
+        ),
+        responses: {
+          200: text('the page with the new token, shown once', 'text/html; charset=utf-8'),
+          400: text('the page saying what is wrong with the form', 'text/html; charset=utf-8'),
+          default: text('an error, as a page', 'text/html; charset=utf-8'),
+        },
+      },
+      'web',
+    ),
+  },
+  '/tokens/{id}/revoke': {
+    post: op(
+      {
+        operationId: 'revokeTokenForm',
+        summary: "the tokens page's revoke button (the viewer's own tokens only)",
+        security: FORM,
+        parameters: [inPath('id', 'the token id', { type: 'integer' })],
+        requestBody: formBody(csrf, ['csrf']),
+        responses: { 303: { description: 'revoked: to /tokens' }, default: text('an error, as a page', 'text/html; charset=utf-8') },
+      },
+      'web',
+    ),
+  },
   '/static/{name}': {
     get: op(
       {

@@ -1,4 +1,4 @@
-import { asc, count, eq, sql } from 'drizzle-orm';
+import { and, asc, count, eq, isNull, sql } from 'drizzle-orm';
 import type { Db } from './db.js';
 import { repos, tokens, users, type User } from './schema.js';
 import { DEFAULT_SCOPES, parseScopes, type Caller, type Scope, type TokenInfo } from './scopes.js';
@@ -171,5 +171,29 @@ export class AccountStore {
       .union(this.db.select({ name: repos.owner }).from(repos))
       .all();
     return new Set(names.map((r) => r.name));
+  }
+
+  /** The user single sign-on links to this subject (`<issuer> <sub>`), or undefined. */
+  userBySubject(subject: string): User | undefined {
+    return this.db.select().from(users).where(eq(users.ssoSubject, subject)).get();
+  }
+
+  /**
+   * Makes a user of single sign-on: no token (they sign in at the provider and make tokens on the web page).
+   * Null when the name or the subject is taken (another sign-in made it meanwhile).
+   */
+  createSsoUser(name: string, subject: string): User | null {
+    return this.db.insert(users).values({ name, ssoSubject: subject }).onConflictDoNothing().returning().get() ?? null;
+  }
+
+  /** Links a user that has no subject yet to `subject`; false when the user has one already (or is gone). */
+  linkSubject(userId: number, subject: string): boolean {
+    return (
+      this.db
+        .update(users)
+        .set({ ssoSubject: subject })
+        .where(and(eq(users.id, userId), isNull(users.ssoSubject)))
+        .run().changes > 0
+    );
   }
 }

@@ -43,6 +43,7 @@ button { cursor: pointer; background: var(--panel); font-weight: 600; }
 button.danger { color: var(--bad); }
 .actions { display: flex; gap: 8px; flex-wrap: wrap; margin: 8px 0 16px; } .actions form { margin: 0; }
 .signin { max-width: 420px; } .signin label { display: block; font-weight: 600; margin-bottom: 4px; } .signin input { width: 100%; margin-bottom: 12px; }
+a.button { display: inline-block; padding: 6px 12px; border: 1px solid var(--line); border-radius: 6px; background: var(--panel); font-weight: 600; text-decoration: none; }
 .error { color: var(--bad); font-weight: 600; }
 .pager { display: flex; gap: 16px; margin: 12px 0; }
 .log { background: var(--logbg); color: var(--logfg); border-radius: 6px; padding: 8px 0; overflow-x: auto; }

@@ -56,6 +56,7 @@ export const Layout: FC<PropsWithChildren<{ title: string; viewer?: Viewer | und
           </a>
           {viewer && <a href={imagesPath(viewer.name)}>Images</a>}
           {viewer && <a href="/vulnerabilities">Vulnerabilities</a>}
+          {viewer && <a href="/tokens">Tokens</a>}
           {viewer && <a href="/audit">Audit log</a>}
           {viewer && (
             <span>

@@ -16,7 +16,7 @@ import { VulnsPage } from './vulns-page.js';
 import { remoteAddress, SESSION_COOKIE, type Authenticator } from '../auth.js';
 import { auditEventView } from '../audit.js';
 import { audited } from '../audited.js';
-import { checked } from '../outcome.js';
+import { checked, done } from '../outcome.js';
 import { AuditPage } from './audit-page.js';
 import { buildFilter, checkRepoParam, Lookups } from '../lookups.js';
 import { ASSETS } from './assets.js';
@@ -27,6 +27,11 @@ import { ImagesPage } from './images-page.js';
 import { buildPath, ErrorPage, html, type Viewer } from './layout.js';
 import { CommitPage, RepoPage } from './repo-page.js';
 import { SignInPage } from './sign-in-page.js';
+import { expiryChoices, type NewToken, TokensPage } from './tokens-page.js';
+import { daysToMs } from '../../auth/expiry.js';
+import { createToken, revokeToken } from '../../auth/accounts.js';
+import { endSession } from '../../auth/sso.js';
+import { SCOPES } from '../../store/scopes.js';
 import type { UsageService } from '../../registry/usage.js';
 import type { WebSession } from './session.js';
 
@@ -43,6 +48,10 @@ export interface WebDeps {
   statusOf?: (buildId: number) => CommitStatusRow | undefined;
   /** CODEHUB_VULNDB_MAX_AGE: the vulnerabilities page warns past it (default 7 days). */
   vulndbMaxAgeMs?: number;
+  /** CODEHUB_TOKEN_MAX_DAYS: the tokens page offers no longer lifetime (null or absent: tokens may live forever). */
+  tokenMaxDays?: number | null;
+  /** Single sign-on, when configured: /login offers the provider (its name on the button) beside the token form. */
+  sso?: { providerName: string };
 }
 
 /** Marks a request as a page's, so the app's one error handler answers it with a page rather than JSON. */
@@ -115,11 +124,12 @@ export function webRoutes(deps: WebDeps): Hono<WebEnv> {
     }
     await next();
   };
-  for (const path of ['/', '/login', '/logout', '/repos/*', '/builds/*', '/images/*', '/vulnerabilities', '/audit']) app.use(path, pageHeaders);
+  for (const path of ['/', '/login', '/logout', '/repos/*', '/builds/*', '/images/*', '/vulnerabilities', '/audit', '/tokens', '/tokens/*'])
+    app.use(path, pageHeaders);
 
   app.get('/login', (c) => {
     if (deps.auth.caller(c)) return c.redirect(localPath(c.req.query('next')), 303);
-    return c.html(html(<SignInPage next={localPath(c.req.query('next'))} />));
+    return c.html(html(<SignInPage next={localPath(c.req.query('next'))} sso={deps.sso} />));
   });
 
   app.post(
@@ -137,7 +147,7 @@ export function webRoutes(deps: WebDeps): Hono<WebEnv> {
       const caller = token ? deps.auth.signIn(c, token) : undefined;
       if (!caller) {
         const problem = token ? (deps.auth.refusalOf(token) ?? 'That token is not valid: it was mistyped, revoked, or its user removed.') : 'Enter a token.';
-        return c.html(html(<SignInPage next={next} error={problem} />), 401);
+        return c.html(html(<SignInPage next={next} sso={deps.sso} error={problem} />), 401);
       }
       deps.session.signIn(c, token);
       audit.record(actorOf(caller, remoteAddress(c)), 'sign_in', caller.user.name);
@@ -162,7 +172,9 @@ export function webRoutes(deps: WebDeps): Hono<WebEnv> {
       deps.session.signOut(c);
       // Only a browser that was signed in signed out; a stale cookie's token may be revoked by now.
       const caller = deps.auth.byToken(token);
-      if (caller) audit.record(actorOf(caller, remoteAddress(c)), 'sign_out', caller.user.name);
+      // A single sign-on session ends on the server too: its cookie, copied elsewhere, no longer works.
+      const session = caller?.via === 'session' && endSession(deps.store, token);
+      if (caller) audit.record(actorOf(caller, remoteAddress(c)), 'sign_out', caller.user.name, session ? { detail: { method: 'oidc' } } : {});
       return c.redirect('/login', 303);
     },
   );
@@ -194,7 +206,9 @@ export function webRoutes(deps: WebDeps): Hono<WebEnv> {
     },
   });
   app.use('/builds/*', formLimit);
-  for (const path of ['/', '/repos/*', '/builds/*', '/images/*', '/vulnerabilities', '/audit']) app.use(path, signedIn);
+  app.use('/tokens', formLimit);
+  app.use('/tokens/*', formLimit);
+  for (const path of ['/', '/repos/*', '/builds/*', '/images/*', '/vulnerabilities', '/audit', '/tokens', '/tokens/*']) app.use(path, signedIn);
 
   app.get('/', (c) => {
     const caller = c.get('caller');
@@ -344,11 +358,57 @@ export function webRoutes(deps: WebDeps): Hono<WebEnv> {
     });
   }
 
+  // The viewer's own personal tokens (signedIn checked the CSRF token of the forms).
+  const tokensPage = (c: Context<WebEnv>, status: 200 | 400, more: { made?: NewToken; error?: string } = {}) => {
+    const caller = c.get('caller');
+    // A token made here is shown once: no cache may keep the page.
+    c.header('cache-control', 'no-store');
+    const offered = SCOPES.filter((s) => caller.scopes.includes(s));
+    const tokens = deps.store.accounts.listTokens(caller.user.id);
+    const expiries = expiryChoices(deps.tokenMaxDays ?? null);
+    return c.html(html(<TokensPage viewer={c.get('viewer')} tokens={tokens} offered={offered} expiries={expiries} now={Date.now()} {...more} />), status);
+  };
+  app.get('/tokens', (c) => tokensPage(c, 200));
+
+  app.post('/tokens', async (c) => {
+    const caller = c.get('caller');
+    const form = await c.req.parseBody({ all: true });
+    const label = typeof form.label === 'string' ? form.label.trim() : '';
+    const scopes = [form.scopes ?? []].flat().filter((s): s is string => typeof s === 'string');
+    // A token never has more than what made it: admin only from an admin's session or token, push not from a read-only token.
+    const beyond = scopes.filter((s) => !(caller.scopes as readonly string[]).includes(s));
+    if (beyond.length) throw new ForbiddenError(`you are signed in without the ${beyond.join(', ')} scope, so no token you make may have it`);
+    // `never` asks for no lifetime: under a site maximum createToken gives the maximum (the form offers no `never` then).
+    const days = form.expires === undefined || form.expires === 'never' ? undefined : Number(form.expires);
+    if (days !== undefined && !(Number.isInteger(days) && days > 0)) return tokensPage(c, 400, { error: 'expires: a number of days, or never' });
+    const made = createToken(
+      deps.store,
+      caller.user.name,
+      { label, scopes, ...(days !== undefined ? { lifetimeMs: daysToMs(days) } : {}) },
+      { maxDays: deps.tokenMaxDays ?? null },
+    );
+    if (!made.ok) return tokensPage(c, 400, { error: made.problem });
+    // The same event as the admin API's and the CLI's token create (the actor says it came from a page).
+    audited(audit, c, 'token.create', String(made.id), { detail: { user: made.user, label: made.label, scopes: made.scopes, expires_at: made.expiresAt } });
+    return tokensPage(c, 200, { made: { id: made.id, token: made.token, label: made.label, scopes: made.scopes, expiresAt: made.expiresAt } });
+  });
+
+  app.post('/tokens/:id/revoke', (c) => {
+    const caller = c.get('caller');
+    const id = Number(c.req.param('id'));
+    // Only the viewer's own: another user's token id is as unknown as a missing one.
+    const own = Number.isSafeInteger(id) && deps.store.accounts.listTokens(caller.user.id).some((t) => t.id === id);
+    if (!own) throw new NotFoundError(`you have no token ${c.req.param('id')}`);
+    done(revokeToken(deps.store, id));
+    audited(audit, c, 'token.revoke', String(id));
+    return c.redirect('/tokens', 303);
+  });
+
   return app;
 }
 
 /** Where to go after signing in: a path on this site only, never another origin (`//evil`, `/\evil`). */
-function localPath(next: string | undefined): string {
+export function localPath(next: string | undefined): string {
   return next && /^\/(?![/\\])/.test(next) && !/[\r\n]/.test(next) ? next : '/';
 }
 
