@@ -8,7 +8,7 @@ import type { User } from '../store/schema.js';
 import type { Scope } from '../store/scopes.js';
 import type { Store } from '../store/store.js';
 import { refuse, type Outcome } from './outcome.js';
-import { hashToken } from './tokens.js';
+import { hashToken, SESSION_PREFIX } from './tokens.js';
 
 /**
  * Single sign-on with the site's OpenID Connect provider (DESIGN.md "Identity and access"): the authorization
@@ -17,8 +17,6 @@ import { hashToken } from './tokens.js';
  * store, so it is tested without a provider.
  */
 
-/** The prefix of a session's cookie value; src/http/auth.ts (SESSION_PREFIX, the same) takes a cookie with it as a session. */
-export const SESSION_PREFIX = 'chs_';
 /** How long a started sign-in may take at the provider (typing a password, a second factor). */
 export const PENDING_TTL_MS = 10 * 60_000;
 /** Sign-ins started and not finished that are kept at once; the oldest is forgotten beyond it (bounded memory). */
@@ -77,7 +75,10 @@ export class SingleSignOn {
         this.settings.clientId,
         { client_secret: this.settings.clientSecret },
         oidc.ClientSecretBasic(this.settings.clientSecret),
-        { timeout: 10, ...(this.settings.allowHttp ? { execute: [oidc.allowInsecureRequests] } : {}) },
+        // openid-client leaves an ID token from the token endpoint unverified by default (OIDC Core 3.1.3.7 lets
+        // TLS stand in for it); non-repudiation checks verify its signature by the issuer's JWKS as well, so a
+        // token endpoint that is not the issuer's (a hijacked name, a proxy in the middle) cannot sign anyone in.
+        { timeout: 10, execute: [oidc.enableNonRepudiationChecks, ...(this.settings.allowHttp ? [oidc.allowInsecureRequests] : [])] },
       )
       .catch((e: unknown) => {
         this.config = undefined;

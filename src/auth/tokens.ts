@@ -3,6 +3,8 @@ import { createHash, randomBytes } from 'node:crypto';
 const PREFIX = 'chb_';
 /** A pull token's prefix (a deployment's registry credential, src/auth/pull-tokens.ts): never a user token's. */
 export const PULL_TOKEN_PREFIX = 'chp_';
+/** The prefix of a single sign-on session's cookie value (src/auth/sso.ts makes them); no token has it. */
+export const SESSION_PREFIX = 'chs_';
 
 /**
  * A new token: 256 random bits, prefixed so leaked tokens are easy to recognise and scan for: `chb_` for an

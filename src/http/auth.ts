@@ -2,7 +2,7 @@ import type { Context } from 'hono';
 import { getCookie } from 'hono/cookie';
 import type { Caller } from '../store/scopes.js';
 import { checkPullToken, pullTokenMisuse } from '../auth/pull-tokens.js';
-import { hashToken, parseAuthorization, type Credentials } from '../auth/tokens.js';
+import { hashToken, parseAuthorization, SESSION_PREFIX, type Credentials } from '../auth/tokens.js';
 import { TooManyRequestsError, UnauthorizedError } from '../errors.js';
 import type { Store } from '../store/store.js';
 
@@ -23,9 +23,6 @@ export interface AuthLimits {
   /** Failed sign-ins one address may make per minute; after that it gets 429 until the minute is over. */
   failuresPerMinute: number;
 }
-
-/** The prefix of a web session's cookie value (src/auth/sso.ts makes them); a token never has it. */
-export const SESSION_PREFIX = 'chs_';
 
 /** What a presented credential is: its caller, a sentence saying why it is refused, or nothing known. */
 type Lookup = { caller: Caller } | { refused: string } | undefined;

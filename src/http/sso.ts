@@ -60,7 +60,7 @@ export function ssoRoutes(deps: SsoDeps): Hono<WebEnv> {
     if ('refused' in found) throw found.refused === 'state' ? new BadRequestError(found.problem) : new ForbiddenError(found.problem);
     const p = done(provision(deps.store, sso.settings, found.claims));
     const started = startSession(deps.store, p, sso.settings.sessionDays);
-    deps.session.signIn(c, started.cookie);
+    deps.session.signIn(c, started.cookie, sso.settings.sessionDays);
     const actor = actorOf({ user: p.user, tokenId: started.id, scopes: p.scopes, via: 'session' }, remoteAddress(c));
     if (p.how === 'created') audit.record(actor, 'user.create', p.user.name, { detail: { method: 'oidc' } });
     audit.record(actor, 'sign_in', p.user.name, { detail: { method: 'oidc', admin: p.admin, ...(p.how === 'linked' ? { linked: true } : {}) } });

@@ -176,6 +176,8 @@ class FakeProvider {
   idToken: Record<string, unknown> = {};
   /** The nonce of the last authorization request (the test plays the browser). */
   nonce = '';
+  /** How the token endpoint misbehaves: an ID token expired, one signed with a key not in the JWKS, or HTML. */
+  fault: 'none' | 'expired' | 'wrong-key' | 'garbage' = 'none';
   private key!: Awaited<ReturnType<typeof generateKeyPair>>['privateKey'];
   private jwk!: Record<string, unknown>;
 
@@ -207,14 +209,22 @@ class FakeProvider {
     }
     if (url === '/jwks') return json({ keys: [this.jwk] });
     if (url === '/token') {
+      if (this.fault === 'garbage') {
+        res.writeHead(200, { 'content-type': 'text/html' }).end('<html><body>Service Unavailable</body></html>');
+        return;
+      }
       const claims = { sub: 'u-9', preferred_username: 'gus', nonce: this.nonce, ...this.idToken };
+      const now = Math.floor(Date.now() / 1000);
+      // An expired token was issued an hour ago and lived 5 minutes (past any clock tolerance).
+      const [iat, exp] = this.fault === 'expired' ? [now - 3600, now - 3300] : [now, now + 300];
+      const key = this.fault === 'wrong-key' ? (await generateKeyPair('RS256')).privateKey : this.key;
       const idToken = await new SignJWT(claims)
         .setProtectedHeader({ alg: 'RS256', kid: 'k1' })
         .setIssuer(this.issuer)
         .setAudience((this.idToken.aud as string) ?? 'codehub')
-        .setIssuedAt()
-        .setExpirationTime('5m')
-        .sign(this.key);
+        .setIssuedAt(iat)
+        .setExpirationTime(exp)
+        .sign(key);
       return json({ access_token: 'at', token_type: 'Bearer', expires_in: 300, id_token: idToken });
     }
     res.writeHead(404).end();
@@ -330,6 +340,26 @@ describe('the callback against a provider', () => {
       expect((e as Error).message).toContain("the sign-in provider's answer did not verify");
       expect((e as Error).message).toContain(why);
     }
+    expect(store.accounts.userCount()).toBe(0);
+  });
+
+  it('refuses an expired ID token, one signed with a key not in the JWKS, and a token endpoint answering HTML: 502, nothing made', async () => {
+    provider = await FakeProvider.start(port);
+    const cases: [FakeProvider['fault'], RegExp][] = [
+      ['expired', /"exp"|expired/],
+      ['wrong-key', /signature/i],
+      ['garbage', /JSON|content-type|response/i],
+    ];
+    for (const [fault, why] of cases) {
+      provider.fault = fault;
+      const b = await begun();
+      const e = await sso.finish(b.search, b.state).catch((x: unknown) => x);
+      expect(e, fault).toBeInstanceOf(ProviderError);
+      expect((e as ProviderError).status, fault).toBe(502);
+      expect((e as Error).message, fault).toMatch(why);
+    }
+    expect(store.accounts.userCount()).toBe(0);
+    expect(store.db.$client.prepare('SELECT count(*) AS n FROM sessions').get()).toEqual({ n: 0 });
   });
 });
 

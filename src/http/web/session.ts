@@ -16,8 +16,9 @@ export class WebSession {
     private maxAgeDays = 30,
   ) {}
 
-  signIn(c: Context, token: string): void {
-    setCookie(c, SESSION_COOKIE, token, { httpOnly: true, sameSite: 'Lax', secure: this.secure, path: '/', maxAge: this.maxAgeDays * 86400 });
+  /** Sets the cookie; `days` is how long the browser keeps it (a single sign-on session's own lifetime). */
+  signIn(c: Context, token: string, days = this.maxAgeDays): void {
+    setCookie(c, SESSION_COOKIE, token, { httpOnly: true, sameSite: 'Lax', secure: this.secure, path: '/', maxAge: Math.round(days * 86400) });
   }
 
   signOut(c: Context): void {
