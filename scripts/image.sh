@@ -38,6 +38,11 @@ for a in "$@"; do
 done
 
 [ "$(id -u)" = 0 ] || die "debootstrap and dockerd need root; run as root (sudo $0 $*)"
+# One run at a time on this machine: .ci/run starts one beside npm ci and lets the tests start meanwhile, whose
+# image test runs another; the second waits here for the first and then finds the bases made and BuildKit's cache warm.
+mkdir -p "$CACHE"
+exec 9>"$CACHE/.lock"
+flock 9 || die "could not lock $CACHE/.lock"
 bash scripts/stack.sh up
 
 # Two bases: the runtime one (Debian minbase without apt lists, .deb cache, docs, man pages or locales, Node

@@ -5,11 +5,12 @@
  * accepts whose credential pulls; a token past its expiry is refused, saying when it expired.
  */
 import { execa } from 'execa';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import YAML from 'yaml';
+import { dbFile } from '../../src/store/db.js';
 import { WorkRepo } from '../helpers/git.js';
 import { sleep, TestServer, uniqueName } from '../helpers/server.js';
 
@@ -116,6 +117,14 @@ describe('pull tokens', () => {
     const listed = (JSON.parse(list.stdout) as { tokens: { username: string; label: string; last_used_at: string | null }[] }).tokens;
     expect(listed.find((t) => t.username === made.username)).toMatchObject({ label: 'prod', last_used_at: expect.any(String) });
     expect(list.stdout).not.toContain(made.token);
+    // After docker's login, pull and refused push: the token is in neither the server's log nor its database file.
+    const file = dbFile(server.dataDir);
+    const stored = [file, `${file}-wal`]
+      .filter(existsSync)
+      .map((f) => readFileSync(f).toString('latin1'))
+      .join('');
+    expect(stored).not.toContain(made.token);
+    expect(server.logs.join('\n')).not.toContain(made.token);
   });
 
   it('is refused by git and the API with a 401 saying it is a pull token; refused by the registry once revoked', async () => {

@@ -6,6 +6,7 @@
  * ends the session. The SQLite file is read to see what was (and was not) made.
  */
 import Database from 'better-sqlite3';
+import { existsSync, readFileSync } from 'node:fs';
 import type { Server } from 'node:http';
 import Provider from 'oidc-provider';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
@@ -184,6 +185,16 @@ describe('single sign-on', () => {
     expect(query<{ n: number }>("SELECT count(*) AS n FROM audit_events WHERE actor = 'dana' AND action = 'sign_out'")[0]!.n).toBe(1);
     // The token she made lives on (it is hers, not the session's).
     expect((await server.api('/api/user', token)).body).toEqual({ name: 'dana', scopes: ['read', 'push'] });
+    // Neither the session's cookie, her token nor the client secret is in the server's log or the database file.
+    const file = dbFile(server.dataDir);
+    const stored = [file, `${file}-wal`]
+      .filter(existsSync)
+      .map((f) => readFileSync(f).toString('latin1'))
+      .join('');
+    for (const secret of [cookie!, token, 'codehub-test-secret']) {
+      expect(server.logs.join('\n')).not.toContain(secret);
+      expect(stored).not.toContain(secret);
+    }
     await context.close();
   });
 
