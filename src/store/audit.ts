@@ -78,8 +78,10 @@ export class AuditStore {
       q.since !== undefined ? gte(auditEvents.at, q.since) : undefined,
       q.before !== undefined ? lt(auditEvents.id, q.before) : undefined,
     ];
-    // A prefix compared as text, not LIKE: `_` is a wildcard there, and names may hold it.
-    if (q.owner !== undefined) where.push(sql`substr(${auditEvents.repo}, 1, ${q.owner.length + 1}) = ${`${q.owner}/`}`);
+    // The repos `<owner>/...` as a range of the repo index (`0` is the character after `/`): an owner's view reads
+    // only their events, however large the log (a prefix test read the whole table for an owner with few events;
+    // LIKE would take a name's `_` as a wildcard).
+    if (q.owner !== undefined) where.push(gte(auditEvents.repo, `${q.owner}/`), lt(auditEvents.repo, `${q.owner}0`));
     if (q.repos) where.push(q.repos.length ? inArray(auditEvents.repo, [...q.repos]) : sql`0`);
     return this.db
       .select()
