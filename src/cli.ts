@@ -9,6 +9,7 @@ import { version } from './client/version.js';
 import { loadSettings, SettingsError } from './settings.js';
 import { appliedMigrations, dbFile, openDb } from './store/db.js';
 import { cliAudited, UsageError, withStore } from './cli/common.js';
+import { tokenCreatedDetail } from './auth/audit.js';
 import { NO_QUOTA } from './store/schema.js';
 import { RegistryError } from './registry/client.js';
 import { formatBytes, parseDuration } from './units.js';
@@ -173,17 +174,7 @@ function tokenCmd(args: string[]): number {
     ...(lifetimeMs !== undefined ? { lifetimeMs } : {}),
   };
   const policy = { maxDays: loadSettings().tokenMaxDays };
-  const made = accepted(
-    withStore((s) =>
-      cliAudited(
-        s,
-        createToken(s, arg, request, policy),
-        'token.create',
-        (t) => String(t.id),
-        (t) => ({ user: t.user, label: t.label, scopes: t.scopes, expires_at: t.expiresAt }),
-      ),
-    ),
-  );
+  const made = accepted(withStore((s) => cliAudited(s, createToken(s, arg, request, policy), 'token.create', (t) => String(t.id), tokenCreatedDetail)));
   const until = made.expiresAt ? `, expires at ${made.expiresAt}` : '';
   console.error(`token ${made.id} for ${arg} (${made.scopes.join(', ')}${until}); shown once, store it now`);
   console.log(made.token);

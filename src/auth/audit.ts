@@ -45,6 +45,11 @@ export interface RemovedByGc {
 /** Tag names one gc event lists at most; the count says how many went. */
 const GC_TAGS_LISTED = 100;
 
+/** A `token.create` event's detail, the same from the admin API, the CLI and the tokens page: never the token. */
+export function tokenCreatedDetail(t: { user: string; label: string; scopes: readonly string[]; expiresAt: string | null }): Record<string, unknown> {
+  return { user: t.user, label: t.label, scopes: t.scopes, expires_at: t.expiresAt };
+}
+
 /** Appends events to the audit log. `detail` holds names and numbers only: never a secret's value or a token. */
 export class AuditLog {
   constructor(private store: Store) {}

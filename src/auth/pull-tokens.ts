@@ -4,6 +4,7 @@ import { labelProblem } from './accounts.js';
 import { tokenExpiry, type ExpiryPolicy } from './expiry.js';
 import { noRepo, refuse, type Outcome } from './outcome.js';
 import { generateToken, hashToken, isPullToken, PULL_TOKEN_PREFIX } from './tokens.js';
+import { isExpired } from '../store/credential-times.js';
 
 /**
  * Pull tokens: a deployment's credential for one repo's images (DESIGN.md "Pull tokens for deployments"). Docker
@@ -88,7 +89,7 @@ export function checkPullToken(store: Store, username: string, token: string, no
   if (!m || !isPullToken(token) || token.length > 512) return { ok: false, problem: WRONG, expired: false };
   const found = store.pullTokens.byHash(hashToken(token), { touch: true, now });
   if (!found || found.id !== Number(m[1])) return { ok: false, problem: WRONG, expired: false };
-  if (found.expiresAt !== null && Date.parse(found.expiresAt) <= now.getTime())
+  if (isExpired(found.expiresAt, now))
     return {
       ok: false,
       problem: `pull token ${username} of ${found.repo} expired at ${found.expiresAt}: make a new one with codehub-build repo pull-token create ${found.repo}`,

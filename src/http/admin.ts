@@ -3,7 +3,7 @@ import { NewTokenRequest, NewUserRequest } from '../api/requests.js';
 import { addUser, createToken, listTokens, removeUser, revokeToken } from '../auth/accounts.js';
 import type { Access } from '../auth/access.js';
 import { daysToMs } from '../auth/expiry.js';
-import type { AuditLog } from '../auth/audit.js';
+import { type AuditLog, tokenCreatedDetail } from '../auth/audit.js';
 import type { Caller } from '../store/scopes.js';
 import type { Store } from '../store/store.js';
 import { audited } from './audited.js';
@@ -61,7 +61,7 @@ export function adminRoutes(deps: AdminDeps): Hono<Env> {
     const lifetime = body.expires_in_days === undefined ? {} : { lifetimeMs: daysToMs(body.expires_in_days) };
     const made = done(createToken(deps.store, c.req.param('name'), { scopes: body.scopes, label: body.label, ...lifetime }, policy));
     audited(deps.audit, c, 'token.create', String(made.id), {
-      detail: { user: made.user, label: made.label, scopes: made.scopes, expires_at: made.expiresAt },
+      detail: tokenCreatedDetail(made),
     });
     return c.json({ id: made.id, token: made.token, label: made.label, scopes: made.scopes, expires_at: made.expiresAt }, 201);
   });

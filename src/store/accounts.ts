@@ -3,6 +3,7 @@ import type { Db } from './db.js';
 import { repos, tokens, users, type User } from './schema.js';
 import { DEFAULT_SCOPES, parseScopes, type Caller, type Scope, type TokenInfo } from './scopes.js';
 import { slot } from './sql.js';
+import { isExpired, lastUseDue } from './credential-times.js';
 
 /**
  * True for a token with the admin scope. Scopes are stored as a comma list (`read,push,admin`), and drizzle has
@@ -153,8 +154,8 @@ export class AccountStore {
   tokenByHash(hash: string, now = new Date()): Caller | { expired: { id: number; at: string } } | undefined {
     const row = this.q.byHash.get({ hash });
     if (!row) return undefined;
-    if (row.expiresAt && Date.parse(row.expiresAt) <= now.getTime()) return { expired: { id: row.tokenId, at: row.expiresAt } };
-    if (!row.lastUsedAt || now.getTime() - Date.parse(row.lastUsedAt) > 60_000) this.q.touch.run({ at: now.toISOString(), id: row.tokenId });
+    if (row.expiresAt && isExpired(row.expiresAt, now)) return { expired: { id: row.tokenId, at: row.expiresAt } };
+    if (lastUseDue(row.lastUsedAt, now)) this.q.touch.run({ at: now.toISOString(), id: row.tokenId });
     return { user: row.user, tokenId: row.tokenId, scopes: parseScopes(row.scopes) };
   }
 

@@ -2,6 +2,7 @@ import { and, asc, eq, sql } from 'drizzle-orm';
 import type { Db } from './db.js';
 import { pullTokens, repos } from './schema.js';
 import { slot } from './sql.js';
+import { isExpired, lastUseDue } from './credential-times.js';
 
 /** A pull token as it is listed: never the token or its hash. */
 export interface PullTokenInfo {
@@ -95,8 +96,7 @@ export class PullTokenStore {
     const row = this.q.byHash.get({ hash });
     if (!row) return undefined;
     const now = opts.now ?? new Date();
-    const live = row.expiresAt === null || Date.parse(row.expiresAt) > now.getTime();
-    if (opts.touch && live && (!row.lastUsedAt || now.getTime() - Date.parse(row.lastUsedAt) > 60_000)) this.q.touch.run({ at: now.toISOString(), id: row.id });
+    if (opts.touch && !isExpired(row.expiresAt, now) && lastUseDue(row.lastUsedAt, now)) this.q.touch.run({ at: now.toISOString(), id: row.id });
     return { id: row.id, repo: row.repo, expiresAt: row.expiresAt };
   }
 }

@@ -3,6 +3,7 @@ import type { Db } from './db.js';
 import { sessions, users } from './schema.js';
 import { parseScopes, type Caller, type Scope } from './scopes.js';
 import { slot } from './sql.js';
+import { isExpired, lastUseDue } from './credential-times.js';
 
 /** Web sessions of single sign-on: the cookie's random id is looked up by its SHA-256, as tokens are. */
 export class SessionStore {
@@ -46,8 +47,8 @@ export class SessionStore {
    */
   callerByHash(hash: string, now = new Date()): Caller | undefined {
     const row = this.q.byHash.get({ hash });
-    if (!row || Date.parse(row.expiresAt) <= now.getTime()) return undefined;
-    if (!row.lastSeenAt || now.getTime() - Date.parse(row.lastSeenAt) > 60_000) this.q.touch.run({ at: now.toISOString(), id: row.id });
+    if (!row || isExpired(row.expiresAt, now)) return undefined;
+    if (lastUseDue(row.lastSeenAt, now)) this.q.touch.run({ at: now.toISOString(), id: row.id });
     return { user: row.user, tokenId: row.id, scopes: parseScopes(row.scopes), via: 'session' };
   }
 

@@ -2,7 +2,7 @@ import { Hono, type Context } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { getCookie } from 'hono/cookie';
 import type { Access } from '../../auth/access.js';
-import { actorOf, AuditLog } from '../../auth/audit.js';
+import { actorOf, AuditLog, tokenCreatedDetail } from '../../auth/audit.js';
 import { AuditListQuery, parseRequest } from '../../api/requests.js';
 import type { Caller } from '../../store/scopes.js';
 import type { BuildService } from '../../builds/service.js';
@@ -389,7 +389,7 @@ export function webRoutes(deps: WebDeps): Hono<WebEnv> {
     );
     if (!made.ok) return tokensPage(c, 400, { error: made.problem });
     // The same event as the admin API's and the CLI's token create (the actor says it came from a page).
-    audited(audit, c, 'token.create', String(made.id), { detail: { user: made.user, label: made.label, scopes: made.scopes, expires_at: made.expiresAt } });
+    audited(audit, c, 'token.create', String(made.id), { detail: tokenCreatedDetail(made) });
     return tokensPage(c, 200, { made: { id: made.id, token: made.token, label: made.label, scopes: made.scopes, expiresAt: made.expiresAt } });
   });
 
