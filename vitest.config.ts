@@ -1,4 +1,6 @@
-import { defineConfig } from 'vitest/config';
+import { configDefaults, defineConfig } from 'vitest/config';
+
+const IMAGE_TEST = 'test/e2e/image.test.ts';
 
 export default defineConfig({
   test: {
@@ -18,7 +20,20 @@ export default defineConfig({
         // Then one file at a time: the end-to-end and browser tests share the stack's dockerd and registry, and
         // some stop them (a builder stopped, a registry down) or time what they do.
         extends: true,
-        test: { name: 'e2e', include: ['test/e2e/**/*.test.ts', 'test/browser/**/*.test.ts'], maxWorkers: 1, sequence: { groupOrder: 1 } },
+        test: {
+          name: 'e2e',
+          include: ['test/e2e/**/*.test.ts', 'test/browser/**/*.test.ts'],
+          exclude: [...configDefaults.exclude, IMAGE_TEST],
+          maxWorkers: 1,
+          sequence: { groupOrder: 1 },
+        },
+      },
+      {
+        // Last, the server image's test: .ci/run builds the image beside the tests from the start, and this test's
+        // own scripts/image.sh waits for that build's lock. Run among the others it held the only end-to-end
+        // worker while a cold build (debootstrap, Node, SQLite compiled) finished: 15 minutes of nothing else.
+        extends: true,
+        test: { name: 'image', include: [IMAGE_TEST], maxWorkers: 1, sequence: { groupOrder: 2 } },
       },
     ],
   },
