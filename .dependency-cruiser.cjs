@@ -48,6 +48,9 @@ const LAYERS = [
   // Image scanning (issue 26: inventory, vulnerability data, matching, policy): it reads images through the
   // registry layer and keeps what it found in the store; the builds scan what they push, so it sits below them.
   { name: 'scan', path: ['^src/scan/'] },
+  // Build insight (issue 28: why a step missed the cache, the layers and size against the previous build, drawn):
+  // made from a build's steps, context and pushed image when it ends, so below the builds that record it.
+  { name: 'insight', path: ['^src/insight/'] },
   { name: 'builds', path: ['^src/builds/'] },
   { name: 'uploads', path: ['^src/uploads/'] },
   { name: 'forges', path: ['^src/forges/'] },

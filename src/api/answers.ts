@@ -45,6 +45,51 @@ export const BuildStep = z.strictObject({
   error: z.string().optional().meta({ description: 'why it failed' }),
 });
 
+export const BuildInsight = z.strictObject({
+  steps: z
+    .array(
+      z.strictObject({
+        n: z.int().meta({ description: "the step's number in the build's steps" }),
+        name: z.string().meta({ description: 'the step as BuildKit names it' }),
+        started_at: isoOrNull('ISO 8601; null when it never started'),
+        finished_at: isoOrNull('ISO 8601; null when it never finished'),
+        cached: z.boolean().meta({ description: 'taken from the cache, not run' }),
+      }),
+    )
+    .meta({ description: "the Dockerfile steps, in order (BuildKit's own, such as loading the context, and exporting left out)" }),
+  cache_miss: z
+    .strictObject({
+      step: z.string().meta({ description: 'the first step that ran (missed the cache), as BuildKit names it' }),
+      number: z.int().nullable().meta({ description: "its number in the Dockerfile's stage (the 4 of `[4/5]`); null when the name has none" }),
+      after: z.int().meta({ description: 'how many steps after it ran too' }),
+      because: z.strictObject({
+        files: z.array(z.string()).meta({ description: 'context files it reads that changed since the last build of this branch and image (at most 50)' }),
+        files_total: z.int().meta({ description: 'how many such files changed in all' }),
+        build_args: z.array(z.string()).meta({ description: 'build args whose value changed (names only)' }),
+        base: z.string().nullable().meta({ description: 'a base image that resolved to a new digest: `ref@sha256:...`' }),
+        unknown: z.string().nullable().meta({ description: 'when none of the above is known: why it cannot be said (e.g. a first build)' }),
+      }),
+      sentence: z.string().meta({
+        description:
+          'all of it in one sentence, e.g. "step 4 `COPY src/ /src/` ran because 1 file changed: src/a.txt; the 2 steps after it ran because it did"',
+      }),
+    })
+    .nullable()
+    .meta({ description: 'why the build did not come from the cache; null when every step was cached' }),
+  layers: z
+    .array(
+      z.strictObject({
+        instruction: z.string().meta({ description: 'the Dockerfile instruction that made the layer, from the image config' }),
+        bytes: z.int().meta({ description: 'its compressed size in the registry' }),
+        bytes_delta: z.int().nullable().meta({ description: 'against the same layer of the previous build; null when it had none' }),
+      }),
+    )
+    .meta({ description: "the image's layers, base first" }),
+  image_bytes: z.int().nullable().meta({ description: "the pushed image's size: config and layers, compressed; null when nothing was pushed" }),
+  image_bytes_delta: z.int().nullable().meta({ description: 'against the previous build of the same branch (or folder) and image; null when there is none' }),
+  previous_build: z.int().nullable().meta({ description: 'the build compared with' }),
+});
+
 export const ForgeStatus = z
   .strictObject({
     context: z.string().meta({ description: 'codehub-build/<image>' }),
@@ -175,6 +220,7 @@ export const Build = z.strictObject({
   log_url: z.string().meta({ description: 'the API URL of its log' }),
   web_url: z.string().meta({ description: 'its web page' }),
   scan: BuildScan.nullable().meta({ description: 'the vulnerability scan of the image it pushed; null when none ran' }),
+  insight: BuildInsight.nullable().meta({ description: 'why it missed the cache, where its time went, its layers and size; null before it ends' }),
   forge_status: ForgeStatus.nullable().meta({
     description: 'for a repo linked to a forge: the commit status this build owes it, and how delivering it went; null otherwise',
   }),
@@ -432,6 +478,7 @@ export const HookAnswer = z
 export type ErrorAnswer = z.output<typeof ErrorAnswer>;
 export type BuildAnswer = z.output<typeof Build>;
 export type BuildScanAnswer = z.output<typeof BuildScan>;
+export type InsightAnswer = z.output<typeof BuildInsight>;
 export type FindingAnswer = z.output<typeof Finding>;
 export type VulnerabilitiesAnswer = z.output<typeof Vulnerabilities>;
 export type NewFindingsAnswer = z.output<typeof NewFindings>;

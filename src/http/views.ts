@@ -1,6 +1,7 @@
 import type { BuildAnswer, BuildScanAnswer, FindingAnswer, ForgeStatusAnswer } from '../api/answers.js';
 import { MASK, secretValues } from '../logs/mask.js';
 import type { ReportedFinding } from '../scan/report.js';
+import { insightView } from '../insight/stored.js';
 import { storedBuildScan } from '../scan/report.js';
 import type { Build, CommitStatusRow, UploadBuild } from '../store/schema.js';
 
@@ -65,6 +66,7 @@ export function buildView(b: Build, publicUrl: string, status?: CommitStatusRow)
     log_url: `${publicUrl}/api/builds/${b.id}/log`,
     web_url: `${publicUrl}/builds/${b.id}`,
     scan: scanView(b.scan),
+    insight: insightView(b),
     forge_status: forgeStatusView(status),
   };
 }

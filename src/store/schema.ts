@@ -84,6 +84,11 @@ export const builds = sqliteTable(
      * status and counts, and the policy it was judged by; null when no scan ran (nothing pushed, or before scanning).
      */
     scan: text('scan', { mode: 'json' }).$type<Record<string, unknown>>(),
+    /**
+     * What the build's end made of its steps, context and image (src/insight/types.ts StoredInsight, as JSON): the
+     * first step that missed the cache and why, its layers and size against the previous build; null before it ends.
+     */
+    insight: text('insight', { mode: 'json' }).$type<Record<string, unknown>>(),
     /** When log retention removed this build's log file (CODEHUB_LOG_RETENTION_DAYS); null while it is kept. */
     logExpiredAt: text('log_expired_at'),
   },

@@ -42,6 +42,7 @@ const row: Build = {
   steps: [{ n: 1, name: '[1/2] FROM alpine', cached: true }],
   logExpiredAt: null,
   scan: null,
+  insight: null,
 };
 const status: CommitStatusRow = {
   buildId: 7,

@@ -57,6 +57,7 @@ function build(over: Partial<Build>): Build {
     steps: null,
     logExpiredAt: null,
     scan: null,
+    insight: null,
     ...over,
   };
 }

@@ -33,6 +33,7 @@ const common = {
   steps: null,
   logExpiredAt: null,
   scan: null,
+  insight: null,
 } as const;
 
 function uploadBuild(over: Partial<UploadBuild> = {}): UploadBuild {
