@@ -133,6 +133,7 @@ export async function startServer(settings: Settings, opts: { log?: Logger; driv
         checkoutsDir: join(settings.dataDir, 'checkouts'),
         cacheMaxBytes: settings.builderCacheMaxBytes,
         pruneIdleMs: settings.pruneIdleMs,
+        pullBases: settings.basePull === 'always',
       }),
       capacity: spec.capacity,
     }));
@@ -184,6 +185,7 @@ export async function startServer(settings: Settings, opts: { log?: Logger; driv
     metrics,
     publicUrl: settings.publicUrl,
     registryCache: settings.registryCache === 'on',
+    insight: { registry, key: loadOrCreateKey(join(settings.dataDir, 'secrets', 'insight.key')) },
     ...(settings.scan === 'on' ? { scan: { scanReader: (repositories: readonly string[]) => ops.reader(repositories), scanFailOn: settings.scanFailOn } } : {}),
     ...(tokens
       ? {

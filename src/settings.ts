@@ -24,6 +24,12 @@ export interface Settings {
    * cache stays in each builder.
    */
   registryCache: 'on' | 'off';
+  /**
+   * CODEHUB_BASE_PULL: `always` resolves every FROM against its registry at each build on dockerd too (as a standalone
+   * BuildKit does), so a base re-pushed under its tag is built on, and insight names it; `missing` (default, as
+   * `docker build`): dockerd builds on the base it has, pulling only one it lacks.
+   */
+  basePull: 'missing' | 'always';
   /** Past this age (CODEHUB_VULNDB_MAX_AGE, default 7d) of the last import, /healthz warns that the vulnerability data is stale. */
   vulndbMaxAgeMs: number;
   /** `on` (the default): every pushed image is inventoried and matched before its build ends; `off`: nothing is (CODEHUB_SCAN). */
@@ -121,6 +127,7 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env): Settings {
     registryAuth: oneOf(env, 'CODEHUB_REGISTRY_AUTH', ['none', 'token'] as const, 'token'),
     contextTransfer: oneOf(env, 'CODEHUB_CONTEXT_TRANSFER', ['tar', 'session'] as const, 'session'),
     registryCache: oneOf(env, 'CODEHUB_REGISTRY_CACHE', ['on', 'off'] as const, 'on'),
+    basePull: oneOf(env, 'CODEHUB_BASE_PULL', ['missing', 'always'] as const, 'missing'),
     vulndbMaxAgeMs: parsed(env, 'CODEHUB_VULNDB_MAX_AGE', '7d', (v) => parseDuration(v, 365 * 86_400_000)),
     scan: oneOf(env, 'CODEHUB_SCAN', ['on', 'off'] as const, 'on'),
     scanFailOn: oneOf(env, 'CODEHUB_SCAN_FAIL_ON', ['critical', 'high', 'medium', 'low', 'none'] as const, 'none'),

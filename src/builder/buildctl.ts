@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { checkoutsAt, defaultCheckoutsDir, type Checkouts } from '../context/checkout.js';
-import { dockerConfigWith, keptContext, registryCacheExport, secretEnvName, type FolderContextOptions } from './buildx.js';
+import { dockerConfigWith, keptContext, registryCacheExport, secretEnvName, treeChanges, type FolderContextOptions } from './buildx.js';
 import { buildctlTlsArgs, buildkitdState } from './buildkitd.js';
 import type { BuilderDriver, BuildIO, BuildOutcome, BuildRequest, HealthReport } from './driver.js';
 import { clientEnv, runSolve } from './solve.js';
@@ -68,7 +68,7 @@ export class BuildctlDriver implements BuilderDriver {
   async build(req: BuildRequest, io: BuildIO): Promise<BuildOutcome> {
     const kept = this.checkouts ? await keptContext(this.checkouts, this.name, req, io) : null;
     try {
-      if (kept) return await this.solve(req, io, kept.tree.path);
+      if (kept) return treeChanges(await this.solve(req, io, kept.tree.path), kept.tree);
       const contextDir = join(req.workDir, 'context');
       const problem = await untar(io, contextDir);
       return problem ? { ok: false, code: 'infrastructure', problem: problem, steps: [] } : await this.solve(req, io, contextDir);

@@ -135,6 +135,11 @@ export async function keptContext(
   return { tree, dockerfile };
 }
 
+/** The outcome with the files the kept work tree's update rewrote (BuildKit sends those alone), when it can tell. */
+export function treeChanges(outcome: BuildOutcome, tree: WorkTree | undefined): BuildOutcome {
+  return tree?.changed ? { ...outcome, contextChanged: tree.changed } : outcome;
+}
+
 /** `rel`'s absolute path in `root` when it is inside it, symlinks followed; a missing file is left to BuildKit to report. */
 async function insideTree(root: string, rel: string): Promise<string | null> {
   const top = await realpath(root);
@@ -256,7 +261,7 @@ export class BuildxDriver implements BuilderDriver {
     const builderKey = this.opts.env?.DOCKER_HOST ? `${this.name}@${this.opts.env.DOCKER_HOST}` : this.name;
     const kept = this.checkouts ? await keptContext(this.checkouts, builderKey, req, io) : null;
     try {
-      return await this.solveWith(req, io, kept && { dir: kept.tree.path, dockerfile: kept.dockerfile });
+      return treeChanges(await this.solveWith(req, io, kept && { dir: kept.tree.path, dockerfile: kept.dockerfile }), kept?.tree);
     } finally {
       await kept?.tree.release();
     }

@@ -129,6 +129,11 @@ export interface EngineDriverOptions {
   cacheMaxBytes?: number;
   /** `session`: serve the context from git over a BuildKit session (only what changed is sent); `tar`: the archive. */
   contextTransfer?: 'tar' | 'session';
+  /**
+   * Resolve every FROM against its registry at each build (`pull=1`, as a standalone BuildKit always does), so a
+   * base re-pushed under its tag is used and seen; otherwise dockerd builds on the image it has, as `docker build`.
+   */
+  pullBases?: boolean;
 }
 
 export class EngineDriver implements BuilderDriver {
@@ -180,6 +185,7 @@ export class EngineDriver implements BuilderDriver {
     for (const t of req.tags) q.append('t', t);
     if (req.target) q.set('target', req.target);
     if (req.noCache) q.set('nocache', '1');
+    if (this.opts.pullBases) q.set('pull', '1');
     if (req.platforms.length) q.set('platform', req.platforms[0]!);
     // The registry cache on dockerd is the inline one (its /build exports nothing else): the pushed image carries
     // it, and the branch's and default branch's images are where a builder that never built the repo finds it.
@@ -214,7 +220,7 @@ export class EngineDriver implements BuilderDriver {
     let slot: { key: string; release(): void } | null = null;
     const source = this.opts.contextTransfer === 'session' ? io.source : undefined;
     const hasSecrets = Object.keys(req.secrets).length > 0;
-    const auth = imports.length ? req.registryAuth : undefined;
+    const auth = imports.length || this.opts.pullBases ? req.registryAuth : undefined;
     if (source || hasSecrets || auth) {
       if (source?.kind === 'commit') {
         tree = new GitTree(source.gitDir, source.commit, source.dir, { repo: source.repo, submodules: source.submodules });
@@ -298,7 +304,7 @@ export class EngineDriver implements BuilderDriver {
       // whichever error BuildKit reports: at times the `context canceled` of a step it stopped because of it.
       const refusal = session?.stats.find((c) => c.refusal)?.refusal;
       if (refusal) return { ok: false, code: 'user', problem: refusal, steps: steps() };
-      if (failure) return { ok: false, code: classifyFailure(failure), problem: failure, steps: steps() };
+      if (failure) return { ok: false, code: classifyFailure(failure), problem: failure, steps: steps(), ...received(session, tree) };
       if (!imageId) return { ok: false, code: 'infrastructure', problem: 'dockerd finished the build without naming the image it made', steps: steps() };
       // The images the tags named before are untagged now unless another tag holds them: dockerd keeps them as
       // `<none>`, and removing the tags later never reaches them.
@@ -314,7 +320,7 @@ export class EngineDriver implements BuilderDriver {
         if (!pushed.ok) return { ok: false, code: classifyFailure(pushed.problem), problem: pushed.problem, steps: steps() };
         digest ??= pushed.digest;
       }
-      return { ok: true, digest: digest!, steps: steps() };
+      return { ok: true, digest: digest!, steps: steps(), ...received(session, tree) };
     } finally {
       io.signal.removeEventListener('abort', onAbort);
       endSession();
@@ -434,4 +440,15 @@ export class EngineDriver implements BuilderDriver {
       return { ok: false, detail: `builder ${this.name}: ${(e as Error).message}` };
     }
   }
+}
+
+/**
+ * What BuildKit asked our session for from the context: the files that differ from the snapshot it kept under the
+ * session's key (insight's changed files). Nothing when the context went as a tar (no tree), or a call was cut short.
+ */
+function received(session: Session | null, tree: ContextTree | null): { contextChanged?: string[] } {
+  if (!session || !tree) return {};
+  const calls = session.stats.filter((c) => c.dirName === 'context');
+  if (calls.some((c) => !c.finished)) return {};
+  return { contextChanged: [...new Set(calls.flatMap((c) => c.requested))] };
 }

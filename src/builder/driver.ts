@@ -42,11 +42,21 @@ export interface BuildCache {
 /** `vulnerabilities` is never a driver's: the image was pushed, and its scan kept its moving tags back (src/builds/scan-gate.ts). */
 export type FailureCode = 'user' | 'infrastructure' | 'timeout' | 'canceled' | 'vulnerabilities';
 
+/**
+ * `contextChanged`: the context files (relative to the context folder) the builder got because they changed
+ * since the copy it kept: what a BuildKit session of ours was asked for, or what a kept work tree's update
+ * rewrote. Absent when the driver cannot say (a tar context, a work tree made new): insight then says so.
+ */
+interface OutcomeFacts {
+  steps: Step[];
+  contextChanged?: string[];
+}
+
 export type BuildOutcome =
   /** `cacheExportedTo`: the `mode=max` cache reference the build pushed (a standalone buildkitd), for usage to count now. */
-  | { ok: true; digest: string; steps: Step[]; cacheExportedTo?: string }
+  | ({ ok: true; digest: string; cacheExportedTo?: string } & OutcomeFacts)
   /** `digest`: set only when the image was pushed all the same (a scan blocked it). */
-  | { ok: false; code: FailureCode; problem: string; steps: Step[]; digest?: string };
+  | ({ ok: false; code: FailureCode; problem: string; digest?: string } & OutcomeFacts);
 
 export interface BuildIO {
   /** The build context as a tar stream. */

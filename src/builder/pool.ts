@@ -102,6 +102,8 @@ export interface DriverOptions {
   cacheMaxBytes?: number;
   /** How long a builder is idle before the image tags its builds left in its store are removed (default 30 s). */
   pruneIdleMs?: number;
+  /** dockerd resolves every FROM against its registry at each build (EngineDriverOptions.pullBases). */
+  pullBases?: boolean;
 }
 
 /**
@@ -124,6 +126,7 @@ export function driverFor(spec: BuilderSpec, opts: DriverOptions = {}): BuilderD
           fallback: new BuildxDriver(folder),
           contextTransfer,
           cacheMaxBytes: opts.cacheMaxBytes ?? 0,
+          pullBases: opts.pullBases === true,
           ...(opts.pruneIdleMs !== undefined ? { pruneIdleMs: opts.pruneIdleMs } : {}),
         })
       : new BuildxDriver(folder);
@@ -139,6 +142,7 @@ export function driverFor(spec: BuilderSpec, opts: DriverOptions = {}): BuilderD
         fallback: new BuildxDriver({ env, ...folder }),
         contextTransfer,
         cacheMaxBytes: opts.cacheMaxBytes ?? 0,
+        pullBases: opts.pullBases === true,
         ...(opts.pruneIdleMs !== undefined ? { pruneIdleMs: opts.pruneIdleMs } : {}),
       },
       spec.target,

@@ -5,7 +5,9 @@ import type { RepoStore } from '../git/repos.js';
 import type { Logger } from '../log.js';
 import type { LogStore, LogWriter } from '../logs/store.js';
 import { cacheHits, type BuildMetrics } from '../metrics.js';
-import { isPush, TERMINAL_STATUSES, type Build } from '../store/schema.js';
+import { isPush, TERMINAL_STATUSES, type Build, type BuildStep } from '../store/schema.js';
+import { collectInsight, type InsightDeps } from '../insight/collect.js';
+import type { StoredInsight } from '../insight/types.js';
 import type { UploadStore } from '../store/uploads.js';
 import type { BlobStore } from '../uploads/blobs.js';
 import type { HeldSecrets } from '../uploads/held-secrets.js';
@@ -65,6 +67,8 @@ export interface RunnerDeps {
   uploads?: { store: UploadStore; blobs: BlobStore };
   /** The secrets an upload's build was sent, held in memory until it ends. */
   held?: HeldSecrets;
+  /** Build insight (issue 28): what a build's end makes of its steps, context and image; absent, none is kept. */
+  insight?: InsightDeps;
   /** First wait before a build's end the database refused (a full disk) is written again; doubling, at most 30 s. Default 1 s. */
   endRetryBaseMs?: number;
 }
@@ -357,6 +361,9 @@ export class Runner {
     if (decision.kind === 'stopped') log.info('build interrupted by shutdown');
     if (outcome.ok || outcome.digest) await deps.onPushed?.(b, outcome.digest!, executed.pushedRefs ?? b.imageRefs);
     if (outcome.ok && outcome.cacheExportedTo) await deps.onCacheExported?.(parseImageRef(outcome.cacheExportedTo).repository);
+    const insight = stopping
+      ? null
+      : await this.insight(b, outcome, steps, { image, args: args.ok ? args.values : image.args, mask, refs: executed.pushedRefs }, log);
     for (const line of decision.lines) out.line(line, true);
     const action = decision.store;
     // The back-off counts from when the record is written: a write retried for minutes must not make it due at once.
@@ -377,6 +384,7 @@ export class Runner {
     if (decision.recheckBuilder) void deps.pool.recheck(driver.name);
     const record = () => {
       if (steps.length) deps.store.builds.setSteps(b.id, steps);
+      if (insight) deps.store.builds.setInsight(b.id, insight as unknown as Record<string, unknown>);
       end();
     };
     // The image may be pushed already: an end the database cannot take now (a full disk) is written when it can.
@@ -388,6 +396,43 @@ export class Runner {
     const after = deps.store.builds.byId(b.id);
     if (after && TERMINAL_STATUSES.includes(after.status)) deps.onEnded?.(after);
     log.info('build ended', { ok: outcome.ok, ...(outcome.ok ? { digest: outcome.digest } : { code: outcome.code, reason: outcome.problem }), seconds: secs });
+  }
+
+  /**
+   * The attempt's insight (src/insight/collect.ts), or null when insight is off, the attempt had no steps and pushed
+   * nothing, or the registry could not be read (logged: the build's end does not wait on it).
+   */
+  private async insight(
+    b: Build,
+    outcome: BuildOutcome,
+    steps: BuildStep[],
+    ctx: { image: ImageConfig; args: Record<string, string>; mask: (t: string) => string; refs: string[] | undefined },
+    log: Logger,
+  ): Promise<StoredInsight | null> {
+    const deps = this.deps.insight;
+    const digest = outcome.ok ? outcome.digest : outcome.digest;
+    if (!deps || (!steps.length && !digest)) return null;
+    const t0 = performance.now();
+    try {
+      const ref = ctx.refs?.[0] ?? b.imageRefs[0];
+      const insight = await collectInsight(
+        deps,
+        {
+          steps,
+          contextChanged: outcome.contextChanged,
+          args: ctx.args,
+          noCache: ctx.image.noCache === true,
+          mask: ctx.mask,
+          image: digest && ref ? { repository: parseImageRef(ref).repository, digest } : null,
+        },
+        this.deps.store.builds.previousInsight(b),
+      );
+      log.debug('build insight', { ms: Math.round((performance.now() - t0) * 100) / 100 });
+      return insight;
+    } catch (e) {
+      log.warn("the build's insight could not be made; it has none", failureFields(e));
+      return null;
+    }
   }
 
   /** A build's end written until it lands, or the runner stops (end-write.ts). */

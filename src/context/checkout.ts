@@ -32,6 +32,11 @@ export interface WorkTree {
   name: string;
   /** How long bringing it to the commit took. */
   updateMs: number;
+  /**
+   * The files (relative to the tree) the update rewrote or removed, as git's index saw them before it; null when
+   * the tree was made new (the builder has no copy of it either).
+   */
+  changed: string[] | null;
   release(): Promise<void>;
 }
 
@@ -105,10 +110,10 @@ export class Checkouts {
       await this.removing.get(name);
       await this.stamp(name);
       const t0 = performance.now();
-      await this.update(name, source, signal);
+      const changed = await this.update(name, source, signal);
       const updateMs = Math.round(performance.now() - t0);
       void this.sweep().catch(() => {});
-      return { path: this.treePath(name), name, updateMs, release };
+      return { path: this.treePath(name), name, updateMs, changed, release };
     } catch (e) {
       await release();
       throw e;
@@ -172,18 +177,19 @@ export class Checkouts {
    * that rewrites only files whose content or mode changed, restores any that were touched, and deletes what
    * the commit no longer has. If git fails on what is there (a damaged index), the tree is made again.
    */
-  private async update(name: string, source: CheckoutSource, signal?: AbortSignal): Promise<void> {
+  private async update(name: string, source: CheckoutSource, signal?: AbortSignal): Promise<string[] | null> {
     try {
-      await this.sync(name, source, signal);
+      return await this.sync(name, source, signal);
     } catch (e) {
       if (signal?.aborted) throw e;
       await rm(this.indexPath(name), { force: true });
       await rm(this.treePath(name), { recursive: true, force: true });
       await this.sync(name, source, signal);
+      return null;
     }
   }
 
-  private async sync(name: string, source: CheckoutSource, signal?: AbortSignal): Promise<void> {
+  private async sync(name: string, source: CheckoutSource, signal?: AbortSignal): Promise<string[] | null> {
     const tree = this.treePath(name);
     const index = this.indexPath(name);
     await mkdir(this.root, { recursive: true, mode: 0o700 });
@@ -192,9 +198,18 @@ export class Checkouts {
     // The lease makes this process the tree's only user, so a lock can only be a crashed update's.
     await rm(`${index}.lock`, { force: true });
     const treeish = source.dir === '.' || source.dir === '' ? source.commit : `${source.commit}:${source.dir}`;
+    const kept = await stat(index).then(
+      () => true,
+      () => false,
+    );
     await git(source.gitDir, tree, index, ['clean', '-ffdxq'], signal);
+    // What the reset below rewrites: the index (the tree as the last build left it) against the commit's tree.
+    const changed = kept
+      ? (await git(source.gitDir, tree, index, ['diff-index', '--cached', '--name-only', '-z', '--no-renames', treeish], signal)).split('\0').filter(Boolean)
+      : null;
     await git(source.gitDir, tree, index, ['read-tree', '--reset', '-u', treeish], signal);
     await datePastFiles(index);
+    return changed;
   }
 }
 
@@ -210,7 +225,7 @@ async function datePastFiles(index: string): Promise<void> {
   await utimes(index, next, next);
 }
 
-async function git(gitDir: string, workTree: string, index: string, args: string[], signal?: AbortSignal): Promise<void> {
+async function git(gitDir: string, workTree: string, index: string, args: string[], signal?: AbortSignal): Promise<string> {
   const r = await execa('git', ['--git-dir', gitDir, '--work-tree', workTree, ...args], {
     env: gitEnv({ GIT_INDEX_FILE: index }),
     extendEnv: false,
@@ -219,6 +234,7 @@ async function git(gitDir: string, workTree: string, index: string, args: string
     ...(signal ? { cancelSignal: signal } : {}),
   });
   if (r.exitCode !== 0) throw new Error(`git ${args[0]}: ${String(r.stderr || r.message).trim()}`);
+  return String(r.stdout);
 }
 
 const hashOf = (key: string): string => createHash('sha256').update(key).digest('hex').slice(0, 16);

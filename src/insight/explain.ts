@@ -59,7 +59,8 @@ export function findCacheMiss(f: MissFacts): CacheMiss | null {
   const moved = prev ? Object.entries(f.inputs.bases).filter(([ref, digest]) => prev.bases[ref] !== undefined && prev.bases[ref] !== digest) : [];
   const args = prev ? [...new Set([...Object.keys(f.inputs.args), ...Object.keys(prev.args)])].filter((k) => f.inputs.args[k] !== prev.args[k]).sort() : [];
   const read = contextSources(first.name);
-  const files = read && f.changed ? f.changed.filter((p) => read(p)) : [];
+  // With no earlier build, everything the builder got is new to it: that names no cause.
+  const files = prev && read && f.changed ? f.changed.filter((p) => read(p)) : [];
   const because = {
     files: files.slice(0, MAX_FILES),
     files_total: files.length,
@@ -73,8 +74,8 @@ export function findCacheMiss(f: MissFacts): CacheMiss | null {
 
 function unknownCause(f: MissFacts, step: string, readsContext: boolean): string {
   if (f.noCache) return 'no_cache is set for this image, so every step runs';
-  if (readsContext && f.changed === null) return 'this builder does not say which context files it received';
   if (!f.previous) return 'there is no earlier build of this branch and image to compare with';
+  if (readsContext && f.changed === null) return 'this builder does not say which context files it received';
   if (/--from[= ]/i.test(step)) return 'it copies from another stage or image, which changed';
   return "nothing it reads changed since the last build: the builder's cache no longer held the step (pruned, or the last build ran elsewhere)";
 }

@@ -81,6 +81,38 @@ export class BuildStore {
         .where(and(eq(builds.repo, p('repo')), eq(builds.image, p('image'))))
         .limit(1)
         .prepare(),
+      // The branch's (ref's) builds by the (repo, ref_name) index; an upload's by its folder among the repo's uploads.
+      previousInsightOfRef: d
+        .select({ id: builds.id, insight: builds.insight })
+        .from(builds)
+        .where(
+          and(
+            eq(builds.repo, p('repo')),
+            eq(builds.refName, p('refName')),
+            eq(builds.ref, p('ref')),
+            eq(builds.image, p('image')),
+            lt(builds.id, p('beforeId')),
+            isNotNull(builds.insight),
+          ),
+        )
+        .orderBy(desc(builds.id))
+        .limit(1)
+        .prepare(),
+      previousInsightOfFolder: d
+        .select({ id: builds.id, insight: builds.insight })
+        .from(builds)
+        .where(
+          and(
+            eq(builds.repo, p('repo')),
+            eq(builds.uploadFolder, p('folder')),
+            eq(builds.image, p('image')),
+            lt(builds.id, p('beforeId')),
+            isNotNull(builds.insight),
+          ),
+        )
+        .orderBy(desc(builds.id))
+        .limit(1)
+        .prepare(),
       lastBuilder: d
         .select({ builder: builds.builder, identity: builds.builderIdentity, finishedAt: builds.finishedAt })
         .from(builds)
@@ -206,6 +238,24 @@ export class BuildStore {
   /** Records the vulnerability scan of the image the build pushed (src/scan's BuildScan as JSON). */
   setScan(id: number, scan: Record<string, unknown>): void {
     this.db.update(builds).set({ scan }).where(eq(builds.id, id)).run();
+  }
+
+  /**
+   * The insight of the latest earlier build of the same branch or tag (an upload: the same folder) and image that
+   * has one, and its id; null when there is none.
+   */
+  previousInsight(b: Build): { id: number; insight: Record<string, unknown> } | null {
+    const row = (
+      b.source === 'upload'
+        ? this.q.previousInsightOfFolder.get({ repo: b.repo, folder: b.uploadFolder, image: b.image, beforeId: b.id })
+        : this.q.previousInsightOfRef.get({ repo: b.repo, refName: b.refName, ref: b.ref, image: b.image, beforeId: b.id })
+    ) as { id: number; insight: Record<string, unknown> | null } | undefined;
+    return row?.insight ? { id: row.id, insight: row.insight } : null;
+  }
+
+  /** Records what a build's end made of its steps, context and image (src/insight's StoredInsight as JSON). */
+  setInsight(id: number, insight: Record<string, unknown>): void {
+    this.db.update(builds).set({ insight }).where(eq(builds.id, id)).run();
   }
 
   /** Records the BuildKit steps of a build's latest attempt. */

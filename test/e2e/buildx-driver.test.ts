@@ -21,7 +21,7 @@ describeDriverContract(
       contextTransfer: 'session',
       checkouts: new Checkouts({ root: mkdtempSync(join(tmpdir(), 'chb-checkouts-')) }),
     }),
-  { clientProcess: true },
+  { clientProcess: true, reportsChanges: true },
 );
 
 describe('buildx docker driver housekeeping', () => {

@@ -8,5 +8,5 @@ describeDriverContract('dockerd Engine API', () => new EngineDriver({ fallback: 
 describeDriverContract(
   'dockerd Engine API, the context through a BuildKit session of its own',
   () => new EngineDriver({ fallback: new BuildxDriver(), contextTransfer: 'session' }),
-  { clientProcess: false },
+  { clientProcess: false, reportsChanges: true },
 );

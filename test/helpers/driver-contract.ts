@@ -95,6 +95,12 @@ export function describeDriverContract(
      * process's own connection to the daemon, and dies with it.
      */
     clientProcess: boolean;
+    /**
+     * True for drivers that keep the context between builds (a BuildKit session of their own, a kept work tree):
+     * they must say which files the builder got because they changed (insight names them). False: they send the
+     * whole context, and must not claim to know.
+     */
+    reportsChanges?: boolean;
   },
 ): void {
   describe(`BuilderDriver contract: ${label}`, () => {
@@ -135,6 +141,44 @@ export function describeDriverContract(
       expect(lines.join('\n')).toContain(`file-in-context of ${owner}`);
       expect(lines.join('\n')).not.toContain('echo base'); // the target stops before the unused stage
       expect(out.steps.length).toBeGreaterThan(2);
+    });
+
+    it(`${opts.reportsChanges ? 'says which context files changed since the last build of the repo' : 'claims to know no changed context files'}`, async () => {
+      const dir = mkdtempSync(join(tmpdir(), 'chb-ctx-'));
+      const git = (...args: string[]) =>
+        execFileSync('git', ['-c', 'user.name=t', '-c', 'user.email=t@t', ...args], { cwd: dir })
+          .toString()
+          .trim();
+      git('init', '-q');
+      const files: Record<string, string> = {
+        Dockerfile: `${FROM}\nCOPY conf/ /conf/\nCOPY src/ /src/\nRUN cat /src/*\n`,
+        'conf/c.txt': 'c\n',
+        'src/a.txt': `a of ${owner}\n`,
+        'src/b.txt': 'b\n',
+      };
+      const build = async (changes: Record<string, string>) => {
+        for (const [p, c] of Object.entries({ ...changes })) {
+          mkdirSync(join(dir, p, '..'), { recursive: true });
+          writeFileSync(join(dir, p), c);
+        }
+        git('add', '-A');
+        git('commit', '-qm', 'context');
+        const commit = git('rev-parse', 'HEAD');
+        const context = spawn('tar', ['-c', '--exclude=.git', '-C', dir, '.'], { stdio: ['ignore', 'pipe', 'inherit'] }).stdout!.pipe(new PassThrough());
+        const out = await driver.build(request([`${OPEN_REGISTRY}/${owner}/changes:x`]), {
+          context,
+          source: { kind: 'commit', gitDir: join(dir, '.git'), commit, dir: '.', repo: `contract/changes-${owner}` },
+          onLog: () => {},
+          signal: new AbortController().signal,
+          processEnv: {},
+        });
+        expect(out.ok, JSON.stringify(out)).toBe(true);
+        return out;
+      };
+      await build(files);
+      const second = await build({ 'src/b.txt': 'b, changed\n' });
+      if (opts.reportsChanges) expect(second.contextChanged).toEqual(['src/b.txt']);
+      else expect(second.contextChanged).toBeUndefined();
     });
 
     it("classifies a failing RUN as the user's failure, with the exit code", async () => {
