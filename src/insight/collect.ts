@@ -130,10 +130,14 @@ async function readHistory(registry: ImageReader, repository: string, config: De
   }
 }
 
-/** A history entry's `created_by` as the Dockerfile said it: BuildKit's ` # buildkit` and the classic `/bin/sh -c #(nop) ` dropped. */
+/**
+ * A history entry's `created_by` as the Dockerfile said it: BuildKit's ` # buildkit`, the classic `/bin/sh -c #(nop) `,
+ * and the build args BuildKit lists before a RUN's shell (`RUN |1 TOKEN=value /bin/sh -c ...`: values stay out) dropped.
+ */
 export function instructionText(createdBy: string): string {
   return createdBy
     .replace(/\s*# buildkit$/, '')
+    .replace(/^RUN \|\d+ .*? \/bin\/sh -c /, 'RUN ')
     .replace(/^\/bin\/sh -c #\(nop\)\s*/, '')
     .replace(/^\/bin\/sh -c /, 'RUN ')
     .replace(/^RUN \/bin\/sh -c /, 'RUN ')

@@ -76,6 +76,22 @@ describe('a kept work tree', () => {
     await b.release();
   });
 
+  it('says which files its update rewrote or removed (what BuildKit will be sent), and nothing for a tree made new', async () => {
+    const c = new Checkouts({ root: newRoot() });
+    const a = await c.take('k', src(first));
+    expect(a.changed).toBeNull();
+    await a.release();
+    const b = await c.take('k', src(second));
+    expect([...b.changed!].sort()).toEqual(['added.txt', 'change.txt', 'gone/only.txt']);
+    await b.release();
+    const same = await c.take('k', src(second));
+    expect(same.changed).toEqual([]);
+    await same.release();
+    const sub = new Checkouts({ root: newRoot() });
+    await (await sub.take('k', src(first, 'app'))).release();
+    expect((await sub.take('k', src(second, 'app'))).changed).toEqual([]);
+  });
+
   it('leaves no file racily clean: its index is dated past every file, so the next update trusts what git wrote', async () => {
     // git re-reads (hashes) every file whose mtime is not older than the index's, in whole seconds: the whole of
     // a new tree when the index is written in the same second as its files (1.1-1.3 s for a 200 MB file).
