@@ -8,6 +8,7 @@ import { cacheHits, type BuildMetrics } from '../metrics.js';
 import { isPush, TERMINAL_STATUSES, type Build, type BuildStep } from '../store/schema.js';
 import { collectInsight, type InsightDeps } from '../insight/collect.js';
 import type { StoredInsight } from '../insight/types.js';
+import type { RawManifest } from '../registry/client.js';
 import type { UploadStore } from '../store/uploads.js';
 import type { BlobStore } from '../uploads/blobs.js';
 import type { HeldSecrets } from '../uploads/held-secrets.js';
@@ -59,8 +60,11 @@ export interface RunnerDeps {
   scan?: ExecuteDeps['scan'];
   /** Whether builds export and import their cache through the registry (settings.registryCache). */
   registryCache?: boolean;
-  /** Records what a build pushed before it is reported succeeded (the registry inventory), so usage is current. */
-  onPushed?: (b: Build, digest: string, refs: readonly string[]) => Promise<void>;
+  /**
+   * Records what a build pushed before it is reported succeeded (the registry inventory), so usage is current;
+   * resolves with the image's manifest when it read it (insight then reads no second copy).
+   */
+  onPushed?: (b: Build, digest: string, refs: readonly string[]) => Promise<RawManifest | null | void>;
   /** Records a `mode=max` cache a build exported (registry repository, e.g. alice/web/buildcache), for usage likewise. */
   onCacheExported?: (repository: string) => Promise<void>;
   /** Uploaded folders' manifests and files (`codehub-build build`); absent, such a build fails saying so. */
@@ -359,11 +363,17 @@ export class Runner {
       imageRefs: b.imageRefs,
     });
     if (decision.kind === 'stopped') log.info('build interrupted by shutdown');
-    if (outcome.ok || outcome.digest) await deps.onPushed?.(b, outcome.digest!, executed.pushedRefs ?? b.imageRefs);
+    const manifest = outcome.ok || outcome.digest ? await deps.onPushed?.(b, outcome.digest!, executed.pushedRefs ?? b.imageRefs) : null;
     if (outcome.ok && outcome.cacheExportedTo) await deps.onCacheExported?.(parseImageRef(outcome.cacheExportedTo).repository);
     const insight = stopping
       ? null
-      : await this.insight(b, outcome, steps, { image, args: args.ok ? args.values : image.args, mask, refs: executed.pushedRefs }, log);
+      : await this.insight(
+          b,
+          outcome,
+          steps,
+          { image, args: args.ok ? args.values : image.args, mask, refs: executed.pushedRefs, manifest: manifest ?? null },
+          log,
+        );
     for (const line of decision.lines) out.line(line, true);
     const action = decision.store;
     // The back-off counts from when the record is written: a write retried for minutes must not make it due at once.
@@ -406,7 +416,7 @@ export class Runner {
     b: Build,
     outcome: BuildOutcome,
     steps: BuildStep[],
-    ctx: { image: ImageConfig; args: Record<string, string>; mask: (t: string) => string; refs: string[] | undefined },
+    ctx: { image: ImageConfig; args: Record<string, string>; mask: (t: string) => string; refs: string[] | undefined; manifest: RawManifest | null },
     log: Logger,
   ): Promise<StoredInsight | null> {
     const deps = this.deps.insight;
@@ -423,7 +433,7 @@ export class Runner {
           args: ctx.args,
           noCache: ctx.image.noCache === true,
           mask: ctx.mask,
-          image: digest && ref ? { repository: parseImageRef(ref).repository, digest } : null,
+          image: digest && ref ? { repository: parseImageRef(ref).repository, digest, manifest: ctx.manifest } : null,
         },
         this.deps.store.builds.previousInsight(b),
       );

@@ -33,8 +33,11 @@ export interface BuildFacts {
   noCache: boolean;
   /** Hides secret values in text kept from the image (BuildKit's history names a RUN's build args with their values). */
   mask: (text: string) => string;
-  /** The pushed image (its repository in the registry, and manifest digest); null when nothing was pushed. */
-  image: { repository: string; digest: string } | null;
+  /**
+   * The pushed image (its repository in the registry, and manifest digest, and the manifest when the build's end
+   * read it already); null when nothing was pushed.
+   */
+  image: { repository: string; digest: string; manifest?: RawManifest | null } | null;
 }
 
 /** The insight to store, and the previous build's id it was compared with. Throws only on the registry's errors. */
@@ -44,7 +47,7 @@ export async function collectInsight(
   previous: { id: number; insight: Record<string, unknown> } | null,
 ): Promise<StoredInsight> {
   const before = previous ? storedInsight(previous.insight) : null;
-  const image = facts.image ? await readImage(deps.registry, facts.image.repository, facts.image.digest, facts.mask) : null;
+  const image = facts.image ? await readImage(deps.registry, facts.image, facts.mask) : null;
   const inputs: InsightInputs = {
     args: Object.fromEntries(Object.entries(facts.args).map(([k, v]) => [k, createHmac('sha256', deps.key).update(`${k}=${v}`).digest('hex').slice(0, 32)])),
     bases: basesOf(facts.steps),
@@ -92,8 +95,12 @@ const MAX_CONFIG_BYTES = 4 * 1024 * 1024;
  * An image's layers (compressed size, and the instruction its config's history names for each) and its config's
  * size. An index: its first linux/amd64 image, else its first image.
  */
-async function readImage(registry: ImageReader, repository: string, digest: string, mask: (t: string) => string): Promise<ImageFacts | null> {
-  let raw = await registry.manifest(repository, digest);
+async function readImage(
+  registry: ImageReader,
+  { repository, digest, manifest }: NonNullable<BuildFacts['image']>,
+  mask: (t: string) => string,
+): Promise<ImageFacts | null> {
+  let raw = manifest?.digest === digest ? manifest : await registry.manifest(repository, digest);
   if (!raw) return null;
   let json = JSON.parse(raw.body.toString('utf8')) as { config?: Descriptor; layers?: Descriptor[]; manifests?: Descriptor[] };
   if (json.manifests) {

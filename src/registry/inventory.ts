@@ -48,10 +48,12 @@ export class Inventory {
   constructor(private deps: InventoryDeps) {}
 
   /**
-   * Records what a finished build pushed: each of its tags now points at `digest`. Resolves when recorded;
-   * a registry that cannot be read now is logged and left to the next reconcile (the build still succeeded).
+   * Records what a finished build pushed: each of its tags now points at `digest`. Resolves when recorded, with
+   * the manifest when it had to read it (insight reads its layers from it rather than the registry again); a
+   * registry that cannot be read now is logged and left to the next reconcile (the build still succeeded).
    */
-  async recordPush(b: Build, digest: string, refs: readonly string[] = b.imageRefs, at = new Date()): Promise<void> {
+  async recordPush(b: Build, digest: string, refs: readonly string[] = b.imageRefs, at = new Date()): Promise<RawManifest | null> {
+    let read: RawManifest | null = null;
     const byRepository = new Map<string, string[]>();
     for (const r of refs) {
       const { repository, tag } = parseImageRef(r);
@@ -60,12 +62,15 @@ export class Inventory {
     }
     try {
       for (const [repository, tags] of byRepository) {
-        if (!(await this.ensureManifest(repository, digest))) throw new Error(`the registry has no manifest ${digest}`);
+        const known = await this.ensureManifest(repository, digest);
+        if (!known) throw new Error(`the registry has no manifest ${digest}`);
+        if (known !== true) read ??= known;
         for (const tag of tags) this.deps.inventory.setTag({ repository, tag, digest, owner: ownerOf(repository), buildId: b.id, pushedAt: at.toISOString() });
       }
     } catch (e) {
       this.deps.log.warn('could not record what a build pushed; the next reconcile will', { build: b.id, digest, err: e });
     }
+    return read;
   }
 
   /**
@@ -140,7 +145,8 @@ export class Inventory {
   }
 
   /** Makes sure the inventory describes a manifest (reading it, and an index's manifests, when new). False when the registry has none. */
-  private async ensureManifest(repository: string, digest: string, raw?: RawManifest): Promise<boolean> {
+  /** True when the inventory knew the manifest already, the manifest once read and recorded, false when the registry has none. */
+  private async ensureManifest(repository: string, digest: string, raw?: RawManifest): Promise<RawManifest | boolean> {
     if (this.deps.inventory.hasManifest(repository, digest)) return true;
     const m = raw ?? (await this.deps.registry.manifest(repository, digest));
     if (!m) return false;
@@ -149,7 +155,7 @@ export class Inventory {
       { repository, digest: facts.digest, mediaType: facts.mediaType, children: facts.children, tombstone: facts.tombstone },
       facts.blobs,
     );
-    return true;
+    return m;
   }
 }
 

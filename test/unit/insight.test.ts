@@ -225,6 +225,23 @@ describe('collecting a build insight', () => {
     expect(i.cache_miss?.because.files).toEqual(['src/a.txt']);
   });
 
+  it('reads no second copy of a manifest the build’s end read already', async () => {
+    const reg = registryOf([{ digest: D1, size: 5 }], [{ created_by: 'BASE' }]);
+    const manifest = (await reg.manifest('a/app', 'top'))!;
+    const blobOnly: ImageReader = {
+      manifest: async () => {
+        throw new Error('read the manifest again');
+      },
+      blob: reg.blob,
+    };
+    const i = await collectInsight(
+      { registry: blobOnly, key },
+      { steps: [], contextChanged: undefined, args: {}, noCache: false, mask: (t) => t, image: { repository: 'a/app', digest: 'top', manifest } },
+      null,
+    );
+    expect(i.layers).toEqual([{ instruction: 'BASE', bytes: 5, bytes_delta: null }]);
+  });
+
   it('is shown with the build’s Dockerfile steps and its sentence', async () => {
     const stored = await collect(registryOf([{ digest: D1, size: 5 }], [{ created_by: 'BASE' }]), null);
     const view = insightView({ steps: steps([4, 5]), insight: stored as unknown as Record<string, unknown> })!;
