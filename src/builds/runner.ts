@@ -64,7 +64,7 @@ export interface RunnerDeps {
    * Records what a build pushed before it is reported succeeded (the registry inventory), so usage is current;
    * resolves with the image's manifest when it read it (insight then reads no second copy).
    */
-  onPushed?: (b: Build, digest: string, refs: readonly string[]) => Promise<RawManifest | null | void>;
+  onPushed?: (b: Build, digest: string, refs: readonly string[]) => Promise<RawManifest | null | undefined>;
   /** Records a `mode=max` cache a build exported (registry repository, e.g. alice/web/buildcache), for usage likewise. */
   onCacheExported?: (repository: string) => Promise<void>;
   /** Uploaded folders' manifests and files (`codehub-build build`); absent, such a build fails saying so. */

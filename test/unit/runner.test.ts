@@ -304,6 +304,7 @@ describe('Runner', () => {
     await start(driver, {
       onPushed: async (pushed, digest) => {
         seen.push(`${pushed.id} ${digest} ${store.builds.byId(pushed.id)!.status}`);
+        return null;
       },
     });
     await until(() => store.builds.byId(b!.id)!.status === 'succeeded', 'the build to succeed');
