@@ -62,7 +62,9 @@ describe('timelineSvg', () => {
     expect(r[3]).toMatch(/<rect class="bar bar-miss" x="74.4" y="\d+" width="35.2"/);
     expect(r[4]).toMatch(/<rect class="bar bar-run" x="109.6" y="\d+" width="246.4"/);
     // Ticks at round times, labelled: 0, 5 s, 10 s.
-    const ticks = timelineSvg(insight()).match(/<text class="axis"[^>]*>[^<]*<\/text>/g)!.map((t) => t.replace(/<[^>]+>/g, ''));
+    const ticks = timelineSvg(insight())
+      .match(/<text class="axis"[^>]*>[^<]*<\/text>/g)!
+      .map((t) => t.replace(/<[^>]+>/g, ''));
     expect(ticks).toEqual(['0', '5 s', '10 s']);
   });
 
