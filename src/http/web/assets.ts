@@ -63,7 +63,7 @@ meter { width: 10em; vertical-align: middle; }
 .insight #cache-miss { overflow-wrap: anywhere; } .insight #cache-miss.miss { border-left: 3px solid var(--run); padding-left: 8px; }
 table.layers caption { text-align: left; color: var(--muted); font-size: 13px; padding: 4px 0; }
 table.layers td.instr { overflow-wrap: anywhere; word-break: break-word; }
-.trends { display: grid; grid-template-columns: repeat(auto-fill, minmax(min(100%, 340px), 1fr)); gap: 0 24px; }
+.trends { display: grid; grid-template-columns: repeat(auto-fill, minmax(min(100%, 420px), 1fr)); gap: 0 24px; }
 .trend h3 { font-size: 1rem; margin: 12px 0 4px; overflow-wrap: anywhere; } .trend-figures { margin: 0; }
 .fg0{color:#6e7681}.fg1{color:#ff7b72}.fg2{color:#3fb950}.fg3{color:#d29922}.fg4{color:#58a6ff}.fg5{color:#bc8cff}.fg6{color:#39c5cf}.fg7{color:#b1bac4}
 .fg8{color:#8b949e}.fg9{color:#ffa198}.fg10{color:#56d364}.fg11{color:#e3b341}.fg12{color:#79c0ff}.fg13{color:#d2a8ff}.fg14{color:#56d4dd}.fg15{color:#fff}
