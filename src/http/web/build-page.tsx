@@ -306,19 +306,15 @@ const Insight: FC<{ insight: InsightAnswer | null }> = ({ insight }) => {
             </tr>
           </thead>
           <tbody>
-            {insight.layers.map((l) => {
-              // BuildKit's history entries end in "# buildkit": it says nothing here, and costs a line at 360 px.
-              const text = l.instruction.replace(/\s+# buildkit$/, '');
-              return (
-                <tr>
-                  <td class="mono instr" title={text.length > LAYER_TEXT ? text : undefined}>
-                    {text.length > LAYER_TEXT ? `${text.slice(0, LAYER_TEXT - 1)}…` : text}
-                  </td>
-                  <td class="num">{formatBytes(l.bytes)}</td>
-                  <td class="num">{l.bytes_delta !== null ? formatBytesDelta(l.bytes_delta) : prev === null ? '—' : 'new'}</td>
-                </tr>
-              );
-            })}
+            {insight.layers.map((l) => (
+              <tr>
+                <td class="mono instr" title={l.instruction.length > LAYER_TEXT ? l.instruction : undefined}>
+                  {l.instruction.length > LAYER_TEXT ? `${l.instruction.slice(0, LAYER_TEXT - 1)}…` : l.instruction}
+                </td>
+                <td class="num">{formatBytes(l.bytes)}</td>
+                <td class="num">{l.bytes_delta !== null ? formatBytesDelta(l.bytes_delta) : prev === null ? '—' : 'new'}</td>
+              </tr>
+            ))}
           </tbody>
         </table>
       )}
