@@ -43,7 +43,8 @@ afterAll(async () => {
 
 /** A page at a phone's width, signed in as alice (the sign-in cookie set directly: the sign-in form has its own test). */
 async function phone(): Promise<Page> {
-  const context = await browser.newContext({ viewport: { width: 360, height: 740 } });
+  // Twice the pixels (as a phone has): the screenshot stays sharp; the page's widths are in CSS pixels still.
+  const context = await browser.newContext({ viewport: { width: 360, height: 740 }, deviceScaleFactor: 2 });
   await context.addCookies([{ name: 'codehub_token', value: token, url: server.url }]);
   const page = await context.newPage();
   page.on('request', (r) => {

@@ -36,6 +36,7 @@ function stored(over: Partial<StoredInsight> = {}): StoredInsight {
       { instruction: 'ADD alpine-minirootfs.tar.gz /', bytes: 3_600_000, bytes_delta: 0 },
       { instruction: 'COPY src/ /src/', bytes: 3_146_000, bytes_delta: 3_145_728 },
       { instruction: HOSTILE, bytes: 512, bytes_delta: null },
+      { instruction: '', bytes: 100, bytes_delta: 0 },
     ],
     image_bytes: 6_747_000,
     image_bytes_delta: 3_145_800,
@@ -115,10 +116,12 @@ describe('insight on the pages', () => {
       // The layers: instruction, size, change; a layer the previous build lacked is new.
       const table = /<table class="layers"[\s\S]*?<\/table>/.exec(body)![0];
       const rows = table.match(/<tr><td[\s\S]*?<\/tr>/g)!;
-      expect(rows).toHaveLength(3);
+      expect(rows).toHaveLength(4);
       expect(rows[0]).toBe('<tr><td class="mono instr">ADD alpine-minirootfs.tar.gz /</td><td class="num">3.43 MiB</td><td class="num">0 B</td></tr>');
       expect(rows[1]).toContain('<td class="num">+3 MiB</td>');
       expect(rows[2]).toContain('<td class="num">new</td>');
+      // A layer the image's history does not name says so rather than showing an empty cell.
+      expect(rows[3]).toContain('<span class="muted" title="the image&#39;s history names no instruction for this layer">—</span>');
       // Names from the Dockerfile are text everywhere on the page, never markup.
       expect(body).not.toContain("<script>alert('x')");
       expect(body).toContain('RUN echo &quot;&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;&quot; &amp;');

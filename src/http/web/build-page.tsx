@@ -309,7 +309,15 @@ const Insight: FC<{ insight: InsightAnswer | null }> = ({ insight }) => {
             {insight.layers.map((l) => (
               <tr>
                 <td class="mono instr" title={l.instruction.length > LAYER_TEXT ? l.instruction : undefined}>
-                  {l.instruction.length > LAYER_TEXT ? `${l.instruction.slice(0, LAYER_TEXT - 1)}…` : l.instruction}
+                  {l.instruction === '' ? (
+                    <span class="muted" title="the image's history names no instruction for this layer">
+                      —
+                    </span>
+                  ) : l.instruction.length > LAYER_TEXT ? (
+                    `${l.instruction.slice(0, LAYER_TEXT - 1)}…`
+                  ) : (
+                    l.instruction
+                  )}
                 </td>
                 <td class="num">{formatBytes(l.bytes)}</td>
                 <td class="num">{l.bytes_delta !== null ? formatBytesDelta(l.bytes_delta) : prev === null ? '—' : 'new'}</td>
