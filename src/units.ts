@@ -70,6 +70,12 @@ export function formatBytes(n: number): string {
   return `${v >= 100 ? Math.round(v) : +v.toFixed(v >= 10 ? 1 : 2)} ${units[i]}`;
 }
 
+/** A change in size for people, signed: `+3 MiB`, `-512 B`, `0 B` (formatBytes of its magnitude). */
+export function formatBytesDelta(n: number): string {
+  if (n === 0) return '0 B';
+  return `${n > 0 ? '+' : '-'}${formatBytes(Math.abs(n))}`;
+}
+
 /** A duration for people: `0s`, `90s`, `30m`, `24h`, `7d`, `1h30m`. */
 export function formatDuration(ms: number): string {
   if (ms === 0) return '0s';

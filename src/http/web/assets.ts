@@ -55,6 +55,16 @@ a.button { display: inline-block; padding: 6px 12px; border: 1px solid var(--lin
 .live { color: var(--run); font-weight: 600; }
 .num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
 meter { width: 10em; vertical-align: middle; }
+.chart { display: block; width: 100%; max-width: 540px; height: auto; min-height: 4rem; margin: 8px 0 12px; fill: var(--fg); }
+.chart .axis { fill: var(--muted); } .chart .tick, .chart .axis-line, .chart .hatch, .chart .bar-cached, .chart .bar-failed { stroke: var(--muted); }
+.chart .hatch-bg { fill: var(--bg); } .chart .bar-none { fill: var(--muted); }
+.chart .bar-run { fill: var(--link); stroke: var(--link); } .chart .bar-miss { fill: var(--link); stroke: var(--fg); }
+.chart .pline, .chart .size-line { stroke: var(--fg); } .chart .size-dot { fill: var(--fg); } .chart .plabel { fill: var(--fg); stroke: var(--bg); }
+.insight #cache-miss { overflow-wrap: anywhere; } .insight #cache-miss.miss { border-left: 3px solid var(--run); padding-left: 8px; }
+table.layers caption { text-align: left; color: var(--muted); font-size: 13px; padding: 4px 0; }
+table.layers td.instr { overflow-wrap: anywhere; word-break: break-word; }
+.trends { display: grid; grid-template-columns: repeat(auto-fill, minmax(min(100%, 420px), 1fr)); gap: 0 24px; }
+.trend h3 { font-size: 1rem; margin: 12px 0 4px; overflow-wrap: anywhere; } .trend-figures { margin: 0; }
 .fg0{color:#6e7681}.fg1{color:#ff7b72}.fg2{color:#3fb950}.fg3{color:#d29922}.fg4{color:#58a6ff}.fg5{color:#bc8cff}.fg6{color:#39c5cf}.fg7{color:#b1bac4}
 .fg8{color:#8b949e}.fg9{color:#ffa198}.fg10{color:#56d364}.fg11{color:#e3b341}.fg12{color:#79c0ff}.fg13{color:#d2a8ff}.fg14{color:#56d4dd}.fg15{color:#fff}
 .bg0{background:#484f58}.bg1{background:#b62324}.bg2{background:#1a7f37}.bg3{background:#9a6700}.bg4{background:#1f6feb}.bg5{background:#8250df}.bg6{background:#1b7c83}.bg7{background:#b1bac4;color:#0d1117}

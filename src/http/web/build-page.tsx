@@ -3,7 +3,10 @@ import { raw } from 'hono/html';
 import type { LogLine } from '../../logs/store.js';
 import type { Build, BuildStep, CommitStatusRow } from '../../store/schema.js';
 import { isPush } from '../../store/schema.js';
-import { formatBytes } from '../../units.js';
+import { formatBytes, formatBytesDelta } from '../../units.js';
+import type { InsightAnswer } from '../../api/answers.js';
+import { timelineSvg } from '../../insight/draw.js';
+import { insightView } from '../../insight/stored.js';
 import type { ReportedFinding } from '../../scan/report.js';
 import { storedBuildScan } from '../../scan/report.js';
 import { logExpiredMessage } from '../views.js';
@@ -178,6 +181,7 @@ export const BuildPage: FC<{
           </>
         )}
       </dl>
+      <Insight insight={insightView(b)} />
       <h2 id="steps">Steps</h2>
       {steps.length === 0 ? (
         <p class="muted">{active ? 'No steps yet.' : 'No BuildKit steps were recorded.'}</p>
@@ -253,6 +257,76 @@ export const BuildPage: FC<{
         </>
       )}
     </Layout>
+  );
+};
+
+/** Instructions longer than this are cut in the layer table (the whole is in the cell's title). */
+const LAYER_TEXT = 300;
+
+/**
+ * Why the build missed the cache (one sentence), where its time went (the timeline), and why the image is the
+ * size it is (its size against the previous build, and each layer's); nothing before the build has an insight.
+ */
+const Insight: FC<{ insight: InsightAnswer | null }> = ({ insight }) => {
+  if (!insight) return <></>;
+  const prev = insight.previous_build;
+  return (
+    <section aria-labelledby="insight" class="insight">
+      <h2 id="insight">Insight</h2>
+      {insight.steps.length > 0 && (
+        <p id="cache-miss" class={insight.cache_miss ? 'miss' : ''}>
+          {insight.cache_miss ? insight.cache_miss.sentence : 'Every step came from the cache.'}
+        </p>
+      )}
+      {insight.steps.length > 0 && raw(timelineSvg(insight))}
+      {insight.image_bytes !== null && (
+        <p id="image-size">
+          Image size <strong>{formatBytes(insight.image_bytes)}</strong>
+          {insight.image_bytes_delta !== null && prev !== null ? (
+            <>
+              , <strong>{formatBytesDelta(insight.image_bytes_delta)}</strong> against <a href={buildPath(prev)}>build #{prev}</a>.
+            </>
+          ) : (
+            '; no earlier build of this branch and image to compare with.'
+          )}
+        </p>
+      )}
+      {insight.layers.length > 0 && (
+        <table class="layers" aria-labelledby="layers-title">
+          <caption id="layers-title">Layers, base first{prev !== null ? <>; change against build #{prev}</> : ''}</caption>
+          <thead>
+            <tr>
+              <th scope="col">Instruction</th>
+              <th scope="col" class="num">
+                Size
+              </th>
+              <th scope="col" class="num">
+                Change
+              </th>
+            </tr>
+          </thead>
+          <tbody>
+            {insight.layers.map((l) => (
+              <tr>
+                <td class="mono instr" title={l.instruction.length > LAYER_TEXT ? l.instruction : undefined}>
+                  {l.instruction === '' ? (
+                    <span class="muted" title="the image's history names no instruction for this layer">
+                      —
+                    </span>
+                  ) : l.instruction.length > LAYER_TEXT ? (
+                    `${l.instruction.slice(0, LAYER_TEXT - 1)}…`
+                  ) : (
+                    l.instruction
+                  )}
+                </td>
+                <td class="num">{formatBytes(l.bytes)}</td>
+                <td class="num">{l.bytes_delta !== null ? formatBytesDelta(l.bytes_delta) : prev === null ? '—' : 'new'}</td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      )}
+    </section>
   );
 };
 

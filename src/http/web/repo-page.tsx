@@ -1,5 +1,8 @@
 /** A repo's page (its images and its builds, filtered and paged) and a commit's page (the builds of one commit). */
 import type { FC } from 'hono/jsx';
+import { raw } from 'hono/html';
+import { span, type TrendPoint, trendStats, trendSvg } from '../../insight/draw.js';
+import type { TrendLine } from '../../store/build-trends.js';
 import type { UsageView } from '../../registry/usage.js';
 import type { Build } from '../../store/schema.js';
 import { BUILD_STATUSES } from '../../store/schema.js';
@@ -27,7 +30,9 @@ export const RepoPage: FC<{
   defaultBranch: string | null;
   images: UsageView['images'];
   showImages: boolean;
-}> = ({ viewer, repo, filter, builds, older, newest, now, publicUrl, defaultBranch, images, showImages }) => {
+  /** Its branches' last finished builds (src/store/build-trends.ts), the most recently built first. */
+  trends?: TrendLine[];
+}> = ({ viewer, repo, filter, builds, older, newest, now, publicUrl, defaultBranch, images, showImages, trends = [] }) => {
   const owner = repo.split('/')[0]!;
   const badge = defaultBranch ? `/badge/${repo}/${defaultBranch.split('/').map(enc).join('/')}.svg` : null;
   return (
@@ -76,6 +81,7 @@ export const RepoPage: FC<{
           </p>
         </section>
       )}
+      <Trends repo={repo} lines={trends} />
       <h2>Builds</h2>
       {/* biome-ignore lint/a11y/useSemanticElements: the <search> element is newer than some browsers code-server runs in; role=search is the same landmark */}
       <form class="filters" method="get" action={repoPath(repo)} role="search" aria-label="Filter builds">
@@ -113,6 +119,57 @@ export const RepoPage: FC<{
         )}
       </nav>
     </Layout>
+  );
+};
+
+const pointsOf = (line: TrendLine): TrendPoint[] =>
+  line.builds.map((b) => ({
+    build: b.id,
+    succeeded: b.status === 'succeeded',
+    ms: Math.max(0, Date.parse(b.finishedAt) - Date.parse(b.startedAt)),
+    imageBytes: b.imageBytes,
+  }));
+
+/** Each branch's build time (p50, p90 of its succeeded builds) and image size, in figures and as a small chart. */
+const Trends: FC<{ repo: string; lines: TrendLine[] }> = ({ repo, lines }) => {
+  if (!lines.length) return <></>;
+  return (
+    <section aria-labelledby="trends">
+      <h2 id="trends">Trends</h2>
+      <p class="muted">
+        Each branch's last finished builds per image: the build time's p50 and p90 are of the succeeded ones (nearest rank: a time a build took).
+      </p>
+      <div class="trends">
+        {lines.map((line, i) => {
+          const points = pointsOf(line);
+          const st = trendStats(points);
+          const label = `${line.branch} · ${line.image}`;
+          return (
+            <article class="trend" aria-labelledby={`trend-${i}-h`} data-branch={line.branch} data-image={line.image}>
+              <h3 id={`trend-${i}-h`}>
+                <a href={repoPath(repo, { branch: line.branch })}>{line.branch}</a> · {line.image}
+              </h3>
+              <p class="trend-figures">
+                {st.p50 !== null ? (
+                  <>
+                    p50 <strong class="p50">{span(st.p50)}</strong>, p90 <strong class="p90">{span(st.p90!)}</strong> over {st.succeeded} succeeded of{' '}
+                    {points.length}
+                  </>
+                ) : (
+                  <>none of its last {points.length} succeeded</>
+                )}
+                {st.lastImageBytes !== null && (
+                  <>
+                    ; image <strong>{formatBytes(st.lastImageBytes)}</strong>
+                  </>
+                )}
+              </p>
+              {raw(trendSvg(points, { id: `trend-${i}`, label }))}
+            </article>
+          );
+        })}
+      </div>
+    </section>
   );
 };
 

@@ -9,6 +9,7 @@ import type { BuildService } from '../../builds/service.js';
 import { BadRequestError, ForbiddenError, NotFoundError, PayloadTooLargeError } from '../../errors.js';
 import type { LogStore } from '../../logs/store.js';
 import type { Store } from '../../store/store.js';
+import { BuildTrends } from '../../store/build-trends.js';
 import type { Build, CommitStatusRow } from '../../store/schema.js';
 import { newFindings, type ReportedFinding, reportFindings, storedBuildScan } from '../../scan/report.js';
 import { vulnDbSources } from '../../scan/vulndb.js';
@@ -80,6 +81,7 @@ export function webRoutes(deps: WebDeps): Hono<WebEnv> {
   const app = new Hono<WebEnv>();
   const lookups = new Lookups(deps.store, deps.access);
   const audit = new AuditLog(deps.store);
+  const trends = new BuildTrends(deps.store.db);
 
   app.get('/static/:name', (c) => {
     const a = ASSETS[c.req.param('name')];
@@ -262,6 +264,7 @@ export function webRoutes(deps: WebDeps): Hono<WebEnv> {
           defaultBranch={row.defaultBranch}
           images={images}
           showImages={caller.user.name === row.owner || caller.scopes.includes('admin')}
+          trends={before === undefined ? trends.of(full) : []}
         />,
       ),
     );
