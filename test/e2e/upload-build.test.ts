@@ -120,7 +120,8 @@ describe('codehub-build build', () => {
     const dir = folder('again', {
       Dockerfile: `${FROM}\nCOPY . /app/\nRUN wc -c /app/a.txt\n`,
       'a.txt': 'one\n',
-      'b.txt': 'two\n',
+      // The owner in it: BuildKit's cache is the daemon's, and an earlier run built these same files.
+      'b.txt': `two ${owner}\n`,
       'c.txt': 'x'.repeat(200_000),
     });
     const first = await build(dir, '-t', 'again');
@@ -133,6 +134,11 @@ describe('codehub-build build', () => {
     const sent = /context: (\d+) files?, (\d+) bytes sent/.exec(second.all ?? '');
     expect(sent, second.all).not.toBeNull();
     expect(Number(sent![2])).toBeLessThan(1024);
+    // Its insight names the COPY and the file whose content changed since the folder's last build.
+    const { body } = await server.api(`/api/builds?repo=${owner}/again`, token);
+    const miss = body.builds[0].insight.cache_miss;
+    expect(miss.step).toMatch(/COPY \. \/app\/$/);
+    expect(miss.because.files).toEqual(['a.txt']);
   }, 180_000);
 
   it('a secret reaches RUN --mount=type=secret only: masked in the log, in no file of the server', async () => {
