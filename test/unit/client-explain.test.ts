@@ -201,7 +201,7 @@ describe('explain: one build', () => {
     ]);
   });
 
-  it('prints hostile names inert: escape sequences, bells and line breaks in steps, files, layers, the image and the branch', () => {
+  it('prints hostile names inert: escape sequences, bells and line breaks in steps, files, layers and the branch', () => {
     const evil = '\x1b]0;pwned\x07\x1b[2J\r\n\x9b31m';
     const steps = [step(1, `[1/2] COPY ${evil} /x`, false, 0, 1000), step(2, `[2/2] RUN echo ${evil}`, false, 1000, 2000)];
     const miss: CacheMiss = { step: steps[0]!.name, number: 1, after: 1, because: because({ files: [`a${evil}.txt`], files_total: 1 }) };
