@@ -67,10 +67,16 @@ export function printExplanation(b: BuildAnswer): void {
   }
   if (insight.layers.length) {
     console.log('  layers, base first:');
-    // The empty first column indents the table by printTable's column gap.
+    // The empty first column indents the table by printTable's column gap. A layer whose image config names no
+    // instruction (an imported base's history) is `-`.
     printTable([
       ['', 'INSTRUCTION', 'SIZE', 'CHANGE'],
-      ...insight.layers.map((l) => ['', clip(inert(l.instruction), INSTRUCTION_WIDTH), formatBytes(l.bytes), change(l.bytes_delta, insight.previous_build)]),
+      ...insight.layers.map((l) => [
+        '',
+        clip(inert(l.instruction), INSTRUCTION_WIDTH) || '-',
+        formatBytes(l.bytes),
+        change(l.bytes_delta, insight.previous_build),
+      ]),
     ]);
   }
   console.log(`  image: ${imageLine(insight)}`);

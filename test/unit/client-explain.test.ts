@@ -161,7 +161,10 @@ describe('explain: one build', () => {
         insightOf(cached, null, {
           previous_build: null,
           image_bytes_delta: null,
-          layers: [{ instruction: 'FROM alpine:3.20', bytes: 3_623_807, bytes_delta: null }],
+          layers: [
+            { instruction: 'FROM alpine:3.20', bytes: 3_623_807, bytes_delta: null },
+            { instruction: '', bytes: 100, bytes_delta: null },
+          ],
         }),
       ),
     );
@@ -170,6 +173,7 @@ describe('explain: one build', () => {
     expect(steps).toHaveLength(5);
     for (const l of steps) expect(l).toMatch(/^ {2}\[\d\/5\] {36}0\.0s {2}cached {2}/);
     expect(lines).toContain('  FROM alpine:3.20  3.46 MiB  -');
+    expect(lines).toContain('  -                 100 B     -'); // a layer its image config does not name
     expect(lines.at(-1)).toBe('  image: 6.46 MiB (no earlier build of this branch and image to compare with)');
   });
 
