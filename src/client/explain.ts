@@ -6,7 +6,7 @@
  */
 import { parseArgs } from 'node:util';
 import type { BuildAnswer, InsightAnswer } from '../api/answers.js';
-import { formatBytes, formatDuration } from '../units.js';
+import { formatBytes, formatBytesDelta, formatDuration } from '../units.js';
 import { escapeControls } from '../util/controls.js';
 import { resolveBuilds } from './builds.js';
 import { UsageError } from './errors.js';
@@ -114,16 +114,14 @@ function imageLine(i: InsightAnswer): string {
   if (i.image_bytes === null) return 'nothing was pushed';
   if (i.image_bytes_delta === null || i.previous_build === null)
     return `${formatBytes(i.image_bytes)} (no earlier build of this branch and image to compare with)`;
-  return `${formatBytes(i.image_bytes)}, ${signed(i.image_bytes_delta)} against build #${i.previous_build}`;
+  return `${formatBytes(i.image_bytes)}, ${formatBytesDelta(i.image_bytes_delta)} against build #${i.previous_build}`;
 }
 
-/** A layer's change: signed bytes; `new` when the previous build had no such layer, `-` when there is no previous build. */
+/** A layer's change as the build page gives it: signed bytes; `new` when the previous build had no such layer, `-` when there is no previous build. */
 function change(delta: number | null, previous: number | null): string {
   if (delta === null) return previous === null ? '-' : 'new';
-  return signed(delta);
+  return formatBytesDelta(delta);
 }
-
-const signed = (n: number) => (n === 0 ? 'unchanged' : `${n > 0 ? '+' : '-'}${formatBytes(Math.abs(n))}`);
 
 /** `0.4s`, `12.3s` under a minute (a step's tenths matter), then `1m30s`. */
 function seconds(ms: number): string {
