@@ -11,7 +11,7 @@
 /** The client bundle's modules beside src/client: the same list as scripts/build-client.mjs's ALLOWED. */
 const CLIENT_SHARED = [
   '^src/names\\.ts$', '^src/units\\.ts$', '^src/limits\\.ts$', '^src/context/dockerignore\\.ts$', '^src/context/tree\\.ts$',
-  '^src/util/map-limit\\.ts$',
+  '^src/util/map-limit\\.ts$', '^src/util/controls\\.ts$',
 ];
 
 /** The uploads' leaf modules: the manifest's check, the blob store, secrets held in memory (see 'upload-parts'). */

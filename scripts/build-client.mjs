@@ -13,6 +13,7 @@ const ALLOWED = [
   /^src\/context\/dockerignore\.ts$/,
   /^src\/context\/tree\.ts$/,
   /^src\/util\/map-limit\.ts$/,
+  /^src\/util\/controls\.ts$/,
 ];
 const out = 'dist/downloads/codehub-build';
 const { version } = JSON.parse(readFileSync('package.json', 'utf8'));

@@ -1,14 +1,17 @@
+import { insightView } from '../insight/stored.js';
 import { sendLog } from '../logs/follow.js';
 import type { LogStore } from '../logs/store.js';
 import { storedBuildScan } from '../scan/report.js';
 import { countsText } from '../scan/scan-build.js';
 import type { Build } from '../store/schema.js';
 import type { Store } from '../store/store.js';
+import { escapeControls } from '../util/controls.js';
 
 /**
  * What `git push -o wait` prints: each build's log as it is written (prefixed with the image name when the
  * push built several), then one result line per build: the image references and digest, or the failure and
- * where to read more. Writes are serialized, so lines of different builds never mix within a line.
+ * where to read more, its scan, and why it missed the cache. Writes are serialized, so lines of different
+ * builds never mix within a line.
  */
 export async function streamBuilds(p: {
   logs: LogStore;
@@ -52,7 +55,7 @@ export async function streamBuilds(p: {
         `  log: codehub-build logs ${b.id}   (${p.publicUrl}/builds/${b.id})`,
       );
     }
-    summary.push(...scanLines(b));
+    summary.push(...scanLines(b), ...cacheLines(b));
   }
   await write(summary.map((l) => l + '\n').join(''));
   await chain;
@@ -67,4 +70,14 @@ export function scanLines(b: Pick<Build, 'scan'>): string[] {
       ? `  scan ${scan.status}: ${scan.reason ?? ''}`
       : `  scan ${scan.status}: ${countsText(scan.counts)}; ${scan.fixable} fixable (fail_on: ${scan.fail_on})`;
   return [head, ...scan.blocking.map((l) => `    blocks: ${l}`), ...scan.expired.map((e) => `    expired allowance: ${e.id} (until ${e.until})`)];
+}
+
+/**
+ * A build's cache miss in the push's last lines, in the sentence the build page and `codehub-build explain` give;
+ * nothing when every step came from the cache or the build has no insight. Its file names and step come from
+ * the pushed repo: escaped, as git shows the line on the pusher's terminal.
+ */
+export function cacheLines(b: Pick<Build, 'steps' | 'insight'>): string[] {
+  const miss = insightView(b)?.cache_miss;
+  return miss ? [`  cache: ${escapeControls(miss.sentence)}`] : [];
 }

@@ -1,6 +1,7 @@
 import { auditCmd } from './audit.js';
 import { buildCmd } from './build.js';
 import { buildActionCmd, buildsCmd, logsCmd, statusCmd } from './builds.js';
+import { explainCmd } from './explain.js';
 import { imageCmd, usageCmd } from './registry.js';
 import { credentialCmd, remoteCmd } from './remote.js';
 import { repoCmd, secretCmd } from './repos.js';
@@ -32,6 +33,10 @@ export const CLIENT_USAGE = `client (talks to CODEHUB_URL with CODEHUB_TOKEN; wh
                               build's scan policy; exit 1 when one blocks
   sbom <commit|build-id> [--format cyclonedx|spdx]
                               the image's software bill of materials (CycloneDX 1.6 or SPDX 2.3 JSON) on stdout
+  explain <commit|build-id> [--json]
+                              why the builds missed the cache (the first step that ran and the changed files,
+                              build args or base that made it run), their steps as a timeline, their layers and
+                              the image's size against the previous build; exit 4 when a build has none yet
   secret set <owner/repo> <NAME>
                               set a build secret from stdin (one trailing newline is dropped); builds get it
                               only through RUN --mount=type=secret,id=NAME, and logs show it as ***
@@ -80,6 +85,7 @@ export function clientCommand(cmd: string): Command | undefined {
     rebuild: (args) => buildActionCmd('rebuild', args),
     vulns: vulnsCmd,
     sbom: sbomCmd,
+    explain: explainCmd,
     secret: secretCmd,
     repo: repoCmd,
     usage: usageCmd,
