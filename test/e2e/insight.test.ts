@@ -106,14 +106,27 @@ describe('build insight', () => {
     expect(stepNamed(b, 'RUN cat /conf')!.cached).toBe(true);
     expect(stepNamed(b, 'COPY src/')!.cached).toBe(false);
     expect(b.insight!.previous_build).toBe(first.id);
-    // The push's own last lines say it too.
-    expect(output).toContain(`cache: ${miss.sentence}`);
+    // The push's own last lines say it too, and `codehub-build explain` in the terminal.
+    expect(output).toContain(`remote:   cache: ${miss.sentence}`);
+    const explained = await server.cliAsync(['explain', String(b.id)], { CODEHUB_TOKEN: token });
+    expect(explained.status, explained.stderr).toBe(0);
+    expect(explained.stdout).toMatch(new RegExp(`^build #${b.id} app @ main: succeeded in \\d+\\.\\ds$`, 'm'));
+    expect(explained.stdout.split('\n')).toContain(`  cache: ${miss.sentence}`);
+    expect(explained.stdout).toMatch(/^ {2}\[2\/5\] .* {2}cached {2}COPY conf\/ \/conf\/$/m);
+    expect(explained.stdout).toMatch(/^ {2}\[4\/5\] {2}█+ +\d+\.\ds {2}ran {5}COPY src\/ \/src\/$/m);
+    expect(explained.stdout).toMatch(new RegExp(`^  image: [\\d.]+ (B|KiB|MiB), [+-]?[\\d.]+ (B|KiB|MiB) against build #${first.id}$`, 'm'));
+    const json = await server.cliAsync(['explain', String(b.id), '--json'], { CODEHUB_TOKEN: token });
+    expect(JSON.parse(json.stdout)).toEqual(b.insight);
+    const unknown = await server.cliAsync(['explain', '999999'], { CODEHUB_TOKEN: token });
+    expect(unknown).toMatchObject({ status: 4, stdout: '' });
+    expect(unknown.stderr).toContain('no build #999999');
   });
 
   it('says nothing missed for an empty commit, and the image changed by its labels alone', async () => {
     await repo.commit({}, 'empty');
-    const { b } = await pushed();
+    const { b, output } = await pushed();
     expect(b.insight!.cache_miss).toBeNull();
+    expect(output).not.toContain('remote:   cache:');
     expect(Math.abs(b.insight!.image_bytes_delta!)).toBeLessThan(1024);
     expect(b.insight!.layers.every((l) => l.bytes_delta === 0)).toBe(true);
   });
