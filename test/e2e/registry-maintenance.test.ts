@@ -29,7 +29,10 @@ afterAll(async () => {
 const buildsOf = (server: TestServer, token: string, q: string) =>
   server.api<{ builds: any[] }>(`/api/builds?${q}&limit=200`, token).then((r) => r.body.builds);
 
-describe('blob garbage collection (scripts/stack.sh gc)', () => {
+// The four parts run at the same time, each on its own server and registry: most of what they do is waiting (a
+// registry down for 30 s, builds queued behind a read-only one), and they share nothing but dockerd. Within a
+// part, its tests run in order. The two longest have 3 minutes, not 2: they build beside the others.
+describe.concurrent('blob garbage collection (scripts/stack.sh gc)', () => {
   let addr: string;
   let server: TestServer;
   beforeAll(async () => {
@@ -40,7 +43,7 @@ describe('blob garbage collection (scripts/stack.sh gc)', () => {
     await server?.stop();
   });
 
-  it('frees at least the layers gc let go, every kept tag still pulls, and a build pushed meanwhile succeeds', async () => {
+  it.sequential('frees at least the layers gc let go, every kept tag still pulls, and a build pushed meanwhile succeeds', async () => {
     const owner = uniqueName('blobs');
     const token = server.addUser(owner);
     const repo = await WorkRepo.create({ Dockerfile: `${FROM}\nRUN echo 0 && head -c 2000000 /dev/urandom > /blob\n` });
@@ -89,7 +92,7 @@ describe('blob garbage collection (scripts/stack.sh gc)', () => {
     for (const s of shas.slice(0, 3)) expect(await tagStatus(addr, repository, s)).toBe(404);
   });
 
-  it('keeps builds queued while the registry is read-only, saying so in healthz, and runs them when it takes pushes again', async () => {
+  it.sequential('keeps builds queued while the registry is read-only, saying so in healthz, and runs them when it takes pushes again', async () => {
     const owner = uniqueName('readonly');
     const token = server.addUser(owner);
     expect((await stack('registry', 'up', addr, '--read-only')).exitCode).toBe(0);
@@ -123,7 +126,7 @@ describe('blob garbage collection (scripts/stack.sh gc)', () => {
   });
 });
 
-describe('a registry that stops', () => {
+describe.concurrent('a registry that stops', () => {
   it('loses no build of a burst of 10 pushes while it is down for 30 s, nor the one that was pushing when it stopped', async () => {
     const addr = await ownRegistry();
     // One attempt only: a build that counted the registry's absence against itself would fail.
@@ -166,10 +169,10 @@ describe('a registry that stops', () => {
     } finally {
       await server.stop();
     }
-  });
+  }, 180_000);
 });
 
-describe('scheduled upkeep', () => {
+describe.concurrent('scheduled upkeep', () => {
   it('reconciles usage with the registry (counting a docker push) and runs gc every CODEHUB_GC_INTERVAL', async () => {
     const server = await TestServer.start({ env: { CODEHUB_GC_INTERVAL: '2s' } });
     try {
@@ -207,7 +210,7 @@ describe('scheduled upkeep', () => {
   });
 });
 
-describe('gc beside pushes', () => {
+describe.concurrent('gc beside pushes', () => {
   it('loses nothing a finished build reports as pushed while gc runs again and again during a burst', async () => {
     const server = await TestServer.start({ env: { CODEHUB_MAX_BUILDS: '3' } });
     try {
@@ -261,5 +264,5 @@ describe('gc beside pushes', () => {
     } finally {
       await server.stop();
     }
-  });
+  }, 180_000);
 });

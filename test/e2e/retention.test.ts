@@ -48,7 +48,9 @@ const logLines = (stderr: string, msg: string) =>
     .map((l) => JSON.parse(l))
     .filter((l) => l.msg === msg);
 
-describe('retention', () => {
+// Every test runs at the same time as the others, on the one server: each has an owner of its own, and each gc it
+// runs names its repository (--repo). Most of their time is builds one after another, BuildKit's work and waiting.
+describe.concurrent('retention', () => {
   it('keeps the branch tag and the 10 newest sha tags of 15 pushes; the dry run lists exactly the 5 it then removes', async () => {
     const owner = uniqueName('ret');
     const token = server.addUser(owner);
@@ -142,7 +144,7 @@ describe('retention', () => {
   });
 });
 
-describe('retention of a build cache in the registry', () => {
+describe.concurrent('retention of a build cache in the registry', () => {
   it("counts a branch's mode=max cache (<image>/buildcache:<branch>) in usage, and removes it with the branch", async () => {
     // What a standalone buildkitd exports (type=registry,mode=max,image-manifest=true), made here with docker push:
     // no buildkitd runs on this machine. An image manifest per branch, in the owner's namespace.
@@ -184,7 +186,7 @@ describe('retention of a build cache in the registry', () => {
   });
 });
 
-describe('log retention', () => {
+describe.concurrent('log retention', () => {
   it("removes logs older than CODEHUB_LOG_RETENTION_DAYS (410 saying when), keeping each branch's newest build's log", async () => {
     const owner = uniqueName('logs');
     const token = server.addUser(owner);
@@ -220,7 +222,7 @@ describe('log retention', () => {
   });
 });
 
-describe('bad input', () => {
+describe.concurrent('bad input', () => {
   it("refuses malformed sizes, absurd retention, retention of another owner's repo and gc flags that make no sense, changing nothing", async () => {
     const owner = uniqueName('bad');
     const token = server.addUser(owner);
