@@ -30,8 +30,9 @@ export default defineConfig({
       },
       {
         // Last, the server image's test: .ci/run builds the image beside the tests from the start, and this test's
-        // own scripts/image.sh waits for that build's lock. Run among the others it held the only end-to-end
-        // worker while a cold build (debootstrap, Node, SQLite compiled) finished: 15 minutes of nothing else.
+        // own scripts/image.sh waits for that build's lock, so by the end it finds the image made and waits for nothing;
+        // among the others, a cold build (debootstrap, Node, SQLite compiled) still running would hold up the one
+        // end-to-end worker.
         extends: true,
         test: { name: 'image', include: [IMAGE_TEST], maxWorkers: 1, sequence: { groupOrder: 2 } },
       },

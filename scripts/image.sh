@@ -43,7 +43,9 @@ done
 mkdir -p "$CACHE"
 exec 9>"$CACHE/.lock"
 flock 9 || die "could not lock $CACHE/.lock"
-bash scripts/stack.sh up
+# Without the lock's descriptor: on a machine where it is not up yet, this starts dockerd and the registry, which
+# would inherit it and hold the lock for as long as they run (every later image.sh then waited for ever).
+bash scripts/stack.sh up 9>&-
 
 # Two bases: the runtime one (Debian minbase without apt lists, .deb cache, docs, man pages or locales, Node
 # in /usr/local, and the `node` user, uid 1000, the official Node images have), and on top of it the build
