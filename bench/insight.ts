@@ -64,7 +64,8 @@ write({
   'src/b.txt': 'b\n',
 });
 
-const registry = new RegistryClient(REGISTRY);
+// By address, as the server's CODEHUB_REGISTRY is given: `localhost` costs each new connection a try at ::1 first.
+const registry = new RegistryClient(REGISTRY.replace('localhost', '127.0.0.1'));
 const key = Buffer.alloc(32, 1);
 const repository = `bench/insight-${run}`;
 
