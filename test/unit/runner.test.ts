@@ -139,7 +139,14 @@ async function start(drivers: BuilderDriver | { driver: BuilderDriver; capacity:
   return runner.start();
 }
 
-const logText = async (id: number) => (await logs.read(id)).map((l) => l.text).join('\n');
+/**
+ * A build's whole log: the runner records a build's end before its log's last lines are written out (followers
+ * wait for the log's end, as this does), so a test that saw the status change waits for the writer to close.
+ */
+const logText = async (id: number) => {
+  await until(() => !logs.isOpen(id), `build ${id}'s log to be closed`);
+  return (await logs.read(id)).map((l) => l.text).join('\n');
+};
 
 async function until(pred: () => boolean, what: string) {
   for (let i = 0; i < 200; i++) {
