@@ -10,3 +10,56 @@ export const MAX_SECRET_BYTES = 64 * 1024;
 export const SECRET_NAME_RE = /^[A-Za-z_][A-Za-z0-9_]{0,63}$/;
 /** A platform as BuildKit takes it: os/arch or os/arch/variant (`linux/amd64`, `linux/arm/v7`). */
 export const PLATFORM_RE = /^[a-z0-9]+\/[a-z0-9_]+(?:\/[a-z0-9]+)?$/;
+
+/** A platform's parts, as an OCI index's `platform` object names them. */
+export interface Platform {
+  os: string;
+  architecture: string;
+  variant?: string;
+}
+
+/**
+ * The operating systems and architectures BuildKit's platform parser (containerd's `platforms`) accepts, with
+ * the variants each architecture has: a typo such as `linux/amd46` is refused here, by name, instead of failing
+ * deep inside the builder. `windows` is left out: BuildKit on Linux builds no Windows images.
+ */
+const PLATFORM_OSES = ['linux'];
+const PLATFORM_ARCHES: Record<string, readonly string[]> = {
+  amd64: ['v1', 'v2', 'v3', 'v4'],
+  arm64: ['v8'],
+  arm: ['v5', 'v6', 'v7'],
+  '386': [],
+  ppc64le: [],
+  s390x: [],
+  riscv64: [],
+  mips64le: [],
+  mips64: [],
+  loong64: [],
+};
+/** What people write for an architecture, and the name BuildKit uses for it. */
+const ARCH_ALIASES: Record<string, string> = { x86_64: 'amd64', x86: '386', i386: '386', aarch64: 'arm64', armhf: 'arm', armel: 'arm' };
+
+/**
+ * Parses `os/arch[/variant]`; an error says what is wrong with it and, for a known alias (`linux/x86_64`,
+ * `linux/aarch64`), which name to write instead. `arm64/v8` is arm64's only variant and is kept as written.
+ */
+export function parsePlatform(text: string): { ok: true; platform: Platform } | { ok: false; problem: string } {
+  const quoted = JSON.stringify(text);
+  if (!PLATFORM_RE.test(text)) return { ok: false, problem: `${quoted} is not a platform like linux/amd64 or linux/arm64 (os/architecture[/variant])` };
+  const [os, architecture, variant] = text.split('/') as [string, string, string | undefined];
+  if (!PLATFORM_OSES.includes(os)) return { ok: false, problem: `${quoted}: the operating system ${JSON.stringify(os)} is not one BuildKit builds for here (linux)` };
+  const alias = ARCH_ALIASES[architecture];
+  if (alias) return { ok: false, problem: `${quoted}: write ${os}/${alias}${variant ? `/${variant}` : ''} (BuildKit's name for ${architecture})` };
+  const variants = PLATFORM_ARCHES[architecture];
+  if (!variants) return { ok: false, problem: `${quoted}: unknown architecture ${JSON.stringify(architecture)} (known: ${Object.keys(PLATFORM_ARCHES).join(', ')})` };
+  if (variant !== undefined && !variants.includes(variant)) {
+    return {
+      ok: false,
+      problem: `${quoted}: ${architecture} has ${variants.length ? `the variants ${variants.join(', ')}` : 'no variants'}, not ${JSON.stringify(variant)}`,
+    };
+  }
+  return { ok: true, platform: { os, architecture, ...(variant ? { variant } : {}) } };
+}
+
+/** `os/arch[/variant]`, as BuildKit and `docker pull --platform` take it. */
+export const formatPlatform = (p: Platform): string => [p.os, p.architecture, p.variant].filter(Boolean).join('/');

@@ -52,9 +52,18 @@ interface OutcomeFacts {
   contextChanged?: string[];
 }
 
+/** One platform of a multi-platform image: `linux/arm64` and the digest of its own manifest in the index. */
+export interface PlatformImage {
+  platform: string;
+  digest: string;
+}
+
 export type BuildOutcome =
-  /** `cacheExportedTo`: the `mode=max` cache reference the build pushed (a standalone buildkitd), for usage to count now. */
-  | ({ ok: true; digest: string; cacheExportedTo?: string } & OutcomeFacts)
+  /**
+   * `cacheExportedTo`: the `mode=max` cache reference the build pushed (a standalone buildkitd), for usage to count now.
+   * `platforms`: set when `digest` is an index (several platforms), one entry per platform in the request's order.
+   */
+  | ({ ok: true; digest: string; cacheExportedTo?: string; platforms?: PlatformImage[] } & OutcomeFacts)
   /** `digest`: set only when the image was pushed all the same (a scan blocked it). */
   | ({ ok: false; code: FailureCode; problem: string; digest?: string } & OutcomeFacts);
 
