@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The local build stack: Docker engine (with its embedded BuildKit), docker-buildx and a Registry v2 on
-# 127.0.0.1:5000, plus the test base image localhost:5000/cache/busybox:latest.
+# 127.0.0.1:5000, plus the test base image localhost:5000/cache/busybox:latest (linux/amd64 and linux/arm64 in one
+# index, each also as cache/busybox:linux-<arch>), and QEMU registered for arm64 programs (builds for linux/arm64).
 #   scripts/stack.sh up      install what is missing, start what is not running, wait until both answer
 #   scripts/stack.sh down    stop what `up` started
 #   scripts/stack.sh status  print what runs; exit 1 if something is down
@@ -15,6 +16,7 @@
 #                            bytes of the blobs it freed. ADDR: a registry this script started (default 5000)
 #   scripts/stack.sh registry up ADDR [--read-only | --s3 http://HOST:PORT/BUCKET] | registry down ADDR
 #                            another plain registry (tests stop it, or start it read-only, without touching 5000);
+#                            on its own disk it also gets the base image, so builds for arm64 can pull it without a token;
 #                            --s3: its storage is that bucket (made if missing; keys CODEHUB_STACK_S3_ACCESS_KEY/SECRET_KEY)
 #   scripts/stack.sh s3 up|down|status   an S3 server for the registry's S3 driver on 127.0.0.1:9000
 #                            (CODEHUB_STACK_S3_PORT; +1..+3 for its backends): OpenStack Swift with s3api (python3-swift),
@@ -283,45 +285,138 @@ port_free() { ! answers "$REGISTRY_ADDR"; }
 
 # Pushes a system image (cache/…, system/…) into the stack's registry. Past token auth it goes through a
 # private open instance on the same storage, on a random loopback port, for the length of the push.
-push_system_image() { # ref (under $REGISTRY_HOSTPORT)
-  if [ "$REGISTRY_AUTH" = none ]; then docker push -q "$1" >/dev/null; return; fi
-  local port seed path=${1#"$REGISTRY_HOSTPORT/"}
-  for _ in 1 2 3 4 5; do port=$((20000 + RANDOM % 30000)); answers "127.0.0.1:$port" || break; done
-  seed="$STACK_DIR/registry-seed.yml"
-  sed -e "s|^  addr: .*|  addr: 127.0.0.1:$port|" -e '/^auth:/,$d' "$STACK_DIR/registry.yml" > "$seed"
-  serve_registry registry-seed "127.0.0.1:$port" "$seed"
-  docker tag "$1" "127.0.0.1:$port/$path"
-  local status=0
-  docker push -q "127.0.0.1:$port/$path" >/dev/null || status=$?
-  docker image rm "127.0.0.1:$port/$path" >/dev/null 2>&1 || true
-  stop_pid registry-seed "$STACK_DIR/registry-seed.pid" 2>/dev/null
-  [ "$status" = 0 ] || die "pushing $1 into the registry's storage failed (log: $STACK_DIR/registry-seed.log)"
+# The base image's two platforms go in as one index under latest (push_base_index).
+push_system_image() { # ref... (under $REGISTRY_HOSTPORT)
+  local port seed status=0
+  if [ "$REGISTRY_AUTH" = none ]; then
+    port=${REGISTRY_ADDR##*:}
+  else
+    for _ in 1 2 3 4 5; do port=$((20000 + RANDOM % 30000)); answers "127.0.0.1:$port" || break; done
+    seed="$STACK_DIR/registry-seed.yml"
+    sed -e "s|^  addr: .*|  addr: 127.0.0.1:$port|" -e '/^auth:/,$d' "$STACK_DIR/registry.yml" > "$seed"
+    serve_registry registry-seed "127.0.0.1:$port" "$seed"
+  fi
+  local ref path
+  for ref in "$@"; do
+    if [ "${ref%:*}" = "$BASE_REPO" ]; then continue; fi
+    path=${ref#"$REGISTRY_HOSTPORT/"}
+    docker tag "$ref" "127.0.0.1:$port/$path"
+    docker push -q "127.0.0.1:$port/$path" >/dev/null || status=$?
+    docker image rm "127.0.0.1:$port/$path" >/dev/null 2>&1 || true
+  done
+  case " $* " in *" $BASE_REPO:"*) push_base_index "127.0.0.1:$port" || status=$? ;; esac
+  [ "$REGISTRY_AUTH" = none ] || stop_pid registry-seed "$STACK_DIR/registry-seed.pid" 2>/dev/null
+  [ "$status" = 0 ] || die "pushing $* into the registry's storage failed (log: $STACK_DIR/registry-seed.log)"
 }
 
 # The base image lives in dockerd's store (BuildKit resolves FROM there first, so builds never need a registry
-# credential for it) and in the registry (for remote builders).
+# credential for it) and in the registry (for remote builders, and for builds for arm64: dockerd's overlay2 store
+# holds one platform under a name, so BuildKit pulls the other from the registry's index).
+BASE_REPO="${BASE_IMAGE%:*}"
 make_base_image() {
-  if ! docker image inspect "$BASE_IMAGE" >/dev/null 2>&1; then build_base_image; fi
-  if [ -e "$STACK_DIR/registry-data/docker/registry/v2/repositories/cache/busybox/_manifests/tags/latest" ]; then
-    log "base image $BASE_IMAGE present"
+  base_images_in_dockerd
+  if base_index_present "$STACK_DIR/registry-data"; then
+    log "base image $BASE_IMAGE present (linux/amd64 and linux/arm64)"
   else
-    push_system_image "$BASE_IMAGE"
+    push_system_image "$BASE_REPO:linux-amd64" "$BASE_REPO:linux-arm64"
   fi
 }
 
-build_base_image() {
-  log "building base image $BASE_IMAGE from Debian's busybox-static"
+base_images_in_dockerd() {
+  docker image inspect "$BASE_REPO:linux-amd64" >/dev/null 2>&1 || build_base_image amd64 /bin/busybox
+  docker image inspect "$BASE_REPO:linux-arm64" >/dev/null 2>&1 || build_base_image arm64 "$(arm64_busybox)"
+  # latest is the amd64 one in dockerd's store (the machine's own platform).
+  docker tag "$BASE_REPO:linux-amd64" "$BASE_IMAGE"
+}
+
+# Debian's arm64 busybox-static, fetched with a private apt state naming arm64 (the machine's own dpkg gets no
+# foreign architecture) and unpacked under the stack dir; prints the binary's path.
+arm64_busybox() {
+  local dir="$STACK_DIR/busybox-arm64" adir="$STACK_DIR/apt-arm64"
+  if [ ! -x "$dir/bin/busybox" ]; then
+    mkdir -p "$adir/lists/partial" "$adir/debs"
+    chown -R _apt "$adir" 2>/dev/null || true
+    echo 'deb [arch=arm64] http://deb.debian.org/debian bookworm main' > "$adir/sources.list"
+    local aopts=(-o "Dir::Etc::sourcelist=$adir/sources.list" -o Dir::Etc::sourceparts=/nonexistent
+                 -o "Dir::State::Lists=$adir/lists" -o Debug::NoLocking=1 -o Dir::State::status=/dev/null
+                 -o APT::Architecture=arm64 -o APT::Architectures::=arm64)
+    log "fetching Debian's arm64 busybox-static (the arm64 base image)"
+    apt-get "${aopts[@]}" update -qq >/dev/null || die "apt-get update for arm64 failed (is deb.debian.org reachable?)"
+    (cd "$adir/debs" && rm -f ./*.deb && apt-get "${aopts[@]}" download busybox-static:arm64 >/dev/null) \
+      || die "downloading busybox-static:arm64 failed"
+    rm -rf "$dir.tmp" && dpkg-deb -x "$adir"/debs/busybox-static_*_arm64.deb "$dir.tmp" && rm -rf "$dir" && mv "$dir.tmp" "$dir"
+  fi
+  echo "$dir/bin/busybox"
+}
+
+build_base_image() { # arch busybox-binary
+  local ref="$BASE_REPO:linux-$1"
+  log "building base image $ref from Debian's busybox-static ($1)"
   local root; root=$(mktemp -d)
   mkdir -p "$root/bin" "$root/tmp" "$root/etc" "$root/root"
-  cp /bin/busybox "$root/bin/busybox"
+  cp "$2" "$root/bin/busybox"
+  # The applets of the machine's own busybox: the same Debian version, and listing needs no emulator.
   local applet
-  for applet in $("$root/bin/busybox" --list); do
+  for applet in $(/bin/busybox --list); do
     [ -e "$root/bin/$applet" ] || ln -s busybox "$root/bin/$applet"
   done
   echo 'root:x:0:0:root:/root:/bin/sh' > "$root/etc/passwd"
   echo 'root:x:0:' > "$root/etc/group"
-  tar -C "$root" -c . | docker import -c 'CMD ["/bin/sh"]' -c 'ENV PATH=/bin' - "$BASE_IMAGE" >/dev/null
+  tar -C "$root" -c . | docker import --platform "linux/$1" -c 'CMD ["/bin/sh"]' -c 'ENV PATH=/bin' - "$ref" >/dev/null
   rm -rf "$root"
+}
+
+# Whether the registry stored under DATA_ROOT has cache/busybox:latest as the two-platform index (read from its
+# files: the stack's registry wants a token, which nobody serves while the server is down).
+base_index_present() { # data-root
+  local link="$1/docker/registry/v2/repositories/cache/busybox/_manifests/tags/latest/current/link" d
+  [ -f "$link" ] || return 1
+  d=$(cat "$link"); d=${d#sha256:}
+  grep -q 'manifest.list.v2+json' "$1/docker/registry/v2/blobs/sha256/${d:0:2}/$d/data" 2>/dev/null
+}
+
+# Pushes the base image's two platforms (their linux-<arch> tags) to an open registry at HOST:PORT and joins them
+# under latest as a Docker manifest list, as `docker manifest` would: one PUT naming each manifest's digest and size.
+push_base_index() { # host:port
+  local h=$1 arch entries=() headers digest size
+  for arch in amd64 arm64; do
+    docker tag "$BASE_REPO:linux-$arch" "$h/cache/busybox:linux-$arch"
+    docker push -q "$h/cache/busybox:linux-$arch" >/dev/null || return 1
+    docker image rm "$h/cache/busybox:linux-$arch" >/dev/null 2>&1 || true
+    headers=$(curl -fsSI -H 'Accept: application/vnd.docker.distribution.manifest.v2+json' "http://$h/v2/cache/busybox/manifests/linux-$arch" | tr -d '\r') || return 1
+    digest=$(awk -F': ' 'tolower($1) == "docker-content-digest" { print $2 }' <<<"$headers")
+    size=$(awk -F': ' 'tolower($1) == "content-length" { print $2 }' <<<"$headers")
+    [ -n "$digest" ] && [ -n "$size" ] || return 1
+    entries+=("{\"mediaType\":\"application/vnd.docker.distribution.manifest.v2+json\",\"digest\":\"$digest\",\"size\":$size,\"platform\":{\"architecture\":\"$arch\",\"os\":\"linux\"}}")
+  done
+  local IFS=,
+  printf '{"schemaVersion":2,"mediaType":"application/vnd.docker.distribution.manifest.list.v2+json","manifests":[%s]}' "${entries[*]}" |
+    curl -fsS -X PUT -H 'Content-Type: application/vnd.docker.distribution.manifest.list.v2+json' --data-binary @- \
+      "http://$h/v2/cache/busybox/manifests/latest" >/dev/null
+}
+
+# QEMU for arm64 programs (bookworm's qemu-user-static), registered with binfmt_misc's F flag: the kernel opens the
+# interpreter at registration, so it runs inside containers and BuildKit's runc too. Idempotent; where binfmt_misc
+# cannot be mounted (a container without the privilege) it says so, and only builds for arm64 are affected.
+setup_qemu() {
+  local missing=() bm=/proc/sys/fs/binfmt_misc p
+  for p in qemu-user-static binfmt-support; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+  if [ ${#missing[@]} -gt 0 ]; then
+    apt_update_once
+    log "installing from bookworm: ${missing[*]} (to build for linux/arm64)"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  fi
+  if [ ! -e "$bm/register" ] && ! mount -t binfmt_misc binfmt_misc "$bm" 2>/dev/null; then
+    log "WARNING: cannot mount binfmt_misc on $bm (no privilege here?): builds for linux/arm64 will fail; on the host: mount -t binfmt_misc binfmt_misc $bm && update-binfmts --enable qemu-aarch64"
+    return 0
+  fi
+  if [ ! -e "$bm/qemu-aarch64" ]; then
+    update-binfmts --enable qemu-aarch64 >/dev/null 2>&1 || log "WARNING: update-binfmts could not register qemu-aarch64: builds for linux/arm64 will fail"
+  elif ! grep -qx enabled "$bm/qemu-aarch64"; then
+    echo 1 > "$bm/qemu-aarch64"
+  fi
+  [ -e "$bm/qemu-aarch64" ] && log "qemu-aarch64 registered ($(sed -n 's/^flags: //p' "$bm/qemu-aarch64"))"
+  return 0
 }
 
 cmd_up() {
@@ -331,6 +426,7 @@ cmd_up() {
   start_dockerd
   docker buildx version >/dev/null 2>&1 || die "docker buildx is not available (expected /usr/libexec/docker/cli-plugins/docker-buildx)"
   start_registry
+  setup_qemu
   make_base_image
   log "up: dockerd ($(docker version -f '{{.Server.Version}}' 2>/dev/null)), registry http://$REGISTRY_ADDR ($REGISTRY_AUTH auth), base $BASE_IMAGE"
 }
@@ -415,6 +511,14 @@ cmd_registry() { # up|down ADDR [--read-only | --s3 URL]
     *) die "unknown option $mode: $0 registry up ADDR [--read-only | --s3 http://HOST:PORT/BUCKET]" ;;
   esac
   serve_registry "$name" "$addr" "$config"
+  # An open registry on its own disk gets the base image too: a build for arm64 pulls it from there, with no token.
+  if [ -z "$mode" ]; then
+    local data; data=$(awk '/rootdirectory:/ { print $2; exit }' "$config")
+    if ! grep -q '^  s3:$' "$config" && ! base_index_present "$data"; then
+      base_images_in_dockerd
+      push_base_index "$addr" || die "pushing the base image to $addr failed"
+    fi
+  fi
 }
 
 # Frees the blobs no manifest needs any more: the registry goes read-only (reads still answer, pushes wait),

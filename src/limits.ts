@@ -47,11 +47,13 @@ export function parsePlatform(text: string): { ok: true; platform: Platform } | 
   const quoted = JSON.stringify(text);
   if (!PLATFORM_RE.test(text)) return { ok: false, problem: `${quoted} is not a platform like linux/amd64 or linux/arm64 (os/architecture[/variant])` };
   const [os, architecture, variant] = text.split('/') as [string, string, string | undefined];
-  if (!PLATFORM_OSES.includes(os)) return { ok: false, problem: `${quoted}: the operating system ${JSON.stringify(os)} is not one BuildKit builds for here (linux)` };
+  if (!PLATFORM_OSES.includes(os))
+    return { ok: false, problem: `${quoted}: the operating system ${JSON.stringify(os)} is not one BuildKit builds for here (linux)` };
   const alias = ARCH_ALIASES[architecture];
   if (alias) return { ok: false, problem: `${quoted}: write ${os}/${alias}${variant ? `/${variant}` : ''} (BuildKit's name for ${architecture})` };
   const variants = PLATFORM_ARCHES[architecture];
-  if (!variants) return { ok: false, problem: `${quoted}: unknown architecture ${JSON.stringify(architecture)} (known: ${Object.keys(PLATFORM_ARCHES).join(', ')})` };
+  if (!variants)
+    return { ok: false, problem: `${quoted}: unknown architecture ${JSON.stringify(architecture)} (known: ${Object.keys(PLATFORM_ARCHES).join(', ')})` };
   if (variant !== undefined && !variants.includes(variant)) {
     return {
       ok: false,

@@ -181,6 +181,7 @@ export async function startServer(settings: Settings, opts: { log?: Logger; driv
     pool,
     secrets,
     tagger: registry,
+    manifests: registry,
     log,
     metrics,
     publicUrl: settings.publicUrl,

@@ -51,6 +51,8 @@ export function buildctlArgs(req: BuildRequest, opts: { addr: string; tls?: Buil
  */
 export class BuildctlDriver implements BuilderDriver {
   readonly name: string;
+  /** A standalone buildkitd builds every platform in one solve and pushes the index itself. */
+  readonly multiPlatform = true;
   private checkouts: Checkouts | null;
   identity?: string;
   cachePrunedAt?: number;

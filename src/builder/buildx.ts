@@ -211,6 +211,11 @@ export class BuildxDriver implements BuilderDriver {
   identity?: string;
   cachePrunedAt?: number;
 
+  /** A remote or named builder (a standalone BuildKit) pushes the index itself; the docker driver makes one platform. */
+  get multiPlatform(): boolean {
+    return !this.dockerDriver;
+  }
+
   constructor(private opts: BuildxDriverOptions = {}) {
     this.name = opts.remote ?? opts.builder ?? 'local';
     this.builder = opts.remote ? remoteBuilderName(opts.remote) : opts.builder;

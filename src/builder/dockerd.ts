@@ -6,8 +6,8 @@
  * The context comes from git through a BuildKit session of our own (src/context/session.ts: only what changed
  * since the daemon's kept snapshot), or as the archive in the request's body (`contextTransfer: 'tar'`). The
  * session also serves the build's secrets and its registry credential (cache import from a token registry).
- * Several platforms at once go to the fallback driver (buildx on the same daemon: dockerd's image store holds
- * one platform). The cache is exported inline into the pushed image. Canceling aborts the request, which stops the solve, and asks
+ * It builds one platform (dockerd's overlay2 image store holds one image under a
+ * name): the server builds each platform of a multi-platform image alone and joins them (src/builds/platforms.ts). The cache is exported inline into the pushed image. Canceling aborts the request, which stops the solve, and asks
  * `POST /build/cancel` as well; a server that dies takes its connection, and so its solves, with it.
  *
  * The daemon is this machine's (its unix socket) or another's (`docker+tcp://`: TCP, with TLS and a client
@@ -121,8 +121,6 @@ const errorOf = (m: Record<string, unknown>): string | null =>
 export interface EngineDriverOptions {
   /** The daemon; default its unix socket from DOCKER_HOST, else /var/run/docker.sock. */
   endpoint?: EngineEndpoint;
-  /** Runs what the Engine API cannot: several platforms in one image. */
-  fallback?: BuilderDriver;
   /** How long the builder must be idle before its images are removed from dockerd's store. */
   pruneIdleMs?: number;
   /** Bytes of build cache BuildKit may keep on the daemon; trimmed to it when the builder is idle. 0 or absent: no limit. */
@@ -172,7 +170,6 @@ export class EngineDriver implements BuilderDriver {
     // The archive is taken up now: a session may be opened (and a prune awaited) before the request reads it, and
     // Node discards a child process's output that nothing reads when the child exits.
     const taken = this.opts.contextTransfer === 'session' && io.source ? io : { ...io, context: io.context.pipe(new PassThrough()) };
-    if (this.opts.fallback && req.platforms.length > 1) return this.opts.fallback.build(req, taken);
     return this.pruner.around(() => this.solve(req, taken));
   }
 
@@ -434,7 +431,7 @@ export class EngineDriver implements BuilderDriver {
       });
       return {
         ok: true,
-        detail: `dockerd ${version} at ${this.conn.address}${this.conn.tls ? ' (TLS)' : ''}: Engine API${this.opts.fallback ? '; builds for several platforms go through buildx on the same daemon' : ''}`,
+        detail: `dockerd ${version} at ${this.conn.address}${this.conn.tls ? ' (TLS)' : ''}: Engine API`,
       };
     } catch (e) {
       return { ok: false, detail: `builder ${this.name}: ${(e as Error).message}` };

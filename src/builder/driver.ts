@@ -136,6 +136,11 @@ export interface BuilderDriver {
    * driver has no way to tell), which the cache decision takes as unchanged.
    */
   readonly identity?: string;
+  /**
+   * Whether one build makes an index of several platforms itself (a standalone BuildKit). Otherwise (dockerd, whose
+   * image store holds one platform under a name) the server builds each platform alone and joins them.
+   */
+  readonly multiPlatform?: boolean;
 }
 
 /** Patterns in BuildKit's failure text that mean the builder or registry could not be reached. */

@@ -6,7 +6,7 @@ import { checkoutsAt, defaultCheckoutsDir } from '../context/checkout.js';
 import { BuildxDriver } from './buildx.js';
 import { dockerSocket, EngineDriver } from './dockerd.js';
 import type { BuilderDriver, HealthReport } from './driver.js';
-import { dockerCertPath, parseTlsQuery, type BuilderTls } from './tls.js';
+import { parseTlsQuery, type BuilderTls } from './tls.js';
 
 export interface BuilderSpec {
   /**
@@ -107,9 +107,8 @@ export interface DriverOptions {
 }
 
 /**
- * `local` is dockerd's BuildKit over the Engine API (buildx on the same daemon for several platforms), or
- * buildx alone when DOCKER_HOST is not a unix socket; `docker+tcp://` is the same over the network, buildx's
- * fallback reaching that daemon through its environment; any other name is a buildx builder (`default` is
+ * `local` is dockerd's BuildKit over the Engine API, or buildx alone when DOCKER_HOST is not a unix socket;
+ * `docker+tcp://` is the same over the network; any other name is a buildx builder (`default` is
  * buildx's own name for the local docker driver).
  */
 export function driverFor(spec: BuilderSpec, opts: DriverOptions = {}): BuilderDriver {
@@ -123,7 +122,6 @@ export function driverFor(spec: BuilderSpec, opts: DriverOptions = {}): BuilderD
   if (spec.target === 'local')
     return dockerSocket()
       ? new EngineDriver({
-          fallback: new BuildxDriver(folder),
           contextTransfer,
           cacheMaxBytes: opts.cacheMaxBytes ?? 0,
           pullBases: opts.pullBases === true,
@@ -132,14 +130,10 @@ export function driverFor(spec: BuilderSpec, opts: DriverOptions = {}): BuilderD
       : new BuildxDriver(folder);
   if (spec.target.startsWith('buildctl+')) return new BuildctlDriver(spec.target.slice('buildctl+'.length), 'buildctl', spec.tls, folder);
   if (spec.target.startsWith('docker+')) {
-    const addr = spec.target.slice('docker+'.length);
     const [, , host, port] = NETWORKED.exec(spec.target)!;
-    const env: Record<string, string> = { DOCKER_HOST: addr };
-    if (spec.tls) Object.assign(env, { DOCKER_TLS_VERIFY: '1', DOCKER_CERT_PATH: dockerCertPath(spec.tls) });
     return new EngineDriver(
       {
         endpoint: { host: host!.replace(/^\[|\]$/g, ''), port: Number(port), tls: spec.tls },
-        fallback: new BuildxDriver({ env, ...folder }),
         contextTransfer,
         cacheMaxBytes: opts.cacheMaxBytes ?? 0,
         pullBases: opts.pullBases === true,

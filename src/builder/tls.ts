@@ -5,8 +5,7 @@
  * missing file is reported there rather than at the first build. Only paths are kept: the files' contents
  * are read by whoever connects, and never printed.
  */
-import { accessSync, constants, mkdtempSync, rmSync, statSync, symlinkSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { accessSync, constants, statSync } from 'node:fs';
 import { isAbsolute, join } from 'node:path';
 
 export interface BuilderTls {
@@ -78,20 +77,4 @@ function checkFile(label: string, path: string): void {
     if (code) throw new Error(`${label} file ${path} cannot be read (${code})`);
     throw e;
   }
-}
-
-/**
- * A folder the docker client takes as DOCKER_CERT_PATH (ca.pem, cert.pem, key.pem): `tls=DIR` itself, or
- * for separate files a private folder (mode 0700) of symlinks to them, removed when the process exits.
- */
-export function dockerCertPath(tls: BuilderTls): string {
-  if (tls.dir) return tls.dir;
-  const dir = mkdtempSync(join(tmpdir(), 'codehub-certs-'));
-  symlinkSync(tls.ca, join(dir, 'ca.pem'));
-  if (tls.cert && tls.key) {
-    symlinkSync(tls.cert, join(dir, 'cert.pem'));
-    symlinkSync(tls.key, join(dir, 'key.pem'));
-  }
-  process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
-  return dir;
 }

@@ -1,12 +1,15 @@
+import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import type { BuilderDriver, BuildOutcome } from '../builder/driver.js';
 import type { ImageConfig } from '../config/types.js';
 import { parseImageRef, splitRefs } from '../images/tags.js';
 import type { LogWriter } from '../logs/store.js';
 import { buildCache, cacheImport } from '../registry/cache-refs.js';
+import type { ManifestWriter } from '../registry/manifests.js';
 import { isPush, type Build, type UploadBuild } from '../store/schema.js';
 import { commitContext, uploadContext, type ContextDeps, type PreparedContext } from './contexts.js';
 import { buildProcessEnv, workDirPrefix } from './orphans.js';
+import { buildEachPlatform } from './platforms.js';
 import { gateRefs, gateVerdict, policyOf, scanBuild, type ScanGateDeps } from './scan-gate.js';
 
 /** Points more tags at an image already pushed (the registry client); throws saying which tag failed. */
@@ -24,6 +27,7 @@ export interface RegistryCredentials {
 /** What one solve needs of the runner's dependencies (RunnerDeps has them all). */
 export interface ExecuteDeps extends ContextDeps {
   tagger: Tagger;
+  manifests?: ManifestWriter;
   registryCredentials?: RegistryCredentials;
   instance: string;
   defaultTimeoutMs: number;
@@ -80,33 +84,46 @@ export async function executeBuild(
   const repositories = [...new Set([...gate.held, ...gate.moving, ...(cache ? [cache.exportRef] : [])].map((r) => parseImageRef(r).repository))];
   let cred: { username: string; password: string } | undefined;
   let prepared: PreparedContext | { problem: string } | null = null;
+  // A builder that makes one platform at a time builds each alone, and the server joins them (src/builds/platforms.ts).
+  const eachPlatform = image.platforms.length > 1 && !driver.multiPlatform;
+  const more: PreparedContext[] = [];
   try {
     cred = rc ? rc.issue(b.id, repositories, timeoutMs + 60_000) : undefined;
     // Made last, inside the try: a commit's context is a running `git archive`, which the finally must end.
-    prepared = isPush(b) ? commitContext(deps, b, image) : uploadContext(deps, b as UploadBuild);
+    const makeContext = () => (isPush(b) ? commitContext(deps, b, image) : uploadContext(deps, b as UploadBuild));
+    prepared = makeContext();
     if ('problem' in prepared) return { ok: false, code: 'user', problem: prepared.problem, steps: [] };
-    const outcome = await driver.build(
-      {
-        dockerfile: image.dockerfile,
-        target: image.target,
-        args: image.args,
-        labels: prepared.labels,
-        tags: refs.push,
-        platforms: image.platforms,
-        secrets,
-        noCache: image.noCache === true,
-        ...(cache ? { cache } : {}),
-        ...(cred && rc ? { registryAuth: { server: rc.server, ...cred } } : {}),
-        workDir,
-      },
-      {
-        context: prepared.context,
-        source: prepared.source,
-        onLog: (line) => out.line(line),
-        signal: controller.signal,
-        processEnv: buildProcessEnv(deps.instance, b.id),
-      },
-    );
+    // Each platform's build reads a context of its own.
+    for (let i = 1; eachPlatform && i < image.platforms.length; i++) {
+      const next = makeContext();
+      if ('problem' in next) return { ok: false, code: 'user', problem: next.problem, steps: [] };
+      more.push(next);
+    }
+    const req = {
+      dockerfile: image.dockerfile,
+      target: image.target,
+      args: image.args,
+      labels: prepared.labels,
+      tags: refs.push,
+      platforms: image.platforms,
+      secrets,
+      noCache: image.noCache === true,
+      ...(cache ? { cache } : {}),
+      ...(cred && rc ? { registryAuth: { server: rc.server, ...cred } } : {}),
+      workDir,
+    };
+    const io = (p: PreparedContext) => ({
+      context: p.context,
+      source: p.source,
+      onLog: (line: string) => out.line(line),
+      signal: controller.signal,
+      processEnv: buildProcessEnv(deps.instance, b.id),
+    });
+    const outcome: BuildOutcome = !eachPlatform
+      ? await driver.build(req, io(prepared))
+      : deps.manifests
+        ? await buildEachPlatform(driver, req, [io(prepared), ...more.map(io)], deps.manifests, `${b.id}-${randomBytes(4).toString('hex')}`)
+        : { ok: false, code: 'infrastructure', problem: 'this server has no registry client to join the platforms into one image', steps: [] };
     const note = outcome.ok ? null : prepared.failureNote();
     if (note) out.line(note);
     if (!outcome.ok) return outcome;
@@ -143,6 +160,7 @@ export async function executeBuild(
     if (cred) rc!.revoke(cred.username);
     clearTimeout(timer);
     if (prepared && !('problem' in prepared)) prepared.close();
+    for (const p of more) p.close();
     await rm(workDir, { recursive: true, force: true });
   }
 }

@@ -21,6 +21,7 @@ import { decideOutcome, needsRegistryCheck } from './outcome.js';
 import { resolveArgs, type Resolved } from './build-args.js';
 import { resolveSecrets } from './build-secrets.js';
 import { writeEnd } from './end-write.js';
+import type { ManifestWriter } from '../registry/manifests.js';
 import { type Executed, type ExecuteDeps, executeBuild, type RegistryCredentials, type Tagger } from './execute.js';
 import { parseImageRef } from '../images/tags.js';
 import type { SecretSource } from '../secrets/source.js';
@@ -39,6 +40,8 @@ export interface RunnerDeps {
   pool: BuilderPool;
   secrets: SecretSource;
   tagger: Tagger;
+  /** Writes the index of a multi-platform image built one platform at a time (src/builds/platforms.ts); absent, such a build fails saying so. */
+  manifests?: ManifestWriter;
   /** With registry token auth: makes each build a credential for exactly the repositories it pushes. */
   registryCredentials?: RegistryCredentials;
   log: Logger;

@@ -10,7 +10,7 @@ import { mapLimit } from '../util/map-limit.js';
 import { ConflictError, NotFoundError } from '../errors.js';
 import { RegistryError, type RegistryClient } from './client.js';
 import { ownerOf, type Inventory } from './inventory.js';
-import { TOMBSTONE_CONFIG, tombstoneManifest } from './manifests.js';
+import { ensureTombstoneConfig, removeTag } from './manifests.js';
 import { cacheRepository } from './cache-refs.js';
 import { Ledger, type Snapshot } from './ledger.js';
 import { planRemovals, type Policy, type RetentionPlan } from './retention.js';
@@ -319,17 +319,15 @@ export class GarbageCollector {
     if (plan.tombstones.length) {
       let config: string;
       try {
-        config = await registry.ensureBlob(repository, TOMBSTONE_CONFIG);
+        config = await ensureTombstoneConfig(registry, repository);
       } catch (e) {
         skipped.push({ repository, reason: `could not upload the tombstone config: ${(e as Error).message}` });
         return removalsOf({ ...plan, deletes: deleted, tombstones: [] });
       }
       for (const t of plan.tombstones) {
         try {
-          // Point this one tag at a manifest of its own, then delete that: the tag's old manifest keeps its other tags.
-          const m = tombstoneManifest(config, t.tag, randomBytes(8).toString('hex'));
-          const digest = await registry.putManifest(repository, t.tag, m.mediaType, m.body);
-          await registry.deleteManifest(repository, digest);
+          // The tag's old manifest keeps its other tags.
+          await removeTag(registry, repository, t.tag, config);
         } catch (e) {
           log.warn('gc could not remove a tag; the next run tries again', { repository, tag: t.tag, err: e });
           skipped.push({ repository, reason: `${t.tag}: ${(e as Error).message}` });

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import type { BlobRef } from '../store/inventory.js';
 import { RegistryError, type RawManifest, type RegistryClient } from './client.js';
 
@@ -86,3 +87,20 @@ export function tombstoneManifest(configDigest: string, tag: string, nonce: stri
   };
   return { mediaType, body: Buffer.from(JSON.stringify(body)) };
 }
+
+/** What writing and removing manifests needs of a registry client (RegistryClient has it all). */
+export type ManifestWriter = Pick<RegistryClient, 'manifest' | 'putManifest' | 'deleteManifest' | 'ensureBlob'>;
+
+/**
+ * Removes one tag and keeps the manifest it named (Registry 2.8 deletes only by digest, which takes every tag on
+ * it): the tag is pointed at a throwaway manifest of its own, which is then deleted. `config` is the tombstone
+ * config's digest in `repository` (ensureTombstoneConfig), uploaded once per repository.
+ */
+export async function removeTag(registry: ManifestWriter, repository: string, tag: string, config: string): Promise<void> {
+  const m = tombstoneManifest(config, tag, randomBytes(8).toString('hex'));
+  const digest = await registry.putManifest(repository, tag, m.mediaType, m.body);
+  await registry.deleteManifest(repository, digest);
+}
+
+/** The tombstone config blob in `repository` (uploaded when missing); its digest. */
+export const ensureTombstoneConfig = (registry: ManifestWriter, repository: string): Promise<string> => registry.ensureBlob(repository, TOMBSTONE_CONFIG);

@@ -11,7 +11,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BuildxDriver } from '../../src/builder/buildx.js';
 import { EngineDriver } from '../../src/builder/dockerd.js';
 import type { BuilderDriver, BuildRequest } from '../../src/builder/driver.js';
 import { driverFor, parseBuilders, rendezvousOrder } from '../../src/builder/pool.js';
@@ -85,10 +84,8 @@ describe('docker+tcp:// housekeeping', () => {
 
   it("removes pushed images from the remote daemon's store once idle, for builds with and without secrets alike", async () => {
     const tls = parseTlsQuery(`tls=${CLIENT}`);
-    const env = { DOCKER_HOST: `tcp://127.0.0.1:${PORT}`, DOCKER_TLS_VERIFY: '1', DOCKER_CERT_PATH: CLIENT };
     // Long enough idle time to see each image in the store right after its build, short enough to wait for.
-    const fallback = new BuildxDriver({ env, pruneIdleMs: 1000 });
-    const driver = new EngineDriver({ endpoint: { host: '127.0.0.1', port: PORT, tls }, fallback, pruneIdleMs: 1000 }, REMOTE);
+    const driver = new EngineDriver({ endpoint: { host: '127.0.0.1', port: PORT, tls }, pruneIdleMs: 1000 }, REMOTE);
     const owner = uniqueName('rprune');
     const plain = `${OPEN_REGISTRY}/${owner}/plain:x`;
     const secret = `${OPEN_REGISTRY}/${owner}/secret:x`;

@@ -1,4 +1,4 @@
-import { mkdtempSync, readlinkSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -8,7 +8,6 @@ import { BuildxDriver } from '../../src/builder/buildx.js';
 import { EngineDriver } from '../../src/builder/dockerd.js';
 import type { BuilderDriver } from '../../src/builder/driver.js';
 import { BuilderPool, driverFor, parseBuilders, rendezvousOrder } from '../../src/builder/pool.js';
-import { dockerCertPath } from '../../src/builder/tls.js';
 import { silentLogger } from '../../src/log.js';
 
 function driver(name: string, healthy = true): BuilderDriver & { healthy: boolean } {
@@ -232,15 +231,5 @@ describe('driverFor', () => {
     expect(tcp!.name).toBe('tcp://bk:1234');
     expect(bk).toBeInstanceOf(BuildctlDriver);
     expect(bk!.name).toBe('buildctl+tcp://bk:1234');
-  });
-});
-
-describe('dockerCertPath', () => {
-  it('is tls=DIR itself, or a private folder of links named as DOCKER_CERT_PATH wants', () => {
-    const dir = mkdtempSync(join(tmpdir(), 'chb-tls-'));
-    expect(dockerCertPath({ ca: join(dir, 'ca.pem'), cert: join(dir, 'cert.pem'), key: join(dir, 'key.pem'), dir })).toBe(dir);
-    const linked = dockerCertPath({ ca: '/etc/a/root.crt', cert: '/etc/b/client.crt', key: '/etc/b/client.key' });
-    expect(linked).not.toBe(dir);
-    expect(['ca.pem', 'cert.pem', 'key.pem'].map((f) => readlinkSync(join(linked, f)))).toEqual(['/etc/a/root.crt', '/etc/b/client.crt', '/etc/b/client.key']);
   });
 });
