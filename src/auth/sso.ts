@@ -37,10 +37,10 @@ interface Pending {
 }
 
 /**
- * A callback's failures the person can act on (400: start again; 403: the provider refused), as opposed to a
- * ProviderError (502).
+ * A callback's failures the person can act on (400: start again, for a state or a code that is spent, unknown or
+ * another browser's; 403: the provider refused), as opposed to a ProviderError (502).
  */
-export type CallbackRefusal = { refused: 'state' | 'provider'; problem: string };
+export type CallbackRefusal = { refused: 'state' | 'code' | 'provider'; problem: string };
 
 export class SingleSignOn {
   private config: Promise<oidc.Configuration> | undefined;
@@ -143,6 +143,14 @@ export class SingleSignOn {
       });
     } catch (e) {
       this.log.warn('single sign-on: the code exchange or the ID token failed', { issuer: this.settings.issuer, err: describe(e) });
+      // The provider refusing the code (a replayed callback's code, used once already; an expired one) is the
+      // callback's fault, not the provider's: the person starts again, told why.
+      if (e instanceof oidc.ResponseBodyError && e.error === 'invalid_grant') {
+        return {
+          refused: 'code',
+          problem: `the sign-in provider refused this sign-in's authorization code (${describe(e)}): it was used already, has expired or was not issued for this sign-in (a code works once): start again from the sign-in page`,
+        };
+      }
       throw new ProviderError(`the sign-in provider's answer did not verify (${describe(e)}); nothing was changed here`);
     }
     let claims = tokens.claims() as Claims | undefined;
@@ -251,5 +259,8 @@ function pick(o: Record<string, unknown>, keys: string[]): Record<string, unknow
 function describe(e: unknown): string {
   if (!(e instanceof Error)) return String(e);
   const cause = e.cause instanceof Error ? `: ${e.cause.message}` : '';
-  return `${e.message}${cause}`.slice(0, 300);
+  // openid-client's message for an OAuth error answer is generic ("server responded with an error in the
+  // response body"); the provider's own words are its `error` and `error_description`.
+  const oauth = e instanceof oidc.ResponseBodyError ? `: ${e.error}${e.error_description ? ` (${e.error_description})` : ''}` : '';
+  return `${e.message}${oauth}${cause}`.slice(0, 300);
 }

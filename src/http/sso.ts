@@ -25,7 +25,7 @@ const STATE_COOKIE = 'codehub_sso_state';
  * Single sign-on's two routes under /auth: `GET /auth/login?next=` sends the browser to the provider;
  * `GET /auth/callback` is where the provider sends it back: the user is provisioned (src/auth/sso.ts), a session
  * started and its cookie set (the same cookie a token sign-in sets). Failures are pages: 400 for a callback
- * that is unknown, reused or from another browser, 403 when the provider refused, 502 when it is down or
+ * that is unknown, reused (its state or its code) or from another browser, 403 when the provider refused, 502 when it is down or
  * answered something that does not verify; nothing is made then.
  */
 export function ssoRoutes(deps: SsoDeps): Hono<WebEnv> {
@@ -57,7 +57,7 @@ export function ssoRoutes(deps: SsoDeps): Hono<WebEnv> {
     deleteCookie(c, STATE_COOKIE, { path: '/auth', secure: deps.secure });
     const search = new URL(c.req.url).search;
     const found = await sso.finish(search, browserState);
-    if ('refused' in found) throw found.refused === 'state' ? new BadRequestError(found.problem) : new ForbiddenError(found.problem);
+    if ('refused' in found) throw found.refused === 'provider' ? new ForbiddenError(found.problem) : new BadRequestError(found.problem);
     const p = done(provision(deps.store, sso.settings, found.claims));
     const started = startSession(deps.store, p, sso.settings.sessionDays);
     deps.session.signIn(c, started.cookie, sso.settings.sessionDays);

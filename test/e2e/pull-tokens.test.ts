@@ -1,9 +1,11 @@
 /**
  * Pull tokens for deployments (issue 27) through the real server, its token registry, dockerd and the docker
  * and git clients: a token made with the CLI logs docker in as pull-<id> and pulls its repo's image, and nothing
- * else (another user's image, a push, git, the API); `repo pull-secret` prints a Secret Kubernetes' schema
- * accepts whose credential pulls; a token past its expiry is refused, saying when it expired.
+ * else (another user's image, another repo of the same owner, a push, git, the API); `repo pull-secret` prints a
+ * Secret Kubernetes' schema accepts whose credential pulls; a token past its expiry is refused, saying when it
+ * expired; each made or revoked is in the audit log once, with who did it, and the token nowhere.
  */
+import Database from 'better-sqlite3';
 import { execa } from 'execa';
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -64,6 +66,19 @@ async function tokenEndpoint(user: string, secret: string, scope: string): Promi
   return { status: res.status, body: await res.json() };
 }
 
+/** The access a registry token grants, from its JWT's claims. */
+const accessOf = (body: { token: string }): unknown => JSON.parse(Buffer.from(body.token.split('.')[1]!, 'base64url').toString()).access;
+
+/** The audit log's rows in the server's SQLite file, read-only, as an operator would look. */
+function auditRows(): Record<string, unknown>[] {
+  const db = new Database(dbFile(server.dataDir), { readonly: true });
+  try {
+    return db.prepare('SELECT * FROM audit_events ORDER BY id').all() as Record<string, unknown>[];
+  } finally {
+    db.close();
+  }
+}
+
 beforeAll(async () => {
   server = await TestServer.start();
   alice = uniqueName('alice');
@@ -71,13 +86,15 @@ beforeAll(async () => {
   aliceToken = server.addUser(alice);
   const bobToken = server.addUser(bob);
   // One image each, pushed by their builds with the builds' own credentials.
+  // Alice has a second repo, web: a pull token of alice/app must not reach it though the owner is the same.
   const pushes = [
-    [alice, aliceToken],
-    [bob, bobToken],
-  ].map(async ([user, token]) => {
-    const repo = await WorkRepo.create({ Dockerfile: `FROM localhost:5000/cache/busybox:latest\nRUN echo pull-token-${user}\n` });
+    [alice, aliceToken, 'app'],
+    [alice, aliceToken, 'web'],
+    [bob, bobToken, 'app'],
+  ].map(async ([user, token, name]) => {
+    const repo = await WorkRepo.create({ Dockerfile: `FROM localhost:5000/cache/busybox:latest\nRUN echo pull-token-${user}-${name}\n` });
     const sha = (await repo.git.revparse(['HEAD'])).trim();
-    const push = await repo.push(server.gitUrl(user!, token!, user!, 'app'), ['main']);
+    const push = await repo.push(server.gitUrl(user!, token!, user!, name!), ['main']);
     expect(push.exitCode, push.output).toBe(0);
     const [b] = await server.waitForBuilds(sha, token!);
     expect(b.status, b.reason).toBe('succeeded');
@@ -110,9 +127,7 @@ describe('pull tokens', () => {
     // What the token endpoint signs: pull of its repo, whatever is asked.
     const granted = await tokenEndpoint(made.username, made.token, `repository:${alice}/app:pull,push`);
     expect(granted.status).toBe(200);
-    expect(JSON.parse(Buffer.from(granted.body.token.split('.')[1], 'base64url').toString()).access).toEqual([
-      { type: 'repository', name: `${alice}/app`, actions: ['pull'] },
-    ]);
+    expect(accessOf(granted.body)).toEqual([{ type: 'repository', name: `${alice}/app`, actions: ['pull'] }]);
     const list = asAlice('repo', 'pull-token', 'list', `${alice}/app`, '--json');
     const listed = (JSON.parse(list.stdout) as { tokens: { username: string; label: string; last_used_at: string | null }[] }).tokens;
     expect(listed.find((t) => t.username === made.username)).toMatchObject({ label: 'prod', last_used_at: expect.any(String) });
@@ -125,6 +140,24 @@ describe('pull tokens', () => {
       .join('');
     expect(stored).not.toContain(made.token);
     expect(server.logs.join('\n')).not.toContain(made.token);
+  });
+
+  it('is refused for another repo of the same owner: the token endpoint grants nothing on it and docker pull fails', async () => {
+    const made = createToken('--label', 'app-only');
+    const web = `${server.registry}/${alice}/web:main`;
+    // The image is there and alice's own login pulls it: the refusal below is the pull token's.
+    const asOwner = await pull(await server.docker(alice, aliceToken), web);
+    expect(asOwner.exitCode, asOwner.all).toBe(0);
+    const asked = await tokenEndpoint(made.username, made.token, `repository:${alice}/web:pull`);
+    expect(asked.status).toBe(200);
+    expect(accessOf(asked.body)).toEqual([]);
+    const docker = await server.docker(made.username, made.token);
+    const refused = await pull(docker, web);
+    expect(refused.exitCode).not.toBe(0);
+    expect(refused.all).toMatch(/denied|insufficient_scope|unauthorized|authentication required/i);
+    // The same login still pulls its own repo's image.
+    const own = await pull(docker, `${server.registry}/${alice}/app:main`);
+    expect(own.exitCode, own.all).toBe(0);
   });
 
   it('is refused by git and the API with a 401 saying it is a pull token; refused by the registry once revoked', async () => {
@@ -200,5 +233,76 @@ describe('pull tokens', () => {
     expect(refused.body.error.message).toContain(`pull token ${made.username} of ${alice}/app expired at ${made.expires_at}`);
     const after = await pull(docker, `${server.registry}/${alice}/app:main`);
     expect(after.exitCode).not.toBe(0);
+  });
+
+  it('puts each pull token made or revoked in the audit log once, with who did it (user and token id), and the token nowhere', async () => {
+    const admin = server.firstAdminToken;
+    const app = `${alice}/app`;
+    const tokenIdOf = (user: string) => {
+      const db = new Database(dbFile(server.dataDir), { readonly: true });
+      try {
+        return db.prepare('SELECT tokens.id FROM tokens JOIN users ON users.id = tokens.user_id WHERE users.name = ?').all(user) as { id: number }[];
+      } finally {
+        db.close();
+      }
+    };
+    const [aliceTokenId] = tokenIdOf(alice).map((t) => t.id);
+    const [adminTokenId] = tokenIdOf('admin').map((t) => t.id);
+    expect([tokenIdOf(alice).length, tokenIdOf('admin').length]).toEqual([1, 1]);
+
+    // One made with the CLI, one through the API; the API's one revoked with the CLI, the CLI's by an admin through the API.
+    const viaCli = createToken('--label', 'audit-cli');
+    const res = await fetch(`${server.url}/api/repos/${app}/pull-tokens`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${aliceToken}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ label: 'audit-api', expires_in_days: 1 }),
+    });
+    expect(res.status).toBe(201);
+    const viaApi = (await res.json()) as Made;
+    const revoke = asAlice('repo', 'pull-token', 'revoke', app, viaApi.username);
+    expect(revoke.status, revoke.stderr).toBe(0);
+    const byAdmin = await fetch(`${server.url}/api/repos/${app}/pull-tokens/${viaCli.id}`, { method: 'DELETE', headers: { authorization: `Bearer ${admin}` } });
+    expect(byAdmin.status).toBe(200);
+    const revokeAnswer = await byAdmin.text();
+
+    // Exactly these four events for the two tokens, oldest first, as the owner sees her repo's log.
+    const listed = await fetch(`${server.url}/api/audit?repo=${app}&limit=1000`, { headers: { authorization: `Bearer ${aliceToken}` } });
+    expect(listed.status).toBe(200);
+    const answer = await listed.text();
+    const events = (JSON.parse(answer).events as any[]).filter((e) => [viaCli.username, viaApi.username].includes(e.target)).reverse();
+    const a = '127.0.0.1';
+    expect(events.map((e) => [e.actor, e.actor_kind, e.token_id, e.action, e.repo, e.target, e.detail, e.address])).toEqual([
+      [alice, 'token', aliceTokenId, 'pull_token.create', app, viaCli.username, { label: 'audit-cli' }, a],
+      [alice, 'token', aliceTokenId, 'pull_token.create', app, viaApi.username, { label: 'audit-api' }, a],
+      [alice, 'token', aliceTokenId, 'pull_token.revoke', app, viaApi.username, { label: 'audit-api' }, a],
+      ['admin', 'token', adminTokenId, 'pull_token.revoke', app, viaCli.username, { label: 'audit-cli' }, a],
+    ]);
+    // The action filter finds the same revocations.
+    const revocations = await fetch(`${server.url}/api/audit?action=pull_token.revoke&repo=${app}`, { headers: { authorization: `Bearer ${admin}` } });
+    const revoked = ((await revocations.json()) as { events: { id: number; target: string }[] }).events.filter((e) =>
+      [viaCli.username, viaApi.username].includes(e.target),
+    );
+    expect(revoked.map((e) => e.id)).toEqual([events[3].id, events[2].id]);
+
+    // The database rows are those events, column for column.
+    const rows = auditRows();
+    expect(
+      rows
+        .filter((r) => [viaCli.username, viaApi.username].includes(r.target as string))
+        .map((r) => [r.id, r.actor, r.actor_kind, r.actor_token_id, r.action, r.repo, r.target, r.detail, r.address]),
+    ).toEqual(events.map((e) => [e.id, e.actor, e.actor_kind, e.token_id, e.action, e.repo, e.target, JSON.stringify(e.detail), e.address]));
+
+    // No pull token's value (these two, nor any made in this file) in the rows, the API's answers or the server's log.
+    const whole = await fetch(`${server.url}/api/audit?limit=1000`, { headers: { authorization: `Bearer ${admin}` } });
+    const anyPullToken = /chp_[A-Za-z0-9_-]{20,}/;
+    for (const [where, text] of [
+      ['the audit rows', JSON.stringify(rows)],
+      ['GET /api/audit', answer + (await whole.text())],
+      ['the revoke answer', revokeAnswer],
+      ["the server's log", server.logs.join('\n')],
+    ] as const) {
+      for (const t of [viaCli.token, viaApi.token]) expect(text.includes(t), `${where} holds a pull token`).toBe(false);
+      expect(text, `${where} holds a pull token`).not.toMatch(anyPullToken);
+    }
   });
 });

@@ -2,8 +2,8 @@
  * Single sign-on against a real OpenID Connect provider (oidc-provider, in this process, with its built-in
  * login and consent pages), the real server, Chromium and git: a person signs in at the provider, is made a
  * user, makes a token on the tokens page and pushes with it; the admin group gives an admin session; a name the
- * owner grammar refuses, a forged or replayed callback and the provider's refusal make nothing; signing out
- * ends the session. The SQLite file is read to see what was (and was not) made.
+ * owner grammar refuses, a forged or replayed callback (its state spent, its code used already, another
+ * browser's state) and the provider's refusal make nothing; signing out ends the session. The SQLite file is read to see what was (and was not) made.
  */
 import Database from 'better-sqlite3';
 import { existsSync, readFileSync } from 'node:fs';
@@ -113,6 +113,42 @@ async function newContext(): Promise<BrowserContext> {
   );
   return context;
 }
+
+/**
+ * Begins a sign-in in `context` without going to the provider: GET /auth/login, unfollowed, sets the state
+ * cookie in the context. Returns the state and the provider's authorization URL, which carries it.
+ */
+async function beginSignIn(context: BrowserContext): Promise<{ state: string; url: string }> {
+  const begun = await context.request.get(`${server.url}/auth/login`, { maxRedirects: 0 });
+  expect(begun.status()).toBe(302);
+  const url = begun.headers().location!;
+  const state = new URL(url).searchParams.get('state')!;
+  expect((await context.cookies(`${server.url}/auth/callback`)).find((c) => c.name === 'codehub_sso_state')?.value).toBe(state);
+  return { state, url };
+}
+
+/**
+ * A fresh callback URL (code and state) for someone already signed in at the provider in `context`, not
+ * followed: a new sign-in begun, the provider's redirects walked by hand (no login form or consent is shown to
+ * someone with a session and a grant) up to the server's callback.
+ */
+async function heldCallback(context: BrowserContext): Promise<URL> {
+  let at = (await beginSignIn(context)).url;
+  for (let hops = 0; !at.startsWith(`${server.url}/auth/callback`); hops++) {
+    expect(hops, `the provider sent ${at}`).toBeLessThan(5);
+    const r = await context.request.get(at, { maxRedirects: 0 });
+    expect([302, 303], `${at}: ${r.status()}`).toContain(r.status());
+    at = new URL(r.headers().location!, at).href;
+  }
+  return new URL(at);
+}
+
+/** What a sign-in could have made: users, sessions, sign-in events. */
+const madeSoFar = () => ({
+  users: query<{ n: number }>('SELECT count(*) AS n FROM users')[0]!.n,
+  sessions: sessionCount(),
+  signIns: query<{ n: number }>("SELECT count(*) AS n FROM audit_events WHERE action = 'sign_in'")[0]!.n,
+});
 
 const sessionCookie = async (context: BrowserContext) => (await context.cookies(server.url)).find((c) => c.name === 'codehub_token')?.value;
 
@@ -249,5 +285,54 @@ describe('single sign-on', () => {
     expect(await page.textContent('main')).toContain('the sign-in provider refused: access_denied');
     expect(await sessionCookie(context)).toBeUndefined();
     await context.close();
+  });
+
+  it("refuses an authorization code used already, presented with a fresh sign-in's state: the provider answers invalid_grant, the page says so, nothing is made", async () => {
+    const first = await signIn('erin');
+    expect(first.status).toBe(303);
+    await first.context.close();
+    const used = new URL(first.callback);
+    expect(used.searchParams.get('code')).toBeTruthy();
+    const before = madeSoFar();
+    // Another sign-in begun (its state cookie set), then the callback with its state but the spent code.
+    const context = await newContext();
+    const { state } = await beginSignIn(context);
+    expect(state).not.toBe(used.searchParams.get('state'));
+    used.searchParams.set('state', state);
+    const page = await context.newPage();
+    const answer = await page.goto(used.href);
+    expect(answer!.status()).toBe(400);
+    const text = await page.textContent('main');
+    expect(text).toContain("the sign-in provider refused this sign-in's authorization code");
+    expect(text).toContain('invalid_grant');
+    expect(text).toContain('it was used already, has expired or was not issued for this sign-in (a code works once): start again from the sign-in page');
+    expect(madeSoFar()).toEqual(before);
+    expect(await sessionCookie(context)).toBeUndefined();
+    await context.close();
+  });
+
+  it("refuses a callback presented with another browser's state cookie (a forged sign-in), and makes nothing", async () => {
+    // The attacker, signed in at the provider as themselves, gets a fresh code for their own account and holds
+    // its callback back; the victim's browser, which began a sign-in of its own, is made to open it (login CSRF).
+    const attacker = await signIn('mallory');
+    const callback = await heldCallback(attacker.context);
+    const before = madeSoFar();
+    const victim = await newContext();
+    const { state: victimState } = await beginSignIn(victim);
+    expect(callback.searchParams.get('code')).toBeTruthy();
+    expect(callback.searchParams.get('state')).not.toBe(victimState);
+    const page = await victim.newPage();
+    const answer = await page.goto(callback.href);
+    expect(answer!.status()).toBe(400);
+    expect(await page.textContent('main')).toContain('this sign-in was begun in another browser: start again from the sign-in page');
+    expect(await sessionCookie(victim)).toBeUndefined();
+    expect(madeSoFar()).toEqual(before);
+    // The refused callback spent its state: the attacker's own browser cannot finish it after.
+    const retry = await attacker.page.goto(callback.href);
+    expect(retry!.status()).toBe(400);
+    expect(await attacker.page.textContent('main')).toContain('used already');
+    expect(madeSoFar()).toEqual(before);
+    await attacker.context.close();
+    await victim.close();
   });
 });

@@ -176,8 +176,11 @@ class FakeProvider {
   idToken: Record<string, unknown> = {};
   /** The nonce of the last authorization request (the test plays the browser). */
   nonce = '';
-  /** How the token endpoint misbehaves: an ID token expired, one signed with a key not in the JWKS, or HTML. */
-  fault: 'none' | 'expired' | 'wrong-key' | 'garbage' = 'none';
+  /**
+   * How the token endpoint misbehaves: an ID token expired, one signed with a key not in the JWKS, HTML, or an
+   * OAuth error answer (the code refused, as for one used already).
+   */
+  fault: 'none' | 'expired' | 'wrong-key' | 'garbage' | 'invalid_grant' = 'none';
   private key!: Awaited<ReturnType<typeof generateKeyPair>>['privateKey'];
   private jwk!: Record<string, unknown>;
 
@@ -209,6 +212,12 @@ class FakeProvider {
     }
     if (url === '/jwks') return json({ keys: [this.jwk] });
     if (url === '/token') {
+      if (this.fault === 'invalid_grant') {
+        res
+          .writeHead(400, { 'content-type': 'application/json' })
+          .end(JSON.stringify({ error: 'invalid_grant', error_description: 'grant request is invalid' }));
+        return;
+      }
       if (this.fault === 'garbage') {
         res.writeHead(200, { 'content-type': 'text/html' }).end('<html><body>Service Unavailable</body></html>');
         return;
@@ -324,6 +333,18 @@ describe('the callback against a provider', () => {
       refused: 'provider',
       problem: 'the sign-in provider refused: access_denied (no)',
     });
+  });
+
+  it("refuses a code the provider refuses (invalid_grant: used already or expired) as the callback's fault, saying so: 400, not 502", async () => {
+    provider = await FakeProvider.start(port);
+    provider.fault = 'invalid_grant';
+    const b = await begun();
+    expect(await sso.finish(b.search, b.state)).toEqual({
+      refused: 'code',
+      problem:
+        "the sign-in provider refused this sign-in's authorization code (server responded with an error in the response body: invalid_grant (grant request is invalid)): it was used already, has expired or was not issued for this sign-in (a code works once): start again from the sign-in page",
+    });
+    expect(store.accounts.userCount()).toBe(0);
   });
 
   it('refuses an ID token for another client (aud) or another sign-in (nonce), as the provider answering garbage: 502', async () => {
