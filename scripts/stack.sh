@@ -14,9 +14,10 @@
 #   scripts/stack.sh gc [ADDR]   the registry's garbage collector (read-only meanwhile; never --delete-untagged);
 #                            prints the disk space before and after (on S3: the bucket's, from its listing) and the
 #                            bytes of the blobs it freed. ADDR: a registry this script started (default 5000)
-#   scripts/stack.sh registry up ADDR [--read-only | --s3 http://HOST:PORT/BUCKET] | registry down ADDR
+#   scripts/stack.sh registry up ADDR [--read-only | --s3 http://HOST:PORT/BUCKET | --with-base] | registry down ADDR
 #                            another plain registry (tests stop it, or start it read-only, without touching 5000);
-#                            on its own disk it also gets the base image, so builds for arm64 can pull it without a token;
+#                            --with-base: it also gets the base image (both platforms), which builds for arm64 pull
+#                            without a token (npm test starts 127.0.0.1:5001 so);
 #                            --s3: its storage is that bucket (made if missing; keys CODEHUB_STACK_S3_ACCESS_KEY/SECRET_KEY)
 #   scripts/stack.sh s3 up|down|status   an S3 server for the registry's S3 driver on 127.0.0.1:9000
 #                            (CODEHUB_STACK_S3_PORT; +1..+3 for its backends): OpenStack Swift with s3api (python3-swift),
@@ -491,7 +492,7 @@ YML
 cmd_registry() { # up|down ADDR [--read-only | --s3 URL]
   local action=${1:-} addr=${2:-} mode=${3:-}
   [[ "$addr" =~ ^[0-9.]+:[0-9]+$ ]] && { [ "$action" = up ] || [ "$action" = down ]; } \
-    || die "usage: $0 registry up|down ADDR [--read-only | --s3 http://HOST:PORT/BUCKET] (ADDR like 127.0.0.1:5002)"
+    || die "usage: $0 registry up|down ADDR [--read-only | --s3 http://HOST:PORT/BUCKET | --with-base] (ADDR like 127.0.0.1:5002)"
   [ "$addr" != "$REGISTRY_ADDR" ] || die "$addr is the stack's own registry: use $0 up|down|gc"
   local name; name=$(registry_name "$addr")
   stop_pid "$name" "$STACK_DIR/$name.pid" 2>/dev/null
@@ -507,14 +508,14 @@ cmd_registry() { # up|down ADDR [--read-only | --s3 URL]
   local config="$STACK_DIR/$name.yml"
   case "$mode" in
     --read-only) config=$(read_only_config "$name") ;;
-    ''|--s3) ;;
-    *) die "unknown option $mode: $0 registry up ADDR [--read-only | --s3 http://HOST:PORT/BUCKET]" ;;
+    ''|--s3|--with-base) ;;
+    *) die "unknown option $mode: $0 registry up ADDR [--read-only | --s3 http://HOST:PORT/BUCKET | --with-base]" ;;
   esac
   serve_registry "$name" "$addr" "$config"
-  # An open registry on its own disk gets the base image too: a build for arm64 pulls it from there, with no token.
-  if [ -z "$mode" ]; then
+  # --with-base: the base image too, as on the stack's registry (a build for arm64 pulls it from here, no token).
+  if [ "$mode" = --with-base ]; then
     local data; data=$(awk '/rootdirectory:/ { print $2; exit }' "$config")
-    if ! grep -q '^  s3:$' "$config" && ! base_index_present "$data"; then
+    if ! base_index_present "$data"; then
       base_images_in_dockerd
       push_base_index "$addr" || die "pushing the base image to $addr failed"
     fi

@@ -67,7 +67,7 @@ export async function buildEachPlatform(
             ...own,
             signal: stop.signal,
             onLog: (line) => {
-              if (!cannotRun && EXEC_FORMAT.test(line)) cannotRun = line.replace(/^#\d+\s+[\d.]+\s+/, '').trim();
+              if (!cannotRun && EXEC_FORMAT.test(line)) cannotRun = line.replace(/^#\d+\s+(?:[\d.]+\s+)?/, '').trim();
               own.onLog(`[${name}] ${line}`);
             },
           },

@@ -117,6 +117,9 @@ export function planRetention(input: RetentionInput): RetentionPlan {
 export function planRemovals(repository: string, decisions: TagDecision[], known: ManifestFacts[]): RetentionPlan {
   const manifests = new Map(known.map((m) => [m.digest, m]));
   for (const d of decisions) if (!manifests.has(d.digest)) manifests.set(d.digest, { digest: d.digest, children: [], tombstone: false });
+  // An index's platforms are manifests of the repository too, though the inventory keeps them only as its children:
+  // they go with the last index that lists them, or the registry keeps them (and every layer) untagged for good.
+  for (const m of [...manifests.values()]) for (const c of m.children) if (!manifests.has(c)) manifests.set(c, { digest: c, children: [], tombstone: false });
   // A manifest stays when a kept tag points at it or a manifest that stays lists it (an index's platforms).
   const stays = new Set(decisions.filter((d) => d.keep).map((d) => d.digest));
   const queue = [...stays];

@@ -12,7 +12,7 @@ import { loadOrCreateTokenKey, parseScope, TokenIssuer } from '../../src/registr
 
 const CLI = join(PACKAGE_ROOT, 'dist', 'src', 'cli.js');
 /**
- * An explicitly open registry (`npm test` starts it: `scripts/stack.sh registry up 127.0.0.1:5001`) for the
+ * An explicitly open registry (`npm test` starts it: `scripts/stack.sh registry up 127.0.0.1:5001 --with-base`) for the
  * builder drivers' own tests, which run BuildKit with no server (so no token realm) behind them. Every
  * server a test starts pushes to a token registry of its own instead (TestServer.registry), as a deployment
  * does, and tests reach it by logging in.
@@ -28,7 +28,7 @@ export function requireStack(): void {
     throw new Error(`the build stack is not running (${(e as { stdout?: Buffer }).stdout}); start it: bash scripts/stack.sh up`);
   }
   if (spawnSync('curl', ['-fsS', '-o', '/dev/null', `http://${OPEN_REGISTRY}/v2/`]).status !== 0) {
-    throw new Error(`the drivers' open test registry ${OPEN_REGISTRY} does not answer; start it: bash scripts/stack.sh registry up 127.0.0.1:5001`);
+    throw new Error(`the drivers' open test registry ${OPEN_REGISTRY} does not answer; start it: bash scripts/stack.sh registry up 127.0.0.1:5001 --with-base`);
   }
 }
 

@@ -164,6 +164,22 @@ describe('retention plan', () => {
     expect(plan.deletes[1]!.reason).toBe(`listed only by ${dg('i1').slice(0, 19)}, which goes`);
   });
 
+  it("deletes a going index's platforms the inventory knows only as its children (after the index), keeping one a kept index lists", () => {
+    const build = { id: 1, repo: 'alice/shop', refType: 'branch' as const, refName: 'old', commit: sha(1), kind: 'commit' as const };
+    const tags: TagFacts[] = [
+      { tag: sha(1), digest: dg('i1'), pushedAt: ago(0), build },
+      { tag: sha(2), digest: dg('i2'), pushedAt: ago(0), build: { ...build, id: 2, refName: 'kept', commit: sha(2) } },
+    ];
+    const manifests = [
+      { digest: dg('i1'), children: [dg('amd'), dg('arm')], tombstone: false },
+      { digest: dg('i2'), children: [dg('arm'), dg('amd2')], tombstone: false },
+    ];
+    const g = git({ branches: new Map([['kept', sha(2)]]), deletedAt: new Map([['refs/heads/old', ago(3)]]) });
+    const plan = planRetention({ ...input(tags, { git: () => g }), manifests });
+    expect(plan.deletes.map((d) => d.digest)).toEqual([dg('i1'), dg('amd')]);
+    expect(plan.deletes[1]).toMatchObject({ tags: [], reason: `listed only by ${dg('i1').slice(0, 19)}, which goes` });
+  });
+
   it('removes one tag of a manifest that an index still lists through a tombstone, never the manifest', () => {
     const build = { id: 1, repo: 'alice/shop', refType: 'branch' as const, refName: 'old', commit: sha(1), kind: 'commit' as const };
     const tags: TagFacts[] = [
