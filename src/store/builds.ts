@@ -1,7 +1,7 @@
 import { and, asc, count, desc, eq, inArray, isNotNull, lt, max, ne, sql } from 'drizzle-orm';
 import { storableConfig } from '../logs/mask.js';
 import type { Db } from './db.js';
-import { builds, type Build, type BuildStep, type NewBuild } from './schema.js';
+import { builds, type Build, type BuildPlatform, type BuildStep, type NewBuild } from './schema.js';
 import { BuildSearch, type BuildQuery } from './build-search.js';
 import { slot } from './sql.js';
 
@@ -256,6 +256,14 @@ export class BuildStore {
   /** Records what a build's end made of its steps, context and image (src/insight's StoredInsight as JSON). */
   setInsight(id: number, insight: Record<string, unknown>): void {
     this.db.update(builds).set({ insight }).where(eq(builds.id, id)).run();
+  }
+
+  /**
+   * Records the platforms of the multi-platform image a build pushed, each with its manifest's digest in the index;
+   * null for a single-platform image (and clears a previous attempt's).
+   */
+  setPlatforms(id: number, platforms: BuildPlatform[] | null): void {
+    this.db.update(builds).set({ platforms }).where(eq(builds.id, id)).run();
   }
 
   /** Records the BuildKit steps of a build's latest attempt. */
