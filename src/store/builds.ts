@@ -266,6 +266,25 @@ export class BuildStore {
     this.db.update(builds).set({ platforms }).where(eq(builds.id, id)).run();
   }
 
+  /**
+   * The platforms of the multi-platform images these builds pushed, by build id, with the digest each build
+   * pushed (a tag names a build's index only while it points at that digest); builds of one platform are left out.
+   */
+  platformsOf(ids: readonly number[]): Map<number, { digest: string | null; platforms: BuildPlatform[] }> {
+    const found = new Map<number, { digest: string | null; platforms: BuildPlatform[] }>();
+    const unique = [...new Set(ids)];
+    // In slices: SQLite takes at most 32766 parameters to a statement.
+    for (let i = 0; i < unique.length; i += 1000) {
+      const rows = this.db
+        .select({ id: builds.id, digest: builds.digest, platforms: builds.platforms })
+        .from(builds)
+        .where(and(inArray(builds.id, unique.slice(i, i + 1000)), isNotNull(builds.platforms)))
+        .all();
+      for (const r of rows) if (r.platforms?.length) found.set(r.id, { digest: r.digest, platforms: r.platforms });
+    }
+    return found;
+  }
+
   /** Records the BuildKit steps of a build's latest attempt. */
   setSteps(id: number, steps: BuildStep[]): void {
     this.db.update(builds).set({ steps }).where(eq(builds.id, id)).run();

@@ -173,6 +173,8 @@ describe("a build's platforms", () => {
       expect(again.builds.byId(b!.id)!.platforms).toEqual(platforms);
       expect(again.builds.list({ limit: 10 })[0]!.platforms).toEqual(platforms);
       expect(again.db.$client.prepare('SELECT platforms FROM builds WHERE id = ?').get(b!.id)).toEqual({ platforms: JSON.stringify(platforms) });
+      const [single] = again.builds.insert([row({ repoId: again.repos.ensure('alice', 'shop').id })], () => []);
+      expect(again.builds.platformsOf([b!.id, single!.id, b!.id, 9999])).toEqual(new Map([[b!.id, { digest: null, platforms }]]));
       again.builds.setPlatforms(b!.id, null);
       expect(again.builds.byId(b!.id)!.platforms).toBeNull();
       again.db.$client.close();
