@@ -180,6 +180,12 @@ export const NewFindings = z.strictObject({
   more: z.boolean().meta({ description: 'more findings than listed (at most 1000)' }),
 });
 
+/** One platform of a multi-platform image, and its manifest in the index. */
+export const Platform = z.strictObject({
+  platform: z.string().meta({ description: 'os/architecture[/variant], e.g. linux/arm64' }),
+  digest: z.string().meta({ description: "that platform's own manifest digest inside the index" }),
+});
+
 export const Build = z.strictObject({
   id: z.int().meta({ description: 'the build id' }),
   source: z.enum(BUILD_SOURCES).meta({ description: 'push: a pushed commit; upload: a workspace folder sent by `codehub-build build` (no ref or commit)' }),
@@ -202,6 +208,9 @@ export const Build = z.strictObject({
   image: z.string().meta({ description: 'the image name under the owner' }),
   image_refs: z.array(z.string()).meta({ description: 'every reference the build pushes, registry/owner/image:tag' }),
   digest: z.string().nullable().meta({ description: 'the pushed manifest digest, once pushed' }),
+  platforms: z.array(Platform).meta({
+    description: 'a multi-platform image (`digest` an index): each platform and its own manifest; empty for one platform or before a push',
+  }),
   status: z.enum(BUILD_STATUSES).meta({ description: 'the build status' }),
   reason: z.string().nullable().meta({ description: 'why it failed, was canceled or skipped' }),
   reason_code: z.string().nullable().meta({ description: 'a stable code for the reason' }),

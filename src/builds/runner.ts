@@ -1,4 +1,4 @@
-import type { BuilderDriver, BuildOutcome } from '../builder/driver.js';
+import type { BuilderDriver, BuildOutcome, PlatformImage } from '../builder/driver.js';
 import type { BuilderPool } from '../builder/pool.js';
 import type { ImageConfig } from '../config/types.js';
 import type { RepoStore } from '../git/repos.js';
@@ -367,6 +367,7 @@ export class Runner {
     });
     if (decision.kind === 'stopped') log.info('build interrupted by shutdown');
     const manifest = outcome.ok || outcome.digest ? await deps.onPushed?.(b, outcome.digest!, executed.pushedRefs ?? b.imageRefs) : null;
+    const platforms = pushedPlatforms(outcome);
     if (outcome.ok && outcome.cacheExportedTo) await deps.onCacheExported?.(parseImageRef(outcome.cacheExportedTo).repository);
     const insight = stopping
       ? null
@@ -398,6 +399,8 @@ export class Runner {
     const record = () => {
       if (steps.length) deps.store.builds.setSteps(b.id, steps);
       if (insight) deps.store.builds.setInsight(b.id, insight as unknown as Record<string, unknown>);
+      // Written before the end, which is what followers (wait, the pages) wait for; an earlier attempt's cleared.
+      if (platforms || b.platforms) deps.store.builds.setPlatforms(b.id, platforms);
       end();
     };
     // The image may be pushed already: an end the database cannot take now (a full disk) is written when it can.
@@ -452,4 +455,14 @@ export class Runner {
   private persist(write: () => void, log: Logger, onFirstFailure?: () => Promise<void>): Promise<boolean> {
     return writeEnd(write, log, { baseMs: this.deps.endRetryBaseMs ?? 1000, halt: this.halt.signal, onFirstFailure });
   }
+}
+
+/**
+ * The platforms of the multi-platform image an attempt pushed (a failure that kept its digest, such as a blocked
+ * scan, pushed it too), each with its manifest in the index; null when it pushed nothing or one platform.
+ */
+function pushedPlatforms(outcome: BuildOutcome): PlatformImage[] | null {
+  if (!outcome.ok && !outcome.digest) return null;
+  const platforms = 'platforms' in outcome ? outcome.platforms : undefined;
+  return platforms?.length ? platforms : null;
 }

@@ -9,8 +9,8 @@ import { escapeControls } from '../util/controls.js';
 
 /**
  * What `git push -o wait` prints: each build's log as it is written (prefixed with the image name when the
- * push built several), then one result line per build: the image references and digest, or the failure and
- * where to read more, its scan, and why it missed the cache. Writes are serialized, so lines of different
+ * push built several), then one result line per build: the image references and digest (and a multi-platform
+ * image's platforms), or the failure and where to read more, its scan, and why it missed the cache. Writes are serialized, so lines of different
  * builds never mix within a line.
  */
 export async function streamBuilds(p: {
@@ -43,7 +43,7 @@ export async function streamBuilds(p: {
   for (const b of ended) {
     if (!b) continue;
     if (b.status === 'succeeded') {
-      summary.push(`build #${b.id} ${b.image} succeeded:`, ...b.imageRefs.map((r) => `  ${r}@${b.digest}`));
+      summary.push(`build #${b.id} ${b.image} succeeded:`, ...b.imageRefs.map((r) => `  ${r}@${b.digest}`), ...platformLines(b));
     } else if (b.reasonCode === 'vulnerabilities') {
       summary.push(
         `build #${b.id} ${b.image} FAILED (vulnerabilities): its branch and release tags did not move`,
@@ -59,6 +59,15 @@ export async function streamBuilds(p: {
   }
   await write(summary.map((l) => l + '\n').join(''));
   await chain;
+}
+
+/**
+ * A multi-platform image's platforms after its references, on one line: each with its own manifest's digest in
+ * the index, short (the API and the build page have the whole); nothing for an image of one platform.
+ */
+export function platformLines(b: Pick<Build, 'platforms'>): string[] {
+  if (!b.platforms?.length) return [];
+  return [`  platforms: ${escapeControls(b.platforms.map((p) => `${p.platform} ${p.digest.slice(0, 19)}…`).join(', '))}`];
 }
 
 /** A build's scan in the push's last lines: the counts, then each finding that blocks (with its fixed version). */

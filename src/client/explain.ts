@@ -8,7 +8,7 @@ import { parseArgs } from 'node:util';
 import type { BuildAnswer, InsightAnswer } from '../api/answers.js';
 import { formatBytes, formatBytesDelta, formatDuration } from '../units.js';
 import { escapeControls } from '../util/controls.js';
-import { resolveBuilds } from './builds.js';
+import { platformsText, resolveBuilds } from './builds.js';
 import { UsageError } from './errors.js';
 import { clientConfig } from './rest.js';
 import { printTable } from './table.js';
@@ -80,6 +80,8 @@ export function printExplanation(b: BuildAnswer): void {
     ]);
   }
   console.log(`  image: ${imageLine(insight)}`);
+  const platforms = platformsText(b);
+  if (platforms) console.log(`  platforms: ${platforms}`);
 }
 
 /**

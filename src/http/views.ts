@@ -51,6 +51,7 @@ export function buildView(b: Build, publicUrl: string, status?: CommitStatusRow)
     image: b.image,
     image_refs: b.imageRefs,
     digest: b.digest,
+    platforms: (b.platforms ?? []).map((p) => ({ platform: p.platform, digest: p.digest })),
     status: b.status,
     reason: b.reason,
     reason_code: b.reasonCode,

@@ -1,7 +1,7 @@
 import { and, asc, count, desc, eq, inArray, isNotNull, lt, max, ne, sql } from 'drizzle-orm';
 import { storableConfig } from '../logs/mask.js';
 import type { Db } from './db.js';
-import { builds, type Build, type BuildStep, type NewBuild } from './schema.js';
+import { builds, type Build, type BuildPlatform, type BuildStep, type NewBuild } from './schema.js';
 import { BuildSearch, type BuildQuery } from './build-search.js';
 import { slot } from './sql.js';
 
@@ -256,6 +256,33 @@ export class BuildStore {
   /** Records what a build's end made of its steps, context and image (src/insight's StoredInsight as JSON). */
   setInsight(id: number, insight: Record<string, unknown>): void {
     this.db.update(builds).set({ insight }).where(eq(builds.id, id)).run();
+  }
+
+  /**
+   * Records the platforms of the multi-platform image a build pushed, each with its manifest's digest in the index;
+   * null for a single-platform image (and clears a previous attempt's).
+   */
+  setPlatforms(id: number, platforms: BuildPlatform[] | null): void {
+    this.db.update(builds).set({ platforms }).where(eq(builds.id, id)).run();
+  }
+
+  /**
+   * The platforms of the multi-platform images these builds pushed, by build id, with the digest each build
+   * pushed (a tag names a build's index only while it points at that digest); builds of one platform are left out.
+   */
+  platformsOf(ids: readonly number[]): Map<number, { digest: string | null; platforms: BuildPlatform[] }> {
+    const found = new Map<number, { digest: string | null; platforms: BuildPlatform[] }>();
+    const unique = [...new Set(ids)];
+    // In slices: SQLite takes at most 32766 parameters to a statement.
+    for (let i = 0; i < unique.length; i += 1000) {
+      const rows = this.db
+        .select({ id: builds.id, digest: builds.digest, platforms: builds.platforms })
+        .from(builds)
+        .where(and(inArray(builds.id, unique.slice(i, i + 1000)), isNotNull(builds.platforms)))
+        .all();
+      for (const r of rows) if (r.platforms?.length) found.set(r.id, { digest: r.digest, platforms: r.platforms });
+    }
+    return found;
   }
 
   /** Records the BuildKit steps of a build's latest attempt. */

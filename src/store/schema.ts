@@ -89,6 +89,11 @@ export const builds = sqliteTable(
      * first step that missed the cache and why, its layers and size against the previous build; null before it ends.
      */
     insight: text('insight', { mode: 'json' }).$type<Record<string, unknown>>(),
+    /**
+     * A multi-platform image's platforms, each with its own manifest's digest inside the index `digest` names, in
+     * the order the config lists them; null for a single-platform image, and while nothing was pushed.
+     */
+    platforms: text('platforms', { mode: 'json' }).$type<BuildPlatform[]>(),
     /** When log retention removed this build's log file (CODEHUB_LOG_RETENTION_DAYS); null while it is kept. */
     logExpiredAt: text('log_expired_at'),
   },
@@ -254,6 +259,15 @@ export interface BuildStep {
   started?: string;
   completed?: string;
   error?: string;
+}
+
+/**
+ * One platform of a multi-platform image (`linux/arm64`) and its manifest's digest inside the index. The same
+ * shape as the builder's PlatformImage, kept here because the store sits below the builder.
+ */
+export interface BuildPlatform {
+  platform: string;
+  digest: string;
 }
 
 export type Build = typeof builds.$inferSelect;

@@ -43,6 +43,7 @@ const row: Build = {
   logExpiredAt: null,
   scan: null,
   insight: null,
+  platforms: null,
 };
 const status: CommitStatusRow = {
   buildId: 7,
@@ -78,6 +79,32 @@ describe('the Build answer', () => {
     const view = buildView(upload, 'http://x');
     expect(A.Build.safeParse(view).error).toBeUndefined();
     expect(view.upload).toEqual({ folder: 'shop', bytes: 12 });
+  });
+
+  it("lists a multi-platform image's platforms with their manifests, and none for one platform", () => {
+    const index = 'sha256:' + '1'.repeat(64);
+    const amd = 'sha256:' + 'a'.repeat(64);
+    const arm = 'sha256:' + 'b'.repeat(64);
+    const multi = buildView(
+      {
+        ...row,
+        status: 'succeeded',
+        digest: index,
+        platforms: [
+          { platform: 'linux/amd64', digest: amd },
+          { platform: 'linux/arm64', digest: arm },
+        ],
+      },
+      'http://x',
+    );
+    expect(A.Build.safeParse(multi).error).toBeUndefined();
+    expect(multi.digest).toBe(index);
+    expect(multi.platforms).toEqual([
+      { platform: 'linux/amd64', digest: amd },
+      { platform: 'linux/arm64', digest: arm },
+    ]);
+    expect(buildView({ ...row, digest: amd }, 'http://x').platforms).toEqual([]);
+    expect(A.Build.safeParse({ ...multi, platforms: [{ platform: 'linux/arm64' }] }).success).toBe(false);
   });
 
   it('refuses a field it does not name, and a missing one', () => {

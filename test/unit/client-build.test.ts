@@ -315,6 +315,8 @@ interface FakeOptions {
   /** Called as the log is asked for; the log stays open until a cancel when `holdLog`. */
   onLog?: () => void;
   holdLog?: boolean;
+  /** The platforms the succeeded build's answer lists (none: the answer has no `platforms`, as an older server's). */
+  platforms?: { platform: string; digest: string }[];
 }
 
 interface Fake {
@@ -342,6 +344,7 @@ async function fakeServer(opts: FakeOptions = {}): Promise<Fake> {
     image: 'ctx',
     image_refs: ['localhost:5000/alice/ctx:dev'],
     digest: status === 'succeeded' ? DIGEST : null,
+    ...(opts.platforms ? { platforms: status === 'succeeded' ? opts.platforms : [] } : {}),
     reason: status === 'failed' || status === 'canceled' ? (opts.end?.reason ?? 'canceled by alice') : null,
     web_url: `${fake.url}/builds/7`,
     log_url: `${fake.url}/api/builds/7/log`,
@@ -638,6 +641,22 @@ describe('runBuild', () => {
       },
     });
     await expect(harness(fake, cache).run(plan([], ctx))).rejects.toThrow('3 problems in the manifest: a: bad mode; …\n  b: too long\n  c: not UTF-8');
+  });
+
+  it("prints a multi-platform image's platforms before the reference, which stays stdout's last line", async () => {
+    const { ctx, cache } = workspace({ Dockerfile: 'FROM scratch\n' });
+    const platforms = [
+      { platform: 'linux/amd64', digest: `sha256:0123456789ab${'c'.repeat(52)}` },
+      { platform: 'linux/arm64', digest: `sha256:fedcba987654${'e'.repeat(52)}` },
+    ];
+    let h = harness(await fakeServer({ platforms }), cache);
+    expect(await h.run(plan([], ctx))).toBe(0);
+    expect(h.stdout.text).toBe(
+      `#1 [1/2] FROM scratch\n--- succeeded\nplatforms: linux/amd64 sha256:0123456789ab…, linux/arm64 sha256:fedcba987654…\nlocalhost:5000/alice/ctx:dev@${DIGEST}\n`,
+    );
+    h = harness(await fakeServer({ platforms: [] }), cache);
+    expect(await h.run(plan([], ctx))).toBe(0);
+    expect(h.stdout.text).toBe(`#1 [1/2] FROM scratch\n--- succeeded\nlocalhost:5000/alice/ctx:dev@${DIGEST}\n`);
   });
 
   it('exits 1 with the reason when the build fails', async () => {

@@ -3,7 +3,8 @@
  * (insightView over a stored insight, so each sentence is the server's): the header, the cache sentence, the
  * timeline's bars scaled to the longest step within 80 columns, the layer table and the image's change; a build
  * without insight; hostile names printed inert; --json and the exit statuses through a small fake server. Then
- * `git push -o wait`'s last lines (src/builds/wait.ts): the cache sentence after a build's result, or nothing.
+ * `git push -o wait`'s last lines (src/builds/wait.ts): the cache sentence after a build's result, or nothing; a
+ * multi-platform image's platforms line, in the wait summary and the client's printers.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
@@ -12,7 +13,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { Build as BuildSchema, type BuildAnswer, type InsightAnswer } from '../../src/api/answers.js';
-import { cacheLines, streamBuilds } from '../../src/builds/wait.js';
+import { cacheLines, platformLines, streamBuilds } from '../../src/builds/wait.js';
+import { platformsText } from '../../src/client/builds.js';
 import { ClientError } from '../../src/client/errors.js';
 import { BAR_WIDTH, WIDTH, bar, explainCmd, printExplanation, timeline } from '../../src/client/explain.js';
 import { insightView } from '../../src/insight/stored.js';
@@ -79,6 +81,7 @@ function build(insight: InsightAnswer | null, over: Partial<BuildAnswer> = {}): 
     image: 'shop',
     image_refs: ['registry.test/alice/shop:main'],
     digest: `sha256:${'d'.repeat(64)}`,
+    platforms: [],
     status: 'succeeded',
     reason: null,
     reason_code: null,
@@ -178,6 +181,20 @@ describe('explain: one build', () => {
     expect(lines).toContain('  FROM alpine:3.20  3.46 MiB  -');
     expect(lines).toContain('  -                 100 B     -'); // a layer its image config does not name
     expect(lines.at(-1)).toBe('  image: 6.46 MiB (no earlier build of this branch and image to compare with)');
+  });
+
+  it("a multi-platform image's platforms after the image line, each with its manifest's short digest; none for one platform", () => {
+    const platforms = [
+      { platform: 'linux/amd64', digest: `sha256:0123456789ab${'c'.repeat(52)}` },
+      { platform: 'linux/arm64', digest: `sha256:fedcba987654${'e'.repeat(52)}` },
+    ];
+    const lines = explained(build(insightOf(STEPS, null), { platforms }));
+    expect(lines.slice(-2)).toEqual([
+      '  image: 6.46 MiB, +3 MiB against build #11',
+      '  platforms: linux/amd64 sha256:0123456789ab…, linux/arm64 sha256:fedcba987654…',
+    ]);
+    out = [];
+    expect(explained(build(insightOf(STEPS, null))).at(-1)).toBe('  image: 6.46 MiB, +3 MiB against build #11');
   });
 
   it('an upload names its folder; nothing pushed says so', () => {
@@ -346,6 +363,10 @@ describe('git push -o wait: the cache line', () => {
             status: 'succeeded',
             digest: `sha256:${'d'.repeat(64)}`,
             imageRefs: ['registry.test/alice/shop:main'],
+            platforms: [
+              { platform: 'linux/amd64', digest: `sha256:0123456789ab${'c'.repeat(52)}` },
+              { platform: 'linux/arm64', digest: `sha256:fedcba987654${'e'.repeat(52)}` },
+            ],
             steps: STEPS,
             scan: {
               ...{ status: 'skipped', reason: 'nothing to scan', fixable: 0, fail_on: 'high', vex: [], blocking: [], expired: [] },
@@ -402,6 +423,7 @@ describe('git push -o wait: the cache line', () => {
       expect(summary).toEqual([
         `build #${shop!.id} shop succeeded:`,
         `  registry.test/alice/shop:main@sha256:${'d'.repeat(64)}`,
+        '  platforms: linux/amd64 sha256:0123456789ab…, linux/arm64 sha256:fedcba987654…',
         '  scan skipped: nothing to scan',
         '  cache: step 4 `COPY src/ /src/` ran because build arg VERSION changed; the step after it ran because it did',
         `build #${api!.id} api FAILED (build_failed): RUN exited 1`,
@@ -410,5 +432,34 @@ describe('git push -o wait: the cache line', () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe('git push -o wait: the platforms line', () => {
+  it("names each platform and its manifest's short digest on one line; nothing for one platform; controls escaped", () => {
+    expect(
+      platformLines({
+        platforms: [
+          { platform: 'linux/amd64', digest: `sha256:0123456789ab${'c'.repeat(52)}` },
+          { platform: 'linux/arm/v7', digest: `sha256:fedcba987654${'e'.repeat(52)}` },
+        ],
+      }),
+    ).toEqual(['  platforms: linux/amd64 sha256:0123456789ab…, linux/arm/v7 sha256:fedcba987654…']);
+    expect(platformLines({ platforms: null })).toEqual([]);
+    expect(platformLines({ platforms: [] })).toEqual([]);
+    expect(platformLines({ platforms: [{ platform: 'linux/\x1b[2Jarm64', digest: 'sha256:ab' }] })).toEqual(['  platforms: linux/\\x1b[2Jarm64 sha256:ab…']);
+  });
+});
+
+describe("the client's platforms line (explain, build, status)", () => {
+  it("is the wait line's text; null for one platform and for an older server's answer without platforms", () => {
+    const platforms = [
+      { platform: 'linux/amd64', digest: `sha256:0123456789ab${'c'.repeat(52)}` },
+      { platform: 'linux/\x07arm64', digest: `sha256:fedcba987654${'e'.repeat(52)}` },
+    ];
+    expect(platformsText({ platforms })).toBe('linux/amd64 sha256:0123456789ab…, linux/\\x07arm64 sha256:fedcba987654…');
+    expect(`  platforms: ${platformsText({ platforms })}`).toBe(platformLines({ platforms })[0]);
+    expect(platformsText({ platforms: [] })).toBeNull();
+    expect(platformsText({} as Pick<BuildAnswer, 'platforms'>)).toBeNull();
   });
 });

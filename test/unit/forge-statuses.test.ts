@@ -58,6 +58,7 @@ function build(over: Partial<Build>): Build {
     logExpiredAt: null,
     scan: null,
     insight: null,
+    platforms: null,
     ...over,
   };
 }

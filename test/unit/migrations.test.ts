@@ -115,3 +115,24 @@ describe('migration 0010 (secret-looking build args scrubbed)', () => {
     expect(JSON.stringify(db.$client.prepare('SELECT config FROM builds').all())).not.toContain('ghp_x');
   });
 });
+
+describe('migration 0018 (platforms of a multi-platform image)', () => {
+  it('keeps the builds made before it, with no platforms, and stores them after', () => {
+    const file = join(dir, 'before-platforms.db');
+    const old = new Database(file);
+    old.pragma('foreign_keys = ON');
+    migrate(drizzle(old), { migrationsFolder: migrationsBefore(18) });
+    old.prepare("INSERT INTO repos (owner, name) VALUES ('alice', 'shop')").run();
+    old
+      .prepare(`INSERT INTO builds (repo_id, repo, owner, ref, ref_type, ref_name, commit_sha, image, status, pusher, digest)
+      VALUES (1, 'alice/shop', 'alice', 'refs/heads/main', 'branch', 'main', ?, 'shop', 'succeeded', 'alice', 'sha256:abc')`)
+      .run('a'.repeat(40));
+    old.close();
+
+    const store = new Store(openDb(file));
+    expect(store.builds.byId(1)).toMatchObject({ digest: 'sha256:abc', status: 'succeeded', platforms: null });
+    store.builds.setPlatforms(1, [{ platform: 'linux/arm64', digest: 'sha256:def' }]);
+    expect(store.builds.byId(1)!.platforms).toEqual([{ platform: 'linux/arm64', digest: 'sha256:def' }]);
+    store.db.$client.close();
+  });
+});

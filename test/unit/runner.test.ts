@@ -368,6 +368,27 @@ describe('Runner', () => {
     expect(driver.requests[0]!.cache).toBeUndefined();
   });
 
+  it("records a multi-platform image's platforms with its end, none for one platform, and clears an earlier attempt's", async () => {
+    const platforms = [
+      { platform: 'linux/amd64', digest: 'sha256:' + 'a'.repeat(64) },
+      { platform: 'linux/arm64', digest: 'sha256:' + 'b'.repeat(64) },
+    ];
+    const driver = new FakeDriver(async (req) => {
+      if (req.tags[0]!.endsWith(':multi')) return { ok: true, digest: 'sha256:' + 'c'.repeat(64), steps: [], platforms };
+      if (req.tags[0]!.endsWith(':one')) return { ok: true, digest: 'sha256:' + 'd'.repeat(64), steps: [] };
+      return { ok: false, code: 'user', problem: 'exit code: 1', steps: [] };
+    });
+    const names = ['multi', 'one', 'failed'];
+    const builds = queue(3, {}, (b) => [`r/alice/shop:${names[b.id - 1]}`]);
+    // As if an earlier attempt of the failing build had pushed an index.
+    store.builds.setPlatforms(builds[2]!.id, platforms);
+    let atEnd: unknown;
+    await start(driver, { onEnded: (b) => b.id === builds[0]!.id && (atEnd = b.platforms) });
+    await until(() => builds.every((b) => ['succeeded', 'failed'].includes(store.builds.byId(b.id)!.status)), 'the builds to end');
+    expect(atEnd).toEqual(platforms);
+    expect(builds.map((b) => store.builds.byId(b.id)!.platforms)).toEqual([platforms, null, null]);
+  });
+
   it('retries an infrastructure failure with back-off, then fails it as infrastructure', async () => {
     const driver = new FakeDriver(async () => ({ ok: false, code: 'infrastructure', problem: 'dial tcp 127.0.0.1:5999: connection refused', steps: [] }));
     const [b] = queue(1);

@@ -1,3 +1,6 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { openDb } from '../../src/store/db.js';
 import type { NewBuild, PushBuild } from '../../src/store/schema.js';
@@ -149,5 +152,34 @@ describe('Store', () => {
   it('sets the default branch once, whoever pushes first', () => {
     expect(store.repos.setDefaultBranch(repoId, 'main')).toBe('main');
     expect(store.repos.setDefaultBranch(repoId, 'dev')).toBe('main');
+  });
+});
+
+describe("a build's platforms", () => {
+  it('round-trip through a database file, null until set, and clear back to null', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'chb-platforms-'));
+    try {
+      const file = join(dir, 'codehub.db');
+      const first = new Store(openDb(file));
+      const [b] = first.builds.insert([row({ repoId: first.repos.ensure('alice', 'shop').id })], () => []);
+      expect(first.builds.byId(b!.id)!.platforms).toBeNull();
+      const platforms = [
+        { platform: 'linux/amd64', digest: `sha256:${'a'.repeat(64)}` },
+        { platform: 'linux/arm64/v8', digest: `sha256:${'b'.repeat(64)}` },
+      ];
+      first.builds.setPlatforms(b!.id, platforms);
+      first.db.$client.close();
+      const again = new Store(openDb(file));
+      expect(again.builds.byId(b!.id)!.platforms).toEqual(platforms);
+      expect(again.builds.list({ limit: 10 })[0]!.platforms).toEqual(platforms);
+      expect(again.db.$client.prepare('SELECT platforms FROM builds WHERE id = ?').get(b!.id)).toEqual({ platforms: JSON.stringify(platforms) });
+      const [single] = again.builds.insert([row({ repoId: again.repos.ensure('alice', 'shop').id })], () => []);
+      expect(again.builds.platformsOf([b!.id, single!.id, b!.id, 9999])).toEqual(new Map([[b!.id, { digest: null, platforms }]]));
+      again.builds.setPlatforms(b!.id, null);
+      expect(again.builds.byId(b!.id)!.platforms).toBeNull();
+      again.db.$client.close();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -34,6 +34,7 @@ const common = {
   logExpiredAt: null,
   scan: null,
   insight: null,
+  platforms: null,
 } as const;
 
 function uploadBuild(over: Partial<UploadBuild> = {}): UploadBuild {

@@ -11,7 +11,7 @@ import type { ReportedFinding } from '../../scan/report.js';
 import { storedBuildScan } from '../../scan/report.js';
 import { logExpiredMessage } from '../views.js';
 import { ansiToHtml } from './ansi.js';
-import { buildDuration, ImageRefs, isUpload } from './builds.js';
+import { buildDuration, ImageRefs, isUpload, Platforms } from './builds.js';
 import { between, duration } from './format.js';
 import { buildPath, commitPath, Layout, repoPath, Status, When, type Viewer } from './layout.js';
 
@@ -164,6 +164,7 @@ export const BuildPage: FC<{
             <dd class="mono">{b.digest}</dd>
           </>
         )}
+        <Platforms b={b} />
         {b.imageRefs.length > 0 && (
           <>
             <dt>{b.digest ? 'Pushed' : active ? 'Will push' : 'Tags (not pushed)'}</dt>

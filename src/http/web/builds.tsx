@@ -91,3 +91,29 @@ export const ImageRefs: FC<{ b: Build }> = ({ b }) => (
     ))}
   </ul>
 );
+
+/** A digest as tables show it: the algorithm and 12 hex digits. */
+export const shortDigest = (digest: string): string => digest.slice(0, 19);
+
+/**
+ * A multi-platform image's platforms, each with its own manifest inside the index (`dt` and `dd` of a `dl.meta`):
+ * the digest short, the whole on hover; nothing for an image of one platform.
+ */
+export const Platforms: FC<{ b: Pick<Build, 'platforms'> }> = ({ b }) =>
+  b.platforms?.length ? (
+    <>
+      <dt>Platforms</dt>
+      <dd>
+        <ul class="refs platforms">
+          {b.platforms.map((p) => (
+            <li>
+              {p.platform}{' '}
+              <span class="mono" title={p.digest}>
+                {shortDigest(p.digest)}…
+              </span>
+            </li>
+          ))}
+        </ul>
+      </dd>
+    </>
+  ) : null;

@@ -1,10 +1,17 @@
 import type { FC } from 'hono/jsx';
 import type { ImageTag, UsageView } from '../../registry/usage.js';
+import type { BuildPlatform } from '../../store/schema.js';
 import { formatBytes } from '../../units.js';
 import { buildPath, Layout, When, type Viewer } from './layout.js';
 
-/** An owner's images: usage against the quota, then each image with its tags, newest pushed first. */
-export const ImagesPage: FC<{ viewer: Viewer; usage: UsageView; images: { image: string; tags: ImageTag[] }[]; now: number }> = ({
+/** A tag of the images page; `platforms`: those of the multi-platform image a build pushed under it. */
+export type ImageTagRow = ImageTag & { platforms?: BuildPlatform[] };
+
+/**
+ * An owner's images: usage against the quota, then each image with its tags, newest pushed first (a multi-platform
+ * image's platforms under its digest).
+ */
+export const ImagesPage: FC<{ viewer: Viewer; usage: UsageView; images: { image: string; tags: ImageTagRow[] }[]; now: number }> = ({
   viewer,
   usage,
   images,
@@ -71,6 +78,13 @@ export const ImagesPage: FC<{ viewer: Viewer; usage: UsageView; images: { image:
                     <td class="mono">{t.tag.length > 20 ? <span title={t.tag}>{t.tag.slice(0, 12)}…</span> : t.tag}</td>
                     <td class="mono" title={t.digest}>
                       {t.digest.slice(0, 19)}
+                      {t.platforms && (
+                        <ul class="refs platforms muted">
+                          {t.platforms.map((p) => (
+                            <li title={p.digest}>{p.platform}</li>
+                          ))}
+                        </ul>
+                      )}
                     </td>
                     <td class="num">{formatBytes(t.bytes)}</td>
                     <td>

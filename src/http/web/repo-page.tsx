@@ -7,7 +7,7 @@ import type { UsageView } from '../../registry/usage.js';
 import type { Build } from '../../store/schema.js';
 import { BUILD_STATUSES } from '../../store/schema.js';
 import { formatBytes } from '../../units.js';
-import { BuildsTable, buildDuration, ImageRefs } from './builds.js';
+import { BuildsTable, buildDuration, ImageRefs, Platforms } from './builds.js';
 import { buildPath, imagesPath, Layout, repoPath, Status, When, type Viewer } from './layout.js';
 
 const enc = encodeURIComponent;
@@ -204,6 +204,7 @@ export const CommitPage: FC<{ viewer: Viewer; repo: string; sha: string; builds:
               <dd class="mono">{b.digest}</dd>
             </>
           )}
+          <Platforms b={b} />
           {b.reason && (
             <>
               <dt>Reason</dt>

@@ -24,7 +24,7 @@ import { ASSETS } from './assets.js';
 import { badgeState, badgeSvg } from './badge.js';
 import { BuildPage } from './build-page.js';
 import { HomePage } from './home-page.js';
-import { ImagesPage } from './images-page.js';
+import { type ImageTagRow, ImagesPage } from './images-page.js';
 import { buildPath, ErrorPage, html, type Viewer } from './layout.js';
 import { CommitPage, RepoPage } from './repo-page.js';
 import { SignInPage } from './sign-in-page.js';
@@ -33,7 +33,7 @@ import { daysToMs } from '../../auth/expiry.js';
 import { createToken, revokeToken } from '../../auth/accounts.js';
 import { endSession } from '../../auth/sso.js';
 import { SCOPES } from '../../store/scopes.js';
-import type { UsageService } from '../../registry/usage.js';
+import type { ImageTag, UsageService } from '../../registry/usage.js';
 import type { WebSession } from './session.js';
 
 export interface WebDeps {
@@ -315,7 +315,9 @@ export function webRoutes(deps: WebDeps): Hono<WebEnv> {
 
   app.get('/images/:owner', (c) => {
     const owner = lookups.namespace(c.get('caller'), c.req.param('owner'));
-    return c.html(html(<ImagesPage viewer={c.get('viewer')} usage={deps.usage.of(owner)} images={deps.usage.tags(owner)} now={Date.now()} />));
+    return c.html(
+      html(<ImagesPage viewer={c.get('viewer')} usage={deps.usage.of(owner)} images={withPlatforms(deps.store, deps.usage.tags(owner))} now={Date.now()} />),
+    );
   });
 
   app.get('/repos/:owner/:repo/commits/:sha', (c) => {
@@ -424,4 +426,16 @@ export function errorPage(status: number, message: string, viewer?: Viewer): str
 function findingsOf(store: Store, b: Build): ReportedFinding[] {
   const scan = storedBuildScan(b.scan);
   return scan && b.digest ? reportFindings(store, b.digest, scan, new Date()) : [];
+}
+
+/** The images' tags, each that names the index a build pushed with that build's platforms (one query for all). */
+function withPlatforms(store: Store, images: { image: string; tags: ImageTag[] }[]): { image: string; tags: ImageTagRow[] }[] {
+  const pushed = store.builds.platformsOf(images.flatMap((i) => i.tags.flatMap((t) => (t.buildId === null ? [] : [t.buildId]))));
+  return images.map(({ image, tags }) => ({
+    image,
+    tags: tags.map((t) => {
+      const b = t.buildId === null ? undefined : pushed.get(t.buildId);
+      return b && b.digest === t.digest ? { ...t, platforms: b.platforms } : t;
+    }),
+  }));
 }
