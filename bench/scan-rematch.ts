@@ -322,7 +322,7 @@ function generate(dir: string, dbPath: string): { zips: string[]; layers: number
           },
           layerDigests.map((d) => ({ digest: d, size: 1_000_000 })),
         );
-        store.findings.replace(manifest, manifest, [], at);
+        store.findings.replace(manifest, 'linux/amd64', manifest, [], at);
       }
     });
   }

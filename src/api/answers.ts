@@ -124,11 +124,17 @@ export const BuildScan = z
     fixable: z.int().meta({ description: 'findings with a fixed version' }),
     db_imported_at: isoOrNull('when the vulnerability database last took an import; null when it is empty'),
     fail_on: FAIL_ON.meta({ description: "the policy's threshold (codehub-build.yaml's scan.fail_on, else CODEHUB_SCAN_FAIL_ON)" }),
-    blocking: z.array(z.string()).meta({ description: 'one sentence per blocking finding: id, package, installed and fixed versions, severity' }),
+    blocking: z.array(z.string()).meta({
+      description:
+        "one sentence per blocking finding: id, package, installed and fixed versions, severity; led by the platform's name for a multi-platform image",
+    }),
     expired: z
       .array(z.strictObject({ id: z.string(), until: z.string(), reason: z.string() }))
       .meta({ description: 'allowances past their `until` that would have allowed a finding: they allow nothing' }),
-    packages: z.int().meta({ description: 'packages in the inventory' }),
+    packages: z.int().meta({ description: "packages in the inventory (every platform image's, summed)" }),
+    platforms: z.array(z.string()).meta({
+      description: "the platform images scanned, in the index's order (one for a single-platform image); empty for a scan made before platforms were recorded",
+    }),
   })
   .meta({ description: 'the vulnerability scan of the pushed image' });
 
@@ -143,6 +149,7 @@ export const Finding = z.strictObject({
   score: z.number().nullable().meta({ description: 'the CVSS score, when the record has a vector' }),
   summary: z.string().nullable(),
   layer: z.string().meta({ description: 'the digest of the layer that brought the package' }),
+  platform: z.string().meta({ description: 'the platform image it is in (linux/arm64); a package in two platforms is two findings' }),
   installed: z
     .array(z.strictObject({ name: z.string(), version: z.string(), path: z.string(), purl: z.string() }))
     .meta({ description: 'the installed packages it is about (several binary packages of one Debian source)' }),

@@ -354,6 +354,11 @@ export const SbomQuery = z.object({
     .enum(SBOM_FORMATS, { error: 'format must be cyclonedx or spdx' })
     .default('cyclonedx')
     .meta({ description: 'cyclonedx (CycloneDX 1.6 JSON, the default) or spdx (SPDX 2.3 JSON)' }),
+  platform: z
+    .string()
+    .regex(PLATFORM_RE, { error: 'platform must be a platform like linux/amd64 or linux/arm64' })
+    .optional()
+    .meta({ description: "the platform image to list (a multi-platform image's); default: linux/amd64 when the image has it, else its first platform" }),
 });
 
 /** `GET /api/vulnerabilities/new`'s query. */

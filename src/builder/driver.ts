@@ -64,8 +64,8 @@ export type BuildOutcome =
    * `platforms`: set when `digest` is an index (several platforms), one entry per platform in the request's order.
    */
   | ({ ok: true; digest: string; cacheExportedTo?: string; platforms?: PlatformImage[] } & OutcomeFacts)
-  /** `digest`: set only when the image was pushed all the same (a scan blocked it). */
-  | ({ ok: false; code: FailureCode; problem: string; digest?: string } & OutcomeFacts);
+  /** `digest` (and `platforms`, for an index): set only when the image was pushed all the same (a scan blocked it). */
+  | ({ ok: false; code: FailureCode; problem: string; digest?: string; platforms?: PlatformImage[] } & OutcomeFacts);
 
 export interface BuildIO {
   /** The build context as a tar stream. */

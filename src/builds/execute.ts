@@ -142,7 +142,15 @@ export async function executeBuild(
           out.line(
             `scan: the image keeps only ${gate.held.map((r) => parseImageRef(r).tag).join(', ')}; ${gate.moving.map((r) => parseImageRef(r).tag).join(', ') || 'no other tag'} stay${gate.moving.length === 1 ? 's' : ''} on the last image that passed`,
           );
-          return { ok: false, code: 'vulnerabilities', problem: verdict.problem, steps: outcome.steps, digest: outcome.digest, pushedRefs: gate.held };
+          return {
+            ok: false,
+            code: 'vulnerabilities',
+            problem: verdict.problem,
+            steps: outcome.steps,
+            digest: outcome.digest,
+            ...(outcome.platforms ? { platforms: outcome.platforms } : {}),
+            pushedRefs: gate.held,
+          };
         }
       }
       await tagWith(

@@ -463,6 +463,5 @@ export class Runner {
  */
 function pushedPlatforms(outcome: BuildOutcome): PlatformImage[] | null {
   if (!outcome.ok && !outcome.digest) return null;
-  const platforms = 'platforms' in outcome ? outcome.platforms : undefined;
-  return platforms?.length ? platforms : null;
+  return outcome.platforms?.length ? outcome.platforms : null;
 }

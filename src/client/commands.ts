@@ -31,8 +31,9 @@ export const CLIENT_USAGE = `client (talks to CODEHUB_URL with CODEHUB_TOKEN; wh
   vulns <commit|build-id> [--json]
                               the vulnerabilities found in the builds' images, worst first, judged by each
                               build's scan policy; exit 1 when one blocks
-  sbom <commit|build-id> [--format cyclonedx|spdx]
-                              the image's software bill of materials (CycloneDX 1.6 or SPDX 2.3 JSON) on stdout
+  sbom <commit|build-id> [--format cyclonedx|spdx] [--platform P]
+                              the image's software bill of materials (CycloneDX 1.6 or SPDX 2.3 JSON) on stdout;
+                              a multi-platform image's for P (default linux/amd64, else its first platform)
   explain <commit|build-id> [--json]
                               why the builds missed the cache (the first step that ran and the changed files,
                               build args or base that made it run), their steps as a timeline, their layers and

@@ -2,11 +2,12 @@ import { Hono } from 'hono';
 import type { NewFindingsAnswer, VulnerabilitiesAnswer } from '../api/answers.js';
 import { NewFindingsQuery, parseRequest, SbomQuery } from '../api/requests.js';
 import type { Access } from '../auth/access.js';
-import { NotFoundError } from '../errors.js';
+import { BadRequestError, NotFoundError } from '../errors.js';
 import { parseImageRef } from '../images/tags.js';
 import { SERVER_VERSION } from '../paths.js';
 import { newFindings, reportFindings, storedBuildScan } from '../scan/report.js';
-import { imageSbom } from '../scan/sbom-report.js';
+import { defaultPlatform } from '../scan/inventory.js';
+import { imageSbom, scannedPlatforms } from '../scan/sbom-report.js';
 import type { Build } from '../store/schema.js';
 import type { Caller } from '../store/scopes.js';
 import type { Store } from '../store/store.js';
@@ -53,13 +54,18 @@ export function scanRoutes(deps: ScanRoutesDeps): Hono<Env> {
     const b = lookups.build(c.get('caller'), c.req.param('id'));
     const q = checked(parseRequest(SbomQuery, c.req.query()));
     const tags = b.imageRefs.flatMap((r) => parseImageRef(r).tag ?? []);
-    const sbom = b.digest
-      ? imageSbom(deps.store, b.digest, q.format, { name: imageOf(b), tags, created: new Date(b.finishedAt ?? b.queuedAt), version: SERVER_VERSION })
-      : null;
+    // The index's order, as the build's scan read it: the default platform is linux/amd64 if present, else its first.
+    const order = storedBuildScan(b.scan)?.platforms?.map((p) => p.platform) ?? [];
+    const platforms = b.digest ? scannedPlatforms(deps.store, b.digest, order) : [];
+    if (q.platform !== undefined && platforms.length > 0 && !platforms.includes(q.platform))
+      throw new BadRequestError(`build #${b.id}'s image has no ${q.platform} image: its platforms are ${platforms.join(', ')}`);
+    const platform = q.platform ?? defaultPlatform(platforms);
+    const created = new Date(b.finishedAt ?? b.queuedAt);
+    const sbom = b.digest ? imageSbom(deps.store, b.digest, q.format, { name: imageOf(b), tags, created, version: SERVER_VERSION, platform }) : null;
     if (!sbom) throw new NotFoundError(`build #${b.id}'s image was never inventoried${b.digest ? '' : ' (it pushed no image)'}: there is no SBOM`);
     return c.body(JSON.stringify(sbom, null, 2), 200, {
       'content-type': q.format === 'spdx' ? 'application/spdx+json' : 'application/vnd.cyclonedx+json',
-      'content-disposition': `attachment; filename="build-${b.id}.${q.format === 'spdx' ? 'spdx' : 'cdx'}.json"`,
+      'content-disposition': `attachment; filename="build-${b.id}${platforms.length > 1 && platform ? `-${platform.replaceAll('/', '-')}` : ''}.${q.format === 'spdx' ? 'spdx' : 'cdx'}.json"`,
     });
   });
   return app;

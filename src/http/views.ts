@@ -86,6 +86,7 @@ export function scanView(raw: Build['scan']): BuildScanAnswer | null {
     blocking: s.blocking,
     expired: s.expired.map((e) => ({ id: e.id, until: e.until, reason: e.reason })),
     packages: s.packages,
+    platforms: s.platforms?.map((p) => p.platform) ?? [],
   };
 }
 
@@ -103,6 +104,7 @@ export function findingView(f: ReportedFinding): FindingAnswer {
     score: f.score,
     summary: f.summary,
     layer: f.layer,
+    platform: f.platform,
     installed: f.installed.map((p) => ({ name: p.name, version: p.version, path: p.path, purl: p.purl })),
     allowed:
       a === null

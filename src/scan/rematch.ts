@@ -2,6 +2,7 @@
  * After an import, every image the registry still keeps is matched again from its stored inventory (its layers'
  * rows: no registry read), so a record that arrived today shows on an image built last month, first seen today.
  * The records of one (ecosystem, name) are read once for all images: a base layer's packages are in most of them.
+ * An index is matched platform by platform, each from its own platform image's inventory.
  */
 import type { Store } from '../store/store.js';
 import { findingKey, matchImage } from './image-match.js';
@@ -13,7 +14,7 @@ import type { OsvRecord } from './osv.js';
 import { recordsFor } from './vulndb.js';
 
 export interface RematchResult {
-  /** Images matched again. */
+  /** Platform images matched again (an index's platforms each count). */
   images: number;
   /** Findings new to an image (first seen now), and findings no longer found (a record withdrawn or fixed). */
   added: number;
@@ -32,6 +33,8 @@ export async function rematchAll(store: Store, now = new Date(), onProgress?: (d
   const t0 = performance.now();
   const images = store.findings.kept();
   const rows = new Map(images.map((i) => [i.manifest, store.layerInventories.image(i.manifest)]));
+  const platforms = new Map<string, number>();
+  for (const i of images) platforms.set(i.digest, (platforms.get(i.digest) ?? 0) + 1);
   // Only layers two kept images share are worth holding parsed: an image's own layers never come back in this run.
   const uses = new Map<string, number>();
   for (const r of rows.values()) for (const l of new Set(r?.layers ?? [])) uses.set(l, (uses.get(l) ?? 0) + 1);
@@ -51,14 +54,16 @@ export async function rematchAll(store: Store, now = new Date(), onProgress?: (d
     // A batch of images per transaction: one commit for many small writes, short enough not to hold builds' writes up.
     store.transaction(() => {
       for (const image of images.slice(start, start + BATCH)) {
-        const inv = storedInventory(image.digest, image.manifest, rows.get(image.manifest), layers);
+        const inv = storedInventory(image, rows.get(image.manifest), layers);
         if (!inv) {
-          result.skipped.push(`${image.digest}: its stored inventory is incomplete (a layer's row is gone); the next build of it scans it again`);
+          const which = (platforms.get(image.digest) ?? 0) > 1 ? `${image.digest} (${image.platform})` : image.digest;
+          result.skipped.push(`${which}: its stored inventory is incomplete (a layer's row is gone); the next build of it scans it again`);
           continue;
         }
         const matched = matchImage(inv.packages, inv.distro, lookup, { layers: inv.layers.map((l) => l.digest), memo });
         const change = store.findings.replace(
           image.digest,
+          image.platform,
           image.manifest,
           matched.findings.map((f) => ({ key: findingKey(f), finding: JSON.stringify(f) })),
           at,

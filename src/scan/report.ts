@@ -7,7 +7,7 @@ import { z } from 'zod';
 import type { Store } from '../store/store.js';
 import { findingKey, type ImageFinding } from './image-match.js';
 import type { JudgedFinding } from './policy.js';
-import { type BuildScan, dbImportedAt, type JudgedImageFinding, judgeFindings, SCAN_STATUSES } from './scan-build.js';
+import { type BuildScan, dbImportedAt, type JudgedImageFinding, judgeFindings, type PlatformFinding, SCAN_STATUSES } from './scan-build.js';
 
 const count = z.int().nonnegative();
 // Only what readers rely on is checked; the rest of a stored scan is read as written.
@@ -31,13 +31,14 @@ export function storedBuildScan(raw: unknown): BuildScan | null {
 export type ReportedFinding = JudgedFinding<JudgedImageFinding> & { firstSeen: string };
 
 /**
- * The findings of image `digest` judged under `scan`'s policy at `now`, worst first (as matching sorted them).
+ * The findings of image `digest`, every platform's, judged under `scan`'s policy at `now`, worst first (as
+ * matching sorted them; one id's findings by platform).
  * A row that does not read back as a finding is left out (rows are written by this code; none should be).
  */
 export function reportFindings(store: Store, digest: string, scan: BuildScan, now: Date): ReportedFinding[] {
   const rows = store.findings.findings(digest).flatMap((r) => {
     try {
-      return [{ finding: JSON.parse(r.finding) as ImageFinding, firstSeen: r.firstSeen }];
+      return [{ finding: { ...(JSON.parse(r.finding) as ImageFinding), platform: r.platform } as PlatformFinding, firstSeen: r.firstSeen }];
     } catch {
       return [];
     }
@@ -53,7 +54,7 @@ export function reportFindings(store: Store, digest: string, scan: BuildScan, no
 }
 
 const RANK = ['critical', 'high', 'medium', 'low', 'none', 'unknown'];
-const order = (f: ImageFinding) => RANK.indexOf(f.severity.rating);
+const order = (f: PlatformFinding) => RANK.indexOf(f.severity.rating);
 
 /** New findings listed at most (newest first). */
 export const MAX_NEW_FINDINGS = 1000;
@@ -76,10 +77,10 @@ export function newFindings(store: Store, canRead: (repo: string) => boolean, si
     let byKey = judged.get(`${r.buildId}`);
     if (!byKey) {
       const scan = storedBuildScan(store.builds.byId(r.buildId)?.scan);
-      byKey = new Map(scan ? reportFindings(store, r.digest, scan, now).map((f) => [findingKey(f), f]) : []);
+      byKey = new Map(scan ? reportFindings(store, r.digest, scan, now).map((f) => [`${f.platform}\n${findingKey(f)}`, f]) : []);
       judged.set(`${r.buildId}`, byKey);
     }
-    const f = byKey.get(r.key);
+    const f = byKey.get(`${r.platform}\n${r.key}`);
     if (f) findings.push({ ...f, repo: r.repo, build: r.buildId, digest: r.digest });
   }
   return { since: from, findings, more: rows.length > MAX_NEW_FINDINGS };

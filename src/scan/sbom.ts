@@ -3,8 +3,7 @@
  * are listed in, and the image's own package URL. Both are written from an ImageInventory as it stands: nothing
  * here reads the registry again.
  */
-import { PLATFORM } from './inventory.js';
-import type { InventoryPackage } from './inventory.js';
+import { DEFAULT_PLATFORM, type InventoryPackage } from './inventory.js';
 
 /** The image an SBOM describes, and who wrote the SBOM when. */
 export interface SbomMeta {
@@ -12,6 +11,8 @@ export interface SbomMeta {
   name: string;
   /** The digest the image was pushed as (`sha256:<hex>`): the SBOM's subject. */
   digest: string;
+  /** The platform image described (`linux/arm64`), its architecture the purl's `arch`; default linux/amd64. */
+  platform?: string;
   /** The tags that named the digest when it was pushed (a branch's, a commit's); may be empty. */
   tags: string[];
   /** When the document is written: CycloneDX's metadata.timestamp, SPDX's creationInfo.created. */
@@ -30,14 +31,16 @@ export function sortedPackages(packages: readonly InventoryPackage[]): Inventory
 /**
  * The image's purl per the purl spec's `oci` type: the repository's last segment, lower case, as the name; the
  * digest as the version (its colon encoded, as the spec's examples write it); `repository_url` the repository
- * with its registry (its `/` and `:` left bare, as the examples do); `arch` the platform the inventory read. Tags
+ * with its registry (its `/` and `:` left bare, as the examples do); `arch` the architecture of the platform the
+ * inventory read (an index's digest names every platform: `arch` says which one this SBOM lists). Tags
  * are left out: a purl has room for one, the digest already names the image, and the tags are listed beside it.
  */
-export function imagePurl(meta: Pick<SbomMeta, 'name' | 'digest'>): string {
+export function imagePurl(meta: Pick<SbomMeta, 'name' | 'digest' | 'platform'>): string {
   const last = meta.name.split('/').at(-1) ?? meta.name;
   const url = encodeURIComponent(meta.name).replaceAll('%2F', '/').replaceAll('%3A', ':');
+  const arch = (meta.platform ?? DEFAULT_PLATFORM).split('/')[1] ?? 'amd64';
   // Qualifiers sorted by key, as the spec's canonical form has them.
-  return `pkg:oci/${encodeURIComponent(last.toLowerCase())}@${encodeURIComponent(meta.digest)}?arch=${PLATFORM.architecture}&repository_url=${url}`;
+  return `pkg:oci/${encodeURIComponent(last.toLowerCase())}@${encodeURIComponent(meta.digest)}?arch=${encodeURIComponent(arch)}&repository_url=${url}`;
 }
 
 /** The OS component's name and version from the distro: os-release's ID, and VERSION_ID or else the codename. */

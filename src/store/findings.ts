@@ -3,8 +3,9 @@ import type { Db } from './db.js';
 import { builds, imageFindings, imageInventories, imageManifests, imageScans, layerInventories } from './schema.js';
 import { NOW, slot } from './sql.js';
 
-/** One stored finding: its key, its JSON text as written by src/scan, and when it was first seen on the image. */
+/** One stored finding: its platform and key, its JSON text as written by src/scan, and when it was first seen on the image. */
 export interface FindingRow {
+  platform: string;
   key: string;
   finding: string;
   firstSeen: string;
@@ -17,27 +18,36 @@ export interface FindingsChange {
 }
 
 /**
- * The scan's results per image (tables image_scans, image_findings). Findings are opaque JSON text here: their
- * shape is src/scan's (the store sits below it and cannot name it).
+ * The scan's results per image and platform (tables image_scans, image_findings). Findings are opaque JSON text
+ * here: their shape is src/scan's (the store sits below it and cannot name it).
  */
 export class FindingsStore {
   constructor(private db: Db) {}
 
-  /** The image manifest whose inventory stands for image `digest`, or undefined when it was never scanned. */
-  scanOf(digest: string): { manifest: string; matchedAt: string } | undefined {
-    return this.db.select({ manifest: imageScans.manifest, matchedAt: imageScans.matchedAt }).from(imageScans).where(eq(imageScans.digest, digest)).get();
+  /**
+   * The image manifests whose inventories stand for image `digest`, one per platform (by platform); empty when it
+   * was never scanned.
+   */
+  scansOf(digest: string): { platform: string; manifest: string; matchedAt: string }[] {
+    return this.db
+      .select({ platform: imageScans.platform, manifest: imageScans.manifest, matchedAt: imageScans.matchedAt })
+      .from(imageScans)
+      .where(eq(imageScans.digest, digest))
+      .orderBy(imageScans.platform)
+      .all();
   }
 
   /**
-   * The scanned images the registry still holds (the registry inventory has their manifest in some repository):
-   * what an import matches again. An image gc removed drops out here, its rows stay until `forget`.
+   * The scanned images the registry still holds (the registry inventory has their manifest in some repository),
+   * each platform of an index apart: what an import matches again. An image gc removed drops out here, its rows
+   * stay until `forget`.
    */
-  kept(): { digest: string; manifest: string }[] {
+  kept(): { digest: string; platform: string; manifest: string }[] {
     return this.db
-      .selectDistinct({ digest: imageScans.digest, manifest: imageScans.manifest })
+      .selectDistinct({ digest: imageScans.digest, platform: imageScans.platform, manifest: imageScans.manifest })
       .from(imageScans)
       .innerJoin(imageManifests, and(eq(imageManifests.digest, imageScans.digest), eq(imageManifests.tombstone, false)))
-      .orderBy(imageScans.digest)
+      .orderBy(imageScans.digest, imageScans.platform)
       .all();
   }
 
@@ -45,7 +55,10 @@ export class FindingsStore {
    * The findings first seen at or after `since` on images built from the repos `repos` (owner/name; undefined: every
    * repo), with the newest build of each image: what an import brought, for the people who own those images.
    */
-  newSince(since: string, repos?: readonly string[]): { digest: string; buildId: number; repo: string; key: string; finding: string; firstSeen: string }[] {
+  newSince(
+    since: string,
+    repos?: readonly string[],
+  ): { digest: string; buildId: number; repo: string; platform: string; key: string; finding: string; firstSeen: string }[] {
     const newest = this.db
       .select({ digest: builds.digest, buildId: sql<number>`max(${builds.id})`.as('build_id'), repo: builds.repo })
       .from(builds)
@@ -57,6 +70,7 @@ export class FindingsStore {
         digest: imageFindings.digest,
         buildId: newest.buildId,
         repo: newest.repo,
+        platform: imageFindings.platform,
         key: imageFindings.key,
         finding: imageFindings.finding,
         firstSeen: imageFindings.firstSeen,
@@ -64,7 +78,7 @@ export class FindingsStore {
       .from(imageFindings)
       .innerJoin(newest, eq(newest.digest, imageFindings.digest))
       .where(and(gte(imageFindings.firstSeen, since), repos ? inArray(newest.repo, [...repos]) : undefined))
-      .orderBy(desc(imageFindings.firstSeen), imageFindings.digest, imageFindings.key)
+      .orderBy(desc(imageFindings.firstSeen), imageFindings.digest, imageFindings.platform, imageFindings.key)
       .all();
     return rows.map((r) => ({ ...r, digest: r.digest }));
   }
@@ -90,13 +104,13 @@ export class FindingsStore {
     });
   }
 
-  /** Image `digest`'s findings as last matched, in key order. */
+  /** Image `digest`'s findings as last matched, every platform's, in platform then key order. */
   findings(digest: string): FindingRow[] {
     return this.db
-      .select({ key: imageFindings.key, finding: imageFindings.finding, firstSeen: imageFindings.firstSeen })
+      .select({ platform: imageFindings.platform, key: imageFindings.key, finding: imageFindings.finding, firstSeen: imageFindings.firstSeen })
       .from(imageFindings)
       .where(eq(imageFindings.digest, digest))
-      .orderBy(imageFindings.key)
+      .orderBy(imageFindings.platform, imageFindings.key)
       .all();
   }
 
@@ -112,53 +126,54 @@ export class FindingsStore {
     return {
       upsertScan: d
         .insert(imageScans)
-        .values({ digest: slot('digest'), manifest: slot('manifest') })
-        .onConflictDoUpdate({ target: imageScans.digest, set: { manifest: sql`excluded.manifest`, matchedAt: NOW } })
+        .values({ digest: slot('digest'), platform: slot('platform'), manifest: slot('manifest') })
+        .onConflictDoUpdate({ target: [imageScans.digest, imageScans.platform], set: { manifest: sql`excluded.manifest`, matchedAt: NOW } })
         .prepare(),
       rows: d
         .select({ key: imageFindings.key, finding: imageFindings.finding })
         .from(imageFindings)
-        .where(eq(imageFindings.digest, p('digest')))
+        .where(and(eq(imageFindings.digest, p('digest')), eq(imageFindings.platform, p('platform'))))
         .prepare(),
       insert: d
         .insert(imageFindings)
-        .values({ digest: slot('digest'), key: slot('key'), finding: slot('finding'), firstSeen: slot('firstSeen') })
+        .values({ digest: slot('digest'), platform: slot('platform'), key: slot('key'), finding: slot('finding'), firstSeen: slot('firstSeen') })
         .prepare(),
       update: d
         .update(imageFindings)
         .set({ finding: slot('finding') })
-        .where(and(eq(imageFindings.digest, p('digest')), eq(imageFindings.key, p('key'))))
+        .where(and(eq(imageFindings.digest, p('digest')), eq(imageFindings.platform, p('platform')), eq(imageFindings.key, p('key'))))
         .prepare(),
       remove: d
         .delete(imageFindings)
-        .where(and(eq(imageFindings.digest, p('digest')), eq(imageFindings.key, p('key'))))
+        .where(and(eq(imageFindings.digest, p('digest')), eq(imageFindings.platform, p('platform')), eq(imageFindings.key, p('key'))))
         .prepare(),
     };
   }
 
   /**
-   * Makes image `digest`'s findings exactly `findings` (by key), in one transaction: a key it had keeps its first
+   * Makes the findings of image `digest`'s platform `platform` exactly `findings` (by key), in one transaction (the
+   * other platforms' rows are left as they are): a key it had keeps its first
    * time (its JSON is replaced when it changed: a record's fixed versions or severity may have), a new key is first
    * seen `now`, a key not in `findings` goes; a row that is the same is not written. Records the manifest its
    * inventory is under.
    */
-  replace(digest: string, manifest: string, findings: readonly { key: string; finding: string }[], now: string): FindingsChange {
+  replace(digest: string, platform: string, manifest: string, findings: readonly { key: string; finding: string }[], now: string): FindingsChange {
     const q = this.q;
     return this.db.transaction(() => {
-      q.upsertScan.run({ digest, manifest });
-      const before = new Map(q.rows.all({ digest }).map((r) => [r.key, r.finding]));
+      q.upsertScan.run({ digest, platform, manifest });
+      const before = new Map(q.rows.all({ digest, platform }).map((r) => [r.key, r.finding]));
       const added: string[] = [];
       const seen = new Set<string>();
       for (const f of findings) {
         seen.add(f.key);
         const had = before.get(f.key);
         if (had === undefined) {
-          q.insert.run({ digest, key: f.key, finding: f.finding, firstSeen: now });
+          q.insert.run({ digest, platform, key: f.key, finding: f.finding, firstSeen: now });
           added.push(f.key);
-        } else if (had !== f.finding) q.update.run({ digest, key: f.key, finding: f.finding });
+        } else if (had !== f.finding) q.update.run({ digest, platform, key: f.key, finding: f.finding });
       }
       const removed = [...before.keys()].filter((k) => !seen.has(k));
-      for (const key of removed) q.remove.run({ digest, key });
+      for (const key of removed) q.remove.run({ digest, platform, key });
       return { added, removed };
     });
   }

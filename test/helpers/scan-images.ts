@@ -57,22 +57,46 @@ export class FakeRegistry {
     return d;
   }
 
-  /** Stores an image of these layer blobs under repo:tag; `digests` overrides the digest a layer is named by. */
-  image(repo: string, tag: string, layers: Buffer[], digests: (string | undefined)[] = []): { digest: string; layers: string[] } {
-    const config = this.blob(Buffer.from('{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}'));
+  /**
+   * Stores an image of these layer blobs under repo:tag; `digests` overrides the digest a layer is named by, `config`
+   * the image config's platform fields (linux/amd64's by default; `{}` for a config that names none).
+   */
+  image(
+    repo: string,
+    tag: string,
+    layers: Buffer[],
+    digests: (string | undefined)[] = [],
+    config: Record<string, string> = { architecture: 'amd64', os: 'linux' },
+  ): { digest: string; layers: string[]; config: string } {
+    const configDigest = this.blob(Buffer.from(JSON.stringify({ ...config, rootfs: { type: 'layers', diff_ids: [] } })));
     const descs = layers.map((l, i) => ({ mediaType: GZIP, digest: digests[i] ?? this.blob(l), size: l.length }));
     const body = Buffer.from(
       JSON.stringify({
         schemaVersion: 2,
         mediaType: 'application/vnd.oci.image.manifest.v1+json',
-        config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: config, size: 10 },
+        config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: configDigest, size: 10 },
         layers: descs,
       }),
     );
     const type = 'application/vnd.oci.image.manifest.v1+json';
     this.manifests.set(`${repo}:${tag}`, { type, body });
     this.manifests.set(`${repo}@${sha(body)}`, { type, body });
-    return { digest: sha(body), layers: descs.map((d) => d.digest) };
+    return { digest: sha(body), layers: descs.map((d) => d.digest), config: configDigest };
+  }
+
+  /** Stores an OCI index of these image manifests under repo:tag (a platform of `unknown/unknown` is an attestation's). */
+  index(repo: string, tag: string, entries: { digest: string; platform?: { os: string; architecture: string; variant?: string } }[]): string {
+    const type = 'application/vnd.oci.image.index.v1+json';
+    const manifests = entries.map((e) => ({
+      mediaType: 'application/vnd.oci.image.manifest.v1+json',
+      digest: e.digest,
+      size: 1,
+      ...(e.platform ? { platform: e.platform } : {}),
+    }));
+    const body = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: type, manifests }));
+    this.manifests.set(`${repo}:${tag}`, { type, body });
+    this.manifests.set(`${repo}@${sha(body)}`, { type, body });
+    return sha(body);
   }
 
   gets(digest: string): number {

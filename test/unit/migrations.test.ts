@@ -136,3 +136,35 @@ describe('migration 0018 (platforms of a multi-platform image)', () => {
     store.db.$client.close();
   });
 });
+
+describe('migration 0019 (scans per platform)', () => {
+  it("keeps every image's scan and findings as linux/amd64's, the platform each was read for, and takes a second platform beside them", () => {
+    const file = join(dir, 'platforms.db');
+    const old = new Database(file);
+    migrate(drizzle(old), { migrationsFolder: migrationsBefore(19) });
+    const d = `sha256:${'a'.repeat(64)}`;
+    const m = `sha256:${'b'.repeat(64)}`;
+    old.prepare('INSERT INTO image_scans (digest, manifest, matched_at) VALUES (?, ?, ?)').run(d, m, '2030-01-01T00:00:00.000Z');
+    old.prepare('INSERT INTO image_findings (digest, key, finding, first_seen) VALUES (?, ?, ?, ?)').run(d, 'k1', '{"v":1}', '2030-01-01T00:00:00.000Z');
+    old.close();
+
+    const db = openDb(file);
+    const store = new Store(db);
+    expect(store.findings.scansOf(d)).toEqual([{ platform: 'linux/amd64', manifest: m, matchedAt: '2030-01-01T00:00:00.000Z' }]);
+    expect(store.findings.findings(d)).toEqual([{ platform: 'linux/amd64', key: 'k1', finding: '{"v":1}', firstSeen: '2030-01-01T00:00:00.000Z' }]);
+    // The same key on another platform is its own row; matching amd64 again keeps its first time.
+    store.findings.replace(d, 'linux/arm64', m, [{ key: 'k1', finding: '{"v":1}' }], '2030-02-01T00:00:00.000Z');
+    expect(store.findings.replace(d, 'linux/amd64', m, [{ key: 'k1', finding: '{"v":1}' }], '2030-03-01T00:00:00.000Z')).toEqual({ added: [], removed: [] });
+    expect(store.findings.findings(d).map((r) => [r.platform, r.firstSeen])).toEqual([
+      ['linux/amd64', '2030-01-01T00:00:00.000Z'],
+      ['linux/arm64', '2030-02-01T00:00:00.000Z'],
+    ]);
+    const indexes = (
+      db.$client.prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'image_findings' AND name NOT LIKE 'sqlite_%'").all() as {
+        name: string;
+      }[]
+    ).map((r) => r.name);
+    expect(indexes).toEqual(['image_findings_first_seen']);
+    db.$client.close();
+  });
+});

@@ -206,7 +206,7 @@ describe('forgetting the scans of removed images (gc)', () => {
     expect(store.findings.forgetUnkept('2000-01-01T00:00:00.000Z')).toEqual({ images: 0, layers: 0 });
     const later = new Date(Date.now() + 60_000).toISOString();
     expect(store.findings.forgetUnkept(later)).toEqual({ images: 1, layers: 1 });
-    expect(store.findings.scanOf(gone.digest)).toBeUndefined();
+    expect(store.findings.scansOf(gone.digest)).toEqual([]);
     expect(store.findings.findings(gone.digest)).toEqual([]);
     expect(store.layerInventories.layer(gone.layers[1]!)).toBeUndefined();
     // The kept image is whole: its findings, its manifest's inventory and both its layers.
@@ -224,6 +224,7 @@ describe('FindingsStore.replace', () => {
     expect(
       store.findings.replace(
         d,
+        'linux/amd64',
         m,
         [
           { key: 'a', finding: '{"v":1}' },
@@ -234,6 +235,7 @@ describe('FindingsStore.replace', () => {
     ).toEqual({ added: ['a', 'b'], removed: [] });
     const change = store.findings.replace(
       d,
+      'linux/amd64',
       m,
       [
         { key: 'a', finding: '{"v":2}' },
@@ -243,9 +245,16 @@ describe('FindingsStore.replace', () => {
     );
     expect(change).toEqual({ added: ['c'], removed: ['b'] });
     expect(store.findings.findings(d)).toEqual([
-      { key: 'a', finding: '{"v":2}', firstSeen: '2030-01-01T00:00:00.000Z' },
-      { key: 'c', finding: '{"v":1}', firstSeen: '2030-02-01T00:00:00.000Z' },
+      { platform: 'linux/amd64', key: 'a', finding: '{"v":2}', firstSeen: '2030-01-01T00:00:00.000Z' },
+      { platform: 'linux/amd64', key: 'c', finding: '{"v":1}', firstSeen: '2030-02-01T00:00:00.000Z' },
     ]);
-    expect(store.findings.scanOf(d)?.manifest).toBe(m);
+    expect(store.findings.scansOf(d)).toEqual([{ platform: 'linux/amd64', manifest: m, matchedAt: expect.any(String) }]);
+    // Another platform's findings of the same image are its own: replacing them leaves linux/amd64's as they are.
+    expect(store.findings.replace(d, 'linux/arm64', m, [{ key: 'a', finding: '{"v":3}' }], '2030-03-01T00:00:00.000Z')).toEqual({ added: ['a'], removed: [] });
+    expect(store.findings.findings(d).map((r) => [r.platform, r.key, r.finding])).toEqual([
+      ['linux/amd64', 'a', '{"v":2}'],
+      ['linux/amd64', 'c', '{"v":1}'],
+      ['linux/arm64', 'a', '{"v":3}'],
+    ]);
   });
 });

@@ -165,13 +165,17 @@ describe('inventoryImage', () => {
     const inv = await inventoryImage(client, 't/index', 'multi', { cache: new MemoryLayerCache() });
     expect(inv.digest).toBe(sha(body));
     expect(inv.manifest).toBe(amd.digest);
+    expect(inv.platform).toBe('linux/amd64');
     expect(inv.packages.map((p) => p.name)).toEqual(['lodash']);
 
     const armOnly = Buffer.from(
       JSON.stringify({ schemaVersion: 2, manifests: [{ digest: amd.digest, size: 1, platform: { os: 'linux', architecture: 'arm64' } }] }),
     );
     reg.manifests.set('t/index:arm', { type: 'application/vnd.oci.image.index.v1+json', body: armOnly });
-    await expect(inventoryImage(client, 't/index', 'arm', { cache: new MemoryLayerCache() })).rejects.toThrow(/without a linux\/amd64 image/);
+    // Without linux/amd64 the index's first platform stands for it; an index of attestations alone has no image.
+    expect((await inventoryImage(client, 't/index', 'arm', { cache: new MemoryLayerCache() })).platform).toBe('linux/arm64');
+    reg.index('t/index', 'att-only', [{ digest: att.digest, platform: { os: 'unknown', architecture: 'unknown' } }]);
+    await expect(inventoryImage(client, 't/index', 'att-only', { cache: new MemoryLayerCache() })).rejects.toThrow(/index without a platform image/);
     await expect(inventoryImage(client, 't/index', 'nope', { cache: new MemoryLayerCache() })).rejects.toThrow('t/index:nope has no manifest');
   });
 
