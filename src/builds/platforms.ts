@@ -52,7 +52,9 @@ export async function buildEachPlatform(
   if (io.signal.aborted) onAbort();
   else io.signal.addEventListener('abort', onAbort, { once: true });
   const names = platforms.map(formatPlatform);
-  const staged: string[] = [];
+  // Every platform's staging tag is taken away at the end, pushed or not: a platform stopped in the middle of its
+  // push may have written its tag though its build reports no digest (putting a throwaway where none is costs 2 requests).
+  const staged = platforms.map((p) => stagingTag(nonce, p));
   try {
     io.onLog(`building ${names.join(', ')} at the same time, each pushed alone and joined into one index`);
     const outcomes = await Promise.all(
@@ -72,7 +74,6 @@ export async function buildEachPlatform(
             },
           },
         );
-        if (outcome.ok || outcome.digest) staged.push(tag);
         if (!outcome.ok && !stop.signal.aborted) stop.abort(`canceled: ${name} failed`);
         return { outcome, cannotRun };
       }),

@@ -6,7 +6,9 @@
  * registry's gc keep every platform of a kept image and free the removed ones' blobs.
  */
 import { execa } from 'execa';
-import { writeFileSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WorkRepo } from '../helpers/git.js';
 import { blobsOf, registryFetch, tagDigest, tagsOf, uniqueBytes } from '../helpers/registry.js';
@@ -77,11 +79,13 @@ const noStagingTags = async () => expect((await tagsOf(addr, repository)).filter
 
 describe('multi-platform images', () => {
   let first: any;
+  let firstIndex: any;
 
   it('joins linux/amd64 and linux/arm64 into one index under every tag; arm64 runs under QEMU and prints aarch64', async () => {
     first = await pushed();
     expect(first.status, first.reason ?? '').toBe('succeeded');
     const index = await manifest('main');
+    firstIndex = index;
     expect(index.mediaType).toBe(LIST);
     expect(index.manifests.map((m: any) => `${m.platform.os}/${m.platform.architecture}`)).toEqual(['linux/amd64', 'linux/arm64']);
     for (const tag of [first.commit, 'main', 'latest']) expect(await tagDigest(addr, repository, tag), tag).toBe(first.digest);
@@ -105,6 +109,48 @@ describe('multi-platform images', () => {
 
     expect(await runFor('linux/arm64')).toBe('aarch64');
     expect(await runFor('linux/amd64')).toBe('x86_64');
+  });
+
+  it('lists the platforms with their digests in the API and on the build page, and scans each platform', async () => {
+    expect(first.platforms).toEqual([
+      { platform: 'linux/amd64', digest: firstIndex.manifests[0].digest },
+      { platform: 'linux/arm64', digest: firstIndex.manifests[1].digest },
+    ]);
+    expect(first.scan).toMatchObject({ status: 'passed', platforms: ['linux/amd64', 'linux/arm64'] });
+    const page = await (await fetch(`${server.url}/builds/${first.id}`, { headers: { authorization: `Bearer ${token}` } })).text();
+    for (const p of first.platforms) expect(page).toContain(`<li>${p.platform} <span class="mono" title="${p.digest}">${p.digest.slice(0, 19)}`);
+    // Each platform's SBOM names its own architecture in the image's purl.
+    for (const arch of ['amd64', 'arm64']) {
+      const sbom = (await server.api(`/api/builds/${first.id}/sbom?format=cyclonedx&platform=linux/${arch}`, token)).body;
+      expect(sbom.metadata.component.purl).toContain(`arch=${arch}`);
+    }
+    const other = await server.api(`/api/builds/${first.id}/sbom?platform=linux/s390x`, token);
+    expect(other.status).toBe(400);
+    expect(JSON.stringify(other.body)).toContain('its platforms are linux/amd64, linux/arm64');
+  });
+
+  it('builds a workspace folder for two platforms with codehub-build build --platform, and names a bad platform before uploading', async () => {
+    const home = mkdtempSync(join(tmpdir(), 'chb-plat-home-'));
+    const cli = await server.downloadCli(home);
+    const folder = mkdtempSync(join(tmpdir(), 'chb-plat-folder-'));
+    writeFileSync(join(folder, 'Dockerfile'), `${FROM}\nRUN echo ${owner}-folder && uname -m > /arch\nCMD ["cat", "/arch"]\n`);
+    const env = { HOME: home, PATH: '/usr/local/bin:/usr/bin:/bin', CODEHUB_URL: server.url, CODEHUB_TOKEN: token };
+    const r = await execa(cli, ['build', '--platform', 'linux/amd64,linux/arm64', '-t', 'multi:1', '.'], {
+      cwd: folder,
+      env,
+      extendEnv: false,
+      reject: false,
+      all: true,
+    });
+    expect(r.exitCode, r.all).toBe(0);
+    expect(r.all).toMatch(/\[linux\/arm64\] #\d+ \[2\/2\] RUN echo/);
+    expect(r.stdout).toMatch(/platforms: linux\/amd64 sha256:[0-9a-f]{12}…, linux\/arm64 sha256:[0-9a-f]{12}…/);
+    const index = (await (await registryFetch(addr, `/v2/${owner}/multi/manifests/1`, { headers: { accept: LIST } })).json()) as any;
+    expect(index.manifests.map((m: any) => m.platform.architecture)).toEqual(['amd64', 'arm64']);
+
+    const bad = await execa(cli, ['build', '--platform', 'linux/amd64,linux/x86_64', '.'], { cwd: folder, env, extendEnv: false, reject: false, all: true });
+    expect(bad.exitCode).not.toBe(0);
+    expect(bad.all).toContain('"linux/x86_64": write linux/amd64');
   });
 
   it('fails the build when one platform fails, naming it; the tags stay on the last whole image', async () => {
@@ -140,7 +186,7 @@ describe('multi-platform images', () => {
       builds.push(b);
     }
     const usage = (await server.api('/api/usage', token)).body;
-    expect(usage.bytes).toBe(await uniqueBytes(addr, [repository]));
+    expect(usage.bytes).toBe(await uniqueBytes(addr, [repository, `${owner}/multi`]));
 
     const kept = await blobsOf(addr, repository, builds[2]!.commit);
     const freed = new Map<string, number>();
