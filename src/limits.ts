@@ -47,11 +47,13 @@ export function parsePlatform(text: string): { ok: true; platform: Platform } | 
   const quoted = JSON.stringify(text);
   if (!PLATFORM_RE.test(text)) return { ok: false, problem: `${quoted} is not a platform like linux/amd64 or linux/arm64 (os/architecture[/variant])` };
   const [os, architecture, variant] = text.split('/') as [string, string, string | undefined];
-  if (!PLATFORM_OSES.includes(os)) return { ok: false, problem: `${quoted}: the operating system ${JSON.stringify(os)} is not one BuildKit builds for here (linux)` };
+  if (!PLATFORM_OSES.includes(os))
+    return { ok: false, problem: `${quoted}: the operating system ${JSON.stringify(os)} is not one BuildKit builds for here (linux)` };
   const alias = ARCH_ALIASES[architecture];
   if (alias) return { ok: false, problem: `${quoted}: write ${os}/${alias}${variant ? `/${variant}` : ''} (BuildKit's name for ${architecture})` };
   const variants = PLATFORM_ARCHES[architecture];
-  if (!variants) return { ok: false, problem: `${quoted}: unknown architecture ${JSON.stringify(architecture)} (known: ${Object.keys(PLATFORM_ARCHES).join(', ')})` };
+  if (!variants)
+    return { ok: false, problem: `${quoted}: unknown architecture ${JSON.stringify(architecture)} (known: ${Object.keys(PLATFORM_ARCHES).join(', ')})` };
   if (variant !== undefined && !variants.includes(variant)) {
     return {
       ok: false,
@@ -63,3 +65,17 @@ export function parsePlatform(text: string): { ok: true; platform: Platform } | 
 
 /** `os/arch[/variant]`, as BuildKit and `docker pull --platform` take it. */
 export const formatPlatform = (p: Platform): string => [p.os, p.architecture, p.variant].filter(Boolean).join('/');
+
+/** Variants BuildKit drops, or fills in, when it normalizes a platform (containerd's `platforms.Normalize`). */
+const IMPLIED_VARIANT: Record<string, string> = { amd64: 'v1', arm64: 'v8', arm: 'v7' };
+
+/**
+ * The platform as BuildKit normalizes it: `linux/arm64/v8` is `linux/arm64`, `linux/amd64/v1` is `linux/amd64`
+ * and `linux/arm` is `linux/arm/v7`. Two entries with one key would build the same image twice, so lists of
+ * platforms compare by it.
+ */
+export function platformKey(p: Platform): string {
+  const implied = IMPLIED_VARIANT[p.architecture];
+  if (p.architecture === 'arm') return formatPlatform({ ...p, variant: p.variant ?? implied });
+  return formatPlatform({ ...p, variant: p.variant === implied ? undefined : p.variant });
+}
