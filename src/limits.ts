@@ -8,8 +8,8 @@ export const RETENTION_MAX_DAYS = 3650;
 export const MAX_SECRET_BYTES = 64 * 1024;
 /** A BuildKit secret id and a config `secrets:` entry: letters, digits and _, not starting with a digit. */
 export const SECRET_NAME_RE = /^[A-Za-z_][A-Za-z0-9_]{0,63}$/;
-/** A platform as BuildKit takes it: os/arch or os/arch/variant (`linux/amd64`, `linux/arm/v7`). */
-export const PLATFORM_RE = /^[a-z0-9]+\/[a-z0-9_]+(?:\/[a-z0-9]+)?$/;
+/** The shape of a platform string, os/arch[/variant] (`linux/amd64`, `linux/arm/v7`): parsePlatform then checks the parts. */
+const PLATFORM_RE = /^[a-z0-9]+\/[a-z0-9_]+(?:\/[a-z0-9]+)?$/;
 
 /** A platform's parts, as an OCI index's `platform` object names them. */
 export interface Platform {
