@@ -8,8 +8,8 @@ export const RETENTION_MAX_DAYS = 3650;
 export const MAX_SECRET_BYTES = 64 * 1024;
 /** A BuildKit secret id and a config `secrets:` entry: letters, digits and _, not starting with a digit. */
 export const SECRET_NAME_RE = /^[A-Za-z_][A-Za-z0-9_]{0,63}$/;
-/** A platform as BuildKit takes it: os/arch or os/arch/variant (`linux/amd64`, `linux/arm/v7`). */
-export const PLATFORM_RE = /^[a-z0-9]+\/[a-z0-9_]+(?:\/[a-z0-9]+)?$/;
+/** The shape of a platform string, os/arch[/variant] (`linux/amd64`, `linux/arm/v7`): parsePlatform then checks the parts. */
+const PLATFORM_RE = /^[a-z0-9]+\/[a-z0-9_]+(?:\/[a-z0-9]+)?$/;
 
 /** A platform's parts, as an OCI index's `platform` object names them. */
 export interface Platform {
@@ -65,3 +65,17 @@ export function parsePlatform(text: string): { ok: true; platform: Platform } | 
 
 /** `os/arch[/variant]`, as BuildKit and `docker pull --platform` take it. */
 export const formatPlatform = (p: Platform): string => [p.os, p.architecture, p.variant].filter(Boolean).join('/');
+
+/** Variants BuildKit drops, or fills in, when it normalizes a platform (containerd's `platforms.Normalize`). */
+const IMPLIED_VARIANT: Record<string, string> = { amd64: 'v1', arm64: 'v8', arm: 'v7' };
+
+/**
+ * The platform as BuildKit normalizes it: `linux/arm64/v8` is `linux/arm64`, `linux/amd64/v1` is `linux/amd64`
+ * and `linux/arm` is `linux/arm/v7`. Two entries with one key would build the same image twice, so lists of
+ * platforms compare by it.
+ */
+export function platformKey(p: Platform): string {
+  const implied = IMPLIED_VARIANT[p.architecture];
+  if (p.architecture === 'arm') return formatPlatform({ ...p, variant: p.variant ?? implied });
+  return formatPlatform({ ...p, variant: p.variant === implied ? undefined : p.variant });
+}

@@ -9,7 +9,7 @@
  * field, `{key}` (its name); parseRequest fills them in.
  */
 import { z } from 'zod';
-import { MAX_SECRET_BYTES, PLATFORM_RE, RETENTION_MAX_DAYS, RETENTION_MAX_KEEP, SECRET_NAME_RE } from '../limits.js';
+import { MAX_SECRET_BYTES, parsePlatform, platformKey, RETENTION_MAX_DAYS, RETENTION_MAX_KEEP, SECRET_NAME_RE } from '../limits.js';
 import { repoPathProblem } from '../names.js';
 import { MAX_LABEL_LENGTH } from '../auth/accounts.js';
 import { AUDIT_ACTIONS } from '../auth/audit-actions.js';
@@ -236,6 +236,34 @@ const stringMap = (field: string, key: RegExp, badKey: (quoted: string) => strin
   });
 
 /**
+ * Each platform one BuildKit builds for (parsePlatform's reason otherwise), none twice as BuildKit reads them
+ * (`linux/arm64/v8` repeats `linux/arm64`): the build would make the same platform twice into one index.
+ */
+function platformProblems(list: string[], ctx: z.RefinementCtx): void {
+  const seen = new Map<string, number>();
+  for (const [i, text] of list.entries()) {
+    const parsed = parsePlatform(text);
+    if (!parsed.ok) {
+      ctx.addIssue({ code: 'custom', path: [i], message: `platforms[${i}]: ${parsed.problem}`, input: text });
+      continue;
+    }
+    const key = platformKey(parsed.platform);
+    const first = seen.get(key);
+    if (first === undefined) {
+      seen.set(key, i);
+      continue;
+    }
+    const again = list[first] === text ? 'is listed twice' : `is ${JSON.stringify(list[first])} again, as BuildKit reads it`;
+    ctx.addIssue({
+      code: 'custom',
+      path: [i],
+      message: `platforms[${i}]: ${JSON.stringify(text)} ${again} (platforms[${first}] and platforms[${i}])`,
+      input: text,
+    });
+  }
+}
+
+/**
  * `POST /api/uploads/:id/build`: docker build's flags as the CLI sends them. The tag's namespace and the
  * Dockerfile's place in the upload are the uploads service's to check.
  */
@@ -274,12 +302,8 @@ export const UploadBuildRequest = jsonObject(
       }),
     no_cache: z.boolean(says('no_cache must be true or false')).default(false).meta({ description: '--no-cache' }),
     platforms: z
-      .array(
-        z
-          .string(says('platforms must be a list of platforms like linux/amd64'))
-          .regex(PLATFORM_RE, says('platforms must be a list of platforms like linux/amd64')),
-        says('platforms must be a list of platforms like linux/amd64'),
-      )
+      .array(z.string(says('platforms must be a list of platforms like linux/amd64')), says('platforms must be a list of platforms like linux/amd64'))
+      .superRefine(platformProblems)
       .nullish()
       .meta({ description: '--platform: e.g. linux/amd64' }),
   },

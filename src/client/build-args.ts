@@ -9,7 +9,7 @@ import { basename, dirname, isAbsolute, join, relative, resolve, sep } from 'nod
 import { parseArgs } from 'node:util';
 import type { UploadBuildRequestBody } from '../api/requests.js';
 import { nameProblem, repoNameOf } from '../names.js';
-import { MAX_SECRET_BYTES } from '../limits.js';
+import { MAX_SECRET_BYTES, parsePlatform, platformKey } from '../limits.js';
 import { formatBytes } from '../units.js';
 
 export const BUILD_USAGE =
@@ -77,7 +77,7 @@ export function parseBuildArgs(argv: string[], env: NodeJS.ProcessEnv, cwd: stri
   if (v.target !== undefined && v.target.trim() === '') problems.push('--target is empty: give the stage to build');
   const buildArgs = buildArgsOf(v['build-arg'] ?? [], env, problems);
   const secrets = secretsOf(v.secret ?? [], env, cwd, problems);
-  const platforms = platformsOf(v.platform ?? []);
+  const platforms = platformsOf(v.platform ?? [], problems);
   if (problems.length || !ctx || dockerfile === null) return { ok: false, problems };
   return {
     ok: true,
@@ -287,14 +287,21 @@ function exists(path: string): boolean {
   }
 }
 
-/** `--platform linux/amd64,linux/arm64` and repeated flags alike: one list, in order, without repeats. */
-function platformsOf(list: string[]): string[] {
-  return [
-    ...new Set(
-      list
-        .flatMap((p) => p.split(','))
-        .map((p) => p.trim())
-        .filter(Boolean),
-    ),
-  ];
+/**
+ * `--platform linux/amd64,linux/arm64` and repeated flags alike: one list, in order, without repeats (as buildx
+ * reads them: `linux/arm64/v8` repeats `linux/arm64`, and the first spelling stays). Each must be a platform
+ * BuildKit builds for, checked here so a typo is answered before anything is uploaded.
+ */
+function platformsOf(list: string[], problems: string[]): string[] {
+  const out = new Map<string, string>();
+  for (const flag of list) {
+    if (flag.trim() === '') problems.push('--platform is empty: give a platform like linux/amd64');
+    for (const text of flag.split(',').map((p) => p.trim())) {
+      if (text === '') continue;
+      const parsed = parsePlatform(text);
+      if (!parsed.ok) problems.push(`--platform: ${parsed.problem}`);
+      else if (!out.has(platformKey(parsed.platform))) out.set(platformKey(parsed.platform), text);
+    }
+  }
+  return [...out.values()];
 }

@@ -1,6 +1,6 @@
 import { posix } from 'node:path';
 import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Node, type YAMLMap } from 'yaml';
-import { PLATFORM_RE } from '../limits.js';
+import { parsePlatform, platformKey } from '../limits.js';
 import { nameProblem } from '../names.js';
 import {
   CONFIG_FILE,
@@ -205,7 +205,7 @@ class Validator {
       if (tags.length === 0) this.err(get('tags'), `${where}.tags: expected at least one tag`);
       else img.tags = tags;
     }
-    const platforms = this.stringList(get('platforms'), `${where}.platforms`, (p) => (PLATFORM_RE.test(p) ? null : 'is not a platform like linux/amd64'));
+    const platforms = this.platforms(get('platforms'), `${where}.platforms`);
     if (platforms) img.platforms = platforms;
     const timeout = get('timeout');
     if (timeout !== undefined) {
@@ -299,6 +299,37 @@ class Validator {
     }
     if (this.errors.length !== before || id === undefined || until === undefined || reason === undefined) return undefined;
     return pkg === undefined ? { id, until, reason } : { id, package: pkg, until, reason };
+  }
+
+  /**
+   * `platforms:` in the order written, each one BuildKit builds for. A repeat is refused, naming both entries, as a
+   * repeated image name is: it would build the same platform twice into one index (`linux/arm64/v8` repeats
+   * `linux/arm64`, as BuildKit reads them).
+   */
+  private platforms(node: Node | undefined, where: string): string[] | undefined {
+    const list = this.stringList(node, where, () => null);
+    if (!list || !isSeq(node)) return list;
+    const items = node.items as Node[];
+    const seen = new Map<string, number>();
+    let ok = true;
+    for (const [k, text] of list.entries()) {
+      const parsed = parsePlatform(text);
+      if (!parsed.ok) {
+        this.err(items[k], `${where}[${k}]: ${parsed.problem}`);
+        ok = false;
+        continue;
+      }
+      const key = platformKey(parsed.platform);
+      const first = seen.get(key);
+      if (first === undefined) {
+        seen.set(key, k);
+        continue;
+      }
+      const again = list[first] === text ? 'is listed twice' : `is ${JSON.stringify(list[first])} again, as BuildKit reads it`;
+      this.err(items[k], `${where}[${k}]: ${JSON.stringify(text)} ${again} (${where}[${first}] and ${where}[${k}])`);
+      ok = false;
+    }
+    return ok ? list : undefined;
   }
 
   private string(node: Node | undefined, where: string): string | undefined {

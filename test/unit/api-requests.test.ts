@@ -121,7 +121,7 @@ describe("an upload's build request (the shape; the service checks the tag's nam
         build_args: { '1x': 'v', OK: 2 },
         secrets: { 'bad-id': 'v' },
         no_cache: 'yes',
-        platforms: ['linux', 'x/y', 'nope'],
+        platforms: ['linux', 'x/y', 7],
         extra: 1,
       }),
     ).toEqual([
@@ -143,6 +143,28 @@ describe("an upload's build request (the shape; the service checks the tag's nam
   it('bounds the secrets', () => {
     expect(problems(UploadBuildRequest, { secrets: { BIG: 'x'.repeat(65537) } })).toEqual(['secret BIG is larger than 65536 bytes']);
     expect(problems(UploadBuildRequest, { secrets: Object.fromEntries(Array.from({ length: 33 }, (_, i) => [`S${i}`, 'v'])) })).toEqual(['at most 32 secrets']);
+  });
+  it("refuses an unknown platform with parsePlatform's reason, naming its index", () => {
+    expect(problems(UploadBuildRequest, { platforms: ['linux/amd64', 'linux/amd46', 'linux/x86_64', 'windows/amd64', 'linux/arm/v9', 'linux'] })).toEqual([
+      'platforms[1]: "linux/amd46": unknown architecture "amd46" (known: 386, amd64, arm64, arm, ppc64le, s390x, riscv64, mips64le, mips64, loong64)',
+      'platforms[2]: "linux/x86_64": write linux/amd64 (BuildKit\'s name for x86_64)',
+      'platforms[3]: "windows/amd64": the operating system "windows" is not one BuildKit builds for here (linux)',
+      'platforms[4]: "linux/arm/v9": arm has the variants v5, v6, v7, not "v9"',
+      'platforms[5]: "linux" is not a platform like linux/amd64 or linux/arm64 (os/architecture[/variant])',
+    ]);
+    expect(problems(UploadBuildRequest, { platforms: 'linux/amd64' })).toEqual(['platforms must be a list of platforms like linux/amd64']);
+  });
+  it('takes the platforms BuildKit builds for, in the order sent, and refuses one sent twice', () => {
+    const platforms = ['linux/arm/v7', 'linux/arm64', 'linux/amd64'];
+    expect(parseRequest(UploadBuildRequest, { platforms })).toEqual({ ok: true, value: expect.objectContaining({ platforms }) });
+    expect(parseRequest(UploadBuildRequest, { platforms: ['linux/arm64/v8'] })).toEqual({
+      ok: true,
+      value: expect.objectContaining({ platforms: ['linux/arm64/v8'] }),
+    });
+    expect(problems(UploadBuildRequest, { platforms: ['linux/amd64', 'linux/arm64', 'linux/amd64', 'linux/arm64/v8'] })).toEqual([
+      'platforms[2]: "linux/amd64" is listed twice (platforms[0] and platforms[2])',
+      'platforms[3]: "linux/arm64/v8" is "linux/arm64" again, as BuildKit reads it (platforms[1] and platforms[3])',
+    ]);
   });
   it('takes null for target and platforms, as before', () => {
     expect(parseRequest(UploadBuildRequest, { tag: 'web', target: null, platforms: null, no_cache: true })).toEqual({

@@ -12,9 +12,9 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { Readable, Writable } from 'node:stream';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { parseBuildArgs, runBuild, type BuildIo, type BuildPlan } from '../../src/client/build.js';
+import { buildCmd, parseBuildArgs, runBuild, type BuildIo, type BuildPlan } from '../../src/client/build.js';
 import { walkContext } from '../../src/client/context-walk.js';
-import { ClientError } from '../../src/client/errors.js';
+import { ClientError, UsageError } from '../../src/client/errors.js';
 import { BodyError, send } from '../../src/client/http.js';
 
 const made: string[] = [];
@@ -179,6 +179,34 @@ describe('parseBuildArgs', () => {
     const { ctx } = workspace({ Dockerfile: 'FROM scratch\n' });
     const argv = ['--platform', 'linux/amd64,linux/arm64', '--platform', 'linux/arm64', '--platform', ' linux/riscv64 '];
     expect(plan(argv, ctx).request.platforms).toEqual(['linux/amd64', 'linux/arm64', 'linux/riscv64']);
+    expect(plan(['--platform', 'linux/arm/v7,linux/arm64/v8', '--platform', 'linux/amd64'], ctx).request.platforms).toEqual([
+      'linux/arm/v7',
+      'linux/arm64/v8',
+      'linux/amd64',
+    ]);
+    // A repeat as BuildKit reads it (arm64/v8 is arm64, arm is arm/v7) is dropped; the first spelling stays.
+    expect(plan(['--platform', 'linux/arm64,linux/arm64/v8,linux/arm/v7,linux/arm'], ctx).request.platforms).toEqual(['linux/arm64', 'linux/arm/v7']);
+    expect(plan([], ctx).request.platforms).toBeUndefined();
+  });
+
+  it("refuses an unknown --platform with parsePlatform's reason, every one at once", () => {
+    const { ctx } = workspace({ Dockerfile: 'FROM scratch\n' });
+    expect(problems(['--platform', 'linux/amd64,linux/amd46', '--platform', 'linux/x86_64', '--platform', 'windows/amd64,linux/arm/v9,linux'], ctx)).toEqual([
+      '--platform: "linux/amd46": unknown architecture "amd46" (known: 386, amd64, arm64, arm, ppc64le, s390x, riscv64, mips64le, mips64, loong64)',
+      '--platform: "linux/x86_64": write linux/amd64 (BuildKit\'s name for x86_64)',
+      '--platform: "windows/amd64": the operating system "windows" is not one BuildKit builds for here (linux)',
+      '--platform: "linux/arm/v9": arm has the variants v5, v6, v7, not "v9"',
+      '--platform: "linux" is not a platform like linux/amd64 or linux/arm64 (os/architecture[/variant])',
+    ]);
+    expect(problems(['--platform', ''], ctx)).toEqual(['--platform is empty: give a platform like linux/amd64']);
+  });
+
+  it('buildCmd stops at a bad --platform with a usage error, before any server is asked', async () => {
+    const { ctx } = workspace({ Dockerfile: 'FROM scratch\n' });
+    // No CODEHUB_URL or token is set up: reaching the server would fail with another error than this one.
+    const err = await buildCmd(['--platform', 'linux/amd46', ctx]).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(UsageError);
+    expect((err as Error).message).toMatch(/^--platform: "linux\/amd46": unknown architecture "amd46" .*\nusage: codehub-build build /);
   });
 
   it('reads -f relative to the current folder (not the context), and refuses one outside the context', () => {

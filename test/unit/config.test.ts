@@ -107,6 +107,51 @@ images:
     expect(errorsOf('- a\n- b\n')[0]).toContain('expected a mapping');
   });
 
+  it('reads platforms BuildKit builds for, in the order written', () => {
+    for (const good of [['linux/amd64'], ['linux/arm64', 'linux/amd64'], ['linux/arm64/v8'], ['linux/arm/v7', 'linux/amd64', 'linux/arm64']]) {
+      const one = parseConfig(`version: 1\nimages:\n  - platforms: [${good.join(', ')}]\n`, 'shop');
+      expect(one.ok && one.value.images[0]!.platforms).toEqual(good);
+    }
+    const none = parseConfig('version: 1\nimages:\n  - platforms: []\n', 'shop');
+    expect(none.ok && none.value.images[0]!.platforms).toEqual([]);
+  });
+
+  it("refuses an unknown platform with parsePlatform's reason, at its key path, line and column", () => {
+    const yaml = [
+      'version: 1',
+      'images:',
+      '  - name: web',
+      '    platforms:',
+      '      - linux/amd64',
+      '      - linux/amd46',
+      '      - linux/x86_64',
+      '  - name: api',
+      '    platforms: [windows/amd64, linux/arm/v9, linux]',
+      '',
+    ].join('\n');
+    expect(errorsOf(yaml)).toEqual([
+      'codehub-build.yaml:6:9: images[0].platforms[1]: "linux/amd46": unknown architecture "amd46" (known: 386, amd64, arm64, arm, ppc64le, s390x, riscv64, mips64le, mips64, loong64)',
+      'codehub-build.yaml:7:9: images[0].platforms[2]: "linux/x86_64": write linux/amd64 (BuildKit\'s name for x86_64)',
+      'codehub-build.yaml:9:17: images[1].platforms[0]: "windows/amd64": the operating system "windows" is not one BuildKit builds for here (linux)',
+      'codehub-build.yaml:9:32: images[1].platforms[1]: "linux/arm/v9": arm has the variants v5, v6, v7, not "v9"',
+      'codehub-build.yaml:9:46: images[1].platforms[2]: "linux" is not a platform like linux/amd64 or linux/arm64 (os/architecture[/variant])',
+    ]);
+    expect(errorsOf('version: 1\nimages:\n  - platforms: linux/amd64\n')).toEqual(['codehub-build.yaml:3:16: images[0].platforms: expected a list of strings']);
+    expect(errorsOf('version: 1\nimages:\n  - platforms: [linux/amd64, 64]\n')).toEqual([
+      'codehub-build.yaml:3:30: images[0].platforms: expected a non-empty string',
+    ]);
+  });
+
+  it('refuses a platform listed twice, naming both entries (also when BuildKit reads two spellings as one)', () => {
+    expect(errorsOf('version: 1\nimages:\n  - platforms: [linux/amd64, linux/arm64, linux/amd64]\n')).toEqual([
+      'codehub-build.yaml:3:43: images[0].platforms[2]: "linux/amd64" is listed twice (images[0].platforms[0] and images[0].platforms[2])',
+    ]);
+    expect(errorsOf('version: 1\nimages:\n  - platforms:\n    - linux/arm64\n    - linux/arm64/v8\n    - linux/arm\n    - linux/arm/v7\n')).toEqual([
+      'codehub-build.yaml:5:7: images[0].platforms[1]: "linux/arm64/v8" is "linux/arm64" again, as BuildKit reads it (images[0].platforms[0] and images[0].platforms[1])',
+      'codehub-build.yaml:7:7: images[0].platforms[3]: "linux/arm/v7" is "linux/arm" again, as BuildKit reads it (images[0].platforms[2] and images[0].platforms[3])',
+    ]);
+  });
+
   it('does not expand aliases, so an alias bomb is a type error and not a memory blow-up', () => {
     const bomb =
       'a: &a ["x","x","x","x","x","x","x","x","x"]\nb: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a]\nc: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b]\n' +

@@ -164,6 +164,19 @@ describe('uploads API', () => {
     expect(m.store.builds.list({ limit: 10 })).toEqual([]);
   });
 
+  it('refuses an unknown platform with a 400 naming its index before any build is queued, and keeps the order sent', async () => {
+    const u = await begin();
+    await put(u.body.id, DOCKERFILE);
+    await put(u.body.id, APP);
+    const bad = await call('POST', `/api/uploads/${u.body.id}/build`, alice, { platforms: ['linux/amd64', 'linux/amd46'] });
+    expect(bad.status).toBe(400);
+    expect(bad.body.error.message).toContain('platforms[1]: "linux/amd46": unknown architecture "amd46"');
+    expect(m.store.builds.list({ limit: 10 })).toEqual([]);
+    const good = await call('POST', `/api/uploads/${u.body.id}/build`, alice, { platforms: ['linux/arm64', 'linux/amd64'] });
+    expect(good.status).toBe(201);
+    expect(good.body.config.platforms).toEqual(['linux/arm64', 'linux/amd64']);
+  });
+
   it('needs the push scope', async () => {
     const readOnly = generateToken();
     m.store.accounts.createToken(m.store.accounts.userByName('alice')!.id, hashToken(readOnly), 'ro', ['read']);
