@@ -380,7 +380,10 @@ export const SbomQuery = z.object({
     .meta({ description: 'cyclonedx (CycloneDX 1.6 JSON, the default) or spdx (SPDX 2.3 JSON)' }),
   platform: z
     .string()
-    .regex(PLATFORM_RE, { error: 'platform must be a platform like linux/amd64 or linux/arm64' })
+    .superRefine((text, ctx) => {
+      const parsed = parsePlatform(text);
+      if (!parsed.ok) ctx.addIssue({ code: 'custom', message: `platform: ${parsed.problem}`, input: text });
+    })
     .optional()
     .meta({ description: "the platform image to list (a multi-platform image's); default: linux/amd64 when the image has it, else its first platform" }),
 });

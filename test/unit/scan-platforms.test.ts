@@ -222,7 +222,9 @@ describe('the scan routes over a two-platform build', () => {
     expect(((await other.json()) as { error: { message: string } }).error.message).toBe(
       `build #${id}'s image has no linux/s390x image: its platforms are linux/amd64, linux/arm64`,
     );
-    expect((await get(`/api/builds/${id}/sbom?platform=arm64`)).status).toBe(400);
+    const malformed = await get(`/api/builds/${id}/sbom?platform=linux/aarch64`);
+    expect(malformed.status).toBe(400);
+    expect(((await malformed.json()) as { error: { message: string } }).error.message).toContain('platform: "linux/aarch64": write linux/arm64');
   });
 });
 
