@@ -143,7 +143,7 @@ try {
   writeFileSync(join(cdRoot, 'daemon.json'), JSON.stringify({ features: { 'containerd-snapshotter': true } }));
   if ((await execa('ip', ['link', 'show', 'dev', BRIDGE], { reject: false })).exitCode !== 0) {
     await execa('ip', ['link', 'add', 'name', BRIDGE, 'type', 'bridge']);
-    await execa('ip', ['addr', 'add', '10.213.77.1/24', 'dev', BRIDGE]);
+    await execa('ip', ['addr', 'add', '10.213.91.1/24', 'dev', BRIDGE]);
   }
   await execa('ip', ['link', 'set', BRIDGE, 'up']);
   daemon = spawn(
@@ -210,6 +210,7 @@ try {
 } finally {
   daemon?.kill('SIGTERM');
   await new Promise((r) => setTimeout(r, 3000));
+  await execa('ip', ['link', 'del', BRIDGE], { reject: false });
   rmSync(dir, { recursive: true, force: true });
 }
 process.exit(0);
