@@ -45,6 +45,9 @@ describe('the registry cache follows the repo to a builder that never built it',
     return { b, log, run: step('RUN echo ran-'), copy: step('COPY app/') };
   };
 
+  /** The multi repo's RUN output line, as the log shows it for either platform. */
+  const ranMulti = () => new RegExp(`^\\[linux/\\w+\\] #\\d+ (?:[\\d.]+ )?ran-multi-${owner}$`, 'm');
+
   beforeAll(async () => {
     requireStack();
     const up = await stack('builder', 'up');
@@ -56,6 +59,13 @@ describe('the registry cache follows the repo to a builder that never built it',
     for (const name of ['same', 'branch', 'off']) {
       repos[name] = await WorkRepo.create({ Dockerfile: dockerfile(`${name}-${owner}`), 'app/version.txt': `${name} 1\n`, 'README.md': 'one\n' });
     }
+    // A two-platform image (its base from the open registry that has both platforms): one inline cache per platform.
+    repos.multi = await WorkRepo.create({
+      'codehub-build.yaml': 'version: 1\nimages:\n  - name: multi\n    platforms: [linux/amd64, linux/arm64]\n',
+      Dockerfile: dockerfile(`multi-${owner}`).replace('localhost:5000/', 'localhost:5001/'),
+      'app/version.txt': 'multi 1\n',
+      'README.md': 'one\n',
+    });
   }, 120_000);
   afterAll(async () => {
     await server?.stop();
@@ -67,6 +77,9 @@ describe('the registry cache follows the repo to a builder that never built it',
     expect(same.run).toMatchObject({ cached: false });
     const branch = await build('branch', 'main');
     expect(branch.run).toMatchObject({ cached: false });
+    const multi = await build('multi', 'main');
+    expect(multi.b.platforms.map((p: { platform: string }) => p.platform)).toEqual(['linux/amd64', 'linux/arm64']);
+    expect(multi.log.match(new RegExp(ranMulti(), 'gm'))).toHaveLength(2); // each platform's RUN printed its line
     // The image carries the cache: its config holds BuildKit's inline cache metadata.
     const client = server.registryClient();
     const manifest = await client.manifest(`${owner}/same`, 'main');
@@ -100,6 +113,19 @@ describe('the registry cache follows the repo to a builder that never built it',
     expect(again.log).toContain(`cache: ${REMOTE} built same last: its own cache is used, the registry's is not imported`);
     expect(again.log).not.toContain('importing cache manifest');
     expect(again.run).toMatchObject({ cached: true });
+  }, 120_000);
+
+  it("on daemon B, a multi-platform image's next commit reports each platform's unchanged steps cached, BuildKit taking its platform out of the index", async () => {
+    await repos.multi!.commit({ 'README.md': 'two\n' }, 'a change the image does not copy');
+    const r = await build('multi', 'main');
+    expect(r.b.builder).toBe(REMOTE);
+    expect(r.log).toContain("cache: multi was last built on local: importing the registry's cache");
+    const runs = (r.b.steps as Step[]).filter((s) => s.name.includes('RUN echo ran-'));
+    expect(runs.map((s) => [s.name.split(']')[0], s.cached])).toEqual([
+      ['[linux/amd64 3/3', true],
+      ['[linux/arm64 3/3', true],
+    ]);
+    expect(r.log).not.toMatch(ranMulti()); // neither RUN ran
   }, 120_000);
 
   it("on daemon B, a new branch's first push reuses the default branch's cache", async () => {
