@@ -149,8 +149,21 @@ describe('multi-platform images', () => {
     expect(index.manifests.map((m: any) => m.platform.architecture)).toEqual(['amd64', 'arm64']);
 
     const bad = await execa(cli, ['build', '--platform', 'linux/amd64,linux/x86_64', '.'], { cwd: folder, env, extendEnv: false, reject: false, all: true });
-    expect(bad.exitCode).not.toBe(0);
-    expect(bad.all).toContain('"linux/x86_64": write linux/amd64');
+    expect(bad.exitCode).toBe(1);
+    expect(bad.all).toContain('--platform: "linux/x86_64": write linux/amd64');
+    expect(bad.all).not.toContain('uploading');
+  });
+
+  it('refuses an unknown platform in codehub-build.yaml at its line and column, building nothing', async () => {
+    const other = await WorkRepo.create({
+      'codehub-build.yaml': 'version: 1\nimages:\n  - name: app\n    platforms: [linux/amd64, linux/amd46]\n',
+      Dockerfile: `${FROM}\n`,
+    });
+    const sha = (await other.git.revparse(['HEAD'])).trim();
+    const push = await other.push(server.gitUrl(owner, token, owner, 'typo'), ['HEAD:main']);
+    expect(push.output).toContain('codehub-build.yaml:4:30: images[0].platforms[1]: "linux/amd46": unknown architecture "amd46"');
+    const [b] = await server.waitForBuilds(sha, token);
+    expect(b).toMatchObject({ status: 'failed', reason_code: 'config', digest: null });
   });
 
   it('fails the build when one platform fails, naming it; the tags stay on the last whole image', async () => {
