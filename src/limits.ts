@@ -79,3 +79,30 @@ export function platformKey(p: Platform): string {
   if (p.architecture === 'arm') return formatPlatform({ ...p, variant: p.variant ?? implied });
   return formatPlatform({ ...p, variant: p.variant === implied ? undefined : p.variant });
 }
+
+/**
+ * What is wrong with a list of platforms, entry by entry: one BuildKit does not build for (parsePlatform's reason),
+ * or a repeat as BuildKit reads them (`linux/arm64/v8` repeats `linux/arm64`), which would build the same platform
+ * twice into one index; a repeat names both entries. `at(i)` names entry i as its list is written
+ * (`platforms[1]`, `images[0].platforms[1]`). Empty when every entry is good.
+ */
+export function platformListProblems(list: readonly string[], at: (i: number) => string): { index: number; message: string }[] {
+  const problems: { index: number; message: string }[] = [];
+  const seen = new Map<string, number>();
+  for (const [i, text] of list.entries()) {
+    const parsed = parsePlatform(text);
+    if (!parsed.ok) {
+      problems.push({ index: i, message: `${at(i)}: ${parsed.problem}` });
+      continue;
+    }
+    const key = platformKey(parsed.platform);
+    const first = seen.get(key);
+    if (first === undefined) {
+      seen.set(key, i);
+      continue;
+    }
+    const again = list[first] === text ? 'is listed twice' : `is ${JSON.stringify(list[first])} again, as BuildKit reads it`;
+    problems.push({ index: i, message: `${at(i)}: ${JSON.stringify(text)} ${again} (${at(first)} and ${at(i)})` });
+  }
+  return problems;
+}

@@ -9,7 +9,7 @@
  * field, `{key}` (its name); parseRequest fills them in.
  */
 import { z } from 'zod';
-import { MAX_SECRET_BYTES, parsePlatform, platformKey, RETENTION_MAX_DAYS, RETENTION_MAX_KEEP, SECRET_NAME_RE } from '../limits.js';
+import { MAX_SECRET_BYTES, parsePlatform, platformListProblems, RETENTION_MAX_DAYS, RETENTION_MAX_KEEP, SECRET_NAME_RE } from '../limits.js';
 import { repoPathProblem } from '../names.js';
 import { MAX_LABEL_LENGTH } from '../auth/accounts.js';
 import { AUDIT_ACTIONS } from '../auth/audit-actions.js';
@@ -240,27 +240,8 @@ const stringMap = (field: string, key: RegExp, badKey: (quoted: string) => strin
  * (`linux/arm64/v8` repeats `linux/arm64`): the build would make the same platform twice into one index.
  */
 function platformProblems(list: string[], ctx: z.RefinementCtx): void {
-  const seen = new Map<string, number>();
-  for (const [i, text] of list.entries()) {
-    const parsed = parsePlatform(text);
-    if (!parsed.ok) {
-      ctx.addIssue({ code: 'custom', path: [i], message: `platforms[${i}]: ${parsed.problem}`, input: text });
-      continue;
-    }
-    const key = platformKey(parsed.platform);
-    const first = seen.get(key);
-    if (first === undefined) {
-      seen.set(key, i);
-      continue;
-    }
-    const again = list[first] === text ? 'is listed twice' : `is ${JSON.stringify(list[first])} again, as BuildKit reads it`;
-    ctx.addIssue({
-      code: 'custom',
-      path: [i],
-      message: `platforms[${i}]: ${JSON.stringify(text)} ${again} (platforms[${first}] and platforms[${i}])`,
-      input: text,
-    });
-  }
+  for (const p of platformListProblems(list, (i) => `platforms[${i}]`))
+    ctx.addIssue({ code: 'custom', path: [p.index], message: p.message, input: list[p.index] });
 }
 
 /**

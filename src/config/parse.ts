@@ -1,6 +1,6 @@
 import { posix } from 'node:path';
 import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Node, type YAMLMap } from 'yaml';
-import { parsePlatform, platformKey } from '../limits.js';
+import { platformListProblems } from '../limits.js';
 import { nameProblem } from '../names.js';
 import {
   CONFIG_FILE,
@@ -310,26 +310,9 @@ class Validator {
     const list = this.stringList(node, where, () => null);
     if (!list || !isSeq(node)) return list;
     const items = node.items as Node[];
-    const seen = new Map<string, number>();
-    let ok = true;
-    for (const [k, text] of list.entries()) {
-      const parsed = parsePlatform(text);
-      if (!parsed.ok) {
-        this.err(items[k], `${where}[${k}]: ${parsed.problem}`);
-        ok = false;
-        continue;
-      }
-      const key = platformKey(parsed.platform);
-      const first = seen.get(key);
-      if (first === undefined) {
-        seen.set(key, k);
-        continue;
-      }
-      const again = list[first] === text ? 'is listed twice' : `is ${JSON.stringify(list[first])} again, as BuildKit reads it`;
-      this.err(items[k], `${where}[${k}]: ${JSON.stringify(text)} ${again} (${where}[${first}] and ${where}[${k}])`);
-      ok = false;
-    }
-    return ok ? list : undefined;
+    const problems = platformListProblems(list, (k) => `${where}[${k}]`);
+    for (const p of problems) this.err(items[p.index], p.message);
+    return problems.length ? undefined : list;
   }
 
   private string(node: Node | undefined, where: string): string | undefined {
