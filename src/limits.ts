@@ -1,3 +1,5 @@
+import { escapeControls } from './util/controls.js';
+
 /**
  * Limits both sides know: the server enforces them, the client CLI (which carries no server code) checks them
  * before it asks, so a typo is answered without a round trip.
@@ -105,4 +107,14 @@ export function platformListProblems(list: readonly string[], at: (i: number) =>
     problems.push({ index: i, message: `${at(i)}: ${JSON.stringify(text)} ${again} (${at(first)} and ${at(i)})` });
   }
   return problems;
+}
+
+/**
+ * A multi-platform image's platforms as one line's text, each with its own manifest's short digest
+ * (`linux/amd64 sha256:0123456789ab…, linux/arm64 sha256:…`), control characters escaped: what `git push -o wait`
+ * and the CLI print; null for an image of one platform (or an older server's answer, which has none).
+ */
+export function platformsText(platforms: readonly { platform: string; digest: string }[] | null | undefined): string | null {
+  if (!platforms?.length) return null;
+  return escapeControls(platforms.map((p) => `${p.platform} ${p.digest.slice(0, 19)}…`).join(', '));
 }

@@ -5,6 +5,7 @@ import { storedBuildScan } from '../scan/report.js';
 import { countsText } from '../scan/scan-build.js';
 import type { Build } from '../store/schema.js';
 import type { Store } from '../store/store.js';
+import { platformsText } from '../limits.js';
 import { escapeControls } from '../util/controls.js';
 
 /**
@@ -66,8 +67,8 @@ export async function streamBuilds(p: {
  * the index, short (the API and the build page have the whole); nothing for an image of one platform.
  */
 export function platformLines(b: Pick<Build, 'platforms'>): string[] {
-  if (!b.platforms?.length) return [];
-  return [`  platforms: ${escapeControls(b.platforms.map((p) => `${p.platform} ${p.digest.slice(0, 19)}…`).join(', '))}`];
+  const text = platformsText(b.platforms);
+  return text ? [`  platforms: ${text}`] : [];
 }
 
 /** A build's scan in the push's last lines: the counts, then each finding that blocks (with its fixed version). */

@@ -1,5 +1,6 @@
 import { parseArgs } from 'node:util';
 import type { BuildAnswer as BuildView, BuildListAnswer } from '../api/answers.js';
+import { platformsText } from '../limits.js';
 import { SHA_PREFIX_RE } from '../names.js';
 import { escapeControls } from '../util/controls.js';
 import { ClientError, UsageError } from './errors.js';
@@ -87,22 +88,11 @@ export async function statusCmd(args: string[]): Promise<number> {
     ...builds.map((b) => [`#${b.id}`, b.status, b.repo, b.ref_name ?? '', b.image, b.digest ?? b.reason ?? '']),
   ]);
   for (const b of builds) {
-    const platforms = platformsText(b);
+    const platforms = platformsText(b.platforms);
     if (platforms) console.log(`#${b.id} platforms: ${platforms}`);
   }
   for (const repo of new Set(builds.map((b) => b.repo))) console.log(`page: ${cfg.url}/repos/${repo}/commits/${sha.slice(0, 7)}`);
   return 0;
-}
-
-/**
- * A multi-platform image's platforms as one line's text, each with its own manifest's short digest
- * (`linux/amd64 sha256:0123456789ab…, linux/arm64 sha256:…`; `git push -o wait` says it alike); null for one
- * platform, and for an older server's answer, which has no `platforms`.
- */
-export function platformsText(b: Pick<BuildView, 'platforms'>): string | null {
-  const platforms = b.platforms ?? [];
-  if (!platforms.length) return null;
-  return escapeControls(platforms.map((p) => `${p.platform} ${p.digest.slice(0, 19)}…`).join(', '));
 }
 
 /** `cancel <id>` and `rebuild <id>`. */

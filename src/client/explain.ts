@@ -8,7 +8,8 @@ import { parseArgs } from 'node:util';
 import type { BuildAnswer, InsightAnswer } from '../api/answers.js';
 import { formatBytes, formatBytesDelta, formatDuration } from '../units.js';
 import { escapeControls } from '../util/controls.js';
-import { platformsText, resolveBuilds } from './builds.js';
+import { platformsText } from '../limits.js';
+import { resolveBuilds } from './builds.js';
 import { UsageError } from './errors.js';
 import { clientConfig } from './rest.js';
 import { printTable } from './table.js';
@@ -80,7 +81,7 @@ export function printExplanation(b: BuildAnswer): void {
     ]);
   }
   console.log(`  image: ${imageLine(insight)}`);
-  const platforms = platformsText(b);
+  const platforms = platformsText(b.platforms);
   if (platforms) console.log(`  platforms: ${platforms}`);
 }
 

@@ -5,7 +5,7 @@
 import { once } from 'node:events';
 import type { BuildAnswer as BuildView } from '../api/answers.js';
 import type { BuildIo } from './build-io.js';
-import { platformsText } from './builds.js';
+import { platformsText } from '../limits.js';
 import { getJson, postJson, request, type ClientConfig } from './rest.js';
 
 /** Statuses after which a build's log is complete. */
@@ -83,7 +83,7 @@ export async function outcome(cfg: ClientConfig, id: number, canceled: boolean, 
   let code = 1;
   if (b.status === 'succeeded') {
     const ref = b.image_refs[0] ?? b.image;
-    const platforms = platformsText(b);
+    const platforms = platformsText(b.platforms);
     // Before the reference, which stays stdout's last line for scripts to take.
     if (platforms) io.stdout.write(`platforms: ${platforms}\n`);
     io.stdout.write(`${b.digest ? `${ref}@${b.digest}` : ref}\n`);

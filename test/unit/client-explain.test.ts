@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { Build as BuildSchema, type BuildAnswer, type InsightAnswer } from '../../src/api/answers.js';
 import { cacheLines, platformLines, streamBuilds } from '../../src/builds/wait.js';
-import { platformsText } from '../../src/client/builds.js';
+import { platformsText } from '../../src/limits.js';
 import { ClientError } from '../../src/client/errors.js';
 import { BAR_WIDTH, WIDTH, bar, explainCmd, printExplanation, timeline } from '../../src/client/explain.js';
 import { insightView } from '../../src/insight/stored.js';
@@ -457,9 +457,9 @@ describe("the client's platforms line (explain, build, status)", () => {
       { platform: 'linux/amd64', digest: `sha256:0123456789ab${'c'.repeat(52)}` },
       { platform: 'linux/\x07arm64', digest: `sha256:fedcba987654${'e'.repeat(52)}` },
     ];
-    expect(platformsText({ platforms })).toBe('linux/amd64 sha256:0123456789ab…, linux/\\x07arm64 sha256:fedcba987654…');
-    expect(`  platforms: ${platformsText({ platforms })}`).toBe(platformLines({ platforms })[0]);
-    expect(platformsText({ platforms: [] })).toBeNull();
-    expect(platformsText({} as Pick<BuildAnswer, 'platforms'>)).toBeNull();
+    expect(platformsText(platforms)).toBe('linux/amd64 sha256:0123456789ab…, linux/\\x07arm64 sha256:fedcba987654…');
+    expect(`  platforms: ${platformsText(platforms)}`).toBe(platformLines({ platforms })[0]);
+    expect(platformsText([])).toBeNull();
+    expect(platformsText(({} as Partial<Pick<BuildAnswer, 'platforms'>>).platforms)).toBeNull(); // an older server's answer
   });
 });
