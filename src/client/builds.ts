@@ -2,7 +2,6 @@ import { parseArgs } from 'node:util';
 import type { BuildAnswer as BuildView, BuildListAnswer } from '../api/answers.js';
 import { platformsText } from '../limits.js';
 import { SHA_PREFIX_RE } from '../names.js';
-import { escapeControls } from '../util/controls.js';
 import { ClientError, UsageError } from './errors.js';
 import { revParse } from './git.js';
 import { clientConfig, getJson, postJson, request, type ClientConfig } from './rest.js';
