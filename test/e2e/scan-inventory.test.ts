@@ -30,19 +30,23 @@ class CountingClient extends RegistryClient {
   }
 }
 
-/** The layer digests of the linux/amd64 image `repo:tag` names, read straight from the registry. */
-async function manifestLayers(repo: string, tag: string): Promise<string[]> {
+/** The config and layer digests of the linux/amd64 image `repo:tag` names, read straight from the registry. */
+async function imageBlobs(repo: string, tag: string): Promise<{ config: string; layers: string[] }> {
   const res = await fetch(`http://${REGISTRY}/v2/${repo}/manifests/${tag}`, {
     headers: {
       accept:
         'application/vnd.oci.image.index.v1+json, application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.list.v2+json, application/vnd.docker.distribution.manifest.v2+json',
     },
   });
-  const body = (await res.json()) as { manifests?: { digest: string; platform?: { os: string; architecture: string } }[]; layers?: { digest: string }[] };
-  if (body.layers) return body.layers.map((l) => l.digest);
+  const body = (await res.json()) as {
+    manifests?: { digest: string; platform?: { os: string; architecture: string } }[];
+    config?: { digest: string };
+    layers?: { digest: string }[];
+  };
+  if (body.layers) return { config: body.config!.digest, layers: body.layers.map((l) => l.digest) };
   const amd = body.manifests?.find((m) => m.platform?.os === 'linux' && m.platform.architecture === 'amd64');
   if (!amd) throw new Error(`${repo}:${tag} has no linux/amd64 image`);
-  return manifestLayers(repo, amd.digest);
+  return imageBlobs(repo, amd.digest);
 }
 
 const tmp = mkdtempSync(join(tmpdir(), 'scan-inventory-e2e-'));
@@ -76,7 +80,7 @@ describe('inventoryImage against the stack registry', () => {
       { status: STANZAS, 'os-release': FIX('packages/os-release/debian-12'), 'package.json': '{"name":"lodash","version":"4.17.20"}\n' },
       `FROM ${BASE}\nCOPY status /var/lib/dpkg/status\nCOPY os-release /etc/os-release\nCOPY package.json /app/node_modules/lodash/package.json\n`,
     );
-    const layers = await manifestLayers(repo, 'one');
+    const { config, layers } = await imageBlobs(repo, 'one');
     expect(layers.length).toBeGreaterThanOrEqual(4);
     const [statusLayer, , npmLayer] = layers.slice(-3);
 
@@ -86,7 +90,8 @@ describe('inventoryImage against the stack registry', () => {
     expect(inv.problems).toEqual([]);
     expect(inv.layers.map((l) => l.digest)).toEqual(layers);
     expect(inv.layers.every((l) => !l.cached && l.size > 0)).toBe(true);
-    expect(client.blobGets).toEqual(layers);
+    // The config (what says the image's platform), then each layer once.
+    expect(client.blobGets).toEqual([config, ...layers]);
     expect(inv.distro).toEqual({ id: 'debian', versionId: '12', versionCodename: 'bookworm' });
 
     const expectedDeb = parsePackages('dpkg-status', 'var/lib/dpkg/status', Buffer.from(STANZAS), inv.distro).packages;
@@ -102,13 +107,13 @@ describe('inventoryImage against the stack registry', () => {
       { 'package.json': '{"name":"left-pad","version":"1.3.0"}\n' },
       `FROM ${BASE}\nCOPY package.json /srv/node_modules/left-pad/package.json\n`,
     );
-    const layers2 = await manifestLayers(repo, 'two');
+    const { config: config2, layers: layers2 } = await imageBlobs(repo, 'two');
     const shared = layers2.filter((d) => layers.includes(d));
     expect(shared.length).toBeGreaterThanOrEqual(1);
     client.blobGets = [];
     const two = await inventoryImage(client, repo, 'two', { cache });
     expect(two.problems).toEqual([]);
-    expect(client.blobGets).toEqual(layers2.filter((d) => !shared.includes(d)));
+    expect(client.blobGets).toEqual([config2, ...layers2.filter((d) => !shared.includes(d))]);
     expect(two.layers.map((l) => [l.digest, l.cached])).toEqual(layers2.map((d) => [d, shared.includes(d)]));
     expect(two.distro).toBeUndefined();
     expect(two.packages.map((p) => [p.purl, p.layer])).toEqual([['pkg:npm/left-pad@1.3.0', layers2.at(-1)]]);
