@@ -886,7 +886,15 @@ cmd_browser() {
 }
 
 case "${1:-}" in
-  up) cmd_up "$@" ;;
+  up)
+    # One `up` at a time (.ci/run's image build brings the stack up beside npm test's own: two apt-gets would
+    # collide on dpkg's lock). flock -o holds the lock itself and closes it for the script, so the daemons `up`
+    # starts never inherit it.
+    if [ -z "${CODEHUB_STACK_UP_LOCKED:-}" ] && command -v flock >/dev/null; then
+      mkdir -p "$STACK_DIR"
+      CODEHUB_STACK_UP_LOCKED=1 exec flock -o "$STACK_DIR/up.lock" bash "$0" "$@"
+    fi
+    cmd_up "$@" ;;
   gc) shift; cmd_gc "$@" ;;
   registry) shift; cmd_registry "$@" ;;
   browser) cmd_browser "$@" ;;
