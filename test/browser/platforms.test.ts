@@ -11,10 +11,12 @@ import { WorkRepo } from '../helpers/git.js';
 import { TestServer, uniqueName } from '../helpers/server.js';
 
 // What the page functions below use in the browser (this project's type-check has no DOM library).
-declare const document: {
-  documentElement: { scrollWidth: number };
-  querySelectorAll(s: string): { textContent: string | null; getAttribute(a: string): string | null }[];
-};
+interface Element {
+  textContent: string | null;
+  getAttribute(name: string): string | null;
+  querySelector(selector: string): Element | null;
+}
+declare const document: { documentElement: { scrollWidth: number }; querySelectorAll(selector: string): Iterable<Element> };
 
 let server: TestServer;
 let browser: Browser;
