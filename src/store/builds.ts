@@ -1,4 +1,4 @@
-import { and, asc, count, desc, eq, inArray, isNotNull, lt, max, ne, sql } from 'drizzle-orm';
+import { and, asc, count, desc, eq, inArray, isNotNull, lt, max, ne, type SQL, sql } from 'drizzle-orm';
 import { storableConfig } from '../logs/mask.js';
 import type { Db } from './db.js';
 import { builds, type Build, type BuildPlatform, type BuildStep, type NewBuild } from './schema.js';
@@ -26,6 +26,15 @@ export class BuildStore {
   /** Statements every build, log or badge request runs, and the runner before each build: prepared once. */
   private prepare() {
     const d = this.db;
+    /** The newest earlier build of the same repo and image with an insight, among the builds `line` picks. */
+    const previousInsight = (line: SQL) =>
+      d
+        .select({ id: builds.id, insight: builds.insight })
+        .from(builds)
+        .where(and(eq(builds.repo, p('repo')), line, eq(builds.image, p('image')), lt(builds.id, p('beforeId')), isNotNull(builds.insight)))
+        .orderBy(desc(builds.id))
+        .limit(1)
+        .prepare();
     return {
       byId: d
         .select()
@@ -82,37 +91,8 @@ export class BuildStore {
         .limit(1)
         .prepare(),
       // The branch's (ref's) builds by the (repo, ref_name) index; an upload's by its folder among the repo's uploads.
-      previousInsightOfRef: d
-        .select({ id: builds.id, insight: builds.insight })
-        .from(builds)
-        .where(
-          and(
-            eq(builds.repo, p('repo')),
-            eq(builds.refName, p('refName')),
-            eq(builds.ref, p('ref')),
-            eq(builds.image, p('image')),
-            lt(builds.id, p('beforeId')),
-            isNotNull(builds.insight),
-          ),
-        )
-        .orderBy(desc(builds.id))
-        .limit(1)
-        .prepare(),
-      previousInsightOfFolder: d
-        .select({ id: builds.id, insight: builds.insight })
-        .from(builds)
-        .where(
-          and(
-            eq(builds.repo, p('repo')),
-            eq(builds.uploadFolder, p('folder')),
-            eq(builds.image, p('image')),
-            lt(builds.id, p('beforeId')),
-            isNotNull(builds.insight),
-          ),
-        )
-        .orderBy(desc(builds.id))
-        .limit(1)
-        .prepare(),
+      previousInsightOfRef: previousInsight(and(eq(builds.refName, p('refName')), eq(builds.ref, p('ref')))!),
+      previousInsightOfFolder: previousInsight(eq(builds.uploadFolder, p('folder'))),
       lastBuilder: d
         .select({ builder: builds.builder, identity: builds.builderIdentity, finishedAt: builds.finishedAt })
         .from(builds)
